@@ -1,0 +1,20 @@
+//! CertAutoPilot's typed configuration: one schema with a default for every port, path, timeout and limit.
+//! Invariant: a `Config` only exists after `RawConfig::validate`, so unvalidated settings never run.
+//!
+//! Loading order: built-in defaults, then the TOML file, then `CERTAUTOPILOT_…` environment variables
+//! (`__` separates levels: `CERTAUTOPILOT_STORE__SQLITE__PATH`). Unknown keys are errors everywhere.
+
+mod error;
+mod load;
+mod raw;
+mod secret;
+mod validated;
+
+pub use error::ConfigError;
+pub use load::{ENV_PREFIX, load, load_from_str};
+pub use raw::{
+    RawApi, RawConfig, RawJobs, RawLog, RawMetrics, RawNode, RawSqlite, RawStore, StoreBackend,
+    SqliteSynchronous, LogFormat,
+};
+pub use secret::Secret;
+pub use validated::{ApiConfig, Config, JobsConfig, LogConfig, MetricsConfig, NodeConfig, SqliteConfig, StoreConfig};

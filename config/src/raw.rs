@@ -1,0 +1,187 @@
+//! The configuration as written: serde structs that mirror the TOML file, with a default for every key.
+//! Unknown keys are refused (`deny_unknown_fields`); ranges and relations are checked by `validate`.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the file format this build reads; `version` in the file must match.
+pub const CONFIG_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub version: u32,
+    pub node: RawNode,
+    pub api: RawApi,
+    pub metrics: RawMetrics,
+    pub store: RawStore,
+    pub jobs: RawJobs,
+    pub log: RawLog,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            version: CONFIG_VERSION,
+            node: RawNode::default(),
+            api: RawApi::default(),
+            metrics: RawMetrics::default(),
+            store: RawStore::default(),
+            jobs: RawJobs::default(),
+            log: RawLog::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNode {
+    /// Names this process in job leases and logs; defaults to the host name.
+    pub id: Option<String>,
+    /// Where the embedded store and other local state live.
+    pub data_dir: String,
+}
+
+impl Default for RawNode {
+    fn default() -> Self {
+        RawNode { id: None, data_dir: "./data".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApi {
+    /// Plain HTTP on loopback by default: nginx terminates TLS in front (ARCHITECTURE.md §10).
+    pub listen: String,
+    pub body_limit_bytes: u64,
+    /// How long in-flight requests and jobs get to finish after SIGTERM before they are cut off.
+    pub shutdown_grace_secs: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: u32,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 30,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMetrics {
+    pub enabled: bool,
+    pub listen: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics { enabled: true, listen: "127.0.0.1:9090".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub backend: StoreBackend,
+    pub sqlite: RawSqlite,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore { backend: StoreBackend::Sqlite, sqlite: RawSqlite::default() }
+    }
+}
+
+/// SQLite's `synchronous` pragma in WAL mode: `full` fsyncs every commit (durable), `normal` may lose
+/// the last commits on power loss but never corrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSqlite {
+    /// Defaults to `<node.data_dir>/certautopilot.db`.
+    pub path: Option<String>,
+    /// How long a writer waits for another process's write lock before giving up.
+    pub busy_timeout_ms: u64,
+    pub synchronous: SqliteSynchronous,
+    pub read_connections: u32,
+    /// Upper bound of writes committed together by the group-commit writer.
+    pub max_write_batch: u32,
+}
+
+impl Default for RawSqlite {
+    fn default() -> Self {
+        RawSqlite {
+            path: None,
+            busy_timeout_ms: 5_000,
+            synchronous: SqliteSynchronous::Full,
+            read_connections: 4,
+            max_write_batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawJobs {
+    /// A claimed job belongs to its worker for this long unless heartbeated.
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    pub max_attempts: u32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    /// Jobs one worker node runs at once.
+    pub concurrency: u32,
+    /// How often an idle worker looks for due jobs (enqueues in this process wake it at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for RawJobs {
+    fn default() -> Self {
+        RawJobs {
+            lease_secs: 60,
+            heartbeat_secs: 15,
+            max_attempts: 8,
+            backoff_base_secs: 5,
+            backoff_max_secs: 3_600,
+            concurrency: 4,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: LogFormat,
+    /// A `tracing` filter; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { format: LogFormat::Pretty, filter: "info".into() }
+    }
+}

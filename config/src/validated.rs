@@ -1,0 +1,255 @@
+//! The configuration as the program uses it: parsed addresses, paths and durations, checked ranges.
+//! `RawConfig::validate` is pure (no files, no network); `Config::check_environment` asks the machine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::ConfigError;
+use crate::raw::{CONFIG_VERSION, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub api: ApiConfig,
+    pub metrics: MetricsConfig,
+    pub store: StoreConfig,
+    pub jobs: JobsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeConfig {
+    pub id: String,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StoreConfig {
+    Sqlite(SqliteConfig),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+    pub busy_timeout: Duration,
+    pub synchronous: SqliteSynchronous,
+    pub read_connections: usize,
+    pub max_write_batch: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobsConfig {
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// Node ids go into job leases and log fields: keep them short and printable.
+const NODE_ID_MAX_LEN: usize = 64;
+
+impl RawConfig {
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        if self.version != CONFIG_VERSION {
+            return Err(ConfigError::invalid(
+                "version",
+                self.version,
+                format!("this build reads configuration version {CONFIG_VERSION}"),
+            ));
+        }
+
+        let node_id = match self.node.id {
+            Some(id) => id,
+            None => default_node_id(),
+        };
+        if node_id.is_empty()
+            || node_id.len() > NODE_ID_MAX_LEN
+            || !node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError::invalid(
+                "node.id",
+                &node_id,
+                format!("must be 1 to {NODE_ID_MAX_LEN} characters of letters, digits, '-', '_' or '.'"),
+            ));
+        }
+        if self.node.data_dir.trim().is_empty() {
+            return Err(ConfigError::invalid("node.data_dir", "\"\"", "must not be empty"));
+        }
+        let data_dir = PathBuf::from(&self.node.data_dir);
+
+        let api = ApiConfig {
+            listen: parse_addr("api.listen", &self.api.listen)?,
+            body_limit_bytes: in_range("api.body_limit_bytes", self.api.body_limit_bytes, 1024, 64 * 1024 * 1024)?
+                as usize,
+            shutdown_grace: Duration::from_secs(in_range(
+                "api.shutdown_grace_secs",
+                self.api.shutdown_grace_secs,
+                0,
+                3_600,
+            )?),
+            workers: in_range("api.workers", u64::from(self.api.workers), 0, 1_024)? as usize,
+        };
+
+        let metrics = MetricsConfig {
+            enabled: self.metrics.enabled,
+            listen: parse_addr("metrics.listen", &self.metrics.listen)?,
+        };
+        if metrics.enabled && metrics.listen.port() != 0 && metrics.listen == api.listen {
+            return Err(ConfigError::invalid(
+                "metrics.listen",
+                metrics.listen,
+                "must differ from api.listen: metrics are served on their own listener",
+            ));
+        }
+
+        let store = match self.store.backend {
+            StoreBackend::Sqlite => {
+                let raw = self.store.sqlite;
+                let path = match raw.path {
+                    Some(p) if p.trim().is_empty() => {
+                        return Err(ConfigError::invalid("store.sqlite.path", "\"\"", "must not be empty"));
+                    }
+                    Some(p) => PathBuf::from(p),
+                    None => data_dir.join("certautopilot.db"),
+                };
+                StoreConfig::Sqlite(SqliteConfig {
+                    path,
+                    busy_timeout: Duration::from_millis(in_range(
+                        "store.sqlite.busy_timeout_ms",
+                        raw.busy_timeout_ms,
+                        1,
+                        600_000,
+                    )?),
+                    synchronous: raw.synchronous,
+                    read_connections: in_range("store.sqlite.read_connections", u64::from(raw.read_connections), 1, 64)?
+                        as usize,
+                    max_write_batch: in_range("store.sqlite.max_write_batch", u64::from(raw.max_write_batch), 1, 10_000)?
+                        as usize,
+                })
+            }
+        };
+
+        let j = self.jobs;
+        let lease_secs = in_range("jobs.lease_secs", j.lease_secs, 2, 86_400)?;
+        let heartbeat_secs = in_range("jobs.heartbeat_secs", j.heartbeat_secs, 1, 86_400)?;
+        // Two heartbeats must fit in one lease, so one lost heartbeat does not lose the job.
+        if heartbeat_secs * 2 > lease_secs {
+            return Err(ConfigError::invalid(
+                "jobs.heartbeat_secs",
+                heartbeat_secs,
+                format!("must be at most half of jobs.lease_secs ({lease_secs})"),
+            ));
+        }
+        let backoff_base_secs = in_range("jobs.backoff_base_secs", j.backoff_base_secs, 1, 86_400)?;
+        let backoff_max_secs = in_range("jobs.backoff_max_secs", j.backoff_max_secs, 1, 7 * 86_400)?;
+        if backoff_max_secs < backoff_base_secs {
+            return Err(ConfigError::invalid(
+                "jobs.backoff_max_secs",
+                backoff_max_secs,
+                format!("must be at least jobs.backoff_base_secs ({backoff_base_secs})"),
+            ));
+        }
+        let jobs = JobsConfig {
+            lease: Duration::from_secs(lease_secs),
+            heartbeat: Duration::from_secs(heartbeat_secs),
+            max_attempts: in_range("jobs.max_attempts", u64::from(j.max_attempts), 1, 100)? as u32,
+            backoff_base: Duration::from_secs(backoff_base_secs),
+            backoff_max: Duration::from_secs(backoff_max_secs),
+            concurrency: in_range("jobs.concurrency", u64::from(j.concurrency), 1, 1_024)? as usize,
+            poll_interval: Duration::from_millis(in_range("jobs.poll_interval_ms", j.poll_interval_ms, 10, 600_000)?),
+        };
+
+        if self.log.filter.trim().is_empty() {
+            return Err(ConfigError::invalid("log.filter", "\"\"", "must not be empty (try \"info\")"));
+        }
+        let log = LogConfig { format: self.log.format, filter: self.log.filter };
+
+        Ok(Config { node: NodeConfig { id: node_id, data_dir }, api, metrics, store, jobs, log })
+    }
+}
+
+impl Config {
+    /// Checks that touch the machine: the directories the store needs exist or can be created.
+    /// Kept apart from `validate` so validation stays pure and testable anywhere.
+    pub fn check_environment(&self) -> Result<(), ConfigError> {
+        match &self.store {
+            StoreConfig::Sqlite(sqlite) => {
+                let parent = sqlite.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                // The default data directory is created on first start; anything else must exist.
+                if !parent.is_dir() && parent != self.node.data_dir {
+                    return Err(ConfigError::Environment {
+                        key: "store.sqlite.path",
+                        message: format!("parent directory {} does not exist", parent.display()),
+                    });
+                }
+                if sqlite.path.is_dir() {
+                    return Err(ConfigError::Environment {
+                        key: "store.sqlite.path",
+                        message: format!("{} is a directory, not a database file", sqlite.path.display()),
+                    });
+                }
+            }
+        }
+        if self.node.data_dir.exists() && !self.node.data_dir.is_dir() {
+            return Err(ConfigError::Environment {
+                key: "node.data_dir",
+                message: format!("{} exists and is not a directory", self.node.data_dir.display()),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, format!("{value:?}"), "must be an IP address and port, like 127.0.0.1:8080"))
+}
+
+fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(key, value, format!("must be between {min} and {max}")))
+    }
+}
+
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let cleaned: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(NODE_ID_MAX_LEN)
+        .collect();
+    if cleaned.is_empty() { "node-1".to_owned() } else { cleaned }
+}

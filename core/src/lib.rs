@@ -1,0 +1,17 @@
+//! CertAutoPilot's core: the domain model, tenancy scopes, the store (trait and SQLite backend) and the job queue.
+//! Invariant: project-scoped data is only reachable through a `ProjectScope`; the backend adds the project filter.
+//! This crate knows nothing of actors, HTTP or Raft.
+
+pub mod clock;
+pub mod ids;
+pub mod jobs;
+pub mod model;
+pub mod scope;
+pub mod store;
+pub mod timestamp;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::*;
+pub use scope::{OrgScope, Principal, ProjectScope, ScopeError, SystemScope};
+pub use store::{Page, PageRequest, Store, StoreError};
+pub use timestamp::Timestamp;

@@ -1,0 +1,65 @@
+//! DNS credentials (how to change a zone) and zones (which apex a credential serves), per project.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DnsCredentialId, ProjectId, ZoneId};
+use crate::model::SealedSecret;
+use crate::timestamp::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsProvider {
+    /// RFC 2136 dynamic update signed with TSIG.
+    Rfc2136,
+    Pdns,
+    Cloudflare,
+    Route53,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCredential {
+    pub id: DnsCredentialId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub provider: DnsProvider,
+    /// The non-secret settings (server, key name, algorithm); the secret part is sealed apart.
+    pub config: serde_json::Value,
+    pub secret: Option<SealedSecret>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl DnsCredential {
+    pub fn new(project_id: ProjectId, name: impl Into<String>, provider: DnsProvider, now: Timestamp) -> Self {
+        DnsCredential {
+            id: DnsCredentialId::new(),
+            project_id,
+            name: name.into(),
+            provider,
+            config: serde_json::Value::Object(Default::default()),
+            secret: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Zone {
+    pub id: ZoneId,
+    pub project_id: ProjectId,
+    /// The zone apex in A-label form, lower case, no trailing dot; unique within the project.
+    pub apex: String,
+    pub credential_id: DnsCredentialId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Zone {
+    pub fn new(project_id: ProjectId, apex: impl Into<String>, credential_id: DnsCredentialId, now: Timestamp) -> Self {
+        Zone { id: ZoneId::new(), project_id, apex: apex.into(), credential_id, created_at: now, updated_at: now, version: 1 }
+    }
+}

@@ -1,0 +1,20 @@
+//! The domain model: what CertAutoPilot keeps about organizations, people, CAs, DNS, certificates,
+//! targets, jobs and the audit trail. Every mutable record carries a `version` for optimistic concurrency.
+
+mod acme;
+mod audit;
+mod certificate;
+mod dns;
+mod job;
+mod sealed;
+mod target;
+mod tenancy;
+
+pub use acme::{AcmeAccount, AcmeAccountStatus};
+pub use audit::{AuditEvent, AuditObject};
+pub use certificate::{Certificate, CertificateStatus, KeyType};
+pub use dns::{DnsCredential, DnsProvider, Zone};
+pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
+pub use sealed::SealedSecret;
+pub use target::{DistributionTarget, TargetKind};
+pub use tenancy::{Membership, OrgRole, Organization, Project, Role, User};

@@ -1,0 +1,128 @@
+//! Who may see what: the organization, its projects, its users and their per-project roles.
+//! Owner is an organization-wide role; admin, operator and viewer are granted per project.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{MembershipId, OrgId, ProjectId, UserId};
+use crate::timestamp::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Organization {
+    pub fn new(name: impl Into<String>, now: Timestamp) -> Self {
+        Organization { id: OrgId::new(), name: name.into(), created_at: now, updated_at: now, version: 1 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Project {
+    pub fn new(org_id: OrgId, name: impl Into<String>, now: Timestamp) -> Self {
+        Project { id: ProjectId::new(), org_id, name: name.into(), created_at: now, updated_at: now, version: 1 }
+    }
+}
+
+/// A project role. Ordered: a higher role may do everything a lower one may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+    /// Only reachable through `OrgRole::Owner`; never stored in a membership.
+    Owner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgRole {
+    Owner,
+    Member,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub org_id: OrgId,
+    /// Stored lower-cased; unique within the organization.
+    pub email: String,
+    /// An argon2id PHC string (M1.2). Not a secret that can be decrypted, but never returned or logged.
+    pub password_hash: Option<String>,
+    pub org_role: OrgRole,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl User {
+    pub fn new(org_id: OrgId, email: &str, org_role: OrgRole, now: Timestamp) -> Self {
+        User {
+            id: UserId::new(),
+            org_id,
+            email: email.trim().to_ascii_lowercase(),
+            password_hash: None,
+            org_role,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("email", &self.email)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field("org_role", &self.org_role)
+            .field("disabled", &self.disabled)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub id: MembershipId,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Membership {
+    pub fn new(org_id: OrgId, project_id: ProjectId, user_id: UserId, role: Role, now: Timestamp) -> Self {
+        Membership {
+            id: MembershipId::new(),
+            org_id,
+            project_id,
+            user_id,
+            role,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}

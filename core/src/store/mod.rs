@@ -1,0 +1,114 @@
+//! The store: one async trait, with SQLite as the embedded backend (MongoDB later, same conformance suite).
+//! Invariant: every read and write of a scoped record goes through a `RecordScope` that only a
+//! `ProjectScope` or `OrgScope` can produce, and the backend adds that scope's filter to the query itself.
+
+mod error;
+mod page;
+mod record;
+pub mod sqlite;
+
+#[cfg(feature = "testsuite")]
+pub mod conformance;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use page::{Page, PageRequest};
+pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg};
+
+use crate::ids::{JobId, OrgId};
+use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
+use crate::scope::{OrgScope, ProjectScope, SystemScope};
+use crate::timestamp::Timestamp;
+
+/// What `enqueue_job` did: made a new job, or found the one with the same dedupe key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub job: Job,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub node_id: String,
+    /// Only these kinds; empty claims none (a worker claims only what it has handlers for).
+    pub kinds: Vec<crate::model::JobKind>,
+    pub limit: usize,
+    pub lease: Duration,
+}
+
+/// Why an attempt failed and whether another attempt can help.
+#[derive(Debug, Clone)]
+pub struct JobFailure {
+    pub error: String,
+    /// `false` for failures no retry can fix (a CA's final refusal): the job goes straight to `dead`.
+    pub retryable: bool,
+    pub backoff: crate::jobs::Backoff,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Organizations: the top of the tenancy tree, unscoped.
+    async fn create_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    async fn get_organization(&self, id: OrgId) -> Result<Organization, StoreError>;
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
+    async fn update_organization(&self, org: &Organization) -> Result<Organization, StoreError>;
+
+    // Scoped records, in their stored form; `RecordStore` is the typed face of these.
+    async fn insert_raw(&self, scope: &RecordScope, records: Vec<RawRecord>) -> Result<(), StoreError>;
+    async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError>;
+    async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError>;
+    async fn list_raw(
+        &self,
+        scope: &RecordScope,
+        kind: RecordKind,
+        lookup_key: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<RawRecord>, StoreError>;
+    async fn update_raw(&self, scope: &RecordScope, record: RawRecord) -> Result<RawRecord, StoreError>;
+    async fn delete_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str, expected_version: Option<u64>)
+    -> Result<(), StoreError>;
+
+    /// Certificates of every project whose renewal window opens before `before`, oldest window first.
+    async fn certificates_due(
+        &self,
+        scope: &SystemScope,
+        before: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<Certificate>, StoreError>;
+
+    // The job queue (lifecycle in `model::job`).
+    async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError>;
+    async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<Job>, StoreError>;
+    async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError>;
+    async fn complete_job(&self, lease: &JobLease, message: &str) -> Result<Job, StoreError>;
+    async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> Result<Job, StoreError>;
+    /// Gives a job back without counting the attempt (graceful shutdown).
+    async fn release_job(&self, lease: &JobLease, reason: &str) -> Result<Job, StoreError>;
+    async fn append_job_log(
+        &self,
+        lease: &JobLease,
+        level: LogLevel,
+        message: &str,
+        fields: serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Any job, for service components (the worker that holds it, the CLI).
+    async fn get_job(&self, scope: &SystemScope, id: JobId) -> Result<Job, StoreError>;
+    async fn get_project_job(&self, scope: &ProjectScope, id: JobId) -> Result<Job, StoreError>;
+    async fn list_project_jobs(&self, scope: &ProjectScope, page: &PageRequest) -> Result<Page<Job>, StoreError>;
+    async fn job_logs(&self, scope: &SystemScope, id: JobId) -> Result<Vec<JobLogLine>, StoreError>;
+    async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError>;
+
+    // The audit chain's storage; M1.4's AuditActor computes the HMACs.
+    /// Appends entries that must continue the organization's chain: `seq` = head + 1, gap-free.
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError>;
+    async fn list_audit_events(&self, scope: &OrgScope, after_seq: u64, limit: usize)
+    -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The backend's own consistency check (SQLite's `PRAGMA integrity_check`).
+    async fn integrity_check(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,152 @@
+//! Versioned schema migrations, applied at open in one `BEGIN IMMEDIATE` transaction, so two processes
+//! starting together apply each migration exactly once. `PRAGMA user_version` records the version.
+
+use rusqlite::Connection;
+
+use crate::store::{RecordKind, StoreError};
+
+/// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
+fn migrations() -> Vec<String> {
+    vec![schema_v1()]
+}
+
+pub const LATEST_VERSION: u32 = 1;
+
+pub(crate) fn migrate(conn: &Connection) -> Result<u32, StoreError> {
+    let all = migrations();
+    debug_assert_eq!(all.len() as u32, LATEST_VERSION);
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > LATEST_VERSION {
+            return Err(StoreError::Migration {
+                version: current,
+                message: format!("the database is from a newer release (schema {current}, this build knows {LATEST_VERSION})"),
+            });
+        }
+        for (index, sql) in all.iter().enumerate().skip(current as usize) {
+            let version = index as u32 + 1;
+            conn.execute_batch(sql).map_err(|e| StoreError::Migration { version, message: e.to_string() })?;
+            conn.pragma_update(None, "user_version", version)?;
+            tracing::info!(version, "applied store migration");
+        }
+        Ok(LATEST_VERSION)
+    })();
+    match result {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn schema_v1() -> String {
+    let mut sql = String::from(
+        "CREATE TABLE organizations (
+            id TEXT PRIMARY KEY NOT NULL,
+            version INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            doc TEXT NOT NULL
+        );
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY NOT NULL,
+            project_id TEXT,
+            kind TEXT NOT NULL,
+            subject TEXT,
+            dedupe_key TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            run_at INTEGER NOT NULL,
+            lease_owner TEXT,
+            lease_expires_at INTEGER,
+            last_error TEXT,
+            queued_at INTEGER NOT NULL,
+            first_started_at INTEGER,
+            started_at INTEGER,
+            finished_at INTEGER,
+            version INTEGER NOT NULL,
+            next_log_seq INTEGER NOT NULL DEFAULT 1,
+            CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'dead')),
+            CHECK (status <> 'running' OR (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
+        );
+        CREATE UNIQUE INDEX jobs_dedupe ON jobs(dedupe_key) WHERE dedupe_key IS NOT NULL;
+        CREATE INDEX jobs_claimable ON jobs(run_at, id) WHERE status IN ('queued', 'failed');
+        CREATE INDEX jobs_leases ON jobs(lease_expires_at) WHERE status = 'running';
+        -- At most one running job per subject (certificate), enforced by the database itself.
+        CREATE UNIQUE INDEX jobs_one_running_per_subject ON jobs(subject) WHERE status = 'running' AND subject IS NOT NULL;
+        CREATE INDEX jobs_waiting_subject ON jobs(subject) WHERE status IN ('queued', 'failed') AND subject IS NOT NULL;
+        CREATE INDEX jobs_project ON jobs(project_id, id) WHERE project_id IS NOT NULL;
+        CREATE TABLE job_logs (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            PRIMARY KEY (job_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE audit_events (
+            org_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            project_id TEXT,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (org_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX audit_events_project ON audit_events(org_id, project_id, seq);
+        ",
+    );
+    for kind in RecordKind::ALL {
+        sql.push_str(&record_table(kind));
+    }
+    sql
+}
+
+/// Every scoped record kind shares one table layout: the document plus the columns it is filtered by.
+fn record_table(kind: RecordKind) -> String {
+    let t = kind.table();
+    let mut sql = format!(
+        "CREATE TABLE {t} (
+            id TEXT PRIMARY KEY NOT NULL,
+            org_id TEXT NOT NULL,
+            project_id TEXT,
+            version INTEGER NOT NULL,
+            unique_key TEXT,
+            lookup_key TEXT,
+            due_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            doc TEXT NOT NULL
+        );\n"
+    );
+    if kind.is_project_scoped() {
+        sql.push_str(&format!(
+            "CREATE INDEX {t}_scope ON {t}(project_id, id);
+             CREATE UNIQUE INDEX {t}_unique ON {t}(project_id, unique_key) WHERE unique_key IS NOT NULL;\n"
+        ));
+    } else {
+        sql.push_str(&format!(
+            "CREATE INDEX {t}_scope ON {t}(org_id, id);
+             CREATE UNIQUE INDEX {t}_unique ON {t}(org_id, unique_key) WHERE unique_key IS NOT NULL;\n"
+        ));
+    }
+    match kind {
+        RecordKind::Membership => sql.push_str(&format!(
+            "CREATE INDEX {t}_lookup ON {t}(org_id, lookup_key, id);
+             CREATE INDEX {t}_project ON {t}(project_id, id);\n"
+        )),
+        RecordKind::Certificate => {
+            sql.push_str(&format!("CREATE INDEX {t}_due ON {t}(due_at, id) WHERE due_at IS NOT NULL;\n"))
+        }
+        _ => {}
+    }
+    sql
+}

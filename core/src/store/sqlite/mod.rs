@@ -1,0 +1,287 @@
+//! The embedded backend: one SQLite file in WAL mode, safe for several processes on one host.
+//! Writes go through this process's group-commit writer (`writer.rs`) and `BEGIN IMMEDIATE`, so they
+//! serialize with other processes through SQLite's lock; reads use pooled connections on the blocking pool.
+
+mod audit;
+mod connection;
+mod jobs;
+mod migrations;
+mod read_pool;
+mod records;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use crate::clock::{Clock, SystemClock};
+use crate::ids::{JobId, OrgId};
+use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
+use crate::scope::{OrgScope, ProjectScope, SystemScope};
+use crate::store::{
+    ClaimRequest, Enqueued, JobFailure, Page, PageRequest, RawRecord, RecordKind, RecordScope, Store, StoreError,
+};
+use crate::timestamp::Timestamp;
+
+use self::connection::{ConnectionRole, open_connection};
+use self::read_pool::ReadPool;
+use self::writer::Writer;
+
+pub use self::migrations::LATEST_VERSION as SCHEMA_VERSION;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync on every commit: an acknowledged write survives power loss.
+    Full,
+    /// fsync at checkpoints only: the last commits may be lost on power loss, never corrupted.
+    Normal,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub busy_timeout: Duration,
+    pub synchronous: Synchronous,
+    pub read_connections: usize,
+    pub max_write_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            busy_timeout: Duration::from_secs(5),
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            max_write_batch: 256,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, options, clock))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+    }
+
+    pub fn open_blocking(path: &Path, options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let conn = open_connection(path, &options, ConnectionRole::Writer)?;
+        migrations::migrate(&conn)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Writer::start(conn, options.max_write_batch),
+            readers: Arc::new(ReadPool::new(path.to_path_buf(), options)),
+            clock,
+        })
+    }
+
+    /// A store on a fresh file in `dir`, with the system clock: what tests and benches start from.
+    pub async fn open_in(dir: &Path) -> Result<Self, StoreError> {
+        Self::open(dir.join("certautopilot.db"), SqliteOptions::default(), Arc::new(SystemClock)).await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_organization(&self, org: &Organization) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.write(move |c| records::create_organization(c, &org)).await
+    }
+
+    async fn get_organization(&self, id: OrgId) -> Result<Organization, StoreError> {
+        self.read(move |c| records::get_organization(c, id)).await
+    }
+
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        self.read(records::list_organizations).await
+    }
+
+    async fn update_organization(&self, org: &Organization) -> Result<Organization, StoreError> {
+        let (org, now) = (org.clone(), self.now());
+        self.write(move |c| records::update_organization(c, &org, now)).await
+    }
+
+    async fn insert_raw(&self, scope: &RecordScope, records: Vec<RawRecord>) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.write(move |c| records::insert(c, &scope, &records)).await
+    }
+
+    async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError> {
+        let (scope, id) = (scope.clone(), id.to_owned());
+        self.read(move |c| records::get(c, &scope, kind, &id)).await
+    }
+
+    async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.read(move |c| records::find_unique(c, &scope, kind, &key)).await
+    }
+
+    async fn list_raw(
+        &self,
+        scope: &RecordScope,
+        kind: RecordKind,
+        lookup_key: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<RawRecord>, StoreError> {
+        let (scope, lookup, page) = (scope.clone(), lookup_key.map(str::to_owned), page.clone());
+        self.read(move |c| records::list(c, &scope, kind, lookup.as_deref(), &page)).await
+    }
+
+    async fn update_raw(&self, scope: &RecordScope, record: RawRecord) -> Result<RawRecord, StoreError> {
+        let (scope, now) = (scope.clone(), self.now());
+        self.write(move |c| records::update(c, &scope, record, now)).await
+    }
+
+    async fn delete_raw(
+        &self,
+        scope: &RecordScope,
+        kind: RecordKind,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (scope, id) = (scope.clone(), id.to_owned());
+        self.write(move |c| records::delete(c, &scope, kind, &id, expected_version)).await
+    }
+
+    async fn certificates_due(
+        &self,
+        _scope: &SystemScope,
+        before: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<Certificate>, StoreError> {
+        let page = page.clone();
+        self.read(move |c| records::certificates_due(c, before, &page)).await
+    }
+
+    async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError> {
+        let now = self.now();
+        self.write(move |c| jobs::enqueue(c, &job, now)).await
+    }
+
+    async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<Job>, StoreError> {
+        let (claim, now) = (claim.clone(), self.now());
+        self.write(move |c| jobs::claim(c, &claim, now)).await
+    }
+
+    async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError> {
+        let (lease, now) = (lease.clone(), self.now());
+        self.write(move |c| jobs::heartbeat(c, &lease, extend_by, now)).await
+    }
+
+    async fn complete_job(&self, lease: &JobLease, message: &str) -> Result<Job, StoreError> {
+        let (lease, message, now) = (lease.clone(), message.to_owned(), self.now());
+        self.write(move |c| jobs::complete(c, &lease, &message, now)).await
+    }
+
+    async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> Result<Job, StoreError> {
+        let (lease, failure, now) = (lease.clone(), failure.clone(), self.now());
+        let jitter = rand::random::<f64>();
+        self.write(move |c| jobs::fail(c, &lease, &failure, now, jitter)).await
+    }
+
+    async fn release_job(&self, lease: &JobLease, reason: &str) -> Result<Job, StoreError> {
+        let (lease, reason, now) = (lease.clone(), reason.to_owned(), self.now());
+        self.write(move |c| jobs::release(c, &lease, &reason, now)).await
+    }
+
+    async fn append_job_log(
+        &self,
+        lease: &JobLease,
+        level: LogLevel,
+        message: &str,
+        fields: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (lease, message, now) = (lease.clone(), message.to_owned(), self.now());
+        self.write(move |c| jobs::append_log(c, &lease, level, &message, &fields, now)).await
+    }
+
+    async fn get_job(&self, _scope: &SystemScope, id: JobId) -> Result<Job, StoreError> {
+        self.read(move |c| jobs::get(c, id)).await
+    }
+
+    async fn get_project_job(&self, scope: &ProjectScope, id: JobId) -> Result<Job, StoreError> {
+        let project = scope.project_id();
+        self.read(move |c| jobs::get_in_project(c, project, id)).await
+    }
+
+    async fn list_project_jobs(&self, scope: &ProjectScope, page: &PageRequest) -> Result<Page<Job>, StoreError> {
+        let (project, page) = (scope.project_id(), page.clone());
+        self.read(move |c| jobs::list_in_project(c, project, &page)).await
+    }
+
+    async fn job_logs(&self, _scope: &SystemScope, id: JobId) -> Result<Vec<JobLogLine>, StoreError> {
+        self.read(move |c| jobs::logs(c, id)).await
+    }
+
+    async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
+        self.read(jobs::counts).await
+    }
+
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.write(move |c| audit::append(c, &events)).await
+    }
+
+    async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError> {
+        self.read(move |c| audit::head(c, org)).await
+    }
+
+    async fn list_audit_events(&self, scope: &OrgScope, after_seq: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let org = scope.org_id();
+        self.read(move |c| audit::list(c, org, after_seq, limit)).await
+    }
+
+    async fn integrity_check(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            if lines == ["ok"] { Ok(()) } else { Err(StoreError::Integrity(lines.join("; "))) }
+        })
+        .await
+    }
+}

@@ -1,0 +1,333 @@
+//! SQL for organizations and scoped records. Every statement on a record table carries the scope filter
+//! built here from a `RecordScope`; none takes a project id from anywhere else.
+
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
+
+use crate::ids::{OrgId, ProjectId};
+use crate::model::{Certificate, Organization};
+use crate::store::page::encode_cursor;
+use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
+use crate::timestamp::Timestamp;
+
+const COLUMNS: &str = "id, org_id, project_id, version, unique_key, lookup_key, due_at, created_at, updated_at, doc";
+
+/// The WHERE fragment and its parameters for `scope` on a table of `kind`.
+fn scope_filter(scope: &RecordScope, kind: RecordKind) -> Result<(String, Vec<String>), StoreError> {
+    match (kind.is_project_scoped(), scope.project_id()) {
+        (true, Some(project)) => Ok(("org_id = ? AND project_id = ?".into(), vec![scope.org_id().to_string(), project.to_string()])),
+        (false, None) => Ok(("org_id = ?".into(), vec![scope.org_id().to_string()])),
+        _ => Err(StoreError::ScopeMismatch { kind: kind.name() }),
+    }
+}
+
+fn check_owner(scope: &RecordScope, raw: &RawRecord) -> Result<(), StoreError> {
+    let matches = raw.org_id == scope.org_id()
+        && match scope.project_id() {
+            Some(project) => raw.project_id == Some(project),
+            None => !raw.kind.is_project_scoped(),
+        };
+    if matches { Ok(()) } else { Err(StoreError::ScopeMismatch { kind: raw.kind.name() }) }
+}
+
+fn raw_from_row(kind: RecordKind, row: &Row<'_>) -> rusqlite::Result<RawColumns> {
+    Ok(RawColumns {
+        kind,
+        id: row.get(0)?,
+        org_id: row.get(1)?,
+        project_id: row.get(2)?,
+        version: row.get(3)?,
+        unique_key: row.get(4)?,
+        lookup_key: row.get(5)?,
+        due_at: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        doc: row.get(9)?,
+    })
+}
+
+/// A row as read, before its ids are parsed (parsing failures are `Corrupt`, not SQL errors).
+struct RawColumns {
+    kind: RecordKind,
+    id: String,
+    org_id: String,
+    project_id: Option<String>,
+    version: i64,
+    unique_key: Option<String>,
+    lookup_key: Option<String>,
+    due_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    doc: String,
+}
+
+impl RawColumns {
+    fn into_raw(self) -> Result<RawRecord, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt { kind: self.kind.name(), id: self.id.clone(), reason: reason.into() };
+        let org_id: OrgId = self.org_id.parse().map_err(|_| corrupt("bad org_id"))?;
+        let project_id: Option<ProjectId> =
+            self.project_id.as_deref().map(str::parse).transpose().map_err(|_| corrupt("bad project_id"))?;
+        Ok(RawRecord {
+            kind: self.kind,
+            id: self.id,
+            org_id,
+            project_id,
+            version: self.version as u64,
+            unique_key: self.unique_key,
+            lookup_key: self.lookup_key,
+            due_at: self.due_at.map(Timestamp::from_unix_millis),
+            created_at: Timestamp::from_unix_millis(self.created_at),
+            updated_at: Timestamp::from_unix_millis(self.updated_at),
+            doc: self.doc,
+        })
+    }
+}
+
+/// Maps constraint violations to the errors callers can act on.
+fn map_insert_error(e: rusqlite::Error, raw: &RawRecord) -> StoreError {
+    use rusqlite::ffi;
+    if let rusqlite::Error::SqliteFailure(code, _) = &e {
+        match code.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                let key = raw.unique_key.clone().unwrap_or_default();
+                return StoreError::AlreadyExists { kind: raw.kind.name(), key: format!("key {key:?}") };
+            }
+            ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::AlreadyExists { kind: raw.kind.name(), key: format!("id {}", raw.id) };
+            }
+            _ => {}
+        }
+    }
+    StoreError::Database(e)
+}
+
+fn bind(values: &[String]) -> Vec<&dyn ToSql> {
+    values.iter().map(|v| v as &dyn ToSql).collect()
+}
+
+pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecord]) -> Result<(), StoreError> {
+    for raw in records {
+        check_owner(scope, raw)?;
+        let sql = format!(
+            "INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7, ?8)",
+            raw.kind.table()
+        );
+        conn.prepare_cached(&sql)?
+            .execute(params![
+                raw.id,
+                raw.org_id.to_string(),
+                raw.project_id.map(|p| p.to_string()),
+                raw.unique_key,
+                raw.lookup_key,
+                raw.due_at.map(Timestamp::as_unix_millis),
+                raw.created_at.as_unix_millis(),
+                raw.doc,
+            ])
+            .map_err(|e| map_insert_error(e, raw))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn get(conn: &Connection, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError> {
+    find_one(conn, scope, kind, "id", id)?.ok_or_else(|| StoreError::not_found(kind, id))
+}
+
+pub(crate) fn find_unique(conn: &Connection, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError> {
+    find_one(conn, scope, kind, "unique_key", key)?.ok_or_else(|| StoreError::not_found(kind, key))
+}
+
+fn find_one(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<RawRecord>, StoreError> {
+    let (filter, mut values) = scope_filter(scope, kind)?;
+    values.push(value.to_owned());
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE {filter} AND {column} = ?", kind.table());
+    conn.prepare_cached(&sql)?
+        .query_row(bind(&values).as_slice(), |row| raw_from_row(kind, row))
+        .optional()?
+        .map(RawColumns::into_raw)
+        .transpose()
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    lookup_key: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<RawRecord>, StoreError> {
+    let limit = page.effective_limit()?;
+    let after = page.decoded_cursor()?;
+    let (mut filter, mut values) = scope_filter(scope, kind)?;
+    if let Some(key) = lookup_key {
+        filter.push_str(" AND lookup_key = ?");
+        values.push(key.to_owned());
+    }
+    if let Some(after) = after {
+        filter.push_str(" AND id > ?");
+        values.push(after);
+    }
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE {filter} ORDER BY id LIMIT {}", kind.table(), limit + 1);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(bind(&values).as_slice(), |row| raw_from_row(kind, row))?;
+    let mut items = rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|r| encode_cursor(&r.id))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// The stored version of a record in scope, to tell "gone" from "changed" after a guarded write missed.
+fn stored_version(conn: &Connection, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
+    let (filter, mut values) = scope_filter(scope, kind)?;
+    values.push(id.to_owned());
+    let sql = format!("SELECT version FROM {} WHERE {filter} AND id = ?", kind.table());
+    Ok(conn.prepare_cached(&sql)?.query_row(bind(&values).as_slice(), |r| r.get::<_, i64>(0)).optional()?.map(|v| v as u64))
+}
+
+pub(crate) fn update(conn: &Connection, scope: &RecordScope, raw: RawRecord, now: Timestamp) -> Result<RawRecord, StoreError> {
+    check_owner(scope, &raw)?;
+    let (filter, scope_values) = scope_filter(scope, raw.kind)?;
+    let sql = format!(
+        "UPDATE {} SET version = version + 1, unique_key = ?, lookup_key = ?, due_at = ?, updated_at = ?, doc = ?
+         WHERE {filter} AND id = ? AND version = ?",
+        raw.kind.table()
+    );
+    let due = raw.due_at.map(Timestamp::as_unix_millis);
+    let now_millis = now.as_unix_millis();
+    let version = raw.version as i64;
+    let mut args: Vec<&dyn ToSql> = vec![&raw.unique_key, &raw.lookup_key, &due, &now_millis, &raw.doc];
+    args.extend(bind(&scope_values));
+    args.push(&raw.id);
+    args.push(&version);
+    let changed = conn.prepare_cached(&sql)?.execute(args.as_slice()).map_err(|e| map_insert_error(e, &raw))?;
+    if changed == 0 {
+        return Err(match stored_version(conn, scope, raw.kind, &raw.id)? {
+            None => StoreError::not_found(raw.kind, raw.id),
+            Some(actual) => StoreError::Conflict { kind: raw.kind.name(), id: raw.id, expected: raw.version, actual },
+        });
+    }
+    get(conn, scope, raw.kind, &raw.id)
+}
+
+pub(crate) fn delete(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    id: &str,
+    expected_version: Option<u64>,
+) -> Result<(), StoreError> {
+    let (filter, mut values) = scope_filter(scope, kind)?;
+    values.push(id.to_owned());
+    let mut sql = format!("DELETE FROM {} WHERE {filter} AND id = ?", kind.table());
+    if let Some(v) = expected_version {
+        sql.push_str(" AND version = ?");
+        values.push(v.to_string());
+    }
+    let changed = conn.prepare_cached(&sql)?.execute(bind(&values).as_slice())?;
+    if changed == 0 {
+        return Err(match (stored_version(conn, scope, kind, id)?, expected_version) {
+            (Some(actual), Some(expected)) => StoreError::Conflict { kind: kind.name(), id: id.into(), expected, actual },
+            _ => StoreError::not_found(kind, id),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn certificates_due(conn: &Connection, before: Timestamp, page: &PageRequest) -> Result<Page<Certificate>, StoreError> {
+    let limit = page.effective_limit()?;
+    let kind = RecordKind::Certificate;
+    let position = page
+        .decoded_cursor()?
+        .map(|c| {
+            let (due, id) = c.split_once(':').ok_or(StoreError::InvalidCursor)?;
+            Ok::<_, StoreError>((due.parse::<i64>().map_err(|_| StoreError::InvalidCursor)?, id.to_owned()))
+        })
+        .transpose()?;
+    let before = before.as_unix_millis();
+    let sql_rows = |sql: &str, args: &[&dyn ToSql]| -> Result<Vec<RawRecord>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(args, |row| raw_from_row(kind, row))?;
+        rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect()
+    };
+    // Row-value comparison keeps the walk on the (due_at, id) index at any depth.
+    let mut items = match &position {
+        None => sql_rows(
+            &format!("SELECT {COLUMNS} FROM certificates WHERE due_at IS NOT NULL AND due_at < ?1 ORDER BY due_at, id LIMIT {}", limit + 1),
+            &[&before],
+        )?,
+        Some((due, id)) => sql_rows(
+            &format!(
+                "SELECT {COLUMNS} FROM certificates WHERE due_at IS NOT NULL AND due_at < ?1 AND (due_at, id) > (?2, ?3)
+                 ORDER BY due_at, id LIMIT {}",
+                limit + 1
+            ),
+            &[&before, due, id],
+        )?,
+    };
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|r| encode_cursor(&format!("{}:{}", r.due_at.map(Timestamp::as_unix_millis).unwrap_or(0), r.id)))
+    } else {
+        None
+    };
+    Ok(Page { items: items.into_iter().map(Certificate::from_raw).collect::<Result<_, _>>()?, next_cursor })
+}
+
+pub(crate) fn create_organization(conn: &Connection, org: &Organization) -> Result<(), StoreError> {
+    let doc = serde_json::to_string(org).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO organizations (id, version, created_at, updated_at, doc) VALUES (?1, 1, ?2, ?2, ?3)")?
+        .execute(params![org.id.to_string(), org.created_at.as_unix_millis(), doc])
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                StoreError::AlreadyExists { kind: "organization", key: format!("id {}", org.id) }
+            }
+            _ => StoreError::Database(e),
+        })?;
+    Ok(())
+}
+
+fn org_from_row(row: &Row<'_>) -> rusqlite::Result<(String, i64, i64, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn decode_org((id, version, updated_at, doc): (String, i64, i64, String)) -> Result<Organization, StoreError> {
+    let mut org: Organization = serde_json::from_str(&doc)
+        .map_err(|e| StoreError::Corrupt { kind: "organization", id: id.clone(), reason: e.to_string() })?;
+    org.version = version as u64;
+    org.updated_at = Timestamp::from_unix_millis(updated_at);
+    Ok(org)
+}
+
+pub(crate) fn get_organization(conn: &Connection, id: OrgId) -> Result<Organization, StoreError> {
+    conn.prepare_cached("SELECT id, version, updated_at, doc FROM organizations WHERE id = ?1")?
+        .query_row([id.to_string()], org_from_row)
+        .optional()?
+        .map(decode_org)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound { kind: "organization", id: id.to_string() })
+}
+
+pub(crate) fn list_organizations(conn: &Connection) -> Result<Vec<Organization>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, version, updated_at, doc FROM organizations ORDER BY id")?;
+    let rows = stmt.query_map([], org_from_row)?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(decode_org)).collect()
+}
+
+pub(crate) fn update_organization(conn: &Connection, org: &Organization, now: Timestamp) -> Result<Organization, StoreError> {
+    let doc = serde_json::to_string(org).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+    let changed = conn
+        .prepare_cached("UPDATE organizations SET version = version + 1, updated_at = ?1, doc = ?2 WHERE id = ?3 AND version = ?4")?
+        .execute(params![now.as_unix_millis(), doc, org.id.to_string(), org.version as i64])?;
+    if changed == 0 {
+        let current = get_organization(conn, org.id)?;
+        return Err(StoreError::Conflict { kind: "organization", id: org.id.to_string(), expected: org.version, actual: current.version });
+    }
+    get_organization(conn, org.id)
+}

@@ -1,0 +1,107 @@
+//! UTC instants with millisecond precision: what the store keeps (integer columns that index and sort),
+//! and RFC 3339 text on the wire. Millisecond precision means a value survives a store round trip exactly.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const UNIX_EPOCH: Timestamp = Timestamp(0);
+
+    pub fn now() -> Self {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Timestamp((nanos / 1_000_000) as i64)
+    }
+
+    pub const fn from_unix_millis(millis: i64) -> Self {
+        Timestamp(millis)
+    }
+
+    pub const fn as_unix_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        Timestamp(self.0.saturating_add(duration_millis(duration)))
+    }
+
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        Timestamp(self.0.saturating_sub(duration_millis(duration)))
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn duration_since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
+    }
+
+    pub fn to_offset_date_time(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    pub fn from_offset_date_time(at: OffsetDateTime) -> Self {
+        Timestamp((at.unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        self.to_offset_date_time().format(&Rfc3339).unwrap_or_else(|_| self.0.to_string())
+    }
+}
+
+fn duration_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl std::fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Timestamp({})", self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .map(Timestamp::from_offset_date_time)
+            .map_err(|e| serde::de::Error::custom(format!("invalid RFC 3339 timestamp {text:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Timestamps survive JSON exactly and keep UTC.
+    #[test]
+    fn rfc3339_round_trip_is_exact() {
+        let at = Timestamp::from_unix_millis(1_764_000_000_123);
+        let json = serde_json::to_string(&at).unwrap();
+        assert_eq!(json, "\"2025-11-24T16:00:00.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn arithmetic_saturates_and_orders() {
+        let at = Timestamp::from_unix_millis(1_000);
+        assert_eq!(at.saturating_add(Duration::from_secs(2)).as_unix_millis(), 3_000);
+        assert_eq!(at.duration_since(at.saturating_add(Duration::from_secs(1))), Duration::ZERO);
+        assert!(at < at.saturating_add(Duration::from_millis(1)));
+    }
+}
