@@ -1,1 +1,628 @@
-//! conformance placeholder
+//! The store conformance suite: every backend must pass it unchanged.
+//! `store_conformance_tests!(factory)` expands to one `#[tokio::test]` per check, where `factory()`
+//! returns a fresh, empty `Fixture` whose clock only moves when the check moves it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::ManualClock;
+use crate::ids::*;
+use crate::model::*;
+use crate::scope::{OrgScope, Principal, ProjectScope, SystemScope};
+use crate::store::{ClaimRequest, JobFailure, PageRequest, Record, RecordStore, Store, StoreError};
+use crate::timestamp::Timestamp;
+
+/// A store under test, its clock, and whatever keeps its storage alive.
+pub struct Fixture<S: Store> {
+    pub store: S,
+    pub clock: Arc<ManualClock>,
+    pub guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// A fixed start so every run of the suite sees the same instants.
+pub fn suite_start() -> Timestamp {
+    Timestamp::from_unix_millis(1_764_000_000_000)
+}
+
+impl crate::store::sqlite::SqliteStore {
+    /// A fresh store in a temporary directory with a manual clock.
+    pub async fn for_test() -> Fixture<Self> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let clock = Arc::new(ManualClock::new(suite_start()));
+        let store = Self::open(dir.path().join("test.db"), Default::default(), clock.clone()).await.expect("open store");
+        Fixture { store, clock, guard: Box::new(dir) }
+    }
+}
+
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@each $factory;
+            organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
+            project_scope_cannot_reach_other_projects, org_scope_cannot_reach_other_organizations,
+            pagination_walks_every_record_once, certificates_due_in_window_order,
+            enqueue_dedupes_by_key, claim_leases_and_completion_is_logged, claim_respects_kinds_and_run_at,
+            expired_lease_is_reclaimed_and_old_holder_fenced, heartbeat_keeps_the_lease,
+            backoff_grows_then_job_is_dead, permanent_failure_is_dead_at_once, one_running_job_per_subject,
+            release_gives_the_attempt_back, project_jobs_are_scoped, concurrent_claimers_never_share_a_job,
+            concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free);
+    };
+    (@each $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let fixture = $factory().await;
+                $crate::store::conformance::$check(&fixture).await;
+            }
+        )*
+    };
+}
+
+/// An organization with an owner, two projects and a member of each project: the tenancy playground.
+pub struct World {
+    pub org: Organization,
+    pub owner: User,
+    pub org_scope: OrgScope,
+    pub a: ProjectScope,
+    pub b: ProjectScope,
+}
+
+pub async fn world<S: Store>(f: &Fixture<S>) -> World {
+    let now = f.clock.now_ts();
+    let org = Organization::new("acme", now);
+    f.store.create_organization(&org).await.unwrap();
+    let owner = User::new(org.id, "owner@example.com", OrgRole::Owner, now);
+    let org_scope = OrgScope::for_user(&owner).unwrap();
+    f.store.insert(&org_scope, &owner).await.unwrap();
+    let mut scopes = Vec::new();
+    for name in ["project-a", "project-b"] {
+        let project = Project::new(org.id, name, now);
+        f.store.insert(&org_scope, &project).await.unwrap();
+        let user = User::new(org.id, &format!("member@{name}.example"), OrgRole::Member, now);
+        f.store.insert(&org_scope, &user).await.unwrap();
+        let membership = Membership::new(org.id, project.id, user.id, Role::Admin, now);
+        f.store.insert(&org_scope, &membership).await.unwrap();
+        scopes.push(ProjectScope::for_member(&user, &membership).unwrap());
+    }
+    let b = scopes.pop().unwrap();
+    let a = scopes.pop().unwrap();
+    World { org, owner, org_scope, a, b }
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        crate::clock::Clock::now(self)
+    }
+}
+
+fn certificate(scope: &ProjectScope, name: &str, now: Timestamp) -> Certificate {
+    Certificate::new(scope.project_id(), name, vec![name.to_owned()], KeyType::EcdsaP256, AcmeAccountId::new(), now)
+}
+
+/// One record of every project-scoped kind, named `name`.
+fn one_of_each(scope: &ProjectScope, name: &str, now: Timestamp) -> ScopedSet {
+    let credential = DnsCredential::new(scope.project_id(), name, DnsProvider::Rfc2136, now);
+    ScopedSet {
+        account: AcmeAccount::new(scope.project_id(), name, "https://ca.example/dir", now),
+        zone: Zone::new(scope.project_id(), format!("{name}.example"), credential.id, now),
+        credential,
+        certificate: certificate(scope, &format!("www.{name}.example"), now),
+        target: DistributionTarget::new(scope.project_id(), name, TargetKind::File, now),
+    }
+}
+
+struct ScopedSet {
+    account: AcmeAccount,
+    credential: DnsCredential,
+    zone: Zone,
+    certificate: Certificate,
+    target: DistributionTarget,
+}
+
+async fn insert_set<S: Store>(store: &S, scope: &ProjectScope, set: &ScopedSet) {
+    store.insert(scope, &set.account).await.unwrap();
+    store.insert(scope, &set.credential).await.unwrap();
+    store.insert(scope, &set.zone).await.unwrap();
+    store.insert(scope, &set.certificate).await.unwrap();
+    store.insert(scope, &set.target).await.unwrap();
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    assert!(matches!(result, Err(StoreError::NotFound { .. })), "{what}: expected NotFound, got {result:?}");
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    assert!(matches!(result, Err(StoreError::Conflict { .. })), "{what}: expected Conflict, got {result:?}");
+}
+
+/// Organizations: create, read, list, versioned update, stale update refused, duplicate refused.
+pub async fn organizations_crud<S: Store>(f: &Fixture<S>) {
+    let org = Organization::new("acme", f.clock.now_ts());
+    f.store.create_organization(&org).await.unwrap();
+    assert_eq!(f.store.get_organization(org.id).await.unwrap(), org);
+    assert!(matches!(f.store.create_organization(&org).await, Err(StoreError::AlreadyExists { .. })));
+    assert_eq!(f.store.list_organizations().await.unwrap(), vec![org.clone()]);
+    f.clock.advance(Duration::from_secs(1));
+    let mut renamed = org.clone();
+    renamed.name = "acme corp".into();
+    let updated = f.store.update_organization(&renamed).await.unwrap();
+    assert_eq!((updated.version, updated.name.as_str()), (2, "acme corp"));
+    assert!(updated.updated_at > org.updated_at);
+    assert_conflict(f.store.update_organization(&renamed).await, "stale organization update");
+    assert_not_found(f.store.get_organization(OrgId::new()).await, "missing organization");
+}
+
+/// The life of one record of `R`: insert, read back equal, list, update with version bump, stale
+/// update and stale delete refused, delete, gone.
+async fn crud_one<S: Store, R: Record + PartialEq + std::fmt::Debug>(
+    f: &Fixture<S>,
+    scope: &R::Scope,
+    record: R,
+    change: impl Fn(&mut R),
+) {
+    let kind = R::KIND.name();
+    f.store.insert(scope, &record).await.unwrap();
+    let id = record.record_id();
+    let read: R = f.store.get(scope, &id).await.unwrap();
+    assert_eq!(read, record, "{kind}: read back");
+    let listed = f.store.list::<R>(scope, &PageRequest::first(1_000)).await.unwrap();
+    assert!(listed.items.contains(&record), "{kind}: listed");
+
+    f.clock.advance(Duration::from_secs(1));
+    let mut changed = read.clone();
+    change(&mut changed);
+    let updated = f.store.update(scope, &changed).await.unwrap();
+    assert_eq!(updated.version(), 2, "{kind}: version bumped");
+    let reread: R = f.store.get(scope, &id).await.unwrap();
+    assert_eq!(reread, updated, "{kind}: update persisted");
+    assert_ne!(reread, read, "{kind}: update changed the record");
+
+    assert_conflict(f.store.update(scope, &changed).await, &format!("{kind}: stale update"));
+    assert_conflict(f.store.delete::<R>(scope, &id, Some(1)).await, &format!("{kind}: stale delete"));
+    f.store.delete::<R>(scope, &id, Some(2)).await.unwrap();
+    assert_not_found(f.store.get::<R>(scope, &id).await, &format!("{kind}: deleted"));
+    assert_not_found(f.store.delete::<R>(scope, &id, None).await, &format!("{kind}: deleted twice"));
+}
+
+/// Every scoped record kind goes through the same create/read/update/delete life.
+pub async fn every_scoped_kind_crud<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let set = one_of_each(&w.a, "crud", now);
+    crud_one(f, &w.a, set.account, |r| r.contact = vec!["mailto:ops@example.com".into()]).await;
+    crud_one(f, &w.a, set.credential, |r| r.config = serde_json::json!({ "server": "127.0.0.1:53" })).await;
+    crud_one(f, &w.a, set.zone, |r| r.apex = "other.example".into()).await;
+    crud_one(f, &w.a, set.certificate, |r| r.sans.push("api.crud.example".into())).await;
+    crud_one(f, &w.a, set.target, |r| r.config = serde_json::json!({ "cert_path": "/etc/ssl/c.pem" })).await;
+    let user = User::new(w.org.id, "new@example.com", OrgRole::Member, now);
+    crud_one(f, &w.org_scope, user.clone(), |r| r.disabled = true).await;
+    crud_one(f, &w.org_scope, Project::new(w.org.id, "project-c", now), |r| r.name = "project-d".into()).await;
+    f.store.insert(&w.org_scope, &user).await.unwrap();
+    crud_one(f, &w.org_scope, Membership::new(w.org.id, w.a.project_id(), user.id, Role::Viewer, now), |r| {
+        r.role = Role::Operator
+    })
+    .await;
+}
+
+/// Names, e-mails and apexes are unique within their scope and free across scopes.
+pub async fn unique_keys_are_enforced_per_scope<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    insert_set(&f.store, &w.a, &one_of_each(&w.a, "dup", now)).await;
+    // The same names in another project are fine.
+    insert_set(&f.store, &w.b, &one_of_each(&w.b, "dup", now)).await;
+    let again = one_of_each(&w.a, "dup", now);
+    for result in [
+        f.store.insert(&w.a, &again.account).await,
+        f.store.insert(&w.a, &again.credential).await,
+        f.store.insert(&w.a, &again.zone).await,
+        f.store.insert(&w.a, &again.target).await,
+        f.store.insert(&w.org_scope, &User::new(w.org.id, "OWNER@example.com", OrgRole::Member, now)).await,
+        f.store.insert(&w.org_scope, &Project::new(w.org.id, "project-a", now)).await,
+    ] {
+        assert!(matches!(result, Err(StoreError::AlreadyExists { .. })), "{result:?}");
+    }
+    let by_email: User = f.store.find_unique(&w.org_scope, "owner@example.com").await.unwrap();
+    assert_eq!(by_email.id, w.owner.id);
+}
+
+/// A scope for project A can neither read, list, update, delete nor create an object of project B,
+/// for every project-scoped kind; and B's objects are unchanged afterwards.
+pub async fn project_scope_cannot_reach_other_projects<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let theirs = one_of_each(&w.b, "theirs", now);
+    insert_set(&f.store, &w.b, &theirs).await;
+
+    async fn probe<S: Store, R: Record<Scope = ProjectScope> + PartialEq + std::fmt::Debug>(
+        f: &Fixture<S>,
+        attacker: &ProjectScope,
+        owner: &ProjectScope,
+        victim: &R,
+        forge: impl Fn(&mut R),
+    ) {
+        let kind = R::KIND.name();
+        let id = victim.record_id();
+        assert_not_found(f.store.get::<R>(attacker, &id).await, &format!("{kind}: cross-project read"));
+        let listed = f.store.list::<R>(attacker, &PageRequest::first(1_000)).await.unwrap();
+        assert!(listed.items.iter().all(|r| r.record_id() != id), "{kind}: cross-project list");
+        // Updating B's record as it is (project B) under scope A: refused as a scope mismatch.
+        assert!(
+            matches!(f.store.update(attacker, victim).await, Err(StoreError::ScopeMismatch { .. })),
+            "{kind}: cross-project update"
+        );
+        // Forging the record into project A while keeping B's id: no such record in A.
+        let mut forged = victim.clone();
+        forge(&mut forged);
+        assert_not_found(f.store.update(attacker, &forged).await, &format!("{kind}: forged update"));
+        assert_not_found(f.store.delete::<R>(attacker, &id, None).await, &format!("{kind}: cross-project delete"));
+        assert!(
+            matches!(f.store.insert(attacker, victim).await, Err(StoreError::ScopeMismatch { .. })),
+            "{kind}: insert into another project"
+        );
+        let still: R = f.store.get(owner, &id).await.unwrap();
+        assert_eq!(&still, victim, "{kind}: victim unchanged");
+    }
+
+    let pa = w.a.project_id();
+    probe(f, &w.a, &w.b, &theirs.account, |r| r.project_id = pa).await;
+    probe(f, &w.a, &w.b, &theirs.credential, |r| r.project_id = pa).await;
+    probe(f, &w.a, &w.b, &theirs.zone, |r| r.project_id = pa).await;
+    probe(f, &w.a, &w.b, &theirs.certificate, |r| r.project_id = pa).await;
+    probe(f, &w.a, &w.b, &theirs.target, |r| r.project_id = pa).await;
+
+    let job = f.store.enqueue_job(NewJob::for_project(&w.b, JobKind::Issue, 3)).await.unwrap().job;
+    assert_not_found(f.store.get_project_job(&w.a, job.id).await, "job: cross-project read");
+    assert!(f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap().items.is_empty());
+}
+
+/// Users, projects and memberships of one organization are invisible to another's scope.
+pub async fn org_scope_cannot_reach_other_organizations<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let other = Organization::new("other", now);
+    f.store.create_organization(&other).await.unwrap();
+    let stranger = User::new(other.id, "stranger@other.example", OrgRole::Owner, now);
+    let other_scope = OrgScope::for_user(&stranger).unwrap();
+    f.store.insert(&other_scope, &stranger).await.unwrap();
+
+    assert_not_found(f.store.get::<User>(&other_scope, &w.owner.id).await, "user of another org");
+    assert_not_found(f.store.find_unique::<User>(&other_scope, "owner@example.com").await, "user by e-mail");
+    let projects = f.store.list::<Project>(&other_scope, &PageRequest::default()).await.unwrap();
+    assert!(projects.items.is_empty());
+    let users = f.store.list::<User>(&other_scope, &PageRequest::default()).await.unwrap();
+    assert_eq!(users.items.len(), 1);
+    assert_not_found(f.store.delete::<User>(&other_scope, &w.owner.id, None).await, "delete user of another org");
+    assert!(matches!(f.store.insert(&other_scope, &w.owner).await, Err(StoreError::ScopeMismatch { .. })));
+    let _: User = f.store.get(&w.org_scope, &w.owner.id).await.unwrap();
+}
+
+/// Walking pages returns every record exactly once, in id order; a garbled cursor is refused.
+pub async fn pagination_walks_every_record_once<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let certs: Vec<Certificate> = (0..25).map(|i| certificate(&w.a, &format!("c{i}.example"), now)).collect();
+    f.store.insert_many(&w.a, &certs).await.unwrap();
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(10);
+    let mut pages = 0;
+    loop {
+        let got = f.store.list::<Certificate>(&w.a, &page).await.unwrap();
+        pages += 1;
+        seen.extend(got.items.into_iter().map(|c| c.id));
+        match got.next_cursor {
+            Some(cursor) => page = PageRequest::after(10, cursor),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<CertificateId> = certs.iter().map(|c| c.id).collect();
+    assert_eq!(seen, expected);
+    let bad = f.store.list::<Certificate>(&w.a, &PageRequest::after(10, "not-a-cursor")).await;
+    assert!(matches!(bad, Err(StoreError::InvalidCursor)), "{bad:?}");
+}
+
+/// The renewal scan sees only issued certificates whose window opens before T, across projects,
+/// oldest window first, page by page.
+pub async fn certificates_due_in_window_order<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let day = Duration::from_secs(86_400);
+    let mut expected = Vec::new();
+    for (i, scope) in [&w.a, &w.b, &w.a, &w.b, &w.a, &w.b].into_iter().enumerate() {
+        let mut cert = certificate(scope, &format!("due{i}.example"), now);
+        // Lifetimes of 90 days starting on different days: windows open on day 60 − i.
+        let start = now.saturating_sub(day * i as u32);
+        cert.mark_issued(format!("{i:02x}"), start, start.saturating_add(day * 90), "00".into());
+        f.store.insert(scope, &cert).await.unwrap();
+        expected.push((cert.renew_at.unwrap(), cert.id));
+    }
+    let mut not_issued = certificate(&w.a, "pending.example", now);
+    not_issued.renew_at = Some(now);
+    f.store.insert(&w.a, &not_issued).await.unwrap();
+    expected.sort();
+    let cutoff = now.saturating_add(day * 58); // windows on days 55..60 open before day 58: i = 3, 4, 5
+    let wanted: Vec<CertificateId> = expected.iter().filter(|(at, _)| *at < cutoff).map(|(_, id)| *id).collect();
+    assert_eq!(wanted.len(), 3);
+
+    let system = SystemScope::new("scheduler");
+    let first = f.store.certificates_due(&system, cutoff, &PageRequest::first(2)).await.unwrap();
+    let second =
+        f.store.certificates_due(&system, cutoff, &PageRequest::after(2, first.next_cursor.clone().unwrap())).await.unwrap();
+    assert_eq!(second.next_cursor, None);
+    let got: Vec<CertificateId> = first.items.iter().chain(&second.items).map(|c| c.id).collect();
+    assert_eq!(got, wanted);
+}
+
+fn claim(node: &str, kinds: &[JobKind], limit: usize) -> ClaimRequest {
+    ClaimRequest { node_id: node.into(), kinds: kinds.to_vec(), limit, lease: Duration::from_secs(30) }
+}
+
+fn backoff() -> crate::jobs::Backoff {
+    crate::jobs::Backoff { base: Duration::from_secs(5), max: Duration::from_secs(3_600) }
+}
+
+/// A second enqueue with the same dedupe key returns the first job and creates nothing.
+pub async fn enqueue_dedupes_by_key<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let first = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
+    let second = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
+    assert!(first.created && !second.created);
+    assert_eq!(first.job.id, second.job.id);
+    let other = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2027")).await.unwrap();
+    assert!(other.created);
+    assert_eq!(f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap().items.len(), 2);
+}
+
+/// Claiming leases a job to one node; completing it records timings and a structured log.
+pub async fn claim_leases_and_completion_is_logged<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let queued = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).payload(serde_json::json!({"n": 1}))).await.unwrap().job;
+    assert_eq!((queued.status, queued.attempts), (JobStatus::Queued, 0));
+    f.clock.advance(Duration::from_millis(250));
+    let claimed = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 5)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let job = &claimed[0];
+    let lease = job.lease().unwrap();
+    assert_eq!((job.status, job.attempts, lease.node_id.as_str()), (JobStatus::Running, 1, "node-a"));
+    assert_eq!(lease.expires_at, f.clock.now_ts().saturating_add(Duration::from_secs(30)));
+    assert!(f.store.claim_jobs(&claim("node-b", &[JobKind::Issue], 5)).await.unwrap().is_empty());
+    f.store.append_job_log(&lease, LogLevel::Info, "order created", serde_json::json!({"order": "o1"})).await.unwrap();
+    f.clock.advance(Duration::from_secs(2));
+    let done = f.store.complete_job(&lease, "issued").await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.payload, serde_json::json!({"n": 1}));
+    assert_eq!(done.finished_at.unwrap().duration_since(done.started_at.unwrap()), Duration::from_secs(2));
+    assert_eq!(done.started_at.unwrap().duration_since(done.queued_at), Duration::from_millis(250));
+    let system = SystemScope::new("test");
+    let logs = f.store.job_logs(&system, done.id).await.unwrap();
+    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["queued", "claimed", "order created", "issued"]);
+    assert_eq!(logs[2].fields, serde_json::json!({"order": "o1"}));
+    assert!(matches!(f.store.complete_job(&lease, "again").await, Err(StoreError::LeaseLost { .. })));
+    assert!(f.store.claim_jobs(&claim("node-b", &[JobKind::Issue], 5)).await.unwrap().is_empty());
+}
+
+/// Workers only get the kinds they ask for, and delayed jobs only once due.
+pub async fn claim_respects_kinds_and_run_at<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Scan, 3)).await.unwrap();
+    let later = f.store.enqueue_job(NewJob::system(JobKind::RotateKek, 3).delay(Duration::from_secs(60))).await.unwrap().job;
+    assert!(f.store.claim_jobs(&claim("n", &[JobKind::Issue], 5)).await.unwrap().is_empty());
+    assert!(f.store.claim_jobs(&claim("n", &[], 5)).await.unwrap().is_empty());
+    assert!(f.store.claim_jobs(&claim("n", &[JobKind::RotateKek], 5)).await.unwrap().is_empty());
+    f.clock.advance(Duration::from_secs(60));
+    let got = f.store.claim_jobs(&claim("n", &[JobKind::RotateKek, JobKind::Issue], 5)).await.unwrap();
+    assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![later.id]);
+    assert_eq!(f.store.claim_jobs(&claim("n", &[JobKind::Scan], 5)).await.unwrap().len(), 1);
+}
+
+/// A lease nobody renews expires; another node takes the job as a new attempt, and the first node's
+/// heartbeat, completion and failure are refused from then on.
+pub async fn expired_lease_is_reclaimed_and_old_holder_fenced<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let id = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap().job.id;
+    let first = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 1)).await.unwrap().remove(0).lease().unwrap();
+    f.clock.advance(Duration::from_secs(29));
+    assert!(f.store.claim_jobs(&claim("node-b", &[JobKind::Issue], 1)).await.unwrap().is_empty());
+    f.clock.advance(Duration::from_secs(1));
+    let second = f.store.claim_jobs(&claim("node-b", &[JobKind::Issue], 1)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!((second[0].id, second[0].attempts), (id, 2));
+    let failure = JobFailure { error: "x".into(), retryable: true, backoff: backoff() };
+    assert!(matches!(f.store.heartbeat_job(&first, Duration::from_secs(30)).await, Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(f.store.complete_job(&first, "done").await, Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(f.store.fail_job(&first, &failure).await, Err(StoreError::LeaseLost { .. })));
+    let done = f.store.complete_job(&second[0].lease().unwrap(), "done").await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    let logs = f.store.job_logs(&SystemScope::new("t"), id).await.unwrap();
+    assert!(logs.iter().any(|l| l.message == "lease of node node-a expired"), "{logs:?}");
+}
+
+/// Heartbeats push the lease forward, so a live worker keeps its job past the first lease.
+pub async fn heartbeat_keeps_the_lease<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap();
+    let mut lease = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 1)).await.unwrap().remove(0).lease().unwrap();
+    for _ in 0..4 {
+        f.clock.advance(Duration::from_secs(20));
+        lease = f.store.heartbeat_job(&lease, Duration::from_secs(30)).await.unwrap();
+        assert!(f.store.claim_jobs(&claim("node-b", &[JobKind::Issue], 1)).await.unwrap().is_empty());
+    }
+    assert_eq!(lease.expires_at, f.clock.now_ts().saturating_add(Duration::from_secs(30)));
+    f.store.complete_job(&lease, "done").await.unwrap();
+}
+
+/// Each failure schedules a retry further out than the last, within the jitter bounds; the last
+/// allowed attempt's failure makes the job dead and unclaimable.
+pub async fn backoff_grows_then_job_is_dead<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let id = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap().job.id;
+    let failure = JobFailure { error: "ca unavailable".into(), retryable: true, backoff: backoff() };
+    let mut previous = Duration::ZERO;
+    for attempt in 1..=5u32 {
+        let job = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
+        assert_eq!(job.attempts, attempt);
+        let failed = f.store.fail_job(&job.lease().unwrap(), &failure).await.unwrap();
+        assert_eq!(failed.last_error.as_deref(), Some("ca unavailable"));
+        if attempt == 5 {
+            assert_eq!(failed.status, JobStatus::Dead);
+            assert!(failed.finished_at.is_some());
+            break;
+        }
+        assert_eq!(failed.status, JobStatus::Failed);
+        let delay = failed.run_at.duration_since(f.clock.now_ts());
+        let ceiling = backoff().ceiling(attempt);
+        assert!(delay >= ceiling / 2 && delay <= ceiling, "attempt {attempt}: {delay:?} outside [{:?}, {ceiling:?}]", ceiling / 2);
+        assert!(delay >= previous, "attempt {attempt}: {delay:?} < {previous:?}");
+        previous = delay;
+        // Not claimable before its retry time, claimable at it.
+        f.clock.advance(delay - Duration::from_millis(1));
+        assert!(f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().is_empty());
+        f.clock.advance(Duration::from_millis(1));
+    }
+    f.clock.advance(Duration::from_secs(86_400));
+    assert!(f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().is_empty());
+    assert_eq!(f.store.get_job(&SystemScope::new("t"), id).await.unwrap().status, JobStatus::Dead);
+}
+
+/// A failure that no retry can fix ends the job at once, whatever attempts remain.
+pub async fn permanent_failure_is_dead_at_once<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 8)).await.unwrap();
+    let job = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
+    let failure = JobFailure { error: "rejected identifier".into(), retryable: false, backoff: backoff() };
+    let dead = f.store.fail_job(&job.lease().unwrap(), &failure).await.unwrap();
+    assert_eq!((dead.status, dead.attempts), (JobStatus::Dead, 1));
+}
+
+/// Two jobs on one certificate never run together: the second waits until the first finishes.
+pub async fn one_running_job_per_subject<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let first = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject("cert-1")).await.unwrap().job;
+    let second = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Distribute, 3).subject("cert-1")).await.unwrap().job;
+    let other = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject("cert-2")).await.unwrap().job;
+    let got = f.store.claim_jobs(&claim("n", &JobKind::ALL, 10)).await.unwrap();
+    assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![first.id, other.id]);
+    assert!(f.store.claim_jobs(&claim("m", &JobKind::ALL, 10)).await.unwrap().is_empty());
+    f.store.complete_job(&got[0].lease().unwrap(), "done").await.unwrap();
+    let next = f.store.claim_jobs(&claim("m", &JobKind::ALL, 10)).await.unwrap();
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), vec![second.id]);
+}
+
+/// Releasing (graceful shutdown) puts the job back at once without spending an attempt.
+pub async fn release_gives_the_attempt_back<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 1)).await.unwrap();
+    let job = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
+    let released = f.store.release_job(&job.lease().unwrap(), "node shutting down").await.unwrap();
+    assert_eq!((released.status, released.attempts, released.lease_owner.clone()), (JobStatus::Queued, 0, None));
+    let again = f.store.claim_jobs(&claim("m", &[JobKind::Issue], 1)).await.unwrap().remove(0);
+    assert_eq!(again.attempts, 1);
+    assert!(matches!(f.store.release_job(&job.lease().unwrap(), "late").await, Err(StoreError::LeaseLost { .. })));
+}
+
+/// Project job listings show only that project's jobs, never system jobs.
+pub async fn project_jobs_are_scoped<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let mine = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3)).await.unwrap().job;
+    f.store.enqueue_job(NewJob::for_project(&w.b, JobKind::Issue, 3)).await.unwrap();
+    f.store.enqueue_job(NewJob::system(JobKind::RotateKek, 3)).await.unwrap();
+    let listed = f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap();
+    assert_eq!(listed.items.iter().map(|j| j.id).collect::<Vec<_>>(), vec![mine.id]);
+    assert_eq!(f.store.get_project_job(&w.a, mine.id).await.unwrap().project_id, Some(w.a.project_id()));
+}
+
+/// Many tasks claiming at once from one store: every job is claimed exactly once.
+pub async fn concurrent_claimers_never_share_a_job<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    for i in 0..200 {
+        f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject(format!("c{}", i % 150))).await.unwrap();
+    }
+    let store = &f.store;
+    let claimers = (0..8).map(|n| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = store.claim_jobs(&claim(&format!("node-{n}"), &[JobKind::Issue], 3)).await.unwrap();
+            if got.is_empty() {
+                return mine;
+            }
+            for job in got {
+                mine.push(job.id);
+                store.complete_job(&job.lease().unwrap(), "done").await.unwrap();
+            }
+        }
+    });
+    let all: Vec<JobId> = futures_join_all(claimers).await.into_iter().flatten().collect();
+    let unique: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 200);
+    assert_eq!(unique.len(), 200);
+}
+
+/// Many tasks enqueueing the same dedupe key at once make exactly one job.
+pub async fn concurrent_enqueue_with_one_key_makes_one_job<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let store = &f.store;
+    let scope = &w.a;
+    let results = futures_join_all((0..50).map(|_| async move {
+        store.enqueue_job(NewJob::for_project(scope, JobKind::Renew, 3).dedupe_key("renew:x")).await.unwrap()
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|r| r.created).count(), 1);
+    assert!(results.iter().all(|r| r.job.id == results[0].job.id));
+}
+
+/// The store refuses audit entries that would leave a gap or repeat a sequence number.
+pub async fn audit_sequence_is_gap_free<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let event = |seq: u64| AuditEvent {
+        org_id: w.org.id,
+        seq,
+        at: f.clock.now_ts(),
+        actor: Principal::System("test".into()),
+        action: "cert.requested".into(),
+        object: None,
+        project_id: Some(w.a.project_id()),
+        details: serde_json::json!({ "n": seq }),
+        prev_hmac: String::new(),
+        hmac: format!("h{seq}"),
+    };
+    assert_eq!(f.store.audit_head(w.org.id).await.unwrap(), None);
+    f.store.append_audit_events(&[event(1), event(2)]).await.unwrap();
+    assert!(matches!(f.store.append_audit_events(&[event(2)]).await, Err(StoreError::AuditSequence { expected: 3, got: 2 })));
+    assert!(matches!(f.store.append_audit_events(&[event(4)]).await, Err(StoreError::AuditSequence { expected: 3, .. })));
+    // All or nothing: a bad entry in a batch keeps the good ones out too.
+    assert!(f.store.append_audit_events(&[event(3), event(5)]).await.is_err());
+    assert_eq!(f.store.audit_head(w.org.id).await.unwrap().unwrap().seq, 2);
+    f.store.append_audit_events(&[event(3)]).await.unwrap();
+    let listed = f.store.list_audit_events(&w.org_scope, 1, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(listed[0], event(2));
+}
+
+/// Joins futures without pulling in the `futures` crate: each runs as its own task on this runtime.
+async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future,
+{
+    // Polled together in one task via a simple round-robin, so borrowed data may be used.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, fut) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(out) => outputs[i] = Some(out),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}

@@ -1,0 +1,11 @@
+//! The store conformance suite against the SQLite backend, plus SQLite-specific behaviour:
+//! several writers and processes on one file, crash safety under SIGKILL.
+
+mod child;
+mod crash;
+mod processes;
+
+mod conformance {
+    use certautopilot_core::store::sqlite::SqliteStore;
+    certautopilot_core::store_conformance_tests!(SqliteStore::for_test);
+}

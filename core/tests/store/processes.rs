@@ -1,0 +1,185 @@
+//! Several writers on one database file: separate store instances (each its own writer thread and
+//! connection) in one process, and separate OS processes. SQLite's lock is what serializes them here,
+//! so these tests prove the queue's guarantees do not rest on the in-process writer alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certautopilot_core::model::{JobKind, JobStatus, NewJob};
+use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
+use certautopilot_core::store::{ClaimRequest, Store};
+use certautopilot_core::{JobId, SystemClock};
+
+use crate::child;
+
+async fn open(path: &std::path::Path) -> SqliteStore {
+    // A long busy timeout: under two processes and a 2-core machine a writer can wait a while.
+    let options = SqliteOptions { busy_timeout: Duration::from_secs(30), ..Default::default() };
+    SqliteStore::open(path, options, Arc::new(SystemClock)).await.expect("open store")
+}
+
+fn claim(node: &str) -> ClaimRequest {
+    ClaimRequest { node_id: node.into(), kinds: vec![JobKind::Issue], limit: 4, lease: Duration::from_secs(120) }
+}
+
+/// Claims and completes until nothing is left; returns the ids it completed, each with its attempt.
+async fn drain(store: &SqliteStore, node: &str) -> Vec<(JobId, u32)> {
+    let mut done = Vec::new();
+    loop {
+        let jobs = store.claim_jobs(&claim(node)).await.expect("claim");
+        if jobs.is_empty() {
+            return done;
+        }
+        for job in jobs {
+            let lease = job.lease().expect("claimed job has a lease");
+            store.complete_job(&lease, "done").await.expect("complete a job we hold");
+            done.push((job.id, job.attempts));
+        }
+    }
+}
+
+fn assert_each_once(all: &[(JobId, u32)], expected: usize) {
+    let unique: BTreeSet<JobId> = all.iter().map(|(id, _)| *id).collect();
+    assert_eq!(all.len(), expected, "every job completed");
+    assert_eq!(unique.len(), expected, "no job completed twice");
+    assert!(all.iter().all(|(_, attempt)| *attempt == 1), "no job needed a second attempt");
+}
+
+/// Four store instances on one file, each with four concurrent claimers, drain 1,000 jobs: every job
+/// is completed exactly once, at its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn threads_with_separate_connections_never_share_a_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let stores: Vec<Arc<SqliteStore>> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(Arc::new(open(&path).await));
+        }
+        v
+    };
+    for i in 0..1_000 {
+        stores[i % 4].enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (s, store) in stores.iter().enumerate() {
+        for t in 0..4 {
+            let store = Arc::clone(store);
+            tasks.push(tokio::spawn(async move { drain(&store, &format!("s{s}-t{t}")).await }));
+        }
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    assert_each_once(&all, 1_000);
+}
+
+/// Two OS processes drain one queue file together: every job is completed exactly once, at its first
+/// attempt, and both processes did part of the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_never_share_a_job() {
+    if let Some(role) = child::role() {
+        let store = open(&child::env_path(child::DB_VAR)).await;
+        let done = drain(&store, &role).await;
+        let lines: String = done.iter().map(|(id, attempt)| format!("{id} {attempt}\n")).collect();
+        std::fs::write(child::env_path(child::OUT_VAR), lines).unwrap();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).await;
+    for _ in 0..2_000 {
+        store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap();
+    }
+    let name = "processes::two_processes_never_share_a_job";
+    let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
+    let mut children: Vec<_> = ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    for c in &mut children {
+        child::wait_ok(c, Duration::from_secs(120), "claimer");
+    }
+    let mut all = Vec::new();
+    for out in &outs {
+        let text = std::fs::read_to_string(out).unwrap();
+        let part: Vec<(JobId, u32)> = text
+            .lines()
+            .map(|l| {
+                let (id, attempt) = l.split_once(' ').unwrap();
+                (id.parse().unwrap(), attempt.parse().unwrap())
+            })
+            .collect();
+        assert!(!part.is_empty(), "{} did no work", out.display());
+        all.extend(part);
+    }
+    assert_each_once(&all, 2_000);
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(counts, BTreeMap::from([(JobStatus::Succeeded, 2_000)]));
+}
+
+/// Two OS processes enqueue the same 300 dedupe keys at the same time: 300 jobs exist afterwards, and
+/// exactly one enqueue per key reported creating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedupe_key_holds_across_processes() {
+    if let Some(_role) = child::role() {
+        let store = open(&child::env_path(child::DB_VAR)).await;
+        let mut created = 0;
+        for i in 0..300 {
+            let outcome = store.enqueue_job(NewJob::system(JobKind::Renew, 3).dedupe_key(format!("renew:{i}"))).await.unwrap();
+            created += usize::from(outcome.created);
+        }
+        std::fs::write(child::env_path(child::OUT_VAR), created.to_string()).unwrap();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).await;
+    let name = "processes::dedupe_key_holds_across_processes";
+    let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
+    let mut children: Vec<_> = ["a", "b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    for c in &mut children {
+        child::wait_ok(c, Duration::from_secs(120), "enqueuer");
+    }
+    let created: usize = outs.iter().map(|o| std::fs::read_to_string(o).unwrap().trim().parse::<usize>().unwrap()).sum();
+    assert_eq!(created, 300);
+    assert_eq!(store.job_counts().await.unwrap(), BTreeMap::from([(JobStatus::Queued, 300)]));
+}
+
+/// A worker process killed while holding a lease: once the lease runs out, another process's claim
+/// takes the job over as attempt 2 and completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_of_a_killed_process_is_reclaimed() {
+    if let Some(_role) = child::role() {
+        let store = open(&child::env_path(child::DB_VAR)).await;
+        let short = ClaimRequest { lease: Duration::from_secs(1), ..claim("doomed") };
+        let jobs = store.claim_jobs(&short).await.unwrap();
+        std::fs::write(child::env_path(child::OUT_VAR), jobs.len().to_string()).unwrap();
+        // Hold the lease until killed.
+        std::future::pending::<()>().await;
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let out = dir.path().join("held");
+    let store = open(&path).await;
+    let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+    let mut doomed = child::spawn("processes::lease_of_a_killed_process_is_reclaimed", "doomed", &path, &out);
+    child::wait_for(Duration::from_secs(30), "the child to claim the job", || async {
+        std::fs::read_to_string(&out).map(|t| t == "1").unwrap_or(false)
+    })
+    .await;
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    assert_eq!(store.claim_jobs(&claim("survivor")).await.unwrap().len(), 0, "lease still valid right after the kill");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let taken = loop {
+        if let Some(job) = store.claim_jobs(&claim("survivor")).await.unwrap().pop() {
+            break Some(job);
+        }
+        assert!(std::time::Instant::now() < deadline, "expired lease was not reclaimed within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let job = taken.unwrap();
+    assert_eq!((job.id, job.attempts), (id, 2));
+    store.complete_job(&job.lease().unwrap(), "done").await.unwrap();
+}
