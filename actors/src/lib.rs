@@ -1,1 +1,6 @@
-//! placeholder
+//! CertAutoPilot's workers: today the job pump that claims and runs jobs with graceful shutdown;
+//! the certificate, ACME-account, audit and KEK actors and their supervision arrive with M1.3–M1.5.
+
+pub mod job_pump;
+
+pub use job_pump::{JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport};

@@ -1,0 +1,198 @@
+//! The job pump against a real SQLite store: it runs what it has handlers for, retries failures,
+//! finishes or releases work on shutdown, and stops a job whose lease was taken over.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use certautopilot_actors::{JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig};
+use certautopilot_core::jobs::Backoff;
+use certautopilot_core::model::{Job, JobKind, JobStatus, NewJob};
+use certautopilot_core::store::conformance::Fixture;
+use certautopilot_core::store::sqlite::SqliteStore;
+use certautopilot_core::store::{ClaimRequest, Store};
+use certautopilot_core::{Clock, SystemClock, SystemScope};
+use tokio::sync::Notify;
+
+fn config(node: &str) -> PumpConfig {
+    PumpConfig {
+        node_id: node.into(),
+        concurrency: 4,
+        lease: Duration::from_secs(30),
+        heartbeat: Duration::from_millis(50),
+        poll_interval: Duration::from_millis(100),
+        backoff: Backoff { base: Duration::from_millis(20), max: Duration::from_millis(40) },
+    }
+}
+
+async fn real_store() -> (Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("pump.db"), Default::default(), Arc::new(SystemClock)).await.unwrap();
+    (Arc::new(store), dir)
+}
+
+async fn wait_for_job(store: &dyn Store, id: certautopilot_core::JobId, what: &str, pred: impl Fn(&Job) -> bool) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = store.get_job(&SystemScope::new("test"), id).await.unwrap();
+        if pred(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {job:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn wait_running(handle: &JobPumpHandle, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.snapshot().running.len() < n {
+        assert!(Instant::now() < deadline, "pump never had {n} running jobs: {:?}", handle.snapshot());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Succeeds at once, or fails its first `fail_first` attempts.
+struct Flaky {
+    kind: JobKind,
+    fail_first: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl JobHandler for Flaky {
+    fn kind(&self) -> JobKind {
+        self.kind
+    }
+    async fn run(&self, job: &Job, ctx: JobContext) -> Result<String, JobError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        ctx.log(certautopilot_core::model::LogLevel::Info, "working", serde_json::json!({ "attempt": job.attempts })).await?;
+        if job.attempts <= self.fail_first { Err(JobError::retryable("transient failure")) } else { Ok("all good".into()) }
+    }
+}
+
+/// Blocks until released, or until the pump cancels it.
+struct Blocking {
+    release: Arc<Notify>,
+}
+
+#[async_trait]
+impl JobHandler for Blocking {
+    fn kind(&self) -> JobKind {
+        JobKind::Issue
+    }
+    async fn run(&self, _job: &Job, mut ctx: JobContext) -> Result<String, JobError> {
+        tokio::select! {
+            _ = self.release.notified() => Ok("released".into()),
+            _ = ctx.cancelled() => Err(JobError::retryable("cancelled")),
+        }
+    }
+}
+
+/// The pump runs every job of the kinds it handles, logs into each, and leaves other kinds alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_jobs_of_its_kinds_and_leaves_others() {
+    let (store, _dir) = real_store().await;
+    let handler = Arc::new(Flaky { kind: JobKind::Issue, fail_first: 0, calls: AtomicU32::new(0) });
+    let pump = JobPump::new(store.clone(), config("w1")).with_handler(handler.clone()).start();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id);
+        pump.wake();
+    }
+    let scan = store.enqueue_job(NewJob::system(JobKind::Scan, 3)).await.unwrap().job.id;
+    for id in &ids {
+        let job = wait_for_job(store.as_ref(), *id, "issue job to succeed", |j| j.status == JobStatus::Succeeded).await;
+        assert_eq!(job.attempts, 1);
+    }
+    let logs = store.job_logs(&SystemScope::new("t"), ids[0]).await.unwrap();
+    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["queued", "claimed", "working", "all good"]);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 20);
+    assert_eq!(store.get_job(&SystemScope::new("t"), scan).await.unwrap().status, JobStatus::Queued);
+    let snapshot = pump.snapshot();
+    assert_eq!((snapshot.claimed, snapshot.succeeded, snapshot.kinds.clone()), (20, 20, vec![JobKind::Issue]));
+    assert_eq!(pump.shutdown(Duration::from_secs(1)).await.released, vec![]);
+}
+
+/// A failed attempt is recorded and retried after the backoff; the retry succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempt_is_retried_after_backoff() {
+    let (store, _dir) = real_store().await;
+    let handler = Arc::new(Flaky { kind: JobKind::Renew, fail_first: 2, calls: AtomicU32::new(0) });
+    let pump = JobPump::new(store.clone(), config("w1")).with_handler(handler.clone()).start();
+    let id = store.enqueue_job(NewJob::system(JobKind::Renew, 5)).await.unwrap().job.id;
+    pump.wake();
+    let job = wait_for_job(store.as_ref(), id, "renew job to succeed", |j| j.status == JobStatus::Succeeded).await;
+    assert_eq!(job.attempts, 3);
+    let logs = store.job_logs(&SystemScope::new("t"), id).await.unwrap();
+    assert_eq!(logs.iter().filter(|l| l.message == "transient failure").count(), 2);
+    assert_eq!(pump.snapshot().failed, 2);
+    pump.shutdown(Duration::from_secs(1)).await;
+}
+
+/// On shutdown a running job that finishes within the grace period completes normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_running_jobs_finish_within_grace() {
+    let (store, _dir) = real_store().await;
+    let release = Arc::new(Notify::new());
+    let pump = JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: release.clone() })).start();
+    let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+    pump.wake();
+    wait_running(&pump, 1).await;
+    let shutdown = tokio::spawn(pump.shutdown(Duration::from_secs(10)));
+    release.notify_one();
+    let report = shutdown.await.unwrap();
+    assert_eq!((report.finished_in_grace, report.released.len()), (1, 0));
+    assert_eq!(store.get_job(&SystemScope::new("t"), id).await.unwrap().status, JobStatus::Succeeded);
+}
+
+/// On shutdown a job that outlasts the grace period is cancelled and released: queued again, with the
+/// attempt given back, and claimable at once by another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_jobs_that_outlast_the_grace() {
+    let (store, _dir) = real_store().await;
+    let pump = JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) })).start();
+    let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+    pump.wake();
+    wait_running(&pump, 1).await;
+    let report = pump.shutdown(Duration::from_millis(200)).await;
+    assert_eq!((report.finished_in_grace, report.released.clone()), (0, vec![id]));
+    let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
+    assert_eq!((job.status, job.attempts, job.lease_owner), (JobStatus::Queued, 0, None));
+    let claim = ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(30) };
+    assert_eq!(store.claim_jobs(&claim).await.unwrap().len(), 1);
+}
+
+/// When another worker takes a job over (its lease expired), the pump's next heartbeat finds out,
+/// cancels the handler, and does not record an outcome over the new holder's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_lease_cancels_the_running_job() {
+    let Fixture { store, clock, guard: _guard } = SqliteStore::for_test().await;
+    let store = Arc::new(store);
+    let pump = JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) })).start();
+    let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+    pump.wake();
+    wait_running(&pump, 1).await;
+    let thief = ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(300) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // A heartbeat may land between the clock jump and the claim; jump again until the claim wins.
+    let stolen = loop {
+        clock.advance(Duration::from_secs(31));
+        if let Some(job) = store.claim_jobs(&thief).await.unwrap().pop() {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "could not take the job over");
+    };
+    assert_eq!((stolen.id, stolen.attempts), (id, 2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pump.snapshot().lease_lost == 0 {
+        assert!(Instant::now() < deadline, "pump never noticed the lost lease: {:?}", pump.snapshot());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
+    assert_eq!((job.status, job.lease_owner.as_deref(), job.attempts), (JobStatus::Running, Some("w2"), 2));
+    assert!(pump.snapshot().running.is_empty());
+    let _ = clock.now();
+    pump.shutdown(Duration::from_secs(1)).await;
+}
