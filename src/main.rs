@@ -1,1 +1,51 @@
-fn main(){}
+//! `certautopilot`: one binary for every role (api, worker, scheduler, or all three) and its tools.
+//! This is the edge where typed errors become `anyhow` reports and exit codes.
+
+mod bench;
+mod cli;
+mod config_check;
+mod http;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = config_check::load(cli.config.as_deref())?;
+            logging::init(&config.log, args.log_format);
+            actix_web::rt::System::new().block_on(serve::run(config, args.mode))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { command: ConfigCommand::Check } => Ok(config_check::run(cli.config.as_deref())),
+        Command::Version => {
+            println!(
+                "certautopilot {} (store schema {})",
+                env!("CARGO_PKG_VERSION"),
+                certautopilot_core::store::sqlite::SCHEMA_VERSION
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { command } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(bench::run(command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

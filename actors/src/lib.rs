@@ -3,4 +3,6 @@
 
 pub mod job_pump;
 
-pub use job_pump::{JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport};
+pub use job_pump::{
+    JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport,
+};

@@ -32,7 +32,12 @@ async fn real_store() -> (Arc<SqliteStore>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
-async fn wait_for_job(store: &dyn Store, id: certautopilot_core::JobId, what: &str, pred: impl Fn(&Job) -> bool) -> Job {
+async fn wait_for_job(
+    store: &dyn Store,
+    id: certautopilot_core::JobId,
+    what: &str,
+    pred: impl Fn(&Job) -> bool,
+) -> Job {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let job = store.get_job(&SystemScope::new("test"), id).await.unwrap();
@@ -66,8 +71,13 @@ impl JobHandler for Flaky {
     }
     async fn run(&self, job: &Job, ctx: JobContext) -> Result<String, JobError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        ctx.log(certautopilot_core::model::LogLevel::Info, "working", serde_json::json!({ "attempt": job.attempts })).await?;
-        if job.attempts <= self.fail_first { Err(JobError::retryable("transient failure")) } else { Ok("all good".into()) }
+        ctx.log(certautopilot_core::model::LogLevel::Info, "working", serde_json::json!({ "attempt": job.attempts }))
+            .await?;
+        if job.attempts <= self.fail_first {
+            Err(JobError::retryable("transient failure"))
+        } else {
+            Ok("all good".into())
+        }
     }
 }
 
@@ -136,7 +146,8 @@ async fn failed_attempt_is_retried_after_backoff() {
 async fn shutdown_lets_running_jobs_finish_within_grace() {
     let (store, _dir) = real_store().await;
     let release = Arc::new(Notify::new());
-    let pump = JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: release.clone() })).start();
+    let pump =
+        JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: release.clone() })).start();
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
@@ -152,7 +163,9 @@ async fn shutdown_lets_running_jobs_finish_within_grace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_jobs_that_outlast_the_grace() {
     let (store, _dir) = real_store().await;
-    let pump = JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) })).start();
+    let pump = JobPump::new(store.clone(), config("w1"))
+        .with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) }))
+        .start();
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
@@ -160,7 +173,8 @@ async fn shutdown_releases_jobs_that_outlast_the_grace() {
     assert_eq!((report.finished_in_grace, report.released.clone()), (0, vec![id]));
     let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
     assert_eq!((job.status, job.attempts, job.lease_owner), (JobStatus::Queued, 0, None));
-    let claim = ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(30) };
+    let claim =
+        ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(30) };
     assert_eq!(store.claim_jobs(&claim).await.unwrap().len(), 1);
 }
 
@@ -170,11 +184,14 @@ async fn shutdown_releases_jobs_that_outlast_the_grace() {
 async fn lost_lease_cancels_the_running_job() {
     let Fixture { store, clock, guard: _guard } = SqliteStore::for_test().await;
     let store = Arc::new(store);
-    let pump = JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) })).start();
+    let pump = JobPump::new(store.clone(), config("w1"))
+        .with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) }))
+        .start();
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
-    let thief = ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(300) };
+    let thief =
+        ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(300) };
     let deadline = Instant::now() + Duration::from_secs(10);
     // A heartbeat may land between the clock jump and the claim; jump again until the claim wins.
     let stolen = loop {

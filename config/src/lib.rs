@@ -13,8 +13,8 @@ mod validated;
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_from_str};
 pub use raw::{
-    RawApi, RawConfig, RawJobs, RawLog, RawMetrics, RawNode, RawSqlite, RawStore, StoreBackend,
-    SqliteSynchronous, LogFormat,
+    LogFormat, RawApi, RawConfig, RawJobs, RawLog, RawMetrics, RawNode, RawSqlite, RawStore, SqliteSynchronous,
+    StoreBackend,
 };
 pub use secret::Secret;
 pub use validated::{ApiConfig, Config, JobsConfig, LogConfig, MetricsConfig, NodeConfig, SqliteConfig, StoreConfig};

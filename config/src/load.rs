@@ -16,7 +16,9 @@ const ENV_LEVEL_SEPARATOR: &str = "__";
 /// Loads, merges and validates. `path = None` means defaults plus environment only.
 pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
     let text = match path {
-        Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?
+        }
         None => String::new(),
     };
     let display_path = path.map(Path::to_path_buf).unwrap_or_else(|| "<none>".into());
@@ -28,8 +30,10 @@ pub fn load_from_str(
     path_for_errors: &Path,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let mut table: Table = toml::from_str(text)
-        .map_err(|e| ConfigError::Syntax { path: path_for_errors.to_path_buf(), message: e.to_string().trim().to_owned() })?;
+    let mut table: Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: path_for_errors.to_path_buf(),
+        message: e.to_string().trim().to_owned(),
+    })?;
 
     let defaults = Table::try_from(RawConfig::default()).expect("defaults serialize to a table");
     let mut overrides = Vec::new();
@@ -56,7 +60,11 @@ pub fn load_from_str(
         let message = err.inner().message().to_owned();
         let origin = overrides
             .iter()
-            .find(|(k, _)| *k == key || key.starts_with(&format!("{k}.")) || message.contains(&format!("`{}`", k.rsplit('.').next().unwrap_or(k))))
+            .find(|(k, _)| {
+                *k == key
+                    || key.starts_with(&format!("{k}."))
+                    || message.contains(&format!("`{}`", k.rsplit('.').next().unwrap_or(k)))
+            })
             .map(|(_, var)| format!(" (from environment variable {var})"))
             .unwrap_or_default();
         ConfigError::Schema { key, message, origin }
@@ -81,9 +89,15 @@ fn set_path(table: &mut Table, defaults: &Table, key: &[String], raw: &str) -> R
 
 fn typed_value(raw: &str, like: Option<&Value>) -> Result<Value, String> {
     match like {
-        Some(Value::Integer(_)) => raw.trim().parse().map(Value::Integer).map_err(|_| format!("expected an integer, got {raw:?}")),
-        Some(Value::Boolean(_)) => raw.trim().parse().map(Value::Boolean).map_err(|_| format!("expected true or false, got {raw:?}")),
-        Some(Value::Float(_)) => raw.trim().parse().map(Value::Float).map_err(|_| format!("expected a number, got {raw:?}")),
+        Some(Value::Integer(_)) => {
+            raw.trim().parse().map(Value::Integer).map_err(|_| format!("expected an integer, got {raw:?}"))
+        }
+        Some(Value::Boolean(_)) => {
+            raw.trim().parse().map(Value::Boolean).map_err(|_| format!("expected true or false, got {raw:?}"))
+        }
+        Some(Value::Float(_)) => {
+            raw.trim().parse().map(Value::Float).map_err(|_| format!("expected a number, got {raw:?}"))
+        }
         Some(Value::String(_)) => Ok(Value::String(raw.to_owned())),
         Some(Value::Table(_)) => Err("is a section; set one of its keys instead".into()),
         // Optional keys with no default: take what the text looks like, and let the schema judge.
@@ -125,7 +139,15 @@ mod tests {
     #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         let text = "[api]\nlisten = \"127.0.0.1:8000\"\nshutdown_grace_secs = 5\n[log]\nformat = \"json\"\n";
-        let config = check(text, &[("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:8100"), ("CERTAUTOPILOT_JOBS__LEASE_SECS", "120"), ("OTHER_VAR", "x")]).unwrap();
+        let config = check(
+            text,
+            &[
+                ("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:8100"),
+                ("CERTAUTOPILOT_JOBS__LEASE_SECS", "120"),
+                ("OTHER_VAR", "x"),
+            ],
+        )
+        .unwrap();
         assert_eq!(config.api.listen.to_string(), "127.0.0.1:8100");
         assert_eq!(config.api.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.jobs.lease, Duration::from_secs(120));

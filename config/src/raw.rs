@@ -61,12 +61,7 @@ pub struct RawApi {
 
 impl Default for RawApi {
     fn default() -> Self {
-        RawApi {
-            listen: "127.0.0.1:8080".into(),
-            body_limit_bytes: 1024 * 1024,
-            shutdown_grace_secs: 30,
-            workers: 0,
-        }
+        RawApi { listen: "127.0.0.1:8080".into(), body_limit_bytes: 1024 * 1024, shutdown_grace_secs: 30, workers: 0 }
     }
 }
 

@@ -150,8 +150,12 @@ impl RawConfig {
                     synchronous: raw.synchronous,
                     read_connections: in_range("store.sqlite.read_connections", u64::from(raw.read_connections), 1, 64)?
                         as usize,
-                    max_write_batch: in_range("store.sqlite.max_write_batch", u64::from(raw.max_write_batch), 1, 10_000)?
-                        as usize,
+                    max_write_batch: in_range(
+                        "store.sqlite.max_write_batch",
+                        u64::from(raw.max_write_batch),
+                        1,
+                        10_000,
+                    )? as usize,
                 })
             }
         };
@@ -228,9 +232,9 @@ impl Config {
 }
 
 fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .map_err(|_| ConfigError::invalid(key, format!("{value:?}"), "must be an IP address and port, like 127.0.0.1:8080"))
+    value.parse().map_err(|_| {
+        ConfigError::invalid(key, format!("{value:?}"), "must be an IP address and port, like 127.0.0.1:8080")
+    })
 }
 
 fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -252,4 +256,58 @@ fn default_node_id() -> String {
         .take(NODE_ID_MAX_LEN)
         .collect();
     if cleaned.is_empty() { "node-1".to_owned() } else { cleaned }
+}
+
+/// The effective configuration in file form (every key, every default filled in), for `config check`.
+/// Secrets print as `<redacted>` through `Secret`'s `Serialize`.
+impl From<&Config> for RawConfig {
+    fn from(c: &Config) -> Self {
+        let StoreConfig::Sqlite(sqlite) = &c.store;
+        RawConfig {
+            version: CONFIG_VERSION,
+            node: crate::raw::RawNode { id: Some(c.node.id.clone()), data_dir: c.node.data_dir.display().to_string() },
+            api: crate::raw::RawApi {
+                listen: c.api.listen.to_string(),
+                body_limit_bytes: c.api.body_limit_bytes as u64,
+                shutdown_grace_secs: c.api.shutdown_grace.as_secs(),
+                workers: c.api.workers as u32,
+            },
+            metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
+            store: crate::raw::RawStore {
+                backend: StoreBackend::Sqlite,
+                sqlite: crate::raw::RawSqlite {
+                    path: Some(sqlite.path.display().to_string()),
+                    busy_timeout_ms: sqlite.busy_timeout.as_millis() as u64,
+                    synchronous: sqlite.synchronous,
+                    read_connections: sqlite.read_connections as u32,
+                    max_write_batch: sqlite.max_write_batch as u32,
+                },
+            },
+            jobs: crate::raw::RawJobs {
+                lease_secs: c.jobs.lease.as_secs(),
+                heartbeat_secs: c.jobs.heartbeat.as_secs(),
+                max_attempts: c.jobs.max_attempts,
+                backoff_base_secs: c.jobs.backoff_base.as_secs(),
+                backoff_max_secs: c.jobs.backoff_max.as_secs(),
+                concurrency: c.jobs.concurrency as u32,
+                poll_interval_ms: c.jobs.poll_interval.as_millis() as u64,
+            },
+            log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The printed effective configuration reads back as the same configuration.
+    #[test]
+    fn effective_configuration_round_trips() {
+        let config = crate::load_from_str("[jobs]\nlease_secs = 90\n", Path::new("t.toml"), Vec::new()).unwrap();
+        let text = toml::to_string_pretty(&RawConfig::from(&config)).unwrap();
+        let again = crate::load_from_str(&text, Path::new("printed.toml"), Vec::new()).unwrap();
+        assert_eq!(format!("{config:?}"), format!("{again:?}"));
+        assert!(text.contains("lease_secs = 90"), "{text}");
+    }
 }

@@ -67,7 +67,12 @@ impl ProjectScope {
         if project.org_id != user.org_id {
             return Err(ScopeError::OtherOrganization);
         }
-        Ok(ProjectScope { org_id: project.org_id, project_id: project.id, role: Role::Owner, principal: Principal::User(user.id) })
+        Ok(ProjectScope {
+            org_id: project.org_id,
+            project_id: project.id,
+            role: Role::Owner,
+            principal: Principal::User(user.id),
+        })
     }
 
     /// A service component working on a stored project (a worker running that project's job).
@@ -115,7 +120,11 @@ impl OrgScope {
         if user.disabled {
             return Err(ScopeError::UserDisabled);
         }
-        Ok(OrgScope { org_id: user.org_id, principal: Principal::User(user.id), owner: user.org_role == OrgRole::Owner })
+        Ok(OrgScope {
+            org_id: user.org_id,
+            principal: Principal::User(user.id),
+            owner: user.org_role == OrgRole::Owner,
+        })
     }
 
     pub fn for_system(component: impl Into<String>, org: &Organization) -> Self {
@@ -174,7 +183,10 @@ mod tests {
         assert_eq!(scope.project_id(), project.id);
         assert!(scope.require(Role::Viewer).is_ok());
         assert!(scope.require(Role::Operator).is_ok());
-        assert_eq!(scope.require(Role::Admin), Err(ScopeError::InsufficientRole { have: Role::Operator, need: Role::Admin }));
+        assert_eq!(
+            scope.require(Role::Admin),
+            Err(ScopeError::InsufficientRole { have: Role::Operator, need: Role::Admin })
+        );
         assert_eq!(ProjectScope::for_member(&bob, &m), Err(ScopeError::MembershipOfAnotherUser));
         assert_eq!(ProjectScope::for_owner(&alice, &project), Err(ScopeError::NotOwner));
         assert_eq!(ProjectScope::for_owner(&owner, &foreign), Err(ScopeError::OtherOrganization));

@@ -106,7 +106,11 @@ impl JobPump {
         kinds.sort_by_key(|k| k.as_str());
         let shared = Arc::new(Shared {
             store: self.store,
-            snapshot: Mutex::new(PumpSnapshot { node_id: self.config.node_id.clone(), kinds: kinds.clone(), ..Default::default() }),
+            snapshot: Mutex::new(PumpSnapshot {
+                node_id: self.config.node_id.clone(),
+                kinds: kinds.clone(),
+                ..Default::default()
+            }),
             config: self.config,
             wake: Notify::new(),
             running: Mutex::new(BTreeMap::new()),
@@ -163,7 +167,9 @@ impl JobPumpHandle {
                 }
                 // Its outcome was already on its way to the store when the abort landed.
                 Err(StoreError::LeaseLost { .. }) => report.finished_in_grace += 1,
-                Err(e) => tracing::warn!(job_id = %id, error = %e, "could not release job at shutdown; its lease will expire"),
+                Err(e) => {
+                    tracing::warn!(job_id = %id, error = %e, "could not release job at shutdown; its lease will expire")
+                }
             }
         }
         tracing::info!(finished = report.finished_in_grace, released = report.released.len(), "job pump stopped");
@@ -184,7 +190,8 @@ async fn claim_loop(
         if *stop.borrow() {
             return;
         }
-        let free = shared.config.concurrency.saturating_sub(shared.running.lock().unwrap_or_else(|p| p.into_inner()).len());
+        let free =
+            shared.config.concurrency.saturating_sub(shared.running.lock().unwrap_or_else(|p| p.into_inner()).len());
         let mut claimed_any = false;
         if free > 0 && !kinds.is_empty() {
             let request = ClaimRequest {
@@ -232,7 +239,13 @@ fn start_job(shared: &Arc<Shared>, handlers: &Arc<HashMap<JobKind, Arc<dyn JobHa
     running.insert(id, Running { cancel, lease, task });
 }
 
-async fn run_job(shared: Arc<Shared>, handler: Arc<dyn JobHandler>, job: Job, ctx: JobContext, cancel: watch::Sender<bool>) {
+async fn run_job(
+    shared: Arc<Shared>,
+    handler: Arc<dyn JobHandler>,
+    job: Job,
+    ctx: JobContext,
+    cancel: watch::Sender<bool>,
+) {
     let lease = Arc::clone(&ctx.lease);
     // Dropped (and so stopped) with this task, also when the task is aborted at shutdown.
     let heartbeat = AbortOnDrop(tokio::spawn(heartbeat_loop(Arc::clone(&shared), Arc::clone(&lease), cancel)));
@@ -242,7 +255,8 @@ async fn run_job(shared: Arc<Shared>, handler: Arc<dyn JobHandler>, job: Job, ct
     let result = match &outcome {
         Ok(summary) => shared.store.complete_job(&lease, summary).await.map(|_| ()),
         Err(error) => {
-            let failure = JobFailure { error: error.message.clone(), retryable: error.retryable, backoff: shared.config.backoff };
+            let failure =
+                JobFailure { error: error.message.clone(), retryable: error.retryable, backoff: shared.config.backoff };
             shared.store.fail_job(&lease, &failure).await.map(|_| ())
         }
     };
@@ -277,7 +291,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn heartbeat_loop(shared: Arc<Shared>, lease: Arc<tokio::sync::Mutex<certautopilot_core::model::JobLease>>, cancel: watch::Sender<bool>) {
+async fn heartbeat_loop(
+    shared: Arc<Shared>,
+    lease: Arc<tokio::sync::Mutex<certautopilot_core::model::JobLease>>,
+    cancel: watch::Sender<bool>,
+) {
     let mut ticker = tokio::time::interval(shared.config.heartbeat);
     ticker.tick().await;
     loop {

@@ -40,7 +40,12 @@ pub struct AcmeAccount {
 }
 
 impl AcmeAccount {
-    pub fn new(project_id: ProjectId, name: impl Into<String>, directory_url: impl Into<String>, now: Timestamp) -> Self {
+    pub fn new(
+        project_id: ProjectId,
+        name: impl Into<String>,
+        directory_url: impl Into<String>,
+        now: Timestamp,
+    ) -> Self {
         AcmeAccount {
             id: AcmeAccountId::new(),
             project_id,

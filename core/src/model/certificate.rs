@@ -125,7 +125,8 @@ mod tests {
     fn renewal_window_defaults_to_a_third_of_the_lifetime() {
         let start = Timestamp::from_unix_millis(0);
         let end = start.saturating_add(Duration::from_secs(90 * 86_400));
-        let mut cert = Certificate::new(ProjectId::new(), "a.example", vec![], KeyType::EcdsaP256, AcmeAccountId::new(), start);
+        let mut cert =
+            Certificate::new(ProjectId::new(), "a.example", vec![], KeyType::EcdsaP256, AcmeAccountId::new(), start);
         assert_eq!(cert.renewal_window_start(), None);
         cert.mark_issued("01".into(), start, end, "ab".into());
         assert_eq!(cert.renew_at, Some(start.saturating_add(Duration::from_secs(60 * 86_400))));

@@ -60,6 +60,14 @@ pub struct Zone {
 
 impl Zone {
     pub fn new(project_id: ProjectId, apex: impl Into<String>, credential_id: DnsCredentialId, now: Timestamp) -> Self {
-        Zone { id: ZoneId::new(), project_id, apex: apex.into(), credential_id, created_at: now, updated_at: now, version: 1 }
+        Zone {
+            id: ZoneId::new(),
+            project_id,
+            apex: apex.into(),
+            credential_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Jobs: durable units of work in the store's queue (design in `store/jobs.md` of docs/architecture.md).
+//! Jobs: durable units of work in the store's queue (design: docs/job-queue.md).
 //! Lifecycle: queued → running (leased until T) → succeeded | failed (retry at `run_at`) → … | dead.
 
 use std::time::Duration;

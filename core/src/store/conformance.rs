@@ -29,7 +29,8 @@ impl crate::store::sqlite::SqliteStore {
     pub async fn for_test() -> Fixture<Self> {
         let dir = tempfile::tempdir().expect("temporary directory");
         let clock = Arc::new(ManualClock::new(suite_start()));
-        let store = Self::open(dir.path().join("test.db"), Default::default(), clock.clone()).await.expect("open store");
+        let store =
+            Self::open(dir.path().join("test.db"), Default::default(), clock.clone()).await.expect("open store");
         Fixture { store, clock, guard: Box::new(dir) }
     }
 }
@@ -350,8 +351,11 @@ pub async fn certificates_due_in_window_order<S: Store>(f: &Fixture<S>) {
 
     let system = SystemScope::new("scheduler");
     let first = f.store.certificates_due(&system, cutoff, &PageRequest::first(2)).await.unwrap();
-    let second =
-        f.store.certificates_due(&system, cutoff, &PageRequest::after(2, first.next_cursor.clone().unwrap())).await.unwrap();
+    let second = f
+        .store
+        .certificates_due(&system, cutoff, &PageRequest::after(2, first.next_cursor.clone().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(second.next_cursor, None);
     let got: Vec<CertificateId> = first.items.iter().chain(&second.items).map(|c| c.id).collect();
     assert_eq!(got, wanted);
@@ -368,11 +372,14 @@ fn backoff() -> crate::jobs::Backoff {
 /// A second enqueue with the same dedupe key returns the first job and creates nothing.
 pub async fn enqueue_dedupes_by_key<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
-    let first = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
-    let second = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
+    let first =
+        f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
+    let second =
+        f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
     assert!(first.created && !second.created);
     assert_eq!(first.job.id, second.job.id);
-    let other = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2027")).await.unwrap();
+    let other =
+        f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2027")).await.unwrap();
     assert!(other.created);
     assert_eq!(f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap().items.len(), 2);
 }
@@ -380,7 +387,12 @@ pub async fn enqueue_dedupes_by_key<S: Store>(f: &Fixture<S>) {
 /// Claiming leases a job to one node; completing it records timings and a structured log.
 pub async fn claim_leases_and_completion_is_logged<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
-    let queued = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).payload(serde_json::json!({"n": 1}))).await.unwrap().job;
+    let queued = f
+        .store
+        .enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).payload(serde_json::json!({"n": 1})))
+        .await
+        .unwrap()
+        .job;
     assert_eq!((queued.status, queued.attempts), (JobStatus::Queued, 0));
     f.clock.advance(Duration::from_millis(250));
     let claimed = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 5)).await.unwrap();
@@ -410,7 +422,8 @@ pub async fn claim_leases_and_completion_is_logged<S: Store>(f: &Fixture<S>) {
 pub async fn claim_respects_kinds_and_run_at<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Scan, 3)).await.unwrap();
-    let later = f.store.enqueue_job(NewJob::system(JobKind::RotateKek, 3).delay(Duration::from_secs(60))).await.unwrap().job;
+    let later =
+        f.store.enqueue_job(NewJob::system(JobKind::RotateKek, 3).delay(Duration::from_secs(60))).await.unwrap().job;
     assert!(f.store.claim_jobs(&claim("n", &[JobKind::Issue], 5)).await.unwrap().is_empty());
     assert!(f.store.claim_jobs(&claim("n", &[], 5)).await.unwrap().is_empty());
     assert!(f.store.claim_jobs(&claim("n", &[JobKind::RotateKek], 5)).await.unwrap().is_empty());
@@ -446,7 +459,8 @@ pub async fn expired_lease_is_reclaimed_and_old_holder_fenced<S: Store>(f: &Fixt
 pub async fn heartbeat_keeps_the_lease<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap();
-    let mut lease = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 1)).await.unwrap().remove(0).lease().unwrap();
+    let mut lease =
+        f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 1)).await.unwrap().remove(0).lease().unwrap();
     for _ in 0..4 {
         f.clock.advance(Duration::from_secs(20));
         lease = f.store.heartbeat_job(&lease, Duration::from_secs(30)).await.unwrap();
@@ -476,7 +490,11 @@ pub async fn backoff_grows_then_job_is_dead<S: Store>(f: &Fixture<S>) {
         assert_eq!(failed.status, JobStatus::Failed);
         let delay = failed.run_at.duration_since(f.clock.now_ts());
         let ceiling = backoff().ceiling(attempt);
-        assert!(delay >= ceiling / 2 && delay <= ceiling, "attempt {attempt}: {delay:?} outside [{:?}, {ceiling:?}]", ceiling / 2);
+        assert!(
+            delay >= ceiling / 2 && delay <= ceiling,
+            "attempt {attempt}: {delay:?} outside [{:?}, {ceiling:?}]",
+            ceiling / 2
+        );
         assert!(delay >= previous, "attempt {attempt}: {delay:?} < {previous:?}");
         previous = delay;
         // Not claimable before its retry time, claimable at it.
@@ -503,7 +521,8 @@ pub async fn permanent_failure_is_dead_at_once<S: Store>(f: &Fixture<S>) {
 pub async fn one_running_job_per_subject<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     let first = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject("cert-1")).await.unwrap().job;
-    let second = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Distribute, 3).subject("cert-1")).await.unwrap().job;
+    let second =
+        f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Distribute, 3).subject("cert-1")).await.unwrap().job;
     let other = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject("cert-2")).await.unwrap().job;
     let got = f.store.claim_jobs(&claim("n", &JobKind::ALL, 10)).await.unwrap();
     assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![first.id, other.id]);
@@ -540,7 +559,10 @@ pub async fn project_jobs_are_scoped<S: Store>(f: &Fixture<S>) {
 pub async fn concurrent_claimers_never_share_a_job<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     for i in 0..200 {
-        f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject(format!("c{}", i % 150))).await.unwrap();
+        f.store
+            .enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject(format!("c{}", i % 150)))
+            .await
+            .unwrap();
     }
     let store = &f.store;
     let claimers = (0..8).map(|n| async move {
@@ -592,8 +614,14 @@ pub async fn audit_sequence_is_gap_free<S: Store>(f: &Fixture<S>) {
     };
     assert_eq!(f.store.audit_head(w.org.id).await.unwrap(), None);
     f.store.append_audit_events(&[event(1), event(2)]).await.unwrap();
-    assert!(matches!(f.store.append_audit_events(&[event(2)]).await, Err(StoreError::AuditSequence { expected: 3, got: 2 })));
-    assert!(matches!(f.store.append_audit_events(&[event(4)]).await, Err(StoreError::AuditSequence { expected: 3, .. })));
+    assert!(matches!(
+        f.store.append_audit_events(&[event(2)]).await,
+        Err(StoreError::AuditSequence { expected: 3, got: 2 })
+    ));
+    assert!(matches!(
+        f.store.append_audit_events(&[event(4)]).await,
+        Err(StoreError::AuditSequence { expected: 3, .. })
+    ));
     // All or nothing: a bad entry in a batch keeps the good ones out too.
     assert!(f.store.append_audit_events(&[event(3), event(5)]).await.is_err());
     assert_eq!(f.store.audit_head(w.org.id).await.unwrap().unwrap().seq, 2);

@@ -69,8 +69,13 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<RawRecord>, StoreError>;
     async fn update_raw(&self, scope: &RecordScope, record: RawRecord) -> Result<RawRecord, StoreError>;
-    async fn delete_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str, expected_version: Option<u64>)
-    -> Result<(), StoreError>;
+    async fn delete_raw(
+        &self,
+        scope: &RecordScope,
+        kind: RecordKind,
+        id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
 
     /// Certificates of every project whose renewal window opens before `before`, oldest window first.
     async fn certificates_due(
@@ -106,8 +111,12 @@ pub trait Store: Send + Sync + 'static {
     /// Appends entries that must continue the organization's chain: `seq` = head + 1, gap-free.
     async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError>;
-    async fn list_audit_events(&self, scope: &OrgScope, after_seq: u64, limit: usize)
-    -> Result<Vec<AuditEvent>, StoreError>;
+    async fn list_audit_events(
+        &self,
+        scope: &OrgScope,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The backend's own consistency check (SQLite's `PRAGMA integrity_check`).
     async fn integrity_check(&self) -> Result<(), StoreError>;

@@ -312,7 +312,12 @@ pub trait RecordStore: Store {
     }
 
     /// Lists records whose lookup key matches (the memberships of one user).
-    async fn list_by_lookup<R: Record>(&self, scope: &R::Scope, key: &str, page: &PageRequest) -> Result<Page<R>, StoreError> {
+    async fn list_by_lookup<R: Record>(
+        &self,
+        scope: &R::Scope,
+        key: &str,
+        page: &PageRequest,
+    ) -> Result<Page<R>, StoreError> {
         self.list_raw(&scope.record_scope(), R::KIND, Some(key), page).await?.try_map(R::from_raw)
     }
 

@@ -19,16 +19,36 @@ async fn write_forever(path: &std::path::Path) {
     for t in 0..4 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            let backoff = certautopilot_core::jobs::Backoff { base: Duration::from_millis(1), max: Duration::from_millis(1) };
+            let backoff =
+                certautopilot_core::jobs::Backoff { base: Duration::from_millis(1), max: Duration::from_millis(1) };
             for i in 0u64.. {
                 let payload = serde_json::json!({ "task": t, "i": i, "pad": "x".repeat(200) });
-                store.enqueue_job(NewJob::system(JobKind::Issue, 3).payload(payload).subject(format!("s{t}-{}", i % 7))).await.unwrap();
-                let claim = ClaimRequest { node_id: format!("n{t}"), kinds: vec![JobKind::Issue], limit: 2, lease: Duration::from_secs(600) };
+                store
+                    .enqueue_job(NewJob::system(JobKind::Issue, 3).payload(payload).subject(format!("s{t}-{}", i % 7)))
+                    .await
+                    .unwrap();
+                let claim = ClaimRequest {
+                    node_id: format!("n{t}"),
+                    kinds: vec![JobKind::Issue],
+                    limit: 2,
+                    lease: Duration::from_secs(600),
+                };
                 for job in store.claim_jobs(&claim).await.unwrap() {
                     let lease = job.lease().unwrap();
-                    store.append_job_log(&lease, certautopilot_core::model::LogLevel::Info, "step", serde_json::json!({"i": i})).await.unwrap();
+                    store
+                        .append_job_log(
+                            &lease,
+                            certautopilot_core::model::LogLevel::Info,
+                            "step",
+                            serde_json::json!({"i": i}),
+                        )
+                        .await
+                        .unwrap();
                     if i % 3 == 0 {
-                        store.fail_job(&lease, &JobFailure { error: "boom".into(), retryable: true, backoff }).await.unwrap();
+                        store
+                            .fail_job(&lease, &JobFailure { error: "boom".into(), retryable: true, backoff })
+                            .await
+                            .unwrap();
                     } else {
                         store.complete_job(&lease, "done").await.unwrap();
                     }
@@ -54,7 +74,12 @@ async fn sigkill_mid_write_leaves_a_consistent_database() {
     let path = dir.path().join("crash.db");
     let mut seen_jobs = 0;
     for round in 0..4u32 {
-        let mut writer = child::spawn("crash::sigkill_mid_write_leaves_a_consistent_database", "writer", &path, &dir.path().join("out"));
+        let mut writer = child::spawn(
+            "crash::sigkill_mid_write_leaves_a_consistent_database",
+            "writer",
+            &path,
+            &dir.path().join("out"),
+        );
         // Let it get well into its stream (more jobs than after the last round), then kill it at a
         // moment that varies by round.
         let target = seen_jobs + 200 + 150 * round as usize;
@@ -67,7 +92,8 @@ async fn sigkill_mid_write_leaves_a_consistent_database() {
         writer.kill().unwrap();
         writer.wait().unwrap();
 
-        let store = SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await.expect("reopen after kill");
+        let store =
+            SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await.expect("reopen after kill");
         store.integrity_check().await.expect("integrity check after kill");
         seen_jobs = check_every_job_is_whole(&path, &store).await;
         assert!(seen_jobs >= target, "round {round}: {seen_jobs} jobs, expected at least {target}");
@@ -87,12 +113,15 @@ fn rusqlite_open(path: &std::path::Path) -> Result<rusqlite::Connection, rusqlit
 
 async fn check_every_job_is_whole(path: &std::path::Path, store: &SqliteStore) -> usize {
     let conn = rusqlite_open(path).unwrap();
-    let ids: Vec<String> = conn.prepare("SELECT id FROM jobs").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let ids: Vec<String> =
+        conn.prepare("SELECT id FROM jobs").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
     let system = SystemScope::new("crash-test");
     for id in &ids {
         let job = store.get_job(&system, id.parse().unwrap()).await.expect("job decodes");
         match job.status {
-            JobStatus::Running => assert!(job.lease_owner.is_some() && job.lease_expires_at.is_some() && job.started_at.is_some()),
+            JobStatus::Running => {
+                assert!(job.lease_owner.is_some() && job.lease_expires_at.is_some() && job.started_at.is_some())
+            }
             JobStatus::Succeeded | JobStatus::Dead => assert!(job.finished_at.is_some() && job.lease_owner.is_none()),
             JobStatus::Queued | JobStatus::Failed => assert!(job.lease_owner.is_none()),
         }

@@ -95,7 +95,8 @@ async fn two_processes_never_share_a_job() {
     }
     let name = "processes::two_processes_never_share_a_job";
     let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
-    let mut children: Vec<_> = ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    let mut children: Vec<_> =
+        ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
     for c in &mut children {
         child::wait_ok(c, Duration::from_secs(120), "claimer");
     }
@@ -125,7 +126,8 @@ async fn dedupe_key_holds_across_processes() {
         let store = open(&child::env_path(child::DB_VAR)).await;
         let mut created = 0;
         for i in 0..300 {
-            let outcome = store.enqueue_job(NewJob::system(JobKind::Renew, 3).dedupe_key(format!("renew:{i}"))).await.unwrap();
+            let outcome =
+                store.enqueue_job(NewJob::system(JobKind::Renew, 3).dedupe_key(format!("renew:{i}"))).await.unwrap();
             created += usize::from(outcome.created);
         }
         std::fs::write(child::env_path(child::OUT_VAR), created.to_string()).unwrap();
@@ -136,11 +138,13 @@ async fn dedupe_key_holds_across_processes() {
     let store = open(&path).await;
     let name = "processes::dedupe_key_holds_across_processes";
     let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
-    let mut children: Vec<_> = ["a", "b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    let mut children: Vec<_> =
+        ["a", "b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
     for c in &mut children {
         child::wait_ok(c, Duration::from_secs(120), "enqueuer");
     }
-    let created: usize = outs.iter().map(|o| std::fs::read_to_string(o).unwrap().trim().parse::<usize>().unwrap()).sum();
+    let created: usize =
+        outs.iter().map(|o| std::fs::read_to_string(o).unwrap().trim().parse::<usize>().unwrap()).sum();
     assert_eq!(created, 300);
     assert_eq!(store.job_counts().await.unwrap(), BTreeMap::from([(JobStatus::Queued, 300)]));
 }

@@ -8,7 +8,11 @@ use crate::model::AuditEvent;
 use crate::store::StoreError;
 
 fn decode(org: &str, seq: i64, doc: &str) -> Result<AuditEvent, StoreError> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt { kind: "audit event", id: format!("{org}#{seq}"), reason: e.to_string() })
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        kind: "audit event",
+        id: format!("{org}#{seq}"),
+        reason: e.to_string(),
+    })
 }
 
 fn head_seq(conn: &Connection, org: OrgId) -> Result<u64, StoreError> {
@@ -25,15 +29,17 @@ pub(crate) fn append(conn: &Connection, events: &[AuditEvent]) -> Result<(), Sto
             return Err(StoreError::AuditSequence { expected, got: event.seq });
         }
         let doc = serde_json::to_string(event).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
-        conn.prepare_cached("INSERT INTO audit_events (org_id, seq, at, action, project_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![
-                event.org_id.to_string(),
-                event.seq as i64,
-                event.at.as_unix_millis(),
-                event.action,
-                event.project_id.map(|p| p.to_string()),
-                doc,
-            ])?;
+        conn.prepare_cached(
+            "INSERT INTO audit_events (org_id, seq, at, action, project_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            event.org_id.to_string(),
+            event.seq as i64,
+            event.at.as_unix_millis(),
+            event.action,
+            event.project_id.map(|p| p.to_string()),
+            doc,
+        ])?;
     }
     Ok(())
 }
@@ -49,8 +55,11 @@ pub(crate) fn head(conn: &Connection, org: OrgId) -> Result<Option<AuditEvent>, 
 
 pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
     let org_text = org.to_string();
-    let mut stmt = conn.prepare_cached("SELECT seq, doc FROM audit_events WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
-    let rows = stmt.query_map(params![org_text, after_seq as i64, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, doc FROM audit_events WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
+    let rows = stmt.query_map(params![org_text, after_seq as i64, limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     rows.map(|row| {
         let (seq, doc) = row?;
         decode(&org_text, seq, &doc)

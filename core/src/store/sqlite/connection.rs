@@ -13,7 +13,11 @@ pub(crate) enum ConnectionRole {
     Reader,
 }
 
-pub(crate) fn open_connection(path: &Path, options: &SqliteOptions, role: ConnectionRole) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(
+    path: &Path,
+    options: &SqliteOptions,
+    role: ConnectionRole,
+) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX

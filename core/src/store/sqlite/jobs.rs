@@ -67,7 +67,12 @@ impl JobRow {
         let ts = Timestamp::from_unix_millis;
         Ok(Job {
             id: self.id.parse().map_err(|_| corrupt("bad id"))?,
-            project_id: self.project_id.as_deref().map(str::parse::<ProjectId>).transpose().map_err(|_| corrupt("bad project_id"))?,
+            project_id: self
+                .project_id
+                .as_deref()
+                .map(str::parse::<ProjectId>)
+                .transpose()
+                .map_err(|_| corrupt("bad project_id"))?,
             kind: JobKind::parse(&self.kind).ok_or_else(|| corrupt("unknown kind"))?,
             subject: self.subject.clone(),
             dedupe_key: self.dedupe_key.clone(),
@@ -109,14 +114,19 @@ pub(crate) fn get_in_project(conn: &Connection, project: ProjectId, id: JobId) -
         .ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
 }
 
-pub(crate) fn list_in_project(conn: &Connection, project: ProjectId, page: &PageRequest) -> Result<Page<Job>, StoreError> {
+pub(crate) fn list_in_project(
+    conn: &Connection,
+    project: ProjectId,
+    page: &PageRequest,
+) -> Result<Page<Job>, StoreError> {
     let limit = page.effective_limit()?;
     let after = page.decoded_cursor()?.unwrap_or_default();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![project.to_string(), after, (limit + 1) as i64], job_row)?;
-    let mut items = rows.map(|r| r.map_err(StoreError::from).and_then(JobRow::into_job)).collect::<Result<Vec<_>, _>>()?;
+    let mut items =
+        rows.map(|r| r.map_err(StoreError::from).and_then(JobRow::into_job)).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|j| encode_cursor(&j.id.to_string()))
@@ -138,15 +148,19 @@ fn write_log(
         .prepare_cached("UPDATE jobs SET next_log_seq = next_log_seq + 1 WHERE id = ?1 RETURNING next_log_seq - 1")?
         .query_row([job_id], |r| r.get(0))?;
     let level = serde_json::to_value(level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    conn.prepare_cached("INSERT INTO job_logs (job_id, seq, at, level, message, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![job_id, seq, at.as_unix_millis(), level, message, fields.to_string()])?;
+    conn.prepare_cached(
+        "INSERT INTO job_logs (job_id, seq, at, level, message, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![job_id, seq, at.as_unix_millis(), level, message, fields.to_string()])?;
     Ok(())
 }
 
 pub(crate) fn enqueue(conn: &Connection, job: &NewJob, now: Timestamp) -> Result<Enqueued, StoreError> {
     if let Some(key) = &job.dedupe_key {
-        let existing: Option<String> =
-            conn.prepare_cached("SELECT id FROM jobs WHERE dedupe_key = ?1")?.query_row([key], |r| r.get(0)).optional()?;
+        let existing: Option<String> = conn
+            .prepare_cached("SELECT id FROM jobs WHERE dedupe_key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
         if let Some(id) = existing {
             let job = load(conn, &id)?.ok_or_else(|| StoreError::NotFound { kind: "job", id })?;
             return Ok(Enqueued { job, created: false });
@@ -211,7 +225,9 @@ pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> 
     let expires = now.saturating_add(claim.lease);
     let mut claimed = Vec::new();
     while claimed.len() < claim.limit {
-        let Some(id) = conn.prepare_cached(&pick)?.query_row([now.as_unix_millis()], |r| r.get::<_, String>(0)).optional()? else {
+        let Some(id) =
+            conn.prepare_cached(&pick)?.query_row([now.as_unix_millis()], |r| r.get::<_, String>(0)).optional()?
+        else {
             break;
         };
         conn.prepare_cached(
@@ -220,7 +236,14 @@ pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> 
         )?
         .execute(params![id, claim.node_id, expires.as_unix_millis(), now.as_unix_millis()])?;
         let job = load(conn, &id)?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.clone() })?;
-        write_log(conn, &id, now, LogLevel::Info, "claimed", &serde_json::json!({ "node": claim.node_id, "attempt": job.attempts }))?;
+        write_log(
+            conn,
+            &id,
+            now,
+            LogLevel::Info,
+            "claimed",
+            &serde_json::json!({ "node": claim.node_id, "attempt": job.attempts }),
+        )?;
         claimed.push(job);
     }
     Ok(claimed)
@@ -230,13 +253,20 @@ pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> 
 /// yet is still honoured: nobody else can hold the job until the sweep.
 fn check_lease(conn: &Connection, lease: &JobLease) -> Result<(), StoreError> {
     let held = conn
-        .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?3")?
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?3",
+        )?
         .query_row(params![lease.job_id.to_string(), lease.node_id, i64::from(lease.attempt)], |_| Ok(()))
         .optional()?;
     held.ok_or(StoreError::LeaseLost { job_id: lease.job_id })
 }
 
-pub(crate) fn heartbeat(conn: &Connection, lease: &JobLease, extend_by: std::time::Duration, now: Timestamp) -> Result<JobLease, StoreError> {
+pub(crate) fn heartbeat(
+    conn: &Connection,
+    lease: &JobLease,
+    extend_by: std::time::Duration,
+    now: Timestamp,
+) -> Result<JobLease, StoreError> {
     check_lease(conn, lease)?;
     let expires = now.saturating_add(extend_by);
     conn.prepare_cached("UPDATE jobs SET lease_expires_at = ?2 WHERE id = ?1")?
@@ -256,10 +286,17 @@ pub(crate) fn complete(conn: &Connection, lease: &JobLease, message: &str, now: 
     get(conn, lease.job_id)
 }
 
-pub(crate) fn fail(conn: &Connection, lease: &JobLease, failure: &JobFailure, now: Timestamp, jitter: f64) -> Result<Job, StoreError> {
+pub(crate) fn fail(
+    conn: &Connection,
+    lease: &JobLease,
+    failure: &JobFailure,
+    now: Timestamp,
+    jitter: f64,
+) -> Result<Job, StoreError> {
     check_lease(conn, lease)?;
     let id = lease.job_id.to_string();
-    let max_attempts: i64 = conn.prepare_cached("SELECT max_attempts FROM jobs WHERE id = ?1")?.query_row([&id], |r| r.get(0))?;
+    let max_attempts: i64 =
+        conn.prepare_cached("SELECT max_attempts FROM jobs WHERE id = ?1")?.query_row([&id], |r| r.get(0))?;
     let dead = !failure.retryable || i64::from(lease.attempt) >= max_attempts;
     let delay = failure.backoff.delay(lease.attempt, jitter);
     let run_at = if dead { now } else { now.saturating_add(delay) };
@@ -267,7 +304,13 @@ pub(crate) fn fail(conn: &Connection, lease: &JobLease, failure: &JobFailure, no
         "UPDATE jobs SET status = ?2, run_at = ?3, lease_owner = NULL, lease_expires_at = NULL, last_error = ?4, \
          finished_at = CASE WHEN ?2 = 'dead' THEN ?5 ELSE NULL END, version = version + 1 WHERE id = ?1",
     )?
-    .execute(params![id, if dead { "dead" } else { "failed" }, run_at.as_unix_millis(), failure.error, now.as_unix_millis()])?;
+    .execute(params![
+        id,
+        if dead { "dead" } else { "failed" },
+        run_at.as_unix_millis(),
+        failure.error,
+        now.as_unix_millis()
+    ])?;
     let fields = serde_json::json!({
         "attempt": lease.attempt,
         "retry_at": if dead { None } else { Some(run_at) },
@@ -303,13 +346,21 @@ pub(crate) fn append_log(
 }
 
 pub(crate) fn logs(conn: &Connection, id: JobId) -> Result<Vec<JobLogLine>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT seq, at, level, message, fields FROM job_logs WHERE job_id = ?1 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, at, level, message, fields FROM job_logs WHERE job_id = ?1 ORDER BY seq")?;
     let rows = stmt.query_map([id.to_string()], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
     })?;
     rows.map(|row| {
         let (seq, at, level, message, fields) = row?;
-        let corrupt = |reason: &str| StoreError::Corrupt { kind: "job log", id: format!("{id}#{seq}"), reason: reason.into() };
+        let corrupt =
+            |reason: &str| StoreError::Corrupt { kind: "job log", id: format!("{id}#{seq}"), reason: reason.into() };
         Ok(JobLogLine {
             seq: seq as u64,
             at: Timestamp::from_unix_millis(at),

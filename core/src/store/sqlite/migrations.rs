@@ -21,7 +21,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<u32, StoreError> {
         if current > LATEST_VERSION {
             return Err(StoreError::Migration {
                 version: current,
-                message: format!("the database is from a newer release (schema {current}, this build knows {LATEST_VERSION})"),
+                message: format!(
+                    "the database is from a newer release (schema {current}, this build knows {LATEST_VERSION})"
+                ),
             });
         }
         for (index, sql) in all.iter().enumerate().skip(current as usize) {

@@ -75,7 +75,11 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
-    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+    pub async fn open(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         tokio::task::spawn_blocking(move || Self::open_blocking(&path, options, clock))
             .await
@@ -271,7 +275,12 @@ impl Store for SqliteStore {
         self.read(move |c| audit::head(c, org)).await
     }
 
-    async fn list_audit_events(&self, scope: &OrgScope, after_seq: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn list_audit_events(
+        &self,
+        scope: &OrgScope,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let org = scope.org_id();
         self.read(move |c| audit::list(c, org, after_seq, limit)).await
     }

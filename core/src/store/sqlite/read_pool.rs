@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use rusqlite::Connection;
 
 use crate::store::StoreError;
-use crate::store::sqlite::connection::{ConnectionRole, open_connection};
 use crate::store::sqlite::SqliteOptions;
+use crate::store::sqlite::connection::{ConnectionRole, open_connection};
 
 pub(crate) struct ReadPool {
     path: PathBuf,

@@ -14,7 +14,9 @@ const COLUMNS: &str = "id, org_id, project_id, version, unique_key, lookup_key, 
 /// The WHERE fragment and its parameters for `scope` on a table of `kind`.
 fn scope_filter(scope: &RecordScope, kind: RecordKind) -> Result<(String, Vec<String>), StoreError> {
     match (kind.is_project_scoped(), scope.project_id()) {
-        (true, Some(project)) => Ok(("org_id = ? AND project_id = ?".into(), vec![scope.org_id().to_string(), project.to_string()])),
+        (true, Some(project)) => {
+            Ok(("org_id = ? AND project_id = ?".into(), vec![scope.org_id().to_string(), project.to_string()]))
+        }
         (false, None) => Ok(("org_id = ?".into(), vec![scope.org_id().to_string()])),
         _ => Err(StoreError::ScopeMismatch { kind: kind.name() }),
     }
@@ -62,7 +64,8 @@ struct RawColumns {
 
 impl RawColumns {
     fn into_raw(self) -> Result<RawRecord, StoreError> {
-        let corrupt = |reason: &str| StoreError::Corrupt { kind: self.kind.name(), id: self.id.clone(), reason: reason.into() };
+        let corrupt =
+            |reason: &str| StoreError::Corrupt { kind: self.kind.name(), id: self.id.clone(), reason: reason.into() };
         let org_id: OrgId = self.org_id.parse().map_err(|_| corrupt("bad org_id"))?;
         let project_id: Option<ProjectId> =
             self.project_id.as_deref().map(str::parse).transpose().map_err(|_| corrupt("bad project_id"))?;
@@ -107,10 +110,8 @@ fn bind(values: &[String]) -> Vec<&dyn ToSql> {
 pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecord]) -> Result<(), StoreError> {
     for raw in records {
         check_owner(scope, raw)?;
-        let sql = format!(
-            "INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7, ?8)",
-            raw.kind.table()
-        );
+        let sql =
+            format!("INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7, ?8)", raw.kind.table());
         conn.prepare_cached(&sql)?
             .execute(params![
                 raw.id,
@@ -131,7 +132,12 @@ pub(crate) fn get(conn: &Connection, scope: &RecordScope, kind: RecordKind, id: 
     find_one(conn, scope, kind, "id", id)?.ok_or_else(|| StoreError::not_found(kind, id))
 }
 
-pub(crate) fn find_unique(conn: &Connection, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError> {
+pub(crate) fn find_unique(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    key: &str,
+) -> Result<RawRecord, StoreError> {
     find_one(conn, scope, kind, "unique_key", key)?.ok_or_else(|| StoreError::not_found(kind, key))
 }
 
@@ -173,7 +179,8 @@ pub(crate) fn list(
     let sql = format!("SELECT {COLUMNS} FROM {} WHERE {filter} ORDER BY id LIMIT {}", kind.table(), limit + 1);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(bind(&values).as_slice(), |row| raw_from_row(kind, row))?;
-    let mut items = rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
+    let mut items =
+        rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|r| encode_cursor(&r.id))
@@ -184,14 +191,28 @@ pub(crate) fn list(
 }
 
 /// The stored version of a record in scope, to tell "gone" from "changed" after a guarded write missed.
-fn stored_version(conn: &Connection, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
+fn stored_version(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    id: &str,
+) -> Result<Option<u64>, StoreError> {
     let (filter, mut values) = scope_filter(scope, kind)?;
     values.push(id.to_owned());
     let sql = format!("SELECT version FROM {} WHERE {filter} AND id = ?", kind.table());
-    Ok(conn.prepare_cached(&sql)?.query_row(bind(&values).as_slice(), |r| r.get::<_, i64>(0)).optional()?.map(|v| v as u64))
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(bind(&values).as_slice(), |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|v| v as u64))
 }
 
-pub(crate) fn update(conn: &Connection, scope: &RecordScope, raw: RawRecord, now: Timestamp) -> Result<RawRecord, StoreError> {
+pub(crate) fn update(
+    conn: &Connection,
+    scope: &RecordScope,
+    raw: RawRecord,
+    now: Timestamp,
+) -> Result<RawRecord, StoreError> {
     check_owner(scope, &raw)?;
     let (filter, scope_values) = scope_filter(scope, raw.kind)?;
     let sql = format!(
@@ -233,14 +254,20 @@ pub(crate) fn delete(
     let changed = conn.prepare_cached(&sql)?.execute(bind(&values).as_slice())?;
     if changed == 0 {
         return Err(match (stored_version(conn, scope, kind, id)?, expected_version) {
-            (Some(actual), Some(expected)) => StoreError::Conflict { kind: kind.name(), id: id.into(), expected, actual },
+            (Some(actual), Some(expected)) => {
+                StoreError::Conflict { kind: kind.name(), id: id.into(), expected, actual }
+            }
             _ => StoreError::not_found(kind, id),
         });
     }
     Ok(())
 }
 
-pub(crate) fn certificates_due(conn: &Connection, before: Timestamp, page: &PageRequest) -> Result<Page<Certificate>, StoreError> {
+pub(crate) fn certificates_due(
+    conn: &Connection,
+    before: Timestamp,
+    page: &PageRequest,
+) -> Result<Page<Certificate>, StoreError> {
     let limit = page.effective_limit()?;
     let kind = RecordKind::Certificate;
     let position = page
@@ -259,7 +286,10 @@ pub(crate) fn certificates_due(conn: &Connection, before: Timestamp, page: &Page
     // Row-value comparison keeps the walk on the (due_at, id) index at any depth.
     let mut items = match &position {
         None => sql_rows(
-            &format!("SELECT {COLUMNS} FROM certificates WHERE due_at IS NOT NULL AND due_at < ?1 ORDER BY due_at, id LIMIT {}", limit + 1),
+            &format!(
+                "SELECT {COLUMNS} FROM certificates WHERE due_at IS NOT NULL AND due_at < ?1 ORDER BY due_at, id LIMIT {}",
+                limit + 1
+            ),
             &[&before],
         )?,
         Some((due, id)) => sql_rows(
@@ -273,7 +303,9 @@ pub(crate) fn certificates_due(conn: &Connection, before: Timestamp, page: &Page
     };
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
-        items.last().map(|r| encode_cursor(&format!("{}:{}", r.due_at.map(Timestamp::as_unix_millis).unwrap_or(0), r.id)))
+        items
+            .last()
+            .map(|r| encode_cursor(&format!("{}:{}", r.due_at.map(Timestamp::as_unix_millis).unwrap_or(0), r.id)))
     } else {
         None
     };
@@ -282,14 +314,16 @@ pub(crate) fn certificates_due(conn: &Connection, before: Timestamp, page: &Page
 
 pub(crate) fn create_organization(conn: &Connection, org: &Organization) -> Result<(), StoreError> {
     let doc = serde_json::to_string(org).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
-    conn.prepare_cached("INSERT INTO organizations (id, version, created_at, updated_at, doc) VALUES (?1, 1, ?2, ?2, ?3)")?
-        .execute(params![org.id.to_string(), org.created_at.as_unix_millis(), doc])
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                StoreError::AlreadyExists { kind: "organization", key: format!("id {}", org.id) }
-            }
-            _ => StoreError::Database(e),
-        })?;
+    conn.prepare_cached(
+        "INSERT INTO organizations (id, version, created_at, updated_at, doc) VALUES (?1, 1, ?2, ?2, ?3)",
+    )?
+    .execute(params![org.id.to_string(), org.created_at.as_unix_millis(), doc])
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            StoreError::AlreadyExists { kind: "organization", key: format!("id {}", org.id) }
+        }
+        _ => StoreError::Database(e),
+    })?;
     Ok(())
 }
 
@@ -298,8 +332,11 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<(String, i64, i64, String)> {
 }
 
 fn decode_org((id, version, updated_at, doc): (String, i64, i64, String)) -> Result<Organization, StoreError> {
-    let mut org: Organization = serde_json::from_str(&doc)
-        .map_err(|e| StoreError::Corrupt { kind: "organization", id: id.clone(), reason: e.to_string() })?;
+    let mut org: Organization = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
+        kind: "organization",
+        id: id.clone(),
+        reason: e.to_string(),
+    })?;
     org.version = version as u64;
     org.updated_at = Timestamp::from_unix_millis(updated_at);
     Ok(org)
@@ -320,14 +357,25 @@ pub(crate) fn list_organizations(conn: &Connection) -> Result<Vec<Organization>,
     rows.map(|r| r.map_err(StoreError::from).and_then(decode_org)).collect()
 }
 
-pub(crate) fn update_organization(conn: &Connection, org: &Organization, now: Timestamp) -> Result<Organization, StoreError> {
+pub(crate) fn update_organization(
+    conn: &Connection,
+    org: &Organization,
+    now: Timestamp,
+) -> Result<Organization, StoreError> {
     let doc = serde_json::to_string(org).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
     let changed = conn
-        .prepare_cached("UPDATE organizations SET version = version + 1, updated_at = ?1, doc = ?2 WHERE id = ?3 AND version = ?4")?
+        .prepare_cached(
+            "UPDATE organizations SET version = version + 1, updated_at = ?1, doc = ?2 WHERE id = ?3 AND version = ?4",
+        )?
         .execute(params![now.as_unix_millis(), doc, org.id.to_string(), org.version as i64])?;
     if changed == 0 {
         let current = get_organization(conn, org.id)?;
-        return Err(StoreError::Conflict { kind: "organization", id: org.id.to_string(), expected: org.version, actual: current.version });
+        return Err(StoreError::Conflict {
+            kind: "organization",
+            id: org.id.to_string(),
+            expected: org.version,
+            actual: current.version,
+        });
     }
     get_organization(conn, org.id)
 }

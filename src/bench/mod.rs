@@ -1,0 +1,77 @@
+//! `certautopilot bench …`: figures measured on this machine, printed for people (no timed asserts in
+//! tests: targets are checked here). Each bench works in a temporary directory unless told otherwise.
+
+mod jobs;
+mod renewal_scan;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Job queue on SQLite with durable commits: enqueue + claim + complete, jobs per second.
+    Jobs {
+        /// Jobs to push through.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        /// Concurrent producer-consumers (each enqueues, claims and completes in a loop).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Directory for the database (default: a temporary one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
+    RenewalScan {
+        #[arg(long, default_value_t = 1_000_000)]
+        certificates: usize,
+        #[arg(long, default_value_t = 100)]
+        projects: usize,
+        /// Directory for the database (default: a temporary one). An existing database of the right
+        /// size there is reused, so the query can be re-measured without reloading.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Jobs { jobs, concurrency, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            jobs::run(&dir, jobs, concurrency).await
+        }
+        BenchCommand::RenewalScan { certificates, projects, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            renewal_scan::run(&dir, certificates, projects).await
+        }
+    }
+}
+
+fn work_dir(dir: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            Ok((dir, None))
+        }
+        None => {
+            // Next to the working directory rather than /tmp, which may be a RAM disk and flatter fsync.
+            let temp = tempfile::Builder::new().prefix("certautopilot-bench-").tempdir_in(".")?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+/// p-th percentile (0–100) of sorted samples.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1_000.0)
+}

@@ -1,0 +1,87 @@
+//! The command line: subcommands and their flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "certautopilot", version, about = "Self-hosted certificate lifecycle manager")]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, built-in defaults and CERTAUTOPILOT_… variables apply.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Work with the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version and the store schema version.
+    Version,
+    /// Measure this machine: job-queue throughput, renewal scan at scale.
+    Bench {
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective settings, secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Which roles this process plays.
+    #[arg(long, value_enum, default_value_t = Mode::All)]
+    pub mode: Mode,
+    /// Log format; overrides `log.format` from the configuration.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The HTTP gateway only.
+    Api,
+    /// Claims and runs jobs.
+    Worker,
+    /// Enqueues time-driven jobs.
+    Scheduler,
+    /// All three in one process.
+    All,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Api => "api",
+            Mode::Worker => "worker",
+            Mode::Scheduler => "scheduler",
+            Mode::All => "all",
+        }
+    }
+
+    pub fn runs_worker(self) -> bool {
+        matches!(self, Mode::Worker | Mode::All)
+    }
+
+    pub fn runs_scheduler(self) -> bool {
+        matches!(self, Mode::Scheduler | Mode::All)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Pretty,
+    Json,
+}

@@ -1,0 +1,138 @@
+//! Running the binary built by this test run, talking HTTP/1.1 to it, and reading its JSON logs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_certautopilot");
+
+/// The binary with a clean `CERTAUTOPILOT_` environment, run in `dir`.
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A running `serve`, its address, and every log line it printed so far.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Server {
+    /// Starts `serve` with JSON logs on an ephemeral port and waits until it says where it listens.
+    pub fn start(dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = command(dir);
+        cmd.args(["serve", "--log-format", "json"])
+            .args(extra_args)
+            .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
+            .env("CERTAUTOPILOT_API__SHUTDOWN_GRACE_SECS", "5")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start certautopilot serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), lines, log: Vec::new() };
+        let line = server.wait_for_log(Duration::from_secs(30), "api listening");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        server.addr = event["addr"].as_str().expect("addr field").parse().expect("socket address");
+        server
+    }
+
+    /// Waits for a log line whose message is `message` and returns it.
+    pub fn wait_for_log(&mut self, deadline: Duration, message: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.log.iter().find(|l| log_message(l) == Some(message)) {
+                return line.clone();
+            }
+            let left = deadline
+                .checked_sub(start.elapsed())
+                .unwrap_or_else(|| panic!("no {message:?} log within {deadline:?}; log: {:#?}", self.log));
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!("no {message:?} log within {deadline:?}; log: {:#?}", self.log),
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with the pid of a child this test started and has not reaped.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code, collecting the rest of its log.
+    pub fn wait_exit(&mut self, deadline: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.log.push(line);
+                }
+                return status.code().unwrap_or(-1);
+            }
+            if start.elapsed() > deadline {
+                let _ = self.child.kill();
+                panic!("server did not exit within {deadline:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn log_message(line: &str) -> Option<&str> {
+    let start = line.find("\"message\":\"")? + "\"message\":\"".len();
+    let end = line[start..].find('"')?;
+    Some(&line[start..start + end])
+}
+
+/// One HTTP/1.1 request; returns the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `path` until it answers `status` or the deadline passes.
+pub fn wait_for_status(addr: SocketAddr, path: &str, status: u16, deadline: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let (got, body) = http_get(addr, path);
+        if got == status {
+            return body;
+        }
+        assert!(start.elapsed() < deadline, "{path} still {got} after {deadline:?}: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
