@@ -3,6 +3,7 @@
 //! This crate knows nothing of actors, HTTP or Raft.
 
 pub mod clock;
+pub mod crypto;
 pub mod ids;
 pub mod jobs;
 pub mod model;

@@ -1,0 +1,242 @@
+//! Key-encryption keys: versioned AES-256 keys that wrap data keys. Only wrapping goes through here,
+//! so rotating a KEK re-wraps data keys and never touches data.
+//! `LocalKek` keeps the versions in a 0600 file (the `file` provider, made by `kek init`; the `dev`
+//! provider makes one under the data directory on first start). PKCS#11 arrives with M1.3.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::crypto::SecretBytes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KekError {
+    #[error("no KEK version {version} is available")]
+    UnknownVersion { version: u32 },
+    #[error("data key failed its integrity check")]
+    Integrity,
+    #[error("KEK file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("KEK file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    InsecurePermissions { path: PathBuf, mode: u32 },
+    #[error("KEK file {path} is malformed: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+    #[error("KEK file {path} already exists; refusing to overwrite it")]
+    AlreadyExists { path: PathBuf },
+    #[error("KEK file {path} does not exist; create it with `certautopilot kek init`")]
+    Missing { path: PathBuf },
+}
+
+pub trait KekProvider: Send + Sync + 'static {
+    /// The version new data keys are wrapped with.
+    fn current_version(&self) -> u32;
+    /// Wraps a data key under the current version; returns that version and the wrapped bytes.
+    fn wrap(&self, dek: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), KekError>;
+    fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError>;
+    /// A short, secret-free description for logs and status (`file:/etc/…`, `dev:./data/…`).
+    fn describe(&self) -> String;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalKekKind {
+    Dev,
+    File,
+    Ephemeral,
+}
+
+fn random_key() -> Zeroizing<Vec<u8>> {
+    let mut key = Zeroizing::new(vec![0u8; 32]);
+    rand::fill(&mut key[..]);
+    key
+}
+
+const FORMAT: &str = "certautopilot-kek-v1";
+const NONCE_LEN: usize = 12;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KekFile {
+    format: String,
+    current: u32,
+    keys: BTreeMap<u32, String>,
+}
+
+pub struct LocalKek {
+    kind: LocalKekKind,
+    path: Option<PathBuf>,
+    current: u32,
+    keys: BTreeMap<u32, Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for LocalKek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKek")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("current", &self.current)
+            .field("versions", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl LocalKek {
+    /// A key that lives only in memory: for tests and benches.
+    pub fn ephemeral() -> Self {
+        let mut keys = BTreeMap::new();
+        keys.insert(1, random_key());
+        LocalKek { kind: LocalKekKind::Ephemeral, path: None, current: 1, keys }
+    }
+
+    /// Creates a new KEK file with version 1; refuses to overwrite an existing one.
+    pub fn init(path: &Path) -> Result<Self, KekError> {
+        let key = random_key();
+        let file =
+            KekFile { format: FORMAT.into(), current: 1, keys: BTreeMap::from([(1, B64.encode(key.as_slice()))]) };
+        let text = Zeroizing::new(serde_json::to_string_pretty(&file).expect("KEK file serializes"));
+        let io = |source| KekError::Io { path: path.to_path_buf(), source };
+        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                KekError::AlreadyExists { path: path.to_path_buf() }
+            } else {
+                io(e)
+            }
+        })?;
+        out.write_all(text.as_bytes()).map_err(io)?;
+        out.sync_all().map_err(io)?;
+        Self::load(path, LocalKekKind::File)
+    }
+
+    /// Opens the KEK file at `path`, refusing one that group or others can read.
+    pub fn load(path: &Path, kind: LocalKekKind) -> Result<Self, KekError> {
+        let io = |source| KekError::Io { path: path.to_path_buf(), source };
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                KekError::Missing { path: path.to_path_buf() }
+            } else {
+                io(e)
+            }
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KekError::InsecurePermissions { path: path.to_path_buf(), mode });
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+        let malformed = |reason: String| KekError::Malformed { path: path.to_path_buf(), reason };
+        let file: KekFile = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(malformed(format!("unknown format {:?}", file.format)));
+        }
+        let mut keys = BTreeMap::new();
+        for (version, encoded) in &file.keys {
+            let key =
+                Zeroizing::new(B64.decode(encoded).map_err(|_| malformed(format!("key {version} is not base64")))?);
+            if key.len() != 32 {
+                return Err(malformed(format!("key {version} is not 32 bytes")));
+            }
+            keys.insert(*version, key);
+        }
+        if !keys.contains_key(&file.current) {
+            return Err(malformed(format!("current version {} has no key", file.current)));
+        }
+        Ok(LocalKek { kind, path: Some(path.to_path_buf()), current: file.current, keys })
+    }
+
+    /// The `dev` provider: loads `<data_dir>/dev-kek.json`, creating it on first start.
+    pub fn dev(data_dir: &Path) -> Result<Self, KekError> {
+        let path = data_dir.join("dev-kek.json");
+        let kek = if path.exists() { Self::load(&path, LocalKekKind::Dev)? } else { Self::init(&path)? };
+        Ok(LocalKek { kind: LocalKekKind::Dev, ..kek })
+    }
+
+    pub fn kind(&self) -> LocalKekKind {
+        self.kind
+    }
+
+    fn cipher(&self, version: u32) -> Result<Aes256Gcm, KekError> {
+        let bytes = self.keys.get(&version).ok_or(KekError::UnknownVersion { version })?;
+        Aes256Gcm::new_from_slice(bytes).map_err(|_| KekError::UnknownVersion { version })
+    }
+}
+
+impl KekProvider for LocalKek {
+    fn current_version(&self) -> u32 {
+        self.current
+    }
+
+    fn wrap(&self, dek: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), KekError> {
+        let nonce = Nonce::generate();
+        let sealed =
+            self.cipher(self.current)?.encrypt(&nonce, Payload { msg: dek, aad }).map_err(|_| KekError::Integrity)?;
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(nonce.as_slice());
+        out.extend_from_slice(&sealed);
+        Ok((self.current, out))
+    }
+
+    fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
+        if wrapped.len() <= NONCE_LEN {
+            return Err(KekError::Integrity);
+        }
+        let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
+        let nonce = Nonce::try_from(nonce).map_err(|_| KekError::Integrity)?;
+        let dek =
+            self.cipher(version)?.decrypt(&nonce, Payload { msg: sealed, aad }).map_err(|_| KekError::Integrity)?;
+        Ok(SecretBytes::new(dek))
+    }
+
+    fn describe(&self) -> String {
+        match (&self.kind, &self.path) {
+            (LocalKekKind::Dev, Some(p)) => format!("dev:{}", p.display()),
+            (LocalKekKind::File, Some(p)) => format!("file:{}", p.display()),
+            _ => "ephemeral".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kek init` writes a 0600 file that loads back; a second init refuses to overwrite it; a file
+    /// others can read is refused with the fix in the message.
+    #[test]
+    fn key_file_is_private_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek.json");
+        let made = LocalKek::init(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let loaded = LocalKek::load(&path, LocalKekKind::File).unwrap();
+        let (version, wrapped) = made.wrap(&[7u8; 32], b"aad").unwrap();
+        assert_eq!(loaded.unwrap(version, &wrapped, b"aad").unwrap().expose(), &[7u8; 32]);
+        assert!(matches!(LocalKek::init(&path), Err(KekError::AlreadyExists { .. })));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = LocalKek::load(&path, LocalKekKind::File).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert!(matches!(LocalKek::load(&dir.path().join("none"), LocalKekKind::File), Err(KekError::Missing { .. })));
+        assert!(!format!("{made:?}").contains(&B64.encode(made.keys[&1].as_slice())));
+    }
+
+    /// The dev provider creates its key once and finds the same key on the next start.
+    #[test]
+    fn dev_key_persists_across_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LocalKek::dev(dir.path()).unwrap();
+        let (v, wrapped) = first.wrap(&[1u8; 32], b"x").unwrap();
+        let second = LocalKek::dev(dir.path()).unwrap();
+        assert_eq!(second.kind(), LocalKekKind::Dev);
+        assert_eq!(second.unwrap(v, &wrapped, b"x").unwrap().expose(), &[1u8; 32]);
+        assert!(matches!(second.unwrap(v, &wrapped, b"y"), Err(KekError::Integrity)));
+    }
+}
