@@ -71,9 +71,10 @@ define_id!(CertificateId);
 define_id!(TargetId);
 define_id!(JobId);
 define_id!(
-    /// Long-lived API tokens (M1.2) act as principals in the audit trail.
+    /// Long-lived API tokens act as principals in the audit trail.
     ApiTokenId
 );
+define_id!(SessionId);
 
 #[cfg(test)]
 mod tests {

@@ -17,4 +17,4 @@ pub use dns::{DnsCredential, DnsProvider, Zone};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use sealed::SealedSecret;
 pub use target::{DistributionTarget, TargetKind};
-pub use tenancy::{Membership, OrgRole, Organization, Project, Role, User};
+pub use tenancy::{ApiToken, Membership, OrgRole, Organization, Project, Role, Session, User};

@@ -3,13 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{MembershipId, OrgId, ProjectId, UserId};
+use crate::ids::{ApiTokenId, MembershipId, OrgId, ProjectId, SessionId, UserId};
+use crate::model::SealedSecret;
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
     pub id: OrgId,
     pub name: String,
+    /// The key that signs this organization's session tokens (JWT, HS256), sealed.
+    pub jwt_signing_key: Option<SealedSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -17,7 +20,7 @@ pub struct Organization {
 
 impl Organization {
     pub fn new(name: impl Into<String>, now: Timestamp) -> Self {
-        Organization { id: OrgId::new(), name: name.into(), created_at: now, updated_at: now, version: 1 }
+        Organization { id: OrgId::new(), name: name.into(), jwt_signing_key: None, created_at: now, updated_at: now, version: 1 }
     }
 }
 
@@ -125,4 +128,35 @@ impl Membership {
             version: 1,
         }
     }
+}
+
+/// A login: what a session cookie or a session JWT stands for. Logout revokes it at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    /// SHA-256 (hex) of the CSRF token handed out at login; cookie-authenticated writes must echo it.
+    pub csrf_token_sha256: String,
+    pub expires_at: Timestamp,
+    pub revoked: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+/// A long-lived API token for automation. Only a hash of its secret is kept; it is shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub name: String,
+    /// SHA-256 (hex) of the token's secret part.
+    pub secret_sha256: String,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
 }

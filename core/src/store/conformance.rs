@@ -9,7 +9,7 @@ use crate::clock::ManualClock;
 use crate::ids::*;
 use crate::model::*;
 use crate::scope::{OrgScope, Principal, ProjectScope, SystemScope};
-use crate::store::{ClaimRequest, JobFailure, PageRequest, Record, RecordStore, Store, StoreError};
+use crate::store::{ClaimRequest, JobFailure, PageRequest, Record, RecordKind, RecordStore, Store, StoreError};
 use crate::timestamp::Timestamp;
 
 /// A store under test, its clock, and whatever keeps its storage alive.
@@ -206,6 +206,31 @@ pub async fn every_scoped_kind_crud<S: Store>(f: &Fixture<S>) {
         r.role = Role::Operator
     })
     .await;
+    let session = Session {
+        id: SessionId::new(),
+        org_id: w.org.id,
+        user_id: user.id,
+        csrf_token_sha256: "00".repeat(32),
+        expires_at: now.saturating_add(Duration::from_secs(3_600)),
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    crud_one(f, &w.org_scope, session, |r| r.revoked = true).await;
+    let token = ApiToken {
+        id: ApiTokenId::new(),
+        org_id: w.org.id,
+        user_id: user.id,
+        name: "ci".into(),
+        secret_sha256: "11".repeat(32),
+        expires_at: None,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    crud_one(f, &w.org_scope, token, |r| r.revoked = true).await;
 }
 
 /// Names, e-mails and apexes are unique within their scope and free across scopes.
@@ -277,6 +302,12 @@ pub async fn project_scope_cannot_reach_other_projects<S: Store>(f: &Fixture<S>)
 
     let job = f.store.enqueue_job(NewJob::for_project(&w.b, JobKind::Issue, 3)).await.unwrap().job;
     assert_not_found(f.store.get_project_job(&w.a, job.id).await, "job: cross-project read");
+    // Locating only says where a record lives; reading it still needs that project's scope.
+    let system = SystemScope::new("gateway");
+    let located = f.store.locate_project(&system, RecordKind::Certificate, &theirs.certificate.id.to_string()).await.unwrap();
+    assert_eq!(located, Some(w.b.project_id()));
+    assert_eq!(f.store.locate_project(&system, RecordKind::Certificate, "no-such-id").await.unwrap(), None);
+    assert_eq!(f.store.locate_project(&system, RecordKind::User, &w.owner.id.to_string()).await.unwrap(), None);
     assert!(f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap().items.is_empty());
 }
 

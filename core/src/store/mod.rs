@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use page::{Page, PageRequest};
 pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg};
 
-use crate::ids::{JobId, OrgId};
+use crate::ids::{JobId, OrgId, ProjectId};
 use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::timestamp::Timestamp;
@@ -76,6 +76,10 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         expected_version: Option<u64>,
     ) -> Result<(), StoreError>;
+
+    /// Which project a project-scoped record belongs to, for callers that have only its id; the
+    /// record itself must still be read through a scope built from the caller's membership.
+    async fn locate_project(&self, scope: &SystemScope, kind: RecordKind, id: &str) -> Result<Option<ProjectId>, StoreError>;
 
     /// Certificates of every project whose renewal window opens before `before`, oldest window first.
     async fn certificates_due(

@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::{OrgId, ProjectId};
-use crate::model::{AcmeAccount, Certificate, DistributionTarget, DnsCredential, Membership, Project, User, Zone};
+use crate::model::{
+    AcmeAccount, ApiToken, Certificate, DistributionTarget, DnsCredential, Membership, Project, Session, User, Zone,
+};
 use crate::scope::{OrgScope, ProjectScope};
 use crate::store::{Page, PageRequest, Store, StoreError};
 use crate::timestamp::Timestamp;
@@ -22,10 +24,13 @@ pub enum RecordKind {
     Zone,
     Certificate,
     DistributionTarget,
+    Session,
+    ApiToken,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    /// The kinds whose tables schema version 1 created; later kinds come with later migrations.
+    pub const SCHEMA_V1: [RecordKind; 8] = [
         RecordKind::User,
         RecordKind::Project,
         RecordKind::Membership,
@@ -34,6 +39,19 @@ impl RecordKind {
         RecordKind::Zone,
         RecordKind::Certificate,
         RecordKind::DistributionTarget,
+    ];
+
+    pub const ALL: [RecordKind; 10] = [
+        RecordKind::User,
+        RecordKind::Project,
+        RecordKind::Membership,
+        RecordKind::AcmeAccount,
+        RecordKind::DnsCredential,
+        RecordKind::Zone,
+        RecordKind::Certificate,
+        RecordKind::DistributionTarget,
+        RecordKind::Session,
+        RecordKind::ApiToken,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +64,8 @@ impl RecordKind {
             RecordKind::Zone => "zone",
             RecordKind::Certificate => "certificate",
             RecordKind::DistributionTarget => "distribution target",
+            RecordKind::Session => "session",
+            RecordKind::ApiToken => "api token",
         }
     }
 
@@ -60,11 +80,16 @@ impl RecordKind {
             RecordKind::Zone => "zones",
             RecordKind::Certificate => "certificates",
             RecordKind::DistributionTarget => "distribution_targets",
+            RecordKind::Session => "sessions",
+            RecordKind::ApiToken => "api_tokens",
         }
     }
 
     pub fn is_project_scoped(self) -> bool {
-        !matches!(self, RecordKind::User | RecordKind::Project | RecordKind::Membership)
+        !matches!(
+            self,
+            RecordKind::User | RecordKind::Project | RecordKind::Membership | RecordKind::Session | RecordKind::ApiToken
+        )
     }
 }
 
@@ -240,6 +265,30 @@ impl Record for Membership {
     }
     fn unique_key(&self) -> Option<String> {
         Some(membership_key(self.project_id, self.user_id))
+    }
+    fn lookup_key(&self) -> Option<String> {
+        Some(self.user_id.to_string())
+    }
+}
+
+impl Record for Session {
+    const KIND: RecordKind = RecordKind::Session;
+    type Scope = OrgScope;
+    record_basics!();
+    fn owner(&self) -> (Option<OrgId>, Option<ProjectId>) {
+        (Some(self.org_id), None)
+    }
+    fn lookup_key(&self) -> Option<String> {
+        Some(self.user_id.to_string())
+    }
+}
+
+impl Record for ApiToken {
+    const KIND: RecordKind = RecordKind::ApiToken;
+    type Scope = OrgScope;
+    record_basics!();
+    fn owner(&self) -> (Option<OrgId>, Option<ProjectId>) {
+        (Some(self.org_id), None)
     }
     fn lookup_key(&self) -> Option<String> {
         Some(self.user_id.to_string())

@@ -7,10 +7,10 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1()]
+    vec![schema_v1(), schema_v2()]
 }
 
-pub const LATEST_VERSION: u32 = 1;
+pub const LATEST_VERSION: u32 = 2;
 
 pub(crate) fn migrate(conn: &Connection) -> Result<u32, StoreError> {
     let all = migrations();
@@ -106,10 +106,15 @@ fn schema_v1() -> String {
         CREATE INDEX audit_events_project ON audit_events(org_id, project_id, seq);
         ",
     );
-    for kind in RecordKind::ALL {
+    for kind in RecordKind::SCHEMA_V1 {
         sql.push_str(&record_table(kind));
     }
     sql
+}
+
+/// Sessions and API tokens (M1.2).
+fn schema_v2() -> String {
+    [RecordKind::Session, RecordKind::ApiToken].into_iter().map(record_table).collect()
 }
 
 /// Every scoped record kind shares one table layout: the document plus the columns it is filtered by.
@@ -141,6 +146,9 @@ fn record_table(kind: RecordKind) -> String {
         ));
     }
     match kind {
+        RecordKind::Session | RecordKind::ApiToken => {
+            sql.push_str(&format!("CREATE INDEX {t}_lookup ON {t}(org_id, lookup_key, id);\n"))
+        }
         RecordKind::Membership => sql.push_str(&format!(
             "CREATE INDEX {t}_lookup ON {t}(org_id, lookup_key, id);
              CREATE INDEX {t}_project ON {t}(project_id, id);\n"

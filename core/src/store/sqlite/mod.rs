@@ -192,6 +192,16 @@ impl Store for SqliteStore {
         self.write(move |c| records::delete(c, &scope, kind, &id, expected_version)).await
     }
 
+    async fn locate_project(
+        &self,
+        _scope: &SystemScope,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<crate::ids::ProjectId>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| records::locate_project(c, kind, &id)).await
+    }
+
     async fn certificates_due(
         &self,
         _scope: &SystemScope,

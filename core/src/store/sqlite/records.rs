@@ -379,3 +379,15 @@ pub(crate) fn update_organization(
     }
     get_organization(conn, org.id)
 }
+
+pub(crate) fn locate_project(conn: &Connection, kind: RecordKind, id: &str) -> Result<Option<ProjectId>, StoreError> {
+    if !kind.is_project_scoped() {
+        return Ok(None);
+    }
+    let sql = format!("SELECT project_id FROM {} WHERE id = ?1", kind.table());
+    let found: Option<Option<String>> = conn.prepare_cached(&sql)?.query_row([id], |r| r.get(0)).optional()?;
+    found
+        .flatten()
+        .map(|p| p.parse().map_err(|_| StoreError::Corrupt { kind: kind.name(), id: id.into(), reason: "bad project_id".into() }))
+        .transpose()
+}
