@@ -26,10 +26,32 @@ pub enum Command {
     },
     /// Print the version and the store schema version.
     Version,
+    /// Create the organization and its owner (once). The password is read from the terminal
+    /// without echo, or from standard input when that is not a terminal; never from the command line.
+    Setup {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Manage the key-encryption key.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
     /// Measure this machine: job-queue throughput, renewal scan at scale.
     Bench {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KekCommand {
+    /// Create a new KEK file (mode 0600) at `kek.file_path` or `--path`; never overwrites one.
+    Init {
+        #[arg(long)]
+        path: Option<PathBuf>,
     },
 }
 
@@ -69,6 +91,10 @@ impl Mode {
             Mode::Scheduler => "scheduler",
             Mode::All => "all",
         }
+    }
+
+    pub fn runs_api(self) -> bool {
+        matches!(self, Mode::Api | Mode::All)
     }
 
     pub fn runs_worker(self) -> bool {

@@ -1,18 +1,22 @@
 //! `certautopilot`: one binary for every role (api, worker, scheduler, or all three) and its tools.
 //! This is the edge where typed errors become `anyhow` reports and exit codes.
 
+mod api;
 mod bench;
 mod cli;
 mod config_check;
 mod http;
 mod logging;
+mod metrics;
 mod serve;
+mod setup;
+mod wiring;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigCommand, KekCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,6 +44,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 env!("CARGO_PKG_VERSION"),
                 certautopilot_core::store::sqlite::SCHEMA_VERSION
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Setup { org, email } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            logging::init(&config.log, None);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(setup::run(&config, &org, &email))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kek { command: KekCommand::Init { path } } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            setup::kek_init(&config, path)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => {

@@ -1,49 +1,84 @@
 //! `serve`: wires the roles of one process (ARCHITECTURE.md §1) and shuts them down in order.
-//! Start: HTTP first (liveness answers at once), then the store (readiness follows it), then the
-//! worker. Stop on SIGTERM or SIGINT: not ready, stop claiming and drain or release jobs, stop HTTP
-//! gracefully, close the store after its queued writes commit, exit 0.
+//! Start: KEK (fail fast), HTTP and metrics listeners (liveness answers at once), then the store
+//! (readiness and the data routes follow it), then the worker. Stop on SIGTERM or SIGINT: not ready,
+//! stop claiming and drain or release jobs, stop HTTP gracefully, close the store after its queued
+//! writes commit, exit 0.
 
 use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use certautopilot_actors::{JobPump, PumpConfig};
-use certautopilot_config::{Config, SqliteSynchronous, StoreConfig};
+use certautopilot_config::Config;
 use certautopilot_core::SystemClock;
 use certautopilot_core::jobs::Backoff;
-use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use certautopilot_core::store::Store;
 use tracing::info;
 
+use crate::api::AppState;
 use crate::cli::Mode;
 use crate::http::{self, Readiness};
+use crate::metrics::HttpMetrics;
+use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
-
+    let envelope = open_envelope(&config)?;
+    let state =
+        Arc::new(AppState::new(envelope, config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock)));
     let readiness = Readiness::default();
+    let http_metrics = Arc::new(HttpMetrics::default());
+
+    let api = mode.runs_api();
     let server = {
         let readiness = web::Data::new(readiness.clone());
+        let state = web::Data::from(state.clone());
+        let http_metrics = http_metrics.clone();
         let body_limit = config.api.body_limit_bytes;
-        HttpServer::new(move || {
-            App::new()
-                .app_data(readiness.clone())
-                .app_data(web::JsonConfig::default().limit(body_limit))
-                .configure(http::configure_probes)
-                .default_service(http::not_found())
-        })
-        .workers(if config.api.workers == 0 { num_workers() } else { config.api.workers })
-        .disable_signals()
-        .shutdown_timeout(config.api.shutdown_grace.as_secs())
-        .bind(config.api.listen)
-        .with_context(|| format!("cannot listen on api.listen {}", config.api.listen))?
+        HttpServer::new(move || http::app(state.clone(), readiness.clone(), http_metrics.clone(), api, body_limit))
+            .workers(if config.api.workers == 0 { num_workers() } else { config.api.workers })
+            .disable_signals()
+            .shutdown_timeout(config.api.shutdown_grace.as_secs())
+            .bind(config.api.listen)
+            .with_context(|| format!("cannot listen on api.listen {}", config.api.listen))?
     };
     for addr in server.addrs() {
-        info!(%addr, mode = mode.as_str(), node_id = %config.node.id, "api listening");
+        info!(%addr, mode = mode.as_str(), node_id = %config.node.id, rest_api = api, "api listening");
     }
     let server = server.run();
     let server_handle = server.handle();
     let server_task = actix_web::rt::spawn(server);
+
+    let metrics_server = if config.metrics.enabled {
+        let state = state.clone();
+        let http_metrics = http_metrics.clone();
+        let server = HttpServer::new(move || {
+            let (state, http_metrics) = (state.clone(), http_metrics.clone());
+            App::new().route(
+                "/metrics",
+                web::get().to(move || {
+                    let (state, http_metrics) = (state.clone(), http_metrics.clone());
+                    async move {
+                        let body = crate::metrics::render(&http_metrics, state.store().ok()).await;
+                        actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(config.metrics.listen)
+        .with_context(|| format!("cannot listen on metrics.listen {}", config.metrics.listen))?;
+        for addr in server.addrs() {
+            info!(%addr, "metrics listening");
+        }
+        let server = server.run();
+        let handle = server.handle();
+        Some((handle, actix_web::rt::spawn(server)))
+    } else {
+        None
+    };
 
     let store = match open_store(&config).await {
         Ok(store) => store,
@@ -52,6 +87,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             return Err(e);
         }
     };
+    state.set_store(store.clone() as Arc<dyn Store>);
     readiness.set_ready();
     info!("ready");
 
@@ -82,28 +118,15 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     }
     server_handle.stop(true).await;
     let _ = server_task.await;
+    if let Some((handle, task)) = metrics_server {
+        handle.stop(true).await;
+        let _ = task.await;
+    }
     // The writer thread commits what is queued before the store goes away.
+    drop(state);
     drop(store);
     info!("stopped");
     Ok(())
-}
-
-async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
-    let StoreConfig::Sqlite(sqlite) = &config.store;
-    let options = SqliteOptions {
-        busy_timeout: sqlite.busy_timeout,
-        synchronous: match sqlite.synchronous {
-            SqliteSynchronous::Full => Synchronous::Full,
-            SqliteSynchronous::Normal => Synchronous::Normal,
-        },
-        read_connections: sqlite.read_connections,
-        max_write_batch: sqlite.max_write_batch,
-    };
-    let store = SqliteStore::open(&sqlite.path, options, Arc::new(SystemClock))
-        .await
-        .with_context(|| format!("cannot open the store at {}", sqlite.path.display()))?;
-    info!(path = %sqlite.path.display(), "store open and migrated");
-    Ok(Arc::new(store))
 }
 
 fn num_workers() -> usize {

@@ -17,4 +17,7 @@ pub use raw::{
     StoreBackend,
 };
 pub use secret::Secret;
-pub use validated::{ApiConfig, Config, JobsConfig, LogConfig, MetricsConfig, NodeConfig, SqliteConfig, StoreConfig};
+pub use validated::{
+    ApiConfig, AuthConfig, Config, JobsConfig, KekConfig, LogConfig, MetricsConfig, NodeConfig, SqliteConfig,
+    StoreConfig,
+};

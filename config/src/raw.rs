@@ -15,6 +15,8 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     pub store: RawStore,
     pub jobs: RawJobs,
+    pub auth: RawAuth,
+    pub kek: RawKek,
     pub log: RawLog,
 }
 
@@ -27,6 +29,8 @@ impl Default for RawConfig {
             metrics: RawMetrics::default(),
             store: RawStore::default(),
             jobs: RawJobs::default(),
+            auth: RawAuth::default(),
+            kek: RawKek::default(),
             log: RawLog::default(),
         }
     }
@@ -178,5 +182,57 @@ pub struct RawLog {
 impl Default for RawLog {
     fn default() -> Self {
         RawLog { format: LogFormat::Pretty, filter: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuth {
+    /// Lifetime of a login (its JWT and session cookie).
+    pub session_ttl_secs: u64,
+    /// Longest lifetime an API token may be given.
+    pub api_token_max_days: u32,
+    /// Failed logins (per account or per address) after which answers are slowed down.
+    pub login_slowdown_after: u32,
+    /// Failed logins after which further attempts are refused (429) for `login_lockout_secs`.
+    pub login_lockout_after: u32,
+    pub login_lockout_secs: u64,
+    /// Failures from one address are counted against this larger limit (many users behind one NAT).
+    pub login_lockout_after_per_address: u32,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            session_ttl_secs: 3_600,
+            api_token_max_days: 365,
+            login_slowdown_after: 3,
+            login_lockout_after: 10,
+            login_lockout_secs: 900,
+            login_lockout_after_per_address: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KekProviderKind {
+    /// A key generated under `node.data_dir` on first start: for trying things out, never production.
+    Dev,
+    /// A key file made by `certautopilot kek init`, mode 0600.
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKek {
+    pub provider: KekProviderKind,
+    /// With `provider = "file"`: the key file.
+    pub file_path: Option<String>,
+}
+
+impl Default for RawKek {
+    fn default() -> Self {
+        RawKek { provider: KekProviderKind::Dev, file_path: None }
     }
 }

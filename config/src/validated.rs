@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::raw::{CONFIG_VERSION, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
+use crate::raw::{CONFIG_VERSION, KekProviderKind, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -17,7 +17,26 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
+    pub auth: AuthConfig,
+    pub kek: KekConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthConfig {
+    pub session_ttl: Duration,
+    pub api_token_max_days: u32,
+    pub login_slowdown_after: u32,
+    pub login_lockout_after: u32,
+    pub login_lockout: Duration,
+    pub login_lockout_after_per_address: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum KekConfig {
+    Dev { path: PathBuf },
+    File { path: PathBuf },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,12 +209,49 @@ impl RawConfig {
             poll_interval: Duration::from_millis(in_range("jobs.poll_interval_ms", j.poll_interval_ms, 10, 600_000)?),
         };
 
+        let a = self.auth;
+        let login_lockout_after =
+            in_range("auth.login_lockout_after", u64::from(a.login_lockout_after), 1, 1_000)? as u32;
+        let login_slowdown_after =
+            in_range("auth.login_slowdown_after", u64::from(a.login_slowdown_after), 1, 1_000)? as u32;
+        if login_slowdown_after > login_lockout_after {
+            return Err(ConfigError::invalid(
+                "auth.login_slowdown_after",
+                login_slowdown_after,
+                format!("must not exceed auth.login_lockout_after ({login_lockout_after})"),
+            ));
+        }
+        let auth = AuthConfig {
+            session_ttl: Duration::from_secs(in_range("auth.session_ttl_secs", a.session_ttl_secs, 60, 7 * 86_400)?),
+            api_token_max_days: in_range("auth.api_token_max_days", u64::from(a.api_token_max_days), 1, 3_650)? as u32,
+            login_slowdown_after,
+            login_lockout_after,
+            login_lockout: Duration::from_secs(in_range("auth.login_lockout_secs", a.login_lockout_secs, 1, 86_400)?),
+            login_lockout_after_per_address: in_range(
+                "auth.login_lockout_after_per_address",
+                u64::from(a.login_lockout_after_per_address),
+                1,
+                100_000,
+            )? as u32,
+        };
+
+        let kek = match (self.kek.provider, self.kek.file_path) {
+            (KekProviderKind::Dev, None) => KekConfig::Dev { path: data_dir.join("dev-kek.json") },
+            (KekProviderKind::Dev, Some(p)) => {
+                return Err(ConfigError::invalid("kek.file_path", p, "only applies with kek.provider = \"file\""));
+            }
+            (KekProviderKind::File, Some(p)) if !p.trim().is_empty() => KekConfig::File { path: PathBuf::from(p) },
+            (KekProviderKind::File, _) => {
+                return Err(ConfigError::invalid("kek.file_path", "\"\"", "is required with kek.provider = \"file\""));
+            }
+        };
+
         if self.log.filter.trim().is_empty() {
             return Err(ConfigError::invalid("log.filter", "\"\"", "must not be empty (try \"info\")"));
         }
         let log = LogConfig { format: self.log.format, filter: self.log.filter };
 
-        Ok(Config { node: NodeConfig { id: node_id, data_dir }, api, metrics, store, jobs, log })
+        Ok(Config { node: NodeConfig { id: node_id, data_dir }, api, metrics, store, jobs, auth, kek, log })
     }
 }
 
@@ -291,6 +347,20 @@ impl From<&Config> for RawConfig {
                 backoff_max_secs: c.jobs.backoff_max.as_secs(),
                 concurrency: c.jobs.concurrency as u32,
                 poll_interval_ms: c.jobs.poll_interval.as_millis() as u64,
+            },
+            auth: crate::raw::RawAuth {
+                session_ttl_secs: c.auth.session_ttl.as_secs(),
+                api_token_max_days: c.auth.api_token_max_days,
+                login_slowdown_after: c.auth.login_slowdown_after,
+                login_lockout_after: c.auth.login_lockout_after,
+                login_lockout_secs: c.auth.login_lockout.as_secs(),
+                login_lockout_after_per_address: c.auth.login_lockout_after_per_address,
+            },
+            kek: match &c.kek {
+                KekConfig::Dev { .. } => crate::raw::RawKek { provider: KekProviderKind::Dev, file_path: None },
+                KekConfig::File { path } => {
+                    crate::raw::RawKek { provider: KekProviderKind::File, file_path: Some(path.display().to_string()) }
+                }
             },
             log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
         }

@@ -1,12 +1,61 @@
-//! The actix-web gateway. Today: liveness, readiness and a problem+json 404 for everything else;
-//! the REST API of ARCHITECTURE.md §8 mounts here in M1.2.
+//! The actix-web application: probes, the REST API (in `api` and `all` modes), request metrics, and
+//! problem+json for every path or method nobody serves. `app` is what `serve` and the tests run.
 
 mod health;
 mod problem;
 
-use actix_web::web;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, web};
 
 pub use health::Readiness;
+
+use crate::api::AppState;
+use crate::metrics::HttpMetrics;
+
+/// The application as every HTTP worker builds it.
+pub fn app(
+    state: web::Data<AppState>,
+    readiness: web::Data<Readiness>,
+    metrics: Arc<HttpMetrics>,
+    rest_api: bool,
+    body_limit: usize,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(readiness)
+        .app_data(state)
+        .wrap_fn(move |req: ServiceRequest, srv| {
+            let started = Instant::now();
+            let method = req.method().to_string();
+            let metrics = metrics.clone();
+            let response = srv.call(req);
+            async move {
+                let response = response.await?;
+                // Unknown paths share one label so scanners cannot blow up label cardinality.
+                let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                metrics.observe(&method, &route, response.status().as_u16(), started.elapsed());
+                Ok(response)
+            }
+        })
+        .configure(configure_probes)
+        .configure(|cfg| {
+            if rest_api {
+                crate::api::configure(cfg, body_limit);
+            }
+        })
+        .default_service(not_found())
+}
 
 /// Routes every mode serves (probes), whatever else it runs.
 pub fn configure_probes(cfg: &mut web::ServiceConfig) {

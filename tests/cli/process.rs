@@ -36,6 +36,7 @@ impl Server {
         cmd.args(["serve", "--log-format", "json"])
             .args(extra_args)
             .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
+            .env("CERTAUTOPILOT_METRICS__LISTEN", "127.0.0.1:0")
             .env("CERTAUTOPILOT_API__SHUTDOWN_GRACE_SECS", "5")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

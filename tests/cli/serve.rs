@@ -48,6 +48,7 @@ fn serve_refuses_to_start_on_an_invalid_store_path() {
     let output = crate::process::command(dir.path())
         .args(["serve"])
         .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
+        .env("CERTAUTOPILOT_METRICS__LISTEN", "127.0.0.1:0")
         .env("CERTAUTOPILOT_STORE__SQLITE__PATH", "/nonexistent-dir-for-test/x.db")
         .output()
         .unwrap();

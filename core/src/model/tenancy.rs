@@ -20,7 +20,14 @@ pub struct Organization {
 
 impl Organization {
     pub fn new(name: impl Into<String>, now: Timestamp) -> Self {
-        Organization { id: OrgId::new(), name: name.into(), jwt_signing_key: None, created_at: now, updated_at: now, version: 1 }
+        Organization {
+            id: OrgId::new(),
+            name: name.into(),
+            jwt_signing_key: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
     }
 }
 

@@ -39,7 +39,7 @@ impl crate::store::sqlite::SqliteStore {
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
         $crate::store_conformance_tests!(@each $factory;
-            organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
+            first_organization_is_created_once, record_and_job_commit_together, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
             project_scope_cannot_reach_other_projects, org_scope_cannot_reach_other_organizations,
             pagination_walks_every_record_once, certificates_due_in_window_order,
             enqueue_dedupes_by_key, claim_leases_and_completion_is_logged, claim_respects_kinds_and_run_at,
@@ -137,6 +137,41 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &st
 
 fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
     assert!(matches!(result, Err(StoreError::Conflict { .. })), "{what}: expected Conflict, got {result:?}");
+}
+
+/// First-run setup creates the organization and its owner once; a second setup changes nothing.
+pub async fn first_organization_is_created_once<S: Store>(f: &Fixture<S>) {
+    let now = f.clock.now_ts();
+    let org = Organization::new("acme", now);
+    let owner = User::new(org.id, "owner@example.com", OrgRole::Owner, now);
+    f.store.create_first_organization(&org, &owner).await.unwrap();
+    let other = Organization::new("again", now);
+    let other_owner = User::new(other.id, "x@example.com", OrgRole::Owner, now);
+    assert!(matches!(
+        f.store.create_first_organization(&other, &other_owner).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(f.store.list_organizations().await.unwrap(), vec![org.clone()]);
+    let scope = OrgScope::for_user(&owner).unwrap();
+    assert_eq!(f.store.get::<User>(&scope, &owner.id).await.unwrap(), owner);
+}
+
+/// A record and its job land together, and neither lands when one of them cannot.
+pub async fn record_and_job_commit_together<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let cert = certificate(&w.a, "atomic.example", f.clock.now_ts());
+    let job = NewJob::for_project(&w.a, JobKind::Issue, 3).subject(cert.id.to_string()).dedupe_key("issue:atomic");
+    let enqueued = f.store.insert_and_enqueue(&w.a, &cert, job).await.unwrap();
+    assert!(enqueued.created);
+    let _: Certificate = f.store.get(&w.a, &cert.id).await.unwrap();
+    // Same certificate again: the insert fails, so the (new) job must not appear either.
+    let job = NewJob::for_project(&w.a, JobKind::Issue, 3).dedupe_key("issue:atomic-2");
+    assert!(matches!(f.store.insert_and_enqueue(&w.a, &cert, job).await, Err(StoreError::AlreadyExists { .. })));
+    assert_eq!(f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap().items.len(), 1);
+    // A job for another project than the scope is refused.
+    let foreign = NewJob::for_project(&w.b, JobKind::Issue, 3);
+    let other = certificate(&w.a, "other.example", f.clock.now_ts());
+    assert!(matches!(f.store.insert_and_enqueue(&w.a, &other, foreign).await, Err(StoreError::ScopeMismatch { .. })));
 }
 
 /// Organizations: create, read, list, versioned update, stale update refused, duplicate refused.
@@ -304,7 +339,8 @@ pub async fn project_scope_cannot_reach_other_projects<S: Store>(f: &Fixture<S>)
     assert_not_found(f.store.get_project_job(&w.a, job.id).await, "job: cross-project read");
     // Locating only says where a record lives; reading it still needs that project's scope.
     let system = SystemScope::new("gateway");
-    let located = f.store.locate_project(&system, RecordKind::Certificate, &theirs.certificate.id.to_string()).await.unwrap();
+    let located =
+        f.store.locate_project(&system, RecordKind::Certificate, &theirs.certificate.id.to_string()).await.unwrap();
     assert_eq!(located, Some(w.b.project_id()));
     assert_eq!(f.store.locate_project(&system, RecordKind::Certificate, "no-such-id").await.unwrap(), None);
     assert_eq!(f.store.locate_project(&system, RecordKind::User, &w.owner.id.to_string()).await.unwrap(), None);

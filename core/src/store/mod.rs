@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use page::{Page, PageRequest};
-pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg};
+pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg, membership_key};
 
 use crate::ids::{JobId, OrgId, ProjectId};
 use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
@@ -51,6 +51,11 @@ pub struct JobFailure {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// First run: creates the organization and its owner together, only if no organization exists
+    /// yet (`AlreadyExists` otherwise), atomically even against another process doing the same.
+    async fn create_first_organization(&self, org: &Organization, owner: &crate::model::User)
+    -> Result<(), StoreError>;
+
     // Organizations: the top of the tenancy tree, unscoped.
     async fn create_organization(&self, org: &Organization) -> Result<(), StoreError>;
     async fn get_organization(&self, id: OrgId) -> Result<Organization, StoreError>;
@@ -59,6 +64,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Scoped records, in their stored form; `RecordStore` is the typed face of these.
     async fn insert_raw(&self, scope: &RecordScope, records: Vec<RawRecord>) -> Result<(), StoreError>;
+    /// Inserts records and enqueues a job in one transaction: both land or neither does.
+    async fn insert_raw_and_enqueue(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        job: NewJob,
+    ) -> Result<Enqueued, StoreError>;
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError>;
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError>;
     async fn list_raw(
@@ -79,7 +91,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Which project a project-scoped record belongs to, for callers that have only its id; the
     /// record itself must still be read through a scope built from the caller's membership.
-    async fn locate_project(&self, scope: &SystemScope, kind: RecordKind, id: &str) -> Result<Option<ProjectId>, StoreError>;
+    async fn locate_project(
+        &self,
+        scope: &SystemScope,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<ProjectId>, StoreError>;
 
     /// Certificates of every project whose renewal window opens before `before`, oldest window first.
     async fn certificates_due(

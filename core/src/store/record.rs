@@ -88,7 +88,11 @@ impl RecordKind {
     pub fn is_project_scoped(self) -> bool {
         !matches!(
             self,
-            RecordKind::User | RecordKind::Project | RecordKind::Membership | RecordKind::Session | RecordKind::ApiToken
+            RecordKind::User
+                | RecordKind::Project
+                | RecordKind::Membership
+                | RecordKind::Session
+                | RecordKind::ApiToken
         )
     }
 }
@@ -345,6 +349,18 @@ pub trait RecordStore: Store {
         let scope = scope.record_scope();
         let raws = records.iter().map(|r| r.to_raw(&scope)).collect::<Result<Vec<_>, _>>()?;
         self.insert_raw(&scope, raws).await
+    }
+
+    /// Inserts `record` and enqueues `job` atomically (a certificate and its issue job).
+    async fn insert_and_enqueue<R: Record>(
+        &self,
+        scope: &R::Scope,
+        record: &R,
+        job: crate::model::NewJob,
+    ) -> Result<crate::store::Enqueued, StoreError> {
+        let scope = scope.record_scope();
+        let raw = record.to_raw(&scope)?;
+        self.insert_raw_and_enqueue(&scope, vec![raw], job).await
     }
 
     async fn get<R: Record>(&self, scope: &R::Scope, id: &(impl ToString + Sync)) -> Result<R, StoreError> {

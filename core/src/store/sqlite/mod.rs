@@ -132,6 +132,26 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn create_first_organization(
+        &self,
+        org: &Organization,
+        owner: &crate::model::User,
+    ) -> Result<(), StoreError> {
+        use crate::store::Record;
+        let (org, owner) = (org.clone(), owner.clone());
+        let scope = RecordScope::from(&OrgScope::for_system("setup", &org));
+        let owner_raw = owner.to_raw(&scope)?;
+        self.write(move |c| {
+            let existing: i64 = c.query_row("SELECT COUNT(*) FROM organizations", [], |r| r.get(0))?;
+            if existing > 0 {
+                return Err(StoreError::AlreadyExists { kind: "organization", key: "setup already done".into() });
+            }
+            records::create_organization(c, &org)?;
+            records::insert(c, &scope, &[owner_raw])
+        })
+        .await
+    }
+
     async fn create_organization(&self, org: &Organization) -> Result<(), StoreError> {
         let org = org.clone();
         self.write(move |c| records::create_organization(c, &org)).await
@@ -153,6 +173,23 @@ impl Store for SqliteStore {
     async fn insert_raw(&self, scope: &RecordScope, records: Vec<RawRecord>) -> Result<(), StoreError> {
         let scope = scope.clone();
         self.write(move |c| records::insert(c, &scope, &records)).await
+    }
+
+    async fn insert_raw_and_enqueue(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        job: NewJob,
+    ) -> Result<Enqueued, StoreError> {
+        if job.project_id().is_some_and(|p| Some(p) != scope.project_id()) {
+            return Err(StoreError::ScopeMismatch { kind: "job" });
+        }
+        let (scope, now) = (scope.clone(), self.now());
+        self.write(move |c| {
+            records::insert(c, &scope, &records)?;
+            jobs::enqueue(c, &job, now)
+        })
+        .await
     }
 
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError> {

@@ -388,6 +388,12 @@ pub(crate) fn locate_project(conn: &Connection, kind: RecordKind, id: &str) -> R
     let found: Option<Option<String>> = conn.prepare_cached(&sql)?.query_row([id], |r| r.get(0)).optional()?;
     found
         .flatten()
-        .map(|p| p.parse().map_err(|_| StoreError::Corrupt { kind: kind.name(), id: id.into(), reason: "bad project_id".into() }))
+        .map(|p| {
+            p.parse().map_err(|_| StoreError::Corrupt {
+                kind: kind.name(),
+                id: id.into(),
+                reason: "bad project_id".into(),
+            })
+        })
         .transpose()
 }

@@ -1,0 +1,79 @@
+//! Project members and their roles (admin, operator, viewer). Owners are members of every project
+//! by their organization role and are never listed here.
+
+use actix_web::{HttpResponse, web};
+use certautopilot_core::ids::{ProjectId, UserId};
+use certautopilot_core::model::{Membership, Role, User};
+use certautopilot_core::store::{PageRequest, RecordStore, membership_key};
+
+use crate::api::AppState;
+use crate::api::auth::Authorized;
+use crate::api::error::ApiError;
+use crate::api::handlers::{path_id, related_missing};
+use crate::api::json::ApiJson;
+use crate::api::views::{AddMember, MemberPage, MemberView};
+
+pub async fn list(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<web::Json<MemberPage>, ApiError> {
+    let project: ProjectId = path_id(&id, "project")?;
+    auth.project_scope(project).await?;
+    let org_scope = auth.caller()?.org_scope();
+    let mut items = Vec::new();
+    let mut page = PageRequest::first(1_000);
+    loop {
+        let members = state.store()?.list::<Membership>(&org_scope, &page).await?;
+        items.extend(members.items.into_iter().filter(|m| m.project_id == project).map(MemberView::from));
+        match members.next_cursor {
+            Some(cursor) => page = PageRequest::after(1_000, cursor),
+            None => break,
+        }
+    }
+    Ok(web::Json(MemberPage { items, next_cursor: None }))
+}
+
+pub async fn add(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let project: ProjectId = path_id(&id, "project")?;
+    auth.project_scope(project).await?;
+    let caller = auth.caller()?;
+    if body.role == Role::Owner {
+        return Err(ApiError::invalid("role", "must be admin, operator or viewer (owner is an organization role)"));
+    }
+    let org_scope = caller.org_scope();
+    let user: User = state.store()?.get(&org_scope, &body.user_id).await.map_err(|e| {
+        let map = related_missing("user_id", "user");
+        map(e)
+    })?;
+    let membership = Membership::new(caller.user.org_id, project, user.id, body.role, state.now());
+    state.store()?.insert(&org_scope, &membership).await?;
+    tracing::info!(by = %caller.user.id, project_id = %project, user_id = %user.id, role = ?body.role, "member added");
+    Ok(HttpResponse::Created().json(MemberView::from(membership)))
+}
+
+pub async fn remove(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, user) = path.into_inner();
+    let project: ProjectId = path_id(&project, "project")?;
+    let user: UserId = path_id(&user, "member")?;
+    auth.project_scope(project).await?;
+    let caller = auth.caller()?;
+    let org_scope = caller.org_scope();
+    let membership: Membership = state
+        .store()?
+        .find_unique(&org_scope, &membership_key(project, user))
+        .await
+        .map_err(|_| ApiError::not_found("member"))?;
+    state.store()?.delete::<Membership>(&org_scope, &membership.id, Some(membership.version)).await?;
+    tracing::info!(by = %caller.user.id, project_id = %project, user_id = %user, "member removed");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,65 @@
+//! Route handlers, one file per resource. Each takes `Authorized` first: the route table's policy
+//! is enforced before the handler body runs, and project data is reached only through scopes.
+
+pub mod acme_accounts;
+pub mod certificates;
+pub mod dns;
+pub mod jobs;
+pub mod members;
+pub mod projects;
+pub mod session;
+pub mod setup;
+pub mod targets;
+pub mod tokens;
+pub mod users;
+
+use std::str::FromStr;
+
+use actix_web::web;
+use certautopilot_core::ids::ProjectId;
+use certautopilot_core::store::PageRequest;
+use serde::Deserialize;
+
+use crate::api::auth::Authorized;
+use crate::api::error::ApiError;
+
+pub async fn openapi_document(_auth: Authorized) -> web::Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    web::Json(DOCUMENT.get_or_init(crate::api::openapi::document).clone())
+}
+
+/// `?project_id=&cursor=&limit=` of list routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub project_id: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> PageRequest {
+        PageRequest { limit: self.limit, cursor: self.cursor.clone() }
+    }
+
+    pub fn project(&self) -> Result<ProjectId, ApiError> {
+        let text = self.project_id.as_deref().ok_or_else(|| ApiError::invalid("project_id", "is required"))?;
+        text.parse().map_err(|_| ApiError::invalid("project_id", "must be a project id (UUID)"))
+    }
+}
+
+/// An id from the path; one that cannot be an id is simply not found.
+pub fn path_id<T: FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| ApiError::not_found(what))
+}
+
+/// A body id that must name something in the project; not found there is a validation error.
+pub fn related_missing(field: &str, what: &str) -> impl FnOnce(certautopilot_core::StoreError) -> ApiError {
+    let (field, what) = (field.to_owned(), what.to_owned());
+    move |e| match e {
+        certautopilot_core::StoreError::NotFound { .. } => {
+            ApiError::invalid(field, format!("no such {what} in this project"))
+        }
+        other => other.into(),
+    }
+}

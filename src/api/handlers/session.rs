@@ -1,0 +1,125 @@
+//! Login, logout and "who am I". A login creates a session record (revocable) and a short-lived
+//! JWT naming it, returned in the body and as an HttpOnly, SameSite=Strict cookie with a CSRF token.
+
+use std::time::Instant;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::{HttpRequest, HttpResponse, web};
+use certautopilot_core::OrgScope;
+use certautopilot_core::ids::SessionId;
+use certautopilot_core::model::{Membership, Session, User};
+use certautopilot_core::store::{PageRequest, RecordStore};
+
+use crate::api::AppState;
+use crate::api::auth::throttle::Verdict;
+use crate::api::auth::{AuthMethod, Authorized, SESSION_COOKIE, jwt, password, random_secret, secret_digest};
+use crate::api::error::{ApiError, ErrorCode};
+use crate::api::json::ApiJson;
+use crate::api::views::{LoginRequest, LoginResponse, MeView, MembershipSummary};
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "e-mail or password is wrong")
+}
+
+pub async fn login(
+    _auth: Authorized,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = body.email.trim().to_ascii_lowercase();
+    let address = req.peer_addr().map(|a| a.ip());
+    match state.throttle.check(&email, address, Instant::now()) {
+        Verdict::Refuse { retry_after } => {
+            tracing::warn!(client = ?address, "login refused: too many failed attempts");
+            let mut e = ApiError::new(ErrorCode::TooManyRequests, "too many failed logins; try again later");
+            e.retry_after = Some(retry_after.as_secs());
+            return Err(e);
+        }
+        Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Proceed { .. } => {}
+    }
+    let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
+    let org_scope = OrgScope::for_system("login", &org.org);
+    let user: Option<User> = state.store()?.find_unique(&org_scope, &email).await.ok();
+    // Verify against a decoy for unknown accounts so timing does not tell which e-mails exist.
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| password::decoy_hash().to_owned());
+    let candidate = body.password;
+    let matches = web::block(move || password::verify(&candidate, &hash)).await.unwrap_or(false);
+    let user = match user {
+        Some(user) if matches && !user.disabled => user,
+        other => {
+            state.throttle.record_failure(&email, address, Instant::now());
+            tracing::warn!(user_id = ?other.map(|u| u.id), client = ?address, "login failed");
+            return Err(invalid_credentials());
+        }
+    };
+    state.throttle.record_success(&email);
+
+    let now = state.now();
+    let expires_at = now.saturating_add(state.auth.session_ttl);
+    let csrf_token = random_secret();
+    let session = Session {
+        id: SessionId::new(),
+        org_id: org.org.id,
+        user_id: user.id,
+        csrf_token_sha256: secret_digest(&csrf_token),
+        expires_at,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    state.store()?.insert(&org_scope, &session).await?;
+    let claims = jwt::Claims {
+        sub: user.id.to_string(),
+        org: org.org.id.to_string(),
+        sid: session.id.to_string(),
+        iat: now.as_unix_millis() / 1_000,
+        exp: expires_at.as_unix_millis() / 1_000,
+    };
+    let token = jwt::sign(&org.jwt_key, &claims);
+    tracing::info!(user_id = %user.id, session_id = %session.id, "login");
+    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .max_age(CookieDuration::seconds(state.auth.session_ttl.as_secs() as i64))
+        .finish();
+    Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse { token, expires_at, csrf_token, user: user.into() }))
+}
+
+pub async fn logout(auth: Authorized, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let caller = auth.caller()?;
+    let AuthMethod::Session { id, .. } = caller.method else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "API tokens have no session; revoke them with DELETE /api/v1/auth/tokens/{id}",
+        ));
+    };
+    let scope = caller.org_scope();
+    let mut session: Session = state.store()?.get(&scope, &id).await?;
+    session.revoked = true;
+    state.store()?.update(&scope, &session).await?;
+    tracing::info!(user_id = %caller.user.id, session_id = %id, "logout");
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
+    gone.make_removal();
+    Ok(HttpResponse::NoContent().cookie(gone).finish())
+}
+
+pub async fn me(auth: Authorized, state: web::Data<AppState>) -> Result<web::Json<MeView>, ApiError> {
+    let caller = auth.caller()?;
+    let memberships = state
+        .store()?
+        .list_by_lookup::<Membership>(&caller.org_scope(), &caller.user.id.to_string(), &PageRequest::first(1_000))
+        .await?;
+    Ok(web::Json(MeView {
+        user: caller.user.clone().into(),
+        memberships: memberships
+            .items
+            .into_iter()
+            .map(|m| MembershipSummary { project_id: m.project_id, role: m.role })
+            .collect(),
+    }))
+}

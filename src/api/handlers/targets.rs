@@ -1,0 +1,187 @@
+//! Distribution targets. The configuration is checked per type; its secret parts (an SSH private key,
+//! a webhook's HMAC secret) are sealed together as the target's credential and never returned.
+
+use actix_web::{HttpResponse, web};
+use certautopilot_core::crypto::SecretBytes;
+use certautopilot_core::ids::TargetId;
+use certautopilot_core::model::{DistributionTarget, TargetKind};
+use certautopilot_core::store::{RecordKind, RecordStore};
+use serde_json::{Map, Value, json};
+
+use crate::api::auth::Authorized;
+use crate::api::error::ApiError;
+use crate::api::handlers::{ListQuery, path_id};
+use crate::api::json::ApiJson;
+use crate::api::views::{CreateTarget, TargetPage, TargetView};
+use crate::api::{AppState, validate};
+
+pub async fn list(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<TargetPage>, ApiError> {
+    let scope = auth.project_scope(query.project()?).await?;
+    Ok(web::Json(state.store()?.list::<DistributionTarget>(&scope, &query.page()).await?.map(TargetView::from).into()))
+}
+
+pub async fn create(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<CreateTarget>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = auth.project_scope(body.project_id).await?;
+    let name = validate::name("name", &body.name)?;
+    let Value::Object(config) = body.config else { return Err(ApiError::invalid("config", "must be an object")) };
+    let (kind, public, secret) = match body.kind.as_str() {
+        "file" => (TargetKind::File, file_config(&config)?, None),
+        "ssh" => {
+            let (public, secret) = ssh_config(&config)?;
+            (TargetKind::Ssh, public, Some(secret))
+        }
+        "webhook" => {
+            let (public, secret) = webhook_config(&config)?;
+            (TargetKind::Webhook, public, Some(secret))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "type",
+                "must be file, ssh or webhook (more types arrive with later releases)",
+            ));
+        }
+    };
+    let mut target = DistributionTarget::new(scope.project_id(), name, kind, state.now());
+    target.config = public;
+    if let Some(secret) = secret {
+        let plaintext = SecretBytes::new(serde_json::to_vec(&secret).map_err(|e| ApiError::internal("target", &e))?);
+        target.credential = Some(state.envelope.seal(&target.id.to_string(), "credential", &plaintext)?);
+    }
+    state.store()?.insert(&scope, &target).await?;
+    tracing::info!(project_id = %scope.project_id(), target_id = %target.id, kind = ?kind, "target created");
+    Ok(HttpResponse::Created().json(TargetView::from(target)))
+}
+
+pub async fn get(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<web::Json<TargetView>, ApiError> {
+    let id: TargetId = path_id(&id, "target")?;
+    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    Ok(web::Json(state.store()?.get::<DistributionTarget>(&scope, &id).await?.into()))
+}
+
+pub async fn delete(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: TargetId = path_id(&id, "target")?;
+    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    state.store()?.delete::<DistributionTarget>(&scope, &id, None).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Refuses keys outside `allowed`, so a typo is an error rather than a silently ignored setting.
+fn only_keys(config: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match config.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::invalid(
+            format!("config.{k}"),
+            format!("unknown key; expected one of {}", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn string<'a>(config: &'a Map<String, Value>, key: &str) -> Result<&'a str, ApiError> {
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid(format!("config.{key}"), "is required and must be a string"))
+}
+
+fn optional_string<'a>(config: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, ApiError> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(format!("config.{key}"), "must be a string")),
+    }
+}
+
+fn reload_command(config: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match optional_string(config, "reload_command")? {
+        Some(cmd) if cmd.trim().is_empty() || cmd.len() > 1_024 || cmd.contains(['\n', '\0']) => {
+            Err(ApiError::invalid("config.reload_command", "must be one line of at most 1024 characters"))
+        }
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+fn file_config(config: &Map<String, Value>) -> Result<Value, ApiError> {
+    only_keys(config, &["cert_path", "key_path", "mode", "reload_command"])?;
+    let cert_path = validate::absolute_path("config.cert_path", string(config, "cert_path")?)?;
+    let key_path = validate::absolute_path("config.key_path", string(config, "key_path")?)?;
+    let mode = optional_string(config, "mode")?.unwrap_or("0600");
+    if mode.len() != 4 || !mode.starts_with('0') || u32::from_str_radix(mode, 8).is_err() {
+        return Err(ApiError::invalid("config.mode", "must be an octal mode like 0600"));
+    }
+    Ok(json!({ "cert_path": cert_path, "key_path": key_path, "mode": mode, "reload_command": reload_command(config)? }))
+}
+
+fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(
+        config,
+        &["host", "port", "user", "cert_path", "key_path", "host_key_sha256", "private_key", "reload_command"],
+    )?;
+    let host = string(config, "host")?;
+    if host.parse::<std::net::IpAddr>().is_err() {
+        validate::domain("config.host", host, false)?;
+    }
+    let port = match config.get("port") {
+        None => 22,
+        Some(v) => v
+            .as_u64()
+            .filter(|p| (1..=65_535).contains(p))
+            .ok_or_else(|| ApiError::invalid("config.port", "must be 1 to 65535"))?,
+    };
+    let user = string(config, "user")?;
+    if user.is_empty()
+        || user.len() > 64
+        || !user.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(ApiError::invalid("config.user", "must be a plain user name"));
+    }
+    let fingerprint = string(config, "host_key_sha256")?;
+    if !fingerprint.starts_with("SHA256:") || fingerprint.len() < 20 {
+        return Err(ApiError::invalid("config.host_key_sha256", "must be an OpenSSH fingerprint like SHA256:…"));
+    }
+    let private_key = string(config, "private_key")?;
+    if !private_key.contains("PRIVATE KEY-----") {
+        return Err(ApiError::invalid("config.private_key", "must be a PEM or OpenSSH private key"));
+    }
+    let public = json!({
+        "host": host,
+        "port": port,
+        "user": user,
+        "cert_path": validate::absolute_path("config.cert_path", string(config, "cert_path")?)?,
+        "key_path": validate::absolute_path("config.key_path", string(config, "key_path")?)?,
+        "host_key_sha256": fingerprint,
+        "reload_command": reload_command(config)?,
+    });
+    Ok((public, json!({ "private_key": private_key })))
+}
+
+fn webhook_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(config, &["url", "hmac_secret", "include_private_key"])?;
+    let url = validate::url("config.url", string(config, "url")?)?;
+    let secret = string(config, "hmac_secret")?;
+    if secret.len() < 16 {
+        return Err(ApiError::invalid("config.hmac_secret", "must be at least 16 characters"));
+    }
+    let include_key = match config.get("include_private_key") {
+        None => false,
+        Some(v) => {
+            v.as_bool().ok_or_else(|| ApiError::invalid("config.include_private_key", "must be true or false"))?
+        }
+    };
+    Ok((json!({ "url": url, "include_private_key": include_key }), json!({ "hmac_secret": secret })))
+}

@@ -1,0 +1,83 @@
+//! Long-lived API tokens: `cap_<id>.<secret>`, shown once at creation, stored as a SHA-256 of the
+//! secret, revocable by their owner.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use certautopilot_core::ids::ApiTokenId;
+use certautopilot_core::model::ApiToken;
+use certautopilot_core::store::RecordStore;
+
+use crate::api::auth::{API_TOKEN_PREFIX, Authorized, random_secret, secret_digest};
+use crate::api::error::ApiError;
+use crate::api::handlers::{ListQuery, path_id};
+use crate::api::json::ApiJson;
+use crate::api::views::{ApiTokenPage, ApiTokenView, CreateApiToken, CreatedApiToken};
+use crate::api::{AppState, validate};
+
+pub async fn list(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<ApiTokenPage>, ApiError> {
+    let caller = auth.caller()?;
+    let page = state
+        .store()?
+        .list_by_lookup::<ApiToken>(&caller.org_scope(), &caller.user.id.to_string(), &query.page())
+        .await?;
+    Ok(web::Json(page.map(ApiTokenView::from).into()))
+}
+
+pub async fn create(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<CreateApiToken>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth.caller()?;
+    let name = validate::name("name", &body.name)?;
+    let max = state.auth.api_token_max_days;
+    let days = body.expires_in_days.unwrap_or(max);
+    if days == 0 || days > max {
+        return Err(ApiError::invalid("expires_in_days", format!("must be 1 to {max}")));
+    }
+    let now = state.now();
+    let secret = random_secret();
+    let token = ApiToken {
+        id: ApiTokenId::new(),
+        org_id: caller.user.org_id,
+        user_id: caller.user.id,
+        name,
+        secret_sha256: secret_digest(&secret),
+        expires_at: Some(now.saturating_add(Duration::from_secs(u64::from(days) * 86_400))),
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    state.store()?.insert(&caller.org_scope(), &token).await?;
+    tracing::info!(user_id = %caller.user.id, token_id = %token.id, "api token created");
+    Ok(HttpResponse::Created().json(CreatedApiToken {
+        id: token.id,
+        name: token.name,
+        token: format!("{API_TOKEN_PREFIX}{}.{secret}", token.id),
+        expires_at: token.expires_at,
+    }))
+}
+
+pub async fn revoke(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth.caller()?;
+    let id: ApiTokenId = path_id(&id, "api token")?;
+    let scope = caller.org_scope();
+    let mut token: ApiToken = state.store()?.get(&scope, &id).await?;
+    if token.user_id != caller.user.id {
+        return Err(ApiError::not_found("api token"));
+    }
+    token.revoked = true;
+    state.store()?.update(&scope, &token).await?;
+    tracing::info!(user_id = %caller.user.id, token_id = %id, "api token revoked");
+    Ok(HttpResponse::NoContent().finish())
+}

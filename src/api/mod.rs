@@ -1,0 +1,110 @@
+//! The REST API of ARCHITECTURE.md §8: route table with declared policies, authentication,
+//! project-scoped handlers, problem+json errors, and the generated OpenAPI document.
+
+pub mod auth;
+pub mod error;
+pub mod handlers;
+pub mod json;
+pub mod openapi;
+pub mod routes;
+pub mod validate;
+pub mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use certautopilot_config::AuthConfig;
+use certautopilot_core::crypto::{Envelope, SecretBytes};
+use certautopilot_core::model::Organization;
+use certautopilot_core::store::Store;
+use certautopilot_core::{Clock, Timestamp};
+use tokio::sync::RwLock;
+
+use crate::api::auth::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::api::error::ApiError;
+
+/// The one organization of this installation and its unsealed token-signing key.
+pub struct OrgContext {
+    pub org: Organization,
+    pub jwt_key: SecretBytes,
+}
+
+pub struct AppState {
+    /// Set once the store is open and migrated; until then data routes answer 503.
+    store: std::sync::OnceLock<Arc<dyn Store>>,
+    pub envelope: Envelope,
+    pub auth: AuthConfig,
+    pub max_job_attempts: u32,
+    pub throttle: LoginThrottle,
+    /// Cookies get `Secure` when the API itself serves TLS.
+    pub secure_cookies: bool,
+    clock: Arc<dyn Clock>,
+    org: RwLock<Option<Arc<OrgContext>>>,
+}
+
+impl AppState {
+    pub fn new(
+        envelope: Envelope,
+        auth: AuthConfig,
+        max_job_attempts: u32,
+        secure_cookies: bool,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let throttle = LoginThrottle::new(ThrottlePolicy {
+            slowdown_after: auth.login_slowdown_after,
+            lockout_after: auth.login_lockout_after,
+            lockout_after_per_address: auth.login_lockout_after_per_address,
+            lockout: auth.login_lockout,
+        });
+        AppState {
+            store: std::sync::OnceLock::new(),
+            envelope,
+            auth,
+            max_job_attempts,
+            throttle,
+            secure_cookies,
+            clock,
+            org: RwLock::new(None),
+        }
+    }
+
+    /// Makes the store available to handlers; called once it is open and migrated.
+    pub fn set_store(&self, store: Arc<dyn Store>) {
+        let _ = self.store.set(store);
+    }
+
+    pub fn store(&self) -> Result<&Arc<dyn Store>, ApiError> {
+        self.store
+            .get()
+            .ok_or_else(|| ApiError::new(error::ErrorCode::ServiceUnavailable, "the store is still opening"))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The organization once set up (by this process or another sharing the store), cached.
+    pub async fn organization(&self) -> Result<Option<Arc<OrgContext>>, ApiError> {
+        if let Some(ctx) = self.org.read().await.clone() {
+            return Ok(Some(ctx));
+        }
+        let Some(org) = self.store()?.list_organizations().await?.into_iter().next() else { return Ok(None) };
+        let sealed =
+            org.jwt_signing_key.as_ref().ok_or_else(|| ApiError::internal("organization", &"no signing key"))?;
+        let jwt_key = self.envelope.open(&org.id.to_string(), JWT_KEY_FIELD, sealed)?;
+        let ctx = Arc::new(OrgContext { org, jwt_key });
+        *self.org.write().await = Some(ctx.clone());
+        Ok(Some(ctx))
+    }
+}
+
+/// The envelope field name of the organization's token-signing key.
+pub const JWT_KEY_FIELD: &str = "jwt_signing_key";
+
+pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
+    cfg.app_data(web::PayloadConfig::new(body_limit))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::new(error::ErrorCode::BadRequest, format!("invalid query string: {e}")).into()
+        }))
+        .configure(routes::register);
+}

@@ -1,0 +1,172 @@
+//! The route table: every API route with its policy, in one place. Handlers are registered from this
+//! table, the `Authorized` extractor reads policies from it, the OpenAPI document is generated from
+//! it, and the role-matrix test walks it, so a route cannot exist without a declared policy.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use actix_web::http::Method;
+use actix_web::web;
+use certautopilot_core::model::Role;
+
+use crate::api::handlers::*;
+use crate::api::openapi::{Body, Query};
+use crate::api::views::*;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user of the organization.
+    Authenticated,
+    /// The organization's owners only.
+    Owner,
+    /// Members of the addressed project with at least this role (owners always qualify).
+    Project(Role),
+}
+
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub policy: Policy,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub request: Option<Body>,
+    pub status: u16,
+    pub response: Option<Body>,
+    pub query: &'static [Query],
+}
+
+const LIST: &[Query] = &[Query::PROJECT_ID, Query::CURSOR, Query::LIMIT];
+const PAGE: &[Query] = &[Query::CURSOR, Query::LIMIT];
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, $policy:expr, $op:literal, $summary:literal,
+        req: $req:expr, $status:literal $resp:expr, query: $query:expr; )*) => {
+        pub fn table() -> Vec<RouteSpec> {
+            vec![$( RouteSpec {
+                method: Method::$method,
+                path: $path,
+                policy: $policy,
+                operation_id: $op,
+                summary: $summary,
+                request: $req,
+                status: $status,
+                response: $resp,
+                query: $query,
+            } ),*]
+        }
+
+        pub fn register(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::method(Method::$method).to($handler)); )*
+            // Any other method on a known path: 405 as a problem document, not a silent 404.
+            let mut seen = std::collections::BTreeSet::new();
+            $( if seen.insert($path) { cfg.route($path, web::route().to(method_not_allowed)); } )*
+        }
+    };
+}
+
+use Policy::{Authenticated, Owner, Public};
+const VIEWER: Policy = Policy::Project(Role::Viewer);
+const OPERATOR: Policy = Policy::Project(Role::Operator);
+const ADMIN: Policy = Policy::Project(Role::Admin);
+
+routes! {
+    GET "/api/v1/openapi.json" => openapi_document, Public, "getOpenApi", "this OpenAPI document",
+        req: None, 200 None, query: &[];
+    POST "/api/v1/setup" => setup::setup, Public, "setup", "create the organization and its owner (once)",
+        req: Some(Body::of::<SetupRequest>()), 201 Some(Body::of::<SetupResponse>()), query: &[];
+    POST "/api/v1/auth/login" => session::login, Public, "login", "exchange e-mail and password for a session token",
+        req: Some(Body::of::<LoginRequest>()), 200 Some(Body::of::<LoginResponse>()), query: &[];
+    POST "/api/v1/auth/logout" => session::logout, Authenticated, "logout", "revoke the current session",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/auth/me" => session::me, Authenticated, "me", "the signed-in user and their memberships",
+        req: None, 200 Some(Body::of::<MeView>()), query: &[];
+    GET "/api/v1/auth/tokens" => tokens::list, Authenticated, "listApiTokens", "your API tokens",
+        req: None, 200 Some(Body::of::<ApiTokenPage>()), query: PAGE;
+    POST "/api/v1/auth/tokens" => tokens::create, Authenticated, "createApiToken", "create an API token (shown once)",
+        req: Some(Body::of::<CreateApiToken>()), 201 Some(Body::of::<CreatedApiToken>()), query: &[];
+    DELETE "/api/v1/auth/tokens/{id}" => tokens::revoke, Authenticated, "revokeApiToken", "revoke one of your API tokens",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/users" => users::list, Owner, "listUsers", "users of the organization",
+        req: None, 200 Some(Body::of::<UserPage>()), query: PAGE;
+    POST "/api/v1/users" => users::create, Owner, "createUser", "create a user",
+        req: Some(Body::of::<CreateUser>()), 201 Some(Body::of::<UserView>()), query: &[];
+    GET "/api/v1/projects" => projects::list, Authenticated, "listProjects", "projects you can see",
+        req: None, 200 Some(Body::of::<ProjectPage>()), query: PAGE;
+    POST "/api/v1/projects" => projects::create, Owner, "createProject", "create a project",
+        req: Some(Body::of::<CreateProject>()), 201 Some(Body::of::<ProjectView>()), query: &[];
+    GET "/api/v1/projects/{id}" => projects::get, VIEWER, "getProject", "one project",
+        req: None, 200 Some(Body::of::<ProjectView>()), query: &[];
+    PATCH "/api/v1/projects/{id}" => projects::update, ADMIN, "updateProject", "rename a project",
+        req: Some(Body::of::<UpdateProject>()), 200 Some(Body::of::<ProjectView>()), query: &[];
+    DELETE "/api/v1/projects/{id}" => projects::delete, Owner, "deleteProject", "delete an empty project",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/projects/{id}/members" => members::list, VIEWER, "listMembers", "members of a project",
+        req: None, 200 Some(Body::of::<MemberPage>()), query: PAGE;
+    POST "/api/v1/projects/{id}/members" => members::add, ADMIN, "addMember", "give a user a role in a project",
+        req: Some(Body::of::<AddMember>()), 201 Some(Body::of::<MemberView>()), query: &[];
+    DELETE "/api/v1/projects/{id}/members/{user_id}" => members::remove, ADMIN, "removeMember", "take a user out of a project",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/acme-accounts" => acme_accounts::list, VIEWER, "listAcmeAccounts", "ACME accounts of a project",
+        req: None, 200 Some(Body::of::<AcmeAccountPage>()), query: LIST;
+    POST "/api/v1/acme-accounts" => acme_accounts::create, ADMIN, "createAcmeAccount", "add an ACME account",
+        req: Some(Body::of::<CreateAcmeAccount>()), 201 Some(Body::of::<AcmeAccountView>()), query: &[];
+    GET "/api/v1/acme-accounts/{id}" => acme_accounts::get, VIEWER, "getAcmeAccount", "one ACME account",
+        req: None, 200 Some(Body::of::<AcmeAccountView>()), query: &[];
+    DELETE "/api/v1/acme-accounts/{id}" => acme_accounts::delete, ADMIN, "deleteAcmeAccount", "delete an ACME account",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/dns-credentials" => dns::list_credentials, VIEWER, "listDnsCredentials", "DNS credentials of a project",
+        req: None, 200 Some(Body::of::<DnsCredentialPage>()), query: LIST;
+    POST "/api/v1/dns-credentials" => dns::create_credential, ADMIN, "createDnsCredential", "add a DNS credential",
+        req: Some(Body::of::<CreateDnsCredential>()), 201 Some(Body::of::<DnsCredentialView>()), query: &[];
+    GET "/api/v1/dns-credentials/{id}" => dns::get_credential, VIEWER, "getDnsCredential", "one DNS credential",
+        req: None, 200 Some(Body::of::<DnsCredentialView>()), query: &[];
+    DELETE "/api/v1/dns-credentials/{id}" => dns::delete_credential, ADMIN, "deleteDnsCredential", "delete a DNS credential",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/zones" => dns::list_zones, VIEWER, "listZones", "zones of a project",
+        req: None, 200 Some(Body::of::<ZonePage>()), query: LIST;
+    POST "/api/v1/zones" => dns::create_zone, ADMIN, "createZone", "add a zone served by a DNS credential",
+        req: Some(Body::of::<CreateZone>()), 201 Some(Body::of::<ZoneView>()), query: &[];
+    GET "/api/v1/zones/{id}" => dns::get_zone, VIEWER, "getZone", "one zone",
+        req: None, 200 Some(Body::of::<ZoneView>()), query: &[];
+    DELETE "/api/v1/zones/{id}" => dns::delete_zone, ADMIN, "deleteZone", "delete a zone",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/targets" => targets::list, VIEWER, "listTargets", "distribution targets of a project",
+        req: None, 200 Some(Body::of::<TargetPage>()), query: LIST;
+    POST "/api/v1/targets" => targets::create, ADMIN, "createTarget", "add a distribution target",
+        req: Some(Body::of::<CreateTarget>()), 201 Some(Body::of::<TargetView>()), query: &[];
+    GET "/api/v1/targets/{id}" => targets::get, VIEWER, "getTarget", "one distribution target",
+        req: None, 200 Some(Body::of::<TargetView>()), query: &[];
+    DELETE "/api/v1/targets/{id}" => targets::delete, ADMIN, "deleteTarget", "delete a distribution target",
+        req: None, 204 None, query: &[];
+    GET "/api/v1/certificates" => certificates::list, VIEWER, "listCertificates", "certificates of a project",
+        req: None, 200 Some(Body::of::<CertificatePage>()), query: LIST;
+    POST "/api/v1/certificates" => certificates::create, OPERATOR, "createCertificate", "request a certificate (queues its issue job)",
+        req: Some(Body::of::<CreateCertificate>()), 202 Some(Body::of::<CertificateCreated>()), query: &[];
+    GET "/api/v1/certificates/{id}" => certificates::get, VIEWER, "getCertificate", "one certificate",
+        req: None, 200 Some(Body::of::<CertificateView>()), query: &[];
+    GET "/api/v1/jobs" => jobs::list, VIEWER, "listJobs", "jobs of a project",
+        req: None, 200 Some(Body::of::<JobPage>()), query: LIST;
+    GET "/api/v1/jobs/{id}" => jobs::get, VIEWER, "getJob", "one job with its log",
+        req: None, 200 Some(Body::of::<JobDetail>()), query: &[];
+}
+
+async fn method_not_allowed(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, crate::api::error::ApiError> {
+    Err(crate::api::error::ApiError::new(
+        crate::api::error::ErrorCode::MethodNotAllowed,
+        format!("{} is not allowed on this path", req.method()),
+    ))
+}
+
+/// The policy of the route matching `method` and the router's `pattern`, if it is in the table.
+pub fn policy_for(method: &Method, pattern: &str) -> Option<Policy> {
+    static POLICIES: OnceLock<HashMap<(Method, &'static str), Policy>> = OnceLock::new();
+    POLICIES
+        .get_or_init(|| table().into_iter().map(|r| ((r.method, r.path), r.policy)).collect())
+        .get(&(method.clone(), pattern))
+        .copied()
+}

@@ -1,0 +1,118 @@
+//! Prometheus metrics on their own listener (`metrics.listen`), never on the API port.
+//! Request metrics are labelled by route pattern (not raw path) so label cardinality stays bounded;
+//! no label or value ever carries a request body, a token or a secret.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use certautopilot_core::store::Store;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+struct Series {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+#[derive(Default)]
+pub struct HttpMetrics {
+    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+impl HttpMetrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let s = series.entry((method.to_owned(), route.to_owned(), status)).or_default();
+        s.count += 1;
+        s.sum_seconds += seconds;
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            s.buckets[i] += 1;
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        out.push_str("# HELP certautopilot_http_requests_total HTTP requests answered, by route and status.\n");
+        out.push_str("# TYPE certautopilot_http_requests_total counter\n");
+        for ((method, route, status), s) in series.iter() {
+            let _ = writeln!(
+                out,
+                "certautopilot_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
+                escape(route),
+                s.count
+            );
+        }
+        out.push_str("# HELP certautopilot_http_request_duration_seconds Time to answer, by route and status.\n");
+        out.push_str("# TYPE certautopilot_http_request_duration_seconds histogram\n");
+        for ((method, route, status), s) in series.iter() {
+            let labels = format!("method=\"{method}\",route=\"{}\",status=\"{status}\"", escape(route));
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(s.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "certautopilot_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ =
+                writeln!(out, "certautopilot_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "certautopilot_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_seconds);
+            let _ = writeln!(out, "certautopilot_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+        }
+    }
+}
+
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The whole exposition: request metrics plus what the store reports at scrape time.
+pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>) -> String {
+    let mut out = String::new();
+    http.render(&mut out);
+    if let Some(store) = store {
+        out.push_str("# HELP certautopilot_jobs Jobs in the queue, by status.\n# TYPE certautopilot_jobs gauge\n");
+        match store.job_counts().await {
+            Ok(counts) => {
+                for status in ["queued", "running", "succeeded", "failed", "dead"] {
+                    let n = counts.iter().find(|(s, _)| s.as_str() == status).map(|(_, n)| *n).unwrap_or(0);
+                    let _ = writeln!(out, "certautopilot_jobs{{status=\"{status}\"}} {n}");
+                }
+                out.push_str("# HELP certautopilot_store_up Whether the store answered the scrape.\n# TYPE certautopilot_store_up gauge\ncertautopilot_store_up 1\n");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: store did not answer");
+                out.push_str("# TYPE certautopilot_store_up gauge\ncertautopilot_store_up 0\n");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Observations land in the right cumulative buckets and the count and sum add up.
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = HttpMetrics::default();
+        m.observe("GET", "/api/v1/projects", 200, Duration::from_micros(300));
+        m.observe("GET", "/api/v1/projects", 200, Duration::from_millis(20));
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(
+            out.contains(r#"certautopilot_http_requests_total{method="GET",route="/api/v1/projects",status="200"} 2"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"le="0.0005"} 1"#), "{out}");
+        assert!(out.contains(r#"le="0.025"} 2"#), "{out}");
+        assert!(out.contains(r#"le="+Inf"} 2"#), "{out}");
+    }
+}

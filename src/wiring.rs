@@ -1,0 +1,48 @@
+//! Building the shared pieces from the configuration: the KEK and envelope, the store. Used by
+//! `serve` and by the subcommands that touch data (`setup`).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use certautopilot_config::{Config, KekConfig, SqliteSynchronous, StoreConfig};
+use certautopilot_core::SystemClock;
+use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind};
+use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use tracing::{info, warn};
+
+pub fn open_envelope(config: &Config) -> anyhow::Result<Envelope> {
+    let kek = match &config.kek {
+        KekConfig::Dev { .. } => {
+            std::fs::create_dir_all(&config.node.data_dir)
+                .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
+            let kek = LocalKek::dev(&config.node.data_dir).context("cannot open the dev KEK")?;
+            warn!(
+                kek = %kek.describe(),
+                "DEVELOPMENT KEK IN USE: secrets are encrypted with a key stored next to the data; \
+                 for production run `certautopilot kek init` and set kek.provider = \"file\""
+            );
+            kek
+        }
+        KekConfig::File { path } => LocalKek::load(path, LocalKekKind::File).context("cannot open the KEK file")?,
+    };
+    info!(kek = %kek.describe(), version = kek.current_version(), "kek ready");
+    Ok(Envelope::new(Arc::new(kek)))
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+    let StoreConfig::Sqlite(sqlite) = &config.store;
+    let options = SqliteOptions {
+        busy_timeout: sqlite.busy_timeout,
+        synchronous: match sqlite.synchronous {
+            SqliteSynchronous::Full => Synchronous::Full,
+            SqliteSynchronous::Normal => Synchronous::Normal,
+        },
+        read_connections: sqlite.read_connections,
+        max_write_batch: sqlite.max_write_batch,
+    };
+    let store = SqliteStore::open(&sqlite.path, options, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the store at {}", sqlite.path.display()))?;
+    info!(path = %sqlite.path.display(), "store open and migrated");
+    Ok(Arc::new(store))
+}
