@@ -10,6 +10,9 @@ pub mod routes;
 pub mod validate;
 pub mod views;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use actix_web::web;

@@ -48,6 +48,11 @@ pub struct Query {
 }
 
 impl Query {
+    #[cfg(test)]
+    pub fn is_project_id(&self) -> bool {
+        self.name == "project_id"
+    }
+
     pub const PROJECT_ID: Query = Query {
         name: "project_id",
         description: "the project to list",

@@ -22,7 +22,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<AcmeAccountPage>, ApiError> {
     let scope = auth.project_scope(query.project()?).await?;
-    let page = state.store()?.list::<AcmeAccount>(&scope, &query.page()).await?;
+    let page = state.store()?.list::<AcmeAccount>(&scope, &query.page()?).await?;
     Ok(web::Json(page.map(AcmeAccountView::from).into()))
 }
 

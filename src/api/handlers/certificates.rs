@@ -20,7 +20,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<CertificatePage>, ApiError> {
     let scope = auth.project_scope(query.project()?).await?;
-    Ok(web::Json(state.store()?.list::<Certificate>(&scope, &query.page()).await?.map(CertificateView::from).into()))
+    Ok(web::Json(state.store()?.list::<Certificate>(&scope, &query.page()?).await?.map(CertificateView::from).into()))
 }
 
 pub async fn create(

@@ -25,7 +25,7 @@ pub async fn list_credentials(
 ) -> Result<web::Json<DnsCredentialPage>, ApiError> {
     let scope = auth.project_scope(query.project()?).await?;
     Ok(web::Json(
-        state.store()?.list::<DnsCredential>(&scope, &query.page()).await?.map(DnsCredentialView::from).into(),
+        state.store()?.list::<DnsCredential>(&scope, &query.page()?).await?.map(DnsCredentialView::from).into(),
     ))
 }
 
@@ -97,7 +97,7 @@ pub async fn list_zones(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<ZonePage>, ApiError> {
     let scope = auth.project_scope(query.project()?).await?;
-    Ok(web::Json(state.store()?.list::<Zone>(&scope, &query.page()).await?.map(ZoneView::from).into()))
+    Ok(web::Json(state.store()?.list::<Zone>(&scope, &query.page()?).await?.map(ZoneView::from).into()))
 }
 
 pub async fn create_zone(

@@ -16,7 +16,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<JobPage>, ApiError> {
     let scope = auth.project_scope(query.project()?).await?;
-    Ok(web::Json(state.store()?.list_project_jobs(&scope, &query.page()).await?.map(JobView::from).into()))
+    Ok(web::Json(state.store()?.list_project_jobs(&scope, &query.page()?).await?.map(JobView::from).into()))
 }
 
 pub async fn get(

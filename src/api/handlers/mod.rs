@@ -38,8 +38,14 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn page(&self) -> PageRequest {
-        PageRequest { limit: self.limit, cursor: self.cursor.clone() }
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let max = certautopilot_core::store::MAX_PAGE_SIZE;
+        if let Some(limit) = self.limit
+            && !(1..=max).contains(&limit)
+        {
+            return Err(ApiError::invalid("limit", format!("must be 1 to {max}")));
+        }
+        Ok(PageRequest { limit: self.limit, cursor: self.cursor.clone() })
     }
 
     pub fn project(&self) -> Result<ProjectId, ApiError> {

@@ -23,7 +23,7 @@ pub async fn list(
     let caller = auth.caller()?;
     let scope = caller.org_scope();
     if caller.is_owner() {
-        let page = state.store()?.list::<Project>(&scope, &query.page()).await?;
+        let page = state.store()?.list::<Project>(&scope, &query.page()?).await?;
         return Ok(web::Json(page.map(ProjectView::from).into()));
     }
     let memberships = state

@@ -21,7 +21,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<TargetPage>, ApiError> {
     let scope = auth.project_scope(query.project()?).await?;
-    Ok(web::Json(state.store()?.list::<DistributionTarget>(&scope, &query.page()).await?.map(TargetView::from).into()))
+    Ok(web::Json(state.store()?.list::<DistributionTarget>(&scope, &query.page()?).await?.map(TargetView::from).into()))
 }
 
 pub async fn create(

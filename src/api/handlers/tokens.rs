@@ -23,7 +23,7 @@ pub async fn list(
     let caller = auth.caller()?;
     let page = state
         .store()?
-        .list_by_lookup::<ApiToken>(&caller.org_scope(), &caller.user.id.to_string(), &query.page())
+        .list_by_lookup::<ApiToken>(&caller.org_scope(), &caller.user.id.to_string(), &query.page()?)
         .await?;
     Ok(web::Json(page.map(ApiTokenView::from).into()))
 }

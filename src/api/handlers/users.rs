@@ -18,7 +18,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<UserPage>, ApiError> {
     let caller = auth.caller()?;
-    let page = state.store()?.list::<User>(&caller.org_scope(), &query.page()).await?;
+    let page = state.store()?.list::<User>(&caller.org_scope(), &query.page()?).await?;
     Ok(web::Json(page.map(UserView::from).into()))
 }
 

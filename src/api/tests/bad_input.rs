@@ -1,0 +1,103 @@
+//! Bad input: malformed JSON, wrong types, unknown fields, oversized and mistyped bodies, invalid
+//! domain names, path traversal in names. Each is a 4xx problem document naming what is wrong, and
+//! nothing is stored.
+
+use actix_web::http::Method;
+use certautopilot_core::model::{Certificate, DistributionTarget, Project, Zone};
+use certautopilot_core::store::{PageRequest, RecordStore};
+use serde_json::json;
+
+use super::harness::*;
+
+#[actix_web::test]
+async fn bad_bodies_are_refused_with_problems_and_store_nothing() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let pa = w.a.scope.project_id();
+    let counts = || async {
+        let page = PageRequest::first(1_000);
+        (
+            h.store.list::<Project>(&w.org_scope, &page).await.unwrap().items.len(),
+            h.store.list::<Certificate>(&w.a.scope, &page).await.unwrap().items.len(),
+            h.store.list::<Zone>(&w.a.scope, &page).await.unwrap().items.len(),
+            h.store.list::<DistributionTarget>(&w.a.scope, &page).await.unwrap().items.len(),
+        )
+    };
+    let before = counts().await;
+    let post = |path: &str| Req::new(Method::POST, path).as_who(&w.owner);
+
+    let cases: Vec<(&str, Req, u16, &str, Option<&str>)> = vec![
+        ("malformed JSON", post("/api/v1/projects").raw("application/json", "{\"name\": "), 400, "invalid_json", None),
+        ("not JSON at all", post("/api/v1/projects").raw("application/json", "name=x"), 400, "invalid_json", None),
+        ("wrong type", post("/api/v1/projects").json(json!({ "name": 42 })), 400, "invalid_json", Some("name")),
+        ("unknown field", post("/api/v1/projects").json(json!({ "name": "ok", "owner": "me" })), 400, "invalid_json", None),
+        ("missing field", post("/api/v1/projects").json(json!({})), 400, "invalid_json", None),
+        ("wrong content type", post("/api/v1/projects").raw("text/plain", "{\"name\":\"x\"}"), 415, "unsupported_media_type", None),
+        ("oversized", post("/api/v1/projects").raw("application/json", format!("{{\"name\":\"{}\"}}", "x".repeat(BODY_LIMIT))), 413, "payload_too_large", None),
+        ("path traversal in a name", post("/api/v1/projects").json(json!({ "name": "../../etc" })), 422, "validation_failed", Some("name")),
+        ("slash in a name", post("/api/v1/projects").json(json!({ "name": "a/b" })), 422, "validation_failed", Some("name")),
+        ("wildcard apex", post("/api/v1/zones").json(json!({ "project_id": pa, "apex": "*.example.com", "credential_id": w.a.credential.id })), 422, "validation_failed", Some("apex")),
+        ("file target path traversal", post("/api/v1/targets").json(json!({ "project_id": pa, "name": "t", "type": "file", "config": { "cert_path": "/etc/ssl/../../root/x", "key_path": "/k" } })), 422, "validation_failed", Some("config.cert_path")),
+        ("unknown target key", post("/api/v1/targets").json(json!({ "project_id": pa, "name": "t", "type": "file", "config": { "cert_path": "/c", "key_path": "/k", "colour": "red" } })), 422, "validation_failed", Some("config.colour")),
+        ("bad project id", post("/api/v1/certificates").json(json!({ "project_id": "not-a-uuid", "common_name": "a.example.com", "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id })), 400, "invalid_json", Some("project_id")),
+        ("unknown key type", post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "a.example.com", "key_type": "dsa-1024", "acme_account_id": w.a.account.id })), 400, "invalid_json", Some("key_type")),
+    ];
+    for (what, req, status, code, field) in cases {
+        let resp = send(&app, req).await;
+        assert_problem(&resp, status, code);
+        if let Some(field) = field {
+            assert_eq!(resp.json["field"], json!(field), "{what}: {resp:?}");
+        }
+    }
+
+    let names = [
+        ("", "common_name"),
+        ("-bad.example.com", "common_name"),
+        ("foo.*.example.com", "common_name"),
+        ("exa_mple.com", "common_name"),
+        ("192.0.2.10", "common_name"),
+        ("localhost", "common_name"),
+        (&*format!("{}.example.com", "a".repeat(64)), "common_name"),
+    ];
+    for (name, field) in names {
+        let body = json!({ "project_id": pa, "common_name": name, "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id });
+        let resp = send(&app, post("/api/v1/certificates").json(body)).await;
+        assert_problem(&resp, 422, "validation_failed");
+        assert_eq!(resp.json["field"], json!(field), "{name:?}: {resp:?}");
+    }
+    let sans: Vec<String> = (0..101).map(|i| format!("n{i}.example.com")).collect();
+    let resp = send(&app, post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "a.example.com", "sans": sans, "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id }))).await;
+    assert_problem(&resp, 422, "validation_failed");
+    let resp = send(&app, post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "a.example.com", "sans": ["ok.example.com", "bad..example.com"], "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id }))).await;
+    assert_eq!(resp.json["field"], json!("sans[1]"), "{resp:?}");
+    assert_eq!(counts().await, before, "a refused request stored something");
+
+    // Internationalized names are stored as A-labels.
+    let resp = send(&app, post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "Bücher.Example", "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id }))).await;
+    assert_eq!(resp.status, 202, "{resp:?}");
+    assert_eq!(resp.json["certificate"]["common_name"], json!("xn--bcher-kva.example"));
+    assert_eq!(resp.json["job"]["kind"], json!("issue"));
+}
+
+/// Query strings and path ids that cannot be valid are problems too, never server errors.
+#[actix_web::test]
+async fn bad_queries_and_ids_are_problems() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let pa = w.a.scope.project_id();
+    for (path, status, code) in [
+        ("/api/v1/certificates", 422, "validation_failed"),
+        ("/api/v1/certificates?project_id=nope", 422, "validation_failed"),
+        (&*format!("/api/v1/certificates?project_id={pa}&limit=0"), 422, "validation_failed"),
+        (&*format!("/api/v1/certificates?project_id={pa}&limit=lots"), 400, "bad_request"),
+        (&*format!("/api/v1/certificates?project_id={pa}&cursor=zz"), 422, "validation_failed"),
+        (&*format!("/api/v1/certificates?project_id={pa}&colour=red"), 400, "bad_request"),
+        ("/api/v1/certificates/not-an-id", 404, "not_found"),
+        ("/api/v1/certificates/00000000-0000-0000-0000-000000000000", 404, "not_found"),
+    ] {
+        let resp = send(&app, Req::get(path).as_who(&w.owner)).await;
+        assert_problem(&resp, status, code);
+    }
+}

@@ -1,0 +1,8 @@
+//! API tests, in-process against the real application and a real SQLite store.
+
+mod bad_input;
+mod harness;
+mod object_authorization;
+mod role_matrix;
+mod secrets;
+mod tokens;

@@ -1,0 +1,152 @@
+//! Secrets are write-only: after creating objects with known secret values through the API, no API
+//! response, no log line (captured at TRACE), no metric and no byte of the database file or its WAL
+//! contains any of them.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::Method;
+use serde_json::json;
+
+use super::harness::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const PASSWORD: &str = "Zebra-Violet-Password-4711";
+const EAB: &str = "RUFCLWhtYWMta2V5LXplYnJhLTQ3MTE";
+const TSIG: &str = "VFNJRy1zZWNyZXQtemVicmEtNDcxMQ==";
+const SSH_KEY: &str =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAZEBRAVIOLET4711\n-----END OPENSSH PRIVATE KEY-----\n";
+const WEBHOOK: &str = "webhook-hmac-zebra-violet-4711";
+
+#[actix_web::test]
+async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .expect("this test binary's process has no other subscriber");
+
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let pa = w.a.scope.project_id();
+    let mut seen = String::new();
+    let mut call = |resp: Resp| {
+        seen.push_str(&resp.text);
+        seen.push_str(&format!("{:?}", resp.headers));
+        resp
+    };
+
+    let user = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/users")
+                .as_who(&w.owner)
+                .json(json!({ "email": "new@acme.test", "password": PASSWORD })),
+        )
+        .await,
+    );
+    assert_eq!(user.status, 201, "{user:?}");
+    let login = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/auth/login")
+                .json(json!({ "email": "new@acme.test", "password": PASSWORD })),
+        )
+        .await,
+    );
+    assert_eq!(login.status, 200);
+    let bad_login = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/auth/login")
+                .json(json!({ "email": "new@acme.test", "password": format!("{PASSWORD}x") })),
+        )
+        .await,
+    );
+    assert_eq!(bad_login.status, 401);
+    let account = call(send(&app, Req::new(Method::POST, "/api/v1/acme-accounts").as_who(&w.owner).json(json!({
+        "project_id": pa, "name": "eab", "directory_url": "https://ca.test/dir", "tos_agreed": true, "eab_kid": "kid", "eab_hmac_key": EAB })))
+    .await);
+    assert_eq!(account.status, 201, "{account:?}");
+    let credential = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/dns-credentials").as_who(&w.owner).json(json!({
+        "project_id": pa, "name": "tsig", "provider": "rfc2136",
+        "config": { "server": "127.0.0.1:53", "key_name": "update.", "algorithm": "hmac-sha256", "secret": TSIG } })),
+        )
+        .await,
+    );
+    assert_eq!(credential.status, 201, "{credential:?}");
+    let ssh = call(send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(json!({
+        "project_id": pa, "name": "ssh", "type": "ssh", "config": { "host": "web1.example.com", "user": "deploy",
+        "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem", "host_key_sha256": "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        "private_key": SSH_KEY } })))
+    .await);
+    assert_eq!(ssh.status, 201, "{ssh:?}");
+    let hook = call(send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(json!({
+        "project_id": pa, "name": "hook", "type": "webhook", "config": { "url": "https://hooks.example.com/x", "hmac_secret": WEBHOOK } })))
+    .await);
+    assert_eq!(hook.status, 201, "{hook:?}");
+    // A bad request carrying a secret in a wrongly typed field: the error must not echo it.
+    let wrong = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/users")
+                .as_who(&w.owner)
+                .json(json!({ "email": "x@acme.test", "password": [PASSWORD] })),
+        )
+        .await,
+    );
+    assert_eq!(wrong.status, 400);
+
+    for path in [
+        format!("/api/v1/acme-accounts?project_id={pa}"),
+        format!("/api/v1/acme-accounts/{}", account.json["id"].as_str().unwrap()),
+        format!("/api/v1/dns-credentials?project_id={pa}"),
+        format!("/api/v1/dns-credentials/{}", credential.json["id"].as_str().unwrap()),
+        format!("/api/v1/targets?project_id={pa}"),
+        format!("/api/v1/targets/{}", ssh.json["id"].as_str().unwrap()),
+        "/api/v1/users".to_owned(),
+        "/api/v1/auth/me".to_owned(),
+    ] {
+        let resp = call(send(&app, Req::get(&path).as_who(&w.owner)).await);
+        assert_eq!(resp.status, 200, "{path}: {resp:?}");
+    }
+    assert_eq!(account.json["has_eab_hmac_key"], json!(true));
+    assert_eq!(credential.json["has_secret"], json!(true));
+    assert_eq!(ssh.json["has_credential"], json!(true));
+
+    let metrics =
+        crate::metrics::render(&h.metrics, Some(&(h.store.clone() as Arc<dyn certautopilot_core::store::Store>))).await;
+    assert!(metrics.contains("certautopilot_http_requests_total"));
+    // Let the writer commit and checkpoint nothing away: read the file and its WAL as they are.
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(h.dir.path()).unwrap() {
+        db.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("login failed"), "the log capture works");
+    for secret in [PASSWORD, EAB, TSIG, SSH_KEY.lines().nth(1).unwrap(), WEBHOOK] {
+        assert!(!seen.contains(secret), "a response contains {secret:?}");
+        assert!(!logs.contains(secret), "the log contains {secret:?}");
+        assert!(!metrics.contains(secret), "the metrics contain {secret:?}");
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the database file contains {secret:?}");
+    }
+}
