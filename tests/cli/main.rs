@@ -1,6 +1,7 @@
 //! The `certautopilot` binary as an operator runs it: `serve` from an empty directory, its probes and
 //! graceful shutdown, and `config check` on good and bad files.
 
+mod api_flow;
 mod config_check;
 mod process;
 mod serve;
