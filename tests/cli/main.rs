@@ -4,4 +4,5 @@
 mod api_flow;
 mod config_check;
 mod process;
+mod schema_fuzz;
 mod serve;

@@ -59,7 +59,8 @@ pub(crate) fn encode_cursor(position: &str) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
-    if cursor.len() % 2 != 0 || cursor.len() > 512 {
+    // Hex is ASCII; checking first also keeps the byte slicing below on character boundaries.
+    if !cursor.is_ascii() || cursor.len() % 2 != 0 || cursor.len() > 512 {
         return Err(StoreError::InvalidCursor);
     }
     let bytes = (0..cursor.len())
@@ -77,7 +78,7 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         let c = encode_cursor("0193-abc:12");
         assert_eq!(PageRequest::after(10, c).decoded_cursor().unwrap().as_deref(), Some("0193-abc:12"));
-        for bad in ["zz", "abc", "ff"] {
+        for bad in ["zz", "abc", "ff", "iÔ", "\u{88d38}\u{8d}\ro", "+-"] {
             assert!(matches!(PageRequest::after(10, bad).decoded_cursor(), Err(StoreError::InvalidCursor)), "{bad}");
         }
         assert!(PageRequest::first(0).effective_limit().is_err());
