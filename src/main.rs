@@ -10,6 +10,7 @@ mod logging;
 mod metrics;
 mod serve;
 mod setup;
+mod tls;
 mod wiring;
 
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ use clap::Parser;
 use crate::cli::{Cli, Command, ConfigCommand, KekCommand};
 
 fn main() -> ExitCode {
+    // ring is the only TLS provider in the build (../shared/notes/crates.md); install it before any TLS use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -19,14 +19,24 @@ use crate::api::AppState;
 use crate::cli::Mode;
 use crate::http::{self, Readiness};
 use crate::metrics::HttpMetrics;
+use crate::tls::ReloadingCertificate;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
     let envelope = open_envelope(&config)?;
-    let state =
-        Arc::new(AppState::new(envelope, config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock)));
+    let tls = match &config.api.tls {
+        Some(tls) => Some(ReloadingCertificate::load(&tls.cert_path, &tls.key_path)?),
+        None => None,
+    };
+    let state = Arc::new(AppState::new(
+        envelope,
+        config.auth.clone(),
+        config.jobs.max_attempts,
+        tls.is_some(),
+        Arc::new(SystemClock),
+    ));
     let readiness = Readiness::default();
     let http_metrics = Arc::new(HttpMetrics::default());
 
@@ -36,15 +46,19 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         let state = web::Data::from(state.clone());
         let http_metrics = http_metrics.clone();
         let body_limit = config.api.body_limit_bytes;
-        HttpServer::new(move || http::app(state.clone(), readiness.clone(), http_metrics.clone(), api, body_limit))
-            .workers(if config.api.workers == 0 { num_workers() } else { config.api.workers })
-            .disable_signals()
-            .shutdown_timeout(config.api.shutdown_grace.as_secs())
-            .bind(config.api.listen)
-            .with_context(|| format!("cannot listen on api.listen {}", config.api.listen))?
+        let server =
+            HttpServer::new(move || http::app(state.clone(), readiness.clone(), http_metrics.clone(), api, body_limit))
+                .workers(if config.api.workers == 0 { num_workers() } else { config.api.workers })
+                .disable_signals()
+                .shutdown_timeout(config.api.shutdown_grace.as_secs());
+        match &tls {
+            Some(tls) => server.bind_rustls_0_23(config.api.listen, tls.server_config()),
+            None => server.bind(config.api.listen),
+        }
+        .with_context(|| format!("cannot listen on api.listen {}", config.api.listen))?
     };
     for addr in server.addrs() {
-        info!(%addr, mode = mode.as_str(), node_id = %config.node.id, rest_api = api, "api listening");
+        info!(%addr, mode = mode.as_str(), node_id = %config.node.id, rest_api = api, https = tls.is_some(), "api listening");
     }
     let server = server.run();
     let server_handle = server.handle();
@@ -110,7 +124,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         info!("scheduler role active; this build has no time-driven jobs yet");
     }
 
-    let signal = shutdown_signal().await?;
+    let signal = wait_for_shutdown(tls.as_deref()).await?;
     info!(signal, grace_secs = config.api.shutdown_grace.as_secs(), "shutting down");
     readiness.set_draining();
     if let Some(pump) = pump {
@@ -133,12 +147,23 @@ fn num_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
+/// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reloads the TLS certificate.
+async fn wait_for_shutdown(tls: Option<&ReloadingCertificate>) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok("SIGTERM"),
+            _ = int.recv() => return Ok("SIGINT"),
+            _ = hup.recv() => match tls {
+                Some(tls) => match tls.reload() {
+                    Ok(()) => info!("tls certificate reloaded"),
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "tls certificate reload failed; still serving the previous one"),
+                },
+                None => info!("SIGHUP received; nothing to reload (no api.tls)"),
+            },
+        }
+    }
 }

@@ -18,6 +18,6 @@ pub use raw::{
 };
 pub use secret::Secret;
 pub use validated::{
-    ApiConfig, AuthConfig, Config, JobsConfig, KekConfig, LogConfig, MetricsConfig, NodeConfig, SqliteConfig,
-    StoreConfig,
+    ApiConfig, ApiTlsConfig, AuthConfig, Config, JobsConfig, KekConfig, LogConfig, MetricsConfig, NodeConfig,
+    SqliteConfig, StoreConfig,
 };

@@ -61,11 +61,28 @@ pub struct RawApi {
     pub shutdown_grace_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: u32,
+    /// Serve HTTPS here instead of plain HTTP (both paths, or neither).
+    pub tls: RawTls,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    /// PEM certificate chain, leaf first; re-read on SIGHUP.
+    pub cert_path: Option<String>,
+    /// PEM private key; re-read on SIGHUP.
+    pub key_path: Option<String>,
 }
 
 impl Default for RawApi {
     fn default() -> Self {
-        RawApi { listen: "127.0.0.1:8080".into(), body_limit_bytes: 1024 * 1024, shutdown_grace_secs: 30, workers: 0 }
+        RawApi {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 30,
+            workers: 0,
+            tls: RawTls::default(),
+        }
     }
 }
 

@@ -51,6 +51,13 @@ pub struct ApiConfig {
     pub body_limit_bytes: usize,
     pub shutdown_grace: Duration,
     pub workers: usize,
+    pub tls: Option<ApiTlsConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTlsConfig {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +141,18 @@ impl RawConfig {
                 3_600,
             )?),
             workers: in_range("api.workers", u64::from(self.api.workers), 0, 1_024)? as usize,
+            tls: match (self.api.tls.cert_path, self.api.tls.key_path) {
+                (None, None) => None,
+                (Some(cert), Some(key)) if !cert.trim().is_empty() && !key.trim().is_empty() => {
+                    Some(ApiTlsConfig { cert_path: cert.into(), key_path: key.into() })
+                }
+                (Some(_), _) => {
+                    return Err(ConfigError::invalid("api.tls.key_path", "\"\"", "is required with api.tls.cert_path"));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::invalid("api.tls.cert_path", "\"\"", "is required with api.tls.key_path"));
+                }
+            },
         };
 
         let metrics = MetricsConfig {
@@ -327,6 +346,10 @@ impl From<&Config> for RawConfig {
                 body_limit_bytes: c.api.body_limit_bytes as u64,
                 shutdown_grace_secs: c.api.shutdown_grace.as_secs(),
                 workers: c.api.workers as u32,
+                tls: crate::raw::RawTls {
+                    cert_path: c.api.tls.as_ref().map(|t| t.cert_path.display().to_string()),
+                    key_path: c.api.tls.as_ref().map(|t| t.key_path.display().to_string()),
+                },
             },
             metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
             store: crate::raw::RawStore {

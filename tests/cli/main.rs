@@ -6,3 +6,4 @@ mod config_check;
 mod process;
 mod schema_fuzz;
 mod serve;
+mod tls;
