@@ -23,6 +23,8 @@ use crate::tls::ReloadingCertificate;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
+    // Before anything else: an early SIGHUP would otherwise kill the process (its default action).
+    let mut signals = Signals::install()?;
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
     let envelope = open_envelope(&config)?;
@@ -124,7 +126,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         info!("scheduler role active; this build has no time-driven jobs yet");
     }
 
-    let signal = wait_for_shutdown(tls.as_deref()).await?;
+    let signal = signals.wait_for_shutdown(tls.as_deref()).await;
     info!(signal, grace_secs = config.api.shutdown_grace.as_secs(), "shutting down");
     readiness.set_draining();
     if let Some(pump) = pump {
@@ -147,23 +149,36 @@ fn num_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reloads the TLS certificate.
-async fn wait_for_shutdown(tls: Option<&ReloadingCertificate>) -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok("SIGTERM"),
-            _ = int.recv() => return Ok("SIGINT"),
-            _ = hup.recv() => match tls {
-                Some(tls) => match tls.reload() {
-                    Ok(()) => info!("tls certificate reloaded"),
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "tls certificate reload failed; still serving the previous one"),
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT; SIGHUP meanwhile reloads the TLS certificate.
+    async fn wait_for_shutdown(&mut self, tls: Option<&ReloadingCertificate>) -> &'static str {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return "SIGTERM",
+                _ = self.int.recv() => return "SIGINT",
+                _ = self.hup.recv() => match tls {
+                    Some(tls) => match tls.reload() {
+                        Ok(()) => info!("tls certificate reloaded"),
+                        Err(e) => tracing::warn!(error = %format!("{e:#}"), "tls certificate reload failed; still serving the previous one"),
+                    },
+                    None => info!("SIGHUP received; nothing to reload (no api.tls)"),
                 },
-                None => info!("SIGHUP received; nothing to reload (no api.tls)"),
-            },
+            }
         }
     }
 }
