@@ -82,6 +82,9 @@ pub fn kek_init(config: &Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         (Some(p), _) => p,
         (None, KekConfig::File { path }) => path.clone(),
         (None, KekConfig::Dev { .. }) => bail!("give --path, or set kek.provider = \"file\" and kek.file_path"),
+        (None, KekConfig::Pkcs11 { .. }) => {
+            bail!("a PKCS#11 KEK is generated inside the token on first start; there is no file to create")
+        }
     };
     LocalKek::init(&path).with_context(|| format!("cannot create the KEK file {}", path.display()))?;
     println!("KEK file created at {} (mode 0600); back it up apart from the database", path.display());

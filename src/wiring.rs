@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use certautopilot_config::{Config, KekConfig, SqliteSynchronous, StoreConfig};
+use certautopilot_config::{Config, KekConfig, PinSource, SqliteSynchronous, StoreConfig};
 use certautopilot_core::SystemClock;
-use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind};
+use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, Pkcs11Kek};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use tracing::{info, warn};
 
@@ -24,9 +24,33 @@ pub fn open_envelope(config: &Config) -> anyhow::Result<Envelope> {
             kek
         }
         KekConfig::File { path } => LocalKek::load(path, LocalKekKind::File).context("cannot open the KEK file")?,
+        KekConfig::Pkcs11 { module, token_label, pin } => {
+            let pin = read_pin(pin)?;
+            let kek = Pkcs11Kek::open(module, token_label, &pin).context("cannot open the PKCS#11 KEK")?;
+            info!(kek = %kek.describe(), version = kek.current_version(), "kek ready");
+            return Ok(Envelope::new(Arc::new(kek)));
+        }
     };
     info!(kek = %kek.describe(), version = kek.current_version(), "kek ready");
     Ok(Envelope::new(Arc::new(kek)))
+}
+
+fn read_pin(source: &PinSource) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    let pin = match source {
+        PinSource::Env(var) => {
+            std::env::var(var).with_context(|| format!("kek.pkcs11.pin_env: environment variable {var} is not set"))?
+        }
+        PinSource::File(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("kek.pkcs11.pin_file: cannot read {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    if pin.is_empty() {
+        anyhow::bail!("the PKCS#11 PIN is empty");
+    }
+    Ok(zeroize::Zeroizing::new(pin))
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {

@@ -194,6 +194,19 @@ mod tests {
             ("[metrics]\nlisten = \"127.0.0.1:8080\"\n", "metrics.listen"),
             ("version = 7\n", "version"),
             ("[node]\nid = \"has space\"\n", "node.id"),
+            ("[kek]\nprovider = \"pkcs11\"\n", "kek.pkcs11.module"),
+            ("[kek]\nprovider = \"pkcs11\"\n[kek.pkcs11]\nmodule = \"/m.so\"\n", "kek.pkcs11.token_label"),
+            (
+                "[kek]\nprovider = \"pkcs11\"\n[kek.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n",
+                "kek.pkcs11.pin_env",
+            ),
+            (
+                "[kek]\nprovider = \"pkcs11\"\n[kek.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_env = \"P\"\npin_file = \"/p\"\n",
+                "kek.pkcs11.pin_env",
+            ),
+            ("[kek]\nprovider = \"file\"\n", "kek.file_path"),
+            ("[kek.pkcs11]\nmodule = \"/m.so\"\n", "kek.pkcs11"),
+            ("[api.tls]\ncert_path = \"/c.pem\"\n", "api.tls.key_path"),
         ] {
             let err = check(text, &[]).unwrap_err();
             assert_eq!(err.key(), Some(key), "{text}: {err}");

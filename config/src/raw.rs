@@ -238,6 +238,8 @@ pub enum KekProviderKind {
     Dev,
     /// A key file made by `certautopilot kek init`, mode 0600.
     File,
+    /// A non-extractable key inside a PKCS#11 token (an HSM; SoftHSM2 in tests).
+    Pkcs11,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -246,10 +248,24 @@ pub struct RawKek {
     pub provider: KekProviderKind,
     /// With `provider = "file"`: the key file.
     pub file_path: Option<String>,
+    /// With `provider = "pkcs11"`.
+    pub pkcs11: RawPkcs11,
 }
 
 impl Default for RawKek {
     fn default() -> Self {
-        RawKek { provider: KekProviderKind::Dev, file_path: None }
+        RawKek { provider: KekProviderKind::Dev, file_path: None, pkcs11: RawPkcs11::default() }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPkcs11 {
+    /// The vendor's PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: Option<String>,
+    pub token_label: Option<String>,
+    /// Name of the environment variable holding the user PIN …
+    pub pin_env: Option<String>,
+    /// … or a file holding it (first line). The PIN itself never goes in this file.
+    pub pin_file: Option<String>,
 }

@@ -37,6 +37,15 @@ pub struct AuthConfig {
 pub enum KekConfig {
     Dev { path: PathBuf },
     File { path: PathBuf },
+    Pkcs11 { module: PathBuf, token_label: String, pin: PinSource },
+}
+
+/// Where the PKCS#11 user PIN is read from at start.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PinSource {
+    Env(String),
+    File(PathBuf),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,7 +263,36 @@ impl RawConfig {
             )? as u32,
         };
 
+        let p = self.kek.pkcs11;
+        if self.kek.provider != KekProviderKind::Pkcs11
+            && (p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some())
+        {
+            return Err(ConfigError::invalid("kek.pkcs11", "…", "only applies with kek.provider = \"pkcs11\""));
+        }
         let kek = match (self.kek.provider, self.kek.file_path) {
+            (KekProviderKind::Pkcs11, Some(path)) => {
+                return Err(ConfigError::invalid("kek.file_path", path, "only applies with kek.provider = \"file\""));
+            }
+            (KekProviderKind::Pkcs11, None) => {
+                let module = p.module.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
+                    ConfigError::invalid("kek.pkcs11.module", "\"\"", "is required with kek.provider = \"pkcs11\"")
+                })?;
+                let token_label = p.token_label.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                    ConfigError::invalid("kek.pkcs11.token_label", "\"\"", "is required with kek.provider = \"pkcs11\"")
+                })?;
+                let pin = match (p.pin_env, p.pin_file) {
+                    (Some(var), None) if !var.trim().is_empty() => PinSource::Env(var),
+                    (None, Some(file)) if !file.trim().is_empty() => PinSource::File(PathBuf::from(file)),
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            "kek.pkcs11.pin_env",
+                            "…",
+                            "exactly one of kek.pkcs11.pin_env and kek.pkcs11.pin_file is required",
+                        ));
+                    }
+                };
+                KekConfig::Pkcs11 { module: PathBuf::from(module), token_label, pin }
+            }
             (KekProviderKind::Dev, None) => KekConfig::Dev { path: data_dir.join("dev-kek.json") },
             (KekProviderKind::Dev, Some(p)) => {
                 return Err(ConfigError::invalid("kek.file_path", p, "only applies with kek.provider = \"file\""));
@@ -380,10 +418,30 @@ impl From<&Config> for RawConfig {
                 login_lockout_after_per_address: c.auth.login_lockout_after_per_address,
             },
             kek: match &c.kek {
-                KekConfig::Dev { .. } => crate::raw::RawKek { provider: KekProviderKind::Dev, file_path: None },
-                KekConfig::File { path } => {
-                    crate::raw::RawKek { provider: KekProviderKind::File, file_path: Some(path.display().to_string()) }
+                KekConfig::Dev { .. } => {
+                    crate::raw::RawKek { provider: KekProviderKind::Dev, file_path: None, pkcs11: Default::default() }
                 }
+                KekConfig::File { path } => crate::raw::RawKek {
+                    provider: KekProviderKind::File,
+                    file_path: Some(path.display().to_string()),
+                    pkcs11: Default::default(),
+                },
+                KekConfig::Pkcs11 { module, token_label, pin } => crate::raw::RawKek {
+                    provider: KekProviderKind::Pkcs11,
+                    file_path: None,
+                    pkcs11: crate::raw::RawPkcs11 {
+                        module: Some(module.display().to_string()),
+                        token_label: Some(token_label.clone()),
+                        pin_env: match pin {
+                            PinSource::Env(v) => Some(v.clone()),
+                            PinSource::File(_) => None,
+                        },
+                        pin_file: match pin {
+                            PinSource::File(f) => Some(f.display().to_string()),
+                            PinSource::Env(_) => None,
+                        },
+                    },
+                },
             },
             log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
         }

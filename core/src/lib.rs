@@ -8,6 +8,8 @@ pub mod ids;
 pub mod jobs;
 pub mod model;
 pub mod scope;
+#[cfg(feature = "testsuite")]
+pub mod softhsm;
 pub mod store;
 pub mod timestamp;
 

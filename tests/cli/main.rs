@@ -3,6 +3,7 @@
 
 mod api_flow;
 mod config_check;
+mod pkcs11;
 mod process;
 mod schema_fuzz;
 mod serve;

@@ -37,6 +37,18 @@ pub enum KekError {
     AlreadyExists { path: PathBuf },
     #[error("KEK file {path} does not exist; create it with `certautopilot kek init`")]
     Missing { path: PathBuf },
+    #[error("PKCS#11 module {path} does not exist")]
+    ModuleMissing { path: PathBuf },
+    #[error("PKCS#11 module {path} cannot be used: {reason}")]
+    ModuleUnusable { path: PathBuf, reason: String },
+    #[error("no PKCS#11 token labelled {token:?} is present")]
+    TokenMissing { token: String },
+    #[error("the PIN for PKCS#11 token {token:?} is wrong")]
+    WrongPin { token: String },
+    #[error("PKCS#11 token error: {reason}")]
+    Token { reason: String },
+    #[error("this KEK provider cannot create new versions")]
+    RotationUnsupported,
 }
 
 pub trait KekProvider: Send + Sync + 'static {
@@ -47,6 +59,8 @@ pub trait KekProvider: Send + Sync + 'static {
     fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError>;
     /// A short, secret-free description for logs and status (`file:/etc/…`, `dev:./data/…`).
     fn describe(&self) -> String;
+    /// Creates KEK version `current + 1` and makes it current; returns it.
+    fn create_version(&self) -> Result<u32, KekError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +68,59 @@ pub enum LocalKekKind {
     Dev,
     File,
     Ephemeral,
+}
+
+fn read_file(path: &Path) -> Result<Keys, KekError> {
+    let io = |source| KekError::Io { path: path.to_path_buf(), source };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound { KekError::Missing { path: path.to_path_buf() } } else { io(e) }
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KekError::InsecurePermissions { path: path.to_path_buf(), mode });
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+    let malformed = |reason: String| KekError::Malformed { path: path.to_path_buf(), reason };
+    let file: KekFile = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+    if file.format != FORMAT {
+        return Err(malformed(format!("unknown format {:?}", file.format)));
+    }
+    let mut keys = BTreeMap::new();
+    for (version, encoded) in &file.keys {
+        let key = Zeroizing::new(B64.decode(encoded).map_err(|_| malformed(format!("key {version} is not base64")))?);
+        if key.len() != 32 {
+            return Err(malformed(format!("key {version} is not 32 bytes")));
+        }
+        keys.insert(*version, key);
+    }
+    if !keys.contains_key(&file.current) {
+        return Err(malformed(format!("current version {} has no key", file.current)));
+    }
+    Ok(Keys { current: file.current, by_version: keys })
+}
+
+fn serialize(keys: &Keys) -> Zeroizing<String> {
+    let file = KekFile {
+        format: FORMAT.into(),
+        current: keys.current,
+        keys: keys.by_version.iter().map(|(v, k)| (*v, B64.encode(k.as_slice()))).collect(),
+    };
+    Zeroizing::new(serde_json::to_string_pretty(&file).expect("KEK file serializes"))
+}
+
+/// Replaces the file atomically: a new 0600 file beside it, fsynced, renamed over, directory fsynced.
+fn replace_file(path: &Path, keys: &Keys) -> Result<(), KekError> {
+    let io = |source| KekError::Io { path: path.to_path_buf(), source };
+    let staged = path.with_extension("rotating");
+    let _ = std::fs::remove_file(&staged);
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staged).map_err(io)?;
+    out.write_all(serialize(keys).as_bytes()).map_err(io)?;
+    out.sync_all().map_err(io)?;
+    std::fs::rename(&staged, path).map_err(io)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn random_key() -> Zeroizing<Vec<u8>> {
@@ -76,17 +143,23 @@ struct KekFile {
 pub struct LocalKek {
     kind: LocalKekKind,
     path: Option<PathBuf>,
+    /// Behind a lock because a rotation (here or in another process, seen on reload) adds versions.
+    keys: std::sync::RwLock<Keys>,
+}
+
+struct Keys {
     current: u32,
-    keys: BTreeMap<u32, Zeroizing<Vec<u8>>>,
+    by_version: BTreeMap<u32, Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for LocalKek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
         f.debug_struct("LocalKek")
             .field("kind", &self.kind)
             .field("path", &self.path)
-            .field("current", &self.current)
-            .field("versions", &self.keys.keys().collect::<Vec<_>>())
+            .field("current", &keys.current)
+            .field("versions", &keys.by_version.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -94,9 +167,12 @@ impl std::fmt::Debug for LocalKek {
 impl LocalKek {
     /// A key that lives only in memory: for tests and benches.
     pub fn ephemeral() -> Self {
-        let mut keys = BTreeMap::new();
-        keys.insert(1, random_key());
-        LocalKek { kind: LocalKekKind::Ephemeral, path: None, current: 1, keys }
+        let by_version = BTreeMap::from([(1, random_key())]);
+        LocalKek {
+            kind: LocalKekKind::Ephemeral,
+            path: None,
+            keys: std::sync::RwLock::new(Keys { current: 1, by_version }),
+        }
     }
 
     /// Creates a new KEK file with version 1; refuses to overwrite an existing one.
@@ -120,37 +196,16 @@ impl LocalKek {
 
     /// Opens the KEK file at `path`, refusing one that group or others can read.
     pub fn load(path: &Path, kind: LocalKekKind) -> Result<Self, KekError> {
-        let io = |source| KekError::Io { path: path.to_path_buf(), source };
-        let meta = std::fs::metadata(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                KekError::Missing { path: path.to_path_buf() }
-            } else {
-                io(e)
-            }
-        })?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KekError::InsecurePermissions { path: path.to_path_buf(), mode });
+        let keys = read_file(path)?;
+        Ok(LocalKek { kind, path: Some(path.to_path_buf()), keys: std::sync::RwLock::new(keys) })
+    }
+
+    /// Re-reads the file (another process may have rotated); an ephemeral key has nothing to re-read.
+    fn reload(&self) -> Result<(), KekError> {
+        if let Some(path) = &self.path {
+            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = read_file(path)?;
         }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        let malformed = |reason: String| KekError::Malformed { path: path.to_path_buf(), reason };
-        let file: KekFile = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-        if file.format != FORMAT {
-            return Err(malformed(format!("unknown format {:?}", file.format)));
-        }
-        let mut keys = BTreeMap::new();
-        for (version, encoded) in &file.keys {
-            let key =
-                Zeroizing::new(B64.decode(encoded).map_err(|_| malformed(format!("key {version} is not base64")))?);
-            if key.len() != 32 {
-                return Err(malformed(format!("key {version} is not 32 bytes")));
-            }
-            keys.insert(*version, key);
-        }
-        if !keys.contains_key(&file.current) {
-            return Err(malformed(format!("current version {} has no key", file.current)));
-        }
-        Ok(LocalKek { kind, path: Some(path.to_path_buf()), current: file.current, keys })
+        Ok(())
     }
 
     /// The `dev` provider: loads `<data_dir>/dev-kek.json`, creating it on first start.
@@ -165,24 +220,32 @@ impl LocalKek {
     }
 
     fn cipher(&self, version: u32) -> Result<Aes256Gcm, KekError> {
-        let bytes = self.keys.get(&version).ok_or(KekError::UnknownVersion { version })?;
-        Aes256Gcm::new_from_slice(bytes).map_err(|_| KekError::UnknownVersion { version })
+        let lookup = |keys: &Keys| keys.by_version.get(&version).map(|k| Aes256Gcm::new_from_slice(k).ok());
+        if let Some(Some(cipher)) = lookup(&self.keys.read().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(cipher);
+        }
+        // A version we do not know may have been added by a rotation in another process.
+        self.reload()?;
+        lookup(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
+            .flatten()
+            .ok_or(KekError::UnknownVersion { version })
     }
 }
 
 impl KekProvider for LocalKek {
     fn current_version(&self) -> u32 {
-        self.current
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).current
     }
 
     fn wrap(&self, dek: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), KekError> {
+        let version = self.current_version();
         let nonce = Nonce::generate();
         let sealed =
-            self.cipher(self.current)?.encrypt(&nonce, Payload { msg: dek, aad }).map_err(|_| KekError::Integrity)?;
+            self.cipher(version)?.encrypt(&nonce, Payload { msg: dek, aad }).map_err(|_| KekError::Integrity)?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(nonce.as_slice());
         out.extend_from_slice(&sealed);
-        Ok((self.current, out))
+        Ok((version, out))
     }
 
     fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> Result<SecretBytes, KekError> {
@@ -202,6 +265,19 @@ impl KekProvider for LocalKek {
             (LocalKekKind::File, Some(p)) => format!("file:{}", p.display()),
             _ => "ephemeral".into(),
         }
+    }
+
+    fn create_version(&self) -> Result<u32, KekError> {
+        self.reload()?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let next = keys.by_version.keys().next_back().copied().unwrap_or(0) + 1;
+        let mut updated = Keys { current: next, by_version: keys.by_version.clone() };
+        updated.by_version.insert(next, random_key());
+        if let Some(path) = &self.path {
+            replace_file(path, &updated)?;
+        }
+        *keys = updated;
+        Ok(next)
     }
 }
 
@@ -225,7 +301,8 @@ mod tests {
         let err = LocalKek::load(&path, LocalKekKind::File).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
         assert!(matches!(LocalKek::load(&dir.path().join("none"), LocalKekKind::File), Err(KekError::Missing { .. })));
-        assert!(!format!("{made:?}").contains(&B64.encode(made.keys[&1].as_slice())));
+        let key_text = B64.encode(made.keys.read().unwrap().by_version[&1].as_slice());
+        assert!(!format!("{made:?}").contains(&key_text));
     }
 
     /// The dev provider creates its key once and finds the same key on the next start.
@@ -238,5 +315,32 @@ mod tests {
         assert_eq!(second.kind(), LocalKekKind::Dev);
         assert_eq!(second.unwrap(v, &wrapped, b"x").unwrap().expose(), &[1u8; 32]);
         assert!(matches!(second.unwrap(v, &wrapped, b"y"), Err(KekError::Integrity)));
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    /// A new version becomes current and is written to the file; keys of the old version still
+    /// unwrap; another process holding the file open learns of the new version on first use.
+    #[test]
+    fn new_versions_are_persisted_and_found_by_other_holders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek.json");
+        let rotating = LocalKek::init(&path).unwrap();
+        let other = LocalKek::load(&path, LocalKekKind::File).unwrap();
+        let (v1, old) = rotating.wrap(&[1u8; 32], b"a").unwrap();
+        assert_eq!(rotating.create_version().unwrap(), 2);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (v2, new) = rotating.wrap(&[2u8; 32], b"a").unwrap();
+        assert_eq!((v1, v2), (1, 2));
+        assert_eq!(other.unwrap(v2, &new, b"a").unwrap().expose(), &[2u8; 32]);
+        assert_eq!(other.current_version(), 2);
+        assert_eq!(
+            LocalKek::load(&path, LocalKekKind::File).unwrap().unwrap(v1, &old, b"a").unwrap().expose(),
+            &[1u8; 32]
+        );
+        assert!(matches!(other.unwrap(7, &new, b"a"), Err(KekError::UnknownVersion { version: 7 })));
     }
 }

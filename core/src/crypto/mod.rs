@@ -4,10 +4,12 @@
 
 mod envelope;
 mod kek;
+mod pkcs11;
 mod secret;
 
 pub use envelope::{Envelope, field_aad};
 pub use kek::{KekError, KekProvider, LocalKek, LocalKekKind};
+pub use pkcs11::Pkcs11Kek;
 pub use secret::SecretBytes;
 
 #[derive(Debug, thiserror::Error)]
