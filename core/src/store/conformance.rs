@@ -39,7 +39,7 @@ impl crate::store::sqlite::SqliteStore {
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
         $crate::store_conformance_tests!(@each $factory;
-            first_organization_is_created_once, record_and_job_commit_together, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
+            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
             project_scope_cannot_reach_other_projects, org_scope_cannot_reach_other_organizations,
             pagination_walks_every_record_once, certificates_due_in_window_order,
             enqueue_dedupes_by_key, claim_leases_and_completion_is_logged, claim_respects_kinds_and_run_at,
@@ -154,6 +154,59 @@ pub async fn first_organization_is_created_once<S: Store>(f: &Fixture<S>) {
     assert_eq!(f.store.list_organizations().await.unwrap(), vec![org.clone()]);
     let scope = OrgScope::for_user(&owner).unwrap();
     assert_eq!(f.store.get::<User>(&scope, &owner.id).await.unwrap(), owner);
+}
+
+fn sealed(version: u32, tag: &str) -> SealedSecret {
+    SealedSecret {
+        kek_version: version,
+        wrapped_dek: format!("wrapped-{tag}"),
+        nonce: format!("nonce-{tag}"),
+        ciphertext: format!("ct-{tag}"),
+    }
+}
+
+/// Sealed fields live apart from their records: they round-trip, the record's document does not hold
+/// them, usage per KEK version is counted, a re-wrap only lands on the value it read, and deleting the
+/// record deletes its sealed values.
+pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let mut credential = DnsCredential::new(w.a.project_id(), "tsig", DnsProvider::Rfc2136, now);
+    credential.secret = Some(sealed(1, "cred"));
+    f.store.insert(&w.a, &credential).await.unwrap();
+    let mut account = AcmeAccount::new(w.a.project_id(), "acct", "https://ca.test/d", now);
+    account.eab_hmac_key = Some(sealed(1, "eab"));
+    account.account_key = Some(sealed(2, "key"));
+    f.store.insert(&w.a, &account).await.unwrap();
+    assert_eq!(f.store.get::<DnsCredential>(&w.a, &credential.id).await.unwrap(), credential);
+    assert_eq!(f.store.get::<AcmeAccount>(&w.a, &account.id).await.unwrap(), account);
+    let raw = f.store.get_raw(&(&w.a).into(), RecordKind::DnsCredential, &credential.id.to_string()).await.unwrap();
+    assert!(!raw.doc.contains("wrapped-cred"), "the document holds no sealed value: {}", raw.doc);
+    assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 2), (2, 1)]));
+
+    let old = f.store.sealed_older_than(2, 10).await.unwrap();
+    assert_eq!(old.len(), 2);
+    let row = old.iter().find(|r| r.key.field == "secret").unwrap().clone();
+    let rewrapped = SealedSecret { kek_version: 2, wrapped_dek: "wrapped-cred-v2".into(), ..row.secret.clone() };
+    assert_eq!(f.store.rewrap_sealed(vec![(row.clone(), rewrapped.clone())]).await.unwrap(), 1);
+    // The same re-wrap again finds the value changed and leaves it alone.
+    let again = SealedSecret { wrapped_dek: "wrapped-cred-v2-again".into(), ..rewrapped.clone() };
+    assert_eq!(f.store.rewrap_sealed(vec![(row.clone(), again)]).await.unwrap(), 0);
+    // A re-wrap may not change the data itself.
+    let forged = SealedSecret { ciphertext: "other".into(), ..rewrapped.clone() };
+    assert!(f.store.rewrap_sealed(vec![(row, forged)]).await.is_err());
+    let read: DnsCredential = f.store.get(&w.a, &credential.id).await.unwrap();
+    assert_eq!(read.secret, Some(rewrapped));
+    assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 1), (2, 2)]));
+
+    f.store.delete::<AcmeAccount>(&w.a, &account.id, None).await.unwrap();
+    assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(2, 1)]));
+    // Organization keys are sealed values too.
+    let mut org = f.store.get_organization(w.org.id).await.unwrap();
+    org.jwt_signing_key = Some(sealed(1, "org"));
+    let org = f.store.update_organization(&org).await.unwrap();
+    assert_eq!(f.store.get_organization(w.org.id).await.unwrap().jwt_signing_key, org.jwt_signing_key);
+    assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 1), (2, 1)]));
 }
 
 /// A record and its job land together, and neither lands when one of them cannot.

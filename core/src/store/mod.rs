@@ -49,6 +49,21 @@ pub struct JobFailure {
     pub backoff: crate::jobs::Backoff,
 }
 
+/// Where a sealed value lives: its record's table and id, and the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedKey {
+    pub table: String,
+    pub record_id: String,
+    pub field: String,
+}
+
+/// A sealed value as stored, for a KEK rotation to re-wrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRow {
+    pub key: SealedKey,
+    pub secret: crate::model::SealedSecret,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// First run: creates the organization and its owner together, only if no organization exists
@@ -138,6 +153,14 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    // KEK rotation (ARCHITECTURE.md §5): only wrapped data keys change, never the data.
+    /// How many sealed values each KEK version still wraps.
+    async fn kek_usage(&self) -> Result<BTreeMap<u32, u64>, StoreError>;
+    /// Up to `limit` sealed values wrapped by a KEK version older than `version`.
+    async fn sealed_older_than(&self, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError>;
+    /// Stores re-wrapped values in one transaction, each only if unchanged since it was read.
+    async fn rewrap_sealed(&self, updates: Vec<(SealedRow, crate::model::SealedSecret)>) -> Result<u64, StoreError>;
 
     /// The backend's own consistency check (SQLite's `PRAGMA integrity_check`).
     async fn integrity_check(&self) -> Result<(), StoreError>;

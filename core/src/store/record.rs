@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::ids::{OrgId, ProjectId};
 use crate::model::{
-    AcmeAccount, ApiToken, Certificate, DistributionTarget, DnsCredential, Membership, Project, Session, User, Zone,
+    AcmeAccount, ApiToken, Certificate, DistributionTarget, DnsCredential, Membership, Project, SealedSecret, Session,
+    User, Zone,
 };
 use crate::scope::{OrgScope, ProjectScope};
 use crate::store::{Page, PageRequest, Store, StoreError};
@@ -160,7 +161,10 @@ pub struct RawRecord {
     pub due_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The record without its sealed fields (those are `null` here).
     pub doc: String,
+    /// The sealed fields, kept apart so a KEK rotation re-wraps them without touching the record.
+    pub sealed: Vec<(String, SealedSecret)>,
 }
 
 pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
@@ -183,10 +187,20 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn due_at(&self) -> Option<Timestamp> {
         None
     }
+    /// The record's secret fields, by field name (the name is also the envelope's AAD field).
+    fn sealed_fields(&mut self) -> Vec<(&'static str, &mut Option<SealedSecret>)> {
+        Vec::new()
+    }
 
     /// The stored form. A project-scoped record takes its organization from the scope it is written in.
     fn to_raw(&self, scope: &RecordScope) -> Result<RawRecord, StoreError> {
         let (org_id, project_id) = self.owner();
+        let mut bare = self.clone();
+        let sealed: Vec<(String, SealedSecret)> = bare
+            .sealed_fields()
+            .into_iter()
+            .filter_map(|(field, slot)| slot.take().map(|s| (field.to_owned(), s)))
+            .collect();
         Ok(RawRecord {
             kind: Self::KIND,
             id: self.record_id(),
@@ -198,7 +212,8 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
             due_at: self.due_at(),
             created_at: self.created_at(),
             updated_at: self.created_at(),
-            doc: serde_json::to_string(self).map_err(|e| StoreError::InvalidRequest(e.to_string()))?,
+            doc: serde_json::to_string(&bare).map_err(|e| StoreError::InvalidRequest(e.to_string()))?,
+            sealed,
         })
     }
 
@@ -211,6 +226,12 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         // The columns are authoritative for what the store itself maintains.
         record.set_version(raw.version);
         record.set_updated_at(raw.updated_at);
+        let mut sealed = raw.sealed;
+        for (field, slot) in record.sealed_fields() {
+            if let Some(i) = sealed.iter().position(|(f, _)| *f == field) {
+                *slot = Some(sealed.swap_remove(i).1);
+            }
+        }
         Ok(record)
     }
 }
@@ -305,7 +326,7 @@ pub fn membership_key(project_id: ProjectId, user_id: crate::ids::UserId) -> Str
 }
 
 macro_rules! project_record {
-    ($ty:ty, $kind:expr, unique: $unique:expr, due: $due:expr) => {
+    ($ty:ty, $kind:expr, unique: $unique:expr, due: $due:expr, sealed: [$($field:ident),*]) => {
         impl Record for $ty {
             const KIND: RecordKind = $kind;
             type Scope = ProjectScope;
@@ -321,19 +342,24 @@ macro_rules! project_record {
                 let due: fn(&$ty) -> Option<Timestamp> = $due;
                 due(self)
             }
+            fn sealed_fields(&mut self) -> Vec<(&'static str, &mut Option<SealedSecret>)> {
+                vec![$((stringify!($field), &mut self.$field)),*]
+            }
         }
     };
 }
 
-project_record!(AcmeAccount, RecordKind::AcmeAccount, unique: |r| Some(r.name.clone()), due: |_| None);
-project_record!(DnsCredential, RecordKind::DnsCredential, unique: |r| Some(r.name.clone()), due: |_| None);
-project_record!(Zone, RecordKind::Zone, unique: |r| Some(r.apex.clone()), due: |_| None);
-project_record!(DistributionTarget, RecordKind::DistributionTarget, unique: |r| Some(r.name.clone()), due: |_| None);
+project_record!(AcmeAccount, RecordKind::AcmeAccount, unique: |r| Some(r.name.clone()), due: |_| None,
+    sealed: [eab_hmac_key, account_key]);
+project_record!(DnsCredential, RecordKind::DnsCredential, unique: |r| Some(r.name.clone()), due: |_| None, sealed: [secret]);
+project_record!(Zone, RecordKind::Zone, unique: |r| Some(r.apex.clone()), due: |_| None, sealed: []);
+project_record!(DistributionTarget, RecordKind::DistributionTarget, unique: |r| Some(r.name.clone()), due: |_| None,
+    sealed: [credential]);
 // Only an issued certificate has a renewal window to watch.
 project_record!(Certificate, RecordKind::Certificate, unique: |_| None, due: |c| match c.status {
     crate::model::CertificateStatus::Issued => c.renew_at,
     _ => None,
-});
+}, sealed: [private_key]);
 
 /// The typed API over `Store`'s raw record methods; implemented for every store.
 #[async_trait]

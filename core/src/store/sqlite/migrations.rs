@@ -7,10 +7,10 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2()]
+    vec![schema_v1(), schema_v2(), schema_v3()]
 }
 
-pub const LATEST_VERSION: u32 = 2;
+pub const LATEST_VERSION: u32 = 3;
 
 pub(crate) fn migrate(conn: &Connection) -> Result<u32, StoreError> {
     let all = migrations();
@@ -108,6 +108,41 @@ fn schema_v1() -> String {
     );
     for kind in RecordKind::SCHEMA_V1 {
         sql.push_str(&record_table(kind));
+    }
+    sql
+}
+
+/// Sealed fields apart from their records (M1.3), so KEK rotation re-wraps small rows only. Any
+/// sealed values still inside documents are moved here.
+fn schema_v3() -> String {
+    let mut sql = String::from(
+        "CREATE TABLE sealed_secrets (
+            record_table TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            kek_version INTEGER NOT NULL,
+            wrapped_dek TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            ciphertext TEXT NOT NULL,
+            PRIMARY KEY (record_table, record_id, field)
+        ) WITHOUT ROWID;
+        CREATE INDEX sealed_secrets_by_version ON sealed_secrets(kek_version);\n",
+    );
+    let moves = [
+        ("organizations", "jwt_signing_key"),
+        ("acme_accounts", "eab_hmac_key"),
+        ("acme_accounts", "account_key"),
+        ("dns_credentials", "secret"),
+        ("distribution_targets", "credential"),
+        ("certificates", "private_key"),
+    ];
+    for (table, field) in moves {
+        sql.push_str(&format!(
+            "INSERT INTO sealed_secrets SELECT '{table}', id, '{field}', json_extract(doc, '$.{field}.kek_version'),
+                 json_extract(doc, '$.{field}.wrapped_dek'), json_extract(doc, '$.{field}.nonce'), json_extract(doc, '$.{field}.ciphertext')
+             FROM {table} WHERE json_type(doc, '$.{field}') = 'object';
+             UPDATE {table} SET doc = json_set(doc, '$.{field}', json('null')) WHERE json_type(doc, '$.{field}') = 'object';\n"
+        ));
     }
     sql
 }

@@ -8,6 +8,7 @@ mod jobs;
 mod migrations;
 mod read_pool;
 mod records;
+mod sealed;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -330,6 +331,21 @@ impl Store for SqliteStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let org = scope.org_id();
         self.read(move |c| audit::list(c, org, after_seq, limit)).await
+    }
+
+    async fn kek_usage(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
+        self.read(sealed::usage).await
+    }
+
+    async fn sealed_older_than(&self, version: u32, limit: usize) -> Result<Vec<crate::store::SealedRow>, StoreError> {
+        self.read(move |c| sealed::older_than(c, version, limit)).await
+    }
+
+    async fn rewrap_sealed(
+        &self,
+        updates: Vec<(crate::store::SealedRow, crate::model::SealedSecret)>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| sealed::rewrap(c, &updates)).await
     }
 
     async fn integrity_check(&self) -> Result<(), StoreError> {

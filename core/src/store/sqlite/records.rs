@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use crate::ids::{OrgId, ProjectId};
 use crate::model::{Certificate, Organization};
 use crate::store::page::encode_cursor;
+use crate::store::sqlite::sealed;
 use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
 use crate::timestamp::Timestamp;
 
@@ -63,6 +64,13 @@ struct RawColumns {
 }
 
 impl RawColumns {
+    /// The record with its sealed fields read back from `sealed_secrets`.
+    fn into_raw_with_sealed(self, conn: &Connection) -> Result<RawRecord, StoreError> {
+        let mut raw = self.into_raw()?;
+        raw.sealed = sealed::load(conn, raw.kind.table(), &raw.id)?;
+        Ok(raw)
+    }
+
     fn into_raw(self) -> Result<RawRecord, StoreError> {
         let corrupt =
             |reason: &str| StoreError::Corrupt { kind: self.kind.name(), id: self.id.clone(), reason: reason.into() };
@@ -81,6 +89,7 @@ impl RawColumns {
             created_at: Timestamp::from_unix_millis(self.created_at),
             updated_at: Timestamp::from_unix_millis(self.updated_at),
             doc: self.doc,
+            sealed: Vec::new(),
         })
     }
 }
@@ -124,6 +133,7 @@ pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecor
                 raw.doc,
             ])
             .map_err(|e| map_insert_error(e, raw))?;
+        sealed::replace(conn, raw.kind.table(), &raw.id, &raw.sealed)?;
     }
     Ok(())
 }
@@ -154,7 +164,7 @@ fn find_one(
     conn.prepare_cached(&sql)?
         .query_row(bind(&values).as_slice(), |row| raw_from_row(kind, row))
         .optional()?
-        .map(RawColumns::into_raw)
+        .map(|columns| columns.into_raw_with_sealed(conn))
         .transpose()
 }
 
@@ -179,8 +189,9 @@ pub(crate) fn list(
     let sql = format!("SELECT {COLUMNS} FROM {} WHERE {filter} ORDER BY id LIMIT {}", kind.table(), limit + 1);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(bind(&values).as_slice(), |row| raw_from_row(kind, row))?;
-    let mut items =
-        rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
+    let mut items = rows
+        .map(|r| r.map_err(StoreError::from).and_then(|c| c.into_raw_with_sealed(conn)))
+        .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|r| encode_cursor(&r.id))
@@ -234,6 +245,7 @@ pub(crate) fn update(
             Some(actual) => StoreError::Conflict { kind: raw.kind.name(), id: raw.id, expected: raw.version, actual },
         });
     }
+    sealed::replace(conn, raw.kind.table(), &raw.id, &raw.sealed)?;
     get(conn, scope, raw.kind, &raw.id)
 }
 
@@ -260,6 +272,7 @@ pub(crate) fn delete(
             _ => StoreError::not_found(kind, id),
         });
     }
+    sealed::delete_all(conn, kind.table(), id)?;
     Ok(())
 }
 
@@ -281,7 +294,7 @@ pub(crate) fn certificates_due(
     let sql_rows = |sql: &str, args: &[&dyn ToSql]| -> Result<Vec<RawRecord>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(args, |row| raw_from_row(kind, row))?;
-        rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect()
+        rows.map(|r| r.map_err(StoreError::from).and_then(|c| c.into_raw_with_sealed(conn))).collect()
     };
     // Row-value comparison keeps the walk on the (due_at, id) index at any depth.
     let mut items = match &position {
@@ -312,8 +325,17 @@ pub(crate) fn certificates_due(
     Ok(Page { items: items.into_iter().map(Certificate::from_raw).collect::<Result<_, _>>()?, next_cursor })
 }
 
+const ORG_KEY_FIELD: &str = "jwt_signing_key";
+
+/// The organization's document without its sealed key, and the key apart.
+fn split_org(org: &Organization) -> Result<(String, Vec<(String, crate::model::SealedSecret)>), StoreError> {
+    let mut bare = org.clone();
+    let sealed = bare.jwt_signing_key.take().map(|k| vec![(ORG_KEY_FIELD.to_owned(), k)]).unwrap_or_default();
+    Ok((serde_json::to_string(&bare).map_err(|e| StoreError::InvalidRequest(e.to_string()))?, sealed))
+}
+
 pub(crate) fn create_organization(conn: &Connection, org: &Organization) -> Result<(), StoreError> {
-    let doc = serde_json::to_string(org).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+    let (doc, sealed_key) = split_org(org)?;
     conn.prepare_cached(
         "INSERT INTO organizations (id, version, created_at, updated_at, doc) VALUES (?1, 1, ?2, ?2, ?3)",
     )?
@@ -324,14 +346,17 @@ pub(crate) fn create_organization(conn: &Connection, org: &Organization) -> Resu
         }
         _ => StoreError::Database(e),
     })?;
-    Ok(())
+    sealed::replace(conn, "organizations", &org.id.to_string(), &sealed_key)
 }
 
 fn org_from_row(row: &Row<'_>) -> rusqlite::Result<(String, i64, i64, String)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn decode_org((id, version, updated_at, doc): (String, i64, i64, String)) -> Result<Organization, StoreError> {
+fn decode_org(
+    conn: &Connection,
+    (id, version, updated_at, doc): (String, i64, i64, String),
+) -> Result<Organization, StoreError> {
     let mut org: Organization = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
         kind: "organization",
         id: id.clone(),
@@ -339,6 +364,8 @@ fn decode_org((id, version, updated_at, doc): (String, i64, i64, String)) -> Res
     })?;
     org.version = version as u64;
     org.updated_at = Timestamp::from_unix_millis(updated_at);
+    org.jwt_signing_key =
+        sealed::load(conn, "organizations", &id)?.into_iter().find(|(f, _)| f == ORG_KEY_FIELD).map(|(_, s)| s);
     Ok(org)
 }
 
@@ -346,7 +373,7 @@ pub(crate) fn get_organization(conn: &Connection, id: OrgId) -> Result<Organizat
     conn.prepare_cached("SELECT id, version, updated_at, doc FROM organizations WHERE id = ?1")?
         .query_row([id.to_string()], org_from_row)
         .optional()?
-        .map(decode_org)
+        .map(|row| decode_org(conn, row))
         .transpose()?
         .ok_or_else(|| StoreError::NotFound { kind: "organization", id: id.to_string() })
 }
@@ -354,7 +381,7 @@ pub(crate) fn get_organization(conn: &Connection, id: OrgId) -> Result<Organizat
 pub(crate) fn list_organizations(conn: &Connection) -> Result<Vec<Organization>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, version, updated_at, doc FROM organizations ORDER BY id")?;
     let rows = stmt.query_map([], org_from_row)?;
-    rows.map(|r| r.map_err(StoreError::from).and_then(decode_org)).collect()
+    rows.map(|r| r.map_err(StoreError::from).and_then(|row| decode_org(conn, row))).collect()
 }
 
 pub(crate) fn update_organization(
@@ -362,7 +389,7 @@ pub(crate) fn update_organization(
     org: &Organization,
     now: Timestamp,
 ) -> Result<Organization, StoreError> {
-    let doc = serde_json::to_string(org).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+    let (doc, sealed_key) = split_org(org)?;
     let changed = conn
         .prepare_cached(
             "UPDATE organizations SET version = version + 1, updated_at = ?1, doc = ?2 WHERE id = ?3 AND version = ?4",
@@ -377,6 +404,7 @@ pub(crate) fn update_organization(
             actual: current.version,
         });
     }
+    sealed::replace(conn, "organizations", &org.id.to_string(), &sealed_key)?;
     get_organization(conn, org.id)
 }
 

@@ -1,0 +1,108 @@
+//! SQL for sealed fields, kept in `sealed_secrets` apart from their records: written and deleted in
+//! the same transaction as the record, read back with it, and re-wrapped in place by a KEK rotation.
+
+use rusqlite::{Connection, params};
+
+use crate::model::SealedSecret;
+use crate::store::{SealedKey, SealedRow, StoreError};
+
+pub(crate) fn replace(
+    conn: &Connection,
+    table: &str,
+    record_id: &str,
+    sealed: &[(String, SealedSecret)],
+) -> Result<(), StoreError> {
+    delete_all(conn, table, record_id)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO sealed_secrets (record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (field, s) in sealed {
+        insert.execute(params![
+            table,
+            record_id,
+            field,
+            i64::from(s.kek_version),
+            s.wrapped_dek,
+            s.nonce,
+            s.ciphertext
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn delete_all(conn: &Connection, table: &str, record_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM sealed_secrets WHERE record_table = ?1 AND record_id = ?2")?
+        .execute([table, record_id])?;
+    Ok(())
+}
+
+pub(crate) fn load(conn: &Connection, table: &str, record_id: &str) -> Result<Vec<(String, SealedSecret)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT field, kek_version, wrapped_dek, nonce, ciphertext FROM sealed_secrets WHERE record_table = ?1 AND record_id = ?2",
+    )?;
+    let rows = stmt.query_map([table, record_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            SealedSecret {
+                kek_version: r.get::<_, i64>(1)? as u32,
+                wrapped_dek: r.get(2)?,
+                nonce: r.get(3)?,
+                ciphertext: r.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many sealed values each KEK version still wraps.
+pub(crate) fn usage(conn: &Connection) -> Result<std::collections::BTreeMap<u32, u64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT kek_version, COUNT(*) FROM sealed_secrets GROUP BY kek_version")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Up to `limit` sealed values wrapped by a version older than `version`.
+pub(crate) fn older_than(conn: &Connection, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext FROM sealed_secrets
+         WHERE kek_version < ?1 LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![i64::from(version), limit as i64], |r| {
+        Ok(SealedRow {
+            key: SealedKey { table: r.get(0)?, record_id: r.get(1)?, field: r.get(2)? },
+            secret: SealedSecret {
+                kek_version: r.get::<_, i64>(3)? as u32,
+                wrapped_dek: r.get(4)?,
+                nonce: r.get(5)?,
+                ciphertext: r.get(6)?,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces wrapped data keys, each only if the row still holds what was read (compare-and-swap), so
+/// a value rewritten meanwhile by the running service is left alone. Returns how many were replaced.
+pub(crate) fn rewrap(conn: &Connection, updates: &[(SealedRow, SealedSecret)]) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE sealed_secrets SET kek_version = ?1, wrapped_dek = ?2
+         WHERE record_table = ?3 AND record_id = ?4 AND field = ?5 AND kek_version = ?6 AND wrapped_dek = ?7",
+    )?;
+    let mut changed = 0;
+    for (old, new) in updates {
+        if new.nonce != old.secret.nonce || new.ciphertext != old.secret.ciphertext {
+            return Err(StoreError::InvalidRequest("a re-wrap must keep the data unchanged".into()));
+        }
+        changed += stmt.execute(params![
+            i64::from(new.kek_version),
+            new.wrapped_dek,
+            old.key.table,
+            old.key.record_id,
+            old.key.field,
+            i64::from(old.secret.kek_version),
+            old.secret.wrapped_dek,
+        ])? as u64;
+    }
+    Ok(changed)
+}
