@@ -36,7 +36,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         envelope,
         config.auth.clone(),
         config.jobs.max_attempts,
-        tls.is_some(),
+        config.api.secure_cookies || tls.is_some(),
         Arc::new(SystemClock),
     ));
     let readiness = Readiness::default();
@@ -129,10 +129,13 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     let signal = signals.wait_for_shutdown(tls.as_deref()).await;
     info!(signal, grace_secs = config.api.shutdown_grace.as_secs(), "shutting down");
     readiness.set_draining();
-    if let Some(pump) = pump {
-        pump.shutdown(config.api.shutdown_grace).await;
-    }
-    server_handle.stop(true).await;
+    // Both drains share the one grace period, so a stop fits in it (and in systemd's TimeoutStopSec).
+    let drain_jobs = async {
+        if let Some(pump) = pump {
+            pump.shutdown(config.api.shutdown_grace).await;
+        }
+    };
+    tokio::join!(drain_jobs, server_handle.stop(true));
     let _ = server_task.await;
     if let Some((handle, task)) = metrics_server {
         handle.stop(true).await;

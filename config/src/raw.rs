@@ -63,6 +63,9 @@ pub struct RawApi {
     pub workers: u32,
     /// Serve HTTPS here instead of plain HTTP (both paths, or neither).
     pub tls: RawTls,
+    /// Mark session cookies `Secure`. On by default because the service is meant to be reached over
+    /// HTTPS (nginx in front); turn off only for plain-HTTP development with a browser.
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -82,6 +85,7 @@ impl Default for RawApi {
             shutdown_grace_secs: 30,
             workers: 0,
             tls: RawTls::default(),
+            secure_cookies: true,
         }
     }
 }

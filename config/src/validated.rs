@@ -61,6 +61,7 @@ pub struct ApiConfig {
     pub shutdown_grace: Duration,
     pub workers: usize,
     pub tls: Option<ApiTlsConfig>,
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,6 +163,7 @@ impl RawConfig {
                     return Err(ConfigError::invalid("api.tls.cert_path", "\"\"", "is required with api.tls.key_path"));
                 }
             },
+            secure_cookies: self.api.secure_cookies,
         };
 
         let metrics = MetricsConfig {
@@ -388,6 +390,7 @@ impl From<&Config> for RawConfig {
                     cert_path: c.api.tls.as_ref().map(|t| t.cert_path.display().to_string()),
                     key_path: c.api.tls.as_ref().map(|t| t.key_path.display().to_string()),
                 },
+                secure_cookies: c.api.secure_cookies,
             },
             metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
             store: crate::raw::RawStore {

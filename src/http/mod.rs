@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::{App, web};
 
 pub use health::Readiness;
@@ -37,7 +38,17 @@ pub fn app(
         .app_data(state)
         .wrap_fn(move |req: ServiceRequest, srv| {
             let started = Instant::now();
-            let method = req.method().to_string();
+            // Only standard methods become label values; anything made up shares one.
+            let method = match *req.method() {
+                Method::GET
+                | Method::POST
+                | Method::PUT
+                | Method::PATCH
+                | Method::DELETE
+                | Method::HEAD
+                | Method::OPTIONS => req.method().as_str().to_owned(),
+                _ => "other".to_owned(),
+            };
             let metrics = metrics.clone();
             let response = srv.call(req);
             async move {

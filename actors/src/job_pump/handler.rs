@@ -27,7 +27,7 @@ impl JobError {
 
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
-        JobError { retryable: e.is_retryable() || !matches!(e, StoreError::NotFound { .. }), message: e.to_string() }
+        JobError { retryable: e.is_retryable(), message: e.to_string() }
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Job {
     pub run_at: Timestamp,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<Timestamp>,
+    /// Grows with every claim, never shrinks: the fencing token of the current lease.
+    pub lease_seq: u64,
     pub last_error: Option<String>,
     pub queued_at: Timestamp,
     pub first_started_at: Option<Timestamp>,
@@ -104,20 +106,25 @@ impl Job {
     /// The lease a claimer holds on this job, if it is running.
     pub fn lease(&self) -> Option<JobLease> {
         match (self.status, &self.lease_owner, self.lease_expires_at) {
-            (JobStatus::Running, Some(owner), Some(expires_at)) => {
-                Some(JobLease { job_id: self.id, node_id: owner.clone(), attempt: self.attempts, expires_at })
-            }
+            (JobStatus::Running, Some(owner), Some(expires_at)) => Some(JobLease {
+                job_id: self.id,
+                node_id: owner.clone(),
+                attempt: self.attempts,
+                seq: self.lease_seq,
+                expires_at,
+            }),
             _ => None,
         }
     }
 }
 
-/// Proof of a claim. `attempt` fences: once the job is reclaimed, the old holder's calls are refused.
+/// Proof of a claim. `seq` fences: once the job is claimed again, the old holder's calls are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobLease {
     pub job_id: JobId,
     pub node_id: String,
     pub attempt: u32,
+    pub seq: u64,
     pub expires_at: Timestamp,
 }
 

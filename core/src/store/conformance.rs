@@ -652,16 +652,22 @@ pub async fn one_running_job_per_subject<S: Store>(f: &Fixture<S>) {
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), vec![second.id]);
 }
 
-/// Releasing (graceful shutdown) puts the job back at once without spending an attempt.
+/// Releasing (graceful shutdown) puts the job back at once without spending an attempt, and the
+/// released lease stays dead even when the same node claims the job again with the same attempt
+/// number: the lease sequence, not the attempt count, is the fencing token.
 pub async fn release_gives_the_attempt_back<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 1)).await.unwrap();
     let job = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
     let released = f.store.release_job(&job.lease().unwrap(), "node shutting down").await.unwrap();
     assert_eq!((released.status, released.attempts, released.lease_owner.clone()), (JobStatus::Queued, 0, None));
-    let again = f.store.claim_jobs(&claim("m", &[JobKind::Issue], 1)).await.unwrap().remove(0);
-    assert_eq!(again.attempts, 1);
-    assert!(matches!(f.store.release_job(&job.lease().unwrap(), "late").await, Err(StoreError::LeaseLost { .. })));
+    let again = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
+    assert_eq!((again.attempts, again.lease_owner.as_deref()), (1, Some("n")));
+    assert!(again.lease_seq > job.lease_seq);
+    let stale = job.lease().unwrap();
+    assert!(matches!(f.store.release_job(&stale, "late").await, Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(f.store.complete_job(&stale, "late").await, Err(StoreError::LeaseLost { .. })));
+    f.store.complete_job(&again.lease().unwrap(), "done").await.unwrap();
 }
 
 /// Project job listings show only that project's jobs, never system jobs.

@@ -44,6 +44,17 @@ impl LoginThrottle {
         LoginThrottle { policy, accounts: Mutex::default(), addresses: Mutex::default() }
     }
 
+    /// Decides on an attempt and, if it may proceed, counts it as a failure at once; a success takes
+    /// it back. Counting before the password check means concurrent guesses cannot all slip past a
+    /// count that has not been raised yet.
+    pub fn check_and_reserve(&self, account: &str, address: Option<IpAddr>, now: Instant) -> Verdict {
+        let verdict = self.check(account, address, now);
+        if matches!(verdict, Verdict::Proceed { .. }) {
+            self.record_failure(account, address, now);
+        }
+        verdict
+    }
+
     pub fn check(&self, account: &str, address: Option<IpAddr>, now: Instant) -> Verdict {
         let account_count = current(&self.accounts, account, self.policy.lockout, now);
         let address_count = address.map(|a| current(&self.addresses, &a, self.policy.lockout, now)).unwrap_or(0);
@@ -64,8 +75,14 @@ impl LoginThrottle {
         }
     }
 
-    pub fn record_success(&self, account: &str) {
+    /// Clears the account's record and takes back the attempt reserved for this address.
+    pub fn record_success(&self, account: &str, address: Option<IpAddr>) {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner()).remove(account);
+        if let Some(a) = address
+            && let Some(f) = self.addresses.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&a)
+        {
+            f.count = f.count.saturating_sub(1);
+        }
     }
 }
 
@@ -129,7 +146,7 @@ mod tests {
         }
         assert_eq!(t.check("a", Some(ip), now), Verdict::Refuse { retry_after: Duration::from_secs(60) });
         assert_eq!(t.check("a", None, now + Duration::from_secs(61)), Verdict::Proceed { delay: Duration::ZERO });
-        t.record_success("a");
+        t.record_success("a", None);
         assert_eq!(t.check("a", None, now), Verdict::Proceed { delay: Duration::ZERO });
     }
 
@@ -147,5 +164,26 @@ mod tests {
             t.check("fresh", Some("192.0.2.10".parse().unwrap()), now),
             Verdict::Proceed { delay: Duration::ZERO }
         );
+    }
+}
+
+#[cfg(test)]
+mod reservation_tests {
+    use super::*;
+
+    /// Attempts are counted when they start: a burst of concurrent guesses is cut off at the limit
+    /// even though none of them has finished yet.
+    #[test]
+    fn concurrent_guesses_cannot_outrun_the_count() {
+        let t = LoginThrottle::new(ThrottlePolicy {
+            slowdown_after: 100,
+            lockout_after: 5,
+            lockout_after_per_address: 1_000,
+            lockout: Duration::from_secs(60),
+        });
+        let now = Instant::now();
+        let admitted =
+            (0..50).filter(|_| matches!(t.check_and_reserve("victim", None, now), Verdict::Proceed { .. })).count();
+        assert_eq!(admitted, 5);
     }
 }

@@ -17,6 +17,17 @@ use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json::ApiJson;
 use crate::api::views::{LoginRequest, LoginResponse, MeView, MembershipSummary};
 
+/// The client's address: the peer, or, when the peer is a proxy on this host (nginx in front, the
+/// default deployment), the last address that proxy appended to `X-Forwarded-For`.
+fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip())?;
+    if !peer.is_loopback() {
+        return Some(peer);
+    }
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    Some(forwarded.and_then(|f| f.rsplit(',').next()).and_then(|last| last.trim().parse().ok()).unwrap_or(peer))
+}
+
 fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "e-mail or password is wrong")
 }
@@ -28,8 +39,8 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
-    let address = req.peer_addr().map(|a| a.ip());
-    match state.throttle.check(&email, address, Instant::now()) {
+    let address = client_address(&req);
+    match state.throttle.check_and_reserve(&email, address, Instant::now()) {
         Verdict::Refuse { retry_after } => {
             tracing::warn!(client = ?address, "login refused: too many failed attempts");
             let mut e = ApiError::new(ErrorCode::TooManyRequests, "too many failed logins; try again later");
@@ -47,14 +58,15 @@ pub async fn login(
     let candidate = body.password;
     let matches = web::block(move || password::verify(&candidate, &hash)).await.unwrap_or(false);
     let user = match user {
-        Some(user) if matches && !user.disabled => user,
+        // An account without a password (created by other means) can never log in with one.
+        Some(user) if matches && user.password_hash.is_some() && !user.disabled => user,
         other => {
-            state.throttle.record_failure(&email, address, Instant::now());
+            // The attempt was already counted by `check_and_reserve`.
             tracing::warn!(user_id = ?other.map(|u| u.id), client = ?address, "login failed");
             return Err(invalid_credentials());
         }
     };
-    state.throttle.record_success(&email);
+    state.throttle.record_success(&email, address);
 
     let now = state.now();
     let expires_at = now.saturating_add(state.auth.session_ttl);

@@ -32,6 +32,10 @@ pub async fn create(
     let scope = auth.project_scope(body.project_id).await?;
     let name = validate::name("name", &body.name)?;
     let Value::Object(config) = body.config else { return Err(ApiError::invalid("config", "must be an object")) };
+    // A reload command runs on the service's host as the service's user: only owners may set one.
+    if config.get("reload_command").is_some_and(|v| !v.is_null()) && !auth.caller()?.is_owner() {
+        return Err(ApiError::forbidden("only organization owners may set a reload_command"));
+    }
     let (kind, public, secret) = match body.kind.as_str() {
         "file" => (TargetKind::File, file_config(&config)?, None),
         "ssh" => {

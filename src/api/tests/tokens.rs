@@ -181,3 +181,36 @@ async fn repeated_failed_logins_are_refused_for_a_while() {
     .await;
     assert_problem(&other, 401, "invalid_credentials");
 }
+
+/// Regression (review finding): an account with no password hash must not log in with the decoy
+/// password used to even out timing for unknown accounts.
+#[actix_web::test]
+async fn accounts_without_a_password_never_log_in() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let user = w.viewer_a.user.clone().unwrap();
+    assert!(user.password_hash.is_none());
+    for password in ["decoy password that matches nothing", "", "anything at all"] {
+        let resp = send(
+            &app,
+            Req::new(Method::POST, "/api/v1/auth/login").json(json!({ "email": user.email, "password": password })),
+        )
+        .await;
+        assert_problem(&resp, 401, "invalid_credentials");
+    }
+}
+
+/// Only owners may give a target a reload command (it runs on the service's host).
+#[actix_web::test]
+async fn reload_commands_are_for_owners_only() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let body = json!({ "project_id": w.a.scope.project_id(), "name": "nginx", "type": "file",
+        "config": { "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem", "reload_command": "systemctl reload nginx" } });
+    let resp = send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.admin_a).json(body.clone())).await;
+    assert_problem(&resp, 403, "forbidden");
+    let resp = send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(body)).await;
+    assert_eq!(resp.status, 201, "{resp:?}");
+}

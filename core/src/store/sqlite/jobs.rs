@@ -15,7 +15,7 @@ use crate::store::{ClaimRequest, Enqueued, JobFailure, Page, PageRequest, StoreE
 use crate::timestamp::Timestamp;
 
 const JOB_COLUMNS: &str = "id, project_id, kind, subject, dedupe_key, payload, status, attempts, max_attempts, run_at, \
-     lease_owner, lease_expires_at, last_error, queued_at, first_started_at, started_at, finished_at, version";
+     lease_owner, lease_expires_at, last_error, queued_at, first_started_at, started_at, finished_at, version, lease_seq";
 
 struct JobRow {
     id: String,
@@ -36,6 +36,7 @@ struct JobRow {
     started_at: Option<i64>,
     finished_at: Option<i64>,
     version: i64,
+    lease_seq: i64,
 }
 
 fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
@@ -58,6 +59,7 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
         started_at: row.get(15)?,
         finished_at: row.get(16)?,
         version: row.get(17)?,
+        lease_seq: row.get(18)?,
     })
 }
 
@@ -83,6 +85,7 @@ impl JobRow {
             run_at: ts(self.run_at),
             lease_owner: self.lease_owner.clone(),
             lease_expires_at: self.lease_expires_at.map(ts),
+            lease_seq: self.lease_seq as u64,
             last_error: self.last_error.clone(),
             queued_at: ts(self.queued_at),
             first_started_at: self.first_started_at.map(ts),
@@ -155,7 +158,12 @@ fn write_log(
     Ok(())
 }
 
+fn job_project(job: &NewJob) -> Option<ProjectId> {
+    job.project_id
+}
+
 pub(crate) fn enqueue(conn: &Connection, job: &NewJob, now: Timestamp) -> Result<Enqueued, StoreError> {
+    let job_new = job;
     if let Some(key) = &job.dedupe_key {
         let existing: Option<String> = conn
             .prepare_cached("SELECT id FROM jobs WHERE dedupe_key = ?1")?
@@ -163,6 +171,10 @@ pub(crate) fn enqueue(conn: &Connection, job: &NewJob, now: Timestamp) -> Result
             .optional()?;
         if let Some(id) = existing {
             let job = load(conn, &id)?.ok_or_else(|| StoreError::NotFound { kind: "job", id })?;
+            // Keys are global; a job of another project (or of the system) is never handed out.
+            if job.project_id != job_project(job_new) {
+                return Err(StoreError::AlreadyExists { kind: "job", key: "dedupe key".into() });
+            }
             return Ok(Enqueued { job, created: false });
         }
     }
@@ -231,8 +243,8 @@ pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> 
             break;
         };
         conn.prepare_cached(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_expires_at = ?3, \
-             started_at = ?4, first_started_at = COALESCE(first_started_at, ?4), version = version + 1 WHERE id = ?1",
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_seq = lease_seq + 1, lease_owner = ?2, \
+             lease_expires_at = ?3, started_at = ?4, first_started_at = COALESCE(first_started_at, ?4), version = version + 1 WHERE id = ?1",
         )?
         .execute(params![id, claim.node_id, expires.as_unix_millis(), now.as_unix_millis()])?;
         let job = load(conn, &id)?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.clone() })?;
@@ -254,9 +266,9 @@ pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> 
 fn check_lease(conn: &Connection, lease: &JobLease) -> Result<(), StoreError> {
     let held = conn
         .prepare_cached(
-            "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND attempts = ?3",
+            "SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND lease_owner = ?2 AND lease_seq = ?3",
         )?
-        .query_row(params![lease.job_id.to_string(), lease.node_id, i64::from(lease.attempt)], |_| Ok(()))
+        .query_row(params![lease.job_id.to_string(), lease.node_id, lease.seq as i64], |_| Ok(()))
         .optional()?;
     held.ok_or(StoreError::LeaseLost { job_id: lease.job_id })
 }

@@ -7,10 +7,16 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2(), schema_v3()]
+    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4()]
 }
 
-pub const LATEST_VERSION: u32 = 3;
+pub const LATEST_VERSION: u32 = 4;
+
+/// A lease sequence that only ever grows: the fencing token of a claim. `attempts` alone could be
+/// handed out twice once a release gives an attempt back.
+fn schema_v4() -> String {
+    "ALTER TABLE jobs ADD COLUMN lease_seq INTEGER NOT NULL DEFAULT 0;".into()
+}
 
 pub(crate) fn migrate(conn: &Connection) -> Result<u32, StoreError> {
     let all = migrations();
