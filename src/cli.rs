@@ -53,6 +53,15 @@ pub enum KekCommand {
         #[arg(long)]
         path: Option<PathBuf>,
     },
+    /// Create KEK version n+1 and re-wrap every data key under it, in batches, while the service
+    /// runs. Safe to interrupt: run it again and it continues where it stopped.
+    Rotate {
+        /// Data keys re-wrapped per transaction.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+    },
+    /// Show the KEK provider, its current version, and how many data keys each version wraps.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod config_check;
 mod http;
+mod kek;
 mod logging;
 mod metrics;
 mod serve;
@@ -59,6 +60,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kek { command: KekCommand::Init { path } } => {
             let config = config_check::load(cli.config.as_deref())?;
             setup::kek_init(&config, path)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kek { command: command @ (KekCommand::Rotate { .. } | KekCommand::Status) } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            logging::init(&config.log, None);
+            let action = match command {
+                KekCommand::Rotate { batch } => kek::Action::Rotate { batch },
+                _ => kek::Action::Status,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(kek::run(&config, action))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => {

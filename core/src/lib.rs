@@ -6,6 +6,7 @@ pub mod clock;
 pub mod crypto;
 pub mod ids;
 pub mod jobs;
+pub mod kek_rotation;
 pub mod model;
 pub mod scope;
 #[cfg(feature = "testsuite")]

@@ -3,6 +3,7 @@
 
 mod api_flow;
 mod config_check;
+mod kek;
 mod pkcs11;
 mod process;
 mod schema_fuzz;

@@ -60,6 +60,19 @@ impl Envelope {
         })
     }
 
+    /// Re-wraps the data key under the current KEK version; nonce and ciphertext stay as they are.
+    pub fn rewrap(&self, record_id: &str, field: &str, sealed: &SealedSecret) -> Result<SealedSecret, CryptoError> {
+        let aad = field_aad(record_id, field);
+        let wrapped =
+            B64.decode(&sealed.wrapped_dek).map_err(|_| CryptoError::Malformed("wrapped_dek is not base64"))?;
+        let dek = self.kek.unwrap(sealed.kek_version, &wrapped, &aad).map_err(|e| match e {
+            crate::crypto::KekError::Integrity => CryptoError::Integrity,
+            other => CryptoError::Kek(other),
+        })?;
+        let (kek_version, rewrapped) = self.kek.wrap(dek.expose(), &aad)?;
+        Ok(SealedSecret { kek_version, wrapped_dek: B64.encode(rewrapped), ..sealed.clone() })
+    }
+
     pub fn open(&self, record_id: &str, field: &str, sealed: &SealedSecret) -> Result<SecretBytes, CryptoError> {
         let aad = field_aad(record_id, field);
         let wrapped =
@@ -137,5 +150,23 @@ mod tests {
         assert!(matches!(env.open("rec-1", "secret", &other_version), Err(CryptoError::Kek(_))));
         // A different KEK cannot open it either.
         assert!(matches!(envelope().open("rec-1", "secret", &sealed), Err(CryptoError::Integrity)));
+    }
+
+    /// A re-wrap under a new KEK version keeps the ciphertext, opens to the same value, and still
+    /// refuses to open under another record.
+    #[test]
+    fn rewrap_changes_only_the_wrapped_key() {
+        let env = envelope();
+        let secret = SecretBytes::from_str("value");
+        let sealed = env.seal("rec-1", "secret", &secret).unwrap();
+        env.kek().create_version().unwrap();
+        let rewrapped = env.rewrap("rec-1", "secret", &sealed).unwrap();
+        assert_eq!(
+            (rewrapped.kek_version, &rewrapped.ciphertext, &rewrapped.nonce),
+            (2, &sealed.ciphertext, &sealed.nonce)
+        );
+        assert_ne!(rewrapped.wrapped_dek, sealed.wrapped_dek);
+        assert_eq!(env.open("rec-1", "secret", &rewrapped).unwrap(), secret);
+        assert!(matches!(env.rewrap("rec-2", "secret", &sealed), Err(CryptoError::Integrity)));
     }
 }

@@ -96,7 +96,7 @@ fn read_file(path: &Path) -> Result<Keys, KekError> {
     if !keys.contains_key(&file.current) {
         return Err(malformed(format!("current version {} has no key", file.current)));
     }
-    Ok(Keys { current: file.current, by_version: keys })
+    Ok(Keys::new(file.current, keys, file_stamp(path)))
 }
 
 fn serialize(keys: &Keys) -> Zeroizing<String> {
@@ -150,6 +150,26 @@ pub struct LocalKek {
 struct Keys {
     current: u32,
     by_version: BTreeMap<u32, Zeroizing<Vec<u8>>>,
+    /// Ciphers built once per version: key expansion is a measurable part of a re-wrap.
+    ciphers: BTreeMap<u32, Aes256Gcm>,
+    /// The file as last read, to notice a rotation by another process before wrapping.
+    stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+impl Keys {
+    fn new(
+        current: u32,
+        by_version: BTreeMap<u32, Zeroizing<Vec<u8>>>,
+        stamp: Option<(std::time::SystemTime, u64)>,
+    ) -> Self {
+        let ciphers =
+            by_version.iter().filter_map(|(v, k)| Aes256Gcm::new_from_slice(k).ok().map(|c| (*v, c))).collect();
+        Keys { current, by_version, ciphers, stamp }
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
 impl std::fmt::Debug for LocalKek {
@@ -171,7 +191,7 @@ impl LocalKek {
         LocalKek {
             kind: LocalKekKind::Ephemeral,
             path: None,
-            keys: std::sync::RwLock::new(Keys { current: 1, by_version }),
+            keys: std::sync::RwLock::new(Keys::new(1, by_version, None)),
         }
     }
 
@@ -220,15 +240,26 @@ impl LocalKek {
     }
 
     fn cipher(&self, version: u32) -> Result<Aes256Gcm, KekError> {
-        let lookup = |keys: &Keys| keys.by_version.get(&version).map(|k| Aes256Gcm::new_from_slice(k).ok());
-        if let Some(Some(cipher)) = lookup(&self.keys.read().unwrap_or_else(|p| p.into_inner())) {
-            return Ok(cipher);
+        if let Some(cipher) = self.keys.read().unwrap_or_else(|p| p.into_inner()).ciphers.get(&version) {
+            return Ok(cipher.clone());
         }
         // A version we do not know may have been added by a rotation in another process.
         self.reload()?;
-        lookup(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
-            .flatten()
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .ciphers
+            .get(&version)
+            .cloned()
             .ok_or(KekError::UnknownVersion { version })
+    }
+
+    /// Re-reads the file if it changed since it was read, so new values are wrapped with the version
+    /// a rotation (in any process) made current, never with one it is about to retire.
+    fn follow_rotation(&self) -> Result<(), KekError> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let seen = self.keys.read().unwrap_or_else(|p| p.into_inner()).stamp;
+        if file_stamp(path) != seen { self.reload() } else { Ok(()) }
     }
 }
 
@@ -238,6 +269,7 @@ impl KekProvider for LocalKek {
     }
 
     fn wrap(&self, dek: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), KekError> {
+        self.follow_rotation()?;
         let version = self.current_version();
         let nonce = Nonce::generate();
         let sealed =
@@ -271,10 +303,12 @@ impl KekProvider for LocalKek {
         self.reload()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         let next = keys.by_version.keys().next_back().copied().unwrap_or(0) + 1;
-        let mut updated = Keys { current: next, by_version: keys.by_version.clone() };
-        updated.by_version.insert(next, random_key());
+        let mut by_version = keys.by_version.clone();
+        by_version.insert(next, random_key());
+        let mut updated = Keys::new(next, by_version, None);
         if let Some(path) = &self.path {
             replace_file(path, &updated)?;
+            updated.stamp = file_stamp(path);
         }
         *keys = updated;
         Ok(next)
@@ -302,6 +336,7 @@ mod tests {
         assert!(err.to_string().contains("chmod 600"), "{err}");
         assert!(matches!(LocalKek::load(&dir.path().join("none"), LocalKekKind::File), Err(KekError::Missing { .. })));
         let key_text = B64.encode(made.keys.read().unwrap().by_version[&1].as_slice());
+        assert!(!key_text.is_empty());
         assert!(!format!("{made:?}").contains(&key_text));
     }
 

@@ -23,6 +23,8 @@ use crate::crypto::{KekError, KekProvider, SecretBytes};
 const LABEL_PREFIX: &str = "certautopilot-kek-v";
 const IV_LEN: usize = 12;
 const TAG_BITS: u64 = 128;
+/// How stale the list of KEK versions may get before a wrap re-reads it from the token.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Pkcs11Kek {
     module: PathBuf,
@@ -30,6 +32,9 @@ pub struct Pkcs11Kek {
     // Declared before `_context` so the session closes before the library is finalized.
     session: Mutex<Session>,
     keys: Mutex<BTreeMap<u32, ObjectHandle>>,
+    /// When the token's key list was last read; re-read now and then so a rotation made by another
+    /// process becomes this one's current version too.
+    refreshed: Mutex<std::time::Instant>,
     /// Calls into the token (wraps, unwraps, key generation), for rotation reports.
     calls: AtomicU64,
     _context: Pkcs11,
@@ -84,6 +89,7 @@ impl Pkcs11Kek {
             token_label: token_label.to_owned(),
             session: Mutex::new(session),
             keys: Mutex::new(BTreeMap::new()),
+            refreshed: Mutex::new(std::time::Instant::now()),
             calls: AtomicU64::new(0),
             _context: context,
         };
@@ -117,6 +123,7 @@ impl Pkcs11Kek {
             }
         }
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = found;
+        *self.refreshed.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
         Ok(())
     }
 
@@ -190,6 +197,9 @@ impl KekProvider for Pkcs11Kek {
     }
 
     fn wrap(&self, dek: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), KekError> {
+        if self.refreshed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() > REFRESH_EVERY {
+            self.refresh()?;
+        }
         let version = self.current_version();
         let handle = self.handle(version)?;
         let mut iv = [0u8; IV_LEN];

@@ -1,0 +1,127 @@
+//! KEK rotation: re-wrap every sealed value's data key under a newer KEK version, in batches, while
+//! the service keeps running. Only wrapped data keys change, never the data (ARCHITECTURE.md §5).
+//!
+//! Resumable without extra state: the version on each sealed row is the progress. A run first looks
+//! at usage per version; if anything is still under a version older than the provider's current one,
+//! it continues toward that version (a previous run was interrupted), otherwise it creates version
+//! n+1 and starts. Each batch is one transaction of compare-and-swap updates, so a value the service
+//! rewrote meanwhile is left alone, and a kill between batches loses nothing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::crypto::{CryptoError, Envelope, KekError};
+use crate::store::{SealedRow, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct RotationProgress {
+    pub target_version: u32,
+    pub done: u64,
+    pub total: u64,
+    pub elapsed: Duration,
+}
+
+impl RotationProgress {
+    /// Re-wraps per second so far.
+    pub fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate();
+        (rate > 0.0).then(|| Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / rate))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    pub target_version: u32,
+    /// Whether this run created the target version (false: it resumed an interrupted rotation).
+    pub created_version: bool,
+    pub rewrapped: u64,
+    /// Values changed by someone else between read and write (already under a current version).
+    pub skipped: u64,
+    pub batches: u64,
+    pub elapsed: Duration,
+    pub usage_after: BTreeMap<u32, u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Kek(#[from] KekError),
+    #[error("cannot re-wrap {table}/{record_id} field {field}: {source}")]
+    Rewrap { table: String, record_id: String, field: String, source: CryptoError },
+}
+
+pub async fn rotate(
+    store: &dyn Store,
+    envelope: &Envelope,
+    batch: usize,
+    mut progress: impl FnMut(&RotationProgress),
+) -> Result<RotationReport, RotationError> {
+    let started = Instant::now();
+    let usage = store.kek_usage().await?;
+    let current = envelope.kek().current_version();
+    let (target, created_version) = if usage.keys().any(|v| *v < current) {
+        (current, false)
+    } else {
+        let next = envelope.kek().create_version()?;
+        tracing::info!(version = next, "created KEK version");
+        (next, true)
+    };
+    let total: u64 = usage.iter().filter(|(v, _)| **v < target).map(|(_, n)| *n).sum();
+    let (mut done, mut skipped, mut batches) = (0u64, 0u64, 0u64);
+    loop {
+        let rows = store.sealed_older_than(target, batch.max(1)).await?;
+        if rows.is_empty() {
+            break;
+        }
+        let read = rows.len() as u64;
+        let env = envelope.clone();
+        // Unwrapping and wrapping is CPU (or token) work: keep it off the async threads.
+        let updates = tokio::task::spawn_blocking(move || rewrap_all(&env, rows))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))??;
+        let applied = store.rewrap_sealed(updates).await?;
+        done += applied;
+        skipped += read - applied;
+        batches += 1;
+        progress(&RotationProgress {
+            target_version: target,
+            done,
+            total: total.max(done),
+            elapsed: started.elapsed(),
+        });
+    }
+    let usage_after = store.kek_usage().await?;
+    tracing::info!(target = "kek.rotated", version = target, rewrapped = done, skipped, "kek rotation complete");
+    Ok(RotationReport {
+        target_version: target,
+        created_version,
+        rewrapped: done,
+        skipped,
+        batches,
+        elapsed: started.elapsed(),
+        usage_after,
+    })
+}
+
+fn rewrap_all(
+    envelope: &Envelope,
+    rows: Vec<SealedRow>,
+) -> Result<Vec<(SealedRow, crate::model::SealedSecret)>, RotationError> {
+    rows.into_iter()
+        .map(|row| match envelope.rewrap(&row.key.record_id, &row.key.field, &row.secret) {
+            Ok(new) => Ok((row, new)),
+            Err(source) => Err(RotationError::Rewrap {
+                table: row.key.table.clone(),
+                record_id: row.key.record_id.clone(),
+                field: row.key.field.clone(),
+                source,
+            }),
+        })
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! KEK rotation with the file provider, end to end: `kek rotate` is killed (SIGKILL) at several
+//! points of a 20,000-secret rotation; each rerun continues, the last completes, every secret still
+//! opens to its original value, and `kek status` shows one version in use. A second rotation moves
+//! everything to the next version.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certautopilot_core::crypto::{Envelope, LocalKek, LocalKekKind, SecretBytes};
+use certautopilot_core::model::{DnsCredential, DnsProvider, OrgRole, Organization, Project, User};
+use certautopilot_core::store::sqlite::SqliteStore;
+use certautopilot_core::store::{PageRequest, RecordStore, Store};
+use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
+
+use crate::process::command;
+
+const SECRETS: usize = 20_000;
+
+async fn open(dir: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(dir.join("data/certautopilot.db"), Default::default(), Arc::new(SystemClock)).await.unwrap()
+}
+
+fn kek_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = command(dir);
+    cmd.args(["--config", "c.toml", "kek"]).args(args);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_survives_kills_and_every_secret_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::create_dir(path.join("data")).unwrap();
+    std::fs::write(path.join("c.toml"), "[kek]\nprovider = \"file\"\nfile_path = \"kek.json\"\n").unwrap();
+    let out = kek_command(path, &["init"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // --- seed: 20,000 DNS credentials, each with its own sealed secret
+    let store = open(path).await;
+    let envelope = Envelope::new(Arc::new(LocalKek::load(&path.join("kek.json"), LocalKekKind::File).unwrap()));
+    let now = Timestamp::now();
+    let org = Organization::new("rotate", now);
+    store.create_organization(&org).await.unwrap();
+    let owner = User::new(org.id, "o@rotate.test", OrgRole::Owner, now);
+    let org_scope = OrgScope::for_user(&owner).unwrap();
+    store.insert(&org_scope, &owner).await.unwrap();
+    let project = Project::new(org.id, "p", now);
+    store.insert(&org_scope, &project).await.unwrap();
+    let scope = ProjectScope::for_owner(&owner, &project).unwrap();
+    for chunk in 0..SECRETS / 1_000 {
+        let batch: Vec<DnsCredential> = (0..1_000)
+            .map(|i| {
+                let n = chunk * 1_000 + i;
+                let mut c = DnsCredential::new(project.id, format!("cred-{n}"), DnsProvider::Rfc2136, now);
+                c.secret = Some(
+                    envelope.seal(&c.id.to_string(), "secret", &SecretBytes::from_str(&format!("secret-{n}"))).unwrap(),
+                );
+                c
+            })
+            .collect();
+        store.insert_many(&scope, &batch).await.unwrap();
+    }
+    assert_eq!(store.kek_usage().await.unwrap().get(&1), Some(&(SECRETS as u64)));
+
+    // --- three kills at growing points of the rotation
+    for (round, at_least) in [(1, 500u64), (2, 6_000), (3, 12_000)] {
+        let mut child = kek_command(path, &["rotate", "--batch", "250"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let moved = store.kek_usage().await.unwrap().get(&2).copied().unwrap_or(0);
+            if moved >= at_least {
+                break;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "round {round}: rotation finished before it could be killed");
+            assert!(Instant::now() < deadline, "round {round}: no progress to {at_least}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let usage = store.kek_usage().await.unwrap();
+        assert_eq!(usage.values().sum::<u64>(), SECRETS as u64, "round {round}: no value lost or doubled: {usage:?}");
+        assert!(
+            !usage.contains_key(&3),
+            "round {round}: a resumed rotation must not create another version: {usage:?}"
+        );
+    }
+
+    // --- the last run completes what the killed ones began
+    let out = kek_command(path, &["rotate", "--batch", "250"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("rotation to KEK version 2 complete (resumed)"), "{stdout}");
+    assert_eq!(store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(2, SECRETS as u64)]));
+
+    // --- every secret opens to its original value with the key file as it is now
+    let fresh = Envelope::new(Arc::new(LocalKek::load(&path.join("kek.json"), LocalKekKind::File).unwrap()));
+    let mut page = PageRequest::first(1_000);
+    let mut checked = 0;
+    loop {
+        let creds = store.list::<DnsCredential>(&scope, &page).await.unwrap();
+        for c in &creds.items {
+            let sealed = c.secret.as_ref().unwrap();
+            assert_eq!(sealed.kek_version, 2);
+            let n = c.name.trim_start_matches("cred-");
+            assert_eq!(
+                fresh.open(&c.id.to_string(), "secret", sealed).unwrap().expose_str(),
+                Some(&*format!("secret-{n}"))
+            );
+            checked += 1;
+        }
+        match creds.next_cursor {
+            Some(cursor) => page = PageRequest::after(1_000, cursor),
+            None => break,
+        }
+    }
+    assert_eq!(checked, SECRETS);
+
+    // --- a new rotation makes version 3; status shows it
+    let out = kek_command(path, &["rotate"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rotation to KEK version 3 complete (new version)"));
+    let status = String::from_utf8_lossy(&kek_command(path, &["status"]).output().unwrap().stdout).into_owned();
+    assert!(
+        status.contains("current version: 3") && status.contains(&format!("version 3: {SECRETS} data keys")),
+        "{status}"
+    );
+    assert!(!status.contains("version 2:"), "{status}");
+}
