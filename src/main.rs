@@ -74,8 +74,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => {
+            let config = config_check::load(cli.config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(bench::run(command))?;
+            runtime.block_on(bench::run(command, &config))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -39,13 +39,20 @@ fn softhsm_generate_wrap_unwrap_rotate_and_fail_clearly() {
     };
     assert!(matches!(envelope.open("cred-1", "secret", &tampered), Err(CryptoError::Integrity)));
 
+    // --- every kind of secret field the product seals round-trips through the token
+    for field in ["jwt_signing_key", "eab_hmac_key", "account_key", "secret", "credential", "private_key"] {
+        let value = SecretBytes::from_str(&format!("{field}-value"));
+        let sealed_field = envelope.seal("record-9", field, &value).unwrap();
+        assert_eq!(envelope.open("record-9", field, &sealed_field).unwrap(), value, "{field}");
+    }
+
     // --- rotation: version 2 becomes current; version 1 envelopes still open
     assert_eq!(kek.create_version().unwrap(), 2);
     assert!(kek.key_is_locked_in(2).unwrap());
     let newer = envelope.seal("cred-1", "secret", &secret).unwrap();
     assert_eq!(newer.kek_version, 2);
     assert_eq!(envelope.open("cred-1", "secret", &sealed).unwrap(), secret);
-    let calls = kek.token_calls();
+    let calls = kek.token_calls().unwrap();
     assert!(calls >= 6, "token calls are counted: {calls}");
     drop(envelope);
     drop(kek);

@@ -2,6 +2,7 @@
 //! tests: targets are checked here). Each bench works in a temporary directory unless told otherwise.
 
 mod jobs;
+mod kek;
 mod renewal_scan;
 
 use std::path::PathBuf;
@@ -23,6 +24,21 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Re-wrap throughput of the envelope code beside the raw AES-256-GCM bound, one core.
+    KekRewrap {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+    },
+    /// `kek rotate` end to end over N secrets stored in SQLite (the configured PKCS#11 KEK, or a
+    /// key file made for the bench).
+    KekRotate {
+        #[arg(long, default_value_t = 1_000_000)]
+        secrets: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -36,8 +52,13 @@ pub enum BenchCommand {
     },
 }
 
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -> anyhow::Result<()> {
     match command {
+        BenchCommand::KekRewrap { count } => kek::rewrap(count),
+        BenchCommand::KekRotate { secrets, batch, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            kek::rotate_end_to_end(&dir, config, secrets, batch).await
+        }
         BenchCommand::Jobs { jobs, concurrency, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             jobs::run(&dir, jobs, concurrency).await

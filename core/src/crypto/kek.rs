@@ -61,6 +61,10 @@ pub trait KekProvider: Send + Sync + 'static {
     fn describe(&self) -> String;
     /// Creates KEK version `current + 1` and makes it current; returns it.
     fn create_version(&self) -> Result<u32, KekError>;
+    /// Calls made into a hardware token so far, for providers that have one.
+    fn token_calls(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -149,11 +149,6 @@ impl Pkcs11Kek {
         Ok(())
     }
 
-    /// Token calls made so far.
-    pub fn token_calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
     /// Whether the token reports the KEK as sensitive and never extractable (a self-check).
     pub fn key_is_locked_in(&self, version: u32) -> Result<bool, KekError> {
         let handle = self.handle(version)?;
@@ -237,6 +232,10 @@ impl KekProvider for Pkcs11Kek {
 
     fn describe(&self) -> String {
         format!("pkcs11:{}:{}", self.module.display(), self.token_label)
+    }
+
+    fn token_calls(&self) -> Option<u64> {
+        Some(self.calls.load(Ordering::Relaxed))
     }
 
     fn create_version(&self) -> Result<u32, KekError> {
