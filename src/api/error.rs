@@ -88,6 +88,12 @@ impl ApiError {
         }
     }
 
+    /// Prefixes the detail with what it is about (`dns credential: still used by …`).
+    pub fn with_detail_prefix(mut self, what: &str) -> Self {
+        self.detail = format!("{what}: {}", self.detail);
+        self
+    }
+
     pub fn not_found(what: &str) -> Self {
         ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
     }

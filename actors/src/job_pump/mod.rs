@@ -252,14 +252,7 @@ async fn run_job(
     let outcome = handler.run(&job, ctx).await;
     drop(heartbeat);
     let lease = lease.lock().await.clone();
-    let result = match &outcome {
-        Ok(summary) => shared.store.complete_job(&lease, summary).await.map(|_| ()),
-        Err(error) => {
-            let failure =
-                JobFailure { error: error.message.clone(), retryable: error.retryable, backoff: shared.config.backoff };
-            shared.store.fail_job(&lease, &failure).await.map(|_| ())
-        }
-    };
+    let result = record_outcome(&shared, &lease, &outcome).await;
     match (&outcome, result) {
         (Ok(_), Ok(())) => shared.update(|s| s.succeeded += 1),
         (Err(e), Ok(())) => {
@@ -281,6 +274,37 @@ async fn run_job(
     shared.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
     shared.job_done.notify_waiters();
     shared.wake.notify_one();
+}
+
+/// Records a finished attempt, trying again while the store answers with a retryable error (busy):
+/// losing the outcome would rerun the job and spend an attempt. Gives up when the lease is gone.
+async fn record_outcome(
+    shared: &Shared,
+    lease: &certautopilot_core::model::JobLease,
+    outcome: &Result<String, JobError>,
+) -> Result<(), StoreError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let result = match outcome {
+            Ok(summary) => shared.store.complete_job(lease, summary).await.map(|_| ()),
+            Err(error) => {
+                let failure = JobFailure {
+                    error: error.message.clone(),
+                    retryable: error.retryable,
+                    backoff: shared.config.backoff,
+                };
+                shared.store.fail_job(lease, &failure).await.map(|_| ())
+            }
+        };
+        match result {
+            Err(e) if e.is_retryable() && Timestamp::now() < lease.expires_at => {
+                tracing::warn!(job_id = %lease.job_id, error = %e, "recording the job outcome failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 struct AbortOnDrop(JoinHandle<()>);

@@ -98,6 +98,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id: AcmeAccountId = path_id(&id, "acme account")?;
     let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
+    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&state, &scope, "acme account", |c| {
+        c.acme_account_id == id
+    })
+    .await?;
     state.store()?.delete::<AcmeAccount>(&scope, &id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -87,6 +87,7 @@ pub async fn delete_credential(
 ) -> Result<HttpResponse, ApiError> {
     let id: DnsCredentialId = path_id(&id, "dns credential")?;
     let scope = auth.scope_of_record(RecordKind::DnsCredential, &id.to_string(), "dns credential").await?;
+    super::ensure_unreferenced::<Zone>(&state, &scope, "dns credential", |z| z.credential_id == id).await?;
     state.store()?.delete::<DnsCredential>(&scope, &id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -69,3 +69,32 @@ pub fn related_missing(field: &str, what: &str) -> impl FnOnce(certautopilot_cor
         other => other.into(),
     }
 }
+
+/// Refuses (409) when a record of kind `R` in the project still points at what is being deleted.
+/// Reads page by page; a reference created concurrently can still slip through (not one transaction).
+pub async fn ensure_unreferenced<R>(
+    state: &crate::api::AppState,
+    scope: &certautopilot_core::ProjectScope,
+    what: &str,
+    refers: impl Fn(&R) -> bool,
+) -> Result<(), ApiError>
+where
+    R: certautopilot_core::store::Record<Scope = certautopilot_core::ProjectScope>,
+{
+    use certautopilot_core::store::RecordStore;
+    let mut page = PageRequest::first(1_000);
+    loop {
+        let found = state.store()?.list::<R>(scope, &page).await?;
+        if let Some(user) = found.items.iter().find(|r| refers(r)) {
+            return Err(ApiError::new(
+                crate::api::error::ErrorCode::Conflict,
+                format!("still used by {} {}; remove that first", R::KIND.name(), user.record_id()),
+            )
+            .with_detail_prefix(what));
+        }
+        match found.next_cursor {
+            Some(cursor) => page = PageRequest::after(1_000, cursor),
+            None => return Ok(()),
+        }
+    }
+}

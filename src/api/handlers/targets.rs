@@ -81,6 +81,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id: TargetId = path_id(&id, "target")?;
     let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&state, &scope, "target", |c| {
+        c.target_ids.contains(&id)
+    })
+    .await?;
     state.store()?.delete::<DistributionTarget>(&scope, &id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -101,3 +101,26 @@ async fn bad_queries_and_ids_are_problems() {
         assert_problem(&resp, status, code);
     }
 }
+
+/// Deleting something still referenced (a credential used by a zone, an account or a target used by
+/// a certificate) is a 409 that names the user, and nothing is deleted.
+#[actix_web::test]
+async fn deletes_that_would_leave_dangling_references_are_refused() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let a = &w.a;
+    let mut cert: Certificate = h.store.get(&a.scope, &a.certificate.id).await.unwrap();
+    cert.target_ids = vec![a.target.id];
+    h.store.update(&a.scope, &cert).await.unwrap();
+    for (path, user) in [
+        (format!("/api/v1/dns-credentials/{}", a.credential.id), "zone"),
+        (format!("/api/v1/acme-accounts/{}", a.account.id), "certificate"),
+        (format!("/api/v1/targets/{}", a.target.id), "certificate"),
+    ] {
+        let resp = send(&app, Req::new(Method::DELETE, &path).as_who(&w.owner)).await;
+        assert_problem(&resp, 409, "conflict");
+        assert!(resp.json["detail"].as_str().unwrap().contains(&format!("still used by {user}")), "{resp:?}");
+        assert_eq!(send(&app, Req::get(&path).as_who(&w.owner)).await.status, 200, "{path} was deleted anyway");
+    }
+}

@@ -127,10 +127,27 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn WriteTask>>, max_batch
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteTask>]) -> Result<(), BatchError> {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return Err(if is_busy(&e) { BatchError::Busy } else { BatchError::Failed(e.to_string()) });
+/// Extra tries at taking the write lock when another process held it past the busy timeout. No task
+/// has run before the lock is taken, so trying again is always safe.
+const BEGIN_RETRIES: u32 = 3;
+
+fn begin(conn: &Connection) -> Result<(), BatchError> {
+    let mut tries = 0;
+    loop {
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => return Ok(()),
+            Err(e) if is_busy(&e) && tries < BEGIN_RETRIES => {
+                tries += 1;
+                tracing::warn!(tries, "database write lock busy beyond the busy timeout; trying again");
+                std::thread::sleep(std::time::Duration::from_millis(50 << tries));
+            }
+            Err(e) => return Err(if is_busy(&e) { BatchError::Busy } else { BatchError::Failed(e.to_string()) }),
+        }
     }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteTask>]) -> Result<(), BatchError> {
+    begin(conn)?;
     for task in batch.iter_mut() {
         if let Err(e) = conn.execute_batch("SAVEPOINT task") {
             let _ = conn.execute_batch("ROLLBACK");
