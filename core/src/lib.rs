@@ -2,6 +2,7 @@
 //! Invariant: project-scoped data is only reachable through a `ProjectScope`; the backend adds the project filter.
 //! This crate knows nothing of actors, HTTP or Raft.
 
+pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod ids;

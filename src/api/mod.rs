@@ -17,19 +17,47 @@ use std::sync::Arc;
 
 use actix_web::web;
 use certautopilot_config::AuthConfig;
+use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::crypto::{Envelope, SecretBytes};
-use certautopilot_core::model::Organization;
-use certautopilot_core::store::Store;
+use certautopilot_core::ids::ProjectId;
+use certautopilot_core::model::{AuditObject, Organization};
+use certautopilot_core::scope::Principal;
+use certautopilot_core::store::{AuditWrite, Store};
 use certautopilot_core::{Clock, Timestamp};
 use tokio::sync::RwLock;
 
 use crate::api::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::api::error::ApiError;
 
-/// The one organization of this installation and its unsealed token-signing key.
+/// The one organization of this installation and its unsealed keys.
 pub struct OrgContext {
     pub org: Organization,
     pub jwt_key: SecretBytes,
+    pub audit_secret: Arc<SecretBytes>,
+}
+
+impl OrgContext {
+    /// An audit entry to write with a state change (see `RecordStore::*_audited`).
+    pub fn audit(
+        &self,
+        actor: Principal,
+        action: &str,
+        object: Option<(&str, String)>,
+        project_id: Option<ProjectId>,
+        details: serde_json::Value,
+    ) -> AuditWrite {
+        AuditWrite {
+            secret: self.audit_secret.clone(),
+            draft: AuditDraft {
+                org_id: self.org.id,
+                actor,
+                action: action.to_owned(),
+                object: object.map(|(kind, id)| AuditObject { kind: kind.to_owned(), id }),
+                project_id,
+                details,
+            },
+        }
+    }
 }
 
 pub struct AppState {
@@ -95,7 +123,10 @@ impl AppState {
         let sealed =
             org.jwt_signing_key.as_ref().ok_or_else(|| ApiError::internal("organization", &"no signing key"))?;
         let jwt_key = self.envelope.open(&org.id.to_string(), JWT_KEY_FIELD, sealed)?;
-        let ctx = Arc::new(OrgContext { org, jwt_key });
+        let sealed_audit =
+            org.audit_secret.as_ref().ok_or_else(|| ApiError::internal("organization", &"no audit secret"))?;
+        let audit_secret = Arc::new(self.envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed_audit)?);
+        let ctx = Arc::new(OrgContext { org, jwt_key, audit_secret });
         *self.org.write().await = Some(ctx.clone());
         Ok(Some(ctx))
     }
@@ -103,6 +134,17 @@ impl AppState {
 
 /// The envelope field name of the organization's token-signing key.
 pub const JWT_KEY_FIELD: &str = "jwt_signing_key";
+/// The envelope field name of the organization's audit-chain key.
+pub const AUDIT_SECRET_FIELD: &str = "audit_secret";
+
+/// The organization context, or 409 before setup.
+impl AppState {
+    pub async fn org(&self) -> Result<Arc<OrgContext>, ApiError> {
+        self.organization()
+            .await?
+            .ok_or_else(|| ApiError::new(error::ErrorCode::Conflict, "the organization is not set up yet"))
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(web::PayloadConfig::new(body_limit))

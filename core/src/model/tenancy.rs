@@ -13,6 +13,8 @@ pub struct Organization {
     pub name: String,
     /// The key that signs this organization's session tokens (JWT, HS256), sealed.
     pub jwt_signing_key: Option<SealedSecret>,
+    /// The key of this organization's audit chain HMACs, sealed.
+    pub audit_secret: Option<SealedSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -24,6 +26,7 @@ impl Organization {
             id: OrgId::new(),
             name: name.into(),
             jwt_signing_key: None,
+            audit_secret: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -39,7 +39,7 @@ impl crate::store::sqlite::SqliteStore {
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
         $crate::store_conformance_tests!(@each $factory;
-            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
+            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, audited_writes_are_atomic_and_chain, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
             project_scope_cannot_reach_other_projects, org_scope_cannot_reach_other_organizations,
             pagination_walks_every_record_once, certificates_due_in_window_order,
             enqueue_dedupes_by_key, claim_leases_and_completion_is_logged, claim_respects_kinds_and_run_at,
@@ -144,11 +144,11 @@ pub async fn first_organization_is_created_once<S: Store>(f: &Fixture<S>) {
     let now = f.clock.now_ts();
     let org = Organization::new("acme", now);
     let owner = User::new(org.id, "owner@example.com", OrgRole::Owner, now);
-    f.store.create_first_organization(&org, &owner).await.unwrap();
+    f.store.create_first_organization(&org, &owner, None).await.unwrap();
     let other = Organization::new("again", now);
     let other_owner = User::new(other.id, "x@example.com", OrgRole::Owner, now);
     assert!(matches!(
-        f.store.create_first_organization(&other, &other_owner).await,
+        f.store.create_first_organization(&other, &other_owner, None).await,
         Err(StoreError::AlreadyExists { .. })
     ));
     assert_eq!(f.store.list_organizations().await.unwrap(), vec![org.clone()]);
@@ -214,17 +214,20 @@ pub async fn record_and_job_commit_together<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     let cert = certificate(&w.a, "atomic.example", f.clock.now_ts());
     let job = NewJob::for_project(&w.a, JobKind::Issue, 3).subject(cert.id.to_string()).dedupe_key("issue:atomic");
-    let enqueued = f.store.insert_and_enqueue(&w.a, &cert, job).await.unwrap();
+    let enqueued = f.store.insert_and_enqueue(&w.a, &cert, job, None).await.unwrap();
     assert!(enqueued.created);
     let _: Certificate = f.store.get(&w.a, &cert.id).await.unwrap();
     // Same certificate again: the insert fails, so the (new) job must not appear either.
     let job = NewJob::for_project(&w.a, JobKind::Issue, 3).dedupe_key("issue:atomic-2");
-    assert!(matches!(f.store.insert_and_enqueue(&w.a, &cert, job).await, Err(StoreError::AlreadyExists { .. })));
+    assert!(matches!(f.store.insert_and_enqueue(&w.a, &cert, job, None).await, Err(StoreError::AlreadyExists { .. })));
     assert_eq!(f.store.list_project_jobs(&w.a, &PageRequest::default()).await.unwrap().items.len(), 1);
     // A job for another project than the scope is refused.
     let foreign = NewJob::for_project(&w.b, JobKind::Issue, 3);
     let other = certificate(&w.a, "other.example", f.clock.now_ts());
-    assert!(matches!(f.store.insert_and_enqueue(&w.a, &other, foreign).await, Err(StoreError::ScopeMismatch { .. })));
+    assert!(matches!(
+        f.store.insert_and_enqueue(&w.a, &other, foreign, None).await,
+        Err(StoreError::ScopeMismatch { .. })
+    ));
 }
 
 /// Organizations: create, read, list, versioned update, stale update refused, duplicate refused.
@@ -721,6 +724,66 @@ pub async fn concurrent_enqueue_with_one_key_makes_one_job<S: Store>(f: &Fixture
     .await;
     assert_eq!(results.iter().filter(|r| r.created).count(), 1);
     assert!(results.iter().all(|r| r.job.id == results[0].job.id));
+}
+
+fn audit_write(
+    w: &World,
+    secret: &std::sync::Arc<crate::crypto::SecretBytes>,
+    action: &str,
+) -> crate::store::AuditWrite {
+    crate::store::AuditWrite {
+        secret: secret.clone(),
+        draft: crate::audit::AuditDraft {
+            org_id: w.org.id,
+            actor: Principal::System("conformance".into()),
+            action: action.into(),
+            object: None,
+            project_id: Some(w.a.project_id()),
+            details: serde_json::json!({ "action": action }),
+        },
+    }
+}
+
+/// A state change and its audit entry land together: a refused change (conflict, duplicate) leaves
+/// no entry, a successful one leaves exactly one; concurrent audited writes form one gap-free chain
+/// that verifies.
+pub async fn audited_writes_are_atomic_and_chain<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let secret = std::sync::Arc::new(crate::crypto::SecretBytes::new(vec![5; 32]));
+    let now = f.clock.now_ts();
+    let project = Project::new(w.org.id, "audited", now);
+    f.store.insert_audited(&w.org_scope, &project, audit_write(&w, &secret, "project.created")).await.unwrap();
+    assert!(f.store.insert_audited(&w.org_scope, &project, audit_write(&w, &secret, "project.created")).await.is_err());
+    let stale = project.clone();
+    let mut renamed = project.clone();
+    renamed.name = "renamed".into();
+    f.store.update_audited(&w.org_scope, &renamed, audit_write(&w, &secret, "project.updated")).await.unwrap();
+    assert!(matches!(
+        f.store.update_audited(&w.org_scope, &stale, audit_write(&w, &secret, "project.updated")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(
+        f.store
+            .delete_audited::<Project>(&w.org_scope, &ProjectId::new(), None, audit_write(&w, &secret, "x"))
+            .await
+            .is_err()
+    );
+    let events = f.store.list_audit_events(&w.org_scope, 0, 100).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["project.created", "project.updated"]);
+
+    let store = &f.store;
+    let (w_ref, secret_ref) = (&w, &secret);
+    futures_join_all((0..40).map(|i| async move {
+        store.append_audit(audit_write(w_ref, secret_ref, &format!("burst.{i}"))).await.unwrap()
+    }))
+    .await;
+    let events = f.store.list_audit_events(&w.org_scope, 0, 1_000).await.unwrap();
+    assert_eq!(events.len(), 42);
+    let mut verifier = crate::audit::Verifier::new(&secret);
+    for e in &events {
+        verifier.check(e).unwrap();
+    }
+    assert_eq!(verifier.finish().entries, 42);
 }
 
 /// The store refuses audit entries that would leave a gap or repeat a sequence number.

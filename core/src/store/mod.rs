@@ -64,12 +64,25 @@ pub struct SealedRow {
     pub secret: crate::model::SealedSecret,
 }
 
+/// An audit entry to append in the same transaction as a state change: the change and its entry
+/// land together or not at all (docs/audit.md).
+#[derive(Debug, Clone)]
+pub struct AuditWrite {
+    /// The organization's audit secret, unsealed by the caller.
+    pub secret: std::sync::Arc<crate::crypto::SecretBytes>,
+    pub draft: crate::audit::AuditDraft,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// First run: creates the organization and its owner together, only if no organization exists
     /// yet (`AlreadyExists` otherwise), atomically even against another process doing the same.
-    async fn create_first_organization(&self, org: &Organization, owner: &crate::model::User)
-    -> Result<(), StoreError>;
+    async fn create_first_organization(
+        &self,
+        org: &Organization,
+        owner: &crate::model::User,
+        audit: Option<AuditWrite>,
+    ) -> Result<(), StoreError>;
 
     // Organizations: the top of the tenancy tree, unscoped.
     async fn create_organization(&self, org: &Organization) -> Result<(), StoreError>;
@@ -78,13 +91,19 @@ pub trait Store: Send + Sync + 'static {
     async fn update_organization(&self, org: &Organization) -> Result<Organization, StoreError>;
 
     // Scoped records, in their stored form; `RecordStore` is the typed face of these.
-    async fn insert_raw(&self, scope: &RecordScope, records: Vec<RawRecord>) -> Result<(), StoreError>;
+    async fn insert_raw(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        audit: Option<AuditWrite>,
+    ) -> Result<(), StoreError>;
     /// Inserts records and enqueues a job in one transaction: both land or neither does.
     async fn insert_raw_and_enqueue(
         &self,
         scope: &RecordScope,
         records: Vec<RawRecord>,
         job: NewJob,
+        audit: Option<AuditWrite>,
     ) -> Result<Enqueued, StoreError>;
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError>;
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError>;
@@ -95,13 +114,19 @@ pub trait Store: Send + Sync + 'static {
         lookup_key: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<RawRecord>, StoreError>;
-    async fn update_raw(&self, scope: &RecordScope, record: RawRecord) -> Result<RawRecord, StoreError>;
+    async fn update_raw(
+        &self,
+        scope: &RecordScope,
+        record: RawRecord,
+        audit: Option<AuditWrite>,
+    ) -> Result<RawRecord, StoreError>;
     async fn delete_raw(
         &self,
         scope: &RecordScope,
         kind: RecordKind,
         id: &str,
         expected_version: Option<u64>,
+        audit: Option<AuditWrite>,
     ) -> Result<(), StoreError>;
 
     /// Which project a project-scoped record belongs to, for callers that have only its id; the
@@ -146,6 +171,9 @@ pub trait Store: Send + Sync + 'static {
     // The audit chain's storage; M1.4's AuditActor computes the HMACs.
     /// Appends entries that must continue the organization's chain: `seq` = head + 1, gap-free.
     async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Appends one event on its own (no state change goes with it: a failed login, a rotation),
+    /// chaining it to the head inside the transaction.
+    async fn append_audit(&self, audit: AuditWrite) -> Result<AuditEvent, StoreError>;
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError>;
     async fn list_audit_events(
         &self,

@@ -367,14 +367,14 @@ pub trait RecordStore: Store {
     async fn insert<R: Record>(&self, scope: &R::Scope, record: &R) -> Result<(), StoreError> {
         let scope = scope.record_scope();
         let raw = record.to_raw(&scope)?;
-        self.insert_raw(&scope, vec![raw]).await
+        self.insert_raw(&scope, vec![raw], None).await
     }
 
     /// Inserts all or nothing, in one transaction.
     async fn insert_many<R: Record>(&self, scope: &R::Scope, records: &[R]) -> Result<(), StoreError> {
         let scope = scope.record_scope();
         let raws = records.iter().map(|r| r.to_raw(&scope)).collect::<Result<Vec<_>, _>>()?;
-        self.insert_raw(&scope, raws).await
+        self.insert_raw(&scope, raws, None).await
     }
 
     /// Inserts `record` and enqueues `job` atomically (a certificate and its issue job).
@@ -383,10 +383,46 @@ pub trait RecordStore: Store {
         scope: &R::Scope,
         record: &R,
         job: crate::model::NewJob,
+        audit: Option<crate::store::AuditWrite>,
     ) -> Result<crate::store::Enqueued, StoreError> {
         let scope = scope.record_scope();
         let raw = record.to_raw(&scope)?;
-        self.insert_raw_and_enqueue(&scope, vec![raw], job).await
+        self.insert_raw_and_enqueue(&scope, vec![raw], job, audit).await
+    }
+
+    /// Inserts `record` and appends its audit entry in one transaction.
+    async fn insert_audited<R: Record>(
+        &self,
+        scope: &R::Scope,
+        record: &R,
+        audit: crate::store::AuditWrite,
+    ) -> Result<(), StoreError> {
+        let scope = scope.record_scope();
+        let raw = record.to_raw(&scope)?;
+        self.insert_raw(&scope, vec![raw], Some(audit)).await
+    }
+
+    /// Updates `record` (optimistically) and appends its audit entry in one transaction.
+    async fn update_audited<R: Record>(
+        &self,
+        scope: &R::Scope,
+        record: &R,
+        audit: crate::store::AuditWrite,
+    ) -> Result<R, StoreError> {
+        let scope = scope.record_scope();
+        let raw = record.to_raw(&scope)?;
+        R::from_raw(self.update_raw(&scope, raw, Some(audit)).await?)
+    }
+
+    /// Deletes a record and appends its audit entry in one transaction.
+    async fn delete_audited<R: Record>(
+        &self,
+        scope: &R::Scope,
+        id: &(impl ToString + Sync),
+        expected_version: Option<u64>,
+        audit: crate::store::AuditWrite,
+    ) -> Result<(), StoreError> {
+        self.delete_raw(&scope.record_scope(), R::KIND, &id.to_string(), expected_version, Some(audit)).await
     }
 
     async fn get<R: Record>(&self, scope: &R::Scope, id: &(impl ToString + Sync)) -> Result<R, StoreError> {
@@ -416,7 +452,7 @@ pub trait RecordStore: Store {
     async fn update<R: Record>(&self, scope: &R::Scope, record: &R) -> Result<R, StoreError> {
         let scope = scope.record_scope();
         let raw = record.to_raw(&scope)?;
-        R::from_raw(self.update_raw(&scope, raw).await?)
+        R::from_raw(self.update_raw(&scope, raw, None).await?)
     }
 
     async fn delete<R: Record>(
@@ -425,7 +461,7 @@ pub trait RecordStore: Store {
         id: &(impl ToString + Sync),
         expected_version: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.delete_raw(&scope.record_scope(), R::KIND, &id.to_string(), expected_version).await
+        self.delete_raw(&scope.record_scope(), R::KIND, &id.to_string(), expected_version, None).await
     }
 }
 

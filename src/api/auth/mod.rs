@@ -51,6 +51,14 @@ impl Caller {
     pub fn is_owner(&self) -> bool {
         self.user.org_role == OrgRole::Owner
     }
+
+    /// Who the audit trail names: the API token when one was used, else the user.
+    pub fn principal(&self) -> certautopilot_core::Principal {
+        match self.method {
+            AuthMethod::ApiToken(id) => certautopilot_core::Principal::ApiToken(id),
+            AuthMethod::Session { .. } => certautopilot_core::Principal::User(self.user.id),
+        }
+    }
 }
 
 /// The authenticated caller of a route, with the route's policy.

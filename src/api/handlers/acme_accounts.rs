@@ -75,7 +75,14 @@ pub async fn create(
         }
         account.ca_bundle_pem = Some(pem);
     }
-    state.store()?.insert(&scope, &account).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "credential.created",
+        Some(("acme_account", account.id.to_string())),
+        Some(scope.project_id()),
+        serde_json::json!({ "name": account.name, "directory_url": account.directory_url, "eab": account.eab_kid.is_some() }),
+    );
+    state.store()?.insert_audited(&scope, &account, audit).await?;
     tracing::info!(project_id = %scope.project_id(), account_id = %account.id, "acme account created");
     Ok(HttpResponse::Created().json(AcmeAccountView::from(account)))
 }
@@ -102,6 +109,13 @@ pub async fn delete(
         c.acme_account_id == id
     })
     .await?;
-    state.store()?.delete::<AcmeAccount>(&scope, &id, None).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "credential.deleted",
+        Some(("acme_account", id.to_string())),
+        Some(scope.project_id()),
+        serde_json::json!({}),
+    );
+    state.store()?.delete_audited::<AcmeAccount>(&scope, &id, None, audit).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -62,7 +62,14 @@ pub async fn create(
         .subject(certificate.id.to_string())
         .dedupe_key(format!("issue:{}", certificate.id))
         .payload(json!({ "certificate_id": certificate.id }));
-    let enqueued = state.store()?.insert_and_enqueue(&scope, &certificate, job).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "cert.requested",
+        Some(("certificate", certificate.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "common_name": certificate.common_name, "sans": certificate.sans, "key_type": certificate.key_type }),
+    );
+    let enqueued = state.store()?.insert_and_enqueue(&scope, &certificate, job, Some(audit)).await?;
     tracing::info!(project_id = %scope.project_id(), certificate_id = %certificate.id, job_id = %enqueued.job.id, "certificate requested");
     Ok(HttpResponse::Accepted().json(CertificateCreated { certificate: certificate.into(), job: enqueued.job.into() }))
 }

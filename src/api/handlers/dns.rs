@@ -65,7 +65,14 @@ pub async fn create_credential(
     credential.config = json!({ "server": c.server, "key_name": key_name, "algorithm": algorithm });
     credential.secret =
         Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_str(c.secret.trim()))?);
-    state.store()?.insert(&scope, &credential).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "credential.created",
+        Some(("dns_credential", credential.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "name": credential.name, "provider": credential.provider }),
+    );
+    state.store()?.insert_audited(&scope, &credential, audit).await?;
     tracing::info!(project_id = %scope.project_id(), credential_id = %credential.id, "dns credential created");
     Ok(HttpResponse::Created().json(DnsCredentialView::from(credential)))
 }
@@ -88,7 +95,14 @@ pub async fn delete_credential(
     let id: DnsCredentialId = path_id(&id, "dns credential")?;
     let scope = auth.scope_of_record(RecordKind::DnsCredential, &id.to_string(), "dns credential").await?;
     super::ensure_unreferenced::<Zone>(&state, &scope, "dns credential", |z| z.credential_id == id).await?;
-    state.store()?.delete::<DnsCredential>(&scope, &id, None).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "credential.deleted",
+        Some(("dns_credential", id.to_string())),
+        Some(scope.project_id()),
+        json!({}),
+    );
+    state.store()?.delete_audited::<DnsCredential>(&scope, &id, None, audit).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -114,7 +128,14 @@ pub async fn create_zone(
         .await
         .map_err(related_missing("credential_id", "dns credential"))?;
     let zone = Zone::new(scope.project_id(), apex, credential.id, state.now());
-    state.store()?.insert(&scope, &zone).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "zone.created",
+        Some(("zone", zone.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "apex": zone.apex, "credential_id": zone.credential_id }),
+    );
+    state.store()?.insert_audited(&scope, &zone, audit).await?;
     tracing::info!(project_id = %scope.project_id(), zone_id = %zone.id, apex = %zone.apex, "zone created");
     Ok(HttpResponse::Created().json(ZoneView::from(zone)))
 }
@@ -136,6 +157,13 @@ pub async fn delete_zone(
 ) -> Result<HttpResponse, ApiError> {
     let id: ZoneId = path_id(&id, "zone")?;
     let scope = auth.scope_of_record(RecordKind::Zone, &id.to_string(), "zone").await?;
-    state.store()?.delete::<Zone>(&scope, &id, None).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "zone.deleted",
+        Some(("zone", id.to_string())),
+        Some(scope.project_id()),
+        json!({}),
+    );
+    state.store()?.delete_audited::<Zone>(&scope, &id, None, audit).await?;
     Ok(HttpResponse::NoContent().finish())
 }

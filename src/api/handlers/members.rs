@@ -52,7 +52,14 @@ pub async fn add(
         map(e)
     })?;
     let membership = Membership::new(caller.user.org_id, project, user.id, body.role, state.now());
-    state.store()?.insert(&org_scope, &membership).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "member.added",
+        Some(("user", user.id.to_string())),
+        Some(project),
+        serde_json::json!({ "role": body.role }),
+    );
+    state.store()?.insert_audited(&org_scope, &membership, audit).await?;
     tracing::info!(by = %caller.user.id, project_id = %project, user_id = %user.id, role = ?body.role, "member added");
     Ok(HttpResponse::Created().json(MemberView::from(membership)))
 }
@@ -73,7 +80,14 @@ pub async fn remove(
         .find_unique(&org_scope, &membership_key(project, user))
         .await
         .map_err(|_| ApiError::not_found("member"))?;
-    state.store()?.delete::<Membership>(&org_scope, &membership.id, Some(membership.version)).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "member.removed",
+        Some(("user", user.to_string())),
+        Some(project),
+        serde_json::json!({ "role": membership.role }),
+    );
+    state.store()?.delete_audited::<Membership>(&org_scope, &membership.id, Some(membership.version), audit).await?;
     tracing::info!(by = %caller.user.id, project_id = %project, user_id = %user, "member removed");
     Ok(HttpResponse::NoContent().finish())
 }

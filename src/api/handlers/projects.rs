@@ -46,7 +46,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth.caller()?;
     let project = Project::new(caller.user.org_id, validate::name("name", &body.name)?, state.now());
-    state.store()?.insert(&caller.org_scope(), &project).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "project.created",
+        Some(("project", project.id.to_string())),
+        Some(project.id),
+        serde_json::json!({ "name": project.name }),
+    );
+    state.store()?.insert_audited(&caller.org_scope(), &project, audit).await?;
     tracing::info!(by = %caller.user.id, project_id = %project.id, "project created");
     Ok(HttpResponse::Created().json(ProjectView::from(project)))
 }
@@ -74,7 +81,14 @@ pub async fn update(
     let mut project: Project = state.store()?.get(&scope, &id).await?;
     project.name = validate::name("name", &body.name)?;
     project.version = body.version;
-    Ok(web::Json(state.store()?.update(&scope, &project).await?.into()))
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "project.updated",
+        Some(("project", id.to_string())),
+        Some(id),
+        serde_json::json!({ "name": project.name }),
+    );
+    Ok(web::Json(state.store()?.update_audited(&scope, &project, audit).await?.into()))
 }
 
 /// Deletes a project that holds nothing any more, with its memberships.
@@ -104,7 +118,14 @@ pub async fn delete(
             None => break,
         }
     }
-    state.store()?.delete::<Project>(&org_scope, &id, None).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "project.deleted",
+        Some(("project", id.to_string())),
+        Some(id),
+        serde_json::json!({}),
+    );
+    state.store()?.delete_audited::<Project>(&org_scope, &id, None, audit).await?;
     tracing::info!(by = %caller.user.id, project_id = %id, "project deleted");
     Ok(HttpResponse::NoContent().finish())
 }

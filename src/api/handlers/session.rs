@@ -51,6 +51,7 @@ pub async fn login(
         Verdict::Proceed { .. } => {}
     }
     let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
+    let org_ctx = org.clone();
     let org_scope = OrgScope::for_system("login", &org.org);
     let user: Option<User> = state.store()?.find_unique(&org_scope, &email).await.ok();
     // Verify against a decoy for unknown accounts so timing does not tell which e-mails exist.
@@ -62,7 +63,20 @@ pub async fn login(
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => user,
         other => {
             // The attempt was already counted by `check_and_reserve`.
-            tracing::warn!(user_id = ?other.map(|u| u.id), client = ?address, "login failed");
+            let user_id = other.map(|u| u.id);
+            tracing::warn!(user_id = ?user_id, client = ?address, "login failed");
+            let actor = match user_id {
+                Some(id) => certautopilot_core::Principal::User(id),
+                None => certautopilot_core::Principal::System("anonymous".into()),
+            };
+            let details =
+                serde_json::json!({ "client": address.map(|a| a.to_string()), "known_account": user_id.is_some() });
+            let audit = org_ctx.audit(actor, "login.failed", user_id.map(|id| ("user", id.to_string())), None, details);
+            // A failed login changes nothing, so its entry is written on its own; if that fails the
+            // login is refused all the same.
+            if let Err(e) = state.store()?.append_audit(audit).await {
+                tracing::error!(error = %e, "could not append login.failed to the audit chain");
+            }
             return Err(invalid_credentials());
         }
     };
@@ -82,7 +96,14 @@ pub async fn login(
         updated_at: now,
         version: 1,
     };
-    state.store()?.insert(&org_scope, &session).await?;
+    let audit = org.audit(
+        certautopilot_core::Principal::User(user.id),
+        "login.succeeded",
+        Some(("session", session.id.to_string())),
+        None,
+        serde_json::json!({ "client": address.map(|a| a.to_string()) }),
+    );
+    state.store()?.insert_audited(&org_scope, &session, audit).await?;
     let claims = jwt::Claims {
         sub: user.id.to_string(),
         org: org.org.id.to_string(),
@@ -113,7 +134,14 @@ pub async fn logout(auth: Authorized, state: web::Data<AppState>) -> Result<Http
     let scope = caller.org_scope();
     let mut session: Session = state.store()?.get(&scope, &id).await?;
     session.revoked = true;
-    state.store()?.update(&scope, &session).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "session.revoked",
+        Some(("session", id.to_string())),
+        None,
+        serde_json::json!({}),
+    );
+    state.store()?.update_audited(&scope, &session, audit).await?;
     tracing::info!(user_id = %caller.user.id, session_id = %id, "logout");
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
     gone.make_removal();

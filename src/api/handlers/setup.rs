@@ -9,7 +9,11 @@ use crate::api::auth::{Authorized, password};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json::ApiJson;
 use crate::api::views::{OrganizationView, SetupRequest, SetupResponse};
-use crate::api::{AppState, JWT_KEY_FIELD, validate};
+use crate::api::{AUDIT_SECRET_FIELD, AppState, JWT_KEY_FIELD, validate};
+use certautopilot_core::Principal;
+use certautopilot_core::audit::AuditDraft;
+use certautopilot_core::model::AuditObject;
+use certautopilot_core::store::AuditWrite;
 
 pub async fn setup(
     _auth: Authorized,
@@ -42,9 +46,24 @@ pub async fn perform(
     let mut key = vec![0u8; 32];
     rand::fill(&mut key[..]);
     org.jwt_signing_key = Some(state.envelope.seal(&org.id.to_string(), JWT_KEY_FIELD, &SecretBytes::new(key))?);
+    let mut audit_key = vec![0u8; 32];
+    rand::fill(&mut audit_key[..]);
+    let audit_secret = std::sync::Arc::new(SecretBytes::new(audit_key));
+    org.audit_secret = Some(state.envelope.seal(&org.id.to_string(), AUDIT_SECRET_FIELD, &audit_secret)?);
     let mut owner = User::new(org.id, &email, OrgRole::Owner, now);
     owner.password_hash = Some(hash_off_thread(password_text.to_owned()).await?);
-    state.store()?.create_first_organization(&org, &owner).await.map_err(|e| match e {
+    let audit = AuditWrite {
+        secret: audit_secret,
+        draft: AuditDraft {
+            org_id: org.id,
+            actor: Principal::User(owner.id),
+            action: "org.created".into(),
+            object: Some(AuditObject { kind: "organization".into(), id: org.id.to_string() }),
+            project_id: None,
+            details: serde_json::json!({ "name": org.name, "owner": owner.id }),
+        },
+    };
+    state.store()?.create_first_organization(&org, &owner, Some(audit)).await.map_err(|e| match e {
         StoreError::AlreadyExists { .. } => already(),
         other => other.into(),
     })?;

@@ -59,7 +59,14 @@ pub async fn create(
         let plaintext = SecretBytes::new(serde_json::to_vec(&secret).map_err(|e| ApiError::internal("target", &e))?);
         target.credential = Some(state.envelope.seal(&target.id.to_string(), "credential", &plaintext)?);
     }
-    state.store()?.insert(&scope, &target).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "target.created",
+        Some(("target", target.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "name": target.name, "type": target.kind }),
+    );
+    state.store()?.insert_audited(&scope, &target, audit).await?;
     tracing::info!(project_id = %scope.project_id(), target_id = %target.id, kind = ?kind, "target created");
     Ok(HttpResponse::Created().json(TargetView::from(target)))
 }
@@ -85,7 +92,14 @@ pub async fn delete(
         c.target_ids.contains(&id)
     })
     .await?;
-    state.store()?.delete::<DistributionTarget>(&scope, &id, None).await?;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "target.deleted",
+        Some(("target", id.to_string())),
+        Some(scope.project_id()),
+        json!({}),
+    );
+    state.store()?.delete_audited::<DistributionTarget>(&scope, &id, None, audit).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -54,7 +54,14 @@ pub async fn create(
         updated_at: now,
         version: 1,
     };
-    state.store()?.insert(&caller.org_scope(), &token).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "api_token.created",
+        Some(("api_token", token.id.to_string())),
+        None,
+        serde_json::json!({ "name": token.name, "expires_at": token.expires_at }),
+    );
+    state.store()?.insert_audited(&caller.org_scope(), &token, audit).await?;
     tracing::info!(user_id = %caller.user.id, token_id = %token.id, "api token created");
     Ok(HttpResponse::Created().json(CreatedApiToken {
         id: token.id,
@@ -77,7 +84,14 @@ pub async fn revoke(
         return Err(ApiError::not_found("api token"));
     }
     token.revoked = true;
-    state.store()?.update(&scope, &token).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "api_token.revoked",
+        Some(("api_token", id.to_string())),
+        None,
+        serde_json::json!({}),
+    );
+    state.store()?.update_audited(&scope, &token, audit).await?;
     tracing::info!(user_id = %caller.user.id, token_id = %id, "api token revoked");
     Ok(HttpResponse::NoContent().finish())
 }

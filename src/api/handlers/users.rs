@@ -32,7 +32,14 @@ pub async fn create(
     password::check_policy(&body.password).map_err(|m| ApiError::invalid("password", m))?;
     let mut user = User::new(caller.user.org_id, &email, OrgRole::Member, state.now());
     user.password_hash = Some(hash_off_thread(body.password).await?);
-    state.store()?.insert(&caller.org_scope(), &user).await?;
+    let audit = state.org().await?.audit(
+        caller.principal(),
+        "user.created",
+        Some(("user", user.id.to_string())),
+        None,
+        serde_json::json!({ "email": user.email }),
+    );
+    state.store()?.insert_audited(&caller.org_scope(), &user, audit).await?;
     tracing::info!(by = %caller.user.id, user_id = %user.id, "user created");
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }

@@ -204,7 +204,7 @@ pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources
         now,
     );
     let job = NewJob::for_project(&scope, JobKind::Issue, 3).subject(certificate.id.to_string());
-    let job = h.store.insert_and_enqueue(&scope, &certificate, job).await.unwrap().job;
+    let job = h.store.insert_and_enqueue(&scope, &certificate, job, None).await.unwrap().job;
     Resources { scope, account, credential, zone, target, certificate, job }
 }
 

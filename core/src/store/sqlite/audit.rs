@@ -66,3 +66,16 @@ pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) 
     })
     .collect()
 }
+
+/// Chains `audit`'s draft to the organization's head and appends it, inside the caller's transaction.
+pub(crate) fn append_sealed(
+    conn: &Connection,
+    audit: Option<&crate::store::AuditWrite>,
+    now: crate::timestamp::Timestamp,
+) -> Result<Option<AuditEvent>, StoreError> {
+    let Some(audit) = audit else { return Ok(None) };
+    let head = head(conn, audit.draft.org_id)?.map(|e| crate::audit::ChainHead { seq: e.seq, hmac: e.hmac });
+    let entry = crate::audit::seal_entry(&audit.secret, head.as_ref(), audit.draft.clone(), now);
+    append(conn, std::slice::from_ref(&entry))?;
+    Ok(Some(entry))
+}

@@ -24,10 +24,12 @@ use crate::ids::{JobId, OrgId};
 use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::store::{
-    ClaimRequest, Enqueued, JobFailure, Page, PageRequest, RawRecord, RecordKind, RecordScope, Store, StoreError,
+    AuditWrite, ClaimRequest, Enqueued, JobFailure, Page, PageRequest, RawRecord, RecordKind, RecordScope, Store,
+    StoreError,
 };
 use crate::timestamp::Timestamp;
 
+use self::audit as audit_log;
 use self::connection::{ConnectionRole, open_connection};
 use self::read_pool::ReadPool;
 use self::writer::Writer;
@@ -137,9 +139,10 @@ impl Store for SqliteStore {
         &self,
         org: &Organization,
         owner: &crate::model::User,
+        audit: Option<AuditWrite>,
     ) -> Result<(), StoreError> {
         use crate::store::Record;
-        let (org, owner) = (org.clone(), owner.clone());
+        let (org, owner, now) = (org.clone(), owner.clone(), self.now());
         let scope = RecordScope::from(&OrgScope::for_system("setup", &org));
         let owner_raw = owner.to_raw(&scope)?;
         self.write(move |c| {
@@ -148,7 +151,8 @@ impl Store for SqliteStore {
                 return Err(StoreError::AlreadyExists { kind: "organization", key: "setup already done".into() });
             }
             records::create_organization(c, &org)?;
-            records::insert(c, &scope, &[owner_raw])
+            records::insert(c, &scope, &[owner_raw])?;
+            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
         })
         .await
     }
@@ -171,9 +175,18 @@ impl Store for SqliteStore {
         self.write(move |c| records::update_organization(c, &org, now)).await
     }
 
-    async fn insert_raw(&self, scope: &RecordScope, records: Vec<RawRecord>) -> Result<(), StoreError> {
-        let scope = scope.clone();
-        self.write(move |c| records::insert(c, &scope, &records)).await
+    async fn insert_raw(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        audit: Option<AuditWrite>,
+    ) -> Result<(), StoreError> {
+        let (scope, now) = (scope.clone(), self.now());
+        self.write(move |c| {
+            records::insert(c, &scope, &records)?;
+            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
+        })
+        .await
     }
 
     async fn insert_raw_and_enqueue(
@@ -181,6 +194,7 @@ impl Store for SqliteStore {
         scope: &RecordScope,
         records: Vec<RawRecord>,
         job: NewJob,
+        audit: Option<AuditWrite>,
     ) -> Result<Enqueued, StoreError> {
         if job.project_id().is_some_and(|p| Some(p) != scope.project_id()) {
             return Err(StoreError::ScopeMismatch { kind: "job" });
@@ -188,7 +202,9 @@ impl Store for SqliteStore {
         let (scope, now) = (scope.clone(), self.now());
         self.write(move |c| {
             records::insert(c, &scope, &records)?;
-            jobs::enqueue(c, &job, now)
+            let enqueued = jobs::enqueue(c, &job, now)?;
+            audit_log::append_sealed(c, audit.as_ref(), now)?;
+            Ok(enqueued)
         })
         .await
     }
@@ -214,9 +230,19 @@ impl Store for SqliteStore {
         self.read(move |c| records::list(c, &scope, kind, lookup.as_deref(), &page)).await
     }
 
-    async fn update_raw(&self, scope: &RecordScope, record: RawRecord) -> Result<RawRecord, StoreError> {
+    async fn update_raw(
+        &self,
+        scope: &RecordScope,
+        record: RawRecord,
+        audit: Option<AuditWrite>,
+    ) -> Result<RawRecord, StoreError> {
         let (scope, now) = (scope.clone(), self.now());
-        self.write(move |c| records::update(c, &scope, record, now)).await
+        self.write(move |c| {
+            let updated = records::update(c, &scope, record, now)?;
+            audit_log::append_sealed(c, audit.as_ref(), now)?;
+            Ok(updated)
+        })
+        .await
     }
 
     async fn delete_raw(
@@ -225,9 +251,14 @@ impl Store for SqliteStore {
         kind: RecordKind,
         id: &str,
         expected_version: Option<u64>,
+        audit: Option<AuditWrite>,
     ) -> Result<(), StoreError> {
-        let (scope, id) = (scope.clone(), id.to_owned());
-        self.write(move |c| records::delete(c, &scope, kind, &id, expected_version)).await
+        let (scope, id, now) = (scope.clone(), id.to_owned(), self.now());
+        self.write(move |c| {
+            records::delete(c, &scope, kind, &id, expected_version)?;
+            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
+        })
+        .await
     }
 
     async fn locate_project(
@@ -317,6 +348,14 @@ impl Store for SqliteStore {
     async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let events = events.to_vec();
         self.write(move |c| audit::append(c, &events)).await
+    }
+
+    async fn append_audit(&self, audit: AuditWrite) -> Result<AuditEvent, StoreError> {
+        let now = self.now();
+        self.write(move |c| {
+            audit_log::append_sealed(c, Some(&audit), now)?.ok_or(StoreError::InvalidRequest("no audit entry".into()))
+        })
+        .await
     }
 
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError> {

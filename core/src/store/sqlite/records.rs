@@ -326,11 +326,18 @@ pub(crate) fn certificates_due(
 }
 
 const ORG_KEY_FIELD: &str = "jwt_signing_key";
+const ORG_AUDIT_FIELD: &str = "audit_secret";
 
-/// The organization's document without its sealed key, and the key apart.
+/// The organization's document without its sealed keys, and the keys apart.
 fn split_org(org: &Organization) -> Result<(String, Vec<(String, crate::model::SealedSecret)>), StoreError> {
     let mut bare = org.clone();
-    let sealed = bare.jwt_signing_key.take().map(|k| vec![(ORG_KEY_FIELD.to_owned(), k)]).unwrap_or_default();
+    let mut sealed = Vec::new();
+    if let Some(k) = bare.jwt_signing_key.take() {
+        sealed.push((ORG_KEY_FIELD.to_owned(), k));
+    }
+    if let Some(k) = bare.audit_secret.take() {
+        sealed.push((ORG_AUDIT_FIELD.to_owned(), k));
+    }
     Ok((serde_json::to_string(&bare).map_err(|e| StoreError::InvalidRequest(e.to_string()))?, sealed))
 }
 
@@ -364,8 +371,13 @@ fn decode_org(
     })?;
     org.version = version as u64;
     org.updated_at = Timestamp::from_unix_millis(updated_at);
-    org.jwt_signing_key =
-        sealed::load(conn, "organizations", &id)?.into_iter().find(|(f, _)| f == ORG_KEY_FIELD).map(|(_, s)| s);
+    for (field, value) in sealed::load(conn, "organizations", &id)? {
+        match field.as_str() {
+            ORG_KEY_FIELD => org.jwt_signing_key = Some(value),
+            ORG_AUDIT_FIELD => org.audit_secret = Some(value),
+            _ => {}
+        }
+    }
     Ok(org)
 }
 
