@@ -34,6 +34,11 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Check the tamper-evident audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Manage the key-encryption key.
     Kek {
         #[command(subcommand)]
@@ -43,6 +48,16 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the chain and name the first broken link, if any (exit 1).
+    Verify {
+        /// Only this organization (id or name).
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 

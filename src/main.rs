@@ -2,6 +2,7 @@
 //! This is the edge where typed errors become `anyhow` reports and exit codes.
 
 mod api;
+mod audit;
 mod bench;
 mod cli;
 mod config_check;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigCommand, KekCommand};
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, KekCommand};
 
 fn main() -> ExitCode {
     // ring is the only TLS provider in the build (../shared/notes/crates.md); install it before any TLS use.
@@ -72,6 +73,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(kek::run(&config, action))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { org } } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            logging::init(&config.log, None);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(audit::verify(&config, org))
         }
         Command::Bench { command } => {
             let config = config_check::load(cli.config.as_deref())?;

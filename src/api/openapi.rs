@@ -50,7 +50,7 @@ pub struct Query {
 impl Query {
     #[cfg(test)]
     pub fn is_project_id(&self) -> bool {
-        self.name == "project_id"
+        self.name == "project_id" && self.required
     }
 
     pub const PROJECT_ID: Query = Query {
@@ -59,6 +59,34 @@ impl Query {
         schema: "string",
         format: Some("uuid"),
         required: true,
+    };
+    pub const OPTIONAL_PROJECT_ID: Query = Query {
+        name: "project_id",
+        description: "only this project's events",
+        schema: "string",
+        format: Some("uuid"),
+        required: false,
+    };
+    pub const ACTION: Query = Query {
+        name: "action",
+        description: "only this action (`cert.requested`, …)",
+        schema: "string",
+        format: None,
+        required: false,
+    };
+    pub const FROM: Query = Query {
+        name: "from",
+        description: "from this instant (RFC 3339, inclusive)",
+        schema: "string",
+        format: Some("date-time"),
+        required: false,
+    };
+    pub const UNTIL: Query = Query {
+        name: "until",
+        description: "until this instant (RFC 3339, exclusive)",
+        schema: "string",
+        format: Some("date-time"),
+        required: false,
     };
     pub const CURSOR: Query = Query {
         name: "cursor",

@@ -40,6 +40,8 @@ pub struct RouteSpec {
 
 const LIST: &[Query] = &[Query::PROJECT_ID, Query::CURSOR, Query::LIMIT];
 const PAGE: &[Query] = &[Query::CURSOR, Query::LIMIT];
+const AUDIT: &[Query] =
+    &[Query::OPTIONAL_PROJECT_ID, Query::ACTION, Query::FROM, Query::UNTIL, Query::CURSOR, Query::LIMIT];
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $policy:expr, $op:literal, $summary:literal,
@@ -151,6 +153,10 @@ routes! {
         req: None, 200 Some(Body::of::<JobPage>()), query: LIST;
     GET "/api/v1/jobs/{id}" => jobs::get, VIEWER, "getJob", "one job with its log",
         req: None, 200 Some(Body::of::<JobDetail>()), query: &[];
+    GET "/api/v1/audit/events" => audit::events, Owner, "listAuditEvents", "audit events, filtered by project, action and time",
+        req: None, 200 Some(Body::of::<AuditEventPage>()), query: AUDIT;
+    POST "/api/v1/audit/verify" => audit::verify, Owner, "verifyAudit", "verify the audit chain and name the first broken link",
+        req: None, 200 Some(Body::of::<AuditVerifyResult>()), query: &[];
 }
 
 async fn method_not_allowed(

@@ -2,6 +2,7 @@
 //! graceful shutdown, and `config check` on good and bad files.
 
 mod api_flow;
+mod audit;
 mod config_check;
 mod kek;
 mod pkcs11;

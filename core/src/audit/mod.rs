@@ -6,6 +6,8 @@
 
 mod canonical;
 mod chain;
+mod verify;
 
 pub use canonical::canonical_bytes;
 pub use chain::{AuditDraft, BrokenLink, ChainHead, LinkFault, Verifier, VerifySummary, entry_hmac, seal_entry};
+pub use verify::{VerifyError, verify_chain};

@@ -64,6 +64,17 @@ pub struct SealedRow {
     pub secret: crate::model::SealedSecret,
 }
 
+/// Which audit events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub project_id: Option<ProjectId>,
+    pub action: Option<String>,
+    /// From this instant on (inclusive) …
+    pub from: Option<Timestamp>,
+    /// … until this instant (exclusive).
+    pub until: Option<Timestamp>,
+}
+
 /// An audit entry to append in the same transaction as a state change: the change and its entry
 /// land together or not at all (docs/audit.md).
 #[derive(Debug, Clone)]
@@ -178,6 +189,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_audit_events(
         &self,
         scope: &OrgScope,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Events matching `filter`, in chain order, after `after_seq`.
+    async fn search_audit_events(
+        &self,
+        scope: &OrgScope,
+        filter: &AuditFilter,
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;

@@ -1,5 +1,6 @@
 //! API tests, in-process against the real application and a real SQLite store.
 
+mod audit;
 mod bad_input;
 mod harness;
 mod object_authorization;

@@ -172,6 +172,8 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         }
         (Method::DELETE, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", fresh().await.zone.id), None),
         (Method::DELETE, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", fresh().await.target.id), None),
+        (Method::GET, "/api/v1/audit/events") => (format!("/api/v1/audit/events?project_id={pa}"), None),
+        (Method::POST, "/api/v1/audit/verify") => (route.path.into(), None),
         (method, path) => panic!("the role matrix has no request for {method} {path}: add one"),
     };
     let _ = (owner, ProjectScope::for_owner);
@@ -287,6 +289,8 @@ POST /api/v1/certificates operator
 GET /api/v1/certificates/{id} viewer
 GET /api/v1/jobs viewer
 GET /api/v1/jobs/{id} viewer
+GET /api/v1/audit/events owner
+POST /api/v1/audit/verify owner
 ";
     let declared: String = table()
         .iter()

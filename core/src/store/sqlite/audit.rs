@@ -79,3 +79,41 @@ pub(crate) fn append_sealed(
     append(conn, std::slice::from_ref(&entry))?;
     Ok(Some(entry))
 }
+
+pub(crate) fn search(
+    conn: &Connection,
+    org: OrgId,
+    filter: &crate::store::AuditFilter,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let org_text = org.to_string();
+    let mut sql = String::from("SELECT seq, doc FROM audit_events WHERE org_id = ?1 AND seq > ?2");
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(org_text.clone()), Box::new(after_seq as i64)];
+    if let Some(project) = filter.project_id {
+        args.push(Box::new(project.to_string()));
+        sql.push_str(&format!(" AND project_id = ?{}", args.len()));
+    }
+    if let Some(action) = &filter.action {
+        args.push(Box::new(action.clone()));
+        sql.push_str(&format!(" AND action = ?{}", args.len()));
+    }
+    if let Some(from) = filter.from {
+        args.push(Box::new(from.as_unix_millis()));
+        sql.push_str(&format!(" AND at >= ?{}", args.len()));
+    }
+    if let Some(until) = filter.until {
+        args.push(Box::new(until.as_unix_millis()));
+        sql.push_str(&format!(" AND at < ?{}", args.len()));
+    }
+    args.push(Box::new(limit as i64));
+    sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a.as_ref()).collect();
+    let rows = stmt.query_map(refs.as_slice(), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    rows.map(|row| {
+        let (seq, doc) = row?;
+        decode(&org_text, seq, &doc)
+    })
+    .collect()
+}

@@ -387,6 +387,17 @@ impl Store for SqliteStore {
         self.write(move |c| sealed::rewrap(c, &updates)).await
     }
 
+    async fn search_audit_events(
+        &self,
+        scope: &OrgScope,
+        filter: &crate::store::AuditFilter,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let (org, filter) = (scope.org_id(), filter.clone());
+        self.read(move |c| audit_log::search(c, org, &filter, after_seq, limit)).await
+    }
+
     async fn integrity_check(&self) -> Result<(), StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare("PRAGMA integrity_check")?;

@@ -1,0 +1,73 @@
+//! `certautopilot audit verify`: walks each organization's chain with a progress line and exits 0 with
+//! `chain intact: N entries, head <hmac>`, or 1 naming the first broken link and why.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use certautopilot_config::Config;
+use certautopilot_core::OrgScope;
+use certautopilot_core::audit::{VerifyError, verify_chain};
+use certautopilot_core::store::Store;
+
+use crate::api::AUDIT_SECRET_FIELD;
+use crate::wiring::{open_envelope, open_store};
+
+pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Result<ExitCode> {
+    let envelope = open_envelope(config)?;
+    let store = open_store(config).await? as Arc<dyn Store>;
+    let orgs: Vec<_> = store
+        .list_organizations()
+        .await?
+        .into_iter()
+        .filter(|o| org_filter.as_deref().is_none_or(|f| f == o.id.to_string() || f == o.name))
+        .collect();
+    if orgs.is_empty() {
+        bail!(
+            "no organization {}",
+            org_filter.map(|f| format!("matching {f:?}")).unwrap_or_else(|| "set up yet".into())
+        );
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let mut intact = true;
+    for org in orgs {
+        let sealed = org.audit_secret.as_ref().context("the organization has no audit secret")?;
+        let secret =
+            envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed).context("cannot open the audit secret")?;
+        let scope = OrgScope::for_system("audit-verify", &org);
+        let total = store.audit_head(org.id).await?.map(|h| h.seq).unwrap_or(0);
+        let started = Instant::now();
+        let mut last = Instant::now();
+        let result = verify_chain(store.as_ref(), &scope, &secret, |done| {
+            if terminal && last.elapsed() > Duration::from_millis(200) {
+                last = Instant::now();
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprint!("\rverified {done}/{total} ({rate:.0}/s)   ");
+            }
+        })
+        .await;
+        if terminal {
+            eprint!("\r");
+        }
+        match result {
+            Ok(summary) => println!(
+                "{}: chain intact: {} entries, head {} ({:.2} s)",
+                org.name,
+                summary.entries,
+                summary.head.as_deref().unwrap_or("-"),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(VerifyError::Broken(link)) => {
+                intact = false;
+                eprintln!("{}: chain broken at seq {}: {}", org.name, link.seq, link.fault);
+            }
+            Err(VerifyError::Store(e)) => {
+                intact = false;
+                eprintln!("{}: chain unreadable: {e}", org.name);
+            }
+        }
+    }
+    Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

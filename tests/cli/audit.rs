@@ -1,0 +1,194 @@
+//! The audit chain against its own database file: every tamper case makes `audit verify` exit 1 and
+//! name the right entry, and a service killed (SIGKILL) in the middle of a stream of changes leaves
+//! every change with its event, every event with its change, and a chain that verifies.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::process::{Server, command, http_request, try_http_request, wait_for_status};
+
+fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let (status, _, text) = http_request(addr, "POST", path, &headers, Some(&body));
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// Sets up an organization and makes some history: returns the owner's token.
+fn make_history(addr: std::net::SocketAddr, projects: usize) -> String {
+    post(
+        addr,
+        "/api/v1/setup",
+        None,
+        json!({ "org_name": "Audit", "email": "owner@audit.test", "password": "correct horse battery staple" }),
+    );
+    let (_, login) = post(
+        addr,
+        "/api/v1/auth/login",
+        None,
+        json!({ "email": "owner@audit.test", "password": "correct horse battery staple" }),
+    );
+    let token = login["token"].as_str().unwrap().to_owned();
+    for i in 0..projects {
+        let (status, _) = post(addr, "/api/v1/projects", Some(&token), json!({ "name": format!("p{i}") }));
+        assert_eq!(status, 201);
+    }
+    token
+}
+
+fn verify(dir: &Path) -> (i32, String) {
+    let out = command(dir).args(["audit", "verify"]).env("CERTAUTOPILOT_LOG__FILTER", "error").output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("data")).unwrap();
+    for entry in std::fs::read_dir(from.join("data")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join("data").join(entry.file_name())).unwrap();
+    }
+}
+
+fn tamper(dir: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(dir.join("data/certautopilot.db")).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+fn doc(dir: &Path, seq: u64) -> serde_json::Value {
+    let conn = rusqlite::Connection::open(dir.join("data/certautopilot.db")).unwrap();
+    let text: String =
+        conn.query_row("SELECT doc FROM audit_events WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn every_tamper_is_caught_at_the_right_entry() {
+    let pristine = tempfile::tempdir().unwrap();
+    {
+        let mut server = Server::start(pristine.path(), &[], &[]);
+        wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
+        make_history(server.addr, 6);
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait_exit(Duration::from_secs(30)), 0);
+    }
+    // org.created, login.succeeded, then six project.created: seq 1..=8.
+    let (code, out) = verify(pristine.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("chain intact: 8 entries, head "), "{out}");
+
+    let case = |name: &str, apply: &dyn Fn(&Path), expect: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(pristine.path(), dir.path());
+        apply(dir.path());
+        let (code, out) = verify(dir.path());
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(out.contains(expect), "{name}: expected {expect:?} in {out}");
+    };
+    case(
+        "one byte of one entry's details",
+        &|d| tamper(d, r#"UPDATE audit_events SET doc = replace(doc, '"name":"p2"', '"name":"q2"') WHERE seq = 5"#),
+        "chain broken at seq 5: content changed",
+    );
+    case(
+        "an entry deleted",
+        &|d| tamper(d, "DELETE FROM audit_events WHERE seq = 4"),
+        "chain broken at seq 5: entry missing (expected seq 4)",
+    );
+    case(
+        "two entries swapped",
+        &|d| {
+            tamper(
+                d,
+                "UPDATE audit_events SET seq = -1 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = 4; UPDATE audit_events SET seq = 4 WHERE seq = -1",
+            )
+        },
+        "chain broken at seq 4: entry missing (expected seq 3)",
+    );
+    case(
+        "an entry's hmac recomputed without the secret",
+        &|d| {
+            let mut entry: certautopilot_core::model::AuditEvent = serde_json::from_value(doc(d, 6)).unwrap();
+            entry.details = json!({ "name": "forged" });
+            entry.hmac = certautopilot_core::audit::entry_hmac(
+                &certautopilot_core::crypto::SecretBytes::new(vec![1; 32]),
+                &entry,
+            );
+            let conn = rusqlite::Connection::open(d.join("data/certautopilot.db")).unwrap();
+            conn.execute("UPDATE audit_events SET doc = ?1 WHERE seq = 6", [serde_json::to_string(&entry).unwrap()])
+                .unwrap();
+        },
+        "chain broken at seq 6: content changed",
+    );
+}
+
+/// Projects are created from several clients at once while the service is SIGKILLed; afterwards
+/// every project has its `project.created` event and every such event its project, and the chain
+/// verifies: a change and its entry land together or not at all.
+#[test]
+fn killed_mid_stream_every_change_has_its_event_and_the_chain_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[], &[]);
+    wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
+    let token = make_history(server.addr, 0);
+    let addr = server.addr;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let auth = format!("Bearer {token}");
+                // Until the server is gone: then requests fail and the stream ends.
+                for i in 0.. {
+                    let body = json!({ "name": format!("w{w}-{i}") });
+                    if try_http_request(addr, "POST", "/api/v1/projects", &[("Authorization", &auth)], Some(&body))
+                        .is_none()
+                    {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let a good number of changes land, then kill without warning.
+    let conn = rusqlite::Connection::open(dir.path().join("data/certautopilot.db")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while conn.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0)).unwrap_or(0) < 60 {
+        assert!(std::time::Instant::now() < deadline, "writers made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for w in writers {
+        let _ = w.join();
+    }
+    let projects: Vec<String> = conn
+        .prepare("SELECT id FROM projects ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let events: Vec<String> = conn
+        .prepare(
+            "SELECT json_extract(doc, '$.object.id') FROM audit_events WHERE action = 'project.created' ORDER BY 1",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(projects.len() >= 60);
+    assert_eq!(projects, events, "every project has its event and every event its project");
+    drop(conn);
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+}
