@@ -1,6 +1,7 @@
 //! `certautopilot bench …`: figures measured on this machine, printed for people (no timed asserts in
 //! tests: targets are checked here). Each bench works in a temporary directory unless told otherwise.
 
+mod audit;
 mod jobs;
 mod kek;
 mod renewal_scan;
@@ -21,6 +22,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         /// Directory for the database (default: a temporary one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Audit chain: durable appends with their state change, and verification of a long chain, each
+    /// beside the raw HMAC-SHA256 rate.
+    Audit {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        #[arg(long, default_value_t = 20_000)]
+        changes: usize,
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -55,6 +68,10 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::KekRewrap { count } => kek::rewrap(count),
+        BenchCommand::Audit { entries, changes, writers, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            audit::run(&dir, entries, changes, writers).await
+        }
         BenchCommand::KekRotate { secrets, batch, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             kek::rotate_end_to_end(&dir, config, secrets, batch).await

@@ -38,8 +38,19 @@ pub fn canonical_bytes(entry: &AuditEvent) -> Vec<u8> {
     out
 }
 
-/// JSON with every object's keys in sorted order and no whitespace.
+/// JSON with every object's keys in sorted order and no whitespace. serde_json's map is already
+/// sorted unless some crate turns on its `preserve_order` feature, so rebuild only when needed.
 fn sorted_json(value: &serde_json::Value) -> String {
+    fn is_sorted(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => map.keys().is_sorted() && map.values().all(is_sorted),
+            serde_json::Value::Array(items) => items.iter().all(is_sorted),
+            _ => true,
+        }
+    }
+    if is_sorted(value) {
+        return serde_json::to_string(value).unwrap_or_default();
+    }
     fn sort(value: &serde_json::Value) -> serde_json::Value {
         match value {
             serde_json::Value::Object(map) => {

@@ -24,17 +24,44 @@ pub async fn verify_chain(
     mut progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
     let mut verifier = Verifier::new(secret);
-    let mut after = 0;
     let mut checked = 0;
-    loop {
-        let entries = store.list_audit_events(scope, after, PAGE).await?;
-        let Some(last) = entries.last() else { break };
-        after = last.seq;
-        for entry in &entries {
-            verifier.check(entry).map_err(VerifyError::Broken)?;
-        }
+    let mut entries = store.list_audit_events(scope, 0, PAGE).await?;
+    while let Some(last) = entries.last() {
+        // Read the next page while this one is checked: the store decodes on another thread.
+        let next = store.list_audit_events(scope, last.seq, PAGE);
+        let check = async {
+            for entry in &entries {
+                verifier.check(entry).map_err(VerifyError::Broken)?;
+            }
+            Ok::<_, VerifyError>(())
+        };
+        let (next, checked_page) = futures_join(next, check).await;
+        checked_page?;
         checked += entries.len() as u64;
         progress(checked);
+        entries = next?;
     }
     Ok(verifier.finish())
+}
+
+/// Runs two futures to completion together (without pulling in the `futures` crate).
+async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    (ra.expect("first future finished"), rb.expect("second future finished"))
 }
