@@ -61,6 +61,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             if terminal {
                 eprintln!();
             }
+            record_rotation(store.as_ref(), &envelope, &report).await?;
             println!(
                 "rotation to KEK version {} complete ({}): {} data keys re-wrapped in {:.2} s ({:.0}/s), {} changed meanwhile and left alone",
                 report.target_version,
@@ -74,6 +75,33 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
                 println!("version {version}: {count} data keys");
             }
         }
+    }
+    Ok(())
+}
+
+/// Appends `kek.rotated` to every organization's chain: the rotation is a change to all of them.
+async fn record_rotation(
+    store: &dyn Store,
+    envelope: &certautopilot_core::crypto::Envelope,
+    report: &certautopilot_core::kek_rotation::RotationReport,
+) -> anyhow::Result<()> {
+    for org in store.list_organizations().await? {
+        let Some(sealed) = &org.audit_secret else { continue };
+        let secret = Arc::new(envelope.open(&org.id.to_string(), crate::api::AUDIT_SECRET_FIELD, sealed)?);
+        let draft = certautopilot_core::audit::AuditDraft {
+            org_id: org.id,
+            actor: certautopilot_core::Principal::System("kek-rotation".into()),
+            action: "kek.rotated".into(),
+            object: None,
+            project_id: None,
+            details: serde_json::json!({
+                "version": report.target_version,
+                "new_version": report.created_version,
+                "rewrapped": report.rewrapped,
+                "usage_after": report.usage_after,
+            }),
+        };
+        store.append_audit(certautopilot_core::store::AuditWrite { secret, draft }).await?;
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
 use crate::process::command;
 
 const SECRETS: usize = 20_000;
+/// The credentials' secrets plus the organization's sealed audit secret.
+const SEALED: u64 = SECRETS as u64 + 1;
 
 async fn open(dir: &std::path::Path) -> SqliteStore {
     SqliteStore::open(dir.join("data/certautopilot.db"), Default::default(), Arc::new(SystemClock)).await.unwrap()
@@ -39,7 +41,9 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
     let store = open(path).await;
     let envelope = Envelope::new(Arc::new(LocalKek::load(&path.join("kek.json"), LocalKekKind::File).unwrap()));
     let now = Timestamp::now();
-    let org = Organization::new("rotate", now);
+    let mut org = Organization::new("rotate", now);
+    let audit_secret = SecretBytes::new(vec![4; 32]);
+    org.audit_secret = Some(envelope.seal(&org.id.to_string(), "audit_secret", &audit_secret).unwrap());
     store.create_organization(&org).await.unwrap();
     let owner = User::new(org.id, "o@rotate.test", OrgRole::Owner, now);
     let org_scope = OrgScope::for_user(&owner).unwrap();
@@ -60,7 +64,7 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
             .collect();
         store.insert_many(&scope, &batch).await.unwrap();
     }
-    assert_eq!(store.kek_usage().await.unwrap().get(&1), Some(&(SECRETS as u64)));
+    assert_eq!(store.kek_usage().await.unwrap().get(&1), Some(&SEALED));
 
     // --- three kills at growing points of the rotation
     for (round, at_least) in [(1, 500u64), (2, 6_000), (3, 12_000)] {
@@ -82,7 +86,7 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
         child.kill().unwrap();
         child.wait().unwrap();
         let usage = store.kek_usage().await.unwrap();
-        assert_eq!(usage.values().sum::<u64>(), SECRETS as u64, "round {round}: no value lost or doubled: {usage:?}");
+        assert_eq!(usage.values().sum::<u64>(), SEALED, "round {round}: no value lost or doubled: {usage:?}");
         assert!(
             !usage.contains_key(&3),
             "round {round}: a resumed rotation must not create another version: {usage:?}"
@@ -94,7 +98,7 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("rotation to KEK version 2 complete (resumed)"), "{stdout}");
-    assert_eq!(store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(2, SECRETS as u64)]));
+    assert_eq!(store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(2, SEALED)]));
 
     // --- every secret opens to its original value with the key file as it is now
     let fresh = Envelope::new(Arc::new(LocalKek::load(&path.join("kek.json"), LocalKekKind::File).unwrap()));
@@ -124,8 +128,13 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("rotation to KEK version 3 complete (new version)"));
     let status = String::from_utf8_lossy(&kek_command(path, &["status"]).output().unwrap().stdout).into_owned();
     assert!(
-        status.contains("current version: 3") && status.contains(&format!("version 3: {SECRETS} data keys")),
+        status.contains("current version: 3") && status.contains(&format!("version 3: {SEALED} data keys")),
         "{status}"
     );
     assert!(!status.contains("version 2:"), "{status}");
+    // Every completed run wrote kek.rotated to the organization's chain (the killed ones did not).
+    let events = store.list_audit_events(&org_scope, 0, 100).await.unwrap();
+    let rotations: Vec<u64> =
+        events.iter().filter(|e| e.action == "kek.rotated").map(|e| e.details["version"].as_u64().unwrap()).collect();
+    assert_eq!(rotations, vec![2, 3]);
 }

@@ -4,6 +4,8 @@
 use actix_web::http::Method;
 use serde_json::json;
 
+use certautopilot_core::store::RecordStore;
+
 use super::harness::*;
 
 #[actix_web::test]
@@ -55,4 +57,38 @@ async fn owners_list_filter_and_verify_the_chain() {
         (json!(false), json!(2)),
         "{broken:?}"
     );
+}
+
+/// Fail closed: when the audit entry cannot be written, the change it records is refused and
+/// nothing of it is stored.
+#[actix_web::test]
+async fn a_change_whose_audit_entry_cannot_be_written_is_refused() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let conn = rusqlite::Connection::open(h.dir.path().join("certautopilot.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store down'); END;",
+    )
+    .unwrap();
+    let before = h
+        .store
+        .list::<certautopilot_core::model::Project>(&w.org_scope, &certautopilot_core::store::PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .len();
+    let resp =
+        send(&app, Req::new(Method::POST, "/api/v1/projects").as_who(&w.owner).json(json!({ "name": "unaudited" })))
+            .await;
+    assert!(resp.status.is_server_error(), "{resp:?}");
+    assert!(!resp.text.contains("audit store down"), "internals stay in the log: {resp:?}");
+    let after = h
+        .store
+        .list::<certautopilot_core::model::Project>(&w.org_scope, &certautopilot_core::store::PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .len();
+    assert_eq!(before, after, "the change landed without its audit entry");
 }
