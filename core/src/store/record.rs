@@ -86,6 +86,17 @@ impl RecordKind {
         }
     }
 
+    /// Whether records of this kind have sealed fields (kept in `sealed_secrets`).
+    pub fn has_sealed_fields(self) -> bool {
+        matches!(
+            self,
+            RecordKind::AcmeAccount
+                | RecordKind::DnsCredential
+                | RecordKind::DistributionTarget
+                | RecordKind::Certificate
+        )
+    }
+
     pub fn is_project_scoped(self) -> bool {
         !matches!(
             self,

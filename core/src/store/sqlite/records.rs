@@ -67,10 +67,27 @@ impl RawColumns {
     /// The record with its sealed fields read back from `sealed_secrets`.
     fn into_raw_with_sealed(self, conn: &Connection) -> Result<RawRecord, StoreError> {
         let mut raw = self.into_raw()?;
-        raw.sealed = sealed::load(conn, raw.kind.table(), &raw.id)?;
+        if raw.kind.has_sealed_fields() {
+            raw.sealed = sealed::load(conn, raw.kind.table(), &raw.id)?;
+        }
         Ok(raw)
     }
+}
 
+/// Fills in the sealed fields of a page of records with one query.
+fn attach_sealed(conn: &Connection, kind: RecordKind, records: &mut [RawRecord]) -> Result<(), StoreError> {
+    if !kind.has_sealed_fields() || records.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let mut found = sealed::load_many(conn, kind.table(), &ids)?;
+    for record in records.iter_mut() {
+        record.sealed = found.remove(&record.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+impl RawColumns {
     fn into_raw(self) -> Result<RawRecord, StoreError> {
         let corrupt =
             |reason: &str| StoreError::Corrupt { kind: self.kind.name(), id: self.id.clone(), reason: reason.into() };
@@ -189,15 +206,15 @@ pub(crate) fn list(
     let sql = format!("SELECT {COLUMNS} FROM {} WHERE {filter} ORDER BY id LIMIT {}", kind.table(), limit + 1);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(bind(&values).as_slice(), |row| raw_from_row(kind, row))?;
-    let mut items = rows
-        .map(|r| r.map_err(StoreError::from).and_then(|c| c.into_raw_with_sealed(conn)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut items =
+        rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|r| encode_cursor(&r.id))
     } else {
         None
     };
+    attach_sealed(conn, kind, &mut items)?;
     Ok(Page { items, next_cursor })
 }
 
@@ -294,7 +311,10 @@ pub(crate) fn certificates_due(
     let sql_rows = |sql: &str, args: &[&dyn ToSql]| -> Result<Vec<RawRecord>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(args, |row| raw_from_row(kind, row))?;
-        rows.map(|r| r.map_err(StoreError::from).and_then(|c| c.into_raw_with_sealed(conn))).collect()
+        let mut records =
+            rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
+        attach_sealed(conn, kind, &mut records)?;
+        Ok(records)
     };
     // Row-value comparison keeps the walk on the (due_at, id) index at any depth.
     let mut items = match &position {

@@ -55,6 +55,43 @@ pub(crate) fn load(conn: &Connection, table: &str, record_id: &str) -> Result<Ve
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The sealed values of many records of one table, in one query, by record id.
+pub(crate) fn load_many(
+    conn: &Connection,
+    table: &str,
+    record_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<(String, SealedSecret)>>, StoreError> {
+    let mut found: std::collections::HashMap<String, Vec<(String, SealedSecret)>> = std::collections::HashMap::new();
+    // SQLite's default limit on bound parameters is far above a page (1,000).
+    for chunk in record_ids.chunks(900) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let sql = format!(
+            "SELECT record_id, field, kek_version, wrapped_dek, nonce, ciphertext FROM sealed_secrets
+             WHERE record_table = ? AND record_id IN ({placeholders})"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&table];
+        args.extend(chunk.iter().map(|id| id as &dyn rusqlite::ToSql));
+        let rows = stmt.query_map(args.as_slice(), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                SealedSecret {
+                    kek_version: r.get::<_, i64>(2)? as u32,
+                    wrapped_dek: r.get(3)?,
+                    nonce: r.get(4)?,
+                    ciphertext: r.get(5)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (id, field, secret) = row?;
+            found.entry(id).or_default().push((field, secret));
+        }
+    }
+    Ok(found)
+}
+
 /// How many sealed values each KEK version still wraps.
 pub(crate) fn usage(conn: &Connection) -> Result<std::collections::BTreeMap<u32, u64>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT kek_version, COUNT(*) FROM sealed_secrets GROUP BY kek_version")?;
