@@ -1,2 +1,4 @@
-//! Clients for the outside world: ACME CAs, DNS providers, distribution targets.
-//! Empty until M1.5 (ACME, RFC 2136) and M1.6 (targets); connectors know nothing of actors.
+//! Clients for the outside world. Today: SIEM forwarding of audit events (RFC 5424 or CEF over UDP,
+//! TCP or RELP). ACME (M1.5) and distribution targets (M1.6) follow. Connectors know nothing of actors.
+
+pub mod siem;

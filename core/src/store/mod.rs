@@ -201,6 +201,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// The last audit `seq` of `org` that SIEM destination `destination` has received (0: none).
+    async fn siem_cursor(&self, destination: &str, org: OrgId) -> Result<u64, StoreError>;
+    /// Records delivery up to `seq`; a cursor never moves back.
+    async fn advance_siem_cursor(&self, destination: &str, org: OrgId, seq: u64) -> Result<(), StoreError>;
+
     // KEK rotation (ARCHITECTURE.md §5): only wrapped data keys change, never the data.
     /// How many sealed values each KEK version still wraps.
     async fn kek_usage(&self) -> Result<BTreeMap<u32, u64>, StoreError>;

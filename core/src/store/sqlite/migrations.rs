@@ -7,10 +7,22 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4()]
+    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5()]
 }
 
-pub const LATEST_VERSION: u32 = 4;
+pub const LATEST_VERSION: u32 = 5;
+
+/// How far each SIEM destination has received each organization's audit chain (M1.4).
+fn schema_v5() -> String {
+    "CREATE TABLE siem_cursors (
+        destination TEXT NOT NULL,
+        org_id TEXT NOT NULL,
+        delivered_seq INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (destination, org_id)
+    ) WITHOUT ROWID;"
+        .into()
+}
 
 /// A lease sequence that only ever grows: the fencing token of a claim. `attempts` alone could be
 /// handed out twice once a release gives an attempt back.

@@ -372,6 +372,32 @@ impl Store for SqliteStore {
         self.read(move |c| audit::list(c, org, after_seq, limit)).await
     }
 
+    async fn siem_cursor(&self, destination: &str, org: OrgId) -> Result<u64, StoreError> {
+        let destination = destination.to_owned();
+        self.read(move |c| {
+            use rusqlite::OptionalExtension;
+            Ok(c.prepare_cached("SELECT delivered_seq FROM siem_cursors WHERE destination = ?1 AND org_id = ?2")?
+                .query_row([destination, org.to_string()], |r| r.get::<_, i64>(0))
+                .optional()?
+                .unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn advance_siem_cursor(&self, destination: &str, org: OrgId, seq: u64) -> Result<(), StoreError> {
+        let (destination, now) = (destination.to_owned(), self.now());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO siem_cursors (destination, org_id, delivered_seq, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (destination, org_id) DO UPDATE SET delivered_seq = max(delivered_seq, excluded.delivered_seq),
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![destination, org.to_string(), seq as i64, now.as_unix_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn kek_usage(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
         self.read(sealed::usage).await
     }

@@ -1,0 +1,203 @@
+//! The wire to a SIEM. UDP: one datagram per event. TCP: RFC 6587 octet-counting frames. RELP
+//! (rsyslog's Reliable Event Logging Protocol): every message is acknowledged, so a batch is
+//! delivered only when every `rsp 200` for it has come back; TCP can only say "written to the socket".
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+/// No single network step may hang longer than this; a SIEM that does is treated as down.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// RELP frames and responses above this size are refused rather than read.
+const MAX_FRAME: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiemTransport {
+    Udp(SocketAddr),
+    Tcp(SocketAddr),
+    Relp(SocketAddr),
+}
+
+impl SiemTransport {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            SiemTransport::Udp(a) | SiemTransport::Tcp(a) | SiemTransport::Relp(a) => *a,
+        }
+    }
+
+    /// Whether delivery is confirmed by the receiver (RELP) or only handed to the network.
+    pub fn acknowledged(&self) -> bool {
+        matches!(self, SiemTransport::Relp(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SiemError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: SocketAddr, source: std::io::Error },
+    #[error("i/o with the SIEM failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the SIEM did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("RELP: {0}")]
+    Relp(String),
+}
+
+enum Connection {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+    Relp { stream: BufReader<TcpStream>, next_txnr: u64 },
+}
+
+pub struct SiemClient {
+    transport: SiemTransport,
+    connection: Option<Connection>,
+}
+
+async fn step<T>(f: impl std::future::Future<Output = Result<T, SiemError>>) -> Result<T, SiemError> {
+    timeout(STEP_TIMEOUT, f).await.map_err(|_| SiemError::Timeout(STEP_TIMEOUT))?
+}
+
+impl SiemClient {
+    pub fn new(transport: SiemTransport) -> Self {
+        SiemClient { transport, connection: None }
+    }
+
+    pub fn transport(&self) -> SiemTransport {
+        self.transport
+    }
+
+    /// Sends `lines` in order; `Ok` means delivered (RELP) or handed to the network (UDP, TCP).
+    /// On any error the connection is dropped and the next call reconnects.
+    pub async fn send_batch(&mut self, lines: &[String]) -> Result<(), SiemError> {
+        let result = self.try_send(lines).await;
+        if result.is_err() {
+            self.connection = None;
+        }
+        result
+    }
+
+    async fn try_send(&mut self, lines: &[String]) -> Result<(), SiemError> {
+        if self.connection.is_none() {
+            self.connection = Some(step(connect(self.transport)).await?);
+        }
+        match self.connection.as_mut().expect("connected above") {
+            Connection::Udp(socket) => {
+                for line in lines {
+                    step(async { Ok(socket.send(line.as_bytes()).await?) }).await?;
+                }
+            }
+            Connection::Tcp(stream) => {
+                let mut frames = Vec::with_capacity(lines.iter().map(|l| l.len() + 8).sum());
+                for line in lines {
+                    frames.extend_from_slice(format!("{} ", line.len()).as_bytes());
+                    frames.extend_from_slice(line.as_bytes());
+                }
+                step(async {
+                    stream.write_all(&frames).await?;
+                    stream.flush().await?;
+                    Ok(())
+                })
+                .await?;
+            }
+            Connection::Relp { stream, next_txnr } => {
+                let first = *next_txnr;
+                let mut frames = Vec::new();
+                for line in lines {
+                    frames.extend_from_slice(format!("{} syslog {} ", *next_txnr, line.len()).as_bytes());
+                    frames.extend_from_slice(line.as_bytes());
+                    frames.push(b'\n');
+                    *next_txnr += 1;
+                }
+                step(async {
+                    stream.get_mut().write_all(&frames).await?;
+                    stream.get_mut().flush().await?;
+                    Ok(())
+                })
+                .await?;
+                for expected in first..*next_txnr {
+                    let (txnr, command, data) = step(read_frame(stream)).await?;
+                    if command == "serverclose" {
+                        return Err(SiemError::Relp("the server closed the session".into()));
+                    }
+                    if command != "rsp" || txnr != expected || !data.starts_with("200") {
+                        return Err(SiemError::Relp(format!(
+                            "message {expected} not acknowledged: {txnr} {command} {data}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn connect(transport: SiemTransport) -> Result<Connection, SiemError> {
+    let addr = transport.addr();
+    match transport {
+        SiemTransport::Udp(_) => {
+            let local: SocketAddr =
+                if addr.is_ipv6() { "[::]:0".parse().expect("address") } else { "0.0.0.0:0".parse().expect("address") };
+            let socket = UdpSocket::bind(local).await.map_err(|source| SiemError::Connect { addr, source })?;
+            socket.connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            Ok(Connection::Udp(socket))
+        }
+        SiemTransport::Tcp(_) => {
+            let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            stream.set_nodelay(true)?;
+            Ok(Connection::Tcp(stream))
+        }
+        SiemTransport::Relp(_) => {
+            let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            stream.set_nodelay(true)?;
+            let mut stream = BufReader::new(stream);
+            let offer = "relp_version=0\nrelp_software=certautopilot\ncommands=syslog";
+            stream.get_mut().write_all(format!("1 open {} {offer}\n", offer.len()).as_bytes()).await?;
+            let (txnr, command, data) = read_frame(&mut stream).await?;
+            if txnr != 1 || command != "rsp" || !data.starts_with("200") {
+                return Err(SiemError::Relp(format!("session refused: {command} {data}")));
+            }
+            Ok(Connection::Relp { stream, next_txnr: 2 })
+        }
+    }
+}
+
+/// Reads one RELP frame: `TXNR SP COMMAND SP DATALEN [SP DATA] LF`.
+async fn read_frame(stream: &mut BufReader<TcpStream>) -> Result<(u64, String, String), SiemError> {
+    async fn token(stream: &mut BufReader<TcpStream>) -> Result<(String, u8), SiemError> {
+        let mut out = Vec::new();
+        loop {
+            let byte = stream.read_u8().await?;
+            if byte == b' ' || byte == b'\n' {
+                return String::from_utf8(out)
+                    .map(|t| (t, byte))
+                    .map_err(|_| SiemError::Relp("frame is not text".into()));
+            }
+            if out.len() > 32 {
+                return Err(SiemError::Relp("frame header too long".into()));
+            }
+            out.push(byte);
+        }
+    }
+    let (txnr, _) = token(stream).await?;
+    let (command, _) = token(stream).await?;
+    let (len, ended) = token(stream).await?;
+    let txnr: u64 = txnr.parse().map_err(|_| SiemError::Relp(format!("bad txnr {txnr:?}")))?;
+    let len: usize = len.parse().map_err(|_| SiemError::Relp(format!("bad data length {len:?}")))?;
+    if len > MAX_FRAME {
+        return Err(SiemError::Relp(format!("frame of {len} bytes refused")));
+    }
+    let mut data = vec![0u8; len];
+    if len > 0 {
+        if ended == b'\n' {
+            return Err(SiemError::Relp("frame ends before its data".into()));
+        }
+        stream.read_exact(&mut data).await?;
+        let mut trailer = String::new();
+        stream.read_line(&mut trailer).await?;
+    }
+    Ok((txnr, command, String::from_utf8_lossy(&data).into_owned()))
+}
