@@ -72,10 +72,49 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The whole exposition: request metrics plus what the store reports at scrape time.
-pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>) -> String {
+/// Live SIEM forwarder snapshots, filled once the forwarders start.
+pub type SiemSnapshots =
+    Arc<std::sync::RwLock<Vec<Arc<std::sync::Mutex<certautopilot_actors::siem_forwarder::ForwarderSnapshot>>>>>;
+
+fn render_siem(out: &mut String, siem: &SiemSnapshots) {
+    let snapshots: Vec<_> = siem
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        .collect();
+    if snapshots.is_empty() {
+        return;
+    }
+    type Snapshot = certautopilot_actors::siem_forwarder::ForwarderSnapshot;
+    let series: [(&str, &str, &str, fn(&Snapshot) -> u64); 4] = [
+        ("certautopilot_siem_sent_total", "counter", "Audit events delivered to the SIEM destination.", |s| s.sent),
+        ("certautopilot_siem_failed_batches_total", "counter", "Batches the SIEM destination did not take.", |s| {
+            s.failed_batches
+        }),
+        (
+            "certautopilot_siem_backlog",
+            "gauge",
+            "Audit events committed and not yet delivered (the spool depth).",
+            |s| s.backlog,
+        ),
+        ("certautopilot_siem_oldest_undelivered_seconds", "gauge", "Age of the oldest undelivered audit event.", |s| {
+            s.oldest_undelivered_secs
+        }),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in &snapshots {
+            let _ = writeln!(out, "{name}{{destination=\"{}\"}} {}", escape(&s.destination), value(s));
+        }
+    }
+}
+
+/// The whole exposition: request metrics, SIEM forwarding, and what the store reports at scrape time.
+pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &SiemSnapshots) -> String {
     let mut out = String::new();
     http.render(&mut out);
+    render_siem(&mut out, siem);
     if let Some(store) = store {
         out.push_str("# HELP certautopilot_jobs Jobs in the queue, by status.\n# TYPE certautopilot_jobs gauge\n");
         match store.job_counts().await {

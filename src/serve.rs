@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{JobPump, PumpConfig};
-use certautopilot_config::Config;
+use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
+use certautopilot_connectors::siem::{SiemFormat, SiemTransport};
 use certautopilot_core::SystemClock;
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::store::Store;
@@ -66,17 +68,19 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     let server_handle = server.handle();
     let server_task = actix_web::rt::spawn(server);
 
+    let siem_snapshots = crate::metrics::SiemSnapshots::default();
     let metrics_server = if config.metrics.enabled {
         let state = state.clone();
         let http_metrics = http_metrics.clone();
+        let siem_snapshots = siem_snapshots.clone();
         let server = HttpServer::new(move || {
-            let (state, http_metrics) = (state.clone(), http_metrics.clone());
+            let (state, http_metrics, siem) = (state.clone(), http_metrics.clone(), siem_snapshots.clone());
             App::new().route(
                 "/metrics",
                 web::get().to(move || {
-                    let (state, http_metrics) = (state.clone(), http_metrics.clone());
+                    let (state, http_metrics, siem) = (state.clone(), http_metrics.clone(), siem.clone());
                     async move {
-                        let body = crate::metrics::render(&http_metrics, state.store().ok()).await;
+                        let body = crate::metrics::render(&http_metrics, state.store().ok(), &siem).await;
                         actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
                     }
                 }),
@@ -121,9 +125,37 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         )
         .start()
     });
+    // Forwarding the audit chain runs with the scheduler role: one forwarder per destination.
+    let forwarders: Vec<_> = if mode.runs_scheduler() {
+        config
+            .siem
+            .iter()
+            .map(|s| {
+                let destination = SiemDestination {
+                    name: s.name.clone(),
+                    format: match s.format {
+                        SiemFormatName::Rfc5424 => SiemFormat::Rfc5424,
+                        SiemFormatName::Cef => SiemFormat::Cef,
+                    },
+                    transport: match s.transport {
+                        SiemTransportName::Udp => SiemTransport::Udp(s.address),
+                        SiemTransportName::Tcp => SiemTransport::Tcp(s.address),
+                        SiemTransportName::Relp => SiemTransport::Relp(s.address),
+                    },
+                    batch: s.batch,
+                    backlog_warn: s.backlog_warn,
+                };
+                let handle = SiemForwarder::new(store.clone(), destination, config.node.id.clone()).start();
+                siem_snapshots.write().unwrap_or_else(|p| p.into_inner()).push(handle.shared_snapshot());
+                handle
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     if mode.runs_scheduler() {
         // Renewal windows (M1.5) and KEK rotation (M1.3) are the scheduler's first timers.
-        info!("scheduler role active; this build has no time-driven jobs yet");
+        info!(siem_destinations = forwarders.len(), "scheduler role active; no time-driven jobs yet");
     }
 
     let signal = signals.wait_for_shutdown(tls.as_deref()).await;
@@ -135,7 +167,12 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             pump.shutdown(config.api.shutdown_grace).await;
         }
     };
-    tokio::join!(drain_jobs, server_handle.stop(true));
+    let stop_forwarders = async {
+        for forwarder in forwarders {
+            forwarder.shutdown().await;
+        }
+    };
+    tokio::join!(drain_jobs, server_handle.stop(true), stop_forwarders);
     let _ = server_task.await;
     if let Some((handle, task)) = metrics_server {
         handle.stop(true).await;

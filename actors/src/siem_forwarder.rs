@@ -52,6 +52,11 @@ pub struct ForwarderHandle {
 }
 
 impl ForwarderHandle {
+    /// The live snapshot, shareable with a metrics endpoint.
+    pub fn shared_snapshot(&self) -> Arc<Mutex<ForwarderSnapshot>> {
+        self.snapshot.clone()
+    }
+
     pub fn snapshot(&self) -> ForwarderSnapshot {
         self.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

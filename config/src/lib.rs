@@ -13,8 +13,8 @@ mod validated;
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_from_str};
 pub use raw::{
-    LogFormat, RawApi, RawConfig, RawJobs, RawLog, RawMetrics, RawNode, RawSqlite, RawStore, SqliteSynchronous,
-    StoreBackend,
+    LogFormat, RawApi, RawConfig, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite, RawStore, SiemFormatName,
+    SiemTransportName, SqliteSynchronous, StoreBackend,
 };
 pub use secret::Secret;
 pub use validated::{

@@ -207,6 +207,14 @@ mod tests {
             ("[kek]\nprovider = \"file\"\n", "kek.file_path"),
             ("[kek.pkcs11]\nmodule = \"/m.so\"\n", "kek.pkcs11"),
             ("[api.tls]\ncert_path = \"/c.pem\"\n", "api.tls.key_path"),
+            (
+                "[[siem]]\nname = \"a b\"\nformat = \"cef\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:514\"\n",
+                "siem.name",
+            ),
+            (
+                "[[siem]]\nname = \"s\"\nformat = \"cef\"\ntransport = \"tcp\"\naddress = \"siem.example:514\"\n",
+                "siem.address",
+            ),
         ] {
             let err = check(text, &[]).unwrap_err();
             assert_eq!(err.key(), Some(key), "{text}: {err}");

@@ -18,6 +18,8 @@ pub struct RawConfig {
     pub auth: RawAuth,
     pub kek: RawKek,
     pub log: RawLog,
+    /// SIEM destinations the audit chain is forwarded to (`[[siem]]` tables).
+    pub siem: Vec<RawSiem>,
 }
 
 impl Default for RawConfig {
@@ -32,6 +34,7 @@ impl Default for RawConfig {
             auth: RawAuth::default(),
             kek: RawKek::default(),
             log: RawLog::default(),
+            siem: Vec::new(),
         }
     }
 }
@@ -272,4 +275,44 @@ pub struct RawPkcs11 {
     pub pin_env: Option<String>,
     /// … or a file holding it (first line). The PIN itself never goes in this file.
     pub pin_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiemFormatName {
+    Rfc5424,
+    Cef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiemTransportName {
+    Udp,
+    Tcp,
+    /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
+    Relp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSiem {
+    /// Names the destination in metrics and keeps its delivery position; do not reuse for another.
+    pub name: String,
+    pub format: SiemFormatName,
+    pub transport: SiemTransportName,
+    /// `ip:port` of the receiver.
+    pub address: String,
+    #[serde(default = "default_siem_batch")]
+    pub batch: u32,
+    /// Undelivered events beyond which the forwarder logs loudly.
+    #[serde(default = "default_siem_backlog_warn")]
+    pub backlog_warn: u64,
+}
+
+fn default_siem_batch() -> u32 {
+    500
+}
+
+fn default_siem_backlog_warn() -> u64 {
+    100_000
 }

@@ -20,6 +20,17 @@ pub struct Config {
     pub auth: AuthConfig,
     pub kek: KekConfig,
     pub log: LogConfig,
+    pub siem: Vec<SiemConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiemConfig {
+    pub name: String,
+    pub format: crate::raw::SiemFormatName,
+    pub transport: crate::raw::SiemTransportName,
+    pub address: SocketAddr,
+    pub batch: usize,
+    pub backlog_warn: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -310,7 +321,32 @@ impl RawConfig {
         }
         let log = LogConfig { format: self.log.format, filter: self.log.filter };
 
-        Ok(Config { node: NodeConfig { id: node_id, data_dir }, api, metrics, store, jobs, auth, kek, log })
+        let mut siem = Vec::new();
+        for raw in self.siem {
+            let bad_name = raw.name.is_empty()
+                || raw.name.len() > 64
+                || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if bad_name {
+                return Err(ConfigError::invalid(
+                    "siem.name",
+                    &raw.name,
+                    "must be 1 to 64 letters, digits, '-' or '_'",
+                ));
+            }
+            if siem.iter().any(|s: &SiemConfig| s.name == raw.name) {
+                return Err(ConfigError::invalid("siem.name", &raw.name, "names must be unique"));
+            }
+            siem.push(SiemConfig {
+                address: parse_addr("siem.address", &raw.address)?,
+                batch: in_range("siem.batch", u64::from(raw.batch), 1, 10_000)? as usize,
+                backlog_warn: in_range("siem.backlog_warn", raw.backlog_warn, 1, u64::MAX)?,
+                name: raw.name,
+                format: raw.format,
+                transport: raw.transport,
+            });
+        }
+
+        Ok(Config { node: NodeConfig { id: node_id, data_dir }, api, metrics, store, jobs, auth, kek, log, siem })
     }
 }
 
@@ -447,6 +483,18 @@ impl From<&Config> for RawConfig {
                 },
             },
             log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
+            siem: c
+                .siem
+                .iter()
+                .map(|s| crate::raw::RawSiem {
+                    name: s.name.clone(),
+                    format: s.format,
+                    transport: s.transport,
+                    address: s.address.to_string(),
+                    batch: s.batch as u32,
+                    backlog_warn: s.backlog_warn,
+                })
+                .collect(),
         }
     }
 }

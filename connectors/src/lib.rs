@@ -2,3 +2,6 @@
 //! TCP or RELP). ACME (M1.5) and distribution targets (M1.6) follow. Connectors know nothing of actors.
 
 pub mod siem;
+
+#[cfg(feature = "testsuite")]
+pub mod testsupport;

@@ -9,4 +9,5 @@ mod pkcs11;
 mod process;
 mod schema_fuzz;
 mod serve;
+mod siem;
 mod tls;

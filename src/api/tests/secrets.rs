@@ -133,8 +133,12 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
     assert_eq!(credential.json["has_secret"], json!(true));
     assert_eq!(ssh.json["has_credential"], json!(true));
 
-    let metrics =
-        crate::metrics::render(&h.metrics, Some(&(h.store.clone() as Arc<dyn certautopilot_core::store::Store>))).await;
+    let metrics = crate::metrics::render(
+        &h.metrics,
+        Some(&(h.store.clone() as Arc<dyn certautopilot_core::store::Store>)),
+        &Default::default(),
+    )
+    .await;
     assert!(metrics.contains("certautopilot_http_requests_total"));
     // Let the writer commit and checkpoint nothing away: read the file and its WAL as they are.
     let mut db = Vec::new();
