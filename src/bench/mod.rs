@@ -5,6 +5,7 @@ mod audit;
 mod jobs;
 mod kek;
 mod renewal_scan;
+mod siem;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +35,21 @@ pub enum BenchCommand {
         changes: usize,
         #[arg(long, default_value_t = 32)]
         writers: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// SIEM forwarding throughput to a running receiver (e.g. rsyslog with an imtcp input).
+    Siem {
+        /// The receiver, `ip:port`.
+        #[arg(long)]
+        address: std::net::SocketAddr,
+        /// `udp`, `tcp` or `relp`.
+        #[arg(long, default_value = "tcp")]
+        transport: String,
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -68,6 +84,10 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::KekRewrap { count } => kek::rewrap(count),
+        BenchCommand::Siem { address, transport, events, batch, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            siem::run(&dir, address, &transport, events, batch).await
+        }
         BenchCommand::Audit { entries, changes, writers, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             audit::run(&dir, entries, changes, writers).await
