@@ -40,3 +40,71 @@ fn serve_forwards_the_audit_chain_to_rsyslog() {
     let (_, metrics) = http_get(metrics_addr.parse().unwrap(), "/metrics");
     assert!(metrics.contains("certautopilot_siem_sent_total{destination=\"soc\"}"), "{metrics}");
 }
+
+/// A forwarding `serve` is SIGKILLed three times while it sends a 3,000-event backlog over RELP.
+/// Afterwards every event is in rsyslog, and repeats are at most one batch (100) per kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_forwarder_loses_nothing_and_repeats_at_most_a_batch_per_kill() {
+    use certautopilot_core::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut rsyslog = Rsyslog::new(&dir.path().join("rsyslog"));
+    std::fs::create_dir_all(dir.path().join("rsyslog")).unwrap();
+    rsyslog.start();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    {
+        let store = certautopilot_core::store::sqlite::SqliteStore::open_in(&dir.path().join("data")).await.unwrap();
+        let org = certautopilot_core::model::Organization::new("crash", certautopilot_core::Timestamp::now());
+        store.create_organization(&org).await.unwrap();
+        let secret = std::sync::Arc::new(certautopilot_core::crypto::SecretBytes::new(vec![3; 32]));
+        for i in 0..3_000 {
+            let draft = certautopilot_core::audit::AuditDraft {
+                org_id: org.id,
+                actor: certautopilot_core::Principal::System("test".into()),
+                action: "cert.renewed".into(),
+                object: None,
+                project_id: None,
+                details: json!({ "i": i }),
+            };
+            store.append_audit(certautopilot_core::store::AuditWrite { secret: secret.clone(), draft }).await.unwrap();
+        }
+    }
+    let config = format!(
+        "[[siem]]\nname = \"soc\"\nformat = \"rfc5424\"\ntransport = \"relp\"\naddress = \"{}\"\nbatch = 100\n",
+        rsyslog.relp()
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let seqs = |lines: &[String]| -> Vec<u64> {
+        lines
+            .iter()
+            .filter_map(|l| l.split_once("seq=\"").and_then(|(_, r)| r.split('"').next()).and_then(|s| s.parse().ok()))
+            .collect()
+    };
+    for at_least in [300usize, 1_200, 2_100] {
+        let mut server = Server::start(dir.path(), &["--config", "c.toml"], &[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rsyslog.lines("relp.log").len() < at_least {
+            assert!(Instant::now() < deadline, "forwarding stalled before {at_least}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    }
+    let server = Server::start(dir.path(), &["--config", "c.toml"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let lines = loop {
+        let lines = rsyslog.lines("relp.log");
+        let distinct: std::collections::BTreeSet<u64> = seqs(&lines).into_iter().collect();
+        if distinct.len() == 3_000 {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "{} of 3000 delivered", distinct.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(server);
+    let all = seqs(&lines);
+    let distinct: std::collections::BTreeSet<u64> = all.iter().copied().collect();
+    assert_eq!(distinct, (1..=3_000).collect());
+    let repeats = all.len() - distinct.len();
+    assert!(repeats <= 3 * 100, "{repeats} repeated events after 3 kills with batches of 100");
+}
