@@ -11,7 +11,7 @@ use anyhow::Context;
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{JobPump, PumpConfig};
 use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
-use certautopilot_connectors::siem::{SiemFormat, SiemTransport};
+use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_core::SystemClock;
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::store::Store;
@@ -130,7 +130,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         config
             .siem
             .iter()
-            .map(|s| {
+            .filter_map(|s| {
                 let destination = SiemDestination {
                     name: s.name.clone(),
                     format: match s.format {
@@ -140,6 +140,19 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
                     transport: match s.transport {
                         SiemTransportName::Udp => SiemTransport::Udp(s.address),
                         SiemTransportName::Tcp => SiemTransport::Tcp(s.address),
+                        SiemTransportName::Tls => {
+                            // Validation guarantees the settings; a config built otherwise is skipped, loudly.
+                            let Some(tls) = s.tls.as_ref() else {
+                                tracing::error!(destination = %s.name, "transport tls without tls settings; destination skipped");
+                                return None;
+                            };
+                            SiemTransport::Tls(TlsDestination {
+                                addr: s.address,
+                                server_name: tls.server_name.clone(),
+                                ca_path: tls.ca_path.clone(),
+                                client_cert: tls.client_cert.clone(),
+                            })
+                        }
                         SiemTransportName::Relp => SiemTransport::Relp(s.address),
                     },
                     batch: s.batch,
@@ -147,7 +160,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
                 };
                 let handle = SiemForwarder::new(store.clone(), destination, config.node.id.clone()).start();
                 siem_snapshots.write().unwrap_or_else(|p| p.into_inner()).push(handle.shared_snapshot());
-                handle
+                Some(handle)
             })
             .collect()
     } else {

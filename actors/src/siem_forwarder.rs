@@ -88,7 +88,7 @@ impl SiemForwarder {
 
 async fn run(forwarder: SiemForwarder, snapshot: Arc<Mutex<ForwarderSnapshot>>, mut stop: watch::Receiver<bool>) {
     let SiemForwarder { store, destination, hostname, poll } = forwarder;
-    let mut client = SiemClient::new(destination.transport);
+    let mut client = SiemClient::new(destination.transport.clone());
     let mut backoff = Duration::from_millis(200);
     let update = |f: &dyn Fn(&mut ForwarderSnapshot)| f(&mut snapshot.lock().unwrap_or_else(|p| p.into_inner()));
     tracing::info!(destination = %destination.name, addr = %destination.transport.addr(), "siem forwarder started");

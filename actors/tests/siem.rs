@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
-use certautopilot_connectors::siem::{SiemFormat, SiemTransport};
+use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_connectors::testsupport::Rsyslog;
 use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::crypto::SecretBytes;
@@ -34,6 +34,15 @@ async fn store_with_events(dir: &Path, n: usize) -> (Arc<SqliteStore>, Organizat
         store.append_audit(AuditWrite { secret: secret.clone(), draft }).await.unwrap();
     }
     (store, org)
+}
+
+fn tls_destination(rsyslog: &Rsyslog) -> TlsDestination {
+    TlsDestination {
+        addr: rsyslog.tls(),
+        server_name: "127.0.0.1".into(),
+        ca_path: rsyslog.ca_pem(),
+        client_cert: None,
+    }
 }
 
 fn destination(name: &str, format: SiemFormat, transport: SiemTransport) -> SiemDestination {
@@ -74,12 +83,13 @@ async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
         destination("udp-5424", SiemFormat::Rfc5424, SiemTransport::Udp(rsyslog.udp())),
         destination("tcp-cef", SiemFormat::Cef, SiemTransport::Tcp(rsyslog.tcp())),
         destination("relp-5424", SiemFormat::Rfc5424, SiemTransport::Relp(rsyslog.relp())),
+        destination("tls-cef", SiemFormat::Cef, SiemTransport::Tls(tls_destination(&rsyslog))),
     ]
     .into_iter()
     .map(|d| SiemForwarder::new(store.clone(), d, "node-1").start())
     .collect();
 
-    for (file, cef) in [("udp.log", false), ("tcp.log", true), ("relp.log", false)] {
+    for (file, cef) in [("udp.log", false), ("tcp.log", true), ("relp.log", false), ("tls.log", true)] {
         let lines = wait_for_lines(&rsyslog, file, 50).await;
         assert_eq!(seqs(&lines), (1..=50).collect::<Vec<_>>(), "{file}: every event once, in order");
         for line in &lines {
@@ -104,17 +114,18 @@ async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
 }
 
 /// rsyslog is down while 1,000 events are committed and the forwarder is started and stopped twice;
-/// once rsyslog is up, all 1,000 arrive over TCP and RELP, none twice.
+/// once rsyslog is up, all 1,000 arrive over TCP, TLS and RELP, none twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_through_an_outage_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut rsyslog = Rsyslog::new(dir.path());
     let (store, _org) = store_with_events(dir.path(), 1_000).await;
-    let (tcp, relp) = (rsyslog.tcp(), rsyslog.relp());
+    let (tcp, relp, tls) = (rsyslog.tcp(), rsyslog.relp(), tls_destination(&rsyslog));
     let destinations = || {
         [
             destination("tcp", SiemFormat::Rfc5424, SiemTransport::Tcp(tcp)),
             destination("relp", SiemFormat::Rfc5424, SiemTransport::Relp(relp)),
+            destination("tls", SiemFormat::Rfc5424, SiemTransport::Tls(tls.clone())),
         ]
     };
     for _ in 0..2 {
@@ -135,14 +146,18 @@ async fn nothing_is_lost_through_an_outage_and_restarts() {
     let running: Vec<_> =
         destinations().into_iter().map(|d| SiemForwarder::new(store.clone(), d, "node-1").start()).collect();
     let mut duplicates = BTreeMap::new();
-    for file in ["tcp.log", "relp.log"] {
+    for file in ["tcp.log", "relp.log", "tls.log"] {
         let lines = wait_for_lines(&rsyslog, file, 1_000).await;
         let found = seqs(&lines);
         duplicates.insert(file, found.len() - 1_000);
         let distinct: std::collections::BTreeSet<u64> = found.into_iter().collect();
         assert_eq!(distinct, (1..=1_000).collect());
     }
-    assert_eq!(duplicates, BTreeMap::from([("relp.log", 0), ("tcp.log", 0)]), "duplicates per transport");
+    assert_eq!(
+        duplicates,
+        BTreeMap::from([("relp.log", 0), ("tcp.log", 0), ("tls.log", 0)]),
+        "duplicates per transport"
+    );
     for f in running {
         f.shutdown().await;
     }

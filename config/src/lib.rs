@@ -19,5 +19,5 @@ pub use raw::{
 pub use secret::Secret;
 pub use validated::{
     ApiConfig, ApiTlsConfig, AuthConfig, Config, JobsConfig, KekConfig, LogConfig, MetricsConfig, NodeConfig,
-    PinSource, SqliteConfig, StoreConfig,
+    PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig,
 };

@@ -289,6 +289,8 @@ pub enum SiemFormatName {
 pub enum SiemTransportName {
     Udp,
     Tcp,
+    /// Syslog over TLS (RFC 5425).
+    Tls,
     /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
     Relp,
 }
@@ -307,6 +309,13 @@ pub struct RawSiem {
     /// Undelivered events beyond which the forwarder logs loudly.
     #[serde(default = "default_siem_backlog_warn")]
     pub backlog_warn: u64,
+    /// With `transport = "tls"`: PEM roots that may sign the receiver's certificate (required) …
+    pub tls_ca_path: Option<String>,
+    /// … the name its certificate must carry (default: the address's IP) …
+    pub tls_server_name: Option<String>,
+    /// … and an optional client certificate and key for mutual TLS.
+    pub tls_client_cert_path: Option<String>,
+    pub tls_client_key_path: Option<String>,
 }
 
 fn default_siem_batch() -> u32 {

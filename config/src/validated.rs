@@ -31,6 +31,14 @@ pub struct SiemConfig {
     pub address: SocketAddr,
     pub batch: usize,
     pub backlog_warn: u64,
+    pub tls: Option<SiemTlsConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiemTlsConfig {
+    pub ca_path: PathBuf,
+    pub server_name: String,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -336,8 +344,40 @@ impl RawConfig {
             if siem.iter().any(|s: &SiemConfig| s.name == raw.name) {
                 return Err(ConfigError::invalid("siem.name", &raw.name, "names must be unique"));
             }
+            let address = parse_addr("siem.address", &raw.address)?;
+            let tls = match raw.transport {
+                crate::raw::SiemTransportName::Tls => Some(SiemTlsConfig {
+                    ca_path: raw.tls_ca_path.clone().filter(|p| !p.trim().is_empty()).map(PathBuf::from).ok_or_else(
+                        || ConfigError::invalid("siem.tls_ca_path", "\"\"", "is required with transport = \"tls\""),
+                    )?,
+                    server_name: raw.tls_server_name.clone().unwrap_or_else(|| address.ip().to_string()),
+                    client_cert: match (&raw.tls_client_cert_path, &raw.tls_client_key_path) {
+                        (None, None) => None,
+                        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+                        _ => {
+                            return Err(ConfigError::invalid(
+                                "siem.tls_client_cert_path",
+                                "…",
+                                "tls_client_cert_path and tls_client_key_path go together",
+                            ));
+                        }
+                    },
+                }),
+                _ if raw.tls_ca_path.is_some()
+                    || raw.tls_client_cert_path.is_some()
+                    || raw.tls_server_name.is_some() =>
+                {
+                    return Err(ConfigError::invalid(
+                        "siem.tls_ca_path",
+                        "…",
+                        "tls_* settings only apply with transport = \"tls\"",
+                    ));
+                }
+                _ => None,
+            };
             siem.push(SiemConfig {
-                address: parse_addr("siem.address", &raw.address)?,
+                tls,
+                address,
                 batch: in_range("siem.batch", u64::from(raw.batch), 1, 10_000)? as usize,
                 backlog_warn: in_range("siem.backlog_warn", raw.backlog_warn, 1, u64::MAX)?,
                 name: raw.name,
@@ -493,6 +533,16 @@ impl From<&Config> for RawConfig {
                     address: s.address.to_string(),
                     batch: s.batch as u32,
                     backlog_warn: s.backlog_warn,
+                    tls_ca_path: s.tls.as_ref().map(|t| t.ca_path.display().to_string()),
+                    tls_server_name: s.tls.as_ref().map(|t| t.server_name.clone()),
+                    tls_client_cert_path: s
+                        .tls
+                        .as_ref()
+                        .and_then(|t| t.client_cert.as_ref().map(|c| c.0.display().to_string())),
+                    tls_client_key_path: s
+                        .tls
+                        .as_ref()
+                        .and_then(|t| t.client_cert.as_ref().map(|c| c.1.display().to_string())),
                 })
                 .collect(),
         }

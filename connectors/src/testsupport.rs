@@ -13,12 +13,18 @@ fn free_port() -> u16 {
 pub struct Rsyslog {
     dir: PathBuf,
     ports: (u16, u16, u16),
+    tls_port: u16,
     child: Option<Child>,
 }
 
 impl Rsyslog {
     pub fn new(dir: &Path) -> Rsyslog {
-        Rsyslog { dir: dir.to_path_buf(), ports: (free_port(), free_port(), free_port()), child: None }
+        Rsyslog {
+            dir: dir.to_path_buf(),
+            ports: (free_port(), free_port(), free_port()),
+            tls_port: free_port(),
+            child: None,
+        }
     }
 
     pub fn udp(&self) -> SocketAddr {
@@ -27,6 +33,86 @@ impl Rsyslog {
     pub fn tcp(&self) -> SocketAddr {
         format!("127.0.0.1:{}", self.ports.1).parse().unwrap()
     }
+    /// The TLS input (RFC 5425), served with `tls/server.pem` signed by `ca_pem()`.
+    pub fn tls(&self) -> SocketAddr {
+        format!("127.0.0.1:{}", self.tls_port).parse().unwrap()
+    }
+
+    /// The CA that signed the TLS input's certificate (made on first `start`).
+    pub fn ca_pem(&self) -> PathBuf {
+        self.dir.join("tls/ca.pem")
+    }
+
+    fn make_certificates(&self) {
+        let tls = self.dir.join("tls");
+        if tls.join("server.pem").exists() {
+            return;
+        }
+        std::fs::create_dir_all(&tls).unwrap();
+        let run = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(&tls)
+                .stderr(Stdio::null())
+                .stdout(Stdio::null())
+                .status();
+            assert!(status.expect("openssl is installed").success(), "openssl {args:?}");
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=rsyslog",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(
+            tls.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "server.pem",
+            "-extfile",
+            "ext.cnf",
+        ]);
+    }
+
     pub fn relp(&self) -> SocketAddr {
         format!("127.0.0.1:{}", self.ports.2).parse().unwrap()
     }
@@ -36,8 +122,11 @@ impl Rsyslog {
         let work = self.dir.join("work");
         std::fs::create_dir_all(&work).unwrap();
         let (udp, tcp, relp) = self.ports;
+        let tls_port = self.tls_port;
+        self.make_certificates();
         let conf = format!(
-            r#"global(workDirectory="{d}/work")
+            r#"global(workDirectory="{d}/work" DefaultNetstreamDriverCAFile="{d}/tls/ca.pem"
+       DefaultNetstreamDriverCertFile="{d}/tls/server.pem" DefaultNetstreamDriverKeyFile="{d}/tls/server.key")
 module(load="imudp")
 module(load="imtcp")
 module(load="imrelp")
@@ -45,9 +134,11 @@ template(name="raw" type="string" string="%rawmsg%\n")
 ruleset(name="udp") {{ action(type="omfile" file="{d}/udp.log" template="raw") }}
 ruleset(name="tcp") {{ action(type="omfile" file="{d}/tcp.log" template="raw") }}
 ruleset(name="relp") {{ action(type="omfile" file="{d}/relp.log" template="raw") }}
+ruleset(name="tls") {{ action(type="omfile" file="{d}/tls.log" template="raw") }}
 input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="udp")
 input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="tcp")
 input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="relp")
+input(type="imtcp" address="127.0.0.1" port="{tls_port}" ruleset="tls" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
 "#
         );
         std::fs::write(self.dir.join("rsyslog.conf"), conf).unwrap();
@@ -62,7 +153,10 @@ input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="relp")
             .expect("rsyslogd is installed (./scripts/test installs rsyslog and rsyslog-relp)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.tcp()).is_err() || TcpStream::connect(self.relp()).is_err() {
+        while TcpStream::connect(self.tcp()).is_err()
+            || TcpStream::connect(self.relp()).is_err()
+            || TcpStream::connect(self.tls()).is_err()
+        {
             assert!(Instant::now() < deadline, "rsyslog did not start listening");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1,4 +1,5 @@
-//! The wire to a SIEM. UDP: one datagram per event. TCP: RFC 6587 octet-counting frames. RELP
+//! The wire to a SIEM. UDP: one datagram per event. TCP: RFC 6587 octet-counting frames. TLS: the
+//! same frames over TLS (RFC 5425), the server checked against a CA bundle. RELP
 //! (rsyslog's Reliable Event Logging Protocol): every message is acknowledged, so a batch is
 //! delivered only when every `rsp 200` for it has come back; TCP can only say "written to the socket".
 
@@ -14,17 +15,31 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// RELP frames and responses above this size are refused rather than read.
 const MAX_FRAME: usize = 1 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiemTransport {
     Udp(SocketAddr),
     Tcp(SocketAddr),
+    Tls(TlsDestination),
     Relp(SocketAddr),
+}
+
+/// A syslog-over-TLS receiver and how to trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsDestination {
+    pub addr: SocketAddr,
+    /// The name (or IP address) the server's certificate must carry.
+    pub server_name: String,
+    /// PEM file of the roots that may sign the server's certificate.
+    pub ca_path: std::path::PathBuf,
+    /// Optional client certificate chain and key (PEM) for mutual TLS.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl SiemTransport {
     pub fn addr(&self) -> SocketAddr {
         match self {
             SiemTransport::Udp(a) | SiemTransport::Tcp(a) | SiemTransport::Relp(a) => *a,
+            SiemTransport::Tls(t) => t.addr,
         }
     }
 
@@ -44,11 +59,14 @@ pub enum SiemError {
     Timeout(Duration),
     #[error("RELP: {0}")]
     Relp(String),
+    #[error("TLS setup: {0}")]
+    TlsSetup(String),
 }
 
 enum Connection {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Relp { stream: BufReader<TcpStream>, next_txnr: u64 },
 }
 
@@ -66,8 +84,8 @@ impl SiemClient {
         SiemClient { transport, connection: None }
     }
 
-    pub fn transport(&self) -> SiemTransport {
-        self.transport
+    pub fn transport(&self) -> &SiemTransport {
+        &self.transport
     }
 
     /// Sends `lines` in order; `Ok` means delivered (RELP) or handed to the network (UDP, TCP).
@@ -82,7 +100,7 @@ impl SiemClient {
 
     async fn try_send(&mut self, lines: &[String]) -> Result<(), SiemError> {
         if self.connection.is_none() {
-            self.connection = Some(step(connect(self.transport)).await?);
+            self.connection = Some(step(connect(&self.transport)).await?);
         }
         match self.connection.as_mut().expect("connected above") {
             Connection::Udp(socket) => {
@@ -91,11 +109,16 @@ impl SiemClient {
                 }
             }
             Connection::Tcp(stream) => {
-                let mut frames = Vec::with_capacity(lines.iter().map(|l| l.len() + 8).sum());
-                for line in lines {
-                    frames.extend_from_slice(format!("{} ", line.len()).as_bytes());
-                    frames.extend_from_slice(line.as_bytes());
-                }
+                let frames = octet_counted(lines);
+                step(async {
+                    stream.write_all(&frames).await?;
+                    stream.flush().await?;
+                    Ok(())
+                })
+                .await?;
+            }
+            Connection::Tls(stream) => {
+                let frames = octet_counted(lines);
                 step(async {
                     stream.write_all(&frames).await?;
                     stream.flush().await?;
@@ -135,7 +158,41 @@ impl SiemClient {
     }
 }
 
-async fn connect(transport: SiemTransport) -> Result<Connection, SiemError> {
+/// RFC 6587 §3.4.1: `MSG-LEN SP SYSLOG-MSG`, back to back.
+fn octet_counted(lines: &[String]) -> Vec<u8> {
+    let mut frames = Vec::with_capacity(lines.iter().map(|l| l.len() + 8).sum());
+    for line in lines {
+        frames.extend_from_slice(format!("{} ", line.len()).as_bytes());
+        frames.extend_from_slice(line.as_bytes());
+    }
+    frames
+}
+
+fn tls_config(dest: &TlsDestination) -> Result<rustls::ClientConfig, SiemError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| SiemError::TlsSetup(format!("{what}: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(&dest.ca_path).map_err(|e| bad(&dest.ca_path.display().to_string(), &e))?
+    {
+        roots.add(cert.map_err(|e| bad("CA bundle", &e))?).map_err(|e| bad("CA bundle", &e))?;
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    Ok(match &dest.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| bad("client certificate", &e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad("client certificate", &e))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("client key", &e))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| bad("client certificate", &e))?
+        }
+    })
+}
+
+async fn connect(transport: &SiemTransport) -> Result<Connection, SiemError> {
     let addr = transport.addr();
     match transport {
         SiemTransport::Udp(_) => {
@@ -149,6 +206,18 @@ async fn connect(transport: SiemTransport) -> Result<Connection, SiemError> {
             let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
             stream.set_nodelay(true)?;
             Ok(Connection::Tcp(stream))
+        }
+        SiemTransport::Tls(dest) => {
+            let config = tls_config(dest)?;
+            let name = rustls::pki_types::ServerName::try_from(dest.server_name.clone())
+                .map_err(|e| SiemError::TlsSetup(format!("server name {:?}: {e}", dest.server_name)))?;
+            let tcp = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            tcp.set_nodelay(true)?;
+            let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .map_err(|source| SiemError::Connect { addr, source })?;
+            Ok(Connection::Tls(Box::new(stream)))
         }
         SiemTransport::Relp(_) => {
             let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
