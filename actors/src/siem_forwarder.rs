@@ -35,6 +35,8 @@ pub struct ForwarderSnapshot {
     pub backlog: u64,
     /// Age of the oldest undelivered event, in seconds.
     pub oldest_undelivered_secs: u64,
+    /// Entries that could not be decoded and were skipped (reported each time).
+    pub skipped_corrupt: u64,
     pub last_error: Option<String>,
 }
 
@@ -101,13 +103,41 @@ async fn run(forwarder: SiemForwarder, snapshot: Arc<Mutex<ForwarderSnapshot>>, 
             Ok(orgs) => {
                 for org in orgs {
                     let scope = OrgScope::for_system("siem-forwarder", &org);
-                    let step = async {
-                        let cursor = store.siem_cursor(&destination.name, org.id).await?;
-                        let events = store.list_audit_events(&scope, cursor, destination.batch.max(1)).await?;
-                        Ok::<_, certautopilot_core::StoreError>((cursor, events))
+                    let cursor = match store.siem_cursor(&destination.name, org.id).await {
+                        Ok(cursor) => cursor,
+                        Err(e) => {
+                            failure = Some(e.to_string());
+                            break;
+                        }
                     };
-                    let (cursor, events) = match step.await {
-                        Ok(found) => found,
+                    let events = match store.list_audit_events(&scope, cursor, destination.batch.max(1)).await {
+                        Ok(events) => events,
+                        // A damaged entry is reported and stepped over: it must not stop the rest of
+                        // the chain from reaching the SIEM (and `audit verify` names it anyway). The
+                        // good entries before it in this page go first.
+                        Err(certautopilot_core::StoreError::CorruptAuditEntry { org: bad_org, seq, reason })
+                            if bad_org == org.id =>
+                        {
+                            if seq > cursor + 1 {
+                                match store.list_audit_events(&scope, cursor, (seq - cursor - 1) as usize).await {
+                                    Ok(events) => events,
+                                    Err(e) => {
+                                        failure = Some(e.to_string());
+                                        break;
+                                    }
+                                }
+                            } else {
+                                tracing::error!(destination = %destination.name, org = %org.id, seq, reason = %reason,
+                                    "audit entry cannot be decoded; skipped, not forwarded");
+                                update(&|s| s.skipped_corrupt += 1);
+                                if let Err(e) = store.advance_siem_cursor(&destination.name, org.id, seq).await {
+                                    failure = Some(e.to_string());
+                                    break;
+                                }
+                                progressed = true;
+                                continue;
+                            }
+                        }
                         Err(e) => {
                             failure = Some(e.to_string());
                             break;

@@ -162,3 +162,31 @@ async fn nothing_is_lost_through_an_outage_and_restarts() {
         f.shutdown().await;
     }
 }
+
+/// A damaged entry in the middle of the chain is reported and skipped: every other event still
+/// arrives, the forwarder keeps going (no retry loop on the bad one), and the skip is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_entry_is_reported_and_skipped_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rsyslog = Rsyslog::new(dir.path());
+    rsyslog.start();
+    let (store, _org) = store_with_events(dir.path(), 300).await;
+    let conn = rusqlite::Connection::open(dir.path().join("certautopilot.db")).unwrap();
+    conn.execute("UPDATE audit_events SET doc = '{not json' WHERE seq = 150", []).unwrap();
+    let forwarder = SiemForwarder::new(
+        store.clone(),
+        destination("tcp", SiemFormat::Rfc5424, SiemTransport::Tcp(rsyslog.tcp())),
+        "n",
+    )
+    .start();
+    let lines = wait_for_lines(&rsyslog, "tcp.log", 299).await;
+    let expected: Vec<u64> = (1..=300).filter(|s| *s != 150).collect();
+    assert_eq!(seqs(&lines), expected);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while forwarder.snapshot().skipped_corrupt != 1 {
+        assert!(Instant::now() < deadline, "{:?}", forwarder.snapshot());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(forwarder.snapshot().backlog, 0);
+    forwarder.shutdown().await;
+}

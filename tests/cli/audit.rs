@@ -115,6 +115,11 @@ fn every_tamper_is_caught_at_the_right_entry() {
         "chain broken at seq 4: entry missing (expected seq 3)",
     );
     case(
+        "an entry made unreadable",
+        &|d| tamper(d, "UPDATE audit_events SET doc = '{broken' WHERE seq = 7"),
+        "chain broken at seq 7: the stored entry cannot be decoded",
+    );
+    case(
         "an entry's hmac recomputed without the secret",
         &|d| {
             let mut entry: certautopilot_core::model::AuditEvent = serde_json::from_value(doc(d, 6)).unwrap();

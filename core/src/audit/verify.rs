@@ -1,6 +1,6 @@
 //! Walking an organization's whole chain from the store, page by page, with progress.
 
-use crate::audit::{BrokenLink, Verifier, VerifySummary};
+use crate::audit::{BrokenLink, LinkFault, Verifier, VerifySummary};
 use crate::crypto::SecretBytes;
 use crate::scope::OrgScope;
 use crate::store::{Store, StoreError};
@@ -25,7 +25,13 @@ pub async fn verify_chain(
 ) -> Result<VerifySummary, VerifyError> {
     let mut verifier = Verifier::new(secret);
     let mut checked = 0;
-    let mut entries = store.list_audit_events(scope, 0, PAGE).await?;
+    let unreadable = |e: StoreError| match e {
+        StoreError::CorruptAuditEntry { seq, .. } => {
+            VerifyError::Broken(BrokenLink { seq, fault: LinkFault::Unreadable })
+        }
+        other => VerifyError::Store(other),
+    };
+    let mut entries = store.list_audit_events(scope, 0, PAGE).await.map_err(unreadable)?;
     while let Some(last) = entries.last() {
         // Read the next page while this one is checked: the store decodes on another thread.
         let next = store.list_audit_events(scope, last.seq, PAGE);
@@ -39,7 +45,7 @@ pub async fn verify_chain(
         checked_page?;
         checked += entries.len() as u64;
         progress(checked);
-        entries = next?;
+        entries = next.map_err(unreadable)?;
     }
     Ok(verifier.finish())
 }

@@ -25,6 +25,9 @@ pub enum StoreError {
     Busy,
     #[error("stored {kind} {id} cannot be decoded: {reason}")]
     Corrupt { kind: &'static str, id: String, reason: String },
+    /// One audit entry cannot be decoded; readers that can go on without it know which one.
+    #[error("audit entry {seq} of organization {org} cannot be decoded: {reason}")]
+    CorruptAuditEntry { org: crate::ids::OrgId, seq: u64, reason: String },
     #[error("database migration {version} failed: {message}")]
     Migration { version: u32, message: String },
     #[error("integrity check failed: {0}")]
