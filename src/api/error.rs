@@ -160,6 +160,10 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists { kind, key } => {
                 ApiError::new(ErrorCode::Conflict, format!("a {kind} with this {} already exists", describe_key(&key)))
             }
+            StoreError::NotEmpty { kind, holds, .. } => ApiError::new(
+                ErrorCode::Conflict,
+                format!("the {kind} still holds at least one {holds}; remove those first"),
+            ),
             StoreError::InvalidCursor => ApiError::invalid("cursor", "invalid pagination cursor"),
             StoreError::InvalidRequest(detail) => ApiError::new(ErrorCode::BadRequest, detail),
             StoreError::Busy => ApiError::new(ErrorCode::ServiceUnavailable, "the store is busy; retry shortly"),

@@ -39,7 +39,7 @@ impl crate::store::sqlite::SqliteStore {
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
         $crate::store_conformance_tests!(@each $factory;
-            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, audited_writes_are_atomic_and_chain, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
+            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, audited_writes_are_atomic_and_chain, empty_projects_delete_with_their_memberships, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
             project_scope_cannot_reach_other_projects, org_scope_cannot_reach_other_organizations,
             pagination_walks_every_record_once, certificates_due_in_window_order,
             enqueue_dedupes_by_key, claim_leases_and_completion_is_logged, claim_respects_kinds_and_run_at,
@@ -228,6 +228,25 @@ pub async fn record_and_job_commit_together<S: Store>(f: &Fixture<S>) {
         f.store.insert_and_enqueue(&w.a, &other, foreign, None).await,
         Err(StoreError::ScopeMismatch { .. })
     ));
+}
+
+/// A project is deleted with its memberships in one step, only when empty; its members are listed
+/// by project.
+pub async fn empty_projects_delete_with_their_memberships<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let members = f.store.project_members(&w.org_scope, w.a.project_id()).await.unwrap();
+    assert_eq!(members.len(), 1);
+    insert_set(&f.store, &w.a, &one_of_each(&w.a, "busy", now)).await;
+    assert!(matches!(
+        f.store.delete_empty_project(&w.org_scope, w.a.project_id(), None).await,
+        Err(StoreError::NotEmpty { .. })
+    ));
+    assert_eq!(f.store.project_members(&w.org_scope, w.a.project_id()).await.unwrap().len(), 1, "nothing deleted");
+    f.store.delete_empty_project(&w.org_scope, w.b.project_id(), None).await.unwrap();
+    assert!(f.store.project_members(&w.org_scope, w.b.project_id()).await.unwrap().is_empty());
+    assert_not_found(f.store.get::<Project>(&w.org_scope, &w.b.project_id()).await, "deleted project");
+    assert_not_found(f.store.delete_empty_project(&w.org_scope, w.b.project_id(), None).await, "deleted twice");
 }
 
 /// Organizations: create, read, list, versioned update, stale update refused, duplicate refused.

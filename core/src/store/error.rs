@@ -11,6 +11,8 @@ pub enum StoreError {
     Conflict { kind: &'static str, id: String, expected: u64, actual: u64 },
     #[error("{kind} with {key} already exists")]
     AlreadyExists { kind: &'static str, key: String },
+    #[error("{kind} {id} still holds {holds}")]
+    NotEmpty { kind: &'static str, id: String, holds: &'static str },
     #[error("{kind} belongs to another scope than the one given")]
     ScopeMismatch { kind: &'static str },
     #[error("the lease on job {job_id} is no longer held (expired or taken over)")]

@@ -140,6 +140,21 @@ pub trait Store: Send + Sync + 'static {
         audit: Option<AuditWrite>,
     ) -> Result<(), StoreError>;
 
+    /// Deletes an empty project with its memberships in one transaction (`NotEmpty` if any
+    /// account, credential, zone, target or certificate remains).
+    async fn delete_empty_project(
+        &self,
+        scope: &OrgScope,
+        project: ProjectId,
+        audit: Option<AuditWrite>,
+    ) -> Result<(), StoreError>;
+    /// The memberships of one project.
+    async fn project_members(
+        &self,
+        scope: &OrgScope,
+        project: ProjectId,
+    ) -> Result<Vec<crate::model::Membership>, StoreError>;
+
     /// Which project a project-scoped record belongs to, for callers that have only its id; the
     /// record itself must still be read through a scope built from the caller's membership.
     async fn locate_project(

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use certautopilot_core::ids::{ProjectId, UserId};
 use certautopilot_core::model::{Membership, Role, User};
-use certautopilot_core::store::{PageRequest, RecordStore, membership_key};
+use certautopilot_core::store::{RecordStore, membership_key};
 
 use crate::api::AppState;
 use crate::api::auth::Authorized;
@@ -20,18 +20,8 @@ pub async fn list(
 ) -> Result<web::Json<MemberPage>, ApiError> {
     let project: ProjectId = path_id(&id, "project")?;
     auth.project_scope(project).await?;
-    let org_scope = auth.caller()?.org_scope();
-    let mut items = Vec::new();
-    let mut page = PageRequest::first(1_000);
-    loop {
-        let members = state.store()?.list::<Membership>(&org_scope, &page).await?;
-        items.extend(members.items.into_iter().filter(|m| m.project_id == project).map(MemberView::from));
-        match members.next_cursor {
-            Some(cursor) => page = PageRequest::after(1_000, cursor),
-            None => break,
-        }
-    }
-    Ok(web::Json(MemberPage { items, next_cursor: None }))
+    let members = state.store()?.project_members(&auth.caller()?.org_scope(), project).await?;
+    Ok(web::Json(MemberPage { items: members.into_iter().map(MemberView::from).collect(), next_cursor: None }))
 }
 
 pub async fn add(

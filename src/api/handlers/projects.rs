@@ -1,15 +1,13 @@
 //! Projects: owners create and delete them; members see the ones they belong to.
 
 use actix_web::{HttpResponse, web};
+use certautopilot_core::Page;
 use certautopilot_core::ids::ProjectId;
-use certautopilot_core::model::{
-    AcmeAccount, Certificate, DistributionTarget, DnsCredential, Membership, Project, Zone,
-};
-use certautopilot_core::store::{PageRequest, Record, RecordStore};
-use certautopilot_core::{Page, ProjectScope};
+use certautopilot_core::model::{Membership, Project};
+use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::auth::Authorized;
-use crate::api::error::{ApiError, ErrorCode};
+use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
 use crate::api::views::{CreateProject, ProjectPage, ProjectView, UpdateProject};
@@ -91,33 +89,15 @@ pub async fn update(
     Ok(web::Json(state.store()?.update_audited(&scope, &project, audit).await?.into()))
 }
 
-/// Deletes a project that holds nothing any more, with its memberships.
+/// Deletes a project that holds nothing any more, with its memberships, in one transaction.
 pub async fn delete(
     auth: Authorized,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: ProjectId = path_id(&id, "project")?;
-    let scope = auth.project_scope(id).await?;
+    auth.project_scope(id).await?;
     let caller = auth.caller()?;
-    if !is_empty(&state, &scope).await? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the project still holds accounts, credentials, zones, targets or certificates",
-        ));
-    }
-    let org_scope = caller.org_scope();
-    let mut page = PageRequest::first(1_000);
-    loop {
-        let members = state.store()?.list::<Membership>(&org_scope, &page).await?;
-        for m in members.items.iter().filter(|m| m.project_id == id) {
-            state.store()?.delete::<Membership>(&org_scope, &m.id, None).await?;
-        }
-        match members.next_cursor {
-            Some(cursor) => page = PageRequest::after(1_000, cursor),
-            None => break,
-        }
-    }
     let audit = state.org().await?.audit(
         caller.principal(),
         "project.deleted",
@@ -125,18 +105,7 @@ pub async fn delete(
         Some(id),
         serde_json::json!({}),
     );
-    state.store()?.delete_audited::<Project>(&org_scope, &id, None, audit).await?;
+    state.store()?.delete_empty_project(&caller.org_scope(), id, Some(audit)).await?;
     tracing::info!(by = %caller.user.id, project_id = %id, "project deleted");
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn is_empty(state: &AppState, scope: &ProjectScope) -> Result<bool, ApiError> {
-    async fn none<R: Record<Scope = ProjectScope>>(state: &AppState, scope: &ProjectScope) -> Result<bool, ApiError> {
-        Ok(state.store()?.list::<R>(scope, &PageRequest::first(1)).await?.items.is_empty())
-    }
-    Ok(none::<AcmeAccount>(state, scope).await?
-        && none::<DnsCredential>(state, scope).await?
-        && none::<Zone>(state, scope).await?
-        && none::<DistributionTarget>(state, scope).await?
-        && none::<Certificate>(state, scope).await?)
 }

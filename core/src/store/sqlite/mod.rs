@@ -261,6 +261,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_empty_project(
+        &self,
+        scope: &OrgScope,
+        project: crate::ids::ProjectId,
+        audit: Option<AuditWrite>,
+    ) -> Result<(), StoreError> {
+        let (org, now) = (scope.org_id(), self.now());
+        self.write(move |c| {
+            records::delete_empty_project(c, org, project)?;
+            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
+        })
+        .await
+    }
+
+    async fn project_members(
+        &self,
+        scope: &OrgScope,
+        project: crate::ids::ProjectId,
+    ) -> Result<Vec<crate::model::Membership>, StoreError> {
+        use crate::store::Record;
+        let org = scope.org_id();
+        let raws = self.read(move |c| records::project_members(c, org, project)).await?;
+        raws.into_iter().map(crate::model::Membership::from_raw).collect()
+    }
+
     async fn locate_project(
         &self,
         _scope: &SystemScope,

@@ -457,3 +457,31 @@ pub(crate) fn locate_project(conn: &Connection, kind: RecordKind, id: &str) -> R
         })
         .transpose()
 }
+
+pub(crate) fn delete_empty_project(conn: &Connection, org: OrgId, project: ProjectId) -> Result<(), StoreError> {
+    let id = project.to_string();
+    for kind in RecordKind::ALL.into_iter().filter(|k| k.is_project_scoped()) {
+        let sql = format!("SELECT 1 FROM {} WHERE project_id = ?1 LIMIT 1", kind.table());
+        if conn.prepare_cached(&sql)?.query_row([&id], |_| Ok(())).optional()?.is_some() {
+            return Err(StoreError::NotEmpty { kind: "project", id, holds: kind.name() });
+        }
+    }
+    conn.prepare_cached("DELETE FROM memberships WHERE org_id = ?1 AND project_id = ?2")?
+        .execute([org.to_string(), id.clone()])?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM projects WHERE org_id = ?1 AND id = ?2")?
+        .execute([org.to_string(), id.clone()])?;
+    if deleted == 0 {
+        return Err(StoreError::not_found(RecordKind::Project, id));
+    }
+    Ok(())
+}
+
+pub(crate) fn project_members(conn: &Connection, org: OrgId, project: ProjectId) -> Result<Vec<RawRecord>, StoreError> {
+    let kind = RecordKind::Membership;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM memberships WHERE project_id = ?1 AND org_id = ?2 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([project.to_string(), org.to_string()], |row| raw_from_row(kind, row))?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect()
+}
