@@ -77,6 +77,11 @@ pub enum KekCommand {
     },
     /// Show the KEK provider, its current version, and how many data keys each version wraps.
     Status,
+    /// Destroy an old KEK version; refused while any data key is still wrapped by it.
+    Retire {
+        #[arg(long)]
+        version: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,7 @@ use crate::wiring::{open_envelope, open_store};
 pub enum Action {
     Rotate { batch: usize },
     Status,
+    Retire { version: u32 },
 }
 
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
@@ -25,12 +26,24 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             let usage = store.kek_usage().await?;
             println!("provider: {}", envelope.kek().describe());
             println!("current version: {}", envelope.kek().current_version());
+            println!("versions held: {:?}", envelope.kek().versions());
             if usage.is_empty() {
                 println!("no sealed values yet");
             }
             for (version, count) in &usage {
                 println!("version {version}: {count} data keys");
             }
+        }
+        Action::Retire { version } => {
+            let in_use = store.kek_usage().await?.get(&version).copied().unwrap_or(0);
+            if in_use > 0 {
+                anyhow::bail!(
+                    "KEK version {version} still wraps {in_use} data keys; run `certautopilot kek rotate` first"
+                );
+            }
+            envelope.kek().retire_version(version)?;
+            record(store.as_ref(), &envelope, "kek.retired", serde_json::json!({ "version": version })).await?;
+            println!("KEK version {version} retired; versions held: {:?}", envelope.kek().versions());
         }
         Action::Rotate { batch } => {
             let terminal = std::io::stderr().is_terminal();
@@ -61,7 +74,13 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             if terminal {
                 eprintln!();
             }
-            record_rotation(store.as_ref(), &envelope, &report).await?;
+            let details = serde_json::json!({
+                "version": report.target_version,
+                "new_version": report.created_version,
+                "rewrapped": report.rewrapped,
+                "usage_after": report.usage_after,
+            });
+            record(store.as_ref(), &envelope, "kek.rotated", details).await?;
             println!(
                 "rotation to KEK version {} complete ({}): {} data keys re-wrapped in {:.2} s ({:.0}/s), {} changed meanwhile and left alone",
                 report.target_version,
@@ -79,27 +98,23 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Appends `kek.rotated` to every organization's chain: the rotation is a change to all of them.
-async fn record_rotation(
+/// Appends a KEK event to every organization's chain: the KEK is shared by all of them.
+async fn record(
     store: &dyn Store,
     envelope: &certautopilot_core::crypto::Envelope,
-    report: &certautopilot_core::kek_rotation::RotationReport,
+    action: &str,
+    details: serde_json::Value,
 ) -> anyhow::Result<()> {
     for org in store.list_organizations().await? {
         let Some(sealed) = &org.audit_secret else { continue };
         let secret = Arc::new(envelope.open(&org.id.to_string(), crate::api::AUDIT_SECRET_FIELD, sealed)?);
         let draft = certautopilot_core::audit::AuditDraft {
             org_id: org.id,
-            actor: certautopilot_core::Principal::System("kek-rotation".into()),
-            action: "kek.rotated".into(),
+            actor: certautopilot_core::Principal::System("kek".into()),
+            action: action.into(),
             object: None,
             project_id: None,
-            details: serde_json::json!({
-                "version": report.target_version,
-                "new_version": report.created_version,
-                "rewrapped": report.rewrapped,
-                "usage_after": report.usage_after,
-            }),
+            details: details.clone(),
         };
         store.append_audit(certautopilot_core::store::AuditWrite { secret, draft }).await?;
     }

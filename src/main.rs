@@ -63,11 +63,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             setup::kek_init(&config, path)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kek { command: command @ (KekCommand::Rotate { .. } | KekCommand::Status) } => {
+        Command::Kek {
+            command: command @ (KekCommand::Rotate { .. } | KekCommand::Status | KekCommand::Retire { .. }),
+        } => {
             let config = config_check::load(cli.config.as_deref())?;
             logging::init(&config.log, None);
             let action = match command {
                 KekCommand::Rotate { batch } => kek::Action::Rotate { batch },
+                KekCommand::Retire { version } => kek::Action::Retire { version },
                 _ => kek::Action::Status,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

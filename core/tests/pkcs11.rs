@@ -52,6 +52,7 @@ fn softhsm_generate_wrap_unwrap_rotate_and_fail_clearly() {
     let newer = envelope.seal("cred-1", "secret", &secret).unwrap();
     assert_eq!(newer.kek_version, 2);
     assert_eq!(envelope.open("cred-1", "secret", &sealed).unwrap(), secret);
+    assert!(matches!(kek.retire_version(2), Err(KekError::RetireCurrent { version: 2 })));
     let calls = kek.token_calls().unwrap();
     assert!(calls >= 6, "token calls are counted: {calls}");
     drop(envelope);
@@ -60,7 +61,15 @@ fn softhsm_generate_wrap_unwrap_rotate_and_fail_clearly() {
     // --- a new session finds both versions (they live in the token, not in memory)
     let reopened = Pkcs11Kek::open(&hsm.module, "cap-test", USER_PIN).unwrap();
     assert_eq!(reopened.current_version(), 2);
-    assert_eq!(Envelope::new(Arc::new(reopened)).open("cred-1", "secret", &sealed).unwrap(), secret);
+    assert_eq!(reopened.versions(), vec![1, 2]);
+    let reopened = Arc::new(reopened);
+    assert_eq!(Envelope::new(reopened.clone()).open("cred-1", "secret", &sealed).unwrap(), secret);
+    // Retiring version 1 destroys its key object in the token: its envelopes no longer open.
+    reopened.retire_version(1).unwrap();
+    assert_eq!(reopened.versions(), vec![2]);
+    assert!(Envelope::new(reopened.clone()).open("cred-1", "secret", &sealed).is_err());
+    assert_eq!(Envelope::new(reopened.clone()).open("cred-1", "secret", &newer).unwrap(), secret);
+    drop(reopened);
 
     // --- clear errors
     let wrong = Pkcs11Kek::open(&hsm.module, "cap-test", "not-the-pin").unwrap_err();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certautopilot_core::crypto::{Envelope, LocalKek, LocalKekKind, SecretBytes};
+use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, SecretBytes};
 use certautopilot_core::model::{DnsCredential, DnsProvider, OrgRole, Organization, Project, User};
 use certautopilot_core::store::sqlite::SqliteStore;
 use certautopilot_core::store::{PageRequest, RecordStore, Store};
@@ -132,9 +132,26 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
         "{status}"
     );
     assert!(!status.contains("version 2:"), "{status}");
+    // --- retiring: refused while data keys use a version or for the current one; v1 and v2 can go
+    let refused = kek_command(path, &["retire", "--version", "3"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("still wraps"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    for version in ["1", "2"] {
+        let out = kek_command(path, &["retire", "--version", version]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let status = String::from_utf8_lossy(&kek_command(path, &["status"]).output().unwrap().stdout).into_owned();
+    assert!(status.contains("versions held: [3]"), "{status}");
+    assert_eq!(LocalKek::load(&path.join("kek.json"), LocalKekKind::File).unwrap().versions(), vec![3]);
+
     // Every completed run wrote kek.rotated to the organization's chain (the killed ones did not).
     let events = store.list_audit_events(&org_scope, 0, 100).await.unwrap();
     let rotations: Vec<u64> =
         events.iter().filter(|e| e.action == "kek.rotated").map(|e| e.details["version"].as_u64().unwrap()).collect();
     assert_eq!(rotations, vec![2, 3]);
+    assert_eq!(events.iter().filter(|e| e.action == "kek.retired").count(), 2);
 }

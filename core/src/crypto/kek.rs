@@ -49,6 +49,8 @@ pub enum KekError {
     Token { reason: String },
     #[error("this KEK provider cannot create new versions")]
     RotationUnsupported,
+    #[error("KEK version {version} is the current one and cannot be retired")]
+    RetireCurrent { version: u32 },
 }
 
 pub trait KekProvider: Send + Sync + 'static {
@@ -65,6 +67,10 @@ pub trait KekProvider: Send + Sync + 'static {
     fn token_calls(&self) -> Option<u64> {
         None
     }
+    /// The versions the provider holds, oldest first.
+    fn versions(&self) -> Vec<u32>;
+    /// Destroys an old version's key. The caller must have checked that nothing references it.
+    fn retire_version(&self, version: u32) -> Result<(), KekError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +309,30 @@ impl KekProvider for LocalKek {
         }
     }
 
+    fn versions(&self) -> Vec<u32> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).by_version.keys().copied().collect()
+    }
+
+    fn retire_version(&self, version: u32) -> Result<(), KekError> {
+        self.reload()?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if version == keys.current {
+            return Err(KekError::RetireCurrent { version });
+        }
+        if !keys.by_version.contains_key(&version) {
+            return Err(KekError::UnknownVersion { version });
+        }
+        let mut by_version = keys.by_version.clone();
+        by_version.remove(&version);
+        let mut updated = Keys::new(keys.current, by_version, None);
+        if let Some(path) = &self.path {
+            replace_file(path, &updated)?;
+            updated.stamp = file_stamp(path);
+        }
+        *keys = updated;
+        Ok(())
+    }
+
     fn create_version(&self) -> Result<u32, KekError> {
         self.reload()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
@@ -381,5 +411,12 @@ mod rotation_tests {
             &[1u8; 32]
         );
         assert!(matches!(other.unwrap(7, &new, b"a"), Err(KekError::UnknownVersion { version: 7 })));
+        // Retiring: never the current version; an old one disappears from the file for everyone.
+        assert!(matches!(rotating.retire_version(2), Err(KekError::RetireCurrent { version: 2 })));
+        rotating.retire_version(1).unwrap();
+        assert_eq!(LocalKek::load(&path, LocalKekKind::File).unwrap().versions(), vec![2]);
+        // Another holder drops the retired version once it notices the file changed (it does on wrap).
+        other.wrap(&[3u8; 32], b"a").unwrap();
+        assert_eq!(other.versions(), vec![2]);
     }
 }

@@ -234,6 +234,22 @@ impl KekProvider for Pkcs11Kek {
         format!("pkcs11:{}:{}", self.module.display(), self.token_label)
     }
 
+    fn versions(&self) -> Vec<u32> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
+    }
+
+    fn retire_version(&self, version: u32) -> Result<(), KekError> {
+        self.refresh()?;
+        if version == self.current_version() {
+            return Err(KekError::RetireCurrent { version });
+        }
+        let handle = self.handle(version)?;
+        self.session.lock().unwrap_or_else(|p| p.into_inner()).destroy_object(handle).map_err(token_error)?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).remove(&version);
+        Ok(())
+    }
+
     fn token_calls(&self) -> Option<u64> {
         Some(self.calls.load(Ordering::Relaxed))
     }
