@@ -120,3 +120,72 @@ async fn record(
     }
     Ok(())
 }
+
+/// Runs a KEK rotation as a job (`rotate_kek`), enqueued by the scheduler once per period.
+pub struct RotateKekHandler {
+    pub store: Arc<dyn Store>,
+    pub envelope: certautopilot_core::crypto::Envelope,
+}
+
+#[async_trait::async_trait]
+impl certautopilot_actors::JobHandler for RotateKekHandler {
+    fn kind(&self) -> certautopilot_core::model::JobKind {
+        certautopilot_core::model::JobKind::RotateKek
+    }
+
+    async fn run(
+        &self,
+        _job: &certautopilot_core::model::Job,
+        ctx: certautopilot_actors::JobContext,
+    ) -> Result<String, certautopilot_actors::JobError> {
+        use certautopilot_actors::JobError;
+        let report = rotate(self.store.as_ref(), &self.envelope, 1_000, |_| {})
+            .await
+            .map_err(|e| JobError::retryable(format!("kek rotation failed: {e}")))?;
+        let details = serde_json::json!({
+            "version": report.target_version,
+            "new_version": report.created_version,
+            "rewrapped": report.rewrapped,
+            "usage_after": report.usage_after,
+        });
+        let _ = ctx.log(certautopilot_core::model::LogLevel::Info, "rotation finished", details.clone()).await;
+        record(self.store.as_ref(), &self.envelope, "kek.rotated", details)
+            .await
+            .map_err(|e| JobError::retryable(format!("recording the rotation failed: {e}")))?;
+        Ok(format!("re-wrapped {} data keys to KEK version {}", report.rewrapped, report.target_version))
+    }
+}
+
+/// The scheduler's KEK timer: enqueues one `rotate_kek` job per `period` (windows counted from the
+/// Unix epoch; the dedupe key makes a second enqueue in the same window a no-op, on any node).
+pub async fn schedule_rotations(
+    store: Arc<dyn Store>,
+    period: Duration,
+    max_attempts: u32,
+    wake: impl Fn() + Send + 'static,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let period_ms = period.as_millis().max(1) as i64;
+    // Check often enough to start within a small part of the period, never busier than once a minute.
+    let every = (period / 24).clamp(Duration::from_secs(60), Duration::from_secs(3_600));
+    loop {
+        let window = certautopilot_core::Timestamp::now().as_unix_millis() / period_ms;
+        let job =
+            certautopilot_core::model::NewJob::system(certautopilot_core::model::JobKind::RotateKek, max_attempts)
+                .dedupe_key(format!("kek-rotation:{period_ms}:{window}"));
+        match store.enqueue_job(job).await {
+            Ok(enqueued) if enqueued.created => {
+                tracing::info!(job_id = %enqueued.job.id, "scheduled KEK rotation enqueued");
+                wake();
+            }
+            Ok(existing) => {
+                tracing::info!(job_id = %existing.job.id, status = ?existing.job.status, "kek rotation for this period already scheduled")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not enqueue the scheduled KEK rotation; will try again"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

@@ -112,19 +112,37 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     info!("ready");
 
     let pump = mode.runs_worker().then(|| {
-        JobPump::new(
-            store.clone(),
-            PumpConfig {
-                node_id: config.node.id.clone(),
-                concurrency: config.jobs.concurrency,
-                lease: config.jobs.lease,
-                heartbeat: config.jobs.heartbeat,
-                poll_interval: config.jobs.poll_interval,
-                backoff: Backoff { base: config.jobs.backoff_base, max: config.jobs.backoff_max },
-            },
-        )
-        .start()
+        let pump_config = PumpConfig {
+            node_id: config.node.id.clone(),
+            concurrency: config.jobs.concurrency,
+            lease: config.jobs.lease,
+            heartbeat: config.jobs.heartbeat,
+            poll_interval: config.jobs.poll_interval,
+            backoff: Backoff { base: config.jobs.backoff_base, max: config.jobs.backoff_max },
+        };
+        let rotate_kek =
+            crate::kek::RotateKekHandler { store: store.clone() as Arc<dyn Store>, envelope: state.envelope.clone() };
+        Arc::new(JobPump::new(store.clone(), pump_config).with_handler(Arc::new(rotate_kek)).start())
     });
+    // The scheduler's timers: KEK rotation on the configured period.
+    let (stop_timers, timers_stop) = tokio::sync::watch::channel(false);
+    let kek_timer = match (mode.runs_scheduler(), config.kek_rotate_every) {
+        (true, Some(period)) => {
+            let wake_pump = pump.clone();
+            Some(actix_web::rt::spawn(crate::kek::schedule_rotations(
+                store.clone() as Arc<dyn Store>,
+                period,
+                config.jobs.max_attempts,
+                move || {
+                    if let Some(pump) = &wake_pump {
+                        pump.wake();
+                    }
+                },
+                timers_stop,
+            )))
+        }
+        _ => None,
+    };
     // Forwarding the audit chain runs with the scheduler role: one forwarder per destination.
     let forwarders: Vec<_> = if mode.runs_scheduler() {
         config
@@ -175,9 +193,17 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     info!(signal, grace_secs = config.api.shutdown_grace.as_secs(), "shutting down");
     readiness.set_draining();
     // Both drains share the one grace period, so a stop fits in it (and in systemd's TimeoutStopSec).
+    let _ = stop_timers.send(true);
+    if let Some(timer) = kek_timer {
+        let _ = timer.await;
+    }
     let drain_jobs = async {
-        if let Some(pump) = pump {
-            pump.shutdown(config.api.shutdown_grace).await;
+        match pump.map(Arc::try_unwrap) {
+            Some(Ok(pump)) => {
+                pump.shutdown(config.api.shutdown_grace).await;
+            }
+            Some(Err(_)) => tracing::warn!("job pump still shared at shutdown; its leases will expire instead"),
+            None => {}
         }
     };
     let stop_forwarders = async {

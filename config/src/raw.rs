@@ -257,11 +257,13 @@ pub struct RawKek {
     pub file_path: Option<String>,
     /// With `provider = "pkcs11"`.
     pub pkcs11: RawPkcs11,
+    /// Rotate the KEK every this many days (a `rotate_kek` job, once per period); 0 = never.
+    pub rotate_every_days: u32,
 }
 
 impl Default for RawKek {
     fn default() -> Self {
-        RawKek { provider: KekProviderKind::Dev, file_path: None, pkcs11: RawPkcs11::default() }
+        RawKek { provider: KekProviderKind::Dev, file_path: None, pkcs11: RawPkcs11::default(), rotate_every_days: 0 }
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub auth: AuthConfig,
     pub kek: KekConfig,
+    /// How often the scheduler rotates the KEK; `None`: only by hand (`kek rotate`).
+    pub kek_rotate_every: Option<Duration>,
     pub log: LogConfig,
     pub siem: Vec<SiemConfig>,
 }
@@ -284,6 +286,11 @@ impl RawConfig {
             )? as u32,
         };
 
+        let kek_rotate_every = match in_range("kek.rotate_every_days", u64::from(self.kek.rotate_every_days), 0, 3_650)?
+        {
+            0 => None,
+            days => Some(Duration::from_secs(days * 86_400)),
+        };
         let p = self.kek.pkcs11;
         if self.kek.provider != KekProviderKind::Pkcs11
             && (p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some())
@@ -386,7 +393,18 @@ impl RawConfig {
             });
         }
 
-        Ok(Config { node: NodeConfig { id: node_id, data_dir }, api, metrics, store, jobs, auth, kek, log, siem })
+        Ok(Config {
+            node: NodeConfig { id: node_id, data_dir },
+            api,
+            metrics,
+            store,
+            jobs,
+            auth,
+            kek,
+            kek_rotate_every,
+            log,
+            siem,
+        })
     }
 }
 
@@ -496,31 +514,39 @@ impl From<&Config> for RawConfig {
                 login_lockout_secs: c.auth.login_lockout.as_secs(),
                 login_lockout_after_per_address: c.auth.login_lockout_after_per_address,
             },
-            kek: match &c.kek {
-                KekConfig::Dev { .. } => {
-                    crate::raw::RawKek { provider: KekProviderKind::Dev, file_path: None, pkcs11: Default::default() }
-                }
-                KekConfig::File { path } => crate::raw::RawKek {
-                    provider: KekProviderKind::File,
-                    file_path: Some(path.display().to_string()),
-                    pkcs11: Default::default(),
-                },
-                KekConfig::Pkcs11 { module, token_label, pin } => crate::raw::RawKek {
-                    provider: KekProviderKind::Pkcs11,
-                    file_path: None,
-                    pkcs11: crate::raw::RawPkcs11 {
-                        module: Some(module.display().to_string()),
-                        token_label: Some(token_label.clone()),
-                        pin_env: match pin {
-                            PinSource::Env(v) => Some(v.clone()),
-                            PinSource::File(_) => None,
-                        },
-                        pin_file: match pin {
-                            PinSource::File(f) => Some(f.display().to_string()),
-                            PinSource::Env(_) => None,
-                        },
+            kek: crate::raw::RawKek {
+                rotate_every_days: c.kek_rotate_every.map(|d| (d.as_secs() / 86_400) as u32).unwrap_or(0),
+                ..match &c.kek {
+                    KekConfig::Dev { .. } => crate::raw::RawKek {
+                        provider: KekProviderKind::Dev,
+                        file_path: None,
+                        pkcs11: Default::default(),
+                        rotate_every_days: 0,
                     },
-                },
+                    KekConfig::File { path } => crate::raw::RawKek {
+                        provider: KekProviderKind::File,
+                        file_path: Some(path.display().to_string()),
+                        pkcs11: Default::default(),
+                        rotate_every_days: 0,
+                    },
+                    KekConfig::Pkcs11 { module, token_label, pin } => crate::raw::RawKek {
+                        provider: KekProviderKind::Pkcs11,
+                        file_path: None,
+                        pkcs11: crate::raw::RawPkcs11 {
+                            module: Some(module.display().to_string()),
+                            token_label: Some(token_label.clone()),
+                            pin_env: match pin {
+                                PinSource::Env(v) => Some(v.clone()),
+                                PinSource::File(_) => None,
+                            },
+                            pin_file: match pin {
+                                PinSource::File(f) => Some(f.display().to_string()),
+                                PinSource::Env(_) => None,
+                            },
+                        },
+                        rotate_every_days: 0,
+                    },
+                }
             },
             log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
             siem: c

@@ -155,3 +155,59 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
     assert_eq!(rotations, vec![2, 3]);
     assert_eq!(events.iter().filter(|e| e.action == "kek.retired").count(), 2);
 }
+
+/// With `kek.rotate_every_days`, the scheduler enqueues one `rotate_kek` job per period and a worker
+/// runs it: the organization's sealed keys move to the new version and `kek.rotated` is in the chain.
+/// A restart within the same period does not rotate again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_rotates_once_per_period() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::create_dir(path.join("data")).unwrap();
+    std::fs::write(
+        path.join("c.toml"),
+        "[kek]\nprovider = \"file\"\nfile_path = \"kek.json\"\nrotate_every_days = 30\n",
+    )
+    .unwrap();
+    assert!(kek_command(path, &["init"]).output().unwrap().status.success());
+    let mut setup = command(path)
+        .args(["--config", "c.toml", "setup", "--org", "Sched", "--email", "owner@sched.test"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    setup.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    assert!(setup.wait().unwrap().success());
+
+    let store = open(path).await;
+    let org = store.list_organizations().await.unwrap().remove(0);
+    let scope = OrgScope::for_system("test", &org);
+    let rotated =
+        |events: &[certautopilot_core::model::AuditEvent]| events.iter().filter(|e| e.action == "kek.rotated").count();
+    for round in 0..2 {
+        let mut server = crate::process::Server::start(path, &["--config", "c.toml"], &[]);
+        if round == 1 {
+            // The timer ticked in this run too, and found the period's rotation already there.
+            server.wait_for_log(Duration::from_secs(30), "kek rotation for this period already scheduled");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let events = store.list_audit_events(&scope, 0, 100).await.unwrap();
+            if rotated(&events) == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no rotation: {:?}",
+                events.iter().map(|e| &e.action).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait_exit(Duration::from_secs(30)), 0);
+    }
+    assert_eq!(store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(2, 2)]), "both org keys under v2");
+    let events = store.list_audit_events(&scope, 0, 100).await.unwrap();
+    assert_eq!(rotated(&events), 1, "one rotation for the period, not one per start");
+}

@@ -185,6 +185,9 @@ async fn claim_loop(
 ) {
     if kinds.is_empty() {
         tracing::info!(node_id = %shared.config.node_id, "job pump has no handlers; it claims nothing");
+    } else {
+        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        tracing::info!(node_id = %shared.config.node_id, kinds = ?names, "job pump started");
     }
     loop {
         if *stop.borrow() {
