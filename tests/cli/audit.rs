@@ -7,29 +7,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::process::{Server, command, http_request, try_http_request, wait_for_status};
-
-fn post(
-    addr: std::net::SocketAddr,
-    path: &str,
-    token: Option<&str>,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-    let (status, _, text) = http_request(addr, "POST", path, &headers, Some(&body));
-    (status, serde_json::from_str(&text).unwrap_or_default())
-}
+use crate::process::{Server, command, post_json, try_http_request, wait_for_status};
 
 /// Sets up an organization and makes some history: returns the owner's token.
 fn make_history(addr: std::net::SocketAddr, projects: usize) -> String {
-    post(
+    post_json(
         addr,
         "/api/v1/setup",
         None,
         json!({ "org_name": "Audit", "email": "owner@audit.test", "password": "correct horse battery staple" }),
     );
-    let (_, login) = post(
+    let (_, login) = post_json(
         addr,
         "/api/v1/auth/login",
         None,
@@ -37,7 +25,7 @@ fn make_history(addr: std::net::SocketAddr, projects: usize) -> String {
     );
     let token = login["token"].as_str().unwrap().to_owned();
     for i in 0..projects {
-        let (status, _) = post(addr, "/api/v1/projects", Some(&token), json!({ "name": format!("p{i}") }));
+        let (status, _) = post_json(addr, "/api/v1/projects", Some(&token), json!({ "name": format!("p{i}") }));
         assert_eq!(status, 201);
     }
     token

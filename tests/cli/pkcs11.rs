@@ -6,7 +6,7 @@ use std::time::Duration;
 use certautopilot_core::softhsm::{SoftHsm, USER_PIN};
 use serde_json::json;
 
-use crate::process::{Server, http_request, wait_for_status};
+use crate::process::{Server, post_json, wait_for_status};
 
 fn env<'a>(hsm: &'a SoftHsm, pin: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -19,18 +19,6 @@ fn env<'a>(hsm: &'a SoftHsm, pin: &'a str) -> Vec<(&'a str, &'a str)> {
     ]
 }
 
-fn post(
-    addr: std::net::SocketAddr,
-    path: &str,
-    token: Option<&str>,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-    let (status, _, text) = http_request(addr, "POST", path, &headers, Some(&body));
-    (status, serde_json::from_str(&text).unwrap_or_default())
-}
-
 #[test]
 fn serve_with_a_pkcs11_kek_keeps_secrets_across_restarts() {
     let hsm = SoftHsm::start("cap-serve").expect("SoftHSM2 test token");
@@ -39,7 +27,7 @@ fn serve_with_a_pkcs11_kek_keeps_secrets_across_restarts() {
     {
         let mut server = Server::start(dir.path(), &[], &env(&hsm, USER_PIN));
         wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
-        let (status, _) = post(
+        let (status, _) = post_json(
             server.addr,
             "/api/v1/setup",
             None,
@@ -54,7 +42,7 @@ fn serve_with_a_pkcs11_kek_keeps_secrets_across_restarts() {
         // The token-signing key was sealed by the token: logging in after a restart proves it opens.
         let server = Server::start(dir.path(), &[], &env(&hsm, USER_PIN));
         wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
-        let (status, body) = post(server.addr, "/api/v1/auth/login", None, login);
+        let (status, body) = post_json(server.addr, "/api/v1/auth/login", None, login);
         assert_eq!(status, 200, "{body}");
     }
     let output = crate::process::command(dir.path())

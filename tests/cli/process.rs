@@ -186,3 +186,16 @@ pub fn wait_for_status(addr: SocketAddr, path: &str, status: u16, deadline: Dura
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// POSTs JSON, with a bearer token if given; returns the status and the parsed body (null if none).
+pub fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let (status, _, text) = http_request(addr, "POST", path, &headers, Some(&body));
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::process::{Server, http_request, wait_for_status};
+use crate::process::{Server, post_json, wait_for_status};
 
 fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body: Value) -> Value {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-    let (status, _, text) = http_request(addr, "POST", path, &headers, Some(&body));
-    assert!((200..300).contains(&status), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
+    let (status, value) = post_json(addr, path, token, body);
+    assert!((200..300).contains(&status), "{path}: {status} {value}");
+    value
 }
 
 #[test]

@@ -108,24 +108,8 @@ impl SiemClient {
                     step(async { Ok(socket.send(line.as_bytes()).await?) }).await?;
                 }
             }
-            Connection::Tcp(stream) => {
-                let frames = octet_counted(lines);
-                step(async {
-                    stream.write_all(&frames).await?;
-                    stream.flush().await?;
-                    Ok(())
-                })
-                .await?;
-            }
-            Connection::Tls(stream) => {
-                let frames = octet_counted(lines);
-                step(async {
-                    stream.write_all(&frames).await?;
-                    stream.flush().await?;
-                    Ok(())
-                })
-                .await?;
-            }
+            Connection::Tcp(stream) => step(write_all(stream, &octet_counted(lines))).await?,
+            Connection::Tls(stream) => step(write_all(stream.as_mut(), &octet_counted(lines))).await?,
             Connection::Relp { stream, next_txnr } => {
                 let first = *next_txnr;
                 let mut frames = Vec::new();
@@ -156,6 +140,12 @@ impl SiemClient {
         }
         Ok(())
     }
+}
+
+async fn write_all(stream: &mut (impl tokio::io::AsyncWrite + Unpin), bytes: &[u8]) -> Result<(), SiemError> {
+    stream.write_all(bytes).await?;
+    stream.flush().await?;
+    Ok(())
 }
 
 /// RFC 6587 §3.4.1: `MSG-LEN SP SYSLOG-MSG`, back to back.

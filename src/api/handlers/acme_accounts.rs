@@ -109,13 +109,13 @@ pub async fn delete(
         c.acme_account_id == id
     })
     .await?;
-    let audit = state.org().await?.audit(
-        auth.caller()?.principal(),
+    super::delete_with_audit::<AcmeAccount>(
+        &auth,
+        &state,
+        &scope,
+        &id.to_string(),
         "credential.deleted",
-        Some(("acme_account", id.to_string())),
-        Some(scope.project_id()),
-        serde_json::json!({}),
-    );
-    state.store()?.delete_audited::<AcmeAccount>(&scope, &id, None, audit).await?;
-    Ok(HttpResponse::NoContent().finish())
+        "acme_account",
+    )
+    .await
 }

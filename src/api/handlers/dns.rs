@@ -95,15 +95,15 @@ pub async fn delete_credential(
     let id: DnsCredentialId = path_id(&id, "dns credential")?;
     let scope = auth.scope_of_record(RecordKind::DnsCredential, &id.to_string(), "dns credential").await?;
     super::ensure_unreferenced::<Zone>(&state, &scope, "dns credential", |z| z.credential_id == id).await?;
-    let audit = state.org().await?.audit(
-        auth.caller()?.principal(),
+    super::delete_with_audit::<DnsCredential>(
+        &auth,
+        &state,
+        &scope,
+        &id.to_string(),
         "credential.deleted",
-        Some(("dns_credential", id.to_string())),
-        Some(scope.project_id()),
-        json!({}),
-    );
-    state.store()?.delete_audited::<DnsCredential>(&scope, &id, None, audit).await?;
-    Ok(HttpResponse::NoContent().finish())
+        "dns_credential",
+    )
+    .await
 }
 
 pub async fn list_zones(
@@ -157,13 +157,5 @@ pub async fn delete_zone(
 ) -> Result<HttpResponse, ApiError> {
     let id: ZoneId = path_id(&id, "zone")?;
     let scope = auth.scope_of_record(RecordKind::Zone, &id.to_string(), "zone").await?;
-    let audit = state.org().await?.audit(
-        auth.caller()?.principal(),
-        "zone.deleted",
-        Some(("zone", id.to_string())),
-        Some(scope.project_id()),
-        json!({}),
-    );
-    state.store()?.delete_audited::<Zone>(&scope, &id, None, audit).await?;
-    Ok(HttpResponse::NoContent().finish())
+    super::delete_with_audit::<Zone>(&auth, &state, &scope, &id.to_string(), "zone.deleted", "zone").await
 }

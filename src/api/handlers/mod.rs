@@ -99,3 +99,28 @@ where
         }
     }
 }
+
+/// The end of every delete route for a project-scoped record: delete it and write its audit entry
+/// in one transaction, then answer 204.
+pub async fn delete_with_audit<R>(
+    auth: &Authorized,
+    state: &crate::api::AppState,
+    scope: &certautopilot_core::ProjectScope,
+    id: &str,
+    action: &str,
+    object_kind: &str,
+) -> Result<actix_web::HttpResponse, ApiError>
+where
+    R: certautopilot_core::store::Record<Scope = certautopilot_core::ProjectScope>,
+{
+    use certautopilot_core::store::RecordStore;
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        action,
+        Some((object_kind, id.to_owned())),
+        Some(scope.project_id()),
+        serde_json::json!({}),
+    );
+    state.store()?.delete_audited::<R>(scope, &id, None, audit).await?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}

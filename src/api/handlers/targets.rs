@@ -92,15 +92,8 @@ pub async fn delete(
         c.target_ids.contains(&id)
     })
     .await?;
-    let audit = state.org().await?.audit(
-        auth.caller()?.principal(),
-        "target.deleted",
-        Some(("target", id.to_string())),
-        Some(scope.project_id()),
-        json!({}),
-    );
-    state.store()?.delete_audited::<DistributionTarget>(&scope, &id, None, audit).await?;
-    Ok(HttpResponse::NoContent().finish())
+    super::delete_with_audit::<DistributionTarget>(&auth, &state, &scope, &id.to_string(), "target.deleted", "target")
+        .await
 }
 
 /// Refuses keys outside `allowed`, so a typo is an error rather than a silently ignored setting.
