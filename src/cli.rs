@@ -81,6 +81,10 @@ pub enum KekCommand {
     Retire {
         #[arg(long)]
         version: u32,
+        /// Seconds to wait between the first and the final usage check, for running services to
+        /// pick up the newer version.
+        #[arg(long, default_value_t = 15)]
+        settle_secs: u64,
     },
 }
 

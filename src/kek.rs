@@ -15,7 +15,7 @@ use crate::wiring::{open_envelope, open_store};
 pub enum Action {
     Rotate { batch: usize },
     Status,
-    Retire { version: u32 },
+    Retire { version: u32, settle: Duration },
 }
 
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
@@ -34,11 +34,26 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
                 println!("version {version}: {count} data keys");
             }
         }
-        Action::Retire { version } => {
-            let in_use = store.kek_usage().await?.get(&version).copied().unwrap_or(0);
-            if in_use > 0 {
+        Action::Retire { version, settle } => {
+            if version == envelope.kek().current_version() {
+                anyhow::bail!("KEK version {version} is the current one and cannot be retired");
+            }
+            let in_use = |usage: std::collections::BTreeMap<u32, u64>| usage.get(&version).copied().unwrap_or(0);
+            let before = in_use(store.kek_usage().await?);
+            if before > 0 {
                 anyhow::bail!(
-                    "KEK version {version} still wraps {in_use} data keys; run `certautopilot kek rotate` first"
+                    "KEK version {version} still wraps {before} data keys; run `certautopilot kek rotate` first"
+                );
+            }
+            // Running services learn of a new version within seconds (file: on their next wrap;
+            // PKCS#11: every 5 s); a write they began before that could still land an old wrap.
+            // Wait that out and look again before destroying anything.
+            eprintln!("waiting {settle:?} for running services to stop using KEK version {version} …");
+            tokio::time::sleep(settle).await;
+            let after = in_use(store.kek_usage().await?);
+            if after > 0 {
+                anyhow::bail!(
+                    "KEK version {version} came back into use ({after} data keys) while settling; run `certautopilot kek rotate` again"
                 );
             }
             envelope.kek().retire_version(version)?;
@@ -142,6 +157,7 @@ impl certautopilot_actors::JobHandler for RotateKekHandler {
         let report = rotate(self.store.as_ref(), &self.envelope, 1_000, |_| {})
             .await
             .map_err(|e| JobError::retryable(format!("kek rotation failed: {e}")))?;
+        // The rotation is done: failing the job now would make a retry create yet another version.
         let details = serde_json::json!({
             "version": report.target_version,
             "new_version": report.created_version,
@@ -149,9 +165,9 @@ impl certautopilot_actors::JobHandler for RotateKekHandler {
             "usage_after": report.usage_after,
         });
         let _ = ctx.log(certautopilot_core::model::LogLevel::Info, "rotation finished", details.clone()).await;
-        record(self.store.as_ref(), &self.envelope, "kek.rotated", details)
-            .await
-            .map_err(|e| JobError::retryable(format!("recording the rotation failed: {e}")))?;
+        if let Err(e) = record(self.store.as_ref(), &self.envelope, "kek.rotated", details).await {
+            tracing::error!(error = %e, "kek rotation done but not recorded in every audit chain");
+        }
         Ok(format!("re-wrapped {} data keys to KEK version {}", report.rewrapped, report.target_version))
     }
 }

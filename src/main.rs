@@ -70,7 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logging::init(&config.log, None);
             let action = match command {
                 KekCommand::Rotate { batch } => kek::Action::Rotate { batch },
-                KekCommand::Retire { version } => kek::Action::Retire { version },
+                KekCommand::Retire { version, settle_secs } => {
+                    kek::Action::Retire { version, settle: std::time::Duration::from_secs(settle_secs) }
+                }
                 _ => kek::Action::Status,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

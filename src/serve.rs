@@ -206,9 +206,16 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             None => {}
         }
     };
+    // Forwarders stop together; one stuck on a dead destination cannot hold the others up.
     let stop_forwarders = async {
-        for forwarder in forwarders {
-            forwarder.shutdown().await;
+        let stopping: Vec<_> = forwarders.into_iter().map(|f| actix_web::rt::spawn(f.shutdown())).collect();
+        let all = async {
+            for f in stopping {
+                let _ = f.await;
+            }
+        };
+        if tokio::time::timeout(config.api.shutdown_grace, all).await.is_err() {
+            tracing::warn!("siem forwarders did not stop within the grace period; their last batch will be sent again");
         }
     };
     tokio::join!(drain_jobs, server_handle.stop(true), stop_forwarders);

@@ -71,6 +71,7 @@ impl ForwarderHandle {
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const RELP_WINDOW: usize = 128;
 
 impl SiemForwarder {
     pub fn new(store: Arc<dyn Store>, destination: SiemDestination, hostname: impl Into<String>) -> Self {
@@ -91,6 +92,12 @@ impl SiemForwarder {
 async fn run(forwarder: SiemForwarder, snapshot: Arc<Mutex<ForwarderSnapshot>>, mut stop: watch::Receiver<bool>) {
     let SiemForwarder { store, destination, hostname, poll } = forwarder;
     let mut client = SiemClient::new(destination.transport.clone());
+    // RELP peers expect at most 128 unacknowledged messages in flight (librelp's window).
+    let batch = if destination.transport.acknowledged() {
+        destination.batch.clamp(1, RELP_WINDOW)
+    } else {
+        destination.batch.max(1)
+    };
     let mut backoff = Duration::from_millis(200);
     let update = |f: &dyn Fn(&mut ForwarderSnapshot)| f(&mut snapshot.lock().unwrap_or_else(|p| p.into_inner()));
     tracing::info!(destination = %destination.name, addr = %destination.transport.addr(), "siem forwarder started");
@@ -110,7 +117,7 @@ async fn run(forwarder: SiemForwarder, snapshot: Arc<Mutex<ForwarderSnapshot>>, 
                             break;
                         }
                     };
-                    let events = match store.list_audit_events(&scope, cursor, destination.batch.max(1)).await {
+                    let events = match store.list_audit_events(&scope, cursor, batch).await {
                         Ok(events) => events,
                         // A damaged entry is reported and stepped over: it must not stop the rest of
                         // the chain from reaching the SIEM (and `audit verify` names it anyway). The
@@ -193,7 +200,8 @@ async fn run(forwarder: SiemForwarder, snapshot: Arc<Mutex<ForwarderSnapshot>>, 
             None => poll,
         };
         tokio::select! {
-            _ = stop.changed() => {}
+            // A dropped handle ends the forwarder too, rather than leaving it spinning.
+            changed = stop.changed() => if changed.is_err() { break },
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -136,12 +136,12 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
     let refused = kek_command(path, &["retire", "--version", "3"]).output().unwrap();
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("still wraps"),
+        String::from_utf8_lossy(&refused.stderr).contains("is the current one"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
     for version in ["1", "2"] {
-        let out = kek_command(path, &["retire", "--version", version]).output().unwrap();
+        let out = kek_command(path, &["retire", "--version", version, "--settle-secs", "0"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let status = String::from_utf8_lossy(&kek_command(path, &["status"]).output().unwrap().stdout).into_owned();

@@ -23,9 +23,16 @@ fn actor(p: &Principal) -> String {
     }
 }
 
-/// RFC 5424 §6.3.3: `"`, `\` and `]` are escaped in parameter values.
+/// RFC 5424 §6.3.3: `"`, `\` and `]` are escaped in parameter values; control characters (CR, LF)
+/// are dropped so a value can never end the line for a receiver that writes one line per message.
 fn sd_escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace(']', "\\]")
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace(']', "\\]")
 }
 
 /// MSGID is printable US-ASCII, at most 32 characters.
@@ -121,7 +128,7 @@ mod tests {
             at: Timestamp::from_unix_millis(1_764_000_000_123),
             actor: Principal::System("kek-rotation".into()),
             action: "cert.requested".into(),
-            object: Some(AuditObject { kind: "certificate".into(), id: "a]b\"c".into() }),
+            object: Some(AuditObject { kind: "certificate".into(), id: "a]b\"c\r\n<13>1 forged".into() }),
             project_id: Some(ProjectId::new()),
             details: serde_json::json!({ "names": ["a=b|c"] }),
             prev_hmac: "00".into(),
@@ -135,7 +142,7 @@ mod tests {
         let line = rfc5424(&event(), "node-1");
         assert!(line.starts_with("<85>1 2025-11-24T16:00:00.123Z node-1 certautopilot "), "{line}");
         assert!(line.contains(" cert.requested [certautopilot@32473 seq=\"7\""), "{line}");
-        assert!(line.contains(r#"object_id="a\]b\"c""#), "{line}");
+        assert!(line.contains(r#"object_id="a\]b\"c<13>1 forged""#), "{line}");
         assert!(line.ends_with(r#"{"names":["a=b|c"]}"#), "{line}");
         assert!(!line.contains('\n'));
     }

@@ -118,11 +118,44 @@ fn serialize(keys: &Keys) -> Zeroizing<String> {
     Zeroizing::new(serde_json::to_string_pretty(&file).expect("KEK file serializes"))
 }
 
-/// Replaces the file atomically: a new 0600 file beside it, fsynced, renamed over, directory fsynced.
+/// Holds an exclusive lock on `<path>.lock` while alive: every read-modify-write of the key file
+/// (a new version, a retirement) happens under it, so two processes cannot both make "version n+1"
+/// or drop each other's version.
+struct FileLock(std::fs::File);
+
+impl FileLock {
+    fn take(path: &Path) -> Result<FileLock, KekError> {
+        let lock_path = path.with_extension("lock");
+        let io = |source| KekError::Io { path: lock_path.clone(), source };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(FileLock(file))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Replaces the file atomically: a new 0600 file beside it (named for this process, so a concurrent
+/// writer cannot remove it), fsynced, renamed over, directory fsynced. Call under `FileLock`.
 fn replace_file(path: &Path, keys: &Keys) -> Result<(), KekError> {
     let io = |source| KekError::Io { path: path.to_path_buf(), source };
-    let staged = path.with_extension("rotating");
-    let _ = std::fs::remove_file(&staged);
+    let mut suffix = [0u8; 8];
+    rand::fill(&mut suffix);
+    let staged = path.with_extension(format!(
+        "{}-{}.tmp",
+        std::process::id(),
+        suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ));
     let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staged).map_err(io)?;
     out.write_all(serialize(keys).as_bytes()).map_err(io)?;
     out.sync_all().map_err(io)?;
@@ -163,14 +196,14 @@ struct Keys {
     /// Ciphers built once per version: key expansion is a measurable part of a re-wrap.
     ciphers: BTreeMap<u32, Aes256Gcm>,
     /// The file as last read, to notice a rotation by another process before wrapping.
-    stamp: Option<(std::time::SystemTime, u64)>,
+    stamp: Option<(std::time::SystemTime, u64, u64)>,
 }
 
 impl Keys {
     fn new(
         current: u32,
         by_version: BTreeMap<u32, Zeroizing<Vec<u8>>>,
-        stamp: Option<(std::time::SystemTime, u64)>,
+        stamp: Option<(std::time::SystemTime, u64, u64)>,
     ) -> Self {
         let ciphers =
             by_version.iter().filter_map(|(v, k)| Aes256Gcm::new_from_slice(k).ok().map(|c| (*v, c))).collect();
@@ -178,8 +211,11 @@ impl Keys {
     }
 }
 
-fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
-    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
+/// What identifies the file's current contents cheaply: a rename over it changes the inode even when
+/// the size and the modification time (coarse on some filesystems) stay the same.
+fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())))
 }
 
 impl std::fmt::Debug for LocalKek {
@@ -314,6 +350,7 @@ impl KekProvider for LocalKek {
     }
 
     fn retire_version(&self, version: u32) -> Result<(), KekError> {
+        let _lock = self.path.as_deref().map(FileLock::take).transpose()?;
         self.reload()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if version == keys.current {
@@ -334,6 +371,7 @@ impl KekProvider for LocalKek {
     }
 
     fn create_version(&self) -> Result<u32, KekError> {
+        let _lock = self.path.as_deref().map(FileLock::take).transpose()?;
         self.reload()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         let next = keys.by_version.keys().next_back().copied().unwrap_or(0) + 1;
@@ -418,5 +456,32 @@ mod rotation_tests {
         // Another holder drops the retired version once it notices the file changed (it does on wrap).
         other.wrap(&[3u8; 32], b"a").unwrap();
         assert_eq!(other.versions(), vec![2]);
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+
+    /// Many holders of one key file adding versions at once: every version made is in the file
+    /// afterwards and each got a distinct number (no two "version n+1"s, no lost key).
+    #[test]
+    fn concurrent_new_versions_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek.json");
+        LocalKek::init(&path).unwrap();
+        let made: Vec<u32> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = path.clone();
+                    scope.spawn(move || LocalKek::load(&path, LocalKekKind::File).unwrap().create_version().unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = made.clone();
+        sorted.sort();
+        assert_eq!(sorted, (2..=9).collect::<Vec<_>>());
+        assert_eq!(LocalKek::load(&path, LocalKekKind::File).unwrap().versions(), (1..=9).collect::<Vec<_>>());
     }
 }

@@ -199,15 +199,17 @@ impl KekProvider for Pkcs11Kek {
         let handle = self.handle(version)?;
         let mut iv = [0u8; IV_LEN];
         rand::fill(&mut iv);
-        let mut iv_param = iv;
-        let params = GcmParams::new(&mut iv_param, aad, TAG_BITS.into()).map_err(token_error)?;
-        let sealed = self
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .encrypt(&Mechanism::AesGcm(params), handle, dek)
-            .map_err(token_error)?;
+        let sealed = {
+            let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(token_error)?;
+            self.session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .encrypt(&Mechanism::AesGcm(params), handle, dek)
+                .map_err(token_error)?
+        };
         self.calls.fetch_add(1, Ordering::Relaxed);
+        // Tokens in FIPS mode generate the IV themselves and write it back into the parameter:
+        // store the IV as it is after the call, not as it was before.
         let mut out = Vec::with_capacity(IV_LEN + sealed.len());
         out.extend_from_slice(&iv);
         out.extend_from_slice(&sealed);

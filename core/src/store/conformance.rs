@@ -199,6 +199,13 @@ pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Store>(f: &Fixture<
     assert_eq!(read.secret, Some(rewrapped));
     assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 1), (2, 2)]));
 
+    // A record read before the re-wrap and saved after it keeps the re-wrapped key, not the old one.
+    let mut stale_credential = credential.clone();
+    stale_credential.version = read.version;
+    stale_credential.name = "renamed".into();
+    let saved = f.store.update(&w.a, &stale_credential).await.unwrap();
+    assert_eq!(saved.secret.as_ref().map(|s| s.kek_version), Some(2), "an unchanged secret keeps its newer wrap");
+
     f.store.delete::<AcmeAccount>(&w.a, &account.id, None).await.unwrap();
     assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(2, 1)]));
     // Organization keys are sealed values too.

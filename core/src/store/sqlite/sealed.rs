@@ -6,19 +6,32 @@ use rusqlite::{Connection, params};
 use crate::model::SealedSecret;
 use crate::store::{SealedKey, SealedRow, StoreError};
 
+/// Writes a record's sealed values. A value that comes back unchanged (same nonce and ciphertext: the
+/// record was read, edited elsewhere, and saved) keeps its stored row, which a KEK rotation may have
+/// re-wrapped meanwhile; writing the old wrap back would resurrect a version about to be retired.
 pub(crate) fn replace(
     conn: &Connection,
     table: &str,
     record_id: &str,
     sealed: &[(String, SealedSecret)],
 ) -> Result<(), StoreError> {
-    delete_all(conn, table, record_id)?;
-    let mut insert = conn.prepare_cached(
+    let fields: Vec<&str> = sealed.iter().map(|(f, _)| f.as_str()).collect();
+    // Fields the record no longer has.
+    let existing = load(conn, table, record_id)?;
+    for (field, _) in existing.iter().filter(|(f, _)| !fields.contains(&f.as_str())) {
+        conn.prepare_cached("DELETE FROM sealed_secrets WHERE record_table = ?1 AND record_id = ?2 AND field = ?3")?
+            .execute([table, record_id, field])?;
+    }
+    let mut upsert = conn.prepare_cached(
         "INSERT INTO sealed_secrets (record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (record_table, record_id, field) DO UPDATE SET
+             kek_version = excluded.kek_version, wrapped_dek = excluded.wrapped_dek,
+             nonce = excluded.nonce, ciphertext = excluded.ciphertext
+         WHERE NOT (sealed_secrets.nonce = excluded.nonce AND sealed_secrets.ciphertext = excluded.ciphertext)",
     )?;
     for (field, s) in sealed {
-        insert.execute(params![
+        upsert.execute(params![
             table,
             record_id,
             field,
