@@ -37,6 +37,8 @@ pub struct ForwarderSnapshot {
     pub oldest_undelivered_secs: u64,
     /// Entries that could not be decoded and were skipped (reported each time).
     pub skipped_corrupt: u64,
+    /// The chain was found shorter than what this destination already received.
+    pub chain_truncated: bool,
     pub last_error: Option<String>,
 }
 
@@ -153,7 +155,18 @@ async fn run(forwarder: SiemForwarder, snapshot: Arc<Mutex<ForwarderSnapshot>>, 
                             break;
                         }
                     };
-                    let Some(last) = events.last().map(|e| e.seq) else { continue };
+                    let Some(last) = events.last().map(|e| e.seq) else {
+                        // Nothing after the cursor: fine, unless the chain is now shorter than what
+                        // was already delivered (entries deleted from the end).
+                        if let Ok(head) = store.audit_head(org.id).await
+                            && head.map(|h| h.seq).unwrap_or(0) < cursor
+                        {
+                            tracing::error!(destination = %destination.name, org = %org.id, delivered = cursor,
+                                "AUDIT CHAIN IS SHORTER THAN WHAT WAS ALREADY DELIVERED: entries were deleted from its end");
+                            update(&|s| s.chain_truncated = true);
+                        }
+                        continue;
+                    };
                     let head = store.audit_head(org.id).await.ok().flatten().map(|h| h.seq).unwrap_or(last);
                     let lines: Vec<String> =
                         events.iter().map(|e| format_event(e, &hostname, destination.format)).collect();

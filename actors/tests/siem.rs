@@ -188,5 +188,13 @@ async fn a_corrupt_entry_is_reported_and_skipped_past() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(forwarder.snapshot().backlog, 0);
+    assert!(!forwarder.snapshot().chain_truncated);
+    // Deleting the newest entries (already delivered) is noticed.
+    conn.execute("DELETE FROM audit_events WHERE seq > 290", []).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !forwarder.snapshot().chain_truncated {
+        assert!(Instant::now() < deadline, "truncation not noticed: {:?}", forwarder.snapshot());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     forwarder.shutdown().await;
 }

@@ -100,12 +100,17 @@ fn every_tamper_is_caught_at_the_right_entry() {
                 "UPDATE audit_events SET seq = -1 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = 4; UPDATE audit_events SET seq = 4 WHERE seq = -1",
             )
         },
-        "chain broken at seq 4: entry missing (expected seq 3)",
+        "chain broken at seq 3: the stored entry is damaged: it was hashed as seq 4 (entries moved)",
     );
     case(
         "an entry made unreadable",
         &|d| tamper(d, "UPDATE audit_events SET doc = '{broken' WHERE seq = 7"),
-        "chain broken at seq 7: the stored entry cannot be decoded",
+        "chain broken at seq 7: the stored entry is damaged",
+    );
+    case(
+        "a searchable column changed behind the hash",
+        &|d| tamper(d, "UPDATE audit_events SET action = 'member.added' WHERE seq = 3"),
+        "chain broken at seq 3: the stored entry is damaged: its indexed columns disagree with the hashed entry",
     );
     case(
         "an entry's hmac recomputed without the secret",

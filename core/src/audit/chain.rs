@@ -71,8 +71,8 @@ pub enum LinkFault {
     Reordered { previous: u64 },
     /// The entry does not chain to the one before it.
     PrevHmacMismatch,
-    /// The stored entry cannot even be decoded.
-    Unreadable,
+    /// The stored entry cannot be decoded, or its indexed columns disagree with it.
+    Damaged { reason: String },
 }
 
 impl std::fmt::Display for LinkFault {
@@ -82,7 +82,7 @@ impl std::fmt::Display for LinkFault {
             LinkFault::EntryMissing { expected } => write!(f, "entry missing (expected seq {expected})"),
             LinkFault::Reordered { previous } => write!(f, "entries reordered (follows seq {previous})"),
             LinkFault::PrevHmacMismatch => f.write_str("prev_hmac does not match the previous entry's hmac"),
-            LinkFault::Unreadable => f.write_str("the stored entry cannot be decoded"),
+            LinkFault::Damaged { reason } => write!(f, "the stored entry is damaged: {reason}"),
         }
     }
 }

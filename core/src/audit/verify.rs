@@ -26,8 +26,8 @@ pub async fn verify_chain(
     let mut verifier = Verifier::new(secret);
     let mut checked = 0;
     let unreadable = |e: StoreError| match e {
-        StoreError::CorruptAuditEntry { seq, .. } => {
-            VerifyError::Broken(BrokenLink { seq, fault: LinkFault::Unreadable })
+        StoreError::CorruptAuditEntry { seq, reason, .. } => {
+            VerifyError::Broken(BrokenLink { seq, fault: LinkFault::Damaged { reason } })
         }
         other => VerifyError::Store(other),
     };

@@ -52,16 +52,43 @@ pub(crate) fn head(conn: &Connection, org: OrgId) -> Result<Option<AuditEvent>, 
         .transpose()
 }
 
+/// The chain in order. Each entry's indexed columns (what searches filter on, outside the HMAC) must
+/// agree with the hashed document; an entry whose columns were edited is reported as damaged.
 pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
     let org_text = org.to_string();
-    let mut stmt =
-        conn.prepare_cached("SELECT seq, doc FROM audit_events WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, doc, at, action, project_id FROM audit_events WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
     let rows = stmt.query_map(params![org_text, after_seq as i64, limit as i64], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
     })?;
     rows.map(|row| {
-        let (seq, doc) = row?;
-        decode(&org_text, seq, &doc)
+        let (seq, doc, at, action, project_id) = row?;
+        let event = decode(&org_text, seq, &doc)?;
+        if event.seq != seq as u64 {
+            return Err(StoreError::CorruptAuditEntry {
+                org,
+                seq: seq as u64,
+                reason: format!("it was hashed as seq {} (entries moved)", event.seq),
+            });
+        }
+        let agrees = event.at.as_unix_millis() == at
+            && event.action == action
+            && event.project_id.map(|p| p.to_string()) == project_id;
+        if !agrees {
+            return Err(StoreError::CorruptAuditEntry {
+                org,
+                seq: seq as u64,
+                reason: "its indexed columns disagree with the hashed entry".into(),
+            });
+        }
+        Ok(event)
     })
     .collect()
 }
