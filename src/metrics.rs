@@ -87,7 +87,9 @@ fn render_siem(out: &mut String, siem: &SiemSnapshots) {
         return;
     }
     type Snapshot = certautopilot_actors::siem_forwarder::ForwarderSnapshot;
-    let series: [(&str, &str, &str, fn(&Snapshot) -> u64); 4] = [
+    /// Metric name, type, help text, and the snapshot field it reads.
+    type Series = (&'static str, &'static str, &'static str, fn(&Snapshot) -> u64);
+    let series: [Series; 4] = [
         ("certautopilot_siem_sent_total", "counter", "Audit events delivered to the SIEM destination.", |s| s.sent),
         ("certautopilot_siem_failed_batches_total", "counter", "Batches the SIEM destination did not take.", |s| {
             s.failed_batches

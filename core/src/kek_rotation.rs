@@ -53,7 +53,7 @@ pub enum RotationError {
     #[error(transparent)]
     Kek(#[from] KekError),
     #[error("cannot re-wrap {table}/{record_id} field {field}: {source}")]
-    Rewrap { table: String, record_id: String, field: String, source: CryptoError },
+    Rewrap { table: String, record_id: String, field: String, source: Box<CryptoError> },
 }
 
 pub async fn rotate(
@@ -120,7 +120,7 @@ fn rewrap_all(
                 table: row.key.table.clone(),
                 record_id: row.key.record_id.clone(),
                 field: row.key.field.clone(),
-                source,
+                source: Box::new(source),
             }),
         })
         .collect()

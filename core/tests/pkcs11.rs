@@ -24,7 +24,7 @@ fn softhsm_generate_wrap_unwrap_rotate_and_fail_clearly() {
 
     // --- envelopes seal and open through the token; tampering and moving are caught
     let envelope = Envelope::new(kek.clone());
-    let secret = SecretBytes::from_str("tsig-secret-in-hsm");
+    let secret = SecretBytes::from_text("tsig-secret-in-hsm");
     let sealed = envelope.seal("cred-1", "secret", &secret).unwrap();
     assert_eq!(sealed.kek_version, 1);
     assert_eq!(envelope.open("cred-1", "secret", &sealed).unwrap(), secret);
@@ -41,7 +41,7 @@ fn softhsm_generate_wrap_unwrap_rotate_and_fail_clearly() {
 
     // --- every kind of secret field the product seals round-trips through the token
     for field in ["jwt_signing_key", "eab_hmac_key", "account_key", "secret", "credential", "private_key"] {
-        let value = SecretBytes::from_str(&format!("{field}-value"));
+        let value = SecretBytes::from_text(&format!("{field}-value"));
         let sealed_field = envelope.seal("record-9", field, &value).unwrap();
         assert_eq!(envelope.open("record-9", field, &sealed_field).unwrap(), value, "{field}");
     }

@@ -43,7 +43,7 @@ pub fn rewrap(count: usize) -> anyhow::Result<()> {
     let kek = Arc::new(LocalKek::ephemeral());
     let envelope = Envelope::new(kek.clone());
     let sealed: SealedSecret =
-        envelope.seal("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "secret", &SecretBytes::from_str("tsig"))?;
+        envelope.seal("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "secret", &SecretBytes::from_text("tsig"))?;
     kek.create_version()?;
     let start = Instant::now();
     for _ in 0..count {
@@ -88,7 +88,7 @@ pub async fn rotate_end_to_end(dir: &Path, config: &Config, secrets: usize, batc
             (0..n)
                 .map(|i| {
                     let mut c = DnsCredential::new(project_id, format!("c{}", made + i), DnsProvider::Rfc2136, now);
-                    c.secret = env.seal(&c.id.to_string(), "secret", &SecretBytes::from_str("s")).ok();
+                    c.secret = env.seal(&c.id.to_string(), "secret", &SecretBytes::from_text("s")).ok();
                     c
                 })
                 .collect::<Vec<_>>()

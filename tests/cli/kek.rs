@@ -57,7 +57,9 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
                 let n = chunk * 1_000 + i;
                 let mut c = DnsCredential::new(project.id, format!("cred-{n}"), DnsProvider::Rfc2136, now);
                 c.secret = Some(
-                    envelope.seal(&c.id.to_string(), "secret", &SecretBytes::from_str(&format!("secret-{n}"))).unwrap(),
+                    envelope
+                        .seal(&c.id.to_string(), "secret", &SecretBytes::from_text(&format!("secret-{n}")))
+                        .unwrap(),
                 );
                 c
             })

@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn round_trip_with_fresh_keys_each_time() {
         let env = envelope();
-        let secret = SecretBytes::from_str("tsig-secret-value");
+        let secret = SecretBytes::from_text("tsig-secret-value");
         let a = env.seal("rec-1", "secret", &secret).unwrap();
         let b = env.seal("rec-1", "secret", &secret).unwrap();
         assert_ne!(a.ciphertext, b.ciphertext);
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn tampered_or_moved_envelopes_fail_closed() {
         let env = envelope();
-        let sealed = env.seal("rec-1", "secret", &SecretBytes::from_str("value")).unwrap();
+        let sealed = env.seal("rec-1", "secret", &SecretBytes::from_text("value")).unwrap();
         assert!(matches!(env.open("rec-2", "secret", &sealed), Err(CryptoError::Integrity)));
         assert!(matches!(env.open("rec-1", "other", &sealed), Err(CryptoError::Integrity)));
         assert!(matches!(env.open("rec-", "1secret", &sealed), Err(CryptoError::Integrity)));
@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn rewrap_changes_only_the_wrapped_key() {
         let env = envelope();
-        let secret = SecretBytes::from_str("value");
+        let secret = SecretBytes::from_text("value");
         let sealed = env.seal("rec-1", "secret", &secret).unwrap();
         env.kek().create_version().unwrap();
         let rewrapped = env.rewrap("rec-1", "secret", &sealed).unwrap();

@@ -10,7 +10,7 @@ impl SecretBytes {
         SecretBytes(Zeroizing::new(bytes))
     }
 
-    pub fn from_str(text: &str) -> Self {
+    pub fn from_text(text: &str) -> Self {
         SecretBytes::new(text.as_bytes().to_vec())
     }
 

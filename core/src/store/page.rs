@@ -60,7 +60,7 @@ pub(crate) fn encode_cursor(position: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
     // Hex is ASCII; checking first also keeps the byte slicing below on character boundaries.
-    if !cursor.is_ascii() || cursor.len() % 2 != 0 || cursor.len() > 512 {
+    if !cursor.is_ascii() || !cursor.len().is_multiple_of(2) || cursor.len() > 512 {
         return Err(StoreError::InvalidCursor);
     }
     let bytes = (0..cursor.len())

@@ -64,7 +64,7 @@ pub async fn create(
             }
             account.eab_kid = Some(kid);
             account.eab_hmac_key =
-                Some(state.envelope.seal(&account.id.to_string(), "eab_hmac_key", &SecretBytes::from_str(&key))?);
+                Some(state.envelope.seal(&account.id.to_string(), "eab_hmac_key", &SecretBytes::from_text(&key))?);
         }
         (Some(_), None) => return Err(ApiError::invalid("eab_hmac_key", "is required with eab_kid")),
         (None, Some(_)) => return Err(ApiError::invalid("eab_kid", "is required with eab_hmac_key")),

@@ -64,7 +64,7 @@ pub async fn create_credential(
         DnsCredential::new(scope.project_id(), validate::name("name", &body.name)?, DnsProvider::Rfc2136, state.now());
     credential.config = json!({ "server": c.server, "key_name": key_name, "algorithm": algorithm });
     credential.secret =
-        Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_str(c.secret.trim()))?);
+        Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_text(c.secret.trim()))?);
     let audit = state.org().await?.audit(
         auth.caller()?.principal(),
         "credential.created",

@@ -17,31 +17,31 @@ async fn owners_list_filter_and_verify_the_chain() {
     for name in ["one", "two"] {
         let resp = send(
             &app,
-            Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(json!({
+            Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
             "project_id": pa, "name": name, "type": "file", "config": { "cert_path": "/c", "key_path": "/k" } })),
         )
         .await;
         assert_eq!(resp.status, 201, "{resp:?}");
     }
-    let all = send(&app, Req::get("/api/v1/audit/events?limit=1").as_who(&w.owner)).await;
+    let all = send(&app, Req::get("/api/v1/audit/events?limit=1").acting_as(&w.owner)).await;
     assert_eq!(all.status, 200, "{all:?}");
     assert_eq!(all.json["items"][0]["action"], json!("org.created"));
     let cursor = all.json["next_cursor"].as_str().unwrap().to_owned();
-    let next = send(&app, Req::get(format!("/api/v1/audit/events?limit=1&cursor={cursor}")).as_who(&w.owner)).await;
+    let next = send(&app, Req::get(format!("/api/v1/audit/events?limit=1&cursor={cursor}")).acting_as(&w.owner)).await;
     assert_eq!(next.json["items"][0]["seq"], json!(2));
     let targets =
-        send(&app, Req::get(format!("/api/v1/audit/events?project_id={pa}&action=target.created")).as_who(&w.owner))
+        send(&app, Req::get(format!("/api/v1/audit/events?project_id={pa}&action=target.created")).acting_as(&w.owner))
             .await;
     let items = targets.json["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|e| e["actor"].as_str().unwrap().starts_with("api_token:")));
     assert_problem(
-        &send(&app, Req::get("/api/v1/audit/events?from=yesterday").as_who(&w.owner)).await,
+        &send(&app, Req::get("/api/v1/audit/events?from=yesterday").acting_as(&w.owner)).await,
         422,
         "validation_failed",
     );
 
-    let verified = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").as_who(&w.owner)).await;
+    let verified = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").acting_as(&w.owner)).await;
     assert_eq!(
         (verified.json["intact"].clone(), verified.json["entries"].clone()),
         (json!(true), json!(3)),
@@ -51,7 +51,7 @@ async fn owners_list_filter_and_verify_the_chain() {
     let conn = rusqlite::Connection::open(h.dir.path().join("certautopilot.db")).unwrap();
     conn.execute(r#"UPDATE audit_events SET doc = replace(doc, '"name":"one"', '"name":"uno"') WHERE seq = 2"#, [])
         .unwrap();
-    let broken = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").as_who(&w.owner)).await;
+    let broken = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").acting_as(&w.owner)).await;
     assert_eq!(
         (broken.json["intact"].clone(), broken.json["broken_at"].clone()),
         (json!(false), json!(2)),
@@ -79,7 +79,7 @@ async fn a_change_whose_audit_entry_cannot_be_written_is_refused() {
         .items
         .len();
     let resp =
-        send(&app, Req::new(Method::POST, "/api/v1/projects").as_who(&w.owner).json(json!({ "name": "unaudited" })))
+        send(&app, Req::new(Method::POST, "/api/v1/projects").acting_as(&w.owner).json(json!({ "name": "unaudited" })))
             .await;
     assert!(resp.status.is_server_error(), "{resp:?}");
     assert!(!resp.text.contains("audit store down"), "internals stay in the log: {resp:?}");

@@ -25,7 +25,7 @@ async fn bad_bodies_are_refused_with_problems_and_store_nothing() {
         )
     };
     let before = counts().await;
-    let post = |path: &str| Req::new(Method::POST, path).as_who(&w.owner);
+    let post = |path: &str| Req::new(Method::POST, path).acting_as(&w.owner);
 
     let cases: Vec<(&str, Req, u16, &str, Option<&str>)> = vec![
         ("malformed JSON", post("/api/v1/projects").raw("application/json", "{\"name\": "), 400, "invalid_json", None),
@@ -97,7 +97,7 @@ async fn bad_queries_and_ids_are_problems() {
         ("/api/v1/certificates/not-an-id", 404, "not_found"),
         ("/api/v1/certificates/00000000-0000-0000-0000-000000000000", 404, "not_found"),
     ] {
-        let resp = send(&app, Req::get(path).as_who(&w.owner)).await;
+        let resp = send(&app, Req::get(path).acting_as(&w.owner)).await;
         assert_problem(&resp, status, code);
     }
 }
@@ -118,9 +118,9 @@ async fn deletes_that_would_leave_dangling_references_are_refused() {
         (format!("/api/v1/acme-accounts/{}", a.account.id), "certificate"),
         (format!("/api/v1/targets/{}", a.target.id), "certificate"),
     ] {
-        let resp = send(&app, Req::new(Method::DELETE, &path).as_who(&w.owner)).await;
+        let resp = send(&app, Req::new(Method::DELETE, &path).acting_as(&w.owner)).await;
         assert_problem(&resp, 409, "conflict");
         assert!(resp.json["detail"].as_str().unwrap().contains(&format!("still used by {user}")), "{resp:?}");
-        assert_eq!(send(&app, Req::get(&path).as_who(&w.owner)).await.status, 200, "{path} was deleted anyway");
+        assert_eq!(send(&app, Req::get(&path).acting_as(&w.owner)).await.status, 200, "{path} was deleted anyway");
     }
 }

@@ -241,7 +241,7 @@ impl Req {
         self.body = Some(body.into());
         self
     }
-    pub fn as_who(mut self, who: &Who) -> Req {
+    pub fn acting_as(mut self, who: &Who) -> Req {
         self.bearer = who.token.clone();
         self
     }

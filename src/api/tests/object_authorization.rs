@@ -40,7 +40,7 @@ async fn ids_of_another_project_are_not_found_and_untouched() {
         if route.query.iter().any(|q| q.is_project_id()) {
             path = format!("{path}?project_id={pb}");
         }
-        let mut req = Req::new(route.method.clone(), &path).as_who(&w.admin_a);
+        let mut req = Req::new(route.method.clone(), &path).acting_as(&w.admin_a);
         if matches!(route.method, Method::POST | Method::PATCH) {
             req = req.json(json!({ "project_id": pb, "name": "sneaky", "version": 1, "user_id": w.admin_a.user.as_ref().unwrap().id,
                 "role": "admin", "directory_url": "https://ca.test/d", "tos_agreed": true, "provider": "rfc2136",
@@ -93,7 +93,7 @@ async fn references_to_another_projects_objects_are_refused() {
         ),
     ];
     for (path, body, field) in cases {
-        let resp = send(&app, Req::new(Method::POST, path).as_who(&w.admin_a).json(body)).await;
+        let resp = send(&app, Req::new(Method::POST, path).acting_as(&w.admin_a).json(body)).await;
         assert_problem(&resp, 422, "validation_failed");
         assert_eq!(resp.json["field"], json!(field), "{resp:?}");
     }

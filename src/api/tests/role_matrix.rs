@@ -177,7 +177,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (method, path) => panic!("the role matrix has no request for {method} {path}: add one"),
     };
     let _ = (owner, ProjectScope::for_owner);
-    let mut req = Req::new(route.method.clone(), path).as_who(who);
+    let mut req = Req::new(route.method.clone(), path).acting_as(who);
     if let Some(body) = body {
         req = req.json(body);
     }

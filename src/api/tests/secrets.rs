@@ -56,7 +56,7 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         send(
             &app,
             Req::new(Method::POST, "/api/v1/users")
-                .as_who(&w.owner)
+                .acting_as(&w.owner)
                 .json(json!({ "email": "new@acme.test", "password": PASSWORD })),
         )
         .await,
@@ -80,27 +80,27 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         .await,
     );
     assert_eq!(bad_login.status, 401);
-    let account = call(send(&app, Req::new(Method::POST, "/api/v1/acme-accounts").as_who(&w.owner).json(json!({
+    let account = call(send(&app, Req::new(Method::POST, "/api/v1/acme-accounts").acting_as(&w.owner).json(json!({
         "project_id": pa, "name": "eab", "directory_url": "https://ca.test/dir", "tos_agreed": true, "eab_kid": "kid", "eab_hmac_key": EAB })))
     .await);
     assert_eq!(account.status, 201, "{account:?}");
     let credential = call(
         send(
             &app,
-            Req::new(Method::POST, "/api/v1/dns-credentials").as_who(&w.owner).json(json!({
+            Req::new(Method::POST, "/api/v1/dns-credentials").acting_as(&w.owner).json(json!({
         "project_id": pa, "name": "tsig", "provider": "rfc2136",
         "config": { "server": "127.0.0.1:53", "key_name": "update.", "algorithm": "hmac-sha256", "secret": TSIG } })),
         )
         .await,
     );
     assert_eq!(credential.status, 201, "{credential:?}");
-    let ssh = call(send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(json!({
+    let ssh = call(send(&app, Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
         "project_id": pa, "name": "ssh", "type": "ssh", "config": { "host": "web1.example.com", "user": "deploy",
         "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem", "host_key_sha256": "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
         "private_key": SSH_KEY } })))
     .await);
     assert_eq!(ssh.status, 201, "{ssh:?}");
-    let hook = call(send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(json!({
+    let hook = call(send(&app, Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
         "project_id": pa, "name": "hook", "type": "webhook", "config": { "url": "https://hooks.example.com/x", "hmac_secret": WEBHOOK } })))
     .await);
     assert_eq!(hook.status, 201, "{hook:?}");
@@ -109,7 +109,7 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         send(
             &app,
             Req::new(Method::POST, "/api/v1/users")
-                .as_who(&w.owner)
+                .acting_as(&w.owner)
                 .json(json!({ "email": "x@acme.test", "password": [PASSWORD] })),
         )
         .await,
@@ -126,7 +126,7 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         "/api/v1/users".to_owned(),
         "/api/v1/auth/me".to_owned(),
     ] {
-        let resp = call(send(&app, Req::get(&path).as_who(&w.owner)).await);
+        let resp = call(send(&app, Req::get(&path).acting_as(&w.owner)).await);
         assert_eq!(resp.status, 200, "{path}: {resp:?}");
     }
     assert_eq!(account.json["has_eab_hmac_key"], json!(true));

@@ -122,18 +122,18 @@ async fn api_tokens_are_shown_once_and_stop_working_when_revoked_or_expired() {
     let w = world(&h).await;
     let app = app!(h);
     let created =
-        send(&app, Req::new(Method::POST, "/api/v1/auth/tokens").as_who(&w.admin_a).json(json!({ "name": "ci" })))
+        send(&app, Req::new(Method::POST, "/api/v1/auth/tokens").acting_as(&w.admin_a).json(json!({ "name": "ci" })))
             .await;
     assert_eq!(created.status, 201, "{created:?}");
     let token = created.json["token"].as_str().unwrap().to_owned();
     let id = created.json["id"].as_str().unwrap().to_owned();
     assert_eq!(send(&app, Req::get("/api/v1/auth/me").bearer(&token)).await.status, 200);
-    let listed = send(&app, Req::get("/api/v1/auth/tokens").as_who(&w.admin_a)).await;
+    let listed = send(&app, Req::get("/api/v1/auth/tokens").acting_as(&w.admin_a)).await;
     assert!(!listed.text.contains(token.split('.').nth(1).unwrap()), "secret listed: {listed:?}");
     // Someone else cannot revoke it; its owner can.
-    let other = send(&app, Req::new(Method::DELETE, format!("/api/v1/auth/tokens/{id}")).as_who(&w.viewer_a)).await;
+    let other = send(&app, Req::new(Method::DELETE, format!("/api/v1/auth/tokens/{id}")).acting_as(&w.viewer_a)).await;
     assert_problem(&other, 404, "not_found");
-    let revoked = send(&app, Req::new(Method::DELETE, format!("/api/v1/auth/tokens/{id}")).as_who(&w.admin_a)).await;
+    let revoked = send(&app, Req::new(Method::DELETE, format!("/api/v1/auth/tokens/{id}")).acting_as(&w.admin_a)).await;
     assert_eq!(revoked.status, 204);
     assert_problem(&send(&app, Req::get("/api/v1/auth/me").bearer(&token)).await, 401, "unauthenticated");
 
@@ -152,7 +152,7 @@ async fn api_tokens_are_shown_once_and_stop_working_when_revoked_or_expired() {
     let too_long = send(
         &app,
         Req::new(Method::POST, "/api/v1/auth/tokens")
-            .as_who(&w.admin_a)
+            .acting_as(&w.admin_a)
             .json(json!({ "name": "x", "expires_in_days": 10_000 })),
     )
     .await;
@@ -209,8 +209,8 @@ async fn reload_commands_are_for_owners_only() {
     let app = app!(h);
     let body = json!({ "project_id": w.a.scope.project_id(), "name": "nginx", "type": "file",
         "config": { "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem", "reload_command": "systemctl reload nginx" } });
-    let resp = send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.admin_a).json(body.clone())).await;
+    let resp = send(&app, Req::new(Method::POST, "/api/v1/targets").acting_as(&w.admin_a).json(body.clone())).await;
     assert_problem(&resp, 403, "forbidden");
-    let resp = send(&app, Req::new(Method::POST, "/api/v1/targets").as_who(&w.owner).json(body)).await;
+    let resp = send(&app, Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(body)).await;
     assert_eq!(resp.status, 201, "{resp:?}");
 }
