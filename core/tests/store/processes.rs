@@ -76,12 +76,28 @@ async fn threads_with_separate_connections_never_share_a_job() {
     assert_each_once(&all, 1_000);
 }
 
+fn ready_path(out: &std::path::Path) -> std::path::PathBuf {
+    out.with_extension("ready")
+}
+
+/// Announces this child is ready, then waits for the parent's go file beside its output.
+async fn await_start(out: &std::path::Path) {
+    std::fs::write(ready_path(out), "").unwrap();
+    let go = out.with_file_name("go");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !go.exists() {
+        assert!(std::time::Instant::now() < deadline, "parent never said go");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Two OS processes drain one queue file together: every job is completed exactly once, at its first
 /// attempt, and both processes did part of the work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_never_share_a_job() {
     if let Some(role) = child::role() {
         let store = open(&child::env_path(child::DB_VAR)).await;
+        await_start(&child::env_path(child::OUT_VAR)).await;
         let done = drain(&store, &role).await;
         let lines: String = done.iter().map(|(id, attempt)| format!("{id} {attempt}\n")).collect();
         std::fs::write(child::env_path(child::OUT_VAR), lines).unwrap();
@@ -97,6 +113,14 @@ async fn two_processes_never_share_a_job() {
     let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
     let mut children: Vec<_> =
         ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    // Both processes start draining together, so "both did part of the work" does not depend on
+    // how long one of them took to start on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !outs.iter().all(|out| ready_path(out).exists()) {
+        assert!(std::time::Instant::now() < deadline, "claimers never became ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    std::fs::write(dir.path().join("go"), "").unwrap();
     for c in &mut children {
         child::wait_ok(c, Duration::from_secs(120), "claimer");
     }
