@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use certautopilot_core::Page;
 use certautopilot_core::ids::ProjectId;
 use certautopilot_core::model::{Membership, Project};
-use certautopilot_core::store::{PageRequest, RecordStore};
+use certautopilot_core::store::{RecordStore, StoreError};
 
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
@@ -24,17 +24,21 @@ pub async fn list(
         let page = state.store()?.list::<Project>(&scope, &query.page()?).await?;
         return Ok(web::Json(page.map(ProjectView::from).into()));
     }
-    let memberships = state
-        .store()?
-        .list_by_lookup::<Membership>(&scope, &caller.user.id.to_string(), &PageRequest::first(1_000))
-        .await?;
-    let mut items = Vec::new();
+    // A member pages through their own memberships (the user-id lookup index), one project each;
+    // the cursor is the membership page's.
+    let memberships =
+        state.store()?.list_by_lookup::<Membership>(&scope, &caller.user.id.to_string(), &query.page()?).await?;
+    let mut items = Vec::with_capacity(memberships.items.len());
     for m in memberships.items {
-        if let Ok(project) = state.store()?.get::<Project>(&scope, &m.project_id).await {
-            items.push(ProjectView::from(project));
+        // Deleting a project removes its memberships in the same transaction, so a miss here is
+        // only a delete racing this read.
+        match state.store()?.get::<Project>(&scope, &m.project_id).await {
+            Ok(project) => items.push(ProjectView::from(project)),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(web::Json(Page { items, next_cursor: None }.into()))
+    Ok(web::Json(Page { items, next_cursor: memberships.next_cursor }.into()))
 }
 
 pub async fn create(

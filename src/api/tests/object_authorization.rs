@@ -116,3 +116,45 @@ async fn snapshot(h: &Harness, w: &World) -> String {
     out += &format!("{:?}", h.store.list::<Project>(&w.org_scope, &PageRequest::first(1_000)).await.unwrap().items);
     out
 }
+
+/// A member's project list pages through exactly the projects they belong to, in pages of the size
+/// asked for, and never shows another project of the organization.
+#[actix_web::test]
+async fn a_members_project_list_pages_through_their_own_projects_only() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let user = w.admin_b.user.as_ref().unwrap();
+    let now = certautopilot_core::Timestamp::now();
+    let mut expected = std::collections::BTreeSet::from(["project-b".to_string()]);
+    for n in 0..5 {
+        let project = Project::new(w.org.id, format!("joined-{n}"), now);
+        h.store.insert(&w.org_scope, &project).await.unwrap();
+        h.store.insert(&w.org_scope, &Membership::new(w.org.id, project.id, user.id, Role::Viewer, now)).await.unwrap();
+        expected.insert(project.name.clone());
+        // A project in the same organization that admin_b is not a member of.
+        h.store.insert(&w.org_scope, &Project::new(w.org.id, format!("other-{n}"), now)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/projects?limit=2".to_string();
+    let mut pages = 0;
+    loop {
+        let resp = send(&app, Req::get(&path).acting_as(&w.admin_b)).await;
+        assert_eq!(resp.status, 200, "{resp:?}");
+        let items = resp.json["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "a page holds at most the limit: {resp:?}");
+        seen.extend(items.iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        pages += 1;
+        match resp.json["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/projects?limit=2&cursor={cursor}"),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor never ends");
+    }
+    assert_eq!(seen.len(), expected.len(), "each project once: {seen:?}");
+    assert_eq!(seen.into_iter().collect::<std::collections::BTreeSet<_>>(), expected);
+    assert!(pages >= 3, "six projects at two a page take three pages");
+
+    let bad = send(&app, Req::get("/api/v1/projects?limit=0").acting_as(&w.admin_b)).await;
+    assert_problem(&bad, 422, "validation_failed");
+}
