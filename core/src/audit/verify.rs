@@ -25,13 +25,13 @@ pub async fn verify_chain(
 ) -> Result<VerifySummary, VerifyError> {
     let mut verifier = Verifier::new(secret);
     let mut checked = 0;
-    let unreadable = |e: StoreError| match e {
+    let damaged = |e: StoreError| match e {
         StoreError::CorruptAuditEntry { seq, reason, .. } => {
             VerifyError::Broken(BrokenLink { seq, fault: LinkFault::Damaged { reason } })
         }
         other => VerifyError::Store(other),
     };
-    let mut entries = store.list_audit_events(scope, 0, PAGE).await.map_err(unreadable)?;
+    let mut entries = store.list_audit_events(scope, 0, PAGE).await.map_err(damaged)?;
     while let Some(last) = entries.last() {
         // Read the next page while this one is checked: the store decodes on another thread.
         let next = store.list_audit_events(scope, last.seq, PAGE);
@@ -45,7 +45,7 @@ pub async fn verify_chain(
         checked_page?;
         checked += entries.len() as u64;
         progress(checked);
-        entries = next.map_err(unreadable)?;
+        entries = next.map_err(damaged)?;
     }
     Ok(verifier.finish())
 }

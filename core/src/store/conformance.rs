@@ -448,6 +448,13 @@ pub async fn org_scope_cannot_reach_other_organizations<S: Store>(f: &Fixture<S>
     assert_not_found(f.store.delete::<User>(&other_scope, &w.owner.id, None).await, "delete user of another org");
     assert!(matches!(f.store.insert(&other_scope, &w.owner).await, Err(StoreError::ScopeMismatch { .. })));
     let _: User = f.store.get(&w.org_scope, &w.owner.id).await.unwrap();
+
+    // A batch read keeps to the scope too: another org's ids and unknown ids are left out.
+    let ids = [w.owner.id, stranger.id, UserId::new(), w.owner.id];
+    let mine: Vec<User> = f.store.get_many(&w.org_scope, &ids).await.unwrap();
+    assert_eq!(mine.iter().map(|u| u.id).collect::<Vec<_>>(), vec![w.owner.id, w.owner.id]);
+    let theirs: Vec<User> = f.store.get_many(&other_scope, &ids).await.unwrap();
+    assert_eq!(theirs.iter().map(|u| u.id).collect::<Vec<_>>(), vec![stranger.id]);
 }
 
 /// Walking pages returns every record exactly once, in id order; a garbled cursor is refused.

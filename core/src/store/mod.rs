@@ -117,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
         audit: Option<AuditWrite>,
     ) -> Result<Enqueued, StoreError>;
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError>;
+    /// Those of `ids` that exist within `scope`, in the order given; the others are left out.
+    async fn get_many_raw(
+        &self,
+        scope: &RecordScope,
+        kind: RecordKind,
+        ids: &[String],
+    ) -> Result<Vec<RawRecord>, StoreError>;
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError>;
     async fn list_raw(
         &self,

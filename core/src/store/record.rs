@@ -440,6 +440,12 @@ pub trait RecordStore: Store {
         R::from_raw(self.get_raw(&scope.record_scope(), R::KIND, &id.to_string()).await?)
     }
 
+    /// Those of `ids` that exist within `scope`, in the order given; the others are left out.
+    async fn get_many<R: Record>(&self, scope: &R::Scope, ids: &[impl ToString + Sync]) -> Result<Vec<R>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.get_many_raw(&scope.record_scope(), R::KIND, &ids).await?.into_iter().map(R::from_raw).collect()
+    }
+
     /// Looks a record up by its unique key (a user's e-mail, a project's name, `membership_key`).
     async fn find_unique<R: Record>(&self, scope: &R::Scope, key: &str) -> Result<R, StoreError> {
         R::from_raw(self.find_unique_raw(&scope.record_scope(), R::KIND, key).await?)

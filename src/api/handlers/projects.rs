@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use certautopilot_core::Page;
 use certautopilot_core::ids::ProjectId;
 use certautopilot_core::model::{Membership, Project};
-use certautopilot_core::store::{RecordStore, StoreError};
+use certautopilot_core::store::RecordStore;
 
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
@@ -28,17 +28,14 @@ pub async fn list(
     // the cursor is the membership page's.
     let memberships =
         state.store()?.list_by_lookup::<Membership>(&scope, &caller.user.id.to_string(), &query.page()?).await?;
-    let mut items = Vec::with_capacity(memberships.items.len());
-    for m in memberships.items {
-        // Deleting a project removes its memberships in the same transaction, so a miss here is
-        // only a delete racing this read.
-        match state.store()?.get::<Project>(&scope, &m.project_id).await {
-            Ok(project) => items.push(ProjectView::from(project)),
-            Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(web::Json(Page { items, next_cursor: memberships.next_cursor }.into()))
+    // Deleting a project removes its memberships in the same transaction, so a project missing
+    // here is only a delete racing this read; it is left out.
+    let ids: Vec<_> = memberships.items.iter().map(|m| m.project_id).collect();
+    let projects = state.store()?.get_many::<Project>(&scope, &ids).await?;
+    Ok(web::Json(
+        Page { items: projects.into_iter().map(ProjectView::from).collect(), next_cursor: memberships.next_cursor }
+            .into(),
+    ))
 }
 
 pub async fn create(

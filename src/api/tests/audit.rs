@@ -71,24 +71,16 @@ async fn a_change_whose_audit_entry_cannot_be_written_is_refused() {
         "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store down'); END;",
     )
     .unwrap();
-    let before = h
-        .store
-        .list::<certautopilot_core::model::Project>(&w.org_scope, &certautopilot_core::store::PageRequest::first(100))
-        .await
-        .unwrap()
-        .items
-        .len();
+    let project_count = || async {
+        let first = certautopilot_core::store::PageRequest::first(100);
+        h.store.list::<certautopilot_core::model::Project>(&w.org_scope, &first).await.unwrap().items.len()
+    };
+    let before = project_count().await;
     let resp =
         send(&app, Req::new(Method::POST, "/api/v1/projects").acting_as(&w.owner).json(json!({ "name": "unaudited" })))
             .await;
     assert!(resp.status.is_server_error(), "{resp:?}");
     assert!(!resp.text.contains("audit store down"), "internals stay in the log: {resp:?}");
-    let after = h
-        .store
-        .list::<certautopilot_core::model::Project>(&w.org_scope, &certautopilot_core::store::PageRequest::first(100))
-        .await
-        .unwrap()
-        .items
-        .len();
+    let after = project_count().await;
     assert_eq!(before, after, "the change landed without its audit entry");
 }

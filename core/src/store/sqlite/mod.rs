@@ -214,6 +214,16 @@ impl Store for SqliteStore {
         self.read(move |c| records::get(c, &scope, kind, &id)).await
     }
 
+    async fn get_many_raw(
+        &self,
+        scope: &RecordScope,
+        kind: RecordKind,
+        ids: &[String],
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        let (scope, ids) = (scope.clone(), ids.to_vec());
+        self.read(move |c| records::get_many(c, &scope, kind, &ids)).await
+    }
+
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError> {
         let (scope, key) = (scope.clone(), key.to_owned());
         self.read(move |c| records::find_unique(c, &scope, kind, &key)).await

@@ -159,6 +159,16 @@ pub(crate) fn get(conn: &Connection, scope: &RecordScope, kind: RecordKind, id: 
     find_one(conn, scope, kind, "id", id)?.ok_or_else(|| StoreError::not_found(kind, id))
 }
 
+/// Point lookups on one connection: a page of references resolved in one read, not one per id.
+pub(crate) fn get_many(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    ids: &[String],
+) -> Result<Vec<RawRecord>, StoreError> {
+    ids.iter().filter_map(|id| find_one(conn, scope, kind, "id", id).transpose()).collect()
+}
+
 pub(crate) fn find_unique(
     conn: &Connection,
     scope: &RecordScope,
