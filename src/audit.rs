@@ -16,7 +16,8 @@ use crate::api::AUDIT_SECRET_FIELD;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Result<ExitCode> {
-    let envelope = open_envelope(config)?;
+    let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
+    let envelope = kek.envelope.clone();
     let store = open_store(config).await? as Arc<dyn Store>;
     let orgs: Vec<_> = store
         .list_organizations()

@@ -10,6 +10,7 @@ use certautopilot_core::kek_rotation::{RotationProgress, rotate};
 use certautopilot_core::store::Store;
 
 use crate::wiring::{open_envelope, open_store};
+use certautopilot_actors::kek::{KekClient, RotationStatus};
 
 /// What to do: rotate (with this many data keys per transaction) or show the status.
 pub enum Action {
@@ -19,7 +20,8 @@ pub enum Action {
 }
 
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
-    let envelope = open_envelope(config)?;
+    let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
+    let envelope = kek.envelope.clone();
     let store = open_store(config).await? as Arc<dyn Store>;
     match action {
         Action::Status => {
@@ -63,7 +65,9 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
         Action::Rotate { batch } => {
             let terminal = std::io::stderr().is_terminal();
             let mut last = Instant::now() - Duration::from_secs(10);
+            let client = kek.client();
             let report = rotate(store.as_ref(), &envelope, batch, |p: &RotationProgress| {
+                client.report_rotation(Some(status(p)));
                 // Redraw at most a few times a second; one line every couple of seconds when logged.
                 let every = if terminal { Duration::from_millis(200) } else { Duration::from_secs(2) };
                 if last.elapsed() >= every || p.done >= p.total {
@@ -85,7 +89,9 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
                     let _ = std::io::stderr().flush();
                 }
             })
-            .await?;
+            .await;
+            client.report_rotation(None);
+            let report = report?;
             if terminal {
                 eprintln!();
             }
@@ -111,6 +117,10 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn status(p: &RotationProgress) -> RotationStatus {
+    RotationStatus { target_version: p.target_version, done: p.done, total: p.total }
 }
 
 /// Appends a KEK event to every organization's chain: the KEK is shared by all of them.
@@ -140,6 +150,7 @@ async fn record(
 pub struct RotateKekHandler {
     pub store: Arc<dyn Store>,
     pub envelope: certautopilot_core::crypto::Envelope,
+    pub kek: KekClient,
 }
 
 #[async_trait::async_trait]
@@ -154,9 +165,10 @@ impl certautopilot_actors::JobHandler for RotateKekHandler {
         ctx: certautopilot_actors::JobContext,
     ) -> Result<String, certautopilot_actors::JobError> {
         use certautopilot_actors::JobError;
-        let report = rotate(self.store.as_ref(), &self.envelope, 1_000, |_| {})
-            .await
-            .map_err(|e| JobError::retryable(format!("kek rotation failed: {e}")))?;
+        let report =
+            rotate(self.store.as_ref(), &self.envelope, 1_000, |p| self.kek.report_rotation(Some(status(p)))).await;
+        self.kek.report_rotation(None);
+        let report = report.map_err(|e| JobError::retryable(format!("kek rotation failed: {e}")))?;
         // The rotation is done: failing the job now would make a retry create yet another version.
         let details = serde_json::json!({
             "version": report.target_version,

@@ -54,8 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Setup { org, email } => {
             let config = config_check::load(cli.config.as_deref())?;
             logging::init(&config.log, None);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(setup::run(&config, &org, &email))?;
+            block_on(setup::run(&config, &org, &email))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Kek { command: KekCommand::Init { path } } => {
@@ -75,21 +74,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => kek::Action::Status,
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(kek::run(&config, action))?;
+            block_on(kek::run(&config, action))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { org } } => {
             let config = config_check::load(cli.config.as_deref())?;
             logging::init(&config.log, None);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(audit::verify(&config, org))
+            block_on(audit::verify(&config, org))
         }
         Command::Bench { command } => {
             let config = config_check::load(cli.config.as_deref())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(bench::run(command, &config))?;
+            block_on(bench::run(command, &config))?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs a subcommand on a multi-threaded runtime inside an actix `System`, so that actors (the KEK
+/// actor above all) can start there as they do in `serve`.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("cannot start the async runtime")
+    })
+    .block_on(future)
 }

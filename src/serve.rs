@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
-use certautopilot_actors::{JobPump, PumpConfig};
+use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig};
 use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_core::SystemClock;
@@ -29,18 +29,22 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     let mut signals = Signals::install()?;
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
-    let envelope = open_envelope(&config)?;
+    let actors = ActorRegistry::new();
+    let kek = open_envelope(&config, &actors)?;
     let tls = match &config.api.tls {
         Some(tls) => Some(ReloadingCertificate::load(&tls.cert_path, &tls.key_path)?),
         None => None,
     };
-    let state = Arc::new(AppState::new(
-        envelope,
-        config.auth.clone(),
-        config.jobs.max_attempts,
-        config.api.secure_cookies || tls.is_some(),
-        Arc::new(SystemClock),
-    ));
+    let state = Arc::new(
+        AppState::new(
+            kek.envelope.clone(),
+            config.auth.clone(),
+            config.jobs.max_attempts,
+            config.api.secure_cookies || tls.is_some(),
+            Arc::new(SystemClock),
+        )
+        .with_actors(actors.clone()),
+    );
     let readiness = Readiness::default();
     let http_metrics = Arc::new(HttpMetrics::default());
 
@@ -120,8 +124,11 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             poll_interval: config.jobs.poll_interval,
             backoff: Backoff { base: config.jobs.backoff_base, max: config.jobs.backoff_max },
         };
-        let rotate_kek =
-            crate::kek::RotateKekHandler { store: store.clone() as Arc<dyn Store>, envelope: state.envelope.clone() };
+        let rotate_kek = crate::kek::RotateKekHandler {
+            store: store.clone() as Arc<dyn Store>,
+            envelope: state.envelope.clone(),
+            kek: kek.client(),
+        };
         Arc::new(JobPump::new(store.clone(), pump_config).with_handler(Arc::new(rotate_kek)).start())
     });
     // The scheduler's timers: KEK rotation on the configured period.
@@ -224,6 +231,8 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         handle.stop(true).await;
         let _ = task.await;
     }
+    // Nothing seals or opens any more: the KEK actor can go.
+    kek.service.stop().await;
     // The writer thread commits what is queued before the store goes away.
     drop(state);
     drop(store);

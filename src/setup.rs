@@ -16,7 +16,8 @@ use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> {
     let password = read_password()?;
-    let envelope = open_envelope(config)?;
+    let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
+    let envelope = kek.envelope.clone();
     let state = AppState::new(envelope, config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock));
     let store = open_store(config).await?;
     state.set_store(store as Arc<dyn Store>);

@@ -1,16 +1,40 @@
-//! Building the shared pieces from the configuration: the KEK and envelope, the store. Used by
-//! `serve` and by the subcommands that touch data (`setup`).
+//! Building the shared pieces from the configuration: the KEK provider behind its actor, the
+//! envelope, the store. Used by `serve` and by the subcommands that touch data.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use certautopilot_actors::ActorRegistry;
+use certautopilot_actors::kek::{KekClient, KekService};
 use certautopilot_config::{Config, KekConfig, PinSource, SqliteSynchronous, StoreConfig};
 use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, Pkcs11Kek};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use tracing::{info, warn};
 
-pub fn open_envelope(config: &Config) -> anyhow::Result<Envelope> {
+/// The KEK actor of this process and the envelope that reaches the KEK only through it.
+pub struct Kek {
+    pub service: KekService,
+    pub envelope: Envelope,
+}
+
+impl Kek {
+    pub fn client(&self) -> KekClient {
+        self.service.client()
+    }
+}
+
+/// Opens the configured KEK provider and starts the KEK actor over it. Must run inside an actix
+/// `System` (see `main::block_on`).
+pub fn open_envelope(config: &Config, registry: &ActorRegistry) -> anyhow::Result<Kek> {
+    let provider = open_kek(config)?;
+    let service = KekService::start(registry, &config.node.id, provider, config.kek_cache_entries);
+    let envelope = Envelope::new(Arc::new(service.client()));
+    Ok(Kek { service, envelope })
+}
+
+/// The configured KEK provider itself, for the benchmark that measures the envelope alone.
+pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
     let kek = match &config.kek {
         KekConfig::Dev { .. } => {
             std::fs::create_dir_all(&config.node.data_dir)
@@ -28,11 +52,11 @@ pub fn open_envelope(config: &Config) -> anyhow::Result<Envelope> {
             let pin = read_pin(pin)?;
             let kek = Pkcs11Kek::open(module, token_label, &pin).context("cannot open the PKCS#11 KEK")?;
             info!(kek = %kek.describe(), version = kek.current_version(), "kek ready");
-            return Ok(Envelope::new(Arc::new(kek)));
+            return Ok(Arc::new(kek));
         }
     };
     info!(kek = %kek.describe(), version = kek.current_version(), "kek ready");
-    Ok(Envelope::new(Arc::new(kek)))
+    Ok(Arc::new(kek))
 }
 
 fn read_pin(source: &PinSource) -> anyhow::Result<zeroize::Zeroizing<String>> {

@@ -1,10 +1,16 @@
-//! CertAutoPilot's workers: the job pump that claims and runs jobs with graceful shutdown, and the
-//! SIEM forwarder that ships the audit chain;
-//! the certificate, ACME-account, audit and KEK actors and their supervision arrive with M1.3–M1.5.
+//! CertAutoPilot's actors: the registry every actor reports to, the supervisor that restarts them,
+//! the KEK actor (the one place data keys are wrapped and unwrapped), the job pump and the SIEM
+//! forwarder. The certificate and ACME-account actors arrive with M1.5.
 
 pub mod job_pump;
+pub mod kek;
+pub mod registry;
 pub mod siem_forwarder;
+pub mod supervisor;
+pub mod testing;
 
 pub use job_pump::{
     JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport,
 };
+pub use registry::{ActorRegistry, ActorSnapshot, Probe};
+pub use supervisor::{ActorError, Lifeline, RestartBackoff, Spawn, Supervised, supervise};

@@ -259,11 +259,19 @@ pub struct RawKek {
     pub pkcs11: RawPkcs11,
     /// Rotate the KEK every this many days (a `rotate_kek` job, once per period); 0 = never.
     pub rotate_every_days: u32,
+    /// How many unwrapped data keys the KEK actor keeps in memory; 0 = none.
+    pub cache_entries: u32,
 }
 
 impl Default for RawKek {
     fn default() -> Self {
-        RawKek { provider: KekProviderKind::Dev, file_path: None, pkcs11: RawPkcs11::default(), rotate_every_days: 0 }
+        RawKek {
+            provider: KekProviderKind::Dev,
+            file_path: None,
+            pkcs11: RawPkcs11::default(),
+            rotate_every_days: 0,
+            cache_entries: 10_000,
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Config {
     pub kek: KekConfig,
     /// How often the scheduler rotates the KEK; `None`: only by hand (`kek rotate`).
     pub kek_rotate_every: Option<Duration>,
+    /// Unwrapped data keys the KEK actor keeps (bounded, zeroized on eviction); 0 = no cache.
+    pub kek_cache_entries: usize,
     pub log: LogConfig,
     pub siem: Vec<SiemConfig>,
 }
@@ -291,6 +293,8 @@ impl RawConfig {
             0 => None,
             days => Some(Duration::from_secs(days * 86_400)),
         };
+        let kek_cache_entries =
+            in_range("kek.cache_entries", u64::from(self.kek.cache_entries), 0, 10_000_000)? as usize;
         let p = self.kek.pkcs11;
         if self.kek.provider != KekProviderKind::Pkcs11
             && (p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some())
@@ -402,6 +406,7 @@ impl RawConfig {
             auth,
             kek,
             kek_rotate_every,
+            kek_cache_entries,
             log,
             siem,
         })
@@ -516,18 +521,21 @@ impl From<&Config> for RawConfig {
             },
             kek: crate::raw::RawKek {
                 rotate_every_days: c.kek_rotate_every.map(|d| (d.as_secs() / 86_400) as u32).unwrap_or(0),
+                cache_entries: c.kek_cache_entries as u32,
                 ..match &c.kek {
                     KekConfig::Dev { .. } => crate::raw::RawKek {
                         provider: KekProviderKind::Dev,
                         file_path: None,
                         pkcs11: Default::default(),
                         rotate_every_days: 0,
+                        cache_entries: 0,
                     },
                     KekConfig::File { path } => crate::raw::RawKek {
                         provider: KekProviderKind::File,
                         file_path: Some(path.display().to_string()),
                         pkcs11: Default::default(),
                         rotate_every_days: 0,
+                        cache_entries: 0,
                     },
                     KekConfig::Pkcs11 { module, token_label, pin } => crate::raw::RawKek {
                         provider: KekProviderKind::Pkcs11,
@@ -545,6 +553,7 @@ impl From<&Config> for RawConfig {
                             },
                         },
                         rotate_every_days: 0,
+                        cache_entries: 0,
                     },
                 }
             },

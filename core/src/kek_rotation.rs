@@ -113,8 +113,12 @@ fn rewrap_all(
     envelope: &Envelope,
     rows: Vec<SealedRow>,
 ) -> Result<Vec<(SealedRow, crate::model::SealedSecret)>, RotationError> {
+    let items: Vec<_> =
+        rows.iter().map(|row| (row.key.record_id.as_str(), row.key.field.as_str(), &row.secret)).collect();
+    let results = envelope.rewrap_many(&items);
     rows.into_iter()
-        .map(|row| match envelope.rewrap(&row.key.record_id, &row.key.field, &row.secret) {
+        .zip(results)
+        .map(|(row, result)| match result {
             Ok(new) => Ok((row, new)),
             Err(source) => Err(RotationError::Rewrap {
                 table: row.key.table.clone(),

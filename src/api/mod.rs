@@ -64,6 +64,8 @@ pub struct AppState {
     /// Set once the store is open and migrated; until then data routes answer 503.
     store: std::sync::OnceLock<Arc<dyn Store>>,
     pub envelope: Envelope,
+    /// This process's actors, for the inspection routes.
+    pub actors: certautopilot_actors::ActorRegistry,
     pub auth: AuthConfig,
     pub max_job_attempts: u32,
     pub throttle: LoginThrottle,
@@ -90,6 +92,7 @@ impl AppState {
         AppState {
             store: std::sync::OnceLock::new(),
             envelope,
+            actors: certautopilot_actors::ActorRegistry::new(),
             auth,
             max_job_attempts,
             throttle,
@@ -97,6 +100,12 @@ impl AppState {
             clock,
             org: RwLock::new(None),
         }
+    }
+
+    /// Shares the process's actor registry with the inspection routes.
+    pub fn with_actors(mut self, actors: certautopilot_actors::ActorRegistry) -> Self {
+        self.actors = actors;
+        self
     }
 
     /// Makes the store available to handlers; called once it is open and migrated.

@@ -67,6 +67,13 @@ impl Query {
         format: Some("uuid"),
         required: false,
     };
+    pub const ACTOR_KIND: Query = Query {
+        name: "kind",
+        description: "only actors of this kind (`kek`, `job_pump`, `certificate`, …)",
+        schema: "string",
+        format: None,
+        required: false,
+    };
     pub const ACTION: Query = Query {
         name: "action",
         description: "only this action (`cert.requested`, …)",

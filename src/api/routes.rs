@@ -157,6 +157,10 @@ routes! {
         req: None, 200 Some(Body::of::<AuditEventPage>()), query: AUDIT;
     POST "/api/v1/audit/verify" => audit::verify, Owner, "verifyAudit", "verify the audit chain and name the first broken link",
         req: None, 200 Some(Body::of::<AuditVerifyResult>()), query: &[];
+    GET "/api/v1/admin/actors" => admin::list, Owner, "listActors", "every live actor of this process: state, mailbox, restarts, last error",
+        req: None, 200 Some(Body::of::<ActorList>()), query: &[Query::ACTOR_KIND];
+    GET "/api/v1/admin/actors/{kind}/{key}" => admin::get, Owner, "getActor", "one actor by kind and key",
+        req: None, 200 Some(Body::of::<ActorView>()), query: &[];
 }
 
 async fn method_not_allowed(

@@ -58,10 +58,14 @@ pub fn rewrap(count: usize) -> anyhow::Result<()> {
 }
 
 pub async fn rotate_end_to_end(dir: &Path, config: &Config, secrets: usize, batch: usize) -> anyhow::Result<()> {
-    let envelope = match &config.kek {
-        KekConfig::Pkcs11 { .. } => crate::wiring::open_envelope(config)?,
-        _ => Envelope::new(Arc::new(LocalKek::init(&dir.join("bench-kek.json"))?)),
+    let provider: Arc<dyn KekProvider> = match &config.kek {
+        KekConfig::Pkcs11 { .. } => crate::wiring::open_kek(config)?,
+        _ => Arc::new(LocalKek::init(&dir.join("bench-kek.json"))?),
     };
+    // Through the KEK actor, as `kek rotate` and the service run it.
+    let kek =
+        certautopilot_actors::kek::KekService::start(&certautopilot_actors::ActorRegistry::new(), "bench", provider, 0);
+    let envelope = Envelope::new(Arc::new(kek.client()));
     println!(
         "bench kek rotate: {secrets} secrets in SQLite, provider {}, batches of {batch}",
         envelope.kek().describe()

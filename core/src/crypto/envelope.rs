@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::crypto::{CryptoError, KekProvider, SecretBytes};
+use crate::crypto::{CryptoError, KekError, KekProvider, SecretBytes, WrappedDek};
 use crate::model::SealedSecret;
 
 pub fn field_aad(record_id: &str, field: &str) -> [u8; 32] {
@@ -62,15 +62,38 @@ impl Envelope {
 
     /// Re-wraps the data key under the current KEK version; nonce and ciphertext stay as they are.
     pub fn rewrap(&self, record_id: &str, field: &str, sealed: &SealedSecret) -> Result<SealedSecret, CryptoError> {
-        let aad = field_aad(record_id, field);
-        let wrapped =
-            B64.decode(&sealed.wrapped_dek).map_err(|_| CryptoError::Malformed("wrapped_dek is not base64"))?;
-        let dek = self.kek.unwrap(sealed.kek_version, &wrapped, &aad).map_err(|e| match e {
-            crate::crypto::KekError::Integrity => CryptoError::Integrity,
-            other => CryptoError::Kek(other),
-        })?;
-        let (kek_version, rewrapped) = self.kek.wrap(dek.expose(), &aad)?;
-        Ok(SealedSecret { kek_version, wrapped_dek: B64.encode(rewrapped), ..sealed.clone() })
+        self.rewrap_many(&[(record_id, field, sealed)]).pop().unwrap_or(Err(CryptoError::Malformed("no result")))
+    }
+
+    /// Re-wraps a batch of (record id, field, sealed value), one result per item, in one call to the
+    /// KEK provider.
+    pub fn rewrap_many(&self, items: &[(&str, &str, &SealedSecret)]) -> Vec<Result<SealedSecret, CryptoError>> {
+        let mut results: Vec<Option<Result<SealedSecret, CryptoError>>> = Vec::with_capacity(items.len());
+        let mut batch = Vec::with_capacity(items.len());
+        for (record_id, field, sealed) in items {
+            match B64.decode(&sealed.wrapped_dek) {
+                Ok(wrapped) => {
+                    batch.push(WrappedDek { version: sealed.kek_version, wrapped, aad: field_aad(record_id, field) });
+                    results.push(None);
+                }
+                Err(_) => results.push(Some(Err(CryptoError::Malformed("wrapped_dek is not base64")))),
+            }
+        }
+        let mut rewrapped = self.kek.rewrap_many(batch).into_iter();
+        results
+            .into_iter()
+            .zip(items)
+            .map(|(done, (_, _, sealed))| match done {
+                Some(err) => err,
+                None => match rewrapped.next() {
+                    Some(Ok((kek_version, wrapped))) => {
+                        Ok(SealedSecret { kek_version, wrapped_dek: B64.encode(wrapped), ..(*sealed).clone() })
+                    }
+                    Some(Err(e)) => Err(kek_failure(e)),
+                    None => Err(CryptoError::Malformed("the KEK provider answered fewer items than asked")),
+                },
+            })
+            .collect()
     }
 
     pub fn open(&self, record_id: &str, field: &str, sealed: &SealedSecret) -> Result<SecretBytes, CryptoError> {
@@ -82,15 +105,19 @@ impl Envelope {
             B64.decode(&sealed.ciphertext).map_err(|_| CryptoError::Malformed("ciphertext is not base64"))?;
         let nonce =
             Nonce::try_from(nonce.as_slice()).map_err(|_| CryptoError::Malformed("nonce has the wrong length"))?;
-        let dek = self.kek.unwrap(sealed.kek_version, &wrapped, &aad).map_err(|e| match e {
-            crate::crypto::KekError::Integrity => CryptoError::Integrity,
-            other => CryptoError::Kek(other),
-        })?;
+        let dek = self.kek.unwrap(sealed.kek_version, &wrapped, &aad).map_err(kek_failure)?;
         let plaintext = Aes256Gcm::new_from_slice(dek.expose())
             .map_err(|_| CryptoError::Integrity)?
             .decrypt(&nonce, Payload { msg: &ciphertext, aad: &aad })
             .map_err(|_| CryptoError::Integrity)?;
         Ok(SecretBytes::new(plaintext))
+    }
+}
+
+fn kek_failure(e: KekError) -> CryptoError {
+    match e {
+        KekError::Integrity => CryptoError::Integrity,
+        other => CryptoError::Kek(other),
     }
 }
 

@@ -49,6 +49,10 @@ pub enum KekError {
     Token { reason: String },
     #[error("this KEK provider cannot create new versions")]
     RotationUnsupported,
+    #[error("the KEK actor is not running (it is restarting); try again")]
+    Unavailable,
+    #[error("a data key's AAD must be 32 bytes, got {len}")]
+    BadAad { len: usize },
     #[error("KEK version {version} is the current one and cannot be retired")]
     RetireCurrent { version: u32 },
 }
@@ -71,6 +75,25 @@ pub trait KekProvider: Send + Sync + 'static {
     fn versions(&self) -> Vec<u32>;
     /// Destroys an old version's key. The caller must have checked that nothing references it.
     fn retire_version(&self, version: u32) -> Result<(), KekError>;
+    /// Re-wraps many data keys under the current version, one result per item. Providers reached
+    /// through a channel answer a whole batch in one round trip.
+    fn rewrap_many(&self, items: Vec<WrappedDek>) -> Vec<Result<(u32, Vec<u8>), KekError>> {
+        items
+            .into_iter()
+            .map(|item| {
+                let dek = self.unwrap(item.version, &item.wrapped, &item.aad)?;
+                self.wrap(dek.expose(), &item.aad)
+            })
+            .collect()
+    }
+}
+
+/// One wrapped data key with what binds it: the KEK version and the field's AAD.
+#[derive(Debug, Clone)]
+pub struct WrappedDek {
+    pub version: u32,
+    pub wrapped: Vec<u8>,
+    pub aad: [u8; 32],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ mod pkcs11;
 mod secret;
 
 pub use envelope::{Envelope, field_aad};
-pub use kek::{KekError, KekProvider, LocalKek, LocalKekKind};
+pub use kek::{KekError, KekProvider, LocalKek, LocalKekKind, WrappedDek};
 pub use pkcs11::Pkcs11Kek;
 pub use secret::SecretBytes;
 

@@ -2,6 +2,7 @@
 //! is enforced before the handler body runs, and project data is reached only through scopes.
 
 pub mod acme_accounts;
+pub mod admin;
 pub mod audit;
 pub mod certificates;
 pub mod dns;

@@ -26,8 +26,13 @@ pub const OWNER_EMAIL: &str = "owner@acme.test";
 pub const OWNER_PASSWORD: &str = "correct horse battery staple";
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The node id the harness's actors are registered under.
+pub const NODE: &str = "test-node";
+
 pub struct Harness {
     pub state: web::Data<AppState>,
+    /// Owns the KEK actor's thread for as long as the harness lives.
+    _kek: certautopilot_actors::kek::KekService,
     pub store: Arc<SqliteStore>,
     pub metrics: Arc<HttpMetrics>,
     pub dir: tempfile::TempDir,
@@ -48,10 +53,13 @@ impl Harness {
     pub async fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
-        let envelope = Envelope::new(Arc::new(LocalKek::ephemeral()));
-        let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock));
+        // The KEK actor as `serve` runs it, so the envelope and the registry are the real ones.
+        let actors = certautopilot_actors::ActorRegistry::new();
+        let kek = certautopilot_actors::kek::KekService::start(&actors, NODE, Arc::new(LocalKek::ephemeral()), 1_000);
+        let envelope = Envelope::new(Arc::new(kek.client()));
+        let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock)).with_actors(actors);
         state.set_store(store.clone() as Arc<dyn Store>);
-        Harness { state: web::Data::new(state), store, metrics: Arc::default(), dir }
+        Harness { state: web::Data::new(state), _kek: kek, store, metrics: Arc::default(), dir }
     }
 }
 

@@ -1,5 +1,6 @@
 //! API tests, in-process against the real application and a real SQLite store.
 
+mod actors;
 mod audit;
 mod bad_input;
 mod harness;

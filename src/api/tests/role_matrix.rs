@@ -174,6 +174,10 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::DELETE, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", fresh().await.target.id), None),
         (Method::GET, "/api/v1/audit/events") => (format!("/api/v1/audit/events?project_id={pa}"), None),
         (Method::POST, "/api/v1/audit/verify") => (route.path.into(), None),
+        (Method::GET, "/api/v1/admin/actors") => ("/api/v1/admin/actors?kind=kek".into(), None),
+        (Method::GET, "/api/v1/admin/actors/{kind}/{key}") => {
+            (format!("/api/v1/admin/actors/kek/{}", crate::api::tests::harness::NODE), None)
+        }
         (method, path) => panic!("the role matrix has no request for {method} {path}: add one"),
     };
     let _ = (owner, ProjectScope::for_owner);
@@ -291,6 +295,8 @@ GET /api/v1/jobs viewer
 GET /api/v1/jobs/{id} viewer
 GET /api/v1/audit/events owner
 POST /api/v1/audit/verify owner
+GET /api/v1/admin/actors owner
+GET /api/v1/admin/actors/{kind}/{key} owner
 ";
     let declared: String = table()
         .iter()
