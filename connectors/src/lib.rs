@@ -1,7 +1,11 @@
-//! Clients for the outside world. Today: SIEM forwarding of audit events (RFC 5424 or CEF over UDP,
-//! TCP or RELP). ACME (M1.5) and distribution targets (M1.6) follow. Connectors know nothing of actors.
+//! Clients for the outside world: SIEM forwarding of audit events (RFC 5424 or CEF over UDP, TCP, TLS
+//! or RELP), DNS-01 providers and authoritative checks, the ACME client. Distribution targets follow
+//! (M1.6). Connectors know nothing of actors.
 
+pub mod acme;
+pub mod dns;
 pub mod siem;
+pub mod x509;
 
 #[cfg(feature = "testsuite")]
 pub mod testsupport;

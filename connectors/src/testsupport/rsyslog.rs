@@ -1,14 +1,12 @@
-//! Test support: a real rsyslogd (Debian `rsyslog`, `rsyslog-relp`) on free loopback ports, with UDP,
-//! TCP and RELP inputs that write each raw message to `udp.log`, `tcp.log` and `relp.log`.
+//! A real rsyslogd (Debian `rsyslog`, `rsyslog-relp`) on free loopback ports, with UDP, TCP and RELP
+//! inputs that write each raw message to `udp.log`, `tcp.log` and `relp.log`.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use super::free_port;
 
 pub struct Rsyslog {
     dir: PathBuf,
@@ -45,72 +43,9 @@ impl Rsyslog {
 
     fn make_certificates(&self) {
         let tls = self.dir.join("tls");
-        if tls.join("server.pem").exists() {
-            return;
+        if !tls.join("server.pem").exists() {
+            super::make_tls_certificates(&tls, "rsyslog", "IP:127.0.0.1");
         }
-        std::fs::create_dir_all(&tls).unwrap();
-        let run = |args: &[&str]| {
-            let status = Command::new("openssl")
-                .args(args)
-                .current_dir(&tls)
-                .stderr(Stdio::null())
-                .stdout(Stdio::null())
-                .status();
-            assert!(status.expect("openssl is installed").success(), "openssl {args:?}");
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=rsyslog",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ]);
-        std::fs::write(
-            tls.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            "server.pem",
-            "-extfile",
-            "ext.cnf",
-        ]);
     }
 
     pub fn relp(&self) -> SocketAddr {

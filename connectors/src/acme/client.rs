@@ -1,0 +1,275 @@
+//! One ACME account at one CA: registration and every order step as a single call with a timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use certautopilot_core::Timestamp;
+use certautopilot_core::crypto::SecretBytes;
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, CertificateIdentifier, ChallengeStatus,
+    ChallengeType, ExternalAccountKey, HttpClient, Identifier, NewAccount, NewOrder, RevocationReason,
+    RevocationRequest,
+};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde::Serialize;
+
+use super::AcmeError;
+
+/// What registering an account needs. The EAB HMAC key is the CA-issued base64url text.
+pub struct NewAccountRequest<'a> {
+    pub directory_url: &'a str,
+    pub extra_roots_pem: Option<&'a str>,
+    pub contact: &'a [String],
+    pub tos_agreed: bool,
+    pub eab: Option<(&'a str, &'a SecretBytes)>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Ready,
+    Processing,
+    Valid,
+    Invalid,
+}
+
+/// One authorization of an order, with what its DNS-01 challenge needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthzSnapshot {
+    /// The name as ordered (`*.example.com` for a wildcard).
+    pub identifier: String,
+    pub status: String,
+    /// The TXT value to publish at `_acme-challenge.<name>`, while the authorization is pending.
+    #[serde(skip)]
+    pub dns_value: Option<String>,
+    pub challenge_status: Option<String>,
+    /// The CA's reason when the challenge or authorization failed.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderSnapshot {
+    pub url: String,
+    pub status: OrderStatus,
+    pub error: Option<String>,
+    pub authorizations: Vec<AuthzSnapshot>,
+}
+
+/// The CA's suggested renewal window (RFC 9773).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewalWindow {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+#[derive(Clone)]
+pub struct AcmeAccountHandle {
+    account: Account,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for AcmeAccountHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcmeAccountHandle").field("url", &self.account.id()).finish_non_exhaustive()
+    }
+}
+
+fn http_client(extra_roots_pem: Option<&str>) -> Result<Box<dyn HttpClient>, AcmeError> {
+    let mut extra = Vec::new();
+    if let Some(pem) = extra_roots_pem {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            extra.push(cert.map_err(|e| AcmeError::Config(format!("ca_bundle_pem: {e}")))?);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+        .map_err(|e| AcmeError::Config(format!("trusted roots: {e}")))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AcmeError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let client: hyper_util::client::legacy::Client<_, BodyWrapper<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    Ok(Box::new(client))
+}
+
+async fn within<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, instant_acme::Error>>,
+) -> Result<T, AcmeError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(AcmeError::from),
+        Err(_) => Err(AcmeError::Unreachable(format!("no answer within {} ms", timeout.as_millis()))),
+    }
+}
+
+fn status_of(status: &instant_acme::OrderStatus) -> OrderStatus {
+    match status {
+        instant_acme::OrderStatus::Pending => OrderStatus::Pending,
+        instant_acme::OrderStatus::Ready => OrderStatus::Ready,
+        instant_acme::OrderStatus::Processing => OrderStatus::Processing,
+        instant_acme::OrderStatus::Valid => OrderStatus::Valid,
+        _ => OrderStatus::Invalid,
+    }
+}
+
+impl AcmeAccountHandle {
+    /// Registers a new account (a fresh key) and returns it with its credentials, which hold the
+    /// private key and must be stored sealed.
+    pub async fn register(request: NewAccountRequest<'_>) -> Result<(Self, SecretBytes), AcmeError> {
+        let contact: Vec<&str> = request.contact.iter().map(String::as_str).collect();
+        let eab = match request.eab {
+            Some((kid, key)) => {
+                let text = key.expose_str().ok_or_else(|| AcmeError::Config("EAB key is not text".into()))?;
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(text.trim().trim_end_matches('='))
+                    .map_err(|_| AcmeError::Config("EAB HMAC key is not base64url".into()))?;
+                Some(ExternalAccountKey::new(kid.to_owned(), &raw))
+            }
+            None => None,
+        };
+        let builder = Account::builder_with_http(http_client(request.extra_roots_pem)?);
+        let new_account =
+            NewAccount { contact: &contact, terms_of_service_agreed: request.tos_agreed, only_return_existing: false };
+        let (account, credentials) =
+            within(request.timeout, builder.create(&new_account, request.directory_url.to_owned(), eab.as_ref()))
+                .await?;
+        let json = serde_json::to_vec(&credentials).map_err(|e| AcmeError::Protocol(e.to_string()))?;
+        Ok((AcmeAccountHandle { account, timeout: request.timeout }, SecretBytes::new(json)))
+    }
+
+    /// Restores a registered account from its stored credentials (fetches the CA's directory).
+    pub async fn restore(
+        credentials: &SecretBytes,
+        extra_roots_pem: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, AcmeError> {
+        let credentials: AccountCredentials = serde_json::from_slice(credentials.expose())
+            .map_err(|_| AcmeError::Config("stored account credentials are unreadable".into()))?;
+        let builder = Account::builder_with_http(http_client(extra_roots_pem)?);
+        let account = within(timeout, builder.from_credentials(credentials)).await?;
+        Ok(AcmeAccountHandle { account, timeout })
+    }
+
+    /// The account URL the CA assigned.
+    pub fn url(&self) -> &str {
+        self.account.id()
+    }
+
+    pub async fn new_order(&self, names: &[String]) -> Result<OrderSnapshot, AcmeError> {
+        let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
+        let order = within(self.timeout, self.account.new_order(&NewOrder::new(&identifiers))).await?;
+        self.order(order.url()).await
+    }
+
+    /// The order as the CA sees it now, with each authorization and its DNS-01 value.
+    pub async fn order(&self, url: &str) -> Result<OrderSnapshot, AcmeError> {
+        let timeout = self.timeout;
+        within(timeout, async {
+            let mut order = self.account.order(url.to_owned()).await?;
+            let state = order.state();
+            let status = status_of(&state.status);
+            let error = state.error.as_ref().map(super::problem_detail);
+            let mut authorizations = Vec::new();
+            let mut authzs = order.authorizations();
+            while let Some(authz) = authzs.next().await {
+                let mut authz = authz?;
+                let identifier = authz.identifier().to_string();
+                let status = format!("{:?}", authz.status).to_ascii_lowercase();
+                let pending = authz.status == AuthorizationStatus::Pending;
+                let (dns_value, challenge_status, error) = match authz.challenge(ChallengeType::Dns01) {
+                    Some(challenge) => (
+                        pending.then(|| challenge.key_authorization().dns_value()),
+                        Some(format!("{:?}", challenge.status).to_ascii_lowercase()),
+                        challenge.error.as_ref().map(super::problem_detail),
+                    ),
+                    None => (None, None, None),
+                };
+                authorizations.push(AuthzSnapshot { identifier, status, dns_value, challenge_status, error });
+            }
+            Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations })
+        })
+        .await
+    }
+
+    /// Tells the CA the DNS-01 record for `identifier` is in place.
+    pub async fn challenge_ready(&self, order_url: &str, identifier: &str) -> Result<(), AcmeError> {
+        within(self.timeout, async {
+            let mut order = self.account.order(order_url.to_owned()).await?;
+            let mut authzs = order.authorizations();
+            while let Some(authz) = authzs.next().await {
+                let mut authz = authz?;
+                if authz.identifier().to_string() != identifier {
+                    continue;
+                }
+                let mut challenge = authz
+                    .challenge(ChallengeType::Dns01)
+                    .ok_or(instant_acme::Error::Str("no dns-01 challenge offered"))?;
+                if challenge.status == ChallengeStatus::Pending {
+                    challenge.set_ready().await?;
+                }
+                return Ok(());
+            }
+            Err(instant_acme::Error::Str("identifier not in the order"))
+        })
+        .await
+    }
+
+    pub async fn finalize(&self, order_url: &str, csr_der: &[u8]) -> Result<OrderSnapshot, AcmeError> {
+        within(self.timeout, async {
+            let mut order = self.account.order(order_url.to_owned()).await?;
+            order.finalize_csr(csr_der).await
+        })
+        .await?;
+        self.order(order_url).await
+    }
+
+    /// The full chain (PEM) once the order is valid; `None` while the CA is still processing.
+    pub async fn certificate(&self, order_url: &str) -> Result<Option<String>, AcmeError> {
+        within(self.timeout, async {
+            let mut order = self.account.order(order_url.to_owned()).await?;
+            order.certificate().await
+        })
+        .await
+    }
+
+    pub async fn revoke(&self, leaf_der: &[u8], reason: Option<u8>) -> Result<(), AcmeError> {
+        let der = CertificateDer::from(leaf_der.to_vec());
+        let reason = reason.map(|r| match r {
+            1 => RevocationReason::KeyCompromise,
+            3 => RevocationReason::AffiliationChanged,
+            4 => RevocationReason::Superseded,
+            5 => RevocationReason::CessationOfOperation,
+            _ => RevocationReason::Unspecified,
+        });
+        within(self.timeout, self.account.revoke(&RevocationRequest { certificate: &der, reason })).await
+    }
+
+    /// The CA's renewal window for a certificate, or `None` when the CA offers no ARI.
+    pub async fn renewal_window(&self, leaf_der: &[u8]) -> Result<Option<RenewalWindow>, AcmeError> {
+        let der = CertificateDer::from(leaf_der.to_vec());
+        let id = CertificateIdentifier::try_from(&der).map_err(AcmeError::Protocol)?;
+        let at = |t: time::OffsetDateTime| Timestamp::from_unix_millis((t.unix_timestamp_nanos() / 1_000_000) as i64);
+        match tokio::time::timeout(self.timeout, self.account.renewal_info(&id)).await {
+            Ok(Ok((info, _))) => {
+                Ok(Some(RenewalWindow { start: at(info.suggested_window.start), end: at(info.suggested_window.end) }))
+            }
+            Ok(Err(instant_acme::Error::Unsupported(_))) => Ok(None),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(AcmeError::Unreachable(format!("no answer within {} ms", self.timeout.as_millis()))),
+        }
+    }
+}

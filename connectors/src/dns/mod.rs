@@ -1,0 +1,58 @@
+//! DNS for DNS-01 challenges: publishing and removing `_acme-challenge` TXT records through a
+//! provider (RFC 2136 dynamic update with TSIG first), following a CNAME delegation of the challenge
+//! name, and confirming a record is visible at the zone's authoritative servers — never a public
+//! resolver — before the CA is told to look.
+
+mod lookup;
+mod rfc2136;
+
+use std::net::SocketAddr;
+
+pub use lookup::{Authoritative, challenge_name};
+pub use rfc2136::{Rfc2136, Rfc2136Config, TsigAlgorithm};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// No answer (timeout, connection refused): worth retrying later.
+    #[error("DNS server {server} did not answer: {reason}")]
+    Unreachable { server: SocketAddr, reason: String },
+    /// The server answered and said no (bad TSIG key, not authoritative, update refused).
+    #[error("DNS server {server} refused the {operation}: {code}")]
+    Refused { server: SocketAddr, operation: &'static str, code: String },
+    /// An answer that failed to verify; with updates, a wrong TSIG key, name or algorithm.
+    #[error(
+        "DNS server {server} sent an answer that does not verify ({reason}); check the TSIG key name, algorithm and secret"
+    )]
+    BadAnswer { server: SocketAddr, reason: String },
+    #[error("invalid DNS name {name:?}: {reason}")]
+    BadName { name: String, reason: String },
+    #[error("invalid DNS settings: {0}")]
+    Config(String),
+    /// The record never became visible everywhere within the configured wait.
+    #[error("TXT record at {name} not visible at {missing} within {waited_ms} ms")]
+    NotPropagated { name: String, missing: String, waited_ms: u64 },
+}
+
+impl DnsError {
+    /// Whether trying again later may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DnsError::Unreachable { .. } | DnsError::NotPropagated { .. })
+    }
+}
+
+fn name(text: &str) -> Result<hickory_net::proto::rr::Name, DnsError> {
+    let mut name = hickory_net::proto::rr::Name::from_ascii(text)
+        .map_err(|e| DnsError::BadName { name: text.to_owned(), reason: e.to_string() })?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+fn net_error(server: SocketAddr, operation: &'static str, e: hickory_net::NetError) -> DnsError {
+    match e {
+        hickory_net::NetError::Dns(hickory_net::DnsError::ResponseCode(code)) => {
+            DnsError::Refused { server, operation, code: code.to_string() }
+        }
+        hickory_net::NetError::Proto(e) => DnsError::BadAnswer { server, reason: e.to_string() },
+        other => DnsError::Unreachable { server, reason: other.to_string() },
+    }
+}

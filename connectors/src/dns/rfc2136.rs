@@ -1,0 +1,120 @@
+//! RFC 2136 dynamic update signed with TSIG (RFC 8945): add and remove one TXT value in a zone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use certautopilot_core::crypto::SecretBytes;
+use hickory_net::client::{Client, ClientHandle};
+use hickory_net::proto::op::ResponseCode;
+use hickory_net::proto::rr::rdata::TXT;
+use hickory_net::proto::rr::{RData, Record, TSigner};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::udp::UdpClientStream;
+
+use super::{DnsError, name, net_error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsigAlgorithm {
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    pub fn parse(text: &str) -> Result<Self, DnsError> {
+        match text.to_ascii_lowercase().as_str() {
+            "hmac-sha256" => Ok(TsigAlgorithm::HmacSha256),
+            "hmac-sha384" => Ok(TsigAlgorithm::HmacSha384),
+            "hmac-sha512" => Ok(TsigAlgorithm::HmacSha512),
+            other => Err(DnsError::Config(format!("unsupported TSIG algorithm {other:?}"))),
+        }
+    }
+
+    fn hickory(self) -> hickory_net::proto::rr::rdata::tsig::TsigAlgorithm {
+        use hickory_net::proto::rr::rdata::tsig::TsigAlgorithm as H;
+        match self {
+            TsigAlgorithm::HmacSha256 => H::HmacSha256,
+            TsigAlgorithm::HmacSha384 => H::HmacSha384,
+            TsigAlgorithm::HmacSha512 => H::HmacSha512,
+        }
+    }
+}
+
+/// Where and how to send updates. The secret is the decoded TSIG key.
+pub struct Rfc2136Config {
+    pub server: SocketAddr,
+    pub key_name: String,
+    pub algorithm: TsigAlgorithm,
+    pub secret: SecretBytes,
+    pub timeout: Duration,
+}
+
+pub struct Rfc2136 {
+    server: SocketAddr,
+    signer: TSigner,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Rfc2136 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rfc2136").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+impl Rfc2136 {
+    pub fn new(config: Rfc2136Config) -> Result<Self, DnsError> {
+        let key_name = name(&config.key_name)?;
+        let signer = TSigner::new(config.secret.expose().to_vec(), config.algorithm.hickory(), key_name, 300)
+            .map_err(|e| DnsError::Config(format!("TSIG key: {e}")))?;
+        Ok(Rfc2136 { server: config.server, signer, timeout: config.timeout })
+    }
+
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    fn client(&self) -> Client<TokioRuntimeProvider> {
+        let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
+            .with_timeout(Some(self.timeout))
+            .with_signer(Some(self.signer.clone()))
+            .build();
+        let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
+        tokio::spawn(background);
+        client
+    }
+
+    fn txt(record_name: &str, value: &str, ttl: u32) -> Result<Record, DnsError> {
+        Ok(Record::from_rdata(name(record_name)?, ttl, RData::TXT(TXT::new(vec![value.to_owned()]))))
+    }
+
+    /// Adds `value` to the TXT set at `record_name` (other values stay: two authorizations for the
+    /// same name, a wildcard and its base, can be in flight together).
+    pub async fn add_txt(&self, zone: &str, record_name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
+        let record = Self::txt(record_name, value, ttl)?;
+        let response = self
+            .client()
+            .append(record, name(zone)?, false)
+            .await
+            .map_err(|e| net_error(self.server, "update (add)", e))?;
+        check(self.server, "update (add)", response.metadata.response_code)
+    }
+
+    /// Removes exactly `value` from the TXT set at `record_name`; removing what is not there succeeds.
+    pub async fn remove_txt(&self, zone: &str, record_name: &str, value: &str) -> Result<(), DnsError> {
+        let record = Self::txt(record_name, value, 0)?;
+        let response = self
+            .client()
+            .delete_by_rdata(record, name(zone)?)
+            .await
+            .map_err(|e| net_error(self.server, "update (remove)", e))?;
+        check(self.server, "update (remove)", response.metadata.response_code)
+    }
+}
+
+fn check(server: SocketAddr, operation: &'static str, code: ResponseCode) -> Result<(), DnsError> {
+    if code == ResponseCode::NoError {
+        Ok(())
+    } else {
+        Err(DnsError::Refused { server, operation, code: code.to_string() })
+    }
+}

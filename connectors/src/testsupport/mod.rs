@@ -1,0 +1,146 @@
+//! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
+//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance. Used by
+//! tests and by `certautopilot bench issue`; nothing here runs in a production path.
+
+mod acme_env;
+mod bind;
+mod pebble;
+mod rsyslog;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
+pub use bind::{Bind, TestZone, TsigKey};
+pub use pebble::{Pebble, PebbleOptions};
+pub use rsyslog::Rsyslog;
+
+/// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
+#[derive(Default)]
+pub struct ChildGuard(Option<std::process::Child>);
+
+impl ChildGuard {
+    pub fn new(child: std::process::Child) -> Self {
+        ChildGuard(Some(child))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The exit status, if the process has already ended on its own.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(std::process::Child::id)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A UDP port that is free too (DNS listens on both).
+pub fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let port = free_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Waits until something accepts TCP connections on `addr`, or panics naming `what`.
+pub fn wait_for_tcp(addr: SocketAddr, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A throw-away CA (`ca.pem`, `ca.key`) and a server certificate signed by it (`server.pem`,
+/// `server.key`) with the given subject alternative names, made with openssl in `dir`.
+pub fn make_tls_certificates(dir: &Path, cn: &str, san: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let status =
+            Command::new("openssl").args(args).current_dir(dir).stderr(Stdio::null()).stdout(Stdio::null()).status();
+        assert!(status.expect("openssl is installed").success(), "openssl {args:?}");
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-days", "2", "-subj", "/CN=certautopilot-test-ca", "-keyout", "ca.key", "-out", "ca.pem"]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+    run(&ca);
+    let subject = format!("/CN={cn}");
+    let mut req = vec!["req"];
+    req.extend(ec);
+    req.extend(["-subj", &subject, "-keyout", "server.key", "-out", "server.csr"]);
+    run(&req);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+/// Verifies a PEM chain (leaf first) for `name` against one trusted root, as a TLS client would.
+pub fn verify_chain(chain_pem: &str, root_pem: &str, name: &str) -> Result<(), String> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    let mut roots = rustls::RootCertStore::empty();
+    for root in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+        roots.add(root.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .map_err(|e| e.to_string())?;
+    let chain: Vec<CertificateDer> =
+        CertificateDer::pem_slice_iter(chain_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let (leaf, intermediates) = chain.split_first().ok_or("empty chain")?;
+    let server = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(leaf, intermediates, &server, &[], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,166 @@
+//! A real Pebble (Let's Encrypt's test ACME CA, Debian `pebble`) on free loopback ports, resolving
+//! challenges through a DNS server we name, with its own HTTPS certificate from a throw-away CA.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+use super::{ChildGuard, free_port, make_tls_certificates, wait_for_tcp};
+
+#[derive(Debug, Clone)]
+pub struct PebbleOptions {
+    /// The DNS server Pebble looks challenges up in.
+    pub dns: SocketAddr,
+    /// External Account Binding keys (key id → base64url HMAC key); non-empty makes EAB required.
+    pub eab_keys: Vec<(String, String)>,
+    /// Lifetime of issued certificates; Pebble's default is five years.
+    pub validity: Option<Duration>,
+    /// Percentage of good nonces rejected with `badNonce` (Pebble's default is 5).
+    pub nonce_reject_percent: u8,
+}
+
+impl PebbleOptions {
+    pub fn new(dns: SocketAddr) -> Self {
+        PebbleOptions { dns, eab_keys: Vec::new(), validity: None, nonce_reject_percent: 0 }
+    }
+}
+
+pub struct Pebble {
+    dir: PathBuf,
+    port: u16,
+    management_port: u16,
+    options: PebbleOptions,
+    child: ChildGuard,
+    /// Log lines of earlier runs (a restart starts a new log file).
+    earlier_logs: String,
+}
+
+impl Pebble {
+    pub fn start(dir: &Path, options: PebbleOptions) -> Pebble {
+        std::fs::create_dir_all(dir).unwrap();
+        make_tls_certificates(&dir.join("tls"), "localhost", "IP:127.0.0.1,DNS:localhost");
+        let mut pebble = Pebble {
+            dir: dir.to_path_buf(),
+            port: free_port(),
+            management_port: free_port(),
+            options,
+            child: ChildGuard::default(),
+            earlier_logs: String::new(),
+        };
+        pebble.launch();
+        pebble
+    }
+
+    fn launch(&mut self) {
+        let d = &self.dir;
+        let eab: serde_json::Map<String, serde_json::Value> =
+            self.options.eab_keys.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        let mut config = serde_json::json!({
+            "listenAddress": format!("127.0.0.1:{}", self.port),
+            "managementListenAddress": format!("127.0.0.1:{}", self.management_port),
+            "certificate": d.join("tls/server.pem"),
+            "privateKey": d.join("tls/server.key"),
+            "httpPort": free_port(),
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": !eab.is_empty(),
+            "externalAccountMACKeys": eab,
+        });
+        if let Some(validity) = self.options.validity {
+            config["certificateValidityPeriod"] = validity.as_secs().into();
+        }
+        std::fs::write(d.join("pebble.json"), serde_json::json!({ "pebble": config }).to_string()).unwrap();
+        if let Ok(previous) = std::fs::read_to_string(d.join("pebble.log")) {
+            self.earlier_logs.push_str(&previous);
+        }
+        let log = std::fs::File::create(d.join("pebble.log")).unwrap();
+        let child = Command::new("pebble")
+            .arg("-config")
+            .arg(d.join("pebble.json"))
+            .args(["-dnsserver", &self.options.dns.to_string(), "-strict=false"])
+            // Deterministic and fast (../shared/notes/pebble-bind9.md): no random validation sleeps,
+            // no authorization reuse, real validation.
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_AUTHZREUSE", "0")
+            .env("PEBBLE_VA_ALWAYS_VALID", "0")
+            .env("PEBBLE_WFE_NONCEREJECT", self.options.nonce_reject_percent.to_string())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("pebble is installed (./scripts/test installs pebble)");
+        self.child = ChildGuard::new(child);
+        wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], self.port)), "pebble", Duration::from_secs(20));
+        wait_for_tcp(
+            SocketAddr::from(([127, 0, 0, 1], self.management_port)),
+            "pebble management",
+            Duration::from_secs(20),
+        );
+    }
+
+    pub fn directory_url(&self) -> String {
+        format!("https://127.0.0.1:{}/dir", self.port)
+    }
+
+    /// The CA of Pebble's own HTTPS listener: what an ACME account must trust to talk to it.
+    pub fn https_ca_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tls/ca.pem")).unwrap()
+    }
+
+    /// The root that issued certificates chain to (new on every start).
+    pub fn issuing_root_pem(&self) -> String {
+        self.management_get("/roots/0")
+    }
+
+    /// New orders placed since the first start (Pebble keeps no order list across accounts, but
+    /// logs every request).
+    pub fn orders_placed(&self) -> usize {
+        let current = std::fs::read_to_string(self.dir.join("pebble.log")).unwrap_or_default();
+        self.earlier_logs.lines().chain(current.lines()).filter(|l| l.contains("POST /order-plz")).count()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pebble.log")).unwrap_or_default()
+    }
+
+    fn management_get(&self, path: &str) -> String {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.https_ca_pem().as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let sock = TcpStream::connect(("127.0.0.1", self.management_port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        write!(tls, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = Vec::new();
+        // Pebble closes without close_notify; what was read is complete (Connection: close).
+        let _ = tls.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        assert!(head.starts_with("HTTP/1.1 200"), "pebble management {path}: {head}");
+        body.to_owned()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_running()
+    }
+
+    pub fn stop(&mut self) {
+        self.child.stop();
+    }
+
+    /// Starts again on the same ports. Pebble keeps nothing: accounts, orders and roots are new.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}

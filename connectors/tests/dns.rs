@@ -1,0 +1,95 @@
+//! RFC 2136 with TSIG and the authoritative checks, against a real BIND 9.
+
+use std::time::Duration;
+
+use base64::Engine;
+use certautopilot_connectors::dns::{Authoritative, DnsError, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
+use certautopilot_connectors::testsupport::{Bind, CNAME_NAME, TestZone, TsigKey};
+use certautopilot_core::crypto::SecretBytes;
+
+fn client(bind: &Bind, key: &TsigKey) -> Rfc2136 {
+    Rfc2136::new(Rfc2136Config {
+        server: bind.addr(),
+        key_name: key.name.clone(),
+        algorithm: TsigAlgorithm::parse(key.algorithm).unwrap(),
+        secret: SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
+        timeout: Duration::from_secs(2),
+    })
+    .unwrap()
+}
+
+fn zones() -> Vec<TestZone> {
+    vec![
+        TestZone::new("example.test")
+            .record(&format!("_acme-challenge.{CNAME_NAME}. IN CNAME _acme-challenge.cname.delegated.test.")),
+        TestZone::new("delegated.test"),
+        TestZone::new("locked.test").read_only(),
+    ]
+}
+
+/// Add, see it at the authoritative servers found from NS, remove; two values coexist.
+#[tokio::test]
+async fn add_check_and_remove_a_txt_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TsigKey::random("updater");
+    let bind = Bind::start(dir.path(), key.clone(), zones());
+    let dns = client(&bind, &key);
+    let check = Authoritative { timeout: Duration::from_secs(2) };
+    let servers = check.servers("example.test", bind.addr()).await.unwrap();
+    assert_eq!(servers, vec![bind.addr()], "ns1.example.test is 127.0.0.1 on the update server's port");
+
+    let qname = challenge_name("*.www.example.test");
+    assert_eq!(qname, "_acme-challenge.www.example.test");
+    assert_eq!(check.missing_txt(&qname, "one", &servers).await.unwrap(), servers);
+    dns.add_txt("example.test", &qname, "one", 60).await.unwrap();
+    dns.add_txt("example.test", &qname, "two", 60).await.unwrap();
+    check.wait_visible(&qname, "one", &servers, Duration::from_secs(5)).await.unwrap();
+    let mut seen = bind.txt(&qname);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "two"]);
+
+    dns.remove_txt("example.test", &qname, "one").await.unwrap();
+    assert_eq!(bind.txt(&qname), vec!["two"]);
+    dns.remove_txt("example.test", &qname, "one").await.expect("removing what is gone succeeds");
+    dns.remove_txt("example.test", &qname, "two").await.unwrap();
+    assert!(bind.txt(&qname).is_empty());
+    let err = check.wait_visible(&qname, "one", &servers, Duration::from_millis(100)).await.unwrap_err();
+    assert!(matches!(err, DnsError::NotPropagated { .. }), "{err}");
+}
+
+/// A CNAME on the challenge name is found, and the record is written in the zone it points into.
+#[tokio::test]
+async fn follows_a_cname_delegation() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TsigKey::random("updater");
+    let bind = Bind::start(dir.path(), key.clone(), zones());
+    let check = Authoritative { timeout: Duration::from_secs(2) };
+    let qname = challenge_name(CNAME_NAME);
+    let target = check.cname(bind.addr(), &qname).await.unwrap().expect("delegated");
+    assert_eq!(target, "_acme-challenge.cname.delegated.test");
+    assert_eq!(check.cname(bind.addr(), &challenge_name("plain.example.test")).await.unwrap(), None);
+    client(&bind, &key).add_txt("delegated.test", &target, "token", 60).await.unwrap();
+    assert_eq!(bind.txt(&qname), vec!["token"], "resolving the original name reaches the value");
+}
+
+/// A wrong key, a zone that allows no updates and a dead server each fail with the right error.
+#[tokio::test]
+async fn refusals_and_outages_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TsigKey::random("updater");
+    let mut bind = Bind::start(dir.path(), key.clone(), zones());
+    let wrong = TsigKey { secret: TsigKey::random("updater").secret, ..key.clone() };
+    let err =
+        client(&bind, &wrong).add_txt("example.test", "_acme-challenge.x.example.test", "v", 60).await.unwrap_err();
+    assert!(matches!(err, DnsError::BadAnswer { .. } | DnsError::Refused { .. }), "wrong key: {err}");
+    assert!(!err.is_transient());
+    assert!(!err.to_string().contains(&key.secret), "errors never carry the key");
+
+    let err = client(&bind, &key).add_txt("locked.test", "_acme-challenge.locked.test", "v", 60).await.unwrap_err();
+    assert!(matches!(err, DnsError::Refused { .. }), "read-only zone: {err}");
+
+    bind.stop();
+    let err = client(&bind, &key).add_txt("example.test", "_acme-challenge.x.example.test", "v", 60).await.unwrap_err();
+    assert!(matches!(err, DnsError::Unreachable { .. }), "server down: {err}");
+    assert!(err.is_transient());
+}
