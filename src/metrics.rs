@@ -126,6 +126,7 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
                     let _ = writeln!(out, "certautopilot_jobs{{status=\"{status}\"}} {n}");
                 }
                 out.push_str("# HELP certautopilot_store_up Whether the store answered the scrape.\n# TYPE certautopilot_store_up gauge\ncertautopilot_store_up 1\n");
+                render_expiries(&mut out, store.as_ref()).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: store did not answer");
@@ -134,6 +135,30 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
         }
     }
     out
+}
+
+/// Series per certificate are bounded: the soonest to expire are the ones that matter.
+const MAX_EXPIRY_SERIES: usize = 10_000;
+
+async fn render_expiries(out: &mut String, store: &dyn Store) {
+    let scope = certautopilot_core::SystemScope::new("metrics");
+    let Ok(expiries) = store.certificate_expiries(&scope, MAX_EXPIRY_SERIES).await else { return };
+    out.push_str(
+        "# HELP certautopilot_certificate_expiry_seconds Seconds until the certificate expires (negative once expired).\n\
+         # TYPE certautopilot_certificate_expiry_seconds gauge\n",
+    );
+    let now = certautopilot_core::Timestamp::now().as_unix_millis();
+    for e in expiries {
+        let _ = writeln!(
+            out,
+            "certautopilot_certificate_expiry_seconds{{certificate_id=\"{}\",project_id=\"{}\",common_name=\"{}\",status=\"{}\"}} {}",
+            e.id,
+            e.project_id,
+            e.common_name.replace('\\', "\\\\").replace('"', "\\\""),
+            e.status,
+            (e.not_after.as_unix_millis() - now) / 1_000
+        );
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use certautopilot_actors::issuance::{
+    AccountHub, CertificateHub, CertificateJobs, IssuanceDeps, IssuanceSettings, Scheduler,
+};
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
-use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig};
+use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
 use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_core::SystemClock;
@@ -115,6 +118,21 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     readiness.set_ready();
     info!("ready");
 
+    // Issuance: the account and certificate actors on their own arbiter (thread), shared by the
+    // worker's job handlers; the scheduler enqueues renewals.
+    let issuance_arbiter = actix_rt::Arbiter::new();
+    let issuance = IssuanceDeps::new(
+        store.clone() as Arc<dyn Store>,
+        kek.envelope.clone(),
+        actors.clone(),
+        issuance_settings(&config),
+        config.node.id.clone(),
+    );
+    let certificates = CertificateHub::start(
+        issuance.clone(),
+        AccountHub::new(issuance.clone(), issuance_arbiter.handle()),
+        issuance_arbiter.handle(),
+    );
     let pump = mode.runs_worker().then(|| {
         let pump_config = PumpConfig {
             node_id: config.node.id.clone(),
@@ -129,7 +147,33 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             envelope: state.envelope.clone(),
             kek: kek.client(),
         };
-        Arc::new(JobPump::new(store.clone(), pump_config).with_handler(Arc::new(rotate_kek)).start())
+        let mut pump = JobPump::new(store.clone(), pump_config).with_handler(Arc::new(rotate_kek));
+        for handler in CertificateJobs::all(&certificates) {
+            pump = pump.with_handler(Arc::new(handler));
+        }
+        Arc::new(pump.start())
+    });
+    // Enqueues in this process wake its worker at once. Weak: shutdown needs the only reference.
+    let wake: Arc<dyn Fn() + Send + Sync> = {
+        let pump = pump.as_ref().map(Arc::downgrade);
+        Arc::new(move || {
+            if let Some(pump) = pump.as_ref().and_then(std::sync::Weak::upgrade) {
+                pump.wake();
+            }
+        })
+    };
+    state.set_waker(wake.clone());
+    let pump_probe = pump.as_ref().map(|pump| publish_pump(&actors, &config.node.id, Arc::downgrade(pump)));
+    let scheduler = mode.runs_scheduler().then(|| {
+        let (deps, wake, max_attempts) = (issuance.clone(), wake.clone(), config.jobs.max_attempts);
+        supervise(
+            &actors,
+            certautopilot_actors::issuance::scheduler_kind(),
+            config.node.id.clone(),
+            &issuance_arbiter.handle(),
+            RestartBackoff::default(),
+            move |s: Spawn| Scheduler::new(deps.clone(), max_attempts, wake.clone(), s.probe, s.lifeline),
+        )
     });
     // The scheduler's timers: KEK rotation on the configured period.
     let (stop_timers, timers_stop) = tokio::sync::watch::channel(false);
@@ -192,8 +236,11 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         Vec::new()
     };
     if mode.runs_scheduler() {
-        // Renewal windows (M1.5) and KEK rotation (M1.3) are the scheduler's first timers.
-        info!(siem_destinations = forwarders.len(), "scheduler role active; no time-driven jobs yet");
+        info!(
+            siem_destinations = forwarders.len(),
+            renewal_scan_secs = config.issuance.renewal_scan.as_secs(),
+            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding"
+        );
     }
 
     let signal = signals.wait_for_shutdown(tls.as_deref()).await;
@@ -203,6 +250,9 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     let _ = stop_timers.send(true);
     if let Some(timer) = kek_timer {
         let _ = timer.await;
+    }
+    if let Some(scheduler) = &scheduler {
+        scheduler.stop().await;
     }
     let drain_jobs = async {
         match pump.map(Arc::try_unwrap) {
@@ -231,6 +281,11 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         handle.stop(true).await;
         let _ = task.await;
     }
+    if let Some(probe) = pump_probe {
+        probe.abort();
+    }
+    certificates.stop().await;
+    issuance_arbiter.stop();
     // Nothing seals or opens any more: the KEK actor can go.
     kek.service.stop().await;
     // The writer thread commits what is queued before the store goes away.
@@ -238,6 +293,39 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     drop(store);
     info!("stopped");
     Ok(())
+}
+
+fn issuance_settings(config: &Config) -> IssuanceSettings {
+    let i = &config.issuance;
+    IssuanceSettings {
+        acme_timeout: i.acme_timeout,
+        order_timeout: i.order_timeout,
+        poll_initial: i.poll_initial,
+        poll_max: i.poll_max,
+        dns_propagation_timeout: i.dns_propagation_timeout,
+        dns_query_timeout: i.dns_query_timeout,
+        renewal_scan: i.renewal_scan,
+        passivate_after: i.passivate_after,
+        rate_limit_pause: i.rate_limit_pause,
+    }
+}
+
+/// The job pump in the actor registry: its snapshot, published every second.
+fn publish_pump(
+    actors: &ActorRegistry,
+    node: &str,
+    pump: std::sync::Weak<certautopilot_actors::JobPumpHandle>,
+) -> tokio::task::JoinHandle<()> {
+    let probe = actors.register("job_pump", node);
+    tokio::spawn(async move {
+        while let Some(pump) = pump.upgrade() {
+            let snapshot = pump.snapshot();
+            drop(pump);
+            probe.set_state(if snapshot.running.is_empty() { "idle" } else { "running" });
+            probe.set_detail(serde_json::to_value(&snapshot).unwrap_or_default());
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    })
 }
 
 fn num_workers() -> usize {

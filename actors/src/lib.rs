@@ -1,7 +1,8 @@
 //! CertAutoPilot's actors: the registry every actor reports to, the supervisor that restarts them,
 //! the KEK actor (the one place data keys are wrapped and unwrapped), the job pump and the SIEM
-//! forwarder. The certificate and ACME-account actors arrive with M1.5.
+//! forwarder, and issuance: the certificate and ACME-account actors and the renewal scheduler.
 
+pub mod issuance;
 pub mod job_pump;
 pub mod kek;
 pub mod registry;

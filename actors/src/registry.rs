@@ -49,6 +49,9 @@ pub struct Probe {
     sent: AtomicU64,
     answered: AtomicU64,
     restarts: AtomicU32,
+    /// Registrations not yet deregistered: a passivated actor's late deregistration must not
+    /// remove the entry of the instance that replaced it.
+    holders: AtomicU32,
     published: Mutex<Published>,
 }
 
@@ -60,6 +63,7 @@ impl Probe {
             sent: AtomicU64::new(0),
             answered: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
+            holders: AtomicU32::new(0),
             published: Mutex::new(Published { state: "starting".into(), ..Published::default() }),
         }
     }
@@ -156,12 +160,20 @@ impl ActorRegistry {
     pub fn register(&self, kind: &'static str, key: impl Into<String>) -> Arc<Probe> {
         let key = key.into();
         let mut actors = self.actors.write().unwrap_or_else(|e| e.into_inner());
-        actors.entry((kind, key.clone())).or_insert_with(|| Arc::new(Probe::new(kind, key))).clone()
+        let probe = actors.entry((kind, key.clone())).or_insert_with(|| Arc::new(Probe::new(kind, key))).clone();
+        probe.holders.fetch_add(1, Ordering::AcqRel);
+        probe
     }
 
-    /// Removes a passivated or stopped actor.
+    /// Removes a passivated or stopped actor once every registration of its key is gone.
     pub fn deregister(&self, kind: &'static str, key: &str) {
-        self.actors.write().unwrap_or_else(|e| e.into_inner()).remove(&(kind, key.to_owned()));
+        let mut actors = self.actors.write().unwrap_or_else(|e| e.into_inner());
+        let id = (kind, key.to_owned());
+        if let Some(probe) = actors.get(&id)
+            && probe.holders.fetch_sub(1, Ordering::AcqRel) <= 1
+        {
+            actors.remove(&id);
+        }
     }
 
     /// Snapshots, ordered by kind then key, optionally of one kind only.

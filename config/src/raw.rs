@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     pub store: RawStore,
     pub jobs: RawJobs,
+    pub issuance: RawIssuance,
     pub auth: RawAuth,
     pub kek: RawKek,
     pub log: RawLog,
@@ -31,6 +32,7 @@ impl Default for RawConfig {
             metrics: RawMetrics::default(),
             store: RawStore::default(),
             jobs: RawJobs::default(),
+            issuance: RawIssuance::default(),
             auth: RawAuth::default(),
             kek: RawKek::default(),
             log: RawLog::default(),
@@ -184,6 +186,44 @@ impl Default for RawJobs {
             backoff_max_secs: 3_600,
             concurrency: 4,
             poll_interval_ms: 1_000,
+        }
+    }
+}
+
+/// Talking to ACME CAs and DNS servers, and the timers of issuance and renewal.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIssuance {
+    /// Each call to an ACME CA gives up after this long.
+    pub acme_timeout_secs: u64,
+    /// One attempt waits at most this long for the CA to validate or finalize an order.
+    pub order_timeout_secs: u64,
+    /// Polling the CA starts at this interval and grows to `poll_max_ms`.
+    pub poll_initial_ms: u64,
+    pub poll_max_ms: u64,
+    /// A TXT record must show at every authoritative server within this long.
+    pub dns_propagation_timeout_secs: u64,
+    pub dns_query_timeout_ms: u64,
+    /// How often the scheduler looks for certificates whose renewal window has opened.
+    pub renewal_scan_secs: u64,
+    /// A certificate actor idle this long is stopped; the next job brings it back.
+    pub passivate_after_secs: u64,
+    /// After a CA answers "rate limited", calls on that account pause this long.
+    pub rate_limit_pause_secs: u64,
+}
+
+impl Default for RawIssuance {
+    fn default() -> Self {
+        RawIssuance {
+            acme_timeout_secs: 30,
+            order_timeout_secs: 300,
+            poll_initial_ms: 25,
+            poll_max_ms: 1_000,
+            dns_propagation_timeout_secs: 120,
+            dns_query_timeout_ms: 2_000,
+            renewal_scan_secs: 60,
+            passivate_after_secs: 300,
+            rate_limit_pause_secs: 60,
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub store: StoreConfig,
     pub jobs: JobsConfig,
+    pub issuance: IssuanceConfig,
     pub auth: AuthConfig,
     pub kek: KekConfig,
     /// How often the scheduler rotates the KEK; `None`: only by hand (`kek rotate`).
@@ -123,6 +124,19 @@ pub struct JobsConfig {
     pub backoff_max: Duration,
     pub concurrency: usize,
     pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuanceConfig {
+    pub acme_timeout: Duration,
+    pub order_timeout: Duration,
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    pub dns_propagation_timeout: Duration,
+    pub dns_query_timeout: Duration,
+    pub renewal_scan: Duration,
+    pub passivate_after: Duration,
+    pub rate_limit_pause: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -260,6 +274,38 @@ impl RawConfig {
             backoff_max: Duration::from_secs(backoff_max_secs),
             concurrency: in_range("jobs.concurrency", u64::from(j.concurrency), 1, 1_024)? as usize,
             poll_interval: Duration::from_millis(in_range("jobs.poll_interval_ms", j.poll_interval_ms, 10, 600_000)?),
+        };
+
+        let i = self.issuance;
+        let poll_initial = in_range("issuance.poll_initial_ms", i.poll_initial_ms, 1, 60_000)?;
+        let poll_max = in_range("issuance.poll_max_ms", i.poll_max_ms, 1, 600_000)?;
+        if poll_max < poll_initial {
+            return Err(ConfigError::invalid(
+                "issuance.poll_max_ms",
+                poll_max,
+                format!("must be at least issuance.poll_initial_ms ({poll_initial})"),
+            ));
+        }
+        let secs = |key: &'static str, v: u64, max: u64| in_range(key, v, 1, max).map(Duration::from_secs);
+        let issuance = IssuanceConfig {
+            acme_timeout: secs("issuance.acme_timeout_secs", i.acme_timeout_secs, 600)?,
+            order_timeout: secs("issuance.order_timeout_secs", i.order_timeout_secs, 86_400)?,
+            poll_initial: Duration::from_millis(poll_initial),
+            poll_max: Duration::from_millis(poll_max),
+            dns_propagation_timeout: secs(
+                "issuance.dns_propagation_timeout_secs",
+                i.dns_propagation_timeout_secs,
+                3_600,
+            )?,
+            dns_query_timeout: Duration::from_millis(in_range(
+                "issuance.dns_query_timeout_ms",
+                i.dns_query_timeout_ms,
+                10,
+                60_000,
+            )?),
+            renewal_scan: secs("issuance.renewal_scan_secs", i.renewal_scan_secs, 86_400)?,
+            passivate_after: secs("issuance.passivate_after_secs", i.passivate_after_secs, 86_400)?,
+            rate_limit_pause: secs("issuance.rate_limit_pause_secs", i.rate_limit_pause_secs, 86_400)?,
         };
 
         let a = self.auth;
@@ -403,6 +449,7 @@ impl RawConfig {
             metrics,
             store,
             jobs,
+            issuance,
             auth,
             kek,
             kek_rotate_every,
@@ -501,6 +548,17 @@ impl From<&Config> for RawConfig {
                     read_connections: sqlite.read_connections as u32,
                     max_write_batch: sqlite.max_write_batch as u32,
                 },
+            },
+            issuance: crate::raw::RawIssuance {
+                acme_timeout_secs: c.issuance.acme_timeout.as_secs(),
+                order_timeout_secs: c.issuance.order_timeout.as_secs(),
+                poll_initial_ms: c.issuance.poll_initial.as_millis() as u64,
+                poll_max_ms: c.issuance.poll_max.as_millis() as u64,
+                dns_propagation_timeout_secs: c.issuance.dns_propagation_timeout.as_secs(),
+                dns_query_timeout_ms: c.issuance.dns_query_timeout.as_millis() as u64,
+                renewal_scan_secs: c.issuance.renewal_scan.as_secs(),
+                passivate_after_secs: c.issuance.passivate_after.as_secs(),
+                rate_limit_pause_secs: c.issuance.rate_limit_pause.as_secs(),
             },
             jobs: crate::raw::RawJobs {
                 lease_secs: c.jobs.lease.as_secs(),

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod ids;
 pub mod jobs;
 pub mod kek_rotation;
+pub mod lifecycle;
 pub mod model;
 pub mod scope;
 #[cfg(feature = "testsuite")]

@@ -94,6 +94,10 @@ impl ApiError {
         self
     }
 
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Conflict, detail)
+    }
+
     pub fn not_found(what: &str) -> Self {
         ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
     }

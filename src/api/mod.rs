@@ -66,6 +66,8 @@ pub struct AppState {
     pub envelope: Envelope,
     /// This process's actors, for the inspection routes.
     pub actors: certautopilot_actors::ActorRegistry,
+    /// Wakes this process's job pump after an enqueue (set once the worker runs here).
+    waker: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
     pub auth: AuthConfig,
     pub max_job_attempts: u32,
     pub throttle: LoginThrottle,
@@ -93,6 +95,7 @@ impl AppState {
             store: std::sync::OnceLock::new(),
             envelope,
             actors: certautopilot_actors::ActorRegistry::new(),
+            waker: std::sync::OnceLock::new(),
             auth,
             max_job_attempts,
             throttle,
@@ -106,6 +109,17 @@ impl AppState {
     pub fn with_actors(mut self, actors: certautopilot_actors::ActorRegistry) -> Self {
         self.actors = actors;
         self
+    }
+
+    /// Lets handlers wake the worker of this process when they enqueue (otherwise it polls).
+    pub fn set_waker(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        let _ = self.waker.set(wake);
+    }
+
+    pub fn wake_workers(&self) {
+        if let Some(wake) = self.waker.get() {
+            wake();
+        }
     }
 
     /// Makes the store available to handlers; called once it is open and migrated.
@@ -144,7 +158,7 @@ impl AppState {
 /// The envelope field name of the organization's token-signing key.
 pub const JWT_KEY_FIELD: &str = "jwt_signing_key";
 /// The envelope field name of the organization's audit-chain key.
-pub const AUDIT_SECRET_FIELD: &str = "audit_secret";
+pub const AUDIT_SECRET_FIELD: &str = certautopilot_actors::issuance::AUDIT_SECRET_FIELD;
 
 /// The organization context, or 409 before setup.
 impl AppState {

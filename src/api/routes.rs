@@ -147,6 +147,14 @@ routes! {
         req: None, 200 Some(Body::of::<CertificatePage>()), query: LIST;
     POST "/api/v1/certificates" => certificates::create, OPERATOR, "createCertificate", "request a certificate (queues its issue job)",
         req: Some(Body::of::<CreateCertificate>()), 202 Some(Body::of::<CertificateCreated>()), query: &[];
+    POST "/api/v1/certificates/{id}/renew" => certificates::renew, OPERATOR, "renewCertificate", "renew now (queues a renew job)",
+        req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
+    POST "/api/v1/certificates/{id}/revoke" => certificates::revoke, ADMIN, "revokeCertificate", "revoke at the CA (queues a revoke job)",
+        req: Some(Body::of::<RevokeCertificate>()), 202 Some(Body::of::<JobQueued>()), query: &[];
+    GET "/api/v1/certificates/{id}/timeline" => certificates::timeline, VIEWER, "getCertificateTimeline", "the certificate's state changes and job steps, oldest first",
+        req: None, 200 Some(Body::of::<TimelineView>()), query: &[];
+    GET "/api/v1/certificates/{id}/chain" => certificates::chain, VIEWER, "getCertificateChain", "the issued chain as PEM (application/pem-certificate-chain)",
+        req: None, 200 None, query: &[];
     GET "/api/v1/certificates/{id}" => certificates::get, VIEWER, "getCertificate", "one certificate",
         req: None, 200 Some(Body::of::<CertificateView>()), query: &[];
     GET "/api/v1/jobs" => jobs::list, VIEWER, "listJobs", "jobs of a project",

@@ -474,12 +474,32 @@ pub struct CertificateView {
     pub fingerprint_sha256: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub renew_at: Option<Timestamp>,
+    /// Seconds until `not_after` (negative once expired).
+    pub expires_in_seconds: Option<i64>,
     pub last_error: Option<String>,
+    /// The ACME order in progress, if any.
+    pub order_url: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
+    /// Certificates this one replaced, newest first.
+    pub history: Vec<IssuedVersionView>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     pub version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedVersionView {
+    pub serial: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub not_before: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub not_after: Timestamp,
+    pub fingerprint_sha256: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub replaced_at: Timestamp,
 }
 
 impl From<Certificate> for CertificateView {
@@ -499,12 +519,99 @@ impl From<Certificate> for CertificateView {
             not_after: c.not_after,
             fingerprint_sha256: c.fingerprint_sha256,
             renew_at: c.renew_at,
+            expires_in_seconds: c.not_after.map(|t| (t.as_unix_millis() - Timestamp::now().as_unix_millis()) / 1_000),
             last_error: c.last_error,
+            order_url: c.order.map(|o| o.url),
+            revoked_at: c.revoked_at,
+            history: c
+                .history
+                .into_iter()
+                .map(|h| IssuedVersionView {
+                    serial: h.serial,
+                    not_before: h.not_before,
+                    not_after: h.not_after,
+                    fingerprint_sha256: h.fingerprint_sha256,
+                    replaced_at: h.replaced_at,
+                })
+                .collect(),
             created_at: c.created_at,
             updated_at: c.updated_at,
             version: c.version,
         }
     }
+}
+
+/// A job queued by a request (renew, revoke); `created` is false when the same request was
+/// already queued and that job is returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobQueued {
+    pub job: JobView,
+    pub created: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCertificate {
+    /// `unspecified` (default), `keyCompromise`, `affiliationChanged`, `superseded` or `cessationOfOperation`.
+    pub reason: Option<String>,
+}
+
+/// One event in a certificate's story: a state change from the audit chain, or a step from a job's log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// `audit` or `job`.
+    pub source: &'static str,
+    /// The audit action (`cert.issued`, …) or the job's log message.
+    pub event: String,
+    /// Who: the audit entry's actor, or the job's kind.
+    pub by: String,
+    /// For job lines: `info`, `warn` or `error`.
+    pub level: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub job_id: Option<JobId>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<certautopilot_core::model::AuditEvent> for TimelineEntry {
+    fn from(e: certautopilot_core::model::AuditEvent) -> Self {
+        TimelineEntry {
+            at: e.at,
+            source: "audit",
+            event: e.action,
+            by: principal_text(&e.actor),
+            level: None,
+            job_id: None,
+            details: e.details,
+        }
+    }
+}
+
+impl TimelineEntry {
+    pub fn from_log(
+        job_id: JobId,
+        kind: certautopilot_core::model::JobKind,
+        line: certautopilot_core::model::JobLogLine,
+    ) -> Self {
+        TimelineEntry {
+            at: line.at,
+            source: "job",
+            event: line.message,
+            by: format!("{} job", kind.as_str()),
+            level: Some(
+                serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            ),
+            job_id: Some(job_id),
+            details: line.fields,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineView {
+    pub items: Vec<TimelineEntry>,
 }
 page_type!(CertificatePage, CertificateView);
 
@@ -601,11 +708,7 @@ pub struct AuditEventView {
 
 impl From<AuditEvent> for AuditEventView {
     fn from(e: AuditEvent) -> Self {
-        let actor = match &e.actor {
-            certautopilot_core::Principal::User(id) => format!("user:{id}"),
-            certautopilot_core::Principal::ApiToken(id) => format!("api_token:{id}"),
-            certautopilot_core::Principal::System(name) => format!("system:{name}"),
-        };
+        let actor = principal_text(&e.actor);
         AuditEventView {
             seq: e.seq,
             at: e.at,
@@ -679,4 +782,13 @@ impl From<certautopilot_actors::ActorSnapshot> for ActorView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorList {
     pub items: Vec<ActorView>,
+}
+
+/// `user:<id>`, `api_token:<id>` or `system:<component>`, as audit views show who acted.
+fn principal_text(p: &certautopilot_core::Principal) -> String {
+    match p {
+        certautopilot_core::Principal::User(id) => format!("user:{id}"),
+        certautopilot_core::Principal::ApiToken(id) => format!("api_token:{id}"),
+        certautopilot_core::Principal::System(name) => format!("system:{name}"),
+    }
 }

@@ -54,6 +54,20 @@ pub struct Certificate {
     /// When the renewal window opens; set only while the certificate is issued.
     pub renew_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// The ACME order in progress (issuance or renewal); a restarted worker resumes it from here.
+    #[serde(default)]
+    pub order: Option<OrderProgress>,
+    /// The key the order in progress is finalized with; it becomes `private_key` once issued.
+    #[serde(default)]
+    pub pending_key: Option<SealedSecret>,
+    /// Certificates this one replaced, newest first (without keys), at most `HISTORY_KEPT`.
+    #[serde(default)]
+    pub history: Vec<IssuedVersion>,
+    /// The CA's renewal window (RFC 9773) for the current certificate, when the CA offers one.
+    #[serde(default)]
+    pub ari_window: Option<(Timestamp, Timestamp)>,
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -86,14 +100,28 @@ impl Certificate {
             private_key: None,
             renew_at: None,
             last_error: None,
+            order: None,
+            pending_key: None,
+            history: Vec::new(),
+            ari_window: None,
+            revoked_at: None,
             created_at: now,
             updated_at: now,
             version: 1,
         }
     }
 
-    /// The start of the renewal window for the current validity, if the certificate has one.
+    /// The start of the renewal window for the current validity, if the certificate has one. The
+    /// CA's ARI window wins over the policy when there is one.
     pub fn renewal_window_start(&self) -> Option<Timestamp> {
+        if let Some((start, end)) = self.ari_window {
+            // RFC 9773 §4.2: pick a point in the window, spread so certificates do not renew together.
+            let span = end.duration_since(start);
+            let spread =
+                u64::from(u32::from_be_bytes(*self.id.as_uuid().as_bytes().last_chunk::<4>().unwrap_or(&[0; 4])));
+            let offset = span.mul_f64(spread as f64 / f64::from(u32::MAX));
+            return Some(start.saturating_add(offset));
+        }
         let (not_before, not_after) = (self.not_before?, self.not_after?);
         let lifetime = not_after.duration_since(not_before);
         let before = match self.renew_before_days {
@@ -106,6 +134,7 @@ impl Certificate {
     /// Records a fresh issuance and derives the renewal time from it.
     pub fn mark_issued(&mut self, serial: String, not_before: Timestamp, not_after: Timestamp, fingerprint: String) {
         self.status = CertificateStatus::Issued;
+        self.ari_window = None;
         self.serial = Some(serial);
         self.not_before = Some(not_before);
         self.not_after = Some(not_after);
@@ -113,6 +142,51 @@ impl Certificate {
         self.last_error = None;
         self.renew_at = self.renewal_window_start();
     }
+}
+
+/// How many replaced certificates a record keeps.
+pub const HISTORY_KEPT: usize = 10;
+
+/// Why an order was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderPurpose {
+    Issue,
+    Renew,
+}
+
+/// An ACME order in progress and the DNS records published for it (removed at the end, also after
+/// a failure or a crash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderProgress {
+    pub url: String,
+    pub purpose: OrderPurpose,
+    pub started_at: Timestamp,
+    #[serde(default)]
+    pub published: Vec<PublishedRecord>,
+    /// Set once the CSR went to the CA: from then on only downloading remains.
+    #[serde(default)]
+    pub finalized: bool,
+}
+
+/// One TXT value this system published for a challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedRecord {
+    pub zone_id: crate::ids::ZoneId,
+    pub zone: String,
+    pub name: String,
+    pub value: String,
+}
+
+/// A certificate that was replaced by a renewal (or revoked), kept for the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedVersion {
+    pub serial: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub fingerprint_sha256: String,
+    pub chain_pem: Option<String>,
+    pub replaced_at: Timestamp,
 }
 
 #[cfg(test)]

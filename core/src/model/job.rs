@@ -14,6 +14,7 @@ use crate::timestamp::Timestamp;
 pub enum JobKind {
     Issue,
     Renew,
+    Revoke,
     Distribute,
     Scan,
     Validate,
@@ -21,13 +22,21 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] =
-        [JobKind::Issue, JobKind::Renew, JobKind::Distribute, JobKind::Scan, JobKind::Validate, JobKind::RotateKek];
+    pub const ALL: [JobKind; 7] = [
+        JobKind::Issue,
+        JobKind::Renew,
+        JobKind::Revoke,
+        JobKind::Distribute,
+        JobKind::Scan,
+        JobKind::Validate,
+        JobKind::RotateKek,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Issue => "issue",
             JobKind::Renew => "renew",
+            JobKind::Revoke => "revoke",
             JobKind::Distribute => "distribute",
             JobKind::Scan => "scan",
             JobKind::Validate => "validate",

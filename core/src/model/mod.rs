@@ -12,7 +12,9 @@ mod tenancy;
 
 pub use acme::{AcmeAccount, AcmeAccountStatus};
 pub use audit::{AuditEvent, AuditObject};
-pub use certificate::{Certificate, CertificateStatus, KeyType};
+pub use certificate::{
+    Certificate, CertificateStatus, HISTORY_KEPT, IssuedVersion, KeyType, OrderProgress, OrderPurpose, PublishedRecord,
+};
 pub use dns::{DnsCredential, DnsProvider, Zone};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use sealed::SealedSecret;

@@ -64,10 +64,22 @@ pub struct SealedRow {
     pub secret: crate::model::SealedSecret,
 }
 
+/// When one certificate expires, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateExpiry {
+    pub id: crate::ids::CertificateId,
+    pub project_id: ProjectId,
+    pub common_name: String,
+    pub status: crate::model::CertificateStatus,
+    pub not_after: Timestamp,
+}
+
 /// Which audit events to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub project_id: Option<ProjectId>,
+    /// Only entries about this object (a certificate's id for its timeline).
+    pub object_id: Option<String>,
     pub action: Option<String>,
     /// From this instant on (inclusive) …
     pub from: Option<Timestamp>,
@@ -179,6 +191,14 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<Certificate>, StoreError>;
 
+    /// Every certificate holding an issued certificate, with its expiry, soonest first, at most
+    /// `limit` (for the expiry metric).
+    async fn certificate_expiries(
+        &self,
+        scope: &SystemScope,
+        limit: usize,
+    ) -> Result<Vec<CertificateExpiry>, StoreError>;
+
     // The job queue (lifecycle in `model::job`).
     async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError>;
     async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<Job>, StoreError>;
@@ -199,6 +219,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_project_job(&self, scope: &ProjectScope, id: JobId) -> Result<Job, StoreError>;
     async fn list_project_jobs(&self, scope: &ProjectScope, page: &PageRequest) -> Result<Page<Job>, StoreError>;
     async fn job_logs(&self, scope: &SystemScope, id: JobId) -> Result<Vec<JobLogLine>, StoreError>;
+    /// Log lines of every job about `subject` (a certificate) in the scope's project, oldest first.
+    async fn subject_job_logs(
+        &self,
+        scope: &ProjectScope,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<(JobId, crate::model::JobKind, JobLogLine)>, StoreError>;
     async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError>;
 
     // The audit chain's storage; M1.4's AuditActor computes the HMACs.

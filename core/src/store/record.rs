@@ -370,7 +370,7 @@ project_record!(DistributionTarget, RecordKind::DistributionTarget, unique: |r| 
 project_record!(Certificate, RecordKind::Certificate, unique: |_| None, due: |c| match c.status {
     crate::model::CertificateStatus::Issued => c.renew_at,
     _ => None,
-}, sealed: [private_key]);
+}, sealed: [private_key, pending_key]);
 
 /// The typed API over `Store`'s raw record methods; implemented for every store.
 #[async_trait]

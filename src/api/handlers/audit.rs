@@ -53,6 +53,7 @@ pub async fn events(
         .transpose()?;
     let filter = AuditFilter {
         project_id,
+        object_id: None,
         action: query.action.clone(),
         from: instant("from", &query.from)?,
         until: instant("until", &query.until)?,

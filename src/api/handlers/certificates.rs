@@ -1,17 +1,22 @@
 //! Certificates: creating one stores it as `requested` and queues its issue job in the same
-//! transaction (issuance itself is M1.5).
+//! transaction; renew and revoke queue their jobs; the timeline merges the certificate's audit
+//! entries with its jobs' logs; the chain downloads as PEM. The certificate actor does the work.
 
 use actix_web::{HttpResponse, web};
 use certautopilot_core::ids::CertificateId;
+use certautopilot_core::lifecycle::{LifecycleEvent, transition};
 use certautopilot_core::model::{AcmeAccount, Certificate, DistributionTarget, JobKind, NewJob};
-use certautopilot_core::store::{RecordKind, RecordStore};
+use certautopilot_core::store::{AuditFilter, RecordKind, RecordStore, ScopeArg, Store};
 use serde_json::json;
 
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id, related_missing};
 use crate::api::json::ApiJson;
-use crate::api::views::{CertificateCreated, CertificatePage, CertificateView, CreateCertificate};
+use crate::api::views::{
+    CertificateCreated, CertificatePage, CertificateView, CreateCertificate, JobQueued, RevokeCertificate,
+    TimelineEntry, TimelineView,
+};
 use crate::api::{AppState, validate};
 
 pub async fn list(
@@ -70,6 +75,7 @@ pub async fn create(
         json!({ "common_name": certificate.common_name, "sans": certificate.sans, "key_type": certificate.key_type }),
     );
     let enqueued = state.store()?.insert_and_enqueue(&scope, &certificate, job, Some(audit)).await?;
+    state.wake_workers();
     tracing::info!(project_id = %scope.project_id(), certificate_id = %certificate.id, job_id = %enqueued.job.id, "certificate requested");
     Ok(HttpResponse::Accepted().json(CertificateCreated { certificate: certificate.into(), job: enqueued.job.into() }))
 }
@@ -82,4 +88,133 @@ pub async fn get(
     let id: CertificateId = path_id(&id, "certificate")?;
     let scope = auth.scope_of_record(RecordKind::Certificate, &id.to_string(), "certificate").await?;
     Ok(web::Json(state.store()?.get::<Certificate>(&scope, &id).await?.into()))
+}
+
+async fn certificate_in_scope(
+    auth: &Authorized,
+    state: &AppState,
+    id: &str,
+) -> Result<(certautopilot_core::ProjectScope, Certificate), ApiError> {
+    let id: CertificateId = path_id(id, "certificate")?;
+    let scope = auth.scope_of_record(RecordKind::Certificate, &id.to_string(), "certificate").await?;
+    let cert = state.store()?.get::<Certificate>(&scope, &id).await?;
+    Ok((scope, cert))
+}
+
+/// Queues a job for the certificate's actor with an audit entry in the same transaction.
+async fn queue(
+    auth: &Authorized,
+    state: &AppState,
+    scope: &certautopilot_core::ProjectScope,
+    cert: &Certificate,
+    job: NewJob,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        action,
+        Some(("certificate", cert.id.to_string())),
+        Some(scope.project_id()),
+        details,
+    );
+    let enqueued = state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
+    state.wake_workers();
+    Ok(HttpResponse::Accepted().json(JobQueued { job: enqueued.job.into(), created: enqueued.created }))
+}
+
+pub async fn renew(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    transition(cert.status, LifecycleEvent::StartRenew, cert.chain_pem.is_some())
+        .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be renewed", cert.status)))?;
+    let job = NewJob::for_project(&scope, JobKind::Renew, state.max_job_attempts)
+        .subject(cert.id.to_string())
+        .dedupe_key(format!("renew:{}:manual:v{}", cert.id, cert.version))
+        .payload(json!({ "certificate_id": cert.id, "reason": "requested" }));
+    queue(&auth, &state, &scope, &cert, job, "cert.renew_requested", json!({ "serial": cert.serial })).await
+}
+
+/// RFC 5280 reason codes a subscriber may give.
+const REVOCATION_REASONS: [(&str, u8); 5] = [
+    ("unspecified", 0),
+    ("keyCompromise", 1),
+    ("affiliationChanged", 3),
+    ("superseded", 4),
+    ("cessationOfOperation", 5),
+];
+
+pub async fn revoke(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<RevokeCertificate>,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    let reason_name = body.reason.as_deref().unwrap_or("unspecified");
+    let reason =
+        REVOCATION_REASONS.iter().find(|(n, _)| *n == reason_name).map(|(_, code)| *code).ok_or_else(|| {
+            let names: Vec<&str> = REVOCATION_REASONS.iter().map(|(n, _)| *n).collect();
+            ApiError::invalid("reason", format!("must be one of {}", names.join(", ")))
+        })?;
+    transition(cert.status, LifecycleEvent::Revoked, cert.chain_pem.is_some())
+        .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be revoked", cert.status)))?;
+    let job = NewJob::for_project(&scope, JobKind::Revoke, state.max_job_attempts)
+        .subject(cert.id.to_string())
+        .dedupe_key(format!("revoke:{}:{}", cert.id, cert.serial.clone().unwrap_or_default()))
+        .payload(json!({ "certificate_id": cert.id, "reason": reason }));
+    queue(
+        &auth,
+        &state,
+        &scope,
+        &cert,
+        job,
+        "cert.revoke_requested",
+        json!({ "serial": cert.serial, "reason": reason_name }),
+    )
+    .await
+}
+
+/// The certificate's story: its audit entries (every state change) and its jobs' log lines
+/// (every step), oldest first.
+pub async fn timeline(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<web::Json<TimelineView>, ApiError> {
+    const MAX_ENTRIES: usize = 1_000;
+    let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    let store: &std::sync::Arc<dyn Store> = state.store()?;
+    let caller = auth.caller()?;
+    let filter = AuditFilter {
+        project_id: Some(scope.project_id()),
+        object_id: Some(cert.id.to_string()),
+        ..Default::default()
+    };
+    let mut items: Vec<TimelineEntry> = store
+        .search_audit_events(&caller.org_scope(), &filter, 0, MAX_ENTRIES)
+        .await?
+        .into_iter()
+        .map(TimelineEntry::from)
+        .collect();
+    for (job_id, kind, line) in store.subject_job_logs(&scope, &cert.id.to_string(), MAX_ENTRIES).await? {
+        items.push(TimelineEntry::from_log(job_id, kind, line));
+    }
+    items.sort_by_key(|e| e.at);
+    items.truncate(MAX_ENTRIES);
+    Ok(web::Json(TimelineView { items }))
+}
+
+/// The issued chain, leaf first, as `application/pem-certificate-chain` (RFC 8555 §9.1).
+pub async fn chain(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    let chain = cert.chain_pem.ok_or_else(|| ApiError::not_found("issued certificate"))?;
+    Ok(HttpResponse::Ok().content_type("application/pem-certificate-chain").body(chain))
 }

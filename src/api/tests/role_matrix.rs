@@ -163,6 +163,22 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::GET, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", a.zone.id), None),
         (Method::GET, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", a.target.id), None),
         (Method::GET, "/api/v1/certificates/{id}") => (format!("/api/v1/certificates/{}", a.certificate.id), None),
+        // A requested certificate can be neither renewed nor revoked: 409, past the policy check.
+        (Method::POST, "/api/v1/certificates/{id}/renew") => {
+            (format!("/api/v1/certificates/{}/renew", a.certificate.id), None)
+        }
+        (Method::POST, "/api/v1/certificates/{id}/revoke") => {
+            (format!("/api/v1/certificates/{}/revoke", a.certificate.id), Some(json!({})))
+        }
+        (Method::GET, "/api/v1/certificates/{id}/timeline") => {
+            (format!("/api/v1/certificates/{}/timeline", a.certificate.id), None)
+        }
+        (Method::GET, "/api/v1/certificates/{id}/chain") => {
+            let mut cert = fresh().await.certificate;
+            cert.chain_pem = Some("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into());
+            let cert = h.store.update(&a.scope, &cert).await.unwrap();
+            (format!("/api/v1/certificates/{}/chain", cert.id), None)
+        }
         (Method::GET, "/api/v1/jobs/{id}") => (format!("/api/v1/jobs/{}", a.job.id), None),
         (Method::DELETE, "/api/v1/acme-accounts/{id}") => {
             (format!("/api/v1/acme-accounts/{}", fresh().await.account.id), None)
@@ -290,6 +306,10 @@ GET /api/v1/targets/{id} viewer
 DELETE /api/v1/targets/{id} admin
 GET /api/v1/certificates viewer
 POST /api/v1/certificates operator
+POST /api/v1/certificates/{id}/renew operator
+POST /api/v1/certificates/{id}/revoke admin
+GET /api/v1/certificates/{id}/timeline viewer
+GET /api/v1/certificates/{id}/chain viewer
 GET /api/v1/certificates/{id} viewer
 GET /api/v1/jobs viewer
 GET /api/v1/jobs/{id} viewer

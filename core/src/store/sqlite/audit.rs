@@ -29,7 +29,7 @@ pub(crate) fn append(conn: &Connection, events: &[AuditEvent]) -> Result<(), Sto
         }
         let doc = serde_json::to_string(event).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
         conn.prepare_cached(
-            "INSERT INTO audit_events (org_id, seq, at, action, project_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO audit_events (org_id, seq, at, action, project_id, object_id, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             event.org_id.to_string(),
@@ -37,6 +37,7 @@ pub(crate) fn append(conn: &Connection, events: &[AuditEvent]) -> Result<(), Sto
             event.at.as_unix_millis(),
             event.action,
             event.project_id.map(|p| p.to_string()),
+            event.object.as_ref().map(|o| o.id.clone()),
             doc,
         ])?;
     }
@@ -57,7 +58,7 @@ pub(crate) fn head(conn: &Connection, org: OrgId) -> Result<Option<AuditEvent>, 
 pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
     let org_text = org.to_string();
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, doc, at, action, project_id FROM audit_events WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        "SELECT seq, doc, at, action, project_id, object_id FROM audit_events WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![org_text, after_seq as i64, limit as i64], |r| {
         Ok((
@@ -66,10 +67,11 @@ pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) 
             r.get::<_, i64>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<String>>(5)?,
         ))
     })?;
     rows.map(|row| {
-        let (seq, doc, at, action, project_id) = row?;
+        let (seq, doc, at, action, project_id, object_id) = row?;
         let event = decode(&org_text, seq, &doc)?;
         if event.seq != seq as u64 {
             return Err(StoreError::CorruptAuditEntry {
@@ -80,7 +82,8 @@ pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) 
         }
         let agrees = event.at.as_unix_millis() == at
             && event.action == action
-            && event.project_id.map(|p| p.to_string()) == project_id;
+            && event.project_id.map(|p| p.to_string()) == project_id
+            && event.object.as_ref().map(|o| o.id.clone()) == object_id;
         if !agrees {
             return Err(StoreError::CorruptAuditEntry {
                 org,
@@ -119,6 +122,10 @@ pub(crate) fn search(
     if let Some(project) = filter.project_id {
         args.push(Box::new(project.to_string()));
         sql.push_str(&format!(" AND project_id = ?{}", args.len()));
+    }
+    if let Some(object) = &filter.object_id {
+        args.push(Box::new(object.clone()));
+        sql.push_str(&format!(" AND object_id = ?{}", args.len()));
     }
     if let Some(action) = &filter.action {
         args.push(Box::new(action.clone()));

@@ -361,27 +361,64 @@ pub(crate) fn logs(conn: &Connection, id: JobId) -> Result<Vec<JobLogLine>, Stor
     let mut stmt =
         conn.prepare_cached("SELECT seq, at, level, message, fields FROM job_logs WHERE job_id = ?1 ORDER BY seq")?;
     let rows = stmt.query_map([id.to_string()], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-        ))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
     })?;
     rows.map(|row| {
         let (seq, at, level, message, fields) = row?;
-        let corrupt =
-            |reason: &str| StoreError::Corrupt { kind: "job log", id: format!("{id}#{seq}"), reason: reason.into() };
-        Ok(JobLogLine {
-            seq: seq as u64,
-            at: Timestamp::from_unix_millis(at),
-            level: serde_json::from_value(serde_json::Value::String(level)).map_err(|_| corrupt("bad level"))?,
-            message,
-            fields: serde_json::from_str(&fields).map_err(|_| corrupt("fields are not JSON"))?,
-        })
+        log_line(&id.to_string(), seq, at, level, message, fields)
     })
     .collect()
+}
+
+/// The log lines of every job about `subject` in `project`, oldest first, at most `limit`.
+pub(crate) fn subject_logs(
+    conn: &Connection,
+    project: ProjectId,
+    subject: &str,
+    limit: usize,
+) -> Result<Vec<(JobId, JobKind, JobLogLine)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.id, j.kind, l.seq, l.at, l.level, l.message, l.fields FROM jobs j JOIN job_logs l ON l.job_id = j.id
+         WHERE j.subject = ?1 AND j.project_id = ?2 ORDER BY l.at, j.id, l.seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![subject, project.to_string(), limit as i64], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, kind, seq, at, level, message, fields) = row?;
+        let corrupt = |what: &str| StoreError::Corrupt { kind: "job", id: id.clone(), reason: what.into() };
+        let job_id: JobId = id.parse().map_err(|_| corrupt("bad id"))?;
+        let kind = JobKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
+        Ok((job_id, kind, log_line(&id, seq, at, level, message, fields)?))
+    })
+    .collect()
+}
+
+fn log_line(
+    id: &str,
+    seq: i64,
+    at: i64,
+    level: String,
+    message: String,
+    fields: String,
+) -> Result<JobLogLine, StoreError> {
+    let corrupt =
+        |reason: &str| StoreError::Corrupt { kind: "job log", id: format!("{id}#{seq}"), reason: reason.into() };
+    Ok(JobLogLine {
+        seq: seq as u64,
+        at: Timestamp::from_unix_millis(at),
+        level: serde_json::from_value(serde_json::Value::String(level)).map_err(|_| corrupt("bad level"))?,
+        message,
+        fields: serde_json::from_str(&fields).map_err(|_| corrupt("fields are not JSON"))?,
+    })
 }
 
 pub(crate) fn counts(conn: &Connection) -> Result<std::collections::BTreeMap<JobStatus, u64>, StoreError> {

@@ -7,10 +7,20 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5()]
+    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5(), schema_v6()]
 }
 
-pub const LATEST_VERSION: u32 = 5;
+pub const LATEST_VERSION: u32 = 6;
+
+/// The audited object as a column, and every job by subject, so a certificate's timeline (its audit
+/// entries and its jobs' logs) is two index walks (M1.5). Existing entries get it from their documents.
+fn schema_v6() -> String {
+    "ALTER TABLE audit_events ADD COLUMN object_id TEXT;
+     UPDATE audit_events SET object_id = json_extract(doc, '$.object.id');
+     CREATE INDEX audit_events_object ON audit_events(org_id, object_id, seq) WHERE object_id IS NOT NULL;
+     CREATE INDEX jobs_subject ON jobs(subject) WHERE subject IS NOT NULL;"
+        .into()
+}
 
 /// How far each SIEM destination has received each organization's audit chain (M1.4).
 fn schema_v5() -> String {

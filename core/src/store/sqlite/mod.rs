@@ -316,6 +316,14 @@ impl Store for SqliteStore {
         self.read(move |c| records::certificates_due(c, before, &page)).await
     }
 
+    async fn certificate_expiries(
+        &self,
+        _scope: &SystemScope,
+        limit: usize,
+    ) -> Result<Vec<crate::store::CertificateExpiry>, StoreError> {
+        self.read(move |c| records::certificate_expiries(c, limit)).await
+    }
+
     async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         let now = self.now();
         self.write(move |c| jobs::enqueue(c, &job, now)).await
@@ -374,6 +382,16 @@ impl Store for SqliteStore {
 
     async fn job_logs(&self, _scope: &SystemScope, id: JobId) -> Result<Vec<JobLogLine>, StoreError> {
         self.read(move |c| jobs::logs(c, id)).await
+    }
+
+    async fn subject_job_logs(
+        &self,
+        scope: &ProjectScope,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<(JobId, crate::model::JobKind, JobLogLine)>, StoreError> {
+        let (project, subject) = (scope.project_id(), subject.to_owned());
+        self.read(move |c| jobs::subject_logs(c, project, &subject, limit)).await
     }
 
     async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {

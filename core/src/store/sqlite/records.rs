@@ -495,3 +495,39 @@ pub(crate) fn project_members(conn: &Connection, org: OrgId, project: ProjectId)
     let rows = stmt.query_map([project.to_string(), org.to_string()], |row| raw_from_row(kind, row))?;
     rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect()
 }
+
+pub(crate) fn certificate_expiries(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<crate::store::CertificateExpiry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, project_id, json_extract(doc, '$.common_name'), json_extract(doc, '$.status'),
+                json_extract(doc, '$.not_after')
+         FROM certificates WHERE json_extract(doc, '$.not_after') IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, project, common_name, status, not_after) = row?;
+        let corrupt = |what: &str| StoreError::Corrupt { kind: "certificate", id: id.clone(), reason: what.into() };
+        out.push(crate::store::CertificateExpiry {
+            id: id.parse().map_err(|_| corrupt("bad id"))?,
+            project_id: project.parse().map_err(|_| corrupt("bad project id"))?,
+            common_name,
+            status: serde_json::from_value(serde_json::Value::String(status)).map_err(|_| corrupt("bad status"))?,
+            not_after: serde_json::from_value(serde_json::Value::String(not_after))
+                .map_err(|_| corrupt("bad not_after"))?,
+        });
+    }
+    out.sort_by_key(|e| e.not_after);
+    out.truncate(limit);
+    Ok(out)
+}

@@ -1,0 +1,111 @@
+//! Choosing where a challenge record goes: the project's zone whose apex is the longest suffix of the
+//! name selects the credential, a CNAME on `_acme-challenge` moves the record into the zone it
+//! points to, and the credential becomes a provider client.
+
+use base64::Engine;
+use certautopilot_connectors::dns::{Authoritative, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
+use certautopilot_core::ProjectScope;
+use certautopilot_core::crypto::SecretBytes;
+use certautopilot_core::model::{DnsCredential, DnsProvider, Zone};
+use certautopilot_core::store::{PageRequest, RecordStore};
+
+use super::{IssuanceDeps, IssueError};
+
+/// Where one challenge value is published and checked.
+pub(crate) struct ChallengeTarget {
+    pub zone: Zone,
+    /// The name the TXT record is written at (the CNAME target when delegated).
+    pub name: String,
+    pub provider: Rfc2136,
+}
+
+/// The project's zones, read once per attempt.
+pub(crate) async fn project_zones(deps: &IssuanceDeps, scope: &ProjectScope) -> Result<Vec<Zone>, IssueError> {
+    let mut zones = Vec::new();
+    let mut page = PageRequest::first(1_000);
+    loop {
+        let batch = deps.store.list::<Zone>(scope, &page).await?;
+        zones.extend(batch.items);
+        match batch.next_cursor {
+            Some(cursor) => page = PageRequest::after(1_000, cursor),
+            None => return Ok(zones),
+        }
+    }
+}
+
+/// The zone whose apex is the longest suffix of `name` (label-wise).
+pub(crate) fn zone_for<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
+    let name = name.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
+    zones.iter().filter(|z| name == z.apex || name.ends_with(&format!(".{}", z.apex))).max_by_key(|z| z.apex.len())
+}
+
+pub(crate) async fn provider(deps: &IssuanceDeps, scope: &ProjectScope, zone: &Zone) -> Result<Rfc2136, IssueError> {
+    let credential: DnsCredential = deps.store.get(scope, &zone.credential_id).await?;
+    if credential.provider != DnsProvider::Rfc2136 {
+        return Err(IssueError::Setup(format!("credential {} uses an unsupported DNS provider", credential.name)));
+    }
+    let text = |key: &str| credential.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let server_text = text("server").ok_or_else(|| IssueError::Setup("DNS credential has no server".into()))?;
+    let server = tokio::net::lookup_host(&server_text)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| IssueError::Setup(format!("DNS server {server_text} does not resolve")))?;
+    let sealed = credential.secret.as_ref().ok_or_else(|| IssueError::Setup("DNS credential has no secret".into()))?;
+    let secret_b64 = deps.envelope.open(&credential.id.to_string(), "secret", sealed)?;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(secret_b64.expose())
+        .map_err(|_| IssueError::Setup(format!("credential {}: the TSIG secret is not base64", credential.name)))?;
+    Ok(Rfc2136::new(Rfc2136Config {
+        server,
+        key_name: text("key_name").unwrap_or_default(),
+        algorithm: TsigAlgorithm::parse(&text("algorithm").unwrap_or_default())?,
+        secret: SecretBytes::new(secret),
+        timeout: deps.settings.dns_query_timeout,
+    })?)
+}
+
+/// Where the challenge for `identifier` goes: its zone's credential, or, when `_acme-challenge` of
+/// the name is a CNAME, the zone (and credential) of the CNAME's target.
+pub(crate) async fn challenge_target(
+    deps: &IssuanceDeps,
+    scope: &ProjectScope,
+    zones: &[Zone],
+    identifier: &str,
+) -> Result<ChallengeTarget, IssueError> {
+    let no_zone = |name: &str| IssueError::Setup(format!("no zone of this project serves {name}; add its zone"));
+    let zone = zone_for(zones, identifier).ok_or_else(|| no_zone(identifier))?;
+    let provider = provider(deps, scope, zone).await?;
+    let name = challenge_name(identifier);
+    let check = Authoritative { timeout: deps.settings.dns_query_timeout };
+    match check.cname(provider.server(), &name).await? {
+        None => Ok(ChallengeTarget { zone: zone.clone(), name, provider }),
+        Some(target) => {
+            let delegated = zone_for(zones, &target).ok_or_else(|| {
+                IssueError::Setup(format!("{name} is a CNAME to {target}, which no zone of this project serves"))
+            })?;
+            let provider = super::dns::provider(deps, scope, delegated).await?;
+            Ok(ChallengeTarget { zone: delegated.clone(), name: target, provider })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certautopilot_core::Timestamp;
+    use certautopilot_core::ids::{DnsCredentialId, ProjectId};
+
+    /// The longest matching apex wins, label-wise: `badexample.test` is not under `example.test`.
+    #[test]
+    fn the_longest_suffix_selects_the_zone() {
+        let project = ProjectId::new();
+        let zone = |apex: &str| Zone::new(project, apex, DnsCredentialId::new(), Timestamp::now());
+        let zones = vec![zone("example.test"), zone("eu.example.test"), zone("other.test")];
+        assert_eq!(zone_for(&zones, "www.eu.example.test").map(|z| z.apex.as_str()), Some("eu.example.test"));
+        assert_eq!(zone_for(&zones, "*.example.test").map(|z| z.apex.as_str()), Some("example.test"));
+        assert_eq!(zone_for(&zones, "EXAMPLE.test.").map(|z| z.apex.as_str()), Some("example.test"));
+        assert_eq!(zone_for(&zones, "badexample.test"), None);
+        assert_eq!(zone_for(&zones, "test"), None);
+    }
+}

@@ -1,0 +1,199 @@
+//! Issuance and renewal: the ACME-account actor (one per account: serializes that account's calls
+//! to its CA and honours rate limits), the certificate actor (one per certificate, activated by a
+//! job and passivated when idle: the only code that changes a certificate), the job handlers that
+//! route `issue`, `renew` and `revoke` jobs to them, and the scheduler that enqueues renewals.
+
+mod account;
+mod certificate;
+mod dns;
+mod flow;
+mod jobs;
+mod scheduler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use certautopilot_connectors::acme::AcmeError;
+use certautopilot_connectors::dns::DnsError;
+use certautopilot_core::audit::AuditDraft;
+use certautopilot_core::crypto::{CryptoError, Envelope, SecretBytes};
+use certautopilot_core::ids::ProjectId;
+use certautopilot_core::model::{AuditObject, Organization, Project};
+use certautopilot_core::store::{AuditWrite, RecordStore, Store, StoreError};
+use certautopilot_core::{OrgScope, Principal, ProjectScope};
+
+pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_account};
+pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
+pub use jobs::CertificateJobs;
+pub use scheduler::{Scheduler, renewal_dedupe_key};
+
+/// The registry kind the scheduler is listed under.
+pub fn scheduler_kind() -> &'static str {
+    scheduler::KIND
+}
+
+use crate::registry::ActorRegistry;
+
+/// The envelope field of an organization's audit key (shared with the API).
+pub const AUDIT_SECRET_FIELD: &str = "audit_secret";
+
+/// Timings of issuance, from the `[issuance]` configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct IssuanceSettings {
+    pub acme_timeout: Duration,
+    pub order_timeout: Duration,
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    pub dns_propagation_timeout: Duration,
+    pub dns_query_timeout: Duration,
+    pub renewal_scan: Duration,
+    pub passivate_after: Duration,
+    pub rate_limit_pause: Duration,
+}
+
+impl Default for IssuanceSettings {
+    fn default() -> Self {
+        IssuanceSettings {
+            acme_timeout: Duration::from_secs(30),
+            order_timeout: Duration::from_secs(300),
+            poll_initial: Duration::from_millis(25),
+            poll_max: Duration::from_secs(1),
+            dns_propagation_timeout: Duration::from_secs(120),
+            dns_query_timeout: Duration::from_secs(2),
+            renewal_scan: Duration::from_secs(60),
+            passivate_after: Duration::from_secs(300),
+            rate_limit_pause: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The organization with its unsealed audit key, for audited writes.
+pub struct OrgAudit {
+    pub org: Organization,
+    secret: Arc<SecretBytes>,
+}
+
+impl OrgAudit {
+    pub fn write(
+        &self,
+        actor: &str,
+        action: &str,
+        object: (&str, String),
+        project_id: ProjectId,
+        details: serde_json::Value,
+    ) -> AuditWrite {
+        AuditWrite {
+            secret: self.secret.clone(),
+            draft: AuditDraft {
+                org_id: self.org.id,
+                actor: Principal::System(actor.to_owned()),
+                action: action.to_owned(),
+                object: Some(AuditObject { kind: object.0.to_owned(), id: object.1 }),
+                project_id: Some(project_id),
+                details,
+            },
+        }
+    }
+}
+
+/// What the issuance actors share. Cheap to clone.
+#[derive(Clone)]
+pub struct IssuanceDeps {
+    pub store: Arc<dyn Store>,
+    pub envelope: Envelope,
+    pub registry: ActorRegistry,
+    pub settings: IssuanceSettings,
+    pub node_id: String,
+    org: Arc<tokio::sync::OnceCell<Arc<OrgAudit>>>,
+}
+
+impl IssuanceDeps {
+    pub fn new(
+        store: Arc<dyn Store>,
+        envelope: Envelope,
+        registry: ActorRegistry,
+        settings: IssuanceSettings,
+        node_id: impl Into<String>,
+    ) -> Self {
+        IssuanceDeps {
+            store,
+            envelope,
+            registry,
+            settings,
+            node_id: node_id.into(),
+            org: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    /// The installation's organization and its audit key, read once.
+    pub async fn org(&self) -> Result<Arc<OrgAudit>, IssueError> {
+        self.org
+            .get_or_try_init(|| async {
+                let org = self.store.list_organizations().await?.into_iter().next().ok_or(IssueError::NotSetUp)?;
+                let sealed = org.audit_secret.as_ref().ok_or(IssueError::NotSetUp)?;
+                let secret = Arc::new(self.envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed)?);
+                Ok(Arc::new(OrgAudit { org, secret }))
+            })
+            .await
+            .cloned()
+    }
+
+    /// A scope for system work on one stored project.
+    pub async fn project_scope(&self, project_id: ProjectId) -> Result<ProjectScope, IssueError> {
+        let org = self.org().await?;
+        let org_scope = OrgScope::for_system(self.actor_name(), &org.org);
+        let project: Project = self.store.get(&org_scope, &project_id).await?;
+        Ok(ProjectScope::for_system(self.actor_name(), &project))
+    }
+
+    fn actor_name(&self) -> String {
+        format!("worker:{}", self.node_id)
+    }
+}
+
+/// Why an issuance step failed, and whether trying again later can help.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Acme(#[from] AcmeError),
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("secret: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("the ACME account is paused for {retry_in_secs} s after the CA's rate limit")]
+    RateLimited { retry_in_secs: u64 },
+    /// A setting or record that needs a person: no zone for a name, a deleted account, …
+    #[error("{0}")]
+    Setup(String),
+    /// The CA refused or invalidated the order; the text is the CA's reason.
+    #[error("the CA refused: {0}")]
+    Refused(String),
+    #[error("the CA did not finish within {0} s")]
+    CaTimeout(u64),
+    #[error("the organization is not set up")]
+    NotSetUp,
+    #[error("the job was interrupted (shutdown or lost lease)")]
+    Interrupted,
+    #[error("the {0} actor is restarting")]
+    ActorUnavailable(&'static str),
+}
+
+impl IssueError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            IssueError::Acme(e) => e.is_transient(),
+            IssueError::Dns(e) => e.is_transient(),
+            IssueError::Store(e) => e.is_retryable(),
+            IssueError::Crypto(certautopilot_core::crypto::CryptoError::Kek(
+                certautopilot_core::crypto::KekError::Unavailable,
+            )) => true,
+            IssueError::RateLimited { .. }
+            | IssueError::CaTimeout(_)
+            | IssueError::Interrupted
+            | IssueError::ActorUnavailable(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The scheduler: on every tick it walks the certificates whose renewal window has opened (the
+//! store's `due_at` index) and enqueues one `renew` job for each. The dedupe key names the
+//! certificate, the expiry it renews and the record's version, so however many ticks (or
+//! schedulers) see the same window, one job exists for it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
+use certautopilot_core::model::{Certificate, JobKind, NewJob};
+use certautopilot_core::store::PageRequest;
+use certautopilot_core::{ProjectScope, SystemScope, Timestamp};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{IssuanceDeps, IssueError};
+use crate::registry::Probe;
+use crate::supervisor::Lifeline;
+
+pub const KIND: &str = "scheduler";
+
+/// One renewal job per certificate, expiry and record version.
+pub fn renewal_dedupe_key(cert: &Certificate) -> String {
+    format!("renew:{}:{}:v{}", cert.id, cert.not_after.map(|t| t.as_unix_millis()).unwrap_or_default(), cert.version)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+struct ScanReport {
+    due: u64,
+    enqueued: u64,
+}
+
+pub struct Scheduler {
+    deps: IssuanceDeps,
+    max_attempts: u32,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    scanning: bool,
+    scans: u64,
+    enqueued: u64,
+    probe: Arc<Probe>,
+    _lifeline: Lifeline,
+}
+
+impl Scheduler {
+    pub fn new(
+        deps: IssuanceDeps,
+        max_attempts: u32,
+        wake: Arc<dyn Fn() + Send + Sync>,
+        probe: Arc<Probe>,
+        lifeline: Lifeline,
+    ) -> Self {
+        Scheduler { deps, max_attempts, wake, scanning: false, scans: 0, enqueued: 0, probe, _lifeline: lifeline }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.scanning {
+            return;
+        }
+        self.scanning = true;
+        self.probe.set_state("scanning");
+        let (deps, max_attempts) = (self.deps.clone(), self.max_attempts);
+        ctx.spawn(async move { scan(&deps, max_attempts).await }.into_actor(self).map(|result, act, _| {
+            act.scanning = false;
+            act.scans += 1;
+            match result {
+                Ok(report) => {
+                    act.enqueued += report.enqueued;
+                    if report.enqueued > 0 {
+                        (act.wake)();
+                        tracing::info!(due = report.due, enqueued = report.enqueued, "renewals enqueued");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewal scan failed; the next tick tries again");
+                    act.probe.set_error(e.to_string());
+                }
+            }
+            act.probe.set_state("waiting");
+            act.probe.set_detail(json!({ "scans": act.scans, "renewals_enqueued": act.enqueued }));
+        }));
+    }
+}
+
+impl Actor for Scheduler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.tick(ctx);
+        ctx.run_interval(self.deps.settings.renewal_scan, |act, ctx| act.tick(ctx));
+    }
+}
+
+async fn scan(deps: &IssuanceDeps, max_attempts: u32) -> Result<ScanReport, IssueError> {
+    let system = SystemScope::new(KIND);
+    let mut scopes: HashMap<certautopilot_core::ids::ProjectId, ProjectScope> = HashMap::new();
+    let mut report = ScanReport::default();
+    let mut page = PageRequest::first(500);
+    loop {
+        let due = deps.store.certificates_due(&system, Timestamp::now(), &page).await?;
+        for cert in &due.items {
+            report.due += 1;
+            let scope = match scopes.get(&cert.project_id) {
+                Some(scope) => scope.clone(),
+                None => {
+                    let scope = deps.project_scope(cert.project_id).await?;
+                    scopes.insert(cert.project_id, scope.clone());
+                    scope
+                }
+            };
+            let job = NewJob::for_project(&scope, JobKind::Renew, max_attempts)
+                .subject(cert.id.to_string())
+                .dedupe_key(renewal_dedupe_key(cert))
+                .payload(json!({
+                    "certificate_id": cert.id,
+                    "not_after": cert.not_after.map(|t| t.as_unix_millis()),
+                    "reason": "renewal window open",
+                }));
+            if deps.store.enqueue_job(job).await?.created {
+                report.enqueued += 1;
+            }
+        }
+        match due.next_cursor {
+            Some(cursor) => page = PageRequest::after(500, cursor),
+            None => return Ok(report),
+        }
+    }
+}
