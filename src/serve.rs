@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use certautopilot_actors::issuance::{
-    AccountHub, CertificateHub, CertificateJobs, IssuanceDeps, IssuanceSettings, Scheduler,
+    AccountHub, CertificateHub, CertificateJobs, ForcePanic, IssuanceDeps, IssuanceSettings, Scheduler,
 };
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
@@ -163,6 +163,22 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         })
     };
     state.set_waker(wake.clone());
+    if config.fault_injection {
+        tracing::warn!("debug.fault_injection is on: owners can make actors panic");
+        let hub = certificates.clone();
+        state.set_fault_injector(Arc::new(move |kind: String, key: String| {
+            let hub = hub.clone();
+            Box::pin(async move {
+                if kind != "certificate" {
+                    return Err(format!("only certificate actors take forced panics, not {kind}"));
+                }
+                let id = key.parse().map_err(|_| "not a certificate id".to_owned())?;
+                // The panicking message gets no answer; the restart is what callers watch for.
+                let _ = hub.actor(id).send(ForcePanic).await;
+                Ok(())
+            })
+        }));
+    }
     let pump_probe = pump.as_ref().map(|pump| publish_pump(&actors, &config.node.id, Arc::downgrade(pump)));
     let scheduler = mode.runs_scheduler().then(|| {
         let (deps, wake, max_attempts) = (issuance.clone(), wake.clone(), config.jobs.max_attempts);

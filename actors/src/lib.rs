@@ -2,6 +2,7 @@
 //! the KEK actor (the one place data keys are wrapped and unwrapped), the job pump and the SIEM
 //! forwarder, and issuance: the certificate and ACME-account actors and the renewal scheduler.
 
+pub mod failpoint;
 pub mod issuance;
 pub mod job_pump;
 pub mod kek;

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub store: RawStore,
     pub jobs: RawJobs,
     pub issuance: RawIssuance,
+    pub debug: RawDebug,
     pub auth: RawAuth,
     pub kek: RawKek,
     pub log: RawLog,
@@ -33,6 +34,7 @@ impl Default for RawConfig {
             store: RawStore::default(),
             jobs: RawJobs::default(),
             issuance: RawIssuance::default(),
+            debug: RawDebug::default(),
             auth: RawAuth::default(),
             kek: RawKek::default(),
             log: RawLog::default(),
@@ -188,6 +190,15 @@ impl Default for RawJobs {
             poll_interval_ms: 1_000,
         }
     }
+}
+
+/// Switches for testing a deployment; all off by default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDebug {
+    /// Lets owners make an actor panic (`POST /api/v1/admin/actors/{kind}/{key}/panic`) to watch
+    /// supervision work. Never in production.
+    pub fault_injection: bool,
 }
 
 /// Talking to ACME CAs and DNS servers, and the timers of issuance and renewal.

@@ -18,6 +18,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub jobs: JobsConfig,
     pub issuance: IssuanceConfig,
+    /// Owners may make actors panic (testing supervision).
+    pub fault_injection: bool,
     pub auth: AuthConfig,
     pub kek: KekConfig,
     /// How often the scheduler rotates the KEK; `None`: only by hand (`kek rotate`).
@@ -450,6 +452,7 @@ impl RawConfig {
             store,
             jobs,
             issuance,
+            fault_injection: self.debug.fault_injection,
             auth,
             kek,
             kek_rotate_every,
@@ -549,6 +552,7 @@ impl From<&Config> for RawConfig {
                     max_write_batch: sqlite.max_write_batch as u32,
                 },
             },
+            debug: crate::raw::RawDebug { fault_injection: c.fault_injection },
             issuance: crate::raw::RawIssuance {
                 acme_timeout_secs: c.issuance.acme_timeout.as_secs(),
                 order_timeout_secs: c.issuance.order_timeout.as_secs(),

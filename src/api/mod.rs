@@ -60,6 +60,13 @@ impl OrgContext {
     }
 }
 
+/// Makes the actor (kind, key) panic; `Err` says why it could not.
+pub type FaultInjector = Arc<
+    dyn Fn(String, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 pub struct AppState {
     /// Set once the store is open and migrated; until then data routes answer 503.
     store: std::sync::OnceLock<Arc<dyn Store>>,
@@ -68,6 +75,8 @@ pub struct AppState {
     pub actors: certautopilot_actors::ActorRegistry,
     /// Wakes this process's job pump after an enqueue (set once the worker runs here).
     waker: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
+    /// Makes an actor panic, when `debug.fault_injection` is on and the actors run here.
+    faults: std::sync::OnceLock<FaultInjector>,
     pub auth: AuthConfig,
     pub max_job_attempts: u32,
     pub throttle: LoginThrottle,
@@ -96,6 +105,7 @@ impl AppState {
             envelope,
             actors: certautopilot_actors::ActorRegistry::new(),
             waker: std::sync::OnceLock::new(),
+            faults: std::sync::OnceLock::new(),
             auth,
             max_job_attempts,
             throttle,
@@ -114,6 +124,14 @@ impl AppState {
     /// Lets handlers wake the worker of this process when they enqueue (otherwise it polls).
     pub fn set_waker(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         let _ = self.waker.set(wake);
+    }
+
+    pub fn set_fault_injector(&self, faults: FaultInjector) {
+        let _ = self.faults.set(faults);
+    }
+
+    pub fn fault_injector(&self) -> Option<&FaultInjector> {
+        self.faults.get()
     }
 
     pub fn wake_workers(&self) {

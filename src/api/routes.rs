@@ -169,6 +169,8 @@ routes! {
         req: None, 200 Some(Body::of::<ActorList>()), query: &[Query::ACTOR_KIND];
     GET "/api/v1/admin/actors/{kind}/{key}" => admin::get, Owner, "getActor", "one actor by kind and key",
         req: None, 200 Some(Body::of::<ActorView>()), query: &[];
+    POST "/api/v1/admin/actors/{kind}/{key}/panic" => admin::panic, Owner, "panicActor", "make an actor panic to watch it restart (debug.fault_injection only)",
+        req: None, 202 None, query: &[];
 }
 
 async fn method_not_allowed(

@@ -6,29 +6,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::process::{Server, command, http_request, wait_for_status};
-
-struct Client {
-    addr: std::net::SocketAddr,
-    token: Option<String>,
-}
-
-impl Client {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
-        let (status, _, body) = http_request(self.addr, method, path, &headers, body.as_ref());
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-        let (status, value) = self.call(method, path, body);
-        assert_eq!(status, expect, "{method} {path}: {value}");
-        value
-    }
-}
+use crate::process::{ApiClient as Client, Server, command, wait_for_status};
 
 /// Setup → login → project → user → member → ACME account → DNS credential → zone → target →
 /// certificate (202 with its issue job), all over plain HTTP; then the paths are checked against the

@@ -14,7 +14,7 @@ pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {
-        if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" {
+        if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" || key == "FAILPOINTS" {
             cmd.env_remove(key);
         }
     }
@@ -198,4 +198,64 @@ pub fn post_json(
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
     let (status, _, text) = http_request(addr, "POST", path, &headers, Some(&body));
     (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// A JSON API client with an optional bearer token.
+pub struct ApiClient {
+    pub addr: SocketAddr,
+    pub token: Option<String>,
+}
+
+impl ApiClient {
+    pub fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let (status, text) = self.call_text(method, path, body);
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub fn call_text(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, String) {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let (status, _, text) = http_request(self.addr, method, path, &headers, body.as_ref());
+        (status, text)
+    }
+
+    pub fn ok(&self, method: &str, path: &str, body: Option<serde_json::Value>, expect: u16) -> serde_json::Value {
+        let (status, value) = self.call(method, path, body);
+        assert_eq!(status, expect, "{method} {path}: {value}");
+        value
+    }
+
+    /// Sets the organization up and logs the owner in (a fresh store only).
+    pub fn setup_and_login(addr: SocketAddr) -> ApiClient {
+        let mut c = ApiClient { addr, token: None };
+        let body = serde_json::json!({ "org_name": "Acme", "email": "owner@acme.test", "password": "correct horse battery staple" });
+        c.ok("POST", "/api/v1/setup", Some(body), 201);
+        c.login();
+        c
+    }
+
+    pub fn login(&mut self) {
+        let body = serde_json::json!({ "email": "owner@acme.test", "password": "correct horse battery staple" });
+        let login = self.ok("POST", "/api/v1/auth/login", Some(body), 200);
+        self.token = Some(login["token"].as_str().expect("token").to_owned());
+    }
+
+    /// Polls GET `path` until `done` holds for the JSON body; panics with the last body after `deadline`.
+    pub fn wait_for(
+        &self,
+        path: &str,
+        deadline: Duration,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.call("GET", path, None);
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(start.elapsed() < deadline, "{what}: not within {deadline:?}; last answer {status}: {body}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
 }

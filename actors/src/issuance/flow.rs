@@ -198,6 +198,7 @@ impl Flow<'_> {
         };
         if order.status == OrderStatus::Pending {
             self.answer_challenges(work, &order).await?;
+            crate::failpoint::hit("issue.after_challenges").await;
             order = self.poll(work, &order.url, "validation", |s| s != OrderStatus::Pending).await?;
         }
         self.cleanup_dns(work).await;

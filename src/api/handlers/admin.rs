@@ -44,3 +44,21 @@ pub async fn get(
     let kind = known_kind(&kind)?;
     state.actors.get(kind, &key).map(|s| web::Json(ActorView::from(s))).ok_or_else(|| ApiError::not_found("actor"))
 }
+
+/// Makes one actor panic so its supervision can be watched (`debug.fault_injection` only).
+pub async fn panic(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let caller = auth.caller()?;
+    let (kind, key) = path.into_inner();
+    let kind = known_kind(&kind)?;
+    let faults = state.fault_injector().ok_or_else(|| {
+        ApiError::conflict("fault injection is off on this node (set debug.fault_injection = true to allow it)")
+    })?;
+    state.actors.get(kind, &key).ok_or_else(|| ApiError::not_found("actor"))?;
+    faults(kind.to_owned(), key.clone()).await.map_err(ApiError::conflict)?;
+    tracing::warn!(kind, key, by = ?caller.principal(), "forced panic requested");
+    Ok(actix_web::HttpResponse::Accepted().finish())
+}

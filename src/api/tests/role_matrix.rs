@@ -194,6 +194,10 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::GET, "/api/v1/admin/actors/{kind}/{key}") => {
             (format!("/api/v1/admin/actors/kek/{}", crate::api::tests::harness::NODE), None)
         }
+        // Fault injection is off in the harness: 409 past the policy check.
+        (Method::POST, "/api/v1/admin/actors/{kind}/{key}/panic") => {
+            (format!("/api/v1/admin/actors/kek/{}/panic", crate::api::tests::harness::NODE), None)
+        }
         (method, path) => panic!("the role matrix has no request for {method} {path}: add one"),
     };
     let _ = (owner, ProjectScope::for_owner);
@@ -317,6 +321,7 @@ GET /api/v1/audit/events owner
 POST /api/v1/audit/verify owner
 GET /api/v1/admin/actors owner
 GET /api/v1/admin/actors/{kind}/{key} owner
+POST /api/v1/admin/actors/{kind}/{key}/panic owner
 ";
     let declared: String = table()
         .iter()
