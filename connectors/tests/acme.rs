@@ -59,7 +59,7 @@ async fn poll_until(
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut delay = Duration::from_millis(20);
     loop {
-        let order = account.order(url).await.unwrap();
+        let order = account.order(url, false).await.unwrap();
         if done(order.status) {
             return order.status;
         }
@@ -154,7 +154,7 @@ async fn invalid_challenge_and_unreachable_ca() {
     dns(&env).add_txt(ZONE, &qname, authz.dns_value.as_ref().unwrap(), 60).await.unwrap();
     account.challenge_ready(&order.url, &authz.identifier).await.unwrap();
     poll_until(&account, &order.url, "invalid", |s| s == OrderStatus::Invalid).await;
-    let order = account.order(&order.url).await.unwrap();
+    let order = account.order(&order.url, true).await.unwrap();
     let reason = order.authorizations[0].error.clone().expect("the CA says why");
     assert!(reason.to_lowercase().contains("txt"), "{reason}");
 

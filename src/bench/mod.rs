@@ -1,7 +1,9 @@
 //! `certautopilot bench …`: figures measured on this machine, printed for people (no timed asserts in
 //! tests: targets are checked here). Each bench works in a temporary directory unless told otherwise.
 
+mod actors;
 mod audit;
+mod issue;
 mod jobs;
 mod kek;
 mod renewal_scan;
@@ -68,6 +70,25 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Issuance end to end against the test-support Pebble + BIND 9: certificates per minute and
+    /// latency from request to `issued`, with this binary serving in a child process.
+    Issue {
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Resident memory with N certificates stored and M certificate actors active at once.
+    Actors {
+        #[arg(long, default_value_t = 100_000)]
+        certificates: usize,
+        #[arg(long, default_value_t = 10_000)]
+        active: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -99,6 +120,14 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Jobs { jobs, concurrency, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             jobs::run(&dir, jobs, concurrency).await
+        }
+        BenchCommand::Issue { count, concurrency, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            tokio::task::spawn_blocking(move || issue::run(&dir, count, concurrency)).await?
+        }
+        BenchCommand::Actors { certificates, active, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            actors::run(&dir, certificates, active).await
         }
         BenchCommand::RenewalScan { certificates, projects, dir } => {
             let (dir, _guard) = work_dir(dir)?;

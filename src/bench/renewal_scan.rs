@@ -92,7 +92,12 @@ pub async fn run(dir: &Path, certificates: usize, projects: usize) -> anyhow::Re
     Ok(())
 }
 
-async fn load(store: &SqliteStore, certificates: usize, projects: usize, base: Timestamp) -> anyhow::Result<()> {
+pub(super) async fn load(
+    store: &SqliteStore,
+    certificates: usize,
+    projects: usize,
+    base: Timestamp,
+) -> anyhow::Result<()> {
     let org = Organization::new("bench", base);
     store.create_organization(&org).await?;
     let owner = User::new(org.id, "bench@example.com", OrgRole::Owner, base);

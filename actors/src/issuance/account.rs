@@ -26,11 +26,24 @@ pub const KIND: &str = "acme_account";
 #[derive(Debug, Clone)]
 pub enum AcmeCall {
     NewOrder(Vec<String>),
-    Order(String),
-    ChallengeReady { order_url: String, identifier: String },
-    Finalize { order_url: String, csr_der: Vec<u8> },
+    /// The order's state; with `authorizations`, each authorization's too.
+    Order {
+        url: String,
+        authorizations: bool,
+    },
+    ChallengeReady {
+        order_url: String,
+        identifier: String,
+    },
+    Finalize {
+        order_url: String,
+        csr_der: Vec<u8>,
+    },
     Certificate(String),
-    Revoke { leaf_der: Vec<u8>, reason: Option<u8> },
+    Revoke {
+        leaf_der: Vec<u8>,
+        reason: Option<u8>,
+    },
     RenewalWindow(Vec<u8>),
 }
 
@@ -38,7 +51,7 @@ impl AcmeCall {
     fn name(&self) -> &'static str {
         match self {
             AcmeCall::NewOrder(_) => "new-order",
-            AcmeCall::Order(_) => "order",
+            AcmeCall::Order { .. } => "order",
             AcmeCall::ChallengeReady { .. } => "challenge-ready",
             AcmeCall::Finalize { .. } => "finalize",
             AcmeCall::Certificate(_) => "certificate",
@@ -206,7 +219,7 @@ async fn reregister(
 async fn perform(session: &AcmeAccountHandle, call: &AcmeCall) -> Result<AcmeReply, AcmeError> {
     Ok(match call {
         AcmeCall::NewOrder(names) => AcmeReply::Order(session.new_order(names).await?),
-        AcmeCall::Order(url) => AcmeReply::Order(session.order(url).await?),
+        AcmeCall::Order { url, authorizations } => AcmeReply::Order(session.order(url, *authorizations).await?),
         AcmeCall::ChallengeReady { order_url, identifier } => {
             session.challenge_ready(order_url, identifier).await?;
             AcmeReply::Done

@@ -176,7 +176,8 @@ impl Flow<'_> {
         let mut order = match work.cert.order.clone() {
             Some(progress) => {
                 self.step("resuming order");
-                let order = self.order(work, AcmeCall::Order(progress.url.clone())).await?;
+                let order =
+                    self.order(work, AcmeCall::Order { url: progress.url.clone(), authorizations: true }).await?;
                 self.log(LogLevel::Info, "resuming order", json!({ "order_url": order.url, "status": order.status }))
                     .await;
                 order
@@ -398,7 +399,7 @@ impl Flow<'_> {
         let mut delay = settings.poll_initial;
         loop {
             self.cancellable(tokio::time::sleep(delay)).await?;
-            let order = self.order(work, AcmeCall::Order(url.to_owned())).await?;
+            let order = self.order(work, AcmeCall::Order { url: url.to_owned(), authorizations: false }).await?;
             if done(order.status) {
                 return Ok(order);
             }

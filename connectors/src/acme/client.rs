@@ -67,10 +67,14 @@ pub struct RenewalWindow {
     pub end: Timestamp,
 }
 
+/// Orders kept live per account; far above the orders one account has in flight at once.
+const MAX_LIVE_ORDERS: usize = 1_024;
+
 #[derive(Clone)]
 pub struct AcmeAccountHandle {
     account: Account,
     timeout: Duration,
+    orders: Arc<tokio::sync::Mutex<std::collections::HashMap<String, instant_acme::Order>>>,
 }
 
 impl std::fmt::Debug for AcmeAccountHandle {
@@ -116,6 +120,37 @@ async fn within<T>(
     }
 }
 
+/// What the order looks like, from its last known state; with `detail`, its authorizations too.
+async fn snapshot(
+    order: &mut instant_acme::Order,
+    url: &str,
+    detail: bool,
+) -> Result<OrderSnapshot, instant_acme::Error> {
+    let state = order.state();
+    let status = status_of(&state.status);
+    let error = state.error.as_ref().map(super::problem_detail);
+    let mut authorizations = Vec::new();
+    if detail {
+        let mut authzs = order.authorizations();
+        while let Some(authz) = authzs.next().await {
+            let mut authz = authz?;
+            let identifier = authz.identifier().to_string();
+            let status = format!("{:?}", authz.status).to_ascii_lowercase();
+            let pending = authz.status == AuthorizationStatus::Pending;
+            let (dns_value, challenge_status, error) = match authz.challenge(ChallengeType::Dns01) {
+                Some(challenge) => (
+                    pending.then(|| challenge.key_authorization().dns_value()),
+                    Some(format!("{:?}", challenge.status).to_ascii_lowercase()),
+                    challenge.error.as_ref().map(super::problem_detail),
+                ),
+                None => (None, None, None),
+            };
+            authorizations.push(AuthzSnapshot { identifier, status, dns_value, challenge_status, error });
+        }
+    }
+    Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations })
+}
+
 fn status_of(status: &instant_acme::OrderStatus) -> OrderStatus {
     match status {
         instant_acme::OrderStatus::Pending => OrderStatus::Pending,
@@ -148,7 +183,7 @@ impl AcmeAccountHandle {
             within(request.timeout, builder.create(&new_account, request.directory_url.to_owned(), eab.as_ref()))
                 .await?;
         let json = serde_json::to_vec(&credentials).map_err(|e| AcmeError::Protocol(e.to_string()))?;
-        Ok((AcmeAccountHandle { account, timeout: request.timeout }, SecretBytes::new(json)))
+        Ok((AcmeAccountHandle { account, timeout: request.timeout, orders: Arc::default() }, SecretBytes::new(json)))
     }
 
     /// Restores a registered account from its stored credentials (fetches the CA's directory).
@@ -161,7 +196,7 @@ impl AcmeAccountHandle {
             .map_err(|_| AcmeError::Config("stored account credentials are unreadable".into()))?;
         let builder = Account::builder_with_http(http_client(extra_roots_pem)?);
         let account = within(timeout, builder.from_credentials(credentials)).await?;
-        Ok(AcmeAccountHandle { account, timeout })
+        Ok(AcmeAccountHandle { account, timeout, orders: Arc::default() })
     }
 
     /// The account URL the CA assigned.
@@ -171,44 +206,32 @@ impl AcmeAccountHandle {
 
     pub async fn new_order(&self, names: &[String]) -> Result<OrderSnapshot, AcmeError> {
         let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-        let order = within(self.timeout, self.account.new_order(&NewOrder::new(&identifiers))).await?;
-        self.order(order.url()).await
+        let mut order = within(self.timeout, self.account.new_order(&NewOrder::new(&identifiers))).await?;
+        let url = order.url().to_owned();
+        let snapshot = within(self.timeout, snapshot(&mut order, &url, true)).await;
+        self.keep(url, order).await;
+        snapshot
     }
 
-    /// The order as the CA sees it now, with each authorization and its DNS-01 value.
-    pub async fn order(&self, url: &str) -> Result<OrderSnapshot, AcmeError> {
-        let timeout = self.timeout;
-        within(timeout, async {
-            let mut order = self.account.order(url.to_owned()).await?;
-            let state = order.state();
-            let status = status_of(&state.status);
-            let error = state.error.as_ref().map(super::problem_detail);
-            let mut authorizations = Vec::new();
-            let mut authzs = order.authorizations();
-            while let Some(authz) = authzs.next().await {
-                let mut authz = authz?;
-                let identifier = authz.identifier().to_string();
-                let status = format!("{:?}", authz.status).to_ascii_lowercase();
-                let pending = authz.status == AuthorizationStatus::Pending;
-                let (dns_value, challenge_status, error) = match authz.challenge(ChallengeType::Dns01) {
-                    Some(challenge) => (
-                        pending.then(|| challenge.key_authorization().dns_value()),
-                        Some(format!("{:?}", challenge.status).to_ascii_lowercase()),
-                        challenge.error.as_ref().map(super::problem_detail),
-                    ),
-                    None => (None, None, None),
-                };
-                authorizations.push(AuthzSnapshot { identifier, status, dns_value, challenge_status, error });
-            }
-            Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations })
+    /// The order as the CA sees it now. With `authorizations`, each authorization and its DNS-01
+    /// value too (one request per authorization); without, one request.
+    pub async fn order(&self, url: &str, authorizations: bool) -> Result<OrderSnapshot, AcmeError> {
+        let mut order = self.take(url).await?;
+        let result = within(self.timeout, async {
+            order.refresh().await?;
+            // A failed order says why in its authorizations: fetch them whatever was asked.
+            let detail = authorizations || order.state().status == instant_acme::OrderStatus::Invalid;
+            snapshot(&mut order, url, detail).await
         })
-        .await
+        .await;
+        self.put_back(url, order, result.is_ok()).await;
+        result
     }
 
     /// Tells the CA the DNS-01 record for `identifier` is in place.
     pub async fn challenge_ready(&self, order_url: &str, identifier: &str) -> Result<(), AcmeError> {
-        within(self.timeout, async {
-            let mut order = self.account.order(order_url.to_owned()).await?;
+        let mut order = self.take(order_url).await?;
+        let result = within(self.timeout, async {
             let mut authzs = order.authorizations();
             while let Some(authz) = authzs.next().await {
                 let mut authz = authz?;
@@ -225,25 +248,57 @@ impl AcmeAccountHandle {
             }
             Err(instant_acme::Error::Str("identifier not in the order"))
         })
-        .await
+        .await;
+        self.put_back(order_url, order, result.is_ok()).await;
+        result
     }
 
     pub async fn finalize(&self, order_url: &str, csr_der: &[u8]) -> Result<OrderSnapshot, AcmeError> {
-        within(self.timeout, async {
-            let mut order = self.account.order(order_url.to_owned()).await?;
-            order.finalize_csr(csr_der).await
+        let mut order = self.take(order_url).await?;
+        let result = within(self.timeout, async {
+            order.finalize_csr(csr_der).await?;
+            snapshot(&mut order, order_url, false).await
         })
-        .await?;
-        self.order(order_url).await
+        .await;
+        self.put_back(order_url, order, result.is_ok()).await;
+        result
     }
 
-    /// The full chain (PEM) once the order is valid; `None` while the CA is still processing.
+    /// The full chain (PEM) once the order is valid; `None` while the CA is still processing. The
+    /// order is done with after this.
     pub async fn certificate(&self, order_url: &str) -> Result<Option<String>, AcmeError> {
-        within(self.timeout, async {
-            let mut order = self.account.order(order_url.to_owned()).await?;
-            order.certificate().await
-        })
-        .await
+        let mut order = self.take(order_url).await?;
+        let result = within(self.timeout, order.certificate()).await;
+        let keep = matches!(result, Ok(None));
+        self.put_back(order_url, order, keep).await;
+        result
+    }
+
+    /// The live order object for `url`: kept from the last call (with its nonce and authorizations,
+    /// which saves a nonce request and the authorization fetches on every step), or fetched.
+    async fn take(&self, url: &str) -> Result<instant_acme::Order, AcmeError> {
+        let cached = self.orders.lock().await.remove(url);
+        match cached {
+            Some(order) => Ok(order),
+            None => within(self.timeout, self.account.order(url.to_owned())).await,
+        }
+    }
+
+    /// Keeps the order for the next call, unless its last call failed (its state may be stale then)
+    /// or it is finished.
+    async fn put_back(&self, url: &str, order: instant_acme::Order, keep: bool) {
+        if keep {
+            self.keep(url.to_owned(), order).await;
+        }
+    }
+
+    async fn keep(&self, url: String, order: instant_acme::Order) {
+        let mut orders = self.orders.lock().await;
+        if orders.len() >= MAX_LIVE_ORDERS {
+            // Abandoned orders (their certificates failed elsewhere) must not pile up.
+            orders.clear();
+        }
+        orders.insert(url, order);
     }
 
     pub async fn revoke(&self, leaf_der: &[u8], reason: Option<u8>) -> Result<(), AcmeError> {

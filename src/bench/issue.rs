@@ -1,0 +1,219 @@
+//! Issuance end to end, as an operator sees it: Pebble and BIND 9 from the test support, this binary
+//! serving in a child process, and N certificates requested over HTTP by C clients, each timed from
+//! its `POST /api/v1/certificates` to the GET that first shows it `issued`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, ZONE, free_port};
+use serde_json::{Value, json};
+
+use super::{millis, percentile};
+
+/// How often a client asks whether its certificate is issued.
+const POLL: Duration = Duration::from_millis(5);
+
+pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
+    let concurrency = concurrency.max(1);
+    println!(
+        "bench issue: {count} single-name ECDSA P-256 certificates, {concurrency} at a time, Pebble + BIND 9 on loopback"
+    );
+    let env = AcmeEnv::start(&dir.join("env"), AcmeEnvOptions::default());
+    let port = free_port();
+    let service_dir = dir.join("service");
+    std::fs::create_dir_all(&service_dir)?;
+    let mut child = ChildGuard::new(
+        Command::new(std::env::current_exe()?)
+            .args(["serve", "--log-format", "json"])
+            .current_dir(&service_dir)
+            .env("CERTAUTOPILOT_API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
+            .env("CERTAUTOPILOT_JOBS__CONCURRENCY", concurrency.max(4).to_string())
+            .env("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10")
+            .env("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250")
+            .env("CERTAUTOPILOT_LOG__FILTER", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the service")?,
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let client = Client { addr, token: None, project: None };
+    let started = Instant::now();
+    while client.call("GET", "/readyz", None).ok().map(|(s, _)| s) != Some(200) {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the service did not become ready");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.pid().unwrap_or_default();
+    let client = prepare(client, &env)?;
+
+    // Warm-up: registers the account and starts the actors; not counted.
+    let warm = issue(&client, "warmup")?;
+    println!("  warm-up certificate (account registration included): {}", millis(warm));
+
+    let next = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(count));
+    let failures = AtomicUsize::new(0);
+    let run_started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return;
+                    }
+                    match issue(&client, &format!("bench-{i}")) {
+                        Ok(latency) => latencies.lock().unwrap_or_else(|e| e.into_inner()).push(latency),
+                        Err(e) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("  certificate {i} failed: {e:#}");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = run_started.elapsed();
+    let mut samples = latencies.into_inner().unwrap_or_else(|e| e.into_inner());
+    samples.sort();
+    println!(
+        "  {} issued in {:.2} s: {:.0} certificates per minute; {} failed",
+        samples.len(),
+        elapsed.as_secs_f64(),
+        samples.len() as f64 / elapsed.as_secs_f64() * 60.0,
+        failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "  latency request → issued: p50 {} p90 {} p99 {} max {}",
+        millis(percentile(&samples, 50.0)),
+        millis(percentile(&samples, 90.0)),
+        millis(percentile(&samples, 99.0)),
+        millis(samples.last().copied().unwrap_or_default())
+    );
+    if let Some(rss) = rss_kib(pid) {
+        println!("  service resident memory after the run: {:.1} MiB", rss as f64 / 1024.0);
+    }
+    println!("  orders placed at Pebble: {}", env.pebble.orders_placed());
+    child.stop();
+    Ok(())
+}
+
+/// Resident set size of a process, from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
+    let password = "bench password, long enough";
+    c.expect(
+        "POST",
+        "/api/v1/setup",
+        json!({ "org_name": "Bench", "email": "bench@example.test", "password": password }),
+        201,
+    )?;
+    let login =
+        c.expect("POST", "/api/v1/auth/login", json!({ "email": "bench@example.test", "password": password }), 200)?;
+    c.token = login["token"].as_str().map(str::to_owned);
+    let project = c.expect("POST", "/api/v1/projects", json!({ "name": "bench" }), 201)?;
+    let pid = project["id"].clone();
+    let account = c.expect(
+        "POST",
+        "/api/v1/acme-accounts",
+        json!({ "project_id": pid, "name": "pebble", "directory_url": env.pebble.directory_url(), "tos_agreed": true,
+            "ca_bundle_pem": env.pebble.https_ca_pem() }),
+        201,
+    )?;
+    let key = env.bind.key();
+    let credential = c.expect(
+        "POST",
+        "/api/v1/dns-credentials",
+        json!({ "project_id": pid, "name": "bind", "provider": "rfc2136", "config": {
+            "server": env.bind.addr().to_string(), "key_name": key.name, "algorithm": key.algorithm, "secret": key.secret } }),
+        201,
+    )?;
+    for apex in [ZONE, DELEGATED_ZONE] {
+        c.expect(
+            "POST",
+            "/api/v1/zones",
+            json!({ "project_id": pid, "apex": apex, "credential_id": credential["id"] }),
+            201,
+        )?;
+    }
+    c.project = Some((pid, account["id"].clone()));
+    Ok(c)
+}
+
+fn issue(c: &Client, label: &str) -> anyhow::Result<Duration> {
+    let (pid, account) = c.project.clone().context("not prepared")?;
+    let started = Instant::now();
+    let created = c.expect(
+        "POST",
+        "/api/v1/certificates",
+        json!({ "project_id": pid, "common_name": format!("{label}.{ZONE}"), "key_type": "ecdsa-p256", "acme_account_id": account }),
+        202,
+    )?;
+    let path = format!("/api/v1/certificates/{}", created["certificate"]["id"].as_str().unwrap_or_default());
+    loop {
+        let (status, body) = c.call("GET", &path, None)?;
+        match (status, body["status"].as_str()) {
+            (200, Some("issued")) => return Ok(started.elapsed()),
+            (200, Some("failed")) => bail!("failed: {}", body["last_error"]),
+            (200, _) => {}
+            (other, _) => bail!("GET {path}: {other} {body}"),
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("not issued within 120 s");
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+struct Client {
+    addr: SocketAddr,
+    token: Option<String>,
+    project: Option<(Value, Value)>,
+}
+
+impl Client {
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(token) = &self.token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        stream.write_all(request.as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
+        let text = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        Ok((status, serde_json::from_str(text).unwrap_or(Value::Null)))
+    }
+
+    fn expect(&self, method: &str, path: &str, body: Value, status: u16) -> anyhow::Result<Value> {
+        let (got, value) = self.call(method, path, Some(&body))?;
+        if got != status {
+            bail!("{method} {path}: expected {status}, got {got}: {value}");
+        }
+        Ok(value)
+    }
+}
