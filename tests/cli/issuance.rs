@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use certautopilot_connectors::testsupport::{
-    AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE, verify_chain,
+    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE, verify_chain,
 };
 use serde_json::{Value, json};
 
@@ -329,4 +329,49 @@ fn an_invalid_challenge_fails_with_the_cas_reason() {
     let jobs = c.ok("GET", &format!("/api/v1/jobs?project_id={pid}"), None, 200);
     let issue = &jobs["items"][0];
     assert_eq!((issue["status"].clone(), issue["attempts"].clone()), (json!("dead"), json!(1)), "{issue}");
+}
+
+/// A CA that offers ACME Renewal Information: the certificate's renewal time falls inside the CA's
+/// window (not at two thirds of its five-year lifetime), and the scheduler renews it there, not
+/// before.
+#[test]
+fn the_cas_renewal_window_is_honoured() {
+    install_ring();
+    let dir = tempfile::tempdir().unwrap();
+    let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let window = (now + 8, now + 10);
+    let ari = AriProxy::start(&dir.path().join("ari"), &env.pebble.directory_url(), &env.pebble.https_ca_pem(), window);
+    let server = start(dir.path(), &[]);
+    let c = ApiClient::setup_and_login(server.addr);
+    let (pid, _) = project(&c, &env, "ari", None);
+    let account = c.ok(
+        "POST",
+        "/api/v1/acme-accounts",
+        Some(json!({ "project_id": pid, "name": "pebble-with-ari", "directory_url": ari.directory_url(), "tos_agreed": true,
+            "ca_bundle_pem": format!("{}{}", env.pebble.https_ca_pem(), ari.https_ca_pem()) })),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cid = request(&c, &pid, &account, &format!("ari.{ZONE}"), &[]);
+    let issued = wait_status(&c, &cid, "issued", ISSUE_DEADLINE);
+    let renew_at: certautopilot_core::Timestamp = serde_json::from_value(issued["renew_at"].clone()).unwrap();
+    let at = renew_at.as_unix_millis() / 1_000;
+    assert!(
+        (window.0 as i64..=window.1 as i64).contains(&at),
+        "renew_at {renew_at} outside the CA's window {window:?}"
+    );
+    let serial = issued["serial"].as_str().unwrap().to_owned();
+    c.wait_for(&format!("/api/v1/certificates/{cid}"), Duration::from_secs(40), "renewal in the window", |cert| {
+        cert["status"] == json!("issued") && cert["serial"].as_str() != Some(&serial)
+    });
+    let audit = c.ok("GET", &format!("/api/v1/audit/events?project_id={pid}&action=cert.renewing"), None, 200);
+    let started: certautopilot_core::Timestamp = serde_json::from_value(audit["items"][0]["at"].clone()).unwrap();
+    assert!(
+        started.as_unix_millis() / 1_000 >= window.0 as i64,
+        "renewal started {started}, before the window {window:?}"
+    );
+    assert_eq!(ari.answered().len(), 2, "asked for the first and the renewed certificate");
 }

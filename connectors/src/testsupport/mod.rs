@@ -3,6 +3,7 @@
 //! tests and by `certautopilot bench issue`; nothing here runs in a production path.
 
 mod acme_env;
+mod ari;
 mod bind;
 mod pebble;
 mod rsyslog;
@@ -13,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
+pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
 pub use pebble::{Pebble, PebbleOptions};
 pub use rsyslog::Rsyslog;
@@ -143,4 +145,31 @@ pub fn verify_chain(chain_pem: &str, root_pem: &str, name: &str) -> Result<(), S
         .verify_server_cert(leaf, intermediates, &server, &[], UnixTime::now())
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// One HTTPS GET trusting `ca_pem` only; returns the status line and the body (`Connection: close`).
+pub fn https_get(url: &str, ca_pem: &str) -> std::io::Result<(String, String)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("https://").ok_or_else(|| std::io::Error::other("not an https URL"))?;
+    let (host_port, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let host = host_port.rsplit_once(':').map(|(h, _)| h).unwrap_or(host_port).to_owned();
+    let name = ServerName::try_from(host).map_err(std::io::Error::other)?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(std::io::Error::other)?;
+    let sock = TcpStream::connect(host_port)?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\n\r\n")?;
+    let mut response = Vec::new();
+    // Servers close without close_notify; what was read is complete (Connection: close).
+    let _ = tls.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((head.lines().next().unwrap_or_default().to_owned(), body.to_owned()))
 }

@@ -1,15 +1,10 @@
 //! A real Pebble (Let's Encrypt's test ACME CA, Debian `pebble`) on free loopback ports, resolving
 //! challenges through a DNS server we name, with its own HTTPS certificate from a throw-away CA.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
-
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 
 use super::{ChildGuard, free_port, make_tls_certificates, wait_for_tcp};
 
@@ -130,24 +125,10 @@ impl Pebble {
     }
 
     fn management_get(&self, path: &str) -> String {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(self.https_ca_pem().as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-        let sock = TcpStream::connect(("127.0.0.1", self.management_port)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, sock);
-        write!(tls, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = Vec::new();
-        // Pebble closes without close_notify; what was read is complete (Connection: close).
-        let _ = tls.read_to_end(&mut response);
-        let text = String::from_utf8_lossy(&response).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        assert!(head.starts_with("HTTP/1.1 200"), "pebble management {path}: {head}");
-        body.to_owned()
+        let url = format!("https://127.0.0.1:{}{path}", self.management_port);
+        let (status, body) = super::https_get(&url, &self.https_ca_pem()).expect("pebble management answers");
+        assert!(status.starts_with("HTTP/1.1 200"), "pebble management {path}: {status}");
+        body
     }
 
     pub fn is_running(&self) -> bool {

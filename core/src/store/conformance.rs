@@ -46,7 +46,8 @@ macro_rules! store_conformance_tests {
             expired_lease_is_reclaimed_and_old_holder_fenced, heartbeat_keeps_the_lease,
             backoff_grows_then_job_is_dead, permanent_failure_is_dead_at_once, one_running_job_per_subject,
             release_gives_the_attempt_back, project_jobs_are_scoped, concurrent_claimers_never_share_a_job,
-            concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free);
+            concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free,
+            a_certificates_story_is_found_by_object_and_subject, certificate_expiries_soonest_first);
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -875,4 +876,60 @@ where
     })
     .await;
     outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// A certificate's timeline sources: audit entries found by object id (only that object's), and
+/// the log lines of its jobs by subject, within its project only.
+pub async fn a_certificates_story_is_found_by_object_and_subject<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let secret = std::sync::Arc::new(crate::crypto::SecretBytes::new(vec![7; 32]));
+    let now = f.clock.now_ts();
+    let cert = certificate(&w.a, "story.example", now);
+    let other = certificate(&w.a, "other.example", now);
+    for (c, action) in [(&cert, "cert.requested"), (&other, "cert.requested"), (&cert, "cert.issued")] {
+        let mut write = audit_write(&w, &secret, action);
+        write.draft.object = Some(crate::model::AuditObject { kind: "certificate".into(), id: c.id.to_string() });
+        f.store.append_audit(write).await.unwrap();
+    }
+    let filter = crate::store::AuditFilter {
+        project_id: Some(w.a.project_id()),
+        object_id: Some(cert.id.to_string()),
+        ..Default::default()
+    };
+    let found = f.store.search_audit_events(&w.org_scope, &filter, 0, 100).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["cert.requested", "cert.issued"]);
+
+    let job = NewJob::for_project(&w.a, JobKind::Issue, 3).subject(cert.id.to_string());
+    f.store.enqueue_job(job).await.unwrap();
+    let lease = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 1)).await.unwrap()[0].lease().unwrap();
+    f.store.append_job_log(&lease, LogLevel::Info, "order placed", serde_json::json!({})).await.unwrap();
+    let lines = f.store.subject_job_logs(&w.a, &cert.id.to_string(), 100).await.unwrap();
+    let messages: Vec<&str> = lines.iter().map(|(_, _, l)| l.message.as_str()).collect();
+    assert_eq!(messages, ["queued", "claimed", "order placed"]);
+    assert!(lines.iter().all(|(id, kind, _)| *id == lease.job_id && *kind == JobKind::Issue));
+    assert!(
+        f.store.subject_job_logs(&w.b, &cert.id.to_string(), 100).await.unwrap().is_empty(),
+        "another project sees nothing"
+    );
+    assert!(f.store.subject_job_logs(&w.a, &other.id.to_string(), 100).await.unwrap().is_empty());
+}
+
+/// Expiries of certificates holding one, soonest first, across projects; the rest are left out.
+pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let day = Duration::from_secs(86_400);
+    let mut ids = Vec::new();
+    for (i, (scope, days)) in [(&w.a, 30u32), (&w.b, 10), (&w.a, 20)].into_iter().enumerate() {
+        let mut cert = certificate(scope, &format!("exp{i}.example"), now);
+        cert.mark_issued(format!("{i:02x}"), now, now.saturating_add(day * days), "00".into());
+        f.store.insert(scope, &cert).await.unwrap();
+        ids.push((days, cert.id));
+    }
+    f.store.insert(&w.a, &certificate(&w.a, "never.example", now)).await.unwrap();
+    ids.sort();
+    let expiries = f.store.certificate_expiries(&SystemScope::new("metrics"), 10).await.unwrap();
+    assert_eq!(expiries.iter().map(|e| e.id).collect::<Vec<_>>(), ids.iter().map(|(_, id)| *id).collect::<Vec<_>>());
+    assert_eq!(expiries[0].common_name, "exp1.example");
+    assert_eq!(f.store.certificate_expiries(&SystemScope::new("metrics"), 2).await.unwrap().len(), 2);
 }
