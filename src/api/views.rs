@@ -290,6 +290,10 @@ pub struct Rfc2136Config {
     pub algorithm: String,
     /// The TSIG secret (base64); write-only.
     pub secret: String,
+    /// Where to confirm a challenge record is visible (`ip:port` each). Without it, the zone's
+    /// NS records are asked of `server` and queried on its port.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -45,6 +45,17 @@ fn start(dir: &Path, extra: &[(&str, &str)]) -> Server {
 /// A project with an ACME account at the environment's Pebble, its BIND as the RFC 2136
 /// credential, and both test zones. Returns (project id, account id).
 fn project(c: &ApiClient, env: &AcmeEnv, name: &str, eab_key: Option<&str>) -> (String, String) {
+    project_with(c, env, name, eab_key, &[])
+}
+
+/// Like `project`, with the credential checking visibility at `nameservers` instead of the NS records.
+fn project_with(
+    c: &ApiClient,
+    env: &AcmeEnv,
+    name: &str,
+    eab_key: Option<&str>,
+    nameservers: &[String],
+) -> (String, String) {
     let project = c.ok("POST", "/api/v1/projects", Some(json!({ "name": name })), 201);
     let pid = project["id"].as_str().unwrap().to_owned();
     let account = create_account(c, env, &pid, "pebble", eab_key);
@@ -53,7 +64,8 @@ fn project(c: &ApiClient, env: &AcmeEnv, name: &str, eab_key: Option<&str>) -> (
         "POST",
         "/api/v1/dns-credentials",
         Some(json!({ "project_id": pid, "name": "bind", "provider": "rfc2136", "config": {
-            "server": env.bind.addr().to_string(), "key_name": key.name, "algorithm": key.algorithm, "secret": key.secret } })),
+            "server": env.bind.addr().to_string(), "key_name": key.name, "algorithm": key.algorithm, "secret": key.secret,
+            "nameservers": nameservers } })),
         201,
     );
     for apex in [ZONE, DELEGATED_ZONE] {
@@ -150,6 +162,18 @@ fn issue_inspect_renew_and_revoke_through_the_api() {
         )
         .unwrap();
     assert_eq!(sealed, 1, "the key is stored sealed");
+
+    // --- an RSA 2048 certificate (key made by the rsa crate; ring signs the CSR) verifies as well.
+    let created = c.ok(
+        "POST",
+        "/api/v1/certificates",
+        Some(json!({ "project_id": pid, "common_name": format!("rsa.{ZONE}"), "key_type": "rsa2048", "acme_account_id": account })),
+        202,
+    );
+    let rsa = created["certificate"]["id"].as_str().unwrap().to_owned();
+    wait_status(&c, &rsa, "issued", ISSUE_DEADLINE);
+    let (_, rsa_chain) = c.call_text("GET", &format!("/api/v1/certificates/{rsa}/chain"), None);
+    verify_chain(&rsa_chain, &root, &format!("rsa.{ZONE}")).unwrap();
 
     // --- the actors that did the work are listed; a forced panic restarts one, which works again.
     let actors = c.ok("GET", "/api/v1/admin/actors", None, 200);
@@ -285,7 +309,8 @@ fn ca_and_dns_outages() {
     let mut env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
     let server = start(dir.path(), &[("CERTAUTOPILOT_JOBS__MAX_ATTEMPTS", "20")]);
     let c = ApiClient::setup_and_login(server.addr);
-    let (pid, account) = project(&c, &env, "outage", None);
+    // Visibility checked at a configured server rather than the NS records.
+    let (pid, account) = project_with(&c, &env, "outage", None, &[env.bind.addr().to_string()]);
     // Registered with the first Pebble.
     let first = request(&c, &pid, &account, &format!("first.{ZONE}"), &[]);
     wait_status(&c, &first, "issued", ISSUE_DEADLINE);
@@ -326,6 +351,10 @@ fn an_invalid_challenge_fails_with_the_cas_reason() {
     let failed = wait_status(&c, &cid, "failed", ISSUE_DEADLINE);
     let reason = failed["last_error"].as_str().unwrap();
     assert!(reason.contains("CA refused") && reason.to_lowercase().contains("txt"), "{reason}");
+    assert!(
+        env.bind.txt(&format!("_acme-challenge.invalid.{ZONE}")).is_empty(),
+        "records removed after the failure too"
+    );
     let jobs = c.ok("GET", &format!("/api/v1/jobs?project_id={pid}"), None, 200);
     let issue = &jobs["items"][0];
     assert_eq!((issue["status"].clone(), issue["attempts"].clone()), (json!("dead"), json!(1)), "{issue}");

@@ -276,7 +276,14 @@ impl Handler<Call> for AcmeAccountActor {
             act.calls += 1;
             if let Err(IssueError::Acme(e)) = &result {
                 if e.is_rate_limited() {
-                    act.paused_until = Some(Instant::now() + act.deps.settings.rate_limit_pause);
+                    // The CA's Retry-After when it gave one, never shorter than the configured pause.
+                    let asked = act
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.retry_after())
+                        .and_then(|t| t.duration_since(std::time::SystemTime::now()).ok())
+                        .unwrap_or_default();
+                    act.paused_until = Some(Instant::now() + asked.max(act.deps.settings.rate_limit_pause));
                 }
                 act.probe.set_error(e.to_string());
             }

@@ -17,6 +17,19 @@ pub(crate) struct ChallengeTarget {
     /// The name the TXT record is written at (the CNAME target when delegated).
     pub name: String,
     pub provider: Rfc2136,
+    /// The credential's configured servers to check visibility at; empty: the zone's NS records.
+    pub nameservers: Vec<std::net::SocketAddr>,
+}
+
+impl ChallengeTarget {
+    /// Where the record must be visible: the configured servers, or the zone's authoritative
+    /// servers found from its NS records.
+    pub async fn check_servers(&self, check: &Authoritative) -> Result<Vec<std::net::SocketAddr>, IssueError> {
+        if !self.nameservers.is_empty() {
+            return Ok(self.nameservers.clone());
+        }
+        Ok(check.servers(&self.zone.apex, self.provider.server()).await?)
+    }
 }
 
 /// The project's zones, read once per attempt.
@@ -40,7 +53,21 @@ pub(crate) fn zone_for<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
 }
 
 pub(crate) async fn provider(deps: &IssuanceDeps, scope: &ProjectScope, zone: &Zone) -> Result<Rfc2136, IssueError> {
+    Ok(provider_and_checks(deps, scope, zone).await?.0)
+}
+
+async fn provider_and_checks(
+    deps: &IssuanceDeps,
+    scope: &ProjectScope,
+    zone: &Zone,
+) -> Result<(Rfc2136, Vec<std::net::SocketAddr>), IssueError> {
     let credential: DnsCredential = deps.store.get(scope, &zone.credential_id).await?;
+    let nameservers = credential
+        .config
+        .get("nameservers")
+        .and_then(|v| v.as_array())
+        .map(|list| list.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
     if credential.provider != DnsProvider::Rfc2136 {
         return Err(IssueError::Setup(format!("credential {} uses an unsupported DNS provider", credential.name)));
     }
@@ -56,13 +83,14 @@ pub(crate) async fn provider(deps: &IssuanceDeps, scope: &ProjectScope, zone: &Z
     let secret = base64::engine::general_purpose::STANDARD
         .decode(secret_b64.expose())
         .map_err(|_| IssueError::Setup(format!("credential {}: the TSIG secret is not base64", credential.name)))?;
-    Ok(Rfc2136::new(Rfc2136Config {
+    let provider = Rfc2136::new(Rfc2136Config {
         server,
         key_name: text("key_name").unwrap_or_default(),
         algorithm: TsigAlgorithm::parse(&text("algorithm").unwrap_or_default())?,
         secret: SecretBytes::new(secret),
         timeout: deps.settings.dns_query_timeout,
-    })?)
+    })?;
+    Ok((provider, nameservers))
 }
 
 /// Where the challenge for `identifier` goes: its zone's credential, or, when `_acme-challenge` of
@@ -75,17 +103,18 @@ pub(crate) async fn challenge_target(
 ) -> Result<ChallengeTarget, IssueError> {
     let no_zone = |name: &str| IssueError::Setup(format!("no zone of this project serves {name}; add its zone"));
     let zone = zone_for(zones, identifier).ok_or_else(|| no_zone(identifier))?;
-    let provider = provider(deps, scope, zone).await?;
+    let (provider, nameservers) = provider_and_checks(deps, scope, zone).await?;
     let name = challenge_name(identifier);
     let check = Authoritative { timeout: deps.settings.dns_query_timeout };
-    match check.cname(provider.server(), &name).await? {
-        None => Ok(ChallengeTarget { zone: zone.clone(), name, provider }),
+    let asked = nameservers.first().copied().unwrap_or(provider.server());
+    match check.cname(asked, &name).await? {
+        None => Ok(ChallengeTarget { zone: zone.clone(), name, provider, nameservers }),
         Some(target) => {
             let delegated = zone_for(zones, &target).ok_or_else(|| {
                 IssueError::Setup(format!("{name} is a CNAME to {target}, which no zone of this project serves"))
             })?;
-            let provider = super::dns::provider(deps, scope, delegated).await?;
-            Ok(ChallengeTarget { zone: delegated.clone(), name: target, provider })
+            let (provider, nameservers) = provider_and_checks(deps, scope, delegated).await?;
+            Ok(ChallengeTarget { zone: delegated.clone(), name: target, provider, nameservers })
         }
     }
 }

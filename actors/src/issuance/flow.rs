@@ -331,7 +331,7 @@ impl Flow<'_> {
         let check = Authoritative { timeout: self.deps.settings.dns_query_timeout };
         let started = Instant::now();
         for (_, value, t) in &targets {
-            let servers = check.servers(&t.zone.apex, t.provider.server()).await?;
+            let servers = t.check_servers(&check).await?;
             let left = self.deps.settings.dns_propagation_timeout.saturating_sub(started.elapsed());
             self.cancellable(check.wait_visible(&t.name, value, &servers, left)).await??;
         }
@@ -407,6 +407,10 @@ impl Flow<'_> {
                 return Err(IssueError::CaTimeout(settings.order_timeout.as_secs()));
             }
             delay = delay.mul_f64(1.5).min(settings.poll_max);
+            // The CA's Retry-After, when it sent one, is the earliest next poll.
+            if let Some(asked) = order.retry_after.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok()) {
+                delay = delay.max(asked.min(settings.order_timeout));
+            }
         }
     }
 

@@ -4,19 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use bytes::Bytes;
 use certautopilot_core::Timestamp;
 use certautopilot_core::crypto::SecretBytes;
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, CertificateIdentifier, ChallengeStatus,
-    ChallengeType, ExternalAccountKey, HttpClient, Identifier, NewAccount, NewOrder, RevocationReason,
-    RevocationRequest,
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeStatus, ChallengeType,
+    ExternalAccountKey, Identifier, NewAccount, NewOrder, RevocationReason, RevocationRequest,
 };
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde::Serialize;
 
 use super::AcmeError;
+use super::http::{RetryAfter, http_client};
 
 /// What registering an account needs. The EAB HMAC key is the CA-issued base64url text.
 pub struct NewAccountRequest<'a> {
@@ -58,6 +56,9 @@ pub struct OrderSnapshot {
     pub status: OrderStatus,
     pub error: Option<String>,
     pub authorizations: Vec<AuthzSnapshot>,
+    /// The CA's `Retry-After` on this answer: poll again no earlier.
+    #[serde(skip)]
+    pub retry_after: Option<std::time::SystemTime>,
 }
 
 /// The CA's suggested renewal window (RFC 9773).
@@ -74,6 +75,8 @@ const MAX_LIVE_ORDERS: usize = 1_024;
 pub struct AcmeAccountHandle {
     account: Account,
     timeout: Duration,
+    /// The CA's last `Retry-After`, as the HTTP client saw it.
+    retry_after: RetryAfter,
     orders: Arc<tokio::sync::Mutex<std::collections::HashMap<String, instant_acme::Order>>>,
 }
 
@@ -81,39 +84,6 @@ impl std::fmt::Debug for AcmeAccountHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AcmeAccountHandle").field("url", &self.account.id()).finish_non_exhaustive()
     }
-}
-
-fn http_client(extra_roots_pem: Option<&str>) -> Result<Box<dyn HttpClient>, AcmeError> {
-    let mut extra = Vec::new();
-    if let Some(pem) = extra_roots_pem {
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            extra.push(cert.map_err(|e| AcmeError::Config(format!("ca_bundle_pem: {e}")))?);
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        .map_err(|e| AcmeError::Config(format!("trusted roots: {e}")))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AcmeError::Config(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    // Without TCP_NODELAY (hyper's default is off) every JWS POST waits out a delayed ACK: about
-    // 40 ms per request, most of an issuance's time.
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    let client: hyper_util::client::legacy::Client<_, BodyWrapper<Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
-    Ok(Box::new(client))
 }
 
 async fn within<T>(
@@ -154,7 +124,7 @@ async fn snapshot(
             authorizations.push(AuthzSnapshot { identifier, status, dns_value, challenge_status, error });
         }
     }
-    Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations })
+    Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations, retry_after: None })
 }
 
 fn status_of(status: &instant_acme::OrderStatus) -> OrderStatus {
@@ -182,14 +152,18 @@ impl AcmeAccountHandle {
             }
             None => None,
         };
-        let builder = Account::builder_with_http(http_client(request.extra_roots_pem)?);
+        let retry_after = RetryAfter::default();
+        let builder = Account::builder_with_http(http_client(request.extra_roots_pem, retry_after.clone())?);
         let new_account =
             NewAccount { contact: &contact, terms_of_service_agreed: request.tos_agreed, only_return_existing: false };
         let (account, credentials) =
             within(request.timeout, builder.create(&new_account, request.directory_url.to_owned(), eab.as_ref()))
                 .await?;
         let json = serde_json::to_vec(&credentials).map_err(|e| AcmeError::Protocol(e.to_string()))?;
-        Ok((AcmeAccountHandle { account, timeout: request.timeout, orders: Arc::default() }, SecretBytes::new(json)))
+        Ok((
+            AcmeAccountHandle { account, timeout: request.timeout, retry_after, orders: Arc::default() },
+            SecretBytes::new(json),
+        ))
     }
 
     /// Restores a registered account from its stored credentials (fetches the CA's directory).
@@ -200,9 +174,16 @@ impl AcmeAccountHandle {
     ) -> Result<Self, AcmeError> {
         let credentials: AccountCredentials = serde_json::from_slice(credentials.expose())
             .map_err(|_| AcmeError::Config("stored account credentials are unreadable".into()))?;
-        let builder = Account::builder_with_http(http_client(extra_roots_pem)?);
+        let retry_after = RetryAfter::default();
+        let builder = Account::builder_with_http(http_client(extra_roots_pem, retry_after.clone())?);
         let account = within(timeout, builder.from_credentials(credentials)).await?;
-        Ok(AcmeAccountHandle { account, timeout, orders: Arc::default() })
+        Ok(AcmeAccountHandle { account, timeout, retry_after, orders: Arc::default() })
+    }
+
+    /// When the CA last asked to be left alone until (`Retry-After` on its latest answer, if any).
+    /// Read after a call: a rate-limited or still-processing answer carries it.
+    pub fn retry_after(&self) -> Option<std::time::SystemTime> {
+        self.retry_after.get()
     }
 
     /// The account URL the CA assigned.
@@ -225,9 +206,12 @@ impl AcmeAccountHandle {
         let mut order = self.take(url).await?;
         let result = within(self.timeout, async {
             order.refresh().await?;
+            let retry_after = self.retry_after.get();
             // A failed order says why in its authorizations: fetch them whatever was asked.
             let detail = authorizations || order.state().status == instant_acme::OrderStatus::Invalid;
-            snapshot(&mut order, url, detail).await
+            let mut snapshot = snapshot(&mut order, url, detail).await?;
+            snapshot.retry_after = retry_after;
+            Ok(snapshot)
         })
         .await;
         self.put_back(url, order, result.is_ok()).await;

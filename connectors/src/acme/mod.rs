@@ -4,9 +4,11 @@
 //! caller (the certificate actor) persists progress between steps so an order resumes, never repeats.
 
 mod client;
+mod http;
 mod keys;
 
 pub use client::{AcmeAccountHandle, AuthzSnapshot, NewAccountRequest, OrderSnapshot, OrderStatus, RenewalWindow};
+pub use http::parse_retry_after;
 pub use keys::{csr_for_key, generate_key, public_key_der};
 
 pub const PROBLEM_RATE_LIMITED: &str = "urn:ietf:params:acme:error:rateLimited";

@@ -17,6 +17,7 @@ use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsC
 use crate::api::{AppState, validate};
 
 const TSIG_ALGORITHMS: [&str; 3] = ["hmac-sha256", "hmac-sha384", "hmac-sha512"];
+const MAX_NAMESERVERS: usize = 10;
 
 pub async fn list_credentials(
     auth: Authorized,
@@ -60,9 +61,20 @@ pub async fn create_credential(
     if secret_bytes.len() < 16 {
         return Err(ApiError::invalid("config.secret", "must be at least 16 bytes"));
     }
+    if c.nameservers.len() > MAX_NAMESERVERS {
+        return Err(ApiError::invalid("config.nameservers", format!("at most {MAX_NAMESERVERS} servers")));
+    }
+    for (i, ns) in c.nameservers.iter().enumerate() {
+        if ns.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ApiError::invalid(format!("config.nameservers[{i}]"), "must be ip:port"));
+        }
+    }
     let mut credential =
         DnsCredential::new(scope.project_id(), validate::name("name", &body.name)?, DnsProvider::Rfc2136, state.now());
     credential.config = json!({ "server": c.server, "key_name": key_name, "algorithm": algorithm });
+    if !c.nameservers.is_empty() {
+        credential.config["nameservers"] = json!(c.nameservers);
+    }
     credential.secret =
         Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_text(c.secret.trim()))?);
     let audit = state.org().await?.audit(
