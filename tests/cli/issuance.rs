@@ -344,7 +344,7 @@ fn an_invalid_challenge_fails_with_the_cas_reason() {
     let dir = tempfile::tempdir().unwrap();
     let env =
         AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions { pebble_sees_stale_dns: true, ..Default::default() });
-    let server = start(dir.path(), &[]);
+    let server = start(dir.path(), &[("CERTAUTOPILOT_ISSUANCE__PASSIVATE_AFTER_SECS", "1")]);
     let c = ApiClient::setup_and_login(server.addr);
     let (pid, account) = project(&c, &env, "invalid", None);
     let cid = request(&c, &pid, &account, &format!("invalid.{ZONE}"), &[]);
@@ -358,6 +358,10 @@ fn an_invalid_challenge_fails_with_the_cas_reason() {
     let jobs = c.ok("GET", &format!("/api/v1/jobs?project_id={pid}"), None, 200);
     let issue = &jobs["items"][0];
     assert_eq!((issue["status"].clone(), issue["attempts"].clone()), (json!("dead"), json!(1)), "{issue}");
+    // Idle for a second, the certificate actor is passivated: it leaves the registry.
+    c.wait_for("/api/v1/admin/actors?kind=certificate", Duration::from_secs(10), "passivation", |list| {
+        list["items"].as_array().is_some_and(Vec::is_empty)
+    });
 }
 
 /// A CA that offers ACME Renewal Information: the certificate's renewal time falls inside the CA's

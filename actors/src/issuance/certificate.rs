@@ -186,3 +186,43 @@ impl CertificateHub {
         self.accounts.stop().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::ActorRegistry;
+    use certautopilot_core::crypto::{Envelope, LocalKek};
+    use certautopilot_core::store::sqlite::SqliteStore;
+
+    /// An actor with nothing to do leaves after `passivate_after`; asking for it again brings back
+    /// a fresh one, registered under the same key.
+    #[actix_rt::test]
+    async fn idle_actors_are_passivated_and_come_back_on_demand() {
+        let fixture = SqliteStore::for_test().await;
+        let registry = ActorRegistry::new();
+        let settings =
+            super::super::IssuanceSettings { passivate_after: Duration::from_millis(200), ..Default::default() };
+        let deps = IssuanceDeps::new(
+            Arc::new(fixture.store) as Arc<dyn certautopilot_core::Store>,
+            Envelope::new(Arc::new(LocalKek::ephemeral())),
+            registry.clone(),
+            settings,
+            "node-1",
+        );
+        let arbiter = actix::Arbiter::current();
+        let hub = CertificateHub::start(deps.clone(), AccountHub::new(deps, arbiter.clone()), arbiter);
+        let id = CertificateId::new();
+        hub.actor(id);
+        crate::testing::wait_for(&registry, KIND, &id.to_string(), "started", |s| s.state == "idle").await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while registry.get(KIND, &id.to_string()).is_some() {
+            assert!(std::time::Instant::now() < deadline, "not passivated: {:?}", registry.get(KIND, &id.to_string()));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(hub.live_count(), 0);
+        hub.actor(id);
+        crate::testing::wait_for(&registry, KIND, &id.to_string(), "back", |s| s.alive).await;
+        hub.stop().await;
+        assert!(registry.get(KIND, &id.to_string()).is_none());
+    }
+}

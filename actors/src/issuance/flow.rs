@@ -122,6 +122,13 @@ impl Flow<'_> {
             }
             _ => {}
         }
+        // A renewal that comes after expiry (the service was down, renewals kept failing) records it.
+        if renewing
+            && work.cert.status == CertificateStatus::Issued
+            && work.cert.not_after.is_some_and(|t| t <= Timestamp::now())
+        {
+            self.move_to(work, LifecycleEvent::Expired, json!({ "not_after": work.cert.not_after })).await?;
+        }
         let event = if renewing { LifecycleEvent::StartRenew } else { LifecycleEvent::StartIssue };
         self.move_to(work, event, json!({ "job_id": self.job.id, "attempt": self.job.attempts })).await?;
         self.step(if renewing { "renewing" } else { "issuing" });
