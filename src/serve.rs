@@ -9,7 +9,8 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use certautopilot_actors::issuance::{
-    AccountHub, CertificateHub, CertificateJobs, ForcePanic, IssuanceDeps, IssuanceSettings, Scheduler,
+    AccountHub, CertificateHub, CertificateJobs, DistributeJobs, ForcePanic, IssuanceDeps, IssuanceSettings, Scheduler,
+    TargetHub,
 };
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
@@ -133,6 +134,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         AccountHub::new(issuance.clone(), issuance_arbiter.handle()),
         issuance_arbiter.handle(),
     );
+    let targets = TargetHub::new(issuance.clone(), issuance_arbiter.handle());
     let pump = mode.runs_worker().then(|| {
         let pump_config = PumpConfig {
             node_id: config.node.id.clone(),
@@ -151,6 +153,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         for handler in CertificateJobs::all(&certificates) {
             pump = pump.with_handler(Arc::new(handler));
         }
+        pump = pump.with_handler(Arc::new(DistributeJobs { hub: targets.clone() }));
         Arc::new(pump.start())
     });
     // Enqueues in this process wake its worker at once. Weak: shutdown needs the only reference.
@@ -163,6 +166,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         })
     };
     state.set_waker(wake.clone());
+    issuance.set_waker(wake.clone());
     if config.fault_injection {
         tracing::warn!("debug.fault_injection is on: owners can make actors panic");
         let hub = certificates.clone();
@@ -301,6 +305,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         probe.abort();
     }
     certificates.stop().await;
+    targets.stop().await;
     issuance_arbiter.stop();
     // Nothing seals or opens any more: the KEK actor can go.
     kek.service.stop().await;

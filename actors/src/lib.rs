@@ -3,6 +3,7 @@
 //! forwarder, and issuance: the certificate and ACME-account actors and the renewal scheduler.
 
 pub mod failpoint;
+pub mod hub;
 pub mod issuance;
 pub mod job_pump;
 pub mod kek;

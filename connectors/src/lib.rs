@@ -4,7 +4,9 @@
 
 pub mod acme;
 pub mod dns;
+pub mod https;
 pub mod siem;
+pub mod targets;
 pub mod x509;
 
 #[cfg(feature = "testsuite")]

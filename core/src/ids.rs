@@ -69,6 +69,7 @@ define_id!(DnsCredentialId);
 define_id!(ZoneId);
 define_id!(CertificateId);
 define_id!(TargetId);
+define_id!(DeploymentId);
 define_id!(JobId);
 define_id!(
     /// Long-lived API tokens act as principals in the audit trail.

@@ -796,3 +796,56 @@ fn principal_text(p: &certautopilot_core::Principal) -> String {
         certautopilot_core::Principal::System(name) => format!("system:{name}"),
     }
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobsQueued {
+    pub jobs: Vec<JobView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTargets {
+    /// Every target the certificate should be deployed to (the others are detached).
+    #[schema(value_type = Vec<String>)]
+    pub target_ids: Vec<TargetId>,
+    /// The certificate's current version (optimistic concurrency).
+    pub version: u64,
+}
+
+/// One certificate on one target.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentView {
+    #[schema(value_type = String, format = "uuid")]
+    pub target_id: TargetId,
+    /// `pending` (queued or retrying), `deployed` or `failed`.
+    #[schema(value_type = String)]
+    pub status: certautopilot_core::model::DeploymentStatus,
+    pub serial: Option<String>,
+    pub fingerprint_sha256: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deployed_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<certautopilot_core::model::Deployment> for DeploymentView {
+    fn from(d: certautopilot_core::model::Deployment) -> Self {
+        DeploymentView {
+            target_id: d.target_id,
+            status: d.status,
+            serial: d.serial,
+            fingerprint_sha256: d.fingerprint_sha256,
+            deployed_at: d.deployed_at,
+            last_error: d.last_error,
+            attempts: d.attempts,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    pub items: Vec<DeploymentView>,
+}

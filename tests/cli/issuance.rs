@@ -16,8 +16,8 @@ use crate::process::{ApiClient, Server, wait_for_status};
 
 const ISSUE_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Fast polling and short backoffs: the defaults are for real CAs.
-const FAST: &[(&str, &str)] = &[
+/// Fast polling and short backoffs (the defaults are for real CAs); fault injection on.
+pub(crate) const FAST: &[(&str, &str)] = &[
     ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
     ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "200"),
     ("CERTAUTOPILOT_ISSUANCE__ACME_TIMEOUT_SECS", "5"),
@@ -35,7 +35,7 @@ fn install_ring() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn start(dir: &Path, extra: &[(&str, &str)]) -> Server {
+pub(crate) fn start(dir: &Path, extra: &[(&str, &str)]) -> Server {
     let env: Vec<(&str, &str)> = FAST.iter().chain(extra).copied().collect();
     let server = Server::start(dir, &[], &env);
     wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
@@ -44,7 +44,7 @@ fn start(dir: &Path, extra: &[(&str, &str)]) -> Server {
 
 /// A project with an ACME account at the environment's Pebble, its BIND as the RFC 2136
 /// credential, and both test zones. Returns (project id, account id).
-fn project(c: &ApiClient, env: &AcmeEnv, name: &str, eab_key: Option<&str>) -> (String, String) {
+pub(crate) fn project(c: &ApiClient, env: &AcmeEnv, name: &str, eab_key: Option<&str>) -> (String, String) {
     project_with(c, env, name, eab_key, &[])
 }
 

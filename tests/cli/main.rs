@@ -4,6 +4,7 @@
 mod api_flow;
 mod audit;
 mod config_check;
+mod distribution;
 mod issuance;
 mod kek;
 mod pkcs11;

@@ -3,8 +3,7 @@
 //! are per account; after a `rateLimited` answer the account pauses. An account the CA no longer
 //! knows (a test CA restarted, a staging reset) is registered again and the new key stored.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
@@ -17,8 +16,9 @@ use certautopilot_core::store::RecordStore;
 use serde_json::json;
 
 use super::{IssuanceDeps, IssueError};
+use crate::hub::Hub;
 use crate::registry::Probe;
-use crate::supervisor::{Lifeline, RestartBackoff, Spawn, Supervised, supervise};
+use crate::supervisor::{Lifeline, Spawn, Supervised};
 
 pub const KIND: &str = "acme_account";
 
@@ -297,41 +297,27 @@ impl Handler<Call> for AcmeAccountActor {
 #[derive(Clone)]
 pub struct AccountHub {
     deps: IssuanceDeps,
-    arbiter: ArbiterHandle,
-    live: Arc<Mutex<HashMap<AcmeAccountId, Supervised<AcmeAccountActor>>>>,
+    hub: Hub<AcmeAccountId, AcmeAccountActor>,
 }
 
 impl AccountHub {
     pub fn new(deps: IssuanceDeps, arbiter: ArbiterHandle) -> Self {
-        AccountHub { deps, arbiter, live: Arc::default() }
+        let hub = Hub::new(&deps.registry, KIND, arbiter);
+        AccountHub { deps, hub }
     }
 
     pub fn actor(&self, id: AcmeAccountId) -> Supervised<AcmeAccountActor> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.entry(id)
-            .or_insert_with(|| {
-                let deps = self.deps.clone();
-                supervise(
-                    &self.deps.registry,
-                    KIND,
-                    id.to_string(),
-                    &self.arbiter,
-                    RestartBackoff::default(),
-                    move |s: Spawn| {
-                        // A restarted instance opens its session again from the store.
-                        AcmeAccountActor {
-                            id,
-                            deps: deps.clone(),
-                            session: None,
-                            paused_until: None,
-                            calls: 0,
-                            probe: s.probe,
-                            _lifeline: s.lifeline,
-                        }
-                    },
-                )
-            })
-            .clone()
+        let deps = self.deps.clone();
+        // A restarted instance opens its session again from the store.
+        self.hub.actor(id, move |s: Spawn| AcmeAccountActor {
+            id,
+            deps: deps.clone(),
+            session: None,
+            paused_until: None,
+            calls: 0,
+            probe: s.probe,
+            _lifeline: s.lifeline,
+        })
     }
 
     /// One call to the CA through the account's actor.
@@ -343,9 +329,6 @@ impl AccountHub {
     }
 
     pub async fn stop(&self) {
-        let all: Vec<_> = self.live.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, a)| a).collect();
-        for actor in all {
-            actor.stop().await;
-        }
+        self.hub.stop_all().await;
     }
 }

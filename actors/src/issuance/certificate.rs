@@ -4,8 +4,7 @@
 //! holds no certificate state between jobs: each job reloads the record, so a restart from the
 //! factory loses nothing. Idle actors are passivated by the hub's sweeper.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
@@ -16,9 +15,10 @@ use serde_json::json;
 use super::IssuanceDeps;
 use super::account::AccountHub;
 use super::flow::Flow;
+use crate::hub::Hub;
 use crate::job_pump::{JobContext, JobError};
 use crate::registry::Probe;
-use crate::supervisor::{Lifeline, RestartBackoff, Spawn, Supervised, supervise};
+use crate::supervisor::{Lifeline, Spawn, Supervised};
 
 pub const KIND: &str = "certificate";
 
@@ -91,15 +91,15 @@ impl Handler<ForcePanic> for CertificateActor {
 pub struct CertificateHub {
     deps: IssuanceDeps,
     accounts: AccountHub,
-    arbiter: ArbiterHandle,
-    live: Arc<Mutex<HashMap<CertificateId, Supervised<CertificateActor>>>>,
+    hub: Hub<CertificateId, CertificateActor>,
     stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CertificateHub {
     /// The hub, with a sweeper that passivates actors idle for `deps.settings.passivate_after`.
     pub fn start(deps: IssuanceDeps, accounts: AccountHub, arbiter: ArbiterHandle) -> Self {
-        let hub = CertificateHub { deps, accounts, arbiter, live: Arc::default(), stopped: Arc::default() };
+        let actors = Hub::new(&deps.registry, KIND, arbiter);
+        let hub = CertificateHub { deps, accounts, hub: actors, stopped: Arc::default() };
         let sweeper = hub.clone();
         let every = (hub.deps.settings.passivate_after / 4).max(Duration::from_millis(50));
         tokio::spawn(async move {
@@ -114,31 +114,19 @@ impl CertificateHub {
     }
 
     pub fn actor(&self, id: CertificateId) -> Supervised<CertificateActor> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.entry(id)
-            .or_insert_with(|| {
-                let (deps, accounts) = (self.deps.clone(), self.accounts.clone());
-                supervise(
-                    &self.deps.registry,
-                    KIND,
-                    id.to_string(),
-                    &self.arbiter,
-                    RestartBackoff::default(),
-                    move |s: Spawn| CertificateActor {
-                        id,
-                        deps: deps.clone(),
-                        accounts: accounts.clone(),
-                        jobs_run: 0,
-                        probe: s.probe,
-                        _lifeline: s.lifeline,
-                    },
-                )
-            })
-            .clone()
+        let (deps, accounts) = (self.deps.clone(), self.accounts.clone());
+        self.hub.actor(id, move |s: Spawn| CertificateActor {
+            id,
+            deps: deps.clone(),
+            accounts: accounts.clone(),
+            jobs_run: 0,
+            probe: s.probe,
+            _lifeline: s.lifeline,
+        })
     }
 
     pub fn live_count(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.hub.len()
     }
 
     /// Runs a job in the certificate's actor. A job caught in a crashed actor is retried.
@@ -157,18 +145,9 @@ impl CertificateHub {
         }
         let idle_for = self.deps.settings.passivate_after;
         let now = certautopilot_core::Timestamp::now();
-        let idle: Vec<(CertificateId, Supervised<CertificateActor>)> = {
-            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            let ids: Vec<CertificateId> = live
-                .iter()
-                .filter(|(_, a)| {
-                    let snap = a.probe().snapshot();
-                    snap.mailbox_depth == 0 && snap.last_activity.is_none_or(|t| now.duration_since(t) >= idle_for)
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter().filter_map(|id| live.remove(&id).map(|a| (id, a))).collect()
-        };
+        let idle = self.hub.take_where(|snap| {
+            snap.mailbox_depth == 0 && snap.last_activity.is_none_or(|t| now.duration_since(t) >= idle_for)
+        });
         for (id, actor) in idle {
             actor.stop().await;
             tracing::debug!(certificate_id = %id, "certificate actor passivated");
@@ -179,10 +158,7 @@ impl CertificateHub {
     /// Stops every certificate actor (shutdown).
     pub async fn stop(&self) {
         self.stopped.store(true, std::sync::atomic::Ordering::Release);
-        let all: Vec<_> = self.live.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, a)| a).collect();
-        for actor in all {
-            actor.stop().await;
-        }
+        self.hub.stop_all().await;
         self.accounts.stop().await;
     }
 }

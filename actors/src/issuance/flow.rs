@@ -257,6 +257,9 @@ impl Flow<'_> {
             Ok(AcmeReply::Window(window)) => window,
             _ => None,
         };
+        // Sealed values are bound to their field: the key is sealed again as `private_key` (moving
+        // the `pending_key` envelope would fail its integrity check on every later open).
+        let private_key = self.deps.envelope.seal(&self.id.to_string(), "private_key", &key)?;
         let cert = &mut work.cert;
         if let (Some(serial), Some(not_before), Some(not_after), Some(fp)) =
             (cert.serial.clone(), cert.not_before, cert.not_after, cert.fingerprint_sha256.clone())
@@ -281,7 +284,8 @@ impl Flow<'_> {
         cert.ari_window = window.map(|w| (w.start, w.end));
         cert.renew_at = cert.renewal_window_start();
         cert.chain_pem = Some(chain);
-        cert.private_key = cert.pending_key.take();
+        cert.private_key = Some(private_key);
+        cert.pending_key = None;
         cert.order = None;
         cert.revoked_at = None;
         let details = json!({
@@ -290,6 +294,7 @@ impl Flow<'_> {
         });
         self.save(work, t.audit.unwrap_or("cert.issued"), details.clone()).await?;
         self.log(LogLevel::Info, if renewing { "renewed" } else { "issued" }, details).await;
+        self.queue_distribution(work).await;
         self.step("idle");
         Ok(format!(
             "{} serial {} valid until {}",
@@ -297,6 +302,32 @@ impl Flow<'_> {
             leaf.serial,
             leaf.not_after
         ))
+    }
+
+    /// Asks each of the certificate's targets to deploy it (a `distribute` job each). The certificate
+    /// is issued whatever happens here; a deployment that could not be queued is logged and can be
+    /// asked for again (`POST …/distribute`).
+    async fn queue_distribution(&self, work: &Work) {
+        let serial = work.cert.serial.clone().unwrap_or_default();
+        for target in &work.cert.target_ids {
+            let job = super::target::distribute_job(&work.scope, self.id, *target, self.job.max_attempts)
+                .dedupe_key(format!("distribute:{}:{target}:{serial}", self.id));
+            match self.deps.store.enqueue_job(job).await {
+                Ok(_) => {}
+                Err(e) => {
+                    self.log(
+                        LogLevel::Warn,
+                        "could not queue a deployment",
+                        json!({ "target_id": target, "reason": e.to_string() }),
+                    )
+                    .await
+                }
+            }
+        }
+        if !work.cert.target_ids.is_empty() {
+            self.log(LogLevel::Info, "deployments queued", json!({ "targets": work.cert.target_ids })).await;
+            self.deps.wake_workers();
+        }
     }
 
     /// Publishes every pending authorization's TXT value, waits until the authoritative servers show

@@ -9,6 +9,7 @@ mod dns;
 mod flow;
 mod jobs;
 mod scheduler;
+mod target;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_ac
 pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
 pub use jobs::CertificateJobs;
 pub use scheduler::{Scheduler, renewal_dedupe_key};
+pub use target::{DistributeJobs, TargetActor, TargetHub, distribute_job};
 
 /// The registry kind the scheduler is listed under.
 pub fn scheduler_kind() -> &'static str {
@@ -105,6 +107,8 @@ pub struct IssuanceDeps {
     pub settings: IssuanceSettings,
     pub node_id: String,
     org: Arc<tokio::sync::OnceCell<Arc<OrgAudit>>>,
+    /// Wakes this process's worker after an enqueue (the distribute jobs after an issuance).
+    wake: Arc<std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl IssuanceDeps {
@@ -122,6 +126,18 @@ impl IssuanceDeps {
             settings,
             node_id: node_id.into(),
             org: Arc::new(tokio::sync::OnceCell::new()),
+            wake: Arc::default(),
+        }
+    }
+
+    /// Set once the worker runs in this process.
+    pub fn set_waker(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        let _ = self.wake.set(wake);
+    }
+
+    pub fn wake_workers(&self) {
+        if let Some(wake) = self.wake.get() {
+            wake();
         }
     }
 

@@ -1,6 +1,5 @@
-//! The HTTPS client the ACME client talks through: platform roots plus an account's extra roots,
-//! TCP_NODELAY, and a note of the CA's `Retry-After` on every answer (instant-acme reads it only
-//! inside its own polling helpers, which we do not use).
+//! The HTTPS client the ACME client talks through (`crate::https`), noting the CA's `Retry-After`
+//! on every answer (instant-acme reads it only inside its own polling helpers, which we do not use).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,8 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use super::AcmeError;
 
@@ -65,33 +62,7 @@ impl HttpClient for Recording {
 }
 
 pub fn http_client(extra_roots_pem: Option<&str>, retry_after: RetryAfter) -> Result<Box<dyn HttpClient>, AcmeError> {
-    let mut extra = Vec::new();
-    if let Some(pem) = extra_roots_pem {
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            extra.push(cert.map_err(|e| AcmeError::Config(format!("ca_bundle_pem: {e}")))?);
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        .map_err(|e| AcmeError::Config(format!("trusted roots: {e}")))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AcmeError::Config(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    // Without TCP_NODELAY (hyper's default is off) every JWS POST waits out a delayed ACK: about
-    // 40 ms per request, most of an issuance's time.
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
+    let connector = crate::https::connector(extra_roots_pem, true).map_err(AcmeError::Config)?;
     let client: hyper_util::client::legacy::Client<_, BodyWrapper<Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
     Ok(Box::new(Recording { inner: Box::new(client), retry_after }))

@@ -18,5 +18,5 @@ pub use certificate::{
 pub use dns::{DnsCredential, DnsProvider, Zone};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use sealed::SealedSecret;
-pub use target::{DistributionTarget, TargetKind};
+pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
 pub use tenancy::{ApiToken, Membership, OrgRole, Organization, Project, Role, Session, User};

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::ids::{OrgId, ProjectId};
 use crate::model::{
-    AcmeAccount, ApiToken, Certificate, DistributionTarget, DnsCredential, Membership, Project, SealedSecret, Session,
-    User, Zone,
+    AcmeAccount, ApiToken, Certificate, Deployment, DistributionTarget, DnsCredential, Membership, Project,
+    SealedSecret, Session, User, Zone,
 };
 use crate::scope::{OrgScope, ProjectScope};
 use crate::store::{Page, PageRequest, Store, StoreError};
@@ -27,6 +27,7 @@ pub enum RecordKind {
     DistributionTarget,
     Session,
     ApiToken,
+    Deployment,
 }
 
 impl RecordKind {
@@ -42,7 +43,7 @@ impl RecordKind {
         RecordKind::DistributionTarget,
     ];
 
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::User,
         RecordKind::Project,
         RecordKind::Membership,
@@ -53,6 +54,7 @@ impl RecordKind {
         RecordKind::DistributionTarget,
         RecordKind::Session,
         RecordKind::ApiToken,
+        RecordKind::Deployment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +69,7 @@ impl RecordKind {
             RecordKind::DistributionTarget => "distribution target",
             RecordKind::Session => "session",
             RecordKind::ApiToken => "api token",
+            RecordKind::Deployment => "deployment",
         }
     }
 
@@ -83,6 +86,7 @@ impl RecordKind {
             RecordKind::DistributionTarget => "distribution_targets",
             RecordKind::Session => "sessions",
             RecordKind::ApiToken => "api_tokens",
+            RecordKind::Deployment => "deployments",
         }
     }
 
@@ -483,3 +487,19 @@ pub trait RecordStore: Store {
 }
 
 impl<S: Store + ?Sized> RecordStore for S {}
+
+impl Record for Deployment {
+    const KIND: RecordKind = RecordKind::Deployment;
+    type Scope = ProjectScope;
+    record_basics!();
+    fn owner(&self) -> (Option<OrgId>, Option<ProjectId>) {
+        (None, Some(self.project_id))
+    }
+    fn unique_key(&self) -> Option<String> {
+        Some(Deployment::key(self.certificate_id, self.target_id))
+    }
+    /// A certificate's deployments are listed by its id.
+    fn lookup_key(&self) -> Option<String> {
+        Some(self.certificate_id.to_string())
+    }
+}

@@ -218,3 +218,89 @@ pub async fn chain(
     let chain = cert.chain_pem.ok_or_else(|| ApiError::not_found("issued certificate"))?;
     Ok(HttpResponse::Ok().content_type("application/pem-certificate-chain").body(chain))
 }
+
+/// Deploys the current certificate to every attached target again (one `distribute` job each).
+pub async fn distribute(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    if cert.chain_pem.is_none() || cert.status == certautopilot_core::model::CertificateStatus::Revoked {
+        return Err(ApiError::conflict(format!("a {} certificate has nothing to distribute", cert.status)));
+    }
+    if cert.target_ids.is_empty() {
+        return Err(ApiError::conflict("the certificate has no targets; attach some first"));
+    }
+    let org = state.org().await?;
+    let mut jobs = Vec::new();
+    for target in &cert.target_ids {
+        let job = certautopilot_actors::issuance::distribute_job(&scope, cert.id, *target, state.max_job_attempts);
+        let audit = org.audit(
+            auth.caller()?.principal(),
+            "cert.distribute_requested",
+            Some(("certificate", cert.id.to_string())),
+            Some(scope.project_id()),
+            json!({ "target_id": target, "serial": cert.serial }),
+        );
+        let enqueued =
+            state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
+        jobs.push(crate::api::views::JobView::from(enqueued.job));
+    }
+    state.wake_workers();
+    Ok(HttpResponse::Accepted().json(crate::api::views::JobsQueued { jobs }))
+}
+
+/// Where the certificate stands on each of its targets.
+pub async fn deployments(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<web::Json<crate::api::views::DeploymentList>, ApiError> {
+    let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    let page = certautopilot_core::store::PageRequest::first(1_000);
+    let items = state
+        .store()?
+        .list_by_lookup::<certautopilot_core::model::Deployment>(&scope, &cert.id.to_string(), &page)
+        .await?
+        .items
+        .into_iter()
+        .map(crate::api::views::DeploymentView::from)
+        .collect();
+    Ok(web::Json(crate::api::views::DeploymentList { items }))
+}
+
+/// Replaces the certificate's targets (attach and detach in one call), with optimistic concurrency.
+pub async fn set_targets(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<crate::api::views::SetTargets>,
+) -> Result<web::Json<CertificateView>, ApiError> {
+    let (scope, mut cert) = certificate_in_scope(&auth, &state, &id).await?;
+    if body.version != cert.version {
+        return Err(ApiError::new(
+            crate::api::error::ErrorCode::VersionConflict,
+            format!("the certificate is at version {}, not {}", cert.version, body.version),
+        ));
+    }
+    let mut ids = Vec::new();
+    for (i, target) in body.target_ids.iter().enumerate() {
+        let _: DistributionTarget =
+            state.store()?.get(&scope, target).await.map_err(related_missing(&format!("target_ids[{i}]"), "target"))?;
+        if !ids.contains(target) {
+            ids.push(*target);
+        }
+    }
+    let before = std::mem::replace(&mut cert.target_ids, ids);
+    cert.updated_at = state.now();
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "cert.targets_changed",
+        Some(("certificate", cert.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "before": before, "after": cert.target_ids }),
+    );
+    let cert = state.store()?.update_audited(&scope, &cert, audit).await?;
+    Ok(web::Json(cert.into()))
+}

@@ -41,7 +41,7 @@ async fn ids_of_another_project_are_not_found_and_untouched() {
             path = format!("{path}?project_id={pb}");
         }
         let mut req = Req::new(route.method.clone(), &path).acting_as(&w.admin_a);
-        if matches!(route.method, Method::POST | Method::PATCH) {
+        if matches!(route.method, Method::POST | Method::PATCH | Method::PUT) {
             req = req.json(json!({ "project_id": pb, "name": "sneaky", "version": 1, "user_id": w.admin_a.user.as_ref().unwrap().id,
                 "role": "admin", "directory_url": "https://ca.test/d", "tos_agreed": true, "provider": "rfc2136",
                 "apex": "sneaky.example.com", "credential_id": b.credential.id, "type": "file", "common_name": "sneaky.example.com",
@@ -53,7 +53,7 @@ async fn ids_of_another_project_are_not_found_and_untouched() {
         // but never success. Everything else must be exactly 404.
         assert!(
             resp.status.as_u16() == 404
-                || (resp.status.as_u16() == 400 && matches!(route.method, Method::POST | Method::PATCH)),
+                || (resp.status.as_u16() == 400 && matches!(route.method, Method::POST | Method::PATCH | Method::PUT)),
             "{} {path}: {resp:?}",
             route.method
         );

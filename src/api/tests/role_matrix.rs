@@ -173,6 +173,20 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::GET, "/api/v1/certificates/{id}/timeline") => {
             (format!("/api/v1/certificates/{}/timeline", a.certificate.id), None)
         }
+        // Not issued: 409 past the policy check.
+        (Method::POST, "/api/v1/certificates/{id}/distribute") => {
+            (format!("/api/v1/certificates/{}/distribute", a.certificate.id), None)
+        }
+        (Method::GET, "/api/v1/certificates/{id}/deployments") => {
+            (format!("/api/v1/certificates/{}/deployments", a.certificate.id), None)
+        }
+        (Method::PUT, "/api/v1/certificates/{id}/targets") => {
+            let cert = fresh().await.certificate;
+            (
+                format!("/api/v1/certificates/{}/targets", cert.id),
+                Some(json!({ "target_ids": [], "version": cert.version })),
+            )
+        }
         (Method::GET, "/api/v1/certificates/{id}/chain") => {
             let mut cert = fresh().await.certificate;
             cert.chain_pem = Some("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into());
@@ -313,6 +327,9 @@ POST /api/v1/certificates operator
 POST /api/v1/certificates/{id}/renew operator
 POST /api/v1/certificates/{id}/revoke admin
 GET /api/v1/certificates/{id}/timeline viewer
+POST /api/v1/certificates/{id}/distribute operator
+GET /api/v1/certificates/{id}/deployments viewer
+PUT /api/v1/certificates/{id}/targets operator
 GET /api/v1/certificates/{id}/chain viewer
 GET /api/v1/certificates/{id} viewer
 GET /api/v1/jobs viewer

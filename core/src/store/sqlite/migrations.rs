@@ -7,10 +7,15 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5(), schema_v6()]
+    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5(), schema_v6(), schema_v7()]
 }
 
-pub const LATEST_VERSION: u32 = 6;
+pub const LATEST_VERSION: u32 = 7;
+
+/// Deployments of certificates to distribution targets (M1.6), listed by certificate.
+fn schema_v7() -> String {
+    record_table(RecordKind::Deployment)
+}
 
 /// The audited object as a column, and every job by subject, so a certificate's timeline (its audit
 /// entries and its jobs' logs) is two index walks (M1.5). Existing entries get it from their documents.
@@ -218,6 +223,9 @@ fn record_table(kind: RecordKind) -> String {
         )),
         RecordKind::Certificate => {
             sql.push_str(&format!("CREATE INDEX {t}_due ON {t}(due_at, id) WHERE due_at IS NOT NULL;\n"))
+        }
+        RecordKind::Deployment => {
+            sql.push_str(&format!("CREATE INDEX {t}_lookup ON {t}(project_id, lookup_key, id);\n"))
         }
         _ => {}
     }

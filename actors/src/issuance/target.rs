@@ -1,0 +1,308 @@
+//! The distribution-target actor: one per target, the only code that deploys to it. Deployments to
+//! one destination are serialized (one atomic message each; across processes the `distribute` job's
+//! subject is the target, so the queue runs one at a time). Each deployment's outcome is the
+//! certificate's `Deployment` record for that target, written with `cert.distributed` or
+//! `cert.distribution_failed` in the certificate's audit trail (and so its timeline).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
+use async_trait::async_trait;
+use certautopilot_connectors::targets::{
+    DeployError, DeployReport, Deployable, FileTarget, ReloadCommand, WebhookTarget,
+};
+use certautopilot_core::ProjectScope;
+use certautopilot_core::ids::{CertificateId, TargetId};
+use certautopilot_core::model::{
+    Certificate, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind, NewJob, TargetKind,
+};
+use certautopilot_core::store::RecordStore;
+use certautopilot_core::{StoreError, Timestamp};
+use serde_json::json;
+
+use super::{IssuanceDeps, IssueError};
+use crate::hub::Hub;
+use crate::job_pump::{JobContext, JobError, JobHandler};
+use crate::registry::Probe;
+use crate::supervisor::{Lifeline, Spawn, Supervised};
+
+pub const KIND: &str = "distribution_target";
+
+/// How long a reload command may run.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Deploy the certificate's current certificate to this target.
+pub struct Deploy {
+    pub scope: ProjectScope,
+    pub certificate_id: CertificateId,
+    /// Whether a failure now is final (the job's last attempt).
+    pub last_attempt: bool,
+}
+
+impl Message for Deploy {
+    type Result = Result<String, DeployFailure>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DeployFailure {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl From<IssueError> for DeployFailure {
+    fn from(e: IssueError) -> Self {
+        DeployFailure { transient: e.is_transient(), message: e.to_string() }
+    }
+}
+
+impl From<StoreError> for DeployFailure {
+    fn from(e: StoreError) -> Self {
+        IssueError::from(e).into()
+    }
+}
+
+pub struct TargetActor {
+    id: TargetId,
+    deps: IssuanceDeps,
+    deployed: u64,
+    failed: u64,
+    probe: Arc<Probe>,
+    _lifeline: Lifeline,
+}
+
+impl Actor for TargetActor {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        self.probe.set_state("idle");
+    }
+}
+
+impl Handler<Deploy> for TargetActor {
+    type Result = AtomicResponse<Self, Result<String, DeployFailure>>;
+
+    fn handle(&mut self, msg: Deploy, _: &mut Context<Self>) -> Self::Result {
+        let (deps, id, probe) = (self.deps.clone(), self.id, self.probe.clone());
+        probe.set_state("deploying");
+        probe.set_detail(json!({ "certificate_id": msg.certificate_id }));
+        let work = async move { deploy(&deps, id, &msg).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            match &result {
+                Ok(_) => act.deployed += 1,
+                Err(e) => {
+                    act.failed += 1;
+                    act.probe.set_error(e.message.clone());
+                }
+            }
+            act.probe.set_state("idle");
+            act.probe.set_detail(json!({ "deployed": act.deployed, "failed": act.failed }));
+            result
+        })))
+    }
+}
+
+async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Result<String, DeployFailure> {
+    let scope = &msg.scope;
+    let target: DistributionTarget = deps.store.get(scope, &target_id).await?;
+    let cert: Certificate = deps.store.get(scope, &msg.certificate_id).await?;
+    let org = deps.org().await?;
+    let permanent = |message: String| DeployFailure { message, transient: false };
+    let (Some(chain), Some(sealed_key), Some(serial), Some(not_after), Some(fingerprint)) = (
+        cert.chain_pem.clone(),
+        cert.private_key.clone(),
+        cert.serial.clone(),
+        cert.not_after,
+        cert.fingerprint_sha256.clone(),
+    ) else {
+        return Err(permanent("the certificate has not been issued yet".into()));
+    };
+    let deployable = Deployable {
+        certificate_id: cert.id.to_string(),
+        common_name: cert.common_name.clone(),
+        sans: cert.sans.clone(),
+        serial: serial.clone(),
+        not_after,
+        fingerprint_sha256: fingerprint.clone(),
+        chain_pem: chain,
+        key_pem: deps.envelope.open(&cert.id.to_string(), "private_key", &sealed_key).map_err(IssueError::from)?,
+    };
+    let outcome = match connector(deps, &target) {
+        Ok(connector) => connector.deploy(&deployable).await,
+        Err(e) => Err(e),
+    };
+
+    // The record of where this certificate stands on this target.
+    let key = Deployment::key(cert.id, target.id);
+    let existing = match deps.store.find_unique::<Deployment>(scope, &key).await {
+        Ok(d) => Some(d),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut record =
+        existing.clone().unwrap_or_else(|| Deployment::new(scope.project_id(), cert.id, target.id, Timestamp::now()));
+    record.attempts += 1;
+    record.serial = Some(serial.clone());
+    record.fingerprint_sha256 = Some(fingerprint.clone());
+    record.updated_at = Timestamp::now();
+    let (action, details, result) = match outcome {
+        Ok(DeployReport { summary, reload }) => {
+            record.status = DeploymentStatus::Deployed;
+            record.deployed_at = Some(Timestamp::now());
+            record.last_error = None;
+            let details = json!({ "target_id": target.id, "target": target.name, "serial": serial, "summary": summary, "reload": reload });
+            ("cert.distributed", details, Ok(format!("deployed serial {serial} to {}: {summary}", target.name)))
+        }
+        Err(e) => {
+            let transient = e.is_transient() && !msg.last_attempt;
+            record.status = if transient { DeploymentStatus::Pending } else { DeploymentStatus::Failed };
+            record.last_error = Some(e.to_string());
+            let details = json!({ "target_id": target.id, "target": target.name, "serial": serial, "reason": e.to_string(), "will_retry": transient });
+            ("cert.distribution_failed", details, Err(DeployFailure { message: e.to_string(), transient }))
+        }
+    };
+    let audit =
+        org.write(&deps.actor_name(), action, ("certificate", cert.id.to_string()), scope.project_id(), details);
+    if existing.is_some() {
+        deps.store.update_audited(scope, &record, audit).await?;
+    } else {
+        deps.store.insert_audited(scope, &record, audit).await?;
+    }
+    tracing::info!(certificate_id = %cert.id, target_id = %target.id, action, "deployment recorded");
+    result
+}
+
+#[async_trait]
+trait Connector: Send + Sync {
+    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError>;
+}
+
+#[async_trait]
+impl Connector for FileTarget {
+    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        FileTarget::deploy(self, d).await
+    }
+}
+
+#[async_trait]
+impl Connector for WebhookTarget {
+    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        WebhookTarget::deploy(self, d).await
+    }
+}
+
+/// The connector for a stored target, its credential opened.
+fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn Connector>, DeployError> {
+    let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let bad = |what: &str| DeployError::Permanent(format!("target {}: {what}", target.name));
+    let reload = text("reload_command").map(|command| ReloadCommand { command, timeout: RELOAD_TIMEOUT });
+    let credential = || -> Result<serde_json::Value, DeployError> {
+        let sealed = target.credential.as_ref().ok_or_else(|| bad("no credential stored"))?;
+        let plain = deps
+            .envelope
+            .open(&target.id.to_string(), "credential", sealed)
+            .map_err(|e| bad(&format!("credential: {e}")))?;
+        serde_json::from_slice(plain.expose()).map_err(|_| bad("credential is unreadable"))
+    };
+    match target.kind {
+        TargetKind::File => {
+            let mode = text("mode").and_then(|m| u32::from_str_radix(&m, 8).ok()).unwrap_or(0o600);
+            Ok(Box::new(FileTarget {
+                cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?.into(),
+                key_path: text("key_path").ok_or_else(|| bad("no key_path"))?.into(),
+                key_mode: mode,
+                reload,
+            }))
+        }
+        TargetKind::Webhook => {
+            let secret = credential()?;
+            let secret = secret.get("hmac_secret").and_then(|v| v.as_str()).ok_or_else(|| bad("no HMAC secret"))?;
+            Ok(Box::new(WebhookTarget {
+                url: text("url").ok_or_else(|| bad("no url"))?,
+                secret: certautopilot_core::crypto::SecretBytes::from_text(secret),
+                include_private_key: target
+                    .config
+                    .get("include_private_key")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                extra_roots_pem: text("ca_bundle_pem"),
+                timeout: deps.settings.acme_timeout,
+            }))
+        }
+        other => Err(bad(&format!("{other:?} targets are not supported by this release yet"))),
+    }
+}
+
+/// The live target actors of this process.
+#[derive(Clone)]
+pub struct TargetHub {
+    deps: IssuanceDeps,
+    hub: Hub<TargetId, TargetActor>,
+}
+
+impl TargetHub {
+    pub fn new(deps: IssuanceDeps, arbiter: ArbiterHandle) -> Self {
+        let hub = Hub::new(&deps.registry, KIND, arbiter);
+        TargetHub { deps, hub }
+    }
+
+    pub fn actor(&self, id: TargetId) -> Supervised<TargetActor> {
+        let deps = self.deps.clone();
+        self.hub.actor(id, move |s: Spawn| TargetActor {
+            id,
+            deps: deps.clone(),
+            deployed: 0,
+            failed: 0,
+            probe: s.probe,
+            _lifeline: s.lifeline,
+        })
+    }
+
+    pub async fn stop(&self) {
+        self.hub.stop_all().await;
+    }
+}
+
+/// A `distribute` job for one certificate and one target. Its subject is the target, so the queue
+/// runs one deployment per target at a time across every process.
+pub fn distribute_job(scope: &ProjectScope, cert: CertificateId, target: TargetId, max_attempts: u32) -> NewJob {
+    NewJob::for_project(scope, JobKind::Distribute, max_attempts)
+        .subject(format!("target:{target}"))
+        .payload(json!({ "certificate_id": cert, "target_id": target }))
+}
+
+/// Runs `distribute` jobs in the target's actor.
+pub struct DistributeJobs {
+    pub hub: TargetHub,
+}
+
+#[async_trait]
+impl JobHandler for DistributeJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Distribute
+    }
+
+    async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
+        let (Some(certificate_id), Some(target_id), Some(project_id)) = (
+            payload_id::<CertificateId>(job, "certificate_id"),
+            payload_id::<TargetId>(job, "target_id"),
+            job.project_id,
+        ) else {
+            return Err(JobError::permanent("the job names no certificate, target or project"));
+        };
+        let scope = self.hub.deps.project_scope(project_id).await.map_err(|e| {
+            if e.is_transient() { JobError::retryable(e.to_string()) } else { JobError::permanent(e.to_string()) }
+        })?;
+        let deploy = Deploy { scope, certificate_id, last_attempt: job.attempts >= job.max_attempts };
+        match self.hub.actor(target_id).send(deploy).await {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(e)) if e.transient => Err(JobError::retryable(e.message)),
+            Ok(Err(e)) => Err(JobError::permanent(e.message)),
+            Err(e) => Err(JobError::retryable(format!("{e}; the job will run again"))),
+        }
+    }
+}
+
+fn payload_id<T: std::str::FromStr>(job: &Job, key: &str) -> Option<T> {
+    job.payload.get(key).and_then(|v| v.as_str()).and_then(|s| s.parse().ok())
+}

@@ -1,0 +1,118 @@
+//! The `file` target: the chain and the key written to local paths atomically (a temporary file in
+//! the same directory, fsynced, renamed over the old one, the directory fsynced), so a reader sees
+//! the old file or the new one and never half of one; then an optional reload command.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::{DeployError, DeployReport, Deployable};
+
+/// A shell command run after the files are in place (`systemctl reload nginx`), with a time limit.
+#[derive(Debug, Clone)]
+pub struct ReloadCommand {
+    pub command: String,
+    pub timeout: Duration,
+}
+
+impl ReloadCommand {
+    /// Runs the command; a non-zero exit, a signal or the time limit is an error carrying the tail of
+    /// its standard error.
+    pub async fn run(&self) -> Result<String, DeployError> {
+        let child = tokio::process::Command::new("/bin/sh")
+            .args(["-c", &self.command])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| DeployError::Permanent(format!("cannot run the reload command: {e}")))?;
+        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(output) => output.map_err(|e| DeployError::Permanent(format!("reload command: {e}")))?,
+            Err(_) => {
+                return Err(DeployError::Permanent(format!(
+                    "the reload command did not finish within {} s",
+                    self.timeout.as_secs()
+                )));
+            }
+        };
+        if output.status.success() {
+            return Ok("reload command succeeded".into());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: String = stderr.trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
+        Err(DeployError::Permanent(match output.status.code() {
+            Some(code) => format!("the reload command failed (exit {code}): {tail}"),
+            None => format!("the reload command was killed by a signal: {tail}"),
+        }))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileTarget {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// The key file's mode; the chain is world-readable (0644), as certificates are public.
+    pub key_mode: u32,
+    pub reload: Option<ReloadCommand>,
+}
+
+impl FileTarget {
+    pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        let (target, chain, key) = (self.clone(), d.chain_pem.clone(), d.key_pem.clone());
+        tokio::task::spawn_blocking(move || {
+            write_atomically(&target.key_path, key.expose(), target.key_mode)?;
+            write_atomically(&target.cert_path, chain.as_bytes(), 0o644)
+        })
+        .await
+        .map_err(|e| DeployError::Permanent(format!("writing stopped: {e}")))??;
+        let reload = match &self.reload {
+            Some(cmd) => Some(cmd.run().await?),
+            None => None,
+        };
+        Ok(DeployReport {
+            summary: format!("wrote {} and {}", self.cert_path.display(), self.key_path.display()),
+            reload,
+        })
+    }
+
+    /// The SHA-256 fingerprint of the leaf now at `cert_path`, if there is a readable one.
+    pub fn deployed_fingerprint(&self) -> Option<String> {
+        let pem = std::fs::read_to_string(&self.cert_path).ok()?;
+        let leaf = crate::x509::chain_der(&pem).ok()?.into_iter().next()?;
+        Some(Sha256::digest(leaf.as_ref()).iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> DeployError {
+    DeployError::Permanent(format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes `bytes` to `path` so that readers see either the old content or all of the new.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeployError> {
+    let dir = path.parent().ok_or_else(|| DeployError::Permanent(format!("{} has no directory", path.display())))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.certautopilot-{:016x}", rand::random::<u64>()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(|e| io_error(&tmp, "cannot create", e))?;
+        // The umask may have narrowed the mode at creation; set exactly what was asked.
+        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| io_error(&tmp, "cannot chmod", e))?;
+        file.write_all(bytes).map_err(|e| io_error(&tmp, "cannot write", e))?;
+        file.sync_all().map_err(|e| io_error(&tmp, "cannot sync", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot replace", e))?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, "cannot sync", e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

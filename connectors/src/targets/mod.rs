@@ -1,0 +1,51 @@
+//! Distribution targets: putting an issued certificate where it is served. Each target takes a
+//! `Deployable` (the chain, the key, what identifies them) and reports what it did; errors say
+//! whether trying again later can help. `file` writes local files atomically; `webhook` POSTs a
+//! signed JSON document. SSH, Kubernetes, Vault, F5, NetScaler and IIS follow.
+
+mod file;
+mod webhook;
+
+pub use file::{FileTarget, ReloadCommand};
+pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTarget, signature};
+
+use certautopilot_core::Timestamp;
+use certautopilot_core::crypto::SecretBytes;
+use serde::Serialize;
+
+/// What a target installs: the full chain (leaf first) and the private key, with the identifiers a
+/// receiver needs.
+pub struct Deployable {
+    pub certificate_id: String,
+    pub common_name: String,
+    pub sans: Vec<String>,
+    pub serial: String,
+    pub not_after: Timestamp,
+    pub fingerprint_sha256: String,
+    pub chain_pem: String,
+    pub key_pem: SecretBytes,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DeployError {
+    /// The destination could not be reached or answered 5xx: try again later.
+    #[error("{0}")]
+    Transient(String),
+    /// The destination refused, or a setting is wrong: a person has to look.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl DeployError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DeployError::Transient(_))
+    }
+}
+
+/// What one deployment did, for the timeline.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeployReport {
+    pub summary: String,
+    /// The reload command's outcome, when one is configured.
+    pub reload: Option<String>,
+}

@@ -1,0 +1,92 @@
+//! The `file` target on a real filesystem: atomic replacement under a concurrent reader, modes, and
+//! the reload command's outcome.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use certautopilot_connectors::targets::{DeployError, Deployable, FileTarget, ReloadCommand};
+use certautopilot_core::Timestamp;
+use certautopilot_core::crypto::SecretBytes;
+
+fn deployable(chain: &str) -> Deployable {
+    Deployable {
+        certificate_id: "c1".into(),
+        common_name: "www.example.test".into(),
+        sans: vec!["www.example.test".into()],
+        serial: "01".into(),
+        not_after: Timestamp::now(),
+        fingerprint_sha256: "00".into(),
+        chain_pem: chain.into(),
+        key_pem: SecretBytes::from_text("-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n"),
+    }
+}
+
+/// A reader polling the file while it is replaced again and again only ever sees one whole version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_never_sees_half_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = FileTarget {
+        cert_path: dir.path().join("cert.pem"),
+        key_path: dir.path().join("key.pem"),
+        key_mode: 0o600,
+        reload: None,
+    };
+    let versions = [format!("A{}\n", "a".repeat(200_000)), format!("B{}\n", "b".repeat(50_000))];
+    target.deploy(&deployable(&versions[0])).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, path, versions) = (stop.clone(), target.cert_path.clone(), versions.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let seen = std::fs::read_to_string(&path).unwrap();
+                assert!(seen == versions[0] || seen == versions[1], "a torn read of {} bytes", seen.len());
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for i in 0..60 {
+        target.deploy(&deployable(&versions[i % 2])).await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&target.cert_path), mode(&target.key_path)), (0o644, 0o600));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();
+    assert_eq!(leftovers.len(), 2, "no temporary files left behind: {leftovers:?}");
+}
+
+/// The reload command runs after the files are in place; its failure is reported with its stderr.
+#[tokio::test]
+async fn reload_success_and_failure_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("reloaded");
+    let mut target = FileTarget {
+        cert_path: dir.path().join("cert.pem"),
+        key_path: dir.path().join("key.pem"),
+        key_mode: 0o640,
+        reload: Some(ReloadCommand {
+            command: format!("test -s {} && touch {}", dir.path().join("cert.pem").display(), marker.display()),
+            timeout: Duration::from_secs(10),
+        }),
+    };
+    let report = target.deploy(&deployable("chain\n")).await.unwrap();
+    assert_eq!(report.reload.as_deref(), Some("reload command succeeded"));
+    assert!(marker.exists(), "the command ran after the files were written");
+
+    target.reload =
+        Some(ReloadCommand { command: "echo nginx: bad config >&2; exit 3".into(), timeout: Duration::from_secs(10) });
+    let err = target.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert_eq!(err, DeployError::Permanent("the reload command failed (exit 3): nginx: bad config".into()));
+
+    target.reload = Some(ReloadCommand { command: "sleep 5".into(), timeout: Duration::from_millis(200) });
+    let err = target.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(err.to_string().contains("did not finish"), "{err}");
+
+    let missing = FileTarget { cert_path: dir.path().join("no/such/dir/cert.pem"), reload: None, ..target };
+    let err = missing.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(!err.is_transient() && err.to_string().contains("no/such/dir"), "{err}");
+}
