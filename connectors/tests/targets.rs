@@ -7,20 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use certautopilot_connectors::targets::{DeployError, Deployable, FileTarget, ReloadCommand};
-use certautopilot_core::Timestamp;
-use certautopilot_core::crypto::SecretBytes;
+use certautopilot_connectors::testsupport::sample_deployable;
 
 fn deployable(chain: &str) -> Deployable {
-    Deployable {
-        certificate_id: "c1".into(),
-        common_name: "www.example.test".into(),
-        sans: vec!["www.example.test".into()],
-        serial: "01".into(),
-        not_after: Timestamp::now(),
-        fingerprint_sha256: "00".into(),
-        chain_pem: chain.into(),
-        key_pem: SecretBytes::from_text("-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n"),
-    }
+    sample_deployable(chain)
 }
 
 /// A reader polling the file while it is replaced again and again only ever sees one whole version.

@@ -1,6 +1,6 @@
 //! Distribution end to end through the API of the real binary: a certificate issued by Pebble lands
-//! in local files (modes, reload command) and at a webhook receiver (signed, retried after a 5xx);
-//! a failing reload and a refusing receiver are reported per target.
+//! in local files and on a real sshd (modes, reload commands) and at a webhook receiver (signed,
+//! retried after a 5xx); a failing reload and a refusing receiver are reported per target.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use certautopilot_connectors::acme::public_key_der;
 use certautopilot_connectors::targets::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ZONE};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, Sshd, ZONE, current_user};
 use certautopilot_connectors::x509::leaf_summary;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::{Value, json};
@@ -114,6 +114,13 @@ fn issued_certificates_reach_files_and_webhooks() {
         .as_str()
         .unwrap()
         .to_owned();
+    let sshd = Sshd::start(&dir.path().join("sshd"));
+    let remote = dir.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let ssh = c.ok("POST", "/api/v1/targets", Some(json!({ "project_id": pid, "name": "web-1", "type": "ssh", "config": {
+        "host": "127.0.0.1", "port": sshd.addr().port(), "user": current_user(), "host_key_sha256": sshd.host_key_sha256(),
+        "private_key": sshd.client_key(), "cert_path": remote.join("cert.pem"), "key_path": remote.join("key.pem"),
+        "reload_command": format!("touch {}", remote.join("reloaded").display()) } })), 201)["id"].as_str().unwrap().to_owned();
     let hook = Receiver::start(vec![503, 200]);
     let webhook = c.ok(
         "POST",
@@ -129,13 +136,13 @@ fn issued_certificates_reach_files_and_webhooks() {
         "POST",
         "/api/v1/certificates",
         Some(json!({ "project_id": pid, "common_name": format!("www.{ZONE}"),
-        "key_type": "ecdsa-p256", "acme_account_id": account, "target_ids": [file, webhook] })),
+        "key_type": "ecdsa-p256", "acme_account_id": account, "target_ids": [file, webhook, ssh] })),
         202,
     );
     let cid = created["certificate"]["id"].as_str().unwrap().to_owned();
 
-    let items = deployments(&c, &cid, "both deployed", |items| {
-        items.len() == 2 && items.iter().all(|d| d["status"] == json!("deployed"))
+    let items = deployments(&c, &cid, "all three deployed", |items| {
+        items.len() == 3 && items.iter().all(|d| d["status"] == json!("deployed"))
     });
     let webhook_attempts = items.iter().find(|d| d["target_id"] == json!(webhook)).unwrap()["attempts"].clone();
     assert_eq!(webhook_attempts, json!(2), "the 503 was retried");
@@ -148,6 +155,12 @@ fn issued_certificates_reach_files_and_webhooks() {
     let mode = |name: &str| std::fs::metadata(out.join(name)).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode("cert.pem"), mode("key.pem")), (0o644, 0o640));
     assert!(marker.exists(), "the reload command ran");
+    // The same on the real sshd's side.
+    assert_eq!(std::fs::read_to_string(remote.join("cert.pem")).unwrap(), chain);
+    assert_eq!(std::fs::read(remote.join("key.pem")).unwrap(), key_pem.expose());
+    let remote_mode = |name: &str| std::fs::metadata(remote.join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((remote_mode("cert.pem"), remote_mode("key.pem")), (0o644, 0o600));
+    assert!(remote.join("reloaded").exists(), "the reload command ran over ssh");
 
     // The webhook got a signed document with the chain and without the key.
     let requests = hook.requests.lock().unwrap().clone();
@@ -165,7 +178,7 @@ fn issued_certificates_reach_files_and_webhooks() {
         .iter()
         .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(events.iter().filter(|e| *e == "cert.distributed").count(), 2, "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "cert.distributed").count(), 3, "{events:?}");
     assert!(events.iter().any(|e| e == "cert.distribution_failed"), "the 503 is in the timeline: {events:?}");
 
     // --- a broken reload command and a refusing receiver: each target reports its own failure.
@@ -195,19 +208,19 @@ fn issued_certificates_reach_files_and_webhooks() {
     let (status, stale) = c.call(
         "PUT",
         &format!("/api/v1/certificates/{cid}/targets"),
-        Some(json!({ "target_ids": [file, webhook, broken, denied], "version": 1 })),
+        Some(json!({ "target_ids": [file, webhook, ssh, broken, denied], "version": 1 })),
     );
     assert_eq!(status, 409, "a stale version is refused: {stale}");
     c.ok(
         "PUT",
         &format!("/api/v1/certificates/{cid}/targets"),
-        Some(json!({ "target_ids": [file, webhook, broken, denied], "version": version })),
+        Some(json!({ "target_ids": [file, webhook, ssh, broken, denied], "version": version })),
         200,
     );
     let queued = c.ok("POST", &format!("/api/v1/certificates/{cid}/distribute"), None, 202);
-    assert_eq!(queued["jobs"].as_array().unwrap().len(), 4);
-    let items = deployments(&c, &cid, "four outcomes", |items| {
-        items.len() == 4 && status_of(items, &broken) == "failed" && status_of(items, &denied) == "failed"
+    assert_eq!(queued["jobs"].as_array().unwrap().len(), 5);
+    let items = deployments(&c, &cid, "five outcomes", |items| {
+        items.len() == 5 && status_of(items, &broken) == "failed" && status_of(items, &denied) == "failed"
     });
     let error_of =
         |t: &str| items.iter().find(|d| d["target_id"] == json!(t)).unwrap()["last_error"].as_str().unwrap().to_owned();

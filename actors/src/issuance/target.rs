@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
 use async_trait::async_trait;
 use certautopilot_connectors::targets::{
-    DeployError, DeployReport, Deployable, FileTarget, ReloadCommand, WebhookTarget,
+    DeployError, DeployReport, Deployable, FileTarget, ReloadCommand, SshTarget, WebhookTarget,
 };
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
@@ -185,6 +185,13 @@ impl Connector for FileTarget {
 }
 
 #[async_trait]
+impl Connector for SshTarget {
+    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        SshTarget::deploy(self, d).await
+    }
+}
+
+#[async_trait]
 impl Connector for WebhookTarget {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         WebhookTarget::deploy(self, d).await
@@ -227,6 +234,22 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                     .unwrap_or(false),
                 extra_roots_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+            }))
+        }
+        TargetKind::Ssh => {
+            let secret = credential()?;
+            let key = secret.get("private_key").and_then(|v| v.as_str()).ok_or_else(|| bad("no SSH key"))?;
+            Ok(Box::new(SshTarget {
+                host: text("host").ok_or_else(|| bad("no host"))?,
+                port: target.config.get("port").and_then(|v| v.as_u64()).unwrap_or(22) as u16,
+                user: text("user").ok_or_else(|| bad("no user"))?,
+                host_key_sha256: text("host_key_sha256").ok_or_else(|| bad("no pinned host key"))?,
+                private_key: certautopilot_core::crypto::SecretBytes::from_text(key),
+                cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?,
+                key_path: text("key_path").ok_or_else(|| bad("no key_path"))?,
+                key_mode: 0o600,
+                reload_command: text("reload_command"),
+                timeout: RELOAD_TIMEOUT,
             }))
         }
         other => Err(bad(&format!("{other:?} targets are not supported by this release yet"))),

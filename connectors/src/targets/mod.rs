@@ -1,12 +1,15 @@
 //! Distribution targets: putting an issued certificate where it is served. Each target takes a
 //! `Deployable` (the chain, the key, what identifies them) and reports what it did; errors say
-//! whether trying again later can help. `file` writes local files atomically; `webhook` POSTs a
-//! signed JSON document. SSH, Kubernetes, Vault, F5, NetScaler and IIS follow.
+//! whether trying again later can help. `file` writes local files atomically; `ssh` uploads over
+//! SFTP to a pinned host; `webhook` POSTs a signed JSON document. Kubernetes, Vault, F5, NetScaler
+//! and IIS follow.
 
 mod file;
+mod ssh;
 mod webhook;
 
 pub use file::{FileTarget, ReloadCommand};
+pub use ssh::SshTarget;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTarget, signature};
 
 use certautopilot_core::Timestamp;

@@ -7,6 +7,7 @@ mod ari;
 mod bind;
 mod pebble;
 mod rsyslog;
+mod sshd;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -18,6 +19,7 @@ pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
 pub use pebble::{Pebble, PebbleOptions};
 pub use rsyslog::Rsyslog;
+pub use sshd::{Sshd, current_user};
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]
@@ -172,4 +174,20 @@ pub fn https_get(url: &str, ca_pem: &str) -> std::io::Result<(String, String)> {
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     Ok((head.lines().next().unwrap_or_default().to_owned(), body.to_owned()))
+}
+
+/// A deployable with a given chain and a recognizable fake key, for target tests.
+pub fn sample_deployable(chain_pem: &str) -> crate::targets::Deployable {
+    crate::targets::Deployable {
+        certificate_id: "c1".into(),
+        common_name: "www.example.test".into(),
+        sans: vec!["www.example.test".into()],
+        serial: "01".into(),
+        not_after: certautopilot_core::Timestamp::now(),
+        fingerprint_sha256: "00".into(),
+        chain_pem: chain_pem.into(),
+        key_pem: certautopilot_core::crypto::SecretBytes::from_text(
+            "-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n",
+        ),
+    }
 }

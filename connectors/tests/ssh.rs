@@ -1,0 +1,68 @@
+//! The `ssh` target against a real OpenSSH server: SFTP upload with modes, atomic rename, the reload
+//! command, the pinned host key, and an outage.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use certautopilot_connectors::targets::{Deployable, SshTarget};
+use certautopilot_connectors::testsupport::{Sshd, current_user, sample_deployable};
+use certautopilot_core::crypto::SecretBytes;
+
+const CHAIN: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ+test\n-----END CERTIFICATE-----\n";
+
+fn deployable() -> Deployable {
+    sample_deployable(CHAIN)
+}
+
+fn target(sshd: &Sshd, out: &std::path::Path, reload: Option<String>) -> SshTarget {
+    SshTarget {
+        host: "127.0.0.1".into(),
+        port: sshd.addr().port(),
+        user: current_user(),
+        host_key_sha256: sshd.host_key_sha256(),
+        private_key: SecretBytes::from_text(&sshd.client_key()),
+        cert_path: out.join("cert.pem").display().to_string(),
+        key_path: out.join("key.pem").display().to_string(),
+        key_mode: 0o600,
+        reload_command: reload,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+#[tokio::test]
+async fn upload_with_modes_reload_pinning_and_an_outage() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sshd = Sshd::start(&dir.path().join("sshd"));
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let marker = out.join("reloaded");
+
+    let ok = target(&sshd, &out, Some(format!("touch '{}'", marker.display())));
+    let report = ok.deploy(&deployable()).await.unwrap_or_else(|e| panic!("{e}; sshd log: {}", sshd.log()));
+    assert_eq!(report.reload.as_deref(), Some("reload command succeeded"));
+    assert_eq!(std::fs::read_to_string(out.join("cert.pem")).unwrap(), CHAIN);
+    assert!(std::fs::read_to_string(out.join("key.pem")).unwrap().contains("secret"));
+    let mode = |n: &str| std::fs::metadata(out.join(n)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode("cert.pem"), mode("key.pem")), (0o644, 0o600));
+    assert!(marker.exists());
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "no temporary files left");
+
+    // A different pinned key is refused before anything is sent.
+    let mut wrong = target(&sshd, &out, None);
+    wrong.host_key_sha256 = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    let err = wrong.deploy(&deployable()).await.unwrap_err();
+    assert!(!err.is_transient() && err.to_string().contains("does not match the pinned"), "{err}");
+
+    // A failing reload command is reported with its stderr.
+    let failing = target(&sshd, &out, Some("echo 'haproxy: bad cert' >&2; exit 2".into()));
+    let err = failing.deploy(&deployable()).await.unwrap_err();
+    assert!(err.to_string().contains("exit 2") && err.to_string().contains("haproxy: bad cert"), "{err}");
+
+    // Down: transient. Back: it works.
+    sshd.stop();
+    let err = ok.deploy(&deployable()).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    sshd.restart();
+    ok.deploy(&deployable()).await.unwrap();
+}
