@@ -127,6 +127,7 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
                 }
                 out.push_str("# HELP certautopilot_store_up Whether the store answered the scrape.\n# TYPE certautopilot_store_up gauge\ncertautopilot_store_up 1\n");
                 render_expiries(&mut out, store.as_ref()).await;
+                render_deployments(&mut out, store.as_ref()).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: store did not answer");
@@ -135,6 +136,37 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
         }
     }
     out
+}
+
+/// Deployments by status, and how many drifted (what is served is not what was deployed).
+async fn render_deployments(out: &mut String, store: &dyn Store) {
+    use certautopilot_core::model::{Deployment, DeploymentStatus};
+    use certautopilot_core::store::{PageRequest, RecordStore};
+    let scope = certautopilot_core::SystemScope::new("metrics");
+    let (mut counts, mut drifted) = ([0u64; 3], 0u64);
+    let mut page = PageRequest::first(1_000);
+    // Bounded like the expiry series: a scrape reads at most 100,000 deployments.
+    for _ in 0..100 {
+        let Ok(batch) = store.list_all::<Deployment>(&scope, &page).await else { return };
+        for d in &batch.items {
+            counts[match d.status {
+                DeploymentStatus::Pending => 0,
+                DeploymentStatus::Deployed => 1,
+                DeploymentStatus::Failed => 2,
+            }] += 1;
+            drifted += u64::from(d.drift.is_some());
+        }
+        match batch.next_cursor {
+            Some(cursor) => page = PageRequest::after(1_000, cursor),
+            None => break,
+        }
+    }
+    out.push_str("# HELP certautopilot_deployments Certificate deployments to targets, by status.\n# TYPE certautopilot_deployments gauge\n");
+    for (status, n) in ["pending", "deployed", "failed"].iter().zip(counts) {
+        let _ = writeln!(out, "certautopilot_deployments{{status=\"{status}\"}} {n}");
+    }
+    out.push_str("# HELP certautopilot_deployments_drifted Deployments whose target no longer serves the deployed certificate.\n# TYPE certautopilot_deployments_drifted gauge\n");
+    let _ = writeln!(out, "certautopilot_deployments_drifted {drifted}");
 }
 
 /// Series per certificate are bounded: the soonest to expire are the ones that matter.

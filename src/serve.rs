@@ -9,8 +9,8 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use certautopilot_actors::issuance::{
-    AccountHub, CertificateHub, CertificateJobs, DistributeJobs, ForcePanic, IssuanceDeps, IssuanceSettings, Scheduler,
-    TargetHub,
+    AccountHub, CertificateHub, CertificateJobs, DistributeJobs, ForcePanic, IssuanceDeps, IssuanceSettings, ScanJobs,
+    Scheduler, TargetHub,
 };
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
@@ -154,6 +154,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             pump = pump.with_handler(Arc::new(handler));
         }
         pump = pump.with_handler(Arc::new(DistributeJobs { hub: targets.clone() }));
+        pump = pump.with_handler(Arc::new(ScanJobs { hub: targets.clone() }));
         Arc::new(pump.start())
     });
     // Enqueues in this process wake its worker at once. Weak: shutdown needs the only reference.
@@ -328,6 +329,7 @@ fn issuance_settings(config: &Config) -> IssuanceSettings {
         renewal_scan: i.renewal_scan,
         passivate_after: i.passivate_after,
         rate_limit_pause: i.rate_limit_pause,
+        scan_every: i.scan_every,
     }
 }
 

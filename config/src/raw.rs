@@ -221,6 +221,8 @@ pub struct RawIssuance {
     pub passivate_after_secs: u64,
     /// After a CA answers "rate limited", calls on that account pause this long.
     pub rate_limit_pause_secs: u64,
+    /// How often every distribution target is scanned for drift; 0 = only on request.
+    pub scan_every_secs: u64,
 }
 
 impl Default for RawIssuance {
@@ -235,6 +237,7 @@ impl Default for RawIssuance {
             renewal_scan_secs: 60,
             passivate_after_secs: 300,
             rate_limit_pause_secs: 60,
+            scan_every_secs: 3_600,
         }
     }
 }

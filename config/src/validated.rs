@@ -139,6 +139,7 @@ pub struct IssuanceConfig {
     pub renewal_scan: Duration,
     pub passivate_after: Duration,
     pub rate_limit_pause: Duration,
+    pub scan_every: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -308,6 +309,10 @@ impl RawConfig {
             renewal_scan: secs("issuance.renewal_scan_secs", i.renewal_scan_secs, 86_400)?,
             passivate_after: secs("issuance.passivate_after_secs", i.passivate_after_secs, 86_400)?,
             rate_limit_pause: secs("issuance.rate_limit_pause_secs", i.rate_limit_pause_secs, 86_400)?,
+            scan_every: match in_range("issuance.scan_every_secs", i.scan_every_secs, 0, 30 * 86_400)? {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            },
         };
 
         let a = self.auth;
@@ -563,6 +568,7 @@ impl From<&Config> for RawConfig {
                 renewal_scan_secs: c.issuance.renewal_scan.as_secs(),
                 passivate_after_secs: c.issuance.passivate_after.as_secs(),
                 rate_limit_pause_secs: c.issuance.rate_limit_pause.as_secs(),
+                scan_every_secs: c.issuance.scan_every.map(|d| d.as_secs()).unwrap_or(0),
             },
             jobs: crate::raw::RawJobs {
                 lease_secs: c.jobs.lease.as_secs(),

@@ -139,6 +139,8 @@ routes! {
         req: None, 200 Some(Body::of::<TargetPage>()), query: LIST;
     POST "/api/v1/targets" => targets::create, ADMIN, "createTarget", "add a distribution target",
         req: Some(Body::of::<CreateTarget>()), 201 Some(Body::of::<TargetView>()), query: &[];
+    POST "/api/v1/targets/{id}/scan" => targets::scan, OPERATOR, "scanTarget", "scan the target for drift now (queues a scan job)",
+        req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
     GET "/api/v1/targets/{id}" => targets::get, VIEWER, "getTarget", "one distribution target",
         req: None, 200 Some(Body::of::<TargetView>()), query: &[];
     DELETE "/api/v1/targets/{id}" => targets::delete, ADMIN, "deleteTarget", "delete a distribution target",

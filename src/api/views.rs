@@ -826,6 +826,10 @@ pub struct DeploymentView {
     pub deployed_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub attempts: u32,
+    /// What the last scan found there instead (a fingerprint, or `missing`); null when it matched.
+    pub drift: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub scanned_at: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
@@ -840,6 +844,8 @@ impl From<certautopilot_core::model::Deployment> for DeploymentView {
             deployed_at: d.deployed_at,
             last_error: d.last_error,
             attempts: d.attempts,
+            drift: d.drift,
+            scanned_at: d.scanned_at,
             updated_at: d.updated_at,
         }
     }

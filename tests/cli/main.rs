@@ -5,6 +5,7 @@ mod api_flow;
 mod audit;
 mod config_check;
 mod distribution;
+mod drift;
 mod issuance;
 mod kek;
 mod pkcs11;

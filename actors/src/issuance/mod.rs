@@ -27,7 +27,7 @@ pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_ac
 pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
 pub use jobs::CertificateJobs;
 pub use scheduler::{Scheduler, renewal_dedupe_key};
-pub use target::{DistributeJobs, TargetActor, TargetHub, distribute_job};
+pub use target::{DistributeJobs, ScanJobs, TargetActor, TargetHub, distribute_job, scan_job};
 
 /// The registry kind the scheduler is listed under.
 pub fn scheduler_kind() -> &'static str {
@@ -51,6 +51,8 @@ pub struct IssuanceSettings {
     pub renewal_scan: Duration,
     pub passivate_after: Duration,
     pub rate_limit_pause: Duration,
+    /// How often the scheduler scans every target for drift; `None`: never.
+    pub scan_every: Option<Duration>,
 }
 
 impl Default for IssuanceSettings {
@@ -65,6 +67,7 @@ impl Default for IssuanceSettings {
             renewal_scan: Duration::from_secs(60),
             passivate_after: Duration::from_secs(300),
             rate_limit_pause: Duration::from_secs(60),
+            scan_every: Some(Duration::from_secs(3_600)),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The scheduler: on every tick it walks the certificates whose renewal window has opened (the
-//! store's `due_at` index) and enqueues one `renew` job for each. The dedupe key names the
+//! store's `due_at` index) and enqueues one `renew` job for each, and once per scan period one
+//! `scan` job per target that can be read back (drift detection). The dedupe key names the
 //! certificate, the expiry it renews and the record's version, so however many ticks (or
 //! schedulers) see the same window, one job exists for it.
 
@@ -7,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
-use certautopilot_core::model::{Certificate, JobKind, NewJob};
-use certautopilot_core::store::PageRequest;
+use certautopilot_core::model::{Certificate, DistributionTarget, JobKind, NewJob, TargetKind};
+use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, SystemScope, Timestamp};
 use serde::Serialize;
 use serde_json::json;
@@ -28,6 +29,7 @@ pub fn renewal_dedupe_key(cert: &Certificate) -> String {
 struct ScanReport {
     due: u64,
     enqueued: u64,
+    target_scans: u64,
 }
 
 pub struct Scheduler {
@@ -121,7 +123,53 @@ async fn scan(deps: &IssuanceDeps, max_attempts: u32) -> Result<ScanReport, Issu
         }
         match due.next_cursor {
             Some(cursor) => page = PageRequest::after(500, cursor),
-            None => return Ok(report),
+            None => break,
+        }
+    }
+    if let Some(period) = deps.settings.scan_every {
+        report.target_scans = queue_target_scans(deps, &system, &mut scopes, period, max_attempts).await?;
+        report.enqueued += report.target_scans;
+    }
+    Ok(report)
+}
+
+/// One `scan` job per target that can be read back, per `period` (windows counted from the Unix
+/// epoch; the dedupe key makes every further tick in the window a no-op).
+async fn queue_target_scans(
+    deps: &IssuanceDeps,
+    system: &SystemScope,
+    scopes: &mut HashMap<certautopilot_core::ids::ProjectId, ProjectScope>,
+    period: std::time::Duration,
+    max_attempts: u32,
+) -> Result<u64, IssueError> {
+    let window = Timestamp::now().as_unix_millis() / (period.as_millis().max(1) as i64);
+    let mut queued = 0;
+    let mut page = PageRequest::first(500);
+    loop {
+        let targets = deps.store.list_all::<DistributionTarget>(system, &page).await?;
+        for target in &targets.items {
+            let readable = matches!(target.kind, TargetKind::File | TargetKind::Ssh)
+                || target.config.get("tls_endpoint").is_some();
+            if !readable {
+                continue;
+            }
+            let scope = match scopes.get(&target.project_id) {
+                Some(scope) => scope.clone(),
+                None => {
+                    let scope = deps.project_scope(target.project_id).await?;
+                    scopes.insert(target.project_id, scope.clone());
+                    scope
+                }
+            };
+            let job = super::target::scan_job(&scope, target.id, max_attempts)
+                .dedupe_key(format!("scan:{}:{window}", target.id));
+            if deps.store.enqueue_job(job).await?.created {
+                queued += 1;
+            }
+        }
+        match targets.next_cursor {
+            Some(cursor) => page = PageRequest::after(500, cursor),
+            None => return Ok(queued),
         }
     }
 }

@@ -63,6 +63,15 @@ impl From<StoreError> for DeployFailure {
     }
 }
 
+/// Compare what is deployed on this target with the certificates that should be there.
+pub struct Scan {
+    pub scope: ProjectScope,
+}
+
+impl Message for Scan {
+    type Result = Result<String, DeployFailure>;
+}
+
 pub struct TargetActor {
     id: TargetId,
     deps: IssuanceDeps,
@@ -100,6 +109,99 @@ impl Handler<Deploy> for TargetActor {
             result
         })))
     }
+}
+
+impl Handler<Scan> for TargetActor {
+    type Result = AtomicResponse<Self, Result<String, DeployFailure>>;
+
+    fn handle(&mut self, msg: Scan, _: &mut Context<Self>) -> Self::Result {
+        let (deps, id) = (self.deps.clone(), self.id);
+        self.probe.set_state("scanning");
+        let work = async move { scan(&deps, id, &msg.scope).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
+            if let Err(e) = &result {
+                act.probe.set_error(e.message.clone());
+            }
+            act.probe.set_state("idle");
+            result
+        })))
+    }
+}
+
+/// Reads what the target actually serves and compares it with each certificate deployed there.
+/// Drift is recorded on the deployment (`cert.drift_detected`, and `cert.drift_resolved` once it
+/// matches again); with `auto_redeploy` on the target, a distribute job puts the right one back.
+async fn scan(deps: &IssuanceDeps, target_id: TargetId, scope: &ProjectScope) -> Result<String, DeployFailure> {
+    let target: DistributionTarget = deps.store.get(scope, &target_id).await?;
+    let mut deployed = Vec::new();
+    let mut page = certautopilot_core::store::PageRequest::first(1_000);
+    loop {
+        let batch = deps.store.list::<Deployment>(scope, &page).await?;
+        deployed.extend(
+            batch.items.into_iter().filter(|d| d.target_id == target.id && d.status == DeploymentStatus::Deployed),
+        );
+        match batch.next_cursor {
+            Some(cursor) => page = certautopilot_core::store::PageRequest::after(1_000, cursor),
+            None => break,
+        }
+    }
+    if deployed.is_empty() {
+        return Ok("nothing deployed here to check".into());
+    }
+    let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let found = match text("tls_endpoint") {
+        Some(endpoint) => certautopilot_connectors::targets::presented_fingerprint(
+            &endpoint,
+            text("tls_server_name").as_deref(),
+            deps.settings.acme_timeout,
+        )
+        .await
+        .map(Some),
+        None => match connector(deps, &target) {
+            Ok(c) => c.deployed_fingerprint().await,
+            Err(e) => Err(e),
+        },
+    }
+    .map_err(|e| DeployFailure { transient: e.is_transient(), message: e.to_string() })?;
+    let auto_redeploy = target.config.get("auto_redeploy").and_then(|v| v.as_bool()).unwrap_or(false);
+    let org = deps.org().await?;
+    let mut drifted = 0;
+    for mut d in deployed {
+        let cert: Certificate = match deps.store.get(scope, &d.certificate_id).await {
+            Ok(cert) => cert,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let expected = cert.fingerprint_sha256.clone().unwrap_or_default();
+        let now_drift = match &found {
+            Some(f) if *f == expected => None,
+            Some(f) => Some(f.clone()),
+            None => Some("missing".to_owned()),
+        };
+        if now_drift == d.drift {
+            continue;
+        }
+        let action = if now_drift.is_some() { "cert.drift_detected" } else { "cert.drift_resolved" };
+        if now_drift.is_some() {
+            drifted += 1;
+        }
+        d.drift = now_drift.clone();
+        d.scanned_at = Some(Timestamp::now());
+        d.updated_at = Timestamp::now();
+        let details = json!({ "target_id": target.id, "target": target.name, "expected": expected, "found": now_drift,
+            "auto_redeploy": auto_redeploy && now_drift.is_some() });
+        let audit =
+            org.write(&deps.actor_name(), action, ("certificate", cert.id.to_string()), scope.project_id(), details);
+        deps.store.update_audited(scope, &d, audit).await?;
+        tracing::warn!(certificate_id = %cert.id, target_id = %target.id, action, "deployment scan");
+        if auto_redeploy && now_drift.is_some() {
+            let job = distribute_job(scope, cert.id, target.id, 8)
+                .dedupe_key(format!("redeploy:{}:{}:{}", cert.id, target.id, d.version));
+            deps.store.enqueue_job(job).await?;
+            deps.wake_workers();
+        }
+    }
+    Ok(format!("scanned {}: {drifted} newly drifted", target.name))
 }
 
 async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Result<String, DeployFailure> {
@@ -150,6 +252,7 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
             record.status = DeploymentStatus::Deployed;
             record.deployed_at = Some(Timestamp::now());
             record.last_error = None;
+            record.drift = None;
             let details = json!({ "target_id": target.id, "target": target.name, "serial": serial, "summary": summary, "reload": reload });
             ("cert.distributed", details, Ok(format!("deployed serial {serial} to {}: {summary}", target.name)))
         }
@@ -175,12 +278,21 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
 #[async_trait]
 trait Connector: Send + Sync {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError>;
+    /// The fingerprint of the leaf now deployed (`None`: nothing there), or an error when this kind
+    /// of target cannot be read back.
+    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError>;
 }
 
 #[async_trait]
 impl Connector for FileTarget {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         FileTarget::deploy(self, d).await
+    }
+    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+        let target = self.clone();
+        tokio::task::spawn_blocking(move || target.deployed_fingerprint())
+            .await
+            .map_err(|e| DeployError::Permanent(e.to_string()))
     }
 }
 
@@ -189,12 +301,18 @@ impl Connector for SshTarget {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         SshTarget::deploy(self, d).await
     }
+    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+        SshTarget::deployed_fingerprint(self).await
+    }
 }
 
 #[async_trait]
 impl Connector for WebhookTarget {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         WebhookTarget::deploy(self, d).await
+    }
+    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+        Err(DeployError::Permanent("a webhook cannot be read back; give the target a tls_endpoint to scan".into()))
     }
 }
 
@@ -328,4 +446,38 @@ impl JobHandler for DistributeJobs {
 
 fn payload_id<T: std::str::FromStr>(job: &Job, key: &str) -> Option<T> {
     job.payload.get(key).and_then(|v| v.as_str()).and_then(|s| s.parse().ok())
+}
+
+/// A `scan` job for one target; like deployments, one at a time per target.
+pub fn scan_job(scope: &ProjectScope, target: TargetId, max_attempts: u32) -> NewJob {
+    NewJob::for_project(scope, JobKind::Scan, max_attempts)
+        .subject(format!("target:{target}"))
+        .payload(json!({ "target_id": target }))
+}
+
+/// Runs `scan` jobs in the target's actor.
+pub struct ScanJobs {
+    pub hub: TargetHub,
+}
+
+#[async_trait]
+impl JobHandler for ScanJobs {
+    fn kind(&self) -> JobKind {
+        JobKind::Scan
+    }
+
+    async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
+        let (Some(target_id), Some(project_id)) = (payload_id::<TargetId>(job, "target_id"), job.project_id) else {
+            return Err(JobError::permanent("the job names no target or project"));
+        };
+        let scope = self.hub.deps.project_scope(project_id).await.map_err(|e| {
+            if e.is_transient() { JobError::retryable(e.to_string()) } else { JobError::permanent(e.to_string()) }
+        })?;
+        match self.hub.actor(target_id).send(Scan { scope }).await {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(e)) if e.transient => Err(JobError::retryable(e.message)),
+            Ok(Err(e)) => Err(JobError::permanent(e.message)),
+            Err(e) => Err(JobError::retryable(format!("{e}; the job will run again"))),
+        }
+    }
 }

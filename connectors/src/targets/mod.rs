@@ -5,10 +5,12 @@
 //! and IIS follow.
 
 mod file;
+mod probe;
 mod ssh;
 mod webhook;
 
 pub use file::{FileTarget, ReloadCommand};
+pub use probe::presented_fingerprint;
 pub use ssh::SshTarget;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTarget, signature};
 

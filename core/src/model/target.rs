@@ -73,6 +73,12 @@ pub struct Deployment {
     pub deployed_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub attempts: u32,
+    /// What the last scan found instead of the expected certificate (its fingerprint, or
+    /// `missing`); `None` when it matched.
+    #[serde(default)]
+    pub drift: Option<String>,
+    #[serde(default)]
+    pub scanned_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -91,6 +97,8 @@ impl Deployment {
             deployed_at: None,
             last_error: None,
             attempts: 0,
+            drift: None,
+            scanned_at: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -144,6 +144,13 @@ pub trait Store: Send + Sync + 'static {
         lookup_key: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<RawRecord>, StoreError>;
+    /// Records of a project-scoped kind across every project, for system components.
+    async fn list_all_raw(
+        &self,
+        scope: &SystemScope,
+        kind: RecordKind,
+        page: &PageRequest,
+    ) -> Result<Page<RawRecord>, StoreError>;
     async fn update_raw(
         &self,
         scope: &RecordScope,

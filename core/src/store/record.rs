@@ -469,6 +469,15 @@ pub trait RecordStore: Store {
         self.list_raw(&scope.record_scope(), R::KIND, Some(key), page).await?.try_map(R::from_raw)
     }
 
+    /// Project records of one kind across every project (system components only).
+    async fn list_all<R: Record<Scope = ProjectScope>>(
+        &self,
+        scope: &crate::scope::SystemScope,
+        page: &PageRequest,
+    ) -> Result<Page<R>, StoreError> {
+        self.list_all_raw(scope, R::KIND, page).await?.try_map(R::from_raw)
+    }
+
     /// Writes `record` if its `version` is still the stored one; returns it with the new version.
     async fn update<R: Record>(&self, scope: &R::Scope, record: &R) -> Result<R, StoreError> {
         let scope = scope.record_scope();

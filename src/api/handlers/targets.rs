@@ -131,22 +131,52 @@ fn reload_command(config: &Map<String, Value>) -> Result<Option<String>, ApiErro
     }
 }
 
+/// Drift-scan settings shared by targets that can be read back.
+fn scan_settings(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError> {
+    if let Some(v) = config.get("auto_redeploy") {
+        public["auto_redeploy"] =
+            v.as_bool().ok_or_else(|| ApiError::invalid("config.auto_redeploy", "must be true or false"))?.into();
+    }
+    if let Some(endpoint) = optional_string(config, "tls_endpoint")? {
+        let (host, port) =
+            endpoint.rsplit_once(':').ok_or_else(|| ApiError::invalid("config.tls_endpoint", "must be host:port"))?;
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(ApiError::invalid("config.tls_endpoint", "port must be 1 to 65535"));
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.parse::<std::net::IpAddr>().is_err() {
+            validate::domain("config.tls_endpoint", host, false)?;
+        }
+        public["tls_endpoint"] = endpoint.into();
+    }
+    if let Some(name) = optional_string(config, "tls_server_name")? {
+        public["tls_server_name"] = validate::domain("config.tls_server_name", name, false)?.into();
+    }
+    Ok(())
+}
+
+const SCAN_KEYS: [&str; 3] = ["auto_redeploy", "tls_endpoint", "tls_server_name"];
+
 fn file_config(config: &Map<String, Value>) -> Result<Value, ApiError> {
-    only_keys(config, &["cert_path", "key_path", "mode", "reload_command"])?;
+    let mut allowed = vec!["cert_path", "key_path", "mode", "reload_command"];
+    allowed.extend(SCAN_KEYS);
+    only_keys(config, &allowed)?;
     let cert_path = validate::absolute_path("config.cert_path", string(config, "cert_path")?)?;
     let key_path = validate::absolute_path("config.key_path", string(config, "key_path")?)?;
     let mode = optional_string(config, "mode")?.unwrap_or("0600");
     if mode.len() != 4 || !mode.starts_with('0') || u32::from_str_radix(mode, 8).is_err() {
         return Err(ApiError::invalid("config.mode", "must be an octal mode like 0600"));
     }
-    Ok(json!({ "cert_path": cert_path, "key_path": key_path, "mode": mode, "reload_command": reload_command(config)? }))
+    let mut public = json!({ "cert_path": cert_path, "key_path": key_path, "mode": mode, "reload_command": reload_command(config)? });
+    scan_settings(config, &mut public)?;
+    Ok(public)
 }
 
 fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(
-        config,
-        &["host", "port", "user", "cert_path", "key_path", "host_key_sha256", "private_key", "reload_command"],
-    )?;
+    let mut allowed =
+        vec!["host", "port", "user", "cert_path", "key_path", "host_key_sha256", "private_key", "reload_command"];
+    allowed.extend(SCAN_KEYS);
+    only_keys(config, &allowed)?;
     let host = string(config, "host")?;
     if host.parse::<std::net::IpAddr>().is_err() {
         validate::domain("config.host", host, false)?;
@@ -173,7 +203,7 @@ fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
     if !private_key.contains("PRIVATE KEY-----") {
         return Err(ApiError::invalid("config.private_key", "must be a PEM or OpenSSH private key"));
     }
-    let public = json!({
+    let mut public = json!({
         "host": host,
         "port": port,
         "user": user,
@@ -182,6 +212,7 @@ fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
         "host_key_sha256": fingerprint,
         "reload_command": reload_command(config)?,
     });
+    scan_settings(config, &mut public)?;
     Ok((public, json!({ "private_key": private_key })))
 }
 
@@ -199,4 +230,28 @@ fn webhook_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiErro
         }
     };
     Ok((json!({ "url": url, "include_private_key": include_key }), json!({ "hmac_secret": secret })))
+}
+
+/// Scans the target for drift now (a `scan` job).
+pub async fn scan(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: TargetId = path_id(&id, "target")?;
+    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    let target: DistributionTarget = state.store()?.get(&scope, &id).await?;
+    let job = certautopilot_actors::issuance::scan_job(&scope, target.id, state.max_job_attempts);
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "target.scan_requested",
+        Some(("target", target.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "name": target.name }),
+    );
+    use certautopilot_core::store::ScopeArg;
+    let enqueued = state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
+    state.wake_workers();
+    Ok(HttpResponse::Accepted()
+        .json(crate::api::views::JobQueued { job: enqueued.job.into(), created: enqueued.created }))
 }

@@ -201,6 +201,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             (format!("/api/v1/dns-credentials/{}", fresh().await.credential.id), None)
         }
         (Method::DELETE, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", fresh().await.zone.id), None),
+        (Method::POST, "/api/v1/targets/{id}/scan") => (format!("/api/v1/targets/{}/scan", a.target.id), None),
         (Method::DELETE, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", fresh().await.target.id), None),
         (Method::GET, "/api/v1/audit/events") => (format!("/api/v1/audit/events?project_id={pa}"), None),
         (Method::POST, "/api/v1/audit/verify") => (route.path.into(), None),
@@ -320,6 +321,7 @@ GET /api/v1/zones/{id} viewer
 DELETE /api/v1/zones/{id} admin
 GET /api/v1/targets viewer
 POST /api/v1/targets admin
+POST /api/v1/targets/{id}/scan operator
 GET /api/v1/targets/{id} viewer
 DELETE /api/v1/targets/{id} admin
 GET /api/v1/certificates viewer

@@ -240,6 +240,16 @@ impl Store for SqliteStore {
         self.read(move |c| records::list(c, &scope, kind, lookup.as_deref(), &page)).await
     }
 
+    async fn list_all_raw(
+        &self,
+        _scope: &SystemScope,
+        kind: RecordKind,
+        page: &PageRequest,
+    ) -> Result<Page<RawRecord>, StoreError> {
+        let page = page.clone();
+        self.read(move |c| records::list_all(c, kind, &page)).await
+    }
+
     async fn update_raw(
         &self,
         scope: &RecordScope,

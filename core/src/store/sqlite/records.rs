@@ -216,8 +216,19 @@ pub(crate) fn list(
     let sql = format!("SELECT {COLUMNS} FROM {} WHERE {filter} ORDER BY id LIMIT {}", kind.table(), limit + 1);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(bind(&values).as_slice(), |row| raw_from_row(kind, row))?;
-    let mut items =
+    let items =
         rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
+    finish_page(conn, kind, items, limit)
+}
+
+/// Cuts one row read ahead (`limit + 1` were asked for) into the next cursor and attaches the
+/// sealed fields.
+fn finish_page(
+    conn: &Connection,
+    kind: RecordKind,
+    mut items: Vec<RawRecord>,
+    limit: usize,
+) -> Result<Page<RawRecord>, StoreError> {
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|r| encode_cursor(&r.id))
@@ -226,6 +237,22 @@ pub(crate) fn list(
     };
     attach_sealed(conn, kind, &mut items)?;
     Ok(Page { items, next_cursor })
+}
+
+/// Every record of a project-scoped kind across all projects, in id order (for system components:
+/// the scheduler's scans, metrics).
+pub(crate) fn list_all(conn: &Connection, kind: RecordKind, page: &PageRequest) -> Result<Page<RawRecord>, StoreError> {
+    if !kind.is_project_scoped() {
+        return Err(StoreError::InvalidRequest(format!("{} records are not listed across projects", kind.name())));
+    }
+    let limit = page.effective_limit()?;
+    let after = page.decoded_cursor()?.unwrap_or_default();
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE id > ?1 ORDER BY id LIMIT {}", kind.table(), limit + 1);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([after], |row| raw_from_row(kind, row))?;
+    let items =
+        rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
+    finish_page(conn, kind, items, limit)
 }
 
 /// The stored version of a record in scope, to tell "gone" from "changed" after a guarded write missed.
