@@ -10,7 +10,8 @@ use std::time::Duration;
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
 use async_trait::async_trait;
 use certautopilot_connectors::targets::{
-    DeployError, DeployReport, Deployable, FileTarget, ReloadCommand, SshTarget, WebhookTarget,
+    DeployError, DeployReport, Deployable, FileTarget, KubernetesTarget, ReloadCommand, SshTarget, VaultTarget,
+    WebhookTarget,
 };
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
@@ -307,6 +308,26 @@ impl Connector for SshTarget {
 }
 
 #[async_trait]
+impl Connector for KubernetesTarget {
+    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        KubernetesTarget::deploy(self, d).await
+    }
+    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+        KubernetesTarget::deployed_fingerprint(self).await
+    }
+}
+
+#[async_trait]
+impl Connector for VaultTarget {
+    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        VaultTarget::deploy(self, d).await
+    }
+    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+        VaultTarget::deployed_fingerprint(self).await
+    }
+}
+
+#[async_trait]
 impl Connector for WebhookTarget {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         WebhookTarget::deploy(self, d).await
@@ -368,6 +389,30 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 key_mode: 0o600,
                 reload_command: text("reload_command"),
                 timeout: RELOAD_TIMEOUT,
+            }))
+        }
+        TargetKind::Kubernetes => {
+            let secret = credential()?;
+            let token = secret.get("token").and_then(|v| v.as_str()).ok_or_else(|| bad("no token"))?;
+            Ok(Box::new(KubernetesTarget {
+                api_url: text("api_url").ok_or_else(|| bad("no api_url"))?,
+                namespace: text("namespace").ok_or_else(|| bad("no namespace"))?,
+                secret_name: text("secret_name").ok_or_else(|| bad("no secret_name"))?,
+                token: certautopilot_core::crypto::SecretBytes::from_text(token),
+                ca_pem: text("ca_bundle_pem"),
+                timeout: deps.settings.acme_timeout,
+            }))
+        }
+        TargetKind::Vault => {
+            let secret = credential()?;
+            let token = secret.get("token").and_then(|v| v.as_str()).ok_or_else(|| bad("no token"))?;
+            Ok(Box::new(VaultTarget {
+                address: text("address").ok_or_else(|| bad("no address"))?,
+                mount: text("mount").unwrap_or_else(|| "secret".into()),
+                path: text("path").ok_or_else(|| bad("no path"))?,
+                token: certautopilot_core::crypto::SecretBytes::from_text(token),
+                ca_pem: text("ca_bundle_pem"),
+                timeout: deps.settings.acme_timeout,
             }))
         }
         other => Err(bad(&format!("{other:?} targets are not supported by this release yet"))),

@@ -1,17 +1,22 @@
 //! Distribution targets: putting an issued certificate where it is served. Each target takes a
 //! `Deployable` (the chain, the key, what identifies them) and reports what it did; errors say
 //! whether trying again later can help. `file` writes local files atomically; `ssh` uploads over
-//! SFTP to a pinned host; `webhook` POSTs a signed JSON document. Kubernetes, Vault, F5, NetScaler
-//! and IIS follow.
+//! SFTP to a pinned host; `webhook` POSTs a signed JSON document; `kubernetes` writes a TLS Secret;
+//! `vault` writes a KV v2 secret. F5, NetScaler and IIS follow.
 
 mod file;
+mod http;
+mod kubernetes;
 mod probe;
 mod ssh;
+mod vault;
 mod webhook;
 
 pub use file::{FileTarget, ReloadCommand};
+pub use kubernetes::KubernetesTarget;
 pub use probe::presented_fingerprint;
 pub use ssh::SshTarget;
+pub use vault::VaultTarget;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTarget, signature};
 
 use certautopilot_core::Timestamp;

@@ -8,6 +8,7 @@ mod bind;
 mod pebble;
 mod rsyslog;
 mod sshd;
+mod standin;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use bind::{Bind, TestZone, TsigKey};
 pub use pebble::{Pebble, PebbleOptions};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
+pub use standin::{StandIn, StandInRequest};
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]

@@ -46,10 +46,18 @@ pub async fn create(
             let (public, secret) = webhook_config(&config)?;
             (TargetKind::Webhook, public, Some(secret))
         }
+        "kubernetes" => {
+            let (public, secret) = kubernetes_config(&config)?;
+            (TargetKind::Kubernetes, public, Some(secret))
+        }
+        "vault" => {
+            let (public, secret) = vault_config(&config)?;
+            (TargetKind::Vault, public, Some(secret))
+        }
         _ => {
             return Err(ApiError::invalid(
                 "type",
-                "must be file, ssh or webhook (more types arrive with later releases)",
+                "must be file, ssh, webhook, kubernetes or vault (F5, NetScaler and IIS arrive with later releases)",
             ));
         }
     };
@@ -230,6 +238,68 @@ fn webhook_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiErro
         }
     };
     Ok((json!({ "url": url, "include_private_key": include_key }), json!({ "hmac_secret": secret })))
+}
+
+fn token(config: &Map<String, Value>) -> Result<String, ApiError> {
+    let token = string(config, "token")?;
+    if token.trim().is_empty() || token.len() > 16_384 || token.contains(['\n', '\r']) {
+        return Err(ApiError::invalid("config.token", "must be one line, at most 16 KiB"));
+    }
+    Ok(token.trim().to_owned())
+}
+
+fn ca_bundle(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError> {
+    if let Some(pem) = optional_string(config, "ca_bundle_pem")? {
+        if pem.len() > 64 * 1024 || !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ApiError::invalid("config.ca_bundle_pem", "must be PEM certificates, at most 64 KiB"));
+        }
+        public["ca_bundle_pem"] = pem.into();
+    }
+    Ok(())
+}
+
+/// A DNS-1123 label (namespaces) or subdomain (Secret names), as Kubernetes requires.
+fn kube_name(field: &str, name: &str, dots: bool) -> Result<String, ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= if dots { 253 } else { 63 }
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dots && c == '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok { Ok(name.to_owned()) } else { Err(ApiError::invalid(field, "must be a lower-case DNS name")) }
+}
+
+fn kubernetes_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(config, &["api_url", "namespace", "secret_name", "token", "ca_bundle_pem", "auto_redeploy"])?;
+    let mut public = json!({
+        "api_url": validate::url("config.api_url", string(config, "api_url")?)?,
+        "namespace": kube_name("config.namespace", string(config, "namespace")?, false)?,
+        "secret_name": kube_name("config.secret_name", string(config, "secret_name")?, true)?,
+    });
+    ca_bundle(config, &mut public)?;
+    scan_settings(config, &mut public)?;
+    Ok((public, json!({ "token": token(config)? })))
+}
+
+fn vault_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(config, &["address", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"])?;
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s.split('/').all(|p| {
+                !p.is_empty() && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            })
+    };
+    let mount = optional_string(config, "mount")?.unwrap_or("secret").trim_matches('/').to_owned();
+    let path = string(config, "path")?.trim_matches('/').to_owned();
+    if !segment_ok(&mount) {
+        return Err(ApiError::invalid("config.mount", "must be a Vault mount path"));
+    }
+    if !segment_ok(&path) {
+        return Err(ApiError::invalid("config.path", "must be a secret path like tls/www"));
+    }
+    let mut public = json!({ "address": validate::url("config.address", string(config, "address")?)?, "mount": mount, "path": path });
+    ca_bundle(config, &mut public)?;
+    scan_settings(config, &mut public)?;
+    Ok((public, json!({ "token": token(config)? })))
 }
 
 /// Scans the target for drift now (a `scan` job).

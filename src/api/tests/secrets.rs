@@ -29,6 +29,8 @@ const TSIG: &str = "VFNJRy1zZWNyZXQtemVicmEtNDcxMQ==";
 const SSH_KEY: &str =
     "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAZEBRAVIOLET4711\n-----END OPENSSH PRIVATE KEY-----\n";
 const WEBHOOK: &str = "webhook-hmac-zebra-violet-4711";
+const KUBE_TOKEN: &str = "kube-token-zebra-violet-4711";
+const VAULT_TOKEN: &str = "hvs.vault-token-zebra-violet-4711";
 
 #[actix_web::test]
 async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file() {
@@ -104,6 +106,43 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         "project_id": pa, "name": "hook", "type": "webhook", "config": { "url": "https://hooks.example.com/x", "hmac_secret": WEBHOOK } })))
     .await);
     assert_eq!(hook.status, 201, "{hook:?}");
+    let kube = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
+        "project_id": pa, "name": "kube", "type": "kubernetes", "config": { "api_url": "https://k8s.example.com:6443",
+        "namespace": "web", "secret_name": "www-tls", "token": KUBE_TOKEN } })),
+        )
+        .await,
+    );
+    assert_eq!(kube.status, 201, "{kube:?}");
+    let vault = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
+        "project_id": pa, "name": "vault", "type": "vault", "config": { "address": "https://vault.example.com:8200",
+        "path": "tls/www", "token": VAULT_TOKEN } })),
+        )
+        .await,
+    );
+    assert_eq!(vault.status, 201, "{vault:?}");
+    for (config, field) in [
+        (json!({ "api_url": "https://k", "namespace": "Web", "secret_name": "x", "token": "t" }), "config.namespace"),
+        (
+            json!({ "api_url": "https://k", "namespace": "web", "secret_name": "x", "token": "t", "tls_endpoint": "k:0" }),
+            "config.tls_endpoint",
+        ),
+    ] {
+        let bad = call(
+            send(
+                &app,
+                Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
+            "project_id": pa, "name": "bad", "type": "kubernetes", "config": config })),
+            )
+            .await,
+        );
+        assert_eq!((bad.status.as_u16(), bad.json["field"].as_str()), (422, Some(field)), "{bad:?}");
+    }
     // A bad request carrying a secret in a wrongly typed field: the error must not echo it.
     let wrong = call(
         send(
@@ -147,7 +186,7 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
     }
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("login failed"), "the log capture works");
-    for secret in [PASSWORD, EAB, TSIG, SSH_KEY.lines().nth(1).unwrap(), WEBHOOK] {
+    for secret in [PASSWORD, EAB, TSIG, SSH_KEY.lines().nth(1).unwrap(), WEBHOOK, KUBE_TOKEN, VAULT_TOKEN] {
         assert!(!seen.contains(secret), "a response contains {secret:?}");
         assert!(!logs.contains(secret), "the log contains {secret:?}");
         assert!(!metrics.contains(secret), "the metrics contain {secret:?}");
