@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use certautopilot_connectors::targets::{DeployError, KubernetesTarget, VaultTarget};
+use certautopilot_connectors::targets::{
+    DeployError, F5Target, IisTarget, KubernetesTarget, NetscalerTarget, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    VaultTarget, signature,
+};
 use certautopilot_connectors::testsupport::{StandIn, sample_deployable};
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::{Value, json};
@@ -147,4 +150,181 @@ async fn vault_kv_written_refused_and_sealed() {
     *sealed.lock().unwrap() = true;
     let err = target.deploy(&d).await.unwrap_err();
     assert!(err.is_transient() && err.to_string().contains("sealed"), "{err}");
+}
+
+/// BIG-IP iControl REST: Basic auth (401 `{"code":401,"message":"Authentication failed."}`), the
+/// file-transfer upload with `Content-Range`, installing crypto objects from the uploaded files
+/// (400 when the file is not there), and the client-SSL profile PATCH; `busy` answers 503.
+fn bigip(busy: Arc<Mutex<bool>>) -> StandIn {
+    let uploaded: Arc<Mutex<Vec<String>>> = Arc::default();
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("admin:{TOKEN}")));
+    StandIn::start(move |r| {
+        if *busy.lock().unwrap() {
+            return (503, json!({ "code": 503, "message": "Service Unavailable" }));
+        }
+        if r.header("authorization") != Some(basic.as_str()) {
+            return (401, json!({ "code": 401, "message": "Authentication failed." }));
+        }
+        let mut uploaded = uploaded.lock().unwrap();
+        if let Some(file) = r.path.strip_prefix("/mgmt/shared/file-transfer/uploads/") {
+            assert!(r.header("content-range").is_some_and(|c| c.starts_with("0-")), "Content-Range is required");
+            uploaded.push(file.to_owned());
+            return (200, json!({ "remainingByteCount": 0 }));
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/mgmt/tm/sys/crypto/cert" | "/mgmt/tm/sys/crypto/key") => {
+                let from = r.body["from-local-file"].as_str().unwrap_or_default();
+                match from.strip_prefix("/var/config/rest/downloads/") {
+                    Some(file) if uploaded.iter().any(|u| u == file) => (200, json!({ "command": "install" })),
+                    _ => (400, json!({ "code": 400, "message": format!("File not found: {from}") })),
+                }
+            }
+            ("PATCH", "/mgmt/tm/ltm/profile/client-ssl/~Common~www_ssl") => (200, r.body.clone()),
+            _ => (
+                404,
+                json!({ "code": 404, "message": format!("01020036:3: The requested object was not found ({})", r.path) }),
+            ),
+        }
+    })
+}
+
+fn f5(api: &StandIn, password: &str, profile: &str) -> F5Target {
+    F5Target {
+        url: api.url(),
+        username: "admin".into(),
+        password: SecretBytes::from_text(password),
+        partition: "Common".into(),
+        profile: profile.into(),
+        object_name: "www".into(),
+        ca_pem: None,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test]
+async fn f5_uploads_installs_and_switches_the_profile() {
+    let busy = Arc::new(Mutex::new(false));
+    let api = bigip(busy.clone());
+    let d = sample_deployable("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    f5(&api, TOKEN, "www_ssl").deploy(&d).await.unwrap();
+    let paths: Vec<String> = api.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(
+        paths,
+        [
+            "POST /mgmt/shared/file-transfer/uploads/www_01.crt",
+            "POST /mgmt/shared/file-transfer/uploads/www_01.key",
+            "POST /mgmt/tm/sys/crypto/cert",
+            "POST /mgmt/tm/sys/crypto/key",
+            "PATCH /mgmt/tm/ltm/profile/client-ssl/~Common~www_ssl",
+        ]
+    );
+    let profile = &api.requests()[4].body;
+    assert_eq!(profile["certKeyChain"][0]["cert"], json!("/Common/www_01.crt"));
+    assert_eq!(profile["certKeyChain"][0]["key"], json!("/Common/www_01.key"));
+
+    let err = f5(&api, "wrong", "www_ssl").deploy(&d).await.unwrap_err();
+    assert!(matches!(&err, DeployError::Permanent(m) if m.contains("Authentication failed")), "{err}");
+    let err = f5(&api, TOKEN, "no_such_profile").deploy(&d).await.unwrap_err();
+    assert!(!err.is_transient() && err.to_string().contains("not found"), "{err}");
+    *busy.lock().unwrap() = true;
+    assert!(f5(&api, TOKEN, "www_ssl").deploy(&d).await.unwrap_err().is_transient());
+}
+
+/// NetScaler NITRO: `X-NITRO-USER`/`X-NITRO-PASS` (401 errorcode 354), system files that may not be
+/// overwritten (errorcode 1642), the certkey update; `busy` answers 503.
+fn nitro(busy: Arc<Mutex<bool>>) -> StandIn {
+    let files: Arc<Mutex<Vec<String>>> = Arc::default();
+    StandIn::start(move |r| {
+        if *busy.lock().unwrap() {
+            return (503, json!({ "errorcode": 503, "message": "Service Unavailable", "severity": "ERROR" }));
+        }
+        if r.header("x-nitro-user") != Some("nsroot") || r.header("x-nitro-pass") != Some(TOKEN) {
+            return (401, json!({ "errorcode": 354, "message": "Invalid username or password", "severity": "ERROR" }));
+        }
+        let mut files = files.lock().unwrap();
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/nitro/v1/config/systemfile") => {
+                let name = r.body["systemfile"]["filename"].as_str().unwrap_or_default().to_owned();
+                assert_eq!(r.body["systemfile"]["fileencoding"], json!("BASE64"));
+                if files.contains(&name) {
+                    return (409, json!({ "errorcode": 1642, "message": "File already exists", "severity": "ERROR" }));
+                }
+                files.push(name);
+                (201, json!({ "errorcode": 0, "message": "Done", "severity": "NONE" }))
+            }
+            ("POST", "/nitro/v1/config/sslcertkey?action=update") => {
+                let cert = r.body["sslcertkey"]["cert"].as_str().unwrap_or_default();
+                if !files.iter().any(|f| f == cert) {
+                    return (
+                        599,
+                        json!({ "errorcode": 1540, "message": "Certificate does not exist", "severity": "ERROR" }),
+                    );
+                }
+                (200, json!({ "errorcode": 0, "message": "Done", "severity": "NONE" }))
+            }
+            _ => (404, json!({ "errorcode": 258, "message": "No such resource", "severity": "ERROR" })),
+        }
+    })
+}
+
+fn netscaler(api: &StandIn, password: &str) -> NetscalerTarget {
+    NetscalerTarget {
+        url: api.url(),
+        username: "nsroot".into(),
+        password: SecretBytes::from_text(password),
+        certkey: "www".into(),
+        ca_pem: None,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test]
+async fn netscaler_uploads_and_updates_the_certkey() {
+    let busy = Arc::new(Mutex::new(false));
+    let api = nitro(busy.clone());
+    let d = sample_deployable("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    assert_eq!(netscaler(&api, TOKEN).deploy(&d).await.unwrap().summary, "certkey www now uses www_01.crt");
+    let update = &api.requests()[2].body["sslcertkey"];
+    assert_eq!((update["cert"].as_str(), update["key"].as_str()), (Some("www_01.crt"), Some("www_01.key")));
+    let err = netscaler(&api, TOKEN).deploy(&d).await.unwrap_err();
+    assert!(!err.is_transient() && err.to_string().contains("File already exists"), "the same serial twice: {err}");
+    let err = netscaler(&api, "wrong").deploy(&d).await.unwrap_err();
+    assert!(matches!(&err, DeployError::Permanent(m) if m.contains("Invalid username or password")), "{err}");
+    *busy.lock().unwrap() = true;
+    assert!(netscaler(&api, TOKEN).deploy(&d).await.unwrap_err().is_transient());
+}
+
+/// The IIS agent contract: the signature checked (401 otherwise), the import answered with the
+/// thumbprint; 500 while the agent fails.
+#[tokio::test]
+async fn iis_agent_gets_a_signed_import() {
+    let failing = Arc::new(Mutex::new(false));
+    let flag = failing.clone();
+    let agent = StandIn::start(move |r| {
+        if *flag.lock().unwrap() {
+            return (500, json!({ "error": "import failed: keyset does not exist" }));
+        }
+        let body = serde_json::to_vec(&r.body).unwrap();
+        let expected = signature(TOKEN.as_bytes(), r.header(TIMESTAMP_HEADER).unwrap_or_default(), &body);
+        if r.header(SIGNATURE_HEADER) != Some(expected.as_str()) || r.path != "/certificates" {
+            return (401, json!({ "error": "bad signature" }));
+        }
+        (200, json!({ "thumbprint": "3A7B" }))
+    });
+    let target = |secret: &str| IisTarget {
+        agent_url: agent.url(),
+        secret: SecretBytes::from_text(secret),
+        site: "Default Web Site".into(),
+        binding: "*:443".into(),
+        ca_pem: None,
+        timeout: Duration::from_secs(5),
+    };
+    let d = sample_deployable("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    assert!(target(TOKEN).deploy(&d).await.unwrap().summary.contains("thumbprint 3A7B"));
+    assert_eq!(agent.requests()[0].body["site"], json!("Default Web Site"));
+    let err = target("not-the-secret").deploy(&d).await.unwrap_err();
+    assert!(!err.is_transient() && err.to_string().contains("401"), "{err}");
+    *failing.lock().unwrap() = true;
+    let err = target(TOKEN).deploy(&d).await.unwrap_err();
+    assert!(err.is_transient() && err.to_string().contains("keyset"), "{err}");
 }

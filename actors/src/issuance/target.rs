@@ -10,8 +10,8 @@ use std::time::Duration;
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
 use async_trait::async_trait;
 use certautopilot_connectors::targets::{
-    DeployError, DeployReport, Deployable, FileTarget, KubernetesTarget, ReloadCommand, SshTarget, VaultTarget,
-    WebhookTarget,
+    DeployError, DeployReport, Deployable, F5Target, FileTarget, IisTarget, KubernetesTarget, NetscalerTarget,
+    ReloadCommand, SshTarget, VaultTarget, WebhookTarget,
 };
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
@@ -327,6 +327,23 @@ impl Connector for VaultTarget {
     }
 }
 
+/// Appliances that take a certificate but cannot be read back by this release (scan them through
+/// their `tls_endpoint`).
+macro_rules! write_only_connector {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl Connector for $ty {
+            async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+                <$ty>::deploy(self, d).await
+            }
+            async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+                Err(DeployError::Permanent("this target cannot be read back; give it a tls_endpoint to scan".into()))
+            }
+        }
+    )*};
+}
+write_only_connector!(F5Target, NetscalerTarget, IisTarget);
+
 #[async_trait]
 impl Connector for WebhookTarget {
     async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
@@ -415,7 +432,44 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 timeout: deps.settings.acme_timeout,
             }))
         }
-        other => Err(bad(&format!("{other:?} targets are not supported by this release yet"))),
+        TargetKind::F5 => {
+            let secret = credential()?;
+            let password = secret.get("password").and_then(|v| v.as_str()).ok_or_else(|| bad("no password"))?;
+            Ok(Box::new(F5Target {
+                url: text("url").ok_or_else(|| bad("no url"))?,
+                username: text("username").ok_or_else(|| bad("no username"))?,
+                password: certautopilot_core::crypto::SecretBytes::from_text(password),
+                partition: text("partition").unwrap_or_else(|| "Common".into()),
+                profile: text("profile").ok_or_else(|| bad("no profile"))?,
+                object_name: text("object_name").ok_or_else(|| bad("no object_name"))?,
+                ca_pem: text("ca_bundle_pem"),
+                timeout: deps.settings.acme_timeout,
+            }))
+        }
+        TargetKind::Netscaler => {
+            let secret = credential()?;
+            let password = secret.get("password").and_then(|v| v.as_str()).ok_or_else(|| bad("no password"))?;
+            Ok(Box::new(NetscalerTarget {
+                url: text("url").ok_or_else(|| bad("no url"))?,
+                username: text("username").ok_or_else(|| bad("no username"))?,
+                password: certautopilot_core::crypto::SecretBytes::from_text(password),
+                certkey: text("certkey").ok_or_else(|| bad("no certkey"))?,
+                ca_pem: text("ca_bundle_pem"),
+                timeout: deps.settings.acme_timeout,
+            }))
+        }
+        TargetKind::Iis => {
+            let secret = credential()?;
+            let hmac = secret.get("hmac_secret").and_then(|v| v.as_str()).ok_or_else(|| bad("no HMAC secret"))?;
+            Ok(Box::new(IisTarget {
+                agent_url: text("agent_url").ok_or_else(|| bad("no agent_url"))?,
+                secret: certautopilot_core::crypto::SecretBytes::from_text(hmac),
+                site: text("site").ok_or_else(|| bad("no site"))?,
+                binding: text("binding").unwrap_or_else(|| "*:443".into()),
+                ca_pem: text("ca_bundle_pem"),
+                timeout: deps.settings.acme_timeout,
+            }))
+        }
     }
 }
 

@@ -15,13 +15,21 @@ pub(crate) struct JsonResponse {
     pub body: Value,
 }
 
+/// What a request carries.
+pub(crate) enum Payload<'a> {
+    None,
+    Json(&'a Value),
+    /// Raw bytes with their content type (file uploads).
+    Bytes(&'a [u8], &'static str),
+}
+
 /// Sends `body` (JSON, or nothing) with `headers`; returns 2xx and 404 answers, errors otherwise.
 pub(crate) async fn send(
     what: &str,
     method: http::Method,
     url: &str,
     headers: &[(&str, String)],
-    body: Option<&Value>,
+    body: Payload<'_>,
     extra_roots_pem: Option<&str>,
     timeout: Duration,
 ) -> Result<JsonResponse, DeployError> {
@@ -33,11 +41,15 @@ pub(crate) async fn send(
         request = request.header(*name, value);
     }
     let payload = match body {
-        Some(v) => {
+        Payload::Json(v) => {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
             Bytes::from(serde_json::to_vec(v).map_err(|e| DeployError::Permanent(e.to_string()))?)
         }
-        None => Bytes::new(),
+        Payload::Bytes(bytes, content_type) => {
+            request = request.header(http::header::CONTENT_TYPE, content_type);
+            Bytes::copy_from_slice(bytes)
+        }
+        Payload::None => Bytes::new(),
     };
     let request = request.body(Full::new(payload)).map_err(|e| DeployError::Permanent(format!("{what}: {e}")))?;
     let response = match tokio::time::timeout(timeout, client.request(request)).await {

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::send;
+use super::http::{Payload, send};
 use super::{DeployError, DeployReport, Deployable};
 
 pub struct KubernetesTarget {
@@ -39,9 +39,16 @@ impl KubernetesTarget {
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         let what = format!("kubernetes secret {}/{}", self.namespace, self.secret_name);
         let ca = self.ca_pem.as_deref();
-        let current =
-            send(&what, http::Method::GET, &self.url(Some(&self.secret_name)), &self.auth(), None, ca, self.timeout)
-                .await?;
+        let current = send(
+            &what,
+            http::Method::GET,
+            &self.url(Some(&self.secret_name)),
+            &self.auth(),
+            Payload::None,
+            ca,
+            self.timeout,
+        )
+        .await?;
         let mut secret = json!({
             "apiVersion": "v1",
             "kind": "Secret",
@@ -59,7 +66,7 @@ impl KubernetesTarget {
             secret["metadata"]["resourceVersion"] = current.body["metadata"]["resourceVersion"].clone();
             (http::Method::PUT, self.url(Some(&self.secret_name)), "replaced")
         };
-        let written = send(&what, method, &url, &self.auth(), Some(&secret), ca, self.timeout).await?;
+        let written = send(&what, method, &url, &self.auth(), Payload::Json(&secret), ca, self.timeout).await?;
         if written.status == 404 {
             return Err(DeployError::Permanent(format!("{what}: namespace {} not found", self.namespace)));
         }
@@ -74,7 +81,7 @@ impl KubernetesTarget {
             http::Method::GET,
             &self.url(Some(&self.secret_name)),
             &self.auth(),
-            None,
+            Payload::None,
             self.ca_pem.as_deref(),
             self.timeout,
         )

@@ -2,18 +2,25 @@
 //! `Deployable` (the chain, the key, what identifies them) and reports what it did; errors say
 //! whether trying again later can help. `file` writes local files atomically; `ssh` uploads over
 //! SFTP to a pinned host; `webhook` POSTs a signed JSON document; `kubernetes` writes a TLS Secret;
-//! `vault` writes a KV v2 secret. F5, NetScaler and IIS follow.
+//! `vault` writes a KV v2 secret; `f5` and `netscaler` install through iControl REST and NITRO;
+//! `iis` hands the certificate to an agent on the Windows host.
 
+mod f5;
 mod file;
 mod http;
+mod iis;
 mod kubernetes;
+mod netscaler;
 mod probe;
 mod ssh;
 mod vault;
 mod webhook;
 
+pub use f5::F5Target;
 pub use file::{FileTarget, ReloadCommand};
+pub use iis::IisTarget;
 pub use kubernetes::KubernetesTarget;
+pub use netscaler::NetscalerTarget;
 pub use probe::presented_fingerprint;
 pub use ssh::SshTarget;
 pub use vault::VaultTarget;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::send;
+use super::http::{Payload, send};
 use super::{DeployError, DeployReport, Deployable};
 
 pub struct VaultTarget {
@@ -50,7 +50,7 @@ impl VaultTarget {
             http::Method::POST,
             &self.url(),
             &self.auth(),
-            Some(&body),
+            Payload::Json(&body),
             self.ca_pem.as_deref(),
             self.timeout,
         )
@@ -64,9 +64,16 @@ impl VaultTarget {
 
     pub async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
         let what = format!("vault {}/{}", self.mount, self.path);
-        let read =
-            send(&what, http::Method::GET, &self.url(), &self.auth(), None, self.ca_pem.as_deref(), self.timeout)
-                .await?;
+        let read = send(
+            &what,
+            http::Method::GET,
+            &self.url(),
+            &self.auth(),
+            Payload::None,
+            self.ca_pem.as_deref(),
+            self.timeout,
+        )
+        .await?;
         if read.status == 404 {
             return Ok(None);
         }

@@ -54,10 +54,22 @@ pub async fn create(
             let (public, secret) = vault_config(&config)?;
             (TargetKind::Vault, public, Some(secret))
         }
+        "f5" => {
+            let (public, secret) = f5_config(&config)?;
+            (TargetKind::F5, public, Some(secret))
+        }
+        "netscaler" => {
+            let (public, secret) = netscaler_config(&config)?;
+            (TargetKind::Netscaler, public, Some(secret))
+        }
+        "iis" => {
+            let (public, secret) = iis_config(&config)?;
+            (TargetKind::Iis, public, Some(secret))
+        }
         _ => {
             return Err(ApiError::invalid(
                 "type",
-                "must be file, ssh, webhook, kubernetes or vault (F5, NetScaler and IIS arrive with later releases)",
+                "must be file, ssh, webhook, kubernetes, vault, f5, netscaler or iis",
             ));
         }
     };
@@ -300,6 +312,68 @@ fn vault_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError>
     ca_bundle(config, &mut public)?;
     scan_settings(config, &mut public)?;
     Ok((public, json!({ "token": token(config)? })))
+}
+
+/// An object name on an appliance: letters, digits, `_`, `-`, `.`, at most 64.
+fn object_name(field: &str, name: &str) -> Result<String, ApiError> {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        return Err(ApiError::invalid(field, "must be letters, digits, _, - or ., at most 64"));
+    }
+    Ok(name.to_owned())
+}
+
+fn password(config: &Map<String, Value>) -> Result<String, ApiError> {
+    let password = string(config, "password")?;
+    if password.is_empty() || password.len() > 1_024 || password.contains(['\n', '\r']) {
+        return Err(ApiError::invalid("config.password", "must be one line, at most 1024 characters"));
+    }
+    Ok(password.to_owned())
+}
+
+fn f5_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(config, &["url", "username", "password", "partition", "profile", "object_name", "ca_bundle_pem"])?;
+    let mut public = json!({
+        "url": validate::url("config.url", string(config, "url")?)?,
+        "username": object_name("config.username", string(config, "username")?)?,
+        "partition": object_name("config.partition", optional_string(config, "partition")?.unwrap_or("Common"))?,
+        "profile": object_name("config.profile", string(config, "profile")?)?,
+        "object_name": object_name("config.object_name", string(config, "object_name")?)?,
+    });
+    ca_bundle(config, &mut public)?;
+    Ok((public, json!({ "password": password(config)? })))
+}
+
+fn netscaler_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(config, &["url", "username", "password", "certkey", "ca_bundle_pem"])?;
+    let mut public = json!({
+        "url": validate::url("config.url", string(config, "url")?)?,
+        "username": object_name("config.username", string(config, "username")?)?,
+        "certkey": object_name("config.certkey", string(config, "certkey")?)?,
+    });
+    ca_bundle(config, &mut public)?;
+    Ok((public, json!({ "password": password(config)? })))
+}
+
+fn iis_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
+    only_keys(config, &["agent_url", "hmac_secret", "site", "binding", "ca_bundle_pem"])?;
+    let secret = string(config, "hmac_secret")?;
+    if secret.len() < 16 {
+        return Err(ApiError::invalid("config.hmac_secret", "must be at least 16 characters"));
+    }
+    let site = string(config, "site")?;
+    if site.trim().is_empty() || site.len() > 256 || site.contains(['\n', '\r']) {
+        return Err(ApiError::invalid("config.site", "must be an IIS site name"));
+    }
+    let binding = optional_string(config, "binding")?.unwrap_or("*:443");
+    if binding.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return Err(ApiError::invalid("config.binding", "must be *:port or host:port"));
+    }
+    let mut public = json!({
+        "agent_url": validate::url("config.agent_url", string(config, "agent_url")?)?,
+        "site": site, "binding": binding,
+    });
+    ca_bundle(config, &mut public)?;
+    Ok((public, json!({ "hmac_secret": secret })))
 }
 
 /// Scans the target for drift now (a `scan` job).

@@ -31,6 +31,7 @@ const SSH_KEY: &str =
 const WEBHOOK: &str = "webhook-hmac-zebra-violet-4711";
 const KUBE_TOKEN: &str = "kube-token-zebra-violet-4711";
 const VAULT_TOKEN: &str = "hvs.vault-token-zebra-violet-4711";
+const APPLIANCE_PASSWORD: &str = "appliance-zebra-violet-4711";
 
 #[actix_web::test]
 async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file() {
@@ -126,6 +127,34 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         .await,
     );
     assert_eq!(vault.status, 201, "{vault:?}");
+    for (kind, config) in [
+        (
+            "f5",
+            json!({ "url": "https://bigip.example.com", "username": "admin", "password": APPLIANCE_PASSWORD,
+            "profile": "www_ssl", "object_name": "www" }),
+        ),
+        (
+            "netscaler",
+            json!({ "url": "https://adc.example.com", "username": "nsroot", "password": APPLIANCE_PASSWORD,
+            "certkey": "www" }),
+        ),
+        (
+            "iis",
+            json!({ "agent_url": "https://web01.example.com:8443", "hmac_secret": APPLIANCE_PASSWORD,
+            "site": "Default Web Site" }),
+        ),
+    ] {
+        let created = call(
+            send(
+                &app,
+                Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
+            "project_id": pa, "name": kind, "type": kind, "config": config })),
+            )
+            .await,
+        );
+        assert_eq!(created.status, 201, "{kind}: {created:?}");
+        assert_eq!(created.json["has_credential"], json!(true));
+    }
     for (config, field) in [
         (json!({ "api_url": "https://k", "namespace": "Web", "secret_name": "x", "token": "t" }), "config.namespace"),
         (
@@ -186,7 +215,9 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
     }
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("login failed"), "the log capture works");
-    for secret in [PASSWORD, EAB, TSIG, SSH_KEY.lines().nth(1).unwrap(), WEBHOOK, KUBE_TOKEN, VAULT_TOKEN] {
+    for secret in
+        [PASSWORD, EAB, TSIG, SSH_KEY.lines().nth(1).unwrap(), WEBHOOK, KUBE_TOKEN, VAULT_TOKEN, APPLIANCE_PASSWORD]
+    {
         assert!(!seen.contains(secret), "a response contains {secret:?}");
         assert!(!logs.contains(secret), "the log contains {secret:?}");
         assert!(!metrics.contains(secret), "the metrics contain {secret:?}");
