@@ -120,6 +120,11 @@ async fn runs_jobs_of_its_kinds_and_leaves_others() {
     assert_eq!(messages, ["queued", "claimed", "working", "all good"]);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 20);
     assert_eq!(store.get_job(&SystemScope::new("t"), scan).await.unwrap().status, JobStatus::Queued);
+    // The pump counts a success after the store has it: wait for the counter, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pump.snapshot().succeeded < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let snapshot = pump.snapshot();
     assert_eq!((snapshot.claimed, snapshot.succeeded, snapshot.kinds.clone()), (20, 20, vec![JobKind::Issue]));
     assert_eq!(pump.shutdown(Duration::from_secs(1)).await.released, vec![]);

@@ -155,8 +155,8 @@ routes! {
         req: Some(Body::of::<RevokeCertificate>()), 202 Some(Body::of::<JobQueued>()), query: &[];
     GET "/api/v1/certificates/{id}/timeline" => certificates::timeline, VIEWER, "getCertificateTimeline", "the certificate's state changes and job steps, oldest first",
         req: None, 200 Some(Body::of::<TimelineView>()), query: &[];
-    POST "/api/v1/certificates/{id}/distribute" => certificates::distribute, OPERATOR, "distributeCertificate", "deploy the current certificate to every attached target again",
-        req: None, 202 Some(Body::of::<JobsQueued>()), query: &[];
+    POST "/api/v1/certificates/{id}/distribute" => certificates::distribute, OPERATOR, "distributeCertificate", "deploy the current certificate to every attached target again (one job, all targets at once)",
+        req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
     GET "/api/v1/certificates/{id}/deployments" => certificates::deployments, VIEWER, "getCertificateDeployments", "where the certificate stands on each target",
         req: None, 200 Some(Body::of::<DeploymentList>()), query: &[];
     PUT "/api/v1/certificates/{id}/targets" => certificates::set_targets, OPERATOR, "setCertificateTargets", "attach and detach targets (the full list)",

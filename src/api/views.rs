@@ -797,11 +797,6 @@ fn principal_text(p: &certautopilot_core::Principal) -> String {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobsQueued {
-    pub jobs: Vec<JobView>,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTargets {

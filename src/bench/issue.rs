@@ -25,33 +25,7 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
         "bench issue: {count} single-name ECDSA P-256 certificates, {concurrency} at a time, Pebble + BIND 9 on loopback"
     );
     let env = AcmeEnv::start(&dir.join("env"), AcmeEnvOptions::default());
-    let port = free_port();
-    let service_dir = dir.join("service");
-    std::fs::create_dir_all(&service_dir)?;
-    let mut child = ChildGuard::new(
-        Command::new(std::env::current_exe()?)
-            .args(["serve", "--log-format", "json"])
-            .current_dir(&service_dir)
-            .env("CERTAUTOPILOT_API__LISTEN", format!("127.0.0.1:{port}"))
-            .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
-            .env("CERTAUTOPILOT_JOBS__CONCURRENCY", concurrency.max(4).to_string())
-            .env("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10")
-            .env("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250")
-            .env("CERTAUTOPILOT_LOG__FILTER", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the service")?,
-    );
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let client = Client { addr, token: None, project: None };
-    let started = Instant::now();
-    while client.call("GET", "/readyz", None).ok().map(|(s, _)| s) != Some(200) {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the service did not become ready");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, client) = start_service(dir, concurrency.max(4))?;
     let pid = child.pid().unwrap_or_default();
     let client = prepare(client, &env)?;
 
@@ -107,6 +81,37 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This binary serving in a child process under `dir/service`, ready, with a client for it.
+pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Result<(ChildGuard, Client)> {
+    let port = free_port();
+    let service_dir = dir.join("service");
+    std::fs::create_dir_all(&service_dir)?;
+    let child = ChildGuard::new(
+        Command::new(std::env::current_exe()?)
+            .args(["serve", "--log-format", "json"])
+            .current_dir(&service_dir)
+            .env("CERTAUTOPILOT_API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
+            .env("CERTAUTOPILOT_JOBS__CONCURRENCY", job_concurrency.to_string())
+            .env("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10")
+            .env("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250")
+            .env("CERTAUTOPILOT_LOG__FILTER", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the service")?,
+    );
+    let client = Client { addr: SocketAddr::from(([127, 0, 0, 1], port)), token: None, project: None };
+    let started = Instant::now();
+    while client.call("GET", "/readyz", None).ok().map(|(s, _)| s) != Some(200) {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the service did not become ready");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((child, client))
+}
+
 /// Resident set size of a process, from /proc.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -116,7 +121,7 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
+pub(super) fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
     let password = "bench password, long enough";
     c.expect(
         "POST",
@@ -181,14 +186,14 @@ fn issue(c: &Client, label: &str) -> anyhow::Result<Duration> {
     }
 }
 
-struct Client {
+pub(super) struct Client {
     addr: SocketAddr,
     token: Option<String>,
-    project: Option<(Value, Value)>,
+    pub(super) project: Option<(Value, Value)>,
 }
 
 impl Client {
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+    pub(super) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
         let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         let body = body.map(Value::to_string).unwrap_or_default();
@@ -209,7 +214,7 @@ impl Client {
         Ok((status, serde_json::from_str(text).unwrap_or(Value::Null)))
     }
 
-    fn expect(&self, method: &str, path: &str, body: Value, status: u16) -> anyhow::Result<Value> {
+    pub(super) fn expect(&self, method: &str, path: &str, body: Value, status: u16) -> anyhow::Result<Value> {
         let (got, value) = self.call(method, path, Some(&body))?;
         if got != status {
             bail!("{method} {path}: expected {status}, got {got}: {value}");

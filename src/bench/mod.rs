@@ -3,6 +3,7 @@
 
 mod actors;
 mod audit;
+mod distribute;
 mod issue;
 mod jobs;
 mod kek;
@@ -80,6 +81,15 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// One renewal fanned out to many file targets and ssh targets (a test-support sshd).
+    Distribute {
+        #[arg(long, default_value_t = 200)]
+        files: usize,
+        #[arg(long, default_value_t = 20)]
+        ssh: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Resident memory with N certificates stored and M certificate actors active at once.
     Actors {
         #[arg(long, default_value_t = 100_000)]
@@ -124,6 +134,10 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Issue { count, concurrency, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             tokio::task::spawn_blocking(move || issue::run(&dir, count, concurrency)).await?
+        }
+        BenchCommand::Distribute { files, ssh, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            distribute::run(&dir, files, ssh).await
         }
         BenchCommand::Actors { certificates, active, dir } => {
             let (dir, _guard) = work_dir(dir)?;

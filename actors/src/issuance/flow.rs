@@ -304,29 +304,24 @@ impl Flow<'_> {
         ))
     }
 
-    /// Asks each of the certificate's targets to deploy it (a `distribute` job each). The certificate
-    /// is issued whatever happens here; a deployment that could not be queued is logged and can be
-    /// asked for again (`POST …/distribute`).
+    /// Asks the certificate's targets to deploy it (one `distribute` job that fans out to them). The
+    /// certificate is issued whatever happens here; a deployment that could not be queued is logged
+    /// and can be asked for again (`POST …/distribute`).
     async fn queue_distribution(&self, work: &Work) {
-        let serial = work.cert.serial.clone().unwrap_or_default();
-        for target in &work.cert.target_ids {
-            let job = super::target::distribute_job(&work.scope, self.id, *target, self.job.max_attempts)
-                .dedupe_key(format!("distribute:{}:{target}:{serial}", self.id));
-            match self.deps.store.enqueue_job(job).await {
-                Ok(_) => {}
-                Err(e) => {
-                    self.log(
-                        LogLevel::Warn,
-                        "could not queue a deployment",
-                        json!({ "target_id": target, "reason": e.to_string() }),
-                    )
-                    .await
-                }
-            }
+        if work.cert.target_ids.is_empty() {
+            return;
         }
-        if !work.cert.target_ids.is_empty() {
-            self.log(LogLevel::Info, "deployments queued", json!({ "targets": work.cert.target_ids })).await;
-            self.deps.wake_workers();
+        let serial = work.cert.serial.clone().unwrap_or_default();
+        let job = super::target::distribute_job(&work.scope, self.id, &[], false, self.job.max_attempts)
+            .dedupe_key(format!("distribute:{}:{serial}", self.id));
+        match self.deps.store.enqueue_job(job).await {
+            Ok(_) => {
+                self.log(LogLevel::Info, "deployment queued", json!({ "targets": work.cert.target_ids })).await;
+                self.deps.wake_workers();
+            }
+            Err(e) => {
+                self.log(LogLevel::Warn, "could not queue the deployment", json!({ "reason": e.to_string() })).await
+            }
         }
     }
 

@@ -196,7 +196,7 @@ async fn scan(deps: &IssuanceDeps, target_id: TargetId, scope: &ProjectScope) ->
         deps.store.update_audited(scope, &d, audit).await?;
         tracing::warn!(certificate_id = %cert.id, target_id = %target.id, action, "deployment scan");
         if auto_redeploy && now_drift.is_some() {
-            let job = distribute_job(scope, cert.id, target.id, 8)
+            let job = distribute_job(scope, cert.id, &[target.id], true, 8)
                 .dedupe_key(format!("redeploy:{}:{}:{}", cert.id, target.id, d.version));
             deps.store.enqueue_job(job).await?;
             deps.wake_workers();
@@ -503,15 +503,25 @@ impl TargetHub {
     }
 }
 
-/// A `distribute` job for one certificate and one target. Its subject is the target, so the queue
-/// runs one deployment per target at a time across every process.
-pub fn distribute_job(scope: &ProjectScope, cert: CertificateId, target: TargetId, max_attempts: u32) -> NewJob {
+/// A `distribute` job: deploy the certificate to `targets` (all of its targets when empty), all at
+/// once, each target's actor serializing its own deployments. The subject is the certificate, so it
+/// never runs beside the certificate's issue or renew job. With `force`, targets that already have
+/// this serial are deployed again (a manual request, a drift repair); otherwise they are skipped, so
+/// a retry only redoes what failed.
+pub fn distribute_job(
+    scope: &ProjectScope,
+    cert: CertificateId,
+    targets: &[TargetId],
+    force: bool,
+    max_attempts: u32,
+) -> NewJob {
     NewJob::for_project(scope, JobKind::Distribute, max_attempts)
-        .subject(format!("target:{target}"))
-        .payload(json!({ "certificate_id": cert, "target_id": target }))
+        .subject(cert.to_string())
+        .payload(json!({ "certificate_id": cert, "target_ids": targets, "force": force }))
 }
 
-/// Runs `distribute` jobs in the target's actor.
+/// Runs `distribute` jobs: one `Deploy` per target, concurrently, so one renewal fans out to many
+/// targets in the time of the slowest rather than the sum.
 pub struct DistributeJobs {
     pub hub: TargetHub,
 }
@@ -523,23 +533,79 @@ impl JobHandler for DistributeJobs {
     }
 
     async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
-        let (Some(certificate_id), Some(target_id), Some(project_id)) = (
-            payload_id::<CertificateId>(job, "certificate_id"),
-            payload_id::<TargetId>(job, "target_id"),
-            job.project_id,
-        ) else {
-            return Err(JobError::permanent("the job names no certificate, target or project"));
+        let (Some(certificate_id), Some(project_id)) =
+            (payload_id::<CertificateId>(job, "certificate_id"), job.project_id)
+        else {
+            return Err(JobError::permanent("the job names no certificate or project"));
         };
-        let scope = self.hub.deps.project_scope(project_id).await.map_err(|e| {
+        let deps = &self.hub.deps;
+        let scope = deps.project_scope(project_id).await.map_err(|e| {
             if e.is_transient() { JobError::retryable(e.to_string()) } else { JobError::permanent(e.to_string()) }
         })?;
-        let deploy = Deploy { scope, certificate_id, last_attempt: job.attempts >= job.max_attempts };
-        match self.hub.actor(target_id).send(deploy).await {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) if e.transient => Err(JobError::retryable(e.message)),
-            Ok(Err(e)) => Err(JobError::permanent(e.message)),
-            Err(e) => Err(JobError::retryable(format!("{e}; the job will run again"))),
+        let cert: Certificate = match deps.store.get(&scope, &certificate_id).await {
+            Ok(cert) => cert,
+            Err(StoreError::NotFound { .. }) => return Ok("the certificate was deleted".into()),
+            Err(e) => return Err(e.into()),
+        };
+        let asked: Vec<TargetId> = job.payload["target_ids"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
+            .unwrap_or_default();
+        let force = job.payload["force"].as_bool().unwrap_or(false);
+        let mut targets: Vec<TargetId> = if asked.is_empty() {
+            cert.target_ids.clone()
+        } else {
+            asked.into_iter().filter(|t| cert.target_ids.contains(t)).collect()
+        };
+        if !force {
+            // Already there with this serial: nothing to redo.
+            let mut page = certautopilot_core::store::PageRequest::first(1_000);
+            let mut done = Vec::new();
+            loop {
+                let batch = deps.store.list_by_lookup::<Deployment>(&scope, &cert.id.to_string(), &page).await?;
+                done.extend(
+                    batch
+                        .items
+                        .into_iter()
+                        .filter(|d| d.status == DeploymentStatus::Deployed && d.serial == cert.serial)
+                        .map(|d| d.target_id),
+                );
+                match batch.next_cursor {
+                    Some(cursor) => page = certautopilot_core::store::PageRequest::after(1_000, cursor),
+                    None => break,
+                }
+            }
+            targets.retain(|t| !done.contains(t));
         }
+        if targets.is_empty() {
+            return Ok("nothing to deploy".into());
+        }
+        let last_attempt = job.attempts >= job.max_attempts;
+        let mut running = tokio::task::JoinSet::new();
+        for target in targets {
+            let (actor, scope) = (self.hub.actor(target), scope.clone());
+            running.spawn(async move {
+                let outcome = actor.send(Deploy { scope, certificate_id, last_attempt }).await;
+                (target, outcome)
+            });
+        }
+        let (mut deployed, mut failed, mut retry) = (0, Vec::new(), Vec::new());
+        while let Some(joined) = running.join_next().await {
+            let Ok((target, outcome)) = joined else { continue };
+            match outcome {
+                Ok(Ok(_)) => deployed += 1,
+                Ok(Err(e)) if e.transient => retry.push(format!("{target}: {}", e.message)),
+                Ok(Err(e)) => failed.push(format!("{target}: {}", e.message)),
+                Err(e) => retry.push(format!("{target}: {e}")),
+            }
+        }
+        let summary = format!("{deployed} deployed, {} failed, {} to retry", failed.len(), retry.len());
+        if !retry.is_empty() {
+            // The retry skips what is already deployed.
+            return Err(JobError::retryable(format!("{summary}: {}", retry.join("; "))));
+        }
+        // Permanent failures are on each target's deployment record (and the timeline).
+        Ok(if failed.is_empty() { summary } else { format!("{summary}: {}", failed.join("; ")) })
     }
 }
 

@@ -50,7 +50,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
-             Subsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+             Subsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 100\n",
             port = self.port
         );
         std::fs::write(self.dir.join("sshd_config"), config).unwrap();

@@ -232,23 +232,9 @@ pub async fn distribute(
     if cert.target_ids.is_empty() {
         return Err(ApiError::conflict("the certificate has no targets; attach some first"));
     }
-    let org = state.org().await?;
-    let mut jobs = Vec::new();
-    for target in &cert.target_ids {
-        let job = certautopilot_actors::issuance::distribute_job(&scope, cert.id, *target, state.max_job_attempts);
-        let audit = org.audit(
-            auth.caller()?.principal(),
-            "cert.distribute_requested",
-            Some(("certificate", cert.id.to_string())),
-            Some(scope.project_id()),
-            json!({ "target_id": target, "serial": cert.serial }),
-        );
-        let enqueued =
-            state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
-        jobs.push(crate::api::views::JobView::from(enqueued.job));
-    }
-    state.wake_workers();
-    Ok(HttpResponse::Accepted().json(crate::api::views::JobsQueued { jobs }))
+    let job = certautopilot_actors::issuance::distribute_job(&scope, cert.id, &[], true, state.max_job_attempts);
+    let details = json!({ "targets": cert.target_ids, "serial": cert.serial });
+    queue(&auth, &state, &scope, &cert, job, "cert.distribute_requested", details).await
 }
 
 /// Where the certificate stands on each of its targets.
