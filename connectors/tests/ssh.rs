@@ -26,6 +26,7 @@ fn target(sshd: &Sshd, out: &std::path::Path, reload: Option<String>) -> SshTarg
         key_mode: 0o600,
         reload_command: reload,
         timeout: Duration::from_secs(10),
+        sessions: None,
     }
 }
 

@@ -50,6 +50,7 @@ async fn alone(dir: &Path, sshd: &Sshd) -> anyhow::Result<(Duration, Duration)> 
         key_mode: 0o600,
         reload_command: None,
         timeout: Duration::from_secs(10),
+        sessions: None,
     };
     let mut best = (Duration::MAX, Duration::MAX);
     for _ in 0..5 {
@@ -124,15 +125,17 @@ fn fan_out(
     let serial = c.call("GET", &format!("/api/v1/certificates/{cid}"), None)?.1["serial"].clone();
     wait_deployed(&c, &cid, targets.len(), Some(&serial))?;
     let (_, list) = c.call("GET", &format!("/api/v1/certificates/{cid}/deployments"), None)?;
-    let times: Vec<i64> = list["items"]
-        .as_array()
-        .context("deployments")?
-        .iter()
-        .filter_map(|d| serde_json::from_value::<Timestamp>(d["deployed_at"].clone()).ok())
-        .map(|t| t.as_unix_millis() - renewed_at.as_unix_millis())
-        .collect();
-    let (first, last) = (times.iter().min().copied().unwrap_or(0), times.iter().max().copied().unwrap_or(0));
-    println!("  renewal stored → all {} deployed: {last} ms (first target done after {first} ms)", times.len());
+    let file_targets = &targets[..files];
+    let (mut file_times, mut ssh_times) = (Vec::new(), Vec::new());
+    for d in list["items"].as_array().context("deployments")? {
+        let Ok(at) = serde_json::from_value::<Timestamp>(d["deployed_at"].clone()) else { continue };
+        let ms = at.as_unix_millis() - renewed_at.as_unix_millis();
+        if file_targets.contains(&d["target_id"]) { file_times.push(ms) } else { ssh_times.push(ms) }
+    }
+    let span = |t: &[i64]| (t.iter().min().copied().unwrap_or(0), t.iter().max().copied().unwrap_or(0));
+    let ((f_first, f_last), (s_first, s_last)) = (span(&file_times), span(&ssh_times));
+    println!("  renewal stored → all {} deployed: {} ms", file_times.len() + ssh_times.len(), f_last.max(s_last));
+    println!("    file targets done between {f_first} and {f_last} ms; ssh targets between {s_first} and {s_last} ms");
     Ok(())
 }
 

@@ -112,6 +112,8 @@ pub struct IssuanceDeps {
     org: Arc<tokio::sync::OnceCell<Arc<OrgAudit>>>,
     /// Wakes this process's worker after an enqueue (the distribute jobs after an issuance).
     wake: Arc<std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>>,
+    /// SSH connections shared by the targets on one host.
+    pub ssh_sessions: Arc<certautopilot_connectors::targets::SshSessions>,
 }
 
 impl IssuanceDeps {
@@ -130,6 +132,7 @@ impl IssuanceDeps {
             node_id: node_id.into(),
             org: Arc::new(tokio::sync::OnceCell::new()),
             wake: Arc::default(),
+            ssh_sessions: Arc::default(),
         }
     }
 

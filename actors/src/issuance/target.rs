@@ -406,6 +406,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 key_mode: 0o600,
                 reload_command: text("reload_command"),
                 timeout: RELOAD_TIMEOUT,
+                sessions: Some(deps.ssh_sessions.clone()),
             }))
         }
         TargetKind::Kubernetes => {

@@ -22,7 +22,7 @@ pub use iis::IisTarget;
 pub use kubernetes::KubernetesTarget;
 pub use netscaler::NetscalerTarget;
 pub use probe::presented_fingerprint;
-pub use ssh::SshTarget;
+pub use ssh::{SshSessions, SshTarget};
 pub use vault::VaultTarget;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTarget, signature};
 

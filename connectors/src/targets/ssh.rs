@@ -31,9 +31,19 @@ pub struct SshTarget {
     pub key_mode: u32,
     pub reload_command: Option<String>,
     pub timeout: Duration,
+    /// Connections shared by the targets on one host (same user, key and pinned host key): each
+    /// deployment opens its own channels on it. `None`: a connection per deployment.
+    pub sessions: Option<Arc<SshSessions>>,
 }
 
-struct PinnedHostKey {
+/// Open SSH connections by (host, port, user, pinned key, client key), reused across deployments
+/// and targets: a renewal fanned out to many targets on one host costs one handshake, not one each.
+#[derive(Default)]
+pub struct SshSessions {
+    open: tokio::sync::Mutex<std::collections::HashMap<String, Arc<Handle<PinnedHostKey>>>>,
+}
+
+pub struct PinnedHostKey {
     expected: String,
     seen: Arc<Mutex<Option<String>>>,
 }
@@ -69,6 +79,24 @@ fn permanent(what: &str, e: impl std::fmt::Display) -> DeployError {
 impl SshTarget {
     fn endpoint(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+
+    fn session_key(&self) -> String {
+        let key: String =
+            Sha256::digest(self.private_key.expose()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("{}@{}:{}/{}/{key}", self.user, self.host, self.port, self.host_key_sha256)
+    }
+
+    /// A live connection: the shared one for this host and identity, or a new one.
+    async fn session(&self, fresh: bool) -> Result<Arc<Handle<PinnedHostKey>>, DeployError> {
+        let Some(pool) = &self.sessions else { return Ok(Arc::new(self.connect().await?)) };
+        let key = self.session_key();
+        if !fresh && let Some(open) = pool.open.lock().await.get(&key).filter(|s| !s.is_closed()) {
+            return Ok(open.clone());
+        }
+        let session = Arc::new(self.connect().await?);
+        pool.open.lock().await.insert(key, session.clone());
+        Ok(session)
     }
 
     async fn connect(&self) -> Result<Handle<PinnedHostKey>, DeployError> {
@@ -108,14 +136,14 @@ impl SshTarget {
         Ok(session)
     }
 
-    async fn sftp(&self, session: &Handle<PinnedHostKey>) -> Result<SftpSession, DeployError> {
+    async fn sftp(&self, session: &Arc<Handle<PinnedHostKey>>) -> Result<SftpSession, DeployError> {
         let channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
         channel.request_subsystem(true, "sftp").await.map_err(|e| transient("sftp subsystem", e))?;
         SftpSession::new(channel.into_stream()).await.map_err(|e| permanent("sftp", e))
     }
 
     /// Runs `command` on the server; returns its exit status and the tail of its standard error.
-    async fn exec(&self, session: &Handle<PinnedHostKey>, command: &str) -> Result<(u32, String), DeployError> {
+    async fn exec(&self, session: &Arc<Handle<PinnedHostKey>>, command: &str) -> Result<(u32, String), DeployError> {
         let mut channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
         channel.exec(true, command).await.map_err(|e| transient("ssh exec", e))?;
         let mut stderr = Vec::new();
@@ -137,14 +165,8 @@ impl SshTarget {
         Ok((status.unwrap_or(255), tail))
     }
 
-    async fn upload(
-        &self,
-        session: &Handle<PinnedHostKey>,
-        sftp: &SftpSession,
-        path: &str,
-        bytes: &[u8],
-        mode: u32,
-    ) -> Result<(), DeployError> {
+    /// Writes `bytes` to a temporary file beside `path` with `mode`; returns its name.
+    async fn upload(&self, sftp: &SftpSession, path: &str, bytes: &[u8], mode: u32) -> Result<String, DeployError> {
         let (dir, name) =
             path.rsplit_once('/').ok_or_else(|| DeployError::Permanent(format!("{path} is not absolute")))?;
         let tmp = format!("{dir}/.{name}.certautopilot-{:016x}", rand::random::<u64>());
@@ -155,25 +177,50 @@ impl SshTarget {
             let _ = file.sync_all().await;
             file.shutdown().await.map_err(|e| permanent(&format!("sftp close {tmp}"), e))?;
             let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
-            sftp.set_metadata(&tmp, attrs).await.map_err(|e| permanent(&format!("sftp chmod {tmp}"), e))?;
-            let (status, stderr) = self.exec(session, &format!("mv -f -- {} {}", quote(&tmp), quote(path))).await?;
-            if status != 0 {
-                return Err(DeployError::Permanent(format!("cannot move {tmp} to {path}: {stderr}")));
-            }
-            Ok(())
+            sftp.set_metadata(&tmp, attrs).await.map_err(|e| permanent(&format!("sftp chmod {tmp}"), e))
         }
         .await;
-        if written.is_err() {
+        if let Err(e) = written {
             let _ = sftp.remove_file(&tmp).await;
+            return Err(e);
         }
-        written
+        Ok(tmp)
     }
 
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        let session = self.connect().await?;
-        let sftp = self.sftp(&session).await?;
-        self.upload(&session, &sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await?;
-        self.upload(&session, &sftp, &self.cert_path, d.chain_pem.as_bytes(), 0o644).await?;
+        let mut session = self.session(false).await?;
+        let sftp = match self.sftp(&session).await {
+            Ok(sftp) => sftp,
+            // A shared connection the server has dropped since: connect again, once.
+            Err(_) if self.sessions.is_some() => {
+                session = self.session(true).await?;
+                self.sftp(&session).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let key_tmp = self.upload(&sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await?;
+        let cert_tmp = match self.upload(&sftp, &self.cert_path, d.chain_pem.as_bytes(), 0o644).await {
+            Ok(tmp) => tmp,
+            Err(e) => {
+                let _ = sftp.remove_file(&key_tmp).await;
+                return Err(e);
+            }
+        };
+        // Both renames in one command: each is atomic, and the key goes first so a reader never
+        // finds a new certificate beside an old key.
+        let command = format!(
+            "mv -f -- {} {} && mv -f -- {} {}",
+            quote(&key_tmp),
+            quote(&self.key_path),
+            quote(&cert_tmp),
+            quote(&self.cert_path)
+        );
+        let (status, stderr) = self.exec(&session, &command).await?;
+        if status != 0 {
+            let _ = sftp.remove_file(&key_tmp).await;
+            let _ = sftp.remove_file(&cert_tmp).await;
+            return Err(DeployError::Permanent(format!("cannot move the files into place: {stderr}")));
+        }
         let _ = sftp.close().await;
         let reload = match &self.reload_command {
             Some(command) => {
@@ -188,7 +235,9 @@ impl SshTarget {
             }
             None => None,
         };
-        let _ = session.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        if self.sessions.is_none() {
+            let _ = session.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        }
         Ok(DeployReport {
             summary: format!("uploaded {} and {} to {}", self.cert_path, self.key_path, self.endpoint()),
             reload,
@@ -197,13 +246,13 @@ impl SshTarget {
 
     /// The SHA-256 fingerprint of the leaf now at `cert_path` on the server, if there is one.
     pub async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        let session = self.connect().await?;
+        let session = self.session(false).await?;
         let sftp = self.sftp(&session).await?;
         let pem = match sftp.read(&self.cert_path).await {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(_) => return Ok(None),
         };
-        let _ = session.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        let _ = sftp.close().await;
         Ok(crate::x509::chain_der(&pem)
             .ok()
             .and_then(|c| c.into_iter().next())
