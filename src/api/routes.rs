@@ -143,6 +143,8 @@ routes! {
         req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
     GET "/api/v1/targets/{id}" => targets::get, VIEWER, "getTarget", "one distribution target",
         req: None, 200 Some(Body::of::<TargetView>()), query: &[];
+    PATCH "/api/v1/targets/{id}" => targets::update, ADMIN, "updateTarget", "change a target's name or configuration (secrets left out are kept)",
+        req: Some(Body::of::<UpdateTarget>()), 200 Some(Body::of::<TargetView>()), query: &[];
     DELETE "/api/v1/targets/{id}" => targets::delete, ADMIN, "deleteTarget", "delete a distribution target",
         req: None, 204 None, query: &[];
     GET "/api/v1/certificates" => certificates::list, VIEWER, "listCertificates", "certificates of a project",

@@ -387,12 +387,16 @@ pub struct CreateTarget {
     #[schema(value_type = String, format = "uuid")]
     pub project_id: ProjectId,
     pub name: String,
-    /// `file`, `ssh` or `webhook`.
+    /// `file`, `ssh`, `webhook`, `kubernetes`, `vault`, `f5`, `netscaler` or `iis`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Per type. file: `{ cert_path, key_path, mode?, reload_command? }`; ssh: `{ host, port?, user,
-    /// cert_path, key_path, host_key_sha256, private_key, reload_command? }`; webhook: `{ url,
-    /// hmac_secret, include_private_key? }`. `private_key` and `hmac_secret` are write-only.
+    /// Per type (docs/distribution.md). file: `{ cert_path, key_path, mode?, reload_command? }`; ssh:
+    /// `{ host, port?, user, cert_path, key_path, host_key_sha256, private_key, reload_command? }`;
+    /// webhook: `{ url, hmac_secret, include_private_key? }`; kubernetes: `{ api_url, namespace,
+    /// secret_name, token, ca_bundle_pem? }`; vault: `{ address, mount?, path, token }`; f5: `{ url,
+    /// username, password, partition?, profile, object_name }`; netscaler: `{ url, username, password,
+    /// certkey }`; iis: `{ agent_url, hmac_secret, site, binding? }`. Readable types also take
+    /// `auto_redeploy`, `tls_endpoint`, `tls_server_name`. Secrets are write-only.
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
 }
@@ -547,6 +551,16 @@ impl From<Certificate> for CertificateView {
 
 /// A job queued by a request (renew, revoke); `created` is false when the same request was
 /// already queued and that job is returned.
+/// A target's new name and/or configuration; secrets left out of `config` keep their values.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTarget {
+    pub name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    pub version: u64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobQueued {
     pub job: JobView,

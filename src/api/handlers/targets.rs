@@ -36,43 +36,7 @@ pub async fn create(
     if config.get("reload_command").is_some_and(|v| !v.is_null()) && !auth.caller()?.is_owner() {
         return Err(ApiError::forbidden("only organization owners may set a reload_command"));
     }
-    let (kind, public, secret) = match body.kind.as_str() {
-        "file" => (TargetKind::File, file_config(&config)?, None),
-        "ssh" => {
-            let (public, secret) = ssh_config(&config)?;
-            (TargetKind::Ssh, public, Some(secret))
-        }
-        "webhook" => {
-            let (public, secret) = webhook_config(&config)?;
-            (TargetKind::Webhook, public, Some(secret))
-        }
-        "kubernetes" => {
-            let (public, secret) = kubernetes_config(&config)?;
-            (TargetKind::Kubernetes, public, Some(secret))
-        }
-        "vault" => {
-            let (public, secret) = vault_config(&config)?;
-            (TargetKind::Vault, public, Some(secret))
-        }
-        "f5" => {
-            let (public, secret) = f5_config(&config)?;
-            (TargetKind::F5, public, Some(secret))
-        }
-        "netscaler" => {
-            let (public, secret) = netscaler_config(&config)?;
-            (TargetKind::Netscaler, public, Some(secret))
-        }
-        "iis" => {
-            let (public, secret) = iis_config(&config)?;
-            (TargetKind::Iis, public, Some(secret))
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "type",
-                "must be file, ssh, webhook, kubernetes, vault, f5, netscaler or iis",
-            ));
-        }
-    };
+    let (kind, public, secret) = validate_config(&body.kind, &config)?;
     let mut target = DistributionTarget::new(scope.project_id(), name, kind, state.now());
     target.config = public;
     if let Some(secret) = secret {
@@ -114,6 +78,115 @@ pub async fn delete(
     .await?;
     super::delete_with_audit::<DistributionTarget>(&auth, &state, &scope, &id.to_string(), "target.deleted", "target")
         .await
+}
+
+/// Checks a target's configuration for its type; returns the kind, the public part and the secret
+/// part (sealed as the credential).
+fn validate_config(kind: &str, config: &Map<String, Value>) -> Result<(TargetKind, Value, Option<Value>), ApiError> {
+    Ok(match kind {
+        "file" => (TargetKind::File, file_config(config)?, None),
+        "ssh" => {
+            let (public, secret) = ssh_config(config)?;
+            (TargetKind::Ssh, public, Some(secret))
+        }
+        "webhook" => {
+            let (public, secret) = webhook_config(config)?;
+            (TargetKind::Webhook, public, Some(secret))
+        }
+        "kubernetes" => {
+            let (public, secret) = kubernetes_config(config)?;
+            (TargetKind::Kubernetes, public, Some(secret))
+        }
+        "vault" => {
+            let (public, secret) = vault_config(config)?;
+            (TargetKind::Vault, public, Some(secret))
+        }
+        "f5" => {
+            let (public, secret) = f5_config(config)?;
+            (TargetKind::F5, public, Some(secret))
+        }
+        "netscaler" => {
+            let (public, secret) = netscaler_config(config)?;
+            (TargetKind::Netscaler, public, Some(secret))
+        }
+        "iis" => {
+            let (public, secret) = iis_config(config)?;
+            (TargetKind::Iis, public, Some(secret))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "type",
+                "must be file, ssh, webhook, kubernetes, vault, f5, netscaler or iis",
+            ));
+        }
+    })
+}
+
+fn kind_name(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::File => "file",
+        TargetKind::Ssh => "ssh",
+        TargetKind::Webhook => "webhook",
+        TargetKind::Kubernetes => "kubernetes",
+        TargetKind::Vault => "vault",
+        TargetKind::F5 => "f5",
+        TargetKind::Netscaler => "netscaler",
+        TargetKind::Iis => "iis",
+    }
+}
+
+/// Changes a target's name or configuration (its type stays). The configuration is given whole,
+/// except its secrets: a secret left out keeps its stored value. Version-checked.
+pub async fn update(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<crate::api::views::UpdateTarget>,
+) -> Result<web::Json<TargetView>, ApiError> {
+    let id: TargetId = path_id(&id, "target")?;
+    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    let mut target: DistributionTarget = state.store()?.get(&scope, &id).await?;
+    if body.version != target.version {
+        return Err(ApiError::new(
+            crate::api::error::ErrorCode::VersionConflict,
+            format!("the target is at version {}, not {}", target.version, body.version),
+        ));
+    }
+    if let Some(name) = &body.name {
+        target.name = validate::name("name", name)?;
+    }
+    if let Some(config) = body.config {
+        let Value::Object(mut config) = config else { return Err(ApiError::invalid("config", "must be an object")) };
+        if config.get("reload_command").is_some_and(|v| !v.is_null()) && !auth.caller()?.is_owner() {
+            return Err(ApiError::forbidden("only organization owners may set a reload_command"));
+        }
+        // Secrets not given keep their stored values.
+        if let Some(sealed) = &target.credential {
+            let stored = state.envelope.open(&target.id.to_string(), "credential", sealed)?;
+            if let Ok(Value::Object(secrets)) = serde_json::from_slice::<Value>(stored.expose()) {
+                for (key, value) in secrets {
+                    config.entry(key).or_insert(value);
+                }
+            }
+        }
+        let (_, public, secret) = validate_config(kind_name(target.kind), &config)?;
+        target.config = public;
+        if let Some(secret) = secret {
+            let plaintext =
+                SecretBytes::new(serde_json::to_vec(&secret).map_err(|e| ApiError::internal("target", &e))?);
+            target.credential = Some(state.envelope.seal(&target.id.to_string(), "credential", &plaintext)?);
+        }
+    }
+    target.updated_at = state.now();
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "target.updated",
+        Some(("target", target.id.to_string())),
+        Some(scope.project_id()),
+        json!({ "name": target.name, "type": target.kind }),
+    );
+    let target = state.store()?.update_audited(&scope, &target, audit).await?;
+    Ok(web::Json(target.into()))
 }
 
 /// Refuses keys outside `allowed`, so a typo is an error rather than a silently ignored setting.

@@ -7,4 +7,5 @@ mod harness;
 mod object_authorization;
 mod role_matrix;
 mod secrets;
+mod targets;
 mod tokens;

@@ -201,6 +201,13 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             (format!("/api/v1/dns-credentials/{}", fresh().await.credential.id), None)
         }
         (Method::DELETE, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", fresh().await.zone.id), None),
+        (Method::PATCH, "/api/v1/targets/{id}") => {
+            let target = fresh().await.target;
+            (
+                format!("/api/v1/targets/{}", target.id),
+                Some(json!({ "name": format!("renamed-{n}"), "version": target.version })),
+            )
+        }
         (Method::POST, "/api/v1/targets/{id}/scan") => (format!("/api/v1/targets/{}/scan", a.target.id), None),
         (Method::DELETE, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", fresh().await.target.id), None),
         (Method::GET, "/api/v1/audit/events") => (format!("/api/v1/audit/events?project_id={pa}"), None),
@@ -323,6 +330,7 @@ GET /api/v1/targets viewer
 POST /api/v1/targets admin
 POST /api/v1/targets/{id}/scan operator
 GET /api/v1/targets/{id} viewer
+PATCH /api/v1/targets/{id} admin
 DELETE /api/v1/targets/{id} admin
 GET /api/v1/certificates viewer
 POST /api/v1/certificates operator
