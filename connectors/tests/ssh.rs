@@ -24,6 +24,7 @@ fn target(sshd: &Sshd, out: &std::path::Path, reload: Option<String>) -> SshTarg
         cert_path: out.join("cert.pem").display().to_string(),
         key_path: out.join("key.pem").display().to_string(),
         key_mode: 0o600,
+        owner: None,
         reload_command: reload,
         timeout: Duration::from_secs(10),
         sessions: None,
@@ -48,6 +49,14 @@ async fn upload_with_modes_reload_pinning_and_an_outage() {
     assert_eq!((mode("cert.pem"), mode("key.pem")), (0o644, 0o600));
     assert!(marker.exists());
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3, "no temporary files left");
+
+    // As root, the files can be handed to another owner on the server.
+    if unsafe { libc::geteuid() } == 0 {
+        let owned = SshTarget { owner: Some("nobody:nogroup".into()), ..target(&sshd, &out, None) };
+        owned.deploy(&deployable()).await.unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(out.join("key.pem")).unwrap().uid(), 65_534);
+    }
 
     // A different pinned key is refused before anything is sent.
     let mut wrong = target(&sshd, &out, None);

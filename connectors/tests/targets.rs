@@ -21,6 +21,7 @@ async fn a_reader_never_sees_half_a_file() {
         cert_path: dir.path().join("cert.pem"),
         key_path: dir.path().join("key.pem"),
         key_mode: 0o600,
+        owner: None,
         reload: None,
     };
     let versions = [format!("A{}\n", "a".repeat(200_000)), format!("B{}\n", "b".repeat(50_000))];
@@ -58,6 +59,7 @@ async fn reload_success_and_failure_are_reported() {
         cert_path: dir.path().join("cert.pem"),
         key_path: dir.path().join("key.pem"),
         key_mode: 0o640,
+        owner: None,
         reload: Some(ReloadCommand {
             command: format!("test -s {} && touch {}", dir.path().join("cert.pem").display(), marker.display()),
             timeout: Duration::from_secs(10),
@@ -75,6 +77,19 @@ async fn reload_success_and_failure_are_reported() {
     target.reload = Some(ReloadCommand { command: "sleep 5".into(), timeout: Duration::from_millis(200) });
     let err = target.deploy(&deployable("chain\n")).await.unwrap_err();
     assert!(err.to_string().contains("did not finish"), "{err}");
+
+    // As root, files can be given to another owner; anyone can name themselves.
+    let (owner, uid) = if unsafe { libc::geteuid() } == 0 { ("nobody:nogroup", 65_534) } else { ("", 0) };
+    if !owner.is_empty() {
+        let owned = FileTarget { owner: Some(owner.into()), reload: None, ..target.clone() };
+        owned.deploy(&deployable("chain\n")).await.unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&owned.key_path).unwrap().uid(), uid);
+        assert_eq!(std::fs::metadata(&owned.cert_path).unwrap().uid(), uid);
+        let unknown = FileTarget { owner: Some("no-such-user-4711".into()), reload: None, ..target.clone() };
+        let err = unknown.deploy(&deployable("chain\n")).await.unwrap_err();
+        assert!(err.to_string().contains("no user"), "{err}");
+    }
 
     let missing = FileTarget { cert_path: dir.path().join("no/such/dir/cert.pem"), reload: None, ..target };
     let err = missing.deploy(&deployable("chain\n")).await.unwrap_err();

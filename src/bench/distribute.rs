@@ -38,7 +38,13 @@ async fn alone(dir: &Path, sshd: &Sshd) -> anyhow::Result<(Duration, Duration)> 
     let out = dir.join("alone");
     std::fs::create_dir_all(&out)?;
     let d = sample_deployable("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
-    let file = FileTarget { cert_path: out.join("c.pem"), key_path: out.join("k.pem"), key_mode: 0o600, reload: None };
+    let file = FileTarget {
+        cert_path: out.join("c.pem"),
+        key_path: out.join("k.pem"),
+        key_mode: 0o600,
+        owner: None,
+        reload: None,
+    };
     let ssh = SshTarget {
         host: "127.0.0.1".into(),
         port: sshd.addr().port(),
@@ -48,6 +54,7 @@ async fn alone(dir: &Path, sshd: &Sshd) -> anyhow::Result<(Duration, Duration)> 
         cert_path: out.join("sc.pem").display().to_string(),
         key_path: out.join("sk.pem").display().to_string(),
         key_mode: 0o600,
+        owner: None,
         reload_command: None,
         timeout: Duration::from_secs(10),
         sessions: None,

@@ -374,6 +374,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?.into(),
                 key_path: text("key_path").ok_or_else(|| bad("no key_path"))?.into(),
                 key_mode: mode,
+                owner: text("owner"),
                 reload,
             }))
         }
@@ -404,6 +405,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?,
                 key_path: text("key_path").ok_or_else(|| bad("no key_path"))?,
                 key_mode: 0o600,
+                owner: text("owner"),
                 reload_command: text("reload_command"),
                 timeout: RELOAD_TIMEOUT,
                 sessions: Some(deps.ssh_sessions.clone()),

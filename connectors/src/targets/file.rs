@@ -58,15 +58,54 @@ pub struct FileTarget {
     pub key_path: PathBuf,
     /// The key file's mode; the chain is world-readable (0644), as certificates are public.
     pub key_mode: u32,
+    /// `user` or `user:group` owning both files (setting another owner needs root).
+    pub owner: Option<String>,
     pub reload: Option<ReloadCommand>,
+}
+
+/// A `user` or `user:group` resolved to ids, through the system's user and group databases.
+fn resolve_owner(owner: &str) -> Result<(u32, Option<u32>), DeployError> {
+    let (user, group) = match owner.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (owner, None),
+    };
+    let c = |s: &str| {
+        std::ffi::CString::new(s).map_err(|_| DeployError::Permanent(format!("owner {owner:?} is not a name")))
+    };
+    let user_c = c(user)?;
+    // SAFETY: getpwnam/getgrnam read the name we own and return a pointer into static storage,
+    // copied out before the next call; the calls happen on this blocking thread only.
+    let uid = unsafe {
+        let pw = libc::getpwnam(user_c.as_ptr());
+        if pw.is_null() {
+            return Err(DeployError::Permanent(format!("no user {user:?} on this host")));
+        }
+        (*pw).pw_uid
+    };
+    let gid = match group {
+        Some(group) => {
+            let group_c = c(group)?;
+            // SAFETY: as above.
+            unsafe {
+                let gr = libc::getgrnam(group_c.as_ptr());
+                if gr.is_null() {
+                    return Err(DeployError::Permanent(format!("no group {group:?} on this host")));
+                }
+                Some((*gr).gr_gid)
+            }
+        }
+        None => None,
+    };
+    Ok((uid, gid))
 }
 
 impl FileTarget {
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         let (target, chain, key) = (self.clone(), d.chain_pem.clone(), d.key_pem.clone());
         tokio::task::spawn_blocking(move || {
-            write_atomically(&target.key_path, key.expose(), target.key_mode)?;
-            write_atomically(&target.cert_path, chain.as_bytes(), 0o644)
+            let owner = target.owner.as_deref().map(resolve_owner).transpose()?;
+            write_atomically(&target.key_path, key.expose(), target.key_mode, owner)?;
+            write_atomically(&target.cert_path, chain.as_bytes(), 0o644, owner)
         })
         .await
         .map_err(|e| DeployError::Permanent(format!("writing stopped: {e}")))??;
@@ -93,7 +132,12 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> DeployError {
 }
 
 /// Writes `bytes` to `path` so that readers see either the old content or all of the new.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeployError> {
+fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, Option<u32>)>,
+) -> Result<(), DeployError> {
     let dir = path.parent().ok_or_else(|| DeployError::Permanent(format!("{} has no directory", path.display())))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.certautopilot-{:016x}", rand::random::<u64>()));
@@ -106,6 +150,10 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DeployEr
             .map_err(|e| io_error(&tmp, "cannot create", e))?;
         // The umask may have narrowed the mode at creation; set exactly what was asked.
         file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| io_error(&tmp, "cannot chmod", e))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&file, Some(uid), gid)
+                .map_err(|e| io_error(&tmp, "cannot chown (setting another owner needs root)", e))?;
+        }
         file.write_all(bytes).map_err(|e| io_error(&tmp, "cannot write", e))?;
         file.sync_all().map_err(|e| io_error(&tmp, "cannot sync", e))?;
         std::fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot replace", e))?;

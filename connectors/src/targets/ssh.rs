@@ -29,6 +29,8 @@ pub struct SshTarget {
     pub cert_path: String,
     pub key_path: String,
     pub key_mode: u32,
+    /// `user` or `user:group` owning both files on the server (`chown` there; needs the right).
+    pub owner: Option<String>,
     pub reload_command: Option<String>,
     pub timeout: Duration,
     /// Connections shared by the targets on one host (same user, key and pinned host key): each
@@ -208,13 +210,16 @@ impl SshTarget {
         };
         // Both renames in one command: each is atomic, and the key goes first so a reader never
         // finds a new certificate beside an old key.
-        let command = format!(
+        let mut command = format!(
             "mv -f -- {} {} && mv -f -- {} {}",
             quote(&key_tmp),
             quote(&self.key_path),
             quote(&cert_tmp),
             quote(&self.cert_path)
         );
+        if let Some(owner) = &self.owner {
+            command = format!("chown -- {} {} {} && {command}", quote(owner), quote(&key_tmp), quote(&cert_tmp));
+        }
         let (status, stderr) = self.exec(&session, &command).await?;
         if status != 0 {
             let _ = sftp.remove_file(&key_tmp).await;

@@ -250,8 +250,28 @@ fn scan_settings(config: &Map<String, Value>, public: &mut Value) -> Result<(), 
 
 const SCAN_KEYS: [&str; 3] = ["auto_redeploy", "tls_endpoint", "tls_server_name"];
 
+/// `user` or `user:group`, as POSIX names (letters, digits, `_`, `-`, `.`; not starting with `-`).
+fn owner(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError> {
+    let Some(owner) = optional_string(config, "owner")? else { return Ok(()) };
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 32
+            && !n.starts_with('-')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    };
+    let ok = match owner.split_once(':') {
+        Some((u, g)) => name_ok(u) && name_ok(g),
+        None => name_ok(owner),
+    };
+    if !ok {
+        return Err(ApiError::invalid("config.owner", "must be user or user:group"));
+    }
+    public["owner"] = owner.into();
+    Ok(())
+}
+
 fn file_config(config: &Map<String, Value>) -> Result<Value, ApiError> {
-    let mut allowed = vec!["cert_path", "key_path", "mode", "reload_command"];
+    let mut allowed = vec!["cert_path", "key_path", "mode", "owner", "reload_command"];
     allowed.extend(SCAN_KEYS);
     only_keys(config, &allowed)?;
     let cert_path = validate::absolute_path("config.cert_path", string(config, "cert_path")?)?;
@@ -261,6 +281,7 @@ fn file_config(config: &Map<String, Value>) -> Result<Value, ApiError> {
         return Err(ApiError::invalid("config.mode", "must be an octal mode like 0600"));
     }
     let mut public = json!({ "cert_path": cert_path, "key_path": key_path, "mode": mode, "reload_command": reload_command(config)? });
+    owner(config, &mut public)?;
     scan_settings(config, &mut public)?;
     Ok(public)
 }
@@ -305,6 +326,7 @@ fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
         "host_key_sha256": fingerprint,
         "reload_command": reload_command(config)?,
     });
+    owner(config, &mut public)?;
     scan_settings(config, &mut public)?;
     Ok((public, json!({ "private_key": private_key })))
 }
