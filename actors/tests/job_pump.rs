@@ -159,8 +159,14 @@ async fn shutdown_lets_running_jobs_finish_within_grace() {
     let shutdown = tokio::spawn(pump.shutdown(Duration::from_secs(10)));
     release.notify_one();
     let report = shutdown.await.unwrap();
-    assert_eq!((report.finished_in_grace, report.released.len()), (1, 0));
-    assert_eq!(store.get_job(&SystemScope::new("t"), id).await.unwrap().status, JobStatus::Succeeded);
+    // Everything that could tell a rare failure apart (it was seen once in a full CI run).
+    let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
+    let logs = store.job_logs(&SystemScope::new("t"), id).await.unwrap();
+    let context = format!("report {report:?}; job {job:?}; logs {logs:?}");
+    // The release can land before the spawned shutdown has looked at the running jobs; the job then
+    // finished before the shutdown rather than within it. Either way it completes and is not released.
+    assert!(report.released.is_empty() && report.finished_in_grace <= 1, "{context}");
+    assert_eq!(job.status, JobStatus::Succeeded, "{context}");
 }
 
 /// On shutdown a job that outlasts the grace period is cancelled and released: queued again, with the

@@ -136,10 +136,18 @@ impl JobPumpHandle {
 
     /// Stops claiming, waits up to `grace` for running jobs, then cancels and releases the rest.
     pub async fn shutdown(self, grace: Duration) -> ShutdownReport {
+        // Every job running at any point of the shutdown: those running now, and any the claim loop
+        // takes before it stops. (Counting only after the loop stopped missed a job that finished
+        // meanwhile.)
+        let running_ids = |shared: &Shared| -> std::collections::BTreeSet<JobId> {
+            shared.running.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
+        };
+        let mut seen = running_ids(&self.shared);
         let _ = self.stop.send(true);
         let _ = self.task.await;
         self.shared.update(|s| s.draining = true);
-        let before = self.shared.running.lock().unwrap_or_else(|p| p.into_inner()).len();
+        seen.extend(running_ids(&self.shared));
+        let before = seen.len();
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let done = self.shared.job_done.notified();
