@@ -126,6 +126,7 @@ fn vault(api: &StandIn, token: &str) -> VaultTarget {
         address: api.url(),
         mount: "secret".into(),
         path: "tls/www".into(),
+        pki: false,
         token: SecretBytes::from_text(token),
         ca_pem: None,
         timeout: Duration::from_secs(5),
@@ -327,4 +328,32 @@ async fn iis_agent_gets_a_signed_import() {
     *failing.lock().unwrap() = true;
     let err = target(TOKEN).deploy(&d).await.unwrap_err();
     assert!(err.is_transient() && err.to_string().contains("keyset"), "{err}");
+}
+
+/// Vault's PKI bundle import: the chain and key as one `pem_bundle`, answered with the imported
+/// issuers; a bundle without a key is refused with 400 as Vault does.
+#[tokio::test]
+async fn vault_pki_import() {
+    let api = StandIn::start(|r| {
+        if r.header("x-vault-token") != Some(TOKEN) {
+            return (403, json!({ "errors": ["permission denied"] }));
+        }
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/v1/pki/issuers/import/bundle") => {
+                let bundle = r.body["pem_bundle"].as_str().unwrap_or_default();
+                if !bundle.contains("PRIVATE KEY") {
+                    return (400, json!({ "errors": ["no key found in the bundle"] }));
+                }
+                (200, json!({ "data": { "imported_issuers": ["0d9a"], "imported_keys": ["c3f1"] } }))
+            }
+            _ => (404, json!({ "errors": [] })),
+        }
+    });
+    let target = VaultTarget { mount: "pki".into(), pki: true, ..vault(&api, TOKEN) };
+    let d = sample_deployable("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    assert!(target.deploy(&d).await.unwrap().summary.contains("imported (1 new issuers)"));
+    let bundle = api.requests()[0].body["pem_bundle"].as_str().unwrap().to_owned();
+    assert!(bundle.contains("BEGIN CERTIFICATE") && bundle.contains("PRIVATE KEY"));
+    let err = VaultTarget { mount: "pki".into(), pki: true, ..vault(&api, "nope") }.deploy(&d).await.unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
 }

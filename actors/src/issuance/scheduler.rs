@@ -148,7 +148,9 @@ async fn queue_target_scans(
     loop {
         let targets = deps.store.list_all::<DistributionTarget>(system, &page).await?;
         for target in &targets.items {
-            let readable = matches!(target.kind, TargetKind::File | TargetKind::Ssh)
+            let kv = target.config.get("mode").and_then(|m| m.as_str()) != Some("pki");
+            let readable = matches!(target.kind, TargetKind::File | TargetKind::Ssh | TargetKind::Kubernetes)
+                || (target.kind == TargetKind::Vault && kv)
                 || target.config.get("tls_endpoint").is_some();
             if !readable {
                 continue;

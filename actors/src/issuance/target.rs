@@ -429,7 +429,8 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
             Ok(Box::new(VaultTarget {
                 address: text("address").ok_or_else(|| bad("no address"))?,
                 mount: text("mount").unwrap_or_else(|| "secret".into()),
-                path: text("path").ok_or_else(|| bad("no path"))?,
+                path: text("path").unwrap_or_default(),
+                pki: text("mode").as_deref() == Some("pki"),
                 token: certautopilot_core::crypto::SecretBytes::from_text(token),
                 ca_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,

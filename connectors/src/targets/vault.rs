@@ -1,7 +1,9 @@
-//! The `vault` target: the certificate written to a KV version 2 secret
-//! (`POST /v1/{mount}/data/{path}` with `{"data": {...}}`, token in `X-Vault-Token`). Vault's errors
-//! come as `{"errors": [...]}`; a sealed Vault answers 503, which is worth retrying. (Importing into
-//! a PKI mount is a different operation, for CA bundles; this target stores leaf certificates.)
+//! The `vault` target, token in `X-Vault-Token`, in one of two modes:
+//! - `kv` (default): a KV version 2 secret, `POST /v1/{mount}/data/{path}` with `{"data": {...}}`;
+//! - `pki`: an import into a PKI mount, `POST /v1/{mount}/issuers/import/bundle` with the chain and
+//!   the key as `pem_bundle` (Vault keeps the key and the certificates as issuer material).
+//!
+//! Vault's errors come as `{"errors": [...]}`; a sealed Vault answers 503, which is worth retrying.
 
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ pub struct VaultTarget {
     /// The KV v2 mount, `secret` by default.
     pub mount: String,
     pub path: String,
+    /// Import into a PKI mount instead of writing a KV secret (`path` is then unused).
+    pub pki: bool,
     pub token: SecretBytes,
     pub ca_pem: Option<String>,
     pub timeout: Duration,
@@ -36,7 +40,33 @@ impl VaultTarget {
         vec![("x-vault-token", self.token.expose_str().unwrap_or_default().trim().to_owned())]
     }
 
+    async fn import_pki(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        let what = format!("vault pki mount {}", self.mount);
+        let url =
+            format!("{}/v1/{}/issuers/import/bundle", self.address.trim_end_matches('/'), self.mount.trim_matches('/'));
+        let bundle = format!("{}\n{}", d.chain_pem.trim_end(), d.key_pem.expose_str().unwrap_or_default());
+        let body = json!({ "pem_bundle": bundle });
+        let answer = send(
+            &what,
+            http::Method::POST,
+            &url,
+            &self.auth(),
+            Payload::Json(&body),
+            self.ca_pem.as_deref(),
+            self.timeout,
+        )
+        .await?;
+        if answer.status == 404 {
+            return Err(DeployError::Permanent(format!("{what}: no PKI mount {}", self.mount)));
+        }
+        let issuers = answer.body["data"]["imported_issuers"].as_array().map(Vec::len).unwrap_or(0);
+        Ok(DeployReport { summary: format!("{what}: imported ({issuers} new issuers)"), reload: None })
+    }
+
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
+        if self.pki {
+            return self.import_pki(d).await;
+        }
         let what = format!("vault {}/{}", self.mount, self.path);
         let body = json!({ "data": {
             "certificate": d.chain_pem,
@@ -63,6 +93,11 @@ impl VaultTarget {
     }
 
     pub async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
+        if self.pki {
+            return Err(DeployError::Permanent(
+                "a PKI import cannot be read back; give the target a tls_endpoint to scan".into(),
+            ));
+        }
         let what = format!("vault {}/{}", self.mount, self.path);
         let read = send(
             &what,

@@ -388,7 +388,11 @@ fn kubernetes_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiE
 }
 
 fn vault_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["address", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"])?;
+    only_keys(config, &["address", "mode", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"])?;
+    let mode = optional_string(config, "mode")?.unwrap_or("kv");
+    if !["kv", "pki"].contains(&mode) {
+        return Err(ApiError::invalid("config.mode", "must be kv or pki"));
+    }
     let segment_ok = |s: &str| {
         !s.is_empty()
             && s.split('/').all(|p| {
