@@ -1,6 +1,7 @@
 //! The `ssh` target: the chain and the key uploaded over SFTP to temporary files beside their
-//! destinations, given their modes, then renamed into place on the server (`mv -f`, one rename(2)
-//! each, so a reader never sees half a file); then an optional reload command. The server's host key
+//! destinations, given their modes (and owner, with `chown` over ssh), then renamed into place with
+//! `posix-rename@openssh.com` (one rename(2) each, so a reader never sees half a file); then an
+//! optional reload command. One connection and SFTP channel serve every target on a host. The server's host key
 //! must match the pinned SHA-256 fingerprint: an unknown or changed key is refused before
 //! authenticating.
 
@@ -11,10 +12,9 @@ use certautopilot_core::crypto::SecretBytes;
 use russh::ChannelMsg;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh_sftp::client::SftpSession;
-use russh_sftp::protocol::FileAttributes;
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::{DeployError, DeployReport, Deployable};
 
@@ -42,7 +42,21 @@ pub struct SshTarget {
 /// and targets: a renewal fanned out to many targets on one host costs one handshake, not one each.
 #[derive(Default)]
 pub struct SshSessions {
-    open: tokio::sync::Mutex<std::collections::HashMap<String, Arc<Handle<PinnedHostKey>>>>,
+    open: tokio::sync::Mutex<std::collections::HashMap<String, Connection>>,
+}
+
+/// One SSH connection with its SFTP channel, shared by concurrent deployments (SFTP requests are
+/// independent).
+#[derive(Clone)]
+struct Connection {
+    ssh: Arc<Handle<PinnedHostKey>>,
+    sftp: Arc<RawSftpSession>,
+}
+
+/// `string` in SSH wire encoding (RFC 4251 §5): a u32 length, then the bytes.
+fn ssh_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
 }
 
 pub struct PinnedHostKey {
@@ -89,16 +103,26 @@ impl SshTarget {
         format!("{}@{}:{}/{}/{key}", self.user, self.host, self.port, self.host_key_sha256)
     }
 
-    /// A live connection: the shared one for this host and identity, or a new one.
-    async fn session(&self, fresh: bool) -> Result<Arc<Handle<PinnedHostKey>>, DeployError> {
-        let Some(pool) = &self.sessions else { return Ok(Arc::new(self.connect().await?)) };
+    /// A live connection and SFTP channel: the shared ones for this host and identity, or new ones.
+    async fn session(&self, fresh: bool) -> Result<Connection, DeployError> {
+        let Some(pool) = &self.sessions else { return self.open_connection().await };
         let key = self.session_key();
-        if !fresh && let Some(open) = pool.open.lock().await.get(&key).filter(|s| !s.is_closed()) {
+        if !fresh && let Some(open) = pool.open.lock().await.get(&key).filter(|c| !c.ssh.is_closed()) {
             return Ok(open.clone());
         }
-        let session = Arc::new(self.connect().await?);
-        pool.open.lock().await.insert(key, session.clone());
-        Ok(session)
+        let connection = self.open_connection().await?;
+        pool.open.lock().await.insert(key, connection.clone());
+        Ok(connection)
+    }
+
+    async fn open_connection(&self) -> Result<Connection, DeployError> {
+        let ssh = Arc::new(self.connect().await?);
+        let channel = ssh.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
+        channel.request_subsystem(true, "sftp").await.map_err(|e| transient("sftp subsystem", e))?;
+        let sftp = RawSftpSession::new(channel.into_stream());
+        sftp.set_timeout(self.timeout.as_secs().max(1));
+        sftp.init().await.map_err(|e| permanent("sftp", e))?;
+        Ok(Connection { ssh, sftp: Arc::new(sftp) })
     }
 
     async fn connect(&self) -> Result<Handle<PinnedHostKey>, DeployError> {
@@ -138,12 +162,6 @@ impl SshTarget {
         Ok(session)
     }
 
-    async fn sftp(&self, session: &Arc<Handle<PinnedHostKey>>) -> Result<SftpSession, DeployError> {
-        let channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
-        channel.request_subsystem(true, "sftp").await.map_err(|e| transient("sftp subsystem", e))?;
-        SftpSession::new(channel.into_stream()).await.map_err(|e| permanent("sftp", e))
-    }
-
     /// Runs `command` on the server; returns its exit status and the tail of its standard error.
     async fn exec(&self, session: &Arc<Handle<PinnedHostKey>>, command: &str) -> Result<(u32, String), DeployError> {
         let mut channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
@@ -168,68 +186,104 @@ impl SshTarget {
     }
 
     /// Writes `bytes` to a temporary file beside `path` with `mode`; returns its name.
-    async fn upload(&self, sftp: &SftpSession, path: &str, bytes: &[u8], mode: u32) -> Result<String, DeployError> {
+    async fn upload(&self, sftp: &RawSftpSession, path: &str, bytes: &[u8], mode: u32) -> Result<String, DeployError> {
         let (dir, name) =
             path.rsplit_once('/').ok_or_else(|| DeployError::Permanent(format!("{path} is not absolute")))?;
         let tmp = format!("{dir}/.{name}.certautopilot-{:016x}", rand::random::<u64>());
+        let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
+        let handle =
+            sftp.open(&tmp, flags, attrs).await.map_err(|e| permanent(&format!("sftp create {tmp}"), e))?.handle;
         let written = async {
-            let mut file = sftp.create(&tmp).await.map_err(|e| permanent(&format!("sftp create {tmp}"), e))?;
-            file.write_all(bytes).await.map_err(|e| permanent(&format!("sftp write {tmp}"), e))?;
+            let mut offset = 0u64;
+            for chunk in bytes.chunks(32 * 1024) {
+                sftp.write(&handle, offset, chunk.to_vec())
+                    .await
+                    .map_err(|e| permanent(&format!("sftp write {tmp}"), e))?;
+                offset += chunk.len() as u64;
+            }
             // fsync@openssh.com when the server offers it; not every server does.
-            let _ = file.sync_all().await;
-            file.shutdown().await.map_err(|e| permanent(&format!("sftp close {tmp}"), e))?;
-            let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
-            sftp.set_metadata(&tmp, attrs).await.map_err(|e| permanent(&format!("sftp chmod {tmp}"), e))
+            let _ = sftp.fsync(&handle).await;
+            Ok(())
         }
         .await;
-        if let Err(e) = written {
-            let _ = sftp.remove_file(&tmp).await;
+        let closed = sftp.close(&handle).await.map_err(|e| permanent(&format!("sftp close {tmp}"), e));
+        let result = match (written, closed) {
+            (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+            // The umask may have narrowed the mode at creation.
+            (Ok(()), Ok(_)) => sftp
+                .setstat(&tmp, FileAttributes { permissions: Some(mode), ..Default::default() })
+                .await
+                .map(|_| ())
+                .map_err(|e| permanent(&format!("sftp chmod {tmp}"), e)),
+        };
+        if let Err(e) = result {
+            let _ = sftp.remove(&tmp).await;
             return Err(e);
         }
         Ok(tmp)
     }
 
+    /// Renames over an existing file atomically: `posix-rename@openssh.com` (plain SFTP rename
+    /// refuses an existing destination).
+    async fn rename_over(&self, sftp: &RawSftpSession, from: &str, to: &str) -> Result<(), DeployError> {
+        let mut data = Vec::new();
+        ssh_string(&mut data, from);
+        ssh_string(&mut data, to);
+        match sftp.extended("posix-rename@openssh.com", data).await {
+            Ok(russh_sftp::protocol::Packet::Status(status))
+                if status.status_code == russh_sftp::protocol::StatusCode::Ok =>
+            {
+                Ok(())
+            }
+            Ok(russh_sftp::protocol::Packet::Status(status)) => {
+                Err(DeployError::Permanent(format!("cannot move {from} to {to}: {}", status.error_message)))
+            }
+            Ok(_) => Err(DeployError::Permanent(format!("cannot move {from} to {to}: unexpected answer"))),
+            Err(e) => Err(permanent(&format!("cannot move {from} to {to}"), e)),
+        }
+    }
+
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        let mut session = self.session(false).await?;
-        let sftp = match self.sftp(&session).await {
-            Ok(sftp) => sftp,
+        let mut connection = self.session(false).await?;
+        let key_tmp = match self.upload(&connection.sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await {
+            Ok(tmp) => tmp,
             // A shared connection the server has dropped since: connect again, once.
             Err(_) if self.sessions.is_some() => {
-                session = self.session(true).await?;
-                self.sftp(&session).await?
+                connection = self.session(true).await?;
+                self.upload(&connection.sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await?
             }
             Err(e) => return Err(e),
         };
-        let key_tmp = self.upload(&sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await?;
-        let cert_tmp = match self.upload(&sftp, &self.cert_path, d.chain_pem.as_bytes(), 0o644).await {
+        let sftp = &connection.sftp;
+        let cert_tmp = match self.upload(sftp, &self.cert_path, d.chain_pem.as_bytes(), 0o644).await {
             Ok(tmp) => tmp,
             Err(e) => {
-                let _ = sftp.remove_file(&key_tmp).await;
+                let _ = sftp.remove(&key_tmp).await;
                 return Err(e);
             }
         };
-        // Both renames in one command: each is atomic, and the key goes first so a reader never
-        // finds a new certificate beside an old key.
-        let mut command = format!(
-            "mv -f -- {} {} && mv -f -- {} {}",
-            quote(&key_tmp),
-            quote(&self.key_path),
-            quote(&cert_tmp),
-            quote(&self.cert_path)
-        );
-        if let Some(owner) = &self.owner {
-            command = format!("chown -- {} {} {} && {command}", quote(owner), quote(&key_tmp), quote(&cert_tmp));
+        let placed = async {
+            if let Some(owner) = &self.owner {
+                let command = format!("chown -- {} {} {}", quote(owner), quote(&key_tmp), quote(&cert_tmp));
+                let (status, stderr) = self.exec(&connection.ssh, &command).await?;
+                if status != 0 {
+                    return Err(DeployError::Permanent(format!("cannot give the files to {owner}: {stderr}")));
+                }
+            }
+            // The key first, so a reader never finds a new certificate beside an old key.
+            self.rename_over(sftp, &key_tmp, &self.key_path).await?;
+            self.rename_over(sftp, &cert_tmp, &self.cert_path).await
         }
-        let (status, stderr) = self.exec(&session, &command).await?;
-        if status != 0 {
-            let _ = sftp.remove_file(&key_tmp).await;
-            let _ = sftp.remove_file(&cert_tmp).await;
-            return Err(DeployError::Permanent(format!("cannot move the files into place: {stderr}")));
+        .await;
+        if let Err(e) = placed {
+            let _ = sftp.remove(&key_tmp).await;
+            let _ = sftp.remove(&cert_tmp).await;
+            return Err(e);
         }
-        let _ = sftp.close().await;
         let reload = match &self.reload_command {
             Some(command) => {
-                let (status, stderr) = self.exec(&session, command).await?;
+                let (status, stderr) = self.exec(&connection.ssh, command).await?;
                 if status != 0 {
                     return Err(DeployError::Permanent(format!(
                         "the reload command failed on {} (exit {status}): {stderr}",
@@ -241,7 +295,7 @@ impl SshTarget {
             None => None,
         };
         if self.sessions.is_none() {
-            let _ = session.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+            let _ = connection.ssh.disconnect(russh::Disconnect::ByApplication, "", "en").await;
         }
         Ok(DeployReport {
             summary: format!("uploaded {} and {} to {}", self.cert_path, self.key_path, self.endpoint()),
@@ -251,14 +305,20 @@ impl SshTarget {
 
     /// The SHA-256 fingerprint of the leaf now at `cert_path` on the server, if there is one.
     pub async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        let session = self.session(false).await?;
-        let sftp = self.sftp(&session).await?;
-        let pem = match sftp.read(&self.cert_path).await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => return Ok(None),
+        let connection = self.session(false).await?;
+        let sftp = &connection.sftp;
+        let Ok(handle) = sftp.open(&self.cert_path, OpenFlags::READ, FileAttributes::default()).await else {
+            return Ok(None);
         };
-        let _ = sftp.close().await;
-        Ok(crate::x509::chain_der(&pem)
+        let mut pem = Vec::new();
+        while pem.len() < 1024 * 1024 {
+            match sftp.read(&handle.handle, pem.len() as u64, 32 * 1024).await {
+                Ok(data) if !data.data.is_empty() => pem.extend_from_slice(&data.data),
+                _ => break,
+            }
+        }
+        let _ = sftp.close(&handle.handle).await;
+        Ok(crate::x509::chain_der(&String::from_utf8_lossy(&pem))
             .ok()
             .and_then(|c| c.into_iter().next())
             .map(|leaf| Sha256::digest(leaf.as_ref()).iter().map(|b| format!("{b:02x}")).collect()))
