@@ -30,6 +30,8 @@ struct ScanReport {
     due: u64,
     enqueued: u64,
     target_scans: u64,
+    /// The scan window whose target scans this tick queued, if it did.
+    scan_window: Option<i64>,
 }
 
 pub struct Scheduler {
@@ -37,6 +39,9 @@ pub struct Scheduler {
     max_attempts: u32,
     wake: Arc<dyn Fn() + Send + Sync>,
     scanning: bool,
+    /// The scan window whose target scans are queued: later ticks in it skip listing every target
+    /// (the dedupe keys would make them no-ops anyway, at the cost of a write per target per tick).
+    scans_queued_for: Option<i64>,
     scans: u64,
     enqueued: u64,
     probe: Arc<Probe>,
@@ -51,7 +56,17 @@ impl Scheduler {
         probe: Arc<Probe>,
         lifeline: Lifeline,
     ) -> Self {
-        Scheduler { deps, max_attempts, wake, scanning: false, scans: 0, enqueued: 0, probe, _lifeline: lifeline }
+        Scheduler {
+            deps,
+            max_attempts,
+            wake,
+            scanning: false,
+            scans_queued_for: None,
+            scans: 0,
+            enqueued: 0,
+            probe,
+            _lifeline: lifeline,
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -60,26 +75,31 @@ impl Scheduler {
         }
         self.scanning = true;
         self.probe.set_state("scanning");
-        let (deps, max_attempts) = (self.deps.clone(), self.max_attempts);
-        ctx.spawn(async move { scan(&deps, max_attempts).await }.into_actor(self).map(|result, act, _| {
-            act.scanning = false;
-            act.scans += 1;
-            match result {
-                Ok(report) => {
-                    act.enqueued += report.enqueued;
-                    if report.enqueued > 0 {
-                        (act.wake)();
-                        tracing::info!(due = report.due, enqueued = report.enqueued, "renewals enqueued");
+        let (deps, max_attempts, done_window) = (self.deps.clone(), self.max_attempts, self.scans_queued_for);
+        ctx.spawn(async move { scan(&deps, max_attempts, done_window).await }.into_actor(self).map(
+            |result, act, _| {
+                act.scanning = false;
+                act.scans += 1;
+                match result {
+                    Ok(report) => {
+                        if report.scan_window.is_some() {
+                            act.scans_queued_for = report.scan_window;
+                        }
+                        act.enqueued += report.enqueued;
+                        if report.enqueued > 0 {
+                            (act.wake)();
+                            tracing::info!(due = report.due, enqueued = report.enqueued, "renewals enqueued");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewal scan failed; the next tick tries again");
+                        act.probe.set_error(e.to_string());
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewal scan failed; the next tick tries again");
-                    act.probe.set_error(e.to_string());
-                }
-            }
-            act.probe.set_state("waiting");
-            act.probe.set_detail(json!({ "scans": act.scans, "renewals_enqueued": act.enqueued }));
-        }));
+                act.probe.set_state("waiting");
+                act.probe.set_detail(json!({ "scans": act.scans, "renewals_enqueued": act.enqueued }));
+            },
+        ));
     }
 }
 
@@ -92,7 +112,7 @@ impl Actor for Scheduler {
     }
 }
 
-async fn scan(deps: &IssuanceDeps, max_attempts: u32) -> Result<ScanReport, IssueError> {
+async fn scan(deps: &IssuanceDeps, max_attempts: u32, done_window: Option<i64>) -> Result<ScanReport, IssueError> {
     let system = SystemScope::new(KIND);
     let mut scopes: HashMap<certautopilot_core::ids::ProjectId, ProjectScope> = HashMap::new();
     let mut report = ScanReport::default();
@@ -127,8 +147,12 @@ async fn scan(deps: &IssuanceDeps, max_attempts: u32) -> Result<ScanReport, Issu
         }
     }
     if let Some(period) = deps.settings.scan_every {
-        report.target_scans = queue_target_scans(deps, &system, &mut scopes, period, max_attempts).await?;
-        report.enqueued += report.target_scans;
+        let window = Timestamp::now().as_unix_millis() / (period.as_millis().max(1) as i64);
+        if done_window != Some(window) {
+            report.target_scans = queue_target_scans(deps, &system, &mut scopes, window, max_attempts).await?;
+            report.enqueued += report.target_scans;
+            report.scan_window = Some(window);
+        }
     }
     Ok(report)
 }
@@ -139,10 +163,9 @@ async fn queue_target_scans(
     deps: &IssuanceDeps,
     system: &SystemScope,
     scopes: &mut HashMap<certautopilot_core::ids::ProjectId, ProjectScope>,
-    period: std::time::Duration,
+    window: i64,
     max_attempts: u32,
 ) -> Result<u64, IssueError> {
-    let window = Timestamp::now().as_unix_millis() / (period.as_millis().max(1) as i64);
     let mut queued = 0;
     let mut page = PageRequest::first(500);
     loop {

@@ -36,19 +36,21 @@ impl KubernetesTarget {
         vec![("authorization", format!("Bearer {}", self.token.expose_str().unwrap_or_default().trim()))]
     }
 
+    fn what(&self) -> String {
+        format!("kubernetes secret {}/{}", self.namespace, self.secret_name)
+    }
+
+    /// The Secret as the API server has it (404 when there is none).
+    async fn current(&self) -> Result<super::http::JsonResponse, DeployError> {
+        let url = self.url(Some(&self.secret_name));
+        send(&self.what(), http::Method::GET, &url, &self.auth(), Payload::None, self.ca_pem.as_deref(), self.timeout)
+            .await
+    }
+
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        let what = format!("kubernetes secret {}/{}", self.namespace, self.secret_name);
+        let what = self.what();
         let ca = self.ca_pem.as_deref();
-        let current = send(
-            &what,
-            http::Method::GET,
-            &self.url(Some(&self.secret_name)),
-            &self.auth(),
-            Payload::None,
-            ca,
-            self.timeout,
-        )
-        .await?;
+        let current = self.current().await?;
         let mut secret = json!({
             "apiVersion": "v1",
             "kind": "Secret",
@@ -75,17 +77,7 @@ impl KubernetesTarget {
 
     /// The fingerprint of the leaf in the Secret's `tls.crt`, if the Secret exists.
     pub async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        let what = format!("kubernetes secret {}/{}", self.namespace, self.secret_name);
-        let current = send(
-            &what,
-            http::Method::GET,
-            &self.url(Some(&self.secret_name)),
-            &self.auth(),
-            Payload::None,
-            self.ca_pem.as_deref(),
-            self.timeout,
-        )
-        .await?;
+        let current = self.current().await?;
         if current.status == 404 {
             return Ok(None);
         }

@@ -83,36 +83,16 @@ pub async fn delete(
 /// Checks a target's configuration for its type; returns the kind, the public part and the secret
 /// part (sealed as the credential).
 fn validate_config(kind: &str, config: &Map<String, Value>) -> Result<(TargetKind, Value, Option<Value>), ApiError> {
+    let secret = |kind, (public, secret): (Value, Value)| (kind, public, Some(secret));
     Ok(match kind {
         "file" => (TargetKind::File, file_config(config)?, None),
-        "ssh" => {
-            let (public, secret) = ssh_config(config)?;
-            (TargetKind::Ssh, public, Some(secret))
-        }
-        "webhook" => {
-            let (public, secret) = webhook_config(config)?;
-            (TargetKind::Webhook, public, Some(secret))
-        }
-        "kubernetes" => {
-            let (public, secret) = kubernetes_config(config)?;
-            (TargetKind::Kubernetes, public, Some(secret))
-        }
-        "vault" => {
-            let (public, secret) = vault_config(config)?;
-            (TargetKind::Vault, public, Some(secret))
-        }
-        "f5" => {
-            let (public, secret) = f5_config(config)?;
-            (TargetKind::F5, public, Some(secret))
-        }
-        "netscaler" => {
-            let (public, secret) = netscaler_config(config)?;
-            (TargetKind::Netscaler, public, Some(secret))
-        }
-        "iis" => {
-            let (public, secret) = iis_config(config)?;
-            (TargetKind::Iis, public, Some(secret))
-        }
+        "ssh" => secret(TargetKind::Ssh, ssh_config(config)?),
+        "webhook" => secret(TargetKind::Webhook, webhook_config(config)?),
+        "kubernetes" => secret(TargetKind::Kubernetes, kubernetes_config(config)?),
+        "vault" => secret(TargetKind::Vault, vault_config(config)?),
+        "f5" => secret(TargetKind::F5, f5_config(config)?),
+        "netscaler" => secret(TargetKind::Netscaler, netscaler_config(config)?),
+        "iis" => secret(TargetKind::Iis, iis_config(config)?),
         _ => {
             return Err(ApiError::invalid(
                 "type",
