@@ -44,6 +44,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KekCommand,
     },
+    /// Form and inspect the cluster that elects the scheduler (the node's `[cluster]` section).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Measure this machine: job-queue throughput, renewal scan at scale.
     Bench {
         #[command(subcommand)]
@@ -58,6 +63,46 @@ pub enum AuditCommand {
         /// Only this organization (id or name).
         #[arg(long)]
         org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Make this (running) node a one-voter cluster. Run once, on the first node.
+    Init,
+    /// Add this (running) node to the cluster through a member: it joins as a learner, catches up,
+    /// then becomes a voter.
+    Join {
+        /// The cluster port (`host:port`) of any member; a follower passes the request to the leader.
+        #[arg(long, value_name = "ADDR")]
+        leader: String,
+        /// Stay a learner: follow the log, never vote (workers and API nodes).
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove a node (this one unless `--node-id` says otherwise) from the cluster.
+    Leave {
+        #[arg(long)]
+        node_id: Option<u64>,
+    },
+    /// This node's view: state, term, leader, voters, learners, whether its scheduler is active.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a private CA (`ca.pem`, `ca.key`; reused if present) and a certificate and key per
+    /// node for the cluster port's mutual TLS.
+    Certs {
+        /// Where to write the files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Node ids to issue for (repeat, or comma-separate).
+        #[arg(long = "node", value_delimiter = ',', required = true)]
+        nodes: Vec<u64>,
+        /// Host names or IP addresses the nodes are reached at (in every node certificate).
+        #[arg(long = "host", value_delimiter = ',', default_values_t = vec!["127.0.0.1".to_owned(), "localhost".to_owned()])]
+        hosts: Vec<String>,
     },
 }
 

@@ -5,6 +5,7 @@ mod api;
 mod audit;
 mod bench;
 mod cli;
+mod cluster;
 mod config_check;
 mod http;
 mod kek;
@@ -81,6 +82,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = config_check::load(cli.config.as_deref())?;
             logging::init(&config.log, None);
             block_on(audit::verify(&config, org))
+        }
+        Command::Cluster { command } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            block_on(cluster::run(&config, command))
         }
         Command::Bench { command } => {
             let config = config_check::load(cli.config.as_deref())?;

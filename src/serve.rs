@@ -16,7 +16,9 @@ use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
 use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
+use certautopilot_cluster::ClusterNode;
 use certautopilot_core::SystemClock;
+use certautopilot_core::model::Fence;
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::store::Store;
 use tracing::info;
@@ -116,6 +118,20 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         }
     };
     state.set_store(store.clone() as Arc<dyn Store>);
+    let cluster = match &config.cluster {
+        Some(settings) => match ClusterNode::start(settings.clone()).await {
+            Ok(node) => {
+                let node = Arc::new(node);
+                state.set_cluster(node.clone());
+                Some(node)
+            }
+            Err(e) => {
+                server_handle.stop(false).await;
+                return Err(anyhow::Error::new(e).context("cannot start the cluster node"));
+            }
+        },
+        None => None,
+    };
     readiness.set_ready();
     info!("ready");
 
@@ -185,95 +201,33 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         }));
     }
     let pump_probe = pump.as_ref().map(|pump| publish_pump(&actors, &config.node.id, Arc::downgrade(pump)));
-    let scheduler = mode.runs_scheduler().then(|| {
-        let (deps, wake, max_attempts) = (issuance.clone(), wake.clone(), config.jobs.max_attempts);
-        supervise(
-            &actors,
-            certautopilot_actors::issuance::scheduler_kind(),
-            config.node.id.clone(),
-            &issuance_arbiter.handle(),
-            RestartBackoff::default(),
-            move |s: Spawn| Scheduler::new(deps.clone(), max_attempts, wake.clone(), s.probe, s.lifeline),
-        )
+    let roles = Arc::new(RoleContext {
+        config: config.clone(),
+        actors: actors.clone(),
+        issuance: issuance.clone(),
+        arbiter: issuance_arbiter.handle(),
+        store: store.clone(),
+        wake: wake.clone(),
+        siem_snapshots: siem_snapshots.clone(),
     });
-    // The scheduler's timers: KEK rotation on the configured period.
-    let (stop_timers, timers_stop) = tokio::sync::watch::channel(false);
-    let kek_timer = match (mode.runs_scheduler(), config.kek_rotate_every) {
-        (true, Some(period)) => {
-            let wake_pump = pump.clone();
-            Some(actix_web::rt::spawn(crate::kek::schedule_rotations(
-                store.clone() as Arc<dyn Store>,
-                period,
-                config.jobs.max_attempts,
-                move || {
-                    if let Some(pump) = &wake_pump {
-                        pump.wake();
-                    }
-                },
-                timers_stop,
-            )))
+    // The scheduler role (renewal scans, the KEK rotation timer, SIEM forwarding): here for good when
+    // this process schedules alone, or while this node leads the cluster, under its term.
+    let (stop_scheduling, scheduling_stopped) = tokio::sync::watch::channel(false);
+    let scheduling = match (&cluster, mode.runs_scheduler()) {
+        (_, false) => None,
+        (None, true) => Some(actix_web::rt::spawn(schedule_alone(roles.clone(), scheduling_stopped))),
+        (Some(node), true) => {
+            Some(actix_web::rt::spawn(follow_leadership(roles.clone(), node.leadership(), scheduling_stopped)))
         }
-        _ => None,
     };
-    // Forwarding the audit chain runs with the scheduler role: one forwarder per destination.
-    let forwarders: Vec<_> = if mode.runs_scheduler() {
-        config
-            .siem
-            .iter()
-            .filter_map(|s| {
-                let destination = SiemDestination {
-                    name: s.name.clone(),
-                    format: match s.format {
-                        SiemFormatName::Rfc5424 => SiemFormat::Rfc5424,
-                        SiemFormatName::Cef => SiemFormat::Cef,
-                    },
-                    transport: match s.transport {
-                        SiemTransportName::Udp => SiemTransport::Udp(s.address),
-                        SiemTransportName::Tcp => SiemTransport::Tcp(s.address),
-                        SiemTransportName::Tls => {
-                            // Validation guarantees the settings; a config built otherwise is skipped, loudly.
-                            let Some(tls) = s.tls.as_ref() else {
-                                tracing::error!(destination = %s.name, "transport tls without tls settings; destination skipped");
-                                return None;
-                            };
-                            SiemTransport::Tls(TlsDestination {
-                                addr: s.address,
-                                server_name: tls.server_name.clone(),
-                                ca_path: tls.ca_path.clone(),
-                                client_cert: tls.client_cert.clone(),
-                            })
-                        }
-                        SiemTransportName::Relp => SiemTransport::Relp(s.address),
-                    },
-                    batch: s.batch,
-                    backlog_warn: s.backlog_warn,
-                };
-                let handle = SiemForwarder::new(store.clone(), destination, config.node.id.clone()).start();
-                siem_snapshots.write().unwrap_or_else(|p| p.into_inner()).push(handle.shared_snapshot());
-                Some(handle)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if mode.runs_scheduler() {
-        info!(
-            siem_destinations = forwarders.len(),
-            renewal_scan_secs = config.issuance.renewal_scan.as_secs(),
-            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding"
-        );
-    }
 
     let signal = signals.wait_for_shutdown(tls.as_deref()).await;
     info!(signal, grace_secs = config.api.shutdown_grace.as_secs(), "shutting down");
     readiness.set_draining();
     // Both drains share the one grace period, so a stop fits in it (and in systemd's TimeoutStopSec).
-    let _ = stop_timers.send(true);
-    if let Some(timer) = kek_timer {
-        let _ = timer.await;
-    }
-    if let Some(scheduler) = &scheduler {
-        scheduler.stop().await;
+    let _ = stop_scheduling.send(true);
+    if let Some(scheduling) = scheduling {
+        let _ = scheduling.await;
     }
     let drain_jobs = async {
         match pump.map(Arc::try_unwrap) {
@@ -284,19 +238,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             None => {}
         }
     };
-    // Forwarders stop together; one stuck on a dead destination cannot hold the others up.
-    let stop_forwarders = async {
-        let stopping: Vec<_> = forwarders.into_iter().map(|f| actix_web::rt::spawn(f.shutdown())).collect();
-        let all = async {
-            for f in stopping {
-                let _ = f.await;
-            }
-        };
-        if tokio::time::timeout(config.api.shutdown_grace, all).await.is_err() {
-            tracing::warn!("siem forwarders did not stop within the grace period; their last batch will be sent again");
-        }
-    };
-    tokio::join!(drain_jobs, server_handle.stop(true), stop_forwarders);
+    tokio::join!(drain_jobs, server_handle.stop(true));
     let _ = server_task.await;
     if let Some((handle, task)) = metrics_server {
         handle.stop(true).await;
@@ -304,6 +246,9 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     }
     if let Some(probe) = pump_probe {
         probe.abort();
+    }
+    if let Some(node) = &cluster {
+        node.shutdown().await;
     }
     certificates.stop().await;
     targets.stop().await;
@@ -315,6 +260,156 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     drop(store);
     info!("stopped");
     Ok(())
+}
+
+/// What the scheduler role needs to start, as often as leadership comes back.
+struct RoleContext {
+    config: Config,
+    actors: ActorRegistry,
+    issuance: IssuanceDeps,
+    arbiter: actix_rt::ArbiterHandle,
+    store: Arc<certautopilot_core::store::sqlite::SqliteStore>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    siem_snapshots: crate::metrics::SiemSnapshots,
+}
+
+/// The scheduler, the KEK rotation timer and the SIEM forwarders of one term (or of a process that
+/// schedules alone, `fence = None`).
+struct SchedulerRole {
+    scheduler: certautopilot_actors::Supervised<Scheduler>,
+    stop_timers: tokio::sync::watch::Sender<bool>,
+    kek_timer: Option<tokio::task::JoinHandle<()>>,
+    forwarders: Vec<certautopilot_actors::siem_forwarder::ForwarderHandle>,
+}
+
+impl SchedulerRole {
+    fn start(ctx: &RoleContext, fence: Option<Fence>) -> Self {
+        let config = &ctx.config;
+        let term = fence.as_ref().map(|f| f.term);
+        let scheduler = {
+            let (deps, wake, max_attempts) = (ctx.issuance.clone(), ctx.wake.clone(), config.jobs.max_attempts);
+            supervise(
+                &ctx.actors,
+                certautopilot_actors::issuance::scheduler_kind(),
+                config.node.id.clone(),
+                &ctx.arbiter,
+                RestartBackoff::default(),
+                move |s: Spawn| Scheduler::new(deps.clone(), max_attempts, wake.clone(), s.probe, s.lifeline, fence.clone()),
+            )
+        };
+        let (stop_timers, timers_stop) = tokio::sync::watch::channel(false);
+        let kek_timer = config.kek_rotate_every.map(|period| {
+            let wake = ctx.wake.clone();
+            actix_web::rt::spawn(crate::kek::schedule_rotations(
+                ctx.store.clone() as Arc<dyn Store>,
+                period,
+                config.jobs.max_attempts,
+                move || wake(),
+                timers_stop,
+            ))
+        });
+        let forwarders: Vec<_> =
+            config.siem.iter().filter_map(|s| start_forwarder(ctx, s)).collect();
+        info!(
+            term,
+            siem_destinations = forwarders.len(),
+            renewal_scan_secs = config.issuance.renewal_scan.as_secs(),
+            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding"
+        );
+        SchedulerRole { scheduler, stop_timers, kek_timer, forwarders }
+    }
+
+    async fn stop(self, ctx: &RoleContext) {
+        let _ = self.stop_timers.send(true);
+        if let Some(timer) = self.kek_timer {
+            let _ = timer.await;
+        }
+        self.scheduler.stop().await;
+        // Forwarders stop together; one stuck on a dead destination cannot hold the others up.
+        let stopping: Vec<_> = self.forwarders.into_iter().map(|f| actix_web::rt::spawn(f.shutdown())).collect();
+        let all = async {
+            for f in stopping {
+                let _ = f.await;
+            }
+        };
+        if tokio::time::timeout(ctx.config.api.shutdown_grace, all).await.is_err() {
+            tracing::warn!("siem forwarders did not stop within the grace period; their last batch will be sent again");
+        }
+        ctx.siem_snapshots.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+fn start_forwarder(
+    ctx: &RoleContext,
+    s: &certautopilot_config::SiemConfig,
+) -> Option<certautopilot_actors::siem_forwarder::ForwarderHandle> {
+    let destination = SiemDestination {
+        name: s.name.clone(),
+        format: match s.format {
+            SiemFormatName::Rfc5424 => SiemFormat::Rfc5424,
+            SiemFormatName::Cef => SiemFormat::Cef,
+        },
+        transport: match s.transport {
+            SiemTransportName::Udp => SiemTransport::Udp(s.address),
+            SiemTransportName::Tcp => SiemTransport::Tcp(s.address),
+            SiemTransportName::Tls => {
+                // Validation guarantees the settings; a config built otherwise is skipped, loudly.
+                let Some(tls) = s.tls.as_ref() else {
+                    tracing::error!(destination = %s.name, "transport tls without tls settings; destination skipped");
+                    return None;
+                };
+                SiemTransport::Tls(TlsDestination {
+                    addr: s.address,
+                    server_name: tls.server_name.clone(),
+                    ca_path: tls.ca_path.clone(),
+                    client_cert: tls.client_cert.clone(),
+                })
+            }
+            SiemTransportName::Relp => SiemTransport::Relp(s.address),
+        },
+        batch: s.batch,
+        backlog_warn: s.backlog_warn,
+    };
+    let handle = SiemForwarder::new(ctx.store.clone(), destination, ctx.config.node.id.clone()).start();
+    ctx.siem_snapshots.write().unwrap_or_else(|p| p.into_inner()).push(handle.shared_snapshot());
+    Some(handle)
+}
+
+async fn schedule_alone(ctx: Arc<RoleContext>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let role = SchedulerRole::start(&ctx, None);
+    let _ = stopped.wait_for(|s| *s).await;
+    role.stop(&ctx).await;
+}
+
+/// Runs the scheduler role exactly while this node leads, under the term it leads in; a new term
+/// (lost and won back) gets a new role with the new fence.
+async fn follow_leadership(
+    ctx: Arc<RoleContext>,
+    mut leadership: tokio::sync::watch::Receiver<certautopilot_cluster::Leadership>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut current: Option<(u64, SchedulerRole)> = None;
+    loop {
+        let now = *leadership.borrow_and_update();
+        let keep = matches!(&current, Some((term, _)) if now.active && *term == now.term);
+        if !keep {
+            if let Some((term, role)) = current.take() {
+                info!(term, "scheduler role stopping: this node no longer leads in that term");
+                role.stop(&ctx).await;
+            }
+            if now.active {
+                let fence = Fence::new(now.term, ctx.config.node.id.clone());
+                current = Some((now.term, SchedulerRole::start(&ctx, Some(fence))));
+            }
+        }
+        tokio::select! {
+            changed = leadership.changed() => if changed.is_err() { break },
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+    }
+    if let Some((_, role)) = current {
+        role.stop(&ctx).await;
+    }
 }
 
 fn issuance_settings(config: &Config) -> IssuanceSettings {

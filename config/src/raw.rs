@@ -22,6 +22,8 @@ pub struct RawConfig {
     pub log: RawLog,
     /// SIEM destinations the audit chain is forwarded to (`[[siem]]` tables).
     pub siem: Vec<RawSiem>,
+    /// Present on nodes that take part in the Raft group electing the scheduler (M1.7).
+    pub cluster: Option<RawCluster>,
 }
 
 impl Default for RawConfig {
@@ -39,6 +41,7 @@ impl Default for RawConfig {
             kek: RawKek::default(),
             log: RawLog::default(),
             siem: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -188,6 +191,47 @@ impl Default for RawJobs {
             backoff_max_secs: 3_600,
             concurrency: 4,
             poll_interval_ms: 1_000,
+        }
+    }
+}
+
+/// The node's place in the cluster: its Raft id, the cluster port, its mutual-TLS files, and Raft's
+/// timers (ARCHITECTURE.md §7). Without this section a process schedules alone.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCluster {
+    /// Unique and stable for the node's life, 1 or more.
+    pub node_id: u64,
+    pub listen: String,
+    /// The `host:port` the other nodes use to reach this one; defaults to `listen` unless that is a
+    /// wildcard address.
+    pub advertise: Option<String>,
+    /// Outgoing connections to peers leave from this address (useful with several loopback nodes).
+    pub source_address: Option<String>,
+    /// The Raft log, vote and state machine; defaults to `<node.data_dir>/raft.db`.
+    pub raft_db: Option<String>,
+    pub ca_path: String,
+    pub cert_path: String,
+    pub key_path: String,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for RawCluster {
+    fn default() -> Self {
+        RawCluster {
+            node_id: 0,
+            listen: "0.0.0.0:7400".into(),
+            advertise: None,
+            source_address: None,
+            raft_db: None,
+            ca_path: String::new(),
+            cert_path: String::new(),
+            key_path: String::new(),
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
         }
     }
 }

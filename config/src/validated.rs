@@ -28,6 +28,23 @@ pub struct Config {
     pub kek_cache_entries: usize,
     pub log: LogConfig,
     pub siem: Vec<SiemConfig>,
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// A validated `[cluster]` section.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterConfig {
+    pub node_id: u64,
+    pub listen: SocketAddr,
+    pub advertise: String,
+    pub source_address: Option<std::net::IpAddr>,
+    pub raft_db: PathBuf,
+    pub ca_path: PathBuf,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub heartbeat: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -450,7 +467,10 @@ impl RawConfig {
             });
         }
 
+        let cluster = self.cluster.map(|c| validate_cluster(c, &data_dir)).transpose()?;
+
         Ok(Config {
+            cluster,
             node: NodeConfig { id: node_id, data_dir },
             api,
             metrics,
@@ -503,6 +523,75 @@ impl Config {
 fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| {
         ConfigError::invalid(key, format!("{value:?}"), "must be an IP address and port, like 127.0.0.1:8080")
+    })
+}
+
+fn validate_cluster(c: crate::raw::RawCluster, data_dir: &Path) -> Result<ClusterConfig, ConfigError> {
+    let node_id = in_range("cluster.node_id", c.node_id, 1, u64::MAX)?;
+    let listen: SocketAddr =
+        c.listen.parse().map_err(|_| ConfigError::invalid("cluster.listen", &c.listen, "must be an ip:port address"))?;
+    let advertise = match c.advertise {
+        Some(a) => {
+            let port = a.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p)).and_then(|p| p.parse::<u16>().ok());
+            if !matches!(port, Some(p) if p > 0) || a.contains(char::is_whitespace) {
+                return Err(ConfigError::invalid("cluster.advertise", &a, "must be a host:port address"));
+            }
+            a
+        }
+        None if listen.ip().is_unspecified() => {
+            return Err(ConfigError::invalid(
+                "cluster.advertise",
+                "\"\"",
+                format!("is required when cluster.listen ({listen}) is a wildcard address"),
+            ));
+        }
+        None => listen.to_string(),
+    };
+    let source_address = c
+        .source_address
+        .map(|a| a.parse().map_err(|_| ConfigError::invalid("cluster.source_address", &a, "must be an IP address")))
+        .transpose()?;
+    let path = |key: &'static str, v: &str| {
+        if v.trim().is_empty() {
+            Err(ConfigError::invalid(key, "\"\"", "is required in [cluster] (see `certautopilot cluster certs`)"))
+        } else {
+            Ok(PathBuf::from(v))
+        }
+    };
+    let heartbeat = in_range("cluster.heartbeat_ms", c.heartbeat_ms, 10, 10_000)?;
+    let min = in_range("cluster.election_timeout_min_ms", c.election_timeout_min_ms, 50, 60_000)?;
+    // A follower must hear several heartbeats per timeout, or one late packet starts an election.
+    if min < heartbeat * 3 {
+        return Err(ConfigError::invalid(
+            "cluster.election_timeout_min_ms",
+            min,
+            format!("must be at least three heartbeats (3 × cluster.heartbeat_ms = {})", heartbeat * 3),
+        ));
+    }
+    let max = in_range("cluster.election_timeout_max_ms", c.election_timeout_max_ms, 51, 120_000)?;
+    if max <= min {
+        return Err(ConfigError::invalid(
+            "cluster.election_timeout_max_ms",
+            max,
+            format!("must be above cluster.election_timeout_min_ms ({min}), or elections split"),
+        ));
+    }
+    Ok(ClusterConfig {
+        node_id,
+        listen,
+        advertise,
+        source_address,
+        raft_db: match c.raft_db {
+            Some(p) if !p.trim().is_empty() => PathBuf::from(p),
+            Some(_) => return Err(ConfigError::invalid("cluster.raft_db", "\"\"", "must not be empty")),
+            None => data_dir.join("raft.db"),
+        },
+        ca_path: path("cluster.ca_path", &c.ca_path)?,
+        cert_path: path("cluster.cert_path", &c.cert_path)?,
+        key_path: path("cluster.key_path", &c.key_path)?,
+        heartbeat: Duration::from_millis(heartbeat),
+        election_timeout_min: Duration::from_millis(min),
+        election_timeout_max: Duration::from_millis(max),
     })
 }
 
@@ -648,6 +737,19 @@ impl From<&Config> for RawConfig {
                         .and_then(|t| t.client_cert.as_ref().map(|c| c.1.display().to_string())),
                 })
                 .collect(),
+            cluster: c.cluster.as_ref().map(|k| crate::raw::RawCluster {
+                node_id: k.node_id,
+                listen: k.listen.to_string(),
+                advertise: Some(k.advertise.clone()),
+                source_address: k.source_address.map(|a| a.to_string()),
+                raft_db: Some(k.raft_db.display().to_string()),
+                ca_path: k.ca_path.display().to_string(),
+                cert_path: k.cert_path.display().to_string(),
+                key_path: k.key_path.display().to_string(),
+                heartbeat_ms: k.heartbeat.as_millis() as u64,
+                election_timeout_min_ms: k.election_timeout_min.as_millis() as u64,
+                election_timeout_max_ms: k.election_timeout_max.as_millis() as u64,
+            }),
         }
     }
 }
@@ -664,5 +766,43 @@ mod tests {
         let again = crate::load_from_str(&text, Path::new("printed.toml"), Vec::new()).unwrap();
         assert_eq!(format!("{config:?}"), format!("{again:?}"));
         assert!(text.contains("lease_secs = 90"), "{text}");
+    }
+
+    const CLUSTER: &str = "[cluster]\nnode_id = 2\nlisten = \"127.0.0.1:7402\"\nca_path = \"ca.pem\"\n\
+        cert_path = \"node-2.pem\"\nkey_path = \"node-2.key\"\n";
+
+    /// A `[cluster]` section validates with its defaults and prints back the same.
+    #[test]
+    fn cluster_section_defaults_and_round_trip() {
+        let config = crate::load_from_str(CLUSTER, Path::new("t.toml"), Vec::new()).unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!((cluster.node_id, cluster.advertise.as_str()), (2, "127.0.0.1:7402"));
+        assert_eq!(cluster.heartbeat, Duration::from_millis(100));
+        assert_eq!(cluster.raft_db, config.node.data_dir.join("raft.db"));
+        let text = toml::to_string_pretty(&RawConfig::from(&config)).unwrap();
+        let again = crate::load_from_str(&text, Path::new("printed.toml"), Vec::new()).unwrap();
+        assert_eq!(format!("{config:?}"), format!("{again:?}"));
+    }
+
+    /// Every bad cluster value is refused with its key named.
+    #[test]
+    fn cluster_section_refuses_bad_values() {
+        for (extra, key) in [
+            ("node_id = 0", "cluster.node_id"),
+            ("listen = \"nowhere\"", "cluster.listen"),
+            ("listen = \"0.0.0.0:7400\"", "cluster.advertise"),
+            ("advertise = \"host-without-port\"", "cluster.advertise"),
+            ("source_address = \"not-an-ip\"", "cluster.source_address"),
+            ("ca_path = \"\"", "cluster.ca_path"),
+            ("heartbeat_ms = 5", "cluster.heartbeat_ms"),
+            ("election_timeout_min_ms = 200", "cluster.election_timeout_min_ms"),
+            ("election_timeout_max_ms = 400", "cluster.election_timeout_max_ms"),
+            ("surprise = 1", "surprise"),
+        ] {
+            let text = CLUSTER.lines().filter(|l| !l.starts_with(extra.split(' ').next().unwrap())).collect::<Vec<_>>().join("\n");
+            let text = format!("{text}\n{extra}\n");
+            let err = crate::load_from_str(&text, Path::new("t.toml"), Vec::new()).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
     }
 }

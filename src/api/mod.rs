@@ -77,6 +77,8 @@ pub struct AppState {
     waker: std::sync::OnceLock<Arc<dyn Fn() + Send + Sync>>,
     /// Makes an actor panic, when `debug.fault_injection` is on and the actors run here.
     faults: std::sync::OnceLock<FaultInjector>,
+    /// This node's cluster membership, when `[cluster]` is configured.
+    cluster: std::sync::OnceLock<Arc<certautopilot_cluster::ClusterNode>>,
     pub auth: AuthConfig,
     pub max_job_attempts: u32,
     pub throttle: LoginThrottle,
@@ -106,6 +108,7 @@ impl AppState {
             actors: certautopilot_actors::ActorRegistry::new(),
             waker: std::sync::OnceLock::new(),
             faults: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
             auth,
             max_job_attempts,
             throttle,
@@ -128,6 +131,14 @@ impl AppState {
 
     pub fn set_fault_injector(&self, faults: FaultInjector) {
         let _ = self.faults.set(faults);
+    }
+
+    pub fn set_cluster(&self, node: Arc<certautopilot_cluster::ClusterNode>) {
+        let _ = self.cluster.set(node);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<certautopilot_cluster::ClusterNode>> {
+        self.cluster.get()
     }
 
     pub fn fault_injector(&self) -> Option<&FaultInjector> {

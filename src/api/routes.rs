@@ -175,6 +175,14 @@ routes! {
         req: None, 200 Some(Body::of::<AuditEventPage>()), query: AUDIT;
     POST "/api/v1/audit/verify" => audit::verify, Owner, "verifyAudit", "verify the audit chain and name the first broken link",
         req: None, 200 Some(Body::of::<AuditVerifyResult>()), query: &[];
+    GET "/api/v1/cluster/status" => cluster::status, Authenticated, "getClusterStatus", "this node's view of the cluster: leader, term, voters, whether its scheduler is active",
+        req: None, 200 Some(Body::of::<ClusterStatusView>()), query: &[];
+    POST "/api/v1/admin/cluster/init" => cluster::init, Owner, "initCluster", "make this node a one-voter cluster",
+        req: None, 200 Some(Body::of::<ClusterChanged>()), query: &[];
+    POST "/api/v1/admin/cluster/join" => cluster::join, Owner, "joinCluster", "add a node: as a learner that catches up, then as a voter",
+        req: Some(Body::of::<JoinCluster>()), 200 Some(Body::of::<ClusterChanged>()), query: &[];
+    POST "/api/v1/admin/cluster/leave" => cluster::leave, Owner, "leaveCluster", "remove a node from the cluster",
+        req: Some(Body::of::<LeaveCluster>()), 200 Some(Body::of::<ClusterChanged>()), query: &[];
     GET "/api/v1/admin/actors" => admin::list, Owner, "listActors", "every live actor of this process: state, mailbox, restarts, last error",
         req: None, 200 Some(Body::of::<ActorList>()), query: &[Query::ACTOR_KIND];
     GET "/api/v1/admin/actors/{kind}/{key}" => admin::get, Owner, "getActor", "one actor by kind and key",

@@ -3,14 +3,17 @@
 //! `scan` job per target that can be read back (drift detection). The dedupe key names the
 //! certificate, the expiry it renews and the record's version, so however many ticks (or
 //! schedulers) see the same window, one job exists for it.
+//! In a cluster the scheduler runs on the Raft leader and every write carries the leader's term as a
+//! fencing token: its first act is to claim the term in the store, and once the store has refused a
+//! write as fenced (a newer leader has written) it stops ticking until it is replaced.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
-use certautopilot_core::model::{Certificate, DistributionTarget, JobKind, NewJob, TargetKind};
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, WrapFuture};
+use certautopilot_core::model::{Certificate, DistributionTarget, Fence, JobKind, NewJob, TargetKind};
 use certautopilot_core::store::{PageRequest, RecordStore};
-use certautopilot_core::{ProjectScope, SystemScope, Timestamp};
+use certautopilot_core::{ProjectScope, StoreError, SystemScope, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
@@ -44,6 +47,10 @@ pub struct Scheduler {
     scans_queued_for: Option<i64>,
     scans: u64,
     enqueued: u64,
+    /// The term this scheduler writes under (`None`: a process scheduling alone, unfenced).
+    fence: Option<Fence>,
+    /// Set once the store refused a write as fenced: a newer leader exists.
+    fenced: bool,
     probe: Arc<Probe>,
     _lifeline: Lifeline,
 }
@@ -55,8 +62,11 @@ impl Scheduler {
         wake: Arc<dyn Fn() + Send + Sync>,
         probe: Arc<Probe>,
         lifeline: Lifeline,
+        fence: Option<Fence>,
     ) -> Self {
         Scheduler {
+            fence,
+            fenced: false,
             deps,
             max_attempts,
             wake,
@@ -70,13 +80,14 @@ impl Scheduler {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.scanning {
+        if self.scanning || self.fenced {
             return;
         }
         self.scanning = true;
         self.probe.set_state("scanning");
         let (deps, max_attempts, done_window) = (self.deps.clone(), self.max_attempts, self.scans_queued_for);
-        ctx.spawn(async move { scan(&deps, max_attempts, done_window).await }.into_actor(self).map(
+        let fence = self.fence.clone();
+        ctx.spawn(async move { scan(&deps, max_attempts, done_window, fence.as_ref()).await }.into_actor(self).map(
             |result, act, _| {
                 act.scanning = false;
                 act.scans += 1;
@@ -91,15 +102,36 @@ impl Scheduler {
                             tracing::info!(due = report.due, enqueued = report.enqueued, "renewals enqueued");
                         }
                     }
+                    Err(IssueError::Store(StoreError::Fenced { term, newest })) => act.on_fenced(term, newest),
                     Err(e) => {
                         tracing::warn!(error = %e, "renewal scan failed; the next tick tries again");
                         act.probe.set_error(e.to_string());
                     }
                 }
-                act.probe.set_state("waiting");
-                act.probe.set_detail(json!({ "scans": act.scans, "renewals_enqueued": act.enqueued }));
+                act.publish();
             },
         ));
+    }
+
+    fn on_fenced(&mut self, term: u64, newest: u64) {
+        tracing::warn!(term, newest, "scheduler fenced: a newer leader has written; this one stops");
+        self.fenced = true;
+        self.probe.set_error(format!("fenced: term {term} is older than term {newest}"));
+    }
+
+    fn publish(&self) {
+        self.probe.set_state(if self.fenced { "fenced" } else { "waiting" });
+        self.probe.set_detail(json!({
+            "scans": self.scans,
+            "renewals_enqueued": self.enqueued,
+            "term": self.fence.as_ref().map(|f| f.term),
+            "fenced": self.fenced,
+        }));
+    }
+
+    fn start_ticking(&mut self, ctx: &mut Context<Self>) {
+        self.tick(ctx);
+        ctx.run_interval(self.deps.settings.renewal_scan, |act, ctx| act.tick(ctx));
     }
 }
 
@@ -107,12 +139,37 @@ impl Actor for Scheduler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.tick(ctx);
-        ctx.run_interval(self.deps.settings.renewal_scan, |act, ctx| act.tick(ctx));
+        let Some(fence) = self.fence.clone() else {
+            return self.start_ticking(ctx);
+        };
+        // Taking over is itself a write: the claim fences every older term before any job is queued.
+        self.probe.set_state("claiming");
+        let store = self.deps.store.clone();
+        ctx.wait(async move { store.fence_claim(&fence).await }.into_actor(self).map(|claimed, act, ctx| {
+            match claimed {
+                Ok(()) => {
+                    tracing::info!(term = act.fence.as_ref().map(|f| f.term), "scheduler active: term claimed in the store");
+                    act.start_ticking(ctx);
+                }
+                Err(StoreError::Fenced { term, newest }) => act.on_fenced(term, newest),
+                Err(e) => {
+                    // The store is unreachable or busy: stop, and let the supervisor start us again.
+                    tracing::warn!(error = %e, "scheduler could not claim its term; restarting");
+                    act.probe.set_error(e.to_string());
+                    ctx.stop();
+                }
+            }
+            act.publish();
+        }));
     }
 }
 
-async fn scan(deps: &IssuanceDeps, max_attempts: u32, done_window: Option<i64>) -> Result<ScanReport, IssueError> {
+async fn scan(
+    deps: &IssuanceDeps,
+    max_attempts: u32,
+    done_window: Option<i64>,
+    fence: Option<&Fence>,
+) -> Result<ScanReport, IssueError> {
     let system = SystemScope::new(KIND);
     let mut scopes: HashMap<certautopilot_core::ids::ProjectId, ProjectScope> = HashMap::new();
     let mut report = ScanReport::default();
@@ -136,7 +193,8 @@ async fn scan(deps: &IssuanceDeps, max_attempts: u32, done_window: Option<i64>) 
                     "certificate_id": cert.id,
                     "not_after": cert.not_after.map(|t| t.as_unix_millis()),
                     "reason": "renewal window open",
-                }));
+                }))
+                .fenced(fence.cloned());
             if deps.store.enqueue_job(job).await?.created {
                 report.enqueued += 1;
             }
@@ -149,7 +207,7 @@ async fn scan(deps: &IssuanceDeps, max_attempts: u32, done_window: Option<i64>) 
     if let Some(period) = deps.settings.scan_every {
         let window = Timestamp::now().as_unix_millis() / (period.as_millis().max(1) as i64);
         if done_window != Some(window) {
-            report.target_scans = queue_target_scans(deps, &system, &mut scopes, window, max_attempts).await?;
+            report.target_scans = queue_target_scans(deps, &system, &mut scopes, window, max_attempts, fence).await?;
             report.enqueued += report.target_scans;
             report.scan_window = Some(window);
         }
@@ -165,6 +223,7 @@ async fn queue_target_scans(
     scopes: &mut HashMap<certautopilot_core::ids::ProjectId, ProjectScope>,
     window: i64,
     max_attempts: u32,
+    fence: Option<&Fence>,
 ) -> Result<u64, IssueError> {
     let mut queued = 0;
     let mut page = PageRequest::first(500);
@@ -187,7 +246,8 @@ async fn queue_target_scans(
                 }
             };
             let job = super::target::scan_job(&scope, target.id, max_attempts)
-                .dedupe_key(format!("scan:{}:{window}", target.id));
+                .dedupe_key(format!("scan:{}:{window}", target.id))
+                .fenced(fence.cloned());
             if deps.store.enqueue_job(job).await?.created {
                 queued += 1;
             }

@@ -167,6 +167,9 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// Delay before the first run; zero runs as soon as a worker is free.
     pub delay: Duration,
+    /// Set on the scheduler's writes in a cluster: the store refuses the job if a newer term has
+    /// written (`StoreError::Fenced`).
+    pub fence: Option<super::Fence>,
 }
 
 impl NewJob {
@@ -188,6 +191,7 @@ impl NewJob {
             payload: serde_json::Value::Object(Default::default()),
             max_attempts: max_attempts.max(1),
             delay: Duration::ZERO,
+            fence: None,
         }
     }
 
@@ -212,6 +216,11 @@ impl NewJob {
 
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    pub fn fenced(mut self, fence: Option<super::Fence>) -> Self {
+        self.fence = fence;
         self
     }
 }

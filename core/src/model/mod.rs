@@ -5,6 +5,7 @@ mod acme;
 mod audit;
 mod certificate;
 mod dns;
+mod fence;
 mod job;
 mod sealed;
 mod target;
@@ -16,6 +17,7 @@ pub use certificate::{
     Certificate, CertificateStatus, HISTORY_KEPT, IssuedVersion, KeyType, OrderProgress, OrderPurpose, PublishedRecord,
 };
 pub use dns::{DnsCredential, DnsProvider, Zone};
+pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};

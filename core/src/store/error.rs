@@ -19,6 +19,11 @@ pub enum StoreError {
     LeaseLost { job_id: JobId },
     #[error("audit sequence for this organization continues at {expected}, got {got}")]
     AuditSequence { expected: u64, got: u64 },
+    /// A scheduler write under an older term than one the store has already accepted.
+    #[error(
+        "scheduler write under term {term} refused: term {newest} has written since (this node is no longer the leader)"
+    )]
+    Fenced { term: u64, newest: u64 },
     #[error("invalid pagination cursor")]
     InvalidCursor,
     #[error("invalid request: {0}")]

@@ -20,7 +20,9 @@ pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg, membership_key};
 
 use crate::ids::{JobId, OrgId, ProjectId};
-use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
+use crate::model::{
+    AuditEvent, Certificate, Fence, FenceRecord, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization,
+};
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::timestamp::Timestamp;
 
@@ -208,6 +210,11 @@ pub trait Store: Send + Sync + 'static {
 
     // The job queue (lifecycle in `model::job`).
     async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError>;
+    /// A scheduler's first write in its term: records it, or refuses with `Fenced` if a newer term
+    /// has written. Taking over is a write, so the term that wins is the one that fences.
+    async fn fence_claim(&self, fence: &Fence) -> Result<(), StoreError>;
+    /// Every (term, node) whose scheduler writes were accepted, oldest term first.
+    async fn fence_history(&self) -> Result<Vec<FenceRecord>, StoreError>;
     async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<Job>, StoreError>;
     async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError>;
     async fn complete_job(&self, lease: &JobLease, message: &str) -> Result<Job, StoreError>;

@@ -9,7 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::ids::{JobId, ProjectId};
-use crate::model::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
+use crate::model::{Fence, FenceRecord, Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 use crate::store::page::encode_cursor;
 use crate::store::{ClaimRequest, Enqueued, JobFailure, Page, PageRequest, StoreError};
 use crate::timestamp::Timestamp;
@@ -164,6 +164,9 @@ fn job_project(job: &NewJob) -> Option<ProjectId> {
 
 pub(crate) fn enqueue(conn: &Connection, job: &NewJob, now: Timestamp) -> Result<Enqueued, StoreError> {
     let job_new = job;
+    if let Some(fence) = &job.fence {
+        check_fence(conn, fence, now)?;
+    }
     if let Some(key) = &job.dedupe_key {
         let existing: Option<String> = conn
             .prepare_cached("SELECT id FROM jobs WHERE dedupe_key = ?1")?
@@ -432,4 +435,38 @@ pub(crate) fn counts(conn: &Connection) -> Result<std::collections::BTreeMap<Job
         }
     }
     Ok(counts)
+}
+
+/// The fencing rule: a write under a term older than the newest accepted one is refused; otherwise
+/// it is recorded against its (term, node). Runs inside the caller's transaction, so the refused
+/// write and its record are one decision.
+pub(crate) fn check_fence(conn: &Connection, fence: &Fence, now: Timestamp) -> Result<(), StoreError> {
+    let newest: Option<i64> =
+        conn.prepare_cached("SELECT MAX(term) FROM scheduler_fence")?.query_row([], |r| r.get(0))?;
+    let term = i64::try_from(fence.term).map_err(|_| StoreError::InvalidRequest("fencing term out of range".into()))?;
+    if let Some(newest) = newest.filter(|n| *n > term) {
+        return Err(StoreError::Fenced { term: fence.term, newest: newest as u64 });
+    }
+    conn.prepare_cached(
+        "INSERT INTO scheduler_fence (term, node, first_write_at, last_write_at, writes) VALUES (?1, ?2, ?3, ?3, 1) \
+         ON CONFLICT (term, node) DO UPDATE SET last_write_at = excluded.last_write_at, writes = writes + 1",
+    )?
+    .execute(params![term, fence.node, now.as_unix_millis()])?;
+    Ok(())
+}
+
+pub(crate) fn fence_history(conn: &Connection) -> Result<Vec<FenceRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT term, node, first_write_at, last_write_at, writes FROM scheduler_fence ORDER BY term, first_write_at",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(FenceRecord {
+            term: r.get::<_, i64>(0)? as u64,
+            node: r.get(1)?,
+            first_write_at: Timestamp::from_unix_millis(r.get(2)?),
+            last_write_at: Timestamp::from_unix_millis(r.get(3)?),
+            writes: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -7,10 +7,24 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5(), schema_v6(), schema_v7()]
+    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5(), schema_v6(), schema_v7(), schema_v8()]
 }
 
-pub const LATEST_VERSION: u32 = 7;
+pub const LATEST_VERSION: u32 = 8;
+
+/// Fencing of the cluster's scheduler (M1.7): every (term, node) whose scheduler writes were
+/// accepted. The newest term is the fence; older terms are refused.
+fn schema_v8() -> String {
+    "CREATE TABLE scheduler_fence (
+        term INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        first_write_at INTEGER NOT NULL,
+        last_write_at INTEGER NOT NULL,
+        writes INTEGER NOT NULL,
+        PRIMARY KEY (term, node)
+    ) WITHOUT ROWID;"
+        .into()
+}
 
 /// Deployments of certificates to distribution targets (M1.6), listed by certificate.
 fn schema_v7() -> String {

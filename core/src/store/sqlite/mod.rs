@@ -21,7 +21,9 @@ use rusqlite::Connection;
 
 use crate::clock::{Clock, SystemClock};
 use crate::ids::{JobId, OrgId};
-use crate::model::{AuditEvent, Certificate, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization};
+use crate::model::{
+    AuditEvent, Certificate, Fence, FenceRecord, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization,
+};
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::store::{
     AuditWrite, ClaimRequest, Enqueued, JobFailure, Page, PageRequest, RawRecord, RecordKind, RecordScope, Store,
@@ -337,6 +339,15 @@ impl Store for SqliteStore {
     async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         let now = self.now();
         self.write(move |c| jobs::enqueue(c, &job, now)).await
+    }
+
+    async fn fence_claim(&self, fence: &Fence) -> Result<(), StoreError> {
+        let (fence, now) = (fence.clone(), self.now());
+        self.write(move |c| jobs::check_fence(c, &fence, now)).await
+    }
+
+    async fn fence_history(&self) -> Result<Vec<FenceRecord>, StoreError> {
+        self.read(jobs::fence_history).await
     }
 
     async fn claim_jobs(&self, claim: &ClaimRequest) -> Result<Vec<Job>, StoreError> {
