@@ -18,11 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 pub async fn run(config: &Config, command: ClusterCommand) -> anyhow::Result<ExitCode> {
     if let ClusterCommand::Certs { out, nodes, hosts } = command {
         let issued = certautopilot_cluster::certs::issue(&out, &nodes, &hosts)?;
-        println!(
-            "{} {}",
-            if issued.ca_created { "created CA" } else { "reused CA" },
-            issued.ca_cert.display()
-        );
+        println!("{} {}", if issued.ca_created { "created CA" } else { "reused CA" }, issued.ca_cert.display());
         for node in issued.nodes {
             println!("node {}: {} {}", node.node_id, node.cert.display(), node.key.display());
         }
@@ -39,7 +35,9 @@ pub async fn run(config: &Config, command: ClusterCommand) -> anyhow::Result<Exi
         ClusterCommand::Join { leader, learner } => {
             (leader, AdminRequest::Join { node_id: cluster.node_id, addr: cluster.advertise.clone(), voter: !learner })
         }
-        ClusterCommand::Leave { node_id } => (local, AdminRequest::Leave { node_id: node_id.unwrap_or(cluster.node_id) }),
+        ClusterCommand::Leave { node_id } => {
+            (local, AdminRequest::Leave { node_id: node_id.unwrap_or(cluster.node_id) })
+        }
         ClusterCommand::Status { json } => {
             let status = match admin::call(&connector, &local, AdminRequest::Status, TIMEOUT).await {
                 Ok(AdminResponse::Status(status)) => status,
@@ -73,7 +71,9 @@ fn local_addr(cluster: &ClusterConfig) -> String {
 }
 
 fn print_status(s: &ClusterStatus) {
-    let list = |ids: &[u64]| if ids.is_empty() { "-".to_owned() } else { ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ") };
+    let list = |ids: &[u64]| {
+        if ids.is_empty() { "-".to_owned() } else { ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ") }
+    };
     println!("node      {} at {}", s.node_id, s.addr);
     println!("state     {} (term {})", s.state, s.term);
     match (s.leader, &s.leader_addr) {

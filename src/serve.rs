@@ -14,12 +14,12 @@ use certautopilot_actors::issuance::{
 };
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
+use certautopilot_cluster::ClusterNode;
 use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
-use certautopilot_cluster::ClusterNode;
 use certautopilot_core::SystemClock;
-use certautopilot_core::model::Fence;
 use certautopilot_core::jobs::Backoff;
+use certautopilot_core::model::Fence;
 use certautopilot_core::store::Store;
 use tracing::info;
 
@@ -294,7 +294,9 @@ impl SchedulerRole {
                 config.node.id.clone(),
                 &ctx.arbiter,
                 RestartBackoff::default(),
-                move |s: Spawn| Scheduler::new(deps.clone(), max_attempts, wake.clone(), s.probe, s.lifeline, fence.clone()),
+                move |s: Spawn| {
+                    Scheduler::new(deps.clone(), max_attempts, wake.clone(), s.probe, s.lifeline, fence.clone())
+                },
             )
         };
         let (stop_timers, timers_stop) = tokio::sync::watch::channel(false);
@@ -308,8 +310,7 @@ impl SchedulerRole {
                 timers_stop,
             ))
         });
-        let forwarders: Vec<_> =
-            config.siem.iter().filter_map(|s| start_forwarder(ctx, s)).collect();
+        let forwarders: Vec<_> = config.siem.iter().filter_map(|s| start_forwarder(ctx, s)).collect();
         info!(
             term,
             siem_destinations = forwarders.len(),

@@ -1,1 +1,9 @@
-//! Multi-process cluster tests (kill, pause, partition real nodes); the scenarios arrive with M1.7.
+//! Chaos tests for the cluster (M1.7): real `certautopilot` processes on loopback, killed, paused
+//! and partitioned while they issue and renew certificates, and the invariants that must hold
+//! after every fault. The library is the harness; the scenarios are in `tests/`, the failover
+//! benchmark in `benches/`.
+
+pub mod harness;
+pub mod http;
+pub mod invariants;
+pub mod proxy;

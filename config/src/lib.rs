@@ -13,11 +13,11 @@ mod validated;
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_from_str};
 pub use raw::{
-    LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite, RawStore,
-    SiemFormatName, SiemTransportName, SqliteSynchronous, StoreBackend,
+    LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite,
+    RawStore, SiemFormatName, SiemTransportName, SqliteSynchronous, StoreBackend,
 };
 pub use secret::Secret;
 pub use validated::{
-    ApiConfig, ApiTlsConfig, AuthConfig, ClusterConfig, Config, IssuanceConfig, JobsConfig, KekConfig, LogConfig, MetricsConfig,
-    NodeConfig, PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig,
+    ApiConfig, ApiTlsConfig, AuthConfig, ClusterConfig, Config, IssuanceConfig, JobsConfig, KekConfig, LogConfig,
+    MetricsConfig, NodeConfig, PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig,
 };

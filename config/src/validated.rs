@@ -528,11 +528,14 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
 
 fn validate_cluster(c: crate::raw::RawCluster, data_dir: &Path) -> Result<ClusterConfig, ConfigError> {
     let node_id = in_range("cluster.node_id", c.node_id, 1, u64::MAX)?;
-    let listen: SocketAddr =
-        c.listen.parse().map_err(|_| ConfigError::invalid("cluster.listen", &c.listen, "must be an ip:port address"))?;
+    let listen: SocketAddr = c
+        .listen
+        .parse()
+        .map_err(|_| ConfigError::invalid("cluster.listen", &c.listen, "must be an ip:port address"))?;
     let advertise = match c.advertise {
         Some(a) => {
-            let port = a.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p)).and_then(|p| p.parse::<u16>().ok());
+            let port =
+                a.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p)).and_then(|p| p.parse::<u16>().ok());
             if !matches!(port, Some(p) if p > 0) || a.contains(char::is_whitespace) {
                 return Err(ConfigError::invalid("cluster.advertise", &a, "must be a host:port address"));
             }
@@ -799,7 +802,11 @@ mod tests {
             ("election_timeout_max_ms = 400", "cluster.election_timeout_max_ms"),
             ("surprise = 1", "surprise"),
         ] {
-            let text = CLUSTER.lines().filter(|l| !l.starts_with(extra.split(' ').next().unwrap())).collect::<Vec<_>>().join("\n");
+            let text = CLUSTER
+                .lines()
+                .filter(|l| !l.starts_with(extra.split(' ').next().unwrap()))
+                .collect::<Vec<_>>()
+                .join("\n");
             let text = format!("{text}\n{extra}\n");
             let err = crate::load_from_str(&text, Path::new("t.toml"), Vec::new()).unwrap_err().to_string();
             assert!(err.contains(key), "{extra}: {err}");

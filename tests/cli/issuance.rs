@@ -59,23 +59,7 @@ fn project_with(
     let project = c.ok("POST", "/api/v1/projects", Some(json!({ "name": name })), 201);
     let pid = project["id"].as_str().unwrap().to_owned();
     let account = create_account(c, env, &pid, "pebble", eab_key);
-    let key = env.bind.key();
-    let credential = c.ok(
-        "POST",
-        "/api/v1/dns-credentials",
-        Some(json!({ "project_id": pid, "name": "bind", "provider": "rfc2136", "config": {
-            "server": env.bind.addr().to_string(), "key_name": key.name, "algorithm": key.algorithm, "secret": key.secret,
-            "nameservers": nameservers } })),
-        201,
-    );
-    for apex in [ZONE, DELEGATED_ZONE] {
-        c.ok(
-            "POST",
-            "/api/v1/zones",
-            Some(json!({ "project_id": pid, "apex": apex, "credential_id": credential["id"] })),
-            201,
-        );
-    }
+    certautopilot_chaos_tests::harness::bind_zones(c, env, &pid, nameservers);
     (pid, account)
 }
 

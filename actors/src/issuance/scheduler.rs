@@ -148,7 +148,10 @@ impl Actor for Scheduler {
         ctx.wait(async move { store.fence_claim(&fence).await }.into_actor(self).map(|claimed, act, ctx| {
             match claimed {
                 Ok(()) => {
-                    tracing::info!(term = act.fence.as_ref().map(|f| f.term), "scheduler active: term claimed in the store");
+                    tracing::info!(
+                        term = act.fence.as_ref().map(|f| f.term),
+                        "scheduler active: term claimed in the store"
+                    );
                     act.start_ticking(ctx);
                 }
                 Err(StoreError::Fenced { term, newest }) => act.on_fenced(term, newest),

@@ -120,6 +120,12 @@ impl Pebble {
         self.earlier_logs.lines().chain(current.lines()).filter(|l| l.contains("POST /order-plz")).count()
     }
 
+    /// Certificates issued since the first start, from Pebble's own log line per issuance.
+    pub fn certificates_issued(&self) -> usize {
+        let current = std::fs::read_to_string(self.dir.join("pebble.log")).unwrap_or_default();
+        self.earlier_logs.lines().chain(current.lines()).filter(|l| l.contains("Issued certificate serial")).count()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("pebble.log")).unwrap_or_default()
     }

@@ -76,10 +76,19 @@ async fn change(node: &ClusterNode, request: AdminRequest) -> Result<String, Api
 
 /// Membership lives in Raft, not in the store, so its entry follows the change rather than sharing
 /// its transaction; a failure to append is logged loudly.
-async fn audit(state: &AppState, actor: certautopilot_core::Principal, action: &str, node_id: u64, details: serde_json::Value) {
+async fn audit(
+    state: &AppState,
+    actor: certautopilot_core::Principal,
+    action: &str,
+    node_id: u64,
+    details: serde_json::Value,
+) {
     let written = async {
         let org = state.org().await?;
-        state.store()?.append_audit(org.audit(actor, action, Some(("cluster_node", node_id.to_string())), None, details)).await?;
+        state
+            .store()?
+            .append_audit(org.audit(actor, action, Some(("cluster_node", node_id.to_string())), None, details))
+            .await?;
         Ok::<_, ApiError>(())
     };
     if let Err(e) = written.await {

@@ -3,6 +3,7 @@
 mod actors;
 mod audit;
 mod bad_input;
+mod cluster;
 mod harness;
 mod object_authorization;
 mod role_matrix;

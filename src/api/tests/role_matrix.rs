@@ -212,6 +212,13 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::DELETE, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", fresh().await.target.id), None),
         (Method::GET, "/api/v1/audit/events") => (format!("/api/v1/audit/events?project_id={pa}"), None),
         (Method::POST, "/api/v1/audit/verify") => (route.path.into(), None),
+        // The harness runs no cluster: the admin routes answer 409 past the policy check.
+        (Method::GET, "/api/v1/cluster/status") => (route.path.into(), None),
+        (Method::POST, "/api/v1/admin/cluster/init") => (route.path.into(), None),
+        (Method::POST, "/api/v1/admin/cluster/join") => {
+            (route.path.into(), Some(json!({ "node_id": 2, "addr": "127.0.0.1:7402" })))
+        }
+        (Method::POST, "/api/v1/admin/cluster/leave") => (route.path.into(), Some(json!({ "node_id": 2 }))),
         (Method::GET, "/api/v1/admin/actors") => ("/api/v1/admin/actors?kind=kek".into(), None),
         (Method::GET, "/api/v1/admin/actors/{kind}/{key}") => {
             (format!("/api/v1/admin/actors/kek/{}", crate::api::tests::harness::NODE), None)
@@ -346,6 +353,10 @@ GET /api/v1/jobs viewer
 GET /api/v1/jobs/{id} viewer
 GET /api/v1/audit/events owner
 POST /api/v1/audit/verify owner
+GET /api/v1/cluster/status authenticated
+POST /api/v1/admin/cluster/init owner
+POST /api/v1/admin/cluster/join owner
+POST /api/v1/admin/cluster/leave owner
 GET /api/v1/admin/actors owner
 GET /api/v1/admin/actors/{kind}/{key} owner
 POST /api/v1/admin/actors/{kind}/{key}/panic owner

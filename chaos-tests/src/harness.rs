@@ -1,0 +1,446 @@
+//! A cluster of real `certautopilot serve` processes on loopback: one shared store file, one KEK,
+//! Pebble and BIND 9 for real issuance, and the fault-injecting proxy between the nodes. Formed the
+//! way an operator forms one (`cluster certs`, `cluster init`, `cluster join`); every process it
+//! started is killed when it is dropped.
+
+use std::fs::OpenOptions;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, DELEGATED_ZONE, ZONE};
+use serde_json::{Value, json};
+
+use crate::http::{ApiClient, try_http_request};
+use crate::proxy::{Network, source_address};
+
+/// The binary under test: `CERTAUTOPILOT_BIN`, else the one cargo built next to this test binary.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CERTAUTOPILOT_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/certautopilot
+    let path = exe.parent().and_then(Path::parent).map(|p| p.join("certautopilot")).expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build), or point CERTAUTOPILOT_BIN at it",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Fast timers for tests: quick polling, short leases and backoffs, a renewal scan every second.
+pub const FAST: &[(&str, &str)] = &[
+    ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
+    ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "200"),
+    ("CERTAUTOPILOT_ISSUANCE__ACME_TIMEOUT_SECS", "5"),
+    ("CERTAUTOPILOT_ISSUANCE__DNS_PROPAGATION_TIMEOUT_SECS", "10"),
+    ("CERTAUTOPILOT_ISSUANCE__DNS_QUERY_TIMEOUT_MS", "500"),
+    ("CERTAUTOPILOT_ISSUANCE__RENEWAL_SCAN_SECS", "1"),
+    ("CERTAUTOPILOT_JOBS__BACKOFF_BASE_SECS", "1"),
+    ("CERTAUTOPILOT_JOBS__BACKOFF_MAX_SECS", "2"),
+    ("CERTAUTOPILOT_JOBS__LEASE_SECS", "4"),
+    ("CERTAUTOPILOT_JOBS__HEARTBEAT_SECS", "1"),
+    ("CERTAUTOPILOT_JOBS__POLL_INTERVAL_MS", "200"),
+    ("CERTAUTOPILOT_API__SHUTDOWN_GRACE_SECS", "3"),
+];
+
+pub struct Options {
+    pub nodes: u64,
+    /// Lifetime of Pebble's certificates: renewal windows open after two thirds of it.
+    pub validity: Duration,
+    /// Extra environment for every node (failpoints, timers).
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Node {
+    pub id: u64,
+    pub api: SocketAddr,
+    pub cluster_port: u16,
+    pub config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Node {
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on a child this harness started and has not reaped.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub env: AcmeEnv,
+    pub network: Network,
+    pub nodes: Vec<Node>,
+    token: Option<String>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    /// Starts Pebble, BIND, the proxies and `nodes` processes, forms the cluster with the CLI and
+    /// sets the organization up.
+    pub fn start(options: Options) -> Cluster {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let env = AcmeEnv::start(
+            &dir.path().join("acme"),
+            AcmeEnvOptions { validity: Some(options.validity), ..AcmeEnvOptions::default() },
+        );
+        let ids: Vec<u64> = (1..=options.nodes).collect();
+        let backends: Vec<(u64, u16)> = ids.iter().map(|&id| (id, free_port())).collect();
+        let network = Network::start(&backends);
+        let mut cluster = Cluster { dir, env, network, nodes: Vec::new(), token: None, extra_env: options.env };
+        let certs = cluster.dir.path().join("certs");
+        let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        cluster.run_ok(None, &["cluster", "certs", "--out", certs.to_str().unwrap(), "--node", &list]);
+        for &(id, port) in &backends {
+            let node = cluster.write_node(id, port);
+            cluster.nodes.push(node);
+        }
+        cluster.run_ok(Some(1), &["kek", "init"]);
+
+        cluster.launch(1);
+        cluster.wait_ready(1);
+        cluster.run_ok(Some(1), &["cluster", "init"]);
+        let setup =
+            json!({ "org_name": "Acme", "email": "owner@acme.test", "password": "correct horse battery staple" });
+        let mut client = ApiClient { addr: cluster.node(1).api, token: None };
+        client.ok("POST", "/api/v1/setup", Some(setup), 201);
+        client.login();
+        cluster.token = client.token;
+        let leader = cluster.network.front(1).to_string();
+        for id in 2..=options.nodes {
+            cluster.launch(id);
+            cluster.wait_ready(id);
+            cluster.run_ok(Some(id), &["cluster", "join", "--leader", &leader]);
+        }
+        cluster.wait_until("every node a voter", Duration::from_secs(30), |c| {
+            c.status(1).is_some_and(|s| s["voters"].as_array().map(Vec::len) == Some(options.nodes as usize))
+        });
+        cluster
+    }
+
+    fn write_node(&self, id: u64, cluster_port: u16) -> Node {
+        let d = self.dir.path();
+        let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = d.join(format!("node-{id}.toml"));
+        let certs = d.join("certs");
+        let text = format!(
+            r#"[node]
+id = "node-{id}"
+data_dir = "{data}"
+
+[api]
+listen = "{api}"
+
+[metrics]
+enabled = false
+
+[store.sqlite]
+path = "{store}"
+
+[kek]
+provider = "file"
+file_path = "{kek}"
+
+[cluster]
+node_id = {id}
+listen = "127.0.0.1:{cluster_port}"
+advertise = "{front}"
+source_address = "{source}"
+ca_path = "{ca}"
+cert_path = "{cert}"
+key_path = "{key}"
+"#,
+            data = d.join(format!("node-{id}")).display(),
+            store = d.join("store.db").display(),
+            kek = d.join("kek.json").display(),
+            front = self.network.front(id),
+            source = source_address(id),
+            ca = certs.join("ca.pem").display(),
+            cert = certs.join(format!("node-{id}.pem")).display(),
+            key = certs.join(format!("node-{id}.key")).display(),
+        );
+        std::fs::write(&config, text).unwrap();
+        Node { id, api, cluster_port, config, log: d.join(format!("node-{id}.log")), child: None, paused: false }
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut Node {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    fn command(&self, id: Option<u64>) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.current_dir(self.dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" || key == "FAILPOINTS" {
+                cmd.env_remove(key);
+            }
+        }
+        if let Some(id) = id {
+            cmd.arg("--config").arg(&self.node(id).config);
+        }
+        cmd
+    }
+
+    /// Runs a CLI command with node `id`'s configuration.
+    pub fn run(&self, id: Option<u64>, args: &[&str]) -> Output {
+        self.command(id).args(args).output().expect("run certautopilot")
+    }
+
+    pub fn run_ok(&self, id: Option<u64>, args: &[&str]) -> String {
+        let out = self.run(id, args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "certautopilot {args:?} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    }
+
+    /// Starts node `id`'s process (again); its log appends to `node-<id>.log`.
+    pub fn launch(&mut self, id: u64) {
+        let node = self.node(id);
+        assert!(node.child.is_none(), "node {id} is already running");
+        let log = OpenOptions::new().create(true).append(true).open(&node.log).unwrap();
+        let mut cmd = self.command(Some(id));
+        cmd.args(["serve", "--log-format", "json"])
+            .envs(FAST.iter().copied())
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd.spawn().expect("start certautopilot serve");
+        let node = self.node_mut(id);
+        node.child = Some(child);
+        node.paused = false;
+    }
+
+    /// Waits for `/readyz`; a process that exits meanwhile fails the test with its log.
+    pub fn wait_ready(&mut self, id: u64) {
+        let start = Instant::now();
+        loop {
+            if try_http_request(self.node(id).api, "GET", "/readyz", &[], None) == Some(200) {
+                return;
+            }
+            let exited = self.node_mut(id).child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            assert!(exited.is_none(), "node {id} exited ({exited:?}) before it was ready\n{}", self.diagnostics());
+            assert!(start.elapsed() < Duration::from_secs(30), "node {id} not ready in 30 s\n{}", self.diagnostics());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        self.launch(id);
+        self.wait_ready(id);
+    }
+
+    /// SIGKILL: no shutdown, no lease released, no goodbye to the peers.
+    pub fn kill(&mut self, id: u64) {
+        let node = self.node_mut(id);
+        if let Some(mut child) = node.child.take() {
+            if node.paused {
+                // SAFETY: as in `Node::signal`.
+                unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        node.paused = false;
+    }
+
+    pub fn pause(&mut self, id: u64) {
+        self.node(id).signal(libc::SIGSTOP);
+        self.node_mut(id).paused = true;
+    }
+
+    pub fn resume(&mut self, id: u64) {
+        self.node(id).signal(libc::SIGCONT);
+        self.node_mut(id).paused = false;
+    }
+
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes.iter().filter(|n| n.child.is_some() && !n.paused).map(|n| n.id).collect()
+    }
+
+    /// A client of node `id`'s API, signed in as the owner.
+    pub fn client(&self, id: u64) -> ApiClient {
+        ApiClient { addr: self.node(id).api, token: self.token.clone() }
+    }
+
+    /// A client of any running node.
+    pub fn any_client(&self) -> ApiClient {
+        self.client(*self.running().first().expect("a running node"))
+    }
+
+    /// Node `id`'s view of the cluster, or `None` if it does not answer.
+    pub fn status(&self, id: u64) -> Option<Value> {
+        let node = self.node(id);
+        if node.child.is_none() || node.paused {
+            return None;
+        }
+        let auth = format!("Bearer {}", self.token.as_deref().unwrap_or_default());
+        try_http_request(node.api, "GET", "/api/v1/cluster/status", &[("Authorization", &auth)], None)?;
+        let (status, body) = self.client(id).call("GET", "/api/v1/cluster/status", None);
+        (status == 200).then(|| body["status"].clone())
+    }
+
+    /// The running nodes whose scheduler is active, with their terms.
+    pub fn active_schedulers(&self) -> Vec<(u64, u64)> {
+        self.running()
+            .into_iter()
+            .filter_map(|id| self.status(id))
+            .filter(|s| s["scheduler_active"] == true)
+            .map(|s| (s["node_id"].as_u64().unwrap(), s["term"].as_u64().unwrap()))
+            .collect()
+    }
+
+    /// Waits until exactly one running node schedules, in a term newer than `after`, and the store
+    /// has accepted that term's claim. Returns (node, term).
+    pub fn wait_for_scheduler(&self, after: u64, deadline: Duration) -> (u64, u64) {
+        let mut found = None;
+        self.wait_until("a new active scheduler", deadline, |c| {
+            let active = c.active_schedulers();
+            found = match active.as_slice() {
+                [(id, term)] if *term > after && c.fence_terms().iter().any(|f| f.term == *term) => Some((*id, *term)),
+                _ => None,
+            };
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    pub fn wait_until(&self, what: &str, deadline: Duration, mut done: impl FnMut(&Cluster) -> bool) {
+        let start = Instant::now();
+        while !done(self) {
+            assert!(start.elapsed() < deadline, "{what}: not within {deadline:?}\n{}", self.diagnostics());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Statuses of the running nodes and the tail of each log, for a failed assertion.
+    pub fn diagnostics(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            out.push_str(&format!("node {} status: {:?}\n", node.id, self.status(node.id)));
+            let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            for line in tail.into_iter().rev() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        out
+    }
+
+    /// A project with an ACME account at Pebble and BIND as its DNS credential, then `count`
+    /// certificates requested. Returns their ids.
+    pub fn request_certificates(&self, count: usize) -> Vec<String> {
+        let c = self.any_client();
+        let project = c.ok("POST", "/api/v1/projects", Some(json!({ "name": "chaos" })), 201);
+        let pid = project["id"].as_str().unwrap().to_owned();
+        let account = c.ok(
+            "POST",
+            "/api/v1/acme-accounts",
+            Some(json!({ "project_id": pid, "name": "pebble", "directory_url": self.env.pebble.directory_url(),
+                "contact": ["mailto:ops@acme.test"], "tos_agreed": true,
+                "ca_bundle_pem": self.env.pebble.https_ca_pem() })),
+            201,
+        );
+        bind_zones(&c, &self.env, &pid, &[]);
+        (0..count)
+            .map(|i| {
+                let body = json!({ "project_id": pid, "acme_account_id": account["id"], "common_name": format!("c{i}.{ZONE}"),
+                    "key_type": "ecdsa-p256" });
+                let created = c.ok("POST", "/api/v1/certificates", Some(body), 202);
+                created["certificate"]["id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    pub fn store(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("store.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+
+    pub fn fence_terms(&self) -> Vec<FenceRow> {
+        let conn = self.store();
+        let mut stmt = conn
+            .prepare("SELECT term, node, first_write_at, last_write_at, writes FROM scheduler_fence ORDER BY term")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(FenceRow {
+                term: r.get::<_, i64>(0)? as u64,
+                node: r.get(1)?,
+                first_write_at: r.get(2)?,
+                last_write_at: r.get(3)?,
+                writes: r.get::<_, i64>(4)? as u64,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FenceRow {
+    pub term: u64,
+    pub node: String,
+    pub first_write_at: i64,
+    pub last_write_at: i64,
+    pub writes: u64,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        for id in ids {
+            self.kill(id);
+        }
+    }
+}
+
+/// BIND as the project's RFC 2136 credential (checking visibility at `nameservers`, or at the NS
+/// records when empty) and both test zones on it.
+pub fn bind_zones(c: &ApiClient, env: &AcmeEnv, pid: &str, nameservers: &[String]) {
+    let key = env.bind.key();
+    let credential = c.ok(
+        "POST",
+        "/api/v1/dns-credentials",
+        Some(json!({ "project_id": pid, "name": "bind", "provider": "rfc2136", "config": {
+            "server": env.bind.addr().to_string(), "key_name": key.name, "algorithm": key.algorithm, "secret": key.secret,
+            "nameservers": nameservers } })),
+        201,
+    );
+    for apex in [ZONE, DELEGATED_ZONE] {
+        c.ok(
+            "POST",
+            "/api/v1/zones",
+            Some(json!({ "project_id": pid, "apex": apex, "credential_id": credential["id"] })),
+            201,
+        );
+    }
+}
