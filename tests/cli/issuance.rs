@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use certautopilot_connectors::testsupport::{
-    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE, verify_chain,
+    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, EAB_KID, ZONE, verify_chain,
 };
 use serde_json::{Value, json};
 
