@@ -229,9 +229,11 @@ impl Default for RawCluster {
             ca_path: String::new(),
             cert_path: String::new(),
             key_path: String::new(),
-            heartbeat_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
+            // openraft 0.9 lets a follower that saw a committed leader wait the leader lease
+            // (election_timeout_max) plus a random election timeout before it stands: 600–800 ms.
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 200,
+            election_timeout_max_ms: 400,
         }
     }
 }

@@ -780,7 +780,7 @@ mod tests {
         let config = crate::load_from_str(CLUSTER, Path::new("t.toml"), Vec::new()).unwrap();
         let cluster = config.cluster.as_ref().unwrap();
         assert_eq!((cluster.node_id, cluster.advertise.as_str()), (2, "127.0.0.1:7402"));
-        assert_eq!(cluster.heartbeat, Duration::from_millis(100));
+        assert_eq!(cluster.heartbeat, Duration::from_millis(50));
         assert_eq!(cluster.raft_db, config.node.data_dir.join("raft.db"));
         let text = toml::to_string_pretty(&RawConfig::from(&config)).unwrap();
         let again = crate::load_from_str(&text, Path::new("printed.toml"), Vec::new()).unwrap();
@@ -798,8 +798,8 @@ mod tests {
             ("source_address = \"not-an-ip\"", "cluster.source_address"),
             ("ca_path = \"\"", "cluster.ca_path"),
             ("heartbeat_ms = 5", "cluster.heartbeat_ms"),
-            ("election_timeout_min_ms = 200", "cluster.election_timeout_min_ms"),
-            ("election_timeout_max_ms = 400", "cluster.election_timeout_max_ms"),
+            ("election_timeout_min_ms = 100", "cluster.election_timeout_min_ms"),
+            ("election_timeout_max_ms = 200", "cluster.election_timeout_max_ms"),
             ("surprise = 1", "surprise"),
         ] {
             let text = CLUSTER
