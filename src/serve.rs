@@ -121,6 +121,13 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     let cluster = match &config.cluster {
         Some(settings) => match ClusterNode::start(settings.clone()).await {
             Ok(node) => {
+                if !mode.runs_scheduler() {
+                    tracing::warn!(
+                        mode = mode.as_str(),
+                        "this node takes part in the cluster but runs no scheduler: join it as a learner \
+                         (cluster join --learner), or if it is elected leader nothing is scheduled"
+                    );
+                }
                 let node = Arc::new(node);
                 state.set_cluster(node.clone());
                 Some(node)
