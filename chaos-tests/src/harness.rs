@@ -297,9 +297,7 @@ key_path = "{key}"
         if node.child.is_none() || node.paused {
             return None;
         }
-        let auth = format!("Bearer {}", self.token.as_deref().unwrap_or_default());
-        try_http_request(node.api, "GET", "/api/v1/cluster/status", &[("Authorization", &auth)], None)?;
-        let (status, body) = self.client(id).call("GET", "/api/v1/cluster/status", None);
+        let (status, body) = self.client(id).try_call("GET", "/api/v1/cluster/status")?;
         (status == 200).then(|| body["status"].clone())
     }
 

@@ -19,22 +19,7 @@ pub fn try_http_request(
     headers: &[(&str, &str)],
     json: Option<&serde_json::Value>,
 ) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let body = json.map(|j| j.to_string()).unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split(' ').nth(1).and_then(|s| s.parse().ok())
+    exchange(addr, method, path, headers, json).ok().map(|(status, _, _)| status)
 }
 
 /// One HTTP/1.1 request with headers and an optional JSON body; returns status, raw head and body.
@@ -45,8 +30,18 @@ pub fn http_request(
     headers: &[(&str, &str)],
     json: Option<&serde_json::Value>,
 ) -> (u16, String, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    exchange(addr, method, path, headers, json).expect("HTTP exchange")
+}
+
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = json.map(|j| j.to_string()).unwrap_or_default();
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -58,12 +53,16 @@ pub fn http_request(
     }
     request.push_str("\r\n");
     request.push_str(&body);
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
     let (head, body) = response.split_once("\r\n\r\n").map(|(h, b)| (h.to_owned(), b.to_owned())).unwrap_or_default();
-    (status, head, body)
+    Ok((status, head, body))
 }
 
 /// Polls `path` until it answers `status` or the deadline passes.
@@ -102,6 +101,14 @@ impl ApiClient {
     pub fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
         let (status, text) = self.call_text(method, path, body);
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Like `call`, but `None` when the server does not answer (it may be down or restarting).
+    pub fn try_call(&self, method: &str, path: &str) -> Option<(u16, serde_json::Value)> {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let (status, _, text) = exchange(self.addr, method, path, &headers, None).ok()?;
+        Some((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))
     }
 
     pub fn call_text(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, String) {

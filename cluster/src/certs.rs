@@ -99,3 +99,41 @@ fn write_private(path: &Path, pem: &str) -> Result<(), ClusterError> {
     file.write_all(pem.as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bad hosts and an empty node list are refused before anything is written.
+    #[test]
+    fn bad_input_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("certs");
+        for (ids, hosts) in [
+            (vec![], vec!["127.0.0.1".to_owned()]),
+            (vec![1], vec!["bad host".to_owned()]),
+            (vec![1], vec![String::new()]),
+            (vec![1], vec!["a/b".to_owned()]),
+        ] {
+            let err = issue(&out, &ids, &hosts).unwrap_err();
+            assert!(matches!(err, ClusterError::Invalid(_)), "{err}");
+            assert!(!out.exists(), "{ids:?} {hosts:?} wrote files");
+        }
+    }
+
+    /// A second run reuses the CA, so a node added later chains to the same root; keys are 0600.
+    #[test]
+    fn a_second_run_reuses_the_ca() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = issue(dir.path(), &[1, 2], &["127.0.0.1".into()]).unwrap();
+        let ca = std::fs::read(&first.ca_cert).unwrap();
+        let second = issue(dir.path(), &[3], &["::1".into(), "node.example".into()]).unwrap();
+        assert!(first.ca_created && !second.ca_created);
+        assert_eq!(std::fs::read(&second.ca_cert).unwrap(), ca);
+        for key in [dir.path().join("ca.key"), second.nodes[0].key.clone()] {
+            assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        crate::TlsIdentity::load(&second.ca_cert, &second.nodes[0].cert, &second.nodes[0].key).unwrap();
+    }
+}

@@ -247,13 +247,11 @@ async fn within<T>(work: impl std::future::Future<Output = T>) -> Result<T, Admi
 }
 
 fn validate_addr(addr: &str) -> Result<(), AdminError> {
-    let bad = || AdminError::Refused(format!("{addr:?} is not a host:port address"));
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if host.is_empty() || port == 0 || host.len() > 253 || host.contains(char::is_whitespace) {
-        return Err(bad());
+    if certautopilot_config::is_host_port(addr) {
+        Ok(())
+    } else {
+        Err(AdminError::Refused(format!("{addr:?} is not a host:port address")))
     }
-    Ok(())
 }
 
 impl Handler for Shared {

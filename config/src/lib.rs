@@ -19,5 +19,5 @@ pub use raw::{
 pub use secret::Secret;
 pub use validated::{
     ApiConfig, ApiTlsConfig, AuthConfig, ClusterConfig, Config, IssuanceConfig, JobsConfig, KekConfig, LogConfig,
-    MetricsConfig, NodeConfig, PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig,
+    MetricsConfig, NodeConfig, PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig, is_host_port,
 };

@@ -526,6 +526,16 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
     })
 }
 
+/// `host:port` as peers dial it: a non-empty host of at most 253 characters without whitespace,
+/// and a port from 1 to 65535. Shared by `[cluster]` validation and the nodes' join requests.
+pub fn is_host_port(addr: &str) -> bool {
+    let Some((host, port)) = addr.rsplit_once(':') else { return false };
+    !host.is_empty()
+        && host.len() <= 253
+        && !addr.contains(char::is_whitespace)
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
 fn validate_cluster(c: crate::raw::RawCluster, data_dir: &Path) -> Result<ClusterConfig, ConfigError> {
     let node_id = in_range("cluster.node_id", c.node_id, 1, u64::MAX)?;
     let listen: SocketAddr = c
