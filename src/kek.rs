@@ -59,7 +59,8 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
                 );
             }
             envelope.kek().retire_version(version)?;
-            record(store.as_ref(), &envelope, "kek.retired", serde_json::json!({ "version": version })).await?;
+            record(store.as_ref(), "kek.retired", serde_json::json!({ "version": version })).await?;
+            crate::audit::chain_outbox(store.as_ref(), &envelope).await?;
             println!("KEK version {version} retired; versions held: {:?}", envelope.kek().versions());
         }
         Action::Rotate { batch } => {
@@ -101,7 +102,8 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
                 "rewrapped": report.rewrapped,
                 "usage_after": report.usage_after,
             });
-            record(store.as_ref(), &envelope, "kek.rotated", details).await?;
+            record(store.as_ref(), "kek.rotated", details).await?;
+            crate::audit::chain_outbox(store.as_ref(), &envelope).await?;
             println!(
                 "rotation to KEK version {} complete ({}): {} data keys re-wrapped in {:.2} s ({:.0}/s), {} changed meanwhile and left alone",
                 report.target_version,
@@ -123,16 +125,12 @@ fn status(p: &RotationProgress) -> RotationStatus {
     RotationStatus { target_version: p.target_version, done: p.done, total: p.total }
 }
 
-/// Appends a KEK event to every organization's chain: the KEK is shared by all of them.
-async fn record(
-    store: &dyn Store,
-    envelope: &certautopilot_core::crypto::Envelope,
-    action: &str,
-    details: serde_json::Value,
-) -> anyhow::Result<()> {
+/// Writes a KEK event for every organization (the KEK is shared by all of them) to its outbox.
+async fn record(store: &dyn Store, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
     for org in store.list_organizations().await? {
-        let Some(sealed) = &org.audit_secret else { continue };
-        let secret = Arc::new(envelope.open(&org.id.to_string(), crate::api::AUDIT_SECRET_FIELD, sealed)?);
+        if org.audit_secret.is_none() {
+            continue;
+        }
         let draft = certautopilot_core::audit::AuditDraft {
             org_id: org.id,
             actor: certautopilot_core::Principal::System("kek".into()),
@@ -141,7 +139,7 @@ async fn record(
             project_id: None,
             details: details.clone(),
         };
-        store.append_audit(certautopilot_core::store::AuditWrite { secret, draft }).await?;
+        store.append_audit(certautopilot_core::store::AuditWrite { draft }).await?;
     }
     Ok(())
 }
@@ -177,7 +175,7 @@ impl certautopilot_actors::JobHandler for RotateKekHandler {
             "usage_after": report.usage_after,
         });
         let _ = ctx.log(certautopilot_core::model::LogLevel::Info, "rotation finished", details.clone()).await;
-        if let Err(e) = record(self.store.as_ref(), &self.envelope, "kek.rotated", details).await {
+        if let Err(e) = record(self.store.as_ref(), "kek.rotated", details).await {
             tracing::error!(error = %e, "kek rotation done but not recorded in every audit chain");
         }
         Ok(format!("re-wrapped {} data keys to KEK version {}", report.rewrapped, report.target_version))

@@ -128,6 +128,7 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
                 out.push_str("# HELP certautopilot_store_up Whether the store answered the scrape.\n# TYPE certautopilot_store_up gauge\ncertautopilot_store_up 1\n");
                 render_expiries(&mut out, store.as_ref()).await;
                 render_deployments(&mut out, store.as_ref()).await;
+                render_audit_outbox(&mut out, store.as_ref()).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: store did not answer");
@@ -136,6 +137,18 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
         }
     }
     out
+}
+
+/// Audit events committed with their changes and not chained yet: near 0 while the AuditActors
+/// keep up; growing means chaining fails (its error is on the `audit` actor's snapshot).
+async fn render_audit_outbox(out: &mut String, store: &dyn Store) {
+    let Ok(pending) = store.pending_audit_orgs().await else { return };
+    out.push_str(
+        "# HELP certautopilot_audit_outbox_events Audit events waiting to be chained.
+# TYPE certautopilot_audit_outbox_events gauge
+",
+    );
+    let _ = writeln!(out, "certautopilot_audit_outbox_events {}", pending.iter().map(|(_, n)| n).sum::<u64>());
 }
 
 /// Deployments by status, and how many drifted (what is served is not what was deployed).

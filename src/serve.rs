@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use certautopilot_actors::audit::AuditHub;
 use certautopilot_actors::issuance::{
     AccountHub, CertificateHub, CertificateJobs, DistributeJobs, ForcePanic, IssuanceDeps, IssuanceSettings, ScanJobs,
     Scheduler, TargetHub,
@@ -29,6 +30,10 @@ use crate::http::{self, Readiness};
 use crate::metrics::HttpMetrics;
 use crate::tls::ReloadingCertificate;
 use crate::wiring::{open_envelope, open_store};
+
+/// How often each process looks at the audit outbox for rows its own signal did not announce
+/// (another process's, or a crashed one's), and retries chaining that failed.
+const AUDIT_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     // Before anything else: an early SIGHUP would otherwise kill the process (its default action).
@@ -145,6 +150,15 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     // Issuance: the account and certificate actors on their own arbiter (thread), shared by the
     // worker's job handlers; the scheduler enqueues renewals.
     let issuance_arbiter = actix_rt::Arbiter::new();
+    // Every mode writes audited changes, so every process chains its organizations' outboxes.
+    let audit = AuditHub::start(
+        store.clone() as Arc<dyn Store>,
+        kek.envelope.clone(),
+        &actors,
+        issuance_arbiter.handle(),
+        AUDIT_SWEEP,
+    );
+    state.set_audit(audit.clone());
     let issuance = IssuanceDeps::new(
         store.clone() as Arc<dyn Store>,
         kek.envelope.clone(),
@@ -259,6 +273,8 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     }
     certificates.stop().await;
     targets.stop().await;
+    // Last of the writers: what the stopped components committed gets chained before we go.
+    audit.stop().await;
     issuance_arbiter.stop();
     // Nothing seals or opens any more: the KEK actor can go.
     kek.service.stop().await;

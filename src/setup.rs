@@ -18,12 +18,14 @@ pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> 
     let password = read_password()?;
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
-    let state = AppState::new(envelope, config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock));
-    let store = open_store(config).await?;
-    state.set_store(store as Arc<dyn Store>);
+    let state =
+        AppState::new(envelope.clone(), config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock));
+    let store = open_store(config).await? as Arc<dyn Store>;
+    state.set_store(store.clone());
     let (org, owner) = crate::api::handlers::setup::perform(&state, org, email, &password).await.map_err(|e| {
         anyhow::anyhow!("setup refused: {}{}", e.field.map(|f| format!("{f}: ")).unwrap_or_default(), e.detail)
     })?;
+    crate::audit::chain_outbox(store.as_ref(), &envelope).await?;
     println!("organization {} ({}) set up; owner {} ({})", org.name, org.id, owner.email, owner.id);
     Ok(())
 }

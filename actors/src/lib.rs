@@ -1,7 +1,9 @@
 //! CertAutoPilot's actors: the registry every actor reports to, the supervisor that restarts them,
-//! the KEK actor (the one place data keys are wrapped and unwrapped), the job pump and the SIEM
-//! forwarder, and issuance: the certificate and ACME-account actors and the renewal scheduler.
+//! the audit actor (each organization's chain writer), the KEK actor (the one place data keys are
+//! wrapped and unwrapped), the job pump, the SIEM forwarder, and issuance: the certificate and
+//! ACME-account actors and the renewal scheduler.
 
+pub mod audit;
 pub mod failpoint;
 pub mod hub;
 pub mod issuance;

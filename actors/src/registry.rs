@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// Every kind of actor there is, for validating inspection queries.
 pub const KINDS: &[&str] =
-    &["kek", "job_pump", "siem_forwarder", "scheduler", "certificate", "acme_account", "distribution_target"];
+    &["audit", "kek", "job_pump", "siem_forwarder", "scheduler", "certificate", "acme_account", "distribution_target"];
 
 /// What one actor looks like from outside. Secret-free by construction: actors publish only states,
 /// counters and the fields they choose to put in `detail`.

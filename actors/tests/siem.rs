@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_connectors::testsupport::Rsyslog;
-use certautopilot_core::audit::AuditDraft;
+use certautopilot_core::audit::{AuditDraft, ChainWriter};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{AuditObject, Organization};
 use certautopilot_core::store::sqlite::SqliteStore;
@@ -31,8 +31,9 @@ async fn store_with_events(dir: &Path, n: usize) -> (Arc<SqliteStore>, Organizat
             project_id: None,
             details: serde_json::json!({ "i": i }),
         };
-        store.append_audit(AuditWrite { secret: secret.clone(), draft }).await.unwrap();
+        store.append_audit(AuditWrite { draft }).await.unwrap();
     }
+    ChainWriter::new(org.id, secret).drain(store.as_ref()).await.unwrap();
     (store, org)
 }
 

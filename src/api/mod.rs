@@ -33,6 +33,7 @@ use crate::api::error::ApiError;
 pub struct OrgContext {
     pub org: Organization,
     pub jwt_key: SecretBytes,
+    /// For `audit/verify`; writers need no secret (their events go to the outbox).
     pub audit_secret: Arc<SecretBytes>,
 }
 
@@ -47,7 +48,6 @@ impl OrgContext {
         details: serde_json::Value,
     ) -> AuditWrite {
         AuditWrite {
-            secret: self.audit_secret.clone(),
             draft: AuditDraft {
                 org_id: self.org.id,
                 actor,
@@ -79,6 +79,8 @@ pub struct AppState {
     faults: std::sync::OnceLock<FaultInjector>,
     /// This node's cluster membership, when `[cluster]` is configured.
     cluster: std::sync::OnceLock<Arc<certautopilot_cluster::ClusterNode>>,
+    /// This process's audit actors, flushed before reads that must see their own writes.
+    audit: std::sync::OnceLock<certautopilot_actors::audit::AuditHub>,
     pub auth: AuthConfig,
     pub max_job_attempts: u32,
     pub throttle: LoginThrottle,
@@ -109,6 +111,7 @@ impl AppState {
             waker: std::sync::OnceLock::new(),
             faults: std::sync::OnceLock::new(),
             cluster: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
             auth,
             max_job_attempts,
             throttle,
@@ -135,6 +138,21 @@ impl AppState {
 
     pub fn set_cluster(&self, node: Arc<certautopilot_cluster::ClusterNode>) {
         let _ = self.cluster.set(node);
+    }
+
+    pub fn set_audit(&self, hub: certautopilot_actors::audit::AuditHub) {
+        let _ = self.audit.set(hub);
+    }
+
+    /// Has the organization's AuditActor chain everything committed so far, so a read of the chain
+    /// sees this request's own writes. When it cannot, the read goes on with the chain as it is
+    /// (the events are safe in the outbox) and the failure is logged.
+    pub async fn flush_audit(&self, org: certautopilot_core::ids::OrgId) {
+        if let Some(hub) = self.audit.get()
+            && let Err(e) = hub.flush(org).await
+        {
+            tracing::warn!(org_id = %org, error = %e, "audit chain not caught up; reading it as it is");
+        }
     }
 
     pub fn cluster(&self) -> Option<&Arc<certautopilot_cluster::ClusterNode>> {

@@ -757,12 +757,15 @@ pub struct AuditVerifyResult {
     pub head: Option<String>,
     pub broken_at: Option<u64>,
     pub reason: Option<String>,
+    /// Events committed with their changes but not chained yet (their AuditActor is behind or
+    /// failing); 0 once the chain has caught up.
+    pub pending: u64,
 }
 
 /// One live actor as the registry last saw it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorView {
-    /// `kek`, `job_pump`, `siem_forwarder`, `certificate`, `acme_account`, `scheduler`, …
+    /// `audit`, `kek`, `job_pump`, `siem_forwarder`, `certificate`, `acme_account`, `scheduler`, …
     pub kind: String,
     pub key: String,
     pub state: String,

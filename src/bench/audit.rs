@@ -1,13 +1,14 @@
 //! Audit-chain benchmarks, each beside the raw HMAC-SHA256 rate measured in the same run:
-//! durable appends committed with their state change (concurrent writers, group commit), and
-//! verification of a long chain read back from the store.
+//! durable appends committed with their state change (concurrent writers, group commit) while a
+//! chain writer (what the AuditActor runs) chains the outbox behind them, and verification of a
+//! long chain read back from the store.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use certautopilot_core::audit::{AuditDraft, verify_chain};
+use certautopilot_core::audit::{AuditDraft, ChainWriter, verify_chain};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{OrgRole, Organization, Project, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -44,25 +45,45 @@ pub async fn run(dir: &Path, entries: usize, changes: usize, writers: usize) -> 
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..writers.max(1) {
-        let (store, secret, left, scope, org_id) =
-            (durable.clone(), secret.clone(), left.clone(), scope.clone(), org.id);
+        let (store, left, scope, org_id) = (durable.clone(), left.clone(), scope.clone(), org.id);
         tasks.push(tokio::spawn(async move {
             while left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
                 let project = Project::new(org_id, format!("p-{w}-{}", left.load(Ordering::Relaxed)), Timestamp::now());
-                let audit = AuditWrite { secret: secret.clone(), draft: draft(org_id, "project.created") };
-                store.insert_audited(&scope, &project, audit).await?;
+                store.insert_audited(&scope, &project, AuditWrite { draft: draft(org_id, "project.created") }).await?;
             }
             Ok::<_, anyhow::Error>(())
         }));
     }
+    // The chain writer follows the writers, as the organization's AuditActor does in a service.
+    let chainer = {
+        let (store, secret, org_id) = (durable.clone(), secret.clone(), org.id);
+        tokio::spawn(async move {
+            let mut writer = ChainWriter::new(org_id, secret);
+            let mut chained = 0;
+            while chained < changes as u64 {
+                chained += writer.drain(store.as_ref()).await?;
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, anyhow::Error>(writer.stats())
+        })
+    };
     for t in tasks {
         t.await??;
     }
-    let took = start.elapsed();
+    let committed = start.elapsed();
+    let stats = chainer.await??;
+    let chained = start.elapsed();
     println!(
         "  durable appends with their change (synchronous=FULL): {:.0} events/s ({changes} in {:.2} s)",
-        changes as f64 / took.as_secs_f64(),
-        took.as_secs_f64()
+        changes as f64 / committed.as_secs_f64(),
+        committed.as_secs_f64()
+    );
+    println!(
+        "  chained behind them: all {changes} in {:.2} s ({:.0} events/s, {} transactions, {:.0} entries each)",
+        chained.as_secs_f64(),
+        changes as f64 / chained.as_secs_f64(),
+        stats.transactions,
+        stats.chained as f64 / stats.transactions.max(1) as f64
     );
 
     // A long chain: appended with group commit (NORMAL sync for the seeding only), then verified.
@@ -73,10 +94,10 @@ pub async fn run(dir: &Path, entries: usize, changes: usize, writers: usize) -> 
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (store, secret, left, org_id) = (long.clone(), secret.clone(), left.clone(), org.id);
+        let (store, left, org_id) = (long.clone(), left.clone(), org.id);
         tasks.push(tokio::spawn(async move {
             while left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                store.append_audit(AuditWrite { secret: secret.clone(), draft: draft(org_id, "cert.renewed") }).await?;
+                store.append_audit(AuditWrite { draft: draft(org_id, "cert.renewed") }).await?;
             }
             Ok::<_, anyhow::Error>(())
         }));
@@ -84,7 +105,17 @@ pub async fn run(dir: &Path, entries: usize, changes: usize, writers: usize) -> 
     for t in tasks {
         t.await??;
     }
-    println!("  seeded {entries} entries in {:.1} s", start.elapsed().as_secs_f64());
+    let seeded = start.elapsed();
+    let start = Instant::now();
+    let mut writer = ChainWriter::new(org.id, secret.clone());
+    writer.drain(long.as_ref()).await?;
+    let took = start.elapsed();
+    println!(
+        "  seeded {entries} outbox rows in {:.1} s; chained them in {:.2} s ({:.0}/s)",
+        seeded.as_secs_f64(),
+        took.as_secs_f64(),
+        entries as f64 / took.as_secs_f64()
+    );
     let start = Instant::now();
     let summary = verify_chain(long.as_ref(), &OrgScope::for_user(&owner)?, &secret, |_| {}).await?;
     let took = start.elapsed();

@@ -29,7 +29,7 @@ pub async fn run(dir: &Path, address: SocketAddr, transport: &str, events: usize
     let secret = Arc::new(SecretBytes::new(vec![1; 32]));
     let mut tasks = Vec::new();
     for t in 0..32 {
-        let (store, secret, org_id) = (store.clone(), secret.clone(), org.id);
+        let (store, org_id) = (store.clone(), org.id);
         let share = events / 32 + usize::from(t < events % 32);
         tasks.push(tokio::spawn(async move {
             for i in 0..share {
@@ -41,7 +41,7 @@ pub async fn run(dir: &Path, address: SocketAddr, transport: &str, events: usize
                     project_id: None,
                     details: serde_json::json!({ "serial": "04:a3:5c:99:01:bb:7e:22", "names": ["www.example.com"] }),
                 };
-                store.append_audit(AuditWrite { secret: secret.clone(), draft }).await?;
+                store.append_audit(AuditWrite { draft }).await?;
             }
             Ok::<_, anyhow::Error>(())
         }));
@@ -49,6 +49,7 @@ pub async fn run(dir: &Path, address: SocketAddr, transport: &str, events: usize
     for t in tasks {
         t.await??;
     }
+    certautopilot_core::audit::ChainWriter::new(org.id, secret).drain(store.as_ref()).await?;
     println!("bench siem: {events} events to {address} over {transport:?}, batches of {batch}");
     let destination =
         SiemDestination { name: "bench".into(), format: SiemFormat::Rfc5424, transport, batch, backlog_warn: u64::MAX };

@@ -130,12 +130,15 @@ fn every_tamper_is_caught_at_the_right_entry() {
 }
 
 /// Projects are created from several clients at once while the service is SIGKILLed; afterwards
-/// every project has its `project.created` event and every such event its project, and the chain
-/// verifies: a change and its entry land together or not at all.
+/// every project has its `project.created` event (chained, or committed to the outbox with it and
+/// not chained yet) and every such event its project, and the chain verifies: a change and its
+/// event land together or not at all. A restarted service chains what was left in the outbox
+/// (a failpoint holds the first process's AuditActor, so there always is something left).
 #[test]
 fn killed_mid_stream_every_change_has_its_event_and_the_chain_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &[], &[]);
+    // Its AuditActor is held before chaining, so the kill finds events committed and not chained.
+    let mut server = Server::start(dir.path(), &[], &[("FAILPOINTS", "audit.before_chain=sleep(60000)")]);
     wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
     let token = make_history(server.addr, 0);
     let addr = server.addr;
@@ -168,25 +171,38 @@ fn killed_mid_stream_every_change_has_its_event_and_the_chain_verifies() {
     for w in writers {
         let _ = w.join();
     }
-    let projects: Vec<String> = conn
-        .prepare("SELECT id FROM projects ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let events: Vec<String> = conn
-        .prepare(
-            "SELECT json_extract(doc, '$.object.id') FROM audit_events WHERE action = 'project.created' ORDER BY 1",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let ids = |sql: &str| -> Vec<String> {
+        conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let projects = ids("SELECT id FROM projects ORDER BY id");
+    let chained_sql =
+        "SELECT json_extract(doc, '$.object.id') FROM audit_events WHERE action = 'project.created' ORDER BY 1";
+    let chained = ids(chained_sql);
+    let waiting = ids("SELECT json_extract(draft, '$.object.id') FROM audit_outbox
+         WHERE json_extract(draft, '$.action') = 'project.created' ORDER BY 1");
     assert!(projects.len() >= 60);
-    assert_eq!(projects, events, "every project has its event and every event its project");
+    let mut events: Vec<String> = chained.iter().chain(&waiting).cloned().collect();
+    events.sort();
+    assert_eq!(projects, events, "every project has its event (chained or in the outbox), each once");
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(chained.is_empty() && !waiting.is_empty(), "the actor was held: nothing chained");
+    assert!(out.contains("chain intact: 0 entries"), "{out}");
+    let outbox: i64 = conn.query_row("SELECT COUNT(*) FROM audit_outbox", [], |r| r.get(0)).unwrap();
+    assert!(out.contains(&format!("{outbox} more committed and waiting in the outbox")), "{out}");
+
+    // A new process's AuditActor chains what the killed one left, and the chain still verifies.
+    let server = Server::start(dir.path(), &[], &[]);
+    wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while conn.query_row("SELECT COUNT(*) FROM audit_outbox", [], |r| r.get::<_, i64>(0)).unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the outbox was not drained after the restart");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(server);
+    assert_eq!(ids(chained_sql), projects, "after the restart every event is chained");
     drop(conn);
     let (code, out) = verify(dir.path());
     assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("waiting in the outbox"), "{out}");
 }

@@ -39,6 +39,8 @@ fn serve_forwards_the_audit_chain_to_rsyslog() {
     let metrics_addr = serde_json::from_str::<serde_json::Value>(&line).unwrap()["addr"].as_str().unwrap().to_owned();
     let (_, metrics) = http_get(metrics_addr.parse().unwrap(), "/metrics");
     assert!(metrics.contains("certautopilot_siem_sent_total{destination=\"soc\"}"), "{metrics}");
+    // Both events reached rsyslog, so both were chained: nothing waits in the outbox.
+    assert!(metrics.contains("certautopilot_audit_outbox_events 0\n"), "{metrics}");
 }
 
 /// A forwarding `serve` is SIGKILLed three times while it sends a 3,000-event backlog over RELP.
@@ -66,8 +68,9 @@ async fn killed_forwarder_loses_nothing_and_repeats_at_most_a_batch_per_kill() {
                 project_id: None,
                 details: json!({ "i": i }),
             };
-            store.append_audit(certautopilot_core::store::AuditWrite { secret: secret.clone(), draft }).await.unwrap();
+            store.append_audit(certautopilot_core::store::AuditWrite { draft }).await.unwrap();
         }
+        certautopilot_core::audit::ChainWriter::new(org.id, secret).drain(&store).await.unwrap();
     }
     let config = format!(
         "[[siem]]\nname = \"soc\"\nformat = \"rfc5424\"\ntransport = \"relp\"\naddress = \"{}\"\nbatch = 100\n",

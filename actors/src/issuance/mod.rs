@@ -17,7 +17,7 @@ use std::time::Duration;
 use certautopilot_connectors::acme::AcmeError;
 use certautopilot_connectors::dns::DnsError;
 use certautopilot_core::audit::AuditDraft;
-use certautopilot_core::crypto::{CryptoError, Envelope, SecretBytes};
+use certautopilot_core::crypto::{CryptoError, Envelope};
 use certautopilot_core::ids::ProjectId;
 use certautopilot_core::model::{AuditObject, Organization, Project};
 use certautopilot_core::store::{AuditWrite, RecordStore, Store, StoreError};
@@ -37,7 +37,7 @@ pub fn scheduler_kind() -> &'static str {
 use crate::registry::ActorRegistry;
 
 /// The envelope field of an organization's audit key (shared with the API).
-pub const AUDIT_SECRET_FIELD: &str = "audit_secret";
+pub use crate::audit::AUDIT_SECRET_FIELD;
 
 /// Timings of issuance, from the `[issuance]` configuration.
 #[derive(Debug, Clone, Copy)]
@@ -72,10 +72,9 @@ impl Default for IssuanceSettings {
     }
 }
 
-/// The organization with its unsealed audit key, for audited writes.
+/// The organization, for audited writes (their events go to its outbox; its AuditActor chains them).
 pub struct OrgAudit {
     pub org: Organization,
-    secret: Arc<SecretBytes>,
 }
 
 impl OrgAudit {
@@ -88,7 +87,6 @@ impl OrgAudit {
         details: serde_json::Value,
     ) -> AuditWrite {
         AuditWrite {
-            secret: self.secret.clone(),
             draft: AuditDraft {
                 org_id: self.org.id,
                 actor: Principal::System(actor.to_owned()),
@@ -147,14 +145,12 @@ impl IssuanceDeps {
         }
     }
 
-    /// The installation's organization and its audit key, read once.
+    /// The installation's organization, read once.
     pub async fn org(&self) -> Result<Arc<OrgAudit>, IssueError> {
         self.org
             .get_or_try_init(|| async {
                 let org = self.store.list_organizations().await?.into_iter().next().ok_or(IssueError::NotSetUp)?;
-                let sealed = org.audit_secret.as_ref().ok_or(IssueError::NotSetUp)?;
-                let secret = Arc::new(self.envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed)?);
-                Ok(Arc::new(OrgAudit { org, secret }))
+                Ok(Arc::new(OrgAudit { org }))
             })
             .await
             .cloned()

@@ -13,8 +13,10 @@ use crate::timestamp::Timestamp;
 /// The `prev_hmac` of an organization's first entry.
 pub const GENESIS: &str = "";
 
-/// An event to append: everything but the chain fields, which the store fills in its transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An event to append: everything but `seq`, `at` and the chain fields, which the AuditActor fills
+/// in when it chains the event. Stored as JSON in the outbox until then.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditDraft {
     pub org_id: OrgId,
     pub actor: Principal,

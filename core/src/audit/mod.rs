@@ -1,13 +1,15 @@
 //! The audit chain (ARCHITECTURE.md §6; format in docs/audit.md): each organization's entries are
 //! chained by `hmac = HMAC-SHA256(org_audit_secret, prev_hmac ‖ canonical_bytes(entry))`.
-//! Invariant: entry n's `prev_hmac` is entry n−1's `hmac`, `seq` is gap-free from 1, and both are
-//! decided inside the store's write transaction, so concurrent writers (also in other processes)
-//! cannot fork the chain.
+//! Invariant: entry n's `prev_hmac` is entry n−1's `hmac` and `seq` is gap-free from 1. State
+//! changes write their events to an outbox; `ChainWriter` (the AuditActor's) chains them, and the
+//! store checks the head in the same transaction, so writers in several processes cannot fork it.
 
 mod canonical;
 mod chain;
 mod verify;
+mod writer;
 
 pub use canonical::canonical_bytes;
 pub use chain::{AuditDraft, BrokenLink, ChainHead, LinkFault, Verifier, VerifySummary, entry_hmac, seal_entry};
 pub use verify::{VerifyError, verify_chain};
+pub use writer::{ChainWriter, DRAIN_BATCH, PendingAudit, UNREADABLE_ACTION, WriterStats};

@@ -46,7 +46,7 @@ macro_rules! store_conformance_tests {
             expired_lease_is_reclaimed_and_old_holder_fenced, heartbeat_keeps_the_lease,
             backoff_grows_then_job_is_dead, permanent_failure_is_dead_at_once, one_running_job_per_subject,
             release_gives_the_attempt_back, project_jobs_are_scoped, concurrent_claimers_never_share_a_job,
-            concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free,
+            concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free, racing_chain_writers_never_fork_or_repeat,
             scheduler_writes_from_an_older_term_are_refused,
             a_certificates_story_is_found_by_object_and_subject, certificate_expiries_soonest_first);
     };
@@ -795,13 +795,22 @@ pub async fn concurrent_enqueue_with_one_key_makes_one_job<S: Store>(f: &Fixture
     assert!(results.iter().all(|r| r.job.id == results[0].job.id));
 }
 
-fn audit_write(
-    w: &World,
-    secret: &std::sync::Arc<crate::crypto::SecretBytes>,
-    action: &str,
-) -> crate::store::AuditWrite {
+/// An event by a system component about nothing in particular, for tests of the outbox and chain.
+pub fn system_audit(org_id: crate::ids::OrgId, action: &str) -> crate::store::AuditWrite {
     crate::store::AuditWrite {
-        secret: secret.clone(),
+        draft: crate::audit::AuditDraft {
+            org_id,
+            actor: Principal::System("test".into()),
+            action: action.into(),
+            object: None,
+            project_id: None,
+            details: serde_json::json!({}),
+        },
+    }
+}
+
+fn audit_write(w: &World, action: &str) -> crate::store::AuditWrite {
+    crate::store::AuditWrite {
         draft: crate::audit::AuditDraft {
             org_id: w.org.id,
             actor: Principal::System("conformance".into()),
@@ -813,46 +822,124 @@ fn audit_write(
     }
 }
 
-/// A state change and its audit entry land together: a refused change (conflict, duplicate) leaves
-/// no entry, a successful one leaves exactly one; concurrent audited writes form one gap-free chain
-/// that verifies.
+/// Drains `w`'s outbox with a fresh writer and returns the whole chain.
+async fn chained<S: Store>(
+    f: &Fixture<S>,
+    w: &World,
+    secret: &std::sync::Arc<crate::crypto::SecretBytes>,
+) -> Vec<AuditEvent> {
+    crate::audit::ChainWriter::new(w.org.id, secret.clone()).drain(&f.store).await.unwrap();
+    f.store.list_audit_events(&w.org_scope, 0, 10_000).await.unwrap()
+}
+
+/// A state change and its audit event land together: a refused change (conflict, duplicate) leaves
+/// nothing in the outbox, a successful one exactly one row. The writer chains the rows in commit
+/// order, leaves the outbox empty, and concurrent writes form one gap-free chain that verifies.
 pub async fn audited_writes_are_atomic_and_chain<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     let secret = std::sync::Arc::new(crate::crypto::SecretBytes::new(vec![5; 32]));
     let now = f.clock.now_ts();
     let project = Project::new(w.org.id, "audited", now);
-    f.store.insert_audited(&w.org_scope, &project, audit_write(&w, &secret, "project.created")).await.unwrap();
-    assert!(f.store.insert_audited(&w.org_scope, &project, audit_write(&w, &secret, "project.created")).await.is_err());
+    f.store.insert_audited(&w.org_scope, &project, audit_write(&w, "project.created")).await.unwrap();
+    assert!(f.store.insert_audited(&w.org_scope, &project, audit_write(&w, "project.created")).await.is_err());
     let stale = project.clone();
     let mut renamed = project.clone();
     renamed.name = "renamed".into();
-    f.store.update_audited(&w.org_scope, &renamed, audit_write(&w, &secret, "project.updated")).await.unwrap();
+    f.store.update_audited(&w.org_scope, &renamed, audit_write(&w, "project.updated")).await.unwrap();
     assert!(matches!(
-        f.store.update_audited(&w.org_scope, &stale, audit_write(&w, &secret, "project.updated")).await,
+        f.store.update_audited(&w.org_scope, &stale, audit_write(&w, "project.updated")).await,
         Err(StoreError::Conflict { .. })
     ));
     assert!(
-        f.store
-            .delete_audited::<Project>(&w.org_scope, &ProjectId::new(), None, audit_write(&w, &secret, "x"))
-            .await
-            .is_err()
+        f.store.delete_audited::<Project>(&w.org_scope, &ProjectId::new(), None, audit_write(&w, "x")).await.is_err()
     );
-    let events = f.store.list_audit_events(&w.org_scope, 0, 100).await.unwrap();
+    let pending = f.store.pending_audit(w.org.id, 100).await.unwrap();
+    let drafts: Vec<_> = pending.iter().map(|p| p.draft.as_ref().unwrap().action.as_str()).collect();
+    assert_eq!(drafts, ["project.created", "project.updated"]);
+    assert!(pending[0].id < pending[1].id);
+    assert_eq!(f.store.pending_audit_orgs().await.unwrap(), vec![(w.org.id, 2)]);
+    assert!(f.store.list_audit_events(&w.org_scope, 0, 100).await.unwrap().is_empty(), "nothing chained yet");
+
+    let events = chained(f, &w, &secret).await;
     assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["project.created", "project.updated"]);
+    assert_eq!(events[0].at, pending[0].at, "an entry keeps the time its change committed");
+    assert!(f.store.pending_audit(w.org.id, 100).await.unwrap().is_empty());
+    assert!(f.store.pending_audit_orgs().await.unwrap().is_empty());
 
     let store = &f.store;
-    let (w_ref, secret_ref) = (&w, &secret);
-    futures_join_all((0..40).map(|i| async move {
-        store.append_audit(audit_write(w_ref, secret_ref, &format!("burst.{i}"))).await.unwrap()
-    }))
+    let w_ref = &w;
+    futures_join_all(
+        (0..40).map(|i| async move { store.append_audit(audit_write(w_ref, &format!("burst.{i}"))).await.unwrap() }),
+    )
     .await;
-    let events = f.store.list_audit_events(&w.org_scope, 0, 1_000).await.unwrap();
+    let events = chained(f, &w, &secret).await;
     assert_eq!(events.len(), 42);
     let mut verifier = crate::audit::Verifier::new(&secret);
     for e in &events {
         verifier.check(e).unwrap();
     }
     assert_eq!(verifier.finish().entries, 42);
+}
+
+/// Two writers draining one organization's outbox (as two processes sharing a store would): the
+/// one that loses a race reloads the head and goes on, so every event is chained once, in commit
+/// order, on one unforked chain.
+pub async fn racing_chain_writers_never_fork_or_repeat<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let secret = std::sync::Arc::new(crate::crypto::SecretBytes::new(vec![6; 32]));
+    let mut a = crate::audit::ChainWriter::new(w.org.id, secret.clone());
+    let mut b = crate::audit::ChainWriter::new(w.org.id, secret.clone());
+    f.store.append_audit(audit_write(&w, "first")).await.unwrap();
+    assert_eq!(a.drain(&f.store).await.unwrap(), 1);
+    // `b` has never seen the head; `a` believes it knows it. Both go at the next rows together.
+    for i in 0..300 {
+        f.store.append_audit(audit_write(&w, &format!("n{i}"))).await.unwrap();
+    }
+    let (ra, rb) = {
+        let (a, b, store) = (&mut a, &mut b, &f.store);
+        let both = futures_join_all([
+            Box::pin(async move { a.drain(store).await.unwrap() })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>>,
+            Box::pin(async move { b.drain(store).await.unwrap() }),
+        ])
+        .await;
+        (both[0], both[1])
+    };
+    assert_eq!(ra + rb, 300, "each row chained by exactly one writer");
+    // A writer whose remembered head went stale is refused by the store, reloads, and chains.
+    f.store.append_audit(audit_write(&w, "s1")).await.unwrap();
+    assert_eq!(a.drain(&f.store).await.unwrap(), 1);
+    f.store.append_audit(audit_write(&w, "s2")).await.unwrap();
+    assert_eq!(b.drain(&f.store).await.unwrap(), 1);
+    f.store.append_audit(audit_write(&w, "s3")).await.unwrap();
+    let races = a.stats().races;
+    assert_eq!(a.drain(&f.store).await.unwrap(), 1);
+    assert_eq!(a.stats().races, races + 1);
+    let events = f.store.list_audit_events(&w.org_scope, 0, 1_000).await.unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e.action.clone()).collect();
+    let expected: Vec<_> = std::iter::once("first".to_owned())
+        .chain((0..300).map(|i| format!("n{i}")))
+        .chain(["s1", "s2", "s3"].map(String::from))
+        .collect();
+    assert_eq!(actions, expected);
+    let mut verifier = crate::audit::Verifier::new(&secret);
+    for e in &events {
+        verifier.check(e).unwrap();
+    }
+    assert!(f.store.pending_audit_orgs().await.unwrap().is_empty());
+    // Chaining a row that is no longer in the outbox is refused and appends nothing.
+    let head = f.store.audit_head(w.org.id).await.unwrap().unwrap();
+    let extra = crate::audit::seal_entry(
+        &secret,
+        Some(&crate::audit::ChainHead { seq: head.seq, hmac: head.hmac.clone() }),
+        audit_write(&w, "ghost").draft,
+        f.clock.now_ts(),
+    );
+    assert!(matches!(
+        f.store.chain_audit(vec![extra], vec![999_999]).await,
+        Err(StoreError::AuditOutboxTaken { id: 999_999 })
+    ));
+    assert_eq!(f.store.audit_head(w.org.id).await.unwrap().unwrap().seq, head.seq);
 }
 
 /// The store refuses audit entries that would leave a gap or repeat a sequence number.
@@ -870,20 +957,15 @@ pub async fn audit_sequence_is_gap_free<S: Store>(f: &Fixture<S>) {
         prev_hmac: String::new(),
         hmac: format!("h{seq}"),
     };
+    let chain = |events: Vec<AuditEvent>| f.store.chain_audit(events, Vec::new());
     assert_eq!(f.store.audit_head(w.org.id).await.unwrap(), None);
-    f.store.append_audit_events(&[event(1), event(2)]).await.unwrap();
-    assert!(matches!(
-        f.store.append_audit_events(&[event(2)]).await,
-        Err(StoreError::AuditSequence { expected: 3, got: 2 })
-    ));
-    assert!(matches!(
-        f.store.append_audit_events(&[event(4)]).await,
-        Err(StoreError::AuditSequence { expected: 3, .. })
-    ));
+    chain(vec![event(1), event(2)]).await.unwrap();
+    assert!(matches!(chain(vec![event(2)]).await, Err(StoreError::AuditSequence { expected: 3, got: 2 })));
+    assert!(matches!(chain(vec![event(4)]).await, Err(StoreError::AuditSequence { expected: 3, .. })));
     // All or nothing: a bad entry in a batch keeps the good ones out too.
-    assert!(f.store.append_audit_events(&[event(3), event(5)]).await.is_err());
+    assert!(chain(vec![event(3), event(5)]).await.is_err());
     assert_eq!(f.store.audit_head(w.org.id).await.unwrap().unwrap().seq, 2);
-    f.store.append_audit_events(&[event(3)]).await.unwrap();
+    chain(vec![event(3)]).await.unwrap();
     let listed = f.store.list_audit_events(&w.org_scope, 1, 10).await.unwrap();
     assert_eq!(listed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
     assert_eq!(listed[0], event(2));
@@ -922,10 +1004,11 @@ pub async fn a_certificates_story_is_found_by_object_and_subject<S: Store>(f: &F
     let cert = certificate(&w.a, "story.example", now);
     let other = certificate(&w.a, "other.example", now);
     for (c, action) in [(&cert, "cert.requested"), (&other, "cert.requested"), (&cert, "cert.issued")] {
-        let mut write = audit_write(&w, &secret, action);
+        let mut write = audit_write(&w, action);
         write.draft.object = Some(crate::model::AuditObject { kind: "certificate".into(), id: c.id.to_string() });
         f.store.append_audit(write).await.unwrap();
     }
+    chained(f, &w, &secret).await;
     let filter = crate::store::AuditFilter {
         project_id: Some(w.a.project_id()),
         object_id: Some(cert.id.to_string()),

@@ -19,6 +19,9 @@ pub enum StoreError {
     LeaseLost { job_id: JobId },
     #[error("audit sequence for this organization continues at {expected}, got {got}")]
     AuditSequence { expected: u64, got: u64 },
+    /// Another writer chained this outbox row first; reload and go on from the new head.
+    #[error("audit outbox row {id} was chained by another writer")]
+    AuditOutboxTaken { id: u64 },
     /// A scheduler write under an older term than one the store has already accepted.
     #[error(
         "scheduler write under term {term} refused: term {newest} has written since (this node is no longer the leader)"

@@ -89,12 +89,11 @@ pub struct AuditFilter {
     pub until: Option<Timestamp>,
 }
 
-/// An audit entry to append in the same transaction as a state change: the change and its entry
-/// land together or not at all (docs/audit.md).
+/// An audit event to write with a state change: it goes to the organization's outbox in the
+/// change's own transaction, so the two land together or not at all, and the organization's
+/// AuditActor chains it (docs/audit.md). Writers need no audit secret.
 #[derive(Debug, Clone)]
 pub struct AuditWrite {
-    /// The organization's audit secret, unsealed by the caller.
-    pub secret: std::sync::Arc<crate::crypto::SecretBytes>,
     pub draft: crate::audit::AuditDraft,
 }
 
@@ -242,12 +241,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(JobId, crate::model::JobKind, JobLogLine)>, StoreError>;
     async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError>;
 
-    // The audit chain's storage; M1.4's AuditActor computes the HMACs.
-    /// Appends entries that must continue the organization's chain: `seq` = head + 1, gap-free.
-    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
-    /// Appends one event on its own (no state change goes with it: a failed login, a rotation),
-    /// chaining it to the head inside the transaction.
-    async fn append_audit(&self, audit: AuditWrite) -> Result<AuditEvent, StoreError>;
+    // The audit chain and its outbox. Only an organization's AuditActor (`audit::ChainWriter`)
+    // chains; everyone else writes to the outbox.
+    /// Appends entries that must continue the organization's chain (`seq` = head + 1, gap-free,
+    /// else `AuditSequence`) and deletes the outbox rows `drained` (each must still be there, else
+    /// `AuditOutboxTaken`), in one transaction.
+    async fn chain_audit(&self, events: Vec<AuditEvent>, drained: Vec<u64>) -> Result<(), StoreError>;
+    /// Writes one event to the outbox on its own (no state change goes with it: a failed login, a
+    /// rotation). Returns its outbox id.
+    async fn append_audit(&self, audit: AuditWrite) -> Result<u64, StoreError>;
+    /// The organization's outbox, oldest first: what its AuditActor has still to chain.
+    async fn pending_audit(&self, org: OrgId, limit: usize) -> Result<Vec<crate::audit::PendingAudit>, StoreError>;
+    /// Organizations with events waiting in the outbox, and how many.
+    async fn pending_audit_orgs(&self) -> Result<Vec<(OrgId, u64)>, StoreError>;
+    /// Told the organization each time this store object commits an outbox row. Other processes'
+    /// writes are not signalled; AuditActors also look at the outbox on a timer.
+    fn audit_outbox_signal(&self) -> tokio::sync::broadcast::Receiver<OrgId>;
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError>;
     async fn list_audit_events(
         &self,

@@ -3,6 +3,7 @@
 
 mod child;
 mod crash;
+mod outbox;
 mod processes;
 
 mod conformance {

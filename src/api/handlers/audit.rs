@@ -58,6 +58,7 @@ pub async fn events(
         from: instant("from", &query.from)?,
         until: instant("until", &query.until)?,
     };
+    state.flush_audit(caller.org_scope().org_id()).await;
     let mut items = state.store()?.search_audit_events(&caller.org_scope(), &filter, after, limit + 1).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
@@ -71,13 +72,18 @@ pub async fn events(
 pub async fn verify(auth: Authorized, state: web::Data<AppState>) -> Result<web::Json<AuditVerifyResult>, ApiError> {
     let caller = auth.caller()?;
     let org = state.org().await?;
-    match verify_chain(state.store()?.as_ref(), &caller.org_scope(), &org.audit_secret, |_| {}).await {
+    let store = state.store()?;
+    state.flush_audit(org.org.id).await;
+    let pending =
+        store.pending_audit_orgs().await?.into_iter().find(|(id, _)| *id == org.org.id).map(|(_, n)| n).unwrap_or(0);
+    match verify_chain(store.as_ref(), &caller.org_scope(), &org.audit_secret, |_| {}).await {
         Ok(summary) => Ok(web::Json(AuditVerifyResult {
             intact: true,
             entries: summary.entries,
             head: summary.head,
             broken_at: None,
             reason: None,
+            pending,
         })),
         Err(VerifyError::Broken(link)) => {
             tracing::error!(seq = link.seq, fault = %link.fault, "audit chain verification failed");
@@ -87,6 +93,7 @@ pub async fn verify(auth: Authorized, state: web::Data<AppState>) -> Result<web:
                 head: None,
                 broken_at: Some(link.seq),
                 reason: Some(link.fault.to_string()),
+                pending,
             }))
         }
         Err(VerifyError::Store(e)) => Err(e.into()),

@@ -194,6 +194,7 @@ pub async fn timeline(
         object_id: Some(cert.id.to_string()),
         ..Default::default()
     };
+    state.flush_audit(caller.org_scope().org_id()).await;
     let mut items: Vec<TimelineEntry> = store
         .search_audit_events(&caller.org_scope(), &filter, 0, MAX_ENTRIES)
         .await?

@@ -48,12 +48,11 @@ pub async fn perform(
     org.jwt_signing_key = Some(state.envelope.seal(&org.id.to_string(), JWT_KEY_FIELD, &SecretBytes::new(key))?);
     let mut audit_key = vec![0u8; 32];
     rand::fill(&mut audit_key[..]);
-    let audit_secret = std::sync::Arc::new(SecretBytes::new(audit_key));
-    org.audit_secret = Some(state.envelope.seal(&org.id.to_string(), AUDIT_SECRET_FIELD, &audit_secret)?);
+    org.audit_secret =
+        Some(state.envelope.seal(&org.id.to_string(), AUDIT_SECRET_FIELD, &SecretBytes::new(audit_key))?);
     let mut owner = User::new(org.id, &email, OrgRole::Owner, now);
     owner.password_hash = Some(hash_off_thread(password_text.to_owned()).await?);
     let audit = AuditWrite {
-        secret: audit_secret,
         draft: AuditDraft {
             org_id: org.id,
             actor: Principal::User(owner.id),

@@ -59,8 +59,8 @@ async fn owners_list_filter_and_verify_the_chain() {
     );
 }
 
-/// Fail closed: when the audit entry cannot be written, the change it records is refused and
-/// nothing of it is stored.
+/// Fail closed: when the audit event cannot be written (to the outbox, in the change's own
+/// transaction), the change it records is refused and nothing of it is stored.
 #[actix_web::test]
 async fn a_change_whose_audit_entry_cannot_be_written_is_refused() {
     let h = Harness::new().await;
@@ -68,7 +68,7 @@ async fn a_change_whose_audit_entry_cannot_be_written_is_refused() {
     let app = app!(h);
     let conn = rusqlite::Connection::open(h.dir.path().join("certautopilot.db")).unwrap();
     conn.execute_batch(
-        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store down'); END;",
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_outbox BEGIN SELECT RAISE(ABORT, 'audit store down'); END;",
     )
     .unwrap();
     let project_count = || async {
@@ -83,4 +83,54 @@ async fn a_change_whose_audit_entry_cannot_be_written_is_refused() {
     assert!(!resp.text.contains("audit store down"), "internals stay in the log: {resp:?}");
     let after = project_count().await;
     assert_eq!(before, after, "the change landed without its audit entry");
+}
+
+/// When chaining fails (here the chain table refuses inserts), changes still commit with their
+/// events safe in the outbox; the organization's AuditActor reports the failure in its snapshot and
+/// verification counts the waiting events. Once the chain takes writes again, the next flush
+/// chains them in commit order.
+#[actix_web::test]
+async fn events_wait_in_the_outbox_while_the_chain_cannot_be_written() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    // `org.created` is chained before the chain goes down.
+    let verified = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").acting_as(&w.owner)).await;
+    assert_eq!((verified.json["entries"].clone(), verified.json["pending"].clone()), (json!(1), json!(0)));
+    let conn = rusqlite::Connection::open(h.dir.path().join("certautopilot.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER chain_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'chain down'); END;",
+    )
+    .unwrap();
+    for name in ["kept-1", "kept-2"] {
+        let resp =
+            send(&app, Req::new(Method::POST, "/api/v1/projects").acting_as(&w.owner).json(json!({ "name": name })))
+                .await;
+        assert_eq!(resp.status, 201, "{resp:?}");
+    }
+    let verified = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").acting_as(&w.owner)).await;
+    assert_eq!(
+        (verified.json["intact"].clone(), verified.json["entries"].clone(), verified.json["pending"].clone()),
+        (json!(true), json!(1), json!(2)),
+        "both projects' events wait: {verified:?}"
+    );
+    let actors = send(&app, Req::get("/api/v1/admin/actors?kind=audit").acting_as(&w.owner)).await;
+    let actor = &actors.json["items"][0];
+    assert_eq!(actor["key"], json!(w.org.id.to_string()), "{actors:?}");
+    assert_eq!(actor["state"], json!("failing"), "{actors:?}");
+    assert!(actor["last_error"].as_str().unwrap().contains("chain down"), "{actors:?}");
+
+    conn.execute_batch("DROP TRIGGER chain_down;").unwrap();
+    let verified = send(&app, Req::new(Method::POST, "/api/v1/audit/verify").acting_as(&w.owner)).await;
+    assert_eq!(
+        (verified.json["intact"].clone(), verified.json["entries"].clone(), verified.json["pending"].clone()),
+        (json!(true), json!(3), json!(0)),
+        "{verified:?}"
+    );
+    let events = send(&app, Req::get("/api/v1/audit/events").acting_as(&w.owner)).await;
+    let actions: Vec<_> = events.json["items"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect();
+    assert_eq!(actions, [json!("org.created"), json!("project.created"), json!("project.created")]);
+    let actors = send(&app, Req::get("/api/v1/admin/actors?kind=audit").acting_as(&w.owner)).await;
+    assert_eq!(actors.json["items"][0]["state"], json!("idle"), "{actors:?}");
+    assert_eq!(actors.json["items"][0]["detail"]["chained"], json!(3), "{actors:?}");
 }

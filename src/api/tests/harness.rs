@@ -57,8 +57,16 @@ impl Harness {
         let actors = certautopilot_actors::ActorRegistry::new();
         let kek = certautopilot_actors::kek::KekService::start(&actors, NODE, Arc::new(LocalKek::ephemeral()), 1_000);
         let envelope = Envelope::new(Arc::new(kek.client()));
+        let audit = certautopilot_actors::audit::AuditHub::start(
+            store.clone() as Arc<dyn Store>,
+            envelope.clone(),
+            &actors,
+            actix_rt::Arbiter::current(),
+            Duration::from_millis(200),
+        );
         let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock)).with_actors(actors);
         state.set_store(store.clone() as Arc<dyn Store>);
+        state.set_audit(audit);
         Harness { state: web::Data::new(state), _kek: kek, store, metrics: Arc::default(), dir }
     }
 }

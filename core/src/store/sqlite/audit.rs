@@ -1,8 +1,9 @@
-//! SQL for the audit chain's storage. The store guarantees gap-free `seq` per organization; the chain's
-//! HMACs are the AuditActor's business (M1.4).
+//! SQL for the audit chain and its outbox. The store guarantees gap-free `seq` per organization and
+//! that outbox rows leave only as chain entries; the chain's HMACs are the AuditActor's (M1.4).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::audit::{AuditDraft, PendingAudit};
 use crate::ids::OrgId;
 use crate::model::AuditEvent;
 use crate::store::StoreError;
@@ -96,17 +97,69 @@ pub(crate) fn list(conn: &Connection, org: OrgId, after_seq: u64, limit: usize) 
     .collect()
 }
 
-/// Chains `audit`'s draft to the organization's head and appends it, inside the caller's transaction.
-pub(crate) fn append_sealed(
+/// Writes `audit`'s draft to the outbox inside the caller's transaction: the change and its event
+/// commit together. The organization's AuditActor chains it later (`chain`). Returns the outbox id.
+pub(crate) fn enqueue(
     conn: &Connection,
     audit: Option<&crate::store::AuditWrite>,
     now: crate::timestamp::Timestamp,
-) -> Result<Option<AuditEvent>, StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let Some(audit) = audit else { return Ok(None) };
-    let head = head(conn, audit.draft.org_id)?.map(|e| crate::audit::ChainHead { seq: e.seq, hmac: e.hmac });
-    let entry = crate::audit::seal_entry(&audit.secret, head.as_ref(), audit.draft.clone(), now);
-    append(conn, std::slice::from_ref(&entry))?;
-    Ok(Some(entry))
+    let draft = serde_json::to_string(&audit.draft).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO audit_outbox (org_id, at, draft) VALUES (?1, ?2, ?3)")?.execute(params![
+        audit.draft.org_id.to_string(),
+        now.as_unix_millis(),
+        draft
+    ])?;
+    Ok(Some(conn.last_insert_rowid() as u64))
+}
+
+/// The organization's outbox rows in commit order. A row that no longer decodes comes back with
+/// the reason instead of a draft, so the writer can record it rather than stall on it.
+pub(crate) fn pending(conn: &Connection, org: OrgId, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, at, draft FROM audit_outbox WHERE org_id = ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(params![org.to_string(), limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+    })?;
+    rows.map(|row| {
+        let (id, at, draft) = row?;
+        let draft = serde_json::from_str::<AuditDraft>(&draft)
+            .map_err(|e| e.to_string())
+            .and_then(|d| if d.org_id == org { Ok(d) } else { Err(format!("written for organization {}", d.org_id)) });
+        Ok(PendingAudit { id: id as u64, at: crate::timestamp::Timestamp::from_unix_millis(at), draft })
+    })
+    .collect()
+}
+
+/// Organizations with outbox rows, and how many each.
+pub(crate) fn pending_orgs(conn: &Connection) -> Result<Vec<(OrgId, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT org_id, COUNT(*) FROM audit_outbox GROUP BY org_id ORDER BY org_id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    rows.map(|row| {
+        let (org, count) = row?;
+        let org = org.parse().map_err(|_| StoreError::Corrupt {
+            kind: "audit outbox",
+            id: org.clone(),
+            reason: "bad organization id".into(),
+        })?;
+        Ok((org, count as u64))
+    })
+    .collect()
+}
+
+/// Appends `events` to their chain and deletes the outbox rows they came from, all or nothing.
+/// Another writer that got there first shows as `AuditSequence` (the head moved) or `Conflict`
+/// (a row is gone); the caller reloads and tries again.
+pub(crate) fn chain(conn: &Connection, events: &[AuditEvent], drained: &[u64]) -> Result<(), StoreError> {
+    append(conn, events)?;
+    let mut delete = conn.prepare_cached("DELETE FROM audit_outbox WHERE id = ?1")?;
+    for id in drained {
+        if delete.execute([*id as i64])? != 1 {
+            return Err(StoreError::AuditOutboxTaken { id: *id });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn search(

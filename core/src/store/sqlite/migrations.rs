@@ -7,10 +7,33 @@ use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn migrations() -> Vec<String> {
-    vec![schema_v1(), schema_v2(), schema_v3(), schema_v4(), schema_v5(), schema_v6(), schema_v7(), schema_v8()]
+    vec![
+        schema_v1(),
+        schema_v2(),
+        schema_v3(),
+        schema_v4(),
+        schema_v5(),
+        schema_v6(),
+        schema_v7(),
+        schema_v8(),
+        schema_v9(),
+    ]
 }
 
-pub const LATEST_VERSION: u32 = 8;
+pub const LATEST_VERSION: u32 = 9;
+
+/// The audit outbox (M1.4): a state change writes its event here in its own transaction; the
+/// organization's AuditActor chains the rows into `audit_events` and deletes them, in commit order.
+fn schema_v9() -> String {
+    "CREATE TABLE audit_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        org_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        draft TEXT NOT NULL
+    );
+    CREATE INDEX audit_outbox_org ON audit_outbox(org_id, id);"
+        .into()
+}
 
 /// Fencing of the cluster's scheduler (M1.7): every (term, node) whose scheduler writes were
 /// accepted. The newest term is the fence; older terms are refused.

@@ -70,6 +70,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
     clock: Arc<dyn Clock>,
+    /// Organizations whose outbox just got rows, for this process's AuditActors.
+    audit_signal: tokio::sync::broadcast::Sender<OrgId>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -99,6 +101,7 @@ impl SqliteStore {
             writer: Writer::start(conn, options.max_write_batch),
             readers: Arc::new(ReadPool::new(path.to_path_buf(), options)),
             clock,
+            audit_signal: tokio::sync::broadcast::channel(256).0,
         })
     }
 
@@ -130,6 +133,28 @@ impl SqliteStore {
         self.writer.write(f).await
     }
 
+    /// Runs `f` and writes `audit`'s event to the outbox in the same transaction, then tells this
+    /// process's AuditActors there is something to chain.
+    async fn write_audited<T, F>(&self, audit: Option<AuditWrite>, now: Timestamp, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let org = audit.as_ref().map(|a| a.draft.org_id);
+        let done = self
+            .write(move |c| {
+                let done = f(c)?;
+                audit_log::enqueue(c, audit.as_ref(), now)?;
+                Ok(done)
+            })
+            .await?;
+        if let Some(org) = org {
+            // Nobody listening (a CLI, a test) is fine: the rows wait in the outbox.
+            let _ = self.audit_signal.send(org);
+        }
+        Ok(done)
+    }
+
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -147,14 +172,13 @@ impl Store for SqliteStore {
         let (org, owner, now) = (org.clone(), owner.clone(), self.now());
         let scope = RecordScope::from(&OrgScope::for_system("setup", &org));
         let owner_raw = owner.to_raw(&scope)?;
-        self.write(move |c| {
+        self.write_audited(audit, now, move |c| {
             let existing: i64 = c.query_row("SELECT COUNT(*) FROM organizations", [], |r| r.get(0))?;
             if existing > 0 {
                 return Err(StoreError::AlreadyExists { kind: "organization", key: "setup already done".into() });
             }
             records::create_organization(c, &org)?;
-            records::insert(c, &scope, &[owner_raw])?;
-            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
+            records::insert(c, &scope, &[owner_raw])
         })
         .await
     }
@@ -184,11 +208,7 @@ impl Store for SqliteStore {
         audit: Option<AuditWrite>,
     ) -> Result<(), StoreError> {
         let (scope, now) = (scope.clone(), self.now());
-        self.write(move |c| {
-            records::insert(c, &scope, &records)?;
-            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
-        })
-        .await
+        self.write_audited(audit, now, move |c| records::insert(c, &scope, &records)).await
     }
 
     async fn insert_raw_and_enqueue(
@@ -202,11 +222,9 @@ impl Store for SqliteStore {
             return Err(StoreError::ScopeMismatch { kind: "job" });
         }
         let (scope, now) = (scope.clone(), self.now());
-        self.write(move |c| {
+        self.write_audited(audit, now, move |c| {
             records::insert(c, &scope, &records)?;
-            let enqueued = jobs::enqueue(c, &job, now)?;
-            audit_log::append_sealed(c, audit.as_ref(), now)?;
-            Ok(enqueued)
+            jobs::enqueue(c, &job, now)
         })
         .await
     }
@@ -259,12 +277,7 @@ impl Store for SqliteStore {
         audit: Option<AuditWrite>,
     ) -> Result<RawRecord, StoreError> {
         let (scope, now) = (scope.clone(), self.now());
-        self.write(move |c| {
-            let updated = records::update(c, &scope, record, now)?;
-            audit_log::append_sealed(c, audit.as_ref(), now)?;
-            Ok(updated)
-        })
-        .await
+        self.write_audited(audit, now, move |c| records::update(c, &scope, record, now)).await
     }
 
     async fn delete_raw(
@@ -276,11 +289,7 @@ impl Store for SqliteStore {
         audit: Option<AuditWrite>,
     ) -> Result<(), StoreError> {
         let (scope, id, now) = (scope.clone(), id.to_owned(), self.now());
-        self.write(move |c| {
-            records::delete(c, &scope, kind, &id, expected_version)?;
-            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
-        })
-        .await
+        self.write_audited(audit, now, move |c| records::delete(c, &scope, kind, &id, expected_version)).await
     }
 
     async fn delete_empty_project(
@@ -290,11 +299,7 @@ impl Store for SqliteStore {
         audit: Option<AuditWrite>,
     ) -> Result<(), StoreError> {
         let (org, now) = (scope.org_id(), self.now());
-        self.write(move |c| {
-            records::delete_empty_project(c, org, project)?;
-            audit_log::append_sealed(c, audit.as_ref(), now).map(|_| ())
-        })
-        .await
+        self.write_audited(audit, now, move |c| records::delete_empty_project(c, org, project)).await
     }
 
     async fn project_members(
@@ -419,17 +424,32 @@ impl Store for SqliteStore {
         self.read(jobs::counts).await
     }
 
-    async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let events = events.to_vec();
-        self.write(move |c| audit::append(c, &events)).await
+    async fn chain_audit(&self, events: Vec<AuditEvent>, drained: Vec<u64>) -> Result<(), StoreError> {
+        self.write(move |c| audit::chain(c, &events, &drained)).await
     }
 
-    async fn append_audit(&self, audit: AuditWrite) -> Result<AuditEvent, StoreError> {
+    async fn append_audit(&self, audit: AuditWrite) -> Result<u64, StoreError> {
         let now = self.now();
-        self.write(move |c| {
-            audit_log::append_sealed(c, Some(&audit), now)?.ok_or(StoreError::InvalidRequest("no audit entry".into()))
-        })
-        .await
+        let org = audit.draft.org_id;
+        let id = self
+            .write(move |c| {
+                audit_log::enqueue(c, Some(&audit), now)?.ok_or(StoreError::InvalidRequest("no audit entry".into()))
+            })
+            .await?;
+        let _ = self.audit_signal.send(org);
+        Ok(id)
+    }
+
+    async fn pending_audit(&self, org: OrgId, limit: usize) -> Result<Vec<crate::audit::PendingAudit>, StoreError> {
+        self.read(move |c| audit::pending(c, org, limit)).await
+    }
+
+    async fn pending_audit_orgs(&self) -> Result<Vec<(OrgId, u64)>, StoreError> {
+        self.read(audit::pending_orgs).await
+    }
+
+    fn audit_outbox_signal(&self) -> tokio::sync::broadcast::Receiver<OrgId> {
+        self.audit_signal.subscribe()
     }
 
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError> {
