@@ -35,9 +35,7 @@ pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Resu
     }
     let terminal = std::io::stderr().is_terminal();
     let mut intact = true;
-    let pending = store.pending_audit_orgs().await?;
     for org in orgs {
-        let waiting = pending.iter().find(|(id, _)| *id == org.id).map(|(_, n)| *n).unwrap_or(0);
         let sealed = org.audit_secret.as_ref().context("the organization has no audit secret")?;
         let secret =
             envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed).context("cannot open the audit secret")?;
@@ -56,6 +54,8 @@ pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Resu
         if terminal {
             eprint!("\r");
         }
+        // Read after the walk, so an event chained meanwhile is not counted twice.
+        let waiting = store.pending_audit_orgs().await?.into_iter().find(|(id, _)| *id == org.id).map_or(0, |(_, n)| n);
         match result {
             Ok(summary) => println!(
                 "{}: chain intact: {} entries, head {} ({:.2} s){}",

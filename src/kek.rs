@@ -60,7 +60,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             }
             envelope.kek().retire_version(version)?;
             record(store.as_ref(), "kek.retired", serde_json::json!({ "version": version })).await?;
-            crate::audit::chain_outbox(store.as_ref(), &envelope).await?;
+            chain_recorded(store.as_ref(), &envelope).await;
             println!("KEK version {version} retired; versions held: {:?}", envelope.kek().versions());
         }
         Action::Rotate { batch } => {
@@ -103,7 +103,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
                 "usage_after": report.usage_after,
             });
             record(store.as_ref(), "kek.rotated", details).await?;
-            crate::audit::chain_outbox(store.as_ref(), &envelope).await?;
+            chain_recorded(store.as_ref(), &envelope).await;
             println!(
                 "rotation to KEK version {} complete ({}): {} data keys re-wrapped in {:.2} s ({:.0}/s), {} changed meanwhile and left alone",
                 report.target_version,
@@ -142,6 +142,14 @@ async fn record(store: &dyn Store, action: &str, details: serde_json::Value) -> 
         store.append_audit(certautopilot_core::store::AuditWrite { draft }).await?;
     }
     Ok(())
+}
+
+/// Chains the event just recorded. The KEK work is done and recorded by now, so a failure here is a
+/// warning, not the command's failure: a retried `kek rotate` would make yet another version.
+async fn chain_recorded(store: &dyn Store, envelope: &certautopilot_core::crypto::Envelope) {
+    if let Err(e) = crate::audit::chain_outbox(store, envelope).await {
+        tracing::warn!(error = %e, "the event is recorded in the audit outbox but not chained yet; a running service chains it");
+    }
 }
 
 /// Runs a KEK rotation as a job (`rotate_kek`), enqueued by the scheduler once per period.

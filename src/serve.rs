@@ -144,9 +144,6 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         },
         None => None,
     };
-    readiness.set_ready();
-    info!("ready");
-
     // Issuance: the account and certificate actors on their own arbiter (thread), shared by the
     // worker's job handlers; the scheduler enqueues renewals.
     let issuance_arbiter = actix_rt::Arbiter::new();
@@ -159,6 +156,9 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         AUDIT_SWEEP,
     );
     state.set_audit(audit.clone());
+    readiness.set_ready();
+    info!("ready");
+
     let issuance = IssuanceDeps::new(
         store.clone() as Arc<dyn Store>,
         kek.envelope.clone(),

@@ -42,6 +42,8 @@ pub enum AuditError {
     Actor(#[from] ActorError),
     #[error("the audit actor did not finish chaining within {} s", FLUSH_TIMEOUT.as_secs())]
     Timeout,
+    #[error("the audit hub is stopped")]
+    Stopped,
 }
 
 /// Chain everything in the organization's outbox. Answers how many entries were added.
@@ -151,6 +153,9 @@ pub struct AuditHub {
     hub: Hub<OrgId, AuditActor>,
     queued: Arc<Mutex<HashMap<OrgId, Arc<AtomicBool>>>>,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The runtime `start` ran on. Actors are made only there: a supervisor's watcher lives on the
+    /// runtime that made its actor, and a caller's (an HTTP worker's) may end before the hub does.
+    runtime: tokio::runtime::Handle,
 }
 
 impl AuditHub {
@@ -169,6 +174,7 @@ impl AuditHub {
             hub: Hub::new(registry, KIND, arbiter),
             queued: Arc::default(),
             tasks: Arc::default(),
+            runtime: tokio::runtime::Handle::current(),
         };
         let mut signal = store.audit_outbox_signal();
         let listener = {
@@ -212,24 +218,33 @@ impl AuditHub {
         (actor, queued)
     }
 
-    /// Queues a drain for `org` unless one is already queued; does not wait for it.
-    pub fn wake(&self, org: OrgId) {
+    /// Queues a drain for `org` unless one is already queued; does not wait for it. Runs only in
+    /// the hub's own tasks (on its runtime).
+    fn wake(&self, org: OrgId) {
         let (actor, queued) = self.actor(org);
         if !queued.swap(true, Ordering::AcqRel) {
             tokio::spawn(async move {
-                // Failures are on the actor's snapshot and retried by the sweep.
-                let _ = actor.send(Drain).await;
+                // Chaining failures are on the actor's snapshot and retried by the sweep. A drain
+                // lost with a crashed instance never cleared the flag: clear it, or no wake-up
+                // would get through again.
+                if actor.send(Drain).await.is_err() {
+                    queued.store(false, Ordering::Release);
+                }
             });
         }
     }
 
     /// Chains everything committed to `org`'s outbox before this call, and waits for it.
     pub async fn flush(&self, org: OrgId) -> Result<u64, AuditError> {
-        let (actor, _) = self.actor(org);
-        match tokio::time::timeout(FLUSH_TIMEOUT, actor.send(Drain)).await {
-            Ok(answer) => answer?,
-            Err(_) => Err(AuditError::Timeout),
-        }
+        let hub = self.clone();
+        let drain = self.runtime.spawn(async move {
+            let (actor, _) = hub.actor(org);
+            match tokio::time::timeout(FLUSH_TIMEOUT, actor.send(Drain)).await {
+                Ok(answer) => answer?,
+                Err(_) => Err(AuditError::Timeout),
+            }
+        });
+        drain.await.map_err(|_| AuditError::Stopped)?
     }
 
     async fn sweep(&self) {
@@ -271,27 +286,36 @@ mod tests {
     use certautopilot_core::store::sqlite::SqliteStore;
     use certautopilot_core::{OrgScope, Timestamp};
 
+    const SECRET: [u8; 32] = [8; 32];
+
+    /// A store in `dir` holding an organization with a sealed audit secret (`SECRET`), and a hub
+    /// over it that sweeps every `sweep`.
+    async fn org_and_hub(
+        dir: &std::path::Path,
+        registry: &ActorRegistry,
+        sweep: Duration,
+    ) -> (Arc<SqliteStore>, Organization, AuditHub) {
+        let store = Arc::new(SqliteStore::open_in(dir).await.unwrap());
+        let envelope = Envelope::new(Arc::new(LocalKek::ephemeral()));
+        let mut org = Organization::new("acme", Timestamp::now());
+        let sealed = envelope.seal(&org.id.to_string(), AUDIT_SECRET_FIELD, &SecretBytes::new(SECRET.to_vec()));
+        org.audit_secret = Some(sealed.unwrap());
+        store.create_organization(&org).await.unwrap();
+        let hub =
+            AuditHub::start(store.clone() as Arc<dyn Store>, envelope, registry, actix::Arbiter::current(), sweep);
+        (store, org, hub)
+    }
+
     /// This process's writes are chained on the store's signal, another process's (a second store
     /// object on the same file, whose commits signal nobody here) by the sweep; a flush returns once
     /// everything committed before it is chained; the actor is listed under kind `audit`.
     #[actix_rt::test]
     async fn the_actor_chains_signalled_swept_and_flushed_events() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
-        let other_process = SqliteStore::open_in(dir.path()).await.unwrap();
-        let envelope = Envelope::new(Arc::new(LocalKek::ephemeral()));
-        let secret = SecretBytes::new(vec![8; 32]);
-        let mut org = Organization::new("acme", Timestamp::now());
-        org.audit_secret = Some(envelope.seal(&org.id.to_string(), AUDIT_SECRET_FIELD, &secret).unwrap());
-        store.create_organization(&org).await.unwrap();
         let registry = ActorRegistry::new();
-        let hub = AuditHub::start(
-            store.clone() as Arc<dyn Store>,
-            envelope,
-            &registry,
-            actix::Arbiter::current(),
-            Duration::from_millis(100),
-        );
+        let (store, org, hub) = org_and_hub(dir.path(), &registry, Duration::from_millis(100)).await;
+        let other_process = SqliteStore::open_in(dir.path()).await.unwrap();
+        let secret = SecretBytes::new(SECRET.to_vec());
         let key = org.id.to_string();
 
         store.append_audit(system_audit(org.id, "signalled")).await.unwrap();
@@ -321,6 +345,29 @@ mod tests {
         hub.stop().await;
         assert_eq!(store.audit_head(org.id).await.unwrap().unwrap().action, "at-stop");
         assert!(registry.get(KIND, &key).is_none());
+    }
+
+    /// A flush from another runtime that ends before the hub (as an HTTP worker's does at
+    /// shutdown) makes its actor on the hub's runtime, so stopping the hub still finishes.
+    #[actix_rt::test]
+    async fn a_flush_from_a_runtime_that_ends_first_leaves_the_hub_stoppable() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = ActorRegistry::new();
+        let (_store, org, hub) = org_and_hub(dir.path(), &registry, Duration::from_secs(60)).await;
+        // Nothing waits in the outbox, so neither the signal nor the sweep starts this actor: the
+        // flush does.
+        let (flusher, org_id) = (hub.clone(), org.id);
+        let chained = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(flusher.flush(org_id)).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(chained, 0);
+        assert!(registry.get(KIND, &org.id.to_string()).is_some());
+        // The deadline only turns a hang into a failure.
+        tokio::time::timeout(Duration::from_secs(30), hub.stop()).await.expect("the hub stopped");
+        assert!(registry.get(KIND, &org.id.to_string()).is_none());
     }
 
     /// An organization without an audit secret cannot be chained: the flush says so, the actor

@@ -151,8 +151,10 @@ where
     let watch = shared.clone();
     let arbiter = arbiter.clone();
     let registry = registry.clone();
-    // The watcher only awaits channels, so it can live on whichever runtime the caller runs.
+    // The watcher only awaits channels, so it can live on whichever runtime the caller runs. If
+    // that runtime goes away first, the guard still tells `stop` the actor is finished.
     tokio::spawn(async move {
+        let _finished = FinishOnDrop { shared: watch.clone(), registry: registry.clone(), kind };
         let mut in_a_row = 0u32;
         loop {
             let started = Instant::now();
@@ -187,10 +189,23 @@ where
             died = next;
         }
         watch.probe.set_state("stopped");
-        registry.deregister(kind, watch.probe.key());
-        watch.finished.send_replace(true);
     });
     Supervised { shared }
+}
+
+/// Deregisters a supervised actor and releases `stop`'s waiters when its watcher ends, however it
+/// ends (its loop done, or its task dropped with the runtime it was spawned on).
+struct FinishOnDrop<A: Actor> {
+    shared: Arc<Shared<A>>,
+    registry: ActorRegistry,
+    kind: &'static str,
+}
+
+impl<A: Actor> Drop for FinishOnDrop<A> {
+    fn drop(&mut self) {
+        self.registry.deregister(self.kind, self.shared.probe.key());
+        self.shared.finished.send_replace(true);
+    }
 }
 
 fn start_instance<A>(

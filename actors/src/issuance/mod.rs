@@ -150,6 +150,10 @@ impl IssuanceDeps {
         self.org
             .get_or_try_init(|| async {
                 let org = self.store.list_organizations().await?.into_iter().next().ok_or(IssueError::NotSetUp)?;
+                // Setup seals the audit key with the organization; without it nothing could be chained.
+                if org.audit_secret.is_none() {
+                    return Err(IssueError::NotSetUp);
+                }
                 Ok(Arc::new(OrgAudit { org }))
             })
             .await

@@ -17,7 +17,7 @@ use crate::timestamp::Timestamp;
 /// Outbox rows chained per transaction.
 pub const DRAIN_BATCH: usize = 512;
 
-/// Races lost in a row (another process's writer chaining the same rows) before giving up.
+/// Races lost in a row (another process's writer chaining the same rows first) before giving up.
 const MAX_RACES: u32 = 64;
 
 /// The action recorded for an outbox row that can no longer be decoded: the row still becomes an
@@ -28,11 +28,22 @@ pub const UNREADABLE_ACTION: &str = "audit.outbox_unreadable";
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingAudit {
     pub id: u64,
-    /// When its state change committed: the entry's `at`.
+    /// The store's clock when its state change was written: the entry's `at`.
     pub at: Timestamp,
-    /// The event, or why the stored row cannot be decoded.
-    pub draft: Result<AuditDraft, String>,
+    /// The event, or the row as stored when it cannot be decoded.
+    pub draft: Result<AuditDraft, UnreadableDraft>,
 }
+
+/// An outbox row that does not decode (damaged, or written by a newer version with fields this one
+/// does not know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableDraft {
+    pub reason: String,
+    pub stored: String,
+}
+
+/// How much of an unreadable row's stored text its `audit.outbox_unreadable` entry keeps.
+const KEEP_UNREADABLE: usize = 8 * 1024;
 
 /// What a writer has done since it started; secret-free, for its actor's snapshot.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -84,6 +95,7 @@ impl ChainWriter {
             let count = events.len() as u64;
             match store.chain_audit(events, drained).await {
                 Ok(()) => {
+                    races = 0;
                     added += count;
                     self.head = Some(new_head.clone());
                     self.stats.chained += count;
@@ -109,15 +121,24 @@ impl ChainWriter {
         let mut drained = Vec::with_capacity(pending.len());
         let mut unreadable = 0;
         for row in pending {
-            let draft = row.draft.unwrap_or_else(|reason| {
+            let draft = row.draft.unwrap_or_else(|bad| {
                 unreadable += 1;
+                // Drafts hold no secrets (details never do), so what was stored can be kept.
+                let mut stored = bad.stored;
+                if stored.len() > KEEP_UNREADABLE {
+                    let mut cut = KEEP_UNREADABLE;
+                    while !stored.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    stored.truncate(cut);
+                }
                 AuditDraft {
                     org_id: self.org,
                     actor: Principal::System("audit".into()),
                     action: UNREADABLE_ACTION.into(),
                     object: None,
                     project_id: None,
-                    details: serde_json::json!({ "outbox_id": row.id, "reason": reason }),
+                    details: serde_json::json!({ "outbox_id": row.id, "reason": bad.reason, "stored": stored }),
                 }
             });
             let previous = events.last().map(|e| ChainHead { seq: e.seq, hmac: e.hmac.clone() });

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::audit::{AuditDraft, PendingAudit};
+use crate::audit::{AuditDraft, PendingAudit, UnreadableDraft};
 use crate::ids::OrgId;
 use crate::model::AuditEvent;
 use crate::store::StoreError;
@@ -115,7 +115,8 @@ pub(crate) fn enqueue(
 }
 
 /// The organization's outbox rows in commit order. A row that no longer decodes comes back with
-/// the reason instead of a draft, so the writer can record it rather than stall on it.
+/// the reason and the stored text instead of a draft, so the writer can record it rather than
+/// stall on it.
 pub(crate) fn pending(conn: &Connection, org: OrgId, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id, at, draft FROM audit_outbox WHERE org_id = ?1 ORDER BY id LIMIT ?2")?;
@@ -126,7 +127,8 @@ pub(crate) fn pending(conn: &Connection, org: OrgId, limit: usize) -> Result<Vec
         let (id, at, draft) = row?;
         let draft = serde_json::from_str::<AuditDraft>(&draft)
             .map_err(|e| e.to_string())
-            .and_then(|d| if d.org_id == org { Ok(d) } else { Err(format!("written for organization {}", d.org_id)) });
+            .and_then(|d| if d.org_id == org { Ok(d) } else { Err(format!("written for organization {}", d.org_id)) })
+            .map_err(|reason| UnreadableDraft { reason, stored: draft.clone() });
         Ok(PendingAudit { id: id as u64, at: crate::timestamp::Timestamp::from_unix_millis(at), draft })
     })
     .collect()
@@ -136,16 +138,18 @@ pub(crate) fn pending(conn: &Connection, org: OrgId, limit: usize) -> Result<Vec
 pub(crate) fn pending_orgs(conn: &Connection) -> Result<Vec<(OrgId, u64)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT org_id, COUNT(*) FROM audit_outbox GROUP BY org_id ORDER BY org_id")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    rows.map(|row| {
+    let mut orgs = Vec::new();
+    for row in rows {
         let (org, count) = row?;
-        let org = org.parse().map_err(|_| StoreError::Corrupt {
-            kind: "audit outbox",
-            id: org.clone(),
-            reason: "bad organization id".into(),
-        })?;
-        Ok((org, count as u64))
-    })
-    .collect()
+        // A row no organization can own must not stop the others' chaining; it is reported instead.
+        match org.parse() {
+            Ok(id) => orgs.push((id, count as u64)),
+            Err(_) => {
+                tracing::error!(org_id = %org, rows = count, "audit outbox rows with a malformed organization id; left alone")
+            }
+        }
+    }
+    Ok(orgs)
 }
 
 /// Appends `events` to their chain and deletes the outbox rows they came from, all or nothing.
