@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use certautopilot_actors::audit::{AuditError, open_writer};
 use certautopilot_config::Config;
 use certautopilot_core::OrgScope;
-use certautopilot_core::audit::{ChainWriter, VerifyError, verify_chain};
+use certautopilot_core::audit::{VerifyError, pending_count, verify_chain};
 use certautopilot_core::crypto::Envelope;
 use certautopilot_core::store::Store;
 
@@ -55,7 +56,7 @@ pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Resu
             eprint!("\r");
         }
         // Read after the walk, so an event chained meanwhile is not counted twice.
-        let waiting = store.pending_audit_orgs().await?.into_iter().find(|(id, _)| *id == org.id).map_or(0, |(_, n)| n);
+        let waiting = pending_count(store.as_ref(), org.id).await?;
         match result {
             Ok(summary) => println!(
                 "{}: chain intact: {} entries, head {} ({:.2} s){}",
@@ -87,12 +88,13 @@ pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Resu
 /// the rows on its next sweep. The store's head check keeps the two from forking the chain.
 pub async fn chain_outbox(store: &dyn Store, envelope: &Envelope) -> anyhow::Result<u64> {
     let mut chained = 0;
-    for (org_id, _) in store.pending_audit_orgs().await? {
-        let org = store.get_organization(org_id).await?;
-        let Some(sealed) = org.audit_secret.as_ref() else { continue };
-        let secret =
-            envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed).context("cannot open the audit secret")?;
-        chained += ChainWriter::new(org.id, Arc::new(secret)).drain(store).await?;
+    for (org, _) in store.pending_audit_orgs().await? {
+        let mut writer = match open_writer(store, envelope, org).await {
+            Ok(writer) => writer,
+            Err(AuditError::NoSecret(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        chained += writer.drain(store).await?;
     }
     Ok(chained)
 }

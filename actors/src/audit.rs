@@ -81,7 +81,9 @@ impl AuditActor {
     }
 }
 
-async fn open_writer(store: &dyn Store, envelope: &Envelope, org: OrgId) -> Result<ChainWriter, AuditError> {
+/// The organization's chain writer, with its audit secret opened: what the actor drains with, and
+/// what commands running without a service chain their own events with.
+pub async fn open_writer(store: &dyn Store, envelope: &Envelope, org: OrgId) -> Result<ChainWriter, AuditError> {
     let record = store.get_organization(org).await?;
     let sealed = record.audit_secret.as_ref().ok_or(AuditError::NoSecret(org))?;
     let secret = envelope.open(&org.to_string(), AUDIT_SECRET_FIELD, sealed)?;

@@ -12,4 +12,6 @@ mod writer;
 pub use canonical::canonical_bytes;
 pub use chain::{AuditDraft, BrokenLink, ChainHead, LinkFault, Verifier, VerifySummary, entry_hmac, seal_entry};
 pub use verify::{VerifyError, verify_chain};
-pub use writer::{ChainWriter, DRAIN_BATCH, PendingAudit, UNREADABLE_ACTION, UnreadableDraft, WriterStats};
+pub use writer::{
+    ChainWriter, DRAIN_BATCH, PendingAudit, UNREADABLE_ACTION, UnreadableDraft, WriterStats, pending_count,
+};

@@ -56,6 +56,11 @@ pub struct WriterStats {
     pub head_seq: u64,
 }
 
+/// How many of the organization's events wait in the outbox.
+pub async fn pending_count(store: &dyn Store, org: OrgId) -> Result<u64, StoreError> {
+    Ok(store.pending_audit_orgs().await?.into_iter().find(|(id, _)| *id == org).map_or(0, |(_, n)| n))
+}
+
 pub struct ChainWriter {
     org: OrgId,
     secret: Arc<SecretBytes>,

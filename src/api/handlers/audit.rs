@@ -76,7 +76,7 @@ pub async fn verify(auth: Authorized, state: web::Data<AppState>) -> Result<web:
     state.flush_audit(org.org.id).await;
     let verified = verify_chain(store.as_ref(), &caller.org_scope(), &org.audit_secret, |_| {}).await;
     // Read after the walk, so an event chained meanwhile is not counted twice.
-    let pending = store.pending_audit_orgs().await?.into_iter().find(|(id, _)| *id == org.org.id).map_or(0, |(_, n)| n);
+    let pending = certautopilot_core::audit::pending_count(store.as_ref(), org.org.id).await?;
     match verified {
         Ok(summary) => Ok(web::Json(AuditVerifyResult {
             intact: true,
