@@ -104,7 +104,11 @@ impl Handler<Drain> for AuditActor {
 
     fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
         self.queued.store(false, Ordering::Release);
-        self.probe.set_state("chaining");
+        // A retry keeps `failing` (and its error) on the snapshot until a drain succeeds: an
+        // outage must not read as a healthy `chaining` for the length of each retry.
+        if self.failures_in_a_row == 0 {
+            self.probe.set_state("chaining");
+        }
         let (store, envelope, org, writer) = (self.store.clone(), self.envelope.clone(), self.org, self.writer.take());
         let work = async move {
             let mut writer = match writer {
