@@ -69,6 +69,8 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             let client = kek.client();
             let report = rotate(store.as_ref(), &envelope, batch, |p: &RotationProgress| {
                 client.report_rotation(Some(status(p)));
+                // Lets the crash test slow a rotation down enough to kill it mid-way on a busy machine.
+                certautopilot_actors::failpoint::hit_blocking("kek.after_batch");
                 // Redraw at most a few times a second; one line every couple of seconds when logged.
                 let every = if terminal { Duration::from_millis(200) } else { Duration::from_secs(2) };
                 if last.elapsed() >= every || p.done >= p.total {

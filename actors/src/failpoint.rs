@@ -24,6 +24,14 @@ fn points() -> &'static HashMap<String, Duration> {
     })
 }
 
+/// Blocks the calling thread when the named failpoint is armed: for synchronous callbacks in
+/// one-shot commands (a server's async code uses `hit`).
+pub fn hit_blocking(name: &str) {
+    if let Some(pause) = points().get(name) {
+        std::thread::sleep(*pause);
+    }
+}
+
 /// Pauses here when the named failpoint is armed.
 pub async fn hit(name: &str) {
     if let Some(pause) = points().get(name) {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use certautopilot_actors::{JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig};
+use certautopilot_actors::{JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot};
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::model::{Job, JobKind, JobStatus, NewJob};
 use certautopilot_core::store::conformance::Fixture;
@@ -50,9 +50,19 @@ async fn wait_for_job(
 }
 
 async fn wait_running(handle: &JobPumpHandle, n: usize) {
+    wait_snapshot(handle, &format!("{n} running jobs"), |s| s.running.len() >= n).await;
+}
+
+/// The pump's counters move after the store has the outcome, from the pump's own tasks: wait for
+/// them with a deadline rather than read them once.
+async fn wait_snapshot(handle: &JobPumpHandle, what: &str, done: impl Fn(&PumpSnapshot) -> bool) -> PumpSnapshot {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while handle.snapshot().running.len() < n {
-        assert!(Instant::now() < deadline, "pump never had {n} running jobs: {:?}", handle.snapshot());
+    loop {
+        let snapshot = handle.snapshot();
+        if done(&snapshot) {
+            return snapshot;
+        }
+        assert!(Instant::now() < deadline, "pump never had {what}: {snapshot:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -120,12 +130,7 @@ async fn runs_jobs_of_its_kinds_and_leaves_others() {
     assert_eq!(messages, ["queued", "claimed", "working", "all good"]);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 20);
     assert_eq!(store.get_job(&SystemScope::new("t"), scan).await.unwrap().status, JobStatus::Queued);
-    // The pump counts a success after the store has it: wait for the counter, with a deadline.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pump.snapshot().succeeded < 20 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let snapshot = pump.snapshot();
+    let snapshot = wait_snapshot(&pump, "20 successes", |s| s.succeeded >= 20).await;
     assert_eq!((snapshot.claimed, snapshot.succeeded, snapshot.kinds.clone()), (20, 20, vec![JobKind::Issue]));
     assert_eq!(pump.shutdown(Duration::from_secs(1)).await.released, vec![]);
 }
@@ -142,7 +147,7 @@ async fn failed_attempt_is_retried_after_backoff() {
     assert_eq!(job.attempts, 3);
     let logs = store.job_logs(&SystemScope::new("t"), id).await.unwrap();
     assert_eq!(logs.iter().filter(|l| l.message == "transient failure").count(), 2);
-    assert_eq!(pump.snapshot().failed, 2);
+    assert_eq!(wait_snapshot(&pump, "2 failures", |s| s.failed >= 2).await.failed, 2);
     pump.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -213,14 +218,10 @@ async fn lost_lease_cancels_the_running_job() {
         assert!(Instant::now() < deadline, "could not take the job over");
     };
     assert_eq!((stolen.id, stolen.attempts), (id, 2));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pump.snapshot().lease_lost == 0 {
-        assert!(Instant::now() < deadline, "pump never noticed the lost lease: {:?}", pump.snapshot());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The lost lease is counted before the job leaves the running set.
+    wait_snapshot(&pump, "noticed the lost lease", |s| s.lease_lost > 0 && s.running.is_empty()).await;
     let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
     assert_eq!((job.status, job.lease_owner.as_deref(), job.attempts), (JobStatus::Running, Some("w2"), 2));
-    assert!(pump.snapshot().running.is_empty());
     let _ = clock.now();
     pump.shutdown(Duration::from_secs(1)).await;
 }

@@ -138,7 +138,7 @@ fn every_tamper_is_caught_at_the_right_entry() {
 fn killed_mid_stream_every_change_has_its_event_and_the_chain_verifies() {
     let dir = tempfile::tempdir().unwrap();
     // Its AuditActor is held before chaining, so the kill finds events committed and not chained.
-    let mut server = Server::start(dir.path(), &[], &[("FAILPOINTS", "audit.before_chain=sleep(60000)")]);
+    let mut server = Server::start(dir.path(), &[], &[("FAILPOINTS", "audit.before_chain=sleep(600000)")]);
     wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
     let token = make_history(server.addr, 0);
     let addr = server.addr;

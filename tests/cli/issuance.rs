@@ -339,7 +339,10 @@ fn an_invalid_challenge_fails_with_the_cas_reason() {
         env.bind.txt(&format!("_acme-challenge.invalid.{ZONE}")).is_empty(),
         "records removed after the failure too"
     );
-    let jobs = c.ok("GET", &format!("/api/v1/jobs?project_id={pid}"), None, 200);
+    // The job is marked dead after the certificate is saved as failed, in its own write.
+    let jobs = c.wait_for(&format!("/api/v1/jobs?project_id={pid}"), Duration::from_secs(10), "a dead job", |jobs| {
+        jobs["items"][0]["status"] == json!("dead")
+    });
     let issue = &jobs["items"][0];
     assert_eq!((issue["status"].clone(), issue["attempts"].clone()), (json!("dead"), json!(1)), "{issue}");
     // Idle for a second, the certificate actor is passivated: it leaves the registry.

@@ -70,7 +70,9 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
 
     // --- three kills at growing points of the rotation
     for (round, at_least) in [(1, 500u64), (2, 6_000), (3, 12_000)] {
+        // Slowed (80 batches, 30 ms each at least) so the kill lands mid-way on a busy machine too.
         let mut child = kek_command(path, &["rotate", "--batch", "250"])
+            .env("FAILPOINTS", "kek.after_batch=sleep(30)")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -189,7 +189,8 @@ mod tests {
         let hub = CertificateHub::start(deps.clone(), AccountHub::new(deps, arbiter.clone()), arbiter);
         let id = CertificateId::new();
         hub.actor(id);
-        crate::testing::wait_for(&registry, KIND, &id.to_string(), "started", |s| s.state == "idle").await;
+        // Registered at once; not waited on to be seen idle, which it may stop being within 200 ms.
+        assert!(registry.get(KIND, &id.to_string()).is_some());
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while registry.get(KIND, &id.to_string()).is_some() {
             assert!(std::time::Instant::now() < deadline, "not passivated: {:?}", registry.get(KIND, &id.to_string()));
@@ -197,7 +198,7 @@ mod tests {
         }
         assert_eq!(hub.live_count(), 0);
         hub.actor(id);
-        crate::testing::wait_for(&registry, KIND, &id.to_string(), "back", |s| s.alive).await;
+        assert!(registry.get(KIND, &id.to_string()).is_some(), "registered again under the same key");
         hub.stop().await;
         assert!(registry.get(KIND, &id.to_string()).is_none());
     }

@@ -88,9 +88,12 @@ input(type="imtcp" address="127.0.0.1" port="{tls_port}" ruleset="tls" StreamDri
             .expect("rsyslogd is installed (./scripts/test installs rsyslog and rsyslog-relp)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
+        // The UDP input is up once its port can no longer be bound: a datagram sent before that
+        // is lost, and nothing would send it again.
         while TcpStream::connect(self.tcp()).is_err()
             || TcpStream::connect(self.relp()).is_err()
             || TcpStream::connect(self.tls()).is_err()
+            || std::net::UdpSocket::bind(self.udp()).is_ok()
         {
             assert!(Instant::now() < deadline, "rsyslog did not start listening");
             std::thread::sleep(Duration::from_millis(20));
