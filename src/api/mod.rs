@@ -26,8 +26,8 @@ use certautopilot_core::store::{AuditWrite, Store};
 use certautopilot_core::{Clock, Timestamp};
 use tokio::sync::RwLock;
 
-use crate::api::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::api::error::ApiError;
+use certautopilot_core::model::LoginPolicy;
 
 /// The one organization of this installation and its unsealed keys.
 pub struct OrgContext {
@@ -83,7 +83,8 @@ pub struct AppState {
     audit: std::sync::OnceLock<certautopilot_actors::audit::AuditHub>,
     pub auth: AuthConfig,
     pub max_job_attempts: u32,
-    pub throttle: LoginThrottle,
+    /// Failed logins are counted in the store, so every process serving the API shares the count.
+    pub login_policy: LoginPolicy,
     /// Cookies get `Secure` when the API itself serves TLS.
     pub secure_cookies: bool,
     clock: Arc<dyn Clock>,
@@ -98,12 +99,12 @@ impl AppState {
         secure_cookies: bool,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let throttle = LoginThrottle::new(ThrottlePolicy {
+        let login_policy = LoginPolicy {
             slowdown_after: auth.login_slowdown_after,
             lockout_after: auth.login_lockout_after,
             lockout_after_per_address: auth.login_lockout_after_per_address,
             lockout: auth.login_lockout,
-        });
+        };
         AppState {
             store: std::sync::OnceLock::new(),
             envelope,
@@ -114,7 +115,7 @@ impl AppState {
             audit: std::sync::OnceLock::new(),
             auth,
             max_job_attempts,
-            throttle,
+            login_policy,
             secure_cookies,
             clock,
             org: RwLock::new(None),

@@ -48,7 +48,8 @@ macro_rules! store_conformance_tests {
             release_gives_the_attempt_back, project_jobs_are_scoped, concurrent_claimers_never_share_a_job,
             concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free, racing_chain_writers_never_fork_or_repeat,
             scheduler_writes_from_an_older_term_are_refused,
-            a_certificates_story_is_found_by_object_and_subject, certificate_expiries_soonest_first);
+            a_certificates_story_is_found_by_object_and_subject, certificate_expiries_soonest_first,
+            failed_logins_slow_then_lock_then_expire, concurrent_login_guesses_cannot_outrun_the_count);
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -1050,4 +1051,65 @@ pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
     assert_eq!(expiries.iter().map(|e| e.id).collect::<Vec<_>>(), ids.iter().map(|(_, id)| *id).collect::<Vec<_>>());
     assert_eq!(expiries[0].common_name, "exp1.example");
     assert_eq!(f.store.certificate_expiries(&SystemScope::new("metrics"), 2).await.unwrap().len(), 2);
+}
+
+const LOGIN_POLICY: crate::model::LoginPolicy = crate::model::LoginPolicy {
+    slowdown_after: 3,
+    lockout_after: 5,
+    lockout_after_per_address: 8,
+    lockout: Duration::from_secs(60),
+};
+
+/// Failed logins are counted per account and per address: they pass, are slowed, then refused until
+/// the lockout has passed since the last failure; a success clears the account and gives the
+/// address its attempt back. An address trying many accounts is refused for every account.
+pub async fn failed_logins_slow_then_lock_then_expire<S: Store>(f: &Fixture<S>) {
+    use crate::model::{LoginVerdict, account_key, address_key};
+    let (victim, ip, other_ip) = (account_key("victim@x.test"), address_key("192.0.2.1"), address_key("192.0.2.2"));
+    let attempt = |account: String, address: Option<String>| async move {
+        f.store.reserve_login_attempt(&account, address.as_deref(), &LOGIN_POLICY).await.unwrap()
+    };
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        match attempt(victim.clone(), Some(ip.clone())).await {
+            LoginVerdict::Proceed { delay } => delays.push(delay.as_millis()),
+            refused => panic!("refused too early: {refused:?}"),
+        }
+    }
+    assert_eq!(delays, [0, 0, 0, 500, 1_000]);
+    let refused = LoginVerdict::Refuse { retry_after: LOGIN_POLICY.lockout };
+    assert_eq!(attempt(victim.clone(), Some(other_ip.clone())).await, refused, "the account is locked everywhere");
+    // A refused attempt is not a failure: the lockout runs from the last counted one.
+    f.clock.advance(Duration::from_secs(59));
+    assert_eq!(attempt(victim.clone(), None).await, refused);
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(attempt(victim.clone(), None).await, LoginVerdict::Proceed { delay: Duration::ZERO });
+    f.store.login_succeeded(&victim, None).await.unwrap();
+    assert_eq!(attempt(victim.clone(), None).await, LoginVerdict::Proceed { delay: Duration::ZERO });
+
+    // One address, many accounts: the address is refused, the accounts elsewhere are not.
+    for i in 0..8 {
+        let verdict = attempt(account_key(&format!("user{i}@x.test")), Some(other_ip.clone())).await;
+        assert!(matches!(verdict, LoginVerdict::Proceed { .. }), "{i}: {verdict:?}");
+    }
+    assert_eq!(attempt(account_key("fresh@x.test"), Some(other_ip.clone())).await, refused);
+    assert_eq!(
+        attempt(account_key("fresh@x.test"), Some(ip.clone())).await,
+        LoginVerdict::Proceed { delay: Duration::ZERO }
+    );
+    // A success from the address takes one attempt back: one more may be made, not two.
+    f.store.login_succeeded(&account_key("user0@x.test"), Some(&other_ip)).await.unwrap();
+    assert!(matches!(attempt(account_key("next@x.test"), Some(other_ip.clone())).await, LoginVerdict::Proceed { .. }));
+    assert_eq!(attempt(account_key("last@x.test"), Some(other_ip.clone())).await, refused);
+}
+
+/// Attempts are counted when they start, in one step with the decision: a burst of concurrent
+/// guesses is cut off at the limit although none has finished.
+pub async fn concurrent_login_guesses_cannot_outrun_the_count<S: Store>(f: &Fixture<S>) {
+    let policy = crate::model::LoginPolicy { slowdown_after: 100, lockout_after_per_address: 1_000, ..LOGIN_POLICY };
+    let key = crate::model::account_key("victim@x.test");
+    let guesses = (0..50).map(|_| f.store.reserve_login_attempt(&key, None, &policy));
+    let verdicts = futures_join_all(guesses).await;
+    let admitted = verdicts.iter().filter(|v| matches!(v, Ok(crate::model::LoginVerdict::Proceed { .. }))).count();
+    assert_eq!(admitted, 5);
 }

@@ -21,7 +21,8 @@ pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeA
 
 use crate::ids::{JobId, OrgId, ProjectId};
 use crate::model::{
-    AuditEvent, Certificate, Fence, FenceRecord, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization,
+    AuditEvent, Certificate, Fence, FenceRecord, Job, JobLease, JobLogLine, JobStatus, LogLevel, LoginPolicy,
+    LoginVerdict, NewJob, Organization,
 };
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::timestamp::Timestamp;
@@ -285,6 +286,21 @@ pub trait Store: Send + Sync + 'static {
     async fn sealed_older_than(&self, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError>;
     /// Stores re-wrapped values in one transaction, each only if unchanged since it was read.
     async fn rewrap_sealed(&self, updates: Vec<(SealedRow, crate::model::SealedSecret)>) -> Result<u64, StoreError>;
+
+    // Failed-login throttling (`model::LoginPolicy`), shared by every process on the store.
+    /// Decides a login attempt on the failures counted under `account_key` and `address_key`
+    /// within the policy's lockout and, if it may proceed, counts it as a failure at once (a
+    /// success takes it back), in one transaction: concurrent guesses, from any process, cannot
+    /// slip past a count that has not been raised yet.
+    async fn reserve_login_attempt(
+        &self,
+        account_key: &str,
+        address_key: Option<&str>,
+        policy: &LoginPolicy,
+    ) -> Result<LoginVerdict, StoreError>;
+    /// A login succeeded: clears the account's failures and takes back the attempt reserved for
+    /// the address.
+    async fn login_succeeded(&self, account_key: &str, address_key: Option<&str>) -> Result<(), StoreError>;
 
     /// The backend's own consistency check (SQLite's `PRAGMA integrity_check`).
     async fn integrity_check(&self) -> Result<(), StoreError>;

@@ -6,7 +6,6 @@
 
 pub mod jwt;
 pub mod password;
-pub mod throttle;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,17 +1,14 @@
 //! Login, logout and "who am I". A login creates a session record (revocable) and a short-lived
 //! JWT naming it, returned in the body and as an HttpOnly, SameSite=Strict cookie with a CSRF token.
 
-use std::time::Instant;
-
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
 use certautopilot_core::OrgScope;
 use certautopilot_core::ids::SessionId;
-use certautopilot_core::model::{Membership, Session, User};
+use certautopilot_core::model::{LoginVerdict, Membership, Session, User, account_key, address_key};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::AppState;
-use crate::api::auth::throttle::Verdict;
 use crate::api::auth::{AuthMethod, Authorized, SESSION_COOKIE, jwt, password, random_secret, secret_digest};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json::ApiJson;
@@ -40,15 +37,16 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
     let address = client_address(&req);
-    match state.throttle.check_and_reserve(&email, address, Instant::now()) {
-        Verdict::Refuse { retry_after } => {
+    let (account, client) = (account_key(&email), address.map(|a| address_key(&a.to_string())));
+    match state.store()?.reserve_login_attempt(&account, client.as_deref(), &state.login_policy).await? {
+        LoginVerdict::Refuse { retry_after } => {
             tracing::warn!(client = ?address, "login refused: too many failed attempts");
             let mut e = ApiError::new(ErrorCode::TooManyRequests, "too many failed logins; try again later");
             e.retry_after = Some(retry_after.as_secs());
             return Err(e);
         }
-        Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Verdict::Proceed { .. } => {}
+        LoginVerdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        LoginVerdict::Proceed { .. } => {}
     }
     let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
     let org_ctx = org.clone();
@@ -62,7 +60,7 @@ pub async fn login(
         // An account without a password (created by other means) can never log in with one.
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => user,
         other => {
-            // The attempt was already counted by `check_and_reserve`.
+            // The attempt was already counted by `reserve_login_attempt`.
             let user_id = other.map(|u| u.id);
             tracing::warn!(user_id = ?user_id, client = ?address, "login failed");
             let actor = match user_id {
@@ -80,7 +78,7 @@ pub async fn login(
             return Err(invalid_credentials());
         }
     };
-    state.throttle.record_success(&email, address);
+    state.store()?.login_succeeded(&account, client.as_deref()).await?;
 
     let now = state.now();
     let expires_at = now.saturating_add(state.auth.session_ttl);

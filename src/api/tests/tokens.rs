@@ -182,6 +182,37 @@ async fn repeated_failed_logins_are_refused_for_a_while() {
     assert_problem(&other, 401, "invalid_credentials");
 }
 
+/// Failed logins are counted in the store: guesses spread over two processes serving one store
+/// lock the account for both, and the lock survives a new process (a restart).
+#[actix_web::test]
+async fn failed_logins_are_counted_across_processes() {
+    let h = Harness::new().await;
+    let _w = world(&h).await;
+    let first = app!(h);
+    let other = h.second_process().await;
+    let second = app!(other);
+    let limit = auth_config().login_lockout_after;
+    for i in 0..limit {
+        let resp = if i % 2 == 0 { login(&first, "not the password").await } else { login(&second, "nope").await };
+        assert_problem(&resp, 401, "invalid_credentials");
+    }
+    for resp in [login(&first, OWNER_PASSWORD).await, login(&second, OWNER_PASSWORD).await] {
+        assert_problem(&resp, 429, "too_many_requests");
+    }
+    let restarted = h.second_process().await;
+    assert_problem(&login(&app!(restarted), OWNER_PASSWORD).await, 429, "too_many_requests");
+    // What was typed as the e-mail is not what the store keeps.
+    let conn = rusqlite::Connection::open(h.dir.path().join("certautopilot.db")).unwrap();
+    let keys: Vec<String> = conn
+        .prepare("SELECT key FROM login_failures")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!keys.is_empty() && keys.iter().all(|k| !k.contains('@') && k.len() == 64), "{keys:?}");
+}
+
 /// Regression (review finding): an account with no password hash must not log in with the decoy
 /// password used to even out timing for unknown accounts.
 #[actix_web::test]

@@ -17,10 +17,23 @@ fn migrations() -> Vec<String> {
         schema_v7(),
         schema_v8(),
         schema_v9(),
+        schema_v10(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 9;
+pub const LATEST_VERSION: u32 = 10;
+
+/// Failed-login counts, per account and per client address (keys are digests), shared by every
+/// process on the store. Rows older than the lockout are pruned as attempts come in.
+fn schema_v10() -> String {
+    "CREATE TABLE login_failures (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_at INTEGER NOT NULL
+    );
+    CREATE INDEX login_failures_last_at ON login_failures(last_at);"
+        .into()
+}
 
 /// The audit outbox (M1.4): a state change writes its event here in its own transaction; the
 /// organization's AuditActor chains the rows into `audit_events` and deletes them, in commit order.

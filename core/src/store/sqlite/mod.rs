@@ -5,6 +5,7 @@
 mod audit;
 mod connection;
 mod jobs;
+mod login;
 mod migrations;
 mod read_pool;
 mod records;
@@ -516,6 +517,22 @@ impl Store for SqliteStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let (org, filter) = (scope.org_id(), filter.clone());
         self.read(move |c| audit_log::search(c, org, &filter, after_seq, limit)).await
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        account_key: &str,
+        address_key: Option<&str>,
+        policy: &crate::model::LoginPolicy,
+    ) -> Result<crate::model::LoginVerdict, StoreError> {
+        let (account, address, policy, now) =
+            (account_key.to_owned(), address_key.map(str::to_owned), *policy, self.now());
+        self.write(move |c| login::reserve(c, &account, address.as_deref(), &policy, now)).await
+    }
+
+    async fn login_succeeded(&self, account_key: &str, address_key: Option<&str>) -> Result<(), StoreError> {
+        let (account, address) = (account_key.to_owned(), address_key.map(str::to_owned));
+        self.write(move |c| login::succeeded(c, &account, address.as_deref())).await
     }
 
     async fn integrity_check(&self) -> Result<(), StoreError> {
