@@ -316,7 +316,7 @@ pub struct RawAuth {
     pub session_ttl_secs: u64,
     /// Longest lifetime an API token may be given.
     pub api_token_max_days: u32,
-    /// Failed logins (per account or per address) after which answers are slowed down.
+    /// Failed logins of one account after which answers are slowed down.
     pub login_slowdown_after: u32,
     /// Failed logins after which further attempts are refused (429) for `login_lockout_secs`.
     pub login_lockout_after: u32,

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::crypto::SecretBytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginPolicy {
@@ -39,23 +42,44 @@ impl LoginPolicy {
     }
 }
 
-/// The key an account's failures are counted under. A digest, not the text: what people type into
-/// the e-mail field is sometimes a password.
-pub fn account_key(email: &str) -> String {
-    digest("account", email)
+/// Turns what a login attempt names (an e-mail, a client address) into the keys its failures are
+/// counted under: HMAC-SHA256 under a key derived from a secret the store holds only sealed (the
+/// organization's JWT key), so a copy of the database file neither shows what was typed into the
+/// e-mail field (sometimes a password) nor lets a dictionary recover it.
+pub struct LoginKeys {
+    key: Hmac<Sha256>,
 }
 
-/// The key a client address's failures are counted under.
-pub fn address_key(address: &str) -> String {
-    digest("address", address)
+impl LoginKeys {
+    pub fn new(secret: &SecretBytes) -> LoginKeys {
+        // A key of its own, apart from what the secret signs elsewhere.
+        let derived = Self::mac(&new_mac(secret.expose()), "derive", "certautopilot login throttle v1");
+        LoginKeys { key: new_mac(&derived) }
+    }
+
+    pub fn account(&self, email: &str) -> String {
+        hex(&Self::mac(&self.key, "account", email))
+    }
+
+    pub fn address(&self, address: &str) -> String {
+        hex(&Self::mac(&self.key, "address", address))
+    }
+
+    fn mac(key: &Hmac<Sha256>, kind: &str, value: &str) -> Vec<u8> {
+        let mut mac = key.clone();
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
 }
 
-fn digest(kind: &str, value: &str) -> String {
-    let mut hash = Sha256::new();
-    hash.update(kind.as_bytes());
-    hash.update([0]);
-    hash.update(value.as_bytes());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+fn new_mac(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -83,12 +107,15 @@ mod tests {
         assert_eq!(lenient.decide(50, 0), proceed(4_000), "the delay is capped");
     }
 
-    /// Keys do not carry what was typed, and an account and an address never share one.
+    /// Keys do not carry what was typed, depend on the secret, and an account and an address never
+    /// share one.
     #[test]
-    fn keys_are_digests_apart_by_kind() {
-        let key = account_key("hunter2");
+    fn keys_are_keyed_digests_apart_by_kind() {
+        let keys = LoginKeys::new(&SecretBytes::new(vec![7; 32]));
+        let key = keys.account("hunter2");
         assert!(!key.contains("hunter2") && key.len() == 64);
-        assert_ne!(account_key("192.0.2.1"), address_key("192.0.2.1"));
-        assert_eq!(account_key("a@b.test"), account_key("a@b.test"));
+        assert_eq!(keys.account("a@b.test"), keys.account("a@b.test"));
+        assert_ne!(keys.account("192.0.2.1"), keys.address("192.0.2.1"));
+        assert_ne!(LoginKeys::new(&SecretBytes::new(vec![8; 32])).account("hunter2"), key);
     }
 }

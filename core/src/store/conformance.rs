@@ -1060,12 +1060,18 @@ const LOGIN_POLICY: crate::model::LoginPolicy = crate::model::LoginPolicy {
     lockout: Duration::from_secs(60),
 };
 
+fn login_keys() -> crate::model::LoginKeys {
+    crate::model::LoginKeys::new(&crate::crypto::SecretBytes::new(vec![5; 32]))
+}
+
 /// Failed logins are counted per account and per address: they pass, are slowed, then refused until
 /// the lockout has passed since the last failure; a success clears the account and gives the
 /// address its attempt back. An address trying many accounts is refused for every account.
 pub async fn failed_logins_slow_then_lock_then_expire<S: Store>(f: &Fixture<S>) {
-    use crate::model::{LoginVerdict, account_key, address_key};
-    let (victim, ip, other_ip) = (account_key("victim@x.test"), address_key("192.0.2.1"), address_key("192.0.2.2"));
+    use crate::model::LoginVerdict;
+    let keys = login_keys();
+    let account_key = |email: &str| keys.account(email);
+    let (victim, ip, other_ip) = (account_key("victim@x.test"), keys.address("192.0.2.1"), keys.address("192.0.2.2"));
     let attempt = |account: String, address: Option<String>| async move {
         f.store.reserve_login_attempt(&account, address.as_deref(), &LOGIN_POLICY).await.unwrap()
     };
@@ -1107,7 +1113,7 @@ pub async fn failed_logins_slow_then_lock_then_expire<S: Store>(f: &Fixture<S>) 
 /// guesses is cut off at the limit although none has finished.
 pub async fn concurrent_login_guesses_cannot_outrun_the_count<S: Store>(f: &Fixture<S>) {
     let policy = crate::model::LoginPolicy { slowdown_after: 100, lockout_after_per_address: 1_000, ..LOGIN_POLICY };
-    let key = crate::model::account_key("victim@x.test");
+    let key = login_keys().account("victim@x.test");
     let guesses = (0..50).map(|_| f.store.reserve_login_attempt(&key, None, &policy));
     let verdicts = futures_join_all(guesses).await;
     let admitted = verdicts.iter().filter(|v| matches!(v, Ok(crate::model::LoginVerdict::Proceed { .. }))).count();

@@ -3,6 +3,7 @@
 
 mod child;
 mod crash;
+mod login;
 mod outbox;
 mod processes;
 

@@ -5,7 +5,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
 use certautopilot_core::OrgScope;
 use certautopilot_core::ids::SessionId;
-use certautopilot_core::model::{LoginVerdict, Membership, Session, User, account_key, address_key};
+use certautopilot_core::model::{LoginKeys, LoginVerdict, Membership, Session, User};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::AppState;
@@ -37,7 +37,10 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
     let address = client_address(&req);
-    let (account, client) = (account_key(&email), address.map(|a| address_key(&a.to_string())));
+    // Before setup nobody can log in; after it, the organization's key makes the throttle's keys.
+    let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
+    let keys = LoginKeys::new(&org.jwt_key);
+    let (account, client) = (keys.account(&email), address.map(|a| keys.address(&a.to_string())));
     match state.store()?.reserve_login_attempt(&account, client.as_deref(), &state.login_policy).await? {
         LoginVerdict::Refuse { retry_after } => {
             tracing::warn!(client = ?address, "login refused: too many failed attempts");
@@ -48,7 +51,6 @@ pub async fn login(
         LoginVerdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
         LoginVerdict::Proceed { .. } => {}
     }
-    let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
     let org_ctx = org.clone();
     let org_scope = OrgScope::for_system("login", &org.org);
     let user: Option<User> = state.store()?.find_unique(&org_scope, &email).await.ok();

@@ -23,7 +23,8 @@ use rusqlite::Connection;
 use crate::clock::{Clock, SystemClock};
 use crate::ids::{JobId, OrgId};
 use crate::model::{
-    AuditEvent, Certificate, Fence, FenceRecord, Job, JobLease, JobLogLine, JobStatus, LogLevel, NewJob, Organization,
+    AuditEvent, Certificate, Fence, FenceRecord, Job, JobLease, JobLogLine, JobStatus, LogLevel, LoginVerdict, NewJob,
+    Organization,
 };
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::store::{
@@ -524,9 +525,15 @@ impl Store for SqliteStore {
         account_key: &str,
         address_key: Option<&str>,
         policy: &crate::model::LoginPolicy,
-    ) -> Result<crate::model::LoginVerdict, StoreError> {
+    ) -> Result<LoginVerdict, StoreError> {
         let (account, address, policy, now) =
             (account_key.to_owned(), address_key.map(str::to_owned), *policy, self.now());
+        let (a, b) = (account.clone(), address.clone());
+        if let refused @ LoginVerdict::Refuse { .. } =
+            self.read(move |c| login::peek(c, &a, b.as_deref(), &policy, now)).await?
+        {
+            return Ok(refused);
+        }
         self.write(move |c| login::reserve(c, &account, address.as_deref(), &policy, now)).await
     }
 
