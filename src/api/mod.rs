@@ -35,6 +35,8 @@ pub struct OrgContext {
     pub jwt_key: SecretBytes,
     /// For `audit/verify`; writers need no secret (their events go to the outbox).
     pub audit_secret: Arc<SecretBytes>,
+    /// What failed logins are counted under, derived once from `jwt_key`.
+    pub login_keys: certautopilot_core::model::LoginKeys,
 }
 
 impl OrgContext {
@@ -197,7 +199,8 @@ impl AppState {
         let sealed_audit =
             org.audit_secret.as_ref().ok_or_else(|| ApiError::internal("organization", &"no audit secret"))?;
         let audit_secret = Arc::new(self.envelope.open(&org.id.to_string(), AUDIT_SECRET_FIELD, sealed_audit)?);
-        let ctx = Arc::new(OrgContext { org, jwt_key, audit_secret });
+        let login_keys = certautopilot_core::model::LoginKeys::new(&jwt_key);
+        let ctx = Arc::new(OrgContext { org, jwt_key, audit_secret, login_keys });
         *self.org.write().await = Some(ctx.clone());
         Ok(Some(ctx))
     }

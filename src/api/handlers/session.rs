@@ -5,7 +5,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
 use certautopilot_core::OrgScope;
 use certautopilot_core::ids::SessionId;
-use certautopilot_core::model::{LoginKeys, LoginVerdict, Membership, Session, User};
+use certautopilot_core::model::{LoginVerdict, Membership, Session, User};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::AppState;
@@ -37,9 +37,9 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let email = body.email.trim().to_ascii_lowercase();
     let address = client_address(&req);
-    // Before setup nobody can log in; after it, the organization's key makes the throttle's keys.
+    // Before setup nobody can log in; after it, the organization's keys name what is counted.
     let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
-    let keys = LoginKeys::new(&org.jwt_key);
+    let keys = &org.login_keys;
     let (account, client) = (keys.account(&email), address.map(|a| keys.address(&a.to_string())));
     match state.store()?.reserve_login_attempt(&account, client.as_deref(), &state.login_policy).await? {
         LoginVerdict::Refuse { retry_after } => {

@@ -69,22 +69,20 @@ impl Harness {
         state.set_audit(audit);
         Harness { state: web::Data::new(state), _kek: kek, store, metrics: Arc::default(), dir }
     }
-}
 
-impl Harness {
     /// Another process's view of this harness's service: its own store connection to the same file,
     /// the same KEK, its own `AppState` (no audit actors: this harness's chain what it writes).
-    pub async fn second_process(&self) -> Harness2 {
+    pub async fn second_process(&self) -> OtherProcess {
         let store = Arc::new(SqliteStore::open_in(self.dir.path()).await.unwrap());
         let envelope = Envelope::new(Arc::new(self._kek.client()));
         let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock));
         state.set_store(store as Arc<dyn Store>);
-        Harness2 { state: web::Data::new(state), metrics: Arc::default() }
+        OtherProcess { state: web::Data::new(state), metrics: Arc::default() }
     }
 }
 
 /// What `app!` needs of a second process beside a harness.
-pub struct Harness2 {
+pub struct OtherProcess {
     pub state: web::Data<AppState>,
     pub metrics: Arc<HttpMetrics>,
 }
