@@ -25,6 +25,10 @@ use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, KekCommand};
 fn main() -> ExitCode {
     // ring is the only TLS provider in the build (../shared/notes/crates.md); install it before any TLS use.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Everything this process creates (store, WAL, dev KEK, Raft log, spools, exported keys) is for
+    // its own user only; a reload command gets the usual 022 back (connectors' ReloadCommand).
+    // SAFETY: umask only sets this process's file-creation mask; no thread has started yet.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

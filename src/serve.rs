@@ -18,6 +18,7 @@ use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, S
 use certautopilot_cluster::ClusterNode;
 use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
+use certautopilot_connectors::targets::FilePathPolicy;
 use certautopilot_core::SystemClock;
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::model::Fence;
@@ -38,14 +39,15 @@ const AUDIT_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     // Before anything else: an early SIGHUP would otherwise kill the process (its default action).
     let mut signals = Signals::install()?;
-    std::fs::create_dir_all(&config.node.data_dir)
-        .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
+    crate::wiring::create_data_dir(&config)?;
     let actors = ActorRegistry::new();
     let kek = open_envelope(&config, &actors)?;
     let tls = match &config.api.tls {
         Some(tls) => Some(ReloadingCertificate::load(&tls.cert_path, &tls.key_path)?),
         None => None,
     };
+    let file_targets = Arc::new(crate::wiring::file_path_policy(&config));
+    crate::wiring::raise_open_file_limit(config.api.max_connections);
     let state = Arc::new(
         AppState::new(
             kek.envelope.clone(),
@@ -54,22 +56,30 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             config.api.secure_cookies || tls.is_some(),
             Arc::new(SystemClock),
         )
-        .with_actors(actors.clone()),
+        .with_actors(actors.clone())
+        .with_file_targets(file_targets.clone())
+        .with_body_timeout(config.api.request_body_timeout),
     );
     let readiness = Readiness::default();
     let http_metrics = Arc::new(HttpMetrics::default());
 
     let api = mode.runs_api();
+    let limits = http::ConnectionLimits::new(config.api.max_connections, config.api.max_connections_per_peer);
     let server = {
         let readiness = web::Data::new(readiness.clone());
         let state = web::Data::from(state.clone());
         let http_metrics = http_metrics.clone();
         let body_limit = config.api.body_limit_bytes;
-        let server =
-            HttpServer::new(move || http::app(state.clone(), readiness.clone(), http_metrics.clone(), api, body_limit))
-                .workers(if config.api.workers == 0 { num_workers() } else { config.api.workers })
-                .disable_signals()
-                .shutdown_timeout(config.api.shutdown_grace.as_secs());
+        let https = tls.is_some();
+        let limits = limits.clone();
+        let server = HttpServer::new(move || {
+            http::app(state.clone(), readiness.clone(), http_metrics.clone(), api, body_limit, https)
+        })
+        .workers(if config.api.workers == 0 { num_workers() } else { config.api.workers })
+        .disable_signals()
+        .shutdown_timeout(config.api.shutdown_grace.as_secs())
+        .client_request_timeout(config.api.request_head_timeout)
+        .on_connect(move |io, extensions| limits.on_connect(io, extensions));
         match &tls {
             Some(tls) => server.bind_rustls_0_23(config.api.listen, tls.server_config()),
             None => server.bind(config.api.listen),
@@ -90,12 +100,15 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         let siem_snapshots = siem_snapshots.clone();
         let server = HttpServer::new(move || {
             let (state, http_metrics, siem) = (state.clone(), http_metrics.clone(), siem_snapshots.clone());
+            let limits = limits.clone();
             App::new().route(
                 "/metrics",
                 web::get().to(move || {
                     let (state, http_metrics, siem) = (state.clone(), http_metrics.clone(), siem.clone());
+                    let limits = limits.clone();
                     async move {
-                        let body = crate::metrics::render(&http_metrics, state.store().ok(), &siem).await;
+                        let mut body = crate::metrics::render(&http_metrics, state.store().ok(), &siem).await;
+                        limits.render_metrics(&mut body);
                         actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
                     }
                 }),
@@ -163,7 +176,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         store.clone() as Arc<dyn Store>,
         kek.envelope.clone(),
         actors.clone(),
-        issuance_settings(&config),
+        issuance_settings(&config, file_targets.clone()),
         config.node.id.clone(),
     );
     let certificates = CertificateHub::start(
@@ -436,7 +449,7 @@ async fn follow_leadership(
     }
 }
 
-fn issuance_settings(config: &Config) -> IssuanceSettings {
+fn issuance_settings(config: &Config, file_targets: Arc<FilePathPolicy>) -> IssuanceSettings {
     let i = &config.issuance;
     IssuanceSettings {
         acme_timeout: i.acme_timeout,
@@ -449,7 +462,15 @@ fn issuance_settings(config: &Config) -> IssuanceSettings {
         passivate_after: i.passivate_after,
         rate_limit_pause: i.rate_limit_pause,
         scan_every: i.scan_every,
+        file_targets,
+        egress: egress_policy(config),
     }
+}
+
+/// The `[egress]` policy every connector checks its addresses against.
+fn egress_policy(config: &Config) -> certautopilot_connectors::egress::EgressPolicy {
+    let e = &config.egress;
+    certautopilot_connectors::egress::EgressPolicy::new(e.allow.clone(), e.deny.clone(), e.allow_loopback)
 }
 
 /// The job pump in the actor registry: its snapshot, published every second.

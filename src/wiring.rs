@@ -37,8 +37,7 @@ pub fn open_envelope(config: &Config, registry: &ActorRegistry) -> anyhow::Resul
 pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
     let kek = match &config.kek {
         KekConfig::Dev { .. } => {
-            std::fs::create_dir_all(&config.node.data_dir)
-                .with_context(|| format!("cannot create node.data_dir {}", config.node.data_dir.display()))?;
+            create_data_dir(config)?;
             let kek = LocalKek::dev(&config.node.data_dir).context("cannot open the dev KEK")?;
             warn!(
                 kek = %kek.describe(),
@@ -92,5 +91,104 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
         .await
         .with_context(|| format!("cannot open the store at {}", sqlite.path.display()))?;
     info!(path = %sqlite.path.display(), "store open and migrated");
+    // Files made before this rule (or by another tool) are narrowed too; SQLite gives the WAL and
+    // shared-memory files the database file's mode when it creates them.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = sqlite.path.clone().into_os_string();
+        path.push(suffix);
+        restrict(std::path::Path::new(&path), 0o600)?;
+    }
     Ok(Arc::new(store))
+}
+
+/// Where file targets may write: the operator's allow-list, never over this service's own files.
+pub fn file_path_policy(config: &Config) -> certautopilot_connectors::targets::FilePathPolicy {
+    let mut protected = vec![config.node.data_dir.clone()];
+    let StoreConfig::Sqlite(sqlite) = &config.store;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut path = sqlite.path.clone().into_os_string();
+        path.push(suffix);
+        protected.push(path.into());
+    }
+    match &config.kek {
+        KekConfig::Dev { path } | KekConfig::File { path } => protected.push(path.clone()),
+        KekConfig::Pkcs11 { module, pin, .. } => {
+            protected.push(module.clone());
+            if let PinSource::File(path) = pin {
+                protected.push(path.clone());
+            }
+        }
+    }
+    if let Some(tls) = &config.api.tls {
+        protected.extend([tls.cert_path.clone(), tls.key_path.clone()]);
+    }
+    if let Some(cluster) = &config.cluster {
+        protected.extend([
+            cluster.raft_db.clone(),
+            cluster.ca_path.clone(),
+            cluster.cert_path.clone(),
+            cluster.key_path.clone(),
+        ]);
+    }
+    for siem in &config.siem {
+        if let Some(tls) = &siem.tls {
+            protected.push(tls.ca_path.clone());
+            if let Some((cert, key)) = &tls.client_cert {
+                protected.extend([cert.clone(), key.clone()]);
+            }
+        }
+    }
+    protected.extend(config.source_file.clone());
+    certautopilot_connectors::targets::FilePathPolicy::new(config.targets.file_allowed_dirs.clone(), protected)
+}
+
+/// Raises this process's soft limit on open files to its hard limit, so the connection caps, not
+/// EMFILE, decide when connections are shed; warns when the caps cannot fit under the limit.
+pub fn raise_open_file_limit(max_connections: usize) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    // Room for the store, the listeners, outbound connections and the shed connections in flight.
+    let needed = max_connections as u64 + 256;
+    if limit.rlim_cur < needed {
+        warn!(
+            open_file_limit = limit.rlim_cur,
+            api_max_connections = max_connections,
+            "the open-file limit is below api.max_connections plus headroom: lower the cap or raise LimitNOFILE"
+        );
+    }
+}
+
+/// Creates the data directory (and its parents) readable by this service's user only, and narrows
+/// an existing one to 0700: it holds the store, the dev KEK and the Raft log.
+pub fn create_data_dir(config: &Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = &config.node.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create node.data_dir {}", dir.display()))?;
+    restrict(dir, 0o700)
+}
+
+/// Sets `path`'s mode to `mode` when it exists and is wider.
+fn restrict(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if meta.permissions().mode() & 0o777 & !mode != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot restrict {} to {mode:04o}", path.display()))?;
+    }
+    Ok(())
 }

@@ -161,6 +161,10 @@ path = "{store}"
 provider = "file"
 file_path = "{kek}"
 
+# Pebble, BIND and the receivers run on loopback; the service refuses loopback unless told.
+[egress]
+allow_loopback = true
+
 [cluster]
 node_id = {id}
 listen = "127.0.0.1:{cluster_port}"

@@ -4,12 +4,17 @@
 //! Loading order: built-in defaults, then the TOML file, then `CERTAUTOPILOT_…` environment variables
 //! (`__` separates levels: `CERTAUTOPILOT_STORE__SQLITE__PATH`). Unknown keys are errors everywhere.
 
+mod auth;
+mod egress;
 mod error;
 mod load;
 mod raw;
 mod secret;
+mod targets;
 mod validated;
 
+pub use auth::AuthConfig;
+pub use egress::{EgressConfig, RawEgress};
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_from_str};
 pub use raw::{
@@ -17,7 +22,8 @@ pub use raw::{
     RawStore, SiemFormatName, SiemTransportName, SqliteSynchronous, StoreBackend,
 };
 pub use secret::Secret;
+pub use targets::{RawFileTargets, RawTargets, TargetsConfig};
 pub use validated::{
-    ApiConfig, ApiTlsConfig, AuthConfig, ClusterConfig, Config, IssuanceConfig, JobsConfig, KekConfig, LogConfig,
-    MetricsConfig, NodeConfig, PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig, is_host_port,
+    ApiConfig, ApiTlsConfig, ClusterConfig, Config, IssuanceConfig, JobsConfig, KekConfig, LogConfig, MetricsConfig,
+    NodeConfig, PinSource, SiemConfig, SiemTlsConfig, SqliteConfig, StoreConfig, is_host_port,
 };

@@ -22,7 +22,9 @@ pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>
         None => String::new(),
     };
     let display_path = path.map(Path::to_path_buf).unwrap_or_else(|| "<none>".into());
-    load_from_str(&text, &display_path, env)
+    let mut config = load_from_str(&text, &display_path, env)?;
+    config.source_file = path.map(Path::to_path_buf);
+    Ok(config)
 }
 
 pub fn load_from_str(
@@ -100,6 +102,14 @@ fn typed_value(raw: &str, like: Option<&Value>) -> Result<Value, String> {
         }
         Some(Value::String(_)) => Ok(Value::String(raw.to_owned())),
         Some(Value::Table(_)) => Err("is a section; set one of its keys instead".into()),
+        // A list: a TOML array (`["/a", "/b"]`), or comma-separated strings (`/a,/b`).
+        Some(Value::Array(_)) if raw.trim_start().starts_with('[') => toml::from_str::<Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .ok_or_else(|| format!("expected a TOML array, got {raw:?}")),
+        Some(Value::Array(_)) => Ok(Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+        )),
         // Optional keys with no default: take what the text looks like, and let the schema judge.
         _ => Ok(raw
             .parse()
@@ -152,6 +162,20 @@ mod tests {
         assert_eq!(config.api.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.jobs.lease, Duration::from_secs(120));
         assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    /// Lists come from the environment as TOML arrays or comma-separated; the file's list is replaced.
+    #[test]
+    fn lists_are_set_from_the_environment() {
+        let file = "[targets.file]\nallowed_dirs = [\"/srv/a\"]\n";
+        let config = check(file, &[("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", "/etc/ssl/x, /srv/b")]).unwrap();
+        assert_eq!(config.targets.file_allowed_dirs, [Path::new("/etc/ssl/x"), Path::new("/srv/b")]);
+        let config = check("", &[("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", "[\"/srv/c\"]")]).unwrap();
+        assert_eq!(config.targets.file_allowed_dirs, [Path::new("/srv/c")]);
+        let err = check("", &[("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", "[oops")]).unwrap_err();
+        assert_eq!(err.key(), Some("targets.file.allowed_dirs"));
+        let err = check("", &[("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", "relative")]).unwrap_err();
+        assert_eq!(err.key(), Some("targets.file.allowed_dirs"));
     }
 
     /// An unknown key is an error that names it, in the file and in the environment.

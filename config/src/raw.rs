@@ -24,6 +24,10 @@ pub struct RawConfig {
     pub siem: Vec<RawSiem>,
     /// Present on nodes that take part in the Raft group electing the scheduler (M1.7).
     pub cluster: Option<RawCluster>,
+    /// What distribution targets may do on this host (`[targets.file] allowed_dirs`).
+    pub targets: crate::targets::RawTargets,
+    /// The networks connectors may reach (`[egress]`).
+    pub egress: crate::egress::RawEgress,
 }
 
 impl Default for RawConfig {
@@ -42,6 +46,8 @@ impl Default for RawConfig {
             log: RawLog::default(),
             siem: Vec::new(),
             cluster: None,
+            targets: Default::default(),
+            egress: Default::default(),
         }
     }
 }
@@ -76,6 +82,16 @@ pub struct RawApi {
     /// Mark session cookies `Secure`. On by default because the service is meant to be reached over
     /// HTTPS (nginx in front); turn off only for plain-HTTP development with a browser.
     pub secure_cookies: bool,
+    /// A client must send a request's head (line and headers) within this long, or it gets 408.
+    pub request_head_timeout_secs: u64,
+    /// A client must send a request's whole body within this long, or it gets 408 and is cut off:
+    /// a slow body must not hold a connection (and its file descriptor) open indefinitely.
+    pub request_body_timeout_secs: u64,
+    /// Open connections at most, from everyone together; more are closed at once (shed).
+    pub max_connections: u32,
+    /// Open connections at most from one client address (the TCP peer; a proxy in front counts as
+    /// one peer, so raise this behind nginx); more are shed.
+    pub max_connections_per_peer: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -96,6 +112,10 @@ impl Default for RawApi {
             workers: 0,
             tls: RawTls::default(),
             secure_cookies: true,
+            request_head_timeout_secs: 5,
+            request_body_timeout_secs: 10,
+            max_connections: 4_096,
+            max_connections_per_peer: 256,
         }
     }
 }
@@ -316,13 +336,23 @@ pub struct RawAuth {
     pub session_ttl_secs: u64,
     /// Longest lifetime an API token may be given.
     pub api_token_max_days: u32,
-    /// Failed logins of one account after which answers are slowed down.
+    /// Failed logins of one account (from anywhere) after which its answers are slowed down.
     pub login_slowdown_after: u32,
-    /// Failed logins after which further attempts are refused (429) for `login_lockout_secs`.
-    pub login_lockout_after: u32,
+    /// The longest such delay: an attack on an account costs its rightful user at most this.
+    pub login_slowdown_max_ms: u64,
+    /// Failed logins for one account from one address after which that address is refused (429)
+    /// for that account for `login_lockout_secs`. Once `login_lockout_after`, which locked the
+    /// account everywhere (issue 14, item 4); old files keep loading with the new meaning.
+    #[serde(alias = "login_lockout_after")]
+    pub login_lockout_after_per_account_address: u32,
     pub login_lockout_secs: u64,
-    /// Failures from one address are counted against this larger limit (many users behind one NAT).
+    /// Failures from one address, whatever the accounts, are counted against this larger limit
+    /// (many users behind one NAT).
     pub login_lockout_after_per_address: u32,
+    /// Password hashes (argon2, 19 MiB each) computed at once; 0 = one per core, at most 8.
+    pub password_hash_concurrency: u32,
+    /// How long a login, setup or user creation waits for a hashing slot before 503.
+    pub password_hash_wait_ms: u64,
 }
 
 impl Default for RawAuth {
@@ -331,9 +361,12 @@ impl Default for RawAuth {
             session_ttl_secs: 3_600,
             api_token_max_days: 365,
             login_slowdown_after: 3,
-            login_lockout_after: 10,
+            login_slowdown_max_ms: 4_000,
+            login_lockout_after_per_account_address: 10,
             login_lockout_secs: 900,
             login_lockout_after_per_address: 50,
+            password_hash_concurrency: 0,
+            password_hash_wait_ms: 2_000,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::auth::AuthConfig;
 use crate::error::ConfigError;
 use crate::raw::{CONFIG_VERSION, KekProviderKind, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
 
@@ -29,6 +30,11 @@ pub struct Config {
     pub log: LogConfig,
     pub siem: Vec<SiemConfig>,
     pub cluster: Option<ClusterConfig>,
+    pub targets: crate::targets::TargetsConfig,
+    pub egress: crate::egress::EgressConfig,
+    /// The file this configuration was read from, if any: file targets never write over it.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
 }
 
 /// A validated `[cluster]` section.
@@ -66,16 +72,6 @@ pub struct SiemTlsConfig {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct AuthConfig {
-    pub session_ttl: Duration,
-    pub api_token_max_days: u32,
-    pub login_slowdown_after: u32,
-    pub login_lockout_after: u32,
-    pub login_lockout: Duration,
-    pub login_lockout_after_per_address: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "provider", rename_all = "lowercase")]
 pub enum KekConfig {
     Dev { path: PathBuf },
@@ -105,6 +101,10 @@ pub struct ApiConfig {
     pub workers: usize,
     pub tls: Option<ApiTlsConfig>,
     pub secure_cookies: bool,
+    pub request_head_timeout: Duration,
+    pub request_body_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,7 +221,34 @@ impl RawConfig {
                 }
             },
             secure_cookies: self.api.secure_cookies,
+            request_head_timeout: Duration::from_secs(in_range(
+                "api.request_head_timeout_secs",
+                self.api.request_head_timeout_secs,
+                1,
+                300,
+            )?),
+            request_body_timeout: Duration::from_secs(in_range(
+                "api.request_body_timeout_secs",
+                self.api.request_body_timeout_secs,
+                1,
+                3_600,
+            )?),
+            max_connections: in_range("api.max_connections", u64::from(self.api.max_connections), 16, 1_000_000)?
+                as usize,
+            max_connections_per_peer: in_range(
+                "api.max_connections_per_peer",
+                u64::from(self.api.max_connections_per_peer),
+                1,
+                1_000_000,
+            )? as usize,
         };
+        if api.max_connections_per_peer > api.max_connections {
+            return Err(ConfigError::invalid(
+                "api.max_connections_per_peer",
+                api.max_connections_per_peer,
+                format!("must not exceed api.max_connections ({})", api.max_connections),
+            ));
+        }
 
         let metrics = MetricsConfig {
             enabled: self.metrics.enabled,
@@ -332,31 +359,7 @@ impl RawConfig {
             },
         };
 
-        let a = self.auth;
-        let login_lockout_after =
-            in_range("auth.login_lockout_after", u64::from(a.login_lockout_after), 1, 1_000)? as u32;
-        let login_slowdown_after =
-            in_range("auth.login_slowdown_after", u64::from(a.login_slowdown_after), 1, 1_000)? as u32;
-        if login_slowdown_after > login_lockout_after {
-            return Err(ConfigError::invalid(
-                "auth.login_slowdown_after",
-                login_slowdown_after,
-                format!("must not exceed auth.login_lockout_after ({login_lockout_after})"),
-            ));
-        }
-        let auth = AuthConfig {
-            session_ttl: Duration::from_secs(in_range("auth.session_ttl_secs", a.session_ttl_secs, 60, 7 * 86_400)?),
-            api_token_max_days: in_range("auth.api_token_max_days", u64::from(a.api_token_max_days), 1, 3_650)? as u32,
-            login_slowdown_after,
-            login_lockout_after,
-            login_lockout: Duration::from_secs(in_range("auth.login_lockout_secs", a.login_lockout_secs, 1, 86_400)?),
-            login_lockout_after_per_address: in_range(
-                "auth.login_lockout_after_per_address",
-                u64::from(a.login_lockout_after_per_address),
-                1,
-                100_000,
-            )? as u32,
-        };
+        let auth = self.auth.validate()?;
 
         let kek_rotate_every = match in_range("kek.rotate_every_days", u64::from(self.kek.rotate_every_days), 0, 3_650)?
         {
@@ -484,6 +487,9 @@ impl RawConfig {
             kek_cache_entries,
             log,
             siem,
+            targets: self.targets.validate()?,
+            egress: self.egress.validate()?,
+            source_file: None,
         })
     }
 }
@@ -608,7 +614,7 @@ fn validate_cluster(c: crate::raw::RawCluster, data_dir: &Path) -> Result<Cluste
     })
 }
 
-fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+pub(crate) fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
@@ -647,6 +653,10 @@ impl From<&Config> for RawConfig {
                     key_path: c.api.tls.as_ref().map(|t| t.key_path.display().to_string()),
                 },
                 secure_cookies: c.api.secure_cookies,
+                request_head_timeout_secs: c.api.request_head_timeout.as_secs(),
+                request_body_timeout_secs: c.api.request_body_timeout.as_secs(),
+                max_connections: c.api.max_connections as u32,
+                max_connections_per_peer: c.api.max_connections_per_peer as u32,
             },
             metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
             store: crate::raw::RawStore {
@@ -681,14 +691,7 @@ impl From<&Config> for RawConfig {
                 concurrency: c.jobs.concurrency as u32,
                 poll_interval_ms: c.jobs.poll_interval.as_millis() as u64,
             },
-            auth: crate::raw::RawAuth {
-                session_ttl_secs: c.auth.session_ttl.as_secs(),
-                api_token_max_days: c.auth.api_token_max_days,
-                login_slowdown_after: c.auth.login_slowdown_after,
-                login_lockout_after: c.auth.login_lockout_after,
-                login_lockout_secs: c.auth.login_lockout.as_secs(),
-                login_lockout_after_per_address: c.auth.login_lockout_after_per_address,
-            },
+            auth: crate::raw::RawAuth::from(&c.auth),
             kek: crate::raw::RawKek {
                 rotate_every_days: c.kek_rotate_every.map(|d| (d.as_secs() / 86_400) as u32).unwrap_or(0),
                 cache_entries: c.kek_cache_entries as u32,
@@ -763,6 +766,8 @@ impl From<&Config> for RawConfig {
                 election_timeout_min_ms: k.election_timeout_min.as_millis() as u64,
                 election_timeout_max_ms: k.election_timeout_max.as_millis() as u64,
             }),
+            targets: (&c.targets).into(),
+            egress: (&c.egress).into(),
         }
     }
 }

@@ -1,18 +1,24 @@
 //! The one way connectors open HTTPS: the platform's roots plus any extra PEM roots a record names
 //! (private CAs, test CAs), ring as the provider, TCP_NODELAY (hyper's default is off, which costs a
-//! delayed ACK, about 40 ms, on every small request).
+//! delayed ACK, about 40 ms, on every small request), and every address checked by the egress
+//! policy before a socket opens (`crate::egress`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-/// A connector trusting the platform's roots and `extra_roots_pem`. With `https_only`, plain http
-/// URLs are refused.
-pub fn connector(extra_roots_pem: Option<&str>, https_only: bool) -> Result<HttpsConnector<HttpConnector>, String> {
+use crate::egress::{EgressHttpConnector, EgressPolicy};
+
+/// A connector trusting the platform's roots and `extra_roots_pem`, reaching only what `egress`
+/// allows. With `https_only`, plain http URLs are refused.
+pub fn connector(
+    extra_roots_pem: Option<&str>,
+    https_only: bool,
+    egress: &EgressPolicy,
+) -> Result<HttpsConnector<EgressHttpConnector>, String> {
     let mut extra = Vec::new();
     if let Some(pem) = extra_roots_pem {
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -28,10 +34,10 @@ pub fn connector(extra_roots_pem: Option<&str>, https_only: bool) -> Result<Http
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let mut http = egress.http_connector();
+    http.settings().set_nodelay(true);
+    http.settings().enforce_http(false);
+    http.settings().set_connect_timeout(Some(Duration::from_secs(10)));
     let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
     let builder = if https_only { builder.https_only() } else { builder.https_or_http() };
     Ok(builder.enable_http1().enable_http2().wrap_connector(http))

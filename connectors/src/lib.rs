@@ -4,6 +4,8 @@
 
 pub mod acme;
 pub mod dns;
+pub mod egress;
+pub mod failure;
 pub mod https;
 pub mod siem;
 pub mod targets;

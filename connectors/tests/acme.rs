@@ -9,6 +9,7 @@ use certautopilot_connectors::acme::{
     AcmeAccountHandle, AcmeError, NewAccountRequest, OrderStatus, csr_for_key, generate_key, public_key_der,
 };
 use certautopilot_connectors::dns::{Authoritative, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
+use certautopilot_connectors::egress::EgressPolicy;
 use certautopilot_connectors::testsupport::{
     AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE, verify_chain,
 };
@@ -34,6 +35,7 @@ async fn register(
         tos_agreed: true,
         eab,
         timeout: TIMEOUT,
+        egress: &EgressPolicy::allowing_loopback(),
     })
     .await
 }
@@ -46,6 +48,7 @@ fn dns(env: &AcmeEnv) -> Rfc2136 {
         algorithm: TsigAlgorithm::parse(key.algorithm).unwrap(),
         secret: SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
         timeout: Duration::from_secs(2),
+        egress: EgressPolicy::allowing_loopback(),
     })
     .unwrap()
 }
@@ -87,14 +90,21 @@ async fn issue_two_names_with_eab_then_revoke() {
     let right = SecretBytes::from_text(env.eab_hmac_key());
     let (account, credentials) = register(&env, Some((EAB_KID, &right))).await.unwrap();
     assert!(account.url().starts_with("https://127.0.0.1:"));
-    let account = AcmeAccountHandle::restore(&credentials, Some(&env.pebble.https_ca_pem()), TIMEOUT).await.unwrap();
+    let account = AcmeAccountHandle::restore(
+        &credentials,
+        Some(&env.pebble.https_ca_pem()),
+        TIMEOUT,
+        &EgressPolicy::allowing_loopback(),
+    )
+    .await
+    .unwrap();
 
     // --- Order two names; publish each DNS-01 value (following the CNAME) and answer the challenges.
     let names = vec![format!("www.{ZONE}"), CNAME_NAME.to_owned()];
     let order = account.new_order(&names).await.unwrap();
     assert_eq!(order.status, OrderStatus::Pending);
     assert_eq!(order.authorizations.len(), 2);
-    let check = Authoritative { timeout: Duration::from_secs(2) };
+    let check = Authoritative { timeout: Duration::from_secs(2), egress: EgressPolicy::allowing_loopback() };
     let dns = dns(&env);
     for authz in &order.authorizations {
         let value = authz.dns_value.clone().expect("pending authz has a value");

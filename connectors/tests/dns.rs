@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use certautopilot_connectors::dns::{Authoritative, DnsError, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
+use certautopilot_connectors::egress::EgressPolicy;
 use certautopilot_connectors::testsupport::{Bind, CNAME_NAME, TestZone, TsigKey};
 use certautopilot_core::crypto::SecretBytes;
 
@@ -14,6 +15,7 @@ fn client(bind: &Bind, key: &TsigKey) -> Rfc2136 {
         algorithm: TsigAlgorithm::parse(key.algorithm).unwrap(),
         secret: SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
         timeout: Duration::from_secs(2),
+        egress: EgressPolicy::allowing_loopback(),
     })
     .unwrap()
 }
@@ -34,7 +36,7 @@ async fn add_check_and_remove_a_txt_record() {
     let key = TsigKey::random("updater");
     let bind = Bind::start(dir.path(), key.clone(), zones());
     let dns = client(&bind, &key);
-    let check = Authoritative { timeout: Duration::from_secs(2) };
+    let check = Authoritative { timeout: Duration::from_secs(2), egress: EgressPolicy::allowing_loopback() };
     let servers = check.servers("example.test", bind.addr()).await.unwrap();
     assert_eq!(servers, vec![bind.addr()], "ns1.example.test is 127.0.0.1 on the update server's port");
 
@@ -63,7 +65,7 @@ async fn follows_a_cname_delegation() {
     let dir = tempfile::tempdir().unwrap();
     let key = TsigKey::random("updater");
     let bind = Bind::start(dir.path(), key.clone(), zones());
-    let check = Authoritative { timeout: Duration::from_secs(2) };
+    let check = Authoritative { timeout: Duration::from_secs(2), egress: EgressPolicy::allowing_loopback() };
     let qname = challenge_name(CNAME_NAME);
     let target = check.cname(bind.addr(), &qname).await.unwrap().expect("delegated");
     assert_eq!(target, "_acme-challenge.cname.delegated.test");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use certautopilot_connectors::targets::{DeployError, Deployable, FileTarget, ReloadCommand};
+use certautopilot_connectors::targets::{DeployError, Deployable, FilePathPolicy, FileTarget, ReloadCommand};
 use certautopilot_connectors::testsupport::sample_deployable;
 
 fn deployable(chain: &str) -> Deployable {
@@ -21,8 +21,10 @@ async fn a_reader_never_sees_half_a_file() {
         cert_path: dir.path().join("cert.pem"),
         key_path: dir.path().join("key.pem"),
         key_mode: 0o600,
+        cert_mode: 0o644,
         owner: None,
         reload: None,
+        policy: Arc::new(FilePathPolicy::new([dir.path().to_owned()], [])),
     };
     let versions = [format!("A{}\n", "a".repeat(200_000)), format!("B{}\n", "b".repeat(50_000))];
     target.deploy(&deployable(&versions[0])).await.unwrap();
@@ -59,7 +61,9 @@ async fn reload_success_and_failure_are_reported() {
         cert_path: dir.path().join("cert.pem"),
         key_path: dir.path().join("key.pem"),
         key_mode: 0o640,
+        cert_mode: 0o644,
         owner: None,
+        policy: Arc::new(FilePathPolicy::new([dir.path().to_owned()], [])),
         reload: Some(ReloadCommand {
             command: format!("test -s {} && touch {}", dir.path().join("cert.pem").display(), marker.display()),
             timeout: Duration::from_secs(10),
@@ -94,4 +98,59 @@ async fn reload_success_and_failure_are_reported() {
     let missing = FileTarget { cert_path: dir.path().join("no/such/dir/cert.pem"), reload: None, ..target };
     let err = missing.deploy(&deployable("chain\n")).await.unwrap_err();
     assert!(!err.is_transient() && err.to_string().contains("no/such/dir"), "{err}");
+}
+
+/// A write is held inside the allowed directories at write time, whatever was checked when the
+/// target was saved: a key path that became a link to a protected file, a directory swapped for a
+/// link leading out, or a mode wider than a key may have, each fail and leave the victim untouched.
+#[tokio::test]
+async fn writes_stay_inside_the_allowed_directories_at_write_time() {
+    let root = tempfile::tempdir().unwrap();
+    let allowed = root.path().join("certs");
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let kek = data.join("kek.key");
+    std::fs::write(&kek, "the kek").unwrap();
+    let policy = Arc::new(FilePathPolicy::new([allowed.clone()], [data.clone()]));
+    let target = FileTarget {
+        cert_path: allowed.join("cert.pem"),
+        key_path: allowed.join("key.pem"),
+        key_mode: 0o600,
+        cert_mode: 0o644,
+        owner: None,
+        reload: None,
+        policy: policy.clone(),
+    };
+    target.deploy(&deployable("chain\n")).await.unwrap();
+
+    // The key file replaced by a link to the KEK between the check and the write.
+    std::fs::remove_file(allowed.join("key.pem")).unwrap();
+    std::os::unix::fs::symlink(&kek, allowed.join("key.pem")).unwrap();
+    let err = target.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&kek).unwrap(), "the kek");
+
+    // A directory inside the allowed one swapped for a link into the data directory.
+    std::os::unix::fs::symlink(&data, allowed.join("site")).unwrap();
+    let through = FileTarget { key_path: allowed.join("site/kek.key"), ..target.clone() };
+    let err = through.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(err.to_string().contains("not under a directory"), "{err}");
+    assert_eq!(std::fs::read_to_string(&kek).unwrap(), "the kek");
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 1, "no temporary file was left in the data directory");
+
+    // Modes wider than a key or a certificate may have.
+    let key_path = allowed.join("other-key.pem");
+    let wide = FileTarget { key_path: key_path.clone(), key_mode: 0o777, ..target.clone() };
+    let err = wide.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(err.to_string().contains("key mode: 0777 is wider than 0640"), "{err}");
+    let wide = FileTarget { key_path: key_path.clone(), cert_mode: 0o666, ..target.clone() };
+    let err = wide.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(err.to_string().contains("cert mode: 0666 is wider than 0644"), "{err}");
+    assert!(!key_path.exists());
+
+    // With nothing allowed, nothing is written.
+    let disabled = FileTarget { policy: Arc::new(FilePathPolicy::default()), ..target };
+    let err = disabled.deploy(&deployable("chain\n")).await.unwrap_err();
+    assert!(err.to_string().contains("[targets.file] allowed_dirs"), "{err}");
 }

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     InvalidJson,
     UnsupportedMediaType,
     PayloadTooLarge,
+    /// The client did not send its request body in time.
+    RequestTimeout,
     ValidationFailed,
     Unauthenticated,
     InvalidCredentials,
@@ -37,6 +39,7 @@ impl ErrorCode {
             ErrorCode::BadRequest | ErrorCode::InvalidJson => StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ErrorCode::CsrfTokenMissing | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
@@ -145,6 +148,10 @@ impl ResponseError for ApiError {
         response.content_type("application/problem+json");
         if let Some(secs) = self.retry_after {
             response.insert_header(("Retry-After", secs.to_string()));
+        }
+        if self.code == ErrorCode::RequestTimeout {
+            // The rest of a late body may still be on its way: this connection is done.
+            response.force_close();
         }
         response.json(self.problem())
     }

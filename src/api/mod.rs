@@ -6,6 +6,7 @@ pub mod error;
 pub mod handlers;
 pub mod json;
 pub mod openapi;
+pub mod rebind;
 pub mod routes;
 pub mod validate;
 pub mod views;
@@ -87,8 +88,14 @@ pub struct AppState {
     pub max_job_attempts: u32,
     /// Failed logins are counted in the store, so every process serving the API shares the count.
     pub login_policy: LoginPolicy,
+    /// Every argon2 computation of the API goes through this bound (issue 14, item 3).
+    pub password_hashing: auth::password_hashing::PasswordHashing,
     /// Cookies get `Secure` when the API itself serves TLS.
     pub secure_cookies: bool,
+    /// Where file targets may write on this host; none until configured.
+    pub file_targets: Arc<certautopilot_connectors::targets::FilePathPolicy>,
+    /// How long a client gets to send a whole request body (`api.request_body_timeout_secs`).
+    pub body_timeout: std::time::Duration,
     clock: Arc<dyn Clock>,
     org: RwLock<Option<Arc<OrgContext>>>,
 }
@@ -103,10 +110,13 @@ impl AppState {
     ) -> Self {
         let login_policy = LoginPolicy {
             slowdown_after: auth.login_slowdown_after,
-            lockout_after: auth.login_lockout_after,
+            slowdown_max: auth.login_slowdown_max,
+            lockout_after_per_account_address: auth.login_lockout_after_per_account_address,
             lockout_after_per_address: auth.login_lockout_after_per_address,
             lockout: auth.login_lockout,
         };
+        let password_hashing =
+            auth::password_hashing::PasswordHashing::new(auth.password_hash_concurrency, auth.password_hash_wait);
         AppState {
             store: std::sync::OnceLock::new(),
             envelope,
@@ -118,7 +128,10 @@ impl AppState {
             auth,
             max_job_attempts,
             login_policy,
+            password_hashing,
             secure_cookies,
+            file_targets: Arc::default(),
+            body_timeout: std::time::Duration::from_secs(10),
             clock,
             org: RwLock::new(None),
         }
@@ -127,6 +140,17 @@ impl AppState {
     /// Shares the process's actor registry with the inspection routes.
     pub fn with_actors(mut self, actors: certautopilot_actors::ActorRegistry) -> Self {
         self.actors = actors;
+        self
+    }
+
+    /// The file targets' allow-list and protected paths, as the workers enforce them.
+    pub fn with_file_targets(mut self, policy: Arc<certautopilot_connectors::targets::FilePathPolicy>) -> Self {
+        self.file_targets = policy;
+        self
+    }
+
+    pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -222,8 +246,14 @@ impl AppState {
 
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(web::PayloadConfig::new(body_limit))
+        // Query and path decoding errors quote what was sent; say only what was expected.
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::new(error::ErrorCode::BadRequest, format!("invalid query string: {e}")).into()
+            let detail = match e {
+                actix_web::error::QueryPayloadError::Deserialize(e) => json::describe_decode_error(&e.to_string()),
+                _ => "invalid value".to_owned(),
+            };
+            ApiError::new(error::ErrorCode::BadRequest, format!("invalid query string: {detail}")).into()
         }))
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()))
         .configure(routes::register);
 }

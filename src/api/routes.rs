@@ -87,14 +87,20 @@ routes! {
         req: None, 200 Some(Body::of::<MeView>()), query: &[];
     GET "/api/v1/auth/tokens" => tokens::list, Authenticated, "listApiTokens", "your API tokens",
         req: None, 200 Some(Body::of::<ApiTokenPage>()), query: PAGE;
-    POST "/api/v1/auth/tokens" => tokens::create, Authenticated, "createApiToken", "create an API token (shown once)",
+    POST "/api/v1/auth/tokens" => tokens::create, Authenticated, "createApiToken", "create an API token (shown once; from a signed-in session only, never with a token)",
         req: Some(Body::of::<CreateApiToken>()), 201 Some(Body::of::<CreatedApiToken>()), query: &[];
-    DELETE "/api/v1/auth/tokens/{id}" => tokens::revoke, Authenticated, "revokeApiToken", "revoke one of your API tokens",
+    DELETE "/api/v1/auth/tokens/{id}" => tokens::revoke, Authenticated, "revokeApiToken", "revoke one of your API tokens (owners: anyone's)",
         req: None, 204 None, query: &[];
     GET "/api/v1/users" => users::list, Owner, "listUsers", "users of the organization",
         req: None, 200 Some(Body::of::<UserPage>()), query: PAGE;
     POST "/api/v1/users" => users::create, Owner, "createUser", "create a user",
         req: Some(Body::of::<CreateUser>()), 201 Some(Body::of::<UserView>()), query: &[];
+    GET "/api/v1/users/{id}/tokens" => tokens::list_for_user, Owner, "listUserApiTokens", "a user's API tokens",
+        req: None, 200 Some(Body::of::<ApiTokenPage>()), query: PAGE;
+    POST "/api/v1/users/{id}/disable" => users::disable, Owner, "disableUser", "disable a user and end all their sessions and API tokens at once",
+        req: None, 200 Some(Body::of::<UserView>()), query: &[];
+    POST "/api/v1/users/{id}/enable" => users::enable, Owner, "enableUser", "let a disabled user sign in again (old sessions and tokens stay revoked)",
+        req: None, 200 Some(Body::of::<UserView>()), query: &[];
     GET "/api/v1/projects" => projects::list, Authenticated, "listProjects", "projects you can see",
         req: None, 200 Some(Body::of::<ProjectPage>()), query: PAGE;
     POST "/api/v1/projects" => projects::create, Owner, "createProject", "create a project",
@@ -191,12 +197,10 @@ routes! {
         req: None, 202 None, query: &[];
 }
 
-async fn method_not_allowed(
-    req: actix_web::HttpRequest,
-) -> Result<actix_web::HttpResponse, crate::api::error::ApiError> {
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, crate::api::error::ApiError> {
     Err(crate::api::error::ApiError::new(
         crate::api::error::ErrorCode::MethodNotAllowed,
-        format!("{} is not allowed on this path", req.method()),
+        "this method is not allowed on this path",
     ))
 }
 

@@ -4,6 +4,8 @@
 use crate::api::error::ApiError;
 
 pub const MAX_SANS: usize = 100;
+/// RFC 5280's `ub-common-name`: a subject common name holds at most 64 characters.
+pub const MAX_COMMON_NAME: usize = 64;
 const MAX_NAME: usize = 64;
 const MAX_DOMAIN: usize = 253;
 const MAX_LABEL: usize = 63;
@@ -70,6 +72,24 @@ pub fn domain(field: &str, value: &str, allow_wildcard: bool) -> Result<String, 
     Ok(full)
 }
 
+/// A name a certificate may carry: a valid domain (wildcards allowed), but never a wildcard directly
+/// under a public suffix (`*.co.uk`, `*.github.io`), which would cover every registrant below it.
+/// The suffixes come from the Public Suffix List compiled into the `psl` crate.
+pub fn certificate_name(field: &str, value: &str) -> Result<String, ApiError> {
+    let name = domain(field, value, true)?;
+    if let Some(parent) = name.strip_prefix("*.")
+        && psl::suffix(parent.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes() == parent.as_bytes())
+    {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{name:?} is a wildcard directly under the public suffix {parent:?}; name a domain registered under it"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
 /// An `https://` URL (or `http://` to a loopback host, for test CAs and receivers).
 pub fn url(field: &str, value: &str) -> Result<String, ApiError> {
     let bad = |why: &str| ApiError::invalid(field, format!("not a usable URL: {why}"));
@@ -106,10 +126,34 @@ pub fn email(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(v)
 }
 
+/// Whether `c` may appear in free text: not a control character (C0, DEL, C1 such as U+0085), not a
+/// line or paragraph separator (U+2028, U+2029), and not a bidirectional override or isolate, which
+/// make text display differently from what it is.
+fn is_plain_text_char(c: char) -> bool {
+    !c.is_control()
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Free text (a key id, a site name, a command line): 1 to `max` bytes, not blank, and without
+/// control, separator or bidirectional-override characters, so it can never split a header, a log
+/// line or a command, or read differently from what it is. The one check for every such field.
+pub fn free_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    if value.trim().is_empty() || value.len() > max {
+        return Err(ApiError::invalid(field, format!("must be 1 to {max} characters")));
+    }
+    if !value.chars().all(is_plain_text_char) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control, line-separator or bidirectional-control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// An absolute file path with no `..` component and no control characters.
 pub fn absolute_path(field: &str, value: &str) -> Result<String, ApiError> {
-    if !value.starts_with('/') || value.len() > 4_096 || value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, "must be an absolute path"));
+    if !value.starts_with('/') || value.len() > 4_096 || !value.chars().all(is_plain_text_char) {
+        return Err(ApiError::invalid(field, "must be an absolute path without control characters"));
     }
     if value.split('/').any(|part| part == "..") {
         return Err(ApiError::invalid(field, "must not contain '..'"));
@@ -149,6 +193,20 @@ mod tests {
         assert!(domain("n", "*.*.example.com", true).is_err());
     }
 
+    /// Issue M2.1 item 10: wildcards directly under a public suffix (ICANN or private section) are
+    /// refused; wildcards under a registered domain, and names under unlisted test TLDs, pass.
+    #[test]
+    fn no_wildcard_directly_under_a_public_suffix() {
+        for bad in ["*.co.uk", "*.github.io", "*.CO.UK.", "*.ac.jp"] {
+            let e = certificate_name("n", bad).unwrap_err();
+            assert!(e.detail.contains("public suffix"), "{bad}: {}", e.detail);
+        }
+        assert!(certificate_name("n", "*.com").is_err(), "a wildcard over a TLD needs two labels anyway");
+        for good in ["*.example.co.uk", "*.example.com", "www.co.uk", "*.acme.test", "*.me.github.io"] {
+            assert!(certificate_name("n", good).is_ok(), "{good}");
+        }
+    }
+
     #[test]
     fn names_urls_emails_and_paths() {
         assert_eq!(name("n", " web-prod ").unwrap(), "web-prod");
@@ -165,5 +223,30 @@ mod tests {
         assert!(absolute_path("p", "/etc/ssl/cert.pem").is_ok());
         assert!(absolute_path("p", "/etc/../passwd").is_err());
         assert!(absolute_path("p", "relative").is_err());
+        assert!(absolute_path("p", "/etc/ssl/a\u{2028}b").is_err());
+    }
+
+    /// Issue M2.1 item 10: every control, separator and bidirectional-control character is refused in
+    /// free text, whatever its script; ordinary Unicode text passes.
+    #[test]
+    fn free_text_refuses_control_and_separator_characters() {
+        assert_eq!(free_text("f", "Default Web Site – Zürich", 256).unwrap(), "Default Web Site – Zürich");
+        for bad in [
+            "kid\r\nX-Injected: 1",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{85}b",
+            "a\u{0}b",
+            "a\tb",
+            "a\u{7f}b",
+            "a\u{9b}b",
+            "evil\u{202e}txt.exe",
+            "a\u{2066}b",
+            "",
+            "   ",
+        ] {
+            assert!(free_text("f", bad, 256).is_err(), "{bad:?} accepted");
+        }
+        assert!(free_text("f", &"x".repeat(257), 256).is_err());
     }
 }

@@ -104,6 +104,9 @@ pub struct CreatedApiToken {
 pub struct ApiTokenView {
     #[schema(value_type = String, format = "uuid")]
     pub id: ApiTokenId,
+    /// Whose token it is: owners list and revoke every user's tokens.
+    #[schema(value_type = String, format = "uuid")]
+    pub user_id: UserId,
     pub name: String,
     pub revoked: bool,
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -114,7 +117,14 @@ pub struct ApiTokenView {
 
 impl From<ApiToken> for ApiTokenView {
     fn from(t: ApiToken) -> Self {
-        ApiTokenView { id: t.id, name: t.name, revoked: t.revoked, expires_at: t.expires_at, created_at: t.created_at }
+        ApiTokenView {
+            id: t.id,
+            user_id: t.user_id,
+            name: t.name,
+            revoked: t.revoked,
+            expires_at: t.expires_at,
+            created_at: t.created_at,
+        }
     }
 }
 page_type!(ApiTokenPage, ApiTokenView);

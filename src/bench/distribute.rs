@@ -42,8 +42,10 @@ async fn alone(dir: &Path, sshd: &Sshd) -> anyhow::Result<(Duration, Duration)> 
         cert_path: out.join("c.pem"),
         key_path: out.join("k.pem"),
         key_mode: 0o600,
+        cert_mode: 0o644,
         owner: None,
         reload: None,
+        policy: std::sync::Arc::new(certautopilot_connectors::targets::FilePathPolicy::new([out.clone()], [])),
     };
     let ssh = SshTarget {
         host: "127.0.0.1".into(),
@@ -58,6 +60,8 @@ async fn alone(dir: &Path, sshd: &Sshd) -> anyhow::Result<(Duration, Duration)> 
         reload_command: None,
         timeout: Duration::from_secs(10),
         sessions: None,
+        // The bench's sshd listens on loopback.
+        egress: certautopilot_connectors::egress::EgressPolicy::allowing_loopback(),
     };
     let mut best = (Duration::MAX, Duration::MAX);
     for _ in 0..5 {

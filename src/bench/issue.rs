@@ -96,6 +96,8 @@ pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Resul
             .env("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10")
             .env("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250")
             .env("CERTAUTOPILOT_LOG__FILTER", "warn")
+            // Pebble and BIND listen on loopback.
+            .env("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

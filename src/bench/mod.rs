@@ -4,11 +4,14 @@
 mod actors;
 mod audit;
 mod distribute;
+mod health_probe;
 mod issue;
 mod jobs;
 mod kek;
+mod login_flood;
 mod renewal_scan;
 mod siem;
+mod slow_bodies;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,6 +102,30 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Concurrent bad logins (rotating X-Forwarded-For) against this binary serving in a child
+    /// process: its resident memory before, during and after, /healthz latency, and the answers.
+    LoginFlood {
+        #[arg(long, default_value_t = 200)]
+        logins: usize,
+        /// Every login for the owner's e-mail (its slow-down spreads them out) instead of each for
+        /// its own unknown e-mail (the worst case for hashing: nothing delays them).
+        #[arg(long)]
+        same_account: bool,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Slow request bodies from one address against this binary serving with its default caps:
+    /// connections shed, descriptors held, /healthz latency meanwhile.
+    SlowBodies {
+        /// Connections to open (the bench's own open-file limit bounds it).
+        #[arg(long, default_value_t = 19_000)]
+        connections: usize,
+        /// Stop opening connections after this long.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -142,6 +169,14 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Actors { certificates, active, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             actors::run(&dir, certificates, active).await
+        }
+        BenchCommand::LoginFlood { logins, same_account, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            tokio::task::spawn_blocking(move || login_flood::run(&dir, logins, same_account)).await?
+        }
+        BenchCommand::SlowBodies { connections, seconds, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            tokio::task::spawn_blocking(move || slow_bodies::run(&dir, connections, seconds)).await?
         }
         BenchCommand::RenewalScan { certificates, projects, dir } => {
             let (dir, _guard) = work_dir(dir)?;

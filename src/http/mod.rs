@@ -1,6 +1,7 @@
 //! The actix-web application: probes, the REST API (in `api` and `all` modes), request metrics, and
 //! problem+json for every path or method nobody serves. `app` is what `serve` and the tests run.
 
+mod connections;
 mod health;
 mod problem;
 
@@ -9,9 +10,11 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, header};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, web};
 
+pub use connections::ConnectionLimits;
 pub use health::Readiness;
 
 use crate::api::AppState;
@@ -24,6 +27,7 @@ pub fn app(
     metrics: Arc<HttpMetrics>,
     rest_api: bool,
     body_limit: usize,
+    https: bool,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -59,6 +63,7 @@ pub fn app(
                 Ok(response)
             }
         })
+        .wrap(security_headers(https))
         .configure(configure_probes)
         .configure(|cfg| {
             if rest_api {
@@ -66,6 +71,23 @@ pub fn app(
             }
         })
         .default_service(not_found())
+}
+
+/// Headers on every answer: no MIME sniffing, no referrer, never framed (clickjacking), nothing
+/// cached (API answers carry tokens, CSRF values and secret-bearing views), and HSTS when this
+/// process itself serves HTTPS.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
+        .add((header::CACHE_CONTROL, "no-store"));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"))
+    } else {
+        headers
+    }
 }
 
 /// Routes every mode serves (probes), whatever else it runs.

@@ -70,8 +70,19 @@ fn a_new_operator_can_do_everything_over_http() {
         Some(json!({ "project_id": pid, "apex": "acme.test", "credential_id": credential["id"] })),
         201,
     );
-    let target = c.ok("POST", "/api/v1/targets", Some(json!({ "project_id": pid, "name": "nginx", "type": "file",
-        "config": { "cert_path": "/etc/nginx/tls/cert.pem", "key_path": "/etc/nginx/tls/key.pem", "reload_command": "systemctl reload nginx" } })), 201);
+    // This host's operator allowed no directory: file targets are refused, naming the setting.
+    let file = json!({ "project_id": pid, "name": "nginx", "type": "file",
+        "config": { "cert_path": "/etc/nginx/tls/cert.pem", "key_path": "/etc/nginx/tls/key.pem" } });
+    let refused = c.ok("POST", "/api/v1/targets", Some(file), 422);
+    assert_eq!(refused["field"], json!("config.cert_path"));
+    assert!(refused["detail"].as_str().unwrap().contains("[targets.file] allowed_dirs"), "{refused}");
+    let target = c.ok(
+        "POST",
+        "/api/v1/targets",
+        Some(json!({ "project_id": pid, "name": "hook", "type": "webhook",
+        "config": { "url": "https://hooks.acme.test/tls", "hmac_secret": "0123456789abcdef0123" } })),
+        201,
+    );
     let created = c.ok("POST", "/api/v1/certificates", Some(json!({ "project_id": pid, "common_name": "www.acme.test",
         "sans": ["api.acme.test"], "key_type": "ecdsa-p256", "acme_account_id": account["id"], "target_ids": [target["id"]] })), 202);
     assert_eq!(created["certificate"]["status"], json!("requested"));

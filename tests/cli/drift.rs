@@ -75,13 +75,14 @@ fn drift_is_found_and_repaired() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (bad, _) = c.call(
+    let bad = c.ok(
         "POST",
         "/api/v1/targets",
         Some(json!({ "project_id": pid, "name": "x", "type": "file",
-        "config": { "cert_path": "/a", "key_path": "/b", "tls_endpoint": "no-port" } })),
+        "config": { "cert_path": out.join("x-cert.pem"), "key_path": out.join("x-key.pem"), "tls_endpoint": "no-port" } })),
+        422,
     );
-    assert_eq!(bad, 422);
+    assert_eq!(bad["field"], json!("config.tls_endpoint"));
 
     let created = c.ok(
         "POST",

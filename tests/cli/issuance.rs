@@ -36,7 +36,10 @@ fn install_ring() {
 }
 
 pub(crate) fn start(dir: &Path, extra: &[(&str, &str)]) -> Server {
-    let env: Vec<(&str, &str)> = FAST.iter().chain(extra).copied().collect();
+    // File targets may write anywhere under the test's directory (its data directory excepted).
+    let allowed = dir.display().to_string();
+    let files = [("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", allowed.as_str())];
+    let env: Vec<(&str, &str)> = FAST.iter().chain(&files).chain(extra).copied().collect();
     let server = Server::start(dir, &[], &env);
     wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
     server

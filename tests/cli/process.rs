@@ -43,6 +43,9 @@ impl Server {
             .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
             .env("CERTAUTOPILOT_METRICS__LISTEN", "127.0.0.1:0")
             .env("CERTAUTOPILOT_API__SHUTDOWN_GRACE_SECS", "5")
+            // Pebble, BIND, sshd and the receivers run on loopback, which `[egress]` refuses unless
+            // told; a test about the policy overrides this through `env`.
+            .env("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

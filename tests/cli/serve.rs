@@ -16,10 +16,20 @@ fn serve_without_config_serves_probes_and_creates_the_store() {
     let ready = wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
     assert_eq!(ready, r#"{"status":"ready"}"#);
     assert!(dir.path().join("data/certautopilot.db").is_file());
-    let (status, body) = http_get(server.addr, "/no/such/route");
+    // Issue M2.1 item 10: the data directory and every file in it are for the service's user only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("data")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(files.iter().any(|f| f.ends_with("certautopilot.db-wal")), "{files:?}");
+    for file in &files {
+        assert_eq!(mode(file) & 0o077, 0, "{} is readable by others", file.display());
+    }
+    let (status, body) = http_get(server.addr, "/no/such/route/%3Cscript%3E");
     assert_eq!(status, 404);
     let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(problem["code"], "not_found");
+    assert!(!body.contains("script") && !body.contains("/no/such"), "the path is not echoed: {body}");
 
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait_exit(Duration::from_secs(30)), 0);

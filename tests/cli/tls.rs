@@ -88,6 +88,9 @@ fn https_serves_the_configured_certificate_and_reloads_it_on_sighup() {
     let (response, presented) = https(addr, &roots, &get("/healthz"));
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert_eq!(presented, der(&cert_a));
+    // Served over HTTPS, answers tell browsers to keep to HTTPS (issue M2.1 item 8).
+    let head = response.to_ascii_lowercase();
+    assert!(head.contains("strict-transport-security: max-age=31536000; includesubdomains"), "{response}");
 
     // Replace the files (as an ACME client or an operator would), then SIGHUP.
     std::fs::copy(&cert_b, dir.path().join("staged.crt")).unwrap();

@@ -86,6 +86,7 @@ pub async fn register_account(
     envelope: &Envelope,
     account: &mut AcmeAccount,
     timeout: std::time::Duration,
+    egress: &certautopilot_connectors::egress::EgressPolicy,
 ) -> Result<AcmeAccountHandle, AcmeError> {
     let eab_key = match &account.eab_hmac_key {
         Some(sealed) => Some(
@@ -106,6 +107,7 @@ pub async fn register_account(
         tos_agreed: account.tos_agreed,
         eab,
         timeout,
+        egress,
     })
     .await?;
     account.account_key = Some(
@@ -164,8 +166,8 @@ async fn open_session(
     match (&account.status, &account.account_key) {
         (AcmeAccountStatus::Registered, Some(sealed)) => {
             let credentials = deps.envelope.open(&id.to_string(), "account_key", sealed)?;
-            Ok(AcmeAccountHandle::restore(&credentials, account.ca_bundle_pem.as_deref(), deps.settings.acme_timeout)
-                .await?)
+            let ca = account.ca_bundle_pem.as_deref();
+            Ok(AcmeAccountHandle::restore(&credentials, ca, deps.settings.acme_timeout, &deps.settings.egress).await?)
         }
         (AcmeAccountStatus::Deactivated, _) => {
             Err(IssueError::Setup(format!("ACME account {} is deactivated", account.name)))
@@ -181,7 +183,7 @@ async fn reregister(
     action: &str,
 ) -> Result<AcmeAccountHandle, IssueError> {
     let org = deps.org().await?;
-    match register_account(&deps.envelope, &mut account, deps.settings.acme_timeout).await {
+    match register_account(&deps.envelope, &mut account, deps.settings.acme_timeout, &deps.settings.egress).await {
         Ok(handle) => {
             account.updated_at = certautopilot_core::Timestamp::now();
             let audit = org.write(

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use certautopilot_connectors::dns::{Authoritative, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
+use certautopilot_connectors::egress::OutboundError;
 use certautopilot_core::ProjectScope;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsCredential, DnsProvider, Zone};
@@ -73,11 +74,14 @@ async fn provider_and_checks(
     }
     let text = |key: &str| credential.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
     let server_text = text("server").ok_or_else(|| IssueError::Setup("DNS credential has no server".into()))?;
-    let server = tokio::net::lookup_host(&server_text)
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| IssueError::Setup(format!("DNS server {server_text} does not resolve")))?;
+    // Resolved and checked under the egress policy; updates then go to the checked address.
+    let server = match deps.settings.egress.resolve_endpoint(&server_text).await {
+        Ok(addrs) => addrs[0],
+        Err(OutboundError::Denied(denied)) => {
+            return Err(IssueError::Setup(format!("DNS server {}: {denied}", server_text.escape_debug())));
+        }
+        Err(_) => return Err(IssueError::Setup(format!("DNS server {} does not resolve", server_text.escape_debug()))),
+    };
     let sealed = credential.secret.as_ref().ok_or_else(|| IssueError::Setup("DNS credential has no secret".into()))?;
     let secret_b64 = deps.envelope.open(&credential.id.to_string(), "secret", sealed)?;
     let secret = base64::engine::general_purpose::STANDARD
@@ -89,6 +93,7 @@ async fn provider_and_checks(
         algorithm: TsigAlgorithm::parse(&text("algorithm").unwrap_or_default())?,
         secret: SecretBytes::new(secret),
         timeout: deps.settings.dns_query_timeout,
+        egress: deps.settings.egress.clone(),
     })?;
     Ok((provider, nameservers))
 }
@@ -105,7 +110,7 @@ pub(crate) async fn challenge_target(
     let zone = zone_for(zones, identifier).ok_or_else(|| no_zone(identifier))?;
     let (provider, nameservers) = provider_and_checks(deps, scope, zone).await?;
     let name = challenge_name(identifier);
-    let check = Authoritative { timeout: deps.settings.dns_query_timeout };
+    let check = Authoritative { timeout: deps.settings.dns_query_timeout, egress: deps.settings.egress.clone() };
     let asked = nameservers.first().copied().unwrap_or(provider.server());
     match check.cname(asked, &name).await? {
         None => Ok(ChallengeTarget { zone: zone.clone(), name, provider, nameservers }),

@@ -361,7 +361,8 @@ impl Flow<'_> {
             t.provider.add_txt(&t.zone.apex, &t.name, value, 60).await?;
         }
         self.step("waiting for DNS");
-        let check = Authoritative { timeout: self.deps.settings.dns_query_timeout };
+        let settings = &self.deps.settings;
+        let check = Authoritative { timeout: settings.dns_query_timeout, egress: settings.egress.clone() };
         let started = Instant::now();
         for (_, value, t) in &targets {
             let servers = t.check_servers(&check).await?;
@@ -427,22 +428,23 @@ impl Flow<'_> {
         done: impl Fn(OrderStatus) -> bool,
     ) -> Result<OrderSnapshot, IssueError> {
         self.step(&format!("waiting for {what}"));
-        let settings = self.deps.settings;
+        let (poll_initial, order_timeout, poll_max) =
+            (self.deps.settings.poll_initial, self.deps.settings.order_timeout, self.deps.settings.poll_max);
         let started = Instant::now();
-        let mut delay = settings.poll_initial;
+        let mut delay = poll_initial;
         loop {
             self.cancellable(tokio::time::sleep(delay)).await?;
             let order = self.order(work, AcmeCall::Order { url: url.to_owned(), authorizations: false }).await?;
             if done(order.status) {
                 return Ok(order);
             }
-            if started.elapsed() > settings.order_timeout {
-                return Err(IssueError::CaTimeout(settings.order_timeout.as_secs()));
+            if started.elapsed() > order_timeout {
+                return Err(IssueError::CaTimeout(order_timeout.as_secs()));
             }
-            delay = delay.mul_f64(1.5).min(settings.poll_max);
+            delay = delay.mul_f64(1.5).min(poll_max);
             // The CA's Retry-After, when it sent one, is the earliest next poll.
             if let Some(asked) = order.retry_after.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok()) {
-                delay = delay.max(asked.min(settings.order_timeout));
+                delay = delay.max(asked.min(order_timeout));
             }
         }
     }

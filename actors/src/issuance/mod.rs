@@ -10,6 +10,7 @@ mod flow;
 mod jobs;
 mod scheduler;
 mod target;
+mod target_connector;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +40,8 @@ use crate::registry::ActorRegistry;
 /// The envelope field of an organization's audit key (shared with the API).
 pub use crate::audit::AUDIT_SECRET_FIELD;
 
-/// Timings of issuance, from the `[issuance]` configuration.
-#[derive(Debug, Clone, Copy)]
+/// Timings of issuance, from the `[issuance]` configuration, and what targets may do on this host.
+#[derive(Debug, Clone)]
 pub struct IssuanceSettings {
     pub acme_timeout: Duration,
     pub order_timeout: Duration,
@@ -53,6 +54,10 @@ pub struct IssuanceSettings {
     pub rate_limit_pause: Duration,
     /// How often the scheduler scans every target for drift; `None`: never.
     pub scan_every: Option<Duration>,
+    /// Where `file` targets may write (`[targets.file]`); disabled unless configured.
+    pub file_targets: Arc<certautopilot_connectors::targets::FilePathPolicy>,
+    /// Which addresses connectors may reach (`[egress]`); the default refuses loopback.
+    pub egress: certautopilot_connectors::egress::EgressPolicy,
 }
 
 impl Default for IssuanceSettings {
@@ -68,6 +73,8 @@ impl Default for IssuanceSettings {
             passivate_after: Duration::from_secs(300),
             rate_limit_pause: Duration::from_secs(60),
             scan_every: Some(Duration::from_secs(3_600)),
+            file_targets: Arc::default(),
+            egress: Default::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ use certautopilot_core::store::RecordStore;
 use certautopilot_core::{StoreError, Timestamp};
 use serde_json::json;
 
+use super::target_connector::Connector;
 use super::{IssuanceDeps, IssueError};
 use crate::hub::Hub;
 use crate::job_pump::{JobContext, JobError, JobHandler};
@@ -155,6 +156,7 @@ async fn scan(deps: &IssuanceDeps, target_id: TargetId, scope: &ProjectScope) ->
             &endpoint,
             text("tls_server_name").as_deref(),
             deps.settings.acme_timeout,
+            &deps.settings.egress,
         )
         .await
         .map(Some),
@@ -276,84 +278,6 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
     result
 }
 
-#[async_trait]
-trait Connector: Send + Sync {
-    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError>;
-    /// The fingerprint of the leaf now deployed (`None`: nothing there), or an error when this kind
-    /// of target cannot be read back.
-    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError>;
-}
-
-#[async_trait]
-impl Connector for FileTarget {
-    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        FileTarget::deploy(self, d).await
-    }
-    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        let target = self.clone();
-        tokio::task::spawn_blocking(move || target.deployed_fingerprint())
-            .await
-            .map_err(|e| DeployError::Permanent(e.to_string()))
-    }
-}
-
-#[async_trait]
-impl Connector for SshTarget {
-    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        SshTarget::deploy(self, d).await
-    }
-    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        SshTarget::deployed_fingerprint(self).await
-    }
-}
-
-#[async_trait]
-impl Connector for KubernetesTarget {
-    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        KubernetesTarget::deploy(self, d).await
-    }
-    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        KubernetesTarget::deployed_fingerprint(self).await
-    }
-}
-
-#[async_trait]
-impl Connector for VaultTarget {
-    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        VaultTarget::deploy(self, d).await
-    }
-    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        VaultTarget::deployed_fingerprint(self).await
-    }
-}
-
-/// Appliances that take a certificate but cannot be read back by this release (scan them through
-/// their `tls_endpoint`).
-macro_rules! write_only_connector {
-    ($($ty:ty),*) => {$(
-        #[async_trait]
-        impl Connector for $ty {
-            async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-                <$ty>::deploy(self, d).await
-            }
-            async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-                Err(DeployError::Permanent("this target cannot be read back; give it a tls_endpoint to scan".into()))
-            }
-        }
-    )*};
-}
-write_only_connector!(F5Target, NetscalerTarget, IisTarget);
-
-#[async_trait]
-impl Connector for WebhookTarget {
-    async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        WebhookTarget::deploy(self, d).await
-    }
-    async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        Err(DeployError::Permanent("a webhook cannot be read back; give the target a tls_endpoint to scan".into()))
-    }
-}
-
 /// The connector for a stored target, its credential opened.
 fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn Connector>, DeployError> {
     let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
@@ -369,13 +293,15 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
     };
     match target.kind {
         TargetKind::File => {
-            let mode = text("mode").and_then(|m| u32::from_str_radix(&m, 8).ok()).unwrap_or(0o600);
+            let mode = |key: &str, default| text(key).and_then(|m| u32::from_str_radix(&m, 8).ok()).unwrap_or(default);
             Ok(Box::new(FileTarget {
                 cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?.into(),
                 key_path: text("key_path").ok_or_else(|| bad("no key_path"))?.into(),
-                key_mode: mode,
+                key_mode: mode("mode", 0o600),
+                cert_mode: mode("cert_mode", 0o644),
                 owner: text("owner"),
                 reload,
+                policy: deps.settings.file_targets.clone(),
             }))
         }
         TargetKind::Webhook => {
@@ -391,6 +317,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                     .unwrap_or(false),
                 extra_roots_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+                egress: deps.settings.egress.clone(),
             }))
         }
         TargetKind::Ssh => {
@@ -409,6 +336,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 reload_command: text("reload_command"),
                 timeout: RELOAD_TIMEOUT,
                 sessions: Some(deps.ssh_sessions.clone()),
+                egress: deps.settings.egress.clone(),
             }))
         }
         TargetKind::Kubernetes => {
@@ -421,6 +349,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 token: certautopilot_core::crypto::SecretBytes::from_text(token),
                 ca_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+                egress: deps.settings.egress.clone(),
             }))
         }
         TargetKind::Vault => {
@@ -434,6 +363,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 token: certautopilot_core::crypto::SecretBytes::from_text(token),
                 ca_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+                egress: deps.settings.egress.clone(),
             }))
         }
         TargetKind::F5 => {
@@ -448,6 +378,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 object_name: text("object_name").ok_or_else(|| bad("no object_name"))?,
                 ca_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+                egress: deps.settings.egress.clone(),
             }))
         }
         TargetKind::Netscaler => {
@@ -460,6 +391,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 certkey: text("certkey").ok_or_else(|| bad("no certkey"))?,
                 ca_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+                egress: deps.settings.egress.clone(),
             }))
         }
         TargetKind::Iis => {
@@ -472,6 +404,7 @@ fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn
                 binding: text("binding").unwrap_or_else(|| "*:443".into()),
                 ca_pem: text("ca_bundle_pem"),
                 timeout: deps.settings.acme_timeout,
+                egress: deps.settings.egress.clone(),
             }))
         }
     }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::AcmeError;
 use super::http::{RetryAfter, http_client};
+use crate::egress::EgressPolicy;
 
 /// What registering an account needs. The EAB HMAC key is the CA-issued base64url text.
 pub struct NewAccountRequest<'a> {
@@ -24,6 +25,8 @@ pub struct NewAccountRequest<'a> {
     pub tos_agreed: bool,
     pub eab: Option<(&'a str, &'a SecretBytes)>,
     pub timeout: Duration,
+    /// Where the client may connect (`[egress]`).
+    pub egress: &'a EgressPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -153,7 +156,8 @@ impl AcmeAccountHandle {
             None => None,
         };
         let retry_after = RetryAfter::default();
-        let builder = Account::builder_with_http(http_client(request.extra_roots_pem, retry_after.clone())?);
+        let builder =
+            Account::builder_with_http(http_client(request.extra_roots_pem, retry_after.clone(), request.egress)?);
         let new_account =
             NewAccount { contact: &contact, terms_of_service_agreed: request.tos_agreed, only_return_existing: false };
         let (account, credentials) =
@@ -171,11 +175,12 @@ impl AcmeAccountHandle {
         credentials: &SecretBytes,
         extra_roots_pem: Option<&str>,
         timeout: Duration,
+        egress: &EgressPolicy,
     ) -> Result<Self, AcmeError> {
         let credentials: AccountCredentials = serde_json::from_slice(credentials.expose())
             .map_err(|_| AcmeError::Config("stored account credentials are unreadable".into()))?;
         let retry_after = RetryAfter::default();
-        let builder = Account::builder_with_http(http_client(extra_roots_pem, retry_after.clone())?);
+        let builder = Account::builder_with_http(http_client(extra_roots_pem, retry_after.clone(), egress)?);
         let account = within(timeout, builder.from_credentials(credentials)).await?;
         Ok(AcmeAccountHandle { account, timeout, retry_after, orders: Arc::default() })
     }

@@ -61,8 +61,14 @@ impl HttpClient for Recording {
     }
 }
 
-pub fn http_client(extra_roots_pem: Option<&str>, retry_after: RetryAfter) -> Result<Box<dyn HttpClient>, AcmeError> {
-    let connector = crate::https::connector(extra_roots_pem, true).map_err(AcmeError::Config)?;
+/// The client for one account: every address the CA's URLs resolve to is checked by `egress`
+/// before a socket opens (the directory names further URLs, so a CA cannot point us elsewhere).
+pub fn http_client(
+    extra_roots_pem: Option<&str>,
+    retry_after: RetryAfter,
+    egress: &crate::egress::EgressPolicy,
+) -> Result<Box<dyn HttpClient>, AcmeError> {
+    let connector = crate::https::connector(extra_roots_pem, true, egress).map_err(AcmeError::Config)?;
     let client: hyper_util::client::legacy::Client<_, BodyWrapper<Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
     Ok(Box::new(Recording { inner: Box::new(client), retry_after }))

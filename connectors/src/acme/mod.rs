@@ -11,6 +11,9 @@ pub use client::{AcmeAccountHandle, AuthzSnapshot, NewAccountRequest, OrderSnaps
 pub use http::parse_retry_after;
 pub use keys::{csr_for_key, generate_key, public_key_der};
 
+use crate::egress::EgressDenied;
+use crate::failure::{NetFailure, bounded_escaped, log_remote_detail};
+
 pub const PROBLEM_RATE_LIMITED: &str = "urn:ietf:params:acme:error:rateLimited";
 pub const PROBLEM_ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
 const TRANSIENT_PROBLEMS: [&str; 2] =
@@ -18,10 +21,14 @@ const TRANSIENT_PROBLEMS: [&str; 2] =
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
-    /// The CA could not be reached or did not answer in time.
+    /// The CA could not be reached or did not answer in time; the classified reason only.
     #[error("ACME CA unreachable: {0}")]
     Unreachable(String),
-    /// The CA answered with a problem document (RFC 7807); `detail` is the CA's own reason.
+    /// The egress policy refuses the CA's address; permanent until `[egress]` changes.
+    #[error("ACME CA unreachable: {0}")]
+    Egress(EgressDenied),
+    /// The CA answered with a problem document (RFC 7807); `detail` is the CA's own reason when
+    /// the problem is an ACME one (see `problem_detail`).
     #[error("ACME CA refused: {detail} ({kind})")]
     Problem { kind: String, detail: String, status: Option<u16> },
     #[error("ACME account settings are unusable: {0}")]
@@ -61,30 +68,64 @@ impl AcmeError {
             _ => false,
         }
     }
+
+    fn unreachable(error: &(dyn std::error::Error + 'static)) -> AcmeError {
+        match NetFailure::classify("acme", error) {
+            NetFailure::Egress(denied) => AcmeError::Egress(denied),
+            reason => AcmeError::Unreachable(reason.to_string()),
+        }
+    }
 }
 
 impl From<instant_acme::Error> for AcmeError {
     fn from(e: instant_acme::Error) -> Self {
         match e {
             instant_acme::Error::Api(problem) => AcmeError::Problem {
-                kind: problem.r#type.clone().unwrap_or_else(|| "about:blank".into()),
+                kind: problem_kind(&problem).to_owned(),
                 detail: problem_detail(&problem),
                 status: problem.status,
             },
-            instant_acme::Error::Hyper(e) => AcmeError::Unreachable(e.to_string()),
-            instant_acme::Error::Other(e) => AcmeError::Unreachable(e.to_string()),
-            instant_acme::Error::Timeout(_) => AcmeError::Unreachable("timed out".into()),
+            instant_acme::Error::Hyper(e) => AcmeError::unreachable(&e),
+            instant_acme::Error::Other(e) => AcmeError::unreachable(&*e),
+            instant_acme::Error::Timeout(_) => AcmeError::Unreachable("timeout".into()),
+            // serde's message can quote the answer's values: an endpoint that is not a CA must
+            // not have its body reflected.
+            instant_acme::Error::Json(e) => {
+                log_remote_detail("acme answer", &e.to_string());
+                AcmeError::Protocol("the answer is not an ACME document".into())
+            }
             other => AcmeError::Protocol(other.to_string()),
         }
     }
 }
 
-/// The CA's detail and its subproblems, as one line for the timeline.
+/// The CA's detail only travels into records for problems in the ACME namespace (a CA's reason, such
+/// as a CAA or DNS failure, is what an operator needs); a generic problem document from something
+/// that is not a CA (`about:blank`, a framework's error page) is withheld. Bounded and escaped.
+const ACME_PROBLEM_PREFIX: &str = "urn:ietf:params:acme:error:";
+/// Characters of the CA's detail kept in a record.
+const PROBLEM_DETAIL_LIMIT: usize = 300;
+
+fn problem_kind(problem: &instant_acme::Problem) -> &str {
+    match problem.r#type.as_deref() {
+        Some(kind) if kind.starts_with(ACME_PROBLEM_PREFIX) && kind.len() <= 100 && kind.is_ascii() => kind,
+        _ => "about:blank",
+    }
+}
+
+/// The CA's detail and its subproblems, as one line for the timeline (see `ACME_PROBLEM_PREFIX`).
 pub fn problem_detail(problem: &instant_acme::Problem) -> String {
+    if problem_kind(problem) == "about:blank" {
+        log_remote_detail("acme problem", &problem.to_string());
+        return match problem.status {
+            Some(status) => format!("http {status} from the CA"),
+            None => "the CA gave no ACME reason".into(),
+        };
+    }
     let mut text = problem.detail.clone().unwrap_or_else(|| "no detail given".into());
     for sub in &problem.subproblems {
         let who = sub.identifier.as_ref().map(|i| format!("{i:?}")).unwrap_or_default();
         text.push_str(&format!("; {who}: {}", sub.detail.clone().unwrap_or_default()));
     }
-    text
+    bounded_escaped(&text, PROBLEM_DETAIL_LIMIT)
 }

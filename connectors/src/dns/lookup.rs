@@ -9,7 +9,8 @@ use hickory_net::proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 
-use super::{DnsError, name, net_error};
+use super::{DnsError, allowed, name, net_error};
+use crate::egress::EgressPolicy;
 
 /// `_acme-challenge.<name>` for a name to validate (a wildcard's challenge sits at its base).
 pub fn challenge_name(domain: &str) -> String {
@@ -17,13 +18,16 @@ pub fn challenge_name(domain: &str) -> String {
 }
 
 /// Queries without recursion, one server at a time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Authoritative {
     pub timeout: Duration,
+    /// Which servers may be asked (`[egress]`): the configured ones and those NS answers name.
+    pub egress: EgressPolicy,
 }
 
 impl Authoritative {
     async fn query(&self, server: SocketAddr, qname: &str, rtype: RecordType) -> Result<Vec<Record>, DnsError> {
+        allowed(&self.egress, server)?;
         let stream =
             UdpClientStream::builder(server, TokioRuntimeProvider::default()).with_timeout(Some(self.timeout)).build();
         let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
@@ -50,6 +54,12 @@ impl Authoritative {
                         _ => continue,
                     };
                     let server = SocketAddr::new(ip, via.port());
+                    // An NS answer names addresses; one the policy refuses is not asked (the
+                    // update server, checked when used, stands in if none is left).
+                    if let Err(e) = allowed(&self.egress, server) {
+                        tracing::debug!(zone = %zone.escape_debug(), error = %e, "skipping a refused name server");
+                        continue;
+                    }
                     if !servers.contains(&server) {
                         servers.push(server);
                     }

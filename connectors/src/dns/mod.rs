@@ -1,12 +1,16 @@
 //! DNS for DNS-01 challenges: publishing and removing `_acme-challenge` TXT records through a
 //! provider (RFC 2136 dynamic update with TSIG first), following a CNAME delegation of the challenge
 //! name, and confirming a record is visible at the zone's authoritative servers — never a public
-//! resolver — before the CA is told to look.
+//! resolver — before the CA is told to look. Every server address (configured, or learned from NS
+//! answers) is checked by the egress policy before a datagram is sent to it.
 
 mod lookup;
 mod rfc2136;
 
 use std::net::SocketAddr;
+
+use crate::egress::{EgressDenied, EgressPolicy};
+use crate::failure::{NetFailure, log_remote_detail};
 
 pub use lookup::{Authoritative, challenge_name};
 pub use rfc2136::{Rfc2136, Rfc2136Config, TsigAlgorithm};
@@ -28,6 +32,9 @@ pub enum DnsError {
     BadName { name: String, reason: String },
     #[error("invalid DNS settings: {0}")]
     Config(String),
+    /// The egress policy refuses the server's address; permanent until `[egress]` changes.
+    #[error("DNS server {server}: {denied}")]
+    Egress { server: SocketAddr, denied: EgressDenied },
     /// The record never became visible everywhere within the configured wait.
     #[error("TXT record at {name} not visible at {missing} within {waited_ms} ms")]
     NotPropagated { name: String, missing: String, waited_ms: u64 },
@@ -47,12 +54,27 @@ fn name(text: &str) -> Result<hickory_net::proto::rr::Name, DnsError> {
     Ok(name)
 }
 
+/// Classified: the response code, `timeout`, `connection refused`, …; the library's text (which can
+/// quote the answer) goes to the debug log only.
 fn net_error(server: SocketAddr, operation: &'static str, e: hickory_net::NetError) -> DnsError {
+    let what = format!("dns {operation} at {server}");
     match e {
         hickory_net::NetError::Dns(hickory_net::DnsError::ResponseCode(code)) => {
             DnsError::Refused { server, operation, code: code.to_string() }
         }
-        hickory_net::NetError::Proto(e) => DnsError::BadAnswer { server, reason: e.to_string() },
-        other => DnsError::Unreachable { server, reason: other.to_string() },
+        hickory_net::NetError::Proto(e) => {
+            log_remote_detail(&what, &e.to_string());
+            DnsError::BadAnswer { server, reason: "the answer does not parse or verify".into() }
+        }
+        hickory_net::NetError::Timeout => DnsError::Unreachable { server, reason: "timeout".into() },
+        hickory_net::NetError::Io(io) => {
+            DnsError::Unreachable { server, reason: NetFailure::classify(&what, &*io).to_string() }
+        }
+        other => DnsError::Unreachable { server, reason: NetFailure::classify(&what, &other).to_string() },
     }
+}
+
+/// Checks `server` against the policy before anything is sent to it.
+fn allowed(egress: &EgressPolicy, server: SocketAddr) -> Result<(), DnsError> {
+    egress.check(server.ip()).map_err(|denied| DnsError::Egress { server, denied })
 }

@@ -11,7 +11,8 @@ use hickory_net::proto::rr::{RData, Record, TSigner};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 
-use super::{DnsError, name, net_error};
+use super::{DnsError, allowed, name, net_error};
+use crate::egress::EgressPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TsigAlgorithm {
@@ -47,12 +48,15 @@ pub struct Rfc2136Config {
     pub algorithm: TsigAlgorithm,
     pub secret: SecretBytes,
     pub timeout: Duration,
+    /// Where updates may be sent (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 pub struct Rfc2136 {
     server: SocketAddr,
     signer: TSigner,
     timeout: Duration,
+    egress: EgressPolicy,
 }
 
 impl std::fmt::Debug for Rfc2136 {
@@ -66,21 +70,22 @@ impl Rfc2136 {
         let key_name = name(&config.key_name)?;
         let signer = TSigner::new(config.secret.expose().to_vec(), config.algorithm.hickory(), key_name, 300)
             .map_err(|e| DnsError::Config(format!("TSIG key: {e}")))?;
-        Ok(Rfc2136 { server: config.server, signer, timeout: config.timeout })
+        Ok(Rfc2136 { server: config.server, signer, timeout: config.timeout, egress: config.egress })
     }
 
     pub fn server(&self) -> SocketAddr {
         self.server
     }
 
-    fn client(&self) -> Client<TokioRuntimeProvider> {
+    fn client(&self) -> Result<Client<TokioRuntimeProvider>, DnsError> {
+        allowed(&self.egress, self.server)?;
         let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
             .with_timeout(Some(self.timeout))
             .with_signer(Some(self.signer.clone()))
             .build();
         let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
         tokio::spawn(background);
-        client
+        Ok(client)
     }
 
     fn txt(record_name: &str, value: &str, ttl: u32) -> Result<Record, DnsError> {
@@ -92,7 +97,7 @@ impl Rfc2136 {
     pub async fn add_txt(&self, zone: &str, record_name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let record = Self::txt(record_name, value, ttl)?;
         let response = self
-            .client()
+            .client()?
             .append(record, name(zone)?, false)
             .await
             .map_err(|e| net_error(self.server, "update (add)", e))?;
@@ -103,7 +108,7 @@ impl Rfc2136 {
     pub async fn remove_txt(&self, zone: &str, record_name: &str, value: &str) -> Result<(), DnsError> {
         let record = Self::txt(record_name, value, 0)?;
         let response = self
-            .client()
+            .client()?
             .delete_by_rdata(record, name(zone)?)
             .await
             .map_err(|e| net_error(self.server, "update (remove)", e))?;

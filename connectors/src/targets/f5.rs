@@ -10,8 +10,9 @@ use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::{Payload, send};
+use super::http::{Payload, Reach, send};
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::EgressPolicy;
 
 pub struct F5Target {
     /// `https://bigip.example.com`.
@@ -24,9 +25,15 @@ pub struct F5Target {
     pub object_name: String,
     pub ca_pem: Option<String>,
     pub timeout: Duration,
+    /// Where this target may connect (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 impl F5Target {
+    fn reach(&self) -> Reach<'_> {
+        Reach { ca_pem: self.ca_pem.as_deref(), timeout: self.timeout, egress: &self.egress }
+    }
+
     fn auth(&self) -> Vec<(&'static str, String)> {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
@@ -47,8 +54,7 @@ impl F5Target {
             &url,
             &headers,
             Payload::Bytes(bytes, "application/octet-stream"),
-            self.ca_pem.as_deref(),
-            self.timeout,
+            self.reach(),
         )
         .await?;
         if answer.status == 404 {
@@ -65,11 +71,12 @@ impl F5Target {
         body: &serde_json::Value,
     ) -> Result<(), DeployError> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let answer =
-            send(what, method, &url, &self.auth(), Payload::Json(body), self.ca_pem.as_deref(), self.timeout).await?;
+        let answer = send(what, method, &url, &self.auth(), Payload::Json(body), self.reach()).await?;
         if answer.status == 404 {
-            let message = answer.body["message"].as_str().unwrap_or("not found").to_owned();
-            return Err(DeployError::Permanent(format!("{what}: {message}")));
+            // iControl's own message names the missing object; it is the appliance's text, so it
+            // goes to the debug log only.
+            crate::failure::log_remote_detail(what, &answer.body.to_string());
+            return Err(DeployError::Permanent(format!("{what}: not found (404)")));
         }
         Ok(())
     }

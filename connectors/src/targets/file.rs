@@ -3,13 +3,15 @@
 //! the old file or the new one and never half of one; then an optional reload command.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::file_policy::{FilePathPolicy, create_in, remove_in, rename_in};
 use super::{DeployError, DeployReport, Deployable};
 
 /// A shell command run after the files are in place (`systemctl reload nginx`), with a time limit.
@@ -23,7 +25,16 @@ impl ReloadCommand {
     /// Runs the command; a non-zero exit, a signal or the time limit is an error carrying the tail of
     /// its standard error.
     pub async fn run(&self) -> Result<String, DeployError> {
-        let child = tokio::process::Command::new("/bin/sh")
+        let mut command = tokio::process::Command::new("/bin/sh");
+        // SAFETY: umask is async-signal-safe; the service runs with 077, a reload command (which may
+        // create files other services read) gets the usual 022.
+        unsafe {
+            command.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        let child = command
             .args(["-c", &self.command])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -56,11 +67,28 @@ impl ReloadCommand {
 pub struct FileTarget {
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
-    /// The key file's mode; the chain is world-readable (0644), as certificates are public.
+    /// The key file's mode: at most 0640 (`MAX_KEY_MODE`).
     pub key_mode: u32,
+    /// The chain's mode: at most 0644, as certificates are public.
+    pub cert_mode: u32,
     /// `user` or `user:group` owning both files (setting another owner needs root).
     pub owner: Option<String>,
     pub reload: Option<ReloadCommand>,
+    /// Where this host lets file targets write; checked again at every write.
+    pub policy: Arc<FilePathPolicy>,
+}
+
+/// The widest mode a private key may get: readable by its owner and group, never by others.
+pub const MAX_KEY_MODE: u32 = 0o640;
+/// The widest mode a certificate chain may get: world-readable, writable only by its owner.
+pub const MAX_CERT_MODE: u32 = 0o644;
+
+/// Refuses a mode with a bit outside `max` (or a special bit), naming `field`.
+pub fn check_mode(field: &str, mode: u32, max: u32) -> Result<u32, String> {
+    if mode & !max != 0 {
+        return Err(format!("{field}: {mode:04o} is wider than {max:04o}"));
+    }
+    Ok(mode)
 }
 
 /// A `user` or `user:group` resolved to ids, through the system's user and group databases.
@@ -103,9 +131,11 @@ impl FileTarget {
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         let (target, chain, key) = (self.clone(), d.chain_pem.clone(), d.key_pem.clone());
         tokio::task::spawn_blocking(move || {
+            let key_mode = check_mode("key mode", target.key_mode, MAX_KEY_MODE).map_err(DeployError::Permanent)?;
+            let cert_mode = check_mode("cert mode", target.cert_mode, MAX_CERT_MODE).map_err(DeployError::Permanent)?;
             let owner = target.owner.as_deref().map(resolve_owner).transpose()?;
-            write_atomically(&target.key_path, key.expose(), target.key_mode, owner)?;
-            write_atomically(&target.cert_path, chain.as_bytes(), 0o644, owner)
+            write_atomically(&target.policy, &target.key_path, key.expose(), key_mode, owner)?;
+            write_atomically(&target.policy, &target.cert_path, chain.as_bytes(), cert_mode, owner)
         })
         .await
         .map_err(|e| DeployError::Permanent(format!("writing stopped: {e}")))??;
@@ -121,6 +151,8 @@ impl FileTarget {
 
     /// The SHA-256 fingerprint of the leaf now at `cert_path`, if there is a readable one.
     pub fn deployed_fingerprint(&self) -> Option<String> {
+        // Reading back is held to the same places as writing.
+        self.policy.check(&self.cert_path.to_string_lossy()).ok()?;
         let pem = std::fs::read_to_string(&self.cert_path).ok()?;
         let leaf = crate::x509::chain_der(&pem).ok()?.into_iter().next()?;
         Some(Sha256::digest(leaf.as_ref()).iter().map(|b| format!("{b:02x}")).collect())
@@ -131,36 +163,35 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> DeployError {
     DeployError::Permanent(format!("{what} {}: {e}", path.display()))
 }
 
-/// Writes `bytes` to `path` so that readers see either the old content or all of the new.
+/// Writes `bytes` to `path` so that readers see either the old content or all of the new, inside
+/// the directory the policy vouched for (the temporary file and the rename never leave it).
 fn write_atomically(
+    policy: &FilePathPolicy,
     path: &Path,
     bytes: &[u8],
     mode: u32,
     owner: Option<(u32, Option<u32>)>,
 ) -> Result<(), DeployError> {
-    let dir = path.parent().ok_or_else(|| DeployError::Permanent(format!("{} has no directory", path.display())))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.certautopilot-{:016x}", rand::random::<u64>()));
+    let (dir, name) = policy.open_directory(path).map_err(|e| DeployError::Permanent(e.to_string()))?;
+    let tmp_name = format!(".{}.certautopilot-{:016x}", name.to_string_lossy(), rand::random::<u64>());
+    let tmp = std::ffi::OsStr::new(&tmp_name);
+    let tmp_path = path.with_file_name(&tmp_name);
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| io_error(&tmp, "cannot create", e))?;
+        let mut file = create_in(&dir, tmp, mode).map_err(|e| io_error(&tmp_path, "cannot create", e))?;
         // The umask may have narrowed the mode at creation; set exactly what was asked.
-        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| io_error(&tmp, "cannot chmod", e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io_error(&tmp_path, "cannot chmod", e))?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::fchown(&file, Some(uid), gid)
-                .map_err(|e| io_error(&tmp, "cannot chown (setting another owner needs root)", e))?;
+                .map_err(|e| io_error(&tmp_path, "cannot chown (setting another owner needs root)", e))?;
         }
-        file.write_all(bytes).map_err(|e| io_error(&tmp, "cannot write", e))?;
-        file.sync_all().map_err(|e| io_error(&tmp, "cannot sync", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot replace", e))?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, "cannot sync", e))
+        file.write_all(bytes).map_err(|e| io_error(&tmp_path, "cannot write", e))?;
+        file.sync_all().map_err(|e| io_error(&tmp_path, "cannot sync", e))?;
+        rename_in(&dir, tmp, &name).map_err(|e| io_error(path, "cannot replace", e))?;
+        dir.sync_all().map_err(|e| io_error(path, "cannot sync the directory of", e))
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        remove_in(&dir, tmp);
     }
     result
 }

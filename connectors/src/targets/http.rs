@@ -1,6 +1,7 @@
 //! One JSON request to a vendor API, classified the way every target needs: no answer, 5xx, 408
 //! and 429 are transient; 401 and 403 are "the credential is refused"; other 4xx are refusals that
-//! need a person. The answer's body comes back for the caller to read.
+//! need a person. The answer's body comes back for the caller to read on success and 404; on any
+//! other status it is only logged at debug level (`crate::failure`), never put in the error.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use super::DeployError;
+use crate::egress::EgressPolicy;
 
 pub(crate) struct JsonResponse {
     pub status: u16,
@@ -23,6 +25,15 @@ pub(crate) enum Payload<'a> {
     Bytes(&'a [u8], &'static str),
 }
 
+/// How a target reaches its API: extra roots to trust, the time an answer may take, and the
+/// egress policy every address is checked against.
+#[derive(Clone, Copy)]
+pub(crate) struct Reach<'a> {
+    pub ca_pem: Option<&'a str>,
+    pub timeout: Duration,
+    pub egress: &'a EgressPolicy,
+}
+
 /// Sends `body` (JSON, or nothing) with `headers`; returns 2xx and 404 answers, errors otherwise.
 pub(crate) async fn send(
     what: &str,
@@ -30,10 +41,9 @@ pub(crate) async fn send(
     url: &str,
     headers: &[(&str, String)],
     body: Payload<'_>,
-    extra_roots_pem: Option<&str>,
-    timeout: Duration,
+    reach: Reach<'_>,
 ) -> Result<JsonResponse, DeployError> {
-    let connector = crate::https::connector(extra_roots_pem, false).map_err(DeployError::Permanent)?;
+    let connector = crate::https::connector(reach.ca_pem, false, reach.egress).map_err(DeployError::Permanent)?;
     let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
     let mut request = http::Request::builder().method(method).uri(url).header(http::header::ACCEPT, "application/json");
@@ -52,31 +62,22 @@ pub(crate) async fn send(
         Payload::None => Bytes::new(),
     };
     let request = request.body(Full::new(payload)).map_err(|e| DeployError::Permanent(format!("{what}: {e}")))?;
-    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+    let response = match tokio::time::timeout(reach.timeout, client.request(request)).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(DeployError::Transient(format!("{what}: unreachable: {e}"))),
-        Err(_) => return Err(DeployError::Transient(format!("{what}: no answer within {} s", timeout.as_secs()))),
+        Ok(Err(e)) => return Err(DeployError::unreachable(what, &e)),
+        Err(_) => return Err(DeployError::Transient(format!("{what}: timeout"))),
     };
     let status = response.status().as_u16();
-    let bytes = match tokio::time::timeout(timeout, response.into_body().collect()).await {
+    let bytes = match tokio::time::timeout(reach.timeout, response.into_body().collect()).await {
         Ok(Ok(b)) => b.to_bytes(),
         _ => Bytes::new(),
     };
-    let body: Value =
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    let detail = || {
-        let text = match &body {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        text.chars().take(300).collect::<String>()
-    };
     match status {
-        200..=299 | 404 => Ok(JsonResponse { status, body }),
-        401 | 403 => {
-            Err(DeployError::Permanent(format!("{what}: the credential was refused ({status}): {}", detail())))
+        200..=299 | 404 => {
+            let body: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+            Ok(JsonResponse { status, body })
         }
-        408 | 429 | 500..=599 => Err(DeployError::Transient(format!("{what}: answered {status}: {}", detail()))),
-        _ => Err(DeployError::Permanent(format!("{what}: refused with {status}: {}", detail()))),
+        _ => Err(DeployError::from_status(what, status, &bytes)),
     }
 }

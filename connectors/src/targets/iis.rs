@@ -10,9 +10,10 @@ use std::time::Duration;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::{Payload, send};
+use super::http::{Payload, Reach, send};
 use super::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::EgressPolicy;
 
 pub struct IisTarget {
     /// `https://web01.example.com:8443`.
@@ -23,6 +24,8 @@ pub struct IisTarget {
     pub binding: String,
     pub ca_pem: Option<String>,
     pub timeout: Duration,
+    /// Where this target may connect (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 impl IisTarget {
@@ -52,14 +55,18 @@ impl IisTarget {
             &url,
             &headers,
             Payload::Bytes(&bytes, "application/json"),
-            self.ca_pem.as_deref(),
-            self.timeout,
+            Reach { ca_pem: self.ca_pem.as_deref(), timeout: self.timeout, egress: &self.egress },
         )
         .await?;
         if answer.status == 404 {
             return Err(DeployError::Permanent(format!("{what}: no certificates endpoint (is the agent installed?)")));
         }
-        let thumbprint = answer.body["thumbprint"].as_str().unwrap_or("?");
+        // The agent's thumbprint goes into the record only when it is what a thumbprint looks
+        // like (hex), so an answer cannot put arbitrary text there.
+        let thumbprint = answer.body["thumbprint"]
+            .as_str()
+            .filter(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_hexdigit()))
+            .unwrap_or("?");
         Ok(DeployReport {
             summary: format!("{what} bound {} on {} (thumbprint {thumbprint})", self.binding, self.site),
             reload: None,

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::{Payload, send};
+use super::http::{Payload, Reach, send};
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::EgressPolicy;
 
 pub struct KubernetesTarget {
     /// `https://host:port` of the API server.
@@ -21,9 +22,15 @@ pub struct KubernetesTarget {
     pub token: SecretBytes,
     pub ca_pem: Option<String>,
     pub timeout: Duration,
+    /// Where this target may connect (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 impl KubernetesTarget {
+    fn reach(&self) -> Reach<'_> {
+        Reach { ca_pem: self.ca_pem.as_deref(), timeout: self.timeout, egress: &self.egress }
+    }
+
     fn url(&self, name: Option<&str>) -> String {
         let base = format!("{}/api/v1/namespaces/{}/secrets", self.api_url.trim_end_matches('/'), self.namespace);
         match name {
@@ -43,13 +50,11 @@ impl KubernetesTarget {
     /// The Secret as the API server has it (404 when there is none).
     async fn current(&self) -> Result<super::http::JsonResponse, DeployError> {
         let url = self.url(Some(&self.secret_name));
-        send(&self.what(), http::Method::GET, &url, &self.auth(), Payload::None, self.ca_pem.as_deref(), self.timeout)
-            .await
+        send(&self.what(), http::Method::GET, &url, &self.auth(), Payload::None, self.reach()).await
     }
 
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         let what = self.what();
-        let ca = self.ca_pem.as_deref();
         let current = self.current().await?;
         let mut secret = json!({
             "apiVersion": "v1",
@@ -68,7 +73,7 @@ impl KubernetesTarget {
             secret["metadata"]["resourceVersion"] = current.body["metadata"]["resourceVersion"].clone();
             (http::Method::PUT, self.url(Some(&self.secret_name)), "replaced")
         };
-        let written = send(&what, method, &url, &self.auth(), Payload::Json(&secret), ca, self.timeout).await?;
+        let written = send(&what, method, &url, &self.auth(), Payload::Json(&secret), self.reach()).await?;
         if written.status == 404 {
             return Err(DeployError::Permanent(format!("{what}: namespace {} not found", self.namespace)));
         }

@@ -7,6 +7,7 @@
 
 mod f5;
 mod file;
+mod file_policy;
 mod http;
 mod iis;
 mod kubernetes;
@@ -17,7 +18,8 @@ mod vault;
 mod webhook;
 
 pub use f5::F5Target;
-pub use file::{FileTarget, ReloadCommand};
+pub use file::{FileTarget, MAX_CERT_MODE, MAX_KEY_MODE, ReloadCommand, check_mode};
+pub use file_policy::{FilePathPolicy, PathRefused};
 pub use iis::IisTarget;
 pub use kubernetes::KubernetesTarget;
 pub use netscaler::NetscalerTarget;
@@ -56,6 +58,28 @@ pub enum DeployError {
 impl DeployError {
     pub fn is_transient(&self) -> bool {
         matches!(self, DeployError::Transient(_))
+    }
+
+    /// No answer from `what`: the classified reason only (the detail goes to the debug log);
+    /// transient, except the egress policy's refusal.
+    pub(crate) fn unreachable(what: &str, error: &(dyn std::error::Error + 'static)) -> DeployError {
+        let reason = crate::failure::NetFailure::classify(what, error);
+        if reason.is_transient() {
+            DeployError::Transient(format!("{what}: {reason}"))
+        } else {
+            DeployError::Permanent(format!("{what}: {reason}"))
+        }
+    }
+
+    /// `what` answered `status` (not a success): the status and its classified reason, never the
+    /// body (logged at debug level). 408, 429 and 5xx are transient.
+    pub(crate) fn from_status(what: &str, status: u16, body: &[u8]) -> DeployError {
+        crate::failure::log_remote_detail(what, &String::from_utf8_lossy(body));
+        let reason = format!("{what}: {}", crate::failure::http_status_reason(status, "target"));
+        match status {
+            408 | 429 | 500..=599 => DeployError::Transient(reason),
+            _ => DeployError::Permanent(reason),
+        }
     }
 }
 

@@ -9,8 +9,9 @@ use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::{Payload, send};
+use super::http::{Payload, Reach, send};
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::EgressPolicy;
 
 pub struct NetscalerTarget {
     /// `https://adc.example.com`.
@@ -21,9 +22,15 @@ pub struct NetscalerTarget {
     pub certkey: String,
     pub ca_pem: Option<String>,
     pub timeout: Duration,
+    /// Where this target may connect (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 impl NetscalerTarget {
+    fn reach(&self) -> Reach<'_> {
+        Reach { ca_pem: self.ca_pem.as_deref(), timeout: self.timeout, egress: &self.egress }
+    }
+
     fn auth(&self) -> Vec<(&'static str, String)> {
         vec![
             ("x-nitro-user", self.username.clone()),
@@ -33,19 +40,16 @@ impl NetscalerTarget {
 
     async fn post(&self, what: &str, path: &str, body: &serde_json::Value) -> Result<(), DeployError> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let answer = send(
-            what,
-            http::Method::POST,
-            &url,
-            &self.auth(),
-            Payload::Json(body),
-            self.ca_pem.as_deref(),
-            self.timeout,
-        )
-        .await?;
-        if answer.status == 404 || answer.body["errorcode"].as_i64().is_some_and(|c| c != 0) {
-            let message = answer.body["message"].as_str().unwrap_or("not found").to_owned();
-            return Err(DeployError::Permanent(format!("{what}: {message}")));
+        let answer = send(what, http::Method::POST, &url, &self.auth(), Payload::Json(body), self.reach()).await?;
+        if answer.status == 404 {
+            crate::failure::log_remote_detail(what, &answer.body.to_string());
+            return Err(DeployError::Permanent(format!("{what}: not found (404)")));
+        }
+        if let Some(code) = answer.body["errorcode"].as_i64().filter(|c| *c != 0) {
+            // The NITRO error code is a number from a documented table; the message beside it is
+            // the appliance's text and goes to the debug log only.
+            crate::failure::log_remote_detail(what, &answer.body.to_string());
+            return Err(DeployError::Permanent(format!("{what}: NITRO error {code}")));
         }
         Ok(())
     }

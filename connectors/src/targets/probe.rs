@@ -1,6 +1,7 @@
 //! Reading what an endpoint actually serves: the leaf certificate a TLS server presents, by its
 //! SHA-256 fingerprint. Trust is not the question here (the scan compares fingerprints), so any
-//! certificate is accepted, but the handshake's signatures are still checked.
+//! certificate is accepted, but the handshake's signatures are still checked. Invariant: the
+//! address is checked by the egress policy before the socket opens.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
 use super::DeployError;
+use crate::egress::EgressPolicy;
 
 #[derive(Debug)]
 struct AnyCertificate(Arc<CryptoProvider>);
@@ -52,16 +54,22 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 /// The SHA-256 fingerprint (lower-case hex) of the leaf `endpoint` (`host:port`) presents, asking
-/// for `server_name` (default: the host).
+/// for `server_name` (default: the host). The host is resolved and every address checked against
+/// `egress` before a socket opens; failures carry only a classified reason (a scan must not tell a
+/// viewer what else listens on an internal port).
 pub async fn presented_fingerprint(
     endpoint: &str,
     server_name: Option<&str>,
     timeout: Duration,
+    egress: &EgressPolicy,
 ) -> Result<String, DeployError> {
-    let host =
-        endpoint.rsplit_once(':').map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']')).unwrap_or(endpoint);
+    let what = format!("tls endpoint {}", endpoint.escape_debug());
+    let (host, port) = endpoint
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_start_matches('[').trim_end_matches(']'), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| DeployError::Permanent(format!("{what}: not host:port")))?;
     let name = ServerName::try_from(server_name.unwrap_or(host).to_owned())
-        .map_err(|e| DeployError::Permanent(format!("tls endpoint {endpoint}: server name: {e}")))?;
+        .map_err(|_| DeployError::Permanent(format!("{what}: the server name is not valid")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -71,19 +79,19 @@ pub async fn presented_fingerprint(
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let probe = async {
-        let tcp = tokio::net::TcpStream::connect(endpoint).await?;
+        let tcp = egress.connect_tcp(host, port).await.map_err(std::io::Error::other)?;
         connector.connect(name, tcp).await
     };
     let tls = match tokio::time::timeout(timeout, probe).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return Err(DeployError::Transient(format!("tls endpoint {endpoint}: {e}"))),
-        Err(_) => return Err(DeployError::Transient(format!("tls endpoint {endpoint}: no answer in time"))),
+        Ok(Err(e)) => return Err(DeployError::unreachable(&what, &e)),
+        Err(_) => return Err(DeployError::Transient(format!("{what}: timeout"))),
     };
     let leaf = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|c| c.first())
-        .ok_or_else(|| DeployError::Permanent(format!("tls endpoint {endpoint} presented no certificate")))?;
+        .ok_or_else(|| DeployError::Permanent(format!("{what} presented no certificate")))?;
     Ok(Sha256::digest(leaf.as_ref()).iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -3,7 +3,8 @@
 //! `posix-rename@openssh.com` (one rename(2) each, so a reader never sees half a file); then an
 //! optional reload command. One connection and SFTP channel serve every target on a host. The server's host key
 //! must match the pinned SHA-256 fingerprint: an unknown or changed key is refused before
-//! authenticating.
+//! authenticating. The host is resolved and checked by the egress policy, and the connection goes
+//! to the checked address; the server's own words (stderr, SFTP messages) reach only debug logs.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +18,8 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use sha2::{Digest, Sha256};
 
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::EgressPolicy;
+use crate::failure::{NetFailure, log_remote_detail};
 
 pub struct SshTarget {
     pub host: String,
@@ -36,6 +39,9 @@ pub struct SshTarget {
     /// Connections shared by the targets on one host (same user, key and pinned host key): each
     /// deployment opens its own channels on it. `None`: a connection per deployment.
     pub sessions: Option<Arc<SshSessions>>,
+    /// Where this target may connect (`[egress]`): the host is resolved and checked here, and the
+    /// connection goes to the checked address.
+    pub egress: EgressPolicy,
 }
 
 /// Open SSH connections by (host, port, user, pinned key, client key), reused across deployments
@@ -84,8 +90,32 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn transient(what: &str, e: impl std::fmt::Display) -> DeployError {
-    DeployError::Transient(format!("{what}: {e}"))
+/// An SSH-level failure: its classified reason (`connection refused`, `timeout`, …) or `ssh error`;
+/// the library's text, which can carry the server's words, goes to the debug log.
+fn transient(what: &str, e: &russh::Error) -> DeployError {
+    // `IO` is transparent: its `source()` skips the io::Error itself, so classify that directly.
+    let reason = match e {
+        russh::Error::IO(io) => NetFailure::classify(what, io),
+        other => NetFailure::classify(what, other),
+    };
+    match reason {
+        NetFailure::Other => DeployError::Transient(format!("{what}: ssh error")),
+        reason if reason.is_transient() => DeployError::Transient(format!("{what}: {reason}")),
+        reason => DeployError::Permanent(format!("{what}: {reason}")),
+    }
+}
+
+/// An SFTP failure: the status code's fixed name (`No such file`, `Permission denied`), never the
+/// server's message.
+fn sftp_failed(what: &str, e: &russh_sftp::client::error::Error) -> DeployError {
+    use russh_sftp::client::error::Error as E;
+    log_remote_detail(what, &e.to_string());
+    let reason = match e {
+        E::Status(status) => status.status_code.to_string().to_lowercase(),
+        E::Timeout => "timeout".to_owned(),
+        _ => "sftp error".to_owned(),
+    };
+    DeployError::Permanent(format!("{what}: {reason}"))
 }
 
 fn permanent(what: &str, e: impl std::fmt::Display) -> DeployError {
@@ -117,11 +147,11 @@ impl SshTarget {
 
     async fn open_connection(&self) -> Result<Connection, DeployError> {
         let ssh = Arc::new(self.connect().await?);
-        let channel = ssh.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
-        channel.request_subsystem(true, "sftp").await.map_err(|e| transient("sftp subsystem", e))?;
+        let channel = ssh.channel_open_session().await.map_err(|e| transient("ssh channel", &e))?;
+        channel.request_subsystem(true, "sftp").await.map_err(|e| transient("sftp subsystem", &e))?;
         let sftp = RawSftpSession::new(channel.into_stream());
         sftp.set_timeout(self.timeout.as_secs().max(1));
-        sftp.init().await.map_err(|e| permanent("sftp", e))?;
+        sftp.init().await.map_err(|e| sftp_failed("sftp", &e))?;
         Ok(Connection { ssh, sftp: Arc::new(sftp) })
     }
 
@@ -130,9 +160,13 @@ impl SshTarget {
             Arc::new(client::Config { inactivity_timeout: Some(self.timeout), nodelay: true, ..Default::default() });
         let seen = Arc::new(Mutex::new(None));
         let handler = PinnedHostKey { expected: self.host_key_sha256.clone(), seen: seen.clone() };
-        let connecting = client::connect(config, (self.host.as_str(), self.port), handler);
+        let what = format!("ssh {}", self.endpoint());
+        let connecting = async {
+            let stream = self.egress.connect_tcp(&self.host, self.port).await.map_err(std::io::Error::other)?;
+            client::connect_stream(config, stream, handler).await
+        };
         let mut session = match tokio::time::timeout(self.timeout, connecting).await {
-            Err(_) => return Err(DeployError::Transient(format!("ssh {}: no answer in time", self.endpoint()))),
+            Err(_) => return Err(DeployError::Transient(format!("{what}: timeout"))),
             Ok(Err(russh::Error::UnknownKey)) => {
                 let seen =
                     seen.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| "a certificate".into());
@@ -142,7 +176,7 @@ impl SshTarget {
                     self.host_key_sha256
                 )));
             }
-            Ok(Err(e)) => return Err(transient(&format!("ssh {}", self.endpoint()), e)),
+            Ok(Err(e)) => return Err(transient(&what, &e)),
             Ok(Ok(session)) => session,
         };
         let text = self.private_key.expose_str().ok_or_else(|| DeployError::Permanent("ssh key is not text".into()))?;
@@ -151,7 +185,7 @@ impl SshTarget {
         let auth = session
             .authenticate_publickey(&self.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
             .await
-            .map_err(|e| transient(&format!("ssh {}", self.endpoint()), e))?;
+            .map_err(|e| transient(&what, &e))?;
         if !auth.success() {
             return Err(DeployError::Permanent(format!(
                 "ssh {}: the server refused the key for user {}",
@@ -162,10 +196,11 @@ impl SshTarget {
         Ok(session)
     }
 
-    /// Runs `command` on the server; returns its exit status and the tail of its standard error.
-    async fn exec(&self, session: &Arc<Handle<PinnedHostKey>>, command: &str) -> Result<(u32, String), DeployError> {
-        let mut channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", e))?;
-        channel.exec(true, command).await.map_err(|e| transient("ssh exec", e))?;
+    /// Runs `command` on the server; returns its exit status. Its standard error is the server's
+    /// text: it goes to the debug log, not into records.
+    async fn exec(&self, session: &Arc<Handle<PinnedHostKey>>, command: &str) -> Result<u32, DeployError> {
+        let mut channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", &e))?;
+        channel.exec(true, command).await.map_err(|e| transient("ssh exec", &e))?;
         let mut stderr = Vec::new();
         let mut status = None;
         let waiting = async {
@@ -180,9 +215,10 @@ impl SshTarget {
         tokio::time::timeout(self.timeout, waiting).await.map_err(|_| {
             DeployError::Permanent(format!("`{command}` did not finish within {} s", self.timeout.as_secs()))
         })?;
-        let text = String::from_utf8_lossy(&stderr);
-        let tail: String = text.trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
-        Ok((status.unwrap_or(255), tail))
+        if !stderr.is_empty() {
+            log_remote_detail(&format!("ssh {} command stderr", self.endpoint()), &String::from_utf8_lossy(&stderr));
+        }
+        Ok(status.unwrap_or(255))
     }
 
     /// Writes `bytes` to a temporary file beside `path` with `mode`; returns its name.
@@ -193,13 +229,13 @@ impl SshTarget {
         let attrs = FileAttributes { permissions: Some(mode), ..Default::default() };
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
         let handle =
-            sftp.open(&tmp, flags, attrs).await.map_err(|e| permanent(&format!("sftp create {tmp}"), e))?.handle;
+            sftp.open(&tmp, flags, attrs).await.map_err(|e| sftp_failed(&format!("sftp create {tmp}"), &e))?.handle;
         let written = async {
             let mut offset = 0u64;
             for chunk in bytes.chunks(32 * 1024) {
                 sftp.write(&handle, offset, chunk.to_vec())
                     .await
-                    .map_err(|e| permanent(&format!("sftp write {tmp}"), e))?;
+                    .map_err(|e| sftp_failed(&format!("sftp write {tmp}"), &e))?;
                 offset += chunk.len() as u64;
             }
             // fsync@openssh.com when the server offers it; not every server does.
@@ -207,7 +243,7 @@ impl SshTarget {
             Ok(())
         }
         .await;
-        let closed = sftp.close(&handle).await.map_err(|e| permanent(&format!("sftp close {tmp}"), e));
+        let closed = sftp.close(&handle).await.map_err(|e| sftp_failed(&format!("sftp close {tmp}"), &e));
         let result = match (written, closed) {
             (Err(e), _) | (Ok(()), Err(e)) => Err(e),
             // The umask may have narrowed the mode at creation.
@@ -215,7 +251,7 @@ impl SshTarget {
                 .setstat(&tmp, FileAttributes { permissions: Some(mode), ..Default::default() })
                 .await
                 .map(|_| ())
-                .map_err(|e| permanent(&format!("sftp chmod {tmp}"), e)),
+                .map_err(|e| sftp_failed(&format!("sftp chmod {tmp}"), &e)),
         };
         if let Err(e) = result {
             let _ = sftp.remove(&tmp).await;
@@ -237,10 +273,12 @@ impl SshTarget {
                 Ok(())
             }
             Ok(russh_sftp::protocol::Packet::Status(status)) => {
-                Err(DeployError::Permanent(format!("cannot move {from} to {to}: {}", status.error_message)))
+                log_remote_detail(&format!("sftp rename {from}"), &status.error_message);
+                let code = status.status_code.to_string().to_lowercase();
+                Err(DeployError::Permanent(format!("cannot move {from} to {to}: {code}")))
             }
             Ok(_) => Err(DeployError::Permanent(format!("cannot move {from} to {to}: unexpected answer"))),
-            Err(e) => Err(permanent(&format!("cannot move {from} to {to}"), e)),
+            Err(e) => Err(sftp_failed(&format!("cannot move {from} to {to}"), &e)),
         }
     }
 
@@ -266,9 +304,9 @@ impl SshTarget {
         let placed = async {
             if let Some(owner) = &self.owner {
                 let command = format!("chown -- {} {} {}", quote(owner), quote(&key_tmp), quote(&cert_tmp));
-                let (status, stderr) = self.exec(&connection.ssh, &command).await?;
+                let status = self.exec(&connection.ssh, &command).await?;
                 if status != 0 {
-                    return Err(DeployError::Permanent(format!("cannot give the files to {owner}: {stderr}")));
+                    return Err(DeployError::Permanent(format!("cannot give the files to {owner} (exit {status})")));
                 }
             }
             // The key first, so a reader never finds a new certificate beside an old key.
@@ -283,10 +321,10 @@ impl SshTarget {
         }
         let reload = match &self.reload_command {
             Some(command) => {
-                let (status, stderr) = self.exec(&connection.ssh, command).await?;
+                let status = self.exec(&connection.ssh, command).await?;
                 if status != 0 {
                     return Err(DeployError::Permanent(format!(
-                        "the reload command failed on {} (exit {status}): {stderr}",
+                        "the reload command failed on {} (exit {status})",
                         self.endpoint()
                     )));
                 }

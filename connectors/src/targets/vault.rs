@@ -10,8 +10,9 @@ use std::time::Duration;
 use certautopilot_core::crypto::SecretBytes;
 use serde_json::json;
 
-use super::http::{Payload, send};
+use super::http::{Payload, Reach, send};
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::EgressPolicy;
 
 pub struct VaultTarget {
     /// `https://vault:8200`.
@@ -24,9 +25,15 @@ pub struct VaultTarget {
     pub token: SecretBytes,
     pub ca_pem: Option<String>,
     pub timeout: Duration,
+    /// Where this target may connect (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 impl VaultTarget {
+    fn reach(&self) -> Reach<'_> {
+        Reach { ca_pem: self.ca_pem.as_deref(), timeout: self.timeout, egress: &self.egress }
+    }
+
     fn url(&self) -> String {
         format!(
             "{}/v1/{}/data/{}",
@@ -46,16 +53,7 @@ impl VaultTarget {
             format!("{}/v1/{}/issuers/import/bundle", self.address.trim_end_matches('/'), self.mount.trim_matches('/'));
         let bundle = format!("{}\n{}", d.chain_pem.trim_end(), d.key_pem.expose_str().unwrap_or_default());
         let body = json!({ "pem_bundle": bundle });
-        let answer = send(
-            &what,
-            http::Method::POST,
-            &url,
-            &self.auth(),
-            Payload::Json(&body),
-            self.ca_pem.as_deref(),
-            self.timeout,
-        )
-        .await?;
+        let answer = send(&what, http::Method::POST, &url, &self.auth(), Payload::Json(&body), self.reach()).await?;
         if answer.status == 404 {
             return Err(DeployError::Permanent(format!("{what}: no PKI mount {}", self.mount)));
         }
@@ -75,16 +73,8 @@ impl VaultTarget {
             "not_after": d.not_after,
             "fingerprint_sha256": d.fingerprint_sha256,
         } });
-        let written = send(
-            &what,
-            http::Method::POST,
-            &self.url(),
-            &self.auth(),
-            Payload::Json(&body),
-            self.ca_pem.as_deref(),
-            self.timeout,
-        )
-        .await?;
+        let written =
+            send(&what, http::Method::POST, &self.url(), &self.auth(), Payload::Json(&body), self.reach()).await?;
         if written.status == 404 {
             return Err(DeployError::Permanent(format!("{what}: no KV v2 mount {}", self.mount)));
         }
@@ -99,16 +89,7 @@ impl VaultTarget {
             ));
         }
         let what = format!("vault {}/{}", self.mount, self.path);
-        let read = send(
-            &what,
-            http::Method::GET,
-            &self.url(),
-            &self.auth(),
-            Payload::None,
-            self.ca_pem.as_deref(),
-            self.timeout,
-        )
-        .await?;
+        let read = send(&what, http::Method::GET, &self.url(), &self.auth(), Payload::None, self.reach()).await?;
         if read.status == 404 {
             return Ok(None);
         }

@@ -8,10 +8,10 @@ use bytes::Bytes;
 use certautopilot_core::crypto::SecretBytes;
 use hmac::{KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 use super::{DeployError, DeployReport, Deployable};
+use crate::egress::{EgressHttpConnector, EgressPolicy};
 
 pub const SIGNATURE_HEADER: &str = "x-certautopilot-signature";
 pub const TIMESTAMP_HEADER: &str = "x-certautopilot-timestamp";
@@ -33,6 +33,8 @@ pub struct WebhookTarget {
     /// Extra roots to trust for an https receiver (private CAs, tests).
     pub extra_roots_pem: Option<String>,
     pub timeout: Duration,
+    /// Where this target may connect (`[egress]`).
+    pub egress: EgressPolicy,
 }
 
 impl WebhookTarget {
@@ -60,29 +62,33 @@ impl WebhookTarget {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| DeployError::Permanent(format!("webhook URL: {e}")))?;
         let client = self.client()?;
+        let what = format!("webhook {}", self.url);
         let response = match tokio::time::timeout(self.timeout, client.request(request)).await {
             Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(DeployError::Transient(format!("webhook {} unreachable: {e}", self.url))),
-            Err(_) => return Err(DeployError::Transient(format!("webhook {} did not answer in time", self.url))),
+            Ok(Err(e)) => return Err(DeployError::unreachable(&what, &e)),
+            Err(_) => return Err(DeployError::Transient(format!("{what}: timeout"))),
         };
         let status = response.status();
-        let text = match tokio::time::timeout(self.timeout, response.into_body().collect()).await {
-            Ok(Ok(body)) => String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>(),
-            _ => String::new(),
-        };
         match status.as_u16() {
             200..=299 => Ok(DeployReport { summary: format!("webhook answered {status}"), reload: None }),
-            500..=599 | 408 | 429 => Err(DeployError::Transient(format!("webhook answered {status}: {text}"))),
-            _ => Err(DeployError::Permanent(format!("webhook refused with {status}: {text}"))),
+            code => {
+                let body = match tokio::time::timeout(self.timeout, response.into_body().collect()).await {
+                    Ok(Ok(body)) => body.to_bytes(),
+                    _ => Bytes::new(),
+                };
+                Err(DeployError::from_status(&what, code, &body))
+            }
         }
     }
 
     fn client(
         &self,
-    ) -> Result<hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>, DeployError>
-    {
-        let connector =
-            crate::https::connector(self.extra_roots_pem.as_deref(), false).map_err(DeployError::Permanent)?;
+    ) -> Result<
+        hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<EgressHttpConnector>, Full<Bytes>>,
+        DeployError,
+    > {
+        let connector = crate::https::connector(self.extra_roots_pem.as_deref(), false, &self.egress)
+            .map_err(DeployError::Permanent)?;
         Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
     }
 }

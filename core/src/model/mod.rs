@@ -20,7 +20,7 @@ pub use certificate::{
 pub use dns::{DnsCredential, DnsProvider, Zone};
 pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
-pub use login::{LoginKeys, LoginPolicy, LoginVerdict};
+pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
 pub use tenancy::{ApiToken, Membership, OrgRole, Organization, Project, Role, Session, User};

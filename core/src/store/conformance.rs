@@ -39,7 +39,7 @@ impl crate::store::sqlite::SqliteStore {
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
         $crate::store_conformance_tests!(@each $factory;
-            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, audited_writes_are_atomic_and_chain, empty_projects_delete_with_their_memberships, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
+            first_organization_is_created_once, record_and_job_commit_together, sealed_fields_live_apart_and_rewrap_in_place, audited_writes_are_atomic_and_chain, batch_updates_land_together_or_not_at_all, empty_projects_delete_with_their_memberships, organizations_crud, every_scoped_kind_crud, unique_keys_are_enforced_per_scope,
             project_scope_cannot_reach_other_projects, org_scope_cannot_reach_other_organizations,
             pagination_walks_every_record_once, certificates_due_in_window_order,
             enqueue_dedupes_by_key, claim_leases_and_completion_is_logged, claim_respects_kinds_and_run_at,
@@ -49,7 +49,7 @@ macro_rules! store_conformance_tests {
             concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free, racing_chain_writers_never_fork_or_repeat,
             scheduler_writes_from_an_older_term_are_refused,
             a_certificates_story_is_found_by_object_and_subject, certificate_expiries_soonest_first,
-            failed_logins_slow_then_lock_then_expire, concurrent_login_guesses_cannot_outrun_the_count);
+            failed_logins_slow_the_account_and_lock_the_pair_and_the_address, concurrent_login_guesses_cannot_outrun_the_count);
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -882,6 +882,46 @@ pub async fn audited_writes_are_atomic_and_chain<S: Store>(f: &Fixture<S>) {
     assert_eq!(verifier.finish().entries, 42);
 }
 
+/// `update_raw_many` is one transaction across kinds: a stale version in the last record leaves
+/// the earlier ones and the outbox untouched; a fresh batch lands whole, bumps every version, and
+/// writes its one audit entry.
+pub async fn batch_updates_land_together_or_not_at_all<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let scope = crate::store::RecordScope::from(&w.org_scope);
+    let mut user = User::new(w.org.id, "batch@example.com", OrgRole::Member, now);
+    f.store.insert(&w.org_scope, &user).await.unwrap();
+    let session = Session {
+        id: SessionId::new(),
+        org_id: w.org.id,
+        user_id: user.id,
+        csrf_token_sha256: "00".into(),
+        expires_at: now,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    f.store.insert(&w.org_scope, &session).await.unwrap();
+    user.disabled = true;
+    let mut revoked = session.clone();
+    revoked.revoked = true;
+    let mut stale = revoked.clone();
+    stale.version = 7;
+    let batch = |s: &Session| vec![user.to_raw(&scope).unwrap(), s.to_raw(&scope).unwrap()];
+    let refused = f.store.update_raw_many(&scope, batch(&stale), Some(audit_write(&w, "user.disabled"))).await;
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    assert!(!f.store.get::<User>(&w.org_scope, &user.id).await.unwrap().disabled, "first update kept");
+    assert!(f.store.pending_audit(w.org.id, 10).await.unwrap().is_empty(), "audit kept");
+
+    let stored =
+        f.store.update_raw_many(&scope, batch(&revoked), Some(audit_write(&w, "user.disabled"))).await.unwrap();
+    assert_eq!(stored.iter().map(|r| r.version).collect::<Vec<_>>(), [2, 2]);
+    assert!(f.store.get::<User>(&w.org_scope, &user.id).await.unwrap().disabled);
+    assert!(f.store.get::<Session>(&w.org_scope, &session.id).await.unwrap().revoked);
+    assert_eq!(f.store.pending_audit(w.org.id, 10).await.unwrap().len(), 1);
+}
+
 /// Two writers draining one organization's outbox (as two processes sharing a store would): the
 /// one that loses a race reloads the head and goes on, so every event is chained once, in commit
 /// order, on one unforked chain.
@@ -1055,7 +1095,8 @@ pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
 
 const LOGIN_POLICY: crate::model::LoginPolicy = crate::model::LoginPolicy {
     slowdown_after: 3,
-    lockout_after: 5,
+    slowdown_max: Duration::from_secs(2),
+    lockout_after_per_account_address: 5,
     lockout_after_per_address: 8,
     lockout: Duration::from_secs(60),
 };
@@ -1064,57 +1105,60 @@ fn login_keys() -> crate::model::LoginKeys {
     crate::model::LoginKeys::new(&crate::crypto::SecretBytes::new(vec![5; 32]))
 }
 
-/// Failed logins are counted per account and per address: they pass, are slowed, then refused until
-/// the lockout has passed since the last failure; a success clears the account and gives the
-/// address its attempt back. An address trying many accounts is refused for every account.
-pub async fn failed_logins_slow_then_lock_then_expire<S: Store>(f: &Fixture<S>) {
+/// Failed logins are counted per account, per address and per (account, address): the account's
+/// failures slow every attempt on it down (capped) but refuse none, so another address still gets
+/// through; the pair is refused until the lockout has passed since its last failure; a success
+/// clears the account and the pair and gives the address its attempt back; an address trying many
+/// accounts is refused for every account.
+pub async fn failed_logins_slow_the_account_and_lock_the_pair_and_the_address<S: Store>(f: &Fixture<S>) {
     use crate::model::LoginVerdict;
     let keys = login_keys();
-    let account_key = |email: &str| keys.account(email);
-    let (victim, ip, other_ip) = (account_key("victim@x.test"), keys.address("192.0.2.1"), keys.address("192.0.2.2"));
-    let attempt = |account: String, address: Option<String>| async move {
-        f.store.reserve_login_attempt(&account, address.as_deref(), &LOGIN_POLICY).await.unwrap()
+    let attempt = |email: &str, address: Option<&str>| {
+        let keys = keys.attempt(email, address);
+        async move { f.store.reserve_login_attempt(&keys, &LOGIN_POLICY).await.unwrap() }
     };
-    let mut delays = Vec::new();
-    for _ in 0..5 {
-        match attempt(victim.clone(), Some(ip.clone())).await {
-            LoginVerdict::Proceed { delay } => delays.push(delay.as_millis()),
-            refused => panic!("refused too early: {refused:?}"),
-        }
-    }
-    assert_eq!(delays, [0, 0, 0, 500, 1_000]);
+    let proceed = |ms| LoginVerdict::Proceed { delay: Duration::from_millis(ms) };
     let refused = LoginVerdict::Refuse { retry_after: LOGIN_POLICY.lockout };
-    assert_eq!(attempt(victim.clone(), Some(other_ip.clone())).await, refused, "the account is locked everywhere");
+    let (victim, ip, other_ip) = ("victim@x.test", Some("192.0.2.1"), Some("192.0.2.2"));
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        verdicts.push(attempt(victim, ip).await);
+    }
+    assert_eq!(verdicts, [proceed(0), proceed(0), proceed(0), proceed(500), proceed(1_000)]);
+    assert_eq!(attempt(victim, ip).await, refused, "the pair is locked");
+    assert_eq!(attempt(victim, other_ip).await, proceed(2_000), "the account is slowed, not locked");
+    assert_eq!(attempt(victim, None).await, proceed(2_000), "the delay is capped");
     // A refused attempt is not a failure: the lockout runs from the last counted one.
     f.clock.advance(Duration::from_secs(59));
-    assert_eq!(attempt(victim.clone(), None).await, refused);
+    assert_eq!(attempt(victim, ip).await, refused);
     f.clock.advance(Duration::from_secs(1));
-    assert_eq!(attempt(victim.clone(), None).await, LoginVerdict::Proceed { delay: Duration::ZERO });
-    f.store.login_succeeded(&victim, None).await.unwrap();
-    assert_eq!(attempt(victim.clone(), None).await, LoginVerdict::Proceed { delay: Duration::ZERO });
+    assert_eq!(attempt(victim, ip).await, proceed(0), "everything expired");
+    f.store.login_succeeded(&keys.attempt(victim, ip)).await.unwrap();
+    for _ in 0..4 {
+        attempt(victim, ip).await;
+    }
+    assert_eq!(attempt(victim, ip).await, proceed(1_000), "a success cleared the account and the pair");
 
     // One address, many accounts: the address is refused, the accounts elsewhere are not.
+    let spray = Some("192.0.2.3");
     for i in 0..8 {
-        let verdict = attempt(account_key(&format!("user{i}@x.test")), Some(other_ip.clone())).await;
-        assert!(matches!(verdict, LoginVerdict::Proceed { .. }), "{i}: {verdict:?}");
+        let verdict = attempt(&format!("user{i}@x.test"), spray).await;
+        assert_eq!(verdict, proceed(0), "{i}");
     }
-    assert_eq!(attempt(account_key("fresh@x.test"), Some(other_ip.clone())).await, refused);
-    assert_eq!(
-        attempt(account_key("fresh@x.test"), Some(ip.clone())).await,
-        LoginVerdict::Proceed { delay: Duration::ZERO }
-    );
+    assert_eq!(attempt("fresh@x.test", spray).await, refused);
+    assert_eq!(attempt("fresh@x.test", other_ip).await, proceed(0));
     // A success from the address takes one attempt back: one more may be made, not two.
-    f.store.login_succeeded(&account_key("user0@x.test"), Some(&other_ip)).await.unwrap();
-    assert!(matches!(attempt(account_key("next@x.test"), Some(other_ip.clone())).await, LoginVerdict::Proceed { .. }));
-    assert_eq!(attempt(account_key("last@x.test"), Some(other_ip.clone())).await, refused);
+    f.store.login_succeeded(&keys.attempt("user0@x.test", spray)).await.unwrap();
+    assert_eq!(attempt("next@x.test", spray).await, proceed(0));
+    assert_eq!(attempt("last@x.test", spray).await, refused);
 }
 
 /// Attempts are counted when they start, in one step with the decision: a burst of concurrent
 /// guesses is cut off at the limit although none has finished.
 pub async fn concurrent_login_guesses_cannot_outrun_the_count<S: Store>(f: &Fixture<S>) {
     let policy = crate::model::LoginPolicy { slowdown_after: 100, lockout_after_per_address: 1_000, ..LOGIN_POLICY };
-    let key = login_keys().account("victim@x.test");
-    let guesses = (0..50).map(|_| f.store.reserve_login_attempt(&key, None, &policy));
+    let keys = login_keys().attempt("victim@x.test", Some("192.0.2.9"));
+    let guesses = (0..50).map(|_| f.store.reserve_login_attempt(&keys, &policy));
     let verdicts = futures_join_all(guesses).await;
     let admitted = verdicts.iter().filter(|v| matches!(v, Ok(crate::model::LoginVerdict::Proceed { .. }))).count();
     assert_eq!(admitted, 5);

@@ -167,6 +167,15 @@ pub trait Store: Send + Sync + 'static {
         expected_version: Option<u64>,
         audit: Option<AuditWrite>,
     ) -> Result<(), StoreError>;
+    /// Updates records of any kinds in `scope`, each only at its stored version, and appends
+    /// `audit`, in one transaction: all land or none (disabling a user with all its sessions and
+    /// API tokens). Returns the records as stored, in the order given.
+    async fn update_raw_many(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        audit: Option<AuditWrite>,
+    ) -> Result<Vec<RawRecord>, StoreError>;
 
     /// Deletes an empty project with its memberships in one transaction (`NotEmpty` if any
     /// account, credential, zone, target or certificate remains).
@@ -288,19 +297,18 @@ pub trait Store: Send + Sync + 'static {
     async fn rewrap_sealed(&self, updates: Vec<(SealedRow, crate::model::SealedSecret)>) -> Result<u64, StoreError>;
 
     // Failed-login throttling (`model::LoginPolicy`), shared by every process on the store.
-    /// Decides a login attempt on the failures counted under `account_key` and `address_key`
-    /// within the policy's lockout and, if it may proceed, counts it as a failure at once (a
-    /// success takes it back), in one transaction: concurrent guesses, from any process, cannot
-    /// slip past a count that has not been raised yet.
+    /// Decides a login attempt on the failures counted under its keys (account, address, and the
+    /// pair of both) within the policy's lockout and, if it may proceed, counts it as a failure
+    /// under every key at once (a success takes it back), in one transaction: concurrent guesses,
+    /// from any process, cannot slip past a count that has not been raised yet.
     async fn reserve_login_attempt(
         &self,
-        account_key: &str,
-        address_key: Option<&str>,
+        keys: &crate::model::LoginAttemptKeys,
         policy: &LoginPolicy,
     ) -> Result<LoginVerdict, StoreError>;
-    /// A login succeeded: clears the account's failures and takes back the attempt reserved for
-    /// the address.
-    async fn login_succeeded(&self, account_key: &str, address_key: Option<&str>) -> Result<(), StoreError>;
+    /// A login succeeded: clears the account's and the pair's failures and takes back the attempt
+    /// reserved for the address.
+    async fn login_succeeded(&self, keys: &crate::model::LoginAttemptKeys) -> Result<(), StoreError>;
 
     /// The backend's own consistency check (SQLite's `PRAGMA integrity_check`).
     async fn integrity_check(&self) -> Result<(), StoreError>;

@@ -4,8 +4,10 @@
 //! `ProjectScope` from the caller's membership (or ownership) and checks the route's role.
 //! Another project's ids answer 404, exactly like ids that do not exist.
 
+mod argon2_memory;
 pub mod jwt;
 pub mod password;
+pub mod password_hashing;
 
 use std::future::Future;
 use std::pin::Pin;

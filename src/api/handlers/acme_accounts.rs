@@ -53,9 +53,7 @@ pub async fn create(
     match (body.eab_kid, body.eab_hmac_key) {
         (None, None) => {}
         (Some(kid), Some(key)) => {
-            if kid.trim().is_empty() || kid.len() > 256 {
-                return Err(ApiError::invalid("eab_kid", "must be 1 to 256 characters"));
-            }
+            let kid = validate::free_text("eab_kid", &kid, 256)?;
             let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(key.trim_end_matches('='))
                 .map_err(|_| ApiError::invalid("eab_hmac_key", "must be base64url"))?;

@@ -34,10 +34,19 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateCertificate>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = auth.project_scope(body.project_id).await?;
-    let common_name = validate::domain("common_name", &body.common_name, true)?;
+    let common_name = validate::certificate_name("common_name", &body.common_name)?;
+    if common_name.len() > validate::MAX_COMMON_NAME {
+        return Err(ApiError::invalid(
+            "common_name",
+            format!(
+                "must be at most {} characters (RFC 5280's upper bound for a common name); choose a shorter common name and list the long name in sans",
+                validate::MAX_COMMON_NAME
+            ),
+        ));
+    }
     let mut names = vec![common_name.clone()];
     for (i, san) in body.sans.iter().enumerate() {
-        let name = validate::domain(&format!("sans[{i}]"), san, true)?;
+        let name = validate::certificate_name(&format!("sans[{i}]"), san)?;
         if !names.contains(&name) {
             names.push(name);
         }

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use certautopilot_core::ids::{ProjectId, UserId};
-use certautopilot_core::model::{Membership, Role, User};
+use certautopilot_core::model::{Membership, OrgRole, Role, User};
 use certautopilot_core::store::{RecordStore, membership_key};
 
 use crate::api::AppState;
@@ -41,6 +41,14 @@ pub async fn add(
         let map = related_missing("user_id", "user");
         map(e)
     })?;
+    // An owner's role in every project is the organization role; a membership would show a lower
+    // one that is not what they can do (issue 14, item 10).
+    if user.org_role == OrgRole::Owner {
+        return Err(ApiError::invalid(
+            "user_id",
+            "this user is an owner of the organization and already has every role in every project",
+        ));
+    }
     let membership = Membership::new(caller.user.org_id, project, user.id, body.role, state.now());
     let audit = state.org().await?.audit(
         caller.principal(),

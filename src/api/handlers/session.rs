@@ -9,7 +9,7 @@ use certautopilot_core::model::{LoginVerdict, Membership, Session, User};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::AppState;
-use crate::api::auth::{AuthMethod, Authorized, SESSION_COOKIE, jwt, password, random_secret, secret_digest};
+use crate::api::auth::{AuthMethod, Authorized, SESSION_COOKIE, jwt, random_secret, secret_digest};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json::ApiJson;
 use crate::api::views::{LoginRequest, LoginResponse, MeView, MembershipSummary};
@@ -23,6 +23,18 @@ fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
     }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     Some(forwarded.and_then(|f| f.rsplit(',').next()).and_then(|last| last.trim().parse().ok()).unwrap_or(peer))
+}
+
+/// The address failures are counted under: an IPv4 address as it is, an IPv6 one by its /64 (one
+/// host commonly holds a whole /64, so counting single addresses would let it rotate for free).
+fn counted_address(address: std::net::IpAddr) -> String {
+    match address.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        v4 => v4.to_string(),
+    }
 }
 
 fn invalid_credentials() -> ApiError {
@@ -39,9 +51,11 @@ pub async fn login(
     let address = client_address(&req);
     // Before setup nobody can log in; after it, the organization's keys name what is counted.
     let Some(org) = state.organization().await? else { return Err(invalid_credentials()) };
-    let keys = &org.login_keys;
-    let (account, client) = (keys.account(&email), address.map(|a| keys.address(&a.to_string())));
-    match state.store()?.reserve_login_attempt(&account, client.as_deref(), &state.login_policy).await? {
+    let keys = org.login_keys.attempt(&email, address.map(counted_address).as_deref());
+    // Refusals come only from this address's failures (docs/api.md, "Failed logins"); failures
+    // from elsewhere only delay the answer, before the password is checked, so the delay tells
+    // nothing about the password.
+    match state.store()?.reserve_login_attempt(&keys, &state.login_policy).await? {
         LoginVerdict::Refuse { retry_after } => {
             tracing::warn!(client = ?address, "login refused: too many failed attempts");
             let mut e = ApiError::new(ErrorCode::TooManyRequests, "too many failed logins; try again later");
@@ -54,10 +68,10 @@ pub async fn login(
     let org_ctx = org.clone();
     let org_scope = OrgScope::for_system("login", &org.org);
     let user: Option<User> = state.store()?.find_unique(&org_scope, &email).await.ok();
-    // Verify against a decoy for unknown accounts so timing does not tell which e-mails exist.
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| password::decoy_hash().to_owned());
-    let candidate = body.password;
-    let matches = web::block(move || password::verify(&candidate, &hash)).await.unwrap_or(false);
+    // Unknown accounts are verified against a decoy so timing does not tell which e-mails exist.
+    // When hashing is saturated this answers 503; the attempt stays counted, like any other.
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = state.password_hashing.verify(body.password, stored).await?;
     let user = match user {
         // An account without a password (created by other means) can never log in with one.
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => user,
@@ -80,7 +94,7 @@ pub async fn login(
             return Err(invalid_credentials());
         }
     };
-    state.store()?.login_succeeded(&account, client.as_deref()).await?;
+    state.store()?.login_succeeded(&keys).await?;
 
     let now = state.now();
     let expires_at = now.saturating_add(state.auth.session_ttl);
@@ -162,4 +176,21 @@ pub async fn me(auth: Authorized, state: web::Data<AppState>) -> Result<web::Jso
             .map(|m| MembershipSummary { project_id: m.project_id, role: m.role })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted_address;
+
+    /// IPv4 addresses are counted one by one; IPv6 ones by their /64, so a host rotating through
+    /// its own /64 is one address; an IPv4-mapped IPv6 address counts as the IPv4 one.
+    #[test]
+    fn addresses_are_counted_by_host_or_by_ipv6_slash_64() {
+        let counted = |a: &str| counted_address(a.parse().unwrap());
+        assert_eq!(counted("192.0.2.1"), "192.0.2.1");
+        assert_eq!(counted("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(counted("2001:db8:1:2:ffff::9"), counted("2001:db8:1:2::1"));
+        assert_ne!(counted("2001:db8:1:3::1"), counted("2001:db8:1:2::1"));
+        assert_eq!(counted("::ffff:192.0.2.1"), "192.0.2.1");
+    }
 }

@@ -51,7 +51,7 @@ pub async fn perform(
     org.audit_secret =
         Some(state.envelope.seal(&org.id.to_string(), AUDIT_SECRET_FIELD, &SecretBytes::new(audit_key))?);
     let mut owner = User::new(org.id, &email, OrgRole::Owner, now);
-    owner.password_hash = Some(hash_off_thread(password_text.to_owned()).await?);
+    owner.password_hash = Some(hash_off_thread(state, password_text.to_owned()).await?);
     let audit = AuditWrite {
         draft: AuditDraft {
             org_id: org.id,
@@ -70,10 +70,8 @@ pub async fn perform(
     Ok((org, owner))
 }
 
-/// argon2 takes tens of milliseconds of CPU: keep it off the HTTP worker threads.
-pub async fn hash_off_thread(password_text: String) -> Result<String, ApiError> {
-    web::block(move || password::hash(&password_text))
-        .await
-        .map_err(|e| ApiError::internal("password hashing", &e))?
-        .map_err(|e| ApiError::internal("password hashing", &e))
+/// argon2 takes tens of milliseconds of CPU and 19 MiB: off the HTTP worker threads, and only as
+/// many at once as `PasswordHashing` allows (503 past that).
+pub async fn hash_off_thread(state: &AppState, password_text: String) -> Result<String, ApiError> {
+    state.password_hashing.hash(password_text).await
 }

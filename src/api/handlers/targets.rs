@@ -2,6 +2,7 @@
 //! a webhook's HMAC secret) are sealed together as the target's credential and never returned.
 
 use actix_web::{HttpResponse, web};
+use certautopilot_connectors::targets::{FilePathPolicy, MAX_CERT_MODE, MAX_KEY_MODE, check_mode};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::TargetId;
 use certautopilot_core::model::{DistributionTarget, TargetKind};
@@ -12,6 +13,7 @@ use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
+use crate::api::rebind::SecretBinding;
 use crate::api::views::{CreateTarget, TargetPage, TargetView};
 use crate::api::{AppState, validate};
 
@@ -36,7 +38,7 @@ pub async fn create(
     if config.get("reload_command").is_some_and(|v| !v.is_null()) && !auth.caller()?.is_owner() {
         return Err(ApiError::forbidden("only organization owners may set a reload_command"));
     }
-    let (kind, public, secret) = validate_config(&body.kind, &config)?;
+    let (kind, public, secret) = validate_config(&state, &body.kind, &config)?;
     let mut target = DistributionTarget::new(scope.project_id(), name, kind, state.now());
     target.config = public;
     if let Some(secret) = secret {
@@ -82,10 +84,14 @@ pub async fn delete(
 
 /// Checks a target's configuration for its type; returns the kind, the public part and the secret
 /// part (sealed as the credential).
-fn validate_config(kind: &str, config: &Map<String, Value>) -> Result<(TargetKind, Value, Option<Value>), ApiError> {
+fn validate_config(
+    state: &AppState,
+    kind: &str,
+    config: &Map<String, Value>,
+) -> Result<(TargetKind, Value, Option<Value>), ApiError> {
     let secret = |kind, (public, secret): (Value, Value)| (kind, public, Some(secret));
     Ok(match kind {
-        "file" => (TargetKind::File, file_config(config)?, None),
+        "file" => (TargetKind::File, file_config(&state.file_targets, config)?, None),
         "ssh" => secret(TargetKind::Ssh, ssh_config(config)?),
         "webhook" => secret(TargetKind::Webhook, webhook_config(config)?),
         "kubernetes" => secret(TargetKind::Kubernetes, kubernetes_config(config)?),
@@ -140,7 +146,8 @@ pub async fn update(
         if config.get("reload_command").is_some_and(|v| !v.is_null()) && !auth.caller()?.is_owner() {
             return Err(ApiError::forbidden("only organization owners may set a reload_command"));
         }
-        // Secrets not given keep their stored values.
+        // Secrets not given keep their stored values, unless the destination moves without them.
+        let given = config.clone();
         if let Some(sealed) = &target.credential {
             let stored = state.envelope.open(&target.id.to_string(), "credential", sealed)?;
             if let Ok(Value::Object(secrets)) = serde_json::from_slice::<Value>(stored.expose()) {
@@ -149,7 +156,8 @@ pub async fn update(
                 }
             }
         }
-        let (_, public, secret) = validate_config(kind_name(target.kind), &config)?;
+        let (_, public, secret) = validate_config(&state, kind_name(target.kind), &config)?;
+        secret_binding(target.kind).check("config.", &target.config, &public, &given)?;
         target.config = public;
         if let Some(secret) = secret {
             let plaintext =
@@ -167,6 +175,20 @@ pub async fn update(
     );
     let target = state.store()?.update_audited(&scope, &target, audit).await?;
     Ok(web::Json(target.into()))
+}
+
+/// The fields that decide where each kind's secret is sent, and the secret's fields.
+fn secret_binding(kind: TargetKind) -> SecretBinding {
+    let (destination, secrets): (&'static [&'static str], &'static [&'static str]) = match kind {
+        TargetKind::File => (&[], &[]),
+        TargetKind::Ssh => (&["host", "port", "host_key_sha256"], &["private_key"]),
+        TargetKind::Webhook => (&["url"], &["hmac_secret"]),
+        TargetKind::Kubernetes => (&["api_url", "ca_bundle_pem"], &["token"]),
+        TargetKind::Vault => (&["address", "mount", "ca_bundle_pem"], &["token"]),
+        TargetKind::F5 | TargetKind::Netscaler => (&["url", "ca_bundle_pem"], &["password"]),
+        TargetKind::Iis => (&["agent_url", "ca_bundle_pem"], &["hmac_secret"]),
+    };
+    SecretBinding { destination, secrets }
 }
 
 /// Refuses keys outside `allowed`, so a typo is an error rather than a silently ignored setting.
@@ -196,12 +218,9 @@ fn optional_string<'a>(config: &'a Map<String, Value>, key: &str) -> Result<Opti
 }
 
 fn reload_command(config: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    match optional_string(config, "reload_command")? {
-        Some(cmd) if cmd.trim().is_empty() || cmd.len() > 1_024 || cmd.contains(['\n', '\0']) => {
-            Err(ApiError::invalid("config.reload_command", "must be one line of at most 1024 characters"))
-        }
-        other => Ok(other.map(str::to_owned)),
-    }
+    optional_string(config, "reload_command")?
+        .map(|cmd| validate::free_text("config.reload_command", cmd, 1_024))
+        .transpose()
 }
 
 /// Drift-scan settings shared by targets that can be read back.
@@ -250,17 +269,41 @@ fn owner(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError
     Ok(())
 }
 
-fn file_config(config: &Map<String, Value>) -> Result<Value, ApiError> {
-    let mut allowed = vec!["cert_path", "key_path", "mode", "owner", "reload_command"];
+/// A local path a file target writes: inside the host's allow-list, outside the service's own files.
+fn local_path(policy: &FilePathPolicy, field: &str, config: &Map<String, Value>) -> Result<String, ApiError> {
+    let path = validate::absolute_path(&format!("config.{field}"), string(config, field)?)?;
+    let normal = policy.check(&path).map_err(|e| ApiError::invalid(format!("config.{field}"), e.to_string()))?;
+    Ok(normal.display().to_string())
+}
+
+/// An octal mode like `0600`, no wider than `max`.
+fn file_mode(config: &Map<String, Value>, field: &str, default: &str, max: u32) -> Result<String, ApiError> {
+    let mode = optional_string(config, field)?.unwrap_or(default);
+    let key = format!("config.{field}");
+    let bits = match mode.len() == 4 && mode.starts_with('0') {
+        true => u32::from_str_radix(mode, 8).map_err(|_| ApiError::invalid(&key, "must be an octal mode like 0600"))?,
+        false => return Err(ApiError::invalid(&key, "must be an octal mode like 0600")),
+    };
+    check_mode(&key, bits, max).map_err(|e| ApiError::invalid(&key, e))?;
+    Ok(mode.to_owned())
+}
+
+fn file_config(policy: &FilePathPolicy, config: &Map<String, Value>) -> Result<Value, ApiError> {
+    let mut allowed = vec!["cert_path", "key_path", "mode", "cert_mode", "owner", "reload_command"];
     allowed.extend(SCAN_KEYS);
     only_keys(config, &allowed)?;
-    let cert_path = validate::absolute_path("config.cert_path", string(config, "cert_path")?)?;
-    let key_path = validate::absolute_path("config.key_path", string(config, "key_path")?)?;
-    let mode = optional_string(config, "mode")?.unwrap_or("0600");
-    if mode.len() != 4 || !mode.starts_with('0') || u32::from_str_radix(mode, 8).is_err() {
-        return Err(ApiError::invalid("config.mode", "must be an octal mode like 0600"));
+    let cert_path = local_path(policy, "cert_path", config)?;
+    let key_path = local_path(policy, "key_path", config)?;
+    if cert_path == key_path {
+        return Err(ApiError::invalid("config.key_path", "must differ from cert_path"));
     }
-    let mut public = json!({ "cert_path": cert_path, "key_path": key_path, "mode": mode, "reload_command": reload_command(config)? });
+    let mut public = json!({
+        "cert_path": cert_path,
+        "key_path": key_path,
+        "mode": file_mode(config, "mode", "0600", MAX_KEY_MODE)?,
+        "cert_mode": file_mode(config, "cert_mode", "0644", MAX_CERT_MODE)?,
+        "reload_command": reload_command(config)?,
+    });
     owner(config, &mut public)?;
     scan_settings(config, &mut public)?;
     Ok(public)
@@ -329,10 +372,7 @@ fn webhook_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiErro
 
 fn token(config: &Map<String, Value>) -> Result<String, ApiError> {
     let token = string(config, "token")?;
-    if token.trim().is_empty() || token.len() > 16_384 || token.contains(['\n', '\r']) {
-        return Err(ApiError::invalid("config.token", "must be one line, at most 16 KiB"));
-    }
-    Ok(token.trim().to_owned())
+    Ok(validate::free_text("config.token", token, 16_384)?.trim().to_owned())
 }
 
 fn ca_bundle(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError> {
@@ -403,10 +443,7 @@ fn object_name(field: &str, name: &str) -> Result<String, ApiError> {
 
 fn password(config: &Map<String, Value>) -> Result<String, ApiError> {
     let password = string(config, "password")?;
-    if password.is_empty() || password.len() > 1_024 || password.contains(['\n', '\r']) {
-        return Err(ApiError::invalid("config.password", "must be one line, at most 1024 characters"));
-    }
-    Ok(password.to_owned())
+    validate::free_text("config.password", password, 1_024)
 }
 
 fn f5_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
@@ -439,10 +476,7 @@ fn iis_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
     if secret.len() < 16 {
         return Err(ApiError::invalid("config.hmac_secret", "must be at least 16 characters"));
     }
-    let site = string(config, "site")?;
-    if site.trim().is_empty() || site.len() > 256 || site.contains(['\n', '\r']) {
-        return Err(ApiError::invalid("config.site", "must be an IIS site name"));
-    }
+    let site = validate::free_text("config.site", string(config, "site")?, 256)?;
     let binding = optional_string(config, "binding")?.unwrap_or("*:443");
     if binding.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().map_or(true, |p| p == 0)) {
         return Err(ApiError::invalid("config.binding", "must be *:port or host:port"));

@@ -1,14 +1,16 @@
 //! Long-lived API tokens: `cap_<id>.<secret>`, shown once at creation, stored as a SHA-256 of the
-//! secret, revocable by their owner.
+//! secret, revocable by their user and by the organization's owners.
+//! Invariant: only an interactive session mints a token, so a leaked token cannot outlive its own
+//! revocation by minting successors (issue 14, item 9).
 
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use certautopilot_core::ids::ApiTokenId;
-use certautopilot_core::model::ApiToken;
+use certautopilot_core::ids::{ApiTokenId, UserId};
+use certautopilot_core::model::{ApiToken, User};
 use certautopilot_core::store::RecordStore;
 
-use crate::api::auth::{API_TOKEN_PREFIX, Authorized, random_secret, secret_digest};
+use crate::api::auth::{API_TOKEN_PREFIX, AuthMethod, Authorized, random_secret, secret_digest};
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
@@ -34,6 +36,11 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateApiToken>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth.caller()?;
+    if let AuthMethod::ApiToken(_) = caller.method {
+        return Err(ApiError::forbidden(
+            "an API token cannot create API tokens; sign in with your password to create one",
+        ));
+    }
     let name = validate::name("name", &body.name)?;
     let max = state.auth.api_token_max_days;
     let days = body.expires_in_days.unwrap_or(max);
@@ -80,7 +87,9 @@ pub async fn revoke(
     let id: ApiTokenId = path_id(&id, "api token")?;
     let scope = caller.org_scope();
     let mut token: ApiToken = state.store()?.get(&scope, &id).await?;
-    if token.user_id != caller.user.id {
+    // Owners revoke anyone's token (a leaked one must be containable); others only their own, and
+    // another user's token reads exactly like one that does not exist.
+    if token.user_id != caller.user.id && !caller.is_owner() {
         return Err(ApiError::not_found("api token"));
     }
     token.revoked = true;
@@ -89,9 +98,25 @@ pub async fn revoke(
         "api_token.revoked",
         Some(("api_token", id.to_string())),
         None,
-        serde_json::json!({}),
+        serde_json::json!({ "user_id": token.user_id, "revoked_by": caller.user.id }),
     );
     state.store()?.update_audited(&scope, &token, audit).await?;
-    tracing::info!(user_id = %caller.user.id, token_id = %id, "api token revoked");
+    tracing::info!(by = %caller.user.id, user_id = %token.user_id, token_id = %id, "api token revoked");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every API token of one user of the organization (owners only), revoked and expired ones included.
+pub async fn list_for_user(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<ApiTokenPage>, ApiError> {
+    let caller = auth.caller()?;
+    let user: UserId = path_id(&id, "user")?;
+    let scope = caller.org_scope();
+    let page = query.page()?;
+    let user: User = state.store()?.get(&scope, &user).await?;
+    let page = state.store()?.list_by_lookup::<ApiToken>(&scope, &user.id.to_string(), &page).await?;
+    Ok(web::Json(page.map(ApiTokenView::from).into()))
 }

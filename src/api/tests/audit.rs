@@ -18,7 +18,7 @@ async fn owners_list_filter_and_verify_the_chain() {
         let resp = send(
             &app,
             Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
-            "project_id": pa, "name": name, "type": "file", "config": { "cert_path": "/c", "key_path": "/k" } })),
+            "project_id": pa, "name": name, "type": "file", "config": { "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem" } })),
         )
         .await;
         assert_eq!(resp.status, 201, "{resp:?}");

@@ -41,6 +41,14 @@ async fn bad_bodies_are_refused_with_problems_and_store_nothing() {
         ("file target path traversal", post("/api/v1/targets").json(json!({ "project_id": pa, "name": "t", "type": "file", "config": { "cert_path": "/etc/ssl/../../root/x", "key_path": "/k" } })), 422, "validation_failed", Some("config.cert_path")),
         ("unknown target key", post("/api/v1/targets").json(json!({ "project_id": pa, "name": "t", "type": "file", "config": { "cert_path": "/c", "key_path": "/k", "colour": "red" } })), 422, "validation_failed", Some("config.colour")),
         ("bad project id", post("/api/v1/certificates").json(json!({ "project_id": "not-a-uuid", "common_name": "a.example.com", "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id })), 400, "invalid_json", Some("project_id")),
+        // Issue M2.1 item 10: control and separator characters, an over-long common name, a
+        // wildcard under a public suffix.
+        ("CR/LF in an EAB key id", post("/api/v1/acme-accounts").json(json!({ "project_id": pa, "name": "crlf", "directory_url": "https://ca.example.com/dir", "contact": [], "tos_agreed": true, "eab_kid": "kid\r\nX-Injected: 1", "eab_hmac_key": "c2VjcmV0" })), 422, "validation_failed", Some("eab_kid")),
+        ("U+2028 in an IIS site", post("/api/v1/targets").json(json!({ "project_id": pa, "name": "iis", "type": "iis", "config": { "agent_url": "https://web01.example.com", "hmac_secret": "0123456789abcdef", "site": "Default\u{2028}Site" } })), 422, "validation_failed", Some("config.site")),
+        ("U+0085 in an IIS site", post("/api/v1/targets").json(json!({ "project_id": pa, "name": "iis", "type": "iis", "config": { "agent_url": "https://web01.example.com", "hmac_secret": "0123456789abcdef", "site": "Default\u{85}Site" } })), 422, "validation_failed", Some("config.site")),
+        ("69-character common name", post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": format!("{}.example.com", "a".repeat(57)), "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id })), 422, "validation_failed", Some("common_name")),
+        ("wildcard under a public suffix", post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "*.co.uk", "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id })), 422, "validation_failed", Some("common_name")),
+        ("wildcard SAN under a public suffix", post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "www.example.com", "sans": ["*.github.io"], "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id })), 422, "validation_failed", Some("sans[0]")),
         ("unknown key type", post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "a.example.com", "key_type": "dsa-1024", "acme_account_id": w.a.account.id })), 400, "invalid_json", Some("key_type")),
     ];
     for (what, req, status, code, field) in cases {

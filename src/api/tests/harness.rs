@@ -38,19 +38,40 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
 }
 
+/// The directory file targets may name in these tests; nothing is written there (no worker runs).
+pub const FILE_TARGET_DIR: &str = "/etc/ssl";
+
+/// File targets may name paths under `FILE_TARGET_DIR`, never the harness's data directory, even
+/// though it is listed as allowed too (the protected paths win).
+pub fn file_targets(data_dir: &std::path::Path) -> Arc<certautopilot_connectors::targets::FilePathPolicy> {
+    Arc::new(certautopilot_connectors::targets::FilePathPolicy::new(
+        [std::path::PathBuf::from(FILE_TARGET_DIR), data_dir.to_owned()],
+        [data_dir.to_owned()],
+    ))
+}
+
 pub fn auth_config() -> AuthConfig {
     AuthConfig {
         session_ttl: Duration::from_secs(3_600),
         api_token_max_days: 365,
         login_slowdown_after: 8,
-        login_lockout_after: 10,
+        // Small, so tests that fail many logins do not wait long; the delays are the store's to test.
+        login_slowdown_max: Duration::from_millis(100),
+        login_lockout_after_per_account_address: 10,
         login_lockout: Duration::from_secs(900),
         login_lockout_after_per_address: 100,
+        password_hash_concurrency: 0,
+        password_hash_wait: Duration::from_secs(2),
     }
 }
 
 impl Harness {
     pub async fn new() -> Harness {
+        Harness::with_auth(auth_config()).await
+    }
+
+    /// A harness whose login throttling and password hashing are `auth`.
+    pub async fn with_auth(auth: AuthConfig) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
         // The KEK actor as `serve` runs it, so the envelope and the registry are the real ones.
@@ -64,7 +85,9 @@ impl Harness {
             actix_rt::Arbiter::current(),
             Duration::from_millis(200),
         );
-        let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock)).with_actors(actors);
+        let state = AppState::new(envelope, auth, 5, false, Arc::new(SystemClock))
+            .with_actors(actors)
+            .with_file_targets(file_targets(dir.path()));
         state.set_store(store.clone() as Arc<dyn Store>);
         state.set_audit(audit);
         Harness { state: web::Data::new(state), _kek: kek, store, metrics: Arc::default(), dir }
@@ -75,7 +98,8 @@ impl Harness {
     pub async fn second_process(&self) -> OtherProcess {
         let store = Arc::new(SqliteStore::open_in(self.dir.path()).await.unwrap());
         let envelope = Envelope::new(Arc::new(self._kek.client()));
-        let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock));
+        let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock))
+            .with_file_targets(file_targets(self.dir.path()));
         state.set_store(store as Arc<dyn Store>);
         OtherProcess { state: web::Data::new(state), metrics: Arc::default() }
     }
@@ -99,6 +123,7 @@ macro_rules! app {
             $h.metrics.clone(),
             true,
             $crate::api::tests::harness::BODY_LIMIT,
+            false,
         ))
         .await
     }};
@@ -214,6 +239,34 @@ pub async fn api_token(h: &Harness, org_scope: &OrgScope, user: &User) -> String
     };
     h.store.insert(org_scope, &token).await.unwrap();
     format!("{API_TOKEN_PREFIX}{}.{secret}", token.id)
+}
+
+/// A signed-in session for `user`, straight into the store, and its bearer token: what a login
+/// returns, for users that have no password.
+pub async fn session_token(h: &Harness, org_scope: &OrgScope, user: &User) -> String {
+    let now = Timestamp::now();
+    let expires_at = now.saturating_add(Duration::from_secs(3_600));
+    let session = Session {
+        id: SessionId::new(),
+        org_id: user.org_id,
+        user_id: user.id,
+        csrf_token_sha256: secret_digest(&crate::api::auth::random_secret()),
+        expires_at,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    h.store.insert(org_scope, &session).await.unwrap();
+    let org = h.state.organization().await.unwrap().unwrap();
+    let claims = crate::api::auth::jwt::Claims {
+        sub: user.id.to_string(),
+        org: user.org_id.to_string(),
+        sid: session.id.to_string(),
+        iat: now.as_unix_millis() / 1_000,
+        exp: expires_at.as_unix_millis() / 1_000,
+    };
+    crate::api::auth::jwt::sign(&org.jwt_key, &claims)
 }
 
 pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources {

@@ -66,7 +66,14 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::GET, "/api/v1/auth/tokens") | (Method::GET, "/api/v1/users") | (Method::GET, "/api/v1/projects") => {
             (route.path.into(), None)
         }
-        (Method::POST, "/api/v1/auth/tokens") => (route.path.into(), Some(json!({ "name": format!("t{n}") }))),
+        // Only a signed-in session mints tokens (the caller's own session, so the role alone decides).
+        (Method::POST, "/api/v1/auth/tokens") => {
+            let mut req = Req::new(route.method.clone(), route.path).json(json!({ "name": format!("t{n}") }));
+            if let Some(user) = &who.user {
+                req = req.bearer(&session_token(h, &w.org_scope, user).await);
+            }
+            return req;
+        }
         (Method::DELETE, "/api/v1/auth/tokens/{id}") => {
             // The caller's own token (a fresh one), so an allowed caller can revoke it.
             let id = match &who.user {
@@ -77,6 +84,15 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
                 None => ApiTokenId::new().to_string(),
             };
             (format!("/api/v1/auth/tokens/{id}"), None)
+        }
+        (Method::GET, "/api/v1/users/{id}/tokens") => {
+            (format!("/api/v1/users/{}/tokens", w.viewer_a.user.as_ref().unwrap().id), None)
+        }
+        // A fresh user each time, so disabling never locks out a principal of the matrix.
+        (Method::POST, "/api/v1/users/{id}/disable") | (Method::POST, "/api/v1/users/{id}/enable") => {
+            let user = User::new(w.org.id, &format!("x{n}@acme.test"), OrgRole::Member, Timestamp::now());
+            h.store.insert(&w.org_scope, &user).await.unwrap();
+            (route.path.replace("{id}", &user.id.to_string()), None)
         }
         (Method::POST, "/api/v1/users") => (
             route.path.into(),
@@ -313,6 +329,9 @@ POST /api/v1/auth/tokens authenticated
 DELETE /api/v1/auth/tokens/{id} authenticated
 GET /api/v1/users owner
 POST /api/v1/users owner
+GET /api/v1/users/{id}/tokens owner
+POST /api/v1/users/{id}/disable owner
+POST /api/v1/users/{id}/enable owner
 GET /api/v1/projects authenticated
 POST /api/v1/projects owner
 GET /api/v1/projects/{id} viewer

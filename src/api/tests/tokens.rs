@@ -121,9 +121,10 @@ async fn api_tokens_are_shown_once_and_stop_working_when_revoked_or_expired() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let app = app!(h);
+    // Tokens are minted from a signed-in session only (token_containment.rs).
+    let session = session_token(&h, &w.org_scope, w.admin_a.user.as_ref().unwrap()).await;
     let created =
-        send(&app, Req::new(Method::POST, "/api/v1/auth/tokens").acting_as(&w.admin_a).json(json!({ "name": "ci" })))
-            .await;
+        send(&app, Req::new(Method::POST, "/api/v1/auth/tokens").bearer(&session).json(json!({ "name": "ci" }))).await;
     assert_eq!(created.status, 201, "{created:?}");
     let token = created.json["token"].as_str().unwrap().to_owned();
     let id = created.json["id"].as_str().unwrap().to_owned();
@@ -152,21 +153,22 @@ async fn api_tokens_are_shown_once_and_stop_working_when_revoked_or_expired() {
     let too_long = send(
         &app,
         Req::new(Method::POST, "/api/v1/auth/tokens")
-            .acting_as(&w.admin_a)
+            .bearer(&session)
             .json(json!({ "name": "x", "expires_in_days": 10_000 })),
     )
     .await;
     assert_problem(&too_long, 422, "validation_failed");
 }
 
-/// Failed logins for one account are refused with 429 and Retry-After once over the limit, even
-/// with the right password, while other accounts are unaffected.
+/// Failed logins for one account from one address are refused there with 429 and Retry-After once
+/// over the limit, even with the right password, while other accounts are unaffected (the
+/// rightful user from elsewhere: `login_abuse.rs`).
 #[actix_web::test]
 async fn repeated_failed_logins_are_refused_for_a_while() {
     let h = Harness::new().await;
     let _w = world(&h).await;
     let app = app!(h);
-    let limit = auth_config().login_lockout_after;
+    let limit = auth_config().login_lockout_after_per_account_address;
     for _ in 0..limit {
         assert_problem(&login(&app, "not the password").await, 401, "invalid_credentials");
     }
@@ -182,8 +184,9 @@ async fn repeated_failed_logins_are_refused_for_a_while() {
     assert_problem(&other, 401, "invalid_credentials");
 }
 
-/// Failed logins are counted in the store: guesses spread over two processes serving one store
-/// lock the account for both, and a process started later finds the lock.
+/// Failed logins are counted in the store: guesses from one address spread over two processes
+/// serving one store lock that (account, address) pair for both, and a process started later finds
+/// the lock.
 #[actix_web::test]
 async fn failed_logins_are_counted_across_processes() {
     let h = Harness::new().await;
@@ -191,7 +194,7 @@ async fn failed_logins_are_counted_across_processes() {
     let first = app!(h);
     let other = h.second_process().await;
     let second = app!(other);
-    let limit = auth_config().login_lockout_after;
+    let limit = auth_config().login_lockout_after_per_account_address;
     for i in 0..limit {
         let resp = if i % 2 == 0 { login(&first, "not the password").await } else { login(&second, "nope").await };
         assert_problem(&resp, 401, "invalid_credentials");

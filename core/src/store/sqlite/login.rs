@@ -1,14 +1,15 @@
-//! SQL for failed-login counts (`login_failures`): one row per account or address key, forgotten
-//! once its last failure is older than the lockout.
+//! SQL for failed-login counts (`login_failures`): one row per key (an account, an address, or an
+//! (account, address) pair; see `model::LoginKeys`), forgotten once its last failure is older than
+//! the lockout. The table does not know which kind a key is: `model::LoginPolicy` does.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{LoginPolicy, LoginVerdict};
+use crate::model::{LoginAttemptKeys, LoginFailures, LoginPolicy, LoginVerdict};
 use crate::store::StoreError;
 use crate::timestamp::Timestamp;
 
 /// Expired rows removed per attempt: bounds how long one attempt holds the write lock after a
-/// flood, while each attempt still removes far more rows than it can add (two).
+/// flood, while each attempt still removes far more rows than it can add (three).
 const PRUNE_PER_ATTEMPT: i64 = 500;
 
 /// The verdict on the counts as they stand, read only. A refusal read here is final, so a locked
@@ -16,22 +17,24 @@ const PRUNE_PER_ATTEMPT: i64 = 500;
 /// than a success that cleared the way, and errs on the side of refusing.
 pub(crate) fn peek(
     c: &Connection,
-    account: &str,
-    address: Option<&str>,
+    keys: &LoginAttemptKeys,
     policy: &LoginPolicy,
     now: Timestamp,
 ) -> Result<LoginVerdict, StoreError> {
     let cutoff = cutoff(policy, now);
-    let by_address = address.map(|a| failures(c, a, cutoff)).transpose()?.unwrap_or(0);
-    Ok(policy.decide(failures(c, account, cutoff)?, by_address))
+    let mut counted = LoginFailures { account: failures(c, &keys.account, cutoff)?, ..Default::default() };
+    if let Some(address) = &keys.address {
+        counted.account_address = failures(c, &address.account_address, cutoff)?;
+        counted.address = failures(c, &address.address, cutoff)?;
+    }
+    Ok(policy.decide(counted))
 }
 
 /// Runs inside the writer's transaction, so the read, the decision and the count are one step for
 /// every process on the file.
 pub(crate) fn reserve(
     c: &Connection,
-    account: &str,
-    address: Option<&str>,
+    keys: &LoginAttemptKeys,
     policy: &LoginPolicy,
     now: Timestamp,
 ) -> Result<LoginVerdict, StoreError> {
@@ -40,7 +43,7 @@ pub(crate) fn reserve(
         "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE last_at <= ?1 LIMIT ?2)",
     )?
     .execute(params![cutoff, PRUNE_PER_ATTEMPT])?;
-    let verdict = peek(c, account, address, policy, now)?;
+    let verdict = peek(c, keys, policy, now)?;
     if matches!(verdict, LoginVerdict::Proceed { .. }) {
         // An expired row not pruned yet starts again from one. `last_at` never moves back, even
         // when another process's clock is behind this one's.
@@ -50,18 +53,23 @@ pub(crate) fn reserve(
                 failures = CASE WHEN last_at <= ?3 THEN 1 ELSE failures + 1 END,
                 last_at = max(last_at, excluded.last_at)",
         )?;
-        for key in std::iter::once(account).chain(address) {
+        for key in keys.all() {
             count.execute(params![key, now.as_unix_millis(), cutoff])?;
         }
     }
     Ok(verdict)
 }
 
-pub(crate) fn succeeded(c: &Connection, account: &str, address: Option<&str>) -> Result<(), StoreError> {
-    c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?.execute([account])?;
-    if let Some(address) = address {
+/// The account and the pair are cleared (whoever holds the password is not guessing it); the
+/// address gets back only the attempt reserved for this login, so one good password cannot wipe
+/// out the failures of everything else tried from there.
+pub(crate) fn succeeded(c: &Connection, keys: &LoginAttemptKeys) -> Result<(), StoreError> {
+    let mut clear = c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?;
+    clear.execute([&keys.account])?;
+    if let Some(address) = &keys.address {
+        clear.execute([&address.account_address])?;
         c.prepare_cached("UPDATE login_failures SET failures = max(failures - 1, 0) WHERE key = ?1")?
-            .execute([address])?;
+            .execute([&address.address])?;
     }
     Ok(())
 }

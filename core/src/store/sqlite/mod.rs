@@ -282,6 +282,21 @@ impl Store for SqliteStore {
         self.write_audited(audit, now, move |c| records::update(c, &scope, record, now)).await
     }
 
+    async fn update_raw_many(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        audit: Option<AuditWrite>,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        let (scope, now) = (scope.clone(), self.now());
+        // `write_audited` runs the closure in one transaction: the first refused update rolls back
+        // the ones before it.
+        self.write_audited(audit, now, move |c| {
+            records.into_iter().map(|record| records::update(c, &scope, record, now)).collect()
+        })
+        .await
+    }
+
     async fn delete_raw(
         &self,
         scope: &RecordScope,
@@ -522,24 +537,21 @@ impl Store for SqliteStore {
 
     async fn reserve_login_attempt(
         &self,
-        account_key: &str,
-        address_key: Option<&str>,
+        keys: &crate::model::LoginAttemptKeys,
         policy: &crate::model::LoginPolicy,
     ) -> Result<LoginVerdict, StoreError> {
-        let (account, address, policy, now) =
-            (account_key.to_owned(), address_key.map(str::to_owned), *policy, self.now());
-        let (a, b) = (account.clone(), address.clone());
-        if let refused @ LoginVerdict::Refuse { .. } =
-            self.read(move |c| login::peek(c, &a, b.as_deref(), &policy, now)).await?
+        let (keys, policy, now) = (keys.clone(), *policy, self.now());
+        let peeked = keys.clone();
+        if let refused @ LoginVerdict::Refuse { .. } = self.read(move |c| login::peek(c, &peeked, &policy, now)).await?
         {
             return Ok(refused);
         }
-        self.write(move |c| login::reserve(c, &account, address.as_deref(), &policy, now)).await
+        self.write(move |c| login::reserve(c, &keys, &policy, now)).await
     }
 
-    async fn login_succeeded(&self, account_key: &str, address_key: Option<&str>) -> Result<(), StoreError> {
-        let (account, address) = (account_key.to_owned(), address_key.map(str::to_owned));
-        self.write(move |c| login::succeeded(c, &account, address.as_deref())).await
+    async fn login_succeeded(&self, keys: &crate::model::LoginAttemptKeys) -> Result<(), StoreError> {
+        let keys = keys.clone();
+        self.write(move |c| login::succeeded(c, &keys)).await
     }
 
     async fn integrity_check(&self) -> Result<(), StoreError> {
