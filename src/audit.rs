@@ -22,6 +22,7 @@ pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Resu
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
     let store = open_store(config).await? as Arc<dyn Store>;
+    crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
     let orgs: Vec<_> = store
         .list_organizations()
         .await?

@@ -49,6 +49,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Start a local ACME CA (Pebble) and DNS server (BIND 9) on loopback for trying the product
+    /// (docs/getting-started.md); they run until Ctrl-C. Not for production.
+    DevEnv {
+        /// Where their configuration, logs and `env.sh` (the settings to use) go.
+        #[arg(long, default_value = "./dev-env")]
+        dir: PathBuf,
+    },
     /// Measure this machine: job-queue throughput, renewal scan at scale.
     Bench {
         #[command(subcommand)]
@@ -120,17 +127,52 @@ pub enum KekCommand {
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
     },
-    /// Show the KEK provider, its current version, and how many data keys each version wraps.
+    /// Show the KEK provider, its current version, and how many data keys each version wraps; check
+    /// that the KEK opens the store's values (exit 1 naming the missing KEK and version if not).
     Status,
-    /// Destroy an old KEK version; refused while any data key is still wrapped by it.
+    /// Move every sealed value from the KEK named in `[kek.previous]` to the configured one
+    /// (`kek.provider`), in batches, while the service runs; then verify that every data key opens
+    /// under the new KEK alone and record `kek.migrated`. Safe to interrupt: run it again and it
+    /// continues. The previous KEK is kept until `kek retire --previous`.
+    Migrate {
+        /// The provider to move to: must be the configured `kek.provider`, whose settings
+        /// (`kek.file_path` or `[kek.pkcs11]`) say where the new KEK is.
+        #[arg(long, value_enum)]
+        to: MigrateTarget,
+        /// Data keys re-wrapped per transaction.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+    },
+    /// Destroy an old KEK version, or with `--previous` the previous provider's keys; refused while
+    /// any data key is still wrapped by them.
     Retire {
+        #[arg(long, required_unless_present = "previous", conflicts_with = "previous")]
+        version: Option<u32>,
+        /// Destroy every key of the provider in `[kek.previous]` (its key file, or its token objects)
+        /// once `kek migrate` has moved everything off it.
         #[arg(long)]
-        version: u32,
+        previous: bool,
         /// Seconds to wait between the first and the final usage check, for running services to
         /// pick up the newer version.
         #[arg(long, default_value_t = 15)]
         settle_secs: u64,
     },
+}
+
+/// Where `kek migrate` may move to (never to the development KEK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateTarget {
+    File,
+    Pkcs11,
+}
+
+impl MigrateTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrateTarget::File => "file",
+            MigrateTarget::Pkcs11 => "pkcs11",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,14 @@
-//! `certautopilot kek rotate` and `kek status`: rotation with a progress line (rate and ETA), and
-//! the versions in use. Both work beside a running service (SQLite admits several processes).
+//! `certautopilot kek rotate`, `kek status` and `kek retire`: rotation with a progress line (rate
+//! and ETA), the versions in use, and destroying old keys. All work beside a running service
+//! (SQLite admits several processes); `kek migrate` lives in `kek_migrate.rs`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_config::Config;
+use certautopilot_core::crypto::Envelope;
+use certautopilot_core::kek_check::{SAMPLE_PER_VERSION, check_store_opens};
 use certautopilot_core::kek_rotation::{RotationProgress, rotate};
 use certautopilot_core::store::Store;
 
@@ -17,9 +20,14 @@ pub enum Action {
     Rotate { batch: usize },
     Status,
     Retire { version: u32, settle: Duration },
+    RetirePrevious { settle: Duration },
+    Migrate { to: crate::cli::MigrateTarget, batch: usize },
 }
 
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
+    if let Action::Migrate { to, batch } = action {
+        return crate::kek_migrate::run(config, to, batch).await;
+    }
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
     let store = open_store(config).await? as Arc<dyn Store>;
@@ -29,13 +37,23 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             println!("provider: {}", envelope.kek().describe());
             println!("current version: {}", envelope.kek().current_version());
             println!("versions held: {:?}", envelope.kek().versions());
+            if let Some((previous, versions)) = envelope.kek().previous() {
+                println!("previous provider: {previous}, versions {versions:?} (kept until `kek retire --previous`)");
+            }
             if usage.is_empty() {
                 println!("no sealed values yet");
             }
             for (version, count) in &usage {
                 println!("version {version}: {count} data keys");
             }
+            // The trap of issue 15 looked healthy here: say whether the values actually open.
+            match check_store_opens(store.as_ref(), &envelope, SAMPLE_PER_VERSION).await {
+                Ok(opened) => println!("check: the sampled values of every version open ({opened} opened)"),
+                Err(e) => anyhow::bail!("{}", crate::kek_check::explain(config, &e)),
+            }
         }
+        Action::RetirePrevious { settle } => retire_previous(store.as_ref(), &envelope, settle).await?,
+        Action::Migrate { .. } => unreachable!("handled above"),
         Action::Retire { version, settle } => {
             if version == envelope.kek().current_version() {
                 anyhow::bail!("KEK version {version} is the current one and cannot be retired");
@@ -64,38 +82,21 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             println!("KEK version {version} retired; versions held: {:?}", envelope.kek().versions());
         }
         Action::Rotate { batch } => {
-            let terminal = std::io::stderr().is_terminal();
-            let mut last = Instant::now() - Duration::from_secs(10);
+            // Rotating a store this KEK cannot open would make a version that collides (issue 15).
+            crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
             let client = kek.client();
-            let report = rotate(store.as_ref(), &envelope, batch, |p: &RotationProgress| {
-                client.report_rotation(Some(status(p)));
+            let report = rotate(
+                store.as_ref(),
+                &envelope,
+                batch,
+                progress_printer(&client),
                 // Lets the crash test slow a rotation down enough to kill it mid-way on a busy machine.
-                certautopilot_actors::failpoint::hit_blocking("kek.after_batch");
-                // Redraw at most a few times a second; one line every couple of seconds when logged.
-                let every = if terminal { Duration::from_millis(200) } else { Duration::from_secs(2) };
-                if last.elapsed() >= every || p.done >= p.total {
-                    last = Instant::now();
-                    let eta = p.eta().map(|e| format!("{:.0} s", e.as_secs_f64())).unwrap_or_else(|| "?".into());
-                    let line = format!(
-                        "re-wrapped {}/{} ({:.0} %) to KEK version {}, {:.0}/s, ETA {eta}",
-                        p.done,
-                        p.total,
-                        100.0 * p.done as f64 / p.total.max(1) as f64,
-                        p.target_version,
-                        p.rate()
-                    );
-                    if terminal {
-                        eprint!("\r{line}   ");
-                    } else {
-                        eprintln!("{line}");
-                    }
-                    let _ = std::io::stderr().flush();
-                }
-            })
+                || certautopilot_actors::failpoint::hit("kek.after_batch"),
+            )
             .await;
             client.report_rotation(None);
             let report = report?;
-            if terminal {
+            if std::io::stderr().is_terminal() {
                 eprintln!();
             }
             let details = serde_json::json!({
@@ -127,8 +128,70 @@ fn status(p: &RotationProgress) -> RotationStatus {
     RotationStatus { target_version: p.target_version, done: p.done, total: p.total }
 }
 
+/// The progress line of `kek rotate` and `kek migrate` (done/total, rate, ETA), redrawn at most a few
+/// times a second on a terminal and every couple of seconds in a log; also published to the actor.
+pub(crate) fn progress_printer(client: &KekClient) -> impl FnMut(&RotationProgress) + use<> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut last = Instant::now() - Duration::from_secs(10);
+    let client = client.clone();
+    move |p: &RotationProgress| {
+        client.report_rotation(Some(status(p)));
+        let every = if terminal { Duration::from_millis(200) } else { Duration::from_secs(2) };
+        if last.elapsed() >= every || p.done >= p.total {
+            last = Instant::now();
+            let eta = p.eta().map(|e| format!("{:.0} s", e.as_secs_f64())).unwrap_or_else(|| "?".into());
+            let line = format!(
+                "re-wrapped {}/{} ({:.0} %) to KEK version {}, {:.0}/s, ETA {eta}",
+                p.done,
+                p.total,
+                100.0 * p.done as f64 / p.total.max(1) as f64,
+                p.target_version,
+                p.rate()
+            );
+            if terminal {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// `kek retire --previous`: destroys the previous provider's keys once no data key is wrapped by a
+/// version it holds, checked twice around a settle time as for a single version.
+async fn retire_previous(store: &dyn Store, envelope: &Envelope, settle: Duration) -> anyhow::Result<()> {
+    let Some((previous, versions)) = envelope.kek().previous() else {
+        anyhow::bail!("no previous KEK is configured ([kek.previous]); nothing to retire");
+    };
+    let in_use = |usage: std::collections::BTreeMap<u32, u64>| -> u64 {
+        usage.iter().filter(|(v, _)| versions.contains(v)).map(|(_, n)| *n).sum()
+    };
+    let before = in_use(store.kek_usage().await?);
+    if before > 0 {
+        anyhow::bail!(
+            "the previous KEK ({previous}) still wraps {before} data keys; run `certautopilot kek migrate` first"
+        );
+    }
+    eprintln!("waiting {settle:?} for running services to stop using the previous KEK …");
+    tokio::time::sleep(settle).await;
+    let after = in_use(store.kek_usage().await?);
+    if after > 0 {
+        anyhow::bail!(
+            "the previous KEK ({previous}) came back into use ({after} data keys) while settling; is a node still running without [kek.previous] moved to [kek]? Run `certautopilot kek migrate` again"
+        );
+    }
+    let destroyed = envelope.kek().retire_previous()?;
+    record(store, "kek.retired", serde_json::json!({ "previous": previous, "versions": destroyed })).await?;
+    chain_recorded(store, envelope).await;
+    println!(
+        "previous KEK {previous} destroyed (versions {destroyed:?}); remove [kek.previous] from the configuration of every node"
+    );
+    Ok(())
+}
+
 /// Writes a KEK event for every organization (the KEK is shared by all of them) to its outbox.
-async fn record(store: &dyn Store, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
+pub(crate) async fn record(store: &dyn Store, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
     for org in store.list_organizations().await? {
         if org.audit_secret.is_none() {
             continue;
@@ -148,7 +211,7 @@ async fn record(store: &dyn Store, action: &str, details: serde_json::Value) -> 
 
 /// Chains the event just recorded. The KEK work is done and recorded by now, so a failure here is a
 /// warning, not the command's failure: a retried `kek rotate` would make yet another version.
-async fn chain_recorded(store: &dyn Store, envelope: &certautopilot_core::crypto::Envelope) {
+pub(crate) async fn chain_recorded(store: &dyn Store, envelope: &Envelope) {
     if let Err(e) = crate::audit::chain_outbox(store, envelope).await {
         tracing::warn!(error = %e, "the event is recorded in the audit outbox but not chained yet; a running service chains it");
     }
@@ -173,8 +236,15 @@ impl certautopilot_actors::JobHandler for RotateKekHandler {
         ctx: certautopilot_actors::JobContext,
     ) -> Result<String, certautopilot_actors::JobError> {
         use certautopilot_actors::JobError;
-        let report =
-            rotate(self.store.as_ref(), &self.envelope, 1_000, |p| self.kek.report_rotation(Some(status(p)))).await;
+        let report = rotate(
+            self.store.as_ref(),
+            &self.envelope,
+            1_000,
+            |p| self.kek.report_rotation(Some(status(p))),
+            // Lets the crash test kill the service in the middle of a scheduled rotation.
+            || certautopilot_actors::failpoint::hit("kek.after_batch"),
+        )
+        .await;
         self.kek.report_rotation(None);
         let report = report.map_err(|e| JobError::retryable(format!("kek rotation failed: {e}")))?;
         // The rotation is done: failing the job now would make a retry create yet another version.

@@ -7,12 +7,16 @@ mod bench;
 mod cli;
 mod cluster;
 mod config_check;
+mod dev_env;
 mod http;
 mod kek;
+mod kek_check;
+mod kek_migrate;
 mod logging;
 mod metrics;
 mod serve;
 mod setup;
+mod store_location;
 mod tls;
 mod wiring;
 
@@ -68,15 +72,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Kek {
-            command: command @ (KekCommand::Rotate { .. } | KekCommand::Status | KekCommand::Retire { .. }),
+            command:
+                command @ (KekCommand::Rotate { .. }
+                | KekCommand::Status
+                | KekCommand::Retire { .. }
+                | KekCommand::Migrate { .. }),
         } => {
             let config = config_check::load(cli.config.as_deref())?;
+            store_location::require_existing(&config)?;
             logging::init(&config.log, None);
             let action = match command {
                 KekCommand::Rotate { batch } => kek::Action::Rotate { batch },
-                KekCommand::Retire { version, settle_secs } => {
-                    kek::Action::Retire { version, settle: std::time::Duration::from_secs(settle_secs) }
+                // clap requires exactly one of `--version` and `--previous`.
+                KekCommand::Retire { version, settle_secs, .. } => {
+                    let settle = std::time::Duration::from_secs(settle_secs);
+                    match version {
+                        Some(version) => kek::Action::Retire { version, settle },
+                        None => kek::Action::RetirePrevious { settle },
+                    }
                 }
+                KekCommand::Migrate { to, batch } => kek::Action::Migrate { to, batch },
                 _ => kek::Action::Status,
             };
             block_on(kek::run(&config, action))?;
@@ -84,12 +99,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { command: AuditCommand::Verify { org } } => {
             let config = config_check::load(cli.config.as_deref())?;
+            store_location::require_existing(&config)?;
             logging::init(&config.log, None);
             block_on(audit::verify(&config, org))
         }
         Command::Cluster { command } => {
             let config = config_check::load(cli.config.as_deref())?;
             block_on(cluster::run(&config, command))
+        }
+        Command::DevEnv { dir } => {
+            block_on(dev_env::run(&dir))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => {
             let config = config_check::load(cli.config.as_deref())?;

@@ -151,23 +151,29 @@ async fn render_audit_outbox(out: &mut String, store: &dyn Store) {
     let _ = writeln!(out, "certautopilot_audit_outbox_events {}", pending.iter().map(|(_, n)| n).sum::<u64>());
 }
 
-/// Deployments by status, and how many drifted (what is served is not what was deployed).
+/// The deployment statuses in the order `certautopilot_deployments` lists them.
+const DEPLOYMENT_STATUSES: [certautopilot_core::model::DeploymentStatus; 4] = {
+    use certautopilot_core::model::DeploymentStatus as S;
+    [S::Pending, S::Deployed, S::Failed, S::RevokedInPlace]
+};
+
+/// Deployments by status, how many drifted (what is served is not what was deployed), and how
+/// many revoked certificates the last scan still found served.
 async fn render_deployments(out: &mut String, store: &dyn Store) {
-    use certautopilot_core::model::{Deployment, DeploymentStatus};
+    use certautopilot_core::model::Deployment;
     use certautopilot_core::store::{PageRequest, RecordStore};
     let scope = certautopilot_core::SystemScope::new("metrics");
-    let (mut counts, mut drifted) = ([0u64; 3], 0u64);
+    let (mut counts, mut drifted, mut revoked_served) = ([0u64; DEPLOYMENT_STATUSES.len()], 0u64, 0u64);
     let mut page = PageRequest::first(1_000);
     // Bounded like the expiry series: a scrape reads at most 100,000 deployments.
     for _ in 0..100 {
         let Ok(batch) = store.list_all::<Deployment>(&scope, &page).await else { return };
         for d in &batch.items {
-            counts[match d.status {
-                DeploymentStatus::Pending => 0,
-                DeploymentStatus::Deployed => 1,
-                DeploymentStatus::Failed => 2,
-            }] += 1;
+            if let Some(i) = DEPLOYMENT_STATUSES.iter().position(|s| *s == d.status) {
+                counts[i] += 1;
+            }
             drifted += u64::from(d.drift.is_some());
+            revoked_served += u64::from(d.revoked_served == Some(true));
         }
         match batch.next_cursor {
             Some(cursor) => page = PageRequest::after(1_000, cursor),
@@ -175,11 +181,13 @@ async fn render_deployments(out: &mut String, store: &dyn Store) {
         }
     }
     out.push_str("# HELP certautopilot_deployments Certificate deployments to targets, by status.\n# TYPE certautopilot_deployments gauge\n");
-    for (status, n) in ["pending", "deployed", "failed"].iter().zip(counts) {
-        let _ = writeln!(out, "certautopilot_deployments{{status=\"{status}\"}} {n}");
+    for (status, n) in DEPLOYMENT_STATUSES.iter().zip(counts) {
+        let _ = writeln!(out, "certautopilot_deployments{{status=\"{}\"}} {n}", status.as_str());
     }
     out.push_str("# HELP certautopilot_deployments_drifted Deployments whose target no longer serves the deployed certificate.\n# TYPE certautopilot_deployments_drifted gauge\n");
     let _ = writeln!(out, "certautopilot_deployments_drifted {drifted}");
+    out.push_str("# HELP certautopilot_deployments_revoked_served Revoked certificates the last scan found still served.\n# TYPE certautopilot_deployments_revoked_served gauge\n");
+    let _ = writeln!(out, "certautopilot_deployments_revoked_served {revoked_served}");
 }
 
 /// Series per certificate are bounded: the soonest to expire are the ones that matter.

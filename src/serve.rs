@@ -58,7 +58,11 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         )
         .with_actors(actors.clone())
         .with_file_targets(file_targets.clone())
-        .with_body_timeout(config.api.request_body_timeout),
+        .with_body_timeout(config.api.request_body_timeout)
+        .with_acme_directory_check(crate::api::door::DirectoryCheck {
+            egress: egress_policy(&config),
+            timeout: config.issuance.acme_timeout.min(crate::api::door::MAX_DIRECTORY_WAIT),
+        }),
     );
     let readiness = Readiness::default();
     let http_metrics = Arc::new(HttpMetrics::default());
@@ -135,6 +139,12 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
             return Err(e);
         }
     };
+    // A KEK that cannot open the store would answer 500 to every login while looking ready (issue 15).
+    if let Err(e) = crate::kek_check::require_kek_opens_store(&config, store.as_ref(), &kek.envelope).await {
+        server_handle.stop(false).await;
+        return Err(e);
+    }
+    readiness.check_kek(store.clone() as Arc<dyn Store>, kek.envelope.clone());
     state.set_store(store.clone() as Arc<dyn Store>);
     let cluster = match &config.cluster {
         Some(settings) => match ClusterNode::start(settings.clone()).await {

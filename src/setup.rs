@@ -21,6 +21,7 @@ pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> 
     let state =
         AppState::new(envelope.clone(), config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock));
     let store = open_store(config).await? as Arc<dyn Store>;
+    crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
     state.set_store(store.clone());
     let (org, owner) = crate::api::handlers::setup::perform(&state, org, email, &password).await.map_err(|e| {
         anyhow::anyhow!("setup refused: {}{}", e.field.map(|f| format!("{f}: ")).unwrap_or_default(), e.detail)

@@ -8,7 +8,7 @@ use certautopilot_actors::ActorRegistry;
 use certautopilot_actors::kek::{KekClient, KekService};
 use certautopilot_config::{Config, KekConfig, PinSource, SqliteSynchronous, StoreConfig};
 use certautopilot_core::SystemClock;
-use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, Pkcs11Kek};
+use certautopilot_core::crypto::{Envelope, KekProvider, KekRing, LocalKek, LocalKekKind, Pkcs11Kek};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use tracing::{info, warn};
 
@@ -33,8 +33,49 @@ pub fn open_envelope(config: &Config, registry: &ActorRegistry) -> anyhow::Resul
     Ok(Kek { service, envelope })
 }
 
-/// The configured KEK provider itself, for the benchmark that measures the envelope alone.
+/// The configured KEK provider itself (with `[kek.previous]`, a ring of both), for the processes
+/// above and for the benchmark that measures the envelope alone.
 pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
+    let current = open_current_kek(config)?;
+    let Some(previous) = &config.kek_previous else { return Ok(current) };
+    let previous = open_previous_kek(previous).context(
+        "cannot open the previous KEK ([kek.previous]); if `certautopilot kek retire --previous` destroyed it, \
+         remove [kek.previous] from the configuration",
+    )?;
+    info!(kek = %previous.describe(), versions = ?previous.versions(), "previous kek ready (kept until `kek retire --previous`)");
+    if previous.versions().iter().any(|v| *v >= current.current_version()) {
+        warn!(
+            kek = %current.describe(),
+            previous = %previous.describe(),
+            "a move between KEK providers is pending: run `certautopilot kek migrate --to {}`",
+            provider_name(&config.kek)
+        );
+    }
+    Ok(Arc::new(KekRing::new(current, Some(previous))))
+}
+
+/// The provider's name as `kek.provider` spells it.
+pub fn provider_name(kek: &KekConfig) -> &'static str {
+    match kek {
+        KekConfig::Dev { .. } => "dev",
+        KekConfig::File { .. } => "file",
+        KekConfig::Pkcs11 { .. } => "pkcs11",
+    }
+}
+
+/// The provider `[kek.previous]` names. Opened as it is: a missing dev KEK file is an error here,
+/// never made afresh (a new key would open nothing).
+fn open_previous_kek(previous: &KekConfig) -> anyhow::Result<Arc<dyn KekProvider>> {
+    Ok(match previous {
+        KekConfig::Dev { path } => Arc::new(LocalKek::load(path, LocalKekKind::Dev)?),
+        KekConfig::File { path } => Arc::new(LocalKek::load(path, LocalKekKind::File)?),
+        KekConfig::Pkcs11 { module, token_label, pin } => {
+            Arc::new(Pkcs11Kek::open(module, token_label, &read_pin(pin)?)?)
+        }
+    })
+}
+
+fn open_current_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
     let kek = match &config.kek {
         KekConfig::Dev { .. } => {
             create_data_dir(config)?;
@@ -42,7 +83,9 @@ pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
             warn!(
                 kek = %kek.describe(),
                 "DEVELOPMENT KEK IN USE: secrets are encrypted with a key stored next to the data; \
-                 for production run `certautopilot kek init` and set kek.provider = \"file\""
+                 for production move them to a real KEK: `certautopilot kek init`, set kek.provider = \"file\" \
+                 with [kek.previous] provider = \"dev\", then run `certautopilot kek migrate --to file` \
+                 (docs/envelope.md, \"Moving between providers\")"
             );
             kek
         }
@@ -110,12 +153,14 @@ pub fn file_path_policy(config: &Config) -> certautopilot_connectors::targets::F
         path.push(suffix);
         protected.push(path.into());
     }
-    match &config.kek {
-        KekConfig::Dev { path } | KekConfig::File { path } => protected.push(path.clone()),
-        KekConfig::Pkcs11 { module, pin, .. } => {
-            protected.push(module.clone());
-            if let PinSource::File(path) = pin {
-                protected.push(path.clone());
+    for kek in std::iter::once(&config.kek).chain(&config.kek_previous) {
+        match kek {
+            KekConfig::Dev { path } | KekConfig::File { path } => protected.push(path.clone()),
+            KekConfig::Pkcs11 { module, pin, .. } => {
+                protected.push(module.clone());
+                if let PinSource::File(path) = pin {
+                    protected.push(path.clone());
+                }
             }
         }
     }

@@ -40,8 +40,21 @@ pub struct RewrapMany {
     pub reply: SyncSender<Rewrapped>,
 }
 
+/// Create a version numbered above `floor` and every version held.
 pub struct CreateVersion {
+    pub floor: u32,
     pub reply: Reply<u32>,
+}
+
+/// Check data keys open under the current provider alone (a migration's final proof).
+pub struct VerifyMany {
+    pub items: Vec<WrappedDek>,
+    pub reply: SyncSender<Vec<Result<(), KekError>>>,
+}
+
+/// Destroy the previous provider's keys (`kek retire --previous`).
+pub struct RetirePrevious {
+    pub reply: Reply<Vec<u32>>,
 }
 
 pub struct RetireVersion {
@@ -59,7 +72,17 @@ pub struct ReportRotation(pub Option<RotationStatus>);
 macro_rules! unit_messages {
     ($($name:ty),*) => { $(impl Message for $name { type Result = (); })* };
 }
-unit_messages!(Wrap, Unwrap, RewrapMany, CreateVersion, RetireVersion, Describe, ReportRotation);
+unit_messages!(
+    Wrap,
+    Unwrap,
+    RewrapMany,
+    CreateVersion,
+    VerifyMany,
+    RetirePrevious,
+    RetireVersion,
+    Describe,
+    ReportRotation
+);
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct RotationStatus {
@@ -74,6 +97,8 @@ pub struct KekDetail {
     pub provider: String,
     pub current_version: u32,
     pub versions: Vec<u32>,
+    /// While a migration away from it is pending: the previous provider and the versions it holds.
+    pub previous: Option<PreviousKek>,
     pub cache_entries: usize,
     pub cache_capacity: usize,
     pub cache_hits: u64,
@@ -82,6 +107,12 @@ pub struct KekDetail {
     pub unwraps: u64,
     pub token_calls: Option<u64>,
     pub rotation: Option<RotationStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PreviousKek {
+    pub provider: String,
+    pub versions: Vec<u32>,
 }
 
 /// Unwrapped data keys by (version, wrapped bytes, AAD), least recently used evicted first. A hit
@@ -191,6 +222,7 @@ impl KekActor {
             provider: self.provider.describe(),
             current_version: self.provider.current_version(),
             versions: self.provider.versions(),
+            previous: self.provider.previous().map(|(provider, versions)| PreviousKek { provider, versions }),
             cache_entries: self.cache.entries.len(),
             cache_capacity: self.cache.capacity,
             cache_hits: self.cache.hits,
@@ -255,9 +287,34 @@ impl Handler<RewrapMany> for KekActor {
 impl Handler<CreateVersion> for KekActor {
     type Result = ();
     fn handle(&mut self, msg: CreateVersion, _: &mut Context<Self>) {
-        let created = self.provider.create_version();
+        let created = self.provider.create_version_above(msg.floor);
         self.publish();
         let _ = msg.reply.send(created);
+    }
+}
+
+impl Handler<VerifyMany> for KekActor {
+    type Result = ();
+    fn handle(&mut self, msg: VerifyMany, _: &mut Context<Self>) {
+        // Passes the cache by: a cached key proves only that some provider opened it once.
+        self.unwraps += msg.items.len() as u64;
+        let _ = msg.reply.send(self.provider.verify_many(msg.items));
+    }
+}
+
+impl Handler<RetirePrevious> for KekActor {
+    type Result = ();
+    fn handle(&mut self, msg: RetirePrevious, _: &mut Context<Self>) {
+        let retired = self.provider.retire_previous();
+        if let Ok(versions) = &retired {
+            // Only versions the current provider does not also hold (it never shares a number it made).
+            let kept = self.provider.versions();
+            for version in versions.iter().filter(|v| !kept.contains(v)) {
+                self.cache.forget_version(*version);
+            }
+        }
+        self.publish();
+        let _ = msg.reply.send(retired);
     }
 }
 
@@ -382,8 +439,22 @@ impl KekProvider for KekClient {
         self.describe.clone()
     }
 
-    fn create_version(&self) -> Result<u32, KekError> {
-        self.call(|reply| CreateVersion { reply }).unwrap_or(Err(KekError::Unavailable))
+    fn create_version_above(&self, floor: u32) -> Result<u32, KekError> {
+        self.call(|reply| CreateVersion { floor, reply }).unwrap_or(Err(KekError::Unavailable))
+    }
+
+    fn verify_many(&self, items: Vec<WrappedDek>) -> Vec<Result<(), KekError>> {
+        let n = items.len();
+        self.call(|reply| VerifyMany { items, reply })
+            .unwrap_or_else(|| (0..n).map(|_| Err(KekError::Unavailable)).collect())
+    }
+
+    fn previous(&self) -> Option<(String, Vec<u32>)> {
+        self.detail().ok().and_then(|d| d.previous).map(|p| (p.provider, p.versions))
+    }
+
+    fn retire_previous(&self) -> Result<Vec<u32>, KekError> {
+        self.call(|reply| RetirePrevious { reply }).unwrap_or(Err(KekError::Unavailable))
     }
 
     fn token_calls(&self) -> Option<u64> {

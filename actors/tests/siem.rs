@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
+use certautopilot_actors::siem_forwarder::{ForwarderHandle, ForwarderSnapshot, SiemDestination, SiemForwarder};
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_connectors::testsupport::Rsyslog;
 use certautopilot_core::audit::{AuditDraft, ChainWriter};
@@ -74,6 +74,22 @@ async fn wait_for_lines(rsyslog: &Rsyslog, file: &str, n: usize) -> Vec<String> 
     }
 }
 
+/// Waits until the forwarder reports `done` (its counters move after delivery, from its own task;
+/// a snapshot read once may still hold the defaults).
+async fn wait_forwarder(f: &ForwarderHandle, what: &str, done: impl Fn(&ForwarderSnapshot) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let snapshot = f.snapshot();
+        if done(&snapshot) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the forwarder never reported {what}: {snapshot:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every event arrives once, in order, with its fields, in each format and transport; and each
+/// forwarder then reports all 50 sent and nothing left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,7 +125,7 @@ async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
         }
     }
     for f in forwarders {
-        assert_eq!(f.snapshot().backlog, 0);
+        wait_forwarder(&f, "50 sent and an empty backlog", |s| s.sent == 50 && s.backlog == 0).await;
         f.shutdown().await;
     }
 }
@@ -129,23 +145,23 @@ async fn nothing_is_lost_through_an_outage_and_restarts() {
             destination("tls", SiemFormat::Rfc5424, SiemTransport::Tls(tls.clone())),
         ]
     };
-    for _ in 0..2 {
-        let running: Vec<_> =
-            destinations().into_iter().map(|d| SiemForwarder::new(store.clone(), d, "node-1").start()).collect();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while running.iter().any(|f| f.snapshot().failed_batches == 0) {
-            assert!(Instant::now() < deadline, "the forwarder never tried");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for f in running {
+    // Started and stopped twice while rsyslog is down, then started a third time and kept: the
+    // forwarders that counted the backlog must see it drain once rsyslog is up.
+    let mut running = Vec::new();
+    for round in 0..3 {
+        running = destinations().into_iter().map(|d| SiemForwarder::new(store.clone(), d, "node-1").start()).collect();
+        for f in &running {
+            wait_forwarder(f, "a failed attempt", |s| s.failed_batches > 0).await;
             let snapshot = f.snapshot();
-            assert_eq!((snapshot.sent, snapshot.backlog > 0), (0, true), "{snapshot:?}");
-            f.shutdown().await;
+            assert_eq!((snapshot.sent, snapshot.backlog), (0, 1_000), "{snapshot:?}");
+        }
+        if round < 2 {
+            for f in running.drain(..) {
+                f.shutdown().await;
+            }
         }
     }
     rsyslog.start();
-    let running: Vec<_> =
-        destinations().into_iter().map(|d| SiemForwarder::new(store.clone(), d, "node-1").start()).collect();
     let mut duplicates = BTreeMap::new();
     for file in ["tcp.log", "relp.log", "tls.log"] {
         let lines = wait_for_lines(&rsyslog, file, 1_000).await;
@@ -160,6 +176,7 @@ async fn nothing_is_lost_through_an_outage_and_restarts() {
         "duplicates per transport"
     );
     for f in running {
+        wait_forwarder(&f, "1,000 sent and an empty backlog", |s| s.sent == 1_000 && s.backlog == 0).await;
         f.shutdown().await;
     }
 }
@@ -188,7 +205,7 @@ async fn a_corrupt_entry_is_reported_and_skipped_past() {
         assert!(Instant::now() < deadline, "{:?}", forwarder.snapshot());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(forwarder.snapshot().backlog, 0);
+    wait_forwarder(&forwarder, "299 sent and an empty backlog", |s| s.sent == 299 && s.backlog == 0).await;
     assert!(!forwarder.snapshot().chain_truncated);
     // Deleting the newest entries (already delivered) is noticed.
     conn.execute("DELETE FROM audit_events WHERE seq > 290", []).unwrap();

@@ -11,7 +11,15 @@ use certautopilot_chaos_tests::harness::{Cluster, Options};
 
 fn main() {
     let kills: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(50);
-    let mut c = Cluster::start(Options { nodes: 3, validity: Duration::from_secs(3600), env: Vec::new() });
+    // A benchmark measures a build the caller names (a release build, typically): no guessing.
+    let binary = std::env::var_os("CERTAUTOPILOT_BIN")
+        .expect("CERTAUTOPILOT_BIN names the certautopilot binary to measure (see the comment at the top)");
+    let mut c = Cluster::start(Options {
+        binary: binary.into(),
+        nodes: 3,
+        validity: Duration::from_secs(3600),
+        env: Vec::new(),
+    });
     let (mut leader, mut term) = c.wait_for_scheduler(0, Duration::from_secs(30));
     let mut gaps = Vec::with_capacity(kills);
     for i in 0..kills {

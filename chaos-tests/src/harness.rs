@@ -5,34 +5,25 @@
 
 use std::fs::OpenOptions;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, DELEGATED_ZONE, ZONE};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, DELEGATED_ZONE, PortReservation, ZONE};
 use serde_json::{Value, json};
 
 use crate::http::{ApiClient, try_http_request};
 use crate::proxy::{Network, source_address};
 
-/// The binary under test: `CERTAUTOPILOT_BIN`, else the one cargo built next to this test binary.
-pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CERTAUTOPILOT_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/certautopilot
-    let path = exe.parent().and_then(Path::parent).map(|p| p.join("certautopilot")).expect("target directory");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (cargo build), or point CERTAUTOPILOT_BIN at it",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A loopback port for a node's listener, held by the harness for the cluster's whole life: bound
+/// with SO_REUSEADDR and never listening, so no other bind to port 0 and no outgoing connection on the
+/// machine gets it, while the node's own listeners (actix and tokio set SO_REUSEADDR) bind it at every
+/// start and restart.
+fn reserve_port(held: &mut Vec<PortReservation>) -> u16 {
+    let reservation = PortReservation::tcp();
+    let port = reservation.port();
+    held.push(reservation);
+    port
 }
 
 /// Fast timers for tests: quick polling, short leases and backoffs, a renewal scan every second.
@@ -52,6 +43,9 @@ pub const FAST: &[(&str, &str)] = &[
 ];
 
 pub struct Options {
+    /// The `certautopilot` binary under test: the one cargo built for the calling test
+    /// (`env!("CARGO_BIN_EXE_certautopilot")`), never a guess at `target/<profile>/`.
+    pub binary: PathBuf,
     pub nodes: u64,
     /// Lifetime of Pebble's certificates: renewal windows open after two thirds of it.
     pub validity: Duration,
@@ -93,6 +87,9 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     token: Option<String>,
     extra_env: Vec<(String, String)>,
+    binary: PathBuf,
+    /// The nodes' API and cluster ports, held (see `reserve_port`).
+    held: Vec<PortReservation>,
 }
 
 impl Cluster {
@@ -105,9 +102,20 @@ impl Cluster {
             AcmeEnvOptions { validity: Some(options.validity), ..AcmeEnvOptions::default() },
         );
         let ids: Vec<u64> = (1..=options.nodes).collect();
-        let backends: Vec<(u64, u16)> = ids.iter().map(|&id| (id, free_port())).collect();
+        assert!(options.binary.exists(), "the binary under test {} is missing", options.binary.display());
+        let mut held = Vec::new();
+        let backends: Vec<(u64, u16)> = ids.iter().map(|&id| (id, reserve_port(&mut held))).collect();
         let network = Network::start(&backends);
-        let mut cluster = Cluster { dir, env, network, nodes: Vec::new(), token: None, extra_env: options.env };
+        let mut cluster = Cluster {
+            dir,
+            env,
+            network,
+            nodes: Vec::new(),
+            token: None,
+            extra_env: options.env,
+            binary: options.binary,
+            held,
+        };
         let certs = cluster.dir.path().join("certs");
         let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
         cluster.run_ok(None, &["cluster", "certs", "--out", certs.to_str().unwrap(), "--node", &list]);
@@ -138,9 +146,9 @@ impl Cluster {
         cluster
     }
 
-    fn write_node(&self, id: u64, cluster_port: u16) -> Node {
+    fn write_node(&mut self, id: u64, cluster_port: u16) -> Node {
+        let api = SocketAddr::from(([127, 0, 0, 1], reserve_port(&mut self.held)));
         let d = self.dir.path();
-        let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config = d.join(format!("node-{id}.toml"));
         let certs = d.join("certs");
         let text = format!(
@@ -196,7 +204,7 @@ key_path = "{key}"
     }
 
     fn command(&self, id: Option<u64>) -> Command {
-        let mut cmd = Command::new(binary());
+        let mut cmd = Command::new(&self.binary);
         cmd.current_dir(self.dir.path());
         for (key, _) in std::env::vars() {
             if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" || key == "FAILPOINTS" {

@@ -13,17 +13,31 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Fixture {
     dir: tempfile::TempDir,
+    /// The nodes' ports, held for the whole test: bound with SO_REUSEADDR and never listening, so no
+    /// other bind to port 0 or outgoing connection gets them, while the node (whose tokio listener
+    /// sets SO_REUSEADDR too) can listen on its port, and listen there again after a restart.
+    held: std::sync::Mutex<Vec<tokio::net::TcpSocket>>,
 }
 
 impl Fixture {
     fn new(ids: &[u64]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         certautopilot_cluster::certs::issue(dir.path(), ids, &["127.0.0.1".into(), "localhost".into()]).unwrap();
-        Fixture { dir }
+        Fixture { dir, held: Default::default() }
+    }
+
+    /// A free loopback port, held until the fixture is dropped.
+    fn reserve_port(&self) -> u16 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        self.held.lock().unwrap().push(socket);
+        port
     }
 
     fn settings(&self, id: u64) -> ClusterSettings {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = self.reserve_port();
         let d = self.dir.path();
         ClusterSettings {
             node_id: id,
@@ -71,6 +85,25 @@ fn active_leader(nodes: &[&ClusterNode]) -> Option<(u64, u64)> {
     (active.len() == 1).then(|| active[0])
 }
 
+/// Waits until the node at `addr` reports a status that satisfies `done` (replication reaches each
+/// node in its own time), and returns it.
+async fn wait_status(
+    connector: &Connector,
+    addr: &str,
+    what: &str,
+    done: impl Fn(&ClusterStatus) -> bool,
+) -> ClusterStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = status(connector, addr).await;
+        if done(&st) {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "{addr} never reported {what}: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn status(connector: &Connector, addr: &str) -> ClusterStatus {
     match admin::call(connector, addr, AdminRequest::Status, Duration::from_secs(5)).await.unwrap() {
         AdminResponse::Status(s) => *s,
@@ -78,6 +111,8 @@ async fn status(connector: &Connector, addr: &str) -> ClusterStatus {
     }
 }
 
+/// Three nodes form a cluster through admin requests (a join through a follower too), bad
+/// membership requests change nothing, and when the leader goes another takes over in a newer term.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_form_through_admin_requests_and_fail_over() {
     let f = Fixture::new(&[1, 2, 3]);
@@ -96,9 +131,11 @@ async fn three_nodes_form_through_admin_requests_and_fail_over() {
     let join = |id: u64, addr: &str| AdminRequest::Join { node_id: id, addr: addr.into(), voter: true };
     admin::call(&cli, &s1.advertise, join(2, &s2.advertise), Duration::from_secs(30)).await.unwrap();
     admin::call(&cli, &s2.advertise, join(3, &s3.advertise), Duration::from_secs(30)).await.unwrap();
-    let st = status(&cli, &s3.advertise).await;
-    assert_eq!(st.voters, vec![1, 2, 3]);
-    assert_eq!(st.leader, Some(1));
+    // Node 3 learns the membership and the leader through replication: wait for it, with a deadline.
+    wait_status(&cli, &s3.advertise, "voters 1, 2, 3 led by 1", |st| {
+        st.voters == vec![1, 2, 3] && st.leader == Some(1)
+    })
+    .await;
 
     // Bad membership requests are refused and change nothing.
     for (request, needle) in [
@@ -121,11 +158,12 @@ async fn three_nodes_form_through_admin_requests_and_fail_over() {
     // The old leader leaves for good; the two left keep a quorum between them.
     let follower = if new_leader == 2 { &s3 } else { &s2 };
     admin::call(&cli, &follower.advertise, AdminRequest::Leave { node_id: 1 }, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(status(&cli, &follower.advertise).await.voters.len(), 2);
+    wait_status(&cli, &follower.advertise, "two voters", |st| st.voters.len() == 2).await;
     n2.shutdown().await;
     n3.shutdown().await;
 }
 
+/// A restarted node keeps its vote, log and membership: it leads again, never in an older term.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_keeps_its_vote_log_and_membership() {
     let f = Fixture::new(&[1]);

@@ -7,6 +7,7 @@
 mod auth;
 mod egress;
 mod error;
+mod kek;
 mod load;
 mod raw;
 mod secret;
@@ -16,6 +17,7 @@ mod validated;
 pub use auth::AuthConfig;
 pub use egress::{EgressConfig, RawEgress};
 pub use error::ConfigError;
+pub use kek::RawKekPrevious;
 pub use load::{ENV_PREFIX, load, load_from_str};
 pub use raw::{
     LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite,

@@ -394,6 +394,8 @@ pub struct RawKek {
     pub rotate_every_days: u32,
     /// How many unwrapped data keys the KEK actor keeps in memory; 0 = none.
     pub cache_entries: u32,
+    /// The provider the store's values are sealed under while `kek migrate` moves them to this one.
+    pub previous: Option<crate::kek::RawKekPrevious>,
 }
 
 impl Default for RawKek {
@@ -404,6 +406,7 @@ impl Default for RawKek {
             pkcs11: RawPkcs11::default(),
             rotate_every_days: 0,
             cache_entries: 10_000,
+            previous: None,
         }
     }
 }

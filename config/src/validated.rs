@@ -23,6 +23,8 @@ pub struct Config {
     pub fault_injection: bool,
     pub auth: AuthConfig,
     pub kek: KekConfig,
+    /// `[kek.previous]`: the provider `kek migrate` moves values away from; kept until retired.
+    pub kek_previous: Option<KekConfig>,
     /// How often the scheduler rotates the KEK; `None`: only by hand (`kek rotate`).
     pub kek_rotate_every: Option<Duration>,
     /// Unwrapped data keys the KEK actor keeps (bounded, zeroized on eviction); 0 = no cache.
@@ -368,6 +370,7 @@ impl RawConfig {
         };
         let kek_cache_entries =
             in_range("kek.cache_entries", u64::from(self.kek.cache_entries), 0, 10_000_000)? as usize;
+        let previous = self.kek.previous;
         let p = self.kek.pkcs11;
         if self.kek.provider != KekProviderKind::Pkcs11
             && (p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some())
@@ -407,6 +410,7 @@ impl RawConfig {
                 return Err(ConfigError::invalid("kek.file_path", "\"\"", "is required with kek.provider = \"file\""));
             }
         };
+        let kek_previous = crate::kek::validate_previous(previous, &data_dir, &kek)?;
 
         if self.log.filter.trim().is_empty() {
             return Err(ConfigError::invalid("log.filter", "\"\"", "must not be empty (try \"info\")"));
@@ -483,6 +487,7 @@ impl RawConfig {
             fault_injection: self.debug.fault_injection,
             auth,
             kek,
+            kek_previous,
             kek_rotate_every,
             kek_cache_entries,
             log,
@@ -695,6 +700,7 @@ impl From<&Config> for RawConfig {
             kek: crate::raw::RawKek {
                 rotate_every_days: c.kek_rotate_every.map(|d| (d.as_secs() / 86_400) as u32).unwrap_or(0),
                 cache_entries: c.kek_cache_entries as u32,
+                previous: c.kek_previous.as_ref().map(Into::into),
                 ..match &c.kek {
                     KekConfig::Dev { .. } => crate::raw::RawKek {
                         provider: KekProviderKind::Dev,
@@ -702,6 +708,7 @@ impl From<&Config> for RawConfig {
                         pkcs11: Default::default(),
                         rotate_every_days: 0,
                         cache_entries: 0,
+                        previous: None,
                     },
                     KekConfig::File { path } => crate::raw::RawKek {
                         provider: KekProviderKind::File,
@@ -709,6 +716,7 @@ impl From<&Config> for RawConfig {
                         pkcs11: Default::default(),
                         rotate_every_days: 0,
                         cache_entries: 0,
+                        previous: None,
                     },
                     KekConfig::Pkcs11 { module, token_label, pin } => crate::raw::RawKek {
                         provider: KekProviderKind::Pkcs11,
@@ -727,6 +735,7 @@ impl From<&Config> for RawConfig {
                         },
                         rotate_every_days: 0,
                         cache_entries: 0,
+                        previous: None,
                     },
                 }
             },

@@ -2,7 +2,13 @@
 //! (`connection refused`, `tls handshake failed`, `http 500 from the target`), never the remote
 //! party's own words nor a low-level error's text. Invariant: remote bodies and error chains reach
 //! only `debug!` logs, bounded to `DETAIL_LIMIT` characters and escaped, so a viewer-readable record
-//! can never carry an internal service's answer and a log line can never be forged by one.
+//! can never carry an internal service's answer and a log line can never be forged by one. A TLS
+//! failure is named from rustls's own error kinds (`tls`): the CA bundle not trusting the peer is a
+//! cause a person must fix, so it is permanent and says why, never a retried "unreachable".
+
+mod tls;
+
+pub use tls::{TlsFailure, Untrusted};
 
 use std::error::Error;
 use std::fmt;
@@ -20,7 +26,9 @@ pub enum NetFailure {
     NameLookup,
     ConnectionRefused,
     Timeout,
-    TlsHandshake,
+    /// The TLS handshake failed; permanent when the peer's certificate is not trusted or the two
+    /// sides can never agree (`TlsFailure::is_transient`).
+    Tls(TlsFailure),
     /// The peer closed or reset the connection, or the answer ended early.
     ConnectionClosed,
     NetworkUnreachable,
@@ -37,7 +45,7 @@ impl fmt::Display for NetFailure {
             NetFailure::NameLookup => f.write_str("name lookup failed"),
             NetFailure::ConnectionRefused => f.write_str("connection refused"),
             NetFailure::Timeout => f.write_str("timeout"),
-            NetFailure::TlsHandshake => f.write_str("tls handshake failed"),
+            NetFailure::Tls(failure) => write!(f, "{failure}"),
             NetFailure::ConnectionClosed => f.write_str("connection closed"),
             NetFailure::NetworkUnreachable => f.write_str("network unreachable"),
             NetFailure::Protocol => f.write_str("unexpected answer"),
@@ -47,9 +55,22 @@ impl fmt::Display for NetFailure {
 }
 
 impl NetFailure {
-    /// Whether trying again later may help: everything but the policy's refusal.
+    /// Whether trying again later may help: not after the policy's refusal, nor after a TLS
+    /// failure that only a changed setting or certificate can fix.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, NetFailure::Egress(_))
+        match self {
+            NetFailure::Egress(_) => false,
+            NetFailure::Tls(tls) => tls.is_transient(),
+            _ => true,
+        }
+    }
+
+    /// Why the peer's certificate was not trusted, when that is the failure.
+    pub fn untrusted(&self) -> Option<Untrusted> {
+        match self {
+            NetFailure::Tls(TlsFailure::Untrusted(why)) => Some(*why),
+            _ => None,
+        }
     }
 
     /// Classifies `error` by walking its sources (and the errors inside `io::Error`s); the first
@@ -95,8 +116,8 @@ fn classify_one(e: &(dyn Error + 'static)) -> Option<NetFailure> {
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         return Some(classify_io(io));
     }
-    if e.is::<rustls::Error>() {
-        return Some(NetFailure::TlsHandshake);
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(NetFailure::Tls(TlsFailure::from_rustls(tls)));
     }
     if e.is::<tokio::time::error::Elapsed>() {
         return Some(NetFailure::Timeout);
@@ -192,6 +213,20 @@ mod tests {
         let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
         assert_eq!(NetFailure::classify("t", &tls).to_string(), "tls handshake failed");
         assert!(!NetFailure::classify("t", &io(std::io::ErrorKind::Other)).to_string().contains("SECRET"));
+    }
+
+    /// A certificate the bundle does not trust, inside the `io::Error` wrappers tokio-rustls and
+    /// hyper-rustls put around rustls's error, is named and permanent; a cut connection is not.
+    #[test]
+    fn an_untrusted_certificate_is_found_through_wrappers() {
+        let rustls_error = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
+        let found = NetFailure::classify("t", &std::io::Error::other(inner));
+        assert_eq!(found.untrusted(), Some(Untrusted::UnknownIssuer));
+        assert!(!found.is_transient());
+        assert!(found.to_string().starts_with("the server's certificate is not trusted: "), "{found}");
+        let reset = NetFailure::classify("t", &std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!((reset.untrusted(), reset.is_transient()), (None, true));
     }
 
     /// Details are cut and escaped: a newline cannot start a new log line.

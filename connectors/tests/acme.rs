@@ -10,8 +10,9 @@ use certautopilot_connectors::acme::{
 };
 use certautopilot_connectors::dns::{Authoritative, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
 use certautopilot_connectors::egress::EgressPolicy;
+use certautopilot_connectors::failure::Untrusted;
 use certautopilot_connectors::testsupport::{
-    AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE, verify_chain,
+    AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE, make_tls_certificates, verify_chain,
 };
 use certautopilot_connectors::x509::leaf_summary;
 use certautopilot_core::crypto::SecretBytes;
@@ -27,10 +28,18 @@ async fn register(
     env: &AcmeEnv,
     eab: Option<(&str, &SecretBytes)>,
 ) -> Result<(AcmeAccountHandle, SecretBytes), AcmeError> {
-    let ca = env.pebble.https_ca_pem();
+    register_trusting(env, &env.pebble.https_ca_pem(), eab).await
+}
+
+/// Registers at the environment's Pebble with `ca_bundle` as the account's extra trusted roots.
+async fn register_trusting(
+    env: &AcmeEnv,
+    ca_bundle: &str,
+    eab: Option<(&str, &SecretBytes)>,
+) -> Result<(AcmeAccountHandle, SecretBytes), AcmeError> {
     AcmeAccountHandle::register(NewAccountRequest {
         directory_url: &env.pebble.directory_url(),
-        extra_roots_pem: Some(&ca),
+        extra_roots_pem: Some(ca_bundle),
         contact: &["mailto:ops@example.test".to_owned()],
         tos_agreed: true,
         eab,
@@ -171,4 +180,48 @@ async fn invalid_challenge_and_unreachable_ca() {
     env.pebble.stop();
     let err = account.new_order(&names).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
+}
+
+/// Issue 15 item 3: a CA whose TLS certificate the account's bundle does not trust fails at once,
+/// permanently, naming why, instead of reading as "unreachable" and being retried. Real Pebble,
+/// four ways: a bundle holding another CA (unknown issuer), one holding a CA of the same name with
+/// another key (as after regenerating it: bad signature), a bundle holding Pebble's leaf instead of
+/// its CA, and Pebble serving its CA certificate as its own (`CaUsedAsEndEntity`, the cause of the
+/// report).
+#[tokio::test]
+async fn an_untrusted_ca_certificate_is_named_and_permanent() {
+    install_ring();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = AcmeEnv::start(dir.path(), AcmeEnvOptions::default());
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "another-test-ca");
+    let other_ca = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem();
+    let err = register_trusting(&env, &other_ca, None).await.unwrap_err();
+    assert!(matches!(err, AcmeError::Untrusted(Untrusted::UnknownIssuer)), "{err:?}");
+    assert!(!err.is_transient());
+    assert!(err.to_string().starts_with("the CA's certificate is not trusted: "), "{err}");
+    assert!(!err.to_string().contains("unreachable"), "{err}");
+
+    let same_name = dir.path().join("same-name-ca");
+    make_tls_certificates(&same_name, "localhost", "IP:127.0.0.1");
+    let same_name_ca = std::fs::read_to_string(same_name.join("ca.pem")).unwrap();
+    let err = register_trusting(&env, &same_name_ca, None).await.unwrap_err();
+    assert!(matches!(err, AcmeError::Untrusted(Untrusted::BadSignature)) && !err.is_transient(), "{err:?}");
+
+    // Pebble's HTTPS files (`AcmeEnv` starts it in `<dir>/pebble`, its certificates in `tls/`).
+    let tls = dir.path().join("pebble/tls");
+    let leaf = std::fs::read_to_string(tls.join("server.pem")).unwrap();
+    let err = register_trusting(&env, &leaf, None).await.unwrap_err();
+    assert!(matches!(err, AcmeError::Untrusted(_)) && !err.is_transient(), "a leaf is not a CA: {err:?}");
+
+    // The CA's own certificate served as Pebble's: the bundle holds it, and it still is no server's.
+    let ca = env.pebble.https_ca_pem();
+    std::fs::copy(tls.join("ca.pem"), tls.join("server.pem")).unwrap();
+    std::fs::copy(tls.join("ca.key"), tls.join("server.key")).unwrap();
+    env.pebble.restart();
+    let err = register_trusting(&env, &ca, None).await.unwrap_err();
+    assert!(matches!(err, AcmeError::Untrusted(Untrusted::CaUsedAsEndEntity)), "{err:?}");
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("CA certificate used as the server's own"), "{err}");
 }

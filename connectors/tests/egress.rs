@@ -10,7 +10,7 @@ use certautopilot_connectors::acme::{AcmeAccountHandle, AcmeError, NewAccountReq
 use certautopilot_connectors::dns::{Authoritative, DnsError, Rfc2136, Rfc2136Config, TsigAlgorithm};
 use certautopilot_connectors::egress::EgressPolicy;
 use certautopilot_connectors::targets::{DeployError, SshTarget, VaultTarget, WebhookTarget, presented_fingerprint};
-use certautopilot_connectors::testsupport::{StandIn, sample_deployable};
+use certautopilot_connectors::testsupport::{PortReservation, StandIn, sample_deployable};
 use certautopilot_core::crypto::SecretBytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -260,10 +260,10 @@ async fn answer_bodies_are_not_reflected() {
 async fn unreachable_ports_get_a_classified_reason() {
     install_ring();
     let policy = EgressPolicy::allowing_loopback();
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Bound and never listening, and held for the whole test: connections are refused, and no other
+    // process can start listening there meanwhile (a port bound and released could be anyone's).
+    let held = PortReservation::tcp();
+    let closed = held.port();
     let d = sample_deployable(CHAIN);
     let errors = [
         webhook(format!("http://127.0.0.1:{closed}/"), policy.clone()).deploy(&d).await.unwrap_err(),

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use certautopilot_connectors::targets::{DeployError, Deployable, FilePathPolicy, FileTarget, ReloadCommand};
@@ -13,7 +13,9 @@ fn deployable(chain: &str) -> Deployable {
     sample_deployable(chain)
 }
 
-/// A reader polling the file while it is replaced again and again only ever sees one whole version.
+/// A reader polling the certificate and the key while both are replaced again and again only ever
+/// sees one whole version of each, and some of its reads provably overlapped a replacement (a
+/// deployment had started before the read ended and had not finished before it began).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_never_sees_half_a_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,26 +28,61 @@ async fn a_reader_never_sees_half_a_file() {
         reload: None,
         policy: Arc::new(FilePathPolicy::new([dir.path().to_owned()], [])),
     };
-    let versions = [format!("A{}\n", "a".repeat(200_000)), format!("B{}\n", "b".repeat(50_000))];
-    target.deploy(&deployable(&versions[0])).await.unwrap();
+    let chains = [format!("A{}\n", "a".repeat(200_000)), format!("B{}\n", "b".repeat(50_000))];
+    let keys = [
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", "k".repeat(150_000)),
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", "q".repeat(40_000)),
+    ];
+    let version = |i: usize| Deployable {
+        key_pem: certautopilot_core::crypto::SecretBytes::from_text(&keys[i % 2]),
+        ..deployable(&chains[i % 2])
+    };
+    target.deploy(&version(0)).await.unwrap();
+    // Deployments started and finished so far: a read that began with `finished == f` and ended with
+    // `started > f` overlapped a deployment in progress.
+    let started = Arc::new(AtomicU64::new(0));
+    let finished = Arc::new(AtomicU64::new(0));
+    let overlapped = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (stop, path, versions) = (stop.clone(), target.cert_path.clone(), versions.clone());
+        let (stop, started, finished, overlapped) =
+            (stop.clone(), started.clone(), finished.clone(), overlapped.clone());
+        let (cert, key, chains, keys) =
+            (target.cert_path.clone(), target.key_path.clone(), chains.clone(), keys.clone());
         std::thread::spawn(move || {
-            let mut reads = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let seen = std::fs::read_to_string(&path).unwrap();
-                assert!(seen == versions[0] || seen == versions[1], "a torn read of {} bytes", seen.len());
+            let mut reads = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let before = finished.load(Ordering::SeqCst);
+                let seen_cert = std::fs::read_to_string(&cert).unwrap();
+                let seen_key = std::fs::read_to_string(&key).unwrap();
+                if started.load(Ordering::SeqCst) > before {
+                    overlapped.fetch_add(1, Ordering::SeqCst);
+                }
+                assert!(chains.contains(&seen_cert), "a torn read of the certificate: {} bytes", seen_cert.len());
+                assert!(keys.contains(&seen_key), "a torn read of the key: {} bytes", seen_key.len());
                 reads += 1;
             }
             reads
         })
     };
-    for i in 0..60 {
-        target.deploy(&deployable(&versions[i % 2])).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut i = 1;
+    // A reader that stopped early saw a torn file: its panic is reported by the join below.
+    while (overlapped.load(Ordering::SeqCst) < 20 || i < 60) && !reader.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} reads overlapped a replacement",
+            overlapped.load(Ordering::SeqCst)
+        );
+        started.fetch_add(1, Ordering::SeqCst);
+        target.deploy(&version(i)).await.unwrap();
+        finished.fetch_add(1, Ordering::SeqCst);
+        i += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    stop.store(true, Ordering::SeqCst);
+    let reads = reader.join().expect("the reader saw only whole files");
+    let overlapped = overlapped.load(Ordering::SeqCst);
+    assert!(overlapped >= 20 && reads >= overlapped, "{overlapped} of {reads} reads overlapped a replacement");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode(&target.cert_path), mode(&target.key_path)), (0o644, 0o600));
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).collect();

@@ -3,14 +3,17 @@
 //!
 //! Resumable without extra state: the version on each sealed row is the progress. A run first looks
 //! at usage per version; if anything is still under a version older than the provider's current one,
-//! it continues toward that version (a previous run was interrupted), otherwise it creates version
-//! n+1 and starts. Each batch is one transaction of compare-and-swap updates, so a value the service
-//! rewrote meanwhile is left alone, and a kill between batches loses nothing.
+//! it continues toward that version (a previous run was interrupted), otherwise it creates a version
+//! numbered above every version in use anywhere (the store, this provider, a previous provider:
+//! issue 15) and starts. Each batch is one transaction of compare-and-swap updates, so a value the
+//! service rewrote meanwhile is left alone, and a kill between batches loses nothing.
+//! `kek_migration` reuses the batch loop (`rewrap_below`) to move values between providers.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::crypto::{CryptoError, Envelope, KekError};
+use crate::model::SealedSecret;
 use crate::store::{SealedRow, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -54,25 +57,91 @@ pub enum RotationError {
     Kek(#[from] KekError),
     #[error("cannot re-wrap {table}/{record_id} field {field}: {source}")]
     Rewrap { table: String, record_id: String, field: String, source: Box<CryptoError> },
+    #[error(
+        "{count} data keys are still wrapped by the previous KEK ({previous}); finish the move with `certautopilot kek migrate` before rotating"
+    )]
+    MigrationPending { previous: String, count: u64 },
+    #[error(
+        "nothing to migrate from: name the KEK the store's values are sealed under in [kek.previous] (docs/envelope.md)"
+    )]
+    NoPrevious,
+    #[error(
+        "{failed} data keys do not open under the new KEK alone (first: {table}/{record_id} field {field}, KEK version {version}: {reason}); is a node still running with the old configuration? Run `certautopilot kek migrate` again"
+    )]
+    Unverified { failed: u64, table: String, record_id: String, field: String, version: u32, reason: String },
 }
 
-pub async fn rotate(
+/// Values still wrapped by a version the previous provider (if any) holds: a migration is unfinished.
+pub(crate) fn pending_on_previous(envelope: &Envelope, usage: &BTreeMap<u32, u64>) -> Option<(String, u64)> {
+    let (previous, versions) = envelope.kek().previous()?;
+    let count: u64 = usage.iter().filter(|(v, _)| versions.contains(v)).map(|(_, n)| *n).sum();
+    (count > 0).then_some((previous, count))
+}
+
+/// Rotates: continues an interrupted rotation, or creates a version above every one in use and
+/// re-wraps everything under it. `pause` is awaited after each batch (a failpoint in crash tests).
+pub async fn rotate<F: std::future::Future<Output = ()>>(
     store: &dyn Store,
     envelope: &Envelope,
     batch: usize,
-    mut progress: impl FnMut(&RotationProgress),
+    progress: impl FnMut(&RotationProgress),
+    pause: impl FnMut() -> F,
 ) -> Result<RotationReport, RotationError> {
     let started = Instant::now();
     let usage = store.kek_usage().await?;
+    if let Some((previous, count)) = pending_on_previous(envelope, &usage) {
+        return Err(RotationError::MigrationPending { previous, count });
+    }
     let current = envelope.kek().current_version();
     let (target, created_version) = if usage.keys().any(|v| *v < current) {
         (current, false)
     } else {
-        let next = envelope.kek().create_version()?;
+        // Above every version the store uses, not only those this provider holds: a value sealed
+        // under another provider's "version n+1" must never share its number (issue 15).
+        let next = envelope.kek().create_version_above(usage.keys().max().copied().unwrap_or(0))?;
         tracing::info!(version = next, "created KEK version");
         (next, true)
     };
     let total: u64 = usage.iter().filter(|(v, _)| **v < target).map(|(_, n)| *n).sum();
+    let moved = rewrap_below(store, envelope, target, total, batch, started, progress, pause).await?;
+    let usage_after = store.kek_usage().await?;
+    tracing::info!(
+        target = "kek.rotated",
+        version = target,
+        rewrapped = moved.done,
+        skipped = moved.skipped,
+        "kek rotation complete"
+    );
+    Ok(RotationReport {
+        target_version: target,
+        created_version,
+        rewrapped: moved.done,
+        skipped: moved.skipped,
+        batches: moved.batches,
+        elapsed: started.elapsed(),
+        usage_after,
+    })
+}
+
+pub(crate) struct Moved {
+    pub done: u64,
+    pub skipped: u64,
+    pub batches: u64,
+}
+
+/// Re-wraps every value under a version below `target` with the current version, one transaction
+/// per batch, until none is left. The rows' versions are the progress, so a rerun continues.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn rewrap_below<F: std::future::Future<Output = ()>>(
+    store: &dyn Store,
+    envelope: &Envelope,
+    target: u32,
+    total: u64,
+    batch: usize,
+    started: Instant,
+    mut progress: impl FnMut(&RotationProgress),
+    mut pause: impl FnMut() -> F,
+) -> Result<Moved, RotationError> {
     let (mut done, mut skipped, mut batches) = (0u64, 0u64, 0u64);
     loop {
         let rows = store.sealed_older_than(target, batch.max(1)).await?;
@@ -95,24 +164,12 @@ pub async fn rotate(
             total: total.max(done),
             elapsed: started.elapsed(),
         });
+        pause().await;
     }
-    let usage_after = store.kek_usage().await?;
-    tracing::info!(target = "kek.rotated", version = target, rewrapped = done, skipped, "kek rotation complete");
-    Ok(RotationReport {
-        target_version: target,
-        created_version,
-        rewrapped: done,
-        skipped,
-        batches,
-        elapsed: started.elapsed(),
-        usage_after,
-    })
+    Ok(Moved { done, skipped, batches })
 }
 
-fn rewrap_all(
-    envelope: &Envelope,
-    rows: Vec<SealedRow>,
-) -> Result<Vec<(SealedRow, crate::model::SealedSecret)>, RotationError> {
+fn rewrap_all(envelope: &Envelope, rows: Vec<SealedRow>) -> Result<Vec<(SealedRow, SealedSecret)>, RotationError> {
     let items: Vec<_> =
         rows.iter().map(|row| (row.key.record_id.as_str(), row.key.field.as_str(), &row.secret)).collect();
     let results = envelope.rewrap_many(&items);

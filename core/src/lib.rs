@@ -7,6 +7,8 @@ pub mod clock;
 pub mod crypto;
 pub mod ids;
 pub mod jobs;
+pub mod kek_check;
+pub mod kek_migration;
 pub mod kek_rotation;
 pub mod lifecycle;
 pub mod model;

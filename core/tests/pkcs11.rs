@@ -69,6 +69,10 @@ fn softhsm_generate_wrap_unwrap_rotate_and_fail_clearly() {
     assert_eq!(reopened.versions(), vec![2]);
     assert!(Envelope::new(reopened.clone()).open("cred-1", "secret", &sealed).is_err());
     assert_eq!(Envelope::new(reopened.clone()).open("cred-1", "secret", &newer).unwrap(), secret);
+    // A version made above a floor (another provider's highest, issue 15) skips the numbers below.
+    assert_eq!(reopened.create_version_above(6).unwrap(), 7);
+    assert_eq!(reopened.versions(), vec![2, 7]);
+    assert_eq!(Envelope::new(reopened.clone()).seal("cred-1", "secret", &secret).unwrap().kek_version, 7);
     drop(reopened);
 
     // --- clear errors

@@ -2,12 +2,14 @@
 //! project-scoped handlers, problem+json errors, and the generated OpenAPI document.
 
 pub mod auth;
+pub mod door;
 pub mod error;
 pub mod handlers;
 pub mod json;
 pub mod openapi;
 pub mod rebind;
 pub mod routes;
+pub mod schema;
 pub mod validate;
 pub mod views;
 
@@ -96,6 +98,8 @@ pub struct AppState {
     pub file_targets: Arc<certautopilot_connectors::targets::FilePathPolicy>,
     /// How long a client gets to send a whole request body (`api.request_body_timeout_secs`).
     pub body_timeout: std::time::Duration,
+    /// How account writes reach a CA's directory to check it (issue 15, item 4); none: unchecked.
+    acme_directory: Option<door::DirectoryCheck>,
     clock: Arc<dyn Clock>,
     org: RwLock<Option<Arc<OrgContext>>>,
 }
@@ -132,6 +136,7 @@ impl AppState {
             secure_cookies,
             file_targets: Arc::default(),
             body_timeout: std::time::Duration::from_secs(10),
+            acme_directory: None,
             clock,
             org: RwLock::new(None),
         }
@@ -151,6 +156,12 @@ impl AppState {
 
     pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// Has ACME account writes fetch the CA's directory first, through `check.egress`.
+    pub fn with_acme_directory_check(mut self, check: door::DirectoryCheck) -> Self {
+        self.acme_directory = Some(check);
         self
     }
 

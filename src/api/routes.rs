@@ -123,6 +123,8 @@ routes! {
         req: Some(Body::of::<CreateAcmeAccount>()), 201 Some(Body::of::<AcmeAccountView>()), query: &[];
     GET "/api/v1/acme-accounts/{id}" => acme_accounts::get, VIEWER, "getAcmeAccount", "one ACME account",
         req: None, 200 Some(Body::of::<AcmeAccountView>()), query: &[];
+    PATCH "/api/v1/acme-accounts/{id}" => acme_accounts::update, ADMIN, "updateAcmeAccount", "change an account's contact, CA bundle or EAB binding (the CA's directory is fetched first; a kept EAB key must come again when the bundle changes)",
+        req: Some(Body::of::<UpdateAcmeAccount>()), 200 Some(Body::of::<AcmeAccountView>()), query: &[];
     DELETE "/api/v1/acme-accounts/{id}" => acme_accounts::delete, ADMIN, "deleteAcmeAccount", "delete an ACME account",
         req: None, 204 None, query: &[];
     GET "/api/v1/dns-credentials" => dns::list_credentials, VIEWER, "listDnsCredentials", "DNS credentials of a project",
@@ -173,6 +175,10 @@ routes! {
         req: None, 200 None, query: &[];
     GET "/api/v1/certificates/{id}" => certificates::get, VIEWER, "getCertificate", "one certificate",
         req: None, 200 Some(Body::of::<CertificateView>()), query: &[];
+    PATCH "/api/v1/certificates/{id}" => certificates::update, OPERATOR, "updateCertificate", "change a certificate's renewal policy, targets or pause (version-checked)",
+        req: Some(Body::of::<UpdateCertificate>()), 200 Some(Body::of::<CertificateView>()), query: &[];
+    DELETE "/api/v1/certificates/{id}" => certificates::delete, ADMIN, "deleteCertificate", "delete a certificate that is revoked, expired or never issued, with its keys (its history stays in the audit trail)",
+        req: None, 204 None, query: &[];
     GET "/api/v1/jobs" => jobs::list, VIEWER, "listJobs", "jobs of a project",
         req: None, 200 Some(Body::of::<JobPage>()), query: LIST;
     GET "/api/v1/jobs/{id}" => jobs::get, VIEWER, "getJob", "one job with its log",

@@ -4,6 +4,11 @@
 use crate::api::error::ApiError;
 
 pub const MAX_SANS: usize = 100;
+/// The renewal lead a new certificate may ask for, in days: less than the 90 days an ACME
+/// certificate is expected to live until one is issued (issue 15, item 4; `door::renew_before_days`
+/// applies the issued certificate's own lifetime once there is one).
+pub const RENEW_BEFORE_DAYS: std::ops::RangeInclusive<u32> =
+    1..=(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS - 1);
 /// RFC 5280's `ub-common-name`: a subject common name holds at most 64 characters.
 pub const MAX_COMMON_NAME: usize = 64;
 const MAX_NAME: usize = 64;

@@ -7,6 +7,9 @@ use certautopilot_core::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod edits;
+pub use edits::{UpdateAcmeAccount, UpdateCertificate};
+
 macro_rules! page_type {
     ($name:ident, $item:ty) => {
         #[derive(Debug, Serialize, ToSchema)]
@@ -70,8 +73,7 @@ pub struct LoginResponse {
 pub struct MembershipSummary {
     #[schema(value_type = String, format = "uuid")]
     pub project_id: ProjectId,
-    /// `admin`, `operator` or `viewer`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::api::schema::member_role)]
     pub role: Role,
 }
 
@@ -86,6 +88,7 @@ pub struct MeView {
 pub struct CreateApiToken {
     pub name: String,
     /// Days until it expires (at most `auth.api_token_max_days`); omitted means the maximum.
+    #[schema(minimum = 1)]
     pub expires_in_days: Option<u32>,
 }
 
@@ -244,7 +247,9 @@ pub struct CreateAcmeAccount {
     pub eab_kid: Option<String>,
     /// External Account Binding HMAC key (base64url); write-only.
     pub eab_hmac_key: Option<String>,
-    /// Extra PEM roots to trust for the CA's HTTPS endpoint.
+    /// Extra roots to trust for the CA's HTTPS endpoint, as PEM: CA certificates (basic
+    /// constraints CA:TRUE) that the CA's server certificate chains to. The server's own (leaf)
+    /// certificate is not a CA and does not belong here. At most 64 KiB.
     pub ca_bundle_pem: Option<String>,
 }
 
@@ -312,7 +317,7 @@ pub struct CreateDnsCredential {
     #[schema(value_type = String, format = "uuid")]
     pub project_id: ProjectId,
     pub name: String,
-    /// `rfc2136` (more providers arrive with later milestones).
+    #[schema(schema_with = crate::api::schema::dns_provider)]
     pub provider: String,
     pub config: Rfc2136Config,
 }
@@ -397,17 +402,10 @@ pub struct CreateTarget {
     #[schema(value_type = String, format = "uuid")]
     pub project_id: ProjectId,
     pub name: String,
-    /// `file`, `ssh`, `webhook`, `kubernetes`, `vault`, `f5`, `netscaler` or `iis`.
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::api::schema::target_kind)]
     pub kind: String,
-    /// Per type (docs/distribution.md). file: `{ cert_path, key_path, mode?, reload_command? }`; ssh:
-    /// `{ host, port?, user, cert_path, key_path, host_key_sha256, private_key, reload_command? }`;
-    /// webhook: `{ url, hmac_secret, include_private_key? }`; kubernetes: `{ api_url, namespace,
-    /// secret_name, token, ca_bundle_pem? }`; vault: `{ address, mount?, path, token }`; f5: `{ url,
-    /// username, password, partition?, profile, object_name }`; netscaler: `{ url, username, password,
-    /// certkey }`; iis: `{ agent_url, hmac_secret, site, binding? }`. Readable types also take
-    /// `auto_redeploy`, `tls_endpoint`, `tls_server_name`. Secrets are write-only.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::api::schema::target_config)]
     pub config: serde_json::Value,
 }
 
@@ -454,12 +452,11 @@ pub struct CreateCertificate {
     /// Further names (the common name is always included); at most 100 in all.
     #[serde(default)]
     pub sans: Vec<String>,
-    /// `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, `rsa-3072` or `rsa-4096`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::api::schema::key_type)]
     pub key_type: KeyType,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
-    /// Renew this many days before expiry; omitted means a third of the lifetime.
+    #[schema(schema_with = crate::api::schema::renew_before_days)]
     pub renew_before_days: Option<u32>,
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
@@ -474,7 +471,7 @@ pub struct CertificateView {
     pub project_id: ProjectId,
     pub common_name: String,
     pub sans: Vec<String>,
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::api::schema::key_type)]
     pub key_type: KeyType,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
@@ -499,6 +496,8 @@ pub struct CertificateView {
     pub order_url: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<Timestamp>,
+    /// Automatic renewal is stopped (`PATCH` with `paused`); renewing by hand still works.
+    pub paused: bool,
     /// Certificates this one replaced, newest first.
     pub history: Vec<IssuedVersionView>,
     #[schema(value_type = String, format = DateTime)]
@@ -541,6 +540,7 @@ impl From<Certificate> for CertificateView {
             last_error: c.last_error,
             order_url: c.order.map(|o| o.url),
             revoked_at: c.revoked_at,
+            paused: c.paused,
             history: c
                 .history
                 .into_iter()
@@ -580,7 +580,7 @@ pub struct JobQueued {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeCertificate {
-    /// `unspecified` (default), `keyCompromise`, `affiliationChanged`, `superseded` or `cessationOfOperation`.
+    #[schema(schema_with = crate::api::schema::revocation_reason)]
     pub reason: Option<String>,
 }
 
@@ -839,7 +839,8 @@ pub struct SetTargets {
 pub struct DeploymentView {
     #[schema(value_type = String, format = "uuid")]
     pub target_id: TargetId,
-    /// `pending` (queued or retrying), `deployed` or `failed`.
+    /// `pending` (queued or retrying), `deployed`, `failed`, or `revoked_in_place` (the
+    /// certificate was revoked while deployed here; what was installed stays until replaced).
     #[schema(value_type = String)]
     pub status: certautopilot_core::model::DeploymentStatus,
     pub serial: Option<String>,
@@ -850,8 +851,12 @@ pub struct DeploymentView {
     pub attempts: u32,
     /// What the last scan found there instead (a fingerprint, or `missing`); null when it matched.
     pub drift: Option<String>,
+    /// When the target was last scanned, whatever the scan found.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub scanned_at: Option<Timestamp>,
+    /// For `revoked_in_place`: whether the last scan found the revoked certificate still served;
+    /// null until a scan after the revocation.
+    pub revoked_served: Option<bool>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
@@ -868,6 +873,7 @@ impl From<certautopilot_core::model::Deployment> for DeploymentView {
             attempts: d.attempts,
             drift: d.drift,
             scanned_at: d.scanned_at,
+            revoked_served: d.revoked_served,
             updated_at: d.updated_at,
         }
     }
@@ -888,6 +894,7 @@ pub struct ClusterStatusView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinCluster {
+    #[schema(minimum = 1)]
     pub node_id: u64,
     /// The `host:port` of the joining node's cluster port.
     pub addr: String,
@@ -903,6 +910,7 @@ fn default_true() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveCluster {
+    #[schema(minimum = 1)]
     pub node_id: u64,
 }
 

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, ZONE, free_port};
+use certautopilot_connectors::testsupport::{
+    AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, ZONE, wait_for_own_port,
+};
 use serde_json::{Value, json};
 
 use super::{millis, percentile};
@@ -83,14 +85,15 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
 
 /// This binary serving in a child process under `dir/service`, ready, with a client for it.
 pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Result<(ChildGuard, Client)> {
-    let port = free_port();
     let service_dir = dir.join("service");
     std::fs::create_dir_all(&service_dir)?;
-    let child = ChildGuard::new(
+    let mut child = ChildGuard::new(
         Command::new(std::env::current_exe()?)
             .args(["serve", "--log-format", "json"])
             .current_dir(&service_dir)
-            .env("CERTAUTOPILOT_API__LISTEN", format!("127.0.0.1:{port}"))
+            // Port 0: the service takes a free port, read back from its own listening socket (the
+            // only one: metrics are off), so no other process can be in the way.
+            .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
             .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
             .env("CERTAUTOPILOT_JOBS__CONCURRENCY", job_concurrency.to_string())
             .env("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10")
@@ -103,6 +106,8 @@ pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Resul
             .spawn()
             .context("cannot start the service")?,
     );
+    let port = wait_for_own_port(&mut child, Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!("the service did not listen: {e:?}"))?;
     let client = Client { addr: SocketAddr::from(([127, 0, 0, 1], port)), token: None, project: None };
     let started = Instant::now();
     while client.call("GET", "/readyz", None).ok().map(|(s, _)| s) != Some(200) {

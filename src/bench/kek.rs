@@ -106,7 +106,7 @@ pub async fn rotate_end_to_end(dir: &Path, config: &Config, secrets: usize, batc
     // Rotation itself runs with the default durable commits, one transaction per batch.
     let store = SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await?;
     let calls_before = envelope.kek().token_calls();
-    let report = rotate(&store, &envelope, batch, |_| {}).await?;
+    let report = rotate(&store, &envelope, batch, |_| {}, || async {}).await?;
     println!(
         "  kek rotate: {} re-wrapped in {:.2} s = {:.0}/s in {} transactions",
         report.rewrapped,

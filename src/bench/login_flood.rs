@@ -13,7 +13,7 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certautopilot_connectors::testsupport::{ChildGuard, free_port};
+use certautopilot_connectors::testsupport::{ChildGuard, wait_for_own_port};
 use serde_json::json;
 
 use super::health_probe::HealthProbe;
@@ -99,14 +99,15 @@ pub fn run(dir: &Path, logins: usize, same_account: bool) -> anyhow::Result<()> 
 
 /// This binary serving under `dir/service` on a free loopback port with `env` added, ready.
 pub(super) fn start_service(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(ChildGuard, SocketAddr)> {
-    let port = free_port();
     let service_dir = dir.join("service");
     std::fs::create_dir_all(&service_dir)?;
-    let child = ChildGuard::new(
+    let mut child = ChildGuard::new(
         Command::new(std::env::current_exe()?)
             .args(["serve", "--log-format", "json"])
             .current_dir(&service_dir)
-            .env("CERTAUTOPILOT_API__LISTEN", format!("127.0.0.1:{port}"))
+            // Port 0: the service takes a free port, read back from its own listening socket (the
+            // only one: metrics are off), so no other process can be in the way.
+            .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
             .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
             .env("CERTAUTOPILOT_LOG__FILTER", "warn")
             .envs(env.iter().copied())
@@ -115,6 +116,8 @@ pub(super) fn start_service(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<
             .spawn()
             .context("cannot start the service")?,
     );
+    let port = wait_for_own_port(&mut child, Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!("the service did not listen: {e:?}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
     while !matches!(call(addr, "GET", "/readyz", &[], None), Ok((200, _))) {

@@ -1,30 +1,71 @@
 //! `/healthz` answers while the process serves; `/readyz` only once the store is open and migrated,
-//! and no longer once shutdown has begun (so a load balancer drains this node first).
+//! no longer once shutdown has begun (so a load balancer drains this node first), and not while the
+//! node's KEK cannot open the store's sealed values (another node rotated to a version this one does
+//! not have, a token went away): 503 with the reason, never a secret (issue 15).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
+use certautopilot_core::crypto::Envelope;
+use certautopilot_core::kek_check::check_store_opens;
+use certautopilot_core::store::Store;
 use serde_json::json;
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;
 const DRAINING: u8 = 2;
+/// How long a KEK check's answer is reused: probes come every few seconds from every balancer, and
+/// each check reads the store and may call a token.
+const KEK_RECHECK: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicU8>);
+pub struct Readiness {
+    state: Arc<AtomicU8>,
+    kek: Arc<OnceLock<KekProbe>>,
+}
+
+/// Samples the store's sealed values with the node's KEK, at most once per `KEK_RECHECK`.
+struct KekProbe {
+    store: Arc<dyn Store>,
+    envelope: Envelope,
+    last: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
+}
+
+impl KekProbe {
+    async fn problem(&self) -> Option<String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, problem)) = &*last
+            && at.elapsed() < KEK_RECHECK
+        {
+            return problem.clone();
+        }
+        let problem = check_store_opens(self.store.as_ref(), &self.envelope, 1).await.err().map(|e| e.to_string());
+        if let Some(problem) = &problem {
+            tracing::warn!(reason = %problem, "not ready: the kek cannot open the store's sealed values");
+        }
+        *last = Some((Instant::now(), problem.clone()));
+        problem
+    }
+}
 
 impl Readiness {
     pub fn set_ready(&self) {
-        self.0.store(READY, Ordering::SeqCst);
+        self.state.store(READY, Ordering::SeqCst);
     }
 
     pub fn set_draining(&self) {
-        self.0.store(DRAINING, Ordering::SeqCst);
+        self.state.store(DRAINING, Ordering::SeqCst);
+    }
+
+    /// From now on `/readyz` also requires that the KEK opens a sample of the store's sealed values.
+    pub fn check_kek(&self, store: Arc<dyn Store>, envelope: Envelope) {
+        let _ = self.kek.set(KekProbe { store, envelope, last: tokio::sync::Mutex::new(None) });
     }
 
     fn state(&self) -> &'static str {
-        match self.0.load(Ordering::SeqCst) {
+        match self.state.load(Ordering::SeqCst) {
             STARTING => "starting",
             READY => "ready",
             _ => "draining",
@@ -38,6 +79,16 @@ pub async fn healthz() -> HttpResponse {
 
 pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     let state = readiness.state();
-    let body = json!({ "status": state });
-    if state == "ready" { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if state != "ready" {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": state }));
+    }
+    match readiness.kek.get() {
+        Some(probe) => match probe.problem().await {
+            Some(reason) => {
+                HttpResponse::ServiceUnavailable().json(json!({ "status": "kek_unavailable", "reason": reason }))
+            }
+            None => HttpResponse::Ok().json(json!({ "status": state })),
+        },
+        None => HttpResponse::Ok().json(json!({ "status": state })),
+    }
 }

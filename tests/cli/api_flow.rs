@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
+use certautopilot_connectors::testsupport::{Pebble, PebbleOptions};
 use serde_json::json;
 
 use crate::process::{ApiClient as Client, Server, command, wait_for_status};
@@ -53,11 +54,15 @@ fn a_new_operator_can_do_everything_over_http() {
         Some(json!({ "user_id": user["id"], "role": "operator" })),
         201,
     );
+    // Saving an account fetches its CA's directory (issue 15, item 4): a real Pebble answers it.
+    let pebble_dir = tempfile::tempdir().unwrap();
+    let pebble = Pebble::start(pebble_dir.path(), PebbleOptions::new("127.0.0.1:53".parse().unwrap()));
     let account = c.ok(
         "POST",
         "/api/v1/acme-accounts",
         Some(json!({ "project_id": pid, "name": "pebble",
-        "directory_url": "https://127.0.0.1:14000/dir", "contact": ["mailto:ops@acme.test"], "tos_agreed": true,
+        "directory_url": pebble.directory_url(), "ca_bundle_pem": pebble.https_ca_pem(),
+        "contact": ["mailto:ops@acme.test"], "tos_agreed": true,
         "eab_kid": "kid-1", "eab_hmac_key": "c2VjcmV0LWhtYWMta2V5LXZhbHVl" })),
         201,
     );

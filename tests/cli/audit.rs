@@ -206,3 +206,40 @@ fn killed_mid_stream_every_change_has_its_event_and_the_chain_verifies() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("waiting in the outbox"), "{out}");
 }
+
+/// Issue M2.1b item 2: a read command run where there is no installation creates nothing (no
+/// `./data`, no store, no development KEK) and says where it looked and how to point it elsewhere;
+/// with `--config` naming the service's configuration it finds the store from anywhere.
+#[test]
+fn commands_other_than_serve_and_setup_never_create_a_store() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    for args in [&["audit", "verify"][..], &["kek", "status"], &["kek", "rotate"]] {
+        let out = command(elsewhere.path()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        let looked = elsewhere.path().join("data/certautopilot.db");
+        assert!(stderr.contains(&format!("no store at {}", looked.display())), "{args:?}: {stderr}");
+        assert!(stderr.contains("--config") && stderr.contains("CERTAUTOPILOT_NODE__DATA_DIR"), "{stderr}");
+        assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "{args:?} created something");
+    }
+
+    // The service's installation, reached from elsewhere through its configuration file.
+    let service = tempfile::tempdir().unwrap();
+    let mut server = Server::start(service.path(), &[], &[]);
+    wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
+    make_history(server.addr, 1);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), 0);
+    let config = elsewhere.path().join("certautopilot.toml");
+    std::fs::write(&config, format!("[node]\ndata_dir = {:?}\n", service.path().join("data").display().to_string()))
+        .unwrap();
+    let out = command(elsewhere.path())
+        .args(["--config", config.to_str().unwrap(), "audit", "verify"])
+        .env("CERTAUTOPILOT_LOG__FILTER", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chain intact"));
+    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("certautopilot.toml")], "nothing was created beside the config");
+}

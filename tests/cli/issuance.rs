@@ -197,6 +197,13 @@ fn issue_inspect_renew_and_revoke_through_the_api() {
     c.ok("POST", &format!("/api/v1/certificates/{cid}/revoke"), Some(json!({ "reason": "superseded" })), 202);
     let revoked = wait_status(&c, &cid, "revoked", ISSUE_DEADLINE);
     assert!(revoked["revoked_at"].is_string());
+    // The request and the revocation record the reason by name (not the RFC 5280 code 4).
+    for action in ["cert.revoke_requested", "cert.revoked"] {
+        let events = c.ok("GET", &format!("/api/v1/audit/events?project_id={pid}&action={action}"), None, 200);
+        let reasons: Vec<&Value> =
+            events["items"].as_array().unwrap().iter().map(|e| &e["details"]["reason"]).collect();
+        assert_eq!(reasons, [&json!("superseded")], "{action}: {events}");
+    }
     let (status, body) = c.call("POST", &format!("/api/v1/certificates/{cid}/revoke"), Some(json!({})));
     assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "{body}");
     let (status, _) = c.call("POST", &format!("/api/v1/certificates/{cid}/renew"), None);
@@ -217,7 +224,7 @@ fn issue_inspect_renew_and_revoke_through_the_api() {
     assert!(env.pebble.orders_placed() >= 2);
 }
 
-fn server_metrics(server: &mut Server) -> String {
+pub(crate) fn server_metrics(server: &mut Server) -> String {
     let line = server.wait_for_log(Duration::from_secs(5), "metrics listening");
     let event: Value = serde_json::from_str(&line).unwrap();
     let addr = event["addr"].as_str().unwrap().parse().unwrap();

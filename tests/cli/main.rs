@@ -3,11 +3,14 @@
 
 mod api_flow;
 mod audit;
+mod ci_gate;
 mod config_check;
 mod distribution;
+mod docs;
 mod drift;
 mod issuance;
 mod kek;
+mod kek_migrate;
 mod login_flood;
 mod pkcs11;
 mod process;
@@ -17,3 +20,4 @@ mod serve;
 mod siem;
 mod slow_clients;
 mod tls;
+mod trust;

@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use certautopilot_connectors::testsupport::{Pebble, PebbleOptions};
 use serde_json::{Value, json};
 
 use crate::process::{Server, post_json, wait_for_status};
@@ -44,11 +45,14 @@ fn schemathesis_finds_no_server_errors_or_schema_violations() {
         .to_owned();
     // Some real objects, so generated ids and project filters sometimes hit something.
     let project = post(addr, "/api/v1/projects", Some(&token), json!({ "name": "fuzzed" }));
+    // Saving an account fetches its CA's directory (issue 15, item 4): a real Pebble answers it.
+    let pebble = Pebble::start(&dir.path().join("pebble"), PebbleOptions::new("127.0.0.1:53".parse().unwrap()));
     post(
         addr,
         "/api/v1/acme-accounts",
         Some(&token),
-        json!({ "project_id": project["id"], "name": "a", "directory_url": "https://ca.test/d", "tos_agreed": true }),
+        json!({ "project_id": project["id"], "name": "a", "directory_url": pebble.directory_url(),
+            "ca_bundle_pem": pebble.https_ca_pem(), "tos_agreed": true }),
     );
 
     let output = Command::new("schemathesis")

@@ -47,10 +47,10 @@ pub(crate) async fn project_zones(deps: &IssuanceDeps, scope: &ProjectScope) -> 
     }
 }
 
-/// The zone whose apex is the longest suffix of `name` (label-wise).
+/// The zone whose apex is the longest suffix of `name` (label-wise); the API checks names at
+/// creation with the same function.
 pub(crate) fn zone_for<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
-    let name = name.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
-    zones.iter().filter(|z| name == z.apex || name.ends_with(&format!(".{}", z.apex))).max_by_key(|z| z.apex.len())
+    certautopilot_core::model::zone_serving(zones, name)
 }
 
 pub(crate) async fn provider(deps: &IssuanceDeps, scope: &ProjectScope, zone: &Zone) -> Result<Rfc2136, IssueError> {

@@ -114,6 +114,12 @@ impl Flow<'_> {
             (CertificateStatus::Issued, false) => return Ok("already issued".into()),
             (CertificateStatus::Revoked, true) => return Ok("revoked: nothing to renew".into()),
             (CertificateStatus::Issued, true) => {
+                // Queued by the scheduler before a pause: paused means no automatic renewal. A
+                // renewal asked for by hand (`reason: requested`) still runs.
+                let by_hand = self.job.payload.get("reason").and_then(|v| v.as_str()) == Some("requested");
+                if work.cert.paused && !by_hand {
+                    return Ok("paused: the scheduled renewal was skipped".into());
+                }
                 // A scheduled renewal names the certificate it was for; a newer one needs none yet.
                 let expected = self.job.payload.get("not_after").and_then(|v| v.as_i64());
                 if expected.is_some_and(|e| Some(e) != work.cert.not_after.map(|t| t.as_unix_millis())) {
@@ -459,6 +465,8 @@ impl Flow<'_> {
 
     async fn revoke(&self, work: &mut Work) -> Result<String, JobError> {
         if work.cert.status == CertificateStatus::Revoked {
+            // A run that stopped between the revocation and the marking finishes the marking.
+            self.mark_revoked_in_place(work).await?;
             return Ok("already revoked".into());
         }
         transition(work.cert.status, LifecycleEvent::Revoked, work.cert.chain_pem.is_some())
@@ -480,10 +488,48 @@ impl Flow<'_> {
         work.cert.renew_at = None;
         work.cert.last_error = None;
         let serial = work.cert.serial.clone();
-        self.move_to(work, LifecycleEvent::Revoked, json!({ "serial": serial, "reason": reason })).await?;
+        // The reason by name, as `cert.revoke_requested` records it (docs/audit.md).
+        let details = json!({ "serial": serial, "reason": revocation_reason_name(reason) });
+        self.move_to(work, LifecycleEvent::Revoked, details).await?;
         self.log(LogLevel::Info, "revoked", json!({ "serial": serial })).await;
+        self.mark_revoked_in_place(work).await?;
         self.step("idle");
         Ok(format!("revoked serial {}", serial.unwrap_or_default()))
+    }
+
+    /// Its deployments stay where they are: each one becomes `revoked_in_place` (a failure here
+    /// retries the job, which finds the certificate revoked and marks what is left).
+    async fn mark_revoked_in_place(&self, work: &Work) -> Result<(), JobError> {
+        let marked = super::revoked::mark_revoked_in_place(
+            self.deps,
+            &work.scope,
+            &work.org,
+            &self.deps.actor_name(),
+            &work.cert,
+        )
+        .await
+        .map_err(|e| job_error(&e, true))?;
+        if marked > 0 {
+            self.log(LogLevel::Warn, "revoked certificate still deployed", json!({ "deployments": marked })).await;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 5280 §5.3.1's name for a CRL reason code; no code sent to the CA means `unspecified`.
+fn revocation_reason_name(code: Option<u8>) -> String {
+    match code.unwrap_or(0) {
+        0 => "unspecified".into(),
+        1 => "keyCompromise".into(),
+        2 => "cACompromise".into(),
+        3 => "affiliationChanged".into(),
+        4 => "superseded".into(),
+        5 => "cessationOfOperation".into(),
+        6 => "certificateHold".into(),
+        8 => "removeFromCRL".into(),
+        9 => "privilegeWithdrawn".into(),
+        10 => "aACompromise".into(),
+        other => format!("code {other}"),
     }
 }
 

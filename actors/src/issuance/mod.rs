@@ -8,6 +8,8 @@ mod certificate;
 mod dns;
 mod flow;
 mod jobs;
+mod revoked;
+mod scan;
 mod scheduler;
 mod target;
 mod target_connector;

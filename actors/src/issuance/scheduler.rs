@@ -261,3 +261,81 @@ async fn queue_target_scans(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use certautopilot_core::crypto::{Envelope, LocalKek};
+    use certautopilot_core::ids::AcmeAccountId;
+    use certautopilot_core::model::{KeyType, Organization, Project, SealedSecret};
+    use certautopilot_core::store::sqlite::SqliteStore;
+    use certautopilot_core::{OrgScope, Store};
+
+    use super::*;
+    use crate::registry::ActorRegistry;
+
+    /// Issue 15, item 5: a paused certificate whose renewal window is open gets no renewal job from
+    /// a scan, while an unpaused one beside it in the same window does; resumed, it gets its job. The
+    /// scan is run directly, once per step, so nothing waits on time.
+    #[actix_rt::test]
+    async fn a_paused_certificate_is_not_renewed() {
+        let fixture = SqliteStore::for_test().await;
+        let store: Arc<dyn Store> = Arc::new(fixture.store);
+        let now = Timestamp::now();
+        let mut org = Organization::new("acme", now);
+        // The issuance deps need an organization that could chain audit entries.
+        org.audit_secret =
+            Some(SealedSecret { kek_version: 1, wrapped_dek: "w".into(), nonce: "n".into(), ciphertext: "c".into() });
+        store.create_organization(&org).await.unwrap();
+        let project = Project::new(org.id, "web", now);
+        store.insert(&OrgScope::for_system("test", &org), &project).await.unwrap();
+        let scope = ProjectScope::for_system("test", &project);
+        let day = Duration::from_secs(86_400);
+        let issued_long_ago = |name: &str, paused: bool| {
+            let mut cert = Certificate::new(
+                project.id,
+                name,
+                vec![name.to_owned()],
+                KeyType::EcdsaP256,
+                AcmeAccountId::new(),
+                now,
+            );
+            let start = now.saturating_sub(day * 80);
+            cert.mark_issued(format!("{name}-serial"), start, start.saturating_add(day * 90), "00".into());
+            cert.paused = paused;
+            cert
+        };
+        let paused = issued_long_ago("paused.example", true);
+        let running = issued_long_ago("running.example", false);
+        store.insert(&scope, &paused).await.unwrap();
+        store.insert(&scope, &running).await.unwrap();
+        let settings = super::super::IssuanceSettings { scan_every: None, ..Default::default() };
+        let deps = IssuanceDeps::new(
+            store.clone(),
+            Envelope::new(Arc::new(LocalKek::ephemeral())),
+            ActorRegistry::new(),
+            settings,
+            "node-1",
+        );
+        let renewals_of = |id: certautopilot_core::ids::CertificateId| {
+            let (store, scope) = (store.clone(), scope.clone());
+            async move {
+                let jobs = store.list_project_jobs(&scope, &PageRequest::first(100)).await.unwrap().items;
+                jobs.iter().filter(|j| j.kind == JobKind::Renew && j.subject == Some(id.to_string())).count()
+            }
+        };
+
+        let report = scan(&deps, 3, None, None).await.unwrap();
+        assert_eq!((report.due, report.enqueued), (1, 1), "only the running certificate is due");
+        assert_eq!(renewals_of(running.id).await, 1);
+        assert_eq!(renewals_of(paused.id).await, 0, "the paused certificate got a renewal job");
+
+        let mut resumed: Certificate = store.get(&scope, &paused.id).await.unwrap();
+        resumed.paused = false;
+        store.update(&scope, &resumed).await.unwrap();
+        let report = scan(&deps, 3, None, None).await.unwrap();
+        assert_eq!((report.due, report.enqueued), (2, 1), "resumed, it is due; the other's job exists already");
+        assert_eq!(renewals_of(paused.id).await, 1);
+    }
+}

@@ -16,7 +16,7 @@ use certautopilot_connectors::targets::{
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
 use certautopilot_core::model::{
-    Certificate, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind, NewJob, TargetKind,
+    Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind, NewJob, TargetKind,
 };
 use certautopilot_core::store::RecordStore;
 use certautopilot_core::{StoreError, Timestamp};
@@ -119,7 +119,7 @@ impl Handler<Scan> for TargetActor {
     fn handle(&mut self, msg: Scan, _: &mut Context<Self>) -> Self::Result {
         let (deps, id) = (self.deps.clone(), self.id);
         self.probe.set_state("scanning");
-        let work = async move { scan(&deps, id, &msg.scope).await };
+        let work = async move { super::scan::scan(&deps, id, &msg.scope).await };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, act, _| {
             if let Err(e) = &result {
                 act.probe.set_error(e.message.clone());
@@ -130,89 +130,16 @@ impl Handler<Scan> for TargetActor {
     }
 }
 
-/// Reads what the target actually serves and compares it with each certificate deployed there.
-/// Drift is recorded on the deployment (`cert.drift_detected`, and `cert.drift_resolved` once it
-/// matches again); with `auto_redeploy` on the target, a distribute job puts the right one back.
-async fn scan(deps: &IssuanceDeps, target_id: TargetId, scope: &ProjectScope) -> Result<String, DeployFailure> {
-    let target: DistributionTarget = deps.store.get(scope, &target_id).await?;
-    let mut deployed = Vec::new();
-    let mut page = certautopilot_core::store::PageRequest::first(1_000);
-    loop {
-        let batch = deps.store.list::<Deployment>(scope, &page).await?;
-        deployed.extend(
-            batch.items.into_iter().filter(|d| d.target_id == target.id && d.status == DeploymentStatus::Deployed),
-        );
-        match batch.next_cursor {
-            Some(cursor) => page = certautopilot_core::store::PageRequest::after(1_000, cursor),
-            None => break,
-        }
-    }
-    if deployed.is_empty() {
-        return Ok("nothing deployed here to check".into());
-    }
-    let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let found = match text("tls_endpoint") {
-        Some(endpoint) => certautopilot_connectors::targets::presented_fingerprint(
-            &endpoint,
-            text("tls_server_name").as_deref(),
-            deps.settings.acme_timeout,
-            &deps.settings.egress,
-        )
-        .await
-        .map(Some),
-        None => match connector(deps, &target) {
-            Ok(c) => c.deployed_fingerprint().await,
-            Err(e) => Err(e),
-        },
-    }
-    .map_err(|e| DeployFailure { transient: e.is_transient(), message: e.to_string() })?;
-    let auto_redeploy = target.config.get("auto_redeploy").and_then(|v| v.as_bool()).unwrap_or(false);
-    let org = deps.org().await?;
-    let mut drifted = 0;
-    for mut d in deployed {
-        let cert: Certificate = match deps.store.get(scope, &d.certificate_id).await {
-            Ok(cert) => cert,
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let expected = cert.fingerprint_sha256.clone().unwrap_or_default();
-        let now_drift = match &found {
-            Some(f) if *f == expected => None,
-            Some(f) => Some(f.clone()),
-            None => Some("missing".to_owned()),
-        };
-        if now_drift == d.drift {
-            continue;
-        }
-        let action = if now_drift.is_some() { "cert.drift_detected" } else { "cert.drift_resolved" };
-        if now_drift.is_some() {
-            drifted += 1;
-        }
-        d.drift = now_drift.clone();
-        d.scanned_at = Some(Timestamp::now());
-        d.updated_at = Timestamp::now();
-        let details = json!({ "target_id": target.id, "target": target.name, "expected": expected, "found": now_drift,
-            "auto_redeploy": auto_redeploy && now_drift.is_some() });
-        let audit =
-            org.write(&deps.actor_name(), action, ("certificate", cert.id.to_string()), scope.project_id(), details);
-        deps.store.update_audited(scope, &d, audit).await?;
-        tracing::warn!(certificate_id = %cert.id, target_id = %target.id, action, "deployment scan");
-        if auto_redeploy && now_drift.is_some() {
-            let job = distribute_job(scope, cert.id, &[target.id], true, 8)
-                .dedupe_key(format!("redeploy:{}:{}:{}", cert.id, target.id, d.version));
-            deps.store.enqueue_job(job).await?;
-            deps.wake_workers();
-        }
-    }
-    Ok(format!("scanned {}: {drifted} newly drifted", target.name))
-}
-
 async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Result<String, DeployFailure> {
     let scope = &msg.scope;
     let target: DistributionTarget = deps.store.get(scope, &target_id).await?;
     let cert: Certificate = deps.store.get(scope, &msg.certificate_id).await?;
     let org = deps.org().await?;
     let permanent = |message: String| DeployFailure { message, transient: false };
+    if cert.status == CertificateStatus::Revoked {
+        // A redeploy queued before the revocation (a drift repair) must not put it back.
+        return Err(permanent("the certificate is revoked; it is not deployed again".into()));
+    }
     let (Some(chain), Some(sealed_key), Some(serial), Some(not_after), Some(fingerprint)) = (
         cert.chain_pem.clone(),
         cert.private_key.clone(),
@@ -250,12 +177,14 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
     record.serial = Some(serial.clone());
     record.fingerprint_sha256 = Some(fingerprint.clone());
     record.updated_at = Timestamp::now();
+    // A drifted deployment put right: the drift is cleared in a second write, with its own entry.
+    let repaired_drift = record.drift.clone().filter(|_| outcome.is_ok());
     let (action, details, result) = match outcome {
         Ok(DeployReport { summary, reload }) => {
             record.status = DeploymentStatus::Deployed;
             record.deployed_at = Some(Timestamp::now());
             record.last_error = None;
-            record.drift = None;
+            record.revoked_served = None;
             let details = json!({ "target_id": target.id, "target": target.name, "serial": serial, "summary": summary, "reload": reload });
             ("cert.distributed", details, Ok(format!("deployed serial {serial} to {}: {summary}", target.name)))
         }
@@ -270,16 +199,31 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
     let audit =
         org.write(&deps.actor_name(), action, ("certificate", cert.id.to_string()), scope.project_id(), details);
     if existing.is_some() {
-        deps.store.update_audited(scope, &record, audit).await?;
+        record = deps.store.update_audited(scope, &record, audit).await?;
     } else {
         deps.store.insert_audited(scope, &record, audit).await?;
     }
     tracing::info!(certificate_id = %cert.id, target_id = %target.id, action, "deployment recorded");
+    if let Some(was) = repaired_drift {
+        // Crashing before this write leaves the drift recorded; the next scan finds it matching
+        // and resolves it then (`by: scan`).
+        record.drift = None;
+        record.updated_at = Timestamp::now();
+        let details = json!({ "target_id": target.id, "target": target.name, "expected": fingerprint, "was": was, "by": "redeploy" });
+        let audit = org.write(
+            &deps.actor_name(),
+            "cert.drift_resolved",
+            ("certificate", cert.id.to_string()),
+            scope.project_id(),
+            details,
+        );
+        deps.store.update_audited(scope, &record, audit).await?;
+    }
     result
 }
 
 /// The connector for a stored target, its credential opened.
-fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn Connector>, DeployError> {
+pub(super) fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn Connector>, DeployError> {
     let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
     let bad = |what: &str| DeployError::Permanent(format!("target {}: {what}", target.name));
     let reload = text("reload_command").map(|command| ReloadCommand { command, timeout: RELOAD_TIMEOUT });
@@ -484,6 +428,9 @@ impl JobHandler for DistributeJobs {
             Err(StoreError::NotFound { .. }) => return Ok("the certificate was deleted".into()),
             Err(e) => return Err(e.into()),
         };
+        if cert.status == CertificateStatus::Revoked {
+            return Ok("the certificate is revoked: nothing to deploy".into());
+        }
         let asked: Vec<TargetId> = job.payload["target_ids"]
             .as_array()
             .map(|ids| ids.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())

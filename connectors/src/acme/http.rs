@@ -1,5 +1,8 @@
 //! The HTTPS client the ACME client talks through (`crate::https`), noting the CA's `Retry-After`
-//! on every answer (instant-acme reads it only inside its own polling helpers, which we do not use).
+//! on every answer (instant-acme reads it only inside its own polling helpers, which we do not use),
+//! and turning a 408, 429 or 5xx that carries no problem document (a proxy's error page in front of
+//! the CA) into `NoAcmeAnswer`: instant-acme would only fail to parse it, which read as a permanent
+//! "not an ACME document" although trying again later is what helps.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +38,23 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<SystemTime> {
     httpdate::parse_http_date(value).ok()
 }
 
+/// An answer with a status worth retrying (408, 429, 5xx) and no ACME problem document; its body
+/// went to the debug log only.
+#[derive(Debug, thiserror::Error)]
+#[error("http {status} from the CA")]
+pub struct NoAcmeAnswer {
+    pub status: u16,
+}
+
+fn retry_worthy(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// Whether `body` is a problem document (RFC 7807: a JSON object; instant-acme reads it as one).
+fn is_problem_document(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_ok()
+}
+
 struct Recording {
     inner: Box<dyn HttpClient>,
     retry_after: RetryAfter,
@@ -48,7 +68,7 @@ impl HttpClient for Recording {
         let response = self.inner.request(req);
         let retry_after = self.retry_after.clone();
         Box::pin(async move {
-            let response = response.await?;
+            let mut response = response.await?;
             let at = response
                 .parts
                 .headers
@@ -56,6 +76,15 @@ impl HttpClient for Recording {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
             retry_after.set(at);
+            let status = response.parts.status.as_u16();
+            if retry_worthy(status) {
+                let body = response.body.into_bytes().await.map_err(instant_acme::Error::Other)?;
+                if !is_problem_document(&body) {
+                    crate::failure::log_remote_detail("acme answer", &String::from_utf8_lossy(&body));
+                    return Err(instant_acme::Error::Other(Box::new(NoAcmeAnswer { status })));
+                }
+                response.body = Box::new(body);
+            }
             Ok(response)
         })
     }
@@ -77,6 +106,17 @@ pub fn http_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A proxy's error page is told apart from a CA's problem document, and only retry-worthy
+    /// statuses are looked at.
+    #[test]
+    fn error_pages_are_not_problem_documents() {
+        assert!(is_problem_document(br#"{"type": "urn:ietf:params:acme:error:serverInternal"}"#));
+        assert!(!is_problem_document(b"<html>502 Bad Gateway</html>"));
+        assert!(!is_problem_document(b"[]"));
+        assert!(retry_worthy(503) && retry_worthy(429) && retry_worthy(408));
+        assert!(!retry_worthy(400) && !retry_worthy(404) && !retry_worthy(200));
+    }
 
     /// Seconds and HTTP-dates both parse; a huge delay is capped at a day; garbage is ignored.
     #[test]

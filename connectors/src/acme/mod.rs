@@ -4,15 +4,17 @@
 //! caller (the certificate actor) persists progress between steps so an order resumes, never repeats.
 
 mod client;
+mod directory;
 mod http;
 mod keys;
 
 pub use client::{AcmeAccountHandle, AuthzSnapshot, NewAccountRequest, OrderSnapshot, OrderStatus, RenewalWindow};
+pub use directory::{DirectoryError, check_directory};
 pub use http::parse_retry_after;
 pub use keys::{csr_for_key, generate_key, public_key_der};
 
 use crate::egress::EgressDenied;
-use crate::failure::{NetFailure, bounded_escaped, log_remote_detail};
+use crate::failure::{NetFailure, Untrusted, bounded_escaped, log_remote_detail};
 
 pub const PROBLEM_RATE_LIMITED: &str = "urn:ietf:params:acme:error:rateLimited";
 pub const PROBLEM_ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
@@ -27,6 +29,18 @@ pub enum AcmeError {
     /// The egress policy refuses the CA's address; permanent until `[egress]` changes.
     #[error("ACME CA unreachable: {0}")]
     Egress(EgressDenied),
+    /// The CA's TLS certificate did not verify against the account's CA bundle (or the platform's
+    /// roots); permanent until the bundle or the CA's certificate changes.
+    #[error("the CA's certificate is not trusted: {0}")]
+    Untrusted(Untrusted),
+    /// The connection can never succeed as configured (no TLS in common, no TLS spoken on the
+    /// port, the handshake refused for good); permanent.
+    #[error("ACME CA unreachable: {0}")]
+    Unusable(NetFailure),
+    /// Something in front of the CA answered 408, 429 or 5xx without an ACME problem document (a
+    /// proxy's error page): worth retrying, its body withheld.
+    #[error("ACME CA unreachable: http {0} from the CA")]
+    Status(u16),
     /// The CA answered with a problem document (RFC 7807); `detail` is the CA's own reason when
     /// the problem is an ACME one (see `problem_detail`).
     #[error("ACME CA refused: {detail} ({kind})")]
@@ -59,7 +73,7 @@ impl AcmeError {
     /// Whether trying again later may succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
         match self {
-            AcmeError::Unreachable(_) => true,
+            AcmeError::Unreachable(_) | AcmeError::Status(_) => true,
             AcmeError::Problem { kind, status, .. } => {
                 kind == PROBLEM_RATE_LIMITED
                     || TRANSIENT_PROBLEMS.contains(&kind.as_str())
@@ -70,8 +84,13 @@ impl AcmeError {
     }
 
     fn unreachable(error: &(dyn std::error::Error + 'static)) -> AcmeError {
-        match NetFailure::classify("acme", error) {
+        let reason = NetFailure::classify("acme", error);
+        if let Some(why) = reason.untrusted() {
+            return AcmeError::Untrusted(why);
+        }
+        match reason {
             NetFailure::Egress(denied) => AcmeError::Egress(denied),
+            reason if !reason.is_transient() => AcmeError::Unusable(reason),
             reason => AcmeError::Unreachable(reason.to_string()),
         }
     }
@@ -86,7 +105,10 @@ impl From<instant_acme::Error> for AcmeError {
                 status: problem.status,
             },
             instant_acme::Error::Hyper(e) => AcmeError::unreachable(&e),
-            instant_acme::Error::Other(e) => AcmeError::unreachable(&*e),
+            instant_acme::Error::Other(e) => match e.downcast_ref::<http::NoAcmeAnswer>() {
+                Some(answer) => AcmeError::Status(answer.status),
+                None => AcmeError::unreachable(&*e),
+            },
             instant_acme::Error::Timeout(_) => AcmeError::Unreachable("timeout".into()),
             // serde's message can quote the answer's values: an endpoint that is not a CA must
             // not have its body reflected.

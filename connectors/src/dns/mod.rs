@@ -9,6 +9,8 @@ mod rfc2136;
 
 use std::net::SocketAddr;
 
+use hickory_net::proto::op::ResponseCode;
+
 use crate::egress::{EgressDenied, EgressPolicy};
 use crate::failure::{NetFailure, log_remote_detail};
 
@@ -20,9 +22,10 @@ pub enum DnsError {
     /// No answer (timeout, connection refused): worth retrying later.
     #[error("DNS server {server} did not answer: {reason}")]
     Unreachable { server: SocketAddr, reason: String },
-    /// The server answered and said no (bad TSIG key, not authoritative, update refused).
+    /// The server answered and said no (bad TSIG key, not authoritative, update refused), or
+    /// could not do it now (`SERVFAIL`: its own failure, worth retrying).
     #[error("DNS server {server} refused the {operation}: {code}")]
-    Refused { server: SocketAddr, operation: &'static str, code: String },
+    Refused { server: SocketAddr, operation: &'static str, code: ResponseCode },
     /// An answer that failed to verify; with updates, a wrong TSIG key, name or algorithm.
     #[error(
         "DNS server {server} sent an answer that does not verify ({reason}); check the TSIG key name, algorithm and secret"
@@ -42,8 +45,15 @@ pub enum DnsError {
 
 impl DnsError {
     /// Whether trying again later may succeed without anyone changing anything.
+    /// `SERVFAIL` is the server's own failure (RFC 1035 §4.1.1, RFC 2136 §2.2: a zone being
+    /// loaded, a journal it could not write), not a verdict on the request.
     pub fn is_transient(&self) -> bool {
-        matches!(self, DnsError::Unreachable { .. } | DnsError::NotPropagated { .. })
+        matches!(
+            self,
+            DnsError::Unreachable { .. }
+                | DnsError::NotPropagated { .. }
+                | DnsError::Refused { code: ResponseCode::ServFail, .. }
+        )
     }
 }
 
@@ -60,21 +70,51 @@ fn net_error(server: SocketAddr, operation: &'static str, e: hickory_net::NetErr
     let what = format!("dns {operation} at {server}");
     match e {
         hickory_net::NetError::Dns(hickory_net::DnsError::ResponseCode(code)) => {
-            DnsError::Refused { server, operation, code: code.to_string() }
+            DnsError::Refused { server, operation, code }
         }
         hickory_net::NetError::Proto(e) => {
             log_remote_detail(&what, &e.to_string());
             DnsError::BadAnswer { server, reason: "the answer does not parse or verify".into() }
         }
         hickory_net::NetError::Timeout => DnsError::Unreachable { server, reason: "timeout".into() },
-        hickory_net::NetError::Io(io) => {
-            DnsError::Unreachable { server, reason: NetFailure::classify(&what, &*io).to_string() }
-        }
-        other => DnsError::Unreachable { server, reason: NetFailure::classify(&what, &other).to_string() },
+        hickory_net::NetError::Io(io) => no_answer(server, NetFailure::classify(&what, &*io)),
+        other => no_answer(server, NetFailure::classify(&what, &other)),
+    }
+}
+
+/// No answer: the policy's refusal stays permanent (it was retried as an outage before).
+fn no_answer(server: SocketAddr, reason: NetFailure) -> DnsError {
+    match reason {
+        NetFailure::Egress(denied) => DnsError::Egress { server, denied },
+        reason => DnsError::Unreachable { server, reason: reason.to_string() },
     }
 }
 
 /// Checks `server` against the policy before anything is sent to it.
 fn allowed(egress: &EgressPolicy, server: SocketAddr) -> Result<(), DnsError> {
     egress.check(server.ip()).map_err(|denied| DnsError::Egress { server, denied })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `SERVFAIL` is retried, every other refusal is final; a policy refusal found in an I/O error
+    /// stays the policy's (permanent), not an outage.
+    #[test]
+    fn refusals_and_server_failures_are_told_apart() {
+        let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let refused = |code| DnsError::Refused { server, operation: "update (add)", code };
+        assert!(refused(ResponseCode::ServFail).is_transient());
+        for code in [ResponseCode::Refused, ResponseCode::NotAuth, ResponseCode::NotZone, ResponseCode::NXDomain] {
+            assert!(!refused(code).is_transient(), "{code}");
+        }
+        let denied = EgressDenied {
+            address: "169.254.169.254".parse().unwrap(),
+            reason: crate::egress::DenyReason::LinkLocalOrMetadata,
+        };
+        let io = std::io::Error::other(crate::egress::OutboundError::Denied(denied));
+        let err = net_error(server, "query", hickory_net::NetError::from(io));
+        assert!(matches!(err, DnsError::Egress { .. }) && !err.is_transient(), "{err}");
+    }
 }

@@ -117,9 +117,5 @@ impl Rfc2136 {
 }
 
 fn check(server: SocketAddr, operation: &'static str, code: ResponseCode) -> Result<(), DnsError> {
-    if code == ResponseCode::NoError {
-        Ok(())
-    } else {
-        Err(DnsError::Refused { server, operation, code: code.to_string() })
-    }
+    if code == ResponseCode::NoError { Ok(()) } else { Err(DnsError::Refused { server, operation, code }) }
 }

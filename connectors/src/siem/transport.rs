@@ -2,6 +2,8 @@
 //! same frames over TLS (RFC 5425), the server checked against a CA bundle. RELP
 //! (rsyslog's Reliable Event Logging Protocol): every message is acknowledged, so a batch is
 //! delivered only when every `rsp 200` for it has come back; TCP can only say "written to the socket".
+//! Errors carry classified reasons (`crate::failure`): a TLS receiver the CA bundle does not trust
+//! says why, and what the receiver sent (a RELP response's text) reaches only the debug log.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,8 +53,13 @@ impl SiemTransport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiemError {
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        addr: SocketAddr,
+        reason: crate::failure::NetFailure,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("i/o with the SIEM failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("the SIEM did not answer within {0:?}")]
@@ -61,6 +68,31 @@ pub enum SiemError {
     Relp(String),
     #[error("TLS setup: {0}")]
     TlsSetup(String),
+}
+
+impl SiemError {
+    fn connect(addr: SocketAddr, source: std::io::Error) -> SiemError {
+        let reason = crate::failure::NetFailure::classify("siem", &source);
+        SiemError::Connect { addr, reason, source }
+    }
+
+    /// Whether trying again later may help without anyone changing the configuration (the
+    /// forwarder retries regardless: its spool must reach the SIEM eventually).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SiemError::Connect { reason, .. } => reason.is_transient(),
+            SiemError::TlsSetup(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// A RELP response's status code only (`rsp 500 …` → `500`); the text after it is the receiver's
+/// and goes to the debug log.
+fn relp_status(data: &str) -> String {
+    crate::failure::log_remote_detail("relp response", data);
+    let code: String = data.chars().take_while(char::is_ascii_digit).take(3).collect();
+    if code.is_empty() { "no status".into() } else { code }
 }
 
 enum Connection {
@@ -132,7 +164,9 @@ impl SiemClient {
                     }
                     if command != "rsp" || txnr != expected || !data.starts_with("200") {
                         return Err(SiemError::Relp(format!(
-                            "message {expected} not acknowledged: {txnr} {command} {data}"
+                            "message {expected} not acknowledged (txnr {txnr}, {}, status {})",
+                            if command == "rsp" { "rsp" } else { "another command" },
+                            relp_status(&data)
                         )));
                     }
                 }
@@ -188,12 +222,12 @@ async fn connect(transport: &SiemTransport) -> Result<Connection, SiemError> {
         SiemTransport::Udp(_) => {
             let local: SocketAddr =
                 if addr.is_ipv6() { "[::]:0".parse().expect("address") } else { "0.0.0.0:0".parse().expect("address") };
-            let socket = UdpSocket::bind(local).await.map_err(|source| SiemError::Connect { addr, source })?;
-            socket.connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            let socket = UdpSocket::bind(local).await.map_err(|source| SiemError::connect(addr, source))?;
+            socket.connect(addr).await.map_err(|source| SiemError::connect(addr, source))?;
             Ok(Connection::Udp(socket))
         }
         SiemTransport::Tcp(_) => {
-            let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::connect(addr, source))?;
             stream.set_nodelay(true)?;
             Ok(Connection::Tcp(stream))
         }
@@ -201,23 +235,23 @@ async fn connect(transport: &SiemTransport) -> Result<Connection, SiemError> {
             let config = tls_config(dest)?;
             let name = rustls::pki_types::ServerName::try_from(dest.server_name.clone())
                 .map_err(|e| SiemError::TlsSetup(format!("server name {:?}: {e}", dest.server_name)))?;
-            let tcp = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            let tcp = TcpStream::connect(addr).await.map_err(|source| SiemError::connect(addr, source))?;
             tcp.set_nodelay(true)?;
             let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
                 .connect(name, tcp)
                 .await
-                .map_err(|source| SiemError::Connect { addr, source })?;
+                .map_err(|source| SiemError::connect(addr, source))?;
             Ok(Connection::Tls(Box::new(stream)))
         }
         SiemTransport::Relp(_) => {
-            let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::Connect { addr, source })?;
+            let stream = TcpStream::connect(addr).await.map_err(|source| SiemError::connect(addr, source))?;
             stream.set_nodelay(true)?;
             let mut stream = BufReader::new(stream);
             let offer = "relp_version=0\nrelp_software=certautopilot\ncommands=syslog";
             stream.get_mut().write_all(format!("1 open {} {offer}\n", offer.len()).as_bytes()).await?;
             let (txnr, command, data) = read_frame(&mut stream).await?;
             if txnr != 1 || command != "rsp" || !data.starts_with("200") {
-                return Err(SiemError::Relp(format!("session refused: {command} {data}")));
+                return Err(SiemError::Relp(format!("session refused (status {})", relp_status(&data))));
             }
             Ok(Connection::Relp { stream, next_txnr: 2 })
         }
@@ -244,8 +278,8 @@ async fn read_frame(stream: &mut BufReader<TcpStream>) -> Result<(u64, String, S
     let (txnr, _) = token(stream).await?;
     let (command, _) = token(stream).await?;
     let (len, ended) = token(stream).await?;
-    let txnr: u64 = txnr.parse().map_err(|_| SiemError::Relp(format!("bad txnr {txnr:?}")))?;
-    let len: usize = len.parse().map_err(|_| SiemError::Relp(format!("bad data length {len:?}")))?;
+    let txnr: u64 = txnr.parse().map_err(|_| SiemError::Relp("the frame's txnr is not a number".into()))?;
+    let len: usize = len.parse().map_err(|_| SiemError::Relp("the frame's data length is not a number".into()))?;
     if len > MAX_FRAME {
         return Err(SiemError::Relp(format!("frame of {len} bytes refused")));
     }
@@ -259,4 +293,25 @@ async fn read_frame(stream: &mut BufReader<TcpStream>) -> Result<(u64, String, S
         stream.read_line(&mut trailer).await?;
     }
     Ok((txnr, command, String::from_utf8_lossy(&data).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS receiver the CA bundle does not trust is named as such and is not an outage; a RELP
+    /// refusal carries the status code only, never the receiver's text.
+    #[test]
+    fn errors_name_the_cause_and_withhold_the_receivers_words() {
+        let addr: SocketAddr = "127.0.0.1:6514".parse().unwrap();
+        let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let err = SiemError::connect(addr, std::io::Error::new(std::io::ErrorKind::InvalidData, untrusted));
+        assert!(err.to_string().contains("the server's certificate is not trusted: "), "{err}");
+        assert!(!err.is_transient());
+        let refused = SiemError::connect(addr, std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(refused.to_string(), "cannot connect to 127.0.0.1:6514: connection refused");
+        assert!(refused.is_transient());
+        assert_eq!(relp_status("500 INTERNAL-SECRET queue full"), "500");
+        assert_eq!(relp_status("nonsense"), "no status");
+    }
 }

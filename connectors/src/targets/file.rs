@@ -159,8 +159,14 @@ impl FileTarget {
     }
 }
 
+/// A local file operation that failed. A full disk or quota is freed without anyone touching the
+/// target, so it is retried; anything else (permissions, a missing directory) needs a person.
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> DeployError {
-    DeployError::Permanent(format!("{what} {}: {e}", path.display()))
+    let text = format!("{what} {}: {e}", path.display());
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => DeployError::Transient(text),
+        _ => DeployError::Permanent(text),
+    }
 }
 
 /// Writes `bytes` to `path` so that readers see either the old content or all of the new, inside
@@ -194,4 +200,19 @@ fn write_atomically(
         remove_in(&dir, tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full disk or quota is worth retrying (freeing space fixes it); a refused permission is not.
+    #[test]
+    fn a_full_disk_is_retried() {
+        let path = Path::new("/srv/cert.pem");
+        let error = |kind| io_error(path, "cannot write", std::io::Error::from(kind));
+        assert!(error(std::io::ErrorKind::StorageFull).is_transient());
+        assert!(error(std::io::ErrorKind::QuotaExceeded).is_transient());
+        assert!(!error(std::io::ErrorKind::PermissionDenied).is_transient());
+    }
 }

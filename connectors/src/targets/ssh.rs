@@ -90,12 +90,36 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// An SSH-level failure: its classified reason (`connection refused`, `timeout`, …) or `ssh error`;
-/// the library's text, which can carry the server's words, goes to the debug log.
-fn transient(what: &str, e: &russh::Error) -> DeployError {
+/// An SSH-level failure: the protocol's own verdicts named (no algorithm in common, not an SSH
+/// server, a refused channel or subsystem: permanent, a person has to look), or the classified
+/// network reason (`connection refused`, `timeout`, …; transient); the library's text, which can
+/// carry the server's words, goes to the debug log.
+fn ssh_failed(what: &str, e: &russh::Error) -> DeployError {
+    use russh::Error as E;
+    let permanent = |reason: String| DeployError::Permanent(format!("{what}: {reason}"));
+    match e {
+        E::NoCommonAlgo { kind, .. } => {
+            return permanent(format!("no {} algorithm in common with the server", format!("{kind:?}").to_lowercase()));
+        }
+        E::Version => return permanent("the server does not speak SSH".into()),
+        E::WrongServerSig => return permanent("the server's signature does not verify".into()),
+        E::NoAuthMethod | E::UnsupportedAuthMethod => {
+            return permanent("the server offers no authentication method this client can use".into());
+        }
+        E::RequestDenied => return permanent("the server refused it".into()),
+        E::ChannelOpenFailure(russh::ChannelOpenFailure::AdministrativelyProhibited) => {
+            return permanent("the server refuses to open a session channel".into());
+        }
+        E::Keys(_) | E::CouldNotReadKey => return permanent("the ssh key is unusable".into()),
+        E::Disconnect | E::HUP => return DeployError::Transient(format!("{what}: connection closed")),
+        E::ConnectionTimeout | E::KeepaliveTimeout | E::InactivityTimeout | E::Elapsed(_) => {
+            return DeployError::Transient(format!("{what}: timeout"));
+        }
+        _ => {}
+    }
     // `IO` is transparent: its `source()` skips the io::Error itself, so classify that directly.
     let reason = match e {
-        russh::Error::IO(io) => NetFailure::classify(what, io),
+        E::IO(io) => NetFailure::classify(what, io),
         other => NetFailure::classify(what, other),
     };
     match reason {
@@ -106,16 +130,22 @@ fn transient(what: &str, e: &russh::Error) -> DeployError {
 }
 
 /// An SFTP failure: the status code's fixed name (`No such file`, `Permission denied`), never the
-/// server's message.
+/// server's message. A lost connection or a timeout is transient; the server's verdicts are not.
 fn sftp_failed(what: &str, e: &russh_sftp::client::error::Error) -> DeployError {
     use russh_sftp::client::error::Error as E;
+    use russh_sftp::protocol::StatusCode;
     log_remote_detail(what, &e.to_string());
-    let reason = match e {
-        E::Status(status) => status.status_code.to_string().to_lowercase(),
-        E::Timeout => "timeout".to_owned(),
-        _ => "sftp error".to_owned(),
-    };
-    DeployError::Permanent(format!("{what}: {reason}"))
+    match e {
+        E::Status(status) if matches!(status.status_code, StatusCode::ConnectionLost | StatusCode::NoConnection) => {
+            DeployError::Transient(format!("{what}: connection lost"))
+        }
+        E::Status(status) => {
+            DeployError::Permanent(format!("{what}: {}", status.status_code.to_string().to_lowercase()))
+        }
+        E::Timeout => DeployError::Transient(format!("{what}: timeout")),
+        E::IO(_) => DeployError::Transient(format!("{what}: connection lost")),
+        _ => DeployError::Permanent(format!("{what}: sftp error")),
+    }
 }
 
 fn permanent(what: &str, e: impl std::fmt::Display) -> DeployError {
@@ -147,8 +177,8 @@ impl SshTarget {
 
     async fn open_connection(&self) -> Result<Connection, DeployError> {
         let ssh = Arc::new(self.connect().await?);
-        let channel = ssh.channel_open_session().await.map_err(|e| transient("ssh channel", &e))?;
-        channel.request_subsystem(true, "sftp").await.map_err(|e| transient("sftp subsystem", &e))?;
+        let channel = ssh.channel_open_session().await.map_err(|e| ssh_failed("ssh channel", &e))?;
+        channel.request_subsystem(true, "sftp").await.map_err(|e| ssh_failed("sftp subsystem", &e))?;
         let sftp = RawSftpSession::new(channel.into_stream());
         sftp.set_timeout(self.timeout.as_secs().max(1));
         sftp.init().await.map_err(|e| sftp_failed("sftp", &e))?;
@@ -176,7 +206,7 @@ impl SshTarget {
                     self.host_key_sha256
                 )));
             }
-            Ok(Err(e)) => return Err(transient(&what, &e)),
+            Ok(Err(e)) => return Err(ssh_failed(&what, &e)),
             Ok(Ok(session)) => session,
         };
         let text = self.private_key.expose_str().ok_or_else(|| DeployError::Permanent("ssh key is not text".into()))?;
@@ -185,7 +215,7 @@ impl SshTarget {
         let auth = session
             .authenticate_publickey(&self.user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
             .await
-            .map_err(|e| transient(&what, &e))?;
+            .map_err(|e| ssh_failed(&what, &e))?;
         if !auth.success() {
             return Err(DeployError::Permanent(format!(
                 "ssh {}: the server refused the key for user {}",
@@ -199,8 +229,8 @@ impl SshTarget {
     /// Runs `command` on the server; returns its exit status. Its standard error is the server's
     /// text: it goes to the debug log, not into records.
     async fn exec(&self, session: &Arc<Handle<PinnedHostKey>>, command: &str) -> Result<u32, DeployError> {
-        let mut channel = session.channel_open_session().await.map_err(|e| transient("ssh channel", &e))?;
-        channel.exec(true, command).await.map_err(|e| transient("ssh exec", &e))?;
+        let mut channel = session.channel_open_session().await.map_err(|e| ssh_failed("ssh channel", &e))?;
+        channel.exec(true, command).await.map_err(|e| ssh_failed("ssh exec", &e))?;
         let mut stderr = Vec::new();
         let mut status = None;
         let waiting = async {
@@ -342,12 +372,27 @@ impl SshTarget {
     }
 
     /// The SHA-256 fingerprint of the leaf now at `cert_path` on the server, if there is one.
+    /// Only "no such file" means nothing is there: any other failure is an error, not a finding
+    /// (a dropped connection must not read as a deleted certificate).
     pub async fn deployed_fingerprint(&self) -> Result<Option<String>, DeployError> {
-        let connection = self.session(false).await?;
-        let sftp = &connection.sftp;
-        let Ok(handle) = sftp.open(&self.cert_path, OpenFlags::READ, FileAttributes::default()).await else {
-            return Ok(None);
+        let what = format!("sftp read {}", self.cert_path);
+        let mut connection = self.session(false).await?;
+        let mut opened = connection.sftp.open(&self.cert_path, OpenFlags::READ, FileAttributes::default()).await;
+        if opened.as_ref().is_err_and(|e| sftp_failed(&what, e).is_transient()) && self.sessions.is_some() {
+            // A shared connection the server has dropped since: connect again, once.
+            connection = self.session(true).await?;
+            opened = connection.sftp.open(&self.cert_path, OpenFlags::READ, FileAttributes::default()).await;
+        }
+        let handle = match opened {
+            Ok(handle) => handle,
+            Err(russh_sftp::client::error::Error::Status(status))
+                if status.status_code == russh_sftp::protocol::StatusCode::NoSuchFile =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(sftp_failed(&what, &e)),
         };
+        let sftp = &connection.sftp;
         let mut pem = Vec::new();
         while pem.len() < 1024 * 1024 {
             match sftp.read(&handle.handle, pem.len() as u64, 32 * 1024).await {

@@ -1,6 +1,8 @@
 //! A real BIND 9 (`named`, Debian `bind9`) authoritative for test zones on a free loopback port, with
 //! a TSIG key allowed to update TXT records (RFC 2136). See ../shared/notes/pebble-bind9.md. It also
 //! answers recursive queries from loopback (out of its own zones), standing in for the CA's resolver.
+//! Its port is held for it until it binds (see `ports`); it is started again on another port if it
+//! cannot get that one.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use super::{ChildGuard, free_udp_and_tcp_port, wait_for_tcp};
+use super::ChildGuard;
+use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
 
 /// The TSIG key the test server accepts for updates.
 #[derive(Debug, Clone)]
@@ -69,11 +72,18 @@ impl Bind {
     /// Writes the configuration and zones into `dir` and starts `named` on a free port.
     pub fn start(dir: &Path, key: TsigKey, zones: Vec<TestZone>) -> Bind {
         std::fs::create_dir_all(dir).unwrap();
-        let mut bind =
-            Bind { dir: dir.to_path_buf(), port: free_udp_and_tcp_port(), key, zones, child: ChildGuard::default() };
-        bind.write_config();
-        bind.launch();
-        bind
+        let mut bind = Bind { dir: dir.to_path_buf(), port: 0, key, zones, child: ChildGuard::default() };
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let held = PortReservation::tcp_and_udp();
+            bind.port = held.port();
+            bind.write_config();
+            match bind.launch(held) {
+                Ok(()) => return bind,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("named did not start on any of {START_ATTEMPTS} ports: {failures:#?}");
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -135,7 +145,11 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
         std::fs::write(self.dir.join("named.conf"), conf).unwrap();
     }
 
-    fn launch(&mut self) {
+    /// Starts named on its port, held in `held` until it binds; on failure it is stopped and the
+    /// reason returned.
+    fn launch(&mut self, mut held: PortReservation) -> Result<(), String> {
+        // UDP cannot be shared with the reservation: named gets it a moment before it starts.
+        held.release_udp();
         let log = std::fs::File::create(self.dir.join("named.log")).unwrap();
         let child = Command::new("named")
             .args(["-4", "-f", "-n", "2", "-c"])
@@ -145,7 +159,12 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
             .spawn()
             .expect("named is installed (./scripts/test installs bind9)");
         self.child = ChildGuard::new(child);
-        wait_for_tcp(self.addr(), "named", Duration::from_secs(20));
+        let bound = wait_until_bound(&mut self.child, &[self.port], &[self.port], Duration::from_secs(20));
+        drop(held);
+        if let Err(e) = bound {
+            self.child.stop();
+            return Err(format!("port {}: {e:?}: {}", self.port, self.log()));
+        }
         // Listening precedes loading the zones: wait until the first answers authoritatively.
         let deadline = Instant::now() + Duration::from_secs(20);
         let apex = self.zones.first().map(|z| z.apex.clone()).unwrap_or_default();
@@ -158,11 +177,12 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
                 break;
             }
             if let Some(status) = self.child.exited() {
-                panic!("named exited with {status}: {}", self.log());
+                return Err(format!("named exited with {status}: {}", self.log()));
             }
             assert!(Instant::now() < deadline, "named did not load zone {apex}: {}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
@@ -186,10 +206,18 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
         self.child.stop();
     }
 
-    /// Starts again on the same port with the zones as first written.
+    /// Starts again on the same port (clients have it configured) with the zones as first written:
+    /// waits out another process that holds the port meanwhile, up to a deadline.
     pub fn restart(&mut self) {
         self.stop();
         self.write_config();
-        self.launch();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.launch(PortReservation::again(self.port)) {
+                Ok(()) => return,
+                Err(e) if Instant::now() >= deadline => panic!("named did not start again: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 }

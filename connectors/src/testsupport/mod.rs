@@ -1,16 +1,18 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
 //! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance. Used by
-//! tests and by `certautopilot bench issue`; nothing here runs in a production path.
+//! tests and by `certautopilot bench issue`; nothing here runs in a production path. Ports are never
+//! picked by binding and releasing: see `ports`.
 
 mod acme_env;
 mod ari;
 mod bind;
 mod pebble;
+mod ports;
 mod rsyslog;
 mod sshd;
 mod standin;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID,
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
 pub use pebble::{Pebble, PebbleOptions};
+pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
 pub use standin::{StandIn, StandInRequest};
@@ -59,25 +62,21 @@ impl Drop for ChildGuard {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A UDP port that is free too (DNS listens on both).
-pub fn free_udp_and_tcp_port() -> u16 {
-    loop {
-        let port = free_port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// Waits until something accepts TCP connections on `addr`, or panics naming `what`.
-pub fn wait_for_tcp(addr: SocketAddr, what: &str, timeout: Duration) {
+/// Waits until `child` (a server told to listen on port 0) listens on exactly one loopback TCP port,
+/// and returns it: the port the kernel gave it, read from its own sockets.
+pub fn wait_for_own_port(child: &mut ChildGuard, timeout: Duration) -> Result<u16, NotListening> {
     let deadline = Instant::now() + timeout;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on {addr}");
+    loop {
+        if let Some(status) = child.exited() {
+            return Err(NotListening::Exited(status.to_string()));
+        }
+        let pid = child.pid().ok_or_else(|| NotListening::Exited("stopped".into()))?;
+        if let [port] = listening_tcp_ports(pid)[..] {
+            return Ok(port);
+        }
+        if Instant::now() >= deadline {
+            return Err(NotListening::TimedOut);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -1,12 +1,15 @@
 //! A real Pebble (Let's Encrypt's test ACME CA, Debian `pebble`) on free loopback ports, resolving
-//! challenges through a DNS server we name, with its own HTTPS certificate from a throw-away CA.
+//! challenges through a DNS server we name, with its own HTTPS certificate from a throw-away CA. Its
+//! two listeners' ports are held for it until it listens (see `ports`); it is started again on other
+//! ports if it cannot get them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{ChildGuard, free_port, make_tls_certificates, wait_for_tcp};
+use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
+use super::{ChildGuard, make_tls_certificates};
 
 #[derive(Debug, Clone)]
 pub struct PebbleOptions {
@@ -42,17 +45,27 @@ impl Pebble {
         make_tls_certificates(&dir.join("tls"), "localhost", "IP:127.0.0.1,DNS:localhost");
         let mut pebble = Pebble {
             dir: dir.to_path_buf(),
-            port: free_port(),
-            management_port: free_port(),
+            port: 0,
+            management_port: 0,
             options,
             child: ChildGuard::default(),
             earlier_logs: String::new(),
         };
-        pebble.launch();
-        pebble
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let held = [PortReservation::tcp(), PortReservation::tcp()];
+            (pebble.port, pebble.management_port) = (held[0].port(), held[1].port());
+            match pebble.launch(held) {
+                Ok(()) => return pebble,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("pebble did not start on any of {START_ATTEMPTS} pairs of ports: {failures:#?}");
     }
 
-    fn launch(&mut self) {
+    /// Starts Pebble on its two ports, held in `held` until it listens; on failure it is stopped
+    /// and the reason returned.
+    fn launch(&mut self, held: [PortReservation; 2]) -> Result<(), String> {
         let d = &self.dir;
         let eab: serde_json::Map<String, serde_json::Value> =
             self.options.eab_keys.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
@@ -61,8 +74,10 @@ impl Pebble {
             "managementListenAddress": format!("127.0.0.1:{}", self.management_port),
             "certificate": d.join("tls/server.pem"),
             "privateKey": d.join("tls/server.key"),
-            "httpPort": free_port(),
-            "tlsPort": free_port(),
+            // The ports Pebble's validator dials for http-01 and tls-alpn-01, which these tests never
+            // use (DNS-01 only); nothing listens on them, so they need not be free.
+            "httpPort": 5002,
+            "tlsPort": 5001,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": !eab.is_empty(),
             "externalAccountMACKeys": eab,
@@ -91,12 +106,12 @@ impl Pebble {
             .spawn()
             .expect("pebble is installed (./scripts/test installs pebble)");
         self.child = ChildGuard::new(child);
-        wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], self.port)), "pebble", Duration::from_secs(20));
-        wait_for_tcp(
-            SocketAddr::from(([127, 0, 0, 1], self.management_port)),
-            "pebble management",
-            Duration::from_secs(20),
-        );
+        let bound = wait_until_bound(&mut self.child, &[self.port, self.management_port], &[], Duration::from_secs(20));
+        drop(held);
+        bound.map_err(|e| {
+            self.child.stop();
+            format!("ports {} and {}: {e:?}: {}", self.port, self.management_port, self.log())
+        })
     }
 
     pub fn directory_url(&self) -> String {
@@ -145,9 +160,18 @@ impl Pebble {
         self.child.stop();
     }
 
-    /// Starts again on the same ports. Pebble keeps nothing: accounts, orders and roots are new.
+    /// Starts again on the same ports (accounts have its URL): waits out another process that holds
+    /// one meanwhile, up to a deadline. Pebble keeps nothing: accounts, orders and roots are new.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let held = [PortReservation::again(self.port), PortReservation::again(self.management_port)];
+            match self.launch(held) {
+                Ok(()) => return,
+                Err(e) if std::time::Instant::now() >= deadline => panic!("pebble did not start again: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 }

@@ -1,39 +1,69 @@
 //! A real rsyslogd (Debian `rsyslog`, `rsyslog-relp`) on free loopback ports, with UDP, TCP and RELP
 //! inputs that write each raw message to `udp.log`, `tcp.log` and `relp.log`.
+//!
+//! Its ports are chosen and held from `new` (a test may point a forwarder at a server that is not up
+//! yet: connections are refused meanwhile, and no other process gets the ports) until rsyslogd has
+//! bound them (see `ports`). If it cannot get them, it is started again on other ports when no test
+//! has asked for an address yet, and on the same ones (waiting out whoever holds them) otherwise.
 
-use std::net::{SocketAddr, TcpStream};
+use std::cell::Cell;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::free_port;
+use super::ChildGuard;
+use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
 
 pub struct Rsyslog {
     dir: PathBuf,
     ports: (u16, u16, u16),
     tls_port: u16,
-    child: Option<Child>,
+    child: ChildGuard,
+    /// The four ports (UDP, TCP, RELP, TLS), held until rsyslogd binds them.
+    held: Vec<PortReservation>,
+    /// Whether an address was given out: then the ports can no longer change.
+    handed_out: Cell<bool>,
+}
+
+fn reserve() -> Vec<PortReservation> {
+    vec![PortReservation::tcp_and_udp(), PortReservation::tcp(), PortReservation::tcp(), PortReservation::tcp()]
 }
 
 impl Rsyslog {
     pub fn new(dir: &Path) -> Rsyslog {
-        Rsyslog {
+        let mut rsyslog = Rsyslog {
             dir: dir.to_path_buf(),
-            ports: (free_port(), free_port(), free_port()),
-            tls_port: free_port(),
-            child: None,
-        }
+            ports: (0, 0, 0),
+            tls_port: 0,
+            child: ChildGuard::default(),
+            held: Vec::new(),
+            handed_out: Cell::new(false),
+        };
+        rsyslog.hold(reserve());
+        rsyslog
+    }
+
+    fn hold(&mut self, held: Vec<PortReservation>) {
+        self.ports = (held[0].port(), held[1].port(), held[2].port());
+        self.tls_port = held[3].port();
+        self.held = held;
+    }
+
+    fn addr(&self, port: u16) -> SocketAddr {
+        self.handed_out.set(true);
+        SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     pub fn udp(&self) -> SocketAddr {
-        format!("127.0.0.1:{}", self.ports.0).parse().unwrap()
+        self.addr(self.ports.0)
     }
     pub fn tcp(&self) -> SocketAddr {
-        format!("127.0.0.1:{}", self.ports.1).parse().unwrap()
+        self.addr(self.ports.1)
     }
     /// The TLS input (RFC 5425), served with `tls/server.pem` signed by `ca_pem()`.
     pub fn tls(&self) -> SocketAddr {
-        format!("127.0.0.1:{}", self.tls_port).parse().unwrap()
+        self.addr(self.tls_port)
     }
 
     /// The CA that signed the TLS input's certificate (made on first `start`).
@@ -49,16 +79,47 @@ impl Rsyslog {
     }
 
     pub fn relp(&self) -> SocketAddr {
-        format!("127.0.0.1:{}", self.ports.2).parse().unwrap()
+        self.addr(self.ports.2)
     }
 
+    /// Starts rsyslogd on its ports (see the module's note on what happens when it cannot get them).
     pub fn start(&mut self) {
+        self.make_certificates();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut failures = Vec::new();
+        loop {
+            if self.held.is_empty() {
+                let held = if self.handed_out.get() {
+                    let (udp, tcp, relp) = self.ports;
+                    [udp, tcp, relp, self.tls_port].into_iter().map(PortReservation::again).collect()
+                } else {
+                    reserve()
+                };
+                self.hold(held);
+            }
+            match self.launch() {
+                Ok(()) => return,
+                Err(e) => failures.push(e),
+            }
+            let out_of_tries =
+                if self.handed_out.get() { Instant::now() >= deadline } else { failures.len() >= START_ATTEMPTS };
+            assert!(!out_of_tries, "rsyslogd did not start: {failures:#?}");
+            if self.handed_out.get() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Starts rsyslogd on the held ports; on failure it is stopped and the reason returned.
+    fn launch(&mut self) -> Result<(), String> {
+        let mut held = std::mem::take(&mut self.held);
+        // UDP cannot be shared with the reservation: rsyslogd gets it a moment before it starts.
+        held[0].release_udp();
         let d = self.dir.display();
         let work = self.dir.join("work");
         std::fs::create_dir_all(&work).unwrap();
         let (udp, tcp, relp) = self.ports;
         let tls_port = self.tls_port;
-        self.make_certificates();
         let conf = format!(
             r#"global(workDirectory="{d}/work" DefaultNetstreamDriverCAFile="{d}/tls/ca.pem"
        DefaultNetstreamDriverCertFile="{d}/tls/server.pem" DefaultNetstreamDriverKeyFile="{d}/tls/server.key")
@@ -77,43 +138,33 @@ input(type="imtcp" address="127.0.0.1" port="{tls_port}" ruleset="tls" StreamDri
 "#
         );
         std::fs::write(self.dir.join("rsyslog.conf"), conf).unwrap();
+        let log = std::fs::File::create(self.dir.join("rsyslogd.log")).unwrap();
         let child = Command::new("rsyslogd")
             .args(["-n", "-f"])
             .arg(self.dir.join("rsyslog.conf"))
             .arg("-i")
             .arg(self.dir.join("rsyslog.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .expect("rsyslogd is installed (./scripts/test installs rsyslog and rsyslog-relp)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // The UDP input is up once its port can no longer be bound: a datagram sent before that
-        // is lost, and nothing would send it again.
-        while TcpStream::connect(self.tcp()).is_err()
-            || TcpStream::connect(self.relp()).is_err()
-            || TcpStream::connect(self.tls()).is_err()
-            || std::net::UdpSocket::bind(self.udp()).is_ok()
-        {
-            assert!(Instant::now() < deadline, "rsyslog did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.child = ChildGuard::new(child);
+        // The UDP input is up once rsyslogd holds the port: a datagram sent before that is lost,
+        // and nothing would send it again.
+        let bound = wait_until_bound(&mut self.child, &[tcp, relp, tls_port], &[udp], Duration::from_secs(20));
+        drop(held);
+        bound.map_err(|e| {
+            self.child.stop();
+            let log = std::fs::read_to_string(self.dir.join("rsyslogd.log")).unwrap_or_default();
+            format!("ports {:?} and {tls_port}: {e:?}: {log}", self.ports)
+        })
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.stop();
     }
 
     pub fn lines(&self, file: &str) -> Vec<String> {
         std::fs::read_to_string(self.dir.join(file)).unwrap_or_default().lines().map(str::to_owned).collect()
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

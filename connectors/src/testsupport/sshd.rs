@@ -1,12 +1,15 @@
 //! A real OpenSSH server (Debian `openssh-server`) on a free loopback port, with its own host key, one
-//! authorized client key, and SFTP; it logs in the user running the tests.
+//! authorized client key, and SFTP; it logs in the user running the tests. The port is held for it
+//! until it listens (sshd takes no port 0: see `ports`), and it is started again on another port if
+//! it cannot get that one.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{ChildGuard, free_port, wait_for_tcp};
+use super::ChildGuard;
+use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
 
 pub struct Sshd {
     dir: PathBuf,
@@ -39,12 +42,33 @@ impl Sshd {
         std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
         // Run as root, sshd wants its privilege-separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let mut sshd = Sshd { dir: dir.to_path_buf(), port: free_port(), child: ChildGuard::default() };
-        sshd.launch();
-        sshd
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let reservation = PortReservation::tcp();
+            let mut sshd = Sshd { dir: dir.to_path_buf(), port: reservation.port(), child: ChildGuard::default() };
+            match sshd.launch(reservation) {
+                Ok(()) => return sshd,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("sshd did not start on any of {START_ATTEMPTS} ports: {failures:#?}");
     }
 
-    fn launch(&mut self) {
+    /// Another sshd with a host key of its own, letting in the same client key, on this one's
+    /// address: an impostor of this server, which must be stopped first.
+    pub fn impostor(&self, dir: &Path) -> Sshd {
+        std::fs::create_dir_all(dir).unwrap();
+        keygen(&dir.join("host_key"));
+        for file in ["client_key", "client_key.pub", "authorized_keys"] {
+            std::fs::copy(self.dir.join(file), dir.join(file)).unwrap();
+        }
+        let mut impostor = Sshd { dir: dir.to_path_buf(), port: self.port, child: ChildGuard::default() };
+        impostor.launch_on_its_port();
+        impostor
+    }
+
+    /// Starts sshd on `reservation`'s port; on failure it is stopped and the reason returned.
+    fn launch(&mut self, reservation: PortReservation) -> Result<(), String> {
         let d = self.dir.display();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
@@ -63,7 +87,25 @@ impl Sshd {
             .spawn()
             .expect("sshd is installed (./scripts/test installs openssh-server)");
         self.child = ChildGuard::new(child);
-        wait_for_tcp(self.addr(), "sshd", Duration::from_secs(20));
+        let bound = wait_until_bound(&mut self.child, &[self.port], &[], Duration::from_secs(20));
+        drop(reservation);
+        bound.map_err(|e| {
+            self.child.stop();
+            format!("port {}: {e:?}: {}", self.port, self.log())
+        })
+    }
+
+    /// Starts sshd on the port it had (clients have it configured): waits out another process that
+    /// holds it meanwhile, up to a deadline.
+    fn launch_on_its_port(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.launch(PortReservation::again(self.port)) {
+                Ok(()) => return,
+                Err(e) if std::time::Instant::now() >= deadline => panic!("sshd did not start again: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -96,6 +138,6 @@ impl Sshd {
     /// Starts again on the same port with the same keys.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        self.launch_on_its_port();
     }
 }

@@ -117,6 +117,7 @@ impl Envelope {
 fn kek_failure(e: KekError) -> CryptoError {
     match e {
         KekError::Integrity => CryptoError::Integrity,
+        KekError::UnknownVersion { version } => CryptoError::MissingKekVersion { version },
         other => CryptoError::Kek(other),
     }
 }
@@ -174,7 +175,9 @@ mod tests {
         }
         let mut other_version = sealed.clone();
         other_version.kek_version = 9;
-        assert!(matches!(env.open("rec-1", "secret", &other_version), Err(CryptoError::Kek(_))));
+        let missing = env.open("rec-1", "secret", &other_version).unwrap_err();
+        assert!(matches!(missing, CryptoError::MissingKekVersion { version: 9 }));
+        assert_eq!(missing.to_string(), "secret is sealed under KEK version 9, which this node does not have");
         // A different KEK cannot open it either.
         assert!(matches!(envelope().open("rec-1", "secret", &sealed), Err(CryptoError::Integrity)));
     }

@@ -55,6 +55,12 @@ pub enum KekError {
     BadAad { len: usize },
     #[error("KEK version {version} is the current one and cannot be retired")]
     RetireCurrent { version: u32 },
+    #[error("no previous KEK provider is configured ([kek.previous])")]
+    NoPrevious,
+    #[error(
+        "KEK version {version} is the last one of the previous provider {provider}; retire that provider with `certautopilot kek retire --previous`"
+    )]
+    RetirePreviousLast { version: u32, provider: String },
 }
 
 pub trait KekProvider: Send + Sync + 'static {
@@ -66,7 +72,14 @@ pub trait KekProvider: Send + Sync + 'static {
     /// A short, secret-free description for logs and status (`file:/etc/…`, `dev:./data/…`).
     fn describe(&self) -> String;
     /// Creates KEK version `current + 1` and makes it current; returns it.
-    fn create_version(&self) -> Result<u32, KekError>;
+    fn create_version(&self) -> Result<u32, KekError> {
+        self.create_version_above(0)
+    }
+    /// Creates a new KEK version numbered above both every version this provider holds and `floor`
+    /// (the highest version the store or another provider already uses), makes it current and
+    /// returns it. Version numbers name one key across every provider a store has used: the store
+    /// records only the number, so a second "version 2" would be ambiguous (issue 15).
+    fn create_version_above(&self, floor: u32) -> Result<u32, KekError>;
     /// Calls made into a hardware token so far, for providers that have one.
     fn token_calls(&self) -> Option<u64> {
         None
@@ -85,6 +98,24 @@ pub trait KekProvider: Send + Sync + 'static {
                 self.wrap(dek.expose(), &item.aad)
             })
             .collect()
+    }
+    /// Checks that each data key opens under the current provider alone (not through a previous
+    /// provider a `KekRing` falls back to): how a migration proves it is complete.
+    fn verify_many(&self, items: Vec<WrappedDek>) -> Vec<Result<(), KekError>> {
+        items.into_iter().map(|item| self.unwrap(item.version, &item.wrapped, &item.aad).map(|_| ())).collect()
+    }
+    /// The previous provider a migration moves away from, described, with the versions it holds.
+    fn previous(&self) -> Option<(String, Vec<u32>)> {
+        None
+    }
+    /// Destroys every key of the previous provider (`kek retire --previous`). The caller must have
+    /// checked that no data key needs it.
+    fn retire_previous(&self) -> Result<Vec<u32>, KekError> {
+        Err(KekError::NoPrevious)
+    }
+    /// Destroys every version this provider holds (it is a retired previous provider); returns them.
+    fn destroy_all(&self) -> Result<Vec<u32>, KekError> {
+        Err(KekError::RotationUnsupported)
     }
 }
 
@@ -308,6 +339,23 @@ impl LocalKek {
         self.kind
     }
 
+    /// Destroys the whole key file (a retired previous provider): removed under the lock, the
+    /// directory synced, the keys dropped from memory. Every version it held is returned.
+    fn destroy(&self) -> Result<Vec<u32>, KekError> {
+        let _lock = self.path.as_deref().map(FileLock::take).transpose()?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let versions = keys.by_version.keys().copied().collect();
+        if let Some(path) = &self.path {
+            let io = |source| KekError::Io { path: path.to_path_buf(), source };
+            std::fs::remove_file(path).map_err(io)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
+        }
+        *keys = Keys::new(keys.current, BTreeMap::new(), None);
+        Ok(versions)
+    }
+
     fn cipher(&self, version: u32) -> Result<Aes256Gcm, KekError> {
         if let Some(cipher) = self.keys.read().unwrap_or_else(|p| p.into_inner()).ciphers.get(&version) {
             return Ok(cipher.clone());
@@ -393,11 +441,15 @@ impl KekProvider for LocalKek {
         Ok(())
     }
 
-    fn create_version(&self) -> Result<u32, KekError> {
+    fn destroy_all(&self) -> Result<Vec<u32>, KekError> {
+        self.destroy()
+    }
+
+    fn create_version_above(&self, floor: u32) -> Result<u32, KekError> {
         let _lock = self.path.as_deref().map(FileLock::take).transpose()?;
         self.reload()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        let next = keys.by_version.keys().next_back().copied().unwrap_or(0) + 1;
+        let next = keys.by_version.keys().next_back().copied().unwrap_or(0).max(floor) + 1;
         let mut by_version = keys.by_version.clone();
         by_version.insert(next, random_key());
         let mut updated = Keys::new(next, by_version, None);

@@ -4,11 +4,13 @@
 
 mod envelope;
 mod kek;
+mod kek_ring;
 mod pkcs11;
 mod secret;
 
 pub use envelope::{Envelope, field_aad};
 pub use kek::{KekError, KekProvider, LocalKek, LocalKekKind, WrappedDek};
+pub use kek_ring::KekRing;
 pub use pkcs11::Pkcs11Kek;
 pub use secret::SecretBytes;
 
@@ -17,6 +19,10 @@ pub enum CryptoError {
     /// The envelope was altered, moved to another record or field, or wrapped by another KEK.
     #[error("secret failed its integrity check (tampered, moved, or sealed under another key)")]
     Integrity,
+    /// The value names a KEK version this process's providers do not hold: another node's newer
+    /// version, a retired one, or another provider's (the store was sealed under a different KEK).
+    #[error("secret is sealed under KEK version {version}, which this node does not have")]
+    MissingKekVersion { version: u32 },
     #[error("secret envelope is malformed: {0}")]
     Malformed(&'static str),
     #[error(transparent)]

@@ -149,6 +149,18 @@ impl Pkcs11Kek {
         Ok(())
     }
 
+    /// Destroys every KEK version in the token (a retired previous provider); returns them.
+    fn destroy(&self) -> Result<Vec<u32>, KekError> {
+        self.refresh()?;
+        let keys = std::mem::take(&mut *self.keys.lock().unwrap_or_else(|p| p.into_inner()));
+        let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        for handle in keys.values() {
+            session.destroy_object(*handle).map_err(token_error)?;
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(keys.into_keys().collect())
+    }
+
     /// Whether the token reports the KEK as sensitive and never extractable (a self-check).
     pub fn key_is_locked_in(&self, version: u32) -> Result<bool, KekError> {
         let handle = self.handle(version)?;
@@ -256,9 +268,13 @@ impl KekProvider for Pkcs11Kek {
         Some(self.calls.load(Ordering::Relaxed))
     }
 
-    fn create_version(&self) -> Result<u32, KekError> {
+    fn destroy_all(&self) -> Result<Vec<u32>, KekError> {
+        self.destroy()
+    }
+
+    fn create_version_above(&self, floor: u32) -> Result<u32, KekError> {
         self.refresh()?;
-        let next = self.current_version() + 1;
+        let next = self.current_version().max(floor) + 1;
         self.generate(next)?;
         Ok(next)
     }

@@ -31,6 +31,12 @@ pub enum KeyType {
     Rsa4096,
 }
 
+impl KeyType {
+    /// Every key type, for the API contract (its names come from serde, like the decoder's).
+    pub const ALL: [KeyType; 5] =
+        [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     pub id: CertificateId,
@@ -68,6 +74,10 @@ pub struct Certificate {
     pub ari_window: Option<(Timestamp, Timestamp)>,
     #[serde(default)]
     pub revoked_at: Option<Timestamp>,
+    /// Automatic renewal is stopped (issue 15, item 5): the store gives a paused certificate no
+    /// `due_at`, so the scheduler never queues its renewal; a renewal by hand still runs.
+    #[serde(default)]
+    pub paused: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -105,6 +115,7 @@ impl Certificate {
             history: Vec::new(),
             ari_window: None,
             revoked_at: None,
+            paused: false,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -141,6 +152,24 @@ impl Certificate {
         self.fingerprint_sha256 = Some(fingerprint);
         self.last_error = None;
         self.renew_at = self.renewal_window_start();
+    }
+}
+
+/// The lifetime a certificate is expected to have before its CA has issued one: the 90 days
+/// ACME CAs (Let's Encrypt and most others) issue. Issue 15, item 4: a `renew_before_days` at or
+/// above the lifetime would renew at once, forever; M2.7 handles short-lived certificates in full.
+pub const EXPECTED_ACME_LIFETIME_DAYS: u32 = 90;
+
+impl Certificate {
+    /// The lifetime in whole days: the current certificate's when one is issued, otherwise
+    /// `EXPECTED_ACME_LIFETIME_DAYS`. A renewal policy must stay below it.
+    pub fn expected_lifetime_days(&self) -> u32 {
+        match (self.not_before, self.not_after) {
+            (Some(from), Some(until)) if until > from => {
+                u32::try_from(until.duration_since(from).as_secs() / 86_400).unwrap_or(u32::MAX)
+            }
+            _ => EXPECTED_ACME_LIFETIME_DAYS,
+        }
     }
 }
 

@@ -71,3 +71,11 @@ impl Zone {
         }
     }
 }
+
+/// The zone whose apex is the longest suffix of `name`, label-wise (`badexample.test` is not under
+/// `example.test`; `*.` is ignored): where a DNS-01 challenge for `name` starts. The API refuses a
+/// certificate name no zone serves, and the issuance actors choose the zone with the same function.
+pub fn zone_serving<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
+    let name = name.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
+    zones.iter().filter(|z| name == z.apex || name.ends_with(&format!(".{}", z.apex))).max_by_key(|z| z.apex.len())
+}

@@ -15,9 +15,10 @@ mod tenancy;
 pub use acme::{AcmeAccount, AcmeAccountStatus};
 pub use audit::{AuditEvent, AuditObject};
 pub use certificate::{
-    Certificate, CertificateStatus, HISTORY_KEPT, IssuedVersion, KeyType, OrderProgress, OrderPurpose, PublishedRecord,
+    Certificate, CertificateStatus, EXPECTED_ACME_LIFETIME_DAYS, HISTORY_KEPT, IssuedVersion, KeyType, OrderProgress,
+    OrderPurpose, PublishedRecord,
 };
-pub use dns::{DnsCredential, DnsProvider, Zone};
+pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
 pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};

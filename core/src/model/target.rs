@@ -19,6 +19,20 @@ pub enum TargetKind {
     Iis,
 }
 
+impl TargetKind {
+    /// Every kind, for the API contract (its names come from serde).
+    pub const ALL: [TargetKind; 8] = [
+        TargetKind::File,
+        TargetKind::Ssh,
+        TargetKind::Webhook,
+        TargetKind::Kubernetes,
+        TargetKind::Vault,
+        TargetKind::F5,
+        TargetKind::Netscaler,
+        TargetKind::Iis,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DistributionTarget {
     pub id: TargetId,
@@ -56,6 +70,23 @@ pub enum DeploymentStatus {
     Pending,
     Deployed,
     Failed,
+    /// The certificate was revoked while deployed here: its files (or Secret, or entry) are still
+    /// in place until something replaces them; scans report whether it is still served
+    /// (`Deployment::revoked_served`).
+    #[serde(rename = "revoked_in_place")]
+    RevokedInPlace,
+}
+
+impl DeploymentStatus {
+    /// The name the API and the metrics use (serde's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Pending => "pending",
+            DeploymentStatus::Deployed => "deployed",
+            DeploymentStatus::Failed => "failed",
+            DeploymentStatus::RevokedInPlace => "revoked_in_place",
+        }
+    }
 }
 
 /// Where one certificate stands on one of its targets: the last deployment attempted and what it
@@ -77,8 +108,13 @@ pub struct Deployment {
     /// `missing`); `None` when it matched.
     #[serde(default)]
     pub drift: Option<String>,
+    /// When the target was last scanned, whatever the scan found.
     #[serde(default)]
     pub scanned_at: Option<Timestamp>,
+    /// For a `revoked_in_place` deployment: whether the last scan found the revoked certificate
+    /// still served there (`None`: not scanned since the revocation, or the target cannot be read).
+    #[serde(default)]
+    pub revoked_served: Option<bool>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -99,14 +135,46 @@ impl Deployment {
             attempts: 0,
             drift: None,
             scanned_at: None,
+            revoked_served: None,
             created_at: now,
             updated_at: now,
             version: 1,
         }
     }
 
+    /// Whether the certificate deployed here was revoked while in place.
+    pub fn is_revoked_in_place(&self) -> bool {
+        self.status == DeploymentStatus::RevokedInPlace
+    }
+
     /// The unique key of a certificate's deployment to a target.
     pub fn key(certificate_id: CertificateId, target_id: TargetId) -> String {
         format!("{certificate_id}/{target_id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status names are serde's, `as_str` agrees with them, and a record stored before
+    /// `revoked_served` existed still reads.
+    #[test]
+    fn status_names_and_old_records() {
+        for status in [
+            DeploymentStatus::Pending,
+            DeploymentStatus::Deployed,
+            DeploymentStatus::Failed,
+            DeploymentStatus::RevokedInPlace,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(status.as_str()));
+        }
+        let now = Timestamp::now();
+        let mut old =
+            serde_json::to_value(Deployment::new(ProjectId::new(), CertificateId::new(), TargetId::new(), now))
+                .unwrap();
+        old.as_object_mut().unwrap().remove("revoked_served");
+        let read: Deployment = serde_json::from_value(old).unwrap();
+        assert_eq!(read.revoked_served, None);
     }
 }

@@ -61,6 +61,11 @@ pub enum Role {
     Owner,
 }
 
+impl Role {
+    /// The roles a project membership can hold (owners hold theirs through the organization).
+    pub const MEMBER_ROLES: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgRole {

@@ -49,7 +49,8 @@ macro_rules! store_conformance_tests {
             concurrent_enqueue_with_one_key_makes_one_job, audit_sequence_is_gap_free, racing_chain_writers_never_fork_or_repeat,
             scheduler_writes_from_an_older_term_are_refused,
             a_certificates_story_is_found_by_object_and_subject, certificate_expiries_soonest_first,
-            failed_logins_slow_the_account_and_lock_the_pair_and_the_address, concurrent_login_guesses_cannot_outrun_the_count);
+            failed_logins_slow_the_account_and_lock_the_pair_and_the_address, concurrent_login_guesses_cannot_outrun_the_count,
+            paused_certificates_are_never_due, a_deleted_certificate_takes_its_deployments_and_keys);
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -186,6 +187,18 @@ pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Store>(f: &Fixture<
     let raw = f.store.get_raw(&(&w.a).into(), RecordKind::DnsCredential, &credential.id.to_string()).await.unwrap();
     assert!(!raw.doc.contains("wrapped-cred"), "the document holds no sealed value: {}", raw.doc);
     assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 2), (2, 1)]));
+    // A sample of exactly one version (the start-up check), and every value a page at a time in key
+    // order (a migration's final check): nothing missed, nothing twice.
+    let v2 = f.store.sealed_with_version(2, 10).await.unwrap();
+    assert_eq!(v2.iter().map(|r| Some(&r.secret)).collect::<Vec<_>>(), vec![account.account_key.as_ref()]);
+    let first = f.store.sealed_after(None, 2).await.unwrap();
+    let rest = f.store.sealed_after(first.last().map(|r| r.key.clone()), 2).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (2, 1));
+    let mut seen: Vec<_> = first.iter().chain(&rest).map(|r| r.secret.wrapped_dek.clone()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3);
+    assert!(f.store.sealed_after(rest.last().map(|r| r.key.clone()), 2).await.unwrap().is_empty());
 
     let old = f.store.sealed_older_than(2, 10).await.unwrap();
     assert_eq!(old.len(), 2);
@@ -1073,7 +1086,8 @@ pub async fn a_certificates_story_is_found_by_object_and_subject<S: Store>(f: &F
     assert!(f.store.subject_job_logs(&w.a, &other.id.to_string(), 100).await.unwrap().is_empty());
 }
 
-/// Expiries of certificates holding one, soonest first, across projects; the rest are left out.
+/// Expiries of certificates holding one, soonest first, across projects; the rest, and revoked
+/// certificates (soonest to expire here, so a leak would show first), are left out.
 pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
@@ -1086,6 +1100,11 @@ pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
         ids.push((days, cert.id));
     }
     f.store.insert(&w.a, &certificate(&w.a, "never.example", now)).await.unwrap();
+    // A revoked certificate is not live: it leaves the expiry metric.
+    let mut revoked = certificate(&w.a, "revoked.example", now);
+    revoked.mark_issued("ff".into(), now, now.saturating_add(day), "00".into());
+    revoked.status = crate::model::CertificateStatus::Revoked;
+    f.store.insert(&w.a, &revoked).await.unwrap();
     ids.sort();
     let expiries = f.store.certificate_expiries(&SystemScope::new("metrics"), 10).await.unwrap();
     assert_eq!(expiries.iter().map(|e| e.id).collect::<Vec<_>>(), ids.iter().map(|(_, id)| *id).collect::<Vec<_>>());
@@ -1162,4 +1181,85 @@ pub async fn concurrent_login_guesses_cannot_outrun_the_count<S: Store>(f: &Fixt
     let verdicts = futures_join_all(guesses).await;
     let admitted = verdicts.iter().filter(|v| matches!(v, Ok(crate::model::LoginVerdict::Proceed { .. }))).count();
     assert_eq!(admitted, 5);
+}
+
+/// A paused certificate has no renewal window in the store's index, whatever its `renew_at`, and
+/// gets it back when resumed: the scheduler's only source of due certificates never names it.
+pub async fn paused_certificates_are_never_due<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let day = Duration::from_secs(86_400);
+    let start = now.saturating_sub(day * 80);
+    let mut paused = certificate(&w.a, "paused.example", now);
+    paused.mark_issued("01".into(), start, start.saturating_add(day * 90), "00".into());
+    paused.paused = true;
+    f.store.insert(&w.a, &paused).await.unwrap();
+    let mut running = certificate(&w.a, "running.example", now);
+    running.mark_issued("02".into(), start, start.saturating_add(day * 90), "00".into());
+    f.store.insert(&w.a, &running).await.unwrap();
+    assert_eq!(due_ids(f, now).await, vec![running.id], "the paused certificate is left out");
+    let mut resumed: Certificate = f.store.get(&w.a, &paused.id).await.unwrap();
+    resumed.paused = false;
+    f.store.update(&w.a, &resumed).await.unwrap();
+    let mut both = due_ids(f, now).await;
+    both.sort();
+    let mut expected = vec![running.id, paused.id];
+    expected.sort();
+    assert_eq!(both, expected, "resumed, it is due again");
+}
+
+async fn due_ids<S: Store>(f: &Fixture<S>, now: Timestamp) -> Vec<CertificateId> {
+    let page = f.store.certificates_due(&SystemScope::new("scheduler"), now, &PageRequest::first(10)).await.unwrap();
+    page.items.into_iter().map(|c| c.id).collect()
+}
+
+async fn sealed_rows_of<S: Store>(f: &Fixture<S>, record_id: &str) -> usize {
+    let rows = f.store.sealed_older_than(u32::MAX, 10_000).await.unwrap();
+    rows.into_iter().filter(|r| r.key.record_id == record_id).count()
+}
+
+/// Deleting a certificate takes its deployment records and sealed keys with it, in one
+/// transaction with its audit event; a stale version deletes nothing, and other certificates'
+/// deployments stay.
+pub async fn a_deleted_certificate_takes_its_deployments_and_keys<S: Store>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let mut cert = certificate(&w.a, "gone.example", now);
+    cert.private_key = Some(sealed(1, "gone-key"));
+    f.store.insert(&w.a, &cert).await.unwrap();
+    let other = certificate(&w.a, "kept.example", now);
+    f.store.insert(&w.a, &other).await.unwrap();
+    let target = DistributionTarget::new(w.a.project_id(), "t", TargetKind::File, now);
+    f.store.insert(&w.a, &target).await.unwrap();
+    let deployed = Deployment::new(w.a.project_id(), cert.id, target.id, now);
+    f.store.insert(&w.a, &deployed).await.unwrap();
+    let kept = Deployment::new(w.a.project_id(), other.id, target.id, now);
+    f.store.insert(&w.a, &kept).await.unwrap();
+    let audit = |action: &str| crate::store::AuditWrite {
+        draft: crate::audit::AuditDraft {
+            org_id: w.org.id,
+            actor: Principal::System("test".into()),
+            action: action.into(),
+            object: Some(AuditObject { kind: "certificate".into(), id: cert.id.to_string() }),
+            project_id: Some(w.a.project_id()),
+            details: serde_json::json!({}),
+        },
+    };
+    assert_eq!(sealed_rows_of(f, &cert.id.to_string()).await, 1);
+
+    let stale = f.store.delete_certificate(&w.a, cert.id, cert.version + 1, audit("cert.deleted")).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    assert!(f.store.get::<Certificate>(&w.a, &cert.id).await.is_ok(), "a stale version deletes nothing");
+    assert!(f.store.get::<Deployment>(&w.a, &deployed.id).await.is_ok());
+    let other_project = f.store.delete_certificate(&w.b, cert.id, cert.version, audit("cert.deleted")).await;
+    assert_not_found(other_project, "another project's certificate");
+
+    f.store.delete_certificate(&w.a, cert.id, cert.version, audit("cert.deleted")).await.unwrap();
+    assert_not_found(f.store.get::<Certificate>(&w.a, &cert.id).await, "the deleted certificate");
+    assert_not_found(f.store.get::<Deployment>(&w.a, &deployed.id).await, "its deployment");
+    assert_eq!(sealed_rows_of(f, &cert.id.to_string()).await, 0, "its sealed key is gone");
+    assert!(f.store.get::<Deployment>(&w.a, &kept.id).await.is_ok(), "another certificate's deployment stays");
+    let pending = f.store.pending_audit(w.org.id, 100).await.unwrap();
+    let deleted = pending.iter().filter(|p| p.draft.as_ref().is_ok_and(|d| d.action == "cert.deleted")).count();
+    assert_eq!(deleted, 1, "one event, for the delete that landed");
 }

@@ -177,6 +177,16 @@ pub trait Store: Send + Sync + 'static {
         audit: Option<AuditWrite>,
     ) -> Result<Vec<RawRecord>, StoreError>;
 
+    /// Deletes a certificate at `expected_version` together with its deployment records and its
+    /// sealed keys, and appends `audit`, in one transaction (issue 15, item 5): a certificate
+    /// changed meanwhile answers `Conflict` and nothing is deleted.
+    async fn delete_certificate(
+        &self,
+        scope: &ProjectScope,
+        id: crate::ids::CertificateId,
+        expected_version: u64,
+        audit: AuditWrite,
+    ) -> Result<(), StoreError>;
     /// Deletes an empty project with its memberships in one transaction (`NotEmpty` if any
     /// account, credential, zone, target or certificate remains).
     async fn delete_empty_project(
@@ -210,7 +220,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Certificate>, StoreError>;
 
     /// Every certificate holding an issued certificate, with its expiry, soonest first, at most
-    /// `limit` (for the expiry metric).
+    /// `limit` (for the expiry metric). Revoked certificates are left out: they are not live, and
+    /// an alert on their expiry would ask for a renewal that must not happen (issue 15, item 6).
     async fn certificate_expiries(
         &self,
         scope: &SystemScope,
@@ -295,6 +306,10 @@ pub trait Store: Send + Sync + 'static {
     async fn sealed_older_than(&self, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError>;
     /// Stores re-wrapped values in one transaction, each only if unchanged since it was read.
     async fn rewrap_sealed(&self, updates: Vec<(SealedRow, crate::model::SealedSecret)>) -> Result<u64, StoreError>;
+    /// Up to `limit` sealed values wrapped by exactly KEK `version`: the start-up check's sample.
+    async fn sealed_with_version(&self, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError>;
+    /// Every sealed value in key order, a page at a time (after `after`): a migration's final check.
+    async fn sealed_after(&self, after: Option<SealedKey>, limit: usize) -> Result<Vec<SealedRow>, StoreError>;
 
     // Failed-login throttling (`model::LoginPolicy`), shared by every process on the store.
     /// Decides a login attempt on the failures counted under its keys (account, address, and the

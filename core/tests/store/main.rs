@@ -6,6 +6,7 @@ mod crash;
 mod login;
 mod outbox;
 mod processes;
+mod race;
 
 mod conformance {
     use certautopilot_core::store::sqlite::SqliteStore;

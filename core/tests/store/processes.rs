@@ -125,12 +125,7 @@ async fn two_processes_never_share_a_job() {
         ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
     // Both processes start draining together, so "both did part of the work" does not depend on
     // how long one of them took to start on a loaded machine.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !outs.iter().all(|out| ready_path(out).exists()) {
-        assert!(std::time::Instant::now() < deadline, "claimers never became ready");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    std::fs::write(dir.path().join("go"), "").unwrap();
+    start_together(dir.path(), &outs).await;
     for c in &mut children {
         child::wait_ok(c, Duration::from_secs(120), "claimer");
     }
@@ -152,19 +147,23 @@ async fn two_processes_never_share_a_job() {
     assert_eq!(counts, BTreeMap::from([(JobStatus::Succeeded, 2_000)]));
 }
 
-/// Two OS processes enqueue the same 300 dedupe keys at the same time: 300 jobs exist afterwards, and
-/// exactly one enqueue per key reported creating it.
+/// Two OS processes enqueue the same 300 dedupe keys at the same time (released together by a start
+/// barrier, and their enqueue windows shown to overlap): 300 jobs exist afterwards, and exactly one
+/// enqueue per key reported creating it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedupe_key_holds_across_processes() {
     if let Some(_role) = child::role() {
         let store = open(&child::env_path(child::DB_VAR)).await;
+        let out = child::env_path(child::OUT_VAR);
+        await_start(&out).await;
+        let started = unix_micros();
         let mut created = 0;
         for i in 0..300 {
             let outcome =
                 store.enqueue_job(NewJob::system(JobKind::Renew, 3).dedupe_key(format!("renew:{i}"))).await.unwrap();
             created += usize::from(outcome.created);
         }
-        std::fs::write(child::env_path(child::OUT_VAR), created.to_string()).unwrap();
+        std::fs::write(out, format!("{created} {started} {}", unix_micros())).unwrap();
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -174,13 +173,39 @@ async fn dedupe_key_holds_across_processes() {
     let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
     let mut children: Vec<_> =
         ["a", "b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    start_together(dir.path(), &outs).await;
     for c in &mut children {
         child::wait_ok(c, Duration::from_secs(120), "enqueuer");
     }
-    let created: usize =
-        outs.iter().map(|o| std::fs::read_to_string(o).unwrap().trim().parse::<usize>().unwrap()).sum();
+    let results: Vec<[u128; 3]> = outs
+        .iter()
+        .map(|o| {
+            let text = std::fs::read_to_string(o).unwrap();
+            let fields: Vec<u128> = text.split_whitespace().map(|f| f.parse().unwrap()).collect();
+            [fields[0], fields[1], fields[2]]
+        })
+        .collect();
+    // Each window is [start, end]; they overlap when each began before the other ended.
+    let (a, b) = (&results[0], &results[1]);
+    assert!(a[1] < b[2] && b[1] < a[2], "the two enqueuers did not run at the same time: {results:?}");
+    let created: u128 = results.iter().map(|r| r[0]).sum();
     assert_eq!(created, 300);
     assert_eq!(store.job_counts().await.unwrap(), BTreeMap::from([(JobStatus::Queued, 300)]));
+}
+
+fn unix_micros() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+}
+
+/// The parent's side of the start barrier: waits until every child (writing beside `outs`) is ready,
+/// then lets them all go at once.
+async fn start_together(dir: &std::path::Path, outs: &[std::path::PathBuf]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !outs.iter().all(|out| ready_path(out).exists()) {
+        assert!(std::time::Instant::now() < deadline, "children never became ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
 }
 
 /// How long the doomed child's lease runs: long enough to see it hold after the kill.

@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use certautopilot_core::ids::CertificateId;
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
-use certautopilot_core::model::{AcmeAccount, Certificate, DistributionTarget, JobKind, NewJob};
+use certautopilot_core::model::{AcmeAccount, Certificate, CertificateStatus, DistributionTarget, JobKind, NewJob};
 use certautopilot_core::store::{AuditFilter, RecordKind, RecordStore, ScopeArg, Store};
 use serde_json::json;
 
@@ -15,9 +15,9 @@ use crate::api::handlers::{ListQuery, path_id, related_missing};
 use crate::api::json::ApiJson;
 use crate::api::views::{
     CertificateCreated, CertificatePage, CertificateView, CreateCertificate, JobQueued, RevokeCertificate,
-    TimelineEntry, TimelineView,
+    TimelineEntry, TimelineView, UpdateCertificate,
 };
-use crate::api::{AppState, validate};
+use crate::api::{AppState, door, validate};
 
 pub async fn list(
     auth: Authorized,
@@ -45,8 +45,11 @@ pub async fn create(
         ));
     }
     let mut names = vec![common_name.clone()];
+    // Every name under the field it was given in, so a refusal below can point at it.
+    let mut given = vec![("common_name".to_owned(), common_name.clone())];
     for (i, san) in body.sans.iter().enumerate() {
         let name = validate::certificate_name(&format!("sans[{i}]"), san)?;
+        given.push((format!("sans[{i}]"), name.clone()));
         if !names.contains(&name) {
             names.push(name);
         }
@@ -54,20 +57,16 @@ pub async fn create(
     if names.len() > validate::MAX_SANS {
         return Err(ApiError::invalid("sans", format!("at most {} names per certificate", validate::MAX_SANS)));
     }
-    if let Some(days) = body.renew_before_days
-        && !(1..=365).contains(&days)
-    {
-        return Err(ApiError::invalid("renew_before_days", "must be 1 to 365"));
+    if let Some(days) = body.renew_before_days {
+        door::renew_before_days(None, days)?;
     }
+    door::names_served(&state, &scope, &given).await?;
     let account: AcmeAccount = state
         .store()?
         .get(&scope, &body.acme_account_id)
         .await
         .map_err(related_missing("acme_account_id", "acme account"))?;
-    for (i, target) in body.target_ids.iter().enumerate() {
-        let _: DistributionTarget =
-            state.store()?.get(&scope, target).await.map_err(related_missing(&format!("target_ids[{i}]"), "target"))?;
-    }
+    resolve_targets(&state, &scope, &body.target_ids).await?;
     let mut certificate =
         Certificate::new(scope.project_id(), common_name, names, body.key_type, account.id, state.now());
     certificate.renew_before_days = body.renew_before_days;
@@ -148,7 +147,7 @@ pub async fn renew(
 }
 
 /// RFC 5280 reason codes a subscriber may give.
-const REVOCATION_REASONS: [(&str, u8); 5] = [
+pub const REVOCATION_REASONS: [(&str, u8); 5] = [
     ("unspecified", 0),
     ("keyCompromise", 1),
     ("affiliationChanged", 3),
@@ -236,7 +235,7 @@ pub async fn distribute(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
-    if cert.chain_pem.is_none() || cert.status == certautopilot_core::model::CertificateStatus::Revoked {
+    if cert.chain_pem.is_none() || cert.status == CertificateStatus::Revoked {
         return Err(ApiError::conflict(format!("a {} certificate has nothing to distribute", cert.status)));
     }
     if cert.target_ids.is_empty() {
@@ -280,14 +279,7 @@ pub async fn set_targets(
             format!("the certificate is at version {}, not {}", cert.version, body.version),
         ));
     }
-    let mut ids = Vec::new();
-    for (i, target) in body.target_ids.iter().enumerate() {
-        let _: DistributionTarget =
-            state.store()?.get(&scope, target).await.map_err(related_missing(&format!("target_ids[{i}]"), "target"))?;
-        if !ids.contains(target) {
-            ids.push(*target);
-        }
-    }
+    let ids = resolve_targets(&state, &scope, &body.target_ids).await?;
     let before = std::mem::replace(&mut cert.target_ids, ids);
     cert.updated_at = state.now();
     let audit = state.org().await?.audit(
@@ -299,4 +291,131 @@ pub async fn set_targets(
     );
     let cert = state.store()?.update_audited(&scope, &cert, audit).await?;
     Ok(web::Json(cert.into()))
+}
+
+/// The targets named, each checked to be in the project (422 on `target_ids[i]` otherwise),
+/// without repeats, in the order given.
+pub(super) async fn resolve_targets(
+    state: &AppState,
+    scope: &certautopilot_core::ProjectScope,
+    target_ids: &[certautopilot_core::ids::TargetId],
+) -> Result<Vec<certautopilot_core::ids::TargetId>, ApiError> {
+    let mut ids = Vec::new();
+    for (i, target) in target_ids.iter().enumerate() {
+        let _: DistributionTarget =
+            state.store()?.get(scope, target).await.map_err(related_missing(&format!("target_ids[{i}]"), "target"))?;
+        if !ids.contains(target) {
+            ids.push(*target);
+        }
+    }
+    Ok(ids)
+}
+
+/// The version check every edit starts with.
+fn at_version(cert: &Certificate, version: u64) -> Result<(), ApiError> {
+    if version == cert.version {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        crate::api::error::ErrorCode::VersionConflict,
+        format!("the certificate is at version {}, not {version}", cert.version),
+    ))
+}
+
+/// Changes a certificate's renewal policy, targets or pause (issue 15, item 5), version-checked,
+/// all fields checked before anything is written. One `cert.updated` entry lists each change as
+/// `{before, after}`; a request that changes nothing writes nothing.
+pub async fn update(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateCertificate>,
+) -> Result<web::Json<CertificateView>, ApiError> {
+    let (scope, mut cert) = certificate_in_scope(&auth, &state, &id).await?;
+    at_version(&cert, body.version)?;
+    let mut changes = serde_json::Map::new();
+    if let Some(days) = body.renew_before_days {
+        let days = days.map(|d| door::renew_before_days(Some(&cert), d)).transpose()?;
+        if days != cert.renew_before_days {
+            changes.insert("renew_before_days".into(), json!({ "before": cert.renew_before_days, "after": days }));
+            cert.renew_before_days = days;
+        }
+    }
+    if let Some(target_ids) = &body.target_ids {
+        let ids = resolve_targets(&state, &scope, target_ids).await?;
+        if ids != cert.target_ids {
+            changes.insert("target_ids".into(), json!({ "before": cert.target_ids, "after": ids }));
+            cert.target_ids = ids;
+        }
+    }
+    if let Some(paused) = body.paused
+        && paused != cert.paused
+    {
+        changes.insert("paused".into(), json!({ "before": cert.paused, "after": paused }));
+        cert.paused = paused;
+    }
+    if changes.is_empty() {
+        return Ok(web::Json(cert.into()));
+    }
+    // The window follows the policy (a CA's ARI window still wins); a paused certificate keeps
+    // `renew_at` for the view, and the store leaves it out of the renewal index.
+    if cert.status == CertificateStatus::Issued {
+        cert.renew_at = cert.renewal_window_start();
+    }
+    cert.updated_at = state.now();
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "cert.updated",
+        Some(("certificate", cert.id.to_string())),
+        Some(scope.project_id()),
+        serde_json::Value::Object(changes),
+    );
+    let cert = state.store()?.update_audited(&scope, &cert, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), certificate_id = %cert.id, paused = cert.paused, "certificate updated");
+    Ok(web::Json(cert.into()))
+}
+
+/// Deletes a certificate with its deployment records and sealed keys (issue 15, item 5). A
+/// certificate still valid and not revoked is refused: revoke it first (`POST …/revoke`), then
+/// delete. The files already on targets stay where they are; the story stays in the audit chain,
+/// closed by `cert.deleted`.
+pub async fn delete(
+    auth: Authorized,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
+    if matches!(cert.status, CertificateStatus::Issuing | CertificateStatus::Renewing) {
+        return Err(ApiError::conflict(format!(
+            "a job is {} this certificate; delete it once that job has ended",
+            if cert.status == CertificateStatus::Issuing { "issuing" } else { "renewing" }
+        )));
+    }
+    let valid = cert.not_after.is_some_and(|t| t > state.now());
+    if cert.chain_pem.is_some() && cert.status != CertificateStatus::Revoked && valid {
+        return Err(ApiError::conflict(format!(
+            "the certificate (serial {}) is valid and not revoked: revoke it first (POST /api/v1/certificates/{}/revoke), then delete it",
+            cert.serial.as_deref().unwrap_or("unknown"),
+            cert.id
+        )));
+    }
+    let audit = state.org().await?.audit(
+        auth.caller()?.principal(),
+        "cert.deleted",
+        Some(("certificate", cert.id.to_string())),
+        Some(scope.project_id()),
+        json!({
+            "common_name": cert.common_name,
+            "sans": cert.sans,
+            "status": cert.status,
+            "serial": cert.serial,
+            "not_after": cert.not_after,
+            "revoked_at": cert.revoked_at,
+            "targets": cert.target_ids,
+            "replaced_serials": cert.history.iter().map(|h| h.serial.as_str()).collect::<Vec<_>>(),
+        }),
+    );
+    state.store()?.delete_certificate(&scope, cert.id, cert.version, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), certificate_id = %cert.id, "certificate deleted");
+    Ok(HttpResponse::NoContent().finish())
 }

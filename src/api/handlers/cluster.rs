@@ -37,10 +37,10 @@ pub async fn join(
     ApiJson(body): ApiJson<JoinCluster>,
 ) -> Result<web::Json<ClusterChanged>, ApiError> {
     let caller = auth.caller()?;
-    let node = node(&state)?;
     if body.node_id == 0 {
         return Err(ApiError::invalid("node_id", "must be 1 or more"));
     }
+    let node = node(&state)?;
     let addr = body.addr.trim().to_owned();
     let request = AdminRequest::Join { node_id: body.node_id, addr: addr.clone(), voter: body.voter };
     let message = change(node, request).await?;
@@ -55,6 +55,9 @@ pub async fn leave(
     ApiJson(body): ApiJson<LeaveCluster>,
 ) -> Result<web::Json<ClusterChanged>, ApiError> {
     let caller = auth.caller()?;
+    if body.node_id == 0 {
+        return Err(ApiError::invalid("node_id", "must be 1 or more"));
+    }
     let node = node(&state)?;
     let node_id = body.node_id;
     let message = change(node, AdminRequest::Leave { node_id }).await?;

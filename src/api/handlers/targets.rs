@@ -247,7 +247,43 @@ fn scan_settings(config: &Map<String, Value>, public: &mut Value) -> Result<(), 
     Ok(())
 }
 
-const SCAN_KEYS: [&str; 3] = ["auto_redeploy", "tls_endpoint", "tls_server_name"];
+/// The keys each kind's configuration accepts: the validators below refuse any other, and the
+/// OpenAPI document lists exactly these (`api::schema::target_config`).
+pub fn config_keys(kind: TargetKind) -> &'static [&'static str] {
+    match kind {
+        TargetKind::File => &[
+            "cert_path",
+            "key_path",
+            "mode",
+            "cert_mode",
+            "owner",
+            "reload_command",
+            "auto_redeploy",
+            "tls_endpoint",
+            "tls_server_name",
+        ],
+        TargetKind::Ssh => &[
+            "host",
+            "port",
+            "user",
+            "cert_path",
+            "key_path",
+            "host_key_sha256",
+            "private_key",
+            "reload_command",
+            "owner",
+            "auto_redeploy",
+            "tls_endpoint",
+            "tls_server_name",
+        ],
+        TargetKind::Webhook => &["url", "hmac_secret", "include_private_key"],
+        TargetKind::Kubernetes => &["api_url", "namespace", "secret_name", "token", "ca_bundle_pem", "auto_redeploy"],
+        TargetKind::Vault => &["address", "mode", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"],
+        TargetKind::F5 => &["url", "username", "password", "partition", "profile", "object_name", "ca_bundle_pem"],
+        TargetKind::Netscaler => &["url", "username", "password", "certkey", "ca_bundle_pem"],
+        TargetKind::Iis => &["agent_url", "hmac_secret", "site", "binding", "ca_bundle_pem"],
+    }
+}
 
 /// `user` or `user:group`, as POSIX names (letters, digits, `_`, `-`, `.`; not starting with `-`).
 fn owner(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError> {
@@ -289,9 +325,7 @@ fn file_mode(config: &Map<String, Value>, field: &str, default: &str, max: u32) 
 }
 
 fn file_config(policy: &FilePathPolicy, config: &Map<String, Value>) -> Result<Value, ApiError> {
-    let mut allowed = vec!["cert_path", "key_path", "mode", "cert_mode", "owner", "reload_command"];
-    allowed.extend(SCAN_KEYS);
-    only_keys(config, &allowed)?;
+    only_keys(config, config_keys(TargetKind::File))?;
     let cert_path = local_path(policy, "cert_path", config)?;
     let key_path = local_path(policy, "key_path", config)?;
     if cert_path == key_path {
@@ -310,10 +344,7 @@ fn file_config(policy: &FilePathPolicy, config: &Map<String, Value>) -> Result<V
 }
 
 fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    let mut allowed =
-        vec!["host", "port", "user", "cert_path", "key_path", "host_key_sha256", "private_key", "reload_command"];
-    allowed.extend(SCAN_KEYS);
-    only_keys(config, &allowed)?;
+    only_keys(config, config_keys(TargetKind::Ssh))?;
     let host = string(config, "host")?;
     if host.parse::<std::net::IpAddr>().is_err() {
         validate::domain("config.host", host, false)?;
@@ -355,7 +386,7 @@ fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
 }
 
 fn webhook_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["url", "hmac_secret", "include_private_key"])?;
+    only_keys(config, config_keys(TargetKind::Webhook))?;
     let url = validate::url("config.url", string(config, "url")?)?;
     let secret = string(config, "hmac_secret")?;
     if secret.len() < 16 {
@@ -396,7 +427,7 @@ fn kube_name(field: &str, name: &str, dots: bool) -> Result<String, ApiError> {
 }
 
 fn kubernetes_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["api_url", "namespace", "secret_name", "token", "ca_bundle_pem", "auto_redeploy"])?;
+    only_keys(config, config_keys(TargetKind::Kubernetes))?;
     let mut public = json!({
         "api_url": validate::url("config.api_url", string(config, "api_url")?)?,
         "namespace": kube_name("config.namespace", string(config, "namespace")?, false)?,
@@ -408,7 +439,7 @@ fn kubernetes_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiE
 }
 
 fn vault_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["address", "mode", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"])?;
+    only_keys(config, config_keys(TargetKind::Vault))?;
     let mode = optional_string(config, "mode")?.unwrap_or("kv");
     if !["kv", "pki"].contains(&mode) {
         return Err(ApiError::invalid("config.mode", "must be kv or pki"));
@@ -427,7 +458,12 @@ fn vault_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError>
     if !segment_ok(&path) {
         return Err(ApiError::invalid("config.path", "must be a secret path like tls/www"));
     }
-    let mut public = json!({ "address": validate::url("config.address", string(config, "address")?)?, "mount": mount, "path": path });
+    let mut public = json!({
+        "address": validate::url("config.address", string(config, "address")?)?,
+        "mode": mode,
+        "mount": mount,
+        "path": path,
+    });
     ca_bundle(config, &mut public)?;
     scan_settings(config, &mut public)?;
     Ok((public, json!({ "token": token(config)? })))
@@ -447,7 +483,7 @@ fn password(config: &Map<String, Value>) -> Result<String, ApiError> {
 }
 
 fn f5_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["url", "username", "password", "partition", "profile", "object_name", "ca_bundle_pem"])?;
+    only_keys(config, config_keys(TargetKind::F5))?;
     let mut public = json!({
         "url": validate::url("config.url", string(config, "url")?)?,
         "username": object_name("config.username", string(config, "username")?)?,
@@ -460,7 +496,7 @@ fn f5_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
 }
 
 fn netscaler_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["url", "username", "password", "certkey", "ca_bundle_pem"])?;
+    only_keys(config, config_keys(TargetKind::Netscaler))?;
     let mut public = json!({
         "url": validate::url("config.url", string(config, "url")?)?,
         "username": object_name("config.username", string(config, "username")?)?,
@@ -471,7 +507,7 @@ fn netscaler_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiEr
 }
 
 fn iis_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, &["agent_url", "hmac_secret", "site", "binding", "ca_bundle_pem"])?;
+    only_keys(config, config_keys(TargetKind::Iis))?;
     let secret = string(config, "hmac_secret")?;
     if secret.len() < 16 {
         return Err(ApiError::invalid("config.hmac_secret", "must be at least 16 characters"));

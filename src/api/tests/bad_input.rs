@@ -81,7 +81,9 @@ async fn bad_bodies_are_refused_with_problems_and_store_nothing() {
     assert_eq!(resp.json["field"], json!("sans[1]"), "{resp:?}");
     assert_eq!(counts().await, before, "a refused request stored something");
 
-    // Internationalized names are stored as A-labels.
+    // Internationalized names are stored as A-labels (and checked against the zones as such).
+    let zone = Zone::new(pa, "xn--bcher-kva.example", w.a.credential.id, certautopilot_core::Timestamp::now());
+    h.store.insert(&w.a.scope, &zone).await.unwrap();
     let resp = send(&app, post("/api/v1/certificates").json(json!({ "project_id": pa, "common_name": "Bücher.Example", "key_type": "ecdsa-p256", "acme_account_id": w.a.account.id }))).await;
     assert_eq!(resp.status, 202, "{resp:?}");
     assert_eq!(resp.json["certificate"]["common_name"], json!("xn--bcher-kva.example"));

@@ -8,10 +8,16 @@ use serde_json::json;
 
 use super::harness::*;
 
-fn settings(dir: &std::path::Path) -> certautopilot_config::ClusterConfig {
+/// The node's settings, on a loopback port held by the returned reservation (bound, never
+/// listening) for as long as the test keeps it: the node's own listener can share it, no other bind
+/// or outgoing connection can take it.
+fn settings(
+    dir: &std::path::Path,
+) -> (certautopilot_config::ClusterConfig, certautopilot_connectors::testsupport::PortReservation) {
     certautopilot_cluster::certs::issue(dir, &[1], &["127.0.0.1".into()]).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    certautopilot_config::ClusterConfig {
+    let held = certautopilot_connectors::testsupport::PortReservation::tcp();
+    let port = held.port();
+    let settings = certautopilot_config::ClusterConfig {
         node_id: 1,
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         advertise: format!("127.0.0.1:{port}"),
@@ -23,7 +29,8 @@ fn settings(dir: &std::path::Path) -> certautopilot_config::ClusterConfig {
         heartbeat: Duration::from_millis(50),
         election_timeout_min: Duration::from_millis(300),
         election_timeout_max: Duration::from_millis(600),
-    }
+    };
+    (settings, held)
 }
 
 #[actix_web::test]
@@ -42,8 +49,8 @@ async fn without_a_cluster_status_says_so_and_changes_are_refused() {
 #[actix_web::test]
 async fn owners_form_and_change_the_cluster_and_bad_requests_change_nothing() {
     let h = Harness::new().await;
-    let node =
-        Arc::new(certautopilot_cluster::ClusterNode::start(settings(&h.dir.path().join("cluster"))).await.unwrap());
+    let (settings, _held) = settings(&h.dir.path().join("cluster"));
+    let node = Arc::new(certautopilot_cluster::ClusterNode::start(settings).await.unwrap());
     h.state.set_cluster(node.clone());
     let w = world(&h).await;
     let app = app!(h);

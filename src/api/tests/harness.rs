@@ -72,6 +72,15 @@ impl Harness {
 
     /// A harness whose login throttling and password hashing are `auth`.
     pub async fn with_auth(auth: AuthConfig) -> Harness {
+        Harness::build(auth, None).await
+    }
+
+    /// A harness whose ACME account writes fetch the CA's directory as `serve` does.
+    pub async fn with_acme_directory_check(check: crate::api::door::DirectoryCheck) -> Harness {
+        Harness::build(auth_config(), Some(check)).await
+    }
+
+    async fn build(auth: AuthConfig, directory_check: Option<crate::api::door::DirectoryCheck>) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
         // The KEK actor as `serve` runs it, so the envelope and the registry are the real ones.
@@ -85,9 +94,12 @@ impl Harness {
             actix_rt::Arbiter::current(),
             Duration::from_millis(200),
         );
-        let state = AppState::new(envelope, auth, 5, false, Arc::new(SystemClock))
+        let mut state = AppState::new(envelope, auth, 5, false, Arc::new(SystemClock))
             .with_actors(actors)
             .with_file_targets(file_targets(dir.path()));
+        if let Some(check) = directory_check {
+            state = state.with_acme_directory_check(check);
+        }
         state.set_store(store.clone() as Arc<dyn Store>);
         state.set_audit(audit);
         Harness { state: web::Data::new(state), _kek: kek, store, metrics: Arc::default(), dir }

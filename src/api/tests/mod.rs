@@ -1,9 +1,12 @@
 //! API tests, in-process against the real application and a real SQLite store.
 
+mod acme_accounts;
 mod actors;
 mod audit;
 mod bad_input;
+mod certificate_edits;
 mod cluster;
+mod contract;
 mod harness;
 mod login_abuse;
 mod object_authorization;

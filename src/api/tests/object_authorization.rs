@@ -3,6 +3,7 @@
 //! objects are unchanged afterwards. Body references to B's objects from A are refused too.
 
 use actix_web::http::Method;
+use certautopilot_core::Timestamp;
 use certautopilot_core::model::*;
 use certautopilot_core::store::{PageRequest, RecordStore, Store};
 use serde_json::json;
@@ -10,58 +11,131 @@ use serde_json::json;
 use super::harness::*;
 use crate::api::routes::{Policy, table};
 
-/// Every route with an id or a project in it, called by A's admin with B's ids: all 404.
+/// Every route with an id or a project in it, called by A's admin with B's ids and a body that B's
+/// own admin gets past parsing and validation with: all exactly 404, so the authorization check is
+/// what refused each one (a 400 for an unparsable body would never reach it). The same requests
+/// from B's admin afterwards are accepted (or refused for the object's state, 409), proving the
+/// bodies were valid.
 #[actix_web::test]
 async fn ids_of_another_project_are_not_found_and_untouched() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let app = app!(h);
-    let b = &w.b;
-    let pb = b.scope.project_id();
     let before = snapshot(&h, &w).await;
+    let routes: Vec<_> = table().into_iter().filter(|r| matches!(r.policy, Policy::Project(_))).collect();
     let mut checked = 0;
-    for route in table().into_iter().filter(|r| matches!(r.policy, Policy::Project(_))) {
-        let mut path = route
-            .path
-            .replace("/projects/{id}", &format!("/projects/{pb}"))
-            .replace("{user_id}", &w.admin_b.user.as_ref().unwrap().id.to_string());
-        if path.contains("{id}") {
-            let id = match route.path.split('/').nth(3).unwrap() {
-                "acme-accounts" => b.account.id.to_string(),
-                "dns-credentials" => b.credential.id.to_string(),
-                "zones" => b.zone.id.to_string(),
-                "targets" => b.target.id.to_string(),
-                "certificates" => b.certificate.id.to_string(),
-                "jobs" => b.job.id.to_string(),
-                other => panic!("no id of project B for {other}"),
-            };
-            path = path.replace("{id}", &id);
-        }
-        if route.query.iter().any(|q| q.is_project_id()) {
-            path = format!("{path}?project_id={pb}");
-        }
+    let mut with_body = 0;
+    for route in &routes {
+        let path = path_in_b(&w, route);
         let mut req = Req::new(route.method.clone(), &path).acting_as(&w.admin_a);
-        if matches!(route.method, Method::POST | Method::PATCH | Method::PUT) {
-            req = req.json(json!({ "project_id": pb, "name": "sneaky", "version": 1, "user_id": w.admin_a.user.as_ref().unwrap().id,
-                "role": "admin", "directory_url": "https://ca.test/d", "tos_agreed": true, "provider": "rfc2136",
-                "apex": "sneaky.example.com", "credential_id": b.credential.id, "type": "file", "common_name": "sneaky.example.com",
-                "key_type": "ecdsa-p256", "acme_account_id": b.account.id,
-                "config": { "cert_path": "/a", "key_path": "/b", "server": "127.0.0.1:53", "key_name": "k.", "algorithm": "hmac-sha256", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } }));
+        if let Some(body) = valid_body_in_b(&h, &w, route).await {
+            req = req.json(body);
+            with_body += 1;
         }
         let resp = send(&app, req).await;
-        // A body that fails to parse would be 400 before authorization; those routes get 404 or 400
-        // but never success. Everything else must be exactly 404.
-        assert!(
-            resp.status.as_u16() == 404
-                || (resp.status.as_u16() == 400 && matches!(route.method, Method::POST | Method::PATCH | Method::PUT)),
-            "{} {path}: {resp:?}",
-            route.method
-        );
-        assert!(!resp.status.is_success(), "{} {path}: {resp:?}", route.method);
+        assert_eq!(resp.status.as_u16(), 404, "{} {path} as admin of project A: {resp:?}", route.method);
+        assert_problem(&resp, 404, "not_found");
         checked += 1;
     }
     assert!(checked >= 25, "only {checked} routes checked");
+    assert!(with_body >= 9, "only {with_body} routes got a body");
     assert_eq!(snapshot(&h, &w).await, before, "project B changed");
+
+    // The control: B's admin sends the same requests (fresh bodies, current versions) and gets past
+    // parsing, validation and authorization. Destructive routes are left out: they take no body.
+    for route in routes.iter().filter(|r| r.request.is_some()) {
+        let path = path_in_b(&w, route);
+        let body = valid_body_in_b(&h, &w, route).await.expect("a body for a route that takes one");
+        let resp = send(&app, Req::new(route.method.clone(), &path).acting_as(&w.admin_b).json(body)).await;
+        assert!(
+            resp.status.is_success() || resp.status.as_u16() == 409,
+            "{} {path} as admin of project B: the body A's admin sent was not valid: {resp:?}",
+            route.method
+        );
+    }
+}
+
+/// `route`'s path with project B's ids in it (and `?project_id=` when the route takes one).
+fn path_in_b(w: &World, route: &crate::api::routes::RouteSpec) -> String {
+    let b = &w.b;
+    let pb = b.scope.project_id();
+    let mut path = route
+        .path
+        .replace("/projects/{id}", &format!("/projects/{pb}"))
+        .replace("{user_id}", &w.admin_b.user.as_ref().unwrap().id.to_string());
+    if path.contains("{id}") {
+        let id = match route.path.split('/').nth(3).unwrap() {
+            "acme-accounts" => b.account.id.to_string(),
+            "dns-credentials" => b.credential.id.to_string(),
+            "zones" => b.zone.id.to_string(),
+            "targets" => b.target.id.to_string(),
+            "certificates" => b.certificate.id.to_string(),
+            "jobs" => b.job.id.to_string(),
+            other => panic!("no id of project B for {other}"),
+        };
+        path = path.replace("{id}", &id);
+    }
+    if route.query.iter().any(|q| q.is_project_id()) {
+        path = format!("{path}?project_id={pb}");
+    }
+    path
+}
+
+/// A request body for `route` that project B's admin would get accepted, or `None` for a route that
+/// takes no body. A new write route must be added here, or this test fails naming it.
+async fn valid_body_in_b(h: &Harness, w: &World, route: &crate::api::routes::RouteSpec) -> Option<serde_json::Value> {
+    let b = &w.b;
+    let pb = b.scope.project_id();
+    let n = unique();
+    let body = match (route.method.clone(), route.path) {
+        _ if route.request.is_none() => return None,
+        (Method::PATCH, "/api/v1/projects/{id}") => {
+            let current: Project = h.store.get(&w.org_scope, &pb).await.unwrap();
+            json!({ "name": format!("renamed-{n}"), "version": current.version })
+        }
+        (Method::POST, "/api/v1/projects/{id}/members") => {
+            let user = User::new(w.org.id, &format!("m{n}@acme.test"), OrgRole::Member, Timestamp::now());
+            h.store.insert(&w.org_scope, &user).await.unwrap();
+            json!({ "user_id": user.id, "role": "viewer" })
+        }
+        (Method::POST, "/api/v1/acme-accounts") => {
+            json!({ "project_id": pb, "name": format!("acct{n}"), "directory_url": "https://ca.test/dir", "tos_agreed": true })
+        }
+        (Method::POST, "/api/v1/dns-credentials") => json!({ "project_id": pb, "name": format!("cred{n}"),
+            "provider": "rfc2136", "config": { "server": "127.0.0.1:53", "key_name": "update.",
+            "algorithm": "hmac-sha256", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } }),
+        (Method::POST, "/api/v1/zones") => {
+            json!({ "project_id": pb, "apex": format!("zone{n}.example.com"), "credential_id": b.credential.id })
+        }
+        (Method::POST, "/api/v1/targets") => json!({ "project_id": pb, "name": format!("t{n}"), "type": "file",
+            "config": { "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem" } }),
+        (Method::PATCH, "/api/v1/targets/{id}") => {
+            let current: DistributionTarget = h.store.get(&b.scope, &b.target.id).await.unwrap();
+            json!({ "name": format!("renamed-{n}"), "version": current.version })
+        }
+        (Method::POST, "/api/v1/certificates") => {
+            json!({ "project_id": pb, "common_name": format!("c{n}.{}", b.zone.apex),
+            "key_type": "ecdsa-p256", "acme_account_id": b.account.id })
+        }
+        (Method::PATCH, "/api/v1/acme-accounts/{id}") => {
+            let current: AcmeAccount = h.store.get(&b.scope, &b.account.id).await.unwrap();
+            json!({ "version": current.version, "contact": [format!("mailto:ops{n}@b.example")] })
+        }
+        (Method::PATCH, "/api/v1/certificates/{id}") => {
+            let current: Certificate = h.store.get(&b.scope, &b.certificate.id).await.unwrap();
+            json!({ "version": current.version, "paused": true })
+        }
+        (Method::POST, "/api/v1/certificates/{id}/revoke") => json!({ "reason": "superseded" }),
+        (Method::PUT, "/api/v1/certificates/{id}/targets") => {
+            let current: Certificate = h.store.get(&b.scope, &b.certificate.id).await.unwrap();
+            json!({ "target_ids": [b.target.id], "version": current.version })
+        }
+        (method, path) => panic!(
+            "{method} {path} takes a body: add one project B's admin gets accepted to valid_body_in_b, \
+             so its authorization is exercised with a body that parses"
+        ),
+    };
+    Some(body)
 }
 
 /// Creating in A with references to B's account, credential or targets is a validation error about
@@ -82,12 +156,12 @@ async fn references_to_another_projects_objects_are_refused() {
         ),
         (
             "/api/v1/certificates",
-            json!({ "project_id": pa, "common_name": "x2.example.com", "key_type": "ecdsa-p256", "acme_account_id": b.account.id }),
+            json!({ "project_id": pa, "common_name": format!("x2.{}", a.zone.apex), "key_type": "ecdsa-p256", "acme_account_id": b.account.id }),
             "acme_account_id",
         ),
         (
             "/api/v1/certificates",
-            json!({ "project_id": pa, "common_name": "x3.example.com", "key_type": "ecdsa-p256", "acme_account_id": a.account.id,
+            json!({ "project_id": pa, "common_name": format!("x3.{}", a.zone.apex), "key_type": "ecdsa-p256", "acme_account_id": a.account.id,
                     "target_ids": [a.target.id, b.target.id] }),
             "target_ids[1]",
         ),

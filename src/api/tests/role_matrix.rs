@@ -171,7 +171,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         ),
         (Method::POST, "/api/v1/certificates") => (
             route.path.into(),
-            Some(json!({ "project_id": pa, "common_name": format!("c{n}.example.com"), "key_type": "ecdsa-p256",
+            Some(json!({ "project_id": pa, "common_name": format!("c{n}.{}", a.zone.apex), "key_type": "ecdsa-p256",
                 "acme_account_id": a.account.id })),
         ),
         (Method::GET, "/api/v1/acme-accounts/{id}") => (format!("/api/v1/acme-accounts/{}", a.account.id), None),
@@ -208,6 +208,21 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             cert.chain_pem = Some("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into());
             let cert = h.store.update(&a.scope, &cert).await.unwrap();
             (format!("/api/v1/certificates/{}/chain", cert.id), None)
+        }
+        (Method::PATCH, "/api/v1/certificates/{id}") => {
+            let cert = fresh().await.certificate;
+            (format!("/api/v1/certificates/{}", cert.id), Some(json!({ "paused": true, "version": cert.version })))
+        }
+        // Never issued: nothing to revoke first, so an allowed caller deletes it.
+        (Method::DELETE, "/api/v1/certificates/{id}") => {
+            (format!("/api/v1/certificates/{}", fresh().await.certificate.id), None)
+        }
+        (Method::PATCH, "/api/v1/acme-accounts/{id}") => {
+            let account = fresh().await.account;
+            (
+                format!("/api/v1/acme-accounts/{}", account.id),
+                Some(json!({ "contact": [format!("mailto:ops{n}@acme.test")], "version": account.version })),
+            )
         }
         (Method::GET, "/api/v1/jobs/{id}") => (format!("/api/v1/jobs/{}", a.job.id), None),
         (Method::DELETE, "/api/v1/acme-accounts/{id}") => {
@@ -343,6 +358,7 @@ DELETE /api/v1/projects/{id}/members/{user_id} admin
 GET /api/v1/acme-accounts viewer
 POST /api/v1/acme-accounts admin
 GET /api/v1/acme-accounts/{id} viewer
+PATCH /api/v1/acme-accounts/{id} admin
 DELETE /api/v1/acme-accounts/{id} admin
 GET /api/v1/dns-credentials viewer
 POST /api/v1/dns-credentials admin
@@ -368,6 +384,8 @@ GET /api/v1/certificates/{id}/deployments viewer
 PUT /api/v1/certificates/{id}/targets operator
 GET /api/v1/certificates/{id}/chain viewer
 GET /api/v1/certificates/{id} viewer
+PATCH /api/v1/certificates/{id} operator
+DELETE /api/v1/certificates/{id} admin
 GET /api/v1/jobs viewer
 GET /api/v1/jobs/{id} viewer
 GET /api/v1/audit/events owner

@@ -367,3 +367,27 @@ async fn file_targets_may_only_name_paths_the_host_allows() {
     let targets = send(&app, Req::get(format!("/api/v1/targets?project_id={pa}")).acting_as(&w.owner)).await;
     assert!(targets.json["items"].as_array().unwrap().iter().all(|t| t["name"] != json!("bad")), "nothing was created");
 }
+
+/// An ssh target keeps its `owner` and a vault target its `mode`: both were refused or dropped by
+/// the validator although the connectors use them (a `pki` target silently wrote KV).
+#[actix_web::test]
+async fn ssh_owner_and_vault_mode_are_kept() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let pa = w.a.scope.project_id();
+    let ssh = json!({ "host": "web1.example.com", "user": "deploy", "cert_path": "/etc/ssl/c.pem", "owner": "www-data:ssl-cert",
+        "key_path": "/etc/ssl/k.pem", "host_key_sha256": "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "private_key": KEY });
+    let vault = json!({ "address": "https://vault.example.com", "mode": "pki", "mount": "pki_int", "path": "tls/www", "token": "t" });
+    for (kind, config, key, value) in [("ssh", ssh, "owner", "www-data:ssl-cert"), ("vault", vault, "mode", "pki")] {
+        let created = send(
+            &app,
+            Req::new(Method::POST, "/api/v1/targets")
+                .acting_as(&w.owner)
+                .json(json!({ "project_id": pa, "name": kind, "type": kind, "config": config })),
+        )
+        .await;
+        assert_eq!(created.status, 201, "{kind}: {created:?}");
+        assert_eq!(created.json["config"][key], json!(value), "{kind}: {created:?}");
+    }
+}

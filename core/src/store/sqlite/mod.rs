@@ -309,6 +309,22 @@ impl Store for SqliteStore {
         self.write_audited(audit, now, move |c| records::delete(c, &scope, kind, &id, expected_version)).await
     }
 
+    async fn delete_certificate(
+        &self,
+        scope: &ProjectScope,
+        id: crate::ids::CertificateId,
+        expected_version: u64,
+        audit: AuditWrite,
+    ) -> Result<(), StoreError> {
+        use crate::store::ScopeArg;
+        let (scope, id, now) = (scope.record_scope(), id.to_string(), self.now());
+        self.write_audited(Some(audit), now, move |c| {
+            records::delete(c, &scope, RecordKind::Certificate, &id, Some(expected_version))?;
+            records::delete_by_lookup(c, &scope, RecordKind::Deployment, &id)
+        })
+        .await
+    }
+
     async fn delete_empty_project(
         &self,
         scope: &OrgScope,
@@ -522,6 +538,22 @@ impl Store for SqliteStore {
         updates: Vec<(crate::store::SealedRow, crate::model::SealedSecret)>,
     ) -> Result<u64, StoreError> {
         self.write(move |c| sealed::rewrap(c, &updates)).await
+    }
+
+    async fn sealed_with_version(
+        &self,
+        version: u32,
+        limit: usize,
+    ) -> Result<Vec<crate::store::SealedRow>, StoreError> {
+        self.read(move |c| sealed::with_version(c, version, limit)).await
+    }
+
+    async fn sealed_after(
+        &self,
+        after: Option<crate::store::SealedKey>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::SealedRow>, StoreError> {
+        self.read(move |c| sealed::after(c, after.as_ref(), limit)).await
     }
 
     async fn search_audit_events(

@@ -330,6 +330,29 @@ pub(crate) fn delete(
     Ok(())
 }
 
+/// Deletes every record of `kind` in `scope` listed under `lookup_key` (a certificate's
+/// deployments), with their sealed values.
+pub(crate) fn delete_by_lookup(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    lookup_key: &str,
+) -> Result<(), StoreError> {
+    let (filter, mut values) = scope_filter(scope, kind)?;
+    values.push(lookup_key.to_owned());
+    let ids: Vec<String> = {
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT id FROM {} WHERE {filter} AND lookup_key = ?", kind.table()))?;
+        stmt.query_map(bind(&values).as_slice(), |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    conn.prepare_cached(&format!("DELETE FROM {} WHERE {filter} AND lookup_key = ?", kind.table()))?
+        .execute(bind(&values).as_slice())?;
+    for id in ids {
+        sealed::delete_all(conn, kind.table(), &id)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn certificates_due(
     conn: &Connection,
     before: Timestamp,
@@ -530,7 +553,8 @@ pub(crate) fn certificate_expiries(
     let mut stmt = conn.prepare_cached(
         "SELECT id, project_id, json_extract(doc, '$.common_name'), json_extract(doc, '$.status'),
                 json_extract(doc, '$.not_after')
-         FROM certificates WHERE json_extract(doc, '$.not_after') IS NOT NULL",
+         FROM certificates WHERE json_extract(doc, '$.not_after') IS NOT NULL
+           AND json_extract(doc, '$.status') != 'revoked'",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((

@@ -112,23 +112,48 @@ pub(crate) fn usage(conn: &Connection) -> Result<std::collections::BTreeMap<u32,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+fn sealed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRow> {
+    Ok(SealedRow {
+        key: SealedKey { table: r.get(0)?, record_id: r.get(1)?, field: r.get(2)? },
+        secret: SealedSecret {
+            kek_version: r.get::<_, i64>(3)? as u32,
+            wrapped_dek: r.get(4)?,
+            nonce: r.get(5)?,
+            ciphertext: r.get(6)?,
+        },
+    })
+}
+
 /// Up to `limit` sealed values wrapped by a version older than `version`.
 pub(crate) fn older_than(conn: &Connection, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext FROM sealed_secrets
          WHERE kek_version < ?1 LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![i64::from(version), limit as i64], |r| {
-        Ok(SealedRow {
-            key: SealedKey { table: r.get(0)?, record_id: r.get(1)?, field: r.get(2)? },
-            secret: SealedSecret {
-                kek_version: r.get::<_, i64>(3)? as u32,
-                wrapped_dek: r.get(4)?,
-                nonce: r.get(5)?,
-                ciphertext: r.get(6)?,
-            },
-        })
-    })?;
+    let rows = stmt.query_map(params![i64::from(version), limit as i64], sealed_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Up to `limit` sealed values wrapped by exactly `version` (the index on `kek_version` serves it).
+pub(crate) fn with_version(conn: &Connection, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext FROM sealed_secrets
+         WHERE kek_version = ?1 LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![i64::from(version), limit as i64], sealed_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The next `limit` sealed values in primary-key order after `after` (from the start without it).
+pub(crate) fn after(conn: &Connection, after: Option<&SealedKey>, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
+    let (table, record_id, field) =
+        after.map(|k| (k.table.as_str(), k.record_id.as_str(), k.field.as_str())).unwrap_or(("", "", ""));
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext FROM sealed_secrets
+         WHERE (record_table, record_id, field) > (?1, ?2, ?3)
+         ORDER BY record_table, record_id, field LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![table, record_id, field, limit as i64], sealed_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -2,6 +2,10 @@
 //! the test kills, pauses, partitions and restarts them. After every fault a new scheduler must be
 //! active within the deadline and the invariants must hold; at the end every job has finished, the
 //! audit chain verifies and Pebble issued exactly what the system recorded.
+//!
+//! They live in this package (not in `certautopilot-chaos-tests`, which holds the harness) so that
+//! cargo builds the binary under test for them and names it: the nodes run exactly
+//! `CARGO_BIN_EXE_certautopilot`, never whatever an earlier build left in `target/`.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,7 @@ const SETTLE: Duration = Duration::from_secs(120);
 
 fn options(nodes: u64) -> Options {
     Options {
+        binary: env!("CARGO_BIN_EXE_certautopilot").into(),
         nodes,
         validity: Duration::from_secs(30),
         // Long enough challenges that a kill lands mid-job.
@@ -60,6 +65,9 @@ fn healed_nodes_follow(c: &Cluster, healed: &[u64]) -> bool {
     })
 }
 
+/// Three nodes: SIGKILL of the leader, SIGSTOP past the election timeout, a partition isolating the
+/// leader, a worker killed mid-job and a full restart; one scheduler per term throughout, and every
+/// job finished, the audit chain whole and Pebble's count equal to the recorded one at the end.
 #[test]
 fn three_nodes_keep_one_scheduler_through_kills_pauses_partitions_and_restarts() {
     let started = Instant::now();
@@ -137,6 +145,8 @@ fn three_nodes_keep_one_scheduler_through_kills_pauses_partitions_and_restarts()
     eprintln!("3-node chaos: {report:?} in {:?}", started.elapsed());
 }
 
+/// Five nodes: the leader and a follower cut off from the other three, then two leaders killed in a
+/// row; the majority keeps scheduling, the minority stops, and the invariants hold at the end.
 #[test]
 fn five_nodes_survive_a_minority_partition_with_the_leader_and_leader_kills() {
     let started = Instant::now();

@@ -1,0 +1,83 @@
+//! OpenAPI schema pieces built from the values the server itself decodes and validates with, so the
+//! published contract and the server cannot disagree: enum names come from serde over the same Rust
+//! enums, bounds from the same constants the handlers check (`validate`).
+//! Invariant: no accepted value or bound is written twice, once for the server and once for the
+//! document.
+
+use serde::Serialize;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+use crate::api::validate;
+
+/// The names serde gives `values`, in order.
+pub fn serde_names<T: Serialize>(values: &[T]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| match serde_json::to_value(v) {
+            Ok(serde_json::Value::String(name)) => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A string that must be one of `names`.
+pub fn string_enum(names: Vec<String>, description: &str) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).description(Some(description)).build()
+}
+
+/// An integer within `range`.
+pub fn integer_range(range: std::ops::RangeInclusive<u32>, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(*range.start()))
+        .maximum(Some(*range.end()))
+        .description(Some(description))
+        .build()
+}
+
+pub fn key_type() -> Object {
+    string_enum(serde_names(&certautopilot_core::model::KeyType::ALL), "the private key's algorithm and size")
+}
+
+pub fn member_role() -> Object {
+    string_enum(
+        serde_names(&certautopilot_core::model::Role::MEMBER_ROLES),
+        "the role in the project (owners hold every role through the organization)",
+    )
+}
+
+pub fn target_kind() -> Object {
+    string_enum(serde_names(&certautopilot_core::model::TargetKind::ALL), "the kind of target; `config` depends on it")
+}
+
+pub fn dns_provider() -> Object {
+    string_enum(serde_names(&crate::api::handlers::dns::ACCEPTED_PROVIDERS), "the DNS provider")
+}
+
+pub fn revocation_reason() -> Object {
+    let names = crate::api::handlers::certificates::REVOCATION_REASONS.iter().map(|(n, _)| n.to_string()).collect();
+    string_enum(names, "RFC 5280 reason for the revocation; `unspecified` when omitted")
+}
+
+pub fn renew_before_days() -> Object {
+    integer_range(
+        validate::RENEW_BEFORE_DAYS,
+        "renew this many days before expiry (less than the certificate's lifetime); omitted means a third of the lifetime",
+    )
+}
+
+/// A target's `config`: an object whose keys depend on `type`, listed from the validator's own lists.
+pub fn target_config() -> Object {
+    use certautopilot_core::model::TargetKind;
+    let per_kind: Vec<String> = TargetKind::ALL
+        .iter()
+        .zip(serde_names(&TargetKind::ALL))
+        .map(|(kind, name)| format!("{name}: {}", crate::api::handlers::targets::config_keys(*kind).join(", ")))
+        .collect();
+    let description = format!(
+        "settings for the target's `type` (docs/api.md, docs/distribution.md); no other keys are accepted. {}. \
+         Secrets (private_key, hmac_secret, token, password) are write-only",
+        per_kind.join("; ")
+    );
+    ObjectBuilder::new().schema_type(Type::Object).description(Some(description)).build()
+}
