@@ -5,12 +5,15 @@
 //! (`__` separates levels: `CERTAUTOPILOT_STORE__SQLITE__PATH`). Unknown keys are errors everywhere.
 
 mod auth;
+mod cluster;
+mod effective;
 mod egress;
 mod error;
 mod kek;
 mod load;
 mod raw;
 mod secret;
+mod siem;
 mod targets;
 mod validated;
 

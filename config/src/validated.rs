@@ -8,8 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::auth::AuthConfig;
+pub use crate::cluster::ClusterConfig;
 use crate::error::ConfigError;
 use crate::raw::{CONFIG_VERSION, KekProviderKind, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
+pub use crate::siem::{SiemConfig, SiemTlsConfig};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -37,40 +39,6 @@ pub struct Config {
     /// The file this configuration was read from, if any: file targets never write over it.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
-}
-
-/// A validated `[cluster]` section.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClusterConfig {
-    pub node_id: u64,
-    pub listen: SocketAddr,
-    pub advertise: String,
-    pub source_address: Option<std::net::IpAddr>,
-    pub raft_db: PathBuf,
-    pub ca_path: PathBuf,
-    pub cert_path: PathBuf,
-    pub key_path: PathBuf,
-    pub heartbeat: Duration,
-    pub election_timeout_min: Duration,
-    pub election_timeout_max: Duration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SiemConfig {
-    pub name: String,
-    pub format: crate::raw::SiemFormatName,
-    pub transport: crate::raw::SiemTransportName,
-    pub address: SocketAddr,
-    pub batch: usize,
-    pub backlog_warn: u64,
-    pub tls: Option<SiemTlsConfig>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SiemTlsConfig {
-    pub ca_path: PathBuf,
-    pub server_name: String,
-    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -417,64 +385,8 @@ impl RawConfig {
         }
         let log = LogConfig { format: self.log.format, filter: self.log.filter };
 
-        let mut siem = Vec::new();
-        for raw in self.siem {
-            let bad_name = raw.name.is_empty()
-                || raw.name.len() > 64
-                || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
-            if bad_name {
-                return Err(ConfigError::invalid(
-                    "siem.name",
-                    &raw.name,
-                    "must be 1 to 64 letters, digits, '-' or '_'",
-                ));
-            }
-            if siem.iter().any(|s: &SiemConfig| s.name == raw.name) {
-                return Err(ConfigError::invalid("siem.name", &raw.name, "names must be unique"));
-            }
-            let address = parse_addr("siem.address", &raw.address)?;
-            let tls = match raw.transport {
-                crate::raw::SiemTransportName::Tls => Some(SiemTlsConfig {
-                    ca_path: raw.tls_ca_path.clone().filter(|p| !p.trim().is_empty()).map(PathBuf::from).ok_or_else(
-                        || ConfigError::invalid("siem.tls_ca_path", "\"\"", "is required with transport = \"tls\""),
-                    )?,
-                    server_name: raw.tls_server_name.clone().unwrap_or_else(|| address.ip().to_string()),
-                    client_cert: match (&raw.tls_client_cert_path, &raw.tls_client_key_path) {
-                        (None, None) => None,
-                        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
-                        _ => {
-                            return Err(ConfigError::invalid(
-                                "siem.tls_client_cert_path",
-                                "…",
-                                "tls_client_cert_path and tls_client_key_path go together",
-                            ));
-                        }
-                    },
-                }),
-                _ if raw.tls_ca_path.is_some()
-                    || raw.tls_client_cert_path.is_some()
-                    || raw.tls_server_name.is_some() =>
-                {
-                    return Err(ConfigError::invalid(
-                        "siem.tls_ca_path",
-                        "…",
-                        "tls_* settings only apply with transport = \"tls\"",
-                    ));
-                }
-                _ => None,
-            };
-            siem.push(SiemConfig {
-                tls,
-                address,
-                batch: in_range("siem.batch", u64::from(raw.batch), 1, 10_000)? as usize,
-                backlog_warn: in_range("siem.backlog_warn", raw.backlog_warn, 1, u64::MAX)?,
-                name: raw.name,
-                format: raw.format,
-                transport: raw.transport,
-            });
-        }
-
-        let cluster = self.cluster.map(|c| validate_cluster(c, &data_dir)).transpose()?;
+        let siem = crate::siem::validate_siem(self.siem)?;
+        let cluster = self.cluster.map(|c| crate::cluster::validate_cluster(c, &data_dir)).transpose()?;
 
         Ok(Config {
             cluster,
@@ -531,7 +443,7 @@ impl Config {
     }
 }
 
-fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+pub(crate) fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| {
         ConfigError::invalid(key, format!("{value:?}"), "must be an IP address and port, like 127.0.0.1:8080")
     })
@@ -545,78 +457,6 @@ pub fn is_host_port(addr: &str) -> bool {
         && host.len() <= 253
         && !addr.contains(char::is_whitespace)
         && port.parse::<u16>().is_ok_and(|p| p > 0)
-}
-
-fn validate_cluster(c: crate::raw::RawCluster, data_dir: &Path) -> Result<ClusterConfig, ConfigError> {
-    let node_id = in_range("cluster.node_id", c.node_id, 1, u64::MAX)?;
-    let listen: SocketAddr = c
-        .listen
-        .parse()
-        .map_err(|_| ConfigError::invalid("cluster.listen", &c.listen, "must be an ip:port address"))?;
-    let advertise = match c.advertise {
-        Some(a) => {
-            let port =
-                a.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p)).and_then(|p| p.parse::<u16>().ok());
-            if !matches!(port, Some(p) if p > 0) || a.contains(char::is_whitespace) {
-                return Err(ConfigError::invalid("cluster.advertise", &a, "must be a host:port address"));
-            }
-            a
-        }
-        None if listen.ip().is_unspecified() => {
-            return Err(ConfigError::invalid(
-                "cluster.advertise",
-                "\"\"",
-                format!("is required when cluster.listen ({listen}) is a wildcard address"),
-            ));
-        }
-        None => listen.to_string(),
-    };
-    let source_address = c
-        .source_address
-        .map(|a| a.parse().map_err(|_| ConfigError::invalid("cluster.source_address", &a, "must be an IP address")))
-        .transpose()?;
-    let path = |key: &'static str, v: &str| {
-        if v.trim().is_empty() {
-            Err(ConfigError::invalid(key, "\"\"", "is required in [cluster] (see `certautopilot cluster certs`)"))
-        } else {
-            Ok(PathBuf::from(v))
-        }
-    };
-    let heartbeat = in_range("cluster.heartbeat_ms", c.heartbeat_ms, 10, 10_000)?;
-    let min = in_range("cluster.election_timeout_min_ms", c.election_timeout_min_ms, 50, 60_000)?;
-    // A follower must hear several heartbeats per timeout, or one late packet starts an election.
-    if min < heartbeat * 3 {
-        return Err(ConfigError::invalid(
-            "cluster.election_timeout_min_ms",
-            min,
-            format!("must be at least three heartbeats (3 × cluster.heartbeat_ms = {})", heartbeat * 3),
-        ));
-    }
-    let max = in_range("cluster.election_timeout_max_ms", c.election_timeout_max_ms, 51, 120_000)?;
-    if max <= min {
-        return Err(ConfigError::invalid(
-            "cluster.election_timeout_max_ms",
-            max,
-            format!("must be above cluster.election_timeout_min_ms ({min}), or elections split"),
-        ));
-    }
-    Ok(ClusterConfig {
-        node_id,
-        listen,
-        advertise,
-        source_address,
-        raft_db: match c.raft_db {
-            Some(p) if !p.trim().is_empty() => PathBuf::from(p),
-            Some(_) => return Err(ConfigError::invalid("cluster.raft_db", "\"\"", "must not be empty")),
-            None => data_dir.join("raft.db"),
-        },
-        ca_path: path("cluster.ca_path", &c.ca_path)?,
-        cert_path: path("cluster.cert_path", &c.cert_path)?,
-        key_path: path("cluster.key_path", &c.key_path)?,
-        heartbeat: Duration::from_millis(heartbeat),
-        election_timeout_min: Duration::from_millis(min),
-        election_timeout_max: Duration::from_millis(max),
-    })
 }
 
 pub(crate) fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -638,147 +478,6 @@ fn default_node_id() -> String {
         .take(NODE_ID_MAX_LEN)
         .collect();
     if cleaned.is_empty() { "node-1".to_owned() } else { cleaned }
-}
-
-/// The effective configuration in file form (every key, every default filled in), for `config check`.
-/// Secrets print as `<redacted>` through `Secret`'s `Serialize`.
-impl From<&Config> for RawConfig {
-    fn from(c: &Config) -> Self {
-        let StoreConfig::Sqlite(sqlite) = &c.store;
-        RawConfig {
-            version: CONFIG_VERSION,
-            node: crate::raw::RawNode { id: Some(c.node.id.clone()), data_dir: c.node.data_dir.display().to_string() },
-            api: crate::raw::RawApi {
-                listen: c.api.listen.to_string(),
-                body_limit_bytes: c.api.body_limit_bytes as u64,
-                shutdown_grace_secs: c.api.shutdown_grace.as_secs(),
-                workers: c.api.workers as u32,
-                tls: crate::raw::RawTls {
-                    cert_path: c.api.tls.as_ref().map(|t| t.cert_path.display().to_string()),
-                    key_path: c.api.tls.as_ref().map(|t| t.key_path.display().to_string()),
-                },
-                secure_cookies: c.api.secure_cookies,
-                request_head_timeout_secs: c.api.request_head_timeout.as_secs(),
-                request_body_timeout_secs: c.api.request_body_timeout.as_secs(),
-                max_connections: c.api.max_connections as u32,
-                max_connections_per_peer: c.api.max_connections_per_peer as u32,
-            },
-            metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
-            store: crate::raw::RawStore {
-                backend: StoreBackend::Sqlite,
-                sqlite: crate::raw::RawSqlite {
-                    path: Some(sqlite.path.display().to_string()),
-                    busy_timeout_ms: sqlite.busy_timeout.as_millis() as u64,
-                    synchronous: sqlite.synchronous,
-                    read_connections: sqlite.read_connections as u32,
-                    max_write_batch: sqlite.max_write_batch as u32,
-                },
-            },
-            debug: crate::raw::RawDebug { fault_injection: c.fault_injection },
-            issuance: crate::raw::RawIssuance {
-                acme_timeout_secs: c.issuance.acme_timeout.as_secs(),
-                order_timeout_secs: c.issuance.order_timeout.as_secs(),
-                poll_initial_ms: c.issuance.poll_initial.as_millis() as u64,
-                poll_max_ms: c.issuance.poll_max.as_millis() as u64,
-                dns_propagation_timeout_secs: c.issuance.dns_propagation_timeout.as_secs(),
-                dns_query_timeout_ms: c.issuance.dns_query_timeout.as_millis() as u64,
-                renewal_scan_secs: c.issuance.renewal_scan.as_secs(),
-                passivate_after_secs: c.issuance.passivate_after.as_secs(),
-                rate_limit_pause_secs: c.issuance.rate_limit_pause.as_secs(),
-                scan_every_secs: c.issuance.scan_every.map(|d| d.as_secs()).unwrap_or(0),
-            },
-            jobs: crate::raw::RawJobs {
-                lease_secs: c.jobs.lease.as_secs(),
-                heartbeat_secs: c.jobs.heartbeat.as_secs(),
-                max_attempts: c.jobs.max_attempts,
-                backoff_base_secs: c.jobs.backoff_base.as_secs(),
-                backoff_max_secs: c.jobs.backoff_max.as_secs(),
-                concurrency: c.jobs.concurrency as u32,
-                poll_interval_ms: c.jobs.poll_interval.as_millis() as u64,
-            },
-            auth: crate::raw::RawAuth::from(&c.auth),
-            kek: crate::raw::RawKek {
-                rotate_every_days: c.kek_rotate_every.map(|d| (d.as_secs() / 86_400) as u32).unwrap_or(0),
-                cache_entries: c.kek_cache_entries as u32,
-                previous: c.kek_previous.as_ref().map(Into::into),
-                ..match &c.kek {
-                    KekConfig::Dev { .. } => crate::raw::RawKek {
-                        provider: KekProviderKind::Dev,
-                        file_path: None,
-                        pkcs11: Default::default(),
-                        rotate_every_days: 0,
-                        cache_entries: 0,
-                        previous: None,
-                    },
-                    KekConfig::File { path } => crate::raw::RawKek {
-                        provider: KekProviderKind::File,
-                        file_path: Some(path.display().to_string()),
-                        pkcs11: Default::default(),
-                        rotate_every_days: 0,
-                        cache_entries: 0,
-                        previous: None,
-                    },
-                    KekConfig::Pkcs11 { module, token_label, pin } => crate::raw::RawKek {
-                        provider: KekProviderKind::Pkcs11,
-                        file_path: None,
-                        pkcs11: crate::raw::RawPkcs11 {
-                            module: Some(module.display().to_string()),
-                            token_label: Some(token_label.clone()),
-                            pin_env: match pin {
-                                PinSource::Env(v) => Some(v.clone()),
-                                PinSource::File(_) => None,
-                            },
-                            pin_file: match pin {
-                                PinSource::File(f) => Some(f.display().to_string()),
-                                PinSource::Env(_) => None,
-                            },
-                        },
-                        rotate_every_days: 0,
-                        cache_entries: 0,
-                        previous: None,
-                    },
-                }
-            },
-            log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
-            siem: c
-                .siem
-                .iter()
-                .map(|s| crate::raw::RawSiem {
-                    name: s.name.clone(),
-                    format: s.format,
-                    transport: s.transport,
-                    address: s.address.to_string(),
-                    batch: s.batch as u32,
-                    backlog_warn: s.backlog_warn,
-                    tls_ca_path: s.tls.as_ref().map(|t| t.ca_path.display().to_string()),
-                    tls_server_name: s.tls.as_ref().map(|t| t.server_name.clone()),
-                    tls_client_cert_path: s
-                        .tls
-                        .as_ref()
-                        .and_then(|t| t.client_cert.as_ref().map(|c| c.0.display().to_string())),
-                    tls_client_key_path: s
-                        .tls
-                        .as_ref()
-                        .and_then(|t| t.client_cert.as_ref().map(|c| c.1.display().to_string())),
-                })
-                .collect(),
-            cluster: c.cluster.as_ref().map(|k| crate::raw::RawCluster {
-                node_id: k.node_id,
-                listen: k.listen.to_string(),
-                advertise: Some(k.advertise.clone()),
-                source_address: k.source_address.map(|a| a.to_string()),
-                raft_db: Some(k.raft_db.display().to_string()),
-                ca_path: k.ca_path.display().to_string(),
-                cert_path: k.cert_path.display().to_string(),
-                key_path: k.key_path.display().to_string(),
-                heartbeat_ms: k.heartbeat.as_millis() as u64,
-                election_timeout_min_ms: k.election_timeout_min.as_millis() as u64,
-                election_timeout_max_ms: k.election_timeout_max.as_millis() as u64,
-            }),
-            targets: (&c.targets).into(),
-            egress: (&c.egress).into(),
-        }
-    }
 }
 
 #[cfg(test)]

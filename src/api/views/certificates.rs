@@ -1,0 +1,278 @@
+//! Views of certificates and their story: create and revoke bodies, the certificate view, its
+//! timeline, its deployments, and the targets attached to it (plus a target's update body).
+//! Invariant: no view carries a private key or any other secret.
+
+use certautopilot_core::Timestamp;
+use certautopilot_core::ids::*;
+use certautopilot_core::model::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::JobView;
+use super::inspection::principal_text;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCertificate {
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    pub common_name: String,
+    /// Further names (the common name is always included); at most 100 in all.
+    #[serde(default)]
+    pub sans: Vec<String>,
+    #[schema(schema_with = crate::api::schema::key_type)]
+    pub key_type: KeyType,
+    #[schema(value_type = String, format = "uuid")]
+    pub acme_account_id: AcmeAccountId,
+    #[schema(schema_with = crate::api::schema::renew_before_days)]
+    pub renew_before_days: Option<u32>,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub target_ids: Vec<TargetId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateView {
+    #[schema(value_type = String, format = "uuid")]
+    pub id: CertificateId,
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    pub common_name: String,
+    pub sans: Vec<String>,
+    #[schema(schema_with = crate::api::schema::key_type)]
+    pub key_type: KeyType,
+    #[schema(value_type = String, format = "uuid")]
+    pub acme_account_id: AcmeAccountId,
+    pub renew_before_days: Option<u32>,
+    #[schema(value_type = Vec<String>)]
+    pub target_ids: Vec<TargetId>,
+    /// `requested`, `issuing`, `issued`, `renewing`, `failed`, `revoked` or `expired`.
+    #[schema(value_type = String)]
+    pub status: CertificateStatus,
+    pub serial: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub not_before: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub not_after: Option<Timestamp>,
+    pub fingerprint_sha256: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub renew_at: Option<Timestamp>,
+    /// Seconds until `not_after` (negative once expired).
+    pub expires_in_seconds: Option<i64>,
+    pub last_error: Option<String>,
+    /// The ACME order in progress, if any.
+    pub order_url: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
+    /// Automatic renewal is stopped (`PATCH` with `paused`); renewing by hand still works.
+    pub paused: bool,
+    /// Certificates this one replaced, newest first.
+    pub history: Vec<IssuedVersionView>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedVersionView {
+    pub serial: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub not_before: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub not_after: Timestamp,
+    pub fingerprint_sha256: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub replaced_at: Timestamp,
+}
+
+impl From<Certificate> for CertificateView {
+    fn from(c: Certificate) -> Self {
+        CertificateView {
+            id: c.id,
+            project_id: c.project_id,
+            common_name: c.common_name,
+            sans: c.sans,
+            key_type: c.key_type,
+            acme_account_id: c.acme_account_id,
+            renew_before_days: c.renew_before_days,
+            target_ids: c.target_ids,
+            status: c.status,
+            serial: c.serial,
+            not_before: c.not_before,
+            not_after: c.not_after,
+            fingerprint_sha256: c.fingerprint_sha256,
+            renew_at: c.renew_at,
+            expires_in_seconds: c.not_after.map(|t| (t.as_unix_millis() - Timestamp::now().as_unix_millis()) / 1_000),
+            last_error: c.last_error,
+            order_url: c.order.map(|o| o.url),
+            revoked_at: c.revoked_at,
+            paused: c.paused,
+            history: c
+                .history
+                .into_iter()
+                .map(|h| IssuedVersionView {
+                    serial: h.serial,
+                    not_before: h.not_before,
+                    not_after: h.not_after,
+                    fingerprint_sha256: h.fingerprint_sha256,
+                    replaced_at: h.replaced_at,
+                })
+                .collect(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+        }
+    }
+}
+
+/// A target's new name and/or configuration; secrets left out of `config` keep their values.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTarget {
+    pub name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    pub version: u64,
+}
+
+/// A job queued by a request (renew, revoke); `created` is false when the same request was
+/// already queued and that job is returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobQueued {
+    pub job: JobView,
+    pub created: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCertificate {
+    #[schema(schema_with = crate::api::schema::revocation_reason)]
+    pub reason: Option<String>,
+}
+
+/// One event in a certificate's story: a state change from the audit chain, or a step from a job's log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// `audit` or `job`.
+    pub source: &'static str,
+    /// The audit action (`cert.issued`, …) or the job's log message.
+    pub event: String,
+    /// Who: the audit entry's actor, or the job's kind.
+    pub by: String,
+    /// For job lines: `info`, `warn` or `error`.
+    pub level: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub job_id: Option<JobId>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<certautopilot_core::model::AuditEvent> for TimelineEntry {
+    fn from(e: certautopilot_core::model::AuditEvent) -> Self {
+        TimelineEntry {
+            at: e.at,
+            source: "audit",
+            event: e.action,
+            by: principal_text(&e.actor),
+            level: None,
+            job_id: None,
+            details: e.details,
+        }
+    }
+}
+
+impl TimelineEntry {
+    pub fn from_log(
+        job_id: JobId,
+        kind: certautopilot_core::model::JobKind,
+        line: certautopilot_core::model::JobLogLine,
+    ) -> Self {
+        TimelineEntry {
+            at: line.at,
+            source: "job",
+            event: line.message,
+            by: format!("{} job", kind.as_str()),
+            level: Some(
+                serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            ),
+            job_id: Some(job_id),
+            details: line.fields,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineView {
+    pub items: Vec<TimelineEntry>,
+}
+page_type!(CertificatePage, CertificateView);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateCreated {
+    pub certificate: CertificateView,
+    pub job: JobView,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTargets {
+    /// Every target the certificate should be deployed to (the others are detached).
+    #[schema(value_type = Vec<String>)]
+    pub target_ids: Vec<TargetId>,
+    /// The certificate's current version (optimistic concurrency).
+    pub version: u64,
+}
+
+/// One certificate on one target.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentView {
+    #[schema(value_type = String, format = "uuid")]
+    pub target_id: TargetId,
+    /// `pending` (queued or retrying), `deployed`, `failed`, or `revoked_in_place` (the
+    /// certificate was revoked while deployed here; what was installed stays until replaced).
+    #[schema(value_type = String)]
+    pub status: certautopilot_core::model::DeploymentStatus,
+    pub serial: Option<String>,
+    pub fingerprint_sha256: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deployed_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+    /// What the last scan found there instead (a fingerprint, or `missing`); null when it matched.
+    pub drift: Option<String>,
+    /// When the target was last scanned, whatever the scan found.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub scanned_at: Option<Timestamp>,
+    /// For `revoked_in_place`: whether the last scan found the revoked certificate still served;
+    /// null until a scan after the revocation.
+    pub revoked_served: Option<bool>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<certautopilot_core::model::Deployment> for DeploymentView {
+    fn from(d: certautopilot_core::model::Deployment) -> Self {
+        DeploymentView {
+            target_id: d.target_id,
+            status: d.status,
+            serial: d.serial,
+            fingerprint_sha256: d.fingerprint_sha256,
+            deployed_at: d.deployed_at,
+            last_error: d.last_error,
+            attempts: d.attempts,
+            drift: d.drift,
+            scanned_at: d.scanned_at,
+            revoked_served: d.revoked_served,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    pub items: Vec<DeploymentView>,
+}
