@@ -471,6 +471,16 @@ impl Flow<'_> {
         }
         transition(work.cert.status, LifecycleEvent::Revoked, work.cert.chain_pem.is_some())
             .map_err(|e| JobError::permanent(e.to_string()))?;
+        // The revocation was asked of the serial current then; a renewal that ran in between made
+        // another one current, which nobody asked to revoke.
+        let requested = self.job.payload.get("serial").and_then(|s| s.as_str());
+        if let Some(requested) = requested
+            && work.cert.serial.as_deref() != Some(requested)
+        {
+            return Err(JobError::permanent(format!(
+                "the certificate was renewed after serial {requested} was asked to be revoked; ask again to revoke the current one"
+            )));
+        }
         self.step("revoking");
         let chain = work.cert.chain_pem.clone().unwrap_or_default();
         let leaf_der = chain_der(&chain).map_err(|e| JobError::permanent(e.to_string()))?.remove(0).to_vec();

@@ -1,5 +1,6 @@
 //! Deployments of a revoked certificate: revocation does not remove what was installed, so each
-//! deployment that was `deployed` becomes `revoked_in_place` (issue 15, item 6), and the drift scan
+//! deployment where the revoked serial is `deployed` becomes `revoked_in_place` (issue 15, item 6;
+//! one still holding an older serial stays `deployed`, as that one is not revoked), and the drift scan
 //! then reports whether the revoked certificate is still served there. Invariant: a deployment
 //! changes to `revoked_in_place` only with a `cert.revoked_in_place` audit entry naming its target,
 //! written in one transaction with it.
@@ -43,7 +44,8 @@ pub(super) async fn mark_revoked_in_place(
     let marked: Vec<Deployment> = deployments_of(deps, scope, cert)
         .await?
         .into_iter()
-        .filter(|d| d.status == DeploymentStatus::Deployed)
+        // Only where the revoked serial itself is deployed: an older one left on a target is not.
+        .filter(|d| d.status == DeploymentStatus::Deployed && d.serial.is_some() && d.serial == cert.serial)
         .map(|mut d| {
             d.status = DeploymentStatus::RevokedInPlace;
             d.revoked_served = None;

@@ -168,12 +168,19 @@ pub async fn revoke(
             let names: Vec<&str> = REVOCATION_REASONS.iter().map(|(n, _)| *n).collect();
             ApiError::invalid("reason", format!("must be one of {}", names.join(", ")))
         })?;
+    // While a renewal runs, "the certificate" is about to change: the revocation would hit the new
+    // one and leave the one on the targets valid. The caller revokes once it has finished.
+    if cert.status == CertificateStatus::Renewing {
+        return Err(ApiError::conflict(
+            "a renewal is in progress; revoke once it has finished, so the certificate revoked is the one deployed",
+        ));
+    }
     transition(cert.status, LifecycleEvent::Revoked, cert.chain_pem.is_some())
         .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be revoked", cert.status)))?;
     let job = NewJob::for_project(&scope, JobKind::Revoke, state.max_job_attempts)
         .subject(cert.id.to_string())
         .dedupe_key(format!("revoke:{}:{}", cert.id, cert.serial.clone().unwrap_or_default()))
-        .payload(json!({ "certificate_id": cert.id, "reason": reason }));
+        .payload(json!({ "certificate_id": cert.id, "reason": reason, "serial": cert.serial }));
     queue(
         &auth,
         &state,

@@ -317,3 +317,35 @@ async fn an_expired_certificate_is_deleted_without_revoking() {
         send(&app, Req::new(Method::DELETE, format!("/api/v1/certificates/{}", cert.id)).acting_as(&w.admin_a)).await;
     assert_eq!(resp.status, 204, "{resp:?}");
 }
+
+/// A revocation asked while a renewal runs is refused (409) and queues nothing: it would revoke the
+/// renewal's new certificate and leave the deployed one valid (found by following the
+/// getting-started guide). Once the renewal is over the same request is accepted, and the job
+/// carries the serial it is meant to revoke.
+#[actix_web::test]
+async fn a_revocation_waits_for_a_running_renewal() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let mut cert = issued(&h, &w, 90).await;
+    cert.status = CertificateStatus::Renewing;
+    let cert = h.store.update(&w.a.scope, &cert).await.unwrap();
+    let revoke = || {
+        Req::new(Method::POST, format!("/api/v1/certificates/{}/revoke", cert.id))
+            .acting_as(&w.owner)
+            .json(json!({ "reason": "superseded" }))
+    };
+    let refused = send(&app, revoke()).await;
+    assert_problem(&refused, 409, "conflict");
+    assert!(refused.json["detail"].as_str().unwrap().contains("renewal is in progress"), "{refused:?}");
+    assert!(audit_events(&app, &w, "cert.revoke_requested").await.is_empty(), "nothing was queued");
+
+    let mut done = stored(&h, &w, &cert).await;
+    done.status = CertificateStatus::Issued;
+    let done = h.store.update(&w.a.scope, &done).await.unwrap();
+    let accepted = send(&app, revoke()).await;
+    assert_eq!(accepted.status, 202, "{accepted:?}");
+    let job_id = accepted.json["job"]["id"].as_str().unwrap().parse().unwrap();
+    let job: Job = h.store.get_job(&SystemScope::new("test"), job_id).await.unwrap();
+    assert_eq!(job.payload["serial"], json!(done.serial), "the job names the serial to revoke");
+}
