@@ -16,6 +16,7 @@ mod pkcs11;
 mod process;
 mod reflection;
 mod schema_fuzz;
+mod secret_scan;
 mod serve;
 mod siem;
 mod slow_clients;

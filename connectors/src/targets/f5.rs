@@ -75,7 +75,7 @@ impl F5Target {
         if answer.status == 404 {
             // iControl's own message names the missing object; it is the appliance's text, so it
             // goes to the debug log only.
-            crate::failure::log_remote_detail(what, &answer.body.to_string());
+            crate::failure::log_remote_detail(what, &answer.detail);
             return Err(DeployError::Permanent(format!("{what}: not found (404)")));
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! One JSON request to a vendor API, classified the way every target needs: no answer, 5xx, 408
 //! and 429 are transient; 401 and 403 are "the credential is refused"; other 4xx are refusals that
 //! need a person. The answer's body comes back for the caller to read on success and 404; on any
-//! other status it is only logged at debug level (`crate::failure`), never put in the error.
+//! other status it is only logged at debug level (`crate::failure`), never put in the error, and
+//! without anything the request sent (a remote echoing it would put the credential in the log).
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use crate::egress::EgressPolicy;
 pub(crate) struct JsonResponse {
     pub status: u16,
     pub body: Value,
+    /// The answer as text for the debug log, without what the request sent (`withhold_sent`).
+    pub detail: String,
 }
 
 /// What a request carries.
@@ -50,6 +53,8 @@ pub(crate) async fn send(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
+    // What the answer may not repeat into the log: the headers (credentials) and the payload.
+    let mut sent: Vec<String> = headers.iter().map(|(_, value)| value.clone()).collect();
     let payload = match body {
         Payload::Json(v) => {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
@@ -61,6 +66,8 @@ pub(crate) async fn send(
         }
         Payload::None => Bytes::new(),
     };
+    sent.push(String::from_utf8_lossy(&payload).into_owned());
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
     let request = request.body(Full::new(payload)).map_err(|e| DeployError::Permanent(format!("{what}: {e}")))?;
     let response = match tokio::time::timeout(reach.timeout, client.request(request)).await {
         Ok(Ok(r)) => r,
@@ -76,8 +83,9 @@ pub(crate) async fn send(
         200..=299 | 404 => {
             let body: Value = serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-            Ok(JsonResponse { status, body })
+            let detail = super::withhold_sent(&String::from_utf8_lossy(&bytes), &sent);
+            Ok(JsonResponse { status, body, detail })
         }
-        _ => Err(DeployError::from_status(what, status, &bytes)),
+        _ => Err(DeployError::from_status(what, status, &bytes, &sent)),
     }
 }

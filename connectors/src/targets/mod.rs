@@ -72,9 +72,10 @@ impl DeployError {
     }
 
     /// `what` answered `status` (not a success): the status and its classified reason, never the
-    /// body (logged at debug level). 408, 429 and 5xx are transient.
-    pub(crate) fn from_status(what: &str, status: u16, body: &[u8]) -> DeployError {
-        crate::failure::log_remote_detail(what, &String::from_utf8_lossy(body));
+    /// body (logged at debug level, without anything of `sent`: see `withhold_sent`). 408, 429 and
+    /// 5xx are transient.
+    pub(crate) fn from_status(what: &str, status: u16, body: &[u8], sent: &[&str]) -> DeployError {
+        crate::failure::log_remote_detail(what, &withhold_sent(&String::from_utf8_lossy(body), sent));
         let reason = format!("{what}: {}", crate::failure::http_status_reason(status, "target"));
         match status {
             408 | 429 | 500..=599 => DeployError::Transient(reason),
@@ -83,10 +84,61 @@ impl DeployError {
     }
 }
 
+/// `answer` with everything it repeats of what was sent replaced by `[sent]`: a remote that echoes
+/// the request (its credential headers, the private key in its body) must not bring them into the
+/// debug log. Each sent text counts whole and, for a header value, without its scheme (`Bearer`,
+/// `Basic`), when at least 8 characters long; and each run of at least 16 characters between its
+/// line breaks (escaped or not) and quotes, so a key's PEM lines are found however an echo encodes
+/// them.
+pub(crate) fn withhold_sent(answer: &str, sent: &[&str]) -> String {
+    let mut fragments: Vec<&str> = Vec::new();
+    for text in sent {
+        let scheme_less = text.trim().split_once(' ').map(|(_, credential)| credential.trim());
+        fragments.extend([Some(text.trim()), scheme_less].into_iter().flatten().filter(|f| f.len() >= 8));
+        let runs = text.split(['\n', '\r', '"']).flat_map(|f| f.split("\\n")).flat_map(|f| f.split("\\r"));
+        fragments.extend(runs.filter(|f| f.len() >= 16));
+    }
+    // Longest first, so a fragment inside a longer one does not break the longer one's match.
+    fragments.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = answer.to_owned();
+    for fragment in fragments {
+        if out.contains(fragment) {
+            out = out.replace(fragment, "[sent]");
+        }
+    }
+    out
+}
+
 /// What one deployment did, for the timeline.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DeployReport {
     pub summary: String,
     /// The reload command's outcome, when one is configured.
     pub reload: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::withhold_sent;
+
+    /// An answer echoing the request loses the credential (whole and without its scheme) and the
+    /// key's lines, raw or JSON-escaped; the remote's own words stay.
+    #[test]
+    fn an_echoed_request_is_withheld() {
+        let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nAbCdEfGhIjKlMnOpQrStUvWxYz012345\n-----END PRIVATE KEY-----\n";
+        let body = serde_json::json!({ "private_key": key }).to_string();
+        let sent = ["Bearer tok3n-0123456789", "Basic YWRtaW46cGFzc3dvcmQ=", body.as_str()];
+        for answer in [
+            format!("denied: authorization: Bearer tok3n-0123456789; body {body}"),
+            format!("user YWRtaW46cGFzc3dvcmQ= sent {key}"),
+            "token tok3n-0123456789 refused".to_owned(),
+        ] {
+            let kept = withhold_sent(&answer, &sent);
+            for secret in ["tok3n-0123456789", "YWRtaW46cGFzc3dvcmQ=", "MIGHAgEAMBMGByqGSM49", "AbCdEfGhIjKlMnOp"] {
+                assert!(!kept.contains(secret), "{secret} kept in {kept}");
+            }
+            assert!(kept.contains("[sent]"), "{kept}");
+        }
+        assert_eq!(withhold_sent("permission denied", &sent), "permission denied");
+    }
 }

@@ -42,13 +42,13 @@ impl NetscalerTarget {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
         let answer = send(what, http::Method::POST, &url, &self.auth(), Payload::Json(body), self.reach()).await?;
         if answer.status == 404 {
-            crate::failure::log_remote_detail(what, &answer.body.to_string());
+            crate::failure::log_remote_detail(what, &answer.detail);
             return Err(DeployError::Permanent(format!("{what}: not found (404)")));
         }
         if let Some(code) = answer.body["errorcode"].as_i64().filter(|c| *c != 0) {
             // The NITRO error code is a number from a documented table; the message beside it is
             // the appliance's text and goes to the debug log only.
-            crate::failure::log_remote_detail(what, &answer.body.to_string());
+            crate::failure::log_remote_detail(what, &answer.detail);
             return Err(DeployError::Permanent(format!("{what}: NITRO error {code}")));
         }
         Ok(())

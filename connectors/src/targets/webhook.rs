@@ -53,6 +53,7 @@ impl WebhookTarget {
             document["private_key_pem"] = d.key_pem.expose_str().unwrap_or_default().into();
         }
         let body = serde_json::to_vec(&document).map_err(|e| DeployError::Permanent(e.to_string()))?;
+        let sent = String::from_utf8_lossy(&body).into_owned();
         let timestamp = certautopilot_core::Timestamp::now().as_unix_millis().div_euclid(1_000).to_string();
         let request = http::Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -76,7 +77,7 @@ impl WebhookTarget {
                     Ok(Ok(body)) => body.to_bytes(),
                     _ => Bytes::new(),
                 };
-                Err(DeployError::from_status(&what, code, &body))
+                Err(DeployError::from_status(&what, code, &body, &[&sent]))
             }
         }
     }

@@ -14,5 +14,6 @@ mod role_matrix;
 mod secrets;
 mod security_headers;
 mod targets;
+mod tenancy;
 mod token_containment;
 mod tokens;

@@ -133,9 +133,29 @@ fn bind(values: &[String]) -> Vec<&dyn ToSql> {
     values.iter().map(|v| v as &dyn ToSql).collect()
 }
 
+/// A membership names a project and a user of the organization it is written in: one naming
+/// another organization's project would build this organization's scope over that project.
+fn check_membership(conn: &Connection, scope: &RecordScope, raw: &RawRecord) -> Result<(), StoreError> {
+    if raw.kind != RecordKind::Membership {
+        return Ok(());
+    }
+    let refused = || StoreError::ScopeMismatch { kind: raw.kind.name() };
+    let (Some(project), Some(user)) = (raw.project_id, raw.lookup_key.as_deref()) else { return Err(refused()) };
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE org_id = ?1 AND id = ?2) AND EXISTS (SELECT 1 FROM {} WHERE org_id = ?1 AND id = ?3)",
+        RecordKind::Project.table(),
+        RecordKind::User.table()
+    );
+    let ours: bool = conn
+        .prepare_cached(&sql)?
+        .query_row(params![scope.org_id().to_string(), project.to_string(), user], |r| r.get(0))?;
+    if ours { Ok(()) } else { Err(refused()) }
+}
+
 pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecord]) -> Result<(), StoreError> {
     for raw in records {
         check_owner(scope, raw)?;
+        check_membership(conn, scope, raw)?;
         let sql =
             format!("INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7, ?8)", raw.kind.table());
         conn.prepare_cached(&sql)?
@@ -279,6 +299,7 @@ pub(crate) fn update(
     now: Timestamp,
 ) -> Result<RawRecord, StoreError> {
     check_owner(scope, &raw)?;
+    check_membership(conn, scope, &raw)?;
     let (filter, scope_values) = scope_filter(scope, raw.kind)?;
     let sql = format!(
         "UPDATE {} SET version = version + 1, unique_key = ?, lookup_key = ?, due_at = ?, updated_at = ?, doc = ?
@@ -520,6 +541,14 @@ pub(crate) fn locate_project(conn: &Connection, kind: RecordKind, id: &str) -> R
 
 pub(crate) fn delete_empty_project(conn: &Connection, org: OrgId, project: ProjectId) -> Result<(), StoreError> {
     let id = project.to_string();
+    // Another organization's project reads like an unknown one, never as "still holds …".
+    let ours = conn
+        .prepare_cached("SELECT 1 FROM projects WHERE org_id = ?1 AND id = ?2")?
+        .query_row([org.to_string(), id.clone()], |_| Ok(()))
+        .optional()?;
+    if ours.is_none() {
+        return Err(StoreError::not_found(RecordKind::Project, id));
+    }
     for kind in RecordKind::ALL.into_iter().filter(|k| k.is_project_scoped()) {
         let sql = format!("SELECT 1 FROM {} WHERE project_id = ?1 LIMIT 1", kind.table());
         if conn.prepare_cached(&sql)?.query_row([&id], |_| Ok(())).optional()?.is_some() {
