@@ -21,13 +21,9 @@ pub enum Action {
     Status,
     Retire { version: u32, settle: Duration },
     RetirePrevious { settle: Duration },
-    Migrate { to: crate::cli::MigrateTarget, batch: usize },
 }
 
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
-    if let Action::Migrate { to, batch } = action {
-        return crate::kek_migrate::run(config, to, batch).await;
-    }
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
     let store = open_store(config).await? as Arc<dyn Store>;
@@ -53,7 +49,6 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
             }
         }
         Action::RetirePrevious { settle } => retire_previous(store.as_ref(), &envelope, settle).await?,
-        Action::Migrate { .. } => unreachable!("handled above"),
         Action::Retire { version, settle } => {
             if version == envelope.kek().current_version() {
                 anyhow::bail!("KEK version {version} is the current one and cannot be retired");

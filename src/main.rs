@@ -91,7 +91,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         None => kek::Action::RetirePrevious { settle },
                     }
                 }
-                KekCommand::Migrate { to, batch } => kek::Action::Migrate { to, batch },
+                KekCommand::Migrate { to, batch } => {
+                    block_on(kek_migrate::run(&config, to, batch))?;
+                    return Ok(ExitCode::SUCCESS);
+                }
                 _ => kek::Action::Status,
             };
             block_on(kek::run(&config, action))?;

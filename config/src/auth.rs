@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::check::in_range;
 use crate::error::ConfigError;
 use crate::raw::RawAuth;
-use crate::validated::in_range;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthConfig {

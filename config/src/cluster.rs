@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::check::in_range;
 use crate::error::ConfigError;
-use crate::validated::in_range;
 
 /// A validated `[cluster]` section.
 #[derive(Debug, Clone, Serialize)]

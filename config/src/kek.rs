@@ -5,23 +5,25 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::ConfigError;
-use crate::raw::{KekProviderKind, RawPkcs11};
-use crate::validated::{KekConfig, PinSource};
+use crate::raw::{KekProviderKind, RawKekPrevious, RawPkcs11};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawKekPrevious {
-    /// `dev` (the key under `node.data_dir`), `file` or `pkcs11`.
-    pub provider: KekProviderKind,
-    /// With `provider = "file"`: the old key file.
-    #[serde(default)]
-    pub file_path: Option<String>,
-    /// With `provider = "pkcs11"`: the old token.
-    #[serde(default)]
-    pub pkcs11: RawPkcs11,
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum KekConfig {
+    Dev { path: PathBuf },
+    File { path: PathBuf },
+    Pkcs11 { module: PathBuf, token_label: String, pin: PinSource },
+}
+
+/// Where the PKCS#11 user PIN is read from at start.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PinSource {
+    Env(String),
+    File(PathBuf),
 }
 
 impl From<&KekConfig> for RawKekPrevious {
@@ -131,7 +133,7 @@ pub(crate) fn validate_previous(
 
 #[cfg(test)]
 mod tests {
-    use crate::validated::KekConfig;
+    use crate::kek::KekConfig;
 
     fn load(text: &str) -> Result<crate::Config, crate::ConfigError> {
         crate::load_from_str(text, std::path::Path::new("test.toml"), Vec::new())

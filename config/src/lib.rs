@@ -5,6 +5,7 @@
 //! (`__` separates levels: `CERTAUTOPILOT_STORE__SQLITE__PATH`). Unknown keys are errors everywhere.
 
 mod auth;
+mod check;
 mod cluster;
 mod effective;
 mod egress;
@@ -20,8 +21,8 @@ mod validated;
 pub use auth::AuthConfig;
 pub use egress::{EgressConfig, RawEgress};
 pub use error::ConfigError;
-pub use kek::RawKekPrevious;
 pub use load::{ENV_PREFIX, load, load_from_str};
+pub use raw::RawKekPrevious;
 pub use raw::{
     LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite,
     RawStore, SiemFormatName, SiemTransportName, SqliteSynchronous, StoreBackend,

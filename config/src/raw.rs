@@ -395,7 +395,7 @@ pub struct RawKek {
     /// How many unwrapped data keys the KEK actor keeps in memory; 0 = none.
     pub cache_entries: u32,
     /// The provider the store's values are sealed under while `kek migrate` moves them to this one.
-    pub previous: Option<crate::kek::RawKekPrevious>,
+    pub previous: Option<RawKekPrevious>,
 }
 
 impl Default for RawKek {
@@ -470,4 +470,18 @@ fn default_siem_batch() -> u32 {
 
 fn default_siem_backlog_warn() -> u64 {
     100_000
+}
+
+/// `[kek.previous]` as written (validated in `kek.rs`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKekPrevious {
+    /// `dev` (the key under `node.data_dir`), `file` or `pkcs11`.
+    pub provider: KekProviderKind,
+    /// With `provider = "file"`: the old key file.
+    #[serde(default)]
+    pub file_path: Option<String>,
+    /// With `provider = "pkcs11"`: the old token.
+    #[serde(default)]
+    pub pkcs11: RawPkcs11,
 }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::check::{in_range, parse_addr};
 use crate::error::ConfigError;
 use crate::raw::RawSiem;
-use crate::validated::{in_range, parse_addr};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SiemConfig {

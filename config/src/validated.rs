@@ -8,8 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::auth::AuthConfig;
+use crate::check::{in_range, parse_addr};
 pub use crate::cluster::ClusterConfig;
 use crate::error::ConfigError;
+pub use crate::kek::{KekConfig, PinSource};
 use crate::raw::{CONFIG_VERSION, KekProviderKind, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
 pub use crate::siem::{SiemConfig, SiemTlsConfig};
 
@@ -39,22 +41,6 @@ pub struct Config {
     /// The file this configuration was read from, if any: file targets never write over it.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "provider", rename_all = "lowercase")]
-pub enum KekConfig {
-    Dev { path: PathBuf },
-    File { path: PathBuf },
-    Pkcs11 { module: PathBuf, token_label: String, pin: PinSource },
-}
-
-/// Where the PKCS#11 user PIN is read from at start.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PinSource {
-    Env(String),
-    File(PathBuf),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -443,12 +429,6 @@ impl Config {
     }
 }
 
-pub(crate) fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| {
-        ConfigError::invalid(key, format!("{value:?}"), "must be an IP address and port, like 127.0.0.1:8080")
-    })
-}
-
 /// `host:port` as peers dial it: a non-empty host of at most 253 characters without whitespace,
 /// and a port from 1 to 65535. Shared by `[cluster]` validation and the nodes' join requests.
 pub fn is_host_port(addr: &str) -> bool {
@@ -457,14 +437,6 @@ pub fn is_host_port(addr: &str) -> bool {
         && host.len() <= 253
         && !addr.contains(char::is_whitespace)
         && port.parse::<u16>().is_ok_and(|p| p > 0)
-}
-
-pub(crate) fn in_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::invalid(key, value, format!("must be between {min} and {max}")))
-    }
 }
 
 fn default_node_id() -> String {

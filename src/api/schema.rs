@@ -51,11 +51,11 @@ pub fn target_kind() -> Object {
 }
 
 pub fn dns_provider() -> Object {
-    string_enum(serde_names(&crate::api::handlers::dns::ACCEPTED_PROVIDERS), "the DNS provider")
+    string_enum(serde_names(&certautopilot_core::model::DnsProvider::ACCEPTED), "the DNS provider")
 }
 
 pub fn revocation_reason() -> Object {
-    let names = crate::api::handlers::certificates::REVOCATION_REASONS.iter().map(|(n, _)| n.to_string()).collect();
+    let names = certautopilot_core::model::SUBSCRIBER_REVOCATION_REASONS.iter().map(|n| n.to_string()).collect();
     string_enum(names, "RFC 5280 reason for the revocation; `unspecified` when omitted")
 }
 
@@ -72,7 +72,7 @@ pub fn target_config() -> Object {
     let per_kind: Vec<String> = TargetKind::ALL
         .iter()
         .zip(serde_names(&TargetKind::ALL))
-        .map(|(kind, name)| format!("{name}: {}", crate::api::handlers::targets::config_keys(*kind).join(", ")))
+        .map(|(kind, name)| format!("{name}: {}", kind.config_keys().join(", ")))
         .collect();
     let description = format!(
         "settings for the target's `type` (docs/api.md, docs/distribution.md); no other keys are accepted. {}. \

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::login_flood::call;
+use super::service::call;
 use super::{millis, percentile};
 
 #[derive(Default)]

@@ -4,20 +4,17 @@
 //! Goals from the issue: peak under 300 MB, back under 80 MB within 10 s, /healthz p99 under 50 ms.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certautopilot_connectors::testsupport::{ChildGuard, wait_for_own_port};
 use serde_json::json;
 
 use super::health_probe::HealthProbe;
 use super::issue::rss_kib;
+use super::service::{call, start_service};
 
 const OWNER: &str = "owner@bench.test";
 const PASSWORD: &str = "bench password, long enough";
@@ -95,65 +92,6 @@ pub fn run(dir: &Path, logins: usize, same_account: bool) -> anyhow::Result<()> 
     println!("  the owner logging in from a fresh address afterwards: {owner}");
     child.stop();
     Ok(())
-}
-
-/// This binary serving under `dir/service` on a free loopback port with `env` added, ready.
-pub(super) fn start_service(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(ChildGuard, SocketAddr)> {
-    let service_dir = dir.join("service");
-    std::fs::create_dir_all(&service_dir)?;
-    let mut child = ChildGuard::new(
-        Command::new(std::env::current_exe()?)
-            .args(["serve", "--log-format", "json"])
-            .current_dir(&service_dir)
-            // Port 0: the service takes a free port, read back from its own listening socket (the
-            // only one: metrics are off), so no other process can be in the way.
-            .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
-            .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
-            .env("CERTAUTOPILOT_LOG__FILTER", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the service")?,
-    );
-    let port = wait_for_own_port(&mut child, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!("the service did not listen: {e:?}"))?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    while !matches!(call(addr, "GET", "/readyz", &[], None), Ok((200, _))) {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the service did not become ready");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok((child, addr))
-}
-
-/// One HTTP/1.1 request on its own connection: status and body.
-pub(super) fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let body = body.unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
-    Ok((status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
 }
 
 fn expect((status, body): (u16, String), want: u16, what: &str) -> anyhow::Result<()> {

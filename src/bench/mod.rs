@@ -10,6 +10,7 @@ mod jobs;
 mod kek;
 mod login_flood;
 mod renewal_scan;
+mod service;
 mod siem;
 mod slow_bodies;
 

@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use super::health_probe::HealthProbe;
 use super::issue::rss_kib;
-use super::login_flood::start_service;
+use super::service::start_service;
 
 const HEAD: &str =
     "POST /api/v1/setup HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{";

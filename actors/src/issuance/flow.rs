@@ -318,7 +318,7 @@ impl Flow<'_> {
             return;
         }
         let serial = work.cert.serial.clone().unwrap_or_default();
-        let job = super::target::distribute_job(&work.scope, self.id, &[], false, self.job.max_attempts)
+        let job = super::job_specs::distribute_job(&work.scope, self.id, &[], false, self.job.max_attempts)
             .dedupe_key(format!("distribute:{}:{serial}", self.id));
         match self.deps.store.enqueue_job(job).await {
             Ok(_) => {
@@ -499,7 +499,7 @@ impl Flow<'_> {
         work.cert.last_error = None;
         let serial = work.cert.serial.clone();
         // The reason by name, as `cert.revoke_requested` records it (docs/audit.md).
-        let details = json!({ "serial": serial, "reason": revocation_reason_name(reason) });
+        let details = json!({ "serial": serial, "reason": certautopilot_core::model::revocation_reason_name(reason.unwrap_or(0)) });
         self.move_to(work, LifecycleEvent::Revoked, details).await?;
         self.log(LogLevel::Info, "revoked", json!({ "serial": serial })).await;
         self.mark_revoked_in_place(work).await?;
@@ -523,23 +523,6 @@ impl Flow<'_> {
             self.log(LogLevel::Warn, "revoked certificate still deployed", json!({ "deployments": marked })).await;
         }
         Ok(())
-    }
-}
-
-/// RFC 5280 §5.3.1's name for a CRL reason code; no code sent to the CA means `unspecified`.
-fn revocation_reason_name(code: Option<u8>) -> String {
-    match code.unwrap_or(0) {
-        0 => "unspecified".into(),
-        1 => "keyCompromise".into(),
-        2 => "cACompromise".into(),
-        3 => "affiliationChanged".into(),
-        4 => "superseded".into(),
-        5 => "cessationOfOperation".into(),
-        6 => "certificateHold".into(),
-        8 => "removeFromCRL".into(),
-        9 => "privilegeWithdrawn".into(),
-        10 => "aACompromise".into(),
-        other => format!("code {other}"),
     }
 }
 

@@ -7,6 +7,7 @@ mod account;
 mod certificate;
 mod dns;
 mod flow;
+mod job_specs;
 mod jobs;
 mod revoked;
 mod scan;
@@ -28,9 +29,11 @@ use certautopilot_core::{OrgScope, Principal, ProjectScope};
 
 pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_account};
 pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
+pub use job_specs::{distribute_job, scan_job};
 pub use jobs::CertificateJobs;
 pub use scheduler::{Scheduler, renewal_dedupe_key};
-pub use target::{DistributeJobs, ScanJobs, TargetActor, TargetHub, distribute_job, scan_job};
+pub use target::{DistributeJobs, ScanJobs, TargetActor, TargetHub};
+pub use target_connector::DeployFailure;
 
 /// The registry kind the scheduler is listed under.
 pub fn scheduler_kind() -> &'static str {

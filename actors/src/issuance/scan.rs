@@ -13,7 +13,8 @@ use certautopilot_core::{ProjectScope, StoreError, Timestamp};
 use serde_json::json;
 
 use super::IssuanceDeps;
-use super::target::{DeployFailure, connector, distribute_job};
+use super::job_specs::distribute_job;
+use super::target_connector::{DeployFailure, connector};
 
 /// Reads what the target actually serves and compares it with each certificate deployed there.
 /// Drift is recorded on the deployment (`cert.drift_detected`, and `cert.drift_resolved` once it

@@ -5,24 +5,20 @@
 //! `cert.distribution_failed` in the certificate's audit trail (and so its timeline).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
 use async_trait::async_trait;
-use certautopilot_connectors::targets::{
-    DeployError, DeployReport, Deployable, F5Target, FileTarget, IisTarget, KubernetesTarget, NetscalerTarget,
-    ReloadCommand, SshTarget, VaultTarget, WebhookTarget,
-};
+use certautopilot_connectors::targets::{DeployReport, Deployable};
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
 use certautopilot_core::model::{
-    Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind, NewJob, TargetKind,
+    Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind,
 };
 use certautopilot_core::store::RecordStore;
 use certautopilot_core::{StoreError, Timestamp};
 use serde_json::json;
 
-use super::target_connector::Connector;
+use super::target_connector::{DeployFailure, connector};
 use super::{IssuanceDeps, IssueError};
 use crate::hub::Hub;
 use crate::job_pump::{JobContext, JobError, JobHandler};
@@ -30,9 +26,6 @@ use crate::registry::Probe;
 use crate::supervisor::{Lifeline, Spawn, Supervised};
 
 pub const KIND: &str = "distribution_target";
-
-/// How long a reload command may run.
-const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Deploy the certificate's current certificate to this target.
 pub struct Deploy {
@@ -44,25 +37,6 @@ pub struct Deploy {
 
 impl Message for Deploy {
     type Result = Result<String, DeployFailure>;
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct DeployFailure {
-    pub message: String,
-    pub transient: bool,
-}
-
-impl From<IssueError> for DeployFailure {
-    fn from(e: IssueError) -> Self {
-        DeployFailure { transient: e.is_transient(), message: e.to_string() }
-    }
-}
-
-impl From<StoreError> for DeployFailure {
-    fn from(e: StoreError) -> Self {
-        IssueError::from(e).into()
-    }
 }
 
 /// Compare what is deployed on this target with the certificates that should be there.
@@ -222,138 +196,6 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
     result
 }
 
-/// The connector for a stored target, its credential opened.
-pub(super) fn connector(deps: &IssuanceDeps, target: &DistributionTarget) -> Result<Box<dyn Connector>, DeployError> {
-    let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let bad = |what: &str| DeployError::Permanent(format!("target {}: {what}", target.name));
-    let reload = text("reload_command").map(|command| ReloadCommand { command, timeout: RELOAD_TIMEOUT });
-    let credential = || -> Result<serde_json::Value, DeployError> {
-        let sealed = target.credential.as_ref().ok_or_else(|| bad("no credential stored"))?;
-        let plain = deps
-            .envelope
-            .open(&target.id.to_string(), "credential", sealed)
-            .map_err(|e| bad(&format!("credential: {e}")))?;
-        serde_json::from_slice(plain.expose()).map_err(|_| bad("credential is unreadable"))
-    };
-    match target.kind {
-        TargetKind::File => {
-            let mode = |key: &str, default| text(key).and_then(|m| u32::from_str_radix(&m, 8).ok()).unwrap_or(default);
-            Ok(Box::new(FileTarget {
-                cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?.into(),
-                key_path: text("key_path").ok_or_else(|| bad("no key_path"))?.into(),
-                key_mode: mode("mode", 0o600),
-                cert_mode: mode("cert_mode", 0o644),
-                owner: text("owner"),
-                reload,
-                policy: deps.settings.file_targets.clone(),
-            }))
-        }
-        TargetKind::Webhook => {
-            let secret = credential()?;
-            let secret = secret.get("hmac_secret").and_then(|v| v.as_str()).ok_or_else(|| bad("no HMAC secret"))?;
-            Ok(Box::new(WebhookTarget {
-                url: text("url").ok_or_else(|| bad("no url"))?,
-                secret: certautopilot_core::crypto::SecretBytes::from_text(secret),
-                include_private_key: target
-                    .config
-                    .get("include_private_key")
-                    .and_then(|v| v.as_bool())
-                    .unwrap_or(false),
-                extra_roots_pem: text("ca_bundle_pem"),
-                timeout: deps.settings.acme_timeout,
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-        TargetKind::Ssh => {
-            let secret = credential()?;
-            let key = secret.get("private_key").and_then(|v| v.as_str()).ok_or_else(|| bad("no SSH key"))?;
-            Ok(Box::new(SshTarget {
-                host: text("host").ok_or_else(|| bad("no host"))?,
-                port: target.config.get("port").and_then(|v| v.as_u64()).unwrap_or(22) as u16,
-                user: text("user").ok_or_else(|| bad("no user"))?,
-                host_key_sha256: text("host_key_sha256").ok_or_else(|| bad("no pinned host key"))?,
-                private_key: certautopilot_core::crypto::SecretBytes::from_text(key),
-                cert_path: text("cert_path").ok_or_else(|| bad("no cert_path"))?,
-                key_path: text("key_path").ok_or_else(|| bad("no key_path"))?,
-                key_mode: 0o600,
-                owner: text("owner"),
-                reload_command: text("reload_command"),
-                timeout: RELOAD_TIMEOUT,
-                sessions: Some(deps.ssh_sessions.clone()),
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-        TargetKind::Kubernetes => {
-            let secret = credential()?;
-            let token = secret.get("token").and_then(|v| v.as_str()).ok_or_else(|| bad("no token"))?;
-            Ok(Box::new(KubernetesTarget {
-                api_url: text("api_url").ok_or_else(|| bad("no api_url"))?,
-                namespace: text("namespace").ok_or_else(|| bad("no namespace"))?,
-                secret_name: text("secret_name").ok_or_else(|| bad("no secret_name"))?,
-                token: certautopilot_core::crypto::SecretBytes::from_text(token),
-                ca_pem: text("ca_bundle_pem"),
-                timeout: deps.settings.acme_timeout,
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-        TargetKind::Vault => {
-            let secret = credential()?;
-            let token = secret.get("token").and_then(|v| v.as_str()).ok_or_else(|| bad("no token"))?;
-            Ok(Box::new(VaultTarget {
-                address: text("address").ok_or_else(|| bad("no address"))?,
-                mount: text("mount").unwrap_or_else(|| "secret".into()),
-                path: text("path").unwrap_or_default(),
-                pki: text("mode").as_deref() == Some("pki"),
-                token: certautopilot_core::crypto::SecretBytes::from_text(token),
-                ca_pem: text("ca_bundle_pem"),
-                timeout: deps.settings.acme_timeout,
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-        TargetKind::F5 => {
-            let secret = credential()?;
-            let password = secret.get("password").and_then(|v| v.as_str()).ok_or_else(|| bad("no password"))?;
-            Ok(Box::new(F5Target {
-                url: text("url").ok_or_else(|| bad("no url"))?,
-                username: text("username").ok_or_else(|| bad("no username"))?,
-                password: certautopilot_core::crypto::SecretBytes::from_text(password),
-                partition: text("partition").unwrap_or_else(|| "Common".into()),
-                profile: text("profile").ok_or_else(|| bad("no profile"))?,
-                object_name: text("object_name").ok_or_else(|| bad("no object_name"))?,
-                ca_pem: text("ca_bundle_pem"),
-                timeout: deps.settings.acme_timeout,
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-        TargetKind::Netscaler => {
-            let secret = credential()?;
-            let password = secret.get("password").and_then(|v| v.as_str()).ok_or_else(|| bad("no password"))?;
-            Ok(Box::new(NetscalerTarget {
-                url: text("url").ok_or_else(|| bad("no url"))?,
-                username: text("username").ok_or_else(|| bad("no username"))?,
-                password: certautopilot_core::crypto::SecretBytes::from_text(password),
-                certkey: text("certkey").ok_or_else(|| bad("no certkey"))?,
-                ca_pem: text("ca_bundle_pem"),
-                timeout: deps.settings.acme_timeout,
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-        TargetKind::Iis => {
-            let secret = credential()?;
-            let hmac = secret.get("hmac_secret").and_then(|v| v.as_str()).ok_or_else(|| bad("no HMAC secret"))?;
-            Ok(Box::new(IisTarget {
-                agent_url: text("agent_url").ok_or_else(|| bad("no agent_url"))?,
-                secret: certautopilot_core::crypto::SecretBytes::from_text(hmac),
-                site: text("site").ok_or_else(|| bad("no site"))?,
-                binding: text("binding").unwrap_or_else(|| "*:443".into()),
-                ca_pem: text("ca_bundle_pem"),
-                timeout: deps.settings.acme_timeout,
-                egress: deps.settings.egress.clone(),
-            }))
-        }
-    }
-}
-
 /// The live target actors of this process.
 #[derive(Clone)]
 pub struct TargetHub {
@@ -382,23 +224,6 @@ impl TargetHub {
     pub async fn stop(&self) {
         self.hub.stop_all().await;
     }
-}
-
-/// A `distribute` job: deploy the certificate to `targets` (all of its targets when empty), all at
-/// once, each target's actor serializing its own deployments. The subject is the certificate, so it
-/// never runs beside the certificate's issue or renew job. With `force`, targets that already have
-/// this serial are deployed again (a manual request, a drift repair); otherwise they are skipped, so
-/// a retry only redoes what failed.
-pub fn distribute_job(
-    scope: &ProjectScope,
-    cert: CertificateId,
-    targets: &[TargetId],
-    force: bool,
-    max_attempts: u32,
-) -> NewJob {
-    NewJob::for_project(scope, JobKind::Distribute, max_attempts)
-        .subject(cert.to_string())
-        .payload(json!({ "certificate_id": cert, "target_ids": targets, "force": force }))
 }
 
 /// Runs `distribute` jobs: one `Deploy` per target, concurrently, so one renewal fans out to many
@@ -495,13 +320,6 @@ impl JobHandler for DistributeJobs {
 
 fn payload_id<T: std::str::FromStr>(job: &Job, key: &str) -> Option<T> {
     job.payload.get(key).and_then(|v| v.as_str()).and_then(|s| s.parse().ok())
-}
-
-/// A `scan` job for one target; like deployments, one at a time per target.
-pub fn scan_job(scope: &ProjectScope, target: TargetId, max_attempts: u32) -> NewJob {
-    NewJob::for_project(scope, JobKind::Scan, max_attempts)
-        .subject(format!("target:{target}"))
-        .payload(json!({ "target_id": target }))
 }
 
 /// Runs `scan` jobs in the target's actor.

@@ -37,6 +37,35 @@ impl KeyType {
         [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096];
 }
 
+/// RFC 5280 CRLReason codes by name (code 7 is unused by the RFC).
+pub const REVOCATION_REASONS: [(&str, u8); 10] = [
+    ("unspecified", 0),
+    ("keyCompromise", 1),
+    ("cACompromise", 2),
+    ("affiliationChanged", 3),
+    ("superseded", 4),
+    ("cessationOfOperation", 5),
+    ("certificateHold", 6),
+    ("removeFromCRL", 8),
+    ("privilegeWithdrawn", 9),
+    ("aACompromise", 10),
+];
+
+/// The reasons a subscriber may give when asking for a revocation (RFC 5280's subset that is
+/// theirs to claim; the API accepts exactly these).
+pub const SUBSCRIBER_REVOCATION_REASONS: [&str; 5] =
+    ["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation"];
+
+/// The RFC 5280 code of a reason name.
+pub fn revocation_reason_code(name: &str) -> Option<u8> {
+    REVOCATION_REASONS.iter().find(|(n, _)| *n == name).map(|(_, code)| *code)
+}
+
+/// The name of an RFC 5280 reason code, as the audit trail records it.
+pub fn revocation_reason_name(code: u8) -> String {
+    REVOCATION_REASONS.iter().find(|(_, c)| *c == code).map_or_else(|| format!("code {code}"), |(n, _)| (*n).to_owned())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     pub id: CertificateId,

@@ -16,6 +16,11 @@ pub enum DnsProvider {
     Route53,
 }
 
+impl DnsProvider {
+    /// The providers a credential may name today (the API accepts, and its contract lists, exactly these).
+    pub const ACCEPTED: [DnsProvider; 1] = [DnsProvider::Rfc2136];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsCredential {
     pub id: DnsCredentialId,

@@ -16,7 +16,8 @@ pub use acme::{AcmeAccount, AcmeAccountStatus};
 pub use audit::{AuditEvent, AuditObject};
 pub use certificate::{
     Certificate, CertificateStatus, EXPECTED_ACME_LIFETIME_DAYS, HISTORY_KEPT, IssuedVersion, KeyType, OrderProgress,
-    OrderPurpose, PublishedRecord,
+    OrderPurpose, PublishedRecord, REVOCATION_REASONS, SUBSCRIBER_REVOCATION_REASONS, revocation_reason_code,
+    revocation_reason_name,
 };
 pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
 pub use fence::{Fence, FenceRecord};

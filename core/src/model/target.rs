@@ -20,6 +20,46 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// The keys this kind's configuration accepts: the API's validators refuse any other, and the
+    /// OpenAPI document lists exactly these.
+    pub fn config_keys(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::File => &[
+                "cert_path",
+                "key_path",
+                "mode",
+                "cert_mode",
+                "owner",
+                "reload_command",
+                "auto_redeploy",
+                "tls_endpoint",
+                "tls_server_name",
+            ],
+            TargetKind::Ssh => &[
+                "host",
+                "port",
+                "user",
+                "cert_path",
+                "key_path",
+                "host_key_sha256",
+                "private_key",
+                "reload_command",
+                "owner",
+                "auto_redeploy",
+                "tls_endpoint",
+                "tls_server_name",
+            ],
+            TargetKind::Webhook => &["url", "hmac_secret", "include_private_key"],
+            TargetKind::Kubernetes => {
+                &["api_url", "namespace", "secret_name", "token", "ca_bundle_pem", "auto_redeploy"]
+            }
+            TargetKind::Vault => &["address", "mode", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"],
+            TargetKind::F5 => &["url", "username", "password", "partition", "profile", "object_name", "ca_bundle_pem"],
+            TargetKind::Netscaler => &["url", "username", "password", "certkey", "ca_bundle_pem"],
+            TargetKind::Iis => &["agent_url", "hmac_secret", "site", "binding", "ca_bundle_pem"],
+        }
+    }
+
     /// Every kind, for the API contract (its names come from serde).
     pub const ALL: [TargetKind; 8] = [
         TargetKind::File,

@@ -5,7 +5,10 @@
 use actix_web::{HttpResponse, web};
 use certautopilot_core::ids::CertificateId;
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
-use certautopilot_core::model::{AcmeAccount, Certificate, CertificateStatus, DistributionTarget, JobKind, NewJob};
+use certautopilot_core::model::{
+    AcmeAccount, Certificate, CertificateStatus, DistributionTarget, JobKind, NewJob, SUBSCRIBER_REVOCATION_REASONS,
+    revocation_reason_code,
+};
 use certautopilot_core::store::{AuditFilter, RecordKind, RecordStore, ScopeArg, Store};
 use serde_json::json;
 
@@ -146,15 +149,6 @@ pub async fn renew(
     queue(&auth, &state, &scope, &cert, job, "cert.renew_requested", json!({ "serial": cert.serial })).await
 }
 
-/// RFC 5280 reason codes a subscriber may give.
-pub const REVOCATION_REASONS: [(&str, u8); 5] = [
-    ("unspecified", 0),
-    ("keyCompromise", 1),
-    ("affiliationChanged", 3),
-    ("superseded", 4),
-    ("cessationOfOperation", 5),
-];
-
 pub async fn revoke(
     auth: Authorized,
     state: web::Data<AppState>,
@@ -163,10 +157,12 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
     let reason_name = body.reason.as_deref().unwrap_or("unspecified");
-    let reason =
-        REVOCATION_REASONS.iter().find(|(n, _)| *n == reason_name).map(|(_, code)| *code).ok_or_else(|| {
-            let names: Vec<&str> = REVOCATION_REASONS.iter().map(|(n, _)| *n).collect();
-            ApiError::invalid("reason", format!("must be one of {}", names.join(", ")))
+    let reason = SUBSCRIBER_REVOCATION_REASONS
+        .contains(&reason_name)
+        .then(|| revocation_reason_code(reason_name))
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::invalid("reason", format!("must be one of {}", SUBSCRIBER_REVOCATION_REASONS.join(", ")))
         })?;
     // While a renewal runs, "the certificate" is about to change: the revocation would hit the new
     // one and leave the one on the targets valid. The caller revokes once it has finished.

@@ -19,10 +19,6 @@ use crate::api::{AppState, validate};
 const TSIG_ALGORITHMS: [&str; 3] = ["hmac-sha256", "hmac-sha384", "hmac-sha512"];
 const MAX_NAMESERVERS: usize = 10;
 
-/// The providers a credential may name today (the API contract lists exactly these).
-pub const ACCEPTED_PROVIDERS: [certautopilot_core::model::DnsProvider; 1] =
-    [certautopilot_core::model::DnsProvider::Rfc2136];
-
 pub async fn list_credentials(
     auth: Authorized,
     state: web::Data<AppState>,
@@ -40,7 +36,7 @@ pub async fn create_credential(
     ApiJson(body): ApiJson<CreateDnsCredential>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = auth.project_scope(body.project_id).await?;
-    if !crate::api::schema::serde_names(&ACCEPTED_PROVIDERS).contains(&body.provider) {
+    if !crate::api::schema::serde_names(&certautopilot_core::model::DnsProvider::ACCEPTED).contains(&body.provider) {
         return Err(ApiError::invalid("provider", "must be rfc2136 (other providers arrive with later releases)"));
     }
     let c = body.config;

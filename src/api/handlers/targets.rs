@@ -247,44 +247,6 @@ fn scan_settings(config: &Map<String, Value>, public: &mut Value) -> Result<(), 
     Ok(())
 }
 
-/// The keys each kind's configuration accepts: the validators below refuse any other, and the
-/// OpenAPI document lists exactly these (`api::schema::target_config`).
-pub fn config_keys(kind: TargetKind) -> &'static [&'static str] {
-    match kind {
-        TargetKind::File => &[
-            "cert_path",
-            "key_path",
-            "mode",
-            "cert_mode",
-            "owner",
-            "reload_command",
-            "auto_redeploy",
-            "tls_endpoint",
-            "tls_server_name",
-        ],
-        TargetKind::Ssh => &[
-            "host",
-            "port",
-            "user",
-            "cert_path",
-            "key_path",
-            "host_key_sha256",
-            "private_key",
-            "reload_command",
-            "owner",
-            "auto_redeploy",
-            "tls_endpoint",
-            "tls_server_name",
-        ],
-        TargetKind::Webhook => &["url", "hmac_secret", "include_private_key"],
-        TargetKind::Kubernetes => &["api_url", "namespace", "secret_name", "token", "ca_bundle_pem", "auto_redeploy"],
-        TargetKind::Vault => &["address", "mode", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"],
-        TargetKind::F5 => &["url", "username", "password", "partition", "profile", "object_name", "ca_bundle_pem"],
-        TargetKind::Netscaler => &["url", "username", "password", "certkey", "ca_bundle_pem"],
-        TargetKind::Iis => &["agent_url", "hmac_secret", "site", "binding", "ca_bundle_pem"],
-    }
-}
-
 /// `user` or `user:group`, as POSIX names (letters, digits, `_`, `-`, `.`; not starting with `-`).
 fn owner(config: &Map<String, Value>, public: &mut Value) -> Result<(), ApiError> {
     let Some(owner) = optional_string(config, "owner")? else { return Ok(()) };
@@ -325,7 +287,7 @@ fn file_mode(config: &Map<String, Value>, field: &str, default: &str, max: u32) 
 }
 
 fn file_config(policy: &FilePathPolicy, config: &Map<String, Value>) -> Result<Value, ApiError> {
-    only_keys(config, config_keys(TargetKind::File))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::File))?;
     let cert_path = local_path(policy, "cert_path", config)?;
     let key_path = local_path(policy, "key_path", config)?;
     if cert_path == key_path {
@@ -344,7 +306,7 @@ fn file_config(policy: &FilePathPolicy, config: &Map<String, Value>) -> Result<V
 }
 
 fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::Ssh))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::Ssh))?;
     let host = string(config, "host")?;
     if host.parse::<std::net::IpAddr>().is_err() {
         validate::domain("config.host", host, false)?;
@@ -386,7 +348,7 @@ fn ssh_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
 }
 
 fn webhook_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::Webhook))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::Webhook))?;
     let url = validate::url("config.url", string(config, "url")?)?;
     let secret = string(config, "hmac_secret")?;
     if secret.len() < 16 {
@@ -427,7 +389,7 @@ fn kube_name(field: &str, name: &str, dots: bool) -> Result<String, ApiError> {
 }
 
 fn kubernetes_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::Kubernetes))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::Kubernetes))?;
     let mut public = json!({
         "api_url": validate::url("config.api_url", string(config, "api_url")?)?,
         "namespace": kube_name("config.namespace", string(config, "namespace")?, false)?,
@@ -439,7 +401,7 @@ fn kubernetes_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiE
 }
 
 fn vault_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::Vault))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::Vault))?;
     let mode = optional_string(config, "mode")?.unwrap_or("kv");
     if !["kv", "pki"].contains(&mode) {
         return Err(ApiError::invalid("config.mode", "must be kv or pki"));
@@ -483,7 +445,7 @@ fn password(config: &Map<String, Value>) -> Result<String, ApiError> {
 }
 
 fn f5_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::F5))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::F5))?;
     let mut public = json!({
         "url": validate::url("config.url", string(config, "url")?)?,
         "username": object_name("config.username", string(config, "username")?)?,
@@ -496,7 +458,7 @@ fn f5_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
 }
 
 fn netscaler_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::Netscaler))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::Netscaler))?;
     let mut public = json!({
         "url": validate::url("config.url", string(config, "url")?)?,
         "username": object_name("config.username", string(config, "username")?)?,
@@ -507,7 +469,7 @@ fn netscaler_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiEr
 }
 
 fn iis_config(config: &Map<String, Value>) -> Result<(Value, Value), ApiError> {
-    only_keys(config, config_keys(TargetKind::Iis))?;
+    only_keys(config, TargetKind::config_keys(TargetKind::Iis))?;
     let secret = string(config, "hmac_secret")?;
     if secret.len() < 16 {
         return Err(ApiError::invalid("config.hmac_secret", "must be at least 16 characters"));

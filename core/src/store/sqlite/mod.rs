@@ -7,6 +7,7 @@ mod connection;
 mod jobs;
 mod login;
 mod migrations;
+mod ownership;
 mod read_pool;
 mod records;
 mod sealed;

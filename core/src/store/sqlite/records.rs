@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use crate::ids::{OrgId, ProjectId};
 use crate::model::{Certificate, Organization};
 use crate::store::page::encode_cursor;
+use crate::store::sqlite::ownership::{check_membership, check_owner};
 use crate::store::sqlite::sealed;
 use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
 use crate::timestamp::Timestamp;
@@ -21,15 +22,6 @@ fn scope_filter(scope: &RecordScope, kind: RecordKind) -> Result<(String, Vec<St
         (false, None) => Ok(("org_id = ?".into(), vec![scope.org_id().to_string()])),
         _ => Err(StoreError::ScopeMismatch { kind: kind.name() }),
     }
-}
-
-fn check_owner(scope: &RecordScope, raw: &RawRecord) -> Result<(), StoreError> {
-    let matches = raw.org_id == scope.org_id()
-        && match scope.project_id() {
-            Some(project) => raw.project_id == Some(project),
-            None => !raw.kind.is_project_scoped(),
-        };
-    if matches { Ok(()) } else { Err(StoreError::ScopeMismatch { kind: raw.kind.name() }) }
 }
 
 fn raw_from_row(kind: RecordKind, row: &Row<'_>) -> rusqlite::Result<RawColumns> {
@@ -131,25 +123,6 @@ fn map_insert_error(e: rusqlite::Error, raw: &RawRecord) -> StoreError {
 
 fn bind(values: &[String]) -> Vec<&dyn ToSql> {
     values.iter().map(|v| v as &dyn ToSql).collect()
-}
-
-/// A membership names a project and a user of the organization it is written in: one naming
-/// another organization's project would build this organization's scope over that project.
-fn check_membership(conn: &Connection, scope: &RecordScope, raw: &RawRecord) -> Result<(), StoreError> {
-    if raw.kind != RecordKind::Membership {
-        return Ok(());
-    }
-    let refused = || StoreError::ScopeMismatch { kind: raw.kind.name() };
-    let (Some(project), Some(user)) = (raw.project_id, raw.lookup_key.as_deref()) else { return Err(refused()) };
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM {} WHERE org_id = ?1 AND id = ?2) AND EXISTS (SELECT 1 FROM {} WHERE org_id = ?1 AND id = ?3)",
-        RecordKind::Project.table(),
-        RecordKind::User.table()
-    );
-    let ours: bool = conn
-        .prepare_cached(&sql)?
-        .query_row(params![scope.org_id().to_string(), project.to_string(), user], |r| r.get(0))?;
-    if ours { Ok(()) } else { Err(refused()) }
 }
 
 pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecord]) -> Result<(), StoreError> {
