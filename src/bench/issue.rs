@@ -5,15 +5,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certautopilot_connectors::testsupport::{
-    AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, ZONE, wait_for_own_port,
-};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, ZONE};
 use serde_json::{Value, json};
 
 use super::{millis, percentile};
@@ -85,38 +83,18 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
 
 /// This binary serving in a child process under `dir/service`, ready, with a client for it.
 pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Result<(ChildGuard, Client)> {
-    let service_dir = dir.join("service");
-    std::fs::create_dir_all(&service_dir)?;
-    let mut child = ChildGuard::new(
-        Command::new(std::env::current_exe()?)
-            .args(["serve", "--log-format", "json"])
-            .current_dir(&service_dir)
-            // Port 0: the service takes a free port, read back from its own listening socket (the
-            // only one: metrics are off), so no other process can be in the way.
-            .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
-            .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
-            .env("CERTAUTOPILOT_JOBS__CONCURRENCY", job_concurrency.to_string())
-            .env("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10")
-            .env("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250")
-            .env("CERTAUTOPILOT_LOG__FILTER", "warn")
+    let concurrency = job_concurrency.to_string();
+    let (child, addr) = super::service::start_service(
+        dir,
+        &[
+            ("CERTAUTOPILOT_JOBS__CONCURRENCY", concurrency.as_str()),
+            ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
+            ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250"),
             // Pebble and BIND listen on loopback.
-            .env("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the service")?,
-    );
-    let port = wait_for_own_port(&mut child, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!("the service did not listen: {e:?}"))?;
-    let client = Client { addr: SocketAddr::from(([127, 0, 0, 1], port)), token: None, project: None };
-    let started = Instant::now();
-    while client.call("GET", "/readyz", None).ok().map(|(s, _)| s) != Some(200) {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the service did not become ready");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok((child, client))
+            ("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true"),
+        ],
+    )?;
+    Ok((child, Client { addr, token: None, project: None }))
 }
 
 /// Resident set size of a process, from /proc.
