@@ -84,9 +84,12 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
 /// This binary serving in a child process under `dir/service`, ready, with a client for it.
 pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Result<(ChildGuard, Client)> {
     let concurrency = job_concurrency.to_string();
+    // File targets (bench distribute) write under the bench's directory; its data stays protected.
+    let allowed = dir.display().to_string();
     let (child, addr) = super::service::start_service(
         dir,
         &[
+            ("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", allowed.as_str()),
             ("CERTAUTOPILOT_JOBS__CONCURRENCY", concurrency.as_str()),
             ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
             ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250"),
