@@ -13,17 +13,33 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::LogFormatArg;
 
-pub fn init(config: &LogConfig, format_override: Option<LogFormatArg>) {
+/// Where log lines go: `serve` logs to standard output (its only output); the other commands keep
+/// standard output for their result and log to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    Stderr,
+}
+
+pub fn init(config: &LogConfig, format_override: Option<LogFormatArg>, output: Output) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
     let json = match format_override {
         Some(LogFormatArg::Json) => true,
         Some(LogFormatArg::Pretty) => false,
         None => config.format == LogFormat::Json,
     };
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // A second init (tests calling twice) is harmless; ignore it. `try_init` also routes the `log`
     // records of dependencies into the same subscriber.
-    let _ = subscriber(filter, json, ansi, std::io::stdout).try_init();
+    let _ = match output {
+        Output::Stdout => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            subscriber(filter, json, ansi, std::io::stdout).try_init()
+        }
+        Output::Stderr => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            subscriber(filter, json, ansi, std::io::stderr).try_init()
+        }
+    };
 }
 
 /// The subscriber `init` installs, writing to `writer`.

@@ -47,7 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let config = config_check::load(cli.config.as_deref())?;
-            logging::init(&config.log, args.log_format);
+            logging::init(&config.log, args.log_format, logging::Output::Stdout);
             actix_web::rt::System::new().block_on(serve::run(config, args.mode))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -62,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Setup { org, email } => {
             let config = config_check::load(cli.config.as_deref())?;
-            logging::init(&config.log, None);
+            logging::init(&config.log, None, logging::Output::Stderr);
             block_on(setup::run(&config, &org, &email))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -80,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let config = config_check::load(cli.config.as_deref())?;
             store_location::require_existing(&config)?;
-            logging::init(&config.log, None);
+            logging::init(&config.log, None, logging::Output::Stderr);
             let action = match command {
                 KekCommand::Rotate { batch } => kek::Action::Rotate { batch },
                 // clap requires exactly one of `--version` and `--previous`.
@@ -103,7 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { command: AuditCommand::Verify { org } } => {
             let config = config_check::load(cli.config.as_deref())?;
             store_location::require_existing(&config)?;
-            logging::init(&config.log, None);
+            logging::init(&config.log, None, logging::Output::Stderr);
             block_on(audit::verify(&config, org))
         }
         Command::Cluster { command } => {
