@@ -180,6 +180,12 @@ pub fn bounded_escaped(text: &str, limit: usize) -> String {
 }
 
 /// Logs what a remote party said (an answer body, a server's error message) at debug level only.
+/// Whether `log_remote_detail` would write anything: the same module and level, so callers build
+/// the detail (scrubbing what was sent out of an answer) only when it will be logged.
+pub fn remote_detail_wanted() -> bool {
+    tracing::enabled!(tracing::Level::DEBUG)
+}
+
 pub fn log_remote_detail(what: &str, detail: &str) {
     tracing::debug!(
         what = %bounded_escaped(what, 200),

@@ -202,30 +202,6 @@ async fn loopback_refused_before_any_socket_opens() {
     assert_eq!(dns.datagrams_before_now().await, 0, "no datagram reached the DNS listener");
 }
 
-/// The metadata address as an IP literal is refused on every path even with loopback allowed. No
-/// traffic: each path checks a literal before creating a socket (the HTTP connector before handing
-/// the URI to hyper-util, `connect_tcp` before `TcpStream::connect`, DNS before binding UDP).
-#[tokio::test]
-async fn metadata_address_refused_without_traffic() {
-    install_ring();
-    let policy = EgressPolicy::allowing_loopback();
-    let d = sample_deployable(CHAIN);
-    let err = webhook("http://169.254.169.254/latest/meta-data/".into(), policy.clone()).deploy(&d).await.unwrap_err();
-    refused_by_policy(&err, "169.254.169.254");
-    assert!(err.to_string().contains("link-local/metadata range"), "{err}");
-    let err = vault("http://[fd00:ec2::254]".into(), policy.clone()).deploy(&d).await.unwrap_err();
-    refused_by_policy(&err, "fd00:ec2::254");
-    let err = ssh("169.254.169.254", 22, policy.clone()).deploy(&d).await.unwrap_err();
-    refused_by_policy(&err, "169.254.169.254");
-    let err = presented_fingerprint("169.254.169.254:443", None, TIMEOUT, &policy).await.unwrap_err();
-    refused_by_policy(&err, "169.254.169.254");
-    let err = rfc2136("169.254.169.254:53".parse().unwrap(), policy.clone())
-        .remove_txt("example.test", "_acme-challenge.example.test", "v")
-        .await
-        .unwrap_err();
-    assert!(matches!(&err, DnsError::Egress { .. }), "{err}");
-}
-
 /// A target answering 500 with a secret-looking marker and a newline in its body: the error says
 /// `http 500 from the target` and is transient, and carries neither the marker nor the newline.
 #[tokio::test]
