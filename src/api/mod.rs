@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod json;
 pub mod openapi;
 pub mod rebind;
+pub mod route_spec;
 pub mod routes;
 pub mod schema;
 pub mod validate;

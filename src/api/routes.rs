@@ -1,42 +1,21 @@
 //! The route table: every API route with its policy, in one place. Handlers are registered from this
-//! table, the `Authorized` extractor reads policies from it, the OpenAPI document is generated from
-//! it, and the role-matrix test walks it, so a route cannot exist without a declared policy.
+//! table with their policy attached as route data (the `Authorized` extractor reads it from the
+//! request), the OpenAPI document is generated from it, and the role-matrix test walks it, so a
+//! route cannot exist without a declared policy.
+//! Invariant: the top of `api`'s import tree: it imports the handlers and the generator, and
+//! nothing below imports it back.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use actix_web::http::Method;
-use actix_web::web;
+use actix_web::{guard, web};
 use certautopilot_core::model::Role;
 
+use crate::api::auth::Authorized;
 use crate::api::handlers::*;
-use crate::api::openapi::{Body, Query};
+use crate::api::openapi;
+use crate::api::route_spec::{Body, Policy, Query, RouteSpec};
 use crate::api::views::*;
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// Anyone, signed in or not.
-    Public,
-    /// Any signed-in user of the organization.
-    Authenticated,
-    /// The organization's owners only.
-    Owner,
-    /// Members of the addressed project with at least this role (owners always qualify).
-    Project(Role),
-}
-
-pub struct RouteSpec {
-    pub method: Method,
-    pub path: &'static str,
-    pub policy: Policy,
-    pub operation_id: &'static str,
-    pub summary: &'static str,
-    pub request: Option<Body>,
-    pub status: u16,
-    pub response: Option<Body>,
-    pub query: &'static [Query],
-}
 
 const LIST: &[Query] = &[Query::PROJECT_ID, Query::CURSOR, Query::LIMIT];
 const PAGE: &[Query] = &[Query::CURSOR, Query::LIMIT];
@@ -61,7 +40,13 @@ macro_rules! routes {
         }
 
         pub fn register(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($path, web::method(Method::$method).to($handler)); )*
+            // One resource per (method, path), as `cfg.route` makes, carrying the route's policy.
+            $( cfg.service(
+                web::resource($path)
+                    .guard(guard::Method(Method::$method))
+                    .app_data($policy)
+                    .route(web::route().to($handler)),
+            ); )*
             // Any other method on a known path: 405 as a problem document, not a silent 404.
             let mut seen = std::collections::BTreeSet::new();
             $( if seen.insert($path) { cfg.route($path, web::route().to(method_not_allowed)); } )*
@@ -210,11 +195,8 @@ async fn method_not_allowed() -> Result<actix_web::HttpResponse, crate::api::err
     ))
 }
 
-/// The policy of the route matching `method` and the router's `pattern`, if it is in the table.
-pub fn policy_for(method: &Method, pattern: &str) -> Option<Policy> {
-    static POLICIES: OnceLock<HashMap<(Method, &'static str), Policy>> = OnceLock::new();
-    POLICIES
-        .get_or_init(|| table().into_iter().map(|r| ((r.method, r.path), r.policy)).collect())
-        .get(&(method.clone(), pattern))
-        .copied()
+/// `GET /api/v1/openapi.json`: the document of this table, generated once.
+async fn openapi_document(_auth: Authorized) -> web::Json<serde_json::Value> {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    web::Json(DOCUMENT.get_or_init(|| openapi::document(&table())).clone())
 }

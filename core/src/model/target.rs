@@ -20,6 +20,20 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// The kind's name, as serde writes it (the API's `type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::File => "file",
+            TargetKind::Ssh => "ssh",
+            TargetKind::Webhook => "webhook",
+            TargetKind::Kubernetes => "kubernetes",
+            TargetKind::Vault => "vault",
+            TargetKind::F5 => "f5",
+            TargetKind::Netscaler => "netscaler",
+            TargetKind::Iis => "iis",
+        }
+    }
+
     /// The keys this kind's configuration accepts: the API's validators refuse any other, and the
     /// OpenAPI document lists exactly these.
     pub fn config_keys(self) -> &'static [&'static str] {
@@ -196,6 +210,14 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every target kind's `as_str` is its serde name, which the API's `type` shows.
+    #[test]
+    fn kind_names_are_serde_names() {
+        for kind in TargetKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
+        }
+    }
 
     /// The status names are serde's, `as_str` agrees with them, and a record stored before
     /// `revoked_served` existed still reads.

@@ -64,6 +64,16 @@ pub enum Role {
 impl Role {
     /// The roles a project membership can hold (owners hold theirs through the organization).
     pub const MEMBER_ROLES: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    /// The role's name, as serde writes it and messages and the API document show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,4 +184,17 @@ pub struct ApiToken {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every role's `as_str` is its serde name, the one memberships store and the API shows.
+    #[test]
+    fn role_names_are_serde_names() {
+        for role in [Role::Viewer, Role::Operator, Role::Admin, Role::Owner] {
+            assert_eq!(serde_json::to_value(role).unwrap(), serde_json::json!(role.as_str()));
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! Who is calling, and may they call this route. Every handler takes `Authorized`; it looks up the
-//! route's declared policy in the route table, authenticates the caller, and refuses early what the
-//! policy forbids. Project access is granted only through `Authorized::project_scope`, which builds a
+//! Who is calling, and may they call this route. Every handler takes `Authorized`; it reads the
+//! route's declared policy from the request (registration attaches it as route data), authenticates
+//! the caller, and refuses early what the policy forbids. Project access is granted only through `Authorized::project_scope`, which builds a
 //! `ProjectScope` from the caller's membership (or ownership) and checks the route's role.
 //! Another project's ids answer 404, exactly like ids that do not exist.
 
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::routes::{Policy, policy_for};
+use crate::api::route_spec::Policy;
 
 pub const SESSION_COOKIE: &str = "cap_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -98,7 +98,7 @@ impl Authorized {
         };
         scope
             .require(need)
-            .map_err(|_| ApiError::forbidden(format!("this needs the {} role in the project", role_name(need))))?;
+            .map_err(|_| ApiError::forbidden(format!("this needs the {} role in the project", need.as_str())))?;
         Ok(scope)
     }
 
@@ -117,15 +117,6 @@ impl Authorized {
     }
 }
 
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Viewer => "viewer",
-        Role::Operator => "operator",
-        Role::Admin => "admin",
-        Role::Owner => "owner",
-    }
-}
-
 impl FromRequest for Authorized {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -137,11 +128,9 @@ impl FromRequest for Authorized {
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .ok_or_else(|| ApiError::internal("state", &"missing"))?;
-            // A route without a declared policy is refused, whatever it is.
-            let policy = req
-                .match_pattern()
-                .and_then(|pattern| policy_for(req.method(), &pattern))
-                .ok_or_else(|| ApiError::forbidden("route has no declared policy"))?;
+            // A route registered without a declared policy is refused, whatever it is.
+            let policy =
+                req.app_data::<Policy>().copied().ok_or_else(|| ApiError::forbidden("route has no declared policy"))?;
             if policy == Policy::Public {
                 return Ok(Authorized { caller: None, policy, state });
             }

@@ -18,18 +18,12 @@ pub mod users;
 
 use std::str::FromStr;
 
-use actix_web::web;
 use certautopilot_core::ids::ProjectId;
 use certautopilot_core::store::PageRequest;
 use serde::Deserialize;
 
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
-
-pub async fn openapi_document(_auth: Authorized) -> web::Json<serde_json::Value> {
-    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    web::Json(DOCUMENT.get_or_init(crate::api::openapi::document).clone())
-}
 
 /// `?project_id=&cursor=&limit=` of list routes.
 #[derive(Debug, Deserialize)]

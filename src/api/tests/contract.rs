@@ -156,7 +156,7 @@ async fn every_enum_and_bound_in_the_document_is_what_the_server_accepts() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let app = app!(h);
-    let doc = crate::api::openapi::document();
+    let doc = crate::api::openapi::document(&crate::api::routes::table());
     // A signed-in session, not an API token: only sessions may create tokens.
     let session = session_token(&h, &w.org_scope, w.owner.user.as_ref().unwrap()).await;
     let mut n = 0;

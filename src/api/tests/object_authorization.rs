@@ -9,7 +9,8 @@ use certautopilot_core::store::{PageRequest, RecordStore, Store};
 use serde_json::json;
 
 use super::harness::*;
-use crate::api::routes::{Policy, table};
+use crate::api::route_spec::{Policy, RouteSpec};
+use crate::api::routes::table;
 
 /// Every route with an id or a project in it, called by A's admin with B's ids and a body that B's
 /// own admin gets past parsing and validation with: all exactly 404, so the authorization check is
@@ -56,7 +57,7 @@ async fn ids_of_another_project_are_not_found_and_untouched() {
 }
 
 /// `route`'s path with project B's ids in it (and `?project_id=` when the route takes one).
-fn path_in_b(w: &World, route: &crate::api::routes::RouteSpec) -> String {
+fn path_in_b(w: &World, route: &RouteSpec) -> String {
     let b = &w.b;
     let pb = b.scope.project_id();
     let mut path = route
@@ -83,7 +84,7 @@ fn path_in_b(w: &World, route: &crate::api::routes::RouteSpec) -> String {
 
 /// A request body for `route` that project B's admin would get accepted, or `None` for a route that
 /// takes no body. A new write route must be added here, or this test fails naming it.
-async fn valid_body_in_b(h: &Harness, w: &World, route: &crate::api::routes::RouteSpec) -> Option<serde_json::Value> {
+async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<serde_json::Value> {
     let b = &w.b;
     let pb = b.scope.project_id();
     let n = unique();

@@ -22,7 +22,8 @@ use certautopilot_core::{OrgScope, Principal, ProjectScope, Timestamp};
 use serde_json::{Value, json};
 
 use super::harness::*;
-use crate::api::routes::{Policy, RouteSpec, table};
+use crate::api::route_spec::{Policy, RouteSpec};
+use crate::api::routes::table;
 use crate::api::{AUDIT_SECRET_FIELD, JWT_KEY_FIELD};
 
 /// What project A's and organization 2's records carry, so a leak shows in any response text.

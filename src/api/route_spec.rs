@@ -1,0 +1,142 @@
+//! What the route table says about each route, and nothing else: who may call it (`Policy`), its
+//! request and response bodies (`Body`), its query parameters (`Query`), all held by `RouteSpec`.
+//! Invariant: a leaf of `api` (it imports only core's `Role`, serde_json and utoipa), so the route
+//! table, the `Authorized` extractor and the OpenAPI generator can all read it without a circle.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use actix_web::http::Method;
+use certautopilot_core::model::Role;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+
+/// Who may call a route. Registration attaches it to the route as route data, where `Authorized`
+/// reads it: a route registered without one is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user of the organization.
+    Authenticated,
+    /// The organization's owners only.
+    Owner,
+    /// Members of the addressed project with at least this role (owners always qualify).
+    Project(Role),
+}
+
+/// One route of the table: what it is, who may call it, what it takes and answers.
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub policy: Policy,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub request: Option<Body>,
+    pub status: u16,
+    pub response: Option<Body>,
+    pub query: &'static [Query],
+}
+
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// A request or response body type, erased so the route table can hold it.
+#[derive(Clone, Copy)]
+pub struct Body {
+    name: fn() -> Cow<'static, str>,
+    schema: fn() -> RefOr<Schema>,
+    dependencies: fn(&mut Schemas),
+}
+
+impl Body {
+    pub fn of<T: ToSchema>() -> Body {
+        Body { name: T::name, schema: T::schema, dependencies: T::schemas }
+    }
+
+    /// A `$ref` to this body's schema, adding it and the schemas it uses to `components`.
+    pub fn reference(&self, components: &mut BTreeMap<String, Value>) -> Value {
+        let name = (self.name)().into_owned();
+        let mut found: Schemas = vec![(name.clone(), (self.schema)())];
+        (self.dependencies)(&mut found);
+        for (n, schema) in found {
+            components.entry(n).or_insert_with(|| serde_json::to_value(schema).expect("schemas serialize"));
+        }
+        json!({ "$ref": format!("#/components/schemas/{name}") })
+    }
+}
+
+/// A query parameter of a route, as the OpenAPI document lists it.
+#[derive(Clone, Copy)]
+pub struct Query {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: &'static str,
+    pub format: Option<&'static str>,
+    pub required: bool,
+}
+
+impl Query {
+    #[cfg(test)]
+    pub fn is_project_id(&self) -> bool {
+        self.name == "project_id" && self.required
+    }
+
+    pub const PROJECT_ID: Query = Query {
+        name: "project_id",
+        description: "the project to list",
+        schema: "string",
+        format: Some("uuid"),
+        required: true,
+    };
+    pub const OPTIONAL_PROJECT_ID: Query = Query {
+        name: "project_id",
+        description: "only this project's events",
+        schema: "string",
+        format: Some("uuid"),
+        required: false,
+    };
+    pub const ACTOR_KIND: Query = Query {
+        name: "kind",
+        description: "only actors of this kind (`kek`, `job_pump`, `certificate`, …)",
+        schema: "string",
+        format: None,
+        required: false,
+    };
+    pub const ACTION: Query = Query {
+        name: "action",
+        description: "only this action (`cert.requested`, …)",
+        schema: "string",
+        format: None,
+        required: false,
+    };
+    pub const FROM: Query = Query {
+        name: "from",
+        description: "from this instant (RFC 3339, inclusive)",
+        schema: "string",
+        format: Some("date-time"),
+        required: false,
+    };
+    pub const UNTIL: Query = Query {
+        name: "until",
+        description: "until this instant (RFC 3339, exclusive)",
+        schema: "string",
+        format: Some("date-time"),
+        required: false,
+    };
+    pub const CURSOR: Query = Query {
+        name: "cursor",
+        description: "`next_cursor` of the previous page",
+        schema: "string",
+        format: None,
+        required: false,
+    };
+    pub const LIMIT: Query = Query {
+        name: "limit",
+        description: "page size, 1 to 1000 (default 50)",
+        schema: "integer",
+        format: None,
+        required: false,
+    };
+}
