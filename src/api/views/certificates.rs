@@ -1,5 +1,5 @@
 //! Views of certificates and their story: create and revoke bodies, the certificate view, its
-//! timeline, its deployments, and the targets attached to it (plus a target's update body).
+//! timeline, its deployments, and the targets attached to it (the edit body is in `edits`).
 //! Invariant: no view carries a private key or any other secret.
 
 use certautopilot_core::Timestamp;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::JobView;
-use super::inspection::principal_text;
+use super::audit::principal_text;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -127,24 +127,6 @@ impl From<Certificate> for CertificateView {
     }
 }
 
-/// A target's new name and/or configuration; secrets left out of `config` keep their values.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateTarget {
-    pub name: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<serde_json::Value>,
-    pub version: u64,
-}
-
-/// A job queued by a request (renew, revoke); `created` is false when the same request was
-/// already queued and that job is returned.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobQueued {
-    pub job: JobView,
-    pub created: bool,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeCertificate {
@@ -209,6 +191,7 @@ impl TimelineEntry {
 pub struct TimelineView {
     pub items: Vec<TimelineEntry>,
 }
+
 page_type!(CertificatePage, CertificateView);
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,0 +1,112 @@
+//! Views of DNS credentials and zones. Invariant: the TSIG secret is write-only; a view shows
+//! the settings without it and `has_secret`.
+
+use certautopilot_core::Timestamp;
+use certautopilot_core::ids::*;
+use certautopilot_core::model::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rfc2136Config {
+    /// The primary server, `host:port`.
+    pub server: String,
+    /// The TSIG key name.
+    pub key_name: String,
+    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
+    pub algorithm: String,
+    /// The TSIG secret (base64); write-only.
+    pub secret: String,
+    /// Where to confirm a challenge record is visible (`ip:port` each). Without it, the zone's
+    /// NS records are asked of `server` and queried on its port.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDnsCredential {
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    pub name: String,
+    #[schema(schema_with = crate::api::schema::dns_provider)]
+    pub provider: String,
+    pub config: Rfc2136Config,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DnsCredentialView {
+    #[schema(value_type = String, format = "uuid")]
+    pub id: DnsCredentialId,
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub provider: DnsProvider,
+    /// The settings without the secret.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    pub has_secret: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub version: u64,
+}
+
+impl From<DnsCredential> for DnsCredentialView {
+    fn from(c: DnsCredential) -> Self {
+        DnsCredentialView {
+            id: c.id,
+            project_id: c.project_id,
+            name: c.name,
+            provider: c.provider,
+            config: c.config,
+            has_secret: c.secret.is_some(),
+            created_at: c.created_at,
+            version: c.version,
+        }
+    }
+}
+
+page_type!(DnsCredentialPage, DnsCredentialView);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateZone {
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    /// The zone apex, e.g. `example.com` (internationalized names are converted to A-labels).
+    pub apex: String,
+    /// A DNS credential of the same project.
+    #[schema(value_type = String, format = "uuid")]
+    pub credential_id: DnsCredentialId,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZoneView {
+    #[schema(value_type = String, format = "uuid")]
+    pub id: ZoneId,
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    pub apex: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub credential_id: DnsCredentialId,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub version: u64,
+}
+
+impl From<Zone> for ZoneView {
+    fn from(z: Zone) -> Self {
+        ZoneView {
+            id: z.id,
+            project_id: z.project_id,
+            apex: z.apex,
+            credential_id: z.credential_id,
+            created_at: z.created_at,
+            version: z.version,
+        }
+    }
+}
+
+page_type!(ZonePage, ZoneView);
