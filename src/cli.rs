@@ -50,16 +50,25 @@ pub enum Command {
         command: ClusterCommand,
     },
     /// Start a local ACME CA (Pebble) and DNS server (BIND 9) on loopback for trying the product
-    /// (docs/getting-started.md); they run until Ctrl-C. Not for production.
+    /// (docs/getting-started.md); they run until Ctrl-C. Not for production: only in builds with
+    /// `--features dev-env`.
     DevEnv {
         /// Where their configuration, logs and `env.sh` (the settings to use) go.
         #[arg(long, default_value = "./dev-env")]
         dir: PathBuf,
     },
     /// Measure this machine: job-queue throughput, renewal scan at scale.
+    #[cfg(feature = "bench")]
     Bench {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
+    },
+    /// Measure this machine (this build has none: build with `--features bench`).
+    #[cfg(not(feature = "bench"))]
+    Bench {
+        /// Whatever was asked of the benches; refused with the feature to build with.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 

@@ -3,10 +3,12 @@
 
 mod api;
 mod audit;
+#[cfg(feature = "bench")]
 mod bench;
 mod cli;
 mod cluster;
 mod config_check;
+#[cfg(feature = "dev-env")]
 mod dev_env;
 mod http;
 mod kek;
@@ -110,15 +112,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = config_check::load(cli.config.as_deref())?;
             block_on(cluster::run(&config, command))
         }
+        #[cfg(feature = "dev-env")]
         Command::DevEnv { dir } => {
             block_on(dev_env::run(&dir))?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(not(feature = "dev-env"))]
+        Command::DevEnv { .. } => Err(anyhow::anyhow!(
+            "this build has no dev-env (it runs the test support's Pebble and BIND 9, which release builds leave \
+             out); build with the feature: cargo run --release --features dev-env -- dev-env"
+        )),
+        #[cfg(feature = "bench")]
         Command::Bench { command } => {
             let config = config_check::load(cli.config.as_deref())?;
             block_on(bench::run(command, &config))?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(not(feature = "bench"))]
+        Command::Bench { .. } => Err(anyhow::anyhow!(
+            "this build has no benches (release builds leave them and their test support out); build with the \
+             feature: cargo run --release --features bench -- bench …"
+        )),
     }
 }
 

@@ -5,6 +5,7 @@ mod api_flow;
 mod audit;
 mod ci_gate;
 mod config_check;
+mod dev_tools;
 mod distribution;
 mod docs;
 mod drift;
