@@ -16,8 +16,8 @@ use certautopilot_actors::issuance::{
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};
 use certautopilot_cluster::ClusterNode;
-use certautopilot_config::{Config, SiemFormatName, SiemTransportName};
-use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
+use certautopilot_config::Config;
+use certautopilot_connectors::siem::{SiemTransport, TlsDestination};
 use certautopilot_connectors::targets::FilePathPolicy;
 use certautopilot_core::SystemClock;
 use certautopilot_core::jobs::Backoff;
@@ -392,27 +392,20 @@ fn start_forwarder(
 ) -> Option<certautopilot_actors::siem_forwarder::ForwarderHandle> {
     let destination = SiemDestination {
         name: s.name.clone(),
-        format: match s.format {
-            SiemFormatName::Rfc5424 => SiemFormat::Rfc5424,
-            SiemFormatName::Cef => SiemFormat::Cef,
-        },
-        transport: match s.transport {
-            SiemTransportName::Udp => SiemTransport::Udp(s.address),
-            SiemTransportName::Tcp => SiemTransport::Tcp(s.address),
-            SiemTransportName::Tls => {
-                // Validation guarantees the settings; a config built otherwise is skipped, loudly.
-                let Some(tls) = s.tls.as_ref() else {
-                    tracing::error!(destination = %s.name, "transport tls without tls settings; destination skipped");
-                    return None;
-                };
-                SiemTransport::Tls(TlsDestination {
-                    addr: s.address,
-                    server_name: tls.server_name.clone(),
-                    ca_path: tls.ca_path.clone(),
-                    client_cert: tls.client_cert.clone(),
-                })
-            }
-            SiemTransportName::Relp => SiemTransport::Relp(s.address),
+        format: s.format,
+        transport: {
+            let tls = s.tls.as_ref().map(|tls| TlsDestination {
+                addr: s.address,
+                server_name: tls.server_name.clone(),
+                ca_path: tls.ca_path.clone(),
+                client_cert: tls.client_cert.clone(),
+            });
+            // Validation guarantees the TLS settings; a config built otherwise is skipped, loudly.
+            let Some(transport) = SiemTransport::new(s.transport, s.address, tls) else {
+                tracing::error!(destination = %s.name, "transport tls without tls settings; destination skipped");
+                return None;
+            };
+            transport
         },
         batch: s.batch,
         backlog_warn: s.backlog_warn,
@@ -460,21 +453,7 @@ async fn follow_leadership(
 }
 
 fn issuance_settings(config: &Config, file_targets: Arc<FilePathPolicy>) -> IssuanceSettings {
-    let i = &config.issuance;
-    IssuanceSettings {
-        acme_timeout: i.acme_timeout,
-        order_timeout: i.order_timeout,
-        poll_initial: i.poll_initial,
-        poll_max: i.poll_max,
-        dns_propagation_timeout: i.dns_propagation_timeout,
-        dns_query_timeout: i.dns_query_timeout,
-        renewal_scan: i.renewal_scan,
-        passivate_after: i.passivate_after,
-        rate_limit_pause: i.rate_limit_pause,
-        scan_every: i.scan_every,
-        file_targets,
-        egress: egress_policy(config),
-    }
+    IssuanceSettings { timings: config.issuance.clone(), file_targets, egress: egress_policy(config) }
 }
 
 /// The `[egress]` policy every connector checks its addresses against.

@@ -20,9 +20,10 @@ pub enum ConfigError {
         /// Where the offending value came from, when it was not the file (an environment variable).
         origin: String,
     },
-    /// A value of the right type that cannot work (a port out of range, a zero timeout, …).
+    /// A value of the right type that cannot work (a port out of range, a zero timeout, …). The
+    /// key is built from its section's prefix (`validate(prefix)`), so it is owned.
     #[error("{key}: {message} (got {value})")]
-    Invalid { key: &'static str, value: String, message: String },
+    Invalid { key: String, value: String, message: String },
     /// The value is fine on paper but the machine disagrees (a missing directory, …).
     #[error("{key}: {message}")]
     Environment { key: &'static str, message: String },
@@ -33,12 +34,13 @@ impl ConfigError {
     pub fn key(&self) -> Option<&str> {
         match self {
             ConfigError::Schema { key, .. } => Some(key),
-            ConfigError::Invalid { key, .. } | ConfigError::Environment { key, .. } => Some(key),
+            ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::Environment { key, .. } => Some(key),
             ConfigError::Read { .. } | ConfigError::Syntax { .. } => None,
         }
     }
 
-    pub(crate) fn invalid(key: &'static str, value: impl std::fmt::Display, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { key, value: value.to_string(), message: message.into() }
+    pub(crate) fn invalid(key: impl Into<String>, value: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        ConfigError::Invalid { key: key.into(), value: value.to_string(), message: message.into() }
     }
 }

@@ -1,14 +1,17 @@
-//! `[kek.previous]`: the KEK provider the store's values are sealed under while `kek migrate` moves
-//! them to the one `[kek]` configures. Kept until `kek retire --previous`.
-//! Invariant: a validated previous provider is a complete provider setting and never the same key
-//! as the current one (a migration onto itself would "verify" without moving anything).
+//! `[kek]`: the KEK provider, its rotation and cache, and `[kek.previous]`, the provider the store's
+//! values are sealed under while `kek migrate` moves them to the one `[kek]` configures (kept until
+//! `kek retire --previous`). Both provider settings are validated by one function under their prefix.
+//! Invariant: a validated provider setting is complete, and a previous provider is never the same
+//! key as the current one (a migration onto itself would "verify" without moving anything).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::check::{Section, in_range};
 use crate::error::ConfigError;
-use crate::raw::{KekProviderKind, RawKekPrevious, RawPkcs11};
+use crate::raw::{KekProviderKind, RawKek, RawKekPrevious, RawPkcs11};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "provider", rename_all = "lowercase")]
@@ -57,61 +60,94 @@ impl From<&KekConfig> for RawKekPrevious {
     }
 }
 
-/// Validates `[kek.previous]` against the current provider `current`.
-pub(crate) fn validate_previous(
-    raw: Option<RawKekPrevious>,
-    data_dir: &Path,
-    current: &KekConfig,
-) -> Result<Option<KekConfig>, ConfigError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let p = raw.pkcs11;
-    let pkcs11_set = p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some();
-    if raw.provider != KekProviderKind::Pkcs11 && pkcs11_set {
-        return Err(ConfigError::invalid(
-            "kek.previous.pkcs11",
-            "…",
-            "only applies with kek.previous.provider = \"pkcs11\"",
-        ));
+/// `[kek]` validated: the provider, and the settings around it.
+pub(crate) struct KekSection {
+    pub kek: KekConfig,
+    /// `[kek.previous]`, while `kek migrate` moves values away from it.
+    pub previous: Option<KekConfig>,
+    pub rotate_every: Option<Duration>,
+    pub cache_entries: usize,
+}
+
+impl RawKek {
+    pub(crate) fn validate(self, prefix: Section<'_>, data_dir: &Path) -> Result<KekSection, ConfigError> {
+        let rotate_every = match in_range(prefix.key("rotate_every_days"), u64::from(self.rotate_every_days), 0, 3_650)?
+        {
+            0 => None,
+            days => Some(Duration::from_secs(days * 86_400)),
+        };
+        let cache_entries = in_range(prefix.key("cache_entries"), u64::from(self.cache_entries), 0, 10_000_000)? as usize;
+        let kek = validate_provider(prefix, self.provider, self.file_path, self.pkcs11, data_dir)?;
+        let previous_key = prefix.key("previous");
+        let previous = validate_previous(self.previous, Section(&previous_key), data_dir, &kek)?;
+        Ok(KekSection { kek, previous, rotate_every, cache_entries })
     }
-    let previous = match (raw.provider, raw.file_path) {
+}
+
+/// One provider setting (`[kek]` or `[kek.previous]`, named by `prefix`): the settings of the chosen
+/// provider are complete, and those of the others are absent.
+fn validate_provider(
+    prefix: Section<'_>,
+    provider: KekProviderKind,
+    file_path: Option<String>,
+    p: RawPkcs11,
+    data_dir: &Path,
+) -> Result<KekConfig, ConfigError> {
+    let with = |kind: &str| format!("{} = \"{kind}\"", prefix.key("provider"));
+    let pkcs11_set = p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some();
+    if provider != KekProviderKind::Pkcs11 && pkcs11_set {
+        return Err(ConfigError::invalid(prefix.key("pkcs11"), "…", format!("only applies with {}", with("pkcs11"))));
+    }
+    Ok(match (provider, file_path) {
         (KekProviderKind::Dev, None) => KekConfig::Dev { path: data_dir.join("dev-kek.json") },
         (KekProviderKind::File, Some(path)) if !path.trim().is_empty() => KekConfig::File { path: PathBuf::from(path) },
         (KekProviderKind::File, _) => {
             return Err(ConfigError::invalid(
-                "kek.previous.file_path",
+                prefix.key("file_path"),
                 "\"\"",
-                "is required with kek.previous.provider = \"file\"",
+                format!("is required with {}", with("file")),
             ));
         }
         (_, Some(path)) => {
-            return Err(ConfigError::invalid(
-                "kek.previous.file_path",
-                path,
-                "only applies with kek.previous.provider = \"file\"",
-            ));
+            return Err(ConfigError::invalid(prefix.key("file_path"), path, format!("only applies with {}", with("file"))));
         }
         (KekProviderKind::Pkcs11, None) => {
-            let required = |key: &'static str, value: Option<String>| {
+            let required = |name: &str, value: Option<String>| {
                 value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-                    ConfigError::invalid(key, "\"\"", "is required with kek.previous.provider = \"pkcs11\"")
+                    ConfigError::invalid(prefix.key(name), "\"\"", format!("is required with {}", with("pkcs11")))
                 })
             };
-            let module = required("kek.previous.pkcs11.module", p.module)?;
-            let token_label = required("kek.previous.pkcs11.token_label", p.token_label)?;
+            let module = required("pkcs11.module", p.module)?;
+            let token_label = required("pkcs11.token_label", p.token_label)?;
             let pin = match (p.pin_env, p.pin_file) {
                 (Some(var), None) if !var.trim().is_empty() => PinSource::Env(var),
                 (None, Some(file)) if !file.trim().is_empty() => PinSource::File(PathBuf::from(file)),
                 _ => {
                     return Err(ConfigError::invalid(
-                        "kek.previous.pkcs11.pin_env",
+                        prefix.key("pkcs11.pin_env"),
                         "…",
-                        "exactly one of kek.previous.pkcs11.pin_env and kek.previous.pkcs11.pin_file is required",
+                        format!(
+                            "exactly one of {} and {} is required",
+                            prefix.key("pkcs11.pin_env"),
+                            prefix.key("pkcs11.pin_file")
+                        ),
                     ));
                 }
             };
             KekConfig::Pkcs11 { module: PathBuf::from(module), token_label, pin }
         }
-    };
+    })
+}
+
+/// Validates `[kek.previous]` (named by `prefix`) against the current provider `current`.
+fn validate_previous(
+    raw: Option<RawKekPrevious>,
+    prefix: Section<'_>,
+    data_dir: &Path,
+    current: &KekConfig,
+) -> Result<Option<KekConfig>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let previous = validate_provider(prefix, raw.provider, raw.file_path, raw.pkcs11, data_dir)?;
     let same = match (&previous, current) {
         (KekConfig::Dev { .. }, KekConfig::Dev { .. }) => true,
         (KekConfig::File { path: a }, KekConfig::File { path: b }) => a == b,
@@ -123,7 +159,7 @@ pub(crate) fn validate_previous(
     };
     if same {
         return Err(ConfigError::invalid(
-            "kek.previous",
+            prefix.0,
             "the current provider",
             "must name the KEK the values are sealed under now, not the one [kek] configures",
         ));

@@ -4,17 +4,21 @@
 //! Loading order: built-in defaults, then the TOML file, then `CERTAUTOPILOT_…` environment variables
 //! (`__` separates levels: `CERTAUTOPILOT_STORE__SQLITE__PATH`). Unknown keys are errors everywhere.
 
+mod api;
 mod auth;
 mod check;
 mod cluster;
 mod effective;
 mod egress;
 mod error;
+mod issuance;
+mod jobs;
 mod kek;
 mod load;
 mod raw;
 mod secret;
 mod siem;
+mod store;
 mod targets;
 mod validated;
 
@@ -25,7 +29,7 @@ pub use load::{ENV_PREFIX, load, load_from_str};
 pub use raw::RawKekPrevious;
 pub use raw::{
     LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite,
-    RawStore, SiemFormatName, SiemTransportName, SqliteSynchronous, StoreBackend,
+    RawStore, SiemFormat, SiemTransportName, SqliteSynchronous, StoreBackend,
 };
 pub use secret::Secret;
 pub use targets::{RawFileTargets, RawTargets, TargetsConfig};

@@ -423,13 +423,16 @@ pub struct RawPkcs11 {
     pub pin_file: Option<String>,
 }
 
+/// How an audit event is written for a SIEM. The one definition: the connectors format with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SiemFormatName {
+pub enum SiemFormat {
     Rfc5424,
     Cef,
 }
 
+/// The wire to a SIEM, by name. The one list of transports: the connectors' `SiemTransport` is
+/// built from it (`SiemTransport::new`) and names itself with it (`kind`), both exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SiemTransportName {
@@ -446,7 +449,7 @@ pub enum SiemTransportName {
 pub struct RawSiem {
     /// Names the destination in metrics and keeps its delivery position; do not reuse for another.
     pub name: String,
-    pub format: SiemFormatName,
+    pub format: SiemFormat,
     pub transport: SiemTransportName,
     /// `ip:port` of the receiver.
     pub address: String,

@@ -14,7 +14,7 @@ use crate::raw::RawSiem;
 #[derive(Debug, Clone, Serialize)]
 pub struct SiemConfig {
     pub name: String,
-    pub format: crate::raw::SiemFormatName,
+    pub format: crate::raw::SiemFormat,
     pub transport: crate::raw::SiemTransportName,
     pub address: SocketAddr,
     pub batch: usize,

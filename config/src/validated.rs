@@ -1,19 +1,23 @@
 //! The configuration as the program uses it: parsed addresses, paths and durations, checked ranges.
-//! `RawConfig::validate` is pure (no files, no network); `Config::check_environment` asks the machine.
+//! `RawConfig::validate` is pure (no files, no network) and hands each section to its own
+//! `validate(prefix)`, which names its keys under that prefix; `Config::check_environment` asks the machine.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::api::{ApiConfig, ApiTlsConfig, MetricsConfig};
 use crate::auth::AuthConfig;
-use crate::check::{in_range, parse_addr};
+use crate::check::Section;
 pub use crate::cluster::ClusterConfig;
 use crate::error::ConfigError;
+pub use crate::issuance::IssuanceConfig;
+pub use crate::jobs::JobsConfig;
 pub use crate::kek::{KekConfig, PinSource};
-use crate::raw::{CONFIG_VERSION, KekProviderKind, LogFormat, RawConfig, SqliteSynchronous, StoreBackend};
+use crate::raw::{CONFIG_VERSION, LogFormat, RawConfig, RawLog, RawNode};
 pub use crate::siem::{SiemConfig, SiemTlsConfig};
+pub use crate::store::{SqliteConfig, StoreConfig};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -50,72 +54,6 @@ pub struct NodeConfig {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiConfig {
-    pub listen: SocketAddr,
-    pub body_limit_bytes: usize,
-    pub shutdown_grace: Duration,
-    pub workers: usize,
-    pub tls: Option<ApiTlsConfig>,
-    pub secure_cookies: bool,
-    pub request_head_timeout: Duration,
-    pub request_body_timeout: Duration,
-    pub max_connections: usize,
-    pub max_connections_per_peer: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiTlsConfig {
-    pub cert_path: PathBuf,
-    pub key_path: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricsConfig {
-    pub enabled: bool,
-    pub listen: SocketAddr,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "backend", rename_all = "lowercase")]
-pub enum StoreConfig {
-    Sqlite(SqliteConfig),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SqliteConfig {
-    pub path: PathBuf,
-    pub busy_timeout: Duration,
-    pub synchronous: SqliteSynchronous,
-    pub read_connections: usize,
-    pub max_write_batch: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct JobsConfig {
-    pub lease: Duration,
-    pub heartbeat: Duration,
-    pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    pub concurrency: usize,
-    pub poll_interval: Duration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IssuanceConfig {
-    pub acme_timeout: Duration,
-    pub order_timeout: Duration,
-    pub poll_initial: Duration,
-    pub poll_max: Duration,
-    pub dns_propagation_timeout: Duration,
-    pub dns_query_timeout: Duration,
-    pub renewal_scan: Duration,
-    pub passivate_after: Duration,
-    pub rate_limit_pause: Duration,
-    pub scan_every: Option<Duration>,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct LogConfig {
     pub format: LogFormat,
     pub filter: String,
@@ -125,6 +63,8 @@ pub struct LogConfig {
 const NODE_ID_MAX_LEN: usize = 64;
 
 impl RawConfig {
+    /// Validates every section under its own prefix; sections that depend on another get its
+    /// validated value (the data directory, the API's address).
     pub fn validate(self) -> Result<Config, ConfigError> {
         if self.version != CONFIG_VERSION {
             return Err(ConfigError::invalid(
@@ -133,250 +73,21 @@ impl RawConfig {
                 format!("this build reads configuration version {CONFIG_VERSION}"),
             ));
         }
-
-        let node_id = match self.node.id {
-            Some(id) => id,
-            None => default_node_id(),
-        };
-        if node_id.is_empty()
-            || node_id.len() > NODE_ID_MAX_LEN
-            || !node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(ConfigError::invalid(
-                "node.id",
-                &node_id,
-                format!("must be 1 to {NODE_ID_MAX_LEN} characters of letters, digits, '-', '_' or '.'"),
-            ));
-        }
-        if self.node.data_dir.trim().is_empty() {
-            return Err(ConfigError::invalid("node.data_dir", "\"\"", "must not be empty"));
-        }
-        let data_dir = PathBuf::from(&self.node.data_dir);
-
-        let api = ApiConfig {
-            listen: parse_addr("api.listen", &self.api.listen)?,
-            body_limit_bytes: in_range("api.body_limit_bytes", self.api.body_limit_bytes, 1024, 64 * 1024 * 1024)?
-                as usize,
-            shutdown_grace: Duration::from_secs(in_range(
-                "api.shutdown_grace_secs",
-                self.api.shutdown_grace_secs,
-                0,
-                3_600,
-            )?),
-            workers: in_range("api.workers", u64::from(self.api.workers), 0, 1_024)? as usize,
-            tls: match (self.api.tls.cert_path, self.api.tls.key_path) {
-                (None, None) => None,
-                (Some(cert), Some(key)) if !cert.trim().is_empty() && !key.trim().is_empty() => {
-                    Some(ApiTlsConfig { cert_path: cert.into(), key_path: key.into() })
-                }
-                (Some(_), _) => {
-                    return Err(ConfigError::invalid("api.tls.key_path", "\"\"", "is required with api.tls.cert_path"));
-                }
-                (None, Some(_)) => {
-                    return Err(ConfigError::invalid("api.tls.cert_path", "\"\"", "is required with api.tls.key_path"));
-                }
-            },
-            secure_cookies: self.api.secure_cookies,
-            request_head_timeout: Duration::from_secs(in_range(
-                "api.request_head_timeout_secs",
-                self.api.request_head_timeout_secs,
-                1,
-                300,
-            )?),
-            request_body_timeout: Duration::from_secs(in_range(
-                "api.request_body_timeout_secs",
-                self.api.request_body_timeout_secs,
-                1,
-                3_600,
-            )?),
-            max_connections: in_range("api.max_connections", u64::from(self.api.max_connections), 16, 1_000_000)?
-                as usize,
-            max_connections_per_peer: in_range(
-                "api.max_connections_per_peer",
-                u64::from(self.api.max_connections_per_peer),
-                1,
-                1_000_000,
-            )? as usize,
-        };
-        if api.max_connections_per_peer > api.max_connections {
-            return Err(ConfigError::invalid(
-                "api.max_connections_per_peer",
-                api.max_connections_per_peer,
-                format!("must not exceed api.max_connections ({})", api.max_connections),
-            ));
-        }
-
-        let metrics = MetricsConfig {
-            enabled: self.metrics.enabled,
-            listen: parse_addr("metrics.listen", &self.metrics.listen)?,
-        };
-        if metrics.enabled && metrics.listen.port() != 0 && metrics.listen == api.listen {
-            return Err(ConfigError::invalid(
-                "metrics.listen",
-                metrics.listen,
-                "must differ from api.listen: metrics are served on their own listener",
-            ));
-        }
-
-        let store = match self.store.backend {
-            StoreBackend::Sqlite => {
-                let raw = self.store.sqlite;
-                let path = match raw.path {
-                    Some(p) if p.trim().is_empty() => {
-                        return Err(ConfigError::invalid("store.sqlite.path", "\"\"", "must not be empty"));
-                    }
-                    Some(p) => PathBuf::from(p),
-                    None => data_dir.join("certautopilot.db"),
-                };
-                StoreConfig::Sqlite(SqliteConfig {
-                    path,
-                    busy_timeout: Duration::from_millis(in_range(
-                        "store.sqlite.busy_timeout_ms",
-                        raw.busy_timeout_ms,
-                        1,
-                        600_000,
-                    )?),
-                    synchronous: raw.synchronous,
-                    read_connections: in_range("store.sqlite.read_connections", u64::from(raw.read_connections), 1, 64)?
-                        as usize,
-                    max_write_batch: in_range(
-                        "store.sqlite.max_write_batch",
-                        u64::from(raw.max_write_batch),
-                        1,
-                        10_000,
-                    )? as usize,
-                })
-            }
-        };
-
-        let j = self.jobs;
-        let lease_secs = in_range("jobs.lease_secs", j.lease_secs, 2, 86_400)?;
-        let heartbeat_secs = in_range("jobs.heartbeat_secs", j.heartbeat_secs, 1, 86_400)?;
-        // Two heartbeats must fit in one lease, so one lost heartbeat does not lose the job.
-        if heartbeat_secs * 2 > lease_secs {
-            return Err(ConfigError::invalid(
-                "jobs.heartbeat_secs",
-                heartbeat_secs,
-                format!("must be at most half of jobs.lease_secs ({lease_secs})"),
-            ));
-        }
-        let backoff_base_secs = in_range("jobs.backoff_base_secs", j.backoff_base_secs, 1, 86_400)?;
-        let backoff_max_secs = in_range("jobs.backoff_max_secs", j.backoff_max_secs, 1, 7 * 86_400)?;
-        if backoff_max_secs < backoff_base_secs {
-            return Err(ConfigError::invalid(
-                "jobs.backoff_max_secs",
-                backoff_max_secs,
-                format!("must be at least jobs.backoff_base_secs ({backoff_base_secs})"),
-            ));
-        }
-        let jobs = JobsConfig {
-            lease: Duration::from_secs(lease_secs),
-            heartbeat: Duration::from_secs(heartbeat_secs),
-            max_attempts: in_range("jobs.max_attempts", u64::from(j.max_attempts), 1, 100)? as u32,
-            backoff_base: Duration::from_secs(backoff_base_secs),
-            backoff_max: Duration::from_secs(backoff_max_secs),
-            concurrency: in_range("jobs.concurrency", u64::from(j.concurrency), 1, 1_024)? as usize,
-            poll_interval: Duration::from_millis(in_range("jobs.poll_interval_ms", j.poll_interval_ms, 10, 600_000)?),
-        };
-
-        let i = self.issuance;
-        let poll_initial = in_range("issuance.poll_initial_ms", i.poll_initial_ms, 1, 60_000)?;
-        let poll_max = in_range("issuance.poll_max_ms", i.poll_max_ms, 1, 600_000)?;
-        if poll_max < poll_initial {
-            return Err(ConfigError::invalid(
-                "issuance.poll_max_ms",
-                poll_max,
-                format!("must be at least issuance.poll_initial_ms ({poll_initial})"),
-            ));
-        }
-        let secs = |key: &'static str, v: u64, max: u64| in_range(key, v, 1, max).map(Duration::from_secs);
-        let issuance = IssuanceConfig {
-            acme_timeout: secs("issuance.acme_timeout_secs", i.acme_timeout_secs, 600)?,
-            order_timeout: secs("issuance.order_timeout_secs", i.order_timeout_secs, 86_400)?,
-            poll_initial: Duration::from_millis(poll_initial),
-            poll_max: Duration::from_millis(poll_max),
-            dns_propagation_timeout: secs(
-                "issuance.dns_propagation_timeout_secs",
-                i.dns_propagation_timeout_secs,
-                3_600,
-            )?,
-            dns_query_timeout: Duration::from_millis(in_range(
-                "issuance.dns_query_timeout_ms",
-                i.dns_query_timeout_ms,
-                10,
-                60_000,
-            )?),
-            renewal_scan: secs("issuance.renewal_scan_secs", i.renewal_scan_secs, 86_400)?,
-            passivate_after: secs("issuance.passivate_after_secs", i.passivate_after_secs, 86_400)?,
-            rate_limit_pause: secs("issuance.rate_limit_pause_secs", i.rate_limit_pause_secs, 86_400)?,
-            scan_every: match in_range("issuance.scan_every_secs", i.scan_every_secs, 0, 30 * 86_400)? {
-                0 => None,
-                n => Some(Duration::from_secs(n)),
-            },
-        };
-
+        let node = self.node.validate(Section("node"))?;
+        let api = self.api.validate(Section("api"))?;
+        let metrics = self.metrics.validate(Section("metrics"), api.listen)?;
+        let store = self.store.validate(Section("store"), &node.data_dir)?;
+        let jobs = self.jobs.validate(Section("jobs"))?;
+        let issuance = self.issuance.validate(Section("issuance"))?;
         let auth = self.auth.validate()?;
-
-        let kek_rotate_every = match in_range("kek.rotate_every_days", u64::from(self.kek.rotate_every_days), 0, 3_650)?
-        {
-            0 => None,
-            days => Some(Duration::from_secs(days * 86_400)),
-        };
-        let kek_cache_entries =
-            in_range("kek.cache_entries", u64::from(self.kek.cache_entries), 0, 10_000_000)? as usize;
-        let previous = self.kek.previous;
-        let p = self.kek.pkcs11;
-        if self.kek.provider != KekProviderKind::Pkcs11
-            && (p.module.is_some() || p.token_label.is_some() || p.pin_env.is_some() || p.pin_file.is_some())
-        {
-            return Err(ConfigError::invalid("kek.pkcs11", "…", "only applies with kek.provider = \"pkcs11\""));
-        }
-        let kek = match (self.kek.provider, self.kek.file_path) {
-            (KekProviderKind::Pkcs11, Some(path)) => {
-                return Err(ConfigError::invalid("kek.file_path", path, "only applies with kek.provider = \"file\""));
-            }
-            (KekProviderKind::Pkcs11, None) => {
-                let module = p.module.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
-                    ConfigError::invalid("kek.pkcs11.module", "\"\"", "is required with kek.provider = \"pkcs11\"")
-                })?;
-                let token_label = p.token_label.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-                    ConfigError::invalid("kek.pkcs11.token_label", "\"\"", "is required with kek.provider = \"pkcs11\"")
-                })?;
-                let pin = match (p.pin_env, p.pin_file) {
-                    (Some(var), None) if !var.trim().is_empty() => PinSource::Env(var),
-                    (None, Some(file)) if !file.trim().is_empty() => PinSource::File(PathBuf::from(file)),
-                    _ => {
-                        return Err(ConfigError::invalid(
-                            "kek.pkcs11.pin_env",
-                            "…",
-                            "exactly one of kek.pkcs11.pin_env and kek.pkcs11.pin_file is required",
-                        ));
-                    }
-                };
-                KekConfig::Pkcs11 { module: PathBuf::from(module), token_label, pin }
-            }
-            (KekProviderKind::Dev, None) => KekConfig::Dev { path: data_dir.join("dev-kek.json") },
-            (KekProviderKind::Dev, Some(p)) => {
-                return Err(ConfigError::invalid("kek.file_path", p, "only applies with kek.provider = \"file\""));
-            }
-            (KekProviderKind::File, Some(p)) if !p.trim().is_empty() => KekConfig::File { path: PathBuf::from(p) },
-            (KekProviderKind::File, _) => {
-                return Err(ConfigError::invalid("kek.file_path", "\"\"", "is required with kek.provider = \"file\""));
-            }
-        };
-        let kek_previous = crate::kek::validate_previous(previous, &data_dir, &kek)?;
-
-        if self.log.filter.trim().is_empty() {
-            return Err(ConfigError::invalid("log.filter", "\"\"", "must not be empty (try \"info\")"));
-        }
-        let log = LogConfig { format: self.log.format, filter: self.log.filter };
-
+        let kek = self.kek.validate(Section("kek"), &node.data_dir)?;
+        let log = self.log.validate(Section("log"))?;
         let siem = crate::siem::validate_siem(self.siem)?;
-        let cluster = self.cluster.map(|c| crate::cluster::validate_cluster(c, &data_dir)).transpose()?;
+        let cluster = self.cluster.map(|c| crate::cluster::validate_cluster(c, &node.data_dir)).transpose()?;
 
         Ok(Config {
             cluster,
-            node: NodeConfig { id: node_id, data_dir },
+            node,
             api,
             metrics,
             store,
@@ -384,16 +95,48 @@ impl RawConfig {
             issuance,
             fault_injection: self.debug.fault_injection,
             auth,
-            kek,
-            kek_previous,
-            kek_rotate_every,
-            kek_cache_entries,
+            kek: kek.kek,
+            kek_previous: kek.previous,
+            kek_rotate_every: kek.rotate_every,
+            kek_cache_entries: kek.cache_entries,
             log,
             siem,
             targets: self.targets.validate()?,
             egress: self.egress.validate()?,
             source_file: None,
         })
+    }
+}
+
+impl RawNode {
+    fn validate(self, prefix: Section<'_>) -> Result<NodeConfig, ConfigError> {
+        let id = match self.id {
+            Some(id) => id,
+            None => default_node_id(),
+        };
+        if id.is_empty()
+            || id.len() > NODE_ID_MAX_LEN
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError::invalid(
+                prefix.key("id"),
+                &id,
+                format!("must be 1 to {NODE_ID_MAX_LEN} characters of letters, digits, '-', '_' or '.'"),
+            ));
+        }
+        if self.data_dir.trim().is_empty() {
+            return Err(ConfigError::invalid(prefix.key("data_dir"), "\"\"", "must not be empty"));
+        }
+        Ok(NodeConfig { id, data_dir: PathBuf::from(&self.data_dir) })
+    }
+}
+
+impl RawLog {
+    fn validate(self, prefix: Section<'_>) -> Result<LogConfig, ConfigError> {
+        if self.filter.trim().is_empty() {
+            return Err(ConfigError::invalid(prefix.key("filter"), "\"\"", "must not be empty (try \"info\")"));
+        }
+        Ok(LogConfig { format: self.format, filter: self.filter })
     }
 }
 
@@ -464,6 +207,36 @@ mod tests {
         let again = crate::load_from_str(&text, Path::new("printed.toml"), Vec::new()).unwrap();
         assert_eq!(format!("{config:?}"), format!("{again:?}"));
         assert!(text.contains("lease_secs = 90"), "{text}");
+    }
+
+    /// Each section validates itself under its prefix (`validate(prefix)`); the errors keep the key
+    /// paths and messages they had when one function validated every section (texts copied from it).
+    #[test]
+    fn sections_name_their_keys_and_messages_as_before() {
+        for (text, expected) in [
+            ("[node]\nid = \"bad id\"\n", "node.id: must be 1 to 64 characters of letters, digits, '-', '_' or '.' (got bad id)"),
+            ("[api]\nmax_connections = 16\nmax_connections_per_peer = 17\n", "api.max_connections_per_peer: must not exceed api.max_connections (16) (got 17)"),
+            ("[api.tls]\ncert_path = \"c.pem\"\n", "api.tls.key_path: is required with api.tls.cert_path (got \"\")"),
+            ("[api]\nlisten = \"127.0.0.1:8080\"\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:8080\"\n", "metrics.listen: must differ from api.listen: metrics are served on their own listener (got 127.0.0.1:8080)"),
+            ("[store.sqlite]\npath = \"\"\n", "store.sqlite.path: must not be empty (got \"\")"),
+            ("[store.sqlite]\nread_connections = 0\n", "store.sqlite.read_connections: must be between 1 and 64 (got 0)"),
+            ("[jobs]\nlease_secs = 10\nheartbeat_secs = 6\n", "jobs.heartbeat_secs: must be at most half of jobs.lease_secs (10) (got 6)"),
+            ("[jobs]\nbackoff_base_secs = 10\nbackoff_max_secs = 5\n", "jobs.backoff_max_secs: must be at least jobs.backoff_base_secs (10) (got 5)"),
+            ("[issuance]\npoll_initial_ms = 500\npoll_max_ms = 100\n", "issuance.poll_max_ms: must be at least issuance.poll_initial_ms (500) (got 100)"),
+            ("[issuance]\nscan_every_secs = 99999999\n", "issuance.scan_every_secs: must be between 0 and 2592000 (got 99999999)"),
+            ("[kek]\nrotate_every_days = 5000\n", "kek.rotate_every_days: must be between 0 and 3650 (got 5000)"),
+            ("[kek]\nprovider = \"dev\"\n[kek.pkcs11]\nmodule = \"/m.so\"\n", "kek.pkcs11: only applies with kek.provider = \"pkcs11\" (got …)"),
+            ("[kek]\nprovider = \"file\"\n", "kek.file_path: is required with kek.provider = \"file\" (got \"\")"),
+            ("[kek]\nprovider = \"pkcs11\"\nfile_path = \"/k\"\n", "kek.file_path: only applies with kek.provider = \"file\" (got /k)"),
+            ("[kek]\nprovider = \"pkcs11\"\n", "kek.pkcs11.module: is required with kek.provider = \"pkcs11\" (got \"\")"),
+            ("[kek]\nprovider = \"pkcs11\"\n[kek.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n", "kek.pkcs11.pin_env: exactly one of kek.pkcs11.pin_env and kek.pkcs11.pin_file is required (got …)"),
+            ("[kek]\nprovider = \"file\"\nfile_path = \"/k\"\n[kek.previous]\nprovider = \"pkcs11\"\n[kek.previous.pkcs11]\nmodule = \"/m.so\"\n", "kek.previous.pkcs11.token_label: is required with kek.previous.provider = \"pkcs11\" (got \"\")"),
+            ("[kek]\nprovider = \"file\"\nfile_path = \"/k\"\n[kek.previous]\nprovider = \"pkcs11\"\n[kek.previous.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n", "kek.previous.pkcs11.pin_env: exactly one of kek.previous.pkcs11.pin_env and kek.previous.pkcs11.pin_file is required (got …)"),
+            ("[log]\nfilter = \" \"\n", "log.filter: must not be empty (try \"info\") (got \"\")"),
+        ] {
+            let err = crate::load_from_str(text, Path::new("t.toml"), Vec::new()).unwrap_err().to_string();
+            assert_eq!(err, expected, "{text}");
+        }
     }
 
     const CLUSTER: &str = "[cluster]\nnode_id = 2\nlisten = \"127.0.0.1:7402\"\nca_path = \"ca.pem\"\n\

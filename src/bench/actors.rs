@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_actors::ActorRegistry;
-use certautopilot_actors::issuance::{AccountHub, CertificateHub, IssuanceDeps, IssuanceSettings};
+use certautopilot_actors::issuance::{AccountHub, CertificateHub, IssuanceConfig, IssuanceDeps, IssuanceSettings};
 use certautopilot_actors::kek::KekService;
 use certautopilot_core::crypto::{Envelope, LocalKek};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -29,7 +29,8 @@ pub async fn run(dir: &Path, certificates: usize, active: usize) -> anyhow::Resu
     let registry = ActorRegistry::new();
     let kek = KekService::start(&registry, "bench", Arc::new(LocalKek::ephemeral()), 10_000);
     let envelope = Envelope::new(Arc::new(kek.client()));
-    let settings = IssuanceSettings { passivate_after: Duration::from_secs(3_600), ..Default::default() };
+    let timings = IssuanceConfig { passivate_after: Duration::from_secs(3_600), ..Default::default() };
+    let settings = IssuanceSettings { timings, ..Default::default() };
     let deps = IssuanceDeps::new(store.clone() as Arc<dyn Store>, envelope, registry.clone(), settings, "bench");
     let arbiter = actix_rt::Arbiter::new();
     let hub = CertificateHub::start(deps.clone(), AccountHub::new(deps, arbiter.handle()), arbiter.handle());

@@ -2,15 +2,13 @@
 //! `bench` run the connectors' test support, which release builds leave out. Without the features the
 //! subcommands still parse and refuse, naming the feature to build with.
 
-use crate::process::command;
-
 /// `certautopilot dev-env` in a build without `dev-env` exits 1 and says how to get it; nothing
 /// is started (no directory is made).
 #[cfg(not(feature = "dev-env"))]
 #[test]
 fn dev_env_names_its_feature_when_left_out() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path()).args(["dev-env", "--dir", "env"]).output().unwrap();
+    let out = crate::process::command(dir.path()).args(["dev-env", "--dir", "env"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--features dev-env"), "{stderr}");
@@ -23,7 +21,7 @@ fn dev_env_names_its_feature_when_left_out() {
 #[test]
 fn bench_names_its_feature_when_left_out() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path()).args(["bench", "jobs", "--jobs", "10"]).output().unwrap();
+    let out = crate::process::command(dir.path()).args(["bench", "jobs", "--jobs", "10"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--features bench"), "{stderr}");

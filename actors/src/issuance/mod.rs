@@ -16,8 +16,8 @@ mod target;
 mod target_connector;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+pub use certautopilot_config::IssuanceConfig;
 use certautopilot_connectors::acme::AcmeError;
 use certautopilot_connectors::dns::DnsError;
 use certautopilot_core::audit::AuditDraft;
@@ -45,42 +45,23 @@ use crate::registry::ActorRegistry;
 /// The envelope field of an organization's audit key (shared with the API).
 pub use crate::audit::AUDIT_SECRET_FIELD;
 
-/// Timings of issuance, from the `[issuance]` configuration, and what targets may do on this host.
-#[derive(Debug, Clone)]
+/// The `[issuance]` section as the config crate validates it (its timings and their defaults are
+/// defined there, once), and what this host lets connectors do. Derefs to the section, so the
+/// timings read as `settings.order_timeout`.
+#[derive(Debug, Clone, Default)]
 pub struct IssuanceSettings {
-    pub acme_timeout: Duration,
-    pub order_timeout: Duration,
-    pub poll_initial: Duration,
-    pub poll_max: Duration,
-    pub dns_propagation_timeout: Duration,
-    pub dns_query_timeout: Duration,
-    pub renewal_scan: Duration,
-    pub passivate_after: Duration,
-    pub rate_limit_pause: Duration,
-    /// How often the scheduler scans every target for drift; `None`: never.
-    pub scan_every: Option<Duration>,
+    pub timings: IssuanceConfig,
     /// Where `file` targets may write (`[targets.file]`); disabled unless configured.
     pub file_targets: Arc<certautopilot_connectors::targets::FilePathPolicy>,
     /// Which addresses connectors may reach (`[egress]`); the default refuses loopback.
     pub egress: certautopilot_connectors::egress::EgressPolicy,
 }
 
-impl Default for IssuanceSettings {
-    fn default() -> Self {
-        IssuanceSettings {
-            acme_timeout: Duration::from_secs(30),
-            order_timeout: Duration::from_secs(300),
-            poll_initial: Duration::from_millis(25),
-            poll_max: Duration::from_secs(1),
-            dns_propagation_timeout: Duration::from_secs(120),
-            dns_query_timeout: Duration::from_secs(2),
-            renewal_scan: Duration::from_secs(60),
-            passivate_after: Duration::from_secs(300),
-            rate_limit_pause: Duration::from_secs(60),
-            scan_every: Some(Duration::from_secs(3_600)),
-            file_targets: Arc::default(),
-            egress: Default::default(),
-        }
+impl std::ops::Deref for IssuanceSettings {
+    type Target = IssuanceConfig;
+
+    fn deref(&self) -> &IssuanceConfig {
+        &self.timings
     }
 }
 

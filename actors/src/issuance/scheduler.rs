@@ -310,7 +310,8 @@ mod tests {
         let running = issued_long_ago("running.example", false);
         store.insert(&scope, &paused).await.unwrap();
         store.insert(&scope, &running).await.unwrap();
-        let settings = super::super::IssuanceSettings { scan_every: None, ..Default::default() };
+        let timings = super::super::IssuanceConfig { scan_every: None, ..Default::default() };
+        let settings = super::super::IssuanceSettings { timings, ..Default::default() };
         let deps = IssuanceDeps::new(
             store.clone(),
             Envelope::new(Arc::new(LocalKek::ephemeral())),

@@ -4,11 +4,8 @@
 use certautopilot_core::Principal;
 use certautopilot_core::model::AuditEvent;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SiemFormat {
-    Rfc5424,
-    Cef,
-}
+/// The configuration's `format` (one definition, in the config crate).
+pub use certautopilot_config::SiemFormat;
 
 /// `<85>`: facility 10 (security/authorization) × 8 + severity 5 (notice).
 const PRI: u8 = 85;

@@ -4,4 +4,4 @@ mod format;
 mod transport;
 
 pub use format::{SiemFormat, cef, format as format_event, rfc5424};
-pub use transport::{SiemClient, SiemError, SiemTransport, TlsDestination};
+pub use transport::{SiemClient, SiemError, SiemTransport, SiemTransportName, TlsDestination};

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use certautopilot_config::SiemTransportName;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -17,6 +18,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// RELP frames and responses above this size are refused rather than read.
 const MAX_FRAME: usize = 1 << 20;
 
+/// A SIEM receiver to dial, one variant per `SiemTransportName` with what that transport needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiemTransport {
     Udp(SocketAddr),
@@ -38,6 +40,27 @@ pub struct TlsDestination {
 }
 
 impl SiemTransport {
+    /// The transport the configuration names `kind`, to `addr`; `tls` is how to trust a TLS
+    /// receiver (`None` for TLS: refused, the configuration's validation requires it).
+    pub fn new(kind: SiemTransportName, addr: SocketAddr, tls: Option<TlsDestination>) -> Option<SiemTransport> {
+        Some(match kind {
+            SiemTransportName::Udp => SiemTransport::Udp(addr),
+            SiemTransportName::Tcp => SiemTransport::Tcp(addr),
+            SiemTransportName::Tls => SiemTransport::Tls(tls?),
+            SiemTransportName::Relp => SiemTransport::Relp(addr),
+        })
+    }
+
+    /// The configuration's name of this transport.
+    pub fn kind(&self) -> SiemTransportName {
+        match self {
+            SiemTransport::Udp(_) => SiemTransportName::Udp,
+            SiemTransport::Tcp(_) => SiemTransportName::Tcp,
+            SiemTransport::Tls(_) => SiemTransportName::Tls,
+            SiemTransport::Relp(_) => SiemTransportName::Relp,
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         match self {
             SiemTransport::Udp(a) | SiemTransport::Tcp(a) | SiemTransport::Relp(a) => *a,
@@ -313,5 +336,18 @@ mod tests {
         assert!(refused.is_transient());
         assert_eq!(relp_status("500 INTERNAL-SECRET queue full"), "500");
         assert_eq!(relp_status("nonsense"), "no status");
+    }
+
+    /// Every transport the configuration names builds the transport that names itself so, at the
+    /// configured address; TLS without its trust settings is refused.
+    #[test]
+    fn every_configured_transport_name_builds_its_transport() {
+        let addr: SocketAddr = "127.0.0.1:6514".parse().unwrap();
+        let tls = TlsDestination { addr, server_name: "siem".into(), ca_path: "ca.pem".into(), client_cert: None };
+        for kind in [SiemTransportName::Udp, SiemTransportName::Tcp, SiemTransportName::Tls, SiemTransportName::Relp] {
+            let transport = SiemTransport::new(kind, addr, Some(tls.clone())).unwrap();
+            assert_eq!((transport.kind(), transport.addr()), (kind, addr));
+        }
+        assert_eq!(SiemTransport::new(SiemTransportName::Tls, addr, None), None);
     }
 }
