@@ -71,8 +71,7 @@ impl RawApi {
             secure_cookies: self.secure_cookies,
             request_head_timeout: secs("request_head_timeout_secs", self.request_head_timeout_secs, 1, 300)?,
             request_body_timeout: secs("request_body_timeout_secs", self.request_body_timeout_secs, 1, 3_600)?,
-            max_connections: in_range(key("max_connections"), u64::from(self.max_connections), 16, 1_000_000)?
-                as usize,
+            max_connections: in_range(key("max_connections"), u64::from(self.max_connections), 16, 1_000_000)? as usize,
             max_connections_per_peer: in_range(
                 key("max_connections_per_peer"),
                 u64::from(self.max_connections_per_peer),

@@ -76,7 +76,8 @@ impl RawKek {
             0 => None,
             days => Some(Duration::from_secs(days * 86_400)),
         };
-        let cache_entries = in_range(prefix.key("cache_entries"), u64::from(self.cache_entries), 0, 10_000_000)? as usize;
+        let cache_entries =
+            in_range(prefix.key("cache_entries"), u64::from(self.cache_entries), 0, 10_000_000)? as usize;
         let kek = validate_provider(prefix, self.provider, self.file_path, self.pkcs11, data_dir)?;
         let previous_key = prefix.key("previous");
         let previous = validate_previous(self.previous, Section(&previous_key), data_dir, &kek)?;
@@ -109,7 +110,11 @@ fn validate_provider(
             ));
         }
         (_, Some(path)) => {
-            return Err(ConfigError::invalid(prefix.key("file_path"), path, format!("only applies with {}", with("file"))));
+            return Err(ConfigError::invalid(
+                prefix.key("file_path"),
+                path,
+                format!("only applies with {}", with("file")),
+            ));
         }
         (KekProviderKind::Pkcs11, None) => {
             let required = |name: &str, value: Option<String>| {

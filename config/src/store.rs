@@ -50,12 +50,8 @@ impl RawStore {
                     synchronous: raw.synchronous,
                     read_connections: in_range(prefix.key("read_connections"), u64::from(raw.read_connections), 1, 64)?
                         as usize,
-                    max_write_batch: in_range(
-                        prefix.key("max_write_batch"),
-                        u64::from(raw.max_write_batch),
-                        1,
-                        10_000,
-                    )? as usize,
+                    max_write_batch: in_range(prefix.key("max_write_batch"), u64::from(raw.max_write_batch), 1, 10_000)?
+                        as usize,
                 }))
             }
         }

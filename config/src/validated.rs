@@ -214,24 +214,66 @@ mod tests {
     #[test]
     fn sections_name_their_keys_and_messages_as_before() {
         for (text, expected) in [
-            ("[node]\nid = \"bad id\"\n", "node.id: must be 1 to 64 characters of letters, digits, '-', '_' or '.' (got bad id)"),
-            ("[api]\nmax_connections = 16\nmax_connections_per_peer = 17\n", "api.max_connections_per_peer: must not exceed api.max_connections (16) (got 17)"),
+            (
+                "[node]\nid = \"bad id\"\n",
+                "node.id: must be 1 to 64 characters of letters, digits, '-', '_' or '.' (got bad id)",
+            ),
+            (
+                "[api]\nmax_connections = 16\nmax_connections_per_peer = 17\n",
+                "api.max_connections_per_peer: must not exceed api.max_connections (16) (got 17)",
+            ),
             ("[api.tls]\ncert_path = \"c.pem\"\n", "api.tls.key_path: is required with api.tls.cert_path (got \"\")"),
-            ("[api]\nlisten = \"127.0.0.1:8080\"\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:8080\"\n", "metrics.listen: must differ from api.listen: metrics are served on their own listener (got 127.0.0.1:8080)"),
+            (
+                "[api]\nlisten = \"127.0.0.1:8080\"\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:8080\"\n",
+                "metrics.listen: must differ from api.listen: metrics are served on their own listener (got 127.0.0.1:8080)",
+            ),
             ("[store.sqlite]\npath = \"\"\n", "store.sqlite.path: must not be empty (got \"\")"),
-            ("[store.sqlite]\nread_connections = 0\n", "store.sqlite.read_connections: must be between 1 and 64 (got 0)"),
-            ("[jobs]\nlease_secs = 10\nheartbeat_secs = 6\n", "jobs.heartbeat_secs: must be at most half of jobs.lease_secs (10) (got 6)"),
-            ("[jobs]\nbackoff_base_secs = 10\nbackoff_max_secs = 5\n", "jobs.backoff_max_secs: must be at least jobs.backoff_base_secs (10) (got 5)"),
-            ("[issuance]\npoll_initial_ms = 500\npoll_max_ms = 100\n", "issuance.poll_max_ms: must be at least issuance.poll_initial_ms (500) (got 100)"),
-            ("[issuance]\nscan_every_secs = 99999999\n", "issuance.scan_every_secs: must be between 0 and 2592000 (got 99999999)"),
+            (
+                "[store.sqlite]\nread_connections = 0\n",
+                "store.sqlite.read_connections: must be between 1 and 64 (got 0)",
+            ),
+            (
+                "[jobs]\nlease_secs = 10\nheartbeat_secs = 6\n",
+                "jobs.heartbeat_secs: must be at most half of jobs.lease_secs (10) (got 6)",
+            ),
+            (
+                "[jobs]\nbackoff_base_secs = 10\nbackoff_max_secs = 5\n",
+                "jobs.backoff_max_secs: must be at least jobs.backoff_base_secs (10) (got 5)",
+            ),
+            (
+                "[issuance]\npoll_initial_ms = 500\npoll_max_ms = 100\n",
+                "issuance.poll_max_ms: must be at least issuance.poll_initial_ms (500) (got 100)",
+            ),
+            (
+                "[issuance]\nscan_every_secs = 99999999\n",
+                "issuance.scan_every_secs: must be between 0 and 2592000 (got 99999999)",
+            ),
             ("[kek]\nrotate_every_days = 5000\n", "kek.rotate_every_days: must be between 0 and 3650 (got 5000)"),
-            ("[kek]\nprovider = \"dev\"\n[kek.pkcs11]\nmodule = \"/m.so\"\n", "kek.pkcs11: only applies with kek.provider = \"pkcs11\" (got …)"),
+            (
+                "[kek]\nprovider = \"dev\"\n[kek.pkcs11]\nmodule = \"/m.so\"\n",
+                "kek.pkcs11: only applies with kek.provider = \"pkcs11\" (got …)",
+            ),
             ("[kek]\nprovider = \"file\"\n", "kek.file_path: is required with kek.provider = \"file\" (got \"\")"),
-            ("[kek]\nprovider = \"pkcs11\"\nfile_path = \"/k\"\n", "kek.file_path: only applies with kek.provider = \"file\" (got /k)"),
-            ("[kek]\nprovider = \"pkcs11\"\n", "kek.pkcs11.module: is required with kek.provider = \"pkcs11\" (got \"\")"),
-            ("[kek]\nprovider = \"pkcs11\"\n[kek.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n", "kek.pkcs11.pin_env: exactly one of kek.pkcs11.pin_env and kek.pkcs11.pin_file is required (got …)"),
-            ("[kek]\nprovider = \"file\"\nfile_path = \"/k\"\n[kek.previous]\nprovider = \"pkcs11\"\n[kek.previous.pkcs11]\nmodule = \"/m.so\"\n", "kek.previous.pkcs11.token_label: is required with kek.previous.provider = \"pkcs11\" (got \"\")"),
-            ("[kek]\nprovider = \"file\"\nfile_path = \"/k\"\n[kek.previous]\nprovider = \"pkcs11\"\n[kek.previous.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n", "kek.previous.pkcs11.pin_env: exactly one of kek.previous.pkcs11.pin_env and kek.previous.pkcs11.pin_file is required (got …)"),
+            (
+                "[kek]\nprovider = \"pkcs11\"\nfile_path = \"/k\"\n",
+                "kek.file_path: only applies with kek.provider = \"file\" (got /k)",
+            ),
+            (
+                "[kek]\nprovider = \"pkcs11\"\n",
+                "kek.pkcs11.module: is required with kek.provider = \"pkcs11\" (got \"\")",
+            ),
+            (
+                "[kek]\nprovider = \"pkcs11\"\n[kek.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n",
+                "kek.pkcs11.pin_env: exactly one of kek.pkcs11.pin_env and kek.pkcs11.pin_file is required (got …)",
+            ),
+            (
+                "[kek]\nprovider = \"file\"\nfile_path = \"/k\"\n[kek.previous]\nprovider = \"pkcs11\"\n[kek.previous.pkcs11]\nmodule = \"/m.so\"\n",
+                "kek.previous.pkcs11.token_label: is required with kek.previous.provider = \"pkcs11\" (got \"\")",
+            ),
+            (
+                "[kek]\nprovider = \"file\"\nfile_path = \"/k\"\n[kek.previous]\nprovider = \"pkcs11\"\n[kek.previous.pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\n",
+                "kek.previous.pkcs11.pin_env: exactly one of kek.previous.pkcs11.pin_env and kek.previous.pkcs11.pin_file is required (got …)",
+            ),
             ("[log]\nfilter = \" \"\n", "log.filter: must not be empty (try \"info\") (got \"\")"),
         ] {
             let err = crate::load_from_str(text, Path::new("t.toml"), Vec::new()).unwrap_err().to_string();

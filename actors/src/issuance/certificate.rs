@@ -176,7 +176,8 @@ mod tests {
     async fn idle_actors_are_passivated_and_come_back_on_demand() {
         let fixture = SqliteStore::for_test().await;
         let registry = ActorRegistry::new();
-        let timings = super::super::IssuanceConfig { passivate_after: Duration::from_millis(200), ..Default::default() };
+        let timings =
+            super::super::IssuanceConfig { passivate_after: Duration::from_millis(200), ..Default::default() };
         let settings = super::super::IssuanceSettings { timings, ..Default::default() };
         let deps = IssuanceDeps::new(
             Arc::new(fixture.store) as Arc<dyn certautopilot_core::Store>,
