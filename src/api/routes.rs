@@ -2,8 +2,8 @@
 //! table with their policy attached as route data (the `Authorized` extractor reads it from the
 //! request), the OpenAPI document is generated from it, and the role-matrix test walks it, so a
 //! route cannot exist without a declared policy.
-//! Invariant: the top of `api`'s import tree: it imports the handlers and the generator, and
-//! nothing below imports it back.
+//! Invariant: the top of `api`'s import tree: it imports the handlers and the generator, and none
+//! of them imports it back (only `api::configure` mounts it).
 
 use std::sync::OnceLock;
 
