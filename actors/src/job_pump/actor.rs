@@ -226,6 +226,8 @@ impl Handler<Drain> for JobPumpActor {
 }
 
 impl Handler<ReleaseRemaining> for JobPumpActor {
+    // Not atomic on purpose: the table is emptied before the first await, and a job that finishes
+    // while the others are released must still get its `JobFinished` handled.
     type Result = ResponseActFuture<Self, ShutdownReport>;
 
     fn handle(&mut self, _: ReleaseRemaining, _: &mut Context<Self>) -> Self::Result {
