@@ -1,6 +1,7 @@
 //! `certautopilot kek rotate`, `kek status` and `kek retire`: rotation with a progress line (rate
 //! and ETA), the versions in use, and destroying old keys. All work beside a running service
-//! (SQLite admits several processes); `kek migrate` lives in `kek_migrate.rs`.
+//! (SQLite admits several processes); `kek migrate` lives in `kek_migrate.rs`. The scheduled
+//! rotation (job handler and timer) lives in the actors crate (`kek::rotation_job`, the Scheduler).
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use certautopilot_core::kek_rotation::{RotationProgress, rotate};
 use certautopilot_core::store::Store;
 
 use crate::wiring::{open_envelope, open_store};
-use certautopilot_actors::kek::{KekClient, RotationStatus};
+use certautopilot_actors::kek::KekClient;
+use certautopilot_actors::kek::rotation_job::record_kek_event;
 
 /// What to do: rotate (with this many data keys per transaction) or show the status.
 pub enum Action {
@@ -119,10 +121,6 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status(p: &RotationProgress) -> RotationStatus {
-    RotationStatus { target_version: p.target_version, done: p.done, total: p.total }
-}
-
 /// The progress line of `kek rotate` and `kek migrate` (done/total, rate, ETA), redrawn at most a few
 /// times a second on a terminal and every couple of seconds in a log; also published to the actor.
 pub(crate) fn progress_printer(client: &KekClient) -> impl FnMut(&RotationProgress) + use<> {
@@ -130,7 +128,7 @@ pub(crate) fn progress_printer(client: &KekClient) -> impl FnMut(&RotationProgre
     let mut last = Instant::now() - Duration::from_secs(10);
     let client = client.clone();
     move |p: &RotationProgress| {
-        client.report_rotation(Some(status(p)));
+        client.report_rotation(Some(p.into()));
         let every = if terminal { Duration::from_millis(200) } else { Duration::from_secs(2) };
         if last.elapsed() >= every || p.done >= p.total {
             last = Instant::now();
@@ -187,21 +185,7 @@ async fn retire_previous(store: &dyn Store, envelope: &Envelope, settle: Duratio
 
 /// Writes a KEK event for every organization (the KEK is shared by all of them) to its outbox.
 pub(crate) async fn record(store: &dyn Store, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
-    for org in store.list_organizations().await? {
-        if org.audit_secret.is_none() {
-            continue;
-        }
-        let draft = certautopilot_core::audit::AuditDraft {
-            org_id: org.id,
-            actor: certautopilot_core::Principal::System("kek".into()),
-            action: action.into(),
-            object: None,
-            project_id: None,
-            details: details.clone(),
-        };
-        store.append_audit(certautopilot_core::store::AuditWrite { draft }).await?;
-    }
-    Ok(())
+    Ok(record_kek_event(store, action, details).await?)
 }
 
 /// Chains the event just recorded. The KEK work is done and recorded by now, so a failure here is a
@@ -209,84 +193,5 @@ pub(crate) async fn record(store: &dyn Store, action: &str, details: serde_json:
 pub(crate) async fn chain_recorded(store: &dyn Store, envelope: &Envelope) {
     if let Err(e) = crate::audit::chain_outbox(store, envelope).await {
         tracing::warn!(error = %e, "the event is recorded in the audit outbox but not chained yet; a running service chains it");
-    }
-}
-
-/// Runs a KEK rotation as a job (`rotate_kek`), enqueued by the scheduler once per period.
-pub struct RotateKekHandler {
-    pub store: Arc<dyn Store>,
-    pub envelope: certautopilot_core::crypto::Envelope,
-    pub kek: KekClient,
-}
-
-#[async_trait::async_trait]
-impl certautopilot_actors::JobHandler for RotateKekHandler {
-    fn kind(&self) -> certautopilot_core::model::JobKind {
-        certautopilot_core::model::JobKind::RotateKek
-    }
-
-    async fn run(
-        &self,
-        _job: &certautopilot_core::model::Job,
-        ctx: certautopilot_actors::JobContext,
-    ) -> Result<String, certautopilot_actors::JobError> {
-        use certautopilot_actors::JobError;
-        let report = rotate(
-            self.store.as_ref(),
-            &self.envelope,
-            1_000,
-            |p| self.kek.report_rotation(Some(status(p))),
-            // Lets the crash test kill the service in the middle of a scheduled rotation.
-            || certautopilot_actors::failpoint::hit("kek.after_batch"),
-        )
-        .await;
-        self.kek.report_rotation(None);
-        let report = report.map_err(|e| JobError::retryable(format!("kek rotation failed: {e}")))?;
-        // The rotation is done: failing the job now would make a retry create yet another version.
-        let details = serde_json::json!({
-            "version": report.target_version,
-            "new_version": report.created_version,
-            "rewrapped": report.rewrapped,
-            "usage_after": report.usage_after,
-        });
-        let _ = ctx.log(certautopilot_core::model::LogLevel::Info, "rotation finished", details.clone()).await;
-        if let Err(e) = record(self.store.as_ref(), "kek.rotated", details).await {
-            tracing::error!(error = %e, "kek rotation done but not recorded in every audit chain");
-        }
-        Ok(format!("re-wrapped {} data keys to KEK version {}", report.rewrapped, report.target_version))
-    }
-}
-
-/// The scheduler's KEK timer: enqueues one `rotate_kek` job per `period` (windows counted from the
-/// Unix epoch; the dedupe key makes a second enqueue in the same window a no-op, on any node).
-pub async fn schedule_rotations(
-    store: Arc<dyn Store>,
-    period: Duration,
-    max_attempts: u32,
-    wake: impl Fn() + Send + 'static,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let period_ms = period.as_millis().max(1) as i64;
-    // Check often enough to start within a small part of the period, never busier than once a minute.
-    let every = (period / 24).clamp(Duration::from_secs(60), Duration::from_secs(3_600));
-    loop {
-        let window = certautopilot_core::Timestamp::now().as_unix_millis() / period_ms;
-        let job =
-            certautopilot_core::model::NewJob::system(certautopilot_core::model::JobKind::RotateKek, max_attempts)
-                .dedupe_key(format!("kek-rotation:{period_ms}:{window}"));
-        match store.enqueue_job(job).await {
-            Ok(enqueued) if enqueued.created => {
-                tracing::info!(job_id = %enqueued.job.id, "scheduled KEK rotation enqueued");
-                wake();
-            }
-            Ok(existing) => {
-                tracing::info!(job_id = %existing.job.id, status = ?existing.job.status, "kek rotation for this period already scheduled")
-            }
-            Err(e) => tracing::warn!(error = %e, "could not enqueue the scheduled KEK rotation; will try again"),
-        }
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
     }
 }

@@ -72,17 +72,19 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Live SIEM forwarder snapshots, filled once the forwarders start.
-pub type SiemSnapshots =
-    Arc<std::sync::RwLock<Vec<Arc<std::sync::Mutex<certautopilot_actors::siem_forwarder::ForwarderSnapshot>>>>>;
+/// The live SIEM forwarders' snapshots, read from the actor registry at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct SiemSnapshots(pub Vec<certautopilot_actors::siem_forwarder::ForwarderSnapshot>);
 
+impl SiemSnapshots {
+    pub fn from_registry(actors: &certautopilot_actors::ActorRegistry) -> Self {
+        SiemSnapshots(certautopilot_actors::siem_forwarder::ForwarderSnapshot::all_in(actors))
+    }
+}
+
+/// One series per live SIEM destination.
 fn render_siem(out: &mut String, siem: &SiemSnapshots) {
-    let snapshots: Vec<_> = siem
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
-        .collect();
+    let snapshots = &siem.0;
     if snapshots.is_empty() {
         return;
     }
@@ -106,7 +108,7 @@ fn render_siem(out: &mut String, siem: &SiemSnapshots) {
     ];
     for (name, kind, help, value) in series {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for s in &snapshots {
+        for s in snapshots {
             let _ = writeln!(out, "{name}{{destination=\"{}\"}} {}", escape(&s.destination), value(s));
         }
     }

@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::registry::{ActorRegistry, Probe};
 use crate::supervisor::{Lifeline, RestartBackoff, Spawn, Supervised, supervise};
 
+pub mod rotation_job;
+
 pub const KIND: &str = "kek";
 
 type Reply<T> = SyncSender<Result<T, KekError>>;

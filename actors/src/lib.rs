@@ -18,4 +18,4 @@ pub use job_pump::{
     JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport,
 };
 pub use registry::{ActorRegistry, ActorSnapshot, Probe};
-pub use supervisor::{ActorError, Lifeline, RestartBackoff, Spawn, Supervised, supervise};
+pub use supervisor::{ActorError, ForcePanic, Lifeline, RestartBackoff, Spawn, Supervised, supervise};

@@ -83,6 +83,14 @@ fn capture_panic_messages() {
     });
 }
 
+/// Makes a supervised actor's handler panic: how tests (and owners, with `debug.fault_injection`)
+/// prove supervision — the registry counts the restart and the actor works again after it.
+pub struct ForcePanic;
+
+impl Message for ForcePanic {
+    type Result = ();
+}
+
 /// What a factory gets to build one instance.
 pub struct Spawn {
     pub probe: Arc<Probe>,

@@ -1,13 +1,15 @@
 //! The job pump against a real SQLite store: it runs what it has handlers for, retries failures,
-//! finishes or releases work on shutdown, and stops a job whose lease was taken over.
+//! finishes or releases work on shutdown, stops a job whose lease was taken over, and comes back
+//! from a panic under supervision with its jobs released and claimed again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use certautopilot_actors::testing::wait_for;
 use certautopilot_actors::{
-    JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport,
+    ActorRegistry, JobContext, JobError, JobHandler, JobPump, JobPumpHandle, PumpConfig, PumpSnapshot, ShutdownReport,
 };
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::model::{Job, JobKind, JobStatus, NewJob};
@@ -26,6 +28,15 @@ fn config(node: &str) -> PumpConfig {
         poll_interval: Duration::from_millis(100),
         backoff: Backoff { base: Duration::from_millis(20), max: Duration::from_millis(40) },
     }
+}
+
+/// Starts the pump under supervision on this test's arbiter, with a registry of its own.
+fn start(pump: JobPump) -> JobPumpHandle {
+    start_in(pump, &ActorRegistry::new())
+}
+
+fn start_in(pump: JobPump, registry: &ActorRegistry) -> JobPumpHandle {
+    pump.start(registry, &actix_rt::Arbiter::current())
 }
 
 async fn real_store() -> (Arc<SqliteStore>, tempfile::TempDir) {
@@ -112,11 +123,11 @@ impl JobHandler for Blocking {
 }
 
 /// The pump runs every job of the kinds it handles, logs into each, and leaves other kinds alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn runs_jobs_of_its_kinds_and_leaves_others() {
     let (store, _dir) = real_store().await;
     let handler = Arc::new(Flaky { kind: JobKind::Issue, fail_first: 0, calls: AtomicU32::new(0) });
-    let pump = JobPump::new(store.clone(), config("w1")).with_handler(handler.clone()).start();
+    let pump = start(JobPump::new(store.clone(), config("w1")).with_handler(handler.clone()));
     let mut ids = Vec::new();
     for _ in 0..20 {
         ids.push(store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id);
@@ -138,11 +149,11 @@ async fn runs_jobs_of_its_kinds_and_leaves_others() {
 }
 
 /// A failed attempt is recorded and retried after the backoff; the retry succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn failed_attempt_is_retried_after_backoff() {
     let (store, _dir) = real_store().await;
     let handler = Arc::new(Flaky { kind: JobKind::Renew, fail_first: 2, calls: AtomicU32::new(0) });
-    let pump = JobPump::new(store.clone(), config("w1")).with_handler(handler.clone()).start();
+    let pump = start(JobPump::new(store.clone(), config("w1")).with_handler(handler.clone()));
     let id = store.enqueue_job(NewJob::system(JobKind::Renew, 5)).await.unwrap().job.id;
     pump.wake();
     let job = wait_for_job(store.as_ref(), id, "renew job to succeed", |j| j.status == JobStatus::Succeeded).await;
@@ -156,12 +167,12 @@ async fn failed_attempt_is_retried_after_backoff() {
 /// On shutdown a running job that finishes within the grace period completes normally and is
 /// counted as finished in the grace: exactly one, not released. The job is let go only once the
 /// shutdown has begun (polled once, so it has seen the running job), so it cannot finish first.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn shutdown_lets_running_jobs_finish_within_grace() {
     let (store, _dir) = real_store().await;
     let release = Arc::new(Notify::new());
     let pump =
-        JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: release.clone() })).start();
+        start(JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: release.clone() })));
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
@@ -183,12 +194,12 @@ async fn shutdown_lets_running_jobs_finish_within_grace() {
 
 /// On shutdown a job that outlasts the grace period is cancelled and released: queued again, with the
 /// attempt given back, and claimable at once by another worker.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn shutdown_releases_jobs_that_outlast_the_grace() {
     let (store, _dir) = real_store().await;
-    let pump = JobPump::new(store.clone(), config("w1"))
-        .with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) }))
-        .start();
+    let pump = start(
+        JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) })),
+    );
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
@@ -203,13 +214,13 @@ async fn shutdown_releases_jobs_that_outlast_the_grace() {
 
 /// When another worker takes a job over (its lease expired), the pump's next heartbeat finds out,
 /// cancels the handler, and does not record an outcome over the new holder's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn lost_lease_cancels_the_running_job() {
     let Fixture { store, clock, guard: _guard } = SqliteStore::for_test().await;
     let store = Arc::new(store);
-    let pump = JobPump::new(store.clone(), config("w1"))
-        .with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) }))
-        .start();
+    let pump = start(
+        JobPump::new(store.clone(), config("w1")).with_handler(Arc::new(Blocking { release: Arc::new(Notify::new()) })),
+    );
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
@@ -231,4 +242,57 @@ async fn lost_lease_cancels_the_running_job() {
     assert_eq!((job.status, job.lease_owner.as_deref(), job.attempts), (JobStatus::Running, Some("w2"), 2));
     let _ = clock.now();
     pump.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A panic in the pump: the registry shows `restarts: 1` and the panic; the job the dead instance
+/// held is released (its attempt given back, not left to a lease expiry) and claimed again by the
+/// new instance, which then finishes it and a job enqueued after the restart.
+#[actix_rt::test]
+async fn a_panicking_pump_is_restarted_and_claims_again() {
+    let (store, _dir) = real_store().await;
+    let registry = ActorRegistry::new();
+    let release = Arc::new(Notify::new());
+    let quick = Arc::new(Flaky { kind: JobKind::Renew, fail_first: 0, calls: AtomicU32::new(0) });
+    let pump = start_in(
+        JobPump::new(store.clone(), config("w1"))
+            .with_handler(Arc::new(Blocking { release: release.clone() }))
+            .with_handler(quick),
+        &registry,
+    );
+    let held = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+    pump.wake();
+    wait_running(&pump, 1).await;
+
+    pump.force_panic().await;
+    let snap = wait_for(&registry, "job_pump", "w1", "a restart", |s| s.restarts == 1 && s.alive).await;
+    assert!(snap.last_error.as_deref().is_some_and(|e| e.contains("forced panic in the job pump")), "{snap:?}");
+
+    // The held job comes back to the new instance, with the dead instance's attempt given back:
+    // its log shows the release, then a second claim.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = store.job_logs(&SystemScope::new("t"), held).await.unwrap();
+        let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+        if messages == ["queued", "claimed", "released: job pump restarting", "claimed"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the held job was not released and claimed again: {messages:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let job = store.get_job(&SystemScope::new("t"), held).await.unwrap();
+    assert_eq!((job.status, job.attempts, job.lease_owner.as_deref()), (JobStatus::Running, 1, Some("w1")));
+
+    let after = store.enqueue_job(NewJob::system(JobKind::Renew, 3)).await.unwrap().job.id;
+    pump.wake();
+    release.notify_one();
+    for id in [held, after] {
+        let job =
+            wait_for_job(store.as_ref(), id, "job to succeed after the restart", |j| j.status == JobStatus::Succeeded)
+                .await;
+        assert_eq!(job.attempts, 1, "{job:?}");
+    }
+    let snap = wait_for(&registry, "job_pump", "w1", "idle again", |s| s.state == "idle").await;
+    assert_eq!(snap.restarts, 1);
+    assert_eq!(pump.shutdown(Duration::from_secs(1)).await, ShutdownReport::default());
+    assert!(registry.get("job_pump", "w1").is_none(), "a stopped pump leaves the registry");
 }

@@ -1,13 +1,16 @@
 //! The SIEM forwarder against a real rsyslog (Debian `rsyslog`, `rsyslog-relp`) started on loopback
 //! with UDP, TCP and RELP inputs that write each message to a file: every event arrives, parses, and
-//! carries its fields; and through an outage with two forwarder restarts nothing is lost.
+//! carries its fields; through an outage with two forwarder restarts nothing is lost; and a panic is
+//! restarted under supervision, delivering on from its cursor.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use certautopilot_actors::ActorRegistry;
 use certautopilot_actors::siem_forwarder::{ForwarderHandle, ForwarderSnapshot, SiemDestination, SiemForwarder};
+use certautopilot_actors::testing::wait_for;
 use certautopilot_connectors::siem::{SiemFormat, SiemTransport, TlsDestination};
 use certautopilot_connectors::testsupport::Rsyslog;
 use certautopilot_core::audit::{AuditDraft, ChainWriter};
@@ -17,12 +20,23 @@ use certautopilot_core::store::sqlite::SqliteStore;
 use certautopilot_core::store::{AuditWrite, Store};
 use certautopilot_core::{Principal, Timestamp};
 
+/// Starts a forwarder under supervision on this test's arbiter.
+fn start(store: &Arc<SqliteStore>, destination: SiemDestination, registry: &ActorRegistry) -> ForwarderHandle {
+    SiemForwarder::new(store.clone(), destination, "node-1").start(registry, &actix_rt::Arbiter::current())
+}
+
 async fn store_with_events(dir: &Path, n: usize) -> (Arc<SqliteStore>, Organization) {
     let store = Arc::new(SqliteStore::open_in(dir).await.unwrap());
     let org = Organization::new("siem", Timestamp::now());
     store.create_organization(&org).await.unwrap();
+    append_events(&store, &org, 0..n).await;
+    (store, org)
+}
+
+/// Commits events numbered `range` to the organization's chain.
+async fn append_events(store: &SqliteStore, org: &Organization, range: std::ops::Range<usize>) {
     let secret = Arc::new(SecretBytes::new(vec![2; 32]));
-    for i in 0..n {
+    for i in range {
         let draft = AuditDraft {
             org_id: org.id,
             actor: Principal::System("test".into()),
@@ -33,8 +47,7 @@ async fn store_with_events(dir: &Path, n: usize) -> (Arc<SqliteStore>, Organizat
         };
         store.append_audit(AuditWrite { draft }).await.unwrap();
     }
-    ChainWriter::new(org.id, secret).drain(store.as_ref()).await.unwrap();
-    (store, org)
+    ChainWriter::new(org.id, secret).drain(store).await.unwrap();
 }
 
 fn tls_destination(rsyslog: &Rsyslog) -> TlsDestination {
@@ -90,12 +103,13 @@ async fn wait_forwarder(f: &ForwarderHandle, what: &str, done: impl Fn(&Forwarde
 
 /// Every event arrives once, in order, with its fields, in each format and transport; and each
 /// forwarder then reports all 50 sent and nothing left behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
     let dir = tempfile::tempdir().unwrap();
     let mut rsyslog = Rsyslog::new(dir.path());
     rsyslog.start();
     let (store, org) = store_with_events(dir.path(), 50).await;
+    let registry = ActorRegistry::new();
     let forwarders: Vec<_> = [
         destination("udp-5424", SiemFormat::Rfc5424, SiemTransport::Udp(rsyslog.udp())),
         destination("tcp-cef", SiemFormat::Cef, SiemTransport::Tcp(rsyslog.tcp())),
@@ -103,7 +117,7 @@ async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
         destination("tls-cef", SiemFormat::Cef, SiemTransport::Tls(tls_destination(&rsyslog))),
     ]
     .into_iter()
-    .map(|d| SiemForwarder::new(store.clone(), d, "node-1").start())
+    .map(|d| start(&store, d, &registry))
     .collect();
 
     for (file, cef) in [("udp.log", false), ("tcp.log", true), ("relp.log", false), ("tls.log", true)] {
@@ -132,11 +146,12 @@ async fn every_event_arrives_parsed_with_its_fields_over_udp_tcp_and_relp() {
 
 /// rsyslog is down while 1,000 events are committed and the forwarder is started and stopped twice;
 /// once rsyslog is up, all 1,000 arrive over TCP, TLS and RELP, none twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn nothing_is_lost_through_an_outage_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut rsyslog = Rsyslog::new(dir.path());
     let (store, _org) = store_with_events(dir.path(), 1_000).await;
+    let registry = ActorRegistry::new();
     let (tcp, relp, tls) = (rsyslog.tcp(), rsyslog.relp(), tls_destination(&rsyslog));
     let destinations = || {
         [
@@ -149,7 +164,7 @@ async fn nothing_is_lost_through_an_outage_and_restarts() {
     // forwarders that counted the backlog must see it drain once rsyslog is up.
     let mut running = Vec::new();
     for round in 0..3 {
-        running = destinations().into_iter().map(|d| SiemForwarder::new(store.clone(), d, "node-1").start()).collect();
+        running = destinations().into_iter().map(|d| start(&store, d, &registry)).collect();
         for f in &running {
             wait_forwarder(f, "a failed attempt", |s| s.failed_batches > 0).await;
             let snapshot = f.snapshot();
@@ -183,7 +198,7 @@ async fn nothing_is_lost_through_an_outage_and_restarts() {
 
 /// A damaged entry in the middle of the chain is reported and skipped: every other event still
 /// arrives, the forwarder keeps going (no retry loop on the bad one), and the skip is counted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[actix_rt::test]
 async fn a_corrupt_entry_is_reported_and_skipped_past() {
     let dir = tempfile::tempdir().unwrap();
     let mut rsyslog = Rsyslog::new(dir.path());
@@ -196,7 +211,7 @@ async fn a_corrupt_entry_is_reported_and_skipped_past() {
         destination("tcp", SiemFormat::Rfc5424, SiemTransport::Tcp(rsyslog.tcp())),
         "n",
     )
-    .start();
+    .start(&ActorRegistry::new(), &actix_rt::Arbiter::current());
     let lines = wait_for_lines(&rsyslog, "tcp.log", 299).await;
     let expected: Vec<u64> = (1..=300).filter(|s| *s != 150).collect();
     assert_eq!(seqs(&lines), expected);
@@ -215,4 +230,34 @@ async fn a_corrupt_entry_is_reported_and_skipped_past() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     forwarder.shutdown().await;
+}
+
+/// A panic in the forwarder: the registry shows `restarts: 1` and the panic, and the new instance
+/// resumes at the stored cursor — events committed after the restart arrive, and none of those
+/// delivered before it is sent again.
+#[actix_rt::test]
+async fn a_panicking_forwarder_is_restarted_and_delivers_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rsyslog = Rsyslog::new(dir.path());
+    rsyslog.start();
+    let (store, org) = store_with_events(dir.path(), 10).await;
+    let registry = ActorRegistry::new();
+    let forwarder =
+        start(&store, destination("tcp", SiemFormat::Rfc5424, SiemTransport::Tcp(rsyslog.tcp())), &registry);
+    wait_for_lines(&rsyslog, "tcp.log", 10).await;
+    // Delivered and its cursor stored: the sent counter moves only after the cursor does.
+    wait_forwarder(&forwarder, "10 sent", |s| s.sent == 10 && s.backlog == 0).await;
+
+    forwarder.force_panic().await;
+    let snap = wait_for(&registry, "siem_forwarder", "tcp", "a restart", |s| s.restarts == 1 && s.alive).await;
+    assert!(snap.last_error.as_deref().is_some_and(|e| e.contains("forced panic in the siem forwarder")), "{snap:?}");
+
+    append_events(&store, &org, 10..15).await;
+    let lines = wait_for_lines(&rsyslog, "tcp.log", 15).await;
+    assert_eq!(seqs(&lines), (1..=15).collect::<Vec<_>>(), "every event once, in order, across the restart");
+    wait_forwarder(&forwarder, "the new instance sent the 5", |s| s.sent == 5 && s.backlog == 0).await;
+    let snap = wait_for(&registry, "siem_forwarder", "tcp", "idle after delivering", |s| s.state == "idle").await;
+    assert_eq!(snap.restarts, 1);
+    forwarder.shutdown().await;
+    assert!(registry.get("siem_forwarder", "tcp").is_none(), "a stopped forwarder leaves the registry");
 }

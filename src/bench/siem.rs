@@ -54,7 +54,8 @@ pub async fn run(dir: &Path, address: SocketAddr, transport: &str, events: usize
     let destination =
         SiemDestination { name: "bench".into(), format: SiemFormat::Rfc5424, transport, batch, backlog_warn: u64::MAX };
     let started = Instant::now();
-    let forwarder = SiemForwarder::new(store.clone(), destination, "bench").start();
+    let forwarder = SiemForwarder::new(store.clone(), destination, "bench")
+        .start(&certautopilot_actors::ActorRegistry::new(), &actix_rt::Arbiter::current());
     while forwarder.snapshot().sent < events as u64 {
         if started.elapsed() > Duration::from_secs(600) {
             anyhow::bail!("not delivered within 10 minutes: {:?}", forwarder.snapshot());

@@ -1,12 +1,13 @@
 //! `serve` with a `[[siem]]` destination: the audit chain reaches a real rsyslog over RELP as changes
-//! happen, and the forwarder's backlog is on the metrics page.
+//! happen, and the forwarder's backlog is on the metrics page; the forwarder and the job pump are
+//! listed with the other actors and restarted after a forced panic.
 
 use std::time::{Duration, Instant};
 
 use certautopilot_connectors::testsupport::Rsyslog;
 use serde_json::json;
 
-use crate::process::{Server, http_get, http_request, wait_for_status};
+use crate::process::{ApiClient, Server, http_get, http_request, wait_for_status};
 
 #[test]
 fn serve_forwards_the_audit_chain_to_rsyslog() {
@@ -41,6 +42,52 @@ fn serve_forwards_the_audit_chain_to_rsyslog() {
     assert!(metrics.contains("certautopilot_siem_sent_total{destination=\"soc\"}"), "{metrics}");
     // Both events reached rsyslog, so both were chained: nothing waits in the outbox.
     assert!(metrics.contains("certautopilot_audit_outbox_events 0\n"), "{metrics}");
+}
+
+/// Issue 16, item 3: `GET /api/v1/admin/actors` lists the SIEM forwarder (keyed by destination) and
+/// the job pump (keyed by node) with their state and snapshot; a forced panic in each shows as
+/// `restarts: 1`, and an audited change made after the forwarder's restart still reaches rsyslog.
+#[test]
+fn the_forwarder_and_the_pump_are_listed_and_restarted_after_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rsyslog = Rsyslog::new(&dir.path().join("rsyslog"));
+    std::fs::create_dir_all(dir.path().join("rsyslog")).unwrap();
+    rsyslog.start();
+    let config = format!(
+        "[node]\nid = \"n1\"\n[[siem]]\nname = \"soc\"\nformat = \"rfc5424\"\ntransport = \"tcp\"\naddress = \"{}\"\n",
+        rsyslog.tcp()
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let server =
+        Server::start(dir.path(), &["--config", "c.toml"], &[("CERTAUTOPILOT_DEBUG__FAULT_INJECTION", "true")]);
+    wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
+    let c = ApiClient::setup_and_login(server.addr);
+
+    let forwarder = c.wait_for("/api/v1/admin/actors/siem_forwarder/soc", Duration::from_secs(10), "listed", |a| {
+        a["alive"] == json!(true) && a["detail"]["destination"] == json!("soc")
+    });
+    assert_eq!(forwarder["restarts"], json!(0), "{forwarder}");
+    let listed = c.ok("GET", "/api/v1/admin/actors?kind=job_pump", None, 200);
+    let pump = &listed["items"][0];
+    assert_eq!((&pump["key"], &pump["restarts"]), (&json!("n1"), &json!(0)), "{listed}");
+    assert!(pump["state"].is_string() && pump["detail"]["kinds"].as_array().is_some_and(|k| !k.is_empty()), "{pump}");
+
+    for (kind, key) in [("siem_forwarder", "soc"), ("job_pump", "n1")] {
+        c.ok("POST", &format!("/api/v1/admin/actors/{kind}/{key}/panic"), None, 202);
+        let path = format!("/api/v1/admin/actors/{kind}/{key}");
+        let restarted = c.wait_for(&path, Duration::from_secs(10), "restart", |a| {
+            a["restarts"] == json!(1) && a["alive"] == json!(true)
+        });
+        assert!(restarted["last_error"].as_str().unwrap_or_default().contains("forced panic"), "{restarted}");
+    }
+
+    let login = json!({ "email": "owner@acme.test", "password": "wrong password here" });
+    assert_eq!(http_request(server.addr, "POST", "/api/v1/auth/login", &[], Some(&login)).0, 401);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rsyslog.lines("tcp.log").iter().any(|l| l.contains("action=\"login.failed\"")) {
+        assert!(Instant::now() < deadline, "the change after the restart did not reach rsyslog");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A forwarding `serve` is SIGKILLed three times while it sends a 3,000-event backlog over RELP.

@@ -51,6 +51,8 @@ pub struct Scheduler {
     fence: Option<Fence>,
     /// Set once the store refused a write as fenced: a newer leader exists.
     fenced: bool,
+    /// The KEK rotation period (`kek.rotate_every_days`), when the KEK rotates on a schedule.
+    kek_rotation: Option<std::time::Duration>,
     probe: Arc<Probe>,
     _lifeline: Lifeline,
 }
@@ -67,6 +69,7 @@ impl Scheduler {
         Scheduler {
             fence,
             fenced: false,
+            kek_rotation: None,
             deps,
             max_attempts,
             wake,
@@ -77,6 +80,25 @@ impl Scheduler {
             probe,
             _lifeline: lifeline,
         }
+    }
+
+    /// Also enqueue one KEK rotation per `period`.
+    pub fn with_kek_rotation(mut self, period: Option<std::time::Duration>) -> Self {
+        self.kek_rotation = period;
+        self
+    }
+
+    /// Enqueues this period's KEK rotation unless it is queued already (unfenced, as the timer it
+    /// replaces: the dedupe key keeps it to one per period whichever node enqueues it).
+    fn schedule_kek_rotation(&mut self, period: std::time::Duration, ctx: &mut Context<Self>) {
+        let (store, max_attempts) = (self.deps.store.clone(), self.max_attempts);
+        let work =
+            async move { crate::kek::rotation_job::enqueue_rotation(store.as_ref(), period, max_attempts).await };
+        ctx.spawn(work.into_actor(self).map(|created, act, _| {
+            if created {
+                (act.wake)();
+            }
+        }));
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -132,6 +154,11 @@ impl Scheduler {
     fn start_ticking(&mut self, ctx: &mut Context<Self>) {
         self.tick(ctx);
         ctx.run_interval(self.deps.settings.renewal_scan, |act, ctx| act.tick(ctx));
+        if let Some(period) = self.kek_rotation {
+            self.schedule_kek_rotation(period, ctx);
+            let every = crate::kek::rotation_job::rotation_check_every(period);
+            ctx.run_interval(every, move |act, ctx| act.schedule_kek_rotation(period, ctx));
+        }
     }
 }
 

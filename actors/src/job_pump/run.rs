@@ -1,0 +1,177 @@
+//! One job attempt, as a task of its own: heartbeat the lease while the handler runs, record the
+//! outcome through that lease, then tell the pump how it went.
+//! Invariant: the outcome is recorded only through the lease the job was claimed with (a lost lease
+//! records nothing over the new holder's); a retryable store error is retried while the lease lasts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use certautopilot_core::jobs::Backoff;
+use certautopilot_core::model::{Job, JobLease};
+use certautopilot_core::store::{JobFailure, Store, StoreError};
+use certautopilot_core::{JobId, Timestamp};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::actor::JobPumpActor;
+use super::messages::{Finished, JobFinished};
+use super::{JobContext, JobError, JobHandler, ShutdownReport};
+
+pub(super) type SharedLease = Arc<tokio::sync::Mutex<JobLease>>;
+
+/// What a job task needs besides its job: the store, lease timing and the pump to report to.
+pub(super) struct JobRun {
+    pub store: Arc<dyn Store>,
+    pub lease_for: Duration,
+    pub heartbeat: Duration,
+    pub backoff: Backoff,
+    pub pump: Addr<JobPumpActor>,
+}
+
+/// A job the pump holds: its task, its lease and the signal asking it to stop.
+pub(super) struct Running {
+    pub cancel: watch::Sender<bool>,
+    pub lease: SharedLease,
+    pub task: JoinHandle<()>,
+}
+
+/// The jobs one pump instance holds. Dropped with a non-empty table (the instance died), it stops
+/// each job and gives its lease back, so the next instance claims them again at once instead of
+/// after the lease expires, and no attempt is spent.
+pub(super) struct RunningJobs {
+    pub store: Arc<dyn Store>,
+    pub jobs: BTreeMap<JobId, Running>,
+}
+
+impl Drop for RunningJobs {
+    fn drop(&mut self) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(jobs = self.jobs.len(), "job pump gone without a runtime; its leases will expire instead");
+            return;
+        };
+        let left = std::mem::take(&mut self.jobs);
+        let store = self.store.clone();
+        runtime.spawn(async move {
+            let report = release(store.as_ref(), left, "released: job pump restarting").await;
+            tracing::warn!(released = report.released.len(), "job pump instance died; its jobs were released");
+        });
+    }
+}
+
+/// Stops each job outright and releases its lease. Stopping it outright (rather than letting it see
+/// the cancel) keeps it from recording a failure and spending an attempt; jobs are idempotent, so the
+/// next holder redoes what this one began. A job whose outcome landed first counts as finished.
+pub(super) async fn release(store: &dyn Store, jobs: BTreeMap<JobId, Running>, reason: &str) -> ShutdownReport {
+    let mut report = ShutdownReport::default();
+    for (id, running) in jobs {
+        running.task.abort();
+        let _ = running.task.await;
+        drop(running.cancel);
+        let lease = running.lease.lock().await.clone();
+        match store.release_job(&lease, reason).await {
+            Ok(_) => report.released.push(id),
+            // Its outcome was already on its way to the store when the abort landed.
+            Err(StoreError::LeaseLost { .. }) => report.finished_in_grace += 1,
+            Err(e) => tracing::warn!(job_id = %id, error = %e, "could not release job; its lease will expire"),
+        }
+    }
+    report
+}
+
+pub(super) async fn run_job(
+    run: JobRun,
+    handler: Arc<dyn JobHandler>,
+    job: Job,
+    ctx: JobContext,
+    cancel: watch::Sender<bool>,
+) {
+    let lease = Arc::clone(&ctx.lease);
+    // Dropped (and so stopped) with this task, also when the task is aborted.
+    let heartbeat = AbortOnDrop(tokio::spawn(heartbeat_loop(
+        run.store.clone(),
+        lease.clone(),
+        run.lease_for,
+        run.heartbeat,
+        cancel,
+    )));
+    let outcome = handler.run(&job, ctx).await;
+    drop(heartbeat);
+    let lease = lease.lock().await.clone();
+    let outcome = match (&outcome, record_outcome(&run, &lease, &outcome).await) {
+        (Ok(_), Ok(())) => Finished::Succeeded,
+        (Err(e), Ok(())) => {
+            tracing::warn!(job_id = %job.id, kind = job.kind.as_str(), attempt = lease.attempt, error = %e, "job attempt failed");
+            Finished::Failed(e.message.clone())
+        }
+        (_, Err(StoreError::LeaseLost { .. })) => {
+            tracing::warn!(job_id = %job.id, "lease lost before the outcome was recorded; another worker owns the job");
+            Finished::LeaseLost
+        }
+        (_, Err(e)) => {
+            tracing::error!(job_id = %job.id, error = %e, "recording the job outcome failed; the lease will expire and the job rerun");
+            Finished::NotRecorded(e.to_string())
+        }
+    };
+    let _ = run.pump.send(JobFinished { id: job.id, outcome }).await;
+}
+
+/// Records a finished attempt, trying again while the store answers with a retryable error (busy):
+/// losing the outcome would rerun the job and spend an attempt. Gives up when the lease is gone.
+async fn record_outcome(run: &JobRun, lease: &JobLease, outcome: &Result<String, JobError>) -> Result<(), StoreError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let result = match outcome {
+            Ok(summary) => run.store.complete_job(lease, summary).await.map(|_| ()),
+            Err(error) => {
+                let failure =
+                    JobFailure { error: error.message.clone(), retryable: error.retryable, backoff: run.backoff };
+                run.store.fail_job(lease, &failure).await.map(|_| ())
+            }
+        };
+        match result {
+            Err(e) if e.is_retryable() && Timestamp::now() < lease.expires_at => {
+                tracing::warn!(job_id = %lease.job_id, error = %e, "recording the job outcome failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn heartbeat_loop(
+    store: Arc<dyn Store>,
+    lease: SharedLease,
+    lease_for: Duration,
+    every: Duration,
+    cancel: watch::Sender<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let current = lease.lock().await.clone();
+        match store.heartbeat_job(&current, lease_for).await {
+            Ok(renewed) => *lease.lock().await = renewed,
+            Err(StoreError::LeaseLost { .. }) => {
+                tracing::warn!(job_id = %current.job_id, "lease lost; asking the job to stop");
+                let _ = cancel.send(true);
+                return;
+            }
+            Err(e) => tracing::warn!(job_id = %current.job_id, error = %e, "heartbeat failed; will retry"),
+        }
+    }
+}
