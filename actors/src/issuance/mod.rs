@@ -7,7 +7,6 @@ mod account;
 mod certificate;
 mod dns;
 mod flow;
-mod job_specs;
 mod jobs;
 mod revoked;
 mod scan;
@@ -29,9 +28,8 @@ use certautopilot_core::{OrgScope, Principal, ProjectScope};
 
 pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_account};
 pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
-pub use job_specs::{distribute_job, scan_job};
 pub use jobs::CertificateJobs;
-pub use scheduler::{Scheduler, renewal_dedupe_key};
+pub use scheduler::Scheduler;
 pub use target::{DistributeJobs, ScanJobs, TargetActor, TargetHub};
 pub use target_connector::DeployFailure;
 

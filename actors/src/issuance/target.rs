@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use certautopilot_connectors::targets::{DeployReport, Deployable};
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
+use certautopilot_core::jobs::JobSpec;
 use certautopilot_core::model::{
     Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind,
 };
@@ -239,8 +240,8 @@ impl JobHandler for DistributeJobs {
     }
 
     async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
-        let (Some(certificate_id), Some(project_id)) =
-            (payload_id::<CertificateId>(job, "certificate_id"), job.project_id)
+        let (Ok(JobSpec::Distribute { certificate_id, target_ids: asked, force, .. }), Some(project_id)) =
+            (JobSpec::decode(job), job.project_id)
         else {
             return Err(JobError::permanent("the job names no certificate or project"));
         };
@@ -256,11 +257,6 @@ impl JobHandler for DistributeJobs {
         if cert.status == CertificateStatus::Revoked {
             return Ok("the certificate is revoked: nothing to deploy".into());
         }
-        let asked: Vec<TargetId> = job.payload["target_ids"]
-            .as_array()
-            .map(|ids| ids.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-            .unwrap_or_default();
-        let force = job.payload["force"].as_bool().unwrap_or(false);
         let mut targets: Vec<TargetId> = if asked.is_empty() {
             cert.target_ids.clone()
         } else {
@@ -318,10 +314,6 @@ impl JobHandler for DistributeJobs {
     }
 }
 
-fn payload_id<T: std::str::FromStr>(job: &Job, key: &str) -> Option<T> {
-    job.payload.get(key).and_then(|v| v.as_str()).and_then(|s| s.parse().ok())
-}
-
 /// Runs `scan` jobs in the target's actor.
 pub struct ScanJobs {
     pub hub: TargetHub,
@@ -334,7 +326,7 @@ impl JobHandler for ScanJobs {
     }
 
     async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
-        let (Some(target_id), Some(project_id)) = (payload_id::<TargetId>(job, "target_id"), job.project_id) else {
+        let (Ok(JobSpec::Scan { target_id, .. }), Some(project_id)) = (JobSpec::decode(job), job.project_id) else {
             return Err(JobError::permanent("the job names no target or project"));
         };
         let scope = self.hub.deps.project_scope(project_id).await.map_err(|e| {
