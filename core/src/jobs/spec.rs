@@ -222,22 +222,18 @@ impl JobSpec {
                     RenewReason::Requested => None,
                     RenewReason::WindowOpen { not_after } => Some(*not_after),
                 },
-                reason: Some(
-                    if reason.is_by_hand() { REASON_REQUESTED } else { REASON_WINDOW_OPEN }.to_owned(),
-                ),
+                reason: Some(if reason.is_by_hand() { REASON_REQUESTED } else { REASON_WINDOW_OPEN }.to_owned()),
             }),
             JobSpec::Revoke { certificate_id, reason, serial } => serde_json::to_value(RevokePayload {
                 certificate_id: Some(*certificate_id),
                 reason: *reason,
                 serial: serial.clone(),
             }),
-            JobSpec::Distribute { certificate_id, target_ids, force, .. } => {
-                serde_json::to_value(DistributePayload {
-                    certificate_id: Some(*certificate_id),
-                    target_ids: target_ids.clone(),
-                    force: *force,
-                })
-            }
+            JobSpec::Distribute { certificate_id, target_ids, force, .. } => serde_json::to_value(DistributePayload {
+                certificate_id: Some(*certificate_id),
+                target_ids: target_ids.clone(),
+                force: *force,
+            }),
             JobSpec::Scan { target_id, .. } => serde_json::to_value(ScanPayload { target_id: Some(*target_id) }),
             JobSpec::RotateKek { .. } => Ok(serde_json::Value::Object(Default::default())),
         };
@@ -288,7 +284,11 @@ impl JobSpec {
             }
             JobKind::Revoke => {
                 let p: RevokePayload = payload(job, kind)?;
-                Ok(JobSpec::Revoke { certificate_id: certificate(p.certificate_id)?, reason: p.reason, serial: p.serial })
+                Ok(JobSpec::Revoke {
+                    certificate_id: certificate(p.certificate_id)?,
+                    reason: p.reason,
+                    serial: p.serial,
+                })
             }
             JobKind::Distribute => {
                 let p: DistributePayload = payload(job, kind)?;

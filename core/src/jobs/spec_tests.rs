@@ -68,7 +68,11 @@ fn specs_write_what_the_old_builders_wrote_and_decode_back() {
             json!({ "certificate_id": c, "not_after": 1_700_000_000_000_i64, "reason": "renewal window open" }),
         ),
         (
-            JobSpec::Renew { certificate_id: c, reason: RenewReason::WindowOpen { not_after: None }, record_version: 3 },
+            JobSpec::Renew {
+                certificate_id: c,
+                reason: RenewReason::WindowOpen { not_after: None },
+                record_version: 3,
+            },
             Some(c.to_string()),
             Some(format!("renew:{c}:0:v3")),
             json!({ "certificate_id": c, "not_after": null, "reason": "renewal window open" }),

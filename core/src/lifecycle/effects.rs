@@ -16,9 +16,15 @@ pub enum Request {
     Issue,
     /// `by_hand`: asked for through the API (it runs even when the certificate is paused).
     /// `for_not_after`: the expiry (Unix ms) of the certificate a scheduled renewal was queued for.
-    Renew { by_hand: bool, for_not_after: Option<i64> },
+    Renew {
+        by_hand: bool,
+        for_not_after: Option<i64>,
+    },
     /// `serial`: the serial that was current when the revocation was asked for.
-    Revoke { reason: Option<u8>, serial: Option<String> },
+    Revoke {
+        reason: Option<u8>,
+        serial: Option<String>,
+    },
 }
 
 /// The job the engine runs for, and where it stands in its attempts.
@@ -94,30 +100,44 @@ impl Failure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The job begins, with the certificate as stored.
-    Start { now: Timestamp },
+    Start {
+        now: Timestamp,
+    },
     /// `Save` landed; the stored record (new version) comes back.
     Saved(Box<Certificate>),
     /// The awaited effect failed.
     Failed(Failure),
-    OrderPlaced { order: OrderView, at: Timestamp },
+    OrderPlaced {
+        order: OrderView,
+        at: Timestamp,
+    },
     /// The stored order, fetched again to resume it.
     OrderFetched(OrderView),
     /// Where each pending challenge's TXT value goes, in the order of the challenges.
     ChallengesResolved(Vec<(String, PublishedRecord)>),
     TxtPublished,
-    Propagated { waited_ms: u64 },
+    Propagated {
+        waited_ms: u64,
+    },
     ChallengesAnswered,
     OrderPolled(OrderView),
     /// The challenge records are removed (failures were logged by the runtime; the values are single-use).
     TxtRemoved,
     /// The order's key and CSR are ready; `sealed` is a key generated now, to store before finalizing.
-    KeyReady { sealed: Option<SealedSecret> },
+    KeyReady {
+        sealed: Option<SealedSecret>,
+    },
     OrderFinalized(OrderView),
-    Downloaded { issuance: Box<Issuance>, at: Timestamp },
+    Downloaded {
+        issuance: Box<Issuance>,
+        at: Timestamp,
+    },
     /// The certificate read again after a failure (`None`: the read failed; the copy in hand stays).
     Reloaded(Option<Box<Certificate>>),
     /// The CA revoked the certificate (or had already).
-    Revoked { at: Timestamp },
+    Revoked {
+        at: Timestamp,
+    },
     /// The certificate cannot be sent for revocation (its chain does not parse).
     Unrevocable(String),
     MarkedRevokedInPlace,
@@ -147,7 +167,11 @@ pub enum Effect {
     /// The actor's state as inspection shows it.
     Step(&'static str),
     /// A line of the job's log.
-    Log { level: LogLevel, message: &'static str, fields: serde_json::Value },
+    Log {
+        level: LogLevel,
+        message: &'static str,
+        fields: serde_json::Value,
+    },
     /// The actor's `last_error`.
     ReportError(String),
     Trace(TraceLine),
@@ -157,21 +181,53 @@ pub enum Effect {
     QueueDistribution,
     // --- awaited: the runtime answers with an event.
     /// Write the engine's certificate with an audit entry `action`; answered by `Saved`.
-    Save { action: &'static str, details: serde_json::Value },
-    PlaceOrder { sans: Vec<String> },
-    FetchOrder { url: String },
-    ResolveChallenges { challenges: Vec<PendingChallenge> },
-    PublishTxt { records: Vec<PublishedRecord> },
-    AwaitPropagation { records: Vec<PublishedRecord> },
-    AnswerChallenges { order_url: String, identifiers: Vec<String> },
-    PollOrder { url: String, until: PollUntil },
-    RemoveTxt { records: Vec<PublishedRecord> },
+    Save {
+        action: &'static str,
+        details: serde_json::Value,
+    },
+    PlaceOrder {
+        sans: Vec<String>,
+    },
+    FetchOrder {
+        url: String,
+    },
+    ResolveChallenges {
+        challenges: Vec<PendingChallenge>,
+    },
+    PublishTxt {
+        records: Vec<PublishedRecord>,
+    },
+    AwaitPropagation {
+        records: Vec<PublishedRecord>,
+    },
+    AnswerChallenges {
+        order_url: String,
+        identifiers: Vec<String>,
+    },
+    PollOrder {
+        url: String,
+        until: PollUntil,
+    },
+    RemoveTxt {
+        records: Vec<PublishedRecord>,
+    },
     /// Open the stored key or generate one, and build the CSR for `sans`.
-    PrepareKey { pending: Option<SealedSecret>, sans: Vec<String> },
-    Finalize { order_url: String },
-    Download { order_url: String, pending_key: Option<SealedSecret> },
+    PrepareKey {
+        pending: Option<SealedSecret>,
+        sans: Vec<String>,
+    },
+    Finalize {
+        order_url: String,
+    },
+    Download {
+        order_url: String,
+        pending_key: Option<SealedSecret>,
+    },
     Reload,
-    Revoke { chain_pem: String, reason: Option<u8> },
+    Revoke {
+        chain_pem: String,
+        reason: Option<u8>,
+    },
     /// Mark the certificate's deployments `revoked_in_place`.
     MarkRevokedInPlace,
     /// The job ends.

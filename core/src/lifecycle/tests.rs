@@ -14,8 +14,14 @@ const DAY: Duration = Duration::from_secs(86_400);
 const T0: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
 
 fn cert() -> Certificate {
-    let mut cert =
-        Certificate::new(ProjectId::new(), "a.test", vec!["a.test".into()], KeyType::EcdsaP256, AcmeAccountId::new(), T0);
+    let mut cert = Certificate::new(
+        ProjectId::new(),
+        "a.test",
+        vec!["a.test".into()],
+        KeyType::EcdsaP256,
+        AcmeAccountId::new(),
+        T0,
+    );
     cert.version = 1;
     cert
 }
@@ -183,7 +189,10 @@ fn issue_walks_order_challenges_finalize_download() {
             Effect::PollOrder { url: url.into(), until: PollUntil::NotPending },
         ]
     );
-    assert_eq!(d.send(Event::OrderPolled(order(OrderState::Ready))), vec![Effect::RemoveTxt { records: vec![record()] }]);
+    assert_eq!(
+        d.send(Event::OrderPolled(order(OrderState::Ready))),
+        vec![Effect::RemoveTxt { records: vec![record()] }]
+    );
     assert_eq!(d.send(Event::TxtRemoved), vec![save("cert.challenges_removed", json!({ "records": 1 }))]);
     assert_eq!(
         d.saved(),
@@ -269,7 +278,10 @@ fn a_stored_order_is_resumed_and_distribution_queued() {
     assert_eq!(effects.last(), Some(&Effect::Finalize { order_url: "https://ca.test/order/1".into() }));
     assert_eq!(d.engine().certificate().pending_key, Some(sealed("pending")), "the stored key is kept");
     let effects = d.send(Event::OrderFinalized(order(OrderState::Valid)));
-    assert_eq!(effects.last(), Some(&Effect::Download { order_url: "https://ca.test/order/1".into(), pending_key: Some(sealed("pending")) }));
+    assert_eq!(
+        effects.last(),
+        Some(&Effect::Download { order_url: "https://ca.test/order/1".into(), pending_key: Some(sealed("pending")) })
+    );
     let effects = d.run(Event::Downloaded { issuance: Box::new(issuance("02", T0.saturating_add(DAY * 90))), at: T0 });
     assert_eq!(
         effects[effects.len() - 3..],
@@ -280,7 +292,6 @@ fn a_stored_order_is_resumed_and_distribution_queued() {
         ]
     );
 }
-
 
 /// A renewal rotates the replaced certificate into the history (newest first, at most
 /// `HISTORY_KEPT`) and writes `cert.renewed`.
@@ -351,7 +362,11 @@ fn renewal_that_is_no_longer_needed_ends_without_effects() {
         Request::Renew { by_hand: true, for_not_after: None },
         Request::Renew { by_hand: false, for_not_after: Some(not_after.as_unix_millis()) },
     ] {
-        let c = if matches!(request, Request::Renew { by_hand: true, .. }) { paused.clone() } else { issued_cert("a", not_after) };
+        let c = if matches!(request, Request::Renew { by_hand: true, .. }) {
+            paused.clone()
+        } else {
+            issued_cert("a", not_after)
+        };
         let (_, effects) = CertificateEngine::new(c, job(request)).step(Event::Start { now: T0 });
         assert!(matches!(effects[..], [Effect::Save { action: "cert.renewing", .. }]), "{effects:?}");
     }
@@ -366,7 +381,10 @@ fn renewal_after_expiry_marks_expired_first() {
     let effects = d.send(Event::Start { now: T0 });
     assert_eq!(effects, vec![save("cert.expired", json!({ "not_after": not_after }))]);
     let effects = d.through_saves(effects);
-    assert_eq!(d.saves, vec![("cert.expired", CertificateStatus::Expired), ("cert.renewing", CertificateStatus::Renewing)]);
+    assert_eq!(
+        d.saves,
+        vec![("cert.expired", CertificateStatus::Expired), ("cert.renewing", CertificateStatus::Renewing)]
+    );
     assert_eq!(effects.last(), Some(&Effect::PlaceOrder { sans: vec!["a.test".into()] }));
 }
 
@@ -407,7 +425,8 @@ fn transient_failure_retries_until_the_last_attempt_then_fails() {
             assert_eq!(cert.status, CertificateStatus::Failed);
             assert_eq!((cert.order, cert.pending_key), (None, None));
         }
-        let outcome = if retry { Outcome::Retry("dns: timed out".into()) } else { Outcome::Fail("dns: timed out".into()) };
+        let outcome =
+            if retry { Outcome::Retry("dns: timed out".into()) } else { Outcome::Fail("dns: timed out".into()) };
         assert_eq!(
             d.saved(),
             vec![
@@ -426,7 +445,14 @@ fn permanent_failure_fails_at_once() {
     d.run(Event::Start { now: T0 });
     d.run(Event::OrderPlaced { order: order(OrderState::Ready), at: T0 });
     let effects = d.send(Event::Failed(Failure::permanent("the CA refused: bad csr")));
-    assert_eq!(effects[0], Effect::Log { level: LogLevel::Warn, message: "failed", fields: json!({ "reason": "the CA refused: bad csr" }) });
+    assert_eq!(
+        effects[0],
+        Effect::Log {
+            level: LogLevel::Warn,
+            message: "failed",
+            fields: json!({ "reason": "the CA refused: bad csr" })
+        }
+    );
     let effects = d.send(Event::Reloaded(None));
     assert!(matches!(effects[..], [Effect::Save { action: "cert.failed", .. }]));
     let reason = "the CA refused: bad csr".to_owned();
@@ -465,10 +491,7 @@ fn revoke_marks_revoked_then_deployments() {
     assert_eq!(effects, vec![save("cert.revoked", json!({ "serial": "0a", "reason": "keyCompromise" }))]);
     let cert = d.engine().certificate();
     assert_eq!((cert.status, cert.revoked_at, cert.renew_at), (CertificateStatus::Revoked, Some(T0), None));
-    assert_eq!(
-        d.saved(),
-        vec![info("revoked", json!({ "serial": "0a" })), Effect::MarkRevokedInPlace]
-    );
+    assert_eq!(d.saved(), vec![info("revoked", json!({ "serial": "0a" })), Effect::MarkRevokedInPlace]);
     assert_eq!(
         d.send(Event::MarkedRevokedInPlace),
         vec![Effect::Step("idle"), Effect::Finish(Outcome::Done("revoked serial 0a".into()))]
@@ -480,9 +503,16 @@ fn revoke_marks_revoked_then_deployments() {
     assert_eq!(d.send(Event::Start { now: T0 }), vec![Effect::MarkRevokedInPlace]);
     assert_eq!(d.send(Event::MarkedRevokedInPlace), vec![Effect::Finish(Outcome::Done("already revoked".into()))]);
 
-    let (_, effects) = CertificateEngine::new(c.clone(), job(Request::Revoke { reason: None, serial: Some("09".into()) }))
-        .step(Event::Start { now: T0 });
-    assert_eq!(effects, vec![Effect::Finish(Outcome::Fail("the certificate was renewed after serial 09 was asked to be revoked; ask again to revoke the current one".into()))]);
+    let (_, effects) =
+        CertificateEngine::new(c.clone(), job(Request::Revoke { reason: None, serial: Some("09".into()) }))
+            .step(Event::Start { now: T0 });
+    assert_eq!(
+        effects,
+        vec![Effect::Finish(Outcome::Fail(
+            "the certificate was renewed after serial 09 was asked to be revoked; ask again to revoke the current one"
+                .into()
+        ))]
+    );
 
     for (attempt, outcome) in [(1, Outcome::Retry("ca down".into())), (3, Outcome::Fail("ca down".into()))] {
         let mut run = job(Request::Revoke { reason: None, serial: None });
@@ -493,7 +523,11 @@ fn revoke_marks_revoked_then_deployments() {
             effects,
             vec![
                 Effect::ReportError("ca down".into()),
-                Effect::Log { level: LogLevel::Warn, message: "revocation failed", fields: json!({ "reason": "ca down" }) },
+                Effect::Log {
+                    level: LogLevel::Warn,
+                    message: "revocation failed",
+                    fields: json!({ "reason": "ca down" })
+                },
                 Effect::Finish(outcome),
             ]
         );
@@ -507,7 +541,11 @@ fn illegal_transitions_finish_without_saving() {
     let mut failed_renewal = issued_cert("a", T0.saturating_add(DAY * 30));
     failed_renewal.status = CertificateStatus::Failed;
     for (c, request, message) in [
-        (cert(), Request::Renew { by_hand: true, for_not_after: None }, "a requested certificate cannot take StartRenew"),
+        (
+            cert(),
+            Request::Renew { by_hand: true, for_not_after: None },
+            "a requested certificate cannot take StartRenew",
+        ),
         (cert(), Request::Revoke { reason: None, serial: None }, "a requested certificate cannot take Revoked"),
         (failed_renewal, Request::Issue, "a failed certificate cannot take StartIssue"),
     ] {

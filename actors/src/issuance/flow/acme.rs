@@ -123,7 +123,13 @@ impl Flow<'_> {
         Ok(Event::Downloaded { issuance: Box::new(issuance), at: Timestamp::now() })
     }
 
-    async fn revoke(&self, io: &Io, cert: &Certificate, chain_pem: &str, reason: Option<u8>) -> Result<Event, IssueError> {
+    async fn revoke(
+        &self,
+        io: &Io,
+        cert: &Certificate,
+        chain_pem: &str,
+        reason: Option<u8>,
+    ) -> Result<Event, IssueError> {
         let leaf_der = match chain_der(chain_pem) {
             Ok(mut ders) => ders.remove(0).to_vec(),
             Err(e) => return Ok(Event::Unrevocable(e.to_string())),

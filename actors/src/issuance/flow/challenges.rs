@@ -29,8 +29,12 @@ impl Flow<'_> {
                 IssueError::Refused(format!("the CA offers no dns-01 challenge for {}", challenge.identifier))
             })?;
             let target = challenge_target(self.deps, &io.scope, &zones, &challenge.identifier).await?;
-            let record =
-                PublishedRecord { zone_id: target.zone.id, zone: target.zone.apex.clone(), name: target.name.clone(), value };
+            let record = PublishedRecord {
+                zone_id: target.zone.id,
+                zone: target.zone.apex.clone(),
+                name: target.name.clone(),
+                value,
+            };
             resolved.push((challenge.identifier, record));
             io.challenges.push(target);
         }

@@ -12,12 +12,12 @@ mod challenges;
 use std::sync::Arc;
 
 use certautopilot_core::ProjectScope;
+use certautopilot_core::Timestamp;
 use certautopilot_core::ids::CertificateId;
+use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use certautopilot_core::lifecycle::{CertificateEngine, Effect, Event, Failure, JobRun, Outcome, Request, TraceLine};
 use certautopilot_core::model::{Certificate, Job, JobKind, LogLevel};
 use certautopilot_core::store::RecordStore;
-use certautopilot_core::Timestamp;
-use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use serde_json::json;
 
 use super::account::AccountHub;
@@ -55,7 +55,8 @@ impl Flow<'_> {
             Err(e) => return Err(e.into()),
         };
         let request = self.request()?;
-        let run = JobRun { job_id: self.job.id, request, attempt: self.job.attempts, max_attempts: self.job.max_attempts };
+        let run =
+            JobRun { job_id: self.job.id, request, attempt: self.job.attempts, max_attempts: self.job.max_attempts };
         let mut engine = CertificateEngine::new(cert, run);
         let mut io = Io { scope, org, challenges: Vec::new(), csr_der: None };
         let mut event = Event::Start { now: Timestamp::now() };
@@ -86,10 +87,7 @@ impl Flow<'_> {
                 JobSpec::decode(self.job).map_err(|e| JobError::permanent(e.to_string()))?
             }
             other => {
-                return Err(JobError::permanent(format!(
-                    "the certificate actor does not run {} jobs",
-                    other.as_str()
-                )));
+                return Err(JobError::permanent(format!("the certificate actor does not run {} jobs", other.as_str())));
             }
         };
         match spec {
@@ -137,7 +135,9 @@ impl Flow<'_> {
             Effect::Reload => {
                 return Some(Event::Reloaded(self.deps.store.get(&io.scope, &self.id).await.ok().map(Box::new)));
             }
-            Effect::MarkRevokedInPlace => self.mark_revoked_in_place(io, cert).await.map(|()| Event::MarkedRevokedInPlace),
+            Effect::MarkRevokedInPlace => {
+                self.mark_revoked_in_place(io, cert).await.map(|()| Event::MarkedRevokedInPlace)
+            }
             Effect::ResolveChallenges { challenges } => self.resolve_challenges(io, challenges).await,
             Effect::PublishTxt { records } => self.publish_txt(io, &records).await,
             Effect::AwaitPropagation { records } => self.await_propagation(io, &records).await,
