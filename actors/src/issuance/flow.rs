@@ -318,7 +318,7 @@ impl Flow<'_> {
             return;
         }
         let serial = work.cert.serial.clone().unwrap_or_default();
-        let job = super::job_specs::distribute_job(&work.scope, self.id, &[], false, self.job.max_attempts)
+        let job = crate::distribution::distribute_job(&work.scope, self.id, &[], false, self.job.max_attempts)
             .dedupe_key(format!("distribute:{}:{serial}", self.id));
         match self.deps.store.enqueue_job(job).await {
             Ok(_) => {

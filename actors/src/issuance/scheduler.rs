@@ -248,7 +248,7 @@ async fn queue_target_scans(
                     scope
                 }
             };
-            let job = super::job_specs::scan_job(&scope, target.id, max_attempts)
+            let job = crate::distribution::scan_job(&scope, target.id, max_attempts)
                 .dedupe_key(format!("scan:{}:{window}", target.id))
                 .fenced(fence.cloned());
             if deps.store.enqueue_job(job).await?.created {

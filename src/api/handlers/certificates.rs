@@ -244,7 +244,7 @@ pub async fn distribute(
     if cert.target_ids.is_empty() {
         return Err(ApiError::conflict("the certificate has no targets; attach some first"));
     }
-    let job = certautopilot_actors::issuance::distribute_job(&scope, cert.id, &[], true, state.max_job_attempts);
+    let job = certautopilot_actors::distribution::distribute_job(&scope, cert.id, &[], true, state.max_job_attempts);
     let details = json!({ "targets": cert.target_ids, "serial": cert.serial });
     queue(&auth, &state, &scope, &cert, job, "cert.distribute_requested", details).await
 }
