@@ -9,9 +9,9 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use certautopilot_actors::audit::AuditHub;
+use certautopilot_actors::distribution::{DistributeJobs, ScanJobs, TargetHub};
 use certautopilot_actors::issuance::{
-    AccountHub, CertificateHub, CertificateJobs, DistributeJobs, ForcePanic, IssuanceDeps, IssuanceSettings, ScanJobs,
-    Scheduler, TargetHub,
+    AccountHub, CertificateHub, CertificateJobs, ForcePanic, IssuanceDeps, IssuanceSettings, Scheduler,
 };
 use certautopilot_actors::siem_forwarder::{SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, JobPump, PumpConfig, RestartBackoff, Spawn, supervise};

@@ -9,10 +9,7 @@ mod dns;
 mod flow;
 mod jobs;
 mod revoked;
-mod scan;
 mod scheduler;
-mod target;
-mod target_connector;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +27,6 @@ pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_ac
 pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
 pub use jobs::CertificateJobs;
 pub use scheduler::Scheduler;
-pub use target::{DistributeJobs, ScanJobs, TargetActor, TargetHub};
-pub use target_connector::DeployFailure;
 
 /// The registry kind the scheduler is listed under.
 pub fn scheduler_kind() -> &'static str {
@@ -178,7 +173,7 @@ impl IssuanceDeps {
         Ok(ProjectScope::for_system(self.actor_name(), &project))
     }
 
-    fn actor_name(&self) -> String {
+    pub(crate) fn actor_name(&self) -> String {
         format!("worker:{}", self.node_id)
     }
 }

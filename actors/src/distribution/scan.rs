@@ -1,6 +1,6 @@
 //! The drift scan of one target, run inside its `TargetActor` (so it never overlaps a deployment
 //! there): read what the target serves, compare its leaf's fingerprint with each certificate
-//! deployed there, and with each revoked certificate left in place. Moved out of `target.rs`.
+//! deployed there, and with each revoked certificate left in place.
 //! Invariants: every scanned deployment's `scanned_at` moves to this scan, drift or not; every
 //! change of verdict (drifted, matching again, revoked still served, revoked gone) is written with
 //! its audit entry (`cert.drift_detected`, `cert.drift_resolved`, `cert.revoked_still_served`,
@@ -13,8 +13,8 @@ use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, StoreError, Timestamp};
 use serde_json::json;
 
-use super::IssuanceDeps;
-use super::target_connector::{DeployFailure, connector};
+use super::connector::{DeployFailure, connector};
+use crate::issuance::IssuanceDeps;
 
 /// Reads what the target actually serves and compares it with each certificate deployed there.
 /// Drift is recorded on the deployment (`cert.drift_detected`, and `cert.drift_resolved` once it
