@@ -1,9 +1,11 @@
 //! CertAutoPilot's actors: the registry every actor reports to, the supervisor that restarts them,
 //! the audit actor (each organization's chain writer), the KEK actor (the one place data keys are
 //! wrapped and unwrapped), the job pump, the SIEM forwarder, and issuance: the certificate and
-//! ACME-account actors and the renewal scheduler.
+//! ACME-account actors and the renewal scheduler, and distribution: the target actors that deploy
+//! certificates and scan targets for drift.
 
 pub mod audit;
+pub mod distribution;
 pub mod failpoint;
 pub mod hub;
 pub mod issuance;

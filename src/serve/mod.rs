@@ -13,7 +13,8 @@ mod worker;
 use std::sync::Arc;
 
 use certautopilot_actors::audit::AuditHub;
-use certautopilot_actors::issuance::{AccountHub, CertificateHub, IssuanceDeps, IssuanceSettings, TargetHub};
+use certautopilot_actors::distribution::TargetHub;
+use certautopilot_actors::issuance::{AccountHub, CertificateHub, IssuanceDeps, IssuanceSettings};
 use certautopilot_actors::{ActorRegistry, JobPumpHandle};
 use certautopilot_cluster::ClusterNode;
 use certautopilot_config::Config;

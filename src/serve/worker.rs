@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use certautopilot_actors::issuance::{
-    CertificateHub, CertificateJobs, DistributeJobs, ForcePanic, ScanJobs, TargetHub,
-};
+use certautopilot_actors::distribution::{DistributeJobs, ScanJobs, TargetHub};
+use certautopilot_actors::issuance::{CertificateHub, CertificateJobs, ForcePanic};
 use certautopilot_actors::kek::rotation_job::RotateKekHandler;
 use certautopilot_actors::{ActorRegistry, JobPump, JobPumpHandle, PumpConfig};
 use certautopilot_config::Config;

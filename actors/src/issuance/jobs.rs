@@ -1,8 +1,8 @@
 //! The job kinds the certificate actors run: `issue`, `renew` and `revoke`, each routed to the
-//! actor of the job's certificate.
+//! actor of the job's certificate (named by the job's typed spec).
 
 use async_trait::async_trait;
-use certautopilot_core::ids::CertificateId;
+use certautopilot_core::jobs::JobSpec;
 use certautopilot_core::model::{Job, JobKind};
 
 use super::certificate::CertificateHub;
@@ -30,11 +30,14 @@ impl JobHandler for CertificateJobs {
     }
 
     async fn run(&self, job: &Job, ctx: JobContext) -> Result<String, JobError> {
-        let id: CertificateId = job
-            .subject
-            .as_deref()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| JobError::permanent("the job names no certificate"))?;
+        let id = match JobSpec::decode(job) {
+            Ok(
+                JobSpec::Issue { certificate_id }
+                | JobSpec::Renew { certificate_id, .. }
+                | JobSpec::Revoke { certificate_id, .. },
+            ) => certificate_id,
+            _ => return Err(JobError::permanent("the job names no certificate")),
+        };
         self.hub.run(id, job.clone(), ctx).await
     }
 }

@@ -7,13 +7,9 @@ mod account;
 mod certificate;
 mod dns;
 mod flow;
-mod job_specs;
 mod jobs;
 mod revoked;
-mod scan;
 mod scheduler;
-mod target;
-mod target_connector;
 
 use std::sync::Arc;
 
@@ -29,11 +25,8 @@ use certautopilot_core::{OrgScope, Principal, ProjectScope};
 
 pub use account::{AccountHub, AcmeAccountActor, AcmeCall, AcmeReply, register_account};
 pub use certificate::{CertificateActor, CertificateHub, ForcePanic, RunJob};
-pub use job_specs::{distribute_job, scan_job};
 pub use jobs::CertificateJobs;
-pub use scheduler::{Scheduler, renewal_dedupe_key};
-pub use target::{DistributeJobs, ScanJobs, TargetActor, TargetHub};
-pub use target_connector::DeployFailure;
+pub use scheduler::Scheduler;
 
 /// The registry kind the scheduler is listed under.
 pub fn scheduler_kind() -> &'static str {
@@ -161,7 +154,7 @@ impl IssuanceDeps {
         Ok(ProjectScope::for_system(self.actor_name(), &project))
     }
 
-    fn actor_name(&self) -> String {
+    pub(crate) fn actor_name(&self) -> String {
         format!("worker:{}", self.node_id)
     }
 }

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, WrapFuture};
-use certautopilot_core::model::{Certificate, DistributionTarget, Fence, JobKind, NewJob, TargetKind};
+use certautopilot_core::jobs::{JobSpec, RenewReason};
+use certautopilot_core::model::{DistributionTarget, Fence, TargetKind};
 use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, StoreError, SystemScope, Timestamp};
 use serde::Serialize;
@@ -22,11 +23,6 @@ use crate::registry::Probe;
 use crate::supervisor::Lifeline;
 
 pub const KIND: &str = "scheduler";
-
-/// One renewal job per certificate, expiry and record version.
-pub fn renewal_dedupe_key(cert: &Certificate) -> String {
-    format!("renew:{}:{}:v{}", cert.id, cert.not_after.map(|t| t.as_unix_millis()).unwrap_or_default(), cert.version)
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 struct ScanReport {
@@ -216,15 +212,14 @@ async fn scan(
                     scope
                 }
             };
-            let job = NewJob::for_project(&scope, JobKind::Renew, max_attempts)
-                .subject(cert.id.to_string())
-                .dedupe_key(renewal_dedupe_key(cert))
-                .payload(json!({
-                    "certificate_id": cert.id,
-                    "not_after": cert.not_after.map(|t| t.as_unix_millis()),
-                    "reason": "renewal window open",
-                }))
-                .fenced(fence.cloned());
+            // One renewal job per certificate, expiry and record version.
+            let job = JobSpec::Renew {
+                certificate_id: cert.id,
+                reason: RenewReason::WindowOpen { not_after: cert.not_after.map(|t| t.as_unix_millis()) },
+                record_version: cert.version,
+            }
+            .into_job(&scope, max_attempts)
+            .fenced(fence.cloned());
             if deps.store.enqueue_job(job).await?.created {
                 report.enqueued += 1;
             }
@@ -275,8 +270,8 @@ async fn queue_target_scans(
                     scope
                 }
             };
-            let job = super::job_specs::scan_job(&scope, target.id, max_attempts)
-                .dedupe_key(format!("scan:{}:{window}", target.id))
+            let job = JobSpec::Scan { target_id: target.id, window: Some(window) }
+                .into_job(&scope, max_attempts)
                 .fenced(fence.cloned());
             if deps.store.enqueue_job(job).await?.created {
                 queued += 1;
@@ -295,7 +290,7 @@ mod tests {
 
     use certautopilot_core::crypto::{Envelope, LocalKek};
     use certautopilot_core::ids::AcmeAccountId;
-    use certautopilot_core::model::{KeyType, Organization, Project, SealedSecret};
+    use certautopilot_core::model::{Certificate, JobKind, KeyType, Organization, Project, SealedSecret};
     use certautopilot_core::store::sqlite::SqliteStore;
     use certautopilot_core::{OrgScope, Store};
 

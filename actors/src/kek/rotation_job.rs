@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use certautopilot_core::Timestamp;
+use certautopilot_core::jobs::JobSpec;
 use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::crypto::Envelope;
 use certautopilot_core::kek_rotation::{RotationProgress, rotate};
@@ -30,7 +31,7 @@ impl From<&RotationProgress> for RotationStatus {
 pub fn rotation_job(period: Duration, now: Timestamp, max_attempts: u32) -> NewJob {
     let period_ms = period.as_millis().max(1) as i64;
     let window = now.as_unix_millis() / period_ms;
-    NewJob::system(JobKind::RotateKek, max_attempts).dedupe_key(format!("kek-rotation:{period_ms}:{window}"))
+    JobSpec::RotateKek { period_ms, window }.into_system_job(max_attempts)
 }
 
 /// How often the Scheduler looks whether the period's rotation is queued: often enough to start

@@ -1,5 +1,11 @@
-//! Job-queue policy that is pure arithmetic: retry backoff. The queue itself lives in the store.
+//! Job-queue policy that is pure: retry backoff, and `JobSpec`, the one place each job kind's
+//! subject, dedupe key and payload are defined. The queue itself lives in the store.
 
 mod backoff;
+mod spec;
 
 pub use backoff::Backoff;
+pub use spec::{DistributeCause, JobSpec, JobSpecError, RenewReason};
+
+#[cfg(test)]
+mod spec_tests;

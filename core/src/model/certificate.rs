@@ -170,18 +170,6 @@ impl Certificate {
         };
         Some(not_after.saturating_sub(before))
     }
-
-    /// Records a fresh issuance and derives the renewal time from it.
-    pub fn mark_issued(&mut self, serial: String, not_before: Timestamp, not_after: Timestamp, fingerprint: String) {
-        self.status = CertificateStatus::Issued;
-        self.ari_window = None;
-        self.serial = Some(serial);
-        self.not_before = Some(not_before);
-        self.not_after = Some(not_after);
-        self.fingerprint_sha256 = Some(fingerprint);
-        self.last_error = None;
-        self.renew_at = self.renewal_window_start();
-    }
 }
 
 /// The lifetime a certificate is expected to have before its CA has issued one: the 90 days

@@ -4,9 +4,10 @@
 
 use actix_web::{HttpResponse, web};
 use certautopilot_core::ids::CertificateId;
+use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
 use certautopilot_core::model::{
-    AcmeAccount, Certificate, CertificateStatus, DistributionTarget, JobKind, NewJob, SUBSCRIBER_REVOCATION_REASONS,
+    AcmeAccount, Certificate, CertificateStatus, DistributionTarget, NewJob, SUBSCRIBER_REVOCATION_REASONS,
     revocation_reason_code,
 };
 use certautopilot_core::store::{AuditFilter, RecordKind, RecordStore, ScopeArg, Store};
@@ -74,10 +75,7 @@ pub async fn create(
         Certificate::new(scope.project_id(), common_name, names, body.key_type, account.id, state.now());
     certificate.renew_before_days = body.renew_before_days;
     certificate.target_ids = body.target_ids;
-    let job = NewJob::for_project(&scope, JobKind::Issue, state.max_job_attempts)
-        .subject(certificate.id.to_string())
-        .dedupe_key(format!("issue:{}", certificate.id))
-        .payload(json!({ "certificate_id": certificate.id }));
+    let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
     let audit = state.org().await?.audit(
         auth.caller()?.principal(),
         "cert.requested",
@@ -142,10 +140,8 @@ pub async fn renew(
     let (scope, cert) = certificate_in_scope(&auth, &state, &id).await?;
     transition(cert.status, LifecycleEvent::StartRenew, cert.chain_pem.is_some())
         .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be renewed", cert.status)))?;
-    let job = NewJob::for_project(&scope, JobKind::Renew, state.max_job_attempts)
-        .subject(cert.id.to_string())
-        .dedupe_key(format!("renew:{}:manual:v{}", cert.id, cert.version))
-        .payload(json!({ "certificate_id": cert.id, "reason": "requested" }));
+    let job = JobSpec::Renew { certificate_id: cert.id, reason: RenewReason::Requested, record_version: cert.version }
+        .into_job(&scope, state.max_job_attempts);
     queue(&auth, &state, &scope, &cert, job, "cert.renew_requested", json!({ "serial": cert.serial })).await
 }
 
@@ -173,10 +169,8 @@ pub async fn revoke(
     }
     transition(cert.status, LifecycleEvent::Revoked, cert.chain_pem.is_some())
         .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be revoked", cert.status)))?;
-    let job = NewJob::for_project(&scope, JobKind::Revoke, state.max_job_attempts)
-        .subject(cert.id.to_string())
-        .dedupe_key(format!("revoke:{}:{}", cert.id, cert.serial.clone().unwrap_or_default()))
-        .payload(json!({ "certificate_id": cert.id, "reason": reason, "serial": cert.serial }));
+    let job = JobSpec::Revoke { certificate_id: cert.id, reason: Some(reason), serial: cert.serial.clone() }
+        .into_job(&scope, state.max_job_attempts);
     queue(
         &auth,
         &state,
@@ -244,7 +238,13 @@ pub async fn distribute(
     if cert.target_ids.is_empty() {
         return Err(ApiError::conflict("the certificate has no targets; attach some first"));
     }
-    let job = certautopilot_actors::issuance::distribute_job(&scope, cert.id, &[], true, state.max_job_attempts);
+    let job = JobSpec::Distribute {
+        certificate_id: cert.id,
+        target_ids: Vec::new(),
+        force: true,
+        cause: DistributeCause::Requested,
+    }
+    .into_job(&scope, state.max_job_attempts);
     let details = json!({ "targets": cert.target_ids, "serial": cert.serial });
     queue(&auth, &state, &scope, &cert, job, "cert.distribute_requested", details).await
 }

@@ -496,7 +496,8 @@ pub async fn scan(
     let id: TargetId = path_id(&id, "target")?;
     let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
     let target: DistributionTarget = state.store()?.get(&scope, &id).await?;
-    let job = certautopilot_actors::issuance::scan_job(&scope, target.id, state.max_job_attempts);
+    let job = certautopilot_core::jobs::JobSpec::Scan { target_id: target.id, window: None }
+        .into_job(&scope, state.max_job_attempts);
     let audit = state.org().await?.audit(
         auth.caller()?.principal(),
         "target.scan_requested",

@@ -1,20 +1,20 @@
 //! The drift scan of one target, run inside its `TargetActor` (so it never overlaps a deployment
 //! there): read what the target serves, compare its leaf's fingerprint with each certificate
-//! deployed there, and with each revoked certificate left in place. Moved out of `target.rs`.
+//! deployed there, and with each revoked certificate left in place.
 //! Invariants: every scanned deployment's `scanned_at` moves to this scan, drift or not; every
 //! change of verdict (drifted, matching again, revoked still served, revoked gone) is written with
 //! its audit entry (`cert.drift_detected`, `cert.drift_resolved`, `cert.revoked_still_served`,
 //! `cert.revoked_removed`) in the certificate's trail, so its timeline shows it.
 
 use certautopilot_core::ids::TargetId;
+use certautopilot_core::jobs::{DistributeCause, JobSpec};
 use certautopilot_core::model::{Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget};
 use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, StoreError, Timestamp};
 use serde_json::json;
 
-use super::IssuanceDeps;
-use super::job_specs::distribute_job;
-use super::target_connector::{DeployFailure, connector};
+use super::connector::{DeployFailure, connector};
+use crate::issuance::IssuanceDeps;
 
 /// Reads what the target actually serves and compares it with each certificate deployed there.
 /// Drift is recorded on the deployment (`cert.drift_detected`, and `cert.drift_resolved` once it
@@ -127,8 +127,13 @@ pub(super) async fn scan(
         deps.store.update_audited(scope, &d, audit).await?;
         tracing::warn!(certificate_id = %cert.id, target_id = %target.id, action, "deployment scan");
         if auto_redeploy && now_drift.is_some() {
-            let job = distribute_job(scope, cert.id, &[target.id], true, 8)
-                .dedupe_key(format!("redeploy:{}:{}:{}", cert.id, target.id, d.version));
+            let job = JobSpec::Distribute {
+                certificate_id: cert.id,
+                target_ids: vec![target.id],
+                force: true,
+                cause: DistributeCause::Redeploy { deployment_version: d.version },
+            }
+            .into_job(scope, 8);
             deps.store.enqueue_job(job).await?;
             deps.wake_workers();
         }

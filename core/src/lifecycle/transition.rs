@@ -1,5 +1,6 @@
-//! A certificate's lifecycle as an explicit state machine: which event moves which status where, and
-//! the audit action each move writes. The certificate actor applies it; nothing else changes status.
+//! The status table: which lifecycle event moves which status where, and the audit action each move
+//! writes. Invariant: every status change of a certificate is one row of `transition`; the engine
+//! (`certificate.rs`) and the fixtures in `record.rs` are its only callers that write a status.
 //!
 //! ```text
 //! requested ──issue──▶ issuing ──issued──▶ issued ──renew──▶ renewing ──issued──▶ issued

@@ -12,7 +12,7 @@ use certautopilot_connectors::targets::{
 use certautopilot_core::StoreError;
 use certautopilot_core::model::{DistributionTarget, TargetKind};
 
-use super::{IssuanceDeps, IssueError};
+use crate::issuance::{IssuanceDeps, IssueError};
 
 #[async_trait]
 pub(super) trait Connector: Send + Sync {

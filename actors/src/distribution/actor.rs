@@ -7,21 +7,17 @@
 use std::sync::Arc;
 
 use actix::{Actor, ActorFutureExt, ArbiterHandle, AtomicResponse, Context, Handler, Message, WrapFuture};
-use async_trait::async_trait;
 use certautopilot_connectors::targets::{DeployReport, Deployable};
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{CertificateId, TargetId};
-use certautopilot_core::model::{
-    Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget, Job, JobKind,
-};
+use certautopilot_core::model::{Certificate, CertificateStatus, Deployment, DeploymentStatus, DistributionTarget};
 use certautopilot_core::store::RecordStore;
 use certautopilot_core::{StoreError, Timestamp};
 use serde_json::json;
 
-use super::target_connector::{DeployFailure, connector};
-use super::{IssuanceDeps, IssueError};
+use super::connector::{DeployFailure, connector};
 use crate::hub::Hub;
-use crate::job_pump::{JobContext, JobError, JobHandler};
+use crate::issuance::{IssuanceDeps, IssueError};
 use crate::registry::Probe;
 use crate::supervisor::{Lifeline, Spawn, Supervised};
 
@@ -199,7 +195,7 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
 /// The live target actors of this process.
 #[derive(Clone)]
 pub struct TargetHub {
-    deps: IssuanceDeps,
+    pub(super) deps: IssuanceDeps,
     hub: Hub<TargetId, TargetActor>,
 }
 
@@ -223,128 +219,5 @@ impl TargetHub {
 
     pub async fn stop(&self) {
         self.hub.stop_all().await;
-    }
-}
-
-/// Runs `distribute` jobs: one `Deploy` per target, concurrently, so one renewal fans out to many
-/// targets in the time of the slowest rather than the sum.
-pub struct DistributeJobs {
-    pub hub: TargetHub,
-}
-
-#[async_trait]
-impl JobHandler for DistributeJobs {
-    fn kind(&self) -> JobKind {
-        JobKind::Distribute
-    }
-
-    async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
-        let (Some(certificate_id), Some(project_id)) =
-            (payload_id::<CertificateId>(job, "certificate_id"), job.project_id)
-        else {
-            return Err(JobError::permanent("the job names no certificate or project"));
-        };
-        let deps = &self.hub.deps;
-        let scope = deps.project_scope(project_id).await.map_err(|e| {
-            if e.is_transient() { JobError::retryable(e.to_string()) } else { JobError::permanent(e.to_string()) }
-        })?;
-        let cert: Certificate = match deps.store.get(&scope, &certificate_id).await {
-            Ok(cert) => cert,
-            Err(StoreError::NotFound { .. }) => return Ok("the certificate was deleted".into()),
-            Err(e) => return Err(e.into()),
-        };
-        if cert.status == CertificateStatus::Revoked {
-            return Ok("the certificate is revoked: nothing to deploy".into());
-        }
-        let asked: Vec<TargetId> = job.payload["target_ids"]
-            .as_array()
-            .map(|ids| ids.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-            .unwrap_or_default();
-        let force = job.payload["force"].as_bool().unwrap_or(false);
-        let mut targets: Vec<TargetId> = if asked.is_empty() {
-            cert.target_ids.clone()
-        } else {
-            asked.into_iter().filter(|t| cert.target_ids.contains(t)).collect()
-        };
-        if !force {
-            // Already there with this serial: nothing to redo.
-            let mut page = certautopilot_core::store::PageRequest::first(1_000);
-            let mut done = Vec::new();
-            loop {
-                let batch = deps.store.list_by_lookup::<Deployment>(&scope, &cert.id.to_string(), &page).await?;
-                done.extend(
-                    batch
-                        .items
-                        .into_iter()
-                        .filter(|d| d.status == DeploymentStatus::Deployed && d.serial == cert.serial)
-                        .map(|d| d.target_id),
-                );
-                match batch.next_cursor {
-                    Some(cursor) => page = certautopilot_core::store::PageRequest::after(1_000, cursor),
-                    None => break,
-                }
-            }
-            targets.retain(|t| !done.contains(t));
-        }
-        if targets.is_empty() {
-            return Ok("nothing to deploy".into());
-        }
-        let last_attempt = job.attempts >= job.max_attempts;
-        let mut running = tokio::task::JoinSet::new();
-        for target in targets {
-            let (actor, scope) = (self.hub.actor(target), scope.clone());
-            running.spawn(async move {
-                let outcome = actor.send(Deploy { scope, certificate_id, last_attempt }).await;
-                (target, outcome)
-            });
-        }
-        let (mut deployed, mut failed, mut retry) = (0, Vec::new(), Vec::new());
-        while let Some(joined) = running.join_next().await {
-            let Ok((target, outcome)) = joined else { continue };
-            match outcome {
-                Ok(Ok(_)) => deployed += 1,
-                Ok(Err(e)) if e.transient => retry.push(format!("{target}: {}", e.message)),
-                Ok(Err(e)) => failed.push(format!("{target}: {}", e.message)),
-                Err(e) => retry.push(format!("{target}: {e}")),
-            }
-        }
-        let summary = format!("{deployed} deployed, {} failed, {} to retry", failed.len(), retry.len());
-        if !retry.is_empty() {
-            // The retry skips what is already deployed.
-            return Err(JobError::retryable(format!("{summary}: {}", retry.join("; "))));
-        }
-        // Permanent failures are on each target's deployment record (and the timeline).
-        Ok(if failed.is_empty() { summary } else { format!("{summary}: {}", failed.join("; ")) })
-    }
-}
-
-fn payload_id<T: std::str::FromStr>(job: &Job, key: &str) -> Option<T> {
-    job.payload.get(key).and_then(|v| v.as_str()).and_then(|s| s.parse().ok())
-}
-
-/// Runs `scan` jobs in the target's actor.
-pub struct ScanJobs {
-    pub hub: TargetHub,
-}
-
-#[async_trait]
-impl JobHandler for ScanJobs {
-    fn kind(&self) -> JobKind {
-        JobKind::Scan
-    }
-
-    async fn run(&self, job: &Job, _ctx: JobContext) -> Result<String, JobError> {
-        let (Some(target_id), Some(project_id)) = (payload_id::<TargetId>(job, "target_id"), job.project_id) else {
-            return Err(JobError::permanent("the job names no target or project"));
-        };
-        let scope = self.hub.deps.project_scope(project_id).await.map_err(|e| {
-            if e.is_transient() { JobError::retryable(e.to_string()) } else { JobError::permanent(e.to_string()) }
-        })?;
-        match self.hub.actor(target_id).send(Scan { scope }).await {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) if e.transient => Err(JobError::retryable(e.message)),
-            Ok(Err(e)) => Err(JobError::permanent(e.message)),
-            Err(e) => Err(JobError::retryable(format!("{e}; the job will run again"))),
-        }
     }
 }
