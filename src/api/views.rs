@@ -298,9 +298,12 @@ impl From<AcmeAccount> for AcmeAccountView {
 }
 page_type!(AcmeAccountPage, AcmeAccountView);
 
+/// The request form of an RFC 2136 credential's settings: core's `Rfc2136Config` and the secret
+/// (published under that name, as it always was).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Rfc2136Config {
+#[schema(as = Rfc2136Config)]
+pub struct Rfc2136Request {
     /// The primary server, `host:port`.
     pub server: String,
     /// The TSIG key name.
@@ -323,7 +326,7 @@ pub struct CreateDnsCredential {
     pub name: String,
     #[schema(schema_with = crate::api::schema::dns_provider)]
     pub provider: String,
-    pub config: Rfc2136Config,
+    pub config: Rfc2136Request,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -350,8 +353,8 @@ impl From<DnsCredential> for DnsCredentialView {
             id: c.id,
             project_id: c.project_id,
             name: c.name,
-            provider: c.provider,
-            config: c.config,
+            provider: c.config.provider(),
+            config: c.config.to_json(),
             has_secret: c.secret.is_some(),
             created_at: c.created_at,
             version: c.version,
@@ -437,8 +440,8 @@ impl From<DistributionTarget> for TargetView {
             id: t.id,
             project_id: t.project_id,
             name: t.name,
-            kind: t.kind,
-            config: t.config,
+            kind: t.config.kind(),
+            config: t.config.to_json(),
             has_credential: t.credential.is_some(),
             created_at: t.created_at,
             version: t.version,

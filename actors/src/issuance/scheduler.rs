@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, WrapFuture};
-use certautopilot_core::model::{Certificate, DistributionTarget, Fence, JobKind, NewJob, TargetKind};
+use certautopilot_core::model::{Certificate, DistributionTarget, Fence, JobKind, NewJob};
 use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, StoreError, SystemScope, Timestamp};
 use serde::Serialize;
@@ -233,11 +233,7 @@ async fn queue_target_scans(
     loop {
         let targets = deps.store.list_all::<DistributionTarget>(system, &page).await?;
         for target in &targets.items {
-            let kv = target.config.get("mode").and_then(|m| m.as_str()) != Some("pki");
-            let readable = matches!(target.kind, TargetKind::File | TargetKind::Ssh | TargetKind::Kubernetes)
-                || (target.kind == TargetKind::Vault && kv)
-                || target.config.get("tls_endpoint").is_some();
-            if !readable {
+            if !target.config.is_scannable() {
                 continue;
             }
             let scope = match scopes.get(&target.project_id) {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DnsCredentialId, ProjectId, ZoneId};
-use crate::model::SealedSecret;
+use crate::model::{DnsProviderConfig, SealedSecret};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,14 +21,16 @@ impl DnsProvider {
     pub const ACCEPTED: [DnsProvider; 1] = [DnsProvider::Rfc2136];
 }
 
+/// A DNS credential. Stored as before its settings were typed: `provider` beside the `config`
+/// object (`StoredCredential`), so rows written then load unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "StoredCredential", try_from = "StoredCredential")]
 pub struct DnsCredential {
     pub id: DnsCredentialId,
     pub project_id: ProjectId,
     pub name: String,
-    pub provider: DnsProvider,
     /// The non-secret settings (server, key name, algorithm); the secret part is sealed apart.
-    pub config: serde_json::Value,
+    pub config: DnsProviderConfig,
     pub secret: Option<SealedSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -36,18 +38,73 @@ pub struct DnsCredential {
 }
 
 impl DnsCredential {
-    pub fn new(project_id: ProjectId, name: impl Into<String>, provider: DnsProvider, now: Timestamp) -> Self {
+    pub fn new(
+        project_id: ProjectId,
+        name: impl Into<String>,
+        config: impl Into<DnsProviderConfig>,
+        now: Timestamp,
+    ) -> Self {
         DnsCredential {
             id: DnsCredentialId::new(),
             project_id,
             name: name.into(),
-            provider,
-            config: serde_json::Value::Object(Default::default()),
+            config: config.into(),
             secret: None,
             created_at: now,
             updated_at: now,
             version: 1,
         }
+    }
+
+    pub fn provider(&self) -> DnsProvider {
+        self.config.provider()
+    }
+}
+
+/// The stored form of a `DnsCredential`, field for field as it always was.
+#[derive(Serialize, Deserialize)]
+struct StoredCredential {
+    id: DnsCredentialId,
+    project_id: ProjectId,
+    name: String,
+    provider: DnsProvider,
+    config: serde_json::Value,
+    secret: Option<SealedSecret>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+impl From<DnsCredential> for StoredCredential {
+    fn from(c: DnsCredential) -> Self {
+        StoredCredential {
+            id: c.id,
+            project_id: c.project_id,
+            name: c.name,
+            provider: c.config.provider(),
+            config: c.config.to_json(),
+            secret: c.secret,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+        }
+    }
+}
+
+impl TryFrom<StoredCredential> for DnsCredential {
+    type Error = String;
+    fn try_from(c: StoredCredential) -> Result<Self, String> {
+        let config = DnsProviderConfig::from_json(c.provider, c.config).map_err(|e| format!("config: {e}"))?;
+        Ok(DnsCredential {
+            id: c.id,
+            project_id: c.project_id,
+            name: c.name,
+            config,
+            secret: c.secret,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+        })
     }
 }
 
