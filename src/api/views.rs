@@ -298,8 +298,9 @@ impl From<AcmeAccount> for AcmeAccountView {
 }
 page_type!(AcmeAccountPage, AcmeAccountView);
 
-/// The request form of an RFC 2136 credential's settings: core's `Rfc2136Config` and the secret
-/// (published under that name, as it always was).
+// The request form of an RFC 2136 credential's settings: core's `Rfc2136Config` and the secret,
+// published under that name as it always was (a `//` comment: a doc comment would enter the
+// OpenAPI document).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Rfc2136Config)]

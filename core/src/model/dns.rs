@@ -141,3 +141,25 @@ pub fn zone_serving<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
     let name = name.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
     zones.iter().filter(|z| name == z.apex || name.ends_with(&format!(".{}", z.apex))).max_by_key(|z| z.apex.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Rfc2136Config;
+
+    /// A credential document as stored before its settings were typed reads back and writes back
+    /// byte for byte.
+    #[test]
+    fn a_stored_document_keeps_its_bytes() {
+        let c = DnsCredential::new(ProjectId::new(), "tsig", Rfc2136Config::default(), Timestamp::now());
+        let v = serde_json::to_value(&c).unwrap();
+        let config = r#"{"algorithm":"hmac-sha512","key_name":"update.","nameservers":["127.0.0.1:53"],"server":"ns.example.test:53"}"#;
+        let old = format!(
+            r#"{{"id":{},"project_id":{},"name":"tsig","provider":"rfc2136","config":{config},"secret":null,"created_at":{},"updated_at":{},"version":1}}"#,
+            v["id"], v["project_id"], v["created_at"], v["updated_at"]
+        );
+        let read: DnsCredential = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.provider(), DnsProvider::Rfc2136);
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+    }
+}

@@ -235,4 +235,22 @@ mod tests {
         let read: Deployment = serde_json::from_value(old).unwrap();
         assert_eq!(read.revoked_served, None);
     }
+
+    /// A target document as stored before its settings were typed (`kind` beside a `config`
+    /// object, keys sorted) reads back and writes back byte for byte.
+    #[test]
+    fn a_stored_document_keeps_its_bytes() {
+        let now = Timestamp::now();
+        let t = DistributionTarget::new(ProjectId::new(), "web", TargetKind::Ssh, now);
+        let v = serde_json::to_value(&t).unwrap();
+        let config = r#"{"cert_path":"/c","host":"h.test","host_key_sha256":"SHA256:x","key_path":"/k","owner":"www","port":2222,"reload_command":null,"tls_endpoint":"h.test:443","user":"u"}"#;
+        let old = format!(
+            r#"{{"id":{},"project_id":{},"name":"web","kind":"ssh","config":{config},"credential":null,"created_at":{},"updated_at":{},"version":1}}"#,
+            v["id"], v["project_id"], v["created_at"], v["updated_at"]
+        );
+        let read: DistributionTarget = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.kind(), TargetKind::Ssh);
+        assert_eq!(read.config.tls_endpoint(), Some(("h.test:443", None)));
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+    }
 }
