@@ -9,6 +9,7 @@ use certautopilot_core::model::DistributionTarget;
 
 use crate::issuance::{IssuanceDeps, IssueError};
 
+/// Why a deployment or scan failed, and whether its job should try again.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct DeployFailure {
