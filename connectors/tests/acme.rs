@@ -51,14 +51,18 @@ async fn register_trusting(
 
 fn dns(env: &AcmeEnv) -> Rfc2136 {
     let key = env.bind.key();
-    Rfc2136::new(Rfc2136Config {
-        server: env.bind.addr(),
-        key_name: key.name.clone(),
-        algorithm: TsigAlgorithm::parse(key.algorithm).unwrap(),
-        secret: SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
-        timeout: Duration::from_secs(2),
-        egress: EgressPolicy::allowing_loopback(),
-    })
+    Rfc2136::new(
+        &Rfc2136Config {
+            server: env.bind.addr().to_string(),
+            key_name: key.name.clone(),
+            algorithm: TsigAlgorithm::from_name(key.algorithm).unwrap(),
+            nameservers: Vec::new(),
+        },
+        env.bind.addr(),
+        SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
+        Duration::from_secs(2),
+        EgressPolicy::allowing_loopback(),
+    )
     .unwrap()
 }
 

@@ -9,14 +9,18 @@ use certautopilot_connectors::testsupport::{Bind, CNAME_NAME, TestZone, TsigKey}
 use certautopilot_core::crypto::SecretBytes;
 
 fn client(bind: &Bind, key: &TsigKey) -> Rfc2136 {
-    Rfc2136::new(Rfc2136Config {
-        server: bind.addr(),
-        key_name: key.name.clone(),
-        algorithm: TsigAlgorithm::parse(key.algorithm).unwrap(),
-        secret: SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
-        timeout: Duration::from_secs(2),
-        egress: EgressPolicy::allowing_loopback(),
-    })
+    Rfc2136::new(
+        &Rfc2136Config {
+            server: bind.addr().to_string(),
+            key_name: key.name.clone(),
+            algorithm: TsigAlgorithm::from_name(key.algorithm).unwrap(),
+            nameservers: Vec::new(),
+        },
+        bind.addr(),
+        SecretBytes::new(base64::engine::general_purpose::STANDARD.decode(&key.secret).unwrap()),
+        Duration::from_secs(2),
+        EgressPolicy::allowing_loopback(),
+    )
     .unwrap()
 }
 

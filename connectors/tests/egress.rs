@@ -137,15 +137,13 @@ fn ssh(host: &str, port: u16, egress: EgressPolicy) -> SshTarget {
 }
 
 fn rfc2136(server: SocketAddr, egress: EgressPolicy) -> Rfc2136 {
-    Rfc2136::new(Rfc2136Config {
-        server,
+    let config = Rfc2136Config {
+        server: server.to_string(),
         key_name: "updater".into(),
         algorithm: TsigAlgorithm::HmacSha256,
-        secret: SecretBytes::new(vec![7; 32]),
-        timeout: TIMEOUT,
-        egress,
-    })
-    .unwrap()
+        nameservers: Vec::new(),
+    };
+    Rfc2136::new(&config, server, SecretBytes::new(vec![7; 32]), TIMEOUT, egress).unwrap()
 }
 
 fn refused_by_policy(err: &DeployError, address: &str) {

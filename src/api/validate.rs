@@ -1,5 +1,8 @@
 //! Validation of what people type: domain names, resource names, URLs, e-mail addresses, paths.
-//! Each check returns the normalized value or an `ApiError` naming the field.
+//! Each check returns the normalized value or an `ApiError` naming the field. The rules shared with
+//! the typed configurations live in `certautopilot_core::model::checks`; these wrap them.
+
+use certautopilot_core::model::checks;
 
 use crate::api::error::ApiError;
 
@@ -11,70 +14,31 @@ pub const RENEW_BEFORE_DAYS: std::ops::RangeInclusive<u32> =
     1..=(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS - 1);
 /// RFC 5280's `ub-common-name`: a subject common name holds at most 64 characters.
 pub const MAX_COMMON_NAME: usize = 64;
-const MAX_NAME: usize = 64;
-const MAX_DOMAIN: usize = 253;
-const MAX_LABEL: usize = 63;
 
-/// A resource name: 1–64 characters of letters, digits, space, `.`, `_`, `-`; no leading dot and no
-/// `..`, so a name can never walk a path when it ends up in one.
-pub fn name(field: &str, value: &str) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid(field, format!("must be 1 to {MAX_NAME} characters")));
+impl From<checks::ConfigError> for ApiError {
+    fn from(e: checks::ConfigError) -> Self {
+        ApiError::invalid(e.field, e.message)
     }
-    if !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-')) {
-        return Err(ApiError::invalid(field, "may contain letters, digits, spaces, '.', '_' and '-' only"));
-    }
-    if v.starts_with('.') || v.contains("..") {
-        return Err(ApiError::invalid(field, "must not start with '.' or contain '..'"));
-    }
-    Ok(v.to_owned())
 }
 
-/// A DNS name for a certificate: converted to lower-case A-labels; `*.` allowed only as the whole
-/// leftmost label; at least two labels; each label 1–63 LDH characters not starting or ending with
-/// '-'; 253 characters at most; not an IP address.
+/// A resource name (`checks::name`).
+pub fn name(field: &str, value: &str) -> Result<String, ApiError> {
+    Ok(checks::name(field, value)?)
+}
+
+/// A DNS name, converted to lower-case A-labels (`checks::domain`).
 pub fn domain(field: &str, value: &str, allow_wildcard: bool) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::invalid(field, format!("{value:?} is not a valid domain name: {why}"));
-    let trimmed = value.strip_suffix('.').unwrap_or(value);
-    if trimmed.is_empty() {
-        return Err(bad("empty"));
-    }
-    if trimmed.parse::<std::net::IpAddr>().is_ok() {
-        return Err(bad("IP addresses are not domain names"));
-    }
-    let (wildcard, rest) = match trimmed.strip_prefix("*.") {
-        Some(rest) if allow_wildcard => (true, rest),
-        Some(_) => return Err(bad("wildcards are not allowed here")),
-        None => (false, trimmed),
-    };
-    if rest.contains('*') {
-        return Err(bad("'*' is allowed only as the whole leftmost label"));
-    }
-    let ascii = idna::domain_to_ascii_strict(rest).map_err(|_| bad("not a valid internationalized name"))?;
-    let labels: Vec<&str> = ascii.split('.').collect();
-    if labels.len() < 2 {
-        return Err(bad("needs at least two labels"));
-    }
-    for label in &labels {
-        if label.is_empty() || label.len() > MAX_LABEL {
-            return Err(bad("each label must be 1 to 63 characters"));
-        }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            || label.starts_with('-')
-            || label.ends_with('-')
-        {
-            return Err(bad("labels are letters, digits and inner hyphens"));
-        }
-    }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(bad("the last label cannot be numeric"));
-    }
-    let full = if wildcard { format!("*.{ascii}") } else { ascii };
-    if full.len() > MAX_DOMAIN {
-        return Err(bad("longer than 253 characters"));
-    }
-    Ok(full)
+    Ok(checks::domain(field, value, allow_wildcard)?)
+}
+
+/// An `https://` URL, or `http://` to a loopback host (`checks::url`).
+pub fn url(field: &str, value: &str) -> Result<String, ApiError> {
+    Ok(checks::url(field, value)?)
+}
+
+/// Free text without control, separator or bidirectional-control characters (`checks::free_text`).
+pub fn free_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    Ok(checks::free_text(field, value, max)?)
 }
 
 /// A name a certificate may carry: a valid domain (wildcards allowed), but never a wildcard directly
@@ -95,31 +59,6 @@ pub fn certificate_name(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
-/// An `https://` URL (or `http://` to a loopback host, for test CAs and receivers).
-pub fn url(field: &str, value: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::invalid(field, format!("not a usable URL: {why}"));
-    if value.len() > 2_048 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("too long or contains spaces"));
-    }
-    let (scheme, rest) = value.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host_port.is_empty() || host_port.contains('@') {
-        return Err(bad("missing host, or credentials in the URL"));
-    }
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.rsplit_once(':').map(|(h, _)| h).unwrap_or(host_port)
-    };
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match scheme {
-        "https" => Ok(value.to_owned()),
-        "http" if loopback => Ok(value.to_owned()),
-        "http" => Err(bad("plain http is only allowed to a loopback host")),
-        _ => Err(bad("scheme must be https")),
-    }
-}
-
 /// An e-mail address, lower-cased: one `@`, a non-empty local part, a valid domain.
 pub fn email(field: &str, value: &str) -> Result<String, ApiError> {
     let v = value.trim().to_ascii_lowercase();
@@ -129,41 +68,6 @@ pub fn email(field: &str, value: &str) -> Result<String, ApiError> {
     }
     domain(field, domain_part, false).map_err(|_| ApiError::invalid(field, "is not an e-mail address"))?;
     Ok(v)
-}
-
-/// Whether `c` may appear in free text: not a control character (C0, DEL, C1 such as U+0085), not a
-/// line or paragraph separator (U+2028, U+2029), and not a bidirectional override or isolate, which
-/// make text display differently from what it is.
-fn is_plain_text_char(c: char) -> bool {
-    !c.is_control()
-        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Free text (a key id, a site name, a command line): 1 to `max` bytes, not blank, and without
-/// control, separator or bidirectional-override characters, so it can never split a header, a log
-/// line or a command, or read differently from what it is. The one check for every such field.
-pub fn free_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    if value.trim().is_empty() || value.len() > max {
-        return Err(ApiError::invalid(field, format!("must be 1 to {max} characters")));
-    }
-    if !value.chars().all(is_plain_text_char) {
-        return Err(ApiError::invalid(
-            field,
-            "must not contain control, line-separator or bidirectional-control characters",
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// An absolute file path with no `..` component and no control characters.
-pub fn absolute_path(field: &str, value: &str) -> Result<String, ApiError> {
-    if !value.starts_with('/') || value.len() > 4_096 || !value.chars().all(is_plain_text_char) {
-        return Err(ApiError::invalid(field, "must be an absolute path without control characters"));
-    }
-    if value.split('/').any(|part| part == "..") {
-        return Err(ApiError::invalid(field, "must not contain '..'"));
-    }
-    Ok(value.to_owned())
 }
 
 #[cfg(test)]
@@ -225,10 +129,10 @@ mod tests {
         assert!(url("u", "https://user:pw@host/").is_err());
         assert_eq!(email("e", "Ops@Example.COM").unwrap(), "ops@example.com");
         assert!(email("e", "no-at-sign").is_err());
-        assert!(absolute_path("p", "/etc/ssl/cert.pem").is_ok());
-        assert!(absolute_path("p", "/etc/../passwd").is_err());
-        assert!(absolute_path("p", "relative").is_err());
-        assert!(absolute_path("p", "/etc/ssl/a\u{2028}b").is_err());
+        assert!(checks::absolute_path("p", "/etc/ssl/cert.pem").is_ok());
+        assert!(checks::absolute_path("p", "/etc/../passwd").is_err());
+        assert!(checks::absolute_path("p", "relative").is_err());
+        assert!(checks::absolute_path("p", "/etc/ssl/a\u{2028}b").is_err());
     }
 
     /// Issue M2.1 item 10: every control, separator and bidirectional-control character is refused in

@@ -12,7 +12,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use certautopilot_config::{Config, KekConfig};
 use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, SecretBytes, field_aad};
 use certautopilot_core::kek_rotation::rotate;
-use certautopilot_core::model::{DnsCredential, DnsProvider, OrgRole, Organization, Project, SealedSecret, User};
+use certautopilot_core::model::{DnsCredential, OrgRole, Organization, Project, Rfc2136Config, SealedSecret, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use certautopilot_core::store::{RecordStore, Store};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
@@ -91,7 +91,7 @@ pub async fn rotate_end_to_end(dir: &Path, config: &Config, secrets: usize, batc
         let chunk = tokio::task::spawn_blocking(move || {
             (0..n)
                 .map(|i| {
-                    let mut c = DnsCredential::new(project_id, format!("c{}", made + i), DnsProvider::Rfc2136, now);
+                    let mut c = DnsCredential::new(project_id, format!("c{}", made + i), Rfc2136Config::default(), now);
                     c.secret = env.seal(&c.id.to_string(), "secret", &SecretBytes::from_text("s")).ok();
                     c
                 })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, SecretBytes};
-use certautopilot_core::model::{DnsCredential, DnsProvider, OrgRole, Organization, Project, User};
+use certautopilot_core::model::{DnsCredential, OrgRole, Organization, Project, Rfc2136Config, User};
 use certautopilot_core::store::sqlite::SqliteStore;
 use certautopilot_core::store::{PageRequest, RecordStore, Store};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
@@ -55,7 +55,7 @@ async fn rotation_survives_kills_and_every_secret_still_opens() {
         let batch: Vec<DnsCredential> = (0..1_000)
             .map(|i| {
                 let n = chunk * 1_000 + i;
-                let mut c = DnsCredential::new(project.id, format!("cred-{n}"), DnsProvider::Rfc2136, now);
+                let mut c = DnsCredential::new(project.id, format!("cred-{n}"), Rfc2136Config::default(), now);
                 c.secret = Some(
                     envelope
                         .seal(&c.id.to_string(), "secret", &SecretBytes::from_text(&format!("secret-{n}")))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, SecretBytes};
-use certautopilot_core::model::{DnsCredential, DnsProvider, OrgRole, Organization, Project, User};
+use certautopilot_core::model::{DnsCredential, OrgRole, Organization, Project, Rfc2136Config, User};
 use certautopilot_core::softhsm::{SoftHsm, USER_PIN};
 use certautopilot_core::store::sqlite::SqliteStore;
 use certautopilot_core::store::{RecordStore, Store};
@@ -101,7 +101,7 @@ async fn seed(store: &SqliteStore, envelope: &Envelope, n: usize) -> (OrgScope, 
         let batch: Vec<DnsCredential> = chunk
             .iter()
             .map(|i| {
-                let mut c = DnsCredential::new(project.id, format!("cred-{i}"), DnsProvider::Rfc2136, now);
+                let mut c = DnsCredential::new(project.id, format!("cred-{i}"), Rfc2136Config::default(), now);
                 let secret = SecretBytes::from_text(&format!("secret-{i}"));
                 c.secret = Some(envelope.seal(&c.id.to_string(), "secret", &secret).unwrap());
                 c
@@ -435,7 +435,8 @@ async fn t15_readyz_reports_a_kek_version_this_node_lacks() {
     let project = Project::new(org.id, "p", Timestamp::now());
     store.insert(&owner_scope, &project).await.unwrap();
     let scope = ProjectScope::for_system("test", &project);
-    let mut credential = DnsCredential::new(project.id, "from-another-node", DnsProvider::Rfc2136, Timestamp::now());
+    let mut credential =
+        DnsCredential::new(project.id, "from-another-node", Rfc2136Config::default(), Timestamp::now());
     let secret = SecretBytes::from_text("tsig-secret-from-elsewhere");
     credential.secret = Some(Envelope::new(other).seal(&credential.id.to_string(), "secret", &secret).unwrap());
     store.insert(&scope, &credential).await.unwrap();

@@ -42,11 +42,10 @@ pub(super) async fn scan(
     if deployed.is_empty() {
         return Ok("nothing deployed here to check".into());
     }
-    let text = |key: &str| target.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let found = match text("tls_endpoint") {
-        Some(endpoint) => certautopilot_connectors::targets::presented_fingerprint(
-            &endpoint,
-            text("tls_server_name").as_deref(),
+    let found = match target.config.tls_endpoint() {
+        Some((endpoint, server_name)) => certautopilot_connectors::targets::presented_fingerprint(
+            endpoint,
+            server_name,
             deps.settings.acme_timeout,
             &deps.settings.egress,
         )
@@ -58,7 +57,7 @@ pub(super) async fn scan(
         },
     }
     .map_err(|e| DeployFailure { transient: e.is_transient(), message: e.to_string() })?;
-    let auto_redeploy = target.config.get("auto_redeploy").and_then(|v| v.as_bool()).unwrap_or(false);
+    let auto_redeploy = target.config.auto_redeploy();
     let org = deps.org().await?;
     let (mut drifted, mut revoked_served) = (0, 0);
     for mut d in deployed {

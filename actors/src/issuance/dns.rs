@@ -3,11 +3,11 @@
 //! points to, and the credential becomes a provider client.
 
 use base64::Engine;
-use certautopilot_connectors::dns::{Authoritative, Rfc2136, Rfc2136Config, TsigAlgorithm, challenge_name};
+use certautopilot_connectors::dns::{Authoritative, Rfc2136, challenge_name};
 use certautopilot_connectors::egress::OutboundError;
 use certautopilot_core::ProjectScope;
 use certautopilot_core::crypto::SecretBytes;
-use certautopilot_core::model::{DnsCredential, DnsProvider, Zone};
+use certautopilot_core::model::{DnsCredential, DnsProviderConfig, Zone};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use super::{IssuanceDeps, IssueError};
@@ -63,19 +63,11 @@ async fn provider_and_checks(
     zone: &Zone,
 ) -> Result<(Rfc2136, Vec<std::net::SocketAddr>), IssueError> {
     let credential: DnsCredential = deps.store.get(scope, &zone.credential_id).await?;
-    let nameservers = credential
-        .config
-        .get("nameservers")
-        .and_then(|v| v.as_array())
-        .map(|list| list.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    if credential.provider != DnsProvider::Rfc2136 {
-        return Err(IssueError::Setup(format!("credential {} uses an unsupported DNS provider", credential.name)));
-    }
-    let text = |key: &str| credential.config.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    let server_text = text("server").ok_or_else(|| IssueError::Setup("DNS credential has no server".into()))?;
+    let DnsProviderConfig::Rfc2136(config) = &credential.config;
+    let nameservers = config.nameserver_addrs();
+    let server_text = &config.server;
     // Resolved and checked under the egress policy; updates then go to the checked address.
-    let server = match deps.settings.egress.resolve_endpoint(&server_text).await {
+    let server = match deps.settings.egress.resolve_endpoint(server_text).await {
         Ok(addrs) => addrs[0],
         Err(OutboundError::Denied(denied)) => {
             return Err(IssueError::Setup(format!("DNS server {}: {denied}", server_text.escape_debug())));
@@ -87,14 +79,13 @@ async fn provider_and_checks(
     let secret = base64::engine::general_purpose::STANDARD
         .decode(secret_b64.expose())
         .map_err(|_| IssueError::Setup(format!("credential {}: the TSIG secret is not base64", credential.name)))?;
-    let provider = Rfc2136::new(Rfc2136Config {
+    let provider = Rfc2136::new(
+        config,
         server,
-        key_name: text("key_name").unwrap_or_default(),
-        algorithm: TsigAlgorithm::parse(&text("algorithm").unwrap_or_default())?,
-        secret: SecretBytes::new(secret),
-        timeout: deps.settings.dns_query_timeout,
-        egress: deps.settings.egress.clone(),
-    })?;
+        SecretBytes::new(secret),
+        deps.settings.dns_query_timeout,
+        deps.settings.egress.clone(),
+    )?;
     Ok((provider, nameservers))
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, WrapFuture};
 use certautopilot_core::jobs::{JobSpec, RenewReason};
-use certautopilot_core::model::{DistributionTarget, Fence, TargetKind};
+use certautopilot_core::model::{DistributionTarget, Fence};
 use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, StoreError, SystemScope, Timestamp};
 use serde::Serialize;
@@ -255,11 +255,7 @@ async fn queue_target_scans(
     loop {
         let targets = deps.store.list_all::<DistributionTarget>(system, &page).await?;
         for target in &targets.items {
-            let kv = target.config.get("mode").and_then(|m| m.as_str()) != Some("pki");
-            let readable = matches!(target.kind, TargetKind::File | TargetKind::Ssh | TargetKind::Kubernetes)
-                || (target.kind == TargetKind::Vault && kv)
-                || target.config.get("tls_endpoint").is_some();
-            if !readable {
+            if !target.config.is_scannable() {
                 continue;
             }
             let scope = match scopes.get(&target.project_id) {

@@ -14,8 +14,9 @@ use hickory_net::proto::op::ResponseCode;
 use crate::egress::{EgressDenied, EgressPolicy};
 use crate::failure::{NetFailure, log_remote_detail};
 
+pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 pub use lookup::{Authoritative, challenge_name};
-pub use rfc2136::{Rfc2136, Rfc2136Config, TsigAlgorithm};
+pub use rfc2136::Rfc2136;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {

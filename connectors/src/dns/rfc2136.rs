@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use certautopilot_core::crypto::SecretBytes;
+use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::proto::op::ResponseCode;
 use hickory_net::proto::rr::rdata::TXT;
@@ -14,42 +15,14 @@ use hickory_net::udp::UdpClientStream;
 use super::{DnsError, allowed, name, net_error};
 use crate::egress::EgressPolicy;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TsigAlgorithm {
-    HmacSha256,
-    HmacSha384,
-    HmacSha512,
-}
-
-impl TsigAlgorithm {
-    pub fn parse(text: &str) -> Result<Self, DnsError> {
-        match text.to_ascii_lowercase().as_str() {
-            "hmac-sha256" => Ok(TsigAlgorithm::HmacSha256),
-            "hmac-sha384" => Ok(TsigAlgorithm::HmacSha384),
-            "hmac-sha512" => Ok(TsigAlgorithm::HmacSha512),
-            other => Err(DnsError::Config(format!("unsupported TSIG algorithm {other:?}"))),
-        }
+/// hickory's name for an algorithm of the one list (`certautopilot_core::model::TsigAlgorithm`).
+fn hickory(algorithm: TsigAlgorithm) -> hickory_net::proto::rr::rdata::tsig::TsigAlgorithm {
+    use hickory_net::proto::rr::rdata::tsig::TsigAlgorithm as H;
+    match algorithm {
+        TsigAlgorithm::HmacSha256 => H::HmacSha256,
+        TsigAlgorithm::HmacSha384 => H::HmacSha384,
+        TsigAlgorithm::HmacSha512 => H::HmacSha512,
     }
-
-    fn hickory(self) -> hickory_net::proto::rr::rdata::tsig::TsigAlgorithm {
-        use hickory_net::proto::rr::rdata::tsig::TsigAlgorithm as H;
-        match self {
-            TsigAlgorithm::HmacSha256 => H::HmacSha256,
-            TsigAlgorithm::HmacSha384 => H::HmacSha384,
-            TsigAlgorithm::HmacSha512 => H::HmacSha512,
-        }
-    }
-}
-
-/// Where and how to send updates. The secret is the decoded TSIG key.
-pub struct Rfc2136Config {
-    pub server: SocketAddr,
-    pub key_name: String,
-    pub algorithm: TsigAlgorithm,
-    pub secret: SecretBytes,
-    pub timeout: Duration,
-    /// Where updates may be sent (`[egress]`).
-    pub egress: EgressPolicy,
 }
 
 pub struct Rfc2136 {
@@ -66,11 +39,19 @@ impl std::fmt::Debug for Rfc2136 {
 }
 
 impl Rfc2136 {
-    pub fn new(config: Rfc2136Config) -> Result<Self, DnsError> {
+    /// A client for a credential's settings: updates go to `server` (its `server` setting, resolved
+    /// and checked under `egress` by the caller), signed with the decoded TSIG `secret`.
+    pub fn new(
+        config: &Rfc2136Config,
+        server: SocketAddr,
+        secret: SecretBytes,
+        timeout: Duration,
+        egress: EgressPolicy,
+    ) -> Result<Self, DnsError> {
         let key_name = name(&config.key_name)?;
-        let signer = TSigner::new(config.secret.expose().to_vec(), config.algorithm.hickory(), key_name, 300)
+        let signer = TSigner::new(secret.expose().to_vec(), hickory(config.algorithm), key_name, 300)
             .map_err(|e| DnsError::Config(format!("TSIG key: {e}")))?;
-        Ok(Rfc2136 { server: config.server, signer, timeout: config.timeout, egress: config.egress })
+        Ok(Rfc2136 { server, signer, timeout, egress })
     }
 
     pub fn server(&self) -> SocketAddr {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::file_policy::{FilePathPolicy, create_in, remove_in, rename_in};
-use super::{DeployError, DeployReport, Deployable};
+use super::{DeployError, DeployReport, Deployable, MAX_CERT_MODE, MAX_KEY_MODE, check_mode};
 
 /// A shell command run after the files are in place (`systemctl reload nginx`), with a time limit.
 #[derive(Debug, Clone)]
@@ -76,19 +76,6 @@ pub struct FileTarget {
     pub reload: Option<ReloadCommand>,
     /// Where this host lets file targets write; checked again at every write.
     pub policy: Arc<FilePathPolicy>,
-}
-
-/// The widest mode a private key may get: readable by its owner and group, never by others.
-pub const MAX_KEY_MODE: u32 = 0o640;
-/// The widest mode a certificate chain may get: world-readable, writable only by its owner.
-pub const MAX_CERT_MODE: u32 = 0o644;
-
-/// Refuses a mode with a bit outside `max` (or a special bit), naming `field`.
-pub fn check_mode(field: &str, mode: u32, max: u32) -> Result<u32, String> {
-    if mode & !max != 0 {
-        return Err(format!("{field}: {mode:04o} is wider than {max:04o}"));
-    }
-    Ok(mode)
 }
 
 /// A `user` or `user:group` resolved to ids, through the system's user and group databases.

@@ -5,6 +5,7 @@
 //! `vault` writes a KV v2 secret; `f5` and `netscaler` install through iControl REST and NITRO;
 //! `iis` hands the certificate to an agent on the Windows host.
 
+mod connector;
 mod f5;
 mod file;
 mod file_policy;
@@ -17,8 +18,10 @@ mod ssh;
 mod vault;
 mod webhook;
 
+pub use certautopilot_core::model::{MAX_CERT_MODE, MAX_KEY_MODE, check_mode};
+pub use connector::{Connector, ConnectorEnv, RELOAD_TIMEOUT, connector};
 pub use f5::F5Target;
-pub use file::{FileTarget, MAX_CERT_MODE, MAX_KEY_MODE, ReloadCommand, check_mode};
+pub use file::{FileTarget, ReloadCommand};
 pub use file_policy::{FilePathPolicy, PathRefused};
 pub use iis::IisTarget;
 pub use kubernetes::KubernetesTarget;

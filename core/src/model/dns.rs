@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DnsCredentialId, ProjectId, ZoneId};
-use crate::model::SealedSecret;
+use crate::model::{DnsProviderConfig, SealedSecret};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,14 +21,16 @@ impl DnsProvider {
     pub const ACCEPTED: [DnsProvider; 1] = [DnsProvider::Rfc2136];
 }
 
+/// A DNS credential. Stored as before its settings were typed: `provider` beside the `config`
+/// object (`StoredCredential`), so rows written then load unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "StoredCredential", try_from = "StoredCredential")]
 pub struct DnsCredential {
     pub id: DnsCredentialId,
     pub project_id: ProjectId,
     pub name: String,
-    pub provider: DnsProvider,
     /// The non-secret settings (server, key name, algorithm); the secret part is sealed apart.
-    pub config: serde_json::Value,
+    pub config: DnsProviderConfig,
     pub secret: Option<SealedSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -36,18 +38,73 @@ pub struct DnsCredential {
 }
 
 impl DnsCredential {
-    pub fn new(project_id: ProjectId, name: impl Into<String>, provider: DnsProvider, now: Timestamp) -> Self {
+    pub fn new(
+        project_id: ProjectId,
+        name: impl Into<String>,
+        config: impl Into<DnsProviderConfig>,
+        now: Timestamp,
+    ) -> Self {
         DnsCredential {
             id: DnsCredentialId::new(),
             project_id,
             name: name.into(),
-            provider,
-            config: serde_json::Value::Object(Default::default()),
+            config: config.into(),
             secret: None,
             created_at: now,
             updated_at: now,
             version: 1,
         }
+    }
+
+    pub fn provider(&self) -> DnsProvider {
+        self.config.provider()
+    }
+}
+
+/// The stored form of a `DnsCredential`, field for field as it always was.
+#[derive(Serialize, Deserialize)]
+struct StoredCredential {
+    id: DnsCredentialId,
+    project_id: ProjectId,
+    name: String,
+    provider: DnsProvider,
+    config: serde_json::Value,
+    secret: Option<SealedSecret>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+impl From<DnsCredential> for StoredCredential {
+    fn from(c: DnsCredential) -> Self {
+        StoredCredential {
+            id: c.id,
+            project_id: c.project_id,
+            name: c.name,
+            provider: c.config.provider(),
+            config: c.config.to_json(),
+            secret: c.secret,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+        }
+    }
+}
+
+impl TryFrom<StoredCredential> for DnsCredential {
+    type Error = String;
+    fn try_from(c: StoredCredential) -> Result<Self, String> {
+        let config = DnsProviderConfig::from_json(c.provider, c.config).map_err(|e| format!("config: {e}"))?;
+        Ok(DnsCredential {
+            id: c.id,
+            project_id: c.project_id,
+            name: c.name,
+            config,
+            secret: c.secret,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+        })
     }
 }
 
@@ -83,4 +140,26 @@ impl Zone {
 pub fn zone_serving<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
     let name = name.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
     zones.iter().filter(|z| name == z.apex || name.ends_with(&format!(".{}", z.apex))).max_by_key(|z| z.apex.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Rfc2136Config;
+
+    /// A credential document as stored before its settings were typed reads back and writes back
+    /// byte for byte.
+    #[test]
+    fn a_stored_document_keeps_its_bytes() {
+        let c = DnsCredential::new(ProjectId::new(), "tsig", Rfc2136Config::default(), Timestamp::now());
+        let v = serde_json::to_value(&c).unwrap();
+        let config = r#"{"algorithm":"hmac-sha512","key_name":"update.","nameservers":["127.0.0.1:53"],"server":"ns.example.test:53"}"#;
+        let old = format!(
+            r#"{{"id":{},"project_id":{},"name":"tsig","provider":"rfc2136","config":{config},"secret":null,"created_at":{},"updated_at":{},"version":1}}"#,
+            v["id"], v["project_id"], v["created_at"], v["updated_at"]
+        );
+        let read: DnsCredential = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.provider(), DnsProvider::Rfc2136);
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+    }
 }

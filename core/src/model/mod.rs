@@ -4,12 +4,16 @@
 mod acme;
 mod audit;
 mod certificate;
+pub mod checks;
 mod dns;
+mod dns_config;
 mod fence;
 mod job;
 mod login;
 mod sealed;
 mod target;
+mod target_check;
+mod target_config;
 mod tenancy;
 
 pub use acme::{AcmeAccount, AcmeAccountStatus};
@@ -20,9 +24,15 @@ pub use certificate::{
     revocation_reason_name,
 };
 pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
+pub use dns_config::{DnsProviderConfig, MAX_NAMESERVERS, Rfc2136Config, TsigAlgorithm};
 pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
+pub use target_check::HostRules;
+pub use target_config::{
+    F5Config, FileConfig, IisConfig, KubernetesConfig, MAX_CERT_MODE, MAX_KEY_MODE, NetscalerConfig, ScanSettings,
+    SshConfig, TargetConfig, VaultConfig, VaultMode, WebhookConfig, check_mode,
+};
 pub use tenancy::{ApiToken, Membership, OrgRole, Organization, Project, Role, Session, User};

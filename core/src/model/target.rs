@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CertificateId, DeploymentId, ProjectId, TargetId};
-use crate::model::SealedSecret;
+use crate::model::{SealedSecret, TargetConfig};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,46 +34,6 @@ impl TargetKind {
         }
     }
 
-    /// The keys this kind's configuration accepts: the API's validators refuse any other, and the
-    /// OpenAPI document lists exactly these.
-    pub fn config_keys(self) -> &'static [&'static str] {
-        match self {
-            TargetKind::File => &[
-                "cert_path",
-                "key_path",
-                "mode",
-                "cert_mode",
-                "owner",
-                "reload_command",
-                "auto_redeploy",
-                "tls_endpoint",
-                "tls_server_name",
-            ],
-            TargetKind::Ssh => &[
-                "host",
-                "port",
-                "user",
-                "cert_path",
-                "key_path",
-                "host_key_sha256",
-                "private_key",
-                "reload_command",
-                "owner",
-                "auto_redeploy",
-                "tls_endpoint",
-                "tls_server_name",
-            ],
-            TargetKind::Webhook => &["url", "hmac_secret", "include_private_key"],
-            TargetKind::Kubernetes => {
-                &["api_url", "namespace", "secret_name", "token", "ca_bundle_pem", "auto_redeploy"]
-            }
-            TargetKind::Vault => &["address", "mode", "mount", "path", "token", "ca_bundle_pem", "auto_redeploy"],
-            TargetKind::F5 => &["url", "username", "password", "partition", "profile", "object_name", "ca_bundle_pem"],
-            TargetKind::Netscaler => &["url", "username", "password", "certkey", "ca_bundle_pem"],
-            TargetKind::Iis => &["agent_url", "hmac_secret", "site", "binding", "ca_bundle_pem"],
-        }
-    }
-
     /// Every kind, for the API contract (its names come from serde).
     pub const ALL: [TargetKind; 8] = [
         TargetKind::File,
@@ -87,14 +47,16 @@ impl TargetKind {
     ];
 }
 
+/// A distribution target. Stored as before its settings were typed: `kind` beside the `config`
+/// object (`StoredTarget`), so rows written then load unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "StoredTarget", try_from = "StoredTarget")]
 pub struct DistributionTarget {
     pub id: TargetId,
     pub project_id: ProjectId,
     pub name: String,
-    pub kind: TargetKind,
-    /// Non-secret settings (paths, host, port, reload command).
-    pub config: serde_json::Value,
+    /// Non-secret settings (paths, host, port, reload command), typed per kind.
+    pub config: TargetConfig,
     pub credential: Option<SealedSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -102,18 +64,74 @@ pub struct DistributionTarget {
 }
 
 impl DistributionTarget {
-    pub fn new(project_id: ProjectId, name: impl Into<String>, kind: TargetKind, now: Timestamp) -> Self {
+    /// A target with `config`; a bare `TargetKind` gives that kind's blank settings.
+    pub fn new(
+        project_id: ProjectId,
+        name: impl Into<String>,
+        config: impl Into<TargetConfig>,
+        now: Timestamp,
+    ) -> Self {
         DistributionTarget {
             id: TargetId::new(),
             project_id,
             name: name.into(),
-            kind,
-            config: serde_json::Value::Object(Default::default()),
+            config: config.into(),
             credential: None,
             created_at: now,
             updated_at: now,
             version: 1,
         }
+    }
+
+    pub fn kind(&self) -> TargetKind {
+        self.config.kind()
+    }
+}
+
+/// The stored form of a `DistributionTarget`, field for field as it always was.
+#[derive(Serialize, Deserialize)]
+struct StoredTarget {
+    id: TargetId,
+    project_id: ProjectId,
+    name: String,
+    kind: TargetKind,
+    config: serde_json::Value,
+    credential: Option<SealedSecret>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+}
+
+impl From<DistributionTarget> for StoredTarget {
+    fn from(t: DistributionTarget) -> Self {
+        StoredTarget {
+            id: t.id,
+            project_id: t.project_id,
+            name: t.name,
+            kind: t.config.kind(),
+            config: t.config.to_json(),
+            credential: t.credential,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            version: t.version,
+        }
+    }
+}
+
+impl TryFrom<StoredTarget> for DistributionTarget {
+    type Error = String;
+    fn try_from(t: StoredTarget) -> Result<Self, String> {
+        let config = TargetConfig::from_json(t.kind, t.config).map_err(|e| format!("config: {e}"))?;
+        Ok(DistributionTarget {
+            id: t.id,
+            project_id: t.project_id,
+            name: t.name,
+            config,
+            credential: t.credential,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            version: t.version,
+        })
     }
 }
 
@@ -238,5 +256,23 @@ mod tests {
         old.as_object_mut().unwrap().remove("revoked_served");
         let read: Deployment = serde_json::from_value(old).unwrap();
         assert_eq!(read.revoked_served, None);
+    }
+
+    /// A target document as stored before its settings were typed (`kind` beside a `config`
+    /// object, keys sorted) reads back and writes back byte for byte.
+    #[test]
+    fn a_stored_document_keeps_its_bytes() {
+        let now = Timestamp::now();
+        let t = DistributionTarget::new(ProjectId::new(), "web", TargetKind::Ssh, now);
+        let v = serde_json::to_value(&t).unwrap();
+        let config = r#"{"cert_path":"/c","host":"h.test","host_key_sha256":"SHA256:x","key_path":"/k","owner":"www","port":2222,"reload_command":null,"tls_endpoint":"h.test:443","user":"u"}"#;
+        let old = format!(
+            r#"{{"id":{},"project_id":{},"name":"web","kind":"ssh","config":{config},"credential":null,"created_at":{},"updated_at":{},"version":1}}"#,
+            v["id"], v["project_id"], v["created_at"], v["updated_at"]
+        );
+        let read: DistributionTarget = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.kind(), TargetKind::Ssh);
+        assert_eq!(read.config.tls_endpoint(), Some(("h.test:443", None)));
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
     }
 }

@@ -111,7 +111,7 @@ fn certificate(scope: &ProjectScope, name: &str, now: Timestamp) -> Certificate 
 
 /// One record of every project-scoped kind, named `name`.
 fn one_of_each(scope: &ProjectScope, name: &str, now: Timestamp) -> ScopedSet {
-    let credential = DnsCredential::new(scope.project_id(), name, DnsProvider::Rfc2136, now);
+    let credential = DnsCredential::new(scope.project_id(), name, Rfc2136Config::default(), now);
     ScopedSet {
         account: AcmeAccount::new(scope.project_id(), name, "https://ca.example/dir", now),
         zone: Zone::new(scope.project_id(), format!("{name}.example"), credential.id, now),
@@ -177,7 +177,7 @@ fn sealed(version: u32, tag: &str) -> SealedSecret {
 pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Store>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
-    let mut credential = DnsCredential::new(w.a.project_id(), "tsig", DnsProvider::Rfc2136, now);
+    let mut credential = DnsCredential::new(w.a.project_id(), "tsig", Rfc2136Config::default(), now);
     credential.secret = Some(sealed(1, "cred"));
     f.store.insert(&w.a, &credential).await.unwrap();
     let mut account = AcmeAccount::new(w.a.project_id(), "acct", "https://ca.test/d", now);
@@ -329,10 +329,16 @@ pub async fn every_scoped_kind_crud<S: Store>(f: &Fixture<S>) {
     let now = f.clock.now_ts();
     let set = one_of_each(&w.a, "crud", now);
     crud_one(f, &w.a, set.account, |r| r.contact = vec!["mailto:ops@example.com".into()]).await;
-    crud_one(f, &w.a, set.credential, |r| r.config = serde_json::json!({ "server": "127.0.0.1:53" })).await;
+    crud_one(f, &w.a, set.credential, |r| {
+        r.config = Rfc2136Config { server: "127.0.0.1:53".into(), ..Default::default() }.into()
+    })
+    .await;
     crud_one(f, &w.a, set.zone, |r| r.apex = "other.example".into()).await;
     crud_one(f, &w.a, set.certificate, |r| r.sans.push("api.crud.example".into())).await;
-    crud_one(f, &w.a, set.target, |r| r.config = serde_json::json!({ "cert_path": "/etc/ssl/c.pem" })).await;
+    crud_one(f, &w.a, set.target, |r| {
+        r.config = TargetConfig::File(FileConfig { cert_path: "/etc/ssl/c.pem".into(), ..Default::default() })
+    })
+    .await;
     let user = User::new(w.org.id, "new@example.com", OrgRole::Member, now);
     crud_one(f, &w.org_scope, user.clone(), |r| r.disabled = true).await;
     crud_one(f, &w.org_scope, Project::new(w.org.id, "project-c", now), |r| r.name = "project-d".into()).await;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use certautopilot_core::model::{DistributionTarget, OrgRole, Organization, Project, TargetKind, User};
+use certautopilot_core::model::{DistributionTarget, OrgRole, Organization, Project, TargetConfig, TargetKind, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
 use certautopilot_core::store::{RecordStore, Store, StoreError};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
@@ -16,7 +16,7 @@ async fn open(path: &std::path::Path) -> Arc<SqliteStore> {
 }
 
 /// One writer's turn: read the record, wait for the other writer at the barrier, then write its own
-/// key into the config on top of what it read.
+/// key's setting into the config on top of what it read.
 async fn read_then_write(
     store: Arc<SqliteStore>,
     scope: ProjectScope,
@@ -27,7 +27,7 @@ async fn read_then_write(
 ) -> (u64, Result<DistributionTarget, StoreError>) {
     let mut target: DistributionTarget = store.get(&scope, &id).await.unwrap();
     let read = target.version;
-    target.config[key] = round.into();
+    *field(&mut target, key) = round.to_string();
     barrier.wait().await;
     (read, store.update(&scope, &target).await)
 }
@@ -82,20 +82,27 @@ async fn two_writers_on_one_record_one_wins_and_the_other_gets_a_conflict() {
         let stored: DistributionTarget = stores[1].get(&scope, &target.id).await.unwrap();
         assert_eq!(stored.version, n + 1, "round {round}: one write, not two");
         assert_eq!(stored.config, winner.config, "round {round}: the winner's change is what is stored");
-        assert_ne!(stored.config[loser_key], serde_json::json!(round), "round {round}: the loser's change leaked in");
+        let mut stored = stored;
+        assert_ne!(*field(&mut stored, loser_key), round.to_string(), "round {round}: the loser's change leaked in");
 
         // The loser does what a client must: read again, apply its change, write.
         let mut again: DistributionTarget = stores[0].get(&scope, &target.id).await.unwrap();
-        again.config[loser_key] = round.into();
+        *field(&mut again, loser_key) = round.to_string();
         let saved = stores[0].update(&scope, &again).await.unwrap();
         assert_eq!(saved.version, n + 2);
-        let stored: DistributionTarget = stores[1].get(&scope, &target.id).await.unwrap();
+        let mut stored: DistributionTarget = stores[1].get(&scope, &target.id).await.unwrap();
         assert_eq!(
-            (stored.config["a"].clone(), stored.config["b"].clone()),
-            (serde_json::json!(round), serde_json::json!(round)),
+            (field(&mut stored, "a").clone(), field(&mut stored, "b").clone()),
+            (round.to_string(), round.to_string()),
             "round {round}: both changes are kept"
         );
     }
+}
+
+/// The setting writer `key` changes: `a` the file target's cert path, `b` its key path.
+fn field<'a>(target: &'a mut DistributionTarget, key: &str) -> &'a mut String {
+    let TargetConfig::File(file) = &mut target.config else { panic!("a file target") };
+    if key == "a" { &mut file.cert_path } else { &mut file.key_path }
 }
 
 fn lost_conflict(error: &StoreError) -> Option<(u64, u64)> {

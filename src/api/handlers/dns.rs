@@ -1,11 +1,10 @@
 //! DNS credentials (the TSIG secret sealed, write-only) and zones bound to a credential of the same
-//! project.
+//! project. The settings are checked into core's typed `Rfc2136Config` (`Rfc2136Config::from_request`).
 
 use actix_web::{HttpResponse, web};
-use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::{DnsCredentialId, ZoneId};
-use certautopilot_core::model::{DnsCredential, DnsProvider, Zone};
+use certautopilot_core::model::{DnsCredential, Rfc2136Config, Zone};
 use certautopilot_core::store::{RecordKind, RecordStore};
 use serde_json::json;
 
@@ -15,9 +14,6 @@ use crate::api::handlers::{ListQuery, path_id, related_missing};
 use crate::api::json::ApiJson;
 use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, ZonePage, ZoneView};
 use crate::api::{AppState, validate};
-
-const TSIG_ALGORITHMS: [&str; 3] = ["hmac-sha256", "hmac-sha384", "hmac-sha512"];
-const MAX_NAMESERVERS: usize = 10;
 
 pub async fn list_credentials(
     auth: Authorized,
@@ -40,49 +36,17 @@ pub async fn create_credential(
         return Err(ApiError::invalid("provider", "must be rfc2136 (other providers arrive with later releases)"));
     }
     let c = body.config;
-    let (host, port) =
-        c.server.rsplit_once(':').ok_or_else(|| ApiError::invalid("config.server", "must be host:port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(ApiError::invalid("config.server", "port must be 1 to 65535"));
-    }
-    if host.parse::<std::net::IpAddr>().is_err() {
-        validate::domain("config.server", host, false)?;
-    }
-    let key_name = validate::domain("config.key_name", &c.key_name, false)
-        .or_else(|_| validate::name("config.key_name", &c.key_name))?;
-    let algorithm = c.algorithm.to_ascii_lowercase();
-    if !TSIG_ALGORITHMS.contains(&algorithm.as_str()) {
-        return Err(ApiError::invalid("config.algorithm", format!("must be one of {}", TSIG_ALGORITHMS.join(", "))));
-    }
-    let secret_bytes = base64::engine::general_purpose::STANDARD
-        .decode(c.secret.trim())
-        .map_err(|_| ApiError::invalid("config.secret", "must be base64"))?;
-    if secret_bytes.len() < 16 {
-        return Err(ApiError::invalid("config.secret", "must be at least 16 bytes"));
-    }
-    if c.nameservers.len() > MAX_NAMESERVERS {
-        return Err(ApiError::invalid("config.nameservers", format!("at most {MAX_NAMESERVERS} servers")));
-    }
-    for (i, ns) in c.nameservers.iter().enumerate() {
-        if ns.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ApiError::invalid(format!("config.nameservers[{i}]"), "must be ip:port"));
-        }
-    }
+    let (config, secret) = Rfc2136Config::from_request(c.server, c.key_name, &c.algorithm, &c.secret, c.nameservers)?;
     let mut credential =
-        DnsCredential::new(scope.project_id(), validate::name("name", &body.name)?, DnsProvider::Rfc2136, state.now());
-    credential.config = json!({ "server": c.server, "key_name": key_name, "algorithm": algorithm });
-    if !c.nameservers.is_empty() {
-        credential.config["nameservers"] = json!(c.nameservers);
-    }
+        DnsCredential::new(scope.project_id(), validate::name("name", &body.name)?, config, state.now());
     credential.secret =
-        Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_text(c.secret.trim()))?);
+        Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_text(&secret))?);
     let audit = state.org().await?.audit(
         auth.caller()?.principal(),
         "credential.created",
         Some(("dns_credential", credential.id.to_string())),
         Some(scope.project_id()),
-        json!({ "name": credential.name, "provider": credential.provider }),
+        json!({ "name": credential.name, "provider": credential.provider() }),
     );
     state.store()?.insert_audited(&scope, &credential, audit).await?;
     tracing::info!(project_id = %scope.project_id(), credential_id = %credential.id, "dns credential created");

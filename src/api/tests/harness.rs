@@ -286,7 +286,7 @@ pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources
     let n = unique();
     let account = AcmeAccount::new(scope.project_id(), format!("acct-{tag}-{n}"), "https://ca.test/dir", now);
     h.store.insert(&scope, &account).await.unwrap();
-    let credential = DnsCredential::new(scope.project_id(), format!("cred-{tag}-{n}"), DnsProvider::Rfc2136, now);
+    let credential = DnsCredential::new(scope.project_id(), format!("cred-{tag}-{n}"), Rfc2136Config::default(), now);
     h.store.insert(&scope, &credential).await.unwrap();
     let zone = Zone::new(scope.project_id(), format!("z{n}.{tag}.example"), credential.id, now);
     h.store.insert(&scope, &zone).await.unwrap();

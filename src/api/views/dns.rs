@@ -7,9 +7,13 @@ use certautopilot_core::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// The request form of an RFC 2136 credential's settings: core's `Rfc2136Config` and the secret,
+// published under that name as it always was (a `//` comment: a doc comment would enter the
+// OpenAPI document).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Rfc2136Config {
+#[schema(as = Rfc2136Config)]
+pub struct Rfc2136Request {
     /// The primary server, `host:port`.
     pub server: String,
     /// The TSIG key name.
@@ -32,7 +36,7 @@ pub struct CreateDnsCredential {
     pub name: String,
     #[schema(schema_with = crate::api::schema::dns_provider)]
     pub provider: String,
-    pub config: Rfc2136Config,
+    pub config: Rfc2136Request,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,8 +63,8 @@ impl From<DnsCredential> for DnsCredentialView {
             id: c.id,
             project_id: c.project_id,
             name: c.name,
-            provider: c.provider,
-            config: c.config,
+            provider: c.config.provider(),
+            config: c.config.to_json(),
             has_secret: c.secret.is_some(),
             created_at: c.created_at,
             version: c.version,
