@@ -47,7 +47,7 @@ fn serve_forwards_the_audit_chain_to_rsyslog() {
 /// Afterwards every event is in rsyslog, and repeats are at most one batch (100) per kill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_forwarder_loses_nothing_and_repeats_at_most_a_batch_per_kill() {
-    use certautopilot_core::store::Store;
+    use certautopilot_core::store::prelude::*;
 
     let dir = tempfile::tempdir().unwrap();
     let mut rsyslog = Rsyslog::new(&dir.path().join("rsyslog"));
