@@ -145,6 +145,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         return Err(e);
     }
     readiness.check_kek(store.clone() as Arc<dyn Store>, kek.envelope.clone());
+    readiness.check_store_writable(store.clone() as Arc<dyn Store>);
     state.set_store(store.clone() as Arc<dyn Store>);
     let cluster = match &config.cluster {
         Some(settings) => match ClusterNode::start(settings.clone()).await {

@@ -8,6 +8,7 @@ mod config_check;
 mod distribution;
 mod docs;
 mod drift;
+mod full_disk;
 mod issuance;
 mod kek;
 mod kek_migrate;

@@ -124,11 +124,7 @@ fn list_organizations(conn: &Connection) -> Result<Vec<Organization>, StoreError
     rows.map(|r| r.map_err(StoreError::from).and_then(|row| decode_org(conn, row))).collect()
 }
 
-fn update_organization(
-    conn: &Connection,
-    org: &Organization,
-    now: Timestamp,
-) -> Result<Organization, StoreError> {
+fn update_organization(conn: &Connection, org: &Organization, now: Timestamp) -> Result<Organization, StoreError> {
     let (doc, sealed_key) = split_org(org)?;
     let changed = conn
         .prepare_cached(

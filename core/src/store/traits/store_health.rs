@@ -63,7 +63,7 @@ impl WriteHealthTracker {
                     tracing::error!(
                         reason = reason.as_str(),
                         detail = %detail,
-                        "store cannot write: {reason}; reads go on, writes resume once storage is writable"
+                        "store cannot write: storage is full or read-only; reads go on, writes resume once it takes writes again"
                     );
                 }
             }
