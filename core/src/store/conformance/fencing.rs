@@ -5,7 +5,9 @@ use super::*;
 
 /// The fencing rule: once term N has written, a write under a term below N changes nothing (neither
 /// a claim nor a job, not even a dedupe hit), while N itself and newer terms go on being accepted.
-pub async fn scheduler_writes_from_an_older_term_are_refused<S: Store>(f: &Fixture<S>) {
+pub async fn scheduler_writes_from_an_older_term_are_refused<S: Organizations + Records + JobQueue + Fencing>(
+    f: &Fixture<S>,
+) {
     let w = world(f).await;
     let renew =
         |key: &str, fence: Fence| NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key(key).fenced(Some(fence));

@@ -12,7 +12,7 @@ fn backoff() -> crate::jobs::Backoff {
 }
 
 /// A second enqueue with the same dedupe key returns the first job and creates nothing.
-pub async fn enqueue_dedupes_by_key<S: Store>(f: &Fixture<S>) {
+pub async fn enqueue_dedupes_by_key<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let first =
         f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Renew, 3).dedupe_key("renew:c1:2026")).await.unwrap();
@@ -27,7 +27,7 @@ pub async fn enqueue_dedupes_by_key<S: Store>(f: &Fixture<S>) {
 }
 
 /// Claiming leases a job to one node; completing it records timings and a structured log.
-pub async fn claim_leases_and_completion_is_logged<S: Store>(f: &Fixture<S>) {
+pub async fn claim_leases_and_completion_is_logged<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let queued = f
         .store
@@ -61,7 +61,7 @@ pub async fn claim_leases_and_completion_is_logged<S: Store>(f: &Fixture<S>) {
 }
 
 /// Workers only get the kinds they ask for, and delayed jobs only once due.
-pub async fn claim_respects_kinds_and_run_at<S: Store>(f: &Fixture<S>) {
+pub async fn claim_respects_kinds_and_run_at<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Scan, 3)).await.unwrap();
     let later =
@@ -77,7 +77,7 @@ pub async fn claim_respects_kinds_and_run_at<S: Store>(f: &Fixture<S>) {
 
 /// A lease nobody renews expires; another node takes the job as a new attempt, and the first node's
 /// heartbeat, completion and failure are refused from then on.
-pub async fn expired_lease_is_reclaimed_and_old_holder_fenced<S: Store>(f: &Fixture<S>) {
+pub async fn expired_lease_is_reclaimed_and_old_holder_fenced<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let id = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap().job.id;
     let first = f.store.claim_jobs(&claim("node-a", &[JobKind::Issue], 1)).await.unwrap().remove(0).lease().unwrap();
@@ -98,7 +98,7 @@ pub async fn expired_lease_is_reclaimed_and_old_holder_fenced<S: Store>(f: &Fixt
 }
 
 /// Heartbeats push the lease forward, so a live worker keeps its job past the first lease.
-pub async fn heartbeat_keeps_the_lease<S: Store>(f: &Fixture<S>) {
+pub async fn heartbeat_keeps_the_lease<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap();
     let mut lease =
@@ -114,7 +114,7 @@ pub async fn heartbeat_keeps_the_lease<S: Store>(f: &Fixture<S>) {
 
 /// Each failure schedules a retry further out than the last, within the jitter bounds; the last
 /// allowed attempt's failure makes the job dead and unclaimable.
-pub async fn backoff_grows_then_job_is_dead<S: Store>(f: &Fixture<S>) {
+pub async fn backoff_grows_then_job_is_dead<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let id = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 5)).await.unwrap().job.id;
     let failure = JobFailure { error: "ca unavailable".into(), retryable: true, backoff: backoff() };
@@ -150,7 +150,7 @@ pub async fn backoff_grows_then_job_is_dead<S: Store>(f: &Fixture<S>) {
 }
 
 /// A failure that no retry can fix ends the job at once, whatever attempts remain.
-pub async fn permanent_failure_is_dead_at_once<S: Store>(f: &Fixture<S>) {
+pub async fn permanent_failure_is_dead_at_once<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 8)).await.unwrap();
     let job = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
@@ -160,7 +160,7 @@ pub async fn permanent_failure_is_dead_at_once<S: Store>(f: &Fixture<S>) {
 }
 
 /// Two jobs on one certificate never run together: the second waits until the first finishes.
-pub async fn one_running_job_per_subject<S: Store>(f: &Fixture<S>) {
+pub async fn one_running_job_per_subject<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let first = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3).subject("cert-1")).await.unwrap().job;
     let second =
@@ -177,7 +177,7 @@ pub async fn one_running_job_per_subject<S: Store>(f: &Fixture<S>) {
 /// Releasing (graceful shutdown) puts the job back at once without spending an attempt, and the
 /// released lease stays dead even when the same node claims the job again with the same attempt
 /// number: the lease sequence, not the attempt count, is the fencing token.
-pub async fn release_gives_the_attempt_back<S: Store>(f: &Fixture<S>) {
+pub async fn release_gives_the_attempt_back<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 1)).await.unwrap();
     let job = f.store.claim_jobs(&claim("n", &[JobKind::Issue], 1)).await.unwrap().remove(0);
@@ -193,7 +193,7 @@ pub async fn release_gives_the_attempt_back<S: Store>(f: &Fixture<S>) {
 }
 
 /// Project job listings show only that project's jobs, never system jobs.
-pub async fn project_jobs_are_scoped<S: Store>(f: &Fixture<S>) {
+pub async fn project_jobs_are_scoped<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let mine = f.store.enqueue_job(NewJob::for_project(&w.a, JobKind::Issue, 3)).await.unwrap().job;
     f.store.enqueue_job(NewJob::for_project(&w.b, JobKind::Issue, 3)).await.unwrap();
@@ -204,7 +204,7 @@ pub async fn project_jobs_are_scoped<S: Store>(f: &Fixture<S>) {
 }
 
 /// Many tasks claiming at once from one store: every job is claimed exactly once.
-pub async fn concurrent_claimers_never_share_a_job<S: Store>(f: &Fixture<S>) {
+pub async fn concurrent_claimers_never_share_a_job<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     for i in 0..200 {
         f.store
@@ -233,7 +233,7 @@ pub async fn concurrent_claimers_never_share_a_job<S: Store>(f: &Fixture<S>) {
 }
 
 /// Many tasks enqueueing the same dedupe key at once make exactly one job.
-pub async fn concurrent_enqueue_with_one_key_makes_one_job<S: Store>(f: &Fixture<S>) {
+pub async fn concurrent_enqueue_with_one_key_makes_one_job<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let store = &f.store;
     let scope = &w.a;

@@ -20,7 +20,7 @@ fn login_keys() -> crate::model::LoginKeys {
 /// through; the pair is refused until the lockout has passed since its last failure; a success
 /// clears the account and the pair and gives the address its attempt back; an address trying many
 /// accounts is refused for every account.
-pub async fn failed_logins_slow_the_account_and_lock_the_pair_and_the_address<S: Store>(f: &Fixture<S>) {
+pub async fn failed_logins_slow_the_account_and_lock_the_pair_and_the_address<S: LoginThrottle>(f: &Fixture<S>) {
     use crate::model::LoginVerdict;
     let keys = login_keys();
     let attempt = |email: &str, address: Option<&str>| {
@@ -65,7 +65,7 @@ pub async fn failed_logins_slow_the_account_and_lock_the_pair_and_the_address<S:
 
 /// Attempts are counted when they start, in one step with the decision: a burst of concurrent
 /// guesses is cut off at the limit although none has finished.
-pub async fn concurrent_login_guesses_cannot_outrun_the_count<S: Store>(f: &Fixture<S>) {
+pub async fn concurrent_login_guesses_cannot_outrun_the_count<S: LoginThrottle>(f: &Fixture<S>) {
     let policy = crate::model::LoginPolicy { slowdown_after: 100, lockout_after_per_address: 1_000, ..LOGIN_POLICY };
     let keys = login_keys().attempt("victim@x.test", Some("192.0.2.9"));
     let guesses = (0..50).map(|_| f.store.reserve_login_attempt(&keys, &policy));

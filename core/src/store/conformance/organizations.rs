@@ -5,7 +5,7 @@
 use super::*;
 
 /// First-run setup creates the organization and its owner once; a second setup changes nothing.
-pub async fn first_organization_is_created_once<S: Store>(f: &Fixture<S>) {
+pub async fn first_organization_is_created_once<S: Organizations + Records>(f: &Fixture<S>) {
     let now = f.clock.now_ts();
     let org = Organization::new("acme", now);
     let owner = User::new(org.id, "owner@example.com", OrgRole::Owner, now);
@@ -22,7 +22,7 @@ pub async fn first_organization_is_created_once<S: Store>(f: &Fixture<S>) {
 }
 
 /// Organizations: create, read, list, versioned update, stale update refused, duplicate refused.
-pub async fn organizations_crud<S: Store>(f: &Fixture<S>) {
+pub async fn organizations_crud<S: Organizations + Records>(f: &Fixture<S>) {
     let org = Organization::new("acme", f.clock.now_ts());
     f.store.create_organization(&org).await.unwrap();
     assert_eq!(f.store.get_organization(org.id).await.unwrap(), org);

@@ -5,7 +5,7 @@
 use super::*;
 
 /// A record and its job land together, and neither lands when one of them cannot.
-pub async fn record_and_job_commit_together<S: Store>(f: &Fixture<S>) {
+pub async fn record_and_job_commit_together<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let cert = certificate(&w.a, "atomic.example", f.clock.now_ts());
     let job = NewJob::for_project(&w.a, JobKind::Issue, 3).subject(cert.id.to_string()).dedupe_key("issue:atomic");
@@ -27,7 +27,7 @@ pub async fn record_and_job_commit_together<S: Store>(f: &Fixture<S>) {
 
 /// A project is deleted with its memberships in one step, only when empty; its members are listed
 /// by project.
-pub async fn empty_projects_delete_with_their_memberships<S: Store>(f: &Fixture<S>) {
+pub async fn empty_projects_delete_with_their_memberships<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let members = f.store.project_members(&w.org_scope, w.a.project_id()).await.unwrap();
@@ -46,7 +46,7 @@ pub async fn empty_projects_delete_with_their_memberships<S: Store>(f: &Fixture<
 
 /// The life of one record of `R`: insert, read back equal, list, update with version bump, stale
 /// update and stale delete refused, delete, gone.
-async fn crud_one<S: Store, R: Record + PartialEq + std::fmt::Debug>(
+async fn crud_one<S: Organizations + Records, R: Record + PartialEq + std::fmt::Debug>(
     f: &Fixture<S>,
     scope: &R::Scope,
     record: R,
@@ -77,7 +77,7 @@ async fn crud_one<S: Store, R: Record + PartialEq + std::fmt::Debug>(
 }
 
 /// Every scoped record kind goes through the same create/read/update/delete life.
-pub async fn every_scoped_kind_crud<S: Store>(f: &Fixture<S>) {
+pub async fn every_scoped_kind_crud<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let set = one_of_each(&w.a, "crud", now);
@@ -122,7 +122,7 @@ pub async fn every_scoped_kind_crud<S: Store>(f: &Fixture<S>) {
 }
 
 /// Names, e-mails and apexes are unique within their scope and free across scopes.
-pub async fn unique_keys_are_enforced_per_scope<S: Store>(f: &Fixture<S>) {
+pub async fn unique_keys_are_enforced_per_scope<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     insert_set(&f.store, &w.a, &one_of_each(&w.a, "dup", now)).await;
@@ -144,7 +144,7 @@ pub async fn unique_keys_are_enforced_per_scope<S: Store>(f: &Fixture<S>) {
 }
 
 /// Walking pages returns every record exactly once, in id order; a garbled cursor is refused.
-pub async fn pagination_walks_every_record_once<S: Store>(f: &Fixture<S>) {
+pub async fn pagination_walks_every_record_once<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let certs: Vec<Certificate> = (0..25).map(|i| certificate(&w.a, &format!("c{i}.example"), now)).collect();
@@ -170,7 +170,7 @@ pub async fn pagination_walks_every_record_once<S: Store>(f: &Fixture<S>) {
 
 /// The renewal scan sees only issued certificates whose window opens before T, across projects,
 /// oldest window first, page by page.
-pub async fn certificates_due_in_window_order<S: Store>(f: &Fixture<S>) {
+pub async fn certificates_due_in_window_order<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let day = Duration::from_secs(86_400);
@@ -206,7 +206,7 @@ pub async fn certificates_due_in_window_order<S: Store>(f: &Fixture<S>) {
 /// `update_raw_many` is one transaction across kinds: a stale version in the last record leaves
 /// the earlier ones and the outbox untouched; a fresh batch lands whole, bumps every version, and
 /// writes its one audit entry.
-pub async fn batch_updates_land_together_or_not_at_all<S: Store>(f: &Fixture<S>) {
+pub async fn batch_updates_land_together_or_not_at_all<S: Organizations + Records + AuditLog>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let scope = crate::store::RecordScope::from(&w.org_scope);
@@ -245,7 +245,7 @@ pub async fn batch_updates_land_together_or_not_at_all<S: Store>(f: &Fixture<S>)
 
 /// Expiries of certificates holding one, soonest first, across projects; the rest, and revoked
 /// certificates (soonest to expire here, so a leak would show first), are left out.
-pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
+pub async fn certificate_expiries_soonest_first<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let day = Duration::from_secs(86_400);
@@ -271,7 +271,7 @@ pub async fn certificate_expiries_soonest_first<S: Store>(f: &Fixture<S>) {
 
 /// A paused certificate has no renewal window in the store's index, whatever its `renew_at`, and
 /// gets it back when resumed: the scheduler's only source of due certificates never names it.
-pub async fn paused_certificates_are_never_due<S: Store>(f: &Fixture<S>) {
+pub async fn paused_certificates_are_never_due<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let day = Duration::from_secs(86_400);
@@ -294,12 +294,12 @@ pub async fn paused_certificates_are_never_due<S: Store>(f: &Fixture<S>) {
     assert_eq!(both, expected, "resumed, it is due again");
 }
 
-async fn due_ids<S: Store>(f: &Fixture<S>, now: Timestamp) -> Vec<CertificateId> {
+async fn due_ids<S: Organizations + Records>(f: &Fixture<S>, now: Timestamp) -> Vec<CertificateId> {
     let page = f.store.certificates_due(&SystemScope::new("scheduler"), now, &PageRequest::first(10)).await.unwrap();
     page.items.into_iter().map(|c| c.id).collect()
 }
 
-async fn sealed_rows_of<S: Store>(f: &Fixture<S>, record_id: &str) -> usize {
+async fn sealed_rows_of<S: Organizations + Records + SealedSecrets>(f: &Fixture<S>, record_id: &str) -> usize {
     let rows = f.store.sealed_older_than(u32::MAX, 10_000).await.unwrap();
     rows.into_iter().filter(|r| r.key.record_id == record_id).count()
 }
@@ -307,7 +307,11 @@ async fn sealed_rows_of<S: Store>(f: &Fixture<S>, record_id: &str) -> usize {
 /// Deleting a certificate takes its deployment records and sealed keys with it, in one
 /// transaction with its audit event; a stale version deletes nothing, and other certificates'
 /// deployments stay.
-pub async fn a_deleted_certificate_takes_its_deployments_and_keys<S: Store>(f: &Fixture<S>) {
+pub async fn a_deleted_certificate_takes_its_deployments_and_keys<
+    S: Organizations + Records + AuditLog + SealedSecrets,
+>(
+    f: &Fixture<S>,
+) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let mut cert = certificate(&w.a, "gone.example", now);

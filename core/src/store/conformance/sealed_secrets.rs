@@ -6,7 +6,7 @@ use super::*;
 /// Sealed fields live apart from their records: they round-trip, the record's document does not hold
 /// them, usage per KEK version is counted, a re-wrap only lands on the value it read, and deleting the
 /// record deletes its sealed values.
-pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Store>(f: &Fixture<S>) {
+pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Organizations + Records + SealedSecrets>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let mut credential = DnsCredential::new(w.a.project_id(), "tsig", DnsProvider::Rfc2136, now);

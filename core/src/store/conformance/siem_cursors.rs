@@ -5,7 +5,7 @@ use super::*;
 
 /// A cursor starts at 0, moves forward, ignores an older `seq` (a slower forwarder racing a faster
 /// one), and is kept apart per destination and per organization.
-pub async fn siem_cursors_start_at_zero_and_never_move_back<S: Store>(f: &Fixture<S>) {
+pub async fn siem_cursors_start_at_zero_and_never_move_back<S: SiemCursors>(f: &Fixture<S>) {
     let (org, other_org) = (OrgId::new(), OrgId::new());
     assert_eq!(f.store.siem_cursor("splunk", org).await.unwrap(), 0);
     f.store.advance_siem_cursor("splunk", org, 7).await.unwrap();

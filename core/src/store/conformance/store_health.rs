@@ -5,7 +5,9 @@ use super::*;
 
 /// A fresh store passes its own consistency check, reports itself writable with no refused
 /// writes, its probe succeeds, and the probe changes no data (the job counts stay as they were).
-pub async fn a_fresh_store_is_consistent_and_writable<S: Store>(f: &Fixture<S>) {
+pub async fn a_fresh_store_is_consistent_and_writable<S: Organizations + Records + JobQueue + StoreHealth>(
+    f: &Fixture<S>,
+) {
     f.store.integrity_check().await.unwrap();
     let health = f.store.write_health();
     assert!(health.writable, "{health:?}");

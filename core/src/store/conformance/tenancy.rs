@@ -7,13 +7,13 @@ use super::*;
 /// A scope for project A can neither read, list, update, delete nor create an object of project B,
 /// for every project-scoped kind (deployment records included); and B's objects are unchanged
 /// afterwards. B's own scope reaches each of them the same ways, so an empty answer is the scope's.
-pub async fn project_scope_cannot_reach_other_projects<S: Store>(f: &Fixture<S>) {
+pub async fn project_scope_cannot_reach_other_projects<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let theirs = one_of_each(&w.b, "theirs", now);
     insert_set(&f.store, &w.b, &theirs).await;
 
-    async fn probe<S: Store, R: Record<Scope = ProjectScope> + PartialEq + std::fmt::Debug>(
+    async fn probe<S: Organizations + Records, R: Record<Scope = ProjectScope> + PartialEq + std::fmt::Debug>(
         f: &Fixture<S>,
         attacker: &ProjectScope,
         owner: &ProjectScope,
@@ -83,7 +83,7 @@ pub async fn project_scope_cannot_reach_other_projects<S: Store>(f: &Fixture<S>)
 }
 
 /// Users, projects and memberships of one organization are invisible to another's scope.
-pub async fn org_scope_cannot_reach_other_organizations<S: Store>(f: &Fixture<S>) {
+pub async fn org_scope_cannot_reach_other_organizations<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let other = Organization::new("other", now);
@@ -111,7 +111,9 @@ pub async fn org_scope_cannot_reach_other_organizations<S: Store>(f: &Fixture<S>
 }
 
 /// Another organization with its owner and one project, and its owner's scope.
-pub(super) async fn other_organization<S: Store>(f: &Fixture<S>) -> (Organization, User, OrgScope, Project) {
+pub(super) async fn other_organization<S: Organizations + Records>(
+    f: &Fixture<S>,
+) -> (Organization, User, OrgScope, Project) {
     let now = f.clock.now_ts();
     let other = Organization::new("other", now);
     f.store.create_organization(&other).await.unwrap();
@@ -128,12 +130,12 @@ pub(super) async fn other_organization<S: Store>(f: &Fixture<S>) -> (Organizatio
 /// same reads through organization 1's scope find each one (so an empty answer is the scope's).
 /// Project-level helpers (members of a project, deleting an empty one) keep to the scope as well,
 /// and a refused delete of a non-empty project reads like an unknown one, not "still holds".
-pub async fn org_records_stay_in_their_organization<S: Store>(f: &Fixture<S>) {
+pub async fn org_records_stay_in_their_organization<S: Organizations + Records>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let (other, _, attacker, _) = other_organization(f).await;
 
-    async fn probe<S: Store, R: Record<Scope = OrgScope> + PartialEq + std::fmt::Debug>(
+    async fn probe<S: Organizations + Records, R: Record<Scope = OrgScope> + PartialEq + std::fmt::Debug>(
         f: &Fixture<S>,
         attacker: &OrgScope,
         owner: &OrgScope,
@@ -235,7 +237,9 @@ pub async fn org_records_stay_in_their_organization<S: Store>(f: &Fixture<S>) {
 /// names another organization's project or user, on insert and on update, and stores nothing. (A
 /// membership of organization 1 naming organization 2's project would otherwise build a
 /// `ProjectScope` of org 1 for org 2's project, and jobs are kept per project.)
-pub async fn memberships_name_a_project_and_a_user_of_their_own_organization<S: Store>(f: &Fixture<S>) {
+pub async fn memberships_name_a_project_and_a_user_of_their_own_organization<S: Organizations + Records>(
+    f: &Fixture<S>,
+) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let (other, stranger, other_scope, their_project) = other_organization(f).await;
