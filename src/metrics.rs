@@ -120,6 +120,7 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
     http.render(&mut out);
     render_siem(&mut out, siem);
     if let Some(store) = store {
+        render_write_health(&mut out, store.write_health());
         out.push_str("# HELP certautopilot_jobs Jobs in the queue, by status.\n# TYPE certautopilot_jobs gauge\n");
         match store.job_counts().await {
             Ok(counts) => {
@@ -139,6 +140,23 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
         }
     }
     out
+}
+
+/// Whether the store can write, and the writes its storage refused, by reason (issue 16, item 6).
+/// Read from what the store remembers, without I/O, so a scrape during a full disk still answers.
+fn render_write_health(out: &mut String, health: certautopilot_core::store::WriteHealth) {
+    out.push_str(
+        "# HELP certautopilot_store_writable Whether the store's last write found room (0: storage full or read-only).\n\
+         # TYPE certautopilot_store_writable gauge\n",
+    );
+    let _ = writeln!(out, "certautopilot_store_writable {}", u8::from(health.writable));
+    out.push_str(
+        "# HELP certautopilot_store_write_failures_total Writes the store's storage refused, by reason.\n\
+         # TYPE certautopilot_store_write_failures_total counter\n",
+    );
+    let _ = writeln!(out, "certautopilot_store_write_failures_total{{reason=\"full\"}} {}", health.full_failures);
+    let _ =
+        writeln!(out, "certautopilot_store_write_failures_total{{reason=\"read_only\"}} {}", health.read_only_failures);
 }
 
 /// Audit events committed with their changes and not chained yet: near 0 while the AuditActors
@@ -219,6 +237,20 @@ async fn render_expiries(out: &mut String, store: &dyn Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writability series say what the store remembers: a gauge at 0 while writes are refused,
+    /// and a counter per reason.
+    #[test]
+    fn write_health_is_a_gauge_and_a_counter_per_reason() {
+        let mut out = String::new();
+        let health =
+            certautopilot_core::store::WriteHealth { writable: false, full_failures: 3, read_only_failures: 0 };
+        render_write_health(&mut out, health);
+        assert!(out.contains("certautopilot_store_writable 0\n"), "{out}");
+        assert!(out.contains("certautopilot_store_write_failures_total{reason=\"full\"} 3\n"), "{out}");
+        assert!(out.contains("certautopilot_store_write_failures_total{reason=\"read_only\"} 0\n"), "{out}");
+        assert!(out.contains("# TYPE certautopilot_store_write_failures_total counter"), "{out}");
+    }
 
     /// Observations land in the right cumulative buckets and the count and sum add up.
     #[test]

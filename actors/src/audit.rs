@@ -289,6 +289,7 @@ mod tests {
     use certautopilot_core::crypto::{LocalKek, SecretBytes};
     use certautopilot_core::model::Organization;
     use certautopilot_core::store::conformance::system_audit;
+    use certautopilot_core::store::prelude::*;
     use certautopilot_core::store::sqlite::SqliteStore;
     use certautopilot_core::{OrgScope, Timestamp};
 

@@ -15,7 +15,7 @@ use certautopilot_core::jobs::Backoff;
 use certautopilot_core::model::{Job, JobKind, JobStatus, NewJob};
 use certautopilot_core::store::conformance::Fixture;
 use certautopilot_core::store::sqlite::SqliteStore;
-use certautopilot_core::store::{ClaimRequest, Store};
+use certautopilot_core::store::{ClaimRequest, prelude::*};
 use certautopilot_core::{Clock, SystemClock, SystemScope};
 use tokio::sync::Notify;
 

@@ -17,7 +17,7 @@ use certautopilot_core::audit::{AuditDraft, ChainWriter};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{AuditObject, Organization};
 use certautopilot_core::store::sqlite::SqliteStore;
-use certautopilot_core::store::{AuditWrite, Store};
+use certautopilot_core::store::{AuditWrite, prelude::*};
 use certautopilot_core::{Principal, Timestamp};
 
 /// Starts a forwarder under supervision on this test's arbiter.

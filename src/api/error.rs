@@ -30,6 +30,9 @@ pub enum ErrorCode {
     AlreadySetUp,
     TooManyRequests,
     ServiceUnavailable,
+    /// The store's storage is full or read-only: nothing was written, nothing committed is lost,
+    /// and the same request succeeds once space returns (issue 16, item 6).
+    StorageFull,
     Internal,
 }
 
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::Conflict | ErrorCode::VersionConflict | ErrorCode::AlreadySetUp => StatusCode::CONFLICT,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -178,6 +182,12 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidCursor => ApiError::invalid("cursor", "invalid pagination cursor"),
             StoreError::InvalidRequest(detail) => ApiError::new(ErrorCode::BadRequest, detail),
             StoreError::Busy => ApiError::new(ErrorCode::ServiceUnavailable, "the store is busy; retry shortly"),
+            // Not an internal error: the operator knows what to do, and the client may retry later.
+            // The store logs the outage once and counts each refusal (`WriteHealthTracker`).
+            StoreError::NotWritable { reason, .. } => ApiError::new(
+                ErrorCode::StorageFull,
+                format!("the store cannot take writes ({reason}); nothing was changed, retry once space is freed"),
+            ),
             other => ApiError::internal("store", &other),
         }
     }
@@ -191,5 +201,29 @@ fn describe_key(key: &str) -> &'static str {
 impl From<CryptoError> for ApiError {
     fn from(e: CryptoError) -> Self {
         ApiError::internal("envelope", &e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certautopilot_core::store::NotWritableReason;
+
+    /// A write the storage refused is 507 `storage_full`, says what happened without the store's
+    /// own message, and is not an internal error (issue 16, item 6).
+    #[test]
+    fn a_full_store_is_507_storage_full() {
+        let refused = StoreError::NotWritable {
+            reason: NotWritableReason::Full,
+            detail: "commit failed: database or disk is full".into(),
+        };
+        let error = ApiError::from(refused);
+        assert_eq!(error.code, ErrorCode::StorageFull);
+        let problem = serde_json::to_value(error.problem()).unwrap();
+        assert_eq!(problem["status"], 507);
+        assert_eq!(problem["code"], "storage_full");
+        assert_eq!(problem["title"], "Insufficient Storage");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("storage is full") && !detail.contains("database or disk"), "{detail}");
     }
 }

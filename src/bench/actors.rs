@@ -10,7 +10,7 @@ use certautopilot_actors::issuance::{AccountHub, CertificateHub, IssuanceConfig,
 use certautopilot_actors::kek::KekService;
 use certautopilot_core::crypto::{Envelope, LocalKek};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{PageRequest, Store};
+use certautopilot_core::store::{PageRequest, prelude::*};
 use certautopilot_core::{SystemClock, SystemScope, Timestamp};
 
 use super::issue::rss_kib;

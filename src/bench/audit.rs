@@ -12,7 +12,7 @@ use certautopilot_core::audit::{AuditDraft, ChainWriter, verify_chain};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{OrgRole, Organization, Project, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{AuditWrite, RecordStore, Store};
+use certautopilot_core::store::{AuditWrite, RecordStore, prelude::*};
 use certautopilot_core::{OrgScope, Principal, SystemClock, Timestamp};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use certautopilot_core::SystemClock;
 use certautopilot_core::model::{JobKind, NewJob};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
-use certautopilot_core::store::{ClaimRequest, Store};
+use certautopilot_core::store::{ClaimRequest, prelude::*};
 
 pub async fn run(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result<()> {
     let concurrency = concurrency.max(1);

@@ -14,7 +14,7 @@ use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, SecretBytes, f
 use certautopilot_core::kek_rotation::rotate;
 use certautopilot_core::model::{DnsCredential, OrgRole, Organization, Project, Rfc2136Config, SealedSecret, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{RecordStore, Store};
+use certautopilot_core::store::{RecordStore, prelude::*};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
 
 pub fn rewrap(count: usize) -> anyhow::Result<()> {

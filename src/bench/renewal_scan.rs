@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use certautopilot_core::model::{Certificate, KeyType, OrgRole, Organization, Project, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{PageRequest, RecordStore, Store};
+use certautopilot_core::store::{PageRequest, RecordStore, prelude::*};
 use certautopilot_core::{AcmeAccountId, OrgScope, ProjectScope, SystemClock, SystemScope, Timestamp};
 
 use super::{millis, percentile};

@@ -12,7 +12,7 @@ use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{AuditObject, Organization};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{AuditWrite, Store};
+use certautopilot_core::store::{AuditWrite, prelude::*};
 use certautopilot_core::{Principal, SystemClock, Timestamp};
 
 pub async fn run(dir: &Path, address: SocketAddr, transport: &str, events: usize, batch: usize) -> anyhow::Result<()> {

@@ -1,7 +1,9 @@
 //! `/healthz` answers while the process serves; `/readyz` only once the store is open and migrated,
 //! no longer once shutdown has begun (so a load balancer drains this node first), and not while the
 //! node's KEK cannot open the store's sealed values (another node rotated to a version this one does
-//! not have, a token went away): 503 with the reason, never a secret (issue 15).
+//! not have, a token went away): 503 with the reason, never a secret (issue 15). Nor while the store
+//! cannot write (its storage is full or read-only): a balancer then sends writes elsewhere, and the
+//! node turns ready again on its own once a probe finds room (issue 16, item 6).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,11 +21,47 @@ const DRAINING: u8 = 2;
 /// How long a KEK check's answer is reused: probes come every few seconds from every balancer, and
 /// each check reads the store and may call a token.
 const KEK_RECHECK: Duration = Duration::from_secs(5);
+/// How long a failed writability probe's answer is reused while the store cannot write: each probe
+/// writes a small scratch file; once it succeeds the store says so itself and no probe runs.
+const WRITE_RECHECK: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Default)]
 pub struct Readiness {
     state: Arc<AtomicU8>,
     kek: Arc<OnceLock<KekProbe>>,
+    store: Arc<OnceLock<WriteProbe>>,
+}
+
+/// Whether the store can write: what its last writes found (no I/O), and while they were refused,
+/// a probe at most once per `WRITE_RECHECK` that finds out when space has returned.
+struct WriteProbe {
+    store: Arc<dyn Store>,
+    last_failure: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
+impl WriteProbe {
+    async fn problem(&self) -> Option<String> {
+        if self.store.write_health().writable {
+            return None;
+        }
+        let mut last = self.last_failure.lock().await;
+        if let Some((at, problem)) = &*last
+            && at.elapsed() < WRITE_RECHECK
+        {
+            return Some(problem.clone());
+        }
+        match self.store.probe_writable().await {
+            Ok(()) => {
+                *last = None;
+                None
+            }
+            Err(e) => {
+                let problem = e.to_string();
+                *last = Some((Instant::now(), problem.clone()));
+                Some(problem)
+            }
+        }
+    }
 }
 
 /// Samples the store's sealed values with the node's KEK, at most once per `KEK_RECHECK`.
@@ -64,6 +102,11 @@ impl Readiness {
         let _ = self.kek.set(KekProbe { store, envelope, last: tokio::sync::Mutex::new(None) });
     }
 
+    /// From now on `/readyz` also requires that the store can write.
+    pub fn check_store_writable(&self, store: Arc<dyn Store>) {
+        let _ = self.store.set(WriteProbe { store, last_failure: tokio::sync::Mutex::new(None) });
+    }
+
     fn state(&self) -> &'static str {
         match self.state.load(Ordering::SeqCst) {
             STARTING => "starting",
@@ -81,6 +124,11 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     let state = readiness.state();
     if state != "ready" {
         return HttpResponse::ServiceUnavailable().json(json!({ "status": state }));
+    }
+    if let Some(probe) = readiness.store.get()
+        && let Some(reason) = probe.problem().await
+    {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": "store_not_writable", "reason": reason }));
     }
     match readiness.kek.get() {
         Some(probe) => match probe.problem().await {

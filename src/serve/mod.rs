@@ -67,6 +67,7 @@ impl Backend {
         // A KEK that cannot open the store would answer 500 to every login while looking ready (issue 15).
         crate::kek_check::require_kek_opens_store(config, store.as_ref(), &kek.envelope).await?;
         front.readiness.check_kek(store.clone() as Arc<dyn Store>, kek.envelope.clone());
+        front.readiness.check_store_writable(store.clone() as Arc<dyn Store>);
         front.state.set_store(store.clone() as Arc<dyn Store>);
         let cluster = match &config.cluster {
             Some(settings) => Some(join_cluster(settings, mode, front).await?),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, SecretBytes};
 use certautopilot_core::model::{DnsCredential, OrgRole, Organization, Project, Rfc2136Config, User};
 use certautopilot_core::store::sqlite::SqliteStore;
-use certautopilot_core::store::{PageRequest, RecordStore, Store};
+use certautopilot_core::store::{PageRequest, RecordStore, prelude::*};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
 
 use crate::process::command;

@@ -15,7 +15,7 @@ use certautopilot_core::crypto::{Envelope, KekProvider, LocalKek, LocalKekKind, 
 use certautopilot_core::model::{DnsCredential, OrgRole, Organization, Project, Rfc2136Config, User};
 use certautopilot_core::softhsm::{SoftHsm, USER_PIN};
 use certautopilot_core::store::sqlite::SqliteStore;
-use certautopilot_core::store::{RecordStore, Store};
+use certautopilot_core::store::{RecordStore, prelude::*};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
 use serde_json::json;
 

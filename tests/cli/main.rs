@@ -9,6 +9,7 @@ mod dev_tools;
 mod distribution;
 mod docs;
 mod drift;
+mod full_disk;
 mod issuance;
 mod kek;
 mod kek_migrate;

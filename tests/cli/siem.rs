@@ -94,7 +94,7 @@ fn the_forwarder_and_the_pump_are_listed_and_restarted_after_a_panic() {
 /// Afterwards every event is in rsyslog, and repeats are at most one batch (100) per kill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_forwarder_loses_nothing_and_repeats_at_most_a_batch_per_kill() {
-    use certautopilot_core::store::Store;
+    use certautopilot_core::store::prelude::*;
 
     let dir = tempfile::tempdir().unwrap();
     let mut rsyslog = Rsyslog::new(&dir.path().join("rsyslog"));

@@ -1,4 +1,7 @@
-//! What the store can answer besides success. Callers decide retries from `is_retryable`, never from text.
+//! What the store can answer besides success, the same for every backend. Callers decide retries
+//! from `is_retryable`, never from text.
+//! Invariant: no backend's own error type appears here; a backend maps its errors into these
+//! variants (storage refusals into `NotWritable`, the rest into `Backend` with the source boxed).
 
 use crate::ids::JobId;
 use crate::store::RecordKind;
@@ -33,6 +36,10 @@ pub enum StoreError {
     InvalidRequest(String),
     #[error("database is busy (locked by another writer beyond the busy timeout)")]
     Busy,
+    /// The storage refused the write: full, or read-only. Nothing committed is lost and reads go
+    /// on; the same write succeeds once space returns (issue 16, item 6).
+    #[error("the store cannot write: {reason} ({detail})")]
+    NotWritable { reason: NotWritableReason, detail: String },
     #[error("stored {kind} {id} cannot be decoded: {reason}")]
     Corrupt { kind: &'static str, id: String, reason: String },
     /// One audit entry cannot be decoded; readers that can go on without it know which one.
@@ -40,23 +47,76 @@ pub enum StoreError {
     CorruptAuditEntry { org: crate::ids::OrgId, seq: u64, reason: String },
     #[error("database migration {version} failed: {message}")]
     Migration { version: u32, message: String },
+    /// The backend's consistency check found damage: only for that, never for a failed write.
     #[error("integrity check failed: {0}")]
     Integrity(String),
     #[error("the store is closed")]
     Closed,
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    /// Any other failure of the backend, with its own error as the source.
+    #[error("database error: {source}")]
+    Backend {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(#[source] std::io::Error),
+}
+
+/// Why storage refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotWritableReason {
+    /// No space left (SQLite's `SQLITE_FULL`, `ENOSPC`).
+    Full,
+    /// The database or its file system is read-only (`SQLITE_READONLY`, `EROFS`).
+    ReadOnly,
+}
+
+impl NotWritableReason {
+    /// The stable name, for metric labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotWritableReason::Full => "full",
+            NotWritableReason::ReadOnly => "read_only",
+        }
+    }
+}
+
+impl std::fmt::Display for NotWritableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotWritableReason::Full => "storage is full",
+            NotWritableReason::ReadOnly => "storage is read-only",
+        })
+    }
 }
 
 impl StoreError {
     /// True when the same call may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Busy | StoreError::Conflict { .. })
+        matches!(self, StoreError::Busy | StoreError::Conflict { .. } | StoreError::NotWritable { .. })
+    }
+
+    /// Any backend failure that has no variant of its own.
+    pub fn backend(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend { source: source.into() }
     }
 
     pub(crate) fn not_found(kind: RecordKind, id: impl Into<String>) -> Self {
         StoreError::NotFound { kind: kind.name(), id: id.into() }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    /// A file system out of space or read-only is a storage refusal, whichever backend met it.
+    fn from(e: std::io::Error) -> Self {
+        let reason = match e.kind() {
+            std::io::ErrorKind::StorageFull => Some(NotWritableReason::Full),
+            std::io::ErrorKind::ReadOnlyFilesystem => Some(NotWritableReason::ReadOnly),
+            _ => None,
+        };
+        match reason {
+            Some(reason) => StoreError::NotWritable { reason, detail: e.to_string() },
+            None => StoreError::Io(e),
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{
     SealedSecret, Session, User, Zone,
 };
 use crate::scope::{OrgScope, ProjectScope};
-use crate::store::{Page, PageRequest, Store, StoreError};
+use crate::store::{Page, PageRequest, Records, StoreError};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -376,9 +376,9 @@ project_record!(Certificate, RecordKind::Certificate, unique: |_| None, due: |c|
     _ => None,
 }, sealed: [private_key, pending_key]);
 
-/// The typed API over `Store`'s raw record methods; implemented for every store.
+/// The typed API over `Records`' raw record methods; implemented for every store.
 #[async_trait]
-pub trait RecordStore: Store {
+pub trait RecordStore: Records {
     async fn insert<R: Record>(&self, scope: &R::Scope, record: &R) -> Result<(), StoreError> {
         let scope = scope.record_scope();
         let raw = record.to_raw(&scope)?;
@@ -495,7 +495,7 @@ pub trait RecordStore: Store {
     }
 }
 
-impl<S: Store + ?Sized> RecordStore for S {}
+impl<S: Records + ?Sized> RecordStore for S {}
 
 impl Record for Deployment {
     const KIND: RecordKind = RecordKind::Deployment;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use certautopilot_core::model::{JobKind, JobStatus, NewJob};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
-use certautopilot_core::store::{ClaimRequest, JobFailure, Store};
+use certautopilot_core::store::{ClaimRequest, JobFailure, prelude::*};
 use certautopilot_core::{SystemClock, SystemScope};
 
 use crate::child;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{LoginKeys, LoginPolicy, LoginVerdict};
-use certautopilot_core::store::Store;
+use certautopilot_core::store::prelude::*;
 use certautopilot_core::store::sqlite::SqliteStore;
 
 const POLICY: LoginPolicy = LoginPolicy {

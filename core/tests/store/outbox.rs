@@ -8,8 +8,8 @@ use std::sync::Arc;
 use certautopilot_core::audit::{ChainWriter, UNREADABLE_ACTION, Verifier};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::Organization;
-use certautopilot_core::store::Store;
 use certautopilot_core::store::conformance::system_audit;
+use certautopilot_core::store::prelude::*;
 use certautopilot_core::store::sqlite::SqliteStore;
 use certautopilot_core::{OrgScope, Timestamp};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use certautopilot_core::model::{JobKind, JobStatus, NewJob};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
-use certautopilot_core::store::{ClaimRequest, Store};
+use certautopilot_core::store::{ClaimRequest, prelude::*};
 use certautopilot_core::{JobId, SystemClock};
 
 use crate::child;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use certautopilot_core::model::{DistributionTarget, OrgRole, Organization, Project, TargetConfig, TargetKind, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
-use certautopilot_core::store::{RecordStore, Store, StoreError};
+use certautopilot_core::store::{RecordStore, StoreError, prelude::*};
 use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
 use tokio::sync::Barrier;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::http::Method;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{Certificate, CertificateStatus, Deployment, Job};
-use certautopilot_core::store::{PageRequest, RecordStore, Store};
+use certautopilot_core::store::{PageRequest, RecordStore, prelude::*};
 use certautopilot_core::{SystemScope, Timestamp};
 use serde_json::{Value, json};
 

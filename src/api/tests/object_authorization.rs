@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use certautopilot_core::Timestamp;
 use certautopilot_core::model::*;
-use certautopilot_core::store::{PageRequest, RecordStore, Store};
+use certautopilot_core::store::{PageRequest, RecordStore, prelude::*};
 use serde_json::json;
 
 use super::harness::*;

@@ -17,7 +17,7 @@ use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::*;
 use certautopilot_core::model::*;
-use certautopilot_core::store::{AuditWrite, PageRequest, RecordStore, Store, StoreError};
+use certautopilot_core::store::{AuditWrite, PageRequest, RecordStore, StoreError, prelude::*};
 use certautopilot_core::{OrgScope, Principal, ProjectScope, Timestamp};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use certautopilot_core::ids::ApiTokenId;
 use certautopilot_core::model::{ApiToken, Membership, Session, User};
-use certautopilot_core::store::{PageRequest, RecordStore, Store, membership_key};
+use certautopilot_core::store::{PageRequest, RecordStore, membership_key, prelude::*};
 use serde_json::{Value, json};
 
 use super::harness::*;

@@ -1,12 +1,70 @@
-//! SQL for the audit chain and its outbox. The store guarantees gap-free `seq` per organization and
-//! that outbox rows leave only as chain entries; the chain's HMACs are the AuditActor's (M1.4).
+//! The audit chain and its outbox in SQLite: the `AuditLog` concern and its SQL. The store
+//! guarantees gap-free `seq` per organization and that outbox rows leave only as chain entries; the
+//! chain's HMACs are the AuditActor's (M1.4).
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::audit::{AuditDraft, PendingAudit, UnreadableDraft};
 use crate::ids::OrgId;
 use crate::model::AuditEvent;
-use crate::store::StoreError;
+use crate::scope::OrgScope;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AuditFilter, AuditLog, AuditWrite, StoreError};
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn chain_audit(&self, events: Vec<AuditEvent>, drained: Vec<u64>) -> Result<(), StoreError> {
+        self.write(move |c| chain(c, &events, &drained)).await
+    }
+
+    async fn append_audit(&self, audit: AuditWrite) -> Result<u64, StoreError> {
+        let now = self.now();
+        let org = audit.draft.org_id;
+        let id = self
+            .write(move |c| enqueue(c, Some(&audit), now)?.ok_or(StoreError::InvalidRequest("no audit entry".into())))
+            .await?;
+        let _ = self.audit_signal.send(org);
+        Ok(id)
+    }
+
+    async fn pending_audit(&self, org: OrgId, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+        self.read(move |c| pending(c, org, limit)).await
+    }
+
+    async fn pending_audit_orgs(&self) -> Result<Vec<(OrgId, u64)>, StoreError> {
+        self.read(pending_orgs).await
+    }
+
+    fn audit_outbox_signal(&self) -> tokio::sync::broadcast::Receiver<OrgId> {
+        self.audit_signal.subscribe()
+    }
+
+    async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError> {
+        self.read(move |c| head(c, org)).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        scope: &OrgScope,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let org = scope.org_id();
+        self.read(move |c| list(c, org, after_seq, limit)).await
+    }
+
+    async fn search_audit_events(
+        &self,
+        scope: &OrgScope,
+        filter: &AuditFilter,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let (org, filter) = (scope.org_id(), filter.clone());
+        self.read(move |c| search(c, org, &filter, after_seq, limit)).await
+    }
+}
 
 fn decode(org: &str, seq: i64, doc: &str) -> Result<AuditEvent, StoreError> {
     serde_json::from_str(doc).map_err(|e| match org.parse() {

@@ -1,4 +1,4 @@
-//! SQL for the job queue.
+//! The job queue in SQLite: the `JobQueue` concern and its SQL.
 //!
 //! Leases: a claim sets `status = running`, `lease_owner`, `lease_expires_at` and bumps `attempts`; the
 //! pair (owner, attempts) is the lease token, so once a job is reclaimed the old holder's heartbeat,
@@ -6,16 +6,100 @@
 //! every claim, in the same transaction, so a job is never running under two leases.
 //! At most one running job per subject is guaranteed by a partial unique index, not only by the query.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::ids::{JobId, ProjectId};
-use crate::model::{Fence, FenceRecord, Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
+use crate::model::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
+use crate::scope::{ProjectScope, SystemScope};
 use crate::store::page::encode_cursor;
-use crate::store::{ClaimRequest, Enqueued, JobFailure, Page, PageRequest, StoreError};
+use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::fence::check_fence;
+use crate::store::{ClaimRequest, Enqueued, JobFailure, JobQueue, Page, PageRequest, StoreError};
 use crate::timestamp::Timestamp;
 
 const JOB_COLUMNS: &str = "id, project_id, kind, subject, dedupe_key, payload, status, attempts, max_attempts, run_at, \
      lease_owner, lease_expires_at, last_error, queued_at, first_started_at, started_at, finished_at, version, lease_seq";
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn enqueue_job(&self, job: NewJob) -> Result<Enqueued, StoreError> {
+        let now = self.now();
+        self.write(move |c| enqueue(c, &job, now)).await
+    }
+
+    async fn claim_jobs(&self, request: &ClaimRequest) -> Result<Vec<Job>, StoreError> {
+        let (request, now) = (request.clone(), self.now());
+        self.write(move |c| claim(c, &request, now)).await
+    }
+
+    async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError> {
+        let (lease, now) = (lease.clone(), self.now());
+        self.write(move |c| heartbeat(c, &lease, extend_by, now)).await
+    }
+
+    async fn complete_job(&self, lease: &JobLease, message: &str) -> Result<Job, StoreError> {
+        let (lease, message, now) = (lease.clone(), message.to_owned(), self.now());
+        self.write(move |c| complete(c, &lease, &message, now)).await
+    }
+
+    async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> Result<Job, StoreError> {
+        let (lease, failure, now) = (lease.clone(), failure.clone(), self.now());
+        let jitter = rand::random::<f64>();
+        self.write(move |c| fail(c, &lease, &failure, now, jitter)).await
+    }
+
+    async fn release_job(&self, lease: &JobLease, reason: &str) -> Result<Job, StoreError> {
+        let (lease, reason, now) = (lease.clone(), reason.to_owned(), self.now());
+        self.write(move |c| release(c, &lease, &reason, now)).await
+    }
+
+    async fn append_job_log(
+        &self,
+        lease: &JobLease,
+        level: LogLevel,
+        message: &str,
+        fields: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (lease, message, now) = (lease.clone(), message.to_owned(), self.now());
+        self.write(move |c| append_log(c, &lease, level, &message, &fields, now)).await
+    }
+
+    async fn get_job(&self, _scope: &SystemScope, id: JobId) -> Result<Job, StoreError> {
+        self.read(move |c| get(c, id)).await
+    }
+
+    async fn get_project_job(&self, scope: &ProjectScope, id: JobId) -> Result<Job, StoreError> {
+        let project = scope.project_id();
+        self.read(move |c| get_in_project(c, project, id)).await
+    }
+
+    async fn list_project_jobs(&self, scope: &ProjectScope, page: &PageRequest) -> Result<Page<Job>, StoreError> {
+        let (project, page) = (scope.project_id(), page.clone());
+        self.read(move |c| list_in_project(c, project, &page)).await
+    }
+
+    async fn job_logs(&self, _scope: &SystemScope, id: JobId) -> Result<Vec<JobLogLine>, StoreError> {
+        self.read(move |c| logs(c, id)).await
+    }
+
+    async fn subject_job_logs(
+        &self,
+        scope: &ProjectScope,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<(JobId, JobKind, JobLogLine)>, StoreError> {
+        let (project, subject) = (scope.project_id(), subject.to_owned());
+        self.read(move |c| subject_logs(c, project, &subject, limit)).await
+    }
+
+    async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
+        self.read(counts).await
+    }
+}
 
 struct JobRow {
     id: String,
@@ -424,7 +508,7 @@ fn log_line(
     })
 }
 
-pub(crate) fn counts(conn: &Connection) -> Result<std::collections::BTreeMap<JobStatus, u64>, StoreError> {
+pub(crate) fn counts(conn: &Connection) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     let mut counts = std::collections::BTreeMap::new();
@@ -435,38 +519,4 @@ pub(crate) fn counts(conn: &Connection) -> Result<std::collections::BTreeMap<Job
         }
     }
     Ok(counts)
-}
-
-/// The fencing rule: a write under a term older than the newest accepted one is refused; otherwise
-/// it is recorded against its (term, node). Runs inside the caller's transaction, so the refused
-/// write and its record are one decision.
-pub(crate) fn check_fence(conn: &Connection, fence: &Fence, now: Timestamp) -> Result<(), StoreError> {
-    let newest: Option<i64> =
-        conn.prepare_cached("SELECT MAX(term) FROM scheduler_fence")?.query_row([], |r| r.get(0))?;
-    let term = i64::try_from(fence.term).map_err(|_| StoreError::InvalidRequest("fencing term out of range".into()))?;
-    if let Some(newest) = newest.filter(|n| *n > term) {
-        return Err(StoreError::Fenced { term: fence.term, newest: newest as u64 });
-    }
-    conn.prepare_cached(
-        "INSERT INTO scheduler_fence (term, node, first_write_at, last_write_at, writes) VALUES (?1, ?2, ?3, ?3, 1) \
-         ON CONFLICT (term, node) DO UPDATE SET last_write_at = excluded.last_write_at, writes = writes + 1",
-    )?
-    .execute(params![term, fence.node, now.as_unix_millis()])?;
-    Ok(())
-}
-
-pub(crate) fn fence_history(conn: &Connection) -> Result<Vec<FenceRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT term, node, first_write_at, last_write_at, writes FROM scheduler_fence ORDER BY term, first_write_at",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(FenceRecord {
-            term: r.get::<_, i64>(0)? as u64,
-            node: r.get(1)?,
-            first_write_at: Timestamp::from_unix_millis(r.get(2)?),
-            last_write_at: Timestamp::from_unix_millis(r.get(3)?),
-            writes: r.get::<_, i64>(4)? as u64,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,12 +1,38 @@
-//! SQL for failed-login counts (`login_failures`): one row per key (an account, an address, or an
-//! (account, address) pair; see `model::LoginKeys`), forgotten once its last failure is older than
-//! the lockout. The table does not know which kind a key is: `model::LoginPolicy` does.
+//! Failed-login counts in SQLite, the `LoginThrottle` concern (`login_failures`): one row per key
+//! (an account, an address, or an (account, address) pair; see `model::LoginKeys`), forgotten once
+//! its last failure is older than the lockout. The table does not know which kind a key is:
+//! `model::LoginPolicy` does.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::{LoginAttemptKeys, LoginFailures, LoginPolicy, LoginVerdict};
-use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{LoginThrottle, StoreError};
 use crate::timestamp::Timestamp;
+
+#[async_trait]
+impl LoginThrottle for SqliteStore {
+    async fn reserve_login_attempt(
+        &self,
+        keys: &LoginAttemptKeys,
+        policy: &LoginPolicy,
+    ) -> Result<LoginVerdict, StoreError> {
+        let (keys, policy, now) = (keys.clone(), *policy, self.now());
+        let peeked = keys.clone();
+        // A refusal needs no write: decided on a read, it keeps a flood of refused guesses off
+        // the writer.
+        if let refused @ LoginVerdict::Refuse { .. } = self.read(move |c| peek(c, &peeked, &policy, now)).await? {
+            return Ok(refused);
+        }
+        self.write(move |c| reserve(c, &keys, &policy, now)).await
+    }
+
+    async fn login_succeeded(&self, keys: &LoginAttemptKeys) -> Result<(), StoreError> {
+        let keys = keys.clone();
+        self.write(move |c| succeeded(c, &keys)).await
+    }
+}
 
 /// Expired rows removed per attempt: bounds how long one attempt holds the write lock after a
 /// flood, while each attempt still removes far more rows than it can add (three).

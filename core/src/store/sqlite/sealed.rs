@@ -1,10 +1,38 @@
-//! SQL for sealed fields, kept in `sealed_secrets` apart from their records: written and deleted in
-//! the same transaction as the record, read back with it, and re-wrapped in place by a KEK rotation.
+//! Sealed fields in SQLite: the `SealedSecrets` concern, and the SQL records use for their sealed
+//! fields, kept in `sealed_secrets` apart from their records: written and deleted in the same
+//! transaction as the record, read back with it, and re-wrapped in place by a KEK rotation.
 
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use crate::model::SealedSecret;
-use crate::store::{SealedKey, SealedRow, StoreError};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{SealedKey, SealedRow, SealedSecrets, StoreError};
+
+#[async_trait]
+impl SealedSecrets for SqliteStore {
+    async fn kek_usage(&self) -> Result<BTreeMap<u32, u64>, StoreError> {
+        self.read(usage).await
+    }
+
+    async fn sealed_older_than(&self, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
+        self.read(move |c| older_than(c, version, limit)).await
+    }
+
+    async fn rewrap_sealed(&self, updates: Vec<(SealedRow, SealedSecret)>) -> Result<u64, StoreError> {
+        self.write(move |c| rewrap(c, &updates)).await
+    }
+
+    async fn sealed_with_version(&self, version: u32, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
+        self.read(move |c| with_version(c, version, limit)).await
+    }
+
+    async fn sealed_after(&self, after: Option<SealedKey>, limit: usize) -> Result<Vec<SealedRow>, StoreError> {
+        self.read(move |c| self::after(c, after.as_ref(), limit)).await
+    }
+}
 
 /// Writes a record's sealed values. A value that comes back unchanged (same nonce and ciphertext: the
 /// record was read, edited elsewhere, and saved) keeps its stored row, which a KEK rotation may have

@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::store::StoreError;
+use crate::store::sqlite::error::not_writable_reason;
+use crate::store::{NotWritableReason, StoreError};
 
 trait WriteTask: Send {
     /// Runs the task's statements; `true` if they succeeded and should be kept.
@@ -29,14 +30,32 @@ trait WriteTask: Send {
 #[derive(Debug, Clone)]
 pub(crate) enum BatchError {
     Busy,
+    /// Storage refused the transaction (full, read-only): the callers hear `NotWritable`, not a
+    /// generic failure, so the API and readiness can say what it is (issue 16, item 6).
+    NotWritable(NotWritableReason, String),
     Failed(String),
+}
+
+impl BatchError {
+    fn of(e: &rusqlite::Error) -> BatchError {
+        if is_busy(e) {
+            BatchError::Busy
+        } else if let Some(reason) = not_writable_reason(e) {
+            BatchError::NotWritable(reason, e.to_string())
+        } else {
+            BatchError::Failed(e.to_string())
+        }
+    }
 }
 
 impl From<BatchError> for StoreError {
     fn from(e: BatchError) -> Self {
         match e {
             BatchError::Busy => StoreError::Busy,
-            BatchError::Failed(message) => StoreError::Integrity(format!("commit failed: {message}")),
+            BatchError::NotWritable(reason, detail) => {
+                StoreError::NotWritable { reason, detail: format!("commit failed: {detail}") }
+            }
+            BatchError::Failed(message) => StoreError::backend(format!("commit failed: {message}")),
         }
     }
 }
@@ -141,7 +160,7 @@ fn begin(conn: &Connection) -> Result<(), BatchError> {
                 tracing::warn!(tries, "database write lock busy beyond the busy timeout; trying again");
                 std::thread::sleep(std::time::Duration::from_millis(50 << tries));
             }
-            Err(e) => return Err(if is_busy(&e) { BatchError::Busy } else { BatchError::Failed(e.to_string()) }),
+            Err(e) => return Err(BatchError::of(&e)),
         }
     }
 }
@@ -151,20 +170,20 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteTask>]) -> Result<(), 
     for task in batch.iter_mut() {
         if let Err(e) = conn.execute_batch("SAVEPOINT task") {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(BatchError::Failed(e.to_string()));
+            return Err(BatchError::of(&e));
         }
         let keep = task.run(conn);
         let end = if keep { "RELEASE task" } else { "ROLLBACK TO task; RELEASE task" };
         if let Err(e) = conn.execute_batch(end) {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(BatchError::Failed(e.to_string()));
+            return Err(BatchError::of(&e));
         }
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            Err(if is_busy(&e) { BatchError::Busy } else { BatchError::Failed(e.to_string()) })
+            Err(BatchError::of(&e))
         }
     }
 }

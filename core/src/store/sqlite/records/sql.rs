@@ -1,10 +1,10 @@
-//! SQL for organizations and scoped records. Every statement on a record table carries the scope filter
+//! SQL for scoped records. Every statement on a record table carries the scope filter
 //! built here from a `RecordScope`; none takes a project id from anywhere else.
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use crate::ids::{OrgId, ProjectId};
-use crate::model::{Certificate, Organization};
+use crate::model::Certificate;
 use crate::store::page::encode_cursor;
 use crate::store::sqlite::ownership::{check_membership, check_owner};
 use crate::store::sqlite::sealed;
@@ -118,7 +118,7 @@ fn map_insert_error(e: rusqlite::Error, raw: &RawRecord) -> StoreError {
             _ => {}
         }
     }
-    StoreError::Database(e)
+    StoreError::from(e)
 }
 
 fn bind(values: &[String]) -> Vec<&dyn ToSql> {
@@ -397,101 +397,6 @@ pub(crate) fn certificates_due(
         None
     };
     Ok(Page { items: items.into_iter().map(Certificate::from_raw).collect::<Result<_, _>>()?, next_cursor })
-}
-
-const ORG_KEY_FIELD: &str = "jwt_signing_key";
-const ORG_AUDIT_FIELD: &str = "audit_secret";
-
-/// The organization's document without its sealed keys, and the keys apart.
-fn split_org(org: &Organization) -> Result<(String, Vec<(String, crate::model::SealedSecret)>), StoreError> {
-    let mut bare = org.clone();
-    let mut sealed = Vec::new();
-    if let Some(k) = bare.jwt_signing_key.take() {
-        sealed.push((ORG_KEY_FIELD.to_owned(), k));
-    }
-    if let Some(k) = bare.audit_secret.take() {
-        sealed.push((ORG_AUDIT_FIELD.to_owned(), k));
-    }
-    Ok((serde_json::to_string(&bare).map_err(|e| StoreError::InvalidRequest(e.to_string()))?, sealed))
-}
-
-pub(crate) fn create_organization(conn: &Connection, org: &Organization) -> Result<(), StoreError> {
-    let (doc, sealed_key) = split_org(org)?;
-    conn.prepare_cached(
-        "INSERT INTO organizations (id, version, created_at, updated_at, doc) VALUES (?1, 1, ?2, ?2, ?3)",
-    )?
-    .execute(params![org.id.to_string(), org.created_at.as_unix_millis(), doc])
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => {
-            StoreError::AlreadyExists { kind: "organization", key: format!("id {}", org.id) }
-        }
-        _ => StoreError::Database(e),
-    })?;
-    sealed::replace(conn, "organizations", &org.id.to_string(), &sealed_key)
-}
-
-fn org_from_row(row: &Row<'_>) -> rusqlite::Result<(String, i64, i64, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-}
-
-fn decode_org(
-    conn: &Connection,
-    (id, version, updated_at, doc): (String, i64, i64, String),
-) -> Result<Organization, StoreError> {
-    let mut org: Organization = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
-        kind: "organization",
-        id: id.clone(),
-        reason: e.to_string(),
-    })?;
-    org.version = version as u64;
-    org.updated_at = Timestamp::from_unix_millis(updated_at);
-    for (field, value) in sealed::load(conn, "organizations", &id)? {
-        match field.as_str() {
-            ORG_KEY_FIELD => org.jwt_signing_key = Some(value),
-            ORG_AUDIT_FIELD => org.audit_secret = Some(value),
-            _ => {}
-        }
-    }
-    Ok(org)
-}
-
-pub(crate) fn get_organization(conn: &Connection, id: OrgId) -> Result<Organization, StoreError> {
-    conn.prepare_cached("SELECT id, version, updated_at, doc FROM organizations WHERE id = ?1")?
-        .query_row([id.to_string()], org_from_row)
-        .optional()?
-        .map(|row| decode_org(conn, row))
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound { kind: "organization", id: id.to_string() })
-}
-
-pub(crate) fn list_organizations(conn: &Connection) -> Result<Vec<Organization>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id, version, updated_at, doc FROM organizations ORDER BY id")?;
-    let rows = stmt.query_map([], org_from_row)?;
-    rows.map(|r| r.map_err(StoreError::from).and_then(|row| decode_org(conn, row))).collect()
-}
-
-pub(crate) fn update_organization(
-    conn: &Connection,
-    org: &Organization,
-    now: Timestamp,
-) -> Result<Organization, StoreError> {
-    let (doc, sealed_key) = split_org(org)?;
-    let changed = conn
-        .prepare_cached(
-            "UPDATE organizations SET version = version + 1, updated_at = ?1, doc = ?2 WHERE id = ?3 AND version = ?4",
-        )?
-        .execute(params![now.as_unix_millis(), doc, org.id.to_string(), org.version as i64])?;
-    if changed == 0 {
-        let current = get_organization(conn, org.id)?;
-        return Err(StoreError::Conflict {
-            kind: "organization",
-            id: org.id.to_string(),
-            expected: org.version,
-            actual: current.version,
-        });
-    }
-    sealed::replace(conn, "organizations", &org.id.to_string(), &sealed_key)?;
-    get_organization(conn, org.id)
 }
 
 pub(crate) fn locate_project(conn: &Connection, kind: RecordKind, id: &str) -> Result<Option<ProjectId>, StoreError> {

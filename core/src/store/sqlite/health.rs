@@ -1,0 +1,66 @@
+//! The SQLite store's health: `PRAGMA integrity_check`, what its writes found about storage, and a
+//! probe that tells whether storage takes writes again.
+//! Invariant: the probe never writes to the database's data: it commits an empty transaction and
+//! writes (then removes) a scratch file beside the database, so running it while the disk is full
+//! cannot lose or change anything.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use crate::store::sqlite::SqliteStore;
+use crate::store::{StoreError, StoreHealth, WriteHealth};
+
+/// How much room the probe asks for: SQLite grows the WAL by whole pages (4 KiB by default) and a
+/// batch of ordinary writes commits a handful of them, so 64 KiB free means the next writes fit.
+const PROBE_BYTES: usize = 64 * 1024;
+
+#[async_trait]
+impl StoreHealth for SqliteStore {
+    async fn integrity_check(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            if lines == ["ok"] { Ok(()) } else { Err(StoreError::Integrity(lines.join("; "))) }
+        })
+        .await
+    }
+
+    fn write_health(&self) -> WriteHealth {
+        self.write_health.snapshot()
+    }
+
+    async fn probe_writable(&self) -> Result<(), StoreError> {
+        // An empty transaction through the writer: a read-only database refuses to take the lock.
+        // Not through `write`, whose success would mark the store writable before the space check.
+        let mut result = self.writer.write(|_| Ok(())).await;
+        if result.is_ok() {
+            let path = probe_path(&self.path);
+            result = tokio::task::spawn_blocking(move || write_probe_file(&path))
+                .await
+                .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))
+                .and_then(|r| r);
+        }
+        self.write_health.observe(&result);
+        result
+    }
+}
+
+fn probe_path(database: &Path) -> PathBuf {
+    let mut name = database.file_name().unwrap_or_default().to_os_string();
+    name.push("-write-probe");
+    database.with_file_name(name)
+}
+
+fn write_probe_file(path: &Path) -> Result<(), StoreError> {
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+        file.write_all(&[0u8; PROBE_BYTES])?;
+        file.sync_data()
+    })();
+    // Removed whether or not the write fit: a half-written probe must not keep the space it took.
+    let _ = std::fs::remove_file(path);
+    Ok(written?)
+}

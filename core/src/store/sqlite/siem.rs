@@ -1,0 +1,38 @@
+//! SIEM delivery cursors in SQLite (`siem_cursors`): one row per (destination, organization).
+//! Invariant: the upsert keeps the larger of the stored and the new `seq`, so a cursor never moves
+//! back, even when two forwarders race.
+
+use async_trait::async_trait;
+use rusqlite::OptionalExtension;
+
+use crate::ids::OrgId;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{SiemCursors, StoreError};
+
+#[async_trait]
+impl SiemCursors for SqliteStore {
+    async fn siem_cursor(&self, destination: &str, org: OrgId) -> Result<u64, StoreError> {
+        let destination = destination.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT delivered_seq FROM siem_cursors WHERE destination = ?1 AND org_id = ?2")?
+                .query_row([destination, org.to_string()], |r| r.get::<_, i64>(0))
+                .optional()?
+                .unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn advance_siem_cursor(&self, destination: &str, org: OrgId, seq: u64) -> Result<(), StoreError> {
+        let (destination, now) = (destination.to_owned(), self.now());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO siem_cursors (destination, org_id, delivered_seq, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (destination, org_id) DO UPDATE SET delivered_seq = max(delivered_seq, excluded.delivered_seq),
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![destination, org.to_string(), seq as i64, now.as_unix_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+}
