@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use certautopilot_core::Timestamp;
-use certautopilot_core::jobs::JobSpec;
 use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::crypto::Envelope;
+use certautopilot_core::jobs::JobSpec;
 use certautopilot_core::kek_rotation::{RotationProgress, rotate};
 use certautopilot_core::model::{Job, JobKind, LogLevel, NewJob};
 use certautopilot_core::store::{AuditWrite, Store, StoreError};
