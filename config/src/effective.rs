@@ -104,43 +104,41 @@ impl From<&Config> for RawConfig {
                 }
             },
             log: crate::raw::RawLog { format: c.log.format, filter: c.log.filter.clone() },
-            siem: c
-                .siem
-                .iter()
-                .map(|s| crate::raw::RawSiem {
-                    name: s.name.clone(),
-                    format: s.format,
-                    transport: s.transport,
-                    address: s.address.to_string(),
-                    batch: s.batch as u32,
-                    backlog_warn: s.backlog_warn,
-                    tls_ca_path: s.tls.as_ref().map(|t| t.ca_path.display().to_string()),
-                    tls_server_name: s.tls.as_ref().map(|t| t.server_name.clone()),
-                    tls_client_cert_path: s
-                        .tls
-                        .as_ref()
-                        .and_then(|t| t.client_cert.as_ref().map(|c| c.0.display().to_string())),
-                    tls_client_key_path: s
-                        .tls
-                        .as_ref()
-                        .and_then(|t| t.client_cert.as_ref().map(|c| c.1.display().to_string())),
-                })
-                .collect(),
-            cluster: c.cluster.as_ref().map(|k| crate::raw::RawCluster {
-                node_id: k.node_id,
-                listen: k.listen.to_string(),
-                advertise: Some(k.advertise.clone()),
-                source_address: k.source_address.map(|a| a.to_string()),
-                raft_db: Some(k.raft_db.display().to_string()),
-                ca_path: k.ca_path.display().to_string(),
-                cert_path: k.cert_path.display().to_string(),
-                key_path: k.key_path.display().to_string(),
-                heartbeat_ms: k.heartbeat.as_millis() as u64,
-                election_timeout_min_ms: k.election_timeout_min.as_millis() as u64,
-                election_timeout_max_ms: k.election_timeout_max.as_millis() as u64,
-            }),
+            siem: c.siem.iter().map(raw_siem).collect(),
+            cluster: c.cluster.as_ref().map(raw_cluster),
             targets: (&c.targets).into(),
             egress: (&c.egress).into(),
         }
+    }
+}
+
+fn raw_siem(s: &crate::SiemConfig) -> crate::raw::RawSiem {
+    crate::raw::RawSiem {
+        name: s.name.clone(),
+        format: s.format,
+        transport: s.transport,
+        address: s.address.to_string(),
+        batch: s.batch as u32,
+        backlog_warn: s.backlog_warn,
+        tls_ca_path: s.tls.as_ref().map(|t| t.ca_path.display().to_string()),
+        tls_server_name: s.tls.as_ref().map(|t| t.server_name.clone()),
+        tls_client_cert_path: s.tls.as_ref().and_then(|t| t.client_cert.as_ref().map(|c| c.0.display().to_string())),
+        tls_client_key_path: s.tls.as_ref().and_then(|t| t.client_cert.as_ref().map(|c| c.1.display().to_string())),
+    }
+}
+
+fn raw_cluster(k: &crate::ClusterConfig) -> crate::raw::RawCluster {
+    crate::raw::RawCluster {
+        node_id: k.node_id,
+        listen: k.listen.to_string(),
+        advertise: Some(k.advertise.clone()),
+        source_address: k.source_address.map(|a| a.to_string()),
+        raft_db: Some(k.raft_db.display().to_string()),
+        ca_path: k.ca_path.display().to_string(),
+        cert_path: k.cert_path.display().to_string(),
+        key_path: k.key_path.display().to_string(),
+        heartbeat_ms: k.heartbeat.as_millis() as u64,
+        election_timeout_min_ms: k.election_timeout_min.as_millis() as u64,
+        election_timeout_max_ms: k.election_timeout_max.as_millis() as u64,
     }
 }

@@ -130,7 +130,7 @@ impl JobPumpActor {
             lease_for: self.config.lease,
             heartbeat: self.config.heartbeat,
             backoff: self.config.backoff,
-            pump: ctx.address(),
+            pump: ctx.address().recipient(),
         };
         let id = job.id;
         // The task reports back by message, which this actor handles only after this insert.

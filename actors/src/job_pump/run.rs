@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
+use actix::Recipient;
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::model::{Job, JobLease};
 use certautopilot_core::store::{JobFailure, Store, StoreError};
@@ -15,7 +15,6 @@ use certautopilot_core::{JobId, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::actor::JobPumpActor;
 use super::messages::{Finished, JobFinished};
 use super::{JobContext, JobError, JobHandler, ShutdownReport};
 
@@ -27,7 +26,8 @@ pub(super) struct JobRun {
     pub lease_for: Duration,
     pub heartbeat: Duration,
     pub backoff: Backoff,
-    pub pump: Addr<JobPumpActor>,
+    /// The pump's address as a recipient of outcomes only, so a job task knows nothing else of it.
+    pub pump: Recipient<JobFinished>,
 }
 
 /// A job the pump holds: its task, its lease and the signal asking it to stop.
