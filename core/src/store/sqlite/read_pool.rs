@@ -68,3 +68,42 @@ impl ReadPool {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Many more concurrent reads than pooled connections: never more than `read_connections` run at
+    /// once, each gets a connection, and the pool ends holding exactly that many (none thrown away).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reads_wait_for_a_pooled_connection_instead_of_opening_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pool.db");
+        let options = SqliteOptions { read_connections: 2, ..SqliteOptions::default() };
+        drop(open_connection(&path, &options, ConnectionRole::Writer).unwrap());
+        let pool = Arc::new(ReadPool::new(path, options));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let reads = (0..32).map(|_| {
+            let (pool, running, most) = (Arc::clone(&pool), Arc::clone(&running), Arc::clone(&most));
+            tokio::spawn(async move {
+                pool.read(move |conn| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    let one: i64 = conn.query_row("SELECT 1", [], |r| r.get(0))?;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(one)
+                })
+                .await
+            })
+        });
+        for read in reads.collect::<Vec<_>>() {
+            assert_eq!(read.await.unwrap().unwrap(), 1);
+        }
+        assert!(most.load(Ordering::SeqCst) <= 2, "{} reads ran at once", most.load(Ordering::SeqCst));
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
+    }
+}
