@@ -122,10 +122,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+        self.readers.read(f).await
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
