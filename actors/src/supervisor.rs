@@ -267,6 +267,21 @@ impl<A: Actor<Context = Context<A>>> Supervised<A> {
         addr.send(message).await.map_err(|e| self.error(e))
     }
 
+    /// The detail the current (or last) instance published, read as its snapshot type; the
+    /// type's default while nothing was published yet. Readable while the actor restarts.
+    pub fn detail<T: serde::de::DeserializeOwned + Default>(&self) -> T {
+        serde_json::from_value(self.shared.probe.snapshot().detail).unwrap_or_default()
+    }
+
+    /// Makes the current instance panic (tests and `debug.fault_injection`).
+    pub async fn force_panic(&self)
+    where
+        A: Handler<ForcePanic>,
+    {
+        // The panicking message gets no answer; the restart is what callers watch for.
+        let _ = self.send(ForcePanic).await;
+    }
+
     /// Counts one message for the mailbox depth; the depth drops when the guard does.
     pub fn count_message(&self) -> impl Drop + use<A> {
         self.shared.probe.message_sent();

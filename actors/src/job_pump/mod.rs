@@ -23,7 +23,7 @@ use certautopilot_core::{JobId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::registry::ActorRegistry;
-use crate::supervisor::{ForcePanic, RestartBackoff, Spawn, Supervised, supervise};
+use crate::supervisor::{RestartBackoff, Spawn, Supervised, supervise};
 
 pub use actor::JobPumpActor;
 pub use handler::{JobContext, JobError, JobHandler};
@@ -111,7 +111,7 @@ impl JobPumpHandle {
 
     /// The last snapshot the pump published (also while it restarts).
     pub fn snapshot(&self) -> PumpSnapshot {
-        serde_json::from_value(self.actor.probe().snapshot().detail).unwrap_or_default()
+        self.actor.detail()
     }
 
     /// The supervised actor, for inspection and fault injection.
@@ -121,8 +121,7 @@ impl JobPumpHandle {
 
     /// Makes the current instance panic (tests and `debug.fault_injection`).
     pub async fn force_panic(&self) {
-        // The panicking message gets no answer; the restart is what callers watch for.
-        let _ = self.actor.send(ForcePanic).await;
+        self.actor.force_panic().await;
     }
 
     /// Stops claiming, waits up to `grace` for running jobs, then cancels and releases the rest,

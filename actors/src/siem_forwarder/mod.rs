@@ -18,7 +18,7 @@ use certautopilot_core::store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{ActorRegistry, ActorSnapshot};
-use crate::supervisor::{ForcePanic, RestartBackoff, Spawn, Supervised, supervise};
+use crate::supervisor::{RestartBackoff, Spawn, Supervised, supervise};
 
 pub use actor::SiemForwarderActor;
 
@@ -98,7 +98,7 @@ pub struct ForwarderHandle {
 impl ForwarderHandle {
     /// The last snapshot the forwarder published (also while it restarts).
     pub fn snapshot(&self) -> ForwarderSnapshot {
-        serde_json::from_value(self.actor.probe().snapshot().detail).unwrap_or_default()
+        self.actor.detail()
     }
 
     /// The supervised actor, for inspection and fault injection.
@@ -108,8 +108,7 @@ impl ForwarderHandle {
 
     /// Makes the current instance panic (tests and `debug.fault_injection`).
     pub async fn force_panic(&self) {
-        // The panicking message gets no answer; the restart is what callers watch for.
-        let _ = self.actor.send(ForcePanic).await;
+        self.actor.force_panic().await;
     }
 
     /// Stops after the batch in flight (its cursor is stored only if it was delivered).
