@@ -16,6 +16,8 @@ pub mod scope;
 #[cfg(feature = "testsuite")]
 pub mod softhsm;
 pub mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsupport;
 pub mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -36,6 +36,10 @@ pub enum StoreError {
     InvalidRequest(String),
     #[error("database is busy (locked by another writer beyond the busy timeout)")]
     Busy,
+    /// The store's server could not be reached or chosen (a restart, a lost connection, an
+    /// election): the same call may succeed once it is back.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// The storage refused the write: full, or read-only. Nothing committed is lost and reads go
     /// on; the same write succeeds once space returns (issue 16, item 6).
     #[error("the store cannot write: {reason} ({detail})")]
@@ -93,7 +97,10 @@ impl std::fmt::Display for NotWritableReason {
 impl StoreError {
     /// True when the same call may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Busy | StoreError::Conflict { .. } | StoreError::NotWritable { .. })
+        matches!(
+            self,
+            StoreError::Busy | StoreError::Unavailable(_) | StoreError::Conflict { .. } | StoreError::NotWritable { .. }
+        )
     }
 
     /// Any backend failure that has no variant of its own.

@@ -6,6 +6,7 @@
 mod error;
 mod page;
 mod record;
+pub mod mongodb;
 pub mod sqlite;
 mod traits;
 

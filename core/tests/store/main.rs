@@ -4,6 +4,7 @@
 mod child;
 mod crash;
 mod login;
+mod mongodb;
 mod outbox;
 mod processes;
 mod race;

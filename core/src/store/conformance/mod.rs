@@ -54,6 +54,18 @@ impl crate::store::sqlite::SqliteStore {
     }
 }
 
+impl crate::store::mongodb::MongoStore {
+    /// A fresh store in a database of its own on the shared test server
+    /// (`testsupport::shared_mongodb_uri`), with a manual clock.
+    pub async fn for_test() -> Fixture<Self> {
+        let clock = Arc::new(ManualClock::new(suite_start()));
+        let database = format!("t{}", uuid::Uuid::new_v4().simple());
+        let options = crate::store::mongodb::MongoOptions::new(crate::testsupport::shared_mongodb_uri(), database);
+        let store = Self::connect(options, clock.clone()).await.expect("connect to the test MongoDB server");
+        Fixture { store, clock, guard: Box::new(()) }
+    }
+}
+
 #[macro_export]
 macro_rules! store_conformance_tests {
     // Every concern: what a complete backend runs.

@@ -1,0 +1,1 @@
+//! SKELETON (M2.3, in progress): StoreHealth on MongoDB. To be written.

@@ -1,0 +1,116 @@
+//! Multi-document transactions with the driver's documented retry rules, bounded in time: the whole
+//! transaction again on `TransientTransactionError`, the commit again on
+//! `UnknownTransactionCommitResult` (the driver resends it with `w: majority`, and the server answers
+//! a repeated commit of the same transaction without applying it twice).
+//! Invariant: a body that fails with a store error (a conflict, a refusal) is aborted and never
+//! retried here; only the deployment's transient answers are, until `transaction_timeout`.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use mongodb::ClientSession;
+use mongodb::error::{Error, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::options::{Acknowledgment, ReadConcern, WriteConcern};
+
+use crate::store::StoreError;
+use crate::store::mongodb::MongoStore;
+
+/// Why a transaction body stopped: the deployment's answer (maybe transient) or the store's verdict.
+#[derive(Debug)]
+pub(super) enum Fail {
+    Driver(Error),
+    Store(StoreError),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Driver(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Driver(e) => e.into(),
+            Fail::Store(e) => e,
+        }
+    }
+}
+
+/// The body of a transaction: called again from the start after a transient error, so it reads
+/// what it needs inside the transaction and consumes nothing of `ctx`.
+pub(super) type Body<'b, T> = BoxFuture<'b, Result<T, Fail>>;
+
+impl MongoStore {
+    /// Runs `body` in one transaction (snapshot reads, majority writes) and commits it.
+    pub(super) async fn transact<C, T, F>(&self, ctx: C, mut body: F) -> Result<T, StoreError>
+    where
+        C: Send + Sync,
+        T: Send,
+        F: for<'b> FnMut(&'b mut ClientSession, &'b C) -> Body<'b, T> + Send,
+    {
+        let result = self.transact_inner(&ctx, &mut body).await;
+        self.observed(result)
+    }
+
+    async fn transact_inner<C, T, F>(&self, ctx: &C, body: &mut F) -> Result<T, StoreError>
+    where
+        C: Send + Sync,
+        T: Send,
+        F: for<'b> FnMut(&'b mut ClientSession, &'b C) -> Body<'b, T> + Send,
+    {
+        let deadline = Instant::now() + self.options.transaction_timeout;
+        let mut session = self.client.start_session().await?;
+        let mut attempt = 0u32;
+        'transaction: loop {
+            attempt += 1;
+            session
+                .start_transaction()
+                .read_concern(ReadConcern::snapshot())
+                .write_concern(WriteConcern::builder().w(Acknowledgment::Majority).build())
+                .await?;
+            let value = match body(&mut session, ctx).await {
+                Ok(value) => value,
+                Err(fail) => {
+                    // The server may have aborted already; aborting again is harmless.
+                    let _ = session.abort_transaction().await;
+                    match fail {
+                        Fail::Driver(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && Instant::now() < deadline => {
+                            tracing::debug!(attempt, error = %super::error::describe(&e), "transaction retried");
+                            tokio::time::sleep(backoff(attempt)).await;
+                            continue 'transaction;
+                        }
+                        other => return Err(other.into()),
+                    }
+                }
+            };
+            loop {
+                match session.commit_transaction().await {
+                    Ok(()) => return Ok(value),
+                    Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) && Instant::now() < deadline => {
+                        tracing::debug!(attempt, error = %super::error::describe(&e), "commit retried");
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && Instant::now() < deadline => {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue 'transaction;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
+/// Grows with the attempt, jittered so racing writers do not retry in step; capped at 500 ms.
+fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    let ceiling = (5u64 << attempt.min(7)).min(500);
+    Duration::from_millis(rand::rng().random_range(1..=ceiling))
+}
