@@ -133,6 +133,11 @@ impl MongoStore {
         Self::connect(MongoOptions::new(uri, database), Arc::new(SystemClock)).await
     }
 
+    /// The schema version the database is at (`SCHEMA_VERSION` once connected).
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        schema::current_version(&self.db).await
+    }
+
     pub fn database_name(&self) -> &str {
         &self.options.database
     }

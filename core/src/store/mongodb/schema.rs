@@ -63,7 +63,7 @@ fn wall_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn current_version(db: &Database) -> Result<u32, StoreError> {
+pub(super) async fn current_version(db: &Database) -> Result<u32, StoreError> {
     let found = db.collection::<Document>("schema").find_one(doc! { "_id": "version" }).await?;
     Ok(found.and_then(|d| d.get_i64("version").ok()).unwrap_or(0) as u32)
 }
