@@ -102,6 +102,8 @@ pub struct MongoStore {
     audit_signal: tokio::sync::broadcast::Sender<OrgId>,
     /// What this process's writes found about the deployment, for readiness and metrics.
     write_health: WriteHealthTracker,
+    /// This store object's audit outbox ids: unique across processes, time-ordered (`audit.rs`).
+    outbox_ids: audit::OutboxIds,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -125,6 +127,7 @@ impl MongoStore {
             clock,
             audit_signal: tokio::sync::broadcast::channel(256).0,
             write_health: WriteHealthTracker::default(),
+            outbox_ids: audit::OutboxIds::default(),
         })
     }
 
