@@ -139,3 +139,63 @@ async fn outbox_ids_from_two_processes_are_unique_and_ordered() {
     assert_eq!(all.len(), 80, "no id handed out twice");
     assert_eq!(listed, all, "oldest first");
 }
+
+/// The consistency check on MongoDB passes on a fresh store and names what this backend relies
+/// on and the server would not notice losing: a dropped unique index (the chain's guard against a
+/// repeated `seq`), a collection gone, and an audit head that disagrees with its chain's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_integrity_check_names_a_lost_index_collection_or_audit_head() {
+    let fixture = MongoStore::for_test().await;
+    let store = &fixture.store;
+    store.integrity_check().await.expect("a fresh store is consistent");
+    let client = mongodb::Client::with_uri_str(certautopilot_core::testsupport::shared_mongodb_uri()).await.unwrap();
+    let db = client.database(store.database_name());
+
+    db.collection::<Document>("audit_events").drop_index("audit_events_seq").await.unwrap();
+    db.collection::<Document>("siem_cursors").drop().await.unwrap();
+    db.collection::<Document>("audit_heads")
+        .insert_one(doc! { "_id": OrgId::new().to_string(), "seq": 3_i64 })
+        .await
+        .unwrap();
+    let found = store.integrity_check().await;
+    let Err(StoreError::Integrity(report)) = found else { panic!("expected damage, got {found:?}") };
+    assert!(report.contains("index audit_events_seq of audit_events is missing"), "{report}");
+    assert!(report.contains("collection siem_cursors is missing"), "{report}");
+    assert!(report.contains("is at 3, its chain ends at 0"), "{report}");
+}
+
+/// A write refused for lack of space (`OutOfDiskSpace`, injected by a failpoint on the probe's
+/// own command) makes the store report itself unwritable and counts it; the next probe that
+/// goes through reports it writable again, with the count kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_reports_a_full_disk_and_the_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MongoServer::start(dir.path(), MongoServerOptions { test_commands: true, ..Default::default() });
+    let store = MongoStore::connect(MongoOptions::new(server.uri(), "probe"), Arc::new(SystemClock)).await.unwrap();
+    let admin = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
+    store.probe_writable().await.unwrap();
+    assert!(store.write_health().writable);
+
+    admin
+        .database("admin")
+        .run_command(doc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": 1 },
+            "data": { "failCommands": ["update"], "errorCode": 14031 },
+        })
+        .await
+        .unwrap();
+    let refused = store.probe_writable().await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::NotWritable { reason: certautopilot_core::store::NotWritableReason::Full, .. })
+        ),
+        "{refused:?}"
+    );
+    let health = store.write_health();
+    assert!(!health.writable && health.full_failures == 1, "{health:?}");
+    store.probe_writable().await.expect("space is back");
+    let health = store.write_health();
+    assert!(health.writable && health.full_failures == 1, "{health:?}");
+}
