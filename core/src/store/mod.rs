@@ -4,9 +4,10 @@
 //! `ProjectScope` or `OrgScope` can produce, and the backend adds that scope's filter to the query itself.
 
 mod error;
+pub mod mongodb;
+mod org_doc;
 mod page;
 mod record;
-pub mod mongodb;
 pub mod sqlite;
 mod traits;
 

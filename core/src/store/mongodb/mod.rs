@@ -133,6 +133,11 @@ impl MongoStore {
         Self::connect(MongoOptions::new(uri, database), Arc::new(SystemClock)).await
     }
 
+    /// The schema version the database is at (`SCHEMA_VERSION` once connected).
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        schema::current_version(&self.db).await
+    }
+
     pub fn database_name(&self) -> &str {
         &self.options.database
     }
@@ -167,10 +172,9 @@ impl MongoStore {
 }
 
 async fn client_options(options: &MongoOptions) -> Result<ClientOptions, ConnectError> {
-    let mut parsed = ClientOptions::parse(&options.uri).await.map_err(|e| ConnectError::Uri {
-        uri: redact_uri(&options.uri),
-        reason: error::describe(&e),
-    })?;
+    let mut parsed = ClientOptions::parse(&options.uri)
+        .await
+        .map_err(|e| ConnectError::Uri { uri: redact_uri(&options.uri), reason: error::describe(&e) })?;
     parsed.app_name = Some("certautopilot".into());
     parsed.connect_timeout = Some(options.connect_timeout);
     parsed.server_selection_timeout = Some(options.server_selection_timeout);
