@@ -107,14 +107,14 @@ impl JobQueue for MongoStore {
 
     async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError> {
         let expires = self.now().saturating_add(extend_by);
-        let result = self
-            .collection(JOBS)
-            .update_one(held(lease), doc! { "$set": { "lease_expires_at": ts(expires) } })
-            .await
-            .map_err(StoreError::from)
-            .and_then(|r| {
-                if r.matched_count == 1 { Ok(()) } else { Err(StoreError::LeaseLost { job_id: lease.job_id }) }
-            });
+        let result =
+            self.collection(JOBS)
+                .update_one(held(lease), doc! { "$set": { "lease_expires_at": ts(expires) } })
+                .await
+                .map_err(StoreError::from)
+                .and_then(|r| {
+                    if r.matched_count == 1 { Ok(()) } else { Err(StoreError::LeaseLost { job_id: lease.job_id }) }
+                });
         self.observed(result).map(|()| JobLease { expires_at: expires, ..lease.clone() })
     }
 
@@ -196,21 +196,35 @@ impl JobQueue for MongoStore {
 
     async fn get_job(&self, _scope: &SystemScope, id: JobId) -> Result<Job, StoreError> {
         let found = self.collection(JOBS).find_one(doc! { "_id": id.to_string() }).await?;
-        found.as_ref().map(job_from).transpose()?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
+        found
+            .as_ref()
+            .map(job_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
     }
 
     async fn get_project_job(&self, scope: &ProjectScope, id: JobId) -> Result<Job, StoreError> {
         let filter = doc! { "_id": id.to_string(), "project_id": scope.project_id().to_string() };
         let found = self.collection(JOBS).find_one(filter).await?;
-        found.as_ref().map(job_from).transpose()?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
+        found
+            .as_ref()
+            .map(job_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
     }
 
     async fn list_project_jobs(&self, scope: &ProjectScope, page: &PageRequest) -> Result<Page<Job>, StoreError> {
         let limit = page.effective_limit()?;
         let after = page.decoded_cursor()?.unwrap_or_default();
         let filter = doc! { "project_id": scope.project_id().to_string(), "_id": { "$gt": after } };
-        let docs: Vec<Document> =
-            self.collection(JOBS).find(filter).sort(doc! { "_id": 1 }).limit(limit as i64 + 1).await?.try_collect().await?;
+        let docs: Vec<Document> = self
+            .collection(JOBS)
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(limit as i64 + 1)
+            .await?
+            .try_collect()
+            .await?;
         let mut items = docs.iter().map(job_from).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
@@ -251,7 +265,8 @@ impl JobQueue for MongoStore {
             .map(|d| {
                 let r = Reader::new(d, "job log");
                 let job_id = r.str("job_id")?;
-                let corrupt = |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
+                let corrupt =
+                    |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
                 let id: JobId = job_id.parse().map_err(|_| corrupt("bad job id"))?;
                 let kind = JobKind::parse(r.str("kind")?).ok_or_else(|| corrupt("unknown kind"))?;
                 Ok((id, kind, log_line(d)?))
