@@ -84,7 +84,7 @@ pub(super) async fn claim(store: &MongoStore, request: &ClaimRequest, now: Times
             // Jobs claimed so far are leased to this node: hand them out rather than strand them
             // until their leases expire; the next claim reports the error if it persists.
             Err(e) if !claimed.is_empty() => {
-                tracing::warn!(error = %super::error::describe(&e), claimed = claimed.len(), "claim cut short");
+                tracing::warn!(error = %crate::store::mongodb::error::describe(&e), claimed = claimed.len(), "claim cut short");
                 break;
             }
             Err(e) => return Err(e.into()),
