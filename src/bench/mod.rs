@@ -162,6 +162,9 @@ pub enum BenchCommand {
         /// size there is reused, so the query can be re-measured without reloading.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The store to load and query (MongoDB: a SecantusDB server of the bench's own).
+        #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
+        store: backend::BenchStore,
     },
 }
 
@@ -212,9 +215,9 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let (dir, _guard) = work_dir(dir)?;
             recovery::run(&dir, jobs, rounds, lease).await
         }
-        BenchCommand::RenewalScan { certificates, projects, dir } => {
+        BenchCommand::RenewalScan { certificates, projects, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;
-            renewal_scan::run(&dir, certificates, projects).await
+            renewal_scan::run(&dir, certificates, projects, store).await
         }
     }
 }
