@@ -4,9 +4,9 @@
 //! `ProjectScope` or `OrgScope` can produce, and the backend adds that scope's filter to the query itself.
 
 mod error;
-pub mod mongodb;
 mod page;
 mod record;
+pub mod mongodb;
 pub mod sqlite;
 mod traits;
 

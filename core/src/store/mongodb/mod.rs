@@ -167,9 +167,10 @@ impl MongoStore {
 }
 
 async fn client_options(options: &MongoOptions) -> Result<ClientOptions, ConnectError> {
-    let mut parsed = ClientOptions::parse(&options.uri)
-        .await
-        .map_err(|e| ConnectError::Uri { uri: redact_uri(&options.uri), reason: error::describe(&e) })?;
+    let mut parsed = ClientOptions::parse(&options.uri).await.map_err(|e| ConnectError::Uri {
+        uri: redact_uri(&options.uri),
+        reason: error::describe(&e),
+    })?;
     parsed.app_name = Some("certautopilot".into());
     parsed.connect_timeout = Some(options.connect_timeout);
     parsed.server_selection_timeout = Some(options.server_selection_timeout);

@@ -29,8 +29,7 @@ pub(super) fn index(name: &str, keys: Document) -> IndexModel {
 
 /// A unique index; `partial` limits it to the documents that match.
 pub(super) fn unique(name: &str, keys: Document, partial: Option<Document>) -> IndexModel {
-    let options =
-        IndexOptions::builder().name(name.to_string()).unique(true).partial_filter_expression(partial).build();
+    let options = IndexOptions::builder().name(name.to_string()).unique(true).partial_filter_expression(partial).build();
     IndexModel::builder().keys(keys).options(options).build()
 }
 
