@@ -99,7 +99,10 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::Busy | StoreError::Unavailable(_) | StoreError::Conflict { .. } | StoreError::NotWritable { .. }
+            StoreError::Busy
+                | StoreError::Unavailable(_)
+                | StoreError::Conflict { .. }
+                | StoreError::NotWritable { .. }
         )
     }
 

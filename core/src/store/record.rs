@@ -131,6 +131,19 @@ impl RecordScope {
     }
 }
 
+impl RecordScope {
+    /// Refuses a record that does not belong to this scope: another organization, another project,
+    /// or a project record under an organization scope. Every backend checks each write with it.
+    pub(crate) fn check_owner(&self, raw: &RawRecord) -> Result<(), StoreError> {
+        let matches = raw.org_id == self.org_id
+            && match self.project_id {
+                Some(project) => raw.project_id == Some(project),
+                None => !raw.kind.is_project_scoped(),
+            };
+        if matches { Ok(()) } else { Err(StoreError::ScopeMismatch { kind: raw.kind.name() }) }
+    }
+}
+
 impl From<&ProjectScope> for RecordScope {
     fn from(scope: &ProjectScope) -> Self {
         RecordScope { org_id: scope.org_id(), project_id: Some(scope.project_id()) }

@@ -93,9 +93,9 @@ impl MongoServer {
             command.arg("--tls-cert-file").arg(cert).arg("--tls-key-file").arg(key);
         }
         die_with_parent(&mut command);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} (run ./scripts/test, which installs it): {e}", program.display()));
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!("cannot start {} (run ./scripts/test, which installs it): {e}", program.display())
+        });
         let stderr = child.stderr.take().expect("piped stderr");
         let log_path = self.dir.join("server.log");
         let (tx, rx) = mpsc::channel();
@@ -123,7 +123,11 @@ impl MongoServer {
                 }
                 Err(_) if Instant::now() > deadline => {
                     let _ = child.kill();
-                    panic!("{} did not start listening in 30 s; see {}", program.display(), self.dir.join("server.log").display())
+                    panic!(
+                        "{} did not start listening in 30 s; see {}",
+                        program.display(),
+                        self.dir.join("server.log").display()
+                    )
                 }
                 Err(_) => {
                     if let Ok(Some(status)) = child.try_wait() {

@@ -29,7 +29,8 @@ pub(super) fn index(name: &str, keys: Document) -> IndexModel {
 
 /// A unique index; `partial` limits it to the documents that match.
 pub(super) fn unique(name: &str, keys: Document, partial: Option<Document>) -> IndexModel {
-    let options = IndexOptions::builder().name(name.to_string()).unique(true).partial_filter_expression(partial).build();
+    let options =
+        IndexOptions::builder().name(name.to_string()).unique(true).partial_filter_expression(partial).build();
     IndexModel::builder().keys(keys).options(options).build()
 }
 
@@ -62,7 +63,7 @@ fn wall_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn current_version(db: &Database) -> Result<u32, StoreError> {
+pub(super) async fn current_version(db: &Database) -> Result<u32, StoreError> {
     let found = db.collection::<Document>("schema").find_one(doc! { "_id": "version" }).await?;
     Ok(found.and_then(|d| d.get_i64("version").ok()).unwrap_or(0) as u32)
 }

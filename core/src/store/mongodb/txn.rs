@@ -81,7 +81,9 @@ impl MongoStore {
                     // The server may have aborted already; aborting again is harmless.
                     let _ = session.abort_transaction().await;
                     match fail {
-                        Fail::Driver(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && Instant::now() < deadline => {
+                        Fail::Driver(e)
+                            if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && Instant::now() < deadline =>
+                        {
                             tracing::debug!(attempt, error = %super::error::describe(&e), "transaction retried");
                             tokio::time::sleep(backoff(attempt)).await;
                             continue 'transaction;

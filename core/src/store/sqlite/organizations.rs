@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::ids::OrgId;
 use crate::model::{Organization, User};
 use crate::scope::OrgScope;
+use crate::store::org_doc;
 use crate::store::sqlite::{SqliteStore, records, sealed};
 use crate::store::{AuditWrite, Organizations, Record, RecordScope, StoreError};
 use crate::timestamp::Timestamp;
@@ -53,24 +54,8 @@ impl Organizations for SqliteStore {
     }
 }
 
-const ORG_KEY_FIELD: &str = "jwt_signing_key";
-const ORG_AUDIT_FIELD: &str = "audit_secret";
-
-/// The organization's document without its sealed keys, and the keys apart.
-fn split_org(org: &Organization) -> Result<(String, Vec<(String, crate::model::SealedSecret)>), StoreError> {
-    let mut bare = org.clone();
-    let mut sealed = Vec::new();
-    if let Some(k) = bare.jwt_signing_key.take() {
-        sealed.push((ORG_KEY_FIELD.to_owned(), k));
-    }
-    if let Some(k) = bare.audit_secret.take() {
-        sealed.push((ORG_AUDIT_FIELD.to_owned(), k));
-    }
-    Ok((serde_json::to_string(&bare).map_err(|e| StoreError::InvalidRequest(e.to_string()))?, sealed))
-}
-
 fn create_organization(conn: &Connection, org: &Organization) -> Result<(), StoreError> {
-    let (doc, sealed_key) = split_org(org)?;
+    let (doc, sealed_key) = org_doc::split(org)?;
     conn.prepare_cached(
         "INSERT INTO organizations (id, version, created_at, updated_at, doc) VALUES (?1, 1, ?2, ?2, ?3)",
     )?
@@ -81,7 +66,7 @@ fn create_organization(conn: &Connection, org: &Organization) -> Result<(), Stor
         }
         _ => StoreError::from(e),
     })?;
-    sealed::replace(conn, "organizations", &org.id.to_string(), &sealed_key)
+    sealed::replace(conn, org_doc::TABLE, &org.id.to_string(), &sealed_key)
 }
 
 fn org_from_row(row: &Row<'_>) -> rusqlite::Result<(String, i64, i64, String)> {
@@ -92,21 +77,8 @@ fn decode_org(
     conn: &Connection,
     (id, version, updated_at, doc): (String, i64, i64, String),
 ) -> Result<Organization, StoreError> {
-    let mut org: Organization = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
-        kind: "organization",
-        id: id.clone(),
-        reason: e.to_string(),
-    })?;
-    org.version = version as u64;
-    org.updated_at = Timestamp::from_unix_millis(updated_at);
-    for (field, value) in sealed::load(conn, "organizations", &id)? {
-        match field.as_str() {
-            ORG_KEY_FIELD => org.jwt_signing_key = Some(value),
-            ORG_AUDIT_FIELD => org.audit_secret = Some(value),
-            _ => {}
-        }
-    }
-    Ok(org)
+    let sealed = sealed::load(conn, org_doc::TABLE, &id)?;
+    org_doc::join(&id, &doc, version as u64, Timestamp::from_unix_millis(updated_at), sealed)
 }
 
 fn get_organization(conn: &Connection, id: OrgId) -> Result<Organization, StoreError> {
@@ -125,7 +97,7 @@ fn list_organizations(conn: &Connection) -> Result<Vec<Organization>, StoreError
 }
 
 fn update_organization(conn: &Connection, org: &Organization, now: Timestamp) -> Result<Organization, StoreError> {
-    let (doc, sealed_key) = split_org(org)?;
+    let (doc, sealed_key) = org_doc::split(org)?;
     let changed = conn
         .prepare_cached(
             "UPDATE organizations SET version = version + 1, updated_at = ?1, doc = ?2 WHERE id = ?3 AND version = ?4",
@@ -140,6 +112,6 @@ fn update_organization(conn: &Connection, org: &Organization, now: Timestamp) ->
             actual: current.version,
         });
     }
-    sealed::replace(conn, "organizations", &org.id.to_string(), &sealed_key)?;
+    sealed::replace(conn, org_doc::TABLE, &org.id.to_string(), &sealed_key)?;
     get_organization(conn, org.id)
 }

@@ -1,19 +1,10 @@
-//! What a write may name. Invariant: a record is written only under the scope it belongs to (its
-//! organization, and its project for project records), and a membership only names a project and a
-//! user of its own organization, so no scope can ever be built over another organization's data.
+//! What a membership may name (the owner check itself is `RecordScope::check_owner`, the same for
+//! every backend). Invariant: a membership only names a project and a user of its own organization,
+//! so no scope can ever be built over another organization's data.
 
 use rusqlite::{Connection, params};
 
 use crate::store::{RawRecord, RecordKind, RecordScope, StoreError};
-
-pub(super) fn check_owner(scope: &RecordScope, raw: &RawRecord) -> Result<(), StoreError> {
-    let matches = raw.org_id == scope.org_id()
-        && match scope.project_id() {
-            Some(project) => raw.project_id == Some(project),
-            None => !raw.kind.is_project_scoped(),
-        };
-    if matches { Ok(()) } else { Err(StoreError::ScopeMismatch { kind: raw.kind.name() }) }
-}
 
 /// A membership names a project and a user of the organization it is written in: one naming
 /// another organization's project would build this organization's scope over that project.

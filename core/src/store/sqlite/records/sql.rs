@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use crate::ids::{OrgId, ProjectId};
 use crate::model::Certificate;
 use crate::store::page::encode_cursor;
-use crate::store::sqlite::ownership::{check_membership, check_owner};
+use crate::store::sqlite::ownership::check_membership;
 use crate::store::sqlite::sealed;
 use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
 use crate::timestamp::Timestamp;
@@ -127,7 +127,7 @@ fn bind(values: &[String]) -> Vec<&dyn ToSql> {
 
 pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecord]) -> Result<(), StoreError> {
     for raw in records {
-        check_owner(scope, raw)?;
+        scope.check_owner(raw)?;
         check_membership(conn, scope, raw)?;
         let sql =
             format!("INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7, ?8)", raw.kind.table());
@@ -271,7 +271,7 @@ pub(crate) fn update(
     raw: RawRecord,
     now: Timestamp,
 ) -> Result<RawRecord, StoreError> {
-    check_owner(scope, &raw)?;
+    scope.check_owner(&raw)?;
     check_membership(conn, scope, &raw)?;
     let (filter, scope_values) = scope_filter(scope, raw.kind)?;
     let sql = format!(
