@@ -129,6 +129,9 @@ fn issue_renew_and_distribute(backend: Backend) {
     // --- stop cleanly, then the data subcommands open the same store.
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait_exit(Duration::from_secs(30)), 0, "clean stop");
+    if let Backend::Mongodb { .. } = backend {
+        assert!(!dir.path().join("data/certautopilot.db").exists(), "the MongoDB run wrote no SQLite store");
+    }
     let rotated = expect_success(&subcommand(dir.path(), &backend, &["kek", "rotate"]), "kek rotate");
     assert!(rotated.contains("rotation to KEK version"), "{rotated}");
     let status = expect_success(&subcommand(dir.path(), &backend, &["kek", "status"]), "kek status");
