@@ -181,17 +181,7 @@ async fn open_mongodb(mongodb: &MongodbConfig) -> anyhow::Result<Arc<dyn Store>>
         )
     })?;
     info!(uri = %uri, database = %mongodb.database, "store open and migrated");
-    mongodb_store(store)
-}
-
-/// PENDING (M2.3): `MongoStore` implements `Store` once every concern has landed on main; until
-/// then a connected MongoDB store cannot serve, and says so. Becomes `Ok(Arc::new(store))`.
-fn mongodb_store(store: MongoStore) -> anyhow::Result<Arc<dyn Store>> {
-    drop(store);
-    anyhow::bail!(
-        "store.backend = \"mongodb\": the deployment answered, but this build's MongoDB backend does not \
-         implement every store concern yet (M2.3 in progress); use store.backend = \"sqlite\""
-    )
+    Ok(Arc::new(store))
 }
 
 /// Where the URI came from, redacted: `uri mongodb://cap:***@db1/` or `uri_file /etc/cap/uri
