@@ -80,8 +80,4 @@ impl<'a> Reader<'a> {
     pub fn opt_ts(&self, field: &str) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.opt_i64(field)?.map(Timestamp::from_unix_millis))
     }
-
-    pub fn bool(&self, field: &str) -> Result<bool, StoreError> {
-        self.doc.get_bool(field).map_err(|e| self.corrupt(field, e))
-    }
 }

@@ -23,7 +23,7 @@ mod txn;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::Document;
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, Tls, TlsOptions};
@@ -214,11 +214,6 @@ async fn client_options(options: &MongoOptions) -> Result<ClientOptions, Connect
         parsed.tls = Some(Tls::Enabled(tls));
     }
     Ok(parsed)
-}
-
-/// The empty filter, for whole-collection operations.
-fn all() -> Document {
-    doc! {}
 }
 
 #[cfg(test)]
