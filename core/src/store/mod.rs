@@ -10,6 +10,7 @@ pub mod mongodb;
 mod org_doc;
 mod page;
 mod record;
+mod round_trips;
 pub mod sqlite;
 mod traits;
 
@@ -20,6 +21,7 @@ pub use copy::{COPY_BATCH, CopyError, CopyProgress, CopyReport, copy_store};
 pub use error::{NotWritableReason, StoreError};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg, membership_key};
+pub use round_trips::RoundTrips;
 pub use traits::{
     AuditFilter, AuditLog, AuditWrite, CertificateExpiry, ClaimRequest, Enqueued, ExportPage, Fencing, JobFailure,
     JobLogRow, JobQueue, JobRow, LoginThrottle, OrganizationRow, Organizations, OutboxRow, Records, SealedKey,
