@@ -208,7 +208,13 @@ async fn shutdown_releases_jobs_that_outlast_the_grace() {
     let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
     assert_eq!((job.status, job.attempts, job.lease_owner), (JobStatus::Queued, 0, None));
     let claim =
-        ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(30) };
+        ClaimRequest {
+        node_id: "w2".into(),
+        incarnation: "w2-start".into(),
+        kinds: vec![JobKind::Issue],
+        limit: 1,
+        lease: Duration::from_secs(30),
+    };
     assert_eq!(store.claim_jobs(&claim).await.unwrap().len(), 1);
 }
 
@@ -225,7 +231,13 @@ async fn lost_lease_cancels_the_running_job() {
     pump.wake();
     wait_running(&pump, 1).await;
     let thief =
-        ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(300) };
+        ClaimRequest {
+        node_id: "w2".into(),
+        incarnation: "w2-start".into(),
+        kinds: vec![JobKind::Issue],
+        limit: 1,
+        lease: Duration::from_secs(300),
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     // A heartbeat may land between the clock jump and the claim; jump again until the claim wins.
     let stolen = loop {

@@ -20,7 +20,13 @@ async fn open(path: &std::path::Path) -> SqliteStore {
 }
 
 fn claim(node: &str) -> ClaimRequest {
-    ClaimRequest { node_id: node.into(), kinds: vec![JobKind::Issue], limit: 4, lease: Duration::from_secs(120) }
+    ClaimRequest {
+        node_id: node.into(),
+        incarnation: format!("{node}-start"),
+        kinds: vec![JobKind::Issue],
+        limit: 4,
+        lease: Duration::from_secs(120),
+    }
 }
 
 /// Claims and completes until nothing is left; returns the ids it completed, each with its attempt.
