@@ -207,8 +207,7 @@ async fn shutdown_releases_jobs_that_outlast_the_grace() {
     assert_eq!((report.finished_in_grace, report.released.clone()), (0, vec![id]));
     let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
     assert_eq!((job.status, job.attempts, job.lease_owner), (JobStatus::Queued, 0, None));
-    let claim =
-        ClaimRequest {
+    let claim = ClaimRequest {
         node_id: "w2".into(),
         incarnation: "w2-start".into(),
         kinds: vec![JobKind::Issue],
@@ -230,8 +229,7 @@ async fn lost_lease_cancels_the_running_job() {
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
-    let thief =
-        ClaimRequest {
+    let thief = ClaimRequest {
         node_id: "w2".into(),
         incarnation: "w2-start".into(),
         kinds: vec![JobKind::Issue],

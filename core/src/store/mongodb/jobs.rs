@@ -41,8 +41,8 @@ use crate::store::page::encode_cursor;
 use crate::store::{ClaimRequest, Enqueued, JobFailure, JobQueue, Page, PageRequest, StoreError};
 use crate::timestamp::Timestamp;
 
-const JOBS: &str = "jobs";
-const JOB_LOGS: &str = "job_logs";
+pub(super) const JOBS: &str = "jobs";
+pub(super) const JOB_LOGS: &str = "job_logs";
 
 /// How many times one claim refreshes the running subjects after the subject index refused a job,
 /// before it returns what it has: each refusal means another claimer just started a job on that
@@ -107,14 +107,14 @@ impl JobQueue for MongoStore {
 
     async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError> {
         let expires = self.now().saturating_add(extend_by);
-        let result = self
-            .collection(JOBS)
-            .update_one(held(lease), doc! { "$set": { "lease_expires_at": ts(expires) } })
-            .await
-            .map_err(StoreError::from)
-            .and_then(|r| {
-                if r.matched_count == 1 { Ok(()) } else { Err(StoreError::LeaseLost { job_id: lease.job_id }) }
-            });
+        let result =
+            self.collection(JOBS)
+                .update_one(held(lease), doc! { "$set": { "lease_expires_at": ts(expires) } })
+                .await
+                .map_err(StoreError::from)
+                .and_then(|r| {
+                    if r.matched_count == 1 { Ok(()) } else { Err(StoreError::LeaseLost { job_id: lease.job_id }) }
+                });
         self.observed(result).map(|()| JobLease { expires_at: expires, ..lease.clone() })
     }
 
@@ -196,21 +196,35 @@ impl JobQueue for MongoStore {
 
     async fn get_job(&self, _scope: &SystemScope, id: JobId) -> Result<Job, StoreError> {
         let found = self.collection(JOBS).find_one(doc! { "_id": id.to_string() }).await?;
-        found.as_ref().map(job_from).transpose()?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
+        found
+            .as_ref()
+            .map(job_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
     }
 
     async fn get_project_job(&self, scope: &ProjectScope, id: JobId) -> Result<Job, StoreError> {
         let filter = doc! { "_id": id.to_string(), "project_id": scope.project_id().to_string() };
         let found = self.collection(JOBS).find_one(filter).await?;
-        found.as_ref().map(job_from).transpose()?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
+        found
+            .as_ref()
+            .map(job_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound { kind: "job", id: id.to_string() })
     }
 
     async fn list_project_jobs(&self, scope: &ProjectScope, page: &PageRequest) -> Result<Page<Job>, StoreError> {
         let limit = page.effective_limit()?;
         let after = page.decoded_cursor()?.unwrap_or_default();
         let filter = doc! { "project_id": scope.project_id().to_string(), "_id": { "$gt": after } };
-        let docs: Vec<Document> =
-            self.collection(JOBS).find(filter).sort(doc! { "_id": 1 }).limit(limit as i64 + 1).await?.try_collect().await?;
+        let docs: Vec<Document> = self
+            .collection(JOBS)
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(limit as i64 + 1)
+            .await?
+            .try_collect()
+            .await?;
         let mut items = docs.iter().map(job_from).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
@@ -251,7 +265,8 @@ impl JobQueue for MongoStore {
             .map(|d| {
                 let r = Reader::new(d, "job log");
                 let job_id = r.str("job_id")?;
-                let corrupt = |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
+                let corrupt =
+                    |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
                 let id: JobId = job_id.parse().map_err(|_| corrupt("bad job id"))?;
                 let kind = JobKind::parse(r.str("kind")?).ok_or_else(|| corrupt("unknown kind"))?;
                 Ok((id, kind, log_line(d)?))
@@ -581,23 +596,8 @@ async fn write_log(
     at: Timestamp,
     line: &Line<'_>,
 ) -> Result<(), Fail> {
-    let r = Reader::new(job, "job");
-    let level = serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    let mut document = doc! {
-        "job_id": r.str("_id")?,
-        "seq": r.i64("next_log_seq")? - 1,
-        "at": ts(at),
-        "level": level,
-        "message": line.message,
-        "fields": line.fields.to_string(),
-        "kind": r.str("kind")?,
-    };
-    // The job's project and subject, for the subject timeline (they never change).
-    for field in ["project_id", "subject"] {
-        if let Some(value) = r.opt_str(field)? {
-            document.insert(field, value);
-        }
-    }
+    let seq = Reader::new(job, "job").i64("next_log_seq")? - 1;
+    let document = log_document(job, seq, at, line.level, line.message, &line.fields)?;
     let logs = store.collection(JOB_LOGS);
     let insert = logs.insert_one(document);
     match session {
@@ -607,7 +607,31 @@ async fn write_log(
     Ok(())
 }
 
-fn log_line(d: &Document) -> Result<JobLogLine, StoreError> {
+/// Line `seq` of `job`'s log as stored, with the job's kind, project and subject (they never
+/// change) for the subject timeline.
+pub(super) fn log_document(
+    job: &Document,
+    seq: i64,
+    at: Timestamp,
+    level: LogLevel,
+    message: &str,
+    fields: &serde_json::Value,
+) -> Result<Document, StoreError> {
+    let r = Reader::new(job, "job");
+    let level = serde_json::to_value(level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let mut document = doc! {
+        "job_id": r.str("_id")?, "seq": seq, "at": ts(at), "level": level, "message": message,
+        "fields": fields.to_string(), "kind": r.str("kind")?,
+    };
+    for field in ["project_id", "subject"] {
+        if let Some(value) = r.opt_str(field)? {
+            document.insert(field, value);
+        }
+    }
+    Ok(document)
+}
+
+pub(super) fn log_line(d: &Document) -> Result<JobLogLine, StoreError> {
     let r = Reader::new(d, "job log");
     let corrupt = |reason: &str| StoreError::Corrupt {
         kind: "job log",
@@ -624,7 +648,7 @@ fn log_line(d: &Document) -> Result<JobLogLine, StoreError> {
     })
 }
 
-fn job_from(d: &Document) -> Result<Job, StoreError> {
+pub(super) fn job_from(d: &Document) -> Result<Job, StoreError> {
     let r = Reader::new(d, "job");
     let id = r.str("_id")?;
     let corrupt = |reason: &str| StoreError::Corrupt { kind: "job", id: id.to_owned(), reason: reason.into() };

@@ -35,7 +35,9 @@ fn layout(part: TransferPart) -> Layout {
             "record_table, record_id, field, kek_version, wrapped_dek, nonce, ciphertext".into(),
             &["record_table", "record_id", "field"],
         ),
-        TransferPart::Jobs => ("jobs".into(), format!("{}, next_log_seq", jobs::JOB_COLUMNS), &["id"]),
+        TransferPart::Jobs => {
+            ("jobs".into(), format!("{}, next_log_seq, lease_incarnation", jobs::JOB_COLUMNS), &["id"])
+        }
         TransferPart::JobLogs => {
             ("job_logs".into(), "job_id, seq, at, level, message, fields".into(), &["job_id", "seq"])
         }
@@ -173,8 +175,9 @@ fn decode_row(part: TransferPart, r: &Row<'_>) -> Result<TransferRow, StoreError
         TransferPart::Jobs => {
             let job = jobs::job_row(r)?.into_job()?;
             // Right after the model's columns (`layout`).
-            let next_log_seq = r.get::<_, i64>(jobs::JOB_COLUMNS.split(',').count())? as u64;
-            TransferRow::Job(JobRow { job, next_log_seq })
+            let extra = jobs::JOB_COLUMNS.split(',').count();
+            let next_log_seq = r.get::<_, i64>(extra)? as u64;
+            TransferRow::Job(JobRow { job, next_log_seq, lease_incarnation: r.get(extra + 1)? })
         }
         TransferPart::JobLogs => {
             let job_id: String = r.get(0)?;
@@ -325,8 +328,8 @@ fn import(c: &Connection, row: &TransferRow) -> Result<(), StoreError> {
 fn import_job(c: &Connection, row: &JobRow) -> Result<(), StoreError> {
     let (j, ms) = (&row.job, Timestamp::as_unix_millis);
     c.prepare_cached(&format!(
-        "INSERT INTO jobs ({}, next_log_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         ?16, ?17, ?18, ?19, ?20)",
+        "INSERT INTO jobs ({}, next_log_seq, lease_incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+         ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         jobs::JOB_COLUMNS
     ))?
     .execute(params![
@@ -350,6 +353,7 @@ fn import_job(c: &Connection, row: &JobRow) -> Result<(), StoreError> {
         n(j.version),
         n(j.lease_seq),
         n(row.next_log_seq),
+        row.lease_incarnation,
     ])
     .map_err(|e| map_duplicate(e, "job", || format!("id {}", j.id)))?;
     Ok(())

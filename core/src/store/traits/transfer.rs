@@ -78,6 +78,9 @@ pub struct JobRow {
     pub job: Job,
     /// The number the job's next log line gets.
     pub next_log_seq: u64,
+    /// Which start of `lease_owner` holds the lease, if running: a copied lease stays its holder's,
+    /// so the holder's next start ends it at once as it would have on the source.
+    pub lease_incarnation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
