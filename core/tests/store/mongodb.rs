@@ -31,3 +31,8 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     assert_eq!(store.schema_version().await.expect("version"), SCHEMA_VERSION);
     store.drop_database().await.expect("drop");
 }
+
+mod conformance {
+    use certautopilot_core::store::mongodb::MongoStore;
+    certautopilot_core::store_conformance_tests!(MongoStore::for_test; job_queue, fencing);
+}

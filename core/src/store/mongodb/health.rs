@@ -44,6 +44,10 @@ impl StoreHealth for MongoStore {
         if problems.is_empty() { Ok(()) } else { Err(StoreError::Integrity(problems.join("; "))) }
     }
 
+    fn round_trips(&self) -> std::collections::BTreeMap<String, u64> {
+        self.round_trips.snapshot()
+    }
+
     fn write_health(&self) -> WriteHealth {
         self.write_health.snapshot()
     }

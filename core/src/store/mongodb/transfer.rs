@@ -17,7 +17,7 @@ use crate::scope::SystemScope;
 use crate::store::mongodb::txn::Fail;
 use crate::store::mongodb::{MongoStore, audit, codec, error, fence, jobs, organizations, records, sealed, siem};
 use crate::store::{
-    ExportPage, JobLogRow, JobRow, OrganizationRow, StoreError, StoreTransfer, TransferPart, TransferRow,
+    ExportPage, JobLogRow, OrganizationRow, StoreError, StoreTransfer, TransferPart, TransferRow,
 };
 
 /// Where a part lives: its collection and the unique key it is paged by (the same order as
@@ -122,8 +122,8 @@ fn decode_row(part: TransferPart, d: &Document) -> Result<TransferRow, StoreErro
         TransferPart::Organizations => TransferRow::Organization(organizations::row_from(d)?),
         TransferPart::Records(kind) => TransferRow::Record(records::doc::from_document(kind, d)?),
         TransferPart::Sealed => TransferRow::Sealed(sealed::sealed_row(d)?),
-        TransferPart::Jobs => TransferRow::Job(job_row_from(d)?),
-        TransferPart::JobLogs => TransferRow::JobLog(log_row_from(d)?),
+        TransferPart::Jobs => TransferRow::Job(jobs::job_row_from(d)?),
+        TransferPart::JobLogs => TransferRow::JobLog(jobs::log_row_from(d)?),
         TransferPart::AuditEvents => {
             let reader = codec::Reader::new(d, "audit event");
             let org = reader.str("org_id")?;
@@ -173,7 +173,7 @@ async fn import(store: &MongoStore, session: &mut ClientSession, rows: &[Transfe
             }
             TransferRow::Sealed(s) => sealed::sealed_document(s),
             TransferRow::Job(j) => {
-                let document = job_document(j);
+                let document = jobs::job_document(j);
                 owners.insert(j.job.id.to_string(), document.clone());
                 document
             }
@@ -239,57 +239,6 @@ async fn write_derived(store: &MongoStore, session: &mut ClientSession, derived:
         fence::raise_newest(store, session, term).await?;
     }
     Ok(())
-}
-
-/// A job as stored, lease and counters included: `jobs::job_from`'s inverse (here rather than in
-/// `jobs.rs`, which is past the size a file should have; the field names are the ones `enqueue`
-/// writes). `subject` and `dedupe_key` are left out when absent, as `enqueue` leaves them, so the
-/// partial unique indexes see only jobs that have one.
-fn job_document(row: &JobRow) -> Document {
-    let (j, opt) = (&row.job, |v: &Option<String>| v.as_ref().map_or(Bson::Null, |s| Bson::String(s.clone())));
-    let mut document = doc! {
-        "_id": j.id.to_string(),
-        "project_id": j.project_id.map_or(Bson::Null, |p| Bson::String(p.to_string())),
-        "kind": j.kind.as_str(),
-        "payload": j.payload.to_string(),
-        "status": j.status.as_str(),
-        "attempts": i64::from(j.attempts),
-        "max_attempts": i64::from(j.max_attempts),
-        "run_at": codec::ts(j.run_at),
-        "lease_owner": opt(&j.lease_owner),
-        "lease_incarnation": opt(&row.lease_incarnation),
-        "lease_expires_at": codec::opt_ts(j.lease_expires_at),
-        "lease_seq": codec::n(j.lease_seq),
-        "last_error": opt(&j.last_error),
-        "queued_at": codec::ts(j.queued_at),
-        "first_started_at": codec::opt_ts(j.first_started_at),
-        "started_at": codec::opt_ts(j.started_at),
-        "finished_at": codec::opt_ts(j.finished_at),
-        "version": codec::n(j.version),
-        "next_log_seq": codec::n(row.next_log_seq),
-    };
-    if let Some(subject) = &j.subject {
-        document.insert("subject", subject);
-    }
-    if let Some(key) = &j.dedupe_key {
-        document.insert("dedupe_key", key);
-    }
-    document
-}
-
-fn job_row_from(d: &Document) -> Result<JobRow, StoreError> {
-    let r = codec::Reader::new(d, "job");
-    Ok(JobRow {
-        job: jobs::job_from(d)?,
-        next_log_seq: r.u64("next_log_seq")?,
-        lease_incarnation: r.opt_str("lease_incarnation")?.map(str::to_owned),
-    })
-}
-
-fn log_row_from(d: &Document) -> Result<JobLogRow, StoreError> {
-    let job_id = codec::Reader::new(d, "job log").str("job_id")?;
-    let corrupt = || StoreError::Corrupt { kind: "job log", id: job_id.to_owned(), reason: "bad job id".into() };
-    Ok(JobLogRow { job_id: job_id.parse().map_err(|_| corrupt())?, line: jobs::log_line(d)? })
 }
 
 /// The stored jobs the log lines belong to, by id (what `jobs::log_document` copies from them).
