@@ -14,8 +14,9 @@ use anyhow::{Context, bail};
 use certautopilot_config::{Config, StoreConfig};
 use certautopilot_core::OrgScope;
 use certautopilot_core::SystemClock;
+use certautopilot_core::SystemScope;
 use certautopilot_core::audit::{VerifyError, verify_chain_links};
-use certautopilot_core::store::mongodb::redact_uri;
+use certautopilot_core::store::mongodb::{MongoOptions, MongoStore, redact_uri};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
 use certautopilot_core::store::{CopyError, CopyProgress, CopyReport, Store, StoreTransfer, copy_store};
 
@@ -80,18 +81,21 @@ enum Role {
 /// An opened store, as both faces the command needs.
 enum Opened {
     Sqlite(Arc<SqliteStore>),
+    Mongodb(Arc<MongoStore>),
 }
 
 impl Opened {
     fn transfer(&self) -> &dyn StoreTransfer {
         match self {
             Opened::Sqlite(store) => store.as_ref(),
+            Opened::Mongodb(store) => store.as_ref(),
         }
     }
 
     fn store(&self) -> &dyn Store {
         match self {
             Opened::Sqlite(store) => store.as_ref(),
+            Opened::Mongodb(store) => store.as_ref(),
         }
     }
 }
@@ -114,10 +118,7 @@ async fn open(endpoint: Endpoint, role: Role) -> anyhow::Result<Side> {
             (open_configured(&config).await?, Some(config))
         }
         Endpoint::Sqlite(path) => (open_sqlite(path, role).await?, None),
-        Endpoint::Mongodb { .. } => bail!(
-            "{}: this build's MongoDB backend does not implement every store concern yet (M2.3 in progress)",
-            endpoint.describe()
-        ),
+        Endpoint::Mongodb { uri, database } => (open_mongodb(uri, database).await?, None),
     };
     Ok(Side { endpoint, opened, config })
 }
@@ -138,6 +139,51 @@ async fn open_sqlite(path: &Path, role: Role) -> anyhow::Result<Opened> {
     Ok(Opened::Sqlite(Arc::new(store)))
 }
 
+/// Connects with the `[store.mongodb]` defaults. The driver's messages are its own text: the
+/// password is scrubbed from them before they go anywhere.
+async fn open_mongodb(uri: &str, database: &str) -> anyhow::Result<Opened> {
+    let options = MongoOptions::new(uri, database);
+    let store = MongoStore::connect(options, Arc::new(SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact_uri(uri), scrub_password(&e.to_string(), uri)))?;
+    Ok(Opened::Mongodb(Arc::new(store)))
+}
+
+/// `message` with `uri`'s password, as written and percent-decoded, replaced by `***`.
+fn scrub_password(message: &str, uri: &str) -> String {
+    let password = uri
+        .split_once("://")
+        .map(|(_, rest)| &rest[..rest.find(['/', '?']).unwrap_or(rest.len())])
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    let Some(password) = password else { return message.to_owned() };
+    let decoded = percent_decode(password);
+    message.replace(password, "***").replace(decoded.as_str(), "***")
+}
+
+/// RFC 3986 percent-decoding, leaving malformed escapes as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Runs the copy and the verification; exit 1 when the target's chains do not verify.
 pub async fn run(from: &str, to: &str, batch: usize) -> anyhow::Result<ExitCode> {
     let (from, to) = (Endpoint::parse(from)?, Endpoint::parse(to)?);
@@ -145,6 +191,9 @@ pub async fn run(from: &str, to: &str, batch: usize) -> anyhow::Result<ExitCode>
         bail!("--from and --to name the same store ({})", from.describe());
     }
     let source = open(from, Role::Source).await.context("cannot open the source (--from)")?;
+    if source.opened.transfer().is_empty(&SystemScope::new("store-copy")).await? {
+        bail!("{} holds nothing to copy: check --from", source.endpoint.describe());
+    }
     let target = open(to, Role::Target).await.context("cannot open the target (--to)")?;
     eprintln!("copying {} into {}", source.endpoint.describe(), target.endpoint.describe());
     let mut progress = ProgressLine::new();
@@ -272,6 +321,8 @@ mod tests {
         assert!(!mongo.describe().contains("hunter2"), "{}", mongo.describe());
         let no_database = Endpoint::parse("mongodb://cap:hunter2@db1:27017/?replicaSet=rs0").unwrap_err();
         assert!(!format!("{no_database:#}").contains("hunter2"), "{no_database:#}");
+        let scrubbed = scrub_password("auth failed for h%40nter2 / h@nter2", "mongodb://cap:h%40nter2@db1/cap");
+        assert_eq!(scrubbed, "auth failed for *** / ***");
         let unknown = Endpoint::parse("postgres://cap:hunter2@db1/cap").unwrap_err();
         assert!(!format!("{unknown:#}").contains("hunter2"), "{unknown:#}");
     }

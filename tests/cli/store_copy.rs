@@ -99,6 +99,57 @@ fn an_installation_moves_to_an_empty_store_and_never_into_a_full_one() {
     assert!(verify.unwrap().status.success());
 }
 
+/// `uri` (the test server's) with `database` as its path.
+fn with_database(uri: &str, database: &str) -> String {
+    match uri.split_once("/?") {
+        Some((hosts, query)) => format!("{hosts}/{database}?{query}"),
+        None => format!("{}/{database}", uri.trim_end_matches('/')),
+    }
+}
+
+/// SQLite → MongoDB → SQLite with the binary: the MongoDB copy's chains link to the source's head,
+/// the copy back into a second installation verifies fully with its KEK and holds what the source
+/// held, and a second copy into the (now non-empty) MongoDB database is refused.
+#[test]
+fn an_installation_moves_to_mongodb_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    std::fs::create_dir(&source).unwrap();
+    set_up(&source);
+    let source_db = source.join("data/certautopilot.db");
+    let mongo = with_database(
+        &certautopilot_core::testsupport::shared_mongodb_uri(),
+        &format!("cli{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()),
+    );
+
+    let out = copy(dir.path(), source_db.to_str().unwrap(), &mongo);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Moving: chain linked: 1 entries"), "{}", text(&out));
+    let again = copy(dir.path(), source_db.to_str().unwrap(), &mongo);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("the target store is not empty"), "{}", text(&again));
+
+    let back = dir.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let back_config = back.join("c.toml");
+    std::fs::write(
+        &back_config,
+        format!(
+            "[node]\ndata_dir = \"{}\"\n[kek]\nprovider = \"file\"\nfile_path = \"{}\"\n",
+            back.join("data").display(),
+            source.join("kek.json").display()
+        ),
+    )
+    .unwrap();
+    let out = copy(dir.path(), &mongo, back_config.to_str().unwrap());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Moving: chain intact: 1 entries"), "{}", text(&out));
+    let back_db = back.join("data/certautopilot.db");
+    for table in ["organizations", "users", "sealed_secrets", "audit_events", "audit_outbox"] {
+        assert_eq!(rows(&back_db, table), rows(&source_db, table), "{table}");
+    }
+}
+
 /// Whatever goes wrong with a MongoDB target, the URI's password is not in the output.
 #[test]
 fn a_mongodb_password_is_never_printed() {

@@ -16,9 +16,7 @@ use mongodb::bson::{Bson, Document, doc};
 use crate::scope::SystemScope;
 use crate::store::mongodb::txn::Fail;
 use crate::store::mongodb::{MongoStore, audit, codec, error, fence, jobs, organizations, records, sealed, siem};
-use crate::store::{
-    ExportPage, JobLogRow, OrganizationRow, StoreError, StoreTransfer, TransferPart, TransferRow,
-};
+use crate::store::{ExportPage, JobLogRow, OrganizationRow, StoreError, StoreTransfer, TransferPart, TransferRow};
 
 /// Where a part lives: its collection and the unique key it is paged by (the same order as
 /// SQLite's primary keys: strings compare by their bytes under the simple collation).

@@ -8,10 +8,10 @@ use mongodb::bson::{Bson, Document, doc};
 use super::JOB_LOGS;
 use crate::ids::ProjectId;
 use crate::model::{Job, JobKind, JobLogLine, JobStatus, LogLevel};
-use crate::store::{JobLogRow, JobRow, StoreError};
 use crate::store::mongodb::MongoStore;
 use crate::store::mongodb::codec::{Reader, n, opt_ts, ts};
 use crate::store::mongodb::txn::Fail;
+use crate::store::{JobLogRow, JobRow, StoreError};
 use crate::timestamp::Timestamp;
 
 /// A log line to write.
