@@ -5,7 +5,7 @@
 // The concerns are listed here as the backend implements them (M2.3, in progress).
 mod conformance {
     use certautopilot_core::store::mongodb::MongoStore;
-    certautopilot_core::store_conformance_tests!(MongoStore::for_test; login_throttle, siem_cursors);
+    certautopilot_core::store_conformance_tests!(MongoStore::for_test; login_throttle, siem_cursors, job_queue, fencing);
 }
 
 use std::sync::Arc;
@@ -30,9 +30,4 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     let store = MongoStore::connect(MongoOptions::new(uri, database), Arc::new(SystemClock)).await.expect("connect");
     assert_eq!(store.schema_version().await.expect("version"), SCHEMA_VERSION);
     store.drop_database().await.expect("drop");
-}
-
-mod conformance {
-    use certautopilot_core::store::mongodb::MongoStore;
-    certautopilot_core::store_conformance_tests!(MongoStore::for_test; job_queue, fencing);
 }

@@ -27,13 +27,12 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::ReturnDocument;
 
-use crate::ids::{JobId, ProjectId};
+use crate::ids::JobId;
 use crate::model::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 use crate::scope::{ProjectScope, SystemScope};
 use crate::store::mongodb::MongoStore;
-use crate::store::mongodb::codec::{Reader, n, ts};
+use crate::store::mongodb::codec::{Reader, ts};
 use crate::store::mongodb::error::is_duplicate_key;
 use crate::store::mongodb::schema::{CollectionIndexes, index, unique};
 use crate::store::mongodb::txn::Fail;
@@ -308,15 +307,15 @@ pub(super) async fn enqueue(
         super::fence::check(store, session, fence, now).await?;
     }
     let jobs = store.collection(JOBS);
-    if let Some(key) = &job.dedupe_key {
-        if let Some(found) = jobs.find_one(doc! { "dedupe_key": key }).session(&mut *session).await? {
-            let existing = job_from(&found)?;
-            // Keys are global; a job of another project (or of the system) is never handed out.
-            if existing.project_id != job.project_id {
-                return Err(StoreError::AlreadyExists { kind: "job", key: "dedupe key".into() }.into());
-            }
-            return Ok(Enqueued { job: existing, created: false });
+    if let Some(key) = &job.dedupe_key
+        && let Some(found) = jobs.find_one(doc! { "dedupe_key": key }).session(&mut *session).await?
+    {
+        let existing = job_from(&found)?;
+        // Keys are global; a job of another project (or of the system) is never handed out.
+        if existing.project_id != job.project_id {
+            return Err(StoreError::AlreadyExists { kind: "job", key: "dedupe key".into() }.into());
         }
+        return Ok(Enqueued { job: existing, created: false });
     }
     let run_at = now.saturating_add(job.delay);
     let mut document = doc! {
