@@ -34,6 +34,11 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Work with the store as a whole.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Check the tamper-evident audit chain.
     Audit {
         #[command(subcommand)]
@@ -79,6 +84,27 @@ pub enum AuditCommand {
         /// Only this organization (id or name).
         #[arg(long)]
         org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything from one store into an empty one (SQLite to MongoDB or back): organizations,
+    /// records, sealed values as ciphertext (no KEK needed), jobs and their logs, the audit chain
+    /// and outbox, scheduler fences, SIEM cursors. Then compare the counts and verify the target's
+    /// audit chains. Stop the services on the source first (docs/store.md, "Moving an installation").
+    Copy {
+        /// The source: a configuration file (`*.toml`), a SQLite file (a path or `sqlite:///path`),
+        /// or `mongodb://…/DATABASE`.
+        #[arg(long, value_name = "CONFIG_OR_URI")]
+        from: String,
+        /// The target, as `--from`; it must be empty. Given as a configuration, its KEK verifies the
+        /// copied audit chains fully.
+        #[arg(long, value_name = "CONFIG_OR_URI")]
+        to: String,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = certautopilot_core::store::COPY_BATCH)]
+        batch: usize,
     },
 }
 

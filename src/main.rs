@@ -18,6 +18,7 @@ mod logging;
 mod metrics;
 mod serve;
 mod setup;
+mod store_copy;
 mod store_location;
 mod tls;
 mod wiring;
@@ -26,7 +27,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, KekCommand};
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, KekCommand, StoreCommand};
 
 fn main() -> ExitCode {
     // ring is the only TLS provider in the build (../shared/notes/crates.md); install it before any TLS use.
@@ -102,6 +103,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             block_on(kek::run(&config, action))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Store { command: StoreCommand::Copy { from, to, batch } } => {
+            // Warnings only: stdout carries the report, stderr the progress.
+            let log = certautopilot_config::LogConfig {
+                format: certautopilot_config::LogFormat::Pretty,
+                filter: "warn".into(),
+            };
+            logging::init(&log, None, logging::Output::Stderr);
+            block_on(store_copy::run(&from, &to, batch))
         }
         Command::Audit { command: AuditCommand::Verify { org } } => {
             let config = config_check::load(cli.config.as_deref())?;

@@ -23,5 +23,6 @@ mod secret_scan;
 mod serve;
 mod siem;
 mod slow_clients;
+mod store_copy;
 mod tls;
 mod trust;

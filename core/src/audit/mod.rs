@@ -11,7 +11,7 @@ mod writer;
 
 pub use canonical::canonical_bytes;
 pub use chain::{AuditDraft, BrokenLink, ChainHead, LinkFault, Verifier, VerifySummary, entry_hmac, seal_entry};
-pub use verify::{VerifyError, verify_chain};
+pub use verify::{VerifyError, verify_chain, verify_chain_links};
 pub use writer::{
     ChainWriter, DRAIN_BATCH, PendingAudit, UNREADABLE_ACTION, UnreadableDraft, WriterStats, pending_count,
 };

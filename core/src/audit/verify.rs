@@ -21,9 +21,27 @@ pub async fn verify_chain(
     store: &dyn Store,
     scope: &OrgScope,
     secret: &SecretBytes,
+    progress: impl FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
+    walk(store, scope, Verifier::new(secret), progress).await
+}
+
+/// Verifies the order and linkage of the chain of `scope`'s organization without its secret
+/// (`Verifier::links_only`): entries edited in place are not detected.
+pub async fn verify_chain_links(
+    store: &dyn Store,
+    scope: &OrgScope,
+    progress: impl FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
+    walk(store, scope, Verifier::links_only(), progress).await
+}
+
+async fn walk(
+    store: &dyn Store,
+    scope: &OrgScope,
+    mut verifier: Verifier<'_>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    let mut verifier = Verifier::new(secret);
     let mut checked = 0;
     let damaged = |e: StoreError| match e {
         StoreError::CorruptAuditEntry { seq, reason, .. } => {

@@ -2,6 +2,7 @@
 //! several writers and processes on one file, crash safety under SIGKILL.
 
 mod child;
+mod copy;
 mod crash;
 mod login;
 mod mongodb;

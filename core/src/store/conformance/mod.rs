@@ -6,6 +6,8 @@
 //! Each check is bounded by the concerns it calls (the audit checks by `Store`: the chain writer
 //! they drive takes a whole store), so a backend compiles and runs a concern's checks once it
 //! implements that concern and the few it builds on (organizations and records for the fixtures).
+//! `transfer` (`StoreTransfer`, outside `Store`) is checked with the concerns: a copy between two
+//! fresh stores of the backend.
 
 pub mod audit_log;
 pub mod fencing;
@@ -17,6 +19,7 @@ pub mod sealed_secrets;
 pub mod siem_cursors;
 pub mod store_health;
 pub mod tenancy;
+pub mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +74,7 @@ macro_rules! store_conformance_tests {
     // Every concern: what a complete backend runs.
     ($factory:expr) => {
         $crate::store_conformance_tests!($factory; organizations, records, tenancy, job_queue, fencing, audit_log,
-            sealed_secrets, login_throttle, siem_cursors, store_health);
+            sealed_secrets, login_throttle, siem_cursors, store_health, transfer);
     };
     // Only the concerns named: what a backend under construction runs, one concern at a time.
     ($factory:expr; $($concern:ident),+ $(,)?) => {
@@ -123,6 +126,15 @@ macro_rules! store_conformance_tests {
     (@concern store_health $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; store_health;
             a_fresh_store_is_consistent_and_writable);
+    };
+    // Not a concern of `Store`, but every backend has it: a copy between two fresh stores of the
+    // backend (`store copy`; copies between backends are in the backends' own tests).
+    (@concern transfer $factory:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn copies_every_part_into_an_empty_store() {
+            let (source, target) = ($factory().await, $factory().await);
+            $crate::store::conformance::transfer::copies_every_part_into_an_empty_store(&source, &target).await;
+        }
     };
     (@each $factory:expr; $concern:ident; $($check:ident),* $(,)?) => {
         $(

@@ -42,11 +42,11 @@ use crate::store::mongodb::MongoStore;
 use crate::store::mongodb::codec::{self, Reader};
 use crate::store::mongodb::schema::{CollectionIndexes, index, unique};
 use crate::store::mongodb::txn::Fail;
-use crate::store::{AuditFilter, AuditLog, AuditWrite, StoreError};
+use crate::store::{AuditFilter, AuditLog, AuditWrite, OutboxRow, StoreError};
 use crate::timestamp::Timestamp;
 
-const OUTBOX: &str = "audit_outbox";
-const EVENTS: &str = "audit_events";
+pub(super) const OUTBOX: &str = "audit_outbox";
+pub(super) const EVENTS: &str = "audit_events";
 pub(super) const HEADS: &str = "audit_heads";
 const TAGS: &str = "audit_outbox_tags";
 
@@ -266,9 +266,41 @@ pub(super) async fn enqueue(
 async fn outbox_row(store: &MongoStore, audit: &AuditWrite, now: Timestamp) -> Result<(u64, Document), StoreError> {
     let draft = serde_json::to_string(&audit.draft).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
     let id = store.outbox_ids.next(store, now).await?;
-    let row =
-        doc! { "_id": codec::n(id), "org_id": audit.draft.org_id.to_string(), "at": codec::ts(now), "draft": draft };
-    Ok((id, row))
+    let row = OutboxRow { id, org_id: audit.draft.org_id.to_string(), at: now, draft };
+    Ok((id, outbox_document(&row)))
+}
+
+/// An outbox row as stored.
+pub(super) fn outbox_document(row: &OutboxRow) -> Document {
+    doc! { "_id": codec::n(row.id), "org_id": &row.org_id, "at": codec::ts(row.at), "draft": &row.draft }
+}
+
+/// An outbox row as stored, its draft undecoded (`pending_row` decodes it).
+pub(super) fn outbox_from(row: &Document) -> Result<OutboxRow, StoreError> {
+    let reader = Reader::new(row, "audit outbox row");
+    Ok(OutboxRow {
+        id: reader.u64("_id")?,
+        org_id: reader.str("org_id")?.to_owned(),
+        at: reader.ts("at")?,
+        draft: reader.str("draft")?.to_owned(),
+    })
+}
+
+/// Moves `org`'s head up to `seq` (never down) inside the caller's transaction: for a chain
+/// written without `chain` (copied in by `store copy`).
+pub(super) async fn raise_head(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    org: &str,
+    seq: u64,
+) -> Result<(), Fail> {
+    store
+        .collection(HEADS)
+        .update_one(doc! { "_id": org }, doc! { "$max": { "seq": codec::n(seq) } })
+        .upsert(true)
+        .session(&mut *session)
+        .await?;
+    Ok(())
 }
 
 /// An outbox row as `pending_audit` returns it. A draft that no longer decodes (or was written for
@@ -431,7 +463,7 @@ async fn move_head(store: &MongoStore, session: &mut ClientSession, head: &Head)
     }
 }
 
-fn entry_document(event: &AuditEvent) -> Result<Document, StoreError> {
+pub(super) fn entry_document(event: &AuditEvent) -> Result<Document, StoreError> {
     let doc = serde_json::to_string(event).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
     let mut entry = doc! {
         "org_id": event.org_id.to_string(),
@@ -473,7 +505,7 @@ fn search_filter(org: OrgId, filter: &AuditFilter, after_seq: u64) -> Document {
 }
 
 /// The hashed entry of a stored chain document.
-fn decode(org: OrgId, entry: &Document) -> Result<AuditEvent, StoreError> {
+pub(super) fn decode(org: OrgId, entry: &Document) -> Result<AuditEvent, StoreError> {
     let reader = Reader::new(entry, "audit event");
     let seq = reader.u64("seq")?;
     let doc = reader.str("doc")?;

@@ -12,7 +12,7 @@ use mongodb::options::ReturnDocument;
 
 use crate::model::{Fence, FenceRecord};
 use crate::store::mongodb::MongoStore;
-use crate::store::mongodb::codec::{Reader, ts};
+use crate::store::mongodb::codec::{self, Reader, ts};
 use crate::store::mongodb::error::is_duplicate_key;
 use crate::store::mongodb::schema::{CollectionIndexes, index};
 use crate::store::mongodb::txn::Fail;
@@ -22,7 +22,7 @@ use crate::timestamp::Timestamp;
 /// One document, `{_id: "newest", term, writes}`: the point every fenced write contends on.
 const NEWEST: &str = "scheduler_term";
 /// One document per (term, node) that wrote: `{_id: {term, node}, term, node, first_write_at, ...}`.
-const HISTORY: &str = "scheduler_fence";
+pub(super) const HISTORY: &str = "scheduler_fence";
 
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
     vec![CollectionIndexes {
@@ -47,19 +47,44 @@ impl Fencing for MongoStore {
             .await?
             .try_collect()
             .await?;
-        docs.iter()
-            .map(|d| {
-                let r = Reader::new(d, "scheduler fence");
-                Ok(FenceRecord {
-                    term: r.u64("term")?,
-                    node: r.str("node")?.to_owned(),
-                    first_write_at: r.ts("first_write_at")?,
-                    last_write_at: r.ts("last_write_at")?,
-                    writes: r.u64("writes")?,
-                })
-            })
-            .collect()
+        docs.iter().map(history_from).collect()
     }
+}
+
+/// A history document as stored: `history_from`'s inverse (`store copy` writes it back).
+pub(super) fn history_document(record: &FenceRecord) -> Document {
+    let term = codec::n(record.term);
+    doc! {
+        "_id": { "term": term, "node": &record.node },
+        "term": term,
+        "node": &record.node,
+        "first_write_at": ts(record.first_write_at),
+        "last_write_at": ts(record.last_write_at),
+        "writes": codec::n(record.writes),
+    }
+}
+
+pub(super) fn history_from(d: &Document) -> Result<FenceRecord, StoreError> {
+    let r = Reader::new(d, "scheduler fence");
+    Ok(FenceRecord {
+        term: r.u64("term")?,
+        node: r.str("node")?.to_owned(),
+        first_write_at: r.ts("first_write_at")?,
+        last_write_at: r.ts("last_write_at")?,
+        writes: r.u64("writes")?,
+    })
+}
+
+/// Raises the newest term to `term` (never lowers it) inside the caller's transaction: for
+/// history copied in by `store copy`, so an older term stays refused on the copy.
+pub(super) async fn raise_newest(store: &MongoStore, session: &mut ClientSession, term: u64) -> Result<(), Fail> {
+    store
+        .collection(NEWEST)
+        .update_one(doc! { "_id": "newest" }, doc! { "$max": { "term": codec::n(term) } })
+        .upsert(true)
+        .session(session)
+        .await?;
+    Ok(())
 }
 
 /// The fencing rule inside the caller's transaction: refuses `fence` if a newer term has written,

@@ -18,6 +18,7 @@ mod records;
 mod schema;
 mod sealed;
 mod siem;
+mod transfer;
 mod txn;
 
 use std::sync::Arc;

@@ -16,11 +16,11 @@ use crate::scope::OrgScope;
 use crate::store::mongodb::schema::CollectionIndexes;
 use crate::store::mongodb::txn::Fail;
 use crate::store::mongodb::{MongoStore, audit, codec, error, records, sealed};
-use crate::store::{AuditWrite, Organizations, Record, RecordScope, StoreError, org_doc};
+use crate::store::{AuditWrite, OrganizationRow, Organizations, Record, RecordScope, StoreError, org_doc};
 
-const COLLECTION: &str = "organizations";
+pub(super) const COLLECTION: &str = "organizations";
 /// One document per deployment, inserted by first-run setup.
-const SETUP: &str = "setup";
+pub(super) const SETUP: &str = "setup";
 
 /// Organizations are few and read by id: the primary key is all they need.
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
@@ -30,6 +30,35 @@ pub(super) fn indexes() -> Vec<CollectionIndexes> {
 fn decode(document: &Document) -> Result<(String, u64, crate::timestamp::Timestamp, String), StoreError> {
     let r = codec::Reader::new(document, "organization");
     Ok((r.str("_id")?.to_owned(), r.u64("version")?, r.ts("updated_at")?, r.str("doc")?.to_owned()))
+}
+
+/// An organization's document as stored (`store copy` writes it back as it was).
+pub(super) fn row_document(row: &OrganizationRow) -> Document {
+    doc! {
+        "_id": row.id.to_string(),
+        "version": codec::n(row.version),
+        "created_at": codec::ts(row.created_at),
+        "updated_at": codec::ts(row.updated_at),
+        "doc": &row.doc,
+    }
+}
+
+pub(super) fn row_from(document: &Document) -> Result<OrganizationRow, StoreError> {
+    let r = codec::Reader::new(document, "organization");
+    let (id, version, updated_at, doc) = decode(document)?;
+    let corrupt = || StoreError::Corrupt { kind: "organization", id: id.clone(), reason: "bad id".into() };
+    Ok(OrganizationRow {
+        id: id.parse().map_err(|_| corrupt())?,
+        version,
+        created_at: r.ts("created_at")?,
+        updated_at,
+        doc,
+    })
+}
+
+/// The first-setup marker: once it exists, setup has been done on this deployment.
+pub(super) fn setup_marker(org: OrgId, at: crate::timestamp::Timestamp) -> Document {
+    doc! { "_id": "first_organization", "org_id": org.to_string(), "at": codec::ts(at) }
 }
 
 async fn insert(store: &MongoStore, session: &mut ClientSession, org: &Organization) -> Result<(), Fail> {
@@ -74,7 +103,7 @@ impl Organizations for MongoStore {
                 if store.collection(COLLECTION).find_one(doc! {}).session(&mut *s).await?.is_some() {
                     return Err(already());
                 }
-                let marker = doc! { "_id": "first_organization", "org_id": org.id.to_string(), "at": codec::ts(now) };
+                let marker = setup_marker(org.id, now);
                 store
                     .collection(SETUP)
                     .insert_one(marker)

@@ -19,7 +19,7 @@ use crate::store::mongodb::schema::{CollectionIndexes, index, unique};
 use crate::store::mongodb::txn::Fail;
 use crate::store::{SealedKey, SealedRow, SealedSecrets, StoreError};
 
-const SEALED: &str = "sealed_secrets";
+pub(super) const SEALED: &str = "sealed_secrets";
 const KIND: &str = "sealed value";
 /// Record ids per query of `load_many`: a page of records (1,000 at most) in one or two queries,
 /// well inside the 16 MiB command limit.
@@ -225,8 +225,18 @@ fn version(reader: &Reader<'_>, field: &str) -> Result<u32, StoreError> {
     })
 }
 
+/// A sealed value as stored: `sealed_row`'s inverse (`store copy` writes values back as they were).
+pub(super) fn sealed_document(row: &SealedRow) -> Document {
+    let mut document = key_filter(&row.key.table, &row.key.record_id, &row.key.field);
+    document.insert("kek_version", i64::from(row.secret.kek_version));
+    document.insert("wrapped_dek", &row.secret.wrapped_dek);
+    document.insert("nonce", &row.secret.nonce);
+    document.insert("ciphertext", &row.secret.ciphertext);
+    document
+}
+
 /// A stored sealed value. A malformed document is `Corrupt`, naming the field, never its value.
-fn sealed_row(row: &Document) -> Result<SealedRow, StoreError> {
+pub(super) fn sealed_row(row: &Document) -> Result<SealedRow, StoreError> {
     let reader = Reader::new(row, KIND);
     Ok(SealedRow {
         key: SealedKey {

@@ -10,9 +10,9 @@ use crate::ids::OrgId;
 use crate::store::mongodb::MongoStore;
 use crate::store::mongodb::codec::{self, Reader};
 use crate::store::mongodb::schema::CollectionIndexes;
-use crate::store::{SiemCursors, StoreError};
+use crate::store::{SiemCursorRow, SiemCursors, StoreError};
 
-const CURSORS: &str = "siem_cursors";
+pub(super) const CURSORS: &str = "siem_cursors";
 
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
     // Found by `_id` only.
@@ -22,6 +22,36 @@ pub(super) fn indexes() -> Vec<CollectionIndexes> {
 /// The cursor's `_id`, its fields always in this order (a document `_id` matches field by field).
 fn cursor_id(destination: &str, org: OrgId) -> Document {
     doc! { "destination": destination, "org_id": org.to_string() }
+}
+
+/// A cursor as stored (`store copy` writes it back as it was).
+pub(super) fn cursor_document(row: &SiemCursorRow) -> Document {
+    doc! {
+        "_id": cursor_id(&row.destination, row.org_id),
+        "delivered_seq": codec::n(row.delivered_seq),
+        "updated_at": codec::ts(row.updated_at),
+    }
+}
+
+pub(super) fn cursor_from(document: &Document) -> Result<SiemCursorRow, StoreError> {
+    let r = Reader::new(document, "siem cursor");
+    let id = document.get_document("_id").map_err(|e| StoreError::Corrupt {
+        kind: "siem cursor",
+        id: format!("{:?}", document.get("_id")),
+        reason: e.to_string(),
+    })?;
+    let key = Reader::new(id, "siem cursor");
+    let org = key.str("org_id")?;
+    Ok(SiemCursorRow {
+        destination: key.str("destination")?.to_owned(),
+        org_id: org.parse().map_err(|_| StoreError::Corrupt {
+            kind: "siem cursor",
+            id: org.to_owned(),
+            reason: "bad org_id".into(),
+        })?,
+        delivered_seq: r.u64("delivered_seq")?,
+        updated_at: r.ts("updated_at")?,
+    })
 }
 
 #[async_trait]

@@ -66,7 +66,7 @@ impl AuditLog for SqliteStore {
     }
 }
 
-fn decode(org: &str, seq: i64, doc: &str) -> Result<AuditEvent, StoreError> {
+pub(super) fn decode(org: &str, seq: i64, doc: &str) -> Result<AuditEvent, StoreError> {
     serde_json::from_str(doc).map_err(|e| match org.parse() {
         Ok(org) => StoreError::CorruptAuditEntry { org, seq: seq as u64, reason: e.to_string() },
         Err(_) => StoreError::Corrupt { kind: "audit event", id: format!("{org}#{seq}"), reason: e.to_string() },

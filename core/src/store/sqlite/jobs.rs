@@ -22,7 +22,7 @@ use crate::store::sqlite::fence::check_fence;
 use crate::store::{ClaimRequest, Enqueued, JobFailure, JobQueue, Page, PageRequest, StoreError};
 use crate::timestamp::Timestamp;
 
-const JOB_COLUMNS: &str = "id, project_id, kind, subject, dedupe_key, payload, status, attempts, max_attempts, run_at, \
+pub(super) const JOB_COLUMNS: &str = "id, project_id, kind, subject, dedupe_key, payload, status, attempts, max_attempts, run_at, \
      lease_owner, lease_expires_at, last_error, queued_at, first_started_at, started_at, finished_at, version, lease_seq";
 
 #[async_trait]
@@ -107,7 +107,7 @@ impl JobQueue for SqliteStore {
     }
 }
 
-struct JobRow {
+pub(super) struct JobRow {
     id: String,
     project_id: Option<String>,
     kind: String,
@@ -129,7 +129,7 @@ struct JobRow {
     lease_seq: i64,
 }
 
-fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
+pub(super) fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
         id: row.get(0)?,
         project_id: row.get(1)?,
@@ -154,7 +154,7 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
 }
 
 impl JobRow {
-    fn into_job(self) -> Result<Job, StoreError> {
+    pub(super) fn into_job(self) -> Result<Job, StoreError> {
         let corrupt = |reason: &str| StoreError::Corrupt { kind: "job", id: self.id.clone(), reason: reason.into() };
         let ts = Timestamp::from_unix_millis;
         Ok(Job {
@@ -533,7 +533,7 @@ pub(crate) fn subject_logs(
     .collect()
 }
 
-fn log_line(
+pub(super) fn log_line(
     id: &str,
     seq: i64,
     at: i64,

@@ -2,7 +2,8 @@
 //! Writes go through this process's group-commit writer (`writer.rs`) and `BEGIN IMMEDIATE`, so they
 //! serialize with other processes through SQLite's lock; reads use pooled connections on the blocking pool.
 //! One file per concern implements that concern's trait (`organizations.rs`, `records/`, `jobs.rs`,
-//! `fence.rs`, `audit.rs`, `sealed.rs`, `login.rs`, `siem.rs`, `health.rs`); this file opens the store.
+//! `fence.rs`, `audit.rs`, `sealed.rs`, `login.rs`, `siem.rs`, `health.rs`, and `transfer.rs` for `store copy`);
+//! this file opens the store.
 
 mod audit;
 mod connection;
@@ -18,6 +19,7 @@ mod read_pool;
 mod records;
 mod sealed;
 mod siem;
+mod transfer;
 mod writer;
 
 use std::path::{Path, PathBuf};

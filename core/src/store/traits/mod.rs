@@ -12,6 +12,7 @@ mod records;
 mod sealed_secrets;
 mod siem_cursors;
 mod store_health;
+mod transfer;
 
 pub use audit_log::{AuditFilter, AuditLog, AuditWrite};
 pub use fencing::Fencing;
@@ -22,6 +23,9 @@ pub use records::{CertificateExpiry, Records};
 pub use sealed_secrets::{SealedKey, SealedRow, SealedSecrets};
 pub use siem_cursors::SiemCursors;
 pub use store_health::{StoreHealth, WriteHealth, WriteHealthTracker};
+pub use transfer::{
+    ExportPage, JobLogRow, JobRow, OrganizationRow, OutboxRow, SiemCursorRow, StoreTransfer, TransferPart, TransferRow,
+};
 
 /// The whole store. Its methods are its concerns' methods: callable on `dyn Store` and on any
 /// `S: Store` without importing the concern traits; on a concrete backend type, import

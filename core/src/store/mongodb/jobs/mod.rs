@@ -41,13 +41,15 @@ use crate::store::{ClaimRequest, Enqueued, JobFailure, JobQueue, Page, PageReque
 use crate::timestamp::Timestamp;
 
 use self::doc::{Line, job_from, log_line, write_log};
+// For `store copy` (`transfer.rs`).
+pub(super) use self::doc::{job_document, job_row_from, log_document, log_row_from};
 use self::lease::{change_leased, claim, fail, held, reclaim_own};
 
 mod doc;
 mod lease;
 
-const JOBS: &str = "jobs";
-const JOB_LOGS: &str = "job_logs";
+pub(super) const JOBS: &str = "jobs";
+pub(super) const JOB_LOGS: &str = "job_logs";
 
 /// How many times one claim refreshes the running subjects after the subject index refused a job,
 /// before it returns what it has: each refusal means another claimer just started a job on that

@@ -4,7 +4,7 @@
 //! Invariant: every query's organization and project come from the `RecordScope` passed in
 //! (`doc::scope_filter`); a system scope reads across projects only where the trait says so.
 
-mod doc;
+pub(super) mod doc;
 mod write;
 
 use async_trait::async_trait;

@@ -11,7 +11,8 @@ use crate::store::sqlite::sealed;
 use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
 use crate::timestamp::Timestamp;
 
-const COLUMNS: &str = "id, org_id, project_id, version, unique_key, lookup_key, due_at, created_at, updated_at, doc";
+pub(in crate::store::sqlite) const COLUMNS: &str =
+    "id, org_id, project_id, version, unique_key, lookup_key, due_at, created_at, updated_at, doc";
 
 /// The WHERE fragment and its parameters for `scope` on a table of `kind`.
 fn scope_filter(scope: &RecordScope, kind: RecordKind) -> Result<(String, Vec<String>), StoreError> {
@@ -24,7 +25,7 @@ fn scope_filter(scope: &RecordScope, kind: RecordKind) -> Result<(String, Vec<St
     }
 }
 
-fn raw_from_row(kind: RecordKind, row: &Row<'_>) -> rusqlite::Result<RawColumns> {
+pub(in crate::store::sqlite) fn raw_from_row(kind: RecordKind, row: &Row<'_>) -> rusqlite::Result<RawColumns> {
     Ok(RawColumns {
         kind,
         id: row.get(0)?,
@@ -41,7 +42,7 @@ fn raw_from_row(kind: RecordKind, row: &Row<'_>) -> rusqlite::Result<RawColumns>
 }
 
 /// A row as read, before its ids are parsed (parsing failures are `Corrupt`, not SQL errors).
-struct RawColumns {
+pub(in crate::store::sqlite) struct RawColumns {
     kind: RecordKind,
     id: String,
     org_id: String,
@@ -80,7 +81,7 @@ fn attach_sealed(conn: &Connection, kind: RecordKind, records: &mut [RawRecord])
 }
 
 impl RawColumns {
-    fn into_raw(self) -> Result<RawRecord, StoreError> {
+    pub(in crate::store::sqlite) fn into_raw(self) -> Result<RawRecord, StoreError> {
         let corrupt =
             |reason: &str| StoreError::Corrupt { kind: self.kind.name(), id: self.id.clone(), reason: reason.into() };
         let org_id: OrgId = self.org_id.parse().map_err(|_| corrupt("bad org_id"))?;
