@@ -16,7 +16,7 @@ use certautopilot_core::OrgScope;
 use certautopilot_core::SystemClock;
 use certautopilot_core::SystemScope;
 use certautopilot_core::audit::{VerifyError, verify_chain_links};
-use certautopilot_core::store::mongodb::{MongoOptions, MongoStore, redact_uri};
+use certautopilot_core::store::mongodb::{MongoOptions, MongoStore, redact_uri, scrub_password};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
 use certautopilot_core::store::{CopyError, CopyProgress, CopyReport, Store, StoreTransfer, copy_store};
 
@@ -125,8 +125,10 @@ async fn open(endpoint: Endpoint, role: Role) -> anyhow::Result<Side> {
 
 /// The store a configuration names, opened as the service opens it.
 async fn open_configured(config: &Config) -> anyhow::Result<Opened> {
-    let StoreConfig::Sqlite(_) = &config.store;
-    Ok(Opened::Sqlite(crate::wiring::open_store(config).await?))
+    Ok(match &config.store {
+        StoreConfig::Sqlite(sqlite) => Opened::Sqlite(crate::wiring::open_sqlite(sqlite).await?),
+        StoreConfig::Mongodb(mongodb) => Opened::Mongodb(crate::wiring::open_mongodb(mongodb).await?),
+    })
 }
 
 async fn open_sqlite(path: &Path, role: Role) -> anyhow::Result<Opened> {
@@ -147,41 +149,6 @@ async fn open_mongodb(uri: &str, database: &str) -> anyhow::Result<Opened> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact_uri(uri), scrub_password(&e.to_string(), uri)))?;
     Ok(Opened::Mongodb(Arc::new(store)))
-}
-
-/// `message` with `uri`'s password, as written and percent-decoded, replaced by `***`.
-fn scrub_password(message: &str, uri: &str) -> String {
-    let password = uri
-        .split_once("://")
-        .map(|(_, rest)| &rest[..rest.find(['/', '?']).unwrap_or(rest.len())])
-        .and_then(|authority| authority.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, password)| password)
-        .filter(|p| !p.is_empty());
-    let Some(password) = password else { return message.to_owned() };
-    let decoded = percent_decode(password);
-    message.replace(password, "***").replace(decoded.as_str(), "***")
-}
-
-/// RFC 3986 percent-decoding, leaving malformed escapes as they are.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Runs the copy and the verification; exit 1 when the target's chains do not verify.

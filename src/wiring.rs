@@ -15,7 +15,7 @@ use certautopilot_config::{SqliteSynchronous, StoreConfig};
 use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::{Envelope, KekProvider, KekRing, LocalKek, LocalKekKind, Pkcs11Kek};
 use certautopilot_core::store::Store;
-use certautopilot_core::store::mongodb::{MongoOptions, MongoStore};
+use certautopilot_core::store::mongodb::{MongoOptions, MongoStore, scrub_password};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use tracing::{info, warn};
 
@@ -130,11 +130,11 @@ fn read_pin(source: &PinSource) -> anyhow::Result<zeroize::Zeroizing<String>> {
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match &config.store {
         StoreConfig::Sqlite(sqlite) => Ok(open_sqlite(sqlite).await?),
-        StoreConfig::Mongodb(mongodb) => open_mongodb(mongodb).await,
+        StoreConfig::Mongodb(mongodb) => Ok(open_mongodb(mongodb).await?),
     }
 }
 
-async fn open_sqlite(sqlite: &SqliteConfig) -> anyhow::Result<Arc<SqliteStore>> {
+pub async fn open_sqlite(sqlite: &SqliteConfig) -> anyhow::Result<Arc<SqliteStore>> {
     let options = SqliteOptions {
         busy_timeout: sqlite.busy_timeout,
         synchronous: match sqlite.synchronous {
@@ -160,7 +160,7 @@ async fn open_sqlite(sqlite: &SqliteConfig) -> anyhow::Result<Arc<SqliteStore>> 
 
 /// Connects to the deployment (refusing one that cannot run transactions) and brings its schema
 /// up to date. Errors name `store.mongodb` and show the URI redacted.
-async fn open_mongodb(mongodb: &MongodbConfig) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_mongodb(mongodb: &MongodbConfig) -> anyhow::Result<Arc<MongoStore>> {
     let uri = mongodb.uri.read().context("cannot open the store")?;
     let options = MongoOptions {
         uri: uri.expose().to_owned(),
@@ -177,7 +177,7 @@ async fn open_mongodb(mongodb: &MongodbConfig) -> anyhow::Result<Arc<dyn Store>>
             "cannot open the store: store.mongodb ({}, database {:?}): {}",
             describe_uri(&mongodb.uri, &uri),
             mongodb.database,
-            scrub_password(&e.to_string(), &uri)
+            scrub_password(&e.to_string(), uri.expose())
         )
     })?;
     info!(uri = %uri, database = %mongodb.database, "store open and migrated");
@@ -191,39 +191,6 @@ fn describe_uri(source: &MongoUriSource, uri: &MongoUri) -> String {
         MongoUriSource::Inline(_) => format!("uri {uri}"),
         MongoUriSource::File(path) => format!("uri_file {} ({uri})", path.display()),
     }
-}
-
-/// `message` with the URI's password (as written, and percent-decoded) replaced by `***`: the
-/// driver's errors are its own text, and nothing promises they never quote the connection string.
-fn scrub_password(message: &str, uri: &MongoUri) -> String {
-    let Some(password) = uri.password() else { return message.to_owned() };
-    let mut scrubbed = message.replace(password, "***");
-    let decoded = percent_decode(password);
-    if !decoded.is_empty() {
-        scrubbed = scrubbed.replace(&decoded, "***");
-    }
-    scrubbed
-}
-
-/// RFC 3986 percent-decoding, leaving malformed escapes as they are.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where file targets may write: the operator's allow-list, never over this service's own files.
@@ -327,23 +294,4 @@ fn restrict(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
             .with_context(|| format!("cannot restrict {} to {mode:04o}", path.display()))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A password the driver might quote is replaced, as written and percent-decoded; a URI without
-    /// one leaves the message alone.
-    #[test]
-    fn driver_messages_are_scrubbed_of_the_password() {
-        let uri = MongoUri::parse("mongodb://cap:p%40ss-w0rd@db1/").unwrap();
-        assert_eq!(
-            scrub_password("auth failed for mongodb://cap:p%40ss-w0rd@db1/ with p@ss-w0rd", &uri),
-            "auth failed for mongodb://cap:***@db1/ with ***"
-        );
-        let plain = MongoUri::parse("mongodb://db1/").unwrap();
-        assert_eq!(scrub_password("server selection timeout", &plain), "server selection timeout");
-        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
-    }
 }

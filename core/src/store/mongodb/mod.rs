@@ -96,6 +96,46 @@ pub fn redact_uri(uri: &str) -> String {
     }
 }
 
+/// `message` with `uri`'s password, as written and percent-decoded, replaced by `***`: the driver's
+/// errors are its own text, and nothing promises they never quote the connection string.
+pub fn scrub_password(message: &str, uri: &str) -> String {
+    let password = uri
+        .split_once("://")
+        .map(|(_, rest)| &rest[..rest.find(['/', '?']).unwrap_or(rest.len())])
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    let Some(password) = password else { return message.to_owned() };
+    let mut scrubbed = message.replace(password, "***");
+    let decoded = percent_decode(password);
+    if !decoded.is_empty() {
+        scrubbed = scrubbed.replace(&decoded, "***");
+    }
+    scrubbed
+}
+
+/// RFC 3986 percent-decoding, leaving malformed escapes as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub struct MongoStore {
     client: Client,
     db: Database,
@@ -219,7 +259,22 @@ async fn client_options(options: &MongoOptions) -> Result<ClientOptions, Connect
 
 #[cfg(test)]
 mod tests {
-    use super::redact_uri;
+    use super::{percent_decode, redact_uri, scrub_password};
+
+    /// A password the driver might quote is replaced, as written and percent-decoded; a URI without
+    /// one leaves the message alone.
+    #[test]
+    fn driver_messages_are_scrubbed_of_the_password() {
+        assert_eq!(
+            scrub_password(
+                "auth failed for mongodb://cap:p%40ss-w0rd@db1/ with p@ss-w0rd",
+                "mongodb://cap:p%40ss-w0rd@db1/"
+            ),
+            "auth failed for mongodb://cap:***@db1/ with ***"
+        );
+        assert_eq!(scrub_password("server selection timeout", "mongodb://db1/"), "server selection timeout");
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
 
     #[test]
     fn passwords_never_survive_redaction() {
