@@ -55,6 +55,8 @@ pub(super) async fn require_replica_set(db: &Database) -> Result<(), ConnectErro
 
 /// MongoDB's code for a unique index refusing a document.
 const DUPLICATE_KEY: i32 = 11000;
+/// Two writers changed one document at once.
+const WRITE_CONFLICT: i32 = 112;
 /// The disk is full (`OutOfDiskSpace`).
 const OUT_OF_DISK_SPACE: i32 = 14031;
 
@@ -94,6 +96,11 @@ impl From<Error> for StoreError {
         }
         if is_unavailable(&e) {
             return StoreError::Unavailable(describe(&e));
+        }
+        // A write conflict that escaped its transaction's retries (or a write outside one): the
+        // same call can succeed once the other writer is done.
+        if code(&e) == Some(WRITE_CONFLICT) {
+            return StoreError::Busy;
         }
         StoreError::backend(e)
     }

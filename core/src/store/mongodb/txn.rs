@@ -94,6 +94,13 @@ impl MongoStore {
                             tokio::time::sleep(backoff(attempt)).await;
                             continue 'transaction;
                         }
+                        // A helper that answers `StoreError` turned the driver's transient answer
+                        // into `Backend`: it is still the server's, and still transient.
+                        Fail::Store(e) if is_transient(&e) && Instant::now() < deadline => {
+                            tracing::debug!(attempt, error = %e, "transaction retried");
+                            tokio::time::sleep(backoff(attempt)).await;
+                            continue 'transaction;
+                        }
                         Fail::Raced(e) if Instant::now() < deadline => {
                             tracing::debug!(attempt, error = %super::error::describe(&e), "transaction lost a race; retried");
                             tokio::time::sleep(backoff(attempt)).await;
@@ -118,6 +125,18 @@ impl MongoStore {
                 }
             }
         }
+    }
+}
+
+/// Whether a store error is the driver's transient transaction answer, carried as `Backend`, or a
+/// write conflict (`Busy`).
+fn is_transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Busy => true,
+        StoreError::Backend { source } => {
+            source.downcast_ref::<Error>().is_some_and(|e| e.contains_label(TRANSIENT_TRANSACTION_ERROR))
+        }
+        _ => false,
     }
 }
 
