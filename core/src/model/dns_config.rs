@@ -84,6 +84,9 @@ impl DnsProviderConfig {
         if let Value::Object(map) = &mut value {
             map.remove("provider");
         }
+        // Keys sorted, as stored since M2.1, whether or not a dependency turns on serde_json's
+        // `preserve_order` (the MongoDB driver's bson does): a stored document keeps its bytes.
+        value.sort_all_objects();
         value
     }
 

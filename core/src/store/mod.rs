@@ -8,6 +8,7 @@ pub mod mongodb;
 mod org_doc;
 mod page;
 mod record;
+mod round_trips;
 pub mod sqlite;
 mod traits;
 
@@ -17,6 +18,7 @@ pub mod conformance;
 pub use error::{NotWritableReason, StoreError};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg, membership_key};
+pub use round_trips::RoundTrips;
 pub use traits::{
     AuditFilter, AuditLog, AuditWrite, CertificateExpiry, ClaimRequest, Enqueued, Fencing, JobFailure, JobQueue,
     LoginThrottle, Organizations, Records, SealedKey, SealedRow, SealedSecrets, SiemCursors, Store, StoreHealth,

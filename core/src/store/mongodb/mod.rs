@@ -24,12 +24,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, Tls, TlsOptions};
 use mongodb::{Client, Collection, Database};
 
 use crate::clock::{Clock, SystemClock};
 use crate::ids::OrgId;
-use crate::store::{StoreError, WriteHealthTracker};
+use crate::store::{RoundTrips, StoreError, WriteHealthTracker};
 use crate::timestamp::Timestamp;
 
 pub use self::error::ConnectError;
@@ -102,6 +104,8 @@ pub struct MongoStore {
     audit_signal: tokio::sync::broadcast::Sender<OrgId>,
     /// What this process's writes found about the deployment, for readiness and metrics.
     write_health: WriteHealthTracker,
+    /// Commands this store's client sent, by name (the driver's command monitoring).
+    round_trips: RoundTrips,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -114,7 +118,15 @@ impl MongoStore {
     /// Connects, refuses a deployment without transactions, and brings the schema to
     /// `SCHEMA_VERSION` (once, even when several nodes start together).
     pub async fn connect(options: MongoOptions, clock: Arc<dyn Clock>) -> Result<Self, ConnectError> {
-        let client = Client::with_options(client_options(&options).await?).map_err(ConnectError::driver)?;
+        let round_trips = RoundTrips::default();
+        let mut client_options = client_options(&options).await?;
+        let trips = round_trips.clone();
+        client_options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+            if let CommandEvent::Started(started) = event {
+                trips.record(&started.command_name);
+            }
+        }));
+        let client = Client::with_options(client_options).map_err(ConnectError::driver)?;
         let db = client.database(&options.database);
         error::require_replica_set(&db).await?;
         schema::migrate(&db, clock.as_ref()).await.map_err(ConnectError::Store)?;
@@ -125,12 +137,18 @@ impl MongoStore {
             clock,
             audit_signal: tokio::sync::broadcast::channel(256).0,
             write_health: WriteHealthTracker::default(),
+            round_trips,
         })
     }
 
     /// A store on `uri`/`database` with the default settings and the system clock.
     pub async fn connect_with_defaults(uri: &str, database: &str) -> Result<Self, ConnectError> {
         Self::connect(MongoOptions::new(uri, database), Arc::new(SystemClock)).await
+    }
+
+    /// Commands this store has sent, by name.
+    pub fn round_trips(&self) -> &RoundTrips {
+        &self.round_trips
     }
 
     /// The schema version the database is at (`SCHEMA_VERSION` once connected).

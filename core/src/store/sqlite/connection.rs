@@ -4,8 +4,9 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::store::StoreError;
+use crate::store::round_trips::sql_verb;
 use crate::store::sqlite::{SqliteOptions, Synchronous};
+use crate::store::{RoundTrips, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConnectionRole {
@@ -17,12 +18,13 @@ pub(crate) fn open_connection(
     path: &Path,
     options: &SqliteOptions,
     role: ConnectionRole,
+    round_trips: &RoundTrips,
 ) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(options.busy_timeout)?;
     let synchronous = match options.synchronous {
         Synchronous::Full => "FULL",
@@ -40,5 +42,16 @@ pub(crate) fn open_connection(
         conn.pragma_update(None, "query_only", "ON")?;
     }
     conn.set_prepared_statement_cache_capacity(64);
+    // Every statement this connection starts counts as one trip to the database (after the
+    // pragmas above, which are the connection's own set-up).
+    let trips = round_trips.clone();
+    conn.trace_v2(
+        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(move |event: rusqlite::trace::TraceEvent<'_>| {
+            if let rusqlite::trace::TraceEvent::Stmt(_, sql) = event {
+                trips.record(&sql_verb(sql));
+            }
+        }),
+    )?;
     Ok(conn)
 }

@@ -28,7 +28,7 @@ use rusqlite::Connection;
 
 use crate::clock::{Clock, SystemClock};
 use crate::ids::OrgId;
-use crate::store::{AuditWrite, StoreError, WriteHealthTracker};
+use crate::store::{AuditWrite, RoundTrips, StoreError, WriteHealthTracker};
 use crate::timestamp::Timestamp;
 
 use self::audit as audit_log;
@@ -74,6 +74,8 @@ pub struct SqliteStore {
     audit_signal: tokio::sync::broadcast::Sender<OrgId>,
     /// What this process's writes found about storage, for readiness and metrics.
     write_health: WriteHealthTracker,
+    /// Statements run by this store's connections.
+    round_trips: RoundTrips,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -96,12 +98,14 @@ impl SqliteStore {
     }
 
     pub fn open_blocking(path: &Path, options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let conn = open_connection(path, &options, ConnectionRole::Writer)?;
+        let round_trips = RoundTrips::default();
+        let conn = open_connection(path, &options, ConnectionRole::Writer, &round_trips)?;
         migrations::migrate(&conn)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Writer::start(conn, options.max_write_batch),
-            readers: Arc::new(ReadPool::new(path.to_path_buf(), options)),
+            readers: Arc::new(ReadPool::new(path.to_path_buf(), options, round_trips.clone())),
+            round_trips,
             clock,
             audit_signal: tokio::sync::broadcast::channel(256).0,
             write_health: WriteHealthTracker::default(),
@@ -111,6 +115,11 @@ impl SqliteStore {
     /// A store on a fresh file in `dir`, with the system clock: what tests and benches start from.
     pub async fn open_in(dir: &Path) -> Result<Self, StoreError> {
         Self::open(dir.join("certautopilot.db"), SqliteOptions::default(), Arc::new(SystemClock)).await
+    }
+
+    /// Statements this store has run, by verb.
+    pub fn round_trips(&self) -> &RoundTrips {
+        &self.round_trips
     }
 
     pub fn path(&self) -> &Path {

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use crate::store::StoreError;
 use crate::store::sqlite::SqliteOptions;
 use crate::store::sqlite::connection::{ConnectionRole, open_connection};
+use crate::store::{RoundTrips, StoreError};
 
 pub(crate) struct ReadPool {
     path: PathBuf,
@@ -22,12 +22,13 @@ pub(crate) struct ReadPool {
     idle: Mutex<Vec<Connection>>,
     /// One permit per connection the pool may hold.
     permits: Arc<Semaphore>,
+    round_trips: RoundTrips,
 }
 
 impl ReadPool {
-    pub(crate) fn new(path: PathBuf, options: SqliteOptions) -> Self {
+    pub(crate) fn new(path: PathBuf, options: SqliteOptions, round_trips: RoundTrips) -> Self {
         let permits = Arc::new(Semaphore::new(options.read_connections.max(1)));
-        ReadPool { path, options, idle: Mutex::new(Vec::new()), permits }
+        ReadPool { path, options, idle: Mutex::new(Vec::new()), permits, round_trips }
     }
 
     /// Runs `f` on a pooled connection on the blocking pool, once a connection is free.
@@ -58,7 +59,7 @@ impl ReadPool {
             Some(conn) => conn,
             // Only until the pool holds its `read_connections`: the permits keep every later read
             // on a connection opened before.
-            None => open_connection(&self.path, &self.options, ConnectionRole::Reader)?,
+            None => open_connection(&self.path, &self.options, ConnectionRole::Reader, &self.round_trips)?,
         };
         let result = f(&conn);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,8 +83,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pool.db");
         let options = SqliteOptions { read_connections: 2, ..SqliteOptions::default() };
-        drop(open_connection(&path, &options, ConnectionRole::Writer).unwrap());
-        let pool = Arc::new(ReadPool::new(path, options));
+        drop(open_connection(&path, &options, ConnectionRole::Writer, &RoundTrips::default()).unwrap());
+        let pool = Arc::new(ReadPool::new(path, options, RoundTrips::default()));
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let reads = (0..32).map(|_| {

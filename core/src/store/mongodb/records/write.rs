@@ -63,17 +63,29 @@ pub(in crate::store::mongodb) async fn insert(
     for raw in records {
         scope.check_owner(raw)?;
         check_membership(store, session, scope, raw).await?;
-        store
-            .collection(raw.kind.table())
-            .insert_one(to_document(raw)?)
-            .session(&mut *session)
-            .await
-            .map_err(|e| map_duplicate(e, raw))?;
-        if !raw.sealed.is_empty() {
-            sealed::replace(store, session, raw.kind.table(), &raw.id, &raw.sealed).await?;
+    }
+    // One command per run of records of one kind (a bulk load is thousands of them), then their
+    // sealed values.
+    for run in records.chunk_by(|a, b| a.kind == b.kind) {
+        let documents = run.iter().map(to_document).collect::<Result<Vec<_>, _>>()?;
+        let inserted = store.collection(run[0].kind.table()).insert_many(documents).session(&mut *session).await;
+        if let Err(e) = inserted {
+            let culprit = failed_insert(&e).and_then(|i| run.get(i)).unwrap_or(&run[0]);
+            return Err(map_duplicate(e, culprit));
         }
     }
+    for raw in records.iter().filter(|r| !r.sealed.is_empty()) {
+        sealed::replace(store, session, raw.kind.table(), &raw.id, &raw.sealed).await?;
+    }
     Ok(())
+}
+
+/// Which document of an `insertMany` the server refused, if it said.
+fn failed_insert(e: &mongodb::error::Error) -> Option<usize> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => m.write_errors.as_ref()?.first().map(|w| w.index),
+        _ => None,
+    }
 }
 
 /// The stored version of a record in scope, to tell "gone" from "changed" after a guarded write missed.
