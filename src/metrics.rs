@@ -120,6 +120,8 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
     http.render(&mut out);
     render_siem(&mut out, siem);
     if let Some(store) = store {
+        // Before this scrape's own queries: they show in the next scrape.
+        render_round_trips(&mut out, &store.round_trips());
         render_write_health(&mut out, store.write_health());
         out.push_str("# HELP certautopilot_jobs Jobs in the queue, by status.\n# TYPE certautopilot_jobs gauge\n");
         match store.job_counts().await {
@@ -140,6 +142,17 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
         }
     }
     out
+}
+
+/// The store's trips to its database since this process opened it, by operation.
+fn render_round_trips(out: &mut String, trips: &std::collections::BTreeMap<String, u64>) {
+    out.push_str(
+        "# HELP certautopilot_store_round_trips_total Trips to the database (SQLite statements by verb, \
+         MongoDB commands by name), by operation.\n# TYPE certautopilot_store_round_trips_total counter\n",
+    );
+    for (operation, n) in trips {
+        let _ = writeln!(out, "certautopilot_store_round_trips_total{{operation=\"{}\"}} {n}", escape(operation));
+    }
 }
 
 /// Whether the store can write, and the writes its storage refused, by reason (issue 16, item 6).
@@ -250,6 +263,20 @@ mod tests {
         assert!(out.contains("certautopilot_store_write_failures_total{reason=\"full\"} 3\n"), "{out}");
         assert!(out.contains("certautopilot_store_write_failures_total{reason=\"read_only\"} 0\n"), "{out}");
         assert!(out.contains("# TYPE certautopilot_store_write_failures_total counter"), "{out}");
+    }
+
+    /// A store's round trips are a counter per operation, read from a real store that did some work.
+    #[tokio::test]
+    async fn round_trips_are_a_counter_per_operation() {
+        let fixture = certautopilot_core::store::sqlite::SqliteStore::for_test().await;
+        let store: Arc<dyn Store> = Arc::new(fixture.store);
+        store.job_counts().await.expect("counts");
+        let trips = store.round_trips();
+        assert!(trips.get("select").copied().unwrap_or(0) >= 1, "{trips:?}");
+        let mut out = String::new();
+        render_round_trips(&mut out, &trips);
+        assert!(out.contains("# TYPE certautopilot_store_round_trips_total counter"), "{out}");
+        assert!(out.contains("certautopilot_store_round_trips_total{operation=\"select\"} "), "{out}");
     }
 
     /// Observations land in the right cumulative buckets and the count and sum add up.

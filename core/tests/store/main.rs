@@ -5,6 +5,7 @@ mod child;
 mod crash;
 mod login;
 mod mongodb;
+mod mongodb_deployment;
 mod outbox;
 mod processes;
 mod race;

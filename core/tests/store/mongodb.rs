@@ -3,6 +3,10 @@
 //! server, schema migration by several nodes at once, transaction retries.
 
 // The concerns are listed here as the backend implements them (M2.3, in progress).
+mod conformance {
+    use certautopilot_core::store::mongodb::MongoStore;
+    certautopilot_core::store_conformance_tests!(MongoStore::for_test; login_throttle, siem_cursors);
+}
 
 use std::sync::Arc;
 

@@ -106,6 +106,8 @@ pub struct MongoStore {
     write_health: WriteHealthTracker,
     /// Commands this store's client sent, by name (the driver's command monitoring).
     round_trips: RoundTrips,
+    /// This store object's audit outbox ids: unique across processes, time-ordered (`audit.rs`).
+    outbox_ids: audit::OutboxIds,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -138,6 +140,7 @@ impl MongoStore {
             audit_signal: tokio::sync::broadcast::channel(256).0,
             write_health: WriteHealthTracker::default(),
             round_trips,
+            outbox_ids: audit::OutboxIds::default(),
         })
     }
 

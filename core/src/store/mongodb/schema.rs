@@ -48,6 +48,11 @@ fn schema_v1() -> Vec<CollectionIndexes> {
     all
 }
 
+/// Every collection and index the schema at `LATEST_VERSION` has: what `integrity_check` expects.
+pub(super) fn expected() -> Vec<CollectionIndexes> {
+    steps().into_iter().flat_map(|step| step()).collect()
+}
+
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn steps() -> Vec<fn() -> Vec<CollectionIndexes>> {
     vec![schema_v1]
@@ -126,11 +131,28 @@ async fn release_lock(db: &Database, holder: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// MongoDB's code for "the collection exists already".
+const NAMESPACE_EXISTS: i32 = 48;
+
+async fn create_collection(db: &Database, name: &str, version: u32) -> Result<(), StoreError> {
+    match db.create_collection(name).await {
+        Ok(()) => Ok(()),
+        Err(e) if super::error::code(&e) == Some(NAMESPACE_EXISTS) => Ok(()),
+        Err(e) => Err(StoreError::Migration {
+            version,
+            message: format!("collection {name}: {}", super::error::describe(&e)),
+        }),
+    }
+}
+
 async fn run_steps(db: &Database, from: u32, holder: &str) -> Result<(), StoreError> {
     for (i, step) in steps().into_iter().enumerate().skip(from as usize) {
         let to = i as u32 + 1;
         for collection in step() {
             if collection.indexes.is_empty() {
+                // Created now even without an index of its own: MongoDB before 4.4 cannot create a
+                // collection inside a transaction, where its first write may happen.
+                create_collection(db, collection.collection, to).await?;
                 continue;
             }
             db.collection::<Document>(collection.collection).create_indexes(collection.indexes).await.map_err(|e| {

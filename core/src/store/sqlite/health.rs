@@ -28,6 +28,10 @@ impl StoreHealth for SqliteStore {
         .await
     }
 
+    fn round_trips(&self) -> std::collections::BTreeMap<String, u64> {
+        self.round_trips.snapshot()
+    }
+
     fn write_health(&self) -> WriteHealth {
         self.write_health.snapshot()
     }

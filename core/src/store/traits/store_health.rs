@@ -29,6 +29,9 @@ pub trait StoreHealth: Send + Sync + 'static {
     /// Tries a small write to the store's storage, never to its data: `Ok` once there is room
     /// again (the store is then reported writable), `NotWritable` while there is not.
     async fn probe_writable(&self) -> Result<(), StoreError>;
+    /// How many times this store object has gone to its database since it opened, by operation
+    /// (`store::RoundTrips`): SQLite statements by verb, MongoDB commands by name.
+    fn round_trips(&self) -> std::collections::BTreeMap<String, u64>;
 }
 
 /// Write outcomes as a backend sees them, kept for `write_health`: lock-free, so every write can
