@@ -166,7 +166,12 @@ impl Cluster {
         let (mongo, store_links, location) = match options.backend {
             Backend::Sqlite => (None, None, StoreLocation::Sqlite(dir.path().join("store.db"))),
             Backend::Mongodb => {
-                let server = MongoServer::start(&dir.path().join("mongo"), MongoServerOptions::default());
+                // The scenarios SIGKILL the server and expect acknowledged writes to survive, as they
+                // do on mongod (see `sync_on_commit`).
+                let server = MongoServer::start(
+                    &dir.path().join("mongo"),
+                    MongoServerOptions { sync_on_commit: true, ..MongoServerOptions::default() },
+                );
                 let links = StoreLinks::start(&all_ids, SocketAddr::from(([127, 0, 0, 1], server.port())));
                 let location = StoreLocation::Mongodb { uri: server.uri(), database: DATABASE.into() };
                 (Some(server), Some(links), location)
@@ -505,6 +510,15 @@ impl Cluster {
 
     pub fn fence_terms(&self) -> Vec<FenceRecord> {
         self.view().fence_history().unwrap_or_else(|e| panic!("fence history: {e}\n{}", self.diagnostics()))
+    }
+
+    /// The files in node `id`'s data directory (names, sorted): what the node keeps on its host.
+    pub fn data_files(&self, id: u64) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.node(id).host.data())
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// Each node's proxy to the store (MongoDB clusters only).

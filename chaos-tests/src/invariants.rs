@@ -4,7 +4,7 @@
 //! chain intact, as many certificates issued by the CA as recorded, and nothing written before a
 //! fault missing after it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use certautopilot_core::Timestamp;
@@ -120,14 +120,19 @@ fn dead_jobs(cluster: &Cluster) -> String {
 /// What the store holds at one moment, to compare with what it holds after a fault.
 #[derive(Debug, Clone)]
 pub struct Written {
-    pub jobs: BTreeSet<String>,
+    /// Job id -> what it was (kind, status), for the message if it goes missing.
+    pub jobs: BTreeMap<String, String>,
     pub audit: AuditSnapshot,
 }
 
 /// Every job (by id) and every chained audit entry (by organization and seq, with its MAC).
 pub fn written(cluster: &Cluster) -> Written {
     let view = cluster.view();
-    let jobs = view.jobs().expect("jobs").into_iter().map(|j| j.id.to_string()).collect();
+    let jobs = view.jobs().expect("jobs");
+    let jobs = jobs
+        .into_iter()
+        .map(|j| (j.id.to_string(), format!("{:?} {:?} queued at {}", j.kind, j.status, j.queued_at)))
+        .collect();
     Written { jobs, audit: view.audit_snapshot().expect("audit chain") }
 }
 
@@ -135,7 +140,7 @@ pub fn written(cluster: &Cluster) -> Written {
 /// delay writes, never take back one that was acknowledged.
 pub fn nothing_lost_since(cluster: &Cluster, before: &Written) {
     let now = written(cluster);
-    let lost_jobs: Vec<_> = before.jobs.difference(&now.jobs).collect();
+    let lost_jobs: Vec<_> = before.jobs.iter().filter(|(id, _)| !now.jobs.contains_key(*id)).collect();
     assert!(lost_jobs.is_empty(), "jobs written before the fault are gone: {lost_jobs:?}");
     for (key, hmac) in &before.audit {
         assert_eq!(now.audit.get(key), Some(hmac), "audit entry {key:?} changed or vanished after the fault");

@@ -41,6 +41,13 @@ fn worker_on_a_second_host_completes_jobs_an_api_node_enqueued() {
     let issued = jobs.iter().filter(|j| j.kind == JobKind::Issue && j.status == JobStatus::Succeeded).count();
     assert_eq!(issued, certs.len(), "issue jobs: {jobs:#?}");
     invariants::audit_verifies(&c);
+    // Nothing shared but the store: no node keeps a store file of its own either (the Raft log is
+    // the cluster member's only database).
+    for id in [1, 2] {
+        let files = c.data_files(id);
+        eprintln!("host-{id} data: {files:?}");
+        assert!(files.iter().all(|f| f.starts_with("raft.db")), "node {id} keeps more than its Raft log: {files:?}");
+    }
     let (recorded, by_ca) = invariants::issued_matches_ca(&c, SETTLE);
     eprintln!(
         "second-host worker: {succeeded} jobs succeeded, {recorded} issued (CA {by_ca}) in {:?}",

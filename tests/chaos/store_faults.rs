@@ -18,6 +18,7 @@ const STORE_DOWN: Duration = Duration::from_secs(10);
 /// that cannot reach its store must wait, not die), then restarts it with its data.
 fn store_outage(c: &mut Cluster) {
     c.kill_store();
+    eprintln!("store server killed at {}", certautopilot_core::Timestamp::now());
     let start = Instant::now();
     while start.elapsed() < STORE_DOWN {
         let exited = c.exited_nodes();
