@@ -11,27 +11,50 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, ZONE};
+use certautopilot_connectors::testsupport::{
+    AcmeEnv, AcmeEnvOptions, ChildGuard, DELEGATED_ZONE, PortReservation, ZONE,
+};
 use serde_json::{Value, json};
 
+use super::backend::{self, BenchStore, StoreUnderTest};
 use super::{millis, percentile};
 
 /// How often a client asks whether its certificate is issued.
 const POLL: Duration = Duration::from_millis(5);
 
-pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
+pub fn run(dir: &Path, count: usize, concurrency: usize, store: BenchStore) -> anyhow::Result<()> {
     let concurrency = concurrency.max(1);
+    let store = StoreUnderTest::start(store, dir);
     println!(
-        "bench issue: {count} single-name ECDSA P-256 certificates, {concurrency} at a time, Pebble + BIND 9 on loopback"
+        "bench issue: {count} single-name ECDSA P-256 certificates, {concurrency} at a time, Pebble + BIND 9 on loopback, store {}",
+        store.name()
     );
     let env = AcmeEnv::start(&dir.join("env"), AcmeEnvOptions::default());
-    let (mut child, client) = start_service(dir, concurrency.max(4))?;
+    // Held until the service binds it (SO_REUSEADDR), so nothing else takes it meanwhile.
+    let metrics_port = PortReservation::tcp();
+    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port.port()));
+    let (mut child, client) = start_service_on(dir, concurrency.max(4), &store, Some(metrics_port.port()))?;
     let pid = child.pid().unwrap_or_default();
     let client = prepare(client, &env)?;
 
     // Warm-up: registers the account and starts the actors; not counted.
     let warm = issue(&client, "warmup")?;
     println!("  warm-up certificate (account registration included): {}", millis(warm));
+    let idle = backend::idle_rate(metrics, Duration::from_secs(2))?;
+    // What one status read costs, to take the clients' polling out of the figure: polls depend on
+    // how fast issuance is, issuance's own trips do not.
+    let poll = {
+        let before = backend::scrape(metrics)?;
+        let path = "/api/v1/certificates?limit=1";
+        let reads = 20;
+        for _ in 0..reads {
+            client.call("GET", path, None)?;
+        }
+        let spent = backend::difference(&backend::scrape(metrics)?, &before);
+        spent.into_iter().map(|(op, n)| (op, n as f64 / f64::from(reads))).collect::<std::collections::BTreeMap<_, _>>()
+    };
+    POLLS.store(0, Ordering::Relaxed);
+    let trips_before = backend::scrape(metrics)?;
 
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(count));
@@ -57,6 +80,7 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
         }
     });
     let elapsed = run_started.elapsed();
+    let trips = backend::difference(&backend::scrape(metrics)?, &trips_before);
     let mut samples = latencies.into_inner().unwrap_or_else(|e| e.into_inner());
     samples.sort();
     println!(
@@ -77,26 +101,42 @@ pub fn run(dir: &Path, count: usize, concurrency: usize) -> anyhow::Result<()> {
         println!("  service resident memory after the run: {:.1} MiB", rss as f64 / 1024.0);
     }
     println!("  orders placed at Pebble: {}", env.pebble.orders_placed());
+    let polls = POLLS.load(Ordering::Relaxed);
+    println!(
+        "  status polls by the clients: {polls}, about {:.1} store round trips each (taken out below)",
+        poll.values().sum::<f64>()
+    );
+    let observer = poll.into_iter().map(|(op, n)| (op, n * polls as f64)).collect();
+    backend::report(&trips, &idle, elapsed, samples.len(), "issued certificate", &observer);
     child.stop();
     Ok(())
 }
 
 /// This binary serving in a child process under `dir/service`, ready, with a client for it.
 pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Result<(ChildGuard, Client)> {
+    start_service_on(dir, job_concurrency, &StoreUnderTest::start(BenchStore::Sqlite, dir), None)
+}
+
+/// As `start_service`, on `store`, with the metrics endpoint on `metrics` when given.
+fn start_service_on(
+    dir: &Path,
+    job_concurrency: usize,
+    store: &StoreUnderTest,
+    metrics: Option<u16>,
+) -> anyhow::Result<(ChildGuard, Client)> {
     let concurrency = job_concurrency.to_string();
     // File targets (bench distribute) write under the bench's directory; its data stays protected.
     let allowed = dir.display().to_string();
-    let (child, addr) = super::service::start_service(
-        dir,
-        &[
-            ("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", allowed.as_str()),
-            ("CERTAUTOPILOT_JOBS__CONCURRENCY", concurrency.as_str()),
-            ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
-            ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250"),
-            // Pebble and BIND listen on loopback.
-            ("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true"),
-        ],
-    )?;
+    let mut env = vec![
+        ("CERTAUTOPILOT_TARGETS__FILE__ALLOWED_DIRS", allowed.as_str()),
+        ("CERTAUTOPILOT_JOBS__CONCURRENCY", concurrency.as_str()),
+        ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
+        ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "250"),
+        // Pebble and BIND listen on loopback.
+        ("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true"),
+    ];
+    env.extend(store.env());
+    let (child, addr) = super::service::start_service_with_metrics(dir, &env, metrics)?;
     Ok((child, Client { addr, token: None, project: None }))
 }
 
@@ -149,6 +189,9 @@ pub(super) fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
     Ok(c)
 }
 
+/// Status reads the clients made while waiting (their store trips are the poll's, not issuance's).
+static POLLS: AtomicUsize = AtomicUsize::new(0);
+
 fn issue(c: &Client, label: &str) -> anyhow::Result<Duration> {
     let (pid, account) = c.project.clone().context("not prepared")?;
     let started = Instant::now();
@@ -161,6 +204,7 @@ fn issue(c: &Client, label: &str) -> anyhow::Result<Duration> {
     let path = format!("/api/v1/certificates/{}", created["certificate"]["id"].as_str().unwrap_or_default());
     loop {
         let (status, body) = c.call("GET", &path, None)?;
+        POLLS.fetch_add(1, Ordering::Relaxed);
         match (status, body["status"].as_str()) {
             (200, Some("issued")) => return Ok(started.elapsed()),
             (200, Some("failed")) => bail!("failed: {}", body["last_error"]),

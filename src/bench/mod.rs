@@ -3,6 +3,7 @@
 
 mod actors;
 mod audit;
+mod backend;
 mod distribute;
 mod health_probe;
 mod issue;
@@ -82,6 +83,9 @@ pub enum BenchCommand {
         count: usize,
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// The store the service runs on; the run also prints its round trips per certificate.
+        #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
+        store: backend::BenchStore,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -159,9 +163,9 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let (dir, _guard) = work_dir(dir)?;
             jobs::run(&dir, jobs, concurrency).await
         }
-        BenchCommand::Issue { count, concurrency, dir } => {
+        BenchCommand::Issue { count, concurrency, store, dir } => {
             let (dir, _guard) = work_dir(dir)?;
-            tokio::task::spawn_blocking(move || issue::run(&dir, count, concurrency)).await?
+            tokio::task::spawn_blocking(move || issue::run(&dir, count, concurrency, store)).await?
         }
         BenchCommand::Distribute { files, ssh, dir } => {
             let (dir, _guard) = work_dir(dir)?;

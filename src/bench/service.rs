@@ -9,29 +9,45 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certautopilot_connectors::testsupport::{ChildGuard, wait_for_own_port};
+use certautopilot_connectors::testsupport::{ChildGuard, listening_tcp_ports, wait_for_own_port};
 
 /// This binary serving under `dir/service` on a free loopback port with `env` added, ready.
 pub fn start_service(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(ChildGuard, SocketAddr)> {
+    start_service_with_metrics(dir, env, None)
+}
+
+/// As `start_service`, with the metrics endpoint on `metrics` (a port the caller holds) when given.
+pub fn start_service_with_metrics(
+    dir: &Path,
+    env: &[(&str, &str)],
+    metrics: Option<u16>,
+) -> anyhow::Result<(ChildGuard, SocketAddr)> {
     let service_dir = dir.join("service");
     std::fs::create_dir_all(&service_dir)?;
-    let mut child = ChildGuard::new(
-        Command::new(std::env::current_exe()?)
-            .args(["serve", "--log-format", "json"])
-            .current_dir(&service_dir)
-            // Port 0: the service takes a free port, read back from its own listening socket (the
-            // only one: metrics are off), so no other process can be in the way.
-            .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
-            .env("CERTAUTOPILOT_METRICS__ENABLED", "false")
-            .env("CERTAUTOPILOT_LOG__FILTER", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start the service")?,
-    );
-    let port = wait_for_own_port(&mut child, Duration::from_secs(30))
-        .map_err(|e| anyhow::anyhow!("the service did not listen: {e:?}"))?;
+    let metrics_listen = metrics.map(|port| format!("127.0.0.1:{port}"));
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["serve", "--log-format", "json"])
+        .current_dir(&service_dir)
+        // Port 0: the service takes a free port, read back from its own listening sockets (the
+        // only one besides the metrics port the caller chose), so no other process can be in the way.
+        .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")
+        .env("CERTAUTOPILOT_LOG__FILTER", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match &metrics_listen {
+        Some(listen) => {
+            command.env("CERTAUTOPILOT_METRICS__ENABLED", "true").env("CERTAUTOPILOT_METRICS__LISTEN", listen)
+        }
+        None => command.env("CERTAUTOPILOT_METRICS__ENABLED", "false"),
+    };
+    let mut child = ChildGuard::new(command.spawn().context("cannot start the service")?);
+    let port = match metrics {
+        None => wait_for_own_port(&mut child, Duration::from_secs(30))
+            .map_err(|e| anyhow::anyhow!("the service did not listen: {e:?}"))?,
+        Some(metrics) => api_port_beside(&mut child, metrics)?,
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
     while !matches!(call(addr, "GET", "/readyz", &[], None), Ok((200, _))) {
@@ -41,6 +57,27 @@ pub fn start_service(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(ChildG
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok((child, addr))
+}
+
+/// The service's API port: the one it listens on besides `metrics`, once both are bound.
+fn api_port_beside(child: &mut ChildGuard, metrics: u16) -> anyhow::Result<u16> {
+    let started = Instant::now();
+    loop {
+        if child.exited().is_some() {
+            bail!("the service exited at start");
+        }
+        let pid = child.pid().context("the service stopped")?;
+        let ports = listening_tcp_ports(pid);
+        if ports.contains(&metrics)
+            && let [api] = ports.iter().copied().filter(|p| *p != metrics).collect::<Vec<_>>()[..]
+        {
+            return Ok(api);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the service did not listen (ports {ports:?})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One HTTP/1.1 request on its own connection: status and body.
