@@ -199,3 +199,27 @@ async fn the_probe_reports_a_full_disk_and_the_recovery() {
     let health = store.write_health();
     assert!(health.writable && health.full_failures == 1, "{health:?}");
 }
+
+/// A chain without a head document (entries copied in by `store copy`, which writes no heads)
+/// continues from its last entry: the next append lands, a repeated `seq` is still refused, and
+/// the head document written then agrees with the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_without_a_head_document_continues_from_its_last_entry() {
+    let fixture = MongoStore::for_test().await;
+    let store = &fixture.store;
+    let organization = Organization::new("acme", Timestamp::now());
+    let (org, scope) = (organization.id, OrgScope::for_system("test", &organization));
+    let first = next_entry(org, None, "one");
+    let second = next_entry(org, Some(&first), "two");
+    store.chain_audit(vec![first.clone(), second.clone()], Vec::new()).await.unwrap();
+    let client = mongodb::Client::with_uri_str(certautopilot_core::testsupport::shared_mongodb_uri()).await.unwrap();
+    let heads = client.database(store.database_name()).collection::<Document>("audit_heads");
+    heads.delete_many(doc! {}).await.unwrap();
+
+    let repeated = store.chain_audit(vec![second.clone()], Vec::new()).await;
+    assert!(matches!(repeated, Err(StoreError::AuditSequence { expected: 3, got: 2 })), "{repeated:?}");
+    let third = next_entry(org, Some(&second), "three");
+    store.chain_audit(vec![third.clone()], Vec::new()).await.expect("continues from the last entry");
+    assert_eq!(store.list_audit_events(&scope, 0, 10).await.unwrap(), vec![first, second, third]);
+    store.integrity_check().await.expect("the new head agrees with the chain");
+}

@@ -294,8 +294,10 @@ fn pending_row(row: &Document, org: OrgId) -> Result<PendingAudit, StoreError> {
 /// One organization's head as a chain transaction found it and moves it.
 struct Head {
     org: OrgId,
-    /// The `seq` read; `None` when the organization has no head document yet.
-    stored: Option<u64>,
+    /// The last `seq` read (0: an empty chain).
+    read: u64,
+    /// Whether `read` came from the head document (else from the chain itself, or nothing).
+    document: bool,
     next: u64,
 }
 
@@ -318,8 +320,8 @@ async fn chain(
         let position = match heads.iter().position(|h| h.org == event.org_id) {
             Some(position) => position,
             None => {
-                let stored = read_head(store, session, event.org_id).await?;
-                heads.push(Head { org: event.org_id, stored, next: stored.unwrap_or(0) });
+                let (read, document) = read_head(store, session, event.org_id).await?;
+                heads.push(Head { org: event.org_id, read, document, next: read });
                 heads.len() - 1
             }
         };
@@ -383,12 +385,13 @@ async fn gone_row(store: &MongoStore, drained: &[u64]) -> Result<u64, StoreError
     Ok(drained.iter().copied().find(|id| !present.contains(&codec::n(*id))).unwrap_or(drained[0]))
 }
 
-/// The organization's last chained `seq` inside the transaction: its head document, or, for a
-/// chain written without one (copied in by `store copy`), its last entry.
-async fn read_head(store: &MongoStore, session: &mut ClientSession, org: OrgId) -> Result<Option<u64>, Fail> {
+/// The organization's last chained `seq` inside the transaction, and whether a head document
+/// holds it: the head document, or, for a chain written without one (copied in by `store copy`),
+/// its last entry (0 for none).
+async fn read_head(store: &MongoStore, session: &mut ClientSession, org: OrgId) -> Result<(u64, bool), Fail> {
     let head = store.collection(HEADS).find_one(doc! { "_id": org.to_string() }).session(&mut *session).await?;
     if let Some(head) = head {
-        return Ok(Some(Reader::new(&head, "audit head").u64("seq")?));
+        return Ok((Reader::new(&head, "audit head").u64("seq")?, true));
     }
     let last = store
         .collection(EVENTS)
@@ -397,7 +400,8 @@ async fn read_head(store: &MongoStore, session: &mut ClientSession, org: OrgId) 
         .projection(doc! { "seq": 1 })
         .session(&mut *session)
         .await?;
-    last.map(|last| Reader::new(&last, "audit event").u64("seq")).transpose().map_err(Fail::Store)
+    let seq = last.map(|last| Reader::new(&last, "audit event").u64("seq")).transpose()?;
+    Ok((seq.unwrap_or(0), false))
 }
 
 /// Moves the head from what this transaction read to its last new entry. A concurrent chainer's
@@ -406,26 +410,25 @@ async fn move_head(store: &MongoStore, session: &mut ClientSession, head: &Head)
     let heads = store.collection(HEADS);
     let org = head.org.to_string();
     let seq = codec::n(head.next);
-    let expected = head.stored.unwrap_or(0) + 1;
-    match head.stored {
-        Some(stored) => {
-            let moved = heads
-                .update_one(doc! { "_id": &org, "seq": codec::n(stored) }, doc! { "$set": { "seq": seq } })
-                .session(&mut *session)
-                .await?;
-            if moved.matched_count != 1 {
-                return Err(StoreError::AuditSequence { expected, got: expected }.into());
-            }
+    let expected = head.read + 1;
+    if head.document {
+        let moved = heads
+            .update_one(doc! { "_id": &org, "seq": codec::n(head.read) }, doc! { "$set": { "seq": seq } })
+            .session(&mut *session)
+            .await?;
+        if moved.matched_count != 1 {
+            return Err(StoreError::AuditSequence { expected, got: expected }.into());
         }
-        None => match heads.insert_one(doc! { "_id": &org, "seq": seq }).session(&mut *session).await {
-            Ok(_) => {}
-            Err(e) if super::error::is_duplicate_key(&e) => {
-                return Err(StoreError::AuditSequence { expected, got: expected }.into());
-            }
-            Err(e) => return Err(e.into()),
-        },
+        return Ok(());
     }
-    Ok(())
+    match heads.insert_one(doc! { "_id": &org, "seq": seq }).session(&mut *session).await {
+        Ok(_) => Ok(()),
+        // A first chainer that committed after this transaction's snapshot: a race, as above.
+        Err(e) if super::error::is_duplicate_key(&e) => {
+            Err(StoreError::AuditSequence { expected, got: expected }.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn entry_document(event: &AuditEvent) -> Result<Document, StoreError> {

@@ -88,7 +88,7 @@ async fn reserve(
     let verdict = policy.decide(counted(keys, &stored, cutoff)?);
     if matches!(verdict, LoginVerdict::Proceed { .. }) {
         for name in names {
-            let previous = find(&stored, name).map(|doc| read_count(doc)).transpose()?;
+            let previous = find(&stored, name).map(read_count).transpose()?;
             // An expired document not pruned yet starts again from one. `last_at` never moves back,
             // even when another process's clock is behind this one's.
             let (count, last_at) = match previous {

@@ -182,9 +182,10 @@ impl Records for MongoStore {
     ) -> Result<Vec<RawRecord>, StoreError> {
         let mut filter = scope_filter(scope, kind)?;
         filter.insert("_id", doc! { "$in": ids });
-        let mut found = self.find_records(kind, filter, doc! { "_id": 1 }, None).await?;
-        // In the order given; ids not found (or not in scope) are left out.
-        Ok(ids.iter().filter_map(|id| found.iter().position(|r| &r.id == id).map(|i| found.swap_remove(i))).collect())
+        let found = self.find_records(kind, filter, doc! { "_id": 1 }, None).await?;
+        let by_id: std::collections::HashMap<&str, &RawRecord> = found.iter().map(|r| (r.id.as_str(), r)).collect();
+        // In the order given, an id given twice answered twice; ids not found (or not in scope) left out.
+        Ok(ids.iter().filter_map(|id| by_id.get(id.as_str()).map(|r| (*r).clone())).collect())
     }
 
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError> {
