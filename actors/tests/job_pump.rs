@@ -207,8 +207,13 @@ async fn shutdown_releases_jobs_that_outlast_the_grace() {
     assert_eq!((report.finished_in_grace, report.released.clone()), (0, vec![id]));
     let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
     assert_eq!((job.status, job.attempts, job.lease_owner), (JobStatus::Queued, 0, None));
-    let claim =
-        ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(30) };
+    let claim = ClaimRequest {
+        node_id: "w2".into(),
+        incarnation: "w2-start".into(),
+        kinds: vec![JobKind::Issue],
+        limit: 1,
+        lease: Duration::from_secs(30),
+    };
     assert_eq!(store.claim_jobs(&claim).await.unwrap().len(), 1);
 }
 
@@ -224,8 +229,13 @@ async fn lost_lease_cancels_the_running_job() {
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
-    let thief =
-        ClaimRequest { node_id: "w2".into(), kinds: vec![JobKind::Issue], limit: 1, lease: Duration::from_secs(300) };
+    let thief = ClaimRequest {
+        node_id: "w2".into(),
+        incarnation: "w2-start".into(),
+        kinds: vec![JobKind::Issue],
+        limit: 1,
+        lease: Duration::from_secs(300),
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     // A heartbeat may land between the clock jump and the claim; jump again until the claim wins.
     let stolen = loop {
@@ -295,4 +305,34 @@ async fn a_panicking_pump_is_restarted_and_claims_again() {
     assert_eq!(snap.restarts, 1);
     assert_eq!(pump.shutdown(Duration::from_secs(1)).await, ShutdownReport::default());
     assert!(registry.get("job_pump", "w1").is_none(), "a stopped pump leaves the registry");
+}
+
+/// A node's pump that starts again after its process died holding leases (here: jobs claimed
+/// under another incarnation of the same node id, with a lease far longer than the test) continues
+/// those jobs at once: its start ends the dead incarnation's leases before its first claim, so the
+/// jobs succeed on attempt 2 while their old leases had most of their time left.
+#[actix_rt::test]
+async fn a_restarted_pump_continues_its_dead_starts_jobs_at_once() {
+    let (store, _dir) = real_store().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id);
+    }
+    let dead_start = ClaimRequest {
+        node_id: "w1".into(),
+        incarnation: "killed-start".into(),
+        kinds: vec![JobKind::Issue],
+        limit: 2,
+        lease: Duration::from_secs(3_600),
+    };
+    assert_eq!(store.claim_jobs(&dead_start).await.unwrap().len(), 2);
+    let pump = JobPump::new(store.clone(), config("w1"));
+    assert_ne!(pump.incarnation(), "killed-start");
+    let handler = Arc::new(Flaky { kind: JobKind::Issue, fail_first: 0, calls: AtomicU32::new(0) });
+    let pump = start(pump.with_handler(handler));
+    for id in ids {
+        let job = wait_for_job(store.as_ref(), id, "the job continued", |j| j.status == JobStatus::Succeeded).await;
+        assert_eq!(job.attempts, 2);
+    }
+    pump.shutdown(Duration::from_secs(1)).await;
 }

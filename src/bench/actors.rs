@@ -21,7 +21,7 @@ pub async fn run(dir: &Path, certificates: usize, active: usize) -> anyhow::Resu
     let options = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
     let store = Arc::new(SqliteStore::open(&path, options, Arc::new(SystemClock)).await?);
     let started = Instant::now();
-    super::renewal_scan::load(&store, certificates, 100, Timestamp::now()).await?;
+    super::renewal_scan::load(store.as_ref(), certificates, 100, Timestamp::now()).await?;
     println!("  loaded in {:.1} s", started.elapsed().as_secs_f64());
     let pid = std::process::id();
     let before = rss_kib(pid).unwrap_or_default();

@@ -31,6 +31,7 @@ pub async fn run(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result
             tasks.push(tokio::spawn(async move {
                 let claim = ClaimRequest {
                     node_id: format!("bench-{n}"),
+                    incarnation: "bench".into(),
                     kinds: vec![JobKind::Issue],
                     limit: 1,
                     lease: Duration::from_secs(60),
@@ -53,6 +54,7 @@ pub async fn run(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result
         // Loops may have claimed each other's jobs; finish any stragglers so the count is exact.
         let claim = ClaimRequest {
             node_id: "bench-tail".into(),
+            incarnation: "bench".into(),
             kinds: vec![JobKind::Issue],
             limit: 100,
             lease: Duration::from_secs(60),

@@ -10,6 +10,7 @@ mod issue;
 mod jobs;
 mod kek;
 mod login_flood;
+mod recovery;
 mod renewal_scan;
 mod service;
 mod siem;
@@ -131,6 +132,26 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A worker SIGKILLed while holding jobs and started again as the same node: time from the
+    /// restart to the first reclaimed job completing, and to the last.
+    Recovery {
+        /// Jobs the killed worker holds.
+        #[arg(long, default_value_t = 8)]
+        jobs: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The lease the killed worker's jobs hold (what a restart used to wait out).
+        #[arg(long, default_value_t = 60)]
+        lease_secs: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Internal: run as one of the bench's worker processes.
+        #[arg(long, hide = true, requires = "worker_db")]
+        worker: Option<recovery::WorkerRole>,
+        /// Internal: the worker process's database.
+        #[arg(long, hide = true)]
+        worker_db: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -141,6 +162,9 @@ pub enum BenchCommand {
         /// size there is reused, so the query can be re-measured without reloading.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The store to load and query (MongoDB: a SecantusDB server of the bench's own).
+        #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
+        store: backend::BenchStore,
     },
 }
 
@@ -183,9 +207,17 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let (dir, _guard) = work_dir(dir)?;
             tokio::task::spawn_blocking(move || slow_bodies::run(&dir, connections, seconds)).await?
         }
-        BenchCommand::RenewalScan { certificates, projects, dir } => {
+        BenchCommand::Recovery { jobs, rounds, lease_secs, dir, worker, worker_db } => {
+            let lease = Duration::from_secs(lease_secs.max(1));
+            if let (Some(role), Some(db)) = (worker, worker_db) {
+                return recovery::worker(role, &db, jobs, lease).await;
+            }
             let (dir, _guard) = work_dir(dir)?;
-            renewal_scan::run(&dir, certificates, projects).await
+            recovery::run(&dir, jobs, rounds, lease).await
+        }
+        BenchCommand::RenewalScan { certificates, projects, dir, store } => {
+            let (dir, _guard) = work_dir(dir)?;
+            renewal_scan::run(&dir, certificates, projects, store).await
         }
     }
 }

@@ -6,16 +6,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_core::model::{Certificate, KeyType, OrgRole, Organization, Project, User};
+use certautopilot_core::store::mongodb::MongoStore;
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use certautopilot_core::store::{PageRequest, RecordStore, prelude::*};
+use certautopilot_core::testsupport::{MongoServer, MongoServerOptions};
 use certautopilot_core::{AcmeAccountId, OrgScope, ProjectScope, SystemClock, SystemScope, Timestamp};
 
+use super::backend::BenchStore;
 use super::{millis, percentile};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const INSERT_BATCH: usize = 5_000;
 
-pub async fn run(dir: &Path, certificates: usize, projects: usize) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, certificates: usize, projects: usize, kind: BenchStore) -> anyhow::Result<()> {
+    match kind {
+        BenchStore::Sqlite => run_sqlite(dir, certificates, projects).await,
+        BenchStore::Mongodb => run_mongodb(dir, certificates, projects).await,
+    }
+}
+
+async fn run_sqlite(dir: &Path, certificates: usize, projects: usize) -> anyhow::Result<()> {
     let path = dir.join(format!("bench-scan-{certificates}.db"));
     let reuse = path.exists();
     // Loading is not what is measured: NORMAL skips an fsync per batch. The queries read either way.
@@ -25,14 +35,7 @@ pub async fn run(dir: &Path, certificates: usize, projects: usize) -> anyhow::Re
     if reuse {
         println!("bench renewal-scan: reusing {}", path.display());
     } else {
-        println!("bench renewal-scan: loading {certificates} issued certificates into {projects} projects …");
-        let started = Instant::now();
-        load(&store, certificates, projects.max(1), base).await?;
-        println!(
-            "  loaded in {:.1} s ({:.0} certificates/s)",
-            started.elapsed().as_secs_f64(),
-            certificates as f64 / started.elapsed().as_secs_f64()
-        );
+        timed_load(store.as_ref(), certificates, projects, base).await?;
     }
     drop(store);
     let store = SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await?;
@@ -47,7 +50,34 @@ pub async fn run(dir: &Path, certificates: usize, projects: usize) -> anyhow::Re
         size as f64 / 1_048_576.0,
         size as f64 / certificates as f64
     );
+    measure(&store, base).await
+}
 
+/// The same load and queries on a MongoDB-protocol server of the bench's own (SecantusDB, a Python
+/// server on WiredTiger: its absolute speed is not mongod's; the query plan and round trips are).
+async fn run_mongodb(dir: &Path, certificates: usize, projects: usize) -> anyhow::Result<()> {
+    let server = MongoServer::start(&dir.join("mongodb"), MongoServerOptions::default());
+    let store = MongoStore::connect_with_defaults(&server.uri(), "bench_scan").await?;
+    println!("bench renewal-scan: on MongoDB (SecantusDB on loopback; its speed is not mongod's)");
+    let base = Timestamp::now();
+    timed_load(&store, certificates, projects, base).await?;
+    measure(&store, base).await
+}
+
+async fn timed_load(store: &dyn Store, certificates: usize, projects: usize, base: Timestamp) -> anyhow::Result<()> {
+    println!("bench renewal-scan: loading {certificates} issued certificates into {projects} projects …");
+    let started = Instant::now();
+    load(store, certificates, projects.max(1), base).await?;
+    println!(
+        "  loaded in {:.1} s ({:.0} certificates/s)",
+        started.elapsed().as_secs_f64(),
+        certificates as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The scheduler's query at several instants and page depths.
+async fn measure(store: &dyn Store, base: Timestamp) -> anyhow::Result<()> {
     let system = SystemScope::new("bench");
     // Windows are spread over 365 days from `base`: T at 1 %, 10 %, 50 % and 100 % of the year.
     for fraction in [0.01, 0.10, 0.50, 1.0] {
@@ -93,7 +123,7 @@ pub async fn run(dir: &Path, certificates: usize, projects: usize) -> anyhow::Re
 }
 
 pub(super) async fn load(
-    store: &SqliteStore,
+    store: &dyn Store,
     certificates: usize,
     projects: usize,
     base: Timestamp,

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture};
 use certautopilot_core::model::{Job, JobKind};
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 
 use super::messages::{Drain, Finished, JobFinished, ReleaseRemaining, Wake};
 use super::run::{JobRun, Running, RunningJobs, release, run_job};
-use super::{JobContext, JobHandler, PumpConfig, PumpSnapshot, ShutdownReport};
+use super::{JobContext, JobHandler, PumpConfig, PumpSnapshot, PumpStart, ShutdownReport};
 use crate::registry::Probe;
 use crate::supervisor::{ForcePanic, Lifeline, Spawn};
 
@@ -33,6 +34,7 @@ pub struct JobPumpActor {
     handlers: Arc<HashMap<JobKind, Arc<dyn JobHandler>>>,
     kinds: Vec<JobKind>,
     config: PumpConfig,
+    start: PumpStart,
     running: RunningJobs,
     /// The number of running jobs, for a shutdown waiting out its grace period.
     running_count: watch::Sender<usize>,
@@ -56,6 +58,7 @@ impl JobPumpActor {
         handlers: Arc<HashMap<JobKind, Arc<dyn JobHandler>>>,
         kinds: Vec<JobKind>,
         config: PumpConfig,
+        start: PumpStart,
         spawn: Spawn,
     ) -> Self {
         JobPumpActor {
@@ -64,6 +67,7 @@ impl JobPumpActor {
             handlers,
             kinds,
             config,
+            start,
             running_count: watch::channel(0).0,
             tally: Tally::default(),
             last_error: None,
@@ -92,12 +96,26 @@ impl JobPumpActor {
         self.wake_pending = false;
         let request = ClaimRequest {
             node_id: self.config.node_id.clone(),
+            incarnation: self.start.incarnation.clone(),
             kinds: self.kinds.clone(),
             limit: free,
             lease: self.config.lease,
         };
         let store = self.store.clone();
-        ctx.spawn(async move { store.claim_jobs(&request).await }.into_actor(self).map(|result, act, ctx| {
+        let reclaimed = self.start.reclaimed.clone();
+        let claim = async move {
+            // Before the first claim of this start: the leases an earlier start of this node still
+            // holds would otherwise wait out their expiry (a SIGKILLed process never released them).
+            if !reclaimed.load(Ordering::Acquire) {
+                let ended = store.reclaim_own_leases(&request.node_id, &request.incarnation).await?;
+                if ended > 0 {
+                    tracing::info!(node_id = %request.node_id, ended, "ended the leases of this node's previous start");
+                }
+                reclaimed.store(true, Ordering::Release);
+            }
+            store.claim_jobs(&request).await
+        };
+        ctx.spawn(claim.into_actor(self).map(|result, act, ctx| {
             act.claiming = false;
             match result {
                 Ok(jobs) => {
@@ -145,6 +163,7 @@ impl JobPumpActor {
     fn snapshot(&self) -> PumpSnapshot {
         PumpSnapshot {
             node_id: self.config.node_id.clone(),
+            incarnation: self.start.incarnation.clone(),
             kinds: self.kinds.clone(),
             running: self.running.jobs.keys().copied().collect(),
             claimed: self.tally.claimed,

@@ -4,7 +4,9 @@
 //! Invariants: a job is only finished through the lease it was claimed with; on shutdown the pump
 //! stops claiming, lets in-flight jobs finish within the grace period, then releases what is left, so
 //! a restart neither loses a job nor spends an attempt on it. A pump instance that dies (a panic)
-//! releases the jobs it held the same way, and its successor claims them again.
+//! releases the jobs it held the same way, and its successor claims them again. A process that
+//! died without releasing (SIGKILL, a crash) left leases under its incarnation: the next start of
+//! the same node ends them before its first claim (`reclaim_own_leases`), instead of waiting them out.
 
 mod actor;
 mod handler;
@@ -13,6 +15,7 @@ mod run;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use actix::ArbiterHandle;
@@ -47,6 +50,8 @@ pub struct PumpConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PumpSnapshot {
     pub node_id: String,
+    /// This start of the node, recorded with every lease it takes.
+    pub incarnation: String,
     pub kinds: Vec<JobKind>,
     pub running: Vec<JobId>,
     pub claimed: u64,
@@ -71,11 +76,19 @@ pub struct JobPump {
     store: Arc<dyn Store>,
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
     config: PumpConfig,
+    incarnation: String,
 }
 
 impl JobPump {
+    /// A pump for one start of the node: a new incarnation id (uuid v7, so later starts sort later
+    /// in the store), kept by every instance the supervisor spawns for it.
     pub fn new(store: Arc<dyn Store>, config: PumpConfig) -> Self {
-        JobPump { store, handlers: HashMap::new(), config }
+        JobPump { store, handlers: HashMap::new(), config, incarnation: uuid::Uuid::now_v7().to_string() }
+    }
+
+    /// The incarnation id this pump's leases carry.
+    pub fn incarnation(&self) -> &str {
+        &self.incarnation
     }
 
     pub fn with_handler(mut self, handler: Arc<dyn JobHandler>) -> Self {
@@ -88,12 +101,22 @@ impl JobPump {
         let mut kinds: Vec<JobKind> = self.handlers.keys().copied().collect();
         kinds.sort_by_key(|k| k.as_str());
         let (store, handlers, config) = (self.store, Arc::new(self.handlers), self.config);
+        let start = PumpStart { incarnation: self.incarnation, reclaimed: Arc::new(AtomicBool::new(false)) };
         let key = config.node_id.clone();
         let actor = supervise(registry, KIND, key, arbiter, RestartBackoff::default(), move |spawn: Spawn| {
-            JobPumpActor::new(store.clone(), handlers.clone(), kinds.clone(), config.clone(), spawn)
+            JobPumpActor::new(store.clone(), handlers.clone(), kinds.clone(), config.clone(), start.clone(), spawn)
         });
         JobPumpHandle { actor }
     }
+}
+
+/// What every instance of one pump shares: the start of the node it runs for.
+#[derive(Clone)]
+pub(crate) struct PumpStart {
+    pub incarnation: String,
+    /// Set once the former incarnations' leases were ended; until then each claim tries first (an
+    /// instance that died before it succeeded leaves the task to its successor).
+    pub reclaimed: Arc<AtomicBool>,
 }
 
 /// Reaches the current pump instance, whichever it is.

@@ -29,6 +29,7 @@ async fn write_forever(path: &std::path::Path) {
                     .unwrap();
                 let claim = ClaimRequest {
                     node_id: format!("n{t}"),
+                    incarnation: "only-start".into(),
                     kinds: vec![JobKind::Issue],
                     limit: 2,
                     lease: Duration::from_secs(600),

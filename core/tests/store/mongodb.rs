@@ -5,7 +5,7 @@
 // The concerns are listed here as the backend implements them (M2.3, in progress).
 mod conformance {
     use certautopilot_core::store::mongodb::MongoStore;
-    certautopilot_core::store_conformance_tests!(MongoStore::for_test; sealed_secrets, login_throttle, siem_cursors);
+    certautopilot_core::store_conformance_tests!(MongoStore::for_test);
 }
 
 use std::sync::Arc;

@@ -20,7 +20,13 @@ async fn open(path: &std::path::Path) -> SqliteStore {
 }
 
 fn claim(node: &str) -> ClaimRequest {
-    ClaimRequest { node_id: node.into(), kinds: vec![JobKind::Issue], limit: 4, lease: Duration::from_secs(120) }
+    ClaimRequest {
+        node_id: node.into(),
+        incarnation: format!("{node}-start"),
+        kinds: vec![JobKind::Issue],
+        limit: 4,
+        lease: Duration::from_secs(120),
+    }
 }
 
 /// Claims and completes until nothing is left; returns the ids it completed, each with its attempt.
@@ -258,4 +264,54 @@ async fn lease_of_a_killed_process_is_reclaimed() {
     let job = taken.unwrap();
     assert_eq!((job.id, job.attempts), (id, 2));
     store.complete_job(&job.lease().unwrap(), "done").await.unwrap();
+}
+
+/// The lease the killed start of `worker-1` holds: far longer than the test may take, so a claim
+/// that gets the job cannot be explained by the lease running out.
+const UNEXPIRED_LEASE: Duration = Duration::from_secs(600);
+
+/// A worker process SIGKILLed while holding jobs under a long lease, then started again as the same
+/// node (a new incarnation): its start ends the dead start's leases at once, and its first claim
+/// continues every job as attempt 2, while a claim by another node before that restart found
+/// nothing (the lease was still valid, nobody could take the jobs). No waiting out the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_node_continues_the_jobs_of_its_killed_start_at_once() {
+    let first_start = || ClaimRequest { incarnation: "start-1".into(), lease: UNEXPIRED_LEASE, ..claim("worker-1") };
+    if let Some(_role) = child::role() {
+        let store = open(&child::env_path(child::DB_VAR)).await;
+        let jobs = store.claim_jobs(&first_start()).await.unwrap();
+        std::fs::write(child::env_path(child::OUT_VAR), jobs.len().to_string()).unwrap();
+        // Hold the leases until killed.
+        std::future::pending::<()>().await;
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let out = dir.path().join("held");
+    let store = open(&path).await;
+    let mut ids = BTreeSet::new();
+    for _ in 0..3 {
+        ids.insert(store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id);
+    }
+    let test = "processes::restarted_node_continues_the_jobs_of_its_killed_start_at_once";
+    let mut killed = child::spawn(test, "worker-1", &path, &out);
+    child::wait_for(Duration::from_secs(30), "the child to claim the jobs", || async {
+        std::fs::read_to_string(&out).map(|t| t == "3").unwrap_or(false)
+    })
+    .await;
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(store.claim_jobs(&claim("worker-2")).await.unwrap().is_empty(), "the dead start's leases still hold");
+
+    // The node starts again: what the job pump does before its first claim.
+    assert_eq!(store.reclaim_own_leases("worker-1", "start-2").await.unwrap(), 3);
+    let second_start = ClaimRequest { incarnation: "start-2".into(), ..first_start() };
+    let continued = store.claim_jobs(&second_start).await.unwrap();
+    assert_eq!(continued.iter().map(|j| j.id).collect::<BTreeSet<_>>(), ids);
+    for job in continued {
+        assert_eq!(job.attempts, 2);
+        store.complete_job(&job.lease().unwrap(), "done").await.unwrap();
+        let logs = store.job_logs(&certautopilot_core::SystemScope::new("test"), job.id).await.unwrap();
+        assert!(logs.iter().any(|l| l.message == "lease of node worker-1 ended: the node restarted"), "{logs:?}");
+    }
 }

@@ -4,7 +4,18 @@
 use super::*;
 
 pub(super) fn claim(node: &str, kinds: &[JobKind], limit: usize) -> ClaimRequest {
-    ClaimRequest { node_id: node.into(), kinds: kinds.to_vec(), limit, lease: Duration::from_secs(30) }
+    claim_as(node, "first-start", kinds, limit)
+}
+
+/// A claim by one start (`incarnation`) of `node`.
+fn claim_as(node: &str, incarnation: &str, kinds: &[JobKind], limit: usize) -> ClaimRequest {
+    ClaimRequest {
+        node_id: node.into(),
+        incarnation: incarnation.into(),
+        kinds: kinds.to_vec(),
+        limit,
+        lease: Duration::from_secs(30),
+    }
 }
 
 fn backoff() -> crate::jobs::Backoff {
@@ -243,4 +254,35 @@ pub async fn concurrent_enqueue_with_one_key_makes_one_job<S: Organizations + Re
     .await;
     assert_eq!(results.iter().filter(|r| r.created).count(), 1);
     assert!(results.iter().all(|r| r.job.id == results[0].job.id));
+}
+
+/// A restarted node ends the leases its former start still holds, at once and not after they
+/// expire (the clock never moves here): each attempt counts as an expired lease's would (claimable
+/// again, or dead when it was the last), the log says why, and the old lease is refused. Leases of
+/// the node's current start and of other nodes are left alone, and a second call ends nothing.
+pub async fn restarted_node_reclaims_its_former_leases<S: Organizations + Records + JobQueue>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let enqueue = |kind, max_attempts| f.store.enqueue_job(NewJob::for_project(&w.a, kind, max_attempts));
+    let retried = enqueue(JobKind::Issue, 3).await.unwrap().job.id;
+    let last_try = enqueue(JobKind::Renew, 1).await.unwrap().job.id;
+    let other_node = enqueue(JobKind::Distribute, 3).await.unwrap().job.id;
+    let current = enqueue(JobKind::Scan, 3).await.unwrap().job.id;
+    let old = f.store.claim_jobs(&claim_as("node-a", "start-1", &[JobKind::Issue, JobKind::Renew], 2)).await.unwrap();
+    assert_eq!(old.len(), 2);
+    f.store.claim_jobs(&claim_as("node-b", "start-1", &[JobKind::Distribute], 1)).await.unwrap();
+    f.store.claim_jobs(&claim_as("node-a", "start-2", &[JobKind::Scan], 1)).await.unwrap();
+
+    assert_eq!(f.store.reclaim_own_leases("node-a", "start-2").await.unwrap(), 2);
+    let system = SystemScope::new("test");
+    let status = |id| async move { f.store.get_job(&SystemScope::new("test"), id).await.unwrap() };
+    assert_eq!(status(last_try).await.status, JobStatus::Dead);
+    assert_eq!(status(other_node).await.lease_owner.as_deref(), Some("node-b"));
+    assert_eq!(status(current).await.status, JobStatus::Running);
+    let again = f.store.claim_jobs(&claim_as("node-a", "start-2", &[JobKind::Issue], 1)).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (retried, 2));
+    let stale = old.iter().find(|j| j.id == retried).unwrap().lease().unwrap();
+    assert!(matches!(f.store.complete_job(&stale, "late").await, Err(StoreError::LeaseLost { .. })));
+    let logs = f.store.job_logs(&system, retried).await.unwrap();
+    assert!(logs.iter().any(|l| l.message == "lease of node node-a ended: the node restarted"), "{logs:?}");
+    assert_eq!(f.store.reclaim_own_leases("node-a", "start-2").await.unwrap(), 0);
 }

@@ -99,7 +99,7 @@ macro_rules! store_conformance_tests {
             expired_lease_is_reclaimed_and_old_holder_fenced, heartbeat_keeps_the_lease,
             backoff_grows_then_job_is_dead, permanent_failure_is_dead_at_once, one_running_job_per_subject,
             release_gives_the_attempt_back, project_jobs_are_scoped, concurrent_claimers_never_share_a_job,
-            concurrent_enqueue_with_one_key_makes_one_job);
+            concurrent_enqueue_with_one_key_makes_one_job, restarted_node_reclaims_its_former_leases);
     };
     (@concern fencing $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; fencing; scheduler_writes_from_an_older_term_are_refused);

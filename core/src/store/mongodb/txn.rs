@@ -3,7 +3,8 @@
 //! `UnknownTransactionCommitResult` (the driver resends it with `w: majority`, and the server answers
 //! a repeated commit of the same transaction without applying it twice).
 //! Invariant: a body that fails with a store error (a conflict, a refusal) is aborted and never
-//! retried here; only the deployment's transient answers are, until `transaction_timeout`.
+//! retried here; only the deployment's transient answers (and a unique key lost to a concurrent
+//! commit, `Fail::Raced`) are, until `transaction_timeout`.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,11 @@ use crate::store::mongodb::MongoStore;
 pub(super) enum Fail {
     Driver(Error),
     Store(StoreError),
+    /// A unique index refused a write because a transaction that committed after this one's
+    /// snapshot wrote the same key (a dedupe key enqueued twice at once). The server may report that
+    /// race as this refusal rather than as a `WriteConflict`; a fresh snapshot sees the winner, so
+    /// the transaction is run again like a transient one.
+    Raced(Error),
 }
 
 impl From<Error> for Fail {
@@ -37,7 +43,7 @@ impl From<StoreError> for Fail {
 impl From<Fail> for StoreError {
     fn from(f: Fail) -> Self {
         match f {
-            Fail::Driver(e) => e.into(),
+            Fail::Driver(e) | Fail::Raced(e) => e.into(),
             Fail::Store(e) => e,
         }
     }
@@ -85,6 +91,11 @@ impl MongoStore {
                             if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && Instant::now() < deadline =>
                         {
                             tracing::debug!(attempt, error = %super::error::describe(&e), "transaction retried");
+                            tokio::time::sleep(backoff(attempt)).await;
+                            continue 'transaction;
+                        }
+                        Fail::Raced(e) if Instant::now() < deadline => {
+                            tracing::debug!(attempt, error = %super::error::describe(&e), "transaction lost a race; retried");
                             tokio::time::sleep(backoff(attempt)).await;
                             continue 'transaction;
                         }

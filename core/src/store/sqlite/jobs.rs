@@ -3,7 +3,8 @@
 //! Leases: a claim sets `status = running`, `lease_owner`, `lease_expires_at` and bumps `attempts`; the
 //! pair (owner, attempts) is the lease token, so once a job is reclaimed the old holder's heartbeat,
 //! completion or failure matches no row and gets `LeaseLost`. Expired leases are swept at the start of
-//! every claim, in the same transaction, so a job is never running under two leases.
+//! every claim, in the same transaction, so a job is never running under two leases. Each lease also
+//! records the claimer's incarnation, so a restarted node ends its predecessor's leases at start.
 //! At most one running job per subject is guaranteed by a partial unique index, not only by the query.
 
 use std::collections::BTreeMap;
@@ -50,6 +51,11 @@ impl JobQueue for SqliteStore {
         let (lease, failure, now) = (lease.clone(), failure.clone(), self.now());
         let jitter = rand::random::<f64>();
         self.write(move |c| fail(c, &lease, &failure, now, jitter)).await
+    }
+
+    async fn reclaim_own_leases(&self, node_id: &str, incarnation: &str) -> Result<u64, StoreError> {
+        let (node_id, incarnation, now) = (node_id.to_owned(), incarnation.to_owned(), self.now());
+        self.write(move |c| reclaim_own(c, &node_id, &incarnation, now)).await
     }
 
     async fn release_job(&self, lease: &JobLease, reason: &str) -> Result<Job, StoreError> {
@@ -297,16 +303,53 @@ fn sweep_expired(conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
         rows.collect::<Result<_, _>>()?
     };
     for (id, attempts, max_attempts, owner) in expired {
-        let dead = attempts >= max_attempts;
         let error = format!("lease of node {} expired", owner.as_deref().unwrap_or("?"));
-        conn.prepare_cached(
-            "UPDATE jobs SET status = ?2, run_at = ?3, lease_owner = NULL, lease_expires_at = NULL, last_error = ?4, \
-             finished_at = CASE WHEN ?2 = 'dead' THEN ?3 ELSE NULL END, version = version + 1 WHERE id = ?1",
-        )?
-        .execute(params![id, if dead { "dead" } else { "failed" }, now.as_unix_millis(), error])?;
-        write_log(conn, &id, now, LogLevel::Warn, &error, &serde_json::json!({ "attempt": attempts, "dead": dead }))?;
+        end_lease(conn, &id, attempts, max_attempts, &error, now)?;
     }
     Ok(())
+}
+
+/// Ends the leases `node_id` holds under any incarnation but `incarnation` (a start of the node that
+/// is gone), as `sweep_expired` ends expired ones. Leases from before incarnations were recorded
+/// (NULL) were taken by an earlier start too.
+pub(crate) fn reclaim_own(
+    conn: &Connection,
+    node_id: &str,
+    incarnation: &str,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let stale: Vec<(String, i64, i64)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, attempts, max_attempts FROM jobs WHERE status = 'running' AND lease_owner = ?1 \
+             AND (lease_incarnation IS NULL OR lease_incarnation <> ?2)",
+        )?;
+        let rows = stmt.query_map(params![node_id, incarnation], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let error = format!("lease of node {node_id} ended: the node restarted");
+    for (id, attempts, max_attempts) in &stale {
+        end_lease(conn, id, *attempts, *max_attempts, &error, now)?;
+    }
+    Ok(stale.len() as u64)
+}
+
+/// Ends a running job's attempt that its holder can no longer finish: the job is claimable again
+/// at once (`failed`), or `dead` if that was its last attempt; the log says why.
+fn end_lease(
+    conn: &Connection,
+    id: &str,
+    attempts: i64,
+    max_attempts: i64,
+    error: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let dead = attempts >= max_attempts;
+    conn.prepare_cached(
+        "UPDATE jobs SET status = ?2, run_at = ?3, lease_owner = NULL, lease_expires_at = NULL, lease_incarnation = NULL, \
+         last_error = ?4, finished_at = CASE WHEN ?2 = 'dead' THEN ?3 ELSE NULL END, version = version + 1 WHERE id = ?1",
+    )?
+    .execute(params![id, if dead { "dead" } else { "failed" }, now.as_unix_millis(), error])?;
+    write_log(conn, id, now, LogLevel::Warn, error, &serde_json::json!({ "attempt": attempts, "dead": dead }))
 }
 
 pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> Result<Vec<Job>, StoreError> {
@@ -331,9 +374,10 @@ pub(crate) fn claim(conn: &Connection, claim: &ClaimRequest, now: Timestamp) -> 
         };
         conn.prepare_cached(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_seq = lease_seq + 1, lease_owner = ?2, \
-             lease_expires_at = ?3, started_at = ?4, first_started_at = COALESCE(first_started_at, ?4), version = version + 1 WHERE id = ?1",
+             lease_incarnation = ?5, lease_expires_at = ?3, started_at = ?4, first_started_at = COALESCE(first_started_at, ?4), \
+             version = version + 1 WHERE id = ?1",
         )?
-        .execute(params![id, claim.node_id, expires.as_unix_millis(), now.as_unix_millis()])?;
+        .execute(params![id, claim.node_id, expires.as_unix_millis(), now.as_unix_millis(), claim.incarnation])?;
         let job = load(conn, &id)?.ok_or_else(|| StoreError::NotFound { kind: "job", id: id.clone() })?;
         write_log(
             conn,
@@ -377,8 +421,8 @@ pub(crate) fn complete(conn: &Connection, lease: &JobLease, message: &str, now: 
     check_lease(conn, lease)?;
     let id = lease.job_id.to_string();
     conn.prepare_cached(
-        "UPDATE jobs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, finished_at = ?2, \
-         last_error = NULL, version = version + 1 WHERE id = ?1",
+        "UPDATE jobs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL, lease_incarnation = NULL, \
+         finished_at = ?2, last_error = NULL, version = version + 1 WHERE id = ?1",
     )?
     .execute(params![id, now.as_unix_millis()])?;
     write_log(conn, &id, now, LogLevel::Info, message, &serde_json::json!({ "attempt": lease.attempt }))?;
@@ -400,8 +444,8 @@ pub(crate) fn fail(
     let delay = failure.backoff.delay(lease.attempt, jitter);
     let run_at = if dead { now } else { now.saturating_add(delay) };
     conn.prepare_cached(
-        "UPDATE jobs SET status = ?2, run_at = ?3, lease_owner = NULL, lease_expires_at = NULL, last_error = ?4, \
-         finished_at = CASE WHEN ?2 = 'dead' THEN ?5 ELSE NULL END, version = version + 1 WHERE id = ?1",
+        "UPDATE jobs SET status = ?2, run_at = ?3, lease_owner = NULL, lease_expires_at = NULL, lease_incarnation = NULL, \
+         last_error = ?4, finished_at = CASE WHEN ?2 = 'dead' THEN ?5 ELSE NULL END, version = version + 1 WHERE id = ?1",
     )?
     .execute(params![
         id,
@@ -425,7 +469,7 @@ pub(crate) fn release(conn: &Connection, lease: &JobLease, reason: &str, now: Ti
     // The attempt did not really happen: give it back so a shutdown does not push a job toward `dead`.
     conn.prepare_cached(
         "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = ?2, lease_owner = NULL, \
-         lease_expires_at = NULL, version = version + 1 WHERE id = ?1",
+         lease_expires_at = NULL, lease_incarnation = NULL, version = version + 1 WHERE id = ?1",
     )?
     .execute(params![id, now.as_unix_millis()])?;
     write_log(conn, &id, now, LogLevel::Info, reason, &serde_json::json!({ "released_by": lease.node_id }))?;

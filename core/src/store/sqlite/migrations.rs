@@ -18,10 +18,20 @@ fn migrations() -> Vec<String> {
         schema_v8(),
         schema_v9(),
         schema_v10(),
+        schema_v11(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 10;
+pub const LATEST_VERSION: u32 = 11;
+
+/// The incarnation (one start of a node) that holds each lease (M2.3), so a restarted node ends its
+/// predecessor's leases at once instead of waiting them out. Leases from before this version have
+/// none and count as a former incarnation's. Indexed by owner for that start-up query.
+fn schema_v11() -> String {
+    "ALTER TABLE jobs ADD COLUMN lease_incarnation TEXT;
+     CREATE INDEX jobs_lease_owner ON jobs(lease_owner) WHERE status = 'running';"
+        .into()
+}
 
 /// Failed-login counts, per account and per client address (keys are digests), shared by every
 /// process on the store. Rows older than the lockout are pruned as attempts come in.

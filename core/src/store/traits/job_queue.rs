@@ -23,6 +23,10 @@ pub struct Enqueued {
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub node_id: String,
+    /// Which start of `node_id` claims (a uuid v7 made at process start): recorded with each lease,
+    /// so the next start of the same node can end its predecessor's leases at once
+    /// (`reclaim_own_leases`) instead of waiting them out (M2.3).
+    pub incarnation: String,
     /// Only these kinds; empty claims none (a worker claims only what it has handlers for).
     pub kinds: Vec<JobKind>,
     pub limit: usize,
@@ -47,6 +51,11 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn heartbeat_job(&self, lease: &JobLease, extend_by: Duration) -> Result<JobLease, StoreError>;
     async fn complete_job(&self, lease: &JobLease, message: &str) -> Result<Job, StoreError>;
     async fn fail_job(&self, lease: &JobLease, failure: &JobFailure) -> Result<Job, StoreError>;
+    /// Ends every lease `node_id` holds under an incarnation other than `incarnation` (a start of the
+    /// node that is gone: a SIGKILL, a crash): each such attempt ends as an expired lease does
+    /// (queued again at once, or dead when it was the last), with a log line saying why. Returns how
+    /// many leases it ended. Called by a node once at start, before it claims.
+    async fn reclaim_own_leases(&self, node_id: &str, incarnation: &str) -> Result<u64, StoreError>;
     /// Gives a job back without counting the attempt (graceful shutdown).
     async fn release_job(&self, lease: &JobLease, reason: &str) -> Result<Job, StoreError>;
     async fn append_job_log(
