@@ -4,7 +4,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,7 +20,7 @@ use crate::wiring::{open_envelope, open_store};
 pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Result<ExitCode> {
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
-    let store = open_store(config).await? as Arc<dyn Store>;
+    let store = open_store(config).await?;
     crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
     let orgs: Vec<_> = store
         .list_organizations()

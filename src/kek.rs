@@ -4,7 +4,6 @@
 //! rotation (job handler and timer) lives in the actors crate (`kek::rotation_job`, the Scheduler).
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certautopilot_config::Config;
@@ -28,7 +27,7 @@ pub enum Action {
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<()> {
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
-    let store = open_store(config).await? as Arc<dyn Store>;
+    let store = open_store(config).await?;
     match action {
         Action::Status => {
             let usage = store.kek_usage().await?;

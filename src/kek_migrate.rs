@@ -4,11 +4,8 @@
 //! organization's audit chain. Every refusal (wrong target, nothing to migrate from, a KEK that does
 //! not open) happens before anything changes.
 
-use std::sync::Arc;
-
 use certautopilot_config::Config;
 use certautopilot_core::kek_migration::migrate;
-use certautopilot_core::store::Store;
 
 use crate::cli::MigrateTarget;
 use crate::kek::{chain_recorded, progress_printer, record};
@@ -38,7 +35,7 @@ pub async fn run(config: &Config, to: MigrateTarget, batch: usize) -> anyhow::Re
     }
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
-    let store = open_store(config).await? as Arc<dyn Store>;
+    let store = open_store(config).await?;
     // Every version in use must open with the new or the previous KEK before anything moves: a
     // wrong [kek.previous] is reported here, not half-way through.
     crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;

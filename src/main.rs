@@ -56,9 +56,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config { command: ConfigCommand::Check } => Ok(config_check::run(cli.config.as_deref())),
         Command::Version => {
             println!(
-                "certautopilot {} (store schema {})",
+                "certautopilot {} (store schema {}, mongodb schema {})",
                 env!("CARGO_PKG_VERSION"),
-                certautopilot_core::store::sqlite::SCHEMA_VERSION
+                certautopilot_core::store::sqlite::SCHEMA_VERSION,
+                certautopilot_core::store::mongodb::SCHEMA_VERSION
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use certautopilot_config::{Config, KekConfig};
 use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::LocalKek;
-use certautopilot_core::store::Store;
 use zeroize::Zeroizing;
 
 use crate::api::AppState;
@@ -20,7 +19,7 @@ pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> 
     let envelope = kek.envelope.clone();
     let state =
         AppState::new(envelope.clone(), config.auth.clone(), config.jobs.max_attempts, false, Arc::new(SystemClock));
-    let store = open_store(config).await? as Arc<dyn Store>;
+    let store = open_store(config).await?;
     crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
     state.set_store(store.clone());
     let (org, owner) = crate::api::handlers::setup::perform(&state, org, email, &password).await.map_err(|e| {

@@ -1,14 +1,21 @@
 //! Building the shared pieces from the configuration: the KEK provider behind its actor, the
-//! envelope, the store. Used by `serve` and by the subcommands that touch data.
+//! envelope, the store (SQLite or MongoDB, as `dyn Store`). Used by `serve` and by the subcommands
+//! that touch data.
+//! Invariant: what is built here names the configuration key at fault when it fails, and the
+//! MongoDB URI's password appears in no log line and no error (`MongoUri` prints it redacted, and
+//! the driver's messages are scrubbed of it).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use certautopilot_actors::ActorRegistry;
 use certautopilot_actors::kek::{KekClient, KekService};
-use certautopilot_config::{Config, KekConfig, PinSource, SqliteSynchronous, StoreConfig};
+use certautopilot_config::{Config, KekConfig, MongoUri, MongoUriSource, MongodbConfig, PinSource, SqliteConfig};
+use certautopilot_config::{SqliteSynchronous, StoreConfig};
 use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::{Envelope, KekProvider, KekRing, LocalKek, LocalKekKind, Pkcs11Kek};
+use certautopilot_core::store::Store;
+use certautopilot_core::store::mongodb::{MongoOptions, MongoStore};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use tracing::{info, warn};
 
@@ -119,8 +126,15 @@ fn read_pin(source: &PinSource) -> anyhow::Result<zeroize::Zeroizing<String>> {
     Ok(zeroize::Zeroizing::new(pin))
 }
 
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
-    let StoreConfig::Sqlite(sqlite) = &config.store;
+/// Opens (and migrates) the configured store: the SQLite file, or the MongoDB deployment.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match &config.store {
+        StoreConfig::Sqlite(sqlite) => Ok(open_sqlite(sqlite).await?),
+        StoreConfig::Mongodb(mongodb) => open_mongodb(mongodb).await,
+    }
+}
+
+async fn open_sqlite(sqlite: &SqliteConfig) -> anyhow::Result<Arc<SqliteStore>> {
     let options = SqliteOptions {
         busy_timeout: sqlite.busy_timeout,
         synchronous: match sqlite.synchronous {
@@ -144,14 +158,91 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     Ok(Arc::new(store))
 }
 
+/// Connects to the deployment (refusing one that cannot run transactions) and brings its schema
+/// up to date. Errors name `store.mongodb` and show the URI redacted.
+async fn open_mongodb(mongodb: &MongodbConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let uri = mongodb.uri.read().context("cannot open the store")?;
+    let options = MongoOptions {
+        uri: uri.expose().to_owned(),
+        database: mongodb.database.clone(),
+        tls_ca_file: mongodb.tls_ca_file.clone(),
+        tls_client_cert_key_file: mongodb.tls_client_cert_key_file.clone(),
+        connect_timeout: mongodb.connect_timeout,
+        server_selection_timeout: mongodb.server_selection_timeout,
+        max_pool_size: mongodb.max_pool_size,
+        transaction_timeout: mongodb.transaction_timeout,
+    };
+    let store = MongoStore::connect(options, Arc::new(SystemClock)).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the store: store.mongodb ({}, database {:?}): {}",
+            describe_uri(&mongodb.uri, &uri),
+            mongodb.database,
+            scrub_password(&e.to_string(), &uri)
+        )
+    })?;
+    info!(uri = %uri, database = %mongodb.database, "store open and migrated");
+    Ok(Arc::new(store))
+}
+
+/// Where the URI came from, redacted: `uri mongodb://cap:***@db1/` or `uri_file /etc/cap/uri
+/// (mongodb://cap:***@db1/)`.
+fn describe_uri(source: &MongoUriSource, uri: &MongoUri) -> String {
+    match source {
+        MongoUriSource::Inline(_) => format!("uri {uri}"),
+        MongoUriSource::File(path) => format!("uri_file {} ({uri})", path.display()),
+    }
+}
+
+/// `message` with the URI's password (as written, and percent-decoded) replaced by `***`: the
+/// driver's errors are its own text, and nothing promises they never quote the connection string.
+fn scrub_password(message: &str, uri: &MongoUri) -> String {
+    let Some(password) = uri.password() else { return message.to_owned() };
+    let mut scrubbed = message.replace(password, "***");
+    let decoded = percent_decode(password);
+    if !decoded.is_empty() {
+        scrubbed = scrubbed.replace(&decoded, "***");
+    }
+    scrubbed
+}
+
+/// RFC 3986 percent-decoding, leaving malformed escapes as they are.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Where file targets may write: the operator's allow-list, never over this service's own files.
 pub fn file_path_policy(config: &Config) -> certautopilot_connectors::targets::FilePathPolicy {
     let mut protected = vec![config.node.data_dir.clone()];
-    let StoreConfig::Sqlite(sqlite) = &config.store;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut path = sqlite.path.clone().into_os_string();
-        path.push(suffix);
-        protected.push(path.into());
+    match &config.store {
+        StoreConfig::Sqlite(sqlite) => {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut path = sqlite.path.clone().into_os_string();
+                path.push(suffix);
+                protected.push(path.into());
+            }
+        }
+        StoreConfig::Mongodb(mongodb) => {
+            if let MongoUriSource::File(path) = &mongodb.uri {
+                protected.push(path.clone());
+            }
+            protected.extend(mongodb.tls_ca_file.iter().chain(&mongodb.tls_client_cert_key_file).cloned());
+        }
     }
     for kek in std::iter::once(&config.kek).chain(&config.kek_previous) {
         match kek {
@@ -236,4 +327,23 @@ fn restrict(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
             .with_context(|| format!("cannot restrict {} to {mode:04o}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A password the driver might quote is replaced, as written and percent-decoded; a URI without
+    /// one leaves the message alone.
+    #[test]
+    fn driver_messages_are_scrubbed_of_the_password() {
+        let uri = MongoUri::parse("mongodb://cap:p%40ss-w0rd@db1/").unwrap();
+        assert_eq!(
+            scrub_password("auth failed for mongodb://cap:p%40ss-w0rd@db1/ with p@ss-w0rd", &uri),
+            "auth failed for mongodb://cap:***@db1/ with ***"
+        );
+        let plain = MongoUri::parse("mongodb://db1/").unwrap();
+        assert_eq!(scrub_password("server selection timeout", &plain), "server selection timeout");
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
+    }
 }

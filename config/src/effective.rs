@@ -1,5 +1,6 @@
 //! The effective configuration written back in file form (every key, every default filled in), for
-//! `config check`. Invariant: it reads back as the same configuration (tested in `validated`).
+//! `config check`. Invariant: it reads back as the same configuration (tested in `validated`), except
+//! for secrets, which print redacted (a MongoDB URI's password as `***`).
 
 use crate::raw::{CONFIG_VERSION, KekProviderKind, RawConfig, StoreBackend};
 use crate::validated::{Config, KekConfig, PinSource, StoreConfig};
@@ -8,7 +9,6 @@ use crate::validated::{Config, KekConfig, PinSource, StoreConfig};
 /// Secrets print as `<redacted>` through `Secret`'s `Serialize`.
 impl From<&Config> for RawConfig {
     fn from(c: &Config) -> Self {
-        let StoreConfig::Sqlite(sqlite) = &c.store;
         RawConfig {
             version: CONFIG_VERSION,
             node: crate::raw::RawNode { id: Some(c.node.id.clone()), data_dir: c.node.data_dir.display().to_string() },
@@ -28,16 +28,7 @@ impl From<&Config> for RawConfig {
                 max_connections_per_peer: c.api.max_connections_per_peer as u32,
             },
             metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
-            store: crate::raw::RawStore {
-                backend: StoreBackend::Sqlite,
-                sqlite: crate::raw::RawSqlite {
-                    path: Some(sqlite.path.display().to_string()),
-                    busy_timeout_ms: sqlite.busy_timeout.as_millis() as u64,
-                    synchronous: sqlite.synchronous,
-                    read_connections: sqlite.read_connections as u32,
-                    max_write_batch: sqlite.max_write_batch as u32,
-                },
-            },
+            store: raw_store(&c.store),
             debug: crate::raw::RawDebug { fault_injection: c.fault_injection },
             issuance: crate::raw::RawIssuance {
                 acme_timeout_secs: c.issuance.acme_timeout.as_secs(),
@@ -108,6 +99,27 @@ impl From<&Config> for RawConfig {
             cluster: c.cluster.as_ref().map(raw_cluster),
             targets: (&c.targets).into(),
             egress: (&c.egress).into(),
+        }
+    }
+}
+
+/// The chosen backend's section as configured; the other backend's at its defaults. An inline
+/// MongoDB URI prints with its password redacted.
+fn raw_store(store: &StoreConfig) -> crate::raw::RawStore {
+    match store {
+        StoreConfig::Sqlite(sqlite) => crate::raw::RawStore {
+            backend: StoreBackend::Sqlite,
+            sqlite: crate::raw::RawSqlite {
+                path: Some(sqlite.path.display().to_string()),
+                busy_timeout_ms: sqlite.busy_timeout.as_millis() as u64,
+                synchronous: sqlite.synchronous,
+                read_connections: sqlite.read_connections as u32,
+                max_write_batch: sqlite.max_write_batch as u32,
+            },
+            mongodb: Default::default(),
+        },
+        StoreConfig::Mongodb(mongodb) => {
+            crate::raw::RawStore { backend: StoreBackend::Mongodb, sqlite: Default::default(), mongodb: mongodb.into() }
         }
     }
 }

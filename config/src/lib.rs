@@ -15,6 +15,7 @@ mod issuance;
 mod jobs;
 mod kek;
 mod load;
+mod mongodb;
 mod raw;
 mod secret;
 mod siem;
@@ -26,6 +27,7 @@ pub use auth::AuthConfig;
 pub use egress::{EgressConfig, RawEgress};
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_from_str};
+pub use mongodb::{MongoUri, MongoUriSource, MongodbConfig, RawMongodb, redact_uri};
 pub use raw::RawKekPrevious;
 pub use raw::{
     LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite,

@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(config.api.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.metrics.listen.to_string(), "127.0.0.1:9090");
         assert_eq!(config.jobs.lease, Duration::from_secs(60));
-        let crate::StoreConfig::Sqlite(sqlite) = &config.store;
+        let crate::StoreConfig::Sqlite(sqlite) = &config.store else { panic!("sqlite is the default backend") };
         assert_eq!(sqlite.path, Path::new("./data/certautopilot.db"));
         assert_eq!(sqlite.synchronous, SqliteSynchronous::Full);
     }

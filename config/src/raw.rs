@@ -136,19 +136,25 @@ impl Default for RawMetrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
+    /// The embedded default: one file under `node.data_dir`, for one host.
     Sqlite,
+    /// A MongoDB replica set, for nodes on several hosts (docs/store.md).
+    Mongodb,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
     pub backend: StoreBackend,
+    /// Only with `backend = "sqlite"`.
     pub sqlite: RawSqlite,
+    /// Only with `backend = "mongodb"` (`config/src/mongodb.rs`).
+    pub mongodb: crate::mongodb::RawMongodb,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
-        RawStore { backend: StoreBackend::Sqlite, sqlite: RawSqlite::default() }
+        RawStore { backend: StoreBackend::Sqlite, sqlite: RawSqlite::default(), mongodb: Default::default() }
     }
 }
 
@@ -161,7 +167,7 @@ pub enum SqliteSynchronous {
     Normal,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSqlite {
     /// Defaults to `<node.data_dir>/certautopilot.db`.

@@ -1,5 +1,8 @@
-//! `[store]`: which backend keeps the records, and its settings (`[store.sqlite]`).
-//! Invariant: the SQLite path is never empty; without one the database lives in `node.data_dir`.
+//! `[store]`: which backend keeps the records, and its settings (`[store.sqlite]`, or
+//! `[store.mongodb]` in `mongodb.rs`).
+//! Invariant: only the chosen backend's section may differ from its defaults (a setting the chosen
+//! backend would ignore is refused), and the SQLite path is never empty; without one the database
+//! lives in `node.data_dir`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,12 +11,14 @@ use serde::Serialize;
 
 use crate::check::{Section, in_range};
 use crate::error::ConfigError;
-use crate::raw::{RawStore, SqliteSynchronous, StoreBackend};
+use crate::mongodb::{MongodbConfig, RawMongodb};
+use crate::raw::{RawSqlite, RawStore, SqliteSynchronous, StoreBackend};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum StoreConfig {
     Sqlite(SqliteConfig),
+    Mongodb(MongodbConfig),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,8 +32,21 @@ pub struct SqliteConfig {
 
 impl RawStore {
     pub(crate) fn validate(self, prefix: Section<'_>, data_dir: &Path) -> Result<StoreConfig, ConfigError> {
+        let only_with = |section: &str, backend: &str| {
+            ConfigError::invalid(prefix.key(section), "…", format!("only applies with store.backend = \"{backend}\""))
+        };
         match self.backend {
+            StoreBackend::Mongodb => {
+                if self.sqlite != RawSqlite::default() {
+                    return Err(only_with("sqlite", "sqlite"));
+                }
+                let mongodb = prefix.key("mongodb");
+                Ok(StoreConfig::Mongodb(self.mongodb.validate(Section(&mongodb))?))
+            }
             StoreBackend::Sqlite => {
+                if self.mongodb != RawMongodb::default() {
+                    return Err(only_with("mongodb", "mongodb"));
+                }
                 let sqlite = prefix.key("sqlite");
                 let prefix = Section(&sqlite);
                 let raw = self.sqlite;

@@ -141,7 +141,8 @@ impl RawLog {
 }
 
 impl Config {
-    /// Checks that touch the machine: the directories the store needs exist or can be created.
+    /// Checks that touch the machine: the directories the store needs exist or can be created; the
+    /// MongoDB URI file reads as a connection string and the TLS files exist.
     /// Kept apart from `validate` so validation stays pure and testable anywhere.
     pub fn check_environment(&self) -> Result<(), ConfigError> {
         match &self.store {
@@ -161,6 +162,7 @@ impl Config {
                     });
                 }
             }
+            StoreConfig::Mongodb(mongodb) => mongodb.check_environment()?,
         }
         if self.node.data_dir.exists() && !self.node.data_dir.is_dir() {
             return Err(ConfigError::Environment {

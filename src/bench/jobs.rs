@@ -8,19 +8,34 @@ use std::time::{Duration, Instant};
 
 use certautopilot_core::SystemClock;
 use certautopilot_core::model::{JobKind, NewJob};
+use certautopilot_core::store::mongodb::MongoStore;
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
+use certautopilot_core::testsupport::{MongoServer, MongoServerOptions};
+
+use super::backend::BenchStore;
 use certautopilot_core::store::{ClaimRequest, prelude::*};
 
-pub async fn run(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, total: usize, concurrency: usize, kind: BenchStore) -> anyhow::Result<()> {
     let concurrency = concurrency.max(1);
-    println!(
-        "bench jobs: {total} jobs, {concurrency} concurrent loops of enqueue → claim → complete, synchronous=FULL"
-    );
+    let durability = match kind {
+        BenchStore::Sqlite => "SQLite, synchronous=FULL",
+        BenchStore::Mongodb => "MongoDB (SecantusDB on loopback, its speed is not mongod's), w: majority",
+    };
+    println!("bench jobs: {total} jobs, {concurrency} concurrent loops of enqueue → claim → complete, {durability}");
     println!("  fsync floor of this disk: {:.0} fdatasync/s (300-byte appends)", fsync_rate(dir)?);
+    let server =
+        (kind == BenchStore::Mongodb).then(|| MongoServer::start(&dir.join("mongodb"), MongoServerOptions::default()));
 
     for (label, loops) in [("1 loop", 1), ("concurrent", concurrency)] {
-        let path = dir.join(format!("bench-jobs-{loops}.db"));
-        let store = Arc::new(SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await?);
+        let store: Arc<dyn Store> = match &server {
+            None => {
+                let path = dir.join(format!("bench-jobs-{loops}.db"));
+                Arc::new(SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await?)
+            }
+            Some(server) => {
+                Arc::new(MongoStore::connect_with_defaults(&server.uri(), &format!("bench_jobs_{loops}")).await?)
+            }
+        };
         // One loop is measured over fewer jobs: it is fsync-bound and slow by design.
         let jobs = if loops == 1 { (total / 10).max(100) } else { total };
         let remaining = Arc::new(AtomicUsize::new(jobs));

@@ -34,6 +34,9 @@ pub enum BenchCommand {
         /// Directory for the database (default: a temporary one).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The store the queue lives in (MongoDB: a SecantusDB server of the bench's own).
+        #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
+        store: backend::BenchStore,
     },
     /// Audit chain: durable appends with their state change, and verification of a long chain, each
     /// beside the raw HMAC-SHA256 rate.
@@ -183,9 +186,9 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let (dir, _guard) = work_dir(dir)?;
             kek::rotate_end_to_end(&dir, config, secrets, batch).await
         }
-        BenchCommand::Jobs { jobs, concurrency, dir } => {
+        BenchCommand::Jobs { jobs, concurrency, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;
-            jobs::run(&dir, jobs, concurrency).await
+            jobs::run(&dir, jobs, concurrency, store).await
         }
         BenchCommand::Issue { count, concurrency, store, dir } => {
             let (dir, _guard) = work_dir(dir)?;

@@ -20,7 +20,6 @@ use certautopilot_cluster::ClusterNode;
 use certautopilot_config::Config;
 use certautopilot_connectors::targets::FilePathPolicy;
 use certautopilot_core::store::Store;
-use certautopilot_core::store::sqlite::SqliteStore;
 use tracing::info;
 
 use self::listeners::Front;
@@ -57,7 +56,8 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
 
 /// The store (checked to open with this KEK) and, with `[cluster]`, this node's membership.
 struct Backend {
-    store: Arc<SqliteStore>,
+    /// SQLite or MongoDB, as `store.backend` says.
+    store: Arc<dyn Store>,
     cluster: Option<Arc<ClusterNode>>,
 }
 
@@ -66,9 +66,9 @@ impl Backend {
         let store = open_store(config).await?;
         // A KEK that cannot open the store would answer 500 to every login while looking ready (issue 15).
         crate::kek_check::require_kek_opens_store(config, store.as_ref(), &kek.envelope).await?;
-        front.readiness.check_kek(store.clone() as Arc<dyn Store>, kek.envelope.clone());
-        front.readiness.check_store_writable(store.clone() as Arc<dyn Store>);
-        front.state.set_store(store.clone() as Arc<dyn Store>);
+        front.readiness.check_kek(store.clone(), kek.envelope.clone());
+        front.readiness.check_store_writable(store.clone());
+        front.state.set_store(store.clone());
         let cluster = match &config.cluster {
             Some(settings) => Some(join_cluster(settings, mode, front).await?),
             None => None,
@@ -109,7 +109,7 @@ struct Services {
 
 impl Services {
     fn start(config: &Config, mode: Mode, kek: &Kek, actors: &ActorRegistry, front: &Front, backend: &Backend) -> Self {
-        let store = backend.store.clone() as Arc<dyn Store>;
+        let store = backend.store.clone();
         // Issuance: the account and certificate actors on their own arbiter (thread), shared by the
         // worker's job handlers; the scheduler enqueues renewals.
         let issuance_arbiter = actix_rt::Arbiter::new();
@@ -180,7 +180,8 @@ async fn shut_down(config: &Config, kek: Kek, front: Front, backend: Backend, se
     services.issuance_arbiter.stop();
     // Nothing seals or opens any more: the KEK actor can go.
     kek.service.stop().await;
-    // The writer thread commits what is queued before the store goes away.
+    // SQLite's writer thread commits what is queued before the store goes away (MongoDB's writes
+    // have all been answered by now).
     drop(front.state);
     drop(backend.store);
 }

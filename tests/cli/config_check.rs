@@ -58,3 +58,43 @@ fn missing_file_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file absent.toml"));
 }
+
+/// `store.backend = "mongodb"`: the effective configuration shows the URI with its password
+/// redacted, and a bad URI or database name fails naming its key, without the password either.
+#[test]
+fn mongodb_settings_are_checked_and_the_password_never_printed() {
+    let password = "n0t-for-eyes";
+    let uri = format!("mongodb://cap:{password}@db1:27017,db2:27017/?replicaSet=rs0");
+    let env = [("CERTAUTOPILOT_STORE__BACKEND", "mongodb"), ("CERTAUTOPILOT_STORE__MONGODB__URI", uri.as_str())];
+    let out = check(Some("[store.mongodb]\ndatabase = \"cap_prod\"\n"), &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("backend = \"mongodb\""), "{text}");
+    assert!(text.contains("uri = \"mongodb://cap:***@db1:27017,db2:27017/?replicaSet=rs0\""), "{text}");
+    assert!(text.contains("database = \"cap_prod\""), "{text}");
+    assert!(!text.contains(password), "{text}");
+
+    for (file, key) in [
+        (format!("[store]\nbackend = \"mongodb\"\n[store.mongodb]\nuri = \"mysql://cap:{password}@db1/\"\n"), "store.mongodb.uri:"),
+        ("[store]\nbackend = \"mongodb\"\n".to_owned(), "store.mongodb.uri: is required"),
+        (
+            "[store]\nbackend = \"mongodb\"\n[store.mongodb]\nuri = \"mongodb://db1/\"\ndatabase = \"a.b\"\n".to_owned(),
+            "store.mongodb.database:",
+        ),
+        (
+            "[store]\nbackend = \"mongodb\"\n[store.mongodb]\nuri = \"mongodb://db1/\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n"
+                .to_owned(),
+            "store.mongodb.tls_ca_file: /nonexistent/ca.pem is not a file",
+        ),
+        (
+            "[store]\nbackend = \"mongodb\"\n[store.mongodb]\nuri_file = \"/nonexistent/uri\"\n".to_owned(),
+            "store.mongodb.uri_file: cannot read /nonexistent/uri",
+        ),
+    ] {
+        let out = check(Some(&file), &[]);
+        assert_eq!(out.status.code(), Some(1), "{file:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{file:?}: expected {key:?} in {stderr}");
+        assert!(!stderr.contains(password), "{stderr}");
+    }
+}

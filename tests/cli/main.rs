@@ -3,6 +3,7 @@
 
 mod api_flow;
 mod audit;
+mod backends;
 mod ci_gate;
 mod config_check;
 mod dev_tools;
