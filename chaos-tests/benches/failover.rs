@@ -1,32 +1,31 @@
 //! Failover benchmark (M1.7): SIGKILL the leader of a 3-node cluster again and again and time the
 //! gap from the kill to the first write the store accepted from the new scheduler. Then idle
-//! overhead: CPU per node and bytes per second on the cluster port.
+//! overhead: CPU per node and bytes per second on the cluster port. On SQLite (the default) or,
+//! with `CHAOS_STORE=mongodb`, on MongoDB (a SecantusDB server of the bench's own; each node on a
+//! host directory of its own).
 //!
-//! `cargo build --release && CERTAUTOPILOT_BIN=target/release/certautopilot \
+//! `cargo build --release && CERTAUTOPILOT_BIN=target/release/certautopilot [CHAOS_STORE=mongodb] \
 //!  cargo bench -p certautopilot-chaos-tests --bench failover [-- KILLS]`
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use certautopilot_chaos_tests::harness::{Cluster, Options};
+use certautopilot_chaos_tests::harness::{Backend, Cluster, Options};
 
 fn main() {
     let kills: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(50);
     // A benchmark measures a build the caller names (a release build, typically): no guessing.
     let binary = std::env::var_os("CERTAUTOPILOT_BIN")
         .expect("CERTAUTOPILOT_BIN names the certautopilot binary to measure (see the comment at the top)");
-    let mut c = Cluster::start(Options {
-        binary: binary.into(),
-        nodes: 3,
-        validity: Duration::from_secs(3600),
-        env: Vec::new(),
-    });
+    let backend = Backend::from_env();
+    let mut c = Cluster::start(Options::new(binary.into(), 3, backend, Duration::from_secs(3600)));
     let (mut leader, mut term) = c.wait_for_scheduler(0, Duration::from_secs(30));
     let mut gaps = Vec::with_capacity(kills);
     for i in 0..kills {
         let killed_at = now_millis();
         c.kill(leader);
         let (next, next_term) = c.wait_for_scheduler(term, Duration::from_secs(30));
-        let first_write = c.fence_terms().into_iter().find(|f| f.term == next_term).expect("claimed").first_write_at;
+        let first_write =
+            c.fence_terms().into_iter().find(|f| f.term == next_term).expect("claimed").first_write_at.as_unix_millis();
         gaps.push(Duration::from_millis((first_write - killed_at).max(0) as u64));
         c.restart(leader);
         // The restarted node must be caught up before the next kill, or the cluster is down to two.
@@ -40,7 +39,7 @@ fn main() {
     gaps.sort();
     let pct = |p: f64| gaps[((gaps.len() as f64 * p).ceil() as usize).clamp(1, gaps.len()) - 1];
     println!(
-        "failover over {kills} SIGKILLs of the leader (kill -> first accepted write of the new scheduler): p50 {:?}  p99 {:?}  max {:?}",
+        "failover on {backend:?} over {kills} SIGKILLs of the leader (kill -> first accepted write of the new scheduler): p50 {:?}  p99 {:?}  max {:?}",
         pct(0.50),
         pct(0.99),
         gaps.last().unwrap()

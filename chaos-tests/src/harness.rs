@@ -1,19 +1,32 @@
-//! A cluster of real `certautopilot serve` processes on loopback: one shared store file, one KEK,
-//! Pebble and BIND 9 for real issuance, and the fault-injecting proxy between the nodes. Formed the
-//! way an operator forms one (`cluster certs`, `cluster init`, `cluster join`); every process it
-//! started is killed when it is dropped.
+//! A cluster of real `certautopilot serve` processes on loopback, each in a host directory of its
+//! own (`host.rs`), on SQLite (one store file on this host) or MongoDB (a store server of the
+//! harness's own, reached by each node through its own proxy), with Pebble and BIND 9 for real
+//! issuance and the fault-injecting proxy between the nodes; optionally worker-only nodes on a
+//! second "host" (127.0.0.2, no `[cluster]`). Formed the way an operator forms one (`cluster certs`,
+//! `cluster init`, `cluster join`); every process it started is killed when it is dropped.
 
 use std::fs::OpenOptions;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, DELEGATED_ZONE, PortReservation, ZONE};
+use certautopilot_core::model::FenceRecord;
+use certautopilot_core::testsupport::{MongoServer, MongoServerOptions};
 use serde_json::{Value, json};
 
+use crate::host::{Host, NodeCluster, NodeStore, write_config};
 use crate::http::{ApiClient, try_http_request};
 use crate::proxy::{Network, source_address};
+use crate::store_proxy::StoreLinks;
+use crate::store_view::{StoreLocation, StoreView};
+
+/// The loopback address of the second "host", where worker-only nodes listen.
+pub const SECOND_HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// The database the MongoDB-backed nodes use on the harness's own server.
+const DATABASE: &str = "certautopilot";
 
 /// A loopback port for a node's listener, held by the harness for the cluster's whole life: bound
 /// with SO_REUSEADDR and never listening, so no other bind to port 0 and no outgoing connection on the
@@ -51,13 +64,49 @@ pub struct Options {
     pub validity: Duration,
     /// Extra environment for every node (failpoints, timers).
     pub env: Vec<(String, String)>,
+    pub backend: Backend,
+    /// Worker-only nodes (`serve --mode worker`, no `[cluster]`) on the second host, after the
+    /// cluster's nodes: ids `nodes + 1 ..`.
+    pub workers: u64,
+    /// What the cluster's nodes run: `all`, or `api` to leave every job to the workers.
+    pub cluster_mode: &'static str,
+}
+
+impl Options {
+    /// `nodes` nodes running everything, on `backend`, with no extra environment and no worker.
+    pub fn new(binary: PathBuf, nodes: u64, backend: Backend, validity: Duration) -> Options {
+        Options { binary, nodes, validity, env: Vec::new(), backend, workers: 0, cluster_mode: "all" }
+    }
+}
+
+/// Which store the cluster runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Mongodb,
+}
+
+impl Backend {
+    /// `CHAOS_STORE=mongodb` or `sqlite` (the default), for the benchmark.
+    pub fn from_env() -> Backend {
+        match std::env::var("CHAOS_STORE").as_deref() {
+            Ok("mongodb") => Backend::Mongodb,
+            Ok("sqlite") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("CHAOS_STORE={other}: expected sqlite or mongodb"),
+        }
+    }
 }
 
 pub struct Node {
     pub id: u64,
+    /// `node-<id>` for the cluster's nodes, `worker-<id>` for worker-only ones (its leases' owner).
+    pub name: String,
     pub api: SocketAddr,
-    pub cluster_port: u16,
+    /// `None` for a worker-only node (not in the Raft group).
+    pub cluster_port: Option<u16>,
     pub config: PathBuf,
+    pub host: Host,
+    mode: &'static str,
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
@@ -85,6 +134,13 @@ pub struct Cluster {
     pub env: AcmeEnv,
     pub network: Network,
     pub nodes: Vec<Node>,
+    pub backend: Backend,
+    /// The MongoDB server (the harness's own: scenarios kill it) and each node's proxy to it.
+    mongo: Option<MongoServer>,
+    store_links: Option<StoreLinks>,
+    location: StoreLocation,
+    /// Opened at the first check and kept (reopened after a failure: the store may have been down).
+    view: Mutex<Option<Arc<StoreView>>>,
     token: Option<String>,
     extra_env: Vec<(String, String)>,
     binary: PathBuf,
@@ -93,8 +149,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts Pebble, BIND, the proxies and `nodes` processes, forms the cluster with the CLI and
-    /// sets the organization up.
+    /// Starts Pebble, BIND, the store server (MongoDB), the proxies and `nodes` processes, forms
+    /// the cluster with the CLI, sets the organization up, then starts the workers.
     pub fn start(options: Options) -> Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let env = AcmeEnv::start(
@@ -102,28 +158,64 @@ impl Cluster {
             AcmeEnvOptions { validity: Some(options.validity), ..AcmeEnvOptions::default() },
         );
         let ids: Vec<u64> = (1..=options.nodes).collect();
+        let all_ids: Vec<u64> = (1..=options.nodes + options.workers).collect();
         assert!(options.binary.exists(), "the binary under test {} is missing", options.binary.display());
         let mut held = Vec::new();
         let backends: Vec<(u64, u16)> = ids.iter().map(|&id| (id, reserve_port(&mut held))).collect();
         let network = Network::start(&backends);
+        let (mongo, store_links, location) = match options.backend {
+            Backend::Sqlite => (None, None, StoreLocation::Sqlite(dir.path().join("store.db"))),
+            Backend::Mongodb => {
+                // The scenarios SIGKILL the server and expect acknowledged writes to survive, as they
+                // do on mongod (see `sync_on_commit`).
+                let server = MongoServer::start(
+                    &dir.path().join("mongo"),
+                    MongoServerOptions { sync_on_commit: true, ..MongoServerOptions::default() },
+                );
+                let links = StoreLinks::start(&all_ids, SocketAddr::from(([127, 0, 0, 1], server.port())));
+                let location = StoreLocation::Mongodb { uri: server.uri(), database: DATABASE.into() };
+                (Some(server), Some(links), location)
+            }
+        };
         let mut cluster = Cluster {
             dir,
             env,
             network,
             nodes: Vec::new(),
+            backend: options.backend,
+            mongo,
+            store_links,
+            location,
+            view: Mutex::new(None),
             token: None,
             extra_env: options.env,
             binary: options.binary,
             held,
         };
-        let certs = cluster.dir.path().join("certs");
+        // The operator's workstation: the cluster CA and every node's certificate, from which each
+        // host gets its own three files.
+        let certs = cluster.dir.path().join("cluster-ca");
         let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
         cluster.run_ok(None, &["cluster", "certs", "--out", certs.to_str().unwrap(), "--node", &list]);
         for &(id, port) in &backends {
-            let node = cluster.write_node(id, port);
+            let node = cluster.write_node(id, Some(port), options.cluster_mode);
+            for (from, to) in [
+                ("ca.pem".to_owned(), "ca.pem"),
+                (format!("node-{id}.pem"), "node.pem"),
+                (format!("node-{id}.key"), "node.key"),
+            ] {
+                std::fs::copy(certs.join(from), node.host.tls(to)).expect("install the node's TLS files");
+            }
+            cluster.nodes.push(node);
+        }
+        for id in options.nodes + 1..=options.nodes + options.workers {
+            let node = cluster.write_node(id, None, "worker");
             cluster.nodes.push(node);
         }
         cluster.run_ok(Some(1), &["kek", "init"]);
+        for node in &cluster.nodes[1..] {
+            std::fs::copy(cluster.nodes[0].host.kek(), node.host.kek()).expect("install the KEK on the host");
+        }
 
         cluster.launch(1);
         cluster.wait_ready(1);
@@ -143,56 +235,48 @@ impl Cluster {
         cluster.wait_until("every node a voter", Duration::from_secs(30), |c| {
             c.status(1).is_some_and(|s| s["voters"].as_array().map(Vec::len) == Some(options.nodes as usize))
         });
+        for id in options.nodes + 1..=options.nodes + options.workers {
+            cluster.launch(id);
+            cluster.wait_ready(id);
+        }
         cluster
     }
 
-    fn write_node(&mut self, id: u64, cluster_port: u16) -> Node {
-        let api = SocketAddr::from(([127, 0, 0, 1], reserve_port(&mut self.held)));
-        let d = self.dir.path();
-        let config = d.join(format!("node-{id}.toml"));
-        let certs = d.join("certs");
-        let text = format!(
-            r#"[node]
-id = "node-{id}"
-data_dir = "{data}"
-
-[api]
-listen = "{api}"
-
-[metrics]
-enabled = false
-
-[store.sqlite]
-path = "{store}"
-
-[kek]
-provider = "file"
-file_path = "{kek}"
-
-# Pebble, BIND and the receivers run on loopback; the service refuses loopback unless told.
-[egress]
-allow_loopback = true
-
-[cluster]
-node_id = {id}
-listen = "127.0.0.1:{cluster_port}"
-advertise = "{front}"
-source_address = "{source}"
-ca_path = "{ca}"
-cert_path = "{cert}"
-key_path = "{key}"
-"#,
-            data = d.join(format!("node-{id}")).display(),
-            store = d.join("store.db").display(),
-            kek = d.join("kek.json").display(),
-            front = self.network.front(id),
-            source = source_address(id),
-            ca = certs.join("ca.pem").display(),
-            cert = certs.join(format!("node-{id}.pem")).display(),
-            key = certs.join(format!("node-{id}.key")).display(),
-        );
-        std::fs::write(&config, text).unwrap();
-        Node { id, api, cluster_port, config, log: d.join(format!("node-{id}.log")), child: None, paused: false }
+    /// Node `id`'s host directory and configuration: a cluster member if it has a cluster port,
+    /// else a worker-only node on the second host.
+    fn write_node(&mut self, id: u64, cluster_port: Option<u16>, mode: &'static str) -> Node {
+        let (name, ip) = match cluster_port {
+            Some(_) => (format!("node-{id}"), IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            None => (format!("worker-{id}"), SECOND_HOST),
+        };
+        let api = SocketAddr::new(ip, reserve_port(&mut self.held));
+        let host = Host::new(self.dir.path(), &format!("host-{id}"));
+        let store = match (&self.location, &self.store_links) {
+            (StoreLocation::Mongodb { database, .. }, Some(links)) => {
+                NodeStore::Mongodb { front: links.front(id), database: database.clone() }
+            }
+            (StoreLocation::Sqlite(path), _) => NodeStore::Sqlite(path.clone()),
+            (StoreLocation::Mongodb { .. }, None) => unreachable!("a MongoDB cluster has its store links"),
+        };
+        let cluster = cluster_port.map(|listen_port| NodeCluster {
+            node_id: id,
+            listen_port,
+            advertise: self.network.front(id),
+            source: source_address(id),
+        });
+        write_config(&host, &name, api, &store, cluster.as_ref());
+        Node {
+            id,
+            name,
+            api,
+            cluster_port,
+            config: host.config(),
+            log: host.log(),
+            host,
+            mode,
+            child: None,
+            paused: false,
+        }
     }
 
     pub fn node(&self, id: u64) -> &Node {
@@ -205,7 +289,8 @@ key_path = "{key}"
 
     fn command(&self, id: Option<u64>) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.current_dir(self.dir.path());
+        // A node's CLI runs on its host; the operator's commands at the top.
+        cmd.current_dir(id.map_or(self.dir.path(), |id| self.node(id).host.root.as_path()));
         for (key, _) in std::env::vars() {
             if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" || key == "FAILPOINTS" {
                 cmd.env_remove(key);
@@ -235,7 +320,7 @@ key_path = "{key}"
         assert!(node.child.is_none(), "node {id} is already running");
         let log = OpenOptions::new().create(true).append(true).open(&node.log).unwrap();
         let mut cmd = self.command(Some(id));
-        cmd.args(["serve", "--log-format", "json"])
+        cmd.args(["serve", "--log-format", "json", "--mode", node.mode])
             .envs(FAST.iter().copied())
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(log.try_clone().unwrap())
@@ -289,6 +374,17 @@ key_path = "{key}"
         self.node_mut(id).paused = false;
     }
 
+    /// Nodes the harness started that have exited on their own (not killed by the harness).
+    pub fn exited_nodes(&mut self) -> Vec<u64> {
+        let mut exited = Vec::new();
+        for node in &mut self.nodes {
+            if node.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+                exited.push(node.id);
+            }
+        }
+        exited
+    }
+
     pub fn running(&self) -> Vec<u64> {
         self.nodes.iter().filter(|n| n.child.is_some() && !n.paused).map(|n| n.id).collect()
     }
@@ -330,7 +426,11 @@ key_path = "{key}"
         self.wait_until("a new active scheduler", deadline, |c| {
             let active = c.active_schedulers();
             found = match active.as_slice() {
-                [(id, term)] if *term > after && c.fence_terms().iter().any(|f| f.term == *term) => Some((*id, *term)),
+                [(id, term)]
+                    if *term > after && c.try_fence_terms().is_some_and(|f| f.iter().any(|f| f.term == *term)) =>
+                {
+                    Some((*id, *term))
+                }
                 _ => None,
             };
             found.is_some()
@@ -385,43 +485,56 @@ key_path = "{key}"
             .collect()
     }
 
-    pub fn store(&self) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open_with_flags(
-            self.dir.path().join("store.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        conn
+    /// The harness's view of the store (opened once, reopened after a failure). `Err` while the
+    /// store cannot be reached.
+    pub fn try_view(&self) -> Result<Arc<StoreView>, String> {
+        let mut view = self.view.lock().unwrap();
+        if let Some(view) = view.as_ref() {
+            return Ok(view.clone());
+        }
+        let opened = Arc::new(StoreView::open(&self.location)?);
+        *view = Some(opened.clone());
+        Ok(opened)
     }
 
-    pub fn fence_terms(&self) -> Vec<FenceRow> {
-        let conn = self.store();
-        let mut stmt = conn
-            .prepare("SELECT term, node, first_write_at, last_write_at, writes FROM scheduler_fence ORDER BY term")
-            .unwrap();
-        stmt.query_map([], |r| {
-            Ok(FenceRow {
-                term: r.get::<_, i64>(0)? as u64,
-                node: r.get(1)?,
-                first_write_at: r.get(2)?,
-                last_write_at: r.get(3)?,
-                writes: r.get::<_, i64>(4)? as u64,
-            })
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    /// The view, for checks made while the store is up: a failure to reach it fails the test.
+    pub fn view(&self) -> Arc<StoreView> {
+        self.try_view().unwrap_or_else(|e| panic!("cannot open the store: {e}\n{}", self.diagnostics()))
     }
-}
 
-#[derive(Debug, Clone)]
-pub struct FenceRow {
-    pub term: u64,
-    pub node: String,
-    pub first_write_at: i64,
-    pub last_write_at: i64,
-    pub writes: u64,
+    /// The fence history, or `None` while the store cannot be read (for polling through faults).
+    pub fn try_fence_terms(&self) -> Option<Vec<FenceRecord>> {
+        let view = self.try_view().ok()?;
+        view.fence_history().ok()
+    }
+
+    pub fn fence_terms(&self) -> Vec<FenceRecord> {
+        self.view().fence_history().unwrap_or_else(|e| panic!("fence history: {e}\n{}", self.diagnostics()))
+    }
+
+    /// The files in node `id`'s data directory (names, sorted): what the node keeps on its host.
+    pub fn data_files(&self, id: u64) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.node(id).host.data())
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Each node's proxy to the store (MongoDB clusters only).
+    pub fn store_links(&self) -> &StoreLinks {
+        self.store_links.as_ref().expect("store links exist on a MongoDB cluster only")
+    }
+
+    /// SIGKILLs the store server (MongoDB clusters only): no shutdown, as a crash.
+    pub fn kill_store(&mut self) {
+        self.mongo.as_mut().expect("a MongoDB cluster").kill();
+    }
+
+    /// Starts the store server again on its port with its data.
+    pub fn restart_store(&mut self) {
+        self.mongo.as_mut().expect("a MongoDB cluster").restart();
+    }
 }
 
 impl Drop for Cluster {

@@ -1,11 +1,17 @@
-//! What must hold after every fault, read from the shared store, the audit chain and Pebble's log:
-//! one scheduler per term, fencing obeyed, every due renewal enqueued once and finished, no job lost
-//! or stuck, the audit chain intact, and as many certificates issued by the CA as recorded.
+//! What must hold after every fault, read from the store (through the store traits, so SQLite and
+//! MongoDB alike: `store_view.rs`), the audit chain and Pebble's log: one scheduler per term,
+//! fencing obeyed, every due renewal enqueued once and finished, no job lost or stuck, the audit
+//! chain intact, as many certificates issued by the CA as recorded, and nothing written before a
+//! fault missing after it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use certautopilot_core::Timestamp;
+use certautopilot_core::model::{FenceRecord, JobKind, JobStatus};
 
 use crate::harness::Cluster;
+use crate::store_view::AuditSnapshot;
 
 /// What the checks saw, for the test's own assertions and its output.
 #[derive(Debug, Clone, Default)]
@@ -17,15 +23,11 @@ pub struct Report {
     pub issued_by_ca: u64,
 }
 
-fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 /// Never two nodes accepted in one term, and no write of a term accepted after a newer term's
 /// first write.
 pub fn one_scheduler_per_term(cluster: &Cluster) -> usize {
     let rows = cluster.fence_terms();
-    let mut by_term: BTreeMap<u64, Vec<&crate::harness::FenceRow>> = BTreeMap::new();
+    let mut by_term: BTreeMap<u64, Vec<&FenceRecord>> = BTreeMap::new();
     for row in &rows {
         by_term.entry(row.term).or_default().push(row);
     }
@@ -36,9 +38,10 @@ pub fn one_scheduler_per_term(cluster: &Cluster) -> usize {
         if let Some(newer) = rows.iter().filter(|r| r.term > row.term).map(|r| r.first_write_at).min() {
             assert!(
                 row.last_write_at <= newer,
-                "term {} wrote at {} after a newer term first wrote at {newer}: fencing failed ({rows:?})",
+                "term {} wrote at {} after a newer term first wrote at {}: fencing failed ({rows:?})",
                 row.term,
-                row.last_write_at
+                row.last_write_at.as_unix_millis(),
+                newer.as_unix_millis()
             );
         }
     }
@@ -49,23 +52,15 @@ pub fn one_scheduler_per_term(cluster: &Cluster) -> usize {
 /// window has been open longer than `slack` has its job.
 pub fn renewals_enqueued_once(cluster: &Cluster, slack: Duration) -> u64 {
     let windows = renewal_windows(cluster);
-    let conn = cluster.store();
-    let overdue: Vec<(String, i64)> = conn
-        .prepare("SELECT id, due_at FROM certificates WHERE due_at IS NOT NULL AND due_at < ?1")
-        .unwrap()
-        .query_map([now_millis() - slack.as_millis() as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for (cert, due_at) in overdue {
-        let queued: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM jobs WHERE kind = 'renew' AND subject = ?1 AND queued_at >= ?2",
-                rusqlite::params![cert, due_at],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert!(queued > 0, "certificate {cert} came due at {due_at} and no renewal was enqueued within {slack:?}");
+    let view = cluster.view();
+    let overdue = view.certificates_due(Timestamp::now().saturating_sub(slack)).expect("certificates due");
+    let jobs = view.jobs().expect("jobs");
+    for cert in overdue {
+        let (id, due_at) = (cert.id.to_string(), cert.renew_at.expect("a due certificate has its window"));
+        let queued = jobs
+            .iter()
+            .any(|j| j.kind == JobKind::Renew && j.subject.as_deref() == Some(id.as_str()) && j.queued_at >= due_at);
+        assert!(queued, "certificate {id} came due at {due_at:?} and no renewal was enqueued within {slack:?}");
     }
     windows
 }
@@ -74,18 +69,14 @@ pub fn renewals_enqueued_once(cluster: &Cluster, slack: Duration) -> u64 {
 /// second job for one window is never right, even mid-fault). Safe to poll while the cluster
 /// recovers: unlike `renewals_enqueued_once`, a window left open by downtime is no failure here.
 pub fn renewal_windows(cluster: &Cluster) -> u64 {
-    let conn = cluster.store();
-    let mut stmt = conn
-        .prepare(
-            "SELECT subject, json_extract(payload, '$.not_after'), COUNT(*) FROM jobs
-             WHERE kind = 'renew' AND json_extract(payload, '$.reason') = 'renewal window open'
-             GROUP BY 1, 2",
-        )
-        .unwrap();
-    let groups: Vec<(String, Option<i64>, i64)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap();
-    for (cert, not_after, count) in &groups {
-        assert_eq!(*count, 1, "certificate {cert}'s renewal for not_after {not_after:?} was enqueued {count} times");
+    let jobs = cluster.view().jobs().expect("jobs");
+    let mut groups: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for job in jobs.iter().filter(|j| j.kind == JobKind::Renew && j.payload["reason"] == "renewal window open") {
+        let key = (job.subject.clone().unwrap_or_default(), job.payload["not_after"].to_string());
+        *groups.entry(key).or_default() += 1;
+    }
+    for ((cert, not_after), count) in &groups {
+        assert_eq!(*count, 1, "certificate {cert}'s renewal for not_after {not_after} was enqueued {count} times");
     }
     groups.len() as u64
 }
@@ -95,12 +86,13 @@ pub fn jobs_settle(cluster: &Cluster, deadline: Duration) -> u64 {
     let start = Instant::now();
     loop {
         let counts = job_counts(cluster);
-        let open = counts.get("queued").copied().unwrap_or(0)
-            + counts.get("running").copied().unwrap_or(0)
-            + counts.get("failed").copied().unwrap_or(0);
+        let open = [JobStatus::Queued, JobStatus::Running, JobStatus::Failed]
+            .iter()
+            .map(|s| counts.get(s).copied().unwrap_or(0))
+            .sum::<u64>();
         if open == 0 {
-            assert_eq!(counts.get("dead"), None, "jobs died: {counts:?}\n{}", dead_jobs(cluster));
-            return counts.get("succeeded").copied().unwrap_or(0);
+            assert_eq!(counts.get(&JobStatus::Dead), None, "jobs died: {counts:?}\n{}", dead_jobs(cluster));
+            return counts.get(&JobStatus::Succeeded).copied().unwrap_or(0);
         }
         assert!(
             start.elapsed() < deadline,
@@ -111,21 +103,51 @@ pub fn jobs_settle(cluster: &Cluster, deadline: Duration) -> u64 {
     }
 }
 
-pub fn job_counts(cluster: &Cluster) -> BTreeMap<String, u64> {
-    let conn = cluster.store();
-    let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))).unwrap().collect::<Result<_, _>>().unwrap()
+pub fn job_counts(cluster: &Cluster) -> BTreeMap<JobStatus, u64> {
+    cluster.view().job_counts().expect("job counts")
 }
 
 fn dead_jobs(cluster: &Cluster) -> String {
-    let conn = cluster.store();
-    let mut stmt = conn.prepare("SELECT id, kind, last_error FROM jobs WHERE status = 'dead'").unwrap();
-    let rows: Vec<(String, String, Option<String>)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap();
-    format!("{rows:#?}")
+    let jobs = cluster.view().jobs().expect("jobs");
+    let dead: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Dead)
+        .map(|j| (j.id.to_string(), j.kind, j.last_error.clone()))
+        .collect();
+    format!("{dead:#?}")
 }
 
-/// `certautopilot audit verify` over the shared store exits 0.
+/// What the store holds at one moment, to compare with what it holds after a fault.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Job id -> what it was (kind, status), for the message if it goes missing.
+    pub jobs: BTreeMap<String, String>,
+    pub audit: AuditSnapshot,
+}
+
+/// Every job (by id) and every chained audit entry (by organization and seq, with its MAC).
+pub fn written(cluster: &Cluster) -> Written {
+    let view = cluster.view();
+    let jobs = view.jobs().expect("jobs");
+    let jobs = jobs
+        .into_iter()
+        .map(|j| (j.id.to_string(), format!("{:?} {:?} queued at {}", j.kind, j.status, j.queued_at)))
+        .collect();
+    Written { jobs, audit: view.audit_snapshot().expect("audit chain") }
+}
+
+/// Everything in `before` is still there, unchanged (a chained entry keeps its MAC): a fault may
+/// delay writes, never take back one that was acknowledged.
+pub fn nothing_lost_since(cluster: &Cluster, before: &Written) {
+    let now = written(cluster);
+    let lost_jobs: Vec<_> = before.jobs.iter().filter(|(id, _)| !now.jobs.contains_key(*id)).collect();
+    assert!(lost_jobs.is_empty(), "jobs written before the fault are gone: {lost_jobs:?}");
+    for (key, hmac) in &before.audit {
+        assert_eq!(now.audit.get(key), Some(hmac), "audit entry {key:?} changed or vanished after the fault");
+    }
+}
+
+/// `certautopilot audit verify` over the store exits 0 (with the first node's configuration).
 pub fn audit_verifies(cluster: &Cluster) {
     let id = cluster.nodes[0].id;
     let out = cluster.run(Some(id), &["audit", "verify"]);
@@ -144,23 +166,14 @@ pub fn audit_verifies(cluster: &Cluster) {
 pub fn issued_matches_ca(cluster: &Cluster, deadline: Duration) -> (u64, u64) {
     let start = Instant::now();
     loop {
-        let recorded = cluster
-            .store()
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM audit_events WHERE action IN ('cert.issued', 'cert.renewed'))
-                      + (SELECT COUNT(*) FROM audit_outbox
-                         WHERE json_extract(draft, '$.action') IN ('cert.issued', 'cert.renewed'))",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .unwrap() as u64;
+        let recorded = cluster.view().recorded_actions(&["cert.issued", "cert.renewed"]).expect("audit events");
         let by_ca = cluster.env.pebble.certificates_issued() as u64;
-        if by_ca == recorded {
-            return (recorded, by_ca);
+        if recorded == Some(by_ca) {
+            return (by_ca, by_ca);
         }
         assert!(
             start.elapsed() < deadline,
-            "Pebble issued {by_ca} certificates, the system recorded {recorded} after {deadline:?}"
+            "Pebble issued {by_ca} certificates, the system recorded {recorded:?} after {deadline:?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

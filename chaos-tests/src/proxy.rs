@@ -151,7 +151,8 @@ fn accept_loop(listener: TcpListener, to: u64, backend: SocketAddr, state: Arc<M
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+/// Copies `from` to `to` until either side ends, then closes both (also the store proxy's).
+pub(crate) fn pipe(mut from: TcpStream, mut to: TcpStream) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match from.read(&mut buf) {

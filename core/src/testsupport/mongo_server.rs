@@ -24,6 +24,11 @@ pub struct MongoServerOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Allow `configureFailPoint` (fault injection for retry tests).
     pub test_commands: bool,
+    /// Fsync the journal at every commit (`--sync-on-commit`). Without it the server acknowledges a
+    /// `w: "majority"` commit before its journal record is on disk, and a SIGKILL loses the last
+    /// acknowledged writes (seen in the chaos tests); mongod journals majority writes before it
+    /// acknowledges them (`writeConcernMajorityJournalDefault`), so tests that kill the server need this.
+    pub sync_on_commit: bool,
 }
 
 /// One server process; killed when dropped. Its data lives in `dir/data` and survives `restart`.
@@ -88,6 +93,9 @@ impl MongoServer {
         }
         if self.options.test_commands {
             command.arg("--enable-test-commands");
+        }
+        if self.options.sync_on_commit {
+            command.arg("--sync-on-commit");
         }
         if let Some((cert, key)) = &self.options.tls {
             command.arg("--tls-cert-file").arg(cert).arg("--tls-key-file").arg(key);
