@@ -70,6 +70,29 @@ fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)
 }
 
+/// The renewal scan's position, `(due_at millis, id)`, from a page request's cursor: both backends
+/// walk certificates in that order and encode their cursor the same way.
+pub(crate) fn due_position(page: &PageRequest) -> Result<Option<(i64, String)>, StoreError> {
+    page.decoded_cursor()?
+        .map(|c| {
+            let (due, id) = c.split_once(':').ok_or(StoreError::InvalidCursor)?;
+            Ok((due.parse::<i64>().map_err(|_| StoreError::InvalidCursor)?, id.to_owned()))
+        })
+        .transpose()
+}
+
+/// Cuts the one record read ahead (`limit + 1` were asked for) and gives the cursor after the last
+/// one kept, in the renewal scan's `(due_at, id)` order.
+pub(crate) fn cut_due_page(items: &mut Vec<crate::store::RawRecord>, limit: usize) -> Option<String> {
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    items.last().map(|r| {
+        encode_cursor(&format!("{}:{}", r.due_at.map(crate::timestamp::Timestamp::as_unix_millis).unwrap_or(0), r.id))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

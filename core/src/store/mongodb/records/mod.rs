@@ -16,7 +16,7 @@ use crate::model::{Certificate, Membership, NewJob};
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::store::mongodb::schema::{CollectionIndexes, index, unique};
 use crate::store::mongodb::{MongoStore, audit, codec, jobs, sealed};
-use crate::store::page::encode_cursor;
+use crate::store::page::{cut_due_page, due_position, encode_cursor};
 use crate::store::{
     AuditWrite, CertificateExpiry, Enqueued, Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, Records,
     ScopeArg, StoreError,
@@ -358,21 +358,12 @@ impl Records for MongoStore {
         let kind = RecordKind::Certificate;
         let before = codec::ts(before);
         let mut filter = doc! { "due_at": { "$type": "long", "$lt": before } };
-        if let Some(cursor) = page.decoded_cursor()? {
-            let (due, id) = cursor.split_once(':').ok_or(StoreError::InvalidCursor)?;
-            let due: i64 = due.parse().map_err(|_| StoreError::InvalidCursor)?;
+        if let Some((due, id)) = due_position(page)? {
             // After (due, id) on the (due_at, _id) index, at any depth.
             filter.insert("$or", vec![doc! { "due_at": { "$gt": due } }, doc! { "due_at": due, "_id": { "$gt": id } }]);
         }
         let mut items = self.find_records(kind, filter, doc! { "due_at": 1, "_id": 1 }, Some(limit + 1)).await?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .map(|r| encode_cursor(&format!("{}:{}", r.due_at.map(Timestamp::as_unix_millis).unwrap_or(0), r.id)))
-        } else {
-            None
-        };
+        let next_cursor = cut_due_page(&mut items, limit);
         Ok(Page { items: items.into_iter().map(Certificate::from_raw).collect::<Result<_, _>>()?, next_cursor })
     }
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use crate::ids::{OrgId, ProjectId};
 use crate::model::Certificate;
-use crate::store::page::encode_cursor;
+use crate::store::page::{cut_due_page, due_position, encode_cursor};
 use crate::store::sqlite::ownership::check_membership;
 use crate::store::sqlite::sealed;
 use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
@@ -355,13 +355,7 @@ pub(crate) fn certificates_due(
 ) -> Result<Page<Certificate>, StoreError> {
     let limit = page.effective_limit()?;
     let kind = RecordKind::Certificate;
-    let position = page
-        .decoded_cursor()?
-        .map(|c| {
-            let (due, id) = c.split_once(':').ok_or(StoreError::InvalidCursor)?;
-            Ok::<_, StoreError>((due.parse::<i64>().map_err(|_| StoreError::InvalidCursor)?, id.to_owned()))
-        })
-        .transpose()?;
+    let position = due_position(page)?;
     let before = before.as_unix_millis();
     let sql_rows = |sql: &str, args: &[&dyn ToSql]| -> Result<Vec<RawRecord>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;
@@ -389,14 +383,7 @@ pub(crate) fn certificates_due(
             &[&before, due, id],
         )?,
     };
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items
-            .last()
-            .map(|r| encode_cursor(&format!("{}:{}", r.due_at.map(Timestamp::as_unix_millis).unwrap_or(0), r.id)))
-    } else {
-        None
-    };
+    let next_cursor = cut_due_page(&mut items, limit);
     Ok(Page { items: items.into_iter().map(Certificate::from_raw).collect::<Result<_, _>>()?, next_cursor })
 }
 
