@@ -24,6 +24,7 @@ pub struct ApiConfig {
     pub request_body_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_peer: usize,
+    pub graphql: crate::graphql::GraphqlConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +40,9 @@ pub struct MetricsConfig {
 }
 
 impl RawApi {
-    pub(crate) fn validate(self, prefix: Section<'_>) -> Result<ApiConfig, ConfigError> {
+    /// `development`: a development installation (the `dev` KEK), where GraphQL introspection is on
+    /// unless the file says otherwise.
+    pub(crate) fn validate(self, prefix: Section<'_>, development: bool) -> Result<ApiConfig, ConfigError> {
         let key = |name: &str| prefix.key(name);
         let secs = |name: &str, v: u64, min: u64, max: u64| in_range(key(name), v, min, max).map(Duration::from_secs);
         let api = ApiConfig {
@@ -78,6 +81,7 @@ impl RawApi {
                 1,
                 1_000_000,
             )? as usize,
+            graphql: self.graphql.validate(Section(&key("graphql")), development)?,
         };
         if api.max_connections_per_peer > api.max_connections {
             return Err(ConfigError::invalid(

@@ -26,6 +26,7 @@ impl From<&Config> for RawConfig {
                 request_body_timeout_secs: c.api.request_body_timeout.as_secs(),
                 max_connections: c.api.max_connections as u32,
                 max_connections_per_peer: c.api.max_connections_per_peer as u32,
+                graphql: crate::graphql::RawGraphql::from(&c.api.graphql),
             },
             metrics: crate::raw::RawMetrics { enabled: c.metrics.enabled, listen: c.metrics.listen.to_string() },
             store: raw_store(&c.store),

@@ -92,6 +92,8 @@ pub struct RawApi {
     /// Open connections at most from one client address (the TCP peer; a proxy in front counts as
     /// one peer, so raise this behind nginx); more are shed.
     pub max_connections_per_peer: u32,
+    /// `[api.graphql]`: the bounds of GraphQL requests at `/api/graphql`.
+    pub graphql: crate::graphql::RawGraphql,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -116,6 +118,7 @@ impl Default for RawApi {
             request_body_timeout_secs: 10,
             max_connections: 4_096,
             max_connections_per_peer: 256,
+            graphql: crate::graphql::RawGraphql::default(),
         }
     }
 }

@@ -74,7 +74,8 @@ impl RawConfig {
             ));
         }
         let node = self.node.validate(Section("node"))?;
-        let api = self.api.validate(Section("api"))?;
+        let development = matches!(self.kek.provider, crate::raw::KekProviderKind::Dev);
+        let api = self.api.validate(Section("api"), development)?;
         let metrics = self.metrics.validate(Section("metrics"), api.listen)?;
         let store = self.store.validate(Section("store"), &node.data_dir)?;
         let jobs = self.jobs.validate(Section("jobs"))?;

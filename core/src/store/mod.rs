@@ -19,12 +19,12 @@ pub mod conformance;
 
 pub use copy::{COPY_BATCH, CopyError, CopyProgress, CopyReport, copy_store};
 pub use error::{NotWritableReason, StoreError};
-pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, cursor_after};
 pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg, membership_key};
 pub use round_trips::RoundTrips;
 pub use traits::{
-    AuditFilter, AuditLog, AuditWrite, CertificateExpiry, ClaimRequest, Enqueued, ExportPage, Fencing, JobFailure,
+    AuditFilter, AuditLog, AuditWrite, BatchReads, CertificateExpiry, ClaimRequest, Enqueued, ExportPage, Fencing, JobFailure,
     JobLogRow, JobQueue, JobRow, LoginThrottle, OrganizationRow, Organizations, OutboxRow, Records, SealedKey,
-    SealedRow, SealedSecrets, SiemCursorRow, SiemCursors, Store, StoreHealth, StoreTransfer, TransferPart, TransferRow,
-    WriteHealth, WriteHealthTracker, prelude,
+    SealedRow, SealedSecrets, SiemCursorRow, SiemCursors, Store, StoreHealth, StoreTransfer, SubjectLogLine, TransferPart,
+    TransferRow, WriteHealth, WriteHealthTracker, prelude,
 };

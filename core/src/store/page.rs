@@ -58,6 +58,12 @@ pub(crate) fn encode_cursor(position: &str) -> String {
     position.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The cursor of a record-id-ordered page (records, jobs) that ends with the record `id`: what a
+/// client passes back to read on from there, as the page's own `next_cursor` would.
+pub fn cursor_after(id: &str) -> String {
+    encode_cursor(id)
+}
+
 fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
     // Hex is ASCII; checking first also keeps the byte slicing below on character boundaries.
     if !cursor.is_ascii() || !cursor.len().is_multiple_of(2) || cursor.len() > 512 {

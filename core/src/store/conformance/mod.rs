@@ -10,6 +10,7 @@
 //! fresh stores of the backend.
 
 pub mod audit_log;
+pub mod batch_reads;
 pub mod fencing;
 pub mod job_queue;
 pub mod login_throttle;
@@ -74,7 +75,7 @@ macro_rules! store_conformance_tests {
     // Every concern: what a complete backend runs.
     ($factory:expr) => {
         $crate::store_conformance_tests!($factory; organizations, records, tenancy, job_queue, fencing, audit_log,
-            sealed_secrets, login_throttle, siem_cursors, store_health, transfer);
+            sealed_secrets, login_throttle, siem_cursors, store_health, transfer, batch_reads);
     };
     // Only the concerns named: what a backend under construction runs, one concern at a time.
     ($factory:expr; $($concern:ident),+ $(,)?) => {
@@ -103,6 +104,11 @@ macro_rules! store_conformance_tests {
             backoff_grows_then_job_is_dead, permanent_failure_is_dead_at_once, one_running_job_per_subject,
             release_gives_the_attempt_back, project_jobs_are_scoped, concurrent_claimers_never_share_a_job,
             concurrent_enqueue_with_one_key_makes_one_job, restarted_node_reclaims_its_former_leases);
+    };
+    (@concern batch_reads $factory:expr) => {
+        $crate::store_conformance_tests!(@each $factory; batch_reads;
+            batch_record_reads_take_one_trip_and_stay_in_scope, members_of_many_projects_are_read_together,
+            newest_jobs_and_log_lines_per_subject, newest_audit_entries_per_object);
     };
     (@concern fencing $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; fencing; scheduler_writes_from_an_older_term_are_refused);

@@ -7,6 +7,7 @@
 //! Invariant: a `MongoStore` exists only against a replica set whose schema is at `SCHEMA_VERSION`.
 
 mod audit;
+mod batch;
 mod codec;
 mod error;
 mod fence;

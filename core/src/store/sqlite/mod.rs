@@ -6,6 +6,7 @@
 //! this file opens the store.
 
 mod audit;
+mod batch;
 mod connection;
 mod error;
 mod fence;

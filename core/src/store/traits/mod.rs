@@ -4,6 +4,7 @@
 //! Invariant: `Store` adds no method of its own; every implementer of all the concerns is a `Store`.
 
 mod audit_log;
+mod batch_reads;
 mod fencing;
 mod job_queue;
 mod login_throttle;
@@ -15,6 +16,7 @@ mod store_health;
 mod transfer;
 
 pub use audit_log::{AuditFilter, AuditLog, AuditWrite};
+pub use batch_reads::{BatchReads, SubjectLogLine};
 pub use fencing::Fencing;
 pub use job_queue::{ClaimRequest, Enqueued, JobFailure, JobQueue};
 pub use login_throttle::LoginThrottle;
@@ -31,13 +33,23 @@ pub use transfer::{
 /// `S: Store` without importing the concern traits; on a concrete backend type, import
 /// `store::prelude::*`.
 pub trait Store:
-    Organizations + Records + JobQueue + Fencing + AuditLog + SealedSecrets + LoginThrottle + SiemCursors + StoreHealth
+    Organizations
+    + Records
+    + BatchReads
+    + JobQueue
+    + Fencing
+    + AuditLog
+    + SealedSecrets
+    + LoginThrottle
+    + SiemCursors
+    + StoreHealth
 {
 }
 
 impl<T> Store for T where
     T: Organizations
         + Records
+        + BatchReads
         + JobQueue
         + Fencing
         + AuditLog
@@ -52,7 +64,7 @@ impl<T> Store for T where
 /// Every concern trait, for code that calls store methods on a concrete backend type.
 pub mod prelude {
     pub use super::{
-        AuditLog, Fencing, JobQueue, LoginThrottle, Organizations, Records, SealedSecrets, SiemCursors, Store,
+        AuditLog, BatchReads, Fencing, JobQueue, LoginThrottle, Organizations, Records, SealedSecrets, SiemCursors, Store,
         StoreHealth,
     };
     pub use crate::store::RecordStore;

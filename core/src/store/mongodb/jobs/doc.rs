@@ -76,7 +76,7 @@ pub(in crate::store::mongodb) fn log_document(
     Ok(document)
 }
 
-pub(super) fn log_line(d: &Document) -> Result<JobLogLine, StoreError> {
+pub(in crate::store::mongodb) fn log_line(d: &Document) -> Result<JobLogLine, StoreError> {
     let r = Reader::new(d, "job log");
     let corrupt = |reason: &str| StoreError::Corrupt {
         kind: "job log",
@@ -93,7 +93,7 @@ pub(super) fn log_line(d: &Document) -> Result<JobLogLine, StoreError> {
     })
 }
 
-pub(super) fn job_from(d: &Document) -> Result<Job, StoreError> {
+pub(in crate::store::mongodb) fn job_from(d: &Document) -> Result<Job, StoreError> {
     let r = Reader::new(d, "job");
     let id = r.str("_id")?;
     let corrupt = |reason: &str| StoreError::Corrupt { kind: "job", id: id.to_owned(), reason: reason.into() };

@@ -40,9 +40,9 @@ use crate::store::page::encode_cursor;
 use crate::store::{ClaimRequest, Enqueued, JobFailure, JobQueue, Page, PageRequest, StoreError};
 use crate::timestamp::Timestamp;
 
-use self::doc::{Line, job_from, log_line, write_log};
+use self::doc::{Line, write_log};
 // For `store copy` (`transfer.rs`).
-pub(super) use self::doc::{job_document, job_row_from, log_document, log_row_from};
+pub(super) use self::doc::{job_document, job_from, job_row_from, log_document, log_line, log_row_from};
 use self::lease::{change_leased, claim, fail, held, reclaim_own};
 
 mod doc;

@@ -63,7 +63,7 @@ pub(super) fn indexes() -> Vec<CollectionIndexes> {
 
 impl MongoStore {
     /// Records matching `filter`, in `sort` order, at most `limit`, with their sealed fields.
-    async fn find_records(
+    pub(super) async fn find_records(
         &self,
         kind: RecordKind,
         filter: Document,

@@ -68,7 +68,7 @@ impl RawColumns {
 }
 
 /// Fills in the sealed fields of a page of records with one query.
-fn attach_sealed(conn: &Connection, kind: RecordKind, records: &mut [RawRecord]) -> Result<(), StoreError> {
+pub(in crate::store::sqlite) fn attach_sealed(conn: &Connection, kind: RecordKind, records: &mut [RawRecord]) -> Result<(), StoreError> {
     if !kind.has_sealed_fields() || records.is_empty() {
         return Ok(());
     }
@@ -153,14 +153,52 @@ pub(crate) fn get(conn: &Connection, scope: &RecordScope, kind: RecordKind, id: 
     find_one(conn, scope, kind, "id", id)?.ok_or_else(|| StoreError::not_found(kind, id))
 }
 
-/// Point lookups on one connection: a page of references resolved in one read, not one per id.
+/// A page of references resolved in one statement (`id IN (…)`) plus one for their sealed fields,
+/// not one per id: answered in the order given, an id given twice twice, the others left out.
 pub(crate) fn get_many(
     conn: &Connection,
     scope: &RecordScope,
     kind: RecordKind,
     ids: &[String],
 ) -> Result<Vec<RawRecord>, StoreError> {
-    ids.iter().filter_map(|id| find_one(conn, scope, kind, "id", id).transpose()).collect()
+    let mut found = std::collections::HashMap::new();
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        for raw in select_in(conn, scope, kind, "id", chunk, usize::MAX)? {
+            found.insert(raw.id.clone(), raw);
+        }
+    }
+    let mut records: Vec<RawRecord> = ids.iter().filter_map(|id| found.get(id).cloned()).collect();
+    attach_sealed(conn, kind, &mut records)?;
+    Ok(records)
+}
+
+/// Keys bound in one `IN (…)` list: far below SQLite's limit on bound parameters (32,766).
+pub(in crate::store::sqlite) const IN_LIST_CHUNK: usize = 900;
+
+/// The records in scope whose `column` is one of `values`, ordered by that column then id, at most
+/// `limit`, without their sealed fields (the caller attaches them once for everything it read).
+pub(in crate::store::sqlite) fn select_in(
+    conn: &Connection,
+    scope: &RecordScope,
+    kind: RecordKind,
+    column: &'static str,
+    values: &[String],
+    limit: usize,
+) -> Result<Vec<RawRecord>, StoreError> {
+    if values.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let (filter, mut args) = scope_filter(scope, kind)?;
+    args.extend(values.iter().cloned());
+    let placeholders = vec!["?"; values.len()].join(",");
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE {filter} AND {column} IN ({placeholders}) ORDER BY {column}, id LIMIT {limit}",
+        kind.table()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(bind(&args).as_slice(), |row| raw_from_row(kind, row))?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect()
 }
 
 pub(crate) fn find_unique(
