@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod cluster;
 mod config_check;
+mod graphql;
 #[cfg(feature = "dev-env")]
 mod dev_env;
 mod http;

@@ -15,7 +15,7 @@ pub mod validate;
 pub mod views;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 
@@ -99,6 +99,8 @@ pub struct AppState {
     pub file_targets: Arc<certautopilot_connectors::targets::FilePathPolicy>,
     /// How long a client gets to send a whole request body (`api.request_body_timeout_secs`).
     pub body_timeout: std::time::Duration,
+    /// The bounds of GraphQL requests (`[api.graphql]`).
+    pub graphql: certautopilot_config::GraphqlConfig,
     /// How account writes reach a CA's directory to check it (issue 15, item 4); none: unchecked.
     acme_directory: Option<door::DirectoryCheck>,
     clock: Arc<dyn Clock>,
@@ -137,6 +139,7 @@ impl AppState {
             secure_cookies,
             file_targets: Arc::default(),
             body_timeout: std::time::Duration::from_secs(10),
+            graphql: certautopilot_config::GraphqlConfig::default(),
             acme_directory: None,
             clock,
             org: RwLock::new(None),
@@ -157,6 +160,11 @@ impl AppState {
 
     pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    pub fn with_graphql(mut self, graphql: certautopilot_config::GraphqlConfig) -> Self {
+        self.graphql = graphql;
         self
     }
 

@@ -37,6 +37,7 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let graphql = state.graphql.clone();
     App::new()
         .app_data(readiness)
         .app_data(state)
@@ -68,6 +69,7 @@ pub fn app(
         .configure(|cfg| {
             if rest_api {
                 crate::api::configure(cfg, body_limit);
+                crate::graphql::configure(cfg, &graphql);
             }
         })
         .default_service(not_found())

@@ -63,6 +63,7 @@ impl Front {
             .with_actors(actors.clone())
             .with_file_targets(file_targets.clone())
             .with_body_timeout(config.api.request_body_timeout)
+            .with_graphql(config.api.graphql.clone())
             .with_acme_directory_check(crate::api::door::DirectoryCheck {
                 egress: super::egress_policy(config),
                 timeout: config.issuance.acme_timeout.min(crate::api::door::MAX_DIRECTORY_WAIT),

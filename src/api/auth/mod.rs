@@ -70,19 +70,52 @@ pub struct Authorized {
 }
 
 impl Authorized {
+    /// The authorization of `caller` under `policy`, for callers that are not REST handlers (the
+    /// GraphQL resolvers): the same scopes and role checks as the extractor's. `admit` applies
+    /// the policy's gate, as the extractor does before a handler runs.
+    pub fn new(caller: Option<Caller>, policy: Policy, state: web::Data<AppState>) -> Self {
+        Authorized { caller, policy, state }
+    }
+
+    /// Refuses what the policy forbids before any data is read: no caller where one is needed
+    /// (401), a non-owner on an owners' operation (403).
+    pub fn admit(self) -> Result<Self, ApiError> {
+        if self.policy == Policy::Public {
+            return Ok(self);
+        }
+        let caller = self.caller.as_ref().ok_or_else(ApiError::unauthenticated)?;
+        if self.policy == Policy::Owner && !caller.is_owner() {
+            return Err(ApiError::forbidden("this needs the owner role"));
+        }
+        Ok(self)
+    }
+
     /// The caller; every route but the public ones has one.
     pub fn caller(&self) -> Result<&Caller, ApiError> {
         self.caller.as_ref().ok_or_else(ApiError::unauthenticated)
     }
 
-    /// The scope of `project_id` for this caller, if the caller's role there meets the route's.
-    pub async fn project_scope(&self, project_id: ProjectId) -> Result<ProjectScope, ApiError> {
-        let caller = self.caller()?;
-        let need = match self.policy {
+    /// Whether a scope the caller already holds (built by `project_scope` for another operation of
+    /// the same request) meets this operation's role: what a nested GraphQL field checks instead of
+    /// reading the membership again.
+    pub fn check_scope(&self, scope: &ProjectScope) -> Result<(), ApiError> {
+        let need = self.required_role();
+        scope
+            .require(need)
+            .map_err(|_| ApiError::forbidden(format!("this needs the {} role in the project", need.as_str())))
+    }
+
+    fn required_role(&self) -> Role {
+        match self.policy {
             Policy::Project(role) => role,
             Policy::Owner => Role::Owner,
             Policy::Authenticated | Policy::Public => Role::Viewer,
-        };
+        }
+    }
+
+    /// The scope of `project_id` for this caller, if the caller's role there meets the route's.
+    pub async fn project_scope(&self, project_id: ProjectId) -> Result<ProjectScope, ApiError> {
+        let caller = self.caller()?;
         let org_scope = caller.org_scope();
         let scope = if caller.is_owner() {
             let project: Project = self.state.store()?.get(&org_scope, &project_id).await?;
@@ -96,9 +129,7 @@ impl Authorized {
                 })?;
             ProjectScope::for_member(&caller.user, &membership).map_err(|_| ApiError::not_found("project"))?
         };
-        scope
-            .require(need)
-            .map_err(|_| ApiError::forbidden(format!("this needs the {} role in the project", need.as_str())))?;
+        self.check_scope(&scope)?;
         Ok(scope)
     }
 
@@ -135,10 +166,7 @@ impl FromRequest for Authorized {
                 return Ok(Authorized { caller: None, policy, state });
             }
             let caller = authenticate(&state, &req).await?.ok_or_else(ApiError::unauthenticated)?;
-            if policy == Policy::Owner && !caller.is_owner() {
-                return Err(ApiError::forbidden("this needs the owner role"));
-            }
-            Ok(Authorized { caller: Some(caller), policy, state })
+            Authorized::new(Some(caller), policy, state).admit()
         })
     }
 }
@@ -154,7 +182,7 @@ fn digests_equal(a: &str, b: &str) -> bool {
 
 /// Resolves the caller from a bearer token (session JWT or API token) or the session cookie.
 /// `Ok(None)`: no credentials at all. Bad credentials are an error, never silently anonymous.
-async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     let bearer = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)

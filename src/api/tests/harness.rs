@@ -108,10 +108,17 @@ impl Harness {
     /// Another process's view of this harness's service: its own store connection to the same file,
     /// the same KEK, its own `AppState` (no audit actors: this harness's chain what it writes).
     pub async fn second_process(&self) -> OtherProcess {
+        self.second_process_with(certautopilot_config::GraphqlConfig::default()).await
+    }
+
+    /// `second_process` with GraphQL bounded by `graphql`. Its store object counts only its own
+    /// trips to the database (no audit actor polls through it).
+    pub async fn second_process_with(&self, graphql: certautopilot_config::GraphqlConfig) -> OtherProcess {
         let store = Arc::new(SqliteStore::open_in(self.dir.path()).await.unwrap());
         let envelope = Envelope::new(Arc::new(self._kek.client()));
         let state = AppState::new(envelope, auth_config(), 5, false, Arc::new(SystemClock))
-            .with_file_targets(file_targets(self.dir.path()));
+            .with_file_targets(file_targets(self.dir.path()))
+            .with_graphql(graphql);
         state.set_store(store as Arc<dyn Store>);
         OtherProcess { state: web::Data::new(state), metrics: Arc::default() }
     }

@@ -16,7 +16,7 @@ use crate::api::routes::table;
 
 /// What a caller should get from a route under its policy.
 #[derive(Debug, PartialEq, Eq)]
-enum Expect {
+pub(crate) enum Expect {
     Allowed,
     /// 401: no credentials.
     Unauthenticated,
@@ -26,7 +26,7 @@ enum Expect {
     Hidden,
 }
 
-fn expectation(policy: Policy, who: &str) -> Expect {
+pub(crate) fn expectation(policy: Policy, who: &str) -> Expect {
     use Expect::*;
     let role = match who {
         "anonymous" => return if policy == Policy::Public { Allowed } else { Unauthenticated },

@@ -1,0 +1,84 @@
+//! ACME accounts of a project: list and one. The view is REST's `AcmeAccountView`: the account key
+//! and the EAB HMAC key are sealed and never fields (only whether they are set).
+//! Invariant: reads go through `listAcmeAccounts` / `getAcmeAccount`'s policy and scopes.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+use certautopilot_core::ids::AcmeAccountId;
+use certautopilot_core::model::AcmeAccount;
+
+use crate::api::views::AcmeAccountView;
+use crate::graphql::cursor::list_cost;
+use crate::graphql::errors::GqlResult;
+use crate::graphql::scalars::{DateTime, at, name_of};
+use crate::graphql::{project_list, record_by_id};
+
+pub struct AcmeAccountNode(pub AcmeAccountView);
+
+#[Object(name = "AcmeAccount")]
+impl AcmeAccountNode {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn project_id(&self) -> ID {
+        ID(self.0.project_id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn directory_url(&self) -> &str {
+        &self.0.directory_url
+    }
+    async fn contact(&self) -> &[String] {
+        &self.0.contact
+    }
+    async fn tos_agreed(&self) -> bool {
+        self.0.tos_agreed
+    }
+    async fn eab_kid(&self) -> Option<&str> {
+        self.0.eab_kid.as_deref()
+    }
+    async fn has_eab_hmac_key(&self) -> bool {
+        self.0.has_eab_hmac_key
+    }
+    async fn has_ca_bundle(&self) -> bool {
+        self.0.has_ca_bundle
+    }
+    /// As REST spells it (`pending`, `valid`, …).
+    async fn status(&self) -> String {
+        name_of(&self.0.status)
+    }
+    async fn created_at(&self) -> DateTime {
+        at(self.0.created_at)
+    }
+    async fn version(&self) -> u64 {
+        self.0.version
+    }
+}
+
+#[derive(Default)]
+pub struct AcmeQuery;
+
+#[Object]
+impl AcmeQuery {
+    /// The ACME accounts of a project.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    async fn acme_accounts(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<String, AcmeAccountNode>> {
+        project_list(ctx, "Query.acmeAccounts", "acme_accounts", &project_id, first, after, |a: AcmeAccount, _| {
+            AcmeAccountNode(a.into())
+        })
+        .await
+    }
+
+    /// One ACME account.
+    async fn acme_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<AcmeAccountNode> {
+        let (_, account) = record_by_id::<AcmeAccount, AcmeAccountId>(ctx, "Query.acmeAccount", &id, "acme account").await?;
+        Ok(AcmeAccountNode(account.into()))
+    }
+}

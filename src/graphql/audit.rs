@@ -1,0 +1,114 @@
+//! The audit chain's events (owners only), with REST's filters: project, action, time range.
+//! Invariant: read through `listAuditEvents`' policy in the caller's organization; a cursor is bound
+//! to the filters it was issued under, so it cannot carry a page of one search into another.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use certautopilot_core::Page;
+use certautopilot_core::store::AuditFilter;
+
+use crate::api::error::ApiError;
+use crate::api::views::AuditEventView;
+use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost};
+use crate::graphql::errors::GqlResult;
+use crate::graphql::scalars::{DateTime, Json, at};
+use crate::graphql::{authorize, parse_project, state};
+
+pub struct AuditEventNode(AuditEventView);
+
+/// What an audit entry is about.
+#[derive(SimpleObject)]
+pub struct AuditObject {
+    kind: String,
+    id: String,
+}
+
+#[Object(name = "AuditEvent")]
+impl AuditEventNode {
+    /// The entry's place in the organization's chain (gap-free from 1).
+    async fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    async fn at(&self) -> DateTime {
+        at(self.0.at)
+    }
+    /// `user:<id>`, `api_token:<id>` or `system:<component>`.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn object(&self) -> Option<AuditObject> {
+        self.0.object.as_ref().map(|o| AuditObject { kind: o.kind.clone(), id: o.id.clone() })
+    }
+    async fn project_id(&self) -> Option<ID> {
+        self.0.project_id.map(|p| ID(p.to_string()))
+    }
+    async fn details(&self) -> Json {
+        async_graphql::Json(self.0.details.clone())
+    }
+    async fn prev_hmac(&self) -> &str {
+        &self.0.prev_hmac
+    }
+    async fn hmac(&self) -> &str {
+        &self.0.hmac
+    }
+}
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// Audit events in chain order, filtered by project, action and time (owners only).
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        project_id: Option<ID>,
+        action: Option<String>,
+        from: Option<DateTime>,
+        until: Option<DateTime>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<String, AuditEventNode>> {
+        let caller = authorize(ctx, "Query.auditEvents")?.caller()?.clone();
+        let state = state(ctx)?;
+        let filter = AuditFilter {
+            project_id: project_id.as_ref().map(parse_project).transpose()?,
+            object_id: None,
+            action,
+            from: from.map(|t| t.0),
+            until: until.map(|t| t.0),
+        };
+        let org = caller.org_scope();
+        let binding = Binding::new("audit", search_key(org.org_id(), &filter));
+        let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
+        let after_seq = match &args.after {
+            Some(position) => position.parse::<u64>().map_err(|_| ApiError::invalid("after", "invalid cursor"))?,
+            None => 0,
+        };
+        state.flush_audit(org.org_id()).await;
+        let mut items = state.store()?.search_audit_events(&org, &filter, after_seq, args.limit + 1).await?;
+        let next_cursor = (items.len() > args.limit).then(|| {
+            items.truncate(args.limit);
+            items.last().map(|e| e.seq.to_string())
+        });
+        let page = Page { items, next_cursor: next_cursor.flatten() };
+        Ok(connection(&binding, &args, page, |e| e.seq.to_string(), |e| AuditEventNode(e.into())))
+    }
+}
+
+/// The organization and filters a search's cursors are bound to.
+fn search_key(org: certautopilot_core::ids::OrgId, filter: &AuditFilter) -> String {
+    let text = |v: Option<String>| v.unwrap_or_default();
+    format!(
+        "{org}/{}/{}/{}/{}",
+        text(filter.project_id.map(|p| p.to_string())),
+        text(filter.action.clone()),
+        text(filter.from.map(|t| t.as_unix_millis().to_string())),
+        text(filter.until.map(|t| t.as_unix_millis().to_string())),
+    )
+}

@@ -1,0 +1,290 @@
+//! Certificates with everything a console shows beside one: the ACME account, the zones serving
+//! its names (with their credentials), its targets with the deployment on each, its timeline and
+//! its jobs. Every relation loads through a DataLoader, so a page of certificates costs the same
+//! few store trips whatever its length. Plain fields are REST's `CertificateView`.
+//! Invariant: every relation is read in the certificate's own project scope, after its field's own
+//! operation (`getAcmeAccount`, `getTarget`, `getCertificateTimeline`, …) admitted the caller's role.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use certautopilot_core::ProjectScope;
+use certautopilot_core::ids::CertificateId;
+use certautopilot_core::model::{Certificate, zone_serving};
+
+use crate::api::views::{CertificateView, TimelineEntry};
+use crate::graphql::acme::AcmeAccountNode;
+use crate::graphql::cursor::list_cost;
+use crate::graphql::dns::ZoneNode;
+use crate::graphql::errors::GqlResult;
+use crate::graphql::jobs::JobNode;
+use crate::graphql::loaders::{self, AccountKey, DeploymentsKey, JobsKey, Scoped, TargetKey, TimelineKey, ZonesKey};
+use crate::graphql::scalars::{DateTime, Json, at, at_opt, name_of};
+use crate::graphql::targets::{DeploymentNode, TargetNode};
+use crate::graphql::{nested_scope, project_list, record_by_id};
+
+/// The most entries `timeline(last:)` and `jobs(last:)` take (REST's timeline holds 1,000).
+const MAX_TAIL: i32 = 1_000;
+
+pub struct CertificateNode {
+    cert: Certificate,
+    view: CertificateView,
+    scope: ProjectScope,
+}
+
+impl CertificateNode {
+    pub fn new(cert: Certificate, scope: &ProjectScope) -> Self {
+        CertificateNode { view: CertificateView::from(cert.clone()), cert, scope: scope.clone() }
+    }
+
+    /// `last`, checked: 1 to `MAX_TAIL`.
+    fn tail(last: i32) -> Result<usize, crate::api::error::ApiError> {
+        if (1..=MAX_TAIL).contains(&last) {
+            Ok(last as usize)
+        } else {
+            Err(crate::api::error::ApiError::invalid("last", format!("must be 1 to {MAX_TAIL}")))
+        }
+    }
+}
+
+/// A certificate this one replaced.
+#[derive(SimpleObject)]
+pub struct IssuedVersion {
+    serial: String,
+    not_before: DateTime,
+    not_after: DateTime,
+    fingerprint_sha256: String,
+    replaced_at: DateTime,
+}
+
+/// One event of a certificate's story (REST's `TimelineEntry`).
+#[derive(SimpleObject)]
+pub struct TimelineEvent {
+    at: DateTime,
+    /// `audit` or `job`.
+    source: String,
+    /// The audit action (`cert.issued`, …) or the job's log message.
+    event: String,
+    /// The audit entry's actor, or the job's kind.
+    by: String,
+    /// For job lines: `info`, `warn` or `error`.
+    level: Option<String>,
+    job_id: Option<ID>,
+    details: Json,
+}
+
+impl From<&TimelineEntry> for TimelineEvent {
+    fn from(e: &TimelineEntry) -> Self {
+        TimelineEvent {
+            at: at(e.at),
+            source: e.source.to_owned(),
+            event: e.event.clone(),
+            by: e.by.clone(),
+            level: e.level.clone(),
+            job_id: e.job_id.map(|j| ID(j.to_string())),
+            details: async_graphql::Json(e.details.clone()),
+        }
+    }
+}
+
+/// A target the certificate is attached to, and the deployment there (none before the first).
+pub struct CertificateTarget {
+    target_id: certautopilot_core::ids::TargetId,
+    scope: ProjectScope,
+    deployment: Option<DeploymentNode>,
+}
+
+#[Object]
+impl CertificateTarget {
+    async fn target_id(&self) -> ID {
+        ID(self.target_id.to_string())
+    }
+    async fn target(&self, ctx: &Context<'_>) -> GqlResult<Option<TargetNode>> {
+        let scope = nested_scope(ctx, "CertificateTarget.target", &self.scope)?;
+        let found = loaders::of(ctx)?.load_one(TargetKey(Scoped { scope: scope.clone(), key: self.target_id })).await?;
+        Ok(found.map(|target| TargetNode { target, scope }))
+    }
+    /// How the certificate stands there; null until it was first sent.
+    async fn deployment(&self) -> Option<&DeploymentNode> {
+        self.deployment.as_ref()
+    }
+}
+
+#[Object(name = "Certificate")]
+impl CertificateNode {
+    async fn id(&self) -> ID {
+        ID(self.view.id.to_string())
+    }
+    async fn project_id(&self) -> ID {
+        ID(self.view.project_id.to_string())
+    }
+    async fn common_name(&self) -> &str {
+        &self.view.common_name
+    }
+    async fn sans(&self) -> &[String] {
+        &self.view.sans
+    }
+    /// `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, …
+    async fn key_type(&self) -> String {
+        name_of(&self.view.key_type)
+    }
+    async fn acme_account_id(&self) -> ID {
+        ID(self.view.acme_account_id.to_string())
+    }
+    async fn renew_before_days(&self) -> Option<u32> {
+        self.view.renew_before_days
+    }
+    async fn target_ids(&self) -> Vec<ID> {
+        self.view.target_ids.iter().map(|t| ID(t.to_string())).collect()
+    }
+    /// `requested`, `issuing`, `issued`, `renewing`, `failed`, `revoked` or `expired`.
+    async fn status(&self) -> String {
+        name_of(&self.view.status)
+    }
+    async fn serial(&self) -> Option<&str> {
+        self.view.serial.as_deref()
+    }
+    async fn not_before(&self) -> Option<DateTime> {
+        at_opt(self.view.not_before)
+    }
+    async fn not_after(&self) -> Option<DateTime> {
+        at_opt(self.view.not_after)
+    }
+    async fn fingerprint_sha256(&self) -> Option<&str> {
+        self.view.fingerprint_sha256.as_deref()
+    }
+    async fn renew_at(&self) -> Option<DateTime> {
+        at_opt(self.view.renew_at)
+    }
+    /// Seconds until `notAfter` (negative once expired).
+    async fn expires_in_seconds(&self) -> Option<i64> {
+        self.view.expires_in_seconds
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.view.last_error.as_deref()
+    }
+    /// The ACME order in progress, if any.
+    async fn order_url(&self) -> Option<&str> {
+        self.view.order_url.as_deref()
+    }
+    async fn revoked_at(&self) -> Option<DateTime> {
+        at_opt(self.view.revoked_at)
+    }
+    async fn paused(&self) -> bool {
+        self.view.paused
+    }
+    /// Certificates this one replaced, newest first.
+    async fn history(&self) -> Vec<IssuedVersion> {
+        self.view
+            .history
+            .iter()
+            .map(|h| IssuedVersion {
+                serial: h.serial.clone(),
+                not_before: at(h.not_before),
+                not_after: at(h.not_after),
+                fingerprint_sha256: h.fingerprint_sha256.clone(),
+                replaced_at: at(h.replaced_at),
+            })
+            .collect()
+    }
+    async fn created_at(&self) -> DateTime {
+        at(self.view.created_at)
+    }
+    async fn updated_at(&self) -> DateTime {
+        at(self.view.updated_at)
+    }
+    async fn version(&self) -> u64 {
+        self.view.version
+    }
+
+    /// The ACME account that issues it.
+    async fn account(&self, ctx: &Context<'_>) -> GqlResult<Option<AcmeAccountNode>> {
+        let scope = nested_scope(ctx, "Certificate.account", &self.scope)?;
+        let key = AccountKey(Scoped { scope, key: self.cert.acme_account_id });
+        Ok(loaders::of(ctx)?.load_one(key).await?.map(|a| AcmeAccountNode(a.into())))
+    }
+
+    /// The zones that serve its names (each name's longest matching apex), each once.
+    async fn zones(&self, ctx: &Context<'_>) -> GqlResult<Vec<ZoneNode>> {
+        let scope = nested_scope(ctx, "Certificate.zones", &self.scope)?;
+        let zones = loaders::of(ctx)?.load_one(ZonesKey(Scoped { scope: scope.clone(), key: () })).await?;
+        let zones = zones.unwrap_or_default();
+        let mut serving = Vec::new();
+        for name in std::iter::once(&self.cert.common_name).chain(&self.cert.sans) {
+            if let Some(zone) = zone_serving(&zones, name)
+                && !serving.iter().any(|z: &ZoneNode| z.zone.id == zone.id)
+            {
+                serving.push(ZoneNode { zone: zone.clone(), scope: scope.clone() });
+            }
+        }
+        Ok(serving)
+    }
+
+    /// Its targets in the order attached, each with the deployment there.
+    async fn targets(&self, ctx: &Context<'_>) -> GqlResult<Vec<CertificateTarget>> {
+        let scope = nested_scope(ctx, "Certificate.targets", &self.scope)?;
+        nested_scope(ctx, "Certificate.deployments", &self.scope)?;
+        let key = DeploymentsKey(Scoped { scope: scope.clone(), key: self.cert.id });
+        let deployments = loaders::of(ctx)?.load_one(key).await?.unwrap_or_default();
+        Ok(self
+            .cert
+            .target_ids
+            .iter()
+            .map(|t| CertificateTarget {
+                target_id: *t,
+                scope: scope.clone(),
+                deployment: deployments.iter().find(|d| d.target_id == *t).cloned().map(DeploymentNode),
+            })
+            .collect())
+    }
+
+    /// Where it stands on each target it was sent to.
+    async fn deployments(&self, ctx: &Context<'_>) -> GqlResult<Vec<DeploymentNode>> {
+        let scope = nested_scope(ctx, "Certificate.deployments", &self.scope)?;
+        let found = loaders::of(ctx)?.load_one(DeploymentsKey(Scoped { scope, key: self.cert.id })).await?;
+        Ok(found.unwrap_or_default().iter().cloned().map(DeploymentNode).collect())
+    }
+
+    /// The newest `last` events of its story (state changes and job steps), oldest first.
+    #[graphql(complexity = "last.max(1) as usize * child_complexity + 1")]
+    async fn timeline(&self, ctx: &Context<'_>, #[graphql(default = 20)] last: i32) -> GqlResult<Vec<TimelineEvent>> {
+        let scope = nested_scope(ctx, "Certificate.timeline", &self.scope)?;
+        let key = TimelineKey(Scoped { scope, key: (self.cert.id, Self::tail(last)?) });
+        Ok(loaders::of(ctx)?.load_one(key).await?.unwrap_or_default().iter().map(TimelineEvent::from).collect())
+    }
+
+    /// Its newest `last` jobs, newest first.
+    #[graphql(complexity = "last.max(1) as usize * child_complexity + 1")]
+    async fn jobs(&self, ctx: &Context<'_>, #[graphql(default = 5)] last: i32) -> GqlResult<Vec<JobNode>> {
+        let scope = nested_scope(ctx, "Certificate.jobs", &self.scope)?;
+        let key = JobsKey(Scoped { scope, key: (self.cert.id, Self::tail(last)?) });
+        Ok(loaders::of(ctx)?.load_one(key).await?.unwrap_or_default().iter().cloned().map(JobNode::new).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct CertificateQuery;
+
+#[Object]
+impl CertificateQuery {
+    /// The certificates of a project.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    async fn certificates(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<String, CertificateNode>> {
+        project_list(ctx, "Query.certificates", "certificates", &project_id, first, after, |c: Certificate, scope| {
+            CertificateNode::new(c, scope)
+        })
+        .await
+    }
+
+    /// One certificate.
+    async fn certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<CertificateNode> {
+        let (scope, cert) =
+            record_by_id::<Certificate, CertificateId>(ctx, "Query.certificate", &id, "certificate").await?;
+        Ok(CertificateNode::new(cert, &scope))
+    }
+}

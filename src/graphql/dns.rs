@@ -1,0 +1,132 @@
+//! DNS credentials and zones of a project; a zone's credential loads through a DataLoader. The
+//! credential view is REST's `DnsCredentialView`: the TSIG secret is sealed and never a field.
+//! Invariant: reads go through the policies of `listDnsCredentials`, `getDnsCredential`,
+//! `listZones` and `getZone`, and a zone's credential is read in the zone's own project.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+use certautopilot_core::ProjectScope;
+use certautopilot_core::ids::{DnsCredentialId, ZoneId};
+use certautopilot_core::model::{DnsCredential, Zone};
+
+use crate::api::views::DnsCredentialView;
+use crate::graphql::cursor::list_cost;
+use crate::graphql::errors::GqlResult;
+use crate::graphql::loaders::{self, CredentialKey, Scoped};
+use crate::graphql::scalars::{DateTime, Json, at, name_of};
+use crate::graphql::{nested_scope, project_list, record_by_id};
+
+pub struct DnsCredentialNode(pub DnsCredentialView);
+
+#[Object(name = "DnsCredential")]
+impl DnsCredentialNode {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn project_id(&self) -> ID {
+        ID(self.0.project_id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// `rfc2136`.
+    async fn provider(&self) -> String {
+        name_of(&self.0.provider)
+    }
+    /// The provider's settings without the secret (server, key name, algorithm, nameservers).
+    async fn config(&self) -> Json {
+        async_graphql::Json(self.0.config.clone())
+    }
+    async fn has_secret(&self) -> bool {
+        self.0.has_secret
+    }
+    async fn created_at(&self) -> DateTime {
+        at(self.0.created_at)
+    }
+    async fn version(&self) -> u64 {
+        self.0.version
+    }
+}
+
+pub struct ZoneNode {
+    pub zone: Zone,
+    pub scope: ProjectScope,
+}
+
+#[Object(name = "Zone")]
+impl ZoneNode {
+    async fn id(&self) -> ID {
+        ID(self.zone.id.to_string())
+    }
+    async fn project_id(&self) -> ID {
+        ID(self.zone.project_id.to_string())
+    }
+    async fn apex(&self) -> &str {
+        &self.zone.apex
+    }
+    async fn credential_id(&self) -> ID {
+        ID(self.zone.credential_id.to_string())
+    }
+    async fn created_at(&self) -> DateTime {
+        at(self.zone.created_at)
+    }
+    async fn version(&self) -> u64 {
+        self.zone.version
+    }
+    /// The DNS credential that serves this zone (never its secret).
+    async fn credential(&self, ctx: &Context<'_>) -> GqlResult<Option<DnsCredentialNode>> {
+        let scope = nested_scope(ctx, "Zone.credential", &self.scope)?;
+        let key = CredentialKey(Scoped { scope, key: self.zone.credential_id });
+        Ok(loaders::of(ctx)?.load_one(key).await?.map(|c| DnsCredentialNode(c.into())))
+    }
+}
+
+#[derive(Default)]
+pub struct DnsQuery;
+
+#[Object]
+impl DnsQuery {
+    /// The DNS credentials of a project.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    async fn dns_credentials(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<String, DnsCredentialNode>> {
+        project_list(ctx, "Query.dnsCredentials", "dns_credentials", &project_id, first, after, |c: DnsCredential, _| {
+            DnsCredentialNode(c.into())
+        })
+        .await
+    }
+
+    /// One DNS credential.
+    async fn dns_credential(&self, ctx: &Context<'_>, id: ID) -> GqlResult<DnsCredentialNode> {
+        let (_, c) =
+            record_by_id::<DnsCredential, DnsCredentialId>(ctx, "Query.dnsCredential", &id, "dns credential").await?;
+        Ok(DnsCredentialNode(c.into()))
+    }
+
+    /// The zones of a project.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    async fn zones(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<String, ZoneNode>> {
+        project_list(ctx, "Query.zones", "zones", &project_id, first, after, |zone: Zone, scope| ZoneNode {
+            zone,
+            scope: scope.clone(),
+        })
+        .await
+    }
+
+    /// One zone.
+    async fn zone(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ZoneNode> {
+        let (scope, zone) = record_by_id::<Zone, ZoneId>(ctx, "Query.zone", &id, "zone").await?;
+        Ok(ZoneNode { zone, scope })
+    }
+}
