@@ -5,6 +5,7 @@ mod actors;
 mod audit;
 mod backend;
 mod distribute;
+mod graphql;
 mod health_probe;
 mod issue;
 mod jobs;
@@ -155,6 +156,15 @@ pub enum BenchCommand {
         #[arg(long, hide = true)]
         worker_db: Option<PathBuf>,
     },
+    /// Store trips of one GraphQL query, "N certificates with account, targets and last 5 timeline
+    /// entries", for N = 5 and N = 50 on a seeded store (DataLoaders: the count should not grow).
+    Graphql {
+        /// The store to seed and query (MongoDB: a SecantusDB server of the bench's own).
+        #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
+        store: backend::BenchStore,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -217,6 +227,14 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             }
             let (dir, _guard) = work_dir(dir)?;
             recovery::run(&dir, jobs, rounds, lease).await
+        }
+        BenchCommand::Graphql { store, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            // On a single-threaded actix system, as each HTTP worker of `serve` runs: the DataLoaders'
+            // batching is measured as the service does it.
+            let auth = config.auth.clone();
+            tokio::task::spawn_blocking(move || actix_rt::System::new().block_on(graphql::run(&dir, store, auth)))
+                .await?
         }
         BenchCommand::RenewalScan { certificates, projects, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;

@@ -11,6 +11,7 @@ use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::CertificateId;
 use certautopilot_core::model::{Certificate, zone_serving};
 
+use crate::api::error::ApiError;
 use crate::api::views::{CertificateView, TimelineEntry};
 use crate::graphql::acme::AcmeAccountNode;
 use crate::graphql::cursor::list_cost;
@@ -261,6 +262,83 @@ impl CertificateNode {
     }
 }
 
+/// Loads what the query selects below a page of certificates, one batch per relation, before the
+/// nodes resolve: each node then finds its relations in the request's loader cache. The loaders'
+/// own batching waits a moment for keys, and a long list is polled in slices (`try_join_all`
+/// yields between them), so a page could otherwise be read in several batches; this makes one per
+/// relation whatever the page's length. A relation the caller may not see is not loaded (its
+/// field answers the refusal itself).
+async fn prefetch(ctx: &Context<'_>, page: &[&CertificateNode]) -> GqlResult<()> {
+    let Some(scope) = page.first().map(|c| c.scope.clone()) else { return Ok(()) };
+    let loaders = loaders::of(ctx)?;
+    let look = ctx.look_ahead();
+    let nodes = [look.field("edges").field("node"), look.field("nodes")];
+    let selected = |path: &[&str]| {
+        nodes.iter().any(|n| match path {
+            [one] => n.field(one).exists(),
+            [one, two] => n.field(one).field(two).exists(),
+            _ => false,
+        })
+    };
+    let allowed = |field: &str| nested_scope(ctx, field, &scope).is_ok();
+    let tails = |field: &str, default: i32| -> Vec<usize> {
+        let mut counts: Vec<usize> = nodes
+            .iter()
+            .flat_map(|n| n.field(field).selection_fields())
+            .filter_map(|f| {
+                let arguments = f.arguments().ok()?;
+                let last = arguments.iter().find(|(name, _)| name.as_str() == "last").map(|(_, v)| v.clone());
+                let last = match last {
+                    Some(async_graphql::Value::Number(n)) => n.as_i64()? as i32,
+                    _ => default,
+                };
+                CertificateNode::tail(last).ok()
+            })
+            .collect();
+        counts.sort_unstable();
+        counts.dedup();
+        counts
+    };
+    let mut work: Vec<futures_util::future::BoxFuture<'_, Result<(), ApiError>>> = Vec::new();
+    if selected(&["account"]) && allowed("Certificate.account") {
+        let keys: Vec<_> = page.iter().map(|c| AccountKey(scoped(&scope, c.cert.acme_account_id))).collect();
+        work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+    }
+    if (selected(&["targets"]) || selected(&["deployments"])) && allowed("Certificate.deployments") {
+        let keys: Vec<_> = page.iter().map(|c| DeploymentsKey(scoped(&scope, c.cert.id))).collect();
+        work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+    }
+    if selected(&["targets", "target"]) && allowed("CertificateTarget.target") {
+        let mut ids: Vec<_> = page.iter().flat_map(|c| c.cert.target_ids.iter().copied()).collect();
+        ids.sort_by_key(ToString::to_string);
+        ids.dedup();
+        let keys: Vec<_> = ids.into_iter().map(|t| TargetKey(scoped(&scope, t))).collect();
+        work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+    }
+    if selected(&["zones"]) && allowed("Certificate.zones") {
+        let keys = vec![ZonesKey(scoped(&scope, ()))];
+        work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+    }
+    if allowed("Certificate.timeline") {
+        for n in tails("timeline", 20) {
+            let keys: Vec<_> = page.iter().map(|c| TimelineKey(scoped(&scope, (c.cert.id, n)))).collect();
+            work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+        }
+    }
+    if allowed("Certificate.jobs") {
+        for n in tails("jobs", 5) {
+            let keys: Vec<_> = page.iter().map(|c| JobsKey(scoped(&scope, (c.cert.id, n)))).collect();
+            work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+        }
+    }
+    futures_util::future::try_join_all(work).await?;
+    Ok(())
+}
+
+fn scoped<K>(scope: &ProjectScope, key: K) -> Scoped<K> {
+    Scoped { scope: scope.clone(), key }
+}
+
 #[derive(Default)]
 pub struct CertificateQuery;
 
@@ -275,10 +353,14 @@ impl CertificateQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, CertificateNode>> {
-        project_list(ctx, "Query.certificates", "certificates", &project_id, first, after, |c: Certificate, scope| {
-            CertificateNode::new(c, scope)
-        })
-        .await
+        let page =
+            project_list(ctx, "Query.certificates", "certificates", &project_id, first, after, |c: Certificate, scope| {
+                CertificateNode::new(c, scope)
+            })
+            .await?;
+        let certificates: Vec<&CertificateNode> = page.edges.iter().map(|e| &e.node).collect();
+        prefetch(ctx, &certificates).await?;
+        Ok(page)
     }
 
     /// One certificate.

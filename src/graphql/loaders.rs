@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use actix_web::web;
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use certautopilot_core::ids::{AcmeAccountId, CertificateId, DnsCredentialId, ProjectId, TargetId, UserId};
 use certautopilot_core::model::{
     AcmeAccount, Deployment, DistributionTarget, DnsCredential, Job, Membership, User, Zone,
@@ -98,11 +98,12 @@ pub struct StoreLoader {
     org: Option<OrgScope>,
 }
 
-pub type Loaders = DataLoader<StoreLoader>;
+pub type Loaders = DataLoader<StoreLoader, HashMapCache>;
 
-/// The loaders of one request.
+/// The loaders of one request. Their cache lives as long as the request: what one field loaded
+/// (or a page's prefetch, `certificates::prefetch`) another finds without a store trip.
 pub fn for_request(state: web::Data<AppState>, org: Option<OrgScope>) -> Loaders {
-    DataLoader::new(StoreLoader { state, org }, tokio::spawn)
+    DataLoader::with_cache(StoreLoader { state, org }, tokio::spawn, HashMapCache::default())
 }
 
 impl StoreLoader {

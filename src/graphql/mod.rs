@@ -38,7 +38,6 @@ use crate::api::auth::{Authorized, Caller};
 use crate::api::error::ApiError;
 
 pub use http::configure;
-pub use schema::sdl;
 
 /// Every field that reads data, by `Type.field`, and the REST operation whose policy it takes.
 /// A test checks that each operation exists in the route table and each query field is listed.

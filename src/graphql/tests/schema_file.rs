@@ -1,7 +1,8 @@
 //! The published schema: `docs/schema.graphql` is what `/api/graphql/schema.graphql` serves, and
 //! every query field names an operation of the REST route table (whose policy it takes).
 
-use super::super::{FIELD_OPERATIONS, sdl};
+use crate::graphql::FIELD_OPERATIONS;
+use crate::graphql::schema::sdl;
 use crate::api::routes::policy_of;
 use crate::api::tests::harness::*;
 
