@@ -1,6 +1,7 @@
 //! GraphQL tests, in-process against the real application and a real SQLite store, on the REST
 //! tests' harness (`api::tests::harness`): the same world of principals, projects and records.
 
+mod batching;
 mod errors;
 mod limits;
 mod queries;
