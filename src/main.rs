@@ -8,9 +8,9 @@ mod bench;
 mod cli;
 mod cluster;
 mod config_check;
-mod graphql;
 #[cfg(feature = "dev-env")]
 mod dev_env;
+mod graphql;
 mod http;
 mod kek;
 mod kek_check;

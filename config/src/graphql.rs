@@ -105,7 +105,9 @@ mod tests {
         let err = too_long.validate(Section("api.graphql"), true).unwrap_err();
         assert_eq!(err.to_string(), "api.graphql.max_list_size: must be between 1 and 1000 (got 5000)");
         let flat = RawGraphql { max_depth: 1, ..RawGraphql::default() };
-        assert!(flat.validate(Section("api.graphql"), true).unwrap_err().to_string().starts_with("api.graphql.max_depth"));
+        assert!(
+            flat.validate(Section("api.graphql"), true).unwrap_err().to_string().starts_with("api.graphql.max_depth")
+        );
         assert!(RawGraphql::default().validate(section, true).unwrap().introspection);
         assert!(!RawGraphql::default().validate(Section("api.graphql"), false).unwrap().introspection);
         let forced = RawGraphql { introspection: Some(true), ..RawGraphql::default() };

@@ -192,7 +192,10 @@ routes! {
 /// GraphQL resolvers authorize with, so the table stays the one place that says who may do what.
 pub fn policy_of(operation_id: &str) -> Option<Policy> {
     static POLICIES: OnceLock<std::collections::HashMap<&'static str, Policy>> = OnceLock::new();
-    POLICIES.get_or_init(|| table().into_iter().map(|r| (r.operation_id, r.policy)).collect()).get(operation_id).copied()
+    POLICIES
+        .get_or_init(|| table().into_iter().map(|r| (r.operation_id, r.policy)).collect())
+        .get(operation_id)
+        .copied()
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, crate::api::error::ApiError> {

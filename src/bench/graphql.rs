@@ -48,13 +48,7 @@ pub async fn run(dir: &Path, kind: BenchStore, auth: certautopilot_config::AuthC
             Arc::new(store)
         }
     };
-    let state = AppState::new(
-        Envelope::new(Arc::new(LocalKek::ephemeral())),
-        auth,
-        3,
-        false,
-        Arc::new(SystemClock),
-    );
+    let state = AppState::new(Envelope::new(Arc::new(LocalKek::ephemeral())), auth, 3, false, Arc::new(SystemClock));
     state.set_store(store.clone());
     let state = web::Data::new(state);
     let (org, owner) = crate::api::handlers::setup::perform(&state, "Bench", "owner@bench.test", "bench password 1234")
@@ -73,7 +67,10 @@ pub async fn run(dir: &Path, kind: BenchStore, auth: certautopilot_config::AuthC
         false,
     ))
     .await;
-    println!("bench graphql ({}): \"N certificates with account, targets and last 5 timeline entries\"", kind_name(kind));
+    println!(
+        "bench graphql ({}): \"N certificates with account, targets and last 5 timeline entries\"",
+        kind_name(kind)
+    );
     for n in [5usize, 50] {
         let project = seed(store.as_ref(), &org_scope, &owner, n).await?;
         let secret = state.org().await.map_err(|e| anyhow::anyhow!("{e}"))?.audit_secret.clone();

@@ -78,7 +78,8 @@ impl AcmeQuery {
 
     /// One ACME account.
     async fn acme_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<AcmeAccountNode> {
-        let (_, account) = record_by_id::<AcmeAccount, AcmeAccountId>(ctx, "Query.acmeAccount", &id, "acme account").await?;
+        let (_, account) =
+            record_by_id::<AcmeAccount, AcmeAccountId>(ctx, "Query.acmeAccount", &id, "acme account").await?;
         Ok(AcmeAccountNode(account.into()))
     }
 }

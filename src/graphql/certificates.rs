@@ -353,11 +353,16 @@ impl CertificateQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, CertificateNode>> {
-        let page =
-            project_list(ctx, "Query.certificates", "certificates", &project_id, first, after, |c: Certificate, scope| {
-                CertificateNode::new(c, scope)
-            })
-            .await?;
+        let page = project_list(
+            ctx,
+            "Query.certificates",
+            "certificates",
+            &project_id,
+            first,
+            after,
+            |c: Certificate, scope| CertificateNode::new(c, scope),
+        )
+        .await?;
         let certificates: Vec<&CertificateNode> = page.edges.iter().map(|e| &e.node).collect();
         prefetch(ctx, &certificates).await?;
         Ok(page)

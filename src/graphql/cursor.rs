@@ -79,6 +79,8 @@ pub fn connection<T, N: OutputType>(
     node: impl Fn(T) -> N,
 ) -> Connection<String, N> {
     let mut connection = Connection::new(args.after.is_some(), page.next_cursor.is_some());
-    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(binding.cursor(&position_of(&item)), node(item))));
+    connection
+        .edges
+        .extend(page.items.into_iter().map(|item| Edge::new(binding.cursor(&position_of(&item)), node(item))));
     connection
 }

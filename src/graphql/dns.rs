@@ -95,9 +95,15 @@ impl DnsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, DnsCredentialNode>> {
-        project_list(ctx, "Query.dnsCredentials", "dns_credentials", &project_id, first, after, |c: DnsCredential, _| {
-            DnsCredentialNode(c.into())
-        })
+        project_list(
+            ctx,
+            "Query.dnsCredentials",
+            "dns_credentials",
+            &project_id,
+            first,
+            after,
+            |c: DnsCredential, _| DnsCredentialNode(c.into()),
+        )
         .await
     }
 

@@ -70,16 +70,23 @@ async fn post(
 /// One operation of a POST body: `{ query, operationName?, variables? }`.
 fn request(body: Value) -> Result<async_graphql::Request, ApiError> {
     if !body.is_object() {
-        return Err(ApiError::new(ErrorCode::InvalidJson, "a GraphQL request is an object: { query, operationName, variables }"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "a GraphQL request is an object: { query, operationName, variables }",
+        ));
     }
-    serde_json::from_value(body).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidJson, crate::api::json::describe_decode_error(&e.to_string()))
-    })
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, crate::api::json::describe_decode_error(&e.to_string())))
 }
 
-async fn get(req: HttpRequest, state: web::Data<AppState>, schema: web::Data<AppSchema>) -> Result<HttpResponse, ApiError> {
-    let request = async_graphql::http::parse_query_string(req.query_string())
-        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "invalid GraphQL query string (query, operationName, variables)"))?;
+async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    schema: web::Data<AppSchema>,
+) -> Result<HttpResponse, ApiError> {
+    let request = async_graphql::http::parse_query_string(req.query_string()).map_err(|_| {
+        ApiError::new(ErrorCode::BadRequest, "invalid GraphQL query string (query, operationName, variables)")
+    })?;
     Ok(execute(&req, state, &schema, BatchRequest::Single(request.data(ReadOnly))).await)
 }
 
@@ -96,7 +103,12 @@ struct Gate {
 /// Runs `batch`, authenticating the caller as soon as the first operation has passed parsing and
 /// validation (never before, never for a refused request). A failed authentication answers with
 /// its REST status (401 bad credentials, 403 a cookie POST without the CSRF header).
-async fn execute(req: &HttpRequest, state: web::Data<AppState>, schema: &AppSchema, batch: BatchRequest) -> HttpResponse {
+async fn execute(
+    req: &HttpRequest,
+    state: web::Data<AppState>,
+    schema: &AppSchema,
+    batch: BatchRequest,
+) -> HttpResponse {
     let (tell, outcome) = watch::channel(None);
     let gate = Arc::new(Gate { state: state.clone(), validated: Notify::new(), outcome });
     let execution = schema.execute_batch(batch.data(gate.clone()));
@@ -126,7 +138,9 @@ fn with_codes(response: &BatchResponse) -> Value {
     for response in responses {
         if let Some(Value::Array(errors)) = response.get_mut("errors") {
             for error in errors {
-                let extensions = error.as_object_mut().map(|e| e.entry("extensions").or_insert_with(|| Value::Object(Default::default())));
+                let extensions = error
+                    .as_object_mut()
+                    .map(|e| e.entry("extensions").or_insert_with(|| Value::Object(Default::default())));
                 if let Some(Value::Object(extensions)) = extensions {
                     extensions.entry("code").or_insert_with(|| Value::String("bad_request".into()));
                 }
@@ -154,7 +168,12 @@ fn server_error(e: ApiError) -> ServerError {
 
 #[async_trait::async_trait]
 impl Extension for AuthGate {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         let Some(gate) = ctx.data_opt::<Arc<Gate>>() else {
             return Response::from_errors(vec![server_error(ApiError::internal("graphql", &"request without a gate"))]);
         };

@@ -115,8 +115,12 @@ impl JobQuery {
         let store = state(ctx)?.store()?;
         let system = SystemScope::new("gateway");
         // As REST: system jobs (no project) are not reachable; unknown and foreign ids read alike.
-        let project =
-            store.get_job(&system, id).await.ok().and_then(|j| j.project_id).ok_or_else(|| ApiError::not_found("job"))?;
+        let project = store
+            .get_job(&system, id)
+            .await
+            .ok()
+            .and_then(|j| j.project_id)
+            .ok_or_else(|| ApiError::not_found("job"))?;
         let scope = auth
             .project_scope(project)
             .await

@@ -187,7 +187,8 @@ impl Loader<DeploymentsKey> for StoreLoader {
             // A certificate has one deployment per target at most; a page of them is bounded the same.
             let limit = lookups.len().saturating_mul(PROJECT_WIDE);
             let raws = store.list_by_lookups_raw(&scope.record_scope(), Deployment::KIND, &lookups, limit).await?;
-            let mut of: HashMap<CertificateId, Vec<Deployment>> = certificates.iter().map(|c| (*c, Vec::new())).collect();
+            let mut of: HashMap<CertificateId, Vec<Deployment>> =
+                certificates.iter().map(|c| (*c, Vec::new())).collect();
             for raw in raws {
                 let deployment = Deployment::from_raw(raw)?;
                 of.entry(deployment.certificate_id).or_default().push(deployment);
@@ -203,7 +204,10 @@ impl Loader<DeploymentsKey> for StoreLoader {
 impl Loader<ProjectDeploymentsKey> for StoreLoader {
     type Value = Arc<Vec<Deployment>>;
     type Error = ApiError;
-    async fn load(&self, keys: &[ProjectDeploymentsKey]) -> Result<HashMap<ProjectDeploymentsKey, Self::Value>, ApiError> {
+    async fn load(
+        &self,
+        keys: &[ProjectDeploymentsKey],
+    ) -> Result<HashMap<ProjectDeploymentsKey, Self::Value>, ApiError> {
         let keys: Vec<_> = keys.iter().map(|k| k.0.clone()).collect();
         Ok(self.whole_projects(&keys).await?.into_iter().map(|(k, v)| (ProjectDeploymentsKey(k), v)).collect())
     }

@@ -106,7 +106,11 @@ pub(crate) fn authorize(ctx: &Context<'_>, field: &str) -> Result<Authorized, Ap
 
 /// The scope of `project` for `field`: the one this request already built for the project,
 /// checked against the field's role, or a fresh one from `Authorized::project_scope`.
-pub(crate) async fn project_scope(ctx: &Context<'_>, field: &str, project: ProjectId) -> Result<ProjectScope, ApiError> {
+pub(crate) async fn project_scope(
+    ctx: &Context<'_>,
+    field: &str,
+    project: ProjectId,
+) -> Result<ProjectScope, ApiError> {
     let auth = authorize(ctx, field)?;
     let rc = ctx.data::<RequestContext>().map_err(|e| ApiError::internal("graphql", &e.message))?;
     let known = rc.scopes.lock().unwrap_or_else(|e| e.into_inner()).get(&project).cloned();

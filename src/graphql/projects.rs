@@ -116,11 +116,18 @@ impl ProjectQuery {
         let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
         if caller.is_owner() {
             let page = store.list::<Project>(&scope, &args.request()).await?;
-            return Ok(connection(&binding, &args, page, |p| cursor_after(&p.id.to_string()), |p| ProjectNode(p.into())));
+            return Ok(connection(
+                &binding,
+                &args,
+                page,
+                |p| cursor_after(&p.id.to_string()),
+                |p| ProjectNode(p.into()),
+            ));
         }
         // A member pages through their own memberships, one project each (as REST does); each
         // edge's cursor is its membership's position.
-        let memberships = store.list_by_lookup::<Membership>(&scope, &caller.user.id.to_string(), &args.request()).await?;
+        let memberships =
+            store.list_by_lookup::<Membership>(&scope, &caller.user.id.to_string(), &args.request()).await?;
         let ids: Vec<ProjectId> = memberships.items.iter().map(|m| m.project_id).collect();
         let projects = store.get_many::<Project>(&scope, &ids).await?;
         let pairs: Vec<(String, Project)> = projects

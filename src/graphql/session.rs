@@ -87,7 +87,10 @@ impl MeNode {
     /// Each project the user is a member of, with the role (owners hold every role everywhere and
     /// have no memberships).
     async fn memberships(&self) -> Vec<MembershipSummary> {
-        self.memberships.iter().map(|m| MembershipSummary { project_id: ID(m.project_id.to_string()), role: name_of(&m.role) }).collect()
+        self.memberships
+            .iter()
+            .map(|m| MembershipSummary { project_id: ID(m.project_id.to_string()), role: name_of(&m.role) })
+            .collect()
     }
 }
 

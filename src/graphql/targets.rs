@@ -61,7 +61,13 @@ impl TargetNode {
     async fn deployments(&self, ctx: &Context<'_>) -> GqlResult<Vec<DeploymentNode>> {
         let scope = nested_scope(ctx, "Target.deployments", &self.scope)?;
         let all = loaders::of(ctx)?.load_one(ProjectDeploymentsKey(Scoped { scope, key: () })).await?;
-        Ok(all.unwrap_or_default().iter().filter(|d| d.target_id == self.target.id).cloned().map(DeploymentNode).collect())
+        Ok(all
+            .unwrap_or_default()
+            .iter()
+            .filter(|d| d.target_id == self.target.id)
+            .cloned()
+            .map(DeploymentNode)
+            .collect())
     }
 }
 

@@ -46,10 +46,15 @@ async fn internal_errors_say_nothing_more() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let conn = rusqlite::Connection::open(h.dir.path().join("certautopilot.db")).unwrap();
-    conn.execute("UPDATE certificates SET doc = '{\"broken\": \"db-internal-detail\"}' WHERE id = ?1", [w.a.certificate.id.to_string()])
-        .unwrap();
+    conn.execute(
+        "UPDATE certificates SET doc = '{\"broken\": \"db-internal-detail\"}' WHERE id = ?1",
+        [w.a.certificate.id.to_string()],
+    )
+    .unwrap();
     let app = app!(h);
-    let resp = gql(&app, &w.viewer_a, "query($id: ID!) { certificate(id: $id) { id } }", json!({ "id": w.a.certificate.id })).await;
+    let resp =
+        gql(&app, &w.viewer_a, "query($id: ID!) { certificate(id: $id) { id } }", json!({ "id": w.a.certificate.id }))
+            .await;
     assert_eq!(first_code(&resp).as_deref(), Some("internal"), "{resp:?}");
     assert_eq!(resp.json["errors"][0]["message"], json!("internal error"));
     assert!(!resp.text.contains("db-internal-detail") && !resp.text.contains("missing field"), "{resp:?}");

@@ -22,16 +22,20 @@ async fn bombs_are_refused_before_any_store_call() {
     let w = world(&h).await;
     let other = h.second_process().await;
     let app = app!(other);
-    let depth = format!("{{ __schema {{ types {{ fields {{ type {}name{} }} }} }} }}", "ofType { ".repeat(12), " }".repeat(12));
+    let depth =
+        format!("{{ __schema {{ types {{ fields {{ type {}name{} }} }} }} }}", "ofType { ".repeat(12), " }".repeat(12));
     let complexity = "query($p: ID!) { certificates(projectId: $p, first: 100) { edges { node {
         timeline(last: 1000) { event } jobs(last: 1000) { id } } } } }";
-    let aliases = format!("{{ {} }}", (0..31).map(|i| format!("a{i}: me {{ user {{ id }} }}")).collect::<Vec<_>>().join(" "));
+    let aliases =
+        format!("{{ {} }}", (0..31).map(|i| format!("a{i}: me {{ user {{ id }} }}")).collect::<Vec<_>>().join(" "));
     let fragments = format!(
         "fragment F on Query {{ {} }} {{ {} }}",
         (0..4).map(|i| format!("f{i}: me {{ user {{ id }} }}")).collect::<Vec<_>>().join(" "),
         "...F ".repeat(8)
     );
-    for (what, query) in [("depth", depth), ("complexity", complexity.to_owned()), ("aliases", aliases), ("fragments", fragments)] {
+    for (what, query) in
+        [("depth", depth), ("complexity", complexity.to_owned()), ("aliases", aliases), ("fragments", fragments)]
+    {
         let before = trips(&other);
         let resp = gql(&app, &w.owner, &query, json!({ "p": w.a.scope.project_id() })).await;
         assert_eq!(trips(&other), before, "{what}: the store was called");
@@ -104,7 +108,8 @@ async fn get_reads_only() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let app = app!(h);
-    let read = Req::get("/api/graphql?query=%7B%20me%20%7B%20user%20%7B%20email%20%7D%20%7D%20%7D").acting_as(&w.viewer_a);
+    let read =
+        Req::get("/api/graphql?query=%7B%20me%20%7B%20user%20%7B%20email%20%7D%20%7D%20%7D").acting_as(&w.viewer_a);
     let resp = send(&app, read).await;
     assert_eq!(resp.json["data"]["me"]["user"]["email"], json!("viewer_a@acme.test"), "{resp:?}");
     let write = Req::get("/api/graphql?query=mutation%20%7B%20x%20%7D").acting_as(&w.viewer_a);

@@ -12,7 +12,8 @@ async fn me_and_my_tokens() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let app = app!(h);
-    let resp = gql(&app, &w.viewer_a, "{ me { user { id email orgRole } memberships { projectId role } } }", json!({})).await;
+    let resp =
+        gql(&app, &w.viewer_a, "{ me { user { id email orgRole } memberships { projectId role } } }", json!({})).await;
     let me = &data(&resp)["me"];
     assert_eq!(me["user"]["email"], json!("viewer_a@acme.test"));
     assert_eq!(me["user"]["orgRole"], json!("member"));
@@ -29,7 +30,13 @@ async fn users_projects_and_members() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let app = app!(h);
-    let resp = gql(&app, &w.owner, "{ users(first: 100) { edges { node { email apiTokens { edges { node { id } } } } } } }", json!({})).await;
+    let resp = gql(
+        &app,
+        &w.owner,
+        "{ users(first: 100) { edges { node { email apiTokens { edges { node { id } } } } } } }",
+        json!({}),
+    )
+    .await;
     let users = data(&resp)["users"]["edges"].as_array().unwrap().clone();
     assert_eq!(users.len(), 5, "owner and four members");
     assert!(users.iter().all(|u| u["node"]["apiTokens"]["edges"].as_array().unwrap().len() == 1));
@@ -48,13 +55,22 @@ async fn users_projects_and_members() {
     members.sort();
     assert_eq!(
         members,
-        [("admin_a@acme.test".into(), "admin".into()), ("operator_a@acme.test".into(), "operator".into()),
-            ("viewer_a@acme.test".into(), "viewer".into())]
+        [
+            ("admin_a@acme.test".into(), "admin".into()),
+            ("operator_a@acme.test".into(), "operator".into()),
+            ("viewer_a@acme.test".into(), "viewer".into())
+        ]
     );
     // A member sees only their own project.
     let resp = gql(&app, &w.admin_b, "{ projects { edges { node { id } } } }", json!({})).await;
     assert_eq!(ids(&data(&resp)["projects"]), [w.b.scope.project_id().to_string()]);
-    let resp = gql(&app, &w.viewer_a, "query($id: ID!) { project(id: $id) { name } }", json!({ "id": w.a.scope.project_id() })).await;
+    let resp = gql(
+        &app,
+        &w.viewer_a,
+        "query($id: ID!) { project(id: $id) { name } }",
+        json!({ "id": w.a.scope.project_id() }),
+    )
+    .await;
     assert_eq!(data(&resp)["project"]["name"], json!("project-a"));
 }
 
@@ -76,7 +92,8 @@ async fn project_resources_match_rest() {
     let d = data(&resp);
     assert_eq!(ids(&d["acmeAccounts"]), [w.a.account.id.to_string()]);
     assert_eq!(d["zones"]["edges"][0]["node"]["credential"]["id"], json!(w.a.credential.id.to_string()));
-    let rest = send(&app, Req::get(format!("/api/v1/dns-credentials/{}", w.a.credential.id)).acting_as(&w.viewer_a)).await;
+    let rest =
+        send(&app, Req::get(format!("/api/v1/dns-credentials/{}", w.a.credential.id)).acting_as(&w.viewer_a)).await;
     let node = &d["dnsCredentials"]["edges"][0]["node"];
     assert_eq!(node["config"], rest.json["config"]);
     assert_eq!(node["hasSecret"], rest.json["has_secret"]);
@@ -103,7 +120,12 @@ async fn certificate_with_everything_around_it() {
     let cert = &w.a.certificate;
     // A zone serving the certificate's name (the world's zone serves other names).
     let apex = cert.common_name.split_once('.').unwrap().1.to_owned();
-    let zone = certautopilot_core::model::Zone::new(w.a.scope.project_id(), apex.clone(), w.a.credential.id, certautopilot_core::Timestamp::now());
+    let zone = certautopilot_core::model::Zone::new(
+        w.a.scope.project_id(),
+        apex.clone(),
+        w.a.credential.id,
+        certautopilot_core::Timestamp::now(),
+    );
     certautopilot_core::store::RecordStore::insert(&*h.store, &w.a.scope, &zone).await.unwrap();
     let attach = Req::new(actix_web::http::Method::PUT, format!("/api/v1/certificates/{}/targets", cert.id))
         .acting_as(&w.operator_a)
@@ -121,7 +143,8 @@ async fn certificate_with_everything_around_it() {
     let resp = gql(&app, &w.viewer_a, query, json!({ "id": cert.id })).await;
     let c = &data(&resp)["certificate"];
     let rest = send(&app, Req::get(format!("/api/v1/certificates/{}", cert.id)).acting_as(&w.viewer_a)).await;
-    for (g, r) in [("commonName", "common_name"), ("status", "status"), ("keyType", "key_type"), ("version", "version")] {
+    for (g, r) in [("commonName", "common_name"), ("status", "status"), ("keyType", "key_type"), ("version", "version")]
+    {
         assert_eq!(c[g], rest.json[r], "{g}");
     }
     assert_eq!(c["account"]["id"], json!(w.a.account.id.to_string()));
@@ -130,14 +153,21 @@ async fn certificate_with_everything_around_it() {
     assert_eq!(c["targets"][0]["target"]["name"], json!(w.a.target.name));
     assert_eq!(c["targets"][0]["deployment"], Value::Null, "never sent yet");
     assert_eq!(c["jobs"][0]["id"], json!(w.a.job.id.to_string()));
-    let timeline = send(&app, Req::get(format!("/api/v1/certificates/{}/timeline", cert.id)).acting_as(&w.viewer_a)).await;
+    let timeline =
+        send(&app, Req::get(format!("/api/v1/certificates/{}/timeline", cert.id)).acting_as(&w.viewer_a)).await;
     let events = |items: &Value, key: &str| -> Vec<String> {
         items.as_array().unwrap().iter().map(|e| e[key].as_str().unwrap().to_owned()).collect()
     };
     assert_eq!(events(&c["timeline"], "event"), events(&timeline.json["items"], "event"));
     assert!(!events(&c["timeline"], "event").is_empty());
 
-    let resp = gql(&app, &w.viewer_a, "query($p: ID!) { certificates(projectId: $p) { edges { node { id } } } }", json!({ "p": w.a.scope.project_id() })).await;
+    let resp = gql(
+        &app,
+        &w.viewer_a,
+        "query($p: ID!) { certificates(projectId: $p) { edges { node { id } } } }",
+        json!({ "p": w.a.scope.project_id() }),
+    )
+    .await;
     assert_eq!(ids(&data(&resp)["certificates"]), [cert.id.to_string()]);
 }
 
@@ -164,7 +194,12 @@ async fn jobs_and_audit_events() {
     let events = data(&resp)["auditEvents"]["edges"].as_array().unwrap().clone();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["node"]["action"], json!("project.updated"));
-    let rest = send(&app, Req::get(format!("/api/v1/audit/events?project_id={}&action=project.updated", w.a.scope.project_id())).acting_as(&w.owner)).await;
+    let rest = send(
+        &app,
+        Req::get(format!("/api/v1/audit/events?project_id={}&action=project.updated", w.a.scope.project_id()))
+            .acting_as(&w.owner),
+    )
+    .await;
     assert_eq!(events[0]["node"]["seq"], rest.json["items"][0]["seq"]);
 }
 

@@ -17,8 +17,12 @@ use crate::graphql::FIELD_OPERATIONS;
 fn query_for(field: &str, w: &World) -> (String, Value) {
     let a = &w.a;
     let pa = json!(a.scope.project_id());
-    let cert = |selection: &str| (format!("query($id: ID!) {{ certificate(id: $id) {{ {selection} }} }}"), json!({ "id": a.certificate.id }));
-    let list = |name: &str| (format!("query($p: ID!) {{ {name}(projectId: $p) {{ edges {{ node {{ id }} }} }} }}"), json!({ "p": pa }));
+    let cert = |selection: &str| {
+        (format!("query($id: ID!) {{ certificate(id: $id) {{ {selection} }} }}"), json!({ "id": a.certificate.id }))
+    };
+    let list = |name: &str| {
+        (format!("query($p: ID!) {{ {name}(projectId: $p) {{ edges {{ node {{ id }} }} }} }}"), json!({ "p": pa }))
+    };
     let one = |name: &str, id: Value| (format!("query($id: ID!) {{ {name}(id: $id) {{ id }} }}"), json!({ "id": id }));
     match field {
         "Query.me" => ("{ me { user { id } } }".into(), json!({})),
@@ -27,7 +31,9 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
         "User.apiTokens" => ("{ users { edges { node { apiTokens { edges { node { id } } } } } } }".into(), json!({})),
         "Query.projects" => ("{ projects { edges { node { id } } } }".into(), json!({})),
         "Query.project" => one("project", pa),
-        "Project.members" => ("query($id: ID!) { project(id: $id) { members { edges { node { id } } } } }".into(), json!({ "id": pa })),
+        "Project.members" => {
+            ("query($id: ID!) { project(id: $id) { members { edges { node { id } } } } }".into(), json!({ "id": pa }))
+        }
         "Member.user" => (
             "query($id: ID!) { project(id: $id) { members { edges { node { user { id } } } } } }".into(),
             json!({ "id": pa }),
@@ -38,10 +44,14 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
         "Query.dnsCredential" => one("dnsCredential", json!(a.credential.id)),
         "Query.zones" => list("zones"),
         "Query.zone" => one("zone", json!(a.zone.id)),
-        "Zone.credential" => ("query($id: ID!) { zone(id: $id) { credential { id } } }".into(), json!({ "id": a.zone.id })),
+        "Zone.credential" => {
+            ("query($id: ID!) { zone(id: $id) { credential { id } } }".into(), json!({ "id": a.zone.id }))
+        }
         "Query.targets" => list("targets"),
         "Query.target" => one("target", json!(a.target.id)),
-        "Target.deployments" => ("query($id: ID!) { target(id: $id) { deployments { status } } }".into(), json!({ "id": a.target.id })),
+        "Target.deployments" => {
+            ("query($id: ID!) { target(id: $id) { deployments { status } } }".into(), json!({ "id": a.target.id }))
+        }
         "Query.certificates" => list("certificates"),
         "Query.certificate" => one("certificate", json!(a.certificate.id)),
         "Certificate.account" => cert("account { id }"),

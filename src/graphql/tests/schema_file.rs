@@ -1,10 +1,10 @@
 //! The published schema: `docs/schema.graphql` is what `/api/graphql/schema.graphql` serves, and
 //! every query field names an operation of the REST route table (whose policy it takes).
 
-use crate::graphql::FIELD_OPERATIONS;
-use crate::graphql::schema::sdl;
 use crate::api::routes::policy_of;
 use crate::api::tests::harness::*;
+use crate::graphql::FIELD_OPERATIONS;
+use crate::graphql::schema::sdl;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.graphql");
 

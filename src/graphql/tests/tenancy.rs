@@ -33,7 +33,8 @@ async fn another_projects_ids_as_arguments_are_not_found() {
         assert_eq!(foreign.json["errors"][0]["message"], missing.json["errors"][0]["message"], "{field}");
         assert_eq!(foreign.json["data"], Value::Null, "{field}");
     }
-    let job = gql(&app, &w.viewer_a, "query($id: ID!) { job(id: $id) { job { id } } }", json!({ "id": b.job.id })).await;
+    let job =
+        gql(&app, &w.viewer_a, "query($id: ID!) { job(id: $id) { job { id } } }", json!({ "id": b.job.id })).await;
     assert_eq!(first_code(&job).as_deref(), Some("not_found"));
     for list in ["certificates", "acmeAccounts", "dnsCredentials", "zones", "targets", "jobs"] {
         let query = format!("query($p: ID!) {{ {list}(projectId: $p) {{ edges {{ node {{ id }} }} }} }}");

@@ -18,9 +18,11 @@ async fn cookie_posts_need_the_csrf_token() {
     let h = Harness::new().await;
     let _w = world(&h).await;
     let app = app!(h);
-    let login = Req::new(Method::POST, "/api/v1/auth/login").json(json!({ "email": OWNER_EMAIL, "password": OWNER_PASSWORD }));
+    let login =
+        Req::new(Method::POST, "/api/v1/auth/login").json(json!({ "email": OWNER_EMAIL, "password": OWNER_PASSWORD }));
     let resp = send(&app, login).await;
-    let (token, csrf) = (resp.json["token"].as_str().unwrap().to_owned(), resp.json["csrf_token"].as_str().unwrap().to_owned());
+    let (token, csrf) =
+        (resp.json["token"].as_str().unwrap().to_owned(), resp.json["csrf_token"].as_str().unwrap().to_owned());
     let with_cookie = |req: Req| Req { cookie: Some(token.clone()), ..req };
 
     let get = with_cookie(Req::get("/api/graphql?query=%7B%20me%20%7B%20user%20%7B%20email%20%7D%20%7D%20%7D"));
@@ -33,7 +35,10 @@ async fn cookie_posts_need_the_csrf_token() {
     assert_eq!(resp.status.as_u16(), 403, "{resp:?}");
     assert_eq!(first_code(&resp).as_deref(), Some("csrf_token_missing"));
     assert!(resp.json["data"].is_null(), "{resp:?}");
-    let wrong = Req { csrf: Some("not-the-token".into()), ..with_cookie(Req::new(Method::POST, "/api/graphql").json(body.clone())) };
+    let wrong = Req {
+        csrf: Some("not-the-token".into()),
+        ..with_cookie(Req::new(Method::POST, "/api/graphql").json(body.clone()))
+    };
     assert_eq!(send(&app, wrong).await.status.as_u16(), 403);
     let right = Req { csrf: Some(csrf), ..with_cookie(Req::new(Method::POST, "/api/graphql").json(body)) };
     let resp = send(&app, right).await;

@@ -18,7 +18,9 @@ async fn trips_of<S: StoreHealth, T>(store: &S, read: impl std::future::Future<O
 /// other projects' ids, and costs the same few trips for 3 ids as for 30; `list_by_lookups_raw`
 /// finds the deployments of many certificates at once, never another project's, and stops at its
 /// limit.
-pub async fn batch_record_reads_take_one_trip_and_stay_in_scope<S: Organizations + Records + BatchReads + StoreHealth>(
+pub async fn batch_record_reads_take_one_trip_and_stay_in_scope<
+    S: Organizations + Records + BatchReads + StoreHealth,
+>(
     f: &Fixture<S>,
 ) {
     let w = world(f).await;
@@ -74,7 +76,10 @@ pub async fn members_of_many_projects_are_read_together<S: Organizations + Recor
     let now = f.clock.now_ts();
     let extra = User::new(w.org.id, "extra@example.com", OrgRole::Member, now);
     f.store.insert(&w.org_scope, &extra).await.unwrap();
-    f.store.insert(&w.org_scope, &Membership::new(w.org.id, w.b.project_id(), extra.id, Role::Viewer, now)).await.unwrap();
+    f.store
+        .insert(&w.org_scope, &Membership::new(w.org.id, w.b.project_id(), extra.id, Role::Viewer, now))
+        .await
+        .unwrap();
     let projects = [w.a.project_id(), w.b.project_id(), ProjectId::new()];
     let members = f.store.members_of_projects(&w.org_scope, &projects).await.unwrap();
     let count = |p: ProjectId| members.iter().filter(|m| m.project_id == p).count();
@@ -91,9 +96,7 @@ pub async fn members_of_many_projects_are_read_together<S: Organizations + Recor
 
 /// The newest N jobs and the newest N log lines per certificate, for several certificates at once;
 /// another project's scope finds none of them.
-pub async fn newest_jobs_and_log_lines_per_subject<S: Organizations + Records + JobQueue + BatchReads>(
-    f: &Fixture<S>,
-) {
+pub async fn newest_jobs_and_log_lines_per_subject<S: Organizations + Records + JobQueue + BatchReads>(f: &Fixture<S>) {
     let w = world(f).await;
     let now = f.clock.now_ts();
     let (busy, quiet) = (certificate(&w.a, "busy.example", now), certificate(&w.a, "quiet.example", now));
@@ -139,7 +142,8 @@ pub async fn newest_audit_entries_per_object<S: Store>(f: &Fixture<S>) {
     let secret = std::sync::Arc::new(crate::crypto::SecretBytes::new(vec![9; 32]));
     let now = f.clock.now_ts();
     let (busy, quiet) = (certificate(&w.a, "busy.example", now), certificate(&w.a, "quiet.example", now));
-    let story = [(&busy, "cert.requested"), (&quiet, "cert.requested"), (&busy, "cert.issued"), (&busy, "cert.renewed")];
+    let story =
+        [(&busy, "cert.requested"), (&quiet, "cert.requested"), (&busy, "cert.issued"), (&busy, "cert.renewed")];
     for (c, action) in story {
         let mut write = audit_write(&w, action);
         write.draft.object = Some(crate::model::AuditObject { kind: "certificate".into(), id: c.id.to_string() });

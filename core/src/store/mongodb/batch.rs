@@ -53,7 +53,8 @@ impl BatchReads for MongoStore {
         per_subject: usize,
     ) -> Result<Vec<Job>, StoreError> {
         let matched = doc! { "project_id": scope.project_id().to_string(), "subject": { "$in": subjects } };
-        let groups = self.newest_per_key(jobs::JOBS, matched, doc! { "_id": -1 }, "$subject", subjects, per_subject).await?;
+        let groups =
+            self.newest_per_key(jobs::JOBS, matched, doc! { "_id": -1 }, "$subject", subjects, per_subject).await?;
         let mut found = Vec::new();
         for (_, docs) in groups {
             for d in &docs {

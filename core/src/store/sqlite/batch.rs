@@ -39,13 +39,14 @@ impl BatchReads for SqliteStore {
         scope: &OrgScope,
         projects: &[ProjectId],
     ) -> Result<Vec<Membership>, StoreError> {
-        let (org, projects) = (scope.org_id().to_string(), projects.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let (org, projects) =
+            (scope.org_id().to_string(), projects.iter().map(ToString::to_string).collect::<Vec<_>>());
         self.read(move |c| {
             let mut found = Vec::new();
             for chunk in projects.chunks(IN_LIST_CHUNK) {
                 found.extend(members_in(c, &org, chunk)?);
             }
-            found.sort_by(|a: &Membership, b| a.id.to_string().cmp(&b.id.to_string()));
+            found.sort_by_key(|m: &Membership| m.id.to_string());
             Ok(found)
         })
         .await

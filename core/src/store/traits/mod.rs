@@ -64,8 +64,8 @@ impl<T> Store for T where
 /// Every concern trait, for code that calls store methods on a concrete backend type.
 pub mod prelude {
     pub use super::{
-        AuditLog, BatchReads, Fencing, JobQueue, LoginThrottle, Organizations, Records, SealedSecrets, SiemCursors, Store,
-        StoreHealth,
+        AuditLog, BatchReads, Fencing, JobQueue, LoginThrottle, Organizations, Records, SealedSecrets, SiemCursors,
+        Store, StoreHealth,
     };
     pub use crate::store::RecordStore;
 }

@@ -68,7 +68,11 @@ impl RawColumns {
 }
 
 /// Fills in the sealed fields of a page of records with one query.
-pub(in crate::store::sqlite) fn attach_sealed(conn: &Connection, kind: RecordKind, records: &mut [RawRecord]) -> Result<(), StoreError> {
+pub(in crate::store::sqlite) fn attach_sealed(
+    conn: &Connection,
+    kind: RecordKind,
+    records: &mut [RawRecord],
+) -> Result<(), StoreError> {
     if !kind.has_sealed_fields() || records.is_empty() {
         return Ok(());
     }
