@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
-use crate::ids::{JobId, ProjectId};
-use crate::model::{AuditEvent, Job, JobKind, Membership};
+use crate::ids::ProjectId;
+use crate::model::{AuditEvent, Job, Membership};
 use crate::scope::{OrgScope, ProjectScope};
 use crate::store::mongodb::codec::Reader;
 use crate::store::mongodb::records::scope_filter;
@@ -77,13 +77,8 @@ impl BatchReads for MongoStore {
         for (subject, docs) in groups {
             // Oldest first within each subject, as `subject_job_logs` orders them.
             for d in docs.iter().rev() {
-                let r = Reader::new(d, "job log");
-                let job_id = r.str("job_id")?;
-                let corrupt =
-                    |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
-                let id: JobId = job_id.parse().map_err(|_| corrupt("bad job id"))?;
-                let kind = JobKind::parse(r.str("kind")?).ok_or_else(|| corrupt("unknown kind"))?;
-                found.push(SubjectLogLine { subject: subject.clone(), job_id: id, kind, line: jobs::log_line(d)? });
+                let (job_id, kind, line) = jobs::subject_log_line(d)?;
+                found.push(SubjectLogLine { subject: subject.clone(), job_id, kind, line });
             }
         }
         Ok(found)

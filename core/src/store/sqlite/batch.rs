@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, ToSql};
 
-use crate::ids::{JobId, ProjectId};
-use crate::model::{AuditEvent, Job, JobKind, Membership};
+use crate::ids::ProjectId;
+use crate::model::{AuditEvent, Job, Membership};
 use crate::scope::{OrgScope, ProjectScope};
 use crate::store::sqlite::records::sql::{IN_LIST_CHUNK, attach_sealed, select_in};
 use crate::store::sqlite::{SqliteStore, audit, jobs};
@@ -42,10 +42,7 @@ impl BatchReads for SqliteStore {
         let (org, projects) =
             (scope.org_id().to_string(), projects.iter().map(ToString::to_string).collect::<Vec<_>>());
         self.read(move |c| {
-            let mut found = Vec::new();
-            for chunk in projects.chunks(IN_LIST_CHUNK) {
-                found.extend(members_in(c, &org, chunk)?);
-            }
+            let mut found = chunked(&projects, |chunk| members_in(c, &org, chunk))?;
             found.sort_by_key(|m: &Membership| m.id.to_string());
             Ok(found)
         })
@@ -59,13 +56,7 @@ impl BatchReads for SqliteStore {
         per_subject: usize,
     ) -> Result<Vec<Job>, StoreError> {
         let (project, subjects) = (scope.project_id().to_string(), subjects.to_vec());
-        self.read(move |c| {
-            let mut found = Vec::new();
-            for chunk in subjects.chunks(IN_LIST_CHUNK) {
-                found.extend(jobs_in(c, &project, chunk, per_subject)?);
-            }
-            Ok(found)
-        })
+        self.read(move |c| chunked(&subjects, |chunk| jobs_in(c, &project, chunk, per_subject)))
         .await
     }
 
@@ -76,13 +67,7 @@ impl BatchReads for SqliteStore {
         per_subject: usize,
     ) -> Result<Vec<SubjectLogLine>, StoreError> {
         let (project, subjects) = (scope.project_id().to_string(), subjects.to_vec());
-        self.read(move |c| {
-            let mut found = Vec::new();
-            for chunk in subjects.chunks(IN_LIST_CHUNK) {
-                found.extend(log_tails_in(c, &project, chunk, per_subject)?);
-            }
-            Ok(found)
-        })
+        self.read(move |c| chunked(&subjects, |chunk| log_tails_in(c, &project, chunk, per_subject)))
         .await
     }
 
@@ -95,15 +80,24 @@ impl BatchReads for SqliteStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let (org, project, objects) = (scope.org_id().to_string(), project.to_string(), objects.to_vec());
         self.read(move |c| {
-            let mut found = Vec::new();
-            for chunk in objects.chunks(IN_LIST_CHUNK) {
-                found.extend(audit_tails_in(c, &org, &project, chunk, per_object)?);
-            }
+            let mut found = chunked(&objects, |chunk| audit_tails_in(c, &org, &project, chunk, per_object))?;
             found.sort_by_key(|e| e.seq);
             Ok(found)
         })
         .await
     }
+}
+
+/// `read` over `keys` in chunks of `IN_LIST_CHUNK` (one statement each), the answers in order.
+fn chunked<T>(
+    keys: &[String],
+    mut read: impl FnMut(&[String]) -> Result<Vec<T>, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(IN_LIST_CHUNK) {
+        found.extend(read(chunk)?);
+    }
+    Ok(found)
 }
 
 /// `?1, ?2, …` bindings: the fixed arguments first, then the keys.
@@ -156,36 +150,23 @@ fn log_tails_in(
     let per_subject = i64::try_from(per_subject).unwrap_or(i64::MAX);
     // The newest first for the cut; handed back oldest first, as `subject_job_logs` orders them.
     let sql = format!(
-        "SELECT subject, id, kind, seq, at, level, message, fields FROM (
-           SELECT j.subject, j.id, j.kind, l.seq, l.at, l.level, l.message, l.fields,
+        "SELECT id, kind, seq, at, level, message, fields, subject FROM (
+           SELECT {}, j.subject,
              ROW_NUMBER() OVER (PARTITION BY j.subject ORDER BY l.at DESC, j.id DESC, l.seq DESC) AS rn
            FROM jobs j JOIN job_logs l ON l.job_id = j.id
            WHERE j.project_id = ? AND j.subject IN ({}))
          WHERE rn <= ? ORDER BY subject, at, id, seq",
+        jobs::SUBJECT_LOG_COLUMNS,
         placeholders(subjects.len())
     );
     let fixed = [&project as &dyn ToSql];
     let mut args = arguments(&fixed, subjects);
     args.push(&per_subject);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(args.as_slice(), |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-        ))
-    })?;
+    let rows = stmt.query_map(args.as_slice(), |r| Ok((jobs::subject_log_row(r)?, r.get::<_, String>(7)?)))?;
     rows.map(|row| {
-        let (subject, id, kind, seq, at, level, message, fields) = row?;
-        let corrupt = |what: &str| StoreError::Corrupt { kind: "job", id: id.clone(), reason: what.into() };
-        let job_id: JobId = id.parse().map_err(|_| corrupt("bad id"))?;
-        let kind = JobKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
-        let line = jobs::log_line(&id, seq, at, level, message, fields)?;
+        let (columns, subject) = row?;
+        let (job_id, kind, line) = jobs::subject_log_line(columns)?;
         Ok(SubjectLogLine { subject, job_id, kind, line })
     })
     .collect()

@@ -508,29 +508,31 @@ pub(crate) fn subject_logs(
     subject: &str,
     limit: usize,
 ) -> Result<Vec<(JobId, JobKind, JobLogLine)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT j.id, j.kind, l.seq, l.at, l.level, l.message, l.fields FROM jobs j JOIN job_logs l ON l.job_id = j.id
-         WHERE j.subject = ?1 AND j.project_id = ?2 ORDER BY l.at, j.id, l.seq LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![subject, project.to_string(), limit as i64], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, kind, seq, at, level, message, fields) = row?;
-        let corrupt = |what: &str| StoreError::Corrupt { kind: "job", id: id.clone(), reason: what.into() };
-        let job_id: JobId = id.parse().map_err(|_| corrupt("bad id"))?;
-        let kind = JobKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
-        Ok((job_id, kind, log_line(&id, seq, at, level, message, fields)?))
-    })
-    .collect()
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUBJECT_LOG_COLUMNS} FROM jobs j JOIN job_logs l ON l.job_id = j.id
+         WHERE j.subject = ?1 AND j.project_id = ?2 ORDER BY l.at, j.id, l.seq LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![subject, project.to_string(), limit as i64], subject_log_row)?;
+    rows.map(|row| subject_log_line(row?)).collect()
+}
+
+/// A log line with its job's id and kind, as `subject_logs` selects it (a batch read selects the
+/// same columns first, `batch.rs`).
+pub(super) const SUBJECT_LOG_COLUMNS: &str = "j.id, j.kind, l.seq, l.at, l.level, l.message, l.fields";
+
+/// `SUBJECT_LOG_COLUMNS` as read: job id, kind, seq, at, level, message, fields.
+pub(super) type SubjectLogRow = (String, String, i64, i64, String, String, String);
+
+pub(super) fn subject_log_row(r: &Row<'_>) -> rusqlite::Result<SubjectLogRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+pub(super) fn subject_log_line(row: SubjectLogRow) -> Result<(JobId, JobKind, JobLogLine), StoreError> {
+    let (id, kind, seq, at, level, message, fields) = row;
+    let corrupt = |what: &str| StoreError::Corrupt { kind: "job", id: id.clone(), reason: what.into() };
+    let job_id: JobId = id.parse().map_err(|_| corrupt("bad id"))?;
+    let kind = JobKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
+    Ok((job_id, kind, log_line(&id, seq, at, level, message, fields)?))
 }
 
 pub(super) fn log_line(

@@ -268,17 +268,7 @@ impl JobQueue for MongoStore {
             .await?
             .try_collect()
             .await?;
-        docs.iter()
-            .map(|d| {
-                let r = Reader::new(d, "job log");
-                let job_id = r.str("job_id")?;
-                let corrupt =
-                    |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
-                let id: JobId = job_id.parse().map_err(|_| corrupt("bad job id"))?;
-                let kind = JobKind::parse(r.str("kind")?).ok_or_else(|| corrupt("unknown kind"))?;
-                Ok((id, kind, log_line(d)?))
-            })
-            .collect()
+        docs.iter().map(subject_log_line).collect()
     }
 
     async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
@@ -293,6 +283,16 @@ impl JobQueue for MongoStore {
         }
         Ok(counts)
     }
+}
+
+/// A stored log line with its job's id and kind (kept on each line for the subject's timeline).
+pub(in crate::store::mongodb) fn subject_log_line(d: &Document) -> Result<(JobId, JobKind, JobLogLine), StoreError> {
+    let r = Reader::new(d, "job log");
+    let job_id = r.str("job_id")?;
+    let corrupt = |reason: &str| StoreError::Corrupt { kind: "job log", id: job_id.into(), reason: reason.into() };
+    let id: JobId = job_id.parse().map_err(|_| corrupt("bad job id"))?;
+    let kind = JobKind::parse(r.str("kind")?).ok_or_else(|| corrupt("unknown kind"))?;
+    Ok((id, kind, log_line(d)?))
 }
 
 /// Enqueues `job` (or finds the one with its dedupe key) inside the caller's transaction; a job
