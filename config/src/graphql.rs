@@ -113,4 +113,46 @@ mod tests {
         let forced = RawGraphql { introspection: Some(true), ..RawGraphql::default() };
         assert!(forced.validate(Section("api.graphql"), false).unwrap().introspection);
     }
+
+    /// Through the whole configuration: `[api.graphql]` is read from the file and the environment,
+    /// a bad value names its key, an unknown key is refused, and introspection is on for the
+    /// default (development) KEK and off for a key file unless the file says.
+    #[test]
+    fn the_section_is_read_checked_and_follows_the_kek() {
+        let path = std::path::Path::new("t.toml");
+        let config = crate::load_from_str(
+            "[api.graphql]
+max_depth = 8
+",
+            path,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!((config.api.graphql.max_depth, config.api.graphql.introspection), (8, true));
+        let env = vec![("CERTAUTOPILOT_API__GRAPHQL__MAX_ALIASES".to_owned(), "3".to_owned())];
+        assert_eq!(crate::load_from_str("", path, env).unwrap().api.graphql.max_aliases, 3);
+        let err = crate::load_from_str(
+            "[api.graphql]
+max_batch_size = 0
+",
+            path,
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "api.graphql.max_batch_size: must be between 1 and 100 (got 0)");
+        assert!(
+            crate::load_from_str(
+                "[api.graphql]
+max_dept = 8
+",
+                path,
+                Vec::new()
+            )
+            .is_err()
+        );
+        let production = "[kek]\nprovider = \"file\"\nfile_path = \"/etc/kek.json\"\n";
+        assert!(!crate::load_from_str(production, path, Vec::new()).unwrap().api.graphql.introspection);
+        let opened = format!("{production}[api.graphql]\nintrospection = true\n");
+        assert!(crate::load_from_str(&opened, path, Vec::new()).unwrap().api.graphql.introspection);
+    }
 }

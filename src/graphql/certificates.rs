@@ -246,7 +246,7 @@ impl CertificateNode {
     }
 
     /// The newest `last` events of its story (state changes and job steps), oldest first.
-    #[graphql(complexity = "last.max(1) as usize * child_complexity + 1")]
+    #[graphql(complexity = "list_cost(Some(last), child_complexity)")]
     async fn timeline(&self, ctx: &Context<'_>, #[graphql(default = 20)] last: i32) -> GqlResult<Vec<TimelineEvent>> {
         let scope = nested_scope(ctx, "Certificate.timeline", &self.scope)?;
         let key = TimelineKey(Scoped { scope, key: (self.cert.id, Self::tail(last)?) });
@@ -254,7 +254,7 @@ impl CertificateNode {
     }
 
     /// Its newest `last` jobs, newest first.
-    #[graphql(complexity = "last.max(1) as usize * child_complexity + 1")]
+    #[graphql(complexity = "list_cost(Some(last), child_complexity)")]
     async fn jobs(&self, ctx: &Context<'_>, #[graphql(default = 5)] last: i32) -> GqlResult<Vec<JobNode>> {
         let scope = nested_scope(ctx, "Certificate.jobs", &self.scope)?;
         let key = JobsKey(Scoped { scope, key: (self.cert.id, Self::tail(last)?) });

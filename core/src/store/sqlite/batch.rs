@@ -56,8 +56,7 @@ impl BatchReads for SqliteStore {
         per_subject: usize,
     ) -> Result<Vec<Job>, StoreError> {
         let (project, subjects) = (scope.project_id().to_string(), subjects.to_vec());
-        self.read(move |c| chunked(&subjects, |chunk| jobs_in(c, &project, chunk, per_subject)))
-        .await
+        self.read(move |c| chunked(&subjects, |chunk| jobs_in(c, &project, chunk, per_subject))).await
     }
 
     async fn subject_log_tails(
@@ -67,8 +66,7 @@ impl BatchReads for SqliteStore {
         per_subject: usize,
     ) -> Result<Vec<SubjectLogLine>, StoreError> {
         let (project, subjects) = (scope.project_id().to_string(), subjects.to_vec());
-        self.read(move |c| chunked(&subjects, |chunk| log_tails_in(c, &project, chunk, per_subject)))
-        .await
+        self.read(move |c| chunked(&subjects, |chunk| log_tails_in(c, &project, chunk, per_subject))).await
     }
 
     async fn object_audit_tails(
