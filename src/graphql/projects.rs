@@ -17,7 +17,7 @@ use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{self, MembersKey, UserKey};
 use crate::graphql::scalars::{DateTime, at, name_of};
 use crate::graphql::session::UserNode;
-use crate::graphql::{authorize, parse_id, project_scope, state};
+use crate::graphql::{authorize, parse_id, project_scope, remember, state};
 
 pub struct ProjectNode(pub ProjectView);
 
@@ -95,6 +95,22 @@ impl MemberNode {
     }
 }
 
+/// When the query asks for members below a page of projects, the caller's scopes in all of them
+/// are read at once (`Authorized::project_scopes`) for the members' role checks, instead of one
+/// read per project.
+async fn know_scopes(ctx: &Context<'_>, projects: &[ProjectId]) -> GqlResult<()> {
+    let look = ctx.look_ahead();
+    let members =
+        look.field("edges").field("node").field("members").exists() || look.field("nodes").field("members").exists();
+    if !members {
+        return Ok(());
+    }
+    for scope in authorize(ctx, "Project.members")?.project_scopes(projects).await? {
+        remember(ctx, &scope);
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct ProjectQuery;
 
@@ -116,6 +132,7 @@ impl ProjectQuery {
         let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
         if caller.is_owner() {
             let page = store.list::<Project>(&scope, &args.request()).await?;
+            know_scopes(ctx, &page.items.iter().map(|p| p.id).collect::<Vec<_>>()).await?;
             return Ok(connection(
                 &binding,
                 &args,
@@ -130,6 +147,7 @@ impl ProjectQuery {
             store.list_by_lookup::<Membership>(&scope, &caller.user.id.to_string(), &args.request()).await?;
         let ids: Vec<ProjectId> = memberships.items.iter().map(|m| m.project_id).collect();
         let projects = store.get_many::<Project>(&scope, &ids).await?;
+        know_scopes(ctx, &ids).await?;
         let pairs: Vec<(String, Project)> = projects
             .into_iter()
             .filter_map(|p| {

@@ -133,6 +133,29 @@ impl Authorized {
         Ok(scope)
     }
 
+    /// The caller's scopes in those of `projects` they can reach, as `project_scope` builds them but
+    /// read in one go (the projects for an owner, the caller's memberships for a member) and not yet
+    /// checked against a role: for callers that check each against several operations' roles with
+    /// `check_scope` (a GraphQL page of projects and their members). A project missing from the
+    /// answer is one to ask `project_scope` about (or one the caller cannot reach).
+    pub async fn project_scopes(&self, projects: &[ProjectId]) -> Result<Vec<ProjectScope>, ApiError> {
+        let caller = self.caller()?;
+        let org_scope = caller.org_scope();
+        let store = self.state.store()?;
+        if caller.is_owner() {
+            let found: Vec<Project> = store.get_many(&org_scope, projects).await?;
+            return Ok(found.iter().filter_map(|p| ProjectScope::for_owner(&caller.user, p).ok()).collect());
+        }
+        let page = certautopilot_core::store::PageRequest::first(certautopilot_core::store::MAX_PAGE_SIZE);
+        let memberships = store.list_by_lookup::<Membership>(&org_scope, &caller.user.id.to_string(), &page).await?;
+        Ok(memberships
+            .items
+            .iter()
+            .filter(|m| projects.contains(&m.project_id))
+            .filter_map(|m| ProjectScope::for_member(&caller.user, m).ok())
+            .collect())
+    }
+
     /// The scope of the project that holds record `id` of `kind`, for routes addressed by id alone.
     /// Unknown ids and ids of projects the caller cannot see are both 404 (`what` not found).
     pub async fn scope_of_record(&self, kind: RecordKind, id: &str, what: &str) -> Result<ProjectScope, ApiError> {
