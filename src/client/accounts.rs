@@ -9,20 +9,14 @@ use serde_json::json;
 use crate::client::context::Context;
 use crate::client::error::ClientError;
 use crate::client::input;
-use crate::client::listing::list_in_project;
+use crate::client::listing::{ListArgs, list_in_project};
 use crate::client::lookup::ProjectArg;
 use crate::client::output::{Column, col, show_object};
-use crate::client::pages::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
     /// A project's ACME accounts.
-    List {
-        #[command(flatten)]
-        project: ProjectArg,
-        #[command(flatten)]
-        page: PageArgs,
-    },
+    List(ListArgs),
     /// Add an ACME account (admin); the server fetches the CA's directory first.
     Create(CreateAccount),
 }
@@ -58,9 +52,7 @@ const COLUMNS: &[Column] =
 
 pub async fn run(ctx: &Context, command: AccountCommand) -> Result<(), ClientError> {
     match command {
-        AccountCommand::List { project, page } => {
-            list_in_project(ctx, "/api/v1/acme-accounts", &project, &page, COLUMNS).await
-        }
+        AccountCommand::List(args) => list_in_project(ctx, "/api/v1/acme-accounts", &args, COLUMNS).await,
         AccountCommand::Create(args) => {
             let eab_key = args.eab_hmac_key_file.as_deref().map(|f| input::secret(f, "EAB HMAC key")).transpose()?;
             let bundle = args.ca_bundle.as_deref().map(|f| input::text(f, "CA bundle")).transpose()?;

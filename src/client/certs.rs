@@ -12,21 +12,15 @@ use serde_json::{Value, json};
 use crate::client::context::Context;
 use crate::client::error::ClientError;
 use crate::client::follow::{Timeline, WaitArgs, follow_certificate};
-use crate::client::http::encode;
+use crate::client::http::{answer_text, encode};
+use crate::client::listing::{ListArgs, list_in_project};
 use crate::client::lookup::{ProjectArg, record_id};
 use crate::client::output::{Column, Output, col, emit, note, show_object, show_page};
-use crate::client::listing::list_in_project;
-use crate::client::pages::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// A project's certificates.
-    List {
-        #[command(flatten)]
-        project: ProjectArg,
-        #[command(flatten)]
-        page: PageArgs,
-    },
+    List(ListArgs),
     /// One certificate.
     Show { id: String },
     /// Request a certificate (operator): queues its issue job.
@@ -96,8 +90,8 @@ const TIMELINE: &[Column] = &[col("AT", "/at"), col("SOURCE", "/source"), col("E
 
 pub async fn run(ctx: &Context, command: CertCommand) -> Result<(), ClientError> {
     match command {
-        CertCommand::List { project, page } => {
-            list_in_project(ctx, "/api/v1/certificates", &project, &page, COLUMNS).await?;
+        CertCommand::List(args) => {
+            list_in_project(ctx, "/api/v1/certificates", &args, COLUMNS).await?;
         }
         CertCommand::Show { id } => show_object(ctx.output, &ctx.api.get(&path(&id, "")).await?),
         CertCommand::Create(args) => create(ctx, args).await?,
@@ -112,7 +106,8 @@ pub async fn run(ctx: &Context, command: CertCommand) -> Result<(), ClientError>
             let pem = ctx.api.get_text(&path(&id, "/chain")).await?;
             match out {
                 Some(file) => {
-                    std::fs::write(&file, &pem).map_err(ClientError::local(format!("cannot write {}", file.display())))?;
+                    std::fs::write(&file, &pem)
+                        .map_err(ClientError::local(format!("cannot write {}", file.display())))?;
                     note(&format!("chain written to {}", file.display()));
                 }
                 None => emit(&pem),
@@ -141,15 +136,14 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<(), ClientError> {
         "key_type": args.key_type, "acme_account_id": account, "renew_before_days": args.renew_before_days,
         "target_ids": target_ids });
     let created = ctx.api.post("/api/v1/certificates", Some(&body)).await?;
-    let id = text_at(&created, "/certificate/id")?;
-    let job = text_at(&created, "/job/id")?;
+    let id = answer_text(&created, "/certificate/id")?;
+    let job = answer_text(&created, "/job/id")?;
     if !args.wait.wait {
         note(&format!("certificate {id} requested; follow its issue job with `certautopilot job show {job} --follow`"));
         return show(ctx.output, &created, &created["certificate"]);
     }
     note(&format!("certificate {id} requested; issue job {job}"));
-    let certificate =
-        follow_certificate(&ctx.api, &id, &job, "issued", Timeline::default(), args.wait.timeout).await?;
+    let certificate = follow_certificate(&ctx.api, &id, &job, "issued", Timeline::default(), args.wait.timeout).await?;
     finished(ctx.output, &certificate, "issued");
     Ok(())
 }
@@ -166,7 +160,7 @@ async fn queue(
     // Before the request: only what this job adds to the timeline is printed.
     let timeline = if wait.wait { Timeline::after_now(&ctx.api, id).await? } else { Timeline::default() };
     let queued = ctx.api.post(&path(id, &format!("/{action}")), body).await?;
-    let job = text_at(&queued, "/job/id")?;
+    let job = answer_text(&queued, "/job/id")?;
     let already = if queued["created"] == json!(false) { " (it was already queued)" } else { "" };
     note(&format!("{action} job {job} queued for certificate {id}{already}"));
     if !wait.wait {
@@ -190,12 +184,4 @@ fn finished(output: Output, certificate: &Value, status: &str) {
         certificate["serial"].as_str().map(|s| format!(" (serial {s})")).unwrap_or_default()
     ));
     show_object(output, certificate);
-}
-
-fn text_at(value: &Value, pointer: &str) -> Result<String, ClientError> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| ClientError::BadResponse(format!("the answer has no {pointer}")))
 }

@@ -1,7 +1,8 @@
 //! Which server a client command talks to, with which token, and how it prints: the flags every
 //! client command shares (`--server`, `--ca-file`, `--output`) resolved against the environment
 //! and the stored credentials. Invariants: a flag beats `CERTAUTOPILOT_…`, which beats the file;
-//! the stored token is sent only to the server it was stored for, never to another `--server`.
+//! the stored token is sent only to the server it was stored for, never to another `--server`,
+//! and the roots stored with it (`--ca-file` at login) are trusted for that server only.
 
 use std::path::PathBuf;
 
@@ -59,16 +60,17 @@ impl Remote {
 
     /// A client for the resolved server, carrying the resolved token.
     pub fn connect(&self) -> Result<Context, ClientError> {
-        let (server, token) = self.server_and_token()?;
-        let api = ApiClient::new(server, self.ca_pem()?.as_deref(), Some(token))?;
+        let resolved = self.resolve()?;
+        let ca_pem = self.ca_pem()?.or(resolved.stored_ca_pem);
+        let api = ApiClient::new(resolved.server, ca_pem.as_deref(), Some(resolved.token))?;
         Ok(Context { api, output: self.output })
     }
 
-    fn server_and_token(&self) -> Result<(ServerUrl, ApiToken), ClientError> {
+    fn resolve(&self) -> Result<Resolved, ClientError> {
         let explicit = self.explicit_server()?;
         let env_token = non_empty_env(TOKEN_VARIABLE).map(ApiToken::new);
         if let (Some(server), Some(token)) = (&explicit, &env_token) {
-            return Ok((server.clone(), token.clone()));
+            return Ok(Resolved { server: server.clone(), token: token.clone(), stored_ca_pem: None });
         }
         let stored = token_store::load(&token_store::default_path()?)?;
         let server = match (explicit, &stored) {
@@ -79,13 +81,23 @@ impl Remote {
             }
             (None, None) => return Err(ClientError::NotLoggedIn { server: None }),
         };
+        // What was stored for another server is neither sent nor trusted here.
+        let stored = stored.filter(|s| s.server == server);
+        let stored_ca_pem = stored.as_ref().and_then(|s| s.ca_pem.clone());
         let token = match (env_token, stored) {
             (Some(token), _) => token,
-            (None, Some(Credentials { server: stored_server, token })) if stored_server == server => token,
-            (None, _) => return Err(ClientError::NotLoggedIn { server: Some(server.to_string()) }),
+            (None, Some(Credentials { token, .. })) => token,
+            (None, None) => return Err(ClientError::NotLoggedIn { server: Some(server.to_string()) }),
         };
-        Ok((server, token))
+        Ok(Resolved { server, token, stored_ca_pem })
     }
+}
+
+/// The server, the token and the roots stored with them.
+struct Resolved {
+    server: ServerUrl,
+    token: ApiToken,
+    stored_ca_pem: Option<String>,
 }
 
 fn non_empty_env(name: &str) -> Option<String> {

@@ -9,20 +9,14 @@ use serde_json::json;
 use crate::client::context::Context;
 use crate::client::error::ClientError;
 use crate::client::input;
-use crate::client::listing::list_in_project;
+use crate::client::listing::{ListArgs, list_in_project};
 use crate::client::lookup::ProjectArg;
 use crate::client::output::{Column, col, show_object};
-use crate::client::pages::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
     /// A project's DNS credentials (secrets are never shown).
-    List {
-        #[command(flatten)]
-        project: ProjectArg,
-        #[command(flatten)]
-        page: PageArgs,
-    },
+    List(ListArgs),
     /// Add an RFC 2136 (dynamic update with TSIG) credential (admin).
     Create(CreateCredential),
 }
@@ -60,9 +54,7 @@ const COLUMNS: &[Column] = &[
 
 pub async fn run(ctx: &Context, command: CredentialCommand) -> Result<(), ClientError> {
     match command {
-        CredentialCommand::List { project, page } => {
-            list_in_project(ctx, "/api/v1/dns-credentials", &project, &page, COLUMNS).await
-        }
+        CredentialCommand::List(args) => list_in_project(ctx, "/api/v1/dns-credentials", &args, COLUMNS).await,
         CredentialCommand::Create(args) => {
             let secret = input::secret(&args.secret_file, "TSIG secret")?;
             let project_id = args.project.resolve(&ctx.api).await?;

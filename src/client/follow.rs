@@ -129,7 +129,8 @@ impl Timeline {
                     "warn" | "error" => format!(" [{}]", text(&entry["level"])),
                     _ => String::new(),
                 };
-                let by = if entry["source"] == "job" { format!("{}{level}: ", text(&entry["by"])) } else { String::new() };
+                let by =
+                    if entry["source"] == "job" { format!("{}{level}: ", text(&entry["by"])) } else { String::new() };
                 note(&format!("{} {by}{}", clock(&entry["at"]), text(&entry["event"])));
             }
         }
@@ -183,13 +184,8 @@ async fn timeline_entries(api: &ApiClient, certificate_id: &str) -> Result<Vec<V
 }
 
 fn entry_key(entry: &Value) -> String {
-    Value::Array(vec![
-        entry["at"].clone(),
-        entry["source"].clone(),
-        entry["event"].clone(),
-        entry["job_id"].clone(),
-    ])
-    .to_string()
+    Value::Array(vec![entry["at"].clone(), entry["source"].clone(), entry["event"].clone(), entry["job_id"].clone()])
+        .to_string()
 }
 
 /// Says once per failed attempt that the job will be retried; whether it said anything.

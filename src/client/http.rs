@@ -153,6 +153,15 @@ fn problem(status: StatusCode, body: &[u8]) -> ClientError {
     }
 }
 
+/// The text at `pointer` (`/job/id`) of an answer, which the API documents as always there.
+pub fn answer_text(answer: &Value, pointer: &str) -> Result<String, ClientError> {
+    answer
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ClientError::BadResponse(format!("the answer has no {pointer}")))
+}
+
 /// Percent-encodes one path segment or query value (RFC 3986 unreserved characters but `.` stay), so
 /// an id typed on the command line (`..`, `a/b`, `x?y`) cannot step into another route.
 pub fn encode(value: &str) -> String {

@@ -10,20 +10,13 @@ use crate::client::context::Context;
 use crate::client::error::ClientError;
 use crate::client::follow::{follow_job, parse_duration};
 use crate::client::http::encode;
-use crate::client::listing::list_in_project;
-use crate::client::lookup::ProjectArg;
+use crate::client::listing::{ListArgs, list_in_project};
 use crate::client::output::{Column, Output, col, emit, json_text, render_fields, render_table};
-use crate::client::pages::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// A project's jobs, newest first.
-    List {
-        #[command(flatten)]
-        project: ProjectArg,
-        #[command(flatten)]
-        page: PageArgs,
-    },
+    List(ListArgs),
     /// One job with its log.
     Show {
         id: String,
@@ -49,7 +42,7 @@ const LOG: &[Column] = &[col("AT", "/at"), col("LEVEL", "/level"), col("MESSAGE"
 
 pub async fn run(ctx: &Context, command: JobCommand) -> Result<(), ClientError> {
     match command {
-        JobCommand::List { project, page } => list_in_project(ctx, "/api/v1/jobs", &project, &page, COLUMNS).await,
+        JobCommand::List(args) => list_in_project(ctx, "/api/v1/jobs", &args, COLUMNS).await,
         JobCommand::Show { id, follow, timeout } => {
             let detail = if follow {
                 follow_job(&ctx.api, &id, timeout).await?

@@ -2,20 +2,30 @@
 //! every page), print it. Invariant: the project filter is always sent; the server refuses a
 //! project the caller cannot see (exit 5) rather than the client guessing.
 
+use clap::Args;
+
 use crate::client::context::Context;
 use crate::client::error::ClientError;
 use crate::client::lookup::ProjectArg;
 use crate::client::output::{Column, show_page};
 use crate::client::pages::{PageArgs, fetch};
 
+/// The flags of every `list` in a project.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub project: ProjectArg,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
 pub async fn list_in_project(
     ctx: &Context,
     collection: &str,
-    project: &ProjectArg,
-    page: &PageArgs,
+    args: &ListArgs,
     columns: &[Column],
 ) -> Result<(), ClientError> {
-    let filters = [("project_id", Some(project.resolve(&ctx.api).await?))];
-    show_page(ctx.output, &fetch(&ctx.api, collection, &filters, page).await?, columns);
+    let filters = [("project_id", Some(args.project.resolve(&ctx.api).await?))];
+    show_page(ctx.output, &fetch(&ctx.api, collection, &filters, &args.page).await?, columns);
     Ok(())
 }

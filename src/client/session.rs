@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::client::context::Remote;
 use crate::client::error::ClientError;
-use crate::client::http::{ApiClient, encode};
+use crate::client::http::{ApiClient, answer_text, encode};
 use crate::client::output::{emit, note};
 use crate::client::token_store::{self, ApiToken, Credentials};
 
@@ -43,11 +43,12 @@ pub async fn login(args: LoginArgs) -> Result<(), ClientError> {
         None => prompt_email()?,
     };
     let password = crate::setup::read_password("password: ").map_err(|e| ClientError::Usage(format!("{e:#}")))?;
-    let anonymous = ApiClient::new(server.clone(), args.remote.ca_pem()?.as_deref(), None)?;
-    let session = anonymous
-        .post("/api/v1/auth/login", Some(&json!({ "email": email, "password": password.as_str() })))
-        .await?;
-    let session = anonymous.with_token(Some(ApiToken::new(string(&session, "token")?)));
+    // Logging in again to the same server keeps trusting the roots the first login was given.
+    let ca_pem = args.remote.ca_pem()?.or_else(|| previous.as_ref().filter(|p| p.server == server)?.ca_pem.clone());
+    let anonymous = ApiClient::new(server.clone(), ca_pem.as_deref(), None)?;
+    let session =
+        anonymous.post("/api/v1/auth/login", Some(&json!({ "email": email, "password": password.as_str() }))).await?;
+    let session = anonymous.with_token(Some(ApiToken::new(answer_text(&session, "/token")?)));
     let name = args.token_name.unwrap_or_else(default_token_name);
     let mut body = json!({ "name": name });
     if let Some(days) = args.expires_in_days {
@@ -59,15 +60,15 @@ pub async fn login(args: LoginArgs) -> Result<(), ClientError> {
         note(&format!("warning: the login session was not ended ({e}); it expires by itself"));
     }
     let created = created?;
-    let token = ApiToken::new(string(&created, "token")?);
-    token_store::save(&path, &Credentials { server: server.clone(), token })?;
+    let token = ApiToken::new(answer_text(&created, "/token")?);
+    token_store::save(&path, &Credentials { server: server.clone(), token, ca_pem })?;
     if let Some(old) = previous.filter(|p| p.server == server) {
         revoke_replaced(&anonymous, old.token).await;
     }
     emit(&format!(
         "logged in to {server} as {email}; API token {:?} ({}) expires {}; stored in {}\n",
-        string(&created, "name")?,
-        string(&created, "id")?,
+        answer_text(&created, "/name")?,
+        answer_text(&created, "/id")?,
         created.get("expires_at").and_then(Value::as_str).unwrap_or("never"),
         path.display()
     ));
@@ -92,7 +93,8 @@ pub async fn logout(remote: Remote) -> Result<(), ClientError> {
     if let Some(server) = remote.explicit_server()?.filter(|s| *s != stored.server) {
         return Err(ClientError::Usage(format!("you are logged in to {}, not {server}", stored.server)));
     }
-    let api = ApiClient::new(stored.server.clone(), remote.ca_pem()?.as_deref(), Some(stored.token.clone()))?;
+    let ca_pem = remote.ca_pem()?.or_else(|| stored.ca_pem.clone());
+    let api = ApiClient::new(stored.server.clone(), ca_pem.as_deref(), Some(stored.token.clone()))?;
     let revoked = match stored.token.api_token_id() {
         Some(id) => match api.delete(&format!("/api/v1/auth/tokens/{}", encode(id))).await {
             Ok(()) => "token revoked",
@@ -137,12 +139,4 @@ fn default_token_name() -> String {
     let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
     let name = if host.is_empty() { "certautopilot cli".to_owned() } else { format!("certautopilot cli on {host}") };
     name.chars().take(64).collect()
-}
-
-fn string(value: &Value, key: &str) -> Result<String, ClientError> {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| ClientError::BadResponse(format!("the answer has no `{key}`")))
 }

@@ -10,20 +10,14 @@ use serde_json::json;
 use crate::client::context::Context;
 use crate::client::error::ClientError;
 use crate::client::input;
-use crate::client::listing::list_in_project;
+use crate::client::listing::{ListArgs, list_in_project};
 use crate::client::lookup::ProjectArg;
 use crate::client::output::{Column, col, show_object};
-use crate::client::pages::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum TargetCommand {
     /// A project's targets (secrets are never shown).
-    List {
-        #[command(flatten)]
-        project: ProjectArg,
-        #[command(flatten)]
-        page: PageArgs,
-    },
+    List(ListArgs),
     /// Add a target (admin).
     Create {
         #[command(flatten)]
@@ -40,13 +34,12 @@ pub enum TargetCommand {
     },
 }
 
-const COLUMNS: &[Column] = &[col("ID", "/id"), col("NAME", "/name"), col("TYPE", "/type"), col("CREATED", "/created_at")];
+const COLUMNS: &[Column] =
+    &[col("ID", "/id"), col("NAME", "/name"), col("TYPE", "/type"), col("CREATED", "/created_at")];
 
 pub async fn run(ctx: &Context, command: TargetCommand) -> Result<(), ClientError> {
     match command {
-        TargetCommand::List { project, page } => {
-            list_in_project(ctx, "/api/v1/targets", &project, &page, COLUMNS).await
-        }
+        TargetCommand::List(args) => list_in_project(ctx, "/api/v1/targets", &args, COLUMNS).await,
         TargetCommand::Create { project, name, kind, settings } => {
             let config = input::json_object(&settings, "target settings")?;
             let project_id = project.resolve(&ctx.api).await?;

@@ -1,5 +1,6 @@
-//! The stored credential of `certautopilot login`: `{server, token}` in
-//! `$XDG_CONFIG_HOME/certautopilot/credentials.json` (or `~/.config/certautopilot/…`).
+//! The stored credential of `certautopilot login`: `{server, token}` (and the `--ca-file` roots
+//! the login trusted, if any) in `$XDG_CONFIG_HOME/certautopilot/credentials.json` (or
+//! `~/.config/certautopilot/…`).
 //! Invariants: the file is written whole or not at all (a temporary file in the same directory,
 //! fsynced, then renamed), is mode 0600 in a 0700 directory, and is refused when others may read
 //! it; the token's `Debug` is redacted and it has no `Display`, so it cannot reach output or errors.
@@ -52,12 +53,16 @@ impl std::fmt::Debug for ApiToken {
 pub struct Credentials {
     pub server: ServerUrl,
     pub token: ApiToken,
+    /// The PEM roots given with `--ca-file` at login, trusted again for this server without it.
+    pub ca_pem: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
     server: String,
     token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ca_pem: Option<String>,
 }
 
 /// Where the credentials live: `$XDG_CONFIG_HOME/certautopilot/credentials.json`, else under
@@ -100,7 +105,7 @@ pub fn load(path: &Path) -> Result<Option<Credentials>, ClientError> {
         ClientError::Refused(format!("{} is not a credentials file ({e}); log in again", path.display()))
     })?;
     let token = ApiToken::new(disk.token);
-    Ok(Some(Credentials { server: ServerUrl::parse(&disk.server)?, token }))
+    Ok(Some(Credentials { server: ServerUrl::parse(&disk.server)?, token, ca_pem: disk.ca_pem }))
 }
 
 /// Writes the credentials atomically: the directory is made 0700, the file 0600.
@@ -114,6 +119,7 @@ pub fn save(path: &Path, credentials: &Credentials) -> Result<(), ClientError> {
         serde_json::to_string_pretty(&OnDisk {
             server: credentials.server.as_str().to_owned(),
             token: credentials.token.0.to_string(),
+            ca_pem: credentials.ca_pem.clone(),
         })
         .expect("strings serialize"),
     );
@@ -144,6 +150,7 @@ mod tests {
         Credentials {
             server: ServerUrl::parse("https://certs.example.com").unwrap(),
             token: ApiToken::new("cap_0190b0e0-0000-7000-8000-000000000001.s3cr3t-value".into()),
+            ca_pem: Some("-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n".into()),
         }
     }
 
@@ -161,7 +168,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
         let back = load(&path).unwrap().unwrap();
-        assert_eq!(back.server, sample().server);
+        assert_eq!((&back.server, &back.ca_pem), (&sample().server, &sample().ca_pem));
         assert_eq!(back.token.reveal_for_test(), sample().token.reveal_for_test());
         assert_eq!(back.token.api_token_id(), Some("0190b0e0-0000-7000-8000-000000000001"));
         let debug = format!("{back:?}");

@@ -6,20 +6,14 @@ use serde_json::json;
 
 use crate::client::context::Context;
 use crate::client::error::ClientError;
-use crate::client::listing::list_in_project;
+use crate::client::listing::{ListArgs, list_in_project};
 use crate::client::lookup::{ProjectArg, record_id};
 use crate::client::output::{Column, col, show_object};
-use crate::client::pages::PageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ZoneCommand {
     /// A project's zones.
-    List {
-        #[command(flatten)]
-        project: ProjectArg,
-        #[command(flatten)]
-        page: PageArgs,
-    },
+    List(ListArgs),
     /// Add a zone served by a DNS credential (admin).
     Create {
         #[command(flatten)]
@@ -37,7 +31,7 @@ const COLUMNS: &[Column] = &[col("ID", "/id"), col("APEX", "/apex"), col("CREDEN
 
 pub async fn run(ctx: &Context, command: ZoneCommand) -> Result<(), ClientError> {
     match command {
-        ZoneCommand::List { project, page } => list_in_project(ctx, "/api/v1/zones", &project, &page, COLUMNS).await,
+        ZoneCommand::List(args) => list_in_project(ctx, "/api/v1/zones", &args, COLUMNS).await,
         ZoneCommand::Create { project, apex, credential } => {
             let project_id = project.resolve(&ctx.api).await?;
             let credential =

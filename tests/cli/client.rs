@@ -95,7 +95,11 @@ impl Shell {
 
     /// Runs and expects exit `code`; its standard error.
     fn fails(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
-        let out = self.run_with(args, "", env);
+        self.fails_with(args, "", env, code)
+    }
+
+    fn fails_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)], code: i32) -> String {
+        let out = self.run_with(args, stdin, env);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         stderr
@@ -173,16 +177,39 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     std::fs::write(&bundle, env.pebble.https_ca_pem()).unwrap();
     let directory = env.pebble.directory_url();
     let account = sh.json(&[
-        "account", "create", "--project", "web", "--name", "pebble", "--directory-url", &directory,
-        "--contact", "mailto:ops@acme.test", "--agree-tos", "--ca-bundle", bundle.to_str().unwrap(),
+        "account",
+        "create",
+        "--project",
+        "web",
+        "--name",
+        "pebble",
+        "--directory-url",
+        &directory,
+        "--contact",
+        "mailto:ops@acme.test",
+        "--agree-tos",
+        "--ca-bundle",
+        bundle.to_str().unwrap(),
     ]);
     assert_eq!((account["name"].clone(), account["has_ca_bundle"].clone()), (json!("pebble"), json!(true)));
     let key = env.bind.key();
     let dns_server = env.bind.addr().to_string();
     let credential = sh.ok_with(
         &[
-            "credential", "create", "--project", "web", "--name", "bind", "--dns-server", &dns_server,
-            "--key-name", &key.name, "--algorithm", key.algorithm, "--secret-file", "-",
+            "credential",
+            "create",
+            "--project",
+            "web",
+            "--name",
+            "bind",
+            "--dns-server",
+            &dns_server,
+            "--key-name",
+            &key.name,
+            "--algorithm",
+            key.algorithm,
+            "--secret-file",
+            "-",
         ],
         &format!("{}\n", key.secret),
     );
@@ -195,8 +222,19 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     let name = format!("www.{ZONE}");
     let out = sh.run_with(
         &[
-            "cert", "create", "--project", "web", "--account", "pebble", "--name", &name, "--wait",
-            "--timeout", "90s", "--output", "json",
+            "cert",
+            "create",
+            "--project",
+            "web",
+            "--account",
+            "pebble",
+            "--name",
+            &name,
+            "--wait",
+            "--timeout",
+            "90s",
+            "--output",
+            "json",
         ],
         "",
         &[],
@@ -229,7 +267,9 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     let kinds: Vec<&str> = jobs["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
     assert!(kinds.contains(&"issue") && kinds.contains(&"revoke"), "{kinds:?}");
     let events = ["audit", "events", "--project", "web", "--action", "cert.issued"];
-    sh.wait_for_json(&events, Duration::from_secs(10), "issuance chained", |e| e["items"].as_array().unwrap().len() == 1);
+    sh.wait_for_json(&events, Duration::from_secs(10), "issuance chained", |e| {
+        e["items"].as_array().unwrap().len() == 1
+    });
     let verified = sh.json(&["audit", "verify", "--remote"]);
     assert_eq!(verified["intact"], json!(true), "{verified}");
 
@@ -289,7 +329,11 @@ fn bad_input_gives_the_documented_exit_codes() {
     owner.login(&url, "owner@acme.test", OWNER_PASSWORD);
     // The viewer keeps the credentials under ~/.config (no XDG_CONFIG_HOME), through `localhost`.
     let viewer = Shell::new(dir.path(), true);
-    let said = viewer.login(&format!("http://localhost:{}", server.addr.port()), "viewer@acme.test", "a viewer's long password");
+    let said = viewer.login(
+        &format!("http://localhost:{}", server.addr.port()),
+        "viewer@acme.test",
+        "a viewer's long password",
+    );
     assert!(said.contains("as viewer@acme.test"), "{said}");
     assert_eq!(mode(&viewer.credentials()), 0o600);
     let absent_account = "0190b0e0-0000-7000-8000-00000000000a";
@@ -351,4 +395,35 @@ fn bad_input_gives_the_documented_exit_codes() {
 
     owner.assert_never_printed(&owner.token());
     viewer.assert_never_printed(&viewer.token());
+}
+
+/// HTTPS with a certificate from a private CA: without `--ca-file` the client refuses it (exit 7,
+/// saying to give `--ca-file`) and sends nothing; with it the login works, and later commands
+/// trust the same roots without the flag, because the login stored them beside the token.
+#[test]
+fn https_with_a_private_ca_needs_ca_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::tls::make_certificate(dir.path(), "api");
+    setup_owner(dir.path());
+    let tls = [
+        ("CERTAUTOPILOT_API__TLS__CERT_PATH", cert.to_str().unwrap()),
+        ("CERTAUTOPILOT_API__TLS__KEY_PATH", key.to_str().unwrap()),
+    ];
+    let server = Server::start(dir.path(), &[], &tls);
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    let sh = Shell::new(dir.path(), false);
+    let password = format!("{OWNER_PASSWORD}\n");
+
+    let err = sh.fails_with(&["login", "--server", &url, "--email", "owner@acme.test"], &password, &[], 7);
+    assert!(err.contains(&format!("cannot reach {url}")) && err.contains("--ca-file"), "{err}");
+    assert!(!sh.credentials().exists());
+
+    let login = ["login", "--server", &url, "--ca-file", cert.to_str().unwrap(), "--email", "owner@acme.test"];
+    sh.ok_with(&login, &password);
+    sh.ok(&["project", "create", "--name", "web"]);
+    let projects = sh.json(&["project", "list"]);
+    assert_eq!(projects["items"][0]["name"], json!("web"));
+    let said = sh.ok(&["logout"]);
+    assert!(said.contains("token revoked"), "{said}");
+    sh.assert_never_printed(&password);
 }
