@@ -151,14 +151,15 @@ fn setup_owner(dir: &Path) {
 /// ends issued (Pebble validated the DNS-01 record in BIND) → the chain verifies against Pebble's
 /// root → `cert revoke --wait` → the timeline holds the revocation → the audit chain verifies over
 /// the API → with BIND gone, `--wait` on a certificate whose job dies exits 8 → logout revokes the
-/// token server-side. The stored file is 0600 in a 0700 directory and the token is never printed.
+/// token server-side. The stored file is 0600 in a 0700 directory, and the token is never printed,
+/// by the client or in the service's log.
 #[test]
 fn an_operator_drives_the_lifecycle_from_the_command_line() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let mut env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
     setup_owner(dir.path());
-    let server = crate::issuance::start(dir.path(), &[("CERTAUTOPILOT_JOBS__MAX_ATTEMPTS", "2")]);
+    let mut server = crate::issuance::start(dir.path(), &[("CERTAUTOPILOT_JOBS__MAX_ATTEMPTS", "2")]);
     let url = format!("http://{}", server.addr);
     let sh = Shell::new(dir.path(), false);
 
@@ -266,6 +267,14 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     let jobs = sh.json(&["job", "list", "--all"]);
     let kinds: Vec<&str> = jobs["items"].as_array().unwrap().iter().filter_map(|j| j["kind"].as_str()).collect();
     assert!(kinds.contains(&"issue") && kinds.contains(&"revoke"), "{kinds:?}");
+    let issue_job = jobs["items"].as_array().unwrap().iter().find(|j| j["kind"] == json!("issue")).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = sh.run(&["job", "show", &issue_job, "--follow", "--output", "json"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("order placed"));
+    let detail: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(detail["job"]["status"], json!("succeeded"), "{detail}");
     let events = ["audit", "events", "--project", "web", "--action", "cert.issued"];
     sh.wait_for_json(&events, Duration::from_secs(10), "issuance chained", |e| {
         e["items"].as_array().unwrap().len() == 1
@@ -281,6 +290,9 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     assert_eq!(out.status.code(), Some(8), "{stderr}");
     assert!(stderr.contains("error: certificate ") && stderr.contains(" failed: "), "{stderr}");
     assert!(stderr.contains(&env.bind.addr().to_string()), "the reason names the DNS server: {stderr}");
+    let job = stderr.lines().find_map(|l| l.split_once("; issue job ")).expect("the job is named").1.to_owned();
+    let err = sh.fails(&["job", "show", &job, "--follow", "--timeout", "90s"], &[], 8);
+    assert!(err.contains(&format!("error: job {job} failed: ")), "{err}");
 
     // --- logout revokes the token on the server and deletes the file.
     let said = sh.ok(&["logout"]);
@@ -295,6 +307,11 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     );
     assert!(err.contains("invalid or expired credentials"), "revoked on the server: {err}");
     sh.assert_never_printed(&token);
+    // Nor did the service log it, at any point of all this.
+    server.signal(libc::SIGTERM);
+    server.wait_exit(Duration::from_secs(20));
+    assert!(server.log.len() > 10, "the service's log was read");
+    assert!(!server.log.iter().any(|line| line.contains(&token)), "the token is in the service's log");
 }
 
 /// Each kind of failure a script must tell apart, with its exit code and the server's detail:
@@ -388,10 +405,12 @@ fn bad_input_gives_the_documented_exit_codes() {
         "no connection was opened"
     );
 
-    // --- 7: the server gone.
+    // --- 7: the server gone; logging out then keeps the file, so the token can still be revoked.
     drop(server);
     let err = owner.fails(&["cert", "list", "--project", &pid], &[], 7);
     assert!(err.contains(&format!("cannot reach {url}")), "{err}");
+    owner.fails(&["logout"], &[], 7);
+    assert!(owner.credentials().exists());
 
     owner.assert_never_printed(&owner.token());
     viewer.assert_never_printed(&viewer.token());
