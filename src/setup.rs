@@ -10,7 +10,7 @@ use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::LocalKek;
 use zeroize::Zeroizing;
 
-use crate::api::AppState;
+use crate::service::AppState;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> {

@@ -4,21 +4,9 @@
 //! Invariant: no accepted value or bound is written twice, once for the server and once for the
 //! document.
 
-use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-use crate::api::validate;
-
-/// The names serde gives `values`, in order.
-pub fn serde_names<T: Serialize>(values: &[T]) -> Vec<String> {
-    values
-        .iter()
-        .filter_map(|v| match serde_json::to_value(v) {
-            Ok(serde_json::Value::String(name)) => Some(name),
-            _ => None,
-        })
-        .collect()
-}
+use crate::service::validate::{self, serde_names};
 
 /// A string that must be one of `names`.
 pub fn string_enum(names: Vec<String>, description: &str) -> Object {

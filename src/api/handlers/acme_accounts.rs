@@ -10,13 +10,14 @@ use certautopilot_core::model::{AcmeAccount, AcmeAccountStatus};
 use certautopilot_core::store::{RecordKind, RecordStore};
 use serde_json::json;
 
+use crate::api::AppState;
 use crate::api::auth::Authorized;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
-use crate::api::rebind::SecretBinding;
 use crate::api::views::{AcmeAccountPage, AcmeAccountView, CreateAcmeAccount, UpdateAcmeAccount};
-use crate::api::{AppState, validate};
+use crate::service::rebind::SecretBinding;
+use crate::service::validate;
 
 const MAX_CA_BUNDLE: usize = 64 * 1024;
 
@@ -84,19 +85,13 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id: AcmeAccountId = path_id(&id, "acme account")?;
     let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
-    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&state, &scope, "acme account", |c| {
+    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&auth, &scope, "acme account", |c| {
         c.acme_account_id == id
     })
     .await?;
-    super::delete_with_audit::<AcmeAccount>(
-        &auth,
-        &state,
-        &scope,
-        &id.to_string(),
-        "credential.deleted",
-        "acme_account",
-    )
-    .await
+    super::delete_with_audit::<AcmeAccount>(&auth, &scope, &id.to_string(), "credential.deleted", "acme_account")
+        .await
+        .map(|()| HttpResponse::NoContent().finish())
 }
 
 /// `mailto:` addresses, each a valid e-mail address, lower-cased.

@@ -13,6 +13,7 @@ use certautopilot_core::model::{
 use certautopilot_core::store::{AuditFilter, RecordKind, RecordStore, ScopeArg, Store};
 use serde_json::json;
 
+use crate::api::AppState;
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id, related_missing};
@@ -21,7 +22,8 @@ use crate::api::views::{
     CertificateCreated, CertificatePage, CertificateView, CreateCertificate, JobQueued, RevokeCertificate,
     TimelineEntry, TimelineView, UpdateCertificate,
 };
-use crate::api::{AppState, door, validate};
+use crate::service::certificates as door;
+use crate::service::validate;
 
 pub async fn list(
     auth: Authorized,

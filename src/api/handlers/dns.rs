@@ -8,12 +8,13 @@ use certautopilot_core::model::{DnsCredential, Rfc2136Config, Zone};
 use certautopilot_core::store::{RecordKind, RecordStore};
 use serde_json::json;
 
+use crate::api::AppState;
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id, related_missing};
 use crate::api::json::ApiJson;
 use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, ZonePage, ZoneView};
-use crate::api::{AppState, validate};
+use crate::service::validate;
 
 pub async fn list_credentials(
     auth: Authorized,
@@ -32,7 +33,9 @@ pub async fn create_credential(
     ApiJson(body): ApiJson<CreateDnsCredential>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = auth.project_scope(body.project_id).await?;
-    if !crate::api::schema::serde_names(&certautopilot_core::model::DnsProvider::ACCEPTED).contains(&body.provider) {
+    if !crate::service::validate::serde_names(&certautopilot_core::model::DnsProvider::ACCEPTED)
+        .contains(&body.provider)
+    {
         return Err(ApiError::invalid("provider", "must be rfc2136 (other providers arrive with later releases)"));
     }
     let c = body.config;
@@ -70,16 +73,10 @@ pub async fn delete_credential(
 ) -> Result<HttpResponse, ApiError> {
     let id: DnsCredentialId = path_id(&id, "dns credential")?;
     let scope = auth.scope_of_record(RecordKind::DnsCredential, &id.to_string(), "dns credential").await?;
-    super::ensure_unreferenced::<Zone>(&state, &scope, "dns credential", |z| z.credential_id == id).await?;
-    super::delete_with_audit::<DnsCredential>(
-        &auth,
-        &state,
-        &scope,
-        &id.to_string(),
-        "credential.deleted",
-        "dns_credential",
-    )
-    .await
+    super::ensure_unreferenced::<Zone>(&auth, &scope, "dns credential", |z| z.credential_id == id).await?;
+    super::delete_with_audit::<DnsCredential>(&auth, &scope, &id.to_string(), "credential.deleted", "dns_credential")
+        .await
+        .map(|()| HttpResponse::NoContent().finish())
 }
 
 pub async fn list_zones(
@@ -133,5 +130,7 @@ pub async fn delete_zone(
 ) -> Result<HttpResponse, ApiError> {
     let id: ZoneId = path_id(&id, "zone")?;
     let scope = auth.scope_of_record(RecordKind::Zone, &id.to_string(), "zone").await?;
-    super::delete_with_audit::<Zone>(&auth, &state, &scope, &id.to_string(), "zone.deleted", "zone").await
+    super::delete_with_audit::<Zone>(&auth, &scope, &id.to_string(), "zone.deleted", "zone")
+        .await
+        .map(|()| HttpResponse::NoContent().finish())
 }

@@ -6,12 +6,13 @@ use certautopilot_core::ids::ProjectId;
 use certautopilot_core::model::{Membership, Project};
 use certautopilot_core::store::RecordStore;
 
+use crate::api::AppState;
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
 use crate::api::views::{CreateProject, ProjectPage, ProjectView, UpdateProject};
-use crate::api::{AppState, validate};
+use crate::service::validate;
 
 pub async fn list(
     auth: Authorized,

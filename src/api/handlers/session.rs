@@ -9,10 +9,11 @@ use certautopilot_core::model::{LoginVerdict, Membership, Session, User};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::AppState;
-use crate::api::auth::{AuthMethod, Authorized, SESSION_COOKIE, jwt, random_secret, secret_digest};
+use crate::api::auth::{AuthMethod, Authorized, SESSION_COOKIE};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json::ApiJson;
 use crate::api::views::{LoginRequest, LoginResponse, MeView, MembershipSummary};
+use crate::service::credentials::{jwt, random_secret, secret_digest};
 
 /// The client's address: the peer, or, when the peer is a proxy on this host (nginx in front, the
 /// default deployment), the last address that proxy appended to `X-Forwarded-For`.

@@ -5,11 +5,13 @@ use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{OrgRole, Organization, User};
 use certautopilot_core::store::StoreError;
 
-use crate::api::auth::{Authorized, password};
+use crate::api::auth::Authorized;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::json::ApiJson;
 use crate::api::views::{OrganizationView, SetupRequest, SetupResponse};
-use crate::api::{AUDIT_SECRET_FIELD, AppState, JWT_KEY_FIELD, validate};
+use crate::service::credentials::password;
+use crate::service::state::{AUDIT_SECRET_FIELD, AppState, JWT_KEY_FIELD};
+use crate::service::validate;
 use certautopilot_core::Principal;
 use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::model::AuditObject;

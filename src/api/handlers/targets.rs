@@ -9,13 +9,14 @@ use certautopilot_core::model::{DistributionTarget, SealedSecret, TargetConfig, 
 use certautopilot_core::store::{RecordKind, RecordStore};
 use serde_json::{Map, Value, json};
 
+use crate::api::AppState;
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
-use crate::api::rebind::SecretBinding;
 use crate::api::views::{CreateTarget, TargetPage, TargetView};
-use crate::api::{AppState, validate};
+use crate::service::rebind::SecretBinding;
+use crate::service::validate;
 
 pub async fn list(
     auth: Authorized,
@@ -73,12 +74,13 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id: TargetId = path_id(&id, "target")?;
     let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
-    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&state, &scope, "target", |c| {
+    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&auth, &scope, "target", |c| {
         c.target_ids.contains(&id)
     })
     .await?;
-    super::delete_with_audit::<DistributionTarget>(&auth, &state, &scope, &id.to_string(), "target.deleted", "target")
+    super::delete_with_audit::<DistributionTarget>(&auth, &scope, &id.to_string(), "target.deleted", "target")
         .await
+        .map(|()| HttpResponse::NoContent().finish())
 }
 
 /// Decodes and checks a target's configuration for its type (`TargetConfig::decode`, `validate`,

@@ -10,12 +10,14 @@ use certautopilot_core::ids::{ApiTokenId, UserId};
 use certautopilot_core::model::{ApiToken, User};
 use certautopilot_core::store::RecordStore;
 
-use crate::api::auth::{API_TOKEN_PREFIX, AuthMethod, Authorized, random_secret, secret_digest};
+use crate::api::AppState;
+use crate::api::auth::{AuthMethod, Authorized};
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
 use crate::api::views::{ApiTokenPage, ApiTokenView, CreateApiToken, CreatedApiToken};
-use crate::api::{AppState, validate};
+use crate::service::credentials::{API_TOKEN_PREFIX, random_secret, secret_digest};
+use crate::service::validate;
 
 pub async fn list(
     auth: Authorized,

@@ -8,13 +8,15 @@ use certautopilot_core::model::{ApiToken, OrgRole, Session, User};
 use certautopilot_core::store::{PageRequest, Record, RecordScope, RecordStore, StoreError};
 use certautopilot_core::{OrgScope, Store};
 
-use crate::api::auth::{Authorized, Caller, password};
+use crate::api::AppState;
+use crate::api::auth::{Authorized, Caller};
 use crate::api::error::ApiError;
 use crate::api::handlers::setup::hash_off_thread;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
 use crate::api::views::{CreateUser, UserPage, UserView};
-use crate::api::{AppState, validate};
+use crate::service::credentials::password;
+use crate::service::validate;
 
 pub async fn list(
     auth: Authorized,

@@ -1,54 +1,11 @@
-//! Checks at the door that need more than the request itself (issue 15, item 4): a certificate's
-//! names must be served by a zone of its project, its renewal policy must fit its lifetime, and an
-//! ACME account's directory must answer, trusted, before the account is saved. Invariant: a request
-//! these refuse changes nothing, and what they report is classified (no remote body, no peer data).
+//! Certificates (work in progress: the door checks of a certificate's names and renewal policy).
 
-use std::time::Duration;
-
-use certautopilot_connectors::acme::{DirectoryError, check_directory};
-use certautopilot_connectors::egress::EgressPolicy;
 use certautopilot_core::ProjectScope;
 use certautopilot_core::model::{Certificate, Zone, zone_serving};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
-use crate::api::AppState;
-use crate::api::error::ApiError;
-
-/// How the API reaches a CA's directory: `serve` sets it from `[egress]` and `[issuance]`.
-#[derive(Debug, Clone)]
-pub struct DirectoryCheck {
-    pub egress: EgressPolicy,
-    /// The whole fetch, connection included; a request waits at most this long for the CA.
-    pub timeout: Duration,
-}
-
-/// The longest `serve` lets an account write wait for a CA (`issuance.acme_timeout_secs` if shorter).
-pub const MAX_DIRECTORY_WAIT: Duration = Duration::from_secs(10);
-
-impl DirectoryCheck {
-    /// Fetches the directory with the account's trust. A trust problem names `ca_bundle_pem` (that
-    /// is what fixes it), everything else `directory_url`.
-    pub async fn check(&self, directory_url: &str, ca_bundle_pem: Option<&str>) -> Result<(), ApiError> {
-        match check_directory(directory_url, ca_bundle_pem, self.timeout, &self.egress).await {
-            Ok(()) => Ok(()),
-            Err(e @ (DirectoryError::Untrusted(_) | DirectoryError::Bundle(_))) => {
-                Err(ApiError::invalid("ca_bundle_pem", e.to_string()))
-            }
-            Err(e) => Err(ApiError::invalid("directory_url", e.to_string())),
-        }
-    }
-}
-
-impl AppState {
-    /// Checks an ACME directory when this process was given a way to reach CAs; without one (a test
-    /// harness that talks to no CA) the account is saved unchecked and the first order reports.
-    pub async fn check_acme_directory(&self, directory_url: &str, ca_bundle_pem: Option<&str>) -> Result<(), ApiError> {
-        match &self.acme_directory {
-            Some(check) => check.check(directory_url, ca_bundle_pem).await,
-            None => Ok(()),
-        }
-    }
-}
+use crate::service::error::ApiError;
+use crate::service::state::AppState;
 
 /// Refuses the first name (`(field, name)`) that no zone of the project serves: a DNS-01 challenge
 /// for it could never be published (`actors::issuance::dns` starts from the same zone choice, and
