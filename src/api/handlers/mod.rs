@@ -1,5 +1,7 @@
-//! Route handlers, one file per resource. Each takes `Authorized` first: the route table's policy
-//! is enforced before the handler body runs, and project data is reached only through scopes.
+//! Route handlers, one file per resource, each thin: extract the path, query and body, call the
+//! operation in `crate::service`, render its answer (status code and view). Each takes
+//! `Authorized` first, so the route table's policy is enforced before the body is even read.
+//! Invariant: no rule of an operation lives here (validation, scopes, audit entries, jobs).
 
 pub mod acme_accounts;
 pub mod admin;
@@ -34,8 +36,9 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn page(&self) -> Result<PageRequest, ApiError> {
-        crate::service::records::page(PageRequest { limit: self.limit, cursor: self.cursor.clone() })
+    /// The page asked for, as given: the operation checks its size.
+    pub fn page(&self) -> PageRequest {
+        PageRequest { limit: self.limit, cursor: self.cursor.clone() }
     }
 
     pub fn project(&self) -> Result<ProjectId, ApiError> {
@@ -48,5 +51,3 @@ impl ListQuery {
 pub fn path_id<T: FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::not_found(what))
 }
-
-pub use crate::service::records::{delete_with_audit, ensure_unreferenced, related_missing};

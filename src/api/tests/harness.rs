@@ -190,7 +190,7 @@ impl World {
 
 pub async fn world(h: &Harness) -> World {
     let (org, owner_user) =
-        crate::api::handlers::setup::perform(&h.state, "Acme", OWNER_EMAIL, OWNER_PASSWORD).await.unwrap();
+        crate::service::setup::perform(&h.state, "Acme", OWNER_EMAIL, OWNER_PASSWORD).await.unwrap();
     let org_scope = OrgScope::for_user(&owner_user).unwrap();
     let now = Timestamp::now();
     let mut projects = Vec::new();
