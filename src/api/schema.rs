@@ -1,6 +1,6 @@
 //! OpenAPI schema pieces built from the values the server itself decodes and validates with, so the
 //! published contract and the server cannot disagree: enum names come from serde over the same Rust
-//! enums, bounds from the same constants the handlers check (`validate`).
+//! enums, bounds from the same constants the service checks (`service::validate`).
 //! Invariant: no accepted value or bound is written twice, once for the server and once for the
 //! document.
 
