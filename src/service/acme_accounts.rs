@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::api::views::{AcmeAccountPage, AcmeAccountView, CreateAcmeAccount, UpdateAcmeAccount};
 use crate::service::authorized::Authorized;
-use crate::service::error::{ApiError, ErrorCode};
+use crate::service::error::ApiError;
 use crate::service::rebind::SecretBinding;
 use crate::service::state::AppState;
 use crate::service::{records, validate};
@@ -21,9 +21,7 @@ use crate::service::{records, validate};
 const MAX_CA_BUNDLE: usize = 64 * 1024;
 
 pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<AcmeAccountPage, ApiError> {
-    let scope = auth.project_scope(project).await?;
-    let page = auth.state().store()?.list::<AcmeAccount>(&scope, &records::page(page)?).await?;
-    Ok(page.map(AcmeAccountView::from).into())
+    Ok(records::list::<AcmeAccount, AcmeAccountView>(auth, project, page).await?.into())
 }
 
 pub async fn create(auth: &Authorized, input: CreateAcmeAccount) -> Result<AcmeAccountView, ApiError> {
@@ -54,8 +52,7 @@ pub async fn create(auth: &Authorized, input: CreateAcmeAccount) -> Result<AcmeA
 }
 
 pub async fn get(auth: &Authorized, id: AcmeAccountId) -> Result<AcmeAccountView, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
-    let account: AcmeAccount = auth.state().store()?.get(&scope, &id).await?;
+    let (_, account): (_, AcmeAccount) = records::addressed(auth, &id, "acme account").await?;
     Ok(account.into())
 }
 
@@ -126,15 +123,9 @@ pub async fn update(
     id: AcmeAccountId,
     input: UpdateAcmeAccount,
 ) -> Result<AcmeAccountView, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
+    let (scope, mut account): (_, AcmeAccount) = records::addressed(auth, &id, "acme account").await?;
     let state = auth.state();
-    let mut account: AcmeAccount = state.store()?.get(&scope, &id).await?;
-    if input.version != account.version {
-        return Err(ApiError::new(
-            ErrorCode::VersionConflict,
-            format!("the acme account is at version {}, not {}", account.version, input.version),
-        ));
-    }
+    records::at_version("acme account", account.version, input.version)?;
     if let Some(url) = &input.directory_url
         && validate::url("directory_url", url)? != account.directory_url
     {

@@ -14,7 +14,7 @@ use certautopilot_core::model::{
     AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, NewJob, SUBSCRIBER_REVOCATION_REASONS,
     Zone, revocation_reason_code, zone_serving,
 };
-use certautopilot_core::store::{AuditFilter, PageRequest, RecordKind, RecordStore, ScopeArg};
+use certautopilot_core::store::{AuditFilter, PageRequest, RecordStore, ScopeArg};
 use serde_json::json;
 
 use crate::api::views::{
@@ -22,20 +22,13 @@ use crate::api::views::{
     RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
 };
 use crate::service::authorized::Authorized;
-use crate::service::error::{ApiError, ErrorCode};
+use crate::service::error::ApiError;
 use crate::service::records::{self, related_missing};
 use crate::service::state::AppState;
 use crate::service::validate;
 
 pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<CertificatePage, ApiError> {
-    let scope = auth.project_scope(project).await?;
-    Ok(auth
-        .state()
-        .store()?
-        .list::<Certificate>(&scope, &records::page(page)?)
-        .await?
-        .map(CertificateView::from)
-        .into())
+    Ok(records::list::<Certificate, CertificateView>(auth, project, page).await?.into())
 }
 
 /// Requests a certificate: stored as `requested` with its issue job, in one transaction.
@@ -109,9 +102,7 @@ pub async fn get(auth: &Authorized, id: CertificateId) -> Result<CertificateView
 
 /// The certificate and the scope of its project, for operations addressed by its id alone.
 async fn certificate_in_scope(auth: &Authorized, id: CertificateId) -> Result<(ProjectScope, Certificate), ApiError> {
-    let scope = auth.scope_of_record(RecordKind::Certificate, &id.to_string(), "certificate").await?;
-    let cert = auth.state().store()?.get::<Certificate>(&scope, &id).await?;
-    Ok((scope, cert))
+    records::addressed(auth, &id, "certificate").await
 }
 
 /// Queues a job for the certificate's actor with an audit entry in the same transaction.
@@ -241,7 +232,7 @@ pub async fn deployments(auth: &Authorized, id: CertificateId) -> Result<Deploym
 pub async fn set_targets(auth: &Authorized, id: CertificateId, input: SetTargets) -> Result<CertificateView, ApiError> {
     let (scope, mut cert) = certificate_in_scope(auth, id).await?;
     let state = auth.state();
-    at_version(&cert, input.version)?;
+    records::at_version("certificate", cert.version, input.version)?;
     let ids = resolve_targets(state, &scope, &input.target_ids).await?;
     let before = std::mem::replace(&mut cert.target_ids, ids);
     cert.updated_at = state.now();
@@ -269,17 +260,6 @@ async fn resolve_targets(
     Ok(ids)
 }
 
-/// The version check every edit starts with.
-fn at_version(cert: &Certificate, version: u64) -> Result<(), ApiError> {
-    if version == cert.version {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::VersionConflict,
-        format!("the certificate is at version {}, not {version}", cert.version),
-    ))
-}
-
 /// Changes a certificate's renewal policy, targets or pause (issue 15, item 5), version-checked,
 /// all fields checked before anything is written. One `cert.updated` entry lists each change as
 /// `{before, after}`; a request that changes nothing writes nothing.
@@ -290,7 +270,7 @@ pub async fn update(
 ) -> Result<CertificateView, ApiError> {
     let (scope, mut cert) = certificate_in_scope(auth, id).await?;
     let state = auth.state();
-    at_version(&cert, input.version)?;
+    records::at_version("certificate", cert.version, input.version)?;
     let mut changes = serde_json::Map::new();
     if let Some(days) = input.renew_before_days {
         let days = days.map(|d| renew_before_days(Some(&cert), d)).transpose()?;

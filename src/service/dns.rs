@@ -20,14 +20,7 @@ pub async fn list_credentials(
     project: ProjectId,
     page: PageRequest,
 ) -> Result<DnsCredentialPage, ApiError> {
-    let scope = auth.project_scope(project).await?;
-    Ok(auth
-        .state()
-        .store()?
-        .list::<DnsCredential>(&scope, &records::page(page)?)
-        .await?
-        .map(DnsCredentialView::from)
-        .into())
+    Ok(records::list::<DnsCredential, DnsCredentialView>(auth, project, page).await?.into())
 }
 
 pub async fn create_credential(auth: &Authorized, input: CreateDnsCredential) -> Result<DnsCredentialView, ApiError> {
@@ -51,8 +44,8 @@ pub async fn create_credential(auth: &Authorized, input: CreateDnsCredential) ->
 }
 
 pub async fn get_credential(auth: &Authorized, id: DnsCredentialId) -> Result<DnsCredentialView, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::DnsCredential, &id.to_string(), "dns credential").await?;
-    Ok(auth.state().store()?.get::<DnsCredential>(&scope, &id).await?.into())
+    let (_, credential): (_, DnsCredential) = records::addressed(auth, &id, "dns credential").await?;
+    Ok(credential.into())
 }
 
 /// Deletes a credential no zone uses.
@@ -64,8 +57,7 @@ pub async fn delete_credential(auth: &Authorized, id: DnsCredentialId) -> Result
 }
 
 pub async fn list_zones(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<ZonePage, ApiError> {
-    let scope = auth.project_scope(project).await?;
-    Ok(auth.state().store()?.list::<Zone>(&scope, &records::page(page)?).await?.map(ZoneView::from).into())
+    Ok(records::list::<Zone, ZoneView>(auth, project, page).await?.into())
 }
 
 /// A zone served through a DNS credential of the same project.
@@ -88,8 +80,8 @@ pub async fn create_zone(auth: &Authorized, input: CreateZone) -> Result<ZoneVie
 }
 
 pub async fn get_zone(auth: &Authorized, id: ZoneId) -> Result<ZoneView, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::Zone, &id.to_string(), "zone").await?;
-    Ok(auth.state().store()?.get::<Zone>(&scope, &id).await?.into())
+    let (_, zone): (_, Zone) = records::addressed(auth, &id, "zone").await?;
+    Ok(zone.into())
 }
 
 pub async fn delete_zone(auth: &Authorized, id: ZoneId) -> Result<(), ApiError> {

@@ -1,9 +1,11 @@
-//! What the operations on project records share: the page a list may ask for, body ids that must
-//! name something in the project, the reference check before a delete, and the delete itself with
-//! its audit entry. Invariant: a refusal here comes before any write, so it changes nothing.
+//! What the operations on project records share: the page a list may ask for and the list itself,
+//! a record addressed by id alone, the version check of an edit, body ids that must name something
+//! in the project, the reference check before a delete, and the delete itself with its audit entry.
+//! Invariant: a refusal here comes before any write, so it changes nothing.
 
-use certautopilot_core::ProjectScope;
+use certautopilot_core::ids::ProjectId;
 use certautopilot_core::store::{MAX_PAGE_SIZE, PageRequest, Record, RecordStore};
+use certautopilot_core::{Page, ProjectScope};
 
 use crate::service::authorized::Authorized;
 use crate::service::error::{ApiError, ErrorCode};
@@ -16,6 +18,40 @@ pub fn page(request: PageRequest) -> Result<PageRequest, ApiError> {
         return Err(ApiError::invalid("limit", format!("must be 1 to {MAX_PAGE_SIZE}")));
     }
     Ok(request)
+}
+
+/// One page of the project's records of kind `R`, as views `V`.
+pub async fn list<R, V>(auth: &Authorized, project: ProjectId, request: PageRequest) -> Result<Page<V>, ApiError>
+where
+    R: Record<Scope = ProjectScope>,
+    V: From<R>,
+{
+    let scope = auth.project_scope(project).await?;
+    Ok(auth.state().store()?.list::<R>(&scope, &page(request)?).await?.map(V::from))
+}
+
+/// Record `id` of kind `R` and the scope of its project, for operations addressed by id alone.
+/// Unknown ids and ids of projects the caller cannot see are both `what` not found.
+pub async fn addressed<R>(
+    auth: &Authorized,
+    id: &(impl ToString + Sync),
+    what: &str,
+) -> Result<(ProjectScope, R), ApiError>
+where
+    R: Record<Scope = ProjectScope>,
+{
+    let id = id.to_string();
+    let scope = auth.scope_of_record(R::KIND, &id, what).await?;
+    let record = auth.state().store()?.get::<R>(&scope, &id).await?;
+    Ok((scope, record))
+}
+
+/// The version check every edit starts with: `given` is the version the caller read.
+pub fn at_version(what: &str, stored: u64, given: u64) -> Result<(), ApiError> {
+    if given == stored {
+        return Ok(());
+    }
+    Err(ApiError::new(ErrorCode::VersionConflict, format!("the {what} is at version {stored}, not {given}")))
 }
 
 /// A body id that must name something in the project; not found there is a validation error.

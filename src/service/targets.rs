@@ -13,20 +13,13 @@ use serde_json::{Map, Value, json};
 
 use crate::api::views::{CreateTarget, JobQueued, TargetPage, TargetView, UpdateTarget};
 use crate::service::authorized::Authorized;
-use crate::service::error::{ApiError, ErrorCode};
+use crate::service::error::ApiError;
 use crate::service::rebind::SecretBinding;
 use crate::service::state::AppState;
 use crate::service::{records, validate};
 
 pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<TargetPage, ApiError> {
-    let scope = auth.project_scope(project).await?;
-    Ok(auth
-        .state()
-        .store()?
-        .list::<DistributionTarget>(&scope, &records::page(page)?)
-        .await?
-        .map(TargetView::from)
-        .into())
+    Ok(records::list::<DistributionTarget, TargetView>(auth, project, page).await?.into())
 }
 
 pub async fn create(auth: &Authorized, input: CreateTarget) -> Result<TargetView, ApiError> {
@@ -50,8 +43,8 @@ pub async fn create(auth: &Authorized, input: CreateTarget) -> Result<TargetView
 }
 
 pub async fn get(auth: &Authorized, id: TargetId) -> Result<TargetView, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
-    Ok(auth.state().store()?.get::<DistributionTarget>(&scope, &id).await?.into())
+    let (_, target): (_, DistributionTarget) = records::addressed(auth, &id, "target").await?;
+    Ok(target.into())
 }
 
 /// Deletes a target no certificate is attached to.
@@ -95,15 +88,9 @@ fn seal_credential(state: &AppState, target: &DistributionTarget, secret: &str) 
 /// Changes a target's name or configuration (its type stays). The configuration is given whole,
 /// except its secrets: a secret left out keeps its stored value. Version-checked.
 pub async fn update(auth: &Authorized, id: TargetId, input: UpdateTarget) -> Result<TargetView, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    let (scope, mut target): (_, DistributionTarget) = records::addressed(auth, &id, "target").await?;
     let state = auth.state();
-    let mut target: DistributionTarget = state.store()?.get(&scope, &id).await?;
-    if input.version != target.version {
-        return Err(ApiError::new(
-            ErrorCode::VersionConflict,
-            format!("the target is at version {}, not {}", target.version, input.version),
-        ));
-    }
+    records::at_version("target", target.version, input.version)?;
     if let Some(name) = &input.name {
         target.name = validate::name("name", name)?;
     }
@@ -142,9 +129,8 @@ fn secret_binding(kind: TargetKind) -> SecretBinding {
 
 /// Scans the target for drift now (a `scan` job), waking this process's worker.
 pub async fn scan(auth: &Authorized, id: TargetId) -> Result<JobQueued, ApiError> {
-    let scope = auth.scope_of_record(RecordKind::DistributionTarget, &id.to_string(), "target").await?;
+    let (scope, target): (_, DistributionTarget) = records::addressed(auth, &id, "target").await?;
     let state = auth.state();
-    let target: DistributionTarget = state.store()?.get(&scope, &id).await?;
     let job = JobSpec::Scan { target_id: target.id, window: None }.into_job(&scope, state.max_job_attempts);
     let object = Some(("target", target.id.to_string()));
     let audit =
