@@ -18,6 +18,7 @@ mod kek_migrate;
 mod logging;
 mod metrics;
 mod serve;
+mod service;
 mod setup;
 mod store_copy;
 mod store_location;

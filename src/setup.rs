@@ -10,7 +10,7 @@ use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::LocalKek;
 use zeroize::Zeroizing;
 
-use crate::api::AppState;
+use crate::service::AppState;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> {
@@ -22,7 +22,7 @@ pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> 
     let store = open_store(config).await?;
     crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
     state.set_store(store.clone());
-    let (org, owner) = crate::api::handlers::setup::perform(&state, org, email, &password).await.map_err(|e| {
+    let (org, owner) = crate::service::setup::perform(&state, org, email, &password).await.map_err(|e| {
         anyhow::anyhow!("setup refused: {}{}", e.field.map(|f| format!("{f}: ")).unwrap_or_default(), e.detail)
     })?;
     crate::audit::chain_outbox(store.as_ref(), &envelope).await?;

@@ -7,7 +7,7 @@ mod bad_input;
 mod certificate_edits;
 mod cluster;
 mod contract;
-mod harness;
+pub(crate) mod harness;
 mod login_abuse;
 mod object_authorization;
 mod role_matrix;
