@@ -14,7 +14,7 @@ use certautopilot_core::audit::{VerifyError, pending_count, verify_chain};
 use certautopilot_core::crypto::Envelope;
 use certautopilot_core::store::Store;
 
-use crate::api::AUDIT_SECRET_FIELD;
+use crate::service::state::AUDIT_SECRET_FIELD;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn verify(config: &Config, org_filter: Option<String>) -> anyhow::Result<ExitCode> {

@@ -75,15 +75,32 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The API client: `login`, `logout`, `project`, `cert`, `account`, `credential`, `zone`,
+    /// `target`, `job` against a running service (src/client/, docs/api.md).
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the chain and name the first broken link, if any (exit 1).
+    /// Walk the chain and name the first broken link, if any (exit 1). Opens the store on this
+    /// host; with `--remote`, asks the running service instead (owners; `certautopilot login` first).
     Verify {
         /// Only this organization (id or name).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "remote")]
         org: Option<String>,
+        /// Ask the running service over its API (`POST /api/v1/audit/verify`) instead.
+        #[arg(long)]
+        remote: bool,
+        #[command(flatten)]
+        connection: crate::client::Remote,
+    },
+    /// The audit events of the running service (owners; the API client, `certautopilot login` first).
+    Events {
+        #[command(flatten)]
+        remote: crate::client::Remote,
+        #[command(flatten)]
+        args: crate::client::EventsArgs,
     },
 }
 
@@ -265,4 +282,14 @@ impl Mode {
 pub enum LogFormatArg {
     Pretty,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's flags fit together (no flag defined twice, e.g. a command's own `--config`
+    /// beside the global one): clap checks the whole tree.
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -6,6 +6,7 @@ mod audit;
 #[cfg(feature = "bench")]
 mod bench;
 mod cli;
+mod client;
 mod cluster;
 mod config_check;
 #[cfg(feature = "dev-env")]
@@ -18,6 +19,7 @@ mod kek_migrate;
 mod logging;
 mod metrics;
 mod serve;
+mod service;
 mod setup;
 mod store_copy;
 mod store_location;
@@ -114,7 +116,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logging::init(&log, None, logging::Output::Stderr);
             block_on(store_copy::run(&from, &to, batch))
         }
-        Command::Audit { command: AuditCommand::Verify { org } } => {
+        Command::Audit { command: AuditCommand::Verify { remote: true, connection, .. } } => {
+            Ok(client::audit_verify(connection))
+        }
+        Command::Audit { command: AuditCommand::Events { remote, args } } => Ok(client::audit_events(remote, args)),
+        Command::Client(command) => Ok(client::run(command)),
+        Command::Audit { command: AuditCommand::Verify { org, .. } } => {
             let config = config_check::load(cli.config.as_deref())?;
             store_location::require_existing(&config)?;
             logging::init(&config.log, None, logging::Output::Stderr);

@@ -10,11 +10,11 @@ use certautopilot_core::SystemClock;
 use certautopilot_core::crypto::LocalKek;
 use zeroize::Zeroizing;
 
-use crate::api::AppState;
+use crate::service::AppState;
 use crate::wiring::{open_envelope, open_store};
 
 pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> {
-    let password = read_password()?;
+    let password = read_password("owner password: ")?;
     let kek = open_envelope(config, &certautopilot_actors::ActorRegistry::new())?;
     let envelope = kek.envelope.clone();
     let state =
@@ -22,7 +22,7 @@ pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> 
     let store = open_store(config).await?;
     crate::kek_check::require_kek_opens_store(config, store.as_ref(), &envelope).await?;
     state.set_store(store.clone());
-    let (org, owner) = crate::api::handlers::setup::perform(&state, org, email, &password).await.map_err(|e| {
+    let (org, owner) = crate::service::setup::perform(&state, org, email, &password).await.map_err(|e| {
         anyhow::anyhow!("setup refused: {}{}", e.field.map(|f| format!("{f}: ")).unwrap_or_default(), e.detail)
     })?;
     crate::audit::chain_outbox(store.as_ref(), &envelope).await?;
@@ -30,12 +30,13 @@ pub async fn run(config: &Config, org: &str, email: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// From the terminal without echo, or the first line of standard input.
-fn read_password() -> anyhow::Result<Zeroizing<String>> {
+/// From the terminal without echo (after `prompt`), or the first line of standard input. Also
+/// `certautopilot login`'s (src/client/session.rs).
+pub(crate) fn read_password(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
     let stdin = std::io::stdin();
     let mut line = Zeroizing::new(String::new());
     if stdin.is_terminal() {
-        eprint!("owner password: ");
+        eprint!("{prompt}");
         std::io::stderr().flush()?;
         let _echo = EchoOff::new();
         stdin.lock().read_line(&mut line)?;

@@ -28,7 +28,7 @@ pub use auth::AuthConfig;
 pub use egress::{EgressConfig, RawEgress};
 pub use error::ConfigError;
 pub use graphql::{GraphqlConfig, MAX_LIST_SIZE, RawGraphql};
-pub use load::{ENV_PREFIX, load, load_from_str};
+pub use load::{CLIENT_ENV_VARIABLES, ENV_PREFIX, load, load_from_str};
 pub use mongodb::{MongoUri, MongoUriSource, MongodbConfig, RawMongodb, redact_uri};
 pub use raw::RawKekPrevious;
 pub use raw::{

@@ -12,6 +12,10 @@ use crate::validated::Config;
 pub const ENV_PREFIX: &str = "CERTAUTOPILOT_";
 /// Separates nesting levels in a variable name; single underscores stay part of a key.
 const ENV_LEVEL_SEPARATOR: &str = "__";
+/// The command-line API client's variables (`certautopilot login`, `cert …`; src/client/): they
+/// share the prefix but are no configuration keys, so a shell that exports them for the client can
+/// still run `serve` or `audit verify`.
+pub const CLIENT_ENV_VARIABLES: &[&str] = &["CERTAUTOPILOT_SERVER", "CERTAUTOPILOT_TOKEN", "CERTAUTOPILOT_PROJECT"];
 
 /// Loads, merges and validates. `path = None` means defaults plus environment only.
 pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
@@ -41,6 +45,9 @@ pub fn load_from_str(
     let mut overrides = Vec::new();
     for (name, value) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        if CLIENT_ENV_VARIABLES.contains(&name.as_str()) {
+            continue;
+        }
         let key: Vec<String> = rest.split(ENV_LEVEL_SEPARATOR).map(str::to_ascii_lowercase).collect();
         if key.iter().any(String::is_empty) {
             return Err(ConfigError::Schema {
@@ -192,6 +199,19 @@ mod tests {
 
         let err = check("[nonsense]\na = 1\n", &[]).unwrap_err().to_string();
         assert!(err.contains("unknown field `nonsense`"), "{err}");
+    }
+
+    /// The API client's variables are not configuration: a shell that exports them for
+    /// `certautopilot cert …` still loads the service's configuration, while a near miss of them
+    /// (`CERTAUTOPILOT_TOKENS`) is still refused as an unknown key.
+    #[test]
+    fn client_variables_are_not_configuration_keys() {
+        let vars: Vec<(&str, &str)> = CLIENT_ENV_VARIABLES.iter().map(|name| (*name, "x")).collect();
+        assert_eq!(vars.len(), 3);
+        let config = check("", &vars).unwrap();
+        assert_eq!(config.api.listen.to_string(), "127.0.0.1:8080");
+        let err = check("", &[("CERTAUTOPILOT_TOKENS", "x")]).unwrap_err().to_string();
+        assert!(err.contains("unknown field `tokens`"), "{err}");
     }
 
     /// A value of the wrong type names the key and what was expected.

@@ -1,31 +1,20 @@
 //! What the route table says about each route, and nothing else: who may call it (`Policy`), its
 //! request and response bodies (`Body`), its query parameters (`Query`), all held by `RouteSpec`.
-//! Invariant: a leaf of `api` (it imports only core's `Role`, serde_json and utoipa), so the route
-//! table, the `Authorized` extractor and the OpenAPI generator can all read it without a circle.
+//! Invariant: a leaf of `api` (it imports only the service's `Policy`, serde_json and utoipa), so
+//! the route table, the `Authorized` extractor and the OpenAPI generator can all read it without a
+//! circle.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use actix_web::http::Method;
-use certautopilot_core::model::Role;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 
-/// Who may call a route. Registration attaches it to the route as route data, where `Authorized`
-/// reads it: a route registered without one is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// Anyone, signed in or not.
-    Public,
-    /// Any signed-in user of the organization.
-    Authenticated,
-    /// The organization's owners only.
-    Owner,
-    /// Members of the addressed project with at least this role (owners always qualify).
-    Project(Role),
-}
+/// Who may call a route: the service layer's type, declared here per route.
+pub use crate::service::Policy;
 
 /// One route of the table: what it is, who may call it, what it takes and answers.
 pub struct RouteSpec {

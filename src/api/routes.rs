@@ -2,9 +2,11 @@
 //! table with their policy attached as route data (the `Authorized` extractor reads it from the
 //! request), the OpenAPI document is generated from it, and the role-matrix test walks it, so a
 //! route cannot exist without a declared policy.
+//! GraphQL reads the same policies by operation id (`policy_of`).
 //! Invariant: the top of `api`'s import tree: it imports the handlers and the generator, and none
 //! of them imports it back (only `api::configure` mounts it).
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use actix_web::http::Method;
@@ -188,10 +190,12 @@ routes! {
         req: None, 202 None, query: &[];
 }
 
-/// The policy the table declares for the operation `operation_id` (`listCertificates`, …): what
-/// GraphQL resolvers authorize with, so the table stays the one place that says who may do what.
+/// The policy the table declares for `operation_id` (`createCertificate`, …), computed once: how
+/// GraphQL builds the same `Authorized` as the REST route of the same operation
+/// (`Authorized::admit(caller, policy_of("createCertificate")?, state)`). Mount GraphQL from
+/// `api::configure`, not from this table, so that this file never imports it back.
 pub fn policy_of(operation_id: &str) -> Option<Policy> {
-    static POLICIES: OnceLock<std::collections::HashMap<&'static str, Policy>> = OnceLock::new();
+    static POLICIES: OnceLock<HashMap<&'static str, Policy>> = OnceLock::new();
     POLICIES
         .get_or_init(|| table().into_iter().map(|r| (r.operation_id, r.policy)).collect())
         .get(operation_id)

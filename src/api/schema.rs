@@ -1,24 +1,12 @@
 //! OpenAPI schema pieces built from the values the server itself decodes and validates with, so the
 //! published contract and the server cannot disagree: enum names come from serde over the same Rust
-//! enums, bounds from the same constants the handlers check (`validate`).
+//! enums, bounds from the same constants the service checks (`service::validate`).
 //! Invariant: no accepted value or bound is written twice, once for the server and once for the
 //! document.
 
-use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-use crate::api::validate;
-
-/// The names serde gives `values`, in order.
-pub fn serde_names<T: Serialize>(values: &[T]) -> Vec<String> {
-    values
-        .iter()
-        .filter_map(|v| match serde_json::to_value(v) {
-            Ok(serde_json::Value::String(name)) => Some(name),
-            _ => None,
-        })
-        .collect()
-}
+use crate::service::validate::{self, serde_names};
 
 /// A string that must be one of `names`.
 pub fn string_enum(names: Vec<String>, description: &str) -> Object {

@@ -50,7 +50,13 @@ impl StoreUnderTest {
     }
 
     pub fn name(&self) -> &'static str {
-        match self.kind {
+        self.kind.name()
+    }
+}
+
+impl BenchStore {
+    pub fn name(self) -> &'static str {
+        match self {
             BenchStore::Sqlite => "SQLite",
             BenchStore::Mongodb => "MongoDB (SecantusDB, a one-node replica set on loopback)",
         }

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::backend::{BenchStore, Trips, difference};
 use crate::api::AppState;
-use crate::api::auth::{API_TOKEN_PREFIX, random_secret, secret_digest};
+use crate::service::credentials::{API_TOKEN_PREFIX, random_secret, secret_digest};
 
 const QUERY: &str = "query($p: ID!, $n: Int!) { certificates(projectId: $p, first: $n) { edges { node {
     id commonName status
@@ -51,7 +51,7 @@ pub async fn run(dir: &Path, kind: BenchStore, auth: certautopilot_config::AuthC
     let state = AppState::new(Envelope::new(Arc::new(LocalKek::ephemeral())), auth, 3, false, Arc::new(SystemClock));
     state.set_store(store.clone());
     let state = web::Data::new(state);
-    let (org, owner) = crate::api::handlers::setup::perform(&state, "Bench", "owner@bench.test", "bench password 1234")
+    let (org, owner) = crate::service::setup::perform(&state, "Bench", "owner@bench.test", "bench password 1234")
         .await
         .map_err(|e| anyhow::anyhow!("setup: {e}"))?;
     let org_scope = OrgScope::for_user(&owner)?;

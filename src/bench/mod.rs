@@ -149,12 +149,15 @@ pub enum BenchCommand {
         lease_secs: u64,
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The store the workers share.
+        #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
+        store: backend::BenchStore,
         /// Internal: run as one of the bench's worker processes.
-        #[arg(long, hide = true, requires = "worker_db")]
+        #[arg(long, hide = true, requires = "worker_store")]
         worker: Option<recovery::WorkerRole>,
-        /// Internal: the worker process's database.
+        /// Internal: the store the worker process opens.
         #[arg(long, hide = true)]
-        worker_db: Option<PathBuf>,
+        worker_store: Option<recovery::WorkerStore>,
     },
     /// Store trips of one GraphQL query, "N certificates with account, targets and last 5 timeline
     /// entries", for N = 5 and N = 50 on a seeded store (DataLoaders: the count should not grow).
@@ -220,13 +223,13 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let (dir, _guard) = work_dir(dir)?;
             tokio::task::spawn_blocking(move || slow_bodies::run(&dir, connections, seconds)).await?
         }
-        BenchCommand::Recovery { jobs, rounds, lease_secs, dir, worker, worker_db } => {
+        BenchCommand::Recovery { jobs, rounds, lease_secs, dir, store, worker, worker_store } => {
             let lease = Duration::from_secs(lease_secs.max(1));
-            if let (Some(role), Some(db)) = (worker, worker_db) {
-                return recovery::worker(role, &db, jobs, lease).await;
+            if let (Some(role), Some(shared)) = (worker, worker_store) {
+                return recovery::worker(role, &shared, jobs, lease).await;
             }
             let (dir, _guard) = work_dir(dir)?;
-            recovery::run(&dir, jobs, rounds, lease).await
+            recovery::run(&dir, jobs, rounds, lease, store).await
         }
         BenchCommand::Graphql { store, dir } => {
             let (dir, _guard) = work_dir(dir)?;

@@ -2,8 +2,9 @@
 //! the same node id) to the first of those jobs completing again, and to the last. Before leases
 //! carried the incarnation (M2.3), the restarted node waited for its dead process's leases to
 //! expire (`jobs.lease`, 60 s by default); now its job pump ends them before its first claim.
-//! Each worker is this binary again (`bench recovery --worker …`) running the real job pump on a
-//! SQLite store; figures only, nothing asserted.
+//! Each worker is this binary again (`bench recovery --worker …`) running the real job pump on the
+//! store the bench was given (SQLite, or a MongoDB-protocol server it starts on loopback); figures
+//! only, nothing asserted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,9 +15,13 @@ use async_trait::async_trait;
 use certautopilot_actors::{ActorRegistry, JobContext, JobError, JobHandler, JobPump, PumpConfig};
 use certautopilot_core::jobs::Backoff;
 use certautopilot_core::model::{Job, JobKind, JobStatus, NewJob};
+use certautopilot_core::store::Store;
+use certautopilot_core::store::mongodb::{MongoOptions, MongoStore};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
-use certautopilot_core::store::{Store, prelude::*};
+use certautopilot_core::testsupport::{MongoServer, MongoServerOptions};
 use certautopilot_core::{JobId, SystemClock, SystemScope};
+
+use super::backend::BenchStore;
 
 /// The node id both processes run as: the second is the first one restarted.
 const NODE: &str = "bench-recovery-worker";
@@ -30,32 +35,83 @@ pub enum WorkerRole {
     Finish,
 }
 
-pub async fn run(dir: &Path, jobs: usize, rounds: usize, lease: Duration) -> anyhow::Result<()> {
+/// Where the bench and its worker processes meet; handed to a worker as `--worker-store`.
+#[derive(Debug, Clone)]
+pub enum WorkerStore {
+    Sqlite(PathBuf),
+    Mongodb { database: String, uri: String },
+}
+
+impl std::str::FromStr for WorkerStore {
+    type Err = String;
+
+    /// `sqlite <path>` or `mongodb <database> <uri>`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once(' ') {
+            Some(("sqlite", path)) => Ok(WorkerStore::Sqlite(path.into())),
+            Some(("mongodb", rest)) => rest
+                .split_once(' ')
+                .map(|(database, uri)| WorkerStore::Mongodb { database: database.into(), uri: uri.into() })
+                .ok_or_else(|| "mongodb needs a database and a URI".to_owned()),
+            _ => Err("expected `sqlite <path>` or `mongodb <database> <uri>`".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for WorkerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerStore::Sqlite(path) => write!(f, "sqlite {}", path.display()),
+            WorkerStore::Mongodb { database, uri } => write!(f, "mongodb {database} {uri}"),
+        }
+    }
+}
+
+impl WorkerStore {
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match self {
+            WorkerStore::Sqlite(path) => {
+                Arc::new(SqliteStore::open(path, SqliteOptions::default(), Arc::new(SystemClock)).await?)
+            }
+            WorkerStore::Mongodb { database, uri } => Arc::new(
+                MongoStore::connect(MongoOptions::new(uri.clone(), database.clone()), Arc::new(SystemClock)).await?,
+            ),
+        })
+    }
+}
+
+pub async fn run(dir: &Path, jobs: usize, rounds: usize, lease: Duration, kind: BenchStore) -> anyhow::Result<()> {
     let (jobs, rounds) = (jobs.max(1), rounds.max(1));
+    let server =
+        (kind == BenchStore::Mongodb).then(|| MongoServer::start(&dir.join("mongodb"), MongoServerOptions::default()));
     println!(
-        "bench recovery: a worker holding {jobs} jobs is SIGKILLed and started again as the same node; \
+        "bench recovery on {}: a worker holding {jobs} jobs is SIGKILLed and started again as the same node; \
          {rounds} rounds, lease {} s",
+        kind.name(),
         lease.as_secs()
     );
     let (mut first, mut all) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let path = dir.join(format!("bench-recovery-{round}.db"));
-        let store = SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock)).await?;
+        let shared = match &server {
+            None => WorkerStore::Sqlite(dir.canonicalize()?.join(format!("bench-recovery-{round}.db"))),
+            Some(server) => WorkerStore::Mongodb { database: format!("recovery{round}"), uri: server.uri() },
+        };
+        let store = shared.open().await?;
         let mut ids = Vec::new();
         for _ in 0..jobs {
             ids.push(store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await?.job.id);
         }
-        let mut holder = spawn_worker(WorkerRole::Hold, &path, jobs, lease)?;
-        wait_until(&store, &ids, Duration::from_secs(60), |j| j.status == JobStatus::Running).await?;
+        let mut holder = spawn_worker(WorkerRole::Hold, &shared, jobs, lease)?;
+        wait_until(store.as_ref(), &ids, Duration::from_secs(60), |j| j.status == JobStatus::Running).await?;
         holder.kill()?;
         holder.wait()?;
 
         let restarted = Instant::now();
-        let mut worker = spawn_worker(WorkerRole::Finish, &path, jobs, lease)?;
+        let mut worker = spawn_worker(WorkerRole::Finish, &shared, jobs, lease)?;
         let done = |j: &Job| j.status == JobStatus::Succeeded;
-        wait_until_any(&store, &ids, Duration::from_secs(120), done).await?;
+        wait_until_any(store.as_ref(), &ids, Duration::from_secs(120), done).await?;
         let to_first = restarted.elapsed();
-        wait_until(&store, &ids, Duration::from_secs(120), done).await?;
+        wait_until(store.as_ref(), &ids, Duration::from_secs(120), done).await?;
         let to_all = restarted.elapsed();
         worker.kill()?;
         worker.wait()?;
@@ -82,9 +138,9 @@ pub async fn run(dir: &Path, jobs: usize, rounds: usize, lease: Duration) -> any
     Ok(())
 }
 
-/// The worker process: the job pump of node `NODE` on the store at `db`, until killed.
-pub async fn worker(role: WorkerRole, db: &Path, jobs: usize, lease: Duration) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db, SqliteOptions::default(), Arc::new(SystemClock)).await?);
+/// The worker process: the job pump of node `NODE` on the bench's store, until killed.
+pub async fn worker(role: WorkerRole, shared: &WorkerStore, jobs: usize, lease: Duration) -> anyhow::Result<()> {
+    let store = shared.open().await?;
     let config = PumpConfig {
         node_id: NODE.into(),
         concurrency: jobs,
@@ -117,16 +173,15 @@ impl JobHandler for Worker {
     }
 }
 
-fn spawn_worker(role: WorkerRole, db: &Path, jobs: usize, lease: Duration) -> anyhow::Result<Child> {
+fn spawn_worker(role: WorkerRole, shared: &WorkerStore, jobs: usize, lease: Duration) -> anyhow::Result<Child> {
     let role = match role {
         WorkerRole::Hold => "hold",
         WorkerRole::Finish => "finish",
     };
-    let db: PathBuf = db.canonicalize()?;
     Ok(Command::new(std::env::current_exe()?)
         .args(["bench", "recovery", "--jobs", &jobs.to_string(), "--lease-secs", &lease.as_secs().to_string()])
-        .args(["--worker", role, "--worker-db"])
-        .arg(db)
+        .args(["--worker", role, "--worker-store"])
+        .arg(shared.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?)
@@ -134,7 +189,7 @@ fn spawn_worker(role: WorkerRole, db: &Path, jobs: usize, lease: Duration) -> an
 
 /// Polls the jobs until `done` holds for every one of them.
 async fn wait_until(
-    store: &SqliteStore,
+    store: &dyn Store,
     ids: &[JobId],
     deadline: Duration,
     done: impl Fn(&Job) -> bool,
@@ -155,7 +210,7 @@ async fn wait_until(
 
 /// Polls the jobs until `done` holds for one of them.
 async fn wait_until_any(
-    store: &SqliteStore,
+    store: &dyn Store,
     ids: &[JobId],
     deadline: Duration,
     done: impl Fn(&Job) -> bool,

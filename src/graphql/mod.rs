@@ -101,7 +101,7 @@ pub(crate) fn authorize(ctx: &Context<'_>, field: &str) -> Result<Authorized, Ap
     let rc = ctx.data::<RequestContext>().map_err(|e| ApiError::internal("graphql", &e.message))?;
     let policy = crate::api::routes::policy_of(operation_of(field))
         .ok_or_else(|| ApiError::internal("graphql", &format!("no operation for {field}")))?;
-    Authorized::new(rc.caller.clone(), policy, rc.state.clone()).admit()
+    Authorized::admit(rc.caller.clone(), policy, rc.state.clone())
 }
 
 /// The scope of `project` for `field`: the one this request already built for the project,

@@ -17,8 +17,8 @@ use actix_web::{App, web};
 pub use connections::ConnectionLimits;
 pub use health::Readiness;
 
-use crate::api::AppState;
 use crate::metrics::HttpMetrics;
+use crate::service::AppState;
 
 /// The application as every HTTP worker builds it.
 pub fn app(

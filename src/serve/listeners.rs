@@ -13,10 +13,10 @@ use certautopilot_connectors::targets::FilePathPolicy;
 use certautopilot_core::SystemClock;
 use tracing::info;
 
-use crate::api::AppState;
 use crate::cli::Mode;
 use crate::http::{self, ConnectionLimits, Readiness};
 use crate::metrics::HttpMetrics;
+use crate::service::AppState;
 use crate::tls::ReloadingCertificate;
 use crate::wiring::Kek;
 
@@ -64,9 +64,9 @@ impl Front {
             .with_file_targets(file_targets.clone())
             .with_body_timeout(config.api.request_body_timeout)
             .with_graphql(config.api.graphql.clone())
-            .with_acme_directory_check(crate::api::door::DirectoryCheck {
+            .with_acme_directory_check(crate::service::directory::DirectoryCheck {
                 egress: super::egress_policy(config),
-                timeout: config.issuance.acme_timeout.min(crate::api::door::MAX_DIRECTORY_WAIT),
+                timeout: config.issuance.acme_timeout.min(crate::service::directory::MAX_DIRECTORY_WAIT),
             }),
         );
         let readiness = Readiness::default();

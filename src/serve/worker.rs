@@ -13,7 +13,7 @@ use certautopilot_core::jobs::Backoff;
 use certautopilot_core::store::Store;
 
 use super::scheduler_role::LiveForwarders;
-use crate::api::FaultInjector;
+use crate::service::state::FaultInjector;
 use crate::wiring::Kek;
 
 /// Starts this node's job pump (on the current arbiter, as the claim loop ran before it was an actor).

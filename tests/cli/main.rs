@@ -5,6 +5,7 @@ mod api_flow;
 mod audit;
 mod backends;
 mod ci_gate;
+mod client;
 mod config_check;
 mod dev_tools;
 mod distribution;

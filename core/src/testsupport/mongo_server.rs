@@ -1,7 +1,7 @@
 //! A real MongoDB wire-protocol server (SecantusDB, `secantusd-py`, a one-node replica set on
 //! WiredTiger; ../shared/notes/mongodb.md) on a loopback port, started like Pebble and BIND.
 //! `scripts/test` installs it into `target/test-tools/venv` and starts one shared server for the
-//! whole run (`CERTAUTOPILOT_TEST_MONGODB_URI`); each test then works in a database of its own.
+//! whole run (`CAP_TEST_MONGODB_URI`); each test then works in a database of its own.
 //! Invariant: a missing server is a failure with the reason, never a skipped test.
 
 use std::io::{BufRead, BufReader};
@@ -11,10 +11,12 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The variable `scripts/test` sets to the shared server's URI.
-pub const SHARED_URI_VAR: &str = "CERTAUTOPILOT_TEST_MONGODB_URI";
+/// The variable `scripts/test` sets to the shared server's URI. Test-support variables start with
+/// `CAP_TEST_`, never `CERTAUTOPILOT_`: the binary reads that prefix as configuration and refuses
+/// keys it does not know, so a bench run from the test shell would stop at start-up.
+pub const SHARED_URI_VAR: &str = "CAP_TEST_MONGODB_URI";
 /// Where to find `secantusd-py` if not in the tools venv or on `PATH`.
-pub const SERVER_VAR: &str = "CERTAUTOPILOT_SECANTUSD";
+pub const SERVER_VAR: &str = "CAP_TEST_SECANTUSD";
 
 #[derive(Debug, Clone, Default)]
 pub struct MongoServerOptions {
@@ -157,7 +159,7 @@ impl Drop for MongoServer {
     }
 }
 
-/// The server program: `$CERTAUTOPILOT_SECANTUSD`, the tools venv of this checkout, or `PATH`'s.
+/// The server program: `$CAP_TEST_SECANTUSD`, the tools venv of this checkout, or `PATH`'s.
 fn server_program() -> PathBuf {
     if let Some(path) = std::env::var_os(SERVER_VAR) {
         return PathBuf::from(path);
@@ -182,7 +184,7 @@ fn die_with_parent(command: &mut Command) {
 }
 
 /// The URI of a server every test of this run may use (each in a database of its own):
-/// `$CERTAUTOPILOT_TEST_MONGODB_URI` when `scripts/test` started one, else one started for this
+/// `$CAP_TEST_MONGODB_URI` when `scripts/test` started one, else one started for this
 /// process on first use and kept until it exits.
 pub fn shared_mongodb_uri() -> String {
     if let Ok(uri) = std::env::var(SHARED_URI_VAR) {

@@ -1,5 +1,7 @@
 //! Child processes for the multi-process tests: the test binary re-runs one of its own tests with
 //! `CAP_STORE_CHILD` set, and that test then plays the child role instead of the parent.
+//! `CAP_STORE_DB` tells the child which store to open: a SQLite path, or what `processes::Shared`
+//! encodes for either backend.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +17,7 @@ pub fn role() -> Option<String> {
 }
 
 /// Starts this test binary again, running only `test_name`, in `role`.
-pub fn spawn(test_name: &str, role: &str, db: &Path, out: &Path) -> Child {
+pub fn spawn(test_name: &str, role: &str, db: impl AsRef<std::ffi::OsStr>, out: &Path) -> Child {
     Command::new(std::env::current_exe().expect("test binary path"))
         .args([test_name, "--exact", "--nocapture", "--test-threads", "1"])
         .env(ROLE_VAR, role)

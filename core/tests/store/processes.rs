@@ -1,22 +1,120 @@
-//! Several writers on one database file: separate store instances (each its own writer thread and
-//! connection) in one process, and separate OS processes. SQLite's lock is what serializes them here,
-//! so these tests prove the queue's guarantees do not rest on the in-process writer alone.
+//! Several writers on one queue: separate store instances (each its own connections) in one process,
+//! and separate OS processes, on each backend. On SQLite the file lock serializes them; on MongoDB
+//! the server's transactions do. These tests prove the queue's guarantees rest on the store, not on
+//! anything one process holds in memory.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use certautopilot_core::model::{JobKind, JobStatus, NewJob};
+use certautopilot_core::store::mongodb::{MongoOptions, MongoStore};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore};
-use certautopilot_core::store::{ClaimRequest, prelude::*};
+use certautopilot_core::store::{ClaimRequest, Store};
+use certautopilot_core::testsupport::shared_mongodb_uri;
 use certautopilot_core::{JobId, SystemClock};
 
 use crate::child;
 
-async fn open(path: &std::path::Path) -> SqliteStore {
-    // A long busy timeout: under two processes and a 2-core machine a writer can wait a while.
-    let options = SqliteOptions { busy_timeout: Duration::from_secs(30), ..Default::default() };
-    SqliteStore::open(path, options, Arc::new(SystemClock)).await.expect("open store")
+/// The backend a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Mongo,
+}
+
+impl Backend {
+    /// How many jobs a draining test queues: MongoDB commits each claim and completion as a
+    /// majority-written transaction, so it drains fewer in the same time on this machine.
+    fn jobs(self, sqlite: usize) -> usize {
+        match self {
+            Backend::Sqlite => sqlite,
+            Backend::Mongo => sqlite / 5,
+        }
+    }
+}
+
+/// Where the processes of one test meet: a SQLite file, or a fresh database on the MongoDB server.
+/// Handed to children as one string in `CAP_STORE_DB`.
+#[derive(Clone, Debug)]
+enum Shared {
+    Sqlite(PathBuf),
+    Mongo { database: String, uri: String },
+}
+
+impl Shared {
+    fn new(backend: Backend, dir: &Path) -> Self {
+        match backend {
+            Backend::Sqlite => Shared::Sqlite(dir.join("q.db")),
+            Backend::Mongo => {
+                Shared::Mongo { database: format!("p{}", uuid::Uuid::new_v4().simple()), uri: shared_mongodb_uri() }
+            }
+        }
+    }
+
+    fn encode(&self) -> String {
+        match self {
+            Shared::Sqlite(path) => format!("sqlite {}", path.display()),
+            Shared::Mongo { database, uri } => format!("mongodb {database} {uri}"),
+        }
+    }
+
+    /// The store a child was told to open.
+    fn from_child_env() -> Self {
+        let text = child::env_path(child::DB_VAR).into_os_string().into_string().expect("utf-8");
+        match text.split_once(' ') {
+            Some(("sqlite", path)) => Shared::Sqlite(path.into()),
+            Some(("mongodb", rest)) => {
+                let (database, uri) = rest.split_once(' ').expect("database and uri");
+                Shared::Mongo { database: database.into(), uri: uri.into() }
+            }
+            _ => panic!("unknown store for a child: {text}"),
+        }
+    }
+
+    async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            // A long busy timeout: under two processes and a 2-core machine a writer can wait a while.
+            Shared::Sqlite(path) => {
+                let options = SqliteOptions { busy_timeout: Duration::from_secs(30), ..Default::default() };
+                Arc::new(SqliteStore::open(path, options, Arc::new(SystemClock)).await.expect("open store"))
+            }
+            Shared::Mongo { database, uri } => Arc::new(
+                MongoStore::connect(MongoOptions::new(uri.clone(), database.clone()), Arc::new(SystemClock))
+                    .await
+                    .expect("connect to MongoDB"),
+            ),
+        }
+    }
+
+    /// Drops the test's MongoDB database; a SQLite file goes with its temporary directory.
+    async fn clean_up(&self) {
+        if let Shared::Mongo { database, uri } = self {
+            let store = MongoStore::connect_with_defaults(uri, database).await.expect("connect to MongoDB");
+            store.drop_database().await.expect("drop the test database");
+        }
+    }
+
+    fn spawn(&self, test: &str, role: &str, out: &Path) -> std::process::Child {
+        child::spawn(test, role, self.encode(), out)
+    }
+}
+
+/// Runs `$body(backend, test name)` as one test per backend, named `$name` and `mongodb_$name`
+/// (a child process re-runs its parent's test by that exact name).
+macro_rules! on_both_backends {
+    ($name:ident, $mongo:ident, $threads:literal, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+        async fn $name() {
+            $body(Backend::Sqlite, concat!("processes::", stringify!($name))).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+        async fn $mongo() {
+            $body(Backend::Mongo, concat!("processes::", stringify!($mongo))).await;
+        }
+    };
 }
 
 fn claim(node: &str) -> ClaimRequest {
@@ -30,14 +128,14 @@ fn claim(node: &str) -> ClaimRequest {
 }
 
 /// Claims and completes until nothing is left; returns the ids it completed, each with its attempt.
-async fn drain(store: &SqliteStore, node: &str) -> Vec<(JobId, u32)> {
+async fn drain(store: &dyn Store, node: &str) -> Vec<(JobId, u32)> {
     drain_pausing(store, node, None).await
 }
 
 /// Like `drain`, resting `pause` after each batch. Between processes SQLite's lock is not fair: a
 /// process re-taking it at once can starve another whose busy handler is asleep, so the
 /// two-process test leaves a gap for the other claimer.
-async fn drain_pausing(store: &SqliteStore, node: &str, pause: Option<Duration>) -> Vec<(JobId, u32)> {
+async fn drain_pausing(store: &dyn Store, node: &str, pause: Option<Duration>) -> Vec<(JobId, u32)> {
     let mut done = Vec::new();
     loop {
         let jobs = store.claim_jobs(&claim(node)).await.expect("claim");
@@ -62,35 +160,40 @@ fn assert_each_once(all: &[(JobId, u32)], expected: usize) {
     assert!(all.iter().all(|(_, attempt)| *attempt == 1), "no job needed a second attempt");
 }
 
-/// Four store instances on one file, each with four concurrent claimers, drain 1,000 jobs: every job
-/// is completed exactly once, at its first attempt.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn threads_with_separate_connections_never_share_a_job() {
+/// Four store instances on one queue, each with four concurrent claimers, drain it (1,000 jobs on
+/// SQLite): every job is completed exactly once, at its first attempt.
+async fn separate_connections(backend: Backend, _test: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let stores: Vec<Arc<SqliteStore>> = {
-        let mut v = Vec::new();
-        for _ in 0..4 {
-            v.push(Arc::new(open(&path).await));
-        }
-        v
-    };
-    for i in 0..1_000 {
+    let shared = Shared::new(backend, dir.path());
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(shared.open().await);
+    }
+    let total = backend.jobs(1_000);
+    for i in 0..total {
         stores[i % 4].enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap();
     }
     let mut tasks = Vec::new();
     for (s, store) in stores.iter().enumerate() {
         for t in 0..4 {
             let store = Arc::clone(store);
-            tasks.push(tokio::spawn(async move { drain(&store, &format!("s{s}-t{t}")).await }));
+            tasks.push(tokio::spawn(async move { drain(store.as_ref(), &format!("s{s}-t{t}")).await }));
         }
     }
     let mut all = Vec::new();
     for task in tasks {
         all.extend(task.await.unwrap());
     }
-    assert_each_once(&all, 1_000);
+    assert_each_once(&all, total);
+    shared.clean_up().await;
 }
+
+on_both_backends!(
+    threads_with_separate_connections_never_share_a_job,
+    mongodb_threads_with_separate_connections_never_share_a_job,
+    4,
+    separate_connections
+);
 
 fn ready_path(out: &std::path::Path) -> std::path::PathBuf {
     out.with_extension("ready")
@@ -107,28 +210,27 @@ async fn await_start(out: &std::path::Path) {
     }
 }
 
-/// Two OS processes drain one queue file together: every job is completed exactly once, at its first
-/// attempt, and both processes did part of the work.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_never_share_a_job() {
+/// Two OS processes drain one queue together (2,000 jobs on SQLite): every job is completed exactly
+/// once, at its first attempt, and both processes did part of the work.
+async fn two_processes(backend: Backend, name: &str) {
     if let Some(role) = child::role() {
-        let store = open(&child::env_path(child::DB_VAR)).await;
+        let store = Shared::from_child_env().open().await;
         await_start(&child::env_path(child::OUT_VAR)).await;
-        let done = drain_pausing(&store, &role, Some(Duration::from_millis(1))).await;
+        let done = drain_pausing(store.as_ref(), &role, Some(Duration::from_millis(1))).await;
         let lines: String = done.iter().map(|(id, attempt)| format!("{id} {attempt}\n")).collect();
         std::fs::write(child::env_path(child::OUT_VAR), lines).unwrap();
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let store = open(&path).await;
-    for _ in 0..2_000 {
+    let shared = Shared::new(backend, dir.path());
+    let store = shared.open().await;
+    let total = backend.jobs(2_000);
+    for _ in 0..total {
         store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap();
     }
-    let name = "processes::two_processes_never_share_a_job";
     let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
     let mut children: Vec<_> =
-        ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+        ["proc-a", "proc-b"].iter().zip(&outs).map(|(role, out)| shared.spawn(name, role, out)).collect();
     // Both processes start draining together, so "both did part of the work" does not depend on
     // how long one of them took to start on a loaded machine.
     start_together(dir.path(), &outs).await;
@@ -148,18 +250,20 @@ async fn two_processes_never_share_a_job() {
         assert!(!part.is_empty(), "{} did no work", out.display());
         all.extend(part);
     }
-    assert_each_once(&all, 2_000);
+    assert_each_once(&all, total);
     let counts = store.job_counts().await.unwrap();
-    assert_eq!(counts, BTreeMap::from([(JobStatus::Succeeded, 2_000)]));
+    assert_eq!(counts, BTreeMap::from([(JobStatus::Succeeded, total as u64)]));
+    shared.clean_up().await;
 }
+
+on_both_backends!(two_processes_never_share_a_job, mongodb_two_processes_never_share_a_job, 2, two_processes);
 
 /// Two OS processes enqueue the same 300 dedupe keys at the same time (released together by a start
 /// barrier, and their enqueue windows shown to overlap): 300 jobs exist afterwards, and exactly one
 /// enqueue per key reported creating it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dedupe_key_holds_across_processes() {
+async fn dedupe_across_processes(backend: Backend, name: &str) {
     if let Some(_role) = child::role() {
-        let store = open(&child::env_path(child::DB_VAR)).await;
+        let store = Shared::from_child_env().open().await;
         let out = child::env_path(child::OUT_VAR);
         await_start(&out).await;
         let started = unix_micros();
@@ -173,12 +277,10 @@ async fn dedupe_key_holds_across_processes() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let store = open(&path).await;
-    let name = "processes::dedupe_key_holds_across_processes";
+    let shared = Shared::new(backend, dir.path());
+    let store = shared.open().await;
     let outs = [dir.path().join("a.out"), dir.path().join("b.out")];
-    let mut children: Vec<_> =
-        ["a", "b"].iter().zip(&outs).map(|(role, out)| child::spawn(name, role, &path, out)).collect();
+    let mut children: Vec<_> = ["a", "b"].iter().zip(&outs).map(|(role, out)| shared.spawn(name, role, out)).collect();
     start_together(dir.path(), &outs).await;
     for c in &mut children {
         child::wait_ok(c, Duration::from_secs(120), "enqueuer");
@@ -197,7 +299,15 @@ async fn dedupe_key_holds_across_processes() {
     let created: u128 = results.iter().map(|r| r[0]).sum();
     assert_eq!(created, 300);
     assert_eq!(store.job_counts().await.unwrap(), BTreeMap::from([(JobStatus::Queued, 300)]));
+    shared.clean_up().await;
 }
+
+on_both_backends!(
+    dedupe_key_holds_across_processes,
+    mongodb_dedupe_key_holds_across_processes,
+    2,
+    dedupe_across_processes
+);
 
 fn unix_micros() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
@@ -219,10 +329,9 @@ const DOOMED_LEASE: Duration = Duration::from_secs(4);
 
 /// A worker process killed while holding a lease: once the lease runs out, another process's claim
 /// takes the job over as attempt 2 and completes it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lease_of_a_killed_process_is_reclaimed() {
+async fn killed_process_lease(backend: Backend, name: &str) {
     if let Some(_role) = child::role() {
-        let store = open(&child::env_path(child::DB_VAR)).await;
+        let store = Shared::from_child_env().open().await;
         let short = ClaimRequest { lease: DOOMED_LEASE, ..claim("doomed") };
         let jobs = store.claim_jobs(&short).await.unwrap();
         std::fs::write(child::env_path(child::OUT_VAR), jobs.len().to_string()).unwrap();
@@ -231,13 +340,13 @@ async fn lease_of_a_killed_process_is_reclaimed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
+    let shared = Shared::new(backend, dir.path());
     let out = dir.path().join("held");
-    let store = open(&path).await;
+    let store = shared.open().await;
     let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     // The child claims after it is spawned, so its lease surely runs until `spawned + DOOMED_LEASE`.
     let spawned = std::time::Instant::now();
-    let mut doomed = child::spawn("processes::lease_of_a_killed_process_is_reclaimed", "doomed", &path, &out);
+    let mut doomed = shared.spawn(name, "doomed", &out);
     child::wait_for(Duration::from_secs(30), "the child to claim the job", || async {
         std::fs::read_to_string(&out).map(|t| t == "1").unwrap_or(false)
     })
@@ -264,7 +373,15 @@ async fn lease_of_a_killed_process_is_reclaimed() {
     let job = taken.unwrap();
     assert_eq!((job.id, job.attempts), (id, 2));
     store.complete_job(&job.lease().unwrap(), "done").await.unwrap();
+    shared.clean_up().await;
 }
+
+on_both_backends!(
+    lease_of_a_killed_process_is_reclaimed,
+    mongodb_lease_of_a_killed_process_is_reclaimed,
+    2,
+    killed_process_lease
+);
 
 /// The lease the killed start of `worker-1` holds: far longer than the test may take, so a claim
 /// that gets the job cannot be explained by the lease running out.
@@ -274,11 +391,10 @@ const UNEXPIRED_LEASE: Duration = Duration::from_secs(600);
 /// node (a new incarnation): its start ends the dead start's leases at once, and its first claim
 /// continues every job as attempt 2, while a claim by another node before that restart found
 /// nothing (the lease was still valid, nobody could take the jobs). No waiting out the lease.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarted_node_continues_the_jobs_of_its_killed_start_at_once() {
+async fn restarted_node(backend: Backend, test: &str) {
     let first_start = || ClaimRequest { incarnation: "start-1".into(), lease: UNEXPIRED_LEASE, ..claim("worker-1") };
     if let Some(_role) = child::role() {
-        let store = open(&child::env_path(child::DB_VAR)).await;
+        let store = Shared::from_child_env().open().await;
         let jobs = store.claim_jobs(&first_start()).await.unwrap();
         std::fs::write(child::env_path(child::OUT_VAR), jobs.len().to_string()).unwrap();
         // Hold the leases until killed.
@@ -286,15 +402,14 @@ async fn restarted_node_continues_the_jobs_of_its_killed_start_at_once() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
+    let shared = Shared::new(backend, dir.path());
     let out = dir.path().join("held");
-    let store = open(&path).await;
+    let store = shared.open().await;
     let mut ids = BTreeSet::new();
     for _ in 0..3 {
         ids.insert(store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id);
     }
-    let test = "processes::restarted_node_continues_the_jobs_of_its_killed_start_at_once";
-    let mut killed = child::spawn(test, "worker-1", &path, &out);
+    let mut killed = shared.spawn(test, "worker-1", &out);
     child::wait_for(Duration::from_secs(30), "the child to claim the jobs", || async {
         std::fs::read_to_string(&out).map(|t| t == "3").unwrap_or(false)
     })
@@ -314,4 +429,12 @@ async fn restarted_node_continues_the_jobs_of_its_killed_start_at_once() {
         let logs = store.job_logs(&certautopilot_core::SystemScope::new("test"), job.id).await.unwrap();
         assert!(logs.iter().any(|l| l.message == "lease of node worker-1 ended: the node restarted"), "{logs:?}");
     }
+    shared.clean_up().await;
 }
+
+on_both_backends!(
+    restarted_node_continues_the_jobs_of_its_killed_start_at_once,
+    mongodb_restarted_node_continues_the_jobs_of_its_killed_start_at_once,
+    2,
+    restarted_node
+);

@@ -1,254 +1,35 @@
-//! ACME accounts of a project. The EAB HMAC key is sealed and write-only. Creating or changing an
-//! account fetches the CA's directory first (`door::DirectoryCheck`), so a wrong URL or CA bundle
-//! is refused then, not at the first order.
+//! ACME accounts over HTTP (`service::acme_accounts`).
 
 use actix_web::{HttpResponse, web};
-use base64::Engine;
-use certautopilot_core::crypto::SecretBytes;
-use certautopilot_core::ids::AcmeAccountId;
-use certautopilot_core::model::{AcmeAccount, AcmeAccountStatus};
-use certautopilot_core::store::{RecordKind, RecordStore};
-use serde_json::json;
 
 use crate::api::auth::Authorized;
-use crate::api::error::{ApiError, ErrorCode};
+use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
-use crate::api::rebind::SecretBinding;
 use crate::api::views::{AcmeAccountPage, AcmeAccountView, CreateAcmeAccount, UpdateAcmeAccount};
-use crate::api::{AppState, validate};
+use crate::service::acme_accounts as service;
 
-const MAX_CA_BUNDLE: usize = 64 * 1024;
-
-pub async fn list(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Result<web::Json<AcmeAccountPage>, ApiError> {
-    let scope = auth.project_scope(query.project()?).await?;
-    let page = state.store()?.list::<AcmeAccount>(&scope, &query.page()?).await?;
-    Ok(web::Json(page.map(AcmeAccountView::from).into()))
+pub async fn list(auth: Authorized, query: web::Query<ListQuery>) -> Result<web::Json<AcmeAccountPage>, ApiError> {
+    Ok(web::Json(service::list(&auth, query.project()?, query.page()).await?))
 }
 
-pub async fn create(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    ApiJson(body): ApiJson<CreateAcmeAccount>,
-) -> Result<HttpResponse, ApiError> {
-    let scope = auth.project_scope(body.project_id).await?;
-    let mut account = AcmeAccount::new(
-        scope.project_id(),
-        validate::name("name", &body.name)?,
-        validate::url("directory_url", &body.directory_url)?,
-        state.now(),
-    );
-    account.contact = contacts(&body.contact)?;
-    account.tos_agreed = body.tos_agreed;
-    match eab(&body.eab_kid, &body.eab_hmac_key)? {
-        None => {}
-        Some((kid, key)) => {
-            account.eab_kid = Some(kid);
-            account.eab_hmac_key =
-                Some(state.envelope.seal(&account.id.to_string(), "eab_hmac_key", &SecretBytes::from_text(&key))?);
-        }
-    }
-    account.ca_bundle_pem = body.ca_bundle_pem.map(ca_bundle).transpose()?;
-    state.check_acme_directory(&account.directory_url, account.ca_bundle_pem.as_deref()).await?;
-    let audit = state.org().await?.audit(
-        auth.caller()?.principal(),
-        "credential.created",
-        Some(("acme_account", account.id.to_string())),
-        Some(scope.project_id()),
-        serde_json::json!({ "name": account.name, "directory_url": account.directory_url, "eab": account.eab_kid.is_some() }),
-    );
-    state.store()?.insert_audited(&scope, &account, audit).await?;
-    tracing::info!(project_id = %scope.project_id(), account_id = %account.id, "acme account created");
-    Ok(HttpResponse::Created().json(AcmeAccountView::from(account)))
+pub async fn create(auth: Authorized, ApiJson(body): ApiJson<CreateAcmeAccount>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(service::create(&auth, body).await?))
 }
 
-pub async fn get(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<web::Json<AcmeAccountView>, ApiError> {
-    let id: AcmeAccountId = path_id(&id, "acme account")?;
-    let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
-    let account: AcmeAccount = state.store()?.get(&scope, &id).await?;
-    Ok(web::Json(account.into()))
+pub async fn get(auth: Authorized, id: web::Path<String>) -> Result<web::Json<AcmeAccountView>, ApiError> {
+    Ok(web::Json(service::get(&auth, path_id(&id, "acme account")?).await?))
 }
 
-pub async fn delete(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id: AcmeAccountId = path_id(&id, "acme account")?;
-    let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
-    super::ensure_unreferenced::<certautopilot_core::model::Certificate>(&state, &scope, "acme account", |c| {
-        c.acme_account_id == id
-    })
-    .await?;
-    super::delete_with_audit::<AcmeAccount>(
-        &auth,
-        &state,
-        &scope,
-        &id.to_string(),
-        "credential.deleted",
-        "acme_account",
-    )
-    .await
-}
-
-/// `mailto:` addresses, each a valid e-mail address, lower-cased.
-fn contacts(given: &[String]) -> Result<Vec<String>, ApiError> {
-    given
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let field = format!("contact[{i}]");
-            let address =
-                c.strip_prefix("mailto:").ok_or_else(|| ApiError::invalid(&field, "must be a mailto: address"))?;
-            Ok(format!("mailto:{}", validate::email(&field, address)?))
-        })
-        .collect()
-}
-
-/// An External Account Binding: both parts or neither. The key stays the text the CA issued.
-fn eab(kid: &Option<String>, key: &Option<String>) -> Result<Option<(String, String)>, ApiError> {
-    match (kid, key) {
-        (None, None) => Ok(None),
-        (Some(kid), Some(key)) => {
-            let kid = validate::free_text("eab_kid", kid, 256)?;
-            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(key.trim_end_matches('='))
-                .map_err(|_| ApiError::invalid("eab_hmac_key", "must be base64url"))?;
-            if decoded.is_empty() {
-                return Err(ApiError::invalid("eab_hmac_key", "must not be empty"));
-            }
-            Ok(Some((kid, key.clone())))
-        }
-        (Some(_), None) => Err(ApiError::invalid("eab_hmac_key", "is required with eab_kid")),
-        (None, Some(_)) => Err(ApiError::invalid("eab_kid", "is required with eab_hmac_key")),
-    }
-}
-
-fn ca_bundle(pem: String) -> Result<String, ApiError> {
-    if pem.len() > MAX_CA_BUNDLE || !pem.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(ApiError::invalid("ca_bundle_pem", "must be PEM certificates, at most 64 KiB"));
-    }
-    Ok(pem)
-}
-
-/// What decides where the account's EAB key goes (the CA the bundle trusts; the directory URL
-/// cannot change at all), and the key itself (`src/api/rebind.rs`).
-const EAB_BINDING: SecretBinding = SecretBinding { destination: &["ca_bundle_pem"], secrets: &["eab_hmac_key"] };
-
-/// Changes an account's contact, CA bundle or External Account Binding (issue 15, item 5),
-/// version-checked. Every field is checked, and the CA's directory fetched with the resulting
-/// trust, before anything is written; one `credential.updated` entry lists what changed.
 pub async fn update(
     auth: Authorized,
-    state: web::Data<AppState>,
     id: web::Path<String>,
     ApiJson(body): ApiJson<UpdateAcmeAccount>,
 ) -> Result<web::Json<AcmeAccountView>, ApiError> {
-    let id: AcmeAccountId = path_id(&id, "acme account")?;
-    let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
-    let mut account: AcmeAccount = state.store()?.get(&scope, &id).await?;
-    if body.version != account.version {
-        return Err(ApiError::new(
-            ErrorCode::VersionConflict,
-            format!("the acme account is at version {}, not {}", account.version, body.version),
-        ));
-    }
-    if let Some(url) = &body.directory_url
-        && validate::url("directory_url", url)? != account.directory_url
-    {
-        return Err(ApiError::invalid(
-            "directory_url",
-            "cannot change: an account is registered with one CA; create another account for another CA",
-        ));
-    }
-    let mut changes = serde_json::Map::new();
-    if let Some(given) = &body.contact {
-        let contact = contacts(given)?;
-        if contact != account.contact {
-            changes.insert("contact".into(), json!({ "before": account.contact, "after": contact }));
-            account.contact = contact;
-        }
-    }
-    let stored_bundle = json!({ "ca_bundle_pem": account.ca_bundle_pem });
-    if let Some(given) = body.ca_bundle_pem.clone() {
-        let bundle = given.map(ca_bundle).transpose()?;
-        if bundle != account.ca_bundle_pem {
-            changes.insert(
-                "ca_bundle".into(),
-                json!({ "before": account.ca_bundle_pem.is_some(), "after": bundle.is_some(), "changed": true }),
-            );
-            account.ca_bundle_pem = bundle;
-        }
-    }
-    let new_eab = eab(&body.eab_kid, &body.eab_hmac_key)?;
-    if account.eab_hmac_key.is_some() {
-        // A kept EAB key never follows a trust change its giver did not make with it.
-        let mut given = serde_json::Map::new();
-        if let Some((_, key)) = &new_eab {
-            given.insert("eab_hmac_key".into(), json!(key));
-        }
-        EAB_BINDING.check("", &stored_bundle, &json!({ "ca_bundle_pem": account.ca_bundle_pem }), &given)?;
-    }
-    if let Some((kid, key)) = new_eab {
-        rebind_eab(&state, &mut account, &kid, &key, &mut changes)?;
-    }
-    if changes.is_empty() {
-        return Ok(web::Json(account.into()));
-    }
-    state.check_acme_directory(&account.directory_url, account.ca_bundle_pem.as_deref()).await?;
-    if account.status == AcmeAccountStatus::Failed {
-        // The settings the CA refused have changed: the next order registers again.
-        account.status = AcmeAccountStatus::Pending;
-        account.last_error = None;
-    }
-    account.updated_at = state.now();
-    let audit = state.org().await?.audit(
-        auth.caller()?.principal(),
-        "credential.updated",
-        Some(("acme_account", account.id.to_string())),
-        Some(scope.project_id()),
-        serde_json::Value::Object(changes),
-    );
-    let account = state.store()?.update_audited(&scope, &account, audit).await?;
-    tracing::info!(project_id = %scope.project_id(), account_id = %account.id, "acme account updated");
-    Ok(web::Json(account.into()))
+    Ok(web::Json(service::update(&auth, path_id(&id, "acme account")?, body).await?))
 }
 
-/// Seals a new binding, or, on a registered account, accepts only the binding it was registered
-/// with (given again to carry a trust change): the CA used it once, at registration.
-fn rebind_eab(
-    state: &AppState,
-    account: &mut AcmeAccount,
-    kid: &str,
-    key: &str,
-    changes: &mut serde_json::Map<String, serde_json::Value>,
-) -> Result<(), ApiError> {
-    let same_key = match &account.eab_hmac_key {
-        Some(sealed) => {
-            state.envelope.open(&account.id.to_string(), "eab_hmac_key", sealed)?.expose() == key.as_bytes()
-        }
-        None => false,
-    };
-    let same = same_key && account.eab_kid.as_deref() == Some(kid);
-    if same {
-        return Ok(());
-    }
-    if account.status == AcmeAccountStatus::Registered {
-        return Err(ApiError::conflict(
-            "the account is registered with the CA, which used its binding once, at registration: the binding cannot change; create another account",
-        ));
-    }
-    changes.insert("eab".into(), json!({ "before": account.eab_kid, "after": kid }));
-    account.eab_kid = Some(kid.to_owned());
-    account.eab_hmac_key =
-        Some(state.envelope.seal(&account.id.to_string(), "eab_hmac_key", &SecretBytes::from_text(key))?);
-    Ok(())
+pub async fn delete(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    service::delete(&auth, path_id(&id, "acme account")?).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

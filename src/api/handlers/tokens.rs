@@ -1,122 +1,31 @@
-//! Long-lived API tokens: `cap_<id>.<secret>`, shown once at creation, stored as a SHA-256 of the
-//! secret, revocable by their user and by the organization's owners.
-//! Invariant: only an interactive session mints a token, so a leaked token cannot outlive its own
-//! revocation by minting successors (issue 14, item 9).
-
-use std::time::Duration;
+//! API tokens over HTTP (`service::tokens`).
 
 use actix_web::{HttpResponse, web};
-use certautopilot_core::ids::{ApiTokenId, UserId};
-use certautopilot_core::model::{ApiToken, User};
-use certautopilot_core::store::RecordStore;
 
-use crate::api::auth::{API_TOKEN_PREFIX, AuthMethod, Authorized, random_secret, secret_digest};
+use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
-use crate::api::views::{ApiTokenPage, ApiTokenView, CreateApiToken, CreatedApiToken};
-use crate::api::{AppState, validate};
+use crate::api::views::{ApiTokenPage, CreateApiToken};
+use crate::service::tokens as service;
 
-pub async fn list(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Result<web::Json<ApiTokenPage>, ApiError> {
-    let caller = auth.caller()?;
-    let page = state
-        .store()?
-        .list_by_lookup::<ApiToken>(&caller.org_scope(), &caller.user.id.to_string(), &query.page()?)
-        .await?;
-    Ok(web::Json(page.map(ApiTokenView::from).into()))
+pub async fn list(auth: Authorized, query: web::Query<ListQuery>) -> Result<web::Json<ApiTokenPage>, ApiError> {
+    Ok(web::Json(service::list(&auth, query.page()).await?))
 }
 
-pub async fn create(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    ApiJson(body): ApiJson<CreateApiToken>,
-) -> Result<HttpResponse, ApiError> {
-    let caller = auth.caller()?;
-    if let AuthMethod::ApiToken(_) = caller.method {
-        return Err(ApiError::forbidden(
-            "an API token cannot create API tokens; sign in with your password to create one",
-        ));
-    }
-    let name = validate::name("name", &body.name)?;
-    let max = state.auth.api_token_max_days;
-    let days = body.expires_in_days.unwrap_or(max);
-    if days == 0 || days > max {
-        return Err(ApiError::invalid("expires_in_days", format!("must be 1 to {max}")));
-    }
-    let now = state.now();
-    let secret = random_secret();
-    let token = ApiToken {
-        id: ApiTokenId::new(),
-        org_id: caller.user.org_id,
-        user_id: caller.user.id,
-        name,
-        secret_sha256: secret_digest(&secret),
-        expires_at: Some(now.saturating_add(Duration::from_secs(u64::from(days) * 86_400))),
-        revoked: false,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    let audit = state.org().await?.audit(
-        caller.principal(),
-        "api_token.created",
-        Some(("api_token", token.id.to_string())),
-        None,
-        serde_json::json!({ "name": token.name, "expires_at": token.expires_at }),
-    );
-    state.store()?.insert_audited(&caller.org_scope(), &token, audit).await?;
-    tracing::info!(user_id = %caller.user.id, token_id = %token.id, "api token created");
-    Ok(HttpResponse::Created().json(CreatedApiToken {
-        id: token.id,
-        name: token.name,
-        token: format!("{API_TOKEN_PREFIX}{}.{secret}", token.id),
-        expires_at: token.expires_at,
-    }))
+pub async fn create(auth: Authorized, ApiJson(body): ApiJson<CreateApiToken>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(service::create(&auth, body).await?))
 }
 
-pub async fn revoke(
-    auth: Authorized,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let caller = auth.caller()?;
-    let id: ApiTokenId = path_id(&id, "api token")?;
-    let scope = caller.org_scope();
-    let mut token: ApiToken = state.store()?.get(&scope, &id).await?;
-    // Owners revoke anyone's token (a leaked one must be containable); others only their own, and
-    // another user's token reads exactly like one that does not exist.
-    if token.user_id != caller.user.id && !caller.is_owner() {
-        return Err(ApiError::not_found("api token"));
-    }
-    token.revoked = true;
-    let audit = state.org().await?.audit(
-        caller.principal(),
-        "api_token.revoked",
-        Some(("api_token", id.to_string())),
-        None,
-        serde_json::json!({ "user_id": token.user_id, "revoked_by": caller.user.id }),
-    );
-    state.store()?.update_audited(&scope, &token, audit).await?;
-    tracing::info!(by = %caller.user.id, user_id = %token.user_id, token_id = %id, "api token revoked");
+pub async fn revoke(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    service::revoke(&auth, path_id(&id, "api token")?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Every API token of one user of the organization (owners only), revoked and expired ones included.
 pub async fn list_for_user(
     auth: Authorized,
-    state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<ApiTokenPage>, ApiError> {
-    let caller = auth.caller()?;
-    let user: UserId = path_id(&id, "user")?;
-    let scope = caller.org_scope();
-    let page = query.page()?;
-    let user: User = state.store()?.get(&scope, &user).await?;
-    let page = state.store()?.list_by_lookup::<ApiToken>(&scope, &user.id.to_string(), &page).await?;
-    Ok(web::Json(page.map(ApiTokenView::from).into()))
+    Ok(web::Json(service::list_for_user(&auth, path_id(&id, "user")?, query.page()).await?))
 }

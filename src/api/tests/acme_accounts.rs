@@ -15,7 +15,7 @@ use certautopilot_core::store::{PageRequest, RecordStore};
 use serde_json::{Value, json};
 
 use super::harness::*;
-use crate::api::door::DirectoryCheck;
+use crate::service::directory::DirectoryCheck;
 
 const EAB_KEY: &str = "c2VjcmV0LWhtYWMta2V5LXZhbHVlLWZvci1lYWI";
 const OTHER_EAB_KEY: &str = "YW5vdGhlci1obWFjLWtleS12YWx1ZQ";

@@ -19,8 +19,8 @@ use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
 use serde_json::{Value, json};
 
 use crate::api::AppState;
-use crate::api::auth::{API_TOKEN_PREFIX, secret_digest};
 use crate::metrics::HttpMetrics;
+use crate::service::credentials::{API_TOKEN_PREFIX, secret_digest};
 
 pub const OWNER_EMAIL: &str = "owner@acme.test";
 pub const OWNER_PASSWORD: &str = "correct horse battery staple";
@@ -76,11 +76,11 @@ impl Harness {
     }
 
     /// A harness whose ACME account writes fetch the CA's directory as `serve` does.
-    pub async fn with_acme_directory_check(check: crate::api::door::DirectoryCheck) -> Harness {
+    pub async fn with_acme_directory_check(check: crate::service::directory::DirectoryCheck) -> Harness {
         Harness::build(auth_config(), Some(check)).await
     }
 
-    async fn build(auth: AuthConfig, directory_check: Option<crate::api::door::DirectoryCheck>) -> Harness {
+    async fn build(auth: AuthConfig, directory_check: Option<crate::service::directory::DirectoryCheck>) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
         // The KEK actor as `serve` runs it, so the envelope and the registry are the real ones.
@@ -197,7 +197,7 @@ impl World {
 
 pub async fn world(h: &Harness) -> World {
     let (org, owner_user) =
-        crate::api::handlers::setup::perform(&h.state, "Acme", OWNER_EMAIL, OWNER_PASSWORD).await.unwrap();
+        crate::service::setup::perform(&h.state, "Acme", OWNER_EMAIL, OWNER_PASSWORD).await.unwrap();
     let org_scope = OrgScope::for_user(&owner_user).unwrap();
     let now = Timestamp::now();
     let mut projects = Vec::new();
@@ -242,7 +242,7 @@ pub async fn world(h: &Harness) -> World {
 
 /// A fresh API token for `user`, straight into the store.
 pub async fn api_token(h: &Harness, org_scope: &OrgScope, user: &User) -> String {
-    let secret = crate::api::auth::random_secret();
+    let secret = crate::service::credentials::random_secret();
     let now = Timestamp::now();
     let token = ApiToken {
         id: ApiTokenId::new(),
@@ -269,7 +269,7 @@ pub async fn session_token(h: &Harness, org_scope: &OrgScope, user: &User) -> St
         id: SessionId::new(),
         org_id: user.org_id,
         user_id: user.id,
-        csrf_token_sha256: secret_digest(&crate::api::auth::random_secret()),
+        csrf_token_sha256: secret_digest(&crate::service::credentials::random_secret()),
         expires_at,
         revoked: false,
         created_at: now,
@@ -278,14 +278,14 @@ pub async fn session_token(h: &Harness, org_scope: &OrgScope, user: &User) -> St
     };
     h.store.insert(org_scope, &session).await.unwrap();
     let org = h.state.organization().await.unwrap().unwrap();
-    let claims = crate::api::auth::jwt::Claims {
+    let claims = crate::service::credentials::jwt::Claims {
         sub: user.id.to_string(),
         org: user.org_id.to_string(),
         sid: session.id.to_string(),
         iat: now.as_unix_millis() / 1_000,
         exp: expires_at.as_unix_millis() / 1_000,
     };
-    crate::api::auth::jwt::sign(&org.jwt_key, &claims)
+    crate::service::credentials::jwt::sign(&org.jwt_key, &claims)
 }
 
 pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources {

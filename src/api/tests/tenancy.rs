@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::harness::*;
 use crate::api::route_spec::{Policy, RouteSpec};
 use crate::api::routes::table;
-use crate::api::{AUDIT_SECRET_FIELD, JWT_KEY_FIELD};
+use crate::service::state::{AUDIT_SECRET_FIELD, JWT_KEY_FIELD};
 
 /// What project A's and organization 2's records carry, so a leak shows in any response text.
 const ALPHA: &str = "ALPHA-7c1e";
@@ -291,7 +291,7 @@ async fn session_in(h: &Harness, scope: &OrgScope, user: &User, key: &SecretByte
         id: SessionId::new(),
         org_id: user.org_id,
         user_id: user.id,
-        csrf_token_sha256: crate::api::auth::secret_digest(&crate::api::auth::random_secret()),
+        csrf_token_sha256: crate::service::credentials::secret_digest(&crate::service::credentials::random_secret()),
         expires_at,
         revoked: false,
         created_at: now,
@@ -303,14 +303,14 @@ async fn session_in(h: &Harness, scope: &OrgScope, user: &User, key: &SecretByte
 }
 
 fn jwt(key: &SecretBytes, user: UserId, org: OrgId, session: SessionId, expires_at: Timestamp) -> String {
-    let claims = crate::api::auth::jwt::Claims {
+    let claims = crate::service::credentials::jwt::Claims {
         sub: user.to_string(),
         org: org.to_string(),
         sid: session.to_string(),
         iat: Timestamp::now().as_unix_millis() / 1_000,
         exp: expires_at.as_unix_millis() / 1_000,
     };
-    crate::api::auth::jwt::sign(key, &claims)
+    crate::service::credentials::jwt::sign(key, &claims)
 }
 
 /// The session id inside a JWT the harness or `session_in` made.

@@ -10,7 +10,7 @@ use certautopilot_core::store::{PageRequest, RecordStore};
 use serde_json::json;
 
 use super::harness::*;
-use crate::api::auth::jwt;
+use crate::service::credentials::jwt;
 
 async fn login<S, B>(app: &S, password: &str) -> Resp
 where

@@ -1,10 +1,11 @@
-//! Views of the audit trail: events, verification, and how a principal is named in them.
+//! Views of the audit trail: the event search, events, verification, and how a principal is named
+//! in them.
 //! Invariant: secret-free (audit details never hold secrets).
 
 use certautopilot_core::Timestamp;
 use certautopilot_core::ids::*;
 use certautopilot_core::model::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,6 +46,19 @@ impl From<AuditEvent> for AuditEventView {
             hmac: e.hmac,
         }
     }
+}
+
+/// `?project_id=&action=&from=&until=&cursor=&limit=` of the event search, as given: the search
+/// checks each (the route table documents them as query parameters).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub project_id: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

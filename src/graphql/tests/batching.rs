@@ -53,8 +53,7 @@ async fn projects_with_members_take_the_same_trips_whatever_their_number() {
     let other = h.second_process().await;
     let app = app!(other);
     data(&gql(&app, &w.owner, "{ me { user { id } } }", json!({})).await);
-    let query =
-        "{ projects(first: 10) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
+    let query = "{ projects(first: 10) { edges { node { name members(first: 10) { edges { node { role user { email } } } } } } } }";
     let trips_of = |who: &Who, total: usize| {
         let (app, other) = (&app, &other);
         let who = who.clone();

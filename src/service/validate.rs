@@ -4,11 +4,11 @@
 
 use certautopilot_core::model::checks;
 
-use crate::api::error::ApiError;
+use crate::service::error::ApiError;
 
 pub const MAX_SANS: usize = 100;
 /// The renewal lead a new certificate may ask for, in days: less than the 90 days an ACME
-/// certificate is expected to live until one is issued (issue 15, item 4; `door::renew_before_days`
+/// certificate is expected to live until one is issued (issue 15, item 4; `certificates::renew_before_days`
 /// applies the issued certificate's own lifetime once there is one).
 pub const RENEW_BEFORE_DAYS: std::ops::RangeInclusive<u32> =
     1..=(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS - 1);
@@ -19,6 +19,17 @@ impl From<checks::ConfigError> for ApiError {
     fn from(e: checks::ConfigError) -> Self {
         ApiError::invalid(e.field, e.message)
     }
+}
+
+/// The names serde gives `values`, in order: what a field naming one of them must hold.
+pub fn serde_names<T: serde::Serialize>(values: &[T]) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| match serde_json::to_value(v) {
+            Ok(serde_json::Value::String(name)) => Some(name),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A resource name (`checks::name`).

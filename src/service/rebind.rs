@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::api::error::ApiError;
+use crate::service::error::ApiError;
 
 /// Which fields of an object's public settings decide where its secrets go, and which fields are
 /// the secrets.

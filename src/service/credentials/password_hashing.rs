@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use crate::api::auth::password;
-use crate::api::error::{ApiError, ErrorCode};
+use crate::service::credentials::password;
+use crate::service::error::{ApiError, ErrorCode};
 
 /// The most slots chosen from the cores: each is 19 MiB at peak, and logins beyond what a few
 /// cores can hash only queue up anyway.

@@ -6,7 +6,7 @@
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::api::auth::argon2_memory::Argon2Memory;
+use crate::service::credentials::argon2_memory::Argon2Memory;
 
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 1_024;

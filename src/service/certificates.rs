@@ -1,0 +1,395 @@
+//! Certificates: creating one stores it as `requested` and queues its issue job in the same
+//! transaction; renew, revoke and distribute queue their jobs; the timeline merges the
+//! certificate's audit entries with its jobs' logs; the chain is the issued PEM. The certificate
+//! actor does the work.
+//! Invariant: a request refused here changes nothing: its names are served by a zone of the
+//! project, its renewal lead fits the certificate's lifetime, its account and targets are the
+//! project's, and status changes are asked for only where the lifecycle allows them.
+
+use certautopilot_core::ProjectScope;
+use certautopilot_core::ids::{CertificateId, ProjectId, TargetId};
+use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
+use certautopilot_core::lifecycle::{LifecycleEvent, transition};
+use certautopilot_core::model::{
+    AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, NewJob, SUBSCRIBER_REVOCATION_REASONS,
+    Zone, revocation_reason_code, zone_serving,
+};
+use certautopilot_core::store::{AuditFilter, PageRequest, RecordStore, ScopeArg};
+use serde_json::json;
+
+use crate::api::views::{
+    CertificateCreated, CertificatePage, CertificateView, CreateCertificate, DeploymentList, DeploymentView, JobQueued,
+    RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
+};
+use crate::service::authorized::Authorized;
+use crate::service::error::ApiError;
+use crate::service::records::{self, related_missing};
+use crate::service::state::AppState;
+use crate::service::validate;
+
+pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<CertificatePage, ApiError> {
+    Ok(records::list::<Certificate, CertificateView>(auth, project, page).await?.into())
+}
+
+/// Requests a certificate: stored as `requested` with its issue job, in one transaction.
+pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<CertificateCreated, ApiError> {
+    let scope = auth.project_scope(input.project_id).await?;
+    let state = auth.state();
+    let CertificateNames { common_name, names, given } = certificate_names(&input.common_name, &input.sans)?;
+    if let Some(days) = input.renew_before_days {
+        renew_before_days(None, days)?;
+    }
+    names_served(state, &scope, &given).await?;
+    let account: AcmeAccount = state
+        .store()?
+        .get(&scope, &input.acme_account_id)
+        .await
+        .map_err(related_missing("acme_account_id", "acme account"))?;
+    resolve_targets(state, &scope, &input.target_ids).await?;
+    let mut certificate =
+        Certificate::new(scope.project_id(), common_name, names, input.key_type, account.id, state.now());
+    certificate.renew_before_days = input.renew_before_days;
+    certificate.target_ids = input.target_ids;
+    let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
+    let details =
+        json!({ "common_name": certificate.common_name, "sans": certificate.sans, "key_type": certificate.key_type });
+    let object = Some(("certificate", certificate.id.to_string()));
+    let audit = auth.audit("cert.requested", object, Some(scope.project_id()), details).await?;
+    let enqueued = state.store()?.insert_and_enqueue(&scope, &certificate, job, Some(audit)).await?;
+    state.wake_workers();
+    tracing::info!(project_id = %scope.project_id(), certificate_id = %certificate.id, job_id = %enqueued.job.id, "certificate requested");
+    Ok(CertificateCreated { certificate: certificate.into(), job: enqueued.job.into() })
+}
+
+/// The names of a new certificate, checked and normalized.
+struct CertificateNames {
+    common_name: String,
+    /// Every name without repeats, the common name first.
+    names: Vec<String>,
+    /// Each name under the field it was given in (`sans[3]`), so a later refusal can point at it.
+    given: Vec<(String, String)>,
+}
+
+fn certificate_names(common_name: &str, sans: &[String]) -> Result<CertificateNames, ApiError> {
+    let common_name = validate::certificate_name("common_name", common_name)?;
+    if common_name.len() > validate::MAX_COMMON_NAME {
+        return Err(ApiError::invalid(
+            "common_name",
+            format!(
+                "must be at most {} characters (RFC 5280's upper bound for a common name); choose a shorter common name and list the long name in sans",
+                validate::MAX_COMMON_NAME
+            ),
+        ));
+    }
+    let mut names = vec![common_name.clone()];
+    let mut given = vec![("common_name".to_owned(), common_name.clone())];
+    for (i, san) in sans.iter().enumerate() {
+        let name = validate::certificate_name(&format!("sans[{i}]"), san)?;
+        given.push((format!("sans[{i}]"), name.clone()));
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.len() > validate::MAX_SANS {
+        return Err(ApiError::invalid("sans", format!("at most {} names per certificate", validate::MAX_SANS)));
+    }
+    Ok(CertificateNames { common_name, names, given })
+}
+
+pub async fn get(auth: &Authorized, id: CertificateId) -> Result<CertificateView, ApiError> {
+    Ok(certificate_in_scope(auth, id).await?.1.into())
+}
+
+/// The certificate and the scope of its project, for operations addressed by its id alone.
+async fn certificate_in_scope(auth: &Authorized, id: CertificateId) -> Result<(ProjectScope, Certificate), ApiError> {
+    records::addressed(auth, &id, "certificate").await
+}
+
+/// Queues a job for the certificate's actor with an audit entry in the same transaction.
+async fn queue(
+    auth: &Authorized,
+    scope: &ProjectScope,
+    cert: &Certificate,
+    job: NewJob,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<JobQueued, ApiError> {
+    let audit =
+        auth.audit(action, Some(("certificate", cert.id.to_string())), Some(scope.project_id()), details).await?;
+    let state = auth.state();
+    let enqueued = state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
+    state.wake_workers();
+    Ok(JobQueued { job: enqueued.job.into(), created: enqueued.created })
+}
+
+/// Renews now (a `renew` job), where the lifecycle allows it.
+pub async fn renew(auth: &Authorized, id: CertificateId) -> Result<JobQueued, ApiError> {
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    transition(cert.status, LifecycleEvent::StartRenew, cert.chain_pem.is_some())
+        .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be renewed", cert.status)))?;
+    let job = JobSpec::Renew { certificate_id: cert.id, reason: RenewReason::Requested, record_version: cert.version }
+        .into_job(&scope, auth.state().max_job_attempts);
+    queue(auth, &scope, &cert, job, "cert.renew_requested", json!({ "serial": cert.serial })).await
+}
+
+/// Revokes at the CA (a `revoke` job) for one of the reasons a subscriber may give.
+pub async fn revoke(auth: &Authorized, id: CertificateId, input: RevokeCertificate) -> Result<JobQueued, ApiError> {
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    let reason_name = input.reason.as_deref().unwrap_or("unspecified");
+    let reason = SUBSCRIBER_REVOCATION_REASONS
+        .contains(&reason_name)
+        .then(|| revocation_reason_code(reason_name))
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::invalid("reason", format!("must be one of {}", SUBSCRIBER_REVOCATION_REASONS.join(", ")))
+        })?;
+    // While a renewal runs, "the certificate" is about to change: the revocation would hit the new
+    // one and leave the one on the targets valid. The caller revokes once it has finished.
+    if cert.status == CertificateStatus::Renewing {
+        return Err(ApiError::conflict(
+            "a renewal is in progress; revoke once it has finished, so the certificate revoked is the one deployed",
+        ));
+    }
+    transition(cert.status, LifecycleEvent::Revoked, cert.chain_pem.is_some())
+        .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be revoked", cert.status)))?;
+    let job = JobSpec::Revoke { certificate_id: cert.id, reason: Some(reason), serial: cert.serial.clone() }
+        .into_job(&scope, auth.state().max_job_attempts);
+    let details = json!({ "serial": cert.serial, "reason": reason_name });
+    queue(auth, &scope, &cert, job, "cert.revoke_requested", details).await
+}
+
+/// Deploys the current certificate to every attached target again (one `distribute` job).
+pub async fn distribute(auth: &Authorized, id: CertificateId) -> Result<JobQueued, ApiError> {
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    if cert.chain_pem.is_none() || cert.status == CertificateStatus::Revoked {
+        return Err(ApiError::conflict(format!("a {} certificate has nothing to distribute", cert.status)));
+    }
+    if cert.target_ids.is_empty() {
+        return Err(ApiError::conflict("the certificate has no targets; attach some first"));
+    }
+    let job = JobSpec::Distribute {
+        certificate_id: cert.id,
+        target_ids: Vec::new(),
+        force: true,
+        cause: DistributeCause::Requested,
+    }
+    .into_job(&scope, auth.state().max_job_attempts);
+    let details = json!({ "targets": cert.target_ids, "serial": cert.serial });
+    queue(auth, &scope, &cert, job, "cert.distribute_requested", details).await
+}
+
+/// The certificate's story: its audit entries (every state change) and its jobs' log lines
+/// (every step), oldest first.
+pub async fn timeline(auth: &Authorized, id: CertificateId) -> Result<TimelineView, ApiError> {
+    const MAX_ENTRIES: usize = 1_000;
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    let state = auth.state();
+    let store = state.store()?;
+    let org_scope = auth.caller()?.org_scope();
+    let filter = AuditFilter {
+        project_id: Some(scope.project_id()),
+        object_id: Some(cert.id.to_string()),
+        ..Default::default()
+    };
+    state.flush_audit(org_scope.org_id()).await;
+    let mut items: Vec<TimelineEntry> = store
+        .search_audit_events(&org_scope, &filter, 0, MAX_ENTRIES)
+        .await?
+        .into_iter()
+        .map(TimelineEntry::from)
+        .collect();
+    for (job_id, kind, line) in store.subject_job_logs(&scope, &cert.id.to_string(), MAX_ENTRIES).await? {
+        items.push(TimelineEntry::from_log(job_id, kind, line));
+    }
+    items.sort_by_key(|e| e.at);
+    items.truncate(MAX_ENTRIES);
+    Ok(TimelineView { items })
+}
+
+/// The issued chain, leaf first, as PEM; not found until one is issued.
+pub async fn chain(auth: &Authorized, id: CertificateId) -> Result<String, ApiError> {
+    let (_, cert) = certificate_in_scope(auth, id).await?;
+    cert.chain_pem.ok_or_else(|| ApiError::not_found("issued certificate"))
+}
+
+/// Where the certificate stands on each of its targets.
+pub async fn deployments(auth: &Authorized, id: CertificateId) -> Result<DeploymentList, ApiError> {
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    let page = PageRequest::first(1_000);
+    let items = auth
+        .state()
+        .store()?
+        .list_by_lookup::<Deployment>(&scope, &cert.id.to_string(), &page)
+        .await?
+        .items
+        .into_iter()
+        .map(DeploymentView::from)
+        .collect();
+    Ok(DeploymentList { items })
+}
+
+/// Replaces the certificate's targets (attach and detach in one call), version-checked.
+pub async fn set_targets(auth: &Authorized, id: CertificateId, input: SetTargets) -> Result<CertificateView, ApiError> {
+    let (scope, mut cert) = certificate_in_scope(auth, id).await?;
+    let state = auth.state();
+    records::at_version("certificate", cert.version, input.version)?;
+    let ids = resolve_targets(state, &scope, &input.target_ids).await?;
+    let before = std::mem::replace(&mut cert.target_ids, ids);
+    cert.updated_at = state.now();
+    let details = json!({ "before": before, "after": cert.target_ids });
+    let object = Some(("certificate", cert.id.to_string()));
+    let audit = auth.audit("cert.targets_changed", object, Some(scope.project_id()), details).await?;
+    Ok(state.store()?.update_audited(&scope, &cert, audit).await?.into())
+}
+
+/// The targets named, each checked to be in the project (422 on `target_ids[i]` otherwise),
+/// without repeats, in the order given.
+async fn resolve_targets(
+    state: &AppState,
+    scope: &ProjectScope,
+    target_ids: &[TargetId],
+) -> Result<Vec<TargetId>, ApiError> {
+    let mut ids = Vec::new();
+    for (i, target) in target_ids.iter().enumerate() {
+        let _: DistributionTarget =
+            state.store()?.get(scope, target).await.map_err(related_missing(&format!("target_ids[{i}]"), "target"))?;
+        if !ids.contains(target) {
+            ids.push(*target);
+        }
+    }
+    Ok(ids)
+}
+
+/// Changes a certificate's renewal policy, targets or pause (issue 15, item 5), version-checked,
+/// all fields checked before anything is written. One `cert.updated` entry lists each change as
+/// `{before, after}`; a request that changes nothing writes nothing.
+pub async fn update(
+    auth: &Authorized,
+    id: CertificateId,
+    input: UpdateCertificate,
+) -> Result<CertificateView, ApiError> {
+    let (scope, mut cert) = certificate_in_scope(auth, id).await?;
+    let state = auth.state();
+    records::at_version("certificate", cert.version, input.version)?;
+    let mut changes = serde_json::Map::new();
+    if let Some(days) = input.renew_before_days {
+        let days = days.map(|d| renew_before_days(Some(&cert), d)).transpose()?;
+        if days != cert.renew_before_days {
+            changes.insert("renew_before_days".into(), json!({ "before": cert.renew_before_days, "after": days }));
+            cert.renew_before_days = days;
+        }
+    }
+    if let Some(target_ids) = &input.target_ids {
+        let ids = resolve_targets(state, &scope, target_ids).await?;
+        if ids != cert.target_ids {
+            changes.insert("target_ids".into(), json!({ "before": cert.target_ids, "after": ids }));
+            cert.target_ids = ids;
+        }
+    }
+    if let Some(paused) = input.paused
+        && paused != cert.paused
+    {
+        changes.insert("paused".into(), json!({ "before": cert.paused, "after": paused }));
+        cert.paused = paused;
+    }
+    if changes.is_empty() {
+        return Ok(cert.into());
+    }
+    // The window follows the policy (a CA's ARI window still wins); a paused certificate keeps
+    // `renew_at` for the view, and the store leaves it out of the renewal index.
+    if cert.status == CertificateStatus::Issued {
+        cert.renew_at = cert.renewal_window_start();
+    }
+    cert.updated_at = state.now();
+    let object = Some(("certificate", cert.id.to_string()));
+    let audit =
+        auth.audit("cert.updated", object, Some(scope.project_id()), serde_json::Value::Object(changes)).await?;
+    let cert = state.store()?.update_audited(&scope, &cert, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), certificate_id = %cert.id, paused = cert.paused, "certificate updated");
+    Ok(cert.into())
+}
+
+/// Deletes a certificate with its deployment records and sealed keys (issue 15, item 5). A
+/// certificate still valid and not revoked is refused: revoke it first, then delete. The files
+/// already on targets stay where they are; the story stays in the audit chain, closed by
+/// `cert.deleted`.
+pub async fn delete(auth: &Authorized, id: CertificateId) -> Result<(), ApiError> {
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    let state = auth.state();
+    if matches!(cert.status, CertificateStatus::Issuing | CertificateStatus::Renewing) {
+        return Err(ApiError::conflict(format!(
+            "a job is {} this certificate; delete it once that job has ended",
+            if cert.status == CertificateStatus::Issuing { "issuing" } else { "renewing" }
+        )));
+    }
+    let valid = cert.not_after.is_some_and(|t| t > state.now());
+    if cert.chain_pem.is_some() && cert.status != CertificateStatus::Revoked && valid {
+        return Err(ApiError::conflict(format!(
+            "the certificate (serial {}) is valid and not revoked: revoke it first (POST /api/v1/certificates/{}/revoke), then delete it",
+            cert.serial.as_deref().unwrap_or("unknown"),
+            cert.id
+        )));
+    }
+    let details = json!({
+        "common_name": cert.common_name,
+        "sans": cert.sans,
+        "status": cert.status,
+        "serial": cert.serial,
+        "not_after": cert.not_after,
+        "revoked_at": cert.revoked_at,
+        "targets": cert.target_ids,
+        "replaced_serials": cert.history.iter().map(|h| h.serial.as_str()).collect::<Vec<_>>(),
+    });
+    let object = Some(("certificate", cert.id.to_string()));
+    let audit = auth.audit("cert.deleted", object, Some(scope.project_id()), details).await?;
+    state.store()?.delete_certificate(&scope, cert.id, cert.version, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), certificate_id = %cert.id, "certificate deleted");
+    Ok(())
+}
+
+/// Refuses the first name (`(field, name)`) that no zone of the project serves: a DNS-01 challenge
+/// for it could never be published (`actors::issuance::dns` starts from the same zone choice, and
+/// a CNAME on `_acme-challenge` is only followed from a zone of the project).
+async fn names_served(state: &AppState, scope: &ProjectScope, names: &[(String, String)]) -> Result<(), ApiError> {
+    let mut zones: Vec<Zone> = Vec::new();
+    let mut page = PageRequest::first(1_000);
+    loop {
+        let batch = state.store()?.list::<Zone>(scope, &page).await?;
+        zones.extend(batch.items);
+        match batch.next_cursor {
+            Some(cursor) => page = PageRequest::after(1_000, cursor),
+            None => break,
+        }
+    }
+    match names.iter().find(|(_, name)| zone_serving(&zones, name).is_none()) {
+        Some((field, name)) => Err(ApiError::invalid(
+            field,
+            format!("no zone of this project serves {name}: add the zone (POST /api/v1/zones) first"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A renewal policy must open the window after the certificate starts: at least one day, and
+/// fewer days than the certificate lives (its current lifetime once issued, otherwise the 90 days
+/// ACME CAs issue). Refused, not clamped, so what is stored is what was asked for.
+fn renew_before_days(cert: Option<&Certificate>, days: u32) -> Result<u32, ApiError> {
+    // Before issuance this is `validate::RENEW_BEFORE_DAYS`, the range the OpenAPI document states.
+    let lifetime =
+        cert.map_or(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS, Certificate::expected_lifetime_days);
+    let why = if cert.is_some_and(|c| c.not_after.is_some()) {
+        format!("the current certificate lives {lifetime} days")
+    } else {
+        format!("ACME certificates are expected to live {lifetime} days until one is issued")
+    };
+    if days == 0 || days >= lifetime {
+        return Err(ApiError::invalid(
+            "renew_before_days",
+            format!(
+                "must be 1 to {} ({why}; renewing that early would renew at once, again and again)",
+                lifetime.saturating_sub(1).max(1)
+            ),
+        ));
+    }
+    Ok(days)
+}

@@ -1,0 +1,90 @@
+//! DNS credentials (the TSIG secret sealed, write-only) and zones bound to a credential of the same
+//! project. The settings are checked into core's typed `Rfc2136Config` (`Rfc2136Config::from_request`).
+//! Invariant: a zone names a credential of its own project, and a credential a zone still names
+//! is not deleted.
+
+use certautopilot_core::crypto::SecretBytes;
+use certautopilot_core::ids::{DnsCredentialId, ProjectId, ZoneId};
+use certautopilot_core::model::{DnsCredential, DnsProvider, Rfc2136Config, Zone};
+use certautopilot_core::store::{PageRequest, RecordKind, RecordStore};
+use serde_json::json;
+
+use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, ZonePage, ZoneView};
+use crate::service::authorized::Authorized;
+use crate::service::error::ApiError;
+use crate::service::records::{self, related_missing};
+use crate::service::validate;
+
+pub async fn list_credentials(
+    auth: &Authorized,
+    project: ProjectId,
+    page: PageRequest,
+) -> Result<DnsCredentialPage, ApiError> {
+    Ok(records::list::<DnsCredential, DnsCredentialView>(auth, project, page).await?.into())
+}
+
+pub async fn create_credential(auth: &Authorized, input: CreateDnsCredential) -> Result<DnsCredentialView, ApiError> {
+    let scope = auth.project_scope(input.project_id).await?;
+    let state = auth.state();
+    if !validate::serde_names(&DnsProvider::ACCEPTED).contains(&input.provider) {
+        return Err(ApiError::invalid("provider", "must be rfc2136 (other providers arrive with later releases)"));
+    }
+    let c = input.config;
+    let (config, secret) = Rfc2136Config::from_request(c.server, c.key_name, &c.algorithm, &c.secret, c.nameservers)?;
+    let mut credential =
+        DnsCredential::new(scope.project_id(), validate::name("name", &input.name)?, config, state.now());
+    credential.secret =
+        Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_text(&secret))?);
+    let details = json!({ "name": credential.name, "provider": credential.provider() });
+    let object = Some(("dns_credential", credential.id.to_string()));
+    let audit = auth.audit("credential.created", object, Some(scope.project_id()), details).await?;
+    state.store()?.insert_audited(&scope, &credential, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), credential_id = %credential.id, "dns credential created");
+    Ok(DnsCredentialView::from(credential))
+}
+
+pub async fn get_credential(auth: &Authorized, id: DnsCredentialId) -> Result<DnsCredentialView, ApiError> {
+    let (_, credential): (_, DnsCredential) = records::addressed(auth, &id, "dns credential").await?;
+    Ok(credential.into())
+}
+
+/// Deletes a credential no zone uses.
+pub async fn delete_credential(auth: &Authorized, id: DnsCredentialId) -> Result<(), ApiError> {
+    let scope = auth.scope_of_record(RecordKind::DnsCredential, &id.to_string(), "dns credential").await?;
+    records::ensure_unreferenced::<Zone>(auth, &scope, "dns credential", |z| z.credential_id == id).await?;
+    records::delete_with_audit::<DnsCredential>(auth, &scope, &id.to_string(), "credential.deleted", "dns_credential")
+        .await
+}
+
+pub async fn list_zones(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<ZonePage, ApiError> {
+    Ok(records::list::<Zone, ZoneView>(auth, project, page).await?.into())
+}
+
+/// A zone served through a DNS credential of the same project.
+pub async fn create_zone(auth: &Authorized, input: CreateZone) -> Result<ZoneView, ApiError> {
+    let scope = auth.project_scope(input.project_id).await?;
+    let state = auth.state();
+    let apex = validate::domain("apex", &input.apex, false)?;
+    let credential: DnsCredential = state
+        .store()?
+        .get(&scope, &input.credential_id)
+        .await
+        .map_err(related_missing("credential_id", "dns credential"))?;
+    let zone = Zone::new(scope.project_id(), apex, credential.id, state.now());
+    let details = json!({ "apex": zone.apex, "credential_id": zone.credential_id });
+    let audit =
+        auth.audit("zone.created", Some(("zone", zone.id.to_string())), Some(scope.project_id()), details).await?;
+    state.store()?.insert_audited(&scope, &zone, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), zone_id = %zone.id, apex = %zone.apex, "zone created");
+    Ok(ZoneView::from(zone))
+}
+
+pub async fn get_zone(auth: &Authorized, id: ZoneId) -> Result<ZoneView, ApiError> {
+    let (_, zone): (_, Zone) = records::addressed(auth, &id, "zone").await?;
+    Ok(zone.into())
+}
+
+pub async fn delete_zone(auth: &Authorized, id: ZoneId) -> Result<(), ApiError> {
+    let scope = auth.scope_of_record(RecordKind::Zone, &id.to_string(), "zone").await?;
+    records::delete_with_audit::<Zone>(auth, &scope, &id.to_string(), "zone.deleted", "zone").await
+}
