@@ -1,17 +1,19 @@
-//! ACME accounts of a project: list and one. The view is REST's `AcmeAccountView`: the account key
-//! and the EAB HMAC key are sealed and never fields (only whether they are set).
+//! ACME accounts of a project: list and one, answered by the service layer (`acme_accounts::list`,
+//! `get`) with REST's `AcmeAccountView`: the account key and the EAB HMAC key are sealed and never
+//! fields (only whether they are set).
 //! Invariant: reads go through `listAcmeAccounts` / `getAcmeAccount`'s policy and scopes.
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use certautopilot_core::ids::AcmeAccountId;
-use certautopilot_core::model::AcmeAccount;
+use certautopilot_core::store::cursor_after;
 
 use crate::api::views::AcmeAccountView;
-use crate::graphql::cursor::list_cost;
+use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, at, name_of};
-use crate::graphql::{project_list, record_by_id};
+use crate::graphql::{authorize, parse_id, parse_project, state};
+use crate::service;
 
 pub struct AcmeAccountNode(pub AcmeAccountView);
 
@@ -70,16 +72,18 @@ impl AcmeQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, AcmeAccountNode>> {
-        project_list(ctx, "Query.acmeAccounts", "acme_accounts", &project_id, first, after, |a: AcmeAccount, _| {
-            AcmeAccountNode(a.into())
-        })
-        .await
+        let project = parse_project(&project_id)?;
+        let binding = Binding::new("acme_accounts", project);
+        let args = PageArgs::new(&binding, first, after, state(ctx)?.graphql.max_list_size)?;
+        let auth = authorize(ctx, "Query.acmeAccounts")?;
+        let page = service::acme_accounts::list(&auth, project, args.request()).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |a| cursor_after(&a.id.to_string()), AcmeAccountNode))
     }
 
     /// One ACME account.
     async fn acme_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<AcmeAccountNode> {
-        let (_, account) =
-            record_by_id::<AcmeAccount, AcmeAccountId>(ctx, "Query.acmeAccount", &id, "acme account").await?;
-        Ok(AcmeAccountNode(account.into()))
+        let id: AcmeAccountId = parse_id(&id, "acme account")?;
+        Ok(AcmeAccountNode(service::acme_accounts::get(&authorize(ctx, "Query.acmeAccount")?, id).await?))
     }
 }

@@ -1,18 +1,18 @@
-//! The audit chain's events (owners only), with REST's filters: project, action, time range.
+//! The audit chain's events (owners only), with REST's filters: project, action, time range; the
+//! service layer's `audit::events` answers.
 //! Invariant: read through `listAuditEvents`' policy in the caller's organization; a cursor is bound
 //! to the filters it was issued under, so it cannot carry a page of one search into another.
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
-use certautopilot_core::Page;
 use certautopilot_core::store::AuditFilter;
 
-use crate::api::error::ApiError;
-use crate::api::views::AuditEventView;
-use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost};
+use crate::api::views::{AuditEventView, AuditQuery as AuditSearch};
+use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, Json, at};
 use crate::graphql::{authorize, parse_project, state};
+use crate::service;
 
 pub struct AuditEventNode(AuditEventView);
 
@@ -74,30 +74,30 @@ impl AuditQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, AuditEventNode>> {
-        let caller = authorize(ctx, "Query.auditEvents")?.caller()?.clone();
-        let state = state(ctx)?;
+        let auth = authorize(ctx, "Query.auditEvents")?;
+        let org = auth.caller()?.user.org_id;
+        let project = project_id.as_ref().map(parse_project).transpose()?;
         let filter = AuditFilter {
-            project_id: project_id.as_ref().map(parse_project).transpose()?,
+            project_id: project,
             object_id: None,
-            action,
+            action: action.clone(),
             from: from.map(|t| t.0),
             until: until.map(|t| t.0),
         };
-        let org = caller.org_scope();
-        let binding = Binding::new("audit", search_key(org.org_id(), &filter));
-        let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
-        let after_seq = match &args.after {
-            Some(position) => position.parse::<u64>().map_err(|_| ApiError::invalid("after", "invalid cursor"))?,
-            None => 0,
+        let binding = Binding::new("audit", search_key(org, &filter));
+        let args = PageArgs::new(&binding, first, after, state(ctx)?.graphql.max_list_size)?;
+        let text = |t: Option<DateTime>| t.and_then(|t| serde_json::to_value(t.0).ok()?.as_str().map(str::to_owned));
+        let query = AuditSearch {
+            project_id: project.map(|p| p.to_string()),
+            action,
+            from: text(from),
+            until: text(until),
+            cursor: args.after.clone(),
+            limit: Some(args.limit),
         };
-        state.flush_audit(org.org_id()).await;
-        let mut items = state.store()?.search_audit_events(&org, &filter, after_seq, args.limit + 1).await?;
-        let next_cursor = (items.len() > args.limit).then(|| {
-            items.truncate(args.limit);
-            items.last().map(|e| e.seq.to_string())
-        });
-        let page = Page { items, next_cursor: next_cursor.flatten() };
-        Ok(connection(&binding, &args, page, |e| e.seq.to_string(), |e| AuditEventNode(e.into())))
+        let page = service::audit::events(&auth, query).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |e| e.seq.to_string(), AuditEventNode))
     }
 }
 

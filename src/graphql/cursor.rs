@@ -61,6 +61,11 @@ impl PageArgs {
     }
 }
 
+/// A page as the service layer answers it (a REST page view: items and the store's next cursor).
+pub fn page_of<T>(items: Vec<T>, next_cursor: Option<String>) -> Page<T> {
+    Page { items, next_cursor }
+}
+
 /// What a list field costs for the complexity bound: its `first` (or the default page) times what
 /// each item selects, plus itself. Used in `#[graphql(complexity = …)]`.
 pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {

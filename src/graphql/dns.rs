@@ -7,14 +7,16 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{DnsCredentialId, ZoneId};
-use certautopilot_core::model::{DnsCredential, Zone};
+use certautopilot_core::model::Zone;
+use certautopilot_core::store::cursor_after;
 
 use crate::api::views::DnsCredentialView;
-use crate::graphql::cursor::list_cost;
+use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{self, CredentialKey, Scoped};
 use crate::graphql::scalars::{DateTime, Json, at, name_of};
-use crate::graphql::{nested_scope, project_list, record_by_id};
+use crate::graphql::{authorize, nested_scope, parse_id, parse_project, project_list, record_by_id, state};
+use crate::service;
 
 pub struct DnsCredentialNode(pub DnsCredentialView);
 
@@ -95,23 +97,19 @@ impl DnsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, DnsCredentialNode>> {
-        project_list(
-            ctx,
-            "Query.dnsCredentials",
-            "dns_credentials",
-            &project_id,
-            first,
-            after,
-            |c: DnsCredential, _| DnsCredentialNode(c.into()),
-        )
-        .await
+        let project = parse_project(&project_id)?;
+        let binding = Binding::new("dns_credentials", project);
+        let args = PageArgs::new(&binding, first, after, state(ctx)?.graphql.max_list_size)?;
+        let auth = authorize(ctx, "Query.dnsCredentials")?;
+        let page = service::dns::list_credentials(&auth, project, args.request()).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |c| cursor_after(&c.id.to_string()), DnsCredentialNode))
     }
 
     /// One DNS credential.
     async fn dns_credential(&self, ctx: &Context<'_>, id: ID) -> GqlResult<DnsCredentialNode> {
-        let (_, c) =
-            record_by_id::<DnsCredential, DnsCredentialId>(ctx, "Query.dnsCredential", &id, "dns credential").await?;
-        Ok(DnsCredentialNode(c.into()))
+        let id: DnsCredentialId = parse_id(&id, "dns credential")?;
+        Ok(DnsCredentialNode(service::dns::get_credential(&authorize(ctx, "Query.dnsCredential")?, id).await?))
     }
 
     /// The zones of a project.

@@ -1,22 +1,22 @@
-//! Jobs of a project, and one job with its log (REST's `JobView` and `JobDetail`).
+//! Jobs of a project, and one job with its log: the service layer's `jobs::list` and `jobs::get`
+//! (REST's `JobView` and `JobDetail`).
 //! Invariant: a job is reached only through its project's scope (`listJobs` / `getJob`'s policy);
 //! jobs with no project (system jobs) and other projects' jobs read as not found.
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
-use certautopilot_core::SystemScope;
 use certautopilot_core::ids::JobId;
 use certautopilot_core::model::Job;
 use certautopilot_core::store::cursor_after;
 
-use crate::api::error::{ApiError, ErrorCode};
 use crate::api::views::JobView;
-use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost};
+use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, Json, at, at_opt, name_of};
-use crate::graphql::{authorize, parse_id, parse_project, project_scope, remember, state};
+use crate::graphql::{authorize, parse_id, parse_project, state};
+use crate::service;
 
-pub struct JobNode(JobView);
+pub struct JobNode(pub JobView);
 
 impl JobNode {
     pub fn new(job: Job) -> Self {
@@ -100,36 +100,19 @@ impl JobQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, JobNode>> {
         let project = parse_project(&project_id)?;
-        let scope = project_scope(ctx, "Query.jobs", project).await?;
-        let state = state(ctx)?;
         let binding = Binding::new("jobs", project);
-        let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
-        let page = state.store()?.list_project_jobs(&scope, &args.request()).await?;
-        Ok(connection(&binding, &args, page, |j| cursor_after(&j.id.to_string()), JobNode::new))
+        let args = PageArgs::new(&binding, first, after, state(ctx)?.graphql.max_list_size)?;
+        let page = service::jobs::list(&authorize(ctx, "Query.jobs")?, project, args.request()).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |j| cursor_after(&j.id.to_string()), JobNode))
     }
 
     /// One job with its log.
     async fn job(&self, ctx: &Context<'_>, id: ID) -> GqlResult<JobDetail> {
         let id: JobId = parse_id(&id, "job")?;
-        let auth = authorize(ctx, "Query.job")?;
-        let store = state(ctx)?.store()?;
-        let system = SystemScope::new("gateway");
-        // As REST: system jobs (no project) are not reachable; unknown and foreign ids read alike.
-        let project = store
-            .get_job(&system, id)
-            .await
-            .ok()
-            .and_then(|j| j.project_id)
-            .ok_or_else(|| ApiError::not_found("job"))?;
-        let scope = auth
-            .project_scope(project)
-            .await
-            .map_err(|e| if e.code == ErrorCode::NotFound { ApiError::not_found("job") } else { e })?;
-        remember(ctx, &scope);
-        let job = store.get_project_job(&scope, id).await?;
-        let log = store
-            .job_logs(&system, id)
-            .await?
+        let detail = service::jobs::get(&authorize(ctx, "Query.job")?, id).await?;
+        let log = detail
+            .log
             .into_iter()
             .map(|l| JobLogLine {
                 seq: l.seq,
@@ -139,6 +122,6 @@ impl JobQuery {
                 fields: async_graphql::Json(l.fields),
             })
             .collect();
-        Ok(JobDetail { job: JobNode::new(job), log })
+        Ok(JobDetail { job: JobNode(detail.job), log })
     }
 }

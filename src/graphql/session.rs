@@ -1,17 +1,19 @@
 //! The caller and the organization's people: `me`, the caller's API tokens, the users (owners),
-//! each user's tokens. The values are REST's views (`UserView`, `ApiTokenView`, `MeView`).
+//! each user's tokens, each answered by the service layer's operation (`service::session`,
+//! `tokens`, `users`) with REST's views.
 //! Invariant: a token's secret or digest is never a field; only its id, name and dates.
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
-use certautopilot_core::model::{ApiToken, Membership, User};
-use certautopilot_core::store::{PageRequest, RecordStore, cursor_after};
+use certautopilot_core::ids::UserId;
+use certautopilot_core::store::cursor_after;
 
 use crate::api::views::{ApiTokenView, UserView};
-use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost};
+use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, at, at_opt, name_of};
 use crate::graphql::{authorize, state};
+use crate::service;
 
 pub struct UserNode(pub UserView);
 
@@ -44,8 +46,11 @@ impl UserNode {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, ApiTokenNode>> {
-        let caller = authorize(ctx, "User.apiTokens")?.caller()?.clone();
-        tokens_of(ctx, &caller.org_scope(), self.0.id, first, after).await
+        let auth = authorize(ctx, "User.apiTokens")?;
+        let (binding, args) = token_connection(ctx, self.0.id, first, after)?;
+        let page = service::tokens::list_for_user(&auth, self.0.id, args.request()).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |t| cursor_after(&t.id.to_string()), ApiTokenNode))
     }
 }
 
@@ -73,24 +78,21 @@ impl ApiTokenNode {
     }
 }
 
-/// The signed-in user and their roles.
+/// The signed-in user and their roles (REST's `MeView`).
 pub struct MeNode {
-    user: User,
-    memberships: Vec<Membership>,
+    user: UserNode,
+    memberships: Vec<MembershipSummary>,
 }
 
 #[Object(name = "Me")]
 impl MeNode {
-    async fn user(&self) -> UserNode {
-        UserNode(self.user.clone().into())
+    async fn user(&self) -> &UserNode {
+        &self.user
     }
     /// Each project the user is a member of, with the role (owners hold every role everywhere and
     /// have no memberships).
-    async fn memberships(&self) -> Vec<MembershipSummary> {
-        self.memberships
-            .iter()
-            .map(|m| MembershipSummary { project_id: ID(m.project_id.to_string()), role: name_of(&m.role) })
-            .collect()
+    async fn memberships(&self) -> &[MembershipSummary] {
+        &self.memberships
     }
 }
 
@@ -101,19 +103,16 @@ pub struct MembershipSummary {
     role: String,
 }
 
-/// A user's tokens (`listApiTokens` for one's own, `listUserApiTokens` for an owner's look).
-async fn tokens_of(
+/// A page of token views as a connection bound to `user`'s tokens.
+fn token_connection(
     ctx: &Context<'_>,
-    org: &certautopilot_core::OrgScope,
-    user: certautopilot_core::ids::UserId,
+    user: UserId,
     first: Option<i32>,
     after: Option<String>,
-) -> GqlResult<Connection<String, ApiTokenNode>> {
-    let state = state(ctx)?;
+) -> GqlResult<(Binding, PageArgs)> {
     let binding = Binding::new("api_tokens", user);
-    let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
-    let page = state.store()?.list_by_lookup::<ApiToken>(org, &user.to_string(), &args.request()).await?;
-    Ok(connection(&binding, &args, page, |t| cursor_after(&t.id.to_string()), |t| ApiTokenNode(t.into())))
+    let args = PageArgs::new(&binding, first, after, state(ctx)?.graphql.max_list_size)?;
+    Ok((binding, args))
 }
 
 #[derive(Default)]
@@ -123,13 +122,13 @@ pub struct SessionQuery;
 impl SessionQuery {
     /// The signed-in user and their memberships.
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<MeNode> {
-        let auth = authorize(ctx, "Query.me")?;
-        let caller = auth.caller()?;
-        let memberships = state(ctx)?
-            .store()?
-            .list_by_lookup::<Membership>(&caller.org_scope(), &caller.user.id.to_string(), &PageRequest::first(1_000))
-            .await?;
-        Ok(MeNode { user: caller.user.clone(), memberships: memberships.items })
+        let me = service::session::me(&authorize(ctx, "Query.me")?).await?;
+        let memberships = me
+            .memberships
+            .iter()
+            .map(|m| MembershipSummary { project_id: ID(m.project_id.to_string()), role: name_of(&m.role) })
+            .collect();
+        Ok(MeNode { user: UserNode(me.user), memberships })
     }
 
     /// Your API tokens.
@@ -140,8 +139,11 @@ impl SessionQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, ApiTokenNode>> {
-        let caller = authorize(ctx, "Query.apiTokens")?.caller()?.clone();
-        tokens_of(ctx, &caller.org_scope(), caller.user.id, first, after).await
+        let auth = authorize(ctx, "Query.apiTokens")?;
+        let (binding, args) = token_connection(ctx, auth.caller()?.user.id, first, after)?;
+        let page = service::tokens::list(&auth, args.request()).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |t| cursor_after(&t.id.to_string()), ApiTokenNode))
     }
 
     /// The users of the organization (owners only).
@@ -152,11 +154,11 @@ impl SessionQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, UserNode>> {
-        let caller = authorize(ctx, "Query.users")?.caller()?.clone();
-        let state = state(ctx)?;
-        let binding = Binding::new("users", caller.user.org_id);
-        let args = PageArgs::new(&binding, first, after, state.graphql.max_list_size)?;
-        let page = state.store()?.list::<User>(&caller.org_scope(), &args.request()).await?;
-        Ok(connection(&binding, &args, page, |u| cursor_after(&u.id.to_string()), |u| UserNode(u.into())))
+        let auth = authorize(ctx, "Query.users")?;
+        let binding = Binding::new("users", auth.caller()?.user.org_id);
+        let args = PageArgs::new(&binding, first, after, state(ctx)?.graphql.max_list_size)?;
+        let page = service::users::list(&auth, args.request()).await?;
+        let page = page_of(page.items, page.next_cursor);
+        Ok(connection(&binding, &args, page, |u| cursor_after(&u.id.to_string()), UserNode))
     }
 }
