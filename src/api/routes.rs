@@ -194,7 +194,6 @@ routes! {
 /// GraphQL builds the same `Authorized` as the REST route of the same operation
 /// (`Authorized::admit(caller, policy_of("createCertificate")?, state)`). Mount GraphQL from
 /// `api::configure`, not from this table, so that this file never imports it back.
-#[allow(dead_code, reason = "GraphQL (issue 18, item 2) builds its contexts with it; the service tests do today")]
 pub fn policy_of(operation_id: &str) -> Option<Policy> {
     static POLICIES: OnceLock<HashMap<&'static str, Policy>> = OnceLock::new();
     POLICIES

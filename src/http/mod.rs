@@ -68,6 +68,7 @@ pub fn app(
         .configure(|cfg| {
             if rest_api {
                 crate::api::configure(cfg, body_limit);
+                crate::ui::configure(cfg);
             }
         })
         .default_service(not_found())
