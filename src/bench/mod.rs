@@ -15,6 +15,7 @@ mod renewal_scan;
 mod service;
 mod siem;
 mod slow_bodies;
+mod ui;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -155,6 +156,17 @@ pub enum BenchCommand {
         #[arg(long, hide = true)]
         worker_db: Option<PathBuf>,
     },
+    /// The web console over a large store: server time of the overview and the inventory (p50,
+    /// p95) as a signed-in owner, and the overview's page weight with its assets.
+    Ui {
+        #[arg(long, default_value_t = 100_000)]
+        certificates: usize,
+        /// Requests per page.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -217,6 +229,10 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             }
             let (dir, _guard) = work_dir(dir)?;
             recovery::run(&dir, jobs, rounds, lease).await
+        }
+        BenchCommand::Ui { certificates, samples, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            ui::run(&dir, certificates, samples.max(1)).await
         }
         BenchCommand::RenewalScan { certificates, projects, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;

@@ -268,7 +268,7 @@ mod tests {
     fn cert(status: CertificateStatus, now: Timestamp, renew_in_h: i64, expires_in_h: i64) -> Certificate {
         let mut c = Certificate::new(
             ProjectId::new(),
-            "a.example.test".into(),
+            "a.example.test",
             vec!["a.example.test".into()],
             KeyType::EcdsaP256,
             AcmeAccountId::new(),
