@@ -12,6 +12,7 @@ const GAP: usize = 3;
 const LEFT: usize = 30;
 const TOP: usize = 16;
 const DAY_MILLIS: i64 = 86_400_000;
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// The calendar's SVG. `start` is midnight UTC of the first day; `counts[i]` the certificates
 /// expiring on day `i`; `link_query` is added to each day's link (`&project=…`, or empty).
@@ -26,20 +27,24 @@ pub fn heatmap_svg(start: Timestamp, counts: &[usize], link_query: &str) -> Stri
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="calendar" viewBox="0 0 {width} {height}" role="group" aria-label="certificates expiring per day, next {} days" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="calendar" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="group" aria-label="certificates expiring per day, next {} days" xmlns="http://www.w3.org/2000/svg">"#,
         counts.len()
     );
     for (row, name) in [(0, "Mon"), (2, "Wed"), (4, "Fri")] {
         let _ = write!(svg, r#"<text x="0" y="{}" aria-hidden="true">{name}</text>"#, TOP + row * (CELL + GAP) + 12);
     }
+    // Month names over the first week column of each month, never closer than three columns.
+    let mut last_label: Option<(String, usize)> = None;
     for (i, &count) in counts.iter().enumerate() {
         let slot = first_row + i;
         let (col, row) = (slot / 7, slot % 7);
         let date = day_text(first_day + i as i64);
-        if row == 0 || i == 0 {
-            if date.ends_with("-01") || i == 0 || (slot / 7) % 4 == 0 {
-                let _ = write!(svg, r#"<text x="{}" y="11" aria-hidden="true">{}</text>"#, LEFT + col * (CELL + GAP), &date[5..]);
-            }
+        let month = date[5..7].to_owned();
+        let room = last_label.as_ref().is_none_or(|(m, c)| *m != month && col >= c + 3);
+        if (row == 0 || i == 0) && room {
+            let name = MONTHS[month.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1];
+            let _ = write!(svg, r#"<text x="{}" y="11" aria-hidden="true">{name}</text>"#, LEFT + col * (CELL + GAP));
+            last_label = Some((month, col));
         }
         let label = match count {
             0 => format!("no certificates expire on {date}"),

@@ -31,13 +31,12 @@ impl Driver {
             .expect("chromedriver (Debian: apt-get install chromium chromium-driver; scripts/test installs it)");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let driver = Driver { child, addr };
-        // Until it listens, connections are refused: wait for the port, then for its readiness.
+        // It answers WebDriver as soon as it listens; until then connections are refused.
         let start = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
             assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not listen on {addr} within 20 s");
             std::thread::sleep(Duration::from_millis(20));
         }
-        certautopilot_chaos_tests::http::wait_for_status(addr, "/status", 200, Duration::from_secs(20));
         driver
     }
 }
@@ -143,9 +142,17 @@ impl Browser {
         self.find(selector).await.click().await.unwrap_or_else(|e| panic!("click {selector}: {e}"));
     }
 
-    /// Submits the form matching `form` with its submit button, as a user would.
+    /// Submits the form matching `form` with its submit button, as a user would, and waits for
+    /// the next page to load (a marker set on this page is gone there).
     pub async fn submit(&self, form: &str) {
+        self.client.execute("window.__capOldPage = true; return true;", vec![]).await.unwrap();
         self.click(&format!("{form} button[type=submit]")).await;
+        let start = Instant::now();
+        let script = "return document.readyState === 'complete' && window.__capOldPage === undefined;";
+        while self.client.execute(script, vec![]).await.ok() != Some(json!(true)) {
+            assert!(start.elapsed() < Duration::from_secs(30), "no page after submitting {form}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn count(&self, selector: &str) -> usize {

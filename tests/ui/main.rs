@@ -48,6 +48,6 @@ pub(crate) async fn sign_in(b: &browser::Browser, (email, password): (&str, &str
     b.goto("/login").await;
     b.type_into("#f-email", email).await;
     b.type_into("#f-password", password).await;
-    b.submit("form").await;
+    b.submit("main form").await;
     b.wait_for_text(None, "h1", Duration::from_secs(10), |t| t == "Overview").await;
 }

@@ -37,14 +37,13 @@ async fn first_run(b: &Browser) -> String {
 }
 
 /// The account, credential, zone and target of the project, each through its form.
-async fn building_blocks(b: &Browser, env_urls: (String, String), bind: (String, String, String, String), files: String) {
-    let pid = b.find("#project-switch option[selected]").await.attr("value").await.unwrap().unwrap();
+async fn building_blocks(b: &Browser, pid: &str, urls: (String, String), bind: (String, String, String, String), files: String) {
     b.goto(&format!("/accounts?project={pid}")).await;
     b.fill("#f-name", "pebble").await;
-    b.fill("#f-directory_url", &env_urls.0).await;
+    b.fill("#f-directory_url", &urls.0).await;
     b.fill("#f-contact", "mailto:ops@example.test").await;
     b.click("input[name=tos_agreed]").await;
-    b.fill("#f-ca_bundle_pem", &env_urls.1).await;
+    b.fill("#f-ca_bundle_pem", &urls.1).await;
     b.submit("form[action='/accounts']").await;
     assert_eq!(b.text(".notice").await, "Created.");
     assert!(b.text("main table").await.contains("pebble"));
@@ -114,7 +113,7 @@ async fn operator_issues_downloads_and_revokes_through_the_console() {
     let driver = Driver::start();
     session(&driver, addr, move |b| async move {
         let pid = first_run(&b).await;
-        building_blocks(&b, urls, bind, files).await;
+        building_blocks(&b, &pid, urls, bind, files).await;
         let page = request_and_watch(&b, &pid).await;
 
         // --- the chain downloads from the page and verifies against Pebble's root.
@@ -144,7 +143,7 @@ async fn operator_issues_downloads_and_revokes_through_the_console() {
         b.client.set_window_size(1280, 800).await.unwrap();
 
         // --- sign out, then a session that ends on the server says so.
-        b.click("header form[action='/logout'] button").await;
+        b.submit("header form[action='/logout']").await;
         assert!(b.text(".notice").await.contains("signed out"));
         sign_in(&b, OWNER).await;
         let token = b.session_token().await;
@@ -174,7 +173,7 @@ async fn other_screens(b: &Browser, pid: &str, page: &str) {
     assert!(b.text("main table").await.contains("succeeded"));
     b.check("jobs").await;
     b.click("main table a[href^='/jobs/']").await;
-    assert!(b.text("h1").await.contains("job"));
+    b.wait_for_text(None, "h1", Duration::from_secs(10), |t| t.contains("job")).await;
     b.check("job").await;
     b.goto("/projects").await;
     b.check("projects").await;

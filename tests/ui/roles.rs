@@ -95,7 +95,8 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
         b.check("not-found").await;
 
         // --- an owner's forged post (no token) is refused as well.
-        b.click("header form[action='/logout'] button").await;
+        b.goto("/").await;
+        b.submit("header form[action='/logout']").await;
         sign_in(&b, OWNER).await;
         let (status, _) = b.fetch("POST", "/projects", Some("form=project&name=forged")).await;
         assert_eq!(status, 403);
