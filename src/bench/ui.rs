@@ -101,7 +101,7 @@ async fn load(db: &Path, project: &str, certificates: usize) -> anyhow::Result<(
     let org = store.list_organizations().await?.into_iter().next().context("no organization")?;
     let system = OrgScope::for_system("bench", &org);
     let owner: User = store.find_unique(&system, OWNER.0).await?;
-    let project: Project = store.get(&system, &project.parse()?).await?;
+    let project: Project = store.get(&system, &project.parse::<certautopilot_core::ids::ProjectId>()?).await?;
     let scope = ProjectScope::for_owner(&owner, &project)?;
     let base = Timestamp::now();
     let account = AcmeAccountId::new();

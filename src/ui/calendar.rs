@@ -22,7 +22,7 @@ pub fn heatmap_svg(start: Timestamp, counts: &[usize], link_query: &str) -> Stri
     // 1970-01-01 was a Thursday: Monday is row 0.
     let first_row = (first_day + 3).rem_euclid(7) as usize;
     let weeks = (first_row + counts.len()).div_ceil(7);
-    let width = LEFT + weeks * (CELL + GAP);
+    let width = LEFT + weeks * (CELL + GAP) + 12;
     let height = TOP + 7 * (CELL + GAP);
     let mut svg = String::new();
     let _ = write!(
