@@ -24,6 +24,7 @@ mod setup;
 mod store_copy;
 mod store_location;
 mod tls;
+mod ui;
 mod wiring;
 
 use std::process::ExitCode;

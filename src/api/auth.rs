@@ -52,6 +52,18 @@ impl FromRequest for Authorized {
 /// Resolves the caller from a bearer token (session JWT or API token) or the session cookie.
 /// `Ok(None)`: no credentials at all. Bad credentials are an error, never silently anonymous.
 pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
+    let presented = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    authenticate_presenting(state, req, presented).await
+}
+
+/// `authenticate` with the CSRF token the client presented some other way than the header: the
+/// web console's forms carry it as a field (`ui::context`). The check is the same: a
+/// cookie-authenticated change needs the session's token.
+pub async fn authenticate_presenting(
+    state: &AppState,
+    req: &HttpRequest,
+    presented_csrf: Option<&str>,
+) -> Result<Option<Caller>, ApiError> {
     let bearer = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -92,7 +104,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
         return Err(invalid());
     }
     if via_cookie && !is_safe(req.method()) {
-        let presented = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let presented = presented_csrf.unwrap_or("");
         if presented.is_empty() || !digests_equal(&secret_digest(presented), &session.csrf_token_sha256) {
             return Err(ApiError::new(
                 ErrorCode::CsrfTokenMissing,

@@ -16,6 +16,7 @@ mod renewal_scan;
 mod service;
 mod siem;
 mod slow_bodies;
+mod ui;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -168,6 +169,17 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The web console over a large store: server time of the overview and the inventory (p50,
+    /// p95) as a signed-in owner, and the overview's page weight with its assets.
+    Ui {
+        #[arg(long, default_value_t = 100_000)]
+        certificates: usize,
+        /// Requests per page.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -238,6 +250,10 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let auth = config.auth.clone();
             tokio::task::spawn_blocking(move || actix_rt::System::new().block_on(graphql::run(&dir, store, auth)))
                 .await?
+        }
+        BenchCommand::Ui { certificates, samples, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            ui::run(&dir, certificates, samples.max(1)).await
         }
         BenchCommand::RenewalScan { certificates, projects, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;

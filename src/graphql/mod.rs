@@ -16,6 +16,7 @@ mod http;
 mod jobs;
 mod limits;
 mod loaders;
+mod mutations;
 mod projects;
 mod scalars;
 mod schema;
@@ -39,7 +40,7 @@ use crate::api::error::ApiError;
 
 pub use http::configure;
 
-/// Every field that reads data, by `Type.field`, and the REST operation whose policy it takes.
+/// Every field that reads or writes data, by `Type.field`, and the REST operation whose policy it takes.
 /// A test checks that each operation exists in the route table and each query field is listed.
 pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Query.me", "me"),
@@ -72,6 +73,34 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Query.jobs", "listJobs"),
     ("Query.job", "getJob"),
     ("Query.auditEvents", "listAuditEvents"),
+    ("Mutation.createProject", "createProject"),
+    ("Mutation.updateProject", "updateProject"),
+    ("Mutation.deleteProject", "deleteProject"),
+    ("Mutation.addMember", "addMember"),
+    ("Mutation.removeMember", "removeMember"),
+    ("Mutation.createUser", "createUser"),
+    ("Mutation.disableUser", "disableUser"),
+    ("Mutation.enableUser", "enableUser"),
+    ("Mutation.createApiToken", "createApiToken"),
+    ("Mutation.revokeApiToken", "revokeApiToken"),
+    ("Mutation.createAcmeAccount", "createAcmeAccount"),
+    ("Mutation.updateAcmeAccount", "updateAcmeAccount"),
+    ("Mutation.deleteAcmeAccount", "deleteAcmeAccount"),
+    ("Mutation.createDnsCredential", "createDnsCredential"),
+    ("Mutation.deleteDnsCredential", "deleteDnsCredential"),
+    ("Mutation.createZone", "createZone"),
+    ("Mutation.deleteZone", "deleteZone"),
+    ("Mutation.createTarget", "createTarget"),
+    ("Mutation.updateTarget", "updateTarget"),
+    ("Mutation.deleteTarget", "deleteTarget"),
+    ("Mutation.scanTarget", "scanTarget"),
+    ("Mutation.createCertificate", "createCertificate"),
+    ("Mutation.updateCertificate", "updateCertificate"),
+    ("Mutation.deleteCertificate", "deleteCertificate"),
+    ("Mutation.renewCertificate", "renewCertificate"),
+    ("Mutation.revokeCertificate", "revokeCertificate"),
+    ("Mutation.distributeCertificate", "distributeCertificate"),
+    ("Mutation.setCertificateTargets", "setCertificateTargets"),
 ];
 
 /// The operation id of `field` (`Type.field`) in `FIELD_OPERATIONS`.

@@ -11,7 +11,7 @@ use certautopilot_core::model::{Membership, Project};
 use certautopilot_core::store::{RecordStore, cursor_after};
 
 use crate::api::error::ApiError;
-use crate::api::views::ProjectView;
+use crate::api::views::{MemberView, ProjectView};
 use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{self, MembersKey, UserKey};
@@ -63,11 +63,11 @@ impl ProjectNode {
         rest.truncate(args.limit);
         let next = more.then(|| rest.last().map(|m| cursor_after(&m.id.to_string()))).flatten();
         let page = Page { items: rest, next_cursor: next };
-        Ok(connection(&binding, &args, page, |m| cursor_after(&m.id.to_string()), MemberNode))
+        Ok(connection(&binding, &args, page, |m| cursor_after(&m.id.to_string()), |m| MemberNode(m.into())))
     }
 }
 
-pub struct MemberNode(pub Membership);
+pub struct MemberNode(pub MemberView);
 
 #[Object(name = "Member")]
 impl MemberNode {

@@ -1,8 +1,8 @@
-//! The schema: every resource group's queries merged into one `Query`, no mutations yet (they come
-//! with the service layer; `EmptyMutation` is the slot they take), the bounds of `[api.graphql]`.
+//! The schema: every resource group's queries merged into one `Query`, every REST write as a
+//! `Mutation` (`mutations`), the bounds of `[api.graphql]`.
 //! Invariant: `sdl()` is what `/api/graphql/schema.graphql` serves and `docs/schema.graphql` holds.
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 use certautopilot_config::GraphqlConfig;
 
 use crate::graphql::acme::AcmeQuery;
@@ -12,6 +12,7 @@ use crate::graphql::dns::DnsQuery;
 use crate::graphql::http::AuthGate;
 use crate::graphql::jobs::JobQuery;
 use crate::graphql::limits::Bounds;
+use crate::graphql::mutations::MutationRoot;
 use crate::graphql::projects::ProjectQuery;
 use crate::graphql::session::SessionQuery;
 use crate::graphql::targets::TargetQuery;
@@ -29,12 +30,12 @@ pub struct QueryRoot(
     AuditQuery,
 );
 
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// The schema with `config`'s bounds. The caller is authenticated by `AuthGate` only once a
 /// request has passed them (parse, aliases, depth, complexity, validation).
 pub fn build_schema(config: &GraphqlConfig) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .extension(Bounds { max_aliases: config.max_aliases })

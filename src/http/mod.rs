@@ -70,6 +70,7 @@ pub fn app(
             if rest_api {
                 crate::api::configure(cfg, body_limit);
                 crate::graphql::configure(cfg, &graphql);
+                crate::ui::configure(cfg);
             }
         })
         .default_service(not_found())

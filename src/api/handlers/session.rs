@@ -13,7 +13,7 @@ use crate::service::session as service;
 
 /// The client's address: the peer, or, when the peer is a proxy on this host (nginx in front, the
 /// default deployment), the last address that proxy appended to `X-Forwarded-For`.
-fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
+pub(crate) fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip())?;
     if !peer.is_loopback() {
         return Some(peer);

@@ -211,7 +211,7 @@ pub struct SetTargets {
 }
 
 /// One certificate on one target.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeploymentView {
     #[schema(value_type = String, format = "uuid")]
     pub target_id: TargetId,

@@ -7,7 +7,7 @@ use certautopilot_core::model::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobView {
     #[schema(value_type = String, format = "uuid")]
     pub id: JobId,

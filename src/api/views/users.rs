@@ -13,7 +13,7 @@ pub struct CreateUser {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
     #[schema(value_type = String, format = "uuid")]
     pub id: UserId,

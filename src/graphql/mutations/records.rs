@@ -1,0 +1,306 @@
+//! Mutations of a project's records: ACME accounts, DNS credentials and zones, targets and
+//! certificates (and the jobs they queue).
+//! Invariant: each resolver admits the caller under its REST operation's policy and calls that
+//! operation's service function; a record answered with its relations is read back in the scope
+//! the service checked (`record_by_id`), so another project's ids stay not found.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use certautopilot_core::ids::{CertificateId, TargetId, ZoneId};
+use certautopilot_core::model::{Certificate, DistributionTarget, Zone};
+use serde::Serialize;
+
+use crate::graphql::acme::AcmeAccountNode;
+use crate::graphql::certificates::CertificateNode;
+use crate::graphql::dns::{DnsCredentialNode, ZoneNode};
+use crate::graphql::errors::GqlResult;
+use crate::graphql::mutations::{JobQueuedPayload, decode, deleted};
+use crate::graphql::scalars::Json;
+use crate::graphql::targets::TargetNode;
+use crate::graphql::{authorize, parse_id, record_by_id};
+use crate::service;
+
+#[derive(InputObject, Serialize)]
+pub struct CreateAcmeAccountInput {
+    project_id: ID,
+    name: String,
+    /// The CA's ACME directory (https; plain http only on loopback, for test CAs).
+    directory_url: String,
+    /// `mailto:` addresses.
+    #[graphql(default)]
+    contact: Vec<String>,
+    tos_agreed: bool,
+    eab_kid: Option<String>,
+    /// Write-only.
+    eab_hmac_key: Option<String>,
+    ca_bundle_pem: Option<String>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct UpdateAcmeAccountInput {
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<Vec<String>>,
+    /// `null` removes the extra roots; omitted keeps them.
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    ca_bundle_pem: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eab_kid: Option<String>,
+    /// Write-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eab_hmac_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory_url: Option<String>,
+}
+
+/// An RFC 2136 server and its TSIG key.
+#[derive(InputObject, Serialize)]
+pub struct Rfc2136Input {
+    /// The primary server, `host:port`.
+    server: String,
+    key_name: String,
+    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
+    algorithm: String,
+    /// The TSIG secret (base64); write-only.
+    secret: String,
+    #[graphql(default)]
+    nameservers: Vec<String>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct CreateDnsCredentialInput {
+    project_id: ID,
+    name: String,
+    /// `rfc2136`.
+    provider: String,
+    config: Rfc2136Input,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct CreateZoneInput {
+    project_id: ID,
+    apex: String,
+    credential_id: ID,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct CreateTargetInput {
+    project_id: ID,
+    name: String,
+    /// The target kind, as REST's `type`.
+    #[graphql(name = "type")]
+    #[serde(rename = "type")]
+    kind: String,
+    /// The kind's settings, as REST's `config` object.
+    config: Json,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct UpdateTargetInput {
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<Json>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct CreateCertificateInput {
+    project_id: ID,
+    common_name: String,
+    #[graphql(default)]
+    sans: Vec<String>,
+    /// `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, … as REST spells it.
+    key_type: String,
+    acme_account_id: ID,
+    renew_before_days: Option<u32>,
+    #[graphql(default)]
+    target_ids: Vec<ID>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct UpdateCertificateInput {
+    version: u64,
+    /// `null` goes back to the default, a third of the lifetime; omitted keeps it.
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    renew_before_days: MaybeUndefined<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_ids: Option<Vec<ID>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused: Option<bool>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct SetCertificateTargetsInput {
+    target_ids: Vec<ID>,
+    version: u64,
+}
+
+async fn certificate(ctx: &Context<'_>, field: &str, id: CertificateId) -> GqlResult<CertificateNode> {
+    let id = ID(id.to_string());
+    let (scope, cert) = record_by_id::<Certificate, CertificateId>(ctx, field, &id, "certificate").await?;
+    Ok(CertificateNode::new(cert, &scope))
+}
+
+async fn target(ctx: &Context<'_>, field: &str, id: TargetId) -> GqlResult<TargetNode> {
+    let id = ID(id.to_string());
+    let (scope, target) = record_by_id::<DistributionTarget, TargetId>(ctx, field, &id, "target").await?;
+    Ok(TargetNode { target, scope })
+}
+
+#[derive(Default)]
+pub struct RecordMutation;
+
+#[Object]
+impl RecordMutation {
+    /// Creates an ACME account (registered with the CA by a job).
+    async fn create_acme_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAcmeAccountInput,
+    ) -> GqlResult<AcmeAccountNode> {
+        let auth = authorize(ctx, "Mutation.createAcmeAccount")?;
+        Ok(AcmeAccountNode(service::acme_accounts::create(&auth, decode(&input)?).await?))
+    }
+
+    async fn update_acme_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateAcmeAccountInput,
+    ) -> GqlResult<AcmeAccountNode> {
+        let auth = authorize(ctx, "Mutation.updateAcmeAccount")?;
+        let account = parse_id(&id, "acme account")?;
+        Ok(AcmeAccountNode(service::acme_accounts::update(&auth, account, decode(&input)?).await?))
+    }
+
+    /// Deletes an ACME account no certificate uses; answers its id.
+    async fn delete_acme_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let auth = authorize(ctx, "Mutation.deleteAcmeAccount")?;
+        service::acme_accounts::delete(&auth, parse_id(&id, "acme account")?).await?;
+        Ok(deleted(&id))
+    }
+
+    async fn create_dns_credential(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateDnsCredentialInput,
+    ) -> GqlResult<DnsCredentialNode> {
+        let auth = authorize(ctx, "Mutation.createDnsCredential")?;
+        Ok(DnsCredentialNode(service::dns::create_credential(&auth, decode(&input)?).await?))
+    }
+
+    /// Deletes a DNS credential no zone uses; answers its id.
+    async fn delete_dns_credential(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let auth = authorize(ctx, "Mutation.deleteDnsCredential")?;
+        service::dns::delete_credential(&auth, parse_id(&id, "dns credential")?).await?;
+        Ok(deleted(&id))
+    }
+
+    async fn create_zone(&self, ctx: &Context<'_>, input: CreateZoneInput) -> GqlResult<ZoneNode> {
+        let field = "Mutation.createZone";
+        let auth = authorize(ctx, field)?;
+        let view = service::dns::create_zone(&auth, decode(&input)?).await?;
+        let (scope, zone) = record_by_id::<Zone, ZoneId>(ctx, field, &ID(view.id.to_string()), "zone").await?;
+        Ok(ZoneNode { zone, scope })
+    }
+
+    /// Deletes a zone; answers its id.
+    async fn delete_zone(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let auth = authorize(ctx, "Mutation.deleteZone")?;
+        service::dns::delete_zone(&auth, parse_id(&id, "zone")?).await?;
+        Ok(deleted(&id))
+    }
+
+    async fn create_target(&self, ctx: &Context<'_>, input: CreateTargetInput) -> GqlResult<TargetNode> {
+        let field = "Mutation.createTarget";
+        let view = service::targets::create(&authorize(ctx, field)?, decode(&input)?).await?;
+        target(ctx, field, view.id).await
+    }
+
+    async fn update_target(&self, ctx: &Context<'_>, id: ID, input: UpdateTargetInput) -> GqlResult<TargetNode> {
+        let field = "Mutation.updateTarget";
+        let view = service::targets::update(&authorize(ctx, field)?, parse_id(&id, "target")?, decode(&input)?).await?;
+        target(ctx, field, view.id).await
+    }
+
+    /// Deletes a target no certificate uses; answers its id.
+    async fn delete_target(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let auth = authorize(ctx, "Mutation.deleteTarget")?;
+        service::targets::delete(&auth, parse_id(&id, "target")?).await?;
+        Ok(deleted(&id))
+    }
+
+    /// Scans the target for drift now (queues a scan job).
+    async fn scan_target(&self, ctx: &Context<'_>, id: ID) -> GqlResult<JobQueuedPayload> {
+        let auth = authorize(ctx, "Mutation.scanTarget")?;
+        Ok(service::targets::scan(&auth, parse_id(&id, "target")?).await?.into())
+    }
+
+    /// Creates a certificate and queues its issuance; answers the certificate (its job is in
+    /// `jobs`).
+    async fn create_certificate(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCertificateInput,
+    ) -> GqlResult<CertificateNode> {
+        let field = "Mutation.createCertificate";
+        let created = service::certificates::create(&authorize(ctx, field)?, decode(&input)?).await?;
+        certificate(ctx, field, created.certificate.id).await
+    }
+
+    async fn update_certificate(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCertificateInput,
+    ) -> GqlResult<CertificateNode> {
+        let field = "Mutation.updateCertificate";
+        let auth = authorize(ctx, field)?;
+        let view = service::certificates::update(&auth, parse_id(&id, "certificate")?, decode(&input)?).await?;
+        certificate(ctx, field, view.id).await
+    }
+
+    /// Deletes a certificate; answers its id.
+    async fn delete_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let auth = authorize(ctx, "Mutation.deleteCertificate")?;
+        service::certificates::delete(&auth, parse_id(&id, "certificate")?).await?;
+        Ok(deleted(&id))
+    }
+
+    /// Renews now (queues a renew job).
+    async fn renew_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<JobQueuedPayload> {
+        let auth = authorize(ctx, "Mutation.renewCertificate")?;
+        Ok(service::certificates::renew(&auth, parse_id(&id, "certificate")?).await?.into())
+    }
+
+    /// Revokes at the CA (queues a revoke job); `reason` as REST spells it.
+    async fn revoke_certificate(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> GqlResult<JobQueuedPayload> {
+        let auth = authorize(ctx, "Mutation.revokeCertificate")?;
+        let input = decode(&serde_json::json!({ "reason": reason }))?;
+        Ok(service::certificates::revoke(&auth, parse_id(&id, "certificate")?, input).await?.into())
+    }
+
+    /// Deploys the current certificate to every attached target again (one job).
+    async fn distribute_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<JobQueuedPayload> {
+        let auth = authorize(ctx, "Mutation.distributeCertificate")?;
+        Ok(service::certificates::distribute(&auth, parse_id(&id, "certificate")?).await?.into())
+    }
+
+    /// Attaches and detaches targets (the full list).
+    async fn set_certificate_targets(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: SetCertificateTargetsInput,
+    ) -> GqlResult<CertificateNode> {
+        let field = "Mutation.setCertificateTargets";
+        let auth = authorize(ctx, field)?;
+        let view = service::certificates::set_targets(&auth, parse_id(&id, "certificate")?, decode(&input)?).await?;
+        certificate(ctx, field, view.id).await
+    }
+}

@@ -1,0 +1,183 @@
+//! Certificates of a project through a filter (status, issuer, expiring within N days, text in
+//! the names), a page at a time: the inventory the web console shows. The store pages by id; the
+//! filter is applied while paging, so a page holds at most `limit` matches and its cursor resumes
+//! right after the last record read.
+//! Without a project it walks every project the caller sees, one after the other; the cursor
+//! names the project it stopped in.
+//! Invariant: one call reads at most `SCAN_BUDGET` records, so a filter that matches little
+//! still answers quickly; the answer then says how far it got and the cursor continues from there.
+
+use certautopilot_core::ids::{AcmeAccountId, ProjectId};
+use certautopilot_core::model::{Certificate, CertificateStatus};
+use certautopilot_core::store::{PageRequest, RecordStore};
+
+use crate::api::views::CertificateView;
+use crate::service::authorized::Authorized;
+use crate::service::error::ApiError;
+use crate::service::records;
+
+/// At most this many records are read for one page of matches.
+pub const SCAN_BUDGET: usize = 5_000;
+const DEFAULT_LIMIT: usize = 50;
+
+#[derive(Debug, Default, Clone)]
+pub struct InventoryFilter {
+    pub status: Option<CertificateStatus>,
+    pub issuer: Option<AcmeAccountId>,
+    /// Live certificates whose `not_after` is within this many days (expired ones included).
+    pub expiring_within_days: Option<u32>,
+    /// Live certificates whose `not_after` falls on this UTC day (days since 1970-01-01): a day
+    /// of the overview's expiry calendar.
+    pub expires_on_day: Option<i64>,
+    /// Case-insensitive text in the common name or any SAN.
+    pub text: Option<String>,
+}
+
+impl InventoryFilter {
+    fn matches(&self, cert: &Certificate, now_millis: i64) -> bool {
+        if self.status.is_some_and(|s| s != cert.status) || self.issuer.is_some_and(|a| a != cert.acme_account_id) {
+            return false;
+        }
+        if let Some(days) = self.expiring_within_days {
+            let limit = now_millis + i64::from(days) * 86_400_000;
+            let live = !matches!(cert.status, CertificateStatus::Revoked);
+            if !live || !cert.not_after.is_some_and(|t| t.as_unix_millis() <= limit) {
+                return false;
+            }
+        }
+        if let Some(day) = self.expires_on_day {
+            let on_day = cert.not_after.is_some_and(|t| t.as_unix_millis().div_euclid(86_400_000) == day);
+            if cert.status == CertificateStatus::Revoked || !on_day {
+                return false;
+            }
+        }
+        match self.text.as_deref().map(str::to_ascii_lowercase) {
+            Some(text) if !text.is_empty() => {
+                cert.common_name.to_ascii_lowercase().contains(&text)
+                    || cert.sans.iter().any(|s| s.to_ascii_lowercase().contains(&text))
+            }
+            _ => true,
+        }
+    }
+}
+
+/// One page of matches.
+#[derive(Debug)]
+pub struct InventoryPage {
+    pub items: Vec<CertificateView>,
+    pub next_cursor: Option<String>,
+    /// Records read for this page; `SCAN_BUDGET` or more when the budget cut the search short.
+    pub scanned: usize,
+}
+
+/// Where a search stands: the project it is in and the store's cursor within it. Written
+/// `<project id>:<store cursor>` (the store's cursor is hex, a project id a UUID).
+struct Position {
+    project: ProjectId,
+    within: Option<String>,
+}
+
+impl Position {
+    fn parse(text: &str) -> Result<Position, ApiError> {
+        let bad = || ApiError::invalid("cursor", "invalid pagination cursor");
+        let (project, within) = text.split_once(':').ok_or_else(bad)?;
+        let project = project.parse().map_err(|_| bad())?;
+        Ok(Position { project, within: (!within.is_empty()).then(|| within.to_owned()) })
+    }
+
+    fn text(&self) -> String {
+        format!("{}:{}", self.project, self.within.as_deref().unwrap_or(""))
+    }
+}
+
+/// The certificates matching `filter` in `project`, or in every project the caller sees (in the
+/// order they are listed), from `page.cursor`, at most `page.limit`.
+pub async fn search(
+    auth: &Authorized,
+    project: Option<ProjectId>,
+    filter: &InventoryFilter,
+    page: PageRequest,
+) -> Result<InventoryPage, ApiError> {
+    let page = records::page(page)?;
+    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
+    let projects = match project {
+        Some(p) => vec![p],
+        None => crate::service::overview::visible_projects(auth).await?,
+    };
+    let mut position = match page.cursor.as_deref() {
+        Some(text) => Position::parse(text)?,
+        None => match projects.first() {
+            Some(&project) => Position { project, within: None },
+            None => return Ok(InventoryPage { items: Vec::new(), next_cursor: None, scanned: 0 }),
+        },
+    };
+    // A cursor naming a project outside this search is not found, like another project's id.
+    let mut index = projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
+    let now = auth.state().now().as_unix_millis();
+    let store = auth.state().store()?;
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let scope = auth.project_scope(position.project).await?;
+        // Each read asks for exactly the matches still missing, so no match read is ever skipped:
+        // the cursor after a read is always right after the last record examined.
+        while items.len() < limit && scanned < SCAN_BUDGET {
+            let want = (limit - items.len()).min(SCAN_BUDGET - scanned);
+            let request = PageRequest { limit: Some(want), cursor: position.within.clone() };
+            let batch = store.list::<Certificate>(&scope, &request).await?;
+            scanned += batch.items.len();
+            items.extend(batch.items.into_iter().filter(|c| filter.matches(c, now)).map(CertificateView::from));
+            position.within = batch.next_cursor;
+            if position.within.is_none() {
+                break;
+            }
+        }
+        if position.within.is_some() {
+            return Ok(InventoryPage { items, next_cursor: Some(position.text()), scanned });
+        }
+        index += 1;
+        let Some(&next) = projects.get(index) else {
+            return Ok(InventoryPage { items, next_cursor: None, scanned });
+        };
+        position = Position { project: next, within: None };
+        if items.len() >= limit || scanned >= SCAN_BUDGET {
+            return Ok(InventoryPage { items, next_cursor: Some(position.text()), scanned });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certautopilot_core::Timestamp;
+    use certautopilot_core::model::KeyType;
+
+    /// Every filter field narrows on its own, and an empty filter lets everything through.
+    #[test]
+    fn each_filter_field_narrows() {
+        let now = 1_800_000_000_000;
+        let mut cert = Certificate::new(
+            ProjectId::new(),
+            "www.Example.test".to_owned(),
+            vec!["www.example.test".into(), "api.example.test".into()],
+            KeyType::EcdsaP256,
+            AcmeAccountId::new(),
+            Timestamp::from_unix_millis(now),
+        );
+        cert.status = CertificateStatus::Issued;
+        cert.not_after = Some(Timestamp::from_unix_millis(now + 10 * 86_400_000));
+        let f = |filter: InventoryFilter| filter.matches(&cert, now);
+        assert!(f(InventoryFilter::default()));
+        assert!(f(InventoryFilter { text: Some("API.".into()), ..Default::default() }));
+        assert!(!f(InventoryFilter { text: Some("mail".into()), ..Default::default() }));
+        assert!(f(InventoryFilter { status: Some(CertificateStatus::Issued), ..Default::default() }));
+        assert!(!f(InventoryFilter { status: Some(CertificateStatus::Failed), ..Default::default() }));
+        assert!(f(InventoryFilter { expiring_within_days: Some(10), ..Default::default() }));
+        assert!(!f(InventoryFilter { expiring_within_days: Some(9), ..Default::default() }));
+        assert!(f(InventoryFilter { issuer: Some(cert.acme_account_id), ..Default::default() }));
+        assert!(!f(InventoryFilter { issuer: Some(AcmeAccountId::new()), ..Default::default() }));
+        let day = (now + 10 * 86_400_000) / 86_400_000;
+        assert!(f(InventoryFilter { expires_on_day: Some(day), ..Default::default() }));
+        assert!(!f(InventoryFilter { expires_on_day: Some(day - 1), ..Default::default() }));
+    }
+}

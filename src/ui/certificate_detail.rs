@@ -1,0 +1,202 @@
+//! One certificate: its facts, validity, targets with their deployment status, the timeline
+//! (newest first), the actions the caller's role allows (renew, revoke with a reason, redeploy,
+//! download the chain), and, while a job runs, its latest step, polled by htmx from `live`.
+//! Invariant: each action is the REST operation of the same id; the page only shows a control the
+//! caller's role reaches, and the service refuses the rest anyway.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use certautopilot_core::ids::CertificateId;
+use certautopilot_core::model::{CertificateStatus, Role, SUBSCRIBER_REVOCATION_REASONS};
+
+use crate::api::views::{CertificateView, DeploymentView, RevokeCertificate, TimelineEntry};
+use crate::service::certificates as service;
+use crate::service::error::ApiError;
+use crate::ui::context::{Layout, Ui, UiError, UiResult, render, see_other};
+use crate::ui::display::{ProjectNames, query_value, span, when, when_opt};
+use crate::ui::forms::FormData;
+
+const TIMELINE_SHOWN: usize = 200;
+
+fn certificate_id(text: &str) -> Result<CertificateId, UiError> {
+    text.parse().map_err(|_| ApiError::not_found("certificate").into())
+}
+
+/// The latest step of the job in progress, and how long ago it was logged.
+pub struct LiveStep {
+    pub running: bool,
+    pub status: String,
+    pub step: Option<String>,
+    pub ago: String,
+}
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct LiveFragment {
+    id: CertificateId,
+    live: LiveStep,
+}
+
+#[derive(Template)]
+#[template(path = "certificate.html")]
+struct CertificatePage {
+    layout: Layout,
+    /// The certificate's id, as the live box (`live.html`, included) names it.
+    id: CertificateId,
+    cert: CertificateView,
+    project_name: String,
+    issuer: String,
+    deployments: Vec<(String, String, Option<DeploymentView>)>,
+    timeline: Vec<TimelineEntry>,
+    live: LiveStep,
+    validity: Option<(i64, i64)>,
+    can_operate: bool,
+    can_revoke: bool,
+    reasons: &'static [&'static str],
+}
+
+impl CertificatePage {
+    fn when(&self, at: &certautopilot_core::Timestamp) -> String {
+        when(*at)
+    }
+    fn when_opt(&self, at: &Option<certautopilot_core::Timestamp>) -> String {
+        when_opt(*at)
+    }
+    fn key_type(&self) -> String {
+        crate::service::validate::serde_names(&[self.cert.key_type]).concat()
+    }
+    fn has_chain(&self) -> bool {
+        self.cert.serial.is_some() && self.cert.status != CertificateStatus::Revoked
+    }
+    fn details(&self, e: &TimelineEntry) -> String {
+        match &e.details {
+            serde_json::Value::Object(m) if m.is_empty() => String::new(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What the live box shows: the job in progress (issuing, renewing) and its latest log line.
+fn live_step(cert: &CertificateView, timeline: &[TimelineEntry], now: certautopilot_core::Timestamp) -> LiveStep {
+    let running = matches!(cert.status, CertificateStatus::Requested | CertificateStatus::Issuing | CertificateStatus::Renewing);
+    let last = timeline.iter().rev().find(|e| e.source == "job");
+    LiveStep {
+        running,
+        status: cert.status.to_string(),
+        step: last.map(|e| e.event.clone()),
+        ago: last.map(|e| span(-(now.duration_since(e.at).as_secs() as i64))).unwrap_or_default(),
+    }
+}
+
+pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
+    let ui = Ui::page(&req).await?;
+    let id = certificate_id(&id)?;
+    let cert = service::get(&ui.auth("getCertificate")?, id).await?;
+    let mut timeline = service::timeline(&ui.auth("getCertificateTimeline")?, id).await?.items;
+    let deployed = service::deployments(&ui.auth("getCertificateDeployments")?, id).await?.items;
+    let issuer = crate::service::acme_accounts::get(&ui.auth("getAcmeAccount")?, cert.acme_account_id)
+        .await
+        .map(|a| a.name)
+        .unwrap_or_else(|_| cert.acme_account_id.to_string());
+    let mut deployments = Vec::new();
+    for target in &cert.target_ids {
+        let name = crate::service::targets::get(&ui.auth("getTarget")?, *target)
+            .await
+            .map(|t| t.name)
+            .unwrap_or_else(|_| "(deleted)".into());
+        let d = deployed.iter().find(|d| d.target_id == *target).cloned();
+        deployments.push((target.to_string(), name, d));
+    }
+    let now = ui.state().now();
+    let live = live_step(&cert, &timeline, now);
+    timeline.reverse();
+    timeline.truncate(TIMELINE_SHOWN);
+    let validity = match (cert.not_before, cert.not_after) {
+        (Some(from), Some(to)) => {
+            let total = (to.as_unix_millis() - from.as_unix_millis()).max(1) / 1_000;
+            let used = ((now.as_unix_millis() - from.as_unix_millis()) / 1_000).clamp(0, total);
+            Some((used, total))
+        }
+        _ => None,
+    };
+    let mut layout = ui.layout(cert.common_name.clone(), "certificates", Some(cert.project_id));
+    layout.notice = query_value(&req, "notice").and_then(|n| notice_text(&n)).map(str::to_owned);
+    let page = CertificatePage {
+        layout,
+        id,
+        project_name: ProjectNames::of(&ui).name(cert.project_id),
+        issuer,
+        deployments,
+        timeline,
+        live,
+        validity,
+        can_operate: ui.can(cert.project_id, Role::Operator),
+        can_revoke: ui.can(cert.project_id, Role::Admin),
+        reasons: &SUBSCRIBER_REVOCATION_REASONS,
+        cert,
+    };
+    render(&page)
+}
+
+/// What a `?notice=` after an action says; unknown codes say nothing (no text is echoed).
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "requested" => "Certificate requested: its issue job is queued.",
+        "renew" => "Renewal queued.",
+        "revoke" => "Revocation queued.",
+        "distribute" => "Deployment to every target queued.",
+        _ => return None,
+    })
+}
+
+/// The live box alone, for htmx to poll. When the job it showed has ended, htmx is told to reload
+/// the whole page (`HX-Refresh`), so the facts, targets and timeline show the outcome.
+pub async fn live(req: HttpRequest, id: web::Path<String>) -> UiResult {
+    let ui = Ui::page(&req).await?;
+    let id = certificate_id(&id)?;
+    let cert = service::get(&ui.auth("getCertificate")?, id).await?;
+    let timeline = service::timeline(&ui.auth("getCertificateTimeline")?, id).await?.items;
+    let live = live_step(&cert, &timeline, ui.state().now());
+    let was_running = query_value(&req, "running").is_some();
+    if was_running && !live.running {
+        return Ok(HttpResponse::Ok().insert_header(("HX-Refresh", "true")).finish());
+    }
+    render(&LiveFragment { id, live })
+}
+
+/// The actions: each one form post, answered by a redirect back to the page with a notice.
+pub async fn action(req: HttpRequest, path: web::Path<(String, String)>, body: web::Bytes) -> UiResult {
+    let form = FormData::parse(&body);
+    let ui = Ui::form(&req, &form).await?;
+    let (id, action) = path.into_inner();
+    let id = certificate_id(&id)?;
+    match action.as_str() {
+        "renew" => service::renew(&ui.auth("renewCertificate")?, id).await.map(drop)?,
+        "revoke" => {
+            let input = RevokeCertificate { reason: form.optional("reason") };
+            service::revoke(&ui.auth("revokeCertificate")?, id, input).await.map(drop)?
+        }
+        "distribute" => service::distribute(&ui.auth("distributeCertificate")?, id).await.map(drop)?,
+        _ => return Err(ApiError::not_found("action").into()),
+    }
+    Ok(see_other(&format!("/certificates/{id}?notice={action}")))
+}
+
+/// The issued chain as a PEM file download.
+pub async fn chain(req: HttpRequest, id: web::Path<String>) -> UiResult {
+    let ui = Ui::page(&req).await?;
+    let id = certificate_id(&id)?;
+    let cert = service::get(&ui.auth("getCertificate")?, id).await?;
+    let chain = service::chain(&ui.auth("getCertificateChain")?, id).await?;
+    let file: String = cert
+        .common_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/pem-certificate-chain"))
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}.pem\"")))
+        .body(chain))
+}

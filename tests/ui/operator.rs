@@ -1,0 +1,197 @@
+//! The operator's whole path through the console against a real Pebble and BIND 9: setup,
+//! sign-in, project, ACME account, DNS credential, zone, file target, certificate (a bad name
+//! first), watching it become issued on its page, the chain, revocation; then every other screen,
+//! narrow screens, sign-out and an expired session. Each step asserts what the user sees; each
+//! screen is screenshotted and checked by axe-core.
+
+use std::time::Duration;
+
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ZONE, verify_chain};
+use serde_json::json;
+
+use crate::browser::{Browser, Driver, session};
+use crate::{OWNER, sign_in, start_server};
+
+const ISSUE_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Setup, sign-in, and the project, as a first-time user does them; returns the project's id.
+async fn first_run(b: &Browser) -> String {
+    b.goto("/").await;
+    assert_eq!(b.path().await, "/setup", "a fresh installation opens on the setup page");
+    b.check("setup").await;
+    b.type_into("#f-org_name", "Acme").await;
+    b.type_into("#f-email", OWNER.0).await;
+    b.type_into("#f-password", OWNER.1).await;
+    b.submit("form").await;
+    b.wait_for_text(None, ".notice", Duration::from_secs(10), |t| t.contains("set up")).await;
+    b.check("login").await;
+    sign_in(b, OWNER).await;
+    assert!(b.page_text().await.contains("No projects yet"));
+    b.check("overview-empty").await;
+    b.goto("/projects").await;
+    b.fill("#f-name", "web").await;
+    b.submit("form:has(input[value=project])").await;
+    assert_eq!(b.text(".notice").await, "Created.");
+    let href = b.find("main table a[href^='/projects/']").await.attr("href").await.unwrap().unwrap();
+    href.trim_start_matches("/projects/").to_owned()
+}
+
+/// The account, credential, zone and target of the project, each through its form.
+async fn building_blocks(b: &Browser, pid: &str, urls: (String, String), bind: (String, String, String, String), files: String) {
+    b.goto(&format!("/accounts?project={pid}")).await;
+    b.fill("#f-name", "pebble").await;
+    b.fill("#f-directory_url", &urls.0).await;
+    b.fill("#f-contact", "mailto:ops@example.test").await;
+    b.click("input[name=tos_agreed]").await;
+    b.fill("#f-ca_bundle_pem", &urls.1).await;
+    b.submit("form[action='/accounts']").await;
+    assert_eq!(b.text(".notice").await, "Created.");
+    assert!(b.text("main table").await.contains("pebble"));
+    b.check("accounts").await;
+
+    b.goto(&format!("/dns?project={pid}")).await;
+    let (server, key_name, algorithm, secret) = bind;
+    b.fill("#f-name", "bind").await;
+    b.fill("#f-server", &server).await;
+    b.fill("#f-key_name", &key_name).await;
+    b.fill("#f-algorithm", &algorithm).await;
+    b.fill("#f-secret", &secret).await;
+    b.submit("form[action='/dns/credentials']").await;
+    assert_eq!(b.text(".notice").await, "Created.");
+    assert!(!b.client.source().await.unwrap().contains(&secret), "the TSIG secret is never shown");
+    b.fill("#f-apex", ZONE).await;
+    b.choose("#f-credential_id", 1).await;
+    b.submit("form[action='/dns/zones']").await;
+    assert!(b.text("main").await.contains(ZONE));
+    b.check("dns").await;
+
+    b.goto(&format!("/targets?project={pid}")).await;
+    b.fill("#f-name", "files").await;
+    b.fill("#f-type", "file").await;
+    b.fill("#f-config", &files).await;
+    b.submit("form[action='/targets']").await;
+    assert_eq!(b.text(".notice").await, "Created.");
+    b.check("targets").await;
+}
+
+/// Requests the certificate (after one bad name), watches it become issued, returns its page.
+async fn request_and_watch(b: &Browser, pid: &str) -> String {
+    b.goto(&format!("/certificates/new?project={pid}")).await;
+    b.check("new-certificate").await;
+    b.fill("#f-common_name", "not a name!").await;
+    b.choose("#f-acme_account_id", 1).await;
+    b.submit("form[action='/certificates/new']").await;
+    assert!(!b.text("#e-common_name").await.is_empty(), "the bad name is refused beside its field");
+    b.fill("#f-common_name", &format!("www.{ZONE}")).await;
+    b.click("input[name=target_ids]").await;
+    b.submit("form[action='/certificates/new']").await;
+    assert!(b.text(".notice").await.contains("requested"));
+    let page = b.path().await.split('?').next().unwrap().to_owned();
+    assert!(page.starts_with("/certificates/"), "{page}");
+    b.screenshot("certificate-issuing").await;
+    // The live box polls (htmx) and reloads the page when the job ends: no reload here.
+    b.wait_for_text(None, "#cert-status", ISSUE_DEADLINE, |t| t == "issued").await;
+    assert!(b.text("#facts-h + dl").await.contains(&format!("www.{ZONE}")));
+    b.wait_for_text(Some(&page), "#targets-h + div", Duration::from_secs(60), |t| t.contains("deployed")).await;
+    b.check("certificate-issued").await;
+    page
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_issues_downloads_and_revokes_through_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
+    let server = start_server(dir.path());
+    let addr = server.addr;
+    let key = env.bind.key();
+    let bind = (env.bind.addr().to_string(), key.name.clone(), key.algorithm.to_owned(), key.secret.clone());
+    let urls = (env.pebble.directory_url(), env.pebble.https_ca_pem());
+    let root = env.pebble.issuing_root_pem();
+    std::fs::create_dir_all(dir.path().join("site")).unwrap();
+    let files = json!({ "cert_path": dir.path().join("site/cert.pem"), "key_path": dir.path().join("site/key.pem") })
+        .to_string();
+    let driver = Driver::start();
+    session(&driver, addr, move |b| async move {
+        let pid = first_run(&b).await;
+        building_blocks(&b, &pid, urls, bind, files).await;
+        let page = request_and_watch(&b, &pid).await;
+
+        // --- the chain downloads from the page and verifies against Pebble's root.
+        let href = b.find("a[href$='chain.pem']").await.attr("href").await.unwrap().unwrap();
+        let (status, chain) = b.fetch("GET", &href, None).await;
+        assert_eq!(status, 200);
+        verify_chain(&chain, &root, &format!("www.{ZONE}")).unwrap();
+
+        other_screens(&b, &pid, &page).await;
+
+        // --- revoke with a reason: queued, then revoked on the page.
+        b.goto(&page).await;
+        b.fill("#revoke-reason", "superseded").await;
+        b.submit("form[action$='/revoke']").await;
+        assert_eq!(b.text(".notice").await, "Revocation queued.");
+        b.wait_for_text(Some(&page), "#cert-status", ISSUE_DEADLINE, |t| t == "revoked").await;
+        assert_eq!(b.count("form[action$='/revoke']").await, 0, "a revoked certificate offers no revoke");
+        b.check("certificate-revoked").await;
+
+        // --- narrow screens: nothing but wide tables scrolls sideways.
+        b.client.set_window_size(390, 844).await.unwrap();
+        for (name, path) in [("overview-narrow", "/".to_owned()), ("certificate-narrow", page.clone())] {
+            b.goto(&path).await;
+            assert!(b.fits_width().await, "{name} is wider than the screen");
+            b.screenshot(name).await;
+        }
+        b.client.set_window_size(1280, 800).await.unwrap();
+
+        // --- sign out, then a session that ends on the server says so.
+        b.submit("header form[action='/logout']").await;
+        assert!(b.text(".notice").await.contains("signed out"));
+        sign_in(&b, OWNER).await;
+        let token = b.session_token().await;
+        let api = crate::process::ApiClient { addr: b.base.trim_start_matches("http://").parse().unwrap(), token: Some(token) };
+        api.ok("POST", "/api/v1/auth/logout", None, 204);
+        b.goto("/certificates").await;
+        assert_eq!(b.path().await, "/login?expired=1");
+        assert!(b.text(".notice").await.contains("expired"));
+        b.check("session-expired").await;
+    })
+    .await;
+}
+
+/// Every other screen with the issued certificate in place: inventory, overview, jobs, a job,
+/// projects, the project, tokens (a new one shown once), audit with verification, cluster.
+async fn other_screens(b: &Browser, pid: &str, page: &str) {
+    b.goto("/certificates?status=issued").await;
+    assert!(b.text("main table").await.contains(&format!("www.{ZONE}")));
+    b.check("inventory").await;
+    b.goto("/certificates?status=failed").await;
+    assert!(b.text("main table").await.contains("No certificates match"));
+    b.goto("/").await;
+    assert!(b.text(".card.ok").await.starts_with('1'), "one issued certificate on the overview");
+    assert!(b.count("svg.calendar a").await == 90, "the calendar links each of the 90 days");
+    b.check("overview").await;
+    b.goto(&format!("/jobs?project={pid}")).await;
+    assert!(b.text("main table").await.contains("succeeded"));
+    b.check("jobs").await;
+    b.click("main table a[href^='/jobs/']").await;
+    b.wait_for_text(None, "h1", Duration::from_secs(10), |t| t.contains("job")).await;
+    b.check("job").await;
+    b.goto("/projects").await;
+    b.check("projects").await;
+    b.goto(&format!("/projects/{pid}")).await;
+    b.check("project").await;
+    b.goto("/tokens").await;
+    b.fill("#f-name", "ci").await;
+    b.submit("form[action='/tokens']").await;
+    let token = b.find("#new-token").await.prop("value").await.unwrap().unwrap_or_default();
+    assert!(token.starts_with("cap_"), "the new token is shown once: {token}");
+    b.check("tokens").await;
+    b.goto("/tokens").await;
+    assert!(!b.client.source().await.unwrap().contains(&token), "and never again");
+    b.goto("/audit").await;
+    b.submit("form[action='/audit/verify']").await;
+    assert!(b.text(".notice").await.contains("intact"));
+    b.check("audit").await;
+    b.goto("/cluster").await;
+    b.check("cluster").await;
+    b.goto(page).await;
+}
