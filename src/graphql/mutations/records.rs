@@ -238,11 +238,7 @@ impl RecordMutation {
 
     /// Creates a certificate and queues its issuance; answers the certificate (its job is in
     /// `jobs`).
-    async fn create_certificate(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateCertificateInput,
-    ) -> GqlResult<CertificateNode> {
+    async fn create_certificate(&self, ctx: &Context<'_>, input: CreateCertificateInput) -> GqlResult<CertificateNode> {
         let field = "Mutation.createCertificate";
         let created = service::certificates::create(&authorize(ctx, field)?, decode(&input)?).await?;
         certificate(ctx, field, created.certificate.id).await
