@@ -109,7 +109,7 @@ pub struct CreateCertificateInput {
     common_name: String,
     #[graphql(default)]
     sans: Vec<String>,
-    /// `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, … as REST spells it.
+    /// `ecdsa-p256`, `ecdsa-p384`, `rsa2048`, `rsa3072` or `rsa4096`, as REST spells it.
     key_type: String,
     acme_account_id: ID,
     renew_before_days: Option<u32>,

@@ -2,6 +2,7 @@
 //! tests' harness (`api::tests::harness`): the same world of principals, projects and records.
 
 mod batching;
+mod compare;
 mod errors;
 mod limits;
 mod mutation_refusals;
