@@ -280,6 +280,14 @@ async fn bad_inputs_get_rests_code_and_field_and_change_nothing() {
         (rest.json["code"].clone(), rest.json["field"].clone()),
         "{rest:?} {graphql:?}"
     );
+    // With an API token instead of a session, both refuse to mint another.
+    let rest =
+        send(&app, Req::new(Method::POST, "/api/v1/auth/tokens").acting_as(&w.owner).json(json!({ "name": "ci" })))
+            .await;
+    assert!(rest.status.is_client_error(), "{rest:?}");
+    let graphql =
+        gql(&app, &w.owner, "mutation { createApiToken(input: { name: \"ci\" }) { id token } }", json!({})).await;
+    assert_eq!(first_code(&graphql), rest.json["code"].as_str().map(str::to_owned), "{rest:?} {graphql:?}");
     assert_eq!(snapshot(&h, &w).await, before, "a refused request changed the store");
 }
 
