@@ -329,13 +329,20 @@ async fn reads_answer_the_same_through_rest_and_graphql() {
 
 /// Twin creates: the same input (in each API's spelling) through REST and through GraphQL, one
 /// after the other (the first deleted in between where names must be unique), leaves records whose
-/// REST views are equal but for ids, timestamps and what the twins must differ in.
+/// REST views are equal but for ids, timestamps and what the twins must differ in; and the
+/// mutation answers what REST's create answered.
 #[actix_rt::test]
 async fn creates_through_either_leave_the_same_record() {
     let (h, w) = seeded().await;
     let app = app!(h);
     let owner = &w.owner;
     let (a, pa) = (&w.a, w.a.scope.project_id());
+    let types = schema_types(&app, owner).await;
+    let answer_type = |mutation: &str| {
+        let fields = types["Mutation"]["fields"].as_array().unwrap();
+        let field = fields.iter().find(|f| f["name"] == json!(mutation)).unwrap();
+        named_type(&field["type"])["name"].as_str().unwrap().to_owned()
+    };
     // (what, REST collection, mutation, input type, input in GraphQL's spelling, REST view path, what twins differ in)
     let cases: Vec<(&str, &str, &str, &str, Value, &str)> = vec![
         (
@@ -398,11 +405,17 @@ async fn creates_through_either_leave_the_same_record() {
         let rest_view = rest_get(&app, owner, &format!("{view}/{rest_id}")).await;
         let deleted = send(&app, Req::new(Method::DELETE, format!("{view}/{rest_id}")).acting_as(owner)).await;
         assert_eq!(deleted.status.as_u16(), 204, "{what}: {deleted:?}");
-        let q = format!("mutation($i: {input_type}!) {{ {mutation}(input: $i) {{ id }} }}");
+        let sel = selection(&types, &answer_type(mutation));
+        let q = format!("mutation($i: {input_type}!) {{ {mutation}(input: $i) {{ {sel} }} }}");
         let resp = gql(&app, owner, &q, json!({ "i": input })).await;
-        let gql_id = data(&resp)[mutation]["id"].as_str().unwrap().to_owned();
+        let answer = &data(&resp)[mutation];
+        let gql_id = answer["id"].as_str().unwrap().to_owned();
         let gql_view = rest_get(&app, owner, &format!("{view}/{gql_id}")).await;
-        differences(what, &rest_view, &gql_view, &["id", "created_at", "updated_at"], &mut failures);
+        let ignored = ["id", "created_at", "updated_at"];
+        differences(what, &rest_view, &gql_view, &ignored, &mut failures);
+        // The mutation's answer is the record as REST's create answered it (a certificate's job aside).
+        let rest_answer = if rest.json["certificate"].is_object() { &rest.json["certificate"] } else { &rest.json };
+        differences(&format!("{what} answer"), rest_answer, answer, &ignored, &mut failures);
     }
     // Users cannot be deleted: the twins differ in their email.
     let user = |email: &str| json!({ "email": email, "password": "a long enough password" });
@@ -426,4 +439,20 @@ async fn creates_through_either_leave_the_same_record() {
         &mut failures,
     );
     assert!(failures.is_empty(), "twin creates differ:\n{}", failures.join("\n"));
+}
+
+/// The comparison itself: a field either side lacks and a differing value are reported, names
+/// map by `snake_case`, and the same instant spelled two ways is equal; so a pass above means the
+/// answers agree, not that nothing was compared.
+#[test]
+fn differences_finds_missing_fields_and_changed_values() {
+    let rest = json!({ "common_name": "a", "not_after": "2026-03-01T10:00:00Z", "only_rest": 1, "items": [1, 2] });
+    let graphql = json!({ "commonName": "a", "notAfter": "2026-03-01T10:00:00.000Z", "onlyGraphql": 2, "items": [1, 3] });
+    let mut out = Vec::new();
+    differences("x", &rest, &graphql, &[], &mut out);
+    out.sort();
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(out[0].starts_with("x.items[1]: REST 2"), "{out:?}");
+    assert_eq!(out[1], "x.only_graphql: only GraphQL has it");
+    assert_eq!(out[2], "x.only_rest: only REST has it");
 }
