@@ -112,8 +112,7 @@ pub async fn search(
         },
     };
     // A cursor naming a project outside this search is not found, like another project's id.
-    let mut index =
-        projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
+    let mut index = projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
     let now = auth.state().now().as_unix_millis();
     let store = auth.state().store()?;
     let mut items = Vec::new();
