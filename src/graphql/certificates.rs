@@ -124,7 +124,7 @@ impl CertificateNode {
     async fn sans(&self) -> &[String] {
         &self.view.sans
     }
-    /// `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, …
+    /// `ecdsa-p256`, `ecdsa-p384`, `rsa2048`, `rsa3072` or `rsa4096`
     async fn key_type(&self) -> String {
         name_of(&self.view.key_type)
     }

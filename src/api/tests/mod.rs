@@ -17,3 +17,4 @@ mod targets;
 mod tenancy;
 mod token_containment;
 mod tokens;
+pub(crate) mod victims;

@@ -4,13 +4,14 @@
 //! route whose expectation is unknown fails the test.
 
 use actix_web::http::Method;
+use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::*;
 use certautopilot_core::model::*;
 use certautopilot_core::store::{RecordStore, membership_key};
-use certautopilot_core::{ProjectScope, Timestamp};
 use serde_json::{Value, json};
 
 use super::harness::*;
+use super::victims::*;
 use crate::api::route_spec::{Policy, RouteSpec};
 use crate::api::routes::table;
 
@@ -53,7 +54,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
     let a = &w.a;
     let pa = a.scope.project_id();
     let owner = w.owner.user.as_ref().unwrap();
-    let fresh = || async { resources(h, a.scope.clone(), "victim").await };
+    let fresh = || fresh_in_a(h, w);
     let (path, body): (String, Option<Value>) = match (route.method.clone(), route.path) {
         (Method::GET, "/api/v1/openapi.json") => (route.path.into(), None),
         (Method::POST, "/api/v1/setup") => (
@@ -78,10 +79,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::DELETE, "/api/v1/auth/tokens/{id}") => {
             // The caller's own token (a fresh one), so an allowed caller can revoke it.
             let id = match &who.user {
-                Some(user) => {
-                    let token = api_token(h, &w.org_scope, user).await;
-                    token.trim_start_matches("cap_").split('.').next().unwrap().to_owned()
-                }
+                Some(user) => fresh_api_token_id(h, w, user).await,
                 None => ApiTokenId::new().to_string(),
             };
             (format!("/api/v1/auth/tokens/{id}"), None)
@@ -91,9 +89,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         }
         // A fresh user each time, so disabling never locks out a principal of the matrix.
         (Method::POST, "/api/v1/users/{id}/disable") | (Method::POST, "/api/v1/users/{id}/enable") => {
-            let user = User::new(w.org.id, &format!("x{n}@acme.test"), OrgRole::Member, Timestamp::now());
-            h.store.insert(&w.org_scope, &user).await.unwrap();
-            (route.path.replace("{id}", &user.id.to_string()), None)
+            (route.path.replace("{id}", &fresh_user(h, w).await.id.to_string()), None)
         }
         (Method::POST, "/api/v1/users") => (
             route.path.into(),
@@ -111,35 +107,14 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             )
         }
         (Method::DELETE, "/api/v1/projects/{id}") => {
-            // An empty project that admin_a, operator_a and viewer_a are members of, so only the role decides.
-            let project = Project::new(w.org.id, format!("empty-{n}"), Timestamp::now());
-            h.store.insert(&w.org_scope, &project).await.unwrap();
-            for m in [&w.admin_a, &w.operator_a, &w.viewer_a] {
-                let user = m.user.as_ref().unwrap();
-                let role = match m.name {
-                    "admin_a" => Role::Admin,
-                    "operator_a" => Role::Operator,
-                    _ => Role::Viewer,
-                };
-                h.store
-                    .insert(&w.org_scope, &Membership::new(w.org.id, project.id, user.id, role, Timestamp::now()))
-                    .await
-                    .unwrap();
-            }
-            (format!("/api/v1/projects/{}", project.id), None)
+            (format!("/api/v1/projects/{}", empty_project_with_a_members(h, w).await.id), None)
         }
         (Method::POST, "/api/v1/projects/{id}/members") => {
-            let user = User::new(w.org.id, &format!("m{n}@acme.test"), OrgRole::Member, Timestamp::now());
-            h.store.insert(&w.org_scope, &user).await.unwrap();
+            let user = fresh_user(h, w).await;
             (format!("/api/v1/projects/{pa}/members"), Some(json!({ "user_id": user.id, "role": "viewer" })))
         }
         (Method::DELETE, "/api/v1/projects/{id}/members/{user_id}") => {
-            let user = User::new(w.org.id, &format!("d{n}@acme.test"), OrgRole::Member, Timestamp::now());
-            h.store.insert(&w.org_scope, &user).await.unwrap();
-            h.store
-                .insert(&w.org_scope, &Membership::new(w.org.id, pa, user.id, Role::Viewer, Timestamp::now()))
-                .await
-                .unwrap();
+            let user = fresh_member_of_a(h, w).await;
             assert!(h.store.find_unique::<Membership>(&w.org_scope, &membership_key(pa, user.id)).await.is_ok());
             (format!("/api/v1/projects/{pa}/members/{}", user.id), None)
         }
@@ -227,10 +202,10 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         }
         (Method::GET, "/api/v1/jobs/{id}") => (format!("/api/v1/jobs/{}", a.job.id), None),
         (Method::DELETE, "/api/v1/acme-accounts/{id}") => {
-            (format!("/api/v1/acme-accounts/{}", fresh().await.account.id), None)
+            (format!("/api/v1/acme-accounts/{}", unused_account_in_a(h, w).await.id), None)
         }
         (Method::DELETE, "/api/v1/dns-credentials/{id}") => {
-            (format!("/api/v1/dns-credentials/{}", fresh().await.credential.id), None)
+            (format!("/api/v1/dns-credentials/{}", unused_credential_in_a(h, w).await.id), None)
         }
         (Method::DELETE, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", fresh().await.zone.id), None),
         (Method::PATCH, "/api/v1/targets/{id}") => {

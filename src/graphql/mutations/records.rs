@@ -109,7 +109,7 @@ pub struct CreateCertificateInput {
     common_name: String,
     #[graphql(default)]
     sans: Vec<String>,
-    /// `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, … as REST spells it.
+    /// `ecdsa-p256`, `ecdsa-p384`, `rsa2048`, `rsa3072` or `rsa4096`, as REST spells it.
     key_type: String,
     acme_account_id: ID,
     renew_before_days: Option<u32>,
@@ -238,11 +238,7 @@ impl RecordMutation {
 
     /// Creates a certificate and queues its issuance; answers the certificate (its job is in
     /// `jobs`).
-    async fn create_certificate(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateCertificateInput,
-    ) -> GqlResult<CertificateNode> {
+    async fn create_certificate(&self, ctx: &Context<'_>, input: CreateCertificateInput) -> GqlResult<CertificateNode> {
         let field = "Mutation.createCertificate";
         let created = service::certificates::create(&authorize(ctx, field)?, decode(&input)?).await?;
         certificate(ctx, field, created.certificate.id).await

@@ -2,8 +2,11 @@
 //! tests' harness (`api::tests::harness`): the same world of principals, projects and records.
 
 mod batching;
+mod compare;
 mod errors;
 mod limits;
+mod mutation_refusals;
+mod mutations;
 mod queries;
 mod role_matrix;
 mod schema_file;
@@ -46,4 +49,28 @@ pub fn data(resp: &Resp) -> &Value {
 /// The ids of a connection's nodes.
 pub fn ids(connection: &Value) -> Vec<String> {
     connection["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// REST's name of a GraphQL name: `acmeAccountId` → `acme_account_id` (names already in snake_case
+/// stay as they are).
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `value` with every object key in REST's spelling (`snake_case`), at every depth.
+pub fn snake_case_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (snake_case(k), snake_case_keys(v))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(snake_case_keys).collect()),
+        other => other.clone(),
+    }
 }

@@ -3,17 +3,20 @@
 //! own expectation for the field's operation policy. Generated from the list, so a new field is
 //! covered the day it is listed, and a field without a query here fails the test.
 
-use certautopilot_core::model::Certificate;
+use certautopilot_core::ids::ApiTokenId;
+use certautopilot_core::model::{Certificate, Project};
 use certautopilot_core::store::RecordStore;
 use serde_json::{Value, json};
 
-use super::{first_code, gql};
+use super::{first_code, post};
 use crate::api::routes::policy_of;
 use crate::api::tests::harness::*;
 use crate::api::tests::role_matrix::{Expect, expectation};
+use crate::api::tests::victims::*;
 use crate::graphql::FIELD_OPERATIONS;
 
-/// A query reaching `field` that an allowed caller gets an answer from, on project A's records.
+/// A query reaching the (read) `field` that an allowed caller gets an answer from, on project A's
+/// records.
 fn query_for(field: &str, w: &World) -> (String, Value) {
     let a = &w.a;
     let pa = json!(a.scope.project_id());
@@ -68,6 +71,140 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
     }
 }
 
+/// A request reaching `field` that an allowed `who` succeeds with: queries as `query_for` says;
+/// mutations that destroy or change something get a fresh victim per call (as REST's matrix does),
+/// and `createApiToken` goes with a signed-in session's token, as only a session may mint tokens.
+async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
+    let Some(mutation) = field.strip_prefix("Mutation.") else {
+        let (query, variables) = query_for(field, w);
+        return post(who, &query, variables);
+    };
+    let n = unique();
+    let a = &w.a;
+    let pa = json!(a.scope.project_id());
+    let by_id = |name: &str, id: Value| (format!("mutation($id: ID!) {{ {name}(id: $id) }}"), json!({ "id": id }));
+    let job = |name: &str, id: Value| {
+        (format!("mutation($id: ID!) {{ {name}(id: $id) {{ job {{ id }} created }} }}"), json!({ "id": id }))
+    };
+    let (query, variables) = match mutation {
+        "createProject" => (
+            "mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }".to_owned(),
+            json!({ "i": { "name": format!("p{n}") } }),
+        ),
+        "updateProject" => {
+            let current: Project = h.store.get(&w.org_scope, &a.scope.project_id()).await.unwrap();
+            (
+                "mutation($id: ID!, $i: UpdateProjectInput!) { updateProject(id: $id, input: $i) { id } }".to_owned(),
+                json!({ "id": pa, "i": { "name": format!("renamed-{n}"), "version": current.version } }),
+            )
+        }
+        "deleteProject" => by_id("deleteProject", json!(empty_project_with_a_members(h, w).await.id)),
+        "addMember" => (
+            "mutation($p: ID!, $i: AddMemberInput!) { addMember(projectId: $p, input: $i) { id } }".to_owned(),
+            json!({ "p": pa, "i": { "userId": fresh_user(h, w).await.id, "role": "viewer" } }),
+        ),
+        "removeMember" => (
+            "mutation($p: ID!, $u: ID!) { removeMember(projectId: $p, userId: $u) }".to_owned(),
+            json!({ "p": pa, "u": fresh_member_of_a(h, w).await.id }),
+        ),
+        "createUser" => (
+            "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }".to_owned(),
+            json!({ "i": { "email": format!("u{n}@acme.test"), "password": "another long password" } }),
+        ),
+        "disableUser" => (
+            "mutation($id: ID!) { disableUser(id: $id) { id } }".to_owned(),
+            json!({ "id": fresh_user(h, w).await.id }),
+        ),
+        "enableUser" => {
+            ("mutation($id: ID!) { enableUser(id: $id) { id } }".to_owned(), json!({ "id": fresh_user(h, w).await.id }))
+        }
+        "createApiToken" => {
+            let query = "mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { id } }";
+            let mut req = post(who, query, json!({ "i": { "name": format!("t{n}") } }));
+            req.bearer = match &who.user {
+                Some(user) => Some(session_token(h, &w.org_scope, user).await),
+                None => None,
+            };
+            return req;
+        }
+        "revokeApiToken" => {
+            let id = match &who.user {
+                Some(user) => fresh_api_token_id(h, w, user).await,
+                None => ApiTokenId::new().to_string(),
+            };
+            by_id("revokeApiToken", json!(id))
+        }
+        "createAcmeAccount" => (
+            "mutation($i: CreateAcmeAccountInput!) { createAcmeAccount(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "name": format!("acct{n}"), "directoryUrl": "https://ca.test/dir",
+                "tosAgreed": true } }),
+        ),
+        "updateAcmeAccount" => {
+            let account = fresh_in_a(h, w).await.account;
+            (
+                "mutation($id: ID!, $i: UpdateAcmeAccountInput!) { updateAcmeAccount(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": account.id, "i": { "contact": [format!("mailto:ops{n}@acme.test")],
+                    "version": account.version } }),
+            )
+        }
+        "deleteAcmeAccount" => by_id("deleteAcmeAccount", json!(unused_account_in_a(h, w).await.id)),
+        "createDnsCredential" => (
+            "mutation($i: CreateDnsCredentialInput!) { createDnsCredential(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "name": format!("cred{n}"), "provider": "rfc2136",
+                "config": { "server": "127.0.0.1:53", "keyName": "update.", "algorithm": "hmac-sha256",
+                            "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } } }),
+        ),
+        "deleteDnsCredential" => by_id("deleteDnsCredential", json!(unused_credential_in_a(h, w).await.id)),
+        "createZone" => (
+            "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "apex": format!("zone{n}.example.com"), "credentialId": a.credential.id } }),
+        ),
+        "deleteZone" => by_id("deleteZone", json!(fresh_in_a(h, w).await.zone.id)),
+        "createTarget" => (
+            "mutation($i: CreateTargetInput!) { createTarget(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "name": format!("t{n}"), "type": "file",
+                "config": { "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem" } } }),
+        ),
+        "updateTarget" => {
+            let target = fresh_in_a(h, w).await.target;
+            (
+                "mutation($id: ID!, $i: UpdateTargetInput!) { updateTarget(id: $id, input: $i) { id } }".to_owned(),
+                json!({ "id": target.id, "i": { "name": format!("renamed-{n}"), "version": target.version } }),
+            )
+        }
+        "deleteTarget" => by_id("deleteTarget", json!(fresh_in_a(h, w).await.target.id)),
+        "scanTarget" => job("scanTarget", json!(a.target.id)),
+        "createCertificate" => (
+            "mutation($i: CreateCertificateInput!) { createCertificate(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "commonName": format!("c{n}.{}", a.zone.apex), "keyType": "ecdsa-p256",
+                "acmeAccountId": a.account.id } }),
+        ),
+        "updateCertificate" => {
+            let cert = fresh_in_a(h, w).await.certificate;
+            (
+                "mutation($id: ID!, $i: UpdateCertificateInput!) { updateCertificate(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": cert.id, "i": { "paused": true, "version": cert.version } }),
+            )
+        }
+        "deleteCertificate" => by_id("deleteCertificate", json!(fresh_in_a(h, w).await.certificate.id)),
+        "renewCertificate" => job("renewCertificate", json!(issued_certificate_in_a(h, w).await.id)),
+        "revokeCertificate" => job("revokeCertificate", json!(issued_certificate_in_a(h, w).await.id)),
+        "distributeCertificate" => job("distributeCertificate", json!(issued_certificate_in_a(h, w).await.id)),
+        "setCertificateTargets" => {
+            let cert = fresh_in_a(h, w).await.certificate;
+            (
+                "mutation($id: ID!, $i: SetCertificateTargetsInput!) { setCertificateTargets(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": cert.id, "i": { "targetIds": [a.target.id], "version": cert.version } }),
+            )
+        }
+        other => panic!("no matrix mutation for {other}: add one"),
+    };
+    post(who, &query, variables)
+}
+
 /// Every listed field answers each caller as its REST operation's policy says: data for allowed
 /// callers, `unauthenticated`, `forbidden` or `not_found` (another project's member) otherwise.
 #[actix_rt::test]
@@ -82,9 +219,8 @@ async fn every_field_for_every_caller() {
     let mut failures = Vec::new();
     for (field, operation) in FIELD_OPERATIONS {
         let policy = policy_of(operation).unwrap_or_else(|| panic!("{field}: no operation {operation}"));
-        let (query, variables) = query_for(field, &w);
         for who in w.principals() {
-            let resp = gql(&app, &who, &query, variables.clone()).await;
+            let resp = send(&app, request_for(&h, &w, field, &who).await).await;
             let expected = expectation(policy, who.name);
             let got = match first_code(&resp).as_deref() {
                 None if resp.status.as_u16() == 200 && !resp.json["data"].is_null() => Expect::Allowed,

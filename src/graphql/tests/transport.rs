@@ -3,6 +3,7 @@
 //! credentials are 401, and the body is read under REST's rules (JSON only).
 
 use actix_web::http::Method;
+use certautopilot_core::store::RecordStore;
 use serde_json::json;
 
 use super::first_code;
@@ -12,11 +13,11 @@ const QUERY: &str = "{ me { user { email } } }";
 
 /// A cookie session: GET reads without the CSRF header; POST needs it (403 `csrf_token_missing`
 /// without it or with a wrong one, in the GraphQL error's code and the HTTP status), and answers
-/// with it.
+/// with it; a mutation without it changes nothing.
 #[actix_rt::test]
 async fn cookie_posts_need_the_csrf_token() {
     let h = Harness::new().await;
-    let _w = world(&h).await;
+    let w = world(&h).await;
     let app = app!(h);
     let login =
         Req::new(Method::POST, "/api/v1/auth/login").json(json!({ "email": OWNER_EMAIL, "password": OWNER_PASSWORD }));
@@ -40,9 +41,25 @@ async fn cookie_posts_need_the_csrf_token() {
         ..with_cookie(Req::new(Method::POST, "/api/graphql").json(body.clone()))
     };
     assert_eq!(send(&app, wrong).await.status.as_u16(), 403);
-    let right = Req { csrf: Some(csrf), ..with_cookie(Req::new(Method::POST, "/api/graphql").json(body)) };
+    let right = Req { csrf: Some(csrf.clone()), ..with_cookie(Req::new(Method::POST, "/api/graphql").json(body)) };
     let resp = send(&app, right).await;
     assert_eq!(resp.json["data"]["me"]["user"]["email"], json!(OWNER_EMAIL), "{resp:?}");
+
+    // A mutation is what CSRF protects: refused without the header (nothing created), done with it.
+    let projects = || async {
+        let page = certautopilot_core::store::PageRequest::first(100);
+        h.store.list::<certautopilot_core::model::Project>(&w.org_scope, &page).await.unwrap().items.len()
+    };
+    let before = projects().await;
+    let create = json!({ "query": "mutation { createProject(input: { name: \"by-cookie\" }) { name } }" });
+    let bare = with_cookie(Req::new(Method::POST, "/api/graphql").json(create.clone()));
+    let resp = send(&app, bare).await;
+    assert_eq!((resp.status.as_u16(), first_code(&resp).as_deref()), (403, Some("csrf_token_missing")), "{resp:?}");
+    assert_eq!(projects().await, before, "a mutation without the CSRF header created a project");
+    let right = Req { csrf: Some(csrf), ..with_cookie(Req::new(Method::POST, "/api/graphql").json(create)) };
+    let resp = send(&app, right).await;
+    assert_eq!(resp.json["data"]["createProject"]["name"], json!("by-cookie"), "{resp:?}");
+    assert_eq!(projects().await, before + 1);
 }
 
 /// A bad bearer token is 401 `unauthenticated`; no credentials at all reach the fields, which
