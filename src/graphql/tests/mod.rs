@@ -4,6 +4,7 @@
 mod batching;
 mod errors;
 mod limits;
+mod operations;
 mod queries;
 mod role_matrix;
 mod schema_file;
