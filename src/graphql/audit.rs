@@ -1,5 +1,5 @@
-//! The audit chain's events (owners only), with REST's filters: project, action, time range; the
-//! service layer's `audit::events` answers.
+//! The audit chain's events (owners only), with REST's filters: project, action, time range; and
+//! the chain's verification. The service layer's `audit::events` and `audit::verify` answer.
 //! Invariant: read through `listAuditEvents`' policy in the caller's organization; a cursor is bound
 //! to the filters it was issued under, so it cannot carry a page of one search into another.
 
@@ -7,7 +7,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use certautopilot_core::store::AuditFilter;
 
-use crate::api::views::{AuditEventView, AuditQuery as AuditSearch};
+use crate::api::views::{AuditEventView, AuditQuery as AuditSearch, AuditVerifyResult};
 use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, Json, at};
@@ -56,6 +56,34 @@ impl AuditEventNode {
     }
 }
 
+/// The outcome of walking the chain (REST's `AuditVerifyResult`).
+#[derive(SimpleObject)]
+#[graphql(name = "AuditVerification")]
+pub struct AuditVerificationNode {
+    intact: bool,
+    /// Entries verified (up to the broken one).
+    entries: u64,
+    /// The last entry's hmac, when the chain is intact.
+    head: Option<String>,
+    broken_at: Option<u64>,
+    reason: Option<String>,
+    /// Events committed with their changes but not chained yet; 0 once the chain has caught up.
+    pending: u64,
+}
+
+impl From<AuditVerifyResult> for AuditVerificationNode {
+    fn from(r: AuditVerifyResult) -> Self {
+        AuditVerificationNode {
+            intact: r.intact,
+            entries: r.entries,
+            head: r.head,
+            broken_at: r.broken_at,
+            reason: r.reason,
+            pending: r.pending,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct AuditQuery;
 
@@ -98,6 +126,13 @@ impl AuditQuery {
         let page = service::audit::events(&auth, query).await?;
         let page = page_of(page.items, page.next_cursor);
         Ok(connection(&binding, &args, page, |e| e.seq.to_string(), AuditEventNode))
+    }
+
+    /// Walks the whole audit chain and names the first broken link (owners only; REST's
+    /// `POST /audit/verify`, a query here because it changes nothing).
+    async fn audit_verification(&self, ctx: &Context<'_>) -> GqlResult<AuditVerificationNode> {
+        let auth = authorize(ctx, "Query.auditVerification")?;
+        Ok(service::audit::verify(&auth).await?.into())
     }
 }
 

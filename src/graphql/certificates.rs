@@ -197,6 +197,13 @@ impl CertificateNode {
         self.view.version
     }
 
+    /// The issued chain, leaf first, as PEM (REST's `GET /certificates/{id}/chain`); null until one
+    /// is issued, where REST answers 404.
+    async fn chain(&self, ctx: &Context<'_>) -> GqlResult<Option<&str>> {
+        nested_scope(ctx, "Certificate.chain", &self.scope)?;
+        Ok(crate::service::certificates::issued_chain(&self.cert))
+    }
+
     /// The ACME account that issues it.
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Option<AcmeAccountNode>> {
         let scope = nested_scope(ctx, "Certificate.account", &self.scope)?;

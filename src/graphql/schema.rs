@@ -8,6 +8,7 @@ use certautopilot_config::GraphqlConfig;
 use crate::graphql::acme::AcmeQuery;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::certificates::CertificateQuery;
+use crate::graphql::cluster::ClusterQuery;
 use crate::graphql::dns::DnsQuery;
 use crate::graphql::http::AuthGate;
 use crate::graphql::jobs::JobQuery;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     CertificateQuery,
     JobQuery,
     AuditQuery,
+    ClusterQuery,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -41,7 +41,7 @@ impl InventoryFilter {
         if let Some(days) = self.expiring_within_days {
             let limit = now_millis + i64::from(days) * 86_400_000;
             let live = !matches!(cert.status, CertificateStatus::Revoked);
-            if !live || !cert.not_after.is_some_and(|t| t.as_unix_millis() <= limit) {
+            if !live || cert.not_after.is_none_or(|t| t.as_unix_millis() > limit) {
                 return false;
             }
         }
@@ -112,7 +112,8 @@ pub async fn search(
         },
     };
     // A cursor naming a project outside this search is not found, like another project's id.
-    let mut index = projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
+    let mut index =
+        projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
     let now = auth.state().now().as_unix_millis();
     let store = auth.state().store()?;
     let mut items = Vec::new();

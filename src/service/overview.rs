@@ -195,7 +195,8 @@ fn classify(cert: &Certificate, now: Timestamp, counts: &mut StatusCounts) -> Op
     let failing = cert.status == CertificateStatus::Failed || (live && cert.last_error.is_some());
     let in_window = live && cert.renew_at.is_some_and(|t| t <= now);
     let overdue = in_window
-        && (cert.paused || cert.renew_at.is_some_and(|t| now.as_unix_millis() - t.as_unix_millis() > OVERDUE_AFTER_SECS * 1_000));
+        && (cert.paused
+            || cert.renew_at.is_some_and(|t| now.as_unix_millis() - t.as_unix_millis() > OVERDUE_AFTER_SECS * 1_000));
     counts.in_window += usize::from(in_window);
     counts.overdue += usize::from(overdue);
     if failing {

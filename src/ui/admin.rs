@@ -37,7 +37,11 @@ impl AuditPage {
     }
 }
 
-async fn audit_page(ui: &Ui, req: &HttpRequest, verified: Option<AuditVerifyResult>) -> Result<AuditPage, crate::ui::context::UiError> {
+async fn audit_page(
+    ui: &Ui,
+    req: &HttpRequest,
+    verified: Option<AuditVerifyResult>,
+) -> Result<AuditPage, crate::ui::context::UiError> {
     let query = AuditQuery {
         project_id: query_value(req, "project"),
         action: query_value(req, "action"),
@@ -51,9 +55,12 @@ async fn audit_page(ui: &Ui, req: &HttpRequest, verified: Option<AuditVerifyResu
         .iter()
         .filter_map(|k| query_value(req, k).map(|v| format!("&{k}={}", crate::ui::certificates::urlencode(&v))))
         .collect();
-    let (events, next_cursor, problem) = match crate::service::audit::events(&ui.auth("listAuditEvents")?, query).await {
+    let (events, next_cursor, problem) = match crate::service::audit::events(&ui.auth("listAuditEvents")?, query).await
+    {
         Ok(page) => (page.items, page.next_cursor, None),
-        Err(e) if e.field.is_some() => (Vec::new(), None, Some(format!("{}: {}", e.field.unwrap_or_default(), e.detail))),
+        Err(e) if e.field.is_some() => {
+            (Vec::new(), None, Some(format!("{}: {}", e.field.unwrap_or_default(), e.detail)))
+        }
         Err(e) => return Err(e.into()),
     };
     let project = query_value(req, "project").and_then(|p| p.parse().ok());

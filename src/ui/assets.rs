@@ -15,7 +15,10 @@ const HTMX_LICENSE: &[u8] = include_bytes!("assets/htmx-LICENSE.txt");
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(HTMX_PATH, web::get().to(|| async { asset(HTMX, "text/javascript; charset=utf-8") }))
         .route(CSS_PATH, web::get().to(|| async { asset(CSS, "text/css; charset=utf-8") }))
-        .route("/assets/htmx-LICENSE.txt", web::get().to(|| async { asset(HTMX_LICENSE, "text/plain; charset=utf-8") }));
+        .route(
+            "/assets/htmx-LICENSE.txt",
+            web::get().to(|| async { asset(HTMX_LICENSE, "text/plain; charset=utf-8") }),
+        );
 }
 
 fn asset(body: &'static [u8], content_type: &'static str) -> HttpResponse {

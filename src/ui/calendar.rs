@@ -98,7 +98,9 @@ mod tests {
         assert!(svg.contains(&format!("/certificates?expires_on={first}&project=p1")), "{svg}");
         assert!(svg.contains(&format!("2 certificates expire on {first}")));
         assert!(svg.contains(&format!("8 certificates expire on {}", day_text(20_005))));
-        assert!(svg.contains("class=\"day l4\"") && svg.contains("class=\"day l1\"") && svg.contains("class=\"day l0\""));
+        assert!(
+            svg.contains("class=\"day l4\"") && svg.contains("class=\"day l1\"") && svg.contains("class=\"day l0\"")
+        );
         assert!(!svg.contains("style="));
         assert_eq!(parse_day(&first), Some(20_000));
         assert_eq!(parse_day("2026-13-01"), None);

@@ -80,7 +80,8 @@ impl CertificatePage {
 
 /// What the live box shows: the job in progress (issuing, renewing) and its latest log line.
 fn live_step(cert: &CertificateView, timeline: &[TimelineEntry], now: certautopilot_core::Timestamp) -> LiveStep {
-    let running = matches!(cert.status, CertificateStatus::Requested | CertificateStatus::Issuing | CertificateStatus::Renewing);
+    let running =
+        matches!(cert.status, CertificateStatus::Requested | CertificateStatus::Issuing | CertificateStatus::Renewing);
     let last = timeline.iter().rev().find(|e| e.source == "job");
     LiveStep {
         running,

@@ -88,10 +88,8 @@ pub async fn inventory(req: HttpRequest) -> UiResult {
     let page = PageRequest { limit: Some(PAGE_SIZE), cursor };
     let found = crate::service::inventory::search(&ui.auth("listCertificates")?, project, &filter, page).await?;
     let keep = ["project", "status", "q", "expiring", "expires_on", "issuer"];
-    let filter_query: String = keep
-        .iter()
-        .filter_map(|k| query_value(&req, k).map(|v| format!("&{k}={}", urlencode(&v))))
-        .collect();
+    let filter_query: String =
+        keep.iter().filter_map(|k| query_value(&req, k).map(|v| format!("&{k}={}", urlencode(&v)))).collect();
     let rows = found.items.into_iter().map(|c| {
         let name = names.name(c.project_id);
         (c, name)
@@ -145,7 +143,12 @@ fn form_project(ui: &Ui, asked: Option<&str>) -> Result<ProjectId, UiError> {
     }
 }
 
-async fn new_form(ui: &Ui, project: ProjectId, form: FormData, errors: FieldErrors) -> Result<NewCertificatePage, UiError> {
+async fn new_form(
+    ui: &Ui,
+    project: ProjectId,
+    form: FormData,
+    errors: FieldErrors,
+) -> Result<NewCertificatePage, UiError> {
     let first = || PageRequest::first(1_000);
     let accounts = crate::service::acme_accounts::list(&ui.auth("listAcmeAccounts")?, project, first()).await?.items;
     let targets = crate::service::targets::list(&ui.auth("listTargets")?, project, first()).await?.items;

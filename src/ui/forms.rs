@@ -38,7 +38,9 @@ impl FormData {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
-            .flat_map(|(_, v)| v.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+            .flat_map(|(_, v)| {
+                v.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect::<Vec<_>>()
+            })
             .collect()
     }
 

@@ -63,8 +63,14 @@ pub async fn list(req: HttpRequest) -> UiResult {
     };
     let cursor = query_value(&req, "cursor");
     let paged = cursor.is_some();
-    let page = crate::service::jobs::list(&ui.auth("listJobs")?, project, PageRequest { limit: Some(50), cursor }).await?;
-    render(&JobsPage { layout: ui.layout("Jobs", "jobs", Some(project)), jobs: page.items, next_cursor: page.next_cursor, paged })
+    let page =
+        crate::service::jobs::list(&ui.auth("listJobs")?, project, PageRequest { limit: Some(50), cursor }).await?;
+    render(&JobsPage {
+        layout: ui.layout("Jobs", "jobs", Some(project)),
+        jobs: page.items,
+        next_cursor: page.next_cursor,
+        paged,
+    })
 }
 
 pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {

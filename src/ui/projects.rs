@@ -87,9 +87,18 @@ async fn users_if_owner(ui: &Ui) -> Result<Vec<UserView>, UiError> {
     Ok(crate::service::users::list(&ui.auth("listUsers")?, PageRequest::first(1_000)).await?.items)
 }
 
-async fn projects_page(ui: &Ui, failed: Option<(&'static str, FormData, FieldErrors)>) -> Result<ProjectsPage, UiError> {
+async fn projects_page(
+    ui: &Ui,
+    failed: Option<(&'static str, FormData, FieldErrors)>,
+) -> Result<ProjectsPage, UiError> {
     let (failed_form, form, errors) = failed.unwrap_or(("", FormData::default(), FieldErrors::default()));
-    Ok(ProjectsPage { layout: ui.layout("Projects", "projects", None), users: users_if_owner(ui).await?, errors, failed_form, form })
+    Ok(ProjectsPage {
+        layout: ui.layout("Projects", "projects", None),
+        users: users_if_owner(ui).await?,
+        errors,
+        failed_form,
+        form,
+    })
 }
 
 pub async fn projects(req: HttpRequest) -> UiResult {
@@ -131,7 +140,8 @@ async fn project_page(ui: &Ui, project: ProjectId, errors: FieldErrors) -> Resul
     let users = users_if_owner(ui).await?;
     let email = |id| users.iter().find(|u| u.id == id).map_or_else(|| id.to_string(), |u| u.email.clone());
     let members = listed.into_iter().map(|m| (email(m.user_id), m)).map(|(e, m)| (m, e)).collect();
-    let candidates = users.iter().filter(|u| u.org_role != certautopilot_core::model::OrgRole::Owner).cloned().collect();
+    let candidates =
+        users.iter().filter(|u| u.org_role != certautopilot_core::model::OrgRole::Owner).cloned().collect();
     Ok(ProjectPage {
         layout: ui.layout(format!("Project {}", view.name), "projects", Some(project)),
         name: view.name,

@@ -115,7 +115,8 @@ async fn screen(
     };
     match which {
         Screen::Accounts => {
-            page.accounts = crate::service::acme_accounts::list(&ui.auth("listAcmeAccounts")?, project, all()).await?.items
+            page.accounts =
+                crate::service::acme_accounts::list(&ui.auth("listAcmeAccounts")?, project, all()).await?.items
         }
         Screen::Dns => {
             page.credentials =
@@ -246,7 +247,9 @@ pub async fn create_target(req: HttpRequest, body: web::Bytes) -> UiResult {
             let input = CreateTarget { project_id: project, name: form.text("name"), kind: form.text("type"), config };
             crate::service::targets::create(&ui.auth("createTarget")?, input).await.map(drop)
         }
-        Err(_) => Err(ApiError::invalid("config", "must be a JSON object, e.g. {\"cert_path\": \"/etc/ssl/a.pem\", …}")),
+        Err(_) => {
+            Err(ApiError::invalid("config", "must be a JSON object, e.g. {\"cert_path\": \"/etc/ssl/a.pem\", …}"))
+        }
     };
     // The configuration may hold a credential: it is not refilled either.
     let form = form.without(&["config"]);

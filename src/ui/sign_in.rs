@@ -13,7 +13,9 @@ use crate::api::routes::policy_of;
 use crate::api::views::{LoginRequest, SetupRequest};
 use crate::service::AppState;
 use crate::service::error::{ApiError, ErrorCode};
-use crate::ui::context::{CSRF_COOKIE, Ui, UiError, UiResult, removal, render, render_status, see_other, session_cookies};
+use crate::ui::context::{
+    CSRF_COOKIE, Ui, UiError, UiResult, removal, render, render_status, see_other, session_cookies,
+};
 use crate::ui::forms::{FieldErrors, FormData};
 
 #[derive(Template)]
@@ -48,12 +50,18 @@ pub async fn setup_page(state: web::Data<AppState>) -> UiResult {
     if is_set_up(&state).await? {
         return Ok(see_other("/login"));
     }
-    render(&SetupPage { title: "Set up", errors: FieldErrors::default(), org_name: String::new(), email: String::new() })
+    render(&SetupPage {
+        title: "Set up",
+        errors: FieldErrors::default(),
+        org_name: String::new(),
+        email: String::new(),
+    })
 }
 
 pub async fn setup(state: web::Data<AppState>, body: web::Bytes) -> UiResult {
     let form = FormData::parse(&body);
-    let input = SetupRequest { org_name: form.text("org_name"), email: form.text("email"), password: form.text("password") };
+    let input =
+        SetupRequest { org_name: form.text("org_name"), email: form.text("email"), password: form.text("password") };
     let (org_name, email) = (input.org_name.clone(), input.email.clone());
     match crate::service::setup::setup(&anonymous(&state, "setup")?, input).await {
         Ok(_) => Ok(see_other("/login?setup=1")),

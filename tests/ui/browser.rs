@@ -6,8 +6,8 @@
 //! the test body panics.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -140,7 +140,8 @@ impl Browser {
 
     /// Chooses the `index`-th option of a select (0: the first).
     pub async fn choose(&self, selector: &str, index: usize) {
-        let script = "const s = document.querySelector(arguments[0]); s.value = s.options[arguments[1]].value; return s.value;";
+        let script =
+            "const s = document.querySelector(arguments[0]); s.value = s.options[arguments[1]].value; return s.value;";
         let value = self.client.execute(script, vec![json!(selector), json!(index)]).await.unwrap();
         assert!(value.as_str().is_some_and(|v| !v.is_empty()), "{selector} has no option {index}");
     }
@@ -183,7 +184,13 @@ impl Browser {
     }
 
     /// Reloads `path` until `selector`'s text satisfies `done`, failing after `deadline`.
-    pub async fn wait_for_text(&self, path: Option<&str>, selector: &str, deadline: Duration, done: impl Fn(&str) -> bool) {
+    pub async fn wait_for_text(
+        &self,
+        path: Option<&str>,
+        selector: &str,
+        deadline: Duration,
+        done: impl Fn(&str) -> bool,
+    ) {
         let start = Instant::now();
         let mut last = String::new();
         loop {
@@ -210,7 +217,8 @@ impl Browser {
             const init = { method, credentials: 'same-origin', redirect: 'manual' }; \
             if (body !== null) { init.body = body; init.headers = {'content-type': 'application/x-www-form-urlencoded'}; } \
             fetch(path, init).then(r => r.text().then(t => done([r.status, t]))).catch(e => done([-1, String(e)]));";
-        let answer = self.client.execute_async(script, vec![json!(method), json!(path), json!(form_body)]).await.unwrap();
+        let answer =
+            self.client.execute_async(script, vec![json!(method), json!(path), json!(form_body)]).await.unwrap();
         (answer[0].as_u64().unwrap_or(0), answer[1].as_str().unwrap_or_default().to_owned())
     }
 

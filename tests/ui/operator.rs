@@ -37,7 +37,13 @@ async fn first_run(b: &Browser) -> String {
 }
 
 /// The account, credential, zone and target of the project, each through its form.
-async fn building_blocks(b: &Browser, pid: &str, urls: (String, String), bind: (String, String, String, String), files: String) {
+async fn building_blocks(
+    b: &Browser,
+    pid: &str,
+    urls: (String, String),
+    bind: (String, String, String, String),
+    files: String,
+) {
     b.goto(&format!("/accounts?project={pid}")).await;
     b.fill("#f-name", "pebble").await;
     b.fill("#f-directory_url", &urls.0).await;
@@ -147,7 +153,10 @@ async fn operator_issues_downloads_and_revokes_through_the_console() {
         assert!(b.text(".notice").await.contains("signed out"));
         sign_in(&b, OWNER).await;
         let token = b.session_token().await;
-        let api = crate::process::ApiClient { addr: b.base.trim_start_matches("http://").parse().unwrap(), token: Some(token) };
+        let api = crate::process::ApiClient {
+            addr: b.base.trim_start_matches("http://").parse().unwrap(),
+            token: Some(token),
+        };
         api.ok("POST", "/api/v1/auth/logout", None, 204);
         b.goto("/certificates").await;
         assert_eq!(b.path().await, "/login?expired=1");

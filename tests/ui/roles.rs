@@ -20,9 +20,15 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
     let server = start_server(dir.path());
     let c = ApiClient::setup_and_login(server.addr);
     let a = c.ok("POST", "/api/v1/projects", Some(json!({ "name": "alpha" })), 201)["id"].as_str().unwrap().to_owned();
-    let b_id = c.ok("POST", "/api/v1/projects", Some(json!({ "name": "beta" })), 201)["id"].as_str().unwrap().to_owned();
+    let b_id =
+        c.ok("POST", "/api/v1/projects", Some(json!({ "name": "beta" })), 201)["id"].as_str().unwrap().to_owned();
     let viewer = c.ok("POST", "/api/v1/users", Some(json!({ "email": VIEWER.0, "password": VIEWER.1 })), 201);
-    c.ok("POST", &format!("/api/v1/projects/{a}/members"), Some(json!({ "user_id": viewer["id"], "role": "viewer" })), 201);
+    c.ok(
+        "POST",
+        &format!("/api/v1/projects/{a}/members"),
+        Some(json!({ "user_id": viewer["id"], "role": "viewer" })),
+        201,
+    );
     let credential = |project: &str| {
         json!({ "project_id": project, "name": "bind", "provider": "rfc2136", "config": {
             "server": "127.0.0.1:53", "key_name": "k", "algorithm": "hmac-sha256", "secret": "c2VjcmV0c2VjcmV0c2VjcmV0" } })
@@ -35,7 +41,8 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
     let target = json!({ "project_id": a, "name": "files", "type": "file", "config": {
         "cert_path": dir.path().join("site/cert.pem"), "key_path": dir.path().join("site/key.pem") } });
     c.ok("POST", "/api/v1/targets", Some(target), 201);
-    let zones_in_a = || c.ok("GET", &format!("/api/v1/zones?project_id={a}"), None, 200)["items"].as_array().unwrap().len();
+    let zones_in_a =
+        || c.ok("GET", &format!("/api/v1/zones?project_id={a}"), None, 200)["items"].as_array().unwrap().len();
     let projects = || c.ok("GET", "/api/v1/projects", None, 200)["items"].as_array().unwrap().len();
 
     let cred_a = c.ok("GET", &format!("/api/v1/dns-credentials?project_id={a}"), None, 200)["items"][0]["id"]

@@ -4,6 +4,7 @@
 //! type by REST's own decoder (`api::json::decode`), so the same values are refused with the same
 //! problem codes and fields (REST's snake_case field names); secrets are inputs only, never output.
 
+mod admin;
 mod org;
 mod records;
 
@@ -15,12 +16,13 @@ use crate::api::error::ApiError;
 use crate::api::views::JobQueued;
 use crate::graphql::jobs::JobNode;
 
+pub use admin::AdminMutation;
 pub use org::OrgMutation;
 pub use records::RecordMutation;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(OrgMutation, RecordMutation);
+pub struct MutationRoot(OrgMutation, RecordMutation, AdminMutation);
 
 /// The GraphQL input as the service's input type, decoded exactly as REST decodes a body.
 fn decode<I: Serialize, T: DeserializeOwned>(input: &I) -> Result<T, ApiError> {

@@ -59,7 +59,12 @@ pub struct CreatedApiTokenPayload {
 
 impl From<CreatedApiToken> for CreatedApiTokenPayload {
     fn from(t: CreatedApiToken) -> Self {
-        CreatedApiTokenPayload { id: ID(t.id.to_string()), name: t.name, token: t.token, expires_at: at_opt(t.expires_at) }
+        CreatedApiTokenPayload {
+            id: ID(t.id.to_string()),
+            name: t.name,
+            token: t.token,
+            expires_at: at_opt(t.expires_at),
+        }
     }
 }
 

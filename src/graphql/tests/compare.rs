@@ -447,7 +447,8 @@ async fn creates_through_either_leave_the_same_record() {
 #[test]
 fn differences_finds_missing_fields_and_changed_values() {
     let rest = json!({ "common_name": "a", "not_after": "2026-03-01T10:00:00Z", "only_rest": 1, "items": [1, 2] });
-    let graphql = json!({ "commonName": "a", "notAfter": "2026-03-01T10:00:00.000Z", "onlyGraphql": 2, "items": [1, 3] });
+    let graphql =
+        json!({ "commonName": "a", "notAfter": "2026-03-01T10:00:00.000Z", "onlyGraphql": 2, "items": [1, 3] });
     let mut out = Vec::new();
     differences("x", &rest, &graphql, &[], &mut out);
     out.sort();

@@ -7,6 +7,7 @@ mod errors;
 mod limits;
 mod mutation_refusals;
 mod mutations;
+mod operations;
 mod queries;
 mod role_matrix;
 mod schema_file;

@@ -51,3 +51,27 @@ fn every_query_field_names_a_rest_operation() {
         assert!(policy_of(operation).is_some(), "{field}: {operation} is not an operation of the route table");
     }
 }
+
+/// Every operation of the REST route table has a GraphQL field (`FIELD_OPERATIONS`) or is listed in
+/// `REST_ONLY` with its reason, never both: a REST route added without GraphQL fails here until one
+/// of the two says what GraphQL does about it.
+#[test]
+fn every_rest_operation_has_a_field_or_a_reason_to_stay_rest_only() {
+    use crate::api::routes::table;
+    use crate::graphql::REST_ONLY;
+    let mut missing = Vec::new();
+    for route in table() {
+        let op = route.operation_id;
+        let mirrored = FIELD_OPERATIONS.iter().any(|(_, o)| *o == op);
+        let rest_only = REST_ONLY.iter().any(|(o, _)| *o == op);
+        assert!(!(mirrored && rest_only), "{op} is both in FIELD_OPERATIONS and REST_ONLY");
+        if !mirrored && !rest_only {
+            missing.push(format!("{} {} ({op})", route.method, route.path));
+        }
+    }
+    assert!(missing.is_empty(), "REST operations without GraphQL field or REST_ONLY reason:\n{}", missing.join("\n"));
+    for (op, reason) in REST_ONLY {
+        assert!(policy_of(op).is_some(), "REST_ONLY names {op}, which is not in the route table");
+        assert!(!reason.trim().is_empty(), "REST_ONLY {op} has no reason");
+    }
+}
