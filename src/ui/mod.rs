@@ -63,7 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[cfg(test)]
 mod tests {
-    /// Every operation id the console names (`ui.auth("…")`) is in the route table, so each page
+    /// Every operation id the console names (the argument of each `ui.auth` call) is in the route table, so each page
     /// runs under a declared policy; a misspelt id would otherwise surface only when clicked.
     #[test]
     fn every_operation_the_console_calls_has_a_policy() {
