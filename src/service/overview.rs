@@ -17,7 +17,7 @@ use certautopilot_core::model::{
 use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, Store};
 
-pub use certautopilot_core::model::{AttentionKind, DAY_MILLIS, OVERDUE_AFTER_SECS, StatusCounts};
+pub use certautopilot_core::model::{AttentionKind, DAY_MILLIS, StatusCounts};
 
 use crate::api::views::JobView;
 use crate::service::authorized::Authorized;
