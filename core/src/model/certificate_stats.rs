@@ -428,6 +428,11 @@ impl ProjectCertificateStats {
     }
 }
 
+/// A status as stored documents spell it (its serde name), for backends that keep it beside them.
+pub fn stored_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// The attention list's order: soonest expiry first, certificates without one last, then by id.
 pub fn attention_order(cert: &Certificate) -> (i64, String) {
     (cert.not_after.map_or(i64::MAX, Timestamp::as_unix_millis), cert.id.to_string())

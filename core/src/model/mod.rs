@@ -27,7 +27,7 @@ pub use certificate::{
 };
 pub use certificate_stats::{
     AttentionKind, CertificateFacts, Condition, DAY_MILLIS, DeploymentCondition, DeploymentFacts, OVERDUE_AFTER_SECS,
-    OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, attention_order,
+    OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, attention_order, stored_name,
 };
 pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
 pub use dns_config::{DnsProviderConfig, MAX_NAMESERVERS, Rfc2136Config, TsigAlgorithm};

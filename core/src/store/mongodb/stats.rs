@@ -10,9 +10,8 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
 use crate::model::{
-    Certificate, CertificateFacts, CertificateStatus, Condition, DAY_MILLIS, Deployment, DeploymentCondition,
-    DeploymentFacts, DeploymentStatus, OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter,
-    StatusCounts,
+    Certificate, CertificateFacts, Condition, DAY_MILLIS, Deployment, DeploymentCondition, DeploymentFacts,
+    OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, stored_name,
 };
 use crate::scope::ProjectScope;
 use crate::store::mongodb::MongoStore;
@@ -74,7 +73,7 @@ impl CertificateStats for MongoStore {
             .into_iter()
             .map(|(_, condition)| match condition {
                 DeploymentCondition::Drifted => doc! { "dep_drifted": true },
-                DeploymentCondition::StatusIs(status) => doc! { "dep_status": deployment_status_name(status) },
+                DeploymentCondition::StatusIs(status) => doc! { "dep_status": stored_name(status) },
             })
             .collect();
         let deployments = self
@@ -115,7 +114,7 @@ fn filter(condition: &Condition) -> Document {
     match condition {
         Condition::Always => doc! {},
         Condition::StatusIn(statuses) => {
-            doc! { "cert_status": { "$in": statuses.iter().map(|s| status_name(*s)).collect::<Vec<_>>() } }
+            doc! { "cert_status": { "$in": statuses.iter().map(|s| stored_name(*s)).collect::<Vec<_>>() } }
         }
         Condition::NotAfterAtOrBefore(at) => doc! { "cert_not_after": { "$lte": codec::ts(*at) } },
         Condition::NotAfterIn(from, until) => {
@@ -133,15 +132,6 @@ fn filter(condition: &Condition) -> Document {
     }
 }
 
-/// A status as the documents spell it (its serde name).
-fn status_name(status: CertificateStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-fn deployment_status_name(status: DeploymentStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 /// The fact fields of a certificate or deployment document (other kinds have none), from its JSON.
 pub(super) fn fact_fields(kind: RecordKind, id: &str, json: &str) -> Result<Document, StoreError> {
     let corrupt =
@@ -150,7 +140,7 @@ pub(super) fn fact_fields(kind: RecordKind, id: &str, json: &str) -> Result<Docu
         RecordKind::Certificate => {
             let f = CertificateFacts::from_document(json).map_err(corrupt)?;
             doc! {
-                "cert_status": status_name(f.status),
+                "cert_status": stored_name(f.status),
                 "cert_not_after": codec::opt_ts(f.not_after),
                 "cert_renew_at": codec::opt_ts(f.renew_at),
                 "cert_paused": f.paused,
@@ -159,7 +149,7 @@ pub(super) fn fact_fields(kind: RecordKind, id: &str, json: &str) -> Result<Docu
         }
         RecordKind::Deployment => {
             let f = DeploymentFacts::from_document(json).map_err(corrupt)?;
-            doc! { "dep_status": deployment_status_name(f.status), "dep_drifted": f.drifted }
+            doc! { "dep_status": stored_name(f.status), "dep_drifted": f.drifted }
         }
         _ => Document::new(),
     })

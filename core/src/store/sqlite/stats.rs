@@ -12,8 +12,8 @@ use rusqlite::{Connection, params, params_from_iter};
 
 use crate::model::{
     Certificate, CertificateFacts, CertificateStatus, Condition, DAY_MILLIS, Deployment, DeploymentCondition,
-    DeploymentFacts, DeploymentStatus, FactTally, OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounts,
-    TimeCuts,
+    DeploymentFacts, FactTally, OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounts, TimeCuts,
+    stored_name,
 };
 use crate::scope::ProjectScope;
 use crate::store::sqlite::SqliteStore;
@@ -143,7 +143,7 @@ fn deployments(c: &Connection, owner: &[Value; 2], limit: usize) -> Result<Vec<D
         .map(|(_, condition)| match condition {
             DeploymentCondition::Drifted => "dep_drifted = 1".to_owned(),
             DeploymentCondition::StatusIs(status) => {
-                args.push(Value::Text(deployment_status_name(status)));
+                args.push(Value::Text(stored_name(status)));
                 "dep_status = ?".to_owned()
             }
         })
@@ -179,7 +179,7 @@ fn sql(condition: &Condition, args: &mut Vec<Value>) -> String {
         Condition::Always => "1".into(),
         Condition::StatusIn(statuses) if statuses.is_empty() => "0".into(),
         Condition::StatusIn(statuses) => {
-            args.extend(statuses.iter().map(|s| Value::Text(status_name(*s))));
+            args.extend(statuses.iter().map(|s| Value::Text(stored_name(*s))));
             format!("cert_status IN ({})", vec!["?"; statuses.len()].join(","))
         }
         Condition::NotAfterAtOrBefore(at) => time("cert_not_after", "<=", at, args),
@@ -205,17 +205,8 @@ fn joined(parts: &[Condition], with: &str, args: &mut Vec<Value>) -> String {
     format!("({})", parts.join(with))
 }
 
-/// A status as the documents spell it (its serde name).
-fn status_name(status: CertificateStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn status_from_name(name: &str) -> Option<CertificateStatus> {
     serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
-}
-
-fn deployment_status_name(status: DeploymentStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// Sets the fact columns of a certificate or deployment row from its document (other kinds have none).
@@ -235,7 +226,7 @@ pub(in crate::store::sqlite) fn write_facts(
                  cert_has_error = ?5 WHERE id = ?6",
             )?
             .execute(params![
-                status_name(f.status),
+                stored_name(f.status),
                 f.not_after.map(Timestamp::as_unix_millis),
                 f.renew_at.map(Timestamp::as_unix_millis),
                 f.paused,
@@ -246,7 +237,7 @@ pub(in crate::store::sqlite) fn write_facts(
         RecordKind::Deployment => {
             let f = DeploymentFacts::from_document(doc).map_err(corrupt)?;
             c.prepare_cached("UPDATE deployments SET dep_status = ?1, dep_drifted = ?2 WHERE id = ?3")?
-                .execute(params![deployment_status_name(f.status), f.drifted, id])?;
+                .execute(params![stored_name(f.status), f.drifted, id])?;
         }
         _ => {}
     }
