@@ -11,7 +11,7 @@ const HOUR: i64 = 3_600_000;
 
 /// Certificates with every status, expiry and renewal time around the rules' instants (`now`, a
 /// day before it, the calendar's ends), paused or not, with an error or not.
-fn every_combination(scope: &ProjectScope, now: Timestamp, calendar_start: Timestamp) -> Vec<Certificate> {
+pub fn every_combination(scope: &ProjectScope, now: Timestamp, calendar_start: Timestamp) -> Vec<Certificate> {
     use CertificateStatus::*;
     let at = |millis: i64| Some(Timestamp::from_unix_millis(millis));
     let (now_ms, start_ms) = (now.as_unix_millis(), calendar_start.as_unix_millis());
@@ -45,7 +45,7 @@ fn every_combination(scope: &ProjectScope, now: Timestamp, calendar_start: Times
     all
 }
 
-async fn stored_records<S: Records>(store: &S, scope: &ProjectScope) -> (Vec<Certificate>, Vec<Deployment>) {
+pub async fn stored_records<S: Records>(store: &S, scope: &ProjectScope) -> (Vec<Certificate>, Vec<Deployment>) {
     let certificates = every_record::<S, Certificate>(store, scope).await;
     let deployments = every_record::<S, Deployment>(store, scope).await;
     (certificates, deployments)
