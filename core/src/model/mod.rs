@@ -4,9 +4,11 @@
 mod acme;
 mod audit;
 mod certificate;
+mod certificate_stats;
 pub mod checks;
 mod dns;
 mod dns_config;
+mod fact_tally;
 mod fence;
 mod job;
 mod login;
@@ -23,8 +25,13 @@ pub use certificate::{
     OrderPurpose, PublishedRecord, REVOCATION_REASONS, SUBSCRIBER_REVOCATION_REASONS, revocation_reason_code,
     revocation_reason_name,
 };
+pub use certificate_stats::{
+    AttentionKind, CertificateFacts, Condition, DAY_MILLIS, DeploymentCondition, DeploymentFacts, OVERDUE_AFTER_SECS,
+    OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, attention_order, stored_name,
+};
 pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
 pub use dns_config::{DnsProviderConfig, MAX_NAMESERVERS, Rfc2136Config, TsigAlgorithm};
+pub use fact_tally::{FactTally, TimeCuts};
 pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};

@@ -16,6 +16,7 @@ mod cluster;
 mod dns;
 mod jobs;
 mod members;
+mod overview;
 mod projects;
 mod session;
 mod setup;

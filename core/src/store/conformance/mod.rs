@@ -11,6 +11,7 @@
 
 pub mod audit_log;
 pub mod batch_reads;
+pub mod certificate_stats;
 pub mod fencing;
 pub mod job_queue;
 pub mod login_throttle;
@@ -75,7 +76,7 @@ macro_rules! store_conformance_tests {
     // Every concern: what a complete backend runs.
     ($factory:expr) => {
         $crate::store_conformance_tests!($factory; organizations, records, tenancy, job_queue, fencing, audit_log,
-            sealed_secrets, login_throttle, siem_cursors, store_health, transfer, batch_reads);
+            sealed_secrets, login_throttle, siem_cursors, store_health, transfer, batch_reads, certificate_stats);
     };
     // Only the concerns named: what a backend under construction runs, one concern at a time.
     ($factory:expr; $($concern:ident),+ $(,)?) => {
@@ -109,6 +110,10 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $factory; batch_reads;
             batch_record_reads_take_one_trip_and_stay_in_scope, members_of_many_projects_are_read_together,
             newest_jobs_and_log_lines_per_subject, newest_audit_entries_per_object);
+    };
+    (@concern certificate_stats $factory:expr) => {
+        $crate::store_conformance_tests!(@each $factory; certificate_stats;
+            overview_figures_match_the_rules_record_by_record, an_empty_project_has_zero_figures);
     };
     (@concern fencing $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; fencing; scheduler_writes_from_an_older_term_are_refused);

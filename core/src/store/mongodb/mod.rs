@@ -19,6 +19,7 @@ mod records;
 mod schema;
 mod sealed;
 mod siem;
+mod stats;
 mod transfer;
 mod txn;
 

@@ -14,7 +14,7 @@ use mongodb::{Database, IndexModel};
 use crate::clock::Clock;
 use crate::store::StoreError;
 
-pub const LATEST_VERSION: u32 = 1;
+pub const LATEST_VERSION: u32 = 2;
 
 /// A collection and the indexes one concern needs on it (named, so re-creating one is a no-op).
 pub(super) struct CollectionIndexes {
@@ -55,7 +55,24 @@ pub(super) fn expected() -> Vec<CollectionIndexes> {
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn steps() -> Vec<fn() -> Vec<CollectionIndexes>> {
-    vec![schema_v1]
+    vec![schema_v1, schema_v2]
+}
+
+/// Version 2 (M2.5): the overview's figures by project and expiry (`stats.rs`); the documents'
+/// fact fields are back-filled by `data_moves`.
+fn schema_v2() -> Vec<CollectionIndexes> {
+    vec![CollectionIndexes {
+        collection: crate::store::RecordKind::Certificate.table(),
+        indexes: vec![index("stats", doc! { "org_id": 1, "project_id": 1, "cert_not_after": 1, "_id": 1 })],
+    }]
+}
+
+/// A step's data moves, after its indexes; idempotent like the indexes (a rerun rewrites the same values).
+async fn data_moves(db: &Database, version: u32) -> Result<(), StoreError> {
+    match version {
+        2 => super::stats::backfill_facts(db).await,
+        _ => Ok(()),
+    }
 }
 
 /// How long a holder may keep the lock before another node takes over (a step is index builds on
@@ -162,6 +179,7 @@ async fn run_steps(db: &Database, from: u32, holder: &str) -> Result<(), StoreEr
                 }
             })?;
         }
+        data_moves(db, to).await.map_err(|e| StoreError::Migration { version: to, message: e.to_string() })?;
         // Only the lock's holder moves the version, and never backwards.
         let still_held =
             db.collection::<Document>("schema").find_one(doc! { "_id": "migration_lock", "holder": holder }).await?;

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::store::{RecordKind, StoreError};
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
-fn migrations() -> Vec<String> {
+pub(super) fn migrations() -> Vec<String> {
     vec![
         schema_v1(),
         schema_v2(),
@@ -19,10 +19,39 @@ fn migrations() -> Vec<String> {
         schema_v9(),
         schema_v10(),
         schema_v11(),
+        schema_v12(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 11;
+pub const LATEST_VERSION: u32 = 12;
+
+/// The facts the overview counts by, beside each certificate's and deployment's document (M2.5),
+/// so its figures are a few statements over two covering indexes (by expiry: the calendar and the
+/// attention list; by status: the counts) instead of reading every document. Existing
+/// rows are back-filled from their documents by `stats::backfill_facts` (`after_sql`).
+fn schema_v12() -> String {
+    "ALTER TABLE certificates ADD COLUMN cert_status TEXT;
+     ALTER TABLE certificates ADD COLUMN cert_not_after INTEGER;
+     ALTER TABLE certificates ADD COLUMN cert_renew_at INTEGER;
+     ALTER TABLE certificates ADD COLUMN cert_paused INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE certificates ADD COLUMN cert_has_error INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX certificates_stats ON certificates(project_id, org_id, cert_not_after, cert_status, cert_renew_at,
+         cert_paused, cert_has_error);
+     CREATE INDEX certificates_facts ON certificates(project_id, org_id, cert_status, cert_paused, cert_has_error,
+         cert_not_after, cert_renew_at);
+     ALTER TABLE deployments ADD COLUMN dep_status TEXT;
+     ALTER TABLE deployments ADD COLUMN dep_drifted INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX deployments_stats ON deployments(project_id, org_id, lookup_key, id, dep_status, dep_drifted);"
+        .into()
+}
+
+/// A migration's data moves that SQL alone cannot do (reading a document with the model's rules).
+fn after_sql(conn: &Connection, version: u32) -> Result<(), StoreError> {
+    match version {
+        12 => super::stats::backfill_facts(conn),
+        _ => Ok(()),
+    }
+}
 
 /// The incarnation (one start of a node) that holds each lease (M2.3), so a restarted node ends its
 /// predecessor's leases at once instead of waiting them out. Leases from before this version have
@@ -122,6 +151,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<u32, StoreError> {
         for (index, sql) in all.iter().enumerate().skip(current as usize) {
             let version = index as u32 + 1;
             conn.execute_batch(sql).map_err(|e| StoreError::Migration { version, message: e.to_string() })?;
+            after_sql(conn, version).map_err(|e| StoreError::Migration { version, message: e.to_string() })?;
             conn.pragma_update(None, "user_version", version)?;
             tracing::info!(version, "applied store migration");
         }

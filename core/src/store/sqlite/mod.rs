@@ -20,6 +20,7 @@ mod read_pool;
 mod records;
 mod sealed;
 mod siem;
+mod stats;
 mod transfer;
 mod writer;
 

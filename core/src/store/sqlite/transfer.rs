@@ -265,6 +265,7 @@ fn import(c: &Connection, row: &TransferRow) -> Result<(), StoreError> {
                     raw.doc,
                 ])
                 .map_err(|e| map_duplicate(e, raw.kind.name(), || format!("id {}", raw.id)))?;
+            super::stats::write_facts(c, raw.kind, &raw.id, &raw.doc)?;
         }
         TransferRow::Sealed(s) => {
             c.prepare_cached(

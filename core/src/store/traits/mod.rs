@@ -5,6 +5,7 @@
 
 mod audit_log;
 mod batch_reads;
+mod certificate_stats;
 mod fencing;
 mod job_queue;
 mod login_throttle;
@@ -17,6 +18,7 @@ mod transfer;
 
 pub use audit_log::{AuditFilter, AuditLog, AuditWrite};
 pub use batch_reads::{BatchReads, SubjectLogLine};
+pub use certificate_stats::CertificateStats;
 pub use fencing::Fencing;
 pub use job_queue::{ClaimRequest, Enqueued, JobFailure, JobQueue};
 pub use login_throttle::LoginThrottle;
@@ -36,6 +38,7 @@ pub trait Store:
     Organizations
     + Records
     + BatchReads
+    + CertificateStats
     + JobQueue
     + Fencing
     + AuditLog
@@ -50,6 +53,7 @@ impl<T> Store for T where
     T: Organizations
         + Records
         + BatchReads
+        + CertificateStats
         + JobQueue
         + Fencing
         + AuditLog
@@ -64,8 +68,8 @@ impl<T> Store for T where
 /// Every concern trait, for code that calls store methods on a concrete backend type.
 pub mod prelude {
     pub use super::{
-        AuditLog, BatchReads, Fencing, JobQueue, LoginThrottle, Organizations, Records, SealedSecrets, SiemCursors,
-        Store, StoreHealth,
+        AuditLog, BatchReads, CertificateStats, Fencing, JobQueue, LoginThrottle, Organizations, Records,
+        SealedSecrets, SiemCursors, Store, StoreHealth,
     };
     pub use crate::store::RecordStore;
 }

@@ -35,6 +35,8 @@ pub(crate) fn mutable_fields(raw: &RawRecord, updated_at: Timestamp) -> Result<D
     if raw.kind == RecordKind::Certificate {
         fields.extend(certificate_expiry_fields(raw)?);
     }
+    // The facts the overview counts by (`stats.rs`), status included.
+    fields.extend(crate::store::mongodb::stats::fact_fields(raw.kind, &raw.id, &raw.doc)?);
     Ok(fields)
 }
 
@@ -71,13 +73,13 @@ pub(crate) fn from_document(kind: RecordKind, document: &Document) -> Result<Raw
     })
 }
 
-/// A certificate's expiry, status and name in the clear (`cert_*`), read from its document: the
-/// expiry listing filters and sorts on them, which it cannot do inside the JSON text.
+/// A certificate's expiry and name in the clear (`cert_*`), read from its document: the expiry
+/// listing filters and sorts on them (and on `cert_status`, a fact of `stats::fact_fields`), which
+/// it cannot do inside the JSON text.
 fn certificate_expiry_fields(raw: &RawRecord) -> Result<Document, StoreError> {
     #[derive(serde::Deserialize)]
     struct Expiry {
         common_name: String,
-        status: serde_json::Value,
         not_after: Option<Timestamp>,
     }
     let expiry: Expiry = serde_json::from_str(&raw.doc).map_err(|e| StoreError::Corrupt {
@@ -87,7 +89,6 @@ fn certificate_expiry_fields(raw: &RawRecord) -> Result<Document, StoreError> {
     })?;
     Ok(doc! {
         "cert_common_name": expiry.common_name,
-        "cert_status": expiry.status.as_str().unwrap_or_default(),
         "cert_not_after": codec::opt_ts(expiry.not_after),
     })
 }

@@ -7,7 +7,7 @@ use crate::ids::{OrgId, ProjectId};
 use crate::model::Certificate;
 use crate::store::page::{cut_due_page, due_position, encode_cursor};
 use crate::store::sqlite::ownership::check_membership;
-use crate::store::sqlite::sealed;
+use crate::store::sqlite::{sealed, stats};
 use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
 use crate::timestamp::Timestamp;
 
@@ -148,6 +148,7 @@ pub(crate) fn insert(conn: &Connection, scope: &RecordScope, records: &[RawRecor
                 raw.doc,
             ])
             .map_err(|e| map_insert_error(e, raw))?;
+        stats::write_facts(conn, raw.kind, &raw.id, &raw.doc)?;
         sealed::replace(conn, raw.kind.table(), &raw.id, &raw.sealed)?;
     }
     Ok(())
@@ -336,6 +337,7 @@ pub(crate) fn update(
             Some(actual) => StoreError::Conflict { kind: raw.kind.name(), id: raw.id, expected: raw.version, actual },
         });
     }
+    stats::write_facts(conn, raw.kind, &raw.id, &raw.doc)?;
     sealed::replace(conn, raw.kind.table(), &raw.id, &raw.sealed)?;
     get(conn, scope, raw.kind, &raw.id)
 }

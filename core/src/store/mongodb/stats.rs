@@ -1,0 +1,172 @@
+//! The `CertificateStats` concern in MongoDB: the overview's rules (`model::OverviewRules`) translated
+//! into plain query filters over the facts each certificate and deployment document carries in the
+//! clear (`cert_*`, `dep_*`, set by `records::doc` on every write, back-filled by schema v2). One
+//! counted query per figure, one `$group` by calendar day, and two short sorted finds; filters stay
+//! simple (`$in`, ranges, `$nor`) for servers whose planners are weak on `$or` (docs/store.md).
+//! Invariant: every query starts from the caller's scope filter (`records::scope_filter`).
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+
+use crate::model::{
+    Certificate, CertificateFacts, Condition, DAY_MILLIS, Deployment, DeploymentCondition, DeploymentFacts,
+    OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, stored_name,
+};
+use crate::scope::ProjectScope;
+use crate::store::mongodb::MongoStore;
+use crate::store::mongodb::codec::{self, Reader};
+use crate::store::mongodb::records::scope_filter;
+use crate::store::{CertificateStats, Record, RecordKind, ScopeArg, StoreError};
+
+#[async_trait]
+impl CertificateStats for MongoStore {
+    async fn certificate_stats(
+        &self,
+        scope: &ProjectScope,
+        request: &StatsRequest,
+    ) -> Result<ProjectCertificateStats, StoreError> {
+        let owner = scope_filter(&scope.record_scope(), RecordKind::Certificate)?;
+        let rules = request.rules();
+        let certificates = self.collection(RecordKind::Certificate.table());
+        let mut counts = StatusCounts::default();
+        for counter in StatusCounter::ALL {
+            let n = certificates.count_documents(within(&owner, filter(&rules.counter(counter)))).await?;
+            counts.add(counter, usize::try_from(n).unwrap_or_default());
+        }
+
+        let on_calendar = OverviewRules::on_calendar(request.calendar_start, request.calendar_days);
+        let start = request.calendar_start.as_unix_millis();
+        let day = doc! { "$floor": { "$divide": [{ "$subtract": ["$cert_not_after", start] }, DAY_MILLIS] } };
+        let pipeline = vec![
+            doc! { "$match": within(&owner, filter(&on_calendar)) },
+            doc! { "$group": { "_id": day, "n": { "$sum": 1 } } },
+        ];
+        let mut calendar = vec![0; request.calendar_days];
+        let groups: Vec<Document> = certificates.aggregate(pipeline).await?.try_collect().await?;
+        for group in &groups {
+            let (day, n) = (number(group.get("_id")), number(group.get("n")).unwrap_or_default());
+            if let Some(slot) = day.and_then(|d| usize::try_from(d).ok()).and_then(|d| calendar.get_mut(d)) {
+                *slot = usize::try_from(n).unwrap_or_default();
+            }
+        }
+
+        // Those with an expiry first, in expiry order, then those without, by id.
+        let needs = filter(&rules.needs_attention());
+        let mut attention = Vec::new();
+        let expiry_orders = [
+            (Bson::from(doc! { "$ne": Bson::Null }), doc! { "cert_not_after": 1, "_id": 1 }),
+            (Bson::Null, doc! { "_id": 1 }),
+        ];
+        for (has_expiry, sort) in expiry_orders {
+            let left = request.attention_limit - attention.len();
+            if left == 0 {
+                break;
+            }
+            let mut with_expiry = within(&owner, needs.clone());
+            with_expiry.insert("cert_not_after", has_expiry);
+            attention.extend(self.find_records(RecordKind::Certificate, with_expiry, sort, Some(left)).await?);
+        }
+        let attention = attention.into_iter().map(Certificate::from_raw).collect::<Result<_, _>>()?;
+
+        let flagged: Vec<Document> = DeploymentCondition::attention()
+            .into_iter()
+            .map(|(_, condition)| match condition {
+                DeploymentCondition::Drifted => doc! { "dep_drifted": true },
+                DeploymentCondition::StatusIs(status) => doc! { "dep_status": stored_name(status) },
+            })
+            .collect();
+        let deployments = self
+            .find_records(
+                RecordKind::Deployment,
+                within(&owner, doc! { "$or": flagged }),
+                doc! { "lookup_key": 1, "_id": 1 },
+                Some(request.attention_limit),
+            )
+            .await?
+            .into_iter()
+            .map(Deployment::from_raw)
+            .collect::<Result<_, _>>()?;
+        Ok(ProjectCertificateStats { counts, calendar, attention, deployments })
+    }
+}
+
+fn within(owner: &Document, condition: Document) -> Document {
+    let mut all = owner.clone();
+    if !condition.is_empty() {
+        all.insert("$and", vec![condition]);
+    }
+    all
+}
+
+fn number(value: Option<&Bson>) -> Option<i64> {
+    match value? {
+        Bson::Int32(n) => Some(i64::from(*n)),
+        Bson::Int64(n) => Some(*n),
+        Bson::Double(n) => Some(*n as i64),
+        _ => None,
+    }
+}
+
+/// `condition` as a query filter over the `cert_*` fields. A time comparison with an absent
+/// (null) time does not match, and `$nor` negates, as `Condition::holds` means.
+fn filter(condition: &Condition) -> Document {
+    match condition {
+        Condition::Always => doc! {},
+        Condition::StatusIn(statuses) => {
+            doc! { "cert_status": { "$in": statuses.iter().map(|s| stored_name(*s)).collect::<Vec<_>>() } }
+        }
+        Condition::NotAfterAtOrBefore(at) => doc! { "cert_not_after": { "$lte": codec::ts(*at) } },
+        Condition::NotAfterIn(from, until) => {
+            doc! { "cert_not_after": { "$gte": codec::ts(*from), "$lt": codec::ts(*until) } }
+        }
+        Condition::RenewAtAtOrBefore(at) => doc! { "cert_renew_at": { "$lte": codec::ts(*at) } },
+        Condition::RenewAtBefore(at) => doc! { "cert_renew_at": { "$lt": codec::ts(*at) } },
+        Condition::Paused => doc! { "cert_paused": true },
+        Condition::HasError => doc! { "cert_has_error": true },
+        Condition::Not(inner) => doc! { "$nor": [filter(inner)] },
+        Condition::All(parts) if parts.is_empty() => doc! {},
+        Condition::All(parts) => doc! { "$and": parts.iter().map(filter).collect::<Vec<_>>() },
+        Condition::Any(parts) if parts.is_empty() => doc! { "_id": { "$exists": false } },
+        Condition::Any(parts) => doc! { "$or": parts.iter().map(filter).collect::<Vec<_>>() },
+    }
+}
+
+/// The fact fields of a certificate or deployment document (other kinds have none), from its JSON.
+pub(super) fn fact_fields(kind: RecordKind, id: &str, json: &str) -> Result<Document, StoreError> {
+    let corrupt =
+        |e: serde_json::Error| StoreError::Corrupt { kind: kind.name(), id: id.into(), reason: e.to_string() };
+    Ok(match kind {
+        RecordKind::Certificate => {
+            let f = CertificateFacts::from_document(json).map_err(corrupt)?;
+            doc! {
+                "cert_status": stored_name(f.status),
+                "cert_not_after": codec::opt_ts(f.not_after),
+                "cert_renew_at": codec::opt_ts(f.renew_at),
+                "cert_paused": f.paused,
+                "cert_has_error": f.has_error,
+            }
+        }
+        RecordKind::Deployment => {
+            let f = DeploymentFacts::from_document(json).map_err(corrupt)?;
+            doc! { "dep_status": stored_name(f.status), "dep_drifted": f.drifted }
+        }
+        _ => Document::new(),
+    })
+}
+
+/// Schema v2's back-fill: the fact fields of every certificate and deployment written before them.
+pub(super) async fn backfill_facts(db: &mongodb::Database) -> Result<(), StoreError> {
+    for kind in [RecordKind::Certificate, RecordKind::Deployment] {
+        let collection = db.collection::<Document>(kind.table());
+        let documents: Vec<Document> =
+            collection.find(doc! {}).projection(doc! { "doc": 1 }).await?.try_collect().await?;
+        for document in documents {
+            let r = Reader::new(&document, kind.name());
+            let id = r.str("_id")?;
+            let fields = fact_fields(kind, id, r.str("doc")?)?;
+            collection.update_one(doc! { "_id": id }, doc! { "$set": fields }).await?;
+        }
+    }
+    Ok(())
+}
