@@ -51,6 +51,19 @@ impl EditPage {
         serde_names(&[account.status]).concat()
     }
 
+    /// The answer to a stale post: the record as it is now (this page), 409, saying why.
+    fn stale(mut self, message: String) -> UiResult {
+        self.errors = FieldErrors::whole(message);
+        Ok(render_status(StatusCode::CONFLICT, &self))
+    }
+
+    /// The answer to a refused value: this page with the post's version and the message, 422.
+    fn refused(mut self, posted: &FormData, errors: FieldErrors) -> UiResult {
+        self.version = version_of(posted).unwrap_or(self.version);
+        self.errors = errors;
+        Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &self))
+    }
+
     /// The name of the target's secret setting (`hmac_secret`, `private_key`, …), empty if none.
     fn secret_field(&self) -> &'static str {
         self.target.as_ref().and_then(|t| t.kind.secret_field()).unwrap_or_default()
@@ -146,16 +159,12 @@ pub async fn update_account(req: HttpRequest, path: web::Path<String>, body: web
     match refusal(e, &ACCOUNT_FIELDS)? {
         Refusal::Stale(message) => {
             let fresh = crate::service::acme_accounts::get(&ui.auth("getAcmeAccount")?, id).await?;
-            let mut page = account_page(&ui, fresh);
-            page.errors = FieldErrors::whole(message);
-            Ok(render_status(StatusCode::CONFLICT, &page))
+            account_page(&ui, fresh).stale(message)
         }
         Refusal::Invalid(errors) => {
             let mut page = account_page(&ui, current);
-            page.version = version_of(&form).unwrap_or(page.version);
-            page.form = form.without(&["eab_hmac_key", "csrf_token"]);
-            page.errors = errors;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+            page.form = form.clone().without(&["eab_hmac_key", "csrf_token"]);
+            page.refused(&form, errors)
         }
     }
 }
@@ -199,13 +208,10 @@ pub async fn update_target(req: HttpRequest, path: web::Path<String>, body: web:
     match refusal(e, &shown)? {
         Refusal::Stale(message) => {
             let fresh = crate::service::targets::get(&ui.auth("getTarget")?, id).await?;
-            let mut page = target_page(&ui, fresh);
-            page.errors = FieldErrors::whole(message);
-            Ok(render_status(StatusCode::CONFLICT, &page))
+            target_page(&ui, fresh).stale(message)
         }
         Refusal::Invalid(errors) => {
             let mut page = target_page(&ui, current);
-            page.version = version_of(&form).unwrap_or(page.version);
             // The posted settings come back only as parsed JSON with every secret setting taken
             // out; text that is not JSON may hold one, so the stored settings are shown instead.
             let config = match posted_config {
@@ -218,8 +224,7 @@ pub async fn update_target(req: HttpRequest, path: web::Path<String>, body: web:
                 _ => page.form.text("config"),
             };
             page.form = FormData::from_pairs(vec![("name".into(), form.text("name")), ("config".into(), config)]);
-            page.errors = errors;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+            page.refused(&form, errors)
         }
     }
 }
