@@ -102,6 +102,8 @@ routes! {
         req: None, 200 Some(Body::of::<MemberPage>()), query: PAGE;
     POST "/api/v1/projects/{id}/members" => members::add, ADMIN, "addMember", "give a user a role in a project",
         req: Some(Body::of::<AddMember>()), 201 Some(Body::of::<MemberView>()), query: &[];
+    PATCH "/api/v1/projects/{id}/members/{user_id}" => members::update, ADMIN, "updateMember", "change a member's role in a project",
+        req: Some(Body::of::<UpdateMember>()), 200 Some(Body::of::<MemberView>()), query: &[];
     DELETE "/api/v1/projects/{id}/members/{user_id}" => members::remove, ADMIN, "removeMember", "take a user out of a project",
         req: None, 204 None, query: &[];
     GET "/api/v1/acme-accounts" => acme_accounts::list, VIEWER, "listAcmeAccounts", "ACME accounts of a project",

@@ -83,6 +83,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.updateProject", "updateProject"),
     ("Mutation.deleteProject", "deleteProject"),
     ("Mutation.addMember", "addMember"),
+    ("Mutation.updateMember", "updateMember"),
     ("Mutation.removeMember", "removeMember"),
     ("Mutation.createUser", "createUser"),
     ("Mutation.disableUser", "disableUser"),

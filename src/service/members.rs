@@ -6,7 +6,7 @@ use certautopilot_core::ids::{ProjectId, UserId};
 use certautopilot_core::model::{Membership, OrgRole, Role, User};
 use certautopilot_core::store::{RecordStore, membership_key};
 
-use crate::api::views::{AddMember, MemberPage, MemberView};
+use crate::api::views::{AddMember, MemberPage, MemberView, UpdateMember};
 use crate::service::authorized::Authorized;
 use crate::service::error::ApiError;
 use crate::service::records::related_missing;
@@ -22,9 +22,7 @@ pub async fn list(auth: &Authorized, project: ProjectId) -> Result<MemberPage, A
 pub async fn add(auth: &Authorized, project: ProjectId, input: AddMember) -> Result<MemberView, ApiError> {
     auth.project_scope(project).await?;
     let caller = auth.caller()?;
-    if input.role == Role::Owner {
-        return Err(ApiError::invalid("role", "must be admin, operator or viewer (owner is an organization role)"));
-    }
+    member_role(input.role)?;
     let org_scope = caller.org_scope();
     let user: User =
         auth.state().store()?.get(&org_scope, &input.user_id).await.map_err(related_missing("user_id", "user"))?;
@@ -58,5 +56,43 @@ pub async fn remove(auth: &Authorized, project: ProjectId, user: UserId) -> Resu
     let audit = auth.audit("member.removed", Some(("user", user.to_string())), Some(project), details).await?;
     store.delete_audited::<Membership>(&org_scope, &membership.id, Some(membership.version), audit).await?;
     tracing::info!(by = %caller.user.id, project_id = %project, user_id = %user, "member removed");
+    Ok(())
+}
+
+/// Changes a member's role in the project. Like adding one, an admin's operation; a user who is
+/// not a member is not found (adding is a separate, audited decision), and the same role again
+/// changes nothing and writes no audit entry.
+pub async fn update(
+    auth: &Authorized,
+    project: ProjectId,
+    user: UserId,
+    input: UpdateMember,
+) -> Result<MemberView, ApiError> {
+    auth.project_scope(project).await?;
+    let caller = auth.caller()?;
+    member_role(input.role)?;
+    let org_scope = caller.org_scope();
+    let store = auth.state().store()?;
+    let mut membership: Membership = store
+        .find_unique(&org_scope, &membership_key(project, user))
+        .await
+        .map_err(|_| ApiError::not_found("member"))?;
+    if membership.role == input.role {
+        return Ok(membership.into());
+    }
+    let details = serde_json::json!({ "before": membership.role, "after": input.role });
+    membership.role = input.role;
+    membership.updated_at = auth.state().now();
+    let audit = auth.audit("member.updated", Some(("user", user.to_string())), Some(project), details).await?;
+    let membership = store.update_audited(&org_scope, &membership, audit).await?;
+    tracing::info!(by = %caller.user.id, project_id = %project, user_id = %user, role = ?input.role, "member role changed");
+    Ok(membership.into())
+}
+
+/// A membership's role: a member role, never the organization's owner role.
+fn member_role(role: Role) -> Result<(), ApiError> {
+    if role == Role::Owner {
+        return Err(ApiError::invalid("role", "must be admin, operator or viewer (owner is an organization role)"));
+    }
     Ok(())
 }

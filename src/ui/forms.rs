@@ -18,6 +18,11 @@ impl FormData {
         FormData(serde_urlencoded::from_bytes(body).unwrap_or_default())
     }
 
+    /// A form filled from known values (an edit form showing a record's current values).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> FormData {
+        FormData(pairs)
+    }
+
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

@@ -14,6 +14,7 @@ mod certificate_detail;
 mod certificates;
 pub mod context;
 mod display;
+mod edits;
 mod forms;
 mod jobs;
 mod overview;
@@ -46,6 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dns/zones", web::post().to(resources::create_zone))
         .route("/targets", web::get().to(resources::targets))
         .route("/targets", web::post().to(resources::create_target))
+        .route("/accounts/{id}/edit", web::get().to(edits::edit_account_page))
+        .route("/accounts/{id}/edit", web::post().to(edits::update_account))
+        .route("/targets/{id}/edit", web::get().to(edits::edit_target_page))
+        .route("/targets/{id}/edit", web::post().to(edits::update_target))
         .route("/{kind:accounts|credentials|zones|targets}/{id}/{action}", web::post().to(resources::record_action))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::detail))
@@ -63,8 +68,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[cfg(test)]
 mod tests {
-    /// Every operation id the console names (the argument of each `ui.auth` call) is in the route table, so each page
-    /// runs under a declared policy; a misspelt id would otherwise surface only when clicked.
+    /// Every operation id the console names (the argument of each `ui.auth` call) is in the route
+    /// table, so each page runs under a declared policy; a misspelt id would otherwise surface only
+    /// when clicked.
     #[test]
     fn every_operation_the_console_calls_has_a_policy() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui");

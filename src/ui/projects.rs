@@ -1,7 +1,7 @@
 //! Projects, their members, users (owners) and the caller's API tokens. Creating a project or a
-//! user is the owner's (`createProject`, `createUser`); members are added and removed by a
-//! project's admins (`addMember`, `removeMember`); a new API token's secret is shown once, on the
-//! page that answers its creation, and never again.
+//! user is the owner's (`createProject`, `createUser`); members are added, given another role and
+//! removed by a project's admins (`addMember`, `updateMember`, `removeMember`); a new API token's
+//! secret is shown once, on the page that answers its creation, and never again.
 //! Invariant: every write is the REST operation of the same id; a refused form shows the
 //! service's message beside its field and stores nothing.
 
@@ -13,7 +13,8 @@ use certautopilot_core::model::Role;
 use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{
-    AddMember, ApiTokenView, CreateApiToken, CreateProject, CreateUser, CreatedApiToken, MemberView, UserView,
+    AddMember, ApiTokenView, CreateApiToken, CreateProject, CreateUser, CreatedApiToken, MemberView, UpdateMember,
+    UserView,
 };
 use crate::service::error::{ApiError, ErrorCode};
 use crate::ui::context::{Layout, Ui, UiError, UiResult, render, render_status, see_other};
@@ -75,6 +76,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "created" => "Created.",
         "member" => "Member added.",
         "removed" => "Member removed.",
+        "role" => "Role changed.",
         "revoked" => "Token revoked.",
         _ => return None,
     })
@@ -161,28 +163,35 @@ pub async fn project(req: HttpRequest, id: web::Path<String>) -> UiResult {
     render(&page)
 }
 
-/// Adds a member (`members`) or removes one (`members/remove`).
+/// Adds a member (`members/add`), changes a member's role (`members/role`) or removes one
+/// (`members/remove`).
 pub async fn members(req: HttpRequest, path: web::Path<(String, String)>, body: web::Bytes) -> UiResult {
     let form = FormData::parse(&body);
     let ui = Ui::form(&req, &form).await?;
     let (id, action) = path.into_inner();
     let project = project_id(&id)?;
     let user_id = form.text("user_id").trim().parse().map_err(|_| ApiError::invalid("user_id", "choose a user"));
+    let role = serde_json::from_value(serde_json::Value::String(form.text("role")))
+        .map_err(|_| ApiError::invalid("role", "choose a role"));
     let result = match (action.as_str(), user_id) {
-        ("add", Ok(user_id)) => {
-            let role = serde_json::from_value(serde_json::Value::String(form.text("role")))
-                .map_err(|_| ApiError::invalid("role", "choose a role"));
-            match role {
-                Ok(role) => crate::service::members::add(&ui.auth("addMember")?, project, AddMember { user_id, role })
-                    .await
-                    .map(|_| "member"),
-                Err(e) => Err(e),
-            }
-        }
+        ("add", Ok(user_id)) => match role {
+            Ok(role) => crate::service::members::add(&ui.auth("addMember")?, project, AddMember { user_id, role })
+                .await
+                .map(|_| "member"),
+            Err(e) => Err(e),
+        },
         ("remove", Ok(user_id)) => {
             crate::service::members::remove(&ui.auth("removeMember")?, project, user_id).await.map(|_| "removed")
         }
-        ("add" | "remove", Err(e)) => Err(e),
+        ("role", Ok(user_id)) => match role {
+            Ok(role) => {
+                crate::service::members::update(&ui.auth("updateMember")?, project, user_id, UpdateMember { role })
+                    .await
+                    .map(|_| "role")
+            }
+            Err(e) => Err(e),
+        },
+        ("add" | "role" | "remove", Err(e)) => Err(e),
         _ => return Err(ApiError::not_found("action").into()),
     };
     match result {

@@ -81,6 +81,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "created" => "Created.",
         "deleted" => "Deleted.",
+        "updated" => "Saved.",
         "scan" => "Drift scan queued.",
         _ => return None,
     })

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use crate::browser::{Driver, session};
 use crate::process::ApiClient;
 use crate::start_server;
@@ -116,4 +118,69 @@ async fn each_form_shows_the_field_error_and_stores_nothing() {
         assert_eq!(count(format!("/api/v1/{kind}?project_id={pid}")), 0, "{kind}: nothing stored");
     }
     assert_eq!(count("/api/v1/auth/tokens".into()), 0, "no token");
+}
+
+/// A target's edit form: a bad value and a moved destination without its secret are refused
+/// beside their fields and change nothing; the secret is never on the page; a good edit keeps the
+/// stored secret; a form opened before someone else's change is refused as stale and then shows
+/// the current values. Set up through the API (a webhook target with an HMAC secret), edited in
+/// the browser, checked through the API afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn edit_forms_show_the_field_error_keep_secrets_and_refuse_stale_versions() {
+    const SECRET: &str = "0123456789abcdef0123-secret";
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path());
+    let c = ApiClient::setup_and_login(server.addr);
+    let pid = c.ok("POST", "/api/v1/projects", Some(json!({ "name": "web" })), 201)["id"].as_str().unwrap().to_owned();
+    let target = json!({ "project_id": pid, "name": "hooks", "type": "webhook", "config": {
+        "url": "https://hooks.acme.test/tls", "hmac_secret": SECRET } });
+    let tid = c.ok("POST", "/api/v1/targets", Some(target), 201)["id"].as_str().unwrap().to_owned();
+    let target_path = format!("/api/v1/targets/{tid}");
+    let api = ApiClient { addr: server.addr, token: c.token.clone() };
+    let driver = Driver::start();
+    session(&driver, server.addr, move |b| async move {
+        let look = || api.ok("GET", &target_path, None, 200);
+        crate::sign_in(&b, crate::OWNER).await;
+        b.goto(&format!("/targets?project={pid}")).await;
+        b.click("a[aria-label='Edit target hooks']").await;
+        assert_eq!(b.text("h1").await, "Edit target hooks");
+        assert!(b.text("dl.facts").await.contains("set"), "the secret shows as set");
+        assert!(!b.client.source().await.unwrap().contains(SECRET), "the secret is never on the page");
+        b.check("edit-target").await;
+
+        // --- a blank name: beside its field; nothing changed.
+        b.fill("#f-name", "   ").await;
+        b.submit("main form").await;
+        assert!(!b.text("#e-name").await.is_empty(), "the name's error is beside it");
+        assert_eq!(look()["name"], "hooks");
+        b.check("error-edit-target").await;
+
+        // --- a moved destination without the secret again: refused beside the secret's input.
+        b.fill("#f-name", "hooks").await;
+        b.fill("#f-config", r#"{"url": "https://elsewhere.acme.test/tls"}"#).await;
+        b.submit("main form").await;
+        assert!(b.text("#e-hmac_secret").await.contains("again"), "the secret is asked for again");
+        assert_eq!(look()["config"]["url"], "https://hooks.acme.test/tls");
+        assert!(!b.client.source().await.unwrap().contains(SECRET));
+
+        // --- a good edit (the secret left empty): saved, the secret kept.
+        b.fill("#f-name", "hooks-renamed").await;
+        b.fill("#f-config", r#"{"url": "https://hooks.acme.test/tls"}"#).await;
+        b.submit("main form").await;
+        assert_eq!(b.text(".notice").await, "Saved.");
+        let now = look();
+        assert_eq!(now["name"], "hooks-renamed");
+        assert_eq!(now["has_credential"], true, "an empty secret input keeps the stored secret");
+
+        // --- a stale form: someone else saves first; this form is refused and shows their value.
+        b.click("a[aria-label='Edit target hooks-renamed']").await;
+        let version = now["version"].as_u64().unwrap();
+        api.ok("PATCH", &target_path, Some(json!({ "name": "from-the-api", "version": version })), 200);
+        b.fill("#f-name", "from-the-browser").await;
+        b.submit("main form").await;
+        assert!(b.text(".alert").await.contains("changed since the form was opened"));
+        assert_eq!(b.find("#f-name").await.prop("value").await.unwrap().unwrap_or_default(), "from-the-api");
+        assert_eq!(look()["name"], "from-the-api", "the stale form changed nothing");
+    })
+    .await;
 }

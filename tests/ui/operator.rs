@@ -55,6 +55,22 @@ async fn building_blocks(
     assert!(b.text("main table").await.contains("pebble"));
     b.check("accounts").await;
 
+    // --- edit the account: a contact that is not a mailto: address is refused beside its field,
+    // and nothing changes; then a second address is saved.
+    b.click("a[aria-label='Edit account pebble']").await;
+    b.check("edit-account").await;
+    b.fill("#f-contact", "ops@example.test").await;
+    b.submit("main form").await;
+    assert!(b.text("#e-contact").await.contains("mailto"), "the contact's error is beside it");
+    b.check("error-edit-account").await;
+    b.goto(&format!("/accounts?project={pid}")).await;
+    assert!(b.text("main table").await.contains("mailto:ops@example.test"), "the refused edit changed nothing");
+    b.click("a[aria-label='Edit account pebble']").await;
+    b.fill("#f-contact", "mailto:ops@example.test\nmailto:certs@example.test").await;
+    b.submit("main form").await;
+    assert_eq!(b.text(".notice").await, "Saved.");
+    assert!(b.text("main table").await.contains("certs@example.test"));
+
     b.goto(&format!("/dns?project={pid}")).await;
     let (server, key_name, algorithm, secret) = bind;
     b.fill("#f-name", "bind").await;

@@ -1,7 +1,7 @@
 //! Roles and tenancy in the console: a viewer's pages show no write control, a form posted
 //! without the session's CSRF token is refused and stores nothing (also for an owner), a write the
-//! viewer's role does not reach is refused by the service, and another project's ids in a URL give
-//! the not-found page.
+//! viewer's role does not reach is refused by the service (an edit too), another project's ids in a
+//! URL give the not-found page, and an owner changes a member's role on the project page.
 
 use serde_json::json;
 
@@ -40,7 +40,8 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
     }
     let target = json!({ "project_id": a, "name": "files", "type": "file", "config": {
         "cert_path": dir.path().join("site/cert.pem"), "key_path": dir.path().join("site/key.pem") } });
-    c.ok("POST", "/api/v1/targets", Some(target), 201);
+    let target_id = c.ok("POST", "/api/v1/targets", Some(target), 201)["id"].as_str().unwrap().to_owned();
+    let target_name = || c.ok("GET", &format!("/api/v1/targets/{target_id}"), None, 200)["name"].clone();
     let zones_in_a =
         || c.ok("GET", &format!("/api/v1/zones?project_id={a}"), None, 200)["items"].as_array().unwrap().len();
     let projects = || c.ok("GET", "/api/v1/projects", None, 200)["items"].as_array().unwrap().len();
@@ -50,7 +51,8 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
         .unwrap()
         .to_owned();
     let driver = Driver::start();
-    let (a2, b2) = (a.clone(), b_id.clone());
+    let (a2, b2, t2) = (a.clone(), b_id.clone(), target_id.clone());
+    let v2 = viewer["id"].as_str().unwrap().to_owned();
     session(&driver, server.addr, move |b| async move {
         sign_in(&b, VIEWER).await;
         let pages = [
@@ -61,12 +63,14 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
             ("viewer-targets", format!("/targets?project={a2}")),
             ("viewer-jobs", format!("/jobs?project={a2}")),
             ("viewer-projects", "/projects".to_owned()),
+            ("viewer-edit-target", format!("/targets/{t2}/edit")),
             ("viewer-project", format!("/projects/{a2}")),
         ];
         for (name, path) in &pages {
             b.goto(path).await;
             assert!(b.count("main form[method=post]").await == 0, "{name}: a write control is shown to a viewer");
             assert!(b.count("a[href^='/certificates/new']").await == 0, "{name}: 'request a certificate' shown");
+            assert!(b.count("main a[href$='/edit']").await == 0, "{name}: an edit link is shown to a viewer");
             b.check(name).await;
         }
         assert!(b.page_text().await.contains("example.test") || b.path().await.starts_with("/projects"));
@@ -80,6 +84,11 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
         let csrf: String = b.client.get_named_cookie("cap_csrf").await.unwrap().value().to_owned();
         let body = format!("csrf_token={csrf}&project_id={a2}&apex=other.test&credential_id={cred_a}");
         let (status, page) = b.fetch("POST", "/dns/zones", Some(&body)).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("admin role"), "{page}");
+        // --- an edit forged with the right token: refused by the service, the target unchanged.
+        let body = format!("csrf_token={csrf}&version=1&name=forged&config=%7B%7D");
+        let (status, page) = b.fetch("POST", &format!("/targets/{t2}/edit"), Some(&body)).await;
         assert_eq!(status, 403, "{page}");
         assert!(page.contains("admin role"), "{page}");
         // --- the same post without the token is refused before anything runs.
@@ -107,8 +116,17 @@ async fn viewer_sees_no_write_controls_and_forged_posts_are_refused() {
         sign_in(&b, OWNER).await;
         let (status, _) = b.fetch("POST", "/projects", Some("form=project&name=forged")).await;
         assert_eq!(status, 403);
+
+        // --- the owner gives the viewer another role from the project page.
+        b.goto(&format!("/projects/{a2}")).await;
+        b.fill(&format!("select[aria-label='Role of {}']", VIEWER.0), "operator").await;
+        b.submit(&format!("form[action$='/members/role']:has(input[value='{v2}'])")).await;
+        assert_eq!(b.text(".notice").await, "Role changed.");
     })
     .await;
     assert_eq!(zones_in_a(), 1, "nothing was stored by the refused posts");
     assert_eq!(projects(), 2, "the forged project was not created");
+    assert_eq!(target_name(), "files", "the forged edit changed nothing");
+    let members = c.ok("GET", &format!("/api/v1/projects/{a}/members"), None, 200);
+    assert_eq!(members["items"][0]["role"], "operator", "the role changed on the project page");
 }

@@ -134,3 +134,36 @@ async fn deletes_that_would_leave_dangling_references_are_refused() {
         assert_eq!(send(&app, Req::get(&path).acting_as(&w.owner)).await.status, 200, "{path} was deleted anyway");
     }
 }
+
+/// `PATCH /projects/{id}/members/{user_id}`: the new role takes effect at once (the viewer, made
+/// operator, may then scan a target, which a viewer may not); the owner role, a role that does not
+/// exist and a user who is not a member are refused, and the role stays what it was.
+#[actix_web::test]
+async fn a_members_role_changes_over_rest_and_bad_roles_are_refused() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let pa = w.a.scope.project_id();
+    let viewer = w.viewer_a.user.as_ref().unwrap().id;
+    let patch = |user: String, role: &str| {
+        Req::new(Method::PATCH, format!("/api/v1/projects/{pa}/members/{user}"))
+            .json(json!({ "role": role }))
+            .acting_as(&w.admin_a)
+    };
+    let scan = || Req::new(Method::POST, format!("/api/v1/targets/{}/scan", w.a.target.id)).acting_as(&w.viewer_a);
+    assert_problem(&send(&app, scan()).await, 403, "forbidden");
+
+    assert_problem(&send(&app, patch(viewer.to_string(), "owner")).await, 422, "validation_failed");
+    let unknown_role = send(&app, patch(viewer.to_string(), "boss")).await;
+    assert_problem(&unknown_role, 400, "invalid_json");
+    assert_eq!(unknown_role.json["field"], json!("role"), "{unknown_role:?}");
+    let stranger = certautopilot_core::ids::UserId::new().to_string();
+    assert_problem(&send(&app, patch(stranger, "operator")).await, 404, "not_found");
+    assert_problem(&send(&app, scan()).await, 403, "forbidden");
+
+    let changed = send(&app, patch(viewer.to_string(), "operator")).await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(changed.json["role"], json!("operator"));
+    let scanned = send(&app, scan()).await;
+    assert_eq!(scanned.status, 202, "{scanned:?}");
+}

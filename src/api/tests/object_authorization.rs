@@ -99,6 +99,8 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
             h.store.insert(&w.org_scope, &user).await.unwrap();
             json!({ "user_id": user.id, "role": "viewer" })
         }
+        // The path names B's admin: the same role again is accepted and changes nothing.
+        (Method::PATCH, "/api/v1/projects/{id}/members/{user_id}") => json!({ "role": "admin" }),
         (Method::POST, "/api/v1/acme-accounts") => {
             json!({ "project_id": pb, "name": format!("acct{n}"), "directory_url": "https://ca.test/dir", "tos_agreed": true })
         }

@@ -113,6 +113,10 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             let user = fresh_user(h, w).await;
             (format!("/api/v1/projects/{pa}/members"), Some(json!({ "user_id": user.id, "role": "viewer" })))
         }
+        (Method::PATCH, "/api/v1/projects/{id}/members/{user_id}") => {
+            let user = fresh_member_of_a(h, w).await;
+            (format!("/api/v1/projects/{pa}/members/{}", user.id), Some(json!({ "role": "operator" })))
+        }
         (Method::DELETE, "/api/v1/projects/{id}/members/{user_id}") => {
             let user = fresh_member_of_a(h, w).await;
             assert!(h.store.find_unique::<Membership>(&w.org_scope, &membership_key(pa, user.id)).await.is_ok());
@@ -342,6 +346,7 @@ PATCH /api/v1/projects/{id} admin
 DELETE /api/v1/projects/{id} owner
 GET /api/v1/projects/{id}/members viewer
 POST /api/v1/projects/{id}/members admin
+PATCH /api/v1/projects/{id}/members/{user_id} admin
 DELETE /api/v1/projects/{id}/members/{user_id} admin
 GET /api/v1/acme-accounts viewer
 POST /api/v1/acme-accounts admin

@@ -530,6 +530,8 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
             json!({ "name": format!("renamed-{n}"), "version": current.version })
         }
         (Method::POST, "/api/v1/projects/{id}/members") => json!({ "user_id": o.candidate, "role": "viewer" }),
+        // The member is an admin there: the same role again is accepted and changes nothing.
+        (Method::PATCH, "/api/v1/projects/{id}/members/{user_id}") => json!({ "role": "admin" }),
         (Method::POST, "/api/v1/acme-accounts") => json!({ "project_id": project, "name": format!("acct{n}"),
             "directory_url": "https://ca.test/dir", "tos_agreed": true }),
         (Method::POST, "/api/v1/dns-credentials") => json!({ "project_id": project, "name": format!("cred{n}"),

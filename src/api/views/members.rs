@@ -17,6 +17,15 @@ pub struct AddMember {
     pub role: Role,
 }
 
+/// A member's new role in the project.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMember {
+    /// `admin`, `operator` or `viewer`.
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
     #[schema(value_type = String, format = "uuid")]

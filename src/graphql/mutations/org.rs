@@ -35,6 +35,12 @@ pub struct AddMemberInput {
 }
 
 #[derive(InputObject, Serialize)]
+pub struct UpdateMemberInput {
+    /// `admin`, `operator` or `viewer`.
+    role: String,
+}
+
+#[derive(InputObject, Serialize)]
 pub struct CreateUserInput {
     email: String,
     /// Write-only.
@@ -107,6 +113,20 @@ impl OrgMutation {
         let user: UserId = parse_id(&user_id, "member")?;
         service::members::remove(&auth, project, user).await?;
         Ok(deleted(&user_id))
+    }
+
+    /// Changes a member's role in a project.
+    async fn update_member(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        user_id: ID,
+        input: UpdateMemberInput,
+    ) -> GqlResult<MemberNode> {
+        let auth = authorize(ctx, "Mutation.updateMember")?;
+        let project: ProjectId = parse_id(&project_id, "project")?;
+        let user: UserId = parse_id(&user_id, "member")?;
+        Ok(MemberNode(service::members::update(&auth, project, user, decode(&input)?).await?))
     }
 
     /// Creates a user (owners).

@@ -68,6 +68,14 @@ async fn organization_mutations_take_effect_and_are_audited() {
     let key = membership_key(project, user.id);
     assert!(h.store.find_unique::<Membership>(&w.org_scope, &key).await.is_ok());
     let d = run(
+        "mutation($p: ID!, $u: ID!) { updateMember(projectId: $p, userId: $u, input: { role: \"viewer\" }) { role } }",
+        json!({ "p": project, "u": user.id }),
+    )
+    .await;
+    assert_eq!(d["updateMember"]["role"], json!("viewer"));
+    let stored: Membership = h.store.find_unique(&w.org_scope, &key).await.unwrap();
+    assert_eq!(stored.role, certautopilot_core::model::Role::Viewer);
+    let d = run(
         "mutation($p: ID!, $u: ID!) { removeMember(projectId: $p, userId: $u) }",
         json!({ "p": project, "u": user.id }),
     )
@@ -114,6 +122,7 @@ async fn organization_mutations_take_effect_and_are_audited() {
         "project.created",
         "project.updated",
         "member.added",
+        "member.updated",
         "member.removed",
         "project.deleted",
         "user.created",

@@ -118,6 +118,11 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
             "mutation($p: ID!, $i: AddMemberInput!) { addMember(projectId: $p, input: $i) { id } }".to_owned(),
             json!({ "p": pa, "i": { "userId": fresh_user(h, w).await.id, "role": "viewer" } }),
         ),
+        "updateMember" => (
+            "mutation($p: ID!, $u: ID!, $i: UpdateMemberInput!) { updateMember(projectId: $p, userId: $u, input: $i) { role } }"
+                .to_owned(),
+            json!({ "p": pa, "u": fresh_member_of_a(h, w).await.id, "i": { "role": "operator" } }),
+        ),
         "removeMember" => (
             "mutation($p: ID!, $u: ID!) { removeMember(projectId: $p, userId: $u) }".to_owned(),
             json!({ "p": pa, "u": fresh_member_of_a(h, w).await.id }),
