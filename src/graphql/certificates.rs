@@ -156,6 +156,13 @@ impl CertificateNode {
     async fn renew_at(&self) -> Option<DateTime> {
         at_opt(self.view.renew_at)
     }
+    /// The start of the renewal window the CA suggested (ACME Renewal Information), if it gave one.
+    async fn ari_window_start(&self) -> Option<DateTime> {
+        at_opt(self.view.ari_window_start)
+    }
+    async fn ari_window_end(&self) -> Option<DateTime> {
+        at_opt(self.view.ari_window_end)
+    }
     /// Seconds until `notAfter` (negative once expired).
     async fn expires_in_seconds(&self) -> Option<i64> {
         self.view.expires_in_seconds

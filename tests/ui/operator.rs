@@ -113,7 +113,11 @@ async fn request_and_watch(b: &Browser, pid: &str) -> String {
     b.screenshot("certificate-issuing").await;
     // The live box polls (htmx) and reloads the page when the job ends: no reload here.
     b.wait_for_text(None, "#cert-status", ISSUE_DEADLINE, |t| t == "issued").await;
-    assert!(b.text("#facts-h + dl").await.contains(&format!("www.{ZONE}")));
+    let facts = b.text("#facts-h + dl").await;
+    assert!(facts.contains(&format!("www.{ZONE}")));
+    // The CA's ARI window, or the plain statement that it gave none: never a blank row.
+    let ari = facts.split("CA's renewal window (ARI)").nth(1).expect("the ARI row").trim_start();
+    assert!(ari.starts_with("not offered by the CA") || ari.contains(" UTC to "), "ARI row: {ari}");
     b.wait_for_text(Some(&page), "#targets-h + div", Duration::from_secs(60), |t| t.contains("deployed")).await;
     b.check("certificate-issued").await;
     page

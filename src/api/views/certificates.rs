@@ -57,6 +57,12 @@ pub struct CertificateView {
     pub fingerprint_sha256: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub renew_at: Option<Timestamp>,
+    /// The renewal window the CA suggested (ACME Renewal Information), when it gave one: `renew_at`
+    /// falls inside it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ari_window_start: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ari_window_end: Option<Timestamp>,
     /// Seconds until `not_after` (negative once expired).
     pub expires_in_seconds: Option<i64>,
     pub last_error: Option<String>,
@@ -104,6 +110,8 @@ impl From<Certificate> for CertificateView {
             not_after: c.not_after,
             fingerprint_sha256: c.fingerprint_sha256,
             renew_at: c.renew_at,
+            ari_window_start: c.ari_window.map(|(start, _)| start),
+            ari_window_end: c.ari_window.map(|(_, end)| end),
             expires_in_seconds: c.not_after.map(|t| (t.as_unix_millis() - Timestamp::now().as_unix_millis()) / 1_000),
             last_error: c.last_error,
             order_url: c.order.map(|o| o.url),
@@ -258,4 +266,35 @@ impl From<certautopilot_core::model::Deployment> for DeploymentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeploymentList {
     pub items: Vec<DeploymentView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use certautopilot_core::Timestamp;
+    use certautopilot_core::ids::{AcmeAccountId, ProjectId};
+    use certautopilot_core::model::{Certificate, KeyType};
+
+    use super::CertificateView;
+
+    /// The CA's ARI window reaches the view as its two ends, and stays absent when there is none.
+    #[test]
+    fn the_ari_window_is_shown_by_its_ends() {
+        let now = Timestamp::from_unix_millis(1_800_000_000_000);
+        let names = vec!["www.example.com".to_owned()];
+        let mut cert = Certificate::new(
+            ProjectId::new(),
+            "www.example.com",
+            names,
+            KeyType::EcdsaP256,
+            AcmeAccountId::new(),
+            now,
+        );
+        let view = CertificateView::from(cert.clone());
+        assert_eq!((view.ari_window_start, view.ari_window_end), (None, None));
+        let (start, end) =
+            (Timestamp::from_unix_millis(1_900_000_000_000), Timestamp::from_unix_millis(1_900_086_400_000));
+        cert.ari_window = Some((start, end));
+        let view = CertificateView::from(cert);
+        assert_eq!((view.ari_window_start, view.ari_window_end), (Some(start), Some(end)));
+    }
 }
