@@ -281,14 +281,8 @@ mod tests {
     fn the_ari_window_is_shown_by_its_ends() {
         let now = Timestamp::from_unix_millis(1_800_000_000_000);
         let names = vec!["www.example.com".to_owned()];
-        let mut cert = Certificate::new(
-            ProjectId::new(),
-            "www.example.com",
-            names,
-            KeyType::EcdsaP256,
-            AcmeAccountId::new(),
-            now,
-        );
+        let mut cert =
+            Certificate::new(ProjectId::new(), "www.example.com", names, KeyType::EcdsaP256, AcmeAccountId::new(), now);
         let view = CertificateView::from(cert.clone());
         assert_eq!((view.ari_window_start, view.ari_window_end), (None, None));
         let (start, end) =

@@ -42,8 +42,3 @@ impl From<JobQueued> for JobQueuedPayload {
         JobQueuedPayload { job: JobNode(q.job), created: q.created }
     }
 }
-
-/// The id of what a delete removed.
-fn deleted(id: &ID) -> ID {
-    id.clone()
-}

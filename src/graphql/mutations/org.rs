@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::api::views::{CreateApiToken, CreatedApiToken};
 use crate::graphql::errors::GqlResult;
-use crate::graphql::mutations::{decode, deleted};
+use crate::graphql::mutations::decode;
 use crate::graphql::projects::{MemberNode, ProjectNode};
 use crate::graphql::scalars::{DateTime, at_opt};
 use crate::graphql::session::UserNode;
@@ -96,7 +96,7 @@ impl OrgMutation {
     async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let auth = authorize(ctx, "Mutation.deleteProject")?;
         service::projects::delete(&auth, parse_id(&id, "project")?).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 
     /// Gives a user a role in a project.
@@ -112,7 +112,7 @@ impl OrgMutation {
         let project: ProjectId = parse_id(&project_id, "project")?;
         let user: UserId = parse_id(&user_id, "member")?;
         service::members::remove(&auth, project, user).await?;
-        Ok(deleted(&user_id))
+        Ok(user_id)
     }
 
     /// Changes a member's role in a project.
@@ -163,6 +163,6 @@ impl OrgMutation {
         let auth = authorize(ctx, "Mutation.revokeApiToken")?;
         let token: ApiTokenId = parse_id(&id, "api token")?;
         service::tokens::revoke(&auth, token).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 }

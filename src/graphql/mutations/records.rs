@@ -13,7 +13,7 @@ use crate::graphql::acme::AcmeAccountNode;
 use crate::graphql::certificates::CertificateNode;
 use crate::graphql::dns::{DnsCredentialNode, ZoneNode};
 use crate::graphql::errors::GqlResult;
-use crate::graphql::mutations::{JobQueuedPayload, decode, deleted};
+use crate::graphql::mutations::{JobQueuedPayload, decode};
 use crate::graphql::scalars::Json;
 use crate::graphql::targets::TargetNode;
 use crate::graphql::{authorize, parse_id, record_by_id};
@@ -177,7 +177,7 @@ impl RecordMutation {
     async fn delete_acme_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let auth = authorize(ctx, "Mutation.deleteAcmeAccount")?;
         service::acme_accounts::delete(&auth, parse_id(&id, "acme account")?).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 
     async fn create_dns_credential(
@@ -193,7 +193,7 @@ impl RecordMutation {
     async fn delete_dns_credential(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let auth = authorize(ctx, "Mutation.deleteDnsCredential")?;
         service::dns::delete_credential(&auth, parse_id(&id, "dns credential")?).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 
     async fn create_zone(&self, ctx: &Context<'_>, input: CreateZoneInput) -> GqlResult<ZoneNode> {
@@ -208,7 +208,7 @@ impl RecordMutation {
     async fn delete_zone(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let auth = authorize(ctx, "Mutation.deleteZone")?;
         service::dns::delete_zone(&auth, parse_id(&id, "zone")?).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 
     async fn create_target(&self, ctx: &Context<'_>, input: CreateTargetInput) -> GqlResult<TargetNode> {
@@ -227,7 +227,7 @@ impl RecordMutation {
     async fn delete_target(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let auth = authorize(ctx, "Mutation.deleteTarget")?;
         service::targets::delete(&auth, parse_id(&id, "target")?).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 
     /// Scans the target for drift now (queues a scan job).
@@ -260,7 +260,7 @@ impl RecordMutation {
     async fn delete_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let auth = authorize(ctx, "Mutation.deleteCertificate")?;
         service::certificates::delete(&auth, parse_id(&id, "certificate")?).await?;
-        Ok(deleted(&id))
+        Ok(id)
     }
 
     /// Renews now (queues a renew job).
