@@ -8,7 +8,7 @@ mod admin;
 mod org;
 mod records;
 
-use async_graphql::{ID, MergedObject, SimpleObject};
+use async_graphql::{MergedObject, SimpleObject};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
