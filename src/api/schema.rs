@@ -42,6 +42,23 @@ pub fn dns_provider() -> Object {
     string_enum(serde_names(&certautopilot_core::model::DnsProvider::ACCEPTED), "the DNS provider")
 }
 
+pub fn dns_config() -> Object {
+    use certautopilot_core::model::DnsProvider;
+    let accepted = DnsProvider::ACCEPTED;
+    let secrets: Vec<String> = accepted
+        .iter()
+        .zip(serde_names(&accepted))
+        .filter(|(p, _)| !p.secret_fields().is_empty())
+        .map(|(p, name)| format!("{name}: {}", p.secret_fields().join(", ")))
+        .collect();
+    let description = format!(
+        "settings for the credential's `provider` (docs/dns.md has each provider's); no other keys are accepted. \
+         Secret fields are write-only ({}); on an update, leaving them out keeps the sealed secret",
+        secrets.join("; ")
+    );
+    ObjectBuilder::new().schema_type(Type::Object).description(Some(description)).build()
+}
+
 pub fn revocation_reason() -> Object {
     let names = certautopilot_core::model::SUBSCRIBER_REVOCATION_REASONS.iter().map(|n| n.to_string()).collect();
     string_enum(names, "RFC 5280 reason for the revocation; `unspecified` when omitted")

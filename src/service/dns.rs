@@ -1,11 +1,11 @@
-//! DNS credentials (the TSIG secret sealed, write-only) and zones bound to a credential of the same
-//! project. The settings are checked into core's typed `Rfc2136Config` (`Rfc2136Config::from_request`).
+//! DNS credentials (the provider's secret fields sealed, write-only) and zones bound to a credential
+//! of the same project. A request's settings are checked into core's typed `DnsProviderConfig`
+//! (`DnsProviderConfig::decode_request`).
 //! Invariant: a zone names a credential of its own project, and a credential a zone still names
 //! is not deleted.
 
-use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::{DnsCredentialId, ProjectId, ZoneId};
-use certautopilot_core::model::{DnsCredential, DnsProvider, Rfc2136Config, Zone};
+use certautopilot_core::model::{DnsCredential, DnsProvider, DnsProviderConfig, DnsSecret, Zone};
 use certautopilot_core::store::{PageRequest, RecordKind, RecordStore};
 use serde_json::json;
 
@@ -26,21 +26,54 @@ pub async fn list_credentials(
 pub async fn create_credential(auth: &Authorized, input: CreateDnsCredential) -> Result<DnsCredentialView, ApiError> {
     let scope = auth.project_scope(input.project_id).await?;
     let state = auth.state();
-    if !validate::serde_names(&DnsProvider::ACCEPTED).contains(&input.provider) {
-        return Err(ApiError::invalid("provider", "must be rfc2136 (other providers arrive with later releases)"));
-    }
-    let c = input.config;
-    let (config, secret) = Rfc2136Config::from_request(c.server, c.key_name, &c.algorithm, &c.secret, c.nameservers)?;
+    let (config, secret) = decode(auth, &input.provider, input.config)?;
     let mut credential =
         DnsCredential::new(scope.project_id(), validate::name("name", &input.name)?, config, state.now());
-    credential.secret =
-        Some(state.envelope.seal(&credential.id.to_string(), "secret", &SecretBytes::from_text(&secret))?);
+    credential.secret = seal(auth, &credential, secret.as_ref())?;
     let details = json!({ "name": credential.name, "provider": credential.provider() });
     let object = Some(("dns_credential", credential.id.to_string()));
     let audit = auth.audit("credential.created", object, Some(scope.project_id()), details).await?;
     state.store()?.insert_audited(&scope, &credential, audit).await?;
     tracing::info!(project_id = %scope.project_id(), credential_id = %credential.id, "dns credential created");
     Ok(DnsCredentialView::from(credential))
+}
+
+/// A request's provider and settings, checked: the provider is one this build accepts (and one the
+/// caller may configure), the settings decode into its typed config.
+fn decode(
+    auth: &Authorized,
+    provider: &str,
+    config: serde_json::Value,
+) -> Result<(DnsProviderConfig, Option<DnsSecret>), ApiError> {
+    let names = validate::serde_names(&DnsProvider::ACCEPTED);
+    let Some(at) = names.iter().position(|n| n == provider) else {
+        return Err(ApiError::invalid("provider", format!("must be one of {}", names.join(", "))));
+    };
+    let provider = DnsProvider::ACCEPTED[at];
+    if provider.owner_only() && !auth.caller()?.is_owner() {
+        return Err(ApiError::forbidden("only organization owners may configure this provider"));
+    }
+    let serde_json::Value::Object(config) = config else {
+        return Err(ApiError::invalid("config", "must be an object"));
+    };
+    Ok(DnsProviderConfig::decode_request(provider, config)?)
+}
+
+/// The credential's secret sealed, bound to its id; a provider with secret fields needs them.
+fn seal(
+    auth: &Authorized,
+    credential: &DnsCredential,
+    secret: Option<&DnsSecret>,
+) -> Result<Option<certautopilot_core::model::SealedSecret>, ApiError> {
+    let provider = credential.provider();
+    let Some(secret) = secret else {
+        return match provider.secret_fields().first() {
+            Some(field) => Err(ApiError::invalid(format!("config.{field}"), "is required")),
+            None => Ok(None),
+        };
+    };
+    let sealed = auth.state().envelope.seal(&credential.id.to_string(), "secret", &secret.plaintext(provider))?;
+    Ok(Some(sealed))
 }
 
 pub async fn get_credential(auth: &Authorized, id: DnsCredentialId) -> Result<DnsCredentialView, ApiError> {

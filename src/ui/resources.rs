@@ -14,7 +14,7 @@ use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{
     AcmeAccountView, CreateAcmeAccount, CreateDnsCredential, CreateTarget, CreateZone, DnsCredentialView,
-    Rfc2136Request, TargetView, ZoneView,
+    TargetView, ZoneView,
 };
 use crate::service::error::ApiError;
 use crate::service::validate::serde_names;
@@ -212,13 +212,13 @@ pub async fn create_credential(req: HttpRequest, body: web::Bytes) -> UiResult {
         project_id: project,
         name: form.text("name"),
         provider: "rfc2136".into(),
-        config: Rfc2136Request {
-            server: form.text("server"),
-            key_name: form.text("key_name"),
-            algorithm: form.text("algorithm"),
-            secret: form.text("secret"),
-            nameservers: form.all("nameservers"),
-        },
+        config: serde_json::json!({
+            "server": form.text("server"),
+            "key_name": form.text("key_name"),
+            "algorithm": form.text("algorithm"),
+            "secret": form.text("secret"),
+            "nameservers": form.all("nameservers"),
+        }),
     };
     let result = crate::service::dns::create_credential(&ui.auth("createDnsCredential")?, input).await.map(drop);
     let shown = ["name", "server", "key_name", "algorithm", "secret", "nameservers"];

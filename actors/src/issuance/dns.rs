@@ -2,12 +2,9 @@
 //! name selects the credential, a CNAME on `_acme-challenge` moves the record into the zone it
 //! points to, and the credential becomes a provider client.
 
-use base64::Engine;
-use certautopilot_connectors::dns::{Authoritative, Rfc2136, challenge_name};
-use certautopilot_connectors::egress::OutboundError;
+use certautopilot_connectors::dns::{Authoritative, ProviderContext, TxtRecords, challenge_name, client};
 use certautopilot_core::ProjectScope;
-use certautopilot_core::crypto::SecretBytes;
-use certautopilot_core::model::{DnsCredential, DnsProviderConfig, Zone};
+use certautopilot_core::model::{DnsCredential, DnsProviderConfig, DnsSecret, Zone};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use super::{IssuanceDeps, IssueError};
@@ -17,19 +14,25 @@ pub(crate) struct ChallengeTarget {
     pub zone: Zone,
     /// The name the TXT record is written at (the CNAME target when delegated).
     pub name: String,
-    pub provider: Rfc2136,
+    pub provider: Box<dyn TxtRecords>,
     /// The credential's configured servers to check visibility at; empty: the zone's NS records.
     pub nameservers: Vec<std::net::SocketAddr>,
 }
 
 impl ChallengeTarget {
     /// Where the record must be visible: the configured servers, or the zone's authoritative
-    /// servers found from its NS records.
+    /// servers found from its NS records at the server the provider updates.
     pub async fn check_servers(&self, check: &Authoritative) -> Result<Vec<std::net::SocketAddr>, IssueError> {
         if !self.nameservers.is_empty() {
             return Ok(self.nameservers.clone());
         }
-        Ok(check.servers(&self.zone.apex, self.provider.server()).await?)
+        let via = self.provider.dns_server().ok_or_else(|| {
+            IssueError::Setup(format!(
+                "zone {}: name the servers to check the challenge record at (its provider is not a DNS server)",
+                self.zone.apex
+            ))
+        })?;
+        Ok(check.servers(&self.zone.apex, via).await?)
     }
 }
 
@@ -53,7 +56,11 @@ pub(crate) fn zone_for<'a>(zones: &'a [Zone], name: &str) -> Option<&'a Zone> {
     certautopilot_core::model::zone_serving(zones, name)
 }
 
-pub(crate) async fn provider(deps: &IssuanceDeps, scope: &ProjectScope, zone: &Zone) -> Result<Rfc2136, IssueError> {
+pub(crate) async fn provider(
+    deps: &IssuanceDeps,
+    scope: &ProjectScope,
+    zone: &Zone,
+) -> Result<Box<dyn TxtRecords>, IssueError> {
     Ok(provider_and_checks(deps, scope, zone).await?.0)
 }
 
@@ -61,31 +68,29 @@ async fn provider_and_checks(
     deps: &IssuanceDeps,
     scope: &ProjectScope,
     zone: &Zone,
-) -> Result<(Rfc2136, Vec<std::net::SocketAddr>), IssueError> {
+) -> Result<(Box<dyn TxtRecords>, Vec<std::net::SocketAddr>), IssueError> {
     let credential: DnsCredential = deps.store.get(scope, &zone.credential_id).await?;
-    let DnsProviderConfig::Rfc2136(config) = &credential.config;
-    let nameservers = config.nameserver_addrs();
-    let server_text = &config.server;
-    // Resolved and checked under the egress policy; updates then go to the checked address.
-    let server = match deps.settings.egress.resolve_endpoint(server_text).await {
-        Ok(addrs) => addrs[0],
-        Err(OutboundError::Denied(denied)) => {
-            return Err(IssueError::Setup(format!("DNS server {}: {denied}", server_text.escape_debug())));
-        }
-        Err(_) => return Err(IssueError::Setup(format!("DNS server {} does not resolve", server_text.escape_debug()))),
+    let nameservers = match &credential.config {
+        DnsProviderConfig::Rfc2136(config) => config.nameserver_addrs(),
+        _ => Vec::new(),
     };
-    let sealed = credential.secret.as_ref().ok_or_else(|| IssueError::Setup("DNS credential has no secret".into()))?;
-    let secret_b64 = deps.envelope.open(&credential.id.to_string(), "secret", sealed)?;
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(secret_b64.expose())
-        .map_err(|_| IssueError::Setup(format!("credential {}: the TSIG secret is not base64", credential.name)))?;
-    let provider = Rfc2136::new(
-        config,
-        server,
-        SecretBytes::new(secret),
-        deps.settings.dns_query_timeout,
-        deps.settings.egress.clone(),
-    )?;
+    let secret = match &credential.secret {
+        Some(sealed) => {
+            let opened = deps.envelope.open(&credential.id.to_string(), "secret", sealed)?;
+            let secret = DnsSecret::from_plaintext(credential.provider(), &opened).ok_or_else(|| {
+                IssueError::Setup(format!("credential {}: the sealed secret does not read; set it again", credential.name))
+            })?;
+            Some(secret)
+        }
+        None => None,
+    };
+    let context = ProviderContext { timeout: deps.settings.dns_query_timeout, egress: deps.settings.egress.clone() };
+    let provider = client(&credential.config, secret.as_ref(), &context).await.map_err(|e| match e {
+        certautopilot_connectors::dns::DnsError::Config(why) => {
+            IssueError::Setup(format!("credential {}: {why}", credential.name))
+        }
+        other => IssueError::from(other),
+    })?;
     Ok((provider, nameservers))
 }
 
@@ -102,8 +107,12 @@ pub(crate) async fn challenge_target(
     let (provider, nameservers) = provider_and_checks(deps, scope, zone).await?;
     let name = challenge_name(identifier);
     let check = Authoritative { timeout: deps.settings.dns_query_timeout, egress: deps.settings.egress.clone() };
-    let asked = nameservers.first().copied().unwrap_or(provider.server());
-    match check.cname(asked, &name).await? {
+    let asked = nameservers.first().copied().or(provider.dns_server());
+    let delegated_to = match asked {
+        Some(server) => check.cname(server, &name).await?,
+        None => None,
+    };
+    match delegated_to {
         None => Ok(ChallengeTarget { zone: zone.clone(), name, provider, nameservers }),
         Some(target) => {
             let delegated = zone_for(zones, &target).ok_or_else(|| {

@@ -1,10 +1,14 @@
 //! DNS for DNS-01 challenges: publishing and removing `_acme-challenge` TXT records through a
-//! provider (RFC 2136 dynamic update with TSIG first), following a CNAME delegation of the challenge
-//! name, and confirming a record is visible at the zone's authoritative servers — never a public
-//! resolver — before the CA is told to look. Every server address (configured, or learned from NS
-//! answers) is checked by the egress policy before a datagram is sent to it.
+//! provider (`TxtRecords`: RFC 2136 dynamic update with TSIG, or a provider's HTTP API, built by
+//! `provider::client` from a credential's typed settings), following a CNAME delegation of the
+//! challenge name, and confirming a record is visible at the zone's authoritative servers — never a
+//! public resolver unless the zone says so — before the CA is told to look. Every server address
+//! (configured, or learned from NS answers) and every API address is checked by the egress policy
+//! before anything is sent to it.
 
+pub mod api;
 mod lookup;
+mod provider;
 mod rfc2136;
 
 use std::net::SocketAddr;
@@ -16,6 +20,7 @@ use crate::failure::{NetFailure, log_remote_detail};
 
 pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 pub use lookup::{Authoritative, challenge_name};
+pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,25 @@ pub enum DnsError {
     /// The record never became visible everywhere within the configured wait.
     #[error("TXT record at {name} not visible at {missing} within {waited_ms} ms")]
     NotPropagated { name: String, missing: String, waited_ms: u64 },
+    /// A provider's API did not answer (no connection, timeout), or the egress policy refused it.
+    #[error("the {provider} API did not answer: {reason}")]
+    ApiUnreachable { provider: &'static str, reason: String, transient: bool },
+    /// A provider's API answered with an error: its status and, when it gave one, its own short
+    /// message (bounded and scrubbed: `api`).
+    #[error("the {provider} API refused the {operation}: {}{}", crate::failure::http_status_reason(*status, "API"), message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Api { provider: &'static str, operation: &'static str, status: u16, message: Option<String> },
+    /// The API kept answering 429 (or asked for a longer wait than one request waits).
+    #[error("the {provider} API is rate limiting requests; retry after {retry_after_s} s")]
+    RateLimited { provider: &'static str, retry_after_s: u64 },
+    /// The provider has no zone of that name for this credential.
+    #[error("the {provider} account has no zone {zone}")]
+    ZoneNotFound { provider: &'static str, zone: String },
+    /// A provider whose client this build does not have.
+    #[error("DNS provider {0} is not supported by this build")]
+    Unsupported(String),
+    /// The exec hook failed: its exit status or why it did not finish (its output is in the log).
+    #[error("the DNS hook {0}")]
+    Hook(String),
 }
 
 impl DnsError {
@@ -49,12 +73,15 @@ impl DnsError {
     /// `SERVFAIL` is the server's own failure (RFC 1035 §4.1.1, RFC 2136 §2.2: a zone being
     /// loaded, a journal it could not write), not a verdict on the request.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
+        match self {
             DnsError::Unreachable { .. }
-                | DnsError::NotPropagated { .. }
-                | DnsError::Refused { code: ResponseCode::ServFail, .. }
-        )
+            | DnsError::NotPropagated { .. }
+            | DnsError::RateLimited { .. }
+            | DnsError::Refused { code: ResponseCode::ServFail, .. } => true,
+            DnsError::ApiUnreachable { transient, .. } => *transient,
+            DnsError::Api { status, .. } => *status == 408 || *status >= 500,
+            _ => false,
+        }
     }
 }
 

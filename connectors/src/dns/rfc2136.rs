@@ -100,3 +100,22 @@ impl Rfc2136 {
 fn check(server: SocketAddr, operation: &'static str, code: ResponseCode) -> Result<(), DnsError> {
     if code == ResponseCode::NoError { Ok(()) } else { Err(DnsError::Refused { server, operation, code }) }
 }
+
+#[async_trait::async_trait]
+impl super::TxtRecords for Rfc2136 {
+    fn provider(&self) -> certautopilot_core::model::DnsProvider {
+        certautopilot_core::model::DnsProvider::Rfc2136
+    }
+
+    async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
+        Rfc2136::add_txt(self, zone, name, value, ttl).await
+    }
+
+    async fn remove_txt(&self, zone: &str, name: &str, value: &str) -> Result<(), DnsError> {
+        Rfc2136::remove_txt(self, zone, name, value).await
+    }
+
+    fn dns_server(&self) -> Option<SocketAddr> {
+        Some(self.server)
+    }
+}

@@ -11,14 +11,65 @@ use crate::timestamp::Timestamp;
 pub enum DnsProvider {
     /// RFC 2136 dynamic update signed with TSIG.
     Rfc2136,
+    /// PowerDNS Authoritative's HTTP API.
     Pdns,
-    Cloudflare,
     Route53,
+    Cloudflare,
+    Digitalocean,
+    Hetzner,
+    /// Google Cloud DNS.
+    Gcloud,
+    Azure,
+    Ovh,
+    /// acme-dns, the CNAME delegation service.
+    Acmedns,
+    /// A program run on this host (owner-only).
+    Exec,
 }
 
 impl DnsProvider {
-    /// The providers a credential may name today (the API accepts, and its contract lists, exactly these).
+    /// The providers a credential may name today (the API accepts, and its contract lists, exactly
+    /// these): a provider joins when its client is built and tested.
     pub const ACCEPTED: [DnsProvider; 1] = [DnsProvider::Rfc2136];
+
+    /// The fields of a request's `config` that are secret: sealed apart, never shown.
+    pub fn secret_fields(self) -> &'static [&'static str] {
+        match self {
+            DnsProvider::Rfc2136 => &["secret"],
+            DnsProvider::Pdns => &["api_key"],
+            DnsProvider::Route53 => &["secret_access_key"],
+            DnsProvider::Cloudflare | DnsProvider::Hetzner => &["api_token"],
+            DnsProvider::Digitalocean => &["token"],
+            DnsProvider::Gcloud => &["service_account_key"],
+            DnsProvider::Azure => &["client_secret"],
+            DnsProvider::Ovh => &["application_secret", "consumer_key"],
+            DnsProvider::Acmedns => &["password"],
+            DnsProvider::Exec => &[],
+        }
+    }
+
+    /// The settings that decide where the secret is sent (or, for RFC 2136, which server receives
+    /// signed updates): changing one needs the secret given again.
+    pub fn secret_destination(self) -> &'static [&'static str] {
+        match self {
+            DnsProvider::Rfc2136 => &["server"],
+            DnsProvider::Pdns | DnsProvider::Cloudflare | DnsProvider::Digitalocean | DnsProvider::Hetzner => {
+                &["api_url"]
+            }
+            DnsProvider::Acmedns => &["api_url"],
+            DnsProvider::Route53 => &["endpoint"],
+            DnsProvider::Gcloud => &["api_url", "token_url"],
+            DnsProvider::Azure => &["api_url", "login_url", "tenant_id"],
+            DnsProvider::Ovh => &["endpoint"],
+            DnsProvider::Exec => &[],
+        }
+    }
+
+    /// Whether only an organization owner may configure a credential of this provider (it runs a
+    /// program on this host with the service's rights).
+    pub fn owner_only(self) -> bool {
+        self == DnsProvider::Exec
+    }
 }
 
 /// A DNS credential. Stored as before its settings were typed: `provider` beside the `config`

@@ -30,7 +30,7 @@ pub use certificate_stats::{
     OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, attention_order, stored_name,
 };
 pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
-pub use dns_config::{DnsProviderConfig, MAX_NAMESERVERS, Rfc2136Config, TsigAlgorithm};
+pub use dns_config::*;
 pub use fact_tally::{FactTally, TimeCuts};
 pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};

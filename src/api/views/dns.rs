@@ -1,32 +1,11 @@
-//! Views of DNS credentials and zones. Invariant: the TSIG secret is write-only; a view shows
-//! the settings without it and `has_secret`.
+//! Views of DNS credentials and zones. Invariant: a provider's secret fields are write-only; a view
+//! shows the settings without them and `has_secret`.
 
 use certautopilot_core::Timestamp;
 use certautopilot_core::ids::*;
 use certautopilot_core::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-// The request form of an RFC 2136 credential's settings: core's `Rfc2136Config` and the secret,
-// published under that name as it always was (a `//` comment: a doc comment would enter the
-// OpenAPI document).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = Rfc2136Config)]
-pub struct Rfc2136Request {
-    /// The primary server, `host:port`.
-    pub server: String,
-    /// The TSIG key name.
-    pub key_name: String,
-    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
-    pub algorithm: String,
-    /// The TSIG secret (base64); write-only.
-    pub secret: String,
-    /// Where to confirm a challenge record is visible (`ip:port` each). Without it, the zone's
-    /// NS records are asked of `server` and queried on its port.
-    #[serde(default)]
-    pub nameservers: Vec<String>,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +15,9 @@ pub struct CreateDnsCredential {
     pub name: String,
     #[schema(schema_with = crate::api::schema::dns_provider)]
     pub provider: String,
-    pub config: Rfc2136Request,
+    /// The provider's settings and its secret fields (docs/dns.md has each provider's).
+    #[schema(schema_with = crate::api::schema::dns_config)]
+    pub config: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

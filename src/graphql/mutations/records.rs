@@ -52,27 +52,14 @@ pub struct UpdateAcmeAccountInput {
     directory_url: Option<String>,
 }
 
-/// An RFC 2136 server and its TSIG key.
-#[derive(InputObject, Serialize)]
-pub struct Rfc2136Input {
-    /// The primary server, `host:port`.
-    server: String,
-    key_name: String,
-    /// `hmac-sha256`, `hmac-sha384` or `hmac-sha512`.
-    algorithm: String,
-    /// The TSIG secret (base64); write-only.
-    secret: String,
-    #[graphql(default)]
-    nameservers: Vec<String>,
-}
-
 #[derive(InputObject, Serialize)]
 pub struct CreateDnsCredentialInput {
     project_id: ID,
     name: String,
-    /// `rfc2136`.
+    /// The DNS provider, as REST's `provider` (`rfc2136`, `pdns`, …).
     provider: String,
-    config: Rfc2136Input,
+    /// The provider's settings and secret fields, as REST's `config` object (docs/dns.md).
+    config: Json,
 }
 
 #[derive(InputObject, Serialize)]

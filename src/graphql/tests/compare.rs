@@ -368,7 +368,7 @@ async fn creates_through_either_leave_the_same_record() {
             "createDnsCredential",
             "CreateDnsCredentialInput",
             json!({ "projectId": pa, "name": "twin", "provider": "rfc2136", "config": { "server": "127.0.0.1:53",
-                "keyName": "update.", "algorithm": "hmac-sha512", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "nameservers": ["127.0.0.1:53"] } }),
+                "key_name": "update.", "algorithm": "hmac-sha512", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "nameservers": ["127.0.0.1:53"] } }),
             "/api/v1/dns-credentials",
         ),
         (

@@ -156,7 +156,7 @@ async fn bad_inputs_get_rests_code_and_field_and_change_nothing() {
             "createDnsCredential",
             "CreateDnsCredentialInput",
             json!({ "projectId": pa, "name": "x", "provider": "rfc2136",
-                "config": { "server": "127.0.0.1:53", "keyName": "update.", "algorithm": "hmac-md5", "secret": "c2VjcmV0" } }),
+                "config": { "server": "127.0.0.1:53", "key_name": "update.", "algorithm": "hmac-md5", "secret": "c2VjcmV0" } }),
         ),
         Twin::new(
             "zone apex",
@@ -453,7 +453,7 @@ async fn secrets_never_come_back() {
     texts.push(refused.text);
     let credential = |algorithm: &str| {
         json!({ "i": { "projectId": pa, "name": format!("tsig{}", unique()), "provider": "rfc2136",
-            "config": { "server": "127.0.0.1:53", "keyName": "update.", "algorithm": algorithm, "secret": TSIG_SECRET } } })
+            "config": { "server": "127.0.0.1:53", "key_name": "update.", "algorithm": algorithm, "secret": TSIG_SECRET } } })
     };
     let q = "mutation($i: CreateDnsCredentialInput!) { createDnsCredential(input: $i) { id config hasSecret } }";
     texts.push(data(&gql(&app, &w.owner, q, credential("hmac-sha256")).await).to_string());

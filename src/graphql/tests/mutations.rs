@@ -171,7 +171,7 @@ async fn record_mutations_take_effect_and_are_audited() {
 
     let d = run(
         "mutation($p: ID!) { createDnsCredential(input: { projectId: $p, name: \"bind\", provider: \"rfc2136\",
-            config: { server: \"127.0.0.1:53\", keyName: \"update.\", algorithm: \"hmac-sha256\", secret: \"c2VjcmV0LXNlY3JldC1zZWNyZXQ=\" } })
+            config: { server: \"127.0.0.1:53\", key_name: \"update.\", algorithm: \"hmac-sha256\", secret: \"c2VjcmV0LXNlY3JldC1zZWNyZXQ=\" } })
             { id hasSecret config } }",
         json!({ "p": pa }),
     )

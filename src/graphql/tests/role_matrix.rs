@@ -172,7 +172,7 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
         "createDnsCredential" => (
             "mutation($i: CreateDnsCredentialInput!) { createDnsCredential(input: $i) { id } }".to_owned(),
             json!({ "i": { "projectId": pa, "name": format!("cred{n}"), "provider": "rfc2136",
-                "config": { "server": "127.0.0.1:53", "keyName": "update.", "algorithm": "hmac-sha256",
+                "config": { "server": "127.0.0.1:53", "key_name": "update.", "algorithm": "hmac-sha256",
                             "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } } }),
         ),
         "deleteDnsCredential" => by_id("deleteDnsCredential", json!(unused_credential_in_a(h, w).await.id)),

@@ -6,7 +6,7 @@ use certautopilot_core::store::RecordStore;
 
 use super::*;
 use crate::api::tests::harness::{Resources, world};
-use crate::api::views::{CreateDnsCredential, CreateZone, Rfc2136Request};
+use crate::api::views::{CreateDnsCredential, CreateZone};
 use crate::service::dns;
 
 fn credential(project: &Resources, provider: &str) -> CreateDnsCredential {
@@ -14,13 +14,12 @@ fn credential(project: &Resources, provider: &str) -> CreateDnsCredential {
         project_id: project.scope.project_id(),
         name: "bind".into(),
         provider: provider.into(),
-        config: Rfc2136Request {
-            server: "127.0.0.1:53".into(),
-            key_name: "update.".into(),
-            algorithm: "hmac-sha256".into(),
-            secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into(),
-            nameservers: vec![],
-        },
+        config: serde_json::json!({
+            "server": "127.0.0.1:53",
+            "key_name": "update.",
+            "algorithm": "hmac-sha256",
+            "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+        }),
     }
 }
 

@@ -1,15 +1,13 @@
-//! The typed settings of a DNS credential: `DnsProviderConfig`, tagged by `provider`, one variant per
-//! provider (RFC 2136 today), and the one list of TSIG algorithms. The API validates a request into
-//! it, the store keeps it on the credential, the issuance actors build the provider client from it.
-//! Invariants: the secret (the TSIG key) is never part of it — it is sealed apart as the credential's
-//! `secret`; the JSON of the settings (`to_json`) is exactly the object stored before they were typed.
+//! RFC 2136 dynamic update with TSIG: its settings and the one list of TSIG algorithms.
+//! Invariant: the TSIG secret is never part of the settings; it is sealed as the credential's
+//! `secret`, as the trimmed base64 text (the one provider whose sealed secret is not a JSON object,
+//! as it always was).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::checks::{self, ConfigError};
-use super::dns::DnsProvider;
+use crate::model::checks::{self, ConfigError};
 
 /// How many servers a credential may name to check a challenge record's visibility at.
 pub const MAX_NAMESERVERS: usize = 10;
@@ -58,72 +56,45 @@ pub struct Rfc2136Config {
     pub nameservers: Vec<String>,
 }
 
-/// A DNS credential's settings, by provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "provider", rename_all = "lowercase")]
-pub enum DnsProviderConfig {
-    Rfc2136(Rfc2136Config),
-}
-
-impl From<Rfc2136Config> for DnsProviderConfig {
-    fn from(config: Rfc2136Config) -> Self {
-        DnsProviderConfig::Rfc2136(config)
-    }
-}
-
-impl DnsProviderConfig {
-    pub fn provider(&self) -> DnsProvider {
-        match self {
-            DnsProviderConfig::Rfc2136(_) => DnsProvider::Rfc2136,
-        }
-    }
-
-    /// The settings as the JSON object stored and shown (`config`), without the `provider` tag.
-    pub fn to_json(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or_else(|_| Value::Object(Default::default()));
-        if let Value::Object(map) = &mut value {
-            map.remove("provider");
-        }
-        // Keys sorted, as stored since M2.1, whether or not a dependency turns on serde_json's
-        // `preserve_order` (the MongoDB driver's bson does): a stored document keeps its bytes.
-        value.sort_all_objects();
-        value
-    }
-
-    /// Reads the stored settings object of a credential of `provider`.
-    pub fn from_json(provider: DnsProvider, config: Value) -> Result<Self, serde_json::Error> {
-        let mut object = match config {
-            Value::Object(map) => map,
-            other => return Err(serde::de::Error::custom(format!("a credential's config is an object, not {other}"))),
-        };
-        object.insert("provider".into(), serde_json::to_value(provider)?);
-        serde_json::from_value(Value::Object(object))
-    }
-
-    pub fn validate(&mut self) -> Result<(), ConfigError> {
-        match self {
-            DnsProviderConfig::Rfc2136(c) => c.validate(),
-        }
-    }
-}
-
 impl Rfc2136Config {
-    /// The settings of a request, checked in the order the API has always reported them, and the
-    /// TSIG secret as it is sealed (base64, trimmed).
-    pub fn from_request(
-        server: String,
-        key_name: String,
-        algorithm: &str,
-        secret: &str,
-        nameservers: Vec<String>,
-    ) -> Result<(Self, String), ConfigError> {
+    /// A request's settings object, checked in the order the API has always reported them, and the
+    /// TSIG secret as it is sealed (base64, trimmed), when the request carries one.
+    pub fn decode_request(mut config: Map<String, Value>) -> Result<(Self, Option<String>), ConfigError> {
+        const KEYS: [&str; 5] = ["server", "key_name", "algorithm", "secret", "nameservers"];
+        if let Some(unknown) = config.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(ConfigError::new(format!("config.{unknown}"), "is not a setting of this provider"));
+        }
+        let mut text = |key: &str| match config.remove(key) {
+            Some(Value::String(s)) => Ok(Some(s)),
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => Err(ConfigError::new(format!("config.{key}"), "must be a string")),
+        };
+        let required = |key: &str, value: Option<String>| {
+            value.ok_or_else(|| ConfigError::new(format!("config.{key}"), "is required"))
+        };
+        let server = required("server", text("server")?)?;
+        let key_name = required("key_name", text("key_name")?)?;
+        let algorithm = required("algorithm", text("algorithm")?)?;
+        let secret = text("secret")?;
+        let nameservers = match config.remove("nameservers") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(ConfigError::new(format!("config.nameservers[{i}]"), "must be ip:port")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(ConfigError::new("config.nameservers", "must be a list of ip:port")),
+        };
         check_server(&server)?;
         let key_name = check_key_name(&key_name)?;
-        let algorithm = TsigAlgorithm::from_name(algorithm).ok_or_else(|| {
+        let algorithm = TsigAlgorithm::from_name(&algorithm).ok_or_else(|| {
             let names: Vec<&str> = TsigAlgorithm::ALL.iter().map(|a| a.name()).collect();
             ConfigError::new("config.algorithm", format!("must be one of {}", names.join(", ")))
         })?;
-        let secret = Self::check_secret(secret)?;
+        let secret = secret.as_deref().map(Self::check_secret).transpose()?;
         check_nameservers(&nameservers)?;
         Ok((Rfc2136Config { server, key_name, algorithm, nameservers }, secret))
     }
@@ -185,6 +156,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::model::{DnsProvider, DnsProviderConfig};
 
     /// A credential's settings stored before they were typed read back and write back the same.
     #[test]
@@ -201,17 +173,24 @@ mod tests {
 
     #[test]
     fn requests_are_checked_field_by_field() {
-        let req = |server: &str, alg: &str, secret: &str, ns: Vec<String>| {
-            Rfc2136Config::from_request(server.into(), "key.example.test".into(), alg, secret, ns)
+        let req = |server: &str, alg: &str, secret: &str, ns: Vec<&str>| {
+            let body = json!({ "server": server, "key_name": "key.example.test", "algorithm": alg,
+                               "secret": secret, "nameservers": ns });
+            Rfc2136Config::decode_request(body.as_object().unwrap().clone())
         };
         let secret = "MDEyMzQ1Njc4OWFiY2RlZg==";
         assert_eq!(req("ns.test", "hmac-sha256", secret, vec![]).unwrap_err().field, "config.server");
         let err = req("127.0.0.1:53", "hmac-md5", secret, vec![]).unwrap_err();
         assert_eq!(err.message, "must be one of hmac-sha256, hmac-sha384, hmac-sha512");
         assert_eq!(req("127.0.0.1:53", "HMAC-SHA384", "c2hvcnQ=", vec![]).unwrap_err().field, "config.secret");
-        let err = req("127.0.0.1:53", "hmac-sha256", secret, vec!["x".into()]).unwrap_err();
+        let err = req("127.0.0.1:53", "hmac-sha256", secret, vec!["x"]).unwrap_err();
         assert_eq!(err.field, "config.nameservers[0]");
-        let (config, _) = req("127.0.0.1:53", "HMAC-SHA384", secret, vec![]).unwrap();
-        assert_eq!(config.algorithm, TsigAlgorithm::HmacSha384);
+        let (config, sealed) = req("127.0.0.1:53", "HMAC-SHA384", secret, vec![]).unwrap();
+        assert_eq!((config.algorithm, sealed.as_deref()), (TsigAlgorithm::HmacSha384, Some(secret)));
+        let unknown = json!({ "server": "127.0.0.1:53", "key_name": "k", "algorithm": "hmac-sha256", "api_key": "x" });
+        let err = Rfc2136Config::decode_request(unknown.as_object().unwrap().clone()).unwrap_err();
+        assert_eq!(err.field, "config.api_key");
+        let no_secret = json!({ "server": "127.0.0.1:53", "key_name": "k", "algorithm": "hmac-sha256" });
+        assert!(Rfc2136Config::decode_request(no_secret.as_object().unwrap().clone()).unwrap().1.is_none());
     }
 }
