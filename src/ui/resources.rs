@@ -13,8 +13,8 @@ use certautopilot_core::model::{Role, TargetKind, TsigAlgorithm};
 use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{
-    AcmeAccountView, CreateAcmeAccount, CreateDnsCredential, CreateTarget, CreateZone, DnsCredentialView,
-    TargetView, ZoneView,
+    AcmeAccountView, CreateAcmeAccount, CreateDnsCredential, CreateTarget, CreateZone, DnsCredentialView, TargetView,
+    ZoneView,
 };
 use crate::service::error::ApiError;
 use crate::service::validate::serde_names;

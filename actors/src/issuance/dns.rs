@@ -78,7 +78,10 @@ async fn provider_and_checks(
         Some(sealed) => {
             let opened = deps.envelope.open(&credential.id.to_string(), "secret", sealed)?;
             let secret = DnsSecret::from_plaintext(credential.provider(), &opened).ok_or_else(|| {
-                IssueError::Setup(format!("credential {}: the sealed secret does not read; set it again", credential.name))
+                IssueError::Setup(format!(
+                    "credential {}: the sealed secret does not read; set it again",
+                    credential.name
+                ))
             })?;
             Some(secret)
         }

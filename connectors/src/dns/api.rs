@@ -113,7 +113,8 @@ impl Api<'_> {
             .map_err(|e| DnsError::Config(format!("{provider}: {e}")))?;
         let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
-        let mut request = http::Request::builder().method(method).uri(url).header(http::header::ACCEPT, "application/json");
+        let mut request =
+            http::Request::builder().method(method).uri(url).header(http::header::ACCEPT, "application/json");
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -188,7 +189,10 @@ mod tests {
         let m = clean_message("invalid token s3cr3t-token-value-1234\nline", &[token]);
         assert!(!m.contains("s3cr3t") && m.contains("[sent]") && m.contains("\\n"), "{m}");
         assert!(clean_message(&"x".repeat(500), &[]).chars().count() <= MESSAGE_LIMIT + 1);
-        assert_eq!(json_message(br#"{"errors":[{"code":9109,"message":"Invalid access token"}]}"#).unwrap(), "Invalid access token");
+        assert_eq!(
+            json_message(br#"{"errors":[{"code":9109,"message":"Invalid access token"}]}"#).unwrap(),
+            "Invalid access token"
+        );
         assert_eq!(json_message(br#"{"error":{"code":"Forbidden","message":"no"}}"#).unwrap(), "no");
         assert_eq!(json_message(b"<html>"), None);
     }

@@ -28,9 +28,20 @@ pub enum DnsProvider {
 }
 
 impl DnsProvider {
-    /// The providers a credential may name today (the API accepts, and its contract lists, exactly
-    /// these): a provider joins when its client is built and tested.
-    pub const ACCEPTED: [DnsProvider; 1] = [DnsProvider::Rfc2136];
+    /// The providers a credential may name (the API accepts, and its contract lists, exactly these).
+    pub const ACCEPTED: [DnsProvider; 11] = [
+        DnsProvider::Rfc2136,
+        DnsProvider::Pdns,
+        DnsProvider::Route53,
+        DnsProvider::Cloudflare,
+        DnsProvider::Digitalocean,
+        DnsProvider::Hetzner,
+        DnsProvider::Gcloud,
+        DnsProvider::Azure,
+        DnsProvider::Ovh,
+        DnsProvider::Acmedns,
+        DnsProvider::Exec,
+    ];
 
     /// The fields of a request's `config` that are secret: sealed apart, never shown.
     pub fn secret_fields(self) -> &'static [&'static str] {

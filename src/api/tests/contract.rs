@@ -140,11 +140,20 @@ async fn base(
         "createApiToken" => ("/api/v1/auth/tokens".to_owned(), json!({ "name": format!("token{n}") })),
         "joinCluster" => ("/api/v1/admin/cluster/join".to_owned(), json!({ "node_id": 2, "addr": "127.0.0.1:7400" })),
         "leaveCluster" => ("/api/v1/admin/cluster/leave".to_owned(), json!({ "node_id": 2 })),
-        "createDnsCredential" => (
-            "/api/v1/dns-credentials".to_owned(),
-            json!({ "project_id": pa, "name": format!("d{n}"), "provider": "rfc2136", "config": { "server": "127.0.0.1:53",
-                "key_name": "k.", "algorithm": "hmac-sha256", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } }),
-        ),
+        "createDnsCredential" => {
+            // The settings of the provider under test (an owner calls: the exec hook is allowed).
+            let provider = match (property, value) {
+                ("provider", Value::String(p)) => serde_json::from_value(json!(p)).ok(),
+                _ => None,
+            };
+            let config = certautopilot_core::model::example_request(
+                provider.unwrap_or(certautopilot_core::model::DnsProvider::Rfc2136),
+            );
+            (
+                "/api/v1/dns-credentials".to_owned(),
+                json!({ "project_id": pa, "name": format!("d{n}"), "provider": "rfc2136", "config": config }),
+            )
+        }
         _ => return None,
     };
     body.as_object_mut().map(|b: &mut Map<String, Value>| b.insert(property.to_owned(), value.clone()));

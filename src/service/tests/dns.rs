@@ -51,8 +51,8 @@ async fn bad_dns_changes_are_refused_and_change_nothing() {
     let w = world(&h).await;
     let before = audit_actions(&h, &w).await;
     let admin = acting(&h, &w.admin_a, "createDnsCredential");
-    let route53 = dns::create_credential(&admin, credential(&w.a, "route53")).await;
-    assert_refused(route53, ErrorCode::ValidationFailed, Some("provider"));
+    let unknown = dns::create_credential(&admin, credential(&w.a, "nsone")).await;
+    assert_refused(unknown, ErrorCode::ValidationFailed, Some("provider"));
     let borrowed =
         CreateZone { project_id: w.a.scope.project_id(), apex: "x.test".into(), credential_id: w.b.credential.id };
     let zone = dns::create_zone(&acting(&h, &w.admin_a, "createZone"), borrowed).await;

@@ -202,7 +202,8 @@ impl DnsSecret {
         if provider == DnsProvider::Rfc2136 {
             return SecretBytes::from_text(self.get("secret").unwrap_or_default());
         }
-        let map: BTreeMap<&str, &str> = self.0.iter().filter_map(|(k, v)| Some((k.as_str(), v.expose_str()?))).collect();
+        let map: BTreeMap<&str, &str> =
+            self.0.iter().filter_map(|(k, v)| Some((k.as_str(), v.expose_str()?))).collect();
         SecretBytes::new(serde_json::to_vec(&map).unwrap_or_default())
     }
 
@@ -220,8 +221,10 @@ impl DnsSecret {
         if provider == DnsProvider::Gcloud {
             let key = self.get("service_account_key").unwrap_or_default();
             let parsed: Option<Value> = serde_json::from_str(key).ok();
-            let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_owned);
-            if field("client_email").is_none() || !field("private_key").is_some_and(|k| k.contains("PRIVATE KEY-----")) {
+            let field =
+                |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_owned);
+            if field("client_email").is_none() || !field("private_key").is_some_and(|k| k.contains("PRIVATE KEY-----"))
+            {
                 return Err(ConfigError::new(
                     "config.service_account_key",
                     "must be a service account key file (JSON with client_email and private_key)",
@@ -229,6 +232,42 @@ impl DnsSecret {
             }
         }
         Ok(())
+    }
+}
+
+/// A request `config` for `provider` that decodes (loopback URLs, made-up secrets): for tests that
+/// create a credential of every provider.
+#[cfg(any(test, feature = "testsuite"))]
+pub fn example_request(provider: DnsProvider) -> Value {
+    let tsig = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    let key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
+    let guid = "00000000-0000-0000-0000-000000000001";
+    match provider {
+        DnsProvider::Rfc2136 => {
+            serde_json::json!({ "server": "127.0.0.1:53", "key_name": "update.", "algorithm": "hmac-sha256", "secret": tsig })
+        }
+        DnsProvider::Pdns => serde_json::json!({ "api_url": "http://127.0.0.1:8081", "api_key": "pdns-api-key" }),
+        DnsProvider::Route53 => {
+            serde_json::json!({ "access_key_id": "AKIDEXAMPLE", "secret_access_key": "example-secret",
+                                                    "endpoint": "http://127.0.0.1:5000" })
+        }
+        DnsProvider::Cloudflare | DnsProvider::Hetzner => {
+            serde_json::json!({ "api_url": "http://127.0.0.1:8082", "api_token": "example-token" })
+        }
+        DnsProvider::Digitalocean => {
+            serde_json::json!({ "api_url": "http://127.0.0.1:8082", "token": "example-token" })
+        }
+        DnsProvider::Gcloud => serde_json::json!({ "project": "example-project", "api_url": "http://127.0.0.1:8083",
+            "token_url": "http://127.0.0.1:8083/token",
+            "service_account_key": serde_json::json!({ "client_email": "dns@example.iam.gserviceaccount.com", "private_key": key }).to_string() }),
+        DnsProvider::Azure => serde_json::json!({ "tenant_id": guid, "client_id": guid, "subscription_id": guid,
+            "resource_group": "dns", "api_url": "http://127.0.0.1:8084", "login_url": "http://127.0.0.1:8084",
+            "client_secret": "example-secret" }),
+        DnsProvider::Ovh => serde_json::json!({ "endpoint": "http://127.0.0.1:8085/1.0", "application_key": "ak",
+            "application_secret": "example-secret", "consumer_key": "example-consumer" }),
+        DnsProvider::Acmedns => serde_json::json!({ "api_url": "http://127.0.0.1:8086", "username": "user",
+            "subdomain": "d420c923-bbd7", "password": "example-password" }),
+        DnsProvider::Exec => serde_json::json!({ "command": "/usr/local/bin/dns-hook" }),
     }
 }
 

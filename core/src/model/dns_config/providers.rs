@@ -76,7 +76,8 @@ impl Route53Config {
         if !self.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ConfigError::new("config.access_key_id", "letters and digits only"));
         }
-        if self.region.is_empty() || !self.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        if self.region.is_empty()
+            || !self.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             return Err(ConfigError::new("config.region", "an AWS region name such as us-east-1"));
         }

@@ -16,11 +16,17 @@ fn every_provider_decodes_and_round_trips() {
         (DnsProvider::Cloudflare, json!({ "api_token": "t" })),
         (DnsProvider::Digitalocean, json!({ "api_url": "http://127.0.0.1:9/v2", "token": "t" })),
         (DnsProvider::Hetzner, json!({ "api_token": "t" })),
-        (DnsProvider::Azure, json!({ "tenant_id": "0a-1", "client_id": "2b", "subscription_id": "3c",
-                                     "resource_group": "dns", "client_secret": "s" })),
+        (
+            DnsProvider::Azure,
+            json!({ "tenant_id": "0a-1", "client_id": "2b", "subscription_id": "3c",
+                                     "resource_group": "dns", "client_secret": "s" }),
+        ),
         (DnsProvider::Ovh, json!({ "application_key": "ak", "application_secret": "as", "consumer_key": "ck" })),
-        (DnsProvider::Acmedns, json!({ "api_url": "https://auth.example.net", "username": "u", "subdomain": "abc-1",
-                                       "password": "p" })),
+        (
+            DnsProvider::Acmedns,
+            json!({ "api_url": "https://auth.example.net", "username": "u", "subdomain": "abc-1",
+                                       "password": "p" }),
+        ),
         (DnsProvider::Exec, json!({ "command": "/usr/local/bin/dns-hook" })),
     ];
     for (provider, request) in examples {
@@ -40,7 +46,8 @@ fn every_provider_decodes_and_round_trips() {
 fn defaults_are_the_providers_public_apis() {
     let (config, _) = decode(DnsProvider::Cloudflare, json!({ "api_token": "t" })).unwrap();
     assert_eq!(config.to_json()["api_url"], CLOUDFLARE_API);
-    let (config, _) = decode(DnsProvider::Pdns, json!({ "api_url": "http://127.0.0.1:8081/", "api_key": "k" })).unwrap();
+    let (config, _) =
+        decode(DnsProvider::Pdns, json!({ "api_url": "http://127.0.0.1:8081/", "api_key": "k" })).unwrap();
     assert_eq!(config.to_json(), json!({ "api_url": "http://127.0.0.1:8081", "server_id": "localhost" }));
 }
 
@@ -85,9 +92,19 @@ fn secrets_seal_as_they_always_did() {
     let (_, secret) = decode(DnsProvider::Rfc2136, tsig).unwrap();
     let secret = secret.unwrap();
     assert_eq!(secret.plaintext(DnsProvider::Rfc2136).expose(), b"MDEyMzQ1Njc4OWFiY2RlZg==");
-    let (_, ovh) = decode(DnsProvider::Ovh, json!({ "application_key": "a", "application_secret": "s3", "consumer_key": "c4" })).unwrap();
+    let (_, ovh) =
+        decode(DnsProvider::Ovh, json!({ "application_key": "a", "application_secret": "s3", "consumer_key": "c4" }))
+            .unwrap();
     let plain = ovh.unwrap().plaintext(DnsProvider::Ovh);
     let back = DnsSecret::from_plaintext(DnsProvider::Ovh, &plain).unwrap();
     assert_eq!((back.get("application_secret"), back.get("consumer_key")), (Some("s3"), Some("c4")));
     assert!(!format!("{back:?}").contains("s3"));
+}
+
+/// Every provider's example request decodes (tests elsewhere create credentials from them).
+#[test]
+fn every_example_decodes() {
+    for provider in DnsProvider::ACCEPTED {
+        decode(provider, example_request(provider)).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
+    }
 }
