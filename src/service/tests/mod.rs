@@ -14,6 +14,7 @@ mod audit;
 mod certificates;
 mod cluster;
 mod dns;
+mod inventory;
 mod jobs;
 mod members;
 mod overview;
