@@ -2,8 +2,8 @@
 //! fact and text filters applied, refused without a project, and scoped to the caller's projects.
 
 use certautopilot_core::ids::{CertificateId, ProjectId};
-use certautopilot_core::model::{Certificate, CertificateStatus, KeyType};
-use certautopilot_core::store::{PageRequest, RecordStore};
+use certautopilot_core::model::{Certificate, CertificateStatus};
+use certautopilot_core::store::PageRequest;
 
 use super::*;
 use crate::api::tests::harness::{Resources, world};
@@ -18,19 +18,9 @@ async fn add(
     status: CertificateStatus,
     days: Option<i64>,
 ) -> Certificate {
-    let now = Timestamp::now();
-    let mut cert = Certificate::new(
-        project.scope.project_id(),
-        name,
-        vec![name.into()],
-        KeyType::EcdsaP256,
-        project.account.id,
-        now,
-    );
-    cert.status = status;
-    cert.not_after = days.map(|d| Timestamp::from_unix_millis(now.as_unix_millis() + d * DAY));
-    h.store.insert(&project.scope, &cert).await.unwrap();
-    cert
+    let now = Timestamp::now().as_unix_millis();
+    let not_after = days.map(|d| Timestamp::from_unix_millis(now + d * DAY));
+    stored_certificate(h, project, name, status, not_after, None).await
 }
 
 /// Every page of the search in `sort` order, two at a time, as the ids it lists.
