@@ -10,6 +10,7 @@ pub mod api;
 mod lookup;
 mod provider;
 mod rfc2136;
+mod route53;
 
 use std::net::SocketAddr;
 
@@ -22,6 +23,7 @@ pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 pub use lookup::{Authoritative, challenge_name};
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;
+pub use route53::Route53;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {

@@ -1,11 +1,13 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
-//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance. Used by
-//! tests and by `certautopilot bench issue`; nothing here runs in a production path. Ports are never
-//! picked by binding and releasing: see `ports`.
+//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance, moto for
+//! the Route 53 API. Used by tests and by `certautopilot bench issue`; nothing here runs in a
+//! production path. Ports are never picked by binding and releasing: see `ports`.
 
 mod acme_env;
 mod ari;
 mod bind;
+mod dns_route53;
+mod moto;
 mod pebble;
 mod ports;
 mod rsyslog;
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
+pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
+pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, Moto};
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;

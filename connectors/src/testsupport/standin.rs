@@ -14,6 +14,8 @@ pub struct StandInRequest {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
+    /// The body as text, for APIs that do not speak JSON (Route 53's XML).
+    pub text: String,
 }
 
 impl StandInRequest {
@@ -22,7 +24,8 @@ impl StandInRequest {
     }
 }
 
-type Handler = dyn Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync;
+/// An answer: status, content type, body.
+type Handler = dyn Fn(&StandInRequest) -> (u16, &'static str, String) + Send + Sync;
 
 pub struct StandIn {
     port: u16,
@@ -31,6 +34,16 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start(handler: impl Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync + 'static) -> StandIn {
+        StandIn::start_raw(move |request| {
+            let (status, answer) = handler(request);
+            (status, "application/json", answer.to_string())
+        })
+    }
+
+    /// A stand-in whose handler answers any content type (`(status, content type, body)`).
+    pub fn start_raw(
+        handler: impl Fn(&StandInRequest) -> (u16, &'static str, String) + Send + Sync + 'static,
+    ) -> StandIn {
         let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -69,14 +82,14 @@ impl StandIn {
                         path,
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                        text: String::from_utf8_lossy(&body).into_owned(),
                     };
-                    let (status, answer) = handler(&request);
+                    let (status, content_type, text) = handler(&request);
                     seen.lock().unwrap().push(request);
-                    let text = answer.to_string();
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
                         text.len()
                     );
                 });
