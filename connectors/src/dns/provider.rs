@@ -14,7 +14,7 @@ use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
 use super::api::Reach;
-use super::{DnsError, Rfc2136};
+use super::{Cloudflare, Digitalocean, DnsError, Hetzner, Rfc2136};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -78,6 +78,15 @@ pub async fn client(
                 .decode(secret_field("secret")?)
                 .map_err(|_| DnsError::Config("the TSIG secret is not base64".into()))?;
             Ok(Box::new(Rfc2136::new(c, server, SecretBytes::new(tsig), context.timeout, context.egress.clone())?))
+        }
+        DnsProviderConfig::Cloudflare(c) => {
+            Ok(Box::new(Cloudflare::new(c, SecretBytes::from_text(&secret_field("api_token")?), context.reach())))
+        }
+        DnsProviderConfig::Digitalocean(c) => {
+            Ok(Box::new(Digitalocean::new(c, SecretBytes::from_text(&secret_field("token")?), context.reach())))
+        }
+        DnsProviderConfig::Hetzner(c) => {
+            Ok(Box::new(Hetzner::new(c, SecretBytes::from_text(&secret_field("api_token")?), context.reach())))
         }
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }
