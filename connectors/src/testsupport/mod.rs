@@ -1,11 +1,16 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
-//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance. Used by
+//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance; stand-ins
+//! for vendor and DNS provider APIs that cannot run here. Used by
 //! tests and by `certautopilot bench issue`; nothing here runs in a production path. Ports are never
 //! picked by binding and releasing: see `ports`.
 
 mod acme_env;
 mod ari;
 mod bind;
+mod dns_cloudflare;
+mod dns_digitalocean;
+mod dns_hetzner;
+mod dns_standin;
 mod pebble;
 mod ports;
 mod rsyslog;
@@ -20,11 +25,15 @@ use std::time::{Duration, Instant};
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
+pub use dns_cloudflare::cloudflare_standin;
+pub use dns_digitalocean::digitalocean_standin;
+pub use dns_hetzner::hetzner_standin;
+pub use dns_standin::{DnsStandIn, Fault, StandInRecord, StandInZone};
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
-pub use standin::{StandIn, StandInRequest};
+pub use standin::{StandIn, StandInAnswer, StandInRequest};
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]

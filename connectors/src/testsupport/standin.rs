@@ -1,4 +1,5 @@
-//! A plain-HTTP stand-in for a vendor API that cannot run here (Kubernetes, Vault, F5, NetScaler):
+//! A plain-HTTP stand-in for a vendor API that cannot run here (Kubernetes, Vault, F5, NetScaler, DNS
+//! providers' APIs):
 //! the test gives it a handler implementing the documented requests and errors; it records every
 //! request. Loopback only; one connection per request.
 
@@ -22,7 +23,26 @@ impl StandInRequest {
     }
 }
 
-type Handler = dyn Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync;
+/// An answer with headers (`Retry-After`, rate-limit headers); a 204 is sent without a body.
+#[derive(Debug, Clone)]
+pub struct StandInAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl StandInAnswer {
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        StandInAnswer { status, headers: Vec::new(), body }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&StandInRequest) -> StandInAnswer + Send + Sync;
 
 pub struct StandIn {
     port: u16,
@@ -31,6 +51,14 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start(handler: impl Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync + 'static) -> StandIn {
+        Self::start_answering(move |request| {
+            let (status, body) = handler(request);
+            StandInAnswer::json(status, body)
+        })
+    }
+
+    /// Like `start`, with a handler that can also set response headers.
+    pub fn start_answering(handler: impl Fn(&StandInRequest) -> StandInAnswer + Send + Sync + 'static) -> StandIn {
         let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -70,13 +98,15 @@ impl StandIn {
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
                     };
-                    let (status, answer) = handler(&request);
+                    let answer = handler(&request);
                     seen.lock().unwrap().push(request);
-                    let text = answer.to_string();
+                    let text = if answer.status == 204 { String::new() } else { answer.body.to_string() };
+                    let extra: String = answer.headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        answer.status,
                         text.len()
                     );
                 });
