@@ -54,28 +54,13 @@ impl Cloudflare {
             return Ok(found);
         }
         for candidate in zone_candidates(name) {
-            let mut best: Option<(bool, FoundZone)> = None;
-            let mut page = 1;
-            loop {
-                let path = format!("/zones?name={}&per_page={ZONES_PER_PAGE}&page={page}", query_value(&candidate));
-                let answer = self.0.get("zone lookup", &path).await?;
-                let body = answer.json();
-                for z in body["result"].as_array().into_iter().flatten() {
-                    let (Some(id), Some(zone_name)) = (z["id"].as_str(), z["name"].as_str()) else { continue };
-                    if normalize(zone_name) != candidate {
-                        continue;
-                    }
-                    let active = z["status"].as_str() == Some("active");
-                    if best.as_ref().is_none_or(|(was_active, _)| active && !was_active) {
-                        best = Some((active, FoundZone { name: candidate.clone(), id: id.to_owned() }));
-                    }
-                }
-                if answer.status == 404 || !has_next(&body, page) {
-                    break;
-                }
-                page += 1;
-            }
-            if let Some((_, found)) = best {
+            let path = |page| format!("/zones?name={}&per_page={ZONES_PER_PAGE}&page={page}", query_value(&candidate));
+            let zones = self.0.list_all("zone lookup", &path, "result", has_next).await?.unwrap_or_default();
+            let named = |z: &&Value| z["name"].as_str().map(normalize).as_deref() == Some(candidate.as_str());
+            let mut matching: Vec<&Value> = zones.iter().filter(named).collect();
+            matching.sort_by_key(|z| z["status"].as_str() != Some("active"));
+            if let Some(id) = matching.first().and_then(|z| z["id"].as_str()) {
+                let found = FoundZone { name: candidate.clone(), id: id.to_owned() };
                 self.0.zones.put(name, &found);
                 return Ok(found);
             }
@@ -85,31 +70,23 @@ impl Cloudflare {
 
     /// The ids of the TXT records at `name` whose content is `value` (quoted or not).
     async fn record_ids(&self, zone: &FoundZone, name: &str, value: &str) -> Result<Vec<String>, DnsError> {
-        let mut ids = Vec::new();
-        let mut page = 1;
-        loop {
-            let path = format!(
+        let path = |page| {
+            format!(
                 "/zones/{}/dns_records?type=TXT&name={}&per_page={RECORDS_PER_PAGE}&page={page}",
                 query_value(&zone.id),
                 query_value(&normalize(name))
-            );
-            let answer = self.0.get("record lookup", &path).await?;
-            if answer.status == 404 {
-                return Err(DnsError::ZoneNotFound { provider: self.0.provider, zone: zone.name.clone() });
-            }
-            let body = answer.json();
-            for record in body["result"].as_array().into_iter().flatten() {
-                if record["content"].as_str().map(txt_value).as_deref() == Some(value)
-                    && let Some(id) = record["id"].as_str()
-                {
-                    ids.push(id.to_owned());
-                }
-            }
-            if !has_next(&body, page) {
-                return Ok(ids);
-            }
-            page += 1;
-        }
+            )
+        };
+        let records = self
+            .0
+            .list_all("record lookup", &path, "result", has_next)
+            .await?
+            .ok_or_else(|| DnsError::ZoneNotFound { provider: self.0.provider, zone: zone.name.clone() })?;
+        Ok(records
+            .iter()
+            .filter(|r| r["content"].as_str().map(txt_value).as_deref() == Some(value))
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect())
     }
 }
 

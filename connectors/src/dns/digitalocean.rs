@@ -37,7 +37,7 @@ fn message(body: &[u8]) -> Option<String> {
 }
 
 /// Whether an answer says another page follows.
-fn has_next(body: &Value) -> bool {
+fn has_next(body: &Value, _page: u64) -> bool {
     body["links"]["pages"]["next"].as_str().is_some_and(|next| !next.is_empty())
 }
 
@@ -51,18 +51,9 @@ impl Digitalocean {
         if let Some(found) = self.0.zones.get(name) {
             return Ok(found);
         }
-        let mut domains = Vec::new();
-        let mut page = 1;
-        loop {
-            let answer = self.0.get("zone lookup", &format!("/domains?per_page={PER_PAGE}&page={page}")).await?;
-            let body = answer.json();
-            let names = body["domains"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str());
-            domains.extend(names.map(normalize));
-            if answer.status == 404 || !has_next(&body) {
-                break;
-            }
-            page += 1;
-        }
+        let path = |page| format!("/domains?per_page={PER_PAGE}&page={page}");
+        let listed = self.0.list_all("zone lookup", &path, "domains", has_next).await?.unwrap_or_default();
+        let domains: Vec<String> = listed.iter().filter_map(|d| d["name"].as_str()).map(normalize).collect();
         let (zone_name, _) = longest_suffix(domains.iter().map(|d| (d.as_str(), ())), name)
             .ok_or_else(|| self.0.zone_not_found(zone))?;
         let found = FoundZone { id: zone_name.clone(), name: zone_name };
@@ -72,31 +63,23 @@ impl Digitalocean {
 
     /// The ids of the TXT records at `name` whose data is `value`.
     async fn record_ids(&self, zone: &FoundZone, name: &str, value: &str) -> Result<Vec<u64>, DnsError> {
-        let mut ids = Vec::new();
-        let mut page = 1;
-        loop {
-            let path = format!(
+        let path = |page| {
+            format!(
                 "/domains/{}/records?type=TXT&name={}&per_page={PER_PAGE}&page={page}",
                 query_value(&zone.id),
                 query_value(&normalize(name))
-            );
-            let answer = self.0.get("record lookup", &path).await?;
-            if answer.status == 404 {
-                return Err(DnsError::ZoneNotFound { provider: self.0.provider, zone: zone.name.clone() });
-            }
-            let body = answer.json();
-            for record in body["domain_records"].as_array().into_iter().flatten() {
-                if record["data"].as_str().map(txt_value).as_deref() == Some(value)
-                    && let Some(id) = record["id"].as_u64()
-                {
-                    ids.push(id);
-                }
-            }
-            if !has_next(&body) {
-                return Ok(ids);
-            }
-            page += 1;
-        }
+            )
+        };
+        let records = self
+            .0
+            .list_all("record lookup", &path, "domain_records", has_next)
+            .await?
+            .ok_or_else(|| DnsError::ZoneNotFound { provider: self.0.provider, zone: zone.name.clone() })?;
+        Ok(records
+            .iter()
+            .filter(|r| r["data"].as_str().map(txt_value).as_deref() == Some(value))
+            .filter_map(|r| r["id"].as_u64())
+            .collect())
     }
 }
 

@@ -25,7 +25,7 @@ const PER_PAGE: u32 = 100;
 pub struct Hetzner(TokenClient);
 
 /// Whether `meta.pagination` says another page follows (no pagination: one page).
-fn has_next(body: &Value) -> bool {
+fn has_next(body: &Value, _page: u64) -> bool {
     let pagination = &body["meta"]["pagination"];
     match (pagination["page"].as_u64(), pagination["last_page"].as_u64()) {
         (Some(page), Some(last)) => page < last,
@@ -43,23 +43,13 @@ impl Hetzner {
         if let Some(found) = self.0.zones.get(name) {
             return Ok(found);
         }
-        let mut zones: Vec<(String, String)> = Vec::new();
-        let mut page = 1;
-        loop {
-            let path = format!("/zones?per_page={PER_PAGE}&page={page}");
-            let answer = self.0.get("zone lookup", &path).await?;
-            let body = answer.json();
-            for z in body["zones"].as_array().into_iter().flatten() {
-                if let (Some(id), Some(zone_name)) = (z["id"].as_str(), z["name"].as_str()) {
-                    zones.push((normalize(zone_name), id.to_owned()));
-                }
-            }
-            // 404 is how Hetzner answers an account without zones.
-            if answer.status == 404 || !has_next(&body) {
-                break;
-            }
-            page += 1;
-        }
+        let path = |page| format!("/zones?per_page={PER_PAGE}&page={page}");
+        // 404 is how Hetzner answers an account without zones.
+        let listed = self.0.list_all("zone lookup", &path, "zones", has_next).await?.unwrap_or_default();
+        let zones: Vec<(String, String)> = listed
+            .iter()
+            .filter_map(|z| Some((normalize(z["name"].as_str()?), z["id"].as_str()?.to_owned())))
+            .collect();
         let (zone_name, id) = longest_suffix(zones.iter().map(|(n, id)| (n.as_str(), id.clone())), name)
             .ok_or_else(|| self.0.zone_not_found(zone))?;
         let found = FoundZone { name: zone_name, id };
@@ -70,30 +60,18 @@ impl Hetzner {
     /// The ids of the zone's TXT records at `name` whose value is `value`.
     async fn record_ids(&self, zone: &FoundZone, name: &str, value: &str) -> Result<Vec<String>, DnsError> {
         let relative = relative_name(name, &zone.name);
-        let mut ids = Vec::new();
-        let mut page = 1;
-        loop {
-            let path = format!("/records?zone_id={}&per_page={PER_PAGE}&page={page}", query_value(&zone.id));
-            let answer = self.0.get("record lookup", &path).await?;
-            if answer.status == 404 {
-                return Err(DnsError::ZoneNotFound { provider: self.0.provider, zone: zone.name.clone() });
-            }
-            let body = answer.json();
-            for record in body["records"].as_array().into_iter().flatten() {
-                let at_name = record["name"].as_str().is_some_and(|n| normalize(n) == relative);
-                if at_name
-                    && record["type"].as_str() == Some("TXT")
-                    && record["value"].as_str().map(txt_value).as_deref() == Some(value)
-                    && let Some(id) = record["id"].as_str()
-                {
-                    ids.push(id.to_owned());
-                }
-            }
-            if !has_next(&body) {
-                return Ok(ids);
-            }
-            page += 1;
-        }
+        let path = |page| format!("/records?zone_id={}&per_page={PER_PAGE}&page={page}", query_value(&zone.id));
+        let records = self
+            .0
+            .list_all("record lookup", &path, "records", has_next)
+            .await?
+            .ok_or_else(|| DnsError::ZoneNotFound { provider: self.0.provider, zone: zone.name.clone() })?;
+        Ok(records
+            .iter()
+            .filter(|r| r["name"].as_str().is_some_and(|n| normalize(n) == relative) && r["type"] == "TXT")
+            .filter(|r| r["value"].as_str().map(txt_value).as_deref() == Some(value))
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect())
     }
 }
 

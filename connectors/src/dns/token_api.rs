@@ -81,6 +81,34 @@ impl TokenClient {
         self.send(operation, http::Method::GET, path, Body::None).await
     }
 
+    /// Every item of a paged listing: `path(page)` for pages 1, 2, … while `has_next(answer, page)`,
+    /// the items under `key` of each answer. `None` when the API answers 404 (the listed thing is
+    /// not there).
+    pub async fn list_all(
+        &self,
+        operation: &'static str,
+        path: &(dyn Fn(u64) -> String + Sync),
+        key: &str,
+        has_next: fn(&serde_json::Value, u64) -> bool,
+    ) -> Result<Option<Vec<serde_json::Value>>, DnsError> {
+        let mut items = Vec::new();
+        let mut page = 1;
+        loop {
+            let answer = self.get(operation, &path(page)).await?;
+            if answer.status == 404 {
+                return Ok(None);
+            }
+            let mut body = answer.json();
+            if let Some(list) = body.get_mut(key).and_then(|v| v.as_array_mut()) {
+                items.append(list);
+            }
+            if !has_next(&body, page) {
+                return Ok(Some(items));
+            }
+            page += 1;
+        }
+    }
+
     /// Deletes what `path` names; 404 (already gone) is what removing asks for.
     pub async fn delete(&self, path: &str) -> Result<(), DnsError> {
         self.send("record delete", http::Method::DELETE, path, Body::None).await.map(|_| ())
