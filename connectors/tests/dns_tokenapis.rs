@@ -232,3 +232,26 @@ async fn records_reach_the_bind_behind_the_standin() {
         assert_eq!(bind.txt(&name), vec!["two"], "{kind:?}");
     }
 }
+
+/// A credential whose opened secret lacks the provider's token field (or has no secret) builds no
+/// client: a configuration error naming the field, and nothing is sent.
+#[tokio::test]
+async fn a_credential_without_its_token_builds_no_client() {
+    let context = ProviderContext { timeout: Duration::from_secs(5), egress: EgressPolicy::allowing_loopback() };
+    for (kind, field) in [(Kind::Cloudflare, "api_token"), (Kind::Digitalocean, "token"), (Kind::Hetzner, "api_token")]
+    {
+        let api = standin(kind, None);
+        let settings = TokenApiConfig { api_url: api.url() };
+        let (config, provider) = match kind {
+            Kind::Cloudflare => (DnsProviderConfig::Cloudflare(settings), DnsProvider::Cloudflare),
+            Kind::Digitalocean => (DnsProviderConfig::Digitalocean(settings), DnsProvider::Digitalocean),
+            Kind::Hetzner => (DnsProviderConfig::Hetzner(settings), DnsProvider::Hetzner),
+        };
+        let other = DnsSecret::from_plaintext(provider, &SecretBytes::from_text(r#"{"unrelated":"x"}"#));
+        for secret in [other.as_ref(), None] {
+            let err = client(&config, secret, &context).await.unwrap_err();
+            assert!(matches!(err, DnsError::Config(_)) && err.to_string().contains(field), "{kind:?}: {err}");
+        }
+        assert!(api.requests().is_empty(), "{kind:?}: nothing sent");
+    }
+}
