@@ -75,7 +75,8 @@ pub fn json_message(body: &[u8]) -> Option<String> {
 
 impl Api<'_> {
     /// Sends the request (again after a 429, as the API asks, up to `RATE_LIMIT_RETRIES` times)
-    /// and returns a 2xx or 404 answer. `headers` are built per attempt (signatures carry a time).
+    /// and returns a 2xx or 404 answer. `headers` are built per attempt (signatures carry a time);
+    /// `Sync` so that a provider's future stays `Send` (`TxtRecords` is an `async_trait`).
     pub async fn send(
         &self,
         operation: &'static str,
@@ -182,9 +183,13 @@ fn clean_message(message: &str, sent: &[&str]) -> String {
     bounded_escaped(crate::targets::withhold_sent(message, sent).trim(), MESSAGE_LIMIT)
 }
 
-/// `Retry-After` in seconds, from either form (delta-seconds or an HTTP date); none counts as one.
+/// `Retry-After` in seconds, from either form (delta-seconds or an HTTP date); without it, the
+/// `RateLimit-Reset` DigitalOcean (a Unix time) and Kong-fronted APIs such as Hetzner DNS
+/// (delta-seconds) send; none counts as one.
 fn retry_after(headers: &http::HeaderMap) -> u64 {
-    let Some(value) = headers.get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()) else { return 1 };
+    let Some(value) = headers.get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()) else {
+        return ratelimit_reset(headers).unwrap_or(1);
+    };
     if let Ok(seconds) = value.trim().parse::<u64>() {
         return seconds;
     }
@@ -192,6 +197,17 @@ fn retry_after(headers: &http::HeaderMap) -> u64 {
         .ok()
         .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
         .map_or(1, |d| d.as_secs().max(1))
+}
+
+/// `RateLimit-Reset` in seconds from now: a value past 10⁹ is a Unix time (DigitalOcean's), a
+/// smaller one already a delta (the IETF draft's form).
+fn ratelimit_reset(headers: &http::HeaderMap) -> Option<u64> {
+    let value: u64 = headers.get("ratelimit-reset")?.to_str().ok()?.trim().parse().ok()?;
+    if value < 1_000_000_000 {
+        return Some(value.max(1));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(value.saturating_sub(now).max(1))
 }
 
 #[cfg(test)]
@@ -211,5 +227,19 @@ mod tests {
         );
         assert_eq!(json_message(br#"{"error":{"code":"Forbidden","message":"no"}}"#).unwrap(), "no");
         assert_eq!(json_message(b"<html>"), None);
+    }
+
+    /// Without `Retry-After`, `RateLimit-Reset` counts, as a Unix time or as seconds.
+    #[test]
+    fn ratelimit_reset_is_read_in_both_forms() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(retry_after(&headers), 1);
+        headers.insert("ratelimit-reset", "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), 7);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        headers.insert("ratelimit-reset", (now + 20).to_string().parse().unwrap());
+        assert!((19..=20).contains(&retry_after(&headers)), "{}", retry_after(&headers));
+        headers.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), 3);
     }
 }

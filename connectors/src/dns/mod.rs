@@ -1,16 +1,21 @@
 //! DNS for DNS-01 challenges: publishing and removing `_acme-challenge` TXT records through a
 //! provider (`TxtRecords`: RFC 2136 dynamic update with TSIG, or a provider's HTTP API, built by
-//! `provider::client` from a credential's typed settings), following a CNAME delegation of the
+//! `provider::client` from a credential's typed settings: Cloudflare, DigitalOcean and Hetzner DNS
+//! share `token_api`), following a CNAME delegation of the
 //! challenge name, and confirming a record is visible at the zone's authoritative servers — never a
 //! public resolver unless the zone says so — before the CA is told to look. Every server address
 //! (configured, or learned from NS answers) and every API address is checked by the egress policy
 //! before anything is sent to it.
 
 pub mod api;
+mod cloudflare;
+mod digitalocean;
+mod hetzner;
 mod lookup;
 mod provider;
 mod rfc2136;
 mod route53;
+mod token_api;
 
 use std::net::SocketAddr;
 
@@ -20,6 +25,9 @@ use crate::egress::{EgressDenied, EgressPolicy};
 use crate::failure::{NetFailure, log_remote_detail};
 
 pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
+pub use cloudflare::Cloudflare;
+pub use digitalocean::Digitalocean;
+pub use hetzner::Hetzner;
 pub use lookup::{Authoritative, challenge_name};
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;

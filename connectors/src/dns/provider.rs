@@ -14,7 +14,7 @@ use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
 use super::api::Reach;
-use super::{DnsError, Rfc2136, Route53};
+use super::{Cloudflare, Digitalocean, DnsError, Hetzner, Rfc2136, Route53};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -81,6 +81,15 @@ pub async fn client(
         }
         DnsProviderConfig::Route53(c) => {
             Ok(Box::new(Route53::new(c, secret_field("secret_access_key")?, context.reach())))
+        }
+        DnsProviderConfig::Cloudflare(c) => {
+            Ok(Box::new(Cloudflare::new(c, SecretBytes::from_text(&secret_field("api_token")?), context.reach())))
+        }
+        DnsProviderConfig::Digitalocean(c) => {
+            Ok(Box::new(Digitalocean::new(c, SecretBytes::from_text(&secret_field("token")?), context.reach())))
+        }
+        DnsProviderConfig::Hetzner(c) => {
+            Ok(Box::new(Hetzner::new(c, SecretBytes::from_text(&secret_field("api_token")?), context.reach())))
         }
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }

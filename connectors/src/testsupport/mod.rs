@@ -1,12 +1,17 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
 //! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance, moto for
-//! the Route 53 API. Used by tests and by `certautopilot bench issue`; nothing here runs in a
-//! production path. Ports are never picked by binding and releasing: see `ports`.
+//! the Route 53 API; stand-ins for vendor and DNS provider APIs that cannot run here. Used by tests
+//! and by `certautopilot bench issue`; nothing here runs in a production path. Ports are never picked
+//! by binding and releasing: see `ports`.
 
 mod acme_env;
 mod ari;
 mod bind;
+mod dns_cloudflare;
+mod dns_digitalocean;
+mod dns_hetzner;
 mod dns_route53;
+mod dns_standin;
 mod moto;
 mod pebble;
 mod ports;
@@ -22,13 +27,17 @@ use std::time::{Duration, Instant};
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
+pub use dns_cloudflare::cloudflare_standin;
+pub use dns_digitalocean::digitalocean_standin;
+pub use dns_hetzner::hetzner_standin;
 pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
+pub use dns_standin::{DnsStandIn, Fault, StandInRecord, StandInZone};
 pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, Moto};
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
-pub use standin::{StandIn, StandInRequest};
+pub use standin::{StandIn, StandInAnswer, StandInRequest};
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]

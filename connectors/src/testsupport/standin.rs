@@ -1,4 +1,5 @@
-//! A plain-HTTP stand-in for a vendor API that cannot run here (Kubernetes, Vault, F5, NetScaler):
+//! A plain-HTTP stand-in for a vendor API that cannot run here (Kubernetes, Vault, F5, NetScaler, DNS
+//! providers' APIs):
 //! the test gives it a handler implementing the documented requests and errors; it records every
 //! request. Loopback only; one connection per request.
 
@@ -24,8 +25,32 @@ impl StandInRequest {
     }
 }
 
-/// An answer: status, content type, body.
-type Handler = dyn Fn(&StandInRequest) -> (u16, &'static str, String) + Send + Sync;
+/// An answer with headers (`Retry-After`, rate-limit headers); a 204 is sent without a body.
+#[derive(Debug, Clone)]
+pub struct StandInAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+    /// A body of another content type (Route 53's XML), sent instead of `body`.
+    pub raw: Option<(&'static str, String)>,
+}
+
+impl StandInAnswer {
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        StandInAnswer { status, headers: Vec::new(), body, raw: None }
+    }
+
+    pub fn raw(status: u16, content_type: &'static str, body: String) -> Self {
+        StandInAnswer { status, headers: Vec::new(), body: serde_json::Value::Null, raw: Some((content_type, body)) }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&StandInRequest) -> StandInAnswer + Send + Sync;
 
 pub struct StandIn {
     port: u16,
@@ -34,9 +59,9 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start(handler: impl Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync + 'static) -> StandIn {
-        StandIn::start_raw(move |request| {
-            let (status, answer) = handler(request);
-            (status, "application/json", answer.to_string())
+        Self::start_answering(move |request| {
+            let (status, body) = handler(request);
+            StandInAnswer::json(status, body)
         })
     }
 
@@ -44,6 +69,14 @@ impl StandIn {
     pub fn start_raw(
         handler: impl Fn(&StandInRequest) -> (u16, &'static str, String) + Send + Sync + 'static,
     ) -> StandIn {
+        Self::start_answering(move |request| {
+            let (status, content_type, body) = handler(request);
+            StandInAnswer::raw(status, content_type, body)
+        })
+    }
+
+    /// Like `start`, with a handler that can also set response headers.
+    pub fn start_answering(handler: impl Fn(&StandInRequest) -> StandInAnswer + Send + Sync + 'static) -> StandIn {
         let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -84,12 +117,19 @@ impl StandIn {
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
                         text: String::from_utf8_lossy(&body).into_owned(),
                     };
-                    let (status, content_type, text) = handler(&request);
+                    let answer = handler(&request);
                     seen.lock().unwrap().push(request);
+                    let (content_type, text) = match answer.raw {
+                        Some((content_type, text)) => (content_type, text),
+                        None if answer.status == 204 => ("application/json", String::new()),
+                        None => ("application/json", answer.body.to_string()),
+                    };
+                    let extra: String = answer.headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {} X\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        answer.status,
                         text.len()
                     );
                 });
