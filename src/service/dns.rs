@@ -52,13 +52,19 @@ fn decode(
         return Err(ApiError::invalid("provider", format!("must be one of {}", names.join(", "))));
     };
     let provider = DnsProvider::ACCEPTED[at];
-    if provider.owner_only() && !auth.caller()?.is_owner() {
-        return Err(ApiError::forbidden("only organization owners may configure this provider"));
-    }
+    only_owners_configure(auth, provider)?;
     let serde_json::Value::Object(config) = config else {
         return Err(ApiError::invalid("config", "must be an object"));
     };
     Ok(DnsProviderConfig::decode_request(provider, config)?)
+}
+
+/// Refuses a provider only owners may configure (the exec hook) to anyone else.
+fn only_owners_configure(auth: &Authorized, provider: DnsProvider) -> Result<(), ApiError> {
+    if provider.owner_only() && !auth.caller()?.is_owner() {
+        return Err(ApiError::forbidden("only organization owners may configure this provider"));
+    }
+    Ok(())
 }
 
 /// The credential's secret sealed, bound to its id; a provider with secret fields needs them.
@@ -90,9 +96,7 @@ pub async fn update_credential(
     let state = auth.state();
     records::at_version("dns credential", credential.version, input.version)?;
     let provider = credential.provider();
-    if provider.owner_only() && !auth.caller()?.is_owner() {
-        return Err(ApiError::forbidden("only organization owners may configure this provider"));
-    }
+    only_owners_configure(auth, provider)?;
     let provider_name = validate::serde_names(&[provider]).concat();
     if let Some(given) = &input.provider
         && *given != provider_name

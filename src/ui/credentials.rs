@@ -213,7 +213,8 @@ async fn credential_page(
     let provider = name_of(credential.provider);
     Ok(CredentialPage {
         layout: ui.layout(format!("DNS credential {}", credential.name), "dns", Some(project)),
-        can_admin: ui.can(project, Role::Admin),
+        // An owner-only provider's settings change only by owners (the service refuses others).
+        can_admin: ui.can(project, Role::Admin) && (!credential.provider.owner_only() || ui.caller.is_owner()),
         errors,
         form: ProviderForm::new(true, Some(&provider), values, Some(credential.has_secret)),
         name_value: values.text("name"),

@@ -57,7 +57,7 @@ async fn credentials_are_created_edited_and_tested_through_their_forms() {
         b.submit("#credential-form").await;
         assert_eq!(b.text(".notice").await, "Created.");
 
-        b.click("a[aria-label='Edit or test credential pdns-1']").await;
+        b.click("a[aria-label='Edit credential pdns-1']").await;
         assert_eq!(b.find("#f-api_url").await.prop("value").await.unwrap().as_deref(), Some("http://127.0.0.1:8081"));
         assert_eq!(b.find("#f-api_key").await.prop("value").await.unwrap().as_deref(), Some(""));
         assert!(b.text("label[for=f-api_key]").await.contains("set"), "the secret shows as set");
@@ -74,7 +74,7 @@ async fn credentials_are_created_edited_and_tested_through_their_forms() {
         b.fill("#f-apex", "example.test").await;
         b.choose("#f-credential_id", 1).await;
         b.submit("form[action='/dns/zones']").await;
-        b.click("a[aria-label='Edit or test credential pdns-1']").await;
+        b.click("a[aria-label='Edit credential pdns-1']").await;
         b.submit("form[action$='/test']").await;
         assert!(b.text("#test-result").await.contains("connect"), "the steps are shown");
         b.check("test-credential").await;
