@@ -19,34 +19,71 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        let bytes = web::Bytes::from_request(req, payload);
-        let timeout = req
-            .app_data::<web::Data<crate::api::AppState>>()
-            .map_or(std::time::Duration::from_secs(10), |state| state.body_timeout);
+        let (is_json, body) = read_body(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "the body must be application/json"));
+                return Err(unsupported());
             }
-            // A body trickled in byte by byte would otherwise hold its connection open for ever.
-            let bytes = tokio::time::timeout(timeout, bytes)
-                .await
-                .map_err(|_| ApiError::new(ErrorCode::RequestTimeout, "the body did not arrive in time"))?;
-            let bytes = bytes.map_err(|e| {
-                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than the configured limit")
-                } else {
-                    ApiError::new(ErrorCode::BadRequest, "the body could not be read")
-                }
-            })?;
-            decode(&bytes).map(ApiJson)
+            decode(&body.await?).map(ApiJson)
         })
     }
+}
+
+/// `ApiJson` for a route whose body may be left out: no body at all is `T::default()`; a body that
+/// is there is checked exactly as `ApiJson` checks it.
+pub struct OptionalApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (is_json, body) = read_body(req, payload);
+        Box::pin(async move {
+            let bytes = body.await?;
+            match (bytes.is_empty(), is_json) {
+                (true, _) => Ok(OptionalApiJson(T::default())),
+                (false, false) => Err(unsupported()),
+                (false, true) => decode(&bytes).map(OptionalApiJson),
+            }
+        })
+    }
+}
+
+fn unsupported() -> ApiError {
+    ApiError::new(ErrorCode::UnsupportedMediaType, "the body must be application/json")
+}
+
+/// Whether the request says its body is JSON, and the body, read within the body limit and timeout.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> (bool, impl Future<Output = Result<web::Bytes, ApiError>> + 'static) {
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    let bytes = web::Bytes::from_request(req, payload);
+    let timeout = req
+        .app_data::<web::Data<crate::api::AppState>>()
+        .map_or(std::time::Duration::from_secs(10), |state| state.body_timeout);
+    let body = async move {
+        // A body trickled in byte by byte would otherwise hold its connection open for ever.
+        let bytes = tokio::time::timeout(timeout, bytes)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::RequestTimeout, "the body did not arrive in time"))?;
+        let bytes = bytes.map_err(|e| {
+            if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than the configured limit")
+            } else {
+                ApiError::new(ErrorCode::BadRequest, "the body could not be read")
+            }
+        })?;
+        Ok(bytes)
+    };
+    (is_json, body)
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

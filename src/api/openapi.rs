@@ -76,8 +76,7 @@ fn operation(route: &RouteSpec, problem: &Value, components: &mut BTreeMap<Strin
     };
     op["responses"][route.status.to_string()] = success;
     if let Some(body) = &route.request {
-        op["requestBody"] =
-            json!({ "required": true, "content": { "application/json": { "schema": body.reference(components) } } });
+        op["requestBody"] = json!({ "required": !body.optional, "content": { "application/json": { "schema": body.reference(components) } } });
     }
     op["security"] =
         if route.policy == Policy::Public { json!([]) } else { json!([{ "bearer": [] }, { "session": [] }]) };

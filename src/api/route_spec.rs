@@ -37,11 +37,18 @@ pub struct Body {
     name: fn() -> Cow<'static, str>,
     schema: fn() -> RefOr<Schema>,
     dependencies: fn(&mut Schemas),
+    /// A request body the route also takes absent (`OptionalApiJson`).
+    pub optional: bool,
 }
 
 impl Body {
     pub fn of<T: ToSchema>() -> Body {
-        Body { name: T::name, schema: T::schema, dependencies: T::schemas }
+        Body { name: T::name, schema: T::schema, dependencies: T::schemas, optional: false }
+    }
+
+    /// A request body that may be left out (its type's default is used then).
+    pub fn optional<T: ToSchema>() -> Body {
+        Body { optional: true, ..Body::of::<T>() }
     }
 
     /// A `$ref` to this body's schema, adding it and the schemas it uses to `components`.

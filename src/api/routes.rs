@@ -122,6 +122,10 @@ routes! {
         req: Some(Body::of::<CreateDnsCredential>()), 201 Some(Body::of::<DnsCredentialView>()), query: &[];
     GET "/api/v1/dns-credentials/{id}" => dns::get_credential, VIEWER, "getDnsCredential", "one DNS credential",
         req: None, 200 Some(Body::of::<DnsCredentialView>()), query: &[];
+    PATCH "/api/v1/dns-credentials/{id}" => dns::update_credential, ADMIN, "updateDnsCredential", "change a credential's name or settings (secret fields left out are kept; a moved destination needs them again)",
+        req: Some(Body::of::<UpdateDnsCredential>()), 200 Some(Body::of::<DnsCredentialView>()), query: &[];
+    POST "/api/v1/dns-credentials/{id}/test" => dns::test_credential, ADMIN, "testDnsCredential", "write and remove a probe TXT record in a zone the credential serves, reporting each step",
+        req: Some(Body::optional::<TestDnsCredential>()), 200 Some(Body::of::<CredentialTestResult>()), query: &[];
     DELETE "/api/v1/dns-credentials/{id}" => dns::delete_credential, ADMIN, "deleteDnsCredential", "delete a DNS credential",
         req: None, 204 None, query: &[];
     GET "/api/v1/zones" => dns::list_zones, VIEWER, "listZones", "zones of a project",

@@ -10,7 +10,7 @@ use certautopilot_core::ids::{DnsCredentialId, ZoneId};
 use certautopilot_core::model::Zone;
 use certautopilot_core::store::cursor_after;
 
-use crate::api::views::DnsCredentialView;
+use crate::api::views::{CredentialTestResult, DnsCredentialView};
 use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{self, CredentialKey, Scoped};
@@ -31,7 +31,7 @@ impl DnsCredentialNode {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// `rfc2136`.
+    /// `rfc2136`, `pdns`, `route53`, … (REST's `provider`).
     async fn provider(&self) -> String {
         name_of(&self.0.provider)
     }
@@ -47,6 +47,48 @@ impl DnsCredentialNode {
     }
     async fn version(&self) -> u64 {
         self.0.version
+    }
+}
+
+/// A credential test's outcome, as REST's `CredentialTestResult`.
+pub struct CredentialTestPayload(pub CredentialTestResult);
+
+#[Object(name = "CredentialTest")]
+impl CredentialTestPayload {
+    async fn zone_id(&self) -> ID {
+        ID(self.0.zone_id.to_string())
+    }
+    /// The zone's apex.
+    async fn zone(&self) -> &str {
+        &self.0.zone
+    }
+    /// Whether every step succeeded.
+    async fn ok(&self) -> bool {
+        self.0.ok
+    }
+    /// The steps run, in order; a failing step is the last.
+    async fn steps(&self) -> Vec<CredentialTestStepNode> {
+        self.0.steps.iter().cloned().map(CredentialTestStepNode).collect()
+    }
+}
+
+pub struct CredentialTestStepNode(crate::api::views::CredentialTestStep);
+
+#[Object(name = "CredentialTestStep")]
+impl CredentialTestStepNode {
+    /// `connect`, `find zone`, `add record` or `remove record`.
+    async fn step(&self) -> &str {
+        &self.0.step
+    }
+    async fn ok(&self) -> bool {
+        self.0.ok
+    }
+    /// What happened; a failing step's classified error (never a remote body or a secret).
+    async fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
+    }
+    async fn ms(&self) -> u64 {
+        self.0.ms
     }
 }
 

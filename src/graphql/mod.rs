@@ -94,6 +94,8 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.updateAcmeAccount", "updateAcmeAccount"),
     ("Mutation.deleteAcmeAccount", "deleteAcmeAccount"),
     ("Mutation.createDnsCredential", "createDnsCredential"),
+    ("Mutation.updateDnsCredential", "updateDnsCredential"),
+    ("Mutation.testDnsCredential", "testDnsCredential"),
     ("Mutation.deleteDnsCredential", "deleteDnsCredential"),
     ("Mutation.createZone", "createZone"),
     ("Mutation.deleteZone", "deleteZone"),

@@ -67,6 +67,11 @@ impl Front {
             .with_acme_directory_check(crate::service::directory::DirectoryCheck {
                 egress: super::egress_policy(config),
                 timeout: config.issuance.acme_timeout.min(crate::service::directory::MAX_DIRECTORY_WAIT),
+            })
+            .with_dns_probe(crate::service::dns_probe::DnsProbe {
+                egress: super::egress_policy(config),
+                timeout: config.issuance.dns_query_timeout,
+                limit: crate::service::dns_probe::MAX_PROBE_TIME,
             }),
         );
         let readiness = Readiness::default();

@@ -9,7 +9,9 @@ use certautopilot_core::model::{DnsCredential, DnsProvider, DnsProviderConfig, D
 use certautopilot_core::store::{PageRequest, RecordKind, RecordStore};
 use serde_json::json;
 
-use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, ZonePage, ZoneView};
+use crate::api::views::{
+    CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, UpdateDnsCredential, ZonePage, ZoneView,
+};
 use crate::service::authorized::Authorized;
 use crate::service::error::ApiError;
 use crate::service::records::{self, related_missing};
@@ -50,13 +52,19 @@ fn decode(
         return Err(ApiError::invalid("provider", format!("must be one of {}", names.join(", "))));
     };
     let provider = DnsProvider::ACCEPTED[at];
-    if provider.owner_only() && !auth.caller()?.is_owner() {
-        return Err(ApiError::forbidden("only organization owners may configure this provider"));
-    }
+    only_owners_configure(auth, provider)?;
     let serde_json::Value::Object(config) = config else {
         return Err(ApiError::invalid("config", "must be an object"));
     };
     Ok(DnsProviderConfig::decode_request(provider, config)?)
+}
+
+/// Refuses a provider only owners may configure (the exec hook) to anyone else.
+fn only_owners_configure(auth: &Authorized, provider: DnsProvider) -> Result<(), ApiError> {
+    if provider.owner_only() && !auth.caller()?.is_owner() {
+        return Err(ApiError::forbidden("only organization owners may configure this provider"));
+    }
+    Ok(())
 }
 
 /// The credential's secret sealed, bound to its id; a provider with secret fields needs them.
@@ -74,6 +82,65 @@ fn seal(
     };
     let sealed = auth.state().envelope.seal(&credential.id.to_string(), "secret", &secret.plaintext(provider))?;
     Ok(Some(sealed))
+}
+
+/// Changes a credential's name or settings (the same provider's full settings object): secret
+/// fields left out keep the sealed secret, given ones replace it; settings that move where the
+/// secret is sent need it given again (`DnsProviderConfig::moves_secret`, the rebinding rule).
+pub async fn update_credential(
+    auth: &Authorized,
+    id: DnsCredentialId,
+    input: UpdateDnsCredential,
+) -> Result<DnsCredentialView, ApiError> {
+    let (scope, mut credential): (_, DnsCredential) = records::addressed(auth, &id, "dns credential").await?;
+    let state = auth.state();
+    records::at_version("dns credential", credential.version, input.version)?;
+    let provider = credential.provider();
+    only_owners_configure(auth, provider)?;
+    let provider_name = validate::serde_names(&[provider]).concat();
+    if let Some(given) = &input.provider
+        && *given != provider_name
+    {
+        return Err(ApiError::invalid("provider", "a credential keeps its provider: create another credential"));
+    }
+    if let Some(name) = &input.name {
+        credential.name = validate::name("name", name)?;
+    }
+    let mut secret_replaced = false;
+    if let Some(config) = input.config {
+        let (config, secret) = decode(auth, &provider_name, config)?;
+        if secret.is_none() && credential.config.moves_secret(&config) {
+            refuse_moved_secret(&credential.config, &config)?;
+        }
+        credential.config = config;
+        if let Some(secret) = secret {
+            credential.secret = seal(auth, &credential, Some(&secret))?;
+            secret_replaced = true;
+        }
+    }
+    credential.updated_at = state.now();
+    let details = json!({ "name": credential.name, "provider": provider, "secret_replaced": secret_replaced });
+    let object = Some(("dns_credential", credential.id.to_string()));
+    let audit = auth.audit("credential.updated", object, Some(scope.project_id()), details).await?;
+    let credential = state.store()?.update_audited(&scope, &credential, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), credential_id = %credential.id, "dns credential updated");
+    Ok(credential.into())
+}
+
+/// The refusal of settings that send a kept secret somewhere else: names the secret field to give
+/// again and the setting that moved.
+fn refuse_moved_secret(stored: &DnsProviderConfig, updated: &DnsProviderConfig) -> Result<(), ApiError> {
+    let provider = stored.provider();
+    let Some(secret) = provider.secret_fields().first() else { return Ok(()) };
+    let (old, new) = (stored.to_json(), updated.to_json());
+    let moved =
+        provider.secret_destination().iter().find(|f| old.get(**f) != new.get(**f)).copied().unwrap_or("config");
+    Err(ApiError::invalid(
+        format!("config.{secret}"),
+        format!(
+            "changing config.{moved} changes where the stored secret is sent: give config.{secret} again in the same request"
+        ),
+    ))
 }
 
 pub async fn get_credential(auth: &Authorized, id: DnsCredentialId) -> Result<DnsCredentialView, ApiError> {

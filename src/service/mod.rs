@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod credentials;
 pub mod directory;
 pub mod dns;
+pub mod dns_probe;
 pub mod error;
 pub mod inventory;
 pub mod jobs;

@@ -95,6 +95,8 @@ pub struct AppState {
     pub graphql: certautopilot_config::GraphqlConfig,
     /// How account writes reach a CA's directory to check it (issue 15, item 4); none: unchecked.
     acme_directory: Option<DirectoryCheck>,
+    /// How credential tests reach DNS providers; by default under the default egress policy.
+    dns_probe: crate::service::dns_probe::DnsProbe,
     clock: Arc<dyn Clock>,
     org: RwLock<Option<Arc<OrgContext>>>,
 }
@@ -132,6 +134,7 @@ impl AppState {
             body_timeout: std::time::Duration::from_secs(10),
             graphql: certautopilot_config::GraphqlConfig::default(),
             acme_directory: None,
+            dns_probe: Default::default(),
             clock,
             org: RwLock::new(None),
         }
@@ -163,6 +166,16 @@ impl AppState {
     pub fn with_acme_directory_check(mut self, check: DirectoryCheck) -> Self {
         self.acme_directory = Some(check);
         self
+    }
+
+    /// Has credential tests reach DNS providers through `probe.egress`, within its time bounds.
+    pub fn with_dns_probe(mut self, probe: crate::service::dns_probe::DnsProbe) -> Self {
+        self.dns_probe = probe;
+        self
+    }
+
+    pub fn dns_probe(&self) -> &crate::service::dns_probe::DnsProbe {
+        &self.dns_probe
     }
 
     /// Lets operations wake the worker of this process when they enqueue (otherwise it polls).

@@ -13,6 +13,7 @@ mod calendar;
 mod certificate_detail;
 mod certificates;
 pub mod context;
+mod credentials;
 mod display;
 mod edits;
 mod forms;
@@ -43,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/accounts", web::get().to(resources::accounts))
         .route("/accounts", web::post().to(resources::create_account))
         .route("/dns", web::get().to(resources::dns))
-        .route("/dns/credentials", web::post().to(resources::create_credential))
+        .route("/dns/credentials", web::post().to(credentials::create))
         .route("/dns/zones", web::post().to(resources::create_zone))
         .route("/targets", web::get().to(resources::targets))
         .route("/targets", web::post().to(resources::create_target))
@@ -51,6 +52,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/accounts/{id}/edit", web::post().to(edits::update_account))
         .route("/targets/{id}/edit", web::get().to(edits::edit_target_page))
         .route("/targets/{id}/edit", web::post().to(edits::update_target))
+        .route("/credentials/{id}/edit", web::get().to(credentials::edit_page))
+        .route("/credentials/{id}/edit", web::post().to(credentials::update))
+        .route("/credentials/{id}/test", web::post().to(credentials::test))
         .route("/{kind:accounts|credentials|zones|targets}/{id}/{action}", web::post().to(resources::record_action))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::detail))

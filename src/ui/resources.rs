@@ -9,16 +9,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use askama::Template;
 use certautopilot_core::ids::ProjectId;
-use certautopilot_core::model::{Role, TargetKind, TsigAlgorithm};
+use certautopilot_core::model::{Role, TargetKind};
 use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{
-    AcmeAccountView, CreateAcmeAccount, CreateDnsCredential, CreateTarget, CreateZone, DnsCredentialView, TargetView,
-    ZoneView,
+    AcmeAccountView, CreateAcmeAccount, CreateTarget, CreateZone, DnsCredentialView, TargetView, ZoneView,
 };
 use crate::service::error::ApiError;
 use crate::service::validate::serde_names;
 use crate::ui::context::{Layout, Ui, UiError, UiResult, render, render_status, see_other};
+use crate::ui::credentials::ProviderForm;
 use crate::ui::display::query_value;
 use crate::ui::forms::{FieldErrors, FormData};
 
@@ -55,7 +55,8 @@ struct ResourcesPage {
     credentials: Vec<DnsCredentialView>,
     zones: Vec<ZoneView>,
     targets: Vec<TargetView>,
-    algorithms: Vec<String>,
+    /// The create-credential form's provider and its fields.
+    credential_form: ProviderForm,
     target_kinds: Vec<String>,
 }
 
@@ -111,7 +112,7 @@ async fn screen(
         credentials: Vec::new(),
         zones: Vec::new(),
         targets: Vec::new(),
-        algorithms: serde_names(&TsigAlgorithm::ALL),
+        credential_form: ProviderForm::new(ui.caller.is_owner(), None, &FormData::default(), None),
         target_kinds: serde_names(&TargetKind::ALL),
     };
     match which {
@@ -129,6 +130,9 @@ async fn screen(
         }
     }
     if let Some((form_name, form, errors)) = failed {
+        if form_name == "credential" {
+            page.credential_form = ProviderForm::new(ui.caller.is_owner(), form.get("provider"), &form, None);
+        }
         page.failed_form = form_name;
         page.form = form;
         page.errors = errors;
@@ -142,6 +146,10 @@ async fn show(req: HttpRequest, which: Screen) -> UiResult {
         return Err(UiError::Redirect("/projects".into()));
     };
     let mut page = screen(&ui, which, project, None).await?;
+    // The provider whose fields the create-credential form shows (the select's `hx-get`).
+    if let Some(provider) = query_value(&req, "provider") {
+        page.credential_form = ProviderForm::new(ui.caller.is_owner(), Some(&provider), &FormData::default(), None);
+    }
     page.layout.notice = query_value(&req, "notice").and_then(|n| notice_text(&n)).map(str::to_owned);
     render(&page)
 }
@@ -177,7 +185,7 @@ async fn created(
         Ok(()) => Ok(see_other(&format!("{}?project={project}&notice=created", which.path()))),
         Err(e) if e.field.is_some() || e.code == crate::service::error::ErrorCode::Conflict => {
             let errors = FieldErrors::from_api(&e, shown);
-            form = form.without(&["eab_hmac_key", "secret", "csrf_token"]);
+            form = form.without(&["eab_hmac_key", "csrf_token"]);
             let page = screen(ui, which, project, Some((form_name, form, errors))).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
@@ -204,25 +212,11 @@ pub async fn create_account(req: HttpRequest, body: web::Bytes) -> UiResult {
     created(&ui, Screen::Accounts, project, "account", form, result, &shown).await
 }
 
-pub async fn create_credential(req: HttpRequest, body: web::Bytes) -> UiResult {
-    let form = FormData::parse(&body);
-    let ui = Ui::form(&req, &form).await?;
-    let project = project_field(&form)?;
-    let input = CreateDnsCredential {
-        project_id: project,
-        name: form.text("name"),
-        provider: "rfc2136".into(),
-        config: serde_json::json!({
-            "server": form.text("server"),
-            "key_name": form.text("key_name"),
-            "algorithm": form.text("algorithm"),
-            "secret": form.text("secret"),
-            "nameservers": form.all("nameservers"),
-        }),
-    };
-    let result = crate::service::dns::create_credential(&ui.auth("createDnsCredential")?, input).await.map(drop);
-    let shown = ["name", "server", "key_name", "algorithm", "secret", "nameservers"];
-    created(&ui, Screen::Dns, project, "credential", form, result, &shown).await
+/// The DNS screen again after a refused credential form: the message beside its field, the
+/// posted values (without secrets) in the inputs, nothing stored.
+pub async fn dns_refused(ui: &Ui, project: ProjectId, form: FormData, errors: FieldErrors) -> UiResult {
+    let page = screen(ui, Screen::Dns, project, Some(("credential", form, errors))).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 pub async fn create_zone(req: HttpRequest, body: web::Bytes) -> UiResult {

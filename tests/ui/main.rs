@@ -1,7 +1,8 @@
 //! The web console in a real Chromium, driven over WebDriver: the operator's whole path against
 //! Pebble and BIND, what a viewer sees and what a forged form gets, another project's ids, bad
 //! input on every form, accessibility (axe-core) and screenshots of every screen
-//! (`target/ui-screenshots/`). The server is the binary built by this test run.
+//! (`target/ui-screenshots/`), DNS credential forms per provider. The server is the binary built by
+//! this test run.
 
 #[path = "../cli/process.rs"]
 #[allow(dead_code, unused_imports)]
@@ -9,6 +10,7 @@ mod process;
 
 mod bad_input;
 mod browser;
+mod credentials;
 mod operator;
 mod roles;
 

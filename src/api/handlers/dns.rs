@@ -5,8 +5,11 @@ use actix_web::{HttpResponse, web};
 use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
-use crate::api::json::ApiJson;
-use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, ZonePage, ZoneView};
+use crate::api::json::{ApiJson, OptionalApiJson};
+use crate::api::views::{
+    CreateDnsCredential, CreateZone, CredentialTestResult, DnsCredentialPage, DnsCredentialView, TestDnsCredential,
+    UpdateDnsCredential, ZonePage, ZoneView,
+};
 use crate::service::dns as service;
 
 pub async fn list_credentials(
@@ -25,6 +28,23 @@ pub async fn create_credential(
 
 pub async fn get_credential(auth: Authorized, id: web::Path<String>) -> Result<web::Json<DnsCredentialView>, ApiError> {
     Ok(web::Json(service::get_credential(&auth, path_id(&id, "dns credential")?).await?))
+}
+
+pub async fn update_credential(
+    auth: Authorized,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateDnsCredential>,
+) -> Result<web::Json<DnsCredentialView>, ApiError> {
+    Ok(web::Json(service::update_credential(&auth, path_id(&id, "dns credential")?, body).await?))
+}
+
+pub async fn test_credential(
+    auth: Authorized,
+    id: web::Path<String>,
+    OptionalApiJson(body): OptionalApiJson<TestDnsCredential>,
+) -> Result<web::Json<CredentialTestResult>, ApiError> {
+    let id = path_id(&id, "dns credential")?;
+    Ok(web::Json(crate::service::dns_probe::test_credential(&auth, id, body).await?))
 }
 
 pub async fn delete_credential(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -96,7 +96,13 @@ impl Harness {
         );
         let mut state = AppState::new(envelope, auth, 5, false, Arc::new(SystemClock))
             .with_actors(actors)
-            .with_file_targets(file_targets(dir.path()));
+            .with_file_targets(file_targets(dir.path()))
+            // Credential tests reach the loopback DNS servers tests start, and give up soon.
+            .with_dns_probe(crate::service::dns_probe::DnsProbe {
+                egress: certautopilot_connectors::egress::EgressPolicy::allowing_loopback(),
+                timeout: Duration::from_secs(2),
+                limit: Duration::from_secs(10),
+            });
         if let Some(check) = directory_check {
             state = state.with_acme_directory_check(check);
         }

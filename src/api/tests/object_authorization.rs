@@ -107,6 +107,11 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
         (Method::POST, "/api/v1/dns-credentials") => json!({ "project_id": pb, "name": format!("cred{n}"),
             "provider": "rfc2136", "config": { "server": "127.0.0.1:53", "key_name": "update.",
             "algorithm": "hmac-sha256", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } }),
+        (Method::PATCH, "/api/v1/dns-credentials/{id}") => {
+            let current: DnsCredential = h.store.get(&b.scope, &b.credential.id).await.unwrap();
+            json!({ "name": format!("renamed-{n}"), "version": current.version })
+        }
+        (Method::POST, "/api/v1/dns-credentials/{id}/test") => json!({}),
         (Method::POST, "/api/v1/zones") => {
             json!({ "project_id": pb, "apex": format!("zone{n}.example.com"), "credential_id": b.credential.id })
         }

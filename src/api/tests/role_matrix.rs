@@ -208,6 +208,17 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::DELETE, "/api/v1/acme-accounts/{id}") => {
             (format!("/api/v1/acme-accounts/{}", unused_account_in_a(h, w).await.id), None)
         }
+        (Method::PATCH, "/api/v1/dns-credentials/{id}") => {
+            let credential = fresh().await.credential;
+            (
+                format!("/api/v1/dns-credentials/{}", credential.id),
+                Some(json!({ "name": format!("renamed-{n}"), "version": credential.version })),
+            )
+        }
+        // The harness reaches no DNS server: an allowed caller gets the report of a failed step.
+        (Method::POST, "/api/v1/dns-credentials/{id}/test") => {
+            (format!("/api/v1/dns-credentials/{}/test", a.credential.id), None)
+        }
         (Method::DELETE, "/api/v1/dns-credentials/{id}") => {
             (format!("/api/v1/dns-credentials/{}", unused_credential_in_a(h, w).await.id), None)
         }
@@ -356,6 +367,8 @@ DELETE /api/v1/acme-accounts/{id} admin
 GET /api/v1/dns-credentials viewer
 POST /api/v1/dns-credentials admin
 GET /api/v1/dns-credentials/{id} viewer
+PATCH /api/v1/dns-credentials/{id} admin
+POST /api/v1/dns-credentials/{id}/test admin
 DELETE /api/v1/dns-credentials/{id} admin
 GET /api/v1/zones viewer
 POST /api/v1/zones admin

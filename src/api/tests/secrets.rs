@@ -26,6 +26,9 @@ impl Write for Captured {
 const PASSWORD: &str = "Zebra-Violet-Password-4711";
 const EAB: &str = "RUFCLWhtYWMta2V5LXplYnJhLTQ3MTE";
 const TSIG: &str = "VFNJRy1zZWNyZXQtemVicmEtNDcxMQ==";
+/// The TSIG secret a credential update replaces `TSIG` with.
+const NEW_TSIG: &str = "TmV3LVRTSUctemVicmEtdmlvbGV0LTQ3MTI=";
+const PDNS_KEY: &str = "pdns-api-key-zebra-violet-4711";
 const SSH_KEY: &str =
     "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAZEBRAVIOLET4711\n-----END OPENSSH PRIVATE KEY-----\n";
 const WEBHOOK: &str = "webhook-hmac-zebra-violet-4711";
@@ -97,6 +100,52 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         .await,
     );
     assert_eq!(credential.status, 201, "{credential:?}");
+    let credential_path = format!("/api/v1/dns-credentials/{}", credential.json["id"].as_str().unwrap());
+    let replaced = call(
+        send(
+            &app,
+            Req::new(Method::PATCH, credential_path.clone()).acting_as(&w.owner).json(json!({
+        "config": { "server": "127.0.0.2:53", "key_name": "update.", "algorithm": "hmac-sha256", "secret": NEW_TSIG },
+        "version": 1 })),
+        )
+        .await,
+    );
+    assert_eq!(replaced.status, 200, "{replaced:?}");
+    // A refused update (a moved API without its key) and a test that fails at a step answer
+    // without the secret either.
+    let pdns = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/dns-credentials").acting_as(&w.owner).json(json!({
+        "project_id": pa, "name": "pdns", "provider": "pdns",
+        "config": { "api_url": "http://127.0.0.1:9", "api_key": PDNS_KEY } })),
+        )
+        .await,
+    );
+    assert_eq!(pdns.status, 201, "{pdns:?}");
+    let pdns_path = format!("/api/v1/dns-credentials/{}", pdns.json["id"].as_str().unwrap());
+    let moved = call(
+        send(
+            &app,
+            Req::new(Method::PATCH, pdns_path.clone()).acting_as(&w.owner).json(json!({
+        "config": { "api_url": "http://127.0.0.2:9" }, "version": 1 })),
+        )
+        .await,
+    );
+    assert_eq!(moved.status, 422, "{moved:?}");
+    let zone = call(
+        send(
+            &app,
+            Req::new(Method::POST, "/api/v1/zones").acting_as(&w.owner).json(json!({
+        "project_id": pa, "apex": "leak.example.test", "credential_id": pdns.json["id"] })),
+        )
+        .await,
+    );
+    assert_eq!(zone.status, 201, "{zone:?}");
+    for path in [&credential_path, &pdns_path] {
+        let tested = call(send(&app, Req::new(Method::POST, format!("{path}/test")).acting_as(&w.owner)).await);
+        assert!(matches!(tested.status.as_u16(), 200 | 422), "{tested:?}");
+    }
     let ssh = call(send(&app, Req::new(Method::POST, "/api/v1/targets").acting_as(&w.owner).json(json!({
         "project_id": pa, "name": "ssh", "type": "ssh", "config": { "host": "web1.example.com", "user": "deploy",
         "cert_path": "/etc/ssl/c.pem", "key_path": "/etc/ssl/k.pem", "host_key_sha256": "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
@@ -215,9 +264,18 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
     }
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("login failed"), "the log capture works");
-    for secret in
-        [PASSWORD, EAB, TSIG, SSH_KEY.lines().nth(1).unwrap(), WEBHOOK, KUBE_TOKEN, VAULT_TOKEN, APPLIANCE_PASSWORD]
-    {
+    for secret in [
+        PASSWORD,
+        EAB,
+        TSIG,
+        NEW_TSIG,
+        PDNS_KEY,
+        SSH_KEY.lines().nth(1).unwrap(),
+        WEBHOOK,
+        KUBE_TOKEN,
+        VAULT_TOKEN,
+        APPLIANCE_PASSWORD,
+    ] {
         assert!(!seen.contains(secret), "a response contains {secret:?}");
         assert!(!logs.contains(secret), "the log contains {secret:?}");
         assert!(!metrics.contains(secret), "the metrics contain {secret:?}");

@@ -537,6 +537,11 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
         (Method::POST, "/api/v1/dns-credentials") => json!({ "project_id": project, "name": format!("cred{n}"),
             "provider": "rfc2136", "config": { "server": "127.0.0.1:53", "key_name": "update.",
             "algorithm": "hmac-sha256", "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } }),
+        (Method::PATCH, "/api/v1/dns-credentials/{id}") => {
+            let current: DnsCredential = h.store.get(&r.scope, &r.credential.id).await.unwrap();
+            json!({ "name": format!("renamed-{n}"), "version": current.version })
+        }
+        (Method::POST, "/api/v1/dns-credentials/{id}/test") => json!({}),
         (Method::POST, "/api/v1/zones") => {
             json!({ "project_id": project, "apex": format!("zone{n}.example.com"), "credential_id": ids.credential })
         }

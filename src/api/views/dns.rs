@@ -20,6 +20,52 @@ pub struct CreateDnsCredential {
     pub config: serde_json::Value,
 }
 
+/// A change of a credential: its name and/or its settings, at the version read.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDnsCredential {
+    pub name: Option<String>,
+    /// The credential's own provider, when given: a credential keeps its provider (any other
+    /// is refused on `provider`), so this is not the create's list of providers.
+    pub provider: Option<String>,
+    /// The provider's full settings; secret fields left out keep the sealed secret, given ones
+    /// replace it. Settings that change where the secret is sent need it given again.
+    #[schema(schema_with = crate::api::schema::dns_config)]
+    pub config: Option<serde_json::Value>,
+    pub version: u64,
+}
+
+/// What a credential test writes to: one zone of the project served by the credential.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestDnsCredential {
+    /// A zone served by this credential; default: the first one.
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub zone_id: Option<ZoneId>,
+}
+
+/// One step of a credential test.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CredentialTestStep {
+    /// `connect`, `find zone`, `add record` or `remove record`.
+    pub step: String,
+    pub ok: bool,
+    /// What happened (a failing step's classified error; never a remote body or a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub ms: u64,
+}
+
+/// A credential test: the steps run, in order; the first failing step is the last.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CredentialTestResult {
+    #[schema(value_type = String, format = "uuid")]
+    pub zone_id: ZoneId,
+    pub zone: String,
+    pub steps: Vec<CredentialTestStep>,
+    pub ok: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DnsCredentialView {
     #[schema(value_type = String, format = "uuid")]

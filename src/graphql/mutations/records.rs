@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::graphql::acme::AcmeAccountNode;
 use crate::graphql::certificates::CertificateNode;
-use crate::graphql::dns::{DnsCredentialNode, ZoneNode};
+use crate::graphql::dns::{CredentialTestPayload, DnsCredentialNode, ZoneNode};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::mutations::{JobQueuedPayload, decode};
 use crate::graphql::scalars::Json;
@@ -60,6 +60,26 @@ pub struct CreateDnsCredentialInput {
     provider: String,
     /// The provider's settings and secret fields, as REST's `config` object (docs/dns.md).
     config: Json,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct UpdateDnsCredentialInput {
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// When given, the credential's own provider (it cannot change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    /// The provider's full settings, as REST's `config`: secret fields left out are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<Json>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct TestDnsCredentialInput {
+    /// A zone served by this credential; default: the first one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zone_id: Option<ID>,
 }
 
 #[derive(InputObject, Serialize)]
@@ -174,6 +194,34 @@ impl RecordMutation {
     ) -> GqlResult<DnsCredentialNode> {
         let auth = authorize(ctx, "Mutation.createDnsCredential")?;
         Ok(DnsCredentialNode(service::dns::create_credential(&auth, decode(&input)?).await?))
+    }
+
+    /// Changes a DNS credential's name or settings (secret fields left out keep the sealed secret).
+    async fn update_dns_credential(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateDnsCredentialInput,
+    ) -> GqlResult<DnsCredentialNode> {
+        let auth = authorize(ctx, "Mutation.updateDnsCredential")?;
+        let id = parse_id(&id, "dns credential")?;
+        Ok(DnsCredentialNode(service::dns::update_credential(&auth, id, decode(&input)?).await?))
+    }
+
+    /// Writes and removes a probe TXT record in a zone the credential serves, reporting each step.
+    async fn test_dns_credential(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: Option<TestDnsCredentialInput>,
+    ) -> GqlResult<CredentialTestPayload> {
+        let auth = authorize(ctx, "Mutation.testDnsCredential")?;
+        let id = parse_id(&id, "dns credential")?;
+        let input = match input {
+            Some(input) => decode(&input)?,
+            None => Default::default(),
+        };
+        Ok(CredentialTestPayload(service::dns_probe::test_credential(&auth, id, input).await?))
     }
 
     /// Deletes a DNS credential no zone uses; answers its id.

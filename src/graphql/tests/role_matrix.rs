@@ -175,6 +175,18 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
                 "config": { "server": "127.0.0.1:53", "key_name": "update.", "algorithm": "hmac-sha256",
                             "secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" } } }),
         ),
+        "updateDnsCredential" => {
+            let credential = fresh_in_a(h, w).await.credential;
+            (
+                "mutation($id: ID!, $i: UpdateDnsCredentialInput!) { updateDnsCredential(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": credential.id, "i": { "name": format!("renamed-{n}"), "version": credential.version } }),
+            )
+        }
+        "testDnsCredential" => (
+            "mutation($id: ID!) { testDnsCredential(id: $id) { ok steps { step ok } } }".to_owned(),
+            json!({ "id": a.credential.id }),
+        ),
         "deleteDnsCredential" => by_id("deleteDnsCredential", json!(unused_credential_in_a(h, w).await.id)),
         "createZone" => (
             "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }".to_owned(),

@@ -7,6 +7,7 @@
 //! plaintext is the TSIG base64 text for RFC 2136 (as always) and a JSON object of the provider's
 //! secret fields for every other provider.
 
+mod fields;
 mod providers;
 mod rfc2136;
 
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+pub use fields::{FieldKind, SettingField};
 pub use providers::*;
 pub use rfc2136::{MAX_NAMESERVERS, Rfc2136Config, TsigAlgorithm};
 

@@ -28,7 +28,7 @@ impl TsigAlgorithm {
     pub const ALL: [TsigAlgorithm; 3] =
         [TsigAlgorithm::HmacSha256, TsigAlgorithm::HmacSha384, TsigAlgorithm::HmacSha512];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             TsigAlgorithm::HmacSha256 => "hmac-sha256",
             TsigAlgorithm::HmacSha384 => "hmac-sha384",

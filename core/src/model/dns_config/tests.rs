@@ -108,3 +108,46 @@ fn every_example_decodes() {
         decode(provider, example_request(provider)).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
     }
 }
+
+/// Every provider's field list (what the console's forms render) covers its request exactly: each
+/// key of its example request is a field, each field is a key the provider accepts, and the fields
+/// marked secret are the provider's secret fields — so a form built from the list can create a
+/// credential of every accepted provider.
+#[test]
+fn field_lists_cover_every_provider() {
+    for provider in DnsProvider::ACCEPTED {
+        let fields = provider.fields();
+        let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{provider:?}: a field listed twice");
+        let example = example_request(provider);
+        for key in example.as_object().unwrap().keys() {
+            assert!(names.contains(&key.as_str()), "{provider:?}: {key} has no field");
+        }
+        let secrets: Vec<&str> = fields.iter().filter(|f| f.is_secret()).map(|f| f.name).collect();
+        assert_eq!(secrets, provider.secret_fields(), "{provider:?}: secret fields");
+        // A request made of the required fields alone (example values) decodes: nothing the
+        // provider needs is missing from the list's required ones.
+        let mut required = example.as_object().unwrap().clone();
+        required.retain(|k, _| fields.iter().any(|f| f.name == k && f.required));
+        assert!(DnsProviderConfig::decode_request(provider, required).is_ok(), "{provider:?}: required fields");
+        // Every listed field is a key the provider accepts (an unknown key is refused by name).
+        for f in fields {
+            let mut with = example.as_object().unwrap().clone();
+            if !with.contains_key(f.name) {
+                let value = match f.kind {
+                    FieldKind::Number => json!(10),
+                    FieldKind::Lines => json!(["127.0.0.1:53"]),
+                    FieldKind::Url => json!("http://127.0.0.1:9"),
+                    _ => json!("x"),
+                };
+                with.insert(f.name.to_owned(), value);
+            }
+            if let Err(e) = DnsProviderConfig::decode_request(provider, with) {
+                assert_ne!(e.message, "is not a setting of this provider", "{provider:?}: {} is not accepted", f.name);
+            }
+        }
+    }
+}
