@@ -13,7 +13,9 @@ use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
+use super::acmedns::AcmeDns;
 use super::api::Reach;
+use super::exec::ExecHook;
 use super::{DnsError, Rfc2136};
 use crate::egress::{EgressPolicy, OutboundError};
 
@@ -79,6 +81,11 @@ pub async fn client(
                 .map_err(|_| DnsError::Config("the TSIG secret is not base64".into()))?;
             Ok(Box::new(Rfc2136::new(c, server, SecretBytes::new(tsig), context.timeout, context.egress.clone())?))
         }
+        DnsProviderConfig::Acmedns(c) => {
+            let password = SecretBytes::from_text(&secret_field("password")?);
+            Ok(Box::new(AcmeDns::new(c, password, context.reach())))
+        }
+        DnsProviderConfig::Exec(c) => Ok(Box::new(ExecHook::new(c))),
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }
 }

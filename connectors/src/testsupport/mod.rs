@@ -6,6 +6,7 @@
 mod acme_env;
 mod ari;
 mod bind;
+mod dns_acmedns;
 mod pebble;
 mod ports;
 mod rsyslog;
@@ -20,11 +21,12 @@ use std::time::{Duration, Instant};
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
+pub use dns_acmedns::{ACMEDNS_KEPT_VALUES, AcmeDnsAccount, AcmeDnsStandIn};
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
-pub use standin::{StandIn, StandInRequest};
+pub use standin::{StandIn, StandInRequest, StandInResponse};
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]

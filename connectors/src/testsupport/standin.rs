@@ -1,9 +1,10 @@
 //! A plain-HTTP stand-in for a vendor API that cannot run here (Kubernetes, Vault, F5, NetScaler):
 //! the test gives it a handler implementing the documented requests and errors; it records every
-//! request. Loopback only; one connection per request.
+//! request. Loopback only; one connection per request. A handler may answer with headers
+//! (`Retry-After`) through `start_with`, and sees the peer's address (acme-dns's `allowfrom`).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
 /// One request as the stand-in received it.
@@ -14,6 +15,21 @@ pub struct StandInRequest {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
+    pub peer: SocketAddr,
+}
+
+/// An answer with headers.
+#[derive(Debug, Clone)]
+pub struct StandInResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl From<(u16, serde_json::Value)> for StandInResponse {
+    fn from((status, body): (u16, serde_json::Value)) -> Self {
+        StandInResponse { status, headers: Vec::new(), body }
+    }
 }
 
 impl StandInRequest {
@@ -22,7 +38,7 @@ impl StandInRequest {
     }
 }
 
-type Handler = dyn Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync;
+type Handler = dyn Fn(&StandInRequest) -> StandInResponse + Send + Sync;
 
 pub struct StandIn {
     port: u16,
@@ -31,6 +47,10 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start(handler: impl Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync + 'static) -> StandIn {
+        StandIn::start_with(move |request| handler(request).into())
+    }
+
+    pub fn start_with(handler: impl Fn(&StandInRequest) -> StandInResponse + Send + Sync + 'static) -> StandIn {
         let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -39,6 +59,7 @@ impl StandIn {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (handler, seen) = (handler.clone(), seen.clone());
+                let Ok(peer) = stream.peer_addr() else { continue };
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut line = String::new();
@@ -69,20 +90,27 @@ impl StandIn {
                         path,
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                        peer,
                     };
-                    let (status, answer) = handler(&request);
+                    let response = handler(&request);
                     seen.lock().unwrap().push(request);
-                    let text = answer.to_string();
+                    let text = response.body.to_string();
+                    let extra: String = response.headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
+                        response.status,
                         text.len()
                     );
                 });
             }
         });
         StandIn { port, requests }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     pub fn url(&self) -> String {
