@@ -49,9 +49,12 @@ fn decode(
     let Some(at) = names.iter().position(|n| n == provider) else {
         return Err(ApiError::invalid("provider", format!("must be one of {}", names.join(", "))));
     };
-    let provider = DnsProvider::ACCEPTED[at];
+    let (provider, provider_name) = (DnsProvider::ACCEPTED[at], &names[at]);
     if provider.owner_only() && !auth.caller()?.is_owner() {
-        return Err(ApiError::forbidden("only organization owners may configure this provider"));
+        // 403 (a question of who asks, not of the input), naming the field that asked for it.
+        let refused =
+            ApiError::forbidden(format!("only organization owners may configure the {provider_name} provider"));
+        return Err(ApiError { field: Some("provider".into()), ..refused });
     }
     let serde_json::Value::Object(config) = config else {
         return Err(ApiError::invalid("config", "must be an object"));

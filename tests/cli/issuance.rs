@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::process::{ApiClient, Server, wait_for_status};
 
-const ISSUE_DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const ISSUE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Fast polling and short backoffs (the defaults are for real CAs); fault injection on.
 pub(crate) const FAST: &[(&str, &str)] = &[
@@ -31,7 +31,7 @@ pub(crate) const FAST: &[(&str, &str)] = &[
     ("CERTAUTOPILOT_DEBUG__FAULT_INJECTION", "true"),
 ];
 
-fn install_ring() {
+pub(crate) fn install_ring() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -66,7 +66,7 @@ fn project_with(
     (pid, account)
 }
 
-fn create_account(c: &ApiClient, env: &AcmeEnv, pid: &str, name: &str, eab_key: Option<&str>) -> String {
+pub(crate) fn create_account(c: &ApiClient, env: &AcmeEnv, pid: &str, name: &str, eab_key: Option<&str>) -> String {
     let mut body = json!({ "project_id": pid, "name": name, "directory_url": env.pebble.directory_url(),
         "contact": ["mailto:ops@example.test"], "tos_agreed": true, "ca_bundle_pem": env.pebble.https_ca_pem() });
     if let Some(key) = eab_key {
@@ -76,7 +76,7 @@ fn create_account(c: &ApiClient, env: &AcmeEnv, pid: &str, name: &str, eab_key: 
     c.ok("POST", "/api/v1/acme-accounts", Some(body), 201)["id"].as_str().unwrap().to_owned()
 }
 
-fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &[&str]) -> String {
+pub(crate) fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &[&str]) -> String {
     let created = c.ok(
         "POST",
         "/api/v1/certificates",
@@ -86,7 +86,7 @@ fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &[&str]) -> 
     created["certificate"]["id"].as_str().unwrap().to_owned()
 }
 
-fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Duration) -> Value {
+pub(crate) fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Duration) -> Value {
     c.wait_for(&format!("/api/v1/certificates/{cid}"), deadline, &format!("certificate {status}"), |cert| {
         cert["status"] == json!(status)
     })

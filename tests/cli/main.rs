@@ -9,6 +9,8 @@ mod client;
 mod config_check;
 mod dev_tools;
 mod distribution;
+mod dns_acmedns;
+mod dns_exec;
 mod docs;
 mod drift;
 mod full_disk;

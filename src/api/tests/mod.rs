@@ -7,6 +7,7 @@ mod bad_input;
 mod certificate_edits;
 mod cluster;
 mod contract;
+mod dns_exec;
 pub(crate) mod harness;
 mod login_abuse;
 mod object_authorization;
