@@ -17,7 +17,7 @@ async fn exec_hooks_are_for_owners_only() {
     let project = w.a.scope.project_id();
     let body = json!({ "project_id": project, "name": "hook", "provider": "exec",
         "config": { "command": "/usr/local/bin/dns-hook", "timeout_seconds": 20 } });
-    let listed = |who: &Who| Req::get(&format!("/api/v1/dns-credentials?project_id={project}")).acting_as(who);
+    let listed = |who: &Who| Req::get(format!("/api/v1/dns-credentials?project_id={project}")).acting_as(who);
     let before = send(&app, listed(&w.owner)).await.json["items"].as_array().unwrap().len();
 
     let resp =
