@@ -75,7 +75,8 @@ async fn the_hook_sees_the_documented_environment_only() {
 }
 
 /// A non-zero exit is a permanent failure naming the status and not the output (which may hold
-/// the script's secrets); exit 75 (EX_TEMPFAIL) is transient; a missing program is permanent.
+/// the script's secrets); exit 75 (EX_TEMPFAIL) is transient; a program others may rewrite and a
+/// missing program are refused, permanently.
 #[tokio::test]
 async fn exit_statuses_are_classified_and_output_stays_out_of_the_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,6 +89,11 @@ async fn exit_statuses_are_classified_and_output_stays_out_of_the_error() {
     let later = script(dir.path(), "later", "exit 75");
     let err = hook(&later, 5).await.remove_txt("example.test", "a.example.test", "v").await.unwrap_err();
     assert!(err.is_transient() && err.to_string().contains("status 75"), "{err}");
+
+    let shared = script(dir.path(), "shared", "exit 0");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = hook(&shared, 5).await.add_txt("example.test", "a.example.test", "v", 60).await.unwrap_err();
+    assert!(!err.is_transient() && err.to_string().contains("writable by other users"), "{err}");
 
     let missing = dir.path().join("missing");
     let err = hook(&missing, 5).await.add_txt("example.test", "a.example.test", "v", 60).await.unwrap_err();

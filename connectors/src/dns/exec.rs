@@ -1,7 +1,7 @@
 //! The exec hook: a program on this host, configured by an organization owner, that publishes and
 //! removes challenge records itself. It is run without a shell and without arguments, with
 //! `ACTION=present|cleanup`, `FQDN`, `VALUE`, `ZONE` and a fixed `PATH` as its whole environment.
-//! Invariants: nothing of the service's environment (where its own secrets may be) reaches the
+//! Invariants: a program other users could rewrite is not run; nothing of the service's environment (where its own secrets may be) reaches the
 //! hook; the hook and every process in its process group are killed when its time runs out; its
 //! output is read to a bound, never enters an error, and is logged at debug level only (the
 //! script is the user's own, and it may print the credentials it uses).
@@ -88,8 +88,21 @@ impl ExecHook {
         DnsError::Hook { reason: format!("{} ({action}) {what}", self.command.display()), transient }
     }
 
+    /// Refuses a program other local users could rewrite (group- or world-writable): it would run
+    /// their code with the service's rights.
+    fn check_writable(&self, action: &'static str) -> Result<(), DnsError> {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(&self.command) {
+            Ok(meta) if meta.permissions().mode() & 0o022 != 0 => {
+                Err(self.failed(action, "is writable by other users; refusing to run it".into(), false))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs the hook once for `action`; `Ok` only when it exits with status 0 in time.
     async fn run(&self, action: &'static str, zone: &str, fqdn: &str, value: &str) -> Result<(), DnsError> {
+        self.check_writable(action)?;
         let mut command = tokio::process::Command::new(&self.command);
         command
             .env_clear()

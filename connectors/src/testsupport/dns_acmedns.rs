@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{StandIn, StandInRequest, StandInResponse, TsigKey};
@@ -145,7 +146,6 @@ fn register(state: &Mutex<State>, domain: &str, request: &StandInRequest) -> Sta
     }
     let mut password = [0u8; 30];
     rand::fill(&mut password);
-    use base64::Engine;
     let subdomain = random_uuid();
     let account = AcmeDnsAccount {
         username: random_uuid(),
