@@ -62,7 +62,9 @@ fn decode(
 /// Refuses a provider only owners may configure (the exec hook) to anyone else.
 fn only_owners_configure(auth: &Authorized, provider: DnsProvider) -> Result<(), ApiError> {
     if provider.owner_only() && !auth.caller()?.is_owner() {
-        return Err(ApiError::forbidden("only organization owners may configure this provider"));
+        // 403 (a question of who asks, not of the input), naming the field that asked for it.
+        let refused = ApiError::forbidden("only organization owners may configure this provider");
+        return Err(ApiError { field: Some("provider".into()), ..refused });
     }
     Ok(())
 }

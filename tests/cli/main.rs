@@ -10,6 +10,8 @@ mod config_check;
 mod dev_tools;
 mod distribution;
 mod dns_standin;
+mod dns_acmedns;
+mod dns_exec;
 mod docs;
 mod drift;
 mod full_disk;

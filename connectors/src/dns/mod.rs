@@ -7,10 +7,12 @@
 //! (configured, or learned from NS answers) and every API address is checked by the egress policy
 //! before anything is sent to it.
 
+mod acmedns;
 pub mod api;
 mod cloudflare;
 mod digitalocean;
 mod hetzner;
+mod exec;
 mod lookup;
 mod provider;
 mod rfc2136;
@@ -24,10 +26,12 @@ use hickory_net::proto::op::ResponseCode;
 use crate::egress::{EgressDenied, EgressPolicy};
 use crate::failure::{NetFailure, log_remote_detail};
 
+pub use acmedns::AcmeDns;
 pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 pub use cloudflare::Cloudflare;
 pub use digitalocean::Digitalocean;
 pub use hetzner::Hetzner;
+pub use exec::ExecHook;
 pub use lookup::{Authoritative, challenge_name};
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;
@@ -73,9 +77,11 @@ pub enum DnsError {
     /// A provider whose client this build does not have.
     #[error("DNS provider {0} is not supported by this build")]
     Unsupported(String),
-    /// The exec hook failed: its exit status or why it did not finish (its output is in the log).
-    #[error("the DNS hook {0}")]
-    Hook(String),
+    /// The exec hook failed: its exit status or why it did not finish (its output is in the debug
+    /// log only: it is the user's script, and it may print secrets). `transient`: it exited with
+    /// `EX_TEMPFAIL` (75) or ran out of time.
+    #[error("the DNS hook {reason}")]
+    Hook { reason: String, transient: bool },
 }
 
 impl DnsError {
@@ -88,7 +94,7 @@ impl DnsError {
             | DnsError::NotPropagated { .. }
             | DnsError::RateLimited { .. }
             | DnsError::Refused { code: ResponseCode::ServFail, .. } => true,
-            DnsError::ApiUnreachable { transient, .. } => *transient,
+            DnsError::ApiUnreachable { transient, .. } | DnsError::Hook { transient, .. } => *transient,
             DnsError::Api { status, .. } => *status == 408 || *status >= 500,
             _ => false,
         }

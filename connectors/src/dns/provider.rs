@@ -13,8 +13,10 @@ use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
+use super::acmedns::AcmeDns;
 use super::api::Reach;
-use super::{Cloudflare, Digitalocean, DnsError, Hetzner, Rfc2136, Route53};
+use super::exec::ExecHook;
+use super::{AcmeDns, Cloudflare, Digitalocean, DnsError, Hetzner, Rfc2136, Route53};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -91,6 +93,11 @@ pub async fn client(
         DnsProviderConfig::Hetzner(c) => {
             Ok(Box::new(Hetzner::new(c, SecretBytes::from_text(&secret_field("api_token")?), context.reach())))
         }
+        DnsProviderConfig::Acmedns(c) => {
+            let password = SecretBytes::from_text(&secret_field("password")?);
+            Ok(Box::new(AcmeDns::new(c, password, context.reach())))
+        }
+        DnsProviderConfig::Exec(c) => Ok(Box::new(ExecHook::new(c))),
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }
 }

@@ -22,6 +22,10 @@ pub struct AcmeEnvOptions {
     /// Pebble looks challenges up in a second BIND that serves the zones but never sees updates,
     /// so every DNS-01 challenge fails validation.
     pub pebble_sees_stale_dns: bool,
+    /// More zones BIND serves (updatable with its key), e.g. an acme-dns domain.
+    pub extra_zones: Vec<TestZone>,
+    /// More records in `ZONE`, in zone-file syntax (a CNAME delegating a challenge elsewhere).
+    pub zone_records: Vec<String>,
 }
 
 pub struct AcmeEnv {
@@ -34,11 +38,13 @@ pub struct AcmeEnv {
 
 impl AcmeEnv {
     pub fn start(dir: &Path, options: AcmeEnvOptions) -> AcmeEnv {
-        let zones = vec![
-            TestZone::new(ZONE)
-                .record(&format!("_acme-challenge.{CNAME_NAME}. IN CNAME _acme-challenge.cname.{DELEGATED_ZONE}.")),
-            TestZone::new(DELEGATED_ZONE),
-        ];
+        let mut zone = TestZone::new(ZONE)
+            .record(&format!("_acme-challenge.{CNAME_NAME}. IN CNAME _acme-challenge.cname.{DELEGATED_ZONE}."));
+        for record in &options.zone_records {
+            zone = zone.record(record);
+        }
+        let mut zones = vec![zone, TestZone::new(DELEGATED_ZONE)];
+        zones.extend(options.extra_zones.iter().cloned());
         let bind = Bind::start(&dir.join("bind"), TsigKey::random("certautopilot-test"), zones.clone());
         let stale_bind = options.pebble_sees_stale_dns.then(|| {
             let read_only = zones.into_iter().map(TestZone::read_only).collect();

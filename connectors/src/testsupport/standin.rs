@@ -1,10 +1,11 @@
 //! A plain-HTTP stand-in for a vendor API that cannot run here (Kubernetes, Vault, F5, NetScaler, DNS
 //! providers' APIs):
 //! the test gives it a handler implementing the documented requests and errors; it records every
-//! request. Loopback only; one connection per request.
+//! request. Loopback only; one connection per request. A handler may answer with headers
+//! (`Retry-After`) through `start_answering`, and sees the peer's address (acme-dns's `allowfrom`).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
 /// One request as the stand-in received it.
@@ -17,6 +18,8 @@ pub struct StandInRequest {
     pub body: serde_json::Value,
     /// The body as text, for APIs that do not speak JSON (Route 53's XML).
     pub text: String,
+    /// Who sent it (acme-dns checks `allowfrom`).
+    pub peer: SocketAddr,
 }
 
 impl StandInRequest {
@@ -33,6 +36,12 @@ pub struct StandInAnswer {
     pub body: serde_json::Value,
     /// A body of another content type (Route 53's XML), sent instead of `body`.
     pub raw: Option<(&'static str, String)>,
+}
+
+impl From<(u16, serde_json::Value)> for StandInAnswer {
+    fn from((status, body): (u16, serde_json::Value)) -> Self {
+        StandInAnswer::json(status, body)
+    }
 }
 
 impl StandInAnswer {
@@ -85,6 +94,7 @@ impl StandIn {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (handler, seen) = (handler.clone(), seen.clone());
+                let Ok(peer) = stream.peer_addr() else { continue };
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut line = String::new();
@@ -116,6 +126,7 @@ impl StandIn {
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
                         text: String::from_utf8_lossy(&body).into_owned(),
+                        peer,
                     };
                     let answer = handler(&request);
                     seen.lock().unwrap().push(request);
@@ -136,6 +147,10 @@ impl StandIn {
             }
         });
         StandIn { port, requests }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     pub fn url(&self) -> String {

@@ -8,6 +8,7 @@ mod certificate_edits;
 mod cluster;
 mod contract;
 mod dns_credentials;
+mod dns_exec;
 pub(crate) mod harness;
 mod login_abuse;
 mod object_authorization;
