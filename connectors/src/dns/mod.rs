@@ -8,6 +8,7 @@
 
 pub mod api;
 mod lookup;
+mod pdns;
 mod provider;
 mod rfc2136;
 
@@ -20,6 +21,7 @@ use crate::failure::{NetFailure, log_remote_detail};
 
 pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 pub use lookup::{Authoritative, challenge_name};
+pub use pdns::{Pdns, PdnsZone};
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;
 

@@ -14,7 +14,7 @@ use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
 use super::api::Reach;
-use super::{DnsError, Rfc2136};
+use super::{DnsError, Pdns, Rfc2136};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -79,6 +79,7 @@ pub async fn client(
                 .map_err(|_| DnsError::Config("the TSIG secret is not base64".into()))?;
             Ok(Box::new(Rfc2136::new(c, server, SecretBytes::new(tsig), context.timeout, context.egress.clone())?))
         }
+        DnsProviderConfig::Pdns(c) => Ok(Box::new(Pdns::new(c, secret_field("api_key")?, context.reach()))),
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 use super::ChildGuard;
+use super::dig::{dig_txt, wait_answers_soa};
 use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
 
 /// The TSIG key the test server accepts for updates.
@@ -57,6 +58,20 @@ impl TestZone {
     pub fn read_only(mut self) -> Self {
         self.updatable = false;
         self
+    }
+
+    /// The zone in zone-file syntax: SOA, the one name server `ns1.<apex>` at 127.0.0.1 (on the
+    /// serving port, which `Authoritative::servers` assumes), then the extra records.
+    pub fn zone_file(&self) -> String {
+        let apex = &self.apex;
+        let mut text = format!(
+            "$TTL 60\n@ IN SOA ns1.{apex}. hostmaster.{apex}. ( 1 60 60 600 60 )\n@ IN NS ns1.{apex}.\nns1 IN A 127.0.0.1\n"
+        );
+        for r in &self.records {
+            text.push_str(r);
+            text.push('\n');
+        }
+        text
     }
 }
 
@@ -131,16 +146,9 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
                 String::new()
             };
             conf.push_str(&format!("zone \"{apex}\" {{ type primary; file \"{d}/{apex}.zone\"; {policy} }};\n"));
-            let mut records = format!(
-                "$TTL 60\n@ IN SOA ns1.{apex}. hostmaster.{apex}. ( 1 60 60 600 60 )\n@ IN NS ns1.{apex}.\nns1 IN A 127.0.0.1\n"
-            );
-            for r in &zone.records {
-                records.push_str(r);
-                records.push('\n');
-            }
             // named keeps its journal beside the zone; a restart must start from the file as written.
             let _ = std::fs::remove_file(self.dir.join(format!("{apex}.zone.jnl")));
-            std::fs::write(self.dir.join(format!("{apex}.zone")), records).unwrap();
+            std::fs::write(self.dir.join(format!("{apex}.zone")), zone.zone_file()).unwrap();
         }
         std::fs::write(self.dir.join("named.conf"), conf).unwrap();
     }
@@ -166,21 +174,12 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
             return Err(format!("port {}: {e:?}: {}", self.port, self.log()));
         }
         // Listening precedes loading the zones: wait until the first answers authoritatively.
-        let deadline = Instant::now() + Duration::from_secs(20);
         let apex = self.zones.first().map(|z| z.apex.clone()).unwrap_or_default();
-        loop {
-            let out = Command::new("dig")
-                .args(["+short", "+time=1", "+tries=1", "-p", &self.port.to_string(), "@127.0.0.1", &apex, "SOA"])
-                .output()
-                .expect("dig is installed (bind9-dnsutils)");
-            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-                break;
-            }
-            if let Some(status) = self.child.exited() {
-                return Err(format!("named exited with {status}: {}", self.log()));
-            }
-            assert!(Instant::now() < deadline, "named did not load zone {apex}: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
+        let addr = self.addr();
+        if let Err(e) = wait_answers_soa(&mut self.child, addr, &apex, Duration::from_secs(20)) {
+            let log = self.log();
+            self.child.stop();
+            return Err(format!("named {e}: {log}"));
         }
         Ok(())
     }
@@ -191,15 +190,7 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
 
     /// TXT values at `name` as this server answers them (through `dig`, independent of our client).
     pub fn txt(&self, name: &str) -> Vec<String> {
-        let out = Command::new("dig")
-            .args(["+short", "+time=1", "+tries=2", "-p", &self.port.to_string(), "@127.0.0.1", name, "TXT"])
-            .output()
-            .expect("dig is installed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with('"'))
-            .map(|l| l.trim_matches('"').to_owned())
-            .collect()
+        dig_txt(self.addr(), name)
     }
 
     pub fn stop(&mut self) {
@@ -219,5 +210,27 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+    }
+}
+
+impl super::Rfc2136Server for Bind {
+    fn addr(&self) -> SocketAddr {
+        Bind::addr(self)
+    }
+
+    fn key(&self) -> &TsigKey {
+        Bind::key(self)
+    }
+
+    fn txt(&self, name: &str) -> Vec<String> {
+        Bind::txt(self, name)
+    }
+
+    fn chases_cnames(&self) -> bool {
+        true
+    }
+
+    fn stop(&mut self) {
+        Bind::stop(self)
     }
 }
