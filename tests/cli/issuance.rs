@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use certautopilot_connectors::testsupport::{
-    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, EAB_KID, ZONE, verify_chain,
+    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, EAB_KID, Pebble, ZONE, verify_chain,
 };
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ pub(crate) const FAST: &[(&str, &str)] = &[
     ("CERTAUTOPILOT_DEBUG__FAULT_INJECTION", "true"),
 ];
 
-fn install_ring() {
+pub(crate) fn install_ring() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -67,8 +67,7 @@ fn project_with(
 }
 
 fn create_account(c: &ApiClient, env: &AcmeEnv, pid: &str, name: &str, eab_key: Option<&str>) -> String {
-    let mut body = json!({ "project_id": pid, "name": name, "directory_url": env.pebble.directory_url(),
-        "contact": ["mailto:ops@example.test"], "tos_agreed": true, "ca_bundle_pem": env.pebble.https_ca_pem() });
+    let mut body = account_body(&env.pebble, pid, name);
     if let Some(key) = eab_key {
         body["eab_kid"] = json!(EAB_KID);
         body["eab_hmac_key"] = json!(key);
@@ -76,7 +75,7 @@ fn create_account(c: &ApiClient, env: &AcmeEnv, pid: &str, name: &str, eab_key: 
     c.ok("POST", "/api/v1/acme-accounts", Some(body), 201)["id"].as_str().unwrap().to_owned()
 }
 
-fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &[&str]) -> String {
+pub(crate) fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &[&str]) -> String {
     let created = c.ok(
         "POST",
         "/api/v1/certificates",
@@ -86,15 +85,21 @@ fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &[&str]) -> 
     created["certificate"]["id"].as_str().unwrap().to_owned()
 }
 
-fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Duration) -> Value {
+pub(crate) fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Duration) -> Value {
     c.wait_for(&format!("/api/v1/certificates/{cid}"), deadline, &format!("certificate {status}"), |cert| {
         cert["status"] == json!(status)
     })
 }
 
-fn timeline_events(c: &ApiClient, cid: &str) -> Vec<String> {
+pub(crate) fn timeline_events(c: &ApiClient, cid: &str) -> Vec<String> {
     let timeline = c.ok("GET", &format!("/api/v1/certificates/{cid}/timeline"), None, 200);
     timeline["items"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// An ACME account at `pebble` (trusting its HTTPS CA), without EAB, as the API takes it.
+pub(crate) fn account_body(pebble: &Pebble, pid: &str, name: &str) -> Value {
+    json!({ "project_id": pid, "name": name, "directory_url": pebble.directory_url(),
+        "contact": ["mailto:ops@example.test"], "tos_agreed": true, "ca_bundle_pem": pebble.https_ca_pem() })
 }
 
 fn random_eab_key() -> String {

@@ -9,6 +9,7 @@ mod client;
 mod config_check;
 mod dev_tools;
 mod distribution;
+mod dns_providers;
 mod docs;
 mod drift;
 mod full_disk;
