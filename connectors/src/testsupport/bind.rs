@@ -6,14 +6,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 
 use super::ChildGuard;
-use super::dig::{dig_txt, wait_answers_soa};
-use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
+use super::dig::{dig_txt, launch_dns_server};
+use super::ports::{PortReservation, START_ATTEMPTS};
 
 /// The TSIG key the test server accepts for updates.
 #[derive(Debug, Clone)]
@@ -158,29 +158,13 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
     fn launch(&mut self, mut held: PortReservation) -> Result<(), String> {
         // UDP cannot be shared with the reservation: named gets it a moment before it starts.
         held.release_udp();
-        let log = std::fs::File::create(self.dir.join("named.log")).unwrap();
-        let child = Command::new("named")
-            .args(["-4", "-f", "-n", "2", "-c"])
-            .arg(self.dir.join("named.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("named is installed (./scripts/test installs bind9)");
-        self.child = ChildGuard::new(child);
-        let bound = wait_until_bound(&mut self.child, &[self.port], &[self.port], Duration::from_secs(20));
-        drop(held);
-        if let Err(e) = bound {
-            self.child.stop();
-            return Err(format!("port {}: {e:?}: {}", self.port, self.log()));
-        }
         // Listening precedes loading the zones: wait until the first answers authoritatively.
         let apex = self.zones.first().map(|z| z.apex.clone()).unwrap_or_default();
-        let addr = self.addr();
-        if let Err(e) = wait_answers_soa(&mut self.child, addr, &apex, Duration::from_secs(20)) {
-            let log = self.log();
-            self.child.stop();
-            return Err(format!("named {e}: {log}"));
-        }
+        let mut named = Command::new("named");
+        named.args(["-4", "-f", "-n", "2", "-c"]).arg(self.dir.join("named.conf"));
+        let ports: &[u16] = &[self.port];
+        self.child =
+            launch_dns_server(&mut named, &self.dir.join("named.log"), held, (ports, ports), self.addr(), &apex)?;
         Ok(())
     }
 

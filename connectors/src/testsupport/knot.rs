@@ -6,11 +6,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use super::dig::{dig_txt, wait_answers_soa};
-use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
+use super::dig::{dig_txt, launch_dns_server};
+use super::ports::{PortReservation, START_ATTEMPTS};
 use super::{ChildGuard, Rfc2136Server, TestZone, TsigKey};
 
 pub struct Knot {
@@ -94,29 +93,12 @@ zone:
     fn launch(&mut self, mut held: PortReservation) -> Result<(), String> {
         // UDP cannot be shared with the reservation: knotd gets it a moment before it starts.
         held.release_udp();
-        let log = std::fs::File::create(self.dir.join("knot.log")).unwrap();
-        let child = Command::new("knotd")
-            .arg("-c")
-            .arg(self.dir.join("knot.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("knotd is installed (./scripts/test installs knot)");
-        self.child = ChildGuard::new(child);
-        let bound = wait_until_bound(&mut self.child, &[self.port], &[self.port], Duration::from_secs(20));
-        drop(held);
-        if let Err(e) = bound {
-            self.child.stop();
-            return Err(format!("port {}: {e:?}: {}", self.port, self.log()));
-        }
         let apex = self.zones.first().map(|z| z.apex.clone()).unwrap_or_default();
-        let addr = self.addr();
-        if let Err(e) = wait_answers_soa(&mut self.child, addr, &apex, Duration::from_secs(20)) {
-            let log = self.log();
-            self.child.stop();
-            return Err(format!("knotd {e}: {log}"));
-        }
+        let mut knotd = Command::new("knotd");
+        knotd.arg("-c").arg(self.dir.join("knot.conf"));
+        let ports: &[u16] = &[self.port];
+        self.child =
+            launch_dns_server(&mut knotd, &self.dir.join("knot.log"), held, (ports, ports), self.addr(), &apex)?;
         Ok(())
     }
 

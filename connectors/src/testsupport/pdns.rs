@@ -8,11 +8,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use super::ChildGuard;
-use super::dig::{dig_txt, wait_answers_soa};
-use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
+use super::dig::{dig_txt, launch_dns_server};
+use super::ports::{PortReservation, START_ATTEMPTS};
 
 /// The package's schema for the SQLite backend.
 const SCHEMA: &str = "/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql";
@@ -116,33 +115,17 @@ impl PdnsServer {
     fn launch(&mut self, mut dns: PortReservation, api: PortReservation) -> Result<(), String> {
         // UDP cannot be shared with the reservation: pdns gets it a moment before it starts.
         dns.release_udp();
-        let log = std::fs::File::create(self.dir.join("pdns.log")).unwrap();
-        let child = Command::new("pdns_server")
-            .arg(format!("--config-dir={}", self.dir.display()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("pdns_server is installed (./scripts/test installs pdns-server)");
-        self.child = ChildGuard::new(child);
-        let bound = wait_until_bound(
-            &mut self.child,
-            &[self.dns_port, self.api_port],
-            &[self.dns_port],
-            Duration::from_secs(20),
-        );
-        drop((dns, api));
-        if let Err(e) = bound {
-            self.child.stop();
-            return Err(format!("ports {} and {}: {e:?}: {}", self.dns_port, self.api_port, self.log()));
-        }
         let apex = self.zones.first().cloned().unwrap_or_default();
-        let addr = self.dns_addr();
-        if let Err(e) = wait_answers_soa(&mut self.child, addr, &apex, Duration::from_secs(20)) {
-            let log = self.log();
-            self.child.stop();
-            return Err(format!("pdns_server {e}: {log}"));
-        }
+        let mut pdns_server = Command::new("pdns_server");
+        pdns_server.arg(format!("--config-dir={}", self.dir.display()));
+        self.child = launch_dns_server(
+            &mut pdns_server,
+            &self.dir.join("pdns.log"),
+            (dns, api),
+            (&[self.dns_port, self.api_port], &[self.dns_port]),
+            self.dns_addr(),
+            &apex,
+        )?;
         Ok(())
     }
 
