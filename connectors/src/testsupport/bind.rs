@@ -13,7 +13,7 @@ use base64::Engine;
 
 use super::ChildGuard;
 use super::dig::{dig_txt, launch_dns_server};
-use super::ports::{PortReservation, START_ATTEMPTS};
+use super::ports::{PortReservation, start_on_fresh_ports};
 
 /// The TSIG key the test server accepts for updates.
 #[derive(Debug, Clone)]
@@ -88,17 +88,13 @@ impl Bind {
     pub fn start(dir: &Path, key: TsigKey, zones: Vec<TestZone>) -> Bind {
         std::fs::create_dir_all(dir).unwrap();
         let mut bind = Bind { dir: dir.to_path_buf(), port: 0, key, zones, child: ChildGuard::default() };
-        let mut failures = Vec::new();
-        for _ in 0..START_ATTEMPTS {
+        start_on_fresh_ports("named", || {
             let held = PortReservation::tcp_and_udp();
             bind.port = held.port();
             bind.write_config();
-            match bind.launch(held) {
-                Ok(()) => return bind,
-                Err(e) => failures.push(e),
-            }
-        }
-        panic!("named did not start on any of {START_ATTEMPTS} ports: {failures:#?}");
+            bind.launch(held)
+        });
+        bind
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::dig::{dig_txt, launch_dns_server};
-use super::ports::{PortReservation, START_ATTEMPTS};
+use super::ports::{PortReservation, start_on_fresh_ports};
 use super::{ChildGuard, Rfc2136Server, TestZone, TsigKey};
 
 pub struct Knot {
@@ -25,17 +25,13 @@ impl Knot {
     pub fn start(dir: &Path, key: TsigKey, zones: Vec<TestZone>) -> Knot {
         std::fs::create_dir_all(dir).unwrap();
         let mut knot = Knot { dir: dir.to_path_buf(), port: 0, key, zones, child: ChildGuard::default() };
-        let mut failures = Vec::new();
-        for _ in 0..START_ATTEMPTS {
+        start_on_fresh_ports("knotd", || {
             let held = PortReservation::tcp_and_udp();
             knot.port = held.port();
             knot.write_config();
-            match knot.launch(held) {
-                Ok(()) => return knot,
-                Err(e) => failures.push(e),
-            }
-        }
-        panic!("knotd did not start on any of {START_ATTEMPTS} ports: {failures:#?}");
+            knot.launch(held)
+        });
+        knot
     }
 
     fn write_config(&self) {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use super::ChildGuard;
 use super::dig::{dig_txt, launch_dns_server};
-use super::ports::{PortReservation, START_ATTEMPTS};
+use super::ports::{PortReservation, start_on_fresh_ports};
 
 /// The package's schema for the SQLite backend.
 const SCHEMA: &str = "/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql";
@@ -42,17 +42,13 @@ impl PdnsServer {
             child: ChildGuard::default(),
         };
         pdns.make_database();
-        let mut failures = Vec::new();
-        for _ in 0..START_ATTEMPTS {
+        start_on_fresh_ports("pdns_server", || {
             let (dns, api) = (PortReservation::tcp_and_udp(), PortReservation::tcp());
             (pdns.dns_port, pdns.api_port) = (dns.port(), api.port());
             pdns.write_config();
-            match pdns.launch(dns, api) {
-                Ok(()) => return pdns,
-                Err(e) => failures.push(e),
-            }
-        }
-        panic!("pdns_server did not start on any of {START_ATTEMPTS} pairs of ports: {failures:#?}");
+            pdns.launch(dns, api)
+        });
+        pdns
     }
 
     fn write_config(&self) {
