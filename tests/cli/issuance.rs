@@ -85,7 +85,7 @@ pub(crate) fn request(c: &ApiClient, pid: &str, account: &str, cn: &str, sans: &
     created["certificate"]["id"].as_str().unwrap().to_owned()
 }
 
-pub(crate) fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Duration) -> Value {
+fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Duration) -> Value {
     c.wait_for(&format!("/api/v1/certificates/{cid}"), deadline, &format!("certificate {status}"), |cert| {
         cert["status"] == json!(status)
     })
