@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use certautopilot_connectors::testsupport::{
-    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, EAB_KID, ZONE, verify_chain,
+    AcmeEnv, AcmeEnvOptions, AriProxy, CNAME_NAME, EAB_KID, Pebble, ZONE, verify_chain,
 };
 use serde_json::{Value, json};
 
@@ -67,8 +67,7 @@ fn project_with(
 }
 
 pub(crate) fn create_account(c: &ApiClient, env: &AcmeEnv, pid: &str, name: &str, eab_key: Option<&str>) -> String {
-    let mut body = json!({ "project_id": pid, "name": name, "directory_url": env.pebble.directory_url(),
-        "contact": ["mailto:ops@example.test"], "tos_agreed": true, "ca_bundle_pem": env.pebble.https_ca_pem() });
+    let mut body = account_body(&env.pebble, pid, name);
     if let Some(key) = eab_key {
         body["eab_kid"] = json!(EAB_KID);
         body["eab_hmac_key"] = json!(key);
@@ -92,9 +91,15 @@ pub(crate) fn wait_status(c: &ApiClient, cid: &str, status: &str, deadline: Dura
     })
 }
 
-fn timeline_events(c: &ApiClient, cid: &str) -> Vec<String> {
+pub(crate) fn timeline_events(c: &ApiClient, cid: &str) -> Vec<String> {
     let timeline = c.ok("GET", &format!("/api/v1/certificates/{cid}/timeline"), None, 200);
     timeline["items"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// An ACME account at `pebble` (trusting its HTTPS CA), without EAB, as the API takes it.
+pub(crate) fn account_body(pebble: &Pebble, pid: &str, name: &str) -> Value {
+    json!({ "project_id": pid, "name": name, "directory_url": pebble.directory_url(),
+        "contact": ["mailto:ops@example.test"], "tos_agreed": true, "ca_bundle_pem": pebble.https_ca_pem() })
 }
 
 fn random_eab_key() -> String {

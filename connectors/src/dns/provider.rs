@@ -13,10 +13,9 @@ use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
-use super::acmedns::AcmeDns;
 use super::api::Reach;
 use super::exec::ExecHook;
-use super::{AcmeDns, Cloudflare, Digitalocean, DnsError, Hetzner, Rfc2136, Route53};
+use super::{AcmeDns, Cloudflare, Digitalocean, DnsError, Hetzner, Pdns, Rfc2136, Route53};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -98,6 +97,7 @@ pub async fn client(
             Ok(Box::new(AcmeDns::new(c, password, context.reach())))
         }
         DnsProviderConfig::Exec(c) => Ok(Box::new(ExecHook::new(c))),
+        DnsProviderConfig::Pdns(c) => Ok(Box::new(Pdns::new(c, secret_field("api_key")?, context.reach()))),
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }
 }

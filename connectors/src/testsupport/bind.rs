@@ -6,13 +6,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 
 use super::ChildGuard;
-use super::ports::{PortReservation, START_ATTEMPTS, wait_until_bound};
+use super::dig::{dig_txt, launch_dns_server};
+use super::ports::{PortReservation, start_on_fresh_ports};
 
 /// The TSIG key the test server accepts for updates.
 #[derive(Debug, Clone)]
@@ -58,6 +59,20 @@ impl TestZone {
         self.updatable = false;
         self
     }
+
+    /// The zone in zone-file syntax: SOA, the one name server `ns1.<apex>` at 127.0.0.1 (on the
+    /// serving port, which `Authoritative::servers` assumes), then the extra records.
+    pub fn zone_file(&self) -> String {
+        let apex = &self.apex;
+        let mut text = format!(
+            "$TTL 60\n@ IN SOA ns1.{apex}. hostmaster.{apex}. ( 1 60 60 600 60 )\n@ IN NS ns1.{apex}.\nns1 IN A 127.0.0.1\n"
+        );
+        for r in &self.records {
+            text.push_str(r);
+            text.push('\n');
+        }
+        text
+    }
 }
 
 pub struct Bind {
@@ -73,17 +88,13 @@ impl Bind {
     pub fn start(dir: &Path, key: TsigKey, zones: Vec<TestZone>) -> Bind {
         std::fs::create_dir_all(dir).unwrap();
         let mut bind = Bind { dir: dir.to_path_buf(), port: 0, key, zones, child: ChildGuard::default() };
-        let mut failures = Vec::new();
-        for _ in 0..START_ATTEMPTS {
+        start_on_fresh_ports("named", || {
             let held = PortReservation::tcp_and_udp();
             bind.port = held.port();
             bind.write_config();
-            match bind.launch(held) {
-                Ok(()) => return bind,
-                Err(e) => failures.push(e),
-            }
-        }
-        panic!("named did not start on any of {START_ATTEMPTS} ports: {failures:#?}");
+            bind.launch(held)
+        });
+        bind
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -131,16 +142,9 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
                 String::new()
             };
             conf.push_str(&format!("zone \"{apex}\" {{ type primary; file \"{d}/{apex}.zone\"; {policy} }};\n"));
-            let mut records = format!(
-                "$TTL 60\n@ IN SOA ns1.{apex}. hostmaster.{apex}. ( 1 60 60 600 60 )\n@ IN NS ns1.{apex}.\nns1 IN A 127.0.0.1\n"
-            );
-            for r in &zone.records {
-                records.push_str(r);
-                records.push('\n');
-            }
             // named keeps its journal beside the zone; a restart must start from the file as written.
             let _ = std::fs::remove_file(self.dir.join(format!("{apex}.zone.jnl")));
-            std::fs::write(self.dir.join(format!("{apex}.zone")), records).unwrap();
+            std::fs::write(self.dir.join(format!("{apex}.zone")), zone.zone_file()).unwrap();
         }
         std::fs::write(self.dir.join("named.conf"), conf).unwrap();
     }
@@ -150,38 +154,13 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
     fn launch(&mut self, mut held: PortReservation) -> Result<(), String> {
         // UDP cannot be shared with the reservation: named gets it a moment before it starts.
         held.release_udp();
-        let log = std::fs::File::create(self.dir.join("named.log")).unwrap();
-        let child = Command::new("named")
-            .args(["-4", "-f", "-n", "2", "-c"])
-            .arg(self.dir.join("named.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("named is installed (./scripts/test installs bind9)");
-        self.child = ChildGuard::new(child);
-        let bound = wait_until_bound(&mut self.child, &[self.port], &[self.port], Duration::from_secs(20));
-        drop(held);
-        if let Err(e) = bound {
-            self.child.stop();
-            return Err(format!("port {}: {e:?}: {}", self.port, self.log()));
-        }
         // Listening precedes loading the zones: wait until the first answers authoritatively.
-        let deadline = Instant::now() + Duration::from_secs(20);
         let apex = self.zones.first().map(|z| z.apex.clone()).unwrap_or_default();
-        loop {
-            let out = Command::new("dig")
-                .args(["+short", "+time=1", "+tries=1", "-p", &self.port.to_string(), "@127.0.0.1", &apex, "SOA"])
-                .output()
-                .expect("dig is installed (bind9-dnsutils)");
-            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-                break;
-            }
-            if let Some(status) = self.child.exited() {
-                return Err(format!("named exited with {status}: {}", self.log()));
-            }
-            assert!(Instant::now() < deadline, "named did not load zone {apex}: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut named = Command::new("named");
+        named.args(["-4", "-f", "-n", "2", "-c"]).arg(self.dir.join("named.conf"));
+        let ports: &[u16] = &[self.port];
+        self.child =
+            launch_dns_server(&mut named, &self.dir.join("named.log"), held, (ports, ports), self.addr(), &apex)?;
         Ok(())
     }
 
@@ -191,15 +170,7 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
 
     /// TXT values at `name` as this server answers them (through `dig`, independent of our client).
     pub fn txt(&self, name: &str) -> Vec<String> {
-        let out = Command::new("dig")
-            .args(["+short", "+time=1", "+tries=2", "-p", &self.port.to_string(), "@127.0.0.1", name, "TXT"])
-            .output()
-            .expect("dig is installed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with('"'))
-            .map(|l| l.trim_matches('"').to_owned())
-            .collect()
+        dig_txt(self.addr(), name)
     }
 
     pub fn stop(&mut self) {
@@ -219,5 +190,27 @@ key "{name}." {{ algorithm {alg}; secret "{secret}"; }};
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+    }
+}
+
+impl super::Rfc2136Server for Bind {
+    fn addr(&self) -> SocketAddr {
+        Bind::addr(self)
+    }
+
+    fn key(&self) -> &TsigKey {
+        Bind::key(self)
+    }
+
+    fn txt(&self, name: &str) -> Vec<String> {
+        Bind::txt(self, name)
+    }
+
+    fn chases_cnames(&self) -> bool {
+        true
+    }
+
+    fn stop(&mut self) {
+        Bind::stop(self)
     }
 }

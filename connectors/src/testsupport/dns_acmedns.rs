@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{StandIn, StandInRequest, StandInAnswer, TsigKey};
+use super::{StandIn, StandInAnswer, StandInRequest, TsigKey};
 
 /// How many values acme-dns answers per subdomain (its rolling update: a name and its wildcard).
 pub const ACMEDNS_KEPT_VALUES: usize = 2;

@@ -1,19 +1,23 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
-//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance, moto for
-//! the Route 53 API; stand-ins for vendor and DNS provider APIs that cannot run here. Used by tests
-//! and by `certautopilot bench issue`; nothing here runs in a production path. Ports are never picked
-//! by binding and releasing: see `ports`.
+//! forwarding, Pebble (ACME CA), BIND 9 and Knot DNS (authoritative DNS with RFC 2136) and PowerDNS
+//! (authoritative DNS with an HTTP API) for issuance, moto for the Route 53 API; stand-ins for vendor
+//! and DNS provider APIs that cannot run here. Used by tests and by `certautopilot bench issue`;
+//! nothing here runs in a production path. Ports are never picked by binding and releasing: see
+//! `ports`.
 
 mod acme_env;
 mod ari;
 mod bind;
+mod dig;
+mod dns_acmedns;
 mod dns_cloudflare;
 mod dns_digitalocean;
 mod dns_hetzner;
 mod dns_route53;
 mod dns_standin;
+mod knot;
 mod moto;
-mod dns_acmedns;
+mod pdns;
 mod pebble;
 mod ports;
 mod rsyslog;
@@ -28,18 +32,34 @@ use std::time::{Duration, Instant};
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
+pub use dig::dig_txt;
+pub use dns_acmedns::{ACMEDNS_KEPT_VALUES, AcmeDnsAccount, AcmeDnsStandIn};
 pub use dns_cloudflare::cloudflare_standin;
 pub use dns_digitalocean::digitalocean_standin;
 pub use dns_hetzner::hetzner_standin;
 pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
 pub use dns_standin::{DnsStandIn, Fault, StandInRecord, StandInZone};
+pub use knot::Knot;
 pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, Moto};
-pub use dns_acmedns::{ACMEDNS_KEPT_VALUES, AcmeDnsAccount, AcmeDnsStandIn};
+pub use pdns::PdnsServer;
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
 pub use standin::{StandIn, StandInAnswer, StandInRequest};
+
+/// A real RFC 2136 server under test (BIND, Knot), so one test body runs against each.
+pub trait Rfc2136Server {
+    fn addr(&self) -> std::net::SocketAddr;
+    /// The TSIG key it accepts for updates.
+    fn key(&self) -> &TsigKey;
+    /// TXT values at `name` as it answers them (through `dig`, independent of our client).
+    fn txt(&self, name: &str) -> Vec<String>;
+    /// Whether it answers a name that is a CNAME into another of its zones with the target's
+    /// records too (the test BIND recurses; Knot is authoritative only).
+    fn chases_cnames(&self) -> bool;
+    fn stop(&mut self);
+}
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]

@@ -190,3 +190,16 @@ pub fn wait_until_bound(
 
 /// How many times a server is started on fresh ports before the test gives up.
 pub const START_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` (which takes fresh ports and starts a server on them) until it succeeds, at most
+/// `START_ATTEMPTS` times; panics with every failure otherwise.
+pub fn start_on_fresh_ports(program: &str, mut attempt: impl FnMut() -> Result<(), String>) {
+    let mut failures = Vec::new();
+    for _ in 0..START_ATTEMPTS {
+        match attempt() {
+            Ok(()) => return,
+            Err(e) => failures.push(e),
+        }
+    }
+    panic!("{program} did not start on any of {START_ATTEMPTS} sets of ports: {failures:#?}");
+}
