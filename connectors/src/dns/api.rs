@@ -81,7 +81,7 @@ impl Api<'_> {
         operation: &'static str,
         method: http::Method,
         url: &str,
-        headers: &dyn Fn() -> Vec<(String, String)>,
+        headers: &(dyn Fn() -> Vec<(String, String)> + Sync),
         body: Body<'_>,
     ) -> Result<Answer, DnsError> {
         let mut attempt = 0;

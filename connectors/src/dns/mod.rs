@@ -7,7 +7,11 @@
 //! before anything is sent to it.
 
 pub mod api;
+mod azure;
+mod gcloud;
 mod lookup;
+mod oauth;
+mod ovh;
 mod provider;
 mod rfc2136;
 
@@ -18,8 +22,11 @@ use hickory_net::proto::op::ResponseCode;
 use crate::egress::{EgressDenied, EgressPolicy};
 use crate::failure::{NetFailure, log_remote_detail};
 
+pub use azure::Azure;
 pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
+pub use gcloud::Gcloud;
 pub use lookup::{Authoritative, challenge_name};
+pub use ovh::Ovh;
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;
 

@@ -14,7 +14,7 @@ use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
 use super::api::Reach;
-use super::{DnsError, Rfc2136};
+use super::{Azure, DnsError, Gcloud, Ovh, Rfc2136};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -79,6 +79,18 @@ pub async fn client(
                 .map_err(|_| DnsError::Config("the TSIG secret is not base64".into()))?;
             Ok(Box::new(Rfc2136::new(c, server, SecretBytes::new(tsig), context.timeout, context.egress.clone())?))
         }
+        DnsProviderConfig::Gcloud(c) => {
+            Ok(Box::new(Gcloud::new(c, &secret_field("service_account_key")?, context.reach())?))
+        }
+        DnsProviderConfig::Azure(c) => {
+            Ok(Box::new(Azure::new(c, SecretBytes::from_text(&secret_field("client_secret")?), context.reach())))
+        }
+        DnsProviderConfig::Ovh(c) => Ok(Box::new(Ovh::new(
+            c,
+            SecretBytes::from_text(&secret_field("application_secret")?),
+            SecretBytes::from_text(&secret_field("consumer_key")?),
+            context.reach(),
+        ))),
         _ => Err(DnsError::Unsupported(provider_name(provider))),
     }
 }

@@ -4,8 +4,12 @@
 //! picked by binding and releasing: see `ports`.
 
 mod acme_env;
+mod api_faults;
 mod ari;
 mod bind;
+mod dns_azure;
+mod dns_gcloud;
+mod dns_ovh;
 mod pebble;
 mod ports;
 mod rsyslog;
@@ -18,13 +22,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
+pub use api_faults::Faults;
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
+pub use dns_azure::{AZURE_API_VERSION, AzureApi, AzurePrincipal};
+pub use dns_gcloud::{GCLOUD_SCOPE, GcloudApi, GcloudZone, TestServiceAccount};
+pub use dns_ovh::{OVH_CLOCK_SKEW_S, OvhApi, OvhKeys};
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
 pub use sshd::{Sshd, current_user};
-pub use standin::{StandIn, StandInRequest};
+pub use standin::{StandIn, StandInReply, StandInRequest};
 
 /// A child process that is killed and reaped when stopped or dropped, so no test leaves one behind.
 #[derive(Default)]

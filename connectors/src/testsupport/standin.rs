@@ -14,6 +14,8 @@ pub struct StandInRequest {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
+    /// The body as sent (form posts, which `body` reads as `Null`).
+    pub raw_body: Vec<u8>,
 }
 
 impl StandInRequest {
@@ -22,7 +24,21 @@ impl StandInRequest {
     }
 }
 
-type Handler = dyn Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync;
+/// An answer with headers of its own (`Retry-After` on a 429).
+#[derive(Debug, Clone)]
+pub struct StandInReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl From<(u16, serde_json::Value)> for StandInReply {
+    fn from((status, body): (u16, serde_json::Value)) -> Self {
+        StandInReply { status, headers: Vec::new(), body }
+    }
+}
+
+type Handler = dyn Fn(&StandInRequest) -> StandInReply + Send + Sync;
 
 pub struct StandIn {
     port: u16,
@@ -31,6 +47,11 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start(handler: impl Fn(&StandInRequest) -> (u16, serde_json::Value) + Send + Sync + 'static) -> StandIn {
+        StandIn::start_with_headers(move |r| handler(r).into())
+    }
+
+    /// A stand-in whose answers may carry headers.
+    pub fn start_with_headers(handler: impl Fn(&StandInRequest) -> StandInReply + Send + Sync + 'static) -> StandIn {
         let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -69,14 +90,16 @@ impl StandIn {
                         path,
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                        raw_body: body,
                     };
-                    let (status, answer) = handler(&request);
+                    let StandInReply { status, headers, body: answer } = handler(&request);
                     seen.lock().unwrap().push(request);
                     let text = answer.to_string();
+                    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
                         text.len()
                     );
                 });
