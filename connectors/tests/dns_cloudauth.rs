@@ -121,6 +121,27 @@ async fn gcloud_rate_limit_then_success_and_server_error_transient() {
     assert!(api.txt(NAME).is_empty());
 }
 
+/// Two clients adding at one name at once both land: the one whose set moved under it is refused
+/// (409 or 412) and reads the set again; and a token the API stops taking (401) is replaced once.
+#[tokio::test]
+async fn gcloud_concurrent_changes_and_a_revoked_token() {
+    let account = TestServiceAccount::generate("dns@my-project.iam.gserviceaccount.com");
+    let api = GcloudApi::start("my-project", &account, gcloud_zones(), 10);
+    let (a, b) = (gcloud_client(&api, &account).await, gcloud_client(&api, &account).await);
+    for round in 0..3 {
+        let (x, y) = (format!("a{round}"), format!("b{round}"));
+        let (ra, rb) = tokio::join!(a.add_txt("example.com", NAME, &x, 60), b.add_txt("example.com", NAME, &y, 60));
+        ra.unwrap();
+        rb.unwrap();
+    }
+    assert_eq!(api.txt(NAME), vec!["a0", "a1", "a2", "b0", "b1", "b2"]);
+    let tokens = api.token_requests();
+    api.revoke_tokens();
+    a.remove_txt("example.com", NAME, "a0").await.unwrap();
+    assert_eq!(api.token_requests(), tokens + 1, "one new token after the 401");
+    assert!(!api.txt(NAME).contains(&"a0".to_owned()));
+}
+
 // --- Azure DNS
 
 const CLIENT_SECRET: &str = "az~Secret.Value_0123456789";
@@ -196,6 +217,26 @@ async fn azure_rate_limit_then_success_and_server_error_transient() {
     let err = dns.add_txt("example.com", NAME, "w", 60).await.unwrap_err();
     assert!(matches!(err, DnsError::Api { status: 503, .. }) && err.is_transient(), "{err}");
     assert_clean(&err, "injected 503", &["InjectedFault", CLIENT_SECRET]);
+}
+
+/// Two clients adding at one name at once both land (the ETag precondition makes the later
+/// writer read the set again), and a token ARM stops taking is replaced once.
+#[tokio::test]
+async fn azure_concurrent_changes_and_a_revoked_token() {
+    let api = AzureApi::start(principal(), &azure_zones(), 10);
+    let (a, b) = (azure_client(&api, CLIENT_SECRET).await, azure_client(&api, CLIENT_SECRET).await);
+    for round in 0..3 {
+        let (x, y) = (format!("a{round}"), format!("b{round}"));
+        let (ra, rb) = tokio::join!(a.add_txt("example.com", NAME, &x, 60), b.add_txt("example.com", NAME, &y, 60));
+        ra.unwrap();
+        rb.unwrap();
+    }
+    assert_eq!(api.txt("example.com", "_acme-challenge.www"), vec!["a0", "a1", "a2", "b0", "b1", "b2"]);
+    let tokens = api.token_requests();
+    api.revoke_tokens();
+    a.remove_txt("example.com", NAME, "a0").await.unwrap();
+    assert_eq!(api.token_requests(), tokens + 1, "one new token after the 401");
+    assert_eq!(api.txt("example.com", "_acme-challenge.www").len(), 5);
 }
 
 // --- OVH

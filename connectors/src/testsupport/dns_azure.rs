@@ -86,6 +86,11 @@ impl AzureApi {
         self.standin.requests()
     }
 
+    /// Forgets every token issued so far (revoked, or expired early): API calls with them get 401.
+    pub fn revoke_tokens(&self) {
+        self.state.lock().unwrap().tokens.clear();
+    }
+
     pub fn token_requests(&self) -> usize {
         self.requests().iter().filter(|r| r.path.contains("/oauth2/v2.0/token")).count()
     }

@@ -127,6 +127,11 @@ impl GcloudApi {
         self.standin.requests()
     }
 
+    /// Forgets every token issued so far (revoked, or expired early): API calls with them get 401.
+    pub fn revoke_tokens(&self) {
+        self.state.lock().unwrap().tokens.clear();
+    }
+
     /// How many token requests were made.
     pub fn token_requests(&self) -> usize {
         self.requests().iter().filter(|r| r.path.starts_with("/token")).count()
