@@ -16,8 +16,8 @@ use certautopilot_core::model::{AzureConfig, DnsProvider};
 use serde_json::{Value, json};
 
 use super::DnsError;
-use super::api::{Answer, Api, Body, Reach};
-use super::oauth::{TokenCache, bare, form_body, oauth_message, relative_name};
+use super::api::{Answer, Api, Reach};
+use super::oauth::{Authorized, TokenCache, bare, form_body, oauth_message, relative_name, with_value, without_value};
 use super::provider::TxtRecords;
 
 const PROVIDER: &str = "azure";
@@ -59,8 +59,16 @@ impl Azure {
         Api { provider: PROVIDER, reach: &self.reach, message: oauth_message }
     }
 
-    async fn bearer(&self) -> Result<String, DnsError> {
-        let url = format!("{}/{}/oauth2/v2.0/token", self.config.login_url, self.config.tenant_id);
+    /// One ARM call with the current token.
+    async fn call(
+        &self,
+        operation: &'static str,
+        method: http::Method,
+        url: &str,
+        extra: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, DnsError> {
+        let token_url = format!("{}/{}/oauth2/v2.0/token", self.config.login_url, self.config.tenant_id);
         let form = || {
             let secret = self
                 .client_secret
@@ -73,35 +81,8 @@ impl Azure {
                 ("scope", SCOPE),
             ]))
         };
-        self.token.bearer(&self.api(), &url, &form).await
-    }
-
-    /// One ARM call with the current token; a token ARM no longer takes (401) is replaced once.
-    async fn call(
-        &self,
-        operation: &'static str,
-        method: http::Method,
-        url: &str,
-        extra: &[(&str, String)],
-        body: Option<&Value>,
-    ) -> Result<Answer, DnsError> {
-        let mut renewed = false;
-        loop {
-            let bearer = self.bearer().await?;
-            let headers = || {
-                let mut h = vec![("authorization".to_owned(), bearer.clone())];
-                h.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-                h
-            };
-            let body = body.map_or(Body::None, Body::Json);
-            match self.api().send(operation, method.clone(), url, &headers, body).await {
-                Err(DnsError::Api { status: 401, .. }) if !renewed => {
-                    self.token.forget().await;
-                    renewed = true;
-                }
-                other => return other,
-            }
-        }
+        let api = Authorized { api: self.api(), cache: &self.token, token_url: &token_url, form: &form };
+        api.send(operation, method, url, extra, body).await
     }
 
     fn zones_url(&self) -> String {
@@ -224,17 +205,11 @@ impl TxtRecords for Azure {
     }
 
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
-        let edit = |values: &[String]| {
-            (!values.iter().any(|v| v == value)).then(|| values.iter().cloned().chain([value.to_owned()]).collect())
-        };
-        self.change(zone, name, Some(ttl), &edit).await
+        self.change(zone, name, Some(ttl), &|values| with_value(values, value)).await
     }
 
     async fn remove_txt(&self, zone: &str, name: &str, value: &str) -> Result<(), DnsError> {
-        let edit = |values: &[String]| {
-            values.iter().any(|v| v == value).then(|| values.iter().filter(|v| *v != value).cloned().collect())
-        };
-        self.change(zone, name, None, &edit).await
+        self.change(zone, name, None, &|values| without_value(values, value)).await
     }
 }
 

@@ -19,8 +19,10 @@ use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 use super::DnsError;
-use super::api::{Api, Body, Reach};
-use super::oauth::{TokenCache, bare, form_body, oauth_message, query_value, quoted, unquoted};
+use super::api::{Answer, Api, Reach};
+use super::oauth::{
+    Authorized, TokenCache, bare, form_body, oauth_message, query_value, quoted, unquoted, with_value, without_value,
+};
 use super::provider::TxtRecords;
 
 const PROVIDER: &str = "gcloud";
@@ -121,32 +123,17 @@ impl Gcloud {
         Ok(format!("{signed}.{}", b64(&signature)))
     }
 
-    async fn bearer(&self) -> Result<String, DnsError> {
-        let form = || Ok(form_body(&[("grant_type", JWT_BEARER), ("assertion", &self.assertion()?)]));
-        self.token.bearer(&self.api(), &self.config.token_url, &form).await
-    }
-
-    /// One API call with the current token; a token the API no longer takes (401) is replaced once.
+    /// One API call with the current token.
     async fn call(
         &self,
         operation: &'static str,
         method: http::Method,
         url: &str,
         body: Option<&Value>,
-    ) -> Result<super::api::Answer, DnsError> {
-        let mut renewed = false;
-        loop {
-            let bearer = self.bearer().await?;
-            let headers = || vec![("authorization".to_owned(), bearer.clone())];
-            let body = body.map_or(Body::None, Body::Json);
-            match self.api().send(operation, method.clone(), url, &headers, body).await {
-                Err(DnsError::Api { status: 401, .. }) if !renewed => {
-                    self.token.forget().await;
-                    renewed = true;
-                }
-                other => return other,
-            }
-        }
+    ) -> Result<Answer, DnsError> {
+        let form = || Ok(form_body(&[("grant_type", JWT_BEARER), ("assertion", &self.assertion()?)]));
+        let api = Authorized { api: self.api(), cache: &self.token, token_url: &self.config.token_url, form: &form };
+        api.send(operation, method, url, &[], body).await
     }
 
     fn project_url(&self) -> String {
@@ -270,17 +257,11 @@ impl TxtRecords for Gcloud {
     }
 
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
-        let edit = |values: &[String]| {
-            (!values.iter().any(|v| v == value)).then(|| values.iter().cloned().chain([value.to_owned()]).collect())
-        };
-        self.change(zone, name, Some(ttl), &edit).await
+        self.change(zone, name, Some(ttl), &|values| with_value(values, value)).await
     }
 
     async fn remove_txt(&self, zone: &str, name: &str, value: &str) -> Result<(), DnsError> {
-        let edit = |values: &[String]| {
-            values.iter().any(|v| v == value).then(|| values.iter().filter(|v| *v != value).cloned().collect())
-        };
-        self.change(zone, name, None, &edit).await
+        self.change(zone, name, None, &|values| without_value(values, value)).await
     }
 
     /// Waits for every change made so far to be `done` (Cloud DNS applies changes asynchronously).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use certautopilot_core::crypto::SecretBytes;
 
 use super::DnsError;
-use super::api::{Api, Body, json_message};
+use super::api::{Answer, Api, Body, json_message};
 
 /// A token this close to its expiry is replaced before use: a change must not start with a token
 /// that lapses in flight.
@@ -33,12 +33,7 @@ impl std::fmt::Debug for TokenCache {
 impl TokenCache {
     /// The held token as an `Authorization` value, or a new one: `form` (built only when a token
     /// is asked for: a JWT carries its issue time) posted to the token endpoint `url`.
-    pub async fn bearer(
-        &self,
-        api: &Api<'_>,
-        url: &str,
-        form: &(dyn Fn() -> Result<Vec<u8>, DnsError> + Sync),
-    ) -> Result<String, DnsError> {
+    async fn bearer(&self, api: &Api<'_>, url: &str, form: TokenForm<'_>) -> Result<String, DnsError> {
         let mut held = self.held.lock().await;
         if let Some((token, until)) = held.as_ref()
             && Instant::now() + REFRESH_MARGIN < *until
@@ -67,9 +62,61 @@ impl TokenCache {
     }
 
     /// Drops the held token (the API refused it: revoked, or the clock moved).
-    pub async fn forget(&self) {
+    async fn forget(&self) {
         *self.held.lock().await = None;
     }
+}
+
+/// The form body a token request posts (built per request: a JWT carries its issue time).
+pub type TokenForm<'a> = &'a (dyn Fn() -> Result<Vec<u8>, DnsError> + Sync);
+
+/// An API reached with a bearer token from `cache`, asked for at `token_url` with `form`.
+pub struct Authorized<'a> {
+    pub api: Api<'a>,
+    pub cache: &'a TokenCache,
+    pub token_url: &'a str,
+    pub form: TokenForm<'a>,
+}
+
+impl Authorized<'_> {
+    /// One call with the current token and `extra` headers; a token the API no longer takes (401:
+    /// revoked, or expired early) is replaced once.
+    pub async fn send(
+        &self,
+        operation: &'static str,
+        method: http::Method,
+        url: &str,
+        extra: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, DnsError> {
+        let mut renewed = false;
+        loop {
+            let bearer = self.cache.bearer(&self.api, self.token_url, self.form).await?;
+            let headers = || {
+                let mut h = vec![("authorization".to_owned(), bearer.clone())];
+                h.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+                h
+            };
+            let body = body.map_or(Body::None, Body::Json);
+            match self.api.send(operation, method.clone(), url, &headers, body).await {
+                Err(DnsError::Api { status: 401, .. }) if !renewed => {
+                    self.cache.forget().await;
+                    renewed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// `values` with `value` added, or `None` when it is there already.
+pub fn with_value(values: &[String], value: &str) -> Option<Vec<String>> {
+    (!values.iter().any(|v| v == value)).then(|| values.iter().cloned().chain([value.to_owned()]).collect())
+}
+
+/// `values` without `value`, or `None` when it is not there.
+pub fn without_value(values: &[String], value: &str) -> Option<Vec<String>> {
+    values.iter().any(|v| v == value).then(|| values.iter().filter(|v| *v != value).cloned().collect())
 }
 
 /// The content type of form bodies.

@@ -1,5 +1,5 @@
 //! What the DNS provider stand-ins share: faults injected on demand (a 429 with `Retry-After`, a
-//! 5xx), query and form parsing, and fresh random tokens.
+//! 5xx), query and form parsing, and the access tokens they issued.
 //! Invariant: an injected fault answers exactly one API request, in the order pushed.
 
 use std::collections::{HashMap, VecDeque};
@@ -36,10 +36,36 @@ pub fn form_fields(raw: &[u8]) -> HashMap<String, String> {
     form_urlencoded::parse(raw).into_owned().collect()
 }
 
-/// A random token as a provider would issue one.
-pub fn random_token(prefix: &str) -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 18];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+/// The access tokens a stand-in's token endpoint issued, and which of them still hold.
+#[derive(Debug, Clone, Default)]
+pub struct IssuedTokens(Arc<Mutex<(Vec<String>, usize)>>);
+
+impl IssuedTokens {
+    /// A new random token as a provider would issue one.
+    pub fn issue(&self, prefix: &str) -> String {
+        use rand::RngCore;
+        let mut bytes = [0u8; 18];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = format!("{prefix}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut held = self.0.lock().unwrap();
+        held.0.push(token.clone());
+        held.1 += 1;
+        token
+    }
+
+    /// Whether an `Authorization` value carries a token that holds.
+    pub fn accepts(&self, authorization: Option<&str>) -> bool {
+        let bearer = authorization.and_then(|v| v.strip_prefix("Bearer "));
+        bearer.is_some_and(|b| self.0.lock().unwrap().0.iter().any(|t| t == b))
+    }
+
+    /// Revokes every token issued so far: API calls with them get 401.
+    pub fn revoke_all(&self) {
+        self.0.lock().unwrap().0.clear();
+    }
+
+    /// How many tokens were issued (revoked ones included).
+    pub fn issued(&self) -> usize {
+        self.0.lock().unwrap().1
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::api_faults::{Faults, form_fields, random_token, split_query};
+use super::api_faults::{Faults, IssuedTokens, form_fields, split_query};
 use super::{StandIn, StandInReply, StandInRequest};
 
 pub const AZURE_API_VERSION: &str = "2018-05-01";
@@ -32,7 +32,7 @@ struct State {
     principal: Option<AzurePrincipal>,
     zones: Vec<String>,
     page_size: usize,
-    tokens: Vec<String>,
+    tokens: IssuedTokens,
     /// (zone, relative name) → (etag, ttl, values).
     sets: BTreeMap<(String, String), (String, u64, Vec<String>)>,
     etags: usize,
@@ -43,6 +43,7 @@ pub struct AzureApi {
     standin: StandIn,
     state: Arc<Mutex<State>>,
     pub faults: Faults,
+    pub tokens: IssuedTokens,
 }
 
 impl AzureApi {
@@ -66,7 +67,8 @@ impl AzureApi {
             arm(&mut state, r)
         });
         state.lock().unwrap().base = standin.url();
-        AzureApi { standin, state, faults }
+        let tokens = state.lock().unwrap().tokens.clone();
+        AzureApi { standin, state, faults, tokens }
     }
 
     pub fn url(&self) -> String {
@@ -84,15 +86,6 @@ impl AzureApi {
 
     pub fn requests(&self) -> Vec<StandInRequest> {
         self.standin.requests()
-    }
-
-    /// Forgets every token issued so far (revoked, or expired early): API calls with them get 401.
-    pub fn revoke_tokens(&self) {
-        self.state.lock().unwrap().tokens.clear();
-    }
-
-    pub fn token_requests(&self) -> usize {
-        self.requests().iter().filter(|r| r.path.contains("/oauth2/v2.0/token")).count()
     }
 }
 
@@ -131,19 +124,18 @@ fn token(state: &mut State, r: &StandInRequest) -> StandInReply {
             "AADSTS70011: The provided value for the input parameter 'scope' is not valid.",
         );
     }
-    let token = random_token("eyJ0eXAi.");
-    state.tokens.push(token.clone());
+    let token = state.tokens.issue("eyJ0eXAi.");
     reply(200, json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
 }
 
 fn arm(state: &mut State, r: &StandInRequest) -> StandInReply {
-    let Some(bearer) = r.header("authorization").and_then(|v| v.strip_prefix("Bearer ")) else {
+    if r.header("authorization").is_none() {
         return reply(
             401,
             arm_error("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."),
         );
-    };
-    if !state.tokens.iter().any(|t| t == bearer) {
+    }
+    if !state.tokens.accepts(r.header("authorization")) {
         return reply(401, arm_error("InvalidAuthenticationToken", "The access token is invalid."));
     }
     let (path, query) = split_query(&r.path);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::api_faults::{Faults, form_fields, random_token, split_query};
+use super::api_faults::{Faults, IssuedTokens, form_fields, split_query};
 use super::{StandIn, StandInReply, StandInRequest};
 
 pub const GCLOUD_SCOPE: &str = "https://www.googleapis.com/auth/ndev.clouddns.readwrite";
@@ -61,7 +61,7 @@ struct State {
     public_key: Vec<u8>,
     zones: Vec<GcloudZone>,
     page_size: usize,
-    tokens: Vec<String>,
+    tokens: IssuedTokens,
     /// (managed zone, name with dot) → (ttl, rrdatas as stored, quoted).
     sets: BTreeMap<(String, String), (u64, Vec<String>)>,
     changes: usize,
@@ -72,6 +72,7 @@ pub struct GcloudApi {
     standin: StandIn,
     state: Arc<Mutex<State>>,
     pub faults: Faults,
+    pub tokens: IssuedTokens,
 }
 
 impl GcloudApi {
@@ -98,7 +99,8 @@ impl GcloudApi {
             api(&mut state, r)
         });
         state.lock().unwrap().base = standin.url();
-        GcloudApi { standin, state, faults }
+        let tokens = state.lock().unwrap().tokens.clone();
+        GcloudApi { standin, state, faults, tokens }
     }
 
     pub fn api_url(&self) -> String {
@@ -125,16 +127,6 @@ impl GcloudApi {
 
     pub fn requests(&self) -> Vec<StandInRequest> {
         self.standin.requests()
-    }
-
-    /// Forgets every token issued so far (revoked, or expired early): API calls with them get 401.
-    pub fn revoke_tokens(&self) {
-        self.state.lock().unwrap().tokens.clear();
-    }
-
-    /// How many token requests were made.
-    pub fn token_requests(&self) -> usize {
-        self.requests().iter().filter(|r| r.path.starts_with("/token")).count()
     }
 }
 
@@ -204,15 +196,13 @@ fn token(state: &mut State, r: &StandInRequest) -> StandInReply {
     if iat > now() + 60 || exp <= now() || exp.saturating_sub(iat) > 3600 {
         return grant("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
     }
-    let token = random_token("ya29.");
-    state.tokens.push(token.clone());
+    let token = state.tokens.issue("ya29.");
     reply(200, json!({ "access_token": token, "expires_in": 3599, "token_type": "Bearer" }))
 }
 
 /// Cloud DNS v1 under `/dns/v1/projects/{project}`.
 fn api(state: &mut State, r: &StandInRequest) -> StandInReply {
-    let bearer = r.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-    if !state.tokens.iter().any(|t| t == bearer) {
+    if !state.tokens.accepts(r.header("authorization")) {
         return error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.");
     }
     let (path, query) = split_query(&r.path);

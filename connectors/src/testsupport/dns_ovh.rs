@@ -18,6 +18,8 @@ use super::{StandIn, StandInReply, StandInRequest};
 pub const OVH_CLOCK_SKEW_S: i64 = 1_000;
 /// How far a request's timestamp may be from the API's clock.
 const TIME_WINDOW_S: i64 = 180;
+// A client signing with this host's clock must fail.
+const _: () = assert!(OVH_CLOCK_SKEW_S > TIME_WINDOW_S);
 
 /// Who the stand-in accepts.
 #[derive(Debug, Clone)]
