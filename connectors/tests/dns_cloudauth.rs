@@ -192,6 +192,19 @@ async fn azure_adds_and_removes_values_with_one_token() {
     assert!(matches!(err, DnsError::ZoneNotFound { .. }), "{err}");
 }
 
+/// A principal whose role is assigned on the zone only (least privilege) cannot list the resource
+/// group; the zone is then read by name, and a zone it cannot see is not found.
+#[tokio::test]
+async fn azure_zone_scoped_role_finds_its_zone_by_name() {
+    let api = AzureApi::start(principal(), &azure_zones(), 2);
+    api.scope_role_to_zones();
+    let dns = azure_client(&api, CLIENT_SECRET).await;
+    dns.add_txt("example.com", NAME, "v", 60).await.unwrap();
+    assert_eq!(api.txt("example.com", "_acme-challenge.www"), vec!["v"]);
+    let err = dns.add_txt("example.net", "_acme-challenge.example.net", "v", 60).await.unwrap_err();
+    assert!(matches!(err, DnsError::ZoneNotFound { .. }), "{err}");
+}
+
 /// A wrong client secret is refused permanently with Entra ID's AADSTS description, and the error
 /// carries neither the secret nor the rest of the answer.
 #[tokio::test]

@@ -92,7 +92,9 @@ impl Azure {
         )
     }
 
-    /// Checks that the resource group holds `zone`, reading the zone list page by page.
+    /// Checks that the resource group holds `zone`, reading the zone list page by page; a
+    /// principal allowed on the zone only (the least-privilege assignment) may not list the group,
+    /// and then the zone is read by name.
     async fn find_zone(&self, zone: &str) -> Result<String, DnsError> {
         let apex = bare(zone);
         if self.zones.lock().unwrap_or_else(|e| e.into_inner()).contains(&apex) {
@@ -100,7 +102,10 @@ impl Azure {
         }
         let mut url = format!("{}?api-version={API_VERSION}", self.zones_url());
         for _ in 0..MAX_PAGES {
-            let answer = self.call("zone lookup", http::Method::GET, &url, &[], None).await?;
+            let answer = match self.call("zone lookup", http::Method::GET, &url, &[], None).await {
+                Err(DnsError::Api { status: 403, .. }) => return self.zone_by_name(apex).await,
+                other => other?,
+            };
             if answer.status == 404 {
                 break;
             }
@@ -130,6 +135,17 @@ impl Azure {
             }
         }
         Err(DnsError::ZoneNotFound { provider: PROVIDER, zone: apex })
+    }
+
+    /// `GET …/dnsZones/{zone}`: what a role assigned on the zone itself may read.
+    async fn zone_by_name(&self, apex: String) -> Result<String, DnsError> {
+        let url = format!("{}/{apex}?api-version={API_VERSION}", self.zones_url());
+        let answer = self.call("zone lookup", http::Method::GET, &url, &[], None).await?;
+        if answer.status == 404 {
+            return Err(DnsError::ZoneNotFound { provider: PROVIDER, zone: apex });
+        }
+        self.zones.lock().unwrap_or_else(|e| e.into_inner()).insert(apex.clone());
+        Ok(apex)
     }
 
     fn record_url(&self, zone: &str, relative: &str) -> String {

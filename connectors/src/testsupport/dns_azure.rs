@@ -32,6 +32,8 @@ struct State {
     principal: Option<AzurePrincipal>,
     zones: Vec<String>,
     page_size: usize,
+    /// The principal's role is on single zones: listing the resource group is refused.
+    zone_scoped: bool,
     tokens: IssuedTokens,
     /// (zone, relative name) → (etag, ttl, values).
     sets: BTreeMap<(String, String), (String, u64, Vec<String>)>,
@@ -69,6 +71,12 @@ impl AzureApi {
         state.lock().unwrap().base = standin.url();
         let tokens = state.lock().unwrap().tokens.clone();
         AzureApi { standin, state, faults, tokens }
+    }
+
+    /// From now on the principal may read its zones but not list the resource group (a role
+    /// assigned on each zone, as docs/dns/azure.md advises).
+    pub fn scope_role_to_zones(&self) {
+        self.state.lock().unwrap().zone_scoped = true;
     }
 
     pub fn url(&self) -> String {
@@ -158,6 +166,17 @@ fn arm(state: &mut State, r: &StandInRequest) -> StandInReply {
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (r.method.as_str(), &segments[..]) {
+        ("GET", []) if state.zone_scoped => reply(
+            403,
+            arm_error(
+                "AuthorizationFailed",
+                "The client does not have authorization to perform action 'Microsoft.Network/dnsZones/read' over scope.",
+            ),
+        ),
+        ("GET", [zone]) => match state.zones.iter().find(|z| z == zone) {
+            Some(z) => reply(200, json!({ "name": z, "type": "Microsoft.Network/dnszones", "location": "global" })),
+            None => reply(404, arm_error("ResourceNotFound", &format!("The Resource '{zone}' was not found."))),
+        },
         ("GET", []) => {
             let start: usize = query.get("$skipToken").and_then(|t| t.parse().ok()).unwrap_or(0);
             let page: Vec<Value> = state
