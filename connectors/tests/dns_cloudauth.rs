@@ -103,6 +103,27 @@ async fn gcloud_refused_key_is_permanent_with_googles_message() {
     assert_eq!(api.requests().len(), 1, "nothing is sent to the API without a token");
 }
 
+/// A key file whose `private_key` is not a PKCS#8 RSA key (garbage, or an EC key) is refused when
+/// the client is built, with what is wrong with it and none of the key; nothing is sent.
+#[tokio::test]
+async fn gcloud_unusable_key_is_refused_clearly() {
+    let ec = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let garbage = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n".to_owned();
+    for (pem, expected) in [(garbage, "is not a PKCS#8 RSA key"), (ec, "is not a PKCS#8 RSA key")] {
+        let key =
+            json!({ "type": "service_account", "client_email": "a@b.iam.gserviceaccount.com", "private_key": pem });
+        let request =
+            json!({ "project": "p", "api_url": "http://127.0.0.1:9", "service_account_key": key.to_string() });
+        let Value::Object(map) = request else { unreachable!() };
+        let (config, secret) = DnsProviderConfig::decode_request(DnsProvider::Gcloud, map).unwrap();
+        let context = ProviderContext { timeout: Duration::from_secs(1), egress: EgressPolicy::allowing_loopback() };
+        let err = client(&config, secret.as_ref(), &context).await.unwrap_err();
+        assert!(matches!(err, DnsError::Config(_)) && !err.is_transient(), "{err}");
+        let body: String = pem.lines().nth(1).unwrap().chars().take(8).collect();
+        assert_clean(&err, expected, &[&body]);
+    }
+}
+
 /// A 429 with `Retry-After` is waited out and the change then made; a 500 is reported as the
 /// API's failure, transient, with Google's message.
 #[tokio::test]

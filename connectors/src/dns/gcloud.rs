@@ -76,8 +76,9 @@ impl Gcloud {
         let key: ServiceAccountKey =
             serde_json::from_str(key_json).map_err(|_| bad("is not a service account JSON key file"))?;
         let der = PrivatePkcs8KeyDer::from_pem_slice(key.private_key.as_bytes())
-            .map_err(|_| bad("has no PKCS#8 private_key"))?;
-        let pair = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|_| bad("private_key is not an RSA key"))?;
+            .map_err(|_| bad("has no PEM private_key"))?;
+        let pair =
+            RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|_| bad("private_key is not a PKCS#8 RSA key"))?;
         if key.client_email.trim().is_empty() {
             return Err(bad("has no client_email"));
         }
