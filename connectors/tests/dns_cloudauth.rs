@@ -95,8 +95,7 @@ async fn gcloud_refused_key_is_permanent_with_googles_message() {
     let dns = gcloud_client(&api, &account).await;
     let err = dns.add_txt("example.com", NAME, "v", 60).await.unwrap_err();
     assert!(matches!(err, DnsError::Api { status: 400, .. }) && !err.is_transient(), "{err}");
-    let assertion = api.requests()[0].raw_body.clone();
-    let assertion = String::from_utf8(assertion).unwrap();
+    let assertion = api.requests()[0].text.clone();
     let jwt = assertion.split("assertion=").nth(1).unwrap();
     let key_body: String = account.key_json.split("PRIVATE KEY-----").nth(1).unwrap().chars().take(60).collect();
     assert_clean(&err, "Invalid JWT Signature.", &[jwt, &key_body, "invalid_grant"]);

@@ -1,7 +1,9 @@
 //! The web console at scale: this binary serving in a child process, N issued certificates loaded
 //! into one project of its store beside it (SQLite takes writers from several processes), then the
 //! overview and the inventory requested as a signed-in owner, timed on loopback (p50, p95), and
-//! the overview's page weight with every asset it loads.
+//! the overview's page weight with every asset it loads. The inventory is timed in its default
+//! order and in the expiry order (`sort=expires`), alone, with a fact filter and a text filter, and
+//! halfway down (a cursor after half the certificates).
 //! Invariant: the pages are the ones a browser gets (same cookie, same routes); only the load
 //! goes around the API, which would take hours for 100,000 issuances.
 
@@ -11,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use certautopilot_core::model::{Certificate, KeyType, Project, User};
+use certautopilot_core::model::{Certificate, Condition, KeyType, Project, User};
 use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{RecordStore, prelude::*};
+use certautopilot_core::store::{MAX_PAGE_SIZE, PageRequest, RecordStore, prelude::*};
 use certautopilot_core::{AcmeAccountId, OrgScope, ProjectScope, SystemClock, Timestamp};
 
 use super::service::{call, start_service};
@@ -30,8 +32,10 @@ pub async fn run(dir: &Path, certificates: usize, samples: usize) -> anyhow::Res
     let project = json_field(&post(addr, &cookie, "/api/v1/projects", r#"{"name":"bench"}"#)?, "id")?;
     println!("bench ui: loading {certificates} issued certificates into one project …");
     let started = Instant::now();
-    load(&dir.join("service/data/certautopilot.db"), &project, certificates).await?;
+    let halfway = load(&dir.join("service/data/certautopilot.db"), &project, certificates).await?;
     println!("  loaded in {:.1} s", started.elapsed().as_secs_f64());
+    // The console's cursor is `<project>:<store cursor>` (`service::inventory`).
+    let deep = halfway.map(|c| format!("&cursor={project}:{c}")).unwrap_or_default();
 
     let headers = [("Cookie", cookie.as_str())];
     for (name, path) in [
@@ -39,6 +43,11 @@ pub async fn run(dir: &Path, certificates: usize, samples: usize) -> anyhow::Res
         ("inventory, first page", format!("/certificates?project={project}")),
         ("inventory, all projects", "/certificates".to_owned()),
         ("inventory, text filter", format!("/certificates?project={project}&q=host99999")),
+        ("inventory, expires soonest", format!("/certificates?project={project}&sort=expires")),
+        ("expires, status issued", format!("/certificates?project={project}&sort=expires&status=issued")),
+        ("expires, within 7 days", format!("/certificates?project={project}&sort=expires&expiring=7")),
+        ("expires, text filter", format!("/certificates?project={project}&sort=expires&q=host99999")),
+        ("expires, halfway down", format!("/certificates?project={project}&sort=expires{deep}")),
     ] {
         let mut times = Vec::new();
         let mut size = 0;
@@ -95,7 +104,9 @@ fn json_field(body: &str, field: &str) -> anyhow::Result<String> {
 }
 
 /// Issued certificates with expiries spread over the next 90 days, written beside the service.
-async fn load(db: &Path, project: &str, certificates: usize) -> anyhow::Result<()> {
+/// Returns the expiry order's store cursor after the first half of them (walked through the
+/// store, as the inventory pages), to time a page that deep.
+async fn load(db: &Path, project: &str, certificates: usize) -> anyhow::Result<Option<String>> {
     let options = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
     let store = SqliteStore::open(db, options, Arc::new(SystemClock)).await?;
     let org = store.list_organizations().await?.into_iter().next().context("no organization")?;
@@ -121,5 +132,10 @@ async fn load(db: &Path, project: &str, certificates: usize) -> anyhow::Result<(
         store.insert_many(&scope, &batch).await?;
         made += n;
     }
-    Ok(())
+    let mut cursor = None;
+    for _ in 0..certificates / 2 / MAX_PAGE_SIZE {
+        let page = PageRequest { limit: Some(MAX_PAGE_SIZE), cursor };
+        cursor = store.certificates_by_expiry(&scope, &Condition::Always, &page).await?.next_cursor;
+    }
+    Ok(cursor)
 }

@@ -4,12 +4,18 @@
 //! right after the last record read.
 //! Without a project it walks every project the caller sees, one after the other; the cursor
 //! names the project it stopped in.
+//! Two orders (`InventorySort`): the default, by id, and `expires`, soonest `not_after` first with
+//! unissued certificates last (`CertificateStats::certificates_by_expiry`). In the expiry order the
+//! filters on stored facts (status, expiring within, expires on) go into the store's query; issuer
+//! and text are not facts the store indexes, so they are checked while paging, under the same budget.
+//! The expiry order needs one project: an order across projects would merge every project's walk.
 //! Invariant: one call reads at most `SCAN_BUDGET` records, so a filter that matches little
 //! still answers quickly; the answer then says how far it got and the cursor continues from there.
 
+use certautopilot_core::Timestamp;
 use certautopilot_core::ids::{AcmeAccountId, ProjectId};
-use certautopilot_core::model::{Certificate, CertificateStatus};
-use certautopilot_core::store::{PageRequest, RecordStore};
+use certautopilot_core::model::{Certificate, CertificateStatus, Condition, DAY_MILLIS};
+use certautopilot_core::store::{Page, PageRequest, RecordStore};
 
 use crate::api::views::CertificateView;
 use crate::service::authorized::Authorized;
@@ -33,7 +39,55 @@ pub struct InventoryFilter {
     pub text: Option<String>,
 }
 
+/// The order of the inventory, named as the query strings spell it (`sort=`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum InventorySort {
+    /// By id: creation order, across every project the caller sees.
+    #[default]
+    Default,
+    /// Soonest `not_after` first, ties by id, unissued certificates last; one project at a time.
+    Expires,
+}
+
+impl InventorySort {
+    pub const ALL: [InventorySort; 2] = [InventorySort::Default, InventorySort::Expires];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InventorySort::Default => "default",
+            InventorySort::Expires => "expires",
+        }
+    }
+
+    /// The order a `sort` value names; anything else is refused with the field named.
+    pub fn parse(text: &str) -> Result<InventorySort, ApiError> {
+        InventorySort::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| ApiError::invalid("sort", format!("unknown sort {text:?}: one of default, expires")))
+    }
+}
+
 impl InventoryFilter {
+    /// The part of the filter the store can check in the expiry order (facts it keeps beside each
+    /// certificate); `matches` still checks the whole filter on what the store returns.
+    fn store_condition(&self, now_millis: i64) -> Condition {
+        let live = || Condition::Not(Box::new(Condition::StatusIn(vec![CertificateStatus::Revoked])));
+        let mut parts = Vec::new();
+        if let Some(status) = self.status {
+            parts.push(Condition::StatusIn(vec![status]));
+        }
+        if let Some(days) = self.expiring_within_days {
+            let limit = Timestamp::from_unix_millis(now_millis + i64::from(days) * DAY_MILLIS);
+            parts.extend([Condition::NotAfterAtOrBefore(limit), live()]);
+        }
+        if let Some(day) = self.expires_on_day {
+            let at = |d: i64| Timestamp::from_unix_millis(d.saturating_mul(DAY_MILLIS));
+            parts.extend([Condition::NotAfterIn(at(day), at(day.saturating_add(1))), live()]);
+        }
+        Condition::All(parts)
+    }
+
     fn matches(&self, cert: &Certificate, now_millis: i64) -> bool {
         if self.status.is_some_and(|s| s != cert.status) || self.issuer.is_some_and(|a| a != cert.acme_account_id) {
             return false;
@@ -91,18 +145,23 @@ impl Position {
 }
 
 /// The certificates matching `filter` in `project`, or in every project the caller sees (in the
-/// order they are listed), from `page.cursor`, at most `page.limit`.
+/// order they are listed), from `page.cursor`, at most `page.limit`, in the `sort` order (which for
+/// `Expires` needs a project: refused on `sort` without one).
 pub async fn search(
     auth: &Authorized,
     project: Option<ProjectId>,
     filter: &InventoryFilter,
+    sort: InventorySort,
     page: PageRequest,
 ) -> Result<InventoryPage, ApiError> {
     let page = records::page(page)?;
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
-    let projects = match project {
-        Some(p) => vec![p],
-        None => crate::service::overview::visible_projects(auth).await?,
+    let projects = match (project, sort) {
+        (Some(p), _) => vec![p],
+        (None, InventorySort::Default) => crate::service::overview::visible_projects(auth).await?,
+        (None, InventorySort::Expires) => {
+            return Err(ApiError::invalid("sort", "sorting by expiry needs a project: choose one"));
+        }
     };
     let mut position = match page.cursor.as_deref() {
         Some(text) => Position::parse(text)?,
@@ -115,6 +174,7 @@ pub async fn search(
     let mut index =
         projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
     let now = auth.state().now().as_unix_millis();
+    let condition = filter.store_condition(now);
     let store = auth.state().store()?;
     let mut items = Vec::new();
     let mut scanned = 0;
@@ -125,7 +185,10 @@ pub async fn search(
         while items.len() < limit && scanned < SCAN_BUDGET {
             let want = (limit - items.len()).min(SCAN_BUDGET - scanned);
             let request = PageRequest { limit: Some(want), cursor: position.within.clone() };
-            let batch = store.list::<Certificate>(&scope, &request).await?;
+            let batch: Page<Certificate> = match sort {
+                InventorySort::Default => store.list::<Certificate>(&scope, &request).await?,
+                InventorySort::Expires => store.certificates_by_expiry(&scope, &condition, &request).await?,
+            };
             scanned += batch.items.len();
             items.extend(batch.items.into_iter().filter(|c| filter.matches(c, now)).map(CertificateView::from));
             position.within = batch.next_cursor;
@@ -180,5 +243,59 @@ mod tests {
         let day = (now + 10 * 86_400_000) / 86_400_000;
         assert!(f(InventoryFilter { expires_on_day: Some(day), ..Default::default() }));
         assert!(!f(InventoryFilter { expires_on_day: Some(day - 1), ..Default::default() }));
+    }
+
+    /// The store's part of a filter never drops a certificate the whole filter keeps, and keeps
+    /// none that the fact filters alone (status, expiring within, expires on) would drop: it is
+    /// exactly those, so the expiry order's pages are filtered in the store, not after it.
+    #[test]
+    fn store_condition_is_the_fact_part_of_the_filter() {
+        use certautopilot_core::model::CertificateFacts;
+        let now = 1_800_000_000_000;
+        let day = now / 86_400_000;
+        let filters = [
+            InventoryFilter::default(),
+            InventoryFilter { status: Some(CertificateStatus::Issued), ..Default::default() },
+            InventoryFilter { expiring_within_days: Some(10), ..Default::default() },
+            InventoryFilter { expires_on_day: Some(day + 10), ..Default::default() },
+            InventoryFilter {
+                status: Some(CertificateStatus::Revoked),
+                expiring_within_days: Some(3),
+                ..Default::default()
+            },
+        ];
+        for filter in &filters {
+            let condition = filter.store_condition(now);
+            for status in [CertificateStatus::Requested, CertificateStatus::Issued, CertificateStatus::Revoked] {
+                for offset in
+                    [None, Some(-1), Some(0), Some(3 * 86_400_000), Some(10 * 86_400_000), Some(11 * 86_400_000)]
+                {
+                    let mut cert = Certificate::new(
+                        ProjectId::new(),
+                        "a.example".to_owned(),
+                        vec![],
+                        KeyType::EcdsaP256,
+                        AcmeAccountId::new(),
+                        Timestamp::from_unix_millis(now),
+                    );
+                    cert.status = status;
+                    cert.not_after = offset.map(|o| Timestamp::from_unix_millis(now + o));
+                    let holds = condition.holds(&CertificateFacts::of(&cert));
+                    assert_eq!(holds, filter.matches(&cert, now), "{filter:?} on {status:?} {offset:?}");
+                }
+            }
+        }
+    }
+
+    /// `sort` takes the two names it offers and refuses anything else naming the field.
+    #[test]
+    fn sort_names_parse_and_others_are_refused() {
+        for sort in InventorySort::ALL {
+            assert_eq!(InventorySort::parse(sort.name()).unwrap(), sort);
+        }
+        for bad in ["", "Expires", "not_after", "expires "] {
+            let e = InventorySort::parse(bad).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("sort"), "{bad:?}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{AcmeAccountView, CertificateView, CreateCertificate, TargetView};
 use crate::service::error::ApiError;
-use crate::service::inventory::{InventoryFilter, SCAN_BUDGET};
+use crate::service::inventory::{InventoryFilter, InventorySort, SCAN_BUDGET};
 use crate::ui::context::{Layout, Ui, UiError, UiResult, render, render_status, see_other};
 use crate::ui::display::{ProjectNames, query_value, span, when_opt};
 use crate::ui::forms::{FieldErrors, FormData};
@@ -30,6 +30,9 @@ struct InventoryPage {
     q: String,
     expiring: String,
     expires_on: String,
+    /// The order shown (`sort`), and the orders offered with their labels.
+    sort: &'static str,
+    sorts: [(&'static str, &'static str); 2],
     all_projects: bool,
     rows: Vec<(CertificateView, String)>,
     filter_query: String,
@@ -72,6 +75,24 @@ fn read_filter(req: &HttpRequest) -> Result<InventoryFilter, String> {
     Ok(filter)
 }
 
+/// The order of the query string's `sort`. The expiry order is one project's: across projects it
+/// is refused here, with the reason shown, like a bad filter value.
+fn read_sort(req: &HttpRequest, project: Option<ProjectId>) -> Result<InventorySort, String> {
+    let Some(text) = query_value(req, "sort") else { return Ok(InventorySort::Default) };
+    let sort = InventorySort::parse(&text).map_err(|e| format!("order: {}", e.detail))?;
+    if sort == InventorySort::Expires && project.is_none() {
+        return Err("order: expires soonest is shown for one project at a time; choose a project".to_owned());
+    }
+    Ok(sort)
+}
+
+fn sort_label(sort: InventorySort) -> &'static str {
+    match sort {
+        InventorySort::Default => "Default order",
+        InventorySort::Expires => "Expires soonest",
+    }
+}
+
 pub async fn inventory(req: HttpRequest) -> UiResult {
     let ui = Ui::page(&req).await?;
     let project: Option<ProjectId> = match query_value(&req, "project") {
@@ -79,15 +100,16 @@ pub async fn inventory(req: HttpRequest) -> UiResult {
         None => None,
     };
     let names = ProjectNames::of(&ui);
-    let (filter, problem) = match read_filter(&req) {
-        Ok(f) => (f, None),
-        Err(p) => (InventoryFilter::default(), Some(p)),
+    let (filter, sort, problem) = match (read_filter(&req), read_sort(&req, project)) {
+        (Ok(f), Ok(s)) => (f, s, None),
+        (Err(p), _) | (_, Err(p)) => (InventoryFilter::default(), InventorySort::Default, Some(p)),
     };
-    let cursor = query_value(&req, "cursor");
+    // A refused request shows the first page of everything, so a cursor of the refused order is not read.
+    let cursor = query_value(&req, "cursor").filter(|_| problem.is_none());
     let paged = cursor.is_some();
     let page = PageRequest { limit: Some(PAGE_SIZE), cursor };
-    let found = crate::service::inventory::search(&ui.auth("listCertificates")?, project, &filter, page).await?;
-    let keep = ["project", "status", "q", "expiring", "expires_on", "issuer"];
+    let found = crate::service::inventory::search(&ui.auth("listCertificates")?, project, &filter, sort, page).await?;
+    let keep = ["project", "status", "q", "expiring", "expires_on", "issuer", "sort"];
     let filter_query: String =
         keep.iter().filter_map(|k| query_value(&req, k).map(|v| format!("&{k}={}", urlencode(&v)))).collect();
     let rows = found.items.into_iter().map(|c| {
@@ -100,6 +122,8 @@ pub async fn inventory(req: HttpRequest) -> UiResult {
         q: query_value(&req, "q").unwrap_or_default(),
         expiring: query_value(&req, "expiring").unwrap_or_default(),
         expires_on: query_value(&req, "expires_on").unwrap_or_default(),
+        sort: sort.name(),
+        sorts: InventorySort::ALL.map(|s| (s.name(), sort_label(s))),
         all_projects: project.is_none(),
         rows: rows.collect(),
         filter_query,

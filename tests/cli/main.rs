@@ -13,6 +13,7 @@ mod docs;
 mod drift;
 mod full_disk;
 mod issuance;
+mod issuance_route53;
 mod kek;
 mod kek_migrate;
 mod login_flood;

@@ -194,6 +194,13 @@ async fn other_screens(b: &Browser, pid: &str, page: &str) {
     b.check("inventory").await;
     b.goto("/certificates?status=failed").await;
     assert!(b.text("main table").await.contains("No certificates match"));
+    // --- the expiry order: the project's inventory soonest first, the order kept in the form.
+    b.goto(&format!("/certificates?project={pid}&sort=expires")).await;
+    assert!(b.text("main table").await.contains(&format!("www.{ZONE}")));
+    assert_eq!(b.find("select[name=sort]").await.prop("value").await.unwrap().unwrap_or_default(), "expires");
+    b.check("inventory-expires").await;
+    b.goto("/certificates?sort=soonest").await;
+    assert!(b.text(".alert").await.contains("unknown sort"), "a bad order is named, not ignored");
     b.goto("/").await;
     assert!(b.text(".card.ok").await.starts_with('1'), "one issued certificate on the overview");
     assert!(b.count("svg.calendar a").await == 90, "the calendar links each of the 90 days");

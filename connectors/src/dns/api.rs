@@ -84,9 +84,24 @@ impl Api<'_> {
         headers: &(dyn Fn() -> Vec<(String, String)> + Sync),
         body: Body<'_>,
     ) -> Result<Answer, DnsError> {
+        self.send_throttled(operation, method, url, headers, body, |_, _| false).await
+    }
+
+    /// `send` for an API that also says "slow down" with another status than 429 (Route 53's 400
+    /// `Throttling`): `throttled(status, body)` picks those answers out, which are then treated
+    /// as a 429.
+    pub async fn send_throttled(
+        &self,
+        operation: &'static str,
+        method: http::Method,
+        url: &str,
+        headers: &(dyn Fn() -> Vec<(String, String)> + Sync),
+        body: Body<'_>,
+        throttled: fn(u16, &[u8]) -> bool,
+    ) -> Result<Answer, DnsError> {
         let mut attempt = 0;
         loop {
-            match self.once(operation, method.clone(), url, &headers(), &body).await {
+            match self.once(operation, method.clone(), url, &headers(), &body, throttled).await {
                 Err(DnsError::RateLimited { retry_after_s, .. })
                     if attempt < RATE_LIMIT_RETRIES && Duration::from_secs(retry_after_s) <= LONGEST_RETRY_AFTER =>
                 {
@@ -106,6 +121,7 @@ impl Api<'_> {
         url: &str,
         headers: &[(String, String)],
         body: &Body<'_>,
+        throttled: fn(u16, &[u8]) -> bool,
     ) -> Result<Answer, DnsError> {
         let provider = self.provider;
         let what = format!("{provider} {operation}");
@@ -153,7 +169,7 @@ impl Api<'_> {
         }
         let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
         log_remote_detail(&what, &crate::targets::withhold_sent(&String::from_utf8_lossy(&bytes), &sent));
-        if status == 429 {
+        if status == 429 || throttled(status, &bytes) {
             return Err(DnsError::RateLimited { provider, retry_after_s: retry_after(&headers) });
         }
         let message = (self.message)(&bytes).map(|m| clean_message(&m, &sent)).filter(|m| !m.is_empty());

@@ -14,6 +14,7 @@ mod oauth;
 mod ovh;
 mod provider;
 mod rfc2136;
+mod route53;
 
 use std::net::SocketAddr;
 
@@ -29,6 +30,7 @@ pub use lookup::{Authoritative, challenge_name};
 pub use ovh::Ovh;
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;
+pub use route53::Route53;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {

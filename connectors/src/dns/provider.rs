@@ -14,7 +14,7 @@ use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
 use super::api::Reach;
-use super::{Azure, DnsError, Gcloud, Ovh, Rfc2136};
+use super::{Azure, DnsError, Gcloud, Ovh, Rfc2136, Route53};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -78,6 +78,9 @@ pub async fn client(
                 .decode(secret_field("secret")?)
                 .map_err(|_| DnsError::Config("the TSIG secret is not base64".into()))?;
             Ok(Box::new(Rfc2136::new(c, server, SecretBytes::new(tsig), context.timeout, context.egress.clone())?))
+        }
+        DnsProviderConfig::Route53(c) => {
+            Ok(Box::new(Route53::new(c, secret_field("secret_access_key")?, context.reach())))
         }
         DnsProviderConfig::Gcloud(c) => {
             Ok(Box::new(Gcloud::new(c, &secret_field("service_account_key")?, context.reach())?))

@@ -111,7 +111,7 @@ fn aad(status: u16, error: &str, description: &str) -> StandInReply {
 
 fn token(state: &mut State, r: &StandInRequest) -> StandInReply {
     let principal = state.principal.clone().unwrap();
-    let form = form_fields(&r.raw_body);
+    let form = form_fields(r.text.as_bytes());
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if r.path != format!("/{}/oauth2/v2.0/token", principal.tenant_id) {
         return aad(400, "invalid_tenant", "AADSTS90002: Tenant not found.");

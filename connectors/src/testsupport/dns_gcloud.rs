@@ -159,7 +159,7 @@ fn now() -> u64 {
 /// The JWT bearer grant: verifies the assertion as Google documents it.
 fn token(state: &mut State, r: &StandInRequest) -> StandInReply {
     let grant = |description: &str| reply(400, json!({ "error": "invalid_grant", "error_description": description }));
-    let form = form_fields(&r.raw_body);
+    let form = form_fields(r.text.as_bytes());
     if r.method != "POST"
         || form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
     {

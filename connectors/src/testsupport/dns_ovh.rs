@@ -141,7 +141,7 @@ fn authenticate(state: &State, r: &StandInRequest) -> Result<(), StandInReply> {
     if (timestamp - api_now()).abs() > TIME_WINDOW_S {
         return Err(refuse(400, "QUERY_TIME_OUT", "Query out of time"));
     }
-    let body = String::from_utf8_lossy(&r.raw_body);
+    let body = r.text.as_str();
     let url = format!("{}{}", state.base, r.path);
     // Computed here from the published recipe, not with the client's function, so a client bug shows.
     let signed = format!("{}+{}+{}+{url}+{body}+{timestamp}", keys.application_secret, keys.consumer_key, r.method);

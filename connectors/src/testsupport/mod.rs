@@ -1,7 +1,7 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
-//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance. Used by
-//! tests and by `certautopilot bench issue`; nothing here runs in a production path. Ports are never
-//! picked by binding and releasing: see `ports`.
+//! forwarding, Pebble (ACME CA) and BIND 9 (authoritative DNS with RFC 2136) for issuance, moto for
+//! the Route 53 API. Used by tests and by `certautopilot bench issue`; nothing here runs in a
+//! production path. Ports are never picked by binding and releasing: see `ports`.
 
 mod acme_env;
 mod api_faults;
@@ -10,6 +10,8 @@ mod bind;
 mod dns_azure;
 mod dns_gcloud;
 mod dns_ovh;
+mod dns_route53;
+mod moto;
 mod pebble;
 mod ports;
 mod rsyslog;
@@ -28,6 +30,8 @@ pub use bind::{Bind, TestZone, TsigKey};
 pub use dns_azure::{AZURE_API_VERSION, AzureApi, AzurePrincipal};
 pub use dns_gcloud::{GCLOUD_SCOPE, GcloudApi, GcloudZone, TestServiceAccount};
 pub use dns_ovh::{OVH_CLOCK_SKEW_S, OvhApi, OvhKeys};
+pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
+pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, Moto};
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;

@@ -21,11 +21,14 @@ pub struct PebbleOptions {
     pub validity: Option<Duration>,
     /// Percentage of good nonces rejected with `badNonce` (Pebble's default is 5).
     pub nonce_reject_percent: u8,
+    /// Every challenge passes without a lookup (`PEBBLE_VA_ALWAYS_VALID=1`): only for a provider
+    /// that serves no DNS here (moto's Route 53), whose tests read the record back through its API.
+    pub always_valid: bool,
 }
 
 impl PebbleOptions {
     pub fn new(dns: SocketAddr) -> Self {
-        PebbleOptions { dns, eab_keys: Vec::new(), validity: None, nonce_reject_percent: 0 }
+        PebbleOptions { dns, eab_keys: Vec::new(), validity: None, nonce_reject_percent: 0, always_valid: false }
     }
 }
 
@@ -95,10 +98,10 @@ impl Pebble {
             .arg(d.join("pebble.json"))
             .args(["-dnsserver", &self.options.dns.to_string(), "-strict=false"])
             // Deterministic and fast (../shared/notes/pebble-bind9.md): no random validation sleeps,
-            // no authorization reuse, real validation.
+            // no authorization reuse, real validation unless `always_valid`.
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_AUTHZREUSE", "0")
-            .env("PEBBLE_VA_ALWAYS_VALID", "0")
+            .env("PEBBLE_VA_ALWAYS_VALID", if self.options.always_valid { "1" } else { "0" })
             .env("PEBBLE_WFE_NONCEREJECT", self.options.nonce_reject_percent.to_string())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

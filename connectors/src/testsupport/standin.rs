@@ -14,8 +14,8 @@ pub struct StandInRequest {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
-    /// The body as sent (form posts, which `body` reads as `Null`).
-    pub raw_body: Vec<u8>,
+    /// The body as text, for APIs that do not speak JSON (Route 53's XML, form posts).
+    pub text: String,
 }
 
 impl StandInRequest {
@@ -38,7 +38,8 @@ impl From<(u16, serde_json::Value)> for StandInReply {
     }
 }
 
-type Handler = dyn Fn(&StandInRequest) -> StandInReply + Send + Sync;
+/// An answer: status, content type, body, extra headers.
+type Handler = dyn Fn(&StandInRequest) -> (u16, &'static str, String, Vec<(String, String)>) + Send + Sync;
 
 pub struct StandIn {
     port: u16,
@@ -50,8 +51,27 @@ impl StandIn {
         StandIn::start_with_headers(move |r| handler(r).into())
     }
 
-    /// A stand-in whose answers may carry headers.
+    /// A stand-in whose JSON answers may carry headers.
     pub fn start_with_headers(handler: impl Fn(&StandInRequest) -> StandInReply + Send + Sync + 'static) -> StandIn {
+        StandIn::start_full(move |request| {
+            let StandInReply { status, headers, body } = handler(request);
+            (status, "application/json", body.to_string(), headers)
+        })
+    }
+
+    /// A stand-in whose handler answers any content type (`(status, content type, body)`).
+    pub fn start_raw(
+        handler: impl Fn(&StandInRequest) -> (u16, &'static str, String) + Send + Sync + 'static,
+    ) -> StandIn {
+        StandIn::start_full(move |request| {
+            let (status, content_type, body) = handler(request);
+            (status, content_type, body, Vec::new())
+        })
+    }
+
+    fn start_full(
+        handler: impl Fn(&StandInRequest) -> (u16, &'static str, String, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> StandIn {
         let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -90,16 +110,15 @@ impl StandIn {
                         path,
                         headers,
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-                        raw_body: body,
+                        text: String::from_utf8_lossy(&body).into_owned(),
                     };
-                    let StandInReply { status, headers, body: answer } = handler(&request);
+                    let (status, content_type, text, headers) = handler(&request);
                     seen.lock().unwrap().push(request);
-                    let text = answer.to_string();
                     let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
                     let mut stream = stream;
                     let _ = write!(
                         stream,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
+                        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
                         text.len()
                     );
                 });

@@ -6,6 +6,7 @@
 
 mod copy;
 mod error;
+mod expiry_order;
 pub mod mongodb;
 mod org_doc;
 mod page;

@@ -14,6 +14,7 @@ mod audit;
 mod certificates;
 mod cluster;
 mod dns;
+mod inventory;
 mod jobs;
 mod members;
 mod overview;
@@ -38,6 +39,26 @@ use crate::service::authorized::{AuthMethod, Authorized, Caller};
 use crate::service::credentials::{API_TOKEN_PREFIX, random_secret, secret_digest};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
+
+/// A certificate of `project` named `name` in `status`, with the given expiry and renewal time
+/// (`None`: not set), stored directly (no issuance).
+pub async fn stored_certificate(
+    h: &Harness,
+    project: &crate::api::tests::harness::Resources,
+    name: &str,
+    status: certautopilot_core::model::CertificateStatus,
+    not_after: Option<Timestamp>,
+    renew_at: Option<Timestamp>,
+) -> certautopilot_core::model::Certificate {
+    use certautopilot_core::model::{Certificate, KeyType};
+    let (id, account) = (project.scope.project_id(), project.account.id);
+    let mut cert = Certificate::new(id, name, vec![name.into()], KeyType::EcdsaP256, account, Timestamp::now());
+    cert.status = status;
+    cert.not_after = not_after;
+    cert.renew_at = renew_at;
+    h.store.insert(&project.scope, &cert).await.unwrap();
+    cert
+}
 
 /// The context of `who` calling `operation` (an operation id of the route table).
 pub fn acting(h: &Harness, who: &Who, operation: &str) -> Authorized {

@@ -1,7 +1,7 @@
 //! The overview: the store's figures of every project the caller sees, added up, with the
 //! attention list worded and ordered across projects.
 
-use certautopilot_core::model::{Certificate, CertificateStatus, Deployment, KeyType};
+use certautopilot_core::model::{Certificate, CertificateStatus, Deployment};
 use certautopilot_core::store::RecordStore;
 
 use super::*;
@@ -19,19 +19,8 @@ async fn add(
     expire_h: i64,
 ) -> Certificate {
     let now = Timestamp::now().as_unix_millis();
-    let mut cert = Certificate::new(
-        project.scope.project_id(),
-        name,
-        vec![name.into()],
-        KeyType::EcdsaP256,
-        project.account.id,
-        Timestamp::now(),
-    );
-    cert.status = status;
-    cert.renew_at = Some(Timestamp::from_unix_millis(now + renew_h * HOUR));
-    cert.not_after = Some(Timestamp::from_unix_millis(now + expire_h * HOUR));
-    h.store.insert(&project.scope, &cert).await.unwrap();
-    cert
+    let at = |hours: i64| Some(Timestamp::from_unix_millis(now + hours * HOUR));
+    stored_certificate(h, project, name, status, at(expire_h), at(renew_h)).await
 }
 
 /// The owner's overview adds both projects up and lists, soonest expiry first, the expired and

@@ -1,10 +1,12 @@
 //! Conformance of the overview's figures (`CertificateStats`): a backend's answer equals the rules
 //! applied to the project's records one by one (`ProjectCertificateStats::reference`), on a project
 //! holding every combination of the facts the rules read, at the boundaries of each comparison.
+//! The inventory's expiry order (`certificates_by_expiry`) is checked the same way: against the
+//! order by definition, walked a page at a time.
 //! Invariant: another project's records never change the answer.
 
 use super::*;
-use crate::model::{DAY_MILLIS, OVERDUE_AFTER_SECS, ProjectCertificateStats, StatsRequest};
+use crate::model::{Condition, DAY_MILLIS, OVERDUE_AFTER_SECS, ProjectCertificateStats, StatsRequest};
 use crate::store::CertificateStats;
 
 const HOUR: i64 = 3_600_000;
@@ -136,4 +138,129 @@ pub async fn an_empty_project_has_zero_figures<S: Organizations + Records + Cert
     let stats = f.store.certificate_stats(&w.a, &request).await.unwrap();
     assert_eq!(stats, ProjectCertificateStats::reference(&request, &[], &[]));
     assert_eq!(stats.calendar, vec![0; 30]);
+}
+
+/// Certificates of `scope` for the expiry order: three sharing one expiry (a tie), a few apart,
+/// some not issued yet, with alternating statuses; inserted in an order unrelated to either key.
+fn for_expiry_order(scope: &ProjectScope, now: Timestamp) -> Vec<Certificate> {
+    let at = |days: i64| Some(Timestamp::from_unix_millis(now.as_unix_millis() + days * DAY_MILLIS));
+    let expiries = [at(30), None, at(-2), at(7), at(7), None, at(90), at(7), at(1), None, at(-2)];
+    let statuses = [CertificateStatus::Issued, CertificateStatus::Revoked, CertificateStatus::Requested];
+    expiries
+        .into_iter()
+        .enumerate()
+        .map(|(i, not_after)| {
+            let mut cert = certificate(scope, &format!("e{i}.example"), now);
+            cert.not_after = not_after;
+            cert.status = statuses[i % 3];
+            cert
+        })
+        .collect()
+}
+
+/// The expiry order by definition: expiry first, absent expiries last, ties by id.
+fn expiry_reference(certificates: &[Certificate], condition: &Condition) -> Vec<CertificateId> {
+    let mut kept: Vec<&Certificate> =
+        certificates.iter().filter(|c| condition.holds(&crate::model::CertificateFacts::of(c))).collect();
+    kept.sort_by_key(|c| (c.not_after.is_none(), c.not_after, c.id.to_string()));
+    kept.into_iter().map(|c| c.id).collect()
+}
+
+async fn walk_by_expiry<S: CertificateStats>(
+    store: &S,
+    scope: &ProjectScope,
+    condition: &Condition,
+    limit: usize,
+) -> Vec<CertificateId> {
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(limit);
+    loop {
+        let batch = store.certificates_by_expiry(scope, condition, &page).await.unwrap();
+        assert!(batch.items.len() <= limit, "a page holds at most its limit");
+        assert!(batch.next_cursor.is_none() || batch.items.len() == limit, "only a full page has a cursor");
+        seen.extend(batch.items.iter().map(|c| c.id));
+        match batch.next_cursor {
+            Some(cursor) => page = PageRequest::after(limit, cursor),
+            None => return seen,
+        }
+    }
+}
+
+/// Walking the expiry order a page at a time, at page sizes that end pages inside the tie, right
+/// after it and inside the unissued tail, visits the reference order exactly: soonest first, the
+/// tie by id, unissued last, no certificate twice or missing; with conditions on the facts (one
+/// status, live and expiring within a week) the walk is the reference order of the matches.
+/// Project B's certificates, inserted alike, never appear.
+pub async fn certificates_by_expiry_walk_soonest_first_across_pages<S: Organizations + Records + CertificateStats>(
+    f: &Fixture<S>,
+) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let mine = for_expiry_order(&w.a, now);
+    f.store.insert_many(&w.a, &mine).await.unwrap();
+    f.store.insert_many(&w.b, &for_expiry_order(&w.b, now)).await.unwrap();
+    let within_week = Timestamp::from_unix_millis(now.as_unix_millis() + 7 * DAY_MILLIS);
+    let conditions = [
+        Condition::Always,
+        Condition::StatusIn(vec![CertificateStatus::Issued]),
+        Condition::All(vec![
+            Condition::NotAfterAtOrBefore(within_week),
+            Condition::Not(Box::new(Condition::StatusIn(vec![CertificateStatus::Revoked]))),
+        ]),
+    ];
+    for condition in &conditions {
+        let expected = expiry_reference(&mine, condition);
+        assert!(!expected.is_empty(), "{condition:?} matches some");
+        for limit in [1, 2, 3, 4, 5, 100] {
+            assert_eq!(walk_by_expiry(&f.store, &w.a, condition, limit).await, expected, "{condition:?}, {limit}");
+        }
+    }
+}
+
+/// A cursor the expiry order cannot have written is refused as `InvalidCursor`, never read as the
+/// start: the default order's cursor, garbage, and well-formed ones with a wrong expiry or id.
+pub async fn a_forged_expiry_cursor_is_refused<S: Organizations + Records + CertificateStats>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    f.store.insert_many(&w.a, &for_expiry_order(&w.a, now)).await.unwrap();
+    let by_id = f.store.list::<Certificate>(&w.a, &PageRequest::first(2)).await.unwrap();
+    let other_order = by_id.next_cursor.expect("the default order has a next page");
+    let id = CertificateId::new();
+    let forged = [
+        other_order,
+        "zz".to_owned(),
+        crate::store::page::encode_cursor(&format!("e:tomorrow:{id}")),
+        crate::store::page::encode_cursor("e:5:not-an-id"),
+        crate::store::page::encode_cursor(&format!("v:{id}")),
+    ];
+    for cursor in forged {
+        let page = PageRequest::after(3, cursor.clone());
+        let answer = f.store.certificates_by_expiry(&w.a, &Condition::Always, &page).await;
+        assert!(matches!(answer, Err(StoreError::InvalidCursor)), "{cursor}: {answer:?}");
+    }
+}
+
+/// A cursor carries a position, not a project: handed to project B's walk, a cursor from A's pages
+/// continues B's own order from that position and shows none of A's certificates.
+pub async fn an_expiry_cursor_stays_in_the_callers_project<S: Organizations + Records + CertificateStats>(
+    f: &Fixture<S>,
+) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let (theirs, mine) = (for_expiry_order(&w.a, now), for_expiry_order(&w.b, now));
+    f.store.insert_many(&w.a, &theirs).await.unwrap();
+    f.store.insert_many(&w.b, &mine).await.unwrap();
+    let first = f.store.certificates_by_expiry(&w.a, &Condition::Always, &PageRequest::first(4)).await.unwrap();
+    let last_of_a = first.items.last().unwrap().clone();
+    let cursor = first.next_cursor.expect("more than four certificates");
+    let rest =
+        f.store.certificates_by_expiry(&w.b, &Condition::Always, &PageRequest::after(100, cursor)).await.unwrap();
+    assert!(rest.items.iter().all(|c| c.project_id == w.b.project_id()), "only project B's certificates");
+    let key = |c: &Certificate| (c.not_after.is_none(), c.not_after, c.id.to_string());
+    let expected: Vec<CertificateId> = {
+        let mut after: Vec<&Certificate> = mine.iter().filter(|c| key(c) > key(&last_of_a)).collect();
+        after.sort_by_key(|c| key(c));
+        after.into_iter().map(|c| c.id).collect()
+    };
+    assert_eq!(rest.items.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
 }

@@ -113,7 +113,9 @@ macro_rules! store_conformance_tests {
     };
     (@concern certificate_stats $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; certificate_stats;
-            overview_figures_match_the_rules_record_by_record, an_empty_project_has_zero_figures);
+            overview_figures_match_the_rules_record_by_record, an_empty_project_has_zero_figures,
+            certificates_by_expiry_walk_soonest_first_across_pages, a_forged_expiry_cursor_is_refused,
+            an_expiry_cursor_stays_in_the_callers_project);
     };
     (@concern fencing $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; fencing; scheduler_writes_from_an_older_term_are_refused);

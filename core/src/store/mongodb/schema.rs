@@ -14,7 +14,7 @@ use mongodb::{Database, IndexModel};
 use crate::clock::Clock;
 use crate::store::StoreError;
 
-pub const LATEST_VERSION: u32 = 2;
+pub const LATEST_VERSION: u32 = 3;
 
 /// A collection and the indexes one concern needs on it (named, so re-creating one is a no-op).
 pub(super) struct CollectionIndexes {
@@ -55,7 +55,7 @@ pub(super) fn expected() -> Vec<CollectionIndexes> {
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn steps() -> Vec<fn() -> Vec<CollectionIndexes>> {
-    vec![schema_v1, schema_v2]
+    vec![schema_v1, schema_v2, schema_v3]
 }
 
 /// Version 2 (M2.5): the overview's figures by project and expiry (`stats.rs`); the documents'
@@ -64,6 +64,18 @@ fn schema_v2() -> Vec<CollectionIndexes> {
     vec![CollectionIndexes {
         collection: crate::store::RecordKind::Certificate.table(),
         indexes: vec![index("stats", doc! { "org_id": 1, "project_id": 1, "cert_not_after": 1, "_id": 1 })],
+    }]
+}
+
+/// Version 3: the inventory's expiry order filtered by one status (`stats.rs`,
+/// `certificates_by_expiry`) as one range per segment, like `stats` is for the unfiltered order.
+fn schema_v3() -> Vec<CollectionIndexes> {
+    vec![CollectionIndexes {
+        collection: crate::store::RecordKind::Certificate.table(),
+        indexes: vec![index(
+            "status_expiry",
+            doc! { "org_id": 1, "project_id": 1, "cert_status": 1, "cert_not_after": 1, "_id": 1 },
+        )],
     }]
 }
 

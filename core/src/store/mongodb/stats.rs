@@ -3,6 +3,7 @@
 //! clear (`cert_*`, `dep_*`, set by `records::doc` on every write, back-filled by schema v2). One
 //! counted query per figure, one `$group` by calendar day, and two short sorted finds; filters stay
 //! simple (`$in`, ranges, `$nor`) for servers whose planners are weak on `$or` (docs/store.md).
+//! The inventory's expiry order is segments of the `stats` / `status_expiry` indexes (schema v3).
 //! Invariant: every query starts from the caller's scope filter (`records::scope_filter`).
 
 use async_trait::async_trait;
@@ -14,10 +15,11 @@ use crate::model::{
     OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, stored_name,
 };
 use crate::scope::ProjectScope;
+use crate::store::expiry_order::{ExpirySegment, cut_expiry_page, expiry_segments};
 use crate::store::mongodb::MongoStore;
 use crate::store::mongodb::codec::{self, Reader};
 use crate::store::mongodb::records::scope_filter;
-use crate::store::{CertificateStats, Record, RecordKind, ScopeArg, StoreError};
+use crate::store::{CertificateStats, Page, PageRequest, Record, RecordKind, ScopeArg, StoreError};
 
 #[async_trait]
 impl CertificateStats for MongoStore {
@@ -88,6 +90,49 @@ impl CertificateStats for MongoStore {
             .map(Deployment::from_raw)
             .collect::<Result<_, _>>()?;
         Ok(ProjectCertificateStats { counts, calendar, attention, deployments })
+    }
+
+    /// The segments of the expiry order from the cursor, each a plain range of the `stats` index
+    /// (or `status_expiry` when the condition fixes the status), until one more than the limit is found.
+    async fn certificates_by_expiry(
+        &self,
+        scope: &ProjectScope,
+        condition: &Condition,
+        page: &PageRequest,
+    ) -> Result<Page<Certificate>, StoreError> {
+        let owner = scope_filter(&scope.record_scope(), RecordKind::Certificate)?;
+        let limit = page.effective_limit()?;
+        let matching = filter(condition);
+        let mut found = Vec::new();
+        for segment in expiry_segments(page)? {
+            let left = limit + 1 - found.len();
+            if left == 0 {
+                break;
+            }
+            let (range, sort) = match segment {
+                ExpirySegment::SameExpiry { at, after } => {
+                    (doc! { "cert_not_after": at, "_id": { "$gt": after } }, doc! { "_id": 1 })
+                }
+                ExpirySegment::LaterExpiry { after } => {
+                    let after = after.map_or(doc! { "$ne": Bson::Null }, |t| doc! { "$gt": t });
+                    (doc! { "cert_not_after": after }, doc! { "cert_not_after": 1, "_id": 1 })
+                }
+                ExpirySegment::Unissued { after } => {
+                    let mut range = doc! { "cert_not_after": Bson::Null };
+                    if let Some(after) = after {
+                        range.insert("_id", doc! { "$gt": after });
+                    }
+                    (range, doc! { "_id": 1 })
+                }
+            };
+            let mut query = within(&owner, matching.clone());
+            query.extend(range);
+            for record in self.find_records(RecordKind::Certificate, query, sort, Some(left)).await? {
+                found.push(Certificate::from_raw(record)?);
+            }
+        }
+        let next_cursor = cut_expiry_page(&mut found, limit);
+        Ok(Page { items: found, next_cursor })
     }
 }
 

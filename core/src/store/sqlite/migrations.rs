@@ -20,10 +20,20 @@ pub(super) fn migrations() -> Vec<String> {
         schema_v10(),
         schema_v11(),
         schema_v12(),
+        schema_v13(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 12;
+pub const LATEST_VERSION: u32 = 13;
+
+/// The inventory's expiry order (`stats::by_expiry`): `(cert_not_after, id)` per project, and per
+/// project and status for the status filter, so a page is one index range at any depth. The v12
+/// indexes end in the rowid, not the id, and would sort every tie of an expiry instead.
+fn schema_v13() -> String {
+    "CREATE INDEX certificates_expiry ON certificates(project_id, org_id, cert_not_after, id);
+     CREATE INDEX certificates_status_expiry ON certificates(project_id, org_id, cert_status, cert_not_after, id);"
+        .into()
+}
 
 /// The facts the overview counts by, beside each certificate's and deployment's document (M2.5),
 /// so its figures are a few statements over two covering indexes (by expiry: the calendar and the

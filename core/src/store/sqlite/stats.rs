@@ -2,7 +2,8 @@
 //! into a few statements over fact columns kept beside each certificate's and deployment's document
 //! (`cert_*`, `dep_*`, schema v12), which `write_facts` sets on every write and the migration
 //! back-fills. Counts are one pass over the `certificates_facts` index (tallies, `model::fact_tally`),
-//! the calendar one range count per day, the attention lists short walks in expiry order.
+//! the calendar one range count per day, the attention lists short walks in expiry order. The
+//! inventory's expiry order walks `certificates_expiry` / `certificates_status_expiry` (schema v13).
 //! Invariant: the fact columns always equal the facts of the row's document (they are written in the
 //! statement's transaction), and every statement filters by the caller's organization and project.
 
@@ -16,9 +17,10 @@ use crate::model::{
     stored_name,
 };
 use crate::scope::ProjectScope;
+use crate::store::expiry_order::{ExpirySegment, cut_expiry_page, expiry_segments};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::records::sql::{COLUMNS, attach_sealed, raw_from_row};
-use crate::store::{CertificateStats, Record, RecordKind, StoreError};
+use crate::store::{CertificateStats, Page, PageRequest, Record, RecordKind, StoreError};
 use crate::timestamp::Timestamp;
 
 #[async_trait]
@@ -40,6 +42,76 @@ impl CertificateStats for SqliteStore {
         })
         .await
     }
+
+    async fn certificates_by_expiry(
+        &self,
+        scope: &ProjectScope,
+        condition: &Condition,
+        page: &PageRequest,
+    ) -> Result<Page<Certificate>, StoreError> {
+        let owner = [Value::Text(scope.org_id().to_string()), Value::Text(scope.project_id().to_string())];
+        let (condition, page) = (condition.clone(), page.clone());
+        self.read(move |c| by_expiry(c, &owner, &condition, &page)).await
+    }
+}
+
+/// The segments of the expiry order from the cursor, each a range of `certificates_expiry` (or of
+/// `certificates_status_expiry` when the condition fixes the status), until one more than the
+/// limit is found.
+fn by_expiry(
+    c: &Connection,
+    owner: &[Value; 2],
+    condition: &Condition,
+    page: &PageRequest,
+) -> Result<Page<Certificate>, StoreError> {
+    let limit = page.effective_limit()?;
+    let mut found = Vec::new();
+    for segment in expiry_segments(page)? {
+        let left = limit + 1 - found.len();
+        if left == 0 {
+            break;
+        }
+        let (statement, args) = segment_query(owner, segment, condition, left);
+        let mut raw = records(c, RecordKind::Certificate, &statement, &args)?;
+        attach_sealed(c, RecordKind::Certificate, &mut raw)?;
+        for record in raw {
+            found.push(Certificate::from_raw(record)?);
+        }
+    }
+    let next_cursor = cut_expiry_page(&mut found, limit);
+    Ok(Page { items: found, next_cursor })
+}
+
+/// One segment's statement and its parameters: the segment's range, the condition, in index order.
+fn segment_query(
+    owner: &[Value; 2],
+    segment: ExpirySegment,
+    condition: &Condition,
+    left: usize,
+) -> (String, Vec<Value>) {
+    let mut args = owner.to_vec();
+    let (range, order) = match segment {
+        ExpirySegment::SameExpiry { at, after } => {
+            args.extend([Value::Integer(at), Value::Text(after)]);
+            ("cert_not_after = ? AND id > ?", "id")
+        }
+        ExpirySegment::LaterExpiry { after: Some(after) } => {
+            args.push(Value::Integer(after));
+            ("cert_not_after > ?", "cert_not_after, id")
+        }
+        ExpirySegment::LaterExpiry { after: None } => ("cert_not_after IS NOT NULL", "cert_not_after, id"),
+        ExpirySegment::Unissued { after: Some(after) } => {
+            args.push(Value::Text(after));
+            ("cert_not_after IS NULL AND id > ?", "id")
+        }
+        ExpirySegment::Unissued { after: None } => ("cert_not_after IS NULL", "id"),
+    };
+    let matching = sql(condition, &mut args);
+    let statement = format!(
+        "SELECT {COLUMNS} FROM certificates WHERE {OWNER_FILTER} AND {range} AND {matching}
+         ORDER BY {order} LIMIT {left}"
+    );
+    (statement, args)
 }
 
 const OWNER_FILTER: &str = "org_id = ? AND project_id = ?";
@@ -315,5 +387,47 @@ mod tests {
             .query_row("SELECT dep_status, dep_drifted FROM deployments", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!(deployment_facts, ("pending".into(), true));
+    }
+
+    /// Every segment of the expiry order is one range of an expiry index read in its order (no
+    /// temporary B-tree, no full scan): the unfiltered order on `certificates_expiry`, one status on
+    /// `certificates_status_expiry`, and a condition beside them (live, expiring) still on the
+    /// index, checked during the walk, as `certificates_by_expiry` documents.
+    #[test]
+    fn every_expiry_segment_is_an_index_range() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let owner = [Value::Text(OrgId::new().to_string()), Value::Text(ProjectId::new().to_string())];
+        let id = crate::ids::CertificateId::new().to_string();
+        let segments = [
+            ExpirySegment::SameExpiry { at: 5, after: id.clone() },
+            ExpirySegment::LaterExpiry { after: Some(5) },
+            ExpirySegment::LaterExpiry { after: None },
+            ExpirySegment::Unissued { after: Some(id) },
+            ExpirySegment::Unissued { after: None },
+        ];
+        let live_within = Condition::All(vec![
+            Condition::NotAfterAtOrBefore(Timestamp::from_unix_millis(9)),
+            Condition::Not(Box::new(Condition::StatusIn(vec![CertificateStatus::Revoked]))),
+        ]);
+        let conditions = [
+            (Condition::Always, "certificates_expiry"),
+            (live_within, "certificates_expiry"),
+            (Condition::StatusIn(vec![CertificateStatus::Issued]), "certificates_status_expiry"),
+        ];
+        for (condition, index) in &conditions {
+            for segment in &segments {
+                let (statement, args) = segment_query(&owner, segment.clone(), condition, 51);
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).unwrap();
+                let plan: Vec<String> = stmt
+                    .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let plan = plan.join("; ");
+                assert!(plan.contains(&format!("USING INDEX {index} (")), "{segment:?} {condition:?}: {plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{segment:?} {condition:?}: {plan}");
+            }
+        }
     }
 }

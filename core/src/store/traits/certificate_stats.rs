@@ -4,12 +4,13 @@
 //! the overview under 100 ms). The rules are `model::OverviewRules`; a backend translates them.
 //! Invariant: the backend filters by the caller's project, like every concern; the answer equals
 //! `ProjectCertificateStats::reference` over the project's records (checked by the conformance suite).
+//! The same facts order the inventory by expiry (`certificates_by_expiry`, `store::expiry_order`).
 
 use async_trait::async_trait;
 
-use crate::model::{ProjectCertificateStats, StatsRequest};
+use crate::model::{Certificate, Condition, ProjectCertificateStats, StatsRequest};
 use crate::scope::ProjectScope;
-use crate::store::StoreError;
+use crate::store::{Page, PageRequest, StoreError};
 
 #[async_trait]
 pub trait CertificateStats: Send + Sync + 'static {
@@ -19,4 +20,18 @@ pub trait CertificateStats: Send + Sync + 'static {
         scope: &ProjectScope,
         request: &StatsRequest,
     ) -> Result<ProjectCertificateStats, StoreError>;
+
+    /// The scope's certificates for which `condition` holds (translated into the query, like the
+    /// overview's rules), soonest `not_after` first, ties by id, those without one last by id; a
+    /// page at a time with a keyset cursor naming both keys (`store::expiry_order`). A cursor from
+    /// another order or edited by hand is `InvalidCursor`. Each page is a walk of the backend's
+    /// expiry index (by status too when `condition` names one status); other parts of `condition`
+    /// are checked during that walk, so a condition that matches few certificates late in the
+    /// order makes the walk long: callers keep such conditions to the cheap facts (docs/store.md).
+    async fn certificates_by_expiry(
+        &self,
+        scope: &ProjectScope,
+        condition: &Condition,
+        page: &PageRequest,
+    ) -> Result<Page<Certificate>, StoreError>;
 }
