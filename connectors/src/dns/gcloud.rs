@@ -20,10 +20,9 @@ use serde_json::{Value, json};
 
 use super::DnsError;
 use super::api::{Answer, Api, Reach};
-use super::oauth::{
-    Authorized, TokenCache, bare, form_body, oauth_message, query_value, quoted, unquoted, with_value, without_value,
-};
+use super::oauth::{Authorized, TokenCache, bare, form_body, oauth_message, query_value, with_value, without_value};
 use super::provider::TxtRecords;
+use super::txt::{quoted, unquoted};
 
 const PROVIDER: &str = "gcloud";
 /// The narrowest OAuth scope that can change records (Cloud DNS API reference, "Authorization").

@@ -15,6 +15,7 @@ mod ovh;
 mod provider;
 mod rfc2136;
 mod route53;
+mod txt;
 
 use std::net::SocketAddr;
 

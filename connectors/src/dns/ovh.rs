@@ -17,8 +17,9 @@ use sha1::Digest;
 
 use super::DnsError;
 use super::api::{Answer, Api, Body, Reach, json_message};
-use super::oauth::{bare, query_value, relative_name, unquoted};
+use super::oauth::{bare, query_value, relative_name};
 use super::provider::TxtRecords;
+use super::txt::unquoted;
 
 const PROVIDER: &str = "ovh";
 
