@@ -9,16 +9,21 @@
 
 mod acmedns;
 pub mod api;
+mod azure;
 mod cloudflare;
 mod digitalocean;
 mod exec;
+mod gcloud;
 mod hetzner;
 mod lookup;
+mod oauth;
+mod ovh;
 mod pdns;
 mod provider;
 mod rfc2136;
 mod route53;
 mod token_api;
+mod txt;
 
 use std::net::SocketAddr;
 
@@ -28,12 +33,15 @@ use crate::egress::{EgressDenied, EgressPolicy};
 use crate::failure::{NetFailure, log_remote_detail};
 
 pub use acmedns::AcmeDns;
+pub use azure::Azure;
 pub use certautopilot_core::model::{Rfc2136Config, TsigAlgorithm};
 pub use cloudflare::Cloudflare;
 pub use digitalocean::Digitalocean;
 pub use exec::ExecHook;
+pub use gcloud::Gcloud;
 pub use hetzner::Hetzner;
 pub use lookup::{Authoritative, challenge_name};
+pub use ovh::Ovh;
 pub use pdns::{Pdns, PdnsZone};
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
 pub use rfc2136::Rfc2136;

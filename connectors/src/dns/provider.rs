@@ -15,7 +15,7 @@ use certautopilot_core::model::{DnsProvider, DnsProviderConfig, DnsSecret};
 
 use super::api::Reach;
 use super::exec::ExecHook;
-use super::{AcmeDns, Cloudflare, Digitalocean, DnsError, Hetzner, Pdns, Rfc2136, Route53};
+use super::{AcmeDns, Azure, Cloudflare, Digitalocean, DnsError, Gcloud, Hetzner, Ovh, Pdns, Rfc2136, Route53};
 use crate::egress::{EgressPolicy, OutboundError};
 
 /// A provider's client for challenge records.
@@ -65,7 +65,6 @@ pub async fn client(
     secret: Option<&DnsSecret>,
     context: &ProviderContext,
 ) -> Result<Box<dyn TxtRecords>, DnsError> {
-    let provider = config.provider();
     let secret_field = |field: &str| {
         secret
             .and_then(|s| s.get(field))
@@ -98,7 +97,18 @@ pub async fn client(
         }
         DnsProviderConfig::Exec(c) => Ok(Box::new(ExecHook::new(c))),
         DnsProviderConfig::Pdns(c) => Ok(Box::new(Pdns::new(c, secret_field("api_key")?, context.reach()))),
-        _ => Err(DnsError::Unsupported(provider_name(provider))),
+        DnsProviderConfig::Gcloud(c) => {
+            Ok(Box::new(Gcloud::new(c, &secret_field("service_account_key")?, context.reach())?))
+        }
+        DnsProviderConfig::Azure(c) => {
+            Ok(Box::new(Azure::new(c, SecretBytes::from_text(&secret_field("client_secret")?), context.reach())))
+        }
+        DnsProviderConfig::Ovh(c) => Ok(Box::new(Ovh::new(
+            c,
+            SecretBytes::from_text(&secret_field("application_secret")?),
+            SecretBytes::from_text(&secret_field("consumer_key")?),
+            context.reach(),
+        ))),
     }
 }
 

@@ -6,13 +6,17 @@
 //! `ports`.
 
 mod acme_env;
+mod api_faults;
 mod ari;
 mod bind;
 mod dig;
 mod dns_acmedns;
+mod dns_azure;
 mod dns_cloudflare;
 mod dns_digitalocean;
+mod dns_gcloud;
 mod dns_hetzner;
+mod dns_ovh;
 mod dns_route53;
 mod dns_standin;
 mod knot;
@@ -30,13 +34,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use acme_env::{AcmeEnv, AcmeEnvOptions, CNAME_NAME, DELEGATED_ZONE, EAB_KID, ZONE};
+pub use api_faults::Faults;
 pub use ari::AriProxy;
 pub use bind::{Bind, TestZone, TsigKey};
 pub use dig::dig_txt;
 pub use dns_acmedns::{ACMEDNS_KEPT_VALUES, AcmeDnsAccount, AcmeDnsStandIn};
+pub use dns_azure::{AZURE_API_VERSION, AzureApi, AzurePrincipal};
 pub use dns_cloudflare::cloudflare_standin;
 pub use dns_digitalocean::digitalocean_standin;
+pub use dns_gcloud::{GCLOUD_SCOPE, GcloudApi, GcloudZone, TestServiceAccount};
 pub use dns_hetzner::hetzner_standin;
+pub use dns_ovh::{OVH_CLOCK_SKEW_S, OvhApi, OvhKeys};
 pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
 pub use dns_standin::{DnsStandIn, Fault, StandInRecord, StandInZone};
 pub use knot::Knot;

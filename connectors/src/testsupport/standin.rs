@@ -16,7 +16,7 @@ pub struct StandInRequest {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
-    /// The body as text, for APIs that do not speak JSON (Route 53's XML).
+    /// The body as text, for APIs that do not speak JSON (Route 53's XML, form posts).
     pub text: String,
     /// Who sent it (acme-dns checks `allowfrom`).
     pub peer: SocketAddr,

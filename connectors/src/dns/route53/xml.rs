@@ -167,41 +167,8 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// A TXT value as one Route 53 character string: quoted, `"` and `\` escaped.
-pub fn txt_quoted(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
-/// The text of a TXT value as Route 53 writes it: its quoted strings joined (`"ab" "cd"` is `abcd`,
-/// as resolvers give it to a validator), escapes undone; an unquoted value is taken as it is.
-pub fn txt_text(raw: &str) -> String {
-    let raw = raw.trim();
-    if !raw.starts_with('"') {
-        return raw.to_owned();
-    }
-    let (mut out, mut quoted, mut escaped) = (String::new(), false, false);
-    for c in raw.chars() {
-        match (quoted, escaped, c) {
-            (true, true, c) => {
-                out.push(c);
-                escaped = false;
-            }
-            (true, false, '\\') => escaped = true,
-            (_, false, '"') => quoted = !quoted,
-            (true, false, c) => out.push(c),
-            (false, _, _) => {}
-        }
-    }
-    out
-}
+/// TXT quoting is shared with the other zone-file style APIs.
+pub use super::super::txt::{quoted as txt_quoted, unquoted as txt_text};
 
 #[cfg(test)]
 mod tests {
