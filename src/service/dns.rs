@@ -63,7 +63,8 @@ fn decode(
 fn only_owners_configure(auth: &Authorized, provider: DnsProvider) -> Result<(), ApiError> {
     if provider.owner_only() && !auth.caller()?.is_owner() {
         // 403 (a question of who asks, not of the input), naming the field that asked for it.
-        let refused = ApiError::forbidden("only organization owners may configure this provider");
+        let name = certautopilot_connectors::dns::provider_name(provider);
+        let refused = ApiError::forbidden(format!("only organization owners may configure the {name} provider"));
         return Err(ApiError { field: Some("provider".into()), ..refused });
     }
     Ok(())

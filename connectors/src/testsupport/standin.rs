@@ -128,8 +128,10 @@ impl StandIn {
                         text: String::from_utf8_lossy(&body).into_owned(),
                         peer,
                     };
+                    // Recorded before it is handled: a test that sees the handler's effect finds the
+                    // request that caused it.
+                    seen.lock().unwrap().push(request.clone());
                     let answer = handler(&request);
-                    seen.lock().unwrap().push(request);
                     let (content_type, text) = match answer.raw {
                         Some((content_type, text)) => (content_type, text),
                         None if answer.status == 204 => ("application/json", String::new()),
