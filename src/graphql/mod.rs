@@ -96,6 +96,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.createDnsCredential", "createDnsCredential"),
     ("Mutation.deleteDnsCredential", "deleteDnsCredential"),
     ("Mutation.createZone", "createZone"),
+    ("Mutation.updateZone", "updateZone"),
     ("Mutation.deleteZone", "deleteZone"),
     ("Mutation.createTarget", "createTarget"),
     ("Mutation.updateTarget", "updateTarget"),

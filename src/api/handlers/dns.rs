@@ -6,7 +6,9 @@ use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
-use crate::api::views::{CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, ZonePage, ZoneView};
+use crate::api::views::{
+    CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, UpdateZone, ZonePage, ZoneView,
+};
 use crate::service::dns as service;
 
 pub async fn list_credentials(
@@ -42,6 +44,14 @@ pub async fn create_zone(auth: Authorized, ApiJson(body): ApiJson<CreateZone>) -
 
 pub async fn get_zone(auth: Authorized, id: web::Path<String>) -> Result<web::Json<ZoneView>, ApiError> {
     Ok(web::Json(service::get_zone(&auth, path_id(&id, "zone")?).await?))
+}
+
+pub async fn update_zone(
+    auth: Authorized,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateZone>,
+) -> Result<web::Json<ZoneView>, ApiError> {
+    Ok(web::Json(service::update_zone(&auth, path_id(&id, "zone")?, body).await?))
 }
 
 pub async fn delete_zone(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
