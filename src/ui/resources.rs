@@ -57,7 +57,7 @@ struct ResourcesPage {
     targets: Vec<TargetView>,
     algorithms: Vec<String>,
     /// The zone form's propagation strategies, the default first.
-    strategies: Vec<&'static str>,
+    strategies: Vec<String>,
     target_kinds: Vec<String>,
 }
 
@@ -114,7 +114,7 @@ async fn screen(
         zones: Vec::new(),
         targets: Vec::new(),
         algorithms: serde_names(&TsigAlgorithm::ALL),
-        strategies: PropagationStrategy::ALL.iter().map(|s| s.as_str()).collect(),
+        strategies: PropagationStrategy::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
         target_kinds: serde_names(&TargetKind::ALL),
     };
     match which {
