@@ -88,7 +88,7 @@ impl ZoneNode {
     }
     /// How challenge records in this zone are waited for.
     async fn propagation(&self) -> ZonePropagation {
-        let p = crate::api::views::PropagationBody::from(&self.zone.propagation);
+        let p = self.zone.propagation.to_input();
         ZonePropagation {
             strategy: p.strategy.unwrap_or_default(),
             nameservers: p.nameservers,

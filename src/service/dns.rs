@@ -121,7 +121,7 @@ pub async fn create_zone(auth: &Authorized, input: CreateZone) -> Result<ZoneVie
 fn propagation(body: Option<PropagationBody>) -> Result<Propagation, ApiError> {
     match body {
         None => Ok(Propagation::default()),
-        Some(body) => Ok(Propagation::check("propagation", body.into())?),
+        Some(body) => Ok(Propagation::check("propagation", body)?),
     }
 }
 

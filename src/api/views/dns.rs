@@ -67,59 +67,13 @@ pub struct CreateZone {
     pub credential_id: DnsCredentialId,
     /// How challenge records are waited for; omitted: `authoritative` with the provider's defaults.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub propagation: Option<PropagationBody>,
 }
 
-/// A zone's propagation settings (docs/dns/propagation.md).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PropagationBody {
-    /// `authoritative` (default), `resolvers`, `delay` or `none`.
-    #[serde(default)]
-    pub strategy: Option<String>,
-    /// `authoritative`: the servers to check (`ip:port`), instead of the zone's NS records.
-    #[serde(default)]
-    pub nameservers: Vec<String>,
-    /// `resolvers`: recursive resolvers to check (`ip:port`), e.g. for split horizon.
-    #[serde(default)]
-    pub resolvers: Vec<String>,
-    /// `delay`: seconds to wait (1–3600).
-    #[serde(default)]
-    pub delay_seconds: Option<u32>,
-    /// The longest wait (1–3600 s); omitted: the service's default, at least the provider's floor.
-    #[serde(default)]
-    pub timeout_seconds: Option<u32>,
-    /// The longest pause between polls (100–60000 ms); omitted: the provider's default.
-    #[serde(default)]
-    pub poll_interval_ms: Option<u32>,
-}
-
-impl From<PropagationBody> for PropagationInput {
-    fn from(b: PropagationBody) -> Self {
-        PropagationInput {
-            strategy: b.strategy,
-            nameservers: b.nameservers,
-            resolvers: b.resolvers,
-            delay_seconds: b.delay_seconds,
-            timeout_seconds: b.timeout_seconds,
-            poll_interval_ms: b.poll_interval_ms,
-        }
-    }
-}
-
-impl From<&Propagation> for PropagationBody {
-    fn from(p: &Propagation) -> Self {
-        let i = p.to_input();
-        PropagationBody {
-            strategy: i.strategy,
-            nameservers: i.nameservers,
-            resolvers: i.resolvers,
-            delay_seconds: i.delay_seconds,
-            timeout_seconds: i.timeout_seconds,
-            poll_interval_ms: i.poll_interval_ms,
-        }
-    }
-}
+/// A zone's propagation settings on the wire: core's `PropagationInput` (docs/dns/propagation.md:
+/// `strategy`, `nameservers`, `resolvers`, `delay_seconds`, `timeout_seconds`, `poll_interval_ms`).
+pub type PropagationBody = PropagationInput;
 
 /// A zone's change: each field given replaces the stored one.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -130,6 +84,7 @@ pub struct UpdateZone {
     #[serde(default)]
     pub credential_id: Option<DnsCredentialId>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub propagation: Option<PropagationBody>,
     /// The version read; another is `version_conflict`.
     pub version: u64,
@@ -144,6 +99,7 @@ pub struct ZoneView {
     pub apex: String,
     #[schema(value_type = String, format = "uuid")]
     pub credential_id: DnsCredentialId,
+    #[schema(value_type = Object)]
     pub propagation: PropagationBody,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -157,7 +113,7 @@ impl From<Zone> for ZoneView {
             project_id: z.project_id,
             apex: z.apex,
             credential_id: z.credential_id,
-            propagation: PropagationBody::from(&z.propagation),
+            propagation: z.propagation.to_input(),
             created_at: z.created_at,
             version: z.version,
         }

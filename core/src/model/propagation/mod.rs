@@ -89,6 +89,7 @@ pub struct Propagation {
 /// A request's `propagation` object before it is checked: servers as text, so a bad one is named
 /// by its index (`propagation.nameservers[1]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PropagationInput {
     #[serde(default)]
     pub strategy: Option<String>,
