@@ -119,6 +119,7 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
     let mut out = String::new();
     http.render(&mut out);
     render_siem(&mut out, siem);
+    certautopilot_actors::issuance::propagation_metrics::render_prometheus(&mut out);
     if let Some(store) = store {
         // Before this scrape's own queries: they show in the next scrape.
         render_round_trips(&mut out, &store.round_trips());

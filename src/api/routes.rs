@@ -134,6 +134,8 @@ routes! {
         req: Some(Body::of::<CreateZone>()), 201 Some(Body::of::<ZoneView>()), query: &[];
     GET "/api/v1/zones/{id}" => dns::get_zone, VIEWER, "getZone", "one zone",
         req: None, 200 Some(Body::of::<ZoneView>()), query: &[];
+    PATCH "/api/v1/zones/{id}" => dns::update_zone, ADMIN, "updateZone", "change a zone's credential or propagation settings",
+        req: Some(Body::of::<UpdateZone>()), 200 Some(Body::of::<ZoneView>()), query: &[];
     DELETE "/api/v1/zones/{id}" => dns::delete_zone, ADMIN, "deleteZone", "delete a zone",
         req: None, 204 None, query: &[];
     GET "/api/v1/targets" => targets::list, VIEWER, "listTargets", "distribution targets of a project",

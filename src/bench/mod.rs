@@ -11,6 +11,7 @@ mod issue;
 mod jobs;
 mod kek;
 mod login_flood;
+mod propagation;
 mod recovery;
 mod renewal_scan;
 mod service;
@@ -79,6 +80,14 @@ pub enum BenchCommand {
         secrets: usize,
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Propagation wait per strategy (authoritative, resolvers, delay, none) against a test-support
+    /// BIND 9: p50 per strategy.
+    Propagation {
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -214,6 +223,10 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Jobs { jobs, concurrency, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;
             jobs::run(&dir, jobs, concurrency, store).await
+        }
+        BenchCommand::Propagation { samples, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            propagation::run(&dir, samples.max(1)).await
         }
         BenchCommand::Issue { count, concurrency, store, dir } => {
             let (dir, _guard) = work_dir(dir)?;

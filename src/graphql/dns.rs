@@ -92,6 +92,20 @@ impl CredentialTestStepNode {
     }
 }
 
+/// A zone's propagation settings, as REST's `propagation` (docs/dns/propagation.md).
+#[derive(async_graphql::SimpleObject)]
+pub struct ZonePropagation {
+    /// `authoritative`, `resolvers`, `delay` or `none`.
+    pub strategy: String,
+    pub nameservers: Vec<String>,
+    pub resolvers: Vec<String>,
+    pub delay_seconds: Option<u32>,
+    /// Omitted: the service's default, at least the provider's floor.
+    pub timeout_seconds: Option<u32>,
+    /// Omitted: the provider's default.
+    pub poll_interval_ms: Option<u32>,
+}
+
 pub struct ZoneNode {
     pub zone: Zone,
     pub scope: ProjectScope,
@@ -113,6 +127,18 @@ impl ZoneNode {
     }
     async fn created_at(&self) -> DateTime {
         at(self.zone.created_at)
+    }
+    /// How challenge records in this zone are waited for.
+    async fn propagation(&self) -> ZonePropagation {
+        let p = self.zone.propagation.to_input();
+        ZonePropagation {
+            strategy: p.strategy.unwrap_or_default(),
+            nameservers: p.nameservers,
+            resolvers: p.resolvers,
+            delay_seconds: p.delay_seconds,
+            timeout_seconds: p.timeout_seconds,
+            poll_interval_ms: p.poll_interval_ms,
+        }
     }
     async fn version(&self) -> u64 {
         self.zone.version

@@ -98,6 +98,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.testDnsCredential", "testDnsCredential"),
     ("Mutation.deleteDnsCredential", "deleteDnsCredential"),
     ("Mutation.createZone", "createZone"),
+    ("Mutation.updateZone", "updateZone"),
     ("Mutation.deleteZone", "deleteZone"),
     ("Mutation.createTarget", "createTarget"),
     ("Mutation.updateTarget", "updateTarget"),

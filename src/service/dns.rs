@@ -5,12 +5,13 @@
 //! is not deleted.
 
 use certautopilot_core::ids::{DnsCredentialId, ProjectId, ZoneId};
-use certautopilot_core::model::{DnsCredential, DnsProvider, DnsProviderConfig, DnsSecret, Zone};
+use certautopilot_core::model::{DnsCredential, DnsProvider, DnsProviderConfig, DnsSecret, Propagation, Zone};
 use certautopilot_core::store::{PageRequest, RecordKind, RecordStore};
 use serde_json::json;
 
 use crate::api::views::{
-    CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, UpdateDnsCredential, ZonePage, ZoneView,
+    CreateDnsCredential, CreateZone, DnsCredentialPage, DnsCredentialView, PropagationBody, UpdateDnsCredential,
+    UpdateZone, ZonePage, ZoneView,
 };
 use crate::service::authorized::Authorized;
 use crate::service::error::ApiError;
@@ -173,13 +174,49 @@ pub async fn create_zone(auth: &Authorized, input: CreateZone) -> Result<ZoneVie
         .get(&scope, &input.credential_id)
         .await
         .map_err(related_missing("credential_id", "dns credential"))?;
-    let zone = Zone::new(scope.project_id(), apex, credential.id, state.now());
-    let details = json!({ "apex": zone.apex, "credential_id": zone.credential_id });
+    let propagation = propagation(input.propagation)?;
+    let mut zone = Zone::new(scope.project_id(), apex, credential.id, state.now());
+    zone.propagation = propagation;
+    let details = json!({ "apex": zone.apex, "credential_id": zone.credential_id, "propagation": zone.propagation });
     let audit =
         auth.audit("zone.created", Some(("zone", zone.id.to_string())), Some(scope.project_id()), details).await?;
     state.store()?.insert_audited(&scope, &zone, audit).await?;
     tracing::info!(project_id = %scope.project_id(), zone_id = %zone.id, apex = %zone.apex, "zone created");
     Ok(ZoneView::from(zone))
+}
+
+/// A request's propagation settings, checked (`propagation.<field>` names a refusal).
+fn propagation(body: Option<PropagationBody>) -> Result<Propagation, ApiError> {
+    match body {
+        None => Ok(Propagation::default()),
+        Some(body) => Ok(Propagation::check("propagation", body)?),
+    }
+}
+
+/// Changes a zone's credential (another of the same project) or its propagation settings, at the
+/// version read. Everything is checked before anything is written.
+pub async fn update_zone(auth: &Authorized, id: ZoneId, input: UpdateZone) -> Result<ZoneView, ApiError> {
+    let (scope, mut zone): (_, Zone) = records::addressed(auth, &id, "zone").await?;
+    let state = auth.state();
+    records::at_version("zone", zone.version, input.version)?;
+    if let Some(credential_id) = input.credential_id {
+        let credential: DnsCredential = state
+            .store()?
+            .get(&scope, &credential_id)
+            .await
+            .map_err(related_missing("credential_id", "dns credential"))?;
+        zone.credential_id = credential.id;
+    }
+    if input.propagation.is_some() {
+        zone.propagation = propagation(input.propagation)?;
+    }
+    zone.updated_at = state.now();
+    let details = json!({ "apex": zone.apex, "credential_id": zone.credential_id, "propagation": zone.propagation });
+    let audit =
+        auth.audit("zone.updated", Some(("zone", zone.id.to_string())), Some(scope.project_id()), details).await?;
+    let zone = state.store()?.update_audited(&scope, &zone, audit).await?;
+    tracing::info!(project_id = %scope.project_id(), zone_id = %zone.id, "zone updated");
+    Ok(zone.into())
 }
 
 pub async fn get_zone(auth: &Authorized, id: ZoneId) -> Result<ZoneView, ApiError> {

@@ -9,11 +9,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use askama::Template;
 use certautopilot_core::ids::ProjectId;
-use certautopilot_core::model::{Role, TargetKind};
+use certautopilot_core::model::{PropagationStrategy, Role, TargetKind};
 use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{
-    AcmeAccountView, CreateAcmeAccount, CreateTarget, CreateZone, DnsCredentialView, TargetView, ZoneView,
+    AcmeAccountView, CreateAcmeAccount, CreateTarget, CreateZone, DnsCredentialView, PropagationBody, TargetView,
+    ZoneView,
 };
 use crate::service::error::ApiError;
 use crate::service::validate::serde_names;
@@ -57,6 +58,8 @@ struct ResourcesPage {
     targets: Vec<TargetView>,
     /// The create-credential form's provider and its fields.
     credential_form: ProviderForm,
+    /// The zone form's propagation strategies, the default first.
+    strategies: Vec<String>,
     target_kinds: Vec<String>,
 }
 
@@ -113,6 +116,7 @@ async fn screen(
         zones: Vec::new(),
         targets: Vec::new(),
         credential_form: ProviderForm::new(ui.caller.is_owner(), None, &FormData::default(), None),
+        strategies: PropagationStrategy::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
         target_kinds: serde_names(&TargetKind::ALL),
     };
     match which {
@@ -224,13 +228,54 @@ pub async fn create_zone(req: HttpRequest, body: web::Bytes) -> UiResult {
     let ui = Ui::form(&req, &form).await?;
     let project = project_field(&form)?;
     let result = match form.text("credential_id").parse() {
-        Ok(credential_id) => {
-            let input = CreateZone { project_id: project, apex: form.text("apex"), credential_id };
-            crate::service::dns::create_zone(&ui.auth("createZone")?, input).await.map(drop)
-        }
+        Ok(credential_id) => match zone_propagation(&form) {
+            Ok(propagation) => {
+                let input = CreateZone { project_id: project, apex: form.text("apex"), credential_id, propagation };
+                crate::service::dns::create_zone(&ui.auth("createZone")?, input).await.map(drop)
+            }
+            Err(e) => Err(e),
+        },
         Err(_) => Err(ApiError::invalid("credential_id", "choose a DNS credential")),
     };
-    created(&ui, Screen::Dns, project, "zone", form, result, &["apex", "credential_id"]).await
+    created(&ui, Screen::Dns, project, "zone", form, result, &ZONE_FIELDS).await
+}
+
+/// The zone form's fields, as the API names them (a refusal marks its field).
+pub(crate) const ZONE_FIELDS: [&str; 8] = [
+    "apex",
+    "credential_id",
+    "propagation.strategy",
+    "propagation.nameservers",
+    "propagation.resolvers",
+    "propagation.delay_seconds",
+    "propagation.timeout_seconds",
+    "propagation.poll_interval_ms",
+];
+
+/// The zone form's propagation settings (`None` when the form leaves them all blank); a number
+/// that does not read is refused with its field.
+pub(crate) fn zone_propagation(form: &FormData) -> Result<Option<PropagationBody>, ApiError> {
+    let number = |name: &str| -> Result<Option<u32>, ApiError> {
+        let field = format!("propagation.{name}");
+        form.optional(&field)
+            .map(|v| v.parse::<u32>().map_err(|_| ApiError::invalid(&field, "must be a whole number")))
+            .transpose()
+    };
+    let body = PropagationBody {
+        strategy: form.optional("propagation.strategy"),
+        nameservers: form.all("propagation.nameservers"),
+        resolvers: form.all("propagation.resolvers"),
+        delay_seconds: number("delay_seconds")?,
+        timeout_seconds: number("timeout_seconds")?,
+        poll_interval_ms: number("poll_interval_ms")?,
+    };
+    let blank = body.strategy.is_none()
+        && body.nameservers.is_empty()
+        && body.resolvers.is_empty()
+        && body.delay_seconds.is_none()
+        && body.timeout_seconds.is_none()
+        && body.poll_interval_ms.is_none();
+    Ok((!blank).then_some(body))
 }
 
 pub async fn create_target(req: HttpRequest, body: web::Bytes) -> UiResult {

@@ -32,7 +32,7 @@ fn environment(dir: &std::path::Path) -> (AcmeDnsStandIn, AcmeDnsAccount, AcmeEn
 
 /// The project's zone `auth.example.test` on an acme-dns credential (the secret `password` in the
 /// request's config, sealed apart).
-fn acmedns_zone(c: &ApiClient, pid: &str, acmedns: &AcmeDnsStandIn, account: &AcmeDnsAccount) {
+fn acmedns_zone(c: &ApiClient, pid: &str, acmedns: &AcmeDnsStandIn, account: &AcmeDnsAccount, env: &AcmeEnv) {
     let credential = c.ok(
         "POST",
         "/api/v1/dns-credentials",
@@ -45,7 +45,8 @@ fn acmedns_zone(c: &ApiClient, pid: &str, acmedns: &AcmeDnsStandIn, account: &Ac
     c.ok(
         "POST",
         "/api/v1/zones",
-        Some(json!({ "project_id": pid, "apex": ACMEDNS_DOMAIN, "credential_id": credential["id"] })),
+        Some(json!({ "project_id": pid, "apex": ACMEDNS_DOMAIN, "credential_id": credential["id"],
+            "propagation": { "strategy": "authoritative", "nameservers": [env.bind.addr().to_string()] } })),
         201,
     );
 }
@@ -67,7 +68,7 @@ fn order(dir: &std::path::Path) -> Order {
     let server = start(dir, &[]);
     let c = ApiClient::setup_and_login(server.addr);
     let (pid, pebble) = project(&c, &env, "acmedns", None);
-    acmedns_zone(&c, &pid, &acmedns, &account);
+    acmedns_zone(&c, &pid, &acmedns, &account, &env);
     let cid = request(&c, &pid, &pebble, NAME, &[]);
     Order { acmedns, account, env, c, cid, _server: server }
 }
@@ -96,13 +97,9 @@ fn a_delegated_challenge_is_published_through_acme_dns() {
     assert!(env.bind.txt(&format!("_acme-challenge.{NAME}")).contains(&value), "visible through the CNAME");
 }
 
-/// The whole issuance for the delegated name. Waits for per-zone propagation settings: the
-/// acme-dns zone has no DNS server to ask for its NS records (acme-dns is an HTTP API; the flow
-/// asks the provider's `dns_server()` or the RFC 2136 `nameservers`), so the propagation check
-/// stops with "name the servers to check the challenge record at". Once zones take servers to
-/// check at, give `auth.example.test` the test BIND (`env.bind.addr()`) there and drop the ignore.
+/// The whole issuance for the delegated name: the acme-dns zone names the test BIND (which serves
+/// it) as the server to check, since acme-dns is an HTTP API and no DNS server to ask.
 #[test]
-#[ignore = "needs per-zone propagation servers (m24-propagation) for the acme-dns zone"]
 fn a_delegated_name_is_issued_through_acme_dns() {
     let dir = tempfile::tempdir().unwrap();
     let o = order(dir.path());

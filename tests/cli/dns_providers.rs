@@ -3,6 +3,7 @@
 //! API). Pebble validates DNS-01 by asking the server under test itself (`-dnsserver`), so a
 //! certificate is issued only if the record really was published there.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use certautopilot_connectors::testsupport::{
@@ -16,8 +17,9 @@ use crate::process::ApiClient;
 const ISSUE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A project with an ACME account at `pebble`, a credential made from `credential` (provider and
-/// config) and the zone `ZONE` bound to it. Returns (project id, account id).
-fn project(c: &ApiClient, pebble: &Pebble, credential: Value) -> (String, String) {
+/// config) and the zone `ZONE` bound to it, checked at `check_at` when given (its propagation
+/// settings' `nameservers`). Returns (project id, account id).
+fn project(c: &ApiClient, pebble: &Pebble, credential: Value, check_at: Option<SocketAddr>) -> (String, String) {
     let pid = c.ok("POST", "/api/v1/projects", Some(json!({ "name": "dns" })), 201)["id"].as_str().unwrap().to_owned();
     let account = c.ok("POST", "/api/v1/acme-accounts", Some(account_body(pebble, &pid, "pebble")), 201)["id"]
         .as_str()
@@ -30,7 +32,11 @@ fn project(c: &ApiClient, pebble: &Pebble, credential: Value) -> (String, String
     c.ok(
         "POST",
         "/api/v1/zones",
-        Some(json!({ "project_id": pid, "apex": ZONE, "credential_id": credential["id"] })),
+        Some(match check_at {
+            Some(server) => json!({ "project_id": pid, "apex": ZONE, "credential_id": credential["id"],
+                "propagation": { "strategy": "authoritative", "nameservers": [server.to_string()] } }),
+            None => json!({ "project_id": pid, "apex": ZONE, "credential_id": credential["id"] }),
+        }),
         201,
     );
     (pid, account)
@@ -79,19 +85,15 @@ fn issue_through_knot_with_rfc2136() {
         &pebble,
         json!({ "provider": "rfc2136", "config": { "server": knot.addr().to_string(), "key_name": key.name,
             "algorithm": key.algorithm, "secret": key.secret } }),
+        None,
     );
     issue_apex_and_wildcard(&c, &pebble, &pid, &account, &|name| knot.txt(name));
 }
 
 /// PowerDNS through its HTTP API: records written by `PATCH` (both values at the one name kept),
-/// Pebble validating at pdns's DNS port.
-///
-/// Ignored until per-zone propagation settings land: a `pdns` credential names no DNS server, so
-/// the flow has no servers to check the record at and stops with "name the servers to check the
-/// challenge record at" after publishing it. Once a zone can name its servers, give the zone
-/// `pdns.dns_addr()` as its authoritative server here and drop the `ignore`.
+/// Pebble validating at pdns's DNS port. A `pdns` credential names no DNS server, so the zone names
+/// pdns's DNS port as the server to check.
 #[test]
-#[ignore = "needs per-zone propagation servers (M2.6): a pdns credential names no DNS server to check at"]
 fn issue_through_powerdns_api() {
     install_ring();
     let dir = tempfile::tempdir().unwrap();
@@ -103,6 +105,7 @@ fn issue_through_powerdns_api() {
         &c,
         &pebble,
         json!({ "provider": "pdns", "config": { "api_url": pdns.api_url(), "api_key": pdns.api_key() } }),
+        Some(pdns.dns_addr()),
     );
     issue_apex_and_wildcard(&c, &pebble, &pid, &account, &|name| pdns.txt(name));
 }

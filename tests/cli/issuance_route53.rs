@@ -25,12 +25,9 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// certificate chains to Pebble's root, and the record is removed afterwards. The credential's
 /// secret never appears in the credential's view.
 ///
-/// Waits for the per-zone propagation strategy (issue M2.6): until a zone can say "the provider's
-/// own report" (`none` plus the client's `wait_applied`), the flow asks for servers to check the
-/// record at, which a Route 53 credential has none of, and the order fails after the record is
-/// written.
+/// The zone's propagation strategy is `none`: moto answers no DNS, so the provider's own report
+/// (`wait_applied`, the change `INSYNC`) is the only wait.
 #[test]
-#[ignore = "needs the per-zone propagation strategy of M2.6 (a Route 53 zone has no DNS server to check)"]
 fn issue_with_a_route53_hosted_zone() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
@@ -62,12 +59,11 @@ fn issue_with_a_route53_hosted_zone() {
         201,
     );
     assert!(!credential.to_string().contains(MOTO_SECRET_ACCESS_KEY), "{credential}");
-    // When the propagation change lands: `"propagation": { "strategy": "none" }` (or its name for
-    // "the provider's report") on this zone.
     c.ok(
         "POST",
         "/api/v1/zones",
-        Some(json!({ "project_id": pid, "apex": ZONE, "credential_id": credential["id"] })),
+        Some(json!({ "project_id": pid, "apex": ZONE, "credential_id": credential["id"],
+            "propagation": { "strategy": "none" } })),
         201,
     );
 

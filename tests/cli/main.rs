@@ -23,6 +23,7 @@ mod kek_migrate;
 mod login_flood;
 mod pkcs11;
 mod process;
+mod propagation;
 mod reflection;
 mod schema_fuzz;
 mod secret_scan;

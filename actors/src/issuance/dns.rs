@@ -2,9 +2,13 @@
 //! name selects the credential, a CNAME on `_acme-challenge` moves the record into the zone it
 //! points to, and the credential becomes a provider client.
 
-use certautopilot_connectors::dns::{Authoritative, ProviderContext, TxtRecords, challenge_name, client};
+use std::net::SocketAddr;
+
+use certautopilot_connectors::dns::{
+    Authoritative, ProviderContext, TxtRecords, challenge_name, client, system_resolver,
+};
 use certautopilot_core::ProjectScope;
-use certautopilot_core::model::{DnsCredential, DnsProviderConfig, DnsSecret, Zone};
+use certautopilot_core::model::{DnsCredential, DnsProviderConfig, DnsSecret, PropagationStrategy, Zone};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use super::{IssuanceDeps, IssueError};
@@ -15,24 +19,45 @@ pub(crate) struct ChallengeTarget {
     /// The name the TXT record is written at (the CNAME target when delegated).
     pub name: String,
     pub provider: Box<dyn TxtRecords>,
-    /// The credential's configured servers to check visibility at; empty: the zone's NS records.
-    pub nameservers: Vec<std::net::SocketAddr>,
+    /// The credential's configured servers (RFC 2136's `nameservers`): the authoritative list when
+    /// the zone names none.
+    pub nameservers: Vec<SocketAddr>,
 }
 
 impl ChallengeTarget {
-    /// Where the record must be visible: the configured servers, or the zone's authoritative
-    /// servers found from its NS records at the server the provider updates.
-    pub async fn check_servers(&self, check: &Authoritative) -> Result<Vec<std::net::SocketAddr>, IssueError> {
+    /// Where the record must be visible, by the zone's strategy: its resolvers; or its given
+    /// nameservers, else the credential's (RFC 2136's legacy `nameservers`), else the servers the
+    /// zone's NS records name — asked of the server the provider updates, or, for an HTTP API
+    /// provider, of the system's resolver (production only; tests always name servers). `delay`
+    /// and `none` check nothing.
+    pub async fn check_servers(&self, check: &Authoritative) -> Result<Vec<SocketAddr>, IssueError> {
+        let propagation = &self.zone.propagation;
+        match propagation.strategy {
+            PropagationStrategy::Resolvers => return Ok(propagation.resolvers.clone()),
+            PropagationStrategy::Delay | PropagationStrategy::None => return Ok(Vec::new()),
+            PropagationStrategy::Authoritative => {}
+        }
+        if !propagation.nameservers.is_empty() {
+            return Ok(propagation.nameservers.clone());
+        }
         if !self.nameservers.is_empty() {
             return Ok(self.nameservers.clone());
         }
-        let via = self.provider.dns_server().ok_or_else(|| {
+        if let Some(via) = self.provider.dns_server() {
+            return Ok(check.servers(&self.zone.apex, via).await?);
+        }
+        let no_servers = |why: String| {
             IssueError::Setup(format!(
-                "zone {}: name the servers to check the challenge record at (its provider is not a DNS server)",
+                "zone {}: {why}; name the servers to check in the zone's propagation settings",
                 self.zone.apex
             ))
-        })?;
-        Ok(check.servers(&self.zone.apex, via).await?)
+        };
+        let resolver = system_resolver().map_err(|e| no_servers(e.to_string()))?;
+        let servers = check.servers(&self.zone.apex, resolver).await?;
+        if servers == [resolver] {
+            return Err(no_servers(format!("the system resolver {resolver} names no address of its name servers")));
+        }
+        Ok(servers)
     }
 }
 
@@ -68,7 +93,7 @@ async fn provider_and_checks(
     deps: &IssuanceDeps,
     scope: &ProjectScope,
     zone: &Zone,
-) -> Result<(Box<dyn TxtRecords>, Vec<std::net::SocketAddr>), IssueError> {
+) -> Result<(Box<dyn TxtRecords>, Vec<SocketAddr>), IssueError> {
     let credential: DnsCredential = deps.store.get(scope, &zone.credential_id).await?;
     let nameservers = match &credential.config {
         DnsProviderConfig::Rfc2136(config) => config.nameserver_addrs(),
@@ -110,7 +135,10 @@ pub(crate) async fn challenge_target(
     let (provider, nameservers) = provider_and_checks(deps, scope, zone).await?;
     let name = challenge_name(identifier);
     let check = Authoritative { timeout: deps.settings.dns_query_timeout, egress: deps.settings.egress.clone() };
-    let asked = nameservers.first().copied().or(provider.dns_server());
+    // Without a DNS server of its own (an HTTP API), the CNAME is asked of the servers the zone
+    // checks propagation at.
+    let zone_servers = zone.propagation.nameservers.iter().chain(&zone.propagation.resolvers);
+    let asked = nameservers.first().copied().or(provider.dns_server()).or(zone_servers.copied().next());
     let delegated_to = match asked {
         Some(server) => check.cname(server, &name).await?,
         None => None,

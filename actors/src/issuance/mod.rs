@@ -8,6 +8,7 @@ mod certificate;
 mod dns;
 mod flow;
 mod jobs;
+pub mod propagation_metrics;
 mod revoked;
 mod scheduler;
 

@@ -1,5 +1,6 @@
 //! Asking authoritative servers directly: which servers serve a zone (its NS records and their
-//! addresses), where a challenge name is delegated by CNAME, and whether a TXT value is visible yet.
+//! addresses), where a challenge name is delegated by CNAME, and what each server answers for a TXT
+//! value (`answer`: the value, NXDOMAIN, other values, a refusal, no answer).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -9,15 +10,40 @@ use hickory_net::proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 
+use certautopilot_core::model::ServerAnswer;
+use hickory_net::proto::op::ResponseCode;
+
 use super::{DnsError, allowed, name, net_error};
 use crate::egress::EgressPolicy;
+
+/// An answer: its records, or none with the response code that said why.
+enum Reply {
+    Records(Vec<Record>),
+    Empty(ResponseCode),
+}
 
 /// `_acme-challenge.<name>` for a name to validate (a wildcard's challenge sits at its base).
 pub fn challenge_name(domain: &str) -> String {
     format!("_acme-challenge.{}", domain.trim_start_matches("*.").trim_end_matches('.'))
 }
 
-/// Queries without recursion, one server at a time.
+/// The first `nameserver` of the system's resolver configuration (`/etc/resolv.conf`), on port 53:
+/// where the NS records of a zone at an HTTP API provider are looked up when the zone names no
+/// servers. Production only: tests always name their servers (loopback only), so this path is
+/// never exercised by them (docs/dns/propagation.md).
+pub fn system_resolver() -> Result<SocketAddr, DnsError> {
+    let conf = std::fs::read_to_string("/etc/resolv.conf")
+        .map_err(|e| DnsError::Config(format!("the system resolver configuration does not read: {e}")))?;
+    conf.lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().split('%').next()?.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .next()
+        .ok_or_else(|| DnsError::Config("/etc/resolv.conf names no nameserver".into()))
+}
+
+/// One query at a time, to one server (recursion desired is set, as every stub sets it: an
+/// authoritative server ignores it for its own zones, a resolver needs it).
 #[derive(Debug, Clone)]
 pub struct Authoritative {
     pub timeout: Duration,
@@ -27,16 +53,64 @@ pub struct Authoritative {
 
 impl Authoritative {
     async fn query(&self, server: SocketAddr, qname: &str, rtype: RecordType) -> Result<Vec<Record>, DnsError> {
+        match self.exchange(server, qname, rtype).await? {
+            Reply::Records(records) => Ok(records),
+            Reply::Empty(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// One query; an empty answer keeps its response code (NXDOMAIN or NOERROR).
+    async fn exchange(&self, server: SocketAddr, qname: &str, rtype: RecordType) -> Result<Reply, DnsError> {
         allowed(&self.egress, server)?;
         let stream =
             UdpClientStream::builder(server, TokioRuntimeProvider::default()).with_timeout(Some(self.timeout)).build();
         let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
         tokio::spawn(background);
         match client.query(name(qname)?, DNSClass::IN, rtype).await {
-            Ok(response) => Ok(response.answers.clone()),
-            Err(hickory_net::NetError::Dns(hickory_net::DnsError::NoRecordsFound(_))) => Ok(Vec::new()),
+            Ok(response) if response.answers.is_empty() => Ok(Reply::Empty(response.metadata.response_code)),
+            Ok(response) => Ok(Reply::Records(response.answers.clone())),
+            Err(hickory_net::NetError::Dns(hickory_net::DnsError::NoRecordsFound(none))) => {
+                Ok(Reply::Empty(none.response_code))
+            }
             Err(e) => Err(net_error(server, "query", e)),
         }
+    }
+
+    /// What `server` answers for the TXT set at `qname`, judged against `value`. Only a refusal by
+    /// the egress policy or a bad name is an error; a server that does not answer is an answer
+    /// (`NoAnswer`) the waiting picture reports.
+    pub async fn answer(&self, server: SocketAddr, qname: &str, value: &str) -> Result<ServerAnswer, DnsError> {
+        let reply = match self.exchange(server, qname, RecordType::TXT).await {
+            Ok(reply) => reply,
+            Err(DnsError::Unreachable { reason, .. }) => return Ok(ServerAnswer::NoAnswer { reason }),
+            Err(DnsError::Refused { code, .. }) => return Ok(ServerAnswer::Refused { code: code.to_string() }),
+            Err(DnsError::BadAnswer { .. }) => {
+                return Ok(ServerAnswer::Refused { code: "an answer that does not parse".into() });
+            }
+            Err(e) => return Err(e),
+        };
+        let records = match reply {
+            Reply::Empty(ResponseCode::NXDomain) => return Ok(ServerAnswer::Nxdomain),
+            Reply::Empty(ResponseCode::NoError) => return Ok(ServerAnswer::NoTxt),
+            Reply::Empty(code) => return Ok(ServerAnswer::Refused { code: code.to_string() }),
+            Reply::Records(records) => records,
+        };
+        let values: Vec<String> = records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => {
+                    Some(txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>())
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(if values.iter().any(|v| v == value) {
+            ServerAnswer::HasValue
+        } else if values.is_empty() {
+            ServerAnswer::NoTxt
+        } else {
+            ServerAnswer::other_values(values)
+        })
     }
 
     /// The zone's authoritative servers: its NS records and their addresses as `via` answers them,
@@ -90,15 +164,10 @@ impl Authoritative {
     ) -> Result<Vec<SocketAddr>, DnsError> {
         let mut missing = Vec::new();
         for server in servers {
-            let answers = self.query(*server, qname, RecordType::TXT).await?;
-            let seen = answers.iter().any(|r| match &r.data {
-                RData::TXT(txt) => {
-                    txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>() == value
-                }
-                _ => false,
-            });
-            if !seen {
-                missing.push(*server);
+            match self.answer(*server, qname, value).await? {
+                ServerAnswer::HasValue => {}
+                ServerAnswer::NoAnswer { reason } => return Err(DnsError::Unreachable { server: *server, reason }),
+                _ => missing.push(*server),
             }
         }
         Ok(missing)

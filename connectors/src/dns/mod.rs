@@ -40,7 +40,7 @@ pub use digitalocean::Digitalocean;
 pub use exec::ExecHook;
 pub use gcloud::Gcloud;
 pub use hetzner::Hetzner;
-pub use lookup::{Authoritative, challenge_name};
+pub use lookup::{Authoritative, challenge_name, system_resolver};
 pub use ovh::Ovh;
 pub use pdns::{Pdns, PdnsZone};
 pub use provider::{ProviderContext, TxtRecords, client, provider_name};
@@ -68,9 +68,14 @@ pub enum DnsError {
     /// The egress policy refuses the server's address; permanent until `[egress]` changes.
     #[error("DNS server {server}: {denied}")]
     Egress { server: SocketAddr, denied: EgressDenied },
-    /// The record never became visible everywhere within the configured wait.
-    #[error("TXT record at {name} not visible at {missing} within {waited_ms} ms")]
+    /// The record never became visible everywhere within the configured wait; `missing` names
+    /// each server still missing and what it answered.
+    #[error("TXT record at {name} not visible within {waited_ms} ms at {missing}")]
     NotPropagated { name: String, missing: String, waited_ms: u64 },
+    /// Servers to check never answered during the whole wait: checking from here is what fails,
+    /// not propagation (`advice`: use the `resolvers` strategy).
+    #[error("TXT record at {name}: name servers {servers} could not be reached in {waited_ms} ms: {advice}")]
+    ServersUnreachable { name: String, servers: String, waited_ms: u64, advice: &'static str },
     /// A provider's API did not answer (no connection, timeout), or the egress policy refused it.
     #[error("the {provider} API did not answer: {reason}")]
     ApiUnreachable { provider: &'static str, reason: String, transient: bool },
@@ -102,6 +107,7 @@ impl DnsError {
         match self {
             DnsError::Unreachable { .. }
             | DnsError::NotPropagated { .. }
+            | DnsError::ServersUnreachable { .. }
             | DnsError::RateLimited { .. }
             | DnsError::Refused { code: ResponseCode::ServFail, .. } => true,
             DnsError::ApiUnreachable { transient, .. } | DnsError::Hook { transient, .. } => *transient,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DnsCredentialId, ProjectId, ZoneId};
-use crate::model::{DnsProviderConfig, SealedSecret};
+use crate::model::{DnsProviderConfig, Propagation, SealedSecret};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +177,10 @@ pub struct Zone {
     /// The zone apex in A-label form, lower case, no trailing dot; unique within the project.
     pub apex: String,
     pub credential_id: DnsCredentialId,
+    /// How a challenge record is waited for (issue 20). The default is not written, so a zone
+    /// stored before the field existed reads and writes back unchanged.
+    #[serde(default, skip_serializing_if = "Propagation::is_default")]
+    pub propagation: Propagation,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -189,6 +193,7 @@ impl Zone {
             project_id,
             apex: apex.into(),
             credential_id,
+            propagation: Propagation::default(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -223,5 +228,24 @@ mod tests {
         let read: DnsCredential = serde_json::from_str(&old).unwrap();
         assert_eq!(read.provider(), DnsProvider::Rfc2136);
         assert_eq!(serde_json::to_string(&read).unwrap(), old);
+    }
+
+    /// A zone stored before it had propagation settings reads with the default and writes back
+    /// byte for byte; one with settings keeps them.
+    #[test]
+    fn a_zone_without_propagation_keeps_its_bytes() {
+        let z = Zone::new(ProjectId::new(), "example.test", crate::ids::DnsCredentialId::new(), Timestamp::now());
+        let v = serde_json::to_value(&z).unwrap();
+        let old = format!(
+            r#"{{"id":{},"project_id":{},"apex":"example.test","credential_id":{},"created_at":{},"updated_at":{},"version":1}}"#,
+            v["id"], v["project_id"], v["credential_id"], v["created_at"], v["updated_at"]
+        );
+        let read: Zone = serde_json::from_str(&old).unwrap();
+        assert!(read.propagation.is_default());
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+        let mut with = read.clone();
+        with.propagation.strategy = crate::model::PropagationStrategy::None;
+        let back: Zone = serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
     }
 }

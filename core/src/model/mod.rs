@@ -12,6 +12,7 @@ mod fact_tally;
 mod fence;
 mod job;
 mod login;
+mod propagation;
 mod sealed;
 mod target;
 mod target_check;
@@ -35,6 +36,10 @@ pub use fact_tally::{FactTally, TimeCuts};
 pub use fence::{Fence, FenceRecord};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};
+pub use propagation::{
+    Propagation, PropagationInput, PropagationStrategy, PropagationWatch, ProviderPropagationDefaults, ServerAnswer,
+    ServerStatus, UNREACHABLE_ADVICE, WaitPicture, picture_changed, provider_defaults,
+};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
 pub use target_check::HostRules;

@@ -8,7 +8,7 @@ use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::{ApiJson, OptionalApiJson};
 use crate::api::views::{
     CreateDnsCredential, CreateZone, CredentialTestResult, DnsCredentialPage, DnsCredentialView, TestDnsCredential,
-    UpdateDnsCredential, ZonePage, ZoneView,
+    UpdateDnsCredential, UpdateZone, ZonePage, ZoneView,
 };
 use crate::service::dns as service;
 
@@ -62,6 +62,14 @@ pub async fn create_zone(auth: Authorized, ApiJson(body): ApiJson<CreateZone>) -
 
 pub async fn get_zone(auth: Authorized, id: web::Path<String>) -> Result<web::Json<ZoneView>, ApiError> {
     Ok(web::Json(service::get_zone(&auth, path_id(&id, "zone")?).await?))
+}
+
+pub async fn update_zone(
+    auth: Authorized,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateZone>,
+) -> Result<web::Json<ZoneView>, ApiError> {
+    Ok(web::Json(service::update_zone(&auth, path_id(&id, "zone")?, body).await?))
 }
 
 pub async fn delete_zone(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

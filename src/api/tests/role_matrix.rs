@@ -223,6 +223,11 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             (format!("/api/v1/dns-credentials/{}", unused_credential_in_a(h, w).await.id), None)
         }
         (Method::DELETE, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", fresh().await.zone.id), None),
+        (Method::PATCH, "/api/v1/zones/{id}") => {
+            let zone = fresh().await.zone;
+            let body = json!({ "propagation": { "strategy": "delay", "delay_seconds": 5 }, "version": zone.version });
+            (format!("/api/v1/zones/{}", zone.id), Some(body))
+        }
         (Method::PATCH, "/api/v1/targets/{id}") => {
             let target = fresh().await.target;
             (
@@ -373,6 +378,7 @@ DELETE /api/v1/dns-credentials/{id} admin
 GET /api/v1/zones viewer
 POST /api/v1/zones admin
 GET /api/v1/zones/{id} viewer
+PATCH /api/v1/zones/{id} admin
 DELETE /api/v1/zones/{id} admin
 GET /api/v1/targets viewer
 POST /api/v1/targets admin

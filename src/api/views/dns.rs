@@ -111,6 +111,29 @@ pub struct CreateZone {
     /// A DNS credential of the same project.
     #[schema(value_type = String, format = "uuid")]
     pub credential_id: DnsCredentialId,
+    /// How challenge records are waited for; omitted: `authoritative` with the provider's defaults.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub propagation: Option<PropagationBody>,
+}
+
+/// A zone's propagation settings on the wire: core's `PropagationInput` (docs/dns/propagation.md:
+/// `strategy`, `nameservers`, `resolvers`, `delay_seconds`, `timeout_seconds`, `poll_interval_ms`).
+pub type PropagationBody = PropagationInput;
+
+/// A zone's change: each field given replaces the stored one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateZone {
+    /// Another DNS credential of the zone's project.
+    #[schema(value_type = Option<String>, format = "uuid")]
+    #[serde(default)]
+    pub credential_id: Option<DnsCredentialId>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub propagation: Option<PropagationBody>,
+    /// The version read; another is `version_conflict`.
+    pub version: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,6 +145,8 @@ pub struct ZoneView {
     pub apex: String,
     #[schema(value_type = String, format = "uuid")]
     pub credential_id: DnsCredentialId,
+    #[schema(value_type = Object)]
+    pub propagation: PropagationBody,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub version: u64,
@@ -134,6 +159,7 @@ impl From<Zone> for ZoneView {
             project_id: z.project_id,
             apex: z.apex,
             credential_id: z.credential_id,
+            propagation: z.propagation.to_input(),
             created_at: z.created_at,
             version: z.version,
         }

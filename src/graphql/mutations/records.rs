@@ -87,6 +87,37 @@ pub struct CreateZoneInput {
     project_id: ID,
     apex: String,
     credential_id: ID,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    propagation: Option<ZonePropagationInput>,
+}
+
+/// A zone's propagation settings, as REST's `propagation` object (docs/dns/propagation.md).
+#[derive(InputObject, Serialize)]
+pub struct ZonePropagationInput {
+    /// `authoritative` (default), `resolvers`, `delay` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strategy: Option<String>,
+    /// `authoritative`: the servers to check (`ip:port`).
+    #[graphql(default)]
+    nameservers: Vec<String>,
+    /// `resolvers`: the recursive resolvers to check (`ip:port`).
+    #[graphql(default)]
+    resolvers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delay_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poll_interval_ms: Option<u32>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct UpdateZoneInput {
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_id: Option<ID>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    propagation: Option<ZonePropagationInput>,
 }
 
 #[derive(InputObject, Serialize)]
@@ -235,6 +266,15 @@ impl RecordMutation {
         let field = "Mutation.createZone";
         let auth = authorize(ctx, field)?;
         let view = service::dns::create_zone(&auth, decode(&input)?).await?;
+        let (scope, zone) = record_by_id::<Zone, ZoneId>(ctx, field, &ID(view.id.to_string()), "zone").await?;
+        Ok(ZoneNode { zone, scope })
+    }
+
+    /// Changes a zone's credential (another of its project) or its propagation settings.
+    async fn update_zone(&self, ctx: &Context<'_>, id: ID, input: UpdateZoneInput) -> GqlResult<ZoneNode> {
+        let field = "Mutation.updateZone";
+        let auth = authorize(ctx, field)?;
+        let view = service::dns::update_zone(&auth, parse_id(&id, "zone")?, decode(&input)?).await?;
         let (scope, zone) = record_by_id::<Zone, ZoneId>(ctx, field, &ID(view.id.to_string()), "zone").await?;
         Ok(ZoneNode { zone, scope })
     }

@@ -193,6 +193,13 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
             json!({ "i": { "projectId": pa, "apex": format!("zone{n}.example.com"), "credentialId": a.credential.id } }),
         ),
         "deleteZone" => by_id("deleteZone", json!(fresh_in_a(h, w).await.zone.id)),
+        "updateZone" => {
+            let zone = fresh_in_a(h, w).await.zone;
+            (
+                "mutation($id: ID!, $i: UpdateZoneInput!) { updateZone(id: $id, input: $i) { id } }".to_owned(),
+                json!({ "id": zone.id, "i": { "propagation": { "strategy": "none" }, "version": zone.version } }),
+            )
+        }
         "createTarget" => (
             "mutation($i: CreateTargetInput!) { createTarget(input: $i) { id } }".to_owned(),
             json!({ "i": { "projectId": pa, "name": format!("t{n}"), "type": "file",

@@ -1,5 +1,5 @@
 //! The DNS side of the lifecycle runtime: where each challenge record goes, publishing it, waiting
-//! until the authoritative servers show it, and removing it afterwards.
+//! for it by the zone's propagation strategy (`propagation.rs`), and removing it afterwards.
 //! Invariant: the providers resolved for an order's challenges live only for this run (in `Io`); the
 //! records themselves are in the certificate's order progress before they are published.
 
@@ -49,15 +49,13 @@ impl Flow<'_> {
         Ok(Event::TxtPublished)
     }
 
-    /// Waits until the authoritative servers show every record, within the propagation timeout.
+    /// Waits for every record by its zone's propagation strategy (`propagation.rs`).
     pub(super) async fn await_propagation(&self, io: &Io, records: &[PublishedRecord]) -> Result<Event, IssueError> {
         let settings = &self.deps.settings;
         let check = Authoritative { timeout: settings.dns_query_timeout, egress: settings.egress.clone() };
         let started = Instant::now();
         for (target, record) in io.challenges.iter().zip(records) {
-            let servers = target.check_servers(&check).await?;
-            let left = settings.dns_propagation_timeout.saturating_sub(started.elapsed());
-            self.cancellable(check.wait_visible(&target.name, &record.value, &servers, left)).await??;
+            self.await_record(&check, target, record).await?;
         }
         Ok(Event::Propagated { waited_ms: started.elapsed().as_millis() as u64 })
     }

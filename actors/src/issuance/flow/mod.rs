@@ -8,6 +8,7 @@
 
 mod acme;
 mod challenges;
+mod propagation;
 
 use std::sync::Arc;
 

@@ -86,7 +86,19 @@ pub async fn every_scoped_kind_crud<S: Organizations + Records>(f: &Fixture<S>) 
         r.config = Rfc2136Config { server: "127.0.0.1:53".into(), ..Default::default() }.into()
     })
     .await;
-    crud_one(f, &w.a, set.zone, |r| r.apex = "other.example".into()).await;
+    // The zone's propagation settings round-trip through every backend (the default is stored as
+    // nothing; a changed one is stored and read back whole).
+    crud_one(f, &w.a, set.zone, |r| {
+        r.apex = "other.example".into();
+        r.propagation = crate::model::Propagation {
+            strategy: crate::model::PropagationStrategy::Resolvers,
+            resolvers: vec!["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()],
+            timeout_seconds: Some(30),
+            poll_interval_ms: Some(250),
+            ..Default::default()
+        };
+    })
+    .await;
     crud_one(f, &w.a, set.certificate, |r| r.sans.push("api.crud.example".into())).await;
     crud_one(f, &w.a, set.target, |r| {
         r.config = TargetConfig::File(FileConfig { cert_path: "/etc/ssl/c.pem".into(), ..Default::default() })
