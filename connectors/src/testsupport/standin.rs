@@ -35,7 +35,7 @@ pub struct StandInAnswer {
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
     /// A body of another content type (Route 53's XML), sent instead of `body`.
-    pub raw: Option<(&'static str, String)>,
+    pub raw: Option<Box<(&'static str, String)>>,
 }
 
 impl From<(u16, serde_json::Value)> for StandInAnswer {
@@ -50,7 +50,12 @@ impl StandInAnswer {
     }
 
     pub fn raw(status: u16, content_type: &'static str, body: String) -> Self {
-        StandInAnswer { status, headers: Vec::new(), body: serde_json::Value::Null, raw: Some((content_type, body)) }
+        StandInAnswer {
+            status,
+            headers: Vec::new(),
+            body: serde_json::Value::Null,
+            raw: Some(Box::new((content_type, body))),
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -133,7 +138,7 @@ impl StandIn {
                     seen.lock().unwrap().push(request.clone());
                     let answer = handler(&request);
                     let (content_type, text) = match answer.raw {
-                        Some((content_type, text)) => (content_type, text),
+                        Some(raw) => *raw,
                         None if answer.status == 204 => ("application/json", String::new()),
                         None => ("application/json", answer.body.to_string()),
                     };
