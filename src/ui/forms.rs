@@ -71,9 +71,14 @@ impl FieldErrors {
     /// to `secret`, a field the form does not show to the form as a whole.
     pub fn from_api(e: &ApiError, shown: &[&str]) -> FieldErrors {
         let mut errors = FieldErrors::default();
+        // The form's input is named by the whole path (`propagation.resolvers`) or by its last
+        // part (`config.api_url` → `api_url`); an index (`[1]`) marks the one list input.
         let field = e.field.as_deref().map(|f| {
             let base = f.split('[').next().unwrap_or(f);
-            base.rsplit('.').next().unwrap_or(base).to_owned()
+            match shown.contains(&base) {
+                true => base.to_owned(),
+                false => base.rsplit('.').next().unwrap_or(base).to_owned(),
+            }
         });
         match field {
             Some(f) if shown.contains(&f.as_str()) => {

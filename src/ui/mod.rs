@@ -22,6 +22,7 @@ mod overview;
 mod projects;
 mod resources;
 mod sign_in;
+mod zone_edit;
 
 use actix_web::web;
 
@@ -52,6 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/accounts/{id}/edit", web::post().to(edits::update_account))
         .route("/targets/{id}/edit", web::get().to(edits::edit_target_page))
         .route("/targets/{id}/edit", web::post().to(edits::update_target))
+        .route("/zones/{id}/edit", web::get().to(zone_edit::edit_page))
+        .route("/zones/{id}/edit", web::post().to(zone_edit::update))
         .route("/credentials/{id}/edit", web::get().to(credentials::edit_page))
         .route("/credentials/{id}/edit", web::post().to(credentials::update))
         .route("/credentials/{id}/test", web::post().to(credentials::test))

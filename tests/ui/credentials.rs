@@ -74,6 +74,20 @@ async fn credentials_are_created_edited_and_tested_through_their_forms() {
         b.fill("#f-apex", "example.test").await;
         b.choose("#f-credential_id", 1).await;
         b.submit("form[action='/dns/zones']").await;
+
+        // --- the zone's edit form: a bad resolver is refused beside its field, then saved.
+        b.click("a[aria-label='Edit zone example.test']").await;
+        b.fill("#f-propagation\\.strategy", "resolvers").await;
+        b.fill("#f-propagation\\.resolvers", "not-an-address").await;
+        b.submit("form[action$='/edit']").await;
+        assert!(!b.text("#e-propagation\\.resolvers").await.is_empty(), "the resolver's error is beside it");
+        b.check("error-edit-zone").await;
+        b.fill("#f-propagation\\.resolvers", "127.0.0.1:53").await;
+        b.submit("form[action$='/edit']").await;
+        assert_eq!(b.text(".notice").await, "Saved.");
+        b.check("edit-zone").await;
+
+        b.goto(&format!("/dns?project={p}")).await;
         b.click("a[aria-label='Edit credential pdns-1']").await;
         b.submit("form[action$='/test']").await;
         assert!(b.text("#test-result").await.contains("connect"), "the steps are shown");
@@ -104,4 +118,8 @@ async fn credentials_are_created_edited_and_tested_through_their_forms() {
     let pdns = items.iter().find(|i| i["name"] == "pdns-1").unwrap();
     assert_eq!(pdns["config"], json!({ "api_url": "http://127.0.0.1:8081", "server_id": "ns1" }));
     assert_eq!((pdns["has_secret"].as_bool(), pdns["version"].as_u64()), (Some(true), Some(2)));
+    let zone = c.ok("GET", &format!("/api/v1/zones?project_id={pid}"), None, 200)["items"][0].clone();
+    assert_eq!(zone["propagation"]["strategy"], json!("resolvers"), "{zone}");
+    assert_eq!(zone["propagation"]["resolvers"], json!(["127.0.0.1:53"]), "{zone}");
+    assert_eq!(zone["version"], json!(2), "the refused post changed nothing: {zone}");
 }
