@@ -112,6 +112,10 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
             json!({ "name": format!("renamed-{n}"), "version": current.version })
         }
         (Method::POST, "/api/v1/dns-credentials/{id}/test") => json!({}),
+        (Method::PATCH, "/api/v1/zones/{id}") => {
+            let current: Zone = h.store.get(&b.scope, &b.zone.id).await.unwrap();
+            json!({ "version": current.version, "propagation": { "strategy": "none" } })
+        }
         (Method::POST, "/api/v1/zones") => {
             json!({ "project_id": pb, "apex": format!("zone{n}.example.com"), "credential_id": b.credential.id })
         }

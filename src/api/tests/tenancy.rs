@@ -542,6 +542,10 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
             json!({ "name": format!("renamed-{n}"), "version": current.version })
         }
         (Method::POST, "/api/v1/dns-credentials/{id}/test") => json!({}),
+        (Method::PATCH, "/api/v1/zones/{id}") => {
+            let current: Zone = h.store.get(&r.scope, &r.zone.id).await.unwrap();
+            json!({ "version": current.version, "propagation": { "strategy": "none" } })
+        }
         (Method::POST, "/api/v1/zones") => {
             json!({ "project_id": project, "apex": format!("zone{n}.example.com"), "credential_id": ids.credential })
         }
