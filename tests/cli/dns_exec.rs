@@ -14,19 +14,20 @@ use crate::process::ApiClient;
 
 const NAME: &str = "hooked.example.test";
 
-/// A hook publishing with nsupdate at the environment's BIND; it logs each call to `log`.
+/// A hook publishing with nsupdate at the environment's BIND; it logs each call to `log` once
+/// nsupdate has finished, so a logged `cleanup` means the record is already gone.
 fn write_hook(dir: &Path, env: &AcmeEnv, log: &Path) -> String {
     let key = env.bind.key();
     let addr = env.bind.addr();
     let script = format!(
         r#"#!/bin/sh
-echo "$ACTION $FQDN $VALUE $ZONE" >> {log}
 case "$ACTION" in
   present) change="update add $FQDN 60 TXT \"$VALUE\"" ;;
   cleanup) change="update delete $FQDN TXT \"$VALUE\"" ;;
   *) exit 2 ;;
 esac
-printf 'server {ip} {port}\nzone %s.\n%s\nsend\n' "$ZONE" "$change" | nsupdate -t 5 -y '{alg}:{name}:{secret}'
+printf 'server {ip} {port}\nzone %s.\n%s\nsend\n' "$ZONE" "$change" | nsupdate -t 5 -y '{alg}:{name}:{secret}' || exit 1
+echo "$ACTION $FQDN $VALUE $ZONE" >> {log}
 "#,
         log = log.display(),
         ip = addr.ip(),
