@@ -160,6 +160,8 @@ routes! {
         req: Some(Body::of::<RevokeCertificate>()), 202 Some(Body::of::<JobQueued>()), query: &[];
     GET "/api/v1/certificates/{id}/timeline" => certificates::timeline, VIEWER, "getCertificateTimeline", "the certificate's state changes and job steps, oldest first",
         req: None, 200 Some(Body::of::<TimelineView>()), query: &[];
+    GET "/api/v1/certificates/{id}/live" => certificates::live, VIEWER, "getCertificateLive", "what the certificate's newest job is doing now, and which DNS servers an order still waits for",
+        req: None, 200 Some(Body::of::<LiveStatus>()), query: &[];
     POST "/api/v1/certificates/{id}/distribute" => certificates::distribute, OPERATOR, "distributeCertificate", "deploy the current certificate to every attached target again (one job, all targets at once)",
         req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
     GET "/api/v1/certificates/{id}/deployments" => certificates::deployments, VIEWER, "getCertificateDeployments", "where the certificate stands on each target",

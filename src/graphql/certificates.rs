@@ -18,6 +18,7 @@ use crate::graphql::cursor::list_cost;
 use crate::graphql::dns::ZoneNode;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::jobs::JobNode;
+use crate::graphql::live::CertificateLive;
 use crate::graphql::loaders::{self, AccountKey, DeploymentsKey, JobsKey, Scoped, TargetKey, TimelineKey, ZonesKey};
 use crate::graphql::scalars::{DateTime, Json, at, at_opt, name_of};
 use crate::graphql::targets::{DeploymentNode, TargetNode};
@@ -265,6 +266,14 @@ impl CertificateNode {
         let scope = nested_scope(ctx, "Certificate.timeline", &self.scope)?;
         let key = TimelineKey(Scoped { scope, key: (self.cert.id, Self::tail(last)?) });
         Ok(loaders::of(ctx)?.load_one(key).await?.unwrap_or_default().iter().map(TimelineEvent::from).collect())
+    }
+
+    /// What its newest job is doing now, and which DNS servers an order still waits for (REST's
+    /// `GET /certificates/{id}/live`).
+    async fn live(&self, ctx: &Context<'_>) -> GqlResult<CertificateLive> {
+        let scope = nested_scope(ctx, "Certificate.live", &self.scope)?;
+        let state = crate::graphql::state(ctx)?;
+        Ok(CertificateLive(crate::service::certificates::live_of(state, &scope, &self.cert).await?))
     }
 
     /// Its newest `last` jobs, newest first.

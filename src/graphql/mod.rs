@@ -16,6 +16,7 @@ mod errors;
 mod http;
 mod jobs;
 mod limits;
+mod live;
 mod loaders;
 mod mutations;
 mod projects;
@@ -69,6 +70,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Certificate.targets", "getTarget"),
     ("Certificate.deployments", "getCertificateDeployments"),
     ("Certificate.timeline", "getCertificateTimeline"),
+    ("Certificate.live", "getCertificateLive"),
     ("Certificate.jobs", "listJobs"),
     ("CertificateTarget.target", "getTarget"),
     ("Query.jobs", "listJobs"),

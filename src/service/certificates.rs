@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::api::views::{
     CertificateCreated, CertificatePage, CertificateView, CreateCertificate, DeploymentList, DeploymentView, JobQueued,
-    RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
+    LiveStatus, RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
 };
 use crate::service::authorized::Authorized;
 use crate::service::error::ApiError;
@@ -204,6 +204,28 @@ pub async fn timeline(auth: &Authorized, id: CertificateId) -> Result<TimelineVi
     items.sort_by_key(|e| e.at);
     items.truncate(MAX_ENTRIES);
     Ok(TimelineView { items })
+}
+
+/// What the certificate's newest job is doing now: its newest log line and, while an order waits
+/// for DNS propagation, which servers answer the value and which do not.
+pub async fn live(auth: &Authorized, id: CertificateId) -> Result<LiveStatus, ApiError> {
+    let (scope, cert) = certificate_in_scope(auth, id).await?;
+    live_of(auth.state(), &scope, &cert).await
+}
+
+/// `live` for a certificate already read in its scope (GraphQL's `Certificate.live`).
+pub async fn live_of(state: &AppState, scope: &ProjectScope, cert: &Certificate) -> Result<LiveStatus, ApiError> {
+    let store = state.store()?;
+    let subject = [cert.id.to_string()];
+    let job = store.subject_jobs(scope, &subject, 1).await?.into_iter().next();
+    // The newest line of any job about it, shown only if it is the newest job's.
+    let line = store
+        .subject_log_tails(scope, &subject, 1)
+        .await?
+        .into_iter()
+        .find(|l| job.as_ref().is_some_and(|j| j.id == l.job_id))
+        .map(|l| l.line);
+    Ok(LiveStatus::new(cert.status, job.as_ref(), line.as_ref()))
 }
 
 /// The issued chain, leaf first, as PEM; not found until one is issued.

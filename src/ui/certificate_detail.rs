@@ -10,7 +10,7 @@ use askama::Template;
 use certautopilot_core::ids::CertificateId;
 use certautopilot_core::model::{CertificateStatus, Role, SUBSCRIBER_REVOCATION_REASONS};
 
-use crate::api::views::{CertificateView, DeploymentView, RevokeCertificate, TimelineEntry};
+use crate::api::views::{CertificateView, DeploymentView, LiveStatus, RevokeCertificate, TimelineEntry};
 use crate::service::certificates as service;
 use crate::service::error::ApiError;
 use crate::ui::context::{Layout, Ui, UiError, UiResult, render, see_other};
@@ -23,11 +23,10 @@ fn certificate_id(text: &str) -> Result<CertificateId, UiError> {
     text.parse().map_err(|_| ApiError::not_found("certificate").into())
 }
 
-/// The latest step of the job in progress, and how long ago it was logged.
+/// The certificate's live status (`service::certificates::live`) and how long ago its step was
+/// logged.
 pub struct LiveStep {
-    pub running: bool,
-    pub status: String,
-    pub step: Option<String>,
+    pub live: LiveStatus,
     pub ago: String,
 }
 
@@ -78,17 +77,12 @@ impl CertificatePage {
     }
 }
 
-/// What the live box shows: the job in progress (issuing, renewing) and its latest log line.
-fn live_step(cert: &CertificateView, timeline: &[TimelineEntry], now: certautopilot_core::Timestamp) -> LiveStep {
-    let running =
-        matches!(cert.status, CertificateStatus::Requested | CertificateStatus::Issuing | CertificateStatus::Renewing);
-    let last = timeline.iter().rev().find(|e| e.source == "job");
-    LiveStep {
-        running,
-        status: cert.status.to_string(),
-        step: last.map(|e| e.event.clone()),
-        ago: last.map(|e| span(-(now.duration_since(e.at).as_secs() as i64))).unwrap_or_default(),
-    }
+/// What the live box shows: the newest job's newest step, and the servers an order waits for.
+async fn live_step(ui: &Ui, id: CertificateId) -> Result<LiveStep, UiError> {
+    let live = service::live(&ui.auth("getCertificateLive")?, id).await?;
+    let now = ui.state().now();
+    let ago = live.step.as_ref().map(|s| span(-(now.duration_since(s.at).as_secs() as i64))).unwrap_or_default();
+    Ok(LiveStep { live, ago })
 }
 
 pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
@@ -110,8 +104,8 @@ pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
         let d = deployed.iter().find(|d| d.target_id == *target).cloned();
         deployments.push((target.to_string(), name, d));
     }
+    let live = live_step(&ui, id).await?;
     let now = ui.state().now();
-    let live = live_step(&cert, &timeline, now);
     timeline.reverse();
     timeline.truncate(TIMELINE_SHOWN);
     let validity = match (cert.not_before, cert.not_after) {
@@ -157,11 +151,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
 pub async fn live(req: HttpRequest, id: web::Path<String>) -> UiResult {
     let ui = Ui::page(&req).await?;
     let id = certificate_id(&id)?;
-    let cert = service::get(&ui.auth("getCertificate")?, id).await?;
-    let timeline = service::timeline(&ui.auth("getCertificateTimeline")?, id).await?.items;
-    let live = live_step(&cert, &timeline, ui.state().now());
+    let live = live_step(&ui, id).await?;
     let was_running = query_value(&req, "running").is_some();
-    if was_running && !live.running {
+    if was_running && !live.live.running {
         return Ok(HttpResponse::Ok().insert_header(("HX-Refresh", "true")).finish());
     }
     render(&LiveFragment { id, live })

@@ -1,6 +1,6 @@
 //! Propagation per zone, end to end through the API of the real binary against Pebble and BIND:
-//! a lagging second name server keeps the order waiting with that server named in the timeline
-//! (the job log, the console's live step), then the order proceeds once it has the record; a
+//! a lagging second name server keeps the order waiting with that server named in the certificate's
+//! live status (REST, GraphQL) and the timeline (the job log, the console's live step), then the order proceeds once it has the record; a
 //! server that never answers is reported as unreachable with the `resolvers` advice.
 //! The "lagging secondary" is a second real BIND serving the same zone that receives the record
 //! late: the test itself adds it there (RFC 2136, `nsupdate`) once the wait is seen, standing in for
@@ -72,19 +72,31 @@ fn a_lagging_secondary_keeps_the_order_waiting_then_it_proceeds() {
     let name = format!("_acme-challenge.{cn}");
     let cid = request(&c, &pid, &account, &cn);
 
-    // --- the order waits, naming the lagging server and what it answers
-    let waiting_line = |events: &[String]| {
-        events
-            .iter()
-            .find(|e| e.starts_with("waiting for") && e.contains(&format!("{} (NXDOMAIN)", lagging.addr())))
-            .cloned()
-    };
-    let cert = c.wait_for(&format!("/api/v1/certificates/{cid}/timeline"), DEADLINE, "the wait named", |t| {
-        let events: Vec<String> =
-            t["items"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap_or_default().to_owned()).collect();
-        waiting_line(&events).is_some()
+    // --- the order waits, naming the lagging server and what it answers: in the certificate's
+    // live status (REST and GraphQL) and in the timeline
+    let lagging_addr = lagging.addr().to_string();
+    let live = c.wait_for(&format!("/api/v1/certificates/{cid}/live"), DEADLINE, "the wait named", |l| {
+        l["waiting"]["missing"].as_array().is_some_and(|m| m.iter().any(|s| s["server"] == json!(lagging_addr)))
     });
-    let line = waiting_line(&timeline(&c, &cid)).unwrap_or_else(|| panic!("{cert}"));
+    assert_eq!(live["running"], json!(true), "{live}");
+    let waiting = &live["waiting"];
+    assert_eq!((&waiting["name"], &waiting["strategy"]), (&json!(name), &json!("authoritative")), "{live}");
+    assert_eq!(waiting["ready"], json!([env.bind.addr().to_string()]), "the primary has it: {live}");
+    let missing = &waiting["missing"][0];
+    assert_eq!((&missing["answer"], &missing["detail"]), (&json!("nxdomain"), &json!("NXDOMAIN")), "{live}");
+    assert_eq!(missing["unreachable"], json!(false), "it answers, only without the record: {live}");
+    assert!(live["step"]["message"].as_str().unwrap().starts_with("waiting for"), "{live}");
+    assert_eq!(live["job"]["kind"], json!("issue"), "{live}");
+    let query = json!({ "query": "query($id: ID!) { certificate(id: $id) { live { running step { message } \
+        waiting { name ready missing { server answer detail unreachable } } } } }", "variables": { "id": cid } });
+    let gql = c.ok("POST", "/api/graphql", Some(query), 200);
+    let gql_waiting = &gql["data"]["certificate"]["live"]["waiting"];
+    assert_eq!(gql_waiting["missing"][0]["server"], json!(lagging_addr), "{gql}");
+    assert_eq!(gql_waiting["ready"], waiting["ready"], "{gql}");
+    let line = timeline(&c, &cid)
+        .into_iter()
+        .find(|e| e.starts_with("waiting for") && e.contains(&format!("{lagging_addr} (NXDOMAIN)")))
+        .unwrap_or_else(|| panic!("the timeline names the wait: {live}"));
     assert!(line.contains("1 of 2 servers answer the value"), "{line}");
     assert!(!line.contains(&env.bind.addr().to_string()), "the primary has it: not listed as missing: {line}");
     let status = c.ok("GET", &format!("/api/v1/certificates/{cid}"), None, 200)["status"].clone();
@@ -99,6 +111,8 @@ fn a_lagging_secondary_keeps_the_order_waiting_then_it_proceeds() {
     });
     let events = timeline(&c, &cid);
     assert!(events.iter().any(|e| e.contains("visible at all 2 servers")), "{events:#?}");
+    let live = c.ok("GET", &format!("/api/v1/certificates/{cid}/live"), None, 200);
+    assert!(live["waiting"].is_null(), "no longer waiting: {live}");
 }
 
 /// A server where nothing answers (a loopback port held open but never read: every query times

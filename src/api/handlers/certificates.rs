@@ -8,8 +8,8 @@ use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
 use crate::api::views::{
-    CertificatePage, CertificateView, CreateCertificate, DeploymentList, RevokeCertificate, SetTargets, TimelineView,
-    UpdateCertificate,
+    CertificatePage, CertificateView, CreateCertificate, DeploymentList, LiveStatus, RevokeCertificate, SetTargets,
+    TimelineView, UpdateCertificate,
 };
 use crate::service::certificates as service;
 
@@ -39,6 +39,10 @@ pub async fn revoke(
 
 pub async fn timeline(auth: Authorized, id: web::Path<String>) -> Result<web::Json<TimelineView>, ApiError> {
     Ok(web::Json(service::timeline(&auth, path_id(&id, "certificate")?).await?))
+}
+
+pub async fn live(auth: Authorized, id: web::Path<String>) -> Result<web::Json<LiveStatus>, ApiError> {
+    Ok(web::Json(service::live(&auth, path_id(&id, "certificate")?).await?))
 }
 
 pub async fn chain(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -169,6 +169,9 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::GET, "/api/v1/certificates/{id}/timeline") => {
             (format!("/api/v1/certificates/{}/timeline", a.certificate.id), None)
         }
+        (Method::GET, "/api/v1/certificates/{id}/live") => {
+            (format!("/api/v1/certificates/{}/live", a.certificate.id), None)
+        }
         // Not issued: 409 past the policy check.
         (Method::POST, "/api/v1/certificates/{id}/distribute") => {
             (format!("/api/v1/certificates/{}/distribute", a.certificate.id), None)
@@ -391,6 +394,7 @@ POST /api/v1/certificates operator
 POST /api/v1/certificates/{id}/renew operator
 POST /api/v1/certificates/{id}/revoke admin
 GET /api/v1/certificates/{id}/timeline viewer
+GET /api/v1/certificates/{id}/live viewer
 POST /api/v1/certificates/{id}/distribute operator
 GET /api/v1/certificates/{id}/deployments viewer
 PUT /api/v1/certificates/{id}/targets operator

@@ -62,6 +62,7 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
         "Certificate.targets" => cert("targets { targetId }"),
         "Certificate.deployments" => cert("deployments { status }"),
         "Certificate.timeline" => cert("timeline { event }"),
+        "Certificate.live" => cert("live { running }"),
         "Certificate.jobs" => cert("jobs { id }"),
         "CertificateTarget.target" => cert("targets { target { id } }"),
         "Query.jobs" => list("jobs"),

@@ -43,6 +43,19 @@ impl ServerAnswer {
         ServerAnswer::OtherValues { values }
     }
 
+    /// The answer's kind, as its serialized tag: `has_value`, `nxdomain`, `no_txt`,
+    /// `other_values`, `refused` or `no_answer`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerAnswer::HasValue => "has_value",
+            ServerAnswer::Nxdomain => "nxdomain",
+            ServerAnswer::NoTxt => "no_txt",
+            ServerAnswer::OtherValues { .. } => "other_values",
+            ServerAnswer::Refused { .. } => "refused",
+            ServerAnswer::NoAnswer { .. } => "no_answer",
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             ServerAnswer::HasValue => "has the value".into(),
@@ -71,7 +84,8 @@ impl ServerStatus {
         self.answer == ServerAnswer::HasValue
     }
 
-    fn describe(&self) -> String {
+    /// What it answered, in words: `NXDOMAIN`, `other values: …`, `unreachable (timeout)`.
+    pub fn describe(&self) -> String {
         if self.unreachable {
             let ServerAnswer::NoAnswer { reason } = &self.answer else { return self.answer.describe() };
             format!("unreachable ({reason})")
