@@ -149,7 +149,8 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-pub(super) fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
+/// The organization's first owner, signed in.
+pub(super) fn sign_in(mut c: Client) -> anyhow::Result<Client> {
     let password = "bench password, long enough";
     c.expect(
         "POST",
@@ -160,6 +161,12 @@ pub(super) fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
     let login =
         c.expect("POST", "/api/v1/auth/login", json!({ "email": "bench@example.test", "password": password }), 200)?;
     c.token = login["token"].as_str().map(str::to_owned);
+    Ok(c)
+}
+
+/// Signed in, with a project whose ACME account is `env`'s Pebble and whose zones are on its BIND.
+pub(super) fn prepare(c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
+    let mut c = sign_in(c)?;
     let project = c.expect("POST", "/api/v1/projects", json!({ "name": "bench" }), 201)?;
     let pid = project["id"].clone();
     let account = c.expect(
@@ -192,7 +199,8 @@ pub(super) fn prepare(mut c: Client, env: &AcmeEnv) -> anyhow::Result<Client> {
 /// Status reads the clients made while waiting (their store trips are the poll's, not issuance's).
 static POLLS: AtomicUsize = AtomicUsize::new(0);
 
-fn issue(c: &Client, label: &str) -> anyhow::Result<Duration> {
+/// Requests `label.ZONE` in the client's project and waits until it is issued: the latency.
+pub(super) fn issue(c: &Client, label: &str) -> anyhow::Result<Duration> {
     let (pid, account) = c.project.clone().context("not prepared")?;
     let started = Instant::now();
     let created = c.expect(

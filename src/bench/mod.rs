@@ -12,6 +12,7 @@ mod jobs;
 mod kek;
 mod login_flood;
 mod propagation;
+mod providers;
 mod recovery;
 mod renewal_scan;
 mod service;
@@ -101,6 +102,17 @@ pub enum BenchCommand {
         /// The store the service runs on; the run also prints its round trips per certificate.
         #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
         store: backend::BenchStore,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Issuance latency per DNS provider (RFC 2136 on BIND 9 and Knot DNS, PowerDNS, Route 53 on
+    /// moto, the exec hook, the cloud API stand-ins): request → issued, p50 and max.
+    Providers {
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Only the providers whose row starts with this (`rfc2136`, `route53`, …).
+        #[arg(long)]
+        only: Option<String>,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -231,6 +243,10 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Issue { count, concurrency, store, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             tokio::task::spawn_blocking(move || issue::run(&dir, count, concurrency, store)).await?
+        }
+        BenchCommand::Providers { count, only, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            tokio::task::spawn_blocking(move || providers::run(&dir, count, only.as_deref())).await?
         }
         BenchCommand::Distribute { files, ssh, dir } => {
             let (dir, _guard) = work_dir(dir)?;

@@ -2,45 +2,15 @@
 //! configures a hook (a shell script calling `nsupdate` against the test BIND) for `example.test`;
 //! issuance runs it with `ACTION=present`, then `cleanup`, with the documented environment.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ZONE};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ZONE, nsupdate_hook};
 use serde_json::json;
 
 use crate::issuance::{ISSUE_DEADLINE, create_account, install_ring, request, start, wait_status};
 use crate::process::ApiClient;
 
 const NAME: &str = "hooked.example.test";
-
-/// A hook publishing with nsupdate at the environment's BIND; it logs each call to `log` once
-/// nsupdate has finished, so a logged `cleanup` means the record is already gone.
-fn write_hook(dir: &Path, env: &AcmeEnv, log: &Path) -> String {
-    let key = env.bind.key();
-    let addr = env.bind.addr();
-    let script = format!(
-        r#"#!/bin/sh
-case "$ACTION" in
-  present) change="update add $FQDN 60 TXT \"$VALUE\"" ;;
-  cleanup) change="update delete $FQDN TXT \"$VALUE\"" ;;
-  *) exit 2 ;;
-esac
-printf 'server {ip} {port}\nzone %s.\n%s\nsend\n' "$ZONE" "$change" | nsupdate -t 5 -y '{alg}:{name}:{secret}' || exit 1
-echo "$ACTION $FQDN $VALUE $ZONE" >> {log}
-"#,
-        log = log.display(),
-        ip = addr.ip(),
-        port = addr.port(),
-        alg = key.algorithm,
-        name = key.name,
-        secret = key.secret,
-    );
-    let path = dir.join("dns-hook");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
-}
 
 /// A project whose zone `example.test` is served by an exec hook credential; returns (project,
 /// ACME account).
@@ -74,7 +44,7 @@ fn issuance_runs_the_hook_to_present_and_clean_up() {
     let dir = tempfile::tempdir().unwrap();
     let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
     let log = dir.path().join("hook.log");
-    let hook = write_hook(dir.path(), &env, &log);
+    let hook = nsupdate_hook(dir.path(), &env.bind, Some(&log)).display().to_string();
     let server = start(dir.path(), &[]);
     let c = ApiClient::setup_and_login(server.addr);
     let (pid, account) = hooked_project(&c, &env, &hook);
@@ -106,7 +76,7 @@ fn a_certificate_is_issued_through_the_hook() {
     install_ring();
     let dir = tempfile::tempdir().unwrap();
     let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
-    let hook = write_hook(dir.path(), &env, &dir.path().join("hook.log"));
+    let hook = nsupdate_hook(dir.path(), &env.bind, None).display().to_string();
     let server = start(dir.path(), &[]);
     let c = ApiClient::setup_and_login(server.addr);
     let (pid, account) = hooked_project(&c, &env, &hook);

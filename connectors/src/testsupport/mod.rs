@@ -1,7 +1,7 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
 //! forwarding, Pebble (ACME CA), BIND 9 and Knot DNS (authoritative DNS with RFC 2136) and PowerDNS
 //! (authoritative DNS with an HTTP API) for issuance, moto for the Route 53 API; stand-ins for vendor
-//! and DNS provider APIs that cannot run here. Used by tests and by `certautopilot bench issue`;
+//! and DNS provider APIs that cannot run here. Used by tests and by `certautopilot bench issue` and `bench providers`;
 //! nothing here runs in a production path. Ports are never picked by binding and releasing: see
 //! `ports`.
 
@@ -19,6 +19,7 @@ mod dns_hetzner;
 mod dns_ovh;
 mod dns_route53;
 mod dns_standin;
+mod exec_hook;
 mod knot;
 mod moto;
 mod pdns;
@@ -47,6 +48,7 @@ pub use dns_hetzner::hetzner_standin;
 pub use dns_ovh::{OVH_CLOCK_SKEW_S, OvhApi, OvhKeys};
 pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
 pub use dns_standin::{DnsStandIn, Fault, StandInRecord, StandInZone};
+pub use exec_hook::nsupdate_hook;
 pub use knot::Knot;
 pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, Moto};
 pub use pdns::PdnsServer;
