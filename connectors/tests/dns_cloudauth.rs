@@ -63,6 +63,8 @@ async fn gcloud_adds_and_removes_values_with_one_token() {
     let account = TestServiceAccount::generate("dns@my-project.iam.gserviceaccount.com");
     let api = GcloudApi::start("my-project", &account, gcloud_zones(), 1);
     let dns = gcloud_client(&api, &account).await;
+    let found = dns.find_zone("example.com").await.unwrap();
+    assert_eq!(found.as_deref(), Some("managed zone example-public"), "the credential test's description");
 
     dns.add_txt("example.com", NAME, "first", 60).await.unwrap();
     dns.add_txt("example.com", NAME, "second", 60).await.unwrap();
@@ -195,6 +197,8 @@ async fn azure_client(api: &AzureApi, secret: &str) -> Box<dyn TxtRecords> {
 async fn azure_adds_and_removes_values_with_one_token() {
     let api = AzureApi::start(principal(), &azure_zones(), 2);
     let dns = azure_client(&api, CLIENT_SECRET).await;
+    let found = dns.find_zone("example.com").await.unwrap();
+    assert_eq!(found.as_deref(), Some("example.com in resource group dns-rg"), "the credential test's description");
     dns.add_txt("example.com", NAME, "first", 60).await.unwrap();
     dns.add_txt("example.com.", &format!("{NAME}."), "second", 60).await.unwrap();
     assert_eq!(api.txt("example.com", "_acme-challenge.www"), vec!["first", "second"]);
@@ -297,6 +301,9 @@ async fn ovh_client(api: &OvhApi, keys: &OvhKeys) -> Box<dyn TxtRecords> {
 async fn ovh_adds_and_removes_signed_records() {
     let api = OvhApi::start(ovh_keys(), &["example.org", "example.com"]);
     let dns = ovh_client(&api, &ovh_keys()).await;
+    assert_eq!(dns.find_zone("example.com").await.unwrap().as_deref(), Some("example.com"));
+    let missing = dns.find_zone("example.net").await.unwrap_err();
+    assert!(matches!(&missing, DnsError::ZoneNotFound { .. }) && !missing.is_transient(), "{missing}");
     dns.add_txt("example.com", NAME, "first", 60).await.unwrap();
     dns.add_txt("example.com", NAME, "second", 60).await.unwrap();
     dns.add_txt("example.com", NAME, "second", 60).await.unwrap();

@@ -61,6 +61,10 @@ async fn zone_lookup_takes_the_longest_zone_and_reports_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     let pdns = PdnsServer::start(dir.path(), &["example.test", "eu.example.test"]);
     let dns = pdns_client(&pdns, "localhost", pdns.api_key()).await;
+    let found = dns.find_zone("eu.example.test").await.unwrap().unwrap();
+    assert!(found.starts_with("eu.example.test (id "), "the credential test's description: {found}");
+    let missing = dns.find_zone("other.test").await.unwrap_err();
+    assert!(matches!(&missing, DnsError::ZoneNotFound { zone, .. } if zone == "other.test"), "{missing}");
 
     let qname = "_acme-challenge.www.eu.example.test";
     dns.add_txt("example.test", qname, "child", 60).await.unwrap();

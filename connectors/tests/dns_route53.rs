@@ -49,6 +49,8 @@ async fn txt_values_are_added_and_removed_one_by_one() {
     let zone_id = moto.create_zone("example.test");
     let name = "_acme-challenge.example.test";
     let dns = route53(&moto.url(), None);
+    let found = dns.find_zone("example.test").await.unwrap();
+    assert_eq!(found, Some(format!("hosted zone {zone_id}")), "the credential test's description");
 
     dns.add_txt("example.test", name, "one", 60).await.unwrap();
     dns.add_txt("example.test", name, "two", 60).await.unwrap();

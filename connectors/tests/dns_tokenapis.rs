@@ -98,6 +98,9 @@ async fn create_and_delete_a_value() {
             api.requests().iter().filter(|r| r.method == "DELETE").count() == 1,
             "{kind:?}: nothing left to delete"
         );
+        let found = dns.find_zone("example.test").await.unwrap();
+        let expected = if matches!(kind, Kind::Digitalocean) { "example.test" } else { "example.test (id z-example)" };
+        assert_eq!(found.as_deref(), Some(expected), "{kind:?}: the credential test's description");
     }
 }
 

@@ -168,10 +168,13 @@ async fn connect(
 }
 
 /// A DNS server's provider is asked for the zone's name servers (a server that does not serve the
-/// zone refuses); an API provider finds its zone as it adds the record.
+/// zone refuses); an API provider looks its zone up as issuance does; a provider with no zone to
+/// look up (acme-dns, the exec hook) says so.
 async fn find_zone(probe: &DnsProbe, provider: &dyn TxtRecords, apex: &str) -> Result<((), Option<String>), String> {
     let Some(server) = provider.dns_server() else {
-        return Ok(((), Some("the provider's API looks the zone up as it adds the record".into())));
+        let found = provider.find_zone(apex).await.map_err(|e| e.to_string())?;
+        let detail = found.map_or_else(|| "this provider has no zone to look up".to_owned(), |z| format!("found {z}"));
+        return Ok(((), Some(detail)));
     };
     let check = Authoritative { timeout: probe.timeout, egress: probe.egress.clone() };
     let servers = check.servers(apex, server).await.map_err(|e| e.to_string())?;

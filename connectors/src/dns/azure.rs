@@ -220,6 +220,10 @@ impl TxtRecords for Azure {
         DnsProvider::Azure
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        Ok(Some(format!("{} in resource group {}", Azure::find_zone(self, zone).await?, self.config.resource_group)))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         self.change(zone, name, Some(ttl), &|values| with_value(values, value)).await
     }

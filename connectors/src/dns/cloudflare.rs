@@ -96,6 +96,11 @@ impl TxtRecords for Cloudflare {
         DnsProvider::Cloudflare
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        let found = self.zone(zone, zone).await?;
+        Ok(Some(format!("{} (id {})", found.name, found.id)))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let found = self.zone(zone, name).await?;
         if !self.record_ids(&found, name, value).await?.is_empty() {

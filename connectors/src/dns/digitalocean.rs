@@ -89,6 +89,10 @@ impl TxtRecords for Digitalocean {
         DnsProvider::Digitalocean
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        Ok(Some(self.zone(zone, zone).await?.name))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let found = self.zone(zone, name).await?;
         if !self.record_ids(&found, name, value).await?.is_empty() {

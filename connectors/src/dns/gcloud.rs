@@ -256,6 +256,10 @@ impl TxtRecords for Gcloud {
         DnsProvider::Gcloud
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        Ok(Some(format!("managed zone {}", self.managed_zone(zone).await?)))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         self.change(zone, name, Some(ttl), &|values| with_value(values, value)).await
     }

@@ -170,6 +170,10 @@ impl TxtRecords for Ovh {
         DnsProvider::Ovh
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        Ok(Some(Ovh::find_zone(self, zone).await?))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let (zone, sub) = self.place(zone, name).await?;
         if self.records(&zone, &sub).await?.iter().any(|(_, v)| v == value) {

@@ -171,6 +171,11 @@ impl super::TxtRecords for Pdns {
         DnsProvider::Pdns
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        let found = self.zone_for(zone, zone).await?;
+        Ok(Some(format!("{} (id {})", found.name.trim_end_matches('.'), found.id)))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let zone = self.zone_for(zone, name).await?;
         let mut values = self.txt_values(&zone, name).await?.map(|(v, _)| v).unwrap_or_default();

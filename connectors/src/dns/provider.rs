@@ -30,6 +30,14 @@ pub trait TxtRecords: Send + Sync + std::fmt::Debug {
     /// Removes exactly `value` from the TXT set at `name`; removing what is not there succeeds.
     async fn remove_txt(&self, zone: &str, name: &str, value: &str) -> Result<(), DnsError>;
 
+    /// The provider's zone serving `zone` (the zone's apex), described for people (`example.com
+    /// (id Z123)`): what a credential test shows. `None` for providers with no zone to look up
+    /// (acme-dns, the exec hook) and DNS servers (asked for the zone's NS records instead).
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        let _ = zone;
+        Ok(None)
+    }
+
     /// The DNS server this client updates, when it is one (RFC 2136): asked for the zone's NS
     /// records and the challenge name's CNAME when the zone names no servers.
     fn dns_server(&self) -> Option<SocketAddr> {

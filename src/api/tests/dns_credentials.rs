@@ -1,11 +1,11 @@
 //! DNS credentials after creation: an update keeps the sealed secret when it is left out and
 //! replaces it when given, refuses a moved destination without the secret (the rebinding rule),
 //! another provider, a stale version and bad settings (changing nothing); the exec hook stays
-//! owner-only; the test action writes and removes a probe record at a real BIND and names the
-//! failing step; every accepted provider is creatable over REST and GraphQL.
+//! owner-only; the test action writes and removes a probe record at a real BIND and through a
+//! provider's API (the zone found there) and names the failing step; every accepted provider is creatable over REST and GraphQL.
 
 use actix_web::http::Method;
-use certautopilot_connectors::testsupport::{Bind, TestZone, TsigKey};
+use certautopilot_connectors::testsupport::{Bind, TestZone, TsigKey, cloudflare_standin};
 use certautopilot_core::model::{DnsCredential, DnsProvider, example_request};
 use certautopilot_core::store::RecordStore;
 use serde_json::{Value, json};
@@ -241,4 +241,51 @@ async fn the_test_action_writes_and_removes_a_probe_record_at_bind() {
     )
     .await;
     assert_eq!(events.json["items"].as_array().map(Vec::len), Some(3), "every run is audited: {events:?}");
+}
+
+/// Against the Cloudflare stand-in: the test finds the zone through the API (its name and id in the
+/// step's detail), writes and removes the probe record; a zone the account lacks fails at "find
+/// zone" naming it, and a wrong token fails there as refused, with neither token in the answer.
+#[actix_web::test]
+async fn the_test_action_finds_the_zone_through_a_providers_api() {
+    const TOKEN: &str = "cf-probe-token-0123456789";
+    const WRONG: &str = "cf-wrong-token-9876543210";
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let pa = w.a.scope.project_id();
+    let api = cloudflare_standin(TOKEN, &[("z-probe", "probe.test", "active")], None);
+    let mut results = Vec::new();
+    for (name, apex, token) in
+        [("good", "probe.test", TOKEN), ("absent", "absent.test", TOKEN), ("wrong", "probe.test", WRONG)]
+    {
+        let config = json!({ "api_url": api.url(), "api_token": token });
+        let body = json!({ "project_id": pa, "name": name, "provider": "cloudflare", "config": config });
+        let cred = send(&app, Req::new(Method::POST, "/api/v1/dns-credentials").acting_as(&w.admin_a).json(body)).await;
+        assert_eq!(cred.status, 201, "{cred:?}");
+        let body = json!({ "project_id": pa, "apex": format!("{name}.{apex}"), "credential_id": cred.json["id"] });
+        let zone = send(&app, Req::new(Method::POST, "/api/v1/zones").acting_as(&w.admin_a).json(body)).await;
+        assert_eq!(zone.status, 201, "{zone:?}");
+        let test = Req::new(Method::POST, format!("{}/test", path(&cred.json["id"]))).acting_as(&w.admin_a);
+        let result = send(&app, test).await;
+        assert_eq!(result.status, 200, "{result:?}");
+        assert!(!result.text.contains(TOKEN) && !result.text.contains(WRONG), "{result:?}");
+        results.push(result.json);
+    }
+    let step = |r: &Value, i: usize| {
+        (r["steps"][i]["step"].clone(), r["steps"][i]["ok"].clone(), r["steps"][i]["detail"].clone())
+    };
+
+    let good = &results[0];
+    assert_eq!(good["ok"], json!(true), "{good}");
+    assert_eq!(step(good, 1), (json!("find zone"), json!(true), json!("found probe.test (id z-probe)")), "{good}");
+    assert!(api.values_at("_certautopilot-probe.good.probe.test").is_empty(), "the probe record is removed");
+    assert_eq!(api.requests().iter().filter(|r| r.method == "POST").count(), 1, "one probe record written");
+
+    for (result, says) in [(&results[1], "absent.test"), (&results[2], "refused")] {
+        let steps = result["steps"].as_array().unwrap();
+        let (last, ok, detail) = step(result, steps.len() - 1);
+        assert_eq!((result["ok"].clone(), last, ok), (json!(false), json!("find zone"), json!(false)), "{result}");
+        assert!(detail.as_str().unwrap().contains(says), "{result}");
+    }
 }

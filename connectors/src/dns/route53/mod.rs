@@ -223,6 +223,10 @@ impl TxtRecords for Route53 {
         DnsProvider::Route53
     }
 
+    async fn find_zone(&self, zone: &str) -> Result<Option<String>, DnsError> {
+        Ok(Some(format!("hosted zone {}", self.hosted_zone(zone, zone).await?)))
+    }
+
     async fn add_txt(&self, zone: &str, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let _writing = self.writing.lock().await;
         let zone_id = self.hosted_zone(zone, name).await?;
