@@ -41,6 +41,8 @@ impl From<&Config> for RawConfig {
                 renewal_scan_secs: c.issuance.renewal_scan.as_secs(),
                 passivate_after_secs: c.issuance.passivate_after.as_secs(),
                 rate_limit_pause_secs: c.issuance.rate_limit_pause.as_secs(),
+                acme_retries: c.issuance.acme_retries,
+                acme_retry_budget_ms: c.issuance.acme_retry_budget.as_millis() as u64,
                 scan_every_secs: c.issuance.scan_every.map(|d| d.as_secs()).unwrap_or(0),
             },
             jobs: crate::raw::RawJobs {

@@ -21,6 +21,9 @@ pub struct IssuanceConfig {
     pub renewal_scan: Duration,
     pub passivate_after: Duration,
     pub rate_limit_pause: Duration,
+    /// Transient CA failures retried inside one attempt, and the time they may take.
+    pub acme_retries: u32,
+    pub acme_retry_budget: Duration,
     /// How often the scheduler scans every target for drift; `None`: never.
     pub scan_every: Option<Duration>,
 }
@@ -61,6 +64,13 @@ impl RawIssuance {
             renewal_scan: secs("renewal_scan_secs", i.renewal_scan_secs, 86_400)?,
             passivate_after: secs("passivate_after_secs", i.passivate_after_secs, 86_400)?,
             rate_limit_pause: secs("rate_limit_pause_secs", i.rate_limit_pause_secs, 86_400)?,
+            acme_retries: in_range(prefix.key("acme_retries"), u64::from(i.acme_retries), 0, 50)? as u32,
+            acme_retry_budget: Duration::from_millis(in_range(
+                prefix.key("acme_retry_budget_ms"),
+                i.acme_retry_budget_ms,
+                0,
+                600_000,
+            )?),
             scan_every: match in_range(prefix.key("scan_every_secs"), i.scan_every_secs, 0, 30 * 86_400)? {
                 0 => None,
                 n => Some(Duration::from_secs(n)),

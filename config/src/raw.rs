@@ -296,6 +296,11 @@ pub struct RawIssuance {
     pub passivate_after_secs: u64,
     /// After a CA answers "rate limited", calls on that account pause this long.
     pub rate_limit_pause_secs: u64,
+    /// A CA call that fails transiently (a rejected nonce, a reset connection, a 5xx) is tried
+    /// again inside the job's attempt up to this many times …
+    pub acme_retries: u32,
+    /// … within this long; past either, the job's backoff takes over.
+    pub acme_retry_budget_ms: u64,
     /// How often every distribution target is scanned for drift; 0 = only on request.
     pub scan_every_secs: u64,
 }
@@ -312,6 +317,8 @@ impl Default for RawIssuance {
             renewal_scan_secs: 60,
             passivate_after_secs: 300,
             rate_limit_pause_secs: 60,
+            acme_retries: 8,
+            acme_retry_budget_ms: 15_000,
             scan_every_secs: 3_600,
         }
     }

@@ -21,6 +21,8 @@ pub(crate) const FAST: &[(&str, &str)] = &[
     ("CERTAUTOPILOT_ISSUANCE__POLL_INITIAL_MS", "10"),
     ("CERTAUTOPILOT_ISSUANCE__POLL_MAX_MS", "200"),
     ("CERTAUTOPILOT_ISSUANCE__ACME_TIMEOUT_SECS", "5"),
+    // A CA that is away fails an attempt after a few in-place retries, not after the default 15 s.
+    ("CERTAUTOPILOT_ISSUANCE__ACME_RETRY_BUDGET_MS", "3000"),
     ("CERTAUTOPILOT_ISSUANCE__DNS_PROPAGATION_TIMEOUT_SECS", "5"),
     ("CERTAUTOPILOT_ISSUANCE__DNS_QUERY_TIMEOUT_MS", "500"),
     ("CERTAUTOPILOT_ISSUANCE__RENEWAL_SCAN_SECS", "1"),

@@ -16,6 +16,7 @@ mod dns_standin;
 mod docs;
 mod drift;
 mod full_disk;
+mod hostile_ca;
 mod issuance;
 mod issuance_route53;
 mod kek;

@@ -48,7 +48,7 @@ pub enum AcmeCall {
 }
 
 impl AcmeCall {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             AcmeCall::NewOrder(_) => "new-order",
             AcmeCall::Order { .. } => "order",

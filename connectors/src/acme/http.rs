@@ -44,6 +44,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<SystemTime> {
 #[error("http {status} from the CA")]
 pub struct NoAcmeAnswer {
     pub status: u16,
+    pub retry_after: Option<SystemTime>,
 }
 
 fn retry_worthy(status: u16) -> bool {
@@ -81,7 +82,7 @@ impl HttpClient for Recording {
                 let body = response.body.into_bytes().await.map_err(instant_acme::Error::Other)?;
                 if !is_problem_document(&body) {
                     crate::failure::log_remote_detail("acme answer", &String::from_utf8_lossy(&body));
-                    return Err(instant_acme::Error::Other(Box::new(NoAcmeAnswer { status })));
+                    return Err(instant_acme::Error::Other(Box::new(NoAcmeAnswer { status, retry_after: at })));
                 }
                 response.body = Box::new(body);
             }

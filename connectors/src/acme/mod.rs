@@ -7,11 +7,13 @@ mod client;
 mod directory;
 mod http;
 mod keys;
+mod retry;
 
 pub use client::{AcmeAccountHandle, AuthzSnapshot, NewAccountRequest, OrderSnapshot, OrderStatus, RenewalWindow};
 pub use directory::{DirectoryError, check_directory};
 pub use http::parse_retry_after;
 pub use keys::{csr_for_key, generate_key, public_key_der};
+pub use retry::{CallRetries, NextStep, RetryPolicy};
 
 use crate::egress::EgressDenied;
 use crate::failure::{NetFailure, Untrusted, bounded_escaped, log_remote_detail};
@@ -39,8 +41,9 @@ pub enum AcmeError {
     Unusable(NetFailure),
     /// Something in front of the CA answered 408, 429 or 5xx without an ACME problem document (a
     /// proxy's error page): worth retrying, its body withheld.
-    #[error("ACME CA unreachable: http {0} from the CA")]
-    Status(u16),
+    /// `retry_after`: the `Retry-After` it sent, if any.
+    #[error("ACME CA unreachable: http {status} from the CA")]
+    Status { status: u16, retry_after: Option<std::time::SystemTime> },
     /// The CA answered with a problem document (RFC 7807); `detail` is the CA's own reason when
     /// the problem is an ACME one (see `problem_detail`).
     #[error("ACME CA refused: {detail} ({kind})")]
@@ -73,7 +76,7 @@ impl AcmeError {
     /// Whether trying again later may succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
         match self {
-            AcmeError::Unreachable(_) | AcmeError::Status(_) => true,
+            AcmeError::Unreachable(_) | AcmeError::Status { .. } => true,
             AcmeError::Problem { kind, status, .. } => {
                 kind == PROBLEM_RATE_LIMITED
                     || TRANSIENT_PROBLEMS.contains(&kind.as_str())
@@ -106,7 +109,7 @@ impl From<instant_acme::Error> for AcmeError {
             },
             instant_acme::Error::Hyper(e) => AcmeError::unreachable(&e),
             instant_acme::Error::Other(e) => match e.downcast_ref::<http::NoAcmeAnswer>() {
-                Some(answer) => AcmeError::Status(answer.status),
+                Some(answer) => AcmeError::Status { status: answer.status, retry_after: answer.retry_after },
                 None => AcmeError::unreachable(&*e),
             },
             instant_acme::Error::Timeout(_) => AcmeError::Unreachable("timeout".into()),

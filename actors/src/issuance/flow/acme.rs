@@ -5,12 +5,15 @@
 
 use std::time::Instant;
 
-use certautopilot_connectors::acme::{OrderSnapshot, OrderStatus, csr_for_key, generate_key, public_key_der};
+use certautopilot_connectors::acme::{
+    CallRetries, NextStep, OrderSnapshot, OrderStatus, RetryPolicy, csr_for_key, generate_key, public_key_der,
+};
 use certautopilot_connectors::x509::{chain_der, leaf_summary};
 use certautopilot_core::Timestamp;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::lifecycle::{Effect, Event, Issuance, OrderState, OrderView, PendingChallenge, PollUntil};
-use certautopilot_core::model::{Certificate, SealedSecret};
+use certautopilot_core::model::{Certificate, LogLevel, SealedSecret};
+use serde_json::json;
 
 use super::{Flow, Io};
 use crate::issuance::IssueError;
@@ -58,8 +61,34 @@ impl Flow<'_> {
         }
     }
 
+    /// One call to the CA through the account's actor. A transient failure (a rejected nonce, a
+    /// reset connection, a 5xx) is tried again here within `[issuance] acme_retries` and
+    /// `acme_retry_budget_ms`, each retry written to the job log, before the attempt gives up.
     async fn call(&self, io: &Io, cert: &Certificate, call: AcmeCall) -> Result<AcmeReply, IssueError> {
-        self.accounts.call(&io.scope, cert.acme_account_id, call).await
+        let policy =
+            RetryPolicy { max_retries: self.deps.settings.acme_retries, budget: self.deps.settings.acme_retry_budget };
+        let mut retries = CallRetries::new(policy);
+        let started = Instant::now();
+        loop {
+            let error = match self.accounts.call(&io.scope, cert.acme_account_id, call.clone()).await {
+                Err(IssueError::Acme(error)) => error,
+                other => return other,
+            };
+            match retries.next(&error, started.elapsed(), std::time::SystemTime::now()) {
+                NextStep::GiveUp => return Err(error.into()),
+                NextStep::Retry { after, reason, retry } => {
+                    let message = format!(
+                        "the CA's {} answer failed ({reason}); retrying in {} ms ({retry} of {})",
+                        call.name(),
+                        after.as_millis(),
+                        policy.max_retries
+                    );
+                    let fields = json!({ "call": call.name(), "reason": reason, "retry": retry, "after_ms": after.as_millis() as u64 });
+                    self.log(LogLevel::Warn, &message, fields).await;
+                    self.cancellable(tokio::time::sleep(after)).await?;
+                }
+            }
+        }
     }
 
     async fn order(&self, io: &Io, cert: &Certificate, call: AcmeCall) -> Result<OrderSnapshot, IssueError> {
