@@ -60,7 +60,7 @@ pub struct Options {
     /// (`env!("CARGO_BIN_EXE_certautopilot")`), never a guess at `target/<profile>/`.
     pub binary: PathBuf,
     pub nodes: u64,
-    /// Lifetime of Pebble's certificates: renewal windows open after two thirds of it.
+    /// Lifetime of Pebble's certificates: renewal windows open half-way through it (ten days or less, `core::model::renewal`).
     pub validity: Duration,
     /// Extra environment for every node (failpoints, timers).
     pub env: Vec<(String, String)>,

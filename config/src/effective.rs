@@ -43,6 +43,7 @@ impl From<&Config> for RawConfig {
                 rate_limit_pause_secs: c.issuance.rate_limit_pause.as_secs(),
                 acme_retries: c.issuance.acme_retries,
                 acme_retry_budget_ms: c.issuance.acme_retry_budget.as_millis() as u64,
+                orders_per_account_per_hour: c.issuance.orders_per_account_per_hour,
                 scan_every_secs: c.issuance.scan_every.map(|d| d.as_secs()).unwrap_or(0),
             },
             jobs: crate::raw::RawJobs {

@@ -24,6 +24,8 @@ pub struct IssuanceConfig {
     /// Transient CA failures retried inside one attempt, and the time they may take.
     pub acme_retries: u32,
     pub acme_retry_budget: Duration,
+    /// New orders per ACME account per hour in this process; 0: no budget.
+    pub orders_per_account_per_hour: u32,
     /// How often the scheduler scans every target for drift; `None`: never.
     pub scan_every: Option<Duration>,
 }
@@ -64,6 +66,12 @@ impl RawIssuance {
             renewal_scan: secs("renewal_scan_secs", i.renewal_scan_secs, 86_400)?,
             passivate_after: secs("passivate_after_secs", i.passivate_after_secs, 86_400)?,
             rate_limit_pause: secs("rate_limit_pause_secs", i.rate_limit_pause_secs, 86_400)?,
+            orders_per_account_per_hour: in_range(
+                prefix.key("orders_per_account_per_hour"),
+                u64::from(i.orders_per_account_per_hour),
+                0,
+                1_000_000,
+            )? as u32,
             acme_retries: in_range(prefix.key("acme_retries"), u64::from(i.acme_retries), 0, 50)? as u32,
             acme_retry_budget: Duration::from_millis(in_range(
                 prefix.key("acme_retry_budget_ms"),

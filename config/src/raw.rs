@@ -301,6 +301,10 @@ pub struct RawIssuance {
     pub acme_retries: u32,
     /// … within this long; past either, the job's backoff takes over.
     pub acme_retry_budget_ms: u64,
+    /// New orders one ACME account may place per hour (per worker process); past it, new orders
+    /// wait with a clear reason: a runaway renewal loop stops here before the CA's limits do.
+    /// 0 = no budget.
+    pub orders_per_account_per_hour: u32,
     /// How often every distribution target is scanned for drift; 0 = only on request.
     pub scan_every_secs: u64,
 }
@@ -319,6 +323,7 @@ impl Default for RawIssuance {
             rate_limit_pause_secs: 60,
             acme_retries: 8,
             acme_retry_budget_ms: 15_000,
+            orders_per_account_per_hour: 300,
             scan_every_secs: 3_600,
         }
     }

@@ -22,14 +22,23 @@ use super::{millis, percentile};
 /// How often a client asks whether its certificate is issued.
 const POLL: Duration = Duration::from_millis(5);
 
-pub fn run(dir: &Path, count: usize, concurrency: usize, store: BenchStore) -> anyhow::Result<()> {
+/// Runs the bench with Pebble rejecting `nonce_reject_percent` of nonces; returns the
+/// certificates issued per minute.
+pub fn run(
+    dir: &Path,
+    count: usize,
+    concurrency: usize,
+    store: BenchStore,
+    nonce_reject_percent: u8,
+) -> anyhow::Result<f64> {
     let concurrency = concurrency.max(1);
     let store = StoreUnderTest::start(store, dir);
     println!(
-        "bench issue: {count} single-name ECDSA P-256 certificates, {concurrency} at a time, Pebble + BIND 9 on loopback, store {}",
+        "bench issue: {count} single-name ECDSA P-256 certificates, {concurrency} at a time, Pebble + BIND 9 on loopback, store {}, {nonce_reject_percent} % of nonces rejected",
         store.name()
     );
-    let env = AcmeEnv::start(&dir.join("env"), AcmeEnvOptions::default());
+    let options = AcmeEnvOptions { nonce_reject_percent, ..Default::default() };
+    let env = AcmeEnv::start(&dir.join("env"), options);
     // Held until the service binds it (SO_REUSEADDR), so nothing else takes it meanwhile.
     let metrics_port = PortReservation::tcp();
     let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port.port()));
@@ -83,11 +92,11 @@ pub fn run(dir: &Path, count: usize, concurrency: usize, store: BenchStore) -> a
     let trips = backend::difference(&backend::scrape(metrics)?, &trips_before);
     let mut samples = latencies.into_inner().unwrap_or_else(|e| e.into_inner());
     samples.sort();
+    let per_minute = samples.len() as f64 / elapsed.as_secs_f64() * 60.0;
     println!(
-        "  {} issued in {:.2} s: {:.0} certificates per minute; {} failed",
+        "  {} issued in {:.2} s: {per_minute:.0} certificates per minute; {} failed",
         samples.len(),
         elapsed.as_secs_f64(),
-        samples.len() as f64 / elapsed.as_secs_f64() * 60.0,
         failures.load(Ordering::Relaxed)
     );
     println!(
@@ -109,7 +118,7 @@ pub fn run(dir: &Path, count: usize, concurrency: usize, store: BenchStore) -> a
     let observer = poll.into_iter().map(|(op, n)| (op, n * polls as f64)).collect();
     backend::report(&trips, &idle, elapsed, samples.len(), "issued certificate", &observer);
     child.stop();
-    Ok(())
+    Ok(per_minute)
 }
 
 /// This binary serving in a child process under `dir/service`, ready, with a client for it.

@@ -102,6 +102,10 @@ pub enum BenchCommand {
         /// The store the service runs on; the run also prints its round trips per certificate.
         #[arg(long, value_enum, default_value_t = backend::BenchStore::Sqlite)]
         store: backend::BenchStore,
+        /// Pebble rejects this share of nonces (`PEBBLE_WFE_NONCEREJECT`); above 0 the bench runs a
+        /// clean batch first and prints the ratio of the two throughputs.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=90))]
+        nonce_reject: u8,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -240,9 +244,24 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
             let (dir, _guard) = work_dir(dir)?;
             propagation::run(&dir, samples.max(1)).await
         }
-        BenchCommand::Issue { count, concurrency, store, dir } => {
+        BenchCommand::Issue { count, concurrency, store, nonce_reject, dir } => {
             let (dir, _guard) = work_dir(dir)?;
-            tokio::task::spawn_blocking(move || issue::run(&dir, count, concurrency, store)).await?
+            tokio::task::spawn_blocking(move || {
+                if nonce_reject == 0 {
+                    return issue::run(&dir, count, concurrency, store, 0).map(drop);
+                }
+                let (clean_dir, rejecting_dir) = (dir.join("clean"), dir.join("rejecting"));
+                std::fs::create_dir_all(&clean_dir)?;
+                std::fs::create_dir_all(&rejecting_dir)?;
+                let clean = issue::run(&clean_dir, count, concurrency, store, 0)?;
+                let rejecting = issue::run(&rejecting_dir, count, concurrency, store, nonce_reject)?;
+                println!(
+                    "throughput with {nonce_reject} % of nonces rejected: {:.0} % of the clean run's ({rejecting:.0} against {clean:.0} per minute)",
+                    rejecting / clean * 100.0
+                );
+                Ok(())
+            })
+            .await?
         }
         BenchCommand::Providers { count, only, dir } => {
             let (dir, _guard) = work_dir(dir)?;

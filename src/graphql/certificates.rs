@@ -181,6 +181,10 @@ impl CertificateNode {
     async fn paused(&self) -> bool {
         self.view.paused
     }
+    /// Set when `renewBeforeDays` is longer than half the lifetime: it renews at half instead.
+    async fn renewal_warning(&self) -> Option<&str> {
+        self.view.renewal_warning.as_deref()
+    }
     /// Certificates this one replaced, newest first.
     async fn history(&self) -> Vec<IssuedVersion> {
         self.view

@@ -254,7 +254,7 @@ fn the_scheduler_renews_once_when_the_window_opens() {
     let cid = request(&c, &pid, &account, &format!("short.{ZONE}"), &[]);
     let first = wait_status(&c, &cid, "issued", ISSUE_DEADLINE);
     let serial = first["serial"].as_str().unwrap().to_owned();
-    // Two thirds of a 12 s lifetime: the window opens 8 s after issuance.
+    // Half of a 12 s lifetime (short-lived: ten days or less): the window opens 6 s after issuance.
     let renewed = c.wait_for(&format!("/api/v1/certificates/{cid}"), Duration::from_secs(40), "renewal", |cert| {
         cert["status"] == json!("issued") && cert["serial"].as_str() != Some(&serial)
     });

@@ -26,6 +26,7 @@ mod pkcs11;
 mod process;
 mod propagation;
 mod reflection;
+mod renewal_safety;
 mod schema_fuzz;
 mod secret_scan;
 mod serve;

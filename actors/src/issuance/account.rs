@@ -15,6 +15,7 @@ use certautopilot_core::model::{AcmeAccount, AcmeAccountStatus};
 use certautopilot_core::store::RecordStore;
 use serde_json::json;
 
+use super::order_budget::OrderBudget;
 use super::{IssuanceDeps, IssueError};
 use crate::hub::Hub;
 use crate::registry::Probe;
@@ -126,6 +127,7 @@ pub struct AcmeAccountActor {
     deps: IssuanceDeps,
     session: Option<AcmeAccountHandle>,
     paused_until: Option<Instant>,
+    orders: OrderBudget,
     calls: u64,
     probe: Arc<Probe>,
     _lifeline: Lifeline,
@@ -142,6 +144,7 @@ impl AcmeAccountActor {
         });
         self.probe.set_detail(json!({
             "calls": self.calls,
+            "orders_last_hour": self.orders.used(Instant::now()),
             "session": self.session.as_ref().map(|s| s.url().to_owned()),
             "paused_for_ms": self.paused_until.map(|t| t.saturating_duration_since(Instant::now()).as_millis() as u64),
         }));
@@ -242,6 +245,15 @@ impl Handler<Call> for AcmeAccountActor {
 
     fn handle(&mut self, msg: Call, _: &mut Context<Self>) -> Self::Result {
         let (deps, id, session, paused) = (self.deps.clone(), self.id, self.session.clone(), self.paused_until);
+        if matches!(msg.call, AcmeCall::NewOrder(_)) {
+            let per_hour = self.deps.settings.orders_per_account_per_hour;
+            if let Err(wait) = self.orders.take(Instant::now(), per_hour) {
+                let error = IssueError::OrderBudget { per_hour, retry_in_secs: wait.as_secs().max(1) };
+                tracing::warn!(account_id = %id, per_hour, "order budget spent; new orders wait");
+                self.probe.set_error(error.to_string());
+                return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error))));
+            }
+        }
         self.probe.set_state(msg.call.name());
         let work = async move {
             if let Some(until) = paused.filter(|t| *t > Instant::now()) {
@@ -316,6 +328,7 @@ impl AccountHub {
             deps: deps.clone(),
             session: None,
             paused_until: None,
+            orders: OrderBudget::default(),
             calls: 0,
             probe: s.probe,
             _lifeline: s.lifeline,

@@ -8,6 +8,7 @@ mod certificate;
 mod dns;
 mod flow;
 mod jobs;
+mod order_budget;
 pub mod propagation_metrics;
 mod revoked;
 mod scheduler;
@@ -173,6 +174,13 @@ pub enum IssueError {
     Crypto(#[from] CryptoError),
     #[error("the ACME account is paused for {retry_in_secs} s after the CA's rate limit")]
     RateLimited { retry_in_secs: u64 },
+    /// The account placed `per_hour` new orders in the last hour (`[issuance]
+    /// orders_per_account_per_hour`): new orders wait.
+    #[error(
+        "the ACME account's order budget ({per_hour} new orders an hour, [issuance] orders_per_account_per_hour) is spent; \
+         new orders wait {retry_in_secs} s (is a renewal policy renewing in a loop?)"
+    )]
+    OrderBudget { per_hour: u32, retry_in_secs: u64 },
     /// A setting or record that needs a person: no zone for a name, a deleted account, …
     #[error("{0}")]
     Setup(String),
@@ -199,6 +207,7 @@ impl IssueError {
                 certautopilot_core::crypto::KekError::Unavailable,
             )) => true,
             IssueError::RateLimited { .. }
+            | IssueError::OrderBudget { .. }
             | IssueError::CaTimeout(_)
             | IssueError::Interrupted
             | IssueError::ActorUnavailable(_) => true,

@@ -126,12 +126,12 @@ fn serve(
     let (head, body) = read_request(&mut tls)?;
     if head.starts_with("POST ") {
         let n = counts.posts.fetch_add(1, Ordering::Relaxed) + 1;
-        if faults.reset_every > 0 && n % faults.reset_every == 0 {
+        if faults.reset_every > 0 && n.is_multiple_of(faults.reset_every) {
             counts.resets.fetch_add(1, Ordering::Relaxed);
             reset(fd);
             return Ok(());
         }
-        if faults.unavailable_every > 0 && n % faults.unavailable_every == 0 {
+        if faults.unavailable_every > 0 && n.is_multiple_of(faults.unavailable_every) {
             counts.unavailable.fetch_add(1, Ordering::Relaxed);
             let page = "<html><body>503 Service Temporarily Unavailable</body></html>";
             write!(

@@ -208,6 +208,11 @@ impl CertificateEngine {
                 if for_not_after.is_some_and(|e| Some(e) != current) {
                     return finish(Outcome::Done("already renewed".into()));
                 }
+                // However the job came to be queued, a scheduled renewal of a certificate issued
+                // moments ago would be a loop against the CA (issue 21): only a person forces one.
+                if !by_hand && self.cert.too_young_to_renew(now) {
+                    return finish(Outcome::Done("issued too recently to renew; renewing by hand forces it".into()));
+                }
             }
             _ => {}
         }

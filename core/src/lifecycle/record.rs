@@ -41,6 +41,7 @@ pub fn apply_issuance(
     set_current(cert, issuance.serial, issuance.not_before, issuance.not_after, issuance.fingerprint_sha256);
     cert.status = t.to;
     cert.ari_window = issuance.ari_window;
+    cert.issued_at = Some(at);
     cert.renew_at = cert.renewal_window_start();
     cert.chain_pem = Some(issuance.chain_pem);
     cert.private_key = Some(issuance.private_key);

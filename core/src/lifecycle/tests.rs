@@ -372,6 +372,31 @@ fn renewal_that_is_no_longer_needed_ends_without_effects() {
     }
 }
 
+/// A scheduled renewal of a certificate issued moments ago ends without an order (the loop the
+/// review measured: thousands of orders for certificates shorter-lived than their policy); a
+/// renewal asked for by hand still runs; past the minimum age a scheduled one runs.
+#[test]
+fn a_scheduled_renewal_too_soon_after_issuance_is_skipped() {
+    let mut c = cert();
+    let one_minute = std::time::Duration::from_secs(60);
+    c.mark_issued("s".into(), T0, T0.saturating_add(one_minute), "fp-s".into());
+    c.chain_pem = Some("chain-s".into());
+    c.renew_before_days = Some(30);
+    let scheduled = Request::Renew { by_hand: false, for_not_after: c.not_after.map(|t| t.as_unix_millis()) };
+    let soon = T0.saturating_add(std::time::Duration::from_secs(5));
+    let (engine, effects) = CertificateEngine::new(c.clone(), job(scheduled.clone())).step(Event::Start { now: soon });
+    let skipped = "issued too recently to renew; renewing by hand forces it";
+    assert_eq!(effects, vec![Effect::Finish(Outcome::Done(skipped.into()))]);
+    assert_eq!(engine.certificate(), &c, "the record is untouched");
+    let by_hand = Request::Renew { by_hand: true, for_not_after: None };
+    let (_, effects) = CertificateEngine::new(c.clone(), job(by_hand)).step(Event::Start { now: soon });
+    assert!(matches!(effects[..], [Effect::Save { action: "cert.renewing", .. }]), "{effects:?}");
+    let later = T0.saturating_add(std::time::Duration::from_secs(30));
+    assert_eq!(c.renew_at, Some(later), "clamped to half the lifetime, not 30 days before expiry");
+    let (_, effects) = CertificateEngine::new(c, job(scheduled)).step(Event::Start { now: later });
+    assert!(matches!(effects[..], [Effect::Save { action: "cert.renewing", .. }]), "{effects:?}");
+}
+
 /// A renewal that starts after the certificate expired records the expiry first (`cert.expired`,
 /// status expired), then the renewal (`cert.renewing`).
 #[test]

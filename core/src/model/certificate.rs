@@ -1,8 +1,6 @@
 //! A certificate under management: what was asked for, what the CA issued, and when it must be renewed.
 //! `renew_at` is what the renewal scan indexes; it is derived here so no caller can forget it.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AcmeAccountId, CertificateId, ProjectId, TargetId};
@@ -75,7 +73,8 @@ pub struct Certificate {
     pub key_type: KeyType,
     /// The issuer: the ACME account that orders this certificate.
     pub acme_account_id: AcmeAccountId,
-    /// Renew this many days before expiry; `None` means a third of the lifetime.
+    /// Renew this many days before expiry, at most half the lifetime (`renewal`); `None` means a
+    /// third of the lifetime, or half for certificates of ten days or less.
     pub renew_before_days: Option<u32>,
     pub target_ids: Vec<TargetId>,
     pub status: CertificateStatus,
@@ -103,6 +102,10 @@ pub struct Certificate {
     pub ari_window: Option<(Timestamp, Timestamp)>,
     #[serde(default)]
     pub revoked_at: Option<Timestamp>,
+    /// When the current certificate was recorded as issued (the minimum age before a scheduled
+    /// renewal counts from here; `not_before` may be backdated by the CA).
+    #[serde(default)]
+    pub issued_at: Option<Timestamp>,
     /// Automatic renewal is stopped (issue 15, item 5): the store gives a paused certificate no
     /// `due_at`, so the scheduler never queues its renewal; a renewal by hand still runs.
     #[serde(default)]
@@ -144,31 +147,12 @@ impl Certificate {
             history: Vec::new(),
             ari_window: None,
             revoked_at: None,
+            issued_at: None,
             paused: false,
             created_at: now,
             updated_at: now,
             version: 1,
         }
-    }
-
-    /// The start of the renewal window for the current validity, if the certificate has one. The
-    /// CA's ARI window wins over the policy when there is one.
-    pub fn renewal_window_start(&self) -> Option<Timestamp> {
-        if let Some((start, end)) = self.ari_window {
-            // RFC 9773 §4.2: pick a point in the window, spread so certificates do not renew together.
-            let span = end.duration_since(start);
-            let spread =
-                u64::from(u32::from_be_bytes(*self.id.as_uuid().as_bytes().last_chunk::<4>().unwrap_or(&[0; 4])));
-            let offset = span.mul_f64(spread as f64 / f64::from(u32::MAX));
-            return Some(start.saturating_add(offset));
-        }
-        let (not_before, not_after) = (self.not_before?, self.not_after?);
-        let lifetime = not_after.duration_since(not_before);
-        let before = match self.renew_before_days {
-            Some(days) => Duration::from_secs(u64::from(days) * 86_400).min(lifetime),
-            None => lifetime / 3,
-        };
-        Some(not_after.saturating_sub(before))
     }
 }
 
@@ -237,10 +221,12 @@ pub struct IssuedVersion {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// Without a policy the window opens two thirds into the lifetime; an explicit policy wins but is
-    /// capped at the lifetime.
+    /// capped at half the lifetime (`renewal`).
     #[test]
     fn renewal_window_defaults_to_a_third_of_the_lifetime() {
         let start = Timestamp::from_unix_millis(0);
@@ -253,6 +239,6 @@ mod tests {
         cert.renew_before_days = Some(10);
         assert_eq!(cert.renewal_window_start(), Some(start.saturating_add(Duration::from_secs(80 * 86_400))));
         cert.renew_before_days = Some(400);
-        assert_eq!(cert.renewal_window_start(), Some(start));
+        assert_eq!(cert.renewal_window_start(), Some(start.saturating_add(Duration::from_secs(45 * 86_400))));
     }
 }

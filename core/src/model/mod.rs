@@ -13,6 +13,7 @@ mod fence;
 mod job;
 mod login;
 mod propagation;
+mod renewal;
 mod sealed;
 mod target;
 mod target_check;
@@ -40,6 +41,7 @@ pub use propagation::{
     Propagation, PropagationInput, PropagationStrategy, PropagationWatch, ProviderPropagationDefaults, ServerAnswer,
     ServerStatus, UNREACHABLE_ADVICE, WaitPicture, picture_changed, provider_defaults,
 };
+pub use renewal::{SHORT_LIVED, min_renewal_age, renew_before};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
 pub use target_check::HostRules;

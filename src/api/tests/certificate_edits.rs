@@ -124,13 +124,34 @@ async fn renew_before_days_must_be_shorter_than_the_lifetime() {
     assert_problem(&resp, 422, "validation_failed");
     assert!(resp.json["detail"].as_str().unwrap().contains("must be 1 to 29"), "{resp:?}");
     assert_eq!(stored(&h, &w, &cert).await, cert, "a refused policy changes nothing");
-    let resp =
-        send(&app, patch(path, json!({ "version": cert.version, "renew_before_days": 29 })).acting_as(&w.operator_a))
-            .await;
+    let resp = send(
+        &app,
+        patch(path.clone(), json!({ "version": cert.version, "renew_before_days": 29 })).acting_as(&w.operator_a),
+    )
+    .await;
     assert_eq!(resp.status, 200, "{resp:?}");
     let after = stored(&h, &w, &cert).await;
     assert_eq!(after.renew_before_days, Some(29));
-    assert_eq!(after.renew_at, Some(cert.not_after.unwrap().saturating_sub(DAY * 29)), "the window follows the policy");
+    // Past half the lifetime the policy is clamped to half (issue 21), and the view says so.
+    assert_eq!(after.renew_at, Some(cert.not_after.unwrap().saturating_sub(DAY * 15)), "clamped to half of 30 days");
+    assert!(
+        after.renewal_warning().is_some_and(|w| w.contains("15 days before expiry")),
+        "{:?}",
+        after.renewal_warning()
+    );
+    let resp = send(
+        &app,
+        patch(
+            format!("/api/v1/certificates/{}", cert.id),
+            json!({ "version": after.version, "renew_before_days": 10 }),
+        )
+        .acting_as(&w.operator_a),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert!(resp.json["renewal_warning"].is_null(), "{resp:?}");
+    let after = stored(&h, &w, &cert).await;
+    assert_eq!(after.renew_at, Some(cert.not_after.unwrap().saturating_sub(DAY * 10)), "the window follows the policy");
 }
 
 /// One `PATCH` changes the renewal policy, the targets and the pause together, writes one

@@ -72,6 +72,9 @@ pub struct CertificateView {
     pub revoked_at: Option<Timestamp>,
     /// Automatic renewal is stopped (`PATCH` with `paused`); renewing by hand still works.
     pub paused: bool,
+    /// Set when `renew_before_days` is longer than half the certificate's lifetime: it renews at
+    /// half the lifetime instead, and this says so.
+    pub renewal_warning: Option<String>,
     /// Certificates this one replaced, newest first.
     pub history: Vec<IssuedVersionView>,
     #[schema(value_type = String, format = DateTime)]
@@ -95,6 +98,7 @@ pub struct IssuedVersionView {
 
 impl From<Certificate> for CertificateView {
     fn from(c: Certificate) -> Self {
+        let renewal_warning = c.renewal_warning();
         CertificateView {
             id: c.id,
             project_id: c.project_id,
@@ -117,6 +121,7 @@ impl From<Certificate> for CertificateView {
             order_url: c.order.map(|o| o.url),
             revoked_at: c.revoked_at,
             paused: c.paused,
+            renewal_warning,
             history: c
                 .history
                 .into_iter()

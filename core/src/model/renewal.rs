@@ -1,0 +1,167 @@
+//! When a certificate renews, from its lifetime: the CA's ARI window first; otherwise
+//! `renew_before_days` before expiry, or by default at two thirds of the lifetime (at half of it
+//! for certificates of ten days or less, like Let's Encrypt's six-day `shortlived`). Pure.
+//! Invariants: a renewal never opens earlier than half-way through the lifetime from a policy (a
+//! longer `renew_before_days` is clamped, and the certificate says so), and never sooner than
+//! `min_renewal_age` after the certificate was issued — so no setting and no CA answer can make a
+//! certificate renew in a loop.
+
+use std::time::Duration;
+
+use super::Certificate;
+use crate::Timestamp;
+
+/// Certificates of this lifetime or less renew at half of it by default.
+pub const SHORT_LIVED: Duration = Duration::from_secs(10 * 86_400);
+/// The longest minimum age (for certificates of four hours or more).
+const MAX_MIN_AGE: Duration = Duration::from_secs(3_600);
+
+/// How long before expiry the policy renews, and whether `renew_before_days` had to be clamped.
+pub fn renew_before(lifetime: Duration, renew_before_days: Option<u32>) -> (Duration, bool) {
+    let half = lifetime / 2;
+    match renew_before_days {
+        Some(days) => {
+            let asked = Duration::from_secs(u64::from(days) * 86_400);
+            if asked > half { (half, true) } else { (asked, false) }
+        }
+        None if lifetime <= SHORT_LIVED => (half, false),
+        None => (lifetime / 3, false),
+    }
+}
+
+/// A scheduled renewal never starts sooner than this after issuance: a quarter of the lifetime, at
+/// most an hour.
+pub fn min_renewal_age(lifetime: Duration) -> Duration {
+    (lifetime / 4).min(MAX_MIN_AGE)
+}
+
+impl Certificate {
+    fn lifetime(&self) -> Option<Duration> {
+        match (self.not_before, self.not_after) {
+            (Some(from), Some(until)) if until > from => Some(until.duration_since(from)),
+            _ => None,
+        }
+    }
+
+    /// The start of the renewal window for the current validity, if the certificate has one: the
+    /// CA's ARI window (a point spread inside it) wins over the policy; never before the minimum
+    /// age after issuance.
+    pub fn renewal_window_start(&self) -> Option<Timestamp> {
+        let lifetime = self.lifetime()?;
+        let not_after = self.not_after?;
+        let start = match self.ari_window {
+            Some((start, end)) => {
+                // RFC 9773 §4.2: pick a point in the window, spread so certificates do not renew together.
+                let span = end.duration_since(start);
+                let spread =
+                    u64::from(u32::from_be_bytes(*self.id.as_uuid().as_bytes().last_chunk::<4>().unwrap_or(&[0; 4])));
+                start.saturating_add(span.mul_f64(spread as f64 / f64::from(u32::MAX)))
+            }
+            None => not_after.saturating_sub(renew_before(lifetime, self.renew_before_days).0),
+        };
+        Some(start.max(self.issued_or_valid_from()?.saturating_add(min_renewal_age(lifetime))))
+    }
+
+    /// When the current certificate was recorded as issued (before `issued_at` was kept: its
+    /// `not_before`).
+    pub fn issued_or_valid_from(&self) -> Option<Timestamp> {
+        self.issued_at.or(self.not_before)
+    }
+
+    /// Whether a scheduled renewal at `now` comes too soon after issuance (`min_renewal_age`).
+    pub fn too_young_to_renew(&self, now: Timestamp) -> bool {
+        match (self.lifetime(), self.issued_or_valid_from()) {
+            (Some(lifetime), Some(issued)) => now < issued.saturating_add(min_renewal_age(lifetime)),
+            _ => false,
+        }
+    }
+
+    /// Set when `renew_before_days` is longer than half the current lifetime and was clamped: what
+    /// the certificate does instead, for the operator.
+    pub fn renewal_warning(&self) -> Option<String> {
+        let lifetime = self.lifetime()?;
+        let days = self.renew_before_days?;
+        let (before, clamped) = renew_before(lifetime, Some(days));
+        clamped.then(|| {
+            format!(
+                "renew_before_days = {days} is longer than half of this certificate's lifetime ({}); it renews {} before expiry instead",
+                span(lifetime),
+                span(before)
+            )
+        })
+    }
+}
+
+/// A duration as people read it: `6 days`, `36 hours`, `90 seconds`.
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3_600 => format!("{} hours", s / 3_600),
+        s if s >= 2 * 60 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{AcmeAccountId, ProjectId};
+    use crate::model::KeyType;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+    const T0: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+
+    fn issued(lifetime: Duration, renew_before_days: Option<u32>) -> Certificate {
+        let mut c = Certificate::new(
+            ProjectId::new(),
+            "a.test",
+            vec!["a.test".into()],
+            KeyType::EcdsaP256,
+            AcmeAccountId::new(),
+            T0,
+        );
+        c.renew_before_days = renew_before_days;
+        c.not_before = Some(T0);
+        c.not_after = Some(T0.saturating_add(lifetime));
+        c.issued_at = Some(T0);
+        c
+    }
+
+    #[test]
+    fn the_default_renews_at_two_thirds_or_at_half_for_short_lived() {
+        assert_eq!(issued(DAY * 90, None).renewal_window_start(), Some(T0.saturating_add(DAY * 60)));
+        assert_eq!(issued(DAY * 6, None).renewal_window_start(), Some(T0.saturating_add(DAY * 3)));
+        assert_eq!(issued(DAY * 10, None).renewal_window_start(), Some(T0.saturating_add(DAY * 5)));
+        assert_eq!(issued(DAY * 90, Some(30)).renewal_window_start(), Some(T0.saturating_add(DAY * 60)));
+    }
+
+    /// The measured hot loop: 30 days before expiry on a certificate that lives less than that.
+    #[test]
+    fn a_policy_longer_than_the_lifetime_is_clamped_to_half_and_says_so() {
+        let six_days = issued(DAY * 6, Some(30));
+        assert_eq!(six_days.renewal_window_start(), Some(T0.saturating_add(DAY * 3)));
+        let warning = six_days.renewal_warning().unwrap();
+        assert!(
+            warning.contains("renew_before_days = 30") && warning.contains("6 days") && warning.contains("3 days"),
+            "{warning}"
+        );
+        let one_minute = issued(Duration::from_secs(60), Some(30));
+        assert_eq!(one_minute.renewal_window_start(), Some(T0.saturating_add(Duration::from_secs(30))));
+        assert!(issued(DAY * 90, Some(45)).renewal_warning().is_none(), "half is allowed");
+        assert!(issued(DAY * 90, Some(46)).renewal_warning().is_some());
+    }
+
+    #[test]
+    fn an_ari_window_in_the_past_waits_for_the_minimum_age() {
+        let mut c = issued(DAY * 90, None);
+        c.ari_window = Some((T0.saturating_sub(DAY), T0.saturating_sub(DAY)));
+        assert_eq!(c.renewal_window_start(), Some(T0.saturating_add(Duration::from_secs(3_600))));
+        assert!(c.too_young_to_renew(T0.saturating_add(Duration::from_secs(3_599))));
+        assert!(!c.too_young_to_renew(T0.saturating_add(Duration::from_secs(3_600))));
+        let short = issued(Duration::from_secs(60), None);
+        assert!(short.too_young_to_renew(T0.saturating_add(Duration::from_secs(14))));
+        assert!(!short.too_young_to_renew(T0.saturating_add(Duration::from_secs(15))));
+        assert_eq!(min_renewal_age(DAY * 6), Duration::from_secs(3_600));
+    }
+}
