@@ -114,7 +114,7 @@ async fn issue_two_names_with_eab_then_revoke() {
 
     // --- Order two names; publish each DNS-01 value (following the CNAME) and answer the challenges.
     let names = vec![format!("www.{ZONE}"), CNAME_NAME.to_owned()];
-    let order = account.new_order(&names).await.unwrap();
+    let order = account.new_order(&names, None).await.unwrap();
     assert_eq!(order.status, OrderStatus::Pending);
     assert_eq!(order.authorizations.len(), 2);
     let check = Authoritative { timeout: Duration::from_secs(2), egress: EgressPolicy::allowing_loopback() };
@@ -171,7 +171,7 @@ async fn invalid_challenge_and_unreachable_ca() {
     let mut env = AcmeEnv::start(dir.path(), AcmeEnvOptions { pebble_sees_stale_dns: true, ..Default::default() });
     let (account, _) = register(&env, None).await.unwrap();
     let names = vec![format!("bad.{ZONE}")];
-    let order = account.new_order(&names).await.unwrap();
+    let order = account.new_order(&names, None).await.unwrap();
     let authz = &order.authorizations[0];
     let qname = challenge_name(&authz.identifier);
     dns(&env).add_txt(ZONE, &qname, authz.dns_value.as_ref().unwrap(), 60).await.unwrap();
@@ -182,7 +182,7 @@ async fn invalid_challenge_and_unreachable_ca() {
     assert!(reason.to_lowercase().contains("txt"), "{reason}");
 
     env.pebble.stop();
-    let err = account.new_order(&names).await.unwrap_err();
+    let err = account.new_order(&names, None).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
 }
 

@@ -106,6 +106,8 @@ routes! {
         req: Some(Body::of::<UpdateMember>()), 200 Some(Body::of::<MemberView>()), query: &[];
     DELETE "/api/v1/projects/{id}/members/{user_id}" => members::remove, ADMIN, "removeMember", "take a user out of a project",
         req: None, 204 None, query: &[];
+    GET "/api/v1/acme-catalogue" => acme_accounts::catalogue, Authenticated, "listAcmeCatalogue", "the ACME CAs known by name: directory URLs, staging endpoints, whether EAB is required",
+        req: None, 200 Some(Body::of::<AcmeCatalogueView>()), query: &[];
     GET "/api/v1/acme-accounts" => acme_accounts::list, VIEWER, "listAcmeAccounts", "ACME accounts of a project",
         req: None, 200 Some(Body::of::<AcmeAccountPage>()), query: LIST;
     POST "/api/v1/acme-accounts" => acme_accounts::create, ADMIN, "createAcmeAccount", "add an ACME account",

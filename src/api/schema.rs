@@ -71,6 +71,18 @@ pub fn renew_before_days() -> Object {
     )
 }
 
+pub fn catalogue_id() -> Object {
+    let names = certautopilot_core::model::CATALOGUE.iter().map(|e| e.id.to_owned()).collect();
+    string_enum(names, "a CA of the catalogue (GET /api/v1/acme-catalogue) instead of directory_url")
+}
+
+pub fn renew_before_hours() -> Object {
+    integer_range(
+        validate::RENEW_BEFORE_HOURS,
+        "renew this many hours before expiry (less than the certificate's lifetime; instead of renew_before_days)",
+    )
+}
+
 /// A target's `config`: an object whose keys depend on `type`, listed from the validator's own lists.
 pub fn target_config() -> Object {
     use certautopilot_core::model::TargetKind;

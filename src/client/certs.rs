@@ -69,8 +69,14 @@ pub struct CreateArgs {
     #[arg(long, default_value = "ecdsa-p256")]
     key_type: String,
     /// Renew this many days before expiry (default: a third of the lifetime).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "renew_before_hours")]
     renew_before_days: Option<u32>,
+    /// Renew this many hours before expiry instead (short-lived certificates).
+    #[arg(long)]
+    renew_before_hours: Option<u32>,
+    /// An ACME profile the account's CA offers (e.g. shortlived; default: the CA's own).
+    #[arg(long)]
+    profile: Option<String>,
     /// A target to deploy to (id or name; repeat for more).
     #[arg(long = "target", value_name = "TARGET")]
     targets: Vec<String>,
@@ -134,7 +140,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<(), ClientError> {
     }
     let body = json!({ "project_id": project_id, "common_name": args.common_name, "sans": args.sans,
         "key_type": args.key_type, "acme_account_id": account, "renew_before_days": args.renew_before_days,
-        "target_ids": target_ids });
+        "renew_before_hours": args.renew_before_hours, "profile": args.profile, "target_ids": target_ids });
     let created = ctx.api.post("/api/v1/certificates", Some(&body)).await?;
     let id = answer_text(&created, "/certificate/id")?;
     let job = answer_text(&created, "/job/id")?;

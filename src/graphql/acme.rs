@@ -8,7 +8,7 @@ use async_graphql::{Context, ID, Object};
 use certautopilot_core::ids::AcmeAccountId;
 use certautopilot_core::store::cursor_after;
 
-use crate::api::views::AcmeAccountView;
+use crate::api::views::{AcmeAccountView, AcmeProfileView, CatalogueEntryView};
 use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, at, name_of};
@@ -50,6 +50,14 @@ impl AcmeAccountNode {
     async fn status(&self) -> String {
         name_of(&self.0.status)
     }
+    /// The ACME profiles the CA offered when the account was last saved.
+    async fn profiles(&self) -> &[AcmeProfileView] {
+        &self.0.profiles
+    }
+    /// The catalogue entry it was created from, if any.
+    async fn ca(&self) -> Option<&str> {
+        self.0.ca.as_deref()
+    }
     async fn created_at(&self) -> DateTime {
         at(self.0.created_at)
     }
@@ -79,6 +87,11 @@ impl AcmeQuery {
         let page = service::acme_accounts::list(&auth, project, args.request()).await?;
         let page = page_of(page.items, page.next_cursor);
         Ok(connection(&binding, &args, page, |a| cursor_after(&a.id.to_string()), AcmeAccountNode))
+    }
+
+    /// The ACME CAs known by name (REST's `listAcmeCatalogue`).
+    async fn acme_catalogue(&self, ctx: &Context<'_>) -> GqlResult<Vec<CatalogueEntryView>> {
+        Ok(service::acme_accounts::catalogue(&authorize(ctx, "Query.acmeCatalogue")?)?.items)
     }
 
     /// One ACME account.

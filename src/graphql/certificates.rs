@@ -132,8 +132,16 @@ impl CertificateNode {
     async fn acme_account_id(&self) -> ID {
         ID(self.view.acme_account_id.to_string())
     }
+    /// The ACME profile its orders ask for, if any.
+    async fn profile(&self) -> Option<&str> {
+        self.view.profile.as_deref()
+    }
     async fn renew_before_days(&self) -> Option<u32> {
         self.view.renew_before_days
+    }
+    /// The renewal lead in hours, when the policy is stated in hours.
+    async fn renew_before_hours(&self) -> Option<u32> {
+        self.view.renew_before_hours
     }
     async fn target_ids(&self) -> Vec<ID> {
         self.view.target_ids.iter().map(|t| ID(t.to_string())).collect()

@@ -54,6 +54,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Project.members", "listMembers"),
     ("Member.user", "listMembers"),
     ("Query.acmeAccounts", "listAcmeAccounts"),
+    ("Query.acmeCatalogue", "listAcmeCatalogue"),
     ("Query.acmeAccount", "getAcmeAccount"),
     ("Query.dnsCredentials", "listDnsCredentials"),
     ("Query.dnsCredential", "getDnsCredential"),

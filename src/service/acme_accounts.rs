@@ -7,11 +7,15 @@
 use base64::Engine;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::{AcmeAccountId, ProjectId};
-use certautopilot_core::model::{AcmeAccount, AcmeAccountStatus, Certificate};
+use certautopilot_core::model::{
+    AcmeAccount, AcmeAccountStatus, CATALOGUE, CatalogueEntry, Certificate, catalogue_entry,
+};
 use certautopilot_core::store::{PageRequest, RecordKind, RecordStore};
 use serde_json::json;
 
-use crate::api::views::{AcmeAccountPage, AcmeAccountView, CreateAcmeAccount, UpdateAcmeAccount};
+use crate::api::views::{
+    AcmeAccountPage, AcmeAccountView, AcmeCatalogueView, CatalogueEntryView, CreateAcmeAccount, UpdateAcmeAccount,
+};
 use crate::service::authorized::Authorized;
 use crate::service::error::ApiError;
 use crate::service::rebind::SecretBinding;
@@ -27,28 +31,37 @@ pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> R
 pub async fn create(auth: &Authorized, input: CreateAcmeAccount) -> Result<AcmeAccountView, ApiError> {
     let scope = auth.project_scope(input.project_id).await?;
     let state = auth.state();
-    let mut account = AcmeAccount::new(
-        scope.project_id(),
-        validate::name("name", &input.name)?,
-        validate::url("directory_url", &input.directory_url)?,
-        state.now(),
-    );
+    let name = validate::name("name", &input.name)?;
+    let (directory_url, catalogue) = directory_of(&input)?;
+    let mut account = AcmeAccount::new(scope.project_id(), name, directory_url, state.now());
+    account.catalogue_id = catalogue.map(|entry| entry.id.to_owned());
     account.contact = contacts(&input.contact)?;
     account.tos_agreed = input.tos_agreed;
-    if let Some((kid, key)) = eab(&input.eab_kid, &input.eab_hmac_key)? {
+    let binding = eab(&input.eab_kid, &input.eab_hmac_key)?;
+    if let Some(entry) = catalogue {
+        entry.check_eab(binding.is_some())?;
+    }
+    if let Some((kid, key)) = binding {
         account.eab_kid = Some(kid);
         account.eab_hmac_key = Some(seal_eab_key(state, &account, &key)?);
     }
     account.ca_bundle_pem = input.ca_bundle_pem.map(ca_bundle).transpose()?;
-    state.check_acme_directory(&account.directory_url, account.ca_bundle_pem.as_deref()).await?;
-    let details =
-        json!({ "name": account.name, "directory_url": account.directory_url, "eab": account.eab_kid.is_some() });
+    account.profiles =
+        state.check_acme_directory(&account.directory_url, account.ca_bundle_pem.as_deref()).await?.profiles;
+    let details = json!({ "name": account.name, "directory_url": account.directory_url,
+        "ca": account.catalogue_id, "eab": account.eab_kid.is_some() });
     let audit = auth
         .audit("credential.created", Some(("acme_account", account.id.to_string())), Some(scope.project_id()), details)
         .await?;
     state.store()?.insert_audited(&scope, &account, audit).await?;
     tracing::info!(project_id = %scope.project_id(), account_id = %account.id, "acme account created");
     Ok(AcmeAccountView::from(account))
+}
+
+/// The ACME CAs known by name, for anyone signed in: public facts, no project's data.
+pub fn catalogue(auth: &Authorized) -> Result<AcmeCatalogueView, ApiError> {
+    auth.caller()?;
+    Ok(AcmeCatalogueView { items: CATALOGUE.iter().map(CatalogueEntryView::from).collect() })
 }
 
 pub async fn get(auth: &Authorized, id: AcmeAccountId) -> Result<AcmeAccountView, ApiError> {
@@ -78,6 +91,26 @@ fn contacts(given: &[String]) -> Result<Vec<String>, ApiError> {
 }
 
 /// An External Account Binding: both parts or neither. The key stays the text the CA issued.
+/// The directory an account is created for: the URL typed, or the catalogue entry's (production
+/// or staging); exactly one of the two.
+fn directory_of(input: &CreateAcmeAccount) -> Result<(String, Option<&'static CatalogueEntry>), ApiError> {
+    match (&input.directory_url, &input.ca) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("ca", "give directory_url or ca, not both")),
+        (None, None) => Err(ApiError::invalid(
+            "directory_url",
+            "give the CA's directory URL, or ca: a CA of the catalogue (GET /api/v1/acme-catalogue)",
+        )),
+        (Some(_), None) if input.staging => {
+            Err(ApiError::invalid("staging", "only with ca; give the staging directory as directory_url"))
+        }
+        (Some(url), None) => Ok((validate::url("directory_url", url)?, None)),
+        (None, Some(id)) => {
+            let entry = catalogue_entry(id)?;
+            Ok((entry.directory(input.staging)?.to_owned(), Some(entry)))
+        }
+    }
+}
+
 fn eab(kid: &Option<String>, key: &Option<String>) -> Result<Option<(String, String)>, ApiError> {
     match (kid, key) {
         (None, None) => Ok(None),
@@ -168,7 +201,8 @@ pub async fn update(
     if changes.is_empty() {
         return Ok(account.into());
     }
-    state.check_acme_directory(&account.directory_url, account.ca_bundle_pem.as_deref()).await?;
+    account.profiles =
+        state.check_acme_directory(&account.directory_url, account.ca_bundle_pem.as_deref()).await?.profiles;
     if account.status == AcmeAccountStatus::Failed {
         // The settings the CA refused have changed: the next order registers again.
         account.status = AcmeAccountStatus::Pending;

@@ -11,11 +11,12 @@ use certautopilot_core::ids::{CertificateId, ProjectId, TargetId};
 use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
 use certautopilot_core::model::{
-    AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, NewJob, SUBSCRIBER_REVOCATION_REASONS,
-    Zone, revocation_reason_code, zone_serving,
+    AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, NewJob, RenewBefore,
+    SUBSCRIBER_REVOCATION_REASONS, Zone, revocation_reason_code, zone_serving,
 };
 use certautopilot_core::store::{AuditFilter, PageRequest, RecordStore, ScopeArg};
 use serde_json::json;
+use std::time::Duration;
 
 use crate::api::views::{
     CertificateCreated, CertificatePage, CertificateView, CreateCertificate, DeploymentList, DeploymentView, JobQueued,
@@ -36,9 +37,7 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
     let scope = auth.project_scope(input.project_id).await?;
     let state = auth.state();
     let CertificateNames { common_name, names, given } = certificate_names(&input.common_name, &input.sans)?;
-    if let Some(days) = input.renew_before_days {
-        renew_before_days(None, days)?;
-    }
+    let lead = renewal_lead(None, input.renew_before_days, input.renew_before_hours)?;
     names_served(state, &scope, &given).await?;
     let account: AcmeAccount = state
         .store()?
@@ -46,9 +45,11 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
         .await
         .map_err(related_missing("acme_account_id", "acme account"))?;
     resolve_targets(state, &scope, &input.target_ids).await?;
+    let profile = input.profile.as_deref().map(|p| offered_profile(&account, p)).transpose()?;
     let mut certificate =
         Certificate::new(scope.project_id(), common_name, names, input.key_type, account.id, state.now());
-    certificate.renew_before_days = input.renew_before_days;
+    certificate.profile = profile;
+    set_lead(&mut certificate, lead);
     certificate.target_ids = input.target_ids;
     let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
     let details =
@@ -300,11 +301,21 @@ pub async fn update(
     let state = auth.state();
     records::at_version("certificate", cert.version, input.version)?;
     let mut changes = serde_json::Map::new();
-    if let Some(days) = input.renew_before_days {
-        let days = days.map(|d| renew_before_days(Some(&cert), d)).transpose()?;
+    if input.renew_before_days.is_some() || input.renew_before_hours.is_some() {
+        let lead = renewal_lead(Some(&cert), input.renew_before_days.flatten(), input.renew_before_hours.flatten())?;
+        // A new lead replaces whichever unit was set; `null` for the unit in use clears it.
+        let kept = cert.renew_before_policy().filter(|kept| match kept {
+            RenewBefore::Days(_) => input.renew_before_days.is_none(),
+            RenewBefore::Hours(_) => input.renew_before_hours.is_none(),
+        });
+        let after = lead.or(kept);
+        let (days, hours) = (cert.renew_before_days, cert.renew_before_hours);
+        set_lead(&mut cert, after);
         if days != cert.renew_before_days {
-            changes.insert("renew_before_days".into(), json!({ "before": cert.renew_before_days, "after": days }));
-            cert.renew_before_days = days;
+            changes.insert("renew_before_days".into(), json!({ "before": days, "after": cert.renew_before_days }));
+        }
+        if hours != cert.renew_before_hours {
+            changes.insert("renew_before_hours".into(), json!({ "before": hours, "after": cert.renew_before_hours }));
         }
     }
     if let Some(target_ids) = &input.target_ids {
@@ -398,26 +409,82 @@ async fn names_served(state: &AppState, scope: &ProjectScope, names: &[(String, 
     }
 }
 
-/// A renewal policy must open the window after the certificate starts: at least one day, and
-/// fewer days than the certificate lives (its current lifetime once issued, otherwise the 90 days
-/// ACME CAs issue). Refused, not clamped, so what is stored is what was asked for.
-fn renew_before_days(cert: Option<&Certificate>, days: u32) -> Result<u32, ApiError> {
-    // Before issuance this is `validate::RENEW_BEFORE_DAYS`, the range the OpenAPI document states.
-    let lifetime =
-        cert.map_or(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS, Certificate::expected_lifetime_days);
-    let why = if cert.is_some_and(|c| c.not_after.is_some()) {
-        format!("the current certificate lives {lifetime} days")
-    } else {
-        format!("ACME certificates are expected to live {lifetime} days until one is issued")
-    };
-    if days == 0 || days >= lifetime {
-        return Err(ApiError::invalid(
-            "renew_before_days",
-            format!(
-                "must be 1 to {} ({why}; renewing that early would renew at once, again and again)",
-                lifetime.saturating_sub(1).max(1)
-            ),
-        ));
+/// `profile` when it is well-formed and the account's CA offered it when the account was saved.
+fn offered_profile(account: &AcmeAccount, profile: &str) -> Result<String, ApiError> {
+    if !certautopilot_connectors::acme::is_profile_name(profile) {
+        return Err(ApiError::invalid("profile", "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'"));
     }
-    Ok(days)
+    if account.profiles.contains_key(profile) {
+        return Ok(profile.to_owned());
+    }
+    let offered: Vec<&str> = account.profiles.keys().map(String::as_str).collect();
+    Err(ApiError::invalid(
+        "profile",
+        if offered.is_empty() {
+            "the account's CA offers no profiles (its directory has no meta.profiles when the account was saved)"
+                .to_owned()
+        } else {
+            format!("the account's CA offers {}", offered.join(", "))
+        },
+    ))
+}
+
+/// A renewal policy must open the window after the certificate starts: at least one unit, and
+/// fewer than the certificate lives (its current lifetime once issued, otherwise the 90 days ACME
+/// CAs issue). Refused, not clamped, so what is stored is what was asked for; days and hours are
+/// two ways to say one thing, so a request gives at most one.
+fn renewal_lead(
+    cert: Option<&Certificate>,
+    days: Option<u32>,
+    hours: Option<u32>,
+) -> Result<Option<RenewBefore>, ApiError> {
+    let asked = match (days, hours) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "renew_before_hours",
+                "give renew_before_days or renew_before_hours, not both",
+            ));
+        }
+        (Some(d), None) => RenewBefore::Days(d),
+        (None, Some(h)) => RenewBefore::Hours(h),
+        (None, None) => return Ok(None),
+    };
+    // Before issuance the days' range is `validate::RENEW_BEFORE_DAYS`, the one the OpenAPI document states.
+    let lifetime = cert.map_or_else(
+        || Duration::from_secs(u64::from(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS) * 86_400),
+        Certificate::expected_lifetime,
+    );
+    let why = if cert.is_some_and(|c| c.not_after.is_some()) {
+        format!("the current certificate lives {}", span_days_hours(lifetime))
+    } else {
+        format!("ACME certificates are expected to live {} until one is issued", span_days_hours(lifetime))
+    };
+    let max = asked.max_amount(lifetime);
+    if asked.amount() == 0 || asked.amount() > max || asked.duration() >= lifetime {
+        let detail = if asked.unit() >= lifetime {
+            // Not even one unit fits: say what does, rather than "must be 1 to 1".
+            let instead = if RenewBefore::Hours(1).duration() < lifetime { "give renew_before_hours or " } else { "" };
+            format!("is too coarse: {why}; {instead}leave it out for the default (half the lifetime)")
+        } else {
+            format!("must be 1 to {max} ({why}; renewing that early would renew at once, again and again)")
+        };
+        return Err(ApiError::invalid(asked.field(), detail));
+    }
+    Ok(Some(asked))
+}
+
+fn set_lead(cert: &mut Certificate, lead: Option<RenewBefore>) {
+    (cert.renew_before_days, cert.renew_before_hours) = match lead {
+        Some(RenewBefore::Days(d)) => (Some(d), None),
+        Some(RenewBefore::Hours(h)) => (None, Some(h)),
+        None => (None, None),
+    };
+}
+
+/// A lifetime in whole days, or hours when shorter than two days.
+fn span_days_hours(lifetime: Duration) -> String {
+    match lifetime.as_secs() {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s => format!("{} hours", s / 3_600),
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use certautopilot_connectors::acme::{DirectoryError, check_directory};
+use certautopilot_connectors::acme::{DirectoryError, DirectoryInfo, check_directory};
 use certautopilot_connectors::egress::EgressPolicy;
 
 use crate::service::error::ApiError;
@@ -23,9 +23,9 @@ pub const MAX_DIRECTORY_WAIT: Duration = Duration::from_secs(10);
 impl DirectoryCheck {
     /// Fetches the directory with the account's trust. A trust problem names `ca_bundle_pem` (that
     /// is what fixes it), everything else `directory_url`.
-    pub async fn check(&self, directory_url: &str, ca_bundle_pem: Option<&str>) -> Result<(), ApiError> {
+    pub async fn check(&self, directory_url: &str, ca_bundle_pem: Option<&str>) -> Result<DirectoryInfo, ApiError> {
         match check_directory(directory_url, ca_bundle_pem, self.timeout, &self.egress).await {
-            Ok(()) => Ok(()),
+            Ok(info) => Ok(info),
             Err(e @ (DirectoryError::Untrusted(_) | DirectoryError::Bundle(_))) => {
                 Err(ApiError::invalid("ca_bundle_pem", e.to_string()))
             }

@@ -260,10 +260,16 @@ impl AppState {
 
     /// Checks an ACME directory when this process was given a way to reach CAs; without one (a test
     /// harness that talks to no CA) the account is saved unchecked and the first order reports.
-    pub async fn check_acme_directory(&self, directory_url: &str, ca_bundle_pem: Option<&str>) -> Result<(), ApiError> {
+    /// The CA's directory fetched with the account's trust (unless this state checks none, as in
+    /// some unit tests): what the account keeps of it.
+    pub async fn check_acme_directory(
+        &self,
+        directory_url: &str,
+        ca_bundle_pem: Option<&str>,
+    ) -> Result<certautopilot_connectors::acme::DirectoryInfo, ApiError> {
         match &self.acme_directory {
             Some(check) => check.check(directory_url, ca_bundle_pem).await,
-            None => Ok(()),
+            None => Ok(Default::default()),
         }
     }
 }

@@ -12,8 +12,17 @@ pub const MAX_SANS: usize = 100;
 /// applies the issued certificate's own lifetime once there is one).
 pub const RENEW_BEFORE_DAYS: std::ops::RangeInclusive<u32> =
     1..=(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS - 1);
+/// The same lead in hours (for short-lived certificates), before one is issued.
+pub const RENEW_BEFORE_HOURS: std::ops::RangeInclusive<u32> =
+    1..=(certautopilot_core::model::EXPECTED_ACME_LIFETIME_DAYS * 24 - 1);
 /// RFC 5280's `ub-common-name`: a subject common name holds at most 64 characters.
 pub const MAX_COMMON_NAME: usize = 64;
+
+impl From<certautopilot_core::model::CatalogueError> for ApiError {
+    fn from(e: certautopilot_core::model::CatalogueError) -> Self {
+        ApiError::invalid(e.field, e.message)
+    }
+}
 
 impl From<checks::ConfigError> for ApiError {
     fn from(e: checks::ConfigError) -> Self {

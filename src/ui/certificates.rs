@@ -204,11 +204,14 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         .text("acme_account_id")
         .parse()
         .map_err(|_| ApiError::invalid("acme_account_id", "choose an ACME account"))?;
-    let renew_before_days = form
-        .optional("renew_before_days")
-        .map(|d| d.parse::<u32>())
-        .transpose()
-        .map_err(|_| ApiError::invalid("renew_before_days", "a whole number of days"))?;
+    let whole = |field: &str, unit: &str| {
+        form.optional(field)
+            .map(|d| d.parse::<u32>())
+            .transpose()
+            .map_err(|_| ApiError::invalid(field, format!("a whole number of {unit}")))
+    };
+    let renew_before_days = whole("renew_before_days", "days")?;
+    let renew_before_hours = whole("renew_before_hours", "hours")?;
     let target_ids = form
         .all("target_ids")
         .iter()
@@ -221,7 +224,9 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         sans: form.all("sans"),
         key_type,
         acme_account_id,
+        profile: form.optional("profile"),
         renew_before_days,
+        renew_before_hours,
         target_ids,
     })
 }
@@ -237,7 +242,16 @@ pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
     match result {
         Ok(created) => Ok(see_other(&format!("/certificates/{}?notice=requested", created.certificate.id))),
         Err(e) if e.field.is_some() || e.code == crate::service::error::ErrorCode::Conflict => {
-            let shown = ["common_name", "sans", "key_type", "acme_account_id", "renew_before_days", "target_ids"];
+            let shown = [
+                "common_name",
+                "sans",
+                "key_type",
+                "acme_account_id",
+                "profile",
+                "renew_before_days",
+                "renew_before_hours",
+                "target_ids",
+            ];
             let errors = FieldErrors::from_api(&e, &shown);
             let page = new_form(&ui, project, form, errors).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))

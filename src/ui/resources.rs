@@ -13,8 +13,8 @@ use certautopilot_core::model::{PropagationStrategy, Role, TargetKind};
 use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{
-    AcmeAccountView, CreateAcmeAccount, CreateTarget, CreateZone, DnsCredentialView, PropagationBody, TargetView,
-    ZoneView,
+    AcmeAccountView, CatalogueEntryView, CreateAcmeAccount, CreateTarget, CreateZone, DnsCredentialView,
+    PropagationBody, TargetView, ZoneView,
 };
 use crate::service::error::ApiError;
 use crate::service::validate::serde_names;
@@ -53,6 +53,8 @@ struct ResourcesPage {
     failed_form: &'static str,
     form: FormData,
     accounts: Vec<AcmeAccountView>,
+    /// The CAs an account may be created from by name.
+    catalogue: Vec<CatalogueEntryView>,
     credentials: Vec<DnsCredentialView>,
     zones: Vec<ZoneView>,
     targets: Vec<TargetView>,
@@ -112,6 +114,7 @@ async fn screen(
         failed_form: "",
         form: FormData::default(),
         accounts: Vec::new(),
+        catalogue: Vec::new(),
         credentials: Vec::new(),
         zones: Vec::new(),
         targets: Vec::new(),
@@ -122,7 +125,8 @@ async fn screen(
     match which {
         Screen::Accounts => {
             page.accounts =
-                crate::service::acme_accounts::list(&ui.auth("listAcmeAccounts")?, project, all()).await?.items
+                crate::service::acme_accounts::list(&ui.auth("listAcmeAccounts")?, project, all()).await?.items;
+            page.catalogue = crate::service::acme_accounts::catalogue(&ui.auth("listAcmeCatalogue")?)?.items;
         }
         Screen::Dns => {
             page.credentials =
@@ -204,7 +208,9 @@ pub async fn create_account(req: HttpRequest, body: web::Bytes) -> UiResult {
     let input = CreateAcmeAccount {
         project_id: project,
         name: form.text("name"),
-        directory_url: form.text("directory_url"),
+        directory_url: form.optional("directory_url"),
+        ca: form.optional("ca"),
+        staging: form.checked("staging"),
         contact: form.all("contact"),
         tos_agreed: form.checked("tos_agreed"),
         eab_kid: form.optional("eab_kid"),
@@ -212,7 +218,8 @@ pub async fn create_account(req: HttpRequest, body: web::Bytes) -> UiResult {
         ca_bundle_pem: form.optional("ca_bundle_pem"),
     };
     let result = crate::service::acme_accounts::create(&ui.auth("createAcmeAccount")?, input).await.map(drop);
-    let shown = ["name", "directory_url", "contact", "tos_agreed", "eab_kid", "eab_hmac_key", "ca_bundle_pem"];
+    let shown =
+        ["name", "ca", "staging", "directory_url", "contact", "tos_agreed", "eab_kid", "eab_hmac_key", "ca_bundle_pem"];
     created(&ui, Screen::Accounts, project, "account", form, result, &shown).await
 }
 

@@ -4,7 +4,7 @@
 //! are retried inside the attempt, each retry written to the job log with its reason.
 
 use certautopilot_chaos_tests::harness::bind_zones;
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, CaFaults, FaultyCa, ZONE};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, FaultyCa, FrontOptions, ZONE};
 use serde_json::{Value, json};
 
 use crate::issuance::{ISSUE_DEADLINE, account_body, install_ring, request, start, wait_status};
@@ -71,7 +71,7 @@ fn resets_and_unavailable_answers_are_retried_inside_the_attempt() {
     install_ring();
     let dir = tempfile::tempdir().unwrap();
     let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
-    let faults = CaFaults { reset_every: 10, unavailable_every: 15, retry_after_secs: 1 };
+    let faults = FrontOptions { reset_every: 10, unavailable_every: 15, retry_after_secs: 1, ..Default::default() };
     let front =
         FaultyCa::start(&dir.path().join("front"), &env.pebble.directory_url(), &env.pebble.https_ca_pem(), faults);
     let server = start(dir.path(), &[]);

@@ -369,15 +369,17 @@ fn an_invalid_challenge_fails_with_the_cas_reason() {
 }
 
 /// A CA that offers ACME Renewal Information: the certificate's renewal time falls inside the CA's
-/// window (not at two thirds of its five-year lifetime), and the scheduler renews it there, not
-/// before.
+/// window (not half-way through its 40-second lifetime), and the scheduler renews it there, not
+/// before. The window opens after the minimum age (a quarter of the lifetime, 10 s), which no CA
+/// answer can shorten.
 #[test]
 fn the_cas_renewal_window_is_honoured() {
     install_ring();
     let dir = tempfile::tempdir().unwrap();
-    let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
+    let options = AcmeEnvOptions { validity: Some(Duration::from_secs(40)), ..Default::default() };
+    let env = AcmeEnv::start(&dir.path().join("env"), options);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let window = (now + 8, now + 10);
+    let window = (now + 14, now + 16);
     let ari = AriProxy::start(&dir.path().join("ari"), &env.pebble.directory_url(), &env.pebble.https_ca_pem(), window);
     let server = start(dir.path(), &[]);
     let c = ApiClient::setup_and_login(server.addr);

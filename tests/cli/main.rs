@@ -24,6 +24,7 @@ mod kek_migrate;
 mod login_flood;
 mod pkcs11;
 mod process;
+mod profiles;
 mod propagation;
 mod reflection;
 mod renewal_safety;

@@ -26,7 +26,11 @@ pub const KIND: &str = "acme_account";
 /// One call to the CA.
 #[derive(Debug, Clone)]
 pub enum AcmeCall {
-    NewOrder(Vec<String>),
+    /// The names, and the ACME profile when the certificate names one.
+    NewOrder {
+        names: Vec<String>,
+        profile: Option<String>,
+    },
     /// The order's state; with `authorizations`, each authorization's too.
     Order {
         url: String,
@@ -51,7 +55,7 @@ pub enum AcmeCall {
 impl AcmeCall {
     pub fn name(&self) -> &'static str {
         match self {
-            AcmeCall::NewOrder(_) => "new-order",
+            AcmeCall::NewOrder { .. } => "new-order",
             AcmeCall::Order { .. } => "order",
             AcmeCall::ChallengeReady { .. } => "challenge-ready",
             AcmeCall::Finalize { .. } => "finalize",
@@ -223,7 +227,7 @@ async fn reregister(
 
 async fn perform(session: &AcmeAccountHandle, call: &AcmeCall) -> Result<AcmeReply, AcmeError> {
     Ok(match call {
-        AcmeCall::NewOrder(names) => AcmeReply::Order(session.new_order(names).await?),
+        AcmeCall::NewOrder { names, profile } => AcmeReply::Order(session.new_order(names, profile.as_deref()).await?),
         AcmeCall::Order { url, authorizations } => AcmeReply::Order(session.order(url, *authorizations).await?),
         AcmeCall::ChallengeReady { order_url, identifier } => {
             session.challenge_ready(order_url, identifier).await?;
@@ -245,7 +249,7 @@ impl Handler<Call> for AcmeAccountActor {
 
     fn handle(&mut self, msg: Call, _: &mut Context<Self>) -> Self::Result {
         let (deps, id, session, paused) = (self.deps.clone(), self.id, self.session.clone(), self.paused_until);
-        if matches!(msg.call, AcmeCall::NewOrder(_)) {
+        if matches!(msg.call, AcmeCall::NewOrder { .. }) {
             let per_hour = self.deps.settings.orders_per_account_per_hour;
             if let Err(wait) = self.orders.take(Instant::now(), per_hour) {
                 let error = IssueError::OrderBudget { per_hour, retry_in_secs: wait.as_secs().max(1) };

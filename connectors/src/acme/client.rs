@@ -196,9 +196,14 @@ impl AcmeAccountHandle {
         self.account.id()
     }
 
-    pub async fn new_order(&self, names: &[String]) -> Result<OrderSnapshot, AcmeError> {
+    /// Places an order for `names`, with the ACME `profile` when given (draft-ietf-acme-profiles).
+    pub async fn new_order(&self, names: &[String], profile: Option<&str>) -> Result<OrderSnapshot, AcmeError> {
         let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-        let mut order = within(self.timeout, self.account.new_order(&NewOrder::new(&identifiers))).await?;
+        let mut request = NewOrder::new(&identifiers);
+        if let Some(profile) = profile {
+            request = request.profile(profile);
+        }
+        let mut order = within(self.timeout, self.account.new_order(&request)).await?;
         let url = order.url().to_owned();
         let snapshot = within(self.timeout, snapshot(&mut order, &url, true)).await;
         self.keep(url, order).await;

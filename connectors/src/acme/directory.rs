@@ -14,6 +14,21 @@ use crate::failure::{NetFailure, log_remote_detail};
 
 /// A directory is a small JSON object; anything bigger is not one.
 const MAX_DIRECTORY_BYTES: usize = 64 * 1024;
+/// Profiles kept from a directory, and the longest description kept of each.
+const MAX_PROFILES: usize = 32;
+const MAX_PROFILE_DESCRIPTION: usize = 200;
+
+/// What an account keeps of its CA's directory: the ACME profiles it offers
+/// (draft-ietf-acme-profiles, `meta.profiles`: name → description), empty when it offers none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryInfo {
+    pub profiles: std::collections::BTreeMap<String, String>,
+}
+
+/// A profile name as certificates may name it: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+pub fn is_profile_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
 
 /// Why a directory URL is not usable, as a user may read it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +59,7 @@ pub async fn check_directory(
     extra_roots_pem: Option<&str>,
     timeout: Duration,
     egress: &EgressPolicy,
-) -> Result<(), DirectoryError> {
+) -> Result<DirectoryInfo, DirectoryError> {
     let uri: http::Uri = url.parse().map_err(|_| DirectoryError::NotADirectory)?;
     let connector = crate::https::connector(extra_roots_pem, true, egress).map_err(DirectoryError::Bundle)?;
     let client: hyper_util::client::legacy::Client<_, Empty<Bytes>> =
@@ -72,7 +87,7 @@ pub async fn check_directory(
     }
     let body = body.map_err(|_| DirectoryError::NotADirectory)?;
     if is_directory(&body) {
-        Ok(())
+        Ok(directory_info(&body))
     } else {
         log_remote_detail("acme directory", &String::from_utf8_lossy(&body));
         Err(DirectoryError::NotADirectory)
@@ -85,6 +100,23 @@ fn is_directory(body: &[u8]) -> bool {
         return false;
     };
     ["newNonce", "newAccount", "newOrder"].iter().all(|k| fields.get(*k).is_some_and(serde_json::Value::is_string))
+}
+
+/// The profiles a directory offers, bounded: well-formed names only, descriptions cut and escaped.
+fn directory_info(body: &[u8]) -> DirectoryInfo {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let profiles = value["meta"]["profiles"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| is_profile_name(name))
+        .take(MAX_PROFILES)
+        .map(|(name, description)| {
+            let text = description.as_str().unwrap_or_default();
+            (name.clone(), crate::failure::bounded_escaped(text, MAX_PROFILE_DESCRIPTION))
+        })
+        .collect();
+    DirectoryInfo { profiles }
 }
 
 /// A failed exchange as `DirectoryError`: the certificate verdict named by `failure::Untrusted`
@@ -112,6 +144,24 @@ mod tests {
         assert!(!is_directory(br#"{"newNonce":"a","newAccount":"b"}"#));
         assert!(!is_directory(b"<html>secret</html>"));
         assert!(!is_directory(br#"["newNonce","newAccount","newOrder"]"#));
+    }
+
+    /// Profiles come from `meta.profiles`: well-formed names only, descriptions bounded; a
+    /// directory without them offers none.
+    #[test]
+    fn profiles_are_read_from_the_directory_meta() {
+        let long = "x".repeat(500);
+        let body = format!(
+            r#"{{"newNonce":"a","newAccount":"b","newOrder":"c","meta":{{"profiles":{{
+                "classic":"The same as today","shortlived":"Six days","bad name!":"no","tlsserver":"{long}"}}}}}}"#
+        );
+        let info = directory_info(body.as_bytes());
+        let names: Vec<&str> = info.profiles.keys().map(String::as_str).collect();
+        assert_eq!(names, ["classic", "shortlived", "tlsserver"]);
+        assert_eq!(info.profiles["shortlived"], "Six days");
+        assert!(info.profiles["tlsserver"].len() < 300);
+        assert!(directory_info(br#"{"newNonce":"a","newAccount":"b","newOrder":"c"}"#).profiles.is_empty());
+        assert!(is_profile_name("shortlived") && !is_profile_name("") && !is_profile_name("a b"));
     }
 
     /// A trust failure inside the io::Error tokio-rustls wraps it in reads as the CA's certificate

@@ -10,7 +10,7 @@ mod keys;
 mod retry;
 
 pub use client::{AcmeAccountHandle, AuthzSnapshot, NewAccountRequest, OrderSnapshot, OrderStatus, RenewalWindow};
-pub use directory::{DirectoryError, check_directory};
+pub use directory::{DirectoryError, DirectoryInfo, check_directory, is_profile_name};
 pub use http::parse_retry_after;
 pub use keys::{csr_for_key, generate_key, public_key_der};
 pub use retry::{CallRetries, NextStep, RetryPolicy};

@@ -1,17 +1,19 @@
-//! A misbehaving front for Pebble: an HTTPS server that hands every request on to Pebble and its
-//! answer back, except the signed requests (POSTs) it is told to fail: every `reset_every`-th has
-//! its connection reset before it reaches Pebble, every `unavailable_every`-th is answered 503 with
-//! `Retry-After` and an HTML page (a proxy's error page, no problem document). Pebble builds its
-//! URLs from the request's Host, so every URL it hands out names this front and every later
-//! request comes through it too.
+//! A front for Pebble that adds what Debian's Pebble lacks and misbehaves on demand: an HTTPS server
+//! that hands every request on to Pebble and its answer back, except that the directory it serves
+//! offers ACME profiles (`meta.profiles`) and it records the profile each new order asks for, and
+//! the signed requests (POSTs) it is told to fail: every `reset_every`-th has its connection reset
+//! before it reaches Pebble, every `unavailable_every`-th is answered 503 with `Retry-After` and an
+//! HTML page (a proxy's error page, no problem document). Pebble builds its URLs from the
+//! request's Host, so every URL it hands out names this front and every later request comes
+//! through it too.
 //! Invariant: a failed request never reaches Pebble, so trying it again is always safe.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
@@ -19,13 +21,15 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::make_tls_certificates;
 
-/// Which signed requests fail (1-based counts over POSTs; 0: never).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CaFaults {
+/// Which signed requests fail (1-based counts over POSTs; 0: never), and the profiles the
+/// directory offers (name, description; none: the directory is Pebble's as it is).
+#[derive(Debug, Clone, Default)]
+pub struct FrontOptions {
     pub reset_every: usize,
     pub unavailable_every: usize,
     /// The `Retry-After` (seconds) sent with a 503.
     pub retry_after_secs: u64,
+    pub profiles: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -34,6 +38,8 @@ struct Counts {
     resets: AtomicUsize,
     unavailable: AtomicUsize,
     forwarded: AtomicUsize,
+    /// The `profile` of each new order, in order (`None`: it named none).
+    ordered_profiles: Mutex<Vec<Option<String>>>,
 }
 
 pub struct FaultyCa {
@@ -52,7 +58,7 @@ struct Upstream {
 impl FaultyCa {
     /// Serves on a free loopback port in front of the Pebble at `pebble_directory` (trusted with
     /// `pebble_ca_pem`).
-    pub fn start(dir: &Path, pebble_directory: &str, pebble_ca_pem: &str, faults: CaFaults) -> FaultyCa {
+    pub fn start(dir: &Path, pebble_directory: &str, pebble_ca_pem: &str, options: FrontOptions) -> FaultyCa {
         make_tls_certificates(&dir.join("tls"), "localhost", "IP:127.0.0.1");
         let certs = CertificateDer::pem_file_iter(dir.join("tls/server.pem")).unwrap().map(|c| c.unwrap()).collect();
         let key = PrivateKeyDer::from_pem_file(dir.join("tls/server.key")).unwrap();
@@ -71,14 +77,16 @@ impl FaultyCa {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
+        let options = Arc::new(options);
         let (thread_stop, thread_counts) = (stop.clone(), counts.clone());
         std::thread::spawn(move || {
             while !thread_stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let (server, upstream, counts) = (server.clone(), upstream.clone(), thread_counts.clone());
+                        let options = options.clone();
                         std::thread::spawn(move || {
-                            let _ = serve(stream, &server, &upstream, &counts, faults);
+                            let _ = serve(stream, &server, &upstream, &counts, &options);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -96,6 +104,11 @@ impl FaultyCa {
     /// The CA of this front's HTTPS certificate: what an account talking through it must trust.
     pub fn https_ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// The profile each new order asked for so far.
+    pub fn ordered_profiles(&self) -> Vec<Option<String>> {
+        self.counts.ordered_profiles.lock().unwrap().clone()
     }
 
     /// (connections reset, 503s answered, requests passed on to Pebble) so far.
@@ -116,7 +129,7 @@ fn serve(
     server: &Arc<rustls::ServerConfig>,
     upstream: &Upstream,
     counts: &Counts,
-    faults: CaFaults,
+    faults: &FrontOptions,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -145,7 +158,14 @@ fn serve(
         }
     }
     counts.forwarded.fetch_add(1, Ordering::Relaxed);
-    let answer = forward(upstream, &head, &body)?;
+    let path = head.split_whitespace().nth(1).unwrap_or_default();
+    if path == "/order-plz" {
+        counts.ordered_profiles.lock().unwrap().push(jws_payload(&body)["profile"].as_str().map(str::to_owned));
+    }
+    let mut answer = forward(upstream, &head, &body)?;
+    if path == "/dir" && !faults.profiles.is_empty() {
+        answer = with_profiles(&answer, &faults.profiles);
+    }
     tls.write_all(&answer)?;
     tls.conn.send_close_notify();
     tls.flush()
@@ -190,6 +210,28 @@ fn forward(upstream: &Upstream, head: &str, body: &[u8]) -> std::io::Result<Vec<
     // Pebble closes without close_notify; what was read is complete (Connection: close).
     let _ = tls.read_to_end(&mut answer);
     Ok(answer)
+}
+
+/// The JSON payload of a JWS request body (`{"protected", "payload", "signature"}`).
+fn jws_payload(body: &[u8]) -> serde_json::Value {
+    use base64::Engine;
+    let jws: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let payload = jws["payload"].as_str().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+/// Pebble's directory answer with `meta.profiles` added, its length set again.
+fn with_profiles(answer: &[u8], profiles: &[(String, String)]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(answer);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
+    let mut directory: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let offered: serde_json::Map<String, serde_json::Value> =
+        profiles.iter().map(|(name, description)| (name.clone(), description.clone().into())).collect();
+    directory["meta"]["profiles"] = offered.into();
+    let body = directory.to_string();
+    let head: Vec<&str> = head.lines().filter(|l| !l.to_ascii_lowercase().starts_with("content-length:")).collect();
+    format!("{}\r\nContent-Length: {}\r\n\r\n{body}", head.join("\r\n"), body.len()).into_bytes()
 }
 
 /// Closes the connection with a TCP reset (SO_LINGER 0), as a crashed proxy or a middlebox does.

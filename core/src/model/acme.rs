@@ -34,6 +34,13 @@ pub struct AcmeAccount {
     pub account_key: Option<SealedSecret>,
     pub status: AcmeAccountStatus,
     pub last_error: Option<String>,
+    /// The ACME profiles the CA's directory offered when the account was last saved (name →
+    /// description); a certificate may choose one of them.
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, String>,
+    /// The catalogue entry it was created from (`acme_catalogue`), if any; `None` for a typed URL.
+    #[serde(default)]
+    pub catalogue_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -60,6 +67,8 @@ impl AcmeAccount {
             account_key: None,
             status: AcmeAccountStatus::Pending,
             last_error: None,
+            profiles: Default::default(),
+            catalogue_id: None,
             created_at: now,
             updated_at: now,
             version: 1,

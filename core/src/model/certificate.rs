@@ -73,9 +73,16 @@ pub struct Certificate {
     pub key_type: KeyType,
     /// The issuer: the ACME account that orders this certificate.
     pub acme_account_id: AcmeAccountId,
+    /// The ACME profile its orders ask for (one the account's CA offers), if any.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// Renew this many days before expiry, at most half the lifetime (`renewal`); `None` means a
     /// third of the lifetime, or half for certificates of ten days or less.
     pub renew_before_days: Option<u32>,
+    /// The same lead in hours, for short-lived certificates; at most one of the two is set
+    /// (`renewal::RenewBefore`).
+    #[serde(default)]
+    pub renew_before_hours: Option<u32>,
     pub target_ids: Vec<TargetId>,
     pub status: CertificateStatus,
     pub serial: Option<String>,
@@ -131,7 +138,9 @@ impl Certificate {
             sans,
             key_type,
             acme_account_id,
+            profile: None,
             renew_before_days: None,
+            renew_before_hours: None,
             target_ids: Vec::new(),
             status: CertificateStatus::Requested,
             serial: None,
@@ -162,14 +171,12 @@ impl Certificate {
 pub const EXPECTED_ACME_LIFETIME_DAYS: u32 = 90;
 
 impl Certificate {
-    /// The lifetime in whole days: the current certificate's when one is issued, otherwise
-    /// `EXPECTED_ACME_LIFETIME_DAYS`. A renewal policy must stay below it.
-    pub fn expected_lifetime_days(&self) -> u32 {
+    /// The lifetime a renewal policy must stay below: the current certificate's when one is
+    /// issued, otherwise `EXPECTED_ACME_LIFETIME_DAYS`.
+    pub fn expected_lifetime(&self) -> std::time::Duration {
         match (self.not_before, self.not_after) {
-            (Some(from), Some(until)) if until > from => {
-                u32::try_from(until.duration_since(from).as_secs() / 86_400).unwrap_or(u32::MAX)
-            }
-            _ => EXPECTED_ACME_LIFETIME_DAYS,
+            (Some(from), Some(until)) if until > from => until.duration_since(from),
+            _ => std::time::Duration::from_secs(u64::from(EXPECTED_ACME_LIFETIME_DAYS) * 86_400),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! targets, jobs and the audit trail. Every mutable record carries a `version` for optimistic concurrency.
 
 mod acme;
+mod acme_catalogue;
 mod audit;
 mod certificate;
 mod certificate_stats;
@@ -21,6 +22,7 @@ mod target_config;
 mod tenancy;
 
 pub use acme::{AcmeAccount, AcmeAccountStatus};
+pub use acme_catalogue::{CATALOGUE, CatalogueEntry, CatalogueError, EabRule, catalogue_entry};
 pub use audit::{AuditEvent, AuditObject};
 pub use certificate::{
     Certificate, CertificateStatus, EXPECTED_ACME_LIFETIME_DAYS, HISTORY_KEPT, IssuedVersion, KeyType, OrderProgress,
@@ -41,7 +43,7 @@ pub use propagation::{
     Propagation, PropagationInput, PropagationStrategy, PropagationWatch, ProviderPropagationDefaults, ServerAnswer,
     ServerStatus, UNREACHABLE_ADVICE, WaitPicture, picture_changed, provider_defaults,
 };
-pub use renewal::{SHORT_LIVED, min_renewal_age, renew_before};
+pub use renewal::{RenewBefore, SHORT_LIVED, min_renewal_age, renew_before};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
 pub use target_check::HostRules;

@@ -1,8 +1,8 @@
 //! When a certificate renews, from its lifetime: the CA's ARI window first; otherwise
-//! `renew_before_days` before expiry, or by default at two thirds of the lifetime (at half of it
+//! `renew_before_days` (or `_hours`) before expiry, or by default at two thirds of the lifetime (at half of it
 //! for certificates of ten days or less, like Let's Encrypt's six-day `shortlived`). Pure.
 //! Invariants: a renewal never opens earlier than half-way through the lifetime from a policy (a
-//! longer `renew_before_days` is clamped, and the certificate says so), and never sooner than
+//! longer lead is clamped, and the certificate says so), and never sooner than
 //! `min_renewal_age` after the certificate was issued — so no setting and no CA answer can make a
 //! certificate renew in a loop.
 
@@ -16,14 +16,54 @@ pub const SHORT_LIVED: Duration = Duration::from_secs(10 * 86_400);
 /// The longest minimum age (for certificates of four hours or more).
 const MAX_MIN_AGE: Duration = Duration::from_secs(3_600);
 
-/// How long before expiry the policy renews, and whether `renew_before_days` had to be clamped.
-pub fn renew_before(lifetime: Duration, renew_before_days: Option<u32>) -> (Duration, bool) {
-    let half = lifetime / 2;
-    match renew_before_days {
-        Some(days) => {
-            let asked = Duration::from_secs(u64::from(days) * 86_400);
-            if asked > half { (half, true) } else { (asked, false) }
+/// A renewal lead as the policy states it: in days, or in hours (for short-lived certificates,
+/// where whole days are too coarse). A certificate holds at most one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewBefore {
+    Days(u32),
+    Hours(u32),
+}
+
+impl RenewBefore {
+    pub fn duration(self) -> Duration {
+        self.unit() * self.amount()
+    }
+
+    /// One day or one hour.
+    pub fn unit(self) -> Duration {
+        match self {
+            RenewBefore::Days(_) => Duration::from_secs(86_400),
+            RenewBefore::Hours(_) => Duration::from_secs(3_600),
         }
+    }
+
+    /// The field that states it, as the API names it.
+    pub fn field(self) -> &'static str {
+        match self {
+            RenewBefore::Days(_) => "renew_before_days",
+            RenewBefore::Hours(_) => "renew_before_hours",
+        }
+    }
+
+    pub fn amount(self) -> u32 {
+        match self {
+            RenewBefore::Days(n) | RenewBefore::Hours(n) => n,
+        }
+    }
+
+    /// The largest amount allowed for a certificate of `lifetime`: one unit less than the whole
+    /// units it lives (at least 1), so the window always opens after the certificate starts.
+    pub fn max_amount(self, lifetime: Duration) -> u32 {
+        u32::try_from(lifetime.as_secs() / self.unit().as_secs()).unwrap_or(u32::MAX).saturating_sub(1).max(1)
+    }
+}
+
+/// How long before expiry the policy renews, and whether the asked lead had to be clamped.
+pub fn renew_before(lifetime: Duration, asked: Option<RenewBefore>) -> (Duration, bool) {
+    let half = lifetime / 2;
+    match asked.map(RenewBefore::duration) {
+        Some(asked) if asked > half => (half, true),
+        Some(asked) => (asked, false),
         None if lifetime <= SHORT_LIVED => (half, false),
         None => (lifetime / 3, false),
     }
@@ -36,6 +76,11 @@ pub fn min_renewal_age(lifetime: Duration) -> Duration {
 }
 
 impl Certificate {
+    /// The renewal lead the certificate's policy states, if any.
+    pub fn renew_before_policy(&self) -> Option<RenewBefore> {
+        self.renew_before_days.map(RenewBefore::Days).or(self.renew_before_hours.map(RenewBefore::Hours))
+    }
+
     fn lifetime(&self) -> Option<Duration> {
         match (self.not_before, self.not_after) {
             (Some(from), Some(until)) if until > from => Some(until.duration_since(from)),
@@ -57,7 +102,7 @@ impl Certificate {
                     u64::from(u32::from_be_bytes(*self.id.as_uuid().as_bytes().last_chunk::<4>().unwrap_or(&[0; 4])));
                 start.saturating_add(span.mul_f64(spread as f64 / f64::from(u32::MAX)))
             }
-            None => not_after.saturating_sub(renew_before(lifetime, self.renew_before_days).0),
+            None => not_after.saturating_sub(renew_before(lifetime, self.renew_before_policy()).0),
         };
         Some(start.max(self.issued_or_valid_from()?.saturating_add(min_renewal_age(lifetime))))
     }
@@ -76,15 +121,17 @@ impl Certificate {
         }
     }
 
-    /// Set when `renew_before_days` is longer than half the current lifetime and was clamped: what
-    /// the certificate does instead, for the operator.
+    /// Set when the policy's lead (`renew_before_days` or `_hours`) is longer than half the current
+    /// lifetime and was clamped: what the certificate does instead, for the operator.
     pub fn renewal_warning(&self) -> Option<String> {
         let lifetime = self.lifetime()?;
-        let days = self.renew_before_days?;
-        let (before, clamped) = renew_before(lifetime, Some(days));
+        let asked = self.renew_before_policy()?;
+        let (before, clamped) = renew_before(lifetime, Some(asked));
         clamped.then(|| {
             format!(
-                "renew_before_days = {days} is longer than half of this certificate's lifetime ({}); it renews {} before expiry instead",
+                "{} = {} is longer than half of this certificate's lifetime ({}); it renews {} before expiry instead",
+                asked.field(),
+                asked.amount(),
                 span(lifetime),
                 span(before)
             )
@@ -150,6 +197,24 @@ mod tests {
         assert_eq!(one_minute.renewal_window_start(), Some(T0.saturating_add(Duration::from_secs(30))));
         assert!(issued(DAY * 90, Some(45)).renewal_warning().is_none(), "half is allowed");
         assert!(issued(DAY * 90, Some(46)).renewal_warning().is_some());
+    }
+
+    /// Six-day certificates want a lead in hours: 36 hours renews at four and a half days; hours
+    /// beyond half the lifetime are clamped like days, and the warning names the field.
+    #[test]
+    fn a_lead_in_hours_renews_that_many_hours_before_expiry() {
+        let mut c = issued(DAY * 6, None);
+        c.renew_before_hours = Some(36);
+        assert_eq!(c.renew_before_policy(), Some(RenewBefore::Hours(36)));
+        assert_eq!(c.renewal_window_start(), Some(T0.saturating_add(DAY * 6 - Duration::from_secs(36 * 3_600))));
+        assert!(c.renewal_warning().is_none());
+        c.renew_before_hours = Some(100);
+        assert_eq!(c.renewal_window_start(), Some(T0.saturating_add(DAY * 3)));
+        let warning = c.renewal_warning().unwrap();
+        assert!(warning.starts_with("renew_before_hours = 100 is longer"), "{warning}");
+        assert_eq!(RenewBefore::Hours(1).max_amount(DAY * 6), 143);
+        assert_eq!(RenewBefore::Days(1).max_amount(DAY * 90), 89);
+        assert_eq!(RenewBefore::Days(1).max_amount(Duration::from_secs(60)), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::api::auth::Authorized;
 use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
-use crate::api::views::{AcmeAccountPage, AcmeAccountView, CreateAcmeAccount, UpdateAcmeAccount};
+use crate::api::views::{AcmeAccountPage, AcmeAccountView, AcmeCatalogueView, CreateAcmeAccount, UpdateAcmeAccount};
 use crate::service::acme_accounts as service;
 
 pub async fn list(auth: Authorized, query: web::Query<ListQuery>) -> Result<web::Json<AcmeAccountPage>, ApiError> {
@@ -15,6 +15,10 @@ pub async fn list(auth: Authorized, query: web::Query<ListQuery>) -> Result<web:
 
 pub async fn create(auth: Authorized, ApiJson(body): ApiJson<CreateAcmeAccount>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created().json(service::create(&auth, body).await?))
+}
+
+pub async fn catalogue(auth: Authorized) -> Result<web::Json<AcmeCatalogueView>, ApiError> {
+    Ok(web::Json(service::catalogue(&auth)?))
 }
 
 pub async fn get(auth: Authorized, id: web::Path<String>) -> Result<web::Json<AcmeAccountView>, ApiError> {

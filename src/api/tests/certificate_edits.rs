@@ -154,6 +154,81 @@ async fn renew_before_days_must_be_shorter_than_the_lifetime() {
     assert_eq!(after.renew_at, Some(cert.not_after.unwrap().saturating_sub(DAY * 10)), "the window follows the policy");
 }
 
+/// Short-lived certificates state their lead in hours: `renew_before_hours` is checked against
+/// the lifetime like days, a request gives one unit or the other, setting one clears the other
+/// (both audited), and a lead in days on a certificate that lives a day says to use hours.
+#[actix_web::test]
+async fn renew_before_hours_for_short_lived_certificates() {
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let create = |lead: Value| {
+        let mut body = json!({ "project_id": w.a.scope.project_id(), "key_type": "ecdsa-p256",
+            "common_name": format!("h{}.{}", unique(), w.a.zone.apex), "acme_account_id": w.a.account.id });
+        body.as_object_mut().unwrap().extend(lead.as_object().unwrap().clone());
+        Req::new(Method::POST, "/api/v1/certificates").acting_as(&w.operator_a).json(body)
+    };
+    for (lead, says) in [
+        (json!({ "renew_before_days": 2, "renew_before_hours": 36 }), "not both"),
+        (json!({ "renew_before_hours": 0 }), "must be 1 to 2159"),
+        (json!({ "renew_before_hours": 2160 }), "must be 1 to 2159"),
+    ] {
+        let resp = send(&app, create(lead.clone())).await;
+        assert_problem(&resp, 422, "validation_failed");
+        assert_eq!(resp.json["field"], json!("renew_before_hours"), "{lead}: {resp:?}");
+        assert!(resp.json["detail"].as_str().unwrap().contains(says), "{lead}: {resp:?}");
+    }
+    let resp = send(&app, create(json!({ "renew_before_hours": 48 }))).await;
+    assert_eq!(
+        (resp.status.as_u16(), resp.json["certificate"]["renew_before_hours"].clone()),
+        (202, json!(48)),
+        "{resp:?}"
+    );
+
+    // A six-day certificate: 144 hours is its whole life; 36 hours moves the window and clears days.
+    let cert = issued(&h, &w, 6).await;
+    let path = format!("/api/v1/certificates/{}", cert.id);
+    let edit = |version: u64, lead: Value| {
+        let mut body = json!({ "version": version });
+        body.as_object_mut().unwrap().extend(lead.as_object().unwrap().clone());
+        patch(path.clone(), body).acting_as(&w.operator_a)
+    };
+    let resp = send(&app, edit(cert.version, json!({ "renew_before_days": 2 }))).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let version = resp.json["version"].as_u64().unwrap();
+    let refused = send(&app, edit(version, json!({ "renew_before_hours": 144 }))).await;
+    assert_problem(&refused, 422, "validation_failed");
+    assert!(refused.json["detail"].as_str().unwrap().contains("must be 1 to 143"), "{refused:?}");
+    let resp = send(&app, edit(version, json!({ "renew_before_hours": 36 }))).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(
+        (resp.json["renew_before_days"].clone(), resp.json["renew_before_hours"].clone()),
+        (Value::Null, json!(36))
+    );
+    let after = stored(&h, &w, &cert).await;
+    assert_eq!(after.renew_at, Some(cert.not_after.unwrap().saturating_sub(Duration::from_secs(36 * 3_600))));
+    let events = audit_events(&app, &w, "cert.updated").await;
+    let last = &events.last().unwrap()["details"];
+    assert_eq!(last["renew_before_days"], json!({ "before": 2, "after": null }), "{last}");
+    assert_eq!(last["renew_before_hours"], json!({ "before": null, "after": 36 }), "{last}");
+    // `null` for the other unit keeps this one; `null` for this one clears it.
+    let resp = send(&app, edit(after.version, json!({ "renew_before_days": null }))).await;
+    assert_eq!((resp.status.as_u16(), resp.json["renew_before_hours"].clone()), (200, json!(36)), "{resp:?}");
+    let resp = send(&app, edit(after.version, json!({ "renew_before_hours": null }))).await;
+    assert_eq!((resp.status.as_u16(), resp.json["renew_before_hours"].clone()), (200, Value::Null), "{resp:?}");
+
+    // A one-day certificate cannot take a lead in days at all: the refusal says what can.
+    let day = issued(&h, &w, 1).await;
+    let resp = send(
+        &app,
+        patch(format!("/api/v1/certificates/{}", day.id), json!({ "version": day.version, "renew_before_days": 1 }))
+            .acting_as(&w.operator_a),
+    )
+    .await;
+    assert_problem(&resp, 422, "validation_failed");
+    assert!(resp.json["detail"].as_str().unwrap().contains("give renew_before_hours"), "{resp:?}");
+}
+
 /// One `PATCH` changes the renewal policy, the targets and the pause together, writes one
 /// `cert.updated` entry with each change as before/after, and a paused certificate leaves the
 /// store's renewal index; `null` resets the policy and resuming brings the certificate back.

@@ -138,6 +138,13 @@ async fn base(
             )
         }
         "createApiToken" => ("/api/v1/auth/tokens".to_owned(), json!({ "name": format!("token{n}") })),
+        // By a catalogue entry (`ca`); with EAB, which some of them require. The harness fetches no
+        // directory, so no CA is contacted.
+        "createAcmeAccount" => (
+            "/api/v1/acme-accounts".to_owned(),
+            json!({ "project_id": pa, "name": format!("ca{n}"), "tos_agreed": true, "eab_kid": "kid",
+                "eab_hmac_key": "c2VjcmV0LWtleQ" }),
+        ),
         "joinCluster" => ("/api/v1/admin/cluster/join".to_owned(), json!({ "node_id": 2, "addr": "127.0.0.1:7400" })),
         "leaveCluster" => ("/api/v1/admin/cluster/leave".to_owned(), json!({ "node_id": 2 })),
         "createDnsCredential" => {

@@ -244,6 +244,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::POST, "/api/v1/audit/verify") => (route.path.into(), None),
         // The harness runs no cluster: the admin routes answer 409 past the policy check.
         (Method::GET, "/api/v1/cluster/status") => (route.path.into(), None),
+        (Method::GET, "/api/v1/acme-catalogue") => (route.path.into(), None),
         (Method::POST, "/api/v1/admin/cluster/init") => (route.path.into(), None),
         (Method::POST, "/api/v1/admin/cluster/join") => {
             (route.path.into(), Some(json!({ "node_id": 2, "addr": "127.0.0.1:7402" })))
@@ -367,6 +368,7 @@ GET /api/v1/projects/{id}/members viewer
 POST /api/v1/projects/{id}/members admin
 PATCH /api/v1/projects/{id}/members/{user_id} admin
 DELETE /api/v1/projects/{id}/members/{user_id} admin
+GET /api/v1/acme-catalogue authenticated
 GET /api/v1/acme-accounts viewer
 POST /api/v1/acme-accounts admin
 GET /api/v1/acme-accounts/{id} viewer

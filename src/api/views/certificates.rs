@@ -24,8 +24,17 @@ pub struct CreateCertificate {
     pub key_type: KeyType,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
+    /// An ACME profile the account's CA offers (its `profiles`), e.g. `shortlived`; omitted: the
+    /// CA's default.
+    #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
+    pub profile: Option<String>,
     #[schema(schema_with = crate::api::schema::renew_before_days)]
     pub renew_before_days: Option<u32>,
+    /// The same lead in hours, for short-lived certificates; give at most one of the two.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::schema::renew_before_hours)]
+    pub renew_before_hours: Option<u32>,
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub target_ids: Vec<TargetId>,
@@ -43,7 +52,11 @@ pub struct CertificateView {
     pub key_type: KeyType,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
+    /// The ACME profile its orders ask for, if any.
+    pub profile: Option<String>,
     pub renew_before_days: Option<u32>,
+    /// The renewal lead in hours, when the policy is stated in hours.
+    pub renew_before_hours: Option<u32>,
     #[schema(value_type = Vec<String>)]
     pub target_ids: Vec<TargetId>,
     /// `requested`, `issuing`, `issued`, `renewing`, `failed`, `revoked` or `expired`.
@@ -106,7 +119,9 @@ impl From<Certificate> for CertificateView {
             sans: c.sans,
             key_type: c.key_type,
             acme_account_id: c.acme_account_id,
+            profile: c.profile,
             renew_before_days: c.renew_before_days,
+            renew_before_hours: c.renew_before_hours,
             target_ids: c.target_ids,
             status: c.status,
             serial: c.serial,

@@ -23,6 +23,11 @@ pub struct UpdateCertificate {
     #[serde(default, deserialize_with = "explicit")]
     #[schema(value_type = Option<u32>, minimum = 1)]
     pub renew_before_days: Option<Option<u32>>,
+    /// The same lead in hours (1 to one hour less than the lifetime); setting one unit clears
+    /// the other, and a request gives at most one; `null` clears it.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub renew_before_hours: Option<Option<u32>>,
     /// Every target the certificate should be deployed to (the others are detached).
     #[schema(value_type = Option<Vec<String>>)]
     pub target_ids: Option<Vec<TargetId>>,

@@ -23,8 +23,13 @@ use crate::service;
 pub struct CreateAcmeAccountInput {
     project_id: ID,
     name: String,
-    /// The CA's ACME directory (https; plain http only on loopback, for test CAs).
-    directory_url: String,
+    /// The CA's ACME directory (https; plain http only on loopback, for test CAs); or `ca`.
+    directory_url: Option<String>,
+    /// A CA of `acmeCatalogue` instead of `directoryUrl`, e.g. `letsencrypt`.
+    ca: Option<String>,
+    /// With `ca`: its staging endpoint.
+    #[graphql(default)]
+    staging: bool,
     /// `mailto:` addresses.
     #[graphql(default)]
     contact: Vec<String>,
@@ -150,7 +155,11 @@ pub struct CreateCertificateInput {
     /// `ecdsa-p256`, `ecdsa-p384`, `rsa2048`, `rsa3072` or `rsa4096`, as REST spells it.
     key_type: String,
     acme_account_id: ID,
+    /// One of the account's `profiles`; omitted: the CA's default.
+    profile: Option<String>,
     renew_before_days: Option<u32>,
+    /// Instead of `renewBeforeDays`, for short-lived certificates.
+    renew_before_hours: Option<u32>,
     #[graphql(default)]
     target_ids: Vec<ID>,
 }
@@ -161,6 +170,9 @@ pub struct UpdateCertificateInput {
     /// `null` goes back to the default, a third of the lifetime; omitted keeps it.
     #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
     renew_before_days: MaybeUndefined<u32>,
+    /// As `renewBeforeDays`, in hours; setting one unit clears the other.
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    renew_before_hours: MaybeUndefined<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target_ids: Option<Vec<ID>>,
     #[serde(skip_serializing_if = "Option::is_none")]

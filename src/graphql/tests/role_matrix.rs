@@ -73,6 +73,7 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
         "Certificate.chain" => cert("chain"),
         "Query.auditVerification" => ("{ auditVerification { intact } }".into(), json!({})),
         "Query.clusterStatus" => ("{ clusterStatus { enabled } }".into(), json!({})),
+        "Query.acmeCatalogue" => ("{ acmeCatalogue { id eabRequired } }".into(), json!({})),
         "Query.actors" => ("{ actors(kind: \"kek\") { key } }".into(), json!({})),
         "Query.actor" => ("query($k: String!) { actor(kind: \"kek\", key: $k) { key } }".into(), json!({ "k": NODE })),
         "Mutation.initCluster" => ("mutation { initCluster { message } }".into(), json!({})),

@@ -16,7 +16,9 @@ fn request(project: &Resources, name: &str) -> CreateCertificate {
         sans: vec![],
         key_type: KeyType::EcdsaP256,
         acme_account_id: project.account.id,
+        profile: None,
         renew_before_days: Some(30),
+        renew_before_hours: None,
         target_ids: vec![project.target.id],
     }
 }

@@ -24,7 +24,8 @@ impl Flow<'_> {
     pub(super) async fn acme(&self, cert: &Certificate, io: &mut Io, effect: Effect) -> Result<Event, IssueError> {
         match effect {
             Effect::PlaceOrder { sans } => {
-                let order = self.order(io, cert, AcmeCall::NewOrder(sans)).await?;
+                let call = AcmeCall::NewOrder { names: sans, profile: cert.profile.clone() };
+                let order = self.order(io, cert, call).await?;
                 Ok(Event::OrderPlaced { order: view(&order), at: Timestamp::now() })
             }
             Effect::FetchOrder { url } => {
