@@ -42,7 +42,7 @@ pub fn run(
     // Held until the service binds it (SO_REUSEADDR), so nothing else takes it meanwhile.
     let metrics_port = PortReservation::tcp();
     let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port.port()));
-    let (mut child, client) = start_service_on(dir, concurrency.max(4), &store, Some(metrics_port.port()))?;
+    let (mut child, client) = start_service_on(dir, concurrency.max(4), &store, Some(metrics_port.port()), &[])?;
     let pid = child.pid().unwrap_or_default();
     let client = prepare(client, &env)?;
 
@@ -109,7 +109,7 @@ pub fn run(
     if let Some(rss) = rss_kib(pid) {
         println!("  service resident memory after the run: {:.1} MiB", rss as f64 / 1024.0);
     }
-    println!("  orders placed at Pebble: {}", env.pebble.orders_placed());
+    println!("  new-order requests at Pebble (rejected nonces included): {}", env.pebble.orders_placed());
     let polls = POLLS.load(Ordering::Relaxed);
     println!(
         "  status polls by the clients: {polls}, about {:.1} store round trips each (taken out below)",
@@ -123,15 +123,17 @@ pub fn run(
 
 /// This binary serving in a child process under `dir/service`, ready, with a client for it.
 pub(super) fn start_service(dir: &Path, job_concurrency: usize) -> anyhow::Result<(ChildGuard, Client)> {
-    start_service_on(dir, job_concurrency, &StoreUnderTest::start(BenchStore::Sqlite, dir), None)
+    start_service_on(dir, job_concurrency, &StoreUnderTest::start(BenchStore::Sqlite, dir), None, &[])
 }
 
-/// As `start_service`, on `store`, with the metrics endpoint on `metrics` when given.
-fn start_service_on(
+/// As `start_service`, on `store`, with the metrics endpoint on `metrics` when given and `extra`
+/// settings (environment) after the bench's own.
+pub(super) fn start_service_on(
     dir: &Path,
     job_concurrency: usize,
     store: &StoreUnderTest,
     metrics: Option<u16>,
+    extra: &[(&str, &str)],
 ) -> anyhow::Result<(ChildGuard, Client)> {
     let concurrency = job_concurrency.to_string();
     // File targets (bench distribute) write under the bench's directory; its data stays protected.
@@ -145,6 +147,7 @@ fn start_service_on(
         ("CERTAUTOPILOT_EGRESS__ALLOW_LOOPBACK", "true"),
     ];
     env.extend(store.env());
+    env.extend(extra.iter().copied());
     let (child, addr) = super::service::start_service_with_metrics(dir, &env, metrics)?;
     Ok((child, Client { addr, token: None, project: None }))
 }
@@ -158,17 +161,14 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The e-mail address of the organization's owner in the benches that serve.
+pub(super) const OWNER_EMAIL: &str = "bench@example.test";
+
 /// The organization's first owner, signed in.
 pub(super) fn sign_in(mut c: Client) -> anyhow::Result<Client> {
     let password = "bench password, long enough";
-    c.expect(
-        "POST",
-        "/api/v1/setup",
-        json!({ "org_name": "Bench", "email": "bench@example.test", "password": password }),
-        201,
-    )?;
-    let login =
-        c.expect("POST", "/api/v1/auth/login", json!({ "email": "bench@example.test", "password": password }), 200)?;
+    c.expect("POST", "/api/v1/setup", json!({ "org_name": "Bench", "email": OWNER_EMAIL, "password": password }), 201)?;
+    let login = c.expect("POST", "/api/v1/auth/login", json!({ "email": OWNER_EMAIL, "password": password }), 200)?;
     c.token = login["token"].as_str().map(str::to_owned);
     Ok(c)
 }

@@ -15,6 +15,7 @@ mod propagation;
 mod providers;
 mod recovery;
 mod renewal_scan;
+mod renewal_storm;
 mod service;
 mod siem;
 mod slow_bodies;
@@ -205,6 +206,20 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A renewal storm against the test-support Pebble + BIND 9: N issued certificates whose
+    /// windows open at once; time to queue them, renewals per minute, peak memory, dead jobs.
+    RenewalStorm {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Jobs the service runs at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Stop waiting after this many seconds (the goal is all renewed within 300).
+        #[arg(long, default_value_t = 900)]
+        deadline_secs: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// "Certificates due for renewal before T, oldest first, page of 500" over a large store.
     RenewalScan {
         #[arg(long, default_value_t = 1_000_000)]
@@ -302,6 +317,11 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Ui { certificates, samples, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             ui::run(&dir, certificates, samples.max(1)).await
+        }
+        BenchCommand::RenewalStorm { count, concurrency, deadline_secs, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            let deadline = Duration::from_secs(deadline_secs);
+            tokio::task::spawn_blocking(move || renewal_storm::run(&dir, count, concurrency.max(1), deadline)).await?
         }
         BenchCommand::RenewalScan { certificates, projects, dir, store } => {
             let (dir, _guard) = work_dir(dir)?;
