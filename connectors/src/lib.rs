@@ -3,6 +3,7 @@
 //! (M1.6). Connectors know nothing of actors.
 
 pub mod acme;
+pub mod csr;
 pub mod dns;
 pub mod egress;
 pub mod failure;

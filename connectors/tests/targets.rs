@@ -34,7 +34,7 @@ async fn a_reader_never_sees_half_a_file() {
         format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", "q".repeat(40_000)),
     ];
     let version = |i: usize| Deployable {
-        key_pem: certautopilot_core::crypto::SecretBytes::from_text(&keys[i % 2]),
+        key_pem: Some(certautopilot_core::crypto::SecretBytes::from_text(&keys[i % 2])),
         ..deployable(&chains[i % 2])
     };
     target.deploy(&version(0)).await.unwrap();

@@ -59,6 +59,11 @@ pub fn dns_config() -> Object {
     ObjectBuilder::new().schema_type(Type::Object).description(Some(description)).build()
 }
 
+pub fn optional_key_type() -> Object {
+    let names = serde_names(&certautopilot_core::model::KeyType::ALL);
+    string_enum(names, "the key type CertAutoPilot generates; omitted with csr_pem (the CSR's key decides)")
+}
+
 pub fn revocation_reason() -> Object {
     let names = certautopilot_core::model::SUBSCRIBER_REVOCATION_REASONS.iter().map(|n| n.to_string()).collect();
     string_enum(names, "RFC 5280 reason for the revocation; `unspecified` when omitted")

@@ -59,15 +59,19 @@ pub struct CreateArgs {
     /// The ACME account to order with: its id or name.
     #[arg(long)]
     account: String,
-    /// The common name (also the first name of the certificate).
-    #[arg(long = "name", value_name = "DOMAIN")]
-    common_name: String,
+    /// The common name (also the first name of the certificate); required unless --csr.
+    #[arg(long = "name", value_name = "DOMAIN", required_unless_present = "csr")]
+    common_name: Option<String>,
     /// Another name for the certificate (repeat for more).
     #[arg(long = "san", value_name = "DOMAIN")]
     sans: Vec<String>,
-    /// ecdsa-p256, ecdsa-p384, rsa2048, rsa3072 or rsa4096.
-    #[arg(long, default_value = "ecdsa-p256")]
-    key_type: String,
+    /// ecdsa-p256, ecdsa-p384, rsa2048, rsa3072 or rsa4096 (default ecdsa-p256; not with --csr).
+    #[arg(long, conflicts_with = "csr")]
+    key_type: Option<String>,
+    /// Your own certificate signing request (PEM file, `-` for standard input): names and key
+    /// come from it, and the private key stays with you.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["common_name", "sans"])]
+    csr: Option<std::path::PathBuf>,
     /// Renew this many days before expiry (default: a third of the lifetime).
     #[arg(long, conflicts_with = "renew_before_hours")]
     renew_before_days: Option<u32>,
@@ -138,8 +142,13 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<(), ClientError> {
     for target in &args.targets {
         target_ids.push(record_id(&ctx.api, "/api/v1/targets", &project_id, "target", target).await?);
     }
-    let body = json!({ "project_id": project_id, "common_name": args.common_name, "sans": args.sans,
-        "key_type": args.key_type, "acme_account_id": account, "renew_before_days": args.renew_before_days,
+    let csr_pem = args.csr.as_deref().map(|f| crate::client::input::text(f, "CSR")).transpose()?;
+    let key_type = match (&args.key_type, &csr_pem) {
+        (None, None) => Some("ecdsa-p256".to_owned()),
+        (key_type, _) => key_type.clone(),
+    };
+    let body = json!({ "project_id": project_id, "common_name": args.common_name.unwrap_or_default(), "sans": args.sans,
+        "key_type": key_type, "csr_pem": csr_pem, "acme_account_id": account, "renew_before_days": args.renew_before_days,
         "renew_before_hours": args.renew_before_hours, "profile": args.profile, "target_ids": target_ids });
     let created = ctx.api.post("/api/v1/certificates", Some(&body)).await?;
     let id = answer_text(&created, "/certificate/id")?;

@@ -136,6 +136,10 @@ impl CertificateNode {
     async fn profile(&self) -> Option<&str> {
         self.view.profile.as_deref()
     }
+    /// Issued from the operator's own CSR: no private key is held.
+    async fn from_csr(&self) -> bool {
+        self.view.from_csr
+    }
     async fn renew_before_days(&self) -> Option<u32> {
         self.view.renew_before_days
     }

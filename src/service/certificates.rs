@@ -23,10 +23,10 @@ use crate::api::views::{
     LiveStatus, RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
 };
 use crate::service::authorized::Authorized;
+use crate::service::certificate_request::{CertificateNames, Requested, requested};
 use crate::service::error::ApiError;
 use crate::service::records::{self, related_missing};
 use crate::service::state::AppState;
-use crate::service::validate;
 
 pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<CertificatePage, ApiError> {
     Ok(records::list::<Certificate, CertificateView>(auth, project, page).await?.into())
@@ -36,7 +36,7 @@ pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> R
 pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<CertificateCreated, ApiError> {
     let scope = auth.project_scope(input.project_id).await?;
     let state = auth.state();
-    let CertificateNames { common_name, names, given } = certificate_names(&input.common_name, &input.sans)?;
+    let Requested { names: CertificateNames { common_name, names, given }, key_type, csr_pem } = requested(&input)?;
     let lead = renewal_lead(None, input.renew_before_days, input.renew_before_hours)?;
     names_served(state, &scope, &given).await?;
     let account: AcmeAccount = state
@@ -46,9 +46,9 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
         .map_err(related_missing("acme_account_id", "acme account"))?;
     resolve_targets(state, &scope, &input.target_ids).await?;
     let profile = input.profile.as_deref().map(|p| offered_profile(&account, p)).transpose()?;
-    let mut certificate =
-        Certificate::new(scope.project_id(), common_name, names, input.key_type, account.id, state.now());
+    let mut certificate = Certificate::new(scope.project_id(), common_name, names, key_type, account.id, state.now());
     certificate.profile = profile;
+    certificate.csr_pem = csr_pem;
     set_lead(&mut certificate, lead);
     certificate.target_ids = input.target_ids;
     let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
@@ -60,41 +60,6 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
     state.wake_workers();
     tracing::info!(project_id = %scope.project_id(), certificate_id = %certificate.id, job_id = %enqueued.job.id, "certificate requested");
     Ok(CertificateCreated { certificate: certificate.into(), job: enqueued.job.into() })
-}
-
-/// The names of a new certificate, checked and normalized.
-struct CertificateNames {
-    common_name: String,
-    /// Every name without repeats, the common name first.
-    names: Vec<String>,
-    /// Each name under the field it was given in (`sans[3]`), so a later refusal can point at it.
-    given: Vec<(String, String)>,
-}
-
-fn certificate_names(common_name: &str, sans: &[String]) -> Result<CertificateNames, ApiError> {
-    let common_name = validate::certificate_name("common_name", common_name)?;
-    if common_name.len() > validate::MAX_COMMON_NAME {
-        return Err(ApiError::invalid(
-            "common_name",
-            format!(
-                "must be at most {} characters (RFC 5280's upper bound for a common name); choose a shorter common name and list the long name in sans",
-                validate::MAX_COMMON_NAME
-            ),
-        ));
-    }
-    let mut names = vec![common_name.clone()];
-    let mut given = vec![("common_name".to_owned(), common_name.clone())];
-    for (i, san) in sans.iter().enumerate() {
-        let name = validate::certificate_name(&format!("sans[{i}]"), san)?;
-        given.push((format!("sans[{i}]"), name.clone()));
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    if names.len() > validate::MAX_SANS {
-        return Err(ApiError::invalid("sans", format!("at most {} names per certificate", validate::MAX_SANS)));
-    }
-    Ok(CertificateNames { common_name, names, given })
 }
 
 pub async fn get(auth: &Authorized, id: CertificateId) -> Result<CertificateView, ApiError> {

@@ -198,8 +198,15 @@ pub async fn new_page(req: HttpRequest) -> UiResult {
 
 /// Reads the form into the operation's input; a value of the wrong shape is that field's error.
 fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate, ApiError> {
-    let key_type = serde_json::from_value(serde_json::Value::String(form.text("key_type")))
-        .map_err(|_| ApiError::invalid("key_type", "choose a key type"))?;
+    let csr_pem = form.optional("csr_pem");
+    // With a CSR the key type comes from it; the form's select is left alone.
+    let key_type = match &csr_pem {
+        Some(_) => None,
+        None => Some(
+            serde_json::from_value(serde_json::Value::String(form.text("key_type")))
+                .map_err(|_| ApiError::invalid("key_type", "choose a key type"))?,
+        ),
+    };
     let acme_account_id = form
         .text("acme_account_id")
         .parse()
@@ -223,6 +230,7 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         common_name: form.text("common_name"),
         sans: form.all("sans"),
         key_type,
+        csr_pem,
         acme_account_id,
         profile: form.optional("profile"),
         renew_before_days,
@@ -246,6 +254,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
                 "common_name",
                 "sans",
                 "key_type",
+                "csr_pem",
                 "acme_account_id",
                 "profile",
                 "renew_before_days",

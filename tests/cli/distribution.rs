@@ -25,13 +25,13 @@ type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 
 /// A webhook receiver on loopback answering with the scripted statuses in turn (the last one from
 /// then on), keeping every request's headers and body.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
-    requests: Received,
+    pub(crate) requests: Received,
 }
 
 impl Receiver {
-    fn start(statuses: Vec<u16>) -> Receiver {
+    pub(crate) fn start(statuses: Vec<u16>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests: Received = Arc::default();
@@ -66,7 +66,7 @@ impl Receiver {
         Receiver { port, requests }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 }
@@ -75,7 +75,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
 }
 
-fn deployments(c: &ApiClient, cid: &str, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) fn deployments(c: &ApiClient, cid: &str, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let body = c.wait_for(&format!("/api/v1/certificates/{cid}/deployments"), DEADLINE, what, |d| {
         d["items"].as_array().is_some_and(|items| done(items))
     });

@@ -7,6 +7,7 @@ mod backends;
 mod ci_gate;
 mod client;
 mod config_check;
+mod csr;
 mod dev_tools;
 mod distribution;
 mod dns_acmedns;

@@ -110,13 +110,9 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
         // A redeploy queued before the revocation (a drift repair) must not put it back.
         return Err(permanent("the certificate is revoked; it is not deployed again".into()));
     }
-    let (Some(chain), Some(sealed_key), Some(serial), Some(not_after), Some(fingerprint)) = (
-        cert.chain_pem.clone(),
-        cert.private_key.clone(),
-        cert.serial.clone(),
-        cert.not_after,
-        cert.fingerprint_sha256.clone(),
-    ) else {
+    let (Some(chain), Some(serial), Some(not_after), Some(fingerprint)) =
+        (cert.chain_pem.clone(), cert.serial.clone(), cert.not_after, cert.fingerprint_sha256.clone())
+    else {
         return Err(permanent("the certificate has not been issued yet".into()));
     };
     let deployable = Deployable {
@@ -127,7 +123,14 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
         not_after,
         fingerprint_sha256: fingerprint.clone(),
         chain_pem: chain,
-        key_pem: deps.envelope.open(&cert.id.to_string(), "private_key", &sealed_key).map_err(IssueError::from)?,
+        key_pem: match &cert.private_key {
+            Some(sealed) => {
+                Some(deps.envelope.open(&cert.id.to_string(), "private_key", sealed).map_err(IssueError::from)?)
+            }
+            // Issued from the operator's CSR: the targets that need a key refuse (`Deployable::key`).
+            None if cert.csr_pem.is_some() => None,
+            None => return Err(permanent("the certificate has not been issued yet".into())),
+        },
     };
     let outcome = match connector(deps, &target) {
         Ok(connector) => connector.deploy(&deployable).await,

@@ -85,7 +85,7 @@ impl F5Target {
         let name = format!("{}_{}", self.object_name, d.serial);
         let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
         self.upload(&crt, d.chain_pem.as_bytes()).await?;
-        self.upload(&key, d.key_pem.expose()).await?;
+        self.upload(&key, d.key()?.expose()).await?;
         let local = |file: &str| format!("/var/config/rest/downloads/{file}");
         self.call(
             "f5 install certificate",

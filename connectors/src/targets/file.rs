@@ -116,7 +116,7 @@ fn resolve_owner(owner: &str) -> Result<(u32, Option<u32>), DeployError> {
 
 impl FileTarget {
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
-        let (target, chain, key) = (self.clone(), d.chain_pem.clone(), d.key_pem.clone());
+        let (target, chain, key) = (self.clone(), d.chain_pem.clone(), d.key()?.clone());
         tokio::task::spawn_blocking(move || {
             let key_mode = check_mode("key mode", target.key_mode, MAX_KEY_MODE).map_err(DeployError::Permanent)?;
             let cert_mode = check_mode("cert mode", target.cert_mode, MAX_CERT_MODE).map_err(DeployError::Permanent)?;

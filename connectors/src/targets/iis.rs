@@ -39,7 +39,7 @@ impl IisTarget {
             "not_after": d.not_after,
             "fingerprint_sha256": d.fingerprint_sha256,
             "chain_pem": d.chain_pem,
-            "private_key_pem": d.key_pem.expose_str().unwrap_or_default(),
+            "private_key_pem": d.key()?.expose_str().unwrap_or_default(),
         });
         let bytes = serde_json::to_vec(&body).map_err(|e| DeployError::Permanent(e.to_string()))?;
         let timestamp = certautopilot_core::Timestamp::now().as_unix_millis().div_euclid(1_000).to_string();

@@ -65,7 +65,7 @@ impl KubernetesTarget {
                 "namespace": self.namespace,
                 "annotations": { "certautopilot.io/certificate-id": d.certificate_id, "certautopilot.io/serial": d.serial },
             },
-            "data": { "tls.crt": B64.encode(&d.chain_pem), "tls.key": B64.encode(d.key_pem.expose()) },
+            "data": { "tls.crt": B64.encode(&d.chain_pem), "tls.key": B64.encode(d.key()?.expose()) },
         });
         let (method, url, verb) = if current.status == 404 {
             (http::Method::POST, self.url(None), "created")

@@ -45,7 +45,20 @@ pub struct Deployable {
     pub not_after: Timestamp,
     pub fingerprint_sha256: String,
     pub chain_pem: String,
-    pub key_pem: SecretBytes,
+    /// `None` when the certificate was issued from the operator's own CSR: no key is held.
+    pub key_pem: Option<SecretBytes>,
+}
+
+impl Deployable {
+    /// The private key, for targets that install one; a certificate issued from the operator's
+    /// CSR has none here, and the target says so instead of installing half a certificate.
+    pub fn key(&self) -> Result<&SecretBytes, DeployError> {
+        self.key_pem.as_ref().ok_or_else(|| {
+            DeployError::Permanent(
+                "this certificate was issued from your CSR: CertAutoPilot holds no private key, and this target installs one; fetch the chain (GET /api/v1/certificates/{id}/chain) and install it beside your key".into(),
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

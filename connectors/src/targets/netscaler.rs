@@ -58,7 +58,7 @@ impl NetscalerTarget {
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         let base = format!("{}_{}", self.certkey, d.serial);
         let (crt, key) = (format!("{base}.crt"), format!("{base}.key"));
-        for (file, bytes) in [(&crt, d.chain_pem.as_bytes()), (&key, d.key_pem.expose())] {
+        for (file, bytes) in [(&crt, d.chain_pem.as_bytes()), (&key, d.key()?.expose())] {
             let body = json!({ "systemfile": { "filename": file, "filelocation": "/nsconfig/ssl/",
                 "filecontent": b64(bytes), "fileencoding": "BASE64" } });
             self.post(&format!("netscaler upload {file}"), "/nitro/v1/config/systemfile", &body).await?;

@@ -314,12 +314,12 @@ impl SshTarget {
 
     pub async fn deploy(&self, d: &Deployable) -> Result<DeployReport, DeployError> {
         let mut connection = self.session(false).await?;
-        let key_tmp = match self.upload(&connection.sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await {
+        let key_tmp = match self.upload(&connection.sftp, &self.key_path, d.key()?.expose(), self.key_mode).await {
             Ok(tmp) => tmp,
             // A shared connection the server has dropped since: connect again, once.
             Err(_) if self.sessions.is_some() => {
                 connection = self.session(true).await?;
-                self.upload(&connection.sftp, &self.key_path, d.key_pem.expose(), self.key_mode).await?
+                self.upload(&connection.sftp, &self.key_path, d.key()?.expose(), self.key_mode).await?
             }
             Err(e) => return Err(e),
         };

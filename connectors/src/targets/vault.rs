@@ -51,7 +51,7 @@ impl VaultTarget {
         let what = format!("vault pki mount {}", self.mount);
         let url =
             format!("{}/v1/{}/issuers/import/bundle", self.address.trim_end_matches('/'), self.mount.trim_matches('/'));
-        let bundle = format!("{}\n{}", d.chain_pem.trim_end(), d.key_pem.expose_str().unwrap_or_default());
+        let bundle = format!("{}\n{}", d.chain_pem.trim_end(), d.key()?.expose_str().unwrap_or_default());
         let body = json!({ "pem_bundle": bundle });
         let answer = send(&what, http::Method::POST, &url, &self.auth(), Payload::Json(&body), self.reach()).await?;
         if answer.status == 404 {
@@ -68,7 +68,7 @@ impl VaultTarget {
         let what = format!("vault {}/{}", self.mount, self.path);
         let body = json!({ "data": {
             "certificate": d.chain_pem,
-            "private_key": d.key_pem.expose_str().unwrap_or_default(),
+            "private_key": d.key()?.expose_str().unwrap_or_default(),
             "serial": d.serial,
             "not_after": d.not_after,
             "fingerprint_sha256": d.fingerprint_sha256,

@@ -50,7 +50,7 @@ impl WebhookTarget {
             "chain_pem": d.chain_pem,
         });
         if self.include_private_key {
-            document["private_key_pem"] = d.key_pem.expose_str().unwrap_or_default().into();
+            document["private_key_pem"] = d.key()?.expose_str().unwrap_or_default().into();
         }
         let body = serde_json::to_vec(&document).map_err(|e| DeployError::Permanent(e.to_string()))?;
         let sent = String::from_utf8_lossy(&body).into_owned();

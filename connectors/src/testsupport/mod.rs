@@ -234,8 +234,8 @@ pub fn sample_deployable(chain_pem: &str) -> crate::targets::Deployable {
         not_after: certautopilot_core::Timestamp::now(),
         fingerprint_sha256: "00".into(),
         chain_pem: chain_pem.into(),
-        key_pem: certautopilot_core::crypto::SecretBytes::from_text(
+        key_pem: Some(certautopilot_core::crypto::SecretBytes::from_text(
             "-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n",
-        ),
+        )),
     }
 }

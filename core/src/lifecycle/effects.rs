@@ -73,8 +73,9 @@ pub struct Issuance {
     pub not_after: Timestamp,
     pub fingerprint_sha256: String,
     pub chain_pem: String,
-    /// The order's key sealed again as `private_key`.
-    pub private_key: SealedSecret,
+    /// The order's key sealed again as `private_key`; `None` when the order finalized with the
+    /// operator's own CSR (the key stays with them).
+    pub private_key: Option<SealedSecret>,
     /// The CA's renewal window (RFC 9773), when it offers one.
     pub ari_window: Option<(Timestamp, Timestamp)>,
 }

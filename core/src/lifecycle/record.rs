@@ -44,7 +44,7 @@ pub fn apply_issuance(
     cert.issued_at = Some(at);
     cert.renew_at = cert.renewal_window_start();
     cert.chain_pem = Some(issuance.chain_pem);
-    cert.private_key = Some(issuance.private_key);
+    cert.private_key = issuance.private_key;
     cert.pending_key = None;
     cert.order = None;
     cert.revoked_at = None;

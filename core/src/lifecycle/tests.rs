@@ -71,7 +71,7 @@ fn issuance(serial: &str, not_after: Timestamp) -> Issuance {
         not_after,
         fingerprint_sha256: format!("fp-{serial}"),
         chain_pem: format!("chain-{serial}"),
-        private_key: sealed("private"),
+        private_key: Some(sealed("private")),
         ari_window: None,
     }
 }

@@ -76,6 +76,10 @@ pub struct Certificate {
     /// The ACME profile its orders ask for (one the account's CA offers), if any.
     #[serde(default)]
     pub profile: Option<String>,
+    /// The operator's certificate signing request (PEM), when they keep the key: every order
+    /// (issue and renewal) finalizes with it, and no private key is ever held for the certificate.
+    #[serde(default)]
+    pub csr_pem: Option<String>,
     /// Renew this many days before expiry, at most half the lifetime (`renewal`); `None` means a
     /// third of the lifetime, or half for certificates of ten days or less.
     pub renew_before_days: Option<u32>,
@@ -141,6 +145,7 @@ impl Certificate {
             profile: None,
             renew_before_days: None,
             renew_before_hours: None,
+            csr_pem: None,
             target_ids: Vec::new(),
             status: CertificateStatus::Requested,
             serial: None,

@@ -16,12 +16,21 @@ use super::audit::principal_text;
 pub struct CreateCertificate {
     #[schema(value_type = String, format = "uuid")]
     pub project_id: ProjectId,
+    /// The first name; required unless `csr_pem` gives the names.
+    #[serde(default)]
     pub common_name: String,
     /// Further names (the common name is always included); at most 100 in all.
     #[serde(default)]
     pub sans: Vec<String>,
-    #[schema(schema_with = crate::api::schema::key_type)]
-    pub key_type: KeyType,
+    /// Required unless `csr_pem` is given (then the CSR's key decides).
+    #[serde(default)]
+    #[schema(schema_with = crate::api::schema::optional_key_type)]
+    pub key_type: Option<KeyType>,
+    /// Your own certificate signing request (PEM) instead of a key CertAutoPilot generates: the
+    /// names and key type come from it, every order finalizes with it, and no private key is held.
+    #[serde(default)]
+    #[schema(max_length = 16384)]
+    pub csr_pem: Option<String>,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
     /// An ACME profile the account's CA offers (its `profiles`), e.g. `shortlived`; omitted: the
@@ -54,6 +63,8 @@ pub struct CertificateView {
     pub acme_account_id: AcmeAccountId,
     /// The ACME profile its orders ask for, if any.
     pub profile: Option<String>,
+    /// Issued from the operator's own CSR: no private key is held, targets get the chain only.
+    pub from_csr: bool,
     pub renew_before_days: Option<u32>,
     /// The renewal lead in hours, when the policy is stated in hours.
     pub renew_before_hours: Option<u32>,
@@ -120,6 +131,7 @@ impl From<Certificate> for CertificateView {
             key_type: c.key_type,
             acme_account_id: c.acme_account_id,
             profile: c.profile,
+            from_csr: c.csr_pem.is_some(),
             renew_before_days: c.renew_before_days,
             renew_before_hours: c.renew_before_hours,
             target_ids: c.target_ids,

@@ -149,11 +149,16 @@ pub struct UpdateTargetInput {
 #[derive(InputObject, Serialize)]
 pub struct CreateCertificateInput {
     project_id: ID,
+    /// Required unless `csrPem` gives the names.
+    #[graphql(default)]
     common_name: String,
     #[graphql(default)]
     sans: Vec<String>,
-    /// `ecdsa-p256`, `ecdsa-p384`, `rsa2048`, `rsa3072` or `rsa4096`, as REST spells it.
-    key_type: String,
+    /// `ecdsa-p256`, `ecdsa-p384`, `rsa2048`, `rsa3072` or `rsa4096`, as REST spells it; omitted
+    /// with `csrPem`.
+    key_type: Option<String>,
+    /// Your own CSR (PEM): names and key from it, no private key held.
+    csr_pem: Option<String>,
     acme_account_id: ID,
     /// One of the account's `profiles`; omitted: the CA's default.
     profile: Option<String>,

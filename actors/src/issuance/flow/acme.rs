@@ -46,6 +46,11 @@ impl Flow<'_> {
                 Ok(Event::OrderPolled(view(&self.poll(io, cert, &url, done).await?)))
             }
             Effect::PrepareKey { pending, sans } => {
+                if let Some(csr) = operator_csr(cert)? {
+                    // The operator keeps the key: the order finalizes with their CSR as it is.
+                    io.csr_der = Some(csr.der);
+                    return Ok(Event::KeyReady { sealed: None });
+                }
                 let (key, sealed) = self.order_key(cert, pending).await?;
                 io.csr_der = Some(csr_for_key(&key, &sans)?);
                 Ok(Event::KeyReady { sealed })
@@ -131,16 +136,25 @@ impl Flow<'_> {
             AcmeReply::Certificate(Some(chain)) => chain,
             _ => return Err(IssueError::Setup("the CA has no certificate for a valid order".into())),
         };
-        let sealed_key = pending_key.ok_or_else(|| IssueError::Setup("the order's key is gone".into()))?;
-        let key: SecretBytes = self.deps.envelope.open(&self.id.to_string(), "pending_key", &sealed_key)?;
-        let leaf = leaf_summary(&chain, Some(&public_key_der(&key)?))
+        // The key the certificate must carry: the operator's (from their CSR), or the order's own,
+        // sealed again below as `private_key`.
+        let (spki, key) = match operator_csr(cert)? {
+            Some(csr) => (csr.spki, None),
+            None => {
+                let sealed_key = pending_key.ok_or_else(|| IssueError::Setup("the order's key is gone".into()))?;
+                let key: SecretBytes = self.deps.envelope.open(&self.id.to_string(), "pending_key", &sealed_key)?;
+                (public_key_der(&key)?, Some(key))
+            }
+        };
+        let leaf = leaf_summary(&chain, Some(&spki))
             .map_err(|e| IssueError::Refused(format!("the downloaded certificate is unusable: {e}")))?;
         let leaf_der = chain_der(&chain).map_err(|e| IssueError::Refused(e.to_string()))?.remove(0).to_vec();
         let window = match self.call(io, cert, AcmeCall::RenewalWindow(leaf_der)).await {
             Ok(AcmeReply::Window(window)) => window,
             _ => None,
         };
-        let private_key = self.deps.envelope.seal(&self.id.to_string(), "private_key", &key)?;
+        let private_key =
+            key.map(|key| self.deps.envelope.seal(&self.id.to_string(), "private_key", &key)).transpose()?;
         let issuance = Issuance {
             serial: leaf.serial,
             not_before: leaf.not_before,
@@ -242,4 +256,16 @@ fn refusal(order: &OrderSnapshot) -> String {
         reasons.insert(0, e.clone());
     }
     if reasons.is_empty() { format!("the order became {:?}", order.status).to_lowercase() } else { reasons.join("; ") }
+}
+
+/// The operator's CSR, read again from the record (checked when it was stored; a record changed
+/// behind the API's back fails here, permanently).
+fn operator_csr(cert: &Certificate) -> Result<Option<certautopilot_connectors::csr::CsrSummary>, IssueError> {
+    cert.csr_pem
+        .as_deref()
+        .map(|pem| {
+            certautopilot_connectors::csr::read_csr(pem)
+                .map_err(|e| IssueError::Refused(format!("the certificate's CSR {e}")))
+        })
+        .transpose()
 }
