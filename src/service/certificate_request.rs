@@ -6,7 +6,7 @@
 //! beside the CSR can disagree with it.
 
 use certautopilot_connectors::csr::read_csr;
-use certautopilot_core::model::KeyType;
+use certautopilot_core::model::{Certificate, KeyType};
 
 use crate::api::views::CreateCertificate;
 use crate::service::error::ApiError;
@@ -59,6 +59,37 @@ pub fn requested(input: &CreateCertificate) -> Result<Requested, ApiError> {
         ));
     }
     Ok(Requested { names, key_type: csr.key_type, csr_pem: Some(pem.clone()) })
+}
+
+/// A CSR replacing the one a certificate was issued from (a new key, the same names): its key
+/// type, and the SHA-256 of its public key for the audit entry. Refused for a certificate whose
+/// key is held here, and for a CSR naming anything else.
+pub fn replacement_csr(cert: &Certificate, pem: &str) -> Result<(KeyType, String), ApiError> {
+    if cert.csr_pem.is_none() {
+        return Err(ApiError::invalid(
+            "csr_pem",
+            "this certificate's key is generated and held here; only a certificate issued from a CSR takes a new one",
+        ));
+    }
+    let csr = read_csr(pem).map_err(|e| ApiError::invalid("csr_pem", format!("the CSR {e}")))?;
+    let (mut asked, mut held) = (csr.names(), cert.sans.clone());
+    asked.sort();
+    held.sort();
+    if asked != held {
+        return Err(ApiError::invalid(
+            "csr_pem",
+            format!(
+                "the CSR asks for {asked:?}, the certificate is for {held:?}: other names make another certificate"
+            ),
+        ));
+    }
+    Ok((csr.key_type, key_digest(&csr.spki)))
+}
+
+/// SHA-256 of a CSR's public key, lower-case hex: what the audit entry names (never the CSR).
+pub fn key_digest(spki: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(spki).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn certificate_names(common_name: &str, sans: &[String]) -> Result<CertificateNames, ApiError> {

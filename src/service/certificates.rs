@@ -23,7 +23,7 @@ use crate::api::views::{
     LiveStatus, RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
 };
 use crate::service::authorized::Authorized;
-use crate::service::certificate_request::{CertificateNames, Requested, requested};
+use crate::service::certificate_request::{CertificateNames, Requested, replacement_csr, requested};
 use crate::service::error::ApiError;
 use crate::service::records::{self, related_missing};
 use crate::service::state::AppState;
@@ -289,6 +289,35 @@ pub async fn update(
             changes.insert("target_ids".into(), json!({ "before": cert.target_ids, "after": ids }));
             cert.target_ids = ids;
         }
+    }
+    if let Some(profile) = &input.profile {
+        let profile = match profile {
+            Some(p) => {
+                let account: AcmeAccount = state.store()?.get(&scope, &cert.acme_account_id).await?;
+                Some(offered_profile(&account, p)?)
+            }
+            None => None,
+        };
+        if profile != cert.profile {
+            changes.insert("profile".into(), json!({ "before": cert.profile, "after": profile }));
+            cert.profile = profile;
+        }
+    }
+    if let Some(pem) = &input.csr_pem
+        && Some(pem) != cert.csr_pem.as_ref()
+    {
+        let (key_type, key) = replacement_csr(&cert, pem)?;
+        if matches!(cert.status, CertificateStatus::Issuing | CertificateStatus::Renewing) {
+            // The order in flight finalized (or will) with the old CSR, and its certificate must
+            // carry that key.
+            return Err(ApiError::conflict(
+                "an order is in flight for this certificate; change its CSR once it has ended",
+            ));
+        }
+        // The next order (a renewal, or one asked for by hand) finalizes with the new CSR.
+        changes.insert("csr".into(), json!({ "key_type": key_type, "key_sha256": key }));
+        cert.key_type = key_type;
+        cert.csr_pem = Some(pem.clone());
     }
     if let Some(paused) = input.paused
         && paused != cert.paused

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use certautopilot_core::crypto::SecretBytes;
-use certautopilot_core::model::{Certificate, CertificateStatus, Deployment, Job};
+use certautopilot_core::model::{AcmeAccount, Certificate, CertificateStatus, Deployment, Job, KeyType};
 use certautopilot_core::store::{PageRequest, RecordStore, prelude::*};
 use certautopilot_core::{SystemScope, Timestamp};
 use serde_json::{Value, json};
@@ -227,6 +227,74 @@ async fn renew_before_hours_for_short_lived_certificates() {
     .await;
     assert_problem(&resp, 422, "validation_failed");
     assert!(resp.json["detail"].as_str().unwrap().contains("give renew_before_hours"), "{resp:?}");
+}
+
+/// `PATCH` sets the ACME profile (one the account's CA offers; `null` back to the CA's default)
+/// and replaces the CSR of a certificate issued from one (same names, any supported key; the key
+/// type follows), each audited; a CSR naming other names, and a CSR for a certificate whose key is
+/// held here, are refused naming `csr_pem`.
+#[actix_web::test]
+async fn patch_sets_the_profile_and_replaces_a_csr() {
+    use base64::Engine;
+    use certautopilot_connectors::acme::{csr_for_key, generate_key};
+    let h = Harness::new().await;
+    let w = world(&h).await;
+    let app = app!(h);
+    let mut account: AcmeAccount = h.store.get(&w.a.scope, &w.a.account.id).await.unwrap();
+    account.profiles = [("classic".to_owned(), String::new()), ("shortlived".to_owned(), "six days".to_owned())].into();
+    h.store.update(&w.a.scope, &account).await.unwrap();
+    let csr = |key_type: KeyType, names: &[String]| {
+        let der = csr_for_key(&generate_key(key_type).unwrap(), names).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN CERTIFICATE REQUEST-----\n{b64}\n-----END CERTIFICATE REQUEST-----\n")
+    };
+    let names = vec![format!("csr{}.{}", unique(), w.a.zone.apex)];
+    let body = json!({ "project_id": w.a.scope.project_id(), "acme_account_id": w.a.account.id,
+        "csr_pem": csr(KeyType::EcdsaP256, &names) });
+    let created = send(&app, Req::new(Method::POST, "/api/v1/certificates").acting_as(&w.operator_a).json(body)).await;
+    assert_eq!(created.status.as_u16(), 202, "{created:?}");
+    let id = created.json["certificate"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/certificates/{id}");
+    let mut version = created.json["certificate"]["version"].as_u64().unwrap();
+    let mut edit = async |body: Value| {
+        let mut full = json!({ "version": version });
+        full.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+        let resp = send(&app, patch(path.clone(), full).acting_as(&w.operator_a)).await;
+        if resp.status.is_success() {
+            version = resp.json["version"].as_u64().unwrap();
+        }
+        resp
+    };
+    let refused = edit(json!({ "profile": "tlsserver" })).await;
+    assert_problem(&refused, 422, "validation_failed");
+    assert_eq!(refused.json["field"], json!("profile"), "{refused:?}");
+    let resp = edit(json!({ "profile": "shortlived" })).await;
+    assert_eq!((resp.status.as_u16(), resp.json["profile"].clone()), (200, json!("shortlived")), "{resp:?}");
+    let resp = edit(json!({ "profile": null })).await;
+    assert_eq!((resp.status.as_u16(), resp.json["profile"].clone()), (200, Value::Null), "{resp:?}");
+
+    let other = edit(json!({ "csr_pem": csr(KeyType::EcdsaP256, &[format!("other.{}", w.a.zone.apex)]) })).await;
+    assert_problem(&other, 422, "validation_failed");
+    assert!(other.json["detail"].as_str().unwrap().contains("other names make another certificate"), "{other:?}");
+    let resp = edit(json!({ "csr_pem": csr(KeyType::EcdsaP384, &names) })).await;
+    assert_eq!((resp.status.as_u16(), resp.json["key_type"].clone()), (200, json!("ecdsa-p384")), "{resp:?}");
+    let events = audit_events(&app, &w, "cert.updated").await;
+    let last = &events.last().unwrap()["details"]["csr"];
+    assert_eq!(last["key_type"], json!("ecdsa-p384"), "{last}");
+    assert_eq!(last["key_sha256"].as_str().map(str::len), Some(64), "{last}");
+
+    let held = w.a.certificate.clone();
+    let resp = send(
+        &app,
+        patch(
+            format!("/api/v1/certificates/{}", held.id),
+            json!({ "version": held.version, "csr_pem": csr(KeyType::EcdsaP256, &held.sans) }),
+        )
+        .acting_as(&w.operator_a),
+    )
+    .await;
+    assert_problem(&resp, 422, "validation_failed");
+    assert!(resp.json["detail"].as_str().unwrap().contains("generated and held here"), "{resp:?}");
 }
 
 /// One `PATCH` changes the renewal policy, the targets and the pause together, writes one

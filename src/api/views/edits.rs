@@ -33,6 +33,15 @@ pub struct UpdateCertificate {
     pub target_ids: Option<Vec<TargetId>>,
     /// `true` stops automatic renewal (renewing by hand still works); `false` resumes it.
     pub paused: Option<bool>,
+    /// An ACME profile the account's CA offers, for the next orders; `null` goes back to the CA's
+    /// default.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<String>, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
+    pub profile: Option<Option<String>>,
+    /// A new CSR (PEM) for a certificate issued from one: the same names, a new key if you like;
+    /// the next order finalizes with it.
+    #[schema(max_length = 16384)]
+    pub csr_pem: Option<String>,
 }
 
 /// What to change on an ACME account; fields left out keep their values.

@@ -178,6 +178,12 @@ pub struct UpdateCertificateInput {
     /// As `renewBeforeDays`, in hours; setting one unit clears the other.
     #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
     renew_before_hours: MaybeUndefined<u32>,
+    /// One of the account's `profiles`; `null` goes back to the CA's default; omitted keeps it.
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    profile: MaybeUndefined<String>,
+    /// A new CSR with the same names, for a certificate issued from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csr_pem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target_ids: Option<Vec<ID>>,
     #[serde(skip_serializing_if = "Option::is_none")]
