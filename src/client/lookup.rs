@@ -56,12 +56,24 @@ pub async fn record_id(
     what: &str,
     given: &str,
 ) -> Result<String, ClientError> {
+    record_id_by(api, collection, project_id, what, "name", given).await
+}
+
+/// As `record_id`, naming records by `key` (a zone by its `apex`).
+pub async fn record_id_by(
+    api: &ApiClient,
+    collection: &str,
+    project_id: &str,
+    what: &str,
+    key: &str,
+    given: &str,
+) -> Result<String, ClientError> {
     if looks_like_uuid(given) {
         return Ok(given.to_owned());
     }
     let filters = [("project_id", Some(project_id.to_owned()))];
     let records = every_item(api, collection, &filters, LOOKUP_PAGE).await?;
-    pick_by_name(&records, "name", given, what)
+    pick_by_name(&records, key, given, what)
 }
 
 /// The id of the one record whose `key` is `name`.

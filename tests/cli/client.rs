@@ -195,29 +195,29 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     assert_eq!((account["name"].clone(), account["has_ca_bundle"].clone()), (json!("pebble"), json!(true)));
     let key = env.bind.key();
     let dns_server = env.bind.addr().to_string();
-    let credential = sh.ok_with(
-        &[
-            "credential",
-            "create",
-            "--project",
-            "web",
-            "--name",
-            "bind",
-            "--dns-server",
-            &dns_server,
-            "--key-name",
-            &key.name,
-            "--algorithm",
-            key.algorithm,
-            "--secret-file",
-            "-",
-        ],
-        &format!("{}\n", key.secret),
-    );
+    let create_credential = |name: &str, secret: &str| {
+        let args = ["credential", "create", "--project", "web", "--name", name, "--dns-server", &dns_server];
+        let key_args = ["--key-name", &key.name, "--algorithm", key.algorithm, "--secret-file", "-"];
+        sh.ok_with(&[&args[..], &key_args[..]].concat(), &format!("{secret}\n"))
+    };
+    let credential = create_credential("bind", &key.secret);
     assert!(credential.contains("has_secret") && !credential.contains(&key.secret), "{credential}");
     sh.ok(&["zone", "create", "--project", "web", "--apex", ZONE, "--credential", "bind"]);
     let zones = sh.ok(&["zone", "list", "--project", "web"]);
     assert!(zones.starts_with("ID") && zones.contains(ZONE), "{zones}");
+    // The credential's test writes and removes a probe record at the real BIND, step by step.
+    let tested = sh.ok(&["credential", "test", "--project", "web", "bind", "--zone", ZONE]);
+    for step in ["connect", "find zone", "add record", "remove record"] {
+        assert!(tested.contains(step), "{tested}");
+    }
+    assert!(tested.starts_with("STEP") && !tested.contains("false"), "{tested}");
+    // A credential BIND refuses (another secret) fails its test at the update, exit code 1.
+    create_credential("wrong", "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw==");
+    sh.ok(&["zone", "create", "--project", "web", "--apex", &format!("w.{ZONE}"), "--credential", "wrong"]);
+    let out = sh.run_with(&["credential", "test", "--project", "web", "wrong"], "", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed at add record"), "{err}");
 
     // --- issue and wait: each step on standard error, the issued certificate on standard output.
     let name = format!("www.{ZONE}");
