@@ -67,15 +67,21 @@ impl BenchStore {
 pub type Trips = BTreeMap<String, u64>;
 
 pub fn scrape(metrics: SocketAddr) -> anyhow::Result<Trips> {
+    series(metrics, "certautopilot_store_round_trips_total", "operation")
+}
+
+/// One metric of the service's exposition, by the value of its one `label`.
+pub fn series(metrics: SocketAddr, name: &str, label: &str) -> anyhow::Result<BTreeMap<String, u64>> {
     let (status, body) = super::service::call(metrics, "GET", "/metrics", &[], None)?;
     anyhow::ensure!(status == 200, "metrics answered {status}");
-    let mut trips = Trips::new();
+    let prefix = format!("{name}{{{label}=\"");
+    let mut values = BTreeMap::new();
     for line in body.lines() {
-        let Some(rest) = line.strip_prefix("certautopilot_store_round_trips_total{operation=\"") else { continue };
-        let (operation, value) = rest.split_once("\"} ").context("a round-trips line without a value")?;
-        trips.insert(operation.to_owned(), value.trim().parse()?);
+        let Some(rest) = line.strip_prefix(&prefix) else { continue };
+        let (key, value) = rest.split_once("\"} ").with_context(|| format!("a {name} line without a value"))?;
+        values.insert(key.to_owned(), value.trim().parse()?);
     }
-    Ok(trips)
+    Ok(values)
 }
 
 /// `after - before`, operation by operation.

@@ -8,16 +8,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, PortReservation, ZONE};
+use certautopilot_core::Timestamp;
 use certautopilot_core::ids::{AcmeAccountId, ProjectId};
-use certautopilot_core::model::{Certificate, KeyType, Project, User};
-use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use certautopilot_core::store::{RecordStore, prelude::*};
-use certautopilot_core::{OrgScope, ProjectScope, SystemClock, Timestamp};
+use certautopilot_core::model::{Certificate, KeyType};
+use certautopilot_core::store::RecordStore;
 
 use super::backend::{BenchStore, StoreUnderTest};
 use super::issue::{issue, prepare, rss_kib, start_service_on};
@@ -137,13 +135,8 @@ pub fn run(dir: &Path, count: usize, concurrency: usize, deadline: Duration) -> 
 /// `count` certificates of the project, issued three hours ago for four hours: short-lived, so the
 /// window opened at half the lifetime (an hour ago), and older than the minimum age.
 async fn load(db: &Path, project: ProjectId, account: AcmeAccountId, count: usize) -> anyhow::Result<()> {
-    let options = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
-    let store = SqliteStore::open(db, options, Arc::new(SystemClock)).await?;
-    let org = store.list_organizations().await?.into_iter().next().context("no organization")?;
-    let system = OrgScope::for_system("bench", &org);
-    let owner: User = store.find_unique(&system, super::issue::OWNER_EMAIL).await?;
-    let project: Project = store.get(&system, &project).await?;
-    let scope = ProjectScope::for_owner(&owner, &project)?;
+    let (store, scope) = super::service::store_beside(db, super::issue::OWNER_EMAIL, project).await?;
+    let project = scope.project_id();
     let now = Timestamp::now();
     let not_before = now.saturating_sub(HOUR * 3);
     let mut made = 0;
@@ -153,7 +146,7 @@ async fn load(db: &Path, project: ProjectId, account: AcmeAccountId, count: usiz
             .map(|k| {
                 let name = format!("storm{k}.{ZONE}");
                 let mut cert =
-                    Certificate::new(project.id, &name, vec![name.clone()], KeyType::EcdsaP256, account, not_before);
+                    Certificate::new(project, &name, vec![name.clone()], KeyType::EcdsaP256, account, not_before);
                 cert.issued_at = Some(not_before);
                 cert.mark_issued(
                     format!("{k:032x}"),
@@ -172,21 +165,13 @@ async fn load(db: &Path, project: ProjectId, account: AcmeAccountId, count: usiz
 
 /// The queue's gauges, from the service's metrics.
 fn queue(metrics: SocketAddr) -> anyhow::Result<Queue> {
-    let (status, body) = super::service::call(metrics, "GET", "/metrics", &[], None)?;
-    anyhow::ensure!(status == 200, "metrics answered {status}");
-    let mut q = Queue::default();
-    for line in body.lines() {
-        let Some(rest) = line.strip_prefix("certautopilot_jobs{status=\"") else { continue };
-        let (status, value) = rest.split_once("\"} ").context("a jobs line without a value")?;
-        let n: u64 = value.trim().parse()?;
-        match status {
-            "queued" => q.queued = n,
-            "running" => q.running = n,
-            "succeeded" => q.succeeded = n,
-            "failed" => q.failed = n,
-            "dead" => q.dead = n,
-            _ => {}
-        }
-    }
-    Ok(q)
+    let jobs = super::backend::series(metrics, "certautopilot_jobs", "status")?;
+    let n = |status: &str| jobs.get(status).copied().unwrap_or(0);
+    Ok(Queue {
+        queued: n("queued"),
+        running: n("running"),
+        succeeded: n("succeeded"),
+        failed: n("failed"),
+        dead: n("dead"),
+    })
 }

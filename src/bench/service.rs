@@ -106,3 +106,24 @@ pub fn call(
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
     Ok((status, response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
 }
+
+/// The service's SQLite store at `db`, opened beside it (SQLite takes writers from several
+/// processes) to load what would take hours through the API, with the owner's scope of `project`.
+pub async fn store_beside(
+    db: &Path,
+    owner_email: &str,
+    project: certautopilot_core::ids::ProjectId,
+) -> anyhow::Result<(certautopilot_core::store::sqlite::SqliteStore, certautopilot_core::ProjectScope)> {
+    use certautopilot_core::model::{Project, User};
+    use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+    use certautopilot_core::store::{RecordStore, prelude::*};
+    // Loading is not what is measured: NORMAL skips an fsync per batch.
+    let options = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
+    let store = SqliteStore::open(db, options, std::sync::Arc::new(certautopilot_core::SystemClock)).await?;
+    let org = store.list_organizations().await?.into_iter().next().context("no organization")?;
+    let system = certautopilot_core::OrgScope::for_system("bench", &org);
+    let owner: User = store.find_unique(&system, owner_email).await?;
+    let project: Project = store.get(&system, &project).await?;
+    let scope = certautopilot_core::ProjectScope::for_owner(&owner, &project)?;
+    Ok((store, scope))
+}

@@ -9,14 +9,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use certautopilot_core::model::{Certificate, Condition, KeyType, Project, User};
-use certautopilot_core::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use certautopilot_core::model::{Certificate, Condition, KeyType};
 use certautopilot_core::store::{MAX_PAGE_SIZE, PageRequest, RecordStore, prelude::*};
-use certautopilot_core::{AcmeAccountId, OrgScope, ProjectScope, SystemClock, Timestamp};
+use certautopilot_core::{AcmeAccountId, Timestamp};
 
 use super::service::{call, start_service};
 use super::{millis, percentile};
@@ -107,13 +105,8 @@ fn json_field(body: &str, field: &str) -> anyhow::Result<String> {
 /// Returns the expiry order's store cursor after the first half of them (walked through the
 /// store, as the inventory pages), to time a page that deep.
 async fn load(db: &Path, project: &str, certificates: usize) -> anyhow::Result<Option<String>> {
-    let options = SqliteOptions { synchronous: Synchronous::Normal, ..Default::default() };
-    let store = SqliteStore::open(db, options, Arc::new(SystemClock)).await?;
-    let org = store.list_organizations().await?.into_iter().next().context("no organization")?;
-    let system = OrgScope::for_system("bench", &org);
-    let owner: User = store.find_unique(&system, OWNER.0).await?;
-    let project: Project = store.get(&system, &project.parse::<certautopilot_core::ids::ProjectId>()?).await?;
-    let scope = ProjectScope::for_owner(&owner, &project)?;
+    let (store, scope) = super::service::store_beside(db, OWNER.0, project.parse()?).await?;
+    let project = scope.project_id();
     let base = Timestamp::now();
     let account = AcmeAccountId::new();
     let mut made = 0;
@@ -122,8 +115,7 @@ async fn load(db: &Path, project: &str, certificates: usize) -> anyhow::Result<O
         let batch: Vec<Certificate> = (made..made + n)
             .map(|k| {
                 let name = format!("host{k}.example.com");
-                let mut cert =
-                    Certificate::new(project.id, &name, vec![name.clone()], KeyType::EcdsaP256, account, base);
+                let mut cert = Certificate::new(project, &name, vec![name.clone()], KeyType::EcdsaP256, account, base);
                 let expires = base.saturating_add(DAY.mul_f64((k % 9_000) as f64 / 100.0));
                 cert.mark_issued(format!("{k:032x}"), expires.saturating_sub(DAY * 90), expires, format!("{k:064x}"));
                 cert

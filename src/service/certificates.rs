@@ -449,9 +449,12 @@ fn renewal_lead(
         Certificate::expected_lifetime,
     );
     let why = if cert.is_some_and(|c| c.not_after.is_some()) {
-        format!("the current certificate lives {}", span_days_hours(lifetime))
+        format!("the current certificate lives {}", certautopilot_core::model::span(lifetime))
     } else {
-        format!("ACME certificates are expected to live {} until one is issued", span_days_hours(lifetime))
+        format!(
+            "ACME certificates are expected to live {} until one is issued",
+            certautopilot_core::model::span(lifetime)
+        )
     };
     let max = asked.max_amount(lifetime);
     if asked.amount() == 0 || asked.amount() > max || asked.duration() >= lifetime {
@@ -473,12 +476,4 @@ fn set_lead(cert: &mut Certificate, lead: Option<RenewBefore>) {
         Some(RenewBefore::Hours(h)) => (None, Some(h)),
         None => (None, None),
     };
-}
-
-/// A lifetime in whole days, or hours when shorter than two days.
-fn span_days_hours(lifetime: Duration) -> String {
-    match lifetime.as_secs() {
-        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
-        s => format!("{} hours", s / 3_600),
-    }
 }

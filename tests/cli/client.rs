@@ -205,6 +205,11 @@ fn an_operator_drives_the_lifecycle_from_the_command_line() {
     sh.ok(&["zone", "create", "--project", "web", "--apex", ZONE, "--credential", "bind"]);
     let zones = sh.ok(&["zone", "list", "--project", "web"]);
     assert!(zones.starts_with("ID") && zones.contains(ZONE), "{zones}");
+    let catalogue = sh.ok(&["account", "catalogue"]);
+    assert!(
+        catalogue.starts_with("ID") && catalogue.contains("letsencrypt") && catalogue.contains("EAB"),
+        "{catalogue}"
+    );
     // The credential's test writes and removes a probe record at the real BIND, step by step.
     let tested = sh.ok(&["credential", "test", "--project", "web", "bind", "--zone", ZONE]);
     for step in ["connect", "find zone", "add record", "remove record"] {

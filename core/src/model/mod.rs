@@ -43,7 +43,7 @@ pub use propagation::{
     Propagation, PropagationInput, PropagationStrategy, PropagationWatch, ProviderPropagationDefaults, ServerAnswer,
     ServerStatus, UNREACHABLE_ADVICE, WaitPicture, picture_changed, provider_defaults,
 };
-pub use renewal::{RenewBefore, SHORT_LIVED, min_renewal_age, renew_before};
+pub use renewal::{RenewBefore, SHORT_LIVED, min_renewal_age, renew_before, span};
 pub use sealed::SealedSecret;
 pub use target::{Deployment, DeploymentStatus, DistributionTarget, TargetKind};
 pub use target_check::HostRules;

@@ -140,7 +140,7 @@ impl Certificate {
 }
 
 /// A duration as people read it: `6 days`, `36 hours`, `90 seconds`.
-fn span(d: Duration) -> String {
+pub fn span(d: Duration) -> String {
     let secs = d.as_secs();
     match secs {
         s if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
