@@ -132,6 +132,18 @@ impl CertificateNode {
     async fn acme_account_id(&self) -> ID {
         ID(self.view.acme_account_id.to_string())
     }
+    /// Fallback issuers, in the order they are tried.
+    async fn fallback_account_ids(&self) -> Vec<ID> {
+        self.view.fallback_account_ids.iter().map(|id| ID(id.to_string())).collect()
+    }
+    /// Renewals start with the issuer of the current certificate instead of the first.
+    async fn keep_fallback_issuer(&self) -> bool {
+        self.view.keep_fallback_issuer
+    }
+    /// The account that issued the current certificate.
+    async fn issued_by(&self) -> Option<ID> {
+        self.view.issued_by.map(|id| ID(id.to_string()))
+    }
     /// The ACME profile its orders ask for, if any.
     async fn profile(&self) -> Option<&str> {
         self.view.profile.as_deref()

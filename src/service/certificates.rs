@@ -7,12 +7,12 @@
 //! project's, and status changes are asked for only where the lifecycle allows them.
 
 use certautopilot_core::ProjectScope;
-use certautopilot_core::ids::{CertificateId, ProjectId, TargetId};
+use certautopilot_core::ids::{AcmeAccountId, CertificateId, ProjectId, TargetId};
 use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
 use certautopilot_core::model::{
-    AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, NewJob, RenewBefore,
-    SUBSCRIBER_REVOCATION_REASONS, Zone, revocation_reason_code, zone_serving,
+    AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, MAX_FALLBACK_ISSUERS, NewJob,
+    RenewBefore, SUBSCRIBER_REVOCATION_REASONS, Zone, revocation_reason_code, zone_serving,
 };
 use certautopilot_core::store::{AuditFilter, PageRequest, RecordStore, ScopeArg};
 use serde_json::json;
@@ -45,15 +45,18 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
         .await
         .map_err(related_missing("acme_account_id", "acme account"))?;
     resolve_targets(state, &scope, &input.target_ids).await?;
+    let fallbacks = fallback_issuers(state, &scope, account.id, &input.fallback_account_ids).await?;
     let profile = input.profile.as_deref().map(|p| offered_profile(&account, p)).transpose()?;
     let mut certificate = Certificate::new(scope.project_id(), common_name, names, key_type, account.id, state.now());
     certificate.profile = profile;
+    certificate.fallback_account_ids = fallbacks;
+    certificate.keep_fallback_issuer = input.keep_fallback_issuer;
     certificate.csr_pem = csr_pem;
     set_lead(&mut certificate, lead);
     certificate.target_ids = input.target_ids;
     let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
-    let details =
-        json!({ "common_name": certificate.common_name, "sans": certificate.sans, "key_type": certificate.key_type });
+    let details = json!({ "common_name": certificate.common_name, "sans": certificate.sans,
+        "key_type": certificate.key_type, "fallback_account_ids": certificate.fallback_account_ids });
     let object = Some(("certificate", certificate.id.to_string()));
     let audit = auth.audit("cert.requested", object, Some(scope.project_id()), details).await?;
     let enqueued = state.store()?.insert_and_enqueue(&scope, &certificate, job, Some(audit)).await?;
@@ -254,6 +257,31 @@ async fn resolve_targets(
     Ok(ids)
 }
 
+/// The fallback issuers asked for, checked: accounts of the project, none twice, not the first
+/// issuer, at most `MAX_FALLBACK_ISSUERS`.
+async fn fallback_issuers(
+    state: &AppState,
+    scope: &ProjectScope,
+    first: AcmeAccountId,
+    asked: &[AcmeAccountId],
+) -> Result<Vec<AcmeAccountId>, ApiError> {
+    if asked.len() > MAX_FALLBACK_ISSUERS {
+        return Err(ApiError::invalid(
+            "fallback_account_ids",
+            format!("at most {MAX_FALLBACK_ISSUERS} fallback issuers per certificate"),
+        ));
+    }
+    for (i, id) in asked.iter().enumerate() {
+        let field = format!("fallback_account_ids[{i}]");
+        if *id == first || asked[..i].contains(id) {
+            let why = if *id == first { "is the certificate's first issuer" } else { "is named twice" };
+            return Err(ApiError::invalid(&field, format!("{why}: name each fallback once, after the first")));
+        }
+        let _: AcmeAccount = state.store()?.get(scope, id).await.map_err(related_missing(&field, "acme account"))?;
+    }
+    Ok(asked.to_vec())
+}
+
 /// Changes a certificate's renewal policy, targets or pause (issue 15, item 5), version-checked,
 /// all fields checked before anything is written. One `cert.updated` entry lists each change as
 /// `{before, after}`; a request that changes nothing writes nothing.
@@ -318,6 +346,19 @@ pub async fn update(
         changes.insert("csr".into(), json!({ "key_type": key_type, "key_sha256": key }));
         cert.key_type = key_type;
         cert.csr_pem = Some(pem.clone());
+    }
+    if let Some(asked) = &input.fallback_account_ids {
+        let ids = fallback_issuers(state, &scope, cert.acme_account_id, asked).await?;
+        if ids != cert.fallback_account_ids {
+            changes.insert("fallback_account_ids".into(), json!({ "before": cert.fallback_account_ids, "after": ids }));
+            cert.fallback_account_ids = ids;
+        }
+    }
+    if let Some(keep) = input.keep_fallback_issuer
+        && keep != cert.keep_fallback_issuer
+    {
+        changes.insert("keep_fallback_issuer".into(), json!({ "before": cert.keep_fallback_issuer, "after": keep }));
+        cert.keep_fallback_issuer = keep;
     }
     if let Some(paused) = input.paused
         && paused != cert.paused

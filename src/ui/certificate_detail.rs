@@ -45,7 +45,10 @@ struct CertificatePage {
     id: CertificateId,
     cert: CertificateView,
     project_name: String,
+    /// The first issuer and its fallbacks, in order.
     issuer: String,
+    /// The account that issued the current certificate.
+    issued_by: Option<String>,
     deployments: Vec<(String, String, Option<DeploymentView>)>,
     timeline: Vec<TimelineEntry>,
     live: LiveStep,
@@ -85,16 +88,27 @@ async fn live_step(ui: &Ui, id: CertificateId) -> Result<LiveStep, UiError> {
     Ok(LiveStep { live, ago })
 }
 
+/// An account's name; its id when it cannot be read (deleted, or beyond the reader's roles).
+async fn account_name(ui: &Ui, id: certautopilot_core::ids::AcmeAccountId) -> Result<String, UiError> {
+    Ok(crate::service::acme_accounts::get(&ui.auth("getAcmeAccount")?, id)
+        .await
+        .map_or_else(|_| id.to_string(), |a| a.name))
+}
+
 pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
     let ui = Ui::page(&req).await?;
     let id = certificate_id(&id)?;
     let cert = service::get(&ui.auth("getCertificate")?, id).await?;
     let mut timeline = service::timeline(&ui.auth("getCertificateTimeline")?, id).await?.items;
     let deployed = service::deployments(&ui.auth("getCertificateDeployments")?, id).await?.items;
-    let issuer = crate::service::acme_accounts::get(&ui.auth("getAcmeAccount")?, cert.acme_account_id)
-        .await
-        .map(|a| a.name)
-        .unwrap_or_else(|_| cert.acme_account_id.to_string());
+    let mut issuer = account_name(&ui, cert.acme_account_id).await?;
+    for fallback in &cert.fallback_account_ids {
+        issuer = format!("{issuer}, then {}", account_name(&ui, *fallback).await?);
+    }
+    let issued_by = match cert.issued_by {
+        Some(by) => Some(account_name(&ui, by).await?),
+        None => None,
+    };
     let mut deployments = Vec::new();
     for target in &cert.target_ids {
         let name = crate::service::targets::get(&ui.auth("getTarget")?, *target)
@@ -123,6 +137,7 @@ pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
         id,
         project_name: ProjectNames::of(&ui).name(cert.project_id),
         issuer,
+        issued_by,
         deployments,
         timeline,
         live,

@@ -219,6 +219,13 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
     };
     let renew_before_days = whole("renew_before_days", "days")?;
     let renew_before_hours = whole("renew_before_hours", "hours")?;
+    let fallback_account_ids = form
+        .all("fallback_account_ids")
+        .iter()
+        .filter(|a| !a.is_empty())
+        .enumerate()
+        .map(|(i, a)| a.parse().map_err(|_| ApiError::invalid(format!("fallback_account_ids[{i}]"), "unknown account")))
+        .collect::<Result<Vec<_>, _>>()?;
     let target_ids = form
         .all("target_ids")
         .iter()
@@ -232,6 +239,8 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         key_type,
         csr_pem,
         acme_account_id,
+        fallback_account_ids,
+        keep_fallback_issuer: form.optional("keep_fallback_issuer").is_some(),
         profile: form.optional("profile"),
         renew_before_days,
         renew_before_hours,
@@ -256,6 +265,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
                 "key_type",
                 "csr_pem",
                 "acme_account_id",
+                "fallback_account_ids",
                 "profile",
                 "renew_before_days",
                 "renew_before_hours",

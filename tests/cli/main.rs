@@ -16,6 +16,7 @@ mod dns_providers;
 mod dns_standin;
 mod docs;
 mod drift;
+mod fallback;
 mod full_disk;
 mod hostile_ca;
 mod issuance;

@@ -214,4 +214,14 @@ impl IssueError {
             _ => false,
         }
     }
+
+    /// Whether the cause is the CA's (down, limiting, refusing by its policy, or this account's own
+    /// pause or order budget), so a fallback issuer may succeed now.
+    pub fn another_ca_may_succeed(&self) -> bool {
+        match self {
+            IssueError::Acme(e) => e.another_ca_may_succeed(),
+            IssueError::RateLimited { .. } | IssueError::OrderBudget { .. } | IssueError::CaTimeout(_) => true,
+            _ => false,
+        }
+    }
 }

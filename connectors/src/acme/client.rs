@@ -62,6 +62,9 @@ pub struct OrderSnapshot {
     /// The CA's `Retry-After` on this answer: poll again no earlier.
     #[serde(skip)]
     pub retry_after: Option<std::time::SystemTime>,
+    /// The order's or a challenge's error is the CA's own refusal (CAA, its policy, its limits).
+    #[serde(default)]
+    pub refused_by_policy: bool,
 }
 
 /// The CA's suggested renewal window (RFC 9773).
@@ -108,6 +111,7 @@ async fn snapshot(
     let state = order.state();
     let status = status_of(&state.status);
     let error = state.error.as_ref().map(super::problem_detail);
+    let mut refused_by_policy = state.error.as_ref().is_some_and(|p| super::is_ca_own_problem(super::problem_kind(p)));
     let mut authorizations = Vec::new();
     if detail {
         let mut authzs = order.authorizations();
@@ -116,7 +120,10 @@ async fn snapshot(
             let identifier = authz.identifier().to_string();
             let status = format!("{:?}", authz.status).to_ascii_lowercase();
             let pending = authz.status == AuthorizationStatus::Pending;
-            let (dns_value, challenge_status, error) = match authz.challenge(ChallengeType::Dns01) {
+            let challenge = authz.challenge(ChallengeType::Dns01);
+            let ca_own = |p: &instant_acme::Problem| super::is_ca_own_problem(super::problem_kind(p));
+            refused_by_policy |= challenge.as_ref().and_then(|c| c.error.as_ref()).is_some_and(ca_own);
+            let (dns_value, challenge_status, error) = match challenge {
                 Some(challenge) => (
                     pending.then(|| challenge.key_authorization().dns_value()),
                     Some(format!("{:?}", challenge.status).to_ascii_lowercase()),
@@ -127,7 +134,7 @@ async fn snapshot(
             authorizations.push(AuthzSnapshot { identifier, status, dns_value, challenge_status, error });
         }
     }
-    Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations, retry_after: None })
+    Ok(OrderSnapshot { url: url.to_owned(), status, error, authorizations, retry_after: None, refused_by_policy })
 }
 
 fn status_of(status: &instant_acme::OrderStatus) -> OrderStatus {

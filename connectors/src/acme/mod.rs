@@ -22,6 +22,23 @@ pub const PROBLEM_RATE_LIMITED: &str = "urn:ietf:params:acme:error:rateLimited";
 pub const PROBLEM_ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
 const TRANSIENT_PROBLEMS: [&str; 2] =
     ["urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:serverInternal"];
+/// Problems that are the CA's own (its limits, its policy, its state): another CA may well issue.
+/// Problems with the request itself (a bad CSR, a name that fails validation) are not among them.
+const CA_OWN_PROBLEMS: [&str; 8] = [
+    PROBLEM_RATE_LIMITED,
+    "urn:ietf:params:acme:error:serverInternal",
+    "urn:ietf:params:acme:error:caa",
+    "urn:ietf:params:acme:error:rejectedIdentifier",
+    "urn:ietf:params:acme:error:unsupportedIdentifier",
+    "urn:ietf:params:acme:error:externalAccountRequired",
+    "urn:ietf:params:acme:error:userActionRequired",
+    "urn:ietf:params:acme:error:unauthorized",
+];
+
+/// Whether a problem type is the CA's own (see `CA_OWN_PROBLEMS`).
+pub fn is_ca_own_problem(kind: &str) -> bool {
+    CA_OWN_PROBLEMS.contains(&kind)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
@@ -83,6 +100,16 @@ impl AcmeError {
                     || status.is_some_and(|s| s >= 500)
             }
             _ => false,
+        }
+    }
+
+    /// Whether the cause lies with this CA (unreachable, untrusted, failing, limiting, refusing by
+    /// its policy), so a fallback issuer may succeed where it did not.
+    pub fn another_ca_may_succeed(&self) -> bool {
+        match self {
+            AcmeError::Key(_) => false,
+            AcmeError::Problem { kind, status, .. } => is_ca_own_problem(kind) || status.is_some_and(|s| s >= 500),
+            _ => true,
         }
     }
 

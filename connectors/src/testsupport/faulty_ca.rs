@@ -3,7 +3,8 @@
 //! offers ACME profiles (`meta.profiles`) and it records the profile each new order asks for, and
 //! the signed requests (POSTs) it is told to fail: every `reset_every`-th has its connection reset
 //! before it reaches Pebble, every `unavailable_every`-th is answered 503 with `Retry-After` and an
-//! HTML page (a proxy's error page, no problem document). Pebble builds its URLs from the
+//! HTML page (a proxy's error page, no problem document); with `rate_limit_orders` every new order
+//! is refused as rate-limited. Pebble builds its URLs from the
 //! request's Host, so every URL it hands out names this front and every later request comes
 //! through it too.
 //! Invariant: a failed request never reaches Pebble, so trying it again is always safe.
@@ -30,6 +31,9 @@ pub struct FrontOptions {
     /// The `Retry-After` (seconds) sent with a 503.
     pub retry_after_secs: u64,
     pub profiles: Vec<(String, String)>,
+    /// Every new order is refused as Let's Encrypt refuses one over its limits: 429 with a
+    /// `rateLimited` problem and a `Retry-After` of an hour.
+    pub rate_limit_orders: bool,
 }
 
 #[derive(Default)]
@@ -38,6 +42,7 @@ struct Counts {
     resets: AtomicUsize,
     unavailable: AtomicUsize,
     forwarded: AtomicUsize,
+    rate_limited: AtomicUsize,
     /// The `profile` of each new order, in order (`None`: it named none).
     ordered_profiles: Mutex<Vec<Option<String>>>,
 }
@@ -111,6 +116,11 @@ impl FaultyCa {
         self.counts.ordered_profiles.lock().unwrap().clone()
     }
 
+    /// New orders refused as rate-limited so far.
+    pub fn rate_limited(&self) -> usize {
+        self.counts.rate_limited.load(Ordering::Relaxed)
+    }
+
     /// (connections reset, 503s answered, requests passed on to Pebble) so far.
     pub fn injected(&self) -> (usize, usize, usize) {
         let c = &self.counts;
@@ -157,8 +167,20 @@ fn serve(
             return tls.flush();
         }
     }
-    counts.forwarded.fetch_add(1, Ordering::Relaxed);
     let path = head.split_whitespace().nth(1).unwrap_or_default();
+    if path == "/order-plz" && faults.rate_limit_orders {
+        counts.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let problem =
+            r#"{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new orders recently","status":429}"#;
+        write!(
+            tls,
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/problem+json\r\nRetry-After: 3600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{problem}",
+            problem.len()
+        )?;
+        tls.conn.send_close_notify();
+        return tls.flush();
+    }
+    counts.forwarded.fetch_add(1, Ordering::Relaxed);
     if path == "/order-plz" {
         counts.ordered_profiles.lock().unwrap().push(jws_payload(&body)["profile"].as_str().map(str::to_owned));
     }

@@ -1,19 +1,22 @@
 //! `CertificateEngine`: one job's decisions for one certificate, as `(state, event) -> (state,
 //! Vec<Effect>)`. Issue and renew walk start → order → challenges → finalize → download; revoke
-//! walks check → revoke → mark deployments; a failure walks cleanup → record → retry or fail.
+//! walks check → revoke → mark deployments; a failure walks cleanup → fall back to the next issuer,
+//! or record → retry or fail.
 //! Invariant: the engine does no I/O and reads no clock (times arrive in events); the certificate it
 //! holds is the one the next `Save` writes, and after `Saved` it is the stored record.
 
 use serde_json::json;
 
+mod failure;
+mod revoke;
+
 use super::effects::{
-    Effect, Event, Failure, JobRun, OrderState, OrderView, Outcome, PendingChallenge, PollUntil, Request, TraceLine,
+    Effect, Event, Failure, JobRun, OrderState, OrderView, Outcome, PendingChallenge, PollUntil, Request,
 };
 use super::record::apply_issuance;
 use super::transition::{LifecycleEvent, transition};
-use crate::model::{
-    Certificate, CertificateStatus, LogLevel, OrderProgress, OrderPurpose, PublishedRecord, revocation_reason_name,
-};
+use crate::ids::AcmeAccountId;
+use crate::model::{Certificate, CertificateStatus, LogLevel, OrderProgress, OrderPurpose, PublishedRecord};
 
 /// The engine's state: the certificate, the job, and which awaited effect the runtime is running.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub struct CertificateEngine {
     phase: Phase,
     /// The failure being recorded, once the failure path has begun.
     failure: Option<Failure>,
+    /// The issuers this run has ordered from, in order; the last is the current one.
+    tried: Vec<AcmeAccountId>,
 }
 
 /// What the engine waits for: named after the awaited effect in flight.
@@ -49,6 +54,7 @@ enum Phase {
     SavingIssued { details: serde_json::Value, summary: String },
     Reloading,
     SavingFailure { retry: bool },
+    SavingFallback,
     MarkingAlreadyRevoked,
     Revoking,
     SavingRevoked,
@@ -61,11 +67,13 @@ enum Phase {
 enum AfterCleanup {
     Validated(OrderView),
     Failing,
+    /// The CA was the cause and another issuer is left: the order is abandoned for a new one there.
+    FallingBack,
 }
 
 impl CertificateEngine {
     pub fn new(cert: Certificate, job: JobRun) -> Self {
-        CertificateEngine { cert, job, phase: Phase::NotStarted, failure: None }
+        CertificateEngine { cert, job, phase: Phase::NotStarted, failure: None, tried: Vec::new() }
     }
 
     /// The certificate as the engine holds it: what the next `Save` writes.
@@ -118,6 +126,7 @@ impl CertificateEngine {
                     started_at: at,
                     published: Vec::new(),
                     finalized: false,
+                    account_id: self.tried.last().copied(),
                 });
                 let details = json!({ "order_url": order.url });
                 self.phase = Phase::SavingOrder(order);
@@ -256,15 +265,29 @@ impl CertificateEngine {
         let mut effects = vec![Effect::Step(if self.renewing() { "renewing" } else { "issuing" })];
         match &self.cert.order {
             Some(progress) => {
+                let url = progress.url.clone();
+                let account = self.cert.order_account();
+                if !self.tried.contains(&account) {
+                    self.tried.push(account);
+                }
                 effects.push(Effect::Step("resuming order"));
-                effects.push(Effect::FetchOrder { url: progress.url.clone() });
+                effects.push(Effect::FetchOrder { url });
             }
             None => {
+                let Some(account_id) = self.next_issuer() else {
+                    return finish(Outcome::Fail("every issuer of the certificate was tried".into()));
+                };
+                self.tried.push(account_id);
                 effects.push(Effect::Step("placing order"));
-                effects.push(Effect::PlaceOrder { sans: self.cert.sans.clone() });
+                effects.push(Effect::PlaceOrder { sans: self.cert.sans.clone(), account_id });
             }
         }
         effects
+    }
+
+    /// The first of the certificate's issuers this run has not ordered from.
+    fn next_issuer(&self) -> Option<AcmeAccountId> {
+        self.cert.issuers().into_iter().find(|id| !self.tried.contains(id))
     }
 
     /// A pending order gets its challenges answered; any other goes on to cleanup and finalizing.
@@ -318,6 +341,7 @@ impl CertificateEngine {
     fn after_cleanup(&mut self, then: AfterCleanup) -> Vec<Effect> {
         match then {
             AfterCleanup::Failing => self.report_failure(),
+            AfterCleanup::FallingBack => self.fall_back(),
             AfterCleanup::Validated(order) if order.status == OrderState::Invalid => self.refused(&order),
             AfterCleanup::Validated(order) if order.status == OrderState::Ready => {
                 // The key is stored (sealed) before the CSR leaves, so a crash cannot lose it.
@@ -355,7 +379,8 @@ impl CertificateEngine {
     }
 
     fn refused(&mut self, order: &OrderView) -> Vec<Effect> {
-        self.begin_failure(Failure::permanent(format!("the CA refused: {}", order.refusal)))
+        let failure = Failure::permanent(format!("the CA refused: {}", order.refusal));
+        self.begin_failure(if order.refused_by_policy { failure.at_the_ca() } else { failure })
     }
 
     fn downloaded(&mut self, issuance: super::Issuance, at: crate::Timestamp) -> Vec<Effect> {
@@ -369,6 +394,7 @@ impl CertificateEngine {
         let details = json!({
             "serial": serial, "not_before": not_before, "not_after": not_after,
             "fingerprint_sha256": fp, "renew_at": self.cert.renew_at, "ari": ari,
+            "issued_by": self.cert.issued_by,
         });
         let verb = if self.renewing() { "renewed:" } else { "issued:" };
         let summary = format!("{verb} serial {serial} valid until {not_after}");
@@ -407,150 +433,13 @@ impl CertificateEngine {
                 effects
             }
             Phase::SavingFailure { retry } => self.end_failure(retry),
+            Phase::SavingFallback => self.begin_order(),
             Phase::SavingRevoked => {
                 let fields = json!({ "serial": self.cert.serial });
                 self.phase = Phase::MarkingRevoked;
                 vec![Effect::Log { level: LogLevel::Info, message: "revoked", fields }, Effect::MarkRevokedInPlace]
             }
             other => finish(Outcome::Fail(format!("the certificate engine got a save while in {other:?}"))),
-        }
-    }
-
-    // --- failures -------------------------------------------------------------------------------
-
-    /// A failed awaited effect, by the phase it failed in.
-    fn failed(&mut self, phase: Phase, failure: Failure) -> Vec<Effect> {
-        match phase {
-            // Before the order work: the move itself could not be stored; the job says so as is.
-            Phase::SavingExpired
-            | Phase::SavingStart
-            | Phase::SavingRevoked
-            | Phase::MarkingRevoked
-            | Phase::MarkingAlreadyRevoked => finish(Outcome::from_failure(&failure, true)),
-            Phase::Revoking => {
-                let may_retry = self.job.attempt < self.job.max_attempts;
-                vec![
-                    Effect::ReportError(failure.reason.clone()),
-                    Effect::Log {
-                        level: LogLevel::Warn,
-                        message: "revocation failed",
-                        fields: json!({ "reason": failure.reason }),
-                    },
-                    Effect::Finish(Outcome::from_failure(&failure, may_retry)),
-                ]
-            }
-            // The cleanup's record is kept for the next attempt's cleanup; the run goes on.
-            Phase::SavingCleanup(then) => {
-                let mut effects = vec![Effect::Trace(TraceLine::CleanupNotRecorded { reason: failure.reason })];
-                effects.extend(self.after_cleanup(then));
-                effects
-            }
-            Phase::SavingFailure { retry } => {
-                let mut effects = vec![Effect::Trace(TraceLine::FailureNotRecorded { reason: failure.reason })];
-                effects.extend(self.end_failure(retry));
-                effects
-            }
-            _ => self.begin_failure(failure),
-        }
-    }
-
-    /// The failure path: remove the challenge records first, then record the failure.
-    fn begin_failure(&mut self, failure: Failure) -> Vec<Effect> {
-        self.failure = Some(failure);
-        self.cleanup(AfterCleanup::Failing)
-    }
-
-    /// Whether the failure is retried: a transient one with attempts left keeps the status for the
-    /// retry; anything else fails the certificate.
-    fn retry(&self) -> bool {
-        let last_attempt = self.job.attempt >= self.job.max_attempts;
-        self.failure.as_ref().is_some_and(|f| f.transient) && !last_attempt
-    }
-
-    fn report_failure(&mut self) -> Vec<Effect> {
-        let reason = self.failure.as_ref().map(|f| f.reason.clone()).unwrap_or_default();
-        let message = if self.retry() { "attempt failed; will retry" } else { "failed" };
-        self.phase = Phase::Reloading;
-        vec![
-            Effect::Log { level: LogLevel::Warn, message, fields: json!({ "reason": reason }) },
-            Effect::ReportError(reason),
-            Effect::Reload,
-        ]
-    }
-
-    /// Records the failure on the certificate as stored (the failed step may have left the copy in
-    /// hand behind it).
-    fn record_failure(&mut self, fresh: Option<Box<Certificate>>) -> Vec<Effect> {
-        if let Some(fresh) = fresh {
-            self.cert = *fresh;
-        }
-        let reason = self.failure.as_ref().map(|f| f.reason.clone()).unwrap_or_default();
-        let retry = self.retry();
-        self.cert.last_error = Some(reason.clone());
-        if retry {
-            self.phase = Phase::SavingFailure { retry };
-            let details = json!({ "reason": reason, "attempt": self.job.attempt });
-            return vec![Effect::Save { action: "cert.retrying", details }];
-        }
-        // The order is abandoned: the next attempt (by hand) places a new one.
-        self.cert.order = None;
-        self.cert.pending_key = None;
-        match transition(self.cert.status, LifecycleEvent::Failed, self.cert.chain_pem.is_some()) {
-            Ok(t) => {
-                self.cert.status = t.to;
-                self.phase = Phase::SavingFailure { retry };
-                vec![Effect::Save { action: t.audit.unwrap_or("cert.failed"), details: json!({ "reason": reason }) }]
-            }
-            Err(_) => self.end_failure(retry),
-        }
-    }
-
-    fn end_failure(&mut self, retry: bool) -> Vec<Effect> {
-        let reason = self.failure.as_ref().map(|f| f.reason.clone()).unwrap_or_default();
-        let outcome = if retry { Outcome::Retry(reason.clone()) } else { Outcome::Fail(reason.clone()) };
-        vec![Effect::Trace(TraceLine::AttemptFailed { reason, retry }), Effect::Finish(outcome)]
-    }
-
-    // --- revoke ---------------------------------------------------------------------------------
-
-    fn start_revoke(&mut self, reason: Option<u8>, serial: Option<String>) -> Vec<Effect> {
-        if self.cert.status == CertificateStatus::Revoked {
-            // A run that stopped between the revocation and the marking finishes the marking.
-            self.phase = Phase::MarkingAlreadyRevoked;
-            return vec![Effect::MarkRevokedInPlace];
-        }
-        if let Err(e) = transition(self.cert.status, LifecycleEvent::Revoked, self.cert.chain_pem.is_some()) {
-            return finish(Outcome::Fail(e.to_string()));
-        }
-        // The revocation was asked of the serial current then; a renewal that ran in between made
-        // another one current, which nobody asked to revoke.
-        if let Some(requested) = serial
-            && self.cert.serial.as_deref() != Some(requested.as_str())
-        {
-            return finish(Outcome::Fail(format!(
-                "the certificate was renewed after serial {requested} was asked to be revoked; ask again to revoke the current one"
-            )));
-        }
-        self.phase = Phase::Revoking;
-        vec![
-            Effect::Step("revoking"),
-            Effect::Revoke { chain_pem: self.cert.chain_pem.clone().unwrap_or_default(), reason },
-        ]
-    }
-
-    fn revoked(&mut self, at: crate::Timestamp) -> Vec<Effect> {
-        let Request::Revoke { reason, .. } = self.job.request else {
-            return finish(Outcome::Fail("a revocation answered a job that is not one".into()));
-        };
-        self.cert.revoked_at = Some(at);
-        self.cert.renew_at = None;
-        self.cert.last_error = None;
-        // The reason by name, as `cert.revoke_requested` records it (docs/audit.md).
-        let details = json!({ "serial": self.cert.serial, "reason": revocation_reason_name(reason.unwrap_or(0)) });
-        match self.move_to(LifecycleEvent::Revoked, details, Phase::SavingRevoked) {
-            Ok(effects) if !effects.is_empty() => effects,
-            Ok(_) => self.saved(Phase::SavingRevoked),
-            Err(effects) => effects,
         }
     }
 }

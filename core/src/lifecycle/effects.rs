@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::ids::JobId;
+use crate::ids::{AcmeAccountId, JobId};
 use crate::model::{Certificate, LogLevel, PublishedRecord, SealedSecret};
 use crate::timestamp::Timestamp;
 
@@ -57,6 +57,8 @@ pub struct OrderView {
     pub pending: Vec<PendingChallenge>,
     /// The CA's reasons, for when the order ends invalid (or not valid).
     pub refusal: String,
+    /// The refusal is the CA's own (its CAA or issuance policy), not the names' or the DNS's.
+    pub refused_by_policy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,20 +82,28 @@ pub struct Issuance {
     pub ari_window: Option<(Timestamp, Timestamp)>,
 }
 
-/// A step that did not work; `transient` says whether trying again later may work.
+/// A step that did not work; `transient` says whether trying again later may work, and
+/// `another_ca_may_succeed` whether the cause is the CA's own (down, rate-limiting, its policy), so a
+/// fallback issuer is worth trying now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub reason: String,
     pub transient: bool,
+    pub another_ca_may_succeed: bool,
 }
 
 impl Failure {
     pub fn permanent(reason: impl Into<String>) -> Self {
-        Failure { reason: reason.into(), transient: false }
+        Failure { reason: reason.into(), transient: false, another_ca_may_succeed: false }
     }
 
     pub fn transient(reason: impl Into<String>) -> Self {
-        Failure { reason: reason.into(), transient: true }
+        Failure { reason: reason.into(), transient: true, another_ca_may_succeed: false }
+    }
+
+    /// The same failure, marked as the CA's own.
+    pub fn at_the_ca(self) -> Self {
+        Failure { another_ca_may_succeed: true, ..self }
     }
 }
 
@@ -186,8 +196,10 @@ pub enum Effect {
         action: &'static str,
         details: serde_json::Value,
     },
+    /// Place a new order with `account_id` (the first issuer or a fallback).
     PlaceOrder {
         sans: Vec<String>,
+        account_id: AcmeAccountId,
     },
     FetchOrder {
         url: String,
@@ -225,9 +237,11 @@ pub enum Effect {
         pending_key: Option<SealedSecret>,
     },
     Reload,
+    /// Revoke at the CA of `account_id`, the one that issued the certificate.
     Revoke {
         chain_pem: String,
         reason: Option<u8>,
+        account_id: AcmeAccountId,
     },
     /// Mark the certificate's deployments `revoked_in_place`.
     MarkRevokedInPlace,

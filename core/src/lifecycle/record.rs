@@ -30,7 +30,8 @@ pub fn rotate_history(cert: &mut Certificate, replaced_at: Timestamp) {
 }
 
 /// Makes `issuance` the certificate's current one: the move `Issued` (from issuing or renewing), the
-/// replaced certificate into the history, the renewal time derived, the order and its key dropped.
+/// replaced certificate into the history, the renewal time derived, the issuer that issued it
+/// recorded, the order and its key dropped.
 pub fn apply_issuance(
     cert: &mut Certificate,
     issuance: Issuance,
@@ -46,6 +47,7 @@ pub fn apply_issuance(
     cert.chain_pem = Some(issuance.chain_pem);
     cert.private_key = issuance.private_key;
     cert.pending_key = None;
+    cert.issued_by = Some(cert.order_account());
     cert.order = None;
     cert.revoked_at = None;
     Ok(t)

@@ -51,6 +51,7 @@ fn order(status: OrderState) -> OrderView {
             Vec::new()
         },
         refusal: "a.test: incorrect TXT record".into(),
+        refused_by_policy: false,
     }
 }
 
@@ -136,6 +137,7 @@ fn info(message: &'static str, fields: serde_json::Value) -> Effect {
 #[test]
 fn issue_walks_order_challenges_finalize_download() {
     let c = cert();
+    let c_account = c.acme_account_id;
     let run = job(Request::Issue);
     let job_id = run.job_id;
     let mut d = Driver::new(c, run);
@@ -147,7 +149,7 @@ fn issue_walks_order_challenges_finalize_download() {
         vec![
             Effect::Step("issuing"),
             Effect::Step("placing order"),
-            Effect::PlaceOrder { sans: vec!["a.test".into()] }
+            Effect::PlaceOrder { sans: vec!["a.test".into()], account_id: c_account }
         ]
     );
     let url = "https://ca.test/order/1";
@@ -222,7 +224,7 @@ fn issue_walks_order_challenges_finalize_download() {
     let stored = d.engine().certificate().clone();
     let details = json!({
         "serial": "01", "not_before": T0, "not_after": not_after, "fingerprint_sha256": "fp-01",
-        "renew_at": stored.renew_at, "ari": false,
+        "renew_at": stored.renew_at, "ari": false, "issued_by": c_account,
     });
     assert_eq!(effects, vec![save("cert.issued", details.clone())]);
     assert_eq!(stored.status, CertificateStatus::Issued);
@@ -255,6 +257,7 @@ fn a_stored_order_is_resumed_and_distribution_queued() {
         started_at: T0,
         published: Vec::new(),
         finalized: false,
+        account_id: None,
     });
     let mut d = Driver::new(c, job(Request::Issue));
     // Issuing → issuing is a resume: no save, straight to the order.
@@ -306,7 +309,10 @@ fn renewal_rotates_history_and_keeps_ten() {
     c.serial = Some("old".into());
     let mut d = Driver::new(c, job(Request::Renew { by_hand: false, for_not_after: Some(old_after.as_unix_millis()) }));
     let effects = d.run(Event::Start { now: T0 });
-    assert_eq!(effects.last(), Some(&Effect::PlaceOrder { sans: vec!["a.test".into()] }));
+    assert_eq!(
+        effects.last(),
+        Some(&Effect::PlaceOrder { sans: vec!["a.test".into()], account_id: d.engine().certificate().acme_account_id })
+    );
     assert_eq!(d.saves, vec![("cert.renewing", CertificateStatus::Renewing)]);
     let effects = d.run(Event::OrderPlaced { order: order(OrderState::Valid), at: T0 });
     assert!(matches!(effects.last(), Some(Effect::Download { .. })), "{effects:?}");
@@ -410,7 +416,10 @@ fn renewal_after_expiry_marks_expired_first() {
         d.saves,
         vec![("cert.expired", CertificateStatus::Expired), ("cert.renewing", CertificateStatus::Renewing)]
     );
-    assert_eq!(effects.last(), Some(&Effect::PlaceOrder { sans: vec!["a.test".into()] }));
+    assert_eq!(
+        effects.last(),
+        Some(&Effect::PlaceOrder { sans: vec!["a.test".into()], account_id: d.engine().certificate().acme_account_id })
+    );
 }
 
 /// A transient failure with attempts left removes the challenge records, records `cert.retrying` on
@@ -510,7 +519,10 @@ fn revoke_marks_revoked_then_deployments() {
     let mut d = Driver::new(c.clone(), job(Request::Revoke { reason: Some(1), serial: Some("0a".into()) }));
     assert_eq!(
         d.send(Event::Start { now: T0 }),
-        vec![Effect::Step("revoking"), Effect::Revoke { chain_pem: "chain-0a".into(), reason: Some(1) }]
+        vec![
+            Effect::Step("revoking"),
+            Effect::Revoke { chain_pem: "chain-0a".into(), reason: Some(1), account_id: c.acme_account_id }
+        ]
     );
     let effects = d.send(Event::Revoked { at: T0 });
     assert_eq!(effects, vec![save("cert.revoked", json!({ "serial": "0a", "reason": "keyCompromise" }))]);
@@ -593,3 +605,5 @@ fn mark_issued_goes_through_the_table() {
     c.mark_issued("02".into(), T0, T0.saturating_add(DAY * 30), "cd".into());
     assert_eq!((c.status, c.serial.as_deref()), (CertificateStatus::Issued, Some("02")));
 }
+
+mod fallback;

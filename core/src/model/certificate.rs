@@ -73,6 +73,17 @@ pub struct Certificate {
     pub key_type: KeyType,
     /// The issuer: the ACME account that orders this certificate.
     pub acme_account_id: AcmeAccountId,
+    /// Further issuers, tried in this order when the one before cannot issue for a reason another
+    /// CA may not share (down, rate-limiting, a CAA or policy refusal); never the first one again.
+    #[serde(default)]
+    pub fallback_account_ids: Vec<AcmeAccountId>,
+    /// Whether renewals start with the issuer that issued the current certificate; by default they
+    /// start with the first again, so the certificate returns to it once it has recovered.
+    #[serde(default)]
+    pub keep_fallback_issuer: bool,
+    /// The account that issued the current certificate.
+    #[serde(default)]
+    pub issued_by: Option<AcmeAccountId>,
     /// The ACME profile its orders ask for (one the account's CA offers), if any.
     #[serde(default)]
     pub profile: Option<String>,
@@ -142,6 +153,9 @@ impl Certificate {
             sans,
             key_type,
             acme_account_id,
+            fallback_account_ids: Vec::new(),
+            keep_fallback_issuer: false,
+            issued_by: None,
             profile: None,
             renew_before_days: None,
             renew_before_hours: None,
@@ -186,6 +200,29 @@ impl Certificate {
     }
 }
 
+/// At most this many fallback issuers per certificate.
+pub const MAX_FALLBACK_ISSUERS: usize = 4;
+
+impl Certificate {
+    /// The issuers a new order tries, in order: the first issuer and its fallbacks, starting with
+    /// the one that issued the current certificate when `keep_fallback_issuer` is set.
+    pub fn issuers(&self) -> Vec<AcmeAccountId> {
+        let mut all = vec![self.acme_account_id];
+        all.extend(self.fallback_account_ids.iter().filter(|id| **id != self.acme_account_id));
+        if self.keep_fallback_issuer
+            && let Some(at) = self.issued_by.and_then(|by| all.iter().position(|id| *id == by))
+        {
+            all.rotate_left(at);
+        }
+        all
+    }
+
+    /// The account the order in progress belongs to (the first issuer for older records).
+    pub fn order_account(&self) -> AcmeAccountId {
+        self.order.as_ref().and_then(|o| o.account_id).unwrap_or(self.acme_account_id)
+    }
+}
+
 /// How many replaced certificates a record keeps.
 pub const HISTORY_KEPT: usize = 10;
 
@@ -209,6 +246,10 @@ pub struct OrderProgress {
     /// Set once the CSR went to the CA: from then on only downloading remains.
     #[serde(default)]
     pub finalized: bool,
+    /// The account the order was placed with (resumed with it); `None` in records from before
+    /// fallback issuers, whose orders all went to the certificate's first issuer.
+    #[serde(default)]
+    pub account_id: Option<AcmeAccountId>,
 }
 
 /// One TXT value this system published for a challenge.

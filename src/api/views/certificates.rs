@@ -33,6 +33,16 @@ pub struct CreateCertificate {
     pub csr_pem: Option<String>,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
+    /// Further ACME accounts (issuers), tried in this order when the one before cannot issue for a
+    /// reason that is its CA's own: unreachable, failing, rate-limiting, or refusing by its policy
+    /// (CAA). At most 4; none repeated, not `acme_account_id`.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, max_items = 4)]
+    pub fallback_account_ids: Vec<AcmeAccountId>,
+    /// `true`: renewals start with the issuer that issued the current certificate; by default
+    /// they start with `acme_account_id` again, returning to it once it has recovered.
+    #[serde(default)]
+    pub keep_fallback_issuer: bool,
     /// An ACME profile the account's CA offers (its `profiles`), e.g. `shortlived`; omitted: the
     /// CA's default.
     #[serde(default)]
@@ -61,6 +71,13 @@ pub struct CertificateView {
     pub key_type: KeyType,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
+    /// Fallback issuers, in the order they are tried.
+    #[schema(value_type = Vec<String>)]
+    pub fallback_account_ids: Vec<AcmeAccountId>,
+    pub keep_fallback_issuer: bool,
+    /// The account that issued the current certificate (the first issuer or a fallback).
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub issued_by: Option<AcmeAccountId>,
     /// The ACME profile its orders ask for, if any.
     pub profile: Option<String>,
     /// Issued from the operator's own CSR: no private key is held, targets get the chain only.
@@ -130,6 +147,9 @@ impl From<Certificate> for CertificateView {
             sans: c.sans,
             key_type: c.key_type,
             acme_account_id: c.acme_account_id,
+            fallback_account_ids: c.fallback_account_ids,
+            keep_fallback_issuer: c.keep_fallback_issuer,
+            issued_by: c.issued_by,
             profile: c.profile,
             from_csr: c.csr_pem.is_some(),
             renew_before_days: c.renew_before_days,

@@ -2,7 +2,7 @@
 //! Every field is optional and a field left out keeps its value; `null` where allowed resets it.
 //! Each carries the record's `version`, so an edit made on a stale read is refused.
 
-use certautopilot_core::ids::TargetId;
+use certautopilot_core::ids::{AcmeAccountId, TargetId};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -42,6 +42,11 @@ pub struct UpdateCertificate {
     /// the next order finalizes with it.
     #[schema(max_length = 16384)]
     pub csr_pem: Option<String>,
+    /// Every fallback issuer, in order (accounts of the project; `[]` removes them all).
+    #[schema(value_type = Option<Vec<String>>, max_items = 4)]
+    pub fallback_account_ids: Option<Vec<AcmeAccountId>>,
+    /// `true`: renewals start with the issuer of the current certificate; `false`: with the first.
+    pub keep_fallback_issuer: Option<bool>,
 }
 
 /// What to change on an ACME account; fields left out keep their values.

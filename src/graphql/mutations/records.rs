@@ -160,6 +160,12 @@ pub struct CreateCertificateInput {
     /// Your own CSR (PEM): names and key from it, no private key held.
     csr_pem: Option<String>,
     acme_account_id: ID,
+    /// Further accounts tried in order when the one before cannot issue for its CA's own reason.
+    #[graphql(default)]
+    fallback_account_ids: Vec<ID>,
+    /// Renewals start with the issuer of the current certificate instead of the first.
+    #[graphql(default)]
+    keep_fallback_issuer: bool,
     /// One of the account's `profiles`; omitted: the CA's default.
     profile: Option<String>,
     renew_before_days: Option<u32>,
@@ -188,6 +194,11 @@ pub struct UpdateCertificateInput {
     target_ids: Option<Vec<ID>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     paused: Option<bool>,
+    /// Every fallback issuer, in order; `[]` removes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_account_ids: Option<Vec<ID>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_fallback_issuer: Option<bool>,
 }
 
 #[derive(InputObject, Serialize)]

@@ -17,6 +17,8 @@ fn request(project: &Resources, name: &str) -> CreateCertificate {
         key_type: Some(KeyType::EcdsaP256),
         csr_pem: None,
         acme_account_id: project.account.id,
+        fallback_account_ids: vec![],
+        keep_fallback_issuer: false,
         profile: None,
         renew_before_days: Some(30),
         renew_before_hours: None,

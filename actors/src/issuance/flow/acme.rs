@@ -11,8 +11,10 @@ use certautopilot_connectors::acme::{
 use certautopilot_connectors::x509::{chain_der, leaf_summary};
 use certautopilot_core::Timestamp;
 use certautopilot_core::crypto::SecretBytes;
+use certautopilot_core::ids::AcmeAccountId;
 use certautopilot_core::lifecycle::{Effect, Event, Issuance, OrderState, OrderView, PendingChallenge, PollUntil};
-use certautopilot_core::model::{Certificate, LogLevel, SealedSecret};
+use certautopilot_core::model::{AcmeAccount, Certificate, LogLevel, SealedSecret};
+use certautopilot_core::store::RecordStore;
 use serde_json::json;
 
 use super::{Flow, Io};
@@ -23,18 +25,19 @@ impl Flow<'_> {
     /// Runs one of the CA effects.
     pub(super) async fn acme(&self, cert: &Certificate, io: &mut Io, effect: Effect) -> Result<Event, IssueError> {
         match effect {
-            Effect::PlaceOrder { sans } => {
-                let call = AcmeCall::NewOrder { names: sans, profile: cert.profile.clone() };
-                let order = self.order(io, cert, call).await?;
+            Effect::PlaceOrder { sans, account_id } => {
+                let profile = self.profile_at(io, cert, account_id).await?;
+                let order = self.order(io, account_id, AcmeCall::NewOrder { names: sans, profile }).await?;
                 Ok(Event::OrderPlaced { order: view(&order), at: Timestamp::now() })
             }
             Effect::FetchOrder { url } => {
-                let order = self.order(io, cert, AcmeCall::Order { url, authorizations: true }).await?;
+                let order = self.order(io, cert.order_account(), AcmeCall::Order { url, authorizations: true }).await?;
                 Ok(Event::OrderFetched(view(&order)))
             }
             Effect::AnswerChallenges { order_url, identifiers } => {
                 for identifier in identifiers {
-                    self.call(io, cert, AcmeCall::ChallengeReady { order_url: order_url.clone(), identifier }).await?;
+                    let ready = AcmeCall::ChallengeReady { order_url: order_url.clone(), identifier };
+                    self.call(io, cert.order_account(), ready).await?;
                 }
                 Ok(Event::ChallengesAnswered)
             }
@@ -58,11 +61,11 @@ impl Flow<'_> {
             Effect::Finalize { order_url } => {
                 let csr_der = io.csr_der.take().ok_or_else(|| IssueError::Setup("no CSR to finalize with".into()))?;
                 let io = &*io;
-                let order = self.order(io, cert, AcmeCall::Finalize { order_url, csr_der }).await?;
+                let order = self.order(io, cert.order_account(), AcmeCall::Finalize { order_url, csr_der }).await?;
                 Ok(Event::OrderFinalized(view(&order)))
             }
             Effect::Download { order_url, pending_key } => self.download(io, cert, order_url, pending_key).await,
-            Effect::Revoke { chain_pem, reason } => self.revoke(io, cert, &chain_pem, reason).await,
+            Effect::Revoke { chain_pem, reason, account_id } => self.revoke(io, account_id, &chain_pem, reason).await,
             other => Err(IssueError::Setup(format!("the runtime cannot run {other:?}"))),
         }
     }
@@ -70,13 +73,13 @@ impl Flow<'_> {
     /// One call to the CA through the account's actor. A transient failure (a rejected nonce, a
     /// reset connection, a 5xx) is tried again here within `[issuance] acme_retries` and
     /// `acme_retry_budget_ms`, each retry written to the job log, before the attempt gives up.
-    async fn call(&self, io: &Io, cert: &Certificate, call: AcmeCall) -> Result<AcmeReply, IssueError> {
+    async fn call(&self, io: &Io, account: AcmeAccountId, call: AcmeCall) -> Result<AcmeReply, IssueError> {
         let policy =
             RetryPolicy { max_retries: self.deps.settings.acme_retries, budget: self.deps.settings.acme_retry_budget };
         let mut retries = CallRetries::new(policy);
         let started = Instant::now();
         loop {
-            let error = match self.accounts.call(&io.scope, cert.acme_account_id, call.clone()).await {
+            let error = match self.accounts.call(&io.scope, account, call.clone()).await {
                 Err(IssueError::Acme(error)) => error,
                 other => return other,
             };
@@ -97,11 +100,28 @@ impl Flow<'_> {
         }
     }
 
-    async fn order(&self, io: &Io, cert: &Certificate, call: AcmeCall) -> Result<OrderSnapshot, IssueError> {
-        match self.call(io, cert, call).await? {
+    async fn order(&self, io: &Io, account: AcmeAccountId, call: AcmeCall) -> Result<OrderSnapshot, IssueError> {
+        match self.call(io, account, call).await? {
             AcmeReply::Order(order) => Ok(order),
             other => Err(IssueError::Setup(format!("unexpected answer {other:?}"))),
         }
+    }
+
+    /// The profile a new order at `account` asks for: the certificate's, which its first issuer
+    /// offers (checked when it was chosen); a fallback issuer gets it only if its CA offers it too,
+    /// otherwise the order asks for the CA's default.
+    async fn profile_at(
+        &self,
+        io: &Io,
+        cert: &Certificate,
+        account: AcmeAccountId,
+    ) -> Result<Option<String>, IssueError> {
+        let Some(profile) = &cert.profile else { return Ok(None) };
+        if account == cert.acme_account_id {
+            return Ok(Some(profile.clone()));
+        }
+        let fallback: AcmeAccount = self.deps.store.get(&io.scope, &account).await?;
+        Ok(fallback.profiles.contains_key(profile).then(|| profile.clone()))
     }
 
     /// The order's key: the stored one opened, or a new one generated and sealed (returned to be
@@ -132,7 +152,7 @@ impl Flow<'_> {
         order_url: String,
         pending_key: Option<SealedSecret>,
     ) -> Result<Event, IssueError> {
-        let chain = match self.call(io, cert, AcmeCall::Certificate(order_url)).await? {
+        let chain = match self.call(io, cert.order_account(), AcmeCall::Certificate(order_url)).await? {
             AcmeReply::Certificate(Some(chain)) => chain,
             _ => return Err(IssueError::Setup("the CA has no certificate for a valid order".into())),
         };
@@ -149,7 +169,7 @@ impl Flow<'_> {
         let leaf = leaf_summary(&chain, Some(&spki))
             .map_err(|e| IssueError::Refused(format!("the downloaded certificate is unusable: {e}")))?;
         let leaf_der = chain_der(&chain).map_err(|e| IssueError::Refused(e.to_string()))?.remove(0).to_vec();
-        let window = match self.call(io, cert, AcmeCall::RenewalWindow(leaf_der)).await {
+        let window = match self.call(io, cert.order_account(), AcmeCall::RenewalWindow(leaf_der)).await {
             Ok(AcmeReply::Window(window)) => window,
             _ => None,
         };
@@ -170,7 +190,7 @@ impl Flow<'_> {
     async fn revoke(
         &self,
         io: &Io,
-        cert: &Certificate,
+        account: AcmeAccountId,
         chain_pem: &str,
         reason: Option<u8>,
     ) -> Result<Event, IssueError> {
@@ -178,7 +198,7 @@ impl Flow<'_> {
             Ok(mut ders) => ders.remove(0).to_vec(),
             Err(e) => return Ok(Event::Unrevocable(e.to_string())),
         };
-        match self.call(io, cert, AcmeCall::Revoke { leaf_der, reason }).await {
+        match self.call(io, account, AcmeCall::Revoke { leaf_der, reason }).await {
             Ok(_) => {}
             Err(IssueError::Acme(e)) if e.problem_type() == Some("urn:ietf:params:acme:error:alreadyRevoked") => {}
             Err(e) => return Err(e),
@@ -201,7 +221,8 @@ impl Flow<'_> {
         let mut delay = poll_initial;
         loop {
             self.cancellable(tokio::time::sleep(delay)).await?;
-            let order = self.order(io, cert, AcmeCall::Order { url: url.to_owned(), authorizations: false }).await?;
+            let poll = AcmeCall::Order { url: url.to_owned(), authorizations: false };
+            let order = self.order(io, cert.order_account(), poll).await?;
             if done(order.status) {
                 return Ok(order);
             }
@@ -243,6 +264,7 @@ fn view(order: &OrderSnapshot) -> OrderView {
             .map(|a| PendingChallenge { identifier: a.identifier.clone(), dns_value: a.dns_value.clone() })
             .collect(),
         refusal: refusal(order),
+        refused_by_policy: order.refused_by_policy,
     }
 }
 

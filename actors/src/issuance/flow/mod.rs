@@ -218,9 +218,10 @@ impl Flow<'_> {
     }
 }
 
-/// What the engine needs of an error: its text and whether a retry may work.
+/// What the engine needs of an error: its text, whether a retry may work, and whether another
+/// issuer may succeed.
 fn failure(e: &IssueError) -> Failure {
-    Failure { reason: e.to_string(), transient: e.is_transient() }
+    Failure { reason: e.to_string(), transient: e.is_transient(), another_ca_may_succeed: e.another_ca_may_succeed() }
 }
 
 fn job_error(e: &IssueError, may_retry: bool) -> JobError {
