@@ -62,6 +62,24 @@ pub enum CsrError {
     NotDns,
 }
 
+/// The key type of a public key, when issuance supports it.
+pub(crate) fn key_type_of(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<KeyType> {
+    match spki.parsed().ok()? {
+        PublicKey::EC(point) => match point.key_size() {
+            256 => Some(KeyType::EcdsaP256),
+            384 => Some(KeyType::EcdsaP384),
+            _ => None,
+        },
+        PublicKey::RSA(rsa) => match rsa.key_size() {
+            2048 => Some(KeyType::Rsa2048),
+            3072 => Some(KeyType::Rsa3072),
+            4096 => Some(KeyType::Rsa4096),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Reads and checks `pem`.
 pub fn read_csr(pem: &str) -> Result<CsrSummary, CsrError> {
     if pem.len() > MAX_CSR_PEM {
@@ -74,20 +92,7 @@ pub fn read_csr(pem: &str) -> Result<CsrSummary, CsrError> {
     }
     csr.verify_signature().map_err(|_| CsrError::BadSignature)?;
     let info = &csr.certification_request_info;
-    let key_type = match info.subject_pki.parsed().map_err(|_| CsrError::UnsupportedKey)? {
-        PublicKey::EC(point) => match point.key_size() {
-            256 => KeyType::EcdsaP256,
-            384 => KeyType::EcdsaP384,
-            _ => return Err(CsrError::UnsupportedKey),
-        },
-        PublicKey::RSA(rsa) => match rsa.key_size() {
-            2048 => KeyType::Rsa2048,
-            3072 => KeyType::Rsa3072,
-            4096 => KeyType::Rsa4096,
-            _ => return Err(CsrError::UnsupportedKey),
-        },
-        _ => return Err(CsrError::UnsupportedKey),
-    };
+    let key_type = key_type_of(&info.subject_pki).ok_or(CsrError::UnsupportedKey)?;
     let common_name = match info.subject.iter_common_name().next() {
         Some(cn) => Some(cn.as_str().map_err(|_| CsrError::Unreadable)?.to_ascii_lowercase()),
         None => None,

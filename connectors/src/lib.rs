@@ -8,6 +8,7 @@ pub mod dns;
 pub mod egress;
 pub mod failure;
 pub mod https;
+pub mod import;
 pub mod siem;
 pub mod targets;
 pub mod x509;

@@ -156,6 +156,10 @@ routes! {
         req: None, 200 Some(Body::of::<CertificatePage>()), query: LIST;
     POST "/api/v1/certificates" => certificates::create, OPERATOR, "createCertificate", "request a certificate (queues its issue job)",
         req: Some(Body::of::<CreateCertificate>()), 202 Some(Body::of::<CertificateCreated>()), query: &[];
+    POST "/api/v1/certificates/import" => certificates::import, OPERATOR, "importCertificate", "import a certificate issued elsewhere (PEM chain with or without its key, or PKCS#12) to watch it, unmanaged",
+        req: Some(Body::of::<ImportCertificate>()), 201 Some(Body::of::<CertificateView>()), query: &[];
+    POST "/api/v1/certificates/{id}/manage" => certificates::manage, OPERATOR, "manageCertificate", "put an unmanaged certificate under management: an issuer renews it from now on (version-checked)",
+        req: Some(Body::of::<ManageCertificate>()), 200 Some(Body::of::<CertificateView>()), query: &[];
     POST "/api/v1/certificates/{id}/renew" => certificates::renew, OPERATOR, "renewCertificate", "renew now (queues a renew job)",
         req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
     POST "/api/v1/certificates/{id}/revoke" => certificates::revoke, ADMIN, "revokeCertificate", "revoke at the CA (queues a revoke job)",

@@ -129,8 +129,9 @@ impl CertificateNode {
     async fn key_type(&self) -> String {
         name_of(&self.view.key_type)
     }
-    async fn acme_account_id(&self) -> ID {
-        ID(self.view.acme_account_id.to_string())
+    /// The first issuer; `null` for a certificate issued elsewhere and not under management.
+    async fn acme_account_id(&self) -> Option<ID> {
+        self.view.acme_account_id.map(|id| ID(id.to_string()))
     }
     /// Fallback issuers, in the order they are tried.
     async fn fallback_account_ids(&self) -> Vec<ID> {
@@ -147,6 +148,10 @@ impl CertificateNode {
     /// The ACME profile its orders ask for, if any.
     async fn profile(&self) -> Option<&str> {
         self.view.profile.as_deref()
+    }
+    /// `requested` (here), `imported` or `discovered`.
+    async fn origin(&self) -> &'static str {
+        self.view.origin.as_str()
     }
     /// Issued from the operator's own CSR: no private key is held.
     async fn from_csr(&self) -> bool {
@@ -240,10 +245,11 @@ impl CertificateNode {
         Ok(crate::service::certificates::issued_chain(&self.cert))
     }
 
-    /// The ACME account that issues it.
+    /// The ACME account that issues it (`null` when none does: an unmanaged certificate).
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Option<AcmeAccountNode>> {
         let scope = nested_scope(ctx, "Certificate.account", &self.scope)?;
-        let key = AccountKey(Scoped { scope, key: self.cert.acme_account_id });
+        let Some(account) = self.cert.acme_account_id else { return Ok(None) };
+        let key = AccountKey(Scoped { scope, key: account });
         Ok(loaders::of(ctx)?.load_one(key).await?.map(|a| AcmeAccountNode(a.into())))
     }
 
@@ -352,7 +358,8 @@ async fn prefetch(ctx: &Context<'_>, page: &[&CertificateNode]) -> GqlResult<()>
     };
     let mut work: Vec<futures_util::future::BoxFuture<'_, Result<(), ApiError>>> = Vec::new();
     if selected(&["account"]) && allowed("Certificate.account") {
-        let keys: Vec<_> = page.iter().map(|c| AccountKey(scoped(&scope, c.cert.acme_account_id))).collect();
+        let keys: Vec<_> =
+            page.iter().filter_map(|c| c.cert.acme_account_id).map(|a| AccountKey(scoped(&scope, a))).collect();
         work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
     }
     if (selected(&["targets"]) || selected(&["deployments"])) && allowed("Certificate.deployments") {

@@ -109,6 +109,8 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.scanTarget", "scanTarget"),
     ("Mutation.createCertificate", "createCertificate"),
     ("Mutation.updateCertificate", "updateCertificate"),
+    ("Mutation.importCertificate", "importCertificate"),
+    ("Mutation.manageCertificate", "manageCertificate"),
     ("Mutation.deleteCertificate", "deleteCertificate"),
     ("Mutation.renewCertificate", "renewCertificate"),
     ("Mutation.revokeCertificate", "revokeCertificate"),

@@ -39,13 +39,8 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
     let Requested { names: CertificateNames { common_name, names, given }, key_type, csr_pem } = requested(&input)?;
     let lead = renewal_lead(None, input.renew_before_days, input.renew_before_hours)?;
     names_served(state, &scope, &given).await?;
-    let account: AcmeAccount = state
-        .store()?
-        .get(&scope, &input.acme_account_id)
-        .await
-        .map_err(related_missing("acme_account_id", "acme account"))?;
+    let (account, fallbacks) = issuers(state, &scope, input.acme_account_id, &input.fallback_account_ids).await?;
     resolve_targets(state, &scope, &input.target_ids).await?;
-    let fallbacks = fallback_issuers(state, &scope, account.id, &input.fallback_account_ids).await?;
     let profile = input.profile.as_deref().map(|p| offered_profile(&account, p)).transpose()?;
     let mut certificate = Certificate::new(scope.project_id(), common_name, names, key_type, account.id, state.now());
     certificate.profile = profile;
@@ -241,7 +236,7 @@ pub async fn set_targets(auth: &Authorized, id: CertificateId, input: SetTargets
 
 /// The targets named, each checked to be in the project (422 on `target_ids[i]` otherwise),
 /// without repeats, in the order given.
-async fn resolve_targets(
+pub(super) async fn resolve_targets(
     state: &AppState,
     scope: &ProjectScope,
     target_ids: &[TargetId],
@@ -257,12 +252,25 @@ async fn resolve_targets(
     Ok(ids)
 }
 
-/// The fallback issuers asked for, checked: accounts of the project, none twice, not the first
-/// issuer, at most `MAX_FALLBACK_ISSUERS`.
-async fn fallback_issuers(
+/// The first issuer and the fallbacks asked for, each an account of the project.
+pub(super) async fn issuers(
     state: &AppState,
     scope: &ProjectScope,
     first: AcmeAccountId,
+    fallbacks: &[AcmeAccountId],
+) -> Result<(AcmeAccount, Vec<AcmeAccountId>), ApiError> {
+    let account: AcmeAccount =
+        state.store()?.get(scope, &first).await.map_err(related_missing("acme_account_id", "acme account"))?;
+    let fallbacks = fallback_issuers(state, scope, Some(account.id), fallbacks).await?;
+    Ok((account, fallbacks))
+}
+
+/// The fallback issuers asked for, checked: accounts of the project, none twice, not the first
+/// issuer, at most `MAX_FALLBACK_ISSUERS`.
+pub(super) async fn fallback_issuers(
+    state: &AppState,
+    scope: &ProjectScope,
+    first: Option<AcmeAccountId>,
     asked: &[AcmeAccountId],
 ) -> Result<Vec<AcmeAccountId>, ApiError> {
     if asked.len() > MAX_FALLBACK_ISSUERS {
@@ -273,8 +281,8 @@ async fn fallback_issuers(
     }
     for (i, id) in asked.iter().enumerate() {
         let field = format!("fallback_account_ids[{i}]");
-        if *id == first || asked[..i].contains(id) {
-            let why = if *id == first { "is the certificate's first issuer" } else { "is named twice" };
+        if Some(*id) == first || asked[..i].contains(id) {
+            let why = if Some(*id) == first { "is the certificate's first issuer" } else { "is named twice" };
             return Err(ApiError::invalid(&field, format!("{why}: name each fallback once, after the first")));
         }
         let _: AcmeAccount = state.store()?.get(scope, id).await.map_err(related_missing(&field, "acme account"))?;
@@ -321,7 +329,10 @@ pub async fn update(
     if let Some(profile) = &input.profile {
         let profile = match profile {
             Some(p) => {
-                let account: AcmeAccount = state.store()?.get(&scope, &cert.acme_account_id).await?;
+                let issuer = cert.acme_account_id.ok_or_else(|| {
+                    ApiError::invalid("profile", "the certificate has no issuer yet: put it under management first")
+                })?;
+                let account: AcmeAccount = state.store()?.get(&scope, &issuer).await?;
                 Some(offered_profile(&account, p)?)
             }
             None => None,
@@ -424,7 +435,11 @@ pub async fn delete(auth: &Authorized, id: CertificateId) -> Result<(), ApiError
 /// Refuses the first name (`(field, name)`) that no zone of the project serves: a DNS-01 challenge
 /// for it could never be published (`actors::issuance::dns` starts from the same zone choice, and
 /// a CNAME on `_acme-challenge` is only followed from a zone of the project).
-async fn names_served(state: &AppState, scope: &ProjectScope, names: &[(String, String)]) -> Result<(), ApiError> {
+pub(super) async fn names_served(
+    state: &AppState,
+    scope: &ProjectScope,
+    names: &[(String, String)],
+) -> Result<(), ApiError> {
     let mut zones: Vec<Zone> = Vec::new();
     let mut page = PageRequest::first(1_000);
     loop {
@@ -468,7 +483,7 @@ fn offered_profile(account: &AcmeAccount, profile: &str) -> Result<String, ApiEr
 /// fewer than the certificate lives (its current lifetime once issued, otherwise the 90 days ACME
 /// CAs issue). Refused, not clamped, so what is stored is what was asked for; days and hours are
 /// two ways to say one thing, so a request gives at most one.
-fn renewal_lead(
+pub(super) fn renewal_lead(
     cert: Option<&Certificate>,
     days: Option<u32>,
     hours: Option<u32>,
@@ -511,7 +526,7 @@ fn renewal_lead(
     Ok(Some(asked))
 }
 
-fn set_lead(cert: &mut Certificate, lead: Option<RenewBefore>) {
+pub(super) fn set_lead(cert: &mut Certificate, lead: Option<RenewBefore>) {
     (cert.renew_before_days, cert.renew_before_hours) = match lead {
         Some(RenewBefore::Days(d)) => (Some(d), None),
         Some(RenewBefore::Hours(h)) => (None, Some(h)),

@@ -89,7 +89,8 @@ impl InventoryFilter {
     }
 
     fn matches(&self, cert: &Certificate, now_millis: i64) -> bool {
-        if self.status.is_some_and(|s| s != cert.status) || self.issuer.is_some_and(|a| a != cert.acme_account_id) {
+        if self.status.is_some_and(|s| s != cert.status) || self.issuer.is_some_and(|a| Some(a) != cert.acme_account_id)
+        {
             return false;
         }
         if let Some(days) = self.expiring_within_days {
@@ -238,7 +239,7 @@ mod tests {
         assert!(!f(InventoryFilter { status: Some(CertificateStatus::Failed), ..Default::default() }));
         assert!(f(InventoryFilter { expiring_within_days: Some(10), ..Default::default() }));
         assert!(!f(InventoryFilter { expiring_within_days: Some(9), ..Default::default() }));
-        assert!(f(InventoryFilter { issuer: Some(cert.acme_account_id), ..Default::default() }));
+        assert!(f(InventoryFilter { issuer: cert.acme_account_id, ..Default::default() }));
         assert!(!f(InventoryFilter { issuer: Some(AcmeAccountId::new()), ..Default::default() }));
         let day = (now + 10 * 86_400_000) / 86_400_000;
         assert!(f(InventoryFilter { expires_on_day: Some(day), ..Default::default() }));

@@ -11,6 +11,7 @@ pub mod acme_accounts;
 pub mod admin;
 pub mod audit;
 pub mod authorized;
+pub mod certificate_import;
 pub mod certificate_request;
 pub mod certificates;
 pub mod cluster;

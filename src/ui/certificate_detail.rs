@@ -56,6 +56,14 @@ struct CertificatePage {
     can_operate: bool,
     can_revoke: bool,
     reasons: &'static [&'static str],
+    /// Unmanaged, and the reader may put it under management: the accounts to choose from.
+    manage_with: Option<Vec<crate::api::views::AcmeAccountView>>,
+}
+
+impl CertificatePage {
+    fn unmanaged(&self) -> bool {
+        self.cert.status == CertificateStatus::Unmanaged
+    }
 }
 
 impl CertificatePage {
@@ -101,7 +109,10 @@ pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
     let cert = service::get(&ui.auth("getCertificate")?, id).await?;
     let mut timeline = service::timeline(&ui.auth("getCertificateTimeline")?, id).await?.items;
     let deployed = service::deployments(&ui.auth("getCertificateDeployments")?, id).await?.items;
-    let mut issuer = account_name(&ui, cert.acme_account_id).await?;
+    let mut issuer = match cert.acme_account_id {
+        Some(first) => account_name(&ui, first).await?,
+        None => format!("none: {} here and not under management", cert.origin.as_str()),
+    };
     for fallback in &cert.fallback_account_ids {
         issuer = format!("{issuer}, then {}", account_name(&ui, *fallback).await?);
     }
@@ -130,6 +141,13 @@ pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
         }
         _ => None,
     };
+    let can_operate = ui.can(cert.project_id, Role::Operator);
+    let manage_with = if can_operate && cert.status == CertificateStatus::Unmanaged {
+        let page = certautopilot_core::store::PageRequest::first(1_000);
+        Some(crate::service::acme_accounts::list(&ui.auth("listAcmeAccounts")?, cert.project_id, page).await?.items)
+    } else {
+        None
+    };
     let mut layout = ui.layout(cert.common_name.clone(), "certificates", Some(cert.project_id));
     layout.notice = query_value(&req, "notice").and_then(|n| notice_text(&n)).map(str::to_owned);
     let page = CertificatePage {
@@ -142,7 +160,8 @@ pub async fn detail(req: HttpRequest, id: web::Path<String>) -> UiResult {
         timeline,
         live,
         validity,
-        can_operate: ui.can(cert.project_id, Role::Operator),
+        can_operate,
+        manage_with,
         can_revoke: ui.can(cert.project_id, Role::Admin),
         reasons: &SUBSCRIBER_REVOCATION_REASONS,
         cert,
@@ -157,6 +176,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "renew" => "Renewal queued.",
         "revoke" => "Revocation queued.",
         "distribute" => "Deployment to every target queued.",
+        "imported" => "Certificate imported: it is watched, not renewed, until you put it under management.",
+        "manage" => "Under management: its issuer renews it when its renewal window opens.",
         _ => return None,
     })
 }
@@ -187,9 +208,36 @@ pub async fn action(req: HttpRequest, path: web::Path<(String, String)>, body: w
             service::revoke(&ui.auth("revokeCertificate")?, id, input).await.map(drop)?
         }
         "distribute" => service::distribute(&ui.auth("distributeCertificate")?, id).await.map(drop)?,
+        "manage" => {
+            let input = manage_input(&form)?;
+            crate::service::certificate_import::manage(&ui.auth("manageCertificate")?, id, input).await.map(drop)?
+        }
         _ => return Err(ApiError::not_found("action").into()),
     }
     Ok(see_other(&format!("/certificates/{id}?notice={action}")))
+}
+
+/// The put-under-management form as the operation's input; a value of the wrong shape is refused
+/// naming its field.
+fn manage_input(form: &FormData) -> Result<crate::api::views::ManageCertificate, ApiError> {
+    let version = form.text("version").parse().map_err(|_| ApiError::invalid("version", "reload the page"))?;
+    let acme_account_id = form
+        .text("acme_account_id")
+        .parse()
+        .map_err(|_| ApiError::invalid("acme_account_id", "choose an ACME account"))?;
+    let renew_before_days = form
+        .optional("renew_before_days")
+        .map(|d| d.parse::<u32>())
+        .transpose()
+        .map_err(|_| ApiError::invalid("renew_before_days", "a whole number of days"))?;
+    Ok(crate::api::views::ManageCertificate {
+        version,
+        acme_account_id,
+        fallback_account_ids: Vec::new(),
+        keep_fallback_issuer: false,
+        renew_before_days,
+        renew_before_hours: None,
+    })
 }
 
 /// The issued chain as a PEM file download.

@@ -18,7 +18,8 @@ use crate::ui::context::{Layout, Ui, UiError, UiResult, render, render_status, s
 use crate::ui::display::{ProjectNames, query_value, span, when_opt};
 use crate::ui::forms::{FieldErrors, FormData};
 
-pub const STATUSES: [&str; 7] = ["requested", "issuing", "issued", "renewing", "failed", "revoked", "expired"];
+pub const STATUSES: [&str; 8] =
+    ["requested", "issuing", "issued", "renewing", "failed", "revoked", "expired", "unmanaged"];
 const PAGE_SIZE: usize = 50;
 
 #[derive(Template)]
@@ -160,7 +161,7 @@ impl NewCertificatePage {
 }
 
 /// The project the form is for: given, else the caller's first project where they may request.
-fn form_project(ui: &Ui, asked: Option<&str>) -> Result<ProjectId, UiError> {
+pub(super) fn form_project(ui: &Ui, asked: Option<&str>) -> Result<ProjectId, UiError> {
     match ui.project_or_first(asked)? {
         Some(p) => Ok(p),
         None => Err(UiError::Redirect("/projects".into())),
@@ -226,12 +227,7 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         .enumerate()
         .map(|(i, a)| a.parse().map_err(|_| ApiError::invalid(format!("fallback_account_ids[{i}]"), "unknown account")))
         .collect::<Result<Vec<_>, _>>()?;
-    let target_ids = form
-        .all("target_ids")
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.parse().map_err(|_| ApiError::invalid(format!("target_ids[{i}]"), "unknown target")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let target_ids = target_ids(form)?;
     Ok(CreateCertificate {
         project_id: project,
         common_name: form.text("common_name"),
@@ -246,6 +242,15 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         renew_before_hours,
         target_ids,
     })
+}
+
+/// The targets ticked in a form; one that is not an id is refused naming its place.
+pub(super) fn target_ids(form: &FormData) -> Result<Vec<certautopilot_core::ids::TargetId>, ApiError> {
+    form.all("target_ids")
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.parse().map_err(|_| ApiError::invalid(format!("target_ids[{i}]"), "unknown target")))
+        .collect()
 }
 
 pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {

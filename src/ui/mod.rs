@@ -17,6 +17,7 @@ mod credentials;
 mod display;
 mod edits;
 mod forms;
+mod imports;
 mod jobs;
 mod overview;
 mod projects;
@@ -38,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/certificates", web::get().to(certificates::inventory))
         .route("/certificates/new", web::get().to(certificates::new_page))
         .route("/certificates/new", web::post().to(certificates::create))
+        .route("/certificates/import", web::get().to(imports::import_page))
+        .route("/certificates/import", web::post().to(imports::import))
         .route("/certificates/{id}", web::get().to(certificate_detail::detail))
         .route("/certificates/{id}/live", web::get().to(certificate_detail::live))
         .route("/certificates/{id}/chain.pem", web::get().to(certificate_detail::chain))

@@ -19,6 +19,7 @@ mod drift;
 mod fallback;
 mod full_disk;
 mod hostile_ca;
+mod import;
 mod issuance;
 mod issuance_route53;
 mod kek;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ZONE, verify_chain};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ElsewhereCa, ZONE, verify_chain};
 use serde_json::json;
 
 use crate::browser::{Browser, Driver, session};
@@ -149,6 +149,7 @@ async fn operator_issues_downloads_and_revokes_through_the_console() {
         verify_chain(&chain, &root, &format!("www.{ZONE}")).unwrap();
 
         other_screens(&b, &pid, &page).await;
+        import_and_manage(&b, &pid).await;
 
         // --- revoke with a reason: queued, then revoked on the page.
         b.goto(&page).await;
@@ -184,6 +185,41 @@ async fn operator_issues_downloads_and_revokes_through_the_console() {
         b.check("session-expired").await;
     })
     .await;
+}
+
+/// A certificate issued elsewhere, through the import form: a key that is not its own is refused
+/// beside its field (the chain kept, the key not written back), then it is imported unmanaged
+/// and put under management with the project's account from its page.
+async fn import_and_manage(b: &Browser, pid: &str) {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let ca = ElsewhereCa::new("Another CA");
+    let cert = ca.leaf(&[&format!("legacy.{ZONE}")], DAY * 10, DAY * 90);
+    let stranger = ca.leaf(&[&format!("other.{ZONE}")], DAY, DAY * 90);
+    b.goto(&format!("/certificates/import?project={pid}")).await;
+    b.fill("#f-chain_pem", &cert.chain_pem).await;
+    b.fill("#f-private_key_pem", &stranger.key_pem).await;
+    b.submit("form[action='/certificates/import']").await;
+    assert!(b.text("#e-private_key_pem").await.contains("not the key of the leaf"));
+    assert!(
+        b.find("#f-chain_pem").await.prop("value").await.unwrap().unwrap_or_default().contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(
+        b.find("#f-private_key_pem").await.prop("value").await.unwrap().unwrap_or_default(),
+        "",
+        "a key is never written back"
+    );
+    b.check("import-refused").await;
+    b.fill("#f-private_key_pem", &cert.key_pem).await;
+    b.submit("form[action='/certificates/import']").await;
+    assert!(b.text(".notice").await.contains("imported"));
+    assert_eq!(b.text("#cert-status").await, "unmanaged");
+    assert_eq!(b.count("form[action$='/renew']").await, 0, "nothing renews an unmanaged certificate");
+    b.check("certificate-imported").await;
+    b.choose("#manage-account", 1).await;
+    b.submit("form[action$='/manage']").await;
+    assert!(b.text(".notice").await.contains("Under management"));
+    assert_eq!(b.text("#cert-status").await, "issued");
+    assert!(b.page_text().await.contains("pebble"), "the issuer is named on the page");
 }
 
 /// Every other screen with the issued certificate in place: inventory, overview, jobs, a job,

@@ -266,8 +266,9 @@ impl CertificateEngine {
         match &self.cert.order {
             Some(progress) => {
                 let url = progress.url.clone();
-                let account = self.cert.order_account();
-                if !self.tried.contains(&account) {
+                if let Some(account) = self.cert.order_account()
+                    && !self.tried.contains(&account)
+                {
                     self.tried.push(account);
                 }
                 effects.push(Effect::Step("resuming order"));

@@ -47,7 +47,7 @@ pub fn apply_issuance(
     cert.chain_pem = Some(issuance.chain_pem);
     cert.private_key = issuance.private_key;
     cert.pending_key = None;
-    cert.issued_by = Some(cert.order_account());
+    cert.issued_by = cert.order_account();
     cert.order = None;
     cert.revoked_at = None;
     Ok(t)

@@ -137,7 +137,7 @@ fn info(message: &'static str, fields: serde_json::Value) -> Effect {
 #[test]
 fn issue_walks_order_challenges_finalize_download() {
     let c = cert();
-    let c_account = c.acme_account_id;
+    let c_account = c.acme_account_id.unwrap();
     let run = job(Request::Issue);
     let job_id = run.job_id;
     let mut d = Driver::new(c, run);
@@ -311,7 +311,10 @@ fn renewal_rotates_history_and_keeps_ten() {
     let effects = d.run(Event::Start { now: T0 });
     assert_eq!(
         effects.last(),
-        Some(&Effect::PlaceOrder { sans: vec!["a.test".into()], account_id: d.engine().certificate().acme_account_id })
+        Some(&Effect::PlaceOrder {
+            sans: vec!["a.test".into()],
+            account_id: d.engine().certificate().acme_account_id.unwrap()
+        })
     );
     assert_eq!(d.saves, vec![("cert.renewing", CertificateStatus::Renewing)]);
     let effects = d.run(Event::OrderPlaced { order: order(OrderState::Valid), at: T0 });
@@ -418,7 +421,10 @@ fn renewal_after_expiry_marks_expired_first() {
     );
     assert_eq!(
         effects.last(),
-        Some(&Effect::PlaceOrder { sans: vec!["a.test".into()], account_id: d.engine().certificate().acme_account_id })
+        Some(&Effect::PlaceOrder {
+            sans: vec!["a.test".into()],
+            account_id: d.engine().certificate().acme_account_id.unwrap()
+        })
     );
 }
 
@@ -521,7 +527,7 @@ fn revoke_marks_revoked_then_deployments() {
         d.send(Event::Start { now: T0 }),
         vec![
             Effect::Step("revoking"),
-            Effect::Revoke { chain_pem: "chain-0a".into(), reason: Some(1), account_id: c.acme_account_id }
+            Effect::Revoke { chain_pem: "chain-0a".into(), reason: Some(1), account_id: c.acme_account_id.unwrap() }
         ]
     );
     let effects = d.send(Event::Revoked { at: T0 });

@@ -24,6 +24,8 @@ pub enum LifecycleEvent {
     Failed,
     Revoked,
     Expired,
+    /// An imported or discovered certificate is put under management: its issuer renews it.
+    Managed,
 }
 
 /// Where an event leads. `audit` is `None` for a resume, which changes nothing.
@@ -50,6 +52,7 @@ impl std::fmt::Display for CertificateStatus {
             CertificateStatus::Failed => "failed",
             CertificateStatus::Revoked => "revoked",
             CertificateStatus::Expired => "expired",
+            CertificateStatus::Unmanaged => "unmanaged",
         })
     }
 }
@@ -77,6 +80,7 @@ pub fn transition(
         (S::Issued | S::Renewing | S::Expired, E::Revoked) => to(S::Revoked, "cert.revoked"),
         (S::Failed, E::Revoked) if has_certificate => to(S::Revoked, "cert.revoked"),
         (S::Issued, E::Expired) => to(S::Expired, "cert.expired"),
+        (S::Unmanaged, E::Managed) => to(S::Issued, "cert.managed"),
         _ => Err(InvalidTransition { from, event }),
     }
 }
@@ -146,7 +150,8 @@ mod tests {
         );
     }
 
-    /// What may not happen: renewing or revoking what was never issued, anything after revocation.
+    /// What may not happen: renewing or revoking what was never issued, anything after revocation,
+    /// anything but being put under management for a certificate issued elsewhere.
     #[test]
     fn impossible_moves_are_refused() {
         for (from, event, has) in [
@@ -160,6 +165,10 @@ mod tests {
             (S::Issued, E::StartIssue, true),
             (S::Issued, E::Issued, true),
             (S::Requested, E::Issued, false),
+            (S::Unmanaged, E::StartRenew, true),
+            (S::Unmanaged, E::Revoked, true),
+            (S::Unmanaged, E::Expired, true),
+            (S::Issued, E::Managed, true),
         ] {
             assert_eq!(transition(from, event, has), Err(InvalidTransition { from, event }), "{from} {event:?}");
         }

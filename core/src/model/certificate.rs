@@ -17,6 +17,32 @@ pub enum CertificateStatus {
     Failed,
     Revoked,
     Expired,
+    /// Issued elsewhere (imported or discovered) and only watched: nothing renews it until it is
+    /// put under management with an issuer.
+    Unmanaged,
+}
+
+/// Where a certificate record came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateOrigin {
+    /// Requested here and issued by its ACME account.
+    #[default]
+    Requested,
+    /// Uploaded (PEM or PKCS#12) after being issued elsewhere.
+    Imported,
+    /// Found served at an endpoint by a discovery scan.
+    Discovered,
+}
+
+impl CertificateOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateOrigin::Requested => "requested",
+            CertificateOrigin::Imported => "imported",
+            CertificateOrigin::Discovered => "discovered",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,8 +97,12 @@ pub struct Certificate {
     pub common_name: String,
     pub sans: Vec<String>,
     pub key_type: KeyType,
-    /// The issuer: the ACME account that orders this certificate.
-    pub acme_account_id: AcmeAccountId,
+    /// The issuer: the ACME account that orders this certificate; `None` only for a certificate
+    /// issued elsewhere that is not (yet) under management.
+    pub acme_account_id: Option<AcmeAccountId>,
+    /// Where the record came from: requested here, imported, or found by a discovery scan.
+    #[serde(default)]
+    pub origin: CertificateOrigin,
     /// Further issuers, tried in this order when the one before cannot issue for a reason another
     /// CA may not share (down, rate-limiting, a CAA or policy refusal); never the first one again.
     #[serde(default)]
@@ -152,7 +182,8 @@ impl Certificate {
             common_name: common_name.into(),
             sans,
             key_type,
-            acme_account_id,
+            acme_account_id: Some(acme_account_id),
+            origin: CertificateOrigin::Requested,
             fallback_account_ids: Vec::new(),
             keep_fallback_issuer: false,
             issued_by: None,
@@ -184,6 +215,25 @@ impl Certificate {
     }
 }
 
+impl Certificate {
+    /// A certificate issued elsewhere (imported or discovered), recorded to be watched: no issuer,
+    /// status `unmanaged`, nothing renews it until it is put under management.
+    pub fn unmanaged(
+        project_id: ProjectId,
+        common_name: impl Into<String>,
+        sans: Vec<String>,
+        key_type: KeyType,
+        origin: CertificateOrigin,
+        now: Timestamp,
+    ) -> Self {
+        let mut cert = Certificate::new(project_id, common_name, sans, key_type, AcmeAccountId::new(), now);
+        cert.acme_account_id = None;
+        cert.origin = origin;
+        cert.status = CertificateStatus::Unmanaged;
+        cert
+    }
+}
+
 /// The lifetime a certificate is expected to have before its CA has issued one: the 90 days
 /// ACME CAs (Let's Encrypt and most others) issue. Issue 15, item 4: a `renew_before_days` at or
 /// above the lifetime would renew at once, forever; M2.7 handles short-lived certificates in full.
@@ -207,8 +257,8 @@ impl Certificate {
     /// The issuers a new order tries, in order: the first issuer and its fallbacks, starting with
     /// the one that issued the current certificate when `keep_fallback_issuer` is set.
     pub fn issuers(&self) -> Vec<AcmeAccountId> {
-        let mut all = vec![self.acme_account_id];
-        all.extend(self.fallback_account_ids.iter().filter(|id| **id != self.acme_account_id));
+        let mut all: Vec<AcmeAccountId> = self.acme_account_id.into_iter().collect();
+        all.extend(self.fallback_account_ids.iter().filter(|id| Some(**id) != self.acme_account_id));
         if self.keep_fallback_issuer
             && let Some(at) = self.issued_by.and_then(|by| all.iter().position(|id| *id == by))
         {
@@ -217,9 +267,10 @@ impl Certificate {
         all
     }
 
-    /// The account the order in progress belongs to (the first issuer for older records).
-    pub fn order_account(&self) -> AcmeAccountId {
-        self.order.as_ref().and_then(|o| o.account_id).unwrap_or(self.acme_account_id)
+    /// The account the order in progress belongs to (the first issuer for older records); `None`
+    /// only for a certificate that has no issuer.
+    pub fn order_account(&self) -> Option<AcmeAccountId> {
+        self.order.as_ref().and_then(|o| o.account_id).or(self.acme_account_id)
     }
 }
 

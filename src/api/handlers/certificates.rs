@@ -8,8 +8,8 @@ use crate::api::error::ApiError;
 use crate::api::handlers::{ListQuery, path_id};
 use crate::api::json::ApiJson;
 use crate::api::views::{
-    CertificatePage, CertificateView, CreateCertificate, DeploymentList, LiveStatus, RevokeCertificate, SetTargets,
-    TimelineView, UpdateCertificate,
+    CertificatePage, CertificateView, CreateCertificate, DeploymentList, ImportCertificate, LiveStatus,
+    ManageCertificate, RevokeCertificate, SetTargets, TimelineView, UpdateCertificate,
 };
 use crate::service::certificates as service;
 
@@ -72,6 +72,18 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateCertificate>,
 ) -> Result<web::Json<CertificateView>, ApiError> {
     Ok(web::Json(service::update(&auth, path_id(&id, "certificate")?, body).await?))
+}
+
+pub async fn import(auth: Authorized, ApiJson(body): ApiJson<ImportCertificate>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(crate::service::certificate_import::import(&auth, body).await?))
+}
+
+pub async fn manage(
+    auth: Authorized,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<ManageCertificate>,
+) -> Result<web::Json<CertificateView>, ApiError> {
+    Ok(web::Json(crate::service::certificate_import::manage(&auth, path_id(&id, "certificate")?, body).await?))
 }
 
 pub async fn delete(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -117,6 +117,11 @@ async fn base(
             let cert = issued_certificate(h, w, n).await;
             (format!("/api/v1/certificates/{}/revoke", cert.id), json!({}))
         }
+        "manageCertificate" => {
+            let cert = unmanaged_certificate(h, &w.a.scope, &w.a.zone.apex).await;
+            let body = json!({ "version": cert.version, "acme_account_id": w.a.account.id });
+            (format!("/api/v1/certificates/{}/manage", cert.id), body)
+        }
         "updateCertificate" => {
             let cert = issued_certificate(h, w, n).await;
             (format!("/api/v1/certificates/{}", cert.id), json!({ "version": cert.version }))

@@ -318,6 +318,32 @@ pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources
     Resources { scope, account, credential, zone, target, certificate, job }
 }
 
+/// An imported certificate for a name under `apex`, unmanaged, living 90 days (one of them past).
+pub async fn unmanaged_certificate(h: &Harness, scope: &ProjectScope, apex: &str) -> Certificate {
+    let now = Timestamp::now();
+    let name = format!("imported{}.{apex}", unique());
+    let mut cert = Certificate::unmanaged(
+        scope.project_id(),
+        name.clone(),
+        vec![name],
+        KeyType::EcdsaP256,
+        CertificateOrigin::Imported,
+        now,
+    );
+    let day = std::time::Duration::from_secs(86_400);
+    (cert.not_before, cert.not_after) = (Some(now.saturating_sub(day)), Some(now.saturating_add(day * 89)));
+    cert.chain_pem = Some("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into());
+    h.store.insert(scope, &cert).await.unwrap();
+    cert
+}
+
+/// A PEM chain issued elsewhere (a test CA of its own) for a name under `apex`, to import.
+pub fn chain_issued_elsewhere(apex: &str) -> String {
+    let ca = certautopilot_connectors::testsupport::ElsewhereCa::new("Elsewhere");
+    let day = std::time::Duration::from_secs(86_400);
+    ca.leaf(&[&format!("e{}.{apex}", unique())], day, day * 90).chain_pem
+}
+
 pub fn unique() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)

@@ -138,6 +138,14 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
             json!({ "version": current.version, "paused": true })
         }
         (Method::POST, "/api/v1/certificates/{id}/revoke") => json!({ "reason": "superseded" }),
+        (Method::POST, "/api/v1/certificates/import") => {
+            json!({ "project_id": pb, "chain_pem": chain_issued_elsewhere(&b.zone.apex) })
+        }
+        // B's certificate is already managed: B's admin is refused for its state (409).
+        (Method::POST, "/api/v1/certificates/{id}/manage") => {
+            let current: Certificate = h.store.get(&b.scope, &b.certificate.id).await.unwrap();
+            json!({ "version": current.version, "acme_account_id": b.account.id })
+        }
         (Method::PUT, "/api/v1/certificates/{id}/targets") => {
             let current: Certificate = h.store.get(&b.scope, &b.certificate.id).await.unwrap();
             json!({ "target_ids": [b.target.id], "version": current.version })

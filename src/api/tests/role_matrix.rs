@@ -154,6 +154,16 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             Some(json!({ "project_id": pa, "common_name": format!("c{n}.{}", a.zone.apex), "key_type": "ecdsa-p256",
                 "acme_account_id": a.account.id })),
         ),
+        (Method::POST, "/api/v1/certificates/import") => {
+            (route.path.into(), Some(json!({ "project_id": pa, "chain_pem": chain_issued_elsewhere(&a.zone.apex) })))
+        }
+        (Method::POST, "/api/v1/certificates/{id}/manage") => {
+            let cert = unmanaged_certificate(h, &a.scope, &a.zone.apex).await;
+            (
+                format!("/api/v1/certificates/{}/manage", cert.id),
+                Some(json!({ "version": cert.version, "acme_account_id": a.account.id })),
+            )
+        }
         (Method::GET, "/api/v1/acme-accounts/{id}") => (format!("/api/v1/acme-accounts/{}", a.account.id), None),
         (Method::GET, "/api/v1/dns-credentials/{id}") => (format!("/api/v1/dns-credentials/{}", a.credential.id), None),
         (Method::GET, "/api/v1/zones/{id}") => (format!("/api/v1/zones/{}", a.zone.id), None),
@@ -393,6 +403,8 @@ PATCH /api/v1/targets/{id} admin
 DELETE /api/v1/targets/{id} admin
 GET /api/v1/certificates viewer
 POST /api/v1/certificates operator
+POST /api/v1/certificates/import operator
+POST /api/v1/certificates/{id}/manage operator
 POST /api/v1/certificates/{id}/renew operator
 POST /api/v1/certificates/{id}/revoke admin
 GET /api/v1/certificates/{id}/timeline viewer

@@ -563,6 +563,13 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
         }
         (Method::PATCH, "/api/v1/certificates/{id}") => json!({ "version": certificate().await, "paused": true }),
         (Method::POST, "/api/v1/certificates/{id}/revoke") => json!({ "reason": "superseded" }),
+        (Method::POST, "/api/v1/certificates/import") => {
+            json!({ "project_id": project, "chain_pem": chain_issued_elsewhere(&r.zone.apex) })
+        }
+        // The certificate is managed already: the owner is refused for its state (409).
+        (Method::POST, "/api/v1/certificates/{id}/manage") => {
+            json!({ "version": certificate().await, "acme_account_id": ids.account })
+        }
         (Method::PUT, "/api/v1/certificates/{id}/targets") => {
             json!({ "target_ids": [ids.target], "version": certificate().await })
         }

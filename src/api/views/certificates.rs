@@ -69,8 +69,12 @@ pub struct CertificateView {
     pub sans: Vec<String>,
     #[schema(schema_with = crate::api::schema::key_type)]
     pub key_type: KeyType,
-    #[schema(value_type = String, format = "uuid")]
-    pub acme_account_id: AcmeAccountId,
+    /// The first issuer; `null` for a certificate issued elsewhere and not under management.
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub acme_account_id: Option<AcmeAccountId>,
+    /// `requested` (here), `imported` or `discovered`.
+    #[schema(value_type = String)]
+    pub origin: CertificateOrigin,
     /// Fallback issuers, in the order they are tried.
     #[schema(value_type = Vec<String>)]
     pub fallback_account_ids: Vec<AcmeAccountId>,
@@ -147,6 +151,7 @@ impl From<Certificate> for CertificateView {
             sans: c.sans,
             key_type: c.key_type,
             acme_account_id: c.acme_account_id,
+            origin: c.origin,
             fallback_account_ids: c.fallback_account_ids,
             keep_fallback_issuer: c.keep_fallback_issuer,
             issued_by: c.issued_by,

@@ -175,6 +175,31 @@ pub struct CreateCertificateInput {
     target_ids: Vec<ID>,
 }
 
+/// As REST's import body: `chainPem` (with `privateKeyPem` if you have it) or `pkcs12Base64` with
+/// its `password`.
+#[derive(InputObject, Serialize)]
+pub struct ImportCertificateInput {
+    project_id: ID,
+    chain_pem: Option<String>,
+    private_key_pem: Option<String>,
+    pkcs12_base64: Option<String>,
+    password: Option<String>,
+    #[graphql(default)]
+    target_ids: Vec<ID>,
+}
+
+#[derive(InputObject, Serialize)]
+pub struct ManageCertificateInput {
+    version: u64,
+    acme_account_id: ID,
+    #[graphql(default)]
+    fallback_account_ids: Vec<ID>,
+    #[graphql(default)]
+    keep_fallback_issuer: bool,
+    renew_before_days: Option<u32>,
+    renew_before_hours: Option<u32>,
+}
+
 #[derive(InputObject, Serialize)]
 pub struct UpdateCertificateInput {
     version: u64,
@@ -362,6 +387,27 @@ impl RecordMutation {
         let field = "Mutation.updateCertificate";
         let auth = authorize(ctx, field)?;
         let view = service::certificates::update(&auth, parse_id(&id, "certificate")?, decode(&input)?).await?;
+        certificate(ctx, field, view.id).await
+    }
+
+    /// Imports a certificate issued elsewhere, unmanaged (watched, not renewed).
+    async fn import_certificate(&self, ctx: &Context<'_>, input: ImportCertificateInput) -> GqlResult<CertificateNode> {
+        let field = "Mutation.importCertificate";
+        let view = crate::service::certificate_import::import(&authorize(ctx, field)?, decode(&input)?).await?;
+        certificate(ctx, field, view.id).await
+    }
+
+    /// Puts an unmanaged certificate under management with an issuer.
+    async fn manage_certificate(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ManageCertificateInput,
+    ) -> GqlResult<CertificateNode> {
+        let field = "Mutation.manageCertificate";
+        let auth = authorize(ctx, field)?;
+        let id = parse_id(&id, "certificate")?;
+        let view = crate::service::certificate_import::manage(&auth, id, decode(&input)?).await?;
         certificate(ctx, field, view.id).await
     }
 

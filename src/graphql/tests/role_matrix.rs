@@ -229,6 +229,18 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
                 json!({ "id": cert.id, "i": { "paused": true, "version": cert.version } }),
             )
         }
+        "importCertificate" => (
+            "mutation($i: ImportCertificateInput!) { importCertificate(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "chainPem": chain_issued_elsewhere(&a.zone.apex) } }),
+        ),
+        "manageCertificate" => {
+            let cert = unmanaged_certificate(h, &a.scope, &a.zone.apex).await;
+            (
+                "mutation($id: ID!, $i: ManageCertificateInput!) { manageCertificate(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": cert.id, "i": { "version": cert.version, "acmeAccountId": a.account.id } }),
+            )
+        }
         "deleteCertificate" => by_id("deleteCertificate", json!(fresh_in_a(h, w).await.certificate.id)),
         "renewCertificate" => job("renewCertificate", json!(issued_certificate_in_a(h, w).await.id)),
         "revokeCertificate" => job("revokeCertificate", json!(issued_certificate_in_a(h, w).await.id)),

@@ -50,7 +50,7 @@ async fn another_projects_ids_inside_records_are_not_followed() {
     let h = Harness::new().await;
     let w = world(&h).await;
     let mut cert: Certificate = h.store.get(&w.a.scope, &w.a.certificate.id).await.unwrap();
-    cert.acme_account_id = w.b.account.id;
+    cert.acme_account_id = Some(w.b.account.id);
     cert.target_ids = vec![w.b.target.id];
     h.store.update(&w.a.scope, &cert).await.unwrap();
     let app = app!(h);

@@ -31,13 +31,13 @@ impl Flow<'_> {
                 Ok(Event::OrderPlaced { order: view(&order), at: Timestamp::now() })
             }
             Effect::FetchOrder { url } => {
-                let order = self.order(io, cert.order_account(), AcmeCall::Order { url, authorizations: true }).await?;
+                let order = self.order(io, order_account(cert)?, AcmeCall::Order { url, authorizations: true }).await?;
                 Ok(Event::OrderFetched(view(&order)))
             }
             Effect::AnswerChallenges { order_url, identifiers } => {
                 for identifier in identifiers {
                     let ready = AcmeCall::ChallengeReady { order_url: order_url.clone(), identifier };
-                    self.call(io, cert.order_account(), ready).await?;
+                    self.call(io, order_account(cert)?, ready).await?;
                 }
                 Ok(Event::ChallengesAnswered)
             }
@@ -61,7 +61,7 @@ impl Flow<'_> {
             Effect::Finalize { order_url } => {
                 let csr_der = io.csr_der.take().ok_or_else(|| IssueError::Setup("no CSR to finalize with".into()))?;
                 let io = &*io;
-                let order = self.order(io, cert.order_account(), AcmeCall::Finalize { order_url, csr_der }).await?;
+                let order = self.order(io, order_account(cert)?, AcmeCall::Finalize { order_url, csr_der }).await?;
                 Ok(Event::OrderFinalized(view(&order)))
             }
             Effect::Download { order_url, pending_key } => self.download(io, cert, order_url, pending_key).await,
@@ -117,7 +117,7 @@ impl Flow<'_> {
         account: AcmeAccountId,
     ) -> Result<Option<String>, IssueError> {
         let Some(profile) = &cert.profile else { return Ok(None) };
-        if account == cert.acme_account_id {
+        if Some(account) == cert.acme_account_id {
             return Ok(Some(profile.clone()));
         }
         let fallback: AcmeAccount = self.deps.store.get(&io.scope, &account).await?;
@@ -152,7 +152,7 @@ impl Flow<'_> {
         order_url: String,
         pending_key: Option<SealedSecret>,
     ) -> Result<Event, IssueError> {
-        let chain = match self.call(io, cert.order_account(), AcmeCall::Certificate(order_url)).await? {
+        let chain = match self.call(io, order_account(cert)?, AcmeCall::Certificate(order_url)).await? {
             AcmeReply::Certificate(Some(chain)) => chain,
             _ => return Err(IssueError::Setup("the CA has no certificate for a valid order".into())),
         };
@@ -169,7 +169,7 @@ impl Flow<'_> {
         let leaf = leaf_summary(&chain, Some(&spki))
             .map_err(|e| IssueError::Refused(format!("the downloaded certificate is unusable: {e}")))?;
         let leaf_der = chain_der(&chain).map_err(|e| IssueError::Refused(e.to_string()))?.remove(0).to_vec();
-        let window = match self.call(io, cert.order_account(), AcmeCall::RenewalWindow(leaf_der)).await {
+        let window = match self.call(io, order_account(cert)?, AcmeCall::RenewalWindow(leaf_der)).await {
             Ok(AcmeReply::Window(window)) => window,
             _ => None,
         };
@@ -222,7 +222,7 @@ impl Flow<'_> {
         loop {
             self.cancellable(tokio::time::sleep(delay)).await?;
             let poll = AcmeCall::Order { url: url.to_owned(), authorizations: false };
-            let order = self.order(io, cert.order_account(), poll).await?;
+            let order = self.order(io, order_account(cert)?, poll).await?;
             if done(order.status) {
                 return Ok(order);
             }
@@ -244,6 +244,13 @@ impl Flow<'_> {
             () = ctx.cancelled() => Err(IssueError::Interrupted),
         }
     }
+}
+
+/// The account the certificate's order belongs to; a certificate with no issuer (issued elsewhere,
+/// not under management) has no order to run.
+fn order_account(cert: &Certificate) -> Result<AcmeAccountId, IssueError> {
+    cert.order_account()
+        .ok_or_else(|| IssueError::Setup("the certificate has no issuer; put it under management first".into()))
 }
 
 /// What the engine needs of an order: its status, its pending challenges and the CA's reasons.

@@ -28,14 +28,13 @@ impl CertificateEngine {
                 "the certificate was renewed after serial {requested} was asked to be revoked; ask again to revoke the current one"
             )));
         }
+        let Some(account_id) = self.cert.issued_by.or(self.cert.acme_account_id) else {
+            return finish(Outcome::Fail("the certificate has no issuer to revoke it at".into()));
+        };
         self.phase = Phase::Revoking;
         vec![
             Effect::Step("revoking"),
-            Effect::Revoke {
-                chain_pem: self.cert.chain_pem.clone().unwrap_or_default(),
-                reason,
-                account_id: self.cert.issued_by.unwrap_or(self.cert.acme_account_id),
-            },
+            Effect::Revoke { chain_pem: self.cert.chain_pem.clone().unwrap_or_default(), reason, account_id },
         ]
     }
 

@@ -8,7 +8,7 @@ fn with_fallback() -> (Certificate, AcmeAccountId, AcmeAccountId) {
     let mut c = cert();
     let second = AcmeAccountId::new();
     c.fallback_account_ids = vec![second];
-    let first = c.acme_account_id;
+    let first = c.acme_account_id.unwrap();
     (c, first, second)
 }
 
