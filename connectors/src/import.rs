@@ -34,6 +34,19 @@ pub struct ImportedCertificate {
 }
 
 impl ImportedCertificate {
+    /// What the certificate record keeps of it.
+    pub fn issued_elsewhere(&self) -> certautopilot_core::model::IssuedElsewhere {
+        certautopilot_core::model::IssuedElsewhere {
+            names: self.names(),
+            key_type: self.key_type,
+            serial: self.leaf.serial.clone(),
+            not_before: self.leaf.not_before,
+            not_after: self.leaf.not_after,
+            fingerprint_sha256: self.leaf.fingerprint_sha256.clone(),
+            chain_pem: self.chain_pem.clone(),
+        }
+    }
+
     /// Every DNS name, the common name first, without repeats.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.common_name.iter().cloned().collect();
@@ -119,6 +132,11 @@ pub fn from_pkcs12(bytes: &[u8], password: &str) -> Result<ImportedCertificate, 
         return Err(ImportError::ManyKeys);
     }
     checked(in_order(certs), keys.pop())
+}
+
+/// A chain as a TLS server presented it (found by a discovery scan), put in order, without a key.
+pub fn served(ders: Vec<Vec<u8>>) -> Result<ImportedCertificate, ImportError> {
+    checked(in_order(ders), None)
 }
 
 /// Certificates that came in no particular order (a PKCS#12 bag): the one that issued none of the

@@ -4,6 +4,7 @@
 
 pub mod acme;
 pub mod csr;
+pub mod discovery;
 pub mod dns;
 pub mod egress;
 pub mod failure;

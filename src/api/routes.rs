@@ -158,6 +158,8 @@ routes! {
         req: Some(Body::of::<CreateCertificate>()), 202 Some(Body::of::<CertificateCreated>()), query: &[];
     POST "/api/v1/certificates/import" => certificates::import, OPERATOR, "importCertificate", "import a certificate issued elsewhere (PEM chain with or without its key, or PKCS#12) to watch it, unmanaged",
         req: Some(Body::of::<ImportCertificate>()), 201 Some(Body::of::<CertificateView>()), query: &[];
+    POST "/api/v1/discovery/scans" => certificates::discover, ADMIN, "startDiscoveryScan", "scan endpoints and networks for the certificates they serve (queues a discover job; the unknown ones are recorded unmanaged)",
+        req: Some(Body::of::<StartDiscoveryScan>()), 202 Some(Body::of::<JobQueued>()), query: &[];
     POST "/api/v1/certificates/{id}/manage" => certificates::manage, OPERATOR, "manageCertificate", "put an unmanaged certificate under management: an issuer renews it from now on (version-checked)",
         req: Some(Body::of::<ManageCertificate>()), 200 Some(Body::of::<CertificateView>()), query: &[];
     POST "/api/v1/certificates/{id}/renew" => certificates::renew, OPERATOR, "renewCertificate", "renew now (queues a renew job)",

@@ -111,6 +111,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.updateCertificate", "updateCertificate"),
     ("Mutation.importCertificate", "importCertificate"),
     ("Mutation.manageCertificate", "manageCertificate"),
+    ("Mutation.startDiscoveryScan", "startDiscoveryScan"),
     ("Mutation.deleteCertificate", "deleteCertificate"),
     ("Mutation.renewCertificate", "renewCertificate"),
     ("Mutation.revokeCertificate", "revokeCertificate"),

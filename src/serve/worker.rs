@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use certautopilot_actors::discovery::DiscoverJobs;
 use certautopilot_actors::distribution::{DistributeJobs, ScanJobs, TargetHub};
 use certautopilot_actors::issuance::{CertificateHub, CertificateJobs, ForcePanic};
 use certautopilot_actors::kek::rotation_job::RotateKekHandler;
@@ -40,6 +41,7 @@ pub(super) fn start_pump(
     }
     pump = pump.with_handler(Arc::new(DistributeJobs { hub: targets.clone() }));
     pump = pump.with_handler(Arc::new(ScanJobs { hub: targets.clone() }));
+    pump = pump.with_handler(Arc::new(DiscoverJobs { deps: targets.deps().clone() }));
     pump.start(actors, &actix_rt::Arbiter::current())
 }
 

@@ -42,14 +42,11 @@ pub async fn import(auth: &Authorized, input: ImportCertificate) -> Result<Certi
     }
     let mut cert = Certificate::unmanaged(
         scope.project_id(),
-        names[0].clone(),
-        names,
-        imported.key_type,
+        imported.issued_elsewhere(),
         CertificateOrigin::Imported,
         state.now(),
     );
     cert.target_ids = input.target_ids.clone();
-    record_current(&mut cert, &imported);
     cert.private_key = imported
         .key_pem
         .as_ref()
@@ -105,18 +102,6 @@ fn read(input: &ImportCertificate) -> Result<(ImportedCertificate, &'static str)
         (Some(_), Some(_)) => Err(ApiError::invalid("pkcs12_base64", "give chain_pem or pkcs12_base64, not both")),
         (None, None) => Err(ApiError::invalid("chain_pem", "give chain_pem (PEM) or pkcs12_base64 (PKCS#12)")),
     }
-}
-
-/// The imported certificate as the record's current one. It was issued at `not_before`: that is
-/// where the minimum age before an automatic renewal counts from once it is managed.
-fn record_current(cert: &mut Certificate, imported: &ImportedCertificate) {
-    let leaf = &imported.leaf;
-    cert.serial = Some(leaf.serial.clone());
-    cert.not_before = Some(leaf.not_before);
-    cert.not_after = Some(leaf.not_after);
-    cert.fingerprint_sha256 = Some(leaf.fingerprint_sha256.clone());
-    cert.chain_pem = Some(imported.chain_pem.clone());
-    cert.issued_at = Some(leaf.not_before);
 }
 
 /// The project's certificate whose current leaf has `fingerprint`, if any.

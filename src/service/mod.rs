@@ -17,6 +17,7 @@ pub mod certificates;
 pub mod cluster;
 pub mod credentials;
 pub mod directory;
+pub mod discovery;
 pub mod dns;
 pub mod dns_probe;
 pub mod error;

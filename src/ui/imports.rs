@@ -1,5 +1,6 @@
 //! The import form (`importCertificate`): a certificate issued elsewhere, as a PEM chain with or
-//! without its key, or a PKCS#12 file (base64) with its password, recorded unmanaged to be watched.
+//! without its key, or a PKCS#12 file (base64) with its password, recorded unmanaged to be watched;
+//! and, for admins, the discovery scan form (`startDiscoveryScan`), which opens the scan's job.
 //! Invariant: a refused import re-renders the form with the service's message beside its field and
 //! stores nothing; the key, the PKCS#12 file and its password are never written back into the page.
 
@@ -10,7 +11,7 @@ use certautopilot_core::ids::ProjectId;
 use certautopilot_core::model::Role;
 use certautopilot_core::store::PageRequest;
 
-use crate::api::views::{ImportCertificate, TargetView};
+use crate::api::views::{ImportCertificate, StartDiscoveryScan, TargetView};
 use crate::service::error::ApiError;
 use crate::ui::certificates::{form_project, target_ids};
 use crate::ui::context::{Layout, Ui, UiError, UiResult, render, render_status, see_other};
@@ -18,7 +19,17 @@ use crate::ui::display::{ProjectNames, query_value};
 use crate::ui::forms::{FieldErrors, FormData};
 
 /// The fields whose refusals show beside them.
-const FIELDS: [&str; 5] = ["chain_pem", "private_key_pem", "pkcs12_base64", "password", "target_ids"];
+const FIELDS: [&str; 9] = [
+    "chain_pem",
+    "private_key_pem",
+    "pkcs12_base64",
+    "password",
+    "target_ids",
+    "endpoints",
+    "cidrs",
+    "ports",
+    "server_name",
+];
 
 #[derive(Template)]
 #[template(path = "import_certificate.html")]
@@ -30,6 +41,9 @@ struct ImportPage {
     /// The chain as given (public); nothing secret is kept for the page.
     chain_pem: String,
     chosen_targets: Vec<String>,
+    /// The reader may scan for certificates (admin), and the scan form as given.
+    can_scan: bool,
+    scan: FormData,
 }
 
 impl ImportPage {
@@ -54,6 +68,8 @@ async fn page(
         targets,
         chain_pem,
         chosen_targets,
+        can_scan: ui.can(project, Role::Admin),
+        scan: FormData::default(),
     })
 }
 
@@ -76,6 +92,47 @@ fn input(form: &FormData, project: ProjectId) -> Result<ImportCertificate, ApiEr
         password: form.optional("password"),
         target_ids,
     })
+}
+
+/// The scan form as the operation's input: one endpoint or range per line, ports comma-separated.
+fn scan_input(form: &FormData, project: ProjectId) -> Result<StartDiscoveryScan, ApiError> {
+    let lines = |field: &str| -> Vec<String> {
+        form.text(field).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    };
+    let ports = form
+        .text("ports")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u16>().map_err(|_| ApiError::invalid("ports", "comma-separated port numbers, 1 to 65535")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StartDiscoveryScan {
+        project_id: project,
+        endpoints: lines("endpoints"),
+        cidrs: lines("cidrs"),
+        ports,
+        server_name: form.optional("server_name"),
+    })
+}
+
+/// Starts a discovery scan and opens its job, whose log is the scan report.
+pub async fn discover(req: HttpRequest, body: web::Bytes) -> UiResult {
+    let form = FormData::parse(&body);
+    let ui = Ui::form(&req, &form).await?;
+    let project = form_project(&ui, form.get("project_id"))?;
+    let result = match scan_input(&form, project) {
+        Ok(input) => crate::service::discovery::start(&ui.auth("startDiscoveryScan")?, input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(queued) => Ok(see_other(&format!("/jobs/{}", queued.job.id))),
+        Err(e) if e.field.is_some() => {
+            let mut page = page(&ui, project, String::new(), Vec::new(), FieldErrors::from_api(&e, &FIELDS)).await?;
+            page.scan = form;
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn import(req: HttpRequest, body: web::Bytes) -> UiResult {

@@ -27,6 +27,20 @@ struct JobPage {
     detail: JobDetail,
 }
 
+impl JobPage {
+    /// Where the subject's page is: a certificate's for certificate jobs; `None` for subjects that
+    /// have no page of their own (a target scan's, a discovery scan's).
+    fn subject_href(&self, subject: &str) -> Option<String> {
+        use certautopilot_core::model::JobKind;
+        match self.detail.job.kind {
+            JobKind::Issue | JobKind::Renew | JobKind::Revoke | JobKind::Distribute => {
+                Some(format!("/certificates/{subject}"))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Shared by both pages: times and how long a run took.
 trait JobTimes {
     fn when(&self, at: &certautopilot_core::Timestamp) -> String {

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/certificates/new", web::post().to(certificates::create))
         .route("/certificates/import", web::get().to(imports::import_page))
         .route("/certificates/import", web::post().to(imports::import))
+        .route("/certificates/discover", web::post().to(imports::discover))
         .route("/certificates/{id}", web::get().to(certificate_detail::detail))
         .route("/certificates/{id}/live", web::get().to(certificate_detail::live))
         .route("/certificates/{id}/chain.pem", web::get().to(certificate_detail::chain))

@@ -9,6 +9,7 @@ mod client;
 mod config_check;
 mod csr;
 mod dev_tools;
+mod discovery;
 mod distribution;
 mod dns_acmedns;
 mod dns_exec;

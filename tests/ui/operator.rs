@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ElsewhereCa, ZONE, verify_chain};
+use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ElsewhereCa, ServedTls, ZONE, verify_chain};
 use serde_json::json;
 
 use crate::browser::{Browser, Driver, session};
@@ -220,6 +220,21 @@ async fn import_and_manage(b: &Browser, pid: &str) {
     assert!(b.text(".notice").await.contains("Under management"));
     assert_eq!(b.text("#cert-status").await, "issued");
     assert!(b.page_text().await.contains("pebble"), "the issuer is named on the page");
+
+    // --- a discovery scan from the same page: a bad endpoint is refused beside its field; then a
+    // loopback server serving the certificate just imported is found and named in the scan's log.
+    let served = ServedTls::start("127.0.0.2", 0, &cert.chain_pem, &cert.key_pem);
+    b.goto(&format!("/certificates/import?project={pid}")).await;
+    b.fill("#f-endpoints", "no-port").await;
+    b.submit("form[action='/certificates/discover']").await;
+    assert!(b.text("#e-endpoints").await.contains("host:port"));
+    b.check("discover-refused").await;
+    b.fill("#f-endpoints", &served.addr().to_string()).await;
+    b.submit("form[action='/certificates/discover']").await;
+    assert!(b.path().await.starts_with("/jobs/"), "the scan opens its job");
+    let job = b.path().await;
+    b.wait_for_text(Some(&job), "main", Duration::from_secs(30), |t| t.contains("serves certificate")).await;
+    b.check("discover-report").await;
 }
 
 /// Every other screen with the issued certificate in place: inventory, overview, jobs, a job,

@@ -203,6 +203,11 @@ pub struct TargetHub {
 }
 
 impl TargetHub {
+    /// What the targets share with the rest of the worker (store, envelope, egress policy).
+    pub fn deps(&self) -> &IssuanceDeps {
+        &self.deps
+    }
+
     pub fn new(deps: IssuanceDeps, arbiter: ArbiterHandle) -> Self {
         let hub = Hub::new(&deps.registry, KIND, arbiter);
         TargetHub { deps, hub }

@@ -26,7 +26,7 @@ pub use file_policy::{FilePathPolicy, PathRefused};
 pub use iis::IisTarget;
 pub use kubernetes::KubernetesTarget;
 pub use netscaler::NetscalerTarget;
-pub use probe::presented_fingerprint;
+pub use probe::{presented_chain, presented_fingerprint};
 pub use ssh::{SshSessions, SshTarget};
 pub use vault::VaultTarget;
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTarget, signature};

@@ -54,15 +54,27 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 /// The SHA-256 fingerprint (lower-case hex) of the leaf `endpoint` (`host:port`) presents, asking
-/// for `server_name` (default: the host). The host is resolved and every address checked against
-/// `egress` before a socket opens; failures carry only a classified reason (a scan must not tell a
-/// viewer what else listens on an internal port).
+/// for `server_name` (default: the host). See `presented_chain`.
 pub async fn presented_fingerprint(
     endpoint: &str,
     server_name: Option<&str>,
     timeout: Duration,
     egress: &EgressPolicy,
 ) -> Result<String, DeployError> {
+    let chain = presented_chain(endpoint, server_name, timeout, egress).await?;
+    Ok(Sha256::digest(chain[0].as_ref()).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The certificates `endpoint` (`host:port`) presents, leaf first, asking for `server_name`
+/// (default: the host; none is sent for an address). The host is resolved and every address
+/// checked against `egress` before a socket opens; failures carry only a classified reason (a scan
+/// must not tell a viewer what else listens on an internal port).
+pub async fn presented_chain(
+    endpoint: &str,
+    server_name: Option<&str>,
+    timeout: Duration,
+    egress: &EgressPolicy,
+) -> Result<Vec<CertificateDer<'static>>, DeployError> {
     let what = format!("tls endpoint {}", endpoint.escape_debug());
     let (host, port) = endpoint
         .rsplit_once(':')
@@ -87,11 +99,8 @@ pub async fn presented_fingerprint(
         Ok(Err(e)) => return Err(DeployError::unreachable(&what, &e)),
         Err(_) => return Err(DeployError::Transient(format!("{what}: timeout"))),
     };
-    let leaf = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .ok_or_else(|| DeployError::Permanent(format!("{what} presented no certificate")))?;
-    Ok(Sha256::digest(leaf.as_ref()).iter().map(|b| format!("{b:02x}")).collect())
+    match tls.get_ref().1.peer_certificates() {
+        Some(chain) if !chain.is_empty() => Ok(chain.iter().map(|c| c.clone().into_owned()).collect()),
+        _ => Err(DeployError::Permanent(format!("{what} presented no certificate"))),
+    }
 }

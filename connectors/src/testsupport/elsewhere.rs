@@ -1,6 +1,7 @@
 //! Certificates "issued elsewhere", for import and discovery tests: a private CA of the test's own
 //! and leaves it signs with the validity the test asks for (in the past, expiring soon, …), and
-//! the same as a PKCS#12 file written by the real `openssl pkcs12`.
+//! the same as a PKCS#12 file written by the real `openssl pkcs12`; and a loopback TLS server
+//! serving one of them, for discovery scans.
 
 use std::path::Path;
 use std::process::Command;
@@ -62,5 +63,79 @@ impl ElsewhereCertificate {
         let status = command.status().expect("openssl is installed");
         assert!(status.success(), "openssl pkcs12 -export failed");
         std::fs::read(out).unwrap()
+    }
+}
+
+/// A TLS server on a loopback address serving one certificate chain: what a discovery scan finds.
+/// It counts the connections it accepted, so a test can prove a refused address was never touched.
+pub struct ServedTls {
+    addr: std::net::SocketAddr,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ServedTls {
+    /// Serves `chain_pem` (with its `key_pem`) on `ip`, on `port` (0: any free port).
+    pub fn start(ip: &str, port: u16, chain_pem: &str, key_pem: &str) -> ServedTls {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(chain_pem.as_bytes()).map(|c| c.unwrap()).collect();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind((ip, port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (accepted, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let (count, stopped) = (accepted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        count.fetch_add(1, Ordering::Relaxed);
+                        let config = config.clone();
+                        std::thread::spawn(move || {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                            if let Ok(mut conn) = rustls::ServerConnection::new(config) {
+                                while conn.is_handshaking() {
+                                    if conn.complete_io(&mut stream).is_err() {
+                                        return;
+                                    }
+                                }
+                                conn.send_close_notify();
+                                let _ = conn.complete_io(&mut stream);
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        ServedTls { addr, accepted, stop }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for ServedTls {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -50,7 +50,7 @@ pub use dns_hetzner::hetzner_standin;
 pub use dns_ovh::{OVH_CLOCK_SKEW_S, OvhApi, OvhKeys};
 pub use dns_route53::{ROUTE53_XML, route53_change, route53_error, route53_no_record_sets, route53_zone_page};
 pub use dns_standin::{DnsStandIn, Fault, StandInRecord, StandInZone};
-pub use elsewhere::{ElsewhereCa, ElsewhereCertificate};
+pub use elsewhere::{ElsewhereCa, ElsewhereCertificate, ServedTls};
 pub use exec_hook::nsupdate_hook;
 pub use faulty_ca::{FaultyCa, FrontOptions};
 pub use knot::Knot;

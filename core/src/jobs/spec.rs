@@ -84,6 +84,22 @@ pub enum JobSpec {
         period_ms: i64,
         window: i64,
     },
+    /// A discovery scan of a project's endpoints (checked when it was asked for).
+    Discover(DiscoveryScan),
+}
+
+/// What a discovery scan probes: endpoints (`host:port`) and, on each of `ports`, every address
+/// of `cidrs`; `server_name` is the name asked for (SNI) where the endpoint gives none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiscoveryScan {
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 /// Why a stored job could not be read as a spec.
@@ -169,6 +185,7 @@ impl JobSpec {
             JobSpec::Distribute { .. } => JobKind::Distribute,
             JobSpec::Scan { .. } => JobKind::Scan,
             JobSpec::RotateKek { .. } => JobKind::RotateKek,
+            JobSpec::Discover(_) => JobKind::Discover,
         }
     }
 
@@ -181,6 +198,8 @@ impl JobSpec {
             | JobSpec::Distribute { certificate_id, .. } => Some(certificate_id.to_string()),
             JobSpec::Scan { target_id, .. } => Some(format!("target:{target_id}")),
             JobSpec::RotateKek { .. } => None,
+            // Scans of one project run one at a time: each records what it finds before the next.
+            JobSpec::Discover(_) => Some("discovery".to_owned()),
         }
     }
 
@@ -207,6 +226,7 @@ impl JobSpec {
             },
             JobSpec::Scan { target_id, window } => window.map(|w| format!("scan:{target_id}:{w}")),
             JobSpec::RotateKek { period_ms, window } => Some(format!("kek-rotation:{period_ms}:{window}")),
+            JobSpec::Discover(_) => None,
         }
     }
 
@@ -236,6 +256,7 @@ impl JobSpec {
             }),
             JobSpec::Scan { target_id, .. } => serde_json::to_value(ScanPayload { target_id: Some(*target_id) }),
             JobSpec::RotateKek { .. } => Ok(serde_json::Value::Object(Default::default())),
+            JobSpec::Discover(scan) => serde_json::to_value(scan),
         };
         value.expect("a job payload of ids, numbers and strings serializes")
     }
@@ -314,6 +335,7 @@ impl JobSpec {
                 let window = parts.next().and_then(|w| w.parse().ok()).unwrap_or_default();
                 Ok(JobSpec::RotateKek { period_ms, window })
             }
+            JobKind::Discover => Ok(JobSpec::Discover(payload(job, kind)?)),
             JobKind::Validate => Err(JobSpecError::Unsupported(kind)),
         }
     }

@@ -215,21 +215,35 @@ impl Certificate {
     }
 }
 
+/// A certificate issued elsewhere, as read from its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedElsewhere {
+    /// Every DNS name, the common name first (at least one).
+    pub names: Vec<String>,
+    pub key_type: KeyType,
+    pub serial: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub fingerprint_sha256: String,
+    pub chain_pem: String,
+}
+
 impl Certificate {
     /// A certificate issued elsewhere (imported or discovered), recorded to be watched: no issuer,
-    /// status `unmanaged`, nothing renews it until it is put under management.
-    pub fn unmanaged(
-        project_id: ProjectId,
-        common_name: impl Into<String>,
-        sans: Vec<String>,
-        key_type: KeyType,
-        origin: CertificateOrigin,
-        now: Timestamp,
-    ) -> Self {
-        let mut cert = Certificate::new(project_id, common_name, sans, key_type, AcmeAccountId::new(), now);
+    /// status `unmanaged`, nothing renews it until it is put under management. It counts as issued
+    /// at `not_before` (where the minimum age before an automatic renewal counts from once managed).
+    pub fn unmanaged(project_id: ProjectId, found: IssuedElsewhere, origin: CertificateOrigin, now: Timestamp) -> Self {
+        let common_name = found.names.first().cloned().unwrap_or_default();
+        let mut cert =
+            Certificate::new(project_id, common_name, found.names, found.key_type, AcmeAccountId::new(), now);
         cert.acme_account_id = None;
         cert.origin = origin;
         cert.status = CertificateStatus::Unmanaged;
+        cert.serial = Some(found.serial);
+        (cert.not_before, cert.not_after) = (Some(found.not_before), Some(found.not_after));
+        cert.fingerprint_sha256 = Some(found.fingerprint_sha256);
+        cert.chain_pem = Some(found.chain_pem);
+        cert.issued_at = Some(found.not_before);
         cert
     }
 }

@@ -19,10 +19,12 @@ pub enum JobKind {
     Scan,
     Validate,
     RotateKek,
+    /// A discovery scan: the certificates served at a project's listed endpoints and ranges.
+    Discover,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 8] = [
         JobKind::Issue,
         JobKind::Renew,
         JobKind::Revoke,
@@ -30,6 +32,7 @@ impl JobKind {
         JobKind::Scan,
         JobKind::Validate,
         JobKind::RotateKek,
+        JobKind::Discover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl JobKind {
             JobKind::Scan => "scan",
             JobKind::Validate => "validate",
             JobKind::RotateKek => "rotate_kek",
+            JobKind::Discover => "discover",
         }
     }
 

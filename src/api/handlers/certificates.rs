@@ -86,6 +86,13 @@ pub async fn manage(
     Ok(web::Json(crate::service::certificate_import::manage(&auth, path_id(&id, "certificate")?, body).await?))
 }
 
+pub async fn discover(
+    auth: Authorized,
+    ApiJson(body): ApiJson<crate::api::views::StartDiscoveryScan>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Accepted().json(crate::service::discovery::start(&auth, body).await?))
+}
+
 pub async fn delete(auth: Authorized, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     service::delete(&auth, path_id(&id, "certificate")?).await?;
     Ok(HttpResponse::NoContent().finish())

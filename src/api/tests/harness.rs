@@ -321,18 +321,18 @@ pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources
 /// An imported certificate for a name under `apex`, unmanaged, living 90 days (one of them past).
 pub async fn unmanaged_certificate(h: &Harness, scope: &ProjectScope, apex: &str) -> Certificate {
     let now = Timestamp::now();
-    let name = format!("imported{}.{apex}", unique());
-    let mut cert = Certificate::unmanaged(
-        scope.project_id(),
-        name.clone(),
-        vec![name],
-        KeyType::EcdsaP256,
-        CertificateOrigin::Imported,
-        now,
-    );
+    let n = unique();
     let day = std::time::Duration::from_secs(86_400);
-    (cert.not_before, cert.not_after) = (Some(now.saturating_sub(day)), Some(now.saturating_add(day * 89)));
-    cert.chain_pem = Some("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into());
+    let found = IssuedElsewhere {
+        names: vec![format!("imported{n}.{apex}")],
+        key_type: KeyType::EcdsaP256,
+        serial: format!("{n:02x}"),
+        not_before: now.saturating_sub(day),
+        not_after: now.saturating_add(day * 89),
+        fingerprint_sha256: format!("{n:064x}"),
+        chain_pem: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into(),
+    };
+    let cert = Certificate::unmanaged(scope.project_id(), found, CertificateOrigin::Imported, now);
     h.store.insert(scope, &cert).await.unwrap();
     cert
 }

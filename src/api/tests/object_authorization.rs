@@ -138,6 +138,7 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
             json!({ "version": current.version, "paused": true })
         }
         (Method::POST, "/api/v1/certificates/{id}/revoke") => json!({ "reason": "superseded" }),
+        (Method::POST, "/api/v1/discovery/scans") => json!({ "project_id": pb, "endpoints": ["127.0.0.1:9"] }),
         (Method::POST, "/api/v1/certificates/import") => {
             json!({ "project_id": pb, "chain_pem": chain_issued_elsewhere(&b.zone.apex) })
         }

@@ -154,6 +154,9 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             Some(json!({ "project_id": pa, "common_name": format!("c{n}.{}", a.zone.apex), "key_type": "ecdsa-p256",
                 "acme_account_id": a.account.id })),
         ),
+        (Method::POST, "/api/v1/discovery/scans") => {
+            (route.path.into(), Some(json!({ "project_id": pa, "endpoints": ["127.0.0.1:9"] })))
+        }
         (Method::POST, "/api/v1/certificates/import") => {
             (route.path.into(), Some(json!({ "project_id": pa, "chain_pem": chain_issued_elsewhere(&a.zone.apex) })))
         }
@@ -404,6 +407,7 @@ DELETE /api/v1/targets/{id} admin
 GET /api/v1/certificates viewer
 POST /api/v1/certificates operator
 POST /api/v1/certificates/import operator
+POST /api/v1/discovery/scans admin
 POST /api/v1/certificates/{id}/manage operator
 POST /api/v1/certificates/{id}/renew operator
 POST /api/v1/certificates/{id}/revoke admin

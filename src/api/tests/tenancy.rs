@@ -563,6 +563,7 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
         }
         (Method::PATCH, "/api/v1/certificates/{id}") => json!({ "version": certificate().await, "paused": true }),
         (Method::POST, "/api/v1/certificates/{id}/revoke") => json!({ "reason": "superseded" }),
+        (Method::POST, "/api/v1/discovery/scans") => json!({ "project_id": project, "endpoints": ["127.0.0.1:9"] }),
         (Method::POST, "/api/v1/certificates/import") => {
             json!({ "project_id": project, "chain_pem": chain_issued_elsewhere(&r.zone.apex) })
         }

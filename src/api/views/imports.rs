@@ -1,5 +1,5 @@
-//! Bodies of the routes for certificates issued elsewhere: importing one (PEM chain or PKCS#12) and
-//! putting an unmanaged one under management.
+//! Bodies of the routes for certificates issued elsewhere: importing one (PEM chain or PKCS#12),
+//! putting an unmanaged one under management, and scanning endpoints to discover them.
 //! Invariant: the private key and the PKCS#12 password are read once, never echoed; the view that
 //! answers is the certificate view, which carries no secret.
 
@@ -50,4 +50,27 @@ pub struct ManageCertificate {
     #[serde(default)]
     #[schema(schema_with = crate::api::schema::renew_before_hours)]
     pub renew_before_hours: Option<u32>,
+}
+
+/// A discovery scan: the TLS endpoints to read certificates from. Each certificate served is
+/// matched to the project's by fingerprint; the others are recorded `unmanaged`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartDiscoveryScan {
+    #[schema(value_type = String, format = "uuid")]
+    pub project_id: ProjectId,
+    /// `host:port` endpoints (`[v6]:port` for IPv6 addresses).
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub endpoints: Vec<String>,
+    /// Networks (`10.0.0.0/28`) whose every address is tried on each of `ports`.
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub cidrs: Vec<String>,
+    /// Ports for the networks' addresses (1 to 16 of them).
+    #[serde(default)]
+    #[schema(max_items = 16)]
+    pub ports: Vec<u16>,
+    /// The name to ask for (SNI) at addresses; omitted: none (a name endpoint asks for its name).
+    pub server_name: Option<String>,
 }

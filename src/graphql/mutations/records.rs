@@ -188,6 +188,19 @@ pub struct ImportCertificateInput {
     target_ids: Vec<ID>,
 }
 
+/// As REST's discovery scan body.
+#[derive(InputObject, Serialize)]
+pub struct StartDiscoveryScanInput {
+    project_id: ID,
+    #[graphql(default)]
+    endpoints: Vec<String>,
+    #[graphql(default)]
+    cidrs: Vec<String>,
+    #[graphql(default)]
+    ports: Vec<u16>,
+    server_name: Option<String>,
+}
+
 #[derive(InputObject, Serialize)]
 pub struct ManageCertificateInput {
     version: u64,
@@ -395,6 +408,16 @@ impl RecordMutation {
         let field = "Mutation.importCertificate";
         let view = crate::service::certificate_import::import(&authorize(ctx, field)?, decode(&input)?).await?;
         certificate(ctx, field, view.id).await
+    }
+
+    /// Scans endpoints and networks for the certificates they serve (queues a discover job).
+    async fn start_discovery_scan(
+        &self,
+        ctx: &Context<'_>,
+        input: StartDiscoveryScanInput,
+    ) -> GqlResult<JobQueuedPayload> {
+        let auth = authorize(ctx, "Mutation.startDiscoveryScan")?;
+        Ok(crate::service::discovery::start(&auth, decode(&input)?).await?.into())
     }
 
     /// Puts an unmanaged certificate under management with an issuer.

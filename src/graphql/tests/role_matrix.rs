@@ -229,6 +229,10 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
                 json!({ "id": cert.id, "i": { "paused": true, "version": cert.version } }),
             )
         }
+        "startDiscoveryScan" => (
+            "mutation($i: StartDiscoveryScanInput!) { startDiscoveryScan(input: $i) { job { id } created } }".to_owned(),
+            json!({ "i": { "projectId": pa, "endpoints": ["127.0.0.1:9"] } }),
+        ),
         "importCertificate" => (
             "mutation($i: ImportCertificateInput!) { importCertificate(input: $i) { id } }".to_owned(),
             json!({ "i": { "projectId": pa, "chainPem": chain_issued_elsewhere(&a.zone.apex) } }),
