@@ -157,6 +157,14 @@ impl CertificateNode {
     async fn from_csr(&self) -> bool {
         self.view.from_csr
     }
+    /// `reuse` or `new`: what a renewal of a certificate from a CSR finalizes with.
+    async fn csr_renewal(&self) -> String {
+        name_of(&self.view.csr_renewal)
+    }
+    /// Waiting for a new CSR before it can renew (policy `new`).
+    async fn waiting_for_csr(&self) -> bool {
+        self.view.waiting_for_csr
+    }
     async fn renew_before_days(&self) -> Option<u32> {
         self.view.renew_before_days
     }

@@ -11,7 +11,7 @@ use certautopilot_connectors::import::{ImportError, ImportedCertificate, MAX_IMP
 use certautopilot_core::ProjectScope;
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::CertificateId;
-use certautopilot_core::lifecycle::{LifecycleEvent, transition};
+use certautopilot_core::lifecycle::put_under_management;
 use certautopilot_core::model::{Certificate, CertificateOrigin, CertificateStatus};
 use certautopilot_core::store::{PageRequest, RecordStore};
 use serde_json::json;
@@ -133,9 +133,12 @@ pub async fn manage(
     let (scope, mut cert): (ProjectScope, Certificate) = records::addressed(auth, &id, "certificate").await?;
     let state = auth.state();
     records::at_version("certificate", cert.version, input.version)?;
-    let moved = transition(cert.status, LifecycleEvent::Managed, cert.chain_pem.is_some()).map_err(|_| {
-        ApiError::conflict(format!("a {} certificate is already managed; change it with PATCH", cert.status))
-    })?;
+    if cert.status != CertificateStatus::Unmanaged {
+        return Err(ApiError::conflict(format!(
+            "a {} certificate is already managed; change it with PATCH",
+            cert.status
+        )));
+    }
     let mut given = Vec::new();
     for (i, name) in cert.sans.iter().enumerate() {
         let field = format!("sans[{i}]");
@@ -152,12 +155,10 @@ pub async fn manage(
     cert.fallback_account_ids = fallbacks;
     let lead = renewal_lead(Some(&cert), input.renew_before_days, input.renew_before_hours)?;
     set_lead(&mut cert, lead);
-    cert.acme_account_id = Some(account.id);
     cert.keep_fallback_issuer = input.keep_fallback_issuer;
-    cert.status = moved.to;
-    cert.renew_at = cert.renewal_window_start();
+    let moved = put_under_management(&mut cert, account.id)
+        .map_err(|e| ApiError::conflict(format!("{e}; it is managed already")))?;
     cert.updated_at = state.now();
-    debug_assert_eq!(cert.status, CertificateStatus::Issued);
     let details = json!({ "acme_account_id": account.id, "fallback_account_ids": cert.fallback_account_ids,
         "renew_at": cert.renew_at });
     let object = Some(("certificate", cert.id.to_string()));

@@ -11,8 +11,8 @@ use certautopilot_core::ids::{AcmeAccountId, CertificateId, ProjectId, TargetId}
 use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
 use certautopilot_core::model::{
-    AcmeAccount, Certificate, CertificateStatus, Deployment, DistributionTarget, MAX_FALLBACK_ISSUERS, NewJob,
-    RenewBefore, SUBSCRIBER_REVOCATION_REASONS, Zone, revocation_reason_code, zone_serving,
+    AcmeAccount, Certificate, CertificateStatus, CsrRenewal, Deployment, DistributionTarget, MAX_FALLBACK_ISSUERS,
+    NewJob, RenewBefore, SUBSCRIBER_REVOCATION_REASONS, Zone, revocation_reason_code, zone_serving,
 };
 use certautopilot_core::store::{AuditFilter, PageRequest, RecordStore, ScopeArg};
 use serde_json::json;
@@ -46,7 +46,11 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
     certificate.profile = profile;
     certificate.fallback_account_ids = fallbacks;
     certificate.keep_fallback_issuer = input.keep_fallback_issuer;
+    if input.csr_renewal.is_some() && csr_pem.is_none() {
+        return Err(ApiError::invalid("csr_renewal", "applies to a certificate issued from your CSR (csr_pem) only"));
+    }
     certificate.csr_pem = csr_pem;
+    certificate.csr_renewal = input.csr_renewal.unwrap_or_default();
     set_lead(&mut certificate, lead);
     certificate.target_ids = input.target_ids;
     let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
@@ -91,6 +95,9 @@ pub async fn renew(auth: &Authorized, id: CertificateId) -> Result<JobQueued, Ap
     let (scope, cert) = certificate_in_scope(auth, id).await?;
     transition(cert.status, LifecycleEvent::StartRenew, cert.chain_pem.is_some())
         .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be renewed", cert.status)))?;
+    if cert.csr_spent {
+        return Err(ApiError::conflict(certautopilot_core::lifecycle::NEEDS_NEW_CSR));
+    }
     let job = JobSpec::Renew { certificate_id: cert.id, reason: RenewReason::Requested, record_version: cert.version }
         .into_job(&scope, auth.state().max_job_attempts);
     queue(auth, &scope, &cert, job, "cert.renew_requested", json!({ "serial": cert.serial })).await
@@ -357,6 +364,18 @@ pub async fn update(
         changes.insert("csr".into(), json!({ "key_type": key_type, "key_sha256": key }));
         cert.key_type = key_type;
         cert.csr_pem = Some(pem.clone());
+        cert.csr_spent = false;
+    }
+    if let Some(policy) = input.csr_renewal
+        && policy != cert.csr_renewal
+    {
+        if cert.csr_pem.is_none() {
+            return Err(ApiError::invalid("csr_renewal", "applies to a certificate issued from your CSR only"));
+        }
+        changes.insert("csr_renewal".into(), json!({ "before": cert.csr_renewal, "after": policy }));
+        cert.csr_renewal = policy;
+        // Switching to `new` after an issuance: the CSR in hand made the current certificate.
+        cert.csr_spent = policy == CsrRenewal::New && cert.chain_pem.is_some() && !changes.contains_key("csr");
     }
     if let Some(asked) = &input.fallback_account_ids {
         let ids = fallback_issuers(state, &scope, cert.acme_account_id, asked).await?;

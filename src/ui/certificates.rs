@@ -208,6 +208,14 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
                 .map_err(|_| ApiError::invalid("key_type", "choose a key type"))?,
         ),
     };
+    // The policy matters only with a CSR; the select keeps its default otherwise.
+    let csr_renewal = match (&csr_pem, form.optional("csr_renewal")) {
+        (Some(_), Some(policy)) => Some(
+            serde_json::from_value(serde_json::Value::String(policy))
+                .map_err(|_| ApiError::invalid("csr_renewal", "choose reuse or new"))?,
+        ),
+        _ => None,
+    };
     let acme_account_id = form
         .text("acme_account_id")
         .parse()
@@ -233,6 +241,7 @@ fn create_input(form: &FormData, project: ProjectId) -> Result<CreateCertificate
         common_name: form.text("common_name"),
         sans: form.all("sans"),
         key_type,
+        csr_renewal,
         csr_pem,
         acme_account_id,
         fallback_account_ids,
@@ -269,6 +278,7 @@ pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
                 "sans",
                 "key_type",
                 "csr_pem",
+                "csr_renewal",
                 "acme_account_id",
                 "fallback_account_ids",
                 "profile",

@@ -125,4 +125,40 @@ fn a_certificate_from_the_operators_csr_holds_no_key() {
         200,
     );
     assert_eq!(gql["data"]["certificate"], json!({ "fromCsr": true, "keyType": "ecdsa-p384" }), "{gql}");
+
+    // --- the policy `new`: after switching, the CSR in hand made the current certificate, so a
+    // renewal waits for a new one; a new CSR (a new key) lets it renew, and then it waits again.
+    let version = c.ok("GET", &format!("/api/v1/certificates/{cid}"), None, 200)["version"].clone();
+    let waiting = c.ok(
+        "PATCH",
+        &format!("/api/v1/certificates/{cid}"),
+        Some(json!({ "version": version, "csr_renewal": "new" })),
+        200,
+    );
+    assert_eq!(
+        (waiting["csr_renewal"].as_str(), waiting["waiting_for_csr"].as_bool()),
+        (Some("new"), Some(true)),
+        "{waiting}"
+    );
+    let (status, refused) = c.call("POST", &format!("/api/v1/certificates/{cid}/renew"), None);
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("new CSR"), "{refused}");
+    let new_key = generate_key(KeyType::EcdsaP384).unwrap();
+    let new_csr = pem(&csr_for_key(&new_key, &names).unwrap());
+    let given = c.ok(
+        "PATCH",
+        &format!("/api/v1/certificates/{cid}"),
+        Some(json!({ "version": waiting["version"], "csr_pem": new_csr })),
+        200,
+    );
+    assert_eq!(given["waiting_for_csr"], json!(false), "{given}");
+    let before = serial_of(&c, &cid);
+    c.ok("POST", &format!("/api/v1/certificates/{cid}/renew"), None, 202);
+    let renewed =
+        c.wait_for(&format!("/api/v1/certificates/{cid}"), ISSUE_DEADLINE, "renewed with the new CSR", |cert| {
+            cert["status"] == json!("issued") && cert["serial"].as_str().map(str::to_owned) != before
+        });
+    assert_eq!(renewed["waiting_for_csr"], json!(true), "the new CSR is used up in turn: {renewed}");
+    let (_, chain) = c.call_text("GET", &format!("/api/v1/certificates/{cid}/chain"), None);
+    leaf_summary(&chain, Some(&public_key_der(&new_key).unwrap())).expect("the renewed leaf carries the new key");
 }

@@ -217,6 +217,10 @@ impl CertificateEngine {
                 if for_not_after.is_some_and(|e| Some(e) != current) {
                     return finish(Outcome::Done("already renewed".into()));
                 }
+                // The CSR policy asks for a new CSR for each renewal and none was given yet.
+                if self.cert.csr_spent {
+                    return finish(Outcome::Fail(NEEDS_NEW_CSR.into()));
+                }
                 // However the job came to be queued, a scheduled renewal of a certificate issued
                 // moments ago would be a loop against the CA (issue 21): only a person forces one.
                 if !by_hand && self.cert.too_young_to_renew(now) {
@@ -444,6 +448,10 @@ impl CertificateEngine {
         }
     }
 }
+
+/// Why a certificate whose CSR policy is `new` does not renew with the CSR it was issued from.
+pub const NEEDS_NEW_CSR: &str =
+    "the CSR policy asks for a new CSR for each renewal: give one (PATCH csr_pem), then renew";
 
 fn finish(outcome: Outcome) -> Vec<Effect> {
     vec![Effect::Finish(outcome)]

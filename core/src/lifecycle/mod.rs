@@ -9,8 +9,8 @@
 //! |-----------------|---------------------------------------------------------------|
 //! | `transition.rs` | the status table: event × status → status and audit action    |
 //! | `effects.rs`    | the engine's vocabulary: `Request`, `Event`, `Effect`, `Outcome` |
-//! | `certificate.rs`| `CertificateEngine`: `(state, event) -> (state, Vec<Effect>)`  |
-//! | `record.rs`     | pure record updates: an issuance applied, history rotated      |
+//! | `certificate.rs`| `CertificateEngine`: `(state, event) -> (state, Vec<Effect>)`; its failure and fallback path in `certificate/failure.rs`, revocation in `certificate/revoke.rs` |
+//! | `record.rs`     | pure record updates: an issuance applied, history rotated, a certificate put under management |
 
 mod certificate;
 mod effects;
@@ -20,10 +20,10 @@ mod transition;
 #[cfg(test)]
 mod tests;
 
-pub use certificate::CertificateEngine;
+pub use certificate::{CertificateEngine, NEEDS_NEW_CSR};
 pub use effects::{
     Effect, Event, Failure, Issuance, JobRun, OrderState, OrderView, Outcome, PendingChallenge, PollUntil, Request,
     TraceLine,
 };
-pub use record::{apply_issuance, rotate_history};
+pub use record::{apply_issuance, put_under_management, rotate_history};
 pub use transition::{InvalidTransition, LifecycleEvent, Transition, transition};

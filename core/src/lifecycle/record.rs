@@ -5,7 +5,7 @@
 
 use super::effects::Issuance;
 use super::transition::{InvalidTransition, LifecycleEvent, Transition, transition};
-use crate::model::{Certificate, HISTORY_KEPT, IssuedVersion};
+use crate::model::{Certificate, CsrRenewal, HISTORY_KEPT, IssuedVersion};
 use crate::timestamp::Timestamp;
 
 /// Moves the current certificate, if there is one, to the front of the history (without its key),
@@ -48,6 +48,8 @@ pub fn apply_issuance(
     cert.private_key = issuance.private_key;
     cert.pending_key = None;
     cert.issued_by = cert.order_account();
+    // The operator asked for a new CSR (a new key) for every renewal: this one is used up.
+    cert.csr_spent = cert.csr_pem.is_some() && cert.csr_renewal == CsrRenewal::New;
     cert.order = None;
     cert.revoked_at = None;
     Ok(t)
@@ -61,6 +63,19 @@ fn set_current(cert: &mut Certificate, serial: String, not_before: Timestamp, no
     cert.fingerprint_sha256 = Some(fp);
     cert.last_error = None;
     cert.renew_at = cert.renewal_window_start();
+}
+
+/// Puts a certificate issued elsewhere under management: `issuer` renews it from now on, when its
+/// window opens (at once if that has passed). Refused unless it is `unmanaged`.
+pub fn put_under_management(
+    cert: &mut Certificate,
+    issuer: crate::ids::AcmeAccountId,
+) -> Result<Transition, InvalidTransition> {
+    let t = transition(cert.status, LifecycleEvent::Managed, cert.chain_pem.is_some())?;
+    cert.acme_account_id = Some(issuer);
+    cert.status = t.to;
+    cert.renew_at = cert.renewal_window_start();
+    Ok(t)
 }
 
 impl Certificate {

@@ -22,6 +22,17 @@ pub enum CertificateStatus {
     Unmanaged,
 }
 
+/// What a renewal of a certificate issued from the operator's CSR finalizes with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CsrRenewal {
+    /// The same CSR, again (the same key).
+    #[default]
+    Reuse,
+    /// A new CSR for each renewal: after an issuance the certificate waits for one (`PATCH csr_pem`).
+    New,
+}
+
 /// Where a certificate record came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -121,6 +132,14 @@ pub struct Certificate {
     /// (issue and renewal) finalizes with it, and no private key is ever held for the certificate.
     #[serde(default)]
     pub csr_pem: Option<String>,
+    /// Whether a renewal finalizes with the same CSR or waits for a new one (with `csr_pem` only).
+    #[serde(default)]
+    pub csr_renewal: CsrRenewal,
+    /// The CSR finalized the current certificate and the policy asks for a new one before the next
+    /// renewal: the certificate is not due (the store leaves it out of the renewal scan) until a
+    /// new CSR is given.
+    #[serde(default)]
+    pub csr_spent: bool,
     /// Renew this many days before expiry, at most half the lifetime (`renewal`); `None` means a
     /// third of the lifetime, or half for certificates of ten days or less.
     pub renew_before_days: Option<u32>,
@@ -191,6 +210,8 @@ impl Certificate {
             renew_before_days: None,
             renew_before_hours: None,
             csr_pem: None,
+            csr_renewal: CsrRenewal::Reuse,
+            csr_spent: false,
             target_ids: Vec::new(),
             status: CertificateStatus::Requested,
             serial: None,

@@ -25,9 +25,9 @@ pub use acme::{AcmeAccount, AcmeAccountStatus};
 pub use acme_catalogue::{CATALOGUE, CatalogueEntry, CatalogueError, EabRule, catalogue_entry};
 pub use audit::{AuditEvent, AuditObject};
 pub use certificate::{
-    Certificate, CertificateOrigin, CertificateStatus, EXPECTED_ACME_LIFETIME_DAYS, HISTORY_KEPT, IssuedElsewhere,
-    IssuedVersion, KeyType, MAX_FALLBACK_ISSUERS, OrderProgress, OrderPurpose, PublishedRecord, REVOCATION_REASONS,
-    SUBSCRIBER_REVOCATION_REASONS, revocation_reason_code, revocation_reason_name,
+    Certificate, CertificateOrigin, CertificateStatus, CsrRenewal, EXPECTED_ACME_LIFETIME_DAYS, HISTORY_KEPT,
+    IssuedElsewhere, IssuedVersion, KeyType, MAX_FALLBACK_ISSUERS, OrderProgress, OrderPurpose, PublishedRecord,
+    REVOCATION_REASONS, SUBSCRIBER_REVOCATION_REASONS, revocation_reason_code, revocation_reason_name,
 };
 pub use certificate_stats::{
     AttentionKind, CertificateFacts, Condition, DAY_MILLIS, DeploymentCondition, DeploymentFacts, OVERDUE_AFTER_SECS,

@@ -383,9 +383,10 @@ project_record!(DnsCredential, RecordKind::DnsCredential, unique: |r| Some(r.nam
 project_record!(Zone, RecordKind::Zone, unique: |r| Some(r.apex.clone()), due: |_| None, sealed: []);
 project_record!(DistributionTarget, RecordKind::DistributionTarget, unique: |r| Some(r.name.clone()), due: |_| None,
     sealed: [credential]);
-// Only an issued certificate has a renewal window to watch, and only while it is not paused.
+// Only an issued certificate has a renewal window to watch, and only while it is not paused and
+// not waiting for a new CSR.
 project_record!(Certificate, RecordKind::Certificate, unique: |_| None, due: |c| match c.status {
-    crate::model::CertificateStatus::Issued if !c.paused => c.renew_at,
+    crate::model::CertificateStatus::Issued if !c.paused && !c.csr_spent => c.renew_at,
     _ => None,
 }, sealed: [private_key, pending_key]);
 

@@ -31,6 +31,11 @@ pub struct CreateCertificate {
     #[serde(default)]
     #[schema(max_length = 16384)]
     pub csr_pem: Option<String>,
+    /// With `csr_pem`: `reuse` (default) renews with the same CSR; `new` waits after each issuance
+    /// for a new CSR (`PATCH csr_pem`) before the next renewal.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub csr_renewal: Option<CsrRenewal>,
     #[schema(value_type = String, format = "uuid")]
     pub acme_account_id: AcmeAccountId,
     /// Further ACME accounts (issuers), tried in this order when the one before cannot issue for a
@@ -86,6 +91,12 @@ pub struct CertificateView {
     pub profile: Option<String>,
     /// Issued from the operator's own CSR: no private key is held, targets get the chain only.
     pub from_csr: bool,
+    /// `reuse` or `new`: what a renewal of a certificate from a CSR finalizes with.
+    #[schema(value_type = String)]
+    pub csr_renewal: CsrRenewal,
+    /// The policy is `new` and no new CSR was given since the last issuance: it does not renew
+    /// until one is (`PATCH csr_pem`).
+    pub waiting_for_csr: bool,
     pub renew_before_days: Option<u32>,
     /// The renewal lead in hours, when the policy is stated in hours.
     pub renew_before_hours: Option<u32>,
@@ -157,6 +168,8 @@ impl From<Certificate> for CertificateView {
             issued_by: c.issued_by,
             profile: c.profile,
             from_csr: c.csr_pem.is_some(),
+            csr_renewal: c.csr_renewal,
+            waiting_for_csr: c.csr_spent,
             renew_before_days: c.renew_before_days,
             renew_before_hours: c.renew_before_hours,
             target_ids: c.target_ids,

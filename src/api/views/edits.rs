@@ -42,6 +42,9 @@ pub struct UpdateCertificate {
     /// the next order finalizes with it.
     #[schema(max_length = 16384)]
     pub csr_pem: Option<String>,
+    /// `reuse` or `new` (a certificate issued from a CSR only).
+    #[schema(value_type = Option<String>)]
+    pub csr_renewal: Option<certautopilot_core::model::CsrRenewal>,
     /// Every fallback issuer, in order (accounts of the project; `[]` removes them all).
     #[schema(value_type = Option<Vec<String>>, max_items = 4)]
     pub fallback_account_ids: Option<Vec<AcmeAccountId>>,

@@ -159,6 +159,8 @@ pub struct CreateCertificateInput {
     key_type: Option<String>,
     /// Your own CSR (PEM): names and key from it, no private key held.
     csr_pem: Option<String>,
+    /// With `csrPem`: `reuse` (default) or `new` (wait for a new CSR before each renewal).
+    csr_renewal: Option<String>,
     acme_account_id: ID,
     /// Further accounts tried in order when the one before cannot issue for its CA's own reason.
     #[graphql(default)]
@@ -228,6 +230,9 @@ pub struct UpdateCertificateInput {
     /// A new CSR with the same names, for a certificate issued from one.
     #[serde(skip_serializing_if = "Option::is_none")]
     csr_pem: Option<String>,
+    /// `reuse` or `new`, for a certificate issued from a CSR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csr_renewal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target_ids: Option<Vec<ID>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ fn request(project: &Resources, name: &str) -> CreateCertificate {
         sans: vec![],
         key_type: Some(KeyType::EcdsaP256),
         csr_pem: None,
+        csr_renewal: None,
         acme_account_id: project.account.id,
         fallback_account_ids: vec![],
         keep_fallback_issuer: false,
