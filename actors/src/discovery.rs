@@ -27,6 +27,9 @@ use crate::job_pump::{JobContext, JobError, JobHandler};
 
 /// How long one endpoint may take to connect and finish its handshake.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The most certificates one scan records: a range full of hosts serving throw-away certificates
+/// must not fill the inventory.
+const MAX_RECORDED: usize = 256;
 
 /// Runs `discover` jobs.
 pub struct DiscoverJobs {
@@ -50,7 +53,7 @@ impl JobHandler for DiscoverJobs {
     }
 
     async fn run(&self, job: &Job, ctx: JobContext) -> Result<String, JobError> {
-        let (Ok(JobSpec::Discover(scan)), Some(project_id)) = (JobSpec::decode(job), job.project_id) else {
+        let Ok(JobSpec::Discover { project_id, scan }) = JobSpec::decode(job) else {
             return Err(JobError::permanent("the job names no scan or project"));
         };
         let transient = |e: crate::issuance::IssueError| {
@@ -81,8 +84,12 @@ impl Scan<'_> {
             json!({ "endpoints": endpoints.len() }),
         )
         .await;
-        let answers =
-            probe_all(endpoints, self.scan.server_name.as_deref(), PROBE_TIMEOUT, &self.deps.settings.egress).await;
+        let probing = probe_all(endpoints, self.scan.server_name.as_deref(), PROBE_TIMEOUT, &self.deps.settings.egress);
+        let mut ctx = self.ctx.clone();
+        let answers = tokio::select! {
+            answers = probing => answers,
+            () = ctx.cancelled() => return Err(JobError::retryable("the scan was interrupted (shutdown or lost lease)")),
+        };
         let mut known = self.known().await?;
         // Certificate → the endpoints found serving it, for one entry per certificate.
         let mut seen: BTreeMap<CertificateId, Vec<String>> = BTreeMap::new();
@@ -103,16 +110,25 @@ impl Scan<'_> {
             };
             tally.serving += 1;
             let fingerprint: String = Sha256::digest(chain[0].as_ref()).iter().map(|b| format!("{b:02x}")).collect();
-            if let Some(id) = known.get(&fingerprint) {
-                seen.entry(*id).or_default().push(endpoint.clone());
-                let fields = json!({ "endpoint": endpoint, "certificate_id": id, "fingerprint_sha256": fingerprint });
-                self.log(LogLevel::Info, &format!("{endpoint}: serves certificate {id}"), fields).await;
+            if let Some(&(id, current)) = known.get(&fingerprint) {
+                seen.entry(id).or_default().push(endpoint.clone());
+                let fields = json!({ "endpoint": endpoint, "certificate_id": id, "fingerprint_sha256": fingerprint,
+                    "current": current });
+                let what = if current { "serves certificate" } else { "serves an earlier version of certificate" };
+                self.log(LogLevel::Info, &format!("{endpoint}: {what} {id}"), fields).await;
+                continue;
+            }
+            if new.len() >= MAX_RECORDED {
+                tally.unrecordable += 1;
+                let fields = json!({ "endpoint": endpoint, "fingerprint_sha256": fingerprint });
+                let message = format!("{endpoint}: not recorded: this scan recorded its limit of {MAX_RECORDED}");
+                self.log(LogLevel::Warn, &message, fields).await;
                 continue;
             }
             match served(chain.iter().map(|c| c.as_ref().to_vec()).collect()) {
                 Ok(found) => {
                     let id = self.record(&found, &endpoint).await?;
-                    known.insert(fingerprint.clone(), id);
+                    known.insert(fingerprint.clone(), (id, true));
                     new.push(id);
                     let fields =
                         json!({ "endpoint": endpoint, "certificate_id": id, "fingerprint_sha256": fingerprint });
@@ -169,13 +185,17 @@ impl Scan<'_> {
         Ok(summary)
     }
 
-    /// The project's certificates by the fingerprint of their current leaf.
-    async fn known(&self) -> Result<BTreeMap<String, CertificateId>, JobError> {
+    /// The project's certificates by the fingerprint of their current leaf (`true`) and of the
+    /// versions they replaced (`false`: a server still serving one is behind, not a stranger).
+    async fn known(&self) -> Result<BTreeMap<String, (CertificateId, bool)>, JobError> {
         let mut known = BTreeMap::new();
         let mut page = PageRequest::first(1_000);
         loop {
             let batch = self.deps.store.list::<Certificate>(self.scope, &page).await?;
-            known.extend(batch.items.iter().filter_map(|c| Some((c.fingerprint_sha256.clone()?, c.id))));
+            for c in &batch.items {
+                known.extend(c.history.iter().map(|h| (h.fingerprint_sha256.clone(), (c.id, false))));
+            }
+            known.extend(batch.items.iter().filter_map(|c| Some((c.fingerprint_sha256.clone()?, (c.id, true)))));
             match batch.next_cursor {
                 Some(cursor) => page = PageRequest::after(1_000, cursor),
                 None => return Ok(known),

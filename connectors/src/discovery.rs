@@ -106,14 +106,13 @@ fn endpoint_of(text: &str) -> Option<String> {
             std::net::IpAddr::V6(_) => return None,
         });
     }
-    let name = host.to_ascii_lowercase();
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-    };
-    (name.len() <= 253 && name.split('.').all(label_ok)).then(|| format!("{name}:{port}"))
+    crate::import::dns_name(host).filter(|n| !n.starts_with("*.")).map(|name| format!("{name}:{port}"))
+}
+
+/// Whether an endpoint (as `probes` writes it) is an address rather than a name.
+fn names_an_address(endpoint: &str) -> bool {
+    endpoint.starts_with('[')
+        || endpoint.rsplit_once(':').is_some_and(|(host, _)| host.parse::<std::net::IpAddr>().is_ok())
 }
 
 /// What one endpoint served: its chain as presented, or why nothing was read.
@@ -132,8 +131,9 @@ pub async fn probe_all(
     let mut next = 0;
     loop {
         while running.len() < CONCURRENCY && next < endpoints.len() {
-            let (endpoint, name, egress, at) =
-                (endpoints[next].clone(), server_name.map(str::to_owned), egress.clone(), next);
+            // A name endpoint asks for its own name; `server_name` is for addresses.
+            let asked = if names_an_address(&endpoints[next]) { server_name.map(str::to_owned) } else { None };
+            let (endpoint, name, egress, at) = (endpoints[next].clone(), asked, egress.clone(), next);
             running.spawn(async move { (at, presented_chain(&endpoint, name.as_deref(), timeout, &egress).await) });
             next += 1;
         }

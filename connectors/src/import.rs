@@ -19,6 +19,8 @@ use crate::x509::{LeafSummary, leaf_summary};
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024;
 /// The most certificates a chain may hold.
 const MAX_CHAIN: usize = 10;
+/// The most names a leaf may carry (as many as a certificate requested here may).
+pub const MAX_NAMES: usize = 100;
 
 /// A certificate to import, checked.
 #[derive(Debug)]
@@ -28,8 +30,9 @@ pub struct ImportedCertificate {
     /// The leaf's private key as PKCS#8 PEM, when one came with it.
     pub key_pem: Option<SecretBytes>,
     pub leaf: LeafSummary,
-    /// The leaf subject's common name, lower-cased, if it has one.
-    pub common_name: Option<String>,
+    /// Every DNS name of the leaf, the common name first (when it is one), each once, each a
+    /// well-formed DNS name: what the sender wrote in the certificate reaches records only so.
+    names: Vec<String>,
     pub key_type: KeyType,
 }
 
@@ -49,13 +52,7 @@ impl ImportedCertificate {
 
     /// Every DNS name, the common name first, without repeats.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.common_name.iter().cloned().collect();
-        for name in &self.leaf.dns_names {
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
-        }
-        names
+        self.names.clone()
     }
 }
 
@@ -76,6 +73,8 @@ pub enum ImportError {
     LeafIsCa,
     #[error("its leaf names no DNS name")]
     NoNames,
+    #[error("its leaf names more than {MAX_NAMES} names")]
+    TooManyNames,
     #[error("its leaf's key is not one issuance supports (ECDSA P-256 or P-384, RSA 2048, 3072 or 4096 bits)")]
     UnsupportedKey,
     #[error(
@@ -186,18 +185,39 @@ fn checked(ders: Vec<Vec<u8>>, key_der: Option<Vec<u8>>) -> Result<ImportedCerti
         return Err(ImportError::LeafIsCa);
     }
     let key_type = crate::csr::key_type_of(leaf.public_key()).ok_or(ImportError::UnsupportedKey)?;
-    let common_name = match leaf.subject().iter_common_name().next() {
-        Some(cn) => Some(cn.as_str().map_err(|_| ImportError::Unreadable)?.to_ascii_lowercase()),
-        None => None,
-    };
+    let common_name = leaf.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).and_then(dns_name);
     let key_pem = key_der.map(|der| key_matching(&der, leaf.public_key().raw)).transpose()?;
     let chain_pem: String = ders.iter().map(|der| pem_block("CERTIFICATE", der)).collect();
     let summary = leaf_summary(&chain_pem, None).map_err(|_| ImportError::Unreadable)?;
-    let imported = ImportedCertificate { chain_pem, key_pem, leaf: summary, common_name, key_type };
-    if imported.names().is_empty() {
+    let mut names: Vec<String> = common_name.into_iter().collect();
+    for name in summary.dns_names.iter().filter_map(|n| dns_name(n)) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
         return Err(ImportError::NoNames);
     }
-    Ok(imported)
+    if names.len() > MAX_NAMES {
+        return Err(ImportError::TooManyNames);
+    }
+    Ok(ImportedCertificate { chain_pem, key_pem, leaf: summary, names, key_type })
+}
+
+/// `text` lower-cased when it is a well-formed DNS name (a wildcard's `*.` allowed): labels of
+/// letters, digits and inner hyphens, 1 to 63 characters, 253 in all. Anything else a certificate
+/// carries as a name (spaces, control characters, Unicode) is not one.
+pub fn dns_name(text: &str) -> Option<String> {
+    let name = text.to_ascii_lowercase();
+    let bare = name.strip_prefix("*.").unwrap_or(&name);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    (name.len() <= 253 && bare.split('.').all(label_ok)).then_some(name)
 }
 
 /// The key as PKCS#8 PEM, when it is the leaf's (`spki`: the leaf's SubjectPublicKeyInfo).

@@ -47,6 +47,27 @@ fn chain_der_count(pem: &str) -> usize {
     crate::x509::chain_der(pem).unwrap().len()
 }
 
+/// What a leaf calls itself reaches the record only as well-formed DNS names: a common name with a
+/// space is left out, and a leaf with no DNS name at all is refused.
+#[test]
+fn only_well_formed_dns_names_are_taken() {
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |cn: &str, sans: Vec<String>| {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.signed_by(&key, &issuer).unwrap().pem()
+    };
+    let spaced = from_pem(&leaf("Shop Front \u{202e}", vec!["shop.example.test".into()]), None).unwrap();
+    assert_eq!(spaced.names(), ["shop.example.test"]);
+    let wildcard = from_pem(&leaf("*.Example.test", vec![]), None).unwrap();
+    assert_eq!(wildcard.names(), ["*.example.test"]);
+    assert_eq!(from_pem(&leaf("not a name", vec![]), None).unwrap_err(), ImportError::NoNames);
+}
+
 #[test]
 fn bad_pem_imports_are_refused_with_their_reason() {
     let m = made(&rcgen::PKCS_ECDSA_P256_SHA256);

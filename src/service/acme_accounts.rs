@@ -73,7 +73,10 @@ pub async fn get(auth: &Authorized, id: AcmeAccountId) -> Result<AcmeAccountView
 pub async fn delete(auth: &Authorized, id: AcmeAccountId) -> Result<(), ApiError> {
     let scope = auth.scope_of_record(RecordKind::AcmeAccount, &id.to_string(), "acme account").await?;
     records::ensure_unreferenced::<Certificate>(auth, &scope, "acme account", |c| {
-        c.acme_account_id == Some(id) || c.fallback_account_ids.contains(&id) || c.issued_by == Some(id)
+        c.acme_account_id == Some(id)
+            || c.fallback_account_ids.contains(&id)
+            || c.issued_by == Some(id)
+            || c.order.as_ref().and_then(|o| o.account_id) == Some(id)
     })
     .await?;
     records::delete_with_audit::<AcmeAccount>(auth, &scope, &id.to_string(), "credential.deleted", "acme_account").await

@@ -28,12 +28,12 @@ use crate::service::validate;
 pub async fn import(auth: &Authorized, input: ImportCertificate) -> Result<CertificateView, ApiError> {
     let scope = auth.project_scope(input.project_id).await?;
     let state = auth.state();
-    let (imported, source) = read(&input)?;
-    let names = imported.names();
-    if names.len() > validate::MAX_SANS {
-        return Err(ApiError::invalid(source, format!("the leaf names more than {} names", validate::MAX_SANS)));
-    }
-    resolve_targets(state, &scope, &input.target_ids).await?;
+    let target_ids = input.target_ids.clone();
+    // Decrypting a PKCS#12 file and checking a key take CPU time: off the request's thread.
+    let (imported, source) = tokio::task::spawn_blocking(move || read(&input))
+        .await
+        .map_err(|e| ApiError::internal("reading the certificate to import", &e))??;
+    resolve_targets(state, &scope, &target_ids).await?;
     if let Some(existing) = with_fingerprint(state, &scope, &imported.leaf.fingerprint_sha256).await? {
         return Err(ApiError::conflict(format!(
             "this certificate (SHA-256 {}) is already in the project as {}",
@@ -46,7 +46,7 @@ pub async fn import(auth: &Authorized, input: ImportCertificate) -> Result<Certi
         CertificateOrigin::Imported,
         state.now(),
     );
-    cert.target_ids = input.target_ids.clone();
+    cert.target_ids = target_ids;
     cert.private_key = imported
         .key_pem
         .as_ref()
@@ -104,8 +104,8 @@ fn read(input: &ImportCertificate) -> Result<(ImportedCertificate, &'static str)
     }
 }
 
-/// The project's certificate whose current leaf has `fingerprint`, if any.
-pub(crate) async fn with_fingerprint(
+/// The project's certificate whose current leaf, or a version it replaced, has `fingerprint`.
+async fn with_fingerprint(
     state: &AppState,
     scope: &ProjectScope,
     fingerprint: &str,
@@ -113,7 +113,11 @@ pub(crate) async fn with_fingerprint(
     let mut page = PageRequest::first(1_000);
     loop {
         let batch = state.store()?.list::<Certificate>(scope, &page).await?;
-        if let Some(found) = batch.items.into_iter().find(|c| c.fingerprint_sha256.as_deref() == Some(fingerprint)) {
+        let holds = |c: &Certificate| {
+            c.fingerprint_sha256.as_deref() == Some(fingerprint)
+                || c.history.iter().any(|h| h.fingerprint_sha256 == fingerprint)
+        };
+        if let Some(found) = batch.items.into_iter().find(holds) {
             return Ok(Some(found));
         }
         match batch.next_cursor {

@@ -95,7 +95,7 @@ pub async fn renew(auth: &Authorized, id: CertificateId) -> Result<JobQueued, Ap
     let (scope, cert) = certificate_in_scope(auth, id).await?;
     transition(cert.status, LifecycleEvent::StartRenew, cert.chain_pem.is_some())
         .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be renewed", cert.status)))?;
-    if cert.csr_spent {
+    if cert.waiting_for_csr() {
         return Err(ApiError::conflict(certautopilot_core::lifecycle::NEEDS_NEW_CSR));
     }
     let job = JobSpec::Renew { certificate_id: cert.id, reason: RenewReason::Requested, record_version: cert.version }
@@ -123,6 +123,11 @@ pub async fn revoke(auth: &Authorized, id: CertificateId, input: RevokeCertifica
     }
     transition(cert.status, LifecycleEvent::Revoked, cert.chain_pem.is_some())
         .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be revoked", cert.status)))?;
+    if cert.revoking_account().is_none() {
+        return Err(ApiError::conflict(
+            "the current certificate was issued elsewhere (imported or discovered): revoke it at the CA that issued it",
+        ));
+    }
     let job = JobSpec::Revoke { certificate_id: cert.id, reason: Some(reason), serial: cert.serial.clone() }
         .into_job(&scope, auth.state().max_job_attempts);
     let details = json!({ "serial": cert.serial, "reason": reason_name });
@@ -272,6 +277,12 @@ pub(super) async fn issuers(
     Ok((account, fallbacks))
 }
 
+/// Whether the CSR `pem` carries the key of the current certificate's leaf.
+fn new_csr_keeps_the_key(chain_pem: &str, pem: &str) -> bool {
+    certautopilot_connectors::csr::read_csr(pem)
+        .is_ok_and(|csr| certautopilot_connectors::x509::leaf_summary(chain_pem, Some(&csr.spki)).is_ok())
+}
+
 /// The fallback issuers asked for, checked: accounts of the project, none twice, not the first
 /// issuer, at most `MAX_FALLBACK_ISSUERS`.
 pub(super) async fn fallback_issuers(
@@ -366,6 +377,7 @@ pub async fn update(
         cert.csr_pem = Some(pem.clone());
         cert.csr_spent = false;
     }
+    let waiting = cert.waiting_for_csr();
     if let Some(policy) = input.csr_renewal
         && policy != cert.csr_renewal
     {
@@ -374,11 +386,30 @@ pub async fn update(
         }
         changes.insert("csr_renewal".into(), json!({ "before": cert.csr_renewal, "after": policy }));
         cert.csr_renewal = policy;
-        // Switching to `new` after an issuance: the CSR in hand made the current certificate.
-        cert.csr_spent = policy == CsrRenewal::New && cert.chain_pem.is_some() && !changes.contains_key("csr");
+    }
+    // A new CSR under `new` must bring a new key: the point of the policy.
+    if changes.contains_key("csr")
+        && cert.csr_renewal == CsrRenewal::New
+        && let (Some(chain), Some(pem)) = (&cert.chain_pem, &cert.csr_pem)
+        && new_csr_keeps_the_key(chain, pem)
+    {
+        return Err(ApiError::invalid(
+            "csr_pem",
+            "has the current certificate's key; the CSR policy is new: make the CSR with a new key",
+        ));
+    }
+    if waiting != cert.waiting_for_csr() {
+        changes.insert("waiting_for_csr".into(), json!({ "before": waiting, "after": cert.waiting_for_csr() }));
     }
     if let Some(asked) = &input.fallback_account_ids {
         let ids = fallback_issuers(state, &scope, cert.acme_account_id, asked).await?;
+        if ids != cert.fallback_account_ids
+            && matches!(cert.status, CertificateStatus::Issuing | CertificateStatus::Renewing)
+        {
+            return Err(ApiError::conflict(
+                "an order is in flight for this certificate; change its fallback issuers once it has ended",
+            ));
+        }
         if ids != cert.fallback_account_ids {
             changes.insert("fallback_account_ids".into(), json!({ "before": cert.fallback_account_ids, "after": ids }));
             cert.fallback_account_ids = ids;
@@ -427,7 +458,10 @@ pub async fn delete(auth: &Authorized, id: CertificateId) -> Result<(), ApiError
         )));
     }
     let valid = cert.not_after.is_some_and(|t| t > state.now());
-    if cert.chain_pem.is_some() && cert.status != CertificateStatus::Revoked && valid {
+    // An unmanaged certificate was issued elsewhere and is revoked there, if at all: deleting it
+    // here only stops watching it.
+    let watched_only = cert.status == CertificateStatus::Unmanaged;
+    if cert.chain_pem.is_some() && cert.status != CertificateStatus::Revoked && valid && !watched_only {
         return Err(ApiError::conflict(format!(
             "the certificate (serial {}) is valid and not revoked: revoke it first (POST /api/v1/certificates/{}/revoke), then delete it",
             cert.serial.as_deref().unwrap_or("unknown"),

@@ -25,7 +25,7 @@ pub async fn start(auth: &Authorized, input: StartDiscoveryScan) -> Result<JobQu
     let endpoints = probes(&scan).map_err(|e| ApiError::invalid(e.field, e.reason))?;
     let details =
         json!({ "endpoints": scan.endpoints, "cidrs": scan.cidrs, "ports": scan.ports, "probes": endpoints.len() });
-    let job = JobSpec::Discover(scan).into_job(&scope, state.max_job_attempts);
+    let job = JobSpec::Discover { project_id: scope.project_id(), scan }.into_job(&scope, state.max_job_attempts);
     let audit = auth.audit("discovery.requested", None, Some(scope.project_id()), details).await?;
     let enqueued = state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
     state.wake_workers();

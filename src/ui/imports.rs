@@ -147,7 +147,9 @@ pub async fn import(req: HttpRequest, body: web::Bytes) -> UiResult {
         Ok(view) => Ok(see_other(&format!("/certificates/{}?notice=imported", view.id))),
         Err(e) if e.field.is_some() || e.code == crate::service::error::ErrorCode::Conflict => {
             let errors = FieldErrors::from_api(&e, &FIELDS);
-            let page = page(&ui, project, form.text("chain_pem"), form.all("target_ids"), errors).await?;
+            // A pasted bundle may hold the key too: such a chain is not written back either.
+            let chain = Some(form.text("chain_pem")).filter(|c| !c.contains("PRIVATE KEY")).unwrap_or_default();
+            let page = page(&ui, project, chain, form.all("target_ids"), errors).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
         Err(e) => Err(e.into()),

@@ -143,6 +143,13 @@ fn a_certificate_from_the_operators_csr_holds_no_key() {
     let (status, refused) = c.call("POST", &format!("/api/v1/certificates/{cid}/renew"), None);
     assert_eq!(status, 409, "{refused}");
     assert!(refused["detail"].as_str().unwrap().contains("new CSR"), "{refused}");
+    let same_key = pem(&csr_for_key(&key, &names).unwrap());
+    let (status, refused) = c.call(
+        "PATCH",
+        &format!("/api/v1/certificates/{cid}"),
+        Some(json!({ "version": waiting["version"], "csr_pem": same_key })),
+    );
+    assert_eq!((status, refused["field"].as_str()), (422, Some("csr_pem")), "a new CSR with the old key: {refused}");
     let new_key = generate_key(KeyType::EcdsaP384).unwrap();
     let new_csr = pem(&csr_for_key(&new_key, &names).unwrap());
     let given = c.ok(

@@ -139,4 +139,9 @@ fn certificates_issued_elsewhere_are_imported_watched_and_put_under_management()
     let events = timeline_events(&c, &cid);
     assert!(events.iter().any(|e| e == "cert.managed") && events.iter().any(|e| e == "cert.renewed"), "{events:?}");
     assert_eq!(env.pebble.certificates_issued(), 1);
+
+    // --- an unmanaged certificate, valid or not, is deleted without revoking it (it was issued
+    // elsewhere): deleting only stops watching it.
+    c.ok("DELETE", &format!("/api/v1/certificates/{bare_id}"), None, 204);
+    c.ok("GET", &format!("/api/v1/certificates/{bare_id}"), None, 404);
 }

@@ -127,8 +127,9 @@ async fn deploy(deps: &IssuanceDeps, target_id: TargetId, msg: &Deploy) -> Resul
             Some(sealed) => {
                 Some(deps.envelope.open(&cert.id.to_string(), "private_key", sealed).map_err(IssueError::from)?)
             }
-            // Issued from the operator's CSR: the targets that need a key refuse (`Deployable::key`).
-            None if cert.csr_pem.is_some() => None,
+            // Issued from the operator's CSR, or imported without its key: the targets that need a
+            // key refuse (`Deployable::key`), the others deploy the chain.
+            None if cert.csr_pem.is_some() || cert.chain_pem.is_some() => None,
             None => return Err(permanent("the certificate has not been issued yet".into())),
         },
     };

@@ -23,8 +23,9 @@ pub const PROBLEM_ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:acc
 const TRANSIENT_PROBLEMS: [&str; 2] =
     ["urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:serverInternal"];
 /// Problems that are the CA's own (its limits, its policy, its state): another CA may well issue.
-/// Problems with the request itself (a bad CSR, a name that fails validation) are not among them.
-const CA_OWN_PROBLEMS: [&str; 8] = [
+/// Problems with the request itself (a bad CSR, a name that fails validation) are not among them;
+/// nor is `unauthorized`, which CAs answer for a DNS-01 challenge whose record they did not find.
+const CA_OWN_PROBLEMS: [&str; 7] = [
     PROBLEM_RATE_LIMITED,
     "urn:ietf:params:acme:error:serverInternal",
     "urn:ietf:params:acme:error:caa",
@@ -32,7 +33,6 @@ const CA_OWN_PROBLEMS: [&str; 8] = [
     "urn:ietf:params:acme:error:unsupportedIdentifier",
     "urn:ietf:params:acme:error:externalAccountRequired",
     "urn:ietf:params:acme:error:userActionRequired",
-    "urn:ietf:params:acme:error:unauthorized",
 ];
 
 /// Whether a problem type is the CA's own (see `CA_OWN_PROBLEMS`).

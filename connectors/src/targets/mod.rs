@@ -55,7 +55,7 @@ impl Deployable {
     pub fn key(&self) -> Result<&SecretBytes, DeployError> {
         self.key_pem.as_ref().ok_or_else(|| {
             DeployError::Permanent(
-                "this certificate was issued from your CSR: CertAutoPilot holds no private key, and this target installs one; fetch the chain (GET /api/v1/certificates/{id}/chain) and install it beside your key".into(),
+                "this certificate was issued from your CSR or imported without its key: CertAutoPilot holds no private key, and this target installs one; fetch the chain (GET /api/v1/certificates/{id}/chain) and install it beside your key".into(),
             )
         })
     }

@@ -2,6 +2,8 @@
 //! and leaves it signs with the validity the test asks for (in the past, expiring soon, …), and
 //! the same as a PKCS#12 file written by the real `openssl pkcs12`; and a loopback TLS server
 //! serving one of them, for discovery scans.
+//! Invariant: everything here is made on the spot, for loopback only; nothing is read from or sent
+//! anywhere else.
 
 use std::path::Path;
 use std::process::Command;

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CertificateId, TargetId};
+use crate::ids::{CertificateId, ProjectId, TargetId};
 use crate::model::{Job, JobKind, NewJob};
 use crate::scope::ProjectScope;
 
@@ -85,7 +85,10 @@ pub enum JobSpec {
         window: i64,
     },
     /// A discovery scan of a project's endpoints (checked when it was asked for).
-    Discover(DiscoveryScan),
+    Discover {
+        project_id: ProjectId,
+        scan: DiscoveryScan,
+    },
 }
 
 /// What a discovery scan probes: endpoints (`host:port`) and, on each of `ports`, every address
@@ -109,6 +112,8 @@ pub enum JobSpecError {
     NoCertificate,
     #[error("the job names no target")]
     NoTarget,
+    #[error("the job names no project")]
+    NoProject,
     #[error("the {kind} job's payload is malformed: {reason}")]
     Payload { kind: &'static str, reason: String },
     #[error("{0} jobs have no spec")]
@@ -185,7 +190,7 @@ impl JobSpec {
             JobSpec::Distribute { .. } => JobKind::Distribute,
             JobSpec::Scan { .. } => JobKind::Scan,
             JobSpec::RotateKek { .. } => JobKind::RotateKek,
-            JobSpec::Discover(_) => JobKind::Discover,
+            JobSpec::Discover { .. } => JobKind::Discover,
         }
     }
 
@@ -199,7 +204,7 @@ impl JobSpec {
             JobSpec::Scan { target_id, .. } => Some(format!("target:{target_id}")),
             JobSpec::RotateKek { .. } => None,
             // Scans of one project run one at a time: each records what it finds before the next.
-            JobSpec::Discover(_) => Some("discovery".to_owned()),
+            JobSpec::Discover { project_id, .. } => Some(format!("discovery:{project_id}")),
         }
     }
 
@@ -226,7 +231,7 @@ impl JobSpec {
             },
             JobSpec::Scan { target_id, window } => window.map(|w| format!("scan:{target_id}:{w}")),
             JobSpec::RotateKek { period_ms, window } => Some(format!("kek-rotation:{period_ms}:{window}")),
-            JobSpec::Discover(_) => None,
+            JobSpec::Discover { .. } => None,
         }
     }
 
@@ -256,7 +261,7 @@ impl JobSpec {
             }),
             JobSpec::Scan { target_id, .. } => serde_json::to_value(ScanPayload { target_id: Some(*target_id) }),
             JobSpec::RotateKek { .. } => Ok(serde_json::Value::Object(Default::default())),
-            JobSpec::Discover(scan) => serde_json::to_value(scan),
+            JobSpec::Discover { scan, .. } => serde_json::to_value(scan),
         };
         value.expect("a job payload of ids, numbers and strings serializes")
     }
@@ -335,7 +340,10 @@ impl JobSpec {
                 let window = parts.next().and_then(|w| w.parse().ok()).unwrap_or_default();
                 Ok(JobSpec::RotateKek { period_ms, window })
             }
-            JobKind::Discover => Ok(JobSpec::Discover(payload(job, kind)?)),
+            JobKind::Discover => Ok(JobSpec::Discover {
+                project_id: job.project_id.ok_or(JobSpecError::NoProject)?,
+                scan: payload(job, kind)?,
+            }),
             JobKind::Validate => Err(JobSpecError::Unsupported(kind)),
         }
     }

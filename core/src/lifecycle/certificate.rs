@@ -218,7 +218,7 @@ impl CertificateEngine {
                     return finish(Outcome::Done("already renewed".into()));
                 }
                 // The CSR policy asks for a new CSR for each renewal and none was given yet.
-                if self.cert.csr_spent {
+                if self.cert.waiting_for_csr() {
                     return finish(Outcome::Fail(NEEDS_NEW_CSR.into()));
                 }
                 // However the job came to be queued, a scheduled renewal of a certificate issued
@@ -280,7 +280,7 @@ impl CertificateEngine {
             }
             None => {
                 let Some(account_id) = self.next_issuer() else {
-                    return finish(Outcome::Fail("every issuer of the certificate was tried".into()));
+                    return self.begin_failure(Failure::permanent("the certificate has no issuer left to try"));
                 };
                 self.tried.push(account_id);
                 effects.push(Effect::Step("placing order"));

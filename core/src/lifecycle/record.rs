@@ -5,7 +5,7 @@
 
 use super::effects::Issuance;
 use super::transition::{InvalidTransition, LifecycleEvent, Transition, transition};
-use crate::model::{Certificate, CsrRenewal, HISTORY_KEPT, IssuedVersion};
+use crate::model::{Certificate, HISTORY_KEPT, IssuedVersion};
 use crate::timestamp::Timestamp;
 
 /// Moves the current certificate, if there is one, to the front of the history (without its key),
@@ -48,8 +48,8 @@ pub fn apply_issuance(
     cert.private_key = issuance.private_key;
     cert.pending_key = None;
     cert.issued_by = cert.order_account();
-    // The operator asked for a new CSR (a new key) for every renewal: this one is used up.
-    cert.csr_spent = cert.csr_pem.is_some() && cert.csr_renewal == CsrRenewal::New;
+    // The CSR in hand made this certificate (under `csr_renewal: new` it is now used up).
+    cert.csr_spent = cert.csr_pem.is_some();
     cert.order = None;
     cert.revoked_at = None;
     Ok(t)

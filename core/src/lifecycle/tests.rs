@@ -615,7 +615,8 @@ fn mark_issued_goes_through_the_table() {
 mod fallback;
 
 /// The CSR policy `new`: an issuance from the operator's CSR uses it up, so the certificate is not
-/// due for the renewal scan and a renewal (even by hand) refuses until a new CSR is given.
+/// due for the renewal scan and a renewal (even by hand) refuses until a new CSR is given; under
+/// `reuse` the same CSR renews again.
 #[test]
 fn a_csr_used_up_by_its_issuance_stops_renewal_until_a_new_one() {
     use crate::store::Record;
@@ -626,7 +627,7 @@ fn a_csr_used_up_by_its_issuance_stops_renewal_until_a_new_one() {
     let mut issued = issuance("01", T0.saturating_add(DAY * 90));
     issued.private_key = None;
     apply_issuance(&mut c, issued, T0).unwrap();
-    assert!(c.csr_spent, "the CSR made this certificate");
+    assert!(c.waiting_for_csr(), "the CSR made this certificate");
     assert_eq!(c.due_at(), None, "not due while waiting for a new CSR");
     let mut d = Driver::new(c.clone(), job(Request::Renew { by_hand: true, for_not_after: None }));
     assert_eq!(d.send(Event::Start { now: T0 }), vec![Effect::Finish(Outcome::Fail(NEEDS_NEW_CSR.into()))]);
@@ -635,5 +636,6 @@ fn a_csr_used_up_by_its_issuance_stops_renewal_until_a_new_one() {
     c.csr_renewal = crate::model::CsrRenewal::Reuse;
     c.status = CertificateStatus::Renewing;
     apply_issuance(&mut c, issuance("02", T0.saturating_add(DAY * 90)), T0).unwrap();
-    assert!(!c.csr_spent, "reuse: the same CSR renews again");
+    assert!(c.csr_spent && !c.waiting_for_csr(), "reuse: the same CSR renews again");
+    assert_eq!(c.due_at(), c.renew_at);
 }

@@ -135,9 +135,8 @@ pub struct Certificate {
     /// Whether a renewal finalizes with the same CSR or waits for a new one (with `csr_pem` only).
     #[serde(default)]
     pub csr_renewal: CsrRenewal,
-    /// The CSR finalized the current certificate and the policy asks for a new one before the next
-    /// renewal: the certificate is not due (the store leaves it out of the renewal scan) until a
-    /// new CSR is given.
+    /// The CSR in hand finalized the current certificate (cleared when a new CSR is given). With
+    /// `csr_renewal: new` the certificate then waits for a new one (`waiting_for_csr`).
     #[serde(default)]
     pub csr_spent: bool,
     /// Renew this many days before expiry, at most half the lifetime (`renewal`); `None` means a
@@ -300,6 +299,22 @@ impl Certificate {
             all.rotate_left(at);
         }
         all
+    }
+
+    /// The CSR policy asks for a new CSR before each renewal and the one in hand made the current
+    /// certificate: no renewal until a new one is given (the store leaves it out of the scan).
+    pub fn waiting_for_csr(&self) -> bool {
+        self.csr_spent && self.csr_renewal == CsrRenewal::New
+    }
+
+    /// The account whose CA issued the current certificate, which alone can revoke it: `issued_by`,
+    /// or for records from before it was kept, the first issuer; `None` for a certificate issued
+    /// elsewhere and not renewed here since.
+    pub fn revoking_account(&self) -> Option<AcmeAccountId> {
+        match self.origin {
+            CertificateOrigin::Requested => self.issued_by.or(self.acme_account_id),
+            CertificateOrigin::Imported | CertificateOrigin::Discovered => self.issued_by,
+        }
     }
 
     /// The account the order in progress belongs to (the first issuer for older records); `None`

@@ -386,7 +386,7 @@ project_record!(DistributionTarget, RecordKind::DistributionTarget, unique: |r| 
 // Only an issued certificate has a renewal window to watch, and only while it is not paused and
 // not waiting for a new CSR.
 project_record!(Certificate, RecordKind::Certificate, unique: |_| None, due: |c| match c.status {
-    crate::model::CertificateStatus::Issued if !c.paused && !c.csr_spent => c.renew_at,
+    crate::model::CertificateStatus::Issued if !c.paused && !c.waiting_for_csr() => c.renew_at,
     _ => None,
 }, sealed: [private_key, pending_key]);
 

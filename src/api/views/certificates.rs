@@ -155,6 +155,7 @@ pub struct IssuedVersionView {
 impl From<Certificate> for CertificateView {
     fn from(c: Certificate) -> Self {
         let renewal_warning = c.renewal_warning();
+        let waiting_for_csr = c.waiting_for_csr();
         CertificateView {
             id: c.id,
             project_id: c.project_id,
@@ -169,7 +170,7 @@ impl From<Certificate> for CertificateView {
             profile: c.profile,
             from_csr: c.csr_pem.is_some(),
             csr_renewal: c.csr_renewal,
-            waiting_for_csr: c.csr_spent,
+            waiting_for_csr,
             renew_before_days: c.renew_before_days,
             renew_before_hours: c.renew_before_hours,
             target_ids: c.target_ids,

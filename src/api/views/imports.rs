@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 /// A certificate issued elsewhere, to inventory and watch. Give `chain_pem` (optionally with
 /// `private_key_pem`) or `pkcs12_base64` with its `password`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportCertificate {
     #[schema(value_type = String, format = "uuid")]
@@ -29,6 +29,20 @@ pub struct ImportCertificate {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub target_ids: Vec<TargetId>,
+}
+
+/// Says which parts came, never the key, the file or the password.
+impl std::fmt::Debug for ImportCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportCertificate")
+            .field("project_id", &self.project_id)
+            .field("chain_pem", &self.chain_pem.as_ref().map(String::len))
+            .field("has_private_key", &self.private_key_pem.is_some())
+            .field("has_pkcs12", &self.pkcs12_base64.is_some())
+            .field("has_password", &self.password.is_some())
+            .field("target_ids", &self.target_ids)
+            .finish()
+    }
 }
 
 /// Puts an unmanaged certificate under management: its issuer renews it from now on (DNS-01, so

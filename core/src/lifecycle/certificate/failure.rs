@@ -49,10 +49,13 @@ impl CertificateEngine {
     }
 
     /// The failure path: remove the challenge records first, then fall back to the next issuer when
-    /// the CA was the cause and one is left, or record the failure.
+    /// the CA was the cause and one is left, or record the failure. Never once the CSR went to the
+    /// CA: it may issue still, and the stored order is resumed with it on the next attempt (another
+    /// CA's certificate for the same key would be one nobody tracks or revokes).
     pub(super) fn begin_failure(&mut self, failure: Failure) -> Vec<Effect> {
         let obtaining = !matches!(self.job.request, Request::Revoke { .. });
-        let fall_back = failure.another_ca_may_succeed && obtaining && self.next_issuer().is_some();
+        let finalized = self.cert.order.as_ref().is_some_and(|o| o.finalized);
+        let fall_back = failure.another_ca_may_succeed && obtaining && !finalized && self.next_issuer().is_some();
         self.failure = Some(failure);
         self.cleanup(if fall_back { AfterCleanup::FallingBack } else { AfterCleanup::Failing })
     }

@@ -28,8 +28,8 @@ impl CertificateEngine {
                 "the certificate was renewed after serial {requested} was asked to be revoked; ask again to revoke the current one"
             )));
         }
-        let Some(account_id) = self.cert.issued_by.or(self.cert.acme_account_id) else {
-            return finish(Outcome::Fail("the certificate has no issuer to revoke it at".into()));
+        let Some(account_id) = self.cert.revoking_account() else {
+            return finish(Outcome::Fail("the current certificate was issued elsewhere: revoke it at its CA".into()));
         };
         self.phase = Phase::Revoking;
         vec![

@@ -111,6 +111,25 @@ fn a_policy_refusal_removes_the_records_then_falls_back() {
     assert_eq!(d.engine().certificate().order, None, "the refused order is abandoned");
 }
 
+/// Once the CSR went to the CA the order is not abandoned, whatever the failure: that CA may still
+/// issue, so the failure is recorded for a retry that resumes the same order with it.
+#[test]
+fn no_fallback_once_the_order_is_finalized() {
+    let (c, first, _) = with_fallback();
+    let mut d = Driver::new(c, job(Request::Issue));
+    d.run(Event::Start { now: T0 });
+    d.run(Event::OrderPlaced { order: order(OrderState::Ready), at: T0 });
+    d.run(Event::KeyReady { sealed: Some(sealed("pending")) });
+    assert!(d.engine().certificate().order.as_ref().is_some_and(|o| o.finalized));
+    let effects = d.run(Event::Failed(Failure::transient("the CA did not finish within 5 s").at_the_ca()));
+    assert_eq!(effects.last(), Some(&Effect::Reload), "{effects:?}");
+    let effects = d.run(Event::Reloaded(None));
+    assert!(matches!(effects.last(), Some(Effect::Finish(Outcome::Retry(_)))), "{effects:?}");
+    assert!(d.saves.iter().all(|(a, _)| *a != "cert.issuer_fallback"), "{:?}", d.saves);
+    let kept = d.engine().certificate().order.clone().expect("the order is kept for the retry");
+    assert_eq!(kept.account_id, Some(first));
+}
+
 /// A renewal starts with the first issuer again (it has recovered, or the run falls back once
 /// more); with `keep_fallback_issuer` it starts with the one that issued the current certificate.
 /// A revocation goes to the CA that issued.
