@@ -39,6 +39,7 @@ impl From<&Config> for RawConfig {
                 dns_propagation_timeout_secs: c.issuance.dns_propagation_timeout.as_secs(),
                 dns_query_timeout_ms: c.issuance.dns_query_timeout.as_millis() as u64,
                 renewal_scan_secs: c.issuance.renewal_scan.as_secs(),
+                scheduler_absent_after_secs: c.issuance.scheduler_absent_after.as_secs(),
                 passivate_after_secs: c.issuance.passivate_after.as_secs(),
                 rate_limit_pause_secs: c.issuance.rate_limit_pause.as_secs(),
                 acme_retries: c.issuance.acme_retries,

@@ -19,6 +19,8 @@ pub struct IssuanceConfig {
     pub dns_propagation_timeout: Duration,
     pub dns_query_timeout: Duration,
     pub renewal_scan: Duration,
+    /// With no scheduler heartbeat for this long, every node reports the scheduler absent.
+    pub scheduler_absent_after: Duration,
     pub passivate_after: Duration,
     pub rate_limit_pause: Duration,
     /// Transient CA failures retried inside one attempt, and the time they may take.
@@ -51,6 +53,16 @@ impl RawIssuance {
             ));
         }
         let secs = |name: &str, v: u64, max: u64| in_range(prefix.key(name), v, 1, max).map(Duration::from_secs);
+        let renewal_scan = secs("renewal_scan_secs", i.renewal_scan_secs, 86_400)?;
+        let scheduler_absent_after = secs("scheduler_absent_after_secs", i.scheduler_absent_after_secs, 7 * 86_400)?;
+        // A scheduler beats once per scan: a threshold within two scans would call a slow one absent.
+        if scheduler_absent_after < renewal_scan * 2 {
+            return Err(ConfigError::invalid(
+                prefix.key("scheduler_absent_after_secs"),
+                i.scheduler_absent_after_secs,
+                format!("must be at least twice {} ({})", prefix.key("renewal_scan_secs"), i.renewal_scan_secs),
+            ));
+        }
         Ok(IssuanceConfig {
             acme_timeout: secs("acme_timeout_secs", i.acme_timeout_secs, 600)?,
             order_timeout: secs("order_timeout_secs", i.order_timeout_secs, 86_400)?,
@@ -63,7 +75,8 @@ impl RawIssuance {
                 10,
                 60_000,
             )?),
-            renewal_scan: secs("renewal_scan_secs", i.renewal_scan_secs, 86_400)?,
+            renewal_scan,
+            scheduler_absent_after,
             passivate_after: secs("passivate_after_secs", i.passivate_after_secs, 86_400)?,
             rate_limit_pause: secs("rate_limit_pause_secs", i.rate_limit_pause_secs, 86_400)?,
             orders_per_account_per_hour: in_range(

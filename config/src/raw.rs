@@ -292,6 +292,8 @@ pub struct RawIssuance {
     pub dns_query_timeout_ms: u64,
     /// How often the scheduler looks for certificates whose renewal window has opened.
     pub renewal_scan_secs: u64,
+    /// With no scheduler heartbeat for this long, every node reports the scheduler absent.
+    pub scheduler_absent_after_secs: u64,
     /// A certificate actor idle this long is stopped; the next job brings it back.
     pub passivate_after_secs: u64,
     /// After a CA answers "rate limited", calls on that account pause this long.
@@ -319,6 +321,7 @@ impl Default for RawIssuance {
             dns_propagation_timeout_secs: 120,
             dns_query_timeout_ms: 2_000,
             renewal_scan_secs: 60,
+            scheduler_absent_after_secs: 300,
             passivate_after_secs: 300,
             rate_limit_pause_secs: 60,
             acme_retries: 8,

@@ -93,6 +93,13 @@ impl Query {
         format: Some("uuid"),
         required: false,
     };
+    pub const HEALTH: Query = Query {
+        name: "health",
+        description: "only certificates with this health: ok, pending, renewal_due, renewal_failing, overdue, expired, revoked, unmanaged or drifted",
+        schema: "string",
+        format: None,
+        required: false,
+    };
     pub const ACTOR_KIND: Query = Query {
         name: "kind",
         description: "only actors of this kind (`kek`, `job_pump`, `certificate`, …)",

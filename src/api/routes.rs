@@ -21,6 +21,7 @@ use crate::api::views::*;
 
 const LIST: &[Query] = &[Query::PROJECT_ID, Query::CURSOR, Query::LIMIT];
 const PAGE: &[Query] = &[Query::CURSOR, Query::LIMIT];
+const CERTIFICATE_LIST: &[Query] = &[Query::PROJECT_ID, Query::HEALTH, Query::CURSOR, Query::LIMIT];
 const AUDIT: &[Query] =
     &[Query::OPTIONAL_PROJECT_ID, Query::ACTION, Query::FROM, Query::UNTIL, Query::CURSOR, Query::LIMIT];
 
@@ -153,7 +154,7 @@ routes! {
     DELETE "/api/v1/targets/{id}" => targets::delete, ADMIN, "deleteTarget", "delete a distribution target",
         req: None, 204 None, query: &[];
     GET "/api/v1/certificates" => certificates::list, VIEWER, "listCertificates", "certificates of a project",
-        req: None, 200 Some(Body::of::<CertificatePage>()), query: LIST;
+        req: None, 200 Some(Body::of::<CertificatePage>()), query: CERTIFICATE_LIST;
     POST "/api/v1/certificates" => certificates::create, OPERATOR, "createCertificate", "request a certificate (queues its issue job)",
         req: Some(Body::of::<CreateCertificate>()), 202 Some(Body::of::<CertificateCreated>()), query: &[];
     POST "/api/v1/certificates/import" => certificates::import, OPERATOR, "importCertificate", "import a certificate issued elsewhere (PEM chain with or without its key, or PKCS#12) to watch it, unmanaged",

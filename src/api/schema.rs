@@ -27,6 +27,13 @@ pub fn key_type() -> Object {
     string_enum(serde_names(&certautopilot_core::model::KeyType::ALL), "the private key's algorithm and size")
 }
 
+pub fn certificate_health() -> Object {
+    string_enum(
+        serde_names(&certautopilot_core::model::CertificateHealth::ALL),
+        "the certificate's health, computed from its facts (docs/operations.md, \"Health\")",
+    )
+}
+
 pub fn member_role() -> Object {
     string_enum(
         serde_names(&certautopilot_core::model::Role::MEMBER_ROLES),

@@ -48,6 +48,20 @@ impl CertificateNode {
     }
 }
 
+/// A certificate's health (REST's `HealthView`).
+#[derive(SimpleObject)]
+pub struct CertificateHealthInfo {
+    /// `ok`, `pending`, `renewal_due`, `renewal_failing`, `overdue`, `expired`, `revoked`,
+    /// `unmanaged` or `drifted`.
+    state: String,
+    /// Why, in words (for `renewal_failing` the last attempt's error).
+    reason: Option<String>,
+    /// When the renewal should have finished.
+    overdue_at: Option<DateTime>,
+    /// When the next attempt runs, while one is queued.
+    next_attempt_at: Option<DateTime>,
+}
+
 /// A certificate this one replaced.
 #[derive(SimpleObject)]
 pub struct IssuedVersion {
@@ -295,6 +309,31 @@ impl CertificateNode {
             .collect())
     }
 
+    /// Whether it is going to be all right (drift from its deployments, the next attempt from its
+    /// newest job).
+    async fn health(&self, ctx: &Context<'_>) -> GqlResult<CertificateHealthInfo> {
+        let scope = nested_scope(ctx, "Certificate.deployments", &self.scope)?;
+        let loaders = loaders::of(ctx)?;
+        let deployments = loaders.load_one(DeploymentsKey(Scoped { scope, key: self.cert.id })).await?;
+        let drifted = deployments.unwrap_or_default().iter().any(|d| d.drift.is_some());
+        let mut view = self.view.health.clone();
+        if drifted {
+            view.drifted();
+        }
+        let mut next_attempt_at = None;
+        if crate::service::health::shows_next_attempt(view.state) {
+            let scope = nested_scope(ctx, "Certificate.jobs", &self.scope)?;
+            let jobs = loaders.load_one(JobsKey(Scoped { scope, key: (self.cert.id, 1) })).await?;
+            next_attempt_at = crate::service::health::next_attempt(jobs.unwrap_or_default().first());
+        }
+        Ok(CertificateHealthInfo {
+            state: view.state.as_str().to_owned(),
+            reason: view.reason,
+            overdue_at: at_opt(view.overdue_at),
+            next_attempt_at: at_opt(next_attempt_at),
+        })
+    }
+
     /// Where it stands on each target it was sent to.
     async fn deployments(&self, ctx: &Context<'_>) -> GqlResult<Vec<DeploymentNode>> {
         let scope = nested_scope(ctx, "Certificate.deployments", &self.scope)?;
@@ -370,7 +409,8 @@ async fn prefetch(ctx: &Context<'_>, page: &[&CertificateNode]) -> GqlResult<()>
             page.iter().filter_map(|c| c.cert.acme_account_id).map(|a| AccountKey(scoped(&scope, a))).collect();
         work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
     }
-    if (selected(&["targets"]) || selected(&["deployments"])) && allowed("Certificate.deployments") {
+    let wanted = selected(&["targets"]) || selected(&["deployments"]) || selected(&["health"]);
+    if wanted && allowed("Certificate.deployments") {
         let keys: Vec<_> = page.iter().map(|c| DeploymentsKey(scoped(&scope, c.cert.id))).collect();
         work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
     }
@@ -392,6 +432,10 @@ async fn prefetch(ctx: &Context<'_>, page: &[&CertificateNode]) -> GqlResult<()>
         }
     }
     if allowed("Certificate.jobs") {
+        if selected(&["health"]) {
+            let keys: Vec<_> = page.iter().map(|c| JobsKey(scoped(&scope, (c.cert.id, 1)))).collect();
+            work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));
+        }
         for n in tails("jobs", 5) {
             let keys: Vec<_> = page.iter().map(|c| JobsKey(scoped(&scope, (c.cert.id, n)))).collect();
             work.push(Box::pin(async move { loaders.load_many(keys).await.map(drop) }));

@@ -3,16 +3,20 @@
 //! node's KEK cannot open the store's sealed values (another node rotated to a version this one does
 //! not have, a token went away): 503 with the reason, never a secret (issue 15). Nor while the store
 //! cannot write (its storage is full or read-only): a balancer then sends writes elsewhere, and the
-//! node turns ready again on its own once a probe finds room (issue 16, item 6).
+//! node turns ready again on its own once a probe finds room (issue 16, item 6). A ready answer
+//! also says whether a scheduler is ticking (`scheduler.absent`, M2.8).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
+use certautopilot_core::Timestamp;
 use certautopilot_core::crypto::Envelope;
 use certautopilot_core::kek_check::check_store_opens;
 use certautopilot_core::store::Store;
+
+use crate::service::health::SchedulerWatch;
 use serde_json::json;
 
 const STARTING: u8 = 0;
@@ -30,6 +34,8 @@ pub struct Readiness {
     state: Arc<AtomicU8>,
     kek: Arc<OnceLock<KekProbe>>,
     store: Arc<OnceLock<WriteProbe>>,
+    /// The store scheduler heartbeats are read from, and the threshold past which it is absent.
+    scheduler: Arc<OnceLock<(Arc<dyn Store>, SchedulerWatch)>>,
 }
 
 /// Whether the store can write: what its last writes found (no I/O), and while they were refused,
@@ -107,6 +113,25 @@ impl Readiness {
         let _ = self.store.set(WriteProbe { store, last_failure: tokio::sync::Mutex::new(None) });
     }
 
+    /// From now on `/readyz` also reports whether a scheduler is ticking (without changing its
+    /// status: an absent scheduler stops renewals, not this node's answers).
+    pub fn report_scheduler(&self, store: Arc<dyn Store>, watch: SchedulerWatch) {
+        let _ = self.scheduler.set((store, watch));
+    }
+
+    /// `/readyz`'s `scheduler`: the newest heartbeat and whether it is older than the threshold.
+    async fn scheduler_report(&self) -> Option<serde_json::Value> {
+        let (store, watch) = self.scheduler.get()?;
+        let liveness = watch.liveness(store.as_ref(), Timestamp::now()).await.ok()?;
+        let beat = liveness.last_beat.as_ref();
+        Some(json!({
+            "absent": liveness.absent,
+            "last_beat_at": beat.map(|b| b.at.to_rfc3339()),
+            "node": beat.map(|b| b.node.clone()),
+            "absent_after_secs": watch.absent_after.as_secs(),
+        }))
+    }
+
     fn state(&self) -> &'static str {
         match self.state.load(Ordering::SeqCst) {
             STARTING => "starting",
@@ -130,13 +155,14 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     {
         return HttpResponse::ServiceUnavailable().json(json!({ "status": "store_not_writable", "reason": reason }));
     }
-    match readiness.kek.get() {
-        Some(probe) => match probe.problem().await {
-            Some(reason) => {
-                HttpResponse::ServiceUnavailable().json(json!({ "status": "kek_unavailable", "reason": reason }))
-            }
-            None => HttpResponse::Ok().json(json!({ "status": state })),
-        },
-        None => HttpResponse::Ok().json(json!({ "status": state })),
+    if let Some(probe) = readiness.kek.get()
+        && let Some(reason) = probe.problem().await
+    {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": "kek_unavailable", "reason": reason }));
     }
+    let mut answer = json!({ "status": state });
+    if let Some(scheduler) = readiness.scheduler_report().await {
+        answer["scheduler"] = scheduler;
+    }
+    HttpResponse::Ok().json(answer)
 }

@@ -64,6 +64,7 @@ impl Front {
             .with_file_targets(file_targets.clone())
             .with_body_timeout(config.api.request_body_timeout)
             .with_graphql(config.api.graphql.clone())
+            .with_scheduler_absent_after(config.issuance.scheduler_absent_after)
             .with_acme_directory_check(crate::service::directory::DirectoryCheck {
                 egress: super::egress_policy(config),
                 timeout: config.issuance.acme_timeout.min(crate::service::directory::MAX_DIRECTORY_WAIT),
@@ -130,6 +131,10 @@ fn metrics_listener(
     actors: &ActorRegistry,
 ) -> anyhow::Result<Listener> {
     let (state, http_metrics, limits, actors) = (state.clone(), http_metrics.clone(), limits.clone(), actors.clone());
+    let watch = crate::service::health::SchedulerWatch {
+        absent_after: config.issuance.scheduler_absent_after,
+        started: state.started_at,
+    };
     let server = HttpServer::new(move || {
         let (state, http_metrics, actors) = (state.clone(), http_metrics.clone(), actors.clone());
         let limits = limits.clone();
@@ -141,7 +146,7 @@ fn metrics_listener(
                 async move {
                     // The SIEM forwarders' figures are their registry snapshots.
                     let siem = crate::metrics::SiemSnapshots::from_registry(&actors);
-                    let mut body = crate::metrics::render(&http_metrics, state.store().ok(), &siem).await;
+                    let mut body = crate::metrics::render(&http_metrics, state.store().ok(), &siem, watch).await;
                     limits.render_metrics(&mut body);
                     actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
                 }

@@ -68,6 +68,11 @@ impl Backend {
         crate::kek_check::require_kek_opens_store(config, store.as_ref(), &kek.envelope).await?;
         front.readiness.check_kek(store.clone(), kek.envelope.clone());
         front.readiness.check_store_writable(store.clone());
+        let watch = crate::service::health::SchedulerWatch {
+            absent_after: config.issuance.scheduler_absent_after,
+            started: front.state.started_at,
+        };
+        front.readiness.report_scheduler(store.clone(), watch);
         front.state.set_store(store.clone());
         let cluster = match &config.cluster {
             Some(settings) => Some(join_cluster(settings, mode, front).await?),

@@ -7,7 +7,7 @@
 //! project's, and status changes are asked for only where the lifecycle allows them.
 
 use certautopilot_core::ProjectScope;
-use certautopilot_core::ids::{AcmeAccountId, CertificateId, ProjectId, TargetId};
+use certautopilot_core::ids::{AcmeAccountId, CertificateId, TargetId};
 use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
 use certautopilot_core::lifecycle::{LifecycleEvent, transition};
 use certautopilot_core::model::{
@@ -19,8 +19,8 @@ use serde_json::json;
 use std::time::Duration;
 
 use crate::api::views::{
-    CertificateCreated, CertificatePage, CertificateView, CreateCertificate, DeploymentList, DeploymentView, JobQueued,
-    LiveStatus, RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
+    CertificateCreated, CertificateView, CreateCertificate, DeploymentList, DeploymentView, JobQueued, LiveStatus,
+    RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
 };
 use crate::service::authorized::Authorized;
 use crate::service::certificate_request::{CertificateNames, Requested, replacement_csr, requested};
@@ -28,9 +28,7 @@ use crate::service::error::ApiError;
 use crate::service::records::{self, related_missing};
 use crate::service::state::AppState;
 
-pub async fn list(auth: &Authorized, project: ProjectId, page: PageRequest) -> Result<CertificatePage, ApiError> {
-    Ok(records::list::<Certificate, CertificateView>(auth, project, page).await?.into())
-}
+pub use crate::service::health::{get, list, parse_health};
 
 /// Requests a certificate: stored as `requested` with its issue job, in one transaction.
 pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<CertificateCreated, ApiError> {
@@ -64,12 +62,11 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
     Ok(CertificateCreated { certificate: certificate.into(), job: enqueued.job.into() })
 }
 
-pub async fn get(auth: &Authorized, id: CertificateId) -> Result<CertificateView, ApiError> {
-    Ok(certificate_in_scope(auth, id).await?.1.into())
-}
-
 /// The certificate and the scope of its project, for operations addressed by its id alone.
-async fn certificate_in_scope(auth: &Authorized, id: CertificateId) -> Result<(ProjectScope, Certificate), ApiError> {
+pub(crate) async fn certificate_in_scope(
+    auth: &Authorized,
+    id: CertificateId,
+) -> Result<(ProjectScope, Certificate), ApiError> {
     records::addressed(auth, &id, "certificate").await
 }
 

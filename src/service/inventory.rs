@@ -14,7 +14,11 @@
 
 use certautopilot_core::Timestamp;
 use certautopilot_core::ids::{AcmeAccountId, ProjectId};
-use certautopilot_core::model::{Certificate, CertificateStatus, Condition, DAY_MILLIS};
+use std::collections::HashSet;
+
+use certautopilot_core::model::{
+    Certificate, CertificateFacts, CertificateHealth, CertificateStatus, Condition, DAY_MILLIS, OverviewRules,
+};
 use certautopilot_core::store::{Page, PageRequest, RecordStore};
 
 use crate::api::views::CertificateView;
@@ -37,6 +41,8 @@ pub struct InventoryFilter {
     pub expires_on_day: Option<i64>,
     /// Case-insensitive text in the common name or any SAN.
     pub text: Option<String>,
+    /// Certificates with this health (`model::health`; drift from the project's deployments).
+    pub health: Option<CertificateHealth>,
 }
 
 /// The order of the inventory, named as the query strings spell it (`sort=`).
@@ -85,10 +91,31 @@ impl InventoryFilter {
             let at = |d: i64| Timestamp::from_unix_millis(d.saturating_mul(DAY_MILLIS));
             parts.extend([Condition::NotAfterIn(at(day), at(day.saturating_add(1))), live()]);
         }
+        if let Some(health) = self.health {
+            let rules = OverviewRules::at(Timestamp::from_unix_millis(now_millis));
+            parts.push(match health {
+                // Drift is no fact of the certificate: any health it can replace, narrowed after.
+                CertificateHealth::Drifted => Condition::Any(
+                    CertificateHealth::PRECEDENCE
+                        .into_iter()
+                        .filter(|h| h.yields_to_drift())
+                        .map(|h| rules.health_condition(h))
+                        .collect(),
+                ),
+                health => rules.health_condition(health),
+            });
+        }
         Condition::All(parts)
     }
 
-    fn matches(&self, cert: &Certificate, now_millis: i64) -> bool {
+    /// Whether `cert` (`drifted`: a deployment of it drifted) passes the whole filter.
+    fn matches(&self, cert: &Certificate, now_millis: i64, drifted: bool) -> bool {
+        if let Some(health) = self.health {
+            let rules = OverviewRules::at(Timestamp::from_unix_millis(now_millis));
+            if rules.health(&CertificateFacts::of(cert), drifted) != health {
+                return false;
+            }
+        }
         if self.status.is_some_and(|s| s != cert.status) || self.issuer.is_some_and(|a| Some(a) != cert.acme_account_id)
         {
             return false;
@@ -181,6 +208,7 @@ pub async fn search(
     let mut scanned = 0;
     loop {
         let scope = auth.project_scope(position.project).await?;
+        let drifted: HashSet<_> = store.drifted_certificates(&scope).await?.into_iter().collect();
         // Each read asks for exactly the matches still missing, so no match read is ever skipped:
         // the cursor after a read is always right after the last record examined.
         while items.len() < limit && scanned < SCAN_BUDGET {
@@ -191,7 +219,14 @@ pub async fn search(
                 InventorySort::Expires => store.certificates_by_expiry(&scope, &condition, &request).await?,
             };
             scanned += batch.items.len();
-            items.extend(batch.items.into_iter().filter(|c| filter.matches(c, now)).map(CertificateView::from));
+            let mut found: Vec<CertificateView> = batch
+                .items
+                .into_iter()
+                .filter(|c| filter.matches(c, now, drifted.contains(&c.id)))
+                .map(CertificateView::from)
+                .collect();
+            crate::service::health::annotate(auth.state(), &scope, &mut found).await?;
+            items.extend(found);
             position.within = batch.next_cursor;
             if position.within.is_none() {
                 break;
@@ -231,7 +266,7 @@ mod tests {
         );
         cert.status = CertificateStatus::Issued;
         cert.not_after = Some(Timestamp::from_unix_millis(now + 10 * 86_400_000));
-        let f = |filter: InventoryFilter| filter.matches(&cert, now);
+        let f = |filter: InventoryFilter| filter.matches(&cert, now, false);
         assert!(f(InventoryFilter::default()));
         assert!(f(InventoryFilter { text: Some("API.".into()), ..Default::default() }));
         assert!(!f(InventoryFilter { text: Some("mail".into()), ..Default::default() }));
@@ -282,7 +317,7 @@ mod tests {
                     cert.status = status;
                     cert.not_after = offset.map(|o| Timestamp::from_unix_millis(now + o));
                     let holds = condition.holds(&CertificateFacts::of(&cert));
-                    assert_eq!(holds, filter.matches(&cert, now), "{filter:?} on {status:?} {offset:?}");
+                    assert_eq!(holds, filter.matches(&cert, now, false), "{filter:?} on {status:?} {offset:?}");
                 }
             }
         }

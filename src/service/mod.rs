@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod dns;
 pub mod dns_probe;
 pub mod error;
+pub mod health;
 pub mod inventory;
 pub mod jobs;
 pub mod members;

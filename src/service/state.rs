@@ -93,6 +93,11 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// The bounds of GraphQL requests (`[api.graphql]`).
     pub graphql: certautopilot_config::GraphqlConfig,
+    /// With no scheduler heartbeat for this long, the scheduler is reported absent
+    /// (`issuance.scheduler_absent_after_secs`).
+    pub scheduler_absent_after: std::time::Duration,
+    /// When this process started serving: before a scheduler could have beaten once, none is absent.
+    pub started_at: Timestamp,
     /// How account writes reach a CA's directory to check it (issue 15, item 4); none: unchecked.
     acme_directory: Option<DirectoryCheck>,
     /// How credential tests reach DNS providers; by default under the default egress policy.
@@ -133,6 +138,8 @@ impl AppState {
             file_targets: Arc::default(),
             body_timeout: std::time::Duration::from_secs(10),
             graphql: certautopilot_config::GraphqlConfig::default(),
+            scheduler_absent_after: certautopilot_config::IssuanceConfig::default().scheduler_absent_after,
+            started_at: clock.now(),
             acme_directory: None,
             dns_probe: Default::default(),
             clock,
@@ -163,6 +170,11 @@ impl AppState {
     }
 
     /// Has ACME account writes fetch the CA's directory first, through `check.egress`.
+    pub fn with_scheduler_absent_after(mut self, after: std::time::Duration) -> Self {
+        self.scheduler_absent_after = after;
+        self
+    }
+
     pub fn with_acme_directory_check(mut self, check: DirectoryCheck) -> Self {
         self.acme_directory = Some(check);
         self

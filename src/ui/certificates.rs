@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use askama::Template;
 use certautopilot_core::ids::ProjectId;
-use certautopilot_core::model::{CertificateStatus, KeyType, Role};
+use certautopilot_core::model::{CertificateHealth, CertificateStatus, KeyType, Role};
 use certautopilot_core::store::PageRequest;
 
 use crate::api::views::{AcmeAccountView, CertificateView, CreateCertificate, TargetView};
@@ -42,6 +42,8 @@ struct InventoryPage {
     budget_hit: bool,
     problem: Option<String>,
     statuses: &'static [&'static str],
+    health: String,
+    healths: [&'static str; 9],
 }
 
 impl InventoryPage {
@@ -69,6 +71,9 @@ fn read_filter(req: &HttpRequest) -> Result<InventoryFilter, String> {
     }
     if let Some(day) = query_value(req, "expires_on") {
         filter.expires_on_day = Some(crate::ui::calendar::parse_day(&day).ok_or("expires on: a date YYYY-MM-DD")?);
+    }
+    if let Some(health) = query_value(req, "health") {
+        filter.health = Some(CertificateHealth::parse(&health).ok_or_else(|| format!("unknown health {health:?}"))?);
     }
     if let Some(issuer) = query_value(req, "issuer") {
         filter.issuer = Some(issuer.parse().map_err(|_| "issuer: an ACME account id".to_owned())?);
@@ -110,7 +115,7 @@ pub async fn inventory(req: HttpRequest) -> UiResult {
     let paged = cursor.is_some();
     let page = PageRequest { limit: Some(PAGE_SIZE), cursor };
     let found = crate::service::inventory::search(&ui.auth("listCertificates")?, project, &filter, sort, page).await?;
-    let keep = ["project", "status", "q", "expiring", "expires_on", "issuer", "sort"];
+    let keep = ["project", "status", "health", "q", "expiring", "expires_on", "issuer", "sort"];
     let filter_query: String =
         keep.iter().filter_map(|k| query_value(&req, k).map(|v| format!("&{k}={}", urlencode(&v)))).collect();
     let rows = found.items.into_iter().map(|c| {
@@ -120,6 +125,8 @@ pub async fn inventory(req: HttpRequest) -> UiResult {
     let page = InventoryPage {
         layout: ui.layout("Certificates", "certificates", project),
         status: query_value(&req, "status").unwrap_or_default(),
+        health: query_value(&req, "health").unwrap_or_default(),
+        healths: CertificateHealth::ALL.map(CertificateHealth::as_str),
         q: query_value(&req, "q").unwrap_or_default(),
         expiring: query_value(&req, "expiring").unwrap_or_default(),
         expires_on: query_value(&req, "expires_on").unwrap_or_default(),

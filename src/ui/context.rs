@@ -37,6 +37,8 @@ pub struct Ui {
     pub csrf: String,
     pub projects: Vec<(ProjectView, Role)>,
     state: web::Data<AppState>,
+    /// Set when no scheduler has finished a scan within the threshold: every page says so.
+    scheduler_warning: Option<String>,
 }
 
 impl Ui {
@@ -68,7 +70,16 @@ impl Ui {
         // A session signed in through the API (not the console) has no CSRF cookie: its pages
         // show, and its forms are refused like any post without the token.
         let csrf = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
-        let mut ui = Ui { caller, csrf, projects: Vec::new(), state };
+        let liveness = crate::service::health::scheduler_liveness(&state).await?;
+        let scheduler_warning = liveness.absent.then(|| match &liveness.last_beat {
+            Some(beat) => format!(
+                "No scheduler has run since {} (node {}): renewals are not being queued.",
+                crate::ui::display::when(beat.at),
+                beat.node
+            ),
+            None => "No scheduler has run yet: renewals are not being queued.".to_owned(),
+        });
+        let mut ui = Ui { caller, csrf, projects: Vec::new(), state, scheduler_warning };
         let me = crate::service::session::me(&ui.auth("me")?).await?;
         let auth = ui.auth("listProjects")?;
         let mut page = PageRequest::first(MAX_PAGE_SIZE);
@@ -140,6 +151,7 @@ impl Ui {
                 })
                 .collect(),
             notice: None,
+            scheduler_warning: self.scheduler_warning.clone(),
         }
     }
 }
@@ -161,6 +173,8 @@ pub struct Layout {
     pub projects: Vec<ProjectChoice>,
     /// A short message about what just happened (a queued job, a created record).
     pub notice: Option<String>,
+    /// No scheduler is ticking (`service::health::scheduler_liveness`): shown on every page.
+    pub scheduler_warning: Option<String>,
 }
 
 impl Layout {

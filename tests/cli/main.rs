@@ -19,6 +19,7 @@ mod docs;
 mod drift;
 mod fallback;
 mod full_disk;
+mod health;
 mod hostile_ca;
 mod import;
 mod issuance;

@@ -14,7 +14,10 @@ fn serve_without_config_serves_probes_and_creates_the_store() {
     let (status, body) = http_get(server.addr, "/healthz");
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
     let ready = wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
-    assert_eq!(ready, r#"{"status":"ready"}"#);
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["status"], serde_json::json!("ready"), "{ready}");
+    // Serving all roles, its own scheduler is ticking (or has not had the time to be missed).
+    assert_eq!(ready["scheduler"]["absent"], serde_json::json!(false), "{ready}");
     assert!(dir.path().join("data/certautopilot.db").is_file());
     // Issue M2.1 item 10: the data directory and every file in it are for the service's user only.
     use std::os::unix::fs::PermissionsExt;

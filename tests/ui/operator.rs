@@ -252,8 +252,20 @@ async fn other_screens(b: &Browser, pid: &str, page: &str) {
     b.check("inventory-expires").await;
     b.goto("/certificates?sort=soonest").await;
     assert!(b.text(".alert").await.contains("unknown sort"), "a bad order is named, not ignored");
+    // --- by health: the issued certificate is ok, nothing fails, a health that is none is named.
+    b.goto("/certificates?health=ok").await;
+    assert!(b.text("main table").await.contains(&format!("www.{ZONE}")));
+    assert_eq!(b.find("select[name=health]").await.prop("value").await.unwrap().unwrap_or_default(), "ok");
+    b.check("inventory-health").await;
+    b.goto("/certificates?health=renewal_failing").await;
+    assert!(b.text("main table").await.contains("No certificates match"));
+    b.goto("/certificates?health=fine").await;
+    assert!(b.text(".alert").await.contains("unknown health"), "a bad health is named, not ignored");
+    b.goto(page).await;
+    assert!(b.text("#cert-health").await.contains("ok"), "the certificate's page shows its health");
     b.goto("/").await;
     assert!(b.text(".card.ok").await.starts_with('1'), "one issued certificate on the overview");
+    assert!(b.text("a.card[href='/certificates?health=ok']").await.starts_with('1'), "one ok by health");
     assert!(b.count("svg.calendar a").await == 90, "the calendar links each of the 90 days");
     b.check("overview").await;
     b.goto(&format!("/jobs?project={pid}")).await;

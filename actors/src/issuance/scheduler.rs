@@ -3,6 +3,7 @@
 //! `scan` job per target that can be read back (drift detection). The dedupe key names the
 //! certificate, the expiry it renews and the record's version, so however many ticks (or
 //! schedulers) see the same window, one job exists for it.
+//! Each scan that completes records the scheduler's heartbeat in the store (`scheduler_beat`).
 //! In a cluster the scheduler runs on the Raft leader and every write carries the leader's term as a
 //! fencing token: its first act is to claim the term in the store, and once the store has refused a
 //! write as fenced (a newer leader has written) it stops ticking until it is replaced.
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, WrapFuture};
 use certautopilot_core::jobs::{JobSpec, RenewReason};
-use certautopilot_core::model::{DistributionTarget, Fence};
+use certautopilot_core::model::{DistributionTarget, Fence, SchedulerBeat};
 use certautopilot_core::store::{PageRequest, RecordStore};
 use certautopilot_core::{ProjectScope, StoreError, SystemScope, Timestamp};
 use serde::Serialize;
@@ -237,6 +238,10 @@ async fn scan(
             report.scan_window = Some(window);
         }
     }
+    // After the scan, not before it: a scheduler whose scans fail stops beating, and every node
+    // then reports it absent.
+    let node = fence.map_or_else(|| deps.node_id.clone(), |f| f.node.clone());
+    deps.store.scheduler_beat(&SchedulerBeat { node, term: fence.map(|f| f.term), at: Timestamp::now() }).await?;
     Ok(report)
 }
 

@@ -8,12 +8,10 @@
 
 use serde::Deserialize;
 
+use crate::ids::CertificateId;
+use crate::model::health::{CertificateHealth, HealthCounts, overdue_at};
 use crate::model::{Certificate, CertificateStatus, Deployment, DeploymentStatus};
 use crate::timestamp::Timestamp;
-
-/// Past its renewal window by more than this, a certificate that is still not renewed is overdue:
-/// the scheduler queues a renewal within minutes of `renew_at`, so a day means it is not working.
-pub const OVERDUE_AFTER_SECS: i64 = 86_400;
 /// One day of the expiry calendar, which counts in UTC days.
 pub const DAY_MILLIS: i64 = 86_400_000;
 
@@ -27,6 +25,8 @@ pub struct CertificateFacts {
     pub paused: bool,
     /// The last attempt left an error (`last_error` is set).
     pub has_error: bool,
+    /// When the renewal should have finished (`health::overdue_at`), derived from the two times.
+    pub overdue_at: Option<Timestamp>,
 }
 
 impl CertificateFacts {
@@ -37,7 +37,19 @@ impl CertificateFacts {
             renew_at: cert.renew_at,
             paused: cert.paused,
             has_error: cert.last_error.is_some(),
+            overdue_at: overdue_at(cert.renew_at, cert.not_after),
         }
+    }
+
+    /// The facts from the stored columns (the derived `overdue_at` computed again).
+    pub fn from_columns(
+        status: CertificateStatus,
+        not_after: Option<Timestamp>,
+        renew_at: Option<Timestamp>,
+        paused: bool,
+        has_error: bool,
+    ) -> Self {
+        CertificateFacts { status, not_after, renew_at, paused, has_error, overdue_at: overdue_at(renew_at, not_after) }
     }
 
     /// The facts of a certificate's stored document (its JSON), as a backend derives its columns.
@@ -52,13 +64,7 @@ impl CertificateFacts {
             last_error: Option<String>,
         }
         let f: Fields = serde_json::from_str(json)?;
-        Ok(CertificateFacts {
-            status: f.status,
-            not_after: f.not_after,
-            renew_at: f.renew_at,
-            paused: f.paused,
-            has_error: f.last_error.is_some(),
-        })
+        Ok(CertificateFacts::from_columns(f.status, f.not_after, f.renew_at, f.paused, f.last_error.is_some()))
     }
 }
 
@@ -76,6 +82,8 @@ pub enum Condition {
     RenewAtAtOrBefore(Timestamp),
     /// `renew_at` is set and strictly before the instant.
     RenewAtBefore(Timestamp),
+    /// `overdue_at` is set and at or before the instant.
+    OverdueAtAtOrBefore(Timestamp),
     Paused,
     HasError,
     Not(Box<Condition>),
@@ -93,6 +101,7 @@ impl Condition {
             Condition::NotAfterIn(from, until) => f.not_after.is_some_and(|n| *from <= n && n < *until),
             Condition::RenewAtAtOrBefore(t) => f.renew_at.is_some_and(|r| r <= *t),
             Condition::RenewAtBefore(t) => f.renew_at.is_some_and(|r| r < *t),
+            Condition::OverdueAtAtOrBefore(t) => f.overdue_at.is_some_and(|o| o <= *t),
             Condition::Paused => f.paused,
             Condition::HasError => f.has_error,
             Condition::Not(c) => !c.holds(f),
@@ -118,20 +127,33 @@ pub enum StatusCounter {
     Failing,
     Revoked,
     Total,
+    /// Certificates whose facts give this health (drift is added from the deployments).
+    Health(CertificateHealth),
 }
 
 impl StatusCounter {
-    pub const ALL: [StatusCounter; 9] = [
-        StatusCounter::Issued,
-        StatusCounter::Renewing,
-        StatusCounter::Pending,
-        StatusCounter::InWindow,
-        StatusCounter::Overdue,
-        StatusCounter::Expired,
-        StatusCounter::Failing,
-        StatusCounter::Revoked,
-        StatusCounter::Total,
-    ];
+    pub const ALL: [StatusCounter; 17] = {
+        use CertificateHealth as H;
+        [
+            StatusCounter::Issued,
+            StatusCounter::Renewing,
+            StatusCounter::Pending,
+            StatusCounter::InWindow,
+            StatusCounter::Overdue,
+            StatusCounter::Expired,
+            StatusCounter::Failing,
+            StatusCounter::Revoked,
+            StatusCounter::Total,
+            StatusCounter::Health(H::Revoked),
+            StatusCounter::Health(H::Expired),
+            StatusCounter::Health(H::Overdue),
+            StatusCounter::Health(H::RenewalFailing),
+            StatusCounter::Health(H::RenewalDue),
+            StatusCounter::Health(H::Pending),
+            StatusCounter::Health(H::Unmanaged),
+            StatusCounter::Health(H::Ok),
+        ]
+    };
 }
 
 /// Certificates by what an operator asks first.
@@ -143,7 +165,7 @@ pub struct StatusCounts {
     pub pending: usize,
     /// Issued or renewing, and inside the renewal window (`renew_at` passed, not yet expired).
     pub in_window: usize,
-    /// In the window for more than `OVERDUE_AFTER_SECS`, or paused in it.
+    /// In the window with less than a third of it left (`health::overdue_at`), or paused in it.
     pub overdue: usize,
     /// Past `not_after` (or marked expired) and not revoked.
     pub expired: usize,
@@ -151,6 +173,8 @@ pub struct StatusCounts {
     pub failing: usize,
     pub revoked: usize,
     pub total: usize,
+    /// Every certificate under exactly one health.
+    pub health: HealthCounts,
 }
 
 impl StatusCounts {
@@ -165,6 +189,7 @@ impl StatusCounts {
             StatusCounter::Failing => &mut self.failing,
             StatusCounter::Revoked => &mut self.revoked,
             StatusCounter::Total => &mut self.total,
+            StatusCounter::Health(health) => return self.health.add(health, n),
         } += n;
     }
 
@@ -179,6 +204,18 @@ impl StatusCounts {
         self.failing += other.failing;
         self.revoked += other.revoked;
         self.total += other.total;
+        self.health.merge(&other.health);
+    }
+
+    /// Moves the certificates with a drifted deployment (their facts given) whose health yields
+    /// to drift from the health their facts give to `drifted`.
+    pub fn add_drift(&mut self, rules: &OverviewRules, drifted: &[CertificateFacts]) {
+        for facts in drifted {
+            let health = rules.fact_health(facts);
+            if health.yields_to_drift() {
+                self.health.shift(health, CertificateHealth::Drifted);
+            }
+        }
     }
 }
 
@@ -247,9 +284,12 @@ impl OverviewRules {
         self.current_with(vec![Self::live(), Condition::RenewAtAtOrBefore(self.now)])
     }
 
+    /// In the window with less than a third of it left (`health::overdue_at`), or paused in it.
     fn overdue(&self) -> Condition {
-        let late = Timestamp::from_unix_millis(self.now.as_unix_millis() - OVERDUE_AFTER_SECS * 1_000);
-        Condition::All(vec![self.in_window(), Condition::Any(vec![Condition::Paused, Condition::RenewAtBefore(late)])])
+        Condition::All(vec![
+            self.in_window(),
+            Condition::Any(vec![Condition::Paused, Condition::OverdueAtAtOrBefore(self.now)]),
+        ])
     }
 
     fn failing(&self) -> Condition {
@@ -272,6 +312,7 @@ impl OverviewRules {
             StatusCounter::Failing => self.failing(),
             StatusCounter::Revoked => Condition::StatusIn(vec![Revoked]),
             StatusCounter::Total => Condition::Always,
+            StatusCounter::Health(health) => self.health_condition(health),
         }
     }
 
@@ -390,6 +431,9 @@ pub struct ProjectCertificateStats {
     pub attention: Vec<Certificate>,
     /// Deployments needing attention, by certificate id, then by id.
     pub deployments: Vec<Deployment>,
+    /// The certificates with a drifted deployment, each once, by id (the counts' `drifted` health
+    /// is those among them whose facts give a health that yields to drift).
+    pub drifted: Vec<CertificateId>,
 }
 
 impl ProjectCertificateStats {
@@ -424,8 +468,21 @@ impl ProjectCertificateStats {
             .collect();
         flagged.sort_by_key(|d| (d.certificate_id.to_string(), d.id.to_string()));
         flagged.truncate(request.attention_limit);
-        ProjectCertificateStats { counts, calendar, attention, deployments: flagged }
+        let drifted = drifted_certificates(deployments);
+        let drifted_facts: Vec<CertificateFacts> =
+            certificates.iter().filter(|c| drifted.contains(&c.id)).map(CertificateFacts::of).collect();
+        counts.add_drift(&rules, &drifted_facts);
+        ProjectCertificateStats { counts, calendar, attention, deployments: flagged, drifted }
     }
+}
+
+/// The certificates of `deployments` with a drifted one, each once, by id.
+pub fn drifted_certificates(deployments: &[Deployment]) -> Vec<CertificateId> {
+    let mut ids: Vec<CertificateId> =
+        deployments.iter().filter(|d| DeploymentFacts::of(d).drifted).map(|d| d.certificate_id).collect();
+    ids.sort_by_key(|id| id.to_string());
+    ids.dedup();
+    ids
 }
 
 /// A status as stored documents spell it (its serde name), for backends that keep it beside them.

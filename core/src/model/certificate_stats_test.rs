@@ -34,7 +34,7 @@ fn certificates_are_counted_by_the_overview_rules() {
     assert_eq!(kind(&calm), None);
     let window = cert(CertificateStatus::Issued, now, -2, 1_000);
     assert_eq!(kind(&window), None, "two hours into the window is not overdue yet");
-    let overdue = cert(CertificateStatus::Issued, now, -48, 1_000);
+    let overdue = cert(CertificateStatus::Issued, now, -48, 20);
     assert_eq!(kind(&overdue), Some(AttentionKind::Overdue));
     let expired = cert(CertificateStatus::Issued, now, -500, -1);
     assert_eq!(kind(&expired), Some(AttentionKind::Expired));
@@ -55,6 +55,14 @@ fn certificates_are_counted_by_the_overview_rules() {
         failing: 1,
         revoked: 1,
         total: 6,
+        health: {
+            use crate::model::CertificateHealth as H;
+            let mut health = crate::model::HealthCounts::default();
+            for h in [H::Ok, H::RenewalDue, H::Overdue, H::Expired, H::RenewalFailing, H::Revoked] {
+                health.add(h, 1);
+            }
+            health
+        },
     };
     assert_eq!(stats.counts, expected);
     assert_eq!(stats.attention.len(), 3);

@@ -1,8 +1,8 @@
 //! Counting by the rules without evaluating them per record: the time conditions of a set of rules
 //! cut each time field into a few intervals (`TimeCuts`); a backend tallies how many certificates
-//! fall below each cut, per (status, paused, has_error), in one cheap pass; `StatusCounts::from_tallies`
-//! turns the tallies into cells of certificates the rules cannot tell apart and applies
-//! `Condition::holds` once per cell, to a representative of it.
+//! fall in each cell (one interval of every time field) per (status, paused, has_error), in one
+//! cheap pass; `StatusCounts::from_tallies` applies `Condition::holds` once per cell, to a
+//! representative of it.
 //! Invariant: two certificates in one cell satisfy exactly the same conditions, so the counts equal
 //! applying the rules record by record (the conformance suite checks it on every backend that tallies).
 
@@ -15,6 +15,19 @@ use crate::timestamp::Timestamp;
 pub struct TimeCuts {
     pub not_after: Vec<Timestamp>,
     pub renew_at: Vec<Timestamp>,
+    pub overdue_at: Vec<Timestamp>,
+}
+
+/// The time fields the rules compare, in the order a cell's index names their intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeField {
+    NotAfter,
+    RenewAt,
+    OverdueAt,
+}
+
+impl TimeField {
+    pub const ALL: [TimeField; 3] = [TimeField::NotAfter, TimeField::RenewAt, TimeField::OverdueAt];
 }
 
 impl TimeCuts {
@@ -24,7 +37,7 @@ impl TimeCuts {
         for condition in conditions {
             cuts.collect(condition);
         }
-        for field in [&mut cuts.not_after, &mut cuts.renew_at] {
+        for field in [&mut cuts.not_after, &mut cuts.renew_at, &mut cuts.overdue_at] {
             field.sort();
             field.dedup();
         }
@@ -38,6 +51,7 @@ impl TimeCuts {
             Condition::NotAfterIn(from, until) => self.not_after.extend([*from, *until]),
             Condition::RenewAtAtOrBefore(t) => self.renew_at.push(just_after(t)),
             Condition::RenewAtBefore(t) => self.renew_at.push(*t),
+            Condition::OverdueAtAtOrBefore(t) => self.overdue_at.push(just_after(t)),
             Condition::Not(inner) => self.collect(inner),
             Condition::All(parts) | Condition::Any(parts) => parts.iter().for_each(|p| self.collect(p)),
             Condition::Always | Condition::StatusIn(_) | Condition::Paused | Condition::HasError => {}
@@ -48,34 +62,53 @@ impl TimeCuts {
     pub fn of_counters(rules: &OverviewRules) -> Self {
         Self::of(&StatusCounter::ALL.map(|c| rules.counter(c)))
     }
+
+    pub fn field(&self, field: TimeField) -> &[Timestamp] {
+        match field {
+            TimeField::NotAfter => &self.not_after,
+            TimeField::RenewAt => &self.renew_at,
+            TimeField::OverdueAt => &self.overdue_at,
+        }
+    }
+
+    /// How many cells there are: the product of each field's interval count (its cuts plus one).
+    pub fn cell_count(&self) -> usize {
+        TimeField::ALL.iter().map(|f| self.field(*f).len() + 1).product()
+    }
+
+    /// The interval of every field that cell `index` stands for (`TimeField::ALL`'s order, the
+    /// last field varying fastest). Interval `k` of a field is `cuts[k-1] <= value < cuts[k]`; the
+    /// first has no lower bound, the last (`cuts.len()`) no upper bound and takes absent values.
+    pub fn cell_intervals(&self, index: usize) -> [usize; 3] {
+        let mut rest = index;
+        let mut out = [0; 3];
+        for (slot, field) in TimeField::ALL.iter().enumerate().rev() {
+            let n = self.field(*field).len() + 1;
+            out[slot] = rest % n;
+            rest /= n;
+        }
+        out
+    }
+
+    /// The cell a certificate's facts fall in (what a backend computes per row).
+    pub fn cell_of(&self, facts: &CertificateFacts) -> usize {
+        let values = [facts.not_after, facts.renew_at, facts.overdue_at];
+        TimeField::ALL.iter().zip(values).fold(0, |index, (field, value)| {
+            let cuts = self.field(*field);
+            let interval = value.map_or(cuts.len(), |v| cuts.iter().take_while(|c| **c <= v).count());
+            index * (cuts.len() + 1) + interval
+        })
+    }
 }
 
-/// How many certificates with one (status, paused, has_error) lie below each cut.
+/// How many certificates with one (status, paused, has_error) lie in each cell of the cuts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactTally {
     pub status: CertificateStatus,
     pub paused: bool,
     pub has_error: bool,
-    pub count: usize,
-    /// `[i]`: with `not_after < cuts.not_after[i]`.
-    pub below_not_after: Vec<usize>,
-    /// `[j]`: with `renew_at < cuts.renew_at[j]`.
-    pub below_renew_at: Vec<usize>,
-    /// `[i][j]`: both at once.
-    pub below_both: Vec<Vec<usize>>,
-}
-
-impl FactTally {
-    /// How many lie below not-after cut `i` and renew-at cut `j` (`None`: no bound on that field).
-    fn below(&self, i: Option<usize>, j: Option<usize>) -> usize {
-        let at = |v: &[usize], k: usize| v.get(k).copied().unwrap_or_default();
-        match (i, j) {
-            (None, None) => self.count,
-            (Some(i), None) => at(&self.below_not_after, i),
-            (None, Some(j)) => at(&self.below_renew_at, j),
-            (Some(i), Some(j)) => self.below_both.get(i).map_or(0, |row| at(row, j)),
-        }
-    }
+    /// `[cell]`, `TimeCuts::cell_count` entries.
+    pub cells: Vec<usize>,
 }
 
 /// Interval `k` of a field cut by `cuts` (interval `cuts.len()` is "at or after the last cut, or
@@ -92,30 +125,23 @@ impl StatusCounts {
     /// The figures from a backend's tallies, taken with `cuts` (`TimeCuts::of_counters(rules)`).
     pub fn from_tallies(rules: &OverviewRules, cuts: &TimeCuts, tallies: &[FactTally]) -> StatusCounts {
         let conditions = StatusCounter::ALL.map(|c| (c, rules.counter(c)));
-        let (n_cuts, r_cuts) = (cuts.not_after.len(), cuts.renew_at.len());
         let mut counts = StatusCounts::default();
         for tally in tallies {
-            // F(i, j): how many lie below not-after cut i and renew-at cut j (the index one past
-            // the last cut: no bound); a cell is their inclusion-exclusion.
-            let f = |i: usize, j: usize| tally.below((i < n_cuts).then_some(i), (j < r_cuts).then_some(j));
-            for i in 0..=n_cuts {
-                for j in 0..=r_cuts {
-                    let up = f(i, j) + (if i > 0 && j > 0 { f(i - 1, j - 1) } else { 0 });
-                    let down = (if i > 0 { f(i - 1, j) } else { 0 }) + (if j > 0 { f(i, j - 1) } else { 0 });
-                    let cell = up.saturating_sub(down);
-                    if cell == 0 {
-                        continue;
-                    }
-                    let facts = CertificateFacts {
-                        status: tally.status,
-                        not_after: representative(&cuts.not_after, i),
-                        renew_at: representative(&cuts.renew_at, j),
-                        paused: tally.paused,
-                        has_error: tally.has_error,
-                    };
-                    for (counter, condition) in &conditions {
-                        counts.add(*counter, if condition.holds(&facts) { cell } else { 0 });
-                    }
+            for (index, cell) in tally.cells.iter().enumerate() {
+                if *cell == 0 {
+                    continue;
+                }
+                let [i, j, k] = cuts.cell_intervals(index);
+                let facts = CertificateFacts {
+                    status: tally.status,
+                    not_after: representative(&cuts.not_after, i),
+                    renew_at: representative(&cuts.renew_at, j),
+                    paused: tally.paused,
+                    has_error: tally.has_error,
+                    overdue_at: representative(&cuts.overdue_at, k),
+                };
+                for (counter, condition) in &conditions {
+                    counts.add(*counter, if condition.holds(&facts) { *cell } else { 0 });
                 }
             }
         }
@@ -129,38 +155,24 @@ mod tests {
     use crate::model::DAY_MILLIS;
 
     /// Tallies of `facts` as a backend makes them: grouped by (status, paused, has_error), counted
-    /// below each cut.
+    /// per cell.
     fn tallies(cuts: &TimeCuts, facts: &[CertificateFacts]) -> Vec<FactTally> {
-        let below = |v: Option<Timestamp>, cut: Timestamp| v.is_some_and(|v| v < cut);
         let mut out: Vec<FactTally> = Vec::new();
         for f in facts {
-            let i =
-                match out.iter().position(|t| (t.status, t.paused, t.has_error) == (f.status, f.paused, f.has_error)) {
-                    Some(i) => i,
-                    None => {
-                        out.push(FactTally {
-                            status: f.status,
-                            paused: f.paused,
-                            has_error: f.has_error,
-                            count: 0,
-                            below_not_after: vec![0; cuts.not_after.len()],
-                            below_renew_at: vec![0; cuts.renew_at.len()],
-                            below_both: vec![vec![0; cuts.renew_at.len()]; cuts.not_after.len()],
-                        });
-                        out.len() - 1
-                    }
-                };
-            let t = &mut out[i];
-            t.count += 1;
-            for (a, na) in cuts.not_after.iter().enumerate() {
-                t.below_not_after[a] += usize::from(below(f.not_after, *na));
-                for (b, ra) in cuts.renew_at.iter().enumerate() {
-                    t.below_both[a][b] += usize::from(below(f.not_after, *na) && below(f.renew_at, *ra));
+            let key = (f.status, f.paused, f.has_error);
+            let i = match out.iter().position(|t| (t.status, t.paused, t.has_error) == key) {
+                Some(i) => i,
+                None => {
+                    out.push(FactTally {
+                        status: f.status,
+                        paused: f.paused,
+                        has_error: f.has_error,
+                        cells: vec![0; cuts.cell_count()],
+                    });
+                    out.len() - 1
                 }
-            }
-            for (b, ra) in cuts.renew_at.iter().enumerate() {
-                t.below_renew_at[b] += usize::from(below(f.renew_at, *ra));
-            }
+            };
+            out[i].cells[cuts.cell_of(f)] += 1;
         }
         out
     }
@@ -174,25 +186,31 @@ mod tests {
         let rules = OverviewRules::at(now);
         let cuts = TimeCuts::of_counters(&rules);
         assert_eq!(cuts.not_after.len(), 1, "{cuts:?}");
-        assert_eq!(cuts.renew_at.len(), 2, "{cuts:?}");
+        assert_eq!(cuts.renew_at.len(), 1, "{cuts:?}");
+        assert_eq!(cuts.overdue_at.len(), 1, "{cuts:?}");
         let mut times = vec![None];
-        for cut in cuts.not_after.iter().chain(&cuts.renew_at) {
+        for cut in cuts.not_after.iter().chain(&cuts.renew_at).chain(&cuts.overdue_at) {
             for delta in [-1, 0, 1, DAY_MILLIS] {
                 times.push(Some(Timestamp::from_unix_millis(cut.as_unix_millis() + delta)));
             }
         }
+        times.sort();
+        times.dedup();
         let mut facts = Vec::new();
-        for status in [Requested, Issuing, Issued, Renewing, Failed, Revoked, Expired] {
+        for status in [Requested, Issuing, Issued, Renewing, Failed, Revoked, Expired, Unmanaged] {
             for not_after in &times {
                 for renew_at in &times {
-                    for (paused, has_error) in [(false, false), (true, false), (false, true), (true, true)] {
-                        facts.push(CertificateFacts {
-                            status,
-                            not_after: *not_after,
-                            renew_at: *renew_at,
-                            paused,
-                            has_error,
-                        });
+                    for overdue_at in &times {
+                        for (paused, has_error) in [(false, false), (true, false), (false, true), (true, true)] {
+                            facts.push(CertificateFacts {
+                                status,
+                                not_after: *not_after,
+                                renew_at: *renew_at,
+                                paused,
+                                has_error,
+                                overdue_at: *overdue_at,
+                            });
+                        }
                     }
                 }
             }
@@ -204,6 +222,10 @@ mod tests {
             }
         }
         assert!(expected.overdue > 0 && expected.expired > 0 && expected.in_window > expected.overdue);
+        for health in crate::model::CertificateHealth::PRECEDENCE {
+            assert!(expected.health.get(health) > 0, "no certificate with health {health:?}");
+        }
+        assert_eq!(expected.health.0.iter().sum::<usize>(), expected.total, "every certificate has one health");
         assert_eq!(StatusCounts::from_tallies(&rules, &cuts, &tallies(&cuts, &facts)), expected);
     }
 }

@@ -29,3 +29,13 @@ pub struct FenceRecord {
     pub last_write_at: Timestamp,
     pub writes: u64,
 }
+
+/// A scheduler's heartbeat: the node whose scheduler ticked, under which term (`None`: a process
+/// scheduling alone), and when. Every API node compares the newest with its threshold to tell
+/// whether anything is scheduling renewals at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerBeat {
+    pub node: String,
+    pub term: Option<u64>,
+    pub at: Timestamp,
+}

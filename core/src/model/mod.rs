@@ -11,6 +11,7 @@ mod dns;
 mod dns_config;
 mod fact_tally;
 mod fence;
+mod health;
 mod job;
 mod login;
 mod propagation;
@@ -30,13 +31,15 @@ pub use certificate::{
     REVOCATION_REASONS, SUBSCRIBER_REVOCATION_REASONS, revocation_reason_code, revocation_reason_name,
 };
 pub use certificate_stats::{
-    AttentionKind, CertificateFacts, Condition, DAY_MILLIS, DeploymentCondition, DeploymentFacts, OVERDUE_AFTER_SECS,
-    OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, attention_order, stored_name,
+    AttentionKind, CertificateFacts, Condition, DAY_MILLIS, DeploymentCondition, DeploymentFacts, OverviewRules,
+    ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, attention_order, drifted_certificates,
+    stored_name,
 };
 pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
 pub use dns_config::*;
-pub use fact_tally::{FactTally, TimeCuts};
-pub use fence::{Fence, FenceRecord};
+pub use fact_tally::{FactTally, TimeCuts, TimeField};
+pub use fence::{Fence, FenceRecord, SchedulerBeat};
+pub use health::{CertificateHealth, DRIFT_REASON, HealthCounts, HealthReport, overdue_at};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};
 pub use propagation::{

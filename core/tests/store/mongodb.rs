@@ -59,7 +59,8 @@ async fn schema_v2_backfills_the_overview_facts_of_existing_documents() {
     let database = f.store.database_name().to_owned();
     let client = mongodb::Client::with_uri_str(shared_mongodb_uri()).await.unwrap();
     let db = client.database(&database);
-    let facts = doc! { "cert_status": "", "cert_renew_at": "", "cert_paused": "", "cert_has_error": "" };
+    let facts =
+        doc! { "cert_status": "", "cert_renew_at": "", "cert_paused": "", "cert_has_error": "", "cert_overdue_at": "" };
     db.collection::<mongodb::bson::Document>("certificates")
         .update_many(doc! {}, doc! { "$unset": facts })
         .await

@@ -13,8 +13,25 @@ use crate::api::views::{
 };
 use crate::service::certificates as service;
 
-pub async fn list(auth: Authorized, query: web::Query<ListQuery>) -> Result<web::Json<CertificatePage>, ApiError> {
-    Ok(web::Json(service::list(&auth, query.project()?, query.page()).await?))
+/// `?project_id=&health=&cursor=&limit=`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateListQuery {
+    project_id: Option<String>,
+    health: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    auth: Authorized,
+    query: web::Query<CertificateListQuery>,
+) -> Result<web::Json<CertificatePage>, ApiError> {
+    // `serde(flatten)` would read `limit` from a query string as text: the fields are spelled out.
+    let query = query.into_inner();
+    let health = query.health.as_deref().map(service::parse_health).transpose()?;
+    let list = ListQuery { project_id: query.project_id, cursor: query.cursor, limit: query.limit };
+    Ok(web::Json(service::list(&auth, list.project()?, health, list.page()).await?))
 }
 
 pub async fn create(auth: Authorized, ApiJson(body): ApiJson<CreateCertificate>) -> Result<HttpResponse, ApiError> {

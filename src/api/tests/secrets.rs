@@ -254,6 +254,10 @@ async fn secrets_never_leave_through_responses_logs_metrics_or_the_database_file
         &h.metrics,
         Some(&(h.store.clone() as Arc<dyn certautopilot_core::store::Store>)),
         &Default::default(),
+        crate::service::health::SchedulerWatch {
+            absent_after: std::time::Duration::from_secs(300),
+            started: certautopilot_core::Timestamp::now(),
+        },
     )
     .await;
     assert!(metrics.contains("certautopilot_http_requests_total"));

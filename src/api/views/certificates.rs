@@ -133,6 +133,8 @@ pub struct CertificateView {
     pub renewal_warning: Option<String>,
     /// Certificates this one replaced, newest first.
     pub history: Vec<IssuedVersionView>,
+    /// Whether it is going to be all right, beside `status` (which says where its lifecycle is).
+    pub health: HealthView,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -152,8 +154,40 @@ pub struct IssuedVersionView {
     pub replaced_at: Timestamp,
 }
 
+/// A certificate's health (`model::health`) as every interface shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthView {
+    #[schema(schema_with = crate::api::schema::certificate_health)]
+    pub state: CertificateHealth,
+    /// Why, in words (for `renewal_failing` the last attempt's error); `null` for `ok`.
+    pub reason: Option<String>,
+    /// When the renewal should have finished: past it, a certificate in its window is `overdue`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub overdue_at: Option<Timestamp>,
+    /// For `renewal_failing` and `overdue`: when the next attempt runs, while one is queued (in
+    /// reads; a write's answer leaves it out).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+impl HealthView {
+    pub fn of(cert: &Certificate, now: Timestamp, drifted: bool) -> Self {
+        let report = HealthReport::of(cert, now, drifted);
+        HealthView { state: report.health, reason: report.reason, overdue_at: report.overdue_at, next_attempt_at: None }
+    }
+
+    /// The health once a deployment of the certificate is known to have drifted.
+    pub fn drifted(&mut self) {
+        if self.state.yields_to_drift() {
+            self.state = CertificateHealth::Drifted;
+            self.reason = Some(DRIFT_REASON.to_owned());
+        }
+    }
+}
+
 impl From<Certificate> for CertificateView {
     fn from(c: Certificate) -> Self {
+        let health = HealthView::of(&c, Timestamp::now(), false);
         let renewal_warning = c.renewal_warning();
         let waiting_for_csr = c.waiting_for_csr();
         CertificateView {
@@ -199,6 +233,7 @@ impl From<Certificate> for CertificateView {
                     replaced_at: h.replaced_at,
                 })
                 .collect(),
+            health,
             created_at: c.created_at,
             updated_at: c.updated_at,
             version: c.version,

@@ -30,7 +30,8 @@ async fn add(
 async fn the_overview_adds_up_the_projects_the_caller_sees() {
     let h = Harness::new().await;
     let w = world(&h).await;
-    let late = add(&h, &w.a, "late.a.example", CertificateStatus::Issued, -48, 500).await;
+    // A 68-hour window, 48 hours in: less than a third left, so overdue.
+    let late = add(&h, &w.a, "late.a.example", CertificateStatus::Issued, -48, 20).await;
     let gone = add(&h, &w.a, "gone.a.example", CertificateStatus::Issued, -900, -720).await;
     add(&h, &w.a, "fine.a.example", CertificateStatus::Issued, 100, 900).await;
     let theirs = add(&h, &w.b, "gone.b.example", CertificateStatus::Issued, -900, -719).await;
@@ -42,6 +43,12 @@ async fn the_overview_adds_up_the_projects_the_caller_sees() {
     // Each project also holds the world's requested certificate.
     assert_eq!((all.projects, all.counts.total, all.counts.pending), (2, 6, 2));
     assert_eq!((all.counts.expired, all.counts.overdue, all.counts.issued), (2, 1, 2));
+    {
+        use certautopilot_core::model::CertificateHealth as H;
+        let health: Vec<_> = all.counts.health.iter().filter(|(_, n)| *n > 0).collect();
+        // The drifted deployment is the overdue one's: overdue says more, so it stays overdue.
+        assert_eq!(health, [(H::Ok, 1), (H::Pending, 2), (H::Overdue, 1), (H::Expired, 2)]);
+    }
     let listed: Vec<_> = all.attention.iter().map(|a| (a.certificate_id, a.kind)).collect();
     assert_eq!(
         listed,

@@ -6,7 +6,7 @@
 //! Invariant: another project's records never change the answer.
 
 use super::*;
-use crate::model::{Condition, DAY_MILLIS, OVERDUE_AFTER_SECS, ProjectCertificateStats, StatsRequest};
+use crate::model::{CertificateHealth, Condition, DAY_MILLIS, ProjectCertificateStats, StatsRequest};
 use crate::store::CertificateStats;
 
 const HOUR: i64 = 3_600_000;
@@ -27,10 +27,13 @@ pub fn every_combination(scope: &ProjectScope, now: Timestamp, calendar_start: T
         at(start_ms + 90 * DAY_MILLIS - 1),
         at(start_ms + 90 * DAY_MILLIS),
     ];
-    let late = now_ms - OVERDUE_AFTER_SECS * 1_000;
-    let renewals = [None, at(late - 1), at(late), at(now_ms), at(now_ms + 1)];
+    // With the 30-day expiry, renewing 60 days ago puts the overdue point (a third of the window
+    // before expiry, `health::overdue_at`) at `now`; 3 ms either side moves it by 1 ms.
+    let overdue_now = now_ms - 60 * DAY_MILLIS;
+    let renewals = [None, at(overdue_now - 3), at(overdue_now), at(overdue_now + 3), at(now_ms), at(now_ms + 1)];
     let mut all = Vec::new();
-    for (s, status) in [Requested, Issuing, Issued, Renewing, Failed, Revoked, Expired].into_iter().enumerate() {
+    let statuses = [Requested, Issuing, Issued, Renewing, Failed, Revoked, Expired, Unmanaged];
+    for (s, status) in statuses.into_iter().enumerate() {
         for (e, not_after) in expiries.into_iter().enumerate() {
             for (r, renew_at) in renewals.into_iter().enumerate() {
                 // Paused and erring on alternating combinations: every pair of them still occurs.
@@ -82,9 +85,10 @@ pub async fn overview_figures_match_the_rules_record_by_record<S: Organizations 
         f.store.insert_many(scope, &certificates).await.unwrap();
         let target = DistributionTarget::new(scope.project_id(), "t", TargetKind::File, now);
         f.store.insert(scope, &target).await.unwrap();
+        // Spread over the statuses, so drift meets every health (and replaces the quiet ones).
         let deployments: Vec<Deployment> = certificates
             .iter()
-            .take(12)
+            .step_by(7)
             .enumerate()
             .map(|(i, cert)| {
                 let mut d = Deployment::new(scope.project_id(), cert.id, target.id, now);
@@ -100,6 +104,9 @@ pub async fn overview_figures_match_the_rules_record_by_record<S: Organizations 
     let (certificates, deployments) = stored_records(&f.store, &w.a).await;
     let expected = ProjectCertificateStats::reference(&request, &certificates, &deployments);
     assert!(expected.counts.overdue > 0 && expected.counts.failing > 0 && !expected.deployments.is_empty());
+    for health in CertificateHealth::ALL {
+        assert!(expected.counts.health.get(health) > 0, "no certificate with health {health:?}");
+    }
     assert_eq!(f.store.certificate_stats(&w.a, &request).await.unwrap(), expected, "after inserts");
 
     // Updates move certificates between every figure; deployments lose and gain their drift.

@@ -38,3 +38,16 @@ pub async fn scheduler_writes_from_an_older_term_are_refused<S: Organizations + 
     assert_eq!(summary, vec![(4, "node-1", 2), (5, "node-2", 2), (6, "node-3", 1)]);
     assert!(history[1].first_write_at > history[0].first_write_at);
 }
+
+/// No beat before a scheduler ticked; then the newest of any node's, each node's later beat
+/// replacing its earlier one.
+pub async fn the_newest_scheduler_beat_is_kept_per_node<S: Fencing>(f: &Fixture<S>) {
+    assert_eq!(f.store.last_scheduler_beat().await.unwrap(), None);
+    let at = |ms: i64| Timestamp::from_unix_millis(1_800_000_000_000 + ms);
+    let beat = |node: &str, term: Option<u64>, ms: i64| SchedulerBeat { node: node.into(), term, at: at(ms) };
+    f.store.scheduler_beat(&beat("node-1", Some(3), 0)).await.unwrap();
+    f.store.scheduler_beat(&beat("node-2", None, 5)).await.unwrap();
+    assert_eq!(f.store.last_scheduler_beat().await.unwrap(), Some(beat("node-2", None, 5)));
+    f.store.scheduler_beat(&beat("node-1", Some(4), 9)).await.unwrap();
+    assert_eq!(f.store.last_scheduler_beat().await.unwrap(), Some(beat("node-1", Some(4), 9)));
+}

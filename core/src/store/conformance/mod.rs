@@ -118,7 +118,8 @@ macro_rules! store_conformance_tests {
             an_expiry_cursor_stays_in_the_callers_project);
     };
     (@concern fencing $factory:expr) => {
-        $crate::store_conformance_tests!(@each $factory; fencing; scheduler_writes_from_an_older_term_are_refused);
+        $crate::store_conformance_tests!(@each $factory; fencing;
+            scheduler_writes_from_an_older_term_are_refused, the_newest_scheduler_beat_is_kept_per_node);
     };
     (@concern audit_log $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; audit_log;

@@ -10,7 +10,7 @@ use mongodb::ClientSession;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 
-use crate::model::{Fence, FenceRecord};
+use crate::model::{Fence, FenceRecord, SchedulerBeat};
 use crate::store::mongodb::MongoStore;
 use crate::store::mongodb::codec::{self, Reader, ts};
 use crate::store::mongodb::error::is_duplicate_key;
@@ -23,6 +23,8 @@ use crate::timestamp::Timestamp;
 const NEWEST: &str = "scheduler_term";
 /// One document per (term, node) that wrote: `{_id: {term, node}, term, node, first_write_at, ...}`.
 pub(super) const HISTORY: &str = "scheduler_fence";
+/// One document per node whose scheduler ticked: `{_id: node, term, beat_at}`.
+const BEATS: &str = "scheduler_beats";
 
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
     vec![CollectionIndexes {
@@ -48,6 +50,29 @@ impl Fencing for MongoStore {
             .try_collect()
             .await?;
         docs.iter().map(history_from).collect()
+    }
+
+    async fn scheduler_beat(&self, beat: &SchedulerBeat) -> Result<(), StoreError> {
+        let term = beat.term.map(codec::n);
+        self.collection(BEATS)
+            .update_one(doc! { "_id": &beat.node }, doc! { "$set": { "term": term, "beat_at": ts(beat.at) } })
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    async fn last_scheduler_beat(&self) -> Result<Option<SchedulerBeat>, StoreError> {
+        let newest = self.collection(BEATS).find_one(doc! {}).sort(doc! { "beat_at": -1, "_id": 1 }).await?;
+        newest
+            .map(|d| {
+                let r = Reader::new(&d, "scheduler beat");
+                Ok(SchedulerBeat {
+                    node: r.str("_id")?.to_owned(),
+                    term: r.opt_i64("term")?.map(|t| t as u64),
+                    at: r.ts("beat_at")?,
+                })
+            })
+            .transpose()
     }
 }
 

@@ -14,7 +14,7 @@ use mongodb::{Database, IndexModel};
 use crate::clock::Clock;
 use crate::store::StoreError;
 
-pub const LATEST_VERSION: u32 = 3;
+pub const LATEST_VERSION: u32 = 4;
 
 /// A collection and the indexes one concern needs on it (named, so re-creating one is a no-op).
 pub(super) struct CollectionIndexes {
@@ -55,7 +55,16 @@ pub(super) fn expected() -> Vec<CollectionIndexes> {
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn steps() -> Vec<fn() -> Vec<CollectionIndexes>> {
-    vec![schema_v1, schema_v2, schema_v3]
+    vec![schema_v1, schema_v2, schema_v3, schema_v4]
+}
+
+/// Version 4 (M2.8, health): the certificates with a drifted deployment by project; the documents'
+/// fact fields (now with `cert_overdue_at`) are back-filled again by `data_moves`.
+fn schema_v4() -> Vec<CollectionIndexes> {
+    vec![CollectionIndexes {
+        collection: crate::store::RecordKind::Deployment.table(),
+        indexes: vec![index("drifted", doc! { "org_id": 1, "project_id": 1, "dep_drifted": 1, "lookup_key": 1 })],
+    }]
 }
 
 /// Version 2 (M2.5): the overview's figures by project and expiry (`stats.rs`); the documents'
@@ -82,7 +91,7 @@ fn schema_v3() -> Vec<CollectionIndexes> {
 /// A step's data moves, after its indexes; idempotent like the indexes (a rerun rewrites the same values).
 async fn data_moves(db: &Database, version: u32) -> Result<(), StoreError> {
     match version {
-        2 => super::stats::backfill_facts(db).await,
+        2 | 4 => super::stats::backfill_facts(db).await,
         _ => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
 //! The `CertificateStats` concern in MongoDB: the overview's rules (`model::OverviewRules`) translated
 //! into plain query filters over the facts each certificate and deployment document carries in the
-//! clear (`cert_*`, `dep_*`, set by `records::doc` on every write, back-filled by schema v2). One
+//! clear (`cert_*`, `dep_*`, set by `records::doc` on every write, back-filled by schema v2 and,
+//! with `cert_overdue_at`, v4). One
 //! counted query per figure, one `$group` by calendar day, and two short sorted finds; filters stay
 //! simple (`$in`, ranges, `$nor`) for servers whose planners are weak on `$or` (docs/store.md).
 //! The inventory's expiry order is segments of the `stats` / `status_expiry` indexes (schema v3).
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
+use crate::ids::CertificateId;
 use crate::model::{
     Certificate, CertificateFacts, Condition, DAY_MILLIS, Deployment, DeploymentCondition, DeploymentFacts,
     OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounter, StatusCounts, stored_name,
@@ -36,6 +38,8 @@ impl CertificateStats for MongoStore {
             let n = certificates.count_documents(within(&owner, filter(&rules.counter(counter)))).await?;
             counts.add(counter, usize::try_from(n).unwrap_or_default());
         }
+        let drifted = self.drifted_ids(scope).await?;
+        counts.add_drift(&rules, &self.facts_of(&owner, &drifted).await?);
 
         let on_calendar = OverviewRules::on_calendar(request.calendar_start, request.calendar_days);
         let start = request.calendar_start.as_unix_millis();
@@ -89,7 +93,11 @@ impl CertificateStats for MongoStore {
             .into_iter()
             .map(Deployment::from_raw)
             .collect::<Result<_, _>>()?;
-        Ok(ProjectCertificateStats { counts, calendar, attention, deployments })
+        Ok(ProjectCertificateStats { counts, calendar, attention, deployments, drifted })
+    }
+
+    async fn drifted_certificates(&self, scope: &ProjectScope) -> Result<Vec<CertificateId>, StoreError> {
+        self.drifted_ids(scope).await
     }
 
     /// The segments of the expiry order from the cursor, each a plain range of the `stats` index
@@ -136,6 +144,66 @@ impl CertificateStats for MongoStore {
     }
 }
 
+impl MongoStore {
+    /// The scope's certificates with a drifted deployment, each once, by id (the `drifted` index).
+    async fn drifted_ids(&self, scope: &ProjectScope) -> Result<Vec<CertificateId>, StoreError> {
+        let mut filter = scope_filter(&scope.record_scope(), RecordKind::Deployment)?;
+        filter.insert("dep_drifted", true);
+        let keys = self.collection(RecordKind::Deployment.table()).distinct("lookup_key", filter).await?;
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            let text = key.as_str().unwrap_or_default();
+            ids.push(text.parse::<CertificateId>().map_err(|_| StoreError::Corrupt {
+                kind: "deployment",
+                id: "(a document of the project)".into(),
+                reason: format!("lookup key {text:?} is no certificate id"),
+            })?);
+        }
+        ids.sort_by_key(|id| id.to_string());
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// The facts of the certificates `ids` within `owner`, from their fact fields.
+    async fn facts_of(&self, owner: &Document, ids: &[CertificateId]) -> Result<Vec<CertificateFacts>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filter = owner.clone();
+        filter.insert("_id", doc! { "$in": ids.iter().map(|id| id.to_string()).collect::<Vec<_>>() });
+        let projection =
+            doc! { "cert_status": 1, "cert_not_after": 1, "cert_renew_at": 1, "cert_paused": 1, "cert_has_error": 1 };
+        let documents: Vec<Document> = self
+            .collection(RecordKind::Certificate.table())
+            .find(filter)
+            .projection(projection)
+            .await?
+            .try_collect()
+            .await?;
+        let mut facts = Vec::with_capacity(documents.len());
+        for document in &documents {
+            let r = Reader::new(document, "certificate");
+            let status = r.str("cert_status")?;
+            let status = serde_json::from_value(serde_json::Value::String(status.to_owned())).map_err(|_| {
+                StoreError::Corrupt {
+                    kind: "certificate",
+                    id: r.str("_id").unwrap_or_default().to_owned(),
+                    reason: format!("unknown status {status:?} in cert_status"),
+                }
+            })?;
+            let flag = |field: &str| document.get_bool(field).unwrap_or(false);
+            facts.push(CertificateFacts::from_columns(
+                status,
+                r.opt_ts("cert_not_after")?,
+                r.opt_ts("cert_renew_at")?,
+                flag("cert_paused"),
+                flag("cert_has_error"),
+            ));
+        }
+        Ok(facts)
+    }
+}
+
 fn within(owner: &Document, condition: Document) -> Document {
     let mut all = owner.clone();
     if !condition.is_empty() {
@@ -167,6 +235,7 @@ fn filter(condition: &Condition) -> Document {
         }
         Condition::RenewAtAtOrBefore(at) => doc! { "cert_renew_at": { "$lte": codec::ts(*at) } },
         Condition::RenewAtBefore(at) => doc! { "cert_renew_at": { "$lt": codec::ts(*at) } },
+        Condition::OverdueAtAtOrBefore(at) => doc! { "cert_overdue_at": { "$lte": codec::ts(*at) } },
         Condition::Paused => doc! { "cert_paused": true },
         Condition::HasError => doc! { "cert_has_error": true },
         Condition::Not(inner) => doc! { "$nor": [filter(inner)] },
@@ -190,6 +259,7 @@ pub(super) fn fact_fields(kind: RecordKind, id: &str, json: &str) -> Result<Docu
                 "cert_renew_at": codec::opt_ts(f.renew_at),
                 "cert_paused": f.paused,
                 "cert_has_error": f.has_error,
+                "cert_overdue_at": codec::opt_ts(f.overdue_at),
             }
         }
         RecordKind::Deployment => {

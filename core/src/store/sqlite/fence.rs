@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
-use crate::model::{Fence, FenceRecord};
+use crate::model::{Fence, FenceRecord, SchedulerBeat};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Fencing, StoreError};
 use crate::timestamp::Timestamp;
@@ -19,6 +19,41 @@ impl Fencing for SqliteStore {
 
     async fn fence_history(&self) -> Result<Vec<FenceRecord>, StoreError> {
         self.read(fence_history).await
+    }
+
+    async fn scheduler_beat(&self, beat: &SchedulerBeat) -> Result<(), StoreError> {
+        let beat = beat.clone();
+        let term = beat
+            .term
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| StoreError::InvalidRequest("term out of range".into()))?;
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO scheduler_beats (node, term, beat_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (node) DO UPDATE SET term = excluded.term, beat_at = excluded.beat_at",
+            )?
+            .execute(params![beat.node, term, beat.at.as_unix_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_scheduler_beat(&self) -> Result<Option<SchedulerBeat>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT node, term, beat_at FROM scheduler_beats ORDER BY beat_at DESC, node LIMIT 1",
+            )?;
+            let mut rows = stmt.query_map([], |r| {
+                Ok(SchedulerBeat {
+                    node: r.get(0)?,
+                    term: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                    at: Timestamp::from_unix_millis(r.get(2)?),
+                })
+            })?;
+            Ok(rows.next().transpose()?)
+        })
+        .await
     }
 }
 

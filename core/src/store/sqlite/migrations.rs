@@ -21,10 +21,28 @@ pub(super) fn migrations() -> Vec<String> {
         schema_v11(),
         schema_v12(),
         schema_v13(),
+        schema_v14(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 13;
+pub const LATEST_VERSION: u32 = 14;
+
+/// Health (M2.8): the point a renewal should have finished by (`health::overdue_at`) beside the
+/// other facts, in the counts' covering index; the certificates with a drifted deployment as one
+/// range; each scheduler's heartbeat. Existing rows are back-filled like v12's (`after_sql`).
+fn schema_v14() -> String {
+    "ALTER TABLE certificates ADD COLUMN cert_overdue_at INTEGER;
+     DROP INDEX certificates_facts;
+     CREATE INDEX certificates_facts ON certificates(project_id, org_id, cert_status, cert_paused, cert_has_error,
+         cert_not_after, cert_renew_at, cert_overdue_at);
+     CREATE INDEX deployments_drifted ON deployments(project_id, org_id, dep_drifted, lookup_key);
+     CREATE TABLE scheduler_beats (
+         node TEXT PRIMARY KEY,
+         term INTEGER,
+         beat_at INTEGER NOT NULL
+     );"
+    .into()
+}
 
 /// The inventory's expiry order (`stats::by_expiry`): `(cert_not_after, id)` per project, and per
 /// project and status for the status filter, so a page is one index range at any depth. The v12
@@ -58,7 +76,9 @@ fn schema_v12() -> String {
 /// A migration's data moves that SQL alone cannot do (reading a document with the model's rules).
 fn after_sql(conn: &Connection, version: u32) -> Result<(), StoreError> {
     match version {
-        12 => super::stats::backfill_facts(conn),
+        // v12's back-fill writes every fact column, v14's included, so it waits for v14: a store
+        // below v12 passes 12 and 14 in one open, and one back-fill serves both.
+        14 => super::stats::backfill_facts(conn),
         _ => Ok(()),
     }
 }

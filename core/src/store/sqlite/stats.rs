@@ -1,6 +1,6 @@
 //! The `CertificateStats` concern in SQLite: the overview's rules (`model::OverviewRules`) translated
 //! into a few statements over fact columns kept beside each certificate's and deployment's document
-//! (`cert_*`, `dep_*`, schema v12), which `write_facts` sets on every write and the migration
+//! (`cert_*`, `dep_*`, schema v12; `cert_overdue_at` v14), which `write_facts` sets on every write and the migration
 //! back-fills. Counts are one pass over the `certificates_facts` index (tallies, `model::fact_tally`),
 //! the calendar one range count per day, the attention lists short walks in expiry order. The
 //! inventory's expiry order walks `certificates_expiry` / `certificates_status_expiry` (schema v13).
@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
+use crate::ids::CertificateId;
 use crate::model::{
     Certificate, CertificateFacts, CertificateStatus, Condition, DAY_MILLIS, Deployment, DeploymentCondition,
     DeploymentFacts, FactTally, OverviewRules, ProjectCertificateStats, StatsRequest, StatusCounts, TimeCuts,
-    stored_name,
+    TimeField, stored_name,
 };
 use crate::scope::ProjectScope;
 use crate::store::expiry_order::{ExpirySegment, cut_expiry_page, expiry_segments};
@@ -38,9 +39,15 @@ impl CertificateStats for SqliteStore {
                 calendar: calendar(c, &owner, &request)?,
                 attention: attention(c, &owner, &request)?,
                 deployments: deployments(c, &owner, request.attention_limit)?,
+                drifted: drifted_ids(c, &owner)?,
             })
         })
         .await
+    }
+
+    async fn drifted_certificates(&self, scope: &ProjectScope) -> Result<Vec<CertificateId>, StoreError> {
+        let owner = [Value::Text(scope.org_id().to_string()), Value::Text(scope.project_id().to_string())];
+        self.read(move |c| drifted_ids(c, &owner)).await
     }
 
     async fn certificates_by_expiry(
@@ -117,35 +124,27 @@ fn segment_query(
 const OWNER_FILTER: &str = "org_id = ? AND project_id = ?";
 
 /// The figures from tallies (`model::fact_tally`): one pass over `certificates_facts` in its order,
-/// a few `SUM`s of one comparison each per (status, paused, has_error), where evaluating every rule
-/// per row cost ~100 ms on 100,000 certificates.
+/// one `SUM` per cell of the time cuts per (status, paused, has_error), where evaluating every rule
+/// per row cost ~100 ms on 100,000 certificates; then the certificates with a drifted deployment.
 fn counts(c: &Connection, owner: &[Value; 2], rules: &OverviewRules) -> Result<StatusCounts, StoreError> {
     let cuts = TimeCuts::of_counters(rules);
-    let ms = |t: &Timestamp| Value::Integer(t.as_unix_millis());
     let mut sums = Vec::new();
     let mut args = Vec::new();
-    for cut in &cuts.not_after {
-        sums.push("SUM(cert_not_after < ?)");
-        args.push(ms(cut));
-    }
-    for cut in &cuts.renew_at {
-        sums.push("SUM(cert_renew_at < ?)");
-        args.push(ms(cut));
-    }
-    for not_after in &cuts.not_after {
-        for renew_at in &cuts.renew_at {
-            sums.push("SUM(cert_not_after < ? AND cert_renew_at < ?)");
-            args.extend([ms(not_after), ms(renew_at)]);
-        }
+    for index in 0..cuts.cell_count() {
+        let parts: Vec<String> = TimeField::ALL
+            .iter()
+            .zip(cuts.cell_intervals(index))
+            .map(|(field, interval)| in_interval(*field, cuts.field(*field), interval, &mut args))
+            .collect();
+        sums.push(format!("SUM({})", parts.join(" AND ")));
     }
     args.extend(owner.iter().cloned());
     let statement = format!(
-        "SELECT cert_status, cert_paused, cert_has_error, COUNT(*){}{} FROM certificates INDEXED BY certificates_facts
+        "SELECT cert_status, cert_paused, cert_has_error, {} FROM certificates INDEXED BY certificates_facts
          WHERE {OWNER_FILTER} GROUP BY cert_status, cert_paused, cert_has_error",
-        if sums.is_empty() { "" } else { ", " },
         sums.join(", ")
     );
-    let (n, r) = (cuts.not_after.len(), cuts.renew_at.len());
+    let cells = cuts.cell_count();
     let mut stmt = c.prepare_cached(&statement)?;
     let rows = stmt.query_map(params_from_iter(args.iter()), |row| {
         let sum = |i: usize| row.get::<_, Option<i64>>(i).map(|v| usize::try_from(v.unwrap_or(0)).unwrap_or(0));
@@ -153,23 +152,101 @@ fn counts(c: &Connection, owner: &[Value; 2], rules: &OverviewRules) -> Result<S
             row.get::<_, Option<String>>(0)?,
             row.get::<_, bool>(1)?,
             row.get::<_, bool>(2)?,
-            sum(3)?,
-            (0..n).map(|i| sum(4 + i)).collect::<Result<Vec<_>, _>>()?,
-            (0..r).map(|j| sum(4 + n + j)).collect::<Result<Vec<_>, _>>()?,
-            (0..n).map(|i| (0..r).map(|j| sum(4 + n + r + i * r + j)).collect()).collect::<Result<Vec<Vec<_>>, _>>()?,
+            (0..cells).map(|i| sum(3 + i)).collect::<Result<Vec<_>, _>>()?,
         ))
     })?;
     let mut tallies = Vec::new();
     for row in rows {
-        let (status, paused, has_error, count, below_not_after, below_renew_at, below_both) = row?;
-        let status = status.as_deref().and_then(status_from_name).ok_or_else(|| StoreError::Corrupt {
-            kind: "certificate",
-            id: "(a row of the project)".into(),
-            reason: format!("unknown status {status:?} in cert_status"),
-        })?;
-        tallies.push(FactTally { status, paused, has_error, count, below_not_after, below_renew_at, below_both });
+        let (status, paused, has_error, cells) = row?;
+        tallies.push(FactTally { status: status_of(status.as_deref())?, paused, has_error, cells });
     }
-    Ok(StatusCounts::from_tallies(rules, &cuts, &tallies))
+    let mut counts = StatusCounts::from_tallies(rules, &cuts, &tallies);
+    counts.add_drift(rules, &drifted_facts(c, owner)?);
+    Ok(counts)
+}
+
+/// `field` in interval `k` of `cuts` (`TimeCuts::cell_intervals`), 0 or 1; the last interval takes
+/// absent values.
+fn in_interval(field: TimeField, cuts: &[Timestamp], k: usize, args: &mut Vec<Value>) -> String {
+    let column = match field {
+        TimeField::NotAfter => "cert_not_after",
+        TimeField::RenewAt => "cert_renew_at",
+        TimeField::OverdueAt => "cert_overdue_at",
+    };
+    let ms = |t: &Timestamp| Value::Integer(t.as_unix_millis());
+    match (k, cuts.len()) {
+        (_, 0) => "1".into(),
+        (0, _) => {
+            args.push(ms(&cuts[0]));
+            format!("IFNULL({column} < ?, 0)")
+        }
+        (k, n) if k < n => {
+            args.extend([ms(&cuts[k - 1]), ms(&cuts[k])]);
+            format!("IFNULL({column} >= ? AND {column} < ?, 0)")
+        }
+        (k, _) => {
+            args.push(ms(&cuts[k - 1]));
+            format!("IFNULL({column} >= ?, 1)")
+        }
+    }
+}
+
+fn status_of(name: Option<&str>) -> Result<CertificateStatus, StoreError> {
+    name.and_then(status_from_name).ok_or_else(|| StoreError::Corrupt {
+        kind: "certificate",
+        id: "(a row of the project)".into(),
+        reason: format!("unknown status {name:?} in cert_status"),
+    })
+}
+
+/// The facts of the project's certificates with a drifted deployment, each once, by id.
+fn drifted_facts(c: &Connection, owner: &[Value; 2]) -> Result<Vec<CertificateFacts>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT cert_status, cert_not_after, cert_renew_at, cert_paused, cert_has_error FROM certificates
+         WHERE {OWNER_FILTER} AND id IN (SELECT lookup_key FROM deployments INDEXED BY deployments_drifted
+             WHERE project_id = ?2 AND org_id = ?1 AND dep_drifted = 1) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(owner.iter()), |row| {
+        Ok((
+            row.get::<_, Option<String>>(0)?,
+            row.get::<_, Option<i64>>(1)?,
+            row.get::<_, Option<i64>>(2)?,
+            row.get::<_, bool>(3)?,
+            row.get::<_, bool>(4)?,
+        ))
+    })?;
+    let ts = |v: Option<i64>| v.map(Timestamp::from_unix_millis);
+    let mut facts = Vec::new();
+    for row in rows {
+        let (status, not_after, renew_at, paused, has_error) = row?;
+        facts.push(CertificateFacts::from_columns(
+            status_of(status.as_deref())?,
+            ts(not_after),
+            ts(renew_at),
+            paused,
+            has_error,
+        ));
+    }
+    Ok(facts)
+}
+
+/// The ids of the project's certificates with a drifted deployment, each once, by id.
+fn drifted_ids(c: &Connection, owner: &[Value; 2]) -> Result<Vec<CertificateId>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT lookup_key FROM deployments INDEXED BY deployments_drifted
+         WHERE project_id = ?2 AND org_id = ?1 AND dep_drifted = 1 ORDER BY lookup_key",
+    )?;
+    let rows = stmt.query_map(params_from_iter(owner.iter()), |row| row.get::<_, String>(0))?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let text = row?;
+        ids.push(text.parse().map_err(|_| StoreError::Corrupt {
+            kind: "deployment",
+            id: "(a row of the project)".into(),
+            reason: format!("lookup key {text:?} is no certificate id"),
+        })?);
+    }
+    Ok(ids)
 }
 
 /// One count per day, each a range of `certificates_stats` (a `GROUP BY` day sorted every row: ~25 ms
@@ -262,6 +339,7 @@ fn sql(condition: &Condition, args: &mut Vec<Value>) -> String {
         }
         Condition::RenewAtAtOrBefore(at) => time("cert_renew_at", "<=", at, args),
         Condition::RenewAtBefore(at) => time("cert_renew_at", "<", at, args),
+        Condition::OverdueAtAtOrBefore(at) => time("cert_overdue_at", "<=", at, args),
         Condition::Paused => "cert_paused = 1".into(),
         Condition::HasError => "cert_has_error = 1".into(),
         Condition::Not(inner) => format!("NOT {}", sql(inner, args)),
@@ -295,7 +373,7 @@ pub(in crate::store::sqlite) fn write_facts(
             let f = CertificateFacts::from_document(doc).map_err(corrupt)?;
             c.prepare_cached(
                 "UPDATE certificates SET cert_status = ?1, cert_not_after = ?2, cert_renew_at = ?3, cert_paused = ?4,
-                 cert_has_error = ?5 WHERE id = ?6",
+                 cert_has_error = ?5, cert_overdue_at = ?6 WHERE id = ?7",
             )?
             .execute(params![
                 stored_name(f.status),
@@ -303,6 +381,7 @@ pub(in crate::store::sqlite) fn write_facts(
                 f.renew_at.map(Timestamp::as_unix_millis),
                 f.paused,
                 f.has_error,
+                f.overdue_at.map(Timestamp::as_unix_millis),
                 id
             ])?;
         }
@@ -316,7 +395,7 @@ pub(in crate::store::sqlite) fn write_facts(
     Ok(())
 }
 
-/// Schema v12's back-fill: the fact columns of every existing certificate and deployment.
+/// Schema v12's and v14's back-fill: the fact columns of every existing certificate and deployment.
 pub(in crate::store::sqlite) fn backfill_facts(c: &Connection) -> Result<(), StoreError> {
     for kind in [RecordKind::Certificate, RecordKind::Deployment] {
         let rows: Vec<(String, String)> = {

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 
+use crate::ids::CertificateId;
 use crate::model::{Certificate, Condition, ProjectCertificateStats, StatsRequest};
 use crate::scope::ProjectScope;
 use crate::store::{Page, PageRequest, StoreError};
@@ -28,6 +29,10 @@ pub trait CertificateStats: Send + Sync + 'static {
     /// expiry index (by status too when `condition` names one status); other parts of `condition`
     /// are checked during that walk, so a condition that matches few certificates late in the
     /// order makes the walk long: callers keep such conditions to the cheap facts (docs/store.md).
+    /// The scope's certificates with a drifted deployment, each once, by id: what turns a quiet
+    /// health into `drifted` (`model::health`), read from the deployments' drift index.
+    async fn drifted_certificates(&self, scope: &ProjectScope) -> Result<Vec<CertificateId>, StoreError>;
+
     async fn certificates_by_expiry(
         &self,
         scope: &ProjectScope,

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use certautopilot_core::store::Store;
 
+mod certificates;
+
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
@@ -114,8 +116,14 @@ fn render_siem(out: &mut String, siem: &SiemSnapshots) {
     }
 }
 
-/// The whole exposition: request metrics, SIEM forwarding, and what the store reports at scrape time.
-pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &SiemSnapshots) -> String {
+/// The whole exposition: request metrics, SIEM forwarding, and what the store reports at scrape
+/// time (`scheduler` judges the heartbeats for `certautopilot_scheduler_up`).
+pub async fn render(
+    http: &HttpMetrics,
+    store: Option<&Arc<dyn Store>>,
+    siem: &SiemSnapshots,
+    scheduler: crate::service::health::SchedulerWatch,
+) -> String {
     let mut out = String::new();
     http.render(&mut out);
     render_siem(&mut out, siem);
@@ -133,6 +141,7 @@ pub async fn render(http: &HttpMetrics, store: Option<&Arc<dyn Store>>, siem: &S
                 }
                 out.push_str("# HELP certautopilot_store_up Whether the store answered the scrape.\n# TYPE certautopilot_store_up gauge\ncertautopilot_store_up 1\n");
                 render_expiries(&mut out, store.as_ref()).await;
+                certificates::render(&mut out, store.as_ref(), scheduler).await;
                 render_deployments(&mut out, store.as_ref()).await;
                 render_audit_outbox(&mut out, store.as_ref()).await;
             }
