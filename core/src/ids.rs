@@ -76,6 +76,10 @@ define_id!(
     ApiTokenId
 );
 define_id!(SessionId);
+define_id!(
+    /// An operator request waiting for an admin's approval.
+    ApprovalId
+);
 
 #[cfg(test)]
 mod tests {

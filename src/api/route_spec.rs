@@ -100,6 +100,13 @@ impl Query {
         format: None,
         required: false,
     };
+    pub const APPROVAL_STATUS: Query = Query {
+        name: "status",
+        description: "only requests with this status: pending_approval, granted, rejected or expired",
+        schema: "string",
+        format: None,
+        required: false,
+    };
     pub const ACTOR_KIND: Query = Query {
         name: "kind",
         description: "only actors of this kind (`kek`, `job_pump`, `certificate`, …)",

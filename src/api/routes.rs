@@ -21,6 +21,7 @@ use crate::api::views::*;
 
 const LIST: &[Query] = &[Query::PROJECT_ID, Query::CURSOR, Query::LIMIT];
 const PAGE: &[Query] = &[Query::CURSOR, Query::LIMIT];
+const APPROVAL_LIST: &[Query] = &[Query::PROJECT_ID, Query::APPROVAL_STATUS, Query::CURSOR, Query::LIMIT];
 const CERTIFICATE_LIST: &[Query] = &[Query::PROJECT_ID, Query::HEALTH, Query::CURSOR, Query::LIMIT];
 const AUDIT: &[Query] =
     &[Query::OPTIONAL_PROJECT_ID, Query::ACTION, Query::FROM, Query::UNTIL, Query::CURSOR, Query::LIMIT];
@@ -97,6 +98,18 @@ routes! {
         req: None, 200 Some(Body::of::<ProjectView>()), query: &[];
     PATCH "/api/v1/projects/{id}" => projects::update, ADMIN, "updateProject", "rename a project",
         req: Some(Body::of::<UpdateProject>()), 200 Some(Body::of::<ProjectView>()), query: &[];
+    GET "/api/v1/projects/{id}/approval-policy" => approvals::policy, VIEWER, "getApprovalPolicy", "which operator requests of the project wait for an admin's approval",
+        req: None, 200 Some(Body::of::<ApprovalPolicyView>()), query: &[];
+    PUT "/api/v1/projects/{id}/approval-policy" => approvals::set_policy, ADMIN, "setApprovalPolicy", "replace the project's approval policy",
+        req: Some(Body::of::<ApprovalPolicyView>()), 200 Some(Body::of::<ApprovalPolicyView>()), query: &[];
+    GET "/api/v1/approvals" => approvals::list, VIEWER, "listApprovals", "requests waiting for approval (and decided ones) of a project",
+        req: None, 200 Some(Body::of::<ApprovalPage>()), query: APPROVAL_LIST;
+    GET "/api/v1/approvals/{id}" => approvals::get, VIEWER, "getApproval", "one approval request",
+        req: None, 200 Some(Body::of::<ApprovalView>()), query: &[];
+    POST "/api/v1/approvals/{id}/approve" => approvals::approve, ADMIN, "approveRequest", "grant a request (starts its job); never your own",
+        req: Some(Body::of::<DecideApproval>()), 200 Some(Body::of::<ApprovalDecided>()), query: &[];
+    POST "/api/v1/approvals/{id}/reject" => approvals::reject, ADMIN, "rejectRequest", "reject a request, with a comment; never your own",
+        req: Some(Body::of::<DecideApproval>()), 200 Some(Body::of::<ApprovalDecided>()), query: &[];
     DELETE "/api/v1/projects/{id}" => projects::delete, Owner, "deleteProject", "delete an empty project",
         req: None, 204 None, query: &[];
     GET "/api/v1/projects/{id}/members" => members::list, VIEWER, "listMembers", "members of a project",
@@ -164,15 +177,15 @@ routes! {
     POST "/api/v1/certificates/{id}/manage" => certificates::manage, OPERATOR, "manageCertificate", "put an unmanaged certificate under management: an issuer renews it from now on (version-checked)",
         req: Some(Body::of::<ManageCertificate>()), 200 Some(Body::of::<CertificateView>()), query: &[];
     POST "/api/v1/certificates/{id}/renew" => certificates::renew, OPERATOR, "renewCertificate", "renew now (queues a renew job)",
-        req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
+        req: None, 202 Some(Body::of::<CertificateJobRequested>()), query: &[];
     POST "/api/v1/certificates/{id}/revoke" => certificates::revoke, ADMIN, "revokeCertificate", "revoke at the CA (queues a revoke job)",
-        req: Some(Body::of::<RevokeCertificate>()), 202 Some(Body::of::<JobQueued>()), query: &[];
+        req: Some(Body::of::<RevokeCertificate>()), 202 Some(Body::of::<CertificateJobRequested>()), query: &[];
     GET "/api/v1/certificates/{id}/timeline" => certificates::timeline, VIEWER, "getCertificateTimeline", "the certificate's state changes and job steps, oldest first",
         req: None, 200 Some(Body::of::<TimelineView>()), query: &[];
     GET "/api/v1/certificates/{id}/live" => certificates::live, VIEWER, "getCertificateLive", "what the certificate's newest job is doing now, and which DNS servers an order still waits for",
         req: None, 200 Some(Body::of::<LiveStatus>()), query: &[];
     POST "/api/v1/certificates/{id}/distribute" => certificates::distribute, OPERATOR, "distributeCertificate", "deploy the current certificate to every attached target again (one job, all targets at once)",
-        req: None, 202 Some(Body::of::<JobQueued>()), query: &[];
+        req: None, 202 Some(Body::of::<CertificateJobRequested>()), query: &[];
     GET "/api/v1/certificates/{id}/deployments" => certificates::deployments, VIEWER, "getCertificateDeployments", "where the certificate stands on each target",
         req: None, 200 Some(Body::of::<DeploymentList>()), query: &[];
     PUT "/api/v1/certificates/{id}/targets" => certificates::set_targets, OPERATOR, "setCertificateTargets", "attach and detach targets (the full list)",

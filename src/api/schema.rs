@@ -34,6 +34,10 @@ pub fn certificate_health() -> Object {
     )
 }
 
+pub fn approval_status() -> Object {
+    string_enum(serde_names(&certautopilot_core::model::ApprovalStatus::ALL), "where the request stands")
+}
+
 pub fn member_role() -> Object {
     string_enum(
         serde_names(&certautopilot_core::model::Role::MEMBER_ROLES),

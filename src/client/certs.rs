@@ -152,6 +152,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> Result<(), ClientError> {
         "renew_before_hours": args.renew_before_hours, "profile": args.profile, "target_ids": target_ids });
     let created = ctx.api.post("/api/v1/certificates", Some(&body)).await?;
     let id = answer_text(&created, "/certificate/id")?;
+    if let Some(approval) = waiting(&created) {
+        note(&format!("certificate {id} requested; it waits for an admin's approval ({approval})"));
+        return show(ctx.output, &created, &created["approval"]);
+    }
     let job = answer_text(&created, "/job/id")?;
     if !args.wait.wait {
         note(&format!("certificate {id} requested; follow its issue job with `certautopilot job show {job} --follow`"));
@@ -175,6 +179,10 @@ async fn queue(
     // Before the request: only what this job adds to the timeline is printed.
     let timeline = if wait.wait { Timeline::after_now(&ctx.api, id).await? } else { Timeline::default() };
     let queued = ctx.api.post(&path(id, &format!("/{action}")), body).await?;
+    if let Some(approval) = waiting(&queued) {
+        note(&format!("{action} of certificate {id} waits for an admin's approval ({approval})"));
+        return show(ctx.output, &queued, &queued["approval"]);
+    }
     let job = answer_text(&queued, "/job/id")?;
     let already = if queued["created"] == json!(false) { " (it was already queued)" } else { "" };
     note(&format!("{action} job {job} queued for certificate {id}{already}"));
@@ -184,6 +192,14 @@ async fn queue(
     let certificate = follow_certificate(&ctx.api, id, &job, expect, timeline, wait.timeout).await?;
     finished(ctx.output, &certificate, expect);
     Ok(())
+}
+
+/// The approval an answer waits for, described (its id and why), if it waits for one.
+fn waiting(answer: &Value) -> Option<String> {
+    let approval = answer.get("approval").filter(|a| !a.is_null())?;
+    let reasons: Vec<&str> =
+        approval["reasons"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    Some(format!("request {}: {}", approval["id"].as_str().unwrap_or_default(), reasons.join("; ")))
 }
 
 /// The server's whole answer as JSON, or the part that matters as a table.

@@ -7,6 +7,7 @@
 //! the one place that says who may do what. Another project's ids, anywhere, read as not found.
 
 mod acme;
+mod approvals;
 mod audit;
 mod certificates;
 mod cluster;
@@ -65,6 +66,12 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Query.target", "getTarget"),
     ("Target.deployments", "getCertificateDeployments"),
     ("Query.certificates", "listCertificates"),
+    ("Query.approvals", "listApprovals"),
+    ("Query.approval", "getApproval"),
+    ("Query.approvalPolicy", "getApprovalPolicy"),
+    ("Mutation.approveRequest", "approveRequest"),
+    ("Mutation.rejectRequest", "rejectRequest"),
+    ("Mutation.setApprovalPolicy", "setApprovalPolicy"),
     ("Query.certificate", "getCertificate"),
     ("Certificate.account", "getAcmeAccount"),
     ("Certificate.zones", "listZones"),

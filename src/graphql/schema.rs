@@ -6,6 +6,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use certautopilot_config::GraphqlConfig;
 
 use crate::graphql::acme::AcmeQuery;
+use crate::graphql::approvals::ApprovalQuery;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::certificates::CertificateQuery;
 use crate::graphql::cluster::ClusterQuery;
@@ -30,6 +31,7 @@ pub struct QueryRoot(
     JobQuery,
     AuditQuery,
     ClusterQuery,
+    ApprovalQuery,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

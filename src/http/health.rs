@@ -35,8 +35,20 @@ pub struct Readiness {
     kek: Arc<OnceLock<KekProbe>>,
     store: Arc<OnceLock<WriteProbe>>,
     /// The store scheduler heartbeats are read from, and the threshold past which it is absent.
-    scheduler: Arc<OnceLock<(Arc<dyn Store>, SchedulerWatch)>>,
+    scheduler: Arc<OnceLock<SchedulerProbe>>,
 }
+
+/// The scheduler report of `/readyz`: read at most once per `SCHEDULER_RECHECK`, and never waited
+/// for longer than `SCHEDULER_READ_LIMIT` (a slow or cut-off store leaves the report out instead of
+/// holding the probe).
+struct SchedulerProbe {
+    store: Arc<dyn Store>,
+    watch: SchedulerWatch,
+    last: tokio::sync::Mutex<Option<(Instant, serde_json::Value)>>,
+}
+
+const SCHEDULER_RECHECK: Duration = Duration::from_secs(2);
+const SCHEDULER_READ_LIMIT: Duration = Duration::from_millis(500);
 
 /// Whether the store can write: what its last writes found (no I/O), and while they were refused,
 /// a probe at most once per `WRITE_RECHECK` that finds out when space has returned.
@@ -116,20 +128,29 @@ impl Readiness {
     /// From now on `/readyz` also reports whether a scheduler is ticking (without changing its
     /// status: an absent scheduler stops renewals, not this node's answers).
     pub fn report_scheduler(&self, store: Arc<dyn Store>, watch: SchedulerWatch) {
-        let _ = self.scheduler.set((store, watch));
+        let _ = self.scheduler.set(SchedulerProbe { store, watch, last: tokio::sync::Mutex::new(None) });
     }
 
     /// `/readyz`'s `scheduler`: the newest heartbeat and whether it is older than the threshold.
     async fn scheduler_report(&self) -> Option<serde_json::Value> {
-        let (store, watch) = self.scheduler.get()?;
-        let liveness = watch.liveness(store.as_ref(), Timestamp::now()).await.ok()?;
+        let probe = self.scheduler.get()?;
+        let mut last = probe.last.lock().await;
+        if let Some((at, report)) = &*last
+            && at.elapsed() < SCHEDULER_RECHECK
+        {
+            return Some(report.clone());
+        }
+        let read = probe.watch.liveness(probe.store.as_ref(), Timestamp::now());
+        let liveness = tokio::time::timeout(SCHEDULER_READ_LIMIT, read).await.ok()?.ok()?;
         let beat = liveness.last_beat.as_ref();
-        Some(json!({
+        let report = json!({
             "absent": liveness.absent,
             "last_beat_at": beat.map(|b| b.at.to_rfc3339()),
             "node": beat.map(|b| b.node.clone()),
-            "absent_after_secs": watch.absent_after.as_secs(),
-        }))
+            "absent_after_secs": probe.watch.absent_after.as_secs(),
+        });
+        *last = Some((Instant::now(), report.clone()));
+        Some(report)
     }
 
     fn state(&self) -> &'static str {

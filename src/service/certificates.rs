@@ -8,20 +8,20 @@
 
 use certautopilot_core::ProjectScope;
 use certautopilot_core::ids::{AcmeAccountId, CertificateId, TargetId};
-use certautopilot_core::jobs::{DistributeCause, JobSpec, RenewReason};
-use certautopilot_core::lifecycle::{LifecycleEvent, transition};
+use certautopilot_core::jobs::JobSpec;
 use certautopilot_core::model::{
-    AcmeAccount, Certificate, CertificateStatus, CsrRenewal, Deployment, DistributionTarget, MAX_FALLBACK_ISSUERS,
-    NewJob, RenewBefore, SUBSCRIBER_REVOCATION_REASONS, Zone, revocation_reason_code, zone_serving,
+    AcmeAccount, ApprovalAction, ApprovedShape, Certificate, CertificateStatus, CsrRenewal, Deployment,
+    DistributionTarget, MAX_FALLBACK_ISSUERS, RenewBefore, Zone, zone_serving,
 };
-use certautopilot_core::store::{AuditFilter, PageRequest, RecordStore, ScopeArg};
+use certautopilot_core::store::{AuditFilter, PageRequest, Record, RecordStore, ScopeArg};
 use serde_json::json;
 use std::time::Duration;
 
 use crate::api::views::{
-    CertificateCreated, CertificateView, CreateCertificate, DeploymentList, DeploymentView, JobQueued, LiveStatus,
-    RevokeCertificate, SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
+    ApprovalView, CertificateCreated, CertificateView, CreateCertificate, DeploymentList, DeploymentView, LiveStatus,
+    SetTargets, TimelineEntry, TimelineView, UpdateCertificate,
 };
+use crate::service::approvals::{self, Gate};
 use crate::service::authorized::Authorized;
 use crate::service::certificate_request::{CertificateNames, Requested, replacement_csr, requested};
 use crate::service::error::ApiError;
@@ -51,15 +51,32 @@ pub async fn create(auth: &Authorized, input: CreateCertificate) -> Result<Certi
     certificate.csr_renewal = input.csr_renewal.unwrap_or_default();
     set_lead(&mut certificate, lead);
     certificate.target_ids = input.target_ids;
-    let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
-    let details = json!({ "common_name": certificate.common_name, "sans": certificate.sans,
+    let mut details = json!({ "common_name": certificate.common_name, "sans": certificate.sans,
         "key_type": certificate.key_type, "fallback_account_ids": certificate.fallback_account_ids });
+    match approvals::gate(auth, &scope, &certificate, ApprovalAction::Issue).await? {
+        Gate::Wait(request) => {
+            // The certificate and the request land together; the issue job waits for the grant.
+            let audit = approvals::requested_audit(auth, &scope, &request).await?;
+            let raws = vec![certificate.to_raw(&scope.record_scope())?, request.to_raw(&scope.record_scope())?];
+            state.store()?.insert_raw(&scope.record_scope(), raws, Some(audit)).await?;
+            tracing::info!(certificate_id = %certificate.id, approval_id = %request.id, "certificate request waits for approval");
+            let approval = Some(ApprovalView::at(*request, state.now()));
+            return Ok(CertificateCreated { certificate: certificate.into(), job: None, approval });
+        }
+        Gate::Proceed { self_approved } => {
+            if self_approved {
+                certificate.approved = Some(ApprovedShape::of(&certificate));
+                details["approval"] = json!("approved by the requester, an admin");
+            }
+        }
+    }
+    let job = JobSpec::Issue { certificate_id: certificate.id }.into_job(&scope, state.max_job_attempts);
     let object = Some(("certificate", certificate.id.to_string()));
     let audit = auth.audit("cert.requested", object, Some(scope.project_id()), details).await?;
     let enqueued = state.store()?.insert_and_enqueue(&scope, &certificate, job, Some(audit)).await?;
     state.wake_workers();
     tracing::info!(project_id = %scope.project_id(), certificate_id = %certificate.id, job_id = %enqueued.job.id, "certificate requested");
-    Ok(CertificateCreated { certificate: certificate.into(), job: enqueued.job.into() })
+    Ok(CertificateCreated { certificate: certificate.into(), job: Some(enqueued.job.into()), approval: None })
 }
 
 /// The certificate and the scope of its project, for operations addressed by its id alone.
@@ -70,86 +87,7 @@ pub(crate) async fn certificate_in_scope(
     records::addressed(auth, &id, "certificate").await
 }
 
-/// Queues a job for the certificate's actor with an audit entry in the same transaction.
-async fn queue(
-    auth: &Authorized,
-    scope: &ProjectScope,
-    cert: &Certificate,
-    job: NewJob,
-    action: &str,
-    details: serde_json::Value,
-) -> Result<JobQueued, ApiError> {
-    let audit =
-        auth.audit(action, Some(("certificate", cert.id.to_string())), Some(scope.project_id()), details).await?;
-    let state = auth.state();
-    let enqueued = state.store()?.insert_raw_and_enqueue(&scope.record_scope(), Vec::new(), job, Some(audit)).await?;
-    state.wake_workers();
-    Ok(JobQueued { job: enqueued.job.into(), created: enqueued.created })
-}
-
-/// Renews now (a `renew` job), where the lifecycle allows it.
-pub async fn renew(auth: &Authorized, id: CertificateId) -> Result<JobQueued, ApiError> {
-    let (scope, cert) = certificate_in_scope(auth, id).await?;
-    transition(cert.status, LifecycleEvent::StartRenew, cert.chain_pem.is_some())
-        .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be renewed", cert.status)))?;
-    if cert.waiting_for_csr() {
-        return Err(ApiError::conflict(certautopilot_core::lifecycle::NEEDS_NEW_CSR));
-    }
-    let job = JobSpec::Renew { certificate_id: cert.id, reason: RenewReason::Requested, record_version: cert.version }
-        .into_job(&scope, auth.state().max_job_attempts);
-    queue(auth, &scope, &cert, job, "cert.renew_requested", json!({ "serial": cert.serial })).await
-}
-
-/// Revokes at the CA (a `revoke` job) for one of the reasons a subscriber may give.
-pub async fn revoke(auth: &Authorized, id: CertificateId, input: RevokeCertificate) -> Result<JobQueued, ApiError> {
-    let (scope, cert) = certificate_in_scope(auth, id).await?;
-    let reason_name = input.reason.as_deref().unwrap_or("unspecified");
-    let reason = SUBSCRIBER_REVOCATION_REASONS
-        .contains(&reason_name)
-        .then(|| revocation_reason_code(reason_name))
-        .flatten()
-        .ok_or_else(|| {
-            ApiError::invalid("reason", format!("must be one of {}", SUBSCRIBER_REVOCATION_REASONS.join(", ")))
-        })?;
-    // While a renewal runs, "the certificate" is about to change: the revocation would hit the new
-    // one and leave the one on the targets valid. The caller revokes once it has finished.
-    if cert.status == CertificateStatus::Renewing {
-        return Err(ApiError::conflict(
-            "a renewal is in progress; revoke once it has finished, so the certificate revoked is the one deployed",
-        ));
-    }
-    transition(cert.status, LifecycleEvent::Revoked, cert.chain_pem.is_some())
-        .map_err(|_| ApiError::conflict(format!("a {} certificate cannot be revoked", cert.status)))?;
-    if cert.revoking_account().is_none() {
-        return Err(ApiError::conflict(
-            "the current certificate was issued elsewhere (imported or discovered): revoke it at the CA that issued it",
-        ));
-    }
-    let job = JobSpec::Revoke { certificate_id: cert.id, reason: Some(reason), serial: cert.serial.clone() }
-        .into_job(&scope, auth.state().max_job_attempts);
-    let details = json!({ "serial": cert.serial, "reason": reason_name });
-    queue(auth, &scope, &cert, job, "cert.revoke_requested", details).await
-}
-
-/// Deploys the current certificate to every attached target again (one `distribute` job).
-pub async fn distribute(auth: &Authorized, id: CertificateId) -> Result<JobQueued, ApiError> {
-    let (scope, cert) = certificate_in_scope(auth, id).await?;
-    if cert.chain_pem.is_none() || cert.status == CertificateStatus::Revoked {
-        return Err(ApiError::conflict(format!("a {} certificate has nothing to distribute", cert.status)));
-    }
-    if cert.target_ids.is_empty() {
-        return Err(ApiError::conflict("the certificate has no targets; attach some first"));
-    }
-    let job = JobSpec::Distribute {
-        certificate_id: cert.id,
-        target_ids: Vec::new(),
-        force: true,
-        cause: DistributeCause::Requested,
-    }
-    .into_job(&scope, auth.state().max_job_attempts);
-    let details = json!({ "targets": cert.target_ids, "serial": cert.serial });
-    queue(auth, &scope, &cert, job, "cert.distribute_requested", details).await
-}
+pub use crate::service::certificate_jobs::{PlannedJob, distribute, renew, revoke};
 
 /// The certificate's story: its audit entries (every state change) and its jobs' log lines
 /// (every step), oldest first.

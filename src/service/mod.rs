@@ -9,9 +9,11 @@
 
 pub mod acme_accounts;
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod authorized;
 pub mod certificate_import;
+pub mod certificate_jobs;
 pub mod certificate_request;
 pub mod certificates;
 pub mod cluster;

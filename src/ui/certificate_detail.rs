@@ -178,6 +178,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "distribute" => "Deployment to every target queued.",
         "imported" => "Certificate imported: it is watched, not renewed, until you put it under management.",
         "manage" => "Under management: its issuer renews it when its renewal window opens.",
+        "awaiting_approval" => "The request waits for an admin's approval (Approvals lists it).",
         _ => return None,
     })
 }
@@ -201,20 +202,22 @@ pub async fn action(req: HttpRequest, path: web::Path<(String, String)>, body: w
     let ui = Ui::form(&req, &form).await?;
     let (id, action) = path.into_inner();
     let id = certificate_id(&id)?;
-    match action.as_str() {
-        "renew" => service::renew(&ui.auth("renewCertificate")?, id).await.map(drop)?,
+    let requested = match action.as_str() {
+        "renew" => service::renew(&ui.auth("renewCertificate")?, id).await?,
         "revoke" => {
             let input = RevokeCertificate { reason: form.optional("reason") };
-            service::revoke(&ui.auth("revokeCertificate")?, id, input).await.map(drop)?
+            service::revoke(&ui.auth("revokeCertificate")?, id, input).await?
         }
-        "distribute" => service::distribute(&ui.auth("distributeCertificate")?, id).await.map(drop)?,
+        "distribute" => service::distribute(&ui.auth("distributeCertificate")?, id).await?,
         "manage" => {
             let input = manage_input(&form)?;
-            crate::service::certificate_import::manage(&ui.auth("manageCertificate")?, id, input).await.map(drop)?
+            crate::service::certificate_import::manage(&ui.auth("manageCertificate")?, id, input).await?;
+            return Ok(see_other(&format!("/certificates/{id}?notice=manage")));
         }
         _ => return Err(ApiError::not_found("action").into()),
-    }
-    Ok(see_other(&format!("/certificates/{id}?notice={action}")))
+    };
+    let notice = if requested.approval.is_some() { "awaiting_approval" } else { action.as_str() };
+    Ok(see_other(&format!("/certificates/{id}?notice={notice}")))
 }
 
 /// The put-under-management form as the operation's input; a value of the wrong shape is refused

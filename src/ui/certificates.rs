@@ -278,7 +278,10 @@ pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
         Err(e) => Err(e),
     };
     match result {
-        Ok(created) => Ok(see_other(&format!("/certificates/{}?notice=requested", created.certificate.id))),
+        Ok(created) => {
+            let notice = if created.approval.is_some() { "awaiting_approval" } else { "requested" };
+            Ok(see_other(&format!("/certificates/{}?notice={notice}", created.certificate.id)))
+        }
         Err(e) if e.field.is_some() || e.code == crate::service::error::ErrorCode::Conflict => {
             let shown = [
                 "common_name",

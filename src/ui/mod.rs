@@ -8,6 +8,7 @@
 //! Content-Security-Policy (`context::CONTENT_SECURITY_POLICY`).
 
 mod admin;
+mod approvals;
 mod assets;
 mod calendar;
 mod certificate_detail;
@@ -63,6 +64,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/credentials/{id}/edit", web::post().to(credentials::update))
         .route("/credentials/{id}/test", web::post().to(credentials::test))
         .route("/{kind:accounts|credentials|zones|targets}/{id}/{action}", web::post().to(resources::record_action))
+        .route("/approvals", web::get().to(approvals::list))
+        .route("/approvals/policy", web::post().to(approvals::set_policy))
+        .route("/approvals/{id}/{action}", web::post().to(approvals::decide))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::detail))
         .route("/projects", web::get().to(projects::projects))

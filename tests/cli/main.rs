@@ -2,6 +2,7 @@
 //! graceful shutdown, and `config check` on good and bad files.
 
 mod api_flow;
+mod approvals;
 mod audit;
 mod backends;
 mod ci_gate;

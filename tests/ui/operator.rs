@@ -268,6 +268,19 @@ async fn other_screens(b: &Browser, pid: &str, page: &str) {
     assert!(b.text("a.card[href='/certificates?health=ok']").await.starts_with('1'), "one ok by health");
     assert!(b.count("svg.calendar a").await == 90, "the calendar links each of the 90 days");
     b.check("overview").await;
+    // --- approvals: the inbox and the policy form (a rule that is no JSON is named, kept, and
+    //     changes nothing; a valid one is saved).
+    b.goto(&format!("/approvals?project={pid}")).await;
+    assert!(b.text("main").await.contains("Nothing waits for approval"));
+    b.fill("#p-require", "rules").await;
+    b.fill("#p-rules", "[{\"kind\": \"names\", \"patterns\": [\"bad name\"]}]").await;
+    b.submit("form[action='/approvals/policy']").await;
+    assert!(b.text(".alert").await.contains("rules[0]"), "the refused rule is named");
+    b.fill("#p-rules", &format!("[{{\"kind\": \"names\", \"patterns\": [\"*.prod.{ZONE}\"]}}]")).await;
+    b.submit("form[action='/approvals/policy']").await;
+    assert_eq!(b.text(".notice").await, "Approval policy saved.");
+    assert!(b.text("#p-rules").await.contains(&format!("*.prod.{ZONE}")));
+    b.check("approvals").await;
     b.goto(&format!("/jobs?project={pid}")).await;
     assert!(b.text("main table").await.contains("succeeded"));
     b.check("jobs").await;

@@ -4,6 +4,7 @@
 //! route `issue`, `renew` and `revoke` jobs to them, and the scheduler that enqueues renewals.
 
 mod account;
+mod approval_expiry;
 mod certificate;
 mod dns;
 mod flow;

@@ -3,7 +3,8 @@
 //! `scan` job per target that can be read back (drift detection). The dedupe key names the
 //! certificate, the expiry it renews and the record's version, so however many ticks (or
 //! schedulers) see the same window, one job exists for it.
-//! Each scan that completes records the scheduler's heartbeat in the store (`scheduler_beat`).
+//! Each scan also expires approval requests past their time (`approval_expiry`). Each scan that
+//! completes records the scheduler's heartbeat in the store (`scheduler_beat`).
 //! In a cluster the scheduler runs on the Raft leader and every write carries the leader's term as a
 //! fencing token: its first act is to claim the term in the store, and once the store has refused a
 //! write as fenced (a newer leader has written) it stops ticking until it is replaced.
@@ -238,6 +239,7 @@ async fn scan(
             report.scan_window = Some(window);
         }
     }
+    super::approval_expiry::expire_overdue(deps, &system, Timestamp::now()).await?;
     // After the scan, not before it: a scheduler whose scans fail stops beating, and every node
     // then reports it absent.
     let node = fence.map_or_else(|| deps.node_id.clone(), |f| f.node.clone());

@@ -25,5 +25,5 @@ pub use effects::{
     Effect, Event, Failure, Issuance, JobRun, OrderState, OrderView, Outcome, PendingChallenge, PollUntil, Request,
     TraceLine,
 };
-pub use record::{apply_issuance, put_under_management, rotate_history};
+pub use record::{apply_issuance, not_approved, put_under_management, rotate_history};
 pub use transition::{InvalidTransition, LifecycleEvent, Transition, transition};

@@ -78,6 +78,14 @@ pub fn put_under_management(
     Ok(t)
 }
 
+/// A requested certificate whose request was rejected or expired before any job: failed, with why.
+pub fn not_approved(cert: &mut Certificate, why: String) -> Result<Transition, InvalidTransition> {
+    let t = transition(cert.status, LifecycleEvent::NotApproved, cert.chain_pem.is_some())?;
+    cert.status = t.to;
+    cert.last_error = Some(why);
+    Ok(t)
+}
+
 impl Certificate {
     /// Records an issuance made outside a job (test fixtures, the renewal-scan bench): the moves a
     /// job would make (`StartIssue` or `StartRenew`, then `Issued`) and the renewal time derived.

@@ -26,6 +26,8 @@ pub enum LifecycleEvent {
     Expired,
     /// An imported or discovered certificate is put under management: its issuer renews it.
     Managed,
+    /// The request for it was rejected, or expired, before its first issuance (M2.8 approvals).
+    NotApproved,
 }
 
 /// Where an event leads. `audit` is `None` for a resume, which changes nothing.
@@ -81,6 +83,7 @@ pub fn transition(
         (S::Failed, E::Revoked) if has_certificate => to(S::Revoked, "cert.revoked"),
         (S::Issued, E::Expired) => to(S::Expired, "cert.expired"),
         (S::Unmanaged, E::Managed) => to(S::Issued, "cert.managed"),
+        (S::Requested, E::NotApproved) => to(S::Failed, "cert.failed"),
         _ => Err(InvalidTransition { from, event }),
     }
 }

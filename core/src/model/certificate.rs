@@ -180,6 +180,10 @@ pub struct Certificate {
     /// `due_at`, so the scheduler never queues its renewal; a renewal by hand still runs.
     #[serde(default)]
     pub paused: bool,
+    /// What an admin approved last (names, key type, issuer): an operator's renewal of the same
+    /// is not approved again (M2.8).
+    #[serde(default)]
+    pub approved: Option<crate::model::ApprovedShape>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -228,6 +232,7 @@ impl Certificate {
             revoked_at: None,
             issued_at: None,
             paused: false,
+            approved: None,
             created_at: now,
             updated_at: now,
             version: 1,

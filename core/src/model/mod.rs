@@ -3,6 +3,7 @@
 
 mod acme;
 mod acme_catalogue;
+mod approval;
 mod audit;
 mod certificate;
 mod certificate_stats;
@@ -24,6 +25,11 @@ mod tenancy;
 
 pub use acme::{AcmeAccount, AcmeAccountStatus};
 pub use acme_catalogue::{CATALOGUE, CatalogueEntry, CatalogueError, EabRule, catalogue_entry};
+pub use approval::{
+    ApprovalAction, ApprovalPolicy, ApprovalRequest, ApprovalRequirement, ApprovalRule, ApprovalStatus,
+    ApprovalSubject, ApprovedShape, DEFAULT_APPROVAL_EXPIRY_HOURS, DecisionError, MAX_APPROVAL_EXPIRY_HOURS,
+    PolicyError, name_matches,
+};
 pub use audit::{AuditEvent, AuditObject};
 pub use certificate::{
     Certificate, CertificateOrigin, CertificateStatus, CsrRenewal, EXPECTED_ACME_LIFETIME_DAYS, HISTORY_KEPT,

@@ -39,6 +39,9 @@ pub struct Project {
     pub id: ProjectId,
     pub org_id: OrgId,
     pub name: String,
+    /// Which of its operators' requests wait for an admin's approval (none by default).
+    #[serde(default)]
+    pub approval_policy: crate::model::ApprovalPolicy,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -46,7 +49,15 @@ pub struct Project {
 
 impl Project {
     pub fn new(org_id: OrgId, name: impl Into<String>, now: Timestamp) -> Self {
-        Project { id: ProjectId::new(), org_id, name: name.into(), created_at: now, updated_at: now, version: 1 }
+        Project {
+            id: ProjectId::new(),
+            org_id,
+            name: name.into(),
+            approval_policy: Default::default(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub enum RecordKind {
     Session,
     ApiToken,
     Deployment,
+    ApprovalRequest,
 }
 
 impl RecordKind {
@@ -43,7 +44,7 @@ impl RecordKind {
         RecordKind::DistributionTarget,
     ];
 
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::User,
         RecordKind::Project,
         RecordKind::Membership,
@@ -55,6 +56,7 @@ impl RecordKind {
         RecordKind::Session,
         RecordKind::ApiToken,
         RecordKind::Deployment,
+        RecordKind::ApprovalRequest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +72,7 @@ impl RecordKind {
             RecordKind::Session => "session",
             RecordKind::ApiToken => "api token",
             RecordKind::Deployment => "deployment",
+            RecordKind::ApprovalRequest => "approval request",
         }
     }
 
@@ -87,6 +90,7 @@ impl RecordKind {
             RecordKind::Session => "sessions",
             RecordKind::ApiToken => "api_tokens",
             RecordKind::Deployment => "deployments",
+            RecordKind::ApprovalRequest => "approval_requests",
         }
     }
 
@@ -419,6 +423,20 @@ pub trait RecordStore: Records {
         self.insert_raw_and_enqueue(&scope, vec![raw], job, audit).await
     }
 
+    /// Updates `record` (optimistically) and enqueues `job` atomically (an approval granted and the
+    /// job it starts).
+    async fn update_and_enqueue<R: Record>(
+        &self,
+        scope: &R::Scope,
+        record: &R,
+        job: crate::model::NewJob,
+        audit: Option<crate::store::AuditWrite>,
+    ) -> Result<crate::store::Enqueued, StoreError> {
+        let scope = scope.record_scope();
+        let raw = record.to_raw(&scope)?;
+        self.update_raw_and_enqueue(&scope, vec![raw], job, audit).await
+    }
+
     /// Inserts `record` and appends its audit entry in one transaction.
     async fn insert_audited<R: Record>(
         &self,
@@ -510,6 +528,19 @@ pub trait RecordStore: Records {
 }
 
 impl<S: Records + ?Sized> RecordStore for S {}
+
+impl Record for crate::model::ApprovalRequest {
+    const KIND: RecordKind = RecordKind::ApprovalRequest;
+    type Scope = ProjectScope;
+    record_basics!();
+    fn owner(&self) -> (Option<OrgId>, Option<ProjectId>) {
+        (None, Some(self.project_id))
+    }
+    /// A certificate's requests are listed by its id.
+    fn lookup_key(&self) -> Option<String> {
+        Some(self.certificate_id.to_string())
+    }
+}
 
 impl Record for Deployment {
     const KIND: RecordKind = RecordKind::Deployment;

@@ -5,6 +5,7 @@
 
 pub mod acme_accounts;
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod certificates;
 pub mod cluster;

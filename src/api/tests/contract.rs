@@ -122,6 +122,24 @@ async fn base(
             let body = json!({ "version": cert.version, "acme_account_id": w.a.account.id });
             (format!("/api/v1/certificates/{}/manage", cert.id), body)
         }
+        "setApprovalPolicy" => (format!("/api/v1/projects/{pa}/approval-policy"), json!({ "require": "none" })),
+        "approveRequest" | "rejectRequest" => {
+            // A pending renewal an operator asked for, decided by the owner calling.
+            let cert = issued_certificate(h, w, n).await;
+            let requester = w.operator_a.user.as_ref().unwrap().id;
+            let request = certautopilot_core::model::ApprovalRequest::new(
+                pa,
+                cert.id,
+                certautopilot_core::model::ApprovalAction::Renew,
+                requester,
+                vec!["the project requires approval of every request".into()],
+                24,
+                h.state.now(),
+            );
+            h.store.insert(&w.a.scope, &request).await.unwrap();
+            let verb = if operation == "approveRequest" { "approve" } else { "reject" };
+            (format!("/api/v1/approvals/{}/{verb}", request.id), json!({}))
+        }
         "updateCertificate" => {
             let cert = issued_certificate(h, w, n).await;
             (format!("/api/v1/certificates/{}", cert.id), json!({ "version": cert.version }))

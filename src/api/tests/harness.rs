@@ -173,6 +173,9 @@ pub struct Resources {
     pub target: DistributionTarget,
     pub certificate: Certificate,
     pub job: Job,
+    /// A pending request (a renewal of `certificate`) waiting for an admin, asked by a user who is
+    /// none of the world's callers, so any admin of the project may decide it.
+    pub approval: certautopilot_core::model::ApprovalRequest,
 }
 
 pub struct World {
@@ -315,7 +318,17 @@ pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources
     );
     let job = NewJob::for_project(&scope, JobKind::Issue, 3).subject(certificate.id.to_string());
     let job = h.store.insert_and_enqueue(&scope, &certificate, job, None).await.unwrap().job;
-    Resources { scope, account, credential, zone, target, certificate, job }
+    let approval = certautopilot_core::model::ApprovalRequest::new(
+        scope.project_id(),
+        certificate.id,
+        certautopilot_core::model::ApprovalAction::Renew,
+        certautopilot_core::ids::UserId::new(),
+        vec!["the project requires approval of every request".into()],
+        24,
+        now,
+    );
+    h.store.insert(&scope, &approval).await.unwrap();
+    Resources { scope, account, credential, zone, target, certificate, job, approval }
 }
 
 /// An imported certificate for a name under `apex`, unmanaged, living 90 days (one of them past).

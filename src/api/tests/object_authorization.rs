@@ -72,6 +72,7 @@ fn path_in_b(w: &World, route: &RouteSpec) -> String {
             "targets" => b.target.id.to_string(),
             "certificates" => b.certificate.id.to_string(),
             "jobs" => b.job.id.to_string(),
+            "approvals" => b.approval.id.to_string(),
             other => panic!("no id of project B for {other}"),
         };
         path = path.replace("{id}", &id);
@@ -150,6 +151,10 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
         (Method::PUT, "/api/v1/certificates/{id}/targets") => {
             let current: Certificate = h.store.get(&b.scope, &b.certificate.id).await.unwrap();
             json!({ "target_ids": [b.target.id], "version": current.version })
+        }
+        (Method::PUT, "/api/v1/projects/{id}/approval-policy") => json!({ "require": "all" }),
+        (Method::POST, "/api/v1/approvals/{id}/approve") | (Method::POST, "/api/v1/approvals/{id}/reject") => {
+            json!({ "comment": "from project A" })
         }
         (method, path) => panic!(
             "{method} {path} takes a body: add one project B's admin gets accepted to valid_body_in_b, \

@@ -221,6 +221,22 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
             )
         }
         (Method::GET, "/api/v1/jobs/{id}") => (format!("/api/v1/jobs/{}", a.job.id), None),
+        (Method::GET, "/api/v1/projects/{id}/approval-policy") => {
+            (format!("/api/v1/projects/{pa}/approval-policy"), None)
+        }
+        (Method::PUT, "/api/v1/projects/{id}/approval-policy") => {
+            (format!("/api/v1/projects/{pa}/approval-policy"), Some(json!({ "require": "none" })))
+        }
+        (Method::GET, "/api/v1/approvals") => (format!("/api/v1/approvals?project_id={pa}"), None),
+        (Method::GET, "/api/v1/approvals/{id}") => (format!("/api/v1/approvals/{}", a.approval.id), None),
+        // Each call decides a fresh request (an allowed caller is answered 200, or 409 for the
+        // requested certificate's state, past the policy check).
+        (Method::POST, "/api/v1/approvals/{id}/approve") => {
+            (format!("/api/v1/approvals/{}/approve", fresh().await.approval.id), Some(json!({})))
+        }
+        (Method::POST, "/api/v1/approvals/{id}/reject") => {
+            (format!("/api/v1/approvals/{}/reject", fresh().await.approval.id), Some(json!({})))
+        }
         (Method::DELETE, "/api/v1/acme-accounts/{id}") => {
             (format!("/api/v1/acme-accounts/{}", unused_account_in_a(h, w).await.id), None)
         }
@@ -376,6 +392,12 @@ GET /api/v1/projects authenticated
 POST /api/v1/projects owner
 GET /api/v1/projects/{id} viewer
 PATCH /api/v1/projects/{id} admin
+GET /api/v1/projects/{id}/approval-policy viewer
+PUT /api/v1/projects/{id}/approval-policy admin
+GET /api/v1/approvals viewer
+GET /api/v1/approvals/{id} viewer
+POST /api/v1/approvals/{id}/approve admin
+POST /api/v1/approvals/{id}/reject admin
 DELETE /api/v1/projects/{id} owner
 GET /api/v1/projects/{id}/members viewer
 POST /api/v1/projects/{id}/members admin

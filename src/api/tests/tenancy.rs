@@ -433,6 +433,7 @@ struct Ids {
     target: String,
     certificate: String,
     job: String,
+    approval: String,
 }
 
 impl Ids {
@@ -448,6 +449,7 @@ impl Ids {
             target: r.target.id.to_string(),
             certificate: r.certificate.id.to_string(),
             job: r.job.id.to_string(),
+            approval: r.approval.id.to_string(),
         }
     }
 
@@ -462,6 +464,7 @@ impl Ids {
             target: TargetId::new().to_string(),
             certificate: CertificateId::new().to_string(),
             job: JobId::new().to_string(),
+            approval: certautopilot_core::ids::ApprovalId::new().to_string(),
         }
     }
 
@@ -485,6 +488,7 @@ impl Ids {
                 "targets" => &self.target,
                 "certificates" => &self.certificate,
                 "jobs" => &self.job,
+                "approvals" => &self.approval,
                 other => panic!("no id of organization 2 for {other}: add it to tenancy::Ids"),
             };
             path = path.replace("{id}", id);
@@ -573,6 +577,10 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
         }
         (Method::PUT, "/api/v1/certificates/{id}/targets") => {
             json!({ "target_ids": [ids.target], "version": certificate().await })
+        }
+        (Method::PUT, "/api/v1/projects/{id}/approval-policy") => json!({ "require": "all" }),
+        (Method::POST, "/api/v1/approvals/{id}/approve") | (Method::POST, "/api/v1/approvals/{id}/reject") => {
+            json!({ "comment": "from organization 1" })
         }
         (method, path) => panic!("{method} {path} takes a body: add one organization 2's owner gets accepted"),
     };

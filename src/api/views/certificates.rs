@@ -311,7 +311,9 @@ page_type!(CertificatePage, CertificateView);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CertificateCreated {
     pub certificate: CertificateView,
-    pub job: JobView,
+    /// The issue job; `null` while the request waits for approval (`approval`).
+    pub job: Option<JobView>,
+    pub approval: Option<super::ApprovalView>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -22,6 +22,7 @@ macro_rules! page_type {
 
 mod acme_accounts;
 mod admin;
+mod approvals;
 mod audit;
 mod certificates;
 mod cluster;
@@ -40,6 +41,7 @@ mod users;
 
 pub use acme_accounts::*;
 pub use admin::*;
+pub use approvals::*;
 pub use audit::*;
 pub use certificates::*;
 pub use cluster::*;

@@ -22,7 +22,7 @@ pub use records::RecordMutation;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(OrgMutation, RecordMutation, AdminMutation);
+pub struct MutationRoot(OrgMutation, RecordMutation, AdminMutation, crate::graphql::approvals::ApprovalMutation);
 
 /// The GraphQL input as the service's input type, decoded exactly as REST decodes a body.
 fn decode<I: Serialize, T: DeserializeOwned>(input: &I) -> Result<T, ApiError> {

@@ -10,6 +10,7 @@ use certautopilot_core::model::{Certificate, DistributionTarget, Zone};
 use serde::Serialize;
 
 use crate::graphql::acme::AcmeAccountNode;
+use crate::graphql::approvals::CertificateJobPayload;
 use crate::graphql::certificates::CertificateNode;
 use crate::graphql::dns::{CredentialTestPayload, DnsCredentialNode, ZoneNode};
 use crate::graphql::errors::GqlResult;
@@ -447,7 +448,7 @@ impl RecordMutation {
     }
 
     /// Renews now (queues a renew job).
-    async fn renew_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<JobQueuedPayload> {
+    async fn renew_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<CertificateJobPayload> {
         let auth = authorize(ctx, "Mutation.renewCertificate")?;
         Ok(service::certificates::renew(&auth, parse_id(&id, "certificate")?).await?.into())
     }
@@ -458,14 +459,14 @@ impl RecordMutation {
         ctx: &Context<'_>,
         id: ID,
         reason: Option<String>,
-    ) -> GqlResult<JobQueuedPayload> {
+    ) -> GqlResult<CertificateJobPayload> {
         let auth = authorize(ctx, "Mutation.revokeCertificate")?;
         let input = decode(&serde_json::json!({ "reason": reason }))?;
         Ok(service::certificates::revoke(&auth, parse_id(&id, "certificate")?, input).await?.into())
     }
 
     /// Deploys the current certificate to every attached target again (one job).
-    async fn distribute_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<JobQueuedPayload> {
+    async fn distribute_certificate(&self, ctx: &Context<'_>, id: ID) -> GqlResult<CertificateJobPayload> {
         let auth = authorize(ctx, "Mutation.distributeCertificate")?;
         Ok(service::certificates::distribute(&auth, parse_id(&id, "certificate")?).await?.into())
     }

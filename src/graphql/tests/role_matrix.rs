@@ -66,6 +66,11 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
         "Certificate.jobs" => cert("jobs { id }"),
         "CertificateTarget.target" => cert("targets { target { id } }"),
         "Query.jobs" => list("jobs"),
+        "Query.approvals" => list("approvals"),
+        "Query.approval" => one("approval", json!(a.approval.id)),
+        "Query.approvalPolicy" => {
+            ("query($p: ID!) { approvalPolicy(projectId: $p) }".into(), json!({ "p": a.scope.project_id() }))
+        }
         "Query.job" => ("query($id: ID!) { job(id: $id) { job { id } } }".into(), json!({ "id": a.job.id })),
         "Query.auditEvents" => ("{ auditEvents { edges { node { seq } } } }".into(), json!({})),
         // Operations and admin fields (issue M2.4). The harness runs no cluster and no fault
@@ -257,6 +262,15 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
                 json!({ "id": cert.id, "i": { "targetIds": [a.target.id], "version": cert.version } }),
             )
         }
+        "approveRequest" | "rejectRequest" => (
+            format!("mutation($id: ID!) {{ {mutation}(id: $id, comment: \"matrix\") {{ approval {{ status }} }} }}"),
+            json!({ "id": fresh_in_a(h, w).await.approval.id }),
+        ),
+        "setApprovalPolicy" => (
+            "mutation($p: ID!, $policy: ApprovalPolicyInput!) { setApprovalPolicy(projectId: $p, policy: $policy) }"
+                .to_owned(),
+            json!({ "p": pa, "policy": { "require": "none", "rules": [] } }),
+        ),
         // Owners' cluster and actor mutations destroy nothing here: `query_for` has them.
         "initCluster" | "joinCluster" | "leaveCluster" | "panicActor" => query_for(field, w),
         other => panic!("no matrix mutation for {other}: add one"),

@@ -10,6 +10,7 @@
 mod access;
 mod acme_accounts;
 mod admin;
+mod approvals;
 mod audit;
 mod certificates;
 mod cluster;

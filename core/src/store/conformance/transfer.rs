@@ -44,6 +44,9 @@ pub async fn fill_every_part<S: Store>(f: &Fixture<S>) -> Filled {
     insert_set(&f.store, &w.b, &one_of_each(&w.b, "other", now)).await;
     let deployment = Deployment::new(w.a.project_id(), set.certificate.id, set.target.id, now);
     f.store.insert(&w.a, &deployment).await.unwrap();
+    let approval =
+        ApprovalRequest::new(w.a.project_id(), set.certificate.id, ApprovalAction::Renew, w.owner.id, vec![], 24, now);
+    f.store.insert(&w.a, &approval).await.unwrap();
     let expires_at = now.saturating_add(Duration::from_secs(3_600));
     let session = Session {
         id: SessionId::new(),

@@ -22,10 +22,16 @@ pub(super) fn migrations() -> Vec<String> {
         schema_v12(),
         schema_v13(),
         schema_v14(),
+        schema_v15(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 14;
+pub const LATEST_VERSION: u32 = 15;
+
+/// Operator requests waiting for an admin's approval (M2.8), listed by certificate.
+fn schema_v15() -> String {
+    record_table(RecordKind::ApprovalRequest)
+}
 
 /// Health (M2.8): the point a renewal should have finished by (`health::overdue_at`) beside the
 /// other facts, in the counts' covering index; the certificates with a drifted deployment as one
@@ -344,7 +350,7 @@ fn record_table(kind: RecordKind) -> String {
         RecordKind::Certificate => {
             sql.push_str(&format!("CREATE INDEX {t}_due ON {t}(due_at, id) WHERE due_at IS NOT NULL;\n"))
         }
-        RecordKind::Deployment => {
+        RecordKind::Deployment | RecordKind::ApprovalRequest => {
             sql.push_str(&format!("CREATE INDEX {t}_lookup ON {t}(project_id, lookup_key, id);\n"))
         }
         _ => {}

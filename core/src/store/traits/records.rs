@@ -38,6 +38,15 @@ pub trait Records: Send + Sync + 'static {
         job: NewJob,
         audit: Option<AuditWrite>,
     ) -> Result<Enqueued, StoreError>;
+    /// Updates records (each at the version it carries) and enqueues a job in one transaction: a
+    /// decision and the work it starts (an approval granted and its job) land together or not at all.
+    async fn update_raw_and_enqueue(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        job: NewJob,
+        audit: Option<AuditWrite>,
+    ) -> Result<Enqueued, StoreError>;
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError>;
     /// Those of `ids` that exist within `scope`, in the order given; the others are left out.
     async fn get_many_raw(

@@ -29,9 +29,17 @@ pub(super) use self::write::insert;
 /// Each kind's collection: scope lookups and lists in id order, unique keys per scope (only where
 /// a key is set), lookups by secondary key; certificates also by renewal window and by expiry.
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
+    // Schema v1's kinds: the ones added later come with their own step (`schema::schema_v5`).
+    let v1: Vec<RecordKind> = RecordKind::ALL.into_iter().filter(|k| *k != RecordKind::ApprovalRequest).collect();
+    indexes_of(&v1)
+}
+
+/// The collections of `kinds`, each with the indexes every record kind has and its own.
+pub(super) fn indexes_of(kinds: &[RecordKind]) -> Vec<CollectionIndexes> {
     let keyed = doc! { "unique_key": { "$type": "string" } };
-    RecordKind::ALL
-        .into_iter()
+    kinds
+        .iter()
+        .copied()
         .map(|kind| {
             let mut indexes = if kind.is_project_scoped() {
                 vec![
@@ -120,6 +128,42 @@ impl MongoStore {
     }
 }
 
+impl MongoStore {
+    /// Inserts (or, with `update`, updates) records and enqueues a job in one transaction.
+    async fn write_with_job(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        update: bool,
+        job: NewJob,
+        audit: Option<AuditWrite>,
+    ) -> Result<Enqueued, StoreError> {
+        if job.project_id().is_some_and(|p| Some(p) != scope.project_id()) {
+            return Err(StoreError::ScopeMismatch { kind: "job" });
+        }
+        let now = self.now();
+        let org = audit.as_ref().map(|a| a.draft.org_id);
+        let enqueued = self
+            .transact((self, scope, records, job, audit), |s, (store, scope, records, job, audit)| {
+                Box::pin(async move {
+                    if update {
+                        for record in records.iter() {
+                            write::update(store, s, scope, record, now).await?;
+                        }
+                    } else {
+                        write::insert(store, s, scope, records).await?;
+                    }
+                    let enqueued = jobs::enqueue(store, s, job, now).await?;
+                    audit::enqueue(store, s, audit.as_ref(), now).await?;
+                    Ok(enqueued)
+                })
+            })
+            .await?;
+        self.signal_audit(org);
+        Ok(enqueued)
+    }
+}
+
 #[async_trait]
 impl Records for MongoStore {
     async fn insert_raw(
@@ -149,23 +193,17 @@ impl Records for MongoStore {
         job: NewJob,
         audit: Option<AuditWrite>,
     ) -> Result<Enqueued, StoreError> {
-        if job.project_id().is_some_and(|p| Some(p) != scope.project_id()) {
-            return Err(StoreError::ScopeMismatch { kind: "job" });
-        }
-        let now = self.now();
-        let org = audit.as_ref().map(|a| a.draft.org_id);
-        let enqueued = self
-            .transact((self, scope, records, job, audit), |s, (store, scope, records, job, audit)| {
-                Box::pin(async move {
-                    write::insert(store, s, scope, records).await?;
-                    let enqueued = jobs::enqueue(store, s, job, now).await?;
-                    audit::enqueue(store, s, audit.as_ref(), now).await?;
-                    Ok(enqueued)
-                })
-            })
-            .await?;
-        self.signal_audit(org);
-        Ok(enqueued)
+        self.write_with_job(scope, records, false, job, audit).await
+    }
+
+    async fn update_raw_and_enqueue(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        job: NewJob,
+        audit: Option<AuditWrite>,
+    ) -> Result<Enqueued, StoreError> {
+        self.write_with_job(scope, records, true, job, audit).await
     }
 
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError> {

@@ -16,6 +16,34 @@ use crate::store::{
 };
 use crate::timestamp::Timestamp;
 
+impl SqliteStore {
+    /// Inserts (or, with `update`, updates) records and enqueues a job in one transaction.
+    async fn write_with_job(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        update: bool,
+        job: NewJob,
+        audit: Option<AuditWrite>,
+    ) -> Result<Enqueued, StoreError> {
+        if job.project_id().is_some_and(|p| Some(p) != scope.project_id()) {
+            return Err(StoreError::ScopeMismatch { kind: "job" });
+        }
+        let (scope, now) = (scope.clone(), self.now());
+        self.write_audited(audit, now, move |c| {
+            if update {
+                for record in records {
+                    sql::update(c, &scope, record, now)?;
+                }
+            } else {
+                sql::insert(c, &scope, &records)?;
+            }
+            jobs::enqueue(c, &job, now)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Records for SqliteStore {
     async fn insert_raw(
@@ -35,15 +63,17 @@ impl Records for SqliteStore {
         job: NewJob,
         audit: Option<AuditWrite>,
     ) -> Result<Enqueued, StoreError> {
-        if job.project_id().is_some_and(|p| Some(p) != scope.project_id()) {
-            return Err(StoreError::ScopeMismatch { kind: "job" });
-        }
-        let (scope, now) = (scope.clone(), self.now());
-        self.write_audited(audit, now, move |c| {
-            sql::insert(c, &scope, &records)?;
-            jobs::enqueue(c, &job, now)
-        })
-        .await
+        self.write_with_job(scope, records, false, job, audit).await
+    }
+
+    async fn update_raw_and_enqueue(
+        &self,
+        scope: &RecordScope,
+        records: Vec<RawRecord>,
+        job: NewJob,
+        audit: Option<AuditWrite>,
+    ) -> Result<Enqueued, StoreError> {
+        self.write_with_job(scope, records, true, job, audit).await
     }
 
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError> {
