@@ -61,3 +61,65 @@ async fn expire_one(deps: &IssuanceDeps, mut request: ApprovalRequest, now: Time
     tracing::info!(approval_id = %request.id, certificate_id = %request.certificate_id, "approval request expired");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use certautopilot_core::ids::{AcmeAccountId, UserId};
+    use certautopilot_core::model::{ApprovalStatus, CertificateStatus, KeyType};
+
+    use super::*;
+    use crate::issuance::test_fixture::fixture;
+
+    /// A pending request past its time expires at the sweep, audited, and the certificate requested
+    /// only to wait for it fails saying so; a request still in time, and one decided already, are
+    /// left as they are; a second sweep finds nothing to do.
+    #[actix_rt::test]
+    async fn overdue_requests_expire_once_and_their_requested_certificate_fails() {
+        let f = fixture().await;
+        let now = Timestamp::now();
+        let cert = Certificate::new(
+            f.project.id,
+            "a.example",
+            vec!["a.example".into()],
+            KeyType::EcdsaP256,
+            AcmeAccountId::new(),
+            now,
+        );
+        f.store.insert(&f.scope, &cert).await.unwrap();
+        let request = |hours: u32| {
+            ApprovalRequest::new(
+                f.project.id,
+                cert.id,
+                ApprovalAction::Issue,
+                UserId::new(),
+                vec!["x".into()],
+                hours,
+                now,
+            )
+        };
+        let mut overdue = request(1);
+        overdue.expires_at = Timestamp::from_unix_millis(now.as_unix_millis() - 1);
+        let in_time = request(24);
+        let mut decided = request(1);
+        decided.expires_at = overdue.expires_at;
+        decided.decide(false, UserId::new(), None, Timestamp::from_unix_millis(now.as_unix_millis() - 10_000)).unwrap();
+        for r in [&overdue, &in_time, &decided] {
+            f.store.insert(&f.scope, r).await.unwrap();
+        }
+
+        assert_eq!(expire_overdue(&f.deps, &SystemScope::new("test"), now).await.unwrap(), 1);
+        let status = |id| {
+            let (store, scope) = (f.store.clone(), f.scope.clone());
+            async move { store.get::<ApprovalRequest>(&scope, &id).await.unwrap().status }
+        };
+        assert_eq!(status(overdue.id).await, ApprovalStatus::Expired);
+        assert_eq!(status(in_time.id).await, ApprovalStatus::PendingApproval);
+        assert_eq!(status(decided.id).await, ApprovalStatus::Rejected);
+        let failed: Certificate = f.store.get(&f.scope, &cert.id).await.unwrap();
+        assert_eq!(failed.status, CertificateStatus::Failed);
+        assert!(failed.last_error.as_deref().unwrap().starts_with("not approved: the request expired at "));
+        let outbox = f.store.pending_audit_orgs().await.unwrap();
+        assert_eq!(outbox.iter().map(|(_, n)| n).sum::<u64>(), 1, "one approval.expired entry");
+        assert_eq!(expire_overdue(&f.deps, &SystemScope::new("test"), now).await.unwrap(), 0, "once");
+    }
+}

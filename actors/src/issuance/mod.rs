@@ -13,6 +13,8 @@ mod order_budget;
 pub mod propagation_metrics;
 mod revoked;
 mod scheduler;
+#[cfg(test)]
+mod test_fixture;
 
 use std::sync::Arc;
 

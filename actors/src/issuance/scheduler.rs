@@ -291,31 +291,19 @@ async fn queue_target_scans(
 mod tests {
     use std::time::Duration;
 
-    use certautopilot_core::crypto::{Envelope, LocalKek};
     use certautopilot_core::ids::AcmeAccountId;
-    use certautopilot_core::model::{Certificate, JobKind, KeyType, Organization, Project, SealedSecret};
-    use certautopilot_core::store::sqlite::SqliteStore;
-    use certautopilot_core::{OrgScope, Store};
+    use certautopilot_core::model::{Certificate, JobKind, KeyType};
 
     use super::*;
-    use crate::registry::ActorRegistry;
 
     /// Issue 15, item 5: a paused certificate whose renewal window is open gets no renewal job from
     /// a scan, while an unpaused one beside it in the same window does; resumed, it gets its job. The
     /// scan is run directly, once per step, so nothing waits on time.
     #[actix_rt::test]
     async fn a_paused_certificate_is_not_renewed() {
-        let fixture = SqliteStore::for_test().await;
-        let store: Arc<dyn Store> = Arc::new(fixture.store);
+        let fixture = super::super::test_fixture::fixture().await;
+        let (store, project, scope, deps) = (&fixture.store, &fixture.project, fixture.scope.clone(), &fixture.deps);
         let now = Timestamp::now();
-        let mut org = Organization::new("acme", now);
-        // The issuance deps need an organization that could chain audit entries.
-        org.audit_secret =
-            Some(SealedSecret { kek_version: 1, wrapped_dek: "w".into(), nonce: "n".into(), ciphertext: "c".into() });
-        store.create_organization(&org).await.unwrap();
-        let project = Project::new(org.id, "web", now);
-        store.insert(&OrgScope::for_system("test", &org), &project).await.unwrap();
-        let scope = ProjectScope::for_system("test", &project);
         let day = Duration::from_secs(86_400);
         let issued_long_ago = |name: &str, paused: bool| {
             let mut cert = Certificate::new(
@@ -335,15 +323,6 @@ mod tests {
         let running = issued_long_ago("running.example", false);
         store.insert(&scope, &paused).await.unwrap();
         store.insert(&scope, &running).await.unwrap();
-        let timings = super::super::IssuanceConfig { scan_every: None, ..Default::default() };
-        let settings = super::super::IssuanceSettings { timings, ..Default::default() };
-        let deps = IssuanceDeps::new(
-            store.clone(),
-            Envelope::new(Arc::new(LocalKek::ephemeral())),
-            ActorRegistry::new(),
-            settings,
-            "node-1",
-        );
         let renewals_of = |id: certautopilot_core::ids::CertificateId| {
             let (store, scope) = (store.clone(), scope.clone());
             async move {
@@ -352,7 +331,7 @@ mod tests {
             }
         };
 
-        let report = scan(&deps, 3, None, None).await.unwrap();
+        let report = scan(deps, 3, None, None).await.unwrap();
         assert_eq!((report.due, report.enqueued), (1, 1), "only the running certificate is due");
         assert_eq!(renewals_of(running.id).await, 1);
         assert_eq!(renewals_of(paused.id).await, 0, "the paused certificate got a renewal job");
@@ -360,7 +339,7 @@ mod tests {
         let mut resumed: Certificate = store.get(&scope, &paused.id).await.unwrap();
         resumed.paused = false;
         store.update(&scope, &resumed).await.unwrap();
-        let report = scan(&deps, 3, None, None).await.unwrap();
+        let report = scan(deps, 3, None, None).await.unwrap();
         assert_eq!((report.due, report.enqueued), (2, 1), "resumed, it is due; the other's job exists already");
         assert_eq!(renewals_of(paused.id).await, 1);
     }
