@@ -12,6 +12,8 @@ pub mod hub;
 pub mod issuance;
 pub mod job_pump;
 pub mod kek;
+pub mod notify;
+mod pace;
 pub mod registry;
 pub mod siem_forwarder;
 pub mod supervisor;

@@ -10,8 +10,17 @@ use certautopilot_core::Timestamp;
 use serde::Serialize;
 
 /// Every kind of actor there is, for validating inspection queries.
-pub const KINDS: &[&str] =
-    &["audit", "kek", "job_pump", "siem_forwarder", "scheduler", "certificate", "acme_account", "distribution_target"];
+pub const KINDS: &[&str] = &[
+    "audit",
+    "kek",
+    "job_pump",
+    "siem_forwarder",
+    "scheduler",
+    "certificate",
+    "acme_account",
+    "distribution_target",
+    "notification_router",
+];
 
 /// What one actor looks like from outside. Secret-free by construction: actors publish only states,
 /// counters and the fields they choose to put in `detail`.

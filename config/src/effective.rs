@@ -103,6 +103,7 @@ impl From<&Config> for RawConfig {
             siem: c.siem.iter().map(raw_siem).collect(),
             cluster: c.cluster.as_ref().map(raw_cluster),
             targets: (&c.targets).into(),
+            notifications: (&c.notifications).into(),
             egress: (&c.egress).into(),
         }
     }

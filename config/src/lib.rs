@@ -17,6 +17,7 @@ mod jobs;
 mod kek;
 mod load;
 mod mongodb;
+mod notifications;
 mod raw;
 mod secret;
 mod siem;
@@ -30,6 +31,7 @@ pub use error::ConfigError;
 pub use graphql::{GraphqlConfig, MAX_LIST_SIZE, RawGraphql};
 pub use load::{CLIENT_ENV_VARIABLES, ENV_PREFIX, load, load_from_str};
 pub use mongodb::{MongoUri, MongoUriSource, MongodbConfig, RawMongodb, redact_uri};
+pub use notifications::{NotificationsConfig, RawNotifications};
 pub use raw::RawKekPrevious;
 pub use raw::{
     LogFormat, RawApi, RawCluster, RawConfig, RawIssuance, RawJobs, RawLog, RawMetrics, RawNode, RawSiem, RawSqlite,

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub targets: crate::targets::RawTargets,
     /// The networks connectors may reach (`[egress]`).
     pub egress: crate::egress::RawEgress,
+    /// The notification router and deliveries (`[notifications]`).
+    pub notifications: crate::notifications::RawNotifications,
 }
 
 impl Default for RawConfig {
@@ -48,6 +50,7 @@ impl Default for RawConfig {
             cluster: None,
             targets: Default::default(),
             egress: Default::default(),
+            notifications: Default::default(),
         }
     }
 }

@@ -42,6 +42,7 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     pub targets: crate::targets::TargetsConfig,
     pub egress: crate::egress::EgressConfig,
+    pub notifications: crate::notifications::NotificationsConfig,
     /// The file this configuration was read from, if any: file targets never write over it.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
@@ -104,6 +105,7 @@ impl RawConfig {
             siem,
             targets: self.targets.validate()?,
             egress: self.egress.validate()?,
+            notifications: self.notifications.validate(Section("notifications"))?,
             source_file: None,
         })
     }

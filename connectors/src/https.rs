@@ -19,6 +19,20 @@ pub fn connector(
     https_only: bool,
     egress: &EgressPolicy,
 ) -> Result<HttpsConnector<EgressHttpConnector>, String> {
+    let tls = tls_client_config(extra_roots_pem)?;
+    let mut http = egress.http_connector();
+    http.settings().set_nodelay(true);
+    http.settings().enforce_http(false);
+    http.settings().set_connect_timeout(Some(Duration::from_secs(10)));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+    let builder = if https_only { builder.https_only() } else { builder.https_or_http() };
+    Ok(builder.enable_http1().enable_http2().wrap_connector(http))
+}
+
+/// The TLS client settings every connector that verifies its peer shares (HTTPS here, SMTP's
+/// STARTTLS and implicit TLS in `notify::smtp`): the platform verifier over the platform's roots
+/// plus `extra_roots_pem`, ring as the provider, rustls's safe protocol versions.
+pub(crate) fn tls_client_config(extra_roots_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
     let mut extra = Vec::new();
     if let Some(pem) = extra_roots_pem {
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -28,17 +42,10 @@ pub fn connector(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
         .map_err(|e| format!("trusted roots: {e}"))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    let mut http = egress.http_connector();
-    http.settings().set_nodelay(true);
-    http.settings().enforce_http(false);
-    http.settings().set_connect_timeout(Some(Duration::from_secs(10)));
-    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
-    let builder = if https_only { builder.https_only() } else { builder.https_or_http() };
-    Ok(builder.enable_http1().enable_http2().wrap_connector(http))
+        .with_no_client_auth())
 }

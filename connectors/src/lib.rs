@@ -10,6 +10,7 @@ pub mod egress;
 pub mod failure;
 pub mod https;
 pub mod import;
+pub mod notify;
 pub mod siem;
 pub mod targets;
 pub mod x509;

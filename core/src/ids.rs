@@ -80,6 +80,14 @@ define_id!(
     /// An operator request waiting for an admin's approval.
     ApprovalId
 );
+define_id!(
+    /// A notification channel (an SMTP relay and recipients, a chat webhook, …).
+    ChannelId
+);
+define_id!(
+    /// A notification rule: which events go to which channels.
+    RuleId
+);
 
 #[cfg(test)]
 mod tests {

@@ -166,6 +166,28 @@ routes! {
         req: Some(Body::of::<UpdateTarget>()), 200 Some(Body::of::<TargetView>()), query: &[];
     DELETE "/api/v1/targets/{id}" => targets::delete, ADMIN, "deleteTarget", "delete a distribution target",
         req: None, 204 None, query: &[];
+    GET "/api/v1/notification-channels" => notifications::list_channels, VIEWER, "listNotificationChannels", "notification channels of a project (secrets never shown)",
+        req: None, 200 Some(Body::of::<ChannelPage>()), query: LIST;
+    POST "/api/v1/notification-channels" => notifications::create_channel, ADMIN, "createNotificationChannel", "add a notification channel: e-mail, webhook, Slack, Teams, Discord, Mattermost, ntfy or Telegram",
+        req: Some(Body::of::<CreateChannel>()), 201 Some(Body::of::<ChannelView>()), query: &[];
+    GET "/api/v1/notification-channels/{id}" => notifications::get_channel, VIEWER, "getNotificationChannel", "one notification channel",
+        req: None, 200 Some(Body::of::<ChannelView>()), query: &[];
+    PATCH "/api/v1/notification-channels/{id}" => notifications::update_channel, ADMIN, "updateNotificationChannel", "change a channel's name, settings or secret (a secret left out is kept, unless it would go somewhere new)",
+        req: Some(Body::of::<UpdateChannel>()), 200 Some(Body::of::<ChannelView>()), query: &[];
+    DELETE "/api/v1/notification-channels/{id}" => notifications::delete_channel, ADMIN, "deleteNotificationChannel", "delete a channel no rule sends to",
+        req: None, 204 None, query: &[];
+    POST "/api/v1/notification-channels/{id}/test" => notifications::test_channel, ADMIN, "testNotificationChannel", "send a test message through the channel now",
+        req: None, 200 Some(Body::of::<ChannelTested>()), query: &[];
+    GET "/api/v1/notification-rules" => notifications::list_rules, VIEWER, "listNotificationRules", "notification rules of a project",
+        req: None, 200 Some(Body::of::<RulePage>()), query: LIST;
+    POST "/api/v1/notification-rules" => notifications::create_rule, ADMIN, "createNotificationRule", "send events of the project to channels, one message each or as a digest",
+        req: Some(Body::of::<CreateRule>()), 201 Some(Body::of::<RuleView>()), query: &[];
+    GET "/api/v1/notification-rules/{id}" => notifications::get_rule, VIEWER, "getNotificationRule", "one notification rule",
+        req: None, 200 Some(Body::of::<RuleView>()), query: &[];
+    PATCH "/api/v1/notification-rules/{id}" => notifications::update_rule, ADMIN, "updateNotificationRule", "change a rule (version-checked)",
+        req: Some(Body::of::<UpdateRule>()), 200 Some(Body::of::<RuleView>()), query: &[];
+    DELETE "/api/v1/notification-rules/{id}" => notifications::delete_rule, ADMIN, "deleteNotificationRule", "delete a rule",
+        req: None, 204 None, query: &[];
     GET "/api/v1/certificates" => certificates::list, VIEWER, "listCertificates", "certificates of a project",
         req: None, 200 Some(Body::of::<CertificatePage>()), query: CERTIFICATE_LIST;
     POST "/api/v1/certificates" => certificates::create, OPERATOR, "createCertificate", "request a certificate (queues its issue job)",

@@ -100,6 +100,27 @@ pub fn renew_before_hours() -> Object {
 }
 
 /// A target's `config`: an object whose keys depend on `type`, listed from the validator's own lists.
+/// A notification channel's settings, tagged by `type`.
+pub fn channel_settings() -> Object {
+    let description = "the channel's settings, by `type`: email {host, port, security (starttls|tls|none), username, from, \
+        to, trusted_roots_pem}; webhook {url, trusted_roots_pem}; slack, teams, discord, mattermost {} (the \
+        incoming-webhook URL is the secret); ntfy {server_url, topic}; telegram {chat_id, api_base_url}. No other keys \
+        are accepted; the secret goes in `secret`";
+    ObjectBuilder::new().schema_type(Type::Object).description(Some(description)).build()
+}
+
+/// A digest's period, in the bounds the rule's check takes.
+pub fn digest_minutes() -> Object {
+    integer_range(
+        certautopilot_core::model::DIGEST_MINUTES,
+        "one message per this many minutes listing the period's events; absent or null: one message per event",
+    )
+}
+
+pub fn channel_settings_optional() -> Object {
+    channel_settings()
+}
+
 pub fn target_config() -> Object {
     use certautopilot_core::model::TargetKind;
     let per_kind: Vec<String> = TargetKind::ALL

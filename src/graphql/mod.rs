@@ -20,6 +20,7 @@ mod limits;
 mod live;
 mod loaders;
 mod mutations;
+mod notifications;
 mod projects;
 mod scalars;
 mod schema;
@@ -72,6 +73,17 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.approveRequest", "approveRequest"),
     ("Mutation.rejectRequest", "rejectRequest"),
     ("Mutation.setApprovalPolicy", "setApprovalPolicy"),
+    ("Query.notificationChannels", "listNotificationChannels"),
+    ("Query.notificationChannel", "getNotificationChannel"),
+    ("Query.notificationRules", "listNotificationRules"),
+    ("Query.notificationRule", "getNotificationRule"),
+    ("Mutation.createNotificationChannel", "createNotificationChannel"),
+    ("Mutation.updateNotificationChannel", "updateNotificationChannel"),
+    ("Mutation.deleteNotificationChannel", "deleteNotificationChannel"),
+    ("Mutation.testNotificationChannel", "testNotificationChannel"),
+    ("Mutation.createNotificationRule", "createNotificationRule"),
+    ("Mutation.updateNotificationRule", "updateNotificationRule"),
+    ("Mutation.deleteNotificationRule", "deleteNotificationRule"),
     ("Query.certificate", "getCertificate"),
     ("Certificate.account", "getAcmeAccount"),
     ("Certificate.zones", "listZones"),

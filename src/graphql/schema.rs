@@ -15,6 +15,7 @@ use crate::graphql::http::AuthGate;
 use crate::graphql::jobs::JobQuery;
 use crate::graphql::limits::Bounds;
 use crate::graphql::mutations::MutationRoot;
+use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::projects::ProjectQuery;
 use crate::graphql::session::SessionQuery;
 use crate::graphql::targets::TargetQuery;
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     AuditQuery,
     ClusterQuery,
     ApprovalQuery,
+    NotificationQuery,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -73,6 +73,10 @@ impl Front {
                 egress: super::egress_policy(config),
                 timeout: config.issuance.dns_query_timeout,
                 limit: crate::service::dns_probe::MAX_PROBE_TIME,
+            })
+            .with_notify_send(certautopilot_connectors::notify::SendOptions {
+                egress: super::egress_policy(config),
+                timeout: config.notifications.send_timeout,
             }),
         );
         let readiness = Readiness::default();

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use certautopilot_actors::issuance::{IssuanceDeps, Scheduler};
+use certautopilot_actors::notify::{NotifySettings, RouterHandle, start_router};
 use certautopilot_actors::siem_forwarder::{ForwarderHandle, SiemDestination, SiemForwarder};
 use certautopilot_actors::{ActorRegistry, RestartBackoff, Spawn, Supervised, supervise};
 use certautopilot_cluster::{ClusterNode, Leadership};
@@ -58,17 +59,19 @@ impl Scheduling {
     }
 }
 
-/// The Scheduler and the SIEM forwarders of one term (or of a process that schedules alone,
-/// `fence = None`).
+/// The Scheduler, the SIEM forwarders and the notification router of one term (or of a process
+/// that schedules alone, `fence = None`).
 struct SchedulerRole {
     scheduler: Supervised<Scheduler>,
     forwarders: Vec<ForwarderHandle>,
+    router: RouterHandle,
 }
 
 impl SchedulerRole {
     fn start(ctx: &RoleContext, fence: Option<Fence>) -> Self {
         let config = &ctx.config;
         let term = fence.as_ref().map(|f| f.term);
+        let router_fence = fence.clone();
         let scheduler = {
             let (deps, wake, max_attempts) = (ctx.issuance.clone(), ctx.wake.clone(), config.jobs.max_attempts);
             let kek_rotation = config.kek_rotate_every;
@@ -85,18 +88,21 @@ impl SchedulerRole {
             )
         };
         let forwarders: Vec<_> = config.siem.iter().filter_map(|s| start_forwarder(ctx, s)).collect();
+        let router =
+            start_router(ctx.issuance.clone(), notify_settings(config), router_fence, &ctx.actors, &ctx.arbiter);
         *ctx.forwarders.lock().unwrap_or_else(|p| p.into_inner()) = forwarders.clone();
         info!(
             term,
             siem_destinations = forwarders.len(),
             renewal_scan_secs = config.issuance.renewal_scan.as_secs(),
-            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding"
+            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding, notifications"
         );
-        SchedulerRole { scheduler, forwarders }
+        SchedulerRole { scheduler, forwarders, router }
     }
 
     async fn stop(self, ctx: &RoleContext) {
         self.scheduler.stop().await;
+        self.router.shutdown().await;
         ctx.forwarders.lock().unwrap_or_else(|p| p.into_inner()).clear();
         // Forwarders stop together; one stuck on a dead destination cannot hold the others up.
         let stopping: Vec<_> =
@@ -109,6 +115,16 @@ impl SchedulerRole {
         if tokio::time::timeout(ctx.config.api.shutdown_grace, all).await.is_err() {
             tracing::warn!("siem forwarders did not stop within the grace period; their last batch will be sent again");
         }
+    }
+}
+
+/// `[notifications]` as the router and the notify jobs use it.
+pub(super) fn notify_settings(config: &Config) -> NotifySettings {
+    NotifySettings {
+        sweep: config.notifications.sweep,
+        max_attempts: config.notifications.max_attempts,
+        send_timeout: config.notifications.send_timeout,
+        ..NotifySettings::default()
     }
 }
 

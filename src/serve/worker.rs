@@ -8,6 +8,7 @@ use certautopilot_actors::discovery::DiscoverJobs;
 use certautopilot_actors::distribution::{DistributeJobs, ScanJobs, TargetHub};
 use certautopilot_actors::issuance::{CertificateHub, CertificateJobs, ForcePanic};
 use certautopilot_actors::kek::rotation_job::RotateKekHandler;
+use certautopilot_actors::notify::NotifyJobs;
 use certautopilot_actors::{ActorRegistry, JobPump, JobPumpHandle, PumpConfig};
 use certautopilot_config::Config;
 use certautopilot_core::jobs::Backoff;
@@ -42,6 +43,8 @@ pub(super) fn start_pump(
     pump = pump.with_handler(Arc::new(DistributeJobs { hub: targets.clone() }));
     pump = pump.with_handler(Arc::new(ScanJobs { hub: targets.clone() }));
     pump = pump.with_handler(Arc::new(DiscoverJobs { deps: targets.deps().clone() }));
+    let settings = super::scheduler_role::notify_settings(config);
+    pump = pump.with_handler(Arc::new(NotifyJobs { deps: targets.deps().clone(), settings }));
     pump.start(actors, &actix_rt::Arbiter::current())
 }
 

@@ -27,6 +27,8 @@ pub mod health;
 pub mod inventory;
 pub mod jobs;
 pub mod members;
+pub mod notification_channels;
+pub mod notification_rules;
 pub mod overview;
 pub mod policy;
 pub mod projects;

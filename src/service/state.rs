@@ -102,6 +102,8 @@ pub struct AppState {
     acme_directory: Option<DirectoryCheck>,
     /// How credential tests reach DNS providers; by default under the default egress policy.
     dns_probe: crate::service::dns_probe::DnsProbe,
+    /// How a channel's test reaches it: `[egress]` and `notifications.send_timeout_secs`.
+    notify_send: certautopilot_connectors::notify::SendOptions,
     clock: Arc<dyn Clock>,
     org: RwLock<Option<Arc<OrgContext>>>,
 }
@@ -142,6 +144,10 @@ impl AppState {
             started_at: clock.now(),
             acme_directory: None,
             dns_probe: Default::default(),
+            notify_send: certautopilot_connectors::notify::SendOptions {
+                egress: Default::default(),
+                timeout: std::time::Duration::from_secs(15),
+            },
             clock,
             org: RwLock::new(None),
         }
@@ -188,6 +194,16 @@ impl AppState {
 
     pub fn dns_probe(&self) -> &crate::service::dns_probe::DnsProbe {
         &self.dns_probe
+    }
+
+    /// Has channel tests send under `options` (the egress policy and the send timeout).
+    pub fn with_notify_send(mut self, options: certautopilot_connectors::notify::SendOptions) -> Self {
+        self.notify_send = options;
+        self
+    }
+
+    pub fn notify_send(&self) -> &certautopilot_connectors::notify::SendOptions {
+        &self.notify_send
     }
 
     /// Lets operations wake the worker of this process when they enqueue (otherwise it polls).

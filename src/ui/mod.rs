@@ -20,6 +20,7 @@ mod edits;
 mod forms;
 mod imports;
 mod jobs;
+mod notifications;
 mod overview;
 mod projects;
 mod resources;
@@ -67,6 +68,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/approvals", web::get().to(approvals::list))
         .route("/approvals/policy", web::post().to(approvals::set_policy))
         .route("/approvals/{id}/{action}", web::post().to(approvals::decide))
+        .route("/notifications", web::get().to(notifications::list))
+        .route("/notifications/channels", web::post().to(notifications::create_channel))
+        .route("/notifications/channels/{id}/{action}", web::post().to(notifications::channel_action))
+        .route("/notifications/rules", web::post().to(notifications::create_rule))
+        .route("/notifications/rules/{id}/delete", web::post().to(notifications::delete_rule))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::detail))
         .route("/projects", web::get().to(projects::projects))

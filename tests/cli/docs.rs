@@ -14,6 +14,7 @@ const PRODUCT_SOURCES: &[&str] = &["src", "actors/src", "core/src", "cluster/src
 const OBJECT_PREFIXES: &[&str] = &[
     "acme_account",
     "api_token",
+    "approval",
     "audit",
     "cert",
     "cluster",
@@ -21,6 +22,8 @@ const OBJECT_PREFIXES: &[&str] = &[
     "kek",
     "login",
     "member",
+    "notification_channel",
+    "notification_rule",
     "org",
     "project",
     "session",

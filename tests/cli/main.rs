@@ -28,6 +28,7 @@ mod issuance_route53;
 mod kek;
 mod kek_migrate;
 mod login_flood;
+mod notifications;
 mod pkcs11;
 mod process;
 mod profiles;

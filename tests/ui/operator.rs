@@ -281,6 +281,7 @@ async fn other_screens(b: &Browser, pid: &str, page: &str) {
     assert_eq!(b.text(".notice").await, "Approval policy saved.");
     assert!(b.text("#p-rules").await.contains(&format!("*.prod.{ZONE}")));
     b.check("approvals").await;
+    notifications(b, pid).await;
     b.goto(&format!("/jobs?project={pid}")).await;
     assert!(b.text("main table").await.contains("succeeded"));
     b.check("jobs").await;
@@ -306,4 +307,49 @@ async fn other_screens(b: &Browser, pid: &str, page: &str) {
     b.goto("/cluster").await;
     b.check("cluster").await;
     b.goto(page).await;
+}
+
+/// Notifications: a channel refused for its short secret (named, nothing added), then added; its
+/// test says the receiver is unreachable; a rule refused for a threshold without its event, then
+/// one added for overdue certificates.
+async fn notifications(b: &Browser, pid: &str) {
+    b.goto(&format!("/notifications?project={pid}")).await;
+    assert!(b.text("main").await.contains("No channels yet"));
+    b.click("section[aria-labelledby=channels-h] summary").await;
+    b.fill("#ch-name", "on-call hook").await;
+    b.fill("#ch-type", "webhook").await;
+    // Nothing listens on the discard port: the test below is refused at once, on loopback.
+    b.fill("#ch-url", "http://127.0.0.1:9/hook").await;
+    b.fill("#ch-secret", "short").await;
+    b.submit("form[action='/notifications/channels']").await;
+    assert!(b.text(".alert").await.contains("secret"), "the short secret is named");
+    assert!(b.text("main").await.contains("No channels yet"), "nothing was added");
+    b.click("section[aria-labelledby=channels-h] summary").await;
+    b.fill("#ch-name", "on-call hook").await;
+    b.fill("#ch-type", "webhook").await;
+    b.fill("#ch-url", "http://127.0.0.1:9/hook").await;
+    b.fill("#ch-secret", "a-signing-secret-long-enough").await;
+    b.submit("form[action='/notifications/channels']").await;
+    assert_eq!(b.text(".notice").await, "Channel added.");
+    let row = b.text("main table").await;
+    assert!(row.contains("on-call hook") && row.contains("http://127.0.0.1:9/hook"), "{row}");
+    assert!(!b.page_text().await.contains("a-signing-secret-long-enough"), "the secret is never shown");
+    b.submit("form[aria-label='Test channel on-call hook']").await;
+    let told = b.text(".alert").await;
+    assert!(told.contains("Test of on-call hook failed") && told.contains("connection refused"), "{told}");
+    b.click("section[aria-labelledby=rules-h] summary").await;
+    b.fill("#r-name", "overdue to on-call").await;
+    b.click("input[name=events][value='cert.expiring']").await;
+    b.click("section[aria-labelledby=rules-h] input[name=channel_ids]").await;
+    b.submit("form[action='/notifications/rules']").await;
+    assert!(b.text(".alert").await.contains("expiry"), "a threshold is asked for");
+    b.click("section[aria-labelledby=rules-h] summary").await;
+    b.fill("#r-name", "overdue to on-call").await;
+    b.click("input[name=events][value='health.overdue']").await;
+    b.click("section[aria-labelledby=rules-h] input[name=channel_ids]").await;
+    b.submit("form[action='/notifications/rules']").await;
+    assert_eq!(b.text(".notice").await, "Rule added.");
+    let rules = b.text("section[aria-labelledby=rules-h] table").await;
+    assert!(rules.contains("health.overdue") && rules.contains("on-call hook"), "{rules}");
+    b.check("notifications").await;
 }

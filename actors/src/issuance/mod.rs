@@ -14,7 +14,7 @@ pub mod propagation_metrics;
 mod revoked;
 mod scheduler;
 #[cfg(test)]
-mod test_fixture;
+pub(crate) mod test_fixture;
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ use certautopilot_core::store::Store;
 
 use super::delivery::{Delivery, Round};
 use super::{ForwarderSnapshot, SiemDestination};
+use crate::pace::Pace;
 use crate::registry::Probe;
 use crate::supervisor::{ForcePanic, Lifeline, Spawn};
 
@@ -23,8 +24,7 @@ pub struct SiemForwarderActor {
     delivery: Option<Delivery>,
     name: String,
     backlog_warn: u64,
-    poll: Duration,
-    backoff: Duration,
+    pace: Pace,
     counters: ForwarderSnapshot,
     /// A stop came while a round was in flight: stop once it ends.
     stop_after_round: bool,
@@ -45,8 +45,7 @@ impl SiemForwarderActor {
             backlog_warn: destination.backlog_warn,
             counters: ForwarderSnapshot { destination: destination.name.clone(), ..Default::default() },
             delivery: Some(Delivery::new(store, destination, hostname)),
-            poll,
-            backoff: FIRST_BACKOFF,
+            pace: Pace::new(poll, FIRST_BACKOFF, MAX_BACKOFF),
             stop_after_round: false,
             probe: spawn.probe,
             _lifeline: spawn.lifeline,
@@ -78,21 +77,12 @@ impl SiemForwarderActor {
             tracing::error!(destination = %self.name, backlog = round.backlog, "SIEM BACKLOG IS LARGE: the destination is not keeping up or is down");
         }
         let failed = round.failure.is_some();
-        let wait = match round.failure {
-            Some(error) => {
-                tracing::warn!(destination = %self.name, error = %error, retry_in = ?self.backoff, "siem delivery failed; will retry");
-                self.counters.failed_batches += 1;
-                self.counters.last_error = Some(error);
-                let wait = self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                Some(wait)
-            }
-            None if round.progressed => {
-                self.backoff = FIRST_BACKOFF;
-                None
-            }
-            None => Some(self.poll),
-        };
+        if let Some(error) = round.failure {
+            tracing::warn!(destination = %self.name, error = %error, retry_in = ?self.pace.backoff(), "siem delivery failed; will retry");
+            self.counters.failed_batches += 1;
+            self.counters.last_error = Some(error);
+        }
+        let wait = self.pace.after(failed, round.progressed);
         self.publish(if failed { "retrying" } else { "idle" });
         if self.stop_after_round {
             return ctx.stop();

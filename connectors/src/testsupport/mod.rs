@@ -1,7 +1,7 @@
 //! Test support: real programs started as child processes on free loopback ports: rsyslogd for SIEM
 //! forwarding, Pebble (ACME CA), BIND 9 and Knot DNS (authoritative DNS with RFC 2136) and PowerDNS
-//! (authoritative DNS with an HTTP API) for issuance, moto for the Route 53 API; stand-ins for vendor
-//! and DNS provider APIs that cannot run here. Used by tests and by `certautopilot bench issue` and `bench providers`;
+//! (authoritative DNS with an HTTP API) for issuance, moto for the Route 53 API, aiosmtpd for e-mail
+//! notifications; stand-ins for vendor, DNS provider and chat service APIs that cannot run here. Used by tests and by `certautopilot bench issue` and `bench providers`;
 //! nothing here runs in a production path. Ports are never picked by binding and releasing: see
 //! `ports`.
 
@@ -24,10 +24,12 @@ mod exec_hook;
 mod faulty_ca;
 mod knot;
 mod moto;
+mod notify_standins;
 mod pdns;
 mod pebble;
 mod ports;
 mod rsyslog;
+mod smtp;
 mod sshd;
 mod standin;
 
@@ -55,10 +57,12 @@ pub use exec_hook::nsupdate_hook;
 pub use faulty_ca::{FaultyCa, FrontOptions};
 pub use knot::Knot;
 pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, Moto};
+pub use notify_standins::{ChatAnswer, ChatDelivery, ChatFault, ChatService, ChatStandIn};
 pub use pdns::PdnsServer;
 pub use pebble::{Pebble, PebbleOptions};
 pub use ports::{NotListening, PortReservation, bound_udp_ports, listening_tcp_ports, wait_until_bound};
 pub use rsyslog::Rsyslog;
+pub use smtp::{ParsedMail, ReceivedAuth, ReceivedMail, SMTP_PYTHON_VAR, SmtpServer, SmtpServerOptions};
 pub use sshd::{Sshd, current_user};
 pub use standin::{StandIn, StandInAnswer, StandInRequest};
 

@@ -122,6 +122,12 @@ impl<'a> Verifier<'a> {
         Verifier { secret: None, previous: None, entries: 0 }
     }
 
+    /// Goes on after an entry already checked (its `seq` and `hmac`): a reader that checks the chain
+    /// a page at a time, across restarts (the notification router).
+    pub fn resume(secret: Option<&'a SecretBytes>, previous: Option<(u64, String)>) -> Self {
+        Verifier { secret, previous, entries: 0 }
+    }
+
     pub fn check(&mut self, entry: &AuditEvent) -> Result<(), BrokenLink> {
         let broken = |fault| BrokenLink { seq: entry.seq, fault };
         let (expected_seq, expected_prev) = match &self.previous {

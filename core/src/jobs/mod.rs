@@ -5,7 +5,7 @@ mod backoff;
 mod spec;
 
 pub use backoff::Backoff;
-pub use spec::{DiscoveryScan, DistributeCause, JobSpec, JobSpecError, RenewReason};
+pub use spec::{DiscoveryScan, DistributeCause, JobSpec, JobSpecError, NotifyDelivery, RenewReason};
 
 #[cfg(test)]
 mod spec_tests;

@@ -14,10 +14,12 @@
 //! |            |                    | none (by hand)                                  |                                      |
 //! | scan       | `target:<target>`  | `scan:<target>:<window>` (scheduled), none      | target_id                            |
 //! | rotate_kek | none               | `kek-rotation:<period ms>:<window>`             | (empty object)                       |
+//! | notify     | `channel:<channel>` | `notify:<rule>:<channel>:<audit seq>`,          | rule_id, channel_id, seq or window   |
+//! |            |                    | `digest:<rule>:<channel>:<window>`              | and minutes                          |
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CertificateId, ProjectId, TargetId};
+use crate::ids::{CertificateId, ChannelId, ProjectId, RuleId, TargetId};
 use crate::model::{Job, JobKind, NewJob};
 use crate::scope::ProjectScope;
 
@@ -89,6 +91,35 @@ pub enum JobSpec {
         project_id: ProjectId,
         scan: DiscoveryScan,
     },
+    /// One notification of a rule to one of its channels.
+    Notify {
+        rule_id: RuleId,
+        channel_id: ChannelId,
+        delivery: NotifyDelivery,
+    },
+}
+
+/// What a notify job sends: one audit entry, or a digest of a rule's events over one period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyDelivery {
+    /// The entry with this `seq` in the organization's chain.
+    Event { seq: u64 },
+    /// Period number `window` of `minutes` minutes since the Unix epoch: the digest is sent at its
+    /// end with the rule's events not sent in an earlier digest.
+    Digest { window: i64, minutes: u32 },
+}
+
+impl NotifyDelivery {
+    /// The digest period holding `now` for a rule that sends one every `minutes`.
+    pub fn digest_at(now: crate::timestamp::Timestamp, minutes: u32) -> NotifyDelivery {
+        let period = i64::from(minutes.max(1)) * 60_000;
+        NotifyDelivery::Digest { window: now.as_unix_millis().div_euclid(period), minutes }
+    }
+
+    /// When a digest period ends (its job's first run).
+    pub fn digest_end(window: i64, minutes: u32) -> crate::timestamp::Timestamp {
+        crate::timestamp::Timestamp::from_unix_millis((window + 1) * i64::from(minutes.max(1)) * 60_000)
+    }
 }
 
 /// What a discovery scan probes: endpoints (`host:port`) and, on each of `ports`, every address
@@ -158,6 +189,18 @@ struct DistributePayload {
 }
 
 #[derive(Serialize, Deserialize)]
+struct NotifyPayload {
+    rule_id: RuleId,
+    channel_id: ChannelId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    minutes: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
 struct ScanPayload {
     #[serde(default)]
     target_id: Option<TargetId>,
@@ -191,6 +234,7 @@ impl JobSpec {
             JobSpec::Scan { .. } => JobKind::Scan,
             JobSpec::RotateKek { .. } => JobKind::RotateKek,
             JobSpec::Discover { .. } => JobKind::Discover,
+            JobSpec::Notify { .. } => JobKind::Notify,
         }
     }
 
@@ -205,6 +249,8 @@ impl JobSpec {
             JobSpec::RotateKek { .. } => None,
             // Scans of one project run one at a time: each records what it finds before the next.
             JobSpec::Discover { project_id, .. } => Some(format!("discovery:{project_id}")),
+            // One send at a time per channel: chat services rate-limit per webhook.
+            JobSpec::Notify { channel_id, .. } => Some(format!("channel:{channel_id}")),
         }
     }
 
@@ -232,6 +278,12 @@ impl JobSpec {
             JobSpec::Scan { target_id, window } => window.map(|w| format!("scan:{target_id}:{w}")),
             JobSpec::RotateKek { period_ms, window } => Some(format!("kek-rotation:{period_ms}:{window}")),
             JobSpec::Discover { .. } => None,
+            JobSpec::Notify { rule_id, channel_id, delivery: NotifyDelivery::Event { seq } } => {
+                Some(format!("notify:{rule_id}:{channel_id}:{seq}"))
+            }
+            JobSpec::Notify { rule_id, channel_id, delivery: NotifyDelivery::Digest { window, .. } } => {
+                Some(format!("digest:{rule_id}:{channel_id}:{window}"))
+            }
         }
     }
 
@@ -262,6 +314,13 @@ impl JobSpec {
             JobSpec::Scan { target_id, .. } => serde_json::to_value(ScanPayload { target_id: Some(*target_id) }),
             JobSpec::RotateKek { .. } => Ok(serde_json::Value::Object(Default::default())),
             JobSpec::Discover { scan, .. } => serde_json::to_value(scan),
+            JobSpec::Notify { rule_id, channel_id, delivery } => {
+                let (seq, window, minutes) = match *delivery {
+                    NotifyDelivery::Event { seq } => (Some(seq), None, None),
+                    NotifyDelivery::Digest { window, minutes } => (None, Some(window), Some(minutes)),
+                };
+                serde_json::to_value(NotifyPayload { rule_id: *rule_id, channel_id: *channel_id, seq, window, minutes })
+            }
         };
         value.expect("a job payload of ids, numbers and strings serializes")
     }
@@ -344,6 +403,20 @@ impl JobSpec {
                 project_id: job.project_id.ok_or(JobSpecError::NoProject)?,
                 scan: payload(job, kind)?,
             }),
+            JobKind::Notify => {
+                let p: NotifyPayload = payload(job, kind)?;
+                let delivery = match (p.seq, p.window, p.minutes) {
+                    (Some(seq), None, None) => NotifyDelivery::Event { seq },
+                    (None, Some(window), Some(minutes)) => NotifyDelivery::Digest { window, minutes },
+                    _ => {
+                        return Err(JobSpecError::Payload {
+                            kind,
+                            reason: "names neither an event nor a digest".into(),
+                        });
+                    }
+                };
+                Ok(JobSpec::Notify { rule_id: p.rule_id, channel_id: p.channel_id, delivery })
+            }
             JobKind::Validate => Err(JobSpecError::Unsupported(kind)),
         }
     }

@@ -162,3 +162,30 @@ fn decode_reads_the_subject_and_refuses_what_names_nothing() {
     let malformed = NewJob::system(JobKind::Revoke, 3).payload(json!({ "certificate_id": c, "reason": "x" }));
     assert!(matches!(JobSpec::decode(&stored(&malformed)), Err(JobSpecError::Payload { kind: "revoke", .. })));
 }
+
+/// A notify job: one per (rule, channel, entry) or (rule, channel, digest period), serialized per
+/// channel, and read back into its spec.
+#[test]
+fn notify_jobs_round_trip() {
+    use super::NotifyDelivery;
+    use crate::ids::{ChannelId, RuleId};
+    let (rule_id, channel_id) = (RuleId::new(), ChannelId::new());
+    let event = JobSpec::Notify { rule_id, channel_id, delivery: NotifyDelivery::Event { seq: 42 } };
+    let job = stored(&event.clone().into_job(&scope(), 10));
+    assert_eq!(job.dedupe_key.as_deref(), Some(format!("notify:{rule_id}:{channel_id}:42").as_str()));
+    assert_eq!(job.subject.as_deref(), Some(format!("channel:{channel_id}").as_str()));
+    assert_eq!(JobSpec::decode(&job).unwrap(), event);
+    let at = Timestamp::from_unix_millis(3_600_000 * 5 + 1);
+    let digest = JobSpec::Notify { rule_id, channel_id, delivery: NotifyDelivery::digest_at(at, 60) };
+    assert_eq!(
+        digest,
+        JobSpec::Notify { rule_id, channel_id, delivery: NotifyDelivery::Digest { window: 5, minutes: 60 } }
+    );
+    assert_eq!(NotifyDelivery::digest_end(5, 60).as_unix_millis(), 3_600_000 * 6);
+    let job = stored(&digest.clone().into_job(&scope(), 10));
+    assert_eq!(job.dedupe_key.as_deref(), Some(format!("digest:{rule_id}:{channel_id}:5").as_str()));
+    assert_eq!(JobSpec::decode(&job).unwrap(), digest);
+    let mut broken = job.clone();
+    broken.payload = json!({"rule_id": rule_id, "channel_id": channel_id});
+    assert!(matches!(JobSpec::decode(&broken), Err(JobSpecError::Payload { .. })));
+}

@@ -21,10 +21,12 @@ pub enum JobKind {
     RotateKek,
     /// A discovery scan: the certificates served at a project's listed endpoints and ranges.
     Discover,
+    /// One notification (or digest) of a rule to one channel.
+    Notify,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 8] = [
+    pub const ALL: [JobKind; 9] = [
         JobKind::Issue,
         JobKind::Renew,
         JobKind::Revoke,
@@ -33,6 +35,7 @@ impl JobKind {
         JobKind::Validate,
         JobKind::RotateKek,
         JobKind::Discover,
+        JobKind::Notify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +48,7 @@ impl JobKind {
             JobKind::Validate => "validate",
             JobKind::RotateKek => "rotate_kek",
             JobKind::Discover => "discover",
+            JobKind::Notify => "notify",
         }
     }
 

@@ -15,6 +15,9 @@ mod fence;
 mod health;
 mod job;
 mod login;
+mod notification;
+mod notification_check;
+mod notification_watch;
 mod propagation;
 mod renewal;
 mod sealed;
@@ -48,6 +51,12 @@ pub use fence::{Fence, FenceRecord, SchedulerBeat};
 pub use health::{CertificateHealth, DRIFT_REASON, HealthCounts, HealthReport, overdue_at};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};
+pub use notification::{
+    CertificateWatch, ChannelSettings, DIGEST_MINUTES, EXPIRING, EventKind, ExpiryThreshold, HEALTH_CHANGED,
+    MAX_CHANNELS, MAX_RECIPIENTS, MAX_RULE_CHANNELS, MAX_RULES, NotificationChannel, NotificationError,
+    NotificationRule, SecretNeed, Severity, SmtpSecurity, check_name,
+};
+pub use notification_watch::{WatchEvent, WatchOutcome, decide as decide_watch};
 pub use propagation::{
     Propagation, PropagationInput, PropagationStrategy, PropagationWatch, ProviderPropagationDefaults, ServerAnswer,
     ServerStatus, UNREACHABLE_ADVICE, WaitPicture, picture_changed, provider_defaults,

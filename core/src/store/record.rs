@@ -29,6 +29,9 @@ pub enum RecordKind {
     ApiToken,
     Deployment,
     ApprovalRequest,
+    NotificationChannel,
+    NotificationRule,
+    CertificateWatch,
 }
 
 impl RecordKind {
@@ -44,7 +47,11 @@ impl RecordKind {
         RecordKind::DistributionTarget,
     ];
 
-    pub const ALL: [RecordKind; 12] = [
+    /// The kinds of schema version 16 (SQLite) and 6 (MongoDB): notifications (M2.8).
+    pub const NOTIFICATIONS: [RecordKind; 3] =
+        [RecordKind::NotificationChannel, RecordKind::NotificationRule, RecordKind::CertificateWatch];
+
+    pub const ALL: [RecordKind; 15] = [
         RecordKind::User,
         RecordKind::Project,
         RecordKind::Membership,
@@ -57,6 +64,9 @@ impl RecordKind {
         RecordKind::ApiToken,
         RecordKind::Deployment,
         RecordKind::ApprovalRequest,
+        RecordKind::NotificationChannel,
+        RecordKind::NotificationRule,
+        RecordKind::CertificateWatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +83,9 @@ impl RecordKind {
             RecordKind::ApiToken => "api token",
             RecordKind::Deployment => "deployment",
             RecordKind::ApprovalRequest => "approval request",
+            RecordKind::NotificationChannel => "notification channel",
+            RecordKind::NotificationRule => "notification rule",
+            RecordKind::CertificateWatch => "certificate watch",
         }
     }
 
@@ -91,6 +104,9 @@ impl RecordKind {
             RecordKind::ApiToken => "api_tokens",
             RecordKind::Deployment => "deployments",
             RecordKind::ApprovalRequest => "approval_requests",
+            RecordKind::NotificationChannel => "notification_channels",
+            RecordKind::NotificationRule => "notification_rules",
+            RecordKind::CertificateWatch => "certificate_watches",
         }
     }
 
@@ -102,6 +118,7 @@ impl RecordKind {
                 | RecordKind::DnsCredential
                 | RecordKind::DistributionTarget
                 | RecordKind::Certificate
+                | RecordKind::NotificationChannel
         )
     }
 
@@ -557,3 +574,7 @@ impl Record for Deployment {
         Some(self.certificate_id.to_string())
     }
 }
+
+/// The notification kinds (M2.8): channels and rules by name, and the per-certificate watch.
+#[path = "record_notify.rs"]
+mod notify;

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod dns;
 pub mod jobs;
 pub mod members;
+pub mod notifications;
 pub mod projects;
 pub mod session;
 pub mod setup;

@@ -161,6 +161,31 @@ async fn base(
             )
         }
         "createApiToken" => ("/api/v1/auth/tokens".to_owned(), json!({ "name": format!("token{n}") })),
+        "createNotificationRule" => {
+            let channel = notification_channel(h, &w.a.scope, &format!("ch{n}")).await.id;
+            let body = json!({ "project_id": pa, "name": format!("r{n}"), "events": ["cert.issued"], "channel_ids": [channel] });
+            ("/api/v1/notification-rules".to_owned(), body)
+        }
+        "updateNotificationRule" => {
+            let channel = notification_channel(h, &w.a.scope, &format!("ch{n}")).await.id;
+            let now = h.state.now();
+            let rule = certautopilot_core::model::NotificationRule {
+                id: certautopilot_core::ids::RuleId::new(),
+                project_id: pa,
+                name: format!("r{n}"),
+                enabled: true,
+                events: vec![certautopilot_core::model::EventKind::Issued],
+                channel_ids: vec![channel],
+                expiry: None,
+                digest_minutes: None,
+                created_by: w.owner.user.as_ref().unwrap().id,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            h.store.insert(&w.a.scope, &rule).await.unwrap();
+            (format!("/api/v1/notification-rules/{}", rule.id), json!({ "version": 1 }))
+        }
         // By a catalogue entry (`ca`); with EAB, which some of them require. The harness fetches no
         // directory, so no CA is contacted.
         "createAcmeAccount" => (

@@ -176,6 +176,9 @@ pub struct Resources {
     /// A pending request (a renewal of `certificate`) waiting for an admin, asked by a user who is
     /// none of the world's callers, so any admin of the project may decide it.
     pub approval: certautopilot_core::model::ApprovalRequest,
+    /// A webhook channel (at loopback, refused by the egress policy) and a rule sending to it.
+    pub channel: certautopilot_core::model::NotificationChannel,
+    pub rule: certautopilot_core::model::NotificationRule,
 }
 
 pub struct World {
@@ -328,7 +331,51 @@ pub async fn resources(h: &Harness, scope: ProjectScope, tag: &str) -> Resources
         now,
     );
     h.store.insert(&scope, &approval).await.unwrap();
-    Resources { scope, account, credential, zone, target, certificate, job, approval }
+    let channel = notification_channel(h, &scope, &format!("hook-{tag}-{n}")).await;
+    let rule = certautopilot_core::model::NotificationRule {
+        id: certautopilot_core::ids::RuleId::new(),
+        project_id: scope.project_id(),
+        name: format!("rule-{tag}-{n}"),
+        enabled: true,
+        events: vec![certautopilot_core::model::EventKind::Issued],
+        channel_ids: vec![channel.id],
+        expiry: None,
+        digest_minutes: None,
+        created_by: certautopilot_core::ids::UserId::new(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    h.store.insert(&scope, &rule).await.unwrap();
+    Resources { scope, account, credential, zone, target, certificate, job, approval, channel, rule }
+}
+
+/// A webhook notification channel of the project, stored directly, that no rule sends to. It
+/// points at loopback, which the harness's egress policy refuses: a test of it opens no socket.
+pub async fn notification_channel(
+    h: &Harness,
+    scope: &ProjectScope,
+    name: &str,
+) -> certautopilot_core::model::NotificationChannel {
+    let now = Timestamp::now();
+    let id = certautopilot_core::ids::ChannelId::new();
+    let secret = certautopilot_core::crypto::SecretBytes::from_text("a-signing-secret-of-enough-length");
+    let channel = certautopilot_core::model::NotificationChannel {
+        id,
+        project_id: scope.project_id(),
+        name: name.to_owned(),
+        settings: certautopilot_core::model::ChannelSettings::Webhook {
+            url: "https://127.0.0.1:9/cap".into(),
+            trusted_roots_pem: None,
+        },
+        secret: Some(h.state.envelope.seal(&id.to_string(), "secret", &secret).unwrap()),
+        created_by: certautopilot_core::ids::UserId::new(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    h.store.insert(scope, &channel).await.unwrap();
+    channel
 }
 
 /// An imported certificate for a name under `apex`, unmanaged, living 90 days (one of them past).

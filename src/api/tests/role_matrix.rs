@@ -126,6 +126,8 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         | (Method::GET, "/api/v1/dns-credentials")
         | (Method::GET, "/api/v1/zones")
         | (Method::GET, "/api/v1/targets")
+        | (Method::GET, "/api/v1/notification-channels")
+        | (Method::GET, "/api/v1/notification-rules")
         | (Method::GET, "/api/v1/certificates")
         | (Method::GET, "/api/v1/jobs") => (format!("{}?project_id={pa}", route.path), None),
         (Method::POST, "/api/v1/acme-accounts") => (
@@ -266,6 +268,47 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
                 format!("/api/v1/targets/{}", target.id),
                 Some(json!({ "name": format!("renamed-{n}"), "version": target.version })),
             )
+        }
+        (Method::POST, "/api/v1/notification-channels") => (
+            route.path.into(),
+            Some(json!({ "project_id": pa, "name": format!("ch{n}"),
+                "settings": { "type": "webhook", "url": "https://hooks.example.test/cap" },
+                "secret": "a-signing-secret-of-enough-length" })),
+        ),
+        (Method::GET, "/api/v1/notification-channels/{id}") => {
+            (format!("/api/v1/notification-channels/{}", a.channel.id), None)
+        }
+        (Method::PATCH, "/api/v1/notification-channels/{id}") => {
+            let channel = fresh().await.channel;
+            (
+                format!("/api/v1/notification-channels/{}", channel.id),
+                Some(json!({ "name": format!("renamed-{n}"), "version": channel.version })),
+            )
+        }
+        (Method::DELETE, "/api/v1/notification-channels/{id}") => {
+            let channel = notification_channel(h, &a.scope, &format!("unused-{n}")).await;
+            (format!("/api/v1/notification-channels/{}", channel.id), None)
+        }
+        // The channel points at loopback, which the egress policy refuses: an allowed caller is told
+        // the test failed, and no socket is opened.
+        (Method::POST, "/api/v1/notification-channels/{id}/test") => {
+            (format!("/api/v1/notification-channels/{}/test", a.channel.id), None)
+        }
+        (Method::POST, "/api/v1/notification-rules") => (
+            route.path.into(),
+            Some(json!({ "project_id": pa, "name": format!("r{n}"), "events": ["cert.issued"],
+                "channel_ids": [a.channel.id] })),
+        ),
+        (Method::GET, "/api/v1/notification-rules/{id}") => (format!("/api/v1/notification-rules/{}", a.rule.id), None),
+        (Method::PATCH, "/api/v1/notification-rules/{id}") => {
+            let rule = fresh().await.rule;
+            (
+                format!("/api/v1/notification-rules/{}", rule.id),
+                Some(json!({ "enabled": false, "version": rule.version })),
+            )
+        }
+        (Method::DELETE, "/api/v1/notification-rules/{id}") => {
+            (format!("/api/v1/notification-rules/{}", fresh().await.rule.id), None)
         }
         (Method::POST, "/api/v1/targets/{id}/scan") => (format!("/api/v1/targets/{}/scan", a.target.id), None),
         (Method::DELETE, "/api/v1/targets/{id}") => (format!("/api/v1/targets/{}", fresh().await.target.id), None),
@@ -426,6 +469,17 @@ POST /api/v1/targets/{id}/scan operator
 GET /api/v1/targets/{id} viewer
 PATCH /api/v1/targets/{id} admin
 DELETE /api/v1/targets/{id} admin
+GET /api/v1/notification-channels viewer
+POST /api/v1/notification-channels admin
+GET /api/v1/notification-channels/{id} viewer
+PATCH /api/v1/notification-channels/{id} admin
+DELETE /api/v1/notification-channels/{id} admin
+POST /api/v1/notification-channels/{id}/test admin
+GET /api/v1/notification-rules viewer
+POST /api/v1/notification-rules admin
+GET /api/v1/notification-rules/{id} viewer
+PATCH /api/v1/notification-rules/{id} admin
+DELETE /api/v1/notification-rules/{id} admin
 GET /api/v1/certificates viewer
 POST /api/v1/certificates operator
 POST /api/v1/certificates/import operator

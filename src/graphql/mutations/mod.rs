@@ -22,10 +22,16 @@ pub use records::RecordMutation;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(OrgMutation, RecordMutation, AdminMutation, crate::graphql::approvals::ApprovalMutation);
+pub struct MutationRoot(
+    OrgMutation,
+    RecordMutation,
+    AdminMutation,
+    crate::graphql::approvals::ApprovalMutation,
+    crate::graphql::notifications::NotificationMutation,
+);
 
 /// The GraphQL input as the service's input type, decoded exactly as REST decodes a body.
-fn decode<I: Serialize, T: DeserializeOwned>(input: &I) -> Result<T, ApiError> {
+pub(crate) fn decode<I: Serialize, T: DeserializeOwned>(input: &I) -> Result<T, ApiError> {
     let bytes = serde_json::to_vec(input).map_err(|e| ApiError::internal("graphql input", &e))?;
     crate::api::json::decode(&bytes)
 }

@@ -72,6 +72,10 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
             ("query($p: ID!) { approvalPolicy(projectId: $p) }".into(), json!({ "p": a.scope.project_id() }))
         }
         "Query.job" => ("query($id: ID!) { job(id: $id) { job { id } } }".into(), json!({ "id": a.job.id })),
+        "Query.notificationChannels" => list("notificationChannels"),
+        "Query.notificationChannel" => one("notificationChannel", json!(a.channel.id)),
+        "Query.notificationRules" => list("notificationRules"),
+        "Query.notificationRule" => one("notificationRule", json!(a.rule.id)),
         "Query.auditEvents" => ("{ auditEvents { edges { node { seq } } } }".into(), json!({})),
         // Operations and admin fields (issue M2.4). The harness runs no cluster and no fault
         // injection: the membership mutations and the forced panic answer `conflict`, past the policy.
@@ -271,6 +275,42 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
                 .to_owned(),
             json!({ "p": pa, "policy": { "require": "none", "rules": [] } }),
         ),
+        "createNotificationChannel" => (
+            "mutation($i: CreateNotificationChannelInput!) { createNotificationChannel(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "name": format!("ch{n}"),
+                "settings": { "type": "webhook", "url": "https://hooks.example.test/cap" },
+                "secret": "a-signing-secret-of-enough-length" } }),
+        ),
+        "updateNotificationChannel" => {
+            let channel = fresh_in_a(h, w).await.channel;
+            (
+                "mutation($id: ID!, $i: UpdateNotificationChannelInput!) { updateNotificationChannel(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": channel.id, "i": { "name": format!("renamed-{n}"), "version": channel.version } }),
+            )
+        }
+        "deleteNotificationChannel" => {
+            let channel = notification_channel(h, &a.scope, &format!("unused-{n}")).await;
+            by_id("deleteNotificationChannel", json!(channel.id))
+        }
+        "testNotificationChannel" => (
+            "mutation($id: ID!) { testNotificationChannel(id: $id) { ok error } }".to_owned(),
+            json!({ "id": a.channel.id }),
+        ),
+        "createNotificationRule" => (
+            "mutation($i: CreateNotificationRuleInput!) { createNotificationRule(input: $i) { id } }".to_owned(),
+            json!({ "i": { "projectId": pa, "name": format!("r{n}"), "events": ["cert.issued"],
+                "channelIds": [a.channel.id] } }),
+        ),
+        "updateNotificationRule" => {
+            let rule = fresh_in_a(h, w).await.rule;
+            (
+                "mutation($id: ID!, $i: UpdateNotificationRuleInput!) { updateNotificationRule(id: $id, input: $i) { id } }"
+                    .to_owned(),
+                json!({ "id": rule.id, "i": { "enabled": false, "version": rule.version } }),
+            )
+        }
+        "deleteNotificationRule" => by_id("deleteNotificationRule", json!(fresh_in_a(h, w).await.rule.id)),
         // Owners' cluster and actor mutations destroy nothing here: `query_for` has them.
         "initCluster" | "joinCluster" | "leaveCluster" | "panicActor" => query_for(field, w),
         other => panic!("no matrix mutation for {other}: add one"),

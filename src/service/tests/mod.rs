@@ -18,6 +18,7 @@ mod dns;
 mod inventory;
 mod jobs;
 mod members;
+mod notifications;
 mod overview;
 mod projects;
 mod session;

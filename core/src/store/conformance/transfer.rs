@@ -47,6 +47,7 @@ pub async fn fill_every_part<S: Store>(f: &Fixture<S>) -> Filled {
     let approval =
         ApprovalRequest::new(w.a.project_id(), set.certificate.id, ApprovalAction::Renew, w.owner.id, vec![], 24, now);
     f.store.insert(&w.a, &approval).await.unwrap();
+    fill_notifications(f, &w, &set.certificate, now).await;
     let expires_at = now.saturating_add(Duration::from_secs(3_600));
     let session = Session {
         id: SessionId::new(),
@@ -227,4 +228,50 @@ where
     assert!(matches!(again, Err(CopyError::TargetNotEmpty { .. })), "{again:?}");
     assert_eq!(export_all(&b.store, TransferPart::Records(RecordKind::Certificate)).await, before);
     assert_copy_carries_on(&b.store, &filled).await;
+}
+
+/// A channel (its secret sealed), a rule sending to it, and the watch of `cert`.
+async fn fill_notifications<S: Store>(f: &Fixture<S>, w: &World, cert: &Certificate, now: Timestamp) {
+    use crate::ids::{ChannelId, RuleId};
+    use crate::model::{
+        CertificateHealth, CertificateWatch, ChannelSettings, EventKind, NotificationChannel, NotificationRule,
+    };
+    let channel = NotificationChannel {
+        id: ChannelId::new(),
+        project_id: w.a.project_id(),
+        name: "on call".into(),
+        settings: ChannelSettings::Slack {},
+        secret: Some(sealed(1, "hook")),
+        created_by: w.owner.id,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    f.store.insert(&w.a, &channel).await.unwrap();
+    let rule = NotificationRule {
+        id: RuleId::new(),
+        project_id: w.a.project_id(),
+        name: "failing".into(),
+        enabled: true,
+        events: vec![EventKind::Health(CertificateHealth::RenewalFailing)],
+        channel_ids: vec![channel.id],
+        expiry: None,
+        digest_minutes: None,
+        created_by: w.owner.id,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    f.store.insert(&w.a, &rule).await.unwrap();
+    let watch = CertificateWatch {
+        id: cert.id,
+        project_id: w.a.project_id(),
+        health: CertificateHealth::Ok,
+        since: now,
+        warned: vec![(rule.id, 1)],
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    f.store.insert(&w.a, &watch).await.unwrap();
 }

@@ -14,7 +14,7 @@ use mongodb::{Database, IndexModel};
 use crate::clock::Clock;
 use crate::store::StoreError;
 
-pub const LATEST_VERSION: u32 = 5;
+pub const LATEST_VERSION: u32 = 6;
 
 /// A collection and the indexes one concern needs on it (named, so re-creating one is a no-op).
 pub(super) struct CollectionIndexes {
@@ -55,7 +55,12 @@ pub(super) fn expected() -> Vec<CollectionIndexes> {
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn steps() -> Vec<fn() -> Vec<CollectionIndexes>> {
-    vec![schema_v1, schema_v2, schema_v3, schema_v4, schema_v5]
+    vec![schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6]
+}
+
+/// Version 6 (M2.8, notifications): channels, rules and certificate watches.
+fn schema_v6() -> Vec<CollectionIndexes> {
+    super::records::indexes_of(&crate::store::RecordKind::NOTIFICATIONS)
 }
 
 /// Version 5 (M2.8, approvals): the approval requests' collection, indexed like every record kind.

@@ -23,10 +23,16 @@ pub(super) fn migrations() -> Vec<String> {
         schema_v13(),
         schema_v14(),
         schema_v15(),
+        schema_v16(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 15;
+pub const LATEST_VERSION: u32 = 16;
+
+/// Notifications (M2.8): channels, rules and the per-certificate watch, each a plain record table.
+fn schema_v16() -> String {
+    RecordKind::NOTIFICATIONS.into_iter().map(record_table).collect()
+}
 
 /// Operator requests waiting for an admin's approval (M2.8), listed by certificate.
 fn schema_v15() -> String {

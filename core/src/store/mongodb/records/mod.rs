@@ -30,7 +30,10 @@ pub(super) use self::write::insert;
 /// a key is set), lookups by secondary key; certificates also by renewal window and by expiry.
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
     // Schema v1's kinds: the ones added later come with their own step (`schema::schema_v5`).
-    let v1: Vec<RecordKind> = RecordKind::ALL.into_iter().filter(|k| *k != RecordKind::ApprovalRequest).collect();
+    let v1: Vec<RecordKind> = RecordKind::ALL
+        .into_iter()
+        .filter(|k| *k != RecordKind::ApprovalRequest && !RecordKind::NOTIFICATIONS.contains(k))
+        .collect();
     indexes_of(&v1)
 }
 

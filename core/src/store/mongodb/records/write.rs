@@ -210,7 +210,8 @@ pub(in crate::store::mongodb) async fn delete_empty_project(
     if projects.find_one(ours.clone()).session(&mut *session).await?.is_none() {
         return Err(Fail::Store(StoreError::not_found(RecordKind::Project, id)));
     }
-    for kind in RecordKind::ALL.into_iter().filter(|k| k.is_project_scoped()) {
+    // Watches are the notification router's bookkeeping: they go with the project.
+    for kind in RecordKind::ALL.into_iter().filter(|k| k.is_project_scoped() && *k != RecordKind::CertificateWatch) {
         let holds = store
             .collection(kind.table())
             .find_one(doc! { "org_id": &org, "project_id": &id })
@@ -221,11 +222,13 @@ pub(in crate::store::mongodb) async fn delete_empty_project(
             return Err(Fail::Store(StoreError::NotEmpty { kind: "project", id, holds: kind.name() }));
         }
     }
-    store
-        .collection(RecordKind::Membership.table())
-        .delete_many(doc! { "org_id": &org, "project_id": &id })
-        .session(&mut *session)
-        .await?;
+    for kind in [RecordKind::Membership, RecordKind::CertificateWatch] {
+        store
+            .collection(kind.table())
+            .delete_many(doc! { "org_id": &org, "project_id": &id })
+            .session(&mut *session)
+            .await?;
+    }
     projects.delete_one(ours).session(&mut *session).await?;
     Ok(())
 }

@@ -459,13 +459,17 @@ pub(crate) fn delete_empty_project(conn: &Connection, org: OrgId, project: Proje
     if ours.is_none() {
         return Err(StoreError::not_found(RecordKind::Project, id));
     }
-    for kind in RecordKind::ALL.into_iter().filter(|k| k.is_project_scoped()) {
+    // Watches are the notification router's bookkeeping, not something a person made: they go with
+    // the project.
+    for kind in RecordKind::ALL.into_iter().filter(|k| k.is_project_scoped() && *k != RecordKind::CertificateWatch) {
         let sql = format!("SELECT 1 FROM {} WHERE project_id = ?1 LIMIT 1", kind.table());
         if conn.prepare_cached(&sql)?.query_row([&id], |_| Ok(())).optional()?.is_some() {
             return Err(StoreError::NotEmpty { kind: "project", id, holds: kind.name() });
         }
     }
     conn.prepare_cached("DELETE FROM memberships WHERE org_id = ?1 AND project_id = ?2")?
+        .execute([org.to_string(), id.clone()])?;
+    conn.prepare_cached("DELETE FROM certificate_watches WHERE org_id = ?1 AND project_id = ?2")?
         .execute([org.to_string(), id.clone()])?;
     let deleted = conn
         .prepare_cached("DELETE FROM projects WHERE org_id = ?1 AND id = ?2")?
