@@ -39,6 +39,29 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Write a consistent copy of the embedded SQLite store to a new file, while the service runs
+    /// (a MongoDB store: use mongodump, docs/operations.md "Backups").
+    Backup {
+        /// The new file (never written over).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup as this configuration's store, into an empty data directory: kept only
+    /// once every sealed value opens with this KEK, every audit chain verifies and SQLite's
+    /// integrity check passes.
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Exit 0 if the service at ADDR answers its readiness probe (`/readyz`) with 200, else 1: a
+    /// container's health check, where the image has no shell and no HTTP client.
+    Healthcheck {
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+    },
     /// Check the tamper-evident audit chain.
     Audit {
         #[command(subcommand)]

@@ -3,6 +3,7 @@
 
 mod api;
 mod audit;
+mod backup;
 #[cfg(feature = "bench")]
 mod bench;
 mod cli;
@@ -117,6 +118,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logging::init(&log, None, logging::Output::Stderr);
             block_on(store_copy::run(&from, &to, batch))
         }
+        Command::Healthcheck { addr, path } => Ok(healthcheck(addr, &path)),
+        Command::Backup { to } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            store_location::require_existing(&config)?;
+            logging::init(&config.log, None, logging::Output::Stderr);
+            block_on(backup::backup(&config, &to))
+        }
+        Command::Restore { from } => {
+            let config = config_check::load(cli.config.as_deref())?;
+            logging::init(&config.log, None, logging::Output::Stderr);
+            block_on(backup::restore(&config, &from))
+        }
         Command::Audit { command: AuditCommand::Verify { remote: true, connection, .. } } => {
             Ok(client::audit_verify(connection))
         }
@@ -163,4 +176,29 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("cannot start the async runtime")
     })
     .block_on(future)
+}
+
+/// One GET of `path` at `addr` over plain HTTP (the service's own listener), within 3 s.
+fn healthcheck(addr: std::net::SocketAddr, path: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(3);
+    let answer = std::net::TcpStream::connect_timeout(&addr, timeout).and_then(|mut stream| {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    });
+    match answer {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(head) => {
+            eprintln!("{addr}{path}: {}", head.lines().next().unwrap_or("no answer"));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{addr}{path}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

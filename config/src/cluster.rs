@@ -27,7 +27,13 @@ pub struct ClusterConfig {
 }
 
 pub(crate) fn validate_cluster(c: crate::raw::RawCluster, data_dir: &Path) -> Result<ClusterConfig, ConfigError> {
-    let node_id = in_range("cluster.node_id", c.node_id, 1, u64::MAX)?;
+    let node_id = match (c.node_id, c.node_index) {
+        (0, Some(index)) => in_range("cluster.node_index", index, 0, u64::MAX - 1)? + 1,
+        (_, Some(index)) => {
+            return Err(ConfigError::invalid("cluster.node_index", index, "give node_id or node_index, not both"));
+        }
+        (id, None) => in_range("cluster.node_id", id, 1, u64::MAX)?,
+    };
     let listen: SocketAddr = c
         .listen
         .parse()

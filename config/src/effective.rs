@@ -148,6 +148,7 @@ fn raw_siem(s: &crate::SiemConfig) -> crate::raw::RawSiem {
 fn raw_cluster(k: &crate::ClusterConfig) -> crate::raw::RawCluster {
     crate::raw::RawCluster {
         node_id: k.node_id,
+        node_index: None,
         listen: k.listen.to_string(),
         advertise: Some(k.advertise.clone()),
         source_address: k.source_address.map(|a| a.to_string()),

@@ -234,6 +234,9 @@ impl Default for RawJobs {
 pub struct RawCluster {
     /// Unique and stable for the node's life, 1 or more.
     pub node_id: u64,
+    /// Instead of `node_id`: this node's 0-based index (a StatefulSet pod's
+    /// `apps.kubernetes.io/pod-index` label), the node id being the index + 1.
+    pub node_index: Option<u64>,
     pub listen: String,
     /// The `host:port` the other nodes use to reach this one; defaults to `listen` unless that is a
     /// wildcard address.
@@ -254,6 +257,7 @@ impl Default for RawCluster {
     fn default() -> Self {
         RawCluster {
             node_id: 0,
+            node_index: None,
             listen: "0.0.0.0:7400".into(),
             advertise: None,
             source_address: None,

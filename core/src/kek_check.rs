@@ -40,6 +40,25 @@ fn describe_key(key: &SealedKey) -> String {
     format!("{}/{} field {}", key.table, key.record_id, key.field)
 }
 
+/// Opens each of `rows` (whether it opens, row by row). Opening goes through the KEK actor, which
+/// blocks the caller: not on an async thread.
+pub async fn open_rows(
+    envelope: &Envelope,
+    rows: Vec<SealedRow>,
+) -> Result<Vec<(SealedRow, Result<(), CryptoError>)>, StoreError> {
+    let env = envelope.clone();
+    tokio::task::spawn_blocking(move || {
+        rows.into_iter()
+            .map(|row| {
+                let result = env.open(&row.key.record_id, &row.key.field, &row.secret).map(drop);
+                (row, result)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))
+}
+
 /// Opens up to `sample` values of every KEK version the store uses; returns how many it opened.
 pub async fn check_store_opens(store: &dyn Store, envelope: &Envelope, sample: usize) -> Result<u64, KekCheckError> {
     let usage = store.kek_usage().await?;
@@ -47,19 +66,7 @@ pub async fn check_store_opens(store: &dyn Store, envelope: &Envelope, sample: u
     let mut opened = 0;
     for (version, count) in usage {
         let rows = store.sealed_with_version(version, sample.max(1)).await?;
-        let env = envelope.clone();
-        // Opening goes through the KEK actor, which blocks the caller: not on an async thread.
-        let results = tokio::task::spawn_blocking(move || {
-            rows.into_iter()
-                .map(|row| {
-                    let result = env.open(&row.key.record_id, &row.key.field, &row.secret).map(drop);
-                    (row, result)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
-        for (row, result) in results {
+        for (row, result) in open_rows(envelope, rows).await? {
             let sample = Box::new(row);
             match result {
                 Ok(()) => opened += 1,

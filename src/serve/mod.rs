@@ -7,6 +7,7 @@
 
 mod listeners;
 mod scheduler_role;
+mod sd_notify;
 mod signals;
 mod worker;
 
@@ -47,7 +48,11 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         }
     };
     let services = Services::start(&config, mode, &kek, &actors, &front, &backend);
+    let systemd = sd_notify::Notifier::from_env();
+    systemd.ready();
+    systemd.keep_watchdog();
     let signal = signals.wait_for_shutdown(front.tls.as_deref()).await;
+    systemd.stopping();
     info!(signal, grace_secs = config.api.shutdown_grace.as_secs(), "shutting down");
     shut_down(&config, kek, front, backend, services).await;
     info!("stopped");

@@ -67,7 +67,7 @@ pub async fn create(auth: &Authorized, input: CreateChannel) -> Result<ChannelVi
     if let Some(secret) = &input.secret {
         channel.secret = Some(seal(auth, &channel, secret)?);
     }
-    let details = json!({ "name": channel.name, "type": channel.settings.kind() });
+    let details = json!({ "name": channel.name, "type": channel.settings.kind(), "settings": channel.settings });
     let audit = auth
         .audit(
             "notification_channel.created",
@@ -89,17 +89,21 @@ pub async fn update(auth: &Authorized, id: ChannelId, input: UpdateChannel) -> R
         check_name(name).map_err(refused)?;
         channel.name = name.trim().to_owned();
     }
+    let before = channel.settings.clone();
     if let Some(settings) = input.settings {
         settings.validate().map_err(refused)?;
-        let moved = settings.kind() != channel.settings.kind()
-            || settings.secret_destination() != channel.settings.secret_destination();
-        if moved && channel.secret.is_some() && input.secret.is_none() {
+        // Another type's secret, or a password once no username is left, is no secret of these
+        // settings any more: it goes.
+        let unusable = settings.kind() != channel.settings.kind()
+            || matches!(settings, certautopilot_core::model::ChannelSettings::Email { username: None, .. });
+        let moved = settings.secret_destination() != channel.settings.secret_destination();
+        if moved && !unusable && channel.secret.is_some() && input.secret.is_none() {
             return Err(ApiError::invalid(
                 "secret",
-                "these settings send the stored secret somewhere new (another type, host, URL or trusted roots): give the secret again in the same request",
+                "these settings send the stored secret somewhere new (another host, URL or trusted roots): give the secret again in the same request",
             ));
         }
-        if settings.kind() != channel.settings.kind() && input.secret.is_none() {
+        if unusable && input.secret.is_none() {
             channel.secret = None;
         }
         channel.settings = settings;
@@ -109,8 +113,8 @@ pub async fn update(auth: &Authorized, id: ChannelId, input: UpdateChannel) -> R
         channel.secret = Some(seal(auth, &channel, secret)?);
     }
     channel.updated_at = auth.state().now();
-    let details =
-        json!({ "name": channel.name, "type": channel.settings.kind(), "secret_changed": input.secret.is_some() });
+    let details = json!({ "name": channel.name, "type": channel.settings.kind(), "secret_changed": input.secret.is_some(),
+        "before": before, "after": channel.settings });
     let audit = auth
         .audit(
             "notification_channel.updated",

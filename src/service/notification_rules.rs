@@ -46,17 +46,6 @@ async fn check(auth: &Authorized, scope: &ProjectScope, rule: &mut NotificationR
     Ok(())
 }
 
-fn details(rule: &NotificationRule) -> serde_json::Value {
-    json!({
-        "name": rule.name,
-        "enabled": rule.enabled,
-        "events": rule.events,
-        "channel_ids": rule.channel_ids,
-        "expiry": rule.expiry,
-        "digest_minutes": rule.digest_minutes,
-    })
-}
-
 /// Creates a rule (admin); at most `MAX_RULES` per project.
 pub async fn create(auth: &Authorized, input: CreateRule) -> Result<RuleView, ApiError> {
     let scope = auth.project_scope(input.project_id).await?;
@@ -83,7 +72,7 @@ pub async fn create(auth: &Authorized, input: CreateRule) -> Result<RuleView, Ap
         return Err(ApiError::invalid("project_id", format!("a project has at most {MAX_RULES} rules")));
     }
     let object = Some(("notification_rule", rule.id.to_string()));
-    let audit = auth.audit("notification_rule.created", object, Some(scope.project_id()), details(&rule)).await?;
+    let audit = auth.audit("notification_rule.created", object, Some(scope.project_id()), rule.fields()).await?;
     store.insert_audited(&scope, &rule, audit).await?;
     Ok(rule.into())
 }
@@ -92,7 +81,7 @@ pub async fn create(auth: &Authorized, input: CreateRule) -> Result<RuleView, Ap
 pub async fn update(auth: &Authorized, id: RuleId, input: UpdateRule) -> Result<RuleView, ApiError> {
     let (scope, mut rule): (_, NotificationRule) = records::addressed(auth, &id, WHAT).await?;
     records::at_version(WHAT, rule.version, input.version)?;
-    let before = details(&rule);
+    let before = rule.fields();
     if let Some(name) = input.name {
         rule.name = name;
     }
@@ -114,7 +103,7 @@ pub async fn update(auth: &Authorized, id: RuleId, input: UpdateRule) -> Result<
     check(auth, &scope, &mut rule).await?;
     rule.updated_at = auth.state().now();
     let object = Some(("notification_rule", id.to_string()));
-    let changes = json!({ "before": before, "after": details(&rule) });
+    let changes = json!({ "before": before, "after": rule.fields() });
     let audit = auth.audit("notification_rule.updated", object, Some(scope.project_id()), changes).await?;
     let rule = auth.state().store()?.update_audited(&scope, &rule, audit).await?;
     Ok(rule.into())

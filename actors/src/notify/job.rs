@@ -13,7 +13,7 @@ use certautopilot_core::model::{
     AuditEvent, Certificate, ChannelSettings, EventKind, Job, JobKind, NotificationChannel, NotificationRule, Project,
 };
 use certautopilot_core::store::RecordStore;
-use certautopilot_core::{OrgScope, ProjectScope, StoreError};
+use certautopilot_core::{OrgScope, ProjectScope, StoreError, Timestamp};
 
 use super::render::{DIGEST_LINES, Names, digest_message, event_message};
 use super::{NotifySettings, digest_cursor};
@@ -29,10 +29,6 @@ const DIGEST_SCAN: usize = 5_000;
 pub struct NotifyJobs {
     pub deps: IssuanceDeps,
     pub settings: NotifySettings,
-}
-
-fn store_error(e: impl std::fmt::Display + Into<JobError>) -> JobError {
-    e.into()
 }
 
 /// The channel as the connectors send to it, its secret opened.
@@ -108,13 +104,13 @@ impl JobHandler for NotifyJobs {
         let project: Project = match deps.store.get(&org_scope, &project_id).await {
             Ok(project) => project,
             Err(StoreError::NotFound { .. }) => return Ok("the project was deleted; nothing sent".into()),
-            Err(e) => return Err(store_error(e)),
+            Err(e) => return Err(e.into()),
         };
         let scope = ProjectScope::for_system("notifications", &project);
         let rule: NotificationRule = match deps.store.get(&scope, &rule_id).await {
             Ok(rule) => rule,
             Err(StoreError::NotFound { .. }) => return Ok("the rule was deleted; nothing sent".into()),
-            Err(e) => return Err(store_error(e)),
+            Err(e) => return Err(e.into()),
         };
         if !rule.channel_ids.contains(&channel_id) {
             return Ok("the rule no longer sends to this channel; nothing sent".into());
@@ -122,7 +118,7 @@ impl JobHandler for NotifyJobs {
         let channel: NotificationChannel = match deps.store.get(&scope, &channel_id).await {
             Ok(channel) => channel,
             Err(StoreError::NotFound { .. }) => return Ok("the channel was deleted; nothing sent".into()),
-            Err(e) => return Err(store_error(e)),
+            Err(e) => return Err(e.into()),
         };
         let delivery_id = job.id.to_string();
         let (message, digest_to) = match delivery {
@@ -131,14 +127,28 @@ impl JobHandler for NotifyJobs {
                 let Some(kind) = EventKind::of_entry(&entry) else {
                     return Err(JobError::permanent(format!("audit entry {seq} is no notifiable event")));
                 };
+                // Disabled, or changed to want other events, since it was queued: nothing to send.
+                if !rule.wants(&entry, kind) {
+                    return Ok("the rule no longer sends this event; nothing sent".into());
+                }
                 let names = self.names(&scope, std::slice::from_ref(&entry)).await?;
                 (event_message(delivery_id, &entry, kind, &project, &rule, &names), None)
             }
             NotifyDelivery::Digest { window, minutes } => {
                 let end = NotifyDelivery::digest_end(window, minutes);
-                let cursor_name = digest_cursor(&rule, &channel);
+                let cursor_name = digest_cursor(rule.id, channel.id);
                 let from = deps.store.siem_cursor(&cursor_name, org.org.id).await?;
-                let (entries, more, last) = self.digest_entries(&org_scope, &rule, from, end).await?;
+                let (entries, more, last, capped) = self.digest_entries(&org_scope, &rule, from, end).await?;
+                if capped {
+                    // What the scan left is picked up by the next period's digest, queued now.
+                    let delivery = NotifyDelivery::digest_at(Timestamp::now(), minutes);
+                    let mut follow =
+                        JobSpec::Notify { rule_id, channel_id, delivery }.into_job(&scope, job.max_attempts);
+                    if let NotifyDelivery::Digest { window, minutes } = delivery {
+                        follow.delay = NotifyDelivery::digest_end(window, minutes).duration_since(Timestamp::now());
+                    }
+                    deps.store.enqueue_job(follow).await?;
+                }
                 if entries.is_empty() {
                     if last > from {
                         deps.store.advance_siem_cursor(&cursor_name, org.org.id, last).await?;
@@ -186,16 +196,18 @@ impl NotifyJobs {
     }
 
     /// The rule's events after `from` that happened before `end`: the first `DIGEST_LINES` with their
-    /// kind, how many more, and the last `seq` read (the digest's cursor moves there once sent).
-    /// Reading stops at the first entry at or after `end`, which belongs to a later digest.
+    /// kind, how many more, the last `seq` read (the digest's cursor moves there once sent), and
+    /// whether the scan stopped at `DIGEST_SCAN` with entries left. Reading stops at the first entry
+    /// at or after `end`, which belongs to a later digest.
     async fn digest_entries(
         &self,
         scope: &OrgScope,
         rule: &NotificationRule,
         from: u64,
-        end: certautopilot_core::Timestamp,
-    ) -> Result<(Vec<(AuditEvent, EventKind)>, usize, u64), JobError> {
+        end: Timestamp,
+    ) -> Result<(Vec<(AuditEvent, EventKind)>, usize, u64, bool), JobError> {
         let (mut listed, mut more, mut last, mut read) = (Vec::new(), 0, from, 0);
+        let mut capped = false;
         // A rule's first digest starts where the rule did, not at the start of the chain.
         let start = if from == 0 { Some(rule.created_at) } else { None };
         'pages: loop {
@@ -210,7 +222,11 @@ impl NotifyJobs {
                 break;
             }
             for entry in page {
-                if entry.at >= end || read >= DIGEST_SCAN {
+                if entry.at >= end {
+                    break 'pages;
+                }
+                if read >= DIGEST_SCAN {
+                    capped = true;
                     break 'pages;
                 }
                 read += 1;
@@ -226,6 +242,6 @@ impl NotifyJobs {
                 }
             }
         }
-        Ok((listed, more, last))
+        Ok((listed, more, last, capped))
     }
 }

@@ -16,7 +16,8 @@ mod watch;
 use std::time::Duration;
 
 use actix::ArbiterHandle;
-use certautopilot_core::model::{Fence, NotificationChannel, NotificationRule};
+use certautopilot_core::ids::{ChannelId, RuleId};
+use certautopilot_core::model::Fence;
 use serde::{Deserialize, Serialize};
 
 pub use job::{NotifyJobs, TELEGRAM_API, send_once, wire_channel};
@@ -34,8 +35,8 @@ pub const KIND: &str = "notification_router";
 pub const ROUTER_CURSOR: &str = "@notifications";
 
 /// A digest's cursor: how far (rule, channel)'s digests have reported.
-pub fn digest_cursor(rule: &NotificationRule, channel: &NotificationChannel) -> String {
-    format!("@digest:{}:{}", rule.id, channel.id)
+pub fn digest_cursor(rule: RuleId, channel: ChannelId) -> String {
+    format!("@digest:{rule}:{channel}")
 }
 
 /// `[notifications]`, as the router and the jobs use it.

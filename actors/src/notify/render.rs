@@ -37,8 +37,21 @@ fn subject_of(entry: &AuditEvent, names: &Names) -> String {
     }
 }
 
-/// One line: what happened to what, and why.
+/// At most this many characters of a headline (an e-mail subject, a chat title).
+const HEADLINE_CHARS: usize = 240;
+
+/// One line: what happened to what, and why. Names and reasons come from certificates and remote
+/// parties: control characters become spaces and the line is cut, so no channel refuses it.
 pub(super) fn headline(entry: &AuditEvent, kind: EventKind, names: &Names) -> String {
+    let line = raw_headline(entry, kind, names);
+    let mut clean: String = line.chars().map(|c| if c.is_control() { ' ' } else { c }).take(HEADLINE_CHARS).collect();
+    if line.chars().count() > HEADLINE_CHARS {
+        clean.push('…');
+    }
+    clean
+}
+
+fn raw_headline(entry: &AuditEvent, kind: EventKind, names: &Names) -> String {
     let what = subject_of(entry, names);
     let why = detail(entry, "reason").map(|r| format!(": {r}")).unwrap_or_default();
     match kind {

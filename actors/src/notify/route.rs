@@ -2,23 +2,24 @@
 //! checked link by link, turned into `notify` jobs for the rules that want them, and the cursor is
 //! moved past them; then the watch looks at the certificates those entries touched (or, at the
 //! sweep's period, at every certificate of a watched project).
-//! Invariant: the cursor moves only after every job of the entries before it is queued; rules are
-//! reloaded in chain order (at the entry that changed them), so an event is routed by the rules that
-//! were in force when it happened.
+//! Invariant: the cursor (and the link check's position) moves only after every job of the entries
+//! before it is queued; a rule's change is applied from its own entry, in chain order, and a rule
+//! never takes an event from before it existed. (A router that starts behind the chain loads the
+//! rules as they are now: a rule changed since is applied as changed from the start.)
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use certautopilot_core::audit::{AuditDraft, LinkFault, Verifier};
 use certautopilot_core::crypto::SecretBytes;
-use certautopilot_core::ids::{CertificateId, OrgId, ProjectId};
+use certautopilot_core::ids::{CertificateId, ChannelId, OrgId, ProjectId, RuleId};
 use certautopilot_core::jobs::{JobSpec, NotifyDelivery};
-use certautopilot_core::model::{AuditEvent, EventKind, Fence, NotificationRule, Organization, Project};
+use certautopilot_core::model::{AuditEvent, EventKind, Fence, NotificationRule, Organization, Project, RuleChange};
 use certautopilot_core::scope::Principal;
 use certautopilot_core::store::{AuditWrite, PageRequest, RecordStore};
 use certautopilot_core::{OrgScope, ProjectScope, StoreError, Timestamp};
 use serde_json::json;
 
-use super::{NotifySettings, ROUTER_CURSOR};
+use super::{NotifySettings, ROUTER_CURSOR, digest_cursor};
 use crate::issuance::{AUDIT_SECRET_FIELD, IssuanceDeps};
 
 /// Entries read per organization and round.
@@ -55,7 +56,9 @@ pub(crate) struct Router {
     fence: Option<Fence>,
     pub(super) rules: HashMap<OrgId, HashMap<ProjectId, (Project, Vec<NotificationRule>)>>,
     checked: HashMap<OrgId, Checked>,
-    secrets: HashMap<OrgId, Option<SecretBytes>>,
+    /// Breaks already audited, so a round retried after a failure does not report one again.
+    reported: std::collections::HashSet<(OrgId, u64)>,
+    secrets: HashMap<OrgId, SecretBytes>,
     pub(super) touched: HashMap<ProjectId, BTreeSet<CertificateId>>,
 }
 
@@ -67,6 +70,7 @@ impl Router {
             fence,
             rules: HashMap::new(),
             checked: HashMap::new(),
+            reported: Default::default(),
             secrets: HashMap::new(),
             touched: HashMap::new(),
         }
@@ -133,25 +137,79 @@ impl Router {
         }
     }
 
-    /// Reads a project's rules again (its rules changed, or it is new).
-    async fn reload_project(&mut self, org: &Organization, project_id: ProjectId) -> Result<(), StoreError> {
-        let scope = OrgScope::for_system(ACTOR, org);
-        let entry = match self.deps.store.get::<Project>(&scope, &project_id).await {
-            Ok(project) => Some((project.clone(), self.project_rules(&project).await?)),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e),
+    /// Applies a `notification_rule.*` entry to the rules in memory (a new project is read
+    /// first), and starts each digest it opens at this entry, so a digest never reports what
+    /// went out before it existed.
+    async fn apply_rule_change(&mut self, org: &Organization, entry: &AuditEvent) -> Result<(), StoreError> {
+        let Some(project_id) = entry.project_id else { return Ok(()) };
+        if !self.rules.get(&org.id).is_some_and(|p| p.contains_key(&project_id)) {
+            let scope = OrgScope::for_system(ACTOR, org);
+            match self.deps.store.get::<Project>(&scope, &project_id).await {
+                Ok(project) => {
+                    let rules = self.project_rules(&project).await?;
+                    self.rules.entry(org.id).or_default().insert(project_id, (project, rules));
+                }
+                Err(StoreError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        let rule_id = entry.object.as_ref().and_then(|o| o.id.parse::<RuleId>().ok());
+        let previous = self
+            .rules
+            .get(&org.id)
+            .and_then(|p| p.get(&project_id))
+            .and_then(|(_, rules)| rules.iter().find(|r| Some(r.id) == rule_id).cloned());
+        let mut change = NotificationRule::change_of(entry, previous.as_ref());
+        if change.is_none()
+            && let Some(id) = rule_id
+        {
+            // An entry without the rule's fields (written before they were recorded): the stored rule.
+            let project = self.rules.get(&org.id).and_then(|p| p.get(&project_id)).map(|(p, _)| p.clone());
+            if let Some(project) = project {
+                let scope = ProjectScope::for_system(ACTOR, &project);
+                change = match self.deps.store.get::<NotificationRule>(&scope, &id).await {
+                    Ok(rule) => Some(RuleChange::Set(Box::new(rule))),
+                    Err(StoreError::NotFound { .. }) => Some(RuleChange::Deleted(id)),
+                    Err(e) => return Err(e),
+                };
+            }
+        }
+        let Some((_, rules)) = self.rules.get_mut(&org.id).and_then(|p| p.get_mut(&project_id)) else { return Ok(()) };
+        let position = rules.iter().position(|r| Some(r.id) == rule_id);
+        let opened: Vec<(RuleId, ChannelId)> = match change {
+            Some(RuleChange::Set(rule)) => {
+                let before: Vec<ChannelId> = previous
+                    .as_ref()
+                    .filter(|p| p.digest_minutes.is_some())
+                    .map(|p| p.channel_ids.clone())
+                    .unwrap_or_default();
+                let opened = match rule.digest_minutes {
+                    Some(_) => rule.channel_ids.iter().filter(|c| !before.contains(c)).map(|c| (rule.id, *c)).collect(),
+                    None => Vec::new(),
+                };
+                match position {
+                    Some(i) => rules[i] = *rule,
+                    None => rules.push(*rule),
+                }
+                opened
+            }
+            Some(RuleChange::Deleted(id)) => {
+                rules.retain(|r| r.id != id);
+                Vec::new()
+            }
+            None => Vec::new(),
         };
-        let projects = self.rules.entry(org.id).or_default();
-        match entry {
-            Some(entry) => projects.insert(project_id, entry),
-            None => projects.remove(&project_id),
-        };
+        for (rule, channel) in opened {
+            self.deps.store.advance_siem_cursor(&digest_cursor(rule, channel), org.id, entry.seq).await?;
+        }
         Ok(())
     }
 
+    /// The organization's audit secret, opened once; while it cannot be opened, links are checked
+    /// without it (and opening is tried again next round).
     async fn audit_secret(&mut self, org: &Organization) -> Option<SecretBytes> {
         if let Some(secret) = self.secrets.get(&org.id) {
-            return secret.clone();
+            return Some(secret.clone());
         }
         let opened = org.audit_secret.as_ref().and_then(|sealed| {
             self.deps
@@ -161,9 +219,9 @@ impl Router {
                     |e| tracing::warn!(error = %e, "the audit secret cannot be opened: links are checked without it"),
                 )
                 .ok()
-        });
+        })?;
         self.secrets.insert(org.id, opened.clone());
-        opened
+        Some(opened)
     }
 
     async fn route(&mut self, org: &Organization, round: &mut Round) -> Result<(), StoreError> {
@@ -188,13 +246,11 @@ impl Router {
         };
         let Some(last) = entries.last().map(|e| e.seq) else { return Ok(()) };
         self.load_rules(org).await?;
-        self.check_links(org, cursor, &entries, round).await?;
+        let checked = self.check_links(org, cursor, &entries, round).await?;
         let mut queued_any = false;
         for entry in &entries {
-            if entry.action.starts_with("notification_rule.")
-                && let Some(project) = entry.project_id
-            {
-                self.reload_project(org, project).await?;
+            if entry.action.starts_with("notification_rule.") {
+                self.apply_rule_change(org, entry).await?;
             }
             if let (Some(object), Some(project)) = (&entry.object, entry.project_id)
                 && object.kind == "certificate"
@@ -205,6 +261,8 @@ impl Router {
             queued_any |= self.enqueue(org, entry, round).await?;
         }
         store.advance_siem_cursor(ROUTER_CURSOR, org.id, last).await?;
+        // Only now: a round that failed before this point reads (and checks) these entries again.
+        self.checked.insert(org.id, checked);
         round.entries_read += entries.len() as u64;
         round.progressed = true;
         if queued_any {
@@ -214,14 +272,15 @@ impl Router {
     }
 
     /// Checks each entry's link to the one before; a break is audited (`audit.chain_broken`) and
-    /// the check goes on from the entry after it.
+    /// the check goes on from the entry after it. Returns where the check stands after `entries`,
+    /// for the caller to keep once they are routed.
     async fn check_links(
         &mut self,
         org: &Organization,
         cursor: u64,
         entries: &[AuditEvent],
         round: &mut Round,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Checked, StoreError> {
         let previous = match self.checked.get(&org.id).cloned() {
             Some(checked) => checked,
             None if cursor == 0 => Checked::After(0, String::new()),
@@ -250,10 +309,10 @@ impl Router {
                 verifier = Verifier::resume(secret.as_ref(), Some((entry.seq, entry.hmac.clone())));
             }
         }
-        if let Some(last) = entries.last() {
-            self.checked.insert(org.id, Checked::After(last.seq, last.hmac.clone()));
-        }
-        Ok(())
+        Ok(match entries.last() {
+            Some(last) => Checked::After(last.seq, last.hmac.clone()),
+            None => previous,
+        })
     }
 
     async fn report_break(
@@ -263,6 +322,9 @@ impl Router {
         fault: &LinkFault,
         round: &mut Round,
     ) -> Result<(), StoreError> {
+        if !self.reported.insert((org.id, seq)) {
+            return Ok(());
+        }
         tracing::error!(org = %org.id, seq, fault = %fault, "AUDIT CHAIN IS BROKEN");
         round.chain_breaks += 1;
         let draft = AuditDraft {
@@ -292,7 +354,8 @@ impl Router {
                 for channel_id in &rule.channel_ids {
                     let delivery = match rule.digest_minutes {
                         None => NotifyDelivery::Event { seq: entry.seq },
-                        Some(minutes) => NotifyDelivery::digest_at(Timestamp::now(), minutes),
+                        // The later of now and the entry's time: the digest cuts off by entry time.
+                        Some(minutes) => NotifyDelivery::digest_at(Timestamp::now().max(entry.at), minutes),
                     };
                     let mut job = JobSpec::Notify { rule_id: rule.id, channel_id: *channel_id, delivery }
                         .into_job(&scope, self.settings.max_attempts);

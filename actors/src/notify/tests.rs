@@ -16,7 +16,6 @@ use certautopilot_core::model::{
 use certautopilot_core::scope::Principal;
 use certautopilot_core::store::{AuditWrite, PageRequest, RecordStore};
 use certautopilot_core::{OrgScope, ProjectScope, Timestamp};
-use serde_json::json;
 
 use super::NotifySettings;
 use super::route::Router;
@@ -73,7 +72,8 @@ async fn rule(
         expiry,
         digest_minutes: None,
         created_by: certautopilot_core::ids::UserId::new(),
-        created_at: Timestamp::now(),
+        // The fixture's store stamps its entries with its own clock: the rule is older than all.
+        created_at: Timestamp::from_unix_millis(0),
         updated_at: Timestamp::now(),
         version: 1,
     };
@@ -87,7 +87,7 @@ async fn rule(
                 id: rule.id.to_string(),
             }),
             project_id: Some(scope.project_id()),
-            details: json!({}),
+            details: rule.fields(),
         },
     };
     f.store.insert_audited(scope, &rule, audit).await.unwrap();

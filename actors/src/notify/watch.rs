@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::ids::CertificateId;
 use certautopilot_core::model::{
-    AuditObject, Certificate, CertificateWatch, NotificationRule, Organization, Project, WatchOutcome, decide_watch,
+    AuditObject, Certificate, CertificateWatch, NotificationRule, Organization, WatchOutcome, decide_watch,
 };
 use certautopilot_core::scope::Principal;
 use certautopilot_core::store::{AuditWrite, PageRequest, RecordStore};
@@ -35,11 +35,12 @@ impl Router {
             let Some(ids) = self.touched.remove(&project.id) else { continue };
             let ids: Vec<CertificateId> = ids.into_iter().collect();
             let scope = ProjectScope::for_system(ACTOR, &project);
+            let drifted = self.drifted(&scope).await?;
             for chunk in ids.chunks(PAGE) {
                 let certs: Vec<Certificate> = self.deps.store.get_many(&scope, chunk).await?;
                 let watches: Vec<CertificateWatch> = self.deps.store.get_many(&scope, chunk).await?;
                 let watches = watches.into_iter().map(|w| (w.id, w)).collect();
-                self.decide_all(&project, &rules, &certs, &watches, round).await?;
+                self.decide_all(&scope, &rules, &certs, &watches, &drifted, round).await?;
             }
         }
         Ok(())
@@ -65,12 +66,13 @@ impl Router {
                     None => break,
                 }
             }
+            let drifted = self.drifted(&scope).await?;
             let mut seen = HashSet::new();
             let mut page = PageRequest::first(PAGE);
             loop {
                 let batch = self.deps.store.list::<Certificate>(&scope, &page).await?;
                 seen.extend(batch.items.iter().map(|c| c.id));
-                self.decide_all(&project, &rules, &batch.items, &watches, round).await?;
+                self.decide_all(&scope, &rules, &batch.items, &watches, &drifted, round).await?;
                 match batch.next_cursor {
                     Some(cursor) => page = PageRequest::after(PAGE, cursor),
                     None => break,
@@ -86,16 +88,20 @@ impl Router {
         Ok(())
     }
 
+    /// The project's certificates with a drifted deployment, read once per look at the project.
+    async fn drifted(&self, scope: &ProjectScope) -> Result<HashSet<CertificateId>, StoreError> {
+        Ok(self.deps.store.drifted_certificates(scope).await?.into_iter().collect())
+    }
+
     async fn decide_all(
         &self,
-        project: &Project,
+        scope: &ProjectScope,
         rules: &[NotificationRule],
         certs: &[Certificate],
         watches: &HashMap<CertificateId, CertificateWatch>,
+        drifted: &HashSet<CertificateId>,
         round: &mut Round,
     ) -> Result<(), StoreError> {
-        let scope = ProjectScope::for_system(ACTOR, project);
-        let drifted: HashSet<CertificateId> = self.deps.store.drifted_certificates(&scope).await?.into_iter().collect();
         let now = Timestamp::now();
         for cert in certs {
             let Some(outcome) = decide_watch(cert, drifted.contains(&cert.id), now, watches.get(&cert.id), rules)
@@ -103,7 +109,7 @@ impl Router {
                 continue;
             };
             let announced = outcome.event.is_some();
-            match self.write(&scope, outcome).await {
+            match self.write(scope, outcome).await {
                 Ok(()) => {
                     if announced {
                         round.watch_events += 1;

@@ -54,8 +54,10 @@ pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPo
 pub use notification::{
     CertificateWatch, ChannelSettings, DIGEST_MINUTES, EXPIRING, EventKind, ExpiryThreshold, HEALTH_CHANGED,
     MAX_CHANNELS, MAX_RECIPIENTS, MAX_RULE_CHANNELS, MAX_RULES, NotificationChannel, NotificationError,
-    NotificationRule, SecretNeed, Severity, SmtpSecurity, check_name,
+    NotificationRule, RULE_CREATED, RULE_DELETED, RULE_UPDATED, RuleChange, SecretNeed, Severity, SmtpSecurity,
+    check_name,
 };
+pub use notification_check::mail_address_ok;
 pub use notification_watch::{WatchEvent, WatchOutcome, decide as decide_watch};
 pub use propagation::{
     Propagation, PropagationInput, PropagationStrategy, PropagationWatch, ProviderPropagationDefaults, ServerAnswer,

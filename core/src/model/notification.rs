@@ -219,14 +219,13 @@ impl EventKind {
 
     /// The event an audit entry is, if any.
     pub fn of_entry(entry: &AuditEvent) -> Option<EventKind> {
+        let health = || entry.details.get("to").and_then(|v| v.as_str()).and_then(CertificateHealth::parse);
+        let retried = entry.details.get("will_retry") == Some(&serde_json::Value::Bool(true));
         match entry.action.as_str() {
-            HEALTH_CHANGED => entry
-                .details
-                .get("to")
-                .and_then(|v| v.as_str())
-                .and_then(CertificateHealth::parse)
-                .map(EventKind::Health),
+            HEALTH_CHANGED => health().map(EventKind::Health),
             EXPIRING => Some(EventKind::Expiring),
+            // A failed deployment that will be retried is none yet: only its last attempt is told.
+            "cert.distribution_failed" if retried => None,
             action => ACTION_EVENTS.iter().find(|(a, _)| *a == action).map(|(_, k)| *k),
         }
     }
@@ -366,9 +365,10 @@ impl NotificationRule {
         Ok(())
     }
 
-    /// Whether `entry` (an event of kind `kind`) is one this rule sends.
+    /// Whether `entry` (an event of kind `kind`) is one this rule sends: never one from before the
+    /// rule existed.
     pub fn wants(&self, entry: &AuditEvent, kind: EventKind) -> bool {
-        if !self.enabled || !self.events.contains(&kind) {
+        if !self.enabled || !self.events.contains(&kind) || entry.at < self.created_at {
             return false;
         }
         let here =
@@ -382,6 +382,79 @@ impl NotificationRule {
     /// The health changes and expiry thresholds this rule needs the watch for.
     pub fn watches(&self) -> bool {
         self.enabled && self.events.iter().any(|e| matches!(e, EventKind::Health(_) | EventKind::Expiring))
+    }
+}
+
+/// The actions that change a rule, each recording its fields (`updated`: under `after`).
+pub const RULE_CREATED: &str = "notification_rule.created";
+pub const RULE_UPDATED: &str = "notification_rule.updated";
+pub const RULE_DELETED: &str = "notification_rule.deleted";
+
+/// A rule as its audit entry leaves it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleChange {
+    Set(Box<NotificationRule>),
+    Deleted(RuleId),
+}
+
+/// The fields a rule's entries record (`NotificationRule::fields`).
+#[derive(Serialize, Deserialize)]
+struct RuleFields {
+    name: String,
+    enabled: bool,
+    events: Vec<EventKind>,
+    channel_ids: Vec<ChannelId>,
+    #[serde(default)]
+    expiry: Option<ExpiryThreshold>,
+    #[serde(default)]
+    digest_minutes: Option<u32>,
+}
+
+impl NotificationRule {
+    /// What a rule's audit entries record of it: everything that decides what it sends.
+    pub fn fields(&self) -> serde_json::Value {
+        let fields = RuleFields {
+            name: self.name.clone(),
+            enabled: self.enabled,
+            events: self.events.clone(),
+            channel_ids: self.channel_ids.clone(),
+            expiry: self.expiry,
+            digest_minutes: self.digest_minutes,
+        };
+        serde_json::to_value(fields).unwrap_or_default()
+    }
+
+    /// The rule as `entry` (one of its `notification_rule.*` entries) leaves it, after `previous`:
+    /// so a reader of the chain applies each change where it happened.
+    pub fn change_of(entry: &AuditEvent, previous: Option<&NotificationRule>) -> Option<RuleChange> {
+        let id: RuleId = entry.object.as_ref()?.id.parse().ok()?;
+        let project_id = entry.project_id?;
+        let recorded = match entry.action.as_str() {
+            RULE_CREATED => &entry.details,
+            RULE_UPDATED => entry.details.get("after")?,
+            RULE_DELETED => return Some(RuleChange::Deleted(id)),
+            _ => return None,
+        };
+        let f: RuleFields = serde_json::from_value(recorded.clone()).ok()?;
+        let created_by = match (previous, &entry.actor) {
+            (Some(p), _) => p.created_by,
+            (None, crate::scope::Principal::User(user)) => *user,
+            (None, _) => UserId::default(),
+        };
+        Some(RuleChange::Set(Box::new(NotificationRule {
+            id,
+            project_id,
+            name: f.name,
+            enabled: f.enabled,
+            events: f.events,
+            channel_ids: f.channel_ids,
+            expiry: f.expiry,
+            digest_minutes: f.digest_minutes,
+            created_by,
+            created_at: previous.map_or(entry.at, |p| p.created_at.min(entry.at)),
+            updated_at: entry.at,
+            version: previous.map_or(1, |p| p.version + 1),
+        })))
     }
 }
 
@@ -415,6 +488,9 @@ pub struct CertificateWatch {
     /// certificate (a new `not_after`) can cross it again.
     #[serde(default)]
     pub warned: Vec<(RuleId, i64)>,
+    /// The certificate's record version this watch last decided on: an older read never overrides.
+    #[serde(default)]
+    pub cert_version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,

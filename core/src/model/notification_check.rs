@@ -15,14 +15,31 @@ fn check_url(field: &'static str, url: &str) -> Result<(), NotificationError> {
     crate::model::checks::url(field, url).map(drop).map_err(|e| NotificationError { field, reason: e.message })
 }
 
-/// `local@domain`, printable, no spaces or angle brackets (it goes into SMTP commands).
+/// An address as e-mail channels send it (bare, in angle brackets on the envelope): printable
+/// ASCII, one `@` with something on both sides, nothing that could end a command or a header, at
+/// most 254 characters (RFC 5321 §4.5.3.1.3: a path is 256 octets with its angle brackets). The one
+/// check: the SMTP sender applies it too.
+pub fn mail_address_ok(address: &str) -> bool {
+    let plain = |b: u8| b.is_ascii_graphic() && !b"<>()[]\\,;:\"".contains(&b);
+    address.len() <= 254
+        && address.bytes().all(plain)
+        && address.bytes().filter(|b| *b == b'@').count() == 1
+        && !address.starts_with('@')
+        && !address.ends_with('@')
+}
+
 fn check_address(field: &'static str, address: &str) -> Result<(), NotificationError> {
-    let ok = address.len() <= 254
-        && address
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') || domain == "localhost")
-        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'));
-    if ok { Ok(()) } else { refuse(field, format!("{address:?} is not an e-mail address")) }
+    if mail_address_ok(address) { Ok(()) } else { refuse(field, format!("{address:?} is not an e-mail address")) }
+}
+
+/// PEM certificates, at most 64 KiB: what is trusted for the relay or receiver.
+fn check_roots(field: &'static str, pem: Option<&str>) -> Result<(), NotificationError> {
+    let Some(pem) = pem else { return Ok(()) };
+    let certificates = pem.matches("-----BEGIN CERTIFICATE-----").count();
+    if pem.len() > 65_536 || certificates == 0 || certificates != pem.matches("-----END CERTIFICATE-----").count() {
+        return refuse(field, "PEM certificates (-----BEGIN CERTIFICATE-----), at most 64 KiB");
+    }
+    Ok(())
 }
 
 fn check_host(field: &'static str, host: &str) -> Result<(), NotificationError> {
@@ -36,8 +53,9 @@ impl ChannelSettings {
     /// Checks the settings alone.
     pub fn validate(&self) -> Result<(), NotificationError> {
         match self {
-            ChannelSettings::Email { host, port, security, username, from, to, .. } => {
+            ChannelSettings::Email { host, port, security, username, from, to, trusted_roots_pem } => {
                 check_host("settings.host", host)?;
+                check_roots("settings.trusted_roots_pem", trusted_roots_pem.as_deref())?;
                 if *port == 0 {
                     return refuse("settings.port", "must be 1 to 65535");
                 }
@@ -55,7 +73,10 @@ impl ChannelSettings {
                 }
                 to.iter().try_for_each(|a| check_address("settings.to", a))
             }
-            ChannelSettings::Webhook { url, .. } => check_url("settings.url", url),
+            ChannelSettings::Webhook { url, trusted_roots_pem } => {
+                check_url("settings.url", url)?;
+                check_roots("settings.trusted_roots_pem", trusted_roots_pem.as_deref())
+            }
             ChannelSettings::Ntfy { server_url, topic } => {
                 check_url("settings.server_url", server_url)?;
                 let ok = !topic.is_empty()

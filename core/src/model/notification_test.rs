@@ -274,3 +274,53 @@ fn secrets_are_checked_without_echoing_them() {
     let ntfy = ChannelSettings::Ntfy { server_url: "https://ntfy.sh".into(), topic: "cap".into() };
     assert!(ntfy.check_secret(None, false).is_ok());
 }
+
+/// A rule's entries record what decides its sending, and a reader of the chain rebuilds it from
+/// them: created, then changed, then deleted; it never takes an event from before it existed.
+#[test]
+fn a_rule_is_rebuilt_from_its_entries_and_ignores_what_came_before_it() {
+    let project = ProjectId::new();
+    let r = rule(project, vec![EventKind::Issued], None);
+    let mut created = entry(Some(project), RULE_CREATED, r.fields());
+    created.object = Some(crate::model::AuditObject { kind: "notification_rule".into(), id: r.id.to_string() });
+    created.at = at(1);
+    let Some(RuleChange::Set(built)) = NotificationRule::change_of(&created, None) else { panic!("a rule") };
+    assert_eq!((built.id, built.project_id, &built.events, built.created_at), (r.id, project, &r.events, at(1)));
+    let mut off = (*built).clone();
+    off.enabled = false;
+    let mut updated = entry(Some(project), RULE_UPDATED, json!({ "before": built.fields(), "after": off.fields() }));
+    updated.object = created.object.clone();
+    updated.at = at(2);
+    let Some(RuleChange::Set(changed)) = NotificationRule::change_of(&updated, Some(&built)) else { panic!("a rule") };
+    assert!(!changed.enabled);
+    assert_eq!((changed.created_at, changed.version), (at(1), 2), "created stays, the version moves");
+    let mut deleted = entry(Some(project), RULE_DELETED, json!({}));
+    deleted.object = created.object.clone();
+    assert_eq!(NotificationRule::change_of(&deleted, Some(&changed)), Some(RuleChange::Deleted(r.id)));
+    assert_eq!(NotificationRule::change_of(&entry(Some(project), "cert.issued", json!({})), None), None);
+
+    let mut before = entry(Some(project), "cert.issued", json!({}));
+    before.at = at(0);
+    let mut after = before.clone();
+    after.at = at(2);
+    assert!(!built.wants(&before, EventKind::Issued), "an event from before the rule");
+    assert!(built.wants(&after, EventKind::Issued));
+}
+
+/// A failed deployment is told once it will not be retried; a watch never goes back to an older
+/// read of its certificate.
+#[test]
+fn retried_deployments_and_older_reads_are_not_told() {
+    let project = ProjectId::new();
+    let retrying = entry(Some(project), "cert.distribution_failed", json!({ "will_retry": true }));
+    let last = entry(Some(project), "cert.distribution_failed", json!({ "will_retry": false }));
+    assert_eq!(EventKind::of_entry(&retrying), None);
+    assert_eq!(EventKind::of_entry(&last), Some(EventKind::DistributionFailed));
+    let mut cert = six_day_cert(project);
+    cert.version = 5;
+    let seen = decide_watch(&cert, false, now(), None, &[]).unwrap().watch;
+    let mut older = cert.clone();
+    older.version = 4;
+    older.status = CertificateStatus::Failed;
+    assert_eq!(decide_watch(&older, false, now(), Some(&seen), &[]), None);
+}

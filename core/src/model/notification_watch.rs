@@ -45,6 +45,10 @@ pub fn decide(
     previous: Option<&CertificateWatch>,
     rules: &[NotificationRule],
 ) -> Option<WatchOutcome> {
+    // A read older than the one last decided on (a renewal landed in between) decides nothing.
+    if previous.is_some_and(|w| cert.version < w.cert_version) {
+        return None;
+    }
     let report = HealthReport::of(cert, now, drifted);
     let mut watch = match previous {
         Some(w) => w.clone(),
@@ -54,6 +58,7 @@ pub fn decide(
             health: report.health,
             since: now,
             warned: Vec::new(),
+            cert_version: cert.version,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -64,6 +69,8 @@ pub fn decide(
         None => alarming(report.health),
     };
     let first = previous.is_none();
+    let newer = watch.cert_version != cert.version;
+    watch.cert_version = cert.version;
     if changed {
         watch.health = report.health;
         watch.since = now;
@@ -97,7 +104,7 @@ pub fn decide(
             }),
         }
     });
-    if event.is_none() && !first && !pruned {
+    if event.is_none() && !first && !pruned && !newer {
         return None;
     }
     Some(WatchOutcome { watch, event, first })

@@ -73,6 +73,8 @@ fn path_in_b(w: &World, route: &RouteSpec) -> String {
             "certificates" => b.certificate.id.to_string(),
             "jobs" => b.job.id.to_string(),
             "approvals" => b.approval.id.to_string(),
+            "notification-channels" => b.channel.id.to_string(),
+            "notification-rules" => b.rule.id.to_string(),
             other => panic!("no id of project B for {other}"),
         };
         path = path.replace("{id}", &id);
@@ -155,6 +157,19 @@ async fn valid_body_in_b(h: &Harness, w: &World, route: &RouteSpec) -> Option<se
         (Method::PUT, "/api/v1/projects/{id}/approval-policy") => json!({ "require": "all" }),
         (Method::POST, "/api/v1/approvals/{id}/approve") | (Method::POST, "/api/v1/approvals/{id}/reject") => {
             json!({ "comment": "from project A" })
+        }
+        (Method::POST, "/api/v1/notification-channels") => json!({ "project_id": pb, "name": format!("ch{n}"),
+            "settings": { "type": "webhook", "url": "https://127.0.0.1:9/hook" }, "secret": "a-signing-secret-long-enough" }),
+        (Method::PATCH, "/api/v1/notification-channels/{id}") => {
+            let current: NotificationChannel = h.store.get(&b.scope, &b.channel.id).await.unwrap();
+            json!({ "name": format!("renamed-{n}"), "version": current.version })
+        }
+        (Method::POST, "/api/v1/notification-rules") => {
+            json!({ "project_id": pb, "name": format!("r{n}"), "events": ["cert.issued"], "channel_ids": [b.channel.id] })
+        }
+        (Method::PATCH, "/api/v1/notification-rules/{id}") => {
+            let current: NotificationRule = h.store.get(&b.scope, &b.rule.id).await.unwrap();
+            json!({ "enabled": true, "version": current.version })
         }
         (method, path) => panic!(
             "{method} {path} takes a body: add one project B's admin gets accepted to valid_body_in_b, \

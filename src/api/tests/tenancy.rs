@@ -434,6 +434,8 @@ struct Ids {
     certificate: String,
     job: String,
     approval: String,
+    channel: String,
+    rule: String,
 }
 
 impl Ids {
@@ -450,6 +452,8 @@ impl Ids {
             certificate: r.certificate.id.to_string(),
             job: r.job.id.to_string(),
             approval: r.approval.id.to_string(),
+            channel: r.channel.id.to_string(),
+            rule: r.rule.id.to_string(),
         }
     }
 
@@ -465,6 +469,8 @@ impl Ids {
             certificate: CertificateId::new().to_string(),
             job: JobId::new().to_string(),
             approval: certautopilot_core::ids::ApprovalId::new().to_string(),
+            channel: certautopilot_core::ids::ChannelId::new().to_string(),
+            rule: certautopilot_core::ids::RuleId::new().to_string(),
         }
     }
 
@@ -489,6 +495,8 @@ impl Ids {
                 "certificates" => &self.certificate,
                 "jobs" => &self.job,
                 "approvals" => &self.approval,
+                "notification-channels" => &self.channel,
+                "notification-rules" => &self.rule,
                 other => panic!("no id of organization 2 for {other}: add it to tenancy::Ids"),
             };
             path = path.replace("{id}", id);
@@ -511,6 +519,8 @@ fn body_names_project(route: &RouteSpec) -> bool {
             "/api/v1/zones",
             "/api/v1/targets",
             "/api/v1/certificates",
+            "/api/v1/notification-channels",
+            "/api/v1/notification-rules",
         ]
         .contains(&route.path)
 }
@@ -581,6 +591,19 @@ async fn body(h: &Harness, o: &OtherOrg, route: &RouteSpec, ids: &Ids) -> Option
         (Method::PUT, "/api/v1/projects/{id}/approval-policy") => json!({ "require": "all" }),
         (Method::POST, "/api/v1/approvals/{id}/approve") | (Method::POST, "/api/v1/approvals/{id}/reject") => {
             json!({ "comment": "from organization 1" })
+        }
+        (Method::POST, "/api/v1/notification-channels") => json!({ "project_id": project, "name": format!("ch{n}"),
+            "settings": { "type": "webhook", "url": "https://127.0.0.1:9/hook" }, "secret": "a-signing-secret-long-enough" }),
+        (Method::PATCH, "/api/v1/notification-channels/{id}") => {
+            let current: NotificationChannel = h.store.get(&r.scope, &r.channel.id).await.unwrap();
+            json!({ "name": format!("renamed-{n}"), "version": current.version })
+        }
+        (Method::POST, "/api/v1/notification-rules") => {
+            json!({ "project_id": project, "name": format!("r{n}"), "events": ["cert.issued"], "channel_ids": [ids.channel] })
+        }
+        (Method::PATCH, "/api/v1/notification-rules/{id}") => {
+            let current: NotificationRule = h.store.get(&r.scope, &r.rule.id).await.unwrap();
+            json!({ "enabled": true, "version": current.version })
         }
         (method, path) => panic!("{method} {path} takes a body: add one organization 2's owner gets accepted"),
     };

@@ -7,7 +7,7 @@ use certautopilot_core::model::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
     #[schema(value_type = String, format = "uuid")]
@@ -23,7 +23,7 @@ pub struct CreateChannel {
 
 /// A channel's new name, settings and/or secret; a secret left out is kept, unless the settings
 /// send it somewhere new.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannel {
     pub name: Option<String>,
@@ -31,6 +31,29 @@ pub struct UpdateChannel {
     pub settings: Option<ChannelSettings>,
     pub secret: Option<String>,
     pub version: u64,
+}
+
+/// The secret never reaches a debug line.
+impl std::fmt::Debug for CreateChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateChannel")
+            .field("project_id", &self.project_id)
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("secret", &self.secret.as_ref().map(|_| "[given]"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpdateChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateChannel")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("secret", &self.secret.as_ref().map(|_| "[given]"))
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -17,8 +17,6 @@ const QP_LINE: usize = 76;
 /// RFC 2047 §2: an encoded-word is at most 75 characters; `=?utf-8?B?` and `?=` leave 63 for base64,
 /// which carries 45 octets in 60 characters.
 const ENCODED_WORD_OCTETS: usize = 45;
-/// RFC 5321 §4.5.3.1.3: a path is at most 256 octets, its angle brackets included.
-const MAX_ADDRESS: usize = 254;
 /// An event name or delivery id longer than this is a bug upstream, not a header to fold.
 const MAX_TOKEN: usize = 200;
 
@@ -84,13 +82,11 @@ fn check_address(field: &'static str, address: &str) -> Result<(), InvalidMail> 
     if address.contains(['\r', '\n']) {
         return Err(InvalidMail::LineBreak { field });
     }
-    let plain = |b: u8| b.is_ascii_graphic() && !b"<>()[]\\,;:\"".contains(&b);
-    let valid = address.len() <= MAX_ADDRESS
-        && address.bytes().all(plain)
-        && address.bytes().filter(|b| *b == b'@').count() == 1
-        && !address.starts_with('@')
-        && !address.ends_with('@');
-    if valid { Ok(()) } else { Err(InvalidMail::Address { field, value: address.to_owned() }) }
+    if certautopilot_core::model::mail_address_ok(address) {
+        Ok(())
+    } else {
+        Err(InvalidMail::Address { field, value: address.to_owned() })
+    }
 }
 
 fn check_token(field: &'static str, value: &str) -> Result<(), InvalidMail> {

@@ -269,6 +269,7 @@ async fn fill_notifications<S: Store>(f: &Fixture<S>, w: &World, cert: &Certific
         health: CertificateHealth::Ok,
         since: now,
         warned: vec![(rule.id, 1)],
+        cert_version: 3,
         created_at: now,
         updated_at: now,
         version: 1,

@@ -68,3 +68,23 @@ fn write_probe_file(path: &Path) -> Result<(), StoreError> {
     let _ = std::fs::remove_file(path);
     Ok(written?)
 }
+
+impl SqliteStore {
+    /// Writes a consistent copy of the whole database to `dest` (a new file) with SQLite's
+    /// `VACUUM INTO`: one read transaction, so writers go on meanwhile and the copy is a snapshot.
+    /// It runs on a connection of its own: the read pool's are read-only, and the writer's work
+    /// inside transactions, where VACUUM cannot.
+    pub async fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        let dest =
+            dest.to_str().ok_or_else(|| StoreError::InvalidRequest("the backup path is not UTF-8".into()))?.to_owned();
+        let source = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = rusqlite::Connection::open(&source)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.execute("VACUUM INTO ?1", [dest])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+    }
+}
