@@ -1,9 +1,8 @@
 //! The deployment files checked by their own tools: hadolint on the Containerfile, the compose file
 //! against the Compose specification's JSON schema (check-jsonschema), the Kubernetes manifests
 //! against Kubernetes 1.31 (kubernetes-validate), the PrometheusRule holding exactly the shipped
-//! alerting rules; and the image's filesystem, assembled by deploy/container/build.sh, runs the
-//! binary from a chroot (no container engine runs here: building the image itself is left to
-//! buildah, podman or docker where one does).
+//! alerting rules; the image's filesystem, assembled by deploy/container/build.sh, runs the binary
+//! from a chroot; and the image builds from scratch with buildah.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,4 +79,67 @@ fn the_images_filesystem_runs_the_binary() {
     assert!(said.contains(env!("CARGO_PKG_VERSION")), "{said}");
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(passwd.contains("certautopilot:x:10001:10001"), "{passwd}");
+}
+
+/// The image itself, built from scratch by Debian's buildah (vfs storage and chroot isolation under
+/// this test's own directory: nothing pulled, nothing left behind): its user is 10001, its
+/// entrypoint the binary, and the binary runs in it. It is run as root here: buildah's chroot
+/// isolation cannot start a process as another user in this sandbox ("permission denied"), which a
+/// real runtime (runc, crun) does.
+#[test]
+fn the_image_builds_from_scratch_with_buildah() {
+    assert_eq!(unsafe { libc::geteuid() }, 0, "buildah builds as root here (CI runs as root)");
+    let dir = tempfile::tempdir().unwrap();
+    let storage = |args: &[&str]| {
+        let mut command = Command::new("buildah");
+        command.arg("--root").arg(dir.path().join("storage")).arg("--runroot").arg(dir.path().join("run"));
+        command.args(["--storage-driver", "vfs"]).args(args);
+        command
+    };
+    let context = dir.path().join("context");
+    passes(
+        Command::new("bash")
+            .arg(repo().join("deploy/container/build.sh"))
+            .args(["--binary", crate::process::BIN, "--rootfs"])
+            .arg(context.join("rootfs"))
+            .arg("--rootfs-only"),
+    );
+    let containerfile = repo().join("deploy/container/Containerfile");
+    let containerfile = containerfile.to_str().unwrap();
+    passes(
+        storage(&[
+            "bud",
+            "--isolation",
+            "chroot",
+            "--layers=false",
+            "-f",
+            containerfile,
+            "-t",
+            "localhost/certautopilot:test",
+        ])
+        .arg(&context),
+    );
+    let config = passes(&mut storage(&[
+        "inspect",
+        "--format",
+        "{{.OCIv1.Config.User}} {{.OCIv1.Config.Entrypoint}}",
+        "localhost/certautopilot:test",
+    ]));
+    assert!(config.contains("10001:10001 [/usr/local/bin/certautopilot]"), "{config}");
+    let container =
+        passes(&mut storage(&["from", "localhost/certautopilot:test"])).lines().last().unwrap().trim().to_owned();
+    let said = passes(&mut storage(&[
+        "run",
+        "--isolation",
+        "chroot",
+        "--user",
+        "0:0",
+        &container,
+        "--",
+        "/usr/local/bin/certautopilot",
+        "version",
+    ]));
+    assert!(said.contains(env!("CARGO_PKG_VERSION")), "{said}");
+    let _ = storage(&["rm", &container]).output();
+    let _ = storage(&["rmi", "--all", "--force"]).output();
 }
