@@ -60,14 +60,16 @@ bin="$root/usr/local/bin/certautopilot"
 units="$root/etc/systemd/system"
 site_available="$root/etc/nginx/sites-available/certautopilot"
 site_enabled="$root/etc/nginx/sites-enabled/certautopilot"
+all_units="certautopilot.service certautopilot@.service certautopilot-worker@.service certautopilot-tls.path certautopilot-tls-reload.service"
+target_settings="$etc/nginx-target.json"
 systemd_running() { [[ -z "$root" && -d /run/systemd/system ]] && command -v systemctl >/dev/null; }
 owner() { [[ -z "$root" ]] && chown "$@"; return 0; }
 
 if [[ "$uninstall" == 1 ]]; then
     if systemd_running; then
-        systemctl disable --now certautopilot.service 2>/dev/null || true
+        systemctl disable --now certautopilot.service certautopilot-tls.path 2>/dev/null || true
     fi
-    rm -f "$units/certautopilot.service" "$units/certautopilot@.service" "$units/certautopilot-worker@.service"
+    for unit in $all_units; do rm -f "$units/$unit"; done
     rm -f "$site_enabled" "$site_available" "$bin"
     systemd_running && systemctl daemon-reload
     if [[ -z "$root" ]] && command -v nginx >/dev/null && nginx -t 2>/dev/null; then
@@ -99,8 +101,9 @@ if [[ -z "$root" ]] && ! id certautopilot >/dev/null 2>&1; then
 fi
 install -d -m 0750 "$etc" "$etc/tls"
 install -d -m 0700 "$data"
-owner root:certautopilot "$etc" "$etc/tls"
-owner certautopilot:certautopilot "$data"
+owner root:certautopilot "$etc"
+# The service's own certificate for nginx: the service replaces it there through a file target.
+owner certautopilot:certautopilot "$etc/tls" "$data"
 
 # --- the configuration (kept if present)
 config="$etc/certautopilot.toml"
@@ -110,11 +113,13 @@ if [[ ! -f "$config" ]]; then
     else
         kek_section="[kek]\nprovider = \"pkcs11\"\n\n[kek.pkcs11]\nmodule = \"$pkcs11_module\"\ntoken_label = \"$pkcs11_token\"\npin_file = \"$pkcs11_pin_file\""
     fi
-    # The example configuration with this install's KEK in place of its [kek] section.
+    # The example configuration with this install's KEK in place of its [kek] section, and file
+    # targets allowed to write the service's own certificate.
     awk -v kek="$kek_section" '
         /^\[kek\]$/ { print kek; print ""; skip = 1; next }
         /^\[kek\./ { skip = 1; next }
         /^\[/ { skip = 0 }
+        /^allowed_dirs = \[\]$/ && !skip { print "allowed_dirs = [\"/etc/certautopilot/tls\"]"; next }
         !skip { print }
     ' "$here/certautopilot.toml" > "$config.new"
     install -m 0640 "$config.new" "$config"
@@ -133,7 +138,7 @@ if [[ "$kek" == "file" && ! -f "$etc/kek.json" ]]; then
 fi
 
 # --- the units
-for unit in certautopilot.service certautopilot@.service certautopilot-worker@.service; do
+for unit in $all_units; do
     install -D -m 0644 "$here/systemd/$unit" "$units/$unit"
 done
 
@@ -143,9 +148,17 @@ if [[ ! -f "$etc/tls/fullchain.pem" ]]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
         -subj "/CN=$host" -addext "subjectAltName=DNS:$host,DNS:localhost,IP:127.0.0.1" \
         -keyout "$etc/tls/privkey.pem" -out "$etc/tls/fullchain.pem" 2>/dev/null
-    chmod 0640 "$etc/tls/privkey.pem"
-    owner root:certautopilot "$etc/tls/privkey.pem" "$etc/tls/fullchain.pem"
-    say "made a self-signed certificate for $host (30 days): replace $etc/tls/fullchain.pem and privkey.pem"
+    chmod 0600 "$etc/tls/privkey.pem"
+    chmod 0644 "$etc/tls/fullchain.pem"
+    owner certautopilot:certautopilot "$etc/tls/privkey.pem" "$etc/tls/fullchain.pem"
+    say "made a self-signed certificate for $host (30 days), until the service issues its own"
+fi
+# The file target's settings that make the service write its own certificate where nginx reads it
+# (certautopilot-tls.path reloads nginx when it changes). Kept if present.
+if [[ ! -f "$target_settings" ]]; then
+    printf '{\n  "cert_path": "/etc/certautopilot/tls/fullchain.pem",\n  "key_path": "/etc/certautopilot/tls/privkey.pem",\n  "mode": "0600",\n  "cert_mode": "0644"\n}\n' > "$target_settings"
+    chmod 0640 "$target_settings"
+    owner root:certautopilot "$target_settings"
 fi
 install -D -m 0644 "$here/nginx/certautopilot.conf" "$site_available"
 mkdir -p "$(dirname "$site_enabled")"
@@ -154,10 +167,18 @@ ln -sfn /etc/nginx/sites-available/certautopilot "$site_enabled"
 if [[ "$start" == 1 ]]; then
     if systemd_running; then
         systemctl daemon-reload
-        systemctl enable --now certautopilot.service
+        systemctl enable --now certautopilot.service certautopilot-tls.path
         if command -v nginx >/dev/null; then nginx -t && systemctl reload-or-restart nginx; fi
     else
         say "systemd is not running here: start it yourself (certautopilot --config $config serve)"
     fi
 fi
-say "installed. Next: open https://$(hostname -f 2>/dev/null || hostname)/setup to create the first owner"
+host="$(hostname -f 2>/dev/null || hostname)"
+cat <<NEXT
+install.sh: installed. Next: open https://$host/setup to create the first owner.
+install.sh: then, once a project has an ACME account and a DNS credential for $host's zone, let the
+install.sh: service manage its own certificate (nginx reloads by itself when it is replaced):
+    certautopilot login --server http://127.0.0.1:8080 --email YOU
+    certautopilot target create --project PROJECT --name this-service --type file --settings $target_settings
+    certautopilot cert create --project PROJECT --account ACCOUNT --name $host --target this-service --wait
+NEXT

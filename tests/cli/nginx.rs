@@ -122,6 +122,13 @@ impl Nginx {
         (code.trim().parse().unwrap_or(0), headers.to_owned(), body.to_owned())
     }
 
+    /// curl to `https://{name}:{port}{path}` with `name` resolved to 127.0.0.1: the name is sent
+    /// in the handshake and checked against the certificate, as a browser does.
+    pub(crate) fn curl_named(&self, name: &str, path: &str) -> (u16, String, String) {
+        let resolve = format!("{name}:{}:127.0.0.1", self.https);
+        self.curl(&["--resolve", &resolve, &format!("https://{name}:{}{path}", self.https)])
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.https)
     }

@@ -18,12 +18,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_certautopilot");
 pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
+    clean_env(&mut cmd);
+    cmd
+}
+
+/// Removes this test run's `CERTAUTOPILOT_…`, `RUST_LOG` and `FAILPOINTS` from what `cmd` inherits.
+pub fn clean_env(cmd: &mut Command) {
     for (key, _) in std::env::vars() {
         if key.starts_with("CERTAUTOPILOT_") || key == "RUST_LOG" || key == "FAILPOINTS" {
             cmd.env_remove(key);
         }
     }
-    cmd
 }
 
 /// A running `serve`, its address, and every log line it printed so far.
@@ -37,7 +42,12 @@ pub struct Server {
 impl Server {
     /// Starts `serve` with JSON logs on an ephemeral port and waits until it says where it listens.
     pub fn start(dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = command(dir);
+        Server::start_with(command(dir), extra_args, env)
+    }
+
+    /// Like `start`, with `cmd` as the program (e.g. the installed binary run as another user);
+    /// its arguments so far come before `serve`.
+    pub fn start_with(mut cmd: Command, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
         cmd.args(["serve", "--log-format", "json"])
             .args(extra_args)
             .env("CERTAUTOPILOT_API__LISTEN", "127.0.0.1:0")

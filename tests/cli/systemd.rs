@@ -1,5 +1,7 @@
-//! The systemd units in `deploy/systemd/`: each passes `systemd-analyze verify` and scores under 2.0
-//! ("OK") in `systemd-analyze security` (printed for the record); and the service speaks systemd's
+//! The systemd units in `deploy/systemd/`: each service unit passes `systemd-analyze verify` and
+//! scores under 2.0 ("OK") in `systemd-analyze security` (printed for the record); the path unit
+//! that reloads nginx for the service's own certificate, and the root helper it starts, verify
+//! (the helper's score is printed: it runs nginx as root by design); and the service speaks systemd's
 //! notify protocol: `READY=1` once it answers, `WATCHDOG=1` at half the watchdog period, and
 //! `STOPPING=1` on SIGTERM.
 
@@ -47,6 +49,30 @@ fn every_unit_verifies_and_is_hardened() {
         println!("{name}: exposure {score}");
         assert!(score < 2.0 && line.contains("OK"), "{name}: {line}");
     }
+}
+
+#[test]
+fn the_nginx_reload_path_unit_and_its_helper_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+    for name in ["certautopilot-tls.path", "certautopilot-tls-reload.service"] {
+        std::fs::copy(source.join(name), dir.path().join(name)).unwrap();
+    }
+    let path_unit = std::fs::read_to_string(dir.path().join("certautopilot-tls.path")).unwrap();
+    assert!(path_unit.contains("PathChanged=/etc/certautopilot/tls/fullchain.pem"), "the chain is written last");
+    for name in ["certautopilot-tls.path", "certautopilot-tls-reload.service"] {
+        let verify = Command::new("systemd-analyze").arg("verify").arg(dir.path().join(name)).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+        assert!(verify.status.success() && said.trim().is_empty(), "{name}: {said}");
+    }
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(dir.path().join("certautopilot-tls-reload.service"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&security.stdout).into_owned();
+    let line = report.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_else(|| panic!("{report}"));
+    println!("certautopilot-tls-reload.service: {line}");
 }
 
 /// Waits for the next datagram that starts with `prefix`.
