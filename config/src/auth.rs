@@ -27,6 +27,8 @@ pub struct AuthConfig {
     pub password_hash_concurrency: u32,
     /// How long a request waits for a hashing slot before it is answered 503.
     pub password_hash_wait: Duration,
+    /// A session younger than this proves its user's identity for an ownership transfer.
+    pub reauth_window: Duration,
 }
 
 impl RawAuth {
@@ -72,6 +74,7 @@ impl RawAuth {
                 0,
                 30_000,
             )?),
+            reauth_window: Duration::from_secs(in_range("auth.reauth_window_secs", self.reauth_window_secs, 0, 3_600)?),
         })
     }
 }
@@ -88,6 +91,7 @@ impl From<&AuthConfig> for RawAuth {
             login_lockout_after_per_address: c.login_lockout_after_per_address,
             password_hash_concurrency: c.password_hash_concurrency,
             password_hash_wait_ms: c.password_hash_wait.as_millis() as u64,
+            reauth_window_secs: c.reauth_window.as_secs(),
         }
     }
 }

@@ -384,6 +384,9 @@ pub struct RawAuth {
     pub password_hash_concurrency: u32,
     /// How long a login, setup or user creation waits for a hashing slot before 503.
     pub password_hash_wait_ms: u64,
+    /// How recent a sign-in must be to count as proof of identity where an operation asks for one
+    /// (transferring the organization); older sessions, and API tokens, re-enter the password.
+    pub reauth_window_secs: u64,
 }
 
 impl Default for RawAuth {
@@ -398,6 +401,7 @@ impl Default for RawAuth {
             login_lockout_after_per_address: 50,
             password_hash_concurrency: 0,
             password_hash_wait_ms: 2_000,
+            reauth_window_secs: 300,
         }
     }
 }

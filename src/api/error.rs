@@ -20,7 +20,9 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ErrorCode::CsrfTokenMissing | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::CsrfTokenMissing | ErrorCode::Forbidden | ErrorCode::ReauthenticationRequired => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict | ErrorCode::VersionConflict | ErrorCode::AlreadySetUp => StatusCode::CONFLICT,

@@ -90,6 +90,10 @@ routes! {
         req: None, 200 Some(Body::of::<UserView>()), query: &[];
     POST "/api/v1/users/{id}/enable" => users::enable, Owner, "enableUser", "let a disabled user sign in again (old sessions and tokens stay revoked)",
         req: None, 200 Some(Body::of::<UserView>()), query: &[];
+    GET "/api/v1/organization" => organization::get, Authenticated, "getOrganization", "the organization and its owner",
+        req: None, 200 Some(Body::of::<OrganizationDetail>()), query: &[];
+    POST "/api/v1/organization/owner" => organization::transfer_owner, Owner, "transferOwnership", "make another active user the owner (your password re-entered, or a session younger than auth.reauth_window_secs); you become an ordinary user",
+        req: Some(Body::of::<TransferOwnership>()), 200 Some(Body::of::<OwnerTransferred>()), query: &[];
     GET "/api/v1/projects" => projects::list, Authenticated, "listProjects", "projects you can see",
         req: None, 200 Some(Body::of::<ProjectPage>()), query: PAGE;
     POST "/api/v1/projects" => projects::create, Owner, "createProject", "create a project",

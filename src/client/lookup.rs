@@ -48,6 +48,15 @@ pub async fn project_id(api: &ApiClient, given: Option<&str>) -> Result<String, 
     }
 }
 
+/// A user's id: the id given, or the one user with this e-mail (owners list users).
+pub async fn user_id(api: &ApiClient, given: &str) -> Result<String, ClientError> {
+    if looks_like_uuid(given) {
+        return Ok(given.to_owned());
+    }
+    let users = every_item(api, "/api/v1/users", &[], LOOKUP_PAGE).await?;
+    pick_by_name(&users, "email", &given.trim().to_ascii_lowercase(), "user")
+}
+
 /// The id of a record of `collection` (`/api/v1/acme-accounts`, …) in the project, by id or name.
 pub async fn record_id(
     api: &ApiClient,

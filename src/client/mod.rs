@@ -1,5 +1,5 @@
 //! The binary as a client of a running service's REST API: `login`/`logout`, then `project`,
-//! `cert`, `account`, `credential`, `zone`, `target`, `job` and `audit events|verify --remote`
+//! `cert`, `account`, `credential`, `zone`, `target`, `job`, `org` and `audit events|verify --remote`
 //! (one file per command group). It needs no configuration and opens no store; it knows only a
 //! server URL and a token (context.rs, token_store.rs).
 //! Invariants: every command ends with one of the documented exit codes (error.rs), printing the
@@ -18,6 +18,7 @@ mod input;
 mod jobs;
 mod listing;
 mod lookup;
+mod organization;
 mod output;
 mod pages;
 mod projects;
@@ -91,6 +92,13 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: targets::TargetCommand,
     },
+    /// The organization on the running service: who owns it, and handing it over.
+    Org {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: organization::OrgCommand,
+    },
     /// Jobs on the running service.
     Job {
         #[command(flatten)]
@@ -112,6 +120,7 @@ pub fn run(command: ClientCommand) -> ExitCode {
             ClientCommand::Zone { remote, command } => zones::run(&remote.connect()?, command).await,
             ClientCommand::Target { remote, command } => targets::run(&remote.connect()?, command).await,
             ClientCommand::Job { remote, command } => jobs::run(&remote.connect()?, command).await,
+            ClientCommand::Org { remote, command } => organization::run(&remote.connect()?, command).await,
         }
     })
 }

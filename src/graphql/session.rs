@@ -8,7 +8,7 @@ use async_graphql::{Context, ID, Object};
 use certautopilot_core::ids::UserId;
 use certautopilot_core::store::cursor_after;
 
-use crate::api::views::{ApiTokenView, UserView};
+use crate::api::views::{ApiTokenView, OrganizationDetail, UserView};
 use crate::graphql::cursor::{Binding, PageArgs, connection, list_cost, page_of};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, at, at_opt, name_of};
@@ -115,11 +115,35 @@ fn token_connection(
     Ok((binding, args))
 }
 
+/// The organization and its one owner.
+pub struct OrganizationNode(OrganizationDetail);
+
+#[Object(name = "Organization")]
+impl OrganizationNode {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn owner(&self) -> UserNode {
+        UserNode(self.0.owner.clone())
+    }
+    async fn created_at(&self) -> DateTime {
+        at(self.0.created_at)
+    }
+}
+
 #[derive(Default)]
 pub struct SessionQuery;
 
 #[Object]
 impl SessionQuery {
+    /// The organization and who owns it.
+    async fn organization(&self, ctx: &Context<'_>) -> GqlResult<OrganizationNode> {
+        Ok(OrganizationNode(service::organization::get(&authorize(ctx, "Query.organization")?).await?))
+    }
+
     /// The signed-in user and their memberships.
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<MeNode> {
         let me = service::session::me(&authorize(ctx, "Query.me")?).await?;

@@ -23,6 +23,9 @@ pub enum ErrorCode {
     InvalidCredentials,
     CsrfTokenMissing,
     Forbidden,
+    /// The operation needs the caller to prove it is them again: their password, or a session
+    /// signed in recently (an ownership transfer).
+    ReauthenticationRequired,
     NotFound,
     MethodNotAllowed,
     Conflict,

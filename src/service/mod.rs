@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod members;
 pub mod notification_channels;
 pub mod notification_rules;
+pub mod organization;
 pub mod overview;
 pub mod policy;
 pub mod projects;

@@ -46,6 +46,11 @@ pub async fn disable(auth: &Authorized, id: UserId) -> Result<UserView, ApiError
             "you cannot disable yourself: the organization would be left without you as owner; another owner can",
         ));
     }
+    // Ownership moves (`organization::transfer_owner`); the owner is never disabled.
+    let user: User = auth.state().store()?.get(&caller.org_scope(), &id).await?;
+    if user.org_role == OrgRole::Owner {
+        return Err(ApiError::conflict("the organization's owner cannot be disabled; transfer ownership first"));
+    }
     set_access(auth, id, Access::Disabled).await
 }
 
@@ -124,7 +129,7 @@ async fn set_access(auth: &Authorized, id: UserId, access: Access) -> Result<Use
 }
 
 /// Every record of kind `R` listed under the user's id (their sessions, their API tokens).
-async fn of_user<R: Record<Scope = OrgScope>>(
+pub(crate) async fn of_user<R: Record<Scope = OrgScope>>(
     store: &dyn Store,
     scope: &OrgScope,
     id: UserId,

@@ -21,6 +21,7 @@ mod forms;
 mod imports;
 mod jobs;
 mod notifications;
+mod organization;
 mod overview;
 mod projects;
 mod resources;
@@ -73,6 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/notifications/channels/{id}/{action}", web::post().to(notifications::channel_action))
         .route("/notifications/rules", web::post().to(notifications::create_rule))
         .route("/notifications/rules/{id}/delete", web::post().to(notifications::delete_rule))
+        .route("/organization", web::get().to(organization::show))
+        .route("/organization/owner", web::post().to(organization::transfer))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::detail))
         .route("/projects", web::get().to(projects::projects))

@@ -7,10 +7,9 @@
 //! serves. `--uninstall` keeps the configuration and data; `--purge` removes them. And the same
 //! for real, as root: the system user, the service running as that user, and a clean purge.
 
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use certautopilot_connectors::testsupport::{AcmeEnv, AcmeEnvOptions, ZONE, verify_chain};
@@ -19,6 +18,7 @@ use serde_json::json;
 use crate::distribution::deployments;
 use crate::issuance::{FAST, install_ring, project};
 use crate::nginx::Nginx;
+use crate::ownership::run_client;
 use crate::process::{ApiClient, BIN, Server, clean_env, command, wait_for_status};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/install.sh");
@@ -102,22 +102,10 @@ fn a_staged_install_runs_behind_nginx_and_uninstalls_keeping_data_until_purged()
     assert!(!etc.exists() && !data.exists());
 }
 
-/// The client as an operator runs it after the installer: logged in with the password on
-/// standard input, in its own configuration home.
+/// The client as an operator runs it after the installer; it must succeed.
 fn client(dir: &Path, home: &Path, args: &[&str], stdin: &str) -> String {
-    let mut child = command(dir)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("xdg"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "certautopilot {args:?}: {said}");
+    let (code, said) = run_client(dir, home, args, stdin);
+    assert_eq!(code, 0, "certautopilot {args:?}: {said}");
     said
 }
 

@@ -33,6 +33,7 @@ mod kek_migrate;
 mod login_flood;
 mod nginx;
 mod notifications;
+mod ownership;
 mod pkcs11;
 mod process;
 mod profiles;

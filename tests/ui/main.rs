@@ -12,6 +12,7 @@ mod bad_input;
 mod browser;
 mod credentials;
 mod operator;
+mod organization;
 mod roles;
 
 use std::path::Path;

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod jobs;
 pub mod members;
 pub mod notifications;
+pub mod organization;
 pub mod projects;
 pub mod session;
 pub mod setup;

@@ -62,6 +62,7 @@ pub fn auth_config() -> AuthConfig {
         login_lockout_after_per_address: 100,
         password_hash_concurrency: 0,
         password_hash_wait: Duration::from_secs(2),
+        reauth_window: Duration::from_secs(300),
     }
 }
 

@@ -91,6 +91,12 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::POST, "/api/v1/users/{id}/disable") | (Method::POST, "/api/v1/users/{id}/enable") => {
             (route.path.replace("{id}", &fresh_user(h, w).await.id.to_string()), None)
         }
+        (Method::GET, "/api/v1/organization") => (route.path.into(), None),
+        // The owner named as their own successor: an allowed caller gets 409 and nobody loses
+        // ownership mid-matrix (transfers themselves: service::tests::organization).
+        (Method::POST, "/api/v1/organization/owner") => {
+            (route.path.into(), Some(json!({ "user_id": owner.id, "password": OWNER_PASSWORD })))
+        }
         (Method::POST, "/api/v1/users") => (
             route.path.into(),
             Some(json!({ "email": format!("u{n}@acme.test"), "password": "another long password" })),
@@ -431,6 +437,8 @@ POST /api/v1/users owner
 GET /api/v1/users/{id}/tokens owner
 POST /api/v1/users/{id}/disable owner
 POST /api/v1/users/{id}/enable owner
+GET /api/v1/organization authenticated
+POST /api/v1/organization/owner owner
 GET /api/v1/projects authenticated
 POST /api/v1/projects owner
 GET /api/v1/projects/{id} viewer

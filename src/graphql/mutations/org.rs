@@ -48,6 +48,22 @@ pub struct CreateUserInput {
 }
 
 #[derive(InputObject, Serialize)]
+pub struct TransferOwnershipInput {
+    /// The next owner: an active user of the organization.
+    user_id: ID,
+    /// Your own password, re-entered; may be left out from a session signed in less than
+    /// `auth.reauth_window_secs` ago. Write-only.
+    password: Option<String>,
+}
+
+/// The organization's new owner and the previous one, now an ordinary user.
+#[derive(SimpleObject)]
+pub struct OwnerTransferredPayload {
+    owner: UserNode,
+    previous_owner: UserNode,
+}
+
+#[derive(InputObject, Serialize)]
 pub struct CreateApiTokenInput {
     name: String,
     /// Days until it expires (at most `auth.api_token_max_days`); omitted means the maximum.
@@ -133,6 +149,17 @@ impl OrgMutation {
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> GqlResult<UserNode> {
         let auth = authorize(ctx, "Mutation.createUser")?;
         Ok(UserNode(service::users::create(&auth, decode(&input)?).await?))
+    }
+
+    /// Makes another active user the owner (owner only); you become an ordinary user.
+    async fn transfer_ownership(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferOwnershipInput,
+    ) -> GqlResult<OwnerTransferredPayload> {
+        let auth = authorize(ctx, "Mutation.transferOwnership")?;
+        let done = service::organization::transfer_owner(&auth, decode(&input)?).await?;
+        Ok(OwnerTransferredPayload { owner: UserNode(done.owner), previous_owner: UserNode(done.previous_owner) })
     }
 
     /// Disables a user and ends all their sessions and API tokens at once.

@@ -31,6 +31,7 @@ fn query_for(field: &str, w: &World) -> (String, Value) {
         "Query.me" => ("{ me { user { id } } }".into(), json!({})),
         "Query.apiTokens" => ("{ apiTokens { edges { node { id } } } }".into(), json!({})),
         "Query.users" => ("{ users { edges { node { id } } } }".into(), json!({})),
+        "Query.organization" => ("{ organization { id owner { id } } }".into(), json!({})),
         "User.apiTokens" => ("{ users { edges { node { apiTokens { edges { node { id } } } } } } }".into(), json!({})),
         "Query.projects" => ("{ projects { edges { node { id } } } }".into(), json!({})),
         "Query.project" => one("project", pa),
@@ -141,6 +142,12 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
         "createUser" => (
             "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }".to_owned(),
             json!({ "i": { "email": format!("u{n}@acme.test"), "password": "another long password" } }),
+        ),
+        // The owner named as their own successor: allowed callers get a conflict and the
+        // owner stays the owner for the rest of the matrix.
+        "transferOwnership" => (
+            "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { owner { id } } }".to_owned(),
+            json!({ "i": { "userId": w.owner.user.as_ref().unwrap().id, "password": crate::api::tests::harness::OWNER_PASSWORD } }),
         ),
         "disableUser" => (
             "mutation($id: ID!) { disableUser(id: $id) { id } }".to_owned(),

@@ -19,6 +19,7 @@ mod inventory;
 mod jobs;
 mod members;
 mod notifications;
+mod organization;
 mod overview;
 mod projects;
 mod session;
