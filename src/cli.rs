@@ -106,12 +106,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the chain and name the first broken link, if any (exit 1). Opens the store on this
+    /// Verify the chain from its verified-up-to mark (the entries since; the whole chain when there
+    /// is no mark yet) and name the first broken link, if any (exit 1). Opens the store on this
     /// host; with `--remote`, asks the running service instead (owners; `certautopilot login` first).
     Verify {
         /// Only this organization (id or name).
         #[arg(long, conflicts_with = "remote")]
         org: Option<String>,
+        /// Walk the chain from its first entry, whatever the mark says.
+        #[arg(long)]
+        full: bool,
         /// Ask the running service over its API (`POST /api/v1/audit/verify`) instead.
         #[arg(long)]
         remote: bool,

@@ -130,16 +130,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logging::init(&config.log, None, logging::Output::Stderr);
             block_on(backup::restore(&config, &from))
         }
-        Command::Audit { command: AuditCommand::Verify { remote: true, connection, .. } } => {
-            Ok(client::audit_verify(connection))
+        Command::Audit { command: AuditCommand::Verify { remote: true, connection, full, .. } } => {
+            Ok(client::audit_verify(connection, full))
         }
         Command::Audit { command: AuditCommand::Events { remote, args } } => Ok(client::audit_events(remote, args)),
         Command::Client(command) => Ok(client::run(command)),
-        Command::Audit { command: AuditCommand::Verify { org, .. } } => {
+        Command::Audit { command: AuditCommand::Verify { org, full, .. } } => {
             let config = config_check::load(cli.config.as_deref())?;
             store_location::require_existing(&config)?;
             logging::init(&config.log, None, logging::Output::Stderr);
-            block_on(audit::verify(&config, org))
+            block_on(audit::verify(&config, org, full))
         }
         Command::Cluster { command } => {
             let config = config_check::load(cli.config.as_deref())?;

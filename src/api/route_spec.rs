@@ -107,6 +107,13 @@ impl Query {
         format: None,
         required: false,
     };
+    pub const FULL: Query = Query {
+        name: "full",
+        description: "`true`: walk the chain from its first entry instead of from the verified-up-to mark",
+        schema: "boolean",
+        format: None,
+        required: false,
+    };
     pub const ACTOR_KIND: Query = Query {
         name: "kind",
         description: "only actors of this kind (`kek`, `job_pump`, `certificate`, …)",

@@ -230,8 +230,8 @@ routes! {
         req: None, 200 Some(Body::of::<JobDetail>()), query: &[];
     GET "/api/v1/audit/events" => audit::events, Owner, "listAuditEvents", "audit events, filtered by project, action and time",
         req: None, 200 Some(Body::of::<AuditEventPage>()), query: AUDIT;
-    POST "/api/v1/audit/verify" => audit::verify, Owner, "verifyAudit", "verify the audit chain and name the first broken link",
-        req: None, 200 Some(Body::of::<AuditVerifyResult>()), query: &[];
+    POST "/api/v1/audit/verify" => audit::verify, Owner, "verifyAudit", "verify the audit chain from its verified-up-to mark (or whole, with full=true) and name the first broken link",
+        req: None, 200 Some(Body::of::<AuditVerifyResult>()), query: &[Query::FULL];
     GET "/api/v1/cluster/status" => cluster::status, Authenticated, "getClusterStatus", "this node's view of the cluster: leader, term, voters, whether its scheduler is active",
         req: None, 200 Some(Body::of::<ClusterStatusView>()), query: &[];
     POST "/api/v1/admin/cluster/init" => cluster::init, Owner, "initCluster", "make this node a one-voter cluster",

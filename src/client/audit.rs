@@ -48,8 +48,9 @@ pub async fn events(ctx: &Context, args: EventsArgs) -> Result<(), ClientError> 
     Ok(())
 }
 
-pub async fn verify(ctx: &Context) -> Result<(), ClientError> {
-    let result = ctx.api.post("/api/v1/audit/verify", None).await?;
+pub async fn verify(ctx: &Context, full: bool) -> Result<(), ClientError> {
+    let path = if full { "/api/v1/audit/verify?full=true" } else { "/api/v1/audit/verify" };
+    let result = ctx.api.post(path, None).await?;
     show_object(ctx.output, &result);
     if result["intact"] == serde_json::json!(true) {
         return Ok(());

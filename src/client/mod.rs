@@ -131,8 +131,8 @@ pub fn audit_events(remote: Remote, args: EventsArgs) -> ExitCode {
 }
 
 /// `certautopilot audit verify --remote`.
-pub fn audit_verify(remote: Remote) -> ExitCode {
-    finish(async move { audit::verify(&remote.connect()?).await })
+pub fn audit_verify(remote: Remote, full: bool) -> ExitCode {
+    finish(async move { audit::verify(&remote.connect()?, full).await })
 }
 
 /// Runs a command on a small runtime of its own and turns its outcome into the exit code.

@@ -63,6 +63,14 @@ pub struct AuditVerificationNode {
     intact: bool,
     /// Entries verified (up to the broken one).
     entries: u64,
+    /// `full` or `from_mark`.
+    mode: String,
+    /// The mark's `seq` the walk started after (0: the first entry).
+    verified_from: u64,
+    /// When the chain up to `verified_from` had been verified.
+    marked_at: Option<DateTime>,
+    /// Entries this verification read.
+    checked: u64,
     /// The last entry's hmac, when the chain is intact.
     head: Option<String>,
     broken_at: Option<u64>,
@@ -76,6 +84,10 @@ impl From<AuditVerifyResult> for AuditVerificationNode {
         AuditVerificationNode {
             intact: r.intact,
             entries: r.entries,
+            mode: r.mode,
+            verified_from: r.verified_from,
+            marked_at: r.marked_at.map(at),
+            checked: r.checked,
             head: r.head,
             broken_at: r.broken_at,
             reason: r.reason,
@@ -128,11 +140,12 @@ impl AuditQuery {
         Ok(connection(&binding, &args, page, |e| e.seq.to_string(), AuditEventNode))
     }
 
-    /// Walks the whole audit chain and names the first broken link (owners only; REST's
-    /// `POST /audit/verify`, a query here because it changes nothing).
-    async fn audit_verification(&self, ctx: &Context<'_>) -> GqlResult<AuditVerificationNode> {
+    /// Verifies the audit chain from its verified-up-to mark, or whole with `full: true`, and names
+    /// the first broken link (owners only; REST's `POST /audit/verify`, a query here because it
+    /// changes nothing).
+    async fn audit_verification(&self, ctx: &Context<'_>, full: Option<bool>) -> GqlResult<AuditVerificationNode> {
         let auth = authorize(ctx, "Query.auditVerification")?;
-        Ok(service::audit::verify(&auth).await?.into())
+        Ok(service::audit::verify(&auth, full.unwrap_or(false)).await?.into())
     }
 }
 

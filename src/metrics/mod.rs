@@ -192,6 +192,26 @@ async fn render_audit_outbox(out: &mut String, store: &dyn Store) {
 ",
     );
     let _ = writeln!(out, "certautopilot_audit_outbox_events {}", pending.iter().map(|(_, n)| n).sum::<u64>());
+    render_audit_marks(out, store).await;
+}
+
+/// How far the scheduler's verifier has verified each organization's chain (the mark as stored;
+/// `audit verify` checks it is genuine before starting from it).
+async fn render_audit_marks(out: &mut String, store: &dyn Store) {
+    let Ok(orgs) = store.list_organizations().await else { return };
+    out.push_str(
+        "# HELP certautopilot_audit_verified_seq The last audit entry the scheduler's verifier has verified, by organization.\n\
+         # TYPE certautopilot_audit_verified_seq gauge\n\
+         # HELP certautopilot_audit_verified_timestamp_seconds When it verified up to there, Unix seconds.\n\
+         # TYPE certautopilot_audit_verified_timestamp_seconds gauge\n",
+    );
+    for org in orgs {
+        let Ok(Some(doc)) = store.audit_mark(org.id).await else { continue };
+        let Some(mark) = certautopilot_core::audit::VerifiedMark::from_json(&doc) else { continue };
+        let _ = writeln!(out, "certautopilot_audit_verified_seq{{org=\"{}\"}} {}", org.id, mark.seq);
+        let seconds = mark.at.as_unix_millis() / 1_000;
+        let _ = writeln!(out, "certautopilot_audit_verified_timestamp_seconds{{org=\"{}\"}} {seconds}", org.id);
+    }
 }
 
 /// The deployment statuses in the order `certautopilot_deployments` lists them.

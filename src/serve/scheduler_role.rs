@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use certautopilot_actors::audit_verifier::{AuditVerifierHandle, start_audit_verifier};
 use certautopilot_actors::issuance::{IssuanceDeps, Scheduler};
 use certautopilot_actors::notify::{NotifySettings, RouterHandle, start_router};
 use certautopilot_actors::siem_forwarder::{ForwarderHandle, SiemDestination, SiemForwarder};
@@ -65,7 +66,11 @@ struct SchedulerRole {
     scheduler: Supervised<Scheduler>,
     forwarders: Vec<ForwarderHandle>,
     router: RouterHandle,
+    verifier: AuditVerifierHandle,
 }
+
+/// How often the audit verifier looks for entries past each organization's verified mark.
+const AUDIT_VERIFY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl SchedulerRole {
     fn start(ctx: &RoleContext, fence: Option<Fence>) -> Self {
@@ -90,19 +95,29 @@ impl SchedulerRole {
         let forwarders: Vec<_> = config.siem.iter().filter_map(|s| start_forwarder(ctx, s)).collect();
         let router =
             start_router(ctx.issuance.clone(), notify_settings(config), router_fence, &ctx.actors, &ctx.arbiter);
+        let issuance = &ctx.issuance;
+        let verifier = start_audit_verifier(
+            issuance.store.clone(),
+            issuance.envelope.clone(),
+            config.node.id.clone(),
+            AUDIT_VERIFY_POLL,
+            &ctx.actors,
+            &ctx.arbiter,
+        );
         *ctx.forwarders.lock().unwrap_or_else(|p| p.into_inner()) = forwarders.clone();
         info!(
             term,
             siem_destinations = forwarders.len(),
             renewal_scan_secs = config.issuance.renewal_scan.as_secs(),
-            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding, notifications"
+            "scheduler role active: renewal scans, KEK rotation timer, SIEM forwarding, notifications, audit verification"
         );
-        SchedulerRole { scheduler, forwarders, router }
+        SchedulerRole { scheduler, forwarders, router, verifier }
     }
 
     async fn stop(self, ctx: &RoleContext) {
         self.scheduler.stop().await;
         self.router.shutdown().await;
+        self.verifier.shutdown().await;
         ctx.forwarders.lock().unwrap_or_else(|p| p.into_inner()).clear();
         // Forwarders stop together; one stuck on a dead destination cannot hold the others up.
         let stopping: Vec<_> =

@@ -2,7 +2,7 @@
 //! Invariant: a read of the chain first has this process's audit actor chain what it committed,
 //! so a caller sees their own changes.
 
-use certautopilot_core::audit::{VerifyError, pending_count, verify_chain};
+use certautopilot_core::audit::{FromMark, VerifiedMark, VerifyError, pending_count, verify_chain, verify_from_mark};
 use certautopilot_core::ids::ProjectId;
 use certautopilot_core::store::AuditFilter;
 
@@ -55,21 +55,42 @@ pub async fn events(auth: &Authorized, query: AuditQuery) -> Result<AuditEventPa
     Ok(AuditEventPage { items: items.into_iter().map(AuditEventView::from).collect(), next_cursor })
 }
 
-/// Walks the whole chain and names the first broken link, if any.
-pub async fn verify(auth: &Authorized) -> Result<AuditVerifyResult, ApiError> {
+/// How far the scheduler's verifier has verified the chain: (seq, when), if its mark is genuine.
+pub async fn verified_mark(auth: &Authorized) -> Result<Option<(u64, certautopilot_core::Timestamp)>, ApiError> {
+    let caller = auth.caller()?;
+    let org = auth.state().org().await?;
+    let doc = auth.state().store()?.audit_mark(caller.user.org_id).await?;
+    let mark = doc.as_deref().and_then(VerifiedMark::from_json).filter(|m| m.is_genuine(&org.audit_secret, org.org.id));
+    Ok(mark.map(|m| (m.seq, m.at)))
+}
+
+/// Verifies the chain from its verified-up-to mark (the scheduler's verifier keeps it near the
+/// head, so this reads the entries since), or from the first entry when `full`; names the first
+/// broken link, if any. Reads only: the mark is the verifier's to move.
+pub async fn verify(auth: &Authorized, full: bool) -> Result<AuditVerifyResult, ApiError> {
     let caller = auth.caller()?;
     let state = auth.state();
     let org = state.org().await?;
     let store = state.store()?;
     state.flush_audit(org.org.id).await;
-    let verified = verify_chain(store.as_ref(), &caller.org_scope(), &org.audit_secret, |_| {}).await;
+    let scope = caller.org_scope();
+    let verified = if full {
+        verify_chain(store.as_ref(), &scope, &org.audit_secret, |_| {}).await.map(FromMark::from)
+    } else {
+        verify_from_mark(store.as_ref(), &scope, &org.audit_secret, |_| {}).await
+    };
     // Read after the walk, so an event chained meanwhile is not counted twice.
     let pending = pending_count(store.as_ref(), org.org.id).await?;
+    let mode = if full { "full" } else { "from_mark" }.to_owned();
     match verified {
-        Ok(summary) => Ok(AuditVerifyResult {
+        Ok(found) => Ok(AuditVerifyResult {
             intact: true,
-            entries: summary.entries,
-            head: summary.head,
+            entries: found.entries,
+            mode,
+            verified_from: found.from_seq,
+            marked_at: found.marked_at,
+            checked: found.checked,
+            head: found.head.map(|(_, hmac)| hmac),
             broken_at: None,
             reason: None,
             pending,
@@ -79,6 +100,10 @@ pub async fn verify(auth: &Authorized) -> Result<AuditVerifyResult, ApiError> {
             Ok(AuditVerifyResult {
                 intact: false,
                 entries: link.seq.saturating_sub(1),
+                mode,
+                verified_from: 0,
+                marked_at: None,
+                checked: 0,
                 head: None,
                 broken_at: Some(link.seq),
                 reason: Some(link.fault.to_string()),

@@ -22,6 +22,8 @@ struct AuditPage {
     from: String,
     until: String,
     verified: Option<AuditVerifyResult>,
+    /// The scheduler's verified-up-to mark: (entry, when).
+    mark: Option<(u64, String)>,
     problem: Option<String>,
 }
 
@@ -64,6 +66,7 @@ async fn audit_page(
         Err(e) => return Err(e.into()),
     };
     let project = query_value(req, "project").and_then(|p| p.parse().ok());
+    let mark = crate::service::audit::verified_mark(&ui.auth("verifyAudit")?).await?.map(|(seq, at)| (seq, when(at)));
     Ok(AuditPage {
         layout: ui.layout("Audit", "audit", project),
         events,
@@ -73,6 +76,7 @@ async fn audit_page(
         from: query_value(req, "from").unwrap_or_default(),
         until: query_value(req, "until").unwrap_or_default(),
         verified,
+        mark,
         problem,
     })
 }
@@ -85,7 +89,8 @@ pub async fn audit(req: HttpRequest) -> UiResult {
 pub async fn verify(req: HttpRequest, body: web::Bytes) -> UiResult {
     let form = FormData::parse(&body);
     let ui = Ui::form(&req, &form).await?;
-    let result = crate::service::audit::verify(&ui.auth("verifyAudit")?).await?;
+    let full = form.get("full") == Some("true");
+    let result = crate::service::audit::verify(&ui.auth("verifyAudit")?, full).await?;
     render(&audit_page(&ui, &req, Some(result)).await?)
 }
 

@@ -31,8 +31,14 @@ fn make_history(addr: std::net::SocketAddr, projects: usize) -> String {
     token
 }
 
+/// `audit verify --full`: the tamper cases edit entries anywhere, also before the verified mark.
 fn verify(dir: &Path) -> (i32, String) {
-    let out = command(dir).args(["audit", "verify"]).env("CERTAUTOPILOT_LOG__FILTER", "error").output().unwrap();
+    verify_with(dir, &["--full"])
+}
+
+fn verify_with(dir: &Path, flags: &[&str]) -> (i32, String) {
+    let out =
+        command(dir).args(["audit", "verify"]).args(flags).env("CERTAUTOPILOT_LOG__FILTER", "error").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
@@ -241,4 +247,39 @@ fn commands_other_than_serve_and_setup_never_create_a_store() {
     assert!(stdout.starts_with("Audit: chain intact") && stdout.lines().count() == 1, "{stdout}");
     let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, [std::ffi::OsString::from("certautopilot.toml")], "nothing was created beside the config");
+}
+
+/// The scheduler's verifier keeps the verified-up-to mark near the head while the service runs:
+/// `audit verify` then starts from it and reads only the entries since, the API answers the same
+/// way, the metric shows the mark; `--full` still walks from the first entry.
+#[test]
+fn verification_starts_from_the_mark_the_scheduler_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[], &[]);
+    wait_for_status(server.addr, "/readyz", 200, Duration::from_secs(30));
+    let token = make_history(server.addr, 5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let said = loop {
+        let (code, said) = verify_with(dir.path(), &[]);
+        assert_eq!(code, 0, "{said}");
+        if said.contains("from the verified mark at entry") {
+            break said;
+        }
+        assert!(std::time::Instant::now() < deadline, "no verified mark within 30 s: {said}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(said.contains("chain intact"), "{said}");
+    let (code, full) = verify_with(dir.path(), &["--full"]);
+    assert!(code == 0 && full.contains("walked from the first entry"), "{full}");
+    let (status, answer) = post_json(server.addr, "/api/v1/audit/verify", Some(&token), json!({}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((answer["intact"].clone(), answer["mode"].clone()), (json!(true), json!("from_mark")), "{answer}");
+    assert!(answer["verified_from"].as_u64().unwrap() > 1, "{answer}");
+    let metrics = crate::issuance::server_metrics(&mut server);
+    let seq = metrics
+        .lines()
+        .find(|l| l.starts_with("certautopilot_audit_verified_seq{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(seq.is_some_and(|s| s > 1), "the mark is a metric: {metrics}");
 }

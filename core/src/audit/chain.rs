@@ -75,6 +75,8 @@ pub enum LinkFault {
     PrevHmacMismatch,
     /// The stored entry cannot be decoded, or its indexed columns disagree with it.
     Damaged { reason: String },
+    /// The verified-up-to mark was not made with this organization's audit secret.
+    MarkNotGenuine,
 }
 
 impl std::fmt::Display for LinkFault {
@@ -85,6 +87,9 @@ impl std::fmt::Display for LinkFault {
             LinkFault::Reordered { previous } => write!(f, "entries reordered (follows seq {previous})"),
             LinkFault::PrevHmacMismatch => f.write_str("prev_hmac does not match the previous entry's hmac"),
             LinkFault::Damaged { reason } => write!(f, "the stored entry is damaged: {reason}"),
+            LinkFault::MarkNotGenuine => f.write_str(
+                "the verified-up-to mark is not genuine (not made with this organization's audit secret); verify with --full",
+            ),
         }
     }
 }

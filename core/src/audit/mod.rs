@@ -6,12 +6,14 @@
 
 mod canonical;
 mod chain;
+mod mark;
 mod verify;
 mod writer;
 
 pub use canonical::canonical_bytes;
 pub use chain::{AuditDraft, BrokenLink, ChainHead, LinkFault, Verifier, VerifySummary, entry_hmac, seal_entry};
-pub use verify::{VerifyError, verify_chain, verify_chain_links};
+pub use mark::VerifiedMark;
+pub use verify::{FromMark, VerifyError, record_mark, verify_chain, verify_chain_links, verify_from_mark};
 pub use writer::{
     ChainWriter, DRAIN_BATCH, PendingAudit, UNREADABLE_ACTION, UnreadableDraft, WriterStats, pending_count,
 };

@@ -1,9 +1,13 @@
-//! Walking an organization's whole chain from the store, page by page, with progress.
+//! Walking an organization's chain from the store, page by page, with progress: the whole of it,
+//! or from its verified-up-to mark (`VerifiedMark`), whose cost is the entries since the mark.
+//! Invariant: a walk from a mark starts only once the mark is genuine and the entry it names still
+//! carries its `hmac` and verifies itself; otherwise that is the broken link reported.
 
-use crate::audit::{BrokenLink, LinkFault, Verifier, VerifySummary};
+use crate::audit::{BrokenLink, LinkFault, VerifiedMark, Verifier, VerifySummary};
 use crate::crypto::SecretBytes;
 use crate::scope::OrgScope;
 use crate::store::{Store, StoreError};
+use crate::timestamp::Timestamp;
 
 /// Entries read per page while verifying.
 const PAGE: usize = 10_000;
@@ -23,7 +27,94 @@ pub async fn verify_chain(
     secret: &SecretBytes,
     progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    walk(store, scope, Verifier::new(secret), progress).await
+    walk(store, scope, 0, Verifier::new(secret), progress).await
+}
+
+/// What a walk from the mark found: the chain's length, where the walk started and how many
+/// entries it read, and the head it ended on (what the next mark names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromMark {
+    /// Entries in the chain: the head's `seq`.
+    pub entries: u64,
+    /// The mark the walk started after (0: there was none, the whole chain was walked).
+    pub from_seq: u64,
+    /// When the chain up to `from_seq` had been verified.
+    pub marked_at: Option<Timestamp>,
+    /// Entries read and checked by this walk.
+    pub checked: u64,
+    /// The head's `seq` and `hmac`, if the chain has entries.
+    pub head: Option<(u64, String)>,
+}
+
+impl From<VerifySummary> for FromMark {
+    /// A walk from the first entry.
+    fn from(summary: VerifySummary) -> Self {
+        let head = summary.head.map(|h| (summary.entries, h));
+        FromMark { entries: summary.entries, from_seq: 0, marked_at: None, checked: summary.entries, head }
+    }
+}
+
+/// Verifies the chain from the organization's verified-up-to mark, or whole when it has none.
+pub async fn verify_from_mark(
+    store: &dyn Store,
+    scope: &OrgScope,
+    secret: &SecretBytes,
+    progress: impl FnMut(u64),
+) -> Result<FromMark, VerifyError> {
+    let org = scope.org_id();
+    let mark = match store.audit_mark(org).await? {
+        Some(doc) => {
+            let mark = VerifiedMark::from_json(&doc).filter(|m| m.is_genuine(secret, org));
+            let Some(mark) = mark else {
+                return Err(VerifyError::Broken(BrokenLink { seq: 0, fault: LinkFault::MarkNotGenuine }));
+            };
+            Some(mark)
+        }
+        None => None,
+    };
+    // A mark before the first entry vouches for nothing: walk the whole chain.
+    let Some(mark) = mark.filter(|m| m.seq > 0) else {
+        return Ok(walk(store, scope, 0, Verifier::new(secret), progress).await?.into());
+    };
+    // The entry the mark names must still be the one verified then.
+    let named = store.list_audit_events(scope, mark.seq - 1, 1).await.map_err(damaged)?;
+    match named.first() {
+        Some(entry) if entry.seq == mark.seq => {
+            if entry.hmac != mark.hmac || crate::audit::entry_hmac(secret, entry) != entry.hmac {
+                return Err(VerifyError::Broken(BrokenLink { seq: mark.seq, fault: LinkFault::ContentChanged }));
+            }
+        }
+        _ => {
+            let fault = LinkFault::EntryMissing { expected: mark.seq };
+            return Err(VerifyError::Broken(BrokenLink { seq: mark.seq, fault }));
+        }
+    }
+    let verifier = Verifier::resume(Some(secret), Some((mark.seq, mark.hmac.clone())));
+    let summary = walk(store, scope, mark.seq, verifier, progress).await?;
+    let entries = mark.seq + summary.entries;
+    let head = Some((entries, summary.head.unwrap_or(mark.hmac)));
+    Ok(FromMark { entries, from_seq: mark.seq, marked_at: Some(mark.at), checked: summary.entries, head })
+}
+
+/// Records that the chain of `scope`'s organization is verified up to `head` (seq, hmac), at `at`.
+pub async fn record_mark(
+    store: &dyn Store,
+    scope: &OrgScope,
+    secret: &SecretBytes,
+    (seq, hmac): (u64, &str),
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let mark = VerifiedMark::seal(secret, scope.org_id(), seq, hmac, at);
+    store.advance_audit_mark(scope.org_id(), seq, &mark.to_json()).await
+}
+
+fn damaged(e: StoreError) -> VerifyError {
+    match e {
+        StoreError::CorruptAuditEntry { seq, reason, .. } => {
+            VerifyError::Broken(BrokenLink { seq, fault: LinkFault::Damaged { reason } })
+        }
+        other => VerifyError::Store(other),
+    }
 }
 
 /// Verifies the order and linkage of the chain of `scope`'s organization without its secret
@@ -33,23 +124,19 @@ pub async fn verify_chain_links(
     scope: &OrgScope,
     progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    walk(store, scope, Verifier::links_only(), progress).await
+    walk(store, scope, 0, Verifier::links_only(), progress).await
 }
 
+/// Checks every entry after `after_seq` with `verifier` (positioned at `after_seq`).
 async fn walk(
     store: &dyn Store,
     scope: &OrgScope,
+    after_seq: u64,
     mut verifier: Verifier<'_>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
     let mut checked = 0;
-    let damaged = |e: StoreError| match e {
-        StoreError::CorruptAuditEntry { seq, reason, .. } => {
-            VerifyError::Broken(BrokenLink { seq, fault: LinkFault::Damaged { reason } })
-        }
-        other => VerifyError::Store(other),
-    };
-    let mut entries = store.list_audit_events(scope, 0, PAGE).await.map_err(damaged)?;
+    let mut entries = store.list_audit_events(scope, after_seq, PAGE).await.map_err(damaged)?;
     while let Some(last) = entries.last() {
         // Read the next page while this one is checked: the store decodes on another thread.
         let next = store.list_audit_events(scope, last.seq, PAGE);

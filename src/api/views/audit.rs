@@ -68,11 +68,28 @@ pub struct AuditEventPage {
     pub next_cursor: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditVerifyQuery {
+    /// Walk from the first entry.
+    #[serde(default)]
+    pub full: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditVerifyResult {
     pub intact: bool,
-    /// Entries verified (up to the broken one).
+    /// Entries in the chain that are verified (up to the broken one).
     pub entries: u64,
+    /// `full` (walked from the first entry) or `from_mark` (from the verified-up-to mark).
+    pub mode: String,
+    /// The mark's `seq` the walk started after (0: the first entry).
+    pub verified_from: u64,
+    /// When the chain up to `verified_from` had been verified (by the scheduler's verifier).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub marked_at: Option<certautopilot_core::Timestamp>,
+    /// Entries this verification read.
+    pub checked: u64,
     /// The last entry's hmac, when the chain is intact.
     pub head: Option<String>,
     pub broken_at: Option<u64>,

@@ -135,7 +135,8 @@ macro_rules! store_conformance_tests {
             concurrent_login_guesses_cannot_outrun_the_count);
     };
     (@concern siem_cursors $factory:expr) => {
-        $crate::store_conformance_tests!(@each $factory; siem_cursors; siem_cursors_start_at_zero_and_never_move_back);
+        $crate::store_conformance_tests!(@each $factory; siem_cursors; siem_cursors_start_at_zero_and_never_move_back,
+            audit_marks_are_kept_per_organization_and_never_move_back);
     };
     (@concern store_health $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; store_health;

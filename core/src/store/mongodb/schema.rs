@@ -14,7 +14,7 @@ use mongodb::{Database, IndexModel};
 use crate::clock::Clock;
 use crate::store::StoreError;
 
-pub const LATEST_VERSION: u32 = 6;
+pub const LATEST_VERSION: u32 = 7;
 
 /// A collection and the indexes one concern needs on it (named, so re-creating one is a no-op).
 pub(super) struct CollectionIndexes {
@@ -55,7 +55,12 @@ pub(super) fn expected() -> Vec<CollectionIndexes> {
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: append.
 fn steps() -> Vec<fn() -> Vec<CollectionIndexes>> {
-    vec![schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6]
+    vec![schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7]
+}
+
+/// Version 7 (M2.10): the audit chain's verified-up-to marks.
+fn schema_v7() -> Vec<CollectionIndexes> {
+    super::siem::mark_indexes()
 }
 
 /// Version 6 (M2.8, notifications): channels, rules and certificate watches.

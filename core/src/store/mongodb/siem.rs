@@ -1,7 +1,8 @@
 //! SIEM delivery cursors on MongoDB (`siem_cursors`): one document per (destination,
-//! organization), `{_id: {destination, org_id}, delivered_seq, updated_at}`.
-//! Invariant: an advance is one `$max` upsert, so a cursor never moves back, even when two
-//! forwarders on different hosts race.
+//! organization), `{_id: {destination, org_id}, delivered_seq, updated_at}`; and the verified-up-to
+//! marks (`audit_marks`), one per organization.
+//! Invariant: an advance is one conditional upsert, so neither moves back, even when two forwarders
+//! or verifiers on different hosts race.
 
 use async_trait::async_trait;
 use mongodb::bson::{Document, doc};
@@ -13,10 +14,17 @@ use crate::store::mongodb::schema::CollectionIndexes;
 use crate::store::{SiemCursorRow, SiemCursors, StoreError};
 
 pub(super) const CURSORS: &str = "siem_cursors";
+/// The verified-up-to marks, `{_id: org_id, seq, doc, updated_at}`.
+const MARKS: &str = "audit_marks";
 
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
     // Found by `_id` only.
     vec![CollectionIndexes { collection: CURSORS, indexes: Vec::new() }]
+}
+
+/// Schema v7: the marks' collection, found by `_id` only.
+pub(super) fn mark_indexes() -> Vec<CollectionIndexes> {
+    vec![CollectionIndexes { collection: MARKS, indexes: Vec::new() }]
 }
 
 /// The cursor's `_id`, its fields always in this order (a document `_id` matches field by field).
@@ -75,5 +83,21 @@ impl SiemCursors for MongoStore {
             result = cursors.update_one(filter, update).upsert(true).await;
         }
         self.observed(result.map(drop).map_err(StoreError::from))
+    }
+
+    async fn audit_mark(&self, org: OrgId) -> Result<Option<String>, StoreError> {
+        let found = self.collection(MARKS).find_one(doc! { "_id": org.to_string() }).await?;
+        found.map(|mark| Reader::new(&mark, "audit mark").str("doc").map(str::to_owned)).transpose()
+    }
+
+    async fn advance_audit_mark(&self, org: OrgId, seq: u64, doc: &str) -> Result<(), StoreError> {
+        // Matches only a mark not further along; when one is, the upsert's insert collides with it
+        // on `_id`, which is the answer "keep the stored one".
+        let filter = doc! { "_id": org.to_string(), "seq": { "$lte": codec::n(seq) } };
+        let update = doc! { "$set": { "seq": codec::n(seq), "doc": doc, "updated_at": codec::ts(self.now()) } };
+        match self.collection(MARKS).update_one(filter, update).upsert(true).await {
+            Err(e) if super::error::is_duplicate_key(&e) => Ok(()),
+            result => self.observed(result.map(drop).map_err(StoreError::from)),
+        }
     }
 }

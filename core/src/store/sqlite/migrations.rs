@@ -24,10 +24,22 @@ pub(super) fn migrations() -> Vec<String> {
         schema_v14(),
         schema_v15(),
         schema_v16(),
+        schema_v17(),
     ]
 }
 
-pub const LATEST_VERSION: u32 = 16;
+pub const LATEST_VERSION: u32 = 17;
+
+/// The audit chain's verified-up-to mark (M2.10), one per organization.
+fn schema_v17() -> String {
+    "CREATE TABLE audit_marks (
+        org_id TEXT PRIMARY KEY NOT NULL,
+        seq INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;"
+        .into()
+}
 
 /// Notifications (M2.8): channels, rules and the per-certificate watch, each a plain record table.
 fn schema_v16() -> String {

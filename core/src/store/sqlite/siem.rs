@@ -1,6 +1,7 @@
-//! SIEM delivery cursors in SQLite (`siem_cursors`): one row per (destination, organization).
-//! Invariant: the upsert keeps the larger of the stored and the new `seq`, so a cursor never moves
-//! back, even when two forwarders race.
+//! SIEM delivery cursors in SQLite (`siem_cursors`): one row per (destination, organization); and
+//! the verified-up-to mark (`audit_marks`): one row per organization.
+//! Invariant: each upsert keeps the larger of the stored and the new `seq`, so neither moves back,
+//! even when two forwarders or verifiers race.
 
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
@@ -31,6 +32,29 @@ impl SiemCursors for SqliteStore {
                  updated_at = excluded.updated_at",
             )?
             .execute(rusqlite::params![destination, org.to_string(), seq as i64, now.as_unix_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_mark(&self, org: OrgId) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT doc FROM audit_marks WHERE org_id = ?1")?
+                .query_row([org.to_string()], |r| r.get::<_, String>(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn advance_audit_mark(&self, org: OrgId, seq: u64, doc: &str) -> Result<(), StoreError> {
+        let (doc, now) = (doc.to_owned(), self.now());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO audit_marks (org_id, seq, doc, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, doc = excluded.doc,
+                 updated_at = excluded.updated_at WHERE excluded.seq >= audit_marks.seq",
+            )?
+            .execute(rusqlite::params![org.to_string(), seq as i64, doc, now.as_unix_millis()])?;
             Ok(())
         })
         .await

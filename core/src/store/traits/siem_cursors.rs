@@ -1,6 +1,7 @@
-//! How far each SIEM destination has received each organization's audit chain.
-//! Invariant: a cursor never moves back, so a restarted forwarder resends at most what it had not
-//! recorded as delivered, never skips.
+//! How far readers have come along each organization's audit chain: each SIEM destination's
+//! delivery cursor, and the background verifier's verified-up-to mark (`audit::VerifiedMark`).
+//! Invariant: neither ever moves back, so a restarted forwarder resends at most what it had not
+//! recorded as delivered, never skips, and a slower verifier never undoes a faster one's mark.
 
 use async_trait::async_trait;
 
@@ -13,4 +14,9 @@ pub trait SiemCursors: Send + Sync + 'static {
     async fn siem_cursor(&self, destination: &str, org: OrgId) -> Result<u64, StoreError>;
     /// Records delivery up to `seq`; a cursor never moves back.
     async fn advance_siem_cursor(&self, destination: &str, org: OrgId, seq: u64) -> Result<(), StoreError>;
+    /// The organization's verified-up-to mark as recorded (`audit::VerifiedMark` as JSON), if any.
+    /// The store keeps it; only the audit secret makes it believable.
+    async fn audit_mark(&self, org: OrgId) -> Result<Option<String>, StoreError>;
+    /// Records `doc` as the mark at `seq`, unless the stored one is further along.
+    async fn advance_audit_mark(&self, org: OrgId, seq: u64, doc: &str) -> Result<(), StoreError>;
 }
