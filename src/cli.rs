@@ -113,9 +113,13 @@ pub enum AuditCommand {
         /// Only this organization (id or name).
         #[arg(long, conflicts_with = "remote")]
         org: Option<String>,
-        /// Walk the chain from its first entry, whatever the mark says.
+        /// Walk the live chain from its first entry (or its archive checkpoint), whatever the mark says.
         #[arg(long)]
         full: bool,
+        /// Also verify the archived segments in this directory (`[audit] archive_dir`), entry by
+        /// entry from the chain's first, and that they end where the live chain's checkpoint says.
+        #[arg(long, value_name = "DIR", conflicts_with = "remote")]
+        archives: Option<std::path::PathBuf>,
         /// Ask the running service over its API (`POST /api/v1/audit/verify`) instead.
         #[arg(long)]
         remote: bool,

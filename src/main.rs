@@ -135,11 +135,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { command: AuditCommand::Events { remote, args } } => Ok(client::audit_events(remote, args)),
         Command::Client(command) => Ok(client::run(command)),
-        Command::Audit { command: AuditCommand::Verify { org, full, .. } } => {
+        Command::Audit { command: AuditCommand::Verify { org, full, archives, .. } } => {
             let config = config_check::load(cli.config.as_deref())?;
             store_location::require_existing(&config)?;
             logging::init(&config.log, None, logging::Output::Stderr);
-            block_on(audit::verify(&config, org, full))
+            block_on(audit::verify(&config, org, audit::VerifyMode { full, archives }))
         }
         Command::Cluster { command } => {
             let config = config_check::load(cli.config.as_deref())?;

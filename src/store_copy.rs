@@ -199,7 +199,7 @@ async fn verify_target(source: &Side, target: Side) -> anyhow::Result<ExitCode> 
         println!("verifying the target's audit chains with its KEK (audit verify):");
         // `audit verify` opens the store itself, as it does from the command line.
         drop(target.opened);
-        return crate::audit::verify(config, None, true).await;
+        return crate::audit::verify(config, None, crate::audit::VerifyMode { full: true, archives: None }).await;
     }
     println!(
         "verifying the target's audit chains without the KEK: order and links only, not the HMACs \

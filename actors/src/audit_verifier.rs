@@ -1,9 +1,11 @@
 //! The audit verifier: a supervised actor of the scheduler role that keeps each organization's
 //! verified-up-to mark close behind its chain's head. Each round verifies, per organization, the
 //! entries after the mark (the whole chain the first time) and records the new mark, so a
-//! verification on request costs the entries since the last round, not the chain's history.
+//! verification on request costs the entries since the last round, not the chain's history; then
+//! it archives what the organization's retention lets go (`audit_archive`).
 //! Invariant: the mark only ever moves over entries this actor has just verified with the audit
-//! secret; a broken link stops the mark where it is and is reported once, not at every round.
+//! secret, and only verified entries are archived; a broken link stops both where they are and is
+//! reported once, not at every round.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use certautopilot_core::{OrgScope, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AUDIT_SECRET_FIELD;
+use crate::audit_archive::{ArchiveSettings, archive_once};
 use crate::pace::Pace;
 use crate::registry::{ActorRegistry, Probe};
 use crate::supervisor::{ForcePanic, Lifeline, RestartBackoff, Spawn, Supervised, supervise};
@@ -38,20 +41,30 @@ pub struct VerifierSnapshot {
     /// The broken link found, if one was (the mark stays before it).
     pub broken: Option<String>,
     pub last_error: Option<String>,
+    /// Entries moved into archive segments by this instance, and the last segment written.
+    pub entries_archived: u64,
+    pub last_segment: Option<String>,
+    /// The cursor holding archiving back in the last round, when one did: "name at seq N".
+    pub archiving_held_by: Option<String>,
 }
 
 struct ChainVerifier {
     store: Arc<dyn Store>,
     envelope: Envelope,
     secrets: HashMap<OrgId, SecretBytes>,
+    archive: ArchiveSettings,
 }
 
 /// One round's outcome.
+#[derive(Default)]
 struct Round {
     verified: u64,
     marks: Vec<(OrgId, u64)>,
     broken: Option<String>,
     failure: Option<String>,
+    archived: u64,
+    segment: Option<String>,
+    held_by: Option<String>,
 }
 
 impl ChainVerifier {
@@ -69,7 +82,7 @@ impl ChainVerifier {
     }
 
     async fn round(&mut self) -> Round {
-        let mut round = Round { verified: 0, marks: Vec::new(), broken: None, failure: None };
+        let mut round = Round::default();
         let orgs = match self.store.list_organizations().await {
             Ok(orgs) => orgs,
             Err(e) => {
@@ -90,12 +103,22 @@ impl ChainVerifier {
                 Ok(found) => {
                     round.verified += found.checked;
                     let Some((seq, hmac)) = found.head else { continue };
-                    if found.checked == 0 && found.from_seq == seq {
-                        continue;
+                    if !(found.checked == 0 && found.from_seq == seq) {
+                        match record_mark(self.store.as_ref(), &scope, &secret, (seq, &hmac), Timestamp::now()).await {
+                            Ok(()) => round.marks.push((org.id, seq)),
+                            Err(e) => {
+                                round.failure = Some(e.to_string());
+                                continue;
+                            }
+                        }
                     }
-                    match record_mark(self.store.as_ref(), &scope, &secret, (seq, &hmac), Timestamp::now()).await {
-                        Ok(()) => round.marks.push((org.id, seq)),
-                        Err(e) => round.failure = Some(e.to_string()),
+                    match archive_once(&self.store, &org, &secret, seq, &self.archive, Timestamp::now()).await {
+                        Ok(done) => {
+                            round.archived += done.entries;
+                            round.segment = done.segment.or(round.segment.take());
+                            round.held_by = done.held_by.map(|(name, at)| format!("{name} at seq {at}"));
+                        }
+                        Err(e) => round.failure = Some(format!("archiving: {e}")),
                     }
                 }
                 Err(VerifyError::Broken(link)) => {
@@ -147,12 +170,24 @@ impl AuditVerifierActor {
             );
         }
         s.broken = round.broken;
+        s.entries_archived += round.archived;
+        if round.segment.is_some() {
+            s.last_segment = round.segment.clone();
+        }
+        if round.held_by.is_some() && round.held_by != s.archiving_held_by {
+            tracing::warn!(
+                held_by = round.held_by.as_deref(),
+                "audit retention waits: a reader of the chain is behind"
+            );
+        }
+        s.archiving_held_by = round.held_by;
         if let Some(error) = &round.failure {
             tracing::warn!(error = %error, retry_in = ?self.pace.backoff(), "audit verification round failed; will retry");
             s.last_error = Some(error.clone());
         }
         // A broken chain is not retried faster than new entries arrive: it is waited out at the poll.
-        let wait = self.pace.after(round.failure.is_some(), false);
+        // Archiving goes on at once while it finds work (one bounded segment per round).
+        let wait = self.pace.after(round.failure.is_some(), round.archived > 0);
         self.probe.set_state("idle");
         self.probe.set_detail(serde_json::to_value(&self.snapshot).unwrap_or_default());
         if self.stop_after_round {
@@ -194,12 +229,18 @@ pub fn start_audit_verifier(
     envelope: Envelope,
     node_id: String,
     poll: Duration,
+    archive: ArchiveSettings,
     registry: &ActorRegistry,
     arbiter: &actix::ArbiterHandle,
 ) -> AuditVerifierHandle {
     let actor = supervise(registry, KIND, node_id, arbiter, RestartBackoff::default(), move |spawn: Spawn| {
         AuditVerifierActor {
-            verifier: Some(ChainVerifier { store: store.clone(), envelope: envelope.clone(), secrets: HashMap::new() }),
+            verifier: Some(ChainVerifier {
+                store: store.clone(),
+                envelope: envelope.clone(),
+                secrets: HashMap::new(),
+                archive: archive.clone(),
+            }),
             pace: Pace::new(poll, FIRST_BACKOFF, MAX_BACKOFF),
             snapshot: VerifierSnapshot::default(),
             stop_after_round: false,

@@ -5,6 +5,7 @@
 //! certificates and scan targets for drift.
 
 pub mod audit;
+pub mod audit_archive;
 pub mod audit_verifier;
 pub mod discovery;
 pub mod distribution;

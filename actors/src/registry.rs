@@ -20,6 +20,7 @@ pub const KINDS: &[&str] = &[
     "acme_account",
     "distribution_target",
     "notification_router",
+    "audit_verifier",
 ];
 
 /// What one actor looks like from outside. Secret-free by construction: actors publish only states,

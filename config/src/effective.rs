@@ -104,6 +104,7 @@ impl From<&Config> for RawConfig {
             cluster: c.cluster.as_ref().map(raw_cluster),
             targets: (&c.targets).into(),
             notifications: (&c.notifications).into(),
+            audit: (&c.audit).into(),
             egress: (&c.egress).into(),
         }
     }

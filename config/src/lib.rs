@@ -5,6 +5,7 @@
 //! (`__` separates levels: `CERTAUTOPILOT_STORE__SQLITE__PATH`). Unknown keys are errors everywhere.
 
 mod api;
+mod audit;
 mod auth;
 mod check;
 mod cluster;
@@ -25,6 +26,7 @@ mod store;
 mod targets;
 mod validated;
 
+pub use audit::{AuditConfig, RawAudit};
 pub use auth::AuthConfig;
 pub use egress::{EgressConfig, RawEgress};
 pub use error::ConfigError;

@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub egress: crate::egress::RawEgress,
     /// The notification router and deliveries (`[notifications]`).
     pub notifications: crate::notifications::RawNotifications,
+    /// Where archived audit segments go (`[audit]`).
+    pub audit: crate::audit::RawAudit,
 }
 
 impl Default for RawConfig {
@@ -51,6 +53,7 @@ impl Default for RawConfig {
             targets: Default::default(),
             egress: Default::default(),
             notifications: Default::default(),
+            audit: Default::default(),
         }
     }
 }

@@ -43,6 +43,7 @@ pub struct Config {
     pub targets: crate::targets::TargetsConfig,
     pub egress: crate::egress::EgressConfig,
     pub notifications: crate::notifications::NotificationsConfig,
+    pub audit: crate::audit::AuditConfig,
     /// The file this configuration was read from, if any: file targets never write over it.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
@@ -86,6 +87,7 @@ impl RawConfig {
         let log = self.log.validate(Section("log"))?;
         let siem = crate::siem::validate_siem(self.siem)?;
         let cluster = self.cluster.map(|c| crate::cluster::validate_cluster(c, &node.data_dir)).transpose()?;
+        let audit = self.audit.validate(Section("audit"), &node.data_dir)?;
 
         Ok(Config {
             cluster,
@@ -106,6 +108,7 @@ impl RawConfig {
             targets: self.targets.validate()?,
             egress: self.egress.validate()?,
             notifications: self.notifications.validate(Section("notifications"))?,
+            audit,
             source_file: None,
         })
     }

@@ -94,6 +94,8 @@ routes! {
         req: None, 200 Some(Body::of::<OrganizationDetail>()), query: &[];
     POST "/api/v1/organization/owner" => organization::transfer_owner, Owner, "transferOwnership", "make another active user the owner (your password re-entered, or a session younger than auth.reauth_window_secs); you become an ordinary user",
         req: Some(Body::of::<TransferOwnership>()), 200 Some(Body::of::<OwnerTransferred>()), query: &[];
+    PUT "/api/v1/organization/audit-retention" => organization::set_audit_retention, Owner, "setAuditRetention", "how many days audit entries stay in the live chain before they are archived (null: forever)",
+        req: Some(Body::of::<SetAuditRetention>()), 200 Some(Body::of::<OrganizationDetail>()), query: &[];
     GET "/api/v1/projects" => projects::list, Authenticated, "listProjects", "projects you can see",
         req: None, 200 Some(Body::of::<ProjectPage>()), query: PAGE;
     POST "/api/v1/projects" => projects::create, Owner, "createProject", "create a project",

@@ -3,6 +3,7 @@
 
 mod actors;
 mod audit;
+mod audit_archive;
 mod backend;
 mod distribute;
 mod graphql;
@@ -52,6 +53,20 @@ pub enum BenchCommand {
         changes: usize,
         #[arg(long, default_value_t = 32)]
         writers: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Audit retention at scale: a long chain mostly moved into archive segments (time, peak
+    /// memory), then `audit verify` from the checkpoint and mark, and the full walk of the archives.
+    AuditArchive {
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Entries left in the live chain.
+        #[arg(long, default_value_t = 100_000)]
+        live: u64,
+        /// Entries per segment (the service writes 10,000).
+        #[arg(long, default_value_t = 100_000)]
+        segment: u64,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -246,6 +261,10 @@ pub async fn run(command: BenchCommand, config: &certautopilot_config::Config) -
         BenchCommand::Audit { entries, changes, writers, dir } => {
             let (dir, _guard) = work_dir(dir)?;
             audit::run(&dir, entries, changes, writers).await
+        }
+        BenchCommand::AuditArchive { entries, live, segment, dir } => {
+            let (dir, _guard) = work_dir(dir)?;
+            audit_archive::run(&dir, entries, live, segment.max(1)).await
         }
         BenchCommand::KekRotate { secrets, batch, dir } => {
             let (dir, _guard) = work_dir(dir)?;

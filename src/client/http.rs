@@ -61,6 +61,10 @@ impl ApiClient {
         json(self.send(Method::POST, path, body).await?)
     }
 
+    pub async fn put(&self, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
+        json(self.send(Method::PUT, path, body).await?)
+    }
+
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.send(Method::DELETE, path, None).await.map(drop)
     }

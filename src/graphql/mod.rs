@@ -110,6 +110,7 @@ pub const FIELD_OPERATIONS: &[(&str, &str)] = &[
     ("Mutation.removeMember", "removeMember"),
     ("Mutation.createUser", "createUser"),
     ("Mutation.transferOwnership", "transferOwnership"),
+    ("Mutation.setAuditRetention", "setAuditRetention"),
     ("Mutation.disableUser", "disableUser"),
     ("Mutation.enableUser", "enableUser"),
     ("Mutation.createApiToken", "createApiToken"),

@@ -116,7 +116,7 @@ fn token_connection(
 }
 
 /// The organization and its one owner.
-pub struct OrganizationNode(OrganizationDetail);
+pub struct OrganizationNode(pub OrganizationDetail);
 
 #[Object(name = "Organization")]
 impl OrganizationNode {
@@ -128,6 +128,10 @@ impl OrganizationNode {
     }
     async fn owner(&self) -> UserNode {
         UserNode(self.0.owner.clone())
+    }
+    /// Days an audit entry stays in the live chain before it is archived; null: kept forever.
+    async fn audit_retention_days(&self) -> Option<u32> {
+        self.0.audit_retention_days
     }
     async fn created_at(&self) -> DateTime {
         at(self.0.created_at)

@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use certautopilot_actors::audit_archive::ArchiveSettings;
 use certautopilot_actors::audit_verifier::{AuditVerifierHandle, start_audit_verifier};
 use certautopilot_actors::issuance::{IssuanceDeps, Scheduler};
 use certautopilot_actors::notify::{NotifySettings, RouterHandle, start_router};
@@ -71,6 +72,8 @@ struct SchedulerRole {
 
 /// How often the audit verifier looks for entries past each organization's verified mark.
 const AUDIT_VERIFY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// The most entries one archive segment holds (one store transaction deletes them).
+const AUDIT_SEGMENT_MAX_ENTRIES: u64 = 10_000;
 
 impl SchedulerRole {
     fn start(ctx: &RoleContext, fence: Option<Fence>) -> Self {
@@ -101,6 +104,11 @@ impl SchedulerRole {
             issuance.envelope.clone(),
             config.node.id.clone(),
             AUDIT_VERIFY_POLL,
+            ArchiveSettings {
+                dir: config.audit.archive_dir.clone(),
+                siem_destinations: config.siem.iter().map(|s| s.name.clone()).collect(),
+                max_entries: AUDIT_SEGMENT_MAX_ENTRIES,
+            },
             &ctx.actors,
             &ctx.arbiter,
         );

@@ -1,4 +1,5 @@
-//! The organization's own duties: who owns it. Ownership is transferable and never deleted.
+//! The organization's own duties: who owns it (transferable, never deleted) and how long its audit
+//! entries stay in the live chain.
 //! Invariant: exactly one owner at all times. A transfer demotes the caller and promotes the new
 //! owner in one store transaction guarded by both users' versions, so of two transfers racing
 //! (in one process or several) one commits and the other finds the caller changed; only the owner,
@@ -9,7 +10,7 @@
 use certautopilot_core::model::{Membership, OrgRole, Session, User};
 use certautopilot_core::store::{Record, RecordScope, RecordStore, StoreError};
 
-use crate::api::views::{OrganizationDetail, OwnerTransferred, TransferOwnership, UserView};
+use crate::api::views::{OrganizationDetail, OwnerTransferred, SetAuditRetention, TransferOwnership, UserView};
 use crate::service::authorized::{AuthMethod, Authorized, Caller};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::users::of_user;
@@ -20,7 +21,40 @@ pub async fn get(auth: &Authorized) -> Result<OrganizationDetail, ApiError> {
     let state = auth.state();
     let org = state.store()?.get_organization(caller.user.org_id).await?;
     let owner = owner_of(auth).await?;
-    Ok(OrganizationDetail { id: org.id, name: org.name, owner: UserView::from(owner), created_at: org.created_at })
+    Ok(OrganizationDetail {
+        id: org.id,
+        name: org.name,
+        owner: UserView::from(owner),
+        audit_retention_days: org.audit_retention_days,
+        created_at: org.created_at,
+    })
+}
+
+/// The longest retention accepted: a hundred years is "forever" spelled as a number.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Sets how long audit entries stay in the live chain before the scheduler archives them
+/// (docs/audit.md, "Retention"); `None` keeps them forever. Audited with the value before and after.
+pub async fn set_audit_retention(auth: &Authorized, input: SetAuditRetention) -> Result<OrganizationDetail, ApiError> {
+    let caller = auth.caller()?;
+    if input.days.is_some_and(|d| d > MAX_RETENTION_DAYS) {
+        return Err(ApiError::invalid(
+            "days",
+            format!("must be 0 to {MAX_RETENTION_DAYS}, or null to keep everything"),
+        ));
+    }
+    let store = auth.state().store()?;
+    let mut org = store.get_organization(caller.user.org_id).await?;
+    if org.audit_retention_days == input.days {
+        return get(auth).await;
+    }
+    let details = serde_json::json!({ "before": org.audit_retention_days, "after": input.days });
+    let audit =
+        auth.audit("org.audit_retention_changed", Some(("organization", org.id.to_string())), None, details).await?;
+    org.audit_retention_days = input.days;
+    store.update_organization(&org, Some(audit)).await?;
+    tracing::info!(by = %caller.user.id, days = ?input.days, "audit retention changed");
+    get(auth).await
 }
 
 /// Makes another active user the owner; the caller (the owner) becomes an ordinary user, keeping

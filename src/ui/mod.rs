@@ -76,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/notifications/rules/{id}/delete", web::post().to(notifications::delete_rule))
         .route("/organization", web::get().to(organization::show))
         .route("/organization/owner", web::post().to(organization::transfer))
+        .route("/organization/audit-retention", web::post().to(organization::set_retention))
         .route("/jobs", web::get().to(jobs::list))
         .route("/jobs/{id}", web::get().to(jobs::detail))
         .route("/projects", web::get().to(projects::projects))

@@ -28,6 +28,9 @@ impl OrganizationPage {
     fn created(&self) -> String {
         when(self.org.created_at)
     }
+    fn retention(&self) -> String {
+        self.org.audit_retention_days.map(|d| d.to_string()).unwrap_or_default()
+    }
 }
 
 async fn page(ui: &Ui, errors: FieldErrors) -> Result<OrganizationPage, crate::ui::context::UiError> {
@@ -45,11 +48,41 @@ async fn page(ui: &Ui, errors: FieldErrors) -> Result<OrganizationPage, crate::u
 pub async fn show(req: HttpRequest) -> UiResult {
     let ui = Ui::page(&req).await?;
     let mut page = page(&ui, FieldErrors::default()).await?;
-    if query_value(&req, "notice").as_deref() == Some("transferred") {
-        page.layout.notice =
-            Some(format!("{} now owns the organization; you are an ordinary user.", page.org.owner.email));
+    match query_value(&req, "notice").as_deref() {
+        Some("transferred") => {
+            page.layout.notice =
+                Some(format!("{} now owns the organization; you are an ordinary user.", page.org.owner.email))
+        }
+        Some("retention") => page.layout.notice = Some("Audit retention saved.".into()),
+        _ => {}
     }
     render(&page)
+}
+
+/// Sets the audit retention (empty: forever); back to this page.
+pub async fn set_retention(req: HttpRequest, body: web::Bytes) -> UiResult {
+    let form = FormData::parse(&body);
+    let ui = Ui::form(&req, &form).await?;
+    let days = form.optional("days").map(|d| d.trim().parse::<u32>());
+    let result = match days {
+        Some(Err(_)) => Err(ApiError::invalid("days", "a whole number of days, or empty to keep everything")),
+        Some(Ok(days)) => Ok(Some(days)),
+        None => Ok(None),
+    };
+    let result = match result {
+        Ok(days) => {
+            let input = crate::api::views::SetAuditRetention { days };
+            crate::service::organization::set_audit_retention(&ui.auth("setAuditRetention")?, input).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/organization?notice=retention")),
+        Err(e) => {
+            let errors = FieldErrors::from_api(&e, &["days"]);
+            Ok(render_status(e.code.status(), &page(&ui, errors).await?))
+        }
+    }
 }
 
 /// Hands the organization over; back to this page, now as an ordinary user.

@@ -4,6 +4,7 @@
 mod api_flow;
 mod approvals;
 mod audit;
+mod audit_archive;
 mod backends;
 mod backup;
 mod ci_gate;

@@ -77,6 +77,8 @@ pub enum LinkFault {
     Damaged { reason: String },
     /// The verified-up-to mark was not made with this organization's audit secret.
     MarkNotGenuine,
+    /// The archive checkpoint (where the live chain begins) was not made with the audit secret.
+    CheckpointNotGenuine,
 }
 
 impl std::fmt::Display for LinkFault {
@@ -87,6 +89,9 @@ impl std::fmt::Display for LinkFault {
             LinkFault::Reordered { previous } => write!(f, "entries reordered (follows seq {previous})"),
             LinkFault::PrevHmacMismatch => f.write_str("prev_hmac does not match the previous entry's hmac"),
             LinkFault::Damaged { reason } => write!(f, "the stored entry is damaged: {reason}"),
+            LinkFault::CheckpointNotGenuine => f.write_str(
+                "the archive checkpoint is not genuine (not made with this organization's audit secret)",
+            ),
             LinkFault::MarkNotGenuine => f.write_str(
                 "the verified-up-to mark is not genuine (not made with this organization's audit secret); verify with --full",
             ),

@@ -12,7 +12,7 @@ use crate::crypto::SecretBytes;
 use crate::ids::OrgId;
 use crate::timestamp::Timestamp;
 
-/// Sets the mark's tag apart from every chain entry's HMAC under the same secret.
+/// Sets the mark's tag apart from every chain entry's HMAC (and the checkpoint's) under the same secret.
 const DOMAIN: &[u8] = b"cap-audit-mark-v1";
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,14 +28,13 @@ pub struct VerifiedMark {
 
 impl VerifiedMark {
     pub fn seal(secret: &SecretBytes, org: OrgId, seq: u64, hmac: &str, at: Timestamp) -> Self {
-        let tag = tag(secret, org, seq, hmac, at);
+        let tag = tag(secret, DOMAIN, &parts(org, seq, hmac, at, ""));
         VerifiedMark { seq, hmac: hmac.to_owned(), at, tag }
     }
 
     /// Whether the audit secret vouches for this mark of `org` (compared in constant time).
     pub fn is_genuine(&self, secret: &SecretBytes, org: OrgId) -> bool {
-        let Ok(expected) = decode_hex(&self.tag) else { return false };
-        mac(secret, org, self.seq, &self.hmac, self.at).verify_slice(&expected).is_ok()
+        tag_matches(secret, DOMAIN, &parts(org, self.seq, &self.hmac, self.at, ""), &self.tag)
     }
 
     pub fn to_json(&self) -> String {
@@ -48,18 +47,36 @@ impl VerifiedMark {
     }
 }
 
-fn mac(secret: &SecretBytes, org: OrgId, seq: u64, hmac: &str, at: Timestamp) -> Hmac<Sha256> {
+/// The fields a mark or checkpoint vouches for, each length-prefixed so no two sets run together.
+pub(crate) fn parts(org: OrgId, seq: u64, hmac: &str, at: Timestamp, extra: &str) -> Vec<Vec<u8>> {
+    vec![
+        org.to_string().into_bytes(),
+        seq.to_be_bytes().to_vec(),
+        hmac.as_bytes().to_vec(),
+        at.as_unix_millis().to_be_bytes().to_vec(),
+        extra.as_bytes().to_vec(),
+    ]
+}
+
+fn mac(secret: &SecretBytes, domain: &[u8], parts: &[Vec<u8>]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose()).expect("HMAC takes keys of any length");
-    mac.update(DOMAIN);
-    mac.update(org.to_string().as_bytes());
-    mac.update(&seq.to_be_bytes());
-    mac.update(hmac.as_bytes());
-    mac.update(&at.as_unix_millis().to_be_bytes());
+    mac.update(domain);
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
     mac
 }
 
-fn tag(secret: &SecretBytes, org: OrgId, seq: u64, hmac: &str, at: Timestamp) -> String {
-    mac(secret, org, seq, hmac, at).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+/// The tag of `parts` under `domain`, hex.
+pub(crate) fn tag(secret: &SecretBytes, domain: &[u8], parts: &[Vec<u8>]) -> String {
+    mac(secret, domain, parts).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `tag` is the tag of `parts` (compared in constant time).
+pub(crate) fn tag_matches(secret: &SecretBytes, domain: &[u8], parts: &[Vec<u8>], tag: &str) -> bool {
+    let Ok(expected) = decode_hex(tag) else { return false };
+    mac(secret, domain, parts).verify_slice(&expected).is_ok()
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, ()> {

@@ -4,12 +4,17 @@
 //! changes write their events to an outbox; `ChainWriter` (the AuditActor's) chains them, and the
 //! store checks the head in the same transaction, so writers in several processes cannot fork it.
 
+mod archive;
 mod canonical;
 mod chain;
 mod mark;
 mod verify;
 mod writer;
 
+pub use archive::{
+    ArchiveBreak, ArchiveSummary, Checkpoint, SEGMENT_FORMAT, SegmentEnd, SegmentFooter, SegmentWriter, file_sha256,
+    segment_name, segment_starting_at, verify_archives,
+};
 pub use canonical::canonical_bytes;
 pub use chain::{AuditDraft, BrokenLink, ChainHead, LinkFault, Verifier, VerifySummary, entry_hmac, seal_entry};
 pub use mark::VerifiedMark;

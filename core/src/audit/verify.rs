@@ -3,7 +3,7 @@
 //! Invariant: a walk from a mark starts only once the mark is genuine and the entry it names still
 //! carries its `hmac` and verifies itself; otherwise that is the broken link reported.
 
-use crate::audit::{BrokenLink, LinkFault, VerifiedMark, Verifier, VerifySummary};
+use crate::audit::{BrokenLink, Checkpoint, LinkFault, VerifiedMark, Verifier, VerifySummary};
 use crate::crypto::SecretBytes;
 use crate::scope::OrgScope;
 use crate::store::{Store, StoreError};
@@ -20,14 +20,43 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
-/// Verifies the chain of `scope`'s organization; `progress` gets the number of entries checked.
+/// Verifies the live chain of `scope`'s organization from its first entry, or from its checkpoint
+/// once entries were archived (the checkpoint must be genuine); `progress` gets the entries checked.
+/// `entries` counts the archived ones too: the chain's length.
 pub async fn verify_chain(
     store: &dyn Store,
     scope: &OrgScope,
     secret: &SecretBytes,
     progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    walk(store, scope, 0, Verifier::new(secret), progress).await
+    let start = checkpoint_of(store, scope, Some(secret)).await?;
+    let verifier = Verifier::resume(Some(secret), start.clone());
+    from_start(walk(store, scope, start.as_ref().map_or(0, |s| s.0), verifier, progress).await?, start)
+}
+
+/// The live chain's start: (seq, hmac) of the last archived entry, if any. With `secret`, the
+/// checkpoint must carry its tag; without (links only), it is taken as stored.
+async fn checkpoint_of(
+    store: &dyn Store,
+    scope: &OrgScope,
+    secret: Option<&SecretBytes>,
+) -> Result<Option<(u64, String)>, VerifyError> {
+    let Some(doc) = store.audit_checkpoint(scope.org_id()).await? else { return Ok(None) };
+    let checkpoint =
+        Checkpoint::from_json(&doc).filter(|c| secret.is_none_or(|secret| c.is_genuine(secret, scope.org_id())));
+    match checkpoint {
+        Some(c) => Ok(Some((c.seq, c.hmac))),
+        None => Err(VerifyError::Broken(BrokenLink { seq: 0, fault: LinkFault::CheckpointNotGenuine })),
+    }
+}
+
+/// A walk's summary counted from the chain's first entry.
+fn from_start(mut summary: VerifySummary, start: Option<(u64, String)>) -> Result<VerifySummary, VerifyError> {
+    if let Some((seq, hmac)) = start {
+        summary.entries += seq;
+        summary.head = summary.head.or(Some(hmac));
+    }
+    Ok(summary)
 }
 
 /// What a walk from the mark found: the chain's length, where the walk started and how many
@@ -72,9 +101,12 @@ pub async fn verify_from_mark(
         }
         None => None,
     };
-    // A mark before the first entry vouches for nothing: walk the whole chain.
-    let Some(mark) = mark.filter(|m| m.seq > 0) else {
-        return Ok(walk(store, scope, 0, Verifier::new(secret), progress).await?.into());
+    // A mark before the first entry (or before the checkpoint) vouches for nothing new: walk the
+    // whole live chain.
+    let start = checkpoint_of(store, scope, Some(secret)).await?;
+    let past_start = |m: &VerifiedMark| m.seq > start.as_ref().map_or(0, |s| s.0);
+    let Some(mark) = mark.filter(past_start) else {
+        return Ok(verify_chain(store, scope, secret, progress).await?.into());
     };
     // The entry the mark names must still be the one verified then.
     let named = store.list_audit_events(scope, mark.seq - 1, 1).await.map_err(damaged)?;
@@ -124,7 +156,9 @@ pub async fn verify_chain_links(
     scope: &OrgScope,
     progress: impl FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    walk(store, scope, 0, Verifier::links_only(), progress).await
+    let start = checkpoint_of(store, scope, None).await?;
+    let verifier = Verifier::resume(None, start.clone());
+    from_start(walk(store, scope, start.as_ref().map_or(0, |s| s.0), verifier, progress).await?, start)
 }
 
 /// Checks every entry after `after_seq` with `verifier` (positioned at `after_seq`).

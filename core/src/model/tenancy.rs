@@ -15,6 +15,9 @@ pub struct Organization {
     pub jwt_signing_key: Option<SealedSecret>,
     /// The key of this organization's audit chain HMACs, sealed.
     pub audit_secret: Option<SealedSecret>,
+    /// Days an audit entry stays in the live chain before it is archived (`None`: kept forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -27,6 +30,7 @@ impl Organization {
             name: name.into(),
             jwt_signing_key: None,
             audit_secret: None,
+            audit_retention_days: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -24,8 +24,8 @@ pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest, cursor_after
 pub use record::{RawRecord, Record, RecordKind, RecordScope, RecordStore, ScopeArg, membership_key};
 pub use round_trips::RoundTrips;
 pub use traits::{
-    AuditFilter, AuditLog, AuditWrite, BatchReads, CertificateExpiry, CertificateStats, ClaimRequest, Enqueued,
-    ExportPage, Fencing, JobFailure, JobLogRow, JobQueue, JobRow, LoginThrottle, OrganizationRow, Organizations,
-    OutboxRow, Records, SealedKey, SealedRow, SealedSecrets, SiemCursorRow, SiemCursors, Store, StoreHealth,
-    StoreTransfer, SubjectLogLine, TransferPart, TransferRow, WriteHealth, WriteHealthTracker, prelude,
+    AuditFilter, AuditLog, AuditMarkRow, AuditWrite, BatchReads, CertificateExpiry, CertificateStats, ClaimRequest,
+    Enqueued, ExportPage, Fencing, JobFailure, JobLogRow, JobQueue, JobRow, LoginThrottle, OrganizationRow,
+    Organizations, OutboxRow, Records, SealedKey, SealedRow, SealedSecrets, SiemCursorRow, SiemCursors, Store,
+    StoreHealth, StoreTransfer, SubjectLogLine, TransferPart, TransferRow, WriteHealth, WriteHealthTracker, prelude,
 };

@@ -161,6 +161,7 @@ async fn base(
             )
         }
         "createApiToken" => ("/api/v1/auth/tokens".to_owned(), json!({ "name": format!("token{n}") })),
+        "setAuditRetention" => ("/api/v1/organization/audit-retention".to_owned(), json!({ "days": null })),
         "createNotificationRule" => {
             let channel = notification_channel(h, &w.a.scope, &format!("ch{n}")).await.id;
             let body = json!({ "project_id": pa, "name": format!("r{n}"), "events": ["cert.issued"], "channel_ids": [channel] });

@@ -97,6 +97,7 @@ async fn request_for(h: &Harness, w: &World, route: &RouteSpec, who: &Who) -> Re
         (Method::POST, "/api/v1/organization/owner") => {
             (route.path.into(), Some(json!({ "user_id": owner.id, "password": OWNER_PASSWORD })))
         }
+        (Method::PUT, "/api/v1/organization/audit-retention") => (route.path.into(), Some(json!({ "days": null }))),
         (Method::POST, "/api/v1/users") => (
             route.path.into(),
             Some(json!({ "email": format!("u{n}@acme.test"), "password": "another long password" })),
@@ -439,6 +440,7 @@ POST /api/v1/users/{id}/disable owner
 POST /api/v1/users/{id}/enable owner
 GET /api/v1/organization authenticated
 POST /api/v1/organization/owner owner
+PUT /api/v1/organization/audit-retention owner
 GET /api/v1/projects authenticated
 POST /api/v1/projects owner
 GET /api/v1/projects/{id} viewer

@@ -15,6 +15,8 @@ pub struct OrganizationDetail {
     pub name: String,
     /// The one owner.
     pub owner: UserView,
+    /// Days an audit entry stays in the live chain before it is archived; absent: kept forever.
+    pub audit_retention_days: Option<u32>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
@@ -45,4 +47,12 @@ pub struct OwnerTransferred {
     pub owner: UserView,
     /// Now an ordinary user, with the project memberships they had.
     pub previous_owner: UserView,
+}
+
+/// The organization's audit retention: `days` an entry stays live (0 to 36500; 0 archives every
+/// entry once verified and delivered, the head excepted), or `null` to keep everything live.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAuditRetention {
+    pub days: Option<u32>,
 }

@@ -11,7 +11,7 @@ use crate::graphql::errors::GqlResult;
 use crate::graphql::mutations::decode;
 use crate::graphql::projects::{MemberNode, ProjectNode};
 use crate::graphql::scalars::{DateTime, at_opt};
-use crate::graphql::session::UserNode;
+use crate::graphql::session::{OrganizationNode, UserNode};
 use crate::graphql::{authorize, parse_id};
 use crate::service;
 
@@ -160,6 +160,14 @@ impl OrgMutation {
         let auth = authorize(ctx, "Mutation.transferOwnership")?;
         let done = service::organization::transfer_owner(&auth, decode(&input)?).await?;
         Ok(OwnerTransferredPayload { owner: UserNode(done.owner), previous_owner: UserNode(done.previous_owner) })
+    }
+
+    /// Sets how many days audit entries stay in the live chain before they are archived (owner
+    /// only); null keeps them forever.
+    async fn set_audit_retention(&self, ctx: &Context<'_>, days: Option<u32>) -> GqlResult<OrganizationNode> {
+        let auth = authorize(ctx, "Mutation.setAuditRetention")?;
+        let input = crate::api::views::SetAuditRetention { days };
+        Ok(OrganizationNode(service::organization::set_audit_retention(&auth, input).await?))
     }
 
     /// Disables a user and ends all their sessions and API tokens at once.

@@ -149,6 +149,7 @@ async fn request_for(h: &Harness, w: &World, field: &str, who: &Who) -> Req {
             "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { owner { id } } }".to_owned(),
             json!({ "i": { "userId": w.owner.user.as_ref().unwrap().id, "password": crate::api::tests::harness::OWNER_PASSWORD } }),
         ),
+        "setAuditRetention" => ("mutation { setAuditRetention(days: null) { id } }".to_owned(), json!({})),
         "disableUser" => (
             "mutation($id: ID!) { disableUser(id: $id) { id } }".to_owned(),
             json!({ "id": fresh_user(h, w).await.id }),

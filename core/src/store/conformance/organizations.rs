@@ -31,9 +31,9 @@ pub async fn organizations_crud<S: Organizations + Records>(f: &Fixture<S>) {
     f.clock.advance(Duration::from_secs(1));
     let mut renamed = org.clone();
     renamed.name = "acme corp".into();
-    let updated = f.store.update_organization(&renamed).await.unwrap();
+    let updated = f.store.update_organization(&renamed, None).await.unwrap();
     assert_eq!((updated.version, updated.name.as_str()), (2, "acme corp"));
     assert!(updated.updated_at > org.updated_at);
-    assert_conflict(f.store.update_organization(&renamed).await, "stale organization update");
+    assert_conflict(f.store.update_organization(&renamed, None).await, "stale organization update");
     assert_not_found(f.store.get_organization(OrgId::new()).await, "missing organization");
 }

@@ -61,7 +61,7 @@ pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Organizations + Rec
     // Organization keys are sealed values too.
     let mut org = f.store.get_organization(w.org.id).await.unwrap();
     org.jwt_signing_key = Some(sealed(1, "org"));
-    let org = f.store.update_organization(&org).await.unwrap();
+    let org = f.store.update_organization(&org, None).await.unwrap();
     assert_eq!(f.store.get_organization(w.org.id).await.unwrap().jwt_signing_key, org.jwt_signing_key);
     assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 1), (2, 1)]));
 }

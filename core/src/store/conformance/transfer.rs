@@ -32,7 +32,7 @@ pub async fn fill_every_part<S: Store>(f: &Fixture<S>) -> Filled {
     let mut org = f.store.get_organization(w.org.id).await.unwrap();
     org.jwt_signing_key = Some(sealed(1, "jwt"));
     org.audit_secret = Some(sealed(2, "audit"));
-    f.store.update_organization(&org).await.unwrap();
+    f.store.update_organization(&org, None).await.unwrap();
 
     let mut set = one_of_each(&w.a, "copied", now);
     set.account.account_key = Some(sealed(1, "account"));
@@ -92,6 +92,7 @@ pub async fn fill_every_part<S: Store>(f: &Fixture<S>) -> Filled {
         f.store.append_audit(audit_write(&w, &format!("waiting.{i}"))).await.unwrap();
     }
     f.store.advance_siem_cursor("splunk", w.org.id, 3).await.unwrap();
+    f.store.advance_audit_mark(w.org.id, 2, "{\"seq\":2}").await.unwrap();
     Filled { world: w, certificate, jobs }
 }
 
@@ -179,6 +180,7 @@ pub async fn assert_reads_equal<A: Store, B: Store>(a: &A, b: &B, filled: &Fille
     assert!(matches!(b.fence_claim(&Fence::new(4, "node-old")).await, Err(StoreError::Fenced { newest: 5, .. })));
     assert_eq!(a.siem_cursor("splunk", w.org.id).await.unwrap(), 3);
     assert_eq!(b.siem_cursor("splunk", w.org.id).await.unwrap(), 3);
+    assert_eq!(b.audit_mark(w.org.id).await.unwrap(), a.audit_mark(w.org.id).await.unwrap());
     let secret = chain_secret();
     let va = crate::audit::verify_chain(a, &w.org_scope, &secret, drop).await.unwrap();
     let vb = crate::audit::verify_chain(b, &w.org_scope, &secret, drop).await.unwrap();

@@ -202,6 +202,63 @@ impl AuditLog for MongoStore {
         self.audit_signal.subscribe()
     }
 
+    async fn archive_audit(
+        &self,
+        org: OrgId,
+        expected_checkpoint: u64,
+        through_seq: u64,
+        checkpoint: &str,
+        audit: AuditWrite,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        self.transact((self, checkpoint, audit), |s, (store, checkpoint, audit)| {
+            Box::pin(async move {
+                let marks = store.collection(super::siem::MARKS);
+                let id = super::siem::mark_id(org, "checkpoint");
+                let stored = marks.find_one(doc! { "_id": id.clone() }).session(&mut *s).await?;
+                let current = stored.map(|d| Reader::new(&d, "audit checkpoint").u64("seq")).transpose()?.unwrap_or(0);
+                if current != expected_checkpoint {
+                    return Err(Fail::Store(StoreError::Conflict {
+                        kind: "audit checkpoint",
+                        id: org.to_string(),
+                        expected: expected_checkpoint,
+                        actual: current,
+                    }));
+                }
+                let events = store.collection(EVENTS);
+                let head = events
+                    .find_one(doc! { "org_id": org.to_string() })
+                    .sort(doc! { "seq": -1 })
+                    .session(&mut *s)
+                    .await?;
+                let head_seq = head.map(|d| Reader::new(&d, "audit entry").u64("seq")).transpose()?.unwrap_or(0);
+                if through_seq >= head_seq || through_seq <= current {
+                    return Err(Fail::Store(StoreError::InvalidRequest(format!(
+                        "cannot archive through seq {through_seq}: the head stays live and the checkpoint is at {current}"
+                    ))));
+                }
+                events
+                    .delete_many(doc! { "org_id": org.to_string(), "seq": { "$lte": codec::n(through_seq) } })
+                    .session(&mut *s)
+                    .await?;
+                let update = doc! { "$set": {
+                    "seq": codec::n(through_seq), "doc": checkpoint.to_owned(), "updated_at": codec::ts(now) } };
+                marks.update_one(doc! { "_id": id }, update).upsert(true).session(&mut *s).await?;
+                enqueue(store, s, Some(audit), now).await?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.signal_audit(Some(org));
+        Ok(())
+    }
+
+    async fn audit_checkpoint(&self, org: OrgId) -> Result<Option<String>, StoreError> {
+        let id = super::siem::mark_id(org, "checkpoint");
+        let found = self.collection(super::siem::MARKS).find_one(doc! { "_id": id }).await?;
+        found.map(|d| Reader::new(&d, "audit checkpoint").str("doc").map(str::to_owned)).transpose()
+    }
+
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError> {
         let found =
             self.collection(EVENTS).find_one(doc! { "org_id": org.to_string() }).sort(doc! { "seq": -1 }).await?;

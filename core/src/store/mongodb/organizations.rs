@@ -143,9 +143,14 @@ impl Organizations for MongoStore {
         Ok(organizations)
     }
 
-    async fn update_organization(&self, org: &Organization) -> Result<Organization, StoreError> {
+    async fn update_organization(
+        &self,
+        org: &Organization,
+        audit: Option<AuditWrite>,
+    ) -> Result<Organization, StoreError> {
         let now = self.now();
-        self.transact((self, org), |s, (store, org)| {
+        let signal = audit.as_ref().map(|a| a.draft.org_id);
+        self.transact((self, org, audit), |s, (store, org, audit)| {
             Box::pin(async move {
                 let (doc, sealed_keys) = org_doc::split(org)?;
                 let updated = store
@@ -173,10 +178,13 @@ impl Organizations for MongoStore {
                         },
                     }));
                 }
-                sealed::replace(store, s, org_doc::TABLE, &org.id.to_string(), &sealed_keys).await
+                sealed::replace(store, s, org_doc::TABLE, &org.id.to_string(), &sealed_keys).await?;
+                audit::enqueue(store, s, audit.as_ref(), now).await?;
+                Ok(())
             })
         })
         .await?;
+        self.signal_audit(signal);
         self.get_organization(org.id).await
     }
 }

@@ -5,17 +5,24 @@
 //! or verifiers on different hosts race.
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 
 use crate::ids::OrgId;
 use crate::store::mongodb::MongoStore;
 use crate::store::mongodb::codec::{self, Reader};
 use crate::store::mongodb::schema::CollectionIndexes;
-use crate::store::{SiemCursorRow, SiemCursors, StoreError};
+use crate::store::{AuditMarkRow, SiemCursorRow, SiemCursors, StoreError};
 
 pub(super) const CURSORS: &str = "siem_cursors";
-/// The verified-up-to marks, `{_id: org_id, seq, doc, updated_at}`.
-const MARKS: &str = "audit_marks";
+/// The chain's marks, `{_id: {org_id, name}, seq, doc, updated_at}`: `verified` (the verifier's)
+/// and `checkpoint` (where the live chain begins, written by `archive_audit` in `audit.rs`).
+pub(super) const MARKS: &str = "audit_marks";
+
+/// A mark's `_id`, its fields always in this order.
+pub(super) fn mark_id(org: OrgId, name: &str) -> Document {
+    doc! { "org_id": org.to_string(), "name": name }
+}
 
 pub(super) fn indexes() -> Vec<CollectionIndexes> {
     // Found by `_id` only.
@@ -39,6 +46,31 @@ pub(super) fn cursor_document(row: &SiemCursorRow) -> Document {
         "delivered_seq": codec::n(row.delivered_seq),
         "updated_at": codec::ts(row.updated_at),
     }
+}
+
+/// A mark as stored (`store copy` writes it back as it was).
+pub(super) fn mark_document(row: &AuditMarkRow) -> Document {
+    doc! {
+        "_id": mark_id(row.org_id, &row.name),
+        "seq": codec::n(row.seq),
+        "doc": &row.doc,
+        "updated_at": codec::ts(row.updated_at),
+    }
+}
+
+pub(super) fn mark_from(document: &Document) -> Result<AuditMarkRow, StoreError> {
+    let corrupt =
+        |reason: String| StoreError::Corrupt { kind: "audit mark", id: format!("{:?}", document.get("_id")), reason };
+    let id = document.get_document("_id").map_err(|e| corrupt(e.to_string()))?;
+    let key = Reader::new(id, "audit mark");
+    let r = Reader::new(document, "audit mark");
+    Ok(AuditMarkRow {
+        org_id: key.str("org_id")?.parse().map_err(|_| corrupt("bad org_id".into()))?,
+        name: key.str("name")?.to_owned(),
+        seq: r.u64("seq")?,
+        doc: r.str("doc")?.to_owned(),
+        updated_at: r.ts("updated_at")?,
+    })
 }
 
 pub(super) fn cursor_from(document: &Document) -> Result<SiemCursorRow, StoreError> {
@@ -85,15 +117,26 @@ impl SiemCursors for MongoStore {
         self.observed(result.map(drop).map_err(StoreError::from))
     }
 
+    async fn siem_cursors_of(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError> {
+        let found: Vec<Document> = self
+            .collection(CURSORS)
+            .find(doc! { "_id.org_id": org.to_string() })
+            .sort(doc! { "_id.destination": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        found.iter().map(|d| cursor_from(d).map(|row| (row.destination, row.delivered_seq))).collect()
+    }
+
     async fn audit_mark(&self, org: OrgId) -> Result<Option<String>, StoreError> {
-        let found = self.collection(MARKS).find_one(doc! { "_id": org.to_string() }).await?;
+        let found = self.collection(MARKS).find_one(doc! { "_id": mark_id(org, "verified") }).await?;
         found.map(|mark| Reader::new(&mark, "audit mark").str("doc").map(str::to_owned)).transpose()
     }
 
     async fn advance_audit_mark(&self, org: OrgId, seq: u64, doc: &str) -> Result<(), StoreError> {
         // Matches only a mark not further along; when one is, the upsert's insert collides with it
         // on `_id`, which is the answer "keep the stored one".
-        let filter = doc! { "_id": org.to_string(), "seq": { "$lte": codec::n(seq) } };
+        let filter = doc! { "_id": mark_id(org, "verified"), "seq": { "$lte": codec::n(seq) } };
         let update = doc! { "$set": { "seq": codec::n(seq), "doc": doc, "updated_at": codec::ts(self.now()) } };
         match self.collection(MARKS).update_one(filter, update).upsert(true).await {
             Err(e) if super::error::is_duplicate_key(&e) => Ok(()),

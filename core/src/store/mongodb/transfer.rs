@@ -32,6 +32,7 @@ fn layout(part: TransferPart) -> (&'static str, &'static [&'static str]) {
         // `_id: {term, node}` and `_id: {destination, org_id}` compare field by field.
         TransferPart::Fences => (fence::HISTORY, &["_id"]),
         TransferPart::SiemCursors => (siem::CURSORS, &["_id"]),
+        TransferPart::AuditMarks => (siem::MARKS, &["_id"]),
     }
 }
 
@@ -135,6 +136,7 @@ fn decode_row(part: TransferPart, d: &Document) -> Result<TransferRow, StoreErro
         TransferPart::AuditOutbox => TransferRow::AuditOutbox(audit::outbox_from(d)?),
         TransferPart::Fences => TransferRow::Fence(fence::history_from(d)?),
         TransferPart::SiemCursors => TransferRow::SiemCursor(siem::cursor_from(d)?),
+        TransferPart::AuditMarks => TransferRow::AuditMark(siem::mark_from(d)?),
     })
 }
 
@@ -200,6 +202,7 @@ async fn import(store: &MongoStore, session: &mut ClientSession, rows: &[Transfe
                 fence::history_document(f)
             }
             TransferRow::SiemCursor(c) => siem::cursor_document(c),
+            TransferRow::AuditMark(m) => siem::mark_document(m),
         };
         let collection = layout(row.part()).0;
         match batches.last_mut() {

@@ -44,6 +44,53 @@ impl AuditLog for SqliteStore {
         self.read(move |c| head(c, org)).await
     }
 
+    async fn archive_audit(
+        &self,
+        org: OrgId,
+        expected_checkpoint: u64,
+        through_seq: u64,
+        checkpoint: &str,
+        audit: AuditWrite,
+    ) -> Result<(), StoreError> {
+        let (checkpoint, now) = (checkpoint.to_owned(), self.now());
+        self.write_audited(Some(audit), now, move |c| {
+            let org_text = org.to_string();
+            let current = checkpoint_seq(c, &org_text)?;
+            if current != expected_checkpoint {
+                return Err(StoreError::Conflict {
+                    kind: "audit checkpoint",
+                    id: org_text,
+                    expected: expected_checkpoint,
+                    actual: current,
+                });
+            }
+            if through_seq >= head_seq(c, org)? || through_seq <= current {
+                return Err(StoreError::InvalidRequest(format!(
+                    "cannot archive through seq {through_seq}: the head stays live and the checkpoint is at {current}"
+                )));
+            }
+            c.prepare_cached("DELETE FROM audit_events WHERE org_id = ?1 AND seq <= ?2")?
+                .execute(rusqlite::params![org_text, through_seq as i64])?;
+            c.prepare_cached(
+                "INSERT INTO audit_marks (org_id, name, seq, doc, updated_at) VALUES (?1, 'checkpoint', ?2, ?3, ?4)
+                 ON CONFLICT (org_id, name) DO UPDATE SET seq = excluded.seq, doc = excluded.doc,
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![org_text, through_seq as i64, checkpoint, now.as_unix_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_checkpoint(&self, org: OrgId) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT doc FROM audit_marks WHERE org_id = ?1 AND name = 'checkpoint'")?
+                .query_row([org.to_string()], |r| r.get::<_, String>(0))
+                .optional()?)
+        })
+        .await
+    }
+
     async fn list_audit_events(
         &self,
         scope: &OrgScope,
@@ -71,6 +118,14 @@ pub(super) fn decode(org: &str, seq: i64, doc: &str) -> Result<AuditEvent, Store
         Ok(org) => StoreError::CorruptAuditEntry { org, seq: seq as u64, reason: e.to_string() },
         Err(_) => StoreError::Corrupt { kind: "audit event", id: format!("{org}#{seq}"), reason: e.to_string() },
     })
+}
+
+fn checkpoint_seq(conn: &Connection, org: &str) -> Result<u64, StoreError> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM audit_marks WHERE org_id = ?1 AND name = 'checkpoint'")?
+        .query_row([org], |r| r.get(0))
+        .optional()?;
+    Ok(seq.unwrap_or(0) as u64)
 }
 
 fn head_seq(conn: &Connection, org: OrgId) -> Result<u64, StoreError> {

@@ -30,13 +30,16 @@ pub(super) fn migrations() -> Vec<String> {
 
 pub const LATEST_VERSION: u32 = 17;
 
-/// The audit chain's verified-up-to mark (M2.10), one per organization.
+/// The audit chain's marks (M2.10), per organization: `verified` (how far the verifier has come)
+/// and `checkpoint` (where the live chain begins once entries are archived).
 fn schema_v17() -> String {
     "CREATE TABLE audit_marks (
-        org_id TEXT PRIMARY KEY NOT NULL,
+        org_id TEXT NOT NULL,
+        name TEXT NOT NULL,
         seq INTEGER NOT NULL,
         doc TEXT NOT NULL,
-        updated_at INTEGER NOT NULL
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (org_id, name)
     ) WITHOUT ROWID;"
         .into()
 }

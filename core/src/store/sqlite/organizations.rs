@@ -48,9 +48,13 @@ impl Organizations for SqliteStore {
         self.read(list_organizations).await
     }
 
-    async fn update_organization(&self, org: &Organization) -> Result<Organization, StoreError> {
+    async fn update_organization(
+        &self,
+        org: &Organization,
+        audit: Option<AuditWrite>,
+    ) -> Result<Organization, StoreError> {
         let (org, now) = (org.clone(), self.now());
-        self.write(move |c| update_organization(c, &org, now)).await
+        self.write_audited(audit, now, move |c| update_organization(c, &org, now)).await
     }
 }
 

@@ -37,9 +37,21 @@ impl SiemCursors for SqliteStore {
         .await
     }
 
+    async fn siem_cursors_of(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT destination, delivered_seq FROM siem_cursors WHERE org_id = ?1 ORDER BY destination",
+            )?;
+            let rows =
+                stmt.query_map([org.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn audit_mark(&self, org: OrgId) -> Result<Option<String>, StoreError> {
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT doc FROM audit_marks WHERE org_id = ?1")?
+            Ok(c.prepare_cached("SELECT doc FROM audit_marks WHERE org_id = ?1 AND name = 'verified'")?
                 .query_row([org.to_string()], |r| r.get::<_, String>(0))
                 .optional()?)
         })
@@ -50,8 +62,8 @@ impl SiemCursors for SqliteStore {
         let (doc, now) = (doc.to_owned(), self.now());
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit_marks (org_id, seq, doc, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, doc = excluded.doc,
+                "INSERT INTO audit_marks (org_id, name, seq, doc, updated_at) VALUES (?1, 'verified', ?2, ?3, ?4)
+                 ON CONFLICT (org_id, name) DO UPDATE SET seq = excluded.seq, doc = excluded.doc,
                  updated_at = excluded.updated_at WHERE excluded.seq >= audit_marks.seq",
             )?
             .execute(rusqlite::params![org.to_string(), seq as i64, doc, now.as_unix_millis()])?;

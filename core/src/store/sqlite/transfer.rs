@@ -12,8 +12,8 @@ use crate::model::SealedSecret;
 use crate::scope::SystemScope;
 use crate::store::sqlite::{SqliteStore, audit, jobs, records};
 use crate::store::{
-    ExportPage, JobLogRow, JobRow, OrganizationRow, OutboxRow, SealedKey, SealedRow, SiemCursorRow, StoreError,
-    StoreTransfer, TransferPart, TransferRow,
+    AuditMarkRow, ExportPage, JobLogRow, JobRow, OrganizationRow, OutboxRow, SealedKey, SealedRow, SiemCursorRow,
+    StoreError, StoreTransfer, TransferPart, TransferRow,
 };
 use crate::timestamp::Timestamp;
 
@@ -48,6 +48,9 @@ fn layout(part: TransferPart) -> Layout {
         }
         TransferPart::SiemCursors => {
             ("siem_cursors".into(), "destination, org_id, delivered_seq, updated_at".into(), &["destination", "org_id"])
+        }
+        TransferPart::AuditMarks => {
+            ("audit_marks".into(), "org_id, name, seq, doc, updated_at".into(), &["org_id", "name"])
         }
     };
     Layout { table, columns, key }
@@ -219,6 +222,20 @@ fn decode_row(part: TransferPart, r: &Row<'_>) -> Result<TransferRow, StoreError
                 updated_at: ts(r.get(3)?),
             })
         }
+        TransferPart::AuditMarks => {
+            let org: String = r.get(0)?;
+            TransferRow::AuditMark(AuditMarkRow {
+                org_id: org.parse().map_err(|_| StoreError::Corrupt {
+                    kind: "audit mark",
+                    id: org,
+                    reason: "bad org_id".into(),
+                })?,
+                name: r.get(1)?,
+                seq: r.get::<_, i64>(2)? as u64,
+                doc: r.get(3)?,
+                updated_at: ts(r.get(4)?),
+            })
+        }
     })
 }
 
@@ -321,6 +338,13 @@ fn import(c: &Connection, row: &TransferRow) -> Result<(), StoreError> {
             )?
             .execute(params![s.destination, s.org_id.to_string(), n(s.delivered_seq), ms(s.updated_at)])
             .map_err(|e| map_duplicate(e, "siem cursor", || format!("{} {}", s.destination, s.org_id)))?;
+        }
+        TransferRow::AuditMark(m) => {
+            c.prepare_cached(
+                "INSERT INTO audit_marks (org_id, name, seq, doc, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![m.org_id.to_string(), m.name, n(m.seq), m.doc, ms(m.updated_at)])
+            .map_err(|e| map_duplicate(e, "audit mark", || format!("{} {}", m.org_id, m.name)))?;
         }
     }
     Ok(())

@@ -47,6 +47,21 @@ pub trait AuditLog: Send + Sync + 'static {
     /// Told the organization each time this store object commits an outbox row. Other processes'
     /// writes are not signalled; AuditActors also look at the outbox on a timer.
     fn audit_outbox_signal(&self) -> tokio::sync::broadcast::Receiver<OrgId>;
+    /// Moves `org`'s entries up to `through_seq` out of the live chain, in one transaction: only if
+    /// the recorded checkpoint is still at `expected_checkpoint` (0: none; else `Conflict`) and the
+    /// head stays live (`through_seq` below it, else `InvalidRequest`), deletes them, records
+    /// `checkpoint` (`audit::Checkpoint` as JSON) and writes `audit` (its `audit.archived` entry) to
+    /// the outbox. The segment holding them is written and fsynced before this is called.
+    async fn archive_audit(
+        &self,
+        org: OrgId,
+        expected_checkpoint: u64,
+        through_seq: u64,
+        checkpoint: &str,
+        audit: AuditWrite,
+    ) -> Result<(), StoreError>;
+    /// The organization's checkpoint as recorded (JSON), once entries were archived.
+    async fn audit_checkpoint(&self, org: OrgId) -> Result<Option<String>, StoreError>;
     async fn audit_head(&self, org: OrgId) -> Result<Option<AuditEvent>, StoreError>;
     async fn list_audit_events(
         &self,

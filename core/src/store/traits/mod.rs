@@ -28,7 +28,8 @@ pub use sealed_secrets::{SealedKey, SealedRow, SealedSecrets};
 pub use siem_cursors::SiemCursors;
 pub use store_health::{StoreHealth, WriteHealth, WriteHealthTracker};
 pub use transfer::{
-    ExportPage, JobLogRow, JobRow, OrganizationRow, OutboxRow, SiemCursorRow, StoreTransfer, TransferPart, TransferRow,
+    AuditMarkRow, ExportPage, JobLogRow, JobRow, OrganizationRow, OutboxRow, SiemCursorRow, StoreTransfer,
+    TransferPart, TransferRow,
 };
 
 /// The whole store. Its methods are its concerns' methods: callable on `dyn Store` and on any

@@ -21,5 +21,11 @@ pub trait Organizations: Send + Sync + 'static {
     async fn create_organization(&self, org: &Organization) -> Result<(), StoreError>;
     async fn get_organization(&self, id: OrgId) -> Result<Organization, StoreError>;
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
-    async fn update_organization(&self, org: &Organization) -> Result<Organization, StoreError>;
+    /// Writes the organization (its name, its audit retention, its sealed keys) if `org.version` is
+    /// still the stored one (else `Conflict`), with `audit` in the same transaction.
+    async fn update_organization(
+        &self,
+        org: &Organization,
+        audit: Option<AuditWrite>,
+    ) -> Result<Organization, StoreError>;
 }

@@ -14,6 +14,9 @@ pub trait SiemCursors: Send + Sync + 'static {
     async fn siem_cursor(&self, destination: &str, org: OrgId) -> Result<u64, StoreError>;
     /// Records delivery up to `seq`; a cursor never moves back.
     async fn advance_siem_cursor(&self, destination: &str, org: OrgId, seq: u64) -> Result<(), StoreError>;
+    /// Every cursor over the organization's chain (SIEM destinations, the notification router and
+    /// its digests), by name: what archiving must not pass.
+    async fn siem_cursors_of(&self, org: OrgId) -> Result<Vec<(String, u64)>, StoreError>;
     /// The organization's verified-up-to mark as recorded (`audit::VerifiedMark` as JSON), if any.
     /// The store keeps it; only the audit secret makes it believable.
     async fn audit_mark(&self, org: OrgId) -> Result<Option<String>, StoreError>;

@@ -27,6 +27,8 @@ pub enum TransferPart {
     AuditOutbox,
     Fences,
     SiemCursors,
+    /// The audit chain's marks: the verified-up-to mark and the archive checkpoint.
+    AuditMarks,
 }
 
 impl TransferPart {
@@ -42,6 +44,7 @@ impl TransferPart {
             TransferPart::AuditOutbox,
             TransferPart::Fences,
             TransferPart::SiemCursors,
+            TransferPart::AuditMarks,
         ]);
         parts
     }
@@ -58,6 +61,7 @@ impl TransferPart {
             TransferPart::AuditOutbox => "audit outbox".into(),
             TransferPart::Fences => "scheduler fences".into(),
             TransferPart::SiemCursors => "siem cursors".into(),
+            TransferPart::AuditMarks => "audit marks".into(),
         }
     }
 }
@@ -108,6 +112,17 @@ pub struct SiemCursorRow {
     pub updated_at: Timestamp,
 }
 
+/// An audit chain mark as stored: `verified` or `checkpoint`, its `seq` and its document (JSON,
+/// tagged under the audit secret, copied as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditMarkRow {
+    pub org_id: OrgId,
+    pub name: String,
+    pub seq: u64,
+    pub doc: String,
+    pub updated_at: Timestamp,
+}
+
 /// One stored row of any part.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransferRow {
@@ -121,6 +136,7 @@ pub enum TransferRow {
     AuditOutbox(OutboxRow),
     Fence(FenceRecord),
     SiemCursor(SiemCursorRow),
+    AuditMark(AuditMarkRow),
 }
 
 impl TransferRow {
@@ -136,6 +152,7 @@ impl TransferRow {
             TransferRow::AuditOutbox(_) => TransferPart::AuditOutbox,
             TransferRow::Fence(_) => TransferPart::Fences,
             TransferRow::SiemCursor(_) => TransferPart::SiemCursors,
+            TransferRow::AuditMark(_) => TransferPart::AuditMarks,
         }
     }
 }
