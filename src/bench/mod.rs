@@ -64,8 +64,9 @@ pub enum BenchCommand {
         /// Entries left in the live chain.
         #[arg(long, default_value_t = 100_000)]
         live: u64,
-        /// Entries per segment (the service writes 10,000).
-        #[arg(long, default_value_t = 100_000)]
+        /// Entries per segment (what the service writes; more per segment means a bigger delete
+        /// per store transaction, and more memory).
+        #[arg(long, default_value_t = 10_000)]
         segment: u64,
         #[arg(long)]
         dir: Option<PathBuf>,

@@ -240,7 +240,11 @@ pub struct ArchiveSummary {
 }
 
 /// Verifies `org`'s segments in `dir` in order, entry by entry, from the chain's first entry, and
-/// that they end where `checkpoint` says the live chain begins. `progress` gets the entries read.
+/// that they end where `checkpoint` says the live chain begins. Segments are checked on every core
+/// at once (each entry's HMAC covers its `prev_hmac`, so a segment verifies on its own from its
+/// first entry), then joined in order: each must begin where the one before it ended. The break
+/// reported is the first in chain order, as a walk from the first entry would find it.
+/// `progress` gets the entries checked, segment by segment.
 pub fn verify_archives(
     dir: &Path,
     org: OrgId,
@@ -257,19 +261,36 @@ pub fn verify_archives(
             files.insert(name, entry.path());
         }
     }
-    let mut verifier = Verifier::new(secret);
     let mut summary = ArchiveSummary { segments: 0, entries: 0, pending: 0, last: None };
-    let mut digests: BTreeMap<String, String> = BTreeMap::new();
     let archived_through = checkpoint.map_or(0, |c| c.seq);
-    for (name, path) in &files {
-        if first_seq_in_name(name, &prefix).is_some_and(|first| first > archived_through) {
+    let mut archived: Vec<(String, PathBuf)> = Vec::new();
+    for (name, path) in files {
+        if first_seq_in_name(&name, &prefix).is_some_and(|first| first > archived_through) {
             summary.pending += 1;
-            continue;
+        } else {
+            archived.push((name, path));
         }
-        let read = verify_segment(name, path, org, &mut verifier, &mut summary, &mut progress)?;
-        digests.insert(name.clone(), read);
-        summary.segments += 1;
     }
+    let checks = check_all(&archived, org, secret);
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
+    let mut previous: Option<(u64, String)> = None;
+    for ((name, _), check) in archived.iter().zip(checks) {
+        let check = check?;
+        // The join: this segment's first entry follows the previous one's last (the first entry
+        // of the chain follows nothing).
+        let mut join = Verifier::resume(None, previous.clone());
+        join.check(&check.first).map_err(|link| ArchiveBreak {
+            file: name.clone(),
+            seq: Some(link.seq),
+            reason: link.fault.to_string(),
+        })?;
+        previous = Some(check.last.clone());
+        summary.entries += check.entries;
+        summary.segments += 1;
+        progress(summary.entries);
+        digests.insert(name.clone(), check.sha256);
+    }
+    summary.last = previous;
     let Some(checkpoint) = checkpoint else { return Ok(summary) };
     let ends_at = summary.last.as_ref().map(|(seq, _)| *seq).unwrap_or(0);
     if summary.last.as_ref() != Some(&(checkpoint.seq, checkpoint.hmac.clone())) {
@@ -292,19 +313,47 @@ fn first_seq_in_name(name: &str, prefix: &str) -> Option<u64> {
     name.strip_prefix(prefix)?.split('-').next()?.parse().ok()
 }
 
-fn verify_segment(
-    name: &str,
-    path: &Path,
+/// One segment checked on its own: its first entry (for the join), its last (seq, hmac), its
+/// count and its file's SHA-256.
+struct SegmentCheck {
+    first: AuditEvent,
+    last: (u64, String),
+    entries: u64,
+    sha256: String,
+}
+
+/// Checks every segment, on as many threads as there are cores; results in the segments' order.
+fn check_all(
+    segments: &[(String, PathBuf)],
     org: OrgId,
-    verifier: &mut Verifier<'_>,
-    summary: &mut ArchiveSummary,
-    progress: &mut impl FnMut(u64),
-) -> Result<String, ArchiveBreak> {
+    secret: &SecretBytes,
+) -> Vec<Result<SegmentCheck, ArchiveBreak>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(segments.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<SegmentCheck, ArchiveBreak>>> = (0..segments.len()).map(|_| None).collect();
+    let done = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((name, path)) = segments.get(i) else { break };
+                    let checked = check_segment(name, path, org, secret);
+                    done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(checked);
+                }
+            });
+        }
+    });
+    results.into_iter().map(|r| r.expect("every segment was checked")).collect()
+}
+
+fn check_segment(name: &str, path: &Path, org: OrgId, secret: &SecretBytes) -> Result<SegmentCheck, ArchiveBreak> {
     let fail = |seq: Option<u64>, reason: String| ArchiveBreak { file: name.to_owned(), seq, reason };
     let broken = |link: BrokenLink| fail(Some(link.seq), link.fault.to_string());
     let file = std::fs::File::open(path).map_err(|e| fail(None, e.to_string()))?;
     let mut hasher = Sha256::new();
-    let (mut first, mut last, mut count, mut footer) = (None::<(u64, String)>, None::<(u64, String)>, 0u64, None);
+    let mut verifier: Option<Verifier<'_>> = None;
+    let (mut first, mut last, mut count, mut footer) = (None::<AuditEvent>, None::<(u64, String)>, 0u64, None);
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| fail(None, format!("unreadable: {e}")))?;
         hasher.update(line.as_bytes());
@@ -325,24 +374,26 @@ fn verify_segment(
         if entry.org_id != org {
             return Err(fail(Some(entry.seq), format!("the entry belongs to organization {}", entry.org_id)));
         }
+        // The segment's first entry is taken at its word for where it follows; the join checks that.
+        let verifier = verifier.get_or_insert_with(|| {
+            Verifier::resume(Some(secret), Some((entry.seq.saturating_sub(1), entry.prev_hmac.clone())))
+        });
         verifier.check(&entry).map_err(broken)?;
-        if first.is_none() {
-            first = Some((entry.seq, entry.prev_hmac.clone()));
-        }
         last = Some((entry.seq, entry.hmac.clone()));
+        if first.is_none() {
+            first = Some(entry);
+        }
         count += 1;
-        summary.entries += 1;
-        progress(summary.entries);
     }
     let footer = footer.ok_or_else(|| fail(None, "no footer: the segment is cut short".into()))?;
-    let (Some((first_seq, first_prev)), Some((last_seq, last_hmac))) = (first, last.clone()) else {
+    let (Some(first), Some((last_seq, last_hmac))) = (first, last) else {
         return Err(fail(None, "the segment holds no entries".into()));
     };
     let matches = footer.format == SEGMENT_FORMAT
         && footer.org_id == org
-        && footer.first_seq == first_seq
+        && footer.first_seq == first.seq
         && footer.last_seq == last_seq
-        && footer.first_prev_hmac == first_prev
+        && footer.first_prev_hmac == first.prev_hmac
         && footer.last_hmac == last_hmac
         && footer.entries == count;
     if !matches {
@@ -350,8 +401,7 @@ fn verify_segment(
             if footer.org_id != org { format!(" (it names organization {})", footer.org_id) } else { String::new() };
         return Err(fail(None, format!("the footer does not describe the entries above it{whose}")));
     }
-    summary.last = last;
-    Ok(hex(&hasher.finalize()))
+    Ok(SegmentCheck { first, last: (last_seq, last_hmac), entries: count, sha256: hex(&hasher.finalize()) })
 }
 
 #[cfg(test)]
