@@ -1,4 +1,4 @@
-//! Handing the organization over from the command line (`org show`, `org transfer-owner`), as an
+//! The organization from the command line (`org show`, `org set-retention`, `org transfer-owner`), as an
 //! owner runs it against a real `serve`: the password read from standard input, a wrong one
 //! refused with the documented exit code and nothing changed, then the named user owns the
 //! organization and the old owner's stored token at once has no owner's powers.
@@ -52,6 +52,13 @@ fn the_owner_hands_the_organization_over_from_the_command_line() {
     );
     assert_eq!(code, 0, "{said}");
 
+    // The audit retention, set and taken back; a value past the bound is refused (exit 6).
+    let (code, said) = run_client(dir.path(), &home, &["org", "set-retention", "--days", "30", "-o", "json"], "");
+    assert!(code == 0 && said.contains("\"audit_retention_days\": 30"), "{said}");
+    let (code, said) = run_client(dir.path(), &home, &["org", "set-retention", "--days", "40000"], "");
+    assert!(code == 6 && said.contains("must be 0 to 36500"), "{said}");
+    let (code, said) = run_client(dir.path(), &home, &["org", "set-retention", "--forever", "-o", "json"], "");
+    assert!(code == 0 && said.contains("\"audit_retention_days\": null"), "{said}");
     let (code, said) =
         run_client(dir.path(), &home, &["org", "transfer-owner", "--to", "Next@acme.test"], "not the password\n");
     assert_eq!(code, 4, "refused (403: reauthentication_required): {said}");

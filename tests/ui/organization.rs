@@ -1,7 +1,7 @@
-//! Handing the organization over in the console: the owner's Organization page offers the other
-//! active users; a wrong password is refused beside its field and changes nothing; with the right
-//! one the chosen user owns the organization, and the old owner's next page no longer shows the
-//! owner's screens.
+//! The organization in the console: the owner sets the audit retention (a bad value refused beside
+//! its field) and hands the organization over: the page offers the other active users; a wrong
+//! password is refused beside its field and changes nothing; with the right one the chosen user
+//! owns the organization, and the old owner's next page no longer shows the owner's screens.
 
 use std::time::Duration;
 
@@ -27,6 +27,15 @@ async fn the_owner_hands_the_organization_over_from_its_page() {
         b.goto("/organization").await;
         assert!(b.page_text().await.contains(OWNER.0), "the owner is named");
         b.check("organization").await;
+        // The audit retention: a bad value is refused beside its field, a good one saved.
+        b.type_into("#f-days", "99999").await;
+        b.submit("form[action='/organization/audit-retention']").await;
+        assert!(b.page_text().await.contains("must be 0 to 36500"), "{}", b.page_text().await);
+        b.check("organization-retention-refused").await;
+        b.fill("#f-days", "30").await;
+        b.submit("form[action='/organization/audit-retention']").await;
+        let saved = b.page_text().await;
+        assert!(saved.contains("Audit retention saved.") && saved.contains("30 days live, then archived"), "{saved}");
         let option = b.find("#f-user_id option").await.attr("value").await.unwrap();
         assert_eq!(option.as_deref(), Some(next_id.as_str()), "the one other active user is offered");
 
@@ -45,4 +54,5 @@ async fn the_owner_hands_the_organization_over_from_its_page() {
     .await;
     // The API agrees (the client is the old owner's session: reading who owns needs no owner).
     assert_eq!(owner_now(), json!(NEXT.0));
+    assert_eq!(c.ok("GET", "/api/v1/organization", None, 200)["audit_retention_days"], json!(30));
 }
