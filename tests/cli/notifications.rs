@@ -5,8 +5,9 @@
 //! until it answers, one that refuses ends dead with the reason visible; a digest lists a period's
 //! events in one message.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certautopilot_connectors::notify::DELIVERY_HEADER;
@@ -145,7 +146,7 @@ fn a_send_cut_off_by_a_crash_is_sent_again_with_the_same_id_and_a_channel_that_i
     let dir = tempfile::tempdir().unwrap();
     let env = AcmeEnv::start(&dir.path().join("env"), AcmeEnvOptions::default());
     let extra: Vec<(&str, &str)> =
-        NOTIFY.iter().copied().chain([("CERTAUTOPILOT_NOTIFICATIONS__MAX_ATTEMPTS", "3")]).collect();
+        NOTIFY.iter().copied().chain([("CERTAUTOPILOT_NOTIFICATIONS__MAX_ATTEMPTS", "4")]).collect();
     let mut server = start(dir.path(), &extra);
     let c = ApiClient::setup_and_login(server.addr);
     let (pid, account) = project(&c, &env, "crash", None);
@@ -161,10 +162,20 @@ fn a_send_cut_off_by_a_crash_is_sent_again_with_the_same_id_and_a_channel_that_i
         }
         StandInAnswer::json(200, json!({}))
     });
-    // Down (503) until told otherwise.
-    let down_status = Arc::new(AtomicU16::new(503));
-    let status = down_status.clone();
-    let flaky = StandIn::start_answering(move |_| StandInAnswer::json(status.load(Ordering::SeqCst), json!({})));
+    // Down (503) for the first two sends of each event, back afterwards: the outage is counted in
+    // sends, not in the test's time, so the retries cannot run out while the test restarts the
+    // service (four attempts leave room for one cut off by the kill).
+    let refused_so_far = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let flaky = StandIn::start_answering(move |r| {
+        let event = r.body["event"].as_str().unwrap_or_default().to_owned();
+        let mut refused = refused_so_far.lock().unwrap();
+        let count = refused.entry(event).or_default();
+        if *count < 2 {
+            *count += 1;
+            return StandInAnswer::json(503, json!({}));
+        }
+        StandInAnswer::json(200, json!({}))
+    });
     // Refuses for good.
     let refusing =
         StandIn::start_answering(|_| StandInAnswer::json(403, json!({ "error": "secret-looking body text" })));
@@ -239,8 +250,6 @@ fn a_send_cut_off_by_a_crash_is_sent_again_with_the_same_id_and_a_channel_that_i
     assert!(!error.contains("secret-looking"), "the receiver's words never reach the job: {error}");
 
     // The down channel: retried while it answers 503, delivered once it is back.
-    wait_until(Duration::from_secs(30), "a retry while down", || flaky.requests().len() >= 2);
-    down_status.store(200, Ordering::SeqCst);
     let delivered = |r: &&StandInRequest| r.body["event"] == json!("cert.issued");
     let on_down = format!("channel:{down}");
     let settled = || {
@@ -251,10 +260,12 @@ fn a_send_cut_off_by_a_crash_is_sent_again_with_the_same_id_and_a_channel_that_i
     // Its message and its digest: both delivered once it is back.
     wait_until(Duration::from_secs(150), "delivered once back", settled);
     let tries = flaky.requests().iter().filter(delivered).count();
-    assert!(tries >= 2, "retried while down: {tries}");
+    assert!(tries >= 3, "retried while down, then delivered: {tries}");
 
     // The digest: one message for the period, listing the issuance.
-    let digest = flaky.requests().into_iter().find(|r| r.body["event"] == json!("digest")).unwrap();
+    let digests: Vec<_> = flaky.requests().into_iter().filter(|r| r.body["event"] == json!("digest")).collect();
+    assert!(digests.len() >= 3, "the digest retried while down, then delivered: {}", digests.len());
+    let digest = digests.last().unwrap();
     assert_eq!(digest.body["data"]["total"], json!(1), "{}", digest.body);
     assert!(digest.body["text"].as_str().unwrap().contains(&format!("one.{ZONE} was issued")), "{}", digest.body);
 }
