@@ -28,6 +28,9 @@ mod tls;
 mod ui;
 mod wiring;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;

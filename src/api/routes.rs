@@ -45,12 +45,20 @@ macro_rules! routes {
 
         pub fn register(cfg: &mut web::ServiceConfig) {
             // One resource per (method, path), as `cfg.route` makes, carrying the route's policy.
-            $( cfg.service(
-                web::resource($path)
-                    .guard(guard::Method(Method::$method))
-                    .app_data($policy)
-                    .route(web::route().to($handler)),
-            ); )*
+            // Fixed paths first: a request is matched against the resources in order, and each
+            // path with a `{parameter}` is a pattern match, so the busiest lists no longer pass
+            // every pattern before them (no fixed path matches a pattern of its method:
+            // `fixed_paths_are_matched_by_no_pattern_of_their_method`, so the order decides nothing).
+            for patterns in [false, true] {
+                $( if $path.contains('{') == patterns {
+                    cfg.service(
+                        web::resource($path)
+                            .guard(guard::Method(Method::$method))
+                            .app_data($policy)
+                            .route(web::route().to($handler)),
+                    );
+                } )*
+            }
             // Any other method on a known path: 405 as a problem document, not a silent 404.
             let mut seen = std::collections::BTreeSet::new();
             $( if seen.insert($path) { cfg.route($path, web::route().to(method_not_allowed)); } )*
@@ -273,4 +281,31 @@ async fn method_not_allowed() -> Result<actix_web::HttpResponse, crate::api::err
 async fn openapi_document(_auth: Authorized) -> web::Json<serde_json::Value> {
     static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
     web::Json(DOCUMENT.get_or_init(|| openapi::document(&table())).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::dev::ResourceDef;
+
+    use super::*;
+
+    /// Registering fixed paths before patterns (`register`) answers every request with the route
+    /// the table's order would: no pattern matches a fixed path of the same method.
+    #[test]
+    fn fixed_paths_are_matched_by_no_pattern_of_their_method() {
+        let table = table();
+        let (patterns, fixed): (Vec<&RouteSpec>, Vec<&RouteSpec>) = table.iter().partition(|r| r.path.contains('{'));
+        assert!(!patterns.is_empty() && !fixed.is_empty());
+        for route in &fixed {
+            for pattern in patterns.iter().filter(|p| p.method == route.method) {
+                assert!(
+                    !ResourceDef::new(pattern.path).is_match(route.path),
+                    "{} {} would be answered by {}",
+                    route.method,
+                    route.path,
+                    pattern.path
+                );
+            }
+        }
+    }
 }
