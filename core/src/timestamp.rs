@@ -70,16 +70,40 @@ impl std::fmt::Debug for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
+        // Formatted on the stack: a page of records writes hundreds of these, each once a String.
+        let mut buf = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        // The length is where the cursor stopped: `format_into`'s count leaves out the fraction.
+        match self.to_offset_date_time().format_into(&mut cursor, &Rfc3339) {
+            Ok(_) => {
+                let len = cursor.position() as usize;
+                serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+            }
+            Err(_) => serializer.serialize_str(&self.to_rfc3339()),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        OffsetDateTime::parse(&text, &Rfc3339)
+        deserializer.deserialize_str(Rfc3339Text)
+    }
+}
+
+/// Reads the text where the format lends it, without copying it into a String first.
+struct Rfc3339Text;
+
+impl serde::de::Visitor<'_> for Rfc3339Text {
+    type Value = Timestamp;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an RFC 3339 timestamp")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+        OffsetDateTime::parse(text, &Rfc3339)
             .map(Timestamp::from_offset_date_time)
-            .map_err(|e| serde::de::Error::custom(format!("invalid RFC 3339 timestamp {text:?}: {e}")))
+            .map_err(|e| E::custom(format!("invalid RFC 3339 timestamp {text:?}: {e}")))
     }
 }
 
@@ -95,6 +119,23 @@ mod tests {
         assert_eq!(json, "\"2025-11-24T16:00:00.123Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
+
+    /// The text written on the stack is the text `to_rfc3339` gives, for whole seconds, every
+    /// millisecond digit count, the epoch and before it; and it reads back from any serde format.
+    #[test]
+    fn serialized_text_is_the_rfc3339_text() {
+        for millis in
+            [0, 1, 10, 100, 999, 1_000, 1_764_000_000_000, 1_764_000_000_120, -1, -86_400_001, 253_402_300_799_999]
+        {
+            let at = Timestamp::from_unix_millis(millis);
+            let json = serde_json::to_string(&at).unwrap();
+            assert_eq!(json, format!("\"{}\"", at.to_rfc3339()));
+            assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
+            assert_eq!(serde_json::from_value::<Timestamp>(serde_json::Value::String(at.to_rfc3339())).unwrap(), at);
+        }
+        let refused = serde_json::from_str::<Timestamp>("12").unwrap_err().to_string();
+        assert!(refused.contains("an RFC 3339 timestamp"), "{refused}");
     }
 
     #[test]
