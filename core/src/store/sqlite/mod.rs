@@ -138,6 +138,16 @@ impl SqliteStore {
         self.readers.read(f).await
     }
 
+    /// A read whose size the caller bounds (a record by key, one page, the small index range of the
+    /// drifted): on the calling thread when a connection is idle (`ReadPool::read_bounded`).
+    async fn read_bounded<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.read_bounded(f).await
+    }
+
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

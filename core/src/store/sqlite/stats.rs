@@ -47,7 +47,7 @@ impl CertificateStats for SqliteStore {
 
     async fn drifted_certificates(&self, scope: &ProjectScope) -> Result<Vec<CertificateId>, StoreError> {
         let owner = [Value::Text(scope.org_id().to_string()), Value::Text(scope.project_id().to_string())];
-        self.read(move |c| drifted_ids(c, &owner)).await
+        self.read_bounded(move |c| drifted_ids(c, &owner)).await
     }
 
     async fn certificates_by_expiry(

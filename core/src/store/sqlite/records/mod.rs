@@ -78,7 +78,7 @@ impl Records for SqliteStore {
 
     async fn get_raw(&self, scope: &RecordScope, kind: RecordKind, id: &str) -> Result<RawRecord, StoreError> {
         let (scope, id) = (scope.clone(), id.to_owned());
-        self.read(move |c| sql::get(c, &scope, kind, &id)).await
+        self.read_bounded(move |c| sql::get(c, &scope, kind, &id)).await
     }
 
     async fn get_many_raw(
@@ -88,12 +88,12 @@ impl Records for SqliteStore {
         ids: &[String],
     ) -> Result<Vec<RawRecord>, StoreError> {
         let (scope, ids) = (scope.clone(), ids.to_vec());
-        self.read(move |c| sql::get_many(c, &scope, kind, &ids)).await
+        self.read_bounded(move |c| sql::get_many(c, &scope, kind, &ids)).await
     }
 
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError> {
         let (scope, key) = (scope.clone(), key.to_owned());
-        self.read(move |c| sql::find_unique(c, &scope, kind, &key)).await
+        self.read_bounded(move |c| sql::find_unique(c, &scope, kind, &key)).await
     }
 
     async fn list_raw(
@@ -104,7 +104,7 @@ impl Records for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<RawRecord>, StoreError> {
         let (scope, lookup, page) = (scope.clone(), lookup_key.map(str::to_owned), page.clone());
-        self.read(move |c| sql::list(c, &scope, kind, lookup.as_deref(), &page)).await
+        self.read_bounded(move |c| sql::list(c, &scope, kind, lookup.as_deref(), &page)).await
     }
 
     async fn list_all_raw(
@@ -192,7 +192,7 @@ impl Records for SqliteStore {
         id: &str,
     ) -> Result<Option<ProjectId>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| sql::locate_project(c, kind, &id)).await
+        self.read_bounded(move |c| sql::locate_project(c, kind, &id)).await
     }
 
     async fn certificates_due(
