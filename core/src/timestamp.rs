@@ -56,31 +56,38 @@ fn duration_millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl std::fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_rfc3339())
-    }
-}
-
-impl std::fmt::Debug for Timestamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Timestamp({})", self.to_rfc3339())
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Formatted on the stack: a page of records writes hundreds of these, each once a String.
+impl Timestamp {
+    /// Hands `f` the RFC 3339 text formatted on the stack: a page of records writes hundreds of
+    /// timestamps, each once a String of its own.
+    fn with_rfc3339<R>(self, f: impl FnOnce(&str) -> R) -> R {
         let mut buf = [0u8; 40];
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         // The length is where the cursor stopped: `format_into`'s count leaves out the fraction.
         match self.to_offset_date_time().format_into(&mut cursor, &Rfc3339) {
             Ok(_) => {
                 let len = cursor.position() as usize;
-                serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+                f(std::str::from_utf8(&buf[..len]).unwrap_or_default())
             }
-            Err(_) => serializer.serialize_str(&self.to_rfc3339()),
+            Err(_) => f(&self.to_rfc3339()),
         }
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_rfc3339(|text| f.write_str(text))
+    }
+}
+
+impl std::fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_rfc3339(|text| write!(f, "Timestamp({text})"))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.with_rfc3339(|text| serializer.serialize_str(text))
     }
 }
 
@@ -131,6 +138,7 @@ mod tests {
             let at = Timestamp::from_unix_millis(millis);
             let json = serde_json::to_string(&at).unwrap();
             assert_eq!(json, format!("\"{}\"", at.to_rfc3339()));
+            assert_eq!(at.to_string(), at.to_rfc3339());
             assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
             assert_eq!(serde_json::from_value::<Timestamp>(serde_json::Value::String(at.to_rfc3339())).unwrap(), at);
         }
