@@ -52,7 +52,7 @@ pub async fn render(out: &mut String, store: &dyn Store, scheduler: SchedulerWat
             let drifted: HashSet<CertificateId> = stats.drifted.into_iter().collect();
             let mut page = PageRequest::first(PAGE);
             while !series.full() {
-                let Ok(batch) = store.list::<Certificate>(&scope, &page).await else { return };
+                let Ok(batch) = store.list_unsealed::<Certificate>(&scope, &page).await else { return };
                 for cert in &batch.items {
                     series.add(cert, &project.name, &issuers, drifted.contains(&cert.id), now);
                 }

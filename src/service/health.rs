@@ -35,8 +35,8 @@ pub async fn list(
     }
     let scope = auth.project_scope(project).await?;
     let store = auth.state().store()?;
-    let found = store.list::<Certificate>(&scope, &records::page(page)?).await?;
-    let mut views: Vec<CertificateView> = found.items.into_iter().map(CertificateView::from).collect();
+    let found = store.list_unsealed::<Certificate>(&scope, &records::page(page)?).await?;
+    let mut views: Vec<CertificateView> = found.items.into_iter().map(|c| c.into_shown().into()).collect();
     annotate(auth.state(), &scope, &mut views).await?;
     Ok(CertificatePage { items: views, next_cursor: found.next_cursor })
 }

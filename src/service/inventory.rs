@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use certautopilot_core::model::{
     Certificate, CertificateFacts, CertificateHealth, CertificateStatus, Condition, DAY_MILLIS, OverviewRules,
 };
-use certautopilot_core::store::{Page, PageRequest, RecordStore};
+use certautopilot_core::store::{Page, PageRequest, RecordStore, Unsealed};
 
 use crate::api::views::CertificateView;
 use crate::service::authorized::Authorized;
@@ -215,7 +215,9 @@ pub async fn search(
             let want = (limit - items.len()).min(SCAN_BUDGET - scanned);
             let request = PageRequest { limit: Some(want), cursor: position.within.clone() };
             let batch: Page<Certificate> = match sort {
-                InventorySort::Default => store.list::<Certificate>(&scope, &request).await?,
+                InventorySort::Default => {
+                    store.list_unsealed::<Certificate>(&scope, &request).await?.map(Unsealed::into_shown)
+                }
                 InventorySort::Expires => store.certificates_by_expiry(&scope, &condition, &request).await?,
             };
             scanned += batch.items.len();

@@ -14,6 +14,7 @@ mod record;
 mod round_trips;
 pub mod sqlite;
 mod traits;
+mod unsealed;
 
 #[cfg(feature = "testsuite")]
 pub mod conformance;
@@ -29,3 +30,4 @@ pub use traits::{
     Organizations, OutboxRow, Records, SealedKey, SealedRow, SealedSecrets, SiemCursorRow, SiemCursors, Store,
     StoreHealth, StoreTransfer, SubjectLogLine, TransferPart, TransferRow, WriteHealth, WriteHealthTracker, prelude,
 };
+pub use unsealed::{SealedFields, ShownUnsealed, Unsealed};

@@ -12,7 +12,7 @@ use crate::model::{
     SealedSecret, Session, User, Zone,
 };
 use crate::scope::{OrgScope, ProjectScope};
-use crate::store::{Page, PageRequest, Records, StoreError};
+use crate::store::{Page, PageRequest, Records, SealedFields, ShownUnsealed, StoreError, Unsealed};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -505,7 +505,17 @@ pub trait RecordStore: Records {
     }
 
     async fn list<R: Record>(&self, scope: &R::Scope, page: &PageRequest) -> Result<Page<R>, StoreError> {
-        self.list_raw(&scope.record_scope(), R::KIND, None, page).await?.try_map(R::from_raw)
+        self.list_raw(&scope.record_scope(), R::KIND, None, page, SealedFields::Read).await?.try_map(R::from_raw)
+    }
+
+    /// `list` for showing the records only: their sealed fields are not read.
+    async fn list_unsealed<R: ShownUnsealed>(
+        &self,
+        scope: &R::Scope,
+        page: &PageRequest,
+    ) -> Result<Page<Unsealed<R>>, StoreError> {
+        let page = self.list_raw(&scope.record_scope(), R::KIND, None, page, SealedFields::Leave).await?;
+        page.try_map(|raw| R::from_raw(raw).map(Unsealed::new))
     }
 
     /// Lists records whose lookup key matches (the memberships of one user).
@@ -515,7 +525,7 @@ pub trait RecordStore: Records {
         key: &str,
         page: &PageRequest,
     ) -> Result<Page<R>, StoreError> {
-        self.list_raw(&scope.record_scope(), R::KIND, Some(key), page).await?.try_map(R::from_raw)
+        self.list_raw(&scope.record_scope(), R::KIND, Some(key), page, SealedFields::Read).await?.try_map(R::from_raw)
     }
 
     /// Project records of one kind across every project (system components only).

@@ -31,8 +31,8 @@ use crate::ids::*;
 use crate::model::*;
 use crate::scope::{OrgScope, Principal, ProjectScope, SystemScope};
 use crate::store::{
-    AuditLog, ClaimRequest, Fencing, JobFailure, JobQueue, LoginThrottle, Organizations, PageRequest, Record,
-    RecordKind, RecordStore, Records, SealedSecrets, SiemCursors, Store, StoreError, StoreHealth,
+    AuditLog, ClaimRequest, Fencing, JobFailure, JobQueue, LoginThrottle, Organizations, Page, PageRequest, Record,
+    RecordKind, RecordStore, Records, SealedSecrets, SiemCursors, Store, StoreError, StoreHealth, Unsealed,
 };
 use crate::timestamp::Timestamp;
 
@@ -127,7 +127,8 @@ macro_rules! store_conformance_tests {
             a_certificates_story_is_found_by_object_and_subject, audit_chains_stay_in_their_organization);
     };
     (@concern sealed_secrets $factory:expr) => {
-        $crate::store_conformance_tests!(@each $factory; sealed_secrets; sealed_fields_live_apart_and_rewrap_in_place);
+        $crate::store_conformance_tests!(@each $factory; sealed_secrets;
+            sealed_fields_live_apart_and_rewrap_in_place, a_page_read_to_show_leaves_sealed_fields_unread);
     };
     (@concern login_throttle $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; login_throttle;

@@ -65,3 +65,38 @@ pub async fn sealed_fields_live_apart_and_rewrap_in_place<S: Organizations + Rec
     assert_eq!(f.store.get_organization(w.org.id).await.unwrap().jwt_signing_key, org.jwt_signing_key);
     assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 1), (2, 1)]));
 }
+
+/// A page read only to be shown leaves the sealed fields unread and the records otherwise whole,
+/// in the same order and with the same cursor as a page read to be written back; the secrets
+/// stay stored.
+pub async fn a_page_read_to_show_leaves_sealed_fields_unread<S: Organizations + Records + SealedSecrets>(
+    f: &Fixture<S>,
+) {
+    let w = world(f).await;
+    let now = f.clock.now_ts();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut cert = certificate(&w.a, &format!("host{i}.example"), now);
+        cert.private_key = Some(sealed(1, &format!("key{i}")));
+        f.store.insert(&w.a, &cert).await.unwrap();
+        ids.push(cert.id);
+    }
+    let page = PageRequest::first(2);
+    let read: Page<Certificate> = f.store.list(&w.a, &page).await.unwrap();
+    let shown: Page<Unsealed<Certificate>> = f.store.list_unsealed(&w.a, &page).await.unwrap();
+    assert_eq!(shown.next_cursor, read.next_cursor);
+    assert_eq!(shown.items.len(), 2);
+    for (shown, read) in shown.items.iter().zip(&read.items) {
+        assert!(read.private_key.is_some(), "a page read to write back has its sealed fields");
+        assert_eq!(shown.private_key, None, "a page read to show has none");
+        let mut expected = read.clone();
+        expected.private_key = None;
+        assert_eq!(**shown, expected, "and is otherwise the same record");
+    }
+    let rest: Page<Unsealed<Certificate>> =
+        f.store.list_unsealed(&w.a, &PageRequest { cursor: read.next_cursor, ..page }).await.unwrap();
+    assert_eq!(rest.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![*ids.iter().max().unwrap()]);
+    assert_eq!(f.store.kek_usage().await.unwrap(), std::collections::BTreeMap::from([(1, 3)]));
+    // Scope holds as for any read: the other project sees none of them.
+    assert!(f.store.list_unsealed::<Certificate>(&w.b, &page).await.unwrap().items.is_empty());
+}

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use crate::ids::{CertificateId, ProjectId};
 use crate::model::{Certificate, Membership, NewJob};
 use crate::scope::{OrgScope, ProjectScope, SystemScope};
-use crate::store::{AuditWrite, Enqueued, Page, PageRequest, RawRecord, RecordKind, RecordScope, StoreError};
+use crate::store::{
+    AuditWrite, Enqueued, Page, PageRequest, RawRecord, RecordKind, RecordScope, SealedFields, StoreError,
+};
 use crate::timestamp::Timestamp;
 
 /// When one certificate expires, for metrics.
@@ -56,12 +58,14 @@ pub trait Records: Send + Sync + 'static {
         ids: &[String],
     ) -> Result<Vec<RawRecord>, StoreError>;
     async fn find_unique_raw(&self, scope: &RecordScope, kind: RecordKind, key: &str) -> Result<RawRecord, StoreError>;
+    /// A page in id order; with `SealedFields::Leave`, without the records' sealed fields.
     async fn list_raw(
         &self,
         scope: &RecordScope,
         kind: RecordKind,
         lookup_key: Option<&str>,
         page: &PageRequest,
+        sealed: SealedFields,
     ) -> Result<Page<RawRecord>, StoreError>;
     /// Records of a project-scoped kind across every project, for system components.
     async fn list_all_raw(

@@ -19,7 +19,7 @@ use crate::store::mongodb::{MongoStore, audit, codec, jobs, sealed};
 use crate::store::page::{cut_due_page, due_position, encode_cursor};
 use crate::store::{
     AuditWrite, CertificateExpiry, Enqueued, Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, Records,
-    ScopeArg, StoreError,
+    ScopeArg, SealedFields, StoreError,
 };
 use crate::timestamp::Timestamp;
 
@@ -81,6 +81,18 @@ impl MongoStore {
         sort: Document,
         limit: Option<usize>,
     ) -> Result<Vec<RawRecord>, StoreError> {
+        self.find_records_reading(kind, filter, sort, limit, SealedFields::Read).await
+    }
+
+    /// `find_records`, with the sealed fields only when `sealed` says to read them.
+    async fn find_records_reading(
+        &self,
+        kind: RecordKind,
+        filter: Document,
+        sort: Document,
+        limit: Option<usize>,
+        sealed: SealedFields,
+    ) -> Result<Vec<RawRecord>, StoreError> {
         let collection = self.collection(kind.table());
         let mut find = collection.find(filter).sort(sort);
         if let Some(limit) = limit {
@@ -89,7 +101,9 @@ impl MongoStore {
         let documents: Vec<Document> = find.await?.try_collect().await?;
         let mut records =
             documents.iter().map(|d| doc::from_document(kind, d)).collect::<Result<Vec<RawRecord>, StoreError>>()?;
-        self.attach_sealed(kind, &mut records).await?;
+        if sealed == SealedFields::Read {
+            self.attach_sealed(kind, &mut records).await?;
+        }
         Ok(records)
     }
 
@@ -115,12 +129,13 @@ impl MongoStore {
         kind: RecordKind,
         mut filter: Document,
         page: &PageRequest,
+        sealed: SealedFields,
     ) -> Result<Page<RawRecord>, StoreError> {
         let limit = page.effective_limit()?;
         if let Some(after) = page.decoded_cursor()? {
             filter.insert("_id", doc! { "$gt": after });
         }
-        let mut items = self.find_records(kind, filter, doc! { "_id": 1 }, Some(limit + 1)).await?;
+        let mut items = self.find_records_reading(kind, filter, doc! { "_id": 1 }, Some(limit + 1), sealed).await?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|r| encode_cursor(&r.id))
@@ -241,12 +256,13 @@ impl Records for MongoStore {
         kind: RecordKind,
         lookup_key: Option<&str>,
         page: &PageRequest,
+        sealed: SealedFields,
     ) -> Result<Page<RawRecord>, StoreError> {
         let mut filter = scope_filter(scope, kind)?;
         if let Some(key) = lookup_key {
             filter.insert("lookup_key", key);
         }
-        self.page_by_id(kind, filter, page).await
+        self.page_by_id(kind, filter, page, sealed).await
     }
 
     async fn list_all_raw(
@@ -258,7 +274,7 @@ impl Records for MongoStore {
         if !kind.is_project_scoped() {
             return Err(StoreError::InvalidRequest(format!("{} records are not listed across projects", kind.name())));
         }
-        self.page_by_id(kind, doc! {}, page).await
+        self.page_by_id(kind, doc! {}, page, SealedFields::Read).await
     }
 
     async fn update_raw(

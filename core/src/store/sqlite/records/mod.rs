@@ -12,7 +12,7 @@ use crate::scope::{OrgScope, ProjectScope, SystemScope};
 use crate::store::sqlite::{SqliteStore, jobs};
 use crate::store::{
     AuditWrite, CertificateExpiry, Enqueued, Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, Records,
-    ScopeArg, StoreError,
+    ScopeArg, SealedFields, StoreError,
 };
 use crate::timestamp::Timestamp;
 
@@ -102,9 +102,10 @@ impl Records for SqliteStore {
         kind: RecordKind,
         lookup_key: Option<&str>,
         page: &PageRequest,
+        sealed: SealedFields,
     ) -> Result<Page<RawRecord>, StoreError> {
         let (scope, lookup, page) = (scope.clone(), lookup_key.map(str::to_owned), page.clone());
-        self.read_bounded(move |c| sql::list(c, &scope, kind, lookup.as_deref(), &page)).await
+        self.read_bounded(move |c| sql::list(c, &scope, kind, lookup.as_deref(), &page, sealed)).await
     }
 
     async fn list_all_raw(

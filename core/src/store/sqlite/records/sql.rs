@@ -8,7 +8,7 @@ use crate::model::Certificate;
 use crate::store::page::{cut_due_page, due_position, encode_cursor};
 use crate::store::sqlite::ownership::check_membership;
 use crate::store::sqlite::{sealed, stats};
-use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, StoreError};
+use crate::store::{Page, PageRequest, RawRecord, Record, RecordKind, RecordScope, SealedFields, StoreError};
 use crate::timestamp::Timestamp;
 
 pub(in crate::store::sqlite) const COLUMNS: &str =
@@ -238,6 +238,7 @@ pub(crate) fn list(
     kind: RecordKind,
     lookup_key: Option<&str>,
     page: &PageRequest,
+    sealed: SealedFields,
 ) -> Result<Page<RawRecord>, StoreError> {
     let limit = page.effective_limit()?;
     let after = page.decoded_cursor()?;
@@ -255,16 +256,17 @@ pub(crate) fn list(
     let rows = stmt.query_map(bind(&values).as_slice(), |row| raw_from_row(kind, row))?;
     let items =
         rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
-    finish_page(conn, kind, items, limit)
+    finish_page(conn, kind, items, limit, sealed)
 }
 
 /// Cuts one row read ahead (`limit + 1` were asked for) into the next cursor and attaches the
-/// sealed fields.
+/// sealed fields when they are to be read.
 fn finish_page(
     conn: &Connection,
     kind: RecordKind,
     mut items: Vec<RawRecord>,
     limit: usize,
+    sealed: SealedFields,
 ) -> Result<Page<RawRecord>, StoreError> {
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
@@ -272,7 +274,9 @@ fn finish_page(
     } else {
         None
     };
-    attach_sealed(conn, kind, &mut items)?;
+    if sealed == SealedFields::Read {
+        attach_sealed(conn, kind, &mut items)?;
+    }
     Ok(Page { items, next_cursor })
 }
 
@@ -289,7 +293,7 @@ pub(crate) fn list_all(conn: &Connection, kind: RecordKind, page: &PageRequest) 
     let rows = stmt.query_map([after], |row| raw_from_row(kind, row))?;
     let items =
         rows.map(|r| r.map_err(StoreError::from).and_then(RawColumns::into_raw)).collect::<Result<Vec<_>, _>>()?;
-    finish_page(conn, kind, items, limit)
+    finish_page(conn, kind, items, limit, SealedFields::Read)
 }
 
 /// The stored version of a record in scope, to tell "gone" from "changed" after a guarded write missed.
