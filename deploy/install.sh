@@ -87,11 +87,12 @@ fi
 
 # --- the binary
 if [[ -z "$binary" ]]; then
-    for candidate in "$here/../target/release/certautopilot" "$(command -v certautopilot || true)"; do
+    for candidate in "$here/../target/production/certautopilot" "$here/../target/release/certautopilot" \
+        "$(command -v certautopilot || true)"; do
         [[ -n "$candidate" && -x "$candidate" ]] && binary="$candidate" && break
     done
 fi
-[[ -n "$binary" && -x "$binary" ]] || die "no certautopilot binary: build it (cargo build --release) or pass --binary PATH"
+[[ -n "$binary" && -x "$binary" ]] || die "no certautopilot binary: build it (cargo build --profile production) or pass --binary PATH"
 install -D -m 0755 "$binary" "$bin"
 
 # --- the user and the directories

@@ -5,7 +5,7 @@
 #   deploy/container/build.sh [--binary PATH] [--tag NAME] [--rootfs DIR] [--rootfs-only]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-binary="$here/../../target/release/certautopilot"
+binary="$here/../../target/production/certautopilot"
 tag="localhost/certautopilot:latest"
 rootfs_only=0
 rootfs="$here/rootfs"
@@ -18,7 +18,7 @@ while [[ $# -gt 0 ]]; do
         *) echo "build.sh: unknown option $1" >&2; exit 1 ;;
     esac
 done
-[[ -x "$binary" ]] || { echo "build.sh: no binary at $binary (cargo build --release, or --binary)" >&2; exit 1; }
+[[ -x "$binary" ]] || { echo "build.sh: no binary at $binary (cargo build --profile production, or --binary)" >&2; exit 1; }
 
 rm -rf "$rootfs"
 install -D -m 0755 "$binary" "$rootfs/usr/local/bin/certautopilot"
