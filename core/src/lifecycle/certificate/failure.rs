@@ -1,8 +1,11 @@
-//! The engine's failure path: a failed step removes the order's challenge records, then either
-//! falls back to the certificate's next issuer (when the CA itself is the cause) or records the
-//! failure and ends the attempt (retried while transient and attempts remain).
+//! The engine's failure path: a failed step either falls back to the certificate's next issuer
+//! (when the CA itself is the cause) or records the failure and ends the attempt (retried while
+//! transient and attempts remain). An order that is abandoned has its challenge records removed
+//! first; one that a retry resumes keeps them.
 //! Invariant: nothing is recorded as failed while an untried issuer may still issue; a fallback
-//! abandons the order only after its records are removed and saves the move before the next order.
+//! abandons the order only after its records are removed and saves the move before the next order;
+//! the records of an order that may still be validated are never removed by the attempt that failed
+//! (the CA may be reading them, or the job's next holder, when this worker lost its lease).
 
 use serde_json::json;
 
@@ -48,16 +51,26 @@ impl CertificateEngine {
         }
     }
 
-    /// The failure path: remove the challenge records first, then fall back to the next issuer when
-    /// the CA was the cause and one is left, or record the failure. Never once the CSR went to the
-    /// CA: it may issue still, and the stored order is resumed with it on the next attempt (another
-    /// CA's certificate for the same key would be one nobody tracks or revokes).
+    /// The failure path: fall back to the next issuer when the CA was the cause and one is left
+    /// (never once the CSR went to the CA: it may issue still, and the stored order is resumed with
+    /// it on the next attempt; another CA's certificate for the same key would be one nobody tracks
+    /// or revokes), or record the failure. The challenge records go first when the order is
+    /// abandoned. A retry resumes the order, so they stay: the CA may still be validating answered
+    /// challenges, and a worker that lost its lease (`Interrupted`, transient) would otherwise remove
+    /// the records of the same order under the job's next holder. The attempt that decides the
+    /// order removes them.
     pub(super) fn begin_failure(&mut self, failure: Failure) -> Vec<Effect> {
         let obtaining = !matches!(self.job.request, Request::Revoke { .. });
         let finalized = self.cert.order.as_ref().is_some_and(|o| o.finalized);
         let fall_back = failure.another_ca_may_succeed && obtaining && !finalized && self.next_issuer().is_some();
         self.failure = Some(failure);
-        self.cleanup(if fall_back { AfterCleanup::FallingBack } else { AfterCleanup::Failing })
+        if fall_back {
+            return self.cleanup(AfterCleanup::FallingBack);
+        }
+        if self.retry() {
+            return self.after_cleanup(AfterCleanup::Failing);
+        }
+        self.cleanup(AfterCleanup::Failing)
     }
 
     /// Abandons the order at the issuer that failed (its records are removed) and saves the move to

@@ -4,9 +4,10 @@
 
 use super::*;
 
-/// A transient failure with attempts left removes the challenge records, records `cert.retrying` on
-/// the reloaded record (status kept) and asks for a retry; the same failure on the last attempt
-/// abandons the order and fails the certificate.
+/// A transient failure with attempts left keeps the challenge records (the retry resumes the order,
+/// and the CA may still be validating them), records `cert.retrying` on the reloaded record (status
+/// and order kept, records still listed for the cleanup) and asks for a retry; the same failure on
+/// the last attempt removes the records, abandons the order and fails the certificate.
 #[test]
 fn transient_failure_retries_until_the_last_attempt_then_fails() {
     for (attempt, retry) in [(1, true), (3, false)] {
@@ -17,11 +18,16 @@ fn transient_failure_retries_until_the_last_attempt_then_fails() {
         d.run(Event::OrderPlaced { order: order(OrderState::Pending), at: T0 });
         d.run(Event::ChallengesResolved(vec![("a.test".into(), record())]));
         let failure = Failure::transient("dns: timed out");
-        assert_eq!(d.send(Event::Failed(failure)), vec![Effect::RemoveTxt { records: vec![record()] }]);
-        let effects = d.run(Event::TxtRemoved);
+        let effects = if retry {
+            d.send(Event::Failed(failure))
+        } else {
+            assert_eq!(d.send(Event::Failed(failure)), vec![Effect::RemoveTxt { records: vec![record()] }]);
+            d.run(Event::TxtRemoved)
+        };
+        let at = if retry { 0 } else { 1 };
         let message = if retry { "attempt failed; will retry" } else { "failed" };
         assert_eq!(
-            effects[1..],
+            effects[at..],
             [
                 Effect::Log { level: LogLevel::Warn, message, fields: json!({ "reason": "dns: timed out" }) },
                 Effect::ReportError("dns: timed out".into()),
@@ -35,7 +41,8 @@ fn transient_failure_retries_until_the_last_attempt_then_fails() {
         if retry {
             assert_eq!(effects, vec![save("cert.retrying", json!({ "reason": "dns: timed out", "attempt": 1 }))]);
             assert_eq!(cert.status, CertificateStatus::Issuing);
-            assert!(cert.order.is_some(), "the order is kept for the retry");
+            let order = cert.order.as_ref().expect("the order is kept for the retry");
+            assert_eq!(order.published, vec![record()], "its records stay listed for the attempt that decides it");
         } else {
             assert_eq!(effects, vec![save("cert.failed", json!({ "reason": "dns: timed out" }))]);
             assert_eq!(cert.status, CertificateStatus::Failed);
