@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use certautopilot_core::ids::{AcmeAccountId, CertificateId};
-use certautopilot_core::model::{AcmeAccount, Certificate, CertificateFacts, OverviewRules, Project, StatsRequest};
+use certautopilot_core::model::{AcmeAccount, Certificate, CertificateFacts, HealthRules, Project, StatsRequest};
 use certautopilot_core::store::{PageRequest, Record, RecordStore, Store};
 use certautopilot_core::{OrgScope, ProjectScope, Timestamp};
 
@@ -26,6 +26,7 @@ const PAGE: usize = 1_000;
 pub async fn render(out: &mut String, store: &dyn Store, scheduler: SchedulerWatch) {
     render_scheduler(out, store, scheduler).await;
     let now = Timestamp::now();
+    let rules = HealthRules::at(now);
     let mut counts = String::new();
     let mut series = Series::default();
     let Ok(orgs) = store.list_organizations().await else { return };
@@ -54,7 +55,7 @@ pub async fn render(out: &mut String, store: &dyn Store, scheduler: SchedulerWat
             while !series.full() {
                 let Ok(batch) = store.list_unsealed::<Certificate>(&scope, &page).await else { return };
                 for cert in &batch.items {
-                    series.add(cert, &project.name, &issuers, drifted.contains(&cert.id), now);
+                    series.add(cert, &project.name, &issuers, drifted.contains(&cert.id), &rules);
                 }
                 match batch.next_cursor {
                     Some(cursor) => page = PageRequest::after(PAGE, cursor),
@@ -106,7 +107,7 @@ impl Series {
         project: &str,
         issuers: &HashMap<AcmeAccountId, String>,
         drifted: bool,
-        now: Timestamp,
+        rules: &HealthRules,
     ) {
         if self.full() {
             return;
@@ -142,7 +143,7 @@ impl Series {
                 seconds(t)
             );
         }
-        let health = OverviewRules::at(now).health(&CertificateFacts::of(cert), drifted);
+        let health = rules.health(&CertificateFacts::of(cert), drifted);
         let condition = match health.ready() {
             Some(true) => "True",
             Some(false) => "False",

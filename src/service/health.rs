@@ -9,7 +9,7 @@ use certautopilot_core::Timestamp;
 use certautopilot_core::ids::{CertificateId, ProjectId};
 use std::collections::HashSet;
 
-use certautopilot_core::model::{Certificate, CertificateHealth, Job, JobStatus, SchedulerBeat};
+use certautopilot_core::model::{Certificate, CertificateHealth, HealthRules, Job, JobStatus, SchedulerBeat};
 use certautopilot_core::store::{PageRequest, RecordStore};
 
 use crate::api::views::{CertificatePage, CertificateView};
@@ -36,7 +36,9 @@ pub async fn list(
     let scope = auth.project_scope(project).await?;
     let store = auth.state().store()?;
     let found = store.list_unsealed::<Certificate>(&scope, &records::page(page)?).await?;
-    let mut views: Vec<CertificateView> = found.items.into_iter().map(|c| c.into_shown().into()).collect();
+    let rules = HealthRules::at(auth.state().now());
+    let mut views: Vec<CertificateView> =
+        found.items.into_iter().map(|c| CertificateView::by(&rules, c.into_shown())).collect();
     annotate(auth.state(), &scope, &mut views).await?;
     Ok(CertificatePage { items: views, next_cursor: found.next_cursor })
 }

@@ -17,7 +17,8 @@ use certautopilot_core::ids::{AcmeAccountId, ProjectId};
 use std::collections::HashSet;
 
 use certautopilot_core::model::{
-    Certificate, CertificateFacts, CertificateHealth, CertificateStatus, Condition, DAY_MILLIS, OverviewRules,
+    Certificate, CertificateFacts, CertificateHealth, CertificateStatus, Condition, DAY_MILLIS, HealthRules,
+    OverviewRules,
 };
 use certautopilot_core::store::{Page, PageRequest, RecordStore, Unsealed};
 
@@ -109,12 +110,12 @@ impl InventoryFilter {
     }
 
     /// Whether `cert` (`drifted`: a deployment of it drifted) passes the whole filter.
-    fn matches(&self, cert: &Certificate, now_millis: i64, drifted: bool) -> bool {
-        if let Some(health) = self.health {
-            let rules = OverviewRules::at(Timestamp::from_unix_millis(now_millis));
-            if rules.health(&CertificateFacts::of(cert), drifted) != health {
-                return false;
-            }
+    fn matches(&self, cert: &Certificate, rules: &HealthRules, drifted: bool) -> bool {
+        let now_millis = rules.now().as_unix_millis();
+        if let Some(health) = self.health
+            && rules.health(&CertificateFacts::of(cert), drifted) != health
+        {
+            return false;
         }
         if self.status.is_some_and(|s| s != cert.status) || self.issuer.is_some_and(|a| Some(a) != cert.acme_account_id)
         {
@@ -201,8 +202,8 @@ pub async fn search(
     // A cursor naming a project outside this search is not found, like another project's id.
     let mut index =
         projects.iter().position(|p| *p == position.project).ok_or_else(|| ApiError::not_found("project"))?;
-    let now = auth.state().now().as_unix_millis();
-    let condition = filter.store_condition(now);
+    let rules = HealthRules::at(auth.state().now());
+    let condition = filter.store_condition(rules.now().as_unix_millis());
     let store = auth.state().store()?;
     let mut items = Vec::new();
     let mut scanned = 0;
@@ -224,8 +225,8 @@ pub async fn search(
             let mut found: Vec<CertificateView> = batch
                 .items
                 .into_iter()
-                .filter(|c| filter.matches(c, now, drifted.contains(&c.id)))
-                .map(CertificateView::from)
+                .filter(|c| filter.matches(c, &rules, drifted.contains(&c.id)))
+                .map(|c| CertificateView::by(&rules, c))
                 .collect();
             crate::service::health::annotate(auth.state(), &scope, &mut found).await?;
             items.extend(found);
@@ -268,7 +269,8 @@ mod tests {
         );
         cert.status = CertificateStatus::Issued;
         cert.not_after = Some(Timestamp::from_unix_millis(now + 10 * 86_400_000));
-        let f = |filter: InventoryFilter| filter.matches(&cert, now, false);
+        let rules = HealthRules::at(Timestamp::from_unix_millis(now));
+        let f = |filter: InventoryFilter| filter.matches(&cert, &rules, false);
         assert!(f(InventoryFilter::default()));
         assert!(f(InventoryFilter { text: Some("API.".into()), ..Default::default() }));
         assert!(!f(InventoryFilter { text: Some("mail".into()), ..Default::default() }));
@@ -319,7 +321,11 @@ mod tests {
                     cert.status = status;
                     cert.not_after = offset.map(|o| Timestamp::from_unix_millis(now + o));
                     let holds = condition.holds(&CertificateFacts::of(&cert));
-                    assert_eq!(holds, filter.matches(&cert, now, false), "{filter:?} on {status:?} {offset:?}");
+                    assert_eq!(
+                        holds,
+                        filter.matches(&cert, &HealthRules::at(Timestamp::from_unix_millis(now)), false),
+                        "{filter:?} on {status:?} {offset:?}"
+                    );
                 }
             }
         }

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::ids::CertificateId;
-use crate::model::health::{CertificateHealth, HealthCounts, overdue_at};
+use crate::model::health::{CertificateHealth, HealthCounts, HealthRules, overdue_at};
 use crate::model::{Certificate, CertificateStatus, Deployment, DeploymentStatus};
 use crate::timestamp::Timestamp;
 /// One day of the expiry calendar, which counts in UTC days.
@@ -210,6 +210,7 @@ impl StatusCounts {
     /// Moves the certificates with a drifted deployment (their facts given) whose health yields
     /// to drift from the health their facts give to `drifted`.
     pub fn add_drift(&mut self, rules: &OverviewRules, drifted: &[CertificateFacts]) {
+        let rules = HealthRules::at(rules.now);
         for facts in drifted {
             let health = rules.fact_health(facts);
             if health.yields_to_drift() {

@@ -48,7 +48,7 @@ pub use dns::{DnsCredential, DnsProvider, Zone, zone_serving};
 pub use dns_config::*;
 pub use fact_tally::{FactTally, TimeCuts, TimeField};
 pub use fence::{Fence, FenceRecord, SchedulerBeat};
-pub use health::{CertificateHealth, DRIFT_REASON, HealthCounts, HealthReport, overdue_at};
+pub use health::{CertificateHealth, DRIFT_REASON, HealthCounts, HealthReport, HealthRules, overdue_at};
 pub use job::{Job, JobKind, JobLease, JobLogLine, JobStatus, LogLevel, NewJob};
 pub use login::{AddressKeys, LoginAttemptKeys, LoginFailures, LoginKeys, LoginPolicy, LoginVerdict};
 pub use notification::{

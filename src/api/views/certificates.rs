@@ -171,11 +171,6 @@ pub struct HealthView {
 }
 
 impl HealthView {
-    pub fn of(cert: &Certificate, now: Timestamp, drifted: bool) -> Self {
-        let report = HealthReport::of(cert, now, drifted);
-        HealthView { state: report.health, reason: report.reason, overdue_at: report.overdue_at, next_attempt_at: None }
-    }
-
     /// The health once a deployment of the certificate is known to have drifted.
     pub fn drifted(&mut self) {
         if self.state.yields_to_drift() {
@@ -185,9 +180,24 @@ impl HealthView {
     }
 }
 
+impl From<HealthReport> for HealthView {
+    fn from(report: HealthReport) -> Self {
+        HealthView { state: report.health, reason: report.reason, overdue_at: report.overdue_at, next_attempt_at: None }
+    }
+}
+
 impl From<Certificate> for CertificateView {
     fn from(c: Certificate) -> Self {
-        let health = HealthView::of(&c, Timestamp::now(), false);
+        CertificateView::by(&HealthRules::at(Timestamp::now()), c)
+    }
+}
+
+impl CertificateView {
+    /// The view, its health by `rules` (built once for a page) and `expires_in_seconds` from their
+    /// instant.
+    pub fn by(rules: &HealthRules, c: Certificate) -> Self {
+        let health = HealthView::from(HealthReport::by(rules, &c, false));
+        let now = rules.now();
         let renewal_warning = c.renewal_warning();
         let waiting_for_csr = c.waiting_for_csr();
         CertificateView {
@@ -216,7 +226,7 @@ impl From<Certificate> for CertificateView {
             renew_at: c.renew_at,
             ari_window_start: c.ari_window.map(|(start, _)| start),
             ari_window_end: c.ari_window.map(|(_, end)| end),
-            expires_in_seconds: c.not_after.map(|t| (t.as_unix_millis() - Timestamp::now().as_unix_millis()) / 1_000),
+            expires_in_seconds: c.not_after.map(|t| (t.as_unix_millis() - now.as_unix_millis()) / 1_000),
             last_error: c.last_error,
             order_url: c.order.map(|o| o.url),
             revoked_at: c.revoked_at,
