@@ -8,8 +8,9 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use certautopilot_core::ProjectScope;
+use certautopilot_core::Timestamp;
 use certautopilot_core::ids::CertificateId;
-use certautopilot_core::model::{Certificate, zone_serving};
+use certautopilot_core::model::{Certificate, HealthRules, zone_serving};
 
 use crate::api::error::ApiError;
 use crate::api::views::{CertificateView, TimelineEntry};
@@ -35,7 +36,12 @@ pub struct CertificateNode {
 
 impl CertificateNode {
     pub fn new(cert: Certificate, scope: &ProjectScope) -> Self {
-        CertificateNode { view: CertificateView::from(cert.clone()), cert, scope: scope.clone() }
+        CertificateNode::by(&HealthRules::at(Timestamp::now()), cert, scope)
+    }
+
+    /// The node, its view's health by `rules` (built once for a page).
+    fn by(rules: &HealthRules, cert: Certificate, scope: &ProjectScope) -> Self {
+        CertificateNode { view: CertificateView::by(rules, cert.clone()), cert, scope: scope.clone() }
     }
 
     /// `last`, checked: 1 to `MAX_TAIL`.
@@ -463,6 +469,7 @@ impl CertificateQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, CertificateNode>> {
+        let rules = HealthRules::at(Timestamp::now());
         let page = project_list(
             ctx,
             "Query.certificates",
@@ -470,7 +477,7 @@ impl CertificateQuery {
             &project_id,
             first,
             after,
-            |c: Certificate, scope| CertificateNode::new(c, scope),
+            |c: Certificate, scope| CertificateNode::by(&rules, c, scope),
         )
         .await?;
         let certificates: Vec<&CertificateNode> = page.edges.iter().map(|e| &e.node).collect();

@@ -168,17 +168,6 @@ impl OverviewRules {
         }
         Condition::All(all)
     }
-
-    /// The health the facts give, before drift. For many certificates, `HealthRules` builds the
-    /// rules once.
-    pub fn fact_health(&self, facts: &CertificateFacts) -> CertificateHealth {
-        HealthRules::at(self.now).fact_health(facts)
-    }
-
-    /// The health, with drift: `drifted` when a deployment of the certificate found another served.
-    pub fn health(&self, facts: &CertificateFacts, drifted: bool) -> CertificateHealth {
-        HealthRules::at(self.now).health(facts, drifted)
-    }
 }
 
 /// The rules of `PRECEDENCE` at one instant, built once and applied to many certificates. A rule

@@ -130,7 +130,7 @@ fn health_conditions_are_exclusive() {
                         .into_iter()
                         .filter(|h| rules.health_condition(*h).holds(&facts))
                         .collect();
-                    assert_eq!(holding, vec![rules.fact_health(&facts)], "{c:?}");
+                    assert_eq!(holding, vec![HealthRules::at(now()).fact_health(&facts)], "{c:?}");
                 }
             }
         }
