@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use certautopilot_core::audit::AuditDraft;
 use certautopilot_core::ids::CertificateId;
 use certautopilot_core::model::{
-    AuditObject, Certificate, CertificateWatch, NotificationRule, Organization, WatchOutcome, decide_watch,
+    AuditObject, Certificate, CertificateWatch, HealthRules, NotificationRule, Organization, WatchOutcome, decide_watch,
 };
 use certautopilot_core::scope::Principal;
 use certautopilot_core::store::{AuditWrite, PageRequest, RecordStore};
@@ -102,9 +102,9 @@ impl Router {
         drifted: &HashSet<CertificateId>,
         round: &mut Round,
     ) -> Result<(), StoreError> {
-        let now = Timestamp::now();
+        let health = HealthRules::at(Timestamp::now());
         for cert in certs {
-            let Some(outcome) = decide_watch(cert, drifted.contains(&cert.id), now, watches.get(&cert.id), rules)
+            let Some(outcome) = decide_watch(cert, drifted.contains(&cert.id), &health, watches.get(&cert.id), rules)
             else {
                 continue;
             };

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ids::{AcmeAccountId, OrgId};
-use crate::model::{Certificate, CertificateStatus, KeyType, decide_watch};
+use crate::model::{Certificate, CertificateStatus, HealthRules, KeyType, decide_watch};
 use crate::scope::Principal;
 
 const HOUR: i64 = 3_600_000;
@@ -155,47 +155,49 @@ fn the_watch_announces_each_change_once() {
     let expiring = rule(project, vec![EventKind::Expiring], Some(ExpiryThreshold::Fraction { fraction: 0.2 }));
     let rules = vec![expiring.clone()];
     // First sight of a healthy certificate: a watch, no event.
-    let first = decide_watch(&cert, false, now(), None, &rules).expect("a new watch");
+    let first = decide_watch(&cert, false, &HealthRules::at(now()), None, &rules).expect("a new watch");
     assert!(first.first && first.event.is_none());
     assert_eq!(first.watch.health, CertificateHealth::Ok);
-    assert_eq!(decide_watch(&cert, false, at(1), Some(&first.watch), &rules), None);
+    assert_eq!(decide_watch(&cert, false, &HealthRules::at(at(1)), Some(&first.watch), &rules), None);
     // Inside the renewal window: renewal_due, once.
-    let due = decide_watch(&cert, false, at(95), Some(&first.watch), &rules).expect("a change");
+    let due = decide_watch(&cert, false, &HealthRules::at(at(95)), Some(&first.watch), &rules).expect("a change");
     let event = due.event.as_ref().unwrap();
     assert_eq!(event.action, HEALTH_CHANGED);
     assert_eq!(event.details["from"], "ok");
     assert_eq!(event.details["to"], "renewal_due");
-    assert_eq!(decide_watch(&cert, false, at(96), Some(&due.watch), &rules), None);
+    assert_eq!(decide_watch(&cert, false, &HealthRules::at(at(96)), Some(&due.watch), &rules), None);
     // 29 hours before the end (a fifth of six days, 28.8 h): the threshold, once.
-    let warned = decide_watch(&cert, false, at(114), Some(&due.watch), &rules).expect("expiring");
+    let warned = decide_watch(&cert, false, &HealthRules::at(at(114)), Some(&due.watch), &rules).expect("expiring");
     assert_eq!(warned.event.as_ref().unwrap().action, EXPIRING);
     assert_eq!(warned.event.as_ref().unwrap().details["rule_id"], expiring.id.to_string());
-    assert_eq!(decide_watch(&cert, false, at(115), Some(&warned.watch), &rules), None);
+    assert_eq!(decide_watch(&cert, false, &HealthRules::at(at(115)), Some(&warned.watch), &rules), None);
     // Two rules crossing together: one event per decision, the other at the next.
     let second = rule(project, vec![EventKind::Expiring], Some(ExpiryThreshold::Days { days: 2 }));
     let both = vec![expiring.clone(), second.clone()];
-    let one = decide_watch(&cert, false, at(124), Some(&due.watch), &both).unwrap();
-    let two = decide_watch(&cert, false, at(124), Some(&one.watch), &both).unwrap();
+    let one = decide_watch(&cert, false, &HealthRules::at(at(124)), Some(&due.watch), &both).unwrap();
+    let two = decide_watch(&cert, false, &HealthRules::at(at(124)), Some(&one.watch), &both).unwrap();
     let rules_warned: Vec<_> =
         [one, two].iter().map(|o| o.event.as_ref().unwrap().details["rule_id"].clone()).collect();
     assert_eq!(rules_warned, vec![json!(expiring.id.to_string()), json!(second.id.to_string())]);
     // Expired: the health changes; an expired certificate is not "expiring".
-    let expired = decide_watch(&cert, false, at(143), Some(&warned.watch), &rules).expect("expired");
+    let expired = decide_watch(&cert, false, &HealthRules::at(at(143)), Some(&warned.watch), &rules).expect("expired");
     assert_eq!(expired.event.unwrap().details["to"], "expired");
     // Renewed: a new not_after, ok again, and the threshold can be crossed anew.
     let mut renewed = cert.clone();
     renewed.not_before = Some(at(100));
     renewed.not_after = Some(at(244));
     renewed.renew_at = Some(at(196));
-    let ok = decide_watch(&renewed, false, at(101), Some(&warned.watch), &rules).expect("ok again");
+    let ok = decide_watch(&renewed, false, &HealthRules::at(at(101)), Some(&warned.watch), &rules).expect("ok again");
     assert_eq!(ok.event.as_ref().unwrap().details["to"], "ok");
     // The next decision drops the old certificate's warning; the threshold can be crossed anew.
-    let pruned = decide_watch(&renewed, false, at(102), Some(&ok.watch), &rules).expect("pruned");
+    let pruned = decide_watch(&renewed, false, &HealthRules::at(at(102)), Some(&ok.watch), &rules).expect("pruned");
     assert!(pruned.event.is_none() && pruned.watch.warned.is_empty());
     // At 216 h the window is open too: the health change first, the threshold at the next decision.
-    let due_again = decide_watch(&renewed, false, at(216), Some(&pruned.watch), &rules).expect("due again");
+    let due_again =
+        decide_watch(&renewed, false, &HealthRules::at(at(216)), Some(&pruned.watch), &rules).expect("due again");
     assert_eq!(due_again.event.unwrap().details["to"], "renewal_due");
-    let again = decide_watch(&renewed, false, at(216), Some(&due_again.watch), &rules).expect("expiring again");
+    let again = decide_watch(&renewed, false, &HealthRules::at(at(216)), Some(&due_again.watch), &rules)
+        .expect("expiring again");
     assert_eq!(again.event.unwrap().action, EXPIRING);
 }
 
@@ -206,16 +208,16 @@ fn first_sight_announces_trouble_only() {
     let mut failing = six_day_cert(project);
     failing.status = CertificateStatus::Failed;
     failing.last_error = Some("ACME CA unreachable: connection refused".into());
-    let outcome = decide_watch(&failing, false, now(), None, &[]).expect("a watch");
+    let outcome = decide_watch(&failing, false, &HealthRules::at(now()), None, &[]).expect("a watch");
     let event = outcome.event.unwrap();
     assert_eq!(event.details["to"], "renewal_failing");
     assert_eq!(event.details["reason"], "ACME CA unreachable: connection refused");
     assert_eq!(event.details["from"], serde_json::Value::Null);
     let mut pending = six_day_cert(project);
     pending.status = CertificateStatus::Requested;
-    assert!(decide_watch(&pending, false, now(), None, &[]).unwrap().event.is_none());
+    assert!(decide_watch(&pending, false, &HealthRules::at(now()), None, &[]).unwrap().event.is_none());
     // Drift replaces ok.
-    let drifted = decide_watch(&six_day_cert(project), true, now(), None, &[]).unwrap();
+    let drifted = decide_watch(&six_day_cert(project), true, &HealthRules::at(now()), None, &[]).unwrap();
     assert_eq!(drifted.event.unwrap().details["to"], "drifted");
 }
 
@@ -318,9 +320,9 @@ fn retried_deployments_and_older_reads_are_not_told() {
     assert_eq!(EventKind::of_entry(&last), Some(EventKind::DistributionFailed));
     let mut cert = six_day_cert(project);
     cert.version = 5;
-    let seen = decide_watch(&cert, false, now(), None, &[]).unwrap().watch;
+    let seen = decide_watch(&cert, false, &HealthRules::at(now()), None, &[]).unwrap().watch;
     let mut older = cert.clone();
     older.version = 4;
     older.status = CertificateStatus::Failed;
-    assert_eq!(decide_watch(&older, false, now(), Some(&seen), &[]), None);
+    assert_eq!(decide_watch(&older, false, &HealthRules::at(now()), Some(&seen), &[]), None);
 }

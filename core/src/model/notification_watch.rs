@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::ids::RuleId;
 use crate::model::{
     Certificate, CertificateHealth, CertificateStatus, CertificateWatch, EXPIRING, ExpiryThreshold, HEALTH_CHANGED,
-    HealthReport, NotificationRule,
+    HealthReport, HealthRules, NotificationRule,
 };
 use crate::timestamp::Timestamp;
 
@@ -36,12 +36,13 @@ fn alarming(health: CertificateHealth) -> bool {
     matches!(health, RenewalFailing | Overdue | Expired | Revoked | Drifted)
 }
 
-/// Decides for `cert` (with `drifted` deployments or not) at `now`; `rules` are the project's
-/// rules that watch (`NotificationRule::watches`).
+/// Decides for `cert` (with `drifted` deployments or not) by the health rules of one instant
+/// (`health`, built once for a round: the instant is `now` here); `rules` are the project's rules
+/// that watch (`NotificationRule::watches`).
 pub fn decide(
     cert: &Certificate,
     drifted: bool,
-    now: Timestamp,
+    health: &HealthRules,
     previous: Option<&CertificateWatch>,
     rules: &[NotificationRule],
 ) -> Option<WatchOutcome> {
@@ -49,7 +50,8 @@ pub fn decide(
     if previous.is_some_and(|w| cert.version < w.cert_version) {
         return None;
     }
-    let report = HealthReport::of(cert, now, drifted);
+    let now = health.now();
+    let report = HealthReport::by(health, cert, drifted);
     let mut watch = match previous {
         Some(w) => w.clone(),
         None => CertificateWatch {
