@@ -66,6 +66,18 @@ fn dns(env: &AcmeEnv) -> Rfc2136 {
     .unwrap()
 }
 
+/// The account restored from its stored credentials, as a worker does.
+async fn restore(env: &AcmeEnv, credentials: &SecretBytes) -> AcmeAccountHandle {
+    AcmeAccountHandle::restore(
+        credentials,
+        Some(&env.pebble.https_ca_pem()),
+        TIMEOUT,
+        &EgressPolicy::allowing_loopback(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn poll_until(
     account: &AcmeAccountHandle,
     url: &str,
@@ -103,20 +115,17 @@ async fn issue_two_names_with_eab_then_revoke() {
     let right = SecretBytes::from_text(env.eab_hmac_key());
     let (account, credentials) = register(&env, Some((EAB_KID, &right))).await.unwrap();
     assert!(account.url().starts_with("https://127.0.0.1:"));
-    let account = AcmeAccountHandle::restore(
-        &credentials,
-        Some(&env.pebble.https_ca_pem()),
-        TIMEOUT,
-        &EgressPolicy::allowing_loopback(),
-    )
-    .await
-    .unwrap();
+    let account = restore(&env, &credentials).await;
 
     // --- Order two names; publish each DNS-01 value (following the CNAME) and answer the challenges.
     let names = vec![format!("www.{ZONE}"), CNAME_NAME.to_owned()];
     let order = account.new_order(&names, None).await.unwrap();
     assert_eq!(order.status, OrderStatus::Pending);
     assert_eq!(order.authorizations.len(), 2);
+    // A second holder of the order (a worker that lost its lease and has not stopped yet), which
+    // read it while its challenges were pending.
+    let other = restore(&env, &credentials).await;
+    assert_eq!(other.order(&order.url, true).await.unwrap().status, OrderStatus::Pending);
     let check = Authoritative { timeout: Duration::from_secs(2), egress: EgressPolicy::allowing_loopback() };
     let dns = dns(&env);
     for authz in &order.authorizations {
@@ -133,6 +142,12 @@ async fn issue_two_names_with_eab_then_revoke() {
         account.challenge_ready(&order.url, &authz.identifier).await.unwrap();
     }
     poll_until(&account, &order.url, "ready", |s| s == OrderStatus::Ready).await;
+    // The second holder answers the challenges again from its pending view: the CA refuses those
+    // answers ("only status pending"), and that is no failure, since they were answered.
+    for authz in &order.authorizations {
+        other.challenge_ready(&order.url, &authz.identifier).await.unwrap();
+    }
+    assert_eq!(other.order(&order.url, false).await.unwrap().status, OrderStatus::Ready);
 
     // --- Finalize with a fresh key; download; the chain verifies for both names against Pebble's root.
     let key = generate_key(KeyType::EcdsaP256).unwrap();

@@ -103,6 +103,42 @@ async fn within<T>(
 }
 
 /// What the order looks like, from its last known state; with `detail`, its authorizations too.
+/// Answers `identifier`'s DNS-01 challenge if the order's view of it says pending.
+async fn answer_if_pending(order: &mut instant_acme::Order, identifier: &str) -> Result<(), instant_acme::Error> {
+    let mut authzs = order.authorizations();
+    while let Some(authz) = authzs.next().await {
+        let mut authz = authz?;
+        if authz.identifier().to_string() != identifier {
+            continue;
+        }
+        let mut challenge =
+            authz.challenge(ChallengeType::Dns01).ok_or(instant_acme::Error::Str("no dns-01 challenge offered"))?;
+        if challenge.status == ChallengeStatus::Pending {
+            challenge.set_ready().await?;
+        }
+        return Ok(());
+    }
+    Err(instant_acme::Error::Str("identifier not in the order"))
+}
+
+/// The status of `identifier`'s DNS-01 challenge as the CA tells it now (its authorization read
+/// again); `None` when the order has no such challenge.
+async fn dns01_status_now(
+    order: &mut instant_acme::Order,
+    identifier: &str,
+) -> Result<Option<ChallengeStatus>, instant_acme::Error> {
+    let mut authzs = order.authorizations();
+    while let Some(authz) = authzs.next().await {
+        let mut authz = authz?;
+        if authz.identifier().to_string() != identifier {
+            continue;
+        }
+        let state = authz.refresh().await?;
+        return Ok(state.challenges.iter().find(|c| c.r#type == ChallengeType::Dns01).map(|c| c.status));
+    }
+    Ok(None)
+}
+
 async fn snapshot(
     order: &mut instant_acme::Order,
     url: &str,
@@ -235,25 +271,22 @@ impl AcmeAccountHandle {
         result
     }
 
-    /// Tells the CA the DNS-01 record for `identifier` is in place.
+    /// Tells the CA the DNS-01 record for `identifier` is in place, unless it was told already.
+    /// Another holder of the same order (a worker that lost its lease and has not stopped yet) may
+    /// answer the challenge between this read and this answer; the CA then refuses the second
+    /// answer ("only status pending"). That refusal is no failure: a fresh read of the challenge
+    /// that finds it no longer pending means it was answered, and the order's state says the rest.
     pub async fn challenge_ready(&self, order_url: &str, identifier: &str) -> Result<(), AcmeError> {
         let mut order = self.take(order_url).await?;
         let result = within(self.timeout, async {
-            let mut authzs = order.authorizations();
-            while let Some(authz) = authzs.next().await {
-                let mut authz = authz?;
-                if authz.identifier().to_string() != identifier {
-                    continue;
-                }
-                let mut challenge = authz
-                    .challenge(ChallengeType::Dns01)
-                    .ok_or(instant_acme::Error::Str("no dns-01 challenge offered"))?;
-                if challenge.status == ChallengeStatus::Pending {
-                    challenge.set_ready().await?;
-                }
-                return Ok(());
+            let refused = match answer_if_pending(&mut order, identifier).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            match dns01_status_now(&mut order, identifier).await {
+                Ok(Some(status)) if status != ChallengeStatus::Pending => Ok(()),
+                _ => Err(refused),
             }
-            Err(instant_acme::Error::Str("identifier not in the order"))
         })
         .await;
         self.put_back(order_url, order, result.is_ok()).await;
