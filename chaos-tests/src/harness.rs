@@ -543,6 +543,13 @@ impl Drop for Cluster {
         for id in ids {
             self.kill(id);
         }
+        // The whole logs, for reading a failure after the temporary directory is gone.
+        if let Ok(keep) = std::env::var("CAP_CHAOS_KEEP") {
+            for node in &self.nodes {
+                let _ = std::fs::copy(&node.log, format!("{keep}/node-{}.log", node.id));
+            }
+            let _ = std::fs::copy(self.dir.path().join("mongo/server.log"), format!("{keep}/mongo.log"));
+        }
     }
 }
 

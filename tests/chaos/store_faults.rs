@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use certautopilot_chaos_tests::harness::{Backend, Cluster};
 use certautopilot_chaos_tests::invariants;
+use certautopilot_core::model::JobStatus;
 
 use crate::{FAILOVER, SETTLE, options, running_job_owner, wait_issued, wait_renewals};
 
@@ -29,8 +30,18 @@ fn store_outage(c: &mut Cluster) {
 }
 
 /// Asks node `via` to renew one of `certs` now (one not already being renewed); returns the job's id.
+/// Certificates with no running job are asked first: a job the cut leader was recording when its
+/// link went may stay held by that unfinished transaction until the server expires it (60 s on
+/// mongod), and its certificate's next job waits for it, by the one-job-per-certificate rule.
 fn renew_through(c: &Cluster, via: u64, certs: &[String]) -> String {
     let client = c.client(via);
+    let running: Vec<String> = c
+        .view()
+        .jobs()
+        .map(|jobs| jobs.into_iter().filter(|j| j.status == JobStatus::Running).filter_map(|j| j.subject).collect())
+        .unwrap_or_default();
+    let mut certs: Vec<&String> = certs.iter().collect();
+    certs.sort_by_key(|cert| running.contains(cert));
     for cert in certs {
         let (status, body) = client.call("POST", &format!("/api/v1/certificates/{cert}/renew"), None);
         if status == 202 {
@@ -77,9 +88,11 @@ fn mongodb_store_killed_and_leader_cut_from_store_lose_nothing() {
     let (leader, _) = c.wait_for_scheduler(0, FAILOVER);
     let before = invariants::written(&c);
     c.store_links().cut(leader);
+    eprintln!("node {leader}'s link to the store cut at {}", certautopilot_core::Timestamp::now());
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     let cut_at = Instant::now();
     let job = renew_through(&c, follower, &certs);
+    eprintln!("renewal job {job} asked of node {follower} at {}", certautopilot_core::Timestamp::now());
     c.wait_until("the renewal asked of a follower completes while the leader is cut off", SETTLE, |c| {
         c.view().jobs().is_ok_and(|jobs| jobs.iter().any(|j| j.id.to_string() == job && j.status.is_terminal()))
     });

@@ -1,21 +1,23 @@
 //! The MongoDB backend against deployments the conformance suite does not start: a standalone
 //! server (refused at connect), and a server that injects transient transaction errors
-//! (`configureFailPoint` `failCommand`), through which a transactional write lands exactly once.
+//! (`configureFailPoint` `failCommand`), through which a transactional write lands exactly once,
+//! and a transaction left open by a client that vanished, which claims must not wait on.
 //! Each test starts its own server (`testsupport::MongoServer`) in a temporary directory.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use certautopilot_core::audit::{ChainHead, seal_entry};
-use certautopilot_core::clock::SystemClock;
+use certautopilot_core::clock::{ManualClock, SystemClock};
 use certautopilot_core::crypto::SecretBytes;
 use certautopilot_core::ids::OrgId;
-use certautopilot_core::model::{AuditEvent, Organization};
-use certautopilot_core::store::StoreError;
+use certautopilot_core::model::{AuditEvent, JobKind, JobStatus, NewJob, Organization};
 use certautopilot_core::store::conformance::system_audit;
 use certautopilot_core::store::mongodb::{ConnectError, MongoOptions, MongoStore};
 use certautopilot_core::store::prelude::*;
+use certautopilot_core::store::{ClaimRequest, StoreError};
 use certautopilot_core::testsupport::{MongoServer, MongoServerOptions};
-use certautopilot_core::{OrgScope, Timestamp};
+use certautopilot_core::{OrgScope, SystemScope, Timestamp};
 use mongodb::bson::{Document, doc};
 
 /// A standalone server cannot run multi-document transactions: connecting refuses it with the
@@ -222,4 +224,61 @@ async fn a_chain_without_a_head_document_continues_from_its_last_entry() {
     store.chain_audit(vec![third.clone()], Vec::new()).await.expect("continues from the last entry");
     assert_eq!(store.list_audit_events(&scope, 0, 10).await.unwrap(), vec![first, second, third]);
     store.integrity_check().await.expect("the new head agrees with the chain");
+}
+
+/// A claim by `node` for up to `limit` issue jobs, leased for 30 s.
+fn issue_claim(node: &str, limit: usize) -> ClaimRequest {
+    ClaimRequest {
+        node_id: node.into(),
+        incarnation: "first-start".into(),
+        kinds: vec![JobKind::Issue],
+        limit,
+        lease: Duration::from_secs(30),
+    }
+}
+
+/// A job whose holder was cut off from the store inside its own transaction on the job (recording
+/// the outcome) stays held by that transaction until the server expires it, 60 s by default. The
+/// claims meanwhile neither wait on it nor fail: once its lease has lapsed they skip it and take
+/// the other due jobs at once, and the first claim after that transaction ends takes it for its
+/// next attempt. (A plain update of the held job waits on the server until the transaction ends.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_held_by_an_unfinished_transaction_does_not_hold_up_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MongoServer::start(dir.path(), MongoServerOptions::default());
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let store = MongoStore::connect(MongoOptions::new(server.uri(), "held"), clock.clone()).await.unwrap();
+    let held = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+    let taken = store.claim_jobs(&issue_claim("node-a", 1)).await.unwrap();
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), vec![held]);
+    let other = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
+
+    // node-a's transaction on its job, never committed nor aborted: its link to the store is gone.
+    let admin = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
+    let mut cut = admin.start_session().await.unwrap();
+    cut.start_transaction().await.unwrap();
+    admin
+        .database("held")
+        .collection::<Document>("jobs")
+        .update_one(doc! { "_id": held.to_string() }, doc! { "$set": { "status": "succeeded" } })
+        .session(&mut cut)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(31));
+
+    let request = issue_claim("node-b", 2);
+    let claimed = tokio::time::timeout(Duration::from_secs(20), store.claim_jobs(&request))
+        .await
+        .expect("the claim waits on the unfinished transaction")
+        .expect("the claim succeeds");
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![other], "the held job is skipped");
+    let scope = SystemScope::new("test");
+    let still = store.get_job(&scope, held).await.unwrap();
+    assert_eq!((still.status, still.lease_owner.as_deref()), (JobStatus::Running, Some("node-a")));
+
+    cut.abort_transaction().await.unwrap();
+    let next = store.claim_jobs(&issue_claim("node-b", 2)).await.unwrap();
+    assert_eq!(next.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(held, 2)]);
+    let logs = store.job_logs(&scope, held).await.unwrap();
+    assert!(logs.iter().any(|l| l.message == "lease of node node-a expired"), "{logs:?}");
 }

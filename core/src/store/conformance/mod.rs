@@ -128,7 +128,8 @@ macro_rules! store_conformance_tests {
     };
     (@concern sealed_secrets $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; sealed_secrets;
-            sealed_fields_live_apart_and_rewrap_in_place, a_page_read_to_show_leaves_sealed_fields_unread);
+            sealed_fields_live_apart_and_rewrap_in_place, a_page_read_to_show_leaves_sealed_fields_unread,
+            a_record_and_its_sealed_values_are_read_as_one_version);
     };
     (@concern login_throttle $factory:expr) => {
         $crate::store_conformance_tests!(@each $factory; login_throttle;

@@ -100,3 +100,44 @@ pub async fn a_page_read_to_show_leaves_sealed_fields_unread<S: Organizations + 
     // Scope holds as for any read: the other project sees none of them.
     assert!(f.store.list_unsealed::<Certificate>(&w.b, &page).await.unwrap().items.is_empty());
 }
+
+/// A record read with its sealed values is one version of it: a reader racing a writer that changes
+/// a plain field and a sealed value together (a certificate's serial and its key, as an issuance
+/// does) never sees one's new value beside the other's old one, whether it reads one record or a
+/// page.
+pub async fn a_record_and_its_sealed_values_are_read_as_one_version<S: Organizations + Records>(f: &Fixture<S>) {
+    let w = world(f).await;
+    let mut cert = certificate(&w.a, "torn.example", f.clock.now_ts());
+    cert.serial = Some("v0".into());
+    cert.private_key = Some(sealed(1, "v0"));
+    f.store.insert(&w.a, &cert).await.unwrap();
+    let id = cert.id;
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let writer = async {
+        for n in 1..=40 {
+            cert.serial = Some(format!("v{n}"));
+            cert.private_key = Some(sealed(1, &format!("v{n}")));
+            cert = f.store.update(&w.a, &cert).await.unwrap();
+        }
+        writing.store(false, std::sync::atomic::Ordering::Release);
+    };
+    let matches = |read: &Certificate| {
+        let serial = read.serial.clone().unwrap_or_default();
+        let key = read.private_key.as_ref().map(|k| k.ciphertext.clone()).unwrap_or_default();
+        assert_eq!(key, format!("ct-{serial}"), "version {} read with another version's key", read.version);
+    };
+    let reader = async {
+        let mut reads = 0;
+        while writing.load(std::sync::atomic::Ordering::Acquire) {
+            matches(&f.store.get::<Certificate>(&w.a, &id).await.unwrap());
+            let page: Page<Certificate> = f.store.list(&w.a, &PageRequest::default()).await.unwrap();
+            page.items.iter().for_each(matches);
+            reads += 1;
+            tokio::task::yield_now().await;
+        }
+        reads
+    };
+    let ((), reads) = tokio::join!(writer, reader);
+    assert!(reads > 0, "the reader ran while the writer wrote");
+    matches(&f.store.get::<Certificate>(&w.a, &id).await.unwrap());
+}

@@ -81,6 +81,11 @@ pub(super) fn is_duplicate_key(e: &Error) -> bool {
     code(e) == Some(DUPLICATE_KEY)
 }
 
+/// Whether `e` is a write conflict: another transaction holds a document this one writes.
+pub(super) fn is_write_conflict(e: &Error) -> bool {
+    code(e) == Some(WRITE_CONFLICT)
+}
+
 /// Whether `e` says the deployment could not be reached or chosen (it may be back soon).
 pub(super) fn is_unavailable(e: &Error) -> bool {
     matches!(

@@ -76,11 +76,7 @@ impl MongoStore {
         let mut attempt = 0u32;
         'transaction: loop {
             attempt += 1;
-            session
-                .start_transaction()
-                .read_concern(ReadConcern::snapshot())
-                .write_concern(WriteConcern::builder().w(Acknowledgment::Majority).build())
-                .await?;
+            begin(&mut session).await?;
             let value = match body(&mut session, ctx).await {
                 Ok(value) => value,
                 Err(fail) => {
@@ -126,6 +122,62 @@ impl MongoStore {
             }
         }
     }
+}
+
+impl MongoStore {
+    /// Runs the reads of `body` in one snapshot transaction, so they see one point in time, with
+    /// `transact`'s retries; not taken as a sign that the store is writable.
+    pub(super) async fn read_snapshot<C, T, F>(&self, ctx: C, mut body: F) -> Result<T, StoreError>
+    where
+        C: Send + Sync,
+        T: Send,
+        F: for<'b> FnMut(&'b mut ClientSession, &'b C) -> Body<'b, T> + Send,
+    {
+        self.transact_inner(&ctx, &mut body).await
+    }
+
+    /// Runs `body` in one transaction, once, and commits it; `None` when another transaction holds
+    /// a document it writes (a write conflict, reported at once inside a transaction).
+    ///
+    /// For writes that can meet a transaction nobody will finish: a node cut off from the store
+    /// mid-transaction leaves it open, holding its documents, until the server expires it (60 s by
+    /// default on mongod), and a plain write to such a document waits on the server all that time.
+    /// The caller skips the document this round instead.
+    pub(super) async fn transact_once<C, T, F>(&self, ctx: C, body: F) -> Result<Option<T>, StoreError>
+    where
+        C: Send + Sync,
+        T: Send,
+        F: for<'b> FnOnce(&'b mut ClientSession, &'b C) -> Body<'b, T> + Send,
+    {
+        let result = async {
+            let mut session = self.client.start_session().await?;
+            begin(&mut session).await?;
+            let outcome = match body(&mut session, &ctx).await {
+                Ok(value) => session.commit_transaction().await.map(|()| value).map_err(Fail::Driver),
+                Err(fail) => {
+                    let _ = session.abort_transaction().await;
+                    Err(fail)
+                }
+            };
+            match outcome {
+                Ok(value) => Ok(Some(value)),
+                Err(Fail::Driver(e)) if super::error::is_write_conflict(&e) => Ok(None),
+                Err(Fail::Store(StoreError::Busy)) => Ok(None),
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await;
+        self.observed(result)
+    }
+}
+
+/// Starts a transaction with snapshot reads and majority writes: every transaction of the store's.
+async fn begin(session: &mut ClientSession) -> Result<(), Error> {
+    session
+        .start_transaction()
+        .read_concern(ReadConcern::snapshot())
+        .write_concern(WriteConcern::builder().w(Acknowledgment::Majority).build())
+        .await
 }
 
 /// Whether a store error is the driver's transient transaction answer, carried as `Backend`, or a

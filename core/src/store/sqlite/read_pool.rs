@@ -1,7 +1,8 @@
 //! Read connections, reused across calls. WAL mode lets them read while the writer (of this or another
 //! process) writes.
 //! Invariant: at most `read_connections` reads run at once, one per pooled connection; a further read
-//! waits (asynchronously, holding no thread) for a connection to come back. Opening a connection costs
+//! waits (asynchronously, holding no thread) for a connection to come back. Each read runs in one
+//! read transaction: all of its statements see one snapshot. Opening a connection costs
 //! far more than a short read (file handles, pragmas, parsing the whole schema, an empty page cache and
 //! statement cache), so a pool that opened a throw-away connection whenever its idle ones were busy
 //! spent most of a busy list request opening and closing connections (issue 16, item 6).
@@ -74,7 +75,7 @@ impl ReadPool {
             drop(permit);
             return self.read(f).await;
         };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_snapshot(&conn, f)));
         // A connection whose read panicked may hold an open statement: it is not pooled again.
         let result = match result {
             Ok(result) => {
@@ -87,7 +88,12 @@ impl ReadPool {
         result
     }
 
+    /// Pools `conn` again unless it is full or `conn` is still inside a transaction (its end
+    /// failed), which the next read's `BEGIN` would refuse.
     fn give_back(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.options.read_connections {
             idle.push(conn);
@@ -102,9 +108,24 @@ impl ReadPool {
             // on a connection opened before.
             None => open_connection(&self.path, &self.options, ConnectionRole::Reader, &self.round_trips)?,
         };
-        let result = f(&conn);
+        let result = in_snapshot(&conn, f);
         self.give_back(conn);
         result
+    }
+}
+
+/// Runs `f` in one read transaction, so every statement it runs sees the same snapshot: in WAL
+/// mode each statement outside a transaction takes its own, and a record and its sealed values read
+/// by two statements could come from two different commits (a version of a certificate beside
+/// another version's key). Ending a read transaction keeps nothing either way.
+fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = f(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn.prepare_cached(end).and_then(|mut statement| statement.execute([]));
+    match (result, ended) {
+        (Ok(_), Err(e)) => Err(e.into()),
+        (result, _) => result,
     }
 }
 

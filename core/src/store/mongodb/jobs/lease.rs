@@ -180,14 +180,30 @@ async fn end_lease(
         },
         "$inc": { "version": 1_i64, "next_log_seq": 1_i64 },
     };
-    let Some(job) =
-        store.collection(JOBS).find_one_and_update(filter, update).return_document(ReturnDocument::After).await?
-    else {
-        return Ok(false);
-    };
     let line = Line::new(LogLevel::Warn, error, serde_json::json!({ "attempt": held.attempts, "dead": dead }));
-    write_log(store, None, &job, now, &line).await?;
-    Ok(true)
+    // One transaction, not a plain update: the job's last holder may have been cut off from the
+    // store inside its own transaction on this document (recording the outcome), which the server
+    // keeps open until it expires it; a plain update would wait that out on the server and hold up
+    // every claim meanwhile. A conflict skips the job until a later claim.
+    let ended = store
+        .transact_once((store, filter, update, line), move |session, (store, filter, update, line)| {
+            Box::pin(async move {
+                let ended = store
+                    .collection(JOBS)
+                    .find_one_and_update(filter.clone(), update.clone())
+                    .return_document(ReturnDocument::After)
+                    .session(&mut *session)
+                    .await?;
+                let Some(job) = ended else { return Ok(false) };
+                write_log(store, Some(session), &job, now, line).await?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if ended.is_none() {
+        tracing::debug!(job_id = %held.id, "ending the lease met another transaction on the job; a later claim tries again");
+    }
+    Ok(ended.unwrap_or(false))
 }
 
 pub(super) async fn fail(

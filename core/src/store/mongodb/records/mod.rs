@@ -1,6 +1,7 @@
 //! Scoped records on MongoDB: one collection per kind (`RecordKind::table`), the `Records` concern.
-//! Reads go straight to the collections; writes run in a transaction with their audit outbox row
-//! (and job, for `insert_raw_and_enqueue`), in `write.rs`.
+//! Reads go straight to the collections, but records with their sealed values are read in one
+//! snapshot transaction; writes run in a transaction with their audit outbox row (and job, for
+//! `insert_raw_and_enqueue`), in `write.rs`.
 //! Invariant: every query's organization and project come from the `RecordScope` passed in
 //! (`doc::scope_filter`); a system scope reads across projects only where the trait says so.
 
@@ -72,6 +73,10 @@ pub(super) fn indexes_of(kinds: &[RecordKind]) -> Vec<CollectionIndexes> {
         .collect()
 }
 
+fn records_from(kind: RecordKind, documents: &[Document]) -> Result<Vec<RawRecord>, StoreError> {
+    documents.iter().map(|d| doc::from_document(kind, d)).collect()
+}
+
 impl MongoStore {
     /// Records matching `filter`, in `sort` order, at most `limit`, with their sealed fields.
     pub(super) async fn find_records(
@@ -93,30 +98,39 @@ impl MongoStore {
         limit: Option<usize>,
         sealed: SealedFields,
     ) -> Result<Vec<RawRecord>, StoreError> {
+        if sealed == SealedFields::Read && kind.has_sealed_fields() {
+            // The records and their sealed values from one snapshot: read apart, a save committed
+            // between the two reads would pair a record with another version's sealed values (a
+            // pending order with its key already gone).
+            let query = (self, kind, filter, sort, limit);
+            return self
+                .read_snapshot(query, |session, (store, kind, filter, sort, limit)| {
+                    Box::pin(async move {
+                        let collection = store.collection(kind.table());
+                        let mut find = collection.find(filter.clone()).sort(sort.clone());
+                        if let Some(limit) = limit {
+                            find = find.limit(*limit as i64);
+                        }
+                        let documents: Vec<Document> =
+                            find.session(&mut *session).await?.stream(&mut *session).try_collect().await?;
+                        let mut records = records_from(*kind, &documents)?;
+                        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+                        let mut found = sealed::load_many(store, Some(session), kind.table(), &ids).await?;
+                        for record in records.iter_mut() {
+                            record.sealed = found.remove(&record.id).unwrap_or_default();
+                        }
+                        Ok(records)
+                    })
+                })
+                .await;
+        }
         let collection = self.collection(kind.table());
         let mut find = collection.find(filter).sort(sort);
         if let Some(limit) = limit {
             find = find.limit(limit as i64);
         }
         let documents: Vec<Document> = find.await?.try_collect().await?;
-        let mut records =
-            documents.iter().map(|d| doc::from_document(kind, d)).collect::<Result<Vec<RawRecord>, StoreError>>()?;
-        if sealed == SealedFields::Read {
-            self.attach_sealed(kind, &mut records).await?;
-        }
-        Ok(records)
-    }
-
-    async fn attach_sealed(&self, kind: RecordKind, records: &mut [RawRecord]) -> Result<(), StoreError> {
-        if !kind.has_sealed_fields() || records.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        let mut found = sealed::load_many(self, None, kind.table(), &ids).await?;
-        for record in records.iter_mut() {
-            record.sealed = found.remove(&record.id).unwrap_or_default();
-        }
-        Ok(())
+        records_from(kind, &documents)
     }
 
     async fn find_one_record(&self, kind: RecordKind, filter: Document) -> Result<Option<RawRecord>, StoreError> {
