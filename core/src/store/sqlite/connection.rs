@@ -49,13 +49,19 @@ pub(crate) fn open_connection(
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(64);
     // Every statement this connection starts counts as one trip to the database (after the
-    // pragmas above, which are the connection's own set-up).
+    // pragmas above, which are the connection's own set-up), except a reader's `BEGIN` and
+    // `COMMIT`: they only bracket each read's statements in one snapshot (`read_pool.rs`) and read
+    // nothing themselves. The writer's are counted: `BEGIN IMMEDIATE` takes the write lock.
     let trips = round_trips.clone();
+    let reader = role == ConnectionRole::Reader;
     conn.trace_v2(
         rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
         Some(move |event: rusqlite::trace::TraceEvent<'_>| {
             if let rusqlite::trace::TraceEvent::Stmt(_, sql) = event {
-                trips.record(&sql_verb(sql));
+                let verb = sql_verb(sql);
+                if !(reader && matches!(verb.as_str(), "begin" | "commit" | "rollback")) {
+                    trips.record(&verb);
+                }
             }
         }),
     )?;
