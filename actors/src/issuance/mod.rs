@@ -196,6 +196,11 @@ pub enum IssueError {
     NotSetUp,
     #[error("the job was interrupted (shutdown or lost lease)")]
     Interrupted,
+    /// The order is finalized but this attempt holds no key for it: another holder of the job (one
+    /// whose lease lapsed) prepared the key, stored it and finalized after this attempt read the
+    /// certificate. The next attempt reads the record with that key.
+    #[error("the order was finalized by another holder of the job; its key is in the record it saved")]
+    FinalizedElsewhere,
     #[error("the {0} actor is restarting")]
     ActorUnavailable(&'static str),
 }
@@ -213,6 +218,7 @@ impl IssueError {
             | IssueError::OrderBudget { .. }
             | IssueError::CaTimeout(_)
             | IssueError::Interrupted
+            | IssueError::FinalizedElsewhere
             | IssueError::ActorUnavailable(_) => true,
             _ => false,
         }
@@ -226,5 +232,18 @@ impl IssueError {
             IssueError::RateLimited { .. } | IssueError::OrderBudget { .. } | IssueError::CaTimeout(_) => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IssueError;
+
+    /// An order finalized by another holder is worth another attempt (which reads that holder's
+    /// key); a setting that needs a person is not.
+    #[test]
+    fn an_order_finalized_elsewhere_is_retried() {
+        assert!(IssueError::FinalizedElsewhere.is_transient());
+        assert!(!IssueError::Setup("no zone".into()).is_transient());
     }
 }

@@ -161,7 +161,9 @@ impl Flow<'_> {
         let (spki, key) = match operator_csr(cert)? {
             Some(csr) => (csr.spki, None),
             None => {
-                let sealed_key = pending_key.ok_or_else(|| IssueError::Setup("the order's key is gone".into()))?;
+                // A valid order whose key this attempt never saw: another holder finalized it (the
+                // key is stored before the CSR leaves, so it is in the record, not lost).
+                let sealed_key = pending_key.ok_or(IssueError::FinalizedElsewhere)?;
                 let key: SecretBytes = self.deps.envelope.open(&self.id.to_string(), "pending_key", &sealed_key)?;
                 (public_key_der(&key)?, Some(key))
             }
