@@ -254,6 +254,60 @@ async fn lost_lease_cancels_the_running_job() {
     pump.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Records when the pump asked it to stop; never finishes otherwise.
+struct Stops {
+    asked: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+#[async_trait]
+impl JobHandler for Stops {
+    fn kind(&self) -> JobKind {
+        JobKind::Issue
+    }
+    async fn run(&self, _job: &Job, mut ctx: JobContext) -> Result<String, JobError> {
+        ctx.cancelled().await;
+        *self.asked.lock().unwrap() = Some(Instant::now());
+        Err(JobError::retryable("cancelled"))
+    }
+}
+
+/// A node whose heartbeats cannot reach the store (here the database is locked by another
+/// connection, so each fails or hangs) hears no `LeaseLost`; once its lease has run out by its own
+/// count, another worker may hold the job, so the pump asks the job to stop: not at the first failed
+/// heartbeat, and without waiting for the store to answer.
+#[actix_rt::test]
+async fn a_job_whose_heartbeats_cannot_reach_the_store_stops_when_its_lease_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pump.db");
+    let store = Arc::new(SqliteStore::open(&path, Default::default(), Arc::new(SystemClock)).await.unwrap());
+    let lease = Duration::from_secs(2);
+    let asked = Arc::new(std::sync::Mutex::new(None));
+    let pump = start(
+        JobPump::new(store.clone(), PumpConfig { lease, ..config("w1") })
+            .with_handler(Arc::new(Stops { asked: asked.clone() })),
+    );
+    store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap();
+    pump.wake();
+    wait_running(&pump, 1).await;
+    let lock = rusqlite::Connection::open(&path).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let locked_at = Instant::now();
+    let deadline = locked_at + lease + Duration::from_secs(10);
+    let stopped_at = loop {
+        if let Some(at) = *asked.lock().unwrap() {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "the job was never asked to stop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // The last heartbeat that landed was asked at most one interval (50 ms) before the lock.
+    let held = stopped_at - locked_at;
+    assert!(held >= lease - Duration::from_millis(500), "asked to stop {held:?} after the lock: too early");
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    pump.shutdown(Duration::from_secs(1)).await;
+}
+
 /// A panic in the pump: the registry shows `restarts: 1` and the panic; the job the dead instance
 /// held is released (its attempt given back, not left to a lease expiry) and claimed again by the
 /// new instance, which then finishes it and a job enqueued after the restart.

@@ -113,15 +113,16 @@ impl JobPumpActor {
                 }
                 reclaimed.store(true, Ordering::Release);
             }
-            store.claim_jobs(&request).await
+            let asked = tokio::time::Instant::now();
+            store.claim_jobs(&request).await.map(|jobs| (asked, jobs))
         };
         ctx.spawn(claim.into_actor(self).map(|result, act, ctx| {
             act.claiming = false;
             match result {
-                Ok(jobs) => {
+                Ok((asked, jobs)) => {
                     let claimed_any = !jobs.is_empty();
                     for job in jobs {
-                        act.start_job(job, ctx);
+                        act.start_job(job, asked, ctx);
                     }
                     if claimed_any || act.wake_pending {
                         act.claim(ctx);
@@ -136,7 +137,7 @@ impl JobPumpActor {
         }));
     }
 
-    fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) {
+    fn start_job(&mut self, job: Job, claim_asked_at: tokio::time::Instant, ctx: &mut Context<Self>) {
         let Some(lease) = job.lease() else { return };
         let Some(handler) = self.handlers.get(&job.kind).cloned() else { return };
         self.tally.claimed += 1;
@@ -148,6 +149,7 @@ impl JobPumpActor {
             lease_for: self.config.lease,
             heartbeat: self.config.heartbeat,
             backoff: self.config.backoff,
+            claim_asked_at,
             pump: ctx.address().recipient(),
         };
         let id = job.id;

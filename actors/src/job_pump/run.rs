@@ -14,6 +14,7 @@ use certautopilot_core::store::{JobFailure, Store, StoreError};
 use certautopilot_core::{JobId, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::messages::{Finished, JobFinished};
 use super::{JobContext, JobError, JobHandler, ShutdownReport};
@@ -26,6 +27,8 @@ pub(super) struct JobRun {
     pub lease_for: Duration,
     pub heartbeat: Duration,
     pub backoff: Backoff,
+    /// When the claim that took this job's lease was sent: the lease runs from no earlier.
+    pub claim_asked_at: Instant,
     /// The pump's address as a recipient of outcomes only, so a job task knows nothing else of it.
     pub pump: Recipient<JobFinished>,
 }
@@ -97,6 +100,7 @@ pub(super) async fn run_job(
         lease.clone(),
         run.lease_for,
         run.heartbeat,
+        run.claim_asked_at,
         cancel,
     )));
     let outcome = handler.run(&job, ctx).await;
@@ -157,21 +161,37 @@ async fn heartbeat_loop(
     lease: SharedLease,
     lease_for: Duration,
     every: Duration,
+    mut held_since: Instant,
     cancel: watch::Sender<bool>,
 ) {
+    // A node cut off from the store hears neither a renewal nor `LeaseLost`. The store counts a
+    // lease from when it wrote it, after this node asked; counted here from the asking, its time is
+    // up no later than the store's, and the job may then be another worker's: it is asked to stop
+    // then, also while a heartbeat hangs or waits for its turn.
+    const RAN_OUT: &str = "lease ran out without a heartbeat reaching the store; asking the job to stop";
+    let job_id = lease.lock().await.job_id;
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let current = lease.lock().await.clone();
-        match store.heartbeat_job(&current, lease_for).await {
-            Ok(renewed) => *lease.lock().await = renewed,
-            Err(StoreError::LeaseLost { .. }) => {
-                tracing::warn!(job_id = %current.job_id, "lease lost; asking the job to stop");
-                let _ = cancel.send(true);
-                return;
-            }
-            Err(e) => tracing::warn!(job_id = %current.job_id, error = %e, "heartbeat failed; will retry"),
+    let why = loop {
+        let deadline = held_since + lease_for;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = tokio::time::sleep_until(deadline) => break RAN_OUT,
         }
-    }
+        let current = lease.lock().await.clone();
+        let asked = Instant::now();
+        match tokio::time::timeout_at(deadline, store.heartbeat_job(&current, lease_for)).await {
+            Ok(Ok(renewed)) => {
+                *lease.lock().await = renewed;
+                held_since = asked;
+            }
+            Ok(Err(StoreError::LeaseLost { .. })) => break "lease lost; asking the job to stop",
+            Ok(Err(e)) if Instant::now() < deadline => {
+                tracing::warn!(%job_id, error = %e, "heartbeat failed; will retry");
+            }
+            Ok(Err(_)) | Err(_) => break RAN_OUT,
+        }
+    };
+    tracing::warn!(%job_id, "{why}");
+    let _ = cancel.send(true);
 }

@@ -263,6 +263,15 @@ impl Effect {
                 | Effect::Finish(_)
         )
     }
+
+    /// Whether the engine takes `Event::Failed` as this effect's answer: every awaited effect but
+    /// `Reload` and `RemoveTxt`, whose answers carry their own outcome. A runtime whose job was asked
+    /// to stop (its lease lost, or shutdown) answers these with `Failed` instead of doing them, so a
+    /// holder that lost the job writes nothing more to the store, the CA or DNS; the engine still
+    /// reaches `Finish` (test `an_interrupted_run_ends_from_any_step`).
+    pub fn may_fail(&self) -> bool {
+        self.awaits_event() && !matches!(self, Effect::Reload | Effect::RemoveTxt { .. })
+    }
 }
 
 /// How a job ends: the summary, or the reason with whether to retry.

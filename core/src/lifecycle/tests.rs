@@ -430,3 +430,4 @@ fn renewal_after_expiry_marks_expired_first() {
 
 mod failures;
 mod fallback;
+mod interrupted;

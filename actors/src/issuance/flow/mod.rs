@@ -4,11 +4,14 @@
 //! `acme.rs` and `challenges.rs` run the CA and DNS effects.
 //! Invariant: the runtime changes no field of the certificate the engine decides on; it writes the
 //! engine's certificate as it is when a `Save` comes, so progress (the order URL, the challenge
-//! records, the pending key) is stored before each step the CA or DNS could be left half-way through.
+//! records, the pending key) is stored before each step the CA or DNS could be left half-way through,
+//! and once the job is asked to stop (its lease lost) it does no effect that may fail.
 
 mod acme;
 mod challenges;
 mod propagation;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -106,6 +109,11 @@ impl Flow<'_> {
 
     /// Runs one effect; an awaited one answers with the next event.
     async fn execute(&self, cert: &Certificate, io: &mut Io, effect: Effect) -> Option<Event> {
+        // A job asked to stop has lost its lease (or the node is shutting down): its next holder
+        // may be running the same order, so nothing more goes to the store, the CA or DNS.
+        if effect.may_fail() && self.ctx.is_cancelled() {
+            return Some(Event::Failed(failure(&IssueError::Interrupted)));
+        }
         let answer = match effect {
             Effect::Step(step) => {
                 self.probe.set_state(step);
@@ -155,6 +163,11 @@ impl Flow<'_> {
     }
 
     fn trace(&self, line: TraceLine) {
+        if self.ctx.is_cancelled() {
+            // Not a fault: the runtime refused the write because the job was asked to stop.
+            tracing::info!(certificate_id = %self.id, ?line, "the job was asked to stop; its next holder goes on");
+            return;
+        }
         match line {
             TraceLine::CleanupNotRecorded { reason } => {
                 tracing::warn!(certificate_id = %self.id, error = %reason, "could not record the challenge cleanup");
