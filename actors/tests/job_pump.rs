@@ -274,7 +274,8 @@ impl JobHandler for Stops {
 /// A node whose heartbeats cannot reach the store (here the database is locked by another
 /// connection, so each fails or hangs) hears no `LeaseLost`; once its lease has run out by its own
 /// count, another worker may hold the job, so the pump asks the job to stop: not at the first failed
-/// heartbeat, and without waiting for the store to answer.
+/// heartbeat, and without waiting for the store to answer. When the store answers again, the job is
+/// given back without counting the attempt, and claimed again.
 #[actix_rt::test]
 async fn a_job_whose_heartbeats_cannot_reach_the_store_stops_when_its_lease_runs_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,7 +287,7 @@ async fn a_job_whose_heartbeats_cannot_reach_the_store_stops_when_its_lease_runs
         JobPump::new(store.clone(), PumpConfig { lease, ..config("w1") })
             .with_handler(Arc::new(Stops { asked: asked.clone() })),
     );
-    store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap();
+    let id = store.enqueue_job(NewJob::system(JobKind::Issue, 3)).await.unwrap().job.id;
     pump.wake();
     wait_running(&pump, 1).await;
     let lock = rusqlite::Connection::open(&path).unwrap();
@@ -305,6 +306,22 @@ async fn a_job_whose_heartbeats_cannot_reach_the_store_stops_when_its_lease_runs
     assert!(held >= lease - Duration::from_millis(500), "asked to stop {held:?} after the lock: too early");
     lock.execute_batch("COMMIT").unwrap();
     drop(lock);
+    // Once the store answers, the job is given back with its attempt not counted, and claimed again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = store.job_logs(&SystemScope::new("t"), id).await.unwrap();
+        let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+        if messages.len() >= 4 {
+            let released = "released: its lease ran out while the store was out of reach";
+            assert_eq!(messages, ["queued", "claimed", released, "claimed"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job was not given back and claimed again: {messages:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let job = store.get_job(&SystemScope::new("t"), id).await.unwrap();
+    assert_eq!((job.status, job.attempts), (JobStatus::Running, 1), "the stopped attempt is not counted");
+    wait_snapshot(&pump, "the release counted", |s| s.released == 1).await;
     pump.shutdown(Duration::from_secs(1)).await;
 }
 

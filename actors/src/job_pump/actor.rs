@@ -227,6 +227,7 @@ impl Handler<JobFinished> for JobPumpActor {
             }
             Finished::LeaseLost => self.tally.lease_lost += 1,
             Finished::NotRecorded(error) => self.last_error = Some(error),
+            Finished::Released => self.tally.released += 1,
         }
         // Already gone when a shutdown released it just as it finished.
         self.running.jobs.remove(&msg.id);

@@ -32,6 +32,9 @@ pub enum Finished {
     LeaseLost,
     /// The store did not take the outcome; the lease expires and the job reruns.
     NotRecorded(String),
+    /// The lease ran out with no heartbeat reaching the store and the job stopped: it was given
+    /// back once the store answered, its attempt not counted.
+    Released,
 }
 
 /// Stop claiming. Answers with the number of jobs still running, watched until it reaches zero.

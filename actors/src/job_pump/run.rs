@@ -95,7 +95,7 @@ pub(super) async fn run_job(
 ) {
     let lease = Arc::clone(&ctx.lease);
     // Dropped (and so stopped) with this task, also when the task is aborted.
-    let heartbeat = AbortOnDrop(tokio::spawn(heartbeat_loop(
+    let mut heartbeat = AbortOnDrop(tokio::spawn(heartbeat_loop(
         run.store.clone(),
         lease.clone(),
         run.lease_for,
@@ -103,9 +103,19 @@ pub(super) async fn run_job(
         run.claim_asked_at,
         cancel,
     )));
+    let asked_to_stop = ctx.cancel.clone();
     let outcome = handler.run(&job, ctx).await;
+    // Only the heartbeat asks a job to stop, and it ends as it asks.
+    let stopped = if *asked_to_stop.borrow() { heartbeat.ended().await } else { None };
     drop(heartbeat);
     let lease = lease.lock().await.clone();
+    // Recording a failure would spend an attempt on this node's caution, and record_outcome gives
+    // up at the lease's end, which has passed.
+    if let (Err(_), Some(Stopped::RanOut)) = (&outcome, stopped) {
+        let outcome = release_when_the_store_answers(&run, &lease).await;
+        let _ = run.pump.send(JobFinished { id: job.id, outcome }).await;
+        return;
+    }
     let outcome = match (&outcome, record_outcome(&run, &lease, &outcome).await) {
         (Ok(_), Ok(())) => Finished::Succeeded,
         (Err(e), Ok(())) => {
@@ -148,9 +158,45 @@ async fn record_outcome(run: &JobRun, lease: &JobLease, outcome: &Result<String,
     }
 }
 
-struct AbortOnDrop(JoinHandle<()>);
+/// Gives back a job that stopped because its lease ran out while the store could not be reached:
+/// the stop was this node's caution, not the job's failure, so no attempt is counted. It waits for
+/// the store (a node cut off from it can do nothing else meanwhile); `LeaseLost` when another
+/// worker's claim ended the lease first.
+async fn release_when_the_store_answers(run: &JobRun, lease: &JobLease) -> Finished {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match run.store.release_job(lease, "released: its lease ran out while the store was out of reach").await {
+            Ok(_) => return Finished::Released,
+            Err(StoreError::LeaseLost { .. }) => return Finished::LeaseLost,
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(job_id = %lease.job_id, error = %e, "giving the job back failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Finished::NotRecorded(e.to_string()),
+        }
+    }
+}
 
-impl Drop for AbortOnDrop {
+/// Why the heartbeat asked the job to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// The store answered that another worker holds the job.
+    LeaseLost,
+    /// The lease ran out by this node's count with no heartbeat reaching the store.
+    RanOut,
+}
+
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    /// What the task returns (`None` if it panicked).
+    async fn ended(&mut self) -> Option<T> {
+        (&mut self.0).await.ok()
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -163,12 +209,11 @@ async fn heartbeat_loop(
     every: Duration,
     mut held_since: Instant,
     cancel: watch::Sender<bool>,
-) {
+) -> Stopped {
     // A node cut off from the store hears neither a renewal nor `LeaseLost`. The store counts a
     // lease from when it wrote it, after this node asked; counted here from the asking, its time is
     // up no later than the store's, and the job may then be another worker's: it is asked to stop
     // then, also while a heartbeat hangs or waits for its turn.
-    const RAN_OUT: &str = "lease ran out without a heartbeat reaching the store; asking the job to stop";
     let job_id = lease.lock().await.job_id;
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
@@ -176,7 +221,7 @@ async fn heartbeat_loop(
         let deadline = held_since + lease_for;
         tokio::select! {
             _ = ticker.tick() => {}
-            () = tokio::time::sleep_until(deadline) => break RAN_OUT,
+            () = tokio::time::sleep_until(deadline) => break Stopped::RanOut,
         }
         let current = lease.lock().await.clone();
         let asked = Instant::now();
@@ -185,13 +230,19 @@ async fn heartbeat_loop(
                 *lease.lock().await = renewed;
                 held_since = asked;
             }
-            Ok(Err(StoreError::LeaseLost { .. })) => break "lease lost; asking the job to stop",
+            Ok(Err(StoreError::LeaseLost { .. })) => break Stopped::LeaseLost,
             Ok(Err(e)) if Instant::now() < deadline => {
                 tracing::warn!(%job_id, error = %e, "heartbeat failed; will retry");
             }
-            Ok(Err(_)) | Err(_) => break RAN_OUT,
+            Ok(Err(_)) | Err(_) => break Stopped::RanOut,
         }
     };
-    tracing::warn!(%job_id, "{why}");
+    match why {
+        Stopped::LeaseLost => tracing::warn!(%job_id, "lease lost; asking the job to stop"),
+        Stopped::RanOut => {
+            tracing::warn!(%job_id, "lease ran out without a heartbeat reaching the store; asking the job to stop");
+        }
+    }
     let _ = cancel.send(true);
+    why
 }
