@@ -137,7 +137,7 @@ pub(super) async fn run_job(
 /// Records a finished attempt, trying again while the store answers with a retryable error (busy):
 /// losing the outcome would rerun the job and spend an attempt. Gives up when the lease is gone.
 async fn record_outcome(run: &JobRun, lease: &JobLease, outcome: &Result<String, JobError>) -> Result<(), StoreError> {
-    let mut delay = Duration::from_millis(100);
+    let mut pause = Pause::new();
     loop {
         let result = match outcome {
             Ok(summary) => run.store.complete_job(lease, summary).await.map(|_| ()),
@@ -150,8 +150,7 @@ async fn record_outcome(run: &JobRun, lease: &JobLease, outcome: &Result<String,
         match result {
             Err(e) if e.is_retryable() && Timestamp::now() < lease.expires_at => {
                 tracing::warn!(job_id = %lease.job_id, error = %e, "recording the job outcome failed; trying again");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                pause.wait().await;
             }
             other => return other,
         }
@@ -163,18 +162,31 @@ async fn record_outcome(run: &JobRun, lease: &JobLease, outcome: &Result<String,
 /// the store (a node cut off from it can do nothing else meanwhile); `LeaseLost` when another
 /// worker's claim ended the lease first.
 async fn release_when_the_store_answers(run: &JobRun, lease: &JobLease) -> Finished {
-    let mut delay = Duration::from_millis(100);
+    let mut pause = Pause::new();
     loop {
         match run.store.release_job(lease, "released: its lease ran out while the store was out of reach").await {
             Ok(_) => return Finished::Released,
             Err(StoreError::LeaseLost { .. }) => return Finished::LeaseLost,
             Err(e) if e.is_retryable() => {
                 tracing::debug!(job_id = %lease.job_id, error = %e, "giving the job back failed; trying again");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                pause.wait().await;
             }
             Err(e) => return Finished::NotRecorded(e.to_string()),
         }
+    }
+}
+
+/// The wait between tries at a store that answered with a retryable error: 100 ms, doubling up to 5 s.
+struct Pause(Duration);
+
+impl Pause {
+    fn new() -> Self {
+        Pause(Duration::from_millis(100))
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
     }
 }
 
